@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# ci/bootstrap.sh — install the Debian packages bulkhead needs to build, test and demo.
+# Idempotent: packages already installed are not touched and apt is not called at all.
+# Works as root or through sudo.
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config git
+  libcurl4-openssl-dev libjansson-dev libgit2-dev libzstd-dev libsqlite3-dev
+  libssl-dev libyaml-dev libcmocka-dev libmicrohttpd-dev
+  curl ca-certificates
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "bootstrap: all ${#pkgs[@]} packages present"
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+  sudo=(sudo)
+else
+  echo "bootstrap: need root or sudo to install: ${missing[*]}" >&2
+  exit 2
+fi
+
+echo "bootstrap: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,62 @@
+/* net/net.h — HTTP over libcurl's multi interface: one loop drives every
+ * transfer. This module knows nothing of policy; only egress/ calls it, and it
+ * applies whatever pinning and peer checks egress asks for.
+ * Functions return 0 or a negative BH_E* code and fill *err. */
+#ifndef NET_NET_H
+#define NET_NET_H
+
+#include <stddef.h>
+
+struct bh_err;
+struct net;
+
+struct net_result {
+    int code;              /* 0, or BH_ENET (transport, any 3xx, peer refused), BH_ETOOBIG (reply cap) */
+    long status;           /* HTTP status, 0 when none was received */
+    char error[256];       /* transport error in words (curl's error buffer), empty when none */
+    size_t received;       /* body bytes received */
+};
+
+/* Called before the request is sent on a connection, fresh or reused, with the
+ * address actually connected to. Return 0 to go on, non-zero to abort the
+ * transfer (it then completes with BH_ENET and error naming the refusal). */
+typedef int (*net_prereq_fn)(void *ud, const char *peer_ip, int peer_port);
+/* Body bytes as they arrive. Non-zero aborts the transfer. */
+typedef int (*net_data_fn)(void *ud, const char *data, size_t len);
+/* Exactly once per submitted request, from net_step. */
+typedef void (*net_done_fn)(void *ud, const struct net_result *r);
+
+struct net_req {
+    const char *url;
+    const char *method;            /* "GET" or "POST" */
+    const char *body;              /* copied by net_submit */
+    size_t body_len;
+    const char *const *headers;    /* "Name: value"; may hold secrets: never logged */
+    size_t n_headers;
+    long connect_timeout_ms;       /* 0: 10 s */
+    long timeout_ms;               /* whole transfer; 0: none */
+    size_t max_reply;              /* cap on body bytes; 0: 64 MiB */
+    const char *resolve;           /* "host:port:address" pin (CURLOPT_RESOLVE), or NULL */
+    int no_proxy;                  /* 1: ignore proxies from the environment */
+    net_prereq_fn prereq;          /* may be NULL */
+    net_data_fn on_data;
+    net_done_fn on_done;
+    void *ud;
+};
+
+int net_new(struct net **out, struct bh_err *err);
+/* Aborts transfers still in flight without calling their on_done. NULL is fine. */
+void net_free(struct net *n);
+
+/* Starts a transfer. Redirects are never followed and a 3xx completes with
+ * BH_ENET; only http and https are allowed. */
+int net_submit(struct net *n, const struct net_req *req, struct bh_err *err);
+
+/* Transfers submitted and not yet completed. */
+size_t net_in_flight(const struct net *n);
+
+/* One turn of the loop: drives transfers, waits up to timeout_ms for
+ * activity, and calls on_done for every transfer that completed. */
+int net_step(struct net *n, int timeout_ms, struct bh_err *err);
+
+#endif

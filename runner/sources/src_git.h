@@ -1,0 +1,51 @@
+/* sources/src_git.h — pull requests of a git repository as work items, read
+ * with libgit2 from the object database (never the working tree).
+ * Functions return 0 or a negative BH_E* code and fill *err. */
+#ifndef SRC_GIT_H
+#define SRC_GIT_H
+
+#include <stddef.h>
+
+struct bh_err;
+
+struct src_field {
+    char *name;            /* e.g. "pr.diff" */
+    char *value;           /* NUL-terminated text */
+};
+
+struct src_item {
+    char *key;             /* stable identity within a repository: the ref name */
+    char *version;         /* what the item's content depends on: "<base oid>..<head oid>" */
+    struct src_field *fields;
+    size_t n_fields;
+};
+
+struct src_git_opts {
+    const char *repo;      /* path to the repository (bare or not) */
+    const char *pulls;     /* ref glob; default "refs/pull/ * /head" (without spaces) */
+    const char *base;      /* base ref or revision; default "main" */
+    size_t max_diff;       /* cap on pr.diff in bytes; default 4 MiB; larger is an error for that item */
+};
+
+/* Field names, in this order, of every item: pr.number, pr.ref, pr.title,
+ * pr.files, pr.stats, pr.diff. */
+extern const char *const src_git_fields[];
+extern const size_t src_git_n_fields;
+
+/* Lists the PRs matching opts->pulls, ordered by PR number (the number is the
+ * first all-digit component of the ref name; refs without one sort after, by
+ * name). pr.diff is the unified diff from the merge base of base and head to
+ * head; binary files appear as "Binary files a/x and b/x differ".
+ * pr.files: one line per file, "<status>\t<path>" with status A, M, D, or
+ * "R\t<old> -> <new>" for renames (rename detection on).
+ * pr.stats: "<n> files changed, <i> insertions(+), <d> deletions(-)".
+ * pr.title: the summary line of the head commit. */
+int src_git_list(struct src_item **out, size_t *n, const struct src_git_opts *opts,
+                 struct bh_err *err);
+
+void src_items_free(struct src_item *items, size_t n);
+
+/* Borrowed value of a field, or NULL. */
+const char *src_item_field(const struct src_item *item, const char *name);
+
+#endif

@@ -1,0 +1,99 @@
+/* store/store.h — durable run state in SQLite (WAL), under a state folder
+ * (default .bulkhead/): runs, items, tasks with their results, and the
+ * hash-chained audit log. One process, one thread writes.
+ * Completion of a task is committed before store_task_finish returns, so a
+ * crash after it never loses finished work.
+ * Functions return 0 or a negative BH_E* code and fill *err. */
+#ifndef STORE_STORE_H
+#define STORE_STORE_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+struct bh_err;
+struct store;
+
+enum store_state {
+    STORE_PENDING = 0,
+    STORE_RUNNING = 1,
+    STORE_DONE = 2,
+    STORE_FAILED = 3,
+    STORE_WITHHELD = 4,    /* refused by policy; the reason is in error */
+};
+
+/* "pending", "running", "done", "failed", "withheld". */
+const char *store_state_name(int state);
+
+/* Opens (creating if needed) DIR/state.db; creates DIR too. */
+int store_open(struct store **out, const char *dir, struct bh_err *err);
+void store_free(struct store *s);   /* NULL is fine */
+
+/* Finds the run with this key or creates it. A found run is resumed: its
+ * running tasks go back to pending and *resumed is 1. */
+int store_run_open(struct store *s, const char *run_key, const char *pipeline_name,
+                   int64_t *run_id, int *resumed, struct bh_err *err);
+/* Records the run's end: status "ok", "failed", "refused", ... */
+int store_run_finish(struct store *s, int64_t run_id, const char *status, struct bh_err *err);
+/* The most recently started run; BH_ENOTFOUND when there is none. */
+int store_run_latest(struct store *s, int64_t *run_id, struct bh_err *err);
+
+/* Idempotent: returns the existing item with this key in this run. */
+int store_item_put(struct store *s, int64_t run_id, const char *key, int64_t *item_id,
+                   struct bh_err *err);
+/* Idempotent: returns the existing task for (item, stage). New tasks are pending. */
+int store_task_put(struct store *s, int64_t run_id, int64_t item_id, const char *stage,
+                   int64_t *task_id, struct bh_err *err);
+int store_task_set_running(struct store *s, int64_t task_id, struct bh_err *err);
+
+/* What a finished task produced. Strings may be NULL. */
+struct store_result {
+    int state;                 /* STORE_DONE, STORE_FAILED or STORE_WITHHELD */
+    const char *output;        /* the model's reply (done) */
+    const char *label;         /* label name of the output */
+    const char *endpoint, *locality, *model;
+    const char *error;         /* failed/withheld: the message shown to the user */
+    int64_t prompt_tokens, output_tokens, load_ns, total_ns;
+};
+/* Writes the result and the new state in one transaction, committed on return. */
+int store_task_finish(struct store *s, int64_t task_id, const struct store_result *r,
+                      struct bh_err *err);
+
+/* A task row as read back. All strings owned by the array (store_tasks_free). */
+struct store_task {
+    int64_t id, item_id;
+    char *item_key, *stage;
+    int state;
+    char *output, *label, *endpoint, *locality, *model, *error;
+    int64_t prompt_tokens, output_tokens, load_ns, total_ns;
+};
+/* Every task of the run, ordered by item id then task id. */
+int store_tasks_list(struct store *s, int64_t run_id, struct store_task **out, size_t *n,
+                     struct bh_err *err);
+void store_tasks_free(struct store_task *t, size_t n);
+
+/* One audit record: an egress attempt (allowed or refused). Strings may be NULL
+ * (stored as empty). Never a payload, never a secret: only its hash and size. */
+struct store_audit {
+    int64_t seq;               /* filled on read */
+    char time[32];             /* filled by append (UTC, RFC 3339) */
+    int64_t run_id;
+    const char *item, *stage, *endpoint, *url, *locality, *model;
+    const char *label, *clearance;
+    const char *decision;      /* "allow" or "refuse" */
+    const char *reason;
+    const char *payload_sha256;
+    int64_t bytes;
+    char prev_hash[65], hash[65]; /* filled by append / on read */
+};
+/* Appends r, chaining it: hash = SHA-256(prev_hash and every field). Committed on return. */
+int store_audit_append(struct store *s, struct store_audit *r, struct bh_err *err);
+
+/* Calls fn for each record in order (strings valid during the call only).
+ * A non-zero return from fn stops the walk and is returned. */
+typedef int (*store_audit_fn)(void *ud, const struct store_audit *r);
+int store_audit_each(struct store *s, store_audit_fn fn, void *ud, struct bh_err *err);
+
+/* Recomputes the chain. On a break, BH_EINVAL with the record's seq in the message. */
+int store_audit_verify_chain(struct store *s, int64_t *n_records, struct bh_err *err);
+
+#endif
