@@ -1,0 +1,51 @@
+/* policy/policy.h — labels, locality of stages, clearances, and the static
+ * flow check that `check` and `run` perform before anything is sent.
+ * Pure functions over the loaded pipeline: no I/O. The facts of the network
+ * (whether an endpoint really is local) come in as arguments, found by egress/. */
+#ifndef POL_POLICY_H
+#define POL_POLICY_H
+
+#include <stddef.h>
+
+struct bh_err;
+struct pipeline;
+
+/* 1 when Ollama would forward this model off the machine: the text after the
+ * last ':' is "cloud" (any case) or the name ends in "-cloud". */
+int pol_model_is_cloud(const char *model);
+
+/* The join (the higher) of two labels. -1 means unknown and joins to top. */
+int pol_label_join(const struct pipeline *p, int a, int b);
+
+/* Label name for an index ("?" when out of range). */
+const char *pol_label_name(const struct pipeline *p, int label);
+
+/* A stage's effective locality: 1 only when its endpoint is verified local
+ * (endpoint_local) and its model is not a cloud model. */
+int pol_stage_local(const struct pipeline *p, size_t stage, int endpoint_local);
+
+/* The highest label the stage may receive. An endpoint declared local that
+ * did not verify gets the bottom label whatever it declares; a cloud model on
+ * a local endpoint gets only what the stage itself declares (default bottom);
+ * otherwise the stage's declared clearance, else the endpoint's, else top for
+ * local and bottom for cloud, never above the endpoint's. */
+int pol_stage_clearance(const struct pipeline *p, size_t stage, int endpoint_local);
+
+/* Per stage result of the static check. */
+struct pol_stage_report {
+    int local;             /* effective locality */
+    int clearance;         /* effective clearance */
+    int input;             /* upper bound of what the stage reads (its prompt's label) */
+    int ok;                /* input <= clearance */
+    char reason[256];      /* when !ok: what carries the label ("reads pr.diff (confidential)") */
+};
+
+/* Computes, in topological order, the upper bound of every stage's input: the
+ * join of the declared labels of the source fields its template reads and of
+ * the outputs of the stages it reads or waits for (an output carries its
+ * prompt's label). endpoint_local[i] says whether endpoint i verified local.
+ * Fills out[n_stages]. Returns the number of stages that are not ok. */
+size_t pol_check(const struct pipeline *p, const int *endpoint_local,
+                 struct pol_stage_report *out);
+
+#endif
