@@ -45,7 +45,12 @@ void bh_err_prefix(struct bh_err *err, const char *fmt, ...)
     vsnprintf(pre, sizeof(pre), fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof(old));
-    snprintf(err->msg, sizeof(err->msg), "%s%s", pre, old);
+    /* Truncation is intended: the message keeps its head, which names the subject. */
+    size_t lp = strlen(pre);
+    memcpy(err->msg, pre, lp);
+    size_t lo = strnlen(old, sizeof(err->msg) - 1 - lp);
+    memcpy(err->msg + lp, old, lo);
+    err->msg[lp + lo] = '\0';
 }
 
 const char *bh_err_format(const struct bh_err *err, char *buf, size_t size)
