@@ -1,1 +1,127 @@
-/* stub: being written */
+/* stages/chat.c — the chat stage kind: render, build the provider's request,
+ * send it through the egress gate, parse the streamed reply, report back to
+ * the engine. The request is built here and handed to the gate whole, with
+ * the label of everything rendered into it: the gate decides on exactly the
+ * bytes that would leave. */
+#include "stages/chat.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "egress/egress.h"
+#include "pipeline/pipeline.h"
+#include "providers/prov.h"
+#include "stages/render.h"
+#include "util/bh_err.h"
+#include "util/bh_xmalloc.h"
+
+struct chat_call {
+    struct eng_task *t;
+    const struct prov_ops *ops;
+    struct prov_stream *stream;
+    int label;
+    int feed_failed;
+    struct bh_err err;
+};
+
+/* "endpoint 'gpu-box' (http://...), model 'x': " — the facts a user needs to act. */
+static void prefix_where(struct eng_task *t, struct bh_err *err)
+{
+    const struct pipeline *p = eng_task_pipeline(t);
+    const struct pipe_stage *s = &p->stages[eng_task_stage(t)];
+    const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
+    bh_err_prefix(err, "endpoint '%s' (%s), model '%s': ", e->name, e->url, s->model);
+}
+
+static int on_data(void *ud, const char *data, size_t len)
+{
+    struct chat_call *c = ud;
+    if (c->feed_failed)
+        return 1;
+    if (c->ops->stream_feed(c->stream, data, len, &c->err)) {
+        c->feed_failed = 1;
+        return 1; /* abort the transfer: the reply is already unusable */
+    }
+    return 0;
+}
+
+static void call_free(struct chat_call *c)
+{
+    if (c->stream)
+        c->ops->stream_free(c->stream);
+    free(c);
+}
+
+static void on_done(void *ud, const struct net_result *r)
+{
+    struct chat_call *c = ud;
+    struct prov_reply reply = { 0 };
+    struct bh_err err = { 0 };
+    int rc;
+    if (c->feed_failed) {
+        err = c->err;
+        rc = err.code;
+    } else if (r->code) {
+        rc = bh_err_set(&err, r->code, "%s — is the server running and reachable? "
+                        "bulkhead never falls back to another endpoint",
+                        r->error[0] ? r->error : "transfer failed");
+    } else {
+        rc = c->ops->stream_finish(c->stream, r->status, &reply, &err);
+    }
+    if (rc) {
+        prefix_where(c->t, &err);
+        eng_task_fail(c->t, &err);
+    } else {
+        struct eng_metrics m = { reply.prompt_tokens, reply.output_tokens, reply.load_ns,
+                                 reply.total_ns };
+        eng_task_done(c->t, reply.content ? reply.content : "", c->label, &m);
+    }
+    prov_reply_release(&reply);
+    call_free(c);
+}
+
+static int build_body(struct eng_task *t, const struct prov_ops *ops, int *label, char **body,
+                      size_t *len, struct bh_err *err)
+{
+    const struct pipeline *p = eng_task_pipeline(t);
+    const struct pipe_stage *s = &p->stages[eng_task_stage(t)];
+    char *prompt = NULL;
+    int rc = stage_render(p, &s->tpl, eng_task_lookup, t, STAGE_PROMPT_MAX, &prompt, label, err);
+    if (rc)
+        return rc;
+    struct prov_msg msg = { "user", prompt };
+    struct prov_chat chat = { .model = s->model, .msgs = &msg, .n_msgs = 1, .stream = 1 };
+    rc = ops->chat_body(&chat, body, len, err);
+    free(prompt);
+    return rc;
+}
+
+static int chat_start(struct eng_task *t, struct bh_err *err)
+{
+    const struct pipeline *p = eng_task_pipeline(t);
+    size_t stage = eng_task_stage(t);
+    const struct prov_ops *ops = prov_find(p->endpoints[p->stages[stage].endpoint].provider);
+    if (!ops)
+        return bh_err_set(err, BH_EINTERNAL, "no provider '%s'",
+                          p->endpoints[p->stages[stage].endpoint].provider);
+    struct chat_call *c = bh_xcalloc(1, sizeof(*c));
+    c->t = t;
+    c->ops = ops;
+    char *body = NULL;
+    size_t len = 0;
+    int rc = build_body(t, ops, &c->label, &body, &len, err);
+    if (rc == 0) {
+        c->stream = ops->stream_new(STAGE_REPLY_MAX);
+        struct egr_send_req req = { .stage = stage, .item = eng_task_item(t),
+                                    .path = ops->chat_path, .body = body, .body_len = len,
+                                    .label = c->label, .max_reply = STAGE_REPLY_MAX,
+                                    .on_data = on_data, .on_done = on_done, .ud = c };
+        rc = egr_send(eng_task_gate(t), &req, err);
+    }
+    free(body);
+    if (rc)
+        call_free(c); /* nothing was sent: the callbacks will not run */
+    return rc;
+}
+
+const struct eng_kind stage_chat_kind = { "chat", chat_start };

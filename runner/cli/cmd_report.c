@@ -1,1 +1,66 @@
-/* stub: being written */
+/* cli/cmd_report.c — `bulkhead report`: the results of the latest run (or
+ * of --run ID) from the state database. Reads only; sends nothing. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli/cli.h"
+#include "report/report.h"
+#include "store/store.h"
+#include "util/bh_err.h"
+
+static const char help[] =
+    "usage: bulkhead report [--state DIR] [--format md|jsonl] [--run ID]\n"
+    "\n"
+    "Prints the results of the latest run kept in the state database: every item\n"
+    "and stage with its state, where it ran (endpoint, locality, model), the label\n"
+    "of its output, and its output or the reason it has none.\n"
+    "\n"
+    "  --state DIR     state database folder (default " CLI_DEFAULT_STATE ")\n"
+    "  --format FMT    md (default) or jsonl (one JSON object per task)\n"
+    "  --run ID        a run other than the latest\n"
+    "  --help          this text\n";
+
+static const struct option longopts[] = {
+    { "state", required_argument, NULL, 's' }, { "format", required_argument, NULL, 'f' },
+    { "run", required_argument, NULL, 'r' },   { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+
+int cmd_report(int argc, char **argv)
+{
+    const char *state = CLI_DEFAULT_STATE, *format = "md";
+    long long run = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h': fputs(help, stdout); return CLI_EXIT_OK;
+        case 's': state = optarg; break;
+        case 'f': format = optarg; break;
+        case 'r':
+            run = strtoll(optarg, NULL, 10);
+            if (run <= 0)
+                return cli_usage_error("report", "--run takes a run number, got '%s'", optarg);
+            break;
+        default: return cli_usage_error("report", "unknown option");
+        }
+    }
+    if (optind != argc)
+        return cli_usage_error("report", "unexpected argument '%s'", argv[optind]);
+    if (!rep_format_known(format))
+        return cli_usage_error("report", "unknown format '%s' (known: md, jsonl)", format);
+    struct bh_err err = { 0 };
+    struct store *s = NULL;
+    int64_t run_id = run;
+    int rc = store_open(&s, state, &err);
+    if (rc == 0 && run_id == 0)
+        rc = store_run_latest(s, &run_id, &err);
+    if (rc == BH_ENOTFOUND)
+        bh_err_set(&err, BH_ENOTFOUND, "no run in state '%s' yet — start one with 'bulkhead run'",
+                   state);
+    if (rc == 0)
+        rc = rep_write(s, run_id, format, stdout, &err);
+    store_free(s);
+    return rc ? cli_fail(&err) : CLI_EXIT_OK;
+}

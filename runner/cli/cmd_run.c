@@ -1,1 +1,246 @@
-/* stub: being written */
+/* cli/cmd_run.c — `bulkhead run`: the whole job. Loads the pipeline, lists
+ * the pull requests, opens (or resumes) the run in the state database,
+ * creates the egress gate (which verifies and pins every endpoint), proves
+ * the flow over what the gate verified, and hands the tasks to the engine.
+ * The run's identity is a hash of the pipeline, the repository, the options
+ * and every item's version, so the same command after a crash resumes. */
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/common.h"
+#include "egress/egress.h"
+#include "engine/engine.h"
+#include "net/net.h"
+#include "pipeline/pipeline.h"
+#include "policy/policy.h"
+#include "report/report.h"
+#include "sources/src_git.h"
+#include "stages/chat.h"
+#include "store/store.h"
+#include "util/bh_err.h"
+#include "util/bh_hash.h"
+#include "util/bh_xmalloc.h"
+
+static const char help[] =
+    "usage: bulkhead run PIPELINE --repo DIR [options]\n"
+    "\n"
+    "Runs every stage of PIPELINE over the pull requests of the git repository DIR.\n"
+    "Each request passes the egress gate: data above a stage's clearance is never\n"
+    "sent. Finished tasks are kept in the state database; running the same command\n"
+    "again resumes an interrupted run without redoing finished work.\n"
+    "\n"
+    "  --repo DIR           the repository (required)\n"
+    "  --pulls GLOB         refs to review (default refs/pull/*/head)\n"
+    "  --base REF           what the pull requests merge into (default main)\n"
+    "  --state DIR          state database folder (default " CLI_DEFAULT_STATE ")\n"
+    "  --endpoint NAME=URL  use URL for endpoint NAME\n"
+    "  --verbose            a line per finished task\n"
+    "  --help               this text\n"
+    "\n"
+    "exit: 0 every task done, 2 usage or configuration error, 3 a policy refusal\n"
+    "happened, 4 some tasks failed\n";
+
+static const struct option longopts[] = {
+    { "repo", required_argument, NULL, 'r' },   { "pulls", required_argument, NULL, 'p' },
+    { "base", required_argument, NULL, 'b' },   { "state", required_argument, NULL, 's' },
+    { "endpoint", required_argument, NULL, 'e' }, { "verbose", no_argument, NULL, 'v' },
+    { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+};
+
+struct run_args {
+    const char *pipeline, *repo, *pulls, *base, *state;
+    struct cli_overrides ov;
+    int verbose;
+};
+
+/* 0 to go on, -1 after --help, or an exit code. */
+static int parse(int argc, char **argv, struct run_args *a)
+{
+    *a = (struct run_args){ .pulls = "refs/pull/*/head", .base = "main",
+                            .state = CLI_DEFAULT_STATE };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h': fputs(help, stdout); return -1;
+        case 'r': a->repo = optarg; break;
+        case 'p': a->pulls = optarg; break;
+        case 'b': a->base = optarg; break;
+        case 's': a->state = optarg; break;
+        case 'v': a->verbose = 1; break;
+        case 'e':
+            if (cli_overrides_add(&a->ov, "run", optarg))
+                return CLI_EXIT_USAGE;
+            break;
+        default: return cli_usage_error("run", "unknown option");
+        }
+    }
+    if (optind + 1 != argc)
+        return cli_usage_error("run", "expected one PIPELINE file");
+    a->pipeline = argv[optind];
+    if (!a->repo)
+        return cli_usage_error("run", "--repo DIR is required");
+    return 0;
+}
+
+static void run_key(const struct run_args *a, const struct pipeline *p,
+                    const struct src_item *items, size_t n, char out[BH_SHA256_HEX])
+{
+    char real[PATH_MAX];
+    struct bh_sha256 *h = bh_sha256_new();
+    bh_sha256_field(h, "bulkhead-run-v1");
+    bh_sha256_field(h, p->hash);
+    bh_sha256_field(h, realpath(a->repo, real) ? real : a->repo);
+    bh_sha256_field(h, a->pulls);
+    bh_sha256_field(h, a->base);
+    for (size_t i = 0; i < n; i++) {
+        bh_sha256_field(h, items[i].key);
+        bh_sha256_field(h, items[i].version);
+    }
+    bh_sha256_final(h, out);
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    eng_request_stop();
+}
+
+struct job {
+    struct run_args a;
+    struct pipeline *p;
+    struct src_item *items;
+    size_t n_items;
+    struct store *store;
+    int64_t run_id;
+    struct net *net;
+    struct egr_gate *gate;
+};
+
+static int job_open(struct job *j, struct bh_err *err)
+{
+    struct src_git_opts so = { .repo = j->a.repo, .pulls = j->a.pulls, .base = j->a.base };
+    char key[BH_SHA256_HEX];
+    int resumed = 0;
+    int rc = cli_pipeline_load(&j->p, j->a.pipeline, &j->a.ov, err);
+    if (rc == 0)
+        rc = src_git_list(&j->items, &j->n_items, &so, err);
+    if (rc == 0) {
+        run_key(&j->a, j->p, j->items, j->n_items, key);
+        rc = store_open(&j->store, j->a.state, err);
+    }
+    if (rc == 0)
+        rc = store_run_open(j->store, key, j->p->name, &j->run_id, &resumed, err);
+    if (rc == 0)
+        rc = net_new(&j->net, err);
+    if (rc == 0)
+        rc = egr_new(&j->gate, j->p, j->net, j->store, j->run_id, err);
+    if (rc == 0)
+        fprintf(stderr, "bulkhead: %s run %lld: %zu pull requests x %zu stages (state in %s)\n",
+                resumed ? "resuming" : "starting", (long long)j->run_id, j->n_items,
+                j->p->n_stages, j->a.state);
+    return rc;
+}
+
+static void job_close(struct job *j)
+{
+    egr_free(j->gate);
+    net_free(j->net);
+    store_free(j->store);
+    src_items_free(j->items, j->n_items);
+    pipe_free(j->p);
+}
+
+/* The static proof, over the endpoints exactly as the gate verified them. */
+static int job_check(struct job *j)
+{
+    struct egr_endpoint *eps = bh_xcalloc(j->p->n_endpoints, sizeof(*eps));
+    struct pol_stage_report *rep = bh_xcalloc(j->p->n_stages, sizeof(*rep));
+    for (size_t i = 0; i < j->p->n_endpoints; i++)
+        eps[i] = *egr_endpoint_info(j->gate, i);
+    size_t bad = cli_flow_check(j->p, eps, rep);
+    for (size_t s = 0; s < j->p->n_stages; s++)
+        if (!rep[s].ok)
+            fprintf(stderr, "bulkhead: %s: stages.%s: refused to run: %s stage %s\n", j->p->file,
+                    j->p->stages[s].name, rep[s].local ? "local" : "cloud", rep[s].reason);
+    free(eps);
+    free(rep);
+    return bad ? BH_EPOLICY : 0;
+}
+
+static void where_print(const struct job *j)
+{
+    fprintf(stderr, "where each stage ran:\n");
+    for (size_t k = 0; k < j->p->n_stages; k++) {
+        const struct pipe_stage *s = &j->p->stages[j->p->order[k]];
+        const struct egr_endpoint *ep = egr_endpoint_info(j->gate, s->endpoint);
+        fprintf(stderr, "  %-12s %-6s %s (%s), model %s\n", s->name,
+                pol_stage_local(j->p, j->p->order[k], ep->local) ? "local" : "cloud",
+                j->p->endpoints[s->endpoint].name, j->p->endpoints[s->endpoint].url, s->model);
+    }
+}
+
+static int outputs_write(const struct job *j, struct bh_err *err)
+{
+    for (size_t i = 0; i < j->p->n_outputs; i++) {
+        const struct pipe_output *o = &j->p->outputs[i];
+        int rc = rep_write_file(j->store, j->run_id, o->format, o->path, err);
+        if (rc)
+            return rc;
+        fprintf(stderr, "bulkhead: wrote %s (%s)\n", o->path, o->format);
+    }
+    return 0;
+}
+
+static int finish(struct job *j, const struct eng_summary *sum)
+{
+    struct bh_err err = { 0 };
+    const char *status = sum->interrupted ? "interrupted" : sum->withheld ? "refused" :
+                         sum->failed ? "failed" : "ok";
+    fprintf(stderr, "bulkhead: run %lld %s: %zu tasks, %zu done (%zu from an earlier attempt), "
+                    "%zu failed, %zu withheld by policy\n",
+            (long long)j->run_id, status, sum->tasks, sum->done + sum->reused, sum->reused,
+            sum->failed, sum->withheld);
+    where_print(j);
+    if (store_run_finish(j->store, j->run_id, status, &err) || outputs_write(j, &err))
+        return cli_fail(&err);
+    if (sum->interrupted) {
+        fprintf(stderr, "bulkhead: interrupted; run the same command again to resume\n");
+        return CLI_EXIT_FAILED;
+    }
+    return sum->withheld ? CLI_EXIT_POLICY : sum->failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    struct job j = { 0 };
+    int code = parse(argc, argv, &j.a);
+    if (code)
+        return code < 0 ? CLI_EXIT_OK : code;
+    struct bh_err err = { 0 };
+    int rc = job_open(&j, &err);
+    if (rc == 0 && (rc = job_check(&j)) != 0) {
+        store_run_finish(j.store, j.run_id, "refused", &err);
+        job_close(&j);
+        return CLI_EXIT_POLICY;
+    }
+    if (rc) {
+        job_close(&j);
+        return cli_fail(&err);
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    struct eng_summary sum;
+    struct eng_opts eo = { .p = j.p, .store = j.store, .run_id = j.run_id, .gate = j.gate,
+                           .net = j.net, .items = j.items, .n_items = j.n_items,
+                           .kind = &stage_chat_kind, .verbose = j.a.verbose };
+    rc = eng_run(&eo, &sum, &err);
+    code = rc ? cli_fail(&err) : finish(&j, &sum);
+    job_close(&j);
+    return code;
+}

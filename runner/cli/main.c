@@ -1,1 +1,83 @@
-int main(void) { return 0; }
+/* cli/main.c — dispatch to subcommands through a table, which also drives
+ * the top-level --help. */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/bh_err.h"
+
+static const struct cli_cmd commands[] = {
+    { "check", "validate a pipeline and prove where its data may flow", cmd_check },
+    { "run", "run a pipeline over the pull requests of a repository", cmd_run },
+    { "report", "print the results of the last run (md or jsonl)", cmd_report },
+    { "audit", "show or verify the audit log of egress decisions", cmd_audit },
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: bulkhead <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'bulkhead <command> --help' describes a command.\n"
+               "exit codes: 0 ok, 2 usage or configuration error, 3 a policy refusal happened,\n"
+               "4 some tasks failed, 70 internal error\n");
+}
+
+int cli_exit_code(int code)
+{
+    switch (code) {
+    case BH_OK:
+        return CLI_EXIT_OK;
+    case BH_EPOLICY:
+        return CLI_EXIT_POLICY;
+    case BH_EINTERNAL:
+        return CLI_EXIT_INTERNAL;
+    case BH_EINVAL:
+    case BH_ENOTFOUND:
+        return CLI_EXIT_USAGE;
+    default:
+        return CLI_EXIT_FAILED;
+    }
+}
+
+int cli_fail(const struct bh_err *err)
+{
+    bh_err_print(err, stderr);
+    return cli_exit_code(err->code);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "bulkhead %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see 'bulkhead %s --help')\n", cmd);
+    return CLI_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("bulkhead 0.1.0\n");
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "bulkhead: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+}

@@ -1,1 +1,332 @@
-/* stub: being written */
+/* engine/engine.c — the run loop and the task state machine.
+ *
+ * One thread, one loop: schedule what is ready, then let net_step drive the
+ * transfers and deliver completions, which come back here through
+ * eng_task_done / eng_task_fail. Every state change is written to the store
+ * before the loop goes on, so a dependant never starts on an output that
+ * could still be lost, and a crashed run resumes where it stopped.
+ *
+ * Scheduling walks stages in topological order and items in order inside a
+ * stage, so tasks of one stage (one model) go out together; per-endpoint
+ * slots (max_concurrency) bound what is in flight. Deeper model-aware
+ * scheduling (preload, unload, overlap) builds on this walk. */
+#include "engine/engine.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "egress/egress.h"
+#include "net/net.h"
+#include "pipeline/pipeline.h"
+#include "policy/policy.h"
+#include "sources/src_git.h"
+#include "store/store.h"
+#include "util/bh_err.h"
+#include "util/bh_xmalloc.h"
+
+struct eng_task {
+    struct eng *e;
+    size_t item, stage;
+    int64_t id;
+    int state;             /* STORE_* */
+    char *output;          /* when done */
+    int label;             /* of output */
+};
+
+struct eng {
+    const struct eng_opts *o;
+    struct eng_summary *sum;
+    struct eng_task *tasks;        /* [item * n_stages + stage] */
+    size_t n_tasks;
+    size_t *busy;                  /* in flight per endpoint */
+    size_t in_flight;
+    size_t finished;               /* tasks that reached an end state in this attempt */
+    int fatal;                     /* the store failed: stop scheduling */
+    struct bh_err fatal_err;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+void eng_request_stop(void)
+{
+    if (stop_requested < 2)
+        stop_requested++;
+}
+
+int eng_stop_requested(void)
+{
+    return stop_requested;
+}
+
+static struct eng_task *task_at(struct eng *e, size_t item, size_t stage)
+{
+    return &e->tasks[item * e->o->p->n_stages + stage];
+}
+
+/* Creates (or finds) every task in the store. */
+static int tasks_put(struct eng *e, struct bh_err *err)
+{
+    const struct eng_opts *o = e->o;
+    for (size_t i = 0; i < o->n_items; i++) {
+        int64_t item_id;
+        int rc = store_item_put(o->store, o->run_id, o->items[i].key, &item_id, err);
+        for (size_t s = 0; rc == 0 && s < o->p->n_stages; s++) {
+            struct eng_task *t = task_at(e, i, s);
+            *t = (struct eng_task){ .e = e, .item = i, .stage = s, .label = -1 };
+            rc = store_task_put(o->store, o->run_id, item_id, o->p->stages[s].name, &t->id, err);
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    const struct eng_task *x = *(struct eng_task *const *)a, *y = *(struct eng_task *const *)b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Takes states and outputs left by an earlier attempt of this run. */
+static int tasks_resume(struct eng *e, struct bh_err *err)
+{
+    struct store_task *st = NULL;
+    size_t n = 0;
+    int rc = store_tasks_list(e->o->store, e->o->run_id, &st, &n, err);
+    if (rc)
+        return rc;
+    struct eng_task **idx = bh_xcalloc(e->n_tasks, sizeof(*idx));
+    for (size_t i = 0; i < e->n_tasks; i++)
+        idx[i] = &e->tasks[i];
+    qsort(idx, e->n_tasks, sizeof(*idx), by_id);
+    for (size_t i = 0; i < n; i++) {
+        struct eng_task key = { .id = st[i].id }, *kp = &key;
+        struct eng_task **hit = bsearch(&kp, idx, e->n_tasks, sizeof(*idx), by_id);
+        if (!hit || st[i].state != STORE_DONE)
+            continue; /* failed and withheld tasks are tried again */
+        (*hit)->state = STORE_DONE;
+        (*hit)->output = bh_xstrdup(st[i].output ? st[i].output : "");
+        (*hit)->label = pipe_label_find(e->o->p, st[i].label ? st[i].label : "");
+        e->sum->reused++;
+    }
+    free(idx);
+    store_tasks_free(st, n);
+    return 0;
+}
+
+/* An end state reached in this attempt: recorded, counted, slot freed. */
+static void task_end(struct eng_task *t, const struct store_result *r, int was_running)
+{
+    struct eng *e = t->e;
+    const struct pipe_stage *s = &e->o->p->stages[t->stage];
+    struct bh_err err = { 0 };
+    if (store_task_finish(e->o->store, t->id, r, &err) && !e->fatal) {
+        e->fatal = 1;
+        e->fatal_err = err;
+    }
+    t->state = r->state;
+    if (was_running) {
+        e->busy[s->endpoint]--;
+        e->in_flight--;
+    }
+    e->finished++;
+    if (r->state == STORE_DONE)
+        e->sum->done++;
+    else if (r->state == STORE_WITHHELD)
+        e->sum->withheld++;
+    else
+        e->sum->failed++;
+    if (e->o->verbose || r->state != STORE_DONE)
+        fprintf(stderr, "bulkhead: %s %s: %s%s%s\n", e->o->items[t->item].key, s->name,
+                store_state_name(r->state), r->error ? ": " : "", r->error ? r->error : "");
+}
+
+static void result_where(const struct eng_task *t, struct store_result *r)
+{
+    const struct pipeline *p = t->e->o->p;
+    const struct pipe_stage *s = &p->stages[t->stage];
+    const struct egr_endpoint *ep = egr_endpoint_info(t->e->o->gate, s->endpoint);
+    r->endpoint = p->endpoints[s->endpoint].name;
+    r->locality = pol_stage_local(p, t->stage, ep && ep->local) ? "local" : "cloud";
+    r->model = s->model;
+}
+
+void eng_task_done(struct eng_task *t, const char *output, int label,
+                   const struct eng_metrics *m)
+{
+    struct store_result r = { .state = STORE_DONE, .output = output,
+                              .label = pol_label_name(t->e->o->p, label) };
+    result_where(t, &r);
+    if (m) {
+        r.prompt_tokens = m->prompt_tokens;
+        r.output_tokens = m->output_tokens;
+        r.load_ns = m->load_ns;
+        r.total_ns = m->total_ns;
+    }
+    t->output = bh_xstrdup(output);
+    t->label = label;
+    task_end(t, &r, 1);
+}
+
+static void fail_with(struct eng_task *t, const struct bh_err *err, int was_running)
+{
+    char msg[1024];
+    struct store_result r = { .state = err->code == BH_EPOLICY ? STORE_WITHHELD : STORE_FAILED,
+                              .error = bh_err_format(err, msg, sizeof(msg)) };
+    result_where(t, &r);
+    task_end(t, &r, was_running);
+}
+
+void eng_task_fail(struct eng_task *t, const struct bh_err *err)
+{
+    fail_with(t, err, 1);
+}
+
+/* A dependency that ended without output decides this task's fate. */
+static int deps_blocked(struct eng_task *t, int *ready)
+{
+    const struct pipe_stage *s = &t->e->o->p->stages[t->stage];
+    *ready = 1;
+    for (size_t k = 0; k < s->n_deps; k++) {
+        struct eng_task *d = task_at(t->e, t->item, s->deps[k]);
+        if (d->state == STORE_FAILED || d->state == STORE_WITHHELD) {
+            struct bh_err err = { 0 };
+            bh_err_set(&err, d->state == STORE_WITHHELD ? BH_EPOLICY : BH_EINVAL,
+                       "not run: stage '%s' %s for this item",
+                       t->e->o->p->stages[d->stage].name, store_state_name(d->state));
+            fail_with(t, &err, 0);
+            return 1;
+        }
+        if (d->state != STORE_DONE)
+            *ready = 0;
+    }
+    return 0;
+}
+
+static void task_start(struct eng_task *t)
+{
+    struct eng *e = t->e;
+    const struct pipe_stage *s = &e->o->p->stages[t->stage];
+    struct bh_err err = { 0 };
+    if (store_task_set_running(e->o->store, t->id, &err)) {
+        e->fatal = 1;
+        e->fatal_err = err;
+        return;
+    }
+    t->state = STORE_RUNNING;
+    e->busy[s->endpoint]++;
+    e->in_flight++;
+    if (e->o->kind->start(t, &err))
+        eng_task_fail(t, &err);
+}
+
+/* Starts every ready task that has a free slot; ends tasks whose inputs failed. */
+static void schedule(struct eng *e)
+{
+    const struct pipeline *p = e->o->p;
+    for (size_t k = 0; k < p->n_stages && !e->fatal && !stop_requested; k++) {
+        size_t s = p->order[k];
+        size_t ep = p->stages[s].endpoint;
+        int slots = p->endpoints[ep].max_concurrency > 0 ? p->endpoints[ep].max_concurrency : 1;
+        for (size_t i = 0; i < e->o->n_items && !e->fatal; i++) {
+            struct eng_task *t = task_at(e, i, s);
+            int ready;
+            if (t->state != STORE_PENDING || deps_blocked(t, &ready) || !ready)
+                continue;
+            if (e->busy[ep] >= (size_t)slots)
+                break;
+            task_start(t);
+        }
+    }
+}
+
+static int loop(struct eng *e, struct bh_err *err)
+{
+    for (;;) {
+        schedule(e);
+        if (e->fatal)
+            break;
+        if (e->in_flight == 0)
+            break; /* nothing running and nothing could start */
+        if (stop_requested > 1)
+            break; /* second signal: abandon what is in flight */
+        int rc = net_step(e->o->net, 250, err);
+        if (rc)
+            return rc;
+    }
+    if (e->fatal) {
+        *err = e->fatal_err;
+        return err->code ? err->code : BH_EIO;
+    }
+    e->sum->interrupted = stop_requested != 0;
+    return 0;
+}
+
+int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *err)
+{
+    struct eng e = { .o = o, .sum = sum };
+    memset(sum, 0, sizeof(*sum));
+    e.n_tasks = o->n_items * o->p->n_stages;
+    sum->tasks = e.n_tasks;
+    e.tasks = bh_xcalloc(e.n_tasks, sizeof(*e.tasks));
+    e.busy = bh_xcalloc(o->p->n_endpoints, sizeof(*e.busy));
+    int rc = tasks_put(&e, err);
+    if (rc == 0)
+        rc = tasks_resume(&e, err);
+    if (rc == 0)
+        rc = loop(&e, err);
+    for (size_t i = 0; i < e.n_tasks; i++)
+        free(e.tasks[i].output);
+    free(e.tasks);
+    free(e.busy);
+    return rc;
+}
+
+const struct pipeline *eng_task_pipeline(const struct eng_task *t)
+{
+    return t->e->o->p;
+}
+
+size_t eng_task_stage(const struct eng_task *t)
+{
+    return t->stage;
+}
+
+const char *eng_task_item(const struct eng_task *t)
+{
+    return t->e->o->items[t->item].key;
+}
+
+struct egr_gate *eng_task_gate(const struct eng_task *t)
+{
+    return t->e->o->gate;
+}
+
+int eng_task_lookup(void *task, const char *field, const char **value, int *label)
+{
+    struct eng_task *t = task;
+    const struct pipeline *p = t->e->o->p;
+    const char *v = src_item_field(&t->e->o->items[t->item], field);
+    if (v) {
+        *value = v;
+        *label = pipe_source_field_label(p, field); /* -1: unknown means top */
+        return 0;
+    }
+    const char *dot = strrchr(field, '.');
+    if (!dot || strcmp(dot, ".output") != 0)
+        return BH_ENOTFOUND;
+    for (size_t s = 0; s < p->n_stages; s++) {
+        size_t n = strlen(p->stages[s].name);
+        if ((size_t)(dot - field) != n || strncmp(field, p->stages[s].name, n) != 0)
+            continue;
+        struct eng_task *d = task_at(t->e, t->item, s);
+        if (d->state != STORE_DONE)
+            return BH_ENOTFOUND;
+        *value = d->output;
+        *label = d->label;
+        return 0;
+    }
+    return BH_ENOTFOUND;
+}

@@ -1,1 +1,362 @@
-/* stub: being written */
+/* net/net.c — HTTP over one libcurl multi handle.
+ *
+ * Every transfer is an easy handle wrapped in a struct xfer that carries the
+ * caller's callbacks and what we learn while it runs (a refused peer, a cap
+ * that was hit). net_step drives all of them from the caller's loop; there are
+ * no threads and no signals (CURLOPT_NOSIGNAL).
+ *
+ * Safety defaults that egress relies on and that no request can turn off:
+ * redirects are never followed (any 3xx fails the transfer, so a server can
+ * never bounce a request elsewhere), only http and https are spoken, and the
+ * peer address is handed to the prereq callback right before the request goes
+ * out — CURLOPT_PREREQFUNCTION runs for reused connections too, which the
+ * open-socket callback would not.
+ *
+ * Re-entrancy: on_done runs outside every libcurl callback, after the easy
+ * handle has left the multi handle, so it may call net_submit. on_data and
+ * prereq run inside curl_multi_perform and must not call into net.
+ * net_new is not thread-safe: curl_global_init runs once, guarded by a plain
+ * static flag (bulkhead has one thread). */
+#include "net/net.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "util/bh_err.h"
+#include "util/bh_xmalloc.h"
+
+#define NET_DEFAULT_CONNECT_MS 10000L
+#define NET_DEFAULT_MAX_REPLY ((size_t)64 << 20)
+
+struct xfer {
+    struct xfer *prev, *next;      /* in net.xfers */
+    CURL *easy;
+    struct curl_slist *headers, *resolve;
+    char *url;                     /* for messages */
+    net_prereq_fn prereq;
+    net_data_fn on_data;
+    net_done_fn on_done;
+    void *ud;
+    size_t max_reply, received;
+    int too_big, data_abort, refused;
+    char refused_peer[80];
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct net {
+    CURLM *multi;
+    struct xfer *xfers;
+    size_t in_flight;
+};
+
+static int curl_ready;
+
+int net_new(struct net **out, struct bh_err *err)
+{
+    if (!curl_ready) {
+        CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+        if (rc != CURLE_OK)
+            return bh_err_set(err, BH_EINTERNAL, "cannot initialise libcurl: %s",
+                              curl_easy_strerror(rc));
+        curl_ready = 1;
+    }
+    CURLM *m = curl_multi_init();
+    if (!m)
+        return bh_err_set(err, BH_EINTERNAL, "cannot create a libcurl multi handle");
+    struct net *n = bh_xcalloc(1, sizeof(*n));
+    n->multi = m;
+    *out = n;
+    return 0;
+}
+
+static void xfer_free(struct xfer *x)
+{
+    curl_easy_cleanup(x->easy);
+    curl_slist_free_all(x->headers);
+    curl_slist_free_all(x->resolve);
+    free(x->url);
+    free(x);
+}
+
+static void xfer_unlink(struct net *n, struct xfer *x)
+{
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        n->xfers = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    x->prev = x->next = NULL;
+}
+
+void net_free(struct net *n)
+{
+    if (!n)
+        return;
+    while (n->xfers) {
+        struct xfer *x = n->xfers;
+        xfer_unlink(n, x);
+        curl_multi_remove_handle(n->multi, x->easy);
+        xfer_free(x);
+    }
+    curl_multi_cleanup(n->multi);
+    free(n);
+}
+
+size_t net_in_flight(const struct net *n)
+{
+    return n ? n->in_flight : 0;
+}
+
+/* --- libcurl callbacks (run inside curl_multi_perform) ------------------ */
+
+static int on_prereq(void *clientp, char *peer_ip, char *local_ip, int peer_port,
+                     int local_port)
+{
+    struct xfer *x = clientp;
+    (void)local_ip;
+    (void)local_port;
+    if (!x->prereq || x->prereq(x->ud, peer_ip, peer_port) == 0)
+        return CURL_PREREQFUNC_OK;
+    x->refused = 1;
+    snprintf(x->refused_peer, sizeof(x->refused_peer), "%s port %d", peer_ip, peer_port);
+    return CURL_PREREQFUNC_ABORT;
+}
+
+static long response_status(CURL *easy)
+{
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    return status;
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    struct xfer *x = userdata;
+    size_t len = size * nmemb; /* size is always 1 for write callbacks */
+    long status = response_status(x->easy);
+    if (status >= 300 && status < 400)
+        return 0; /* a redirect's body is of no use: stop reading it */
+    if (len > x->max_reply - x->received) {
+        x->too_big = 1;
+        return 0;
+    }
+    x->received += len;
+    if (x->on_data && x->on_data(x->ud, data, len) != 0) {
+        x->data_abort = 1;
+        return 0;
+    }
+    return len;
+}
+
+/* --- submit -------------------------------------------------------------- */
+
+static int has_header(const struct net_req *req, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (strncasecmp(req->headers[i], name, len) == 0 && req->headers[i][len] == ':')
+            return 1;
+    return 0;
+}
+
+static struct curl_slist *build_headers(const struct net_req *req, int post)
+{
+    struct curl_slist *h = NULL;
+    for (size_t i = 0; i < req->n_headers; i++)
+        h = curl_slist_append(h, req->headers[i]);
+    /* 100-continue would add a round trip and a second chance for a server to
+     * answer before the body; we always send the body at once. */
+    h = curl_slist_append(h, "Expect:");
+    if (post && !has_header(req, "Content-Type"))
+        h = curl_slist_append(h, "Content-Type: application/json");
+    return h;
+}
+
+static int set_method(struct xfer *x, const struct net_req *req, struct bh_err *err)
+{
+    CURL *e = x->easy;
+    if (strcmp(req->method, "GET") == 0) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        return 0;
+    }
+    if (strcmp(req->method, "POST") != 0)
+        return bh_err_set(err, BH_EINVAL, "unsupported HTTP method '%s' (known: GET, POST)",
+                          req->method);
+    /* The size first: COPYPOSTFIELDS then copies exactly that many bytes, so
+     * bodies may hold NUL bytes. */
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "");
+    return 0;
+}
+
+static void set_safety(CURL *e)
+{
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "bulkhead");
+}
+
+static void set_transport(struct xfer *x, const struct net_req *req)
+{
+    CURL *e = x->easy;
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     req->connect_timeout_ms > 0 ? req->connect_timeout_ms
+                                                 : NET_DEFAULT_CONNECT_MS);
+    if (req->timeout_ms > 0)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms);
+    if (req->no_proxy) {
+        curl_easy_setopt(e, CURLOPT_PROXY, "");
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+    }
+    if (req->resolve) {
+        /* The entry lands in the multi handle's DNS cache, shared by every
+         * transfer: the pin holds for the whole run, which is what we want. */
+        x->resolve = curl_slist_append(NULL, req->resolve);
+        curl_easy_setopt(e, CURLOPT_RESOLVE, x->resolve);
+    }
+}
+
+static struct xfer *xfer_new(const struct net_req *req)
+{
+    struct xfer *x = bh_xcalloc(1, sizeof(*x));
+    x->url = bh_xstrdup(req->url);
+    x->prereq = req->prereq;
+    x->on_data = req->on_data;
+    x->on_done = req->on_done;
+    x->ud = req->ud;
+    x->max_reply = req->max_reply ? req->max_reply : NET_DEFAULT_MAX_REPLY;
+    return x;
+}
+
+int net_submit(struct net *n, const struct net_req *req, struct bh_err *err)
+{
+    CURL *e = curl_easy_init();
+    if (!e)
+        return bh_err_set(err, BH_EINTERNAL, "cannot create a libcurl easy handle");
+    struct xfer *x = xfer_new(req);
+    x->easy = e;
+    int rc = set_method(x, req, err);
+    if (rc < 0)
+        goto done;
+    set_safety(e);
+    set_transport(x, req);
+    x->headers = build_headers(req, strcmp(req->method, "POST") == 0);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+    CURLMcode mc = curl_multi_add_handle(n->multi, e);
+    if (mc != CURLM_OK) {
+        rc = bh_err_set(err, BH_EINTERNAL, "cannot start the request to %s: %s", req->url,
+                        curl_multi_strerror(mc));
+        goto done;
+    }
+    x->next = n->xfers;
+    if (n->xfers)
+        n->xfers->prev = x;
+    n->xfers = x;
+    n->in_flight++;
+    x = NULL;
+done:
+    if (x)
+        xfer_free(x);
+    return rc;
+}
+
+/* --- completion ---------------------------------------------------------- */
+
+/* Turns what happened into a result; the first cause found wins, in the order
+ * that explains the failure best. */
+static void xfer_result(struct xfer *x, CURLcode cc, struct net_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->status = response_status(x->easy);
+    r->received = x->received;
+    const char *loc = NULL;
+    curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_URL, &loc);
+    if (x->refused) {
+        r->code = BH_ENET;
+        snprintf(r->error, sizeof(r->error), "connection to %s refused by the egress gate",
+                 x->refused_peer);
+    } else if (x->too_big) {
+        r->code = BH_ETOOBIG;
+        snprintf(r->error, sizeof(r->error), "reply from %s exceeds the cap of %zu bytes",
+                 x->url, x->max_reply);
+    } else if (r->status >= 300 && r->status < 400) {
+        r->code = BH_ENET;
+        snprintf(r->error, sizeof(r->error),
+                 "server answered %ld redirect to %s; bulkhead never follows redirects",
+                 r->status, loc ? loc : "(no location)");
+    } else if (x->data_abort) {
+        r->code = BH_ENET;
+        snprintf(r->error, sizeof(r->error), "reply from %s abandoned by its reader", x->url);
+    } else if (cc != CURLE_OK) {
+        r->code = BH_ENET;
+        snprintf(r->error, sizeof(r->error), "%s",
+                 x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
+    }
+}
+
+static void finish(struct net *n, CURL *easy, CURLcode cc)
+{
+    char *priv = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+    struct xfer *x = (struct xfer *)priv;
+    struct net_result r;
+    xfer_result(x, cc, &r);
+    curl_multi_remove_handle(n->multi, easy);
+    xfer_unlink(n, x);
+    n->in_flight--;
+    /* Detached before the call: on_done may submit, and sees a consistent net. */
+    net_done_fn done = x->on_done;
+    void *ud = x->ud;
+    xfer_free(x);
+    if (done)
+        done(ud, &r);
+}
+
+static void drain(struct net *n)
+{
+    CURLMsg *m;
+    int left = 0;
+    while ((m = curl_multi_info_read(n->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        /* Copied out: the message dies with remove_handle. */
+        finish(n, m->easy_handle, m->data.result);
+    }
+}
+
+static int perform(struct net *n, struct bh_err *err)
+{
+    int running = 0;
+    CURLMcode mc = curl_multi_perform(n->multi, &running);
+    if (mc != CURLM_OK)
+        return bh_err_set(err, BH_EINTERNAL, "libcurl failed to drive transfers: %s",
+                          curl_multi_strerror(mc));
+    drain(n);
+    return 0;
+}
+
+int net_step(struct net *n, int timeout_ms, struct bh_err *err)
+{
+    int rc = perform(n, err);
+    if (rc < 0 || n->in_flight == 0)
+        return rc; /* nothing could wake us: do not sleep */
+    CURLMcode mc = curl_multi_poll(n->multi, NULL, 0, timeout_ms, NULL);
+    if (mc != CURLM_OK)
+        return bh_err_set(err, BH_EINTERNAL, "libcurl failed to wait for transfers: %s",
+                          curl_multi_strerror(mc));
+    return perform(n, err);
+}

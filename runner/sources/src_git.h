@@ -15,13 +15,15 @@ struct src_field {
 
 struct src_item {
     char *key;             /* stable identity within a repository: the ref name */
-    char *version;         /* what the item's content depends on: "<base oid>..<head oid>" */
+    char *version;         /* what the item's content depends on:
+                              "<merge-base oid>..<head oid>" */
     struct src_field *fields;
     size_t n_fields;
 };
 
 struct src_git_opts {
-    const char *repo;      /* path to the repository (bare or not) */
+    const char *repo;      /* path to the repository (bare or not), or to its working
+                              tree; parents are not searched; NULL means "." */
     const char *pulls;     /* ref glob; default "refs/pull/ * /head" (without spaces) */
     const char *base;      /* base ref or revision; default "main" */
     size_t max_diff;       /* cap on pr.diff in bytes; default 4 MiB; larger is an error for that item */
@@ -39,10 +41,17 @@ extern const size_t src_git_n_fields;
  * pr.files: one line per file, "<status>\t<path>" with status A, M, D, or
  * "R\t<old> -> <new>" for renames (rename detection on).
  * pr.stats: "<n> files changed, <i> insertions(+), <d> deletions(-)".
- * pr.title: the summary line of the head commit. */
+ * pr.title: the summary line of the head commit.
+ * On success *out (owned; free with src_items_free) holds *n items; no
+ * matching ref is not an error: *out is NULL and *n is 0. Errors, each naming
+ * the repository and the ref: BH_ENOTFOUND (repository or base not found),
+ * BH_EINVAL (a matching ref that is not a commit, or shares no history with
+ * base), BH_ETOOBIG (a diff over max_diff: the whole listing fails), BH_EIO
+ * (anything else libgit2 reports). *out and *n are untouched on error. */
 int src_git_list(struct src_item **out, size_t *n, const struct src_git_opts *opts,
                  struct bh_err *err);
 
+/* Frees items and everything they own. NULL is fine. */
 void src_items_free(struct src_item *items, size_t n);
 
 /* Borrowed value of a field, or NULL. */

@@ -1,0 +1,75 @@
+/* engine/engine.h — the run: a task per (item, stage), driven from one loop.
+ * The engine decides what runs when (dependencies, per-endpoint slots),
+ * keeps the task state machine in the store, and hands each ready task to its
+ * stage kind (stages/), which renders, sends through the egress gate and
+ * reports back with eng_task_done / eng_task_fail.
+ * Functions return 0 or a negative BH_E* code and fill *err. */
+#ifndef ENG_ENGINE_H
+#define ENG_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct bh_err;
+struct pipeline;
+struct store;
+struct egr_gate;
+struct net;
+struct src_item;
+struct eng_task;
+
+/* A stage kind: what a stage does once its inputs are ready. start either
+ * returns an error (the task fails, or is withheld for BH_EPOLICY) or, later,
+ * calls exactly one of eng_task_done / eng_task_fail. */
+struct eng_kind {
+    const char *name;
+    int (*start)(struct eng_task *t, struct bh_err *err);
+};
+
+struct eng_opts {
+    const struct pipeline *p;
+    struct store *store;
+    int64_t run_id;
+    struct egr_gate *gate;
+    struct net *net;
+    const struct src_item *items;
+    size_t n_items;
+    const struct eng_kind *kind;   /* the kind every stage runs as, for now "chat" */
+    int verbose;                   /* 1: a line per finished task on stderr */
+};
+
+struct eng_summary {
+    size_t tasks;                  /* item × stage */
+    size_t done, failed, withheld;
+    size_t reused;                 /* done in an earlier attempt of this run: not redone */
+    int interrupted;               /* SIGINT/SIGTERM stopped the run early */
+};
+
+/* Runs every task of the run to an end state (or until interrupted). */
+int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *err);
+
+/* Asks a running eng_run to stop: the first call stops starting tasks and
+ * lets requests in flight finish; the second abandons them (their tasks stay
+ * running in the store and go back to pending on resume). Async-signal-safe. */
+void eng_request_stop(void);
+/* 0, or how many stop requests were made. */
+int eng_stop_requested(void);
+
+/* For stage kinds: */
+const struct pipeline *eng_task_pipeline(const struct eng_task *t);
+size_t eng_task_stage(const struct eng_task *t);
+const char *eng_task_item(const struct eng_task *t);
+struct egr_gate *eng_task_gate(const struct eng_task *t);
+/* A stage_lookup_fn over the task's item fields and upstream outputs. */
+int eng_task_lookup(void *task, const char *field, const char **value, int *label);
+
+struct eng_metrics {
+    int64_t prompt_tokens, output_tokens, load_ns, total_ns;
+};
+/* The task finished: output carries label. Copies what it keeps. */
+void eng_task_done(struct eng_task *t, const char *output, int label,
+                   const struct eng_metrics *m);
+/* The task failed with err (BH_EPOLICY: withheld). */
+void eng_task_fail(struct eng_task *t, const struct bh_err *err);
+
+#endif

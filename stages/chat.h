@@ -1,0 +1,15 @@
+/* stages/chat.h — the "chat" stage kind: one model call per task. The
+ * rendered template is the user message; the reply is the task's output and
+ * carries the prompt's label. */
+#ifndef STAGE_CHAT_H
+#define STAGE_CHAT_H
+
+#include "engine/engine.h"
+
+extern const struct eng_kind stage_chat_kind;
+
+/* Caps: a rendered prompt and a model's reply. */
+#define STAGE_PROMPT_MAX ((size_t)32 << 20)
+#define STAGE_REPLY_MAX ((size_t)8 << 20)
+
+#endif
