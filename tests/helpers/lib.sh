@@ -1,0 +1,81 @@
+# tests/helpers/lib.sh — shared by the integration tests (sourced, not run).
+# Gives: $BULKHEAD, $FAKE, a temp dir $T removed at exit, fixture servers
+# started on 127.0.0.1 with a port chosen by the OS and stopped at exit, and
+# TAP-like assertions ending in "NAME: N passed, N failed".
+set -euo pipefail
+: "${BH_BUILD_DIR:?set BH_BUILD_DIR to the build folder}"
+: "${BH_SOURCE_DIR:?set BH_SOURCE_DIR to the source folder}"
+BULKHEAD="$BH_BUILD_DIR/bulkhead"
+FAKE="$BH_BUILD_DIR/fake-llm"
+TEST_NAME=$(basename "$0" .sh)
+T=$(mktemp -d "${TMPDIR:-/tmp}/bh-$TEST_NAME.XXXXXX")
+_pids=()
+_passed=0
+_failed=0
+
+_cleanup() {
+  for p in "${_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "$_failed" -eq 0 ] && [ -z "${BH_KEEP:-}" ]; then rm -rf "$T"; else echo "# files kept in $T"; fi
+}
+trap _cleanup EXIT
+
+ok() { _passed=$((_passed + 1)); echo "ok - $*"; }
+not_ok() { _failed=$((_failed + 1)); echo "not ok - $*"; }
+
+# expect DESCRIPTION COMMAND...: passes when the command succeeds.
+expect() {
+  local what=$1; shift
+  if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+# expect_eq DESCRIPTION EXPECTED ACTUAL
+expect_eq() {
+  if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (expected '$2', got '$3')"; fi
+}
+
+# expect_contains DESCRIPTION FILE TEXT
+expect_contains() {
+  if grep -q -F -- "$3" "$2"; then ok "$1"; else not_ok "$1 ('$3' not in $2)"; sed 's/^/#   /' "$2" | head -20; fi
+}
+
+# start_fake NAME [fake-llm options]: starts a server, sets ${NAME}_PORT and
+# ${NAME}_URL, logs every request to $T/NAME.log.
+start_fake() {
+  local name=$1; shift
+  rm -f "$T/$name.port"
+  "$FAKE" --port 0 --port-file "$T/$name.port" --log "$T/$name.log" --name "$name" "$@" \
+    2>>"$T/$name.err" &
+  _pids+=($!)
+  eval "${name}_PID=$!"
+  local i
+  for i in $(seq 1 200); do [ -s "$T/$name.port" ] && break; sleep 0.05; done
+  if [ ! -s "$T/$name.port" ]; then echo "fake-llm '$name' did not start:"; cat "$T/$name.err"; exit 1; fi
+  eval "${name}_PORT=$(cat "$T/$name.port")"
+  eval "${name}_URL=http://127.0.0.1:$(cat "$T/$name.port")"
+  touch "$T/$name.log"
+}
+
+# stop_fake NAME
+stop_fake() {
+  local pid_var="${1}_PID"
+  kill "${!pid_var}" 2>/dev/null || true
+  wait "${!pid_var}" 2>/dev/null || true
+}
+
+# make_repo DIR [--prs N]
+make_repo() {
+  "$BH_SOURCE_DIR/fixtures/make-repo.sh" "$@" >/dev/null
+}
+
+# A TCP port on 127.0.0.1 where nothing listens: one the OS gave a server that then stopped.
+closed_port() {
+  start_fake closed
+  stop_fake closed
+  echo "$closed_PORT"
+}
+
+finish() {
+  echo "$TEST_NAME: $_passed passed, $_failed failed"
+  [ "$_failed" -eq 0 ]
+}

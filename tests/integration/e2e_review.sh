@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The shipped pipeline over a 6-PR repository against two fixture servers:
+# every PR gets every stage; code (the canaries) reaches only the local
+# server; the audit has one record per request and its chain verifies; an API
+# key reaches only the cloud server and appears in no output.
+source "$BH_SOURCE_DIR/tests/helpers/lib.sh"
+cd "$T"
+
+make_repo "$T/repo" --prs 6
+start_fake local --slots 1
+start_fake cloud
+export BULKHEAD_LOCAL_URL=$local_URL BULKHEAD_CLOUD_URL=$cloud_URL
+export OLLAMA_API_KEY=sk-bulkhead-test-SECRET-1f2e3d
+
+set +e
+"$BULKHEAD" run "$BH_SOURCE_DIR/pipelines/code-review.json" --repo "$T/repo" --base main \
+  --state "$T/state" >"$T/run.out" 2>"$T/run.err"
+rc=$?
+set -e
+expect_eq "run exits 0" 0 "$rc"
+[ "$rc" -eq 0 ] || cat "$T/run.err"
+
+"$BULKHEAD" report --state "$T/state" --format jsonl >"$T/report.jsonl"
+expect_eq "18 results (6 PRs x 3 stages)" 18 "$(wc -l <"$T/report.jsonl")"
+expect_eq "every task done" 18 "$(jq -s '[.[] | select(.state == "done")] | length' "$T/report.jsonl")"
+for n in 1 2 3 4 5 6; do
+  stages=$(jq -r --arg k "refs/pull/$n/head" 'select(.item == $k) | .stage' "$T/report.jsonl" | sort | tr '\n' ' ')
+  expect_eq "PR $n has plan, review and summarize" "plan review summarize " "$stages"
+done
+expect_eq "plan ran in the cloud" cloud "$(jq -r 'select(.stage == "plan") | .locality' "$T/report.jsonl" | sort -u)"
+expect_eq "review ran locally" local "$(jq -r 'select(.stage == "review") | .locality' "$T/report.jsonl" | sort -u)"
+expect_eq "review output is confidential" confidential "$(jq -r 'select(.stage == "review") | .label' "$T/report.jsonl" | sort -u)"
+expect_eq "plan output is internal" internal "$(jq -r 'select(.stage == "plan") | .label' "$T/report.jsonl" | sort -u)"
+
+expect_eq "canaries planted" 6 "$(wc -l <"$T/repo.canaries")"
+expect_eq "cloud log holds no canary" 0 "$(grep -c -F -f "$T/repo.canaries" "$T/cloud.log" || true)"
+seen=0
+while read -r c; do grep -q -F "$c" "$T/local.log" && seen=$((seen + 1)); done <"$T/repo.canaries"
+expect_eq "local log holds every canary" 6 "$seen"
+
+requests=$(( $(jq -s '[.[] | select(.method == "POST")] | length' "$T/local.log") + \
+             $(jq -s '[.[] | select(.method == "POST")] | length' "$T/cloud.log") ))
+"$BULKHEAD" audit show --state "$T/state" >"$T/audit.jsonl"
+expect_eq "one audit record per request" "$requests" "$(wc -l <"$T/audit.jsonl")"
+expect_eq "18 requests in all" 18 "$requests"
+expect_eq "every record allows" allow "$(jq -r .decision "$T/audit.jsonl" | sort -u)"
+expect_eq "6 audit records for the cloud" 6 "$(jq -s '[.[] | select(.locality == "cloud")] | length' "$T/audit.jsonl")"
+expect "audit chain verifies" "$BULKHEAD" audit verify --state "$T/state"
+
+# Each audit record's payload hash is the hash of a body the server received.
+bodies=$(cat "$T/local.log" "$T/cloud.log" | jq -r 'select(.method == "POST") | .body' | \
+         while IFS= read -r b; do printf '%s' "$b" | sha256sum | cut -d' ' -f1; done | sort)
+expect_eq "audit payload hashes match the bodies received" "$bodies" \
+  "$(jq -r .payload_sha256 "$T/audit.jsonl" | sort)"
+
+expect_eq "the cloud server got the API key" 6 \
+  "$(jq -s '[.[] | select(.headers.Authorization == "Bearer sk-bulkhead-test-SECRET-1f2e3d")] | length' "$T/cloud.log")"
+expect_eq "the local server never got it" 0 "$(grep -c -F 'SECRET-1f2e3d' "$T/local.log" || true)"
+"$BULKHEAD" report --state "$T/state" >"$T/report.md"
+expect_eq "the key is in no output, report, audit or state" 0 \
+  "$(cat "$T/run.out" "$T/run.err" "$T/report.md" "$T/report.jsonl" "$T/audit.jsonl" "$T/state/"* | grep -c -F 'SECRET-1f2e3d' || true)"
+expect_contains "markdown report names where stages ran" "$T/report.md" "on gpu-box (local)"
+
+# The same command again: nothing left to do, no request sent.
+before=$(cat "$T/local.log" "$T/cloud.log" | wc -l)
+expect "second run exits 0" "$BULKHEAD" run "$BH_SOURCE_DIR/pipelines/code-review.json" \
+  --repo "$T/repo" --base main --state "$T/state"
+expect_eq "second run sends nothing" "$before" "$(cat "$T/local.log" "$T/cloud.log" | wc -l)"
+finish

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Crash safety: SIGKILL `bulkhead run` halfway, run the same command again;
+# it finishes the rest, and the fixture servers' counters show that no task
+# finished before the kill was sent again.
+source "$BH_SOURCE_DIR/tests/helpers/lib.sh"
+cd "$T"
+
+make_repo "$T/repo" --prs 6
+# Slow servers so that the kill lands mid-run: loads and tokens take time.
+start_fake local --slots 1 --load-ms 200 --token-ms 40
+start_fake cloud --token-ms 40
+export BULKHEAD_LOCAL_URL=$local_URL BULKHEAD_CLOUD_URL=$cloud_URL
+run() {
+  "$BULKHEAD" run "$BH_SOURCE_DIR/pipelines/code-review.json" --repo "$T/repo" --base main \
+    --state "$T/state" "$@"
+}
+done_count() {
+  "$BULKHEAD" report --state "$T/state" --format jsonl 2>/dev/null |
+    jq -s '[.[] | select(.state == "done")] | length' 2>/dev/null || echo 0
+}
+requests() { # POSTs received by both servers
+  echo $(( $(curl -s "$local_URL/fake/stats" | jq .requests) + $(curl -s "$cloud_URL/fake/stats" | jq .requests) ))
+}
+
+run >"$T/run1.out" 2>"$T/run1.err" &
+pid=$!
+for _ in $(seq 1 600); do
+  [ "$(done_count)" -ge 7 ] && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.05
+done
+kill -KILL "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+sleep 0.3   # let requests the dead process had in flight reach the servers' counters
+
+"$BULKHEAD" report --state "$T/state" --format jsonl >"$T/after-kill.jsonl"
+done1=$(jq -s '[.[] | select(.state == "done")] | length' "$T/after-kill.jsonl")
+expect "the kill landed halfway (7..17 tasks done, got $done1)" [ "$done1" -ge 7 -a "$done1" -lt 18 ]
+jq -r 'select(.state == "done") | "\(.item) \(.stage) \(.output)"' "$T/after-kill.jsonl" | sort >"$T/done1.txt"
+
+before=$(requests)
+set +e
+run >"$T/run2.out" 2>"$T/run2.err"
+rc=$?
+set -e
+expect_eq "the second run exits 0" 0 "$rc"
+expect_contains "it says it resumes" "$T/run2.err" "resuming run"
+after=$(requests)
+expect_eq "the second run sent one request per unfinished task" $((18 - done1)) $((after - before))
+
+"$BULKHEAD" report --state "$T/state" --format jsonl >"$T/final.jsonl"
+expect_eq "all 18 tasks done" 18 "$(jq -s '[.[] | select(.state == "done")] | length' "$T/final.jsonl")"
+jq -r 'select(.state == "done") | "\(.item) \(.stage) \(.output)"' "$T/final.jsonl" | sort >"$T/final.txt"
+expect_eq "work finished before the kill is kept as it was" "" \
+  "$(comm -23 "$T/done1.txt" "$T/final.txt")"
+expect "the audit chain survived the kill" "$BULKHEAD" audit verify --state "$T/state"
+finish

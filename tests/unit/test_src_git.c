@@ -1,0 +1,458 @@
+/* tests/unit/test_src_git.c — src_git over real repositories built by
+ * fixtures/make-repo.sh. The group setup builds one six-PR repository and
+ * lists it once; tests that need odd refs add them under their own ref
+ * namespaces, so the default listing stays as the fixture made it. Each PR's
+ * diff carries a random canary, so a diff taken from the wrong commits (or a
+ * PR mixed up with another) shows as a missing or foreign canary. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "sources/src_git.h"
+#include "util/bh_err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NPR 6
+
+static struct {
+    char tmp[64];
+    char repo[128];
+    char canary[NPR][64];
+    struct src_item *items;
+    size_t n;
+} fx;
+
+/* Runs a shell command; returns its exit status. */
+static int sh(const char *fmt, ...)
+{
+    char cmd[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* First line of a shell command's output, without the newline. */
+static void sh_line(char *out, size_t size, const char *cmd)
+{
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    out[0] = '\0';
+    if (fgets(out, (int)size, p))
+        out[strcspn(out, "\n")] = '\0';
+    assert_int_equal(pclose(p), 0);
+}
+
+static int make_repo(const char *dir, int prs)
+{
+    const char *src = getenv("BH_SOURCE_DIR");
+    if (!src)
+        src = ".";
+    return sh("bash '%s/fixtures/make-repo.sh' '%s' --prs %d >/dev/null", src, dir, prs);
+}
+
+static void read_canaries(void)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "%s.canaries", fx.repo);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    for (int i = 0; i < NPR; i++) {
+        assert_non_null(fgets(fx.canary[i], sizeof(fx.canary[i]), f));
+        fx.canary[i][strcspn(fx.canary[i], "\n")] = '\0';
+    }
+    fclose(f);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    struct bh_err err = {0};
+    snprintf(fx.tmp, sizeof(fx.tmp), "/tmp/bh-src-git-XXXXXX");
+    if (!mkdtemp(fx.tmp))
+        return -1;
+    snprintf(fx.repo, sizeof(fx.repo), "%s/repo", fx.tmp);
+    if (make_repo(fx.repo, NPR) != 0)
+        return -1;
+    read_canaries();
+    struct src_git_opts o = {.repo = fx.repo};
+    if (src_git_list(&fx.items, &fx.n, &o, &err) != 0) {
+        bh_err_print(&err, stderr);
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    src_items_free(fx.items, fx.n);
+    if (fx.tmp[0])
+        sh("rm -rf '%s'", fx.tmp);
+    return 0;
+}
+
+static const struct src_item *pr(int number)
+{
+    assert_true(number >= 1 && (size_t)number <= fx.n);
+    return &fx.items[number - 1];
+}
+
+/* 1 when text holds line as a whole line. */
+static int has_line(const char *text, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = text; (p = strstr(p, line)) != NULL; p++)
+        if ((p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
+            return 1;
+    return 0;
+}
+
+static void list_ok(const struct src_git_opts *o, struct src_item **items, size_t *n)
+{
+    struct bh_err err = {0};
+    int rc = src_git_list(items, n, o, &err);
+    if (rc)
+        bh_err_print(&err, stderr);
+    assert_int_equal(rc, 0);
+}
+
+static void src_git_lists_six_prs_ordered_by_number(void **state)
+{
+    (void)state;
+    assert_int_equal(fx.n, NPR);
+    for (int i = 1; i <= NPR; i++) {
+        char ref[64], num[8];
+        snprintf(ref, sizeof(ref), "refs/pull/%d/head", i);
+        snprintf(num, sizeof(num), "%d", i);
+        assert_string_equal(pr(i)->key, ref);
+        assert_string_equal(src_item_field(pr(i), "pr.ref"), ref);
+        assert_string_equal(src_item_field(pr(i), "pr.number"), num);
+    }
+}
+
+static void src_git_items_have_the_six_fields_in_order(void **state)
+{
+    (void)state;
+    static const char *const want[] = {"pr.number", "pr.ref",   "pr.title",
+                                       "pr.files",  "pr.stats", "pr.diff"};
+    assert_int_equal(src_git_n_fields, 6);
+    for (size_t f = 0; f < 6; f++)
+        assert_string_equal(src_git_fields[f], want[f]);
+    for (int i = 1; i <= NPR; i++) {
+        assert_int_equal(pr(i)->n_fields, 6);
+        for (size_t f = 0; f < 6; f++) {
+            assert_string_equal(pr(i)->fields[f].name, want[f]);
+            assert_non_null(pr(i)->fields[f].value);
+        }
+    }
+    assert_null(src_item_field(pr(1), "pr.body"));
+}
+
+static void src_git_version_is_merge_base_and_head(void **state)
+{
+    (void)state;
+    for (int i = 1; i <= NPR; i++) {
+        char cmd[512], mb[64], head[64], want[160];
+        snprintf(cmd, sizeof(cmd), "git -C '%s' merge-base main refs/pull/%d/head", fx.repo, i);
+        sh_line(mb, sizeof(mb), cmd);
+        snprintf(cmd, sizeof(cmd), "git -C '%s' rev-parse refs/pull/%d/head", fx.repo, i);
+        sh_line(head, sizeof(head), cmd);
+        snprintf(want, sizeof(want), "%s..%s", mb, head);
+        assert_string_equal(pr(i)->version, want);
+    }
+    /* PRs branch from different commits of main, not all from its tip. */
+    assert_string_not_equal(strtok(pr(1)->version, "."), "") ;
+}
+
+static void src_git_each_diff_holds_its_own_canary_only(void **state)
+{
+    (void)state;
+    for (int i = 1; i <= NPR; i++) {
+        const char *diff = src_item_field(pr(i), "pr.diff");
+        for (int j = 1; j <= NPR; j++) {
+            if (i == j)
+                assert_non_null(strstr(diff, fx.canary[j - 1]));
+            else
+                assert_null(strstr(diff, fx.canary[j - 1]));
+        }
+    }
+}
+
+static void src_git_diff_is_a_unified_patch(void **state)
+{
+    (void)state;
+    const char *diff = src_item_field(pr(1), "pr.diff");
+    assert_true(strncmp(diff, "diff --git a/src/parser.c b/src/parser.c\n", 41) == 0);
+    assert_true(has_line(diff, "--- a/src/parser.c"));
+    assert_true(has_line(diff, "+++ b/src/parser.c"));
+    assert_true(has_line(diff, "-        long v = strtol(s + 1, &end, 10);"));
+    assert_true(has_line(diff, "+        const char *t = skip_space(s + 1);"));
+    assert_true(has_line(diff, "         acc = op == '+' ? acc + v : acc - v;"));
+}
+
+static void src_git_docs_pr_lists_only_docs_files(void **state)
+{
+    (void)state;
+    const char *files = src_item_field(pr(2), "pr.files");
+    assert_string_equal(files, "M\tdocs/design.md\nM\tdocs/usage.md\n");
+}
+
+static void src_git_rename_pr_lists_rename_and_delete(void **state)
+{
+    (void)state;
+    const char *files = src_item_field(pr(4), "pr.files");
+    assert_true(has_line(files, "R\tsrc/util.c -> src/strutil.c"));
+    assert_true(has_line(files, "D\tsrc/legacy.c"));
+    assert_true(has_line(files, "M\tsrc/util.h"));
+    assert_null(strstr(files, "A\tsrc/strutil.c"));
+    assert_non_null(strstr(src_item_field(pr(4), "pr.diff"), "rename from src/util.c\n"));
+}
+
+static void src_git_binary_pr_diff_has_no_binary_content(void **state)
+{
+    (void)state;
+    const char *diff = src_item_field(pr(5), "pr.diff");
+    assert_true(has_line(src_item_field(pr(5), "pr.files"), "A\tassets/logo.bin"));
+    assert_non_null(strstr(diff, "Binary files /dev/null and b/assets/logo.bin differ\n"));
+    /* The asset's bytes are mostly >= 0x80 or control bytes; none may leak. */
+    for (const unsigned char *p = (const unsigned char *)diff; *p; p++)
+        assert_true(*p == '\n' || *p == '\t' || (*p >= 0x20 && *p < 0x7f));
+    assert_null(strstr(diff, "IEND"));
+    assert_non_null(strstr(diff, fx.canary[4]));
+}
+
+static void src_git_pem_pr_lists_the_key_file(void **state)
+{
+    (void)state;
+    assert_true(has_line(src_item_field(pr(3), "pr.files"), "A\tdeploy/staging.pem"));
+    assert_non_null(strstr(src_item_field(pr(3), "pr.diff"), "+-----BEGIN PRIVATE KEY-----\n"));
+}
+
+static void src_git_stats_use_the_fixed_format(void **state)
+{
+    (void)state;
+    /* Always plural and all three parts, unlike git's --shortstat. */
+    assert_string_equal(src_item_field(pr(2), "pr.stats"),
+                        "2 files changed, 6 insertions(+), 1 deletions(-)");
+    assert_string_equal(src_item_field(pr(4), "pr.stats"),
+                        "4 files changed, 3 insertions(+), 12 deletions(-)");
+    assert_string_equal(src_item_field(pr(6), "pr.stats"),
+                        "5 files changed, 9 insertions(+), 2 deletions(-)");
+}
+
+static void src_git_titles_are_head_summaries_without_canaries(void **state)
+{
+    (void)state;
+    assert_string_equal(src_item_field(pr(1), "pr.title"),
+                        "Accept spaces after an operator in the parser");
+    /* The multi-commit PR is titled by its head commit. */
+    assert_string_equal(src_item_field(pr(6), "pr.title"),
+                        "Document the line limit and build with debug info");
+    for (int i = 1; i <= NPR; i++) {
+        const char *title = src_item_field(pr(i), "pr.title");
+        assert_true(strlen(title) > 0);
+        assert_null(strstr(title, "BULKHEAD-CANARY"));
+    }
+}
+
+static void src_git_glob_matching_nothing_gives_no_items(void **state)
+{
+    (void)state;
+    struct src_item *items = (struct src_item *)&fx; /* must be overwritten */
+    size_t n = 99;
+    struct src_git_opts o = {.repo = fx.repo, .pulls = "refs/nothing/*"};
+    list_ok(&o, &items, &n);
+    assert_int_equal(n, 0);
+    assert_null(items);
+}
+
+static void src_git_bad_base_error_names_the_base(void **state)
+{
+    (void)state;
+    struct src_item *items = NULL;
+    size_t n = 0;
+    struct bh_err err = {0};
+    struct src_git_opts o = {.repo = fx.repo, .base = "no-such-branch"};
+    assert_int_equal(src_git_list(&items, &n, &o, &err), BH_ENOTFOUND);
+    assert_int_equal(err.code, BH_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "cannot resolve base 'no-such-branch'"));
+    assert_non_null(strstr(err.msg, fx.repo));
+    assert_non_null(strstr(err.msg, "pass --base REF"));
+    assert_null(items);
+}
+
+static void src_git_diff_over_the_cap_names_pr_and_cap(void **state)
+{
+    (void)state;
+    struct src_item *items = NULL;
+    size_t n = 0;
+    struct bh_err err = {0};
+    struct src_git_opts o = {.repo = fx.repo, .max_diff = 100};
+    assert_int_equal(src_git_list(&items, &n, &o, &err), BH_ETOOBIG);
+    assert_non_null(strstr(err.msg, "'refs/pull/1/head'"));
+    assert_non_null(strstr(err.msg, "cap of 100 bytes"));
+    assert_null(items);
+}
+
+static void src_git_cap_is_inclusive_of_a_diff_that_fits(void **state)
+{
+    (void)state;
+    struct src_item *items = NULL;
+    size_t n = 0;
+    size_t len = strlen(src_item_field(pr(1), "pr.diff"));
+    struct src_git_opts o = {.repo = fx.repo, .pulls = "refs/pull/1/head", .max_diff = len};
+    list_ok(&o, &items, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(src_item_field(&items[0], "pr.diff"), src_item_field(pr(1), "pr.diff"));
+    src_items_free(items, n);
+    struct bh_err err = {0};
+    o.max_diff = len - 1;
+    assert_int_equal(src_git_list(&items, &n, &o, &err), BH_ETOOBIG);
+}
+
+static void src_git_not_a_repository_is_an_error(void **state)
+{
+    (void)state;
+    struct src_item *items = NULL;
+    size_t n = 0;
+    struct bh_err err = {0};
+    struct src_git_opts o = {.repo = fx.tmp};
+    assert_true(src_git_list(&items, &n, &o, &err) < 0);
+    assert_non_null(strstr(err.msg, fx.tmp));
+    assert_non_null(strstr(err.msg, "cannot open"));
+}
+
+static void src_git_ref_that_is_not_a_commit_is_an_error(void **state)
+{
+    (void)state;
+    assert_int_equal(sh("cd '%s' && git update-ref refs/odd/7/head \"$(git hash-object -w README)\"",
+                        fx.repo),
+                     0);
+    struct src_item *items = NULL;
+    size_t n = 0;
+    struct bh_err err = {0};
+    struct src_git_opts o = {.repo = fx.repo, .pulls = "refs/odd/*"};
+    assert_int_equal(src_git_list(&items, &n, &o, &err), BH_EINVAL);
+    assert_non_null(strstr(err.msg, "ref 'refs/odd/7/head' does not point to a commit"));
+}
+
+static void src_git_unrelated_history_is_an_error(void **state)
+{
+    (void)state;
+    assert_int_equal(sh("cd '%s' && t=$(git hash-object -t tree -w /dev/null) && "
+                        "c=$(GIT_AUTHOR_NAME=x GIT_AUTHOR_EMAIL=x@x GIT_COMMITTER_NAME=x "
+                        "GIT_COMMITTER_EMAIL=x@x git commit-tree -m orphan $t) && "
+                        "git update-ref refs/orphan/1/head $c",
+                        fx.repo),
+                     0);
+    struct src_item *items = NULL;
+    size_t n = 0;
+    struct bh_err err = {0};
+    struct src_git_opts o = {.repo = fx.repo, .pulls = "refs/orphan/*"};
+    assert_int_equal(src_git_list(&items, &n, &o, &err), BH_EINVAL);
+    assert_non_null(strstr(err.msg, "'refs/orphan/1/head' shares no history with base 'main'"));
+}
+
+static void src_git_orders_numerically_then_unnumbered_by_name(void **state)
+{
+    (void)state;
+    assert_int_equal(sh("cd '%s' && for r in 10 9 0100 b a; do "
+                        "git update-ref refs/sorted/$r/head refs/pull/1/head || exit 1; done",
+                        fx.repo),
+                     0);
+    struct src_item *items = NULL;
+    size_t n = 0;
+    struct src_git_opts o = {.repo = fx.repo, .pulls = "refs/sorted/*"};
+    list_ok(&o, &items, &n);
+    static const char *const want[] = {"9", "10", "0100", "", ""};
+    static const char *const keys[] = {"refs/sorted/9/head", "refs/sorted/10/head",
+                                       "refs/sorted/0100/head", "refs/sorted/a/head",
+                                       "refs/sorted/b/head"};
+    assert_int_equal(n, 5);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(items[i].key, keys[i]);
+        assert_string_equal(src_item_field(&items[i], "pr.number"), want[i]);
+        assert_string_equal(src_item_field(&items[i], "pr.diff"), src_item_field(pr(1), "pr.diff"));
+    }
+    src_items_free(items, n);
+}
+
+static void src_git_bare_mirror_gives_the_same_items(void **state)
+{
+    (void)state;
+    char bare[160];
+    snprintf(bare, sizeof(bare), "%s/mirror.git", fx.tmp);
+    assert_int_equal(sh("git clone -q --mirror '%s' '%s'", fx.repo, bare), 0);
+    struct src_item *items = NULL;
+    size_t n = 0;
+    struct src_git_opts o = {.repo = bare};
+    list_ok(&o, &items, &n);
+    assert_int_equal(n, NPR);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(items[i].version, fx.items[i].version);
+        assert_string_equal(src_item_field(&items[i], "pr.diff"),
+                            src_item_field(&fx.items[i], "pr.diff"));
+    }
+    src_items_free(items, n);
+}
+
+static void src_git_prs_option_builds_that_many_refs(void **state)
+{
+    (void)state;
+    char dir[160];
+    snprintf(dir, sizeof(dir), "%s/three", fx.tmp);
+    assert_int_equal(make_repo(dir, 3), 0);
+    struct src_item *items = NULL;
+    size_t n = 0;
+    struct src_git_opts o = {.repo = dir};
+    list_ok(&o, &items, &n);
+    assert_int_equal(n, 3);
+    assert_string_equal(items[0].key, "refs/pull/1/head");
+    assert_string_equal(items[2].key, "refs/pull/3/head");
+    /* Kinds 1..3 in order: the third adds the key file. */
+    assert_true(has_line(src_item_field(&items[2], "pr.files"), "A\tdeploy/staging.pem"));
+    src_items_free(items, n);
+}
+
+static void src_git_make_repo_refuses_a_non_empty_dir(void **state)
+{
+    (void)state;
+    assert_int_not_equal(make_repo(fx.repo, 1), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(src_git_lists_six_prs_ordered_by_number),
+        cmocka_unit_test(src_git_items_have_the_six_fields_in_order),
+        cmocka_unit_test(src_git_version_is_merge_base_and_head),
+        cmocka_unit_test(src_git_each_diff_holds_its_own_canary_only),
+        cmocka_unit_test(src_git_diff_is_a_unified_patch),
+        cmocka_unit_test(src_git_docs_pr_lists_only_docs_files),
+        cmocka_unit_test(src_git_rename_pr_lists_rename_and_delete),
+        cmocka_unit_test(src_git_binary_pr_diff_has_no_binary_content),
+        cmocka_unit_test(src_git_pem_pr_lists_the_key_file),
+        cmocka_unit_test(src_git_stats_use_the_fixed_format),
+        cmocka_unit_test(src_git_titles_are_head_summaries_without_canaries),
+        cmocka_unit_test(src_git_glob_matching_nothing_gives_no_items),
+        cmocka_unit_test(src_git_bad_base_error_names_the_base),
+        cmocka_unit_test(src_git_diff_over_the_cap_names_pr_and_cap),
+        cmocka_unit_test(src_git_cap_is_inclusive_of_a_diff_that_fits),
+        cmocka_unit_test(src_git_not_a_repository_is_an_error),
+        cmocka_unit_test(src_git_ref_that_is_not_a_commit_is_an_error),
+        cmocka_unit_test(src_git_unrelated_history_is_an_error),
+        cmocka_unit_test(src_git_orders_numerically_then_unnumbered_by_name),
+        cmocka_unit_test(src_git_bare_mirror_gives_the_same_items),
+        cmocka_unit_test(src_git_prs_option_builds_that_many_refs),
+        cmocka_unit_test(src_git_make_repo_refuses_a_non_empty_dir),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
