@@ -1,0 +1,146 @@
+/* tests/unit/test_util.c — errors, capped buffers, hashing, suggestions. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/bh_buf.h"
+#include "util/bh_err.h"
+#include "util/bh_hash.h"
+#include "util/bh_str.h"
+#include "util/bh_xmalloc.h"
+
+static void err_format_has_every_known_part(void **state)
+{
+    (void)state;
+    struct bh_err e = { 0 };
+    char buf[1024];
+    bh_err_at(&e, "p.json", 14, 9, "stages.review.endpoint");
+    bh_err_set(&e, BH_EINVAL, "unknown endpoint '%s'", "gpu-bx");
+    assert_string_equal(bh_err_format(&e, buf, sizeof(buf)),
+                        "p.json:14:9: stages.review.endpoint: unknown endpoint 'gpu-bx'");
+    bh_err_clear(&e);
+    bh_err_set(&e, BH_EIO, "disk full");
+    assert_string_equal(bh_err_format(&e, buf, sizeof(buf)), "disk full");
+    bh_err_at(&e, "f", 3, 0, NULL);
+    assert_string_equal(bh_err_format(&e, buf, sizeof(buf)), "f:3: disk full");
+}
+
+static void err_prefix_keeps_the_message_and_truncates_safely(void **state)
+{
+    (void)state;
+    struct bh_err e = { 0 };
+    bh_err_set(&e, BH_ENET, "connection refused");
+    bh_err_prefix(&e, "in stage '%s': ", "review");
+    assert_string_equal(e.msg, "in stage 'review': connection refused");
+    char big[600];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    bh_err_set(&e, BH_ENET, "%s", big);
+    bh_err_prefix(&e, "p: ");
+    assert_int_equal(strlen(e.msg), sizeof(e.msg) - 1);
+    assert_memory_equal(e.msg, "p: xxx", 6);
+    assert_int_equal(bh_err_set(NULL, BH_EIO, "x"), BH_EIO);
+}
+
+static void buf_refuses_past_its_cap_and_stays_intact(void **state)
+{
+    (void)state;
+    struct bh_buf b;
+    bh_buf_init(&b, 10);
+    assert_int_equal(bh_buf_puts(&b, "hello"), 0);
+    assert_int_equal(bh_buf_puts(&b, "world"), 0);
+    assert_int_equal(bh_buf_puts(&b, "!"), BH_ETOOBIG);
+    assert_string_equal(b.data, "helloworld");
+    assert_int_equal(bh_buf_printf(&b, "%d", 1), BH_ETOOBIG);
+    bh_buf_consume(&b, 5);
+    assert_string_equal(b.data, "world");
+    assert_int_equal(bh_buf_printf(&b, "%03d", 7), 0);
+    assert_string_equal(b.data, "world007");
+    char *s = bh_buf_detach(&b);
+    assert_string_equal(s, "world007");
+    assert_null(b.data);
+    free(s);
+    bh_buf_init(&b, 4);
+    s = bh_buf_detach(&b); /* never appended: still a string */
+    assert_string_equal(s, "");
+    free(s);
+}
+
+static void sha256_matches_known_vectors(void **state)
+{
+    (void)state;
+    char hex[BH_SHA256_HEX];
+    bh_sha256_hex("abc", 3, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    bh_sha256_hex("", 0, hex);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+static void sha256_fields_are_unambiguous(void **state)
+{
+    (void)state;
+    char a[BH_SHA256_HEX], b[BH_SHA256_HEX];
+    struct bh_sha256 *h = bh_sha256_new();
+    bh_sha256_field(h, "ab");
+    bh_sha256_field(h, "c");
+    bh_sha256_final(h, a);
+    h = bh_sha256_new();
+    bh_sha256_field(h, "a");
+    bh_sha256_field(h, "bc");
+    bh_sha256_final(h, b);
+    assert_string_not_equal(a, b);
+}
+
+static void suggest_finds_typos_only(void **state)
+{
+    (void)state;
+    const char *keys[] = { "endpoint", "model", "prompt", "after", "clearance" };
+    assert_string_equal(bh_str_suggest("enpoint", keys, 5), "endpoint");
+    assert_string_equal(bh_str_suggest("modle", keys, 5), "model");
+    assert_null(bh_str_suggest("temperature", keys, 5));
+    assert_null(bh_str_suggest("model", keys, 5)); /* exact: nothing to suggest */
+    assert_int_equal(bh_str_distance("kitten", "sitting"), 3);
+    char *j = bh_str_join(keys, 2);
+    assert_string_equal(j, "endpoint, model");
+    free(j);
+    j = bh_str_join(keys, 0);
+    assert_string_equal(j, "(none)");
+    free(j);
+    assert_true(bh_str_endswith("a-cloud", "-cloud"));
+    assert_false(bh_str_endswith("cloud", "-cloud"));
+}
+
+static void xgrow_zeroes_new_elements(void **state)
+{
+    (void)state;
+    size_t cap = 0;
+    int *v = bh_xgrow(NULL, &cap, 3, sizeof(int));
+    assert_true(cap >= 3);
+    for (size_t i = 0; i < cap; i++)
+        assert_int_equal(v[i], 0);
+    v[0] = 7;
+    size_t old = cap;
+    v = bh_xgrow(v, &cap, old + 1, sizeof(int));
+    assert_int_equal(v[0], 7);
+    assert_int_equal(v[old], 0);
+    free(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(err_format_has_every_known_part),
+        cmocka_unit_test(err_prefix_keeps_the_message_and_truncates_safely),
+        cmocka_unit_test(buf_refuses_past_its_cap_and_stays_intact),
+        cmocka_unit_test(sha256_matches_known_vectors),
+        cmocka_unit_test(sha256_fields_are_unambiguous),
+        cmocka_unit_test(suggest_finds_typos_only),
+        cmocka_unit_test(xgrow_zeroes_new_elements),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
