@@ -246,6 +246,9 @@ static int append_text(struct bh_buf *b, const char *p, size_t n)
     return bh_buf_append(b, p, n);
 }
 
+/* Pairs of a letter and the control byte "\\<letter>" stands for. */
+#define NAMED_ESCAPES "a\ab\bt\tn\nv\vf\fr\r"
+
 /* Appends a path, C-quoted like git does when it holds a control character,
  * a quote or a backslash: a newline in a file name must not forge a line of
  * pr.files. */
@@ -258,8 +261,11 @@ static int append_path(struct bh_buf *b, const char *path)
         return bh_buf_puts(b, path);
     int rc = bh_buf_puts(b, "\"");
     for (const unsigned char *p = (const unsigned char *)path; *p && !rc; p++) {
+        const char *named = *p < 0x20 ? strchr(NAMED_ESCAPES, *p) : NULL;
         if (*p == '"' || *p == '\\')
             rc = bh_buf_printf(b, "\\%c", *p);
+        else if (named)
+            rc = bh_buf_printf(b, "\\%c", named[-1]);
         else if (*p < 0x20 || *p == 0x7f)
             rc = bh_buf_printf(b, "\\%03o", *p);
         else
@@ -272,10 +278,8 @@ static int append_path(struct bh_buf *b, const char *path)
 static int append_delta(struct bh_buf *b, const git_diff_delta *d)
 {
     switch (d->status) {
-    case GIT_DELTA_ADDED:
-        return bh_buf_puts(b, "A\t") || append_path(b, d->new_file.path);
-    case GIT_DELTA_DELETED:
-        return bh_buf_puts(b, "D\t") || append_path(b, d->old_file.path);
+    case GIT_DELTA_ADDED: return bh_buf_puts(b, "A\t") || append_path(b, d->new_file.path);
+    case GIT_DELTA_DELETED: return bh_buf_puts(b, "D\t") || append_path(b, d->old_file.path);
     case GIT_DELTA_RENAMED:
         return bh_buf_puts(b, "R\t") || append_path(b, d->old_file.path) ||
                bh_buf_puts(b, " -> ") || append_path(b, d->new_file.path);
@@ -422,12 +426,9 @@ int src_git_list(struct src_item **out, size_t *n, const struct src_git_opts *op
     struct names refs = {0};
     struct src_item *items = NULL;
     size_t made = 0;
-    int rc = git_libgit2_init() < 0 ? bh_err_set(err, BH_EINTERNAL, "cannot initialise libgit2: %s",
-                                                 git_msg())
-                                    : 0;
-    if (rc < 0)
-        return rc;
-    rc = ctx_open(&c);
+    if (git_libgit2_init() < 0)
+        return bh_err_set(err, BH_EINTERNAL, "cannot initialise libgit2: %s", git_msg());
+    int rc = ctx_open(&c);
     if (rc == 0)
         rc = refs_list(&c, opts->pulls ? opts->pulls : DEFAULT_PULLS, &refs);
     if (rc == 0 && refs.n > 0)

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #define NPR 6
 
@@ -50,12 +51,15 @@ static void sh_line(char *out, size_t size, const char *cmd)
     assert_int_equal(pclose(p), 0);
 }
 
+/* ctest sets BH_SOURCE_DIR; run by hand, the tree this file sits in. */
 static int make_repo(const char *dir, int prs)
 {
     const char *src = getenv("BH_SOURCE_DIR");
-    if (!src)
-        src = ".";
-    return sh("bash '%s/fixtures/make-repo.sh' '%s' --prs %d >/dev/null", src, dir, prs);
+    const char *self = __FILE__, *cut = strstr(self, "/tests/unit/");
+    if (src)
+        return sh("bash '%s/fixtures/make-repo.sh' '%s' --prs %d >/dev/null", src, dir, prs);
+    return sh("bash '%.*s/fixtures/make-repo.sh' '%s' --prs %d >/dev/null",
+              cut ? (int)(cut - self) : 1, cut ? self : ".", dir, prs);
 }
 
 static void read_canaries(void)
@@ -79,8 +83,10 @@ static int group_setup(void **state)
     if (!mkdtemp(fx.tmp))
         return -1;
     snprintf(fx.repo, sizeof(fx.repo), "%s/repo", fx.tmp);
-    if (make_repo(fx.repo, NPR) != 0)
+    if (make_repo(fx.repo, NPR) != 0) {
+        fprintf(stderr, "test_src_git: fixtures/make-repo.sh failed; set BH_SOURCE_DIR\n");
         return -1;
+    }
     read_canaries();
     struct src_git_opts o = {.repo = fx.repo};
     if (src_git_list(&fx.items, &fx.n, &o, &err) != 0) {
@@ -129,7 +135,7 @@ static void src_git_lists_six_prs_ordered_by_number(void **state)
     (void)state;
     assert_int_equal(fx.n, NPR);
     for (int i = 1; i <= NPR; i++) {
-        char ref[64], num[8];
+        char ref[64], num[16];
         snprintf(ref, sizeof(ref), "refs/pull/%d/head", i);
         snprintf(num, sizeof(num), "%d", i);
         assert_string_equal(pr(i)->key, ref);
@@ -169,7 +175,14 @@ static void src_git_version_is_merge_base_and_head(void **state)
         assert_string_equal(pr(i)->version, want);
     }
     /* PRs branch from different commits of main, not all from its tip. */
-    assert_string_not_equal(strtok(pr(1)->version, "."), "") ;
+    size_t distinct = 0;
+    for (int i = 1; i <= NPR; i++) {
+        int seen = 0;
+        for (int j = 1; j < i; j++)
+            seen |= strncmp(pr(i)->version, pr(j)->version, 40) == 0;
+        distinct += !seen;
+    }
+    assert_true(distinct >= 3);
 }
 
 static void src_git_each_diff_holds_its_own_canary_only(void **state)
@@ -222,9 +235,11 @@ static void src_git_binary_pr_diff_has_no_binary_content(void **state)
     const char *diff = src_item_field(pr(5), "pr.diff");
     assert_true(has_line(src_item_field(pr(5), "pr.files"), "A\tassets/logo.bin"));
     assert_non_null(strstr(diff, "Binary files /dev/null and b/assets/logo.bin differ\n"));
-    /* The asset's bytes are mostly >= 0x80 or control bytes; none may leak. */
+    /* The asset starts with "\x89PNG\0" and holds control bytes; the text
+     * around it is UTF-8 without any. */
     for (const unsigned char *p = (const unsigned char *)diff; *p; p++)
-        assert_true(*p == '\n' || *p == '\t' || (*p >= 0x20 && *p < 0x7f));
+        assert_true(*p == '\n' || *p == '\t' || (*p >= 0x20 && *p != 0x7f));
+    assert_null(strstr(diff, "PNG"));
     assert_null(strstr(diff, "IEND"));
     assert_non_null(strstr(diff, fx.canary[4]));
 }
@@ -333,9 +348,9 @@ static void src_git_not_a_repository_is_an_error(void **state)
 static void src_git_ref_that_is_not_a_commit_is_an_error(void **state)
 {
     (void)state;
-    assert_int_equal(sh("cd '%s' && git update-ref refs/odd/7/head \"$(git hash-object -w README)\"",
-                        fx.repo),
-                     0);
+    assert_int_equal(
+        sh("cd '%s' && git update-ref refs/odd/7/head \"$(git hash-object -w README)\"", fx.repo),
+        0);
     struct src_item *items = NULL;
     size_t n = 0;
     struct bh_err err = {0};
@@ -359,6 +374,28 @@ static void src_git_unrelated_history_is_an_error(void **state)
     struct src_git_opts o = {.repo = fx.repo, .pulls = "refs/orphan/*"};
     assert_int_equal(src_git_list(&items, &n, &o, &err), BH_EINVAL);
     assert_non_null(strstr(err.msg, "'refs/orphan/1/head' shares no history with base 'main'"));
+}
+
+static void src_git_quotes_file_names_with_control_characters(void **state)
+{
+    (void)state;
+    /* A file name holding a newline must not forge a second line of pr.files. */
+    assert_int_equal(
+        sh("cd '%s' && export GIT_INDEX_FILE='%s/evil.index' && git read-tree main && "
+           "b=$(git hash-object -w README) && "
+           "git update-index --add --cacheinfo \"100644,$b,$(printf 'x\\nD\\t\"q')\" && "
+           "c=$(GIT_AUTHOR_NAME=x GIT_AUTHOR_EMAIL=x@x GIT_COMMITTER_NAME=x "
+           "GIT_COMMITTER_EMAIL=x@x git commit-tree -p main -m evil $(git write-tree)) && "
+           "git update-ref refs/evil/1/head $c",
+           fx.repo, fx.tmp),
+        0);
+    struct src_item *items = NULL;
+    size_t n = 0;
+    struct src_git_opts o = {.repo = fx.repo, .pulls = "refs/evil/*"};
+    list_ok(&o, &items, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(src_item_field(&items[0], "pr.files"), "A\t\"x\\nD\\t\\\"q\"\n");
+    src_items_free(items, n);
 }
 
 static void src_git_orders_numerically_then_unnumbered_by_name(void **state)
@@ -425,7 +462,13 @@ static void src_git_prs_option_builds_that_many_refs(void **state)
 static void src_git_make_repo_refuses_a_non_empty_dir(void **state)
 {
     (void)state;
-    assert_int_not_equal(make_repo(fx.repo, 1), 0);
+    const char *src = getenv("BH_SOURCE_DIR");
+    assert_int_equal(sh("bash '%s/fixtures/make-repo.sh' '%s' 2>&1 | "
+                        "grep -q \"'%s' exists and is not empty — pass a new or empty directory\"",
+                        src ? src : ".", fx.repo, fx.repo),
+                     0);
+    assert_int_not_equal(
+        sh("bash '%s/fixtures/make-repo.sh' '%s' 2>/dev/null", src ? src : ".", fx.repo), 0);
 }
 
 int main(void)
@@ -449,6 +492,7 @@ int main(void)
         cmocka_unit_test(src_git_not_a_repository_is_an_error),
         cmocka_unit_test(src_git_ref_that_is_not_a_commit_is_an_error),
         cmocka_unit_test(src_git_unrelated_history_is_an_error),
+        cmocka_unit_test(src_git_quotes_file_names_with_control_characters),
         cmocka_unit_test(src_git_orders_numerically_then_unnumbered_by_name),
         cmocka_unit_test(src_git_bare_mirror_gives_the_same_items),
         cmocka_unit_test(src_git_prs_option_builds_that_many_refs),
