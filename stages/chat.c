@@ -52,6 +52,21 @@ static void call_free(struct chat_call *c)
     free(c);
 }
 
+/* Ollama marks a reply produced by a cloud stub with remote_host: the prompt
+ * has left the machine although the stage is local. Too late to prevent (a
+ * later check of /api/tags before sending will), never too late to refuse the
+ * result and say so loudly. */
+static int check_not_forwarded(struct eng_task *t, const struct prov_reply *reply,
+                               struct bh_err *err)
+{
+    if (!reply->remote_host || !reply->remote_host[0])
+        return 0;
+    return bh_err_set(err, BH_EPOLICY,
+                      "the server forwarded this request to '%s' (the model is a cloud stub): "
+                      "its output is discarded — use a model that runs on that machine",
+                      reply->remote_host);
+}
+
 static void on_done(void *ud, const struct net_result *r)
 {
     struct chat_call *c = ud;
@@ -67,6 +82,8 @@ static void on_done(void *ud, const struct net_result *r)
                         r->error[0] ? r->error : "transfer failed");
     } else {
         rc = c->ops->stream_finish(c->stream, r->status, &reply, &err);
+        if (rc == 0)
+            rc = check_not_forwarded(c->t, &reply, &err);
     }
     if (rc) {
         prefix_where(c->t, &err);
@@ -114,7 +131,7 @@ static int chat_start(struct eng_task *t, struct bh_err *err)
         c->stream = ops->stream_new(STAGE_REPLY_MAX);
         struct egr_send_req req = { .stage = stage, .item = eng_task_item(t),
                                     .path = ops->chat_path, .body = body, .body_len = len,
-                                    .label = c->label, .max_reply = STAGE_REPLY_MAX,
+                                    .label = c->label, .max_reply = STAGE_WIRE_MAX,
                                     .on_data = on_data, .on_done = on_done, .ud = c };
         rc = egr_send(eng_task_gate(t), &req, err);
     }

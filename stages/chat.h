@@ -8,8 +8,10 @@
 
 extern const struct eng_kind stage_chat_kind;
 
-/* Caps: a rendered prompt and a model's reply. */
+/* Caps: a rendered prompt, a model's reply text, and the reply on the wire
+ * (streamed NDJSON wraps every few characters of text in ~130 bytes of JSON). */
 #define STAGE_PROMPT_MAX ((size_t)32 << 20)
 #define STAGE_REPLY_MAX ((size_t)8 << 20)
+#define STAGE_WIRE_MAX ((size_t)256 << 20)
 
 #endif

@@ -1,1 +1,36 @@
-/* stub: being written */
+/* providers/prov.c — the table of wire dialects. A provider is data (a
+ * struct prov_ops), so adding one is a new file and a row here; nothing else
+ * dispatches on provider names. */
+#include "providers/prov.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const struct prov_ops *const providers[] = {
+    &prov_ollama,
+};
+
+/* Kept in the order of providers[]; test_ollama checks the two agree. */
+const char *const prov_names[] = {"ollama"};
+const size_t prov_n_names = sizeof(prov_names) / sizeof(prov_names[0]);
+
+const struct prov_ops *prov_find(const char *name)
+{
+    if (!name)
+        return NULL;
+    for (size_t i = 0; i < sizeof(providers) / sizeof(providers[0]); i++)
+        if (strcmp(providers[i]->name, name) == 0)
+            return providers[i];
+    return NULL;
+}
+
+void prov_reply_release(struct prov_reply *r)
+{
+    if (!r)
+        return;
+    free(r->content);
+    free(r->done_reason);
+    free(r->error);
+    free(r->remote_host);
+    memset(r, 0, sizeof(*r));
+}

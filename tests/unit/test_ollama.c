@@ -1,0 +1,586 @@
+/* test_ollama.c — the provider table and the Ollama dialect: request bodies
+ * parsed back with jansson, and replies fed whole, byte by byte and in random
+ * chunkings, which must all give the same result. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "providers/prov.h"
+#include "util/bh_err.h"
+
+#define CHUNK1                                                                                     \
+    "{\"model\":\"qwen3:8b\",\"created_at\":\"2025-07-07T20:22:19.1Z\","                           \
+    "\"message\":{\"role\":\"assistant\",\"content\":\"Hel\"},\"done\":false}\n"
+#define CHUNK2                                                                                     \
+    "{\"model\":\"qwen3:8b\",\"created_at\":\"2025-07-07T20:22:19.2Z\","                           \
+    "\"message\":{\"role\":\"assistant\",\"content\":\"lo\"},\"done\":false}\n"
+#define FINAL                                                                                      \
+    "{\"model\":\"qwen3:8b\",\"created_at\":\"2025-07-07T20:22:19.3Z\","                           \
+    "\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,"                         \
+    "\"done_reason\":\"stop\",\"total_duration\":182242375,\"load_duration\":41295167,"            \
+    "\"prompt_eval_count\":169,\"prompt_eval_duration\":24573166,\"eval_count\":15,"               \
+    "\"eval_duration\":115959084}\n"
+#define STREAM3 CHUNK1 CHUNK2 FINAL
+
+#define SINGLE                                                                                     \
+    "{\"model\":\"qwen3:8b\",\"created_at\":\"2025-07-07T20:22:19.3Z\","                           \
+    "\"message\":{\"role\":\"assistant\",\"content\":\"Hello there\"},\"done\":true,"              \
+    "\"done_reason\":\"length\",\"total_duration\":5,\"load_duration\":4,"                         \
+    "\"prompt_eval_count\":3,\"eval_count\":2}"
+
+enum chunking { WHOLE, BYTES, RANDOM };
+
+struct outcome {
+    int rc;      /* first non-zero of feed/finish */
+    int at_feed; /* 1: the error came from stream_feed */
+    struct bh_err err;
+    struct prov_reply r;
+};
+
+static uint32_t rng_next(uint32_t *st)
+{
+    uint32_t x = *st;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *st = x;
+}
+
+/* Feeds body in the chunking asked for, then finishes with status. */
+static void run(const char *body, size_t len, long status, size_t max, enum chunking how,
+                uint32_t seed, struct outcome *out)
+{
+    const struct prov_ops *ops = prov_find("ollama");
+    struct prov_stream *s = ops->stream_new(max);
+    uint32_t st = seed ? seed : 1;
+    size_t off = 0;
+    memset(out, 0, sizeof(*out));
+    while (off < len && out->rc == 0) {
+        size_t n = how == WHOLE ? len : how == BYTES ? 1 : 1 + rng_next(&st) % 97;
+        if (n > len - off)
+            n = len - off;
+        out->rc = ops->stream_feed(s, body + off, n, &out->err);
+        out->at_feed = out->rc != 0;
+        off += n;
+    }
+    if (out->rc == 0)
+        out->rc = ops->stream_finish(s, status, &out->r, &out->err);
+    ops->stream_free(s);
+}
+
+/* ---- the provider table ---- */
+
+static void provider_table_finds_ollama_and_only_known_names(void **state)
+{
+    (void)state;
+    const struct prov_ops *o = prov_find("ollama");
+    assert_non_null(o);
+    assert_string_equal(o->name, "ollama");
+    assert_string_equal(o->chat_path, "/api/chat");
+    assert_null(prov_find("Ollama"));
+    assert_null(prov_find("openai"));
+    assert_null(prov_find(NULL));
+    assert_int_equal(prov_n_names, 1);
+    for (size_t i = 0; i < prov_n_names; i++) {
+        assert_non_null(prov_find(prov_names[i]));
+        assert_string_equal(prov_find(prov_names[i])->name, prov_names[i]);
+    }
+    assert_string_equal(prov_names[0], "ollama");
+}
+
+static void reply_release_frees_and_zeroes(void **state)
+{
+    (void)state;
+    struct prov_reply r = {0};
+    r.content = strdup("x");
+    r.done_reason = strdup("stop");
+    r.error = strdup("e");
+    r.remote_host = strdup("h");
+    r.total_ns = 7;
+    prov_reply_release(&r);
+    assert_null(r.content);
+    assert_null(r.remote_host);
+    assert_int_equal(r.total_ns, 0);
+    prov_reply_release(&r); /* twice is fine */
+    prov_reply_release(NULL);
+}
+
+/* ---- streams that succeed ---- */
+
+struct ok_case {
+    const char *name;
+    const char *body;
+    const char *content;
+    const char *done_reason; /* NULL: absent */
+    int64_t prompt_tokens, output_tokens, load_ns, total_ns;
+    const char *remote_host; /* NULL: absent */
+};
+
+static const struct ok_case ok_cases[] = {
+    {"three chunks", STREAM3, "Hello", "stop", 169, 15, 41295167, 182242375, NULL},
+    {"single object, no newline", SINGLE, "Hello there", "length", 3, 2, 4, 5, NULL},
+    {"single object, newline", SINGLE "\n", "Hello there", "length", 3, 2, 4, 5, NULL},
+    {"metrics absent", "{\"message\":{\"role\":\"assistant\",\"content\":\"hi\"},\"done\":true}\n",
+     "hi", NULL, 0, 0, 0, 0, NULL},
+    {"metrics that are not counts read as 0",
+     "{\"done\":true,\"eval_count\":-3,\"prompt_eval_count\":\"12\",\"total_duration\":1.5,"
+     "\"load_duration\":null}",
+     "", NULL, 0, 0, 0, 0, NULL},
+    {"blank and CRLF lines ignored", "\n" CHUNK1 "\n\r\n  \n" CHUNK2 "\r\n\n" FINAL "\n\n", "Hello",
+     "stop", 169, 15, 41295167, 182242375, NULL},
+    {"unicode escapes decode to UTF-8",
+     "{\"message\":{\"content\":\"caf\\u00e9 \\ud83d\\ude00 \\u003cb\\u003e\"},\"done\":false}\n"
+     "{\"done\":true,\"done_reason\":\"stop\"}\n",
+     "caf\xc3\xa9 \xf0\x9f\x98\x80 <b>", "stop", 0, 0, 0, 0, NULL},
+    {"raw UTF-8 and escaped newline in content",
+     "{\"message\":{\"content\":\"a\\nb \xc3\xa9\\\"q\\\"\"},\"done\":true}", "a\nb \xc3\xa9\"q\"",
+     NULL, 0, 0, 0, 0, NULL},
+    {"preload reply has empty content",
+     "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},"
+     "\"done_reason\":\"load\",\"done\":true}",
+     "", "load", 0, 0, 0, 0, NULL},
+    {"remote host is reported",
+     "{\"message\":{\"content\":\"x\"},\"remote_host\":\"https://ollama.com:443\","
+     "\"remote_model\":\"gpt-oss:120b\",\"done\":false}\n{\"done\":true}\n",
+     "x", NULL, 0, 0, 0, 0, "https://ollama.com:443"},
+};
+
+static void check_ok(const struct ok_case *c, const struct outcome *o, const char *how)
+{
+    if (o->rc != 0)
+        fail_msg("%s (%s): rc %d: %s", c->name, how, o->rc, o->err.msg);
+    assert_non_null(o->r.content);
+    assert_string_equal(o->r.content, c->content);
+    assert_int_equal(o->r.done, 1);
+    if (c->done_reason)
+        assert_string_equal(o->r.done_reason, c->done_reason);
+    else
+        assert_null(o->r.done_reason);
+    assert_int_equal(o->r.prompt_tokens, c->prompt_tokens);
+    assert_int_equal(o->r.output_tokens, c->output_tokens);
+    assert_int_equal(o->r.load_ns, c->load_ns);
+    assert_int_equal(o->r.total_ns, c->total_ns);
+    assert_null(o->r.error);
+    if (c->remote_host)
+        assert_string_equal(o->r.remote_host, c->remote_host);
+    else
+        assert_null(o->r.remote_host);
+}
+
+static void stream_cases_give_the_same_reply_in_any_chunking(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(ok_cases) / sizeof(ok_cases[0]); i++) {
+        const struct ok_case *c = &ok_cases[i];
+        struct outcome o;
+        static const char *const hows[] = {"whole", "bytes", "random"};
+        for (uint32_t k = 0; k < 22; k++) {
+            enum chunking how = k < 2 ? (enum chunking)k : RANDOM;
+            run(c->body, strlen(c->body), 200, 1 << 20, how, 0x9e3779b9u + k, &o);
+            check_ok(c, &o, hows[how]);
+            prov_reply_release(&o.r);
+        }
+    }
+}
+
+static void three_chunk_stream_survives_200_random_chunkings(void **state)
+{
+    (void)state;
+    uint32_t seed = 12345;
+    for (int i = 0; i < 200; i++) {
+        struct outcome o;
+        run(STREAM3, strlen(STREAM3), 200, 0, RANDOM, rng_next(&seed), &o);
+        check_ok(&ok_cases[0], &o, "random");
+        prov_reply_release(&o.r);
+    }
+}
+
+/* ---- streams that fail ---- */
+
+struct bad_case {
+    const char *name;
+    const char *body;
+    long status;
+    size_t max; /* 0: 1 MiB */
+    int rc;
+    int at_feed;             /* 1: stream_feed must report it (a cap) */
+    const char *msg[3];      /* substrings the message must hold */
+    const char *server_text; /* r.error, or NULL */
+};
+
+static const struct bad_case bad_cases[] = {
+    {"mid-stream error line",
+     CHUNK1 "{\"error\":\"llama runner process has terminated: "
+            "signal: killed\"}\n",
+     200,
+     0,
+     BH_EREPLY,
+     0,
+     {"the server reported an error mid-stream: llama runner process has terminated"},
+     "llama runner process has terminated: signal: killed"},
+    {"stream cut before done",
+     CHUNK1 CHUNK2,
+     200,
+     0,
+     BH_EREPLY,
+     0,
+     {"the reply ended before its final chunk (connection cut?)"},
+     NULL},
+    {"stream cut inside a line",
+     CHUNK1 "{\"model\":\"q",
+     200,
+     0,
+     BH_EREPLY,
+     0,
+     {"the reply ended in the middle of line 2 (connection cut?)"},
+     NULL},
+    {"incomplete line that did end",
+     CHUNK1 "{\"model\":\"q\n" FINAL,
+     200,
+     0,
+     BH_EREPLY,
+     0,
+     {"invalid JSON in the reply at line 2"},
+     NULL},
+    {"NUL in content",
+     "{\"message\":{\"content\":\"a\\u0000b\"},\"done\":true}\n",
+     200,
+     0,
+     BH_EREPLY,
+     0,
+     {"NUL character (\\u0000) at line 1"},
+     NULL},
+    {"empty 200 body", "", 200, 0, BH_EREPLY, 0, {"ended before its final chunk"}, NULL},
+    {"invalid JSON names its line",
+     CHUNK1 "\n"
+            "{\"message\":oops}\n" FINAL,
+     200,
+     0,
+     BH_EREPLY,
+     0,
+     {"invalid JSON in the reply at line 3", "'ollama' API"},
+     NULL},
+    {"not an object",
+     "[1,2]\n",
+     200,
+     0,
+     BH_EREPLY,
+     0,
+     {"line 1 of the reply is not a JSON object"},
+     NULL},
+    {"content not a string",
+     "{\"message\":{\"content\":5},\"done\":true}\n",
+     200,
+     0,
+     BH_EREPLY,
+     0,
+     {"'message.content' at line 1"},
+     NULL},
+    {"404 model not found",
+     "{\"error\":\"model 'llama9' not found\"}",
+     404,
+     0,
+     BH_EREPLY,
+     0,
+     {"model not found (server said: model 'llama9' not found)", "run \"ollama pull llama9\""},
+     "model 'llama9' not found"},
+    {"404 from the scheduler",
+     "{\"error\":\"model \\\"qwen3:8b\\\" not found, try pulling it "
+     "first\"}\n",
+     404,
+     0,
+     BH_EREPLY,
+     0,
+     {"ollama pull qwen3:8b\" on that machine"},
+     NULL},
+    {"404 with a name that is not a model name",
+     "{\"error\":\"model 'a; rm -rf ~' not found\"}",
+     404,
+     0,
+     BH_EREPLY,
+     0,
+     {"ollama pull <model>"},
+     NULL},
+    {"404 page of a wrong url",
+     "404 page not found",
+     404,
+     0,
+     BH_EREPLY,
+     0,
+     {"HTTP 404: 404 page not found", "base URL"},
+     "404 page not found"},
+    {"400",
+     "{\"error\":\"model is required\"}",
+     400,
+     0,
+     BH_EREPLY,
+     0,
+     {"the server rejected the request (400): model is required"},
+     NULL},
+    {"401",
+     "{\"error\":\"unauthorized\",\"signin_url\":\"https://ollama.com/connect\"}",
+     401,
+     0,
+     BH_EREPLY,
+     0,
+     {"not authorized (401): unauthorized", "api_key_env"},
+     NULL},
+    {"403 with an empty body",
+     "",
+     403,
+     0,
+     BH_EREPLY,
+     0,
+     {"not authorized (403): (empty body)"},
+     "(empty body)"},
+    {"429",
+     "{\"error\":\"too many requests\"}",
+     429,
+     0,
+     BH_EREPLY,
+     0,
+     {"rate limited (429): too many requests"},
+     NULL},
+    {"500",
+     "{\"error\":\"llama runner process has terminated\"}",
+     500,
+     0,
+     BH_EREPLY,
+     0,
+     {"the server failed (500): llama runner process has terminated"},
+     NULL},
+    {"503 busy",
+     "{\"error\":\"server busy, please try again.  maximum pending requests "
+     "exceeded\"}",
+     503,
+     0,
+     BH_EREPLY,
+     0,
+     {"server busy (503): server busy, please try again", "max_concurrency"},
+     NULL},
+    {"502 HTML page is not reported as invalid JSON",
+     "<html>\n<body>bad gateway</body>\n</html>\n",
+     502,
+     0,
+     BH_EREPLY,
+     0,
+     {"HTTP 502: <html> <body>bad gateway</body> </html>"},
+     NULL},
+    {"error object with a message",
+     "{\"error\":{\"message\":\"quota\"}}",
+     429,
+     0,
+     BH_EREPLY,
+     0,
+     {"rate limited (429): quota"},
+     "quota"},
+    {"reply cap", STREAM3, 200, 4, BH_ETOOBIG, 1, {"the reply exceeds 4 bytes"}, NULL},
+};
+
+static void check_bad(const struct bad_case *c, const struct outcome *o, enum chunking how)
+{
+    if (o->rc != c->rc)
+        fail_msg("%s (chunking %d): rc %d, want %d: %s", c->name, how, o->rc, c->rc, o->err.msg);
+    assert_int_equal(o->at_feed, c->at_feed);
+    assert_int_equal(o->err.code, c->rc);
+    for (size_t j = 0; j < 3 && c->msg[j]; j++)
+        if (!strstr(o->err.msg, c->msg[j]))
+            fail_msg("%s: message '%s' lacks '%s'", c->name, o->err.msg, c->msg[j]);
+    assert_null(o->r.content);
+    if (c->server_text)
+        assert_string_equal(o->r.error, c->server_text);
+}
+
+static void failing_streams_give_their_errors_in_any_chunking(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+        const struct bad_case *c = &bad_cases[i];
+        for (uint32_t k = 0; k < 12u; k++) {
+            enum chunking how = k < 2 ? (enum chunking)k : RANDOM;
+            struct outcome o;
+            run(c->body, strlen(c->body), c->status, c->max ? c->max : 1 << 20, how, 77 + k, &o);
+            check_bad(c, &o, how);
+            prov_reply_release(&o.r);
+        }
+    }
+}
+
+static void overlong_line_fails_the_feed(void **state)
+{
+    (void)state;
+    size_t n = 200 << 10; /* more than 6 × 1 + 64 KiB, without a newline */
+    char *big = malloc(n);
+    memset(big, ' ', n);
+    big[0] = '{';
+    struct outcome o;
+    run(big, n, 200, 1, WHOLE, 0, &o);
+    assert_int_equal(o.rc, BH_ETOOBIG);
+    assert_true(o.at_feed);
+    assert_non_null(strstr(o.err.msg, "a line of the reply exceeds"));
+    free(big);
+}
+
+static void server_text_is_capped_and_cleaned(void **state)
+{
+    (void)state;
+    char body[6000];
+    int n = snprintf(body, sizeof(body), "{\"error\":\"\\u001b[31mred\\u0007 ");
+    memset(body + n, 'a', 5000);
+    snprintf(body + n + 5000, sizeof(body) - (size_t)n - 5000, "\"}");
+    struct outcome o;
+    run(body, strlen(body), 500, 0, WHOLE, 0, &o);
+    assert_int_equal(o.rc, BH_EREPLY);
+    assert_null(strchr(o.err.msg, '\x1b'));
+    assert_null(strchr(o.err.msg, '\a'));
+    assert_non_null(strstr(o.err.msg, "the server failed (500): "));
+    assert_non_null(strstr(o.err.msg, "[31mred  aaa"));
+    assert_non_null(strstr(o.err.msg, "aaa..."));
+    assert_true(strlen(o.r.error) < 200);
+    assert_non_null(strstr(o.err.msg, "the server's log")); /* the hint survived the cap */
+    prov_reply_release(&o.r);
+}
+
+static void cut_text_keeps_whole_utf8_characters(void **state)
+{
+    (void)state;
+    /* 2-byte characters, so a byte cap would land inside one at some point */
+    char body[2000] = "{\"error\":\"";
+    for (int i = 0; i < 300; i++)
+        strcat(body, "\xc3\xa9");
+    strcat(body, "\"}");
+    static const long statuses[] = {200, 500}; /* mid-stream and HTTP error paths */
+    for (size_t k = 0; k < 2; k++) {
+        long status = statuses[k];
+        struct outcome o;
+        run(body, strlen(body), status, 0, WHOLE, 0, &o);
+        const char *e = strstr(o.r.error, "...");
+        assert_non_null(e);
+        size_t n = (size_t)(e - o.r.error);
+        assert_int_equal(n % 2, 0);
+        for (size_t i = 0; i < n; i += 2)
+            assert_memory_equal(o.r.error + i, "\xc3\xa9", 2);
+        prov_reply_release(&o.r);
+    }
+}
+
+static void freeing_a_half_fed_stream_frees_everything(void **state)
+{
+    (void)state;
+    const struct prov_ops *ops = prov_find("ollama");
+    struct prov_stream *s = ops->stream_new(0);
+    struct bh_err err = {0};
+    static const char part[] = CHUNK1 "{\"error\":\"x\"}\n{\"mod";
+    assert_int_equal(ops->stream_feed(s, part, sizeof(part) - 1, &err), 0);
+    ops->stream_free(s); /* Asan's leak check sees the rest */
+    ops->stream_free(NULL);
+}
+
+/* ---- request bodies ---- */
+
+static json_t *body_of(const struct prov_chat *c)
+{
+    char *body = NULL;
+    size_t len = 0;
+    struct bh_err err = {0};
+    if (prov_find("ollama")->chat_body(c, &body, &len, &err))
+        fail_msg("chat_body: %s", err.msg);
+    assert_int_equal(len, strlen(body));
+    assert_null(strchr(body, '\n'));   /* compact: one line */
+    assert_null(strstr(body, "\": ")); /* compact: no space after ':' */
+    json_error_t je;
+    json_t *j = json_loadb(body, len, 0, &je);
+    if (!j)
+        fail_msg("body is not JSON: %s: %s", je.text, body);
+    free(body);
+    return j;
+}
+
+static void chat_body_round_trips_messages(void **state)
+{
+    (void)state;
+    static const struct prov_msg msgs[] = {
+        {"system", "You are \"terse\".\nAnswer in one line."},
+        {"user", "caf\xc3\xa9 \xf0\x9f\x98\x80 tab\there \\ back\x01slash </script>"},
+        {"assistant", ""},
+    };
+    struct prov_chat c = {.model = "qwen3:8b", .msgs = msgs, .n_msgs = 3, .stream = 1};
+    json_t *j = body_of(&c);
+    assert_string_equal(json_string_value(json_object_get(j, "model")), "qwen3:8b");
+    assert_true(json_is_true(json_object_get(j, "stream")));
+    json_t *arr = json_object_get(j, "messages");
+    assert_int_equal(json_array_size(arr), 3);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *m = json_array_get(arr, i);
+        assert_int_equal(json_object_size(m), 2);
+        assert_string_equal(json_string_value(json_object_get(m, "role")), msgs[i].role);
+        assert_string_equal(json_string_value(json_object_get(m, "content")), msgs[i].content);
+    }
+    json_decref(j);
+}
+
+static void chat_body_without_stream_says_false_and_empty_messages_is_preload(void **state)
+{
+    (void)state;
+    struct prov_chat c = {.model = "m", .msgs = NULL, .n_msgs = 0, .stream = 0};
+    json_t *j = body_of(&c);
+    assert_true(json_is_false(json_object_get(j, "stream")));
+    assert_true(json_is_array(json_object_get(j, "messages")));
+    assert_int_equal(json_array_size(json_object_get(j, "messages")), 0);
+    assert_int_equal(json_object_size(j), 3);
+    json_decref(j);
+}
+
+static void chat_body_refuses_invalid_utf8_and_missing_model(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *model, *content, *msg;
+    } cases[] = {
+        {"m", "ok \xff no", "the content of message 2 is not valid UTF-8 (byte 3)"},
+        {"m", "\xe0\x80\xaf overlong", "the content of message 2 is not valid UTF-8 (byte 0)"},
+        {"m", "\xed\xa0\x80 surrogate", "the content of message 2 is not valid UTF-8 (byte 0)"},
+        {"m", "cut \xe2\x82", "the content of message 2 is not valid UTF-8 (byte 4)"},
+        {"bad\xfe", "x", "the model name is not valid UTF-8 (byte 3)"},
+        {"", "x", "no model name given"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct prov_msg msgs[] = {{"system", "fine"}, {"user", cases[i].content}};
+        struct prov_chat c = {.model = cases[i].model, .msgs = msgs, .n_msgs = 2, .stream = 1};
+        char *body = (char *)"untouched";
+        size_t len = 99;
+        struct bh_err err = {0};
+        assert_int_equal(prov_find("ollama")->chat_body(&c, &body, &len, &err), BH_EINVAL);
+        assert_int_equal(err.code, BH_EINVAL);
+        if (!strstr(err.msg, cases[i].msg))
+            fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, cases[i].msg);
+        assert_string_equal(body, "untouched");
+        assert_int_equal(len, 99);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(provider_table_finds_ollama_and_only_known_names),
+        cmocka_unit_test(reply_release_frees_and_zeroes),
+        cmocka_unit_test(stream_cases_give_the_same_reply_in_any_chunking),
+        cmocka_unit_test(three_chunk_stream_survives_200_random_chunkings),
+        cmocka_unit_test(failing_streams_give_their_errors_in_any_chunking),
+        cmocka_unit_test(overlong_line_fails_the_feed),
+        cmocka_unit_test(server_text_is_capped_and_cleaned),
+        cmocka_unit_test(cut_text_keeps_whole_utf8_characters),
+        cmocka_unit_test(freeing_a_half_fed_stream_frees_everything),
+        cmocka_unit_test(chat_body_round_trips_messages),
+        cmocka_unit_test(chat_body_without_stream_says_false_and_empty_messages_is_preload),
+        cmocka_unit_test(chat_body_refuses_invalid_utf8_and_missing_model),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
