@@ -10,6 +10,7 @@
 
 #include "egress/egress.h"
 #include "pipeline/pipeline.h"
+#include "policy/policy.h"
 #include "providers/prov.h"
 #include "stages/render.h"
 #include "util/bh_err.h"
@@ -59,7 +60,10 @@ static void call_free(struct chat_call *c)
 static int check_not_forwarded(struct eng_task *t, const struct prov_reply *reply,
                                struct bh_err *err)
 {
-    if (!reply->remote_host || !reply->remote_host[0])
+    const struct pipeline *p = eng_task_pipeline(t);
+    size_t stage = eng_task_stage(t);
+    const struct egr_endpoint *ep = egr_endpoint_info(eng_task_gate(t), p->stages[stage].endpoint);
+    if (!reply->remote_host || !reply->remote_host[0] || !pol_stage_local(p, stage, ep->local))
         return 0;
     return bh_err_set(err, BH_EPOLICY,
                       "the server forwarded this request to '%s' (the model is a cloud stub): "

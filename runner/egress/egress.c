@@ -1,1 +1,388 @@
-/* stub: being written */
+/* egress/egress.c — the gate every model request passes on its way out.
+ *
+ * Order matters and is the point of this file: decide (label against the
+ * stage's clearance, with the rules of policy/ so that `check` and the gate
+ * can never disagree), write the audit record, and only then hand the bytes
+ * to net/. A refusal, a missing store or a failed audit write all mean that
+ * nothing is sent: the gate fails closed.
+ *
+ * What is sent is pinned to what was verified: the endpoint's host resolves
+ * to the address found in egr_new (CURLOPT_RESOLVE), environment proxies are
+ * ignored for local endpoints (behind a proxy every address check would see
+ * the proxy), and for local endpoints a prereq check, run on every connection
+ * including reused ones, refuses a peer that is not the verified address or
+ * not loopback/private. Cloud endpoints get no peer check: data for them is
+ * cleared for the outside world already, and a proxy from the environment may
+ * legitimately be the peer.
+ *
+ * API keys: read from the environment at send time, attached only when the
+ * stage is cloud. A local stage talks to our own machine, which has no
+ * business with a cloud credential; keeping the key off local traffic means a
+ * box that merely passes for local (or a local server logging headers) never
+ * holds it. The key is never copied into an error, the audit or a log. */
+#include "egress/egress.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <assert.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/pipeline.h"
+#include "policy/policy.h"
+#include "store/store.h"
+#include "util/bh_err.h"
+#include "util/bh_hash.h"
+#include "util/bh_xmalloc.h"
+
+/* snprintf for messages into fixed fields: a long host name or peer address
+ * cuts the text short, which is fine (and keeps -Wformat-truncation quiet). */
+static void put(char *dst, size_t size, const char *fmt, ...) BH_PRINTF(3, 4);
+static void put(char *dst, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, size, fmt, ap);
+    va_end(ap);
+}
+
+/* One request handed to net/: what the callbacks need to check and forward. */
+struct flight {
+    struct flight *prev, *next; /* in egr_gate.flights */
+    struct egr_gate *g;
+    const char *endpoint; /* name, borrowed from the pipeline */
+    char addrs[200];      /* the verified addresses, comma-separated */
+    char refusal[192];    /* why the peer was refused, "" when it was not */
+    net_data_fn on_data;
+    net_done_fn on_done;
+    void *ud;
+};
+
+struct egr_gate {
+    const struct pipeline *p;
+    struct net *net;
+    struct store *store;
+    int64_t run_id;
+    struct egr_endpoint *eps; /* one per pipeline endpoint */
+    struct flight *flights;   /* in flight, freed by egr_free if still there */
+};
+
+/* The gate's verdict on one request. */
+struct verdict {
+    size_t ep;
+    int local; /* the stage's effective locality */
+    int clearance;
+    int label; /* unknown (-1) already raised to the top */
+    int allow;
+    char reason[320];
+};
+
+int egr_new(struct egr_gate **out, const struct pipeline *p, struct net *n, struct store *s,
+            int64_t run_id, struct bh_err *err)
+{
+    struct egr_gate *g = bh_xcalloc(1, sizeof(*g));
+    g->p = p;
+    g->net = n;
+    g->store = s;
+    g->run_id = run_id;
+    g->eps = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*g->eps));
+    for (size_t i = 0; i < p->n_endpoints; i++) {
+        const struct pipe_endpoint *e = &p->endpoints[i];
+        int rc = egr_endpoint_verify(e->url, e->declared_local, &g->eps[i], err);
+        if (rc < 0) {
+            bh_err_prefix(err, "endpoint '%s': ", e->name);
+            egr_free(g);
+            return rc;
+        }
+    }
+    *out = g;
+    return 0;
+}
+
+static void flight_unlink(struct egr_gate *g, struct flight *f)
+{
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        g->flights = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+}
+
+void egr_free(struct egr_gate *g)
+{
+    if (!g)
+        return;
+    while (g->flights) {
+        struct flight *f = g->flights;
+        flight_unlink(g, f);
+        free(f);
+    }
+    free(g->eps);
+    free(g);
+}
+
+const struct egr_endpoint *egr_endpoint_info(const struct egr_gate *g, size_t endpoint)
+{
+    return endpoint < g->p->n_endpoints ? &g->eps[endpoint] : NULL;
+}
+
+/* --- the decision ------------------------------------------------------------ */
+
+static const char *locality_word(int local)
+{
+    return local ? "local" : "cloud";
+}
+
+static void decide(const struct egr_gate *g, const struct egr_send_req *r, struct verdict *v)
+{
+    const struct pipeline *p = g->p;
+    const struct pipe_stage *st = &p->stages[r->stage];
+    const struct egr_endpoint *ep = &g->eps[st->endpoint];
+    memset(v, 0, sizeof(*v));
+    v->ep = st->endpoint;
+    v->local = pol_stage_local(p, r->stage, ep->local);
+    v->clearance = pol_stage_clearance(p, r->stage, ep->local);
+    v->label = pol_label_join(p, r->label, r->label); /* unknown means top */
+    v->allow = g->store && v->label <= v->clearance;
+    if (!g->store)
+        put(v->reason, sizeof(v->reason), "no audit store: nothing leaves unaudited");
+    else if (!v->allow)
+        put(v->reason, sizeof(v->reason), "label %s%s exceeds clearance %s of stage '%s' (%s)",
+            pol_label_name(p, v->label), r->label < 0 ? " (unknown, counted as the top label)" : "",
+            pol_label_name(p, v->clearance), st->name, locality_word(v->local));
+    else if (ep->local && !v->local)
+        put(v->reason, sizeof(v->reason),
+            "model '%s' is a cloud model, which Ollama forwards off the machine: treated as cloud",
+            st->model);
+    else
+        put(v->reason, sizeof(v->reason), "%s", ep->reason);
+}
+
+/* The endpoint URL without trailing slashes, then the path. */
+static char *request_url(const struct egr_gate *g, const struct egr_send_req *r, size_t ep)
+{
+    const char *base = g->p->endpoints[ep].url;
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    const char *path = r->path ? r->path : "";
+    return bh_xasprintf("%.*s%s%s", (int)n, base, path[0] == '/' || !path[0] ? "" : "/", path);
+}
+
+static int audit(const struct egr_gate *g, const struct egr_send_req *r, const struct verdict *v,
+                 const char *url, struct bh_err *err)
+{
+    const struct pipeline *p = g->p;
+    const struct pipe_stage *st = &p->stages[r->stage];
+    char sha[BH_SHA256_HEX];
+    bh_sha256_hex(r->body ? r->body : "", r->body_len, sha);
+    struct store_audit a;
+    memset(&a, 0, sizeof(a));
+    a.run_id = g->run_id;
+    a.item = r->item;
+    a.stage = st->name;
+    a.endpoint = p->endpoints[v->ep].name;
+    a.url = url;
+    a.locality = locality_word(v->local);
+    a.model = st->model;
+    a.label = pol_label_name(p, v->label);
+    a.clearance = pol_label_name(p, v->clearance);
+    a.decision = v->allow ? "allow" : "refuse";
+    a.reason = v->reason;
+    a.payload_sha256 = sha;
+    a.bytes = (int64_t)r->body_len;
+    int rc = store_audit_append(g->store, &a, err);
+    if (rc < 0)
+        bh_err_prefix(
+            err, "stage '%s': nothing sent, the audit record could not be written: ", st->name);
+    return rc;
+}
+
+static int refuse(const struct egr_gate *g, const struct egr_send_req *r, const struct verdict *v,
+                  struct bh_err *err)
+{
+    const struct pipeline *p = g->p;
+    const struct pipe_stage *st = &p->stages[r->stage];
+    const struct pipe_endpoint *e = &p->endpoints[v->ep];
+    if (!g->store)
+        return bh_err_set(err, BH_EPOLICY,
+                          "stage '%s': refused to send to endpoint '%s': "
+                          "the gate has no audit store, and nothing leaves unaudited",
+                          st->name, e->name);
+    return bh_err_set(err, BH_EPOLICY,
+                      "stage '%s': refused to send data labelled %s to "
+                      "endpoint '%s' (%s, %s) whose clearance is %s — keep such data on a "
+                      "local stage, or declassify it first",
+                      st->name, pol_label_name(p, v->label), e->name, locality_word(v->local),
+                      e->url, pol_label_name(p, v->clearance));
+}
+
+/* --- sending ----------------------------------------------------------------- */
+
+/* Both addresses as 16 bytes (IPv4 mapped), so "127.0.0.1" and
+ * "::ffff:127.0.0.1" compare equal. */
+static int addr_bytes(const char *ip, unsigned char out[16])
+{
+    memset(out, 0, 16);
+    if (inet_pton(AF_INET6, ip, out) == 1)
+        return 0;
+    out[10] = out[11] = 0xff;
+    return inet_pton(AF_INET, ip, out + 12) == 1 ? 0 : -1;
+}
+
+/* 1 when ip is one of the comma-separated addresses in list. */
+static int addr_in(const char *ip, const char *list)
+{
+    unsigned char x[16], y[16];
+    if (addr_bytes(ip, x) < 0)
+        return 0;
+    while (*list) {
+        char one[64];
+        size_t n = strcspn(list, ",");
+        if (n < sizeof(one)) {
+            memcpy(one, list, n);
+            one[n] = '\0';
+            if (addr_bytes(one, y) == 0 && memcmp(x, y, 16) == 0)
+                return 1;
+        }
+        list += n + (list[n] == ',');
+    }
+    return 0;
+}
+
+static int flight_prereq(void *ud, const char *peer_ip, int peer_port)
+{
+    struct flight *f = ud;
+    (void)peer_port;
+    if (!addr_in(peer_ip, f->addrs))
+        put(f->refusal, sizeof(f->refusal),
+            "%s is not an address verified for endpoint '%s' (%.64s)", peer_ip, f->endpoint,
+            f->addrs);
+    else if (!egr_addr_is_local(peer_ip))
+        put(f->refusal, sizeof(f->refusal), "%s is not a loopback or private address", peer_ip);
+    return f->refusal[0] != '\0';
+}
+
+static int flight_data(void *ud, const char *data, size_t len)
+{
+    struct flight *f = ud;
+    return f->on_data ? f->on_data(f->ud, data, len) : 0;
+}
+
+static void flight_done(void *ud, const struct net_result *r)
+{
+    struct flight *f = ud;
+    struct net_result res = *r;
+    if (f->refusal[0]) {
+        put(res.error, sizeof(res.error), "%s: %s", r->error, f->refusal);
+    }
+    net_done_fn done = f->on_done;
+    void *done_ud = f->ud;
+    flight_unlink(f->g, f);
+    free(f);
+    if (done)
+        done(done_ud, &res);
+}
+
+/* "Authorization: Bearer KEY" for cloud stages whose endpoint names a key
+ * variable that is set; NULL otherwise. The caller wipes and frees it. */
+static char *auth_header(const struct pipe_endpoint *e, int stage_local)
+{
+    if (stage_local || !e->api_key_env)
+        return NULL;
+    const char *key = getenv(e->api_key_env);
+    if (!key || !key[0])
+        return NULL;
+    return bh_xasprintf("Authorization: Bearer %s", key);
+}
+
+static struct flight *flight_new(struct egr_gate *g, const struct egr_send_req *r, size_t ep)
+{
+    struct flight *f = bh_xcalloc(1, sizeof(*f));
+    f->g = g;
+    f->endpoint = g->p->endpoints[ep].name;
+    snprintf(f->addrs, sizeof(f->addrs), "%s", g->eps[ep].addrs);
+    f->on_data = r->on_data;
+    f->on_done = r->on_done;
+    f->ud = r->ud;
+    f->next = g->flights;
+    if (g->flights)
+        g->flights->prev = f;
+    g->flights = f;
+    return f;
+}
+
+/* "host:port:addr[,addr...]" for CURLOPT_RESOLVE, IPv6 addresses bracketed;
+ * "" when there is nothing to pin. */
+static void pin(const struct egr_endpoint *ep, char *out, size_t size)
+{
+    out[0] = '\0';
+    unsigned char literal[16];
+    if (!ep->addrs[0] || addr_bytes(ep->host, literal) == 0)
+        return; /* unresolved, or an address literal that needs no resolving */
+    size_t used = (size_t)snprintf(out, size, "%s:%d:", ep->host, ep->port);
+    for (const char *a = ep->addrs; *a && used < size;) {
+        size_t n = strcspn(a, ",");
+        int v6 = memchr(a, ':', n) != NULL;
+        used += (size_t)snprintf(out + used, size - used, "%s%s%.*s%s", a == ep->addrs ? "" : ",",
+                                 v6 ? "[" : "", (int)n, a, v6 ? "]" : "");
+        a += n + (a[n] == ',');
+    }
+}
+
+static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const struct verdict *v,
+                    const char *url, struct bh_err *err)
+{
+    const struct pipe_endpoint *e = &g->p->endpoints[v->ep];
+    const struct egr_endpoint *ep = &g->eps[v->ep];
+    char resolve[600];
+    pin(ep, resolve, sizeof(resolve));
+    char *auth = auth_header(e, v->local);
+    const char *headers[2] = {"Content-Type: application/json", auth};
+    struct flight *f = flight_new(g, r, v->ep);
+    struct net_req q = {
+        .url = url,
+        .method = "POST",
+        .body = r->body,
+        .body_len = r->body_len,
+        .headers = headers,
+        .n_headers = auth ? 2 : 1,
+        .timeout_ms = e->timeout_s > 0 && e->timeout_s < LONG_MAX / 1000 ? e->timeout_s * 1000 : 0,
+        .max_reply = r->max_reply,
+        .resolve = resolve[0] ? resolve : NULL,
+        .no_proxy = ep->local,
+        .prereq = ep->local ? flight_prereq : NULL,
+        .on_data = flight_data,
+        .on_done = flight_done,
+        .ud = f,
+    };
+    int rc = net_submit(g->net, &q, err);
+    if (auth) {
+        explicit_bzero(auth, strlen(auth));
+        free(auth);
+    }
+    if (rc < 0) {
+        flight_unlink(g, f);
+        free(f);
+        bh_err_prefix(err, "stage '%s': ", g->p->stages[r->stage].name);
+    }
+    return rc;
+}
+
+int egr_send(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *err)
+{
+    assert(r->stage < g->p->n_stages);
+    struct verdict v;
+    decide(g, r, &v);
+    char *url = request_url(g, r, v.ep);
+    int rc = g->store ? audit(g, r, &v, url, err) : 0;
+    if (rc == 0 && !v.allow)
+        rc = refuse(g, r, &v, err);
+    if (rc == 0)
+        rc = dispatch(g, r, &v, url, err);
+    free(url);
+    return rc;
+}

@@ -24,7 +24,12 @@ struct egr_endpoint {
     char host[256];
     int port;
     char addr[64];         /* the address connections are pinned to ("" when resolution failed) */
+    char addrs[200];       /* every pinned address, comma-separated, addr first (at most
+                              EGR_MAX_PINNED): a name such as localhost resolves to ::1 and
+                              127.0.0.1, and a server may listen on only one of them */
 };
+
+#define EGR_MAX_PINNED 4
 
 /* Classifies a textual IP address: 1 for loopback (127/8, ::1), private
  * (10/8, 172.16/12, 192.168/16, fc00::/7) and IPv4-mapped forms of those;

@@ -32,10 +32,10 @@
 #define NET_DEFAULT_MAX_REPLY ((size_t)64 << 20)
 
 struct xfer {
-    struct xfer *prev, *next;      /* in net.xfers */
+    struct xfer *prev, *next; /* in net.xfers */
     CURL *easy;
     struct curl_slist *headers, *resolve;
-    char *url;                     /* for messages */
+    char *url; /* for messages */
     net_prereq_fn prereq;
     net_data_fn on_data;
     net_done_fn on_done;
@@ -113,8 +113,7 @@ size_t net_in_flight(const struct net *n)
 
 /* --- libcurl callbacks (run inside curl_multi_perform) ------------------ */
 
-static int on_prereq(void *clientp, char *peer_ip, char *local_ip, int peer_port,
-                     int local_port)
+static int on_prereq(void *clientp, char *peer_ip, char *local_ip, int peer_port, int local_port)
 {
     struct xfer *x = clientp;
     (void)local_ip;
@@ -283,21 +282,25 @@ static void xfer_result(struct xfer *x, CURLcode cc, struct net_result *r)
     memset(r, 0, sizeof(*r));
     r->status = response_status(x->easy);
     r->received = x->received;
+    /* The Location header as sent: CURLINFO_REDIRECT_URL stays empty once the
+     * write callback has stopped the transfer. */
+    struct curl_header *h = NULL;
     const char *loc = NULL;
-    curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_URL, &loc);
+    if (curl_easy_header(x->easy, "Location", 0, CURLH_HEADER, -1, &h) == CURLHE_OK)
+        loc = h->value;
     if (x->refused) {
         r->code = BH_ENET;
         snprintf(r->error, sizeof(r->error), "connection to %s refused by the egress gate",
                  x->refused_peer);
     } else if (x->too_big) {
         r->code = BH_ETOOBIG;
-        snprintf(r->error, sizeof(r->error), "reply from %s exceeds the cap of %zu bytes",
-                 x->url, x->max_reply);
+        snprintf(r->error, sizeof(r->error), "reply from %s exceeds the cap of %zu bytes", x->url,
+                 x->max_reply);
     } else if (r->status >= 300 && r->status < 400) {
         r->code = BH_ENET;
         snprintf(r->error, sizeof(r->error),
-                 "server answered %ld redirect to %s; bulkhead never follows redirects",
-                 r->status, loc ? loc : "(no location)");
+                 "server answered %ld redirect to %s; bulkhead never follows redirects", r->status,
+                 loc ? loc : "(no location)");
     } else if (x->data_abort) {
         r->code = BH_ENET;
         snprintf(r->error, sizeof(r->error), "reply from %s abandoned by its reader", x->url);

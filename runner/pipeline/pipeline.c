@@ -1,1 +1,309 @@
-/* stub: being written */
+/* pipeline/pipeline.c — pipe_load() and the lookups over a loaded pipeline.
+ *
+ * Loading is: read the file (capped), let jansson parse it (rejecting
+ * duplicate keys), index every value's position from the raw text, then walk
+ * the document with the schema tables (load.h): top level here, sections in
+ * sections.c and stages.c, the stage graph in graph.c. The result is plain C
+ * data (pipeline.h); no json_t outlives pipe_load(). The hash that
+ * identifies a run is computed last, over exactly the bytes that decide what
+ * the pipeline does: the file, its templates and the final endpoint URLs. */
+#include "pipeline/pipeline.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/load.h"
+#include "pipeline/template.h"
+#include "util/bh_hash.h"
+#include "util/bh_xmalloc.h"
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const git_fields[] = { "pr.number", "pr.ref",   "pr.title",
+                                          "pr.files",  "pr.stats", "pr.diff" };
+
+static const struct {
+    const char *kind;
+    const char *const *fields;
+    size_t n;
+} source_kinds[] = {
+    { "git", git_fields, NELEM(git_fields) },
+};
+
+static const char *const default_labels[] = { "public", "internal", "confidential",
+                                              "restricted" };
+
+const char *const *pipe_source_kind_fields(const char *kind, size_t *n)
+{
+    for (size_t i = 0; kind && i < NELEM(source_kinds); i++)
+        if (strcmp(kind, source_kinds[i].kind) == 0) {
+            *n = source_kinds[i].n;
+            return source_kinds[i].fields;
+        }
+    *n = 0;
+    return NULL;
+}
+
+/* ---- the top level ---- */
+
+static int top_version(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    struct pipeline *p = target;
+    json_int_t n = json_integer_value(v);
+    if (n != 1)
+        return pipe_ld_fail(ld, path, "unsupported version %lld — this bulkhead reads version 1 "
+                            "pipeline files; write \"version\": 1", (long long)n);
+    p->version = 1;
+    return 0;
+}
+
+static int top_name(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    return pipe_ld_nonempty(ld, v, path, &((struct pipeline *)target)->name);
+}
+
+/* Order matters: a handler may use what the keys above it stored. */
+static const struct pipe_key top_keys[] = {
+    { "version", PIPE_JT_INT, 1, top_version, "the file format version: 1" },
+    { "name", PIPE_JT_STRING, 1, top_name, "the pipeline's name, e.g. \"nightly-code-review\"" },
+    { "labels", PIPE_JT_ARRAY, 0, pipe_ld_labels,
+      "label names from lowest to highest, e.g. [\"public\", \"internal\", \"confidential\", "
+      "\"restricted\"]" },
+    { "endpoints", PIPE_JT_OBJECT, 1, pipe_ld_endpoints,
+      "the model servers, e.g. { \"gpu-box\": { \"provider\": \"ollama\", \"url\": "
+      "\"http://127.0.0.1:11434\", \"locality\": \"local\" } }" },
+    { "source", PIPE_JT_OBJECT, 1, pipe_ld_source,
+      "where work items come from, e.g. { \"kind\": \"git\" }" },
+    { "stages", PIPE_JT_OBJECT, 1, pipe_ld_stages,
+      "the stages by name, e.g. { \"review\": { \"endpoint\": \"gpu-box\", \"model\": "
+      "\"qwen2.5-coder:7b\", \"prompt\": \"prompts/review.md\" } }" },
+    { "outputs", PIPE_JT_ARRAY, 0, pipe_ld_outputs,
+      "reports to write, e.g. [{ \"format\": \"md\", \"path\": \"review.md\" }]" },
+};
+
+static const struct pipe_schema top_schema = {
+    top_keys, NELEM(top_keys),
+    "a pipeline file is a JSON object: { \"version\": 1, \"name\": ..., \"endpoints\": ..., "
+    "\"source\": ..., \"stages\": ... }"
+};
+
+/* ---- reading and parsing ---- */
+
+static struct pipeline *pipeline_new(const char *path)
+{
+    struct pipeline *p = bh_xcalloc(1, sizeof(*p));
+    p->file = bh_xstrdup(path);
+    const char *slash = strrchr(path, '/');
+    p->dir = !slash ? bh_xstrdup(".") : slash == path ? bh_xstrdup("/")
+                                                      : bh_xstrndup(path, (size_t)(slash - path));
+    p->n_labels = NELEM(default_labels);
+    p->labels = bh_xcalloc(p->n_labels, sizeof(*p->labels));
+    for (size_t i = 0; i < p->n_labels; i++)
+        p->labels[i] = bh_xstrdup(default_labels[i]);
+    return p;
+}
+
+static int read_pipeline(const char *path, char **text, size_t *len, struct bh_err *err)
+{
+    int rc = pipe_read_file(path, PIPE_FILE_MAX, text, len);
+    bh_err_at(err, path, 0, 0, "");
+    if (rc == BH_ETOOBIG)
+        return bh_err_set(err, BH_EINVAL, "the pipeline file is larger than %zu KiB",
+                          PIPE_FILE_MAX >> 10);
+    if (rc)
+        return bh_err_set(err, BH_EIO, "cannot read the pipeline file: %s", strerror(errno));
+    return 0;
+}
+
+static const struct {
+    const char *text, *hint;
+} syntax_hints[] = {
+    { "duplicate object key", "each key may appear once in an object" },
+    { "end of file expected", "a pipeline file holds one JSON object; remove what follows its "
+                              "closing \"}\"" },
+    { "string or '}' expected", "is there a comma before the \"}\"? JSON allows no trailing "
+                                "comma" },
+    { "premature end of input", "a bracket or a quote is not closed" },
+    { "'}' expected", "is a comma missing before it?" },
+    { "']' expected", "is a comma missing before it?" },
+};
+
+/* jansson's column is that of the last character of the offending token,
+ * which its message quotes ("near 'garbage'"); point at its first instead. */
+static int token_start(const json_error_t *je)
+{
+    const char *near = strstr(je->text, "near '");
+    size_t n = strlen(je->text);
+    if (!near || je->text[n - 1] != '\'' || near + 6 > je->text + n - 1)
+        return je->column;
+    int chars = 0;
+    for (const char *c = near + 6; c < je->text + n - 1; c++) {
+        if (*c == '\n')
+            return je->column;
+        chars += ((unsigned char)*c & 0xC0) != 0x80;
+    }
+    return je->column - chars + 1 >= 1 ? je->column - chars + 1 : je->column;
+}
+
+static int parse_json(const char *path, const char *text, size_t len, json_t **root,
+                      struct bh_err *err)
+{
+    json_error_t je;
+    *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    if (*root)
+        return 0;
+    const char *hint = NULL;
+    for (size_t i = 0; i < NELEM(syntax_hints); i++)
+        if (strstr(je.text, syntax_hints[i].text))
+            hint = syntax_hints[i].hint;
+    bh_err_at(err, path, je.line, token_start(&je), "");
+    return bh_err_set(err, BH_EINVAL, "invalid JSON: %s%s%s", je.text, hint ? " — " : "",
+                      hint ? hint : "");
+}
+
+/* Length-prefixed like bh_sha256_field, so that parts cannot run together. */
+static void hash_blob(struct bh_sha256 *h, const char *data, size_t len)
+{
+    unsigned char pre[8];
+    for (int i = 0; i < 8; i++)
+        pre[i] = (unsigned char)((uint64_t)len >> (8 * i));
+    bh_sha256_update(h, pre, sizeof(pre));
+    bh_sha256_update(h, data, len);
+}
+
+static void pipeline_hash(struct pipe_loader *ld, const char *text, size_t len)
+{
+    struct pipeline *p = ld->p;
+    struct bh_sha256 *h = bh_sha256_new();
+    hash_blob(h, text, len);
+    for (size_t i = 0; i < p->n_stages; i++)
+        hash_blob(h, ld->sl[i].tpl_text, ld->sl[i].tpl_len);
+    for (size_t i = 0; i < p->n_endpoints; i++)
+        bh_sha256_field(h, p->endpoints[i].url);
+    bh_sha256_final(h, p->hash);
+}
+
+static void loader_release(struct pipe_loader *ld)
+{
+    for (size_t i = 0; ld->sl && i < ld->p->n_stages; i++) {
+        free(ld->sl[i].after);
+        free(ld->sl[i].after_elem);
+        free(ld->sl[i].dep_elem);
+        free(ld->sl[i].tpl_text);
+    }
+    free(ld->sl);
+    free(ld->stage_names);
+    free(ld->override);
+    pipe_posindex_free(ld->ix);
+}
+
+int pipe_load(struct pipeline **out, const char *path, const struct pipe_load_opts *opts,
+              struct bh_err *err)
+{
+    struct bh_err scratch;
+    if (!err)
+        err = &scratch; /* handlers read the message back (ep_url) */
+    bh_err_clear(err);
+    struct pipeline *p = pipeline_new(path);
+    struct pipe_loader ld = { .p = p, .opts = opts, .err = err };
+    char *text = NULL;
+    size_t len = 0;
+    json_t *root = NULL;
+    int rc = read_pipeline(path, &text, &len, err);
+    if (rc == 0)
+        rc = parse_json(path, text, len, &root, err);
+    if (rc == 0) {
+        ld.ix = pipe_posindex_build(text, len);
+        rc = pipe_ld_object(&ld, &top_schema, root, "", p);
+    }
+    if (rc == 0)
+        pipeline_hash(&ld, text, len);
+    loader_release(&ld);
+    json_decref(root);
+    free(text);
+    if (rc) {
+        pipe_free(p);
+        return rc;
+    }
+    bh_err_clear(err);
+    *out = p;
+    return 0;
+}
+
+/* ---- freeing and lookups ---- */
+
+static void free_strv(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void stage_release(struct pipe_stage *s)
+{
+    free(s->name);
+    free(s->model);
+    free(s->prompt_path);
+    pipe_tpl_release(&s->tpl);
+    free(s->deps);
+}
+
+static void endpoint_release(struct pipe_endpoint *e)
+{
+    free(e->name);
+    free(e->provider);
+    free(e->url);
+    free(e->api_key_env);
+}
+
+void pipe_free(struct pipeline *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n_stages; i++)
+        stage_release(&p->stages[i]);
+    free(p->stages);
+    for (size_t i = 0; i < p->n_endpoints; i++)
+        endpoint_release(&p->endpoints[i]);
+    free(p->endpoints);
+    for (size_t i = 0; i < p->n_outputs; i++) {
+        free(p->outputs[i].format);
+        free(p->outputs[i].path);
+    }
+    free(p->outputs);
+    free(p->source.kind);
+    free_strv(p->source.fields, p->source.n_fields);
+    free(p->source.field_labels);
+    free_strv(p->labels, p->n_labels);
+    free(p->order);
+    free(p->name);
+    free(p->dir);
+    free(p->file);
+    free(p);
+}
+
+int pipe_label_find(const struct pipeline *p, const char *name)
+{
+    for (size_t i = 0; name && i < p->n_labels; i++)
+        if (strcmp(p->labels[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+long pipe_stage_find(const struct pipeline *p, const char *name)
+{
+    for (size_t i = 0; name && i < p->n_stages; i++)
+        if (strcmp(p->stages[i].name, name) == 0)
+            return (long)i;
+    return -1;
+}
+
+int pipe_source_field_label(const struct pipeline *p, const char *field)
+{
+    for (size_t i = 0; field && i < p->source.n_fields; i++)
+        if (strcmp(p->source.fields[i], field) == 0)
+            return p->source.field_labels[i];
+    return -1;
+}

@@ -28,13 +28,27 @@ const char *store_state_name(int state);
 int store_open(struct store **out, const char *dir, struct bh_err *err);
 void store_free(struct store *s);   /* NULL is fine */
 
+/* How long a write waits for another process's lock before failing with a
+ * "locked by another process" error (default 5000 ms; 0 fails at once). */
+void store_set_busy_timeout(struct store *s, int ms);
+
+/* Groups many writes (the store_item_put and store_task_put of a whole run)
+ * into one transaction: one disk sync instead of one per row. Inside a batch
+ * the "committed on return" promises below hold only once store_batch_commit
+ * returns 0. A failed write inside a batch undoes only itself. store_free
+ * with a batch open rolls the batch back. BH_EINTERNAL for begin inside a
+ * batch or commit outside one. */
+int store_batch_begin(struct store *s, struct bh_err *err);
+int store_batch_commit(struct store *s, struct bh_err *err);
+
 /* Finds the run with this key or creates it. A found run is resumed: its
  * running tasks go back to pending and *resumed is 1. */
 int store_run_open(struct store *s, const char *run_key, const char *pipeline_name,
                    int64_t *run_id, int *resumed, struct bh_err *err);
 /* Records the run's end: status "ok", "failed", "refused", ... */
 int store_run_finish(struct store *s, int64_t run_id, const char *status, struct bh_err *err);
-/* The most recently started run; BH_ENOTFOUND when there is none. */
+/* The most recently started (created) run; resuming does not make a run the
+ * latest. BH_ENOTFOUND when there is none. */
 int store_run_latest(struct store *s, int64_t *run_id, struct bh_err *err);
 
 /* Idempotent: returns the existing item with this key in this run. */
@@ -58,7 +72,8 @@ struct store_result {
 int store_task_finish(struct store *s, int64_t task_id, const struct store_result *r,
                       struct bh_err *err);
 
-/* A task row as read back. All strings owned by the array (store_tasks_free). */
+/* A task row as read back. All strings owned by the array (store_tasks_free);
+ * never NULL: a NULL written by store_task_finish reads back as "". */
 struct store_task {
     int64_t id, item_id;
     char *item_key, *stage;

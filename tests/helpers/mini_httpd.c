@@ -130,8 +130,8 @@ static enum MHD_Result route(struct mini_httpd *h, struct MHD_Connection *c, con
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload, size_t *upload_size, void **req_cls)
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **req_cls)
 {
     struct mini_httpd *h = cls;
     struct pending *p = *req_cls;
@@ -195,8 +195,8 @@ struct mini_httpd *mini_httpd_start(void)
     sa.sin_family = AF_INET;
     sa.sin_port = 0;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    h->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
-                            0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, &sa,
+    h->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
+                            NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, &sa,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
     if (!h->d)

@@ -22,14 +22,14 @@ struct mini_httpd;
 struct mini_req {
     char method[16];
     char path[256];
-    char authorization[256];   /* "" when the header was absent */
+    char authorization[256]; /* "" when the header was absent */
     char content_type[128];
     char *body;
     size_t body_len;
 };
 
 struct mini_httpd *mini_httpd_start(void);
-void mini_httpd_stop(struct mini_httpd *h);          /* NULL is fine */
+void mini_httpd_stop(struct mini_httpd *h); /* NULL is fine */
 int mini_httpd_port(const struct mini_httpd *h);
 
 /* TCP connections accepted so far. */
