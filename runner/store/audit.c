@@ -22,8 +22,8 @@
 static const char zero_hash[BH_SHA256_HEX] =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
-#define AUDIT_COLUMNS                                                                       \
-    "seq, time, run_id, item, stage, endpoint, url, locality, model, label, clearance,"   \
+#define AUDIT_COLUMNS                                                                              \
+    "seq, time, run_id, item, stage, endpoint, url, locality, model, label, clearance,"            \
     " decision, reason, payload_sha256, bytes, prev_hash, hash"
 
 static void field_int(struct bh_sha256 *h, int64_t v)
@@ -42,9 +42,9 @@ static void field_str(struct bh_sha256 *h, const char *s)
 static void audit_hash(const struct store_audit *r, char out[BH_SHA256_HEX])
 {
     struct bh_sha256 *h = bh_sha256_new();
-    const char *text[] = { r->item,  r->stage, r->endpoint,  r->url,      r->locality,
-                           r->model, r->label, r->clearance, r->decision, r->reason,
-                           r->payload_sha256 };
+    const char *text[] = {r->item,     r->stage,  r->endpoint,      r->url,
+                          r->locality, r->model,  r->label,         r->clearance,
+                          r->decision, r->reason, r->payload_sha256};
     field_str(h, r->prev_hash);
     field_int(h, r->seq);
     field_str(h, r->time);
@@ -56,8 +56,7 @@ static void audit_hash(const struct store_audit *r, char out[BH_SHA256_HEX])
 }
 
 /* The newest record's seq and hash; seq 0 and zeros for an empty log. */
-static int audit_last(struct store *s, int64_t *seq, char hash[BH_SHA256_HEX],
-                      struct bh_err *err)
+static int audit_last(struct store *s, int64_t *seq, char hash[BH_SHA256_HEX], struct bh_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = store_stmt(s, Q_AUDIT_LAST, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
@@ -78,9 +77,9 @@ static int audit_last(struct store *s, int64_t *seq, char hash[BH_SHA256_HEX],
 static int audit_insert(struct store *s, const struct store_audit *r, struct bh_err *err)
 {
     sqlite3_stmt *st = NULL;
-    const char *text[] = { r->item,  r->stage, r->endpoint,  r->url,      r->locality,
-                           r->model, r->label, r->clearance, r->decision, r->reason,
-                           r->payload_sha256 };
+    const char *text[] = {r->item,     r->stage,  r->endpoint,      r->url,
+                          r->locality, r->model,  r->label,         r->clearance,
+                          r->decision, r->reason, r->payload_sha256};
     int rc = store_stmt(s, Q_AUDIT_INSERT,
                         "INSERT INTO audit (" AUDIT_COLUMNS ") VALUES"
                         " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
@@ -134,12 +133,11 @@ static int fixed_copy(char *dst, size_t size, sqlite3_stmt *st, int col)
     return 0;
 }
 
-static int audit_read(struct store *s, sqlite3_stmt *st, struct store_audit *r,
-                      struct bh_err *err)
+static int audit_read(struct store *s, sqlite3_stmt *st, struct store_audit *r, struct bh_err *err)
 {
-    const char **text[] = { &r->item,  &r->stage, &r->endpoint,  &r->url,      &r->locality,
-                            &r->model, &r->label, &r->clearance, &r->decision, &r->reason,
-                            &r->payload_sha256 };
+    const char **text[] = {&r->item,     &r->stage,  &r->endpoint,      &r->url,
+                           &r->locality, &r->model,  &r->label,         &r->clearance,
+                           &r->decision, &r->reason, &r->payload_sha256};
     memset(r, 0, sizeof(*r));
     r->seq = sqlite3_column_int64(st, 0);
     r->run_id = sqlite3_column_int64(st, 2);
@@ -160,8 +158,8 @@ int store_audit_each(struct store *s, store_audit_fn fn, void *ud, struct bh_err
 {
     sqlite3_stmt *st = NULL;
     struct store_audit r;
-    int rc = store_stmt(s, Q_AUDIT_ALL, "SELECT " AUDIT_COLUMNS " FROM audit ORDER BY seq",
-                        &st, err);
+    int rc =
+        store_stmt(s, Q_AUDIT_ALL, "SELECT " AUDIT_COLUMNS " FROM audit ORDER BY seq", &st, err);
     if (rc)
         return rc;
     while ((rc = store_step(s, st, err)) == 1) {
@@ -209,7 +207,7 @@ static int verify_one(void *ud, const struct store_audit *r)
 
 int store_audit_verify_chain(struct store *s, int64_t *n_records, struct bh_err *err)
 {
-    struct verify v = { .err = err };
+    struct verify v = {.err = err};
     memcpy(v.prev_hash, zero_hash, BH_SHA256_HEX);
     int rc = store_audit_each(s, verify_one, &v, err);
     if (rc == 0)

@@ -68,7 +68,7 @@ static const char *const migrations[] = {
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 static const char *const state_names[] = {
-    [STORE_PENDING] = "pending", [STORE_RUNNING] = "running", [STORE_DONE] = "done",
+    [STORE_PENDING] = "pending", [STORE_RUNNING] = "running",   [STORE_DONE] = "done",
     [STORE_FAILED] = "failed",   [STORE_WITHHELD] = "withheld",
 };
 
@@ -86,16 +86,12 @@ static const char *sql_hint(int primary)
 {
     switch (primary) {
     case SQLITE_NOTADB:
-    case SQLITE_CORRUPT:
-        return ": move the file away or use another --state";
-    case SQLITE_FULL:
-        return ": free some disk space and run again (finished work is kept)";
+    case SQLITE_CORRUPT: return ": move the file away or use another --state";
+    case SQLITE_FULL: return ": free some disk space and run again (finished work is kept)";
     case SQLITE_READONLY:
     case SQLITE_CANTOPEN:
-    case SQLITE_PERM:
-        return ": check the folder's permissions or use another --state";
-    default:
-        return "";
+    case SQLITE_PERM: return ": check the folder's permissions or use another --state";
+    default: return "";
     }
 }
 
@@ -176,8 +172,8 @@ int store_tx_end(struct store *s, int rc, struct bh_err *err)
         return 0;
     /* err already says what failed; the rollback's own error would hide it.
      * If SQLite already rolled everything back these fail harmlessly. */
-    sqlite3_exec(s->db, s->tx_savepoint ? "ROLLBACK TO bh; RELEASE bh" : "ROLLBACK", NULL,
-                 NULL, NULL);
+    sqlite3_exec(s->db, s->tx_savepoint ? "ROLLBACK TO bh; RELEASE bh" : "ROLLBACK", NULL, NULL,
+                 NULL);
     return rc;
 }
 
@@ -283,8 +279,7 @@ static int schema_migrate(struct store *s, struct bh_err *err)
 
 static int db_open(struct store *s, struct bh_err *err)
 {
-    int rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK)
         return store_sqlerr(s, rc, err);
     sqlite3_extended_result_codes(s->db, 1);
@@ -325,8 +320,8 @@ void store_free(struct store *s)
         return;
     for (int i = 0; i < Q__COUNT; i++)
         sqlite3_finalize(s->q[i]);
-    if (s->batch)
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    /* Closing rolls back a batch still open; the last connection to close
+     * checkpoints the WAL into the database file. */
     sqlite3_close(s->db);
     free(s->path);
     free(s);
@@ -343,8 +338,7 @@ void store_set_busy_timeout(struct store *s, int ms)
 int store_batch_begin(struct store *s, struct bh_err *err)
 {
     if (s->batch)
-        return bh_err_set(err, BH_EINTERNAL, "state database %s: a batch is already open",
-                          s->path);
+        return bh_err_set(err, BH_EINTERNAL, "state database %s: a batch is already open", s->path);
     int rc = exec(s, "BEGIN IMMEDIATE", err);
     if (rc == 0)
         s->batch = 1;
