@@ -26,7 +26,10 @@ int cli_pipeline_load(struct pipeline **out, const char *path, const struct cli_
                       struct bh_err *err)
 {
     struct pipe_load_opts opts = { .endpoint_overrides = o->items, .n_overrides = o->n };
-    return pipe_load(out, path, &opts, err);
+    int rc = pipe_load(out, path, &opts, err);
+    if (rc == BH_EIO)
+        err->code = rc = BH_EINVAL; /* an unreadable pipeline is a usage error: exit 2 */
+    return rc;
 }
 
 size_t cli_flow_check(const struct pipeline *p, const struct egr_endpoint *eps,

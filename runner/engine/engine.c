@@ -69,18 +69,20 @@ static struct eng_task *task_at(struct eng *e, size_t item, size_t stage)
 static int tasks_put(struct eng *e, struct bh_err *err)
 {
     const struct eng_opts *o = e->o;
-    for (size_t i = 0; i < o->n_items; i++) {
+    /* One transaction for all rows: one disk sync, not one per task. */
+    int rc = store_batch_begin(o->store, err);
+    for (size_t i = 0; rc == 0 && i < o->n_items; i++) {
         int64_t item_id;
-        int rc = store_item_put(o->store, o->run_id, o->items[i].key, &item_id, err);
+        rc = store_item_put(o->store, o->run_id, o->items[i].key, &item_id, err);
         for (size_t s = 0; rc == 0 && s < o->p->n_stages; s++) {
             struct eng_task *t = task_at(e, i, s);
             *t = (struct eng_task){ .e = e, .item = i, .stage = s, .label = -1 };
             rc = store_task_put(o->store, o->run_id, item_id, o->p->stages[s].name, &t->id, err);
         }
-        if (rc)
-            return rc;
     }
-    return 0;
+    if (rc == 0)
+        rc = store_batch_commit(o->store, err);
+    return rc; /* on error the batch is rolled back when the store is freed */
 }
 
 static int by_id(const void *a, const void *b)

@@ -61,7 +61,8 @@ static int top_version(struct pipe_loader *ld, void *target, json_t *v, const ch
 
 static int top_name(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
-    return pipe_ld_nonempty(ld, v, path, &((struct pipeline *)target)->name);
+    return pipe_ld_nonempty(ld, v, path, "the pipeline's name",
+                            &((struct pipeline *)target)->name);
 }
 
 /* Order matters: a handler may use what the keys above it stored. */

@@ -247,7 +247,21 @@ static struct at here(const struct scan *sc)
     return (struct at){ sc->line, sc->chars + 1, 0, 0 };
 }
 
-/* One "key": value member; the path grows by the key while the value is scanned. */
+/* Scans a value with the path extended to nl bytes, then restores the path.
+ * nl is (size_t)-1 when the path would be too long: nothing below is recorded. */
+static int descend(struct scan *sc, size_t nl, struct at at, int depth, int recording)
+{
+    size_t saved = sc->plen;
+    int rec = recording && nl != (size_t)-1;
+    if (rec)
+        sc->plen = nl;
+    int rc = value(sc, at, depth + 1, rec);
+    sc->plen = saved;
+    sc->path[saved] = '\0';
+    return rc;
+}
+
+/* One "key": value member. */
 static int member(struct scan *sc, int depth, int recording)
 {
     char key[PIPE_PATH_MAX];
@@ -260,16 +274,11 @@ static int member(struct scan *sc, int depth, int recording)
         return -1;
     advance(sc);
     skip_ws(sc);
-    size_t saved = sc->plen;
-    size_t nl = klen == (size_t)-1 ? klen : pipe_path_key(sc->path, sizeof(sc->path), sc->plen, key, klen);
     struct at vat = { sc->line, sc->chars + 1, kat.line, kat.col };
-    int rec = recording && nl != (size_t)-1;
-    if (rec)
-        sc->plen = nl;
-    int rc = value(sc, vat, depth + 1, rec);
-    sc->plen = saved;
-    sc->path[saved] = '\0';
-    return rc;
+    size_t nl = klen;
+    if (klen != (size_t)-1)
+        nl = pipe_path_key(sc->path, sizeof(sc->path), sc->plen, key, klen);
+    return descend(sc, nl, vat, depth, recording);
 }
 
 /* Members of an object or elements of an array, after the opening bracket. */
@@ -286,19 +295,13 @@ static int container(struct scan *sc, int close, int depth, int recording)
         if (close == '}') {
             rc = member(sc, depth, recording);
         } else {
-            size_t saved = sc->plen;
             size_t nl = pipe_path_index(sc->path, sizeof(sc->path), sc->plen, i);
-            int rec = recording && nl != (size_t)-1;
-            if (rec)
-                sc->plen = nl;
-            rc = value(sc, here(sc), depth + 1, rec);
-            sc->plen = saved;
-            sc->path[saved] = '\0';
+            rc = descend(sc, nl, here(sc), depth, recording);
         }
         skip_ws(sc);
-        if (rc || (peek(sc) != ',' && peek(sc) != close))
-            return -1;
         int c = peek(sc);
+        if (rc || (c != ',' && c != close))
+            return -1;
         advance(sc);
         if (c == close)
             return 0;

@@ -42,8 +42,8 @@ struct pol_stage_report {
 
 /* Computes, in topological order, the upper bound of every stage's input: the
  * join of the declared labels of the source fields its template reads and of
- * the outputs of the stages it reads or waits for (an output carries its
- * prompt's label). endpoint_local[i] says whether endpoint i verified local.
+ * the outputs of the stages it reads (an output carries its prompt's label;
+ * `after` alone orders stages and carries no data). endpoint_local[i] says whether endpoint i verified local.
  * Fills out[n_stages]. Returns the number of stages that are not ok. */
 size_t pol_check(const struct pipeline *p, const int *endpoint_local,
                  struct pol_stage_report *out);

@@ -1,0 +1,134 @@
+/* pipeline/load.h — the loader's shared state and its table-driven object
+ * walker. Internal to the pipeline module (the only header that includes
+ * jansson; nothing outside runner/pipeline/ includes it).
+ *
+ * Every object kind of the pipeline file (top level, endpoint, source, stage,
+ * output) is a struct pipe_schema: a table of keys with their JSON type,
+ * whether they are required, a handler that stores the value, and a hint
+ * shown when the value is missing or of the wrong type. pipe_ld_object()
+ * does what is common (unknown keys with did-you-mean, required keys, types)
+ * and calls the handlers in table order, so a handler may rely on the keys
+ * above it in its table (a source's `fields` on its `kind`, the top level's
+ * `stages` on `labels` and `endpoints`).
+ *
+ * Every error goes through pipe_ld_fail*(), which positions it with the
+ * position index. Today the first error ends the load; collecting several
+ * would change only those functions and the callers' early returns. */
+#ifndef PIPE_LOAD_H
+#define PIPE_LOAD_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "pipeline/pipeline.h"
+#include "pipeline/posindex.h"
+#include "util/bh_err.h"
+
+#define PIPE_FILE_MAX ((size_t)1 << 20)  /* pipeline files and templates: 1 MiB */
+#define PIPE_MAX_STAGES 512
+#define PIPE_MAX_ENDPOINTS 64
+#define PIPE_MAX_LABELS 64
+
+/* What the loader keeps per stage until the graph is built. */
+struct pipe_stage_load {
+    size_t *after;      /* stage indices named by `after`, in file order */
+    size_t *after_elem; /* the `after` element each came from */
+    size_t n_after;
+    long *dep_elem;     /* per dep: its `after` element, or -1 when the template reads it */
+    char *tpl_text;     /* the template's bytes, for the pipeline hash */
+    size_t tpl_len;
+};
+
+struct pipe_loader {
+    struct pipeline *p;
+    const struct pipe_load_opts *opts;
+    struct pipe_posindex *ix;
+    struct bh_err *err;
+    int n_errors;
+    const char **override; /* per endpoint: its --endpoint URL, or NULL */
+    const char **stage_names; /* borrowed from p->stages[i].name */
+    struct pipe_stage_load *sl; /* per stage */
+};
+
+enum pipe_jtype { PIPE_JT_STRING, PIPE_JT_INT, PIPE_JT_OBJECT, PIPE_JT_ARRAY };
+
+/* Stores one value. target is the struct the schema fills; path is the
+ * value's JSON path. Returns 0 or a negative code (after pipe_ld_fail). */
+typedef int (*pipe_key_fn)(struct pipe_loader *ld, void *target, json_t *v, const char *path);
+
+struct pipe_key {
+    const char *key;
+    enum pipe_jtype type;
+    int required;
+    pipe_key_fn fn;
+    const char *hint; /* what the value is, with an example */
+};
+
+struct pipe_schema {
+    const struct pipe_key *keys;
+    size_t n_keys;
+    const char *hint; /* what the object is, shown when it is not an object */
+};
+
+/* Walks obj (at path) against schema, filling target. */
+int pipe_ld_object(struct pipe_loader *ld, const struct pipe_schema *schema, json_t *obj,
+                   const char *path, void *target);
+
+/* Fails with BH_EINVAL at the value at path (the path is shown too). */
+int pipe_ld_fail(struct pipe_loader *ld, const char *path, const char *fmt, ...) BH_PRINTF(3, 4);
+
+/* Fails at the key `key` of the object at obj_path (obj_path is shown). */
+int pipe_ld_fail_key(struct pipe_loader *ld, const char *obj_path, const char *key,
+                     const char *fmt, ...) BH_PRINTF(4, 5);
+
+/* Fails with `unknown <what> "name" (<known_word>: a, b) — did you mean "x"?`;
+ * without a close candidate, `tail` (may be NULL) replaces the suggestion. */
+struct pipe_unknown {
+    const char *what, *name, *known_word, *tail;
+    const char *const *known;
+    size_t n_known;
+};
+int pipe_ld_unknown(struct pipe_loader *ld, const char *path, const struct pipe_unknown *u);
+
+/* Fails unless v has type t: "expected a string, found a number — hint". */
+int pipe_ld_expect(struct pipe_loader *ld, json_t *v, enum pipe_jtype t, const char *path,
+                   const char *hint);
+
+/* A string value that must not be empty, copied into *out. what says what
+ * to write instead ("the model name, e.g. ..."). */
+int pipe_ld_nonempty(struct pipe_loader *ld, json_t *v, const char *path, const char *what,
+                     char **out);
+
+/* An integer in [lo, hi] (v is known to be an integer). */
+int pipe_ld_int_range(struct pipe_loader *ld, json_t *v, const char *path, long lo, long hi,
+                      long *out);
+
+/* The label a string value names (type-checked here), as an index. */
+int pipe_ld_label(struct pipe_loader *ld, json_t *v, const char *path, int *out);
+
+/* Child paths, into buf of PIPE_PATH_MAX bytes. A path too long to hold falls
+ * back to its parent's (errors then point at the parent). */
+void pipe_ld_path_key(char *buf, const char *parent, const char *key);
+void pipe_ld_path_index(char *buf, const char *parent, size_t i);
+
+/* "a string", "a number", "an object", ... */
+const char *pipe_json_kind(const json_t *v);
+
+/* Reads a whole file of at most max bytes into *out (NUL-terminated, *len
+ * without it). BH_EIO with errno kept, or BH_ETOOBIG. Sets no error text. */
+int pipe_read_file(const char *path, size_t max, char **out, size_t *len);
+
+/* Handlers of the top-level sections (sections.c, stages.c). */
+int pipe_ld_labels(struct pipe_loader *ld, void *target, json_t *v, const char *path);
+int pipe_ld_endpoints(struct pipe_loader *ld, void *target, json_t *v, const char *path);
+int pipe_ld_source(struct pipe_loader *ld, void *target, json_t *v, const char *path);
+int pipe_ld_outputs(struct pipe_loader *ld, void *target, json_t *v, const char *path);
+int pipe_ld_stages(struct pipe_loader *ld, void *target, json_t *v, const char *path);
+
+/* After the stages: deps, the cycle check and p->order (graph.c). */
+int pipe_ld_graph(struct pipe_loader *ld);
+
+/* 1 when s is [A-Za-z0-9_-]+ (stage names); with dot also allows '.'. */
+int pipe_name_ok(const char *s, int dot);
+
+#endif

@@ -1,0 +1,268 @@
+/* pipeline/schema.c — the table-driven object walker and the loader's error
+ * helpers (see load.h for the why). Errors are positioned here and only here:
+ * a value's path is looked up in the position index built from the raw text,
+ * so every message can name the line and column of what it complains about. */
+#include "pipeline/load.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/bh_buf.h"
+#include "util/bh_str.h"
+#include "util/bh_xmalloc.h"
+
+static int vfail(struct pipe_loader *ld, const char *shown, int line, int col, const char *fmt,
+                 va_list ap) BH_PRINTF(5, 0);
+
+static int vfail(struct pipe_loader *ld, const char *shown, int line, int col, const char *fmt,
+                 va_list ap)
+{
+    char msg[sizeof(ld->err->msg)];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    ld->n_errors++;
+    bh_err_at(ld->err, ld->p->file, line, col, shown);
+    return bh_err_set(ld->err, BH_EINVAL, "%s", msg);
+}
+
+int pipe_ld_fail(struct pipe_loader *ld, const char *path, const char *fmt, ...)
+{
+    const struct pipe_pos *pos = pipe_posindex_get(ld->ix, path);
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(ld, path, pos ? pos->line : 0, pos ? pos->col : 0, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int pipe_ld_fail_key(struct pipe_loader *ld, const char *obj_path, const char *key,
+                     const char *fmt, ...)
+{
+    char child[PIPE_PATH_MAX];
+    pipe_ld_path_key(child, obj_path, key);
+    const struct pipe_pos *pos = pipe_posindex_get(ld->ix, child);
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(ld, obj_path, pos ? pos->key_line : 0, pos ? pos->key_col : 0, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int pipe_ld_unknown(struct pipe_loader *ld, const char *path, const struct pipe_unknown *u)
+{
+    const char *best = bh_str_suggest(u->name, u->known, u->n_known);
+    char *known = bh_str_join(u->known, u->n_known);
+    int rc = best ? pipe_ld_fail(ld, path, "unknown %s \"%s\" (%s: %s) — did you mean \"%s\"?",
+                                 u->what, u->name, u->known_word, known, best)
+                  : pipe_ld_fail(ld, path, "unknown %s \"%s\" (%s: %s)%s%s", u->what, u->name,
+                                 u->known_word, known, u->tail ? " — " : "",
+                                 u->tail ? u->tail : "");
+    free(known);
+    return rc;
+}
+
+const char *pipe_json_kind(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "a number";
+    case JSON_REAL: return "a fractional number";
+    case JSON_TRUE: return "true";
+    case JSON_FALSE: return "false";
+    case JSON_NULL: return "null";
+    }
+    return "something else";
+}
+
+static const char *const type_names[] = {
+    [PIPE_JT_STRING] = "a string",
+    [PIPE_JT_INT] = "an integer",
+    [PIPE_JT_OBJECT] = "an object",
+    [PIPE_JT_ARRAY] = "an array",
+};
+
+static int has_type(const json_t *v, enum pipe_jtype t)
+{
+    switch (t) {
+    case PIPE_JT_STRING: return json_is_string(v);
+    case PIPE_JT_INT: return json_is_integer(v);
+    case PIPE_JT_OBJECT: return json_is_object(v);
+    case PIPE_JT_ARRAY: return json_is_array(v);
+    }
+    return 0;
+}
+
+int pipe_ld_expect(struct pipe_loader *ld, json_t *v, enum pipe_jtype t, const char *path,
+                   const char *hint)
+{
+    if (has_type(v, t))
+        return 0;
+    return pipe_ld_fail(ld, path, "expected %s, found %s%s%s", type_names[t], pipe_json_kind(v),
+                        hint ? " — " : "", hint ? hint : "");
+}
+
+static const struct pipe_key *key_find(const struct pipe_schema *s, const char *key)
+{
+    for (size_t i = 0; i < s->n_keys; i++)
+        if (strcmp(s->keys[i].key, key) == 0)
+            return &s->keys[i];
+    return NULL;
+}
+
+static int unknown_key(struct pipe_loader *ld, const struct pipe_schema *s, const char *path,
+                       const char *key)
+{
+    const char **names = bh_xcalloc(s->n_keys, sizeof(*names));
+    for (size_t i = 0; i < s->n_keys; i++)
+        names[i] = s->keys[i].key;
+    const char *best = bh_str_suggest(key, names, s->n_keys);
+    char *valid = bh_str_join(names, s->n_keys);
+    const char *what = path[0] ? "key" : "top-level key";
+    int rc = best ? pipe_ld_fail_key(ld, path, key, "unknown %s \"%s\" — did you mean \"%s\"?",
+                                     what, key, best)
+                  : pipe_ld_fail_key(ld, path, key, "unknown %s \"%s\" (valid keys: %s)", what,
+                                     key, valid);
+    free(valid);
+    free(names);
+    return rc;
+}
+
+/* Unknown keys, then missing required keys, then types: the cheapest
+ * mistakes (typos) are reported first, and a typo is not also reported as
+ * a missing key. */
+static int check_keys(struct pipe_loader *ld, const struct pipe_schema *s, json_t *obj,
+                      const char *path)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        if (!key_find(s, key))
+            return unknown_key(ld, s, path, key);
+    }
+    for (size_t i = 0; i < s->n_keys; i++)
+        if (s->keys[i].required && !json_object_get(obj, s->keys[i].key))
+            return pipe_ld_fail(ld, path, "missing required key \"%s\" — %s", s->keys[i].key,
+                                s->keys[i].hint);
+    return 0;
+}
+
+int pipe_ld_object(struct pipe_loader *ld, const struct pipe_schema *schema, json_t *obj,
+                   const char *path, void *target)
+{
+    int rc = pipe_ld_expect(ld, obj, PIPE_JT_OBJECT, path, schema->hint);
+    if (rc == 0)
+        rc = check_keys(ld, schema, obj, path);
+    for (size_t i = 0; rc == 0 && i < schema->n_keys; i++) {
+        const struct pipe_key *k = &schema->keys[i];
+        json_t *v = json_object_get(obj, k->key);
+        if (!v)
+            continue;
+        char child[PIPE_PATH_MAX];
+        pipe_ld_path_key(child, path, k->key);
+        rc = pipe_ld_expect(ld, v, k->type, child, k->hint);
+        if (rc == 0)
+            rc = k->fn(ld, target, v, child);
+    }
+    return rc;
+}
+
+int pipe_ld_nonempty(struct pipe_loader *ld, json_t *v, const char *path, const char *what,
+                     char **out)
+{
+    if (json_string_length(v) == 0)
+        return pipe_ld_fail(ld, path, "found an empty string — write %s", what);
+    *out = bh_xstrdup(json_string_value(v));
+    return 0;
+}
+
+int pipe_ld_int_range(struct pipe_loader *ld, json_t *v, const char *path, long lo, long hi,
+                      long *out)
+{
+    json_int_t n = json_integer_value(v);
+    if (n < lo || n > hi)
+        return pipe_ld_fail(ld, path, "expected an integer from %ld to %ld, found %lld", lo, hi,
+                            (long long)n);
+    *out = (long)n;
+    return 0;
+}
+
+int pipe_ld_label(struct pipe_loader *ld, json_t *v, const char *path, int *out)
+{
+    int rc = pipe_ld_expect(ld, v, PIPE_JT_STRING, path, "a label name, e.g. \"internal\"");
+    if (rc)
+        return rc;
+    int l = pipe_label_find(ld->p, json_string_value(v));
+    if (l >= 0) {
+        *out = l;
+        return 0;
+    }
+    struct pipe_unknown u = {
+        .what = "label", .name = json_string_value(v), .known_word = "known",
+        .tail = "labels are declared in \"labels\", lowest first",
+        .known = (const char *const *)ld->p->labels, .n_known = ld->p->n_labels,
+    };
+    return pipe_ld_unknown(ld, path, &u);
+}
+
+void pipe_ld_path_key(char *buf, const char *parent, const char *key)
+{
+    size_t n = strlen(parent);
+    if (n >= PIPE_PATH_MAX)
+        n = PIPE_PATH_MAX - 1;
+    memmove(buf, parent, n);
+    buf[n] = '\0';
+    pipe_path_key(buf, PIPE_PATH_MAX, n, key, strlen(key)); /* unchanged when too long */
+}
+
+void pipe_ld_path_index(char *buf, const char *parent, size_t i)
+{
+    size_t n = strlen(parent);
+    if (n >= PIPE_PATH_MAX)
+        n = PIPE_PATH_MAX - 1;
+    memmove(buf, parent, n);
+    buf[n] = '\0';
+    pipe_path_index(buf, PIPE_PATH_MAX, n, i);
+}
+
+int pipe_name_ok(const char *s, int dot)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++) {
+        char c = *s;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || (dot && c == '.')))
+            return 0;
+    }
+    return 1;
+}
+
+int pipe_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return BH_EIO;
+    struct bh_buf b;
+    char chunk[8192];
+    int rc = 0;
+    size_t n = 0;
+    bh_buf_init(&b, max);
+    while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        rc = bh_buf_append(&b, chunk, n);
+    int saved = errno;
+    if (rc == 0 && ferror(f))
+        rc = BH_EIO;
+    fclose(f);
+    if (rc) {
+        bh_buf_release(&b);
+        errno = saved;
+        return rc;
+    }
+    *len = b.len;
+    *out = bh_buf_detach(&b);
+    return 0;
+}
