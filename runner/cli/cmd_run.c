@@ -135,6 +135,8 @@ static int job_open(struct job *j, struct bh_err *err)
         rc = store_open(&j->store, j->a.state, err);
     }
     if (rc == 0)
+        rc = store_lock_runner(j->store, err);
+    if (rc == 0)
         rc = store_run_open(j->store, key, j->p->name, &j->run_id, &resumed, err);
     if (rc == 0)
         rc = net_new(&j->net, err);

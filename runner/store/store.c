@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -299,6 +300,7 @@ int store_open(struct store **out, const char *dir, struct bh_err *err)
     struct store *s = bh_xcalloc(1, sizeof(*s));
     size_t n = strlen(dir);
     s->busy_ms = BUSY_MS_DEFAULT;
+    s->lock_fd = -1;
     s->path = bh_xasprintf("%s%sstate.db", dir, n && dir[n - 1] == '/' ? "" : "/");
     int rc = n ? mkdir_p(dir, err)
                : bh_err_set(err, BH_EINVAL, "the state folder is empty: give --state a folder");
@@ -323,8 +325,35 @@ void store_free(struct store *s)
     /* Closing rolls back a batch still open; the last connection to close
      * checkpoints the WAL into the database file. */
     sqlite3_close(s->db);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* releases the flock */
     free(s->path);
     free(s);
+}
+
+/* ---- the runner lock ------------------------------------------------- */
+
+int store_lock_runner(struct store *s, struct bh_err *err)
+{
+    if (s->lock_fd >= 0)
+        return 0;
+    size_t n = strlen(s->path) - strlen("state.db");
+    char *lock = bh_xasprintf("%.*srun.lock", (int)n, s->path);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int rc = 0;
+    if (fd < 0) {
+        rc = bh_err_set(err, BH_EIO, "cannot open '%s': %s", lock, strerror(errno));
+    } else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = bh_err_set(err, BH_EINVAL,
+                        "another bulkhead run is using the state in '%.*s': wait for it to "
+                        "finish or use another --state",
+                        (int)(n ? n - 1 : 0), s->path);
+        close(fd);
+    } else {
+        s->lock_fd = fd;
+    }
+    free(lock);
+    return rc;
 }
 
 void store_set_busy_timeout(struct store *s, int ms)

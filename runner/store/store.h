@@ -28,6 +28,12 @@ const char *store_state_name(int state);
 int store_open(struct store **out, const char *dir, struct bh_err *err);
 void store_free(struct store *s);   /* NULL is fine */
 
+/* Takes DIR/run.lock (an advisory flock held until store_free), so that two
+ * runs never work on one state folder at once: a second would send running
+ * tasks back to pending and redo them. Readers (report, audit) do not lock.
+ * BH_EINVAL naming the folder when another process holds it. */
+int store_lock_runner(struct store *s, struct bh_err *err);
+
 /* How long a write waits for another process's lock before failing with a
  * "locked by another process" error (default 5000 ms; 0 fails at once). */
 void store_set_busy_timeout(struct store *s, int ms);

@@ -37,6 +37,7 @@ struct store {
     int busy_ms;               /* how long to wait for another process's lock */
     int batch;                 /* 1 while store_batch_begin's transaction is open */
     int tx_savepoint;          /* the open store_tx_begin is a savepoint in a batch */
+    int lock_fd;               /* DIR/run.lock held by store_lock_runner, or -1 */
     sqlite3_stmt *q[Q__COUNT]; /* prepared on first use, finalized by store_free */
 };
 

@@ -11,24 +11,32 @@ start_fake local --slots 1 --load-ms 200 --token-ms 40
 start_fake cloud --token-ms 40
 export BULKHEAD_LOCAL_URL=$local_URL BULKHEAD_CLOUD_URL=$cloud_URL
 run() {
-  "$BULKHEAD" run "$BH_SOURCE_DIR/pipelines/code-review.json" --repo "$T/repo" --base main \
+  exec "$BULKHEAD" run "$BH_SOURCE_DIR/pipelines/code-review.json" --repo "$T/repo" --base main \
     --state "$T/state" "$@"
 }
 done_count() {
-  "$BULKHEAD" report --state "$T/state" --format jsonl 2>/dev/null |
-    jq -s '[.[] | select(.state == "done")] | length' 2>/dev/null || echo 0
+  local out
+  out=$("$BULKHEAD" report --state "$T/state" --format jsonl 2>/dev/null) || { echo 0; return; }
+  printf '%s\n' "$out" | jq -s '[.[] | select(.state == "done")] | length'
 }
 requests() { # POSTs received by both servers
   echo $(( $(curl -s "$local_URL/fake/stats" | jq .requests) + $(curl -s "$cloud_URL/fake/stats" | jq .requests) ))
 }
 
-run >"$T/run1.out" 2>"$T/run1.err" &
+(run >"$T/run1.out" 2>"$T/run1.err") &
 pid=$!
 for _ in $(seq 1 600); do
   [ "$(done_count)" -ge 7 ] && break
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.05
 done
+# A second run on the same state while the first works is refused, not interleaved.
+set +e
+(run >"$T/concurrent.out" 2>"$T/concurrent.err")
+rc=$?
+set -e
+expect_eq "a concurrent run on the same state exits 2" 2 "$rc"
+expect_contains "and says why" "$T/concurrent.err" "another bulkhead run is using the state"
 kill -KILL "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
 sleep 0.3   # let requests the dead process had in flight reach the servers' counters
@@ -40,7 +48,7 @@ jq -r 'select(.state == "done") | "\(.item) \(.stage) \(.output)"' "$T/after-kil
 
 before=$(requests)
 set +e
-run >"$T/run2.out" 2>"$T/run2.err"
+(run >"$T/run2.out" 2>"$T/run2.err")
 rc=$?
 set -e
 expect_eq "the second run exits 0" 0 "$rc"
