@@ -24,7 +24,7 @@ trap cleanup EXIT
 start_server() { # name, extra args...
   local name=$1; shift
   "$root/build/fake-llm" --port 0 --port-file "$work/$name.port" --log "$work/$name.log" \
-    --name "$name" "$@" 2>"$work/$name.err" &
+    --name "$name" "$@" >"$work/$name.out" 2>"$work/$name.err" &
   pids+=($!)
   for _ in $(seq 1 100); do [ -s "$work/$name.port" ] && break; sleep 0.05; done
   [ -s "$work/$name.port" ] || { echo "demo: fake-llm '$name' did not start" >&2; cat "$work/$name.err" >&2; exit 1; }

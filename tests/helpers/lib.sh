@@ -5,6 +5,8 @@
 set -euo pipefail
 : "${BH_BUILD_DIR:?set BH_BUILD_DIR to the build folder}"
 : "${BH_SOURCE_DIR:?set BH_SOURCE_DIR to the source folder}"
+BH_BUILD_DIR=$(cd "$BH_BUILD_DIR" && pwd)
+BH_SOURCE_DIR=$(cd "$BH_SOURCE_DIR" && pwd)
 BULKHEAD="$BH_BUILD_DIR/bulkhead"
 FAKE="$BH_BUILD_DIR/fake-llm"
 TEST_NAME=$(basename "$0" .sh)
@@ -44,7 +46,7 @@ expect_contains() {
 start_fake() {
   local name=$1; shift
   rm -f "$T/$name.port"
-  "$FAKE" --port 0 --port-file "$T/$name.port" --log "$T/$name.log" --name "$name" "$@" \
+  "$FAKE" --port 0 --port-file "$T/$name.port" --log "$T/$name.log" --name "$name" "$@" >/dev/null \
     2>>"$T/$name.err" &
   _pids+=($!)
   eval "${name}_PID=$!"
