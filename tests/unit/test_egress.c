@@ -1,0 +1,707 @@
+/* tests/unit/test_egress.c — address classification, endpoint verification
+ * and the gate itself: a hand-built pipeline, a real store in a temporary
+ * folder and two loopback servers (tests/helpers/mini_httpd.c), one playing
+ * the local model box and one the cloud. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "egress/egress.h"
+#include "mini_httpd.h"
+#include "net/net.h"
+#include "pipeline/pipeline.h"
+#include "store/store.h"
+#include "util/bh_err.h"
+#include "util/bh_hash.h"
+#include "util/bh_xmalloc.h"
+
+#define KEY_VAR "BH_TEST_EGRESS_KEY"
+#define SECRET "sk-test-SECRET"
+
+/* --- egr_addr_is_local ------------------------------------------------------- */
+
+static void egress_classifies_addresses(void **state)
+{
+    static const struct {
+        const char *ip;
+        int local;
+    } cases[] = {
+        /* clang-format off */
+        {"127.0.0.1", 1}, {"127.255.255.254", 1}, {"127.1.2.3", 1},
+        {"10.1.2.3", 1}, {"10.255.255.255", 1}, {"11.0.0.1", 0}, {"9.255.255.255", 0},
+        {"172.16.0.1", 1}, {"172.31.255.255", 1}, {"172.32.0.1", 0}, {"172.15.255.255", 0},
+        {"192.168.1.1", 1}, {"192.169.0.1", 0}, {"192.167.255.255", 0},
+        {"8.8.8.8", 0}, {"0.0.0.0", 0}, {"0.1.2.3", 0}, {"169.254.1.1", 0},
+        {"255.255.255.255", 0}, {"::1", 1}, {"::", 0}, {"::2", 0},
+        {"::ffff:127.0.0.1", 1}, {"::ffff:10.0.0.1", 1}, {"::ffff:8.8.8.8", 0},
+        {"::ffff:0.0.0.0", 0}, {"fd00::1", 1}, {"fc00::1", 1}, {"fe00::1", 0},
+        {"fe80::1", 0}, {"2001:db8::1", 0}, {"garbage", 0}, {"", 0},
+        {"127.0.0.1 ", 0}, {"localhost", 0}, {"[::1]", 0}, {"127.0.0.1/8", 0},
+        /* clang-format on */
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (egr_addr_is_local(cases[i].ip) != cases[i].local)
+            fail_msg("egr_addr_is_local(\"%s\") should be %d", cases[i].ip, cases[i].local);
+    }
+    assert_int_equal(egr_addr_is_local(NULL), 0);
+}
+
+/* --- egr_endpoint_verify ----------------------------------------------------- */
+
+static void egress_verifies_declared_local_loopback(void **state)
+{
+    struct egr_endpoint e;
+    struct bh_err err = {0};
+    (void)state;
+    assert_int_equal(egr_endpoint_verify("http://127.0.0.1:1", 1, &e, &err), 0);
+    assert_int_equal(e.local, 1);
+    assert_string_equal(e.host, "127.0.0.1");
+    assert_int_equal(e.port, 1);
+    assert_string_equal(e.addr, "127.0.0.1");
+    assert_string_equal(e.reason, "declared local; 127.0.0.1 is loopback");
+}
+
+static void egress_verifies_private_and_ipv6_literals(void **state)
+{
+    struct egr_endpoint e;
+    struct bh_err err = {0};
+    (void)state;
+    assert_int_equal(egr_endpoint_verify("https://10.0.0.7/", 1, &e, &err), 0);
+    assert_int_equal(e.local, 1);
+    assert_int_equal(e.port, 443); /* the scheme's default */
+    assert_string_equal(e.reason, "declared local; 10.0.0.7 is a private address");
+    assert_int_equal(egr_endpoint_verify("http://[::1]:8080/x", 1, &e, &err), 0);
+    assert_int_equal(e.local, 1);
+    assert_string_equal(e.host, "::1");
+    assert_string_equal(e.addr, "::1");
+    assert_int_equal(e.port, 8080);
+}
+
+static void egress_never_makes_an_endpoint_more_local(void **state)
+{
+    struct egr_endpoint e;
+    struct bh_err err = {0};
+    (void)state;
+    assert_int_equal(egr_endpoint_verify("http://127.0.0.1:1", 0, &e, &err), 0);
+    assert_int_equal(e.local, 0);
+    assert_string_equal(e.reason, "not declared local: cloud");
+    assert_string_equal(e.addr, "127.0.0.1"); /* still pinned */
+    assert_int_equal(egr_endpoint_verify("http://8.8.8.8:1", 1, &e, &err), 0);
+    assert_int_equal(e.local, 0);
+    assert_string_equal(e.reason, "declared local but 8.8.8.8 is not a loopback or private "
+                                  "address: treated as cloud");
+    assert_int_equal(egr_endpoint_verify("http://[::ffff:8.8.8.8]:1", 1, &e, &err), 0);
+    assert_int_equal(e.local, 0);
+    assert_int_equal(egr_endpoint_verify("http://0.0.0.0:1", 1, &e, &err), 0);
+    assert_int_equal(e.local, 0);
+}
+
+static void egress_resolves_localhost_to_loopback(void **state)
+{
+    struct egr_endpoint e;
+    struct bh_err err = {0};
+    (void)state;
+    assert_int_equal(egr_endpoint_verify("http://localhost:1", 1, &e, &err), 0);
+    assert_int_equal(e.local, 1);
+    assert_string_equal(e.host, "localhost");
+    assert_true(strcmp(e.addr, "127.0.0.1") == 0 || strcmp(e.addr, "::1") == 0);
+    assert_non_null(strstr(e.addrs, e.addr));
+    assert_non_null(strstr(e.reason, "declared local; localhost resolves to "));
+}
+
+static void egress_unresolvable_host_is_cloud_without_pin(void **state)
+{
+    struct egr_endpoint e;
+    struct bh_err err = {0};
+    (void)state;
+    assert_int_equal(egr_endpoint_verify("http://no-such-host.invalid:1", 1, &e, &err), 0);
+    assert_int_equal(e.local, 0);
+    assert_string_equal(e.addr, "");
+    assert_string_equal(e.addrs, "");
+    assert_non_null(strstr(e.reason, "cannot resolve no-such-host.invalid"));
+}
+
+static void egress_rejects_bad_urls(void **state)
+{
+    static const struct {
+        const char *url, *msg;
+    } cases[] = {
+        {"not a url", "is not a valid URL"},
+        {"127.0.0.1:11434", "is not a valid URL"},
+        {"http://", "is not a valid URL"},
+        {"ftp://127.0.0.1/", "unsupported scheme (known: http, https)"},
+        {"file:///etc/passwd", "unsupported scheme (known: http, https)"},
+        {"http://user:pass@127.0.0.1:1/", "URL has credentials in it"},
+        {"http://user@127.0.0.1:1/", "URL has credentials in it"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct egr_endpoint e;
+        struct bh_err err = {0};
+        if (egr_endpoint_verify(cases[i].url, 1, &e, &err) != BH_EINVAL)
+            fail_msg("'%s' should be refused", cases[i].url);
+        if (!strstr(err.msg, cases[i].msg))
+            fail_msg("'%s': message \"%s\" lacks \"%s\"", cases[i].url, err.msg, cases[i].msg);
+        assert_null(strstr(err.msg, "pass@")); /* credentials are not echoed */
+    }
+}
+
+/* --- the gate ---------------------------------------------------------------- */
+
+enum { EP_LOCAL, EP_CLOUD };
+enum { ST_REVIEW, ST_SUMMARY, ST_SNEAKY };
+enum { L_PUBLIC, L_INTERNAL, L_CONFIDENTIAL, L_RESTRICTED };
+
+struct fixture {
+    struct mini_httpd *local_srv, *cloud_srv;
+    struct pipeline *p;
+    struct net *net;
+    struct store *store;
+    struct egr_gate *gate;
+    char dir[64];
+};
+
+static void endpoint_init(struct pipe_endpoint *e, const char *name, int port, int local)
+{
+    e->name = bh_xstrdup(name);
+    e->provider = bh_xstrdup("ollama");
+    e->url = bh_xasprintf("http://127.0.0.1:%d/", port); /* a trailing slash on purpose */
+    e->declared_local = local;
+    e->clearance = local ? -1 : L_INTERNAL;
+    e->max_concurrency = 1;
+    e->timeout_s = 30;
+}
+
+static void stage_init(struct pipe_stage *s, const char *name, size_t ep, const char *model)
+{
+    s->name = bh_xstrdup(name);
+    s->endpoint = ep;
+    s->model = bh_xstrdup(model);
+    s->clearance = -1;
+}
+
+static struct pipeline *pipeline_new(int local_port, int cloud_port)
+{
+    static const char *const labels[] = {"public", "internal", "confidential", "restricted"};
+    struct pipeline *p = bh_xcalloc(1, sizeof(*p));
+    p->name = bh_xstrdup("egress-test");
+    p->n_labels = 4;
+    p->labels = bh_xcalloc(4, sizeof(char *));
+    for (size_t i = 0; i < 4; i++)
+        p->labels[i] = bh_xstrdup(labels[i]);
+    p->n_endpoints = 2;
+    p->endpoints = bh_xcalloc(2, sizeof(*p->endpoints));
+    endpoint_init(&p->endpoints[EP_LOCAL], "local", local_port, 1);
+    endpoint_init(&p->endpoints[EP_CLOUD], "cloud", cloud_port, 0);
+    p->n_stages = 3;
+    p->stages = bh_xcalloc(3, sizeof(*p->stages));
+    stage_init(&p->stages[ST_REVIEW], "review", EP_LOCAL, "qwen2.5-coder:7b");
+    stage_init(&p->stages[ST_SUMMARY], "summary", EP_CLOUD, "gpt-oss:120b");
+    stage_init(&p->stages[ST_SNEAKY], "sneaky", EP_LOCAL, "gpt-oss:20b-cloud");
+    p->order = bh_xcalloc(3, sizeof(size_t));
+    for (size_t i = 0; i < 3; i++)
+        p->order[i] = i;
+    return p;
+}
+
+static void pipeline_release(struct pipeline *p)
+{
+    for (size_t i = 0; i < p->n_labels; i++)
+        free(p->labels[i]);
+    for (size_t i = 0; i < p->n_endpoints; i++) {
+        struct pipe_endpoint *e = &p->endpoints[i];
+        free(e->name);
+        free(e->provider);
+        free(e->url);
+        free(e->api_key_env);
+    }
+    for (size_t i = 0; i < p->n_stages; i++) {
+        free(p->stages[i].name);
+        free(p->stages[i].model);
+    }
+    free(p->labels);
+    free(p->endpoints);
+    free(p->stages);
+    free(p->order);
+    free(p->name);
+    free(p);
+}
+
+static int gate_setup(void **state)
+{
+    struct fixture *f = bh_xcalloc(1, sizeof(*f));
+    struct bh_err err = {0};
+    f->local_srv = mini_httpd_start();
+    f->cloud_srv = mini_httpd_start();
+    f->p = pipeline_new(mini_httpd_port(f->local_srv), mini_httpd_port(f->cloud_srv));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/bh-test-egress-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(store_open(&f->store, f->dir, &err), 0);
+    assert_int_equal(net_new(&f->net, &err), 0);
+    assert_int_equal(egr_new(&f->gate, f->p, f->net, f->store, 42, &err), 0);
+    unsetenv(KEY_VAR);
+    *state = f;
+    return 0;
+}
+
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char *path = bh_xasprintf("%s/%s", dir, de->d_name);
+        unlink(path);
+        free(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+}
+
+static int gate_teardown(void **state)
+{
+    struct fixture *f = *state;
+    net_free(f->net);
+    egr_free(f->gate);
+    store_free(f->store);
+    remove_dir(f->dir);
+    pipeline_release(f->p);
+    mini_httpd_stop(f->local_srv);
+    mini_httpd_stop(f->cloud_srv);
+    unsetenv(KEY_VAR);
+    free(f);
+    return 0;
+}
+
+/* What came back for one request. */
+struct outcome {
+    int done_calls;
+    struct net_result r;
+    char reply[256];
+    size_t reply_len;
+};
+
+static int on_data(void *ud, const char *data, size_t len)
+{
+    struct outcome *o = ud;
+    if (len > sizeof(o->reply) - 1 - o->reply_len)
+        return 1;
+    memcpy(o->reply + o->reply_len, data, len);
+    o->reply_len += len;
+    return 0;
+}
+
+static void on_done(void *ud, const struct net_result *r)
+{
+    struct outcome *o = ud;
+    o->done_calls++;
+    o->r = *r;
+}
+
+static const char BODY[] =
+    "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"diff\"}]}";
+
+static int send_label(struct fixture *f, size_t stage, int label, struct outcome *o,
+                      struct bh_err *err)
+{
+    memset(o, 0, sizeof(*o));
+    struct egr_send_req r = {
+        .stage = stage,
+        .item = "pr-7",
+        .path = "/api/chat",
+        .body = BODY,
+        .body_len = sizeof(BODY) - 1,
+        .label = label,
+        .max_reply = 4096,
+        .on_data = on_data,
+        .on_done = on_done,
+        .ud = o,
+    };
+    return egr_send(f->gate, &r, err);
+}
+
+static void run_all(struct net *n)
+{
+    struct bh_err err = {0};
+    for (int i = 0; i < 300 && net_in_flight(n) > 0; i++)
+        assert_int_equal(net_step(n, 100, &err), 0);
+    assert_int_equal(net_in_flight(n), 0);
+}
+
+/* The audit log, copied out of the store. */
+struct record {
+    char item[32], stage[32], endpoint[32], url[128], locality[16], model[64];
+    char label[32], clearance[32], decision[16], reason[320], sha[65];
+    int64_t run_id, bytes;
+};
+
+struct audit_log {
+    struct record rec[8];
+    size_t n;
+    int secret_seen;
+};
+
+#define CP(dst, src) snprintf((dst), sizeof(dst), "%s", (src) ? (src) : "")
+
+static int collect(void *ud, const struct store_audit *a)
+{
+    struct audit_log *log = ud;
+    const char *fields[] = {a->item,           a->stage,     a->endpoint,  a->url,      a->locality,
+                            a->model,          a->label,     a->clearance, a->decision, a->reason,
+                            a->payload_sha256, a->prev_hash, a->hash,      a->time};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        if (fields[i] && strstr(fields[i], SECRET))
+            log->secret_seen = 1;
+    if (log->n == sizeof(log->rec) / sizeof(log->rec[0]))
+        return 0;
+    struct record *r = &log->rec[log->n++];
+    CP(r->item, a->item);
+    CP(r->stage, a->stage);
+    CP(r->endpoint, a->endpoint);
+    CP(r->url, a->url);
+    CP(r->locality, a->locality);
+    CP(r->model, a->model);
+    CP(r->label, a->label);
+    CP(r->clearance, a->clearance);
+    CP(r->decision, a->decision);
+    CP(r->reason, a->reason);
+    CP(r->sha, a->payload_sha256);
+    r->run_id = a->run_id;
+    r->bytes = a->bytes;
+    return 0;
+}
+
+static void read_audit(struct fixture *f, struct audit_log *log)
+{
+    struct bh_err err = {0};
+    memset(log, 0, sizeof(*log));
+    assert_int_equal(store_audit_each(f->store, collect, log, &err), 0);
+}
+
+static void assert_record(const struct record *r, const char *stage, const char *endpoint,
+                          const char *locality, const char *label, const char *clearance,
+                          const char *decision)
+{
+    char sha[BH_SHA256_HEX];
+    bh_sha256_hex(BODY, sizeof(BODY) - 1, sha);
+    assert_int_equal(r->run_id, 42);
+    assert_string_equal(r->item, "pr-7");
+    assert_string_equal(r->stage, stage);
+    assert_string_equal(r->endpoint, endpoint);
+    assert_string_equal(r->locality, locality);
+    assert_string_equal(r->label, label);
+    assert_string_equal(r->clearance, clearance);
+    assert_string_equal(r->decision, decision);
+    assert_string_equal(r->sha, sha);
+    assert_int_equal(r->bytes, sizeof(BODY) - 1);
+}
+
+static char *url_for(const struct mini_httpd *srv)
+{
+    return bh_xasprintf("http://127.0.0.1:%d/api/chat", mini_httpd_port(srv));
+}
+
+static void egress_refuses_confidential_to_cloud_stage(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome o;
+    struct bh_err err = {0};
+    assert_int_equal(send_label(f, ST_SUMMARY, L_CONFIDENTIAL, &o, &err), BH_EPOLICY);
+    char *msg = bh_xasprintf("stage 'summary': refused to send data labelled confidential to "
+                             "endpoint 'cloud' (cloud, %s) whose clearance is internal — keep "
+                             "such data on a local stage, or declassify it first",
+                             f->p->endpoints[EP_CLOUD].url);
+    assert_string_equal(err.msg, msg);
+    free(msg);
+    assert_int_equal(net_in_flight(f->net), 0);
+    run_all(f->net);
+    assert_int_equal(o.done_calls, 0);
+    assert_int_equal(mini_httpd_connections(f->cloud_srv), 0);
+    struct audit_log log;
+    read_audit(f, &log);
+    assert_int_equal(log.n, 1);
+    assert_record(&log.rec[0], "summary", "cloud", "cloud", "confidential", "internal", "refuse");
+    assert_string_equal(log.rec[0].reason,
+                        "label confidential exceeds clearance internal of stage 'summary' (cloud)");
+    char *url = url_for(f->cloud_srv);
+    assert_string_equal(log.rec[0].url, url);
+    free(url);
+    assert_string_equal(log.rec[0].model, "gpt-oss:120b");
+}
+
+static void egress_treats_cloud_model_on_local_endpoint_as_cloud(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome o;
+    struct bh_err err = {0};
+    assert_int_equal(send_label(f, ST_SNEAKY, L_CONFIDENTIAL, &o, &err), BH_EPOLICY);
+    assert_non_null(strstr(err.msg, "stage 'sneaky': refused to send data labelled "
+                                    "confidential to endpoint 'local' (cloud, "));
+    run_all(f->net);
+    assert_int_equal(o.done_calls, 0);
+    assert_int_equal(mini_httpd_connections(f->local_srv), 0);
+    struct audit_log log;
+    read_audit(f, &log);
+    assert_int_equal(log.n, 1);
+    assert_record(&log.rec[0], "sneaky", "local", "cloud", "confidential", "public", "refuse");
+    assert_string_equal(log.rec[0].model, "gpt-oss:20b-cloud");
+}
+
+static void egress_sends_confidential_to_local_stage(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome o;
+    struct bh_err err = {0};
+    assert_int_equal(send_label(f, ST_REVIEW, L_CONFIDENTIAL, &o, &err), 0);
+    assert_int_equal(net_in_flight(f->net), 1);
+    run_all(f->net);
+    assert_int_equal(o.done_calls, 1);
+    assert_int_equal(o.r.code, 0);
+    assert_int_equal(o.r.status, 200);
+    assert_string_equal(o.reply, "{\"done\":true}");
+    struct mini_req seen;
+    assert_int_equal(mini_httpd_requests(f->local_srv), 1);
+    assert_int_equal(mini_httpd_request(f->local_srv, 0, &seen), 0);
+    assert_string_equal(seen.method, "POST");
+    assert_string_equal(seen.path, "/api/chat");
+    assert_string_equal(seen.content_type, "application/json");
+    assert_int_equal(seen.body_len, sizeof(BODY) - 1);
+    assert_memory_equal(seen.body, BODY, sizeof(BODY) - 1);
+    assert_string_equal(seen.authorization, "");
+    mini_req_release(&seen);
+    struct audit_log log;
+    read_audit(f, &log);
+    assert_int_equal(log.n, 1);
+    assert_record(&log.rec[0], "review", "local", "local", "confidential", "restricted", "allow");
+    assert_string_equal(log.rec[0].reason, "declared local; 127.0.0.1 is loopback");
+    char *url = url_for(f->local_srv);
+    assert_string_equal(log.rec[0].url, url);
+    free(url);
+}
+
+static void egress_sends_internal_to_cloud_stage_within_clearance(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome o;
+    struct bh_err err = {0};
+    assert_int_equal(send_label(f, ST_SUMMARY, L_INTERNAL, &o, &err), 0);
+    run_all(f->net);
+    assert_int_equal(o.done_calls, 1);
+    assert_int_equal(o.r.code, 0);
+    assert_int_equal(mini_httpd_requests(f->cloud_srv), 1);
+    assert_int_equal(mini_httpd_requests(f->local_srv), 0);
+    struct audit_log log;
+    read_audit(f, &log);
+    assert_int_equal(log.n, 1);
+    assert_record(&log.rec[0], "summary", "cloud", "cloud", "internal", "internal", "allow");
+    assert_string_equal(log.rec[0].reason, "not declared local: cloud");
+}
+
+static int contains(const char *buf, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(buf + i, needle, k) == 0)
+            return 1;
+    return 0;
+}
+
+/* Everything the store wrote to disk, searched for the secret. */
+static int secret_on_disk(const char *dir)
+{
+    int found = 0;
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        char *path = bh_xasprintf("%s/%s", dir, de->d_name);
+        FILE *fp = de->d_name[0] == '.' ? NULL : fopen(path, "rb");
+        char buf[65536 + sizeof(SECRET)];
+        size_t keep = 0, n;
+        while (fp && (n = fread(buf + keep, 1, sizeof(buf) - keep, fp)) > 0) {
+            n += keep;
+            found |= contains(buf, n, SECRET);
+            keep = n < sizeof(SECRET) ? n : sizeof(SECRET);
+            memmove(buf, buf + n - keep, keep);
+        }
+        if (fp)
+            fclose(fp);
+        free(path);
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+static void egress_sends_the_key_to_cloud_stages_only(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome o1, o2;
+    struct bh_err err = {0};
+    f->p->endpoints[EP_CLOUD].api_key_env = bh_xstrdup(KEY_VAR);
+    f->p->endpoints[EP_LOCAL].api_key_env = bh_xstrdup(KEY_VAR);
+    setenv(KEY_VAR, SECRET, 1);
+    assert_int_equal(send_label(f, ST_SUMMARY, L_INTERNAL, &o1, &err), 0);
+    assert_int_equal(send_label(f, ST_REVIEW, L_INTERNAL, &o2, &err), 0);
+    assert_int_equal(send_label(f, ST_SUMMARY, L_RESTRICTED, &o2, &err), BH_EPOLICY);
+    assert_null(strstr(err.msg, SECRET));
+    run_all(f->net);
+    struct mini_req seen;
+    assert_int_equal(mini_httpd_request(f->cloud_srv, 0, &seen), 0);
+    assert_string_equal(seen.authorization, "Bearer " SECRET);
+    mini_req_release(&seen);
+    assert_int_equal(mini_httpd_request(f->local_srv, 0, &seen), 0);
+    assert_string_equal(seen.authorization, "");
+    mini_req_release(&seen);
+    struct audit_log log;
+    read_audit(f, &log);
+    assert_int_equal(log.n, 3);
+    assert_int_equal(log.secret_seen, 0);
+    assert_int_equal(secret_on_disk(f->dir), 0);
+}
+
+static void egress_sends_no_key_when_the_variable_is_empty(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome o;
+    struct bh_err err = {0};
+    f->p->endpoints[EP_CLOUD].api_key_env = bh_xstrdup(KEY_VAR);
+    setenv(KEY_VAR, "", 1);
+    assert_int_equal(send_label(f, ST_SUMMARY, L_PUBLIC, &o, &err), 0);
+    run_all(f->net);
+    struct mini_req seen;
+    assert_int_equal(mini_httpd_request(f->cloud_srv, 0, &seen), 0);
+    assert_string_equal(seen.authorization, "");
+    mini_req_release(&seen);
+}
+
+static void egress_unknown_label_counts_as_top(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome o;
+    struct bh_err err = {0};
+    assert_int_equal(send_label(f, ST_SUMMARY, -1, &o, &err), BH_EPOLICY);
+    assert_non_null(strstr(err.msg, "data labelled restricted"));
+    /* A local stage's clearance is the top label, so unknown still goes there. */
+    assert_int_equal(send_label(f, ST_REVIEW, -1, &o, &err), 0);
+    run_all(f->net);
+    assert_int_equal(mini_httpd_connections(f->cloud_srv), 0);
+    assert_int_equal(mini_httpd_requests(f->local_srv), 1);
+    struct audit_log log;
+    read_audit(f, &log);
+    assert_int_equal(log.n, 2);
+    assert_record(&log.rec[0], "summary", "cloud", "cloud", "restricted", "internal", "refuse");
+    assert_non_null(strstr(log.rec[0].reason, "(unknown, counted as the top label)"));
+    assert_record(&log.rec[1], "review", "local", "local", "restricted", "restricted", "allow");
+}
+
+static void egress_without_a_store_refuses_everything(void **state)
+{
+    struct fixture *f = *state;
+    struct egr_gate *g = NULL;
+    struct bh_err err = {0};
+    struct outcome o = {0};
+    assert_int_equal(egr_new(&g, f->p, f->net, NULL, 42, &err), 0);
+    struct egr_send_req r = {
+        .stage = ST_REVIEW,
+        .item = "pr-7",
+        .path = "/api/chat",
+        .body = BODY,
+        .body_len = sizeof(BODY) - 1,
+        .label = L_PUBLIC,
+        .on_data = on_data,
+        .on_done = on_done,
+        .ud = &o,
+    };
+    assert_int_equal(egr_send(g, &r, &err), BH_EPOLICY);
+    assert_string_equal(err.msg, "stage 'review': refused to send to endpoint 'local': the "
+                                 "gate has no audit store, and nothing leaves unaudited");
+    assert_int_equal(net_in_flight(f->net), 0);
+    run_all(f->net);
+    assert_int_equal(o.done_calls, 0);
+    assert_int_equal(mini_httpd_connections(f->local_srv), 0);
+    egr_free(g);
+}
+
+static void egress_gate_reports_verified_endpoints(void **state)
+{
+    struct fixture *f = *state;
+    const struct egr_endpoint *l = egr_endpoint_info(f->gate, EP_LOCAL);
+    const struct egr_endpoint *c = egr_endpoint_info(f->gate, EP_CLOUD);
+    assert_non_null(l);
+    assert_non_null(c);
+    assert_int_equal(l->local, 1);
+    assert_int_equal(c->local, 0);
+    assert_int_equal(l->port, mini_httpd_port(f->local_srv));
+    assert_null(egr_endpoint_info(f->gate, 2));
+}
+
+static void egress_new_names_the_endpoint_with_a_bad_url(void **state)
+{
+    struct fixture *f = *state;
+    struct egr_gate *g = NULL;
+    struct bh_err err = {0};
+    free(f->p->endpoints[EP_CLOUD].url);
+    f->p->endpoints[EP_CLOUD].url = bh_xstrdup("ftp://127.0.0.1/");
+    assert_int_equal(egr_new(&g, f->p, f->net, f->store, 42, &err), BH_EINVAL);
+    assert_null(g);
+    assert_non_null(strstr(err.msg, "endpoint 'cloud': URL 'ftp://127.0.0.1/' has an "
+                                    "unsupported scheme"));
+}
+
+static void egress_passes_transport_failures_to_on_done(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome o;
+    struct bh_err err = {0};
+    struct egr_gate *g = NULL;
+    /* The local box is down: a clear failure, never a fallback elsewhere. */
+    free(f->p->endpoints[EP_LOCAL].url);
+    f->p->endpoints[EP_LOCAL].url = bh_xstrdup("http://127.0.0.1:1");
+    assert_int_equal(egr_new(&g, f->p, f->net, f->store, 42, &err), 0);
+    egr_free(f->gate);
+    f->gate = g;
+    assert_int_equal(send_label(f, ST_REVIEW, L_CONFIDENTIAL, &o, &err), 0);
+    run_all(f->net);
+    assert_int_equal(o.done_calls, 1);
+    assert_int_equal(o.r.code, BH_ENET);
+    assert_non_null(strstr(o.r.error, "port 1"));
+    assert_int_equal(mini_httpd_connections(f->cloud_srv), 0);
+}
+
+#define G(fn) cmocka_unit_test_setup_teardown(fn, gate_setup, gate_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(egress_classifies_addresses),
+        cmocka_unit_test(egress_verifies_declared_local_loopback),
+        cmocka_unit_test(egress_verifies_private_and_ipv6_literals),
+        cmocka_unit_test(egress_never_makes_an_endpoint_more_local),
+        cmocka_unit_test(egress_resolves_localhost_to_loopback),
+        cmocka_unit_test(egress_unresolvable_host_is_cloud_without_pin),
+        cmocka_unit_test(egress_rejects_bad_urls),
+        G(egress_refuses_confidential_to_cloud_stage),
+        G(egress_treats_cloud_model_on_local_endpoint_as_cloud),
+        G(egress_sends_confidential_to_local_stage),
+        G(egress_sends_internal_to_cloud_stage_within_clearance),
+        G(egress_sends_the_key_to_cloud_stages_only),
+        G(egress_sends_no_key_when_the_variable_is_empty),
+        G(egress_unknown_label_counts_as_top),
+        G(egress_without_a_store_refuses_everything),
+        G(egress_gate_reports_verified_endpoints),
+        G(egress_new_names_the_endpoint_with_a_bad_url),
+        G(egress_passes_transport_failures_to_on_done),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
