@@ -151,8 +151,8 @@ static int job_open(struct job *j, struct bh_err *err)
 
 static void job_close(struct job *j)
 {
+    net_free(j->net); /* first: the gate owns the contexts of transfers in flight */
     egr_free(j->gate);
-    net_free(j->net);
     store_free(j->store);
     src_items_free(j->items, j->n_items);
     pipe_free(j->p);
@@ -166,10 +166,15 @@ static int job_check(struct job *j)
     for (size_t i = 0; i < j->p->n_endpoints; i++)
         eps[i] = *egr_endpoint_info(j->gate, i);
     size_t bad = cli_flow_check(j->p, eps, rep);
-    for (size_t s = 0; s < j->p->n_stages; s++)
-        if (!rep[s].ok)
-            fprintf(stderr, "bulkhead: %s: stages.%s: refused to run: %s stage %s\n", j->p->file,
-                    j->p->stages[s].name, rep[s].local ? "local" : "cloud", rep[s].reason);
+    for (size_t s = 0; s < j->p->n_stages; s++) {
+        if (rep[s].ok)
+            continue;
+        struct bh_err err = { 0 };
+        fprintf(stderr, "bulkhead: %s: stages.%s: refused to run: %s stage %s\n", j->p->file,
+                j->p->stages[s].name, rep[s].local ? "local" : "cloud", rep[s].reason);
+        if (egr_refuse_stage(j->gate, s, rep[s].input, rep[s].reason, &err))
+            bh_err_print(&err, stderr);
+    }
     free(eps);
     free(rep);
     return bad ? BH_EPOLICY : 0;

@@ -48,13 +48,35 @@ static void put(char *dst, size_t size, const char *fmt, ...)
     va_end(ap);
 }
 
-/* One request handed to net/: what the callbacks need to check and forward. */
+/* The gate's verdict on one request. */
+struct verdict {
+    size_t ep;
+    int local; /* the stage's effective locality */
+    int clearance;
+    int label; /* unknown (-1) already raised to the top */
+    int allow;
+    char reason[320];
+};
+
+/* What one audit record says of a request. */
+struct attempt {
+    size_t stage;
+    const char *item;
+    const char *url;
+    char sha[BH_SHA256_HEX];
+    int64_t bytes;
+};
+
+/* One request handed to net/: what the callbacks need to check and forward,
+ * and to audit a refused peer. */
 struct flight {
     struct flight *prev, *next; /* in egr_gate.flights */
     struct egr_gate *g;
     const char *endpoint; /* name, borrowed from the pipeline */
     char addrs[200];      /* the verified addresses, comma-separated */
     char refusal[192];    /* why the peer was refused, "" when it was not */
+    struct verdict v;
+    struct attempt at;    /* item and url owned */
     net_data_fn on_data;
     net_done_fn on_done;
     void *ud;
@@ -67,16 +89,6 @@ struct egr_gate {
     int64_t run_id;
     struct egr_endpoint *eps; /* one per pipeline endpoint */
     struct flight *flights;   /* in flight, freed by egr_free if still there */
-};
-
-/* The gate's verdict on one request. */
-struct verdict {
-    size_t ep;
-    int local; /* the stage's effective locality */
-    int clearance;
-    int label; /* unknown (-1) already raised to the top */
-    int allow;
-    char reason[320];
 };
 
 int egr_new(struct egr_gate **out, const struct pipeline *p, struct net *n, struct store *s,
@@ -111,6 +123,13 @@ static void flight_unlink(struct egr_gate *g, struct flight *f)
         f->next->prev = f->prev;
 }
 
+static void flight_free(struct flight *f)
+{
+    free((char *)f->at.item);
+    free((char *)f->at.url);
+    free(f);
+}
+
 void egr_free(struct egr_gate *g)
 {
     if (!g)
@@ -118,7 +137,7 @@ void egr_free(struct egr_gate *g)
     while (g->flights) {
         struct flight *f = g->flights;
         flight_unlink(g, f);
-        free(f);
+        flight_free(f);
     }
     free(g->eps);
     free(g);
@@ -172,28 +191,26 @@ static char *request_url(const struct egr_gate *g, const struct egr_send_req *r,
     return bh_xasprintf("%.*s%s%s", (int)n, base, path[0] == '/' || !path[0] ? "" : "/", path);
 }
 
-static int audit(const struct egr_gate *g, const struct egr_send_req *r, const struct verdict *v,
-                 const char *url, struct bh_err *err)
+static int audit(const struct egr_gate *g, const struct attempt *at, const struct verdict *v,
+                 struct bh_err *err)
 {
     const struct pipeline *p = g->p;
-    const struct pipe_stage *st = &p->stages[r->stage];
-    char sha[BH_SHA256_HEX];
-    bh_sha256_hex(r->body ? r->body : "", r->body_len, sha);
+    const struct pipe_stage *st = &p->stages[at->stage];
     struct store_audit a;
     memset(&a, 0, sizeof(a));
     a.run_id = g->run_id;
-    a.item = r->item;
+    a.item = at->item;
     a.stage = st->name;
     a.endpoint = p->endpoints[v->ep].name;
-    a.url = url;
+    a.url = at->url;
     a.locality = locality_word(v->local);
     a.model = st->model;
     a.label = pol_label_name(p, v->label);
     a.clearance = pol_label_name(p, v->clearance);
     a.decision = v->allow ? "allow" : "refuse";
     a.reason = v->reason;
-    a.payload_sha256 = sha;
-    a.bytes = (int64_t)r->body_len;
+    a.payload_sha256 = at->sha;
+    a.bytes = at->bytes;
     int rc = store_audit_append(g->store, &a, err);
     if (rc < 0)
         bh_err_prefix(
@@ -277,12 +294,18 @@ static void flight_done(void *ud, const struct net_result *r)
     struct flight *f = ud;
     struct net_result res = *r;
     if (f->refusal[0]) {
+        /* Allowed on paper, refused at the socket: a policy refusal, audited as such. */
+        struct bh_err err = { 0 };
+        f->v.allow = 0;
+        put(f->v.reason, sizeof(f->v.reason), "peer refused: %s", f->refusal);
+        audit(f->g, &f->at, &f->v, &err);
         put(res.error, sizeof(res.error), "%s: %s", r->error, f->refusal);
+        res.code = BH_EPOLICY;
     }
     net_done_fn done = f->on_done;
     void *done_ud = f->ud;
     flight_unlink(f->g, f);
-    free(f);
+    flight_free(f);
     if (done)
         done(done_ud, &res);
 }
@@ -299,12 +322,18 @@ static char *auth_header(const struct pipe_endpoint *e, int stage_local)
     return bh_xasprintf("Authorization: Bearer %s", key);
 }
 
-static struct flight *flight_new(struct egr_gate *g, const struct egr_send_req *r, size_t ep)
+static struct flight *flight_new(struct egr_gate *g, const struct egr_send_req *r,
+                                 const struct verdict *v, const struct attempt *at)
 {
     struct flight *f = bh_xcalloc(1, sizeof(*f));
+    size_t ep = v->ep;
     f->g = g;
     f->endpoint = g->p->endpoints[ep].name;
     snprintf(f->addrs, sizeof(f->addrs), "%s", g->eps[ep].addrs);
+    f->v = *v;
+    f->at = *at;
+    f->at.item = bh_xstrdup(at->item);
+    f->at.url = bh_xstrdup(at->url);
     f->on_data = r->on_data;
     f->on_done = r->on_done;
     f->ud = r->ud;
@@ -334,7 +363,7 @@ static void pin(const struct egr_endpoint *ep, char *out, size_t size)
 }
 
 static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const struct verdict *v,
-                    const char *url, struct bh_err *err)
+                    const struct attempt *at, struct bh_err *err)
 {
     const struct pipe_endpoint *e = &g->p->endpoints[v->ep];
     const struct egr_endpoint *ep = &g->eps[v->ep];
@@ -342,9 +371,9 @@ static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const stru
     pin(ep, resolve, sizeof(resolve));
     char *auth = auth_header(e, v->local);
     const char *headers[2] = {"Content-Type: application/json", auth};
-    struct flight *f = flight_new(g, r, v->ep);
+    struct flight *f = flight_new(g, r, v, at);
     struct net_req q = {
-        .url = url,
+        .url = at->url,
         .method = "POST",
         .body = r->body,
         .body_len = r->body_len,
@@ -366,7 +395,7 @@ static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const stru
     }
     if (rc < 0) {
         flight_unlink(g, f);
-        free(f);
+        flight_free(f);
         bh_err_prefix(err, "stage '%s': ", g->p->stages[r->stage].name);
     }
     return rc;
@@ -378,11 +407,34 @@ int egr_send(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *er
     struct verdict v;
     decide(g, r, &v);
     char *url = request_url(g, r, v.ep);
-    int rc = g->store ? audit(g, r, &v, url, err) : 0;
+    struct attempt at = { .stage = r->stage, .item = r->item, .url = url,
+                          .bytes = (int64_t)r->body_len };
+    bh_sha256_hex(r->body ? r->body : "", r->body_len, at.sha);
+    int rc = g->store ? audit(g, &at, &v, err) : 0;
     if (rc == 0 && !v.allow)
         rc = refuse(g, r, &v, err);
     if (rc == 0)
-        rc = dispatch(g, r, &v, url, err);
+        rc = dispatch(g, r, &v, &at, err);
+    free(url);
+    return rc;
+}
+
+int egr_refuse_stage(struct egr_gate *g, size_t stage, int label, const char *reason,
+                     struct bh_err *err)
+{
+    assert(stage < g->p->n_stages);
+    if (!g->store)
+        return 0;
+    const struct pipe_stage *st = &g->p->stages[stage];
+    struct egr_send_req r = { .stage = stage, .item = "", .label = label };
+    struct verdict v;
+    decide(g, &r, &v);
+    v.allow = 0;
+    put(v.reason, sizeof(v.reason), "static check: %s", reason);
+    char *url = request_url(g, &r, st->endpoint);
+    struct attempt at = { .stage = stage, .item = "", .url = url };
+    bh_sha256_hex("", 0, at.sha);
+    int rc = audit(g, &at, &v, err);
     free(url);
     return rc;
 }

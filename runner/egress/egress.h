@@ -48,6 +48,8 @@ int egr_endpoint_verify(const char *url, int declared_local, struct egr_endpoint
  * egr_send refuses everything). */
 int egr_new(struct egr_gate **out, const struct pipeline *p, struct net *n, struct store *s,
             int64_t run_id, struct bh_err *err);
+/* Frees the gate and the contexts of requests still in flight: free the net
+ * first (net_free), or never step it again after this. NULL is fine. */
 void egr_free(struct egr_gate *g);
 
 const struct egr_endpoint *egr_endpoint_info(const struct egr_gate *g, size_t endpoint);
@@ -71,5 +73,11 @@ struct egr_send_req {
  * means nothing was sent either. The API key of the endpoint, if any, is read
  * from its environment variable here and never appears in the audit. */
 int egr_send(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *err);
+
+/* Audits a stage that the static check refused before the run started: a
+ * record with decision "refuse", no item and no payload, label being the
+ * upper bound the check found and reason its words. Nothing is sent. */
+int egr_refuse_stage(struct egr_gate *g, size_t stage, int label, const char *reason,
+                     struct bh_err *err);
 
 #endif

@@ -46,6 +46,10 @@ expect_eq "run of a refused pipeline exits 3" 3 "$rc"
 expect_contains "run says why" "$T/run.err" "refused to run: cloud stage reads pr.diff"
 expect_eq "nothing reached the cloud server" 0 "$(wc -l <"$T/cloud.log")"
 expect_eq "nothing reached the local server" 0 "$(wc -l <"$T/local.log")"
+"$BULKHEAD" audit show --state "$T/state" >"$T/audit.jsonl"
+expect_eq "the refusal is audited" "refuse review confidential internal" \
+  "$(jq -r '"\(.decision) \(.stage) \(.label) \(.clearance)"' "$T/audit.jsonl")"
+expect_contains "with the static check's reason" "$T/audit.jsonl" "static check: reads pr.diff"
 
 # Locality is verified, not believed: a "local" endpoint on a public address is cloud.
 check_env() { BULKHEAD_LOCAL_URL=$1 check "$BH_SOURCE_DIR/pipelines/code-review.json"; }
