@@ -20,10 +20,10 @@ int stage_render(const struct pipeline *p, const struct pipe_tpl *t, stage_looku
         const char *value = part->text;
         if (part->is_field) {
             int fl = -1;
-            rc = lookup(ud, part->text, &value, &fl);
+            rc = lookup(ud, part->text, &value, &fl, err);
             if (rc) {
                 bh_err_at(err, t->file, part->line, part->col, NULL);
-                rc = bh_err_set(err, rc, "no value for {{%s}}", part->text);
+                bh_err_prefix(err, "no value for {{%s}}: ", part->text);
                 break;
             }
             l = pol_label_join(p, l, fl);

@@ -12,8 +12,9 @@ struct pipeline;
 struct pipe_tpl;
 
 /* Finds a field's value (borrowed until rendering ends) and label (-1 unknown).
- * Returns 0, or a negative BH_E* code (BH_ENOTFOUND) when the field has no value. */
-typedef int (*stage_lookup_fn)(void *ud, const char *field, const char **value, int *label);
+ * Returns 0, or a negative BH_E* code with err saying why the field has no value. */
+typedef int (*stage_lookup_fn)(void *ud, const char *field, const char **value, int *label,
+                               struct bh_err *err);
 
 /* Renders t into *out (owned by the caller) and its label into *label.
  * max caps the rendered size (BH_ETOOBIG with the template's name past it). */

@@ -38,6 +38,8 @@ static const char help[] =
     "  --pulls GLOB         refs to review (default refs/pull/*/head)\n"
     "  --base REF           what the pull requests merge into (default main)\n"
     "  --state DIR          state database folder (default " CLI_DEFAULT_STATE ")\n"
+    "  --max-diff SIZE      cap on one pull request's diff (bytes, or with K or M;\n"
+    "                       default 4M): a larger diff fails the tasks that read it\n"
     "  --endpoint NAME=URL  use URL for endpoint NAME\n"
     "  --verbose            a line per finished task\n"
     "  --help               this text\n"
@@ -49,14 +51,33 @@ static const struct option longopts[] = {
     { "repo", required_argument, NULL, 'r' },   { "pulls", required_argument, NULL, 'p' },
     { "base", required_argument, NULL, 'b' },   { "state", required_argument, NULL, 's' },
     { "endpoint", required_argument, NULL, 'e' }, { "verbose", no_argument, NULL, 'v' },
+    { "max-diff", required_argument, NULL, 'm' },
     { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 };
 
 struct run_args {
     const char *pipeline, *repo, *pulls, *base, *state;
     struct cli_overrides ov;
+    size_t max_diff;
     int verbose;
 };
+
+/* "4096", "512K", "4M" → bytes; 0 when malformed. */
+static size_t parse_size(const char *s)
+{
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned shift = 0;
+    if (end == s || s[0] == '-')
+        return 0;
+    if (*end == 'K' || *end == 'k')
+        shift = 10, end++;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20, end++;
+    if (*end || v == 0 || v > (1ULL << 40) >> shift)
+        return 0;
+    return (size_t)(v << shift);
+}
 
 /* 0 to go on, -1 after --help, or an exit code. */
 static int parse(int argc, char **argv, struct run_args *a)
@@ -73,6 +94,11 @@ static int parse(int argc, char **argv, struct run_args *a)
         case 'b': a->base = optarg; break;
         case 's': a->state = optarg; break;
         case 'v': a->verbose = 1; break;
+        case 'm':
+            if ((a->max_diff = parse_size(optarg)) == 0)
+                return cli_usage_error("run", "--max-diff takes a size such as 4M, got '%s'",
+                                       optarg);
+            break;
         case 'e':
             if (cli_overrides_add(&a->ov, "run", optarg))
                 return CLI_EXIT_USAGE;
@@ -98,6 +124,9 @@ static void run_key(const struct run_args *a, const struct pipeline *p,
     bh_sha256_field(h, realpath(a->repo, real) ? real : a->repo);
     bh_sha256_field(h, a->pulls);
     bh_sha256_field(h, a->base);
+    char cap[32];
+    snprintf(cap, sizeof(cap), "%zu", a->max_diff);
+    bh_sha256_field(h, cap);
     for (size_t i = 0; i < n; i++) {
         bh_sha256_field(h, items[i].key);
         bh_sha256_field(h, items[i].version);
@@ -124,12 +153,16 @@ struct job {
 
 static int job_open(struct job *j, struct bh_err *err)
 {
-    struct src_git_opts so = { .repo = j->a.repo, .pulls = j->a.pulls, .base = j->a.base };
+    struct src_git_opts so = { .repo = j->a.repo, .pulls = j->a.pulls, .base = j->a.base,
+                               .max_diff = j->a.max_diff };
     char key[BH_SHA256_HEX];
     int resumed = 0;
     int rc = cli_pipeline_load(&j->p, j->a.pipeline, &j->a.ov, err);
     if (rc == 0)
         rc = src_git_list(&j->items, &j->n_items, &so, err);
+    if (rc == 0 && j->n_items == 0)
+        fprintf(stderr, "bulkhead: warning: no ref of '%s' matches '%s' — nothing to do "
+                        "(pass --pulls GLOB)\n", j->a.repo, j->a.pulls);
     if (rc == 0) {
         run_key(&j->a, j->p, j->items, j->n_items, key);
         rc = store_open(&j->store, j->a.state, err);

@@ -306,29 +306,32 @@ struct egr_gate *eng_task_gate(const struct eng_task *t)
     return t->e->o->gate;
 }
 
-int eng_task_lookup(void *task, const char *field, const char **value, int *label)
+int eng_task_lookup(void *task, const char *field, const char **value, int *label,
+                    struct bh_err *err)
 {
     struct eng_task *t = task;
     const struct pipeline *p = t->e->o->p;
-    const char *v = src_item_field(&t->e->o->items[t->item], field);
-    if (v) {
-        *value = v;
+    const struct src_field *f = src_item_find(&t->e->o->items[t->item], field);
+    if (f && !f->value)
+        return bh_err_set(err, BH_ETOOBIG, "%s", f->error ? f->error : "the source has no value");
+    if (f) {
+        *value = f->value;
         *label = pipe_source_field_label(p, field); /* -1: unknown means top */
         return 0;
     }
     const char *dot = strrchr(field, '.');
     if (!dot || strcmp(dot, ".output") != 0)
-        return BH_ENOTFOUND;
+        return bh_err_set(err, BH_ENOTFOUND, "the source has no such field");
     for (size_t s = 0; s < p->n_stages; s++) {
         size_t n = strlen(p->stages[s].name);
         if ((size_t)(dot - field) != n || strncmp(field, p->stages[s].name, n) != 0)
             continue;
         struct eng_task *d = task_at(t->e, t->item, s);
         if (d->state != STORE_DONE)
-            return BH_ENOTFOUND;
+            return bh_err_set(err, BH_EINTERNAL, "stage '%s' has not finished", p->stages[s].name);
         *value = d->output;
         *label = d->label;
         return 0;
     }
-    return BH_ENOTFOUND;
+    return bh_err_set(err, BH_ENOTFOUND, "no stage of that name");
 }

@@ -61,7 +61,8 @@ size_t eng_task_stage(const struct eng_task *t);
 const char *eng_task_item(const struct eng_task *t);
 struct egr_gate *eng_task_gate(const struct eng_task *t);
 /* A stage_lookup_fn over the task's item fields and upstream outputs. */
-int eng_task_lookup(void *task, const char *field, const char **value, int *label);
+int eng_task_lookup(void *task, const char *field, const char **value, int *label,
+                    struct bh_err *err);
 
 struct eng_metrics {
     int64_t prompt_tokens, output_tokens, load_ns, total_ns;

@@ -292,7 +292,7 @@ static int too_big(struct ctx *c, const char *refname, const char *what)
 {
     return bh_err_set(c->err, BH_ETOOBIG,
                       "repository '%s': pull request '%s': %s is larger than the cap of %zu bytes "
-                      "(max_diff) — raise max_diff or leave the pull request out",
+                      "— raise --max-diff or leave the pull request out",
                       c->path, refname, what, c->max_diff);
 }
 
@@ -390,8 +390,13 @@ static int item_make(struct ctx *c, const char *refname, struct src_item *it)
         rc = files_text(c, refname, diff, &v[F_FILES]);
     if (rc == 0)
         rc = stats_text(c, refname, diff, &v[F_STATS]);
-    if (rc == 0)
-        rc = diff_text(c, refname, diff, &v[F_DIFF]);
+    char *diff_error = NULL;
+    if (rc == 0 && (rc = diff_text(c, refname, diff, &v[F_DIFF])) == BH_ETOOBIG) {
+        /* One oversize pull request must not stop the others: the tasks
+         * that read its diff fail with this message, the rest run. */
+        diff_error = bh_xstrdup(c->err->msg);
+        rc = 0;
+    }
     if (rc == 0) {
         size_t len;
         const char *num = ref_number(refname, &len);
@@ -403,7 +408,9 @@ static int item_make(struct ctx *c, const char *refname, struct src_item *it)
         it->version = bh_xasprintf("%s..%s", git_oid_tostr(a, sizeof(a), &mb),
                                    git_oid_tostr(b, sizeof(b), git_commit_id(head)));
         item_set(it, refname, v);
+        it->fields[F_DIFF].error = diff_error;
     } else {
+        free(diff_error);
         for (size_t i = 0; i < F_COUNT; i++)
             free(v[i]);
     }
@@ -455,6 +462,7 @@ void src_items_free(struct src_item *items, size_t n)
         for (size_t j = 0; j < items[i].n_fields; j++) {
             free(items[i].fields[j].name);
             free(items[i].fields[j].value);
+            free(items[i].fields[j].error);
         }
         free(items[i].fields);
         free(items[i].key);
@@ -463,12 +471,18 @@ void src_items_free(struct src_item *items, size_t n)
     free(items);
 }
 
-const char *src_item_field(const struct src_item *item, const char *name)
+const struct src_field *src_item_find(const struct src_item *item, const char *name)
 {
     if (!item || !name)
         return NULL;
     for (size_t i = 0; i < item->n_fields; i++)
         if (strcmp(item->fields[i].name, name) == 0)
-            return item->fields[i].value;
+            return &item->fields[i];
     return NULL;
+}
+
+const char *src_item_field(const struct src_item *item, const char *name)
+{
+    const struct src_field *f = src_item_find(item, name);
+    return f ? f->value : NULL;
 }

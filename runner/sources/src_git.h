@@ -10,7 +10,8 @@ struct bh_err;
 
 struct src_field {
     char *name;            /* e.g. "pr.diff" */
-    char *value;           /* NUL-terminated text */
+    char *value;           /* NUL-terminated text, or NULL when it could not be read */
+    char *error;           /* when value is NULL: why (e.g. over the diff cap), else NULL */
 };
 
 struct src_item {
@@ -26,7 +27,9 @@ struct src_git_opts {
                               tree; parents are not searched; NULL means "." */
     const char *pulls;     /* ref glob; default "refs/pull/ * /head" (without spaces) */
     const char *base;      /* base ref or revision; default "main" */
-    size_t max_diff;       /* cap on pr.diff in bytes; default 4 MiB; larger is an error for that item */
+    size_t max_diff;       /* cap on pr.diff in bytes; default 4 MiB. A larger diff leaves
+                              that item's pr.diff without a value and with an error that
+                              the tasks reading it report; the other items are unaffected */
 };
 
 /* Field names, in this order, of every item: pr.number, pr.ref, pr.title,
@@ -56,5 +59,8 @@ void src_items_free(struct src_item *items, size_t n);
 
 /* Borrowed value of a field, or NULL. */
 const char *src_item_field(const struct src_item *item, const char *name);
+
+/* The field called name (borrowed), or NULL when the item has no such field. */
+const struct src_field *src_item_find(const struct src_item *item, const char *name);
 
 #endif

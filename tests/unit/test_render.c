@@ -16,7 +16,8 @@
 static char *labels[] = { "public", "internal", "confidential", "restricted" };
 static struct pipeline pipe4 = { .labels = labels, .n_labels = 4 };
 
-static int lookup(void *ud, const char *field, const char **value, int *label)
+static int lookup(void *ud, const char *field, const char **value, int *label,
+                  struct bh_err *err)
 {
     (void)ud;
     if (strcmp(field, "pr.title") == 0) {
@@ -34,7 +35,7 @@ static int lookup(void *ud, const char *field, const char **value, int *label)
         *label = -1;
         return 0;
     }
-    return BH_ENOTFOUND;
+    return bh_err_set(err, BH_ENOTFOUND, "not in this test");
 }
 
 static struct pipe_tpl_part lit(const char *s)
@@ -94,7 +95,7 @@ static void render_fails_on_missing_value_with_position(void **state)
     char buf[512];
     assert_int_equal(stage_render(&pipe4, &t, lookup, NULL, 0, &out, &label, &err), BH_ENOTFOUND);
     assert_null(out);
-    assert_string_equal(bh_err_format(&err, buf, sizeof(buf)), "p.md:4:3: no value for {{plan.output}}");
+    assert_string_equal(bh_err_format(&err, buf, sizeof(buf)), "p.md:4:3: no value for {{plan.output}}: not in this test");
 }
 
 static void render_caps_the_prompt(void **state)

@@ -304,17 +304,25 @@ static void src_git_bad_base_error_names_the_base(void **state)
     assert_null(items);
 }
 
-static void src_git_diff_over_the_cap_names_pr_and_cap(void **state)
+static void src_git_diff_over_the_cap_fails_only_that_field(void **state)
 {
     (void)state;
     struct src_item *items = NULL;
     size_t n = 0;
-    struct bh_err err = {0};
     struct src_git_opts o = {.repo = fx.repo, .max_diff = 100};
-    assert_int_equal(src_git_list(&items, &n, &o, &err), BH_ETOOBIG);
-    assert_non_null(strstr(err.msg, "'refs/pull/1/head'"));
-    assert_non_null(strstr(err.msg, "cap of 100 bytes"));
-    assert_null(items);
+    list_ok(&o, &items, &n);
+    assert_int_equal(n, 6);
+    const struct src_field *f = src_item_find(&items[0], "pr.diff");
+    assert_non_null(f);
+    assert_null(f->value); /* every sample diff is longer than 100 bytes */
+    assert_non_null(strstr(f->error, "'refs/pull/1/head'"));
+    assert_non_null(strstr(f->error, "cap of 100 bytes"));
+    assert_null(src_item_field(&items[0], "pr.diff"));
+    /* The rest of the item, and the other items, are intact. */
+    assert_string_equal(src_item_field(&items[0], "pr.title"), src_item_field(pr(1), "pr.title"));
+    assert_string_equal(src_item_field(&items[5], "pr.files"), src_item_field(pr(6), "pr.files"));
+    assert_null(src_item_find(&items[0], "pr.nothing"));
+    src_items_free(items, n);
 }
 
 static void src_git_cap_is_inclusive_of_a_diff_that_fits(void **state)
@@ -328,9 +336,11 @@ static void src_git_cap_is_inclusive_of_a_diff_that_fits(void **state)
     assert_int_equal(n, 1);
     assert_string_equal(src_item_field(&items[0], "pr.diff"), src_item_field(pr(1), "pr.diff"));
     src_items_free(items, n);
-    struct bh_err err = {0};
     o.max_diff = len - 1;
-    assert_int_equal(src_git_list(&items, &n, &o, &err), BH_ETOOBIG);
+    list_ok(&o, &items, &n);
+    assert_null(src_item_field(&items[0], "pr.diff"));
+    assert_non_null(src_item_find(&items[0], "pr.diff")->error);
+    src_items_free(items, n);
 }
 
 static void src_git_not_a_repository_is_an_error(void **state)
@@ -487,7 +497,7 @@ int main(void)
         cmocka_unit_test(src_git_titles_are_head_summaries_without_canaries),
         cmocka_unit_test(src_git_glob_matching_nothing_gives_no_items),
         cmocka_unit_test(src_git_bad_base_error_names_the_base),
-        cmocka_unit_test(src_git_diff_over_the_cap_names_pr_and_cap),
+        cmocka_unit_test(src_git_diff_over_the_cap_fails_only_that_field),
         cmocka_unit_test(src_git_cap_is_inclusive_of_a_diff_that_fits),
         cmocka_unit_test(src_git_not_a_repository_is_an_error),
         cmocka_unit_test(src_git_ref_that_is_not_a_commit_is_an_error),
