@@ -34,19 +34,10 @@
 #include "policy/policy.h"
 #include "store/store.h"
 #include "util/bh_err.h"
+#include "util/bh_str.h"
 #include "util/bh_hash.h"
 #include "util/bh_xmalloc.h"
 
-/* snprintf for messages into fixed fields: a long host name or peer address
- * cuts the text short, which is fine (and keeps -Wformat-truncation quiet). */
-static void put(char *dst, size_t size, const char *fmt, ...) BH_PRINTF(3, 4);
-static void put(char *dst, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(dst, size, fmt, ap);
-    va_end(ap);
-}
 
 /* The gate's verdict on one request. */
 struct verdict {
@@ -167,17 +158,17 @@ static void decide(const struct egr_gate *g, const struct egr_send_req *r, struc
     v->label = pol_label_join(p, r->label, r->label); /* unknown means top */
     v->allow = g->store && v->label <= v->clearance;
     if (!g->store)
-        put(v->reason, sizeof(v->reason), "no audit store: nothing leaves unaudited");
+        bh_str_put(v->reason, sizeof(v->reason), "no audit store: nothing leaves unaudited");
     else if (!v->allow)
-        put(v->reason, sizeof(v->reason), "label %s%s exceeds clearance %s of stage '%s' (%s)",
+        bh_str_put(v->reason, sizeof(v->reason), "label %s%s exceeds clearance %s of stage '%s' (%s)",
             pol_label_name(p, v->label), r->label < 0 ? " (unknown, counted as the top label)" : "",
             pol_label_name(p, v->clearance), st->name, locality_word(v->local));
     else if (ep->local && !v->local)
-        put(v->reason, sizeof(v->reason),
+        bh_str_put(v->reason, sizeof(v->reason),
             "model '%s' is a cloud model, which Ollama forwards off the machine: treated as cloud",
             st->model);
     else
-        put(v->reason, sizeof(v->reason), "%s", ep->reason);
+        bh_str_put(v->reason, sizeof(v->reason), "%s", ep->reason);
 }
 
 /* The endpoint URL without trailing slashes, then the path. */
@@ -275,11 +266,11 @@ static int flight_prereq(void *ud, const char *peer_ip, int peer_port)
     struct flight *f = ud;
     (void)peer_port;
     if (!addr_in(peer_ip, f->addrs))
-        put(f->refusal, sizeof(f->refusal),
+        bh_str_put(f->refusal, sizeof(f->refusal),
             "%s is not an address verified for endpoint '%s' (%.64s)", peer_ip, f->endpoint,
             f->addrs);
     else if (!egr_addr_is_local(peer_ip))
-        put(f->refusal, sizeof(f->refusal), "%s is not a loopback or private address", peer_ip);
+        bh_str_put(f->refusal, sizeof(f->refusal), "%s is not a loopback or private address", peer_ip);
     return f->refusal[0] != '\0';
 }
 
@@ -297,9 +288,9 @@ static void flight_done(void *ud, const struct net_result *r)
         /* Allowed on paper, refused at the socket: a policy refusal, audited as such. */
         struct bh_err err = { 0 };
         f->v.allow = 0;
-        put(f->v.reason, sizeof(f->v.reason), "peer refused: %s", f->refusal);
+        bh_str_put(f->v.reason, sizeof(f->v.reason), "peer refused: %s", f->refusal);
         audit(f->g, &f->at, &f->v, &err);
-        put(res.error, sizeof(res.error), "%s: %s", r->error, f->refusal);
+        bh_str_put(res.error, sizeof(res.error), "%s: %s", r->error, f->refusal);
         res.code = BH_EPOLICY;
     }
     net_done_fn done = f->on_done;
@@ -430,7 +421,7 @@ int egr_refuse_stage(struct egr_gate *g, size_t stage, int label, const char *re
     struct verdict v;
     decide(g, &r, &v);
     v.allow = 0;
-    put(v.reason, sizeof(v.reason), "static check: %s", reason);
+    bh_str_put(v.reason, sizeof(v.reason), "static check: %s", reason);
     char *url = request_url(g, &r, st->endpoint);
     struct attempt at = { .stage = stage, .item = "", .url = url };
     bh_sha256_hex("", 0, at.sha);

@@ -24,17 +24,8 @@
 #include <curl/curl.h>
 
 #include "util/bh_err.h"
+#include "util/bh_str.h"
 
-/* snprintf for messages into fixed fields: a long host name or peer address
- * cuts the text short, which is fine (and keeps -Wformat-truncation quiet). */
-static void put(char *dst, size_t size, const char *fmt, ...) BH_PRINTF(3, 4);
-static void put(char *dst, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(dst, size, fmt, ap);
-    va_end(ap);
-}
 
 enum kind { KIND_OTHER, KIND_LOOPBACK, KIND_PRIVATE };
 
@@ -156,15 +147,15 @@ static void ntop(const struct sockaddr *sa, char *out, size_t size)
 static void name_reason(struct egr_endpoint *e, int declared_local, const char *bad, size_t n)
 {
     if (!declared_local)
-        put(e->reason, sizeof(e->reason), "not declared local: cloud");
+        bh_str_put(e->reason, sizeof(e->reason), "not declared local: cloud");
     else if (bad[0])
-        put(e->reason, sizeof(e->reason),
+        bh_str_put(e->reason, sizeof(e->reason),
             "declared local but %.48s resolves to %s, "
             "which is not a loopback or private address: treated as cloud",
             e->host, bad);
     else {
         e->local = 1;
-        put(e->reason, sizeof(e->reason), "declared local; %.48s resolves to %s (%s)%s", e->host,
+        bh_str_put(e->reason, sizeof(e->reason), "declared local; %.48s resolves to %s (%s)%s", e->host,
             e->addr, kind_words(classify(e->addr)),
             n > 1 ? ", and only to loopback or private addresses" : "");
     }
@@ -193,7 +184,7 @@ static void verify_name(struct egr_endpoint *e, int declared_local)
     hints.ai_socktype = SOCK_STREAM;
     int gai = getaddrinfo(e->host, NULL, &hints, &res);
     if (gai != 0 || !res) {
-        put(e->reason, sizeof(e->reason), "cannot resolve %.64s (%s): treated as cloud", e->host,
+        bh_str_put(e->reason, sizeof(e->reason), "cannot resolve %.64s (%s): treated as cloud", e->host,
             gai_strerror(gai));
         return;
     }
@@ -222,14 +213,14 @@ static void verify_literal(struct egr_endpoint *e, int declared_local)
     memcpy(e->addrs, e->addr, sizeof(e->addr));
     enum kind k = classify(e->host);
     if (!declared_local)
-        put(e->reason, sizeof(e->reason), "not declared local: cloud");
+        bh_str_put(e->reason, sizeof(e->reason), "not declared local: cloud");
     else if (k == KIND_OTHER)
-        put(e->reason, sizeof(e->reason),
+        bh_str_put(e->reason, sizeof(e->reason),
             "declared local but %s is not a loopback or private address: treated as cloud",
             e->addr);
     else {
         e->local = 1;
-        put(e->reason, sizeof(e->reason), "declared local; %s is %s", e->addr, kind_words(k));
+        bh_str_put(e->reason, sizeof(e->reason), "declared local; %s is %s", e->addr, kind_words(k));
     }
 }
 

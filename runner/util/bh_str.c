@@ -2,6 +2,8 @@
 #include "bh_str.h"
 #include "bh_buf.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 unsigned bh_str_distance(const char *a, const char *b)
@@ -61,4 +63,12 @@ int bh_str_endswith(const char *s, const char *suffix)
 {
     size_t ls = strlen(s), lx = strlen(suffix);
     return ls >= lx && memcmp(s + ls - lx, suffix, lx) == 0;
+}
+
+void bh_str_put(char *dst, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, size, fmt, ap);
+    va_end(ap);
 }

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "bh_err.h"
+
 /* Edit distance (Levenshtein) between a and b, capped at 255. */
 unsigned bh_str_distance(const char *a, const char *b);
 
@@ -16,5 +18,10 @@ char *bh_str_join(const char *const *items, size_t n);
 
 /* 1 when s ends with suffix. */
 int bh_str_endswith(const char *s, const char *suffix);
+
+/* snprintf into a fixed field of a message or record, where cutting a long
+ * host name short is fine: the truncation is intended (and -Wformat-truncation
+ * stays quiet because the return value is not used). */
+void bh_str_put(char *dst, size_t size, const char *fmt, ...) BH_PRINTF(3, 4);
 
 #endif
