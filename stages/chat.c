@@ -110,7 +110,7 @@ static int build_body(struct eng_task *t, const struct prov_ops *ops, int *label
     int rc = stage_render(p, &s->tpl, eng_task_lookup, t, STAGE_PROMPT_MAX, &prompt, label, err);
     if (rc)
         return rc;
-    struct prov_msg msg = { "user", prompt };
+    struct prov_msg msg = { .role = "user", .content = prompt };
     struct prov_chat chat = { .model = s->model, .msgs = &msg, .n_msgs = 1, .stream = 1 };
     rc = ops->chat_body(&chat, body, len, err);
     free(prompt);
