@@ -180,7 +180,7 @@ static void engine_runs_every_task_after_its_inputs(void **state)
     assert_int_equal(sum.done, 9);
     assert_int_equal(f->n_log, 9);
     for (int i = 1; i <= 3; i++) {
-        char a[16], b[16], c[16];
+        char a[32], b[32], c[32];
         snprintf(a, sizeof(a), "%d/head a", i);
         snprintf(b, sizeof(b), "%d/head b", i);
         snprintf(c, sizeof(c), "%d/head c", i);
