@@ -8,7 +8,7 @@ pkgs=(
   build-essential cmake pkg-config git
   libcurl4-openssl-dev libjansson-dev libgit2-dev libzstd-dev libsqlite3-dev
   libssl-dev libyaml-dev libcmocka-dev libmicrohttpd-dev
-  curl ca-certificates jq
+  curl ca-certificates jq sqlite3
 )
 
 missing=()

@@ -9,41 +9,95 @@
 #include "cli/common.h"
 #include "egress/egress.h"
 #include "pipeline/pipeline.h"
+#include "policy/graph.h"
 #include "policy/policy.h"
 #include "util/bh_err.h"
 #include "util/bh_xmalloc.h"
 
 static const char help[] =
-    "usage: bulkhead check PIPELINE [--endpoint NAME=URL]...\n"
+    "usage: bulkhead check PIPELINE [--format text|json|dot|md] [--endpoint NAME=URL]...\n"
     "\n"
     "Validates PIPELINE, verifies the locality of every endpoint (a host must\n"
     "resolve only to loopback or private addresses to count as local), and proves\n"
-    "that no stage can receive data labelled above its clearance. Prints each\n"
-    "stage with its endpoint, locality, clearance and the label of what it reads.\n"
+    "that no stage can receive data labelled above its clearance, nor declares a\n"
+    "clearance above its endpoint's. Prints the flow graph: each stage with its\n"
+    "endpoint, locality and why, clearance and where it comes from, and per input\n"
+    "the bound of its label and where that comes from.\n"
     "\n"
+    "  --format FORMAT      text (default), json (schema in pipelines/README.md),\n"
+    "                       dot (Graphviz) or md (a data-flow statement for review)\n"
     "  --endpoint NAME=URL  use URL for endpoint NAME (as 'run' would)\n"
     "  --help               this text\n"
     "\n"
-    "exit: 0 the pipeline passes, 2 the file is invalid, 3 a stage would receive\n"
-    "data above its clearance\n";
+    "exit: 0 the pipeline passes, 2 the file is invalid, 3 a stage is refused (it\n"
+    "would receive data above its clearance, or is cleared above its endpoint)\n";
 
 static const struct option longopts[] = {
     { "endpoint", required_argument, NULL, 'e' },
+    { "format", required_argument, NULL, 'f' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
 
+/* One line on stderr per refused stage, with the file position and a next step. */
+static void refusals_print(const struct pipeline *p, const struct pol_graph *g)
+{
+    for (size_t s = 0; s < p->n_stages; s++) {
+        const struct pipe_stage *st = &p->stages[s];
+        const struct pol_graph_stage *r = &g->stages[s];
+        if (!r->flow_ok)
+            fprintf(stderr,
+                    "bulkhead: %s:%d:%d: stages.%s: refused: %s stage %s — run it on a "
+                    "local endpoint or give it only fields at or below its clearance\n",
+                    p->file, st->line, st->col, st->name, r->local ? "local" : "cloud",
+                    r->reason);
+        if (r->over_endpoint)
+            fprintf(stderr,
+                    "bulkhead: %s:%d:%d: stages.%s: refused: stage %s — lower the stage's "
+                    "clearance to at most %s or raise the endpoint's\n",
+                    p->file, st->line, st->col, st->name, r->conflict,
+                    pol_label_name(p, g->endpoints[st->endpoint].clearance));
+    }
+}
+
+static int check_pipeline(const struct pipeline *p, enum pol_format fmt)
+{
+    struct bh_err err = { 0 };
+    struct egr_endpoint *eps = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*eps));
+    int rc = 0, code = CLI_EXIT_OK;
+    for (size_t i = 0; i < p->n_endpoints && rc == 0; i++)
+        rc = egr_endpoint_verify(p->endpoints[i].url, p->endpoints[i].declared_local, &eps[i],
+                                 &err);
+    if (rc) {
+        code = cli_fail(&err);
+    } else {
+        struct pol_graph g;
+        cli_flow_graph(&g, p, eps);
+        pol_graph_render(stdout, &g, fmt);
+        refusals_print(p, &g);
+        code = g.n_refused ? CLI_EXIT_POLICY : CLI_EXIT_OK;
+        pol_graph_release(&g);
+    }
+    free(eps);
+    return code;
+}
+
 int cmd_check(int argc, char **argv)
 {
     struct cli_overrides ov = { 0 };
-    int c;
+    int c, fmt = POL_FORMAT_TEXT;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (c == 'h') {
             fputs(help, stdout);
             return CLI_EXIT_OK;
         }
-        if (c != 'e' || cli_overrides_add(&ov, "check", optarg))
+        if (c == 'f' && (fmt = pol_format_find(optarg)) < 0)
+            return cli_usage_error("check", "unknown format '%s' (known: %s)", optarg,
+                                   pol_format_names());
+        if (c == 'e' && cli_overrides_add(&ov, "check", optarg))
+            return CLI_EXIT_USAGE; /* it said why */
+        if (c != 'e' && c != 'f')
             return cli_usage_error("check", "bad option");
     }
     if (optind + 1 != argc)
@@ -52,31 +106,7 @@ int cmd_check(int argc, char **argv)
     struct pipeline *p = NULL;
     if (cli_pipeline_load(&p, argv[optind], &ov, &err))
         return cli_fail(&err);
-    struct egr_endpoint *eps = bh_xcalloc(p->n_endpoints, sizeof(*eps));
-    int rc = 0;
-    for (size_t i = 0; i < p->n_endpoints && rc == 0; i++)
-        rc = egr_endpoint_verify(p->endpoints[i].url, p->endpoints[i].declared_local, &eps[i],
-                                 &err);
-    int code = CLI_EXIT_OK;
-    if (rc) {
-        code = cli_fail(&err);
-    } else {
-        struct pol_stage_report *rep = bh_xcalloc(p->n_stages, sizeof(*rep));
-        size_t bad = cli_flow_check(p, eps, rep);
-        cli_flow_print(stdout, p, eps, rep);
-        for (size_t s = 0; s < p->n_stages; s++)
-            if (!rep[s].ok)
-                fprintf(stderr,
-                        "bulkhead: %s:%d:%d: stages.%s: refused: %s stage %s — run it on a "
-                        "local endpoint or give it only fields at or below its clearance\n",
-                        p->file, p->stages[s].line, p->stages[s].col, p->stages[s].name,
-                        rep[s].local ? "local" : "cloud", rep[s].reason);
-        printf("check: %s\n", bad ? "REFUSED — see the stages marked above" :
-                                    "ok — no stage can receive data above its clearance");
-        code = bad ? CLI_EXIT_POLICY : CLI_EXIT_OK;
-        free(rep);
-    }
-    free(eps);
+    int code = check_pipeline(p, (enum pol_format)fmt);
     pipe_free(p);
     return code;
 }

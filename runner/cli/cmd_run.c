@@ -17,6 +17,7 @@
 #include "engine/engine.h"
 #include "net/net.h"
 #include "pipeline/pipeline.h"
+#include "policy/graph.h"
 #include "policy/policy.h"
 #include "report/report.h"
 #include "sources/src_git.h"
@@ -172,6 +173,8 @@ static int job_open(struct job *j, struct bh_err *err)
     if (rc == 0)
         rc = store_run_open(j->store, key, j->p->name, &j->run_id, &resumed, err);
     if (rc == 0)
+        rc = store_run_set_labels(j->store, j->run_id, j->p->labels, j->p->n_labels, err);
+    if (rc == 0)
         rc = net_new(&j->net, err);
     if (rc == 0)
         rc = egr_new(&j->gate, j->p, j->net, j->store, j->run_id, err);
@@ -200,6 +203,15 @@ static int job_check(struct job *j)
         eps[i] = *egr_endpoint_info(j->gate, i);
     size_t bad = cli_flow_check(j->p, eps, rep);
     for (size_t s = 0; s < j->p->n_stages; s++) {
+        if (pol_stage_over_endpoint(j->p, s)) {
+            /* The gate would cap it silently; check refuses it, so run does too. */
+            fprintf(stderr, "bulkhead: %s: stages.%s: refused to run: the stage declares a "
+                            "clearance above its endpoint's — run 'bulkhead check' for details\n",
+                    j->p->file, j->p->stages[s].name);
+            bad++;
+            if (rep[s].ok)
+                continue;
+        }
         if (rep[s].ok)
             continue;
         struct bh_err err = { 0 };

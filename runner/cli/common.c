@@ -1,12 +1,15 @@
 /* cli/common.c — see header. */
 #include "cli/common.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "cli/cli.h"
 #include "egress/egress.h"
 #include "pipeline/pipeline.h"
+#include "policy/graph.h"
 #include "policy/policy.h"
 #include "util/bh_err.h"
 #include "util/bh_xmalloc.h"
@@ -26,7 +29,16 @@ int cli_pipeline_load(struct pipeline **out, const char *path, const struct cli_
                       struct bh_err *err)
 {
     struct pipe_load_opts opts = { .endpoint_overrides = o->items, .n_overrides = o->n };
-    int rc = pipe_load(out, path, &opts, err);
+    struct bh_err *errs = NULL;
+    size_t n = 0;
+    int rc = pipe_load_all(out, path, &opts, &errs, &n);
+    /* Every error but the last is printed here; the caller prints the last,
+     * so the user sees them all, in file order. */
+    for (size_t i = 0; i + 1 < n; i++)
+        bh_err_print(&errs[i], stderr);
+    if (n)
+        *err = errs[n - 1];
+    free(errs);
     if (rc == BH_EIO)
         err->code = rc = BH_EINVAL; /* an unreadable pipeline is a usage error: exit 2 */
     return rc;
@@ -43,54 +55,39 @@ size_t cli_flow_check(const struct pipeline *p, const struct egr_endpoint *eps,
     return bad;
 }
 
-/* The label a placeholder carries, as the check computed it. */
-static int read_label(const struct pipeline *p, const char *field,
-                      const struct pol_stage_report *rep)
+/* Loopback or private? egress only says "local"; the words check prints
+ * tell the two apart. Only consulted for endpoints egress verified local. */
+static enum pol_addr_kind addr_kind(const struct egr_endpoint *e)
 {
-    int l = pipe_source_field_label(p, field);
-    if (l >= 0)
-        return l;
-    const char *dot = strrchr(field, '.');
-    for (size_t s = 0; dot && s < p->n_stages; s++)
-        if (strlen(p->stages[s].name) == (size_t)(dot - field) &&
-            strncmp(field, p->stages[s].name, (size_t)(dot - field)) == 0)
-            return rep[s].input;
-    return -1;
+    unsigned char a[16];
+    static const unsigned char loop6[16] = { [15] = 1 };
+    static const unsigned char mapped[12] = { [10] = 0xff, [11] = 0xff };
+    if (!e->addr[0])
+        return POL_ADDR_UNRESOLVED;
+    if (!egr_addr_is_local(e->addr))
+        return POL_ADDR_PUBLIC;
+    if (inet_pton(AF_INET, e->addr, a) == 1)
+        return a[0] == 127 ? POL_ADDR_LOOPBACK : POL_ADDR_PRIVATE;
+    if (inet_pton(AF_INET6, e->addr, a) == 1 &&
+        (memcmp(a, loop6, 16) == 0 || (memcmp(a, mapped, 12) == 0 && a[12] == 127)))
+        return POL_ADDR_LOOPBACK;
+    return POL_ADDR_PRIVATE;
 }
 
-static void stage_print(FILE *f, const struct pipeline *p, size_t s,
-                        const struct pol_stage_report *rep)
+void cli_flow_graph(struct pol_graph *g, const struct pipeline *p,
+                    const struct egr_endpoint *eps)
 {
-    const struct pipe_stage *st = &p->stages[s];
-    const struct pol_stage_report *r = &rep[s];
-    fprintf(f, "  %-12s %-6s endpoint %s, model %s, clearance %s\n", st->name,
-            r->local ? "local" : "cloud", p->endpoints[st->endpoint].name, st->model,
-            pol_label_name(p, r->clearance));
-    fprintf(f, "  %-12s        reads:", "");
-    int any = 0;
-    for (size_t k = 0; k < st->tpl.n_parts; k++) {
-        const struct pipe_tpl_part *part = &st->tpl.parts[k];
-        if (!part->is_field)
-            continue;
-        fprintf(f, "%s %s (%s)", any ? "," : "", part->text,
-                pol_label_name(p, pol_label_join(p, read_label(p, part->text, rep), 0)));
-        any = 1;
-    }
-    fprintf(f, "%s -> input %s: %s\n", any ? "" : " nothing", pol_label_name(p, r->input),
-            r->ok ? "ok" : "REFUSED");
-}
-
-void cli_flow_print(FILE *f, const struct pipeline *p, const struct egr_endpoint *eps,
-                    const struct pol_stage_report *rep)
-{
-    fprintf(f, "pipeline '%s' (%s)\nlabels:", p->name, p->file);
-    for (size_t i = 0; i < p->n_labels; i++)
-        fprintf(f, "%s %s", i ? " <" : "", p->labels[i]);
-    fprintf(f, "\nendpoints:\n");
+    struct pol_endpoint_fact *facts =
+        bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*facts));
     for (size_t i = 0; i < p->n_endpoints; i++)
-        fprintf(f, "  %-12s %-6s %s (%s)\n", p->endpoints[i].name,
-                eps[i].local ? "local" : "cloud", p->endpoints[i].url, eps[i].reason);
-    fprintf(f, "stages (in run order):\n");
-    for (size_t k = 0; k < p->n_stages; k++)
-        stage_print(f, p, p->order[k], rep);
+        facts[i] = (struct pol_endpoint_fact){
+            .local = eps[i].local, .addr_kind = addr_kind(&eps[i]),
+            /* The loader does not yet say whether "locality" was written out;
+             * a missing locality means cloud, so both read as declared. */
+            .declared_cloud = !p->endpoints[i].declared_local,
+            .host = eps[i].host, .port = eps[i].port, .addr = eps[i].addr,
+            .evidence = eps[i].reason,
+        };
+    pol_graph_init(g, p, facts);
+    free(facts);
 }

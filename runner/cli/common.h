@@ -9,6 +9,7 @@
 struct pipeline;
 struct egr_endpoint;
 struct pol_stage_report;
+struct pol_graph;
 struct bh_err;
 
 /* Collected "NAME=URL" values of repeated --endpoint options. */
@@ -22,13 +23,15 @@ int cli_overrides_add(struct cli_overrides *o, const char *cmd, const char *valu
 int cli_pipeline_load(struct pipeline **out, const char *path, const struct cli_overrides *o,
                       struct bh_err *err);
 
-/* Prints endpoints (with their verified locality) and stages (locality,
- * clearance, what they read with its label) and the verdict. */
-void cli_flow_print(FILE *f, const struct pipeline *p, const struct egr_endpoint *eps,
-                    const struct pol_stage_report *rep);
+/* Builds the flow graph of p over the verified endpoints eps[n_endpoints]
+ * (see policy/graph.h); release it with pol_graph_release. p must outlive g. */
+void cli_flow_graph(struct pol_graph *g, const struct pipeline *p,
+                    const struct egr_endpoint *eps);
 
 /* Runs the static check over verified endpoints; fills rep[n_stages].
- * Returns the number of stages that fail it. */
+ * Returns the number of stages that fail it. This is the gate's flow check
+ * only (what `run` refuses); check's graph also refuses a stage declared above
+ * its endpoint's clearance. */
 size_t cli_flow_check(const struct pipeline *p, const struct egr_endpoint *eps,
                       struct pol_stage_report *rep);
 

@@ -74,6 +74,12 @@ struct egr_send_req {
  * from its environment variable here and never appears in the audit. */
 int egr_send(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *err);
 
+/* Verifies the audit: the hash chain (store_audit_verify_chain) and, for
+ * every record that allowed a request, that its label is at or below its
+ * clearance in its run's label order. BH_EPOLICY naming the first bad record;
+ * other codes when the store cannot be read. *n_records counts the chain. */
+int egr_audit_verify(struct store *s, int64_t *n_records, struct bh_err *err);
+
 /* Audits a stage that the static check refused before the run started: a
  * record with decision "refuse", no item and no payload, label being the
  * upper bound the check found and reason its words. Nothing is sent. */

@@ -11,9 +11,15 @@
  * above it in its table (a source's `fields` on its `kind`, the top level's
  * `stages` on `labels` and `endpoints`).
  *
- * Every error goes through pipe_ld_fail*(), which positions it with the
- * position index. Today the first error ends the load; collecting several
- * would change only those functions and the callers' early returns. */
+ * Every error goes through pipe_ld_fail*() (or pipe_ld_keep() for errors
+ * another layer set), which positions it with the position index and adds
+ * it to the loader's list. The walk goes on after an error that touches one
+ * value only (a wrong type, an unknown key, label, endpoint or stage, a bad
+ * template), so one pass reports several. An error that later checks
+ * depend on (the labels, an endpoint or stage name, the source kind, a
+ * missing `endpoints` or `source`, a mistake on the command line) calls
+ * pipe_ld_halt(): the walk stops there, since what follows would only be
+ * noise. So does the cap of PIPE_MAX_ERRORS. */
 #ifndef PIPE_LOAD_H
 #define PIPE_LOAD_H
 
@@ -28,6 +34,8 @@
 #define PIPE_MAX_STAGES 512
 #define PIPE_MAX_ENDPOINTS 64
 #define PIPE_MAX_LABELS 64
+#define PIPE_MAX_ERRORS 20      /* errors reported by one load */
+#define PIPE_MAX_DEPTH 64       /* nesting of a YAML file (a pipeline needs 5) */
 
 /* What the loader keeps per stage until the graph is built. */
 struct pipe_stage_load {
@@ -39,12 +47,22 @@ struct pipe_stage_load {
     size_t tpl_len;
 };
 
+/* One error found, with where it sorts (see pipe_ld_keep). */
+struct pipe_found {
+    struct bh_err err;
+    int line, col; /* the position in the pipeline file it sorts by */
+    size_t seq;    /* order found, for ties */
+};
+
 struct pipe_loader {
     struct pipeline *p;
     const struct pipe_load_opts *opts;
     struct pipe_posindex *ix;
-    struct bh_err *err;
-    int n_errors;
+    struct bh_err *err;       /* the error being built; handlers may read it back */
+    struct pipe_found *found; /* every error so far, in the order found */
+    size_t n_found, cap_found;
+    int halt;                 /* stop walking: later checks would be noise */
+    int capped;               /* PIPE_MAX_ERRORS were found */
     const char **override; /* per endpoint: its --endpoint URL, or NULL */
     const char **stage_names; /* borrowed from p->stages[i].name */
     struct pipe_stage_load *sl; /* per stage */
@@ -62,6 +80,7 @@ struct pipe_key {
     int required;
     pipe_key_fn fn;
     const char *hint; /* what the value is, with an example */
+    int base;         /* later keys depend on it: missing or of the wrong type, it halts */
 };
 
 struct pipe_schema {
@@ -70,7 +89,8 @@ struct pipe_schema {
     const char *hint; /* what the object is, shown when it is not an object */
 };
 
-/* Walks obj (at path) against schema, filling target. */
+/* Walks obj (at path) against schema, filling target. Returns the first
+ * error's code (the walk goes on past errors unless ld->halt is set). */
 int pipe_ld_object(struct pipe_loader *ld, const struct pipe_schema *schema, json_t *obj,
                    const char *path, void *target);
 
@@ -81,6 +101,19 @@ int pipe_ld_fail(struct pipe_loader *ld, const char *path, const char *fmt, ...)
 int pipe_ld_fail_key(struct pipe_loader *ld, const char *obj_path, const char *key,
                      const char *fmt, ...) BH_PRINTF(4, 5);
 
+/* Fails with the pipeline file named but no position: a mistake on the
+ * command line (--endpoint). Sorts before every positioned error. */
+int pipe_ld_fail_file(struct pipe_loader *ld, const char *fmt, ...) BH_PRINTF(2, 3);
+
+/* Records *ld->err as another layer set it (a template's error, positioned
+ * in the template), sorted at the position of the value at sort_path (NULL:
+ * first). Returns its code. Past PIPE_MAX_ERRORS nothing is recorded and
+ * ld->halt is set. */
+int pipe_ld_keep(struct pipe_loader *ld, const char *sort_path);
+
+/* Sets ld->halt and returns rc: `return pipe_ld_halt(ld, pipe_ld_fail(...))`. */
+int pipe_ld_halt(struct pipe_loader *ld, int rc);
+
 /* Fails with `unknown <what> "name" (<known_word>: a, b) — did you mean "x"?`;
  * without a close candidate, `tail` (may be NULL) replaces the suggestion. */
 struct pipe_unknown {
@@ -89,6 +122,9 @@ struct pipe_unknown {
     size_t n_known;
 };
 int pipe_ld_unknown(struct pipe_loader *ld, const char *path, const struct pipe_unknown *u);
+
+/* The same message into buf (size bytes), for callers that add context. */
+void pipe_unknown_format(char *buf, size_t size, const struct pipe_unknown *u);
 
 /* Fails unless v has type t: "expected a string, found a number — hint". */
 int pipe_ld_expect(struct pipe_loader *ld, json_t *v, enum pipe_jtype t, const char *path,
@@ -118,6 +154,16 @@ const char *pipe_json_kind(const json_t *v);
  * without it). BH_EIO with errno kept, or BH_ETOOBIG. Sets no error text. */
 int pipe_read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* Parses a YAML pipeline file (text, len bytes) into the JSON tree the JSON
+ * path builds, and *ix with every node's position (yaml.c). Plain scalars
+ * that read as integers, fractional numbers, booleans or null become those;
+ * every other scalar a string. Anchors, aliases, tags outside the core
+ * schema, duplicate keys, keys that are not strings and a second document
+ * are errors. On error err is positioned (file:line:col), *root is NULL and
+ * *ix is NULL. */
+int pipe_yaml_parse(const char *file, const char *text, size_t len, json_t **root,
+                    struct pipe_posindex **ix, struct bh_err *err);
+
 /* Handlers of the top-level sections (sections.c, stages.c). */
 int pipe_ld_labels(struct pipe_loader *ld, void *target, json_t *v, const char *path);
 int pipe_ld_endpoints(struct pipe_loader *ld, void *target, json_t *v, const char *path);
@@ -125,7 +171,8 @@ int pipe_ld_source(struct pipe_loader *ld, void *target, json_t *v, const char *
 int pipe_ld_outputs(struct pipe_loader *ld, void *target, json_t *v, const char *path);
 int pipe_ld_stages(struct pipe_loader *ld, void *target, json_t *v, const char *path);
 
-/* After the stages: deps, the cycle check and p->order (graph.c). */
+/* After the stages, when nothing halted: deps, the cycle check and p->order
+ * (graph.c). */
 int pipe_ld_graph(struct pipe_loader *ld);
 
 /* 1 when s is [A-Za-z0-9_-]+ (stage names); with dot also allows '.'. */

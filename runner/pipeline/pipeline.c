@@ -1,10 +1,14 @@
 /* pipeline/pipeline.c — pipe_load() and the lookups over a loaded pipeline.
  *
- * Loading is: read the file (capped), let jansson parse it (rejecting
- * duplicate keys), index every value's position from the raw text, then walk
- * the document with the schema tables (load.h): top level here, sections in
- * sections.c and stages.c, the stage graph in graph.c. The result is plain C
- * data (pipeline.h); no json_t outlives pipe_load(). The hash that
+ * Loading is: read the file (capped), parse it into a JSON tree with a
+ * position for every value (jansson and the position scanner for JSON,
+ * libyaml for a .yaml/.yml file: yaml.c builds the same tree, so everything
+ * after parsing is shared), then walk the tree with the schema tables
+ * (load.h): top level here, sections in sections.c and stages.c, the stage
+ * graph in graph.c. The walk collects errors (see load.h for where it goes
+ * on and where it stops); they are reported sorted by their position in the
+ * pipeline file, which is the order a reader fixes them in. The result is
+ * plain C data (pipeline.h); no json_t outlives pipe_load(). The hash that
  * identifies a run is computed last, over exactly the bytes that decide what
  * the pipeline does: the file, its templates and the final endpoint URLs. */
 #include "pipeline/pipeline.h"
@@ -17,6 +21,7 @@
 #include "pipeline/load.h"
 #include "pipeline/template.h"
 #include "util/bh_hash.h"
+#include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -67,21 +72,21 @@ static int top_name(struct pipe_loader *ld, void *target, json_t *v, const char 
 
 /* Order matters: a handler may use what the keys above it stored. */
 static const struct pipe_key top_keys[] = {
-    { "version", PIPE_JT_INT, 1, top_version, "the file format version: 1" },
-    { "name", PIPE_JT_STRING, 1, top_name, "the pipeline's name, e.g. \"nightly-code-review\"" },
+    { "version", PIPE_JT_INT, 1, top_version, "the file format version: 1", 0 },
+    { "name", PIPE_JT_STRING, 1, top_name, "the pipeline's name, e.g. \"nightly-code-review\"", 0 },
     { "labels", PIPE_JT_ARRAY, 0, pipe_ld_labels,
       "label names from lowest to highest, e.g. [\"public\", \"internal\", \"confidential\", "
-      "\"restricted\"]" },
+      "\"restricted\"]", 1 },
     { "endpoints", PIPE_JT_OBJECT, 1, pipe_ld_endpoints,
       "the model servers, e.g. { \"gpu-box\": { \"provider\": \"ollama\", \"url\": "
-      "\"http://127.0.0.1:11434\", \"locality\": \"local\" } }" },
+      "\"http://127.0.0.1:11434\", \"locality\": \"local\" } }", 1 },
     { "source", PIPE_JT_OBJECT, 1, pipe_ld_source,
-      "where work items come from, e.g. { \"kind\": \"git\" }" },
+      "where work items come from, e.g. { \"kind\": \"git\" }", 1 },
     { "stages", PIPE_JT_OBJECT, 1, pipe_ld_stages,
       "the stages by name, e.g. { \"review\": { \"endpoint\": \"gpu-box\", \"model\": "
-      "\"qwen2.5-coder:7b\", \"prompt\": \"prompts/review.md\" } }" },
+      "\"qwen2.5-coder:7b\", \"prompt\": \"prompts/review.md\" } }", 0 },
     { "outputs", PIPE_JT_ARRAY, 0, pipe_ld_outputs,
-      "reports to write, e.g. [{ \"format\": \"md\", \"path\": \"review.md\" }]" },
+      "reports to write, e.g. [{ \"format\": \"md\", \"path\": \"review.md\" }]", 0 },
 };
 
 static const struct pipe_schema top_schema = {
@@ -197,40 +202,114 @@ static void loader_release(struct pipe_loader *ld)
     free(ld->sl);
     free(ld->stage_names);
     free(ld->override);
+    free(ld->found);
     pipe_posindex_free(ld->ix);
+}
+
+static int is_yaml(const char *path)
+{
+    return bh_str_endswith(path, ".yaml") || bh_str_endswith(path, ".yml");
+}
+
+static int parse(struct pipe_loader *ld, const char *text, size_t len, json_t **root)
+{
+    const char *path = ld->p->file;
+    if (is_yaml(path))
+        return pipe_yaml_parse(path, text, len, root, &ld->ix, ld->err);
+    int rc = parse_json(path, text, len, root, ld->err);
+    if (rc == 0)
+        ld->ix = pipe_posindex_build(text, len);
+    return rc;
+}
+
+/* Reads, parses and walks; the errors are left in ld->found. */
+static void load(struct pipe_loader *ld)
+{
+    char *text = NULL;
+    size_t len = 0;
+    json_t *root = NULL;
+    int rc = read_pipeline(ld->p->file, &text, &len, ld->err);
+    if (rc == 0)
+        rc = parse(ld, text, len, &root);
+    if (rc) {
+        pipe_ld_keep(ld, NULL); /* nothing can be checked in a file that does not parse */
+    } else {
+        pipe_ld_object(ld, &top_schema, root, "", ld->p);
+        if (!ld->halt && ld->sl) /* the stages were walked: cycles are real, not noise */
+            pipe_ld_graph(ld);
+    }
+    if (ld->n_found == 0)
+        pipeline_hash(ld, text, len);
+    json_decref(root);
+    free(text);
+}
+
+static int found_cmp(const void *a, const void *b)
+{
+    const struct pipe_found *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->col != y->col)
+        return x->col < y->col ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The errors in file order, plus a note when the cap cut them short.
+ * Returns the first one's code, or 0. */
+static int found_take(struct pipe_loader *ld, struct bh_err **errs, size_t *n_errs)
+{
+    size_t n = ld->n_found;
+    if (n == 0)
+        return 0;
+    qsort(ld->found, n, sizeof(*ld->found), found_cmp);
+    struct bh_err *v = bh_xcalloc(n + 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++)
+        v[i] = ld->found[i].err;
+    if (ld->capped) {
+        bh_err_at(&v[n], ld->p->file, 0, 0, "");
+        bh_err_set(&v[n++], BH_EINVAL, "stopped after %d errors — fix these and check the "
+                   "file again", PIPE_MAX_ERRORS);
+    }
+    int rc = v[0].code;
+    *errs = v;
+    *n_errs = n;
+    return rc;
+}
+
+int pipe_load_all(struct pipeline **out, const char *path, const struct pipe_load_opts *opts,
+                  struct bh_err **errs, size_t *n_errs)
+{
+    struct bh_err scratch = { 0 }, *v = NULL;
+    size_t n = 0;
+    struct pipe_loader ld = { .p = pipeline_new(path), .opts = opts, .err = &scratch };
+    load(&ld);
+    int rc = found_take(&ld, &v, &n);
+    loader_release(&ld);
+    if (errs) {
+        *errs = v;
+        *n_errs = n;
+    } else {
+        free(v);
+    }
+    if (rc) {
+        pipe_free(ld.p);
+        return rc;
+    }
+    *out = ld.p;
+    return 0;
 }
 
 int pipe_load(struct pipeline **out, const char *path, const struct pipe_load_opts *opts,
               struct bh_err *err)
 {
-    struct bh_err scratch;
-    if (!err)
-        err = &scratch; /* handlers read the message back (ep_url) */
+    struct bh_err *errs = NULL;
+    size_t n = 0;
     bh_err_clear(err);
-    struct pipeline *p = pipeline_new(path);
-    struct pipe_loader ld = { .p = p, .opts = opts, .err = err };
-    char *text = NULL;
-    size_t len = 0;
-    json_t *root = NULL;
-    int rc = read_pipeline(path, &text, &len, err);
-    if (rc == 0)
-        rc = parse_json(path, text, len, &root, err);
-    if (rc == 0) {
-        ld.ix = pipe_posindex_build(text, len);
-        rc = pipe_ld_object(&ld, &top_schema, root, "", p);
-    }
-    if (rc == 0)
-        pipeline_hash(&ld, text, len);
-    loader_release(&ld);
-    json_decref(root);
-    free(text);
-    if (rc) {
-        pipe_free(p);
-        return rc;
-    }
-    bh_err_clear(err);
-    *out = p;
-    return 0;
+    int rc = pipe_load_all(out, path, opts, &errs, &n);
+    if (rc && err)
+        *err = errs[0];
+    free(errs);
+    return rc;
 }
 
 /* ---- freeing and lookups ---- */

@@ -85,10 +85,24 @@ struct pipe_load_opts {
     size_t n_overrides;
 };
 
-/* Loads and validates path. On error *out is untouched and err carries file,
- * line, column, JSON path and a hint. opts may be NULL. */
+/* Loads and validates path: a JSON file, or a YAML file when its name ends
+ * in ".yaml" or ".yml" (same keys, same checks, same messages). On error *out
+ * is untouched and err carries the first error in file order (file, line,
+ * column, JSON path and a hint). opts and err may be NULL. */
 int pipe_load(struct pipeline **out, const char *path, const struct pipe_load_opts *opts,
               struct bh_err *err);
+
+/* Like pipe_load(), but reports every error one pass finds (at most 20, then
+ * a note that it stopped), sorted by their position in the pipeline file
+ * (errors without one, e.g. on --endpoint, first; a template's errors where
+ * the stage names the template). Checking stops early where more errors
+ * would only follow from one already found (a syntax error, a bad label
+ * list, an unknown source kind, a bad endpoint or stage name); the cycle
+ * check runs only when the stages could all be read. Returns 0, or the
+ * first error's code. *errs is a new array of *n_errs errors (NULL and 0 on
+ * success), owned by the caller: free() it. errs and n_errs may be NULL. */
+int pipe_load_all(struct pipeline **out, const char *path, const struct pipe_load_opts *opts,
+                  struct bh_err **errs, size_t *n_errs);
 void pipe_free(struct pipeline *p);   /* NULL is fine */
 
 /* Label index by name, or -1. */

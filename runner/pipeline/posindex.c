@@ -327,6 +327,21 @@ static int value(struct scan *sc, struct at at, int depth, int recording)
     return sc->i > start ? 0 : -1;
 }
 
+struct pipe_posindex *pipe_posindex_new(void)
+{
+    struct pipe_posindex *ix = bh_xcalloc(1, sizeof(*ix));
+    ix->complete = 1;
+    return ix;
+}
+
+void pipe_posindex_add(struct pipe_posindex *ix, const struct pipe_pos *pos)
+{
+    if (ix->n == ix->cap)
+        ix->v = bh_xgrow(ix->v, &ix->cap, ix->n + 1, sizeof(*ix->v));
+    ix->v[ix->n] = *pos;
+    ix->v[ix->n++].path = bh_xstrdup(pos->path);
+}
+
 struct pipe_posindex *pipe_posindex_build(const char *text, size_t len)
 {
     struct pipe_posindex *ix = bh_xcalloc(1, sizeof(*ix));

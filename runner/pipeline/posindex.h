@@ -35,6 +35,14 @@ struct pipe_posindex; /* opaque */
 struct pipe_posindex *pipe_posindex_build(const char *text, size_t len);
 void pipe_posindex_free(struct pipe_posindex *ix); /* NULL is fine */
 
+/* An empty index for pipe_posindex_add() (the YAML loader takes positions
+ * from libyaml's marks instead of scanning). It reads as complete. */
+struct pipe_posindex *pipe_posindex_new(void);
+
+/* Records pos (its path is copied). A path recorded twice keeps its first
+ * position. */
+void pipe_posindex_add(struct pipe_posindex *ix, const struct pipe_pos *pos);
+
 /* 1 when the whole text was scanned without a problem. */
 int pipe_posindex_complete(const struct pipe_posindex *ix);
 

@@ -1,7 +1,10 @@
 /* pipeline/schema.c — the table-driven object walker and the loader's error
- * helpers (see load.h for the why). Errors are positioned here and only here:
- * a value's path is looked up in the position index built from the raw text,
- * so every message can name the line and column of what it complains about. */
+ * helpers (see load.h for the why). Errors are positioned and collected here
+ * and only here: a value's path is looked up in the position index built
+ * from the raw text, so every message can name the line and column of what
+ * it complains about, and each error is added to the loader's list with the
+ * position it sorts by. The walker goes on past an error in one value; a
+ * handler that finds an error others depend on sets ld->halt. */
 #include "pipeline/load.h"
 
 #include <errno.h>
@@ -14,6 +17,35 @@
 #include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
 
+/* Records *ld->err, sorted at line:col. */
+static int keep_at(struct pipe_loader *ld, int line, int col)
+{
+    if (ld->n_found >= PIPE_MAX_ERRORS) {
+        ld->capped = 1;
+        ld->halt = 1;
+        return ld->err->code;
+    }
+    if (ld->n_found == ld->cap_found)
+        ld->found = bh_xgrow(ld->found, &ld->cap_found, ld->n_found + 1, sizeof(*ld->found));
+    ld->found[ld->n_found] = (struct pipe_found){ *ld->err, line, col, ld->n_found };
+    ld->n_found++;
+    if (ld->n_found == PIPE_MAX_ERRORS)
+        ld->halt = ld->capped = 1; /* the next one would be dropped: stop looking */
+    return ld->err->code;
+}
+
+int pipe_ld_keep(struct pipe_loader *ld, const char *sort_path)
+{
+    const struct pipe_pos *pos = sort_path ? pipe_posindex_get(ld->ix, sort_path) : NULL;
+    return keep_at(ld, pos ? pos->line : 0, pos ? pos->col : 0);
+}
+
+int pipe_ld_halt(struct pipe_loader *ld, int rc)
+{
+    ld->halt = 1;
+    return rc;
+}
+
 static int vfail(struct pipe_loader *ld, const char *shown, int line, int col, const char *fmt,
                  va_list ap) BH_PRINTF(5, 0);
 
@@ -22,9 +54,10 @@ static int vfail(struct pipe_loader *ld, const char *shown, int line, int col, c
 {
     char msg[sizeof(ld->err->msg)];
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    ld->n_errors++;
+    bh_err_clear(ld->err);
     bh_err_at(ld->err, ld->p->file, line, col, shown);
-    return bh_err_set(ld->err, BH_EINVAL, "%s", msg);
+    bh_err_set(ld->err, BH_EINVAL, "%s", msg);
+    return keep_at(ld, line, col);
 }
 
 int pipe_ld_fail(struct pipe_loader *ld, const char *path, const char *fmt, ...)
@@ -50,17 +83,33 @@ int pipe_ld_fail_key(struct pipe_loader *ld, const char *obj_path, const char *k
     return rc;
 }
 
-int pipe_ld_unknown(struct pipe_loader *ld, const char *path, const struct pipe_unknown *u)
+int pipe_ld_fail_file(struct pipe_loader *ld, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(ld, "", 0, 0, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+void pipe_unknown_format(char *buf, size_t size, const struct pipe_unknown *u)
 {
     const char *best = bh_str_suggest(u->name, u->known, u->n_known);
     char *known = bh_str_join(u->known, u->n_known);
-    int rc = best ? pipe_ld_fail(ld, path, "unknown %s \"%s\" (%s: %s) — did you mean \"%s\"?",
-                                 u->what, u->name, u->known_word, known, best)
-                  : pipe_ld_fail(ld, path, "unknown %s \"%s\" (%s: %s)%s%s", u->what, u->name,
-                                 u->known_word, known, u->tail ? " — " : "",
-                                 u->tail ? u->tail : "");
+    if (best)
+        snprintf(buf, size, "unknown %s \"%s\" (%s: %s) — did you mean \"%s\"?", u->what,
+                 u->name, u->known_word, known, best);
+    else
+        snprintf(buf, size, "unknown %s \"%s\" (%s: %s)%s%s", u->what, u->name, u->known_word,
+                 known, u->tail ? " — " : "", u->tail ? u->tail : "");
     free(known);
-    return rc;
+}
+
+int pipe_ld_unknown(struct pipe_loader *ld, const char *path, const struct pipe_unknown *u)
+{
+    char msg[sizeof(ld->err->msg)];
+    pipe_unknown_format(msg, sizeof(msg), u);
+    return pipe_ld_fail(ld, path, "%s", msg);
 }
 
 const char *pipe_json_kind(const json_t *v)
@@ -113,8 +162,9 @@ static const struct pipe_key *key_find(const struct pipe_schema *s, const char *
     return NULL;
 }
 
-static int unknown_key(struct pipe_loader *ld, const struct pipe_schema *s, const char *path,
-                       const char *key)
+/* Reports key as unknown; returns the key it probably meant, or NULL. */
+static const char *unknown_key(struct pipe_loader *ld, const struct pipe_schema *s,
+                               const char *path, const char *key)
 {
     const char **names = bh_xcalloc(s->n_keys, sizeof(*names));
     for (size_t i = 0; i < s->n_keys; i++)
@@ -122,50 +172,67 @@ static int unknown_key(struct pipe_loader *ld, const struct pipe_schema *s, cons
     const char *best = bh_str_suggest(key, names, s->n_keys);
     char *valid = bh_str_join(names, s->n_keys);
     const char *what = path[0] ? "key" : "top-level key";
-    int rc = best ? pipe_ld_fail_key(ld, path, key, "unknown %s \"%s\" — did you mean \"%s\"?",
-                                     what, key, best)
-                  : pipe_ld_fail_key(ld, path, key, "unknown %s \"%s\" (valid keys: %s)", what,
-                                     key, valid);
+    if (best)
+        pipe_ld_fail_key(ld, path, key, "unknown %s \"%s\" — did you mean \"%s\"?", what, key,
+                         best);
+    else
+        pipe_ld_fail_key(ld, path, key, "unknown %s \"%s\" (valid keys: %s)", what, key, valid);
     free(valid);
     free(names);
-    return rc;
+    return best;
 }
 
-/* Unknown keys, then missing required keys, then types: the cheapest
- * mistakes (typos) are reported first, and a typo is not also reported as
- * a missing key. */
+/* Unknown keys, then missing required keys: a missing key that an unknown
+ * key looks like a typo of is not reported twice. A missing base key halts. */
 static int check_keys(struct pipe_loader *ld, const struct pipe_schema *s, json_t *obj,
                       const char *path)
 {
-    const char *key;
+    const char *key, *meant[8] = { 0 };
+    size_t n_meant = 0;
     json_t *v;
+    int rc = 0;
     json_object_foreach(obj, key, v) {
-        if (!key_find(s, key))
-            return unknown_key(ld, s, path, key);
+        if (key_find(s, key) || ld->halt)
+            continue;
+        const char *best = unknown_key(ld, s, path, key);
+        rc = BH_EINVAL;
+        if (best && n_meant < sizeof(meant) / sizeof(meant[0]))
+            meant[n_meant++] = best;
     }
-    for (size_t i = 0; i < s->n_keys; i++)
-        if (s->keys[i].required && !json_object_get(obj, s->keys[i].key))
-            return pipe_ld_fail(ld, path, "missing required key \"%s\" — %s", s->keys[i].key,
-                                s->keys[i].hint);
-    return 0;
+    for (size_t i = 0; i < s->n_keys && !ld->halt; i++) {
+        const struct pipe_key *k = &s->keys[i];
+        size_t m = 0;
+        while (m < n_meant && strcmp(meant[m], k->key) != 0)
+            m++;
+        if (!k->required || json_object_get(obj, k->key) || m < n_meant)
+            continue;
+        rc = pipe_ld_fail(ld, path, "missing required key \"%s\" — %s", k->key, k->hint);
+        if (k->base)
+            ld->halt = 1;
+    }
+    return rc;
 }
 
 int pipe_ld_object(struct pipe_loader *ld, const struct pipe_schema *schema, json_t *obj,
                    const char *path, void *target)
 {
     int rc = pipe_ld_expect(ld, obj, PIPE_JT_OBJECT, path, schema->hint);
-    if (rc == 0)
-        rc = check_keys(ld, schema, obj, path);
-    for (size_t i = 0; rc == 0 && i < schema->n_keys; i++) {
+    if (rc)
+        return rc;
+    rc = check_keys(ld, schema, obj, path);
+    for (size_t i = 0; !ld->halt && i < schema->n_keys; i++) {
         const struct pipe_key *k = &schema->keys[i];
         json_t *v = json_object_get(obj, k->key);
         if (!v)
             continue;
         char child[PIPE_PATH_MAX];
         pipe_ld_path_key(child, path, k->key);
-        rc = pipe_ld_expect(ld, v, k->type, child, k->hint);
-        if (rc == 0)
-            rc = k->fn(ld, target, v, child);
+        int krc = pipe_ld_expect(ld, v, k->type, child, k->hint);
+        if (krc && k->base)
+            ld->halt = 1;
+        if (krc == 0)
+            krc = k->fn(ld, target, v, child);
+        rc = rc ? rc : krc;
     }
     return rc;
 }

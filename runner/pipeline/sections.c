@@ -23,11 +23,11 @@ int pipe_ld_labels(struct pipe_loader *ld, void *target, json_t *v, const char *
     struct pipeline *p = target;
     size_t n = json_array_size(v);
     if (n < 2 || n > PIPE_MAX_LABELS)
-        return pipe_ld_fail(ld, path,
+        return pipe_ld_halt(ld, pipe_ld_fail(ld, path,
                             "expected 2 to %d labels, found %zu — list them from lowest to "
                             "highest, e.g. [\"public\", \"internal\", \"confidential\", "
                             "\"restricted\"]",
-                            PIPE_MAX_LABELS, n);
+                            PIPE_MAX_LABELS, n));
     char **labels = bh_xcalloc(n, sizeof(*labels));
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -46,7 +46,7 @@ int pipe_ld_labels(struct pipe_loader *ld, void *target, json_t *v, const char *
         for (size_t i = 0; i < n; i++)
             free(labels[i]);
         free(labels);
-        return rc;
+        return pipe_ld_halt(ld, rc); /* every clearance and field label reads them */
     }
     for (size_t i = 0; i < p->n_labels; i++)
         free(p->labels[i]); /* the defaults */
@@ -97,8 +97,7 @@ static int ep_url(struct pipe_loader *ld, void *target, json_t *v, const char *p
         const char *why = url_problem(e->url);
         if (!why)
             return 0;
-        bh_err_at(ld->err, ld->p->file, 0, 0, "");
-        return bh_err_set(ld->err, BH_EINVAL, "--endpoint %s=...: %s", e->name, why);
+        return pipe_ld_halt(ld, pipe_ld_fail_file(ld, "--endpoint %s=...: %s", e->name, why));
     }
     int rc = pipe_expand_env(json_string_value(v), &e->url, ld->err);
     if (rc)
@@ -154,15 +153,15 @@ static int ep_api_key_env(struct pipe_loader *ld, void *target, json_t *v, const
 }
 
 static const struct pipe_key endpoint_keys[] = {
-    { "provider", PIPE_JT_STRING, 1, ep_provider, "the API the endpoint speaks: \"ollama\"" },
+    { "provider", PIPE_JT_STRING, 1, ep_provider, "the API the endpoint speaks: \"ollama\"", 0 },
     { "url", PIPE_JT_STRING, 1, ep_url,
-      "the base url, e.g. \"${BULKHEAD_LOCAL_URL:-http://127.0.0.1:11434}\"" },
-    { "locality", PIPE_JT_STRING, 0, ep_locality, "\"local\" or \"cloud\"" },
-    { "clearance", PIPE_JT_STRING, 0, ep_clearance, "the highest label it may receive" },
-    { "max_concurrency", PIPE_JT_INT, 0, ep_max_concurrency, "parallel requests, 1 to 64" },
-    { "timeout_s", PIPE_JT_INT, 0, ep_timeout, "seconds per request, 1 to 86400" },
+      "the base url, e.g. \"${BULKHEAD_LOCAL_URL:-http://127.0.0.1:11434}\"", 0 },
+    { "locality", PIPE_JT_STRING, 0, ep_locality, "\"local\" or \"cloud\"", 0 },
+    { "clearance", PIPE_JT_STRING, 0, ep_clearance, "the highest label it may receive", 0 },
+    { "max_concurrency", PIPE_JT_INT, 0, ep_max_concurrency, "parallel requests, 1 to 64", 0 },
+    { "timeout_s", PIPE_JT_INT, 0, ep_timeout, "seconds per request, 1 to 86400", 0 },
     { "api_key_env", PIPE_JT_STRING, 0, ep_api_key_env,
-      "the name of the variable holding the key, e.g. \"OLLAMA_API_KEY\"" },
+      "the name of the variable holding the key, e.g. \"OLLAMA_API_KEY\"", 0 },
 };
 
 static const struct pipe_schema endpoint_schema = {
@@ -170,28 +169,24 @@ static const struct pipe_schema endpoint_schema = {
     "an endpoint is an object: { \"provider\": \"ollama\", \"url\": \"http://...\" }"
 };
 
+/* The mistake is on the command line: the error names no position. */
 static int override_unknown(struct pipe_loader *ld, const char *ov, size_t n)
 {
     struct pipeline *p = ld->p;
-    int rc = 0;
-    if (n == 0) {
-        /* Without "=" the value may be a bare url: not echoed. */
-        rc = bh_err_set(ld->err, BH_EINVAL, "--endpoint takes NAME=URL, NAME one of the "
-                        "pipeline's endpoints");
-    } else {
-        const char **names = bh_xcalloc(p->n_endpoints + 1, sizeof(*names));
-        for (size_t j = 0; j < p->n_endpoints; j++)
-            names[j] = p->endpoints[j].name;
-        char *name = bh_xstrndup(ov, n);
-        struct pipe_unknown u = { "endpoint", name, "known", "--endpoint takes NAME=URL, NAME "
-                                  "one of the pipeline's endpoints", names, p->n_endpoints };
-        rc = pipe_ld_unknown(ld, "", &u);
-        bh_err_prefix(ld->err, "--endpoint: ");
-        free(name);
-        free(names);
-    }
-    bh_err_at(ld->err, p->file, 0, 0, ""); /* the mistake is on the command line */
-    return rc;
+    if (n == 0) /* without "=" the value may be a bare url: not echoed */
+        return pipe_ld_fail_file(ld, "--endpoint takes NAME=URL, NAME one of the pipeline's "
+                                 "endpoints");
+    const char **names = bh_xcalloc(p->n_endpoints + 1, sizeof(*names));
+    for (size_t j = 0; j < p->n_endpoints; j++)
+        names[j] = p->endpoints[j].name;
+    char *name = bh_xstrndup(ov, n);
+    struct pipe_unknown u = { "endpoint", name, "known", "--endpoint takes NAME=URL, NAME "
+                              "one of the pipeline's endpoints", names, p->n_endpoints };
+    char msg[sizeof(ld->err->msg)];
+    pipe_unknown_format(msg, sizeof(msg), &u);
+    free(name);
+    free(names);
+    return pipe_ld_fail_file(ld, "--endpoint: %s", msg);
 }
 
 /* --endpoint NAME=URL: each NAME must be an endpoint of the file; a later
@@ -211,7 +206,7 @@ static int overrides_resolve(struct pipe_loader *ld)
             ld->override[k] = eq + 1;
             continue;
         }
-        return override_unknown(ld, ov, n);
+        return pipe_ld_halt(ld, override_unknown(ld, ov, n));
     }
     return 0;
 }
@@ -222,10 +217,10 @@ static int endpoints_names(struct pipe_loader *ld, json_t *v, const char *path)
     const char *key;
     json_t *e;
     json_object_foreach(v, key, e) {
-        if (!pipe_name_ok(key, 1))
-            return pipe_ld_fail_key(ld, path, key,
-                                    "invalid endpoint name \"%s\" — use letters, digits, '_', "
-                                    "'-' and '.'", key);
+        if (!pipe_name_ok(key, 1)) /* stages name endpoints: their checks would be noise */
+            return pipe_ld_halt(ld, pipe_ld_fail_key(ld, path, key,
+                                                     "invalid endpoint name \"%s\" — use "
+                                                     "letters, digits, '_', '-' and '.'", key));
         struct pipe_endpoint *ep = &p->endpoints[p->n_endpoints++];
         ep->name = bh_xstrdup(key);
         ep->clearance = -1;
@@ -240,24 +235,26 @@ int pipe_ld_endpoints(struct pipe_loader *ld, void *target, json_t *v, const cha
     struct pipeline *p = target;
     size_t n = json_object_size(v);
     if (n == 0)
-        return pipe_ld_fail(ld, path, "expected at least one endpoint, found none — e.g. "
-                            "\"gpu-box\": { \"provider\": \"ollama\", \"url\": "
-                            "\"http://127.0.0.1:11434\" }");
+        return pipe_ld_halt(ld, pipe_ld_fail(ld, path, "expected at least one endpoint, found "
+                                             "none — e.g. \"gpu-box\": { \"provider\": "
+                                             "\"ollama\", \"url\": \"http://127.0.0.1:11434\" "
+                                             "}"));
     if (n > PIPE_MAX_ENDPOINTS)
-        return pipe_ld_fail(ld, path, "too many endpoints (%zu, at most %d)", n,
-                            PIPE_MAX_ENDPOINTS);
+        return pipe_ld_halt(ld, pipe_ld_fail(ld, path, "too many endpoints (%zu, at most %d)",
+                                             n, PIPE_MAX_ENDPOINTS));
     p->endpoints = bh_xcalloc(n, sizeof(*p->endpoints));
     int rc = endpoints_names(ld, v, path);
     if (rc == 0)
         rc = overrides_resolve(ld);
-    for (size_t i = 0; rc == 0 && i < p->n_endpoints; i++) {
+    for (size_t i = 0; !ld->halt && i < p->n_endpoints; i++) {
         struct pipe_endpoint *e = &p->endpoints[i];
         char child[PIPE_PATH_MAX];
         pipe_ld_path_key(child, path, e->name);
         const struct pipe_pos *pos = pipe_posindex_get(ld->ix, child);
         e->line = pos ? pos->line : 0;
         e->col = pos ? pos->col : 0;
-        rc = pipe_ld_object(ld, &endpoint_schema, json_object_get(v, e->name), child, e);
+        int erc = pipe_ld_object(ld, &endpoint_schema, json_object_get(v, e->name), child, e);
+        rc = rc ? rc : erc;
     }
     return rc;
 }
@@ -273,7 +270,7 @@ static int src_kind(struct pipe_loader *ld, void *target, json_t *v, const char 
     if (!fields) {
         static const char *const kinds[] = { "git" };
         struct pipe_unknown u = { "source kind", kind, "valid", NULL, kinds, NELEM(kinds) };
-        return pipe_ld_unknown(ld, path, &u);
+        return pipe_ld_halt(ld, pipe_ld_unknown(ld, path, &u)); /* templates read its fields */
     }
     s->kind = bh_xstrdup(kind);
     s->fields = bh_xcalloc(n, sizeof(*s->fields));
@@ -314,27 +311,28 @@ static int src_fields(struct pipe_loader *ld, void *target, json_t *v, const cha
     struct pipe_source *s = target;
     const char *key;
     json_t *l;
+    int rc = 0;
     json_object_foreach(v, key, l) {
         size_t i = 0;
         while (i < s->n_fields && strcmp(s->fields[i], key) != 0)
             i++;
-        if (i == s->n_fields)
-            return src_field_unknown(ld, s, path, key);
+        if (ld->halt)
+            break;
         char child[PIPE_PATH_MAX];
         pipe_ld_path_key(child, path, key);
-        int rc = pipe_ld_label(ld, l, child, &s->field_labels[i]);
-        if (rc)
-            return rc;
+        int frc = i == s->n_fields ? src_field_unknown(ld, s, path, key)
+                                   : pipe_ld_label(ld, l, child, &s->field_labels[i]);
+        rc = rc ? rc : frc;
     }
-    return 0;
+    return rc;
 }
 
 static const struct pipe_key source_keys[] = {
-    { "kind", PIPE_JT_STRING, 1, src_kind, "where work items come from: \"git\"" },
+    { "kind", PIPE_JT_STRING, 1, src_kind, "where work items come from: \"git\"", 0 },
     { "label", PIPE_JT_STRING, 0, src_label,
-      "the label of every field not listed in \"fields\" (default: the top label)" },
+      "the label of every field not listed in \"fields\" (default: the top label)", 0 },
     { "fields", PIPE_JT_OBJECT, 0, src_fields,
-      "field name to label, e.g. { \"pr.title\": \"internal\" }" },
+      "field name to label, e.g. { \"pr.title\": \"internal\" }", 0 },
 };
 
 static const struct pipe_schema source_schema = {
@@ -371,9 +369,9 @@ static int out_path(struct pipe_loader *ld, void *target, json_t *v, const char 
 }
 
 static const struct pipe_key output_keys[] = {
-    { "format", PIPE_JT_STRING, 1, out_format, "\"md\" or \"jsonl\"" },
+    { "format", PIPE_JT_STRING, 1, out_format, "\"md\" or \"jsonl\"", 0 },
     { "path", PIPE_JT_STRING, 1, out_path,
-      "the file to write, relative to the working directory, e.g. \"review.md\"" },
+      "the file to write, relative to the working directory, e.g. \"review.md\"", 0 },
 };
 
 static const struct pipe_schema output_schema = {
@@ -387,11 +385,12 @@ int pipe_ld_outputs(struct pipe_loader *ld, void *target, json_t *v, const char 
     size_t n = json_array_size(v);
     p->outputs = bh_xcalloc(n ? n : 1, sizeof(*p->outputs));
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    for (size_t i = 0; !ld->halt && i < n; i++) {
         char elem[PIPE_PATH_MAX];
         pipe_ld_path_index(elem, path, i);
         p->n_outputs++;
-        rc = pipe_ld_object(ld, &output_schema, json_array_get(v, i), elem, &p->outputs[i]);
+        int orc = pipe_ld_object(ld, &output_schema, json_array_get(v, i), elem, &p->outputs[i]);
+        rc = rc ? rc : orc;
     }
     return rc;
 }

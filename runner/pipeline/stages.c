@@ -82,15 +82,16 @@ static int st_prompt(struct pipe_loader *ld, void *target, json_t *v, const char
         return rc;
     char *file = prompt_resolve(p, s->prompt_path);
     rc = prompt_read(ld, file, path, sl);
-    if (rc == 0)
-        rc = pipe_tpl_parse(&s->tpl, file, sl->tpl_text, sl->tpl_len, ld->err);
     if (rc == 0) {
-        struct pipe_tpl_scope scope = { (const char *const *)p->source.fields,
-                                        p->source.n_fields, ld->stage_names, p->n_stages };
-        rc = pipe_tpl_check(&s->tpl, &scope, ld->err);
+        rc = pipe_tpl_parse(&s->tpl, file, sl->tpl_text, sl->tpl_len, ld->err);
+        if (rc == 0) {
+            struct pipe_tpl_scope scope = { (const char *const *)p->source.fields,
+                                            p->source.n_fields, ld->stage_names, p->n_stages };
+            rc = pipe_tpl_check(&s->tpl, &scope, ld->err);
+        }
+        if (rc) /* positioned in the template; sorted where the stage names it */
+            pipe_ld_keep(ld, path);
     }
-    if (rc)
-        ld->n_errors++;
     free(file);
     return rc;
 }
@@ -120,10 +121,11 @@ static int st_after(struct pipe_loader *ld, void *target, json_t *v, const char 
     sl->after = bh_xcalloc(n ? n : 1, sizeof(*sl->after));
     sl->after_elem = bh_xcalloc(n ? n : 1, sizeof(*sl->after_elem));
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    for (size_t i = 0; !ld->halt && i < n; i++) {
         char elem[PIPE_PATH_MAX];
         pipe_ld_path_index(elem, path, i);
-        rc = after_one(ld, sl, json_array_get(v, i), elem, i);
+        int arc = after_one(ld, sl, json_array_get(v, i), elem, i);
+        rc = rc ? rc : arc;
     }
     return rc;
 }
@@ -134,14 +136,14 @@ static int st_clearance(struct pipe_loader *ld, void *target, json_t *v, const c
 }
 
 static const struct pipe_key stage_keys[] = {
-    { "endpoint", PIPE_JT_STRING, 1, st_endpoint, "the name of an endpoint, e.g. \"gpu-box\"" },
+    { "endpoint", PIPE_JT_STRING, 1, st_endpoint, "the name of an endpoint, e.g. \"gpu-box\"", 0 },
     { "model", PIPE_JT_STRING, 1, st_model,
-      "the model name as the endpoint knows it, e.g. \"qwen2.5-coder:7b\"" },
+      "the model name as the endpoint knows it, e.g. \"qwen2.5-coder:7b\"", 0 },
     { "prompt", PIPE_JT_STRING, 1, st_prompt,
-      "the prompt template's path, relative to the pipeline file, e.g. \"prompts/review.md\"" },
+      "the prompt template's path, relative to the pipeline file, e.g. \"prompts/review.md\"", 0 },
     { "after", PIPE_JT_ARRAY, 0, st_after,
-      "names of stages to wait for, e.g. [\"plan\"]" },
-    { "clearance", PIPE_JT_STRING, 0, st_clearance, "the highest label the stage may receive" },
+      "names of stages to wait for, e.g. [\"plan\"]", 0 },
+    { "clearance", PIPE_JT_STRING, 0, st_clearance, "the highest label the stage may receive", 0 },
 };
 
 static const struct pipe_schema stage_schema = {
@@ -155,10 +157,11 @@ static int stages_names(struct pipe_loader *ld, json_t *v, const char *path)
     const char *key;
     json_t *s;
     json_object_foreach(v, key, s) {
-        if (!pipe_name_ok(key, 0))
-            return pipe_ld_fail_key(ld, path, key,
-                                    "invalid stage name \"%s\" — use letters, digits, '_' and "
-                                    "'-' (templates read it as {{ name.output }})", key);
+        if (!pipe_name_ok(key, 0)) /* `after` and templates name stages */
+            return pipe_ld_halt(ld, pipe_ld_fail_key(ld, path, key,
+                                                     "invalid stage name \"%s\" — use letters, "
+                                                     "digits, '_' and '-' (templates read it as "
+                                                     "{{ name.output }})", key));
         struct pipe_stage *st = &p->stages[p->n_stages];
         st->name = bh_xstrdup(key);
         st->clearance = -1;
@@ -176,19 +179,21 @@ int pipe_ld_stages(struct pipe_loader *ld, void *target, json_t *v, const char *
                             "\"review\": { \"endpoint\": \"gpu-box\", \"model\": "
                             "\"qwen2.5-coder:7b\", \"prompt\": \"prompts/review.md\" }");
     if (n > PIPE_MAX_STAGES)
-        return pipe_ld_fail(ld, path, "too many stages (%zu, at most %d)", n, PIPE_MAX_STAGES);
+        return pipe_ld_halt(ld, pipe_ld_fail(ld, path, "too many stages (%zu, at most %d)", n,
+                                             PIPE_MAX_STAGES));
     p->stages = bh_xcalloc(n, sizeof(*p->stages));
     ld->stage_names = bh_xcalloc(n, sizeof(*ld->stage_names));
     ld->sl = bh_xcalloc(n, sizeof(*ld->sl));
     int rc = stages_names(ld, v, path);
-    for (size_t i = 0; rc == 0 && i < p->n_stages; i++) {
+    for (size_t i = 0; !ld->halt && i < p->n_stages; i++) {
         struct pipe_stage *s = &p->stages[i];
         char child[PIPE_PATH_MAX];
         pipe_ld_path_key(child, path, s->name);
         const struct pipe_pos *pos = pipe_posindex_get(ld->ix, child);
         s->line = pos ? pos->line : 0;
         s->col = pos ? pos->col : 0;
-        rc = pipe_ld_object(ld, &stage_schema, json_object_get(v, s->name), child, s);
+        int src = pipe_ld_object(ld, &stage_schema, json_object_get(v, s->name), child, s);
+        rc = rc ? rc : src;
     }
-    return rc == 0 ? pipe_ld_graph(ld) : rc;
+    return rc;
 }

@@ -8,10 +8,12 @@
 
 static const struct prov_ops *const providers[] = {
     &prov_ollama,
+    &prov_openai,
+    &prov_anthropic,
 };
 
 /* Kept in the order of providers[]; test_ollama checks the two agree. */
-const char *const prov_names[] = {"ollama"};
+const char *const prov_names[] = {"ollama", "openai", "anthropic"};
 const size_t prov_n_names = sizeof(prov_names) / sizeof(prov_names[0]);
 
 const struct prov_ops *prov_find(const char *name)
@@ -29,6 +31,14 @@ void prov_reply_release(struct prov_reply *r)
     if (!r)
         return;
     free(r->content);
+    free(r->thinking);
+    free(r->model);
+    for (size_t i = 0; i < r->n_tool_calls; i++) {
+        free(r->tool_calls[i].id);
+        free(r->tool_calls[i].name);
+        free(r->tool_calls[i].arguments_json);
+    }
+    free(r->tool_calls);
     free(r->done_reason);
     free(r->error);
     free(r->remote_host);

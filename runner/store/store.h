@@ -53,6 +53,15 @@ int store_run_open(struct store *s, const char *run_key, const char *pipeline_na
                    int64_t *run_id, int *resumed, struct bh_err *err);
 /* Records the run's end: status "ok", "failed", "refused", ... */
 int store_run_finish(struct store *s, int64_t run_id, const char *status, struct bh_err *err);
+/* The run's label lattice, lowest first (what audit verification compares
+ * labels with). Stored joined by newlines: a label holding a newline cannot
+ * be kept (BH_EINVAL). */
+int store_run_set_labels(struct store *s, int64_t run_id, char *const *labels, size_t n,
+                         struct bh_err *err);
+/* Reads them back into *labels (owned: free each and the array); *n = 0 when
+ * the run recorded none. */
+int store_run_labels(struct store *s, int64_t run_id, char ***labels, size_t *n,
+                     struct bh_err *err);
 /* The most recently started (created) run; resuming does not make a run the
  * latest. BH_ENOTFOUND when there is none. */
 int store_run_latest(struct store *s, int64_t *run_id, struct bh_err *err);

@@ -18,6 +18,8 @@ enum store_q {
     Q_RUN_RESET_TASKS,
     Q_RUN_FINISH,
     Q_RUN_LATEST,
+    Q_RUN_SET_LABELS,
+    Q_RUN_LABELS,
     Q_ITEM_FIND,
     Q_ITEM_INSERT,
     Q_TASK_FIND,

@@ -9,8 +9,10 @@
 
 #include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "store/store_int.h"
+#include "util/bh_buf.h"
 #include "util/bh_err.h"
 #include "util/bh_xmalloc.h"
 
@@ -137,6 +139,55 @@ int store_run_finish(struct store *s, int64_t run_id, const char *status, struct
         (rc = store_bind_text(st, 3, now)) != SQLITE_OK)
         return store_sqlerr(s, rc, err);
     return write_one(s, st, "run", run_id, err);
+}
+
+int store_run_set_labels(struct store *s, int64_t run_id, char *const *labels, size_t n,
+                         struct bh_err *err)
+{
+    struct bh_buf b;
+    bh_buf_init(&b, 0);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (strchr(labels[i], '\n'))
+            rc = bh_err_set(err, BH_EINVAL, "label '%s' holds a newline", labels[i]);
+        else
+            rc = bh_buf_printf(&b, "%s%s", i ? "\n" : "", labels[i]);
+    }
+    sqlite3_stmt *st = NULL;
+    if (rc == 0)
+        rc = store_stmt(s, Q_RUN_SET_LABELS, "UPDATE runs SET labels = ?2 WHERE id = ?1", &st, err);
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, run_id);
+        int src = store_bind_text(st, 2, b.data ? b.data : "");
+        rc = src != SQLITE_OK ? store_sqlerr(s, src, err) : write_one(s, st, "run", run_id, err);
+    }
+    bh_buf_release(&b);
+    return rc;
+}
+
+int store_run_labels(struct store *s, int64_t run_id, char ***labels, size_t *n,
+                     struct bh_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    *labels = NULL;
+    *n = 0;
+    int rc = store_stmt(s, Q_RUN_LABELS, "SELECT labels FROM runs WHERE id = ?1", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, run_id);
+    rc = store_step(s, st, err);
+    if (rc == 0)
+        rc = bh_err_set(err, BH_ENOTFOUND, "state database %s: no run with id %lld", s->path,
+                        (long long)run_id);
+    size_t cap = 0;
+    for (const char *p = rc == 1 ? store_col_text(st, 0) : ""; *p;) {
+        size_t len = strcspn(p, "\n");
+        *labels = bh_xgrow(*labels, &cap, *n + 1, sizeof(**labels));
+        (*labels)[(*n)++] = bh_xstrndup(p, len);
+        p += len + (p[len] == '\n');
+    }
+    sqlite3_reset(st);
+    return rc < 0 ? rc : 0;
 }
 
 int store_run_latest(struct store *s, int64_t *run_id, struct bh_err *err)

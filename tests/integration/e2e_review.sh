@@ -61,6 +61,24 @@ expect_eq "the key is in no output, report, audit or state" 0 \
   "$(cat "$T/run.out" "$T/run.err" "$T/report.md" "$T/report.jsonl" "$T/audit.jsonl" "$T/state/"* | grep -c -F 'SECRET-1f2e3d' || true)"
 expect_contains "markdown report names where stages ran" "$T/report.md" "on gpu-box (local)"
 
+# Tampering with the audit is found and the record named (a copy of the state).
+cp -r "$T/state" "$T/tampered"
+sqlite3 "$T/tampered/state.db" "UPDATE audit SET label = 'public' WHERE seq = 3"
+set +e
+"$BULKHEAD" audit verify --state "$T/tampered" >/dev/null 2>"$T/tamper.err"
+rc=$?
+set -e
+expect_eq "an altered record fails verification with exit 3" 3 "$rc"
+expect_contains "naming the record" "$T/tamper.err" "audit record 3"
+cp -r "$T/state" "$T/deleted"
+sqlite3 "$T/deleted/state.db" "DELETE FROM audit WHERE seq = 5"
+set +e
+"$BULKHEAD" audit verify --state "$T/deleted" >/dev/null 2>"$T/delete.err"
+rc=$?
+set -e
+expect_eq "a deleted record fails verification with exit 3" 3 "$rc"
+expect_contains "naming where the chain breaks" "$T/delete.err" "audit record 6"
+
 # The same command again: nothing left to do, no request sent.
 before=$(cat "$T/local.log" "$T/cloud.log" | wc -l)
 expect "second run exits 0" "$BULKHEAD" run "$BH_SOURCE_DIR/pipelines/code-review.json" \

@@ -51,6 +51,15 @@ expect_eq "the refusal is audited" "refuse review confidential internal" \
   "$(jq -r '"\(.decision) \(.stage) \(.label) \(.clearance)"' "$T/audit.jsonl")"
 expect_contains "with the static check's reason" "$T/audit.jsonl" "static check: reads pr.diff"
 
+# A stage that declares more clearance than its endpoint: run refuses it as check does.
+set +e
+"$BULKHEAD" run "$BH_SOURCE_DIR/fixtures/check/pipelines/stage-above-endpoint.json" --repo "$T/repo" \
+  --state "$T/state-over" >/dev/null 2>"$T/over.err"
+rc=$?
+set -e
+expect_eq "run of a stage above its endpoint exits 3" 3 "$rc"
+expect_contains "and says why" "$T/over.err" "declares a clearance above its endpoint's"
+
 # Locality is verified, not believed: a "local" endpoint on a public address is cloud.
 check_env() { BULKHEAD_LOCAL_URL=$1 check "$BH_SOURCE_DIR/pipelines/code-review.json"; }
 check_env "http://192.0.2.1:11434"

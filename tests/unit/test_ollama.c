@@ -77,22 +77,39 @@ static void run(const char *body, size_t len, long status, size_t max, enum chun
 
 /* ---- the provider table ---- */
 
-static void provider_table_finds_ollama_and_only_known_names(void **state)
+static void provider_table_finds_each_dialect_and_only_known_names(void **state)
 {
     (void)state;
-    const struct prov_ops *o = prov_find("ollama");
-    assert_non_null(o);
-    assert_string_equal(o->name, "ollama");
-    assert_string_equal(o->chat_path, "/api/chat");
+    static const struct {
+        const char *name, *path;
+        enum prov_auth auth;
+        const char *header; /* the first static header, or NULL */
+    } want[] = {
+        {"ollama", "/api/chat", PROV_AUTH_BEARER, NULL},
+        {"openai", "/v1/chat/completions", PROV_AUTH_BEARER, NULL},
+        {"anthropic", "/v1/messages", PROV_AUTH_X_API_KEY, "anthropic-version: 2023-06-01"},
+    };
+    assert_int_equal(prov_n_names, 3);
+    for (size_t i = 0; i < 3; i++) {
+        const struct prov_ops *o = prov_find(want[i].name);
+        assert_non_null(o);
+        assert_string_equal(o->name, want[i].name);
+        assert_string_equal(o->chat_path, want[i].path);
+        assert_int_equal(o->auth_style, want[i].auth);
+        const char *h = o->headers ? o->headers[0] : NULL;
+        if (want[i].header)
+            assert_string_equal(h, want[i].header);
+        else
+            assert_null(h);
+        assert_string_equal(prov_names[i], want[i].name);
+    }
     assert_null(prov_find("Ollama"));
-    assert_null(prov_find("openai"));
+    assert_null(prov_find("claude"));
     assert_null(prov_find(NULL));
-    assert_int_equal(prov_n_names, 1);
     for (size_t i = 0; i < prov_n_names; i++) {
         assert_non_null(prov_find(prov_names[i]));
         assert_string_equal(prov_find(prov_names[i])->name, prov_names[i]);
     }
-    assert_string_equal(prov_names[0], "ollama");
 }
 
 static void reply_release_frees_and_zeroes(void **state)
@@ -507,9 +524,10 @@ static void chat_body_round_trips_messages(void **state)
 {
     (void)state;
     static const struct prov_msg msgs[] = {
-        {"system", "You are \"terse\".\nAnswer in one line."},
-        {"user", "caf\xc3\xa9 \xf0\x9f\x98\x80 tab\there \\ back\x01slash </script>"},
-        {"assistant", ""},
+        {.role = "system", .content = "You are \"terse\".\nAnswer in one line."},
+        {.role = "user",
+         .content = "caf\xc3\xa9 \xf0\x9f\x98\x80 tab\there \\ back\x01slash </script>"},
+        {.role = "assistant", .content = ""},
     };
     struct prov_chat c = {.model = "qwen3:8b", .msgs = msgs, .n_msgs = 3, .stream = 1};
     json_t *j = body_of(&c);
@@ -552,7 +570,8 @@ static void chat_body_refuses_invalid_utf8_and_missing_model(void **state)
         {"", "x", "no model name given"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const struct prov_msg msgs[] = {{"system", "fine"}, {"user", cases[i].content}};
+        const struct prov_msg msgs[] = {{.role = "system", .content = "fine"},
+                                        {.role = "user", .content = cases[i].content}};
         struct prov_chat c = {.model = cases[i].model, .msgs = msgs, .n_msgs = 2, .stream = 1};
         char *body = (char *)"untouched";
         size_t len = 99;
@@ -566,10 +585,178 @@ static void chat_body_refuses_invalid_utf8_and_missing_model(void **state)
     }
 }
 
+/* ---- tool calls, thinking, model ---- */
+
+#define CALL_CHUNK                                                                                 \
+    "{\"model\":\"qwen3:8b\",\"message\":{\"role\":\"assistant\",\"content\":\"\",\"thinking\":"   \
+    "\"Need the order.\",\"tool_calls\":[{\"id\":\"call_k3j9x0aa\",\"function\":{\"index\":0,"     \
+    "\"name\":\"lookup_order\",\"arguments\":{\"order_id\":\"A17\",\"opts\":{\"deep\":[1,"         \
+    "\"\\u00e9\"]}}}},{\"function\":{\"name\":\"now\",\"arguments\":{}}}]},\"done\":false}\n"
+#define CALL_FINAL                                                                                 \
+    "{\"model\":\"qwen3:8b\",\"message\":{\"content\":\"\"},\"done\":true,\"done_reason\":"        \
+    "\"stop\"}\n"
+
+static void tool_calls_thinking_and_model_in_any_chunking(void **state)
+{
+    (void)state;
+    static const char body[] = CALL_CHUNK
+        "{\"message\":{\"thinking\":\" Done.\",\"tool_calls\":[{\"id\":\"call_2\",\"function\":"
+        "{\"index\":0,\"name\":\"weather\",\"arguments\":{\"city\":\"Oslo\"}}}]},\"done\":false}"
+        "\n" CALL_FINAL;
+    uint32_t seed = 4242;
+    for (int k = 0; k < 202; k++) {
+        enum chunking how = k < 2 ? (enum chunking)k : RANDOM;
+        struct outcome o;
+        run(body, strlen(body), 200, 0, how, rng_next(&seed), &o);
+        if (o.rc)
+            fail_msg("rc %d: %s", o.rc, o.err.msg);
+        assert_string_equal(o.r.model, "qwen3:8b");
+        assert_string_equal(o.r.thinking, "Need the order. Done.");
+        assert_string_equal(o.r.content, "");
+        assert_int_equal(o.r.n_tool_calls, 3);
+        assert_string_equal(o.r.tool_calls[0].id, "call_k3j9x0aa");
+        assert_string_equal(o.r.tool_calls[0].name, "lookup_order");
+        assert_string_equal(o.r.tool_calls[0].arguments_json,
+                            "{\"order_id\":\"A17\",\"opts\":{\"deep\":[1,\"\xc3\xa9\"]}}");
+        assert_null(o.r.tool_calls[1].id); /* servers before 0.12.10 send none */
+        assert_string_equal(o.r.tool_calls[1].name, "now");
+        assert_string_equal(o.r.tool_calls[1].arguments_json, "{}");
+        assert_string_equal(o.r.tool_calls[2].name, "weather"); /* index 0 again: a new call */
+        assert_string_equal(o.r.tool_calls[2].arguments_json, "{\"city\":\"Oslo\"}");
+        prov_reply_release(&o.r);
+    }
+}
+
+static void malformed_tool_calls_are_reply_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body, *msg;
+    } cases[] = {
+        {"{\"message\":{\"tool_calls\":{}},\"done\":true}\n",
+         "'message.tool_calls' at line 1 of the reply is not an array"},
+        {"{\"message\":{\"tool_calls\":[{\"function\":{\"arguments\":{}}}]},\"done\":true}\n",
+         "a tool call at line 1 of the reply has no function name"},
+        {"{\"message\":{\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":[1]}}]},"
+         "\"done\":true}\n",
+         "the arguments of tool call 'f' are not a JSON object"},
+        {"{\"message\":{\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":"
+         "\"}}]},\"done\":true}\n",
+         "the arguments of tool call 'f' are not a JSON object"},
+        {"{\"message\":{\"thinking\":7},\"done\":true}\n",
+         "'message.thinking' at line 1 of the reply is not a string"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct outcome o;
+        run(cases[i].body, strlen(cases[i].body), 200, 0, BYTES, 0, &o);
+        assert_int_equal(o.rc, BH_EREPLY);
+        if (!strstr(o.err.msg, cases[i].msg))
+            fail_msg("case %zu: '%s' lacks '%s'", i, o.err.msg, cases[i].msg);
+        assert_null(o.r.tool_calls);
+        prov_reply_release(&o.r);
+    }
+}
+
+static void reply_release_frees_tool_calls(void **state)
+{
+    (void)state;
+    struct prov_reply r = {0};
+    r.tool_calls = calloc(2, sizeof(*r.tool_calls));
+    r.n_tool_calls = 2;
+    r.tool_calls[0].id = strdup("a");
+    r.tool_calls[0].name = strdup("f");
+    r.tool_calls[0].arguments_json = strdup("{}");
+    r.tool_calls[1].name = strdup("g");
+    r.thinking = strdup("t");
+    r.model = strdup("m");
+    prov_reply_release(&r); /* Asan's leak check sees what is left */
+    assert_null(r.tool_calls);
+    assert_int_equal(r.n_tool_calls, 0);
+    assert_null(r.model);
+}
+
+static void chat_body_sends_options_keep_alive_format_think_truncate_tools(void **state)
+{
+    (void)state;
+    static const char tools[] =
+        "[{\"type\":\"function\",\"function\":{\"name\":\"lookup_order\",\"description\":\"Find\","
+        "\"parameters\":{\"type\":\"object\"}}}]";
+    static const struct prov_msg msgs[] = {{.role = "user", .content = "hi"}};
+    struct prov_chat c = {.model = "m",
+                          .msgs = msgs,
+                          .n_msgs = 1,
+                          .stream = 1,
+                          .options_json = "{\"num_ctx\":8192,\"temperature\":0,\"seed\":42}",
+                          .keep_alive = "10m",
+                          .format_json = "json",
+                          .think = PROV_THINK_OFF,
+                          .truncate_off = 1,
+                          .tools_json = tools,
+                          .max_tokens = 512};
+    json_t *j = body_of(&c);
+    json_t *opts = json_object_get(j, "options");
+    assert_int_equal(json_integer_value(json_object_get(opts, "num_ctx")), 8192);
+    assert_int_equal(json_integer_value(json_object_get(opts, "seed")), 42);
+    assert_int_equal(json_integer_value(json_object_get(opts, "num_predict")), 512);
+    assert_string_equal(json_string_value(json_object_get(j, "keep_alive")), "10m");
+    assert_string_equal(json_string_value(json_object_get(j, "format")), "json");
+    assert_true(json_is_false(json_object_get(j, "think")));
+    assert_true(json_is_false(json_object_get(j, "truncate")));
+    json_t *t = json_array_get(json_object_get(j, "tools"), 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(t, "function"), "name")),
+                        "lookup_order");
+    json_decref(j);
+
+    /* whole seconds as a number; a schema as an object; num_predict given wins */
+    c.keep_alive = "-1";
+    c.format_json = "{\"type\":\"object\"}";
+    c.think = PROV_THINK_ON;
+    c.truncate_off = 0;
+    c.options_json = "{\"num_predict\":7}";
+    j = body_of(&c);
+    assert_true(json_is_integer(json_object_get(j, "keep_alive")));
+    assert_int_equal(json_integer_value(json_object_get(j, "keep_alive")), -1);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "format"), "type")),
+                        "object");
+    assert_true(json_is_true(json_object_get(j, "think")));
+    assert_null(json_object_get(j, "truncate"));
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "options"), "num_predict")), 7);
+    json_decref(j);
+}
+
+static void chat_body_sends_tool_history_with_arguments_as_objects(void **state)
+{
+    (void)state;
+    static const struct prov_tool_call calls[] = {
+        {"call_k3j9x0aa", "lookup_order", "{\"order_id\":\"A17\"}"}};
+    static const struct prov_msg msgs[] = {
+        {.role = "user", .content = "Status of order A17?"},
+        {.role = "assistant", .content = "", .tool_calls = calls, .n_tool_calls = 1},
+        {.role = "tool",
+         .content = "{\"status\":\"shipped\"}",
+         .tool_name = "lookup_order",
+         .tool_call_id = "call_k3j9x0aa"},
+    };
+    struct prov_chat c = {.model = "m", .msgs = msgs, .n_msgs = 3};
+    json_t *j = body_of(&c);
+    json_t *arr = json_object_get(j, "messages");
+    json_t *tc = json_array_get(json_object_get(json_array_get(arr, 1), "tool_calls"), 0);
+    assert_string_equal(json_string_value(json_object_get(tc, "id")), "call_k3j9x0aa");
+    json_t *f = json_object_get(tc, "function");
+    assert_string_equal(json_string_value(json_object_get(f, "name")), "lookup_order");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(f, "arguments"), "order_id")), "A17");
+    json_t *tool = json_array_get(arr, 2);
+    assert_string_equal(json_string_value(json_object_get(tool, "tool_name")), "lookup_order");
+    assert_string_equal(json_string_value(json_object_get(tool, "tool_call_id")), "call_k3j9x0aa");
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(provider_table_finds_ollama_and_only_known_names),
+        cmocka_unit_test(provider_table_finds_each_dialect_and_only_known_names),
         cmocka_unit_test(reply_release_frees_and_zeroes),
         cmocka_unit_test(stream_cases_give_the_same_reply_in_any_chunking),
         cmocka_unit_test(three_chunk_stream_survives_200_random_chunkings),
@@ -581,6 +768,11 @@ int main(void)
         cmocka_unit_test(chat_body_round_trips_messages),
         cmocka_unit_test(chat_body_without_stream_says_false_and_empty_messages_is_preload),
         cmocka_unit_test(chat_body_refuses_invalid_utf8_and_missing_model),
+        cmocka_unit_test(tool_calls_thinking_and_model_in_any_chunking),
+        cmocka_unit_test(malformed_tool_calls_are_reply_errors),
+        cmocka_unit_test(reply_release_frees_tool_calls),
+        cmocka_unit_test(chat_body_sends_options_keep_alive_format_think_truncate_tools),
+        cmocka_unit_test(chat_body_sends_tool_history_with_arguments_as_objects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

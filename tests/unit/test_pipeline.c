@@ -1,6 +1,8 @@
 /* tests/unit/test_pipeline.c — loading and validating pipeline files: the
- * corpus of bad files with their exact messages, good files down to every
- * default, the position scanner on odd layouts, templates, ${VAR} expansion.
+ * corpus of bad files (JSON and YAML) with their exact messages, several
+ * errors in one pass, good files down to every default, the position
+ * scanner on odd layouts, templates, ${VAR} expansion. YAML on its own is in
+ * test_pipeline_yaml.c.
  * Runs from BH_SOURCE_DIR so that paths in messages are the repository's. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,48 +44,143 @@ static char *slurp_trimmed(const char *path)
 {
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
-    char *buf = bh_xcalloc(1, 4096);
-    size_t n = fread(buf, 1, 4095, f);
+    char *buf = bh_xcalloc(1, 16384);
+    size_t n = fread(buf, 1, 16383, f);
     fclose(f);
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
         buf[--n] = '\0';
     return buf;
 }
 
-static int check_bad_file(const char *name)
+/* A corpus file: .json, .yaml or .yml; its .expected holds every error, one
+ * a line, in the order pipe_load_all reports them. */
+static size_t corpus_stem(const char *name)
 {
-    char json[512], expected[512], got[1024];
-    snprintf(json, sizeof(json), BAD_DIR "/%s", name);
-    snprintf(expected, sizeof(expected), BAD_DIR "/%.*s.expected", (int)(strlen(name) - 5), name);
+    static const char *const exts[] = { ".json", ".yaml", ".yml" };
+    size_t n = strlen(name);
+    for (size_t i = 0; i < NELEM(exts); i++) {
+        size_t k = strlen(exts[i]);
+        if (n > k && strcmp(name + n - k, exts[i]) == 0)
+            return n - k;
+    }
+    return 0;
+}
+
+static int check_bad_file(const char *name, size_t stem)
+{
+    char file[512], expected[512], got[16384] = "", first[1024];
+    snprintf(file, sizeof(file), BAD_DIR "/%s", name);
+    snprintf(expected, sizeof(expected), BAD_DIR "/%.*s.expected", (int)stem, name);
     struct pipeline *p = NULL;
-    struct bh_err err = { 0 };
-    int rc = pipe_load(&p, json, NULL, &err);
+    struct bh_err *errs = NULL, one = { 0 };
+    size_t n = 0, len = 0;
+    int rc = pipe_load_all(&p, file, NULL, &errs, &n);
+    for (size_t i = 0; i < n; i++) {
+        bh_err_format(&errs[i], got + len, sizeof(got) - len);
+        len += strlen(got + len);
+        if (i + 1 < n && len + 1 < sizeof(got))
+            got[len++] = '\n';
+    }
+    /* pipe_load reports the first of them, as before */
+    int rc1 = pipe_load(&p, file, NULL, &one);
+    bh_err_format(&one, first, sizeof(first));
     char *want = slurp_trimmed(expected);
-    bh_err_format(&err, got, sizeof(got));
-    int ok = rc == BH_EINVAL && p == NULL && strcmp(got, want) == 0;
+    int ok = rc == BH_EINVAL && rc1 == rc && p == NULL && n >= 1 && strcmp(got, want) == 0 &&
+             strncmp(want, first, strlen(first)) == 0 && (n > 1 || strcmp(want, first) == 0);
     if (!ok)
-        fprintf(stderr, "%s: rc %d\n  got:  %s\n  want: %s\n", json, rc, got, want);
+        fprintf(stderr, "%s: rc %d, %zu errors\n  got:  %s\n  want: %s\n", file, rc, n, got, want);
     free(want);
+    free(errs);
     pipe_free(p);
     return ok;
 }
 
-static void corpus_every_bad_file_fails_with_its_expected_message(void **state)
+static void corpus_every_bad_file_fails_with_its_expected_messages(void **state)
 {
     (void)state;
     DIR *d = opendir(BAD_DIR);
     assert_non_null(d);
-    int files = 0, failures = 0;
+    int files = 0, yaml = 0, failures = 0;
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        size_t n = strlen(e->d_name);
-        if (n <= 5 || strcmp(e->d_name + n - 5, ".json") != 0)
+        size_t stem = corpus_stem(e->d_name);
+        if (stem == 0)
             continue;
         files++;
-        failures += !check_bad_file(e->d_name);
+        yaml += e->d_name[stem + 1] == 'y';
+        failures += !check_bad_file(e->d_name, stem);
     }
     closedir(d);
     assert_int_equal(failures, 0);
     assert_true(files >= 14);
+    assert_true(yaml >= 6);
+}
+
+static void three_independent_errors_are_all_reported_in_file_order(void **state)
+{
+    (void)state;
+    static const struct {
+        int line, col;
+        const char *path, *msg;
+    } want[] = {
+        { 8, 15, "stages.plan", "unknown key \"clearence\" — did you mean \"clearance\"?" },
+        { 9, 49, "stages.review.model", "expected a string, found a number — the model name as "
+                                        "the endpoint knows it, e.g. \"qwen2.5-coder:7b\"" },
+        { 11, 33, "stages.summarize.clearance",
+          "unknown label \"secret\" (known: public, internal, confidential, restricted) — labels "
+          "are declared in \"labels\", lowest first" },
+    };
+    struct pipeline *p = NULL;
+    struct bh_err *errs = NULL;
+    size_t n = 0;
+    assert_int_equal(pipe_load_all(&p, BAD_DIR "/three-errors.json", NULL, &errs, &n),
+                     BH_EINVAL);
+    assert_null(p);
+    assert_int_equal(n, NELEM(want));
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(errs[i].code, BH_EINVAL);
+        assert_string_equal(errs[i].file, BAD_DIR "/three-errors.json");
+        assert_int_equal(errs[i].line, want[i].line);
+        assert_int_equal(errs[i].col, want[i].col);
+        assert_string_equal(errs[i].path, want[i].path);
+        assert_string_equal(errs[i].msg, want[i].msg);
+    }
+    free(errs);
+}
+
+static void errors_sort_by_position_and_a_template_error_sorts_at_its_prompt(void **state)
+{
+    (void)state;
+    /* stages come first in this file but are checked last; the template's
+     * error is positioned in the template and sorted where review names it */
+    struct pipeline *p = NULL;
+    struct bh_err *errs = NULL;
+    size_t n = 0;
+    assert_int_equal(pipe_load_all(&p, BAD_DIR "/many-errors.json", NULL, &errs, &n), BH_EINVAL);
+    assert_int_equal(n, 5);
+    assert_string_equal(errs[0].file, BAD_DIR "/prompts/unknown-field.md");
+    const int lines[] = { 5, 6, 10, 12 };
+    for (size_t i = 1; i < n; i++)
+        assert_int_equal(errs[i].line, lines[i - 1]);
+    assert_non_null(strstr(errs[2].msg, "stages form a cycle")); /* the graph still ran */
+    free(errs);
+}
+
+static void load_all_on_success_gives_no_errors_and_accepts_null(void **state)
+{
+    (void)state;
+    struct pipeline *p = NULL;
+    static struct bh_err sentinel;
+    struct bh_err *errs = &sentinel; /* must be overwritten */
+    size_t n = 99;
+    assert_int_equal(pipe_load_all(&p, FULL, NULL, &errs, &n), 0);
+    assert_non_null(p);
+    assert_null(errs);
+    assert_int_equal(n, 0);
+    pipe_free(p);
+    p = NULL;
+    assert_int_equal(pipe_load_all(&p, BAD_DIR "/three-errors.json", NULL, NULL, NULL),
+                     BH_EINVAL);
+    assert_null(p);
 }
 
 static struct pipeline *load_ok(const char *path, const struct pipe_load_opts *opts)
@@ -693,7 +790,10 @@ static void template_check_resolves_fields_and_stage_outputs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(corpus_every_bad_file_fails_with_its_expected_message),
+        cmocka_unit_test(corpus_every_bad_file_fails_with_its_expected_messages),
+        cmocka_unit_test(three_independent_errors_are_all_reported_in_file_order),
+        cmocka_unit_test(errors_sort_by_position_and_a_template_error_sorts_at_its_prompt),
+        cmocka_unit_test(load_all_on_success_gives_no_errors_and_accepts_null),
         cmocka_unit_test(full_pipeline_keeps_declaration_order_and_every_value),
         cmocka_unit_test(deps_join_after_and_template_reads_without_duplicates),
         cmocka_unit_test(order_is_topological_with_ties_broken_by_declaration),

@@ -6,9 +6,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pipeline/pipeline.h"
+#include "policy/graph.h"
 #include "policy/policy.h"
 
 enum { PUB, INT, CONF, RESTR };
@@ -164,6 +167,129 @@ static void unknown_field_counts_as_top(void **state)
     assert_int_equal(r[0].input, RESTR);
 }
 
+static void graph_of(struct pol_graph *g, const struct fixture *f, int gpu_local,
+                     enum pol_addr_kind kind)
+{
+    struct pol_endpoint_fact facts[2] = {
+        { .local = gpu_local, .addr_kind = kind, .host = "127.0.0.1", .addr = "127.0.0.1" },
+        { .local = 0, .addr_kind = POL_ADDR_PUBLIC, .declared_cloud = 1, .host = "ollama.com" },
+    };
+    pol_graph_init(g, &f->p, facts);
+}
+
+static void graph_names_locality_reasons_and_clearance_sources(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct pol_graph g;
+    build(&f, 1, 0, 0);
+    f.st[2].model = "glm-5:cloud";
+    graph_of(&g, &f, 1, POL_ADDR_PRIVATE);
+    assert_string_equal(pol_locality_words(g.stages[0].why), "declared cloud");
+    assert_string_equal(pol_clearance_from_words(g.stages[0].clearance_from), "endpoint");
+    assert_string_equal(pol_locality_words(g.stages[1].why), "declared local, private address");
+    assert_string_equal(pol_clearance_from_words(g.stages[1].clearance_from), "default for local");
+    assert_string_equal(pol_locality_words(g.stages[2].why), "model name ends in :cloud");
+    assert_string_equal(pol_clearance_from_words(g.stages[2].clearance_from), "default for cloud");
+    pol_graph_release(&g);
+    graph_of(&g, &f, 0, POL_ADDR_UNRESOLVED);
+    assert_string_equal(pol_locality_words(g.stages[1].why),
+                        "declared local but host did not resolve (refused)");
+    assert_string_equal(pol_clearance_from_words(g.stages[1].clearance_from), "locality refused");
+    assert_int_equal(g.stages[1].clearance, PUB);
+    pol_graph_release(&g);
+    graph_of(&g, &f, 0, POL_ADDR_PUBLIC);
+    assert_string_equal(pol_locality_words(g.stages[1].why),
+                        "declared local but public address (refused)");
+    pol_graph_release(&g);
+}
+
+static void graph_edges_carry_bounds_and_after_carries_no_data(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct pol_graph g;
+    build(&f, 1, 0, 0);
+    size_t summary_deps[] = { 1, 0 }; /* reads review.output; after plan */
+    f.st[2].deps = summary_deps;
+    f.st[2].n_deps = 2;
+    graph_of(&g, &f, 1, POL_ADDR_LOOPBACK);
+    int seen_after = 0, seen_output = 0, seen_diff = 0;
+    for (size_t k = 0; k < g.n_edges; k++) {
+        const struct pol_graph_edge *e = &g.edges[k];
+        const char *from = g.nodes[e->from].name, *to = g.nodes[e->to].name;
+        if (strcmp(from, "plan") == 0 && strcmp(to, "summary") == 0) {
+            seen_after = !e->data && e->bound == -1 && e->bound_from == POL_BOUND_NONE;
+        } else if (strcmp(from, "review") == 0 && strcmp(to, "summary") == 0) {
+            seen_output = e->data && e->bound == CONF && e->bound_from == POL_BOUND_STAGE_OUTPUT;
+        } else if (strcmp(from, "pr.diff") == 0) {
+            seen_diff = e->bound == CONF && e->bound_from == POL_BOUND_SOURCE_DEFAULT;
+        }
+    }
+    assert_true(seen_after && seen_output && seen_diff);
+    assert_int_equal(g.n_edges, 5); /* title→plan, diff→review, plan→review, review→summary, after */
+    pol_graph_release(&g);
+}
+
+static void graph_refuses_stage_cleared_above_its_endpoint(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct pol_graph g;
+    build(&f, 1, 0, 0);
+    f.st[0].clearance = CONF; /* the cloud endpoint is cleared for internal only */
+    assert_true(pol_stage_over_endpoint(&f.p, 0));
+    assert_false(pol_stage_over_endpoint(&f.p, 1));
+    graph_of(&g, &f, 1, POL_ADDR_LOOPBACK);
+    assert_true(g.stages[0].flow_ok); /* the gate caps it: nothing leaks */
+    assert_false(g.stages[0].ok);     /* but the mistake is reported */
+    assert_int_equal(g.n_refused, 1);
+    assert_string_equal(g.stages[0].conflict,
+                        "declares clearance confidential above its endpoint 'cloud' "
+                        "(internal, endpoint)");
+    pol_graph_release(&g);
+    f.st[1].clearance = RESTR; /* a local endpoint defaults to the top: fine */
+    f.st[0].clearance = INT;
+    graph_of(&g, &f, 1, POL_ADDR_LOOPBACK);
+    assert_int_equal(g.n_refused, 0);
+    pol_graph_release(&g);
+}
+
+static char *render(const struct pol_graph *g, enum pol_format fmt)
+{
+    char *text = NULL;
+    size_t n = 0;
+    FILE *m = open_memstream(&text, &n);
+    pol_graph_render(m, g, fmt);
+    fclose(m);
+    return text;
+}
+
+static void graph_json_escapes_names_and_md_states_what_leaves(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct pol_graph g;
+    build(&f, 1, 0, 0);
+    f.p.name = "a \"quoted\" name";
+    graph_of(&g, &f, 1, POL_ADDR_LOOPBACK);
+    char *json = render(&g, POL_FORMAT_JSON);
+    assert_non_null(strstr(json, "\"name\": \"a \\\"quoted\\\" name\""));
+    assert_non_null(strstr(json, "\"verdict\": {\"ok\": true, \"refused\": []}"));
+    char *md = render(&g, POL_FORMAT_MD);
+    assert_non_null(strstr(md, "- Stage plan sends pr.title (internal) to cloud endpoint 'cloud' "
+                               "at ollama.com (model qwen2.5-coder:7b; declared cloud)"));
+    assert_non_null(strstr(md, "No confidential or restricted data leaves the machine."));
+    char *dot = render(&g, POL_FORMAT_DOT);
+    assert_non_null(strstr(dot, "\"s:plan\" -> \"s:review\" [label=\"internal\"];"));
+    assert_int_equal(pol_format_find("md"), POL_FORMAT_MD);
+    assert_int_equal(pol_format_find("yaml"), -1);
+    free(json);
+    free(md);
+    free(dot);
+    pol_graph_release(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +300,10 @@ int main(void)
         cmocka_unit_test(check_passes_the_private_split),
         cmocka_unit_test(check_refuses_diff_and_review_to_cloud),
         cmocka_unit_test(unknown_field_counts_as_top),
+        cmocka_unit_test(graph_names_locality_reasons_and_clearance_sources),
+        cmocka_unit_test(graph_edges_carry_bounds_and_after_carries_no_data),
+        cmocka_unit_test(graph_refuses_stage_cleared_above_its_endpoint),
+        cmocka_unit_test(graph_json_escapes_names_and_md_states_what_leaves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,150 @@
+/* policy/graph.h — the flow graph of a pipeline as data, and its renderers
+ * (text, JSON, Graphviz, a plain-language statement for a privacy review).
+ *
+ * Nodes are the source fields the templates read and the stages; edges are
+ * field → stage (a template reads the field), stage → stage (Y's template
+ * reads X.output) and stage → stage ordering edges (`after` alone, no data).
+ * Every data edge carries the static upper bound of its label and where the
+ * bound comes from. The per-stage verdicts are pol_check's (the gate's rules),
+ * plus one configuration check pol_check does not make: a stage may not
+ * declare a clearance above its endpoint's (pol_stage_clearance caps it
+ * silently; the graph refuses the stage so the author learns of it).
+ * Pure computation over the loaded pipeline and the facts egress verified. */
+#ifndef POL_GRAPH_H
+#define POL_GRAPH_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct pipeline;
+
+/* The kind of address an endpoint's connections are pinned to. */
+enum pol_addr_kind {
+    POL_ADDR_LOOPBACK,
+    POL_ADDR_PRIVATE,
+    POL_ADDR_PUBLIC,
+    POL_ADDR_UNRESOLVED,   /* the host did not resolve */
+};
+
+/* What egress verified of one endpoint, as policy needs it. The strings are
+ * borrowed for the duration of pol_graph_init (the graph copies them). */
+struct pol_endpoint_fact {
+    int local;                  /* verified local (egr_endpoint.local) */
+    enum pol_addr_kind addr_kind;
+    int declared_cloud;         /* the file says "locality": "cloud" (0: local or not said) */
+    const char *host;           /* NULL is fine */
+    int port;
+    const char *addr;           /* the pinned address, "" or NULL when none */
+    const char *evidence;       /* egress's words, e.g. "declared local; 127.0.0.1 is loopback" */
+};
+
+/* Why a stage (or an endpoint) is local or cloud. pol_locality_words gives
+ * the exact phrases that check prints and the JSON schema documents. */
+enum pol_locality_why {
+    POL_WHY_LOOPBACK,            /* "declared local, loopback address" */
+    POL_WHY_PRIVATE,             /* "declared local, private address" */
+    POL_WHY_DECLARED_CLOUD,      /* "declared cloud" */
+    POL_WHY_NOT_DECLARED,        /* "not declared" */
+    POL_WHY_MODEL_COLON_CLOUD,   /* "model name ends in :cloud" */
+    POL_WHY_MODEL_DASH_CLOUD,    /* "model name ends in -cloud" */
+    POL_WHY_PUBLIC_REFUSED,      /* "declared local but public address (refused)" */
+    POL_WHY_UNRESOLVED_REFUSED,  /* "declared local but host did not resolve (refused)" */
+};
+const char *pol_locality_words(enum pol_locality_why why);
+
+/* Where an effective clearance comes from. */
+enum pol_clearance_from {
+    POL_CLR_STAGE,               /* "stage" */
+    POL_CLR_ENDPOINT,            /* "endpoint" */
+    POL_CLR_DEFAULT_LOCAL,       /* "default for local" (the top label) */
+    POL_CLR_DEFAULT_CLOUD,       /* "default for cloud" (the bottom label) */
+    POL_CLR_LOCALITY_REFUSED,    /* "locality refused" (bottom, whatever is declared) */
+};
+const char *pol_clearance_from_words(enum pol_clearance_from from);
+
+/* Where the bound of an edge (or of a field node) comes from. */
+enum pol_bound_from {
+    POL_BOUND_FIELD,             /* "field": the field's declared label */
+    POL_BOUND_SOURCE_DEFAULT,    /* "source default": the source's label */
+    POL_BOUND_STAGE_OUTPUT,      /* "stage output": the upstream stage's input bound */
+    POL_BOUND_UNKNOWN,           /* "unknown": names nothing, counts as the top label */
+    POL_BOUND_NONE,              /* "none": an ordering edge carries no data */
+};
+const char *pol_bound_from_words(enum pol_bound_from from);
+
+struct pol_graph_endpoint {
+    const char *name, *url;      /* borrowed from the pipeline */
+    char *host, *addr, *evidence;/* owned copies of the facts ("" when absent) */
+    int port;
+    int declared_local;
+    int local;                   /* verified */
+    enum pol_locality_why why;
+    int clearance;               /* as configured: declared, else by declared locality */
+    enum pol_clearance_from clearance_from;
+};
+
+enum pol_node_kind { POL_NODE_STAGE, POL_NODE_FIELD };
+
+struct pol_graph_node {
+    enum pol_node_kind kind;
+    const char *name;            /* borrowed: the stage's name or the placeholder's text */
+    size_t stage;                /* POL_NODE_STAGE: index into pipeline.stages */
+    int label;                   /* FIELD: its bound; STAGE: its input bound */
+    enum pol_bound_from bound_from; /* FIELD: FIELD, SOURCE_DEFAULT or UNKNOWN */
+};
+
+struct pol_graph_edge {
+    size_t from, to;             /* node indices; `to` is always a stage node */
+    int data;                    /* 0: an `after`-only ordering edge */
+    int bound;                   /* label index (-1 when !data) */
+    enum pol_bound_from bound_from;
+    int ok;                      /* bound <= the target's clearance (1 when !data) */
+};
+
+struct pol_graph_stage {
+    int local;
+    enum pol_locality_why why;
+    int clearance;               /* effective, as the gate applies it */
+    enum pol_clearance_from clearance_from;
+    int input;                   /* upper bound of what the stage reads */
+    int flow_ok;                 /* input <= clearance (pol_check's verdict) */
+    int over_endpoint;           /* declared clearance above the endpoint's: refused */
+    int ok;                      /* flow_ok && !over_endpoint */
+    char reason[256];            /* when !flow_ok: what carries the label */
+    char conflict[256];          /* when over_endpoint: the configuration mistake */
+};
+
+struct pol_graph {
+    const struct pipeline *p;    /* borrowed: must outlive the graph */
+    struct pol_graph_endpoint *endpoints;  /* [p->n_endpoints] */
+    struct pol_graph_node *nodes;          /* stages first (node i is stage i), then fields */
+    size_t n_nodes;
+    struct pol_graph_edge *edges;          /* per stage in run order: data edges in
+                                              template order, then ordering edges */
+    size_t n_edges;
+    struct pol_graph_stage *stages;        /* [p->n_stages], by stage index */
+    size_t n_refused;
+};
+
+/* Builds the graph of p given facts[p->n_endpoints]. Cannot fail (out of
+ * memory aborts). Release with pol_graph_release. */
+void pol_graph_init(struct pol_graph *g, const struct pipeline *p,
+                    const struct pol_endpoint_fact *facts);
+void pol_graph_release(struct pol_graph *g);
+
+/* 1 when the stage declares a clearance above what its endpoint is
+ * configured for (the endpoint's declared clearance, else the top label when
+ * declared local and the bottom when not). Static, independent of the network. */
+int pol_stage_over_endpoint(const struct pipeline *p, size_t stage);
+
+enum pol_format { POL_FORMAT_TEXT, POL_FORMAT_JSON, POL_FORMAT_DOT, POL_FORMAT_MD };
+
+/* The format called name ("text", "json", "dot", "md"), or -1. */
+int pol_format_find(const char *name);
+/* The valid names, for messages: "text, json, dot, md". */
+const char *pol_format_names(void);
+
+/* Writes the graph to f in the format (schemas in pipelines/README.md). */
+void pol_graph_render(FILE *f, const struct pol_graph *g, enum pol_format fmt);
+
+#endif

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# `check --format json|dot|md`: the JSON graph of every shipped and fixture
+# pipeline equals the expected graph in fixtures/check/ (ports and folders
+# normalised); dot has the expected edges and renders when Graphviz is
+# installed; md names every cloud stage and its host. Nothing is sent, so the
+# endpoint URLs need no server behind them.
+source "$BH_SOURCE_DIR/tests/helpers/lib.sh"
+cd "$T"
+E="$BH_SOURCE_DIR/fixtures/check"
+export BULKHEAD_LOCAL_URL=http://127.0.0.1:11434 BULKHEAD_CLOUD_URL=http://127.0.0.1:11435
+
+norm='.pipeline.file |= sub(".*/"; "") | .endpoints[] |= (.port = 0 | .url |= sub(":[0-9]+$"; ""))'
+
+fmt() { # FORMAT PIPELINE → sets rc, writes $T/out and $T/err
+  set +e
+  "$BULKHEAD" check --format "$1" "$2" >"$T/out" 2>"$T/err"
+  rc=$?
+  set -e
+}
+
+pipelines=("$BH_SOURCE_DIR/pipelines/code-review.json" "$BH_SOURCE_DIR"/fixtures/pipelines/policy/*.json
+           "$E"/pipelines/*.json)
+for f in "${pipelines[@]}"; do
+  n=$(basename "$f" .json)
+  fmt json "$f"
+  want=0; [ "$n" = code-review ] || want=3
+  expect_eq "$n: check --format json exits $want" "$want" "$rc"
+  if jq -S "$norm" "$T/out" >"$T/$n.json" 2>"$T/jq.err" && diff -u "$E/$n.json" "$T/$n.json" >"$T/diff"; then
+    ok "$n: the JSON graph is the expected one"
+  else
+    not_ok "$n: the JSON graph differs from fixtures/check/$n.json"; head -40 "$T/diff" "$T/jq.err" | sed 's/^/#   /'
+  fi
+  expect_eq "$n: the verdict agrees with the exit code" "$([ "$want" = 0 ] && echo true || echo false)" \
+    "$(jq '.verdict.ok' "$T/out")"
+done
+
+# The locality reasons for the addresses a local endpoint can have.
+reason() { BULKHEAD_LOCAL_URL=$1 fmt json "$BH_SOURCE_DIR/pipelines/code-review.json"
+           jq -r '.stages[] | select(.name == "review") | "\(.locality_reason) / \(.clearance_from)"' "$T/out"; }
+expect_eq "a private address is local" "declared local, private address / default for local" \
+  "$(reason http://10.1.2.3:11434)"
+expect_eq "a public address is refused" "declared local but public address (refused) / locality refused" \
+  "$(reason http://192.0.2.1:11434)"
+expect_eq "a host that does not resolve is refused" \
+  "declared local but host did not resolve (refused) / locality refused" "$(reason http://nohost.invalid:11434)"
+
+# dot: the edges with their bounds, refused edges red, the two clusters.
+fmt dot "$BH_SOURCE_DIR/pipelines/code-review.json"
+expect_eq "dot exits 0" 0 "$rc"
+expect_contains "dot has the diff edge with its bound" "$T/out" '"f:pr.diff" -> "s:review" [label="confidential"];'
+expect_contains "dot has the stage-to-stage edge" "$T/out" '"s:review" -> "s:summarize" [label="confidential"];'
+expect_contains "dot has a local cluster" "$T/out" "subgraph cluster_local"
+expect_contains "dot has a cloud cluster" "$T/out" "subgraph cluster_cloud"
+cp "$T/out" "$T/ok.dot"
+fmt dot "$BH_SOURCE_DIR/fixtures/pipelines/policy/summary-to-cloud.json"
+expect_contains "a refused edge is red" "$T/out" '"s:review" -> "s:summarize" [label="confidential", color=red, fontcolor=red];'
+if command -v dot >/dev/null; then
+  expect "dot renders the graph" dot -Tsvg -o "$T/ok.svg" "$T/ok.dot"
+  expect "dot renders a refused graph" dot -Tsvg -o "$T/bad.svg" "$T/out"
+else
+  echo "# dot is not installed: rendering not tried"
+fi
+
+# md: every cloud stage with its host, and the statement of what leaves.
+for f in "${pipelines[@]}"; do
+  n=$(basename "$f" .json)
+  fmt json "$f"; cp "$T/out" "$T/$n.graph.json"
+  fmt md "$f"
+  while IFS=$'\t' read -r stage host; do
+    expect "$n md: names cloud stage $stage and its host $host on one line" \
+      bash -c 'grep -F -- "- Stage $1 " "$2" | grep -qF "endpoint" && grep -F -- "- Stage $1 " "$2" | grep -qF " at $3 ("' \
+      _ "$stage" "$T/out" "$host"
+  done < <(jq -r '. as $g | .stages[] | select(.local | not) | . as $s |
+                  "\($s.name)\t\($g.endpoints[] | select(.name == $s.endpoint) | .host)"' "$T/$n.graph.json")
+done
+fmt md "$BH_SOURCE_DIR/pipelines/code-review.json"
+expect_contains "md states what leaves for the planner" "$T/out" \
+  "Stage plan sends pr.number, pr.ref, pr.title, pr.files, pr.stats (internal) to cloud endpoint 'cloud' at 127.0.0.1 (model gpt-oss:120b"
+expect_contains "md states that nothing confidential leaves" "$T/out" "No confidential or restricted data leaves the machine."
+fmt md "$BH_SOURCE_DIR/fixtures/pipelines/policy/summary-to-cloud.json"
+expect_contains "md says a refused pipeline does not run" "$T/out" "The check refuses this pipeline"
+
+# Usage errors.
+fmt xml "$BH_SOURCE_DIR/pipelines/code-review.json"
+expect_eq "an unknown format is a usage error" 2 "$rc"
+expect_contains "which names the valid formats" "$T/err" "unknown format 'xml' (known: text, json, dot, md)"
+fmt text "$E/pipelines/stage-above-endpoint.json"
+expect_eq "a stage cleared above its endpoint: check exits 3" 3 "$rc"
+expect_contains "and says so with the next step" "$T/err" \
+  "stages.plan: refused: stage declares clearance confidential above its endpoint 'cloud' (internal, endpoint) — lower the stage's clearance to at most internal"
+finish

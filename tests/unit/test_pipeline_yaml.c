@@ -1,0 +1,386 @@
+/* tests/unit/test_pipeline_yaml.c — YAML pipeline files: each good YAML
+ * fixture loads into the same structs as its JSON twin, scalars follow the
+ * core schema (a plain 1 is a number, "1" a string), positions come from
+ * libyaml's marks in characters, and every prefix of every good file loads
+ * or fails cleanly (no crash, no leak under ASan). The bad YAML corpus with
+ * its exact messages is walked by test_pipeline.c.
+ * Runs from BH_SOURCE_DIR so that paths in messages are the repository's. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pipeline/pipeline.h"
+#include "util/bh_err.h"
+#include "util/bh_xmalloc.h"
+
+#define GOOD "fixtures/pipelines/good/"
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static char src_dir[4096];
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *src = getenv("BH_SOURCE_DIR");
+    if (!src || chdir(src) != 0 || !getcwd(src_dir, sizeof(src_dir))) {
+        fprintf(stderr, "BH_SOURCE_DIR must name the source tree\n");
+        return -1;
+    }
+    unsetenv("BH_TEST_LOCAL_URL");
+    setenv("BH_TEST_CLOUD_URL", "https://cloud.example", 1);
+    return 0;
+}
+
+static struct pipeline *load_ok(const char *path)
+{
+    struct pipeline *p = NULL;
+    struct bh_err err = { 0 };
+    char buf[1024];
+    int rc = pipe_load(&p, path, NULL, &err);
+    if (rc)
+        fprintf(stderr, "%s\n", bh_err_format(&err, buf, sizeof(buf)));
+    assert_int_equal(rc, 0);
+    assert_non_null(p);
+    return p;
+}
+
+/* ---- YAML twins of the JSON fixtures ---- */
+
+static void assert_same_str(const char *a, const char *b)
+{
+    if (!a || !b)
+        assert_ptr_equal(a, b);
+    else
+        assert_string_equal(a, b);
+}
+
+static void assert_same_endpoint(const struct pipe_endpoint *a, const struct pipe_endpoint *b)
+{
+    assert_string_equal(a->name, b->name);
+    assert_string_equal(a->provider, b->provider);
+    assert_string_equal(a->url, b->url);
+    assert_int_equal(a->declared_local, b->declared_local);
+    assert_int_equal(a->clearance, b->clearance);
+    assert_int_equal(a->max_concurrency, b->max_concurrency);
+    assert_int_equal(a->timeout_s, b->timeout_s);
+    assert_same_str(a->api_key_env, b->api_key_env);
+}
+
+static void assert_same_stage(const struct pipe_stage *a, const struct pipe_stage *b)
+{
+    assert_string_equal(a->name, b->name);
+    assert_int_equal(a->endpoint, b->endpoint);
+    assert_string_equal(a->model, b->model);
+    assert_string_equal(a->prompt_path, b->prompt_path);
+    assert_string_equal(a->tpl.file, b->tpl.file);
+    assert_int_equal(a->tpl.n_parts, b->tpl.n_parts);
+    for (size_t i = 0; i < a->tpl.n_parts; i++) {
+        assert_int_equal(a->tpl.parts[i].is_field, b->tpl.parts[i].is_field);
+        assert_string_equal(a->tpl.parts[i].text, b->tpl.parts[i].text);
+        assert_int_equal(a->tpl.parts[i].line, b->tpl.parts[i].line);
+        assert_int_equal(a->tpl.parts[i].col, b->tpl.parts[i].col);
+    }
+    assert_int_equal(a->n_deps, b->n_deps);
+    for (size_t i = 0; i < a->n_deps; i++)
+        assert_int_equal(a->deps[i], b->deps[i]);
+    assert_int_equal(a->clearance, b->clearance);
+}
+
+/* Everything but file, hash (they cover different bytes) and positions in
+ * the pipeline file (the layouts differ). */
+static void assert_same_pipeline(const struct pipeline *a, const struct pipeline *b)
+{
+    assert_string_equal(a->dir, b->dir);
+    assert_string_equal(a->name, b->name);
+    assert_int_equal(a->version, b->version);
+    assert_int_equal(a->n_labels, b->n_labels);
+    for (size_t i = 0; i < a->n_labels; i++)
+        assert_string_equal(a->labels[i], b->labels[i]);
+    assert_int_equal(a->n_endpoints, b->n_endpoints);
+    for (size_t i = 0; i < a->n_endpoints; i++)
+        assert_same_endpoint(&a->endpoints[i], &b->endpoints[i]);
+    assert_string_equal(a->source.kind, b->source.kind);
+    assert_int_equal(a->source.label, b->source.label);
+    assert_int_equal(a->source.n_fields, b->source.n_fields);
+    for (size_t i = 0; i < a->source.n_fields; i++) {
+        assert_string_equal(a->source.fields[i], b->source.fields[i]);
+        assert_int_equal(a->source.field_labels[i], b->source.field_labels[i]);
+    }
+    assert_int_equal(a->n_stages, b->n_stages);
+    for (size_t i = 0; i < a->n_stages; i++) {
+        assert_same_stage(&a->stages[i], &b->stages[i]);
+        assert_int_equal(a->order[i], b->order[i]);
+    }
+    assert_int_equal(a->n_outputs, b->n_outputs);
+    for (size_t i = 0; i < a->n_outputs; i++) {
+        assert_string_equal(a->outputs[i].format, b->outputs[i].format);
+        assert_string_equal(a->outputs[i].path, b->outputs[i].path);
+    }
+}
+
+static void yaml_twins_load_into_the_same_structs_as_json(void **state)
+{
+    (void)state;
+    static const char *const twins[][2] = {
+        { GOOD "full.json", GOOD "full.yaml" },
+        { GOOD "minimal.json", GOOD "minimal.yml" },
+        { GOOD "custom-labels.json", GOOD "custom-labels.yaml" }, /* CRLF, %YAML, !!int */
+    };
+    for (size_t i = 0; i < NELEM(twins); i++) {
+        struct pipeline *j = load_ok(twins[i][0]), *y = load_ok(twins[i][1]);
+        assert_same_pipeline(j, y);
+        assert_string_equal(y->file, twins[i][1]);
+        assert_string_not_equal(j->hash, y->hash); /* the hash covers the file's bytes */
+        pipe_free(j);
+        pipe_free(y);
+    }
+}
+
+static void yaml_positions_are_one_based_libyaml_marks(void **state)
+{
+    (void)state;
+    struct pipeline *p = load_ok(GOOD "full.yaml");
+    /* a block mapping starts at its first key; a flow mapping at its '{' */
+    assert_int_equal(p->endpoints[0].line, 6);
+    assert_int_equal(p->endpoints[0].col, 5);
+    assert_int_equal(p->stages[0].line, 23);
+    assert_int_equal(p->stages[0].col, 5);
+    assert_int_equal(p->stages[1].line, 27);
+    assert_int_equal(p->stages[1].col, 9);
+    pipe_free(p);
+    p = load_ok(GOOD "custom-labels.yaml"); /* CRLF line ends count once */
+    assert_int_equal(p->endpoints[0].line, 10);
+    assert_int_equal(p->endpoints[0].col, 6);
+    pipe_free(p);
+}
+
+/* ---- scalars, through the whole loader ---- */
+
+/* Writes text to a new .yaml file under dir; returns its path (free it). */
+static char *write_temp(const char *dir, const char *name, const char *text, size_t len)
+{
+    char *path = bh_xasprintf("%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    return path;
+}
+
+static char *temp_dir(void)
+{
+    const char *build = getenv("BH_BUILD_DIR");
+    char *dir = bh_xasprintf("%s/test-pipeline-yaml-XXXXXX", build ? build : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    return dir;
+}
+
+/* Loads a pipeline whose stage s has `model: <model>`; the first error, if
+ * any, formatted into msg (its path into path). */
+static int load_model(const char *dir, const char *model, struct pipeline **p, char *msg,
+                      size_t size, char *path)
+{
+    char *text = bh_xasprintf("version: 1\nname: t\nendpoints: {e: {provider: ollama, url: "
+                              "\"http://h:1\"}}\nsource: {kind: git}\nstages:\n  s:\n"
+                              "    endpoint: e\n    prompt: %s/" GOOD "prompts/lint.md\n"
+                              "    model: %s\n",
+                              src_dir, model);
+    char *file = write_temp(dir, "model.yaml", text, strlen(text));
+    struct bh_err err = { 0 };
+    int rc = pipe_load(p, file, NULL, &err);
+    snprintf(msg, size, "%s", err.msg);
+    strcpy(path, err.path);
+    if (rc)
+        assert_int_equal(err.line, 9);
+    unlink(file);
+    free(file);
+    free(text);
+    return rc;
+}
+
+static void yaml_scalars_follow_the_core_schema(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *model, *value, *msg; /* value on success, else the message's start */
+    } cases[] = {
+        { "qwen2.5-coder:7b", "qwen2.5-coder:7b", NULL },
+        { "\"1\"", "1", NULL },  /* quoted scalars are always strings */
+        { "'007'", "007", NULL },
+        { "yes", "yes", NULL },  /* YAML 1.2: not a boolean */
+        { "!!str 12", "12", NULL },
+        { ">-\n      folded\n      text", "folded text", NULL },
+        { "1", NULL, "expected a string, found a number" },
+        { "-3", NULL, "expected a string, found a number" },
+        { "+3", NULL, "expected a string, found a number" },
+        { "1.5", NULL, "expected a string, found a fractional number" },
+        { "1e3", NULL, "expected a string, found a fractional number" },
+        { "true", NULL, "expected a string, found true" },
+        { "FALSE", NULL, "expected a string, found false" },
+        { "~", NULL, "expected a string, found null" },
+        { "Null", NULL, "expected a string, found null" },
+        { "", NULL, "expected a string, found null" },
+        { "[a]", NULL, "expected a string, found an array" },
+        { "{a: 1}", NULL, "expected a string, found an object" },
+        { "99999999999999999999", NULL, "the number 99999999999999999999 is out of range" },
+        { "!!int x", NULL, "\"x\" is not an integer — remove the tag, or fix the value" },
+        { "!!bool yes", NULL, "\"yes\" is not a boolean — remove the tag, or fix the value" },
+        { "!!seq x", NULL, "the tag does not match the value — remove it" },
+        { "!local x", NULL, "unsupported tag \"!local\" — only the core tags" },
+        { "{a: 1, a: 2}", NULL, "duplicate key \"a\" — each key may appear once in a mapping" },
+        { "{[a]: 1}", NULL, "expected a key, found a sequence — keys are names" },
+        { "{true: 1}", NULL, "expected a string key, found a boolean (true) — quote it" },
+        { "&m x", NULL, "anchors are not supported (found \"&m\")" },
+    };
+    char *dir = temp_dir();
+    for (size_t i = 0; i < NELEM(cases); i++) {
+        struct pipeline *p = NULL;
+        char msg[512], path[128];
+        int rc = load_model(dir, cases[i].model, &p, msg, sizeof(msg), path);
+        if (cases[i].value) {
+            assert_int_equal(rc, 0);
+            assert_string_equal(p->stages[0].model, cases[i].value);
+            pipe_free(p);
+            continue;
+        }
+        if (rc == 0 || strncmp(msg, cases[i].msg, strlen(cases[i].msg)) != 0)
+            fprintf(stderr, "model: %s\n  got:  %s\n  want: %s\n", cases[i].model, msg,
+                    cases[i].msg);
+        assert_int_equal(rc, BH_EINVAL);
+        assert_null(p);
+        assert_memory_equal(msg, cases[i].msg, strlen(cases[i].msg));
+        assert_string_equal(path, "stages.s.model");
+    }
+    assert_int_equal(rmdir(dir), 0);
+    free(dir);
+}
+
+static void yaml_nesting_is_capped(void **state)
+{
+    (void)state;
+    char deep[256] = "";
+    for (int i = 0; i < 70; i++)
+        strcat(deep, "[");
+    char *dir = temp_dir();
+    struct pipeline *p = NULL;
+    char msg[512], path[128];
+    assert_int_equal(load_model(dir, deep, &p, msg, sizeof(msg), path), BH_EINVAL);
+    assert_string_equal(msg, "nested deeper than 64 levels");
+    assert_int_equal(rmdir(dir), 0);
+    free(dir);
+}
+
+static void yaml_columns_count_characters_and_errors_on_one_line_sort_by_column(void **state)
+{
+    (void)state;
+    char *dir = temp_dir();
+    char *text = bh_xasprintf("version: 1\nname: t\nendpoints: {e: {provider: ollama, url: "
+                              "\"http://h:1\"}}\n"
+                              "source: {kind: git, label: \"日本語\", fields: 3}\n"
+                              "stages: {s: {endpoint: e, model: m, prompt: %s/" GOOD
+                              "prompts/lint.md}}\n",
+                              src_dir);
+    char *file = write_temp(dir, "cols.yaml", text, strlen(text));
+    struct pipeline *p = NULL;
+    struct bh_err *errs = NULL;
+    size_t n = 0;
+    assert_int_equal(pipe_load_all(&p, file, NULL, &errs, &n), BH_EINVAL);
+    assert_int_equal(n, 2);
+    assert_string_equal(errs[0].path, "source.label");
+    assert_int_equal(errs[0].line, 4);
+    assert_int_equal(errs[0].col, 28);
+    assert_string_equal(errs[1].path, "source.fields");
+    assert_int_equal(errs[1].col, 43); /* 日本語 is three columns, not nine */
+    free(errs);
+    unlink(file);
+    free(file);
+    free(text);
+    assert_int_equal(rmdir(dir), 0);
+    free(dir);
+}
+
+/* ---- every prefix of every good file ---- */
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *buf = bh_xcalloc(1, 65536);
+    *len = fread(buf, 1, 65535, f);
+    fclose(f);
+    return buf;
+}
+
+/* Loads the first len bytes of text as dir/name; 1 when it loaded. */
+static int load_prefix(const char *dir, const char *name, const char *text, size_t len)
+{
+    char *file = write_temp(dir, name, text, len);
+    struct pipeline *p = NULL;
+    struct bh_err *errs = NULL;
+    size_t n = 0;
+    int rc = pipe_load_all(&p, file, NULL, &errs, &n);
+    if (rc == 0) {
+        assert_non_null(p);
+        assert_null(errs);
+    } else {
+        assert_null(p);
+        assert_true(n >= 1 && n <= 21);
+        for (size_t i = 0; i < n; i++) {
+            assert_true(errs[i].code < 0);
+            assert_true(errs[i].msg[0] != '\0');
+        }
+        assert_int_equal(errs[0].code, rc);
+    }
+    pipe_free(p);
+    free(errs);
+    unlink(file);
+    free(file);
+    return rc == 0;
+}
+
+static void every_prefix_of_a_good_file_loads_or_fails_cleanly(void **state)
+{
+    (void)state;
+    static const char *const files[] = { "full.yaml", "minimal.yml", "custom-labels.yaml",
+                                         "full.json", "minimal.json", "custom-labels.json" };
+    char *dir = temp_dir();
+    char *prompts = bh_xasprintf("%s/prompts", dir);
+    char *target = bh_xasprintf("%s/" GOOD "prompts", src_dir);
+    assert_int_equal(symlink(target, prompts), 0);
+    for (size_t i = 0; i < NELEM(files); i++) {
+        char *path = bh_xasprintf(GOOD "%s", files[i]);
+        size_t len = 0, loaded = 0;
+        char *text = slurp(path, &len);
+        for (size_t k = 0; k <= len; k++)
+            loaded += (size_t)load_prefix(dir, files[i], text, k);
+        assert_true(loaded >= 1);
+        assert_true(load_prefix(dir, files[i], text, len)); /* the whole file */
+        free(text);
+        free(path);
+    }
+    assert_int_equal(unlink(prompts), 0);
+    assert_int_equal(rmdir(dir), 0);
+    free(target);
+    free(prompts);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(yaml_twins_load_into_the_same_structs_as_json),
+        cmocka_unit_test(yaml_positions_are_one_based_libyaml_marks),
+        cmocka_unit_test(yaml_scalars_follow_the_core_schema),
+        cmocka_unit_test(yaml_nesting_is_capped),
+        cmocka_unit_test(yaml_columns_count_characters_and_errors_on_one_line_sort_by_column),
+        cmocka_unit_test(every_prefix_of_a_good_file_loads_or_fails_cleanly),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
