@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -42,6 +43,9 @@ struct xfer {
     void *ud;
     size_t max_reply, received;
     int too_big, data_abort, refused;
+    long first_byte_ms, idle_ms;   /* limits, 0 for none */
+    long started, last_data;       /* monotonic ms; last_data 0 until the first byte */
+    char stalled[96];              /* why the loop gave up on it, "" when it did not */
     char refused_peer[80];
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -53,6 +57,13 @@ struct net {
 };
 
 static int curl_ready;
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int net_new(struct net **out, struct bh_err *err)
 {
@@ -144,6 +155,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
         return 0;
     }
     x->received += len;
+    x->last_data = now_ms();
     if (x->on_data && x->on_data(x->ud, data, len) != 0) {
         x->data_abort = 1;
         return 0;
@@ -238,6 +250,9 @@ static struct xfer *xfer_new(const struct net_req *req)
     x->on_done = req->on_done;
     x->ud = req->ud;
     x->max_reply = req->max_reply ? req->max_reply : NET_DEFAULT_MAX_REPLY;
+    x->first_byte_ms = req->first_byte_timeout_ms;
+    x->idle_ms = req->idle_timeout_ms;
+    x->started = now_ms();
     return x;
 }
 
@@ -277,18 +292,40 @@ done:
 
 /* Turns what happened into a result; the first cause found wins, in the order
  * that explains the failure best. */
+/* Retry-After as seconds or an HTTP date; -1 when absent or unreadable. */
+static long retry_after(CURL *easy)
+{
+    struct curl_header *h = NULL;
+    if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+        return -1;
+    char *end = NULL;
+    long s = strtol(h->value, &end, 10);
+    if (end != h->value && *end == '\0' && s >= 0)
+        return s > 86400 ? 86400000L : s * 1000;
+    time_t when = curl_getdate(h->value, NULL);
+    if (when < 0)
+        return -1;
+    time_t now = time(NULL);
+    return when <= now ? 0 : (long)(when - now > 86400 ? 86400 : when - now) * 1000;
+}
+
 static void xfer_result(struct xfer *x, CURLcode cc, struct net_result *r)
 {
     memset(r, 0, sizeof(*r));
     r->status = response_status(x->easy);
     r->received = x->received;
+    r->retry_after_ms = retry_after(x->easy);
     /* The Location header as sent: CURLINFO_REDIRECT_URL stays empty once the
      * write callback has stopped the transfer. */
     struct curl_header *h = NULL;
     const char *loc = NULL;
     if (curl_easy_header(x->easy, "Location", 0, CURLH_HEADER, -1, &h) == CURLHE_OK)
         loc = h->value;
-    if (x->refused) {
+    if (x->stalled[0]) {
+        r->code = BH_ENET;
+        r->transient = 1;
+        snprintf(r->error, sizeof(r->error), "%s", x->stalled);
+    } else if (x->refused) {
         r->code = BH_ENET;
         snprintf(r->error, sizeof(r->error), "connection to %s refused by the egress gate",
                  x->refused_peer);
@@ -306,6 +343,7 @@ static void xfer_result(struct xfer *x, CURLcode cc, struct net_result *r)
         snprintf(r->error, sizeof(r->error), "reply from %s abandoned by its reader", x->url);
     } else if (cc != CURLE_OK) {
         r->code = BH_ENET;
+        r->transient = 1;
         snprintf(r->error, sizeof(r->error), "%s",
                  x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
     }
@@ -352,6 +390,26 @@ static int perform(struct net *n, struct bh_err *err)
     return 0;
 }
 
+/* First-byte and idle limits: libcurl has only a total timeout and a
+ * low-speed rule, which cannot tell a cold model load (long silence, then a
+ * stream) from a stall mid-stream. Checked here, once per loop turn. */
+static void deadlines(struct net *n)
+{
+    long now = now_ms();
+    for (struct xfer *x = n->xfers, *next; x; x = next) {
+        next = x->next;
+        long limit = x->last_data ? x->idle_ms : x->first_byte_ms;
+        long since = now - (x->last_data ? x->last_data : x->started);
+        if (limit <= 0 || since < limit)
+            continue;
+        snprintf(x->stalled, sizeof(x->stalled), x->last_data ?
+                 "the reply stalled: no data for %ld s" : "no reply within %ld s",
+                 (limit + 999) / 1000);
+        finish(n, x->easy, CURLE_OPERATION_TIMEDOUT);
+        next = n->xfers; /* on_done may have submitted or finished others: start over */
+    }
+}
+
 int net_step(struct net *n, int timeout_ms, struct bh_err *err)
 {
     int rc = perform(n, err);
@@ -361,5 +419,8 @@ int net_step(struct net *n, int timeout_ms, struct bh_err *err)
     if (mc != CURLM_OK)
         return bh_err_set(err, BH_EINTERNAL, "libcurl failed to wait for transfers: %s",
                           curl_multi_strerror(mc));
-    return perform(n, err);
+    rc = perform(n, err);
+    if (rc == 0)
+        deadlines(n);
+    return rc;
 }

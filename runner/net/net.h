@@ -11,10 +11,13 @@ struct bh_err;
 struct net;
 
 struct net_result {
-    int code;              /* 0, or BH_ENET (transport, any 3xx, peer refused), BH_ETOOBIG (reply cap) */
+    int code;              /* 0, or BH_ENET (transport, any 3xx, peer refused, stall), BH_ETOOBIG (reply cap) */
     long status;           /* HTTP status, 0 when none was received */
     char error[256];       /* transport error in words (curl's error buffer), empty when none */
     size_t received;       /* body bytes received */
+    int transient;         /* 1 when trying again may help: a connection error, a timeout,
+                              a stall, a cut transfer — never a redirect, a refused peer or a cap */
+    long retry_after_ms;   /* from a Retry-After header (seconds or HTTP date), -1 when none */
 };
 
 /* Called before the request is sent on a connection, fresh or reused, with the
@@ -35,6 +38,9 @@ struct net_req {
     size_t n_headers;
     long connect_timeout_ms;       /* 0: 10 s */
     long timeout_ms;               /* whole transfer; 0: none */
+    long first_byte_timeout_ms;    /* from the start to the first body byte; 0: none
+                                      (long for local models: a cold load comes first) */
+    long idle_timeout_ms;          /* between two body chunks once data flows; 0: none */
     size_t max_reply;              /* cap on body bytes; 0: 64 MiB */
     const char *resolve;           /* "host:port:address" pin (CURLOPT_RESOLVE), or NULL */
     int no_proxy;                  /* 1: ignore proxies from the environment */

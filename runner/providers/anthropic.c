@@ -17,6 +17,7 @@
 #include "providers/prov.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,10 +318,12 @@ static void take_usage(struct prov_stream *s, json_t *u)
 {
     static const char *const inputs[] = {"input_tokens", "cache_creation_input_tokens",
                                          "cache_read_input_tokens"};
-    int64_t sum = 0, n;
-    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
-        if (n = -1, prov_acc_count(&n, json_object_get(u, inputs[i])), n > 0)
-            sum += n;
+    int64_t sum = 0;
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+        int64_t n = 0;
+        prov_acc_count(&n, json_object_get(u, inputs[i]));
+        sum = n > INT64_MAX - sum ? INT64_MAX : sum + n; /* a hostile count must not overflow */
+    }
     if (sum)
         s->a.r.prompt_tokens = sum;
     prov_acc_count(&s->a.r.output_tokens, json_object_get(u, "output_tokens"));

@@ -312,6 +312,7 @@ static void parse_line(struct prov_stream *s, const char *p, size_t n, int last)
                       "the reply ended in the middle of line %zu (connection cut?) — "
                       "retry; if it keeps happening, check the server's log",
                       s->lineno);
+        s->a.r.transient = 1; /* a cut, like a missing final chunk */
         return;
     }
     if (!o) {

@@ -83,6 +83,10 @@ struct prov_reply {
     char *error;       /* an error the server reported (owned), or NULL */
     char *remote_host; /* non-NULL when the server said it forwarded the request to
                         * this host (an Ollama cloud stub): the data left the machine */
+    int transient;     /* on failure: 1 when the same request may succeed later (429 but
+                        * not a spent quota, 5xx, 529 overloaded, a stream cut before its
+                        * final chunk); 0 for errors a retry cannot fix (400, 401, 404,
+                        * invalid JSON, a mid-stream model error) */
 };
 /* Frees the owned fields (tool calls included) and zeroes r. NULL is fine. */
 void prov_reply_release(struct prov_reply *r);

@@ -454,6 +454,13 @@ static int kind_is(const struct prov_acc *a, const char *kind)
     return !kind || strcmp(a->etype, kind) == 0 || strcmp(a->ecode, kind) == 0;
 }
 
+/* Statuses that describe the server's state, not the request. */
+static int transient_status(long status)
+{
+    return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 ||
+           status == 504 || status == 529;
+}
+
 int prov_acc_http_error(const struct prov_acc *a, long status, const struct prov_http_rule *rules,
                         size_t n, struct prov_reply *r, struct bh_err *err)
 {
@@ -461,6 +468,9 @@ int prov_acc_http_error(const struct prov_acc *a, long status, const struct prov
     prov_acc_http_text(a, text, sizeof(text));
     free(r->error);
     r->error = bh_xstrdup(text);
+    /* A spent quota answers 429 too, and waiting does not refill it. */
+    r->transient = transient_status(status) && !kind_is(a, "insufficient_quota") &&
+                   !kind_is(a, "enforced_spend_limit_reached");
     for (size_t i = 0; i < n; i++)
         if ((rules[i].status == 0 || rules[i].status == status) && kind_is(a, rules[i].kind))
             return bh_err_set(err, BH_EREPLY, "%s (%ld): %s%s", rules[i].what, status, text,
@@ -487,7 +497,8 @@ static void move_calls(struct prov_acc *a, struct prov_reply *r)
 int prov_acc_end(struct prov_acc *a, const char *final, struct prov_reply *r, struct bh_err *err)
 {
     memset(r, 0, sizeof(*r));
-    if (!a->err.code && !a->r.done)
+    int cut = !a->err.code && !a->r.done;
+    if (cut)
         prov_acc_keep(a, BH_EREPLY,
                       "the reply ended before %s (connection cut?) — retry; if it keeps "
                       "happening, check the server's log",
@@ -497,6 +508,7 @@ int prov_acc_end(struct prov_acc *a, const char *final, struct prov_reply *r, st
     if (a->err.code) {
         r->error = a->r.error;
         a->r.error = NULL;
+        r->transient = cut || a->r.transient;
         return prov_acc_copy_err(a, err);
     }
     *r = a->r;

@@ -430,6 +430,36 @@ static void failing_streams_give_their_errors_in_any_chunking(void **state)
     }
 }
 
+/* What a retry could fix and what it could not. */
+static void failures_say_whether_a_retry_may_help(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body;
+        long status;
+        int transient;
+    } cases[] = {
+        { CHUNK1, 200, 1 },                                      /* no final chunk */
+        { CHUNK1 "{\"model\":\"q\",\"mess", 200, 1 },           /* cut mid-line */
+        { "{\"error\":\"server busy, please try again.\"}", 503, 1 },
+        { "{\"error\":\"boom\"}", 500, 1 },
+        { "{\"error\":{\"message\":\"slow down\"}}", 429, 1 },
+        { "{\"error\":\"model 'x' not found\"}", 404, 0 },
+        { "{\"error\":\"bad\"}", 400, 0 },
+        { CHUNK1 "not json\n" FINAL, 200, 0 },                   /* invalid JSON */
+        { CHUNK1 "{\"error\":\"an error was encountered\"}\n", 200, 0 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct outcome o;
+        run(cases[i].body, strlen(cases[i].body), cases[i].status, 1 << 20, WHOLE, 1, &o);
+        assert_int_equal(o.rc, BH_EREPLY);
+        if (o.r.transient != cases[i].transient)
+            fail_msg("case %zu (%s): transient %d, want %d", i, o.err.msg, o.r.transient,
+                     cases[i].transient);
+        prov_reply_release(&o.r);
+    }
+}
+
 static void overlong_line_fails_the_feed(void **state)
 {
     (void)state;
@@ -761,6 +791,7 @@ int main(void)
         cmocka_unit_test(stream_cases_give_the_same_reply_in_any_chunking),
         cmocka_unit_test(three_chunk_stream_survives_200_random_chunkings),
         cmocka_unit_test(failing_streams_give_their_errors_in_any_chunking),
+        cmocka_unit_test(failures_say_whether_a_retry_may_help),
         cmocka_unit_test(overlong_line_fails_the_feed),
         cmocka_unit_test(server_text_is_capped_and_cleaned),
         cmocka_unit_test(cut_text_keeps_whole_utf8_characters),

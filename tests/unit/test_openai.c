@@ -505,6 +505,29 @@ static void failing_replies_give_their_errors_in_any_chunking(void **state)
     }
 }
 
+static void a_spent_quota_is_not_worth_a_retry_but_a_rate_limit_is(void **state)
+{
+    (void)state;
+    static const char quota[] = "{\"error\":{\"message\":\"You exceeded your current quota\","
+                                "\"type\":\"insufficient_quota\",\"code\":\"insufficient_quota\"}}";
+    static const char rate[] = "{\"error\":{\"message\":\"Rate limit reached\","
+                               "\"type\":\"requests\",\"code\":\"rate_limit_exceeded\"}}";
+    struct outcome o;
+    run(quota, strlen(quota), 429, 1 << 20, WHOLE, 1, &o);
+    assert_int_equal(o.rc, BH_EREPLY);
+    assert_int_equal(o.r.transient, 0);
+    prov_reply_release(&o.r);
+    run(rate, strlen(rate), 429, 1 << 20, WHOLE, 1, &o);
+    assert_int_equal(o.rc, BH_EREPLY);
+    assert_int_equal(o.r.transient, 1);
+    prov_reply_release(&o.r);
+    static const char cut[] = "data: {\"choices\":[]}\n\n"; /* no [DONE] */
+    run(cut, strlen(cut), 200, 1 << 20, WHOLE, 1, &o);
+    assert_int_equal(o.rc, BH_EREPLY);
+    assert_int_equal(o.r.transient, 1);
+    prov_reply_release(&o.r);
+}
+
 static void an_overlong_event_fails_the_feed(void **state)
 {
     (void)state;
@@ -749,6 +772,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replies_are_the_same_whole_bytewise_and_in_200_random_chunkings),
         cmocka_unit_test(failing_replies_give_their_errors_in_any_chunking),
+        cmocka_unit_test(a_spent_quota_is_not_worth_a_retry_but_a_rate_limit_is),
         cmocka_unit_test(an_overlong_event_fails_the_feed),
         cmocka_unit_test(events_after_done_are_ignored),
         cmocka_unit_test(body_sends_history_with_arguments_as_a_string),
