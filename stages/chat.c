@@ -76,22 +76,27 @@ static void on_done(void *ud, const struct net_result *r)
     struct chat_call *c = ud;
     struct prov_reply reply = { 0 };
     struct bh_err err = { 0 };
-    int rc;
+    int rc, transient = 0;
     if (c->feed_failed) {
         err = c->err;
         rc = err.code;
     } else if (r->code) {
+        transient = r->transient;
         rc = bh_err_set(&err, r->code, "%s — is the server running and reachable? "
                         "bulkhead never falls back to another endpoint",
                         r->error[0] ? r->error : "transfer failed");
     } else {
         rc = c->ops->stream_finish(c->stream, r->status, &reply, &err);
+        transient = rc && reply.transient;
         if (rc == 0)
             rc = check_not_forwarded(c->t, &reply, &err);
     }
     if (rc) {
         prefix_where(c->t, &err);
-        eng_task_fail(c->t, &err);
+        if (transient) /* same endpoint, same model, through the gate again */
+            eng_task_retry(c->t, r->retry_after_ms, r->status == 503, &err);
+        else
+            eng_task_fail(c->t, &err);
     } else {
         struct eng_metrics m = { reply.prompt_tokens, reply.output_tokens, reply.load_ns,
                                  reply.total_ns };

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "egress/egress.h"
 #include "net/net.h"
@@ -33,6 +35,8 @@ struct eng_task {
     int state;             /* STORE_* */
     char *output;          /* when done */
     int label;             /* of output */
+    int attempts;          /* started in this run */
+    long retry_at;         /* monotonic ms of the next attempt, 0 when not waiting */
 };
 
 struct eng {
@@ -40,8 +44,12 @@ struct eng {
     struct eng_summary *sum;
     struct eng_task *tasks;        /* [item * n_stages + stage] */
     size_t n_tasks;
-    size_t *busy;                  /* in flight per endpoint */
+    size_t *busy;                  /* in flight per endpoint (waiting retries included) */
+    size_t *cap;                   /* lowered slots after back-pressure, 0: none */
+    long *cap_until;               /* monotonic ms when the lowered cap ends */
     size_t in_flight;
+    size_t waiting;                /* tasks waiting for a retry */
+    uint32_t rng;                  /* jitter */
     size_t finished;               /* tasks that reached an end state in this attempt */
     int fatal;                     /* the store failed: stop scheduling */
     struct bh_err fatal_err;
@@ -58,6 +66,13 @@ void eng_request_stop(void)
 int eng_stop_requested(void)
 {
     return stop_requested;
+}
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static struct eng_task *task_at(struct eng *e, size_t item, size_t stage)
@@ -207,6 +222,8 @@ static int deps_blocked(struct eng_task *t, int *ready)
     return 0;
 }
 
+static void attempt(struct eng_task *t);
+
 static void task_start(struct eng_task *t)
 {
     struct eng *e = t->e;
@@ -220,8 +237,96 @@ static void task_start(struct eng_task *t)
     t->state = STORE_RUNNING;
     e->busy[s->endpoint]++;
     e->in_flight++;
-    if (e->o->kind->start(t, &err))
+    attempt(t);
+}
+
+/* One attempt of a running task (the first, or a retry). */
+static void attempt(struct eng_task *t)
+{
+    struct bh_err err = { 0 };
+    t->attempts++;
+    t->retry_at = 0;
+    if (t->e->o->kind->start(t, &err))
         eng_task_fail(t, &err);
+}
+
+int eng_task_attempt(const struct eng_task *t)
+{
+    return t->attempts;
+}
+
+static uint32_t jitter(struct eng *e)
+{
+    uint32_t x = e->rng ? e->rng : 2463534242u;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return e->rng = x;
+}
+
+void eng_task_retry(struct eng_task *t, long retry_after_ms, int backpressure,
+                    const struct bh_err *err)
+{
+    struct eng *e = t->e;
+    if (t->attempts >= ENG_MAX_ATTEMPTS || retry_after_ms > ENG_MAX_RETRY_WAIT_MS ||
+        stop_requested) {
+        struct bh_err final = *err;
+        if (retry_after_ms > ENG_MAX_RETRY_WAIT_MS)
+            bh_err_prefix(&final, "the server asks to wait %ld s, longer than bulkhead waits: ",
+                          retry_after_ms / 1000);
+        else if (t->attempts > 1)
+            bh_err_prefix(&final, "after %d attempts: ", t->attempts);
+        eng_task_fail(t, &final);
+        return;
+    }
+    /* 0.5 s, 1 s, 2 s ... up to 30 s, each between half and all of it. */
+    long base = 500L << (t->attempts - 1 < 6 ? t->attempts - 1 : 6);
+    long delay = base / 2 + (long)(jitter(e) % (uint32_t)(base / 2 + 1));
+    if (delay > 30000)
+        delay = 30000;
+    if (retry_after_ms > delay)
+        delay = retry_after_ms;
+    size_t ep = e->o->p->stages[t->stage].endpoint;
+    if (backpressure && e->busy[ep] > 1) {
+        e->cap[ep] = e->busy[ep] - 1;
+        e->cap_until[ep] = now_ms() + 30000;
+    }
+    t->retry_at = now_ms() + delay;
+    e->waiting++;
+    e->sum->retries++;
+    fprintf(stderr, "bulkhead: %s %s: attempt %d failed, retrying in %.1f s: %s\n",
+            e->o->items[t->item].key, e->o->p->stages[t->stage].name, t->attempts,
+            (double)delay / 1000, err->msg);
+}
+
+/* Starts the retries that are due; returns the ms until the next one (-1: none). */
+static long retries_due(struct eng *e)
+{
+    long next = -1, now = now_ms();
+    for (size_t i = 0; e->waiting && i < e->n_tasks; i++) {
+        struct eng_task *t = &e->tasks[i];
+        if (!t->retry_at)
+            continue;
+        if (t->retry_at <= now) {
+            e->waiting--;
+            attempt(t);
+        } else if (next < 0 || t->retry_at - now < next) {
+            next = t->retry_at - now;
+        }
+    }
+    return next;
+}
+
+/* The endpoint's slots: its max_concurrency, lowered for a while after the
+ * server pushed back. */
+static size_t slots_of(struct eng *e, size_t ep)
+{
+    int mc = e->o->p->endpoints[ep].max_concurrency;
+    size_t slots = mc > 0 ? (size_t)mc : 1;
+    if (e->cap[ep] && now_ms() < e->cap_until[ep] && e->cap[ep] < slots)
+        return e->cap[ep];
+    e->cap[ep] = 0;
+    return slots;
 }
 
 /* Starts every ready task that has a free slot; ends tasks whose inputs failed. */
@@ -231,13 +336,13 @@ static void schedule(struct eng *e)
     for (size_t k = 0; k < p->n_stages && !e->fatal && !stop_requested; k++) {
         size_t s = p->order[k];
         size_t ep = p->stages[s].endpoint;
-        int slots = p->endpoints[ep].max_concurrency > 0 ? p->endpoints[ep].max_concurrency : 1;
+        size_t slots = slots_of(e, ep);
         for (size_t i = 0; i < e->o->n_items && !e->fatal; i++) {
             struct eng_task *t = task_at(e, i, s);
             int ready;
             if (t->state != STORE_PENDING || deps_blocked(t, &ready) || !ready)
                 continue;
-            if (e->busy[ep] >= (size_t)slots)
+            if (e->busy[ep] >= slots)
                 break;
             task_start(t);
         }
@@ -247,6 +352,7 @@ static void schedule(struct eng *e)
 static int loop(struct eng *e, struct bh_err *err)
 {
     for (;;) {
+        long next = retries_due(e);
         schedule(e);
         if (e->fatal)
             break;
@@ -254,7 +360,14 @@ static int loop(struct eng *e, struct bh_err *err)
             break; /* nothing running and nothing could start */
         if (stop_requested > 1)
             break; /* second signal: abandon what is in flight */
-        int rc = net_step(e->o->net, 250, err);
+        int wait = next >= 0 && next < 250 ? (int)next : 250;
+        if (net_in_flight(e->o->net) == 0 && next > 0) {
+            /* Only retries are waiting: sleep until the first is due. */
+            struct timespec ts = { wait / 1000, (long)(wait % 1000) * 1000000 };
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        int rc = net_step(e->o->net, wait, err);
         if (rc)
             return rc;
     }
@@ -274,6 +387,9 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
     sum->tasks = e.n_tasks;
     e.tasks = bh_xcalloc(e.n_tasks, sizeof(*e.tasks));
     e.busy = bh_xcalloc(o->p->n_endpoints, sizeof(*e.busy));
+    e.cap = bh_xcalloc(o->p->n_endpoints, sizeof(*e.cap));
+    e.cap_until = bh_xcalloc(o->p->n_endpoints, sizeof(*e.cap_until));
+    e.rng = (uint32_t)now_ms() ^ ((uint32_t)getpid() << 16);
     int rc = tasks_put(&e, err);
     if (rc == 0)
         rc = tasks_resume(&e, err);
@@ -283,6 +399,8 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
         free(e.tasks[i].output);
     free(e.tasks);
     free(e.busy);
+    free(e.cap);
+    free(e.cap_until);
     return rc;
 }
 
