@@ -45,6 +45,7 @@ struct fx {
     size_t n_log;
     char fail_item[32], fail_stage[8];
     int fail_code;
+    int retry_attempts;   /* fail_item/fail_stage asks for a retry on attempts up to this */
 };
 
 static struct fx *cur;
@@ -120,7 +121,14 @@ static int fake_start(struct eng_task *t, struct bh_err *err)
     const char *stage = p->stages[eng_task_stage(t)].name;
     const char *item = eng_task_item(t);
     snprintf(cur->log[cur->n_log++], sizeof(cur->log[0]), "%s %c", item + 10, stage[0]);
-    if (strcmp(item, cur->fail_item) == 0 && strcmp(stage, cur->fail_stage) == 0)
+    int chosen = strcmp(item, cur->fail_item) == 0 && strcmp(stage, cur->fail_stage) == 0;
+    if (chosen && eng_task_attempt(t) <= cur->retry_attempts) {
+        struct bh_err e = { 0 };
+        bh_err_set(&e, BH_ENET, "flaky");
+        eng_task_retry(t, 1, 0, &e); /* ask for 1 ms: the backoff decides */
+        return 0;
+    }
+    if (chosen && cur->fail_code)
         return bh_err_set(err, cur->fail_code, "told to fail");
     const char *in = NULL;
     int label = 0;
@@ -251,6 +259,34 @@ static void engine_refusal_withholds_dependants(void **state)
     store_tasks_free(t, n);
 }
 
+static void engine_retries_a_transient_failure_then_gives_up(void **state)
+{
+    struct fx *f = *state;
+    struct eng_summary sum;
+    snprintf(f->fail_item, sizeof(f->fail_item), "refs/pull/1/head");
+    snprintf(f->fail_stage, sizeof(f->fail_stage), "a");
+    f->retry_attempts = 2; /* flaky twice, then fine */
+    assert_int_equal(run(f, &sum), 0);
+    assert_int_equal(sum.done, 9);
+    assert_int_equal(sum.retries, 2);
+    assert_int_equal(f->n_log, 11); /* 9 tasks, two of them twice more */
+
+    f->retry_attempts = ENG_MAX_ATTEMPTS; /* never fine: give up after the last attempt */
+    snprintf(f->fail_item, sizeof(f->fail_item), "refs/pull/2/head");
+    struct store_task *t;
+    size_t n;
+    struct bh_err err = { 0 };
+    /* A fresh run key, so nothing is reused. */
+    int resumed;
+    assert_int_equal(store_run_open(f->store, "k2", "engine-test", &f->run_id, &resumed, &err), 0);
+    assert_int_equal(run(f, &sum), 0);
+    assert_int_equal(sum.failed, 3);
+    assert_int_equal(sum.retries, ENG_MAX_ATTEMPTS - 1);
+    assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
+    assert_string_equal(task(t, n, "refs/pull/2/head", "a")->error, "after 3 attempts: flaky");
+    store_tasks_free(t, n);
+}
+
 static void engine_stop_request_starts_nothing(void **state)
 {
     struct fx *f = *state;
@@ -269,6 +305,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(engine_failure_stops_only_that_items_dependants, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(engine_refusal_withholds_dependants, setup, teardown),
+        cmocka_unit_test_setup_teardown(engine_retries_a_transient_failure_then_gives_up, setup,
+                                        teardown),
         /* Last: the stop request is process-wide and cannot be taken back. */
         cmocka_unit_test_setup_teardown(engine_stop_request_starts_nothing, setup, teardown),
     };
