@@ -141,6 +141,8 @@ static int chat_start(struct eng_task *t, struct bh_err *err)
         struct egr_send_req req = { .stage = stage, .item = eng_task_item(t),
                                     .path = ops->chat_path, .body = body, .body_len = len,
                                     .label = c->label, .max_reply = STAGE_WIRE_MAX,
+                                    .headers = ops->headers,
+                                    .key_header = ops->auth_style == PROV_AUTH_X_API_KEY,
                                     .on_data = on_data, .on_done = on_done, .ud = c };
         rc = egr_send(eng_task_gate(t), &req, err);
     }

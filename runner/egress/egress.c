@@ -301,17 +301,21 @@ static void flight_done(void *ud, const struct net_result *r)
         done(done_ud, &res);
 }
 
-/* "Authorization: Bearer KEY" for cloud stages whose endpoint names a key
- * variable that is set; NULL otherwise. The caller wipes and frees it. */
-static char *auth_header(const struct pipe_endpoint *e, int stage_local)
+/* "Authorization: Bearer KEY" (or "x-api-key: KEY") for cloud stages whose
+ * endpoint names a key variable that is set; NULL otherwise. The caller
+ * wipes and frees it. */
+static char *auth_header(const struct pipe_endpoint *e, int stage_local, int x_api_key)
 {
     if (stage_local || !e->api_key_env)
         return NULL;
     const char *key = getenv(e->api_key_env);
     if (!key || !key[0])
         return NULL;
-    return bh_xasprintf("Authorization: Bearer %s", key);
+    return x_api_key ? bh_xasprintf("x-api-key: %s", key)
+                     : bh_xasprintf("Authorization: Bearer %s", key);
 }
+
+#define EGR_MAX_HEADERS 8
 
 static struct flight *flight_new(struct egr_gate *g, const struct egr_send_req *r,
                                  const struct verdict *v, const struct attempt *at)
@@ -360,8 +364,13 @@ static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const stru
     const struct egr_endpoint *ep = &g->eps[v->ep];
     char resolve[600];
     pin(ep, resolve, sizeof(resolve));
-    char *auth = auth_header(e, v->local);
-    const char *headers[2] = {"Content-Type: application/json", auth};
+    char *auth = auth_header(e, v->local, r->key_header);
+    const char *headers[EGR_MAX_HEADERS + 2] = {"Content-Type: application/json"};
+    size_t nh = 1;
+    for (size_t i = 0; r->headers && r->headers[i] && i < EGR_MAX_HEADERS; i++)
+        headers[nh++] = r->headers[i];
+    if (auth)
+        headers[nh++] = auth;
     struct flight *f = flight_new(g, r, v, at);
     struct net_req q = {
         .url = at->url,
@@ -369,7 +378,7 @@ static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const stru
         .body = r->body,
         .body_len = r->body_len,
         .headers = headers,
-        .n_headers = auth ? 2 : 1,
+        .n_headers = nh,
         .timeout_ms = e->timeout_s > 0 && e->timeout_s < LONG_MAX / 1000 ? e->timeout_s * 1000 : 0,
         .max_reply = r->max_reply,
         .resolve = resolve[0] ? resolve : NULL,

@@ -63,6 +63,10 @@ struct egr_send_req {
     size_t body_len;
     int label;                 /* the join of the labels of everything in body */
     size_t max_reply;
+    const char *const *headers;  /* the dialect's static headers ("anthropic-version: ..."),
+                                    NULL-terminated, or NULL; never a secret */
+    int key_header;              /* how the API key goes: 0 "Authorization: Bearer",
+                                    1 "x-api-key" */
     net_data_fn on_data;
     net_done_fn on_done;
     void *ud;

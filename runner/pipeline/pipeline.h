@@ -115,6 +115,9 @@ long pipe_stage_find(const struct pipeline *p, const char *name);
  * -1 when the source has no such field. */
 int pipe_source_field_label(const struct pipeline *p, const char *field);
 
+/* The providers the language accepts (the wire dialects providers/ speaks). */
+const char *const *pipe_provider_names(size_t *n);
+
 /* The fields a source kind provides (NULL and *n = 0 for an unknown kind). */
 const char *const *pipe_source_kind_fields(const char *kind, size_t *n);
 

@@ -12,8 +12,15 @@
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const providers[] = { "ollama" };
+/* Must list what providers/ implements (a unit test compares the two). */
+static const char *const providers[] = { "ollama", "openai", "anthropic" };
 static const char *const localities[] = { "local", "cloud" };
+
+const char *const *pipe_provider_names(size_t *n)
+{
+    *n = NELEM(providers);
+    return providers;
+}
 static const char *const output_formats[] = { "md", "jsonl" };
 
 /* ---- labels ---- */
@@ -153,7 +160,7 @@ static int ep_api_key_env(struct pipe_loader *ld, void *target, json_t *v, const
 }
 
 static const struct pipe_key endpoint_keys[] = {
-    { "provider", PIPE_JT_STRING, 1, ep_provider, "the API the endpoint speaks: \"ollama\"", 0 },
+    { "provider", PIPE_JT_STRING, 1, ep_provider, "the API the endpoint speaks: \"ollama\", \"openai\" or \"anthropic\"", 0 },
     { "url", PIPE_JT_STRING, 1, ep_url,
       "the base url, e.g. \"${BULKHEAD_LOCAL_URL:-http://127.0.0.1:11434}\"", 0 },
     { "locality", PIPE_JT_STRING, 0, ep_locality, "\"local\" or \"cloud\"", 0 },

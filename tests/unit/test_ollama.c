@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/pipeline.h"
 #include "providers/prov.h"
 #include "util/bh_err.h"
 
@@ -110,6 +111,17 @@ static void provider_table_finds_each_dialect_and_only_known_names(void **state)
         assert_non_null(prov_find(prov_names[i]));
         assert_string_equal(prov_find(prov_names[i])->name, prov_names[i]);
     }
+}
+
+/* The pipeline language accepts exactly the providers that exist. */
+static void pipeline_providers_are_the_implemented_ones(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    const char *const *names = pipe_provider_names(&n);
+    assert_int_equal(n, prov_n_names);
+    for (size_t i = 0; i < n; i++)
+        assert_non_null(prov_find(names[i]));
 }
 
 static void reply_release_frees_and_zeroes(void **state)
@@ -787,6 +799,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(provider_table_finds_each_dialect_and_only_known_names),
+        cmocka_unit_test(pipeline_providers_are_the_implemented_ones),
         cmocka_unit_test(reply_release_frees_and_zeroes),
         cmocka_unit_test(stream_cases_give_the_same_reply_in_any_chunking),
         cmocka_unit_test(three_chunk_stream_survives_200_random_chunkings),
