@@ -379,7 +379,10 @@ static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const stru
         .body_len = r->body_len,
         .headers = headers,
         .n_headers = nh,
-        .timeout_ms = e->timeout_s > 0 && e->timeout_s < LONG_MAX / 1000 ? e->timeout_s * 1000 : 0,
+        .timeout_ms = e->timeout_s * 1000, /* the loader bounds every limit to a day */
+        .connect_timeout_ms = e->connect_timeout_s * 1000,
+        .first_byte_timeout_ms = e->first_byte_timeout_s * 1000,
+        .idle_timeout_ms = e->idle_timeout_s * 1000,
         .max_reply = r->max_reply,
         .resolve = resolve[0] ? resolve : NULL,
         .no_proxy = ep->local,

@@ -268,7 +268,9 @@ void eng_task_retry(struct eng_task *t, long retry_after_ms, int backpressure,
                     const struct bh_err *err)
 {
     struct eng *e = t->e;
-    if (t->attempts >= ENG_MAX_ATTEMPTS || retry_after_ms > ENG_MAX_RETRY_WAIT_MS ||
+    const struct pipe_endpoint *ep_cfg = &e->o->p->endpoints[e->o->p->stages[t->stage].endpoint];
+    int max = ep_cfg->max_attempts > 0 ? ep_cfg->max_attempts : 1;
+    if (t->attempts >= max || retry_after_ms > ENG_MAX_RETRY_WAIT_MS ||
         stop_requested) {
         struct bh_err final = *err;
         if (retry_after_ms > ENG_MAX_RETRY_WAIT_MS)

@@ -75,12 +75,12 @@ void eng_task_done(struct eng_task *t, const char *output, int label,
 void eng_task_fail(struct eng_task *t, const struct bh_err *err);
 
 /* This attempt failed in a way that may pass later (a connection error, a
- * 429, a 5xx, a cut stream). The engine starts the task again on the same
+ * 429, a 5xx, a cut stream, a stall). The engine starts the task again on the same
  * endpoint after an exponential backoff with jitter, or after retry_after_ms
  * when the server asked for longer (-1: it did not ask); the task keeps its
  * endpoint slot meanwhile. A retry never changes the endpoint, the model or
  * the clearance: the stage kind simply runs again, through the gate again.
- * When the attempts are used up (ENG_MAX_ATTEMPTS), or the server asks for a
+ * When the attempts are used up (the endpoint's max_attempts), or the server asks for a
  * wait longer than ENG_MAX_RETRY_WAIT_MS, the task fails with err.
  * backpressure: the server said it is full (Ollama's 503): the engine also
  * sends fewer requests to the endpoint at once for a while. */
@@ -89,7 +89,6 @@ void eng_task_retry(struct eng_task *t, long retry_after_ms, int backpressure,
 /* 1 for the first attempt of the task in this run, 2 for the first retry... */
 int eng_task_attempt(const struct eng_task *t);
 
-#define ENG_MAX_ATTEMPTS 3
 #define ENG_MAX_RETRY_WAIT_MS 60000L
 
 #endif

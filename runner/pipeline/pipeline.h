@@ -31,6 +31,12 @@ struct pipe_endpoint {
     int clearance;         /* label index, or -1 when not declared (policy decides) */
     int max_concurrency;   /* parallel requests to this endpoint; default 1 */
     long timeout_s;        /* whole-request timeout; default 600 */
+    long connect_timeout_s;    /* to open the connection; default 10 */
+    long first_byte_timeout_s; /* from sending to the first byte of the reply; default 300
+                                  (a local model's cold load comes first) */
+    long idle_timeout_s;       /* between two chunks of a streamed reply; default 60 */
+    int max_attempts;          /* tries of one request when it fails transiently
+                                  (connection, 429, 5xx, cut stream); default 3 */
     char *api_key_env;     /* name of the environment variable holding the key, or NULL */
     int line, col;         /* of the endpoint's object in the pipeline file */
 };

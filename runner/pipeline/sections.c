@@ -145,6 +145,34 @@ static int ep_timeout(struct pipe_loader *ld, void *target, json_t *v, const cha
     return pipe_ld_int_range(ld, v, path, 1, 86400, &((struct pipe_endpoint *)target)->timeout_s);
 }
 
+static int ep_connect_timeout(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    struct pipe_endpoint *e = target;
+    return pipe_ld_int_range(ld, v, path, 1, 600, &e->connect_timeout_s);
+}
+
+static int ep_first_byte_timeout(struct pipe_loader *ld, void *target, json_t *v,
+                                 const char *path)
+{
+    struct pipe_endpoint *e = target;
+    return pipe_ld_int_range(ld, v, path, 1, 86400, &e->first_byte_timeout_s);
+}
+
+static int ep_idle_timeout(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    struct pipe_endpoint *e = target;
+    return pipe_ld_int_range(ld, v, path, 1, 86400, &e->idle_timeout_s);
+}
+
+static int ep_max_attempts(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    long n = 0;
+    int rc = pipe_ld_int_range(ld, v, path, 1, 10, &n);
+    if (rc == 0)
+        ((struct pipe_endpoint *)target)->max_attempts = (int)n;
+    return rc;
+}
+
 /* The value is never echoed: someone may have pasted the key itself here. */
 static int ep_api_key_env(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
@@ -167,6 +195,14 @@ static const struct pipe_key endpoint_keys[] = {
     { "clearance", PIPE_JT_STRING, 0, ep_clearance, "the highest label it may receive", 0 },
     { "max_concurrency", PIPE_JT_INT, 0, ep_max_concurrency, "parallel requests, 1 to 64", 0 },
     { "timeout_s", PIPE_JT_INT, 0, ep_timeout, "seconds per request, 1 to 86400", 0 },
+    { "connect_timeout_s", PIPE_JT_INT, 0, ep_connect_timeout,
+      "seconds to open a connection, 1 to 600", 0 },
+    { "first_byte_timeout_s", PIPE_JT_INT, 0, ep_first_byte_timeout,
+      "seconds until the reply's first byte, 1 to 86400", 0 },
+    { "idle_timeout_s", PIPE_JT_INT, 0, ep_idle_timeout,
+      "seconds between two chunks of a reply, 1 to 86400", 0 },
+    { "max_attempts", PIPE_JT_INT, 0, ep_max_attempts,
+      "tries of a request that fails transiently, 1 to 10", 0 },
     { "api_key_env", PIPE_JT_STRING, 0, ep_api_key_env,
       "the name of the variable holding the key, e.g. \"OLLAMA_API_KEY\"", 0 },
 };
@@ -233,6 +269,10 @@ static int endpoints_names(struct pipe_loader *ld, json_t *v, const char *path)
         ep->clearance = -1;
         ep->max_concurrency = 1;
         ep->timeout_s = 600;
+        ep->connect_timeout_s = 10;
+        ep->first_byte_timeout_s = 300;
+        ep->idle_timeout_s = 60;
+        ep->max_attempts = 3;
     }
     return 0;
 }
