@@ -99,7 +99,7 @@ static void on_done(void *ud, const struct net_result *r)
             eng_task_fail(c->t, &err);
     } else {
         struct eng_metrics m = { reply.prompt_tokens, reply.output_tokens, reply.load_ns,
-                                 reply.total_ns };
+                                 reply.total_ns, reply.model };
         eng_task_done(c->t, reply.content ? reply.content : "", c->label, &m);
     }
     prov_reply_release(&reply);
@@ -116,7 +116,10 @@ static int build_body(struct eng_task *t, const struct prov_ops *ops, int *label
     if (rc)
         return rc;
     struct prov_msg msg = { .role = "user", .content = prompt };
-    struct prov_chat chat = { .model = s->model, .msgs = &msg, .n_msgs = 1, .stream = 1 };
+    /* truncate off: Ollama would otherwise drop the start of a prompt that
+     * does not fit its context, silently; a failure is better than that. */
+    struct prov_chat chat = { .model = s->model, .msgs = &msg, .n_msgs = 1, .stream = 1,
+                              .truncate_off = 1 };
     rc = ops->chat_body(&chat, body, len, err);
     free(prompt);
     return rc;

@@ -181,6 +181,7 @@ void eng_task_done(struct eng_task *t, const char *output, int label,
         r.output_tokens = m->output_tokens;
         r.load_ns = m->load_ns;
         r.total_ns = m->total_ns;
+        r.answered_by = m->answered_by;
     }
     t->output = bh_xstrdup(output);
     t->label = label;

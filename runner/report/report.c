@@ -33,6 +33,7 @@ static void jsonl_task(FILE *out, const struct store_task *t)
                           "label", str(t->label), "prompt_tokens", (json_int_t)t->prompt_tokens,
                           "output_tokens", (json_int_t)t->output_tokens,
                           "load_ns", (json_int_t)t->load_ns);
+    json_object_set_new(o, "answered_by", json_string(str(t->answered_by)));
     json_object_set_new(o, t->state == STORE_DONE ? "output" : "error",
                         json_string(str(t->state == STORE_DONE ? t->output : t->error)));
     char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
@@ -71,6 +72,8 @@ static void md_task(FILE *out, const struct store_task *t, const struct store_ta
         fprintf(out, " · %s on %s (%s)", str(t->model), t->endpoint, str(t->locality));
     if (t->label && t->label[0])
         fprintf(out, " · label %s", t->label);
+    if (t->answered_by && t->answered_by[0] && t->model && strcmp(t->answered_by, t->model))
+        fprintf(out, " · **answered by %s**", t->answered_by);
     fprintf(out, "\n\n");
     if (t->state == STORE_DONE)
         fprintf(out, "%s\n", str(t->output));

@@ -50,6 +50,7 @@ static const char *const migrations[] = {
     " output TEXT NOT NULL DEFAULT '', label TEXT NOT NULL DEFAULT '',"
     " endpoint TEXT NOT NULL DEFAULT '', locality TEXT NOT NULL DEFAULT '',"
     " model TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '',"
+    " answered_by TEXT NOT NULL DEFAULT '',"
     " prompt_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,"
     " load_ns INTEGER NOT NULL DEFAULT 0, total_ns INTEGER NOT NULL DEFAULT 0,"
     " started TEXT, finished TEXT,"

@@ -80,6 +80,7 @@ struct store_result {
     const char *output;        /* the model's reply (done) */
     const char *label;         /* label name of the output */
     const char *endpoint, *locality, *model;
+    const char *answered_by;   /* the model the reply named (may differ from model) */
     const char *error;         /* failed/withheld: the message shown to the user */
     int64_t prompt_tokens, output_tokens, load_ns, total_ns;
 };
@@ -93,7 +94,7 @@ struct store_task {
     int64_t id, item_id;
     char *item_key, *stage;
     int state;
-    char *output, *label, *endpoint, *locality, *model, *error;
+    char *output, *label, *endpoint, *locality, *model, *error, *answered_by;
     int64_t prompt_tokens, output_tokens, load_ns, total_ns;
 };
 /* Every task of the run, ordered by item id then task id. */

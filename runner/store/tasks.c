@@ -318,6 +318,8 @@ static int finish_bind(sqlite3_stmt *st, int64_t task_id, const struct store_res
         rc = sqlite3_bind_int64(st, 9 + i, num[i]);
     if (rc == SQLITE_OK)
         rc = store_bind_text(st, 13, now);
+    if (rc == SQLITE_OK)
+        rc = store_bind_text(st, 14, r->answered_by);
     return rc;
 }
 
@@ -336,7 +338,8 @@ int store_task_finish(struct store *s, int64_t task_id, const struct store_resul
     int rc = store_stmt(s, Q_TASK_FINISH,
                         "UPDATE tasks SET state = ?2, output = ?3, label = ?4, endpoint = ?5,"
                         " locality = ?6, model = ?7, error = ?8, prompt_tokens = ?9,"
-                        " output_tokens = ?10, load_ns = ?11, total_ns = ?12, finished = ?13"
+                        " output_tokens = ?10, load_ns = ?11, total_ns = ?12, finished = ?13,"
+                        " answered_by = ?14"
                         " WHERE id = ?1",
                         &st, err);
     if (rc)
@@ -350,8 +353,8 @@ int store_task_finish(struct store *s, int64_t task_id, const struct store_resul
 
 static void task_read(sqlite3_stmt *st, struct store_task *t)
 {
-    char **text[] = {&t->item_key, &t->stage,    &t->output, &t->label,
-                     &t->endpoint, &t->locality, &t->model,  &t->error};
+    char **text[] = {&t->item_key, &t->stage,    &t->output, &t->label,   &t->endpoint,
+                     &t->locality, &t->model,  &t->error,  &t->answered_by};
     int64_t *num[] = {&t->prompt_tokens, &t->output_tokens, &t->load_ns, &t->total_ns};
     t->id = sqlite3_column_int64(st, 0);
     t->item_id = sqlite3_column_int64(st, 1);
@@ -360,6 +363,7 @@ static void task_read(sqlite3_stmt *st, struct store_task *t)
         *text[i] = bh_xstrdup(store_col_text(st, 3 + i));
     for (int i = 0; i < 4; i++)
         *num[i] = sqlite3_column_int64(st, 11 + i);
+    *text[8] = bh_xstrdup(store_col_text(st, 15));
 }
 
 int store_tasks_list(struct store *s, int64_t run_id, struct store_task **out, size_t *n,
@@ -371,7 +375,7 @@ int store_tasks_list(struct store *s, int64_t run_id, struct store_task **out, s
     int rc = store_stmt(s, Q_TASK_LIST,
                         "SELECT t.id, t.item_id, t.state, i.key, t.stage, t.output, t.label,"
                         " t.endpoint, t.locality, t.model, t.error, t.prompt_tokens,"
-                        " t.output_tokens, t.load_ns, t.total_ns"
+                        " t.output_tokens, t.load_ns, t.total_ns, t.answered_by"
                         " FROM tasks t JOIN items i ON i.id = t.item_id"
                         " WHERE t.run_id = ?1 ORDER BY t.item_id, t.id",
                         &st, err);
@@ -395,8 +399,8 @@ int store_tasks_list(struct store *s, int64_t run_id, struct store_task **out, s
 void store_tasks_free(struct store_task *t, size_t n)
 {
     for (size_t i = 0; t && i < n; i++) {
-        char *text[] = {t[i].item_key, t[i].stage,    t[i].output, t[i].label,
-                        t[i].endpoint, t[i].locality, t[i].model,  t[i].error};
+        char *text[] = {t[i].item_key, t[i].stage, t[i].output, t[i].label,  t[i].endpoint,
+                        t[i].locality, t[i].model, t[i].error,  t[i].answered_by};
         for (size_t k = 0; k < sizeof(text) / sizeof(text[0]); k++)
             free(text[k]);
     }

@@ -30,6 +30,10 @@ done
 expect_eq "plan ran in the cloud" cloud "$(jq -r 'select(.stage == "plan") | .locality' "$T/report.jsonl" | sort -u)"
 expect_eq "review ran locally" local "$(jq -r 'select(.stage == "review") | .locality' "$T/report.jsonl" | sort -u)"
 expect_eq "review output is confidential" confidential "$(jq -r 'select(.stage == "review") | .label' "$T/report.jsonl" | sort -u)"
+expect_eq "each reply names the model asked for" 0 \
+  "$(jq -s '[.[] | select(.answered_by != .model)] | length' "$T/report.jsonl")"
+expect_eq "ollama is asked never to truncate a prompt" 18 \
+  "$(cat "$T/local.log" "$T/cloud.log" | jq -r 'select(.method == "POST") | .body' | jq -s '[.[] | select(.truncate == false)] | length')"
 expect_eq "plan output is internal" internal "$(jq -r 'select(.stage == "plan") | .label' "$T/report.jsonl" | sort -u)"
 
 expect_eq "canaries planted" 6 "$(wc -l <"$T/repo.canaries")"
