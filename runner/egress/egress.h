@@ -36,6 +36,15 @@ struct egr_endpoint {
  * 0 for everything else, including 0.0.0.0/8 and link-local. */
 int egr_addr_is_local(const char *ip);
 
+/* The resolver egr_endpoint_verify uses: getaddrinfo and freeaddrinfo by
+ * default. Tests map names to addresses with their own (so that no test
+ * sends a DNS query off the machine); NULL restores the default. */
+struct addrinfo;
+typedef int (*egr_resolve_fn)(const char *node, const char *service,
+                              const struct addrinfo *hints, struct addrinfo **res);
+typedef void (*egr_resolve_free_fn)(struct addrinfo *res);
+void egr_set_resolver(egr_resolve_fn fn, egr_resolve_free_fn free_fn);
+
 /* Resolves the host of url and classifies every address. Never makes an
  * endpoint more local than declared. A resolution failure leaves it cloud
  * with an empty addr (requests then fail at connect). */

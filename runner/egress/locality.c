@@ -175,6 +175,15 @@ static void pin_add(struct egr_endpoint *e, const char *ip, size_t *pinned)
     ++*pinned;
 }
 
+static egr_resolve_fn resolve_fn = getaddrinfo;
+static egr_resolve_free_fn resolve_free_fn = freeaddrinfo;
+
+void egr_set_resolver(egr_resolve_fn fn, egr_resolve_free_fn free_fn)
+{
+    resolve_fn = fn && free_fn ? fn : getaddrinfo;
+    resolve_free_fn = fn && free_fn ? free_fn : freeaddrinfo;
+}
+
 /* Classifies every address of a name; the first ones become the pin. */
 static void verify_name(struct egr_endpoint *e, int declared_local)
 {
@@ -182,7 +191,7 @@ static void verify_name(struct egr_endpoint *e, int declared_local)
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    int gai = getaddrinfo(e->host, NULL, &hints, &res);
+    int gai = resolve_fn(e->host, NULL, &hints, &res);
     if (gai != 0 || !res) {
         bh_str_put(e->reason, sizeof(e->reason), "cannot resolve %.64s (%s): treated as cloud", e->host,
             gai_strerror(gai));
@@ -199,7 +208,7 @@ static void verify_name(struct egr_endpoint *e, int declared_local)
         if (ip[0])
             pin_add(e, ip, &pinned);
     }
-    freeaddrinfo(res);
+    resolve_free_fn(res);
     name_reason(e, declared_local, bad, n);
 }
 

@@ -41,8 +41,8 @@ expect_eq "a private address is local" "declared local, private address / defaul
   "$(reason http://10.1.2.3:11434)"
 expect_eq "a public address is refused" "declared local but public address (refused) / locality refused" \
   "$(reason http://192.0.2.1:11434)"
-expect_eq "a host that does not resolve is refused" \
-  "declared local but host did not resolve (refused) / locality refused" "$(reason http://nohost.invalid:11434)"
+# (A host that does not resolve is covered by the unit tests with a resolver of
+# their own: a test here would send a DNS query off the machine.)
 
 # dot: the edges with their bounds, refused edges red, the two clusters.
 fmt dot "$BH_SOURCE_DIR/pipelines/code-review.json"

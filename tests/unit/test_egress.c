@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "egress/egress.h"
@@ -118,16 +121,100 @@ static void egress_resolves_localhost_to_loopback(void **state)
     assert_non_null(strstr(e.reason, "declared local; localhost resolves to "));
 }
 
+/* A resolver for tests: names map to fixed addresses, anything else does not
+ * resolve. No DNS query leaves the machine. */
+static int fake_resolve(const char *node, const char *service, const struct addrinfo *hints,
+                        struct addrinfo **res)
+{
+    static const struct {
+        const char *name, *a, *b;
+    } map[] = {
+        {"gpu.lan", "192.168.1.20", NULL},
+        {"sneaky.lan", "10.0.0.5", "203.0.113.7"}, /* one public address among private ones */
+        {"public.example", "198.51.100.4", NULL},
+    };
+    (void)service;
+    (void)hints;
+    *res = NULL;
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (strcmp(node, map[i].name) != 0)
+            continue;
+        const char *addrs[] = {map[i].b, map[i].a}; /* prepended: a comes first */
+        for (size_t k = 0; k < 2; k++) {
+            if (!addrs[k])
+                continue;
+            struct addrinfo *ai = calloc(1, sizeof(*ai) + sizeof(struct sockaddr_in));
+            struct sockaddr_in *sin = (struct sockaddr_in *)(void *)(ai + 1);
+            sin->sin_family = AF_INET;
+            inet_pton(AF_INET, addrs[k], &sin->sin_addr);
+            ai->ai_family = AF_INET;
+            ai->ai_socktype = SOCK_STREAM;
+            ai->ai_addr = (struct sockaddr *)sin;
+            ai->ai_addrlen = sizeof(*sin);
+            ai->ai_next = *res;
+            *res = ai;
+        }
+        return 0;
+    }
+    return EAI_NONAME;
+}
+
+static void fake_resolve_free(struct addrinfo *res)
+{
+    while (res) {
+        struct addrinfo *next = res->ai_next;
+        free(res);
+        res = next;
+    }
+}
+
 static void egress_unresolvable_host_is_cloud_without_pin(void **state)
 {
     struct egr_endpoint e;
     struct bh_err err = {0};
     (void)state;
-    assert_int_equal(egr_endpoint_verify("http://no-such-host.invalid:1", 1, &e, &err), 0);
+    egr_set_resolver(fake_resolve, fake_resolve_free);
+    assert_int_equal(egr_endpoint_verify("http://no-such-host.lan:1", 1, &e, &err), 0);
+    egr_set_resolver(NULL, NULL);
     assert_int_equal(e.local, 0);
     assert_string_equal(e.addr, "");
     assert_string_equal(e.addrs, "");
-    assert_non_null(strstr(e.reason, "cannot resolve no-such-host.invalid"));
+    assert_non_null(strstr(e.reason, "cannot resolve no-such-host.lan"));
+}
+
+static void egress_judges_every_address_a_name_resolves_to(void **state)
+{
+    struct egr_endpoint e;
+    struct bh_err err = {0};
+    (void)state;
+    egr_set_resolver(fake_resolve, fake_resolve_free);
+    assert_int_equal(egr_endpoint_verify("http://gpu.lan:11434", 1, &e, &err), 0);
+    assert_int_equal(e.local, 1);
+    assert_string_equal(e.addr, "192.168.1.20");
+    /* A name mapped to a public address is cloud, whatever the pipeline says. */
+    assert_int_equal(egr_endpoint_verify("http://public.example:11434", 1, &e, &err), 0);
+    assert_int_equal(e.local, 0);
+    assert_non_null(strstr(e.reason, "198.51.100.4"));
+    /* One public address among private ones is enough to make it cloud. */
+    assert_int_equal(egr_endpoint_verify("http://sneaky.lan:11434", 1, &e, &err), 0);
+    assert_int_equal(e.local, 0);
+    assert_non_null(strstr(e.reason, "203.0.113.7"));
+    egr_set_resolver(NULL, NULL);
+}
+
+static void egress_numeric_host_forms_are_judged_by_their_address(void **state)
+{
+    struct egr_endpoint e;
+    struct bh_err err = {0};
+    (void)state;
+    /* Decimal, octal and hex IPv4 forms are parsed locally (no DNS). */
+    assert_int_equal(egr_endpoint_verify("http://2130706433:1", 1, &e, &err), 0);
+    assert_int_equal(e.local, 1);
+    assert_string_equal(e.addr, "127.0.0.1");
+    assert_int_equal(egr_endpoint_verify("http://0x08080808:1", 1, &e, &err), 0);
+    assert_int_equal(e.local, 0);
+    assert_int_equal(egr_endpoint_verify("http://0177.0.0.1:1", 1, &e, &err), 0);
+    assert_int_equal(e.local, 1);
 }
 
 static void egress_rejects_bad_urls(void **state)
@@ -690,6 +777,8 @@ int main(void)
         cmocka_unit_test(egress_never_makes_an_endpoint_more_local),
         cmocka_unit_test(egress_resolves_localhost_to_loopback),
         cmocka_unit_test(egress_unresolvable_host_is_cloud_without_pin),
+        cmocka_unit_test(egress_judges_every_address_a_name_resolves_to),
+        cmocka_unit_test(egress_numeric_host_forms_are_judged_by_their_address),
         cmocka_unit_test(egress_rejects_bad_urls),
         G(egress_refuses_confidential_to_cloud_stage),
         G(egress_treats_cloud_model_on_local_endpoint_as_cloud),
