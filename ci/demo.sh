@@ -39,6 +39,7 @@ local_port=$(start_server local --load-ms 300 --slots 1 --token-ms 5)
 cloud_port=$(start_server cloud --token-ms 5)
 export BULKHEAD_LOCAL_URL="http://127.0.0.1:$local_port"
 export BULKHEAD_CLOUD_URL="http://127.0.0.1:$cloud_port"
+export OLLAMA_API_KEY="${OLLAMA_API_KEY:-demo-key-for-the-fixture-server}"
 echo "local model server (plays Ollama on your GPU box): $BULKHEAD_LOCAL_URL"
 echo "cloud model server (plays a cloud endpoint):       $BULKHEAD_CLOUD_URL"
 

@@ -57,14 +57,17 @@ static void call_free(struct chat_call *c)
  * has left the machine although the stage is local. Too late to prevent (a
  * later check of /api/tags before sending will), never too late to refuse the
  * result and say so loudly. */
-static int check_not_forwarded(struct eng_task *t, const struct prov_reply *reply,
+static int check_not_forwarded(struct eng_task *t, const struct prov_reply *reply, int label,
                                struct bh_err *err)
 {
-    const struct pipeline *p = eng_task_pipeline(t);
     size_t stage = eng_task_stage(t);
-    const struct egr_endpoint *ep = egr_endpoint_info(eng_task_gate(t), p->stages[stage].endpoint);
-    if (!reply->remote_host || !reply->remote_host[0] || !pol_stage_local(p, stage, ep->local))
+    if (!reply->remote_host || !reply->remote_host[0] || !egr_stage_local(eng_task_gate(t), stage))
         return 0;
+    char why[300];
+    struct bh_err aerr = { 0 };
+    snprintf(why, sizeof(why), "breach: the reply says the server forwarded the request to '%s'",
+             reply->remote_host);
+    egr_audit_refusal(eng_task_gate(t), stage, eng_task_item(t), label, why, &aerr);
     return bh_err_set(err, BH_EPOLICY,
                       "the server forwarded this request to '%s' (the model is a cloud stub): "
                       "its output is discarded — use a model that runs on that machine",
@@ -82,14 +85,16 @@ static void on_done(void *ud, const struct net_result *r)
         rc = err.code;
     } else if (r->code) {
         transient = r->transient;
-        rc = bh_err_set(&err, r->code, "%s — is the server running and reachable? "
-                        "bulkhead never falls back to another endpoint",
-                        r->error[0] ? r->error : "transfer failed");
+        /* Connection trouble gets the question worth asking; a redirect or a
+         * cap explains itself. */
+        rc = bh_err_set(&err, r->code, "%s%s", r->error[0] ? r->error : "transfer failed",
+                        r->transient ? " — is the server running and reachable? bulkhead "
+                                       "never falls back to another endpoint" : "");
     } else {
         rc = c->ops->stream_finish(c->stream, r->status, &reply, &err);
         transient = rc && reply.transient;
         if (rc == 0)
-            rc = check_not_forwarded(c->t, &reply, &err);
+            rc = check_not_forwarded(c->t, &reply, c->label, &err);
     }
     if (rc) {
         prefix_where(c->t, &err);

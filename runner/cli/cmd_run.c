@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/models_probe.h"
 #include "egress/egress.h"
 #include "engine/engine.h"
 #include "net/net.h"
@@ -178,6 +179,10 @@ static int job_open(struct job *j, struct bh_err *err)
         rc = net_new(&j->net, err);
     if (rc == 0)
         rc = egr_new(&j->gate, j->p, j->net, j->store, j->run_id, err);
+    if (rc == 0) /* a configuration error, before anything is sent */
+        rc = egr_keys_check(j->gate, err);
+    if (rc == 0)
+        cli_models_probe(j->gate, j->net, j->p); /* cloud stubs, before the check */
     if (rc == 0)
         fprintf(stderr, "bulkhead: %s run %lld: %zu pull requests x %zu stages (state in %s)\n",
                 resumed ? "resuming" : "starting", (long long)j->run_id, j->n_items,
@@ -197,11 +202,8 @@ static void job_close(struct job *j)
 /* The static proof, over the endpoints exactly as the gate verified them. */
 static int job_check(struct job *j)
 {
-    struct egr_endpoint *eps = bh_xcalloc(j->p->n_endpoints, sizeof(*eps));
     struct pol_stage_report *rep = bh_xcalloc(j->p->n_stages, sizeof(*rep));
-    for (size_t i = 0; i < j->p->n_endpoints; i++)
-        eps[i] = *egr_endpoint_info(j->gate, i);
-    size_t bad = cli_flow_check(j->p, eps, rep);
+    size_t bad = cli_flow_check_gate(j->p, j->gate, rep); /* with the probe's facts */
     for (size_t s = 0; s < j->p->n_stages; s++) {
         if (pol_stage_over_endpoint(j->p, s)) {
             /* The gate would cap it silently; check refuses it, so run does too. */
@@ -217,10 +219,11 @@ static int job_check(struct job *j)
         struct bh_err err = { 0 };
         fprintf(stderr, "bulkhead: %s: stages.%s: refused to run: %s stage %s\n", j->p->file,
                 j->p->stages[s].name, rep[s].local ? "local" : "cloud", rep[s].reason);
-        if (egr_refuse_stage(j->gate, s, rep[s].input, rep[s].reason, &err))
+        char why[300];
+        snprintf(why, sizeof(why), "static check: %s", rep[s].reason);
+        if (egr_audit_refusal(j->gate, s, "", rep[s].input, why, &err))
             bh_err_print(&err, stderr);
     }
-    free(eps);
     free(rep);
     return bad ? BH_EPOLICY : 0;
 }
@@ -230,9 +233,8 @@ static void where_print(const struct job *j)
     fprintf(stderr, "where each stage ran:\n");
     for (size_t k = 0; k < j->p->n_stages; k++) {
         const struct pipe_stage *s = &j->p->stages[j->p->order[k]];
-        const struct egr_endpoint *ep = egr_endpoint_info(j->gate, s->endpoint);
         fprintf(stderr, "  %-12s %-6s %s (%s), model %s\n", s->name,
-                pol_stage_local(j->p, j->p->order[k], ep->local) ? "local" : "cloud",
+                egr_stage_local(j->gate, j->p->order[k]) ? "local" : "cloud",
                 j->p->endpoints[s->endpoint].name, j->p->endpoints[s->endpoint].url, s->model);
     }
 }

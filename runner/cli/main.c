@@ -13,6 +13,7 @@ static const struct cli_cmd commands[] = {
     { "run", "run a pipeline over the pull requests of a repository", cmd_run },
     { "report", "print the results of the last run (md or jsonl)", cmd_report },
     { "audit", "show or verify the audit log of egress decisions", cmd_audit },
+    { "models", "list, pull and preload the models a pipeline needs", cmd_models },
 };
 
 static void usage(FILE *f)

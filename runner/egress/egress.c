@@ -52,8 +52,11 @@ struct verdict {
 /* What one audit record says of a request. */
 struct attempt {
     size_t stage;
+    const char *stage_name; /* "" for model management, which belongs to no stage */
+    const char *model;      /* owned in a flight */
     const char *item;
     const char *url;
+    const char *method;     /* "POST" or "GET" */
     char sha[BH_SHA256_HEX];
     int64_t bytes;
 };
@@ -67,7 +70,7 @@ struct flight {
     char addrs[200];      /* the verified addresses, comma-separated */
     char refusal[192];    /* why the peer was refused, "" when it was not */
     struct verdict v;
-    struct attempt at;    /* item and url owned */
+    struct attempt at;    /* item, url and model owned */
     net_data_fn on_data;
     net_done_fn on_done;
     void *ud;
@@ -79,6 +82,7 @@ struct egr_gate {
     struct store *store;
     int64_t run_id;
     struct egr_endpoint *eps; /* one per pipeline endpoint */
+    char **remote;            /* per stage: the remote host of a cloud stub, or NULL */
     struct flight *flights;   /* in flight, freed by egr_free if still there */
 };
 
@@ -91,6 +95,7 @@ int egr_new(struct egr_gate **out, const struct pipeline *p, struct net *n, stru
     g->store = s;
     g->run_id = run_id;
     g->eps = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*g->eps));
+    g->remote = bh_xcalloc(p->n_stages ? p->n_stages : 1, sizeof(*g->remote));
     for (size_t i = 0; i < p->n_endpoints; i++) {
         const struct pipe_endpoint *e = &p->endpoints[i];
         int rc = egr_endpoint_verify(e->url, e->declared_local, &g->eps[i], err);
@@ -118,6 +123,7 @@ static void flight_free(struct flight *f)
 {
     free((char *)f->at.item);
     free((char *)f->at.url);
+    free((char *)f->at.model);
     free(f);
 }
 
@@ -130,6 +136,9 @@ void egr_free(struct egr_gate *g)
         flight_unlink(g, f);
         flight_free(f);
     }
+    for (size_t i = 0; g->remote && i < g->p->n_stages; i++)
+        free(g->remote[i]);
+    free(g->remote);
     free(g->eps);
     free(g);
 }
@@ -152,9 +161,10 @@ static void decide(const struct egr_gate *g, const struct egr_send_req *r, struc
     const struct pipe_stage *st = &p->stages[r->stage];
     const struct egr_endpoint *ep = &g->eps[st->endpoint];
     memset(v, 0, sizeof(*v));
+    const char *remote = g->remote[r->stage];
     v->ep = st->endpoint;
-    v->local = pol_stage_local(p, r->stage, ep->local);
-    v->clearance = pol_stage_clearance(p, r->stage, ep->local);
+    v->local = pol_stage_local_facts(p, r->stage, ep->local, remote != NULL);
+    v->clearance = pol_stage_clearance_facts(p, r->stage, ep->local, remote != NULL);
     v->label = pol_label_join(p, r->label, r->label); /* unknown means top */
     v->allow = g->store && v->label <= v->clearance;
     if (!g->store)
@@ -163,6 +173,10 @@ static void decide(const struct egr_gate *g, const struct egr_send_req *r, struc
         bh_str_put(v->reason, sizeof(v->reason), "label %s%s exceeds clearance %s of stage '%s' (%s)",
             pol_label_name(p, v->label), r->label < 0 ? " (unknown, counted as the top label)" : "",
             pol_label_name(p, v->clearance), st->name, locality_word(v->local));
+    else if (ep->local && remote)
+        bh_str_put(v->reason, sizeof(v->reason),
+            "model '%s' is a cloud stub that Ollama forwards to %s: treated as cloud", st->model,
+            remote[0] ? remote : "a remote host");
     else if (ep->local && !v->local)
         bh_str_put(v->reason, sizeof(v->reason),
             "model '%s' is a cloud model, which Ollama forwards off the machine: treated as cloud",
@@ -186,16 +200,15 @@ static int audit(const struct egr_gate *g, const struct attempt *at, const struc
                  struct bh_err *err)
 {
     const struct pipeline *p = g->p;
-    const struct pipe_stage *st = &p->stages[at->stage];
     struct store_audit a;
     memset(&a, 0, sizeof(a));
     a.run_id = g->run_id;
     a.item = at->item;
-    a.stage = st->name;
+    a.stage = at->stage_name;
     a.endpoint = p->endpoints[v->ep].name;
     a.url = at->url;
     a.locality = locality_word(v->local);
-    a.model = st->model;
+    a.model = at->model;
     a.label = pol_label_name(p, v->label);
     a.clearance = pol_label_name(p, v->clearance);
     a.decision = v->allow ? "allow" : "refuse";
@@ -203,9 +216,12 @@ static int audit(const struct egr_gate *g, const struct attempt *at, const struc
     a.payload_sha256 = at->sha;
     a.bytes = at->bytes;
     int rc = store_audit_append(g->store, &a, err);
-    if (rc < 0)
-        bh_err_prefix(
-            err, "stage '%s': nothing sent, the audit record could not be written: ", st->name);
+    if (rc < 0 && at->stage_name[0])
+        bh_err_prefix(err, "stage '%s': nothing sent, the audit record could not be written: ",
+                      at->stage_name);
+    else if (rc < 0)
+        bh_err_prefix(err, "endpoint '%s': nothing sent, the audit record could not be written: ",
+                      a.endpoint);
     return rc;
 }
 
@@ -329,6 +345,7 @@ static struct flight *flight_new(struct egr_gate *g, const struct egr_send_req *
     f->at = *at;
     f->at.item = bh_xstrdup(at->item);
     f->at.url = bh_xstrdup(at->url);
+    f->at.model = bh_xstrdup(at->model ? at->model : "");
     f->on_data = r->on_data;
     f->on_done = r->on_done;
     f->ud = r->ud;
@@ -374,7 +391,7 @@ static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const stru
     struct flight *f = flight_new(g, r, v, at);
     struct net_req q = {
         .url = at->url,
-        .method = "POST",
+        .method = at->method,
         .body = r->body,
         .body_len = r->body_len,
         .headers = headers,
@@ -399,7 +416,10 @@ static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const stru
     if (rc < 0) {
         flight_unlink(g, f);
         flight_free(f);
-        bh_err_prefix(err, "stage '%s': ", g->p->stages[r->stage].name);
+        if (at->stage_name[0])
+            bh_err_prefix(err, "stage '%s': ", at->stage_name);
+        else
+            bh_err_prefix(err, "endpoint '%s': ", e->name);
     }
     return rc;
 }
@@ -410,7 +430,9 @@ int egr_send(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *er
     struct verdict v;
     decide(g, r, &v);
     char *url = request_url(g, r, v.ep);
-    struct attempt at = { .stage = r->stage, .item = r->item, .url = url,
+    const struct pipe_stage *st = &g->p->stages[r->stage];
+    struct attempt at = { .stage = r->stage, .stage_name = st->name, .model = st->model,
+                          .method = "POST", .item = r->item, .url = url,
                           .bytes = (int64_t)r->body_len };
     bh_sha256_hex(r->body ? r->body : "", r->body_len, at.sha);
     int rc = g->store ? audit(g, &at, &v, err) : 0;
@@ -422,22 +444,149 @@ int egr_send(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *er
     return rc;
 }
 
-int egr_refuse_stage(struct egr_gate *g, size_t stage, int label, const char *reason,
-                     struct bh_err *err)
+int egr_audit_refusal(struct egr_gate *g, size_t stage, const char *item, int label,
+                      const char *reason, struct bh_err *err)
 {
     assert(stage < g->p->n_stages);
     if (!g->store)
         return 0;
     const struct pipe_stage *st = &g->p->stages[stage];
-    struct egr_send_req r = { .stage = stage, .item = "", .label = label };
+    struct egr_send_req r = { .stage = stage, .item = item, .label = label };
     struct verdict v;
     decide(g, &r, &v);
     v.allow = 0;
-    bh_str_put(v.reason, sizeof(v.reason), "static check: %s", reason);
+    bh_str_put(v.reason, sizeof(v.reason), "%s", reason);
     char *url = request_url(g, &r, st->endpoint);
-    struct attempt at = { .stage = stage, .item = "", .url = url };
+    struct attempt at = { .stage = stage, .stage_name = st->name, .model = st->model,
+                          .method = "POST", .item = item, .url = url };
     bh_sha256_hex("", 0, at.sha);
     int rc = audit(g, &at, &v, err);
     free(url);
     return rc;
+}
+
+/* --- model management ------------------------------------------------------------ */
+
+static const struct manage_kind {
+    const char *method, *path, *what;
+    int needs_model;
+    const char *body_rest; /* what follows {"model":"..." in the body */
+} manage_kinds[] = {
+    [EGR_MANAGE_TAGS] = {"GET", "/api/tags", "list models", 0, NULL},
+    [EGR_MANAGE_PS] = {"GET", "/api/ps", "list loaded models", 0, NULL},
+    [EGR_MANAGE_STATUS] = {"GET", "/api/status", "cloud status", 0, NULL},
+    [EGR_MANAGE_SHOW] = {"POST", "/api/show", "show model", 1, ""},
+    [EGR_MANAGE_PULL] = {"POST", "/api/pull", "pull model", 1, ",\"stream\":true"},
+    [EGR_MANAGE_PRELOAD] = {"POST", "/api/generate", "preload model", 1,
+                            ",\"prompt\":\"\",\"keep_alive\":\"10m\",\"stream\":false"},
+};
+
+/* A model name as the inside of a JSON string; NULL when it holds a control
+ * character or is too long to be a model name (the gate builds these bodies
+ * itself, so only a name can ever be in them). */
+static char *json_name(const char *model)
+{
+    char out[512];
+    size_t n = 0;
+    for (const char *c = model; *c; c++) {
+        if ((unsigned char)*c < 0x20 || n + 3 > sizeof(out))
+            return NULL;
+        if (*c == '"' || *c == '\\')
+            out[n++] = '\\';
+        out[n++] = *c;
+    }
+    out[n] = '\0';
+    return bh_xstrdup(out);
+}
+
+static int manage_body(const struct manage_kind *k, const char *model, char **body,
+                       struct bh_err *err)
+{
+    *body = NULL;
+    if (!k->needs_model)
+        return 0;
+    char *name = model && model[0] ? json_name(model) : NULL;
+    if (!name)
+        return bh_err_set(err, BH_EINVAL, "%s: '%s' is not a model name", k->what,
+                          model ? model : "");
+    *body = bh_xasprintf("{\"model\":\"%s\"%s}", name, k->body_rest);
+    free(name);
+    return 0;
+}
+
+int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct bh_err *err)
+{
+    assert(r->endpoint < g->p->n_endpoints);
+    assert(r->kind >= 0 && (size_t)r->kind < sizeof(manage_kinds) / sizeof(manage_kinds[0]));
+    const struct manage_kind *k = &manage_kinds[r->kind];
+    const struct egr_endpoint *ep = &g->eps[r->endpoint];
+    char *body = NULL;
+    int rc = manage_body(k, r->model, &body, err);
+    if (rc) {
+        bh_err_prefix(err, "endpoint '%s': ", g->p->endpoints[r->endpoint].name);
+        return rc;
+    }
+    struct verdict v = { .ep = r->endpoint, .local = ep->local, .label = 0, .allow = g->store != NULL,
+                         .clearance = pol_endpoint_clearance(g->p, r->endpoint, ep->local) };
+    bh_str_put(v.reason, sizeof(v.reason), "model management (%s %s): no item data", k->method,
+               k->path);
+    struct egr_send_req sr = { .path = k->path, .body = body, .body_len = body ? strlen(body) : 0,
+                               .max_reply = r->max_reply, .on_data = r->on_data,
+                               .on_done = r->on_done, .ud = r->ud };
+    char *url = request_url(g, &sr, r->endpoint);
+    struct attempt at = { .stage_name = "", .model = r->model ? r->model : "", .method = k->method,
+                          .item = "", .url = url, .bytes = (int64_t)sr.body_len };
+    bh_sha256_hex(body ? body : "", sr.body_len, at.sha);
+    if (!g->store)
+        rc = bh_err_set(err, BH_EPOLICY, "endpoint '%s': refused to %s: the gate has no audit "
+                        "store, and nothing leaves unaudited", g->p->endpoints[r->endpoint].name,
+                        k->what);
+    if (rc == 0)
+        rc = audit(g, &at, &v, err);
+    if (rc == 0)
+        rc = dispatch(g, &sr, &v, &at, err);
+    free(url);
+    free(body);
+    return rc;
+}
+
+void egr_stage_mark_remote(struct egr_gate *g, size_t stage, const char *remote_host)
+{
+    assert(stage < g->p->n_stages);
+    free(g->remote[stage]);
+    g->remote[stage] = bh_xstrdup(remote_host ? remote_host : "");
+}
+
+const char *egr_stage_remote(const struct egr_gate *g, size_t stage)
+{
+    return stage < g->p->n_stages ? g->remote[stage] : NULL;
+}
+
+int egr_stage_local(const struct egr_gate *g, size_t stage)
+{
+    assert(stage < g->p->n_stages);
+    const struct pipe_stage *st = &g->p->stages[stage];
+    return pol_stage_local_facts(g->p, stage, g->eps[st->endpoint].local,
+                                 g->remote[stage] != NULL);
+}
+
+int egr_keys_check(const struct egr_gate *g, struct bh_err *err)
+{
+    for (size_t i = 0; i < g->p->n_stages; i++) {
+        const struct pipe_endpoint *e = &g->p->endpoints[g->p->stages[i].endpoint];
+        if (!e->api_key_env || egr_stage_local(g, i))
+            continue;
+        const char *key = getenv(e->api_key_env);
+        if (key && key[0])
+            continue;
+        char path[128];
+        bh_str_put(path, sizeof(path), "endpoints.%s.api_key_env", e->name);
+        bh_err_at(err, g->p->file, e->line, e->col, path);
+        return bh_err_set(err, BH_EINVAL,
+                          "the variable '%s' is not set — export it "
+                          "with the key for this endpoint (stage '%s' sends to it), or remove "
+                          "api_key_env if the endpoint needs no key",
+                          e->api_key_env, g->p->stages[i].name);
+    }
+    return 0;
 }

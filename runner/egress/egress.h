@@ -93,10 +93,62 @@ int egr_send(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *er
  * other codes when the store cannot be read. *n_records counts the chain. */
 int egr_audit_verify(struct store *s, int64_t *n_records, struct bh_err *err);
 
-/* Audits a stage that the static check refused before the run started: a
- * record with decision "refuse", no item and no payload, label being the
- * upper bound the check found and reason its words. Nothing is sent. */
-int egr_refuse_stage(struct egr_gate *g, size_t stage, int label, const char *reason,
-                     struct bh_err *err);
+/* Audits a policy decision that is not a request: a record with decision
+ * "refuse", no payload, for the stage (and item; "" for the whole run) with
+ * label and reason as given. Used for a stage the static check refused
+ * before the run ("static check: ...") and for a reply that shows the data
+ * was forwarded off the machine ("breach: ..."). Nothing is sent. */
+int egr_audit_refusal(struct egr_gate *g, size_t stage, const char *item, int label,
+                      const char *reason, struct bh_err *err);
+
+/* --- model management -------------------------------------------------------- */
+
+/* Requests that carry no item data: listing, inspecting, pulling and loading
+ * models. The gate builds each body itself from the model name alone, so
+ * nothing but a name can leave this way; each is audited with the bottom
+ * label, no stage and no item, and a reason starting "model management". */
+enum egr_manage_kind {
+    EGR_MANAGE_TAGS,    /* GET /api/tags */
+    EGR_MANAGE_PS,      /* GET /api/ps */
+    EGR_MANAGE_STATUS,  /* GET /api/status */
+    EGR_MANAGE_SHOW,    /* POST /api/show {"model"} */
+    EGR_MANAGE_PULL,    /* POST /api/pull {"model","stream":true} */
+    EGR_MANAGE_PRELOAD, /* POST /api/generate {"model","prompt":"","keep_alive":"10m","stream":false} */
+};
+
+struct egr_manage_req {
+    size_t endpoint;   /* index into the pipeline's endpoints */
+    int kind;          /* enum egr_manage_kind */
+    const char *model; /* SHOW, PULL, PRELOAD: the model (copied); others: NULL */
+    size_t max_reply;
+    net_data_fn on_data;
+    net_done_fn on_done;
+    void *ud;
+};
+
+/* Audits and sends a model-management request, pinned and peer-checked like
+ * egr_send. BH_EINVAL when the kind needs a model and has none; BH_EPOLICY
+ * without an audit store. The endpoint's API key goes only to cloud
+ * endpoints, as for stages. Nothing is sent on error. */
+int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct bh_err *err);
+
+/* A fact found online: the server lists the model of stage as a cloud stub
+ * forwarding to remote_host (copied; "" is fine when only remote_model was
+ * given). From then on the gate treats the stage as cloud exactly like a
+ * ":cloud" name (pol_stage_local_facts), for its verdicts and its audit. */
+void egr_stage_mark_remote(struct egr_gate *g, size_t stage, const char *remote_host);
+/* The remote host marked for stage, or NULL when none was (borrowed until
+ * egr_free). */
+const char *egr_stage_remote(const struct egr_gate *g, size_t stage);
+/* The stage's effective locality as the gate decides it: the endpoint's
+ * verified locality, the model's name and the remote facts. Callers that
+ * show or check where a stage runs should use this, not pol_stage_local. */
+int egr_stage_local(const struct egr_gate *g, size_t stage);
+
+/* Every endpoint that a cloud stage uses and that names an api_key_env must
+ * find its variable set and non-empty: a missing key is a configuration
+ * error before anything is sent (BH_EINVAL naming the variable, never a
+ * value), not a silent anonymous request. */
+int egr_keys_check(const struct egr_gate *g, struct bh_err *err);
 
 #endif

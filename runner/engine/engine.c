@@ -164,9 +164,8 @@ static void result_where(const struct eng_task *t, struct store_result *r)
 {
     const struct pipeline *p = t->e->o->p;
     const struct pipe_stage *s = &p->stages[t->stage];
-    const struct egr_endpoint *ep = egr_endpoint_info(t->e->o->gate, s->endpoint);
     r->endpoint = p->endpoints[s->endpoint].name;
-    r->locality = pol_stage_local(p, t->stage, ep && ep->local) ? "local" : "cloud";
+    r->locality = egr_stage_local(t->e->o->gate, t->stage) ? "local" : "cloud";
     r->model = s->model;
 }
 

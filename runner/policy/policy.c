@@ -47,7 +47,13 @@ const char *pol_label_name(const struct pipeline *p, int label)
 
 int pol_stage_local(const struct pipeline *p, size_t stage, int endpoint_local)
 {
-    return endpoint_local && !pol_model_is_cloud(p->stages[stage].model);
+    return pol_stage_local_facts(p, stage, endpoint_local, 0);
+}
+
+int pol_stage_local_facts(const struct pipeline *p, size_t stage, int endpoint_local,
+                          int model_remote)
+{
+    return endpoint_local && !model_remote && !pol_model_is_cloud(p->stages[stage].model);
 }
 
 /* The most an endpoint may receive given what the gate verified of it. */
@@ -61,14 +67,25 @@ static int endpoint_clearance(const struct pipeline *p, const struct pipe_endpoi
     return endpoint_local ? top(p) : 0;
 }
 
+int pol_endpoint_clearance(const struct pipeline *p, size_t endpoint, int endpoint_local)
+{
+    return endpoint_clearance(p, &p->endpoints[endpoint], endpoint_local);
+}
+
 int pol_stage_clearance(const struct pipeline *p, size_t stage, int endpoint_local)
+{
+    return pol_stage_clearance_facts(p, stage, endpoint_local, 0);
+}
+
+int pol_stage_clearance_facts(const struct pipeline *p, size_t stage, int endpoint_local,
+                              int model_remote)
 {
     const struct pipe_stage *s = &p->stages[stage];
     const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
     int cap = endpoint_clearance(p, e, endpoint_local);
     /* The endpoint's trust is trust in the machine; a model that Ollama
      * forwards elsewhere gets only what the stage itself declares. */
-    if (endpoint_local && !pol_stage_local(p, stage, endpoint_local))
+    if (endpoint_local && !pol_stage_local_facts(p, stage, endpoint_local, model_remote))
         cap = s->clearance >= 0 ? s->clearance : 0;
     int want = s->clearance >= 0 ? s->clearance : cap;
     return want < cap ? want : cap;
@@ -125,6 +142,12 @@ static void stage_input(const struct pipeline *p, size_t i, const int *outputs,
 size_t pol_check(const struct pipeline *p, const int *endpoint_local,
                  struct pol_stage_report *out)
 {
+    return pol_check_facts(p, endpoint_local, NULL, out);
+}
+
+size_t pol_check_facts(const struct pipeline *p, const int *endpoint_local,
+                       const int *stage_remote, struct pol_stage_report *out)
+{
     int *outputs = bh_xcalloc(p->n_stages, sizeof(*outputs));
     size_t bad = 0;
     memset(out, 0, p->n_stages * sizeof(*out));
@@ -132,8 +155,9 @@ size_t pol_check(const struct pipeline *p, const int *endpoint_local,
         size_t i = p->order[k];
         int el = endpoint_local[p->stages[i].endpoint];
         struct pol_stage_report *r = &out[i];
-        r->local = pol_stage_local(p, i, el);
-        r->clearance = pol_stage_clearance(p, i, el);
+        int remote = stage_remote ? stage_remote[i] : 0;
+        r->local = pol_stage_local_facts(p, i, el, remote);
+        r->clearance = pol_stage_clearance_facts(p, i, el, remote);
         stage_input(p, i, outputs, r);
         outputs[i] = r->input; /* an output carries its prompt's label */
         bad += !r->ok;

@@ -24,12 +24,27 @@ const char *pol_label_name(const struct pipeline *p, int label);
  * (endpoint_local) and its model is not a cloud model. */
 int pol_stage_local(const struct pipeline *p, size_t stage, int endpoint_local);
 
+/* The same with a fact found online: model_remote non-zero when the server
+ * listed the stage's model as a cloud stub (remote_host/remote_model in
+ * /api/tags or /api/show), which forwards under any name. Such a model is
+ * treated exactly like a cloud-named one. pol_stage_local is this with 0. */
+int pol_stage_local_facts(const struct pipeline *p, size_t stage, int endpoint_local,
+                          int model_remote);
+
+/* The highest label endpoint (an index) may receive on its own, whatever
+ * stage uses it: what the audit records as the clearance of a request that
+ * belongs to no stage (model management). */
+int pol_endpoint_clearance(const struct pipeline *p, size_t endpoint, int endpoint_local);
+
 /* The highest label the stage may receive. An endpoint declared local that
  * did not verify gets the bottom label whatever it declares; a cloud model on
  * a local endpoint gets only what the stage itself declares (default bottom);
  * otherwise the stage's declared clearance, else the endpoint's, else top for
  * local and bottom for cloud, never above the endpoint's. */
 int pol_stage_clearance(const struct pipeline *p, size_t stage, int endpoint_local);
+/* The same with the model_remote fact (see pol_stage_local_facts). */
+int pol_stage_clearance_facts(const struct pipeline *p, size_t stage, int endpoint_local,
+                              int model_remote);
 
 /* Per stage result of the static check. */
 struct pol_stage_report {
@@ -47,5 +62,9 @@ struct pol_stage_report {
  * Fills out[n_stages]. Returns the number of stages that are not ok. */
 size_t pol_check(const struct pipeline *p, const int *endpoint_local,
                  struct pol_stage_report *out);
+/* pol_check with facts found online: stage_remote[n_stages] (or NULL, which
+ * is pol_check) says which stages' models the server listed as cloud stubs. */
+size_t pol_check_facts(const struct pipeline *p, const int *endpoint_local,
+                       const int *stage_remote, struct pol_stage_report *out);
 
 #endif

@@ -62,8 +62,9 @@ int store_run_set_labels(struct store *s, int64_t run_id, char *const *labels, s
  * the run recorded none. */
 int store_run_labels(struct store *s, int64_t run_id, char ***labels, size_t *n,
                      struct bh_err *err);
-/* The most recently started (created) run; resuming does not make a run the
- * latest. BH_ENOTFOUND when there is none. */
+/* The most recently started (created) run, leaving out the audit-only runs of
+ * `bulkhead models` (keys starting with "models:"); resuming does not make a
+ * run the latest. BH_ENOTFOUND when there is none. */
 int store_run_latest(struct store *s, int64_t *run_id, struct bh_err *err);
 
 /* Idempotent: returns the existing item with this key in this run. */

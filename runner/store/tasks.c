@@ -194,7 +194,10 @@ int store_run_latest(struct store *s, int64_t *run_id, struct bh_err *err)
 {
     sqlite3_stmt *st = NULL;
     /* By id, not by the started text: two runs can start in the same second. */
-    int rc = store_stmt(s, Q_RUN_LATEST, "SELECT id FROM runs ORDER BY id DESC LIMIT 1", &st, err);
+    int rc = store_stmt(s, Q_RUN_LATEST,
+                        "SELECT id FROM runs WHERE key NOT LIKE 'models:%'"
+                        " ORDER BY id DESC LIMIT 1",
+                        &st, err);
     if (rc == 0)
         rc = id_lookup(s, st, run_id, err);
     if (rc == 0)

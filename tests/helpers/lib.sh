@@ -10,6 +10,9 @@ BH_SOURCE_DIR=$(cd "$BH_SOURCE_DIR" && pwd)
 BULKHEAD="$BH_BUILD_DIR/bulkhead"
 FAKE="$BH_BUILD_DIR/fake-llm"
 TEST_NAME=$(basename "$0" .sh)
+# The shipped pipelines' cloud endpoint names OLLAMA_API_KEY; bulkhead refuses
+# to start without it. A dummy: the fixture servers take any key.
+export OLLAMA_API_KEY="${OLLAMA_API_KEY:-bulkhead-test-dummy-key}"
 T=$(mktemp -d "${TMPDIR:-/tmp}/bh-$TEST_NAME.XXXXXX")
 _pids=()
 _passed=0

@@ -44,8 +44,13 @@ expect_eq "local log holds every canary" 6 "$seen"
 
 requests=$(( $(jq -s '[.[] | select(.method == "POST")] | length' "$T/local.log") + \
              $(jq -s '[.[] | select(.method == "POST")] | length' "$T/cloud.log") ))
-"$BULKHEAD" audit show --state "$T/state" >"$T/audit.jsonl"
+"$BULKHEAD" audit show --state "$T/state" >"$T/audit-all.jsonl"
+# Records of stage requests; the others are model management (no item data).
+jq -c 'select(.stage != "")' "$T/audit-all.jsonl" >"$T/audit.jsonl"
 expect_eq "one audit record per request" "$requests" "$(wc -l <"$T/audit.jsonl")"
+expect_eq "one model-management record: the local endpoint's model list, public, no item" \
+  "GET /api/tags public " \
+  "$(jq -r 'select(.stage == "") | "\(.reason | capture("(?<m>GET /api/tags)").m) \(.label) \(.item)"' "$T/audit-all.jsonl")"
 expect_eq "18 requests in all" 18 "$requests"
 expect_eq "every record allows" allow "$(jq -r .decision "$T/audit.jsonl" | sort -u)"
 expect_eq "6 audit records for the cloud" 6 "$(jq -s '[.[] | select(.locality == "cloud")] | length' "$T/audit.jsonl")"
@@ -84,8 +89,9 @@ expect_eq "a deleted record fails verification with exit 3" 3 "$rc"
 expect_contains "naming where the chain breaks" "$T/delete.err" "audit record 6"
 
 # The same command again: nothing left to do, no request sent.
-before=$(cat "$T/local.log" "$T/cloud.log" | wc -l)
+posts() { cat "$T/local.log" "$T/cloud.log" | jq -r .method | grep -c POST || true; }
+before=$(posts)
 expect "second run exits 0" "$BULKHEAD" run "$BH_SOURCE_DIR/pipelines/code-review.json" \
   --repo "$T/repo" --base main --state "$T/state"
-expect_eq "second run sends nothing" "$before" "$(cat "$T/local.log" "$T/cloud.log" | wc -l)"
+expect_eq "second run sends no model request" "$before" "$(posts)"
 finish

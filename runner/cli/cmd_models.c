@@ -1,0 +1,321 @@
+/* cli/cmd_models.c — `bulkhead models PIPELINE`: which models the stages of
+ * each Ollama endpoint need, whether the server has them (/api/tags), has
+ * them loaded (/api/ps) or only as a cloud stub; with --pull it pulls the
+ * missing ones on local endpoints, with --preload it loads them.
+ *
+ * Every request goes through the egress gate like a run's, so each is
+ * audited. Audit records belong to a run: `models` keeps its own run in the
+ * state database, keyed "models:<pipeline hash>" (found again, not
+ * duplicated, on the next call), with the pipeline's labels so that
+ * `audit verify` can check its records. The table goes to stdout; progress
+ * and errors to stderr. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/common.h"
+#include "cli/models_probe.h"
+#include "egress/egress.h"
+#include "net/net.h"
+#include "pipeline/pipeline.h"
+#include "policy/policy.h"
+#include "providers/manage.h"
+#include "providers/prov.h"
+#include "store/store.h"
+#include "util/bh_err.h"
+#include "util/bh_xmalloc.h"
+
+static const char help[] =
+    "usage: bulkhead models PIPELINE [--pull] [--preload] [--endpoint NAME=URL]... [--state DIR]\n"
+    "\n"
+    "For each Ollama endpoint of PIPELINE, lists the models its stages need: present\n"
+    "or missing on the server (/api/tags), loaded or not (/api/ps), and whether the\n"
+    "server only holds a cloud stub that forwards requests to a remote host.\n"
+    "Endpoints of other providers are shown as not managed. Every request passes\n"
+    "the egress gate and is audited (in a run keyed \"models:<pipeline hash>\").\n"
+    "\n"
+    "  --pull               pull missing models on local endpoints, with progress\n"
+    "  --preload            load every needed model on local endpoints (keep_alive 10m)\n"
+    "  --endpoint NAME=URL  use URL for endpoint NAME\n"
+    "  --state DIR          state database folder for the audit (default " CLI_DEFAULT_STATE ")\n"
+    "  --help               this text\n"
+    "\n"
+    "exit: 0 every needed model is present, 2 usage or configuration error, 4 a model\n"
+    "is missing, an endpoint is unreachable, or a pull or preload failed\n";
+
+static const struct option longopts[] = {
+    { "pull", no_argument, NULL, 'p' },          { "preload", no_argument, NULL, 'l' },
+    { "endpoint", required_argument, NULL, 'e' }, { "state", required_argument, NULL, 's' },
+    { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
+};
+
+struct models_args {
+    const char *pipeline, *state;
+    struct cli_overrides ov;
+    int pull, preload;
+};
+
+struct ctx {
+    struct models_args a;
+    struct pipeline *p;
+    struct store *store;
+    int64_t run_id;
+    struct net *net;
+    struct egr_gate *gate;
+    int failed; /* something needed is missing or could not be done: exit 4 */
+    int tty;    /* progress on one updating line */
+};
+
+/* One row of the table. */
+struct row {
+    const char *model;
+    int present, loaded;
+    const char *remote; /* borrowed from the tags list, or NULL */
+};
+
+/* 0 to go on, -1 after --help, or an exit code. */
+static int parse(int argc, char **argv, struct models_args *a)
+{
+    *a = (struct models_args){ .state = CLI_DEFAULT_STATE };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h': fputs(help, stdout); return -1;
+        case 'p': a->pull = 1; break;
+        case 'l': a->preload = 1; break;
+        case 's': a->state = optarg; break;
+        case 'e':
+            if (cli_overrides_add(&a->ov, "models", optarg))
+                return CLI_EXIT_USAGE;
+            break;
+        default: return cli_usage_error("models", "unknown option");
+        }
+    }
+    if (optind + 1 != argc)
+        return cli_usage_error("models", "expected one PIPELINE file");
+    a->pipeline = argv[optind];
+    return 0;
+}
+
+static int ctx_open(struct ctx *x, struct bh_err *err)
+{
+    int resumed = 0;
+    int rc = cli_pipeline_load(&x->p, x->a.pipeline, &x->a.ov, err);
+    char *key = rc == 0 ? bh_xasprintf("models:%s", x->p->hash) : NULL;
+    if (rc == 0)
+        rc = store_open(&x->store, x->a.state, err);
+    if (rc == 0)
+        rc = store_lock_runner(x->store, err);
+    if (rc == 0)
+        rc = store_run_open(x->store, key, x->p->name, &x->run_id, &resumed, err);
+    if (rc == 0)
+        rc = store_run_set_labels(x->store, x->run_id, x->p->labels, x->p->n_labels, err);
+    if (rc == 0)
+        rc = net_new(&x->net, err);
+    if (rc == 0)
+        rc = egr_new(&x->gate, x->p, x->net, x->store, x->run_id, err);
+    free(key);
+    return rc;
+}
+
+static void ctx_close(struct ctx *x)
+{
+    net_free(x->net); /* first: the gate owns the contexts of transfers in flight */
+    egr_free(x->gate);
+    store_free(x->store);
+    pipe_free(x->p);
+}
+
+/* --- pull -------------------------------------------------------------------- */
+
+struct pull_view {
+    struct ctx *x;
+    const char *endpoint, *model;
+    char last[128]; /* the status last printed, for plain output */
+};
+
+static void pull_progress(void *ud, const struct prov_pull_step *s)
+{
+    struct pull_view *v = ud;
+    char pct[16] = "";
+    if (s->total > 0)
+        snprintf(pct, sizeof(pct), " %3d%%", (int)(s->completed * 100 / s->total));
+    if (v->x->tty) {
+        fprintf(stderr, "\r\033[Kpulling %s on %s: %s%s", v->model, v->endpoint, s->status, pct);
+    } else if (strcmp(v->last, s->status) != 0 || (s->total > 0 && s->completed == s->total)) {
+        /* plain lines: one per step, and the step's end, not every chunk */
+        fprintf(stderr, "pulling %s on %s: %s%s\n", v->model, v->endpoint, s->status, pct);
+        snprintf(v->last, sizeof(v->last), "%s", s->status);
+    }
+}
+
+static int pull_data(void *ud, const char *data, size_t len)
+{
+    struct bh_err err = { 0 };
+    return prov_pull_feed(ud, data, len, &err) ? 1 : 0;
+}
+
+/* 0 when the model is now present; else the error is printed. */
+static int pull_one(struct ctx *x, size_t ep, const char *model)
+{
+    const struct pipe_endpoint *e = &x->p->endpoints[ep];
+    struct pull_view v = { .x = x, .endpoint = e->name, .model = model };
+    struct prov_pull *s = prov_pull_new(pull_progress, &v);
+    struct cli_manage_call c = { .endpoint = ep, .kind = EGR_MANAGE_PULL, .model = model,
+                                 .on_data = pull_data, .ud = s };
+    struct bh_err err = { 0 };
+    int rc = cli_manage_call(x->gate, x->net, &c, &err);
+    if (rc == 0 && c.result.code)
+        rc = bh_err_set(&err, BH_ENET, "%s", c.result.error[0] ? c.result.error : "no reply");
+    else if (rc == 0)
+        rc = prov_pull_finish(s, c.result.status, &err);
+    if (x->tty)
+        fputc('\n', stderr);
+    if (rc)
+        fprintf(stderr, "bulkhead: endpoint '%s' (%s): pull of '%s' failed: %s — check the "
+                        "model name, or run \"ollama pull %s\" on that machine\n",
+                e->name, e->url, model, err.msg, model);
+    prov_pull_free(s);
+    return rc;
+}
+
+/* --- preload ----------------------------------------------------------------- */
+
+static int stream_data(void *ud, const char *data, size_t len)
+{
+    struct bh_err err = { 0 };
+    return prov_ollama.stream_feed(ud, data, len, &err) ? 1 : 0;
+}
+
+static int preload_one(struct ctx *x, size_t ep, const char *model)
+{
+    const struct pipe_endpoint *e = &x->p->endpoints[ep];
+    struct prov_stream *s = prov_ollama.stream_new(0);
+    struct cli_manage_call c = { .endpoint = ep, .kind = EGR_MANAGE_PRELOAD, .model = model,
+                                 .on_data = stream_data, .ud = s };
+    struct prov_reply r = { 0 };
+    struct bh_err err = { 0 };
+    int rc = cli_manage_call(x->gate, x->net, &c, &err);
+    if (rc == 0 && c.result.code)
+        rc = bh_err_set(&err, BH_ENET, "%s", c.result.error[0] ? c.result.error : "no reply");
+    else if (rc == 0)
+        rc = prov_ollama.stream_finish(s, c.result.status, &r, &err);
+    if (rc)
+        fprintf(stderr, "bulkhead: endpoint '%s' (%s): preload of '%s' failed: %s\n", e->name,
+                e->url, model, err.msg);
+    else
+        fprintf(stderr, "preloaded %s on %s\n", model, e->name);
+    prov_reply_release(&r);
+    prov_ollama.stream_free(s);
+    return rc;
+}
+
+/* --- the survey -------------------------------------------------------------- */
+
+static void row_print(const struct ctx *x, size_t ep, const char *model, const char *state,
+                      const char *loaded, const char *remote)
+{
+    const struct egr_endpoint *info = egr_endpoint_info(x->gate, ep);
+    printf("%-14s %-8s %-28s %-12s %-7s %s\n", x->p->endpoints[ep].name,
+           info->local ? "local" : "cloud", model, state, loaded, remote);
+}
+
+/* The distinct models the stages on endpoint ep need (borrowed names). */
+static size_t needed_models(const struct pipeline *p, size_t ep, const char **out)
+{
+    size_t n = 0;
+    for (size_t s = 0; s < p->n_stages; s++) {
+        if (p->stages[s].endpoint != ep)
+            continue;
+        size_t k = 0;
+        while (k < n && !prov_model_name_eq(out[k], p->stages[s].model))
+            k++;
+        if (k == n)
+            out[n++] = p->stages[s].model;
+    }
+    return n;
+}
+
+static void act(struct ctx *x, size_t ep, struct row *r)
+{
+    int local = egr_endpoint_info(x->gate, ep)->local;
+    if (x->a.pull && !r->present && !local)
+        fprintf(stderr, "bulkhead: endpoint '%s' is cloud: '%s' is not pulled there — pull "
+                        "only manages local servers\n", x->p->endpoints[ep].name, r->model);
+    if (x->a.pull && !r->present && local && pull_one(x, ep, r->model) == 0)
+        r->present = 1;
+    if (x->a.preload && r->present && local && preload_one(x, ep, r->model) == 0)
+        r->loaded = 1;
+    else if (x->a.preload && r->present && local)
+        x->failed = 1;
+}
+
+static void survey_models(struct ctx *x, size_t ep, const struct prov_models *tags,
+                          const struct prov_models *ps, int ps_ok)
+{
+    const char **names = bh_xcalloc(x->p->n_stages + 1, sizeof(*names));
+    size_t n = needed_models(x->p, ep, names);
+    for (size_t i = 0; i < n; i++) {
+        const struct prov_model *t = prov_models_find(tags, names[i]);
+        struct row r = { .model = names[i], .present = t != NULL,
+                         .loaded = prov_models_find(ps, names[i]) != NULL,
+                         .remote = t && prov_model_is_remote(t) ?
+                             (t->remote_host ? t->remote_host : t->remote_model) : NULL };
+        act(x, ep, &r);
+        x->failed |= !r.present;
+        row_print(x, ep, r.model, r.present ? "present" : "missing",
+                  !ps_ok ? "?" : r.loaded ? "yes" : "no", r.remote ? r.remote : "-");
+    }
+    free(names);
+}
+
+static void survey(struct ctx *x, size_t ep)
+{
+    struct bh_err err = { 0 };
+    struct prov_models tags = { 0 }, ps = { 0 };
+    size_t used = 0;
+    for (size_t s = 0; s < x->p->n_stages; s++)
+        used += x->p->stages[s].endpoint == ep;
+    if (used == 0)
+        return; /* no stage needs anything there */
+    if (strcmp(x->p->endpoints[ep].provider, "ollama") != 0) {
+        row_print(x, ep, "-", "not managed", "-", "-");
+        return;
+    }
+    if (cli_models_list(x->gate, x->net, x->p, ep, EGR_MANAGE_TAGS, &tags, &err)) {
+        bh_err_print(&err, stderr);
+        row_print(x, ep, "-", "unreachable", "-", "-");
+        x->failed = 1;
+        return;
+    }
+    int ps_ok = cli_models_list(x->gate, x->net, x->p, ep, EGR_MANAGE_PS, &ps, &err) == 0;
+    if (!ps_ok)
+        bh_err_print(&err, stderr);
+    survey_models(x, ep, &tags, &ps, ps_ok);
+    prov_models_release(&tags);
+    prov_models_release(&ps);
+}
+
+int cmd_models(int argc, char **argv)
+{
+    struct ctx x = { .tty = isatty(fileno(stderr)) };
+    int code = parse(argc, argv, &x.a);
+    if (code)
+        return code < 0 ? CLI_EXIT_OK : code;
+    struct bh_err err = { 0 };
+    if (ctx_open(&x, &err)) {
+        ctx_close(&x);
+        return cli_fail(&err);
+    }
+    printf("%-14s %-8s %-28s %-12s %-7s %s\n", "ENDPOINT", "LOCALITY", "MODEL", "STATE", "LOADED",
+           "REMOTE");
+    for (size_t i = 0; i < x.p->n_endpoints; i++)
+        survey(&x, i);
+    store_run_finish(x.store, x.run_id, x.failed ? "failed" : "ok", &err);
+    ctx_close(&x);
+    return x.failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
