@@ -124,7 +124,8 @@ static int build_body(struct eng_task *t, const struct prov_ops *ops, int *label
     /* truncate off: Ollama would otherwise drop the start of a prompt that
      * does not fit its context, silently; a failure is better than that. */
     struct prov_chat chat = { .model = s->model, .msgs = &msg, .n_msgs = 1, .stream = 1,
-                              .truncate_off = 1 };
+                              .truncate_off = 1, .options_json = s->options_json,
+                              .keep_alive = s->keep_alive };
     rc = ops->chat_body(&chat, body, len, err);
     free(prompt);
     return rc;

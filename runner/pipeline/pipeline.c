@@ -326,6 +326,8 @@ static void stage_release(struct pipe_stage *s)
     free(s->name);
     free(s->model);
     free(s->prompt_path);
+    free(s->options_json);
+    free(s->keep_alive);
     pipe_tpl_release(&s->tpl);
     free(s->deps);
 }

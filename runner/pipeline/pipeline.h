@@ -51,6 +51,8 @@ struct pipe_stage {
                               every stage whose output the template reads */
     size_t n_deps;
     int clearance;         /* label index, or -1 when not declared */
+    char *options_json;    /* "options": model options as compact JSON object text, or NULL */
+    char *keep_alive;      /* "keep_alive": how long the model stays loaded ("10m", "-1"), or NULL */
     int line, col;
 };
 

@@ -135,6 +135,42 @@ static int st_clearance(struct pipe_loader *ld, void *target, json_t *v, const c
     return pipe_ld_label(ld, v, path, &((struct pipe_stage *)target)->clearance);
 }
 
+/* Passed to the model as they are (Ollama "options"; mapped for openai and
+ * anthropic). Keep num_ctx the same for every stage of one model: Ollama
+ * reloads a model whose runner options change. */
+static int st_options(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    json_t *val;
+    const char *key;
+    json_object_foreach(v, key, val) {
+        if (json_is_number(val) || json_is_boolean(val) || json_is_string(val) ||
+            json_is_array(val))
+            continue;
+        char *sub = bh_xasprintf("%s.%s", path, key);
+        int rc = pipe_ld_fail(ld, sub, "expected a number, a boolean, a string or an array "
+                                       "(e.g. \"stop\": [\"###\"]) — options go to the model "
+                                       "as they are");
+        free(sub);
+        return rc;
+    }
+    ((struct pipe_stage *)target)->options_json = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+    return 0;
+}
+
+/* A Go duration with its unit ("10m", "1h30m", "-1s"), as Ollama takes it:
+ * a bare number would be read as seconds by some servers and refused by others. */
+static int st_keep_alive(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    struct pipe_stage *s = target;
+    const char *t = json_string_value(v);
+    size_t n = t ? strspn(t, "-0123456789.hms") : 0;
+    if (!t || !t[0] || t[n] != '\0' || !strpbrk(t, "hms") || t[strlen(t) - 1] == '.')
+        return pipe_ld_fail(ld, path, "expected a duration such as \"10m\", \"1h\" or \"-1s\" "
+                                      "(negative: keep loaded)");
+    s->keep_alive = bh_xstrdup(t);
+    return 0;
+}
+
 static const struct pipe_key stage_keys[] = {
     { "endpoint", PIPE_JT_STRING, 1, st_endpoint, "the name of an endpoint, e.g. \"gpu-box\"", 0 },
     { "model", PIPE_JT_STRING, 1, st_model,
@@ -144,6 +180,10 @@ static const struct pipe_key stage_keys[] = {
     { "after", PIPE_JT_ARRAY, 0, st_after,
       "names of stages to wait for, e.g. [\"plan\"]", 0 },
     { "clearance", PIPE_JT_STRING, 0, st_clearance, "the highest label the stage may receive", 0 },
+    { "options", PIPE_JT_OBJECT, 0, st_options,
+      "model options, e.g. { \"temperature\": 0, \"num_ctx\": 16384 }", 0 },
+    { "keep_alive", PIPE_JT_STRING, 0, st_keep_alive,
+      "how long the model stays loaded, e.g. \"10m\"", 0 },
 };
 
 static const struct pipe_schema stage_schema = {

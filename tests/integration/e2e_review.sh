@@ -34,6 +34,8 @@ expect_eq "each reply names the model asked for" 0 \
   "$(jq -s '[.[] | select(.answered_by != .model)] | length' "$T/report.jsonl")"
 expect_eq "ollama is asked never to truncate a prompt" 18 \
   "$(cat "$T/local.log" "$T/cloud.log" | jq -r 'select(.method == "POST") | .body' | jq -s '[.[] | select(.truncate == false)] | length')"
+expect_eq "the reviewer's options and keep_alive reach the model" '{"num_ctx":16384,"temperature":0} "10m"' \
+  "$(jq -r 'select(.method == "POST") | .body' "$T/local.log" | jq -c 'select(.model == "qwen2.5-coder:14b") | [.options, .keep_alive] | "\(.[0] | tojson) \(.[1] | tojson)"' -r | sort -u)"
 expect_eq "plan output is internal" internal "$(jq -r 'select(.stage == "plan") | .label' "$T/report.jsonl" | sort -u)"
 
 expect_eq "canaries planted" 6 "$(wc -l <"$T/repo.canaries")"
