@@ -2,9 +2,10 @@
  *
  * The shell's syntax, reduced to the two forms a URL needs. A "$" not
  * followed by "{" is literal (so "$$" is two dollars); there is no escape for
- * a literal "${". A default runs to the first "}", so it may contain colons
- * (${URL:-http://127.0.0.1:11434}) but not "}". An empty variable counts as
- * unset, as with the shell's ":-". Messages name variables, never their
+ * a literal "${". A default runs to its matching "}", so it may contain colons
+ * (${URL:-http://127.0.0.1:11434}) and references of its own, expanded only
+ * when the default is used (${BULKHEAD_LOCAL_URL:-${OLLAMA_HOST:-127.0.0.1}}).
+ * An empty variable counts as unset, as with the shell's ":-". Messages name variables, never their
  * values: a value may be a secret. */
 #include "pipeline/pipeline.h"
 
@@ -13,6 +14,7 @@
 
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
+#include "util/bh_xmalloc.h"
 
 #define EXPAND_MAX ((size_t)64 << 10)
 
@@ -26,10 +28,38 @@ static int name_char(char c)
     return name_start(c) || (c >= '0' && c <= '9');
 }
 
+/* The "}" that closes the reference whose name starts at name, counting the
+ * references nested in its default; NULL when there is none. */
+static const char *matching_close(const char *name)
+{
+    int depth = 1;
+    for (const char *p = name; *p; p++) {
+        if (p[0] == '$' && p[1] == '{') {
+            depth++;
+            p++;
+        } else if (*p == '}' && --depth == 0) {
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static int expand_default(const char *from, const char *to, struct bh_buf *b,
+                          struct bh_err *err)
+{
+    char *text = bh_xstrndup(from, (size_t)(to - from)), *out = NULL;
+    int rc = pipe_expand_env(text, &out, err);
+    if (rc == 0)
+        rc = bh_buf_puts(b, out);
+    free(text);
+    free(out);
+    return rc;
+}
+
 /* One reference at *pp ("${"); appends its value and moves *pp past it. */
 static int expand_one(const char **pp, struct bh_buf *b, struct bh_err *err)
 {
-    const char *name = *pp + 2, *close = strchr(name, '}');
+    const char *name = *pp + 2, *close = matching_close(name);
     if (!close)
         return bh_err_set(err, BH_EINVAL, "unterminated \"${\" — close it with \"}\": "
                           "${NAME} or ${NAME:-default}");
@@ -54,7 +84,7 @@ static int expand_one(const char **pp, struct bh_buf *b, struct bh_err *err)
     if (val && *val)
         rc = bh_buf_puts(b, val);
     else if (has_default)
-        rc = bh_buf_append(b, end + 2, (size_t)(close - end - 2));
+        rc = expand_default(end + 2, close, b, err);
     else
         return bh_err_set(err, BH_EINVAL,
                           "environment variable \"%s\" is not set — set it, or give a default: "

@@ -95,6 +95,33 @@ static const char *url_problem(const char *url)
     return NULL;
 }
 
+/* Ollama's own reading of OLLAMA_HOST, so that a pipeline can default to it:
+ * without a scheme the address is http and the port 11434 ("gpu-box",
+ * "10.0.0.5:11500", "[::1]"); an empty value is 127.0.0.1:11434. A URL with
+ * a scheme is left as it is (http://host means port 80, as for Ollama). */
+static void ollama_host_url(char **url)
+{
+    const char *s = *url;
+    if (strstr(s, "://"))
+        return;
+    size_t n = strcspn(s, "/");
+    const char *rest = s + n;
+    char *hostport = bh_xstrndup(s, n), *out;
+    const char *close = strrchr(hostport, ']'), *colon = strrchr(hostport, ':');
+    /* Several colons without brackets: a bare IPv6 address, no port. */
+    int bare_v6 = hostport[0] != '[' && colon && strchr(hostport, ':') != colon;
+    int has_port = colon && !bare_v6 && (!close || colon > close);
+    if (!hostport[0])
+        out = bh_xasprintf("http://127.0.0.1:11434%s", rest);
+    else if (bare_v6)
+        out = bh_xasprintf("http://[%s]:11434%s", hostport, rest);
+    else
+        out = bh_xasprintf("http://%s%s%s", hostport, has_port ? "" : ":11434", rest);
+    free(hostport);
+    free(*url);
+    *url = out;
+}
+
 static int ep_url(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
     struct pipe_endpoint *e = target;
@@ -109,6 +136,8 @@ static int ep_url(struct pipe_loader *ld, void *target, json_t *v, const char *p
     int rc = pipe_expand_env(json_string_value(v), &e->url, ld->err);
     if (rc)
         return pipe_ld_fail(ld, path, "%s", ld->err->msg);
+    if (e->provider && strcmp(e->provider, "ollama") == 0)
+        ollama_host_url(&e->url);
     const char *why = url_problem(e->url);
     return why ? pipe_ld_fail(ld, path, "%s", why) : 0;
 }

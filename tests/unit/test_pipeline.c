@@ -647,6 +647,11 @@ static void expand_env_table(void **state)
         { "${BH_T_UNSET:-}", "" },
         { "${BH_T_UNSET:-a}b}", "ab}" }, /* the default ends at the first "}" */
         { "$${BH_T_SET}", "$v" },
+        /* A default may hold references, expanded only when it is used. */
+        { "${BH_T_UNSET:-${BH_T_SET:-x}}", "v" },
+        { "${BH_T_UNSET:-${BH_T_EMPTY:-127.0.0.1:11434}}", "127.0.0.1:11434" },
+        { "${BH_T_SET:-${BH_T_UNSET}}", "v" },
+        { "a${BH_T_UNSET:-[${BH_T_SET}]}b", "a[v]b" },
     };
     for (size_t i = 0; i < NELEM(ok); i++) {
         char *out = NULL;
@@ -685,6 +690,50 @@ static void expand_env_errors_name_the_variable_not_its_value(void **state)
         assert_string_equal(out, "untouched");
         assert_string_equal(err.msg, bad[i].msg);
     }
+}
+
+/* OLLAMA_HOST's forms, read as Ollama reads them, for ollama endpoints. */
+static void ollama_host_forms_become_urls(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *host, *url;
+    } cases[] = {
+        { "", "http://127.0.0.1:11434" },
+        { "gpu-box", "http://gpu-box:11434" },
+        { "10.0.0.5:11500", "http://10.0.0.5:11500" },
+        { "[::1]", "http://[::1]:11434" },
+        { "::1", "http://[::1]:11434" },
+        { "[::1]:9", "http://[::1]:9" },
+        { "http://gpu-box", "http://gpu-box" }, /* a scheme: left as it is (port 80) */
+        { "https://ollama.example:8443/x", "https://ollama.example:8443/x" },
+    };
+    char dir[] = "/tmp/bh-ohost.XXXXXX", path[64], prompt[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/p.json", dir);
+    snprintf(prompt, sizeof(prompt), "%s/p.md", dir);
+    FILE *f = fopen(prompt, "w");
+    fputs("{{pr.title}}", f);
+    fclose(f);
+    f = fopen(path, "w");
+    fputs("{\"version\":1,\"name\":\"h\",\"endpoints\":{\"e\":{\"provider\":\"ollama\","
+          "\"url\":\"${BH_T_OHOST:-}\",\"locality\":\"local\"}},\"source\":{\"kind\":\"git\"},"
+          "\"stages\":{\"s\":{\"endpoint\":\"e\",\"model\":\"m\",\"prompt\":\"p.md\"}}}",
+          f);
+    fclose(f);
+    for (size_t i = 0; i < NELEM(cases); i++) {
+        struct pipeline *p = NULL;
+        struct bh_err err = { 0 };
+        setenv("BH_T_OHOST", cases[i].host, 1);
+        if (pipe_load(&p, path, NULL, &err) != 0)
+            fail_msg("OLLAMA_HOST '%s': %s", cases[i].host, err.msg);
+        assert_string_equal(p->endpoints[0].url, cases[i].url);
+        pipe_free(p);
+    }
+    unsetenv("BH_T_OHOST");
+    remove(path);
+    remove(prompt);
+    rmdir(dir);
 }
 
 /* ---- templates on their own ---- */
@@ -816,6 +865,7 @@ int main(void)
         cmocka_unit_test(posindex_keeps_what_it_saw_of_broken_text),
         cmocka_unit_test(path_helpers_quote_odd_keys_and_refuse_overflow),
         cmocka_unit_test(expand_env_table),
+        cmocka_unit_test(ollama_host_forms_become_urls),
         cmocka_unit_test(expand_env_errors_name_the_variable_not_its_value),
         cmocka_unit_test(template_syntax_errors_point_into_the_template),
         cmocka_unit_test(template_without_placeholders_is_one_literal),
