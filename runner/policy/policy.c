@@ -40,6 +40,8 @@ int pol_label_join(const struct pipeline *p, int a, int b)
 
 const char *pol_label_name(const struct pipeline *p, int label)
 {
+    if (label == POL_NOTHING)
+        return "nothing";
     if (label < 0 || label > top(p))
         return "?";
     return p->labels[label];
@@ -61,7 +63,7 @@ static int endpoint_clearance(const struct pipeline *p, const struct pipe_endpoi
                               int endpoint_local)
 {
     if (e->declared_local && !endpoint_local)
-        return 0; /* claimed local, evidence says otherwise: fail closed */
+        return POL_NOTHING; /* claimed local, evidence says otherwise: nothing goes there */
     if (e->clearance >= 0)
         return e->clearance;
     return endpoint_local ? top(p) : 0;

@@ -17,7 +17,12 @@ int pol_model_is_cloud(const char *model);
 /* The join (the higher) of two labels. -1 means unknown and joins to top. */
 int pol_label_join(const struct pipeline *p, int a, int b);
 
-/* Label name for an index ("?" when out of range). */
+/* A clearance below every label: the stage may receive nothing at all (an
+ * endpoint declared local whose address did not verify — a misconfiguration
+ * or an attack, and no data, not even public, should go there). */
+#define POL_NOTHING (-2)
+
+/* Label name for an index ("nothing" for POL_NOTHING, "?" when out of range). */
 const char *pol_label_name(const struct pipeline *p, int label);
 
 /* A stage's effective locality: 1 only when its endpoint is verified local
@@ -37,7 +42,7 @@ int pol_stage_local_facts(const struct pipeline *p, size_t stage, int endpoint_l
 int pol_endpoint_clearance(const struct pipeline *p, size_t endpoint, int endpoint_local);
 
 /* The highest label the stage may receive. An endpoint declared local that
- * did not verify gets the bottom label whatever it declares; a cloud model on
+ * did not verify gets POL_NOTHING whatever it declares; a cloud model on
  * a local endpoint gets only what the stage itself declares (default bottom);
  * otherwise the stage's declared clearance, else the endpoint's, else top for
  * local and bottom for cloud, never above the endpoint's. */

@@ -98,7 +98,8 @@ static void clearance_defaults_follow_locality(void **state)
     struct fixture f;
     build(&f, 1, 0, 0);
     assert_int_equal(pol_stage_clearance(&f.p, 1, 1), RESTR);  /* verified local: top */
-    assert_int_equal(pol_stage_clearance(&f.p, 1, 0), PUB);    /* declared local, not verified */
+    assert_int_equal(pol_stage_clearance(&f.p, 1, 0), POL_NOTHING); /* declared local, refuted */
+    assert_string_equal(pol_label_name(&f.p, POL_NOTHING), "nothing");
     assert_int_equal(pol_stage_clearance(&f.p, 0, 0), INT);    /* cloud, declared internal */
     f.ep[0].clearance = CONF;
     f.st[1].clearance = RESTR;                                 /* above its endpoint: capped */
@@ -196,7 +197,7 @@ static void graph_names_locality_reasons_and_clearance_sources(void **state)
     assert_string_equal(pol_locality_words(g.stages[1].why),
                         "declared local but host did not resolve (refused)");
     assert_string_equal(pol_clearance_from_words(g.stages[1].clearance_from), "locality refused");
-    assert_int_equal(g.stages[1].clearance, PUB);
+    assert_int_equal(g.stages[1].clearance, POL_NOTHING); /* refused: nothing goes there */
     pol_graph_release(&g);
     graph_of(&g, &f, 0, POL_ADDR_PUBLIC);
     assert_string_equal(pol_locality_words(g.stages[1].why),

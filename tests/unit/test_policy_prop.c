@@ -151,7 +151,7 @@ static int ref_clearance(const struct gen *g, size_t s)
     const struct pipe_endpoint *e = &g->ep[st->endpoint];
     int verified = g->verified[st->endpoint], top = (int)g->p.n_labels - 1;
     if (e->declared_local && !verified)
-        return 0;   /* a local claim the network refutes: bottom */
+        return -2;  /* a local claim the network refutes: nothing at all */
     if (verified && ref_is_cloud_model(st->model))
         return st->clearance >= 0 ? st->clearance : 0;  /* only the stage's word */
     int cap = e->clearance >= 0 ? e->clearance : verified ? top : 0;
