@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prov_feed.h"
 #include "providers/prov.h"
 #include "util/bh_err.h"
 
@@ -69,43 +70,10 @@
     "{\"type\":\"error\",\"error\":{\"type\":\"" type "\",\"message\":\"" msg "\"},"               \
     "\"request_id\":\"req_011C\"}"
 
-enum chunking { WHOLE, BYTES, RANDOM };
-
-struct outcome {
-    int rc;
-    int at_feed;
-    struct bh_err err;
-    struct prov_reply r;
-};
-
-static uint32_t rng_next(uint32_t *st)
+static void run(const char *body, size_t len, long status, size_t max, enum prov_chunking how,
+                uint32_t seed, struct prov_outcome *out)
 {
-    uint32_t x = *st;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *st = x;
-}
-
-static void run(const char *body, size_t len, long status, size_t max, enum chunking how,
-                uint32_t seed, struct outcome *out)
-{
-    const struct prov_ops *ops = prov_find("anthropic");
-    struct prov_stream *s = ops->stream_new(max);
-    uint32_t st = seed ? seed : 1;
-    size_t off = 0;
-    memset(out, 0, sizeof(*out));
-    while (off < len && out->rc == 0) {
-        size_t n = how == WHOLE ? len : how == BYTES ? 1 : 1 + rng_next(&st) % 97;
-        if (n > len - off)
-            n = len - off;
-        out->rc = ops->stream_feed(s, body + off, n, &out->err);
-        out->at_feed = out->rc != 0;
-        off += n;
-    }
-    if (out->rc == 0)
-        out->rc = ops->stream_finish(s, status, &out->r, &out->err);
-    ops->stream_free(s);
+    pf_run("anthropic", body, len, status, max, how, seed, out);
 }
 
 /* ---- replies that succeed ---- */
@@ -224,7 +192,7 @@ static const struct ok_case ok_cases[] = {
      {{"toolu_01A", "lookup_order", "{\"order_id\":\"A17\"}"}}},
 };
 
-static void check_ok(const struct ok_case *c, const struct outcome *o, int how)
+static void check_ok(const struct ok_case *c, const struct prov_outcome *o, int how)
 {
     if (o->rc != 0)
         fail_msg("%s (chunking %d): rc %d: %s", c->name, how, o->rc, o->err.msg);
@@ -260,9 +228,9 @@ static void replies_are_the_same_whole_bytewise_and_in_200_random_chunkings(void
         const struct ok_case *c = &ok_cases[i];
         uint32_t seed = 0xc1a0de00u + (uint32_t)i;
         for (int k = 0; k < 202; k++) {
-            enum chunking how = k < 2 ? (enum chunking)k : RANDOM;
-            struct outcome o;
-            run(c->body, strlen(c->body), 200, 1 << 20, how, rng_next(&seed), &o);
+            enum prov_chunking how = k < 2 ? (enum prov_chunking)k : PF_RANDOM;
+            struct prov_outcome o;
+            run(c->body, strlen(c->body), 200, 1 << 20, how, pf_rng_next(&seed), &o);
             check_ok(c, &o, how);
             prov_reply_release(&o.r);
         }
@@ -448,7 +416,7 @@ static const struct bad_case bad_cases[] = {
      NULL},
 };
 
-static void check_bad(const struct bad_case *c, const struct outcome *o, int how)
+static void check_bad(const struct bad_case *c, const struct prov_outcome *o, int how)
 {
     if (o->rc != c->rc)
         fail_msg("%s (chunking %d): rc %d, want %d: %s", c->name, how, o->rc, c->rc, o->err.msg);
@@ -469,10 +437,10 @@ static void failing_replies_give_their_errors_in_any_chunking(void **state)
         const struct bad_case *c = &bad_cases[i];
         uint32_t seed = 0xdead0000u + (uint32_t)i;
         for (int k = 0; k < 202; k++) {
-            enum chunking how = k < 2 ? (enum chunking)k : RANDOM;
-            struct outcome o;
+            enum prov_chunking how = k < 2 ? (enum prov_chunking)k : PF_RANDOM;
+            struct prov_outcome o;
             run(c->body, strlen(c->body), c->status, c->max ? c->max : 1 << 20, how,
-                rng_next(&seed), &o);
+                pf_rng_next(&seed), &o);
             check_bad(c, &o, how);
             prov_reply_release(&o.r);
         }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "pipeline/pipeline.h"
+#include "prov_feed.h"
 #include "providers/prov.h"
 #include "util/bh_err.h"
 
@@ -36,44 +37,11 @@
     "\"done_reason\":\"length\",\"total_duration\":5,\"load_duration\":4,"                         \
     "\"prompt_eval_count\":3,\"eval_count\":2}"
 
-enum chunking { WHOLE, BYTES, RANDOM };
-
-struct outcome {
-    int rc;      /* first non-zero of feed/finish */
-    int at_feed; /* 1: the error came from stream_feed */
-    struct bh_err err;
-    struct prov_reply r;
-};
-
-static uint32_t rng_next(uint32_t *st)
-{
-    uint32_t x = *st;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *st = x;
-}
-
 /* Feeds body in the chunking asked for, then finishes with status. */
-static void run(const char *body, size_t len, long status, size_t max, enum chunking how,
-                uint32_t seed, struct outcome *out)
+static void run(const char *body, size_t len, long status, size_t max, enum prov_chunking how,
+                uint32_t seed, struct prov_outcome *out)
 {
-    const struct prov_ops *ops = prov_find("ollama");
-    struct prov_stream *s = ops->stream_new(max);
-    uint32_t st = seed ? seed : 1;
-    size_t off = 0;
-    memset(out, 0, sizeof(*out));
-    while (off < len && out->rc == 0) {
-        size_t n = how == WHOLE ? len : how == BYTES ? 1 : 1 + rng_next(&st) % 97;
-        if (n > len - off)
-            n = len - off;
-        out->rc = ops->stream_feed(s, body + off, n, &out->err);
-        out->at_feed = out->rc != 0;
-        off += n;
-    }
-    if (out->rc == 0)
-        out->rc = ops->stream_finish(s, status, &out->r, &out->err);
-    ops->stream_free(s);
+    pf_run("ollama", body, len, status, max, how, seed, out);
 }
 
 /* ---- the provider table ---- */
@@ -181,7 +149,7 @@ static const struct ok_case ok_cases[] = {
      "x", NULL, 0, 0, 0, 0, "https://ollama.com:443"},
 };
 
-static void check_ok(const struct ok_case *c, const struct outcome *o, const char *how)
+static void check_ok(const struct ok_case *c, const struct prov_outcome *o, const char *how)
 {
     if (o->rc != 0)
         fail_msg("%s (%s): rc %d: %s", c->name, how, o->rc, o->err.msg);
@@ -208,10 +176,10 @@ static void stream_cases_give_the_same_reply_in_any_chunking(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(ok_cases) / sizeof(ok_cases[0]); i++) {
         const struct ok_case *c = &ok_cases[i];
-        struct outcome o;
+        struct prov_outcome o;
         static const char *const hows[] = {"whole", "bytes", "random"};
         for (uint32_t k = 0; k < 22; k++) {
-            enum chunking how = k < 2 ? (enum chunking)k : RANDOM;
+            enum prov_chunking how = k < 2 ? (enum prov_chunking)k : PF_RANDOM;
             run(c->body, strlen(c->body), 200, 1 << 20, how, 0x9e3779b9u + k, &o);
             check_ok(c, &o, hows[how]);
             prov_reply_release(&o.r);
@@ -224,8 +192,8 @@ static void three_chunk_stream_survives_200_random_chunkings(void **state)
     (void)state;
     uint32_t seed = 12345;
     for (int i = 0; i < 200; i++) {
-        struct outcome o;
-        run(STREAM3, strlen(STREAM3), 200, 0, RANDOM, rng_next(&seed), &o);
+        struct prov_outcome o;
+        run(STREAM3, strlen(STREAM3), 200, 0, PF_RANDOM, pf_rng_next(&seed), &o);
         check_ok(&ok_cases[0], &o, "random");
         prov_reply_release(&o.r);
     }
@@ -413,7 +381,7 @@ static const struct bad_case bad_cases[] = {
     {"reply cap", STREAM3, 200, 4, BH_ETOOBIG, 1, {"the reply exceeds 4 bytes"}, NULL},
 };
 
-static void check_bad(const struct bad_case *c, const struct outcome *o, enum chunking how)
+static void check_bad(const struct bad_case *c, const struct prov_outcome *o, enum prov_chunking how)
 {
     if (o->rc != c->rc)
         fail_msg("%s (chunking %d): rc %d, want %d: %s", c->name, how, o->rc, c->rc, o->err.msg);
@@ -433,8 +401,8 @@ static void failing_streams_give_their_errors_in_any_chunking(void **state)
     for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
         const struct bad_case *c = &bad_cases[i];
         for (uint32_t k = 0; k < 12u; k++) {
-            enum chunking how = k < 2 ? (enum chunking)k : RANDOM;
-            struct outcome o;
+            enum prov_chunking how = k < 2 ? (enum prov_chunking)k : PF_RANDOM;
+            struct prov_outcome o;
             run(c->body, strlen(c->body), c->status, c->max ? c->max : 1 << 20, how, 77 + k, &o);
             check_bad(c, &o, how);
             prov_reply_release(&o.r);
@@ -462,8 +430,8 @@ static void failures_say_whether_a_retry_may_help(void **state)
         { CHUNK1 "{\"error\":\"an error was encountered\"}\n", 200, 0 },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct outcome o;
-        run(cases[i].body, strlen(cases[i].body), cases[i].status, 1 << 20, WHOLE, 1, &o);
+        struct prov_outcome o;
+        run(cases[i].body, strlen(cases[i].body), cases[i].status, 1 << 20, PF_WHOLE, 1, &o);
         assert_int_equal(o.rc, BH_EREPLY);
         if (o.r.transient != cases[i].transient)
             fail_msg("case %zu (%s): transient %d, want %d", i, o.err.msg, o.r.transient,
@@ -479,8 +447,8 @@ static void overlong_line_fails_the_feed(void **state)
     char *big = malloc(n);
     memset(big, ' ', n);
     big[0] = '{';
-    struct outcome o;
-    run(big, n, 200, 1, WHOLE, 0, &o);
+    struct prov_outcome o;
+    run(big, n, 200, 1, PF_WHOLE, 0, &o);
     assert_int_equal(o.rc, BH_ETOOBIG);
     assert_true(o.at_feed);
     assert_non_null(strstr(o.err.msg, "a line of the reply exceeds"));
@@ -494,8 +462,8 @@ static void server_text_is_capped_and_cleaned(void **state)
     int n = snprintf(body, sizeof(body), "{\"error\":\"\\u001b[31mred\\u0007 ");
     memset(body + n, 'a', 5000);
     snprintf(body + n + 5000, sizeof(body) - (size_t)n - 5000, "\"}");
-    struct outcome o;
-    run(body, strlen(body), 500, 0, WHOLE, 0, &o);
+    struct prov_outcome o;
+    run(body, strlen(body), 500, 0, PF_WHOLE, 0, &o);
     assert_int_equal(o.rc, BH_EREPLY);
     assert_null(strchr(o.err.msg, '\x1b'));
     assert_null(strchr(o.err.msg, '\a'));
@@ -518,8 +486,8 @@ static void cut_text_keeps_whole_utf8_characters(void **state)
     static const long statuses[] = {200, 500}; /* mid-stream and HTTP error paths */
     for (size_t k = 0; k < 2; k++) {
         long status = statuses[k];
-        struct outcome o;
-        run(body, strlen(body), status, 0, WHOLE, 0, &o);
+        struct prov_outcome o;
+        run(body, strlen(body), status, 0, PF_WHOLE, 0, &o);
         const char *e = strstr(o.r.error, "...");
         assert_non_null(e);
         size_t n = (size_t)(e - o.r.error);
@@ -647,9 +615,9 @@ static void tool_calls_thinking_and_model_in_any_chunking(void **state)
         "\n" CALL_FINAL;
     uint32_t seed = 4242;
     for (int k = 0; k < 202; k++) {
-        enum chunking how = k < 2 ? (enum chunking)k : RANDOM;
-        struct outcome o;
-        run(body, strlen(body), 200, 0, how, rng_next(&seed), &o);
+        enum prov_chunking how = k < 2 ? (enum prov_chunking)k : PF_RANDOM;
+        struct prov_outcome o;
+        run(body, strlen(body), 200, 0, how, pf_rng_next(&seed), &o);
         if (o.rc)
             fail_msg("rc %d: %s", o.rc, o.err.msg);
         assert_string_equal(o.r.model, "qwen3:8b");
@@ -689,8 +657,8 @@ static void malformed_tool_calls_are_reply_errors(void **state)
          "'message.thinking' at line 1 of the reply is not a string"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct outcome o;
-        run(cases[i].body, strlen(cases[i].body), 200, 0, BYTES, 0, &o);
+        struct prov_outcome o;
+        run(cases[i].body, strlen(cases[i].body), 200, 0, PF_BYTES, 0, &o);
         assert_int_equal(o.rc, BH_EREPLY);
         if (!strstr(o.err.msg, cases[i].msg))
             fail_msg("case %zu: '%s' lacks '%s'", i, o.err.msg, cases[i].msg);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prov_feed.h"
 #include "providers/prov.h"
 #include "util/bh_err.h"
 
@@ -81,43 +82,10 @@
     "\"content\":\"Hi there\",\"reasoning\":\"greet\"},\"finish_reason\":\"stop\"}],"              \
     "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2}}\n"
 
-enum chunking { WHOLE, BYTES, RANDOM };
-
-struct outcome {
-    int rc;
-    int at_feed;
-    struct bh_err err;
-    struct prov_reply r;
-};
-
-static uint32_t rng_next(uint32_t *st)
+static void run(const char *body, size_t len, long status, size_t max, enum prov_chunking how,
+                uint32_t seed, struct prov_outcome *out)
 {
-    uint32_t x = *st;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *st = x;
-}
-
-static void run(const char *body, size_t len, long status, size_t max, enum chunking how,
-                uint32_t seed, struct outcome *out)
-{
-    const struct prov_ops *ops = prov_find("openai");
-    struct prov_stream *s = ops->stream_new(max);
-    uint32_t st = seed ? seed : 1;
-    size_t off = 0;
-    memset(out, 0, sizeof(*out));
-    while (off < len && out->rc == 0) {
-        size_t n = how == WHOLE ? len : how == BYTES ? 1 : 1 + rng_next(&st) % 97;
-        if (n > len - off)
-            n = len - off;
-        out->rc = ops->stream_feed(s, body + off, n, &out->err);
-        out->at_feed = out->rc != 0;
-        off += n;
-    }
-    if (out->rc == 0)
-        out->rc = ops->stream_finish(s, status, &out->r, &out->err);
-    ops->stream_free(s);
+    pf_run("openai", body, len, status, max, how, seed, out);
 }
 
 /* ---- replies that succeed ---- */
@@ -208,7 +176,7 @@ static const struct ok_case ok_cases[] = {
      {{"call_x", "now", "{}"}}},
 };
 
-static void check_ok(const struct ok_case *c, const struct outcome *o, int how)
+static void check_ok(const struct ok_case *c, const struct prov_outcome *o, int how)
 {
     if (o->rc != 0)
         fail_msg("%s (chunking %d): rc %d: %s", c->name, how, o->rc, o->err.msg);
@@ -247,9 +215,9 @@ static void replies_are_the_same_whole_bytewise_and_in_200_random_chunkings(void
         const struct ok_case *c = &ok_cases[i];
         uint32_t seed = 0xa11ce000u + (uint32_t)i;
         for (int k = 0; k < 202; k++) {
-            enum chunking how = k < 2 ? (enum chunking)k : RANDOM;
-            struct outcome o;
-            run(c->body, strlen(c->body), 200, 1 << 20, how, rng_next(&seed), &o);
+            enum prov_chunking how = k < 2 ? (enum prov_chunking)k : PF_RANDOM;
+            struct prov_outcome o;
+            run(c->body, strlen(c->body), 200, 1 << 20, how, pf_rng_next(&seed), &o);
             check_ok(c, &o, how);
             prov_reply_release(&o.r);
         }
@@ -474,7 +442,7 @@ static const struct bad_case bad_cases[] = {
      NULL},
 };
 
-static void check_bad(const struct bad_case *c, const struct outcome *o, int how)
+static void check_bad(const struct bad_case *c, const struct prov_outcome *o, int how)
 {
     if (o->rc != c->rc)
         fail_msg("%s (chunking %d): rc %d, want %d: %s", c->name, how, o->rc, c->rc, o->err.msg);
@@ -495,10 +463,10 @@ static void failing_replies_give_their_errors_in_any_chunking(void **state)
         const struct bad_case *c = &bad_cases[i];
         uint32_t seed = 0xbad00000u + (uint32_t)i;
         for (int k = 0; k < 202; k++) {
-            enum chunking how = k < 2 ? (enum chunking)k : RANDOM;
-            struct outcome o;
+            enum prov_chunking how = k < 2 ? (enum prov_chunking)k : PF_RANDOM;
+            struct prov_outcome o;
             run(c->body, strlen(c->body), c->status, c->max ? c->max : 1 << 20, how,
-                rng_next(&seed), &o);
+                pf_rng_next(&seed), &o);
             check_bad(c, &o, how);
             prov_reply_release(&o.r);
         }
@@ -512,17 +480,17 @@ static void a_spent_quota_is_not_worth_a_retry_but_a_rate_limit_is(void **state)
                                 "\"type\":\"insufficient_quota\",\"code\":\"insufficient_quota\"}}";
     static const char rate[] = "{\"error\":{\"message\":\"Rate limit reached\","
                                "\"type\":\"requests\",\"code\":\"rate_limit_exceeded\"}}";
-    struct outcome o;
-    run(quota, strlen(quota), 429, 1 << 20, WHOLE, 1, &o);
+    struct prov_outcome o;
+    run(quota, strlen(quota), 429, 1 << 20, PF_WHOLE, 1, &o);
     assert_int_equal(o.rc, BH_EREPLY);
     assert_int_equal(o.r.transient, 0);
     prov_reply_release(&o.r);
-    run(rate, strlen(rate), 429, 1 << 20, WHOLE, 1, &o);
+    run(rate, strlen(rate), 429, 1 << 20, PF_WHOLE, 1, &o);
     assert_int_equal(o.rc, BH_EREPLY);
     assert_int_equal(o.r.transient, 1);
     prov_reply_release(&o.r);
     static const char cut[] = "data: {\"choices\":[]}\n\n"; /* no [DONE] */
-    run(cut, strlen(cut), 200, 1 << 20, WHOLE, 1, &o);
+    run(cut, strlen(cut), 200, 1 << 20, PF_WHOLE, 1, &o);
     assert_int_equal(o.rc, BH_EREPLY);
     assert_int_equal(o.r.transient, 1);
     prov_reply_release(&o.r);
@@ -535,8 +503,8 @@ static void an_overlong_event_fails_the_feed(void **state)
     char *big = malloc(n);
     memcpy(big, "data: ", 6);
     memset(big + 6, 'x', n - 6);
-    struct outcome o;
-    run(big, n, 200, 1, WHOLE, 0, &o);
+    struct prov_outcome o;
+    run(big, n, 200, 1, PF_WHOLE, 0, &o);
     assert_int_equal(o.rc, BH_ETOOBIG);
     assert_true(o.at_feed);
     assert_non_null(strstr(o.err.msg, "a line of the event stream exceeds"));
@@ -548,8 +516,8 @@ static void events_after_done_are_ignored(void **state)
     (void)state;
     static const char body[] = CHUNK("{\"content\":\"a\"}", "null")
         DONE CHUNK("{\"content\":\"b\"}", "null") "data: {oops\n\n";
-    struct outcome o;
-    run(body, strlen(body), 200, 0, WHOLE, 0, &o);
+    struct prov_outcome o;
+    run(body, strlen(body), 200, 0, PF_WHOLE, 0, &o);
     assert_int_equal(o.rc, 0);
     assert_string_equal(o.r.content, "a");
     prov_reply_release(&o.r);
@@ -746,8 +714,8 @@ static void body_refuses_what_it_cannot_send(void **state)
 static void reply_calls_round_trip_into_the_next_request(void **state)
 {
     (void)state;
-    struct outcome o;
-    run(TOOL_STREAM, strlen(TOOL_STREAM), 200, 0, WHOLE, 0, &o);
+    struct prov_outcome o;
+    run(TOOL_STREAM, strlen(TOOL_STREAM), 200, 0, PF_WHOLE, 0, &o);
     assert_int_equal(o.rc, 0);
     struct prov_msg msgs[] = {
         {.role = "assistant",
