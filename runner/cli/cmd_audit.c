@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/common.h"
 #include "egress/egress.h"
 #include "store/store.h"
 #include "util/bh_err.h"
@@ -70,7 +71,7 @@ int cmd_audit(int argc, char **argv)
         return cli_usage_error("audit", "expected 'show' or 'verify'");
     struct bh_err err = { 0 };
     struct store *s = NULL;
-    int rc = store_open(&s, state, &err);
+    int rc = cli_state_open(&s, state, &err);
     int64_t n = 0;
     if (rc == 0 && argv[optind][0] == 's')
         rc = store_audit_each(s, show_one, NULL, &err);

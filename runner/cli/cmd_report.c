@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "cli/cli.h"
+#include "cli/common.h"
 #include "report/report.h"
 #include "store/store.h"
 #include "util/bh_err.h"
@@ -53,10 +54,8 @@ int cmd_report(int argc, char **argv)
     struct bh_err err = { 0 };
     struct store *s = NULL;
     int64_t run_id = run;
-    int rc = store_open(&s, state, &err);
-    if (rc == 0 && run_id == 0)
-        rc = store_run_latest(s, &run_id, &err);
-    if (rc == BH_ENOTFOUND)
+    int rc = cli_state_open(&s, state, &err);
+    if (rc == 0 && run_id == 0 && (rc = store_run_latest(s, &run_id, &err)) == BH_ENOTFOUND)
         bh_err_set(&err, BH_ENOTFOUND, "no run in state '%s' yet — start one with 'bulkhead run'",
                    state);
     if (rc == 0)

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 
 #include "cli/cli.h"
@@ -12,6 +13,7 @@
 #include "policy/graph.h"
 #include "policy/policy.h"
 #include "util/bh_err.h"
+#include "store/store.h"
 #include "util/bh_xmalloc.h"
 
 int cli_overrides_add(struct cli_overrides *o, const char *cmd, const char *value)
@@ -23,6 +25,19 @@ int cli_overrides_add(struct cli_overrides *o, const char *cmd, const char *valu
                                sizeof(o->items) / sizeof(o->items[0]));
     o->items[o->n++] = value;
     return 0;
+}
+
+int cli_state_open(struct store **out, const char *dir, struct bh_err *err)
+{
+    char *db = bh_xasprintf("%s/state.db", dir);
+    int missing = access(db, F_OK) != 0;
+    free(db);
+    if (missing)
+        return bh_err_set(err, BH_ENOTFOUND,
+                          "no bulkhead state in '%s' — run 'bulkhead run' first, or pass "
+                          "--state DIR",
+                          dir);
+    return store_open(out, dir, err);
 }
 
 int cli_pipeline_load(struct pipeline **out, const char *path, const struct cli_overrides *o,

@@ -20,6 +20,12 @@ struct cli_overrides {
 /* Adds one; a usage error past the limit or without '='. */
 int cli_overrides_add(struct cli_overrides *o, const char *cmd, const char *value);
 
+/* Opens the state of an earlier run for reading (report, audit): unlike
+ * store_open it never creates the folder; a missing state is BH_ENOTFOUND
+ * with a message saying how to make one. */
+struct store;
+int cli_state_open(struct store **out, const char *dir, struct bh_err *err);
+
 int cli_pipeline_load(struct pipeline **out, const char *path, const struct cli_overrides *o,
                       struct bh_err *err);
 

@@ -90,6 +90,15 @@ set -e
 expect_eq "a deleted record fails verification with exit 3" 3 "$rc"
 expect_contains "naming where the chain breaks" "$T/delete.err" "audit record 6"
 
+# Reading a state that does not exist: a clear error, and nothing is created.
+set +e
+"$BULKHEAD" report --state "$T/no-such-state" >/dev/null 2>"$T/nostate.err"
+rc=$?
+set -e
+expect_eq "report on a missing state exits 2" 2 "$rc"
+expect_contains "saying how to make one" "$T/nostate.err" "no bulkhead state in '$T/no-such-state'"
+expect "and creates no folder" [ ! -e "$T/no-such-state" ]
+
 # The same command again: nothing left to do, no request sent.
 posts() { cat "$T/local.log" "$T/cloud.log" | jq -r .method | grep -c POST || true; }
 before=$(posts)
