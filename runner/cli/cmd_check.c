@@ -60,6 +60,26 @@ static void refusals_print(const struct pipeline *p, const struct pol_graph *g)
     }
 }
 
+/* run refuses to start without the key of an endpoint a cloud stage uses;
+ * check says so early (names the variable, never a value). */
+static void keys_warn(const struct pipeline *p, const struct egr_endpoint *eps)
+{
+    for (size_t i = 0; i < p->n_endpoints; i++) {
+        const struct pipe_endpoint *e = &p->endpoints[i];
+        const char *key = e->api_key_env ? getenv(e->api_key_env) : NULL;
+        if (!e->api_key_env || (key && key[0]))
+            continue;
+        for (size_t s = 0; s < p->n_stages; s++) {
+            if (p->stages[s].endpoint != i || pol_stage_local(p, s, eps[i].local))
+                continue;
+            fprintf(stderr, "bulkhead: warning: %s:%d:%d: endpoints.%s.api_key_env: the variable "
+                            "'%s' is not set; 'bulkhead run' will refuse to start without it\n",
+                    p->file, e->line, e->col, e->name, e->api_key_env);
+            break;
+        }
+    }
+}
+
 static int check_pipeline(const struct pipeline *p, enum pol_format fmt)
 {
     struct bh_err err = { 0 };
@@ -75,6 +95,7 @@ static int check_pipeline(const struct pipeline *p, enum pol_format fmt)
         cli_flow_graph(&g, p, eps);
         pol_graph_render(stdout, &g, fmt);
         refusals_print(p, &g);
+        keys_warn(p, eps);
         code = g.n_refused ? CLI_EXIT_POLICY : CLI_EXIT_OK;
         pol_graph_release(&g);
     }
