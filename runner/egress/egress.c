@@ -526,10 +526,14 @@ int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct b
         bh_err_prefix(err, "endpoint '%s': ", g->p->endpoints[r->endpoint].name);
         return rc;
     }
-    struct verdict v = { .ep = r->endpoint, .local = ep->local, .label = 0, .allow = g->store != NULL,
+    /* A model name is public data: it may go wherever anything may go, and
+     * nowhere a refuted local claim points (clearance POL_NOTHING). */
+    struct verdict v = { .ep = r->endpoint, .local = ep->local, .label = 0,
                          .clearance = pol_endpoint_clearance(g->p, r->endpoint, ep->local) };
-    bh_str_put(v.reason, sizeof(v.reason), "model management (%s %s): no item data", k->method,
-               k->path);
+    v.allow = g->store != NULL && v.label <= v.clearance;
+    bh_str_put(v.reason, sizeof(v.reason), "model management (%s %s): no item data%s",
+               k->method, k->path, v.label <= v.clearance ? "" : "; the endpoint's locality "
+               "claim did not verify, nothing goes there");
     struct egr_send_req sr = { .path = k->path, .body = body, .body_len = body ? strlen(body) : 0,
                                .max_reply = r->max_reply, .on_data = r->on_data,
                                .on_done = r->on_done, .ud = r->ud };
@@ -543,6 +547,10 @@ int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct b
                         k->what);
     if (rc == 0)
         rc = audit(g, &at, &v, err);
+    if (rc == 0 && !v.allow)
+        rc = bh_err_set(err, BH_EPOLICY, "endpoint '%s' (%s): refused to %s: %s",
+                        g->p->endpoints[r->endpoint].name, g->p->endpoints[r->endpoint].url,
+                        k->what, ep->reason);
     if (rc == 0)
         rc = dispatch(g, &sr, &v, &at, err);
     free(url);

@@ -122,6 +122,15 @@ if unshare -rn true 2>/dev/null; then
   rc=$?
   set -e
   expect_eq "c: run refuses untraced too (exit 3)" 3 "$rc"
+  # Model management is refused there too: not even a model name goes to it.
+  set +e
+  unshare -rn "$BULKHEAD" models "$PIPES/leak-local.json" --state "$T/c.models" \
+    >"$T/c-models.out" 2>"$T/c-models.err"
+  set -e
+  expect_contains "c: models refuses to list the endpoint's models" "$T/c-models.err" \
+    "refused to list models"
+  expect_eq "c: and audits only a refusal" refuse \
+    "$("$BULKHEAD" audit show --state "$T/c.models" | jq -r .decision | sort -u | tr '\n' ' ' | sed 's/ $//')"
 else
   echo "# c: no unprivileged network namespace here: run not exercised, check only"
 fi
