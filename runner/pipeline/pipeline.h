@@ -23,6 +23,14 @@ struct pipe_tpl {
     size_t n_parts;
 };
 
+/* A request header of an endpoint. The value is expanded from the
+ * environment (${VAR}) and is treated as a secret: never printed, logged or
+ * audited; only the names are shown. */
+struct pipe_header {
+    char *name;            /* "CF-Access-Client-Id" */
+    char *value;           /* after expansion */
+};
+
 struct pipe_endpoint {
     char *name;
     char *provider;        /* "ollama" */
@@ -38,34 +46,133 @@ struct pipe_endpoint {
     int max_attempts;          /* tries of one request when it fails transiently
                                   (connection, 429, 5xx, cut stream); default 3 */
     char *api_key_env;     /* name of the environment variable holding the key, or NULL */
+    struct pipe_header *headers; /* "headers": sent with every request to this endpoint */
+    size_t n_headers;
+    char **trusted_hosts;  /* "trusted_hosts": host names, addresses or CIDR blocks
+                              ("10.8.0.0/16") that count as local besides loopback and
+                              the private ranges (a GPU box on a routed VPN address) */
+    size_t n_trusted_hosts;
+    char *included_from;   /* the file of an `include` that declared it, or NULL */
     int line, col;         /* of the endpoint's object in the pipeline file */
+};
+
+enum pipe_kind {
+    PIPE_KIND_CHAT,        /* one request, one reply (default) */
+    PIPE_KIND_AGENT,       /* a conversation with tool calls, up to max_steps requests */
+    PIPE_KIND_REDUCE,      /* scope batch, in rounds: items are folded max_items at a time */
+};
+
+enum pipe_scope {
+    PIPE_SCOPE_ITEM,       /* a task per work item (or per for_each element) (default) */
+    PIPE_SCOPE_BATCH,      /* one task over every item of the run */
+};
+
+enum pipe_on_sensitive {
+    PIPE_ONS_FAIL,         /* refuse, audit, exit 3 (default) */
+    PIPE_ONS_SKIP,         /* the task is withheld; dependants see that */
+    PIPE_ONS_REROUTE,      /* the stage named by `reroute` runs instead */
+};
+
+enum pipe_out_format { PIPE_OUT_TEXT, PIPE_OUT_JSON };
+
+/* "declassify": the stage's output may carry a lower label than its input
+ * when every guard passes (the engine checks them; a guard that fails keeps
+ * the input's label and the audit names it). */
+struct pipe_declassify {
+    int enabled;
+    int to;                /* target label index */
+    int no_verbatim_tokens;/* no run of this many tokens shared with an input above `to`;
+                              default 8, 0 turns the guard off */
+    int detectors;         /* 1 (default): no detector hit in the output */
+    int redact_code;       /* "redact": ["code"]: fenced and indented code removed first */
+    int redact_paths;      /* "redact": ["paths"]: file paths replaced first */
+    long max_chars;        /* 0: no cap */
+    int line, col;         /* of the declassify object */
 };
 
 struct pipe_stage {
     char *name;
     size_t endpoint;       /* index into pipeline.endpoints */
     char *model;
-    char *prompt_path;     /* as written (relative to the pipeline file's folder) */
-    struct pipe_tpl tpl;
+    char *prompt_path;     /* "prompt" as written (relative to the pipeline file's folder),
+                              or NULL when the user message is inline ("user") */
+    struct pipe_tpl tpl;   /* the user message: the `prompt` file or the inline `user` */
+    struct pipe_tpl system;/* the inline `system` message (n_parts 0 when absent) */
+    char **reads;          /* every distinct field the templates read, system first, in
+                              order of first appearance ("pr.diff", "plan.output", "each.path") */
+    size_t n_reads;
     size_t *deps;          /* stage indices this stage waits for: `after` plus
-                              every stage whose output the template reads */
+                              every stage whose output the templates or for_each read */
     size_t n_deps;
     int clearance;         /* label index, or -1 when not declared */
     char *options_json;    /* "options": model options as compact JSON object text, or NULL */
     char *keep_alive;      /* "keep_alive": how long the model stays loaded ("10m", "-1"), or NULL */
+    enum pipe_kind kind;
+    enum pipe_scope scope; /* PIPE_KIND_REDUCE implies PIPE_SCOPE_BATCH */
+    char *for_each;        /* the list a task is made per element of: "pr.files" or
+                              "STAGE.output" (a JSON array); NULL: a task per item */
+    long for_each_stage;   /* the stage whose output for_each reads, or -1 */
+    char **tools;          /* agent: granted tool names, in file order */
+    size_t n_tools;
+    int max_steps;         /* agent: model requests per task; default 8 */
+    int max_items;         /* reduce: items folded per request; default 20 */
+    enum pipe_out_format out_format;   /* "output.format"; default text (json with a schema) */
+    char *out_schema_path; /* "output.schema" as written, or NULL */
+    char *out_schema_json; /* the schema file's JSON, compact, or NULL */
+    enum pipe_on_sensitive on_sensitive;
+    long reroute;          /* PIPE_ONS_REROUTE: the stage index that runs instead, else -1 */
+    int standby;           /* 1: some stage reroutes to this one; it runs only in place
+                              of that stage, never on its own */
+    struct pipe_declassify declassify;
     int line, col;
 };
 
+/* A path rule: files whose path matches glob carry label. When several
+ * rules match one file, the highest label wins. Rules may lower a file below
+ * the field's declared label ("docs/ **" internal in a confidential repo):
+ * they are declarations of the pipeline's author, like the field labels. */
+struct pipe_rule {
+    char *glob;            /* bh_glob syntax */
+    int label;
+    int line, col;
+};
+
+/* A detector of the pipeline's own: a POSIX extended regular expression
+ * (regcomp REG_EXTENDED; see pipelines/README.md for why ERE). */
+struct pipe_custom_detector {
+    char *id;              /* [a-z0-9-]+, distinct from the built-in ids and groups */
+    char *regex;
+    int label;             /* the label a hit raises the value to */
+};
+
 struct pipe_source {
-    char *kind;            /* "git" */
+    char *kind;            /* "git" | "files" */
     int label;             /* default label of every field (index) */
     char **fields;         /* the source kind's fields, e.g. "pr.diff" */
     int *field_labels;     /* label index per field (declared, else the default) */
     size_t n_fields;
+    struct pipe_rule *rules;   /* "rules", in file order */
+    size_t n_rules;
+    char **detectors;      /* built-in detector ids or group names as written; NULL with
+                              detectors_set 0 means every built-in detector */
+    size_t n_detectors;
+    int detectors_set;     /* "detectors" was given (an empty list turns them off) */
+    struct pipe_custom_detector *custom;   /* the object entries of "detectors" */
+    size_t n_custom;
+    char **allow_paths;    /* "allow.paths": globs of files no detector scans */
+    size_t n_allow_paths;
+    char **allow_values;   /* "allow.values": literal strings that are never hits
+                              (a documented test key) */
+    size_t n_allow_values;
+    char **include;        /* files: globs of documents to read; default every file */
+    size_t n_include;
+    char **exclude;        /* files: globs of documents to leave out */
+    size_t n_exclude;
+    long max_bytes;        /* files: larger documents are skipped with a note; default 1 MiB */
 };
 
 struct pipe_output {
-    char *format;          /* "md" | "jsonl" */
+    char *format;          /* "md" | "jsonl" (the report formats) */
     char *path;            /* relative to the working directory */
 };
 
@@ -84,6 +191,8 @@ struct pipeline {
     size_t *order;         /* stage indices in a topological order */
     struct pipe_output *outputs;
     size_t n_outputs;
+    char **includes;       /* "include": the files read for shared endpoints, as opened */
+    size_t n_includes;
     char hash[65];         /* SHA-256 over the pipeline file, its templates and
                               the expanded endpoint URLs: part of a run's identity */
 };
@@ -125,6 +234,19 @@ int pipe_source_field_label(const struct pipeline *p, const char *field);
 
 /* The providers the language accepts (the wire dialects providers/ speaks). */
 const char *const *pipe_provider_names(size_t *n);
+
+/* The fields a for_each element provides: "each.path", "each.status",
+ * "each.diff" for "pr.files"; "each" for a stage's output. NULL and *n = 0
+ * when for_each is NULL. */
+const char *const *pipe_for_each_fields(const char *for_each, size_t *n);
+
+/* The built-in tool names an agent stage may be granted: read_file,
+ * list_files, grep, git_log, diff. */
+const char *const *pipe_tool_names(size_t *n);
+
+/* 1 when the field holds file contents that path rules label per file
+ * ("pr.diff", "each.diff", "doc.text"). */
+int pipe_field_is_content(const char *field);
 
 /* The fields a source kind provides (NULL and *n = 0 for an unknown kind). */
 const char *const *pipe_source_kind_fields(const char *kind, size_t *n);

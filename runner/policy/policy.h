@@ -51,20 +51,45 @@ int pol_stage_clearance(const struct pipeline *p, size_t stage, int endpoint_loc
 int pol_stage_clearance_facts(const struct pipeline *p, size_t stage, int endpoint_local,
                               int model_remote);
 
-/* Per stage result of the static check. */
+/* Per stage result of the static check (the rules are in pipelines/README.md,
+ * "The static bounds check proves"; every label here is an index, never -1). */
 struct pol_stage_report {
     int local;             /* effective locality */
-    int clearance;         /* effective clearance */
-    int input;             /* upper bound of what the stage reads (its prompt's label) */
-    int ok;                /* input <= clearance */
-    char reason[256];      /* when !ok: what carries the label ("reads pr.diff (confidential)") */
+    int clearance;         /* effective clearance (POL_NOTHING possible) */
+    int input;             /* declared input bound: what the file's labels and rules allow */
+    int input_detect;      /* detector input bound: input raised by what detectors could find */
+    int output;            /* declared output bound (what S.output carries for dependants) */
+    int output_detect;     /* detector output bound */
+    int guarded;           /* on_sensitive is skip or reroute: an input above the clearance
+                              is turned away per item, not refused for the whole pipeline */
+    int ok;                /* not refused (see the README for every reason) */
+    char reason[256];      /* when !ok: what carries the label ("reads pr.diff (confidential),
+                              above its clearance internal — ...") or what is wrong */
+    char note[256];        /* when ok: what can happen at run time ("a detector hit in
+                              pr.title may raise it to restricted: on_sensitive fail refuses
+                              that item"), else "" */
 };
 
-/* Computes, in topological order, the upper bound of every stage's input: the
- * join of the declared labels of the source fields its template reads and of
- * the outputs of the stages it reads (an output carries its prompt's label;
- * `after` alone orders stages and carries no data). endpoint_local[i] says whether endpoint i verified local.
- * Fills out[n_stages]. Returns the number of stages that are not ok. */
+/* The label a built-in detector raises to in this pipeline: the label of its
+ * default name (d->label) when the pipeline has one, else the top label. */
+struct pol_detector;
+int pol_detector_label(const struct pipeline *p, const struct pol_detector *d);
+
+/* The highest label the pipeline's enabled detectors (built-in and custom)
+ * can raise a value to, or 0 (the bottom) when detectors are off. */
+int pol_detectors_top(const struct pipeline *p);
+
+/* The declared bound of a placeholder or for_each list (the README's table),
+ * given the output bounds computed so far (outputs[n_stages], declared tier,
+ * or NULL to read every stage output as top). Never -1. */
+int pol_field_bound(const struct pipeline *p, size_t stage, const char *field,
+                    const int *outputs);
+
+/* Computes, in topological order, the bounds of every stage (input: the join
+ * over everything its templates read and its tools return; output: see the
+ * README) and its verdict. endpoint_local[i] says whether endpoint i
+ * verified local. Fills out[n_stages]. Returns the number of stages that are
+ * not ok. */
 size_t pol_check(const struct pipeline *p, const int *endpoint_local,
                  struct pol_stage_report *out);
 /* pol_check with facts found online: stage_remote[n_stages] (or NULL, which

@@ -8,10 +8,23 @@
 
 struct bh_err;
 
+/* One file's share of a content field: value[offset, offset + length) is
+ * about path. Path rules label content per part. */
+struct src_part {
+    char *path;            /* repository-relative, '/'-separated (a rename: the new path) */
+    size_t offset, length;
+};
+
 struct src_field {
     char *name;            /* e.g. "pr.diff" */
     char *value;           /* NUL-terminated text, or NULL when it could not be read */
+    size_t len;            /* bytes of value (it may hold NULs: binary documents are
+                              skipped, but a text file can still contain one) */
     char *error;           /* when value is NULL: why (e.g. over the diff cap), else NULL */
+    struct src_part *parts;/* content fields: the file each byte range is about, in order,
+                              covering value without gaps (pr.diff: one per file of the
+                              diff; doc.text: one, the document's path); else NULL */
+    size_t n_parts;
 };
 
 struct src_item {

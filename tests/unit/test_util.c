@@ -10,6 +10,7 @@
 
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
+#include "util/bh_glob.h"
 #include "util/bh_hash.h"
 #include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
@@ -131,6 +132,48 @@ static void xgrow_zeroes_new_elements(void **state)
     free(v);
 }
 
+static void glob_matches_segments_stars_and_sets(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *glob, *path;
+        int match;
+    } cases[] = {
+        { "docs/**", "docs/a.md", 1 },          { "docs/**", "docs/x/y/z.md", 1 },
+        { "docs/**", "doc/a.md", 0 },           { "docs/**", "src/docs/a.md", 0 },
+        { "**/*.pem", "key.pem", 1 },           { "**/*.pem", "a/b/key.pem", 1 },
+        { "**/*.pem", "a/b/key.pem.txt", 0 },   { "*.pem", "deep/er/key.pem", 1 },
+        { "*.pem", "key.PEM", 0 },              { "src/*.c", "src/a.c", 1 },
+        { "src/*.c", "src/x/a.c", 0 },          { "src/**/test_*.c", "src/test_a.c", 1 },
+        { "src/**/test_*.c", "src/u/v/test_b.c", 1 }, { "src/**/test_*.c", "src/u/b.c", 0 },
+        { "a?c", "abc", 1 },                    { "a?c", "a/c", 0 },
+        { "x/a?c", "x/ac", 0 },                 { "[abc].txt", "b.txt", 1 },
+        { "[!abc].txt", "b.txt", 0 },           { "[a-c]x", "cx", 1 },
+        { "[a-c]x", "dx", 0 },                  { "\\*.md", "*.md", 1 },
+        { "\\*.md", "a.md", 0 },              { "**", "anything/at/all", 1 },
+        { "secrets/**/*", "secrets/a", 1 },     { "*", "", 1 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (bh_glob_match(cases[i].glob, cases[i].path) != cases[i].match)
+            fail_msg("glob \"%s\" on \"%s\": expected %d", cases[i].glob, cases[i].path,
+                     cases[i].match);
+}
+
+static void glob_problems_are_named_and_never_match(void **state)
+{
+    (void)state;
+    assert_null(bh_glob_problem("docs/**/*.md"));
+    assert_null(bh_glob_problem("[]]x"));
+    assert_non_null(bh_glob_problem(""));
+    assert_non_null(strstr(bh_glob_problem("a**/b"), "whole path segment"));
+    assert_non_null(strstr(bh_glob_problem("**b"), "whole path segment"));
+    assert_non_null(strstr(bh_glob_problem("[abc"), "unclosed"));
+    assert_non_null(strstr(bh_glob_problem("a\\"), "trailing"));
+    assert_non_null(strstr(bh_glob_problem("/etc/*"), "leading"));
+    assert_int_equal(bh_glob_match("[abc", "[abc"), 0);
+    assert_int_equal(bh_glob_match(NULL, "x"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -141,6 +184,8 @@ int main(void)
         cmocka_unit_test(sha256_fields_are_unambiguous),
         cmocka_unit_test(suggest_finds_typos_only),
         cmocka_unit_test(xgrow_zeroes_new_elements),
+        cmocka_unit_test(glob_matches_segments_stars_and_sets),
+        cmocka_unit_test(glob_problems_are_named_and_never_match),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
