@@ -12,6 +12,10 @@
  * first and processed after the iteration, so no libgit2 work happens inside
  * its callback and the order (by PR number) does not depend on the refdb.
  *
+ * pr.diff carries parts, one per file, so path rules and detector hits can
+ * be placed in the file they are about; they are cut where the printer moves
+ * to the next delta, which keeps them exact without re-parsing the text.
+ *
  * libgit2 is initialised and shut down once per call; it refcounts, so this
  * nests with any other user in the process and leaves nothing behind. */
 #include "sources/src_git.h"
@@ -327,18 +331,56 @@ static int stats_text(struct ctx *c, const char *refname, git_diff *diff, char *
 }
 
 /* git_diff_print hands back whatever the callback returned, which could
- * collide with a libgit2 code; the flag says for sure that the cap was hit. */
+ * collide with a libgit2 code; the flag says for sure that the cap was hit.
+ * It emits each file's lines together, header first, so a change of delta
+ * is where the next file's part begins. */
 struct sink {
     struct bh_buf buf;
     int over;
+    const git_diff_delta *delta; /* the file the last line was about */
+    struct src_part *parts;
+    size_t n_parts, cap_parts;
 };
+
+/* The path a file's part is about: a deleted file's old path, otherwise
+ * (renames too) the new one — the path that pr.files names last. */
+static const char *delta_path(const git_diff_delta *d)
+{
+    return d->status == GIT_DELTA_DELETED ? d->old_file.path : d->new_file.path;
+}
+
+static void part_begin(struct sink *s, const git_diff_delta *d)
+{
+    s->parts = bh_xgrow(s->parts, &s->cap_parts, s->n_parts + 1, sizeof(*s->parts));
+    s->parts[s->n_parts++] =
+        (struct src_part){.path = bh_xstrdup(delta_path(d)), .offset = s->buf.len, .length = 0};
+    s->delta = d;
+}
+
+/* Each part ends where the next begins, the last at the end of the text,
+ * so the parts cover the value without gaps or overlap. */
+static void parts_close(struct sink *s)
+{
+    for (size_t i = 0; i < s->n_parts; i++) {
+        size_t end = i + 1 < s->n_parts ? s->parts[i + 1].offset : s->buf.len;
+        s->parts[i].length = end - s->parts[i].offset;
+    }
+}
+
+static void parts_free(struct src_part *parts, size_t n)
+{
+    for (size_t i = 0; parts && i < n; i++)
+        free(parts[i].path);
+    free(parts);
+}
 
 static int print_line(const git_diff_delta *d, const git_diff_hunk *h, const git_diff_line *l,
                       void *payload)
 {
     struct sink *s = payload;
-    (void)d;
     (void)h;
+    if (d != s->delta)
+        part_begin(s, d);
     /* Only these origins leave their marker out of content. */
     if (l->origin == GIT_DIFF_LINE_CONTEXT || l->origin == GIT_DIFF_LINE_ADDITION ||
         l->origin == GIT_DIFF_LINE_DELETION) {
@@ -350,30 +392,42 @@ static int print_line(const git_diff_delta *d, const git_diff_hunk *h, const git
     return s->over ? GIT_EUSER : 0;
 }
 
-static int diff_text(struct ctx *c, const char *refname, git_diff *diff, char **out)
+/* Fills f's value, len and parts (one per file, in diff order). */
+static int diff_text(struct ctx *c, const char *refname, git_diff *diff, struct src_field *f)
 {
     struct sink s = {.over = 0};
     bh_buf_init(&s.buf, c->max_diff);
     int rc = git_diff_print(diff, GIT_DIFF_FORMAT_PATCH, print_line, &s);
     if (rc < 0) {
         bh_buf_release(&s.buf);
+        parts_free(s.parts, s.n_parts);
         if (s.over)
             return too_big(c, refname, "the diff");
         return bh_err_set(c->err, BH_EIO, "repository '%s': cannot print the diff of '%s': %s",
                           c->path, refname, git_msg());
     }
-    *out = bh_buf_detach(&s.buf);
+    parts_close(&s);
+    f->len = s.buf.len;
+    f->value = bh_buf_detach(&s.buf);
+    f->parts = s.parts;
+    f->n_parts = s.n_parts;
     return 0;
 }
 
-static void item_set(struct src_item *it, const char *refname, char **values)
+/* Takes values; the diff field arrives whole (value, parts or error). */
+static void item_set(struct src_item *it, const char *refname, char **values,
+                     const struct src_field *diff)
 {
     it->key = bh_xstrdup(refname);
     it->fields = bh_xcalloc(F_COUNT, sizeof(*it->fields));
     it->n_fields = F_COUNT;
     for (size_t i = 0; i < F_COUNT; i++) {
-        it->fields[i].name = bh_xstrdup(src_git_fields[i]);
-        it->fields[i].value = values[i];
+        struct src_field *f = &it->fields[i];
+        if (i == F_DIFF)
+            *f = *diff;
+        else
+            *f = (struct src_field){.value = values[i], .len = values[i] ? strlen(values[i]) : 0};
+        f->name = bh_xstrdup(src_git_fields[i]);
     }
 }
 
@@ -390,11 +444,11 @@ static int item_make(struct ctx *c, const char *refname, struct src_item *it)
         rc = files_text(c, refname, diff, &v[F_FILES]);
     if (rc == 0)
         rc = stats_text(c, refname, diff, &v[F_STATS]);
-    char *diff_error = NULL;
-    if (rc == 0 && (rc = diff_text(c, refname, diff, &v[F_DIFF])) == BH_ETOOBIG) {
+    struct src_field df = {0};
+    if (rc == 0 && (rc = diff_text(c, refname, diff, &df)) == BH_ETOOBIG) {
         /* One oversize pull request must not stop the others: the tasks
          * that read its diff fail with this message, the rest run. */
-        diff_error = bh_xstrdup(c->err->msg);
+        df.error = bh_xstrdup(c->err->msg);
         rc = 0;
     }
     if (rc == 0) {
@@ -407,10 +461,11 @@ static int item_make(struct ctx *c, const char *refname, struct src_item *it)
         v[F_TITLE] = bh_xstrdup(title ? title : "");
         it->version = bh_xasprintf("%s..%s", git_oid_tostr(a, sizeof(a), &mb),
                                    git_oid_tostr(b, sizeof(b), git_commit_id(head)));
-        item_set(it, refname, v);
-        it->fields[F_DIFF].error = diff_error;
+        item_set(it, refname, v, &df);
     } else {
-        free(diff_error);
+        free(df.value);
+        free(df.error);
+        parts_free(df.parts, df.n_parts);
         for (size_t i = 0; i < F_COUNT; i++)
             free(v[i]);
     }
@@ -463,6 +518,7 @@ void src_items_free(struct src_item *items, size_t n)
             free(items[i].fields[j].name);
             free(items[i].fields[j].value);
             free(items[i].fields[j].error);
+            parts_free(items[i].fields[j].parts, items[i].fields[j].n_parts);
         }
         free(items[i].fields);
         free(items[i].key);

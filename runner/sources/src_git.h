@@ -58,11 +58,15 @@ extern const size_t src_git_n_fields;
  * "R\t<old> -> <new>" for renames (rename detection on).
  * pr.stats: "<n> files changed, <i> insertions(+), <d> deletions(-)".
  * pr.title: the summary line of the head commit.
+ * Every field's len is strlen(value) (a NUL in a diff becomes '?'); pr.diff
+ * has one part per file in diff order, about the new path (a deleted file:
+ * the old path), unquoted; an oversize pr.diff has no parts.
  * On success *out (owned; free with src_items_free) holds *n items; no
  * matching ref is not an error: *out is NULL and *n is 0. Errors, each naming
  * the repository and the ref: BH_ENOTFOUND (repository or base not found),
  * BH_EINVAL (a matching ref that is not a commit, or shares no history with
- * base), BH_ETOOBIG (a diff over max_diff: the whole listing fails), BH_EIO
+ * base), BH_ETOOBIG (a file list over max_diff: the whole listing fails; a
+ * diff over it only fails that field, see max_diff), BH_EIO
  * (anything else libgit2 reports). *out and *n are untouched on error. */
 int src_git_list(struct src_item **out, size_t *n, const struct src_git_opts *opts,
                  struct bh_err *err);

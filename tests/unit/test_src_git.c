@@ -12,6 +12,7 @@
 
 #include "sources/src_git.h"
 #include "util/bh_err.h"
+#include "util/bh_str.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,8 @@ static struct {
 } fx;
 
 /* Runs a shell command; returns its exit status. */
+static int sh(const char *fmt, ...) BH_PRINTF(1, 2);
+
 static int sh(const char *fmt, ...)
 {
     char cmd[1024];
@@ -278,6 +281,127 @@ static void src_git_titles_are_head_summaries_without_canaries(void **state)
     }
 }
 
+static int starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* The parts of f cover its value from the first byte to the last, in order,
+ * without gaps or overlap; each starts a file's header and names its path
+ * (prefix "a/" for a deleted file, "b/" otherwise). */
+static void assert_parts_cover(const struct src_field *f)
+{
+    size_t at = 0;
+    assert_non_null(f->value);
+    assert_int_equal(f->len, strlen(f->value));
+    assert_true(f->n_parts > 0);
+    for (size_t i = 0; i < f->n_parts; i++) {
+        const struct src_part *p = &f->parts[i];
+        assert_int_equal(p->offset, at);
+        assert_true(p->length > 0);
+        at += p->length;
+        char *text = strndup(f->value + p->offset, p->length);
+        char b_path[256], a_path[256];
+        snprintf(b_path, sizeof(b_path), " b/%s\n", p->path);
+        snprintf(a_path, sizeof(a_path), "diff --git a/%s ", p->path);
+        assert_true(starts_with(text, "diff --git a/"));
+        /* The header is the part's first line: it must be about this path. */
+        const char *eol = strchr(text, '\n');
+        assert_non_null(eol);
+        assert_true(starts_with(text, a_path) ||
+                    strncmp(eol - strlen(b_path) + 1, b_path, strlen(b_path)) == 0);
+        /* No second file header inside one part. */
+        assert_null(strstr(text + 1, "\ndiff --git "));
+        free(text);
+    }
+    assert_int_equal(at, f->len);
+}
+
+static void assert_part_paths(const struct src_field *f, const char *const *want, size_t n)
+{
+    assert_int_equal(f->n_parts, n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(f->parts[i].path, want[i]);
+}
+
+/* The text of part i, as a new string. */
+static char *part_text(const struct src_field *f, size_t i)
+{
+    return strndup(f->value + f->parts[i].offset, f->parts[i].length);
+}
+
+static void src_git_diff_parts_cover_each_diff_exactly(void **state)
+{
+    (void)state;
+    for (int i = 1; i <= NPR; i++) {
+        const struct src_field *f = src_item_find(pr(i), "pr.diff");
+        assert_parts_cover(f);
+        /* One part per file: as many as pr.files has lines. */
+        const char *files = src_item_field(pr(i), "pr.files");
+        size_t lines = 0;
+        for (const char *p = files; *p; p++)
+            lines += *p == '\n';
+        assert_int_equal(f->n_parts, lines);
+    }
+}
+
+static void src_git_multi_file_diff_has_a_part_per_file_in_diff_order(void **state)
+{
+    (void)state;
+    static const char *const want[] = {"Makefile", "docs/usage.md", "src/main.c", "src/parser.c",
+                                       "src/parser.h"};
+    const struct src_field *f = src_item_find(pr(6), "pr.diff");
+    assert_part_paths(f, want, 5);
+    /* The canary line is in src/parser.c's part, and only there. */
+    for (size_t i = 0; i < f->n_parts; i++) {
+        char *text = part_text(f, i);
+        assert_int_equal(strstr(text, fx.canary[5]) != NULL, i == 3);
+        free(text);
+    }
+}
+
+static void src_git_rename_part_has_the_new_path_and_delete_the_old(void **state)
+{
+    (void)state;
+    static const char *const want[] = {"Makefile", "src/legacy.c", "src/strutil.c", "src/util.h"};
+    const struct src_field *f = src_item_find(pr(4), "pr.diff");
+    assert_part_paths(f, want, 4);
+    char *deleted = part_text(f, 1), *renamed = part_text(f, 2);
+    assert_true(
+        starts_with(deleted, "diff --git a/src/legacy.c b/src/legacy.c\ndeleted file mode"));
+    assert_true(starts_with(renamed, "diff --git a/src/util.c b/src/strutil.c\n"));
+    assert_non_null(strstr(renamed, "rename from src/util.c\nrename to src/strutil.c\n"));
+    free(deleted);
+    free(renamed);
+}
+
+static void src_git_binary_file_has_its_own_part(void **state)
+{
+    (void)state;
+    static const char *const want[] = {"README", "assets/logo.bin", "src/main.c"};
+    const struct src_field *f = src_item_find(pr(5), "pr.diff");
+    assert_part_paths(f, want, 3);
+    char *bin = part_text(f, 1);
+    assert_true(starts_with(bin, "diff --git a/assets/logo.bin b/assets/logo.bin\n"));
+    assert_true(bh_str_endswith(bin, "Binary files /dev/null and b/assets/logo.bin differ\n"));
+    free(bin);
+}
+
+static void src_git_fields_have_their_length_and_only_the_diff_has_parts(void **state)
+{
+    (void)state;
+    for (int i = 1; i <= NPR; i++) {
+        for (size_t k = 0; k < pr(i)->n_fields; k++) {
+            const struct src_field *f = &pr(i)->fields[k];
+            assert_int_equal(f->len, strlen(f->value));
+            if (strcmp(f->name, "pr.diff") != 0) {
+                assert_null(f->parts);
+                assert_int_equal(f->n_parts, 0);
+            }
+        }
+    }
+}
+
 static void src_git_glob_matching_nothing_gives_no_items(void **state)
 {
     (void)state;
@@ -315,6 +439,9 @@ static void src_git_diff_over_the_cap_fails_only_that_field(void **state)
     const struct src_field *f = src_item_find(&items[0], "pr.diff");
     assert_non_null(f);
     assert_null(f->value); /* every sample diff is longer than 100 bytes */
+    assert_int_equal(f->len, 0);
+    assert_null(f->parts);
+    assert_int_equal(f->n_parts, 0);
     assert_non_null(strstr(f->error, "'refs/pull/1/head'"));
     assert_non_null(strstr(f->error, "cap of 100 bytes"));
     assert_null(src_item_field(&items[0], "pr.diff"));
@@ -335,6 +462,7 @@ static void src_git_cap_is_inclusive_of_a_diff_that_fits(void **state)
     list_ok(&o, &items, &n);
     assert_int_equal(n, 1);
     assert_string_equal(src_item_field(&items[0], "pr.diff"), src_item_field(pr(1), "pr.diff"));
+    assert_parts_cover(src_item_find(&items[0], "pr.diff"));
     src_items_free(items, n);
     o.max_diff = len - 1;
     list_ok(&o, &items, &n);
@@ -405,6 +533,11 @@ static void src_git_quotes_file_names_with_control_characters(void **state)
     list_ok(&o, &items, &n);
     assert_int_equal(n, 1);
     assert_string_equal(src_item_field(&items[0], "pr.files"), "A\t\"x\\nD\\t\\\"q\"\n");
+    /* The part's path is the file's real name (rules match names, not quotes). */
+    const struct src_field *d = src_item_find(&items[0], "pr.diff");
+    assert_int_equal(d->n_parts, 1);
+    assert_string_equal(d->parts[0].path, "x\nD\t\"q");
+    assert_int_equal(d->parts[0].length, d->len);
     src_items_free(items, n);
 }
 
@@ -495,6 +628,11 @@ int main(void)
         cmocka_unit_test(src_git_pem_pr_lists_the_key_file),
         cmocka_unit_test(src_git_stats_use_the_fixed_format),
         cmocka_unit_test(src_git_titles_are_head_summaries_without_canaries),
+        cmocka_unit_test(src_git_diff_parts_cover_each_diff_exactly),
+        cmocka_unit_test(src_git_multi_file_diff_has_a_part_per_file_in_diff_order),
+        cmocka_unit_test(src_git_rename_part_has_the_new_path_and_delete_the_old),
+        cmocka_unit_test(src_git_binary_file_has_its_own_part),
+        cmocka_unit_test(src_git_fields_have_their_length_and_only_the_diff_has_parts),
         cmocka_unit_test(src_git_glob_matching_nothing_gives_no_items),
         cmocka_unit_test(src_git_bad_base_error_names_the_base),
         cmocka_unit_test(src_git_diff_over_the_cap_fails_only_that_field),
