@@ -10,6 +10,7 @@
 
 #include "egress/egress.h"
 #include "pipeline/pipeline.h"
+#include "policy/plan.h"
 #include "policy/policy.h"
 #include "providers/prov.h"
 #include "stages/render.h"
@@ -18,6 +19,8 @@
 
 struct chat_call {
     struct eng_task *t;
+    size_t via;            /* the stage whose endpoint and model answer: the task's own, or
+                              its reroute target */
     const struct prov_ops *ops;
     struct prov_stream *stream;
     int label;
@@ -26,10 +29,10 @@ struct chat_call {
 };
 
 /* "endpoint 'gpu-box' (http://...), model 'x': " — the facts a user needs to act. */
-static void prefix_where(struct eng_task *t, struct bh_err *err)
+static void prefix_where(struct eng_task *t, size_t via, struct bh_err *err)
 {
     const struct pipeline *p = eng_task_pipeline(t);
-    const struct pipe_stage *s = &p->stages[eng_task_stage(t)];
+    const struct pipe_stage *s = &p->stages[via];
     const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
     bh_err_prefix(err, "endpoint '%s' (%s), model '%s': ", e->name, e->url, s->model);
 }
@@ -57,10 +60,9 @@ static void call_free(struct chat_call *c)
  * has left the machine although the stage is local. Too late to prevent (a
  * later check of /api/tags before sending will), never too late to refuse the
  * result and say so loudly. */
-static int check_not_forwarded(struct eng_task *t, const struct prov_reply *reply, int label,
-                               struct bh_err *err)
+static int check_not_forwarded(struct eng_task *t, size_t stage, const struct prov_reply *reply,
+                               int label, struct bh_err *err)
 {
-    size_t stage = eng_task_stage(t);
     if (!reply->remote_host || !reply->remote_host[0] || !egr_stage_local(eng_task_gate(t), stage))
         return 0;
     char why[300];
@@ -94,10 +96,10 @@ static void on_done(void *ud, const struct net_result *r)
         rc = c->ops->stream_finish(c->stream, r->status, &reply, &err);
         transient = rc && reply.transient;
         if (rc == 0)
-            rc = check_not_forwarded(c->t, &reply, c->label, &err);
+            rc = check_not_forwarded(c->t, c->via, &reply, c->label, &err);
     }
     if (rc) {
-        prefix_where(c->t, &err);
+        prefix_where(c->t, c->via, &err);
         if (transient) /* same endpoint, same model, through the gate again */
             eng_task_retry(c->t, r->retry_after_ms, r->status == 503, &err);
         else
@@ -111,43 +113,73 @@ static void on_done(void *ud, const struct net_result *r)
     call_free(c);
 }
 
-static int build_body(struct eng_task *t, const struct prov_ops *ops, int *label, char **body,
-                      size_t *len, struct bh_err *err)
+/* A stage's two messages for this task, rendered, and their label. */
+struct rendered {
+    char *system, *user;
+    int label;
+};
+
+static void rendered_release(struct rendered *r)
+{
+    free(r->system);
+    free(r->user);
+}
+
+static int render_stage(struct eng_task *t, size_t stage, struct rendered *r, struct bh_err *err)
 {
     const struct pipeline *p = eng_task_pipeline(t);
-    const struct pipe_stage *s = &p->stages[eng_task_stage(t)];
-    char *prompt = NULL;
-    int rc = stage_render(p, &s->tpl, eng_task_lookup, t, STAGE_PROMPT_MAX, &prompt, label, err);
+    const struct pipe_stage *s = &p->stages[stage];
+    int ls = 0, rc = 0;
+    memset(r, 0, sizeof(*r));
+    if (s->system.n_parts)
+        rc = stage_render(p, &s->system, eng_task_lookup, t, STAGE_PROMPT_MAX, &r->system, &ls,
+                          err);
+    if (rc == 0)
+        rc = stage_render(p, &s->tpl, eng_task_lookup, t, STAGE_PROMPT_MAX, &r->user, &r->label,
+                          err);
+    r->label = pol_label_join(p, r->label, ls);
     if (rc)
-        return rc;
-    struct prov_msg msg = { .role = "user", .content = prompt };
-    /* truncate off: Ollama would otherwise drop the start of a prompt that
-     * does not fit its context, silently; a failure is better than that. */
-    struct prov_chat chat = { .model = s->model, .msgs = &msg, .n_msgs = 1, .stream = 1,
-                              .truncate_off = 1, .options_json = s->options_json,
-                              .keep_alive = s->keep_alive };
-    rc = ops->chat_body(&chat, body, len, err);
-    free(prompt);
+        rendered_release(r);
     return rc;
 }
 
-static int chat_start(struct eng_task *t, struct bh_err *err)
+static int build_body(const struct pipeline *p, size_t via, const struct prov_ops *ops,
+                      const struct rendered *r, char **body, size_t *len, struct bh_err *err)
+{
+    const struct pipe_stage *s = &p->stages[via];
+    struct prov_msg msgs[2];
+    size_t n = 0;
+    if (r->system)
+        msgs[n++] = (struct prov_msg){ .role = "system", .content = r->system };
+    msgs[n++] = (struct prov_msg){ .role = "user", .content = r->user };
+    /* truncate off: Ollama would otherwise drop the start of a prompt that
+     * does not fit its context, silently; a failure is better than that. */
+    struct prov_chat chat = { .model = s->model, .msgs = msgs, .n_msgs = n, .stream = 1,
+                              .truncate_off = 1, .options_json = s->options_json,
+                              .keep_alive = s->keep_alive };
+    return ops->chat_body(&chat, body, len, err);
+}
+
+/* Sends the rendered messages to stage via's endpoint and model, through
+ * the gate, which checks r->label against via's clearance. */
+static int send_via(struct eng_task *t, size_t via, const struct rendered *r, struct bh_err *err)
 {
     const struct pipeline *p = eng_task_pipeline(t);
-    size_t stage = eng_task_stage(t);
-    const struct prov_ops *ops = prov_find(p->endpoints[p->stages[stage].endpoint].provider);
+    const struct prov_ops *ops = prov_find(p->endpoints[p->stages[via].endpoint].provider);
     if (!ops)
         return bh_err_set(err, BH_EINTERNAL, "no provider '%s'",
-                          p->endpoints[p->stages[stage].endpoint].provider);
+                          p->endpoints[p->stages[via].endpoint].provider);
     struct chat_call *c = bh_xcalloc(1, sizeof(*c));
     c->t = t;
+    c->via = via;
     c->ops = ops;
+    c->label = r->label;
     char *body = NULL;
     size_t len = 0;
-    int rc = build_body(t, ops, &c->label, &body, &len, err);
+    int rc = build_body(p, via, ops, r, &body, &len, err);
     if (rc == 0) {
         c->stream = ops->stream_new(STAGE_REPLY_MAX);
-        struct egr_send_req req = { .stage = stage, .item = eng_task_item(t),
+        struct egr_send_req req = { .stage = via, .item = eng_task_item(t),
                                     .path = ops->chat_path, .body = body, .body_len = len,
                                     .label = c->label, .max_reply = STAGE_WIRE_MAX,
                                     .headers = ops->headers,
@@ -158,6 +190,63 @@ static int chat_start(struct eng_task *t, struct bh_err *err)
     free(body);
     if (rc)
         call_free(c); /* nothing was sent: the callbacks will not run */
+    return rc;
+}
+
+/* on_sensitive for a prompt above the stage's clearance: skip withholds the
+ * task, reroute renders and sends the target's prompt instead. Both are
+ * audited as refusals of the origin, naming what happened. fail (and a
+ * reroute target that cannot take it) goes to the gate, which refuses and
+ * audits. */
+static int on_sensitive(struct eng_task *t, size_t stage, const struct rendered *r,
+                        enum pol_decision d, struct bh_err *err)
+{
+    const struct pipeline *p = eng_task_pipeline(t);
+    struct egr_gate *g = eng_task_gate(t);
+    int clr = egr_stage_clearance(g, stage);
+    char why[300];
+    struct bh_err aerr = { 0 };
+    if (d == POL_SKIP) {
+        snprintf(why, sizeof(why), "on_sensitive skip: label %s above clearance %s",
+                 pol_label_name(p, r->label), pol_label_name(p, clr));
+        if (egr_audit_refusal(g, stage, eng_task_item(t), r->label, why, &aerr))
+            return bh_err_set(err, aerr.code, "%s", aerr.msg);
+        return bh_err_set(err, BH_EPOLICY, "withheld: the prompt is %s, above the stage's "
+                          "clearance %s (on_sensitive: skip)", pol_label_name(p, r->label),
+                          pol_label_name(p, clr));
+    }
+    size_t via = (size_t)p->stages[stage].reroute;
+    struct rendered rt;
+    int rc = render_stage(t, via, &rt, err);
+    if (rc)
+        return rc;
+    snprintf(why, sizeof(why), "on_sensitive reroute: label %s above clearance %s, sent to "
+             "stage '%s' instead", pol_label_name(p, r->label), pol_label_name(p, clr),
+             p->stages[via].name);
+    rc = egr_audit_refusal(g, stage, eng_task_item(t), r->label, why, &aerr);
+    if (rc)
+        *err = aerr;
+    else
+        rc = send_via(t, via, &rt, err);
+    rendered_release(&rt);
+    return rc;
+}
+
+static int chat_start(struct eng_task *t, struct bh_err *err)
+{
+    const struct pipeline *p = eng_task_pipeline(t);
+    size_t stage = eng_task_stage(t);
+    struct rendered r;
+    int rc = render_stage(t, stage, &r, err);
+    if (rc)
+        return rc;
+    enum pol_decision d = pol_decide(p, stage, r.label,
+                                     egr_stage_clearance(eng_task_gate(t), stage));
+    if (d == POL_SKIP || d == POL_REROUTE)
+        rc = on_sensitive(t, stage, &r, d, err);
+    else
+        rc = send_via(t, stage, &r, err); /* a refusal is the gate's to make and audit */
+    rendered_release(&r);
     return rc;
 }
 

@@ -21,16 +21,20 @@ static const char help[] =
     "resolve only to loopback or private addresses to count as local), and proves\n"
     "that no stage can receive data labelled above its clearance, nor declares a\n"
     "clearance above its endpoint's. Prints the flow graph: each stage with its\n"
-    "endpoint, locality and why, clearance and where it comes from, and per input\n"
-    "the bound of its label and where that comes from.\n"
+    "endpoint, locality and why, clearance and where it comes from, on_sensitive and\n"
+    "declassify, and per input both bounds of its label (declared, and with what\n"
+    "content detectors could find) and where they come from; notes say what\n"
+    "on_sensitive does at run time when a detector hit goes above a clearance.\n"
     "\n"
     "  --format FORMAT      text (default), json (schema in pipelines/README.md),\n"
     "                       dot (Graphviz) or md (a data-flow statement for review)\n"
     "  --endpoint NAME=URL  use URL for endpoint NAME (as 'run' would)\n"
     "  --help               this text\n"
     "\n"
-    "exit: 0 the pipeline passes, 2 the file is invalid, 3 a stage is refused (it\n"
-    "would receive data above its clearance, or is cleared above its endpoint)\n";
+    "exit: 0 the pipeline passes, 2 the file is invalid, 3 a stage is refused (every\n"
+    "item would be above its clearance under on_sensitive fail, a granted tool\n"
+    "returns data above it, its reroute does not go toward more privacy, or it is\n"
+    "cleared above its endpoint)\n";
 
 static const struct option longopts[] = {
     { "endpoint", required_argument, NULL, 'e' },
@@ -45,12 +49,9 @@ static void refusals_print(const struct pipeline *p, const struct pol_graph *g)
     for (size_t s = 0; s < p->n_stages; s++) {
         const struct pipe_stage *st = &p->stages[s];
         const struct pol_graph_stage *r = &g->stages[s];
-        if (!r->flow_ok)
-            fprintf(stderr,
-                    "bulkhead: %s:%d:%d: stages.%s: refused: %s stage %s — run it on a "
-                    "local endpoint or give it only fields at or below its clearance\n",
-                    p->file, st->line, st->col, st->name, r->local ? "local" : "cloud",
-                    r->reason);
+        if (!r->flow_ok) /* the reason names what carries the label and what to do */
+            fprintf(stderr, "bulkhead: %s:%d:%d: stages.%s: refused: %s stage %s\n", p->file,
+                    st->line, st->col, st->name, r->local ? "local" : "cloud", r->reason);
         if (r->over_endpoint)
             fprintf(stderr,
                     "bulkhead: %s:%d:%d: stages.%s: refused: stage %s — lower the stage's "

@@ -29,14 +29,16 @@
 #include "util/bh_xmalloc.h"
 
 static const char help[] =
-    "usage: bulkhead run PIPELINE --repo DIR [options]\n"
+    "usage: bulkhead run PIPELINE (--repo DIR | --docs DIR) [options]\n"
     "\n"
-    "Runs every stage of PIPELINE over the pull requests of the git repository DIR.\n"
+    "Runs every stage of PIPELINE over the pull requests of the git repository DIR\n"
+    "(source kind git) or the documents under DIR (source kind files).\n"
     "Each request passes the egress gate: data above a stage's clearance is never\n"
     "sent. Finished tasks are kept in the state database; running the same command\n"
     "again resumes an interrupted run without redoing finished work.\n"
     "\n"
-    "  --repo DIR           the repository (required)\n"
+    "  --repo DIR           the repository (source kind git)\n"
+    "  --docs DIR           the folder of documents (source kind files)\n"
     "  --pulls GLOB         refs to review (default refs/pull/*/head)\n"
     "  --base REF           what the pull requests merge into (default main)\n"
     "  --state DIR          state database folder (default " CLI_DEFAULT_STATE ")\n"
@@ -53,51 +55,34 @@ static const struct option longopts[] = {
     { "repo", required_argument, NULL, 'r' },   { "pulls", required_argument, NULL, 'p' },
     { "base", required_argument, NULL, 'b' },   { "state", required_argument, NULL, 's' },
     { "endpoint", required_argument, NULL, 'e' }, { "verbose", no_argument, NULL, 'v' },
-    { "max-diff", required_argument, NULL, 'm' },
+    { "max-diff", required_argument, NULL, 'm' }, { "docs", required_argument, NULL, 'd' },
     { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 };
 
 struct run_args {
-    const char *pipeline, *repo, *pulls, *base, *state;
+    const char *pipeline, *state;
+    struct cli_source src;
     struct cli_overrides ov;
-    size_t max_diff;
     int verbose;
 };
-
-/* "4096", "512K", "4M" → bytes; 0 when malformed. */
-static size_t parse_size(const char *s)
-{
-    char *end = NULL;
-    unsigned long long v = strtoull(s, &end, 10);
-    unsigned shift = 0;
-    if (end == s || s[0] == '-')
-        return 0;
-    if (*end == 'K' || *end == 'k')
-        shift = 10, end++;
-    else if (*end == 'M' || *end == 'm')
-        shift = 20, end++;
-    if (*end || v == 0 || v > (1ULL << 40) >> shift)
-        return 0;
-    return (size_t)(v << shift);
-}
 
 /* 0 to go on, -1 after --help, or an exit code. */
 static int parse(int argc, char **argv, struct run_args *a)
 {
-    *a = (struct run_args){ .pulls = "refs/pull/*/head", .base = "main",
-                            .state = CLI_DEFAULT_STATE };
+    *a = (struct run_args){ .state = CLI_DEFAULT_STATE, .src = CLI_SOURCE_INIT };
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': fputs(help, stdout); return -1;
-        case 'r': a->repo = optarg; break;
-        case 'p': a->pulls = optarg; break;
-        case 'b': a->base = optarg; break;
+        case 'r': a->src.repo = optarg; break;
+        case 'p': a->src.pulls = optarg; break;
+        case 'b': a->src.base = optarg; break;
+        case 'd': a->src.docs = optarg; break;
         case 's': a->state = optarg; break;
         case 'v': a->verbose = 1; break;
         case 'm':
-            if ((a->max_diff = parse_size(optarg)) == 0)
+            if ((a->src.max_diff = cli_parse_size(optarg)) == 0)
                 return cli_usage_error("run", "--max-diff takes a size such as 4M, got '%s'",
                                        optarg);
             break;
@@ -111,24 +96,21 @@ static int parse(int argc, char **argv, struct run_args *a)
     if (optind + 1 != argc)
         return cli_usage_error("run", "expected one PIPELINE file");
     a->pipeline = argv[optind];
-    if (!a->repo)
-        return cli_usage_error("run", "--repo DIR is required");
+    if (!a->src.repo && !a->src.docs)
+        return cli_usage_error("run", "--repo DIR (pull requests) or --docs DIR (documents) "
+                                      "is required");
     return 0;
 }
 
 static void run_key(const struct run_args *a, const struct pipeline *p,
                     const struct src_item *items, size_t n, char out[BH_SHA256_HEX])
 {
-    char real[PATH_MAX];
     struct bh_sha256 *h = bh_sha256_new();
     bh_sha256_field(h, "bulkhead-run-v1");
     bh_sha256_field(h, p->hash);
-    bh_sha256_field(h, realpath(a->repo, real) ? real : a->repo);
-    bh_sha256_field(h, a->pulls);
-    bh_sha256_field(h, a->base);
-    char cap[32];
-    snprintf(cap, sizeof(cap), "%zu", a->max_diff);
-    bh_sha256_field(h, cap);
+    char *source = cli_source_identity(&a->src);
+    bh_sha256_field(h, source);
+    free(source);
     for (size_t i = 0; i < n; i++) {
         bh_sha256_field(h, items[i].key);
         bh_sha256_field(h, items[i].version);
@@ -153,18 +135,46 @@ struct job {
     struct egr_gate *gate;
 };
 
+/* What check and plan accept but this runner does not execute yet: refused
+ * before anything starts, never run halfway or without its guards. */
+static const char *not_run_yet(const struct pipe_stage *s)
+{
+    if (s->kind == PIPE_KIND_AGENT)
+        return "kind \"agent\"";
+    if (s->kind == PIPE_KIND_REDUCE || s->scope == PIPE_SCOPE_BATCH)
+        return "batch scope (kind \"reduce\" or scope \"batch\")";
+    if (s->for_each)
+        return "for_each";
+    if (s->out_format == PIPE_OUT_JSON)
+        return "output format json";
+    if (s->declassify.enabled)
+        return "declassify (its guards)";
+    return NULL;
+}
+
+static int job_runnable(const struct pipeline *p, struct bh_err *err)
+{
+    for (size_t i = 0; i < p->n_stages; i++) {
+        const char *what = not_run_yet(&p->stages[i]);
+        if (what)
+            return bh_err_set(err, BH_EINVAL, "%s:%d:%d: stages.%s: %s is checked and planned "
+                              "('bulkhead check', 'bulkhead plan'), but this version of "
+                              "'bulkhead run' does not execute it yet — nothing was sent",
+                              p->file, p->stages[i].line, p->stages[i].col, p->stages[i].name,
+                              what);
+    }
+    return 0;
+}
+
 static int job_open(struct job *j, struct bh_err *err)
 {
-    struct src_git_opts so = { .repo = j->a.repo, .pulls = j->a.pulls, .base = j->a.base,
-                               .max_diff = j->a.max_diff };
     char key[BH_SHA256_HEX];
     int resumed = 0;
     int rc = cli_pipeline_load(&j->p, j->a.pipeline, &j->a.ov, err);
     if (rc == 0)
-        rc = src_git_list(&j->items, &j->n_items, &so, err);
-    if (rc == 0 && j->n_items == 0)
-        fprintf(stderr, "bulkhead: warning: no ref of '%s' matches '%s' — nothing to do "
-                        "(pass --pulls GLOB)\n", j->a.repo, j->a.pulls);
+        rc = job_runnable(j->p, err);
+    if (rc == 0)
+        rc = cli_items_load(&j->a.src, j->p, &j->items, &j->n_items, err);
     if (rc == 0) {
         run_key(&j->a, j->p, j->items, j->n_items, key);
         rc = store_open(&j->store, j->a.state, err);
@@ -184,9 +194,9 @@ static int job_open(struct job *j, struct bh_err *err)
     if (rc == 0)
         cli_models_probe(j->gate, j->net, j->p); /* cloud stubs, before the check */
     if (rc == 0)
-        fprintf(stderr, "bulkhead: %s run %lld: %zu pull requests x %zu stages (state in %s)\n",
+        fprintf(stderr, "bulkhead: %s run %lld: %zu %s x %zu stages (state in %s)\n",
                 resumed ? "resuming" : "starting", (long long)j->run_id, j->n_items,
-                j->p->n_stages, j->a.state);
+                j->a.src.docs ? "documents" : "pull requests", j->p->n_stages, j->a.state);
     return rc;
 }
 

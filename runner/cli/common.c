@@ -2,6 +2,8 @@
 #include "cli/common.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,6 +15,8 @@
 #include "policy/graph.h"
 #include "policy/policy.h"
 #include "util/bh_err.h"
+#include "sources/src_files.h"
+#include "sources/src_git.h"
 #include "store/store.h"
 #include "util/bh_xmalloc.h"
 
@@ -105,4 +109,79 @@ void cli_flow_graph(struct pol_graph *g, const struct pipeline *p,
         };
     pol_graph_init(g, p, facts);
     free(facts);
+}
+
+size_t cli_parse_size(const char *s)
+{
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned shift = 0;
+    if (end == s || s[0] == '-')
+        return 0;
+    if (*end == 'K' || *end == 'k')
+        shift = 10, end++;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20, end++;
+    if (*end || v == 0 || v > (1ULL << 40) >> shift)
+        return 0;
+    return (size_t)(v << shift);
+}
+
+static int items_git(const struct cli_source *src, struct src_item **items, size_t *n,
+                     struct bh_err *err)
+{
+    struct src_git_opts so = { .repo = src->repo, .pulls = src->pulls, .base = src->base,
+                               .max_diff = src->max_diff };
+    if (!src->repo || src->docs)
+        return bh_err_set(err, BH_EINVAL, "the pipeline's source is kind \"git\": give "
+                          "--repo DIR (and --pulls, --base), not --docs");
+    int rc = src_git_list(items, n, &so, err);
+    if (rc == 0 && *n == 0)
+        fprintf(stderr, "bulkhead: warning: no ref of '%s' matches '%s' — nothing to do "
+                        "(pass --pulls GLOB)\n", src->repo, src->pulls);
+    return rc;
+}
+
+static int items_files(const struct cli_source *src, const struct pipeline *p,
+                       struct src_item **items, size_t *n, struct bh_err *err)
+{
+    const struct pipe_source *s = &p->source;
+    struct src_files_opts fo = { .root = src->docs,
+                                 .include = (const char *const *)s->include,
+                                 .n_include = s->n_include,
+                                 .exclude = (const char *const *)s->exclude,
+                                 .n_exclude = s->n_exclude, .max_bytes = (size_t)s->max_bytes };
+    struct src_note *notes = NULL;
+    size_t n_notes = 0;
+    if (!src->docs || src->repo)
+        return bh_err_set(err, BH_EINVAL, "the pipeline's source is kind \"files\": give "
+                          "--docs DIR, not --repo");
+    int rc = src_files_list(items, n, &notes, &n_notes, &fo, err);
+    for (size_t i = 0; rc == 0 && i < n_notes; i++)
+        fprintf(stderr, "bulkhead: note: skipped %s: %s\n", notes[i].path, notes[i].why);
+    if (rc == 0 && *n == 0)
+        fprintf(stderr, "bulkhead: warning: no document under '%s' matches the source's "
+                        "include and exclude globs — nothing to do\n", src->docs);
+    src_notes_free(notes, n_notes);
+    return rc;
+}
+
+int cli_items_load(const struct cli_source *src, const struct pipeline *p,
+                   struct src_item **items, size_t *n, struct bh_err *err)
+{
+    *items = NULL;
+    *n = 0;
+    if (strcmp(p->source.kind, "files") == 0)
+        return items_files(src, p, items, n, err);
+    return items_git(src, items, n, err);
+}
+
+char *cli_source_identity(const struct cli_source *src)
+{
+    char real[PATH_MAX];
+    const char *dir = src->docs ? src->docs : src->repo ? src->repo : ".";
+    const char *where = realpath(dir, real) ? real : dir;
+    if (src->docs)
+        return bh_xasprintf("files\n%s", where);
+    return bh_xasprintf("git\n%s\n%s\n%s\n%zu", where, src->pulls, src->base, src->max_diff);
 }

@@ -41,4 +41,30 @@ void cli_flow_graph(struct pol_graph *g, const struct pipeline *p,
 size_t cli_flow_check(const struct pipeline *p, const struct egr_endpoint *eps,
                       struct pol_stage_report *rep);
 
+/* Where work items come from, as the command line says it: a repository's
+ * pull requests (source kind git) or a folder of documents (kind files). */
+struct cli_source {
+    const char *repo, *pulls, *base; /* git: --repo, --pulls, --base */
+    size_t max_diff;                 /* git: --max-diff, 0 for the default */
+    const char *docs;                /* files: --docs */
+};
+#define CLI_SOURCE_INIT                                                                            \
+    {                                                                                              \
+        NULL, "refs/pull/*/head", "main", 0, NULL                                                  \
+    }
+
+/* Lists the items of p's source: the options must fit its kind (--repo for
+ * git, --docs for files; a usage error otherwise, saying which). Documents
+ * skipped by the files source are printed as notes on stderr. */
+struct src_item;
+int cli_items_load(const struct cli_source *src, const struct pipeline *p,
+                   struct src_item **items, size_t *n, struct bh_err *err);
+
+/* A stable text naming the source for a run's identity: the real path of
+ * the repository or folder and the options that select items. Owned. */
+char *cli_source_identity(const struct cli_source *src);
+
+/* "4096", "512K", "4M" as bytes; 0 when malformed (or 0). */
+size_t cli_parse_size(const char *s);
+
 #endif

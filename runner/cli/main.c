@@ -10,6 +10,7 @@
 
 static const struct cli_cmd commands[] = {
     { "check", "validate a pipeline and prove where its data may flow", cmd_check },
+    { "plan", "show what a run would send where, per item, without calling a model", cmd_plan },
     { "run", "run a pipeline over the pull requests of a repository", cmd_run },
     { "report", "print the results of the last run (md or jsonl)", cmd_report },
     { "audit", "show or verify the audit log of egress decisions", cmd_audit },

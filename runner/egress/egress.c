@@ -578,6 +578,14 @@ int egr_stage_local(const struct egr_gate *g, size_t stage)
                                  g->remote[stage] != NULL);
 }
 
+int egr_stage_clearance(const struct egr_gate *g, size_t stage)
+{
+    assert(stage < g->p->n_stages);
+    const struct pipe_stage *st = &g->p->stages[stage];
+    return pol_stage_clearance_facts(g->p, stage, g->eps[st->endpoint].local,
+                                     g->remote[stage] != NULL);
+}
+
 int egr_keys_check(const struct egr_gate *g, struct bh_err *err)
 {
     for (size_t i = 0; i < g->p->n_stages; i++) {

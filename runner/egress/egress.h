@@ -144,6 +144,10 @@ const char *egr_stage_remote(const struct egr_gate *g, size_t stage);
  * verified locality, the model's name and the remote facts. Callers that
  * show or check where a stage runs should use this, not pol_stage_local. */
 int egr_stage_local(const struct egr_gate *g, size_t stage);
+/* The stage's effective clearance as the gate applies it (the same facts as
+ * egr_stage_local): what a stage kind compares a prompt's label with to
+ * apply on_sensitive before it asks the gate. */
+int egr_stage_clearance(const struct egr_gate *g, size_t stage);
 
 /* Every endpoint that a cloud stage uses and that names an api_key_env must
  * find its variable set and non-empty: a missing key is a configuration

@@ -22,6 +22,7 @@
 #include "egress/egress.h"
 #include "net/net.h"
 #include "pipeline/pipeline.h"
+#include "policy/label.h"
 #include "policy/policy.h"
 #include "sources/src_git.h"
 #include "store/store.h"
@@ -53,7 +54,14 @@ struct eng {
     size_t finished;               /* tasks that reached an end state in this attempt */
     int fatal;                     /* the store failed: stop scheduling */
     struct bh_err fatal_err;
+    struct pol_labeller *lab;      /* the pipeline's rules and detectors */
+    struct pol_value *labels;      /* [item * n_fields]: source fields, labelled on first use */
+    unsigned char *labelled;       /* per item: its fields are labelled */
 };
+
+/* A task of a standby stage (a reroute target): it never runs on its own,
+ * so it is neither stored nor counted; dependants do not wait for it. */
+#define ENG_STANDBY 100
 
 static volatile sig_atomic_t stop_requested;
 
@@ -92,6 +100,10 @@ static int tasks_put(struct eng *e, struct bh_err *err)
         for (size_t s = 0; rc == 0 && s < o->p->n_stages; s++) {
             struct eng_task *t = task_at(e, i, s);
             *t = (struct eng_task){ .e = e, .item = i, .stage = s, .label = -1 };
+            if (o->p->stages[s].standby) {
+                t->state = ENG_STANDBY;
+                continue;
+            }
             rc = store_task_put(o->store, o->run_id, item_id, o->p->stages[s].name, &t->id, err);
         }
     }
@@ -208,6 +220,8 @@ static int deps_blocked(struct eng_task *t, int *ready)
     *ready = 1;
     for (size_t k = 0; k < s->n_deps; k++) {
         struct eng_task *d = task_at(t->e, t->item, s->deps[k]);
+        if (d->state == ENG_STANDBY)
+            continue;
         if (d->state == STORE_FAILED || d->state == STORE_WITHHELD) {
             struct bh_err err = { 0 };
             bh_err_set(&err, d->state == STORE_WITHHELD ? BH_EPOLICY : BH_EINVAL,
@@ -339,6 +353,8 @@ static void schedule(struct eng *e)
         size_t s = p->order[k];
         size_t ep = p->stages[s].endpoint;
         size_t slots = slots_of(e, ep);
+        if (p->stages[s].standby)
+            continue;
         for (size_t i = 0; i < e->o->n_items && !e->fatal; i++) {
             struct eng_task *t = task_at(e, i, s);
             int ready;
@@ -387,12 +403,18 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
     memset(sum, 0, sizeof(*sum));
     e.n_tasks = o->n_items * o->p->n_stages;
     sum->tasks = e.n_tasks;
+    for (size_t s = 0; s < o->p->n_stages; s++)
+        sum->tasks -= o->p->stages[s].standby ? o->n_items : 0;
     e.tasks = bh_xcalloc(e.n_tasks, sizeof(*e.tasks));
     e.busy = bh_xcalloc(o->p->n_endpoints, sizeof(*e.busy));
     e.cap = bh_xcalloc(o->p->n_endpoints, sizeof(*e.cap));
     e.cap_until = bh_xcalloc(o->p->n_endpoints, sizeof(*e.cap_until));
     e.rng = (uint32_t)now_ms() ^ ((uint32_t)getpid() << 16);
-    int rc = tasks_put(&e, err);
+    e.labels = bh_xcalloc(o->n_items * o->p->source.n_fields + 1, sizeof(*e.labels));
+    e.labelled = bh_xcalloc(o->n_items + 1, 1);
+    int rc = pol_labeller_new(&e.lab, o->p, err);
+    if (rc == 0)
+        rc = tasks_put(&e, err);
     if (rc == 0)
         rc = tasks_resume(&e, err);
     if (rc == 0)
@@ -400,6 +422,11 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
     for (size_t i = 0; i < e.n_tasks; i++)
         free(e.tasks[i].output);
     free(e.tasks);
+    for (size_t i = 0; i < o->n_items * o->p->source.n_fields; i++)
+        pol_value_release(&e.labels[i]);
+    free(e.labels);
+    free(e.labelled);
+    pol_labeller_free(e.lab);
     free(e.busy);
     free(e.cap);
     free(e.cap_until);
@@ -426,6 +453,27 @@ struct egr_gate *eng_task_gate(const struct eng_task *t)
     return t->e->o->gate;
 }
 
+/* The label of a source field of an item with its rules and detectors
+ * applied, computed once per item (a scan costs as much as the value). */
+static int field_label(struct eng *e, size_t item, const char *field)
+{
+    const struct pipeline *p = e->o->p;
+    struct pol_value *v = &e->labels[item * p->source.n_fields];
+    if (!e->labelled[item]) {
+        for (size_t i = 0; i < p->source.n_fields; i++) {
+            const struct src_field *f = src_item_find(&e->o->items[item], p->source.fields[i]);
+            struct src_field none = { p->source.fields[i], NULL, 0, "the source gave no value",
+                                      NULL, 0 };
+            pol_label_field(e->lab, f ? f : &none, &v[i]);
+        }
+        e->labelled[item] = 1;
+    }
+    for (size_t i = 0; i < p->source.n_fields; i++)
+        if (strcmp(p->source.fields[i], field) == 0)
+            return v[i].label;
+    return -1; /* unknown means top */
+}
+
 int eng_task_lookup(void *task, const char *field, const char **value, int *label,
                     struct bh_err *err)
 {
@@ -436,7 +484,7 @@ int eng_task_lookup(void *task, const char *field, const char **value, int *labe
         return bh_err_set(err, BH_ETOOBIG, "%s", f->error ? f->error : "the source has no value");
     if (f) {
         *value = f->value;
-        *label = pipe_source_field_label(p, field); /* -1: unknown means top */
+        *label = field_label(t->e, t->item, field);
         return 0;
     }
     const char *dot = strrchr(field, '.');

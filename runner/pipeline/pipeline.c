@@ -10,7 +10,9 @@
  * pipeline file, which is the order a reader fixes them in. The result is
  * plain C data (pipeline.h); no json_t outlives pipe_load(). The hash that
  * identifies a run is computed last, over exactly the bytes that decide what
- * the pipeline does: the file, its templates and the final endpoint URLs. */
+ * the pipeline does: the file, its included files, its templates and output
+ * schemas, and the final endpoint URLs (not header values: they are secrets,
+ * and the file already says where they come from). */
 #include "pipeline/pipeline.h"
 
 #include <errno.h>
@@ -28,6 +30,7 @@
 
 static const char *const git_fields[] = { "pr.number", "pr.ref",   "pr.title",
                                           "pr.files",  "pr.stats", "pr.diff" };
+static const char *const files_fields[] = { "doc.path", "doc.text", "doc.size" };
 
 static const struct {
     const char *kind;
@@ -35,7 +38,19 @@ static const struct {
     size_t n;
 } source_kinds[] = {
     { "git", git_fields, NELEM(git_fields) },
+    { "files", files_fields, NELEM(files_fields) },
 };
+
+/* What a for_each element provides; the file holds for_each "pr.files" or
+ * "STAGE.output" (checked by the loader). */
+static const char *const each_file_fields[] = { "each.path", "each.status", "each.diff" };
+static const char *const each_output_fields[] = { "each" };
+
+/* Must list what stages/tools implements. */
+static const char *const tool_names[] = { "read_file", "list_files", "grep", "git_log", "diff" };
+
+/* Fields whose value is file contents: path rules label them per file. */
+static const char *const content_fields[] = { "pr.diff", "each.diff", "doc.text" };
 
 static const char *const default_labels[] = { "public", "internal", "confidential",
                                               "restricted" };
@@ -51,16 +66,44 @@ const char *const *pipe_source_kind_fields(const char *kind, size_t *n)
     return NULL;
 }
 
+const char *const *pipe_for_each_fields(const char *for_each, size_t *n)
+{
+    if (!for_each) {
+        *n = 0;
+        return NULL;
+    }
+    if (strcmp(for_each, "pr.files") == 0) {
+        *n = NELEM(each_file_fields);
+        return each_file_fields;
+    }
+    *n = NELEM(each_output_fields);
+    return each_output_fields;
+}
+
+const char *const *pipe_tool_names(size_t *n)
+{
+    *n = NELEM(tool_names);
+    return tool_names;
+}
+
+int pipe_field_is_content(const char *field)
+{
+    for (size_t i = 0; field && i < NELEM(content_fields); i++)
+        if (strcmp(field, content_fields[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* ---- the top level ---- */
 
-static int top_version(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+int pipe_ld_version(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
-    struct pipeline *p = target;
+    (void)target; /* the top level's, or an included file's: both must be 1 */
     json_int_t n = json_integer_value(v);
     if (n != 1)
         return pipe_ld_fail(ld, path, "unsupported version %lld — this bulkhead reads version 1 "
                             "pipeline files; write \"version\": 1", (long long)n);
-    p->version = 1;
+    ld->p->version = 1;
     return 0;
 }
 
@@ -72,21 +115,26 @@ static int top_name(struct pipe_loader *ld, void *target, json_t *v, const char 
 
 /* Order matters: a handler may use what the keys above it stored. */
 static const struct pipe_key top_keys[] = {
-    { "version", PIPE_JT_INT, 1, top_version, "the file format version: 1", 0 },
-    { "name", PIPE_JT_STRING, 1, top_name, "the pipeline's name, e.g. \"nightly-code-review\"", 0 },
+    { "version", PIPE_JT_INT, 1, pipe_ld_version, "the file format version: 1", 0, NULL, NULL },
+    { "name", PIPE_JT_STRING, 1, top_name,
+      "the pipeline's name, e.g. \"nightly-code-review\"", 0, NULL, NULL },
     { "labels", PIPE_JT_ARRAY, 0, pipe_ld_labels,
       "label names from lowest to highest, e.g. [\"public\", \"internal\", \"confidential\", "
-      "\"restricted\"]", 1 },
+      "\"restricted\"]", 1, NULL, NULL },
+    { "include", PIPE_JT_ARRAY, 0, pipe_ld_include,
+      "files that declare shared endpoints, relative to this file, e.g. [\"endpoints.json\"]",
+      1, NULL, NULL },
     { "endpoints", PIPE_JT_OBJECT, 1, pipe_ld_endpoints,
       "the model servers, e.g. { \"gpu-box\": { \"provider\": \"ollama\", \"url\": "
-      "\"http://127.0.0.1:11434\", \"locality\": \"local\" } }", 1 },
+      "\"http://127.0.0.1:11434\", \"locality\": \"local\" } }, or \"include\" a file that "
+      "declares them", 1, "include", NULL },
     { "source", PIPE_JT_OBJECT, 1, pipe_ld_source,
-      "where work items come from, e.g. { \"kind\": \"git\" }", 1 },
+      "where work items come from, e.g. { \"kind\": \"git\" }", 1, NULL, NULL },
     { "stages", PIPE_JT_OBJECT, 1, pipe_ld_stages,
       "the stages by name, e.g. { \"review\": { \"endpoint\": \"gpu-box\", \"model\": "
-      "\"qwen2.5-coder:7b\", \"prompt\": \"prompts/review.md\" } }", 0 },
+      "\"qwen2.5-coder:7b\", \"prompt\": \"prompts/review.md\" } }", 0, NULL, NULL },
     { "outputs", PIPE_JT_ARRAY, 0, pipe_ld_outputs,
-      "reports to write, e.g. [{ \"format\": \"md\", \"path\": \"review.md\" }]", 0 },
+      "reports to write, e.g. [{ \"format\": \"md\", \"path\": \"review.md\" }]", 0, NULL, NULL },
 };
 
 static const struct pipe_schema top_schema = {
@@ -153,15 +201,15 @@ static int token_start(const json_error_t *je)
     return je->column - chars + 1 >= 1 ? je->column - chars + 1 : je->column;
 }
 
-static int parse_json(const char *path, const char *text, size_t len, json_t **root,
-                      struct bh_err *err)
+int pipe_json_parse(const char *path, const char *text, size_t len, json_t **root,
+                    struct bh_err *err)
 {
     json_error_t je;
     *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (*root)
         return 0;
     const char *hint = NULL;
-    for (size_t i = 0; i < NELEM(syntax_hints); i++)
+    for (size_t i = 0; !hint && i < NELEM(syntax_hints); i++) /* the first, most specific */
         if (strstr(je.text, syntax_hints[i].text))
             hint = syntax_hints[i].hint;
     bh_err_at(err, path, je.line, token_start(&je), "");
@@ -184,8 +232,12 @@ static void pipeline_hash(struct pipe_loader *ld, const char *text, size_t len)
     struct pipeline *p = ld->p;
     struct bh_sha256 *h = bh_sha256_new();
     hash_blob(h, text, len);
-    for (size_t i = 0; i < p->n_stages; i++)
+    for (size_t i = 0; i < ld->n_inc; i++)
+        hash_blob(h, ld->inc_files[i].text, ld->inc_files[i].len);
+    for (size_t i = 0; i < p->n_stages; i++) {
         hash_blob(h, ld->sl[i].tpl_text, ld->sl[i].tpl_len);
+        hash_blob(h, ld->sl[i].schema_text, ld->sl[i].schema_len);
+    }
     for (size_t i = 0; i < p->n_endpoints; i++)
         bh_sha256_field(h, p->endpoints[i].url);
     bh_sha256_final(h, p->hash);
@@ -198,7 +250,15 @@ static void loader_release(struct pipe_loader *ld)
         free(ld->sl[i].after_elem);
         free(ld->sl[i].dep_elem);
         free(ld->sl[i].tpl_text);
+        free(ld->sl[i].schema_text);
     }
+    for (size_t i = 0; i < ld->n_inc; i++) {
+        free(ld->inc_files[i].text);
+        json_decref(ld->inc_files[i].root);
+        pipe_posindex_free(ld->inc_files[i].ix);
+    }
+    free(ld->inc_files);
+    free(ld->ep_inc);
     free(ld->sl);
     free(ld->stage_names);
     free(ld->override);
@@ -211,14 +271,14 @@ static int is_yaml(const char *path)
     return bh_str_endswith(path, ".yaml") || bh_str_endswith(path, ".yml");
 }
 
-static int parse(struct pipe_loader *ld, const char *text, size_t len, json_t **root)
+int pipe_parse_text(const char *file, const char *text, size_t len, json_t **root,
+                    struct pipe_posindex **ix, struct bh_err *err)
 {
-    const char *path = ld->p->file;
-    if (is_yaml(path))
-        return pipe_yaml_parse(path, text, len, root, &ld->ix, ld->err);
-    int rc = parse_json(path, text, len, root, ld->err);
+    if (is_yaml(file))
+        return pipe_yaml_parse(file, text, len, root, ix, err);
+    int rc = pipe_json_parse(file, text, len, root, err);
     if (rc == 0)
-        ld->ix = pipe_posindex_build(text, len);
+        *ix = pipe_posindex_build(text, len);
     return rc;
 }
 
@@ -230,12 +290,15 @@ static void load(struct pipe_loader *ld)
     json_t *root = NULL;
     int rc = read_pipeline(ld->p->file, &text, &len, ld->err);
     if (rc == 0)
-        rc = parse(ld, text, len, &root);
+        rc = pipe_parse_text(ld->p->file, text, len, &root, &ld->ix, ld->err);
     if (rc) {
         pipe_ld_keep(ld, NULL); /* nothing can be checked in a file that does not parse */
     } else {
+        ld->root = root;
         pipe_ld_object(ld, &top_schema, root, "", ld->p);
-        if (!ld->halt && ld->sl) /* the stages were walked: cycles are real, not noise */
+        if (!ld->halt && ld->sl) /* the stages were walked: links and cycles are real */
+            pipe_ld_links(ld);
+        if (!ld->halt && ld->sl)
             pipe_ld_graph(ld);
     }
     if (ld->n_found == 0)
@@ -251,6 +314,10 @@ static int found_cmp(const void *a, const void *b)
         return x->line < y->line ? -1 : 1;
     if (x->col != y->col)
         return x->col < y->col ? -1 : 1;
+    if (x->sub_line != y->sub_line)
+        return x->sub_line < y->sub_line ? -1 : 1;
+    if (x->sub_col != y->sub_col)
+        return x->sub_col < y->sub_col ? -1 : 1;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -282,6 +349,7 @@ int pipe_load_all(struct pipeline **out, const char *path, const struct pipe_loa
     struct bh_err scratch = { 0 }, *v = NULL;
     size_t n = 0;
     struct pipe_loader ld = { .p = pipeline_new(path), .opts = opts, .err = &scratch };
+    ld.file = ld.p->file;
     load(&ld);
     int rc = found_take(&ld, &v, &n);
     loader_release(&ld);
@@ -329,7 +397,13 @@ static void stage_release(struct pipe_stage *s)
     free(s->options_json);
     free(s->keep_alive);
     pipe_tpl_release(&s->tpl);
+    pipe_tpl_release(&s->system);
+    free_strv(s->reads, s->n_reads);
     free(s->deps);
+    free(s->for_each);
+    free_strv(s->tools, s->n_tools);
+    free(s->out_schema_path);
+    free(s->out_schema_json);
 }
 
 static void endpoint_release(struct pipe_endpoint *e)
@@ -338,6 +412,33 @@ static void endpoint_release(struct pipe_endpoint *e)
     free(e->provider);
     free(e->url);
     free(e->api_key_env);
+    for (size_t i = 0; i < e->n_headers; i++) {
+        free(e->headers[i].name);
+        free(e->headers[i].value);
+    }
+    free(e->headers);
+    free_strv(e->trusted_hosts, e->n_trusted_hosts);
+    free(e->included_from);
+}
+
+static void source_release(struct pipe_source *s)
+{
+    free(s->kind);
+    free_strv(s->fields, s->n_fields);
+    free(s->field_labels);
+    for (size_t i = 0; i < s->n_rules; i++)
+        free(s->rules[i].glob);
+    free(s->rules);
+    free_strv(s->detectors, s->n_detectors);
+    for (size_t i = 0; i < s->n_custom; i++) {
+        free(s->custom[i].id);
+        free(s->custom[i].regex);
+    }
+    free(s->custom);
+    free_strv(s->allow_paths, s->n_allow_paths);
+    free_strv(s->allow_values, s->n_allow_values);
+    free_strv(s->include, s->n_include);
+    free_strv(s->exclude, s->n_exclude);
 }
 
 void pipe_free(struct pipeline *p)
@@ -355,9 +456,8 @@ void pipe_free(struct pipeline *p)
         free(p->outputs[i].path);
     }
     free(p->outputs);
-    free(p->source.kind);
-    free_strv(p->source.fields, p->source.n_fields);
-    free(p->source.field_labels);
+    source_release(&p->source);
+    free_strv(p->includes, p->n_includes);
     free_strv(p->labels, p->n_labels);
     free(p->order);
     free(p->name);

@@ -4,7 +4,9 @@
  * from the raw text, so every message can name the line and column of what
  * it complains about, and each error is added to the loader's list with the
  * position it sorts by. The walker goes on past an error in one value; a
- * handler that finds an error others depend on sets ld->halt. */
+ * handler that finds an error others depend on sets ld->halt. While an
+ * included file is walked (pipe_ld_enter), positions come from its index
+ * and errors name it. */
 #include "pipeline/load.h"
 
 #include <errno.h>
@@ -17,7 +19,8 @@
 #include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
 
-/* Records *ld->err, sorted at line:col. */
+/* Records *ld->err, sorted at line:col of the file being walked; an error in
+ * an included file sorts at the `include` element that names it. */
 static int keep_at(struct pipe_loader *ld, int line, int col)
 {
     if (ld->n_found >= PIPE_MAX_ERRORS) {
@@ -27,7 +30,10 @@ static int keep_at(struct pipe_loader *ld, int line, int col)
     }
     if (ld->n_found == ld->cap_found)
         ld->found = bh_xgrow(ld->found, &ld->cap_found, ld->n_found + 1, sizeof(*ld->found));
-    ld->found[ld->n_found] = (struct pipe_found){ *ld->err, line, col, ld->n_found };
+    struct pipe_found f = { *ld->err, line, col, 0, 0, ld->n_found };
+    if (ld->inc)
+        f = (struct pipe_found){ *ld->err, ld->inc->line, ld->inc->col, line, col, ld->n_found };
+    ld->found[ld->n_found] = f;
     ld->n_found++;
     if (ld->n_found == PIPE_MAX_ERRORS)
         ld->halt = ld->capped = 1; /* the next one would be dropped: stop looking */
@@ -38,6 +44,22 @@ int pipe_ld_keep(struct pipe_loader *ld, const char *sort_path)
 {
     const struct pipe_pos *pos = sort_path ? pipe_posindex_get(ld->ix, sort_path) : NULL;
     return keep_at(ld, pos ? pos->line : 0, pos ? pos->col : 0);
+}
+
+void pipe_ld_enter(struct pipe_loader *ld, const struct pipe_include_load *inc,
+                   struct pipe_ld_place *saved)
+{
+    *saved = (struct pipe_ld_place){ ld->file, ld->ix, ld->inc };
+    ld->file = inc->file;
+    ld->ix = inc->ix;
+    ld->inc = inc;
+}
+
+void pipe_ld_leave(struct pipe_loader *ld, const struct pipe_ld_place *saved)
+{
+    ld->file = saved->file;
+    ld->ix = saved->ix;
+    ld->inc = saved->inc;
 }
 
 int pipe_ld_halt(struct pipe_loader *ld, int rc)
@@ -55,7 +77,7 @@ static int vfail(struct pipe_loader *ld, const char *shown, int line, int col, c
     char msg[sizeof(ld->err->msg)];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     bh_err_clear(ld->err);
-    bh_err_at(ld->err, ld->p->file, line, col, shown);
+    bh_err_at(ld->err, ld->file, line, col, shown);
     bh_err_set(ld->err, BH_EINVAL, "%s", msg);
     return keep_at(ld, line, col);
 }
@@ -132,6 +154,7 @@ static const char *const type_names[] = {
     [PIPE_JT_INT] = "an integer",
     [PIPE_JT_OBJECT] = "an object",
     [PIPE_JT_ARRAY] = "an array",
+    [PIPE_JT_BOOL] = "true or false",
 };
 
 static int has_type(const json_t *v, enum pipe_jtype t)
@@ -141,6 +164,7 @@ static int has_type(const json_t *v, enum pipe_jtype t)
     case PIPE_JT_INT: return json_is_integer(v);
     case PIPE_JT_OBJECT: return json_is_object(v);
     case PIPE_JT_ARRAY: return json_is_array(v);
+    case PIPE_JT_BOOL: return json_is_boolean(v);
     }
     return 0;
 }
@@ -167,10 +191,12 @@ static const char *unknown_key(struct pipe_loader *ld, const struct pipe_schema 
                                const char *path, const char *key)
 {
     const char **names = bh_xcalloc(s->n_keys, sizeof(*names));
+    size_t n = 0;
     for (size_t i = 0; i < s->n_keys; i++)
-        names[i] = s->keys[i].key;
-    const char *best = bh_str_suggest(key, names, s->n_keys);
-    char *valid = bh_str_join(names, s->n_keys);
+        if (!s->keys[i].refuse)
+            names[n++] = s->keys[i].key;
+    const char *best = bh_str_suggest(key, names, n);
+    char *valid = bh_str_join(names, n);
     const char *what = path[0] ? "key" : "top-level key";
     if (best)
         pipe_ld_fail_key(ld, path, key, "unknown %s \"%s\" — did you mean \"%s\"?", what, key,
@@ -204,9 +230,14 @@ static int check_keys(struct pipe_loader *ld, const struct pipe_schema *s, json_
         size_t m = 0;
         while (m < n_meant && strcmp(meant[m], k->key) != 0)
             m++;
-        if (!k->required || json_object_get(obj, k->key) || m < n_meant)
+        if (!k->required || json_object_get(obj, k->key) || m < n_meant ||
+            (k->alt && json_object_get(obj, k->alt)))
             continue;
-        rc = pipe_ld_fail(ld, path, "missing required key \"%s\" — %s", k->key, k->hint);
+        if (k->alt)
+            rc = pipe_ld_fail(ld, path, "missing required key \"%s\" or \"%s\" — %s", k->key,
+                              k->alt, k->hint);
+        else
+            rc = pipe_ld_fail(ld, path, "missing required key \"%s\" — %s", k->key, k->hint);
         if (k->base)
             ld->halt = 1;
     }
@@ -227,6 +258,11 @@ int pipe_ld_object(struct pipe_loader *ld, const struct pipe_schema *schema, jso
             continue;
         char child[PIPE_PATH_MAX];
         pipe_ld_path_key(child, path, k->key);
+        if (k->refuse) {
+            int frc = pipe_ld_fail_key(ld, path, k->key, "%s", k->refuse);
+            rc = rc ? rc : frc;
+            continue;
+        }
         int krc = pipe_ld_expect(ld, v, k->type, child, k->hint);
         if (krc && k->base)
             ld->halt = 1;
@@ -273,6 +309,52 @@ int pipe_ld_label(struct pipe_loader *ld, json_t *v, const char *path, int *out)
         .known = (const char *const *)ld->p->labels, .n_known = ld->p->n_labels,
     };
     return pipe_ld_unknown(ld, path, &u);
+}
+
+static int strings_one(struct pipe_loader *ld, json_t *e, const char *path, const char *what,
+                       pipe_elem_fn check, char **have, size_t n_have)
+{
+    int rc = pipe_ld_expect(ld, e, PIPE_JT_STRING, path, what);
+    if (rc)
+        return rc;
+    const char *s = json_string_value(e);
+    if (!s[0])
+        return pipe_ld_fail(ld, path, "found an empty string — write %s", what);
+    if (check && (rc = check(ld, s, path)) != 0)
+        return rc;
+    for (size_t i = 0; i < n_have; i++)
+        if (strcmp(have[i], s) == 0)
+            return pipe_ld_fail(ld, path, "\"%s\" is listed twice — list it once", s);
+    return 0;
+}
+
+int pipe_ld_strings(struct pipe_loader *ld, json_t *v, const char *path, const char *what,
+                    pipe_elem_fn check, char ***out, size_t *n)
+{
+    size_t len = json_array_size(v);
+    *out = bh_xcalloc(len ? len : 1, sizeof(**out));
+    *n = 0;
+    if (len > PIPE_MAX_LIST)
+        return pipe_ld_fail(ld, path, "too many elements (%zu, at most %d)", len, PIPE_MAX_LIST);
+    int rc = 0;
+    for (size_t i = 0; i < len && !ld->halt; i++) {
+        char elem[PIPE_PATH_MAX];
+        pipe_ld_path_index(elem, path, i);
+        json_t *e = json_array_get(v, i);
+        int erc = strings_one(ld, e, elem, what, check, *out, *n);
+        if (erc == 0)
+            (*out)[(*n)++] = bh_xstrdup(json_string_value(e));
+        rc = rc ? rc : erc;
+    }
+    return rc;
+}
+
+char *pipe_ld_resolve(const struct pipe_loader *ld, const char *rel)
+{
+    const struct pipeline *p = ld->p;
+    if (rel[0] == '/' || strcmp(p->dir, ".") == 0)
+        return bh_xstrdup(rel);
+    return bh_xasprintf("%s/%s", p->dir, rel);
 }
 
 void pipe_ld_path_key(char *buf, const char *parent, const char *key)

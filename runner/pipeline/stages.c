@@ -1,21 +1,21 @@
-/* pipeline/stages.c — the `stages` section: each stage's keys, its prompt
- * template (read, parsed and checked against the source's fields and the
- * stage names), and its `after` list. Stage names are collected before any
- * stage is walked, so `after` and templates can name stages declared later
- * in the file. The graph (deps, cycles, order) is built afterwards in
- * graph.c. */
+/* pipeline/stages.c — the `stages` section: the stage table, the walk, and
+ * the keys that only name things (endpoint, model, after, clearance,
+ * options, keep_alive). The messages (system, prompt, user) are in
+ * stage_tpl.c; how a stage runs (for_each, scope, kind, tools, output,
+ * on_sensitive, declassify) in stage_kind.c. Stage names are collected
+ * before any stage is walked, so every key can name stages declared later in
+ * the file. What needs every stage walked (reroute targets, for_each lists)
+ * is checked in links.c, the graph (deps, cycles, order) built in graph.c. */
 #include "pipeline/load.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/template.h"
 #include "util/bh_xmalloc.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static size_t stage_index(const struct pipe_loader *ld, const struct pipe_stage *s)
+size_t pipe_ld_stage_index(const struct pipe_loader *ld, const struct pipe_stage *s)
 {
     return (size_t)(s - ld->p->stages);
 }
@@ -48,54 +48,6 @@ static int st_model(struct pipe_loader *ld, void *target, json_t *v, const char 
                             &((struct pipe_stage *)target)->model);
 }
 
-/* The template's path: as written when absolute, else under the pipeline's folder. */
-static char *prompt_resolve(const struct pipeline *p, const char *prompt)
-{
-    if (prompt[0] == '/' || strcmp(p->dir, ".") == 0)
-        return bh_xstrdup(prompt);
-    return bh_xasprintf("%s/%s", p->dir, prompt);
-}
-
-static int prompt_read(struct pipe_loader *ld, const char *file, const char *path,
-                       struct pipe_stage_load *sl)
-{
-    int rc = pipe_read_file(file, PIPE_FILE_MAX, &sl->tpl_text, &sl->tpl_len);
-    if (rc == BH_ETOOBIG)
-        return pipe_ld_fail(ld, path, "prompt template \"%s\" is larger than %zu KiB — "
-                            "prompts are text; put large inputs in source fields",
-                            file, PIPE_FILE_MAX >> 10);
-    if (rc)
-        return pipe_ld_fail(ld, path, "cannot read prompt template \"%s\": %s — the path is "
-                            "relative to the pipeline file's folder",
-                            file, strerror(errno));
-    return 0;
-}
-
-static int st_prompt(struct pipe_loader *ld, void *target, json_t *v, const char *path)
-{
-    struct pipe_stage *s = target;
-    struct pipeline *p = ld->p;
-    struct pipe_stage_load *sl = &ld->sl[stage_index(ld, s)];
-    int rc = pipe_ld_nonempty(ld, v, path, "the template's path, e.g. \"prompts/review.md\"",
-                              &s->prompt_path);
-    if (rc)
-        return rc;
-    char *file = prompt_resolve(p, s->prompt_path);
-    rc = prompt_read(ld, file, path, sl);
-    if (rc == 0) {
-        rc = pipe_tpl_parse(&s->tpl, file, sl->tpl_text, sl->tpl_len, ld->err);
-        if (rc == 0) {
-            struct pipe_tpl_scope scope = { (const char *const *)p->source.fields,
-                                            p->source.n_fields, ld->stage_names, p->n_stages };
-            rc = pipe_tpl_check(&s->tpl, &scope, ld->err);
-        }
-        if (rc) /* positioned in the template; sorted where the stage names it */
-            pipe_ld_keep(ld, path);
-    }
-    free(file);
-    return rc;
-}
-
 static int after_one(struct pipe_loader *ld, struct pipe_stage_load *sl, json_t *e,
                      const char *path, size_t i)
 {
@@ -116,7 +68,7 @@ static int after_one(struct pipe_loader *ld, struct pipe_stage_load *sl, json_t 
 
 static int st_after(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
-    struct pipe_stage_load *sl = &ld->sl[stage_index(ld, target)];
+    struct pipe_stage_load *sl = &ld->sl[pipe_ld_stage_index(ld, target)];
     size_t n = json_array_size(v);
     sl->after = bh_xcalloc(n ? n : 1, sizeof(*sl->after));
     sl->after_elem = bh_xcalloc(n ? n : 1, sizeof(*sl->after_elem));
@@ -171,19 +123,46 @@ static int st_keep_alive(struct pipe_loader *ld, void *target, json_t *v, const 
     return 0;
 }
 
+/* Order matters: a handler may rely on the keys above it (the templates on
+ * for_each, tools on kind, the output schema on the format). */
 static const struct pipe_key stage_keys[] = {
-    { "endpoint", PIPE_JT_STRING, 1, st_endpoint, "the name of an endpoint, e.g. \"gpu-box\"", 0 },
+    { "endpoint", PIPE_JT_STRING, 1, st_endpoint,
+      "the name of an endpoint, e.g. \"gpu-box\"", 0, NULL, NULL },
     { "model", PIPE_JT_STRING, 1, st_model,
-      "the model name as the endpoint knows it, e.g. \"qwen2.5-coder:7b\"", 0 },
-    { "prompt", PIPE_JT_STRING, 1, st_prompt,
-      "the prompt template's path, relative to the pipeline file, e.g. \"prompts/review.md\"", 0 },
+      "the model name as the endpoint knows it, e.g. \"qwen2.5-coder:7b\"", 0, NULL, NULL },
+    { "for_each", PIPE_JT_STRING, 0, pipe_st_for_each,
+      "the list to make a task per element of: \"pr.files\" or \"STAGE.output\"", 0, NULL, NULL },
+    { "scope", PIPE_JT_STRING, 0, pipe_st_scope,
+      "\"item\" (a task per work item) or \"batch\" (one task over every item)", 0, NULL, NULL },
+    { "kind", PIPE_JT_STRING, 0, pipe_st_kind, "\"chat\", \"agent\" or \"reduce\"", 0, NULL, NULL },
+    { "system", PIPE_JT_STRING, 0, pipe_st_system,
+      "the system message, inline, e.g. \"You review code. Be brief.\"", 0, NULL, NULL },
+    { "prompt", PIPE_JT_STRING, 1, pipe_st_prompt,
+      "the user message: \"prompt\" names a template file, relative to the pipeline file "
+      "(e.g. \"prompts/review.md\"); \"user\" holds it inline", 0, "user", NULL },
+    { "user", PIPE_JT_STRING, 0, pipe_st_user,
+      "the user message, inline, e.g. \"Review this diff: {{pr.diff}}\"", 0, NULL, NULL },
     { "after", PIPE_JT_ARRAY, 0, st_after,
-      "names of stages to wait for, e.g. [\"plan\"]", 0 },
-    { "clearance", PIPE_JT_STRING, 0, st_clearance, "the highest label the stage may receive", 0 },
+      "names of stages to wait for, e.g. [\"plan\"]", 0, NULL, NULL },
+    { "clearance", PIPE_JT_STRING, 0, st_clearance,
+      "the highest label the stage may receive", 0, NULL, NULL },
     { "options", PIPE_JT_OBJECT, 0, st_options,
-      "model options, e.g. { \"temperature\": 0, \"num_ctx\": 16384 }", 0 },
+      "model options, e.g. { \"temperature\": 0, \"num_ctx\": 16384 }", 0, NULL, NULL },
     { "keep_alive", PIPE_JT_STRING, 0, st_keep_alive,
-      "how long the model stays loaded, e.g. \"10m\"", 0 },
+      "how long the model stays loaded, e.g. \"10m\"", 0, NULL, NULL },
+    { "tools", PIPE_JT_ARRAY, 0, pipe_st_tools,
+      "tools an agent may call, e.g. [\"read_file\", \"grep\"]", 0, NULL, NULL },
+    { "max_steps", PIPE_JT_INT, 0, pipe_st_max_steps,
+      "model requests per agent task, 1 to 64", 0, NULL, NULL },
+    { "max_items", PIPE_JT_INT, 0, pipe_st_max_items, "items folded per reduce request, 2 to 1000",
+      0, NULL, NULL },
+    { "output", PIPE_JT_OBJECT, 0, pipe_st_output,
+      "the reply's format, e.g. { \"format\": \"json\", \"schema\": \"schemas/plan.json\" }",
+      0, NULL, NULL },
+    { "on_sensitive", PIPE_JT_STRING, 0, pipe_st_on_sensitive,
+      "\"fail\", \"skip\" or \"reroute:STAGE\"", 0, NULL, NULL },
+    { "declassify", PIPE_JT_OBJECT, 0, pipe_st_declassify,
+      "how the output may carry a lower label, e.g. { \"to\": \"internal\" }", 0, NULL, NULL },
 };
 
 static const struct pipe_schema stage_schema = {
@@ -205,6 +184,10 @@ static int stages_names(struct pipe_loader *ld, json_t *v, const char *path)
         struct pipe_stage *st = &p->stages[p->n_stages];
         st->name = bh_xstrdup(key);
         st->clearance = -1;
+        st->for_each_stage = -1;
+        st->reroute = -1;
+        st->max_steps = 8;
+        st->max_items = 20;
         ld->stage_names[p->n_stages++] = st->name;
     }
     return 0;

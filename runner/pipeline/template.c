@@ -170,6 +170,38 @@ static int is_source_field(const char *field, const struct pipe_tpl_scope *scope
     return 0;
 }
 
+static int is_each_field(const char *field, const struct pipe_tpl_scope *scope)
+{
+    for (size_t i = 0; i < scope->n_each; i++)
+        if (strcmp(field, scope->each[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int each_like(const char *field)
+{
+    return strcmp(field, "each") == 0 || strncmp(field, "each.", 5) == 0;
+}
+
+/* "each" or "each.x" that the stage's for_each does not provide. */
+static int each_unknown(const struct pipe_tpl *t, const struct pipe_tpl_part *part,
+                        const struct pipe_tpl_scope *scope, struct bh_err *err)
+{
+    if (scope->n_each == 0)
+        return fail(err, t->file, part->line, part->col,
+                    "field \"%s\" is only defined in a stage with for_each — add \"for_each\": "
+                    "\"pr.files\" (each.path, each.status, each.diff) or \"for_each\": "
+                    "\"STAGE.output\" (each) to the stage", part->text);
+    const char *best = bh_str_suggest(part->text, scope->each, scope->n_each);
+    char *known = bh_str_join(scope->each, scope->n_each);
+    int rc = fail(err, t->file, part->line, part->col,
+                  "unknown field \"%s\" — for_each \"%s\" provides %s%s%s%s", part->text,
+                  scope->for_each, known, best ? "; did you mean \"" : "", best ? best : "",
+                  best ? "\"?" : "");
+    free(known);
+    return rc;
+}
+
 static long stage_prefix(const char *field, size_t n, const struct pipe_tpl_scope *scope)
 {
     for (size_t i = 0; i < scope->n_stages; i++)
@@ -191,12 +223,14 @@ long pipe_tpl_field_stage(const char *field, const struct pipe_tpl_scope *scope)
 static int unknown_field(const struct pipe_tpl *t, const struct pipe_tpl_part *part,
                          const struct pipe_tpl_scope *scope, struct bh_err *err)
 {
-    size_t n = scope->n_fields + scope->n_stages;
+    size_t n = scope->n_fields + scope->n_stages + scope->n_each;
     char **all = bh_xcalloc(n ? n : 1, sizeof(*all));
     for (size_t i = 0; i < scope->n_fields; i++)
         all[i] = bh_xstrdup(scope->fields[i]);
     for (size_t i = 0; i < scope->n_stages; i++)
         all[scope->n_fields + i] = bh_xasprintf("%s.output", scope->stages[i]);
+    for (size_t i = 0; i < scope->n_each; i++)
+        all[scope->n_fields + scope->n_stages + i] = bh_xstrdup(scope->each[i]);
     const char *best = bh_str_suggest(part->text, (const char *const *)all, n);
     char *fields = bh_str_join(scope->fields, scope->n_fields);
     int rc = best ? fail(err, t->file, part->line, part->col,
@@ -216,8 +250,10 @@ static int check_part(const struct pipe_tpl *t, const struct pipe_tpl_part *part
                       const struct pipe_tpl_scope *scope, struct bh_err *err)
 {
     const char *f = part->text, *dot = strchr(f, '.');
-    if (is_source_field(f, scope))
+    if (is_source_field(f, scope) || is_each_field(f, scope))
         return 0;
+    if (each_like(f) && stage_prefix(f, 4, scope) < 0)
+        return each_unknown(t, part, scope, err);
     if (!dot)
         return unknown_field(t, part, scope, err);
     size_t n = (size_t)(dot - f);

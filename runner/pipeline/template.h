@@ -18,6 +18,9 @@ struct pipe_tpl_scope {
     size_t n_fields;
     const char *const *stages; /* every stage's name */
     size_t n_stages;
+    const char *for_each;      /* the stage's for_each, or NULL */
+    const char *const *each;   /* what it provides (pipe_for_each_fields) */
+    size_t n_each;
 };
 
 /* Parses text (len bytes) into t, which must be zeroed. file is the path the
@@ -30,8 +33,10 @@ struct pipe_tpl_scope {
 int pipe_tpl_parse(struct pipe_tpl *t, const char *file, const char *text, size_t len,
                    struct bh_err *err);
 
-/* Checks that every placeholder of t names a source field or <stage>.output
- * of a stage in scope. Errors carry a did-you-mean where one is close. */
+/* Checks that every placeholder of t names a source field, <stage>.output
+ * of a stage in scope, or a field of the for_each element ("each.path",
+ * "each"). Reading "each" or "each.*" outside a for_each stage is an error
+ * that says so. Errors carry a did-you-mean where one is close. */
 int pipe_tpl_check(const struct pipe_tpl *t, const struct pipe_tpl_scope *scope,
                    struct bh_err *err);
 

@@ -2,10 +2,11 @@
  *
  * The per-stage verdicts come from pol_check, the function the gate's rules
  * are written in, so the graph can never tell a different story than a run;
- * this file only adds what pol_check does not keep: the edges with their
- * bounds, where each bound and clearance comes from, the locality reasons in
- * words, and the one static configuration check (a stage cleared above its
- * endpoint). Sizes are small (stages × placeholders), so lookups are linear. */
+ * this file only adds what pol_check does not keep: the nodes and edges with
+ * both bounds, where each bound and clearance comes from, the locality
+ * reasons in words, and the one static configuration check (a stage cleared
+ * above its endpoint). Sizes are small (stages × placeholders), so lookups
+ * are linear. */
 #include "policy/graph.h"
 
 #include <stdlib.h>
@@ -42,6 +43,11 @@ static const char *const bound_words[] = {
     [POL_BOUND_STAGE_OUTPUT] = "stage output",
     [POL_BOUND_UNKNOWN] = "unknown",
     [POL_BOUND_NONE] = "none",
+    [POL_BOUND_RULES] = "path rules",
+    [POL_BOUND_DETECTORS] = "detectors",
+    [POL_BOUND_DECLASSIFIED] = "declassified",
+    [POL_BOUND_TOOL] = "tool",
+    [POL_BOUND_REROUTE] = "reroute",
 };
 
 const char *pol_locality_words(enum pol_locality_why why)
@@ -160,8 +166,14 @@ static void stages_init(struct pol_graph *g)
         st->clearance = rep[i].clearance;
         st->clearance_from = stage_clearance_from(g, i);
         st->input = rep[i].input;
+        st->input_detect = rep[i].input_detect;
+        st->output = rep[i].output;
+        st->output_detect = rep[i].output_detect;
+        st->guarded = rep[i].guarded;
+        st->declassified = rep[i].declassified;
         st->flow_ok = rep[i].ok;
         memcpy(st->reason, rep[i].reason, sizeof(st->reason));
+        memcpy(st->note, rep[i].note, sizeof(st->note));
         st->over_endpoint = pol_stage_over_endpoint(p, i);
         if (st->over_endpoint)
             bh_str_put(st->conflict, sizeof(st->conflict),
@@ -170,6 +182,8 @@ static void stages_init(struct pol_graph *g)
                        pol_label_name(p, g->endpoints[s->endpoint].clearance),
                        pol_clearance_from_words(g->endpoints[s->endpoint].clearance_from));
         st->ok = st->flow_ok && !st->over_endpoint;
+        if (!st->ok)
+            st->note[0] = '\0'; /* a refused stage does not run: nothing to note */
         g->n_refused += !st->ok;
     }
     free(local);
@@ -183,70 +197,167 @@ struct builder {
     size_t cap_nodes, cap_edges;
 };
 
-static size_t field_node(struct builder *b, const char *name)
+/* Where a read's declared bound comes from when it is not a stage's output. */
+static enum pol_bound_from field_from(const struct pipeline *p, size_t stage, const char *name)
 {
-    struct pol_graph *g = b->g;
+    const char *src = pol_read_source(p, stage, name);
+    int l = src ? pipe_source_field_label(p, src) : -1;
+    if (l < 0)
+        return POL_BOUND_UNKNOWN;
+    if (pol_field_bound(p, stage, src, NULL) > l)
+        return POL_BOUND_RULES;
+    /* The loader keeps one label per field (its own, else the source's):
+     * equal to the default reads as the default. */
+    return l == p->source.label ? POL_BOUND_SOURCE_DEFAULT : POL_BOUND_FIELD;
+}
+
+static size_t node_find(const struct pol_graph *g, enum pol_node_kind kind, const char *name)
+{
     for (size_t i = g->p->n_stages; i < g->n_nodes; i++)
-        if (strcmp(g->nodes[i].name, name) == 0)
+        if (g->nodes[i].kind == kind && strcmp(g->nodes[i].name, name) == 0)
             return i;
-    g->nodes = bh_xgrow(g->nodes, &b->cap_nodes, g->n_nodes + 1, sizeof(*g->nodes));
-    struct pol_graph_node *n = &g->nodes[g->n_nodes];
-    int l = pipe_source_field_label(g->p, name);
-    *n = (struct pol_graph_node){ .kind = POL_NODE_FIELD, .name = name, .label = l };
-    if (l < 0) {
-        n->label = top(g->p);
-        n->bound_from = POL_BOUND_UNKNOWN;
-    } else {
-        /* The loader keeps one label per field (its own, else the source's):
-         * equal to the default reads as the default. */
-        n->bound_from = l == g->p->source.label ? POL_BOUND_SOURCE_DEFAULT : POL_BOUND_FIELD;
-    }
-    return g->n_nodes++;
+    return (size_t)-1;
 }
 
-/* The stage whose output a placeholder names, or -1. */
-static long output_of(const struct pipeline *p, const char *field)
-{
-    const char *dot = strrchr(field, '.');
-    if (!dot || strcmp(dot, ".output") != 0 || pipe_source_field_label(p, field) >= 0)
-        return -1;
-    for (size_t s = 0; s < p->n_stages; s++)
-        if (strlen(p->stages[s].name) == (size_t)(dot - field) &&
-            strncmp(field, p->stages[s].name, (size_t)(dot - field)) == 0)
-            return (long)s;
-    return -1;
-}
-
-static void edge_add(struct builder *b, size_t from, size_t to, int data)
+static struct pol_graph_node *node_new(struct builder *b)
 {
     struct pol_graph *g = b->g;
-    for (size_t k = 0; k < g->n_edges; k++)
-        if (g->edges[k].from == from && g->edges[k].to == to)
-            return;
-    g->edges = bh_xgrow(g->edges, &b->cap_edges, g->n_edges + 1, sizeof(*g->edges));
-    struct pol_graph_edge *e = &g->edges[g->n_edges++];
-    const struct pol_graph_node *src = &g->nodes[from];
-    *e = (struct pol_graph_edge){ .from = from, .to = to, .data = data, .bound = -1,
-                                  .bound_from = POL_BOUND_NONE, .ok = 1 };
-    if (!data)
+    g->nodes = bh_xgrow(g->nodes, &b->cap_nodes, g->n_nodes + 1, sizeof(*g->nodes));
+    memset(&g->nodes[g->n_nodes], 0, sizeof(g->nodes[0]));
+    return &g->nodes[g->n_nodes++];
+}
+
+/* The node of a field read by stage `stage`; its label is the bound of its
+ * first read (a for_each element has the same one in every stage that
+ * provides it). */
+static size_t field_node(struct builder *b, size_t stage, const char *name)
+{
+    struct pol_graph *g = b->g;
+    size_t at = node_find(g, POL_NODE_FIELD, name);
+    if (at != (size_t)-1)
+        return at;
+    struct pol_graph_node *n = node_new(b);
+    n->kind = POL_NODE_FIELD;
+    n->name = name;
+    n->label = pol_field_bound(g->p, stage, name, NULL);
+    n->label_detect = pol_label_join(g->p, n->label, g->detect_top);
+    n->bound_from = field_from(g->p, stage, name);
+    return g->n_nodes - 1;
+}
+
+static size_t tool_node(struct builder *b, const char *tool)
+{
+    struct pol_graph *g = b->g;
+    char *name = bh_xasprintf("tool:%s", tool);
+    size_t at = node_find(g, POL_NODE_TOOL, name);
+    if (at != (size_t)-1) {
+        free(name);
+        return at;
+    }
+    struct pol_graph_node *n = node_new(b);
+    n->kind = POL_NODE_TOOL;
+    n->name = name; /* owned: freed by pol_graph_release */
+    n->label = pol_tool_bound(g->p, tool);
+    n->label_detect = pol_label_join(g->p, n->label, g->detect_top);
+    n->bound_from = POL_BOUND_TOOL;
+    return g->n_nodes - 1;
+}
+
+static int edge_exists(const struct pol_graph *g, const struct pol_graph_edge *e)
+{
+    for (size_t k = 0; k < g->n_edges; k++) {
+        const struct pol_graph_edge *x = &g->edges[k];
+        if (x->from != e->from || x->to != e->to)
+            continue;
+        if (e->kind == POL_EDGE_AFTER) /* any edge already orders the two */
+            return 1;
+        if (x->kind == e->kind && (x->via == e->via || (x->via && e->via &&
+                                                        strcmp(x->via, e->via) == 0)))
+            return 1;
+    }
+    return 0;
+}
+
+static void edge_add(struct builder *b, const struct pol_graph_edge *e)
+{
+    struct pol_graph *g = b->g;
+    if (edge_exists(g, e))
         return;
-    e->bound = src->label;
-    e->bound_from = src->bound_from;
-    e->ok = e->bound <= g->stages[to].clearance;
+    g->edges = bh_xgrow(g->edges, &b->cap_edges, g->n_edges + 1, sizeof(*g->edges));
+    g->edges[g->n_edges++] = *e;
+}
+
+/* A data edge into stage i, with both bounds and the verdict of each. */
+static void data_edge(struct builder *b, size_t from, size_t i, const char *via, int bound,
+                      enum pol_bound_from bound_from, int detect, enum pol_bound_from detect_from)
+{
+    const struct pol_graph_stage *st = &b->g->stages[i];
+    struct pol_graph_edge e = { .from = from, .to = i, .kind = POL_EDGE_DATA, .data = 1,
+                                .via = via, .bound = bound, .bound_from = bound_from,
+                                .bound_detect = detect, .detect_from = detect_from,
+                                .ok = bound <= st->clearance,
+                                .ok_detect = detect <= st->clearance };
+    edge_add(b, &e);
+}
+
+static void read_edge(struct builder *b, size_t i, const char *name)
+{
+    struct pol_graph *g = b->g;
+    long up = pol_read_upstream(g->p, i, name);
+    if (up >= 0) {
+        const struct pol_graph_stage *u = &g->stages[up];
+        data_edge(b, (size_t)up, i, name, u->output,
+                  u->declassified ? POL_BOUND_DECLASSIFIED : POL_BOUND_STAGE_OUTPUT,
+                  u->output_detect, POL_BOUND_STAGE_OUTPUT);
+        return;
+    }
+    size_t n = field_node(b, i, name);
+    int bound = pol_field_bound(g->p, i, name, NULL);
+    int detect = pol_label_join(g->p, bound, g->detect_top);
+    enum pol_bound_from from = field_from(g->p, i, name);
+    data_edge(b, n, i, name, bound, from, detect, detect > bound ? POL_BOUND_DETECTORS : from);
+}
+
+static void reroute_edge(struct builder *b, size_t i)
+{
+    struct pol_graph *g = b->g;
+    const struct pipe_stage *s = &g->p->stages[i];
+    long t = s->reroute;
+    if (s->on_sensitive != PIPE_ONS_REROUTE || t < 0 || (size_t)t >= g->p->n_stages ||
+        (size_t)t == i)
+        return;
+    const struct pol_graph_stage *o = &g->stages[i], *tg = &g->stages[t];
+    int ok = o->input_detect <= tg->clearance && (!o->local || tg->local);
+    struct pol_graph_edge e = { .from = i, .to = (size_t)t, .kind = POL_EDGE_REROUTE,
+                                .bound = o->input, .bound_from = POL_BOUND_REROUTE,
+                                .bound_detect = o->input_detect,
+                                .detect_from = POL_BOUND_REROUTE, .ok = ok, .ok_detect = ok };
+    edge_add(b, &e);
 }
 
 static void stage_edges(struct builder *b, size_t i)
 {
     struct pol_graph *g = b->g;
     const struct pipe_stage *s = &g->p->stages[i];
-    for (size_t k = 0; k < s->tpl.n_parts; k++) {
-        if (!s->tpl.parts[k].is_field)
-            continue;
-        long up = output_of(g->p, s->tpl.parts[k].text);
-        edge_add(b, up >= 0 ? (size_t)up : field_node(b, s->tpl.parts[k].text), i, 1);
+    size_t n = 0;
+    const char **reads = pol_stage_reads(g->p, i, &n);
+    for (size_t k = 0; k < n; k++)
+        read_edge(b, i, reads[k]);
+    free(reads);
+    for (size_t k = 0; k < s->n_tools; k++) {
+        size_t t = tool_node(b, s->tools[k]);
+        const struct pol_graph_node *tn = &g->nodes[t];
+        data_edge(b, t, i, s->tools[k], tn->label, POL_BOUND_TOOL, tn->label_detect,
+                  tn->label_detect > tn->label ? POL_BOUND_DETECTORS : POL_BOUND_TOOL);
     }
-    for (size_t d = 0; d < s->n_deps; d++)
-        edge_add(b, s->deps[d], i, 0);
+    for (size_t d = 0; d < s->n_deps; d++) {
+        struct pol_graph_edge e = { .from = s->deps[d], .to = i, .kind = POL_EDGE_AFTER,
+                                    .bound = -1, .bound_from = POL_BOUND_NONE,
+                                    .bound_detect = -1, .detect_from = POL_BOUND_NONE,
+                                    .ok = 1, .ok_detect = 1 };
+        edge_add(b, &e);
+    }
+    reroute_edge(b, i);
 }
 
 static void edges_init(struct pol_graph *g)
@@ -259,9 +370,19 @@ static void edges_init(struct pol_graph *g)
     for (size_t i = 0; i < p->n_stages; i++)
         g->nodes[i] = (struct pol_graph_node){ .kind = POL_NODE_STAGE, .name = p->stages[i].name,
                                                .stage = i, .label = g->stages[i].input,
+                                               .label_detect = g->stages[i].input_detect,
                                                .bound_from = POL_BOUND_STAGE_OUTPUT };
     for (size_t k = 0; k < p->n_stages; k++)
         stage_edges(&b, p->order[k]);
+}
+
+static void detectors_init(struct pol_graph *g)
+{
+    size_t n = pol_detectors_enabled(g->p, NULL, NULL, 0);
+    g->detectors = bh_xcalloc(n ? n : 1, sizeof(*g->detectors));
+    g->detector_labels = bh_xcalloc(n ? n : 1, sizeof(*g->detector_labels));
+    g->n_detectors = pol_detectors_enabled(g->p, g->detectors, g->detector_labels, n);
+    g->detect_top = pol_detectors_top(g->p);
 }
 
 void pol_graph_init(struct pol_graph *g, const struct pipeline *p,
@@ -269,6 +390,7 @@ void pol_graph_init(struct pol_graph *g, const struct pipeline *p,
 {
     memset(g, 0, sizeof(*g));
     g->p = p;
+    detectors_init(g);
     endpoints_init(g, facts);
     stages_init(g);
     edges_init(g);
@@ -283,9 +405,14 @@ void pol_graph_release(struct pol_graph *g)
         free(g->endpoints[i].addr);
         free(g->endpoints[i].evidence);
     }
+    for (size_t i = 0; g->nodes && i < g->n_nodes; i++)
+        if (g->nodes[i].kind == POL_NODE_TOOL)
+            free((char *)g->nodes[i].name);
     free(g->endpoints);
     free(g->nodes);
     free(g->edges);
     free(g->stages);
+    free(g->detectors);
+    free(g->detector_labels);
     memset(g, 0, sizeof(*g));
 }

@@ -1,14 +1,18 @@
 /* policy/graph.h — the flow graph of a pipeline as data, and its renderers
  * (text, JSON, Graphviz, a plain-language statement for a privacy review).
  *
- * Nodes are the source fields the templates read and the stages; edges are
- * field → stage (a template reads the field), stage → stage (Y's template
- * reads X.output) and stage → stage ordering edges (`after` alone, no data).
- * Every data edge carries the static upper bound of its label and where the
- * bound comes from. The per-stage verdicts are pol_check's (the gate's rules),
- * plus one configuration check pol_check does not make: a stage may not
- * declare a clearance above its endpoint's (pol_stage_clearance caps it
- * silently; the graph refuses the stage so the author learns of it).
+ * Nodes are the stages, the fields the templates read (source fields and
+ * for_each elements: each.path, each.diff, ...) and the tools granted to agent
+ * stages ("tool:read_file"). Edges are field → stage (a template reads the
+ * field), tool → stage (the stage may call the tool), stage → stage (Y reads
+ * X.output, or `each` of a for_each over it), stage → stage ordering edges
+ * (`after` alone, no data) and origin → target reroute edges (on_sensitive
+ * reroute:T). Every data edge carries both static upper bounds of its label
+ * (declared, and with detectors) and where each comes from. The per-stage
+ * verdicts and notes are pol_check's (the gate's rules), plus one
+ * configuration check pol_check does not make: a stage may not declare a
+ * clearance above its endpoint's (pol_stage_clearance caps it silently; the
+ * graph refuses the stage so the author learns of it).
  * Pure computation over the loaded pipeline and the facts egress verified. */
 #ifndef POL_GRAPH_H
 #define POL_GRAPH_H
@@ -62,13 +66,18 @@ enum pol_clearance_from {
 };
 const char *pol_clearance_from_words(enum pol_clearance_from from);
 
-/* Where the bound of an edge (or of a field node) comes from. */
+/* Where the bound of an edge (or of a field or tool node) comes from. */
 enum pol_bound_from {
     POL_BOUND_FIELD,             /* "field": the field's declared label */
     POL_BOUND_SOURCE_DEFAULT,    /* "source default": the source's label */
-    POL_BOUND_STAGE_OUTPUT,      /* "stage output": the upstream stage's input bound */
+    POL_BOUND_STAGE_OUTPUT,      /* "stage output": the upstream stage's output bound */
     POL_BOUND_UNKNOWN,           /* "unknown": names nothing, counts as the top label */
     POL_BOUND_NONE,              /* "none": an ordering edge carries no data */
+    POL_BOUND_RULES,             /* "path rules": a content field raised by the rules */
+    POL_BOUND_DETECTORS,         /* "detectors": raised by what a detector could find */
+    POL_BOUND_DECLASSIFIED,      /* "declassified": an output lowered by its stage's declassify */
+    POL_BOUND_TOOL,              /* "tool": what a granted tool returns */
+    POL_BOUND_REROUTE,           /* "reroute": what the origin may turn away to its target */
 };
 const char *pol_bound_from_words(enum pol_bound_from from);
 
@@ -83,22 +92,40 @@ struct pol_graph_endpoint {
     enum pol_clearance_from clearance_from;
 };
 
-enum pol_node_kind { POL_NODE_STAGE, POL_NODE_FIELD };
+enum pol_node_kind { POL_NODE_STAGE, POL_NODE_FIELD, POL_NODE_TOOL };
 
 struct pol_graph_node {
     enum pol_node_kind kind;
-    const char *name;            /* borrowed: the stage's name or the placeholder's text */
+    const char *name;            /* the stage's name, the placeholder's text (borrowed), or
+                                    "tool:NAME" (owned by the graph) */
     size_t stage;                /* POL_NODE_STAGE: index into pipeline.stages */
-    int label;                   /* FIELD: its bound; STAGE: its input bound */
-    enum pol_bound_from bound_from; /* FIELD: FIELD, SOURCE_DEFAULT or UNKNOWN */
+    int label;                   /* FIELD, TOOL: its declared bound; STAGE: its declared
+                                    input bound */
+    int label_detect;            /* the same with detectors */
+    enum pol_bound_from bound_from; /* FIELD: FIELD, SOURCE_DEFAULT, RULES or UNKNOWN; TOOL: TOOL */
+};
+
+enum pol_edge_kind {
+    POL_EDGE_DATA,               /* "data": the target reads the source */
+    POL_EDGE_AFTER,              /* "after": ordering only, no data */
+    POL_EDGE_REROUTE,            /* "reroute": the target runs instead of the source for items
+                                    above the source's clearance */
 };
 
 struct pol_graph_edge {
     size_t from, to;             /* node indices; `to` is always a stage node */
-    int data;                    /* 0: an `after`-only ordering edge */
-    int bound;                   /* label index (-1 when !data) */
+    enum pol_edge_kind kind;
+    int data;                    /* kind == POL_EDGE_DATA */
+    const char *via;             /* DATA: the placeholder read ("plan.output", "each") or the
+                                    tool's name; NULL otherwise. Borrowed */
+    int bound;                   /* declared bound (-1 for AFTER); REROUTE: the origin's input */
     enum pol_bound_from bound_from;
-    int ok;                      /* bound <= the target's clearance (1 when !data) */
+    int bound_detect;            /* detector bound (-1 for AFTER) */
+    enum pol_bound_from detect_from;
+    int ok;                      /* DATA: bound <= the target's clearance; REROUTE: the target
+                                    takes everything the origin may turn away (bound_detect
+                                    <= its clearance, and local when the origin is); AFTER: 1 */
+    int ok_detect;               /* DATA: bound_detect <= the target's clearance; else as ok */
 };
 
 struct pol_graph_stage {
@@ -106,11 +133,16 @@ struct pol_graph_stage {
     enum pol_locality_why why;
     int clearance;               /* effective, as the gate applies it */
     enum pol_clearance_from clearance_from;
-    int input;                   /* upper bound of what the stage reads */
-    int flow_ok;                 /* input <= clearance (pol_check's verdict) */
+    int input;                   /* declared upper bound of what the stage reads */
+    int input_detect;            /* the same with detectors */
+    int output, output_detect;   /* what its output carries for dependants (both tiers) */
+    int guarded;                 /* on_sensitive skip or reroute */
+    int declassified;            /* declassify lowered its declared output bound */
+    int flow_ok;                 /* pol_check's verdict */
     int over_endpoint;           /* declared clearance above the endpoint's: refused */
     int ok;                      /* flow_ok && !over_endpoint */
-    char reason[256];            /* when !flow_ok: what carries the label */
+    char reason[256];            /* when !flow_ok: what carries the label, what to do */
+    char note[256];              /* when flow_ok: what can happen at run time, or "" */
     char conflict[256];          /* when over_endpoint: the configuration mistake */
 };
 
@@ -124,6 +156,10 @@ struct pol_graph {
     size_t n_edges;
     struct pol_graph_stage *stages;        /* [p->n_stages], by stage index */
     size_t n_refused;
+    const char **detectors;                /* the enabled detectors' ids (pol_detectors_enabled) */
+    int *detector_labels;                  /* the label each raises to */
+    size_t n_detectors;
+    int detect_top;                        /* pol_detectors_top (0 when none) */
 };
 
 /* Builds the graph of p given facts[p->n_endpoints]. Cannot fail (out of

@@ -62,13 +62,23 @@ struct pol_stage_report {
     int output_detect;     /* detector output bound */
     int guarded;           /* on_sensitive is skip or reroute: an input above the clearance
                               is turned away per item, not refused for the whole pipeline */
-    int ok;                /* not refused (see the README for every reason) */
+    int declassified;      /* declassify lowered the declared output bound */
+    int ok;                /* not refused (see the README for every reason but the clearance
+                              above the endpoint's: pol_stage_over_endpoint) */
+    unsigned refused;      /* why not: POL_REFUSED_* bits, 0 when ok (reason says the first) */
     char reason[256];      /* when !ok: what carries the label ("reads pr.diff (confidential),
                               above its clearance internal — ...") or what is wrong */
     char note[256];        /* when ok: what can happen at run time ("a detector hit in
                               pr.title may raise it to restricted: on_sensitive fail refuses
                               that item"), else "" */
 };
+
+/* The reasons pol_check refuses a stage, in the order `reason` reports the
+ * first. (A clearance declared above the endpoint's is a mistake in the file,
+ * not a flow: pol_stage_over_endpoint in graph.h; check and run refuse it too.) */
+#define POL_REFUSED_TOOL 1u      /* a granted tool returns data above the clearance */
+#define POL_REFUSED_INPUT 2u     /* declared input above the clearance, on_sensitive fail */
+#define POL_REFUSED_REROUTE 4u   /* reroute:T does not go toward more privacy */
 
 /* The label a built-in detector raises to in this pipeline: the label of its
  * default name (d->label) when the pipeline has one, else the top label. */
@@ -85,11 +95,53 @@ int pol_detectors_top(const struct pipeline *p);
 int pol_field_bound(const struct pipeline *p, size_t stage, const char *field,
                     const int *outputs);
 
+/* The detector bound of a placeholder: its declared bound joined with
+ * pol_detectors_top for what is read from the source (fields, each.*),
+ * the stage's detector output bound for S.output and `each` of for_each
+ * S.output (outputs_detect[n_stages], or NULL to read them as top). Never -1. */
+int pol_field_bound_detect(const struct pipeline *p, size_t stage, const char *field,
+                           const int *outputs_detect);
+
+/* The source field a read of stage `stage` is part of: the field itself for
+ * a source field, "pr.diff" for each.diff, the for_each list ("pr.files")
+ * for each.path and each.status; NULL for anything else. Borrowed. */
+const char *pol_read_source(const struct pipeline *p, size_t stage, const char *field);
+
+/* The stage whose output a read of stage `stage` carries: S for "S.output",
+ * and for `each` of a for_each over S.output; -1 for anything else. */
+long pol_read_upstream(const struct pipeline *p, size_t stage, const char *field);
+
+/* The declared bound of what a granted tool returns: read_file, grep and diff
+ * as pr.diff, list_files as pr.files, git_log as pr.title joined with
+ * pr.files; a tool it does not know, the top label. Never -1. */
+int pol_tool_bound(const struct pipeline *p, const char *tool);
+
+/* The source fields a tool's result is bounded by, in words ("pr.diff",
+ * "pr.title and pr.files"), or "unknown" for a tool it does not know. */
+const char *pol_tool_source(const char *tool);
+
+/* Every distinct field stage reads: s->reads, then any placeholder of its
+ * system and user templates that reads does not list (a pipeline built by
+ * hand may fill only the templates: reading both can only raise a bound).
+ * Returns a new array of *n strings borrowed from the stage (free() the
+ * array), NULL when there are none. */
+const char **pol_stage_reads(const struct pipeline *p, size_t stage, size_t *n);
+
+/* The detectors p enables: every built-in when `detectors` was not given,
+ * else the ids and groups it names (a name that does not resolve is kept as
+ * written, with the top label: unknown means top), then the custom ones.
+ * Fills ids[0..cap) (borrowed from the detector table or the pipeline) and
+ * labels[0..cap) (either may be NULL when cap is 0) without duplicates, and
+ * returns how many there are (more than cap: only the first cap are filled). */
+size_t pol_detectors_enabled(const struct pipeline *p, const char **ids, int *labels,
+                             size_t cap);
+
 /* Computes, in topological order, the bounds of every stage (input: the join
  * over everything its templates read and its tools return; output: see the
- * README) and its verdict. endpoint_local[i] says whether endpoint i
- * verified local. Fills out[n_stages]. Returns the number of stages that are
- * not ok. */
+ * README) and its verdict (a stage's reroute target is computed first, wherever
+ * it comes in the order; a cycle the loader let through reads as top).
+ * endpoint_local[i] says whether endpoint i verified local. Fills
+ * out[n_stages]. Returns the number of stages that are not ok. */
 size_t pol_check(const struct pipeline *p, const int *endpoint_local,
                  struct pol_stage_report *out);
 /* pol_check with facts found online: stage_remote[n_stages] (or NULL, which

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# `check --format json|dot|md`: the JSON graph of every shipped and fixture
-# pipeline equals the expected graph in fixtures/check/ (ports and folders
-# normalised); dot has the expected edges and renders when Graphviz is
-# installed; md names every cloud stage and its host. Nothing is sent, so the
-# endpoint URLs need no server behind them.
+# `check --format json|dot|md|text`: the JSON graph of every shipped and
+# fixture pipeline equals the expected graph in fixtures/check/ (ports and
+# folders normalised); dot has the expected edges and renders when Graphviz is
+# installed; md names every cloud stage and its host and what a detector hit
+# does; text shows on_sensitive and the notes. Nothing is sent, so the
+# endpoint URLs need no server behind them. The shipped pipeline has no
+# "detectors" key: every built-in detector is on, so detector bounds and notes
+# appear in its graph.
 source "$BH_SOURCE_DIR/tests/helpers/lib.sh"
 cd "$T"
 E="$BH_SOURCE_DIR/fixtures/check"
@@ -47,13 +50,18 @@ expect_eq "a public address is refused" "declared local but public address (refu
 # dot: the edges with their bounds, refused edges red, the two clusters.
 fmt dot "$BH_SOURCE_DIR/pipelines/code-review.json"
 expect_eq "dot exits 0" 0 "$rc"
-expect_contains "dot has the diff edge with its bound" "$T/out" '"f:pr.diff" -> "s:review" [label="confidential"];'
-expect_contains "dot has the stage-to-stage edge" "$T/out" '"s:review" -> "s:summarize" [label="confidential"];'
+expect_contains "dot has the diff edge with its bound (raised by the path rules)" "$T/out" \
+  '"f:pr.diff" -> "s:review" [label="restricted"];'
+expect_contains "dot has the stage-to-stage edge" "$T/out" '"s:review" -> "s:summarize" [label="restricted"];'
+expect_contains "dot shows both bounds where a detector hit goes above the clearance" "$T/out" \
+  '"f:pr.title" -> "s:plan" [label="internal / restricted", color=orange, fontcolor=orange];'
+expect_contains "dot has the reroute edge" "$T/out" '"s:plan" -> "s:plan-local" [label="reroute", style=bold, color=blue];'
 expect_contains "dot has a local cluster" "$T/out" "subgraph cluster_local"
 expect_contains "dot has a cloud cluster" "$T/out" "subgraph cluster_cloud"
 cp "$T/out" "$T/ok.dot"
 fmt dot "$BH_SOURCE_DIR/fixtures/pipelines/policy/summary-to-cloud.json"
-expect_contains "a refused edge is red" "$T/out" '"s:review" -> "s:summarize" [label="confidential", color=red, fontcolor=red];'
+expect_contains "a refused edge is red" "$T/out" \
+  '"s:review" -> "s:summarize" [label="confidential / restricted", color=red, fontcolor=red];'
 if command -v dot >/dev/null; then
   expect "dot renders the graph" dot -Tsvg -o "$T/ok.svg" "$T/ok.dot"
   expect "dot renders a refused graph" dot -Tsvg -o "$T/bad.svg" "$T/out"
@@ -76,9 +84,26 @@ done
 fmt md "$BH_SOURCE_DIR/pipelines/code-review.json"
 expect_contains "md states what leaves for the planner" "$T/out" \
   "Stage plan sends pr.number, pr.ref, pr.title, pr.files, pr.stats (internal) to cloud endpoint 'cloud' at 127.0.0.1 (model gpt-oss:120b"
+expect_contains "md says what a detector hit in the planner's input does" "$T/out" \
+  "such an item goes to stage plan-local on local endpoint 'gpu-box' instead."
 expect_contains "md states that nothing confidential leaves" "$T/out" "No confidential or restricted data leaves the machine."
 fmt md "$BH_SOURCE_DIR/fixtures/pipelines/policy/summary-to-cloud.json"
 expect_contains "md says a refused pipeline does not run" "$T/out" "The check refuses this pipeline"
+
+# text: on_sensitive, both bounds per input, and the note.
+fmt text "$BH_SOURCE_DIR/pipelines/code-review.json"
+expect_contains "text shows the planner's on_sensitive" "$T/out" \
+  "on_sensitive: reroute to stage plan-local (local, clearance restricted)"
+expect_contains "text shows both bounds of an input" "$T/out" \
+  "reads pr.title: internal (the field's declared label); with detectors restricted — above its clearance when a detector hits"
+expect_contains "text shows the path rules' bound" "$T/out" \
+  "reads pr.diff: restricted (the field's label joined with every path rule); with detectors restricted"
+expect_contains "text notes what a detector hit does" "$T/out" \
+  "note: a detector hit in pr.number (or 4 more of its inputs) may raise the prompt to restricted, above its clearance internal: on_sensitive reroute runs stage plan-local instead for that item"
+expect_contains "and says the check passes with a note" "$T/out" "check: ok — no stage can receive data above its clearance; 1 note above says"
+fmt text "$BH_SOURCE_DIR/fixtures/pipelines/policy/diff-to-cloud.json"
+expect_contains "a refusal says what carries the label and what to do" "$T/err" \
+  "stages.review: refused: cloud stage reads pr.diff (confidential), above its clearance internal — every item would be refused: run it where confidential may go, read less, or set on_sensitive skip or reroute:STAGE if only some items are that sensitive"
 
 # Usage errors.
 fmt xml "$BH_SOURCE_DIR/pipelines/code-review.json"

@@ -29,7 +29,13 @@ for n in 1 2 3 4 5 6; do
 done
 expect_eq "plan ran in the cloud" cloud "$(jq -r 'select(.stage == "plan") | .locality' "$T/report.jsonl" | sort -u)"
 expect_eq "review ran locally" local "$(jq -r 'select(.stage == "review") | .locality' "$T/report.jsonl" | sort -u)"
-expect_eq "review output is confidential" confidential "$(jq -r 'select(.stage == "review") | .label' "$T/report.jsonl" | sort -u)"
+# Labels follow the data: the path rules label each file of a diff, and the
+# private-key detector finds the key the .pem PR adds.
+review_label() { jq -r --arg k "refs/pull/$1/head" 'select(.stage == "review" and .item == $k) | .label' "$T/report.jsonl"; }
+expect_eq "a code PR's review output is confidential" confidential "$(review_label 1)"
+expect_eq "the docs-only PR's review output is internal (rule docs/**)" internal "$(review_label 2)"
+expect_eq "the .pem PR's review output is restricted (rule and detector)" restricted "$(review_label 3)"
+expect_eq "the binary-file PR's review output is confidential" confidential "$(review_label 5)"
 expect_eq "each reply names the model asked for" 0 \
   "$(jq -s '[.[] | select(.answered_by != .model)] | length' "$T/report.jsonl")"
 expect_eq "ollama is asked never to truncate a prompt" 18 \

@@ -21,7 +21,7 @@ check "$BH_SOURCE_DIR/pipelines/code-review.json"
 expect_eq "the shipped pipeline passes check" 0 "$rc"
 expect_contains "check shows the reviewer local" "$T/check.out" "review       local"
 expect_contains "check shows the planner cloud" "$T/check.out" "plan         cloud"
-expect_contains "check shows what the reviewer reads" "$T/check.out" "pr.diff (confidential)"
+expect_contains "check shows what the reviewer reads, raised by the path rules" "$T/check.out" "reads pr.diff: restricted (the field's label joined with every path rule)"
 
 check "$P/diff-to-cloud.json"
 expect_eq "pr.diff to a cloud stage: check exits 3" 3 "$rc"

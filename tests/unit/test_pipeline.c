@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pipeline/pipeline.h"
@@ -24,6 +25,8 @@
 
 #define BAD_DIR "fixtures/pipelines/bad"
 #define FULL "fixtures/pipelines/good/full.json"
+#define LANG "fixtures/pipelines/good/language.json"
+#define FILES "fixtures/pipelines/good/files.json"
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static int setup(void **state)
@@ -36,6 +39,8 @@ static int setup(void **state)
     }
     unsetenv("BULKHEAD_TEST_SURELY_UNSET");
     unsetenv("BH_TEST_LOCAL_URL");
+    unsetenv("BH_TEST_CF_ID");
+    unsetenv("BH_TEST_POOL");
     setenv("BH_TEST_CLOUD_URL", "https://cloud.example", 1);
     return 0;
 }
@@ -111,7 +116,7 @@ static void corpus_every_bad_file_fails_with_its_expected_messages(void **state)
     }
     closedir(d);
     assert_int_equal(failures, 0);
-    assert_true(files >= 14);
+    assert_true(files - yaml >= 40);
     assert_true(yaml >= 6);
 }
 
@@ -297,6 +302,45 @@ static void minimal_pipeline_gets_every_default(void **state)
     assert_int_equal(p->stages[0].clearance, -1);
     assert_int_equal(p->stages[0].tpl.n_parts, 1);
     assert_string_equal(p->dir, "fixtures/pipelines/good");
+    pipe_free(p);
+}
+
+/* Every key of the full language, absent: its documented default. */
+static void minimal_pipeline_gets_every_default_of_the_full_language(void **state)
+{
+    (void)state;
+    struct pipeline *p = load_ok("fixtures/pipelines/good/minimal.json", NULL);
+    assert_int_equal(p->n_includes, 0);
+    const struct pipe_endpoint *e = &p->endpoints[0];
+    assert_int_equal(e->n_headers, 0);
+    assert_int_equal(e->n_trusted_hosts, 0);
+    assert_null(e->included_from);
+    const struct pipe_source *src = &p->source;
+    assert_int_equal(src->n_rules, 0);
+    assert_int_equal(src->detectors_set, 0); /* every built-in detector */
+    assert_int_equal(src->n_detectors, 0);
+    assert_int_equal(src->n_custom, 0);
+    assert_int_equal(src->n_allow_paths + src->n_allow_values, 0);
+    assert_int_equal(src->n_include + src->n_exclude, 0);
+    assert_int_equal(src->max_bytes, 1048576);
+    const struct pipe_stage *s = &p->stages[0];
+    assert_int_equal(s->kind, PIPE_KIND_CHAT);
+    assert_int_equal(s->scope, PIPE_SCOPE_ITEM);
+    assert_null(s->for_each);
+    assert_int_equal(s->for_each_stage, -1);
+    assert_int_equal(s->n_tools, 0);
+    assert_int_equal(s->max_steps, 8);
+    assert_int_equal(s->max_items, 20);
+    assert_int_equal(s->out_format, PIPE_OUT_TEXT);
+    assert_null(s->out_schema_path);
+    assert_null(s->out_schema_json);
+    assert_int_equal(s->on_sensitive, PIPE_ONS_FAIL);
+    assert_int_equal(s->reroute, -1);
+    assert_int_equal(s->standby, 0);
+    assert_int_equal(s->declassify.enabled, 0);
+    assert_int_equal(s->system.n_parts, 0);
+    assert_int_equal(s->n_reads, 0);
+    assert_non_null(s->prompt_path);
     pipe_free(p);
 }
 
@@ -488,7 +532,7 @@ static void api_key_pasted_into_api_key_env_is_never_echoed(void **state)
     assert_null(strstr(buf, "0123456789"));
 }
 
-static void source_kind_fields_lists_git_and_nothing_else(void **state)
+static void source_kind_fields_lists_git_and_files(void **state)
 {
     (void)state;
     size_t n = 99;
@@ -496,8 +540,562 @@ static void source_kind_fields_lists_git_and_nothing_else(void **state)
     assert_int_equal(n, 6);
     assert_string_equal(f[0], "pr.number");
     assert_string_equal(f[5], "pr.diff");
+    f = pipe_source_kind_fields("files", &n);
+    assert_int_equal(n, 3);
+    assert_string_equal(f[0], "doc.path");
+    assert_string_equal(f[1], "doc.text");
+    assert_string_equal(f[2], "doc.size");
     assert_null(pipe_source_kind_fields("svn", &n));
     assert_int_equal(n, 0);
+}
+
+/* ---- the full language: every key parses ---- */
+
+static void include_merges_endpoints_after_the_files_own(void **state)
+{
+    (void)state;
+    struct pipeline *p = load_ok(LANG, NULL);
+    assert_int_equal(p->n_includes, 1);
+    assert_string_equal(p->includes[0], "fixtures/pipelines/good/shared/endpoints.json");
+    assert_int_equal(p->n_endpoints, 2);
+    const struct pipe_endpoint *cloud = &p->endpoints[0], *gpu = &p->endpoints[1];
+    assert_string_equal(cloud->name, "cloud");
+    assert_null(cloud->included_from);
+    assert_string_equal(gpu->name, "gpu-box");
+    assert_string_equal(gpu->included_from, "fixtures/pipelines/good/shared/endpoints.json");
+    assert_int_equal(gpu->line, 6); /* in the included file */
+    assert_int_equal(gpu->col, 16);
+    assert_int_equal(gpu->max_concurrency, 2);
+    assert_int_equal(p->stages[2].endpoint, 1); /* review runs on the included gpu-box */
+    pipe_free(p);
+}
+
+static void endpoint_headers_expand_and_trusted_hosts_parse(void **state)
+{
+    (void)state;
+    setenv("BH_TEST_CF_ID", "from-the-environment", 1);
+    struct pipeline *p = load_ok(LANG, NULL);
+    unsetenv("BH_TEST_CF_ID");
+    const struct pipe_endpoint *cloud = &p->endpoints[0], *gpu = &p->endpoints[1];
+    assert_int_equal(cloud->n_headers, 2);
+    assert_string_equal(cloud->headers[0].name, "CF-Access-Client-Id");
+    assert_string_equal(cloud->headers[0].value, "from-the-environment");
+    assert_string_equal(cloud->headers[1].name, "X-Team");
+    assert_string_equal(cloud->headers[1].value, "review");
+    assert_int_equal(cloud->n_trusted_hosts, 0);
+    assert_int_equal(gpu->n_headers, 1);
+    assert_string_equal(gpu->headers[0].value, "a100"); /* the ${VAR:-default} */
+    const char *hosts[] = { "gpu.vpn.example", "10.8.0.0/16", "fd00::/8", "192.168.7.3",
+                            "fd00::5" };
+    assert_int_equal(gpu->n_trusted_hosts, NELEM(hosts));
+    for (size_t i = 0; i < NELEM(hosts); i++)
+        assert_string_equal(gpu->trusted_hosts[i], hosts[i]);
+    pipe_free(p);
+}
+
+static void source_rules_detectors_and_allow_parse(void **state)
+{
+    (void)state;
+    struct pipeline *p = load_ok(LANG, NULL);
+    const struct pipe_source *s = &p->source;
+    assert_int_equal(s->n_rules, 2);
+    assert_string_equal(s->rules[0].glob, "docs/**");
+    assert_int_equal(s->rules[0].label, 1);
+    assert_int_equal(s->rules[0].line, 24);
+    assert_int_equal(s->rules[0].col, 7);
+    assert_string_equal(s->rules[1].glob, "**/*.pem");
+    assert_int_equal(s->rules[1].label, 3);
+    assert_int_equal(s->detectors_set, 1);
+    assert_int_equal(s->n_detectors, 2); /* as written, groups not expanded */
+    assert_string_equal(s->detectors[0], "cloud-keys");
+    assert_string_equal(s->detectors[1], "email");
+    assert_int_equal(s->n_custom, 1);
+    assert_string_equal(s->custom[0].id, "acme-ticket");
+    assert_string_equal(s->custom[0].regex, "ACME-[0-9]{6}");
+    assert_int_equal(s->custom[0].label, 2);
+    assert_int_equal(s->n_allow_paths, 1);
+    assert_string_equal(s->allow_paths[0], "tests/fixtures/**");
+    assert_int_equal(s->n_allow_values, 1);
+    assert_string_equal(s->allow_values[0], "AKIAIOSFODNN7EXAMPLE");
+    pipe_free(p);
+}
+
+static void files_source_has_document_fields_and_keys(void **state)
+{
+    (void)state;
+    struct pipeline *p = load_ok(FILES, NULL);
+    const struct pipe_source *s = &p->source;
+    assert_string_equal(s->kind, "files");
+    assert_int_equal(pipe_source_field_label(p, "doc.path"), 1);
+    assert_int_equal(pipe_source_field_label(p, "doc.size"), 0);
+    assert_int_equal(pipe_source_field_label(p, "doc.text"), 2);
+    assert_int_equal(pipe_source_field_label(p, "pr.diff"), -1);
+    assert_int_equal(s->n_include, 2);
+    assert_string_equal(s->include[1], "notes/*.txt");
+    assert_int_equal(s->n_exclude, 1);
+    assert_string_equal(s->exclude[0], "drafts/**");
+    assert_int_equal(s->max_bytes, 262144);
+    assert_int_equal(s->detectors_set, 1); /* [] turns every detector off */
+    assert_int_equal(s->n_detectors + s->n_custom, 0);
+    assert_int_equal(p->stages[1].scope, PIPE_SCOPE_BATCH);
+    assert_int_equal(p->stages[1].kind, PIPE_KIND_CHAT);
+    pipe_free(p);
+}
+
+static void inline_messages_are_templates_positioned_at_their_value(void **state)
+{
+    (void)state;
+    struct pipeline *p = load_ok(LANG, NULL);
+    const struct pipe_stage *plan = &p->stages[0];
+    assert_null(plan->prompt_path);
+    assert_string_equal(plan->tpl.file, LANG);
+    const struct want_part user[] = {
+        { 0, "Title: ", 39, 15 }, { 1, "pr.title", 39, 15 },
+        { 0, "\nFiles: ", 39, 15 }, { 1, "pr.files", 39, 15 },
+    };
+    assert_parts(&plan->tpl, user, NELEM(user));
+    assert_int_equal(plan->system.n_parts, 1);
+    assert_string_equal(plan->system.parts[0].text,
+                        "You plan code reviews. Reply with a JSON array of paths.");
+    assert_int_equal(plan->system.parts[0].line, 38);
+    assert_string_equal(p->stages[2].prompt_path, "prompts/each-file.md");
+    assert_int_equal(p->stages[2].system.n_parts, 0);
+    pipe_free(p);
+}
+
+static void reads_list_distinct_fields_system_first(void **state)
+{
+    (void)state;
+    struct pipeline *p = load_ok(LANG, NULL);
+    const struct {
+        size_t stage;
+        const char *reads[4];
+        size_t n;
+    } want[] = {
+        { 0, { "pr.title", "pr.files" }, 2 },
+        { 2, { "each.path", "each.status", "plan.output", "each.diff" }, 4 },
+        { 3, { "each", "pr.diff" }, 2 },
+        { 4, { "review.output" }, 1 },
+    };
+    for (size_t i = 0; i < NELEM(want); i++) {
+        const struct pipe_stage *s = &p->stages[want[i].stage];
+        assert_int_equal(s->n_reads, want[i].n);
+        for (size_t k = 0; k < want[i].n; k++)
+            assert_string_equal(s->reads[k], want[i].reads[k]);
+    }
+    pipe_free(p);
+    /* a system message's reads come first, each field once */
+    p = load_ok("fixtures/pipelines/good/reads.json", NULL);
+    const char *order[] = { "pr.title", "pr.files", "pr.diff" };
+    assert_int_equal(p->stages[0].n_reads, NELEM(order));
+    for (size_t k = 0; k < NELEM(order); k++)
+        assert_string_equal(p->stages[0].reads[k], order[k]);
+    pipe_free(p);
+}
+
+static void for_each_scope_kind_and_limits_parse(void **state)
+{
+    (void)state;
+    struct pipeline *p = load_ok(LANG, NULL);
+    const struct pipe_stage *review = &p->stages[2], *check = &p->stages[3];
+    const struct pipe_stage *digest = &p->stages[4];
+    assert_string_equal(review->for_each, "pr.files");
+    assert_int_equal(review->for_each_stage, -1);
+    assert_int_equal(review->kind, PIPE_KIND_AGENT);
+    assert_int_equal(review->scope, PIPE_SCOPE_ITEM);
+    assert_int_equal(review->n_tools, 3);
+    assert_string_equal(review->tools[0], "read_file");
+    assert_string_equal(review->tools[2], "git_log");
+    assert_int_equal(review->max_steps, 12);
+    assert_string_equal(check->for_each, "plan.output");
+    assert_int_equal(check->for_each_stage, 0);
+    assert_int_equal(check->n_deps, 1); /* the for_each list's stage is waited for */
+    assert_int_equal(check->deps[0], 0);
+    assert_int_equal(digest->kind, PIPE_KIND_REDUCE);
+    assert_int_equal(digest->scope, PIPE_SCOPE_BATCH); /* reduce implies batch */
+    assert_int_equal(digest->max_items, 50);
+    pipe_free(p);
+}
+
+static void output_schema_is_read_compact_and_implies_json(void **state)
+{
+    (void)state;
+    struct pipeline *p = load_ok(LANG, NULL);
+    const struct pipe_stage *plan = &p->stages[0], *review = &p->stages[2];
+    assert_int_equal(plan->out_format, PIPE_OUT_JSON); /* no format: the schema says json */
+    assert_string_equal(plan->out_schema_path, "schemas/plan.json");
+    assert_string_equal(plan->out_schema_json,
+                        "{\"description\":\"the files worth a closer look\",\"items\":"
+                        "{\"type\":\"string\"},\"type\":\"array\"}");
+    assert_int_equal(review->out_format, PIPE_OUT_TEXT);
+    assert_null(review->out_schema_json);
+    pipe_free(p);
+}
+
+static void on_sensitive_reroute_makes_the_target_standby(void **state)
+{
+    (void)state;
+    struct pipeline *p = load_ok(LANG, NULL);
+    assert_int_equal(p->stages[0].on_sensitive, PIPE_ONS_REROUTE);
+    assert_int_equal(p->stages[0].reroute, 1);
+    assert_int_equal(p->stages[0].standby, 0);
+    assert_int_equal(p->stages[1].standby, 1);
+    assert_int_equal(p->stages[1].on_sensitive, PIPE_ONS_FAIL);
+    assert_int_equal(p->stages[1].reroute, -1);
+    assert_int_equal(p->stages[2].on_sensitive, PIPE_ONS_SKIP);
+    assert_int_equal(p->stages[2].reroute, -1);
+    pipe_free(p);
+}
+
+static void declassify_parses_guards_and_defaults(void **state)
+{
+    (void)state;
+    struct pipeline *p = load_ok(LANG, NULL);
+    const struct pipe_declassify *d = &p->stages[2].declassify, *dd = &p->stages[4].declassify;
+    assert_int_equal(d->enabled, 1);
+    assert_int_equal(d->to, 1);
+    assert_int_equal(d->no_verbatim_tokens, 12);
+    assert_int_equal(d->detectors, 0);
+    assert_int_equal(d->redact_code, 1);
+    assert_int_equal(d->redact_paths, 1);
+    assert_int_equal(d->max_chars, 4000);
+    assert_int_equal(d->line, 59);
+    assert_int_equal(d->col, 21);
+    assert_int_equal(dd->enabled, 1); /* only "to": every default */
+    assert_int_equal(dd->to, 1);
+    assert_int_equal(dd->no_verbatim_tokens, 8);
+    assert_int_equal(dd->detectors, 1);
+    assert_int_equal(dd->redact_code + dd->redact_paths, 0);
+    assert_int_equal(dd->max_chars, 0);
+    assert_int_equal(p->stages[0].declassify.enabled, 0);
+    pipe_free(p);
+}
+
+static void endpoint_override_reaches_an_included_endpoint(void **state)
+{
+    (void)state;
+    const char *ov[] = { "gpu-box=http://10.8.0.9:11434" };
+    struct pipe_load_opts opts = { ov, 1 };
+    struct pipeline *p = load_ok(LANG, &opts);
+    assert_string_equal(p->endpoints[1].url, "http://10.8.0.9:11434");
+    pipe_free(p);
+}
+
+static void language_helpers_name_for_each_fields_tools_and_content(void **state)
+{
+    (void)state;
+    size_t n = 99;
+    const char *const *f = pipe_for_each_fields("pr.files", &n);
+    assert_int_equal(n, 3);
+    assert_string_equal(f[0], "each.path");
+    assert_string_equal(f[1], "each.status");
+    assert_string_equal(f[2], "each.diff");
+    f = pipe_for_each_fields("plan.output", &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(f[0], "each");
+    assert_null(pipe_for_each_fields(NULL, &n));
+    assert_int_equal(n, 0);
+    const char *const *t = pipe_tool_names(&n);
+    const char *tools[] = { "read_file", "list_files", "grep", "git_log", "diff" };
+    assert_int_equal(n, NELEM(tools));
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(t[i], tools[i]);
+    assert_true(pipe_field_is_content("pr.diff"));
+    assert_true(pipe_field_is_content("each.diff"));
+    assert_true(pipe_field_is_content("doc.text"));
+    assert_false(pipe_field_is_content("pr.files"));
+    assert_false(pipe_field_is_content("each.path"));
+    assert_false(pipe_field_is_content("doc.path"));
+    assert_false(pipe_field_is_content(NULL));
+}
+
+/* ---- the full language: hashing included bytes ---- */
+
+static void copy_file(const char *from, const char *to, const char *append)
+{
+    size_t n = 0;
+    char *buf = bh_xcalloc(1, 65536);
+    FILE *f = fopen(from, "rb");
+    assert_non_null(f);
+    n = fread(buf, 1, 65535, f);
+    fclose(f);
+    f = fopen(to, "wb");
+    assert_non_null(f);
+    fwrite(buf, 1, n, f);
+    if (append)
+        fputs(append, f);
+    fclose(f);
+    free(buf);
+}
+
+/* A copy of language.json and what it reads in dir; the included file and
+ * the schema get extra (harmless) bytes when asked. */
+static void language_copy(const char *dir, const char *inc_extra, const char *schema_extra)
+{
+    static const char *const sub[] = { "shared", "schemas", "prompts" };
+    char a[512], b[512];
+    for (size_t i = 0; i < NELEM(sub); i++) {
+        snprintf(a, sizeof(a), "%s/%s", dir, sub[i]);
+        mkdir(a, 0700);
+    }
+    snprintf(b, sizeof(b), "%s/language.json", dir);
+    copy_file(LANG, b, NULL);
+    snprintf(b, sizeof(b), "%s/shared/endpoints.json", dir);
+    copy_file("fixtures/pipelines/good/shared/endpoints.json", b, inc_extra);
+    snprintf(b, sizeof(b), "%s/schemas/plan.json", dir);
+    copy_file("fixtures/pipelines/good/schemas/plan.json", b, schema_extra);
+    snprintf(b, sizeof(b), "%s/prompts/each-file.md", dir);
+    copy_file("fixtures/pipelines/good/prompts/each-file.md", b, NULL);
+}
+
+static void language_remove(const char *dir)
+{
+    static const char *const files[] = { "language.json", "shared/endpoints.json",
+                                         "schemas/plan.json", "prompts/each-file.md",
+                                         "shared", "schemas", "prompts", "" };
+    char path[512];
+    for (size_t i = 0; i < NELEM(files); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        remove(path);
+    }
+}
+
+static void hash_covers_included_files_and_output_schemas(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/bh-lang.XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/language.json", dir);
+    char hashes[3][65];
+    const char *inc[] = { NULL, "\n", NULL }, *schema[] = { NULL, NULL, "\n" };
+    for (size_t i = 0; i < 3; i++) {
+        language_copy(dir, inc[i], schema[i]);
+        struct pipeline *p = load_ok(path, NULL);
+        memcpy(hashes[i], p->hash, sizeof(hashes[i]));
+        pipe_free(p);
+    }
+    language_remove(dir);
+    assert_string_not_equal(hashes[0], hashes[1]); /* one more byte in the included file */
+    assert_string_not_equal(hashes[0], hashes[2]); /* one more byte in the schema */
+    assert_string_not_equal(hashes[1], hashes[2]);
+}
+
+/* ---- the full language: errors ---- */
+
+/* The first error of a corpus file, exactly: one per new key. */
+static void every_new_key_fails_with_its_exact_message(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file, *msg;
+    } cases[] = {
+        { "include-nested.json", BAD_DIR "/shared/nested.json:2:3: an included file cannot include "
+          "other files: include is one level deep — list those files in the including file's "
+          "\"include\" instead" },
+        { "header-reserved.json", BAD_DIR "/header-reserved.json:5:56: endpoints.gpu-box.headers: "
+          "header \"content-type\" is set by bulkhead itself — remove it" },
+        { "header-api-key-conflict.json", BAD_DIR "/header-api-key-conflict.json:5:76: "
+          "endpoints.gpu-box.headers: header \"authorization\" conflicts with \"api_key_env\": "
+          "bulkhead sends the key from OLLAMA_API_KEY itself (as Authorization: Bearer, or "
+          "x-api-key for anthropic) — remove the header or \"api_key_env\"" },
+        { "trusted-hosts-cloud.json", BAD_DIR "/trusted-hosts-cloud.json:4:97: "
+          "endpoints.cloud.trusted_hosts: \"trusted_hosts\" has no effect on an endpoint that is "
+          "not declared local — add \"locality\": \"local\", or remove \"trusted_hosts\"" },
+        { "trusted-hosts-invalid.json", BAD_DIR "/trusted-hosts-invalid.json:5:48: "
+          "endpoints.gpu-box.trusted_hosts[0]: invalid CIDR block \"10.8.0.0/33\": the prefix of "
+          "an IPv4 block is 1 to 32" },
+        { "files-only-keys.json", BAD_DIR "/files-only-keys.json:5:41: source.include: \"include\" "
+          "is only for kind \"files\" (this source is kind \"git\") — remove it" },
+        { "max-bytes-range.json", BAD_DIR "/max-bytes-range.json:5:43: source.include: expected "
+          "at least one glob, found none — leave \"include\" out to read every file" },
+        { "rule-bad-glob.json", BAD_DIR "/rule-bad-glob.json:8:17: source.rules[0].path: invalid "
+          "path glob \"docs/[a\": unclosed '[' — write \"\\[\" for a literal bracket" },
+        { "detector-unknown.json", BAD_DIR "/detector-unknown.json:5:44: source.detectors[0]: "
+          "unknown detector \"emial\" (known groups: private-key, cloud-keys, tokens, email, "
+          "card, iban, ssn, internal-ip; or a detector id such as \"aws-access-key\") — did you "
+          "mean \"email\"?" },
+        { "detector-custom.json", BAD_DIR "/detector-custom.json:9:15: source.detectors[1].id: "
+          "detector id \"email\" is the name of a built-in detector — choose another, e.g. "
+          "\"acme-email\"" },
+        { "allow-empty.json", BAD_DIR "/allow-empty.json:5:39: source.allow: expected \"paths\" or "
+          "\"values\", found neither — e.g. { \"paths\": [\"tests/fixtures/**\"] }, or remove "
+          "\"allow\"" },
+        { "prompt-and-user.json", BAD_DIR "/prompt-and-user.json:7:89: stages.review.user: give "
+          "either \"prompt\" (a template file) or \"user\" (the message inline), not both" },
+        { "prompt-or-user-missing.json", BAD_DIR "/prompt-or-user-missing.json:7:15: "
+          "stages.review: missing required key \"prompt\" or \"user\" — the user message: "
+          "\"prompt\" names a template file, relative to the pipeline file (e.g. "
+          "\"prompts/review.md\"); \"user\" holds it inline" },
+        { "each-outside-for-each.json", BAD_DIR "/each-outside-for-each.json:7:62: "
+          "stages.review.user: field \"each.path\" is only defined in a stage with for_each — add "
+          "\"for_each\": \"pr.files\" (each.path, each.status, each.diff) or \"for_each\": "
+          "\"STAGE.output\" (each) to the stage" },
+        { "for-each-text-output.json", BAD_DIR "/for-each-text-output.json:8:65: "
+          "stages.check.for_each: for_each reads a list: give \"plan\" an output of format json — "
+          "add \"output\": { \"format\": \"json\" } to stage \"plan\", and have its prompt ask "
+          "for a JSON array" },
+        { "for-each-batch.json", BAD_DIR "/for-each-batch.json:7:87: stages.review.scope: "
+          "\"scope\": \"batch\" makes one task over every item, for_each a task per element — "
+          "remove one of them" },
+        { "reduce-scope-item.json", BAD_DIR "/reduce-scope-item.json:7:79: stages.digest.kind: "
+          "kind \"reduce\" folds every item of the run: it always has \"scope\": \"batch\" — "
+          "remove \"scope\": \"item\"" },
+        { "tools-without-agent.json", BAD_DIR "/tools-without-agent.json:7:86: "
+          "stages.review.tools: \"tools\" is only for kind \"agent\" (this stage is kind "
+          "\"chat\") — add \"kind\": \"agent\", or remove \"tools\"" },
+        { "max-steps-range.json", BAD_DIR "/max-steps-range.json:7:84: stages.review.max_steps: "
+          "expected an integer from 1 to 64, found 65" },
+        { "output-text-with-schema.json", BAD_DIR "/output-text-with-schema.json:7:116: "
+          "stages.plan.output.schema: a schema describes JSON: \"format\": \"text\" cannot have "
+          "one — write \"format\": \"json\", or remove \"schema\"" },
+        { "output-schema-syntax.json", BAD_DIR "/schemas/broken.json:4:1: invalid JSON: string or "
+          "'}' expected near '}' — is there a comma before the \"}\"? JSON allows no trailing "
+          "comma" },
+        { "on-sensitive-unknown.json", BAD_DIR "/on-sensitive-unknown.json:10:90: "
+          "stages.plan.on_sensitive: unknown on_sensitive \"skipp\" (valid: fail, skip, "
+          "reroute:STAGE) — did you mean \"skip\"?" },
+        { "reroute-chain.json", BAD_DIR "/reroute-chain.json:10:90: stages.plan.on_sensitive: "
+          "\"plan-2\" reroutes to \"plan-local\" itself, and reroutes do not chain — write "
+          "\"reroute:plan-local\" for \"plan\"" },
+        { "reroute-standby-read.json", BAD_DIR "/reroute-standby-read.json:13:64: "
+          "stages.review.system: \"plan-local\" runs only in place of \"plan\"; read plan.output "
+          "— it holds what \"plan-local\" wrote when \"plan\" was rerouted" },
+        { "declassify-bad.json", BAD_DIR "/declassify-bad.json:9:29: stages.review.declassify.to: "
+          "unknown label \"publik\" (known: public, internal, confidential, restricted) — did "
+          "you mean \"public\"?" },
+        { "cycle-for-each.json", BAD_DIR "/cycle-for-each.json:8:65: stages.check.for_each: "
+          "stages form a cycle: plan -> check -> plan — stage \"check\" runs for_each over "
+          "plan.output; a stage can only read stages that run before it" },
+    };
+    for (size_t i = 0; i < NELEM(cases); i++) {
+        char path[256], buf[1024];
+        struct pipeline *p = NULL;
+        struct bh_err err = { 0 };
+        snprintf(path, sizeof(path), BAD_DIR "/%s", cases[i].file);
+        assert_int_equal(pipe_load(&p, path, NULL, &err), BH_EINVAL);
+        assert_null(p);
+        assert_string_equal(bh_err_format(&err, buf, sizeof(buf)), cases[i].msg);
+    }
+}
+
+static void include_error_is_positioned_in_the_included_file(void **state)
+{
+    (void)state;
+    struct pipeline *p = NULL;
+    struct bh_err *errs = NULL;
+    size_t n = 0;
+    assert_int_equal(pipe_load_all(&p, BAD_DIR "/include-error-inside.json", NULL, &errs, &n),
+                     BH_EINVAL);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(errs[i].file, BAD_DIR "/shared/broken-url.json");
+    assert_int_equal(errs[0].line, 5);
+    assert_int_equal(errs[0].col, 19);
+    assert_string_equal(errs[0].path, "endpoints.shared-box.provider");
+    assert_int_equal(errs[1].line, 6);
+    assert_string_equal(errs[1].path, "endpoints.shared-box.url");
+    free(errs);
+    /* a YAML file including a YAML file: positions in the included one */
+    assert_int_equal(pipe_load_all(&p, BAD_DIR "/yaml-include-error.yaml", NULL, &errs, &n),
+                     BH_EINVAL);
+    assert_int_equal(n, 2);
+    assert_string_equal(errs[0].file, BAD_DIR "/shared/broken.yaml");
+    assert_int_equal(errs[0].line, 7);
+    assert_int_equal(errs[0].col, 21);
+    free(errs);
+}
+
+static void three_errors_of_new_kinds_are_all_reported(void **state)
+{
+    (void)state;
+    static const struct {
+        int line, col;
+        const char *path, *msg;
+    } want[] = {
+        { 5, 43, "endpoints.gpu-box.headers",
+          "header \"Host\" is set by bulkhead itself — remove it" },
+        { 8, 86, "stages.review.tools", "\"tools\" is only for kind \"agent\" (this stage is kind "
+                                        "\"chat\") — add \"kind\": \"agent\", or remove \"tools\"" },
+        { 9, 117, "stages.digest.on_sensitive",
+          "unknown stage \"nowhere\" (known: review, digest) — reroute names a stage of this "
+          "pipeline that may take what this one turns away" },
+    };
+    struct pipeline *p = NULL;
+    struct bh_err *errs = NULL;
+    size_t n = 0;
+    assert_int_equal(pipe_load_all(&p, BAD_DIR "/three-new-errors.json", NULL, &errs, &n),
+                     BH_EINVAL);
+    assert_null(p);
+    assert_int_equal(n, NELEM(want));
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(errs[i].file, BAD_DIR "/three-new-errors.json");
+        assert_int_equal(errs[i].line, want[i].line);
+        assert_int_equal(errs[i].col, want[i].col);
+        assert_string_equal(errs[i].path, want[i].path);
+        assert_string_equal(errs[i].msg, want[i].msg);
+    }
+    free(errs);
+}
+
+/* Every message of a load, joined. */
+static char *all_messages(const char *path)
+{
+    struct pipeline *p = NULL;
+    struct bh_err *errs = NULL;
+    size_t n = 0;
+    assert_int_not_equal(pipe_load_all(&p, path, NULL, &errs, &n), 0);
+    char *all = bh_xcalloc(1, 1);
+    for (size_t i = 0; i < n; i++) {
+        char buf[1024];
+        char *next = bh_xasprintf("%s%s\n", all, bh_err_format(&errs[i], buf, sizeof(buf)));
+        free(all);
+        all = next;
+    }
+    free(errs);
+    return all;
+}
+
+static void header_values_are_never_echoed(void **state)
+{
+    (void)state;
+    /* Literals in the file: as a value with a line break, as part of a
+     * broken ${...}, pasted into the name, in an api_key_env conflict. */
+    static const char *const files[] = { "header-line-break.json", "header-bad-reference.json",
+                                         "header-bad-name.json", "yaml-header-reserved.yaml" };
+    for (size_t i = 0; i < NELEM(files); i++) {
+        char path[256];
+        snprintf(path, sizeof(path), BAD_DIR "/%s", files[i]);
+        char *all = all_messages(path);
+        assert_non_null(strstr(all, "header"));
+        assert_null(strstr(all, "TOPSECRET"));
+        free(all);
+    }
+    /* From the environment: a value that breaks the line after expansion. */
+    char dir[] = "/tmp/bh-hdr.XXXXXX", path[64], prompt[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/p.json", dir);
+    snprintf(prompt, sizeof(prompt), "%s/p.md", dir);
+    FILE *f = fopen(path, "w");
+    fputs("{\"version\":1,\"name\":\"h\",\"endpoints\":{\"e\":{\"provider\":\"ollama\","
+          "\"url\":\"http://h:1\",\"headers\":{\"X-Key\":\"Bearer ${BH_T_SECRET}\"}}},"
+          "\"source\":{\"kind\":\"git\"},\"stages\":{\"s\":{\"endpoint\":\"e\",\"model\":\"m\","
+          "\"user\":\"{{pr.title}}\"}}}",
+          f);
+    fclose(f);
+    setenv("BH_T_SECRET", "sk-live-ENVSECRET-42\r\nX-Injected: 1", 1);
+    char *all = all_messages(path);
+    assert_non_null(strstr(all, "header \"X-Key\": after expansion the value has a line break"));
+    assert_null(strstr(all, "ENVSECRET"));
+    assert_null(strstr(all, "Bearer"));
+    free(all);
+    setenv("BH_T_SECRET", "sk-live-ENVSECRET-42", 1); /* the same file loads, value intact */
+    struct pipeline *p = load_ok(path, NULL);
+    assert_string_equal(p->endpoints[0].headers[0].value, "Bearer sk-live-ENVSECRET-42");
+    pipe_free(p);
+    unsetenv("BH_T_SECRET");
+    remove(path);
+    remove(prompt);
+    rmdir(dir);
 }
 
 /* ---- the position scanner ---- */
@@ -800,7 +1398,7 @@ static void template_check_resolves_fields_and_stage_outputs(void **state)
     (void)state;
     const char *fields[] = { "pr.title", "pr.diff" };
     const char *stages[] = { "plan", "review" };
-    struct pipe_tpl_scope scope = { fields, 2, stages, 2 };
+    struct pipe_tpl_scope scope = { fields, 2, stages, 2, NULL, NULL, 0 };
     assert_int_equal(pipe_tpl_field_stage("review.output", &scope), 1);
     assert_int_equal(pipe_tpl_field_stage("plan.output", &scope), 0);
     assert_int_equal(pipe_tpl_field_stage("pr.diff", &scope), -1);
@@ -848,6 +1446,7 @@ int main(void)
         cmocka_unit_test(order_is_topological_with_ties_broken_by_declaration),
         cmocka_unit_test(labels_default_and_source_fields_take_their_declared_labels),
         cmocka_unit_test(minimal_pipeline_gets_every_default),
+        cmocka_unit_test(minimal_pipeline_gets_every_default_of_the_full_language),
         cmocka_unit_test(endpoints_expand_variables_and_defaults),
         cmocka_unit_test(unset_variable_without_default_is_an_error),
         cmocka_unit_test(endpoint_overrides_replace_urls_after_expansion),
@@ -857,7 +1456,24 @@ int main(void)
         cmocka_unit_test(hash_is_stable_and_covers_the_final_urls),
         cmocka_unit_test(missing_pipeline_file_is_an_io_error),
         cmocka_unit_test(api_key_pasted_into_api_key_env_is_never_echoed),
-        cmocka_unit_test(source_kind_fields_lists_git_and_nothing_else),
+        cmocka_unit_test(source_kind_fields_lists_git_and_files),
+        cmocka_unit_test(include_merges_endpoints_after_the_files_own),
+        cmocka_unit_test(endpoint_headers_expand_and_trusted_hosts_parse),
+        cmocka_unit_test(source_rules_detectors_and_allow_parse),
+        cmocka_unit_test(files_source_has_document_fields_and_keys),
+        cmocka_unit_test(inline_messages_are_templates_positioned_at_their_value),
+        cmocka_unit_test(reads_list_distinct_fields_system_first),
+        cmocka_unit_test(for_each_scope_kind_and_limits_parse),
+        cmocka_unit_test(output_schema_is_read_compact_and_implies_json),
+        cmocka_unit_test(on_sensitive_reroute_makes_the_target_standby),
+        cmocka_unit_test(declassify_parses_guards_and_defaults),
+        cmocka_unit_test(endpoint_override_reaches_an_included_endpoint),
+        cmocka_unit_test(language_helpers_name_for_each_fields_tools_and_content),
+        cmocka_unit_test(hash_covers_included_files_and_output_schemas),
+        cmocka_unit_test(every_new_key_fails_with_its_exact_message),
+        cmocka_unit_test(include_error_is_positioned_in_the_included_file),
+        cmocka_unit_test(three_errors_of_new_kinds_are_all_reported),
+        cmocka_unit_test(header_values_are_never_echoed),
         cmocka_unit_test(posindex_everything_on_one_line),
         cmocka_unit_test(posindex_crlf_line_endings),
         cmocka_unit_test(posindex_strings_with_escaped_quotes_and_braces),

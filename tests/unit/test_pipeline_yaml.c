@@ -61,6 +61,13 @@ static void assert_same_str(const char *a, const char *b)
         assert_string_equal(a, b);
 }
 
+static void assert_same_strv(char *const *a, size_t na, char *const *b, size_t nb)
+{
+    assert_int_equal(na, nb);
+    for (size_t i = 0; i < na; i++)
+        assert_string_equal(a[i], b[i]);
+}
+
 static void assert_same_endpoint(const struct pipe_endpoint *a, const struct pipe_endpoint *b)
 {
     assert_string_equal(a->name, b->name);
@@ -71,6 +78,89 @@ static void assert_same_endpoint(const struct pipe_endpoint *a, const struct pip
     assert_int_equal(a->max_concurrency, b->max_concurrency);
     assert_int_equal(a->timeout_s, b->timeout_s);
     assert_same_str(a->api_key_env, b->api_key_env);
+    assert_int_equal(a->n_headers, b->n_headers);
+    for (size_t i = 0; i < a->n_headers; i++) {
+        assert_string_equal(a->headers[i].name, b->headers[i].name);
+        assert_string_equal(a->headers[i].value, b->headers[i].value);
+    }
+    assert_same_strv(a->trusted_hosts, a->n_trusted_hosts, b->trusted_hosts, b->n_trusted_hosts);
+    assert_int_equal(!a->included_from, !b->included_from); /* the twins include twins */
+}
+
+static void assert_same_source(const struct pipe_source *a, const struct pipe_source *b)
+{
+    assert_string_equal(a->kind, b->kind);
+    assert_int_equal(a->label, b->label);
+    assert_int_equal(a->n_fields, b->n_fields);
+    for (size_t i = 0; i < a->n_fields; i++) {
+        assert_string_equal(a->fields[i], b->fields[i]);
+        assert_int_equal(a->field_labels[i], b->field_labels[i]);
+    }
+    assert_int_equal(a->n_rules, b->n_rules);
+    for (size_t i = 0; i < a->n_rules; i++) {
+        assert_string_equal(a->rules[i].glob, b->rules[i].glob);
+        assert_int_equal(a->rules[i].label, b->rules[i].label);
+    }
+    assert_int_equal(a->detectors_set, b->detectors_set);
+    assert_same_strv(a->detectors, a->n_detectors, b->detectors, b->n_detectors);
+    assert_int_equal(a->n_custom, b->n_custom);
+    for (size_t i = 0; i < a->n_custom; i++) {
+        assert_string_equal(a->custom[i].id, b->custom[i].id);
+        assert_string_equal(a->custom[i].regex, b->custom[i].regex);
+        assert_int_equal(a->custom[i].label, b->custom[i].label);
+    }
+    assert_same_strv(a->allow_paths, a->n_allow_paths, b->allow_paths, b->n_allow_paths);
+    assert_same_strv(a->allow_values, a->n_allow_values, b->allow_values, b->n_allow_values);
+    assert_same_strv(a->include, a->n_include, b->include, b->n_include);
+    assert_same_strv(a->exclude, a->n_exclude, b->exclude, b->n_exclude);
+    assert_int_equal(a->max_bytes, b->max_bytes);
+}
+
+/* Parts' texts; positions only for template files (an inline message's
+ * parts sit where its string starts, which differs between layouts). */
+static void assert_same_tpl(const struct pipe_tpl *a, const struct pipe_tpl *b, int file)
+{
+    if (file)
+        assert_string_equal(a->file, b->file);
+    assert_int_equal(a->n_parts, b->n_parts);
+    for (size_t i = 0; i < a->n_parts; i++) {
+        assert_int_equal(a->parts[i].is_field, b->parts[i].is_field);
+        assert_string_equal(a->parts[i].text, b->parts[i].text);
+        if (!file)
+            continue;
+        assert_int_equal(a->parts[i].line, b->parts[i].line);
+        assert_int_equal(a->parts[i].col, b->parts[i].col);
+    }
+}
+
+static void assert_same_declassify(const struct pipe_declassify *a,
+                                   const struct pipe_declassify *b)
+{
+    assert_int_equal(a->enabled, b->enabled);
+    assert_int_equal(a->to, b->to);
+    assert_int_equal(a->no_verbatim_tokens, b->no_verbatim_tokens);
+    assert_int_equal(a->detectors, b->detectors);
+    assert_int_equal(a->redact_code, b->redact_code);
+    assert_int_equal(a->redact_paths, b->redact_paths);
+    assert_int_equal(a->max_chars, b->max_chars);
+}
+
+static void assert_same_run(const struct pipe_stage *a, const struct pipe_stage *b)
+{
+    assert_int_equal(a->kind, b->kind);
+    assert_int_equal(a->scope, b->scope);
+    assert_same_str(a->for_each, b->for_each);
+    assert_int_equal(a->for_each_stage, b->for_each_stage);
+    assert_same_strv(a->tools, a->n_tools, b->tools, b->n_tools);
+    assert_int_equal(a->max_steps, b->max_steps);
+    assert_int_equal(a->max_items, b->max_items);
+    assert_int_equal(a->out_format, b->out_format);
+    assert_same_str(a->out_schema_path, b->out_schema_path);
+    assert_same_str(a->out_schema_json, b->out_schema_json);
+    assert_int_equal(a->on_sensitive, b->on_sensitive);
+    assert_int_equal(a->reroute, b->reroute);
+    assert_int_equal(a->standby, b->standby);
+    assert_same_declassify(&a->declassify, &b->declassify);
 }
 
 static void assert_same_stage(const struct pipe_stage *a, const struct pipe_stage *b)
@@ -78,19 +168,15 @@ static void assert_same_stage(const struct pipe_stage *a, const struct pipe_stag
     assert_string_equal(a->name, b->name);
     assert_int_equal(a->endpoint, b->endpoint);
     assert_string_equal(a->model, b->model);
-    assert_string_equal(a->prompt_path, b->prompt_path);
-    assert_string_equal(a->tpl.file, b->tpl.file);
-    assert_int_equal(a->tpl.n_parts, b->tpl.n_parts);
-    for (size_t i = 0; i < a->tpl.n_parts; i++) {
-        assert_int_equal(a->tpl.parts[i].is_field, b->tpl.parts[i].is_field);
-        assert_string_equal(a->tpl.parts[i].text, b->tpl.parts[i].text);
-        assert_int_equal(a->tpl.parts[i].line, b->tpl.parts[i].line);
-        assert_int_equal(a->tpl.parts[i].col, b->tpl.parts[i].col);
-    }
+    assert_same_str(a->prompt_path, b->prompt_path);
+    assert_same_tpl(&a->tpl, &b->tpl, a->prompt_path != NULL);
+    assert_same_tpl(&a->system, &b->system, 0);
+    assert_same_strv(a->reads, a->n_reads, b->reads, b->n_reads);
     assert_int_equal(a->n_deps, b->n_deps);
     for (size_t i = 0; i < a->n_deps; i++)
         assert_int_equal(a->deps[i], b->deps[i]);
     assert_int_equal(a->clearance, b->clearance);
+    assert_same_run(a, b);
 }
 
 /* Everything but file, hash (they cover different bytes) and positions in
@@ -106,13 +192,8 @@ static void assert_same_pipeline(const struct pipeline *a, const struct pipeline
     assert_int_equal(a->n_endpoints, b->n_endpoints);
     for (size_t i = 0; i < a->n_endpoints; i++)
         assert_same_endpoint(&a->endpoints[i], &b->endpoints[i]);
-    assert_string_equal(a->source.kind, b->source.kind);
-    assert_int_equal(a->source.label, b->source.label);
-    assert_int_equal(a->source.n_fields, b->source.n_fields);
-    for (size_t i = 0; i < a->source.n_fields; i++) {
-        assert_string_equal(a->source.fields[i], b->source.fields[i]);
-        assert_int_equal(a->source.field_labels[i], b->source.field_labels[i]);
-    }
+    assert_int_equal(a->n_includes, b->n_includes);
+    assert_same_source(&a->source, &b->source);
     assert_int_equal(a->n_stages, b->n_stages);
     for (size_t i = 0; i < a->n_stages; i++) {
         assert_same_stage(&a->stages[i], &b->stages[i]);
@@ -132,6 +213,8 @@ static void yaml_twins_load_into_the_same_structs_as_json(void **state)
         { GOOD "full.json", GOOD "full.yaml" },
         { GOOD "minimal.json", GOOD "minimal.yml" },
         { GOOD "custom-labels.json", GOOD "custom-labels.yaml" }, /* CRLF, %YAML, !!int */
+        { GOOD "language.json", GOOD "language.yaml" }, /* every key; includes a YAML file */
+        { GOOD "files.json", GOOD "files.yaml" },
     };
     for (size_t i = 0; i < NELEM(twins); i++) {
         struct pipeline *j = load_ok(twins[i][0]), *y = load_ok(twins[i][1]);
@@ -348,12 +431,18 @@ static int load_prefix(const char *dir, const char *name, const char *text, size
 static void every_prefix_of_a_good_file_loads_or_fails_cleanly(void **state)
 {
     (void)state;
-    static const char *const files[] = { "full.yaml", "minimal.yml", "custom-labels.yaml",
-                                         "full.json", "minimal.json", "custom-labels.json" };
+    static const char *const files[] = { "full.yaml",     "minimal.yml",   "custom-labels.yaml",
+                                         "full.json",     "minimal.json",  "custom-labels.json",
+                                         "language.yaml", "language.json" };
+    static const char *const subdirs[] = { "prompts", "shared", "schemas" };
     char *dir = temp_dir();
-    char *prompts = bh_xasprintf("%s/prompts", dir);
-    char *target = bh_xasprintf("%s/" GOOD "prompts", src_dir);
-    assert_int_equal(symlink(target, prompts), 0);
+    for (size_t i = 0; i < NELEM(subdirs); i++) {
+        char *link = bh_xasprintf("%s/%s", dir, subdirs[i]);
+        char *target = bh_xasprintf("%s/" GOOD "%s", src_dir, subdirs[i]);
+        assert_int_equal(symlink(target, link), 0);
+        free(link);
+        free(target);
+    }
     for (size_t i = 0; i < NELEM(files); i++) {
         char *path = bh_xasprintf(GOOD "%s", files[i]);
         size_t len = 0, loaded = 0;
@@ -365,10 +454,12 @@ static void every_prefix_of_a_good_file_loads_or_fails_cleanly(void **state)
         free(text);
         free(path);
     }
-    assert_int_equal(unlink(prompts), 0);
+    for (size_t i = 0; i < NELEM(subdirs); i++) {
+        char *link = bh_xasprintf("%s/%s", dir, subdirs[i]);
+        assert_int_equal(unlink(link), 0);
+        free(link);
+    }
     assert_int_equal(rmdir(dir), 0);
-    free(target);
-    free(prompts);
     free(dir);
 }
 

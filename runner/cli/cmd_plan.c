@@ -1,0 +1,314 @@
+/* cli/cmd_plan.c — `bulkhead plan PIPELINE <source options>`: lists the work
+ * items and, per item, every task with the label its prompt would carry
+ * given the item's actual data (path rules and detectors applied) and what
+ * the gate would do with it. Reads the source and resolves the endpoints;
+ * calls no model and sends nothing. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/common.h"
+#include "egress/egress.h"
+#include "pipeline/pipeline.h"
+#include "policy/label.h"
+#include "policy/plan.h"
+#include "policy/policy.h"
+#include "sources/src_git.h"
+#include "util/bh_err.h"
+#include "util/bh_xmalloc.h"
+
+static const char help[] =
+    "usage: bulkhead plan PIPELINE (--repo DIR [--pulls GLOB] [--base REV] [--max-diff SIZE]\n"
+    "                              | --docs DIR) [--format text|json] [--endpoint NAME=URL]...\n"
+    "\n"
+    "Lists the work items PIPELINE would process and, per item, each task with the\n"
+    "label its prompt would carry with the item's actual data (source labels, path\n"
+    "rules and content detectors applied) and what the egress gate would do:\n"
+    "allow, reroute (on_sensitive reroute:STAGE), skip, refuse, or withheld (a stage\n"
+    "it depends on produced nothing). Calls no model and sends nothing.\n"
+    "\n"
+    "  --repo DIR, --pulls GLOB, --base REV, --max-diff SIZE, --docs DIR\n"
+    "                       the work items, as for 'bulkhead run'\n"
+    "  --format FORMAT      text (default) or json\n"
+    "  --endpoint NAME=URL  use URL for endpoint NAME (as 'run' would)\n"
+    "\n"
+    "exit: 0 nothing would be refused, 2 a usage or configuration error, 3 some task\n"
+    "would be refused\n";
+
+static const struct option longopts[] = {
+    { "repo", required_argument, NULL, 'r' },  { "pulls", required_argument, NULL, 'p' },
+    { "base", required_argument, NULL, 'b' },  { "max-diff", required_argument, NULL, 'm' },
+    { "format", required_argument, NULL, 'f' }, { "endpoint", required_argument, NULL, 'e' },
+    { "docs", required_argument, NULL, 'd' },  { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+
+struct plan_args {
+    const char *pipeline;
+    struct cli_source src;
+    int json;
+    struct cli_overrides ov;
+};
+
+static int parse(int argc, char **argv, struct plan_args *a)
+{
+    *a = (struct plan_args){ .src = CLI_SOURCE_INIT };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h': fputs(help, stdout); return -1;
+        case 'r': a->src.repo = optarg; break;
+        case 'p': a->src.pulls = optarg; break;
+        case 'b': a->src.base = optarg; break;
+        case 'd': a->src.docs = optarg; break;
+        case 'm':
+            if ((a->src.max_diff = cli_parse_size(optarg)) == 0)
+                return cli_usage_error("plan", "--max-diff takes a size such as 4M, got '%s'",
+                                       optarg);
+            break;
+        case 'f':
+            if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0)
+                return cli_usage_error("plan", "unknown format '%s' (known: text, json)", optarg);
+            a->json = strcmp(optarg, "json") == 0;
+            break;
+        case 'e':
+            if (cli_overrides_add(&a->ov, "plan", optarg))
+                return CLI_EXIT_USAGE;
+            break;
+        default: return cli_usage_error("plan", "unknown option");
+        }
+    }
+    if (optind + 1 != argc)
+        return cli_usage_error("plan", "expected one PIPELINE file");
+    a->pipeline = argv[optind];
+    if (!a->src.repo && !a->src.docs)
+        return cli_usage_error("plan", "--repo DIR (pull requests) or --docs DIR (documents) "
+                                       "is required");
+    return 0;
+}
+
+struct planner {
+    const struct pipeline *p;
+    int *clearance, *local;
+    struct src_item *items;
+    size_t n_items;
+    struct pol_item_plan *plans;
+    struct pol_task_plan *batch;
+    size_t n_batch, refused;
+};
+
+/* ---- text ---- */
+
+static void text_fields(const struct planner *pl, const struct pol_item_plan *ip)
+{
+    const struct pipeline *p = pl->p;
+    for (size_t i = 0; i < ip->n_fields; i++) {
+        const struct pol_value *v = &ip->fields[i];
+        printf("    %-12s %s", p->source.fields[i], pol_label_name(p, v->label));
+        for (size_t r = 0; r < v->n_reasons && r < 4; r++) {
+            char why[512];
+            pol_reason_format(p, &v->reasons[r], why, sizeof(why));
+            printf("%s%s", r ? "; " : " — ", why);
+        }
+        if (v->n_reasons > 4)
+            printf("; and %zu more", v->n_reasons - 4);
+        printf("\n");
+    }
+}
+
+static void text_task(const struct planner *pl, const struct pol_task_plan *t)
+{
+    const struct pipeline *p = pl->p;
+    const struct pipe_stage *s = &p->stages[t->stage];
+    char what[160];
+    snprintf(what, sizeof(what), "%s%s%s", s->name, t->element ? " " : "",
+             t->element ? t->element : "");
+    printf("    %-28s %-6s %-13s %-9s", what, pl->local[t->stage] ? "local" : "cloud",
+           pol_label_name(p, t->label), pol_decision_name(t->decision));
+    if (t->decision == POL_REROUTE)
+        printf(" to %s (%s, %s)", p->stages[t->ran].name, pl->local[t->ran] ? "local" : "cloud",
+               pol_label_name(p, t->ran_label));
+    if (t->decision != POL_ALLOW)
+        printf(" — %s%s%s", t->decision == POL_WITHHELD ? "" : "clearance ",
+               t->decision == POL_WITHHELD ? "" : pol_label_name(p, pl->clearance[t->stage]),
+               t->decision == POL_WITHHELD ? t->why : "");
+    if (t->decision != POL_ALLOW && t->decision != POL_WITHHELD)
+        printf(", %s", t->why);
+    if (t->declassified)
+        printf(" (output declassified to %s if its guards pass)",
+               pol_label_name(p, t->output));
+    printf("\n");
+}
+
+static void text_print(const struct planner *pl)
+{
+    const struct pipeline *p = pl->p;
+    printf("plan for %s: %zu items (no model is called)\n", p->name, pl->n_items);
+    for (size_t i = 0; i < pl->n_items; i++) {
+        const struct src_item *it = &pl->items[i];
+        const char *title = src_item_field(it, "pr.title");
+        printf("\n%s%s%s%s\n  fields:\n", it->key, title ? "  \"" : "", title ? title : "",
+               title ? "\"" : "");
+        text_fields(pl, &pl->plans[i]);
+        printf("  tasks:\n");
+        for (size_t k = 0; k < pl->plans[i].n_tasks; k++)
+            text_task(pl, &pl->plans[i].tasks[k]);
+    }
+    if (pl->n_batch)
+        printf("\nbatch (over every item):\n");
+    for (size_t k = 0; k < pl->n_batch; k++)
+        text_task(pl, &pl->batch[k]);
+    printf("\n%zu task%s would be refused\n", pl->refused, pl->refused == 1 ? "" : "s");
+}
+
+/* ---- json ---- */
+
+static json_t *json_task(const struct planner *pl, const struct pol_task_plan *t)
+{
+    const struct pipeline *p = pl->p;
+    json_t *o = json_object();
+    json_object_set_new(o, "stage", json_string(p->stages[t->stage].name));
+    json_object_set_new(o, "element", t->element ? json_string(t->element) : json_null());
+    json_object_set_new(o, "locality", json_string(pl->local[t->stage] ? "local" : "cloud"));
+    json_object_set_new(o, "label", json_string(pol_label_name(p, t->label)));
+    json_object_set_new(o, "clearance", json_string(pol_label_name(p, pl->clearance[t->stage])));
+    json_object_set_new(o, "decision", json_string(pol_decision_name(t->decision)));
+    json_object_set_new(o, "ran", json_string(p->stages[t->ran].name));
+    json_object_set_new(o, "ran_label", json_string(pol_label_name(p, t->ran_label)));
+    json_object_set_new(o, "output",
+                        t->output >= 0 ? json_string(pol_label_name(p, t->output)) : json_null());
+    json_object_set_new(o, "declassified", json_boolean(t->declassified));
+    json_object_set_new(o, "why", json_string(t->why));
+    return o;
+}
+
+static json_t *json_fields(const struct planner *pl, const struct pol_item_plan *ip)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < ip->n_fields; i++) {
+        const struct pol_value *v = &ip->fields[i];
+        json_t *f = json_object(), *why = json_array();
+        for (size_t r = 0; r < v->n_reasons; r++) {
+            char buf[512];
+            pol_reason_format(pl->p, &v->reasons[r], buf, sizeof(buf));
+            json_array_append_new(why, json_string(buf));
+        }
+        json_object_set_new(f, "label", json_string(pol_label_name(pl->p, v->label)));
+        json_object_set_new(f, "declared", json_string(pol_label_name(pl->p, v->declared)));
+        json_object_set_new(f, "reasons", why);
+        json_object_set_new(o, pl->p->source.fields[i], f);
+    }
+    return o;
+}
+
+static void json_print(const struct planner *pl)
+{
+    json_t *root = json_object(), *items = json_array(), *batch = json_array();
+    for (size_t i = 0; i < pl->n_items; i++) {
+        json_t *it = json_object(), *tasks = json_array();
+        for (size_t k = 0; k < pl->plans[i].n_tasks; k++)
+            json_array_append_new(tasks, json_task(pl, &pl->plans[i].tasks[k]));
+        json_object_set_new(it, "key", json_string(pl->items[i].key));
+        json_object_set_new(it, "fields", json_fields(pl, &pl->plans[i]));
+        json_object_set_new(it, "tasks", tasks);
+        json_array_append_new(items, it);
+    }
+    for (size_t k = 0; k < pl->n_batch; k++)
+        json_array_append_new(batch, json_task(pl, &pl->batch[k]));
+    json_object_set_new(root, "pipeline", json_string(pl->p->name));
+    json_object_set_new(root, "items", items);
+    json_object_set_new(root, "batch", batch);
+    json_object_set_new(root, "refused", json_integer((json_int_t)pl->refused));
+    json_dumpf(root, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+    printf("\n");
+    json_decref(root);
+}
+
+/* ---- the work ---- */
+
+static int endpoints_verify(struct planner *pl, struct bh_err *err)
+{
+    const struct pipeline *p = pl->p;
+    struct egr_endpoint *eps = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*eps));
+    int rc = 0;
+    for (size_t i = 0; i < p->n_endpoints && rc == 0; i++)
+        rc = egr_endpoint_verify(p->endpoints[i].url, p->endpoints[i].declared_local, &eps[i],
+                                 err);
+    for (size_t s = 0; rc == 0 && s < p->n_stages; s++) {
+        int el = eps[p->stages[s].endpoint].local;
+        pl->clearance[s] = pol_stage_clearance(p, s, el);
+        pl->local[s] = pol_stage_local(p, s, el);
+    }
+    free(eps);
+    return rc;
+}
+
+static size_t refusals(const struct pol_task_plan *t, size_t n)
+{
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++)
+        r += t[i].decision == POL_REFUSE;
+    return r;
+}
+
+static int plan_all(struct planner *pl, struct bh_err *err)
+{
+    const struct pipeline *p = pl->p;
+    struct pol_labeller *lab = NULL;
+    int rc = pol_labeller_new(&lab, p, err);
+    if (rc)
+        return rc;
+    pl->plans = bh_xcalloc(pl->n_items ? pl->n_items : 1, sizeof(*pl->plans));
+    for (size_t i = 0; i < pl->n_items; i++) {
+        pol_plan_item(lab, pl->clearance, &pl->items[i], &pl->plans[i]);
+        pl->refused += refusals(pl->plans[i].tasks, pl->plans[i].n_tasks);
+    }
+    pl->batch = bh_xcalloc(p->n_stages, sizeof(*pl->batch));
+    pol_plan_batch(p, pl->clearance, pl->plans, pl->n_items, pl->batch, &pl->n_batch);
+    pl->refused += refusals(pl->batch, pl->n_batch);
+    pol_labeller_free(lab);
+    return 0;
+}
+
+static int plan_run(const struct plan_args *a, struct pipeline *p, struct bh_err *err)
+{
+    struct planner pl = { .p = p };
+    pl.clearance = bh_xcalloc(p->n_stages, sizeof(*pl.clearance));
+    pl.local = bh_xcalloc(p->n_stages, sizeof(*pl.local));
+    int rc = endpoints_verify(&pl, err);
+    if (rc == 0)
+        rc = cli_items_load(&a->src, p, &pl.items, &pl.n_items, err);
+    if (rc == 0)
+        rc = plan_all(&pl, err);
+    if (rc == 0)
+        a->json ? json_print(&pl) : text_print(&pl);
+    for (size_t i = 0; pl.plans && i < pl.n_items; i++)
+        pol_item_plan_release(&pl.plans[i]);
+    free(pl.plans);
+    free(pl.batch);
+    src_items_free(pl.items, pl.n_items);
+    free(pl.clearance);
+    free(pl.local);
+    if (rc)
+        return cli_fail(err);
+    return pl.refused ? CLI_EXIT_POLICY : CLI_EXIT_OK;
+}
+
+int cmd_plan(int argc, char **argv)
+{
+    struct plan_args a;
+    int rc = parse(argc, argv, &a);
+    if (rc)
+        return rc < 0 ? CLI_EXIT_OK : rc;
+    struct bh_err err = { 0 };
+    struct pipeline *p = NULL;
+    if (cli_pipeline_load(&p, a.pipeline, &a.ov, &err))
+        return cli_fail(&err);
+    int code = plan_run(&a, p, &err);
+    pipe_free(p);
+    return code;
+}

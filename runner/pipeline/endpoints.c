@@ -1,0 +1,473 @@
+/* pipeline/endpoints.c — the `endpoints` section: each endpoint's keys, and
+ * the merge of the endpoints that included files declare (include.c reads
+ * those files; their endpoints are walked here, in their own file's
+ * positions, after the including file's own). Names are collected from every
+ * file first, so that a clash names both files and --endpoint can replace
+ * the URL of an included endpoint too. Request headers are in headers.c. */
+#include "pipeline/load.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/bh_xmalloc.h"
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Must list what providers/ implements (a unit test compares the two). */
+static const char *const providers[] = { "ollama", "openai", "anthropic" };
+static const char *const localities[] = { "local", "cloud" };
+
+const char *const *pipe_provider_names(size_t *n)
+{
+    *n = NELEM(providers);
+    return providers;
+}
+
+
+static int ep_provider(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    struct pipe_endpoint *e = target;
+    const char *s = json_string_value(v);
+    for (size_t i = 0; i < NELEM(providers); i++)
+        if (strcmp(s, providers[i]) == 0) {
+            e->provider = bh_xstrdup(s);
+            return 0;
+        }
+    struct pipe_unknown u = { "provider", s, "valid", NULL, providers, NELEM(providers) };
+    return pipe_ld_unknown(ld, path, &u);
+}
+
+/* Why not echo the URL: after expansion it may hold credentials. */
+static const char *url_problem(const char *url)
+{
+    const char *rest = NULL;
+    if (strncmp(url, "http://", 7) == 0)
+        rest = url + 7;
+    else if (strncmp(url, "https://", 8) == 0)
+        rest = url + 8;
+    if (!rest)
+        return url[0] ? "expected a url starting with http:// or https://, e.g. "
+                        "\"http://127.0.0.1:11434\""
+                      : "the url is empty — write it as http://HOST:PORT";
+    if (!*rest || *rest == '/')
+        return "the url has no host — write it as http://HOST:PORT";
+    return NULL;
+}
+
+/* Ollama's own reading of OLLAMA_HOST, so that a pipeline can default to it:
+ * without a scheme the address is http and the port 11434 ("gpu-box",
+ * "10.0.0.5:11500", "[::1]"); an empty value is 127.0.0.1:11434. A URL with
+ * a scheme is left as it is (http://host means port 80, as for Ollama). */
+static void ollama_host_url(char **url)
+{
+    const char *s = *url;
+    if (strstr(s, "://"))
+        return;
+    size_t n = strcspn(s, "/");
+    const char *rest = s + n;
+    char *hostport = bh_xstrndup(s, n), *out;
+    const char *close = strrchr(hostport, ']'), *colon = strrchr(hostport, ':');
+    /* Several colons without brackets: a bare IPv6 address, no port. */
+    int bare_v6 = hostport[0] != '[' && colon && strchr(hostport, ':') != colon;
+    int has_port = colon && !bare_v6 && (!close || colon > close);
+    if (!hostport[0])
+        out = bh_xasprintf("http://127.0.0.1:11434%s", rest);
+    else if (bare_v6)
+        out = bh_xasprintf("http://[%s]:11434%s", hostport, rest);
+    else
+        out = bh_xasprintf("http://%s%s%s", hostport, has_port ? "" : ":11434", rest);
+    free(hostport);
+    free(*url);
+    *url = out;
+}
+
+static int ep_url(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    struct pipe_endpoint *e = target;
+    const char *over = ld->override[e - ld->p->endpoints];
+    if (over) { /* replaces the file's url; its variables need not be set */
+        e->url = bh_xstrdup(over);
+        const char *why = url_problem(e->url);
+        if (!why)
+            return 0;
+        return pipe_ld_halt(ld, pipe_ld_fail_file(ld, "--endpoint %s=...: %s", e->name, why));
+    }
+    int rc = pipe_expand_env(json_string_value(v), &e->url, ld->err);
+    if (rc)
+        return pipe_ld_fail(ld, path, "%s", ld->err->msg);
+    if (e->provider && strcmp(e->provider, "ollama") == 0)
+        ollama_host_url(&e->url);
+    const char *why = url_problem(e->url);
+    return why ? pipe_ld_fail(ld, path, "%s", why) : 0;
+}
+
+static int ep_locality(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    struct pipe_endpoint *e = target;
+    const char *s = json_string_value(v);
+    if (strcmp(s, "local") == 0 || strcmp(s, "cloud") == 0) {
+        e->declared_local = strcmp(s, "local") == 0;
+        return 0;
+    }
+    e->declared_local = -1; /* unreadable: checks on it would be noise (the load fails) */
+    struct pipe_unknown u = { "locality", s, "valid", "a missing locality means cloud",
+                              localities, NELEM(localities) };
+    return pipe_ld_unknown(ld, path, &u);
+}
+
+static int ep_clearance(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    return pipe_ld_label(ld, v, path, &((struct pipe_endpoint *)target)->clearance);
+}
+
+static int ep_max_concurrency(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    long n = 0;
+    int rc = pipe_ld_int_range(ld, v, path, 1, 64, &n);
+    if (rc == 0)
+        ((struct pipe_endpoint *)target)->max_concurrency = (int)n;
+    return rc;
+}
+
+static int ep_timeout(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    return pipe_ld_int_range(ld, v, path, 1, 86400, &((struct pipe_endpoint *)target)->timeout_s);
+}
+
+static int ep_connect_timeout(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    struct pipe_endpoint *e = target;
+    return pipe_ld_int_range(ld, v, path, 1, 600, &e->connect_timeout_s);
+}
+
+static int ep_first_byte_timeout(struct pipe_loader *ld, void *target, json_t *v,
+                                 const char *path)
+{
+    struct pipe_endpoint *e = target;
+    return pipe_ld_int_range(ld, v, path, 1, 86400, &e->first_byte_timeout_s);
+}
+
+static int ep_idle_timeout(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    struct pipe_endpoint *e = target;
+    return pipe_ld_int_range(ld, v, path, 1, 86400, &e->idle_timeout_s);
+}
+
+static int ep_max_attempts(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    long n = 0;
+    int rc = pipe_ld_int_range(ld, v, path, 1, 10, &n);
+    if (rc == 0)
+        ((struct pipe_endpoint *)target)->max_attempts = (int)n;
+    return rc;
+}
+
+/* The value is never echoed: someone may have pasted the key itself here. */
+static int ep_api_key_env(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    const char *s = json_string_value(v);
+    int ok = pipe_name_ok(s, 0) && strchr(s, '-') == NULL && !(s[0] >= '0' && s[0] <= '9');
+    if (!ok)
+        return pipe_ld_fail(ld, path,
+                            "expected the name of an environment variable (letters, digits and "
+                            "'_', e.g. \"OLLAMA_API_KEY\") — api_key_env names the variable that "
+                            "holds the key, never the key itself");
+    ((struct pipe_endpoint *)target)->api_key_env = bh_xstrdup(s);
+    return 0;
+}
+
+/* ---- trusted_hosts ---- */
+
+static int all_digits(const char *s)
+{
+    if (!*s || strlen(s) > 3)
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+/* "10.8.0.0/16", "fd00::/8". A block of every address (prefix 0) would make
+ * every server local: refused. */
+static int cidr_check(struct pipe_loader *ld, const char *s, const char *slash, const char *path)
+{
+    unsigned char buf[16];
+    char *addr = bh_xstrndup(s, (size_t)(slash - s));
+    int max = inet_pton(AF_INET, addr, buf) == 1 ? 32 : inet_pton(AF_INET6, addr, buf) == 1 ? 128
+                                                                                             : 0;
+    free(addr);
+    if (max == 0 || !all_digits(slash + 1))
+        return pipe_ld_fail(ld, path, "invalid CIDR block \"%s\" — write ADDRESS/PREFIX, e.g. "
+                            "\"10.8.0.0/16\" or \"fd00::/8\"", s);
+    int prefix = atoi(slash + 1);
+    if (prefix > max)
+        return pipe_ld_fail(ld, path, "invalid CIDR block \"%s\": the prefix of an %s block is "
+                            "1 to %d", s, max == 32 ? "IPv4" : "IPv6", max);
+    if (prefix == 0)
+        return pipe_ld_fail(ld, path, "\"%s\" would trust every address — list the block of "
+                            "your own network, e.g. \"10.8.0.0/16\"", s);
+    return 0;
+}
+
+/* A DNS name: labels of letters, digits and '-', 1 to 63 characters, joined
+ * by dots; at most 253 characters. */
+static int host_name_ok(const char *s)
+{
+    size_t n = strlen(s), label = 0;
+    if (n > 253)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '.') {
+            if (label == 0)
+                return 0;
+            label = 0;
+        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   (c == '-' && label > 0)) {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    return label > 0;
+}
+
+static int host_check(struct pipe_loader *ld, const char *s, const char *path)
+{
+    unsigned char buf[16];
+    const char *slash = strchr(s, '/');
+    if (slash)
+        return cidr_check(ld, s, slash, path);
+    if (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1 || host_name_ok(s))
+        return 0;
+    if (s[0] == '[')
+        return pipe_ld_fail(ld, path, "invalid host \"%s\" — write an IPv6 address without "
+                            "brackets, e.g. \"fd00::5\"", s);
+    return pipe_ld_fail(ld, path, "invalid host \"%s\" — write a host name (\"gpu.vpn.example\", "
+                        "no port), an address (\"10.8.0.5\") or a CIDR block (\"10.8.0.0/16\")", s);
+}
+
+static int ep_trusted_hosts(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    struct pipe_endpoint *e = target;
+    if (e->declared_local == 0)
+        return pipe_ld_fail(ld, path, "\"trusted_hosts\" has no effect on an endpoint that is not "
+                            "declared local — add \"locality\": \"local\", or remove "
+                            "\"trusted_hosts\"");
+    return pipe_ld_strings(ld, v, path, "a host name, an address or a CIDR block, e.g. "
+                           "\"10.8.0.0/16\"", host_check, &e->trusted_hosts,
+                           &e->n_trusted_hosts);
+}
+
+static const struct pipe_key endpoint_keys[] = {
+    { "provider", PIPE_JT_STRING, 1, ep_provider,
+      "the API the endpoint speaks: \"ollama\", \"openai\" or \"anthropic\"", 0, NULL, NULL },
+    { "url", PIPE_JT_STRING, 1, ep_url,
+      "the base url, e.g. \"${BULKHEAD_LOCAL_URL:-http://127.0.0.1:11434}\"", 0, NULL, NULL },
+    { "locality", PIPE_JT_STRING, 0, ep_locality, "\"local\" or \"cloud\"", 0, NULL, NULL },
+    { "clearance", PIPE_JT_STRING, 0, ep_clearance,
+      "the highest label it may receive", 0, NULL, NULL },
+    { "max_concurrency", PIPE_JT_INT, 0, ep_max_concurrency,
+      "parallel requests, 1 to 64", 0, NULL, NULL },
+    { "timeout_s", PIPE_JT_INT, 0, ep_timeout, "seconds per request, 1 to 86400", 0, NULL, NULL },
+    { "connect_timeout_s", PIPE_JT_INT, 0, ep_connect_timeout,
+      "seconds to open a connection, 1 to 600", 0, NULL, NULL },
+    { "first_byte_timeout_s", PIPE_JT_INT, 0, ep_first_byte_timeout,
+      "seconds until the reply's first byte, 1 to 86400", 0, NULL, NULL },
+    { "idle_timeout_s", PIPE_JT_INT, 0, ep_idle_timeout,
+      "seconds between two chunks of a reply, 1 to 86400", 0, NULL, NULL },
+    { "max_attempts", PIPE_JT_INT, 0, ep_max_attempts,
+      "tries of a request that fails transiently, 1 to 10", 0, NULL, NULL },
+    { "api_key_env", PIPE_JT_STRING, 0, ep_api_key_env,
+      "the name of the variable holding the key, e.g. \"OLLAMA_API_KEY\"", 0, NULL, NULL },
+    { "headers", PIPE_JT_OBJECT, 0, pipe_ep_headers,
+      "header name to value, e.g. { \"CF-Access-Client-Id\": \"${CF_ACCESS_CLIENT_ID}\" }",
+      0, NULL, NULL },
+    { "trusted_hosts", PIPE_JT_ARRAY, 0, ep_trusted_hosts,
+      "hosts, addresses or CIDR blocks that count as local, e.g. [\"10.8.0.0/16\"]",
+      0, NULL, NULL },
+};
+
+static const struct pipe_schema endpoint_schema = {
+    endpoint_keys, NELEM(endpoint_keys),
+    "an endpoint is an object: { \"provider\": \"ollama\", \"url\": \"http://...\" }"
+};
+
+/* The mistake is on the command line: the error names no position. */
+static int override_unknown(struct pipe_loader *ld, const char *ov, size_t n)
+{
+    struct pipeline *p = ld->p;
+    if (n == 0) /* without "=" the value may be a bare url: not echoed */
+        return pipe_ld_fail_file(ld, "--endpoint takes NAME=URL, NAME one of the pipeline's "
+                                 "endpoints");
+    const char **names = bh_xcalloc(p->n_endpoints + 1, sizeof(*names));
+    for (size_t j = 0; j < p->n_endpoints; j++)
+        names[j] = p->endpoints[j].name;
+    char *name = bh_xstrndup(ov, n);
+    struct pipe_unknown u = { "endpoint", name, "known", "--endpoint takes NAME=URL, NAME "
+                              "one of the pipeline's endpoints", names, p->n_endpoints };
+    char msg[sizeof(ld->err->msg)];
+    pipe_unknown_format(msg, sizeof(msg), &u);
+    free(name);
+    free(names);
+    return pipe_ld_fail_file(ld, "--endpoint: %s", msg);
+}
+
+/* --endpoint NAME=URL: each NAME must be an endpoint of the file; a later
+ * override of the same NAME wins, as later options do. */
+static int overrides_resolve(struct pipe_loader *ld)
+{
+    const struct pipe_load_opts *o = ld->opts;
+    struct pipeline *p = ld->p;
+    ld->override = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*ld->override));
+    for (size_t i = 0; o && i < o->n_overrides; i++) {
+        const char *ov = o->endpoint_overrides[i], *eq = strchr(ov, '=');
+        size_t n = eq ? (size_t)(eq - ov) : 0, k = 0;
+        while (k < p->n_endpoints && !(strlen(p->endpoints[k].name) == n &&
+                                       strncmp(p->endpoints[k].name, ov, n) == 0))
+            k++;
+        if (k < p->n_endpoints) {
+            ld->override[k] = eq + 1;
+            continue;
+        }
+        return pipe_ld_halt(ld, override_unknown(ld, ov, n));
+    }
+    return 0;
+}
+
+/* ---- names, from the file and its included files ---- */
+
+static void endpoint_init(struct pipe_endpoint *ep, const char *name, const char *from)
+{
+    ep->name = bh_xstrdup(name);
+    ep->included_from = from ? bh_xstrdup(from) : NULL;
+    ep->clearance = -1;
+    ep->max_concurrency = 1;
+    ep->timeout_s = 600;
+    ep->connect_timeout_s = 10;
+    ep->first_byte_timeout_s = 300;
+    ep->idle_timeout_s = 60;
+    ep->max_attempts = 3;
+}
+
+static const struct pipe_endpoint *endpoint_named(const struct pipeline *p, const char *name)
+{
+    for (size_t i = 0; i < p->n_endpoints; i++)
+        if (strcmp(p->endpoints[i].name, name) == 0)
+            return &p->endpoints[i];
+    return NULL;
+}
+
+/* The names of one file's `endpoints` (v, at path), in the file being walked;
+ * inc is its index in ld->inc_files, or -1 for the pipeline file. */
+static int endpoints_names(struct pipe_loader *ld, json_t *v, const char *path, long inc)
+{
+    struct pipeline *p = ld->p;
+    const char *key;
+    json_t *e;
+    int rc = 0;
+    json_object_foreach(v, key, e) {
+        if (!pipe_name_ok(key, 1)) /* stages name endpoints: their checks would be noise */
+            return pipe_ld_halt(ld, pipe_ld_fail_key(ld, path, key,
+                                                     "invalid endpoint name \"%s\" — use "
+                                                     "letters, digits, '_', '-' and '.'", key));
+        const struct pipe_endpoint *had = endpoint_named(p, key);
+        if (had) {
+            rc = pipe_ld_fail_key(ld, path, key, "endpoint \"%s\" is declared in %s and again "
+                                  "in %s — endpoint names must be unique across the pipeline "
+                                  "and its included files: rename one", key,
+                                  had->included_from ? had->included_from : p->file, ld->file);
+            continue;
+        }
+        ld->ep_inc[p->n_endpoints] = inc;
+        endpoint_init(&p->endpoints[p->n_endpoints++], key,
+                      inc >= 0 ? ld->inc_files[inc].file : NULL);
+    }
+    return rc;
+}
+
+static json_t *inc_endpoints(const struct pipe_include_load *inc)
+{
+    json_t *v = json_object_get(inc->root, "endpoints");
+    return json_is_object(v) ? v : NULL;
+}
+
+static int all_names(struct pipe_loader *ld, json_t *v, const char *path)
+{
+    int rc = v ? endpoints_names(ld, v, path, -1) : 0;
+    for (size_t k = 0; !ld->halt && k < ld->n_inc; k++) {
+        struct pipe_ld_place saved;
+        json_t *ev = inc_endpoints(&ld->inc_files[k]);
+        if (!ev)
+            continue;
+        pipe_ld_enter(ld, &ld->inc_files[k], &saved);
+        int irc = endpoints_names(ld, ev, "endpoints", (long)k);
+        pipe_ld_leave(ld, &saved);
+        rc = rc ? rc : irc;
+    }
+    return rc;
+}
+
+static size_t count_all(const struct pipe_loader *ld, json_t *v)
+{
+    size_t n = v ? json_object_size(v) : 0;
+    for (size_t k = 0; k < ld->n_inc; k++)
+        n += json_object_size(inc_endpoints(&ld->inc_files[k]));
+    return n;
+}
+
+/* Walks endpoint i in the file that declares it. */
+static int endpoint_walk(struct pipe_loader *ld, size_t i, json_t *v, const char *path)
+{
+    struct pipe_endpoint *e = &ld->p->endpoints[i];
+    struct pipe_ld_place saved = { 0 };
+    long k = ld->ep_inc[i];
+    if (k >= 0) {
+        pipe_ld_enter(ld, &ld->inc_files[k], &saved);
+        v = inc_endpoints(&ld->inc_files[k]);
+        path = "endpoints";
+    }
+    char child[PIPE_PATH_MAX];
+    pipe_ld_path_key(child, path, e->name);
+    const struct pipe_pos *pos = pipe_posindex_get(ld->ix, child);
+    e->line = pos ? pos->line : 0;
+    e->col = pos ? pos->col : 0;
+    int rc = pipe_ld_object(ld, &endpoint_schema, json_object_get(v, e->name), child, e);
+    if (k >= 0)
+        pipe_ld_leave(ld, &saved);
+    return rc;
+}
+
+int pipe_ld_endpoints(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    struct pipeline *p = target;
+    size_t n = count_all(ld, v);
+    if (n == 0 && v)
+        return pipe_ld_halt(ld, pipe_ld_fail(ld, path, "expected at least one endpoint, found "
+                                             "none — e.g. \"gpu-box\": { \"provider\": "
+                                             "\"ollama\", \"url\": \"http://127.0.0.1:11434\" "
+                                             "}"));
+    if (n == 0)
+        return pipe_ld_halt(ld, pipe_ld_fail(ld, "include", "the included files declare no "
+                                             "endpoints and this file has none — declare one "
+                                             "under \"endpoints\""));
+    if (n > PIPE_MAX_ENDPOINTS)
+        return pipe_ld_halt(ld, pipe_ld_fail(ld, v ? path : "include",
+                                             "too many endpoints (%zu, at most %d)", n,
+                                             PIPE_MAX_ENDPOINTS));
+    p->endpoints = bh_xcalloc(n, sizeof(*p->endpoints));
+    ld->ep_inc = bh_xcalloc(n, sizeof(*ld->ep_inc));
+    int rc = all_names(ld, v, path);
+    if (!ld->halt) {
+        int orc = overrides_resolve(ld);
+        rc = rc ? rc : orc;
+    }
+    for (size_t i = 0; !ld->halt && i < p->n_endpoints; i++) {
+        int erc = endpoint_walk(ld, i, v, path);
+        rc = rc ? rc : erc;
+    }
+    return rc;
+}

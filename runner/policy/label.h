@@ -1,0 +1,80 @@
+/* policy/label.h — the labels of actual values: a work item's fields with
+ * the pipeline's path rules and content detectors applied. This is the run
+ * time counterpart of the static bounds (policy.h): `plan` and the engine
+ * both label through here, so what plan predicts is what a run does.
+ *
+ * A value's label is its declared label (source.fields, else source.label),
+ * replaced per file by the highest matching path rule for content fields
+ * (pipe_field_is_content), then raised by every detector hit outside the
+ * allowlists. A value that could not be read or scanned is the top label
+ * (unknown means top). Reasons say why, naming the rule, detector, file and
+ * line — never the matched text. */
+#ifndef POL_LABEL_H
+#define POL_LABEL_H
+
+#include <stddef.h>
+
+struct bh_err;
+struct pipeline;
+struct src_field;
+struct src_part;
+
+/* The pipeline's detectors, resolved and compiled (custom regexes). */
+struct pol_labeller;
+
+/* Builds the labeller of p (p must outlive it). Fails with BH_EINVAL when a
+ * detector name or custom regex does not resolve (the loader checks both,
+ * so this means a pipeline built by hand). */
+int pol_labeller_new(struct pol_labeller **out, const struct pipeline *p, struct bh_err *err);
+void pol_labeller_free(struct pol_labeller *l); /* NULL is fine */
+
+/* The pipeline the labeller was built for. */
+const struct pipeline *pol_labeller_pipeline(const struct pol_labeller *l);
+
+enum pol_lbl_by {
+    POL_LBL_DECLARED,   /* the field's declared label */
+    POL_LBL_RULE,       /* a path rule matched a file of the value */
+    POL_LBL_DETECTOR,   /* a detector found something */
+    POL_LBL_UNSCANNED,  /* the value could not be read or scanned: top */
+};
+
+/* One reason for a value's label. Strings are borrowed from the pipeline,
+ * the detector table or the field, and live as long as they do. */
+struct pol_reason {
+    enum pol_lbl_by by;
+    int label;
+    const char *what;   /* the rule's glob, the detector id, or why it was unscanned */
+    const char *path;   /* the file a rule or hit is about, or NULL */
+    size_t line;        /* detector: 1-based line within that file's part (or the value) */
+};
+
+struct pol_value {
+    int label;                  /* the value's label (an index, never -1) */
+    int declared;               /* before detectors: declared, with rules applied */
+    struct pol_reason *reasons; /* rules that matched (one per file) and detector hits, in
+                                   value order; at most POL_MAX_REASONS, then cut short */
+    size_t n_reasons;
+    int secret;                 /* a secret detector (keys, tokens) hit: never declassified */
+};
+
+#define POL_MAX_REASONS 64
+
+/* Labels field f, read as `name` (a source field, or "each.diff" etc. for a
+ * part of one): declared is its declared label (-1: unknown, top). For a
+ * content field, rules apply per part. Fills *out (release it). */
+int pol_label_value(const struct pol_labeller *l, const char *name, int declared,
+                    const char *value, size_t len, const struct src_part *parts,
+                    size_t n_parts, const char *unread_why, struct pol_value *out);
+
+/* pol_label_value for a source field of an item, with its declared label. */
+int pol_label_field(const struct pol_labeller *l, const struct src_field *f,
+                    struct pol_value *out);
+
+void pol_value_release(struct pol_value *v);
+
+/* "rule \"*.pem\" raised it to restricted", "detector aws-access-key line 3 of
+ * config/prod.env", "unscanned: ...": one reason in words, into buf. */
+void pol_reason_format(const struct pipeline *p, const struct pol_reason *r, char *buf,
+                       size_t size);
+
+#endif
