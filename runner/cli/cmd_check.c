@@ -85,10 +85,7 @@ static int check_pipeline(const struct pipeline *p, enum pol_format fmt)
 {
     struct bh_err err = { 0 };
     struct egr_endpoint *eps = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*eps));
-    int rc = 0, code = CLI_EXIT_OK;
-    for (size_t i = 0; i < p->n_endpoints && rc == 0; i++)
-        rc = egr_endpoint_verify(p->endpoints[i].url, p->endpoints[i].declared_local, &eps[i],
-                                 &err);
+    int code = CLI_EXIT_OK, rc = cli_endpoints_verify(p, eps, &err);
     if (rc) {
         code = cli_fail(&err);
     } else {

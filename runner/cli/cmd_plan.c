@@ -234,10 +234,7 @@ static int endpoints_verify(struct planner *pl, struct bh_err *err)
 {
     const struct pipeline *p = pl->p;
     struct egr_endpoint *eps = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*eps));
-    int rc = 0;
-    for (size_t i = 0; i < p->n_endpoints && rc == 0; i++)
-        rc = egr_endpoint_verify(p->endpoints[i].url, p->endpoints[i].declared_local, &eps[i],
-                                 err);
+    int rc = cli_endpoints_verify(p, eps, err);
     for (size_t s = 0; rc == 0 && s < p->n_stages; s++) {
         int el = eps[p->stages[s].endpoint].local;
         pl->clearance[s] = pol_stage_clearance(p, s, el);

@@ -83,6 +83,8 @@ static enum pol_addr_kind addr_kind(const struct egr_endpoint *e)
     static const unsigned char mapped[12] = { [10] = 0xff, [11] = 0xff };
     if (!e->addr[0])
         return POL_ADDR_UNRESOLVED;
+    if (e->trusted)
+        return POL_ADDR_TRUSTED;
     if (!egr_addr_is_local(e->addr))
         return POL_ADDR_PUBLIC;
     if (inet_pton(AF_INET, e->addr, a) == 1)
@@ -184,4 +186,17 @@ char *cli_source_identity(const struct cli_source *src)
     if (src->docs)
         return bh_xasprintf("files\n%s", where);
     return bh_xasprintf("git\n%s\n%s\n%s\n%zu", where, src->pulls, src->base, src->max_diff);
+}
+
+int cli_endpoints_verify(const struct pipeline *p, struct egr_endpoint *eps, struct bh_err *err)
+{
+    for (size_t i = 0; i < p->n_endpoints; i++) {
+        const struct pipe_endpoint *e = &p->endpoints[i];
+        int rc = egr_endpoint_verify_trusted(e->url, e->declared_local,
+                                             (const char *const *)e->trusted_hosts,
+                                             e->n_trusted_hosts, &eps[i], err);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }

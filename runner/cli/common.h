@@ -29,6 +29,10 @@ int cli_state_open(struct store **out, const char *dir, struct bh_err *err);
 int cli_pipeline_load(struct pipeline **out, const char *path, const struct cli_overrides *o,
                       struct bh_err *err);
 
+/* Verifies the locality of every endpoint of p as the gate will (with its
+ * trusted_hosts) into eps[n_endpoints]. Sends nothing; resolves names. */
+int cli_endpoints_verify(const struct pipeline *p, struct egr_endpoint *eps, struct bh_err *err);
+
 /* Builds the flow graph of p over the verified endpoints eps[n_endpoints]
  * (see policy/graph.h); release it with pol_graph_release. p must outlive g. */
 void cli_flow_graph(struct pol_graph *g, const struct pipeline *p,

@@ -69,6 +69,7 @@ struct flight {
     const char *endpoint; /* name, borrowed from the pipeline */
     char addrs[200];      /* the verified addresses, comma-separated */
     char refusal[192];    /* why the peer was refused, "" when it was not */
+    int trusted;          /* local through trusted_hosts: the pinned addresses may be public */
     struct verdict v;
     struct attempt at;    /* item, url and model owned */
     net_data_fn on_data;
@@ -98,7 +99,9 @@ int egr_new(struct egr_gate **out, const struct pipeline *p, struct net *n, stru
     g->remote = bh_xcalloc(p->n_stages ? p->n_stages : 1, sizeof(*g->remote));
     for (size_t i = 0; i < p->n_endpoints; i++) {
         const struct pipe_endpoint *e = &p->endpoints[i];
-        int rc = egr_endpoint_verify(e->url, e->declared_local, &g->eps[i], err);
+        int rc = egr_endpoint_verify_trusted(e->url, e->declared_local,
+                                             (const char *const *)e->trusted_hosts,
+                                             e->n_trusted_hosts, &g->eps[i], err);
         if (rc < 0) {
             bh_err_prefix(err, "endpoint '%s': ", e->name);
             egr_free(g);
@@ -285,7 +288,7 @@ static int flight_prereq(void *ud, const char *peer_ip, int peer_port)
         bh_str_put(f->refusal, sizeof(f->refusal),
             "%s is not an address verified for endpoint '%s' (%.64s)", peer_ip, f->endpoint,
             f->addrs);
-    else if (!egr_addr_is_local(peer_ip))
+    else if (!egr_addr_is_local(peer_ip) && !f->trusted)
         bh_str_put(f->refusal, sizeof(f->refusal), "%s is not a loopback or private address", peer_ip);
     return f->refusal[0] != '\0';
 }
@@ -332,6 +335,7 @@ static char *auth_header(const struct pipe_endpoint *e, int stage_local, int x_a
 }
 
 #define EGR_MAX_HEADERS 8
+#define EGR_MAX_EP_HEADERS 32 /* the loader's cap on an endpoint's "headers" */
 
 static struct flight *flight_new(struct egr_gate *g, const struct egr_send_req *r,
                                  const struct verdict *v, const struct attempt *at)
@@ -340,6 +344,7 @@ static struct flight *flight_new(struct egr_gate *g, const struct egr_send_req *
     size_t ep = v->ep;
     f->g = g;
     f->endpoint = g->p->endpoints[ep].name;
+    f->trusted = g->eps[ep].trusted; /* every pinned address passed trusted_hosts */
     snprintf(f->addrs, sizeof(f->addrs), "%s", g->eps[ep].addrs);
     f->v = *v;
     f->at = *at;
@@ -382,10 +387,16 @@ static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const stru
     char resolve[600];
     pin(ep, resolve, sizeof(resolve));
     char *auth = auth_header(e, v->local, r->key_header);
-    const char *headers[EGR_MAX_HEADERS + 2] = {"Content-Type: application/json"};
-    size_t nh = 1;
+    const char *headers[EGR_MAX_HEADERS + EGR_MAX_EP_HEADERS + 2] = {
+        "Content-Type: application/json"
+    };
+    char *own[EGR_MAX_EP_HEADERS]; /* the endpoint's "headers": values are secrets */
+    size_t nh = 1, n_own = 0;
     for (size_t i = 0; r->headers && r->headers[i] && i < EGR_MAX_HEADERS; i++)
         headers[nh++] = r->headers[i];
+    for (size_t i = 0; i < e->n_headers && n_own < EGR_MAX_EP_HEADERS; i++)
+        headers[nh++] = own[n_own++] = bh_xasprintf("%s: %s", e->headers[i].name,
+                                                     e->headers[i].value);
     if (auth)
         headers[nh++] = auth;
     struct flight *f = flight_new(g, r, v, at);
@@ -412,6 +423,10 @@ static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const stru
     if (auth) {
         explicit_bzero(auth, strlen(auth));
         free(auth);
+    }
+    for (size_t i = 0; i < n_own; i++) {
+        explicit_bzero(own[i], strlen(own[i]));
+        free(own[i]);
     }
     if (rc < 0) {
         flight_unlink(g, f);

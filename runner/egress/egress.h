@@ -27,6 +27,8 @@ struct egr_endpoint {
     char addrs[200];       /* every pinned address, comma-separated, addr first (at most
                               EGR_MAX_PINNED): a name such as localhost resolves to ::1 and
                               127.0.0.1, and a server may listen on only one of them */
+    int trusted;           /* local because trusted_hosts lists the host or an address that
+                              is neither loopback nor private (a GPU box on a VPN) */
 };
 
 #define EGR_MAX_PINNED 4
@@ -48,6 +50,14 @@ void egr_set_resolver(egr_resolve_fn fn, egr_resolve_free_fn free_fn);
 /* Resolves the host of url and classifies every address. Never makes an
  * endpoint more local than declared. A resolution failure leaves it cloud
  * with an empty addr (requests then fail at connect). */
+/* egr_endpoint_verify with the endpoint's trusted_hosts: host names (the
+ * URL's host, compared case-insensitively: whatever it resolves to is
+ * trusted), addresses and CIDR blocks ("10.8.0.0/16", "fd00::/8") that count
+ * as local besides loopback and the private ranges. Only a declared-local
+ * endpoint uses them: nothing makes an undeclared endpoint local. */
+int egr_endpoint_verify_trusted(const char *url, int declared_local,
+                                const char *const *trusted, size_t n_trusted,
+                                struct egr_endpoint *out, struct bh_err *err);
 int egr_endpoint_verify(const char *url, int declared_local, struct egr_endpoint *out,
                         struct bh_err *err);
 

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <curl/curl.h>
@@ -73,10 +74,59 @@ int egr_addr_is_local(const char *ip)
     return classify(ip) != KIND_OTHER;
 }
 
-static int is_ip_literal(const char *host)
+static int is_ip_literal_text(const char *host)
 {
     unsigned char a[16];
     return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+}
+
+/* --- trusted_hosts ------------------------------------------------------------ */
+
+struct trust {
+    const char *const *list;
+    size_t n;
+    const char *host; /* the URL's host */
+};
+
+/* 1 when ip lies in the CIDR block "addr/len". */
+static int in_block(const char *block, const char *ip)
+{
+    char base[64];
+    const char *slash = strchr(block, '/');
+    unsigned char a[16], b[16];
+    size_t n = slash ? (size_t)(slash - block) : 0;
+    if (!slash || n >= sizeof(base))
+        return 0;
+    memcpy(base, block, n);
+    base[n] = '\0';
+    int af = strchr(base, ':') ? AF_INET6 : AF_INET, bytes = af == AF_INET ? 4 : 16;
+    long bits = strtol(slash + 1, NULL, 10);
+    if (inet_pton(af, base, b) != 1 || inet_pton(af, ip, a) != 1 || bits < 1 || bits > 8 * bytes)
+        return 0;
+    for (long i = 0; i < bits; i++)
+        if (((a[i / 8] ^ b[i / 8]) >> (7 - i % 8)) & 1)
+            return 0;
+    return 1;
+}
+
+static int same_addr(const char *x, const char *ip)
+{
+    unsigned char a[16], b[16];
+    int af = strchr(x, ':') ? AF_INET6 : AF_INET;
+    return inet_pton(af, x, a) == 1 && inet_pton(af, ip, b) == 1 &&
+           memcmp(a, b, af == AF_INET ? 4 : 16) == 0;
+}
+
+/* 1 when trusted_hosts vouches for ip (of the URL's host). */
+static int trusted(const struct trust *t, const char *ip)
+{
+    for (size_t i = 0; t && i < t->n; i++) {
+        const char *x = t->list[i];
+        if (strchr(x, '/') ? in_block(x, ip) : is_ip_literal_text(x) ? same_addr(x, ip)
+                                                                     : strcasecmp(x, t->host) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 /* --- the URL ---------------------------------------------------------------- */
@@ -146,6 +196,12 @@ static void ntop(const struct sockaddr *sa, char *out, size_t size)
 /* bad: the first address that is not local ("" when all are); n: how many. */
 static void name_reason(struct egr_endpoint *e, int declared_local, const char *bad, size_t n)
 {
+    if (declared_local && !bad[0] && e->trusted) {
+        e->local = 1;
+        bh_str_put(e->reason, sizeof(e->reason), "declared local; %.48s resolves to %s, "
+                   "vouched for by trusted_hosts", e->host, e->addr);
+        return;
+    }
     if (!declared_local)
         bh_str_put(e->reason, sizeof(e->reason), "not declared local: cloud");
     else if (bad[0])
@@ -185,7 +241,7 @@ void egr_set_resolver(egr_resolve_fn fn, egr_resolve_free_fn free_fn)
 }
 
 /* Classifies every address of a name; the first ones become the pin. */
-static void verify_name(struct egr_endpoint *e, int declared_local)
+static void verify_name(struct egr_endpoint *e, int declared_local, const struct trust *t)
 {
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof(hints));
@@ -203,7 +259,9 @@ static void verify_name(struct egr_endpoint *e, int declared_local)
     for (const struct addrinfo *ai = res; ai; ai = ai->ai_next, n++) {
         char ip[64];
         ntop(ai->ai_addr, ip, sizeof(ip));
-        if (!bad[0] && !egr_addr_is_local(ip))
+        int vouched = declared_local && ip[0] && !egr_addr_is_local(ip) && trusted(t, ip);
+        e->trusted |= vouched;
+        if (!bad[0] && !egr_addr_is_local(ip) && !vouched)
             snprintf(bad, sizeof(bad), "%s", ip[0] ? ip : "an address of another family");
         if (ip[0])
             pin_add(e, ip, &pinned);
@@ -212,7 +270,7 @@ static void verify_name(struct egr_endpoint *e, int declared_local)
     name_reason(e, declared_local, bad, n);
 }
 
-static void verify_literal(struct egr_endpoint *e, int declared_local)
+static void verify_literal(struct egr_endpoint *e, int declared_local, const struct trust *t)
 {
     unsigned char a[16];
     int af = inet_pton(AF_INET, e->host, a) == 1 ? AF_INET : AF_INET6;
@@ -221,7 +279,11 @@ static void verify_literal(struct egr_endpoint *e, int declared_local)
         e->addr[0] = '\0';
     memcpy(e->addrs, e->addr, sizeof(e->addr));
     enum kind k = classify(e->host);
-    if (!declared_local)
+    if (declared_local && k == KIND_OTHER && trusted(t, e->addr)) {
+        e->local = e->trusted = 1;
+        bh_str_put(e->reason, sizeof(e->reason), "declared local; %s is vouched for by "
+                   "trusted_hosts", e->addr);
+    } else if (!declared_local)
         bh_str_put(e->reason, sizeof(e->reason), "not declared local: cloud");
     else if (k == KIND_OTHER)
         bh_str_put(e->reason, sizeof(e->reason),
@@ -233,8 +295,9 @@ static void verify_literal(struct egr_endpoint *e, int declared_local)
     }
 }
 
-int egr_endpoint_verify(const char *url, int declared_local, struct egr_endpoint *out,
-                        struct bh_err *err)
+int egr_endpoint_verify_trusted(const char *url, int declared_local,
+                                const char *const *trusted_list, size_t n_trusted,
+                                struct egr_endpoint *out, struct bh_err *err)
 {
     struct egr_endpoint e;
     memset(&e, 0, sizeof(e));
@@ -245,10 +308,17 @@ int egr_endpoint_verify(const char *url, int declared_local, struct egr_endpoint
     curl_url_cleanup(u);
     if (rc < 0)
         return rc;
-    if (is_ip_literal(e.host))
-        verify_literal(&e, declared_local);
+    struct trust t = { trusted_list, n_trusted, e.host };
+    if (is_ip_literal_text(e.host))
+        verify_literal(&e, declared_local, &t);
     else
-        verify_name(&e, declared_local);
+        verify_name(&e, declared_local, &t);
     *out = e;
     return 0;
+}
+
+int egr_endpoint_verify(const char *url, int declared_local, struct egr_endpoint *out,
+                        struct bh_err *err)
+{
+    return egr_endpoint_verify_trusted(url, declared_local, NULL, 0, out, err);
 }

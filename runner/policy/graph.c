@@ -27,6 +27,7 @@ static const char *const why_words[] = {
     [POL_WHY_MODEL_DASH_CLOUD] = "model name ends in -cloud",
     [POL_WHY_PUBLIC_REFUSED] = "declared local but public address (refused)",
     [POL_WHY_UNRESOLVED_REFUSED] = "declared local but host did not resolve (refused)",
+    [POL_WHY_TRUSTED] = "declared local, listed in trusted_hosts",
 };
 
 static const char *const clr_words[] = {
@@ -100,6 +101,8 @@ static enum pol_locality_why endpoint_why(const struct pipe_endpoint *e,
     if (!f->local)
         return f->addr_kind == POL_ADDR_UNRESOLVED ? POL_WHY_UNRESOLVED_REFUSED
                                                    : POL_WHY_PUBLIC_REFUSED;
+    if (f->addr_kind == POL_ADDR_TRUSTED)
+        return POL_WHY_TRUSTED;
     return f->addr_kind == POL_ADDR_PRIVATE ? POL_WHY_PRIVATE : POL_WHY_LOOPBACK;
 }
 

@@ -28,6 +28,7 @@ enum pol_addr_kind {
     POL_ADDR_PRIVATE,
     POL_ADDR_PUBLIC,
     POL_ADDR_UNRESOLVED,   /* the host did not resolve */
+    POL_ADDR_TRUSTED,      /* neither loopback nor private, but listed in trusted_hosts */
 };
 
 /* What egress verified of one endpoint, as policy needs it. The strings are
@@ -53,6 +54,7 @@ enum pol_locality_why {
     POL_WHY_MODEL_DASH_CLOUD,    /* "model name ends in -cloud" */
     POL_WHY_PUBLIC_REFUSED,      /* "declared local but public address (refused)" */
     POL_WHY_UNRESOLVED_REFUSED,  /* "declared local but host did not resolve (refused)" */
+    POL_WHY_TRUSTED,             /* "declared local, listed in trusted_hosts" */
 };
 const char *pol_locality_words(enum pol_locality_why why);
 

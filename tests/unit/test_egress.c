@@ -132,6 +132,7 @@ static int fake_resolve(const char *node, const char *service, const struct addr
         {"gpu.lan", "192.168.1.20", NULL},
         {"sneaky.lan", "10.0.0.5", "203.0.113.7"}, /* one public address among private ones */
         {"public.example", "198.51.100.4", NULL},
+        {"gpu.vpn", "100.64.1.2", NULL}, /* a GPU box on a VPN: neither loopback nor private */
     };
     (void)service;
     (void)hints;
@@ -200,6 +201,42 @@ static void egress_judges_every_address_a_name_resolves_to(void **state)
     assert_int_equal(e.local, 0);
     assert_non_null(strstr(e.reason, "203.0.113.7"));
     egr_set_resolver(NULL, NULL);
+}
+
+static void egress_trusted_hosts_vouch_only_for_what_they_list(void **state)
+{
+    struct egr_endpoint e;
+    struct bh_err err = {0};
+    (void)state;
+    const char *block[] = {"100.64.0.0/10"}, *other[] = {"100.128.0.0/10"},
+               *byname[] = {"GPU.vpn"}, *addr[] = {"198.51.100.4"}, *v6[] = {"2001:db8::/32"};
+    egr_set_resolver(fake_resolve, fake_resolve_free);
+    assert_int_equal(egr_endpoint_verify("http://gpu.vpn:11434", 1, &e, &err), 0);
+    assert_int_equal(e.local, 0); /* without trusted_hosts: a public address */
+    assert_int_equal(egr_endpoint_verify_trusted("http://gpu.vpn:11434", 1, block, 1, &e, &err), 0);
+    assert_int_equal(e.local, 1);
+    assert_int_equal(e.trusted, 1);
+    assert_string_equal(e.addrs, "100.64.1.2"); /* still pinned to what was checked */
+    assert_non_null(strstr(e.reason, "trusted_hosts"));
+    assert_int_equal(egr_endpoint_verify_trusted("http://gpu.vpn:11434", 1, other, 1, &e, &err), 0);
+    assert_int_equal(e.local, 0); /* a block that does not hold the address */
+    assert_int_equal(egr_endpoint_verify_trusted("http://gpu.vpn:11434", 1, byname, 1, &e, &err), 0);
+    assert_int_equal(e.local, 1); /* by host name, case-insensitively */
+    assert_int_equal(egr_endpoint_verify_trusted("http://public.example:1", 1, byname, 1, &e, &err), 0);
+    assert_int_equal(e.local, 0); /* another host's name vouches for nothing */
+    assert_int_equal(egr_endpoint_verify_trusted("http://gpu.vpn:11434", 0, block, 1, &e, &err), 0);
+    assert_int_equal(e.local, 0); /* never more local than declared */
+    assert_int_equal(e.trusted, 0);
+    /* One trusted address among others that are not: still cloud. */
+    assert_int_equal(egr_endpoint_verify_trusted("http://sneaky.lan:1", 1, addr, 1, &e, &err), 0);
+    assert_int_equal(e.local, 0);
+    egr_set_resolver(NULL, NULL);
+    assert_int_equal(egr_endpoint_verify_trusted("http://198.51.100.4:1", 1, addr, 1, &e, &err), 0);
+    assert_int_equal(e.local, 1); /* an address literal listed as it is */
+    assert_int_equal(egr_endpoint_verify_trusted("http://[2001:db8::7]:1", 1, v6, 1, &e, &err), 0);
+    assert_int_equal(e.local, 1);
+    assert_int_equal(egr_endpoint_verify_trusted("http://[2001:db9::7]:1", 1, v6, 1, &e, &err), 0);
+    assert_int_equal(e.local, 0);
 }
 
 static void egress_numeric_host_forms_are_judged_by_their_address(void **state)
@@ -779,6 +816,7 @@ int main(void)
         cmocka_unit_test(egress_unresolvable_host_is_cloud_without_pin),
         cmocka_unit_test(egress_judges_every_address_a_name_resolves_to),
         cmocka_unit_test(egress_numeric_host_forms_are_judged_by_their_address),
+        cmocka_unit_test(egress_trusted_hosts_vouch_only_for_what_they_list),
         cmocka_unit_test(egress_rejects_bad_urls),
         G(egress_refuses_confidential_to_cloud_stage),
         G(egress_treats_cloud_model_on_local_endpoint_as_cloud),
