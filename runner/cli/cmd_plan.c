@@ -127,8 +127,9 @@ static void text_task(const struct planner *pl, const struct pol_task_plan *t)
     char what[160];
     snprintf(what, sizeof(what), "%s%s%s", s->name, t->element ? " " : "",
              t->element ? t->element : "");
-    printf("    %-28s %-6s %-13s %-9s", what, pl->local[t->stage] ? "local" : "cloud",
-           pol_label_name(p, t->label), pol_decision_name(t->decision));
+    int more = t->decision != POL_ALLOW || t->declassified;
+    printf("    %-28s %-6s %-13s %-*s", what, pl->local[t->stage] ? "local" : "cloud",
+           pol_label_name(p, t->label), more ? 9 : 0, pol_decision_name(t->decision));
     if (t->decision == POL_REROUTE)
         printf(" to %s (%s, %s)", p->stages[t->ran].name, pl->local[t->ran] ? "local" : "cloud",
                pol_label_name(p, t->ran_label));
