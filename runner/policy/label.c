@@ -20,6 +20,7 @@
 #include "sources/src_git.h"
 #include "util/bh_err.h"
 #include "util/bh_glob.h"
+#include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
 
 struct custom {
@@ -179,7 +180,7 @@ static int rules_apply(const struct pipeline *p, int declared, const struct src_
         int l = r ? r->label : declared;
         if (r)
             reason_add(v, (struct pol_reason){ POL_LBL_RULE, r->label, r->glob, parts[i].path,
-                                               0 });
+                                               0, 0 });
         label = l > label ? l : label;
     }
     return label;
@@ -204,10 +205,11 @@ static int value_allowed(const struct pipeline *p, const char *data, const struc
 }
 
 /* Places each hit in its part (hits and parts are both in offset order). */
-static void hits_apply(const struct pol_labeller *l, const char *value, size_t len,
-                       const struct src_part *parts, size_t n_parts, const struct pol_hit *hits,
-                       size_t n_hits, struct pol_value *v)
+static void hits_apply(const struct pol_labeller *l, const char *name, const char *value,
+                       size_t len, const struct src_part *parts, size_t n_parts,
+                       const struct pol_hit *hits, size_t n_hits, struct pol_value *v)
 {
+    int in_diff = n_parts && bh_str_endswith(name, "diff");
     size_t part = 0, part_line = 1, cursor = 0;
     for (size_t i = 0; i < n_hits; i++) {
         const struct pol_hit *h = &hits[i];
@@ -221,7 +223,8 @@ static void hits_apply(const struct pol_labeller *l, const char *value, size_t l
             continue;
         int lab = pol_detector_label(l->p, h->detector);
         reason_add(v, (struct pol_reason){ POL_LBL_DETECTOR, lab, h->detector->id, path,
-                                           n_parts ? h->line - part_line + 1 : h->line });
+                                           n_parts ? h->line - part_line + 1 : h->line,
+                                           in_diff });
         v->label = lab > v->label ? lab : v->label;
         v->secret |= h->detector->secret;
     }
@@ -238,7 +241,7 @@ int pol_label_value(const struct pol_labeller *l, const char *name, int declared
     if (!value) {
         out->label = out->declared = top(p);
         reason_add(out, (struct pol_reason){ POL_LBL_UNSCANNED, top(p),
-                                             unread_why ? unread_why : "no value", NULL, 0 });
+                                             unread_why ? unread_why : "no value", NULL, 0, 0 });
         return 0;
     }
     int content = pipe_field_is_content(name);
@@ -254,10 +257,11 @@ int pol_label_value(const struct pol_labeller *l, const char *name, int declared
     if (pol_detect_scan_opts(value, len, &o, &hits, &n_hits) != 0) {
         out->label = top(p);
         reason_add(out, (struct pol_reason){ POL_LBL_UNSCANNED, top(p),
-                                             "too large or too many hits to scan", NULL, 0 });
+                                             "too large or too many hits to scan", NULL, 0, 0 });
         return 0;
     }
-    hits_apply(l, value, len, content ? parts : NULL, content ? n_parts : 0, hits, n_hits, out);
+    hits_apply(l, name, value, len, content ? parts : NULL, content ? n_parts : 0, hits, n_hits,
+               out);
     pol_hits_free(hits);
     return 0;
 }
@@ -291,8 +295,8 @@ void pol_reason_format(const struct pipeline *p, const struct pol_reason *r, cha
         break;
     case POL_LBL_DETECTOR:
         if (r->path)
-            snprintf(buf, size, "detector %s (%s) at line %zu of %s", r->what, lab, r->line,
-                     r->path);
+            snprintf(buf, size, "detector %s (%s) at line %zu of %s%s", r->what, lab, r->line,
+                     r->in_diff ? "the diff of " : "", r->path);
         else
             snprintf(buf, size, "detector %s (%s) at line %zu", r->what, lab, r->line);
         break;

@@ -46,6 +46,7 @@ struct pol_reason {
     const char *what;   /* the rule's glob, the detector id, or why it was unscanned */
     const char *path;   /* the file a rule or hit is about, or NULL */
     size_t line;        /* detector: 1-based line within that file's part (or the value) */
+    int in_diff;        /* the part is a file's section of a diff: line counts diff lines */
 };
 
 struct pol_value {

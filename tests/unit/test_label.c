@@ -199,7 +199,8 @@ static void detector_hits_are_placed_in_their_file_with_its_line(void **state)
     assert_int_equal(v.reasons[r].line, 3); /* header, "+x = 1", then the key */
     char buf[256];
     pol_reason_format(&f.p, &v.reasons[r], buf, sizeof(buf));
-    assert_string_equal(buf, "detector aws-access-key (restricted) at line 3 of src/cfg.py");
+    assert_string_equal(buf,
+                        "detector aws-access-key (restricted) at line 3 of the diff of src/cfg.py");
     assert_null(strstr(buf, "AKIA")); /* never the matched text */
     pol_value_release(&v);
     pol_labeller_free(f.lab);
