@@ -66,6 +66,7 @@ struct ctx {
     struct net *net;
     struct egr_gate *gate;
     int failed; /* something needed is missing or could not be done: exit 4 */
+    int refused; /* the gate refused to query an endpoint: exit 3 */
     int tty;    /* progress on one updating line */
 };
 
@@ -288,8 +289,10 @@ static void survey(struct ctx *x, size_t ep)
     }
     if (cli_models_list(x->gate, x->net, x->p, ep, EGR_MANAGE_TAGS, &tags, &err)) {
         bh_err_print(&err, stderr);
-        row_print(x, ep, "-", "unreachable", "-", "-");
-        x->failed = 1;
+        row_print(x, ep, "-", err.code == BH_EPOLICY ? "refused" : "unreachable", "-", "-");
+        /* The gate's refusal is a policy outcome (exit 3), not a failure (4). */
+        x->refused |= err.code == BH_EPOLICY;
+        x->failed |= err.code != BH_EPOLICY;
         return;
     }
     int ps_ok = cli_models_list(x->gate, x->net, x->p, ep, EGR_MANAGE_PS, &ps, &err) == 0;
@@ -315,7 +318,8 @@ int cmd_models(int argc, char **argv)
            "REMOTE");
     for (size_t i = 0; i < x.p->n_endpoints; i++)
         survey(&x, i);
-    store_run_finish(x.store, x.run_id, x.failed ? "failed" : "ok", &err);
+    store_run_finish(x.store, x.run_id, x.refused ? "refused" : x.failed ? "failed" : "ok",
+                     &err);
     ctx_close(&x);
-    return x.failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+    return x.refused ? CLI_EXIT_POLICY : x.failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }

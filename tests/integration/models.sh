@@ -105,6 +105,12 @@ expect_eq "an unreachable endpoint: exit 4" 4 "$rc"
 expect "shown as unreachable" grep -Eq '^gpu-box +local +- +unreachable' "$T/down.out"
 expect_contains "the message names the endpoint" "$T/down.err" "endpoint 'gpu-box'"
 
+# An endpoint declared local whose address is public: the gate queries nothing
+# there (not even the model list) — a policy refusal, exit 3, not a failure.
+models public "$T/p/ok.json" --state "$T/state-pub" --endpoint "gpu-box=http://192.0.2.1:11434"
+expect_eq "a refuted local claim: exit 3" 3 "$rc"
+expect "shown as refused" grep -Eq '^gpu-box +(local|cloud) +- +refused' "$T/public.out"
+
 # run: a local stage on a model the server lists as a stub is cloud, refused before sending.
 make_repo "$T/repo" --prs 1
 start_fake stubby --models 'mybot:latest' --remote 'mybot:latest'
