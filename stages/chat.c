@@ -106,7 +106,8 @@ static void on_done(void *ud, const struct net_result *r)
             eng_task_fail(c->t, &err);
     } else {
         struct eng_metrics m = { reply.prompt_tokens, reply.output_tokens, reply.load_ns,
-                                 reply.total_ns, reply.model };
+                                 reply.total_ns, reply.model, c->via != eng_task_stage(c->t),
+                                 c->via };
         eng_task_done(c->t, reply.content ? reply.content : "", c->label, &m);
     }
     prov_reply_release(&reply);

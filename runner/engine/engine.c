@@ -172,12 +172,14 @@ static void task_end(struct eng_task *t, const struct store_result *r, int was_r
                 store_state_name(r->state), r->error ? ": " : "", r->error ? r->error : "");
 }
 
-static void result_where(const struct eng_task *t, struct store_result *r)
+/* Where the task ran: its own stage's endpoint and model, or for a rerouted
+ * task the target's (the report must say where the data went). */
+static void result_where(const struct eng_task *t, size_t stage, struct store_result *r)
 {
     const struct pipeline *p = t->e->o->p;
-    const struct pipe_stage *s = &p->stages[t->stage];
+    const struct pipe_stage *s = &p->stages[stage];
     r->endpoint = p->endpoints[s->endpoint].name;
-    r->locality = egr_stage_local(t->e->o->gate, t->stage) ? "local" : "cloud";
+    r->locality = egr_stage_local(t->e->o->gate, stage) ? "local" : "cloud";
     r->model = s->model;
 }
 
@@ -186,7 +188,7 @@ void eng_task_done(struct eng_task *t, const char *output, int label,
 {
     struct store_result r = { .state = STORE_DONE, .output = output,
                               .label = pol_label_name(t->e->o->p, label) };
-    result_where(t, &r);
+    result_where(t, m && m->rerouted ? m->via : t->stage, &r);
     if (m) {
         r.prompt_tokens = m->prompt_tokens;
         r.output_tokens = m->output_tokens;
@@ -204,7 +206,7 @@ static void fail_with(struct eng_task *t, const struct bh_err *err, int was_runn
     char msg[1024];
     struct store_result r = { .state = err->code == BH_EPOLICY ? STORE_WITHHELD : STORE_FAILED,
                               .error = bh_err_format(err, msg, sizeof(msg)) };
-    result_where(t, &r);
+    result_where(t, t->stage, &r);
     task_end(t, &r, was_running);
 }
 

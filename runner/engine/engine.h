@@ -68,6 +68,8 @@ int eng_task_lookup(void *task, const char *field, const char **value, int *labe
 struct eng_metrics {
     int64_t prompt_tokens, output_tokens, load_ns, total_ns;
     const char *answered_by;       /* the model the reply named, or NULL */
+    int rerouted;                  /* on_sensitive reroute: stage `via` answered */
+    size_t via;                    /* the stage whose endpoint and model answered */
 };
 /* The task finished: output carries label. Copies what it keeps. */
 void eng_task_done(struct eng_task *t, const char *output, int label,
