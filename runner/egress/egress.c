@@ -480,6 +480,41 @@ int egr_audit_refusal(struct egr_gate *g, size_t stage, const char *item, int la
     return rc;
 }
 
+int egr_audit_declassify(struct egr_gate *g, size_t stage, const char *item, int from, int to,
+                         int passed, const char *reason, const char *output, size_t len,
+                         struct bh_err *err)
+{
+    assert(stage < g->p->n_stages);
+    if (!g->store)
+        return 0;
+    const struct pipeline *p = g->p;
+    const struct pipe_stage *st = &p->stages[stage];
+    struct egr_send_req r = { .stage = stage, .item = item, .label = passed ? to : from };
+    struct verdict v;
+    decide(g, &r, &v);
+    struct store_audit a;
+    memset(&a, 0, sizeof(a));
+    char sha[BH_SHA256_HEX];
+    bh_sha256_hex(output, len, sha);
+    char *url = request_url(g, &r, st->endpoint);
+    a.run_id = g->run_id;
+    a.item = item;
+    a.stage = st->name;
+    a.endpoint = p->endpoints[st->endpoint].name;
+    a.url = url;
+    a.locality = locality_word(v.local);
+    a.model = st->model;
+    a.label = pol_label_name(p, r.label);
+    a.clearance = pol_label_name(p, to);  /* the target the pipeline declared */
+    a.decision = passed ? "declassify" : "keep";
+    a.reason = reason;
+    a.payload_sha256 = sha;
+    a.bytes = (int64_t)len;
+    int rc = store_audit_append(g->store, &a, err);
+    free(url);
+    return rc;
+}
+
 /* --- model management ------------------------------------------------------------ */
 
 static const struct manage_kind {

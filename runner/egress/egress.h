@@ -103,6 +103,16 @@ int egr_send(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *er
  * other codes when the store cannot be read. *n_records counts the chain. */
 int egr_audit_verify(struct store *s, int64_t *n_records, struct bh_err *err);
 
+/* Audits a declassification of a stage's output for item: decision
+ * "declassify" when every guard passed (label is the target label `to`) or
+ * "keep" when one failed (label stays `from`); reason says which guard and
+ * why, never any text of the output. payload_sha256 is the hash of the
+ * output as stored (after redaction), so the record names what was
+ * declassified without holding it. Nothing is sent. */
+int egr_audit_declassify(struct egr_gate *g, size_t stage, const char *item, int from, int to,
+                         int passed, const char *reason, const char *output, size_t len,
+                         struct bh_err *err);
+
 /* Audits a policy decision that is not a request: a record with decision
  * "refuse", no payload, for the stage (and item; "" for the whole run) with
  * label and reason as given. Used for a stage the static check refused

@@ -3,7 +3,8 @@
 # dialect: status codes and headers, a cut stream that really ends without
 # its final chunk (curl exit 18), garbage and error lines mid-stream, a
 # stall after the headers, a redirect, a big reply, "times" (fail twice then
-# succeed), the fault counters in /fake/stats, and script validation.
+# succeed), "echo" (the reply quotes the message's matching lines), the fault
+# counters in /fake/stats, and script validation.
 # Ends with a clean SIGTERM shutdown (no sanitizer report). Needs curl, jq.
 source "$BH_SOURCE_DIR/tests/helpers/lib.sh"
 
@@ -41,7 +42,10 @@ cat >"$T/script.json" <<'EOF'
     {"match": "^slow$", "fault": "stall", "stall_ms": 3000},
     {"match": "^short stall$", "fault": "stall", "stall_ms": 100},
     {"match": "^moved$", "fault": "redirect", "location": "http://127.0.0.1:9/elsewhere"},
-    {"match": "^huge$", "fault": "big", "mb": 2}
+    {"match": "^huge$", "fault": "big", "mb": 2},
+    {"match": "CANARY-[0-9]+", "echo": true, "reply": "Quoting:"},
+    {"match": "QUOTE-ME", "echo": true},
+    {"match": "one.two", "echo": true, "reply": "nothing to quote"}
   ]
 }
 EOF
@@ -57,6 +61,26 @@ expect_eq "times 2: two 500s, then the next rule answers" "500 500 200" "$first 
 expect "times 2: the third answer is the next rule's reply" jqt '.message.content == "finally"'
 req f POST /api/chat "$(ollama 'no rule matches me' ',"stream":false')"
 expect "a request no rule matches gets the default reply" jqt '.message.content | startswith("fake-llm reply: server=f model=m")'
+
+# ---- echo: the reply quotes the lines the rule's regex matches ----
+QUOTED='Quoting:\n> a CANARY-1 b\n> c CANARY-2'
+req f POST /api/chat "$(ollama 'a CANARY-1 b\nplain line\nc CANARY-2' ',"stream":false')"
+expect "echo (ollama): the reply, then each matching line as '> line', joined with newlines" \
+  jqt --arg want "$(printf "$QUOTED")" '.message.content == $want'
+req f POST /api/chat "$(ollama 'a CANARY-1 b\nplain line\nc CANARY-2')"
+expect "echo (ollama stream): the deltas add up to the same text" \
+  bash -c '[ "$(jq -j ".message.content" "$1")" = "$(printf "$2")" ]' _ "$T/body" "$QUOTED"
+req f POST /v1/chat/completions "$(openai 'a CANARY-1 b\nplain line\nc CANARY-2' ',"stream":true')"
+expect "echo (openai stream): the deltas add up to the same text" \
+  bash -c '[ "$(sed -n "s/^data: //p" "$1" | grep -v "^\[DONE\]$" | jq -j ".choices[]?.delta.content // \"\"")" = "$(printf "$2")" ]' _ "$T/body" "$QUOTED"
+req f POST /v1/messages "$(anthro 'a CANARY-1 b\nplain line\nc CANARY-2')" "${AV[@]}"
+expect "echo (anthropic): the same text" jqt --arg want "$(printf "$QUOTED")" '.content[0].text == $want'
+req f POST /api/chat "$(ollama 'intro\nx QUOTE-ME y\r\noutro QUOTE-ME' ',"stream":false')"
+expect "echo without reply: only the quoted lines, a CRLF line without its CR" \
+  jqt '.message.content == "> x QUOTE-ME y\n> outro QUOTE-ME"'
+req f POST /api/chat "$(ollama 'one\ntwo' ',"stream":false')"
+expect "echo: a regex that matches only across lines applies but quotes nothing" \
+  jqt '.message.content == "nothing to quote"'
 
 # ---- status faults, per dialect ----
 req f POST /api/chat "$(ollama e500)"
@@ -153,6 +177,9 @@ bad "a misspelt key" '{"m":[{"replly":"x"}]}' "did you mean 'reply'"
 bad "a bad regex" '{"m":[{"match":"(","reply":"x"}]}' "bad regex"
 bad "a redirect without location" '{"m":[{"fault":"redirect"}]}' "location"
 bad "a rule with nothing to do" '{"m":[{"match":"x"}]}' "give one of"
+bad "echo that is not a boolean" '{"m":[{"echo":"yes"}]}' '"echo" must be true or false'
+bad "echo with a fault" '{"m":[{"echo":true,"fault":"cut"}]}' 'cannot also give "reply", "echo"'
+bad "echo false alone" '{"m":[{"echo":false}]}' "give one of"
 bad "bad JSON" '{"m":' "--script"
 
 finish
