@@ -10,15 +10,24 @@
 
 #include "egress/egress.h"
 #include "pipeline/pipeline.h"
+#include "policy/declassify.h"
 #include "policy/plan.h"
 #include "policy/policy.h"
 #include "providers/prov.h"
 #include "stages/render.h"
 #include "util/bh_err.h"
+#include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
+
+/* What a prompt substituted, kept until the reply for declassify's guards. */
+struct inputs {
+    struct pol_decl_input *v; /* names borrowed from the pipeline, texts owned */
+    size_t n, cap;
+};
 
 struct chat_call {
     struct eng_task *t;
+    struct inputs in;      /* taken from the rendering when the stage declassifies */
     size_t via;            /* the stage whose endpoint and model answer: the task's own, or
                               its reroute target */
     const struct prov_ops *ops;
@@ -49,8 +58,26 @@ static int on_data(void *ud, const char *data, size_t len)
     return 0;
 }
 
+static void inputs_add(struct inputs *in, const char *name, const char *text, int label)
+{
+    if (in->n == in->cap)
+        in->v = bh_xgrow(in->v, &in->cap, in->n + 1, sizeof(*in->v));
+    size_t len = text ? strlen(text) : 0;
+    in->v[in->n++] = (struct pol_decl_input){ name, bh_xstrndup(text ? text : "", len), len,
+                                              label };
+}
+
+static void inputs_release(struct inputs *in)
+{
+    for (size_t i = 0; i < in->n; i++)
+        free((char *)in->v[i].text);
+    free(in->v);
+    memset(in, 0, sizeof(*in));
+}
+
 static void call_free(struct chat_call *c)
 {
+    inputs_release(&c->in);
     if (c->stream)
         c->ops->stream_free(c->stream);
     free(c);
@@ -74,6 +101,61 @@ static int check_not_forwarded(struct eng_task *t, size_t stage, const struct pr
                       "the server forwarded this request to '%s' (the model is a cloud stub): "
                       "its output is discarded — use a model that runs on that machine",
                       reply->remote_host);
+}
+
+/* "guards passed (redacted: ...)" or "guard no_verbatim failed: ..." — no
+ * text of the output or of an input, only counts, names and ids. */
+static void declassify_reason(const struct pipeline *p, int from, const struct pol_decl_result *res,
+                              char *buf, size_t size)
+{
+    if (res->passed)
+        bh_str_put(buf, size, "from %s to %s: guards passed; redacted %zu code blocks, %zu "
+                   "paths, %zu secrets", pol_label_name(p, from), pol_label_name(p, res->label),
+                   res->redacted_code, res->redacted_paths, res->redacted_secrets);
+    else
+        bh_str_put(buf, size, "kept at %s: guard %s failed: %s (redacted %zu secrets)",
+                   pol_label_name(p, from), res->failed ? res->failed : "?", res->detail,
+                   res->redacted_secrets);
+}
+
+/* The stage's declassify, applied to a reply: what is stored is the redacted
+ * output, at `to` when every guard passed, else at the prompt's label. The
+ * decision is audited either way. Only the pipeline's declaration starts
+ * this; nothing in the reply can. */
+static void done_declassified(struct chat_call *c, const char *out, const struct eng_metrics *m)
+{
+    const struct pipeline *p = eng_task_pipeline(c->t);
+    const struct pipe_declassify *d = &p->stages[c->via].declassify;
+    struct pol_decl_result res;
+    struct bh_err err = { 0 }, aerr = { 0 };
+    char why[320];
+    if (pol_declassify(eng_task_labeller(c->t), d, c->label, out, strlen(out), c->in.v, c->in.n,
+                       &res, &err)) {
+        /* Too large to scan for secrets: stored as it came, at its own label. */
+        bh_str_put(why, sizeof(why), "not declassified: %s", err.msg);
+        if (egr_audit_declassify(eng_task_gate(c->t), c->via, eng_task_item(c->t), c->label,
+                                 d->to, 0, why, out, strlen(out), &aerr) == 0)
+            eng_task_done(c->t, out, c->label, m);
+        else
+            eng_task_fail(c->t, &aerr);
+        return;
+    }
+    declassify_reason(p, c->label, &res, why, sizeof(why));
+    if (egr_audit_declassify(eng_task_gate(c->t), c->via, eng_task_item(c->t), c->label, res.label,
+                             res.passed, why, res.output, res.len, &aerr) == 0)
+        eng_task_done(c->t, res.output, res.label, m);
+    else
+        eng_task_fail(c->t, &aerr); /* no audit record, no lowered label */
+    pol_decl_result_release(&res);
+}
+
+static void done_with(struct chat_call *c, const char *out, const struct eng_metrics *m)
+{
+    const struct pipeline *p = eng_task_pipeline(c->t);
+    if (p->stages[c->via].declassify.enabled)
+        done_declassified(c, out, m);
+    else
+        eng_task_done(c->t, out, c->label, m);
 }
 
 static void on_done(void *ud, const struct net_result *r)
@@ -108,22 +190,50 @@ static void on_done(void *ud, const struct net_result *r)
         struct eng_metrics m = { reply.prompt_tokens, reply.output_tokens, reply.load_ns,
                                  reply.total_ns, reply.model, c->via != eng_task_stage(c->t),
                                  c->via };
-        eng_task_done(c->t, reply.content ? reply.content : "", c->label, &m);
+        done_with(c, reply.content ? reply.content : "", &m);
     }
     prov_reply_release(&reply);
     call_free(c);
 }
 
-/* A stage's two messages for this task, rendered, and their label. */
+/* A stage's two messages for this task, rendered, and their label; with
+ * what they substituted when the stage declassifies its output. */
 struct rendered {
     char *system, *user;
     int label;
+    struct inputs in;
 };
 
 static void rendered_release(struct rendered *r)
 {
     free(r->system);
     free(r->user);
+    inputs_release(&r->in);
+}
+
+struct recorder {
+    struct eng_task *t;
+    struct inputs *in; /* NULL: record nothing */
+};
+
+/* eng_task_lookup, noting each value and its label for the guards. */
+static int record_lookup(void *ud, const char *field, const char **value, int *label,
+                         struct bh_err *err)
+{
+    struct recorder *r = ud;
+    int rc = eng_task_lookup(r->t, field, value, label, err);
+    if (rc == 0 && r->in)
+        inputs_add(r->in, field, *value, *label);
+    return rc;
+}
+
+/* The template's own words count as inputs at the bottom label: a reply may
+ * repeat its instructions without leaking anything. */
+static void literals_add(struct inputs *in, const struct pipe_tpl *t)
+{
+    for (size_t i = 0; i < t->n_parts; i++)
+        if (!t->parts[i].is_field)
+            inputs_add(in, "the prompt template", t->parts[i].text, 0);
 }
 
 static int render_stage(struct eng_task *t, size_t stage, struct rendered *r, struct bh_err *err)
@@ -132,13 +242,18 @@ static int render_stage(struct eng_task *t, size_t stage, struct rendered *r, st
     const struct pipe_stage *s = &p->stages[stage];
     int ls = 0, rc = 0;
     memset(r, 0, sizeof(*r));
+    struct recorder rec = { t, s->declassify.enabled ? &r->in : NULL };
     if (s->system.n_parts)
-        rc = stage_render(p, &s->system, eng_task_lookup, t, STAGE_PROMPT_MAX, &r->system, &ls,
+        rc = stage_render(p, &s->system, record_lookup, &rec, STAGE_PROMPT_MAX, &r->system, &ls,
                           err);
     if (rc == 0)
-        rc = stage_render(p, &s->tpl, eng_task_lookup, t, STAGE_PROMPT_MAX, &r->user, &r->label,
-                          err);
+        rc = stage_render(p, &s->tpl, record_lookup, &rec, STAGE_PROMPT_MAX, &r->user,
+                          &r->label, err);
     r->label = pol_label_join(p, r->label, ls);
+    if (rc == 0 && rec.in) {
+        literals_add(rec.in, &s->system);
+        literals_add(rec.in, &s->tpl);
+    }
     if (rc)
         rendered_release(r);
     return rc;
@@ -163,7 +278,7 @@ static int build_body(const struct pipeline *p, size_t via, const struct prov_op
 
 /* Sends the rendered messages to stage via's endpoint and model, through
  * the gate, which checks r->label against via's clearance. */
-static int send_via(struct eng_task *t, size_t via, const struct rendered *r, struct bh_err *err)
+static int send_via(struct eng_task *t, size_t via, struct rendered *r, struct bh_err *err)
 {
     const struct pipeline *p = eng_task_pipeline(t);
     const struct prov_ops *ops = prov_find(p->endpoints[p->stages[via].endpoint].provider);
@@ -175,6 +290,8 @@ static int send_via(struct eng_task *t, size_t via, const struct rendered *r, st
     c->via = via;
     c->ops = ops;
     c->label = r->label;
+    c->in = r->in; /* the guards need them when the reply comes */
+    memset(&r->in, 0, sizeof(r->in));
     char *body = NULL;
     size_t len = 0;
     int rc = build_body(p, via, ops, r, &body, &len, err);

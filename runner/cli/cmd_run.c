@@ -147,8 +147,6 @@ static const char *not_run_yet(const struct pipe_stage *s)
         return "for_each";
     if (s->out_format == PIPE_OUT_JSON)
         return "output format json";
-    if (s->declassify.enabled)
-        return "declassify (its guards)";
     return NULL;
 }
 

@@ -450,6 +450,11 @@ const char *eng_task_item(const struct eng_task *t)
     return t->e->o->items[t->item].key;
 }
 
+const struct pol_labeller *eng_task_labeller(const struct eng_task *t)
+{
+    return t->e->lab;
+}
+
 struct egr_gate *eng_task_gate(const struct eng_task *t)
 {
     return t->e->o->gate;

@@ -61,6 +61,9 @@ const struct pipeline *eng_task_pipeline(const struct eng_task *t);
 size_t eng_task_stage(const struct eng_task *t);
 const char *eng_task_item(const struct eng_task *t);
 struct egr_gate *eng_task_gate(const struct eng_task *t);
+/* The run's labeller (the pipeline's rules and detectors), for the guards. */
+struct pol_labeller;
+const struct pol_labeller *eng_task_labeller(const struct eng_task *t);
 /* A stage_lookup_fn over the task's item fields and upstream outputs. */
 int eng_task_lookup(void *task, const char *field, const char **value, int *label,
                     struct bh_err *err);

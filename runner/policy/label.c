@@ -10,6 +10,7 @@
 #include "policy/label.h"
 
 #include <regex.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,6 +264,32 @@ int pol_label_value(const struct pol_labeller *l, const char *name, int declared
     hits_apply(l, name, value, len, content ? parts : NULL, content ? n_parts : 0, hits, n_hits,
                out);
     pol_hits_free(hits);
+    return 0;
+}
+
+int pol_labeller_scan(const struct pol_labeller *l, const char *data, size_t len,
+                      struct pol_hit **hits, size_t *n_hits)
+{
+    struct pol_scan_opts o = POL_SCAN_OPTS_INIT;
+    o.enabled = l->enabled;
+    o.n_enabled = l->n_enabled;
+    o.max_hits = SIZE_MAX;
+    *hits = NULL;
+    *n_hits = 0;
+    if (l->n_enabled == 0)
+        return len > POL_DETECT_MAX_BYTES ? BH_ETOOBIG : 0; /* "detectors": [] */
+    int rc = pol_detect_scan_opts(data, len, &o, hits, n_hits);
+    if (rc != 0)
+        return rc;
+    size_t kept = 0;
+    for (size_t i = 0; i < *n_hits; i++)
+        if (!value_allowed(l->p, data, &(*hits)[i]))
+            (*hits)[kept++] = (*hits)[i];
+    *n_hits = kept;
+    if (kept == 0) {
+        pol_hits_free(*hits);
+        *hits = NULL;
+    }
     return 0;
 }
 

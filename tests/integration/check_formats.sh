@@ -55,7 +55,8 @@ fmt dot "$BH_SOURCE_DIR/pipelines/code-review.json"
 expect_eq "dot exits 0" 0 "$rc"
 expect_contains "dot has the diff edge with its bound (raised by the path rules)" "$T/out" \
   '"f:pr.diff" -> "s:review" [label="restricted"];'
-expect_contains "dot has the stage-to-stage edge" "$T/out" '"s:review" -> "s:summarize" [label="restricted"];'
+expect_contains "dot has the stage-to-stage edge, declassified" "$T/out" \
+  '"s:review" -> "s:summarize" [label="declassified: internal / restricted", color=orange, fontcolor=orange];'
 expect_contains "dot shows both bounds where a detector hit goes above the clearance" "$T/out" \
   '"f:pr.title" -> "s:plan" [label="internal / restricted", color=orange, fontcolor=orange];'
 expect_contains "dot has the reroute edge" "$T/out" '"s:plan" -> "s:plan-local" [label="reroute", style=bold, color=blue];'
@@ -103,7 +104,7 @@ expect_contains "text shows the path rules' bound" "$T/out" \
   "reads pr.diff: restricted (the field's label joined with every path rule); with detectors restricted"
 expect_contains "text notes what a detector hit does" "$T/out" \
   "note: a detector hit in pr.number (or 4 more of its inputs) may raise the prompt to restricted, above its clearance internal: on_sensitive reroute runs stage plan-local instead for that item"
-expect_contains "and says the check passes with a note" "$T/out" "check: ok — no stage can receive data above its clearance; 1 note above says"
+expect_contains "and says the check passes with a note" "$T/out" "check: ok — no stage can receive data above its clearance; 2 notes above say"
 fmt text "$BH_SOURCE_DIR/fixtures/pipelines/policy/diff-to-cloud.json"
 expect_contains "a refusal says what carries the label and what to do" "$T/err" \
   "stages.review: refused: cloud stage reads pr.diff (confidential), above its clearance internal — every item would be refused: run it where confidential may go, read less, or set on_sensitive skip or reroute:STAGE if only some items are that sensitive"

@@ -29,13 +29,20 @@ for n in 1 2 3 4 5 6; do
 done
 expect_eq "plan ran in the cloud" cloud "$(jq -r 'select(.stage == "plan") | .locality' "$T/report.jsonl" | sort -u)"
 expect_eq "review ran locally" local "$(jq -r 'select(.stage == "review") | .locality' "$T/report.jsonl" | sort -u)"
+expect_eq "summarize ran in the cloud" cloud "$(jq -r 'select(.stage == "summarize") | .locality' "$T/report.jsonl" | sort -u)"
 # Labels follow the data: the path rules label each file of a diff, and the
-# private-key detector finds the key the .pem PR adds.
-review_label() { jq -r --arg k "refs/pull/$1/head" 'select(.stage == "review" and .item == $k) | .label' "$T/report.jsonl"; }
-expect_eq "a code PR's review output is confidential" confidential "$(review_label 1)"
-expect_eq "the docs-only PR's review output is internal (rule docs/**)" internal "$(review_label 2)"
-expect_eq "the .pem PR's review output is restricted (rule and detector)" restricted "$(review_label 3)"
-expect_eq "the binary-file PR's review output is confidential" confidential "$(review_label 5)"
+# private-key detector finds the key the .pem PR adds; every review then
+# passes the declassification guards (the fixture's replies quote nothing)
+# and goes down to internal, which the cloud summarizer may read. The audit
+# says from where.
+"$BULKHEAD" audit show --state "$T/state" >"$T/audit-all.jsonl"
+review_from() { jq -r --arg k "refs/pull/$1/head" 'select(.stage == "review" and .item == $k and .decision == "declassify") | .reason | capture("^from (?<l>[a-z]+) to").l' "$T/audit-all.jsonl"; }
+expect_eq "a code PR's review was confidential" confidential "$(review_from 1)"
+expect_eq "the docs-only PR's review was internal (rule docs/**)" internal "$(review_from 2)"
+expect_eq "the .pem PR's review was restricted (rule and detector)" restricted "$(review_from 3)"
+expect_eq "the binary-file PR's review was confidential" confidential "$(review_from 5)"
+expect_eq "every review was declassified to internal" internal \
+  "$(jq -r 'select(.stage == "review") | .label' "$T/report.jsonl" | sort -u)"
 expect_eq "each reply names the model asked for" 0 \
   "$(jq -s '[.[] | select(.answered_by != .model)] | length' "$T/report.jsonl")"
 expect_eq "ollama is asked never to truncate a prompt" 18 \
@@ -52,16 +59,18 @@ expect_eq "local log holds every canary" 6 "$seen"
 
 requests=$(( $(jq -s '[.[] | select(.method == "POST")] | length' "$T/local.log") + \
              $(jq -s '[.[] | select(.method == "POST")] | length' "$T/cloud.log") ))
-"$BULKHEAD" audit show --state "$T/state" >"$T/audit-all.jsonl"
-# Records of stage requests; the others are model management (no item data).
-jq -c 'select(.stage != "")' "$T/audit-all.jsonl" >"$T/audit.jsonl"
+# Records of stage requests; the others are model management (no item data)
+# and declassification decisions (nothing sent).
+jq -c 'select(.stage != "" and (.decision == "allow" or .decision == "refuse"))' "$T/audit-all.jsonl" >"$T/audit.jsonl"
+expect_eq "one declassification record per review" 6 \
+  "$(jq -s '[.[] | select(.decision == "declassify" and .stage == "review")] | length' "$T/audit-all.jsonl")"
 expect_eq "one audit record per request" "$requests" "$(wc -l <"$T/audit.jsonl")"
 expect_eq "one model-management record: the local endpoint's model list, public, no item" \
   "GET /api/tags public " \
   "$(jq -r 'select(.stage == "") | "\(.reason | capture("(?<m>GET /api/tags)").m) \(.label) \(.item)"' "$T/audit-all.jsonl")"
 expect_eq "18 requests in all" 18 "$requests"
 expect_eq "every record allows" allow "$(jq -r .decision "$T/audit.jsonl" | sort -u)"
-expect_eq "6 audit records for the cloud" 6 "$(jq -s '[.[] | select(.locality == "cloud")] | length' "$T/audit.jsonl")"
+expect_eq "12 audit records for the cloud (plan and summarize)" 12 "$(jq -s '[.[] | select(.locality == "cloud")] | length' "$T/audit.jsonl")"
 expect "audit chain verifies" "$BULKHEAD" audit verify --state "$T/state"
 
 # Each audit record's payload hash is the hash of a body the server received.
@@ -70,7 +79,7 @@ bodies=$(cat "$T/local.log" "$T/cloud.log" | jq -r 'select(.method == "POST") | 
 expect_eq "audit payload hashes match the bodies received" "$bodies" \
   "$(jq -r .payload_sha256 "$T/audit.jsonl" | sort)"
 
-expect_eq "the cloud server got the API key" 6 \
+expect_eq "the cloud server got the API key" 12 \
   "$(jq -s '[.[] | select(.headers.Authorization == "Bearer sk-bulkhead-test-SECRET-1f2e3d")] | length' "$T/cloud.log")"
 expect_eq "the local server never got it" 0 "$(grep -c -F 'SECRET-1f2e3d' "$T/local.log" || true)"
 "$BULKHEAD" report --state "$T/state" >"$T/report.md"

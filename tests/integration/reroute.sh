@@ -35,7 +35,8 @@ set -e
 expect_eq "the run succeeds (a reroute is not a refusal)" 0 "$rc"
 [ "$rc" -eq 0 ] || cat "$T/run.err"
 expect_eq "the address never reaches the cloud" 0 "$(grep -c -F 'jane.roe@acme-corp.com' "$T/cloud.log" || true)"
-expect_eq "the cloud planned the other two PRs" 2 "$(jq -r 'select(.method == "POST") | .path' "$T/cloud.log" | grep -c /api/chat)"
+expect_eq "the cloud planned the other two PRs" 2 \
+  "$(jq -r 'select(.method == "POST") | .body' "$T/cloud.log" | grep -c 'You are planning a code review')"
 expect_eq "the local twin planned PR 7 (one planning prompt with its title)" 1 \
   "$(jq -r 'select(.method == "POST") | .body' "$T/local.log" | grep 'You are planning a code review' | grep -c 'Fix parser crash reported by')"
 "$BULKHEAD" report --state "$T/state" --format jsonl >"$T/report.jsonl"

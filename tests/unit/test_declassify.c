@@ -1,0 +1,475 @@
+/* tests/unit/test_declassify.c — the guards of `declassify`
+ * (policy/declassify.c) over a hand-built pipeline with every built-in
+ * detector: verbatim runs across re-wrapped text and their excuse by a
+ * public input, the N boundary, code and path redaction, secrets redacted
+ * whatever the guards say, the detectors and max_chars guards, and details
+ * that never repeat the text they are about. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/pipeline.h"
+#include "policy/declassify.h"
+#include "policy/detect.h"
+#include "policy/label.h"
+#include "util/bh_err.h"
+
+enum { PUB, INT, CONF, RESTR };
+
+static char *labels[] = { "public", "internal", "confidential", "restricted" };
+
+/* The AWS key format the detector knows, split so that this file does not
+ * trip secret scanners (as in test_detect.c). */
+#define AWS_KEY "AK" "IAQW7B3PDKHX4PY8GP"
+
+#define DIFF "static int frobnicate_widget(struct widget *w, int flags)\n" \
+             "{\n    return w->count + flags;\n}\n"
+
+struct fx {
+    struct pipeline p;
+    struct pol_labeller *lab;
+    struct pipe_declassify d;
+    struct pol_decl_input in[4];
+    size_t n_in;
+    struct pol_decl_result res;
+};
+
+static int fx_setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    f->p.labels = labels;
+    f->p.n_labels = 4;
+    f->p.name = "t";
+    f->p.file = "t.json";
+    f->p.source.kind = "git";
+    f->p.source.label = CONF;
+    assert_int_equal(pol_labeller_new(&f->lab, &f->p, NULL), 0);
+    f->d = (struct pipe_declassify){ .enabled = 1, .to = INT, .no_verbatim_tokens = 8,
+                                     .detectors = 1 };
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+    pol_decl_result_release(&f->res);
+    pol_labeller_free(f->lab);
+    free(f);
+    return 0;
+}
+
+static void fx_input(struct fx *f, const char *name, const char *text, size_t len, int label)
+{
+    f->in[f->n_in++] = (struct pol_decl_input){ name, text, len, label };
+}
+
+static void fx_input_s(struct fx *f, const char *name, const char *text, int label)
+{
+    fx_input(f, name, text, strlen(text), label);
+}
+
+/* The usual inputs: a public title and a confidential diff. */
+static void fx_pr(struct fx *f)
+{
+    fx_input_s(f, "pr.title", "Fix the widget count", PUB);
+    fx_input(f, "pr.diff", DIFF, strlen(DIFF), CONF);
+}
+
+static struct pol_decl_result *run(struct fx *f, const char *out, size_t len)
+{
+    struct bh_err err = { 0 };
+    pol_decl_result_release(&f->res);
+    assert_int_equal(pol_declassify(f->lab, &f->d, CONF, out, len, f->in, f->n_in, &f->res,
+                                    &err), 0);
+    assert_non_null(f->res.output);
+    assert_int_equal(f->res.output[f->res.len], '\0');
+    return &f->res;
+}
+
+static struct pol_decl_result *run_s(struct fx *f, const char *out)
+{
+    return run(f, out, strlen(out));
+}
+
+static void assert_passed(const struct pol_decl_result *r, int label)
+{
+    assert_int_equal(r->passed, 1);
+    assert_null(r->failed);
+    assert_string_equal(r->detail, "");
+    assert_int_equal(r->label, label);
+}
+
+static void assert_failed(const struct pol_decl_result *r, const char *guard, const char *detail)
+{
+    assert_int_equal(r->passed, 0);
+    assert_non_null(r->failed);
+    assert_string_equal(r->failed, guard);
+    assert_string_equal(r->detail, detail);
+    assert_int_equal(r->label, CONF);
+}
+
+/* ---- no_verbatim ---- */
+
+static void quote_rewrapped_and_respaced_is_caught(void **state)
+{
+    struct fx *f = *state;
+    fx_pr(f);
+    struct pol_decl_result *r = run_s(f, "The change adds static int\n"
+                                         "   frobnicate_widget(  struct\n"
+                                         "\twidget *w which is fine.");
+    assert_failed(r, "no_verbatim", "a run of 8 tokens is shared with pr.diff (confidential) "
+                                    "and with no input at or below internal");
+    assert_null(strstr(r->detail, "frobnicate"));
+    assert_null(strstr(r->detail, "widget *"));
+}
+
+static void review_naming_identifiers_passes(void **state)
+{
+    struct fx *f = *state;
+    fx_pr(f);
+    struct pol_decl_result *r = run_s(f, "frobnicate_widget adds flags to w->count; the widget "
+                                         "struct and its static int helper look fine. "
+                                         "frobnicate_widget(struct widget is named well.");
+    assert_passed(r, INT);
+}
+
+static void quote_also_in_public_input_passes(void **state)
+{
+    struct fx *f = *state;
+    fx_input_s(f, "pr.title", "Rename static int frobnicate_widget(struct widget *w, int flags)",
+               PUB);
+    fx_input(f, "pr.diff", DIFF, strlen(DIFF), CONF);
+    assert_passed(run_s(f, "It renames static int frobnicate_widget(struct widget *w, int "
+                           "flags) as the title says."),
+                  INT);
+}
+
+static void public_input_excuses_only_what_it_holds(void **state)
+{
+    struct fx *f = *state;
+    /* the title holds the first 8 tokens of the 12-token quote: the 4
+     * shingles that go past it still leak, a run of tokens 2 to 12. */
+    fx_input_s(f, "pr.title", "static int frobnicate_widget(struct widget *w", PUB);
+    fx_input(f, "pr.diff", DIFF, strlen(DIFF), CONF);
+    assert_failed(run_s(f, "see static int frobnicate_widget(struct widget *w, int flags) here"),
+                  "no_verbatim", "a run of 11 tokens is shared with pr.diff (confidential) "
+                                 "and with no input at or below internal");
+}
+
+static void the_template_counts_as_bottom(void **state)
+{
+    struct fx *f = *state;
+    static const char out[] = "You said: Review this change and list every bug you find in "
+                              "it. None.";
+    fx_input_s(f, "pr.diff", "Review this change and list every bug you find in it", CONF);
+    assert_string_equal(run_s(f, out)->detail, "a run of 11 tokens is shared with pr.diff "
+                        "(confidential) and with no input at or below internal");
+    fx_input_s(f, NULL, "Review this change and list every bug you find in it, then rate it.",
+               PUB);
+    assert_passed(run_s(f, out), INT);
+}
+
+static void seven_shared_tokens_pass_eight_fail(void **state)
+{
+    struct fx *f = *state;
+    static const char doc[] = "alpha beta gamma delta epsilon zeta eta theta iota";
+    fx_input(f, "doc.body", doc, sizeof(doc) - 1, RESTR);
+    assert_passed(run_s(f, "x alpha beta gamma delta epsilon zeta eta y"), INT);
+    struct pol_decl_result *r = run_s(f, "x alpha beta gamma delta epsilon zeta eta theta y");
+    assert_int_equal(r->passed, 0);
+    assert_string_equal(r->detail, "a run of 8 tokens is shared with doc.body (restricted) "
+                                   "and with no input at or below internal");
+    f->d.no_verbatim_tokens = 7;
+    assert_string_equal(run_s(f, "x alpha beta gamma delta epsilon zeta eta y")->failed,
+                        "no_verbatim");
+    f->d.no_verbatim_tokens = 0; /* off */
+    assert_passed(run_s(f, "alpha beta gamma delta epsilon zeta eta theta iota"), INT);
+}
+
+static void input_at_the_target_label_counts_as_below(void **state)
+{
+    struct fx *f = *state;
+    static const char doc[] = "alpha beta gamma delta epsilon zeta eta theta iota";
+    fx_input(f, "notes", doc, sizeof(doc) - 1, INT);
+    assert_passed(run_s(f, doc), INT);
+}
+
+static void repeated_shingles_are_found_and_excused(void **state)
+{
+    struct fx *f = *state;
+    static char out[4000], secret[2000], pub[2000];
+    for (size_t i = 0; i < 1000; i++)
+        memcpy(out + 4 * i, "abc ", 4);
+    for (size_t i = 0; i < 500; i++)
+        memcpy(secret + 4 * i, "abc ", 4);
+    memcpy(pub, secret, sizeof(pub));
+    fx_input(f, "a", secret, sizeof(secret), CONF);
+    struct pol_decl_result *r = run(f, out, sizeof(out));
+    assert_string_equal(r->detail, "a run of 1000 tokens is shared with a (confidential) "
+                                   "and with no input at or below internal");
+    fx_input(f, "b", pub, sizeof(pub), PUB);
+    assert_passed(run(f, out, sizeof(out)), INT);
+}
+
+static void label_is_never_raised(void **state)
+{
+    struct fx *f = *state;
+    struct bh_err err = { 0 };
+    f->d.to = CONF;
+    assert_int_equal(pol_declassify(f->lab, &f->d, INT, "fine", 4, NULL, 0, &f->res, &err), 0);
+    assert_int_equal(f->res.passed, 1);
+    assert_int_equal(f->res.label, INT);
+}
+
+/* ---- redaction ---- */
+
+static void redact_code_removes_blocks_and_the_quote_in_them(void **state)
+{
+    struct fx *f = *state;
+    fx_pr(f);
+    static const char out[] = "Intro\n"
+                              "```c\nstatic int frobnicate_widget(struct widget *w, int flags)\n```\n"
+                              "Middle\n\n"
+                              "    static int frobnicate_widget(struct widget *w)\n"
+                              "\n"
+                              "\treturn w->count + flags;\n"
+                              "\n"
+                              "End\n"
+                              "~~~ diff\nstatic int frobnicate_widget(struct widget *w, int";
+    assert_string_equal(run_s(f, out)->failed, "no_verbatim");
+    f->d.redact_code = 1;
+    struct pol_decl_result *r = run_s(f, out);
+    assert_passed(r, INT);
+    assert_string_equal(r->output, "Intro\n[code removed]\nMiddle\n\n[code removed]\n\nEnd\n"
+                                   "[code removed]");
+    assert_int_equal(r->redacted_code, 3);
+}
+
+static void redact_code_keeps_list_continuations_and_lazy_lines(void **state)
+{
+    struct fx *f = *state;
+    static const char out[] = "- first point\n\n    more about it\n\n"
+                              "1. numbered\n\n    its detail\n"
+                              "Paragraph\n    lazy line\n"
+                              "```x``` inline at a line start stays\n";
+    f->d.redact_code = 1;
+    struct pol_decl_result *r = run_s(f, out);
+    assert_string_equal(r->output, out);
+    assert_int_equal(r->redacted_code, 0);
+}
+
+static void redact_paths_replaces_path_like_words(void **state)
+{
+    struct fx *f = *state;
+    f->d.redact_paths = 1;
+    struct pol_decl_result *r = run_s(f, "See src/net/http.c:42, (foo.py) and `bar.RS`. "
+                                         "e.g. v1.2 and main.c:7 ok, and/or a / b.");
+    assert_string_equal(r->output, "See [path], ([path]) and `[path]`. "
+                                   "e.g. v1.2 and [path] ok, [path] a / b.");
+    assert_int_equal(r->redacted_paths, 5);
+    assert_passed(r, INT);
+}
+
+static void secret_is_redacted_even_when_a_guard_fails(void **state)
+{
+    struct fx *f = *state;
+    fx_pr(f);
+    struct pol_decl_result *r = run_s(f, "key " AWS_KEY " and static int frobnicate_widget("
+                                         "struct widget *w, int flags)");
+    assert_string_equal(r->failed, "no_verbatim");
+    assert_int_equal(r->redacted_secrets, 1);
+    assert_non_null(strstr(r->output, "key [redacted: aws-access-key] and static int"));
+    assert_null(strstr(r->output, AWS_KEY));
+    assert_null(strstr(r->detail, AWS_KEY));
+}
+
+static void secret_is_redacted_and_the_rest_declassified(void **state)
+{
+    struct fx *f = *state;
+    fx_pr(f);
+    f->d.redact_code = 1;
+    struct pol_decl_result *r = run_s(f, "aws_access_key_id = " AWS_KEY "\n```\n" AWS_KEY
+                                         "\n```\n");
+    assert_passed(r, INT);
+    assert_string_equal(r->output, "aws_access_key_id = [redacted: aws-access-key]\n"
+                                   "[code removed]\n");
+    assert_int_equal(r->redacted_secrets, 2);
+    assert_int_equal(r->redacted_code, 1);
+}
+
+static void allowed_value_is_neither_redacted_nor_a_hit(void **state)
+{
+    struct fx *f = *state;
+    static char *allow[] = { AWS_KEY };
+    pol_labeller_free(f->lab);
+    f->p.source.allow_values = allow;
+    f->p.source.n_allow_values = 1;
+    assert_int_equal(pol_labeller_new(&f->lab, &f->p, NULL), 0);
+    struct pol_decl_result *r = run_s(f, "the docs' key " AWS_KEY);
+    assert_passed(r, INT);
+    assert_int_equal(r->redacted_secrets, 0);
+    assert_string_equal(r->output, "the docs' key " AWS_KEY);
+}
+
+/* ---- detectors, max_chars, order ---- */
+
+static void email_fails_the_detectors_guard(void **state)
+{
+    struct fx *f = *state;
+    static const char out[] = "fine\nask Q.Smith_99@Uni-Bonn.DE about it";
+    struct pol_decl_result *r = run_s(f, out);
+    assert_failed(r, "detectors", "detector email (confidential) matched at line 2 of the "
+                                  "redacted output");
+    assert_string_equal(r->output, out); /* not a secret: kept, at its label */
+    assert_null(strstr(r->detail, "Smith"));
+    f->d.detectors = 0;
+    assert_passed(run_s(f, out), INT);
+}
+
+static void max_chars_counts_bytes_after_redaction(void **state)
+{
+    struct fx *f = *state;
+    static const char out[] = "short note\n```\nlong code block that is well over the cap\n```\n";
+    f->d.max_chars = 30;
+    struct pol_decl_result *r = run_s(f, out);
+    char want[128];
+    snprintf(want, sizeof(want), "the redacted output is %zu bytes, over max_chars 30",
+             sizeof(out) - 1);
+    assert_failed(r, "max_chars", want);
+    f->d.redact_code = 1;
+    assert_passed(run_s(f, out), INT); /* "short note\n[code removed]\n": 26 bytes */
+    f->d.max_chars = 26;
+    assert_passed(run_s(f, out), INT);
+    f->d.max_chars = 25;
+    assert_string_equal(run_s(f, out)->failed, "max_chars");
+}
+
+static void first_failing_guard_wins(void **state)
+{
+    struct fx *f = *state;
+    fx_pr(f);
+    f->d.max_chars = 5;
+    struct pol_decl_result *r = run_s(f, "Q.Smith_99@Uni-Bonn.DE: static int "
+                                         "frobnicate_widget(struct widget *w, int flags)");
+    assert_string_equal(r->failed, "no_verbatim");
+    f->d.no_verbatim_tokens = 0;
+    assert_string_equal(run_s(f, "Q.Smith_99@Uni-Bonn.DE")->failed, "detectors");
+}
+
+static void detail_never_holds_output_or_input_text(void **state)
+{
+    struct fx *f = *state;
+    static const char *words[] = { "frobnicate", "widget", "flags", "Smith", "Bonn", "IAQW7",
+                                   "quux" };
+    fx_pr(f);
+    const char *outs[] = {
+        "quux static int frobnicate_widget(struct widget *w, int flags) quux",
+        "quux Q.Smith_99@Uni-Bonn.DE quux " AWS_KEY,
+        "quux quux quux quux quux quux quux quux quux quux quux",
+    };
+    f->d.max_chars = 40;
+    for (size_t i = 0; i < 3; i++) {
+        struct pol_decl_result *r = run_s(f, outs[i]);
+        assert_int_equal(r->passed, 0);
+        assert_true(strlen(r->detail) > 0);
+        for (size_t k = 0; k < sizeof(words) / sizeof(words[0]); k++)
+            if (strstr(r->detail, words[k]))
+                fail_msg("detail \"%s\" holds \"%s\"", r->detail, words[k]);
+    }
+}
+
+/* ---- edges ---- */
+
+static void empty_output_passes(void **state)
+{
+    struct fx *f = *state;
+    fx_pr(f);
+    f->d.redact_code = f->d.redact_paths = 1;
+    struct pol_decl_result *r = run(f, "", 0);
+    assert_passed(r, INT);
+    assert_int_equal(r->len, 0);
+    assert_string_equal(r->output, "");
+}
+
+static void nuls_are_bytes_in_inputs_and_output(void **state)
+{
+    struct fx *f = *state;
+    static const char doc[] = "head\0\0alpha beta gamma delta\0epsilon zeta eta theta";
+    static const char out[] = "x\0alpha beta gamma delta\0epsilon zeta eta theta\0y";
+    fx_input(f, "doc.body", doc, sizeof(doc) - 1, CONF);
+    struct pol_decl_result *r = run(f, out, sizeof(out) - 1);
+    assert_string_equal(r->failed, "no_verbatim");
+    assert_int_equal(r->len, sizeof(out) - 1);
+    assert_memory_equal(r->output, out, sizeof(out) - 1);
+    /* a NUL is a token of its own: where it differs the run breaks */
+    static const char out2[] = "alpha beta gamma delta epsilon zeta eta theta";
+    assert_passed(run(f, out2, sizeof(out2) - 1), INT);
+}
+
+static void output_over_the_scan_cap_is_an_error(void **state)
+{
+    struct fx *f = *state;
+    size_t len = POL_DETECT_MAX_BYTES + 1;
+    char *big = calloc(1, len);
+    struct bh_err err = { 0 };
+    assert_int_equal(pol_declassify(f->lab, &f->d, CONF, big, len, NULL, 0, &f->res, &err),
+                     BH_ETOOBIG);
+    assert_null(f->res.output);
+    assert_non_null(strstr(err.msg, "scan cap"));
+    free(big);
+}
+
+static void labeller_scan_gives_every_enabled_hit(void **state)
+{
+    struct fx *f = *state;
+    static const char s[] = AWS_KEY " Q.Smith_99@Uni-Bonn.DE";
+    struct pol_hit *hits = NULL;
+    size_t n = 0;
+    assert_int_equal(pol_labeller_scan(f->lab, s, sizeof(s) - 1, &hits, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(hits[0].detector->id, "aws-access-key");
+    assert_string_equal(hits[1].detector->id, "email");
+    pol_hits_free(hits);
+    assert_int_equal(pol_labeller_scan(f->lab, "nothing", 7, &hits, &n), 0);
+    assert_int_equal(n, 0);
+    assert_null(hits);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(quote_rewrapped_and_respaced_is_caught),
+        T(review_naming_identifiers_passes),
+        T(quote_also_in_public_input_passes),
+        T(public_input_excuses_only_what_it_holds),
+        T(the_template_counts_as_bottom),
+        T(seven_shared_tokens_pass_eight_fail),
+        T(input_at_the_target_label_counts_as_below),
+        T(repeated_shingles_are_found_and_excused),
+        T(label_is_never_raised),
+        T(redact_code_removes_blocks_and_the_quote_in_them),
+        T(redact_code_keeps_list_continuations_and_lazy_lines),
+        T(redact_paths_replaces_path_like_words),
+        T(secret_is_redacted_even_when_a_guard_fails),
+        T(secret_is_redacted_and_the_rest_declassified),
+        T(allowed_value_is_neither_redacted_nor_a_hit),
+        T(email_fails_the_detectors_guard),
+        T(max_chars_counts_bytes_after_redaction),
+        T(first_failing_guard_wins),
+        T(detail_never_holds_output_or_input_text),
+        T(empty_output_passes),
+        T(nuls_are_bytes_in_inputs_and_output),
+        T(output_over_the_scan_cap_is_an_error),
+        T(labeller_scan_gives_every_enabled_hit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
