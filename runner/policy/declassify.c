@@ -587,6 +587,18 @@ static size_t verbatim_leak(const struct pipe_declassify *d, const struct text *
 
 /* ---- the guards ---- */
 
+/* One call's state. */
+struct job {
+    const struct pol_labeller *l;
+    const struct pipe_declassify *d;
+    const struct pol_decl_input *in;
+    size_t n_in;
+    struct text t;        /* the output, redacted pass by pass */
+    struct pol_hit *hits; /* the final text's detector hits (no secret among them) */
+    size_t n_hits;
+    struct pol_decl_result *res;
+};
+
 static void input_name(const struct pol_decl_input *in, size_t i, char *buf, size_t size)
 {
     if (in[i].name)
@@ -601,29 +613,39 @@ static void fail(struct pol_decl_result *res, const char *guard)
     res->failed = guard;
 }
 
-static void guards_run(const struct pol_labeller *l, const struct pipe_declassify *d,
-                       int in_label, const struct text *out, const struct pol_decl_input *in,
-                       size_t n_in, const struct pol_hit *hits, size_t n_hits,
-                       struct pol_decl_result *res)
+/* The first hit whose detector raises above the target: a hit at or below it
+ * (a private address in an output declassified to internal) is no leak. */
+static const struct pol_hit *hit_above(const struct job *j, const struct pipeline *p, int to)
 {
-    const struct pipeline *p = pol_labeller_pipeline(l);
+    for (size_t i = 0; i < j->n_hits; i++)
+        if (pol_detector_label(p, j->hits[i].detector) > to)
+            return &j->hits[i];
+    return NULL;
+}
+
+static void guards_run(struct job *j, int in_label)
+{
+    const struct pipeline *p = pol_labeller_pipeline(j->l);
+    const struct pol_hit *h = NULL;
+    const struct pipe_declassify *d = j->d;
+    struct pol_decl_result *res = j->res;
     size_t input = 0, leak = 0;
     char name[96];
-    if (d->no_verbatim_tokens > 0 && (leak = verbatim_leak(d, out, in, n_in, &input)) > 0) {
-        input_name(in, input, name, sizeof(name));
+    if (d->no_verbatim_tokens > 0 && (leak = verbatim_leak(d, &j->t, j->in, j->n_in, &input))) {
+        input_name(j->in, input, name, sizeof(name));
         snprintf(res->detail, sizeof(res->detail), "a run of %zu tokens is shared with %s (%s) "
                  "and with no input at or below %s", leak, name,
-                 pol_label_name(p, in[input].label), pol_label_name(p, d->to));
+                 pol_label_name(p, j->in[input].label), pol_label_name(p, d->to));
         fail(res, "no_verbatim");
-    } else if (d->detectors && n_hits > 0) {
+    } else if (d->detectors && (h = hit_above(j, p, d->to)) != NULL) {
         snprintf(res->detail, sizeof(res->detail), "detector %s (%s) matched at line %zu of "
-                 "the redacted output%s", hits[0].detector->id,
-                 pol_label_name(p, pol_detector_label(p, hits[0].detector)), hits[0].line,
-                 n_hits > 1 ? ", with more hits after it" : "");
+                 "the redacted output%s", h->detector->id,
+                 pol_label_name(p, pol_detector_label(p, h->detector)), h->line,
+                 h + 1 < j->hits + j->n_hits ? ", with more hits after it" : "");
         fail(res, "detectors");
-    } else if (d->max_chars > 0 && out->len > (size_t)d->max_chars) {
+    } else if (d->max_chars > 0 && j->t.len > (size_t)d->max_chars) {
         snprintf(res->detail, sizeof(res->detail), "the redacted output is %zu bytes, over "
-                 "max_chars %ld", out->len, d->max_chars);
+                 "max_chars %ld", j->t.len, d->max_chars);
         fail(res, "max_chars");
     } else {
         res->passed = 1;
@@ -632,22 +654,21 @@ static void guards_run(const struct pol_labeller *l, const struct pipe_declassif
 }
 
 /* Secrets, then code and paths as declared, then secrets again (the joins a
- * removal makes could complete one); *hits are the final text's. */
-static int redact_all(const struct pol_labeller *l, const struct pipe_declassify *d,
-                      struct text *t, struct pol_hit **hits, size_t *n_hits,
-                      struct pol_decl_result *res)
+ * removal makes could complete one); j->hits are the final text's. */
+static int redact_all(struct job *j)
 {
-    int rc = secrets_settle(l, t, hits, n_hits, &res->redacted_secrets);
-    if (rc != 0 || (!d->redact_code && !d->redact_paths))
+    struct pol_decl_result *res = j->res;
+    int rc = secrets_settle(j->l, &j->t, &j->hits, &j->n_hits, &res->redacted_secrets);
+    if (rc != 0 || (!j->d->redact_code && !j->d->redact_paths))
         return rc;
-    pol_hits_free(*hits);
-    *hits = NULL;
-    *n_hits = 0;
-    if (d->redact_code)
-        rc = text_pass(t, code_redact, &res->redacted_code);
-    if (rc == 0 && d->redact_paths)
-        rc = text_pass(t, paths_redact, &res->redacted_paths);
-    return rc ? rc : secrets_settle(l, t, hits, n_hits, &res->redacted_secrets);
+    pol_hits_free(j->hits);
+    j->hits = NULL;
+    j->n_hits = 0;
+    if (j->d->redact_code)
+        rc = text_pass(&j->t, code_redact, &res->redacted_code);
+    if (rc == 0 && j->d->redact_paths)
+        rc = text_pass(&j->t, paths_redact, &res->redacted_paths);
+    return rc ? rc : secrets_settle(j->l, &j->t, &j->hits, &j->n_hits, &res->redacted_secrets);
 }
 
 int pol_declassify(const struct pol_labeller *l, const struct pipe_declassify *d, int in_label,
@@ -662,26 +683,24 @@ int pol_declassify(const struct pol_labeller *l, const struct pipe_declassify *d
                           "cap, so its secrets cannot be redacted nor the output declassified "
                           "— ask for a shorter reply (options.num_predict)", out_len,
                           (size_t)POL_DETECT_MAX_BYTES);
-    struct text t = { bh_xmalloc(out_len + 1), out_len };
-    struct pol_hit *hits = NULL;
-    size_t n_hits = 0;
+    struct job j = { l, d, in, n_in, { bh_xmalloc(out_len + 1), out_len }, NULL, 0, res };
     if (out_len)
-        memcpy(t.s, out, out_len);
-    t.s[out_len] = '\0';
-    int rc = redact_all(l, d, &t, &hits, &n_hits, res);
+        memcpy(j.t.s, out, out_len);
+    j.t.s[out_len] = '\0';
+    int rc = redact_all(&j);
     if (rc == 0)
-        guards_run(l, d, in_label, &t, in, n_in, hits, n_hits, res);
-    pol_hits_free(hits);
+        guards_run(&j, in_label);
+    pol_hits_free(j.hits);
     if (rc != 0) {
-        free(t.s);
+        free(j.t.s);
         pol_decl_result_release(res);
         return bh_err_set(err, rc, "the output could not be scanned after redaction (over "
                           "the %zu-byte cap or a detector failed), so it cannot be "
                           "declassified — ask for a shorter reply (options.num_predict)",
                           (size_t)POL_DETECT_MAX_BYTES);
     }
-    res->output = t.s;
-    res->len = t.len;
+    res->output = j.t.s;
+    res->len = j.t.len;
     return 0;
 }
 

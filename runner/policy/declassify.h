@@ -32,8 +32,10 @@
  *      matches; case matters. A run of N consecutive output tokens that
  *      occurs in an input above `to` and in no input at or below `to` is a
  *      leak. Linear in the total size: see declassify.c.
- *    - detectors (when `detectors` is true): any detector hit left in the
- *      redacted output fails, whatever its label.
+ *    - detectors (when `detectors` is true): a detector hit left in the
+ *      redacted output fails when its detector raises above `to` (a hit at
+ *      or below the target, e.g. a private address in an output declassified
+ *      to internal, is no leak).
  *    - max_chars (when > 0): a redacted output longer than this many BYTES
  *      fails.
  * The detail of a failure never holds text of the output or of an input: it

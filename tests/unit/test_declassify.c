@@ -320,6 +320,18 @@ static void allowed_value_is_neither_redacted_nor_a_hit(void **state)
 
 /* ---- detectors, max_chars, order ---- */
 
+static void a_hit_at_or_below_the_target_passes_the_detectors_guard(void **state)
+{
+    struct fx *f = *state;
+    /* f->d.to is internal; a private address raises to internal only. */
+    struct pol_decl_result *r = run_s(f, "the build box is 10.20.30.40, fine");
+    assert_int_equal(r->passed, 1);
+    r = run_s(f, "the build box is 10.20.30.40, ask Q.Smith_99@Uni-Bonn.DE");
+    assert_int_equal(r->passed, 0); /* the e-mail address raises to confidential */
+    assert_string_equal(r->failed, "detectors");
+    assert_non_null(strstr(r->detail, "detector email"));
+}
+
 static void email_fails_the_detectors_guard(void **state)
 {
     struct fx *f = *state;
@@ -463,6 +475,7 @@ int main(void)
         T(secret_is_redacted_and_the_rest_declassified),
         T(allowed_value_is_neither_redacted_nor_a_hit),
         T(email_fails_the_detectors_guard),
+        T(a_hit_at_or_below_the_target_passes_the_detectors_guard),
         T(max_chars_counts_bytes_after_redaction),
         T(first_failing_guard_wins),
         T(detail_never_holds_output_or_input_text),
