@@ -21,8 +21,9 @@
 #include "util/bh_xmalloc.h"
 
 static const char help[] =
-    "usage: bulkhead plan PIPELINE (--repo DIR [--pulls GLOB] [--base REV] [--max-diff SIZE]\n"
-    "                              | --docs DIR) [--format text|json] [--endpoint NAME=URL]...\n"
+    "usage: bulkhead plan PIPELINE (--repo DIR [--pulls GLOB | --range BASE..HEAD] [--base REV]\n"
+    "                              [--max-diff SIZE] | --docs DIR) [--format text|json]\n"
+    "                              [--endpoint NAME=URL]...\n"
     "\n"
     "Lists the work items PIPELINE would process and, per item, each task with the\n"
     "label its prompt would carry with the item's actual data (source labels, path\n"
@@ -30,7 +31,7 @@ static const char help[] =
     "allow, reroute (on_sensitive reroute:STAGE), skip, refuse, or withheld (a stage\n"
     "it depends on produced nothing). Calls no model and sends nothing.\n"
     "\n"
-    "  --repo DIR, --pulls GLOB, --base REV, --max-diff SIZE, --docs DIR\n"
+    "  --repo DIR, --pulls GLOB, --base REV, --range BASE..HEAD, --max-diff SIZE, --docs DIR\n"
     "                       the work items, as for 'bulkhead run'\n"
     "  --format FORMAT      text (default) or json\n"
     "  --endpoint NAME=URL  use URL for endpoint NAME (as 'run' would)\n"
@@ -42,7 +43,8 @@ static const struct option longopts[] = {
     { "repo", required_argument, NULL, 'r' },  { "pulls", required_argument, NULL, 'p' },
     { "base", required_argument, NULL, 'b' },  { "max-diff", required_argument, NULL, 'm' },
     { "format", required_argument, NULL, 'f' }, { "endpoint", required_argument, NULL, 'e' },
-    { "docs", required_argument, NULL, 'd' },  { "help", no_argument, NULL, 'h' },
+    { "docs", required_argument, NULL, 'd' },
+    { "range", required_argument, NULL, 'g' },  { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
 
@@ -65,6 +67,10 @@ static int parse(int argc, char **argv, struct plan_args *a)
         case 'p': a->src.pulls = optarg; break;
         case 'b': a->src.base = optarg; break;
         case 'd': a->src.docs = optarg; break;
+        case 'g':
+            if (cli_source_range(&a->src, "plan", optarg))
+                return CLI_EXIT_USAGE;
+            break;
         case 'm':
             if ((a->src.max_diff = cli_parse_size(optarg)) == 0)
                 return cli_usage_error("plan", "--max-diff takes a size such as 4M, got '%s'",
@@ -299,14 +305,14 @@ static int plan_run(const struct plan_args *a, struct pipeline *p, struct bh_err
 int cmd_plan(int argc, char **argv)
 {
     struct plan_args a;
-    int rc = parse(argc, argv, &a);
-    if (rc)
-        return rc < 0 ? CLI_EXIT_OK : rc;
+    int code = parse(argc, argv, &a);
     struct bh_err err = { 0 };
     struct pipeline *p = NULL;
-    if (cli_pipeline_load(&p, a.pipeline, &a.ov, &err))
-        return cli_fail(&err);
-    int code = plan_run(&a, p, &err);
+    if (code == 0 && cli_pipeline_load(&p, a.pipeline, &a.ov, &err))
+        code = cli_fail(&err);
+    else if (code == 0)
+        code = plan_run(&a, p, &err);
     pipe_free(p);
-    return code;
+    cli_source_release(&a.src);
+    return code < 0 ? CLI_EXIT_OK : code;
 }

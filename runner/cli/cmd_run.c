@@ -40,6 +40,8 @@ static const char help[] =
     "  --repo DIR           the repository (source kind git)\n"
     "  --docs DIR           the folder of documents (source kind files)\n"
     "  --pulls GLOB         refs to review (default refs/pull/*/head)\n"
+    "  --range BASE..HEAD   instead of --pulls: one item, the change from BASE to HEAD\n"
+    "                       (a CI job's pull request; --repo defaults to .)\n"
     "  --base REF           what the pull requests merge into (default main)\n"
     "  --state DIR          state database folder (default " CLI_DEFAULT_STATE ")\n"
     "  --max-diff SIZE      cap on one pull request's diff (bytes, or with K or M;\n"
@@ -56,6 +58,7 @@ static const struct option longopts[] = {
     { "base", required_argument, NULL, 'b' },   { "state", required_argument, NULL, 's' },
     { "endpoint", required_argument, NULL, 'e' }, { "verbose", no_argument, NULL, 'v' },
     { "max-diff", required_argument, NULL, 'm' }, { "docs", required_argument, NULL, 'd' },
+    { "range", required_argument, NULL, 'g' },
     { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 };
 
@@ -79,6 +82,10 @@ static int parse(int argc, char **argv, struct run_args *a)
         case 'p': a->src.pulls = optarg; break;
         case 'b': a->src.base = optarg; break;
         case 'd': a->src.docs = optarg; break;
+        case 'g':
+            if (cli_source_range(&a->src, "run", optarg))
+                return CLI_EXIT_USAGE;
+            break;
         case 's': a->state = optarg; break;
         case 'v': a->verbose = 1; break;
         case 'm':
@@ -278,12 +285,24 @@ static int finish(struct job *j, const struct eng_summary *sum)
     return sum->withheld ? CLI_EXIT_POLICY : sum->failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }
 
+static int run_job(struct job *j);
+
 int cmd_run(int argc, char **argv)
 {
     struct job j = { 0 };
     int code = parse(argc, argv, &j.a);
-    if (code)
-        return code < 0 ? CLI_EXIT_OK : code;
+    if (code == 0)
+        code = run_job(&j);
+    else if (code < 0)
+        code = CLI_EXIT_OK;
+    cli_source_release(&j.a.src);
+    return code;
+}
+
+static int run_job(struct job *jp)
+{
+    struct job j = *jp;
+    int code;
     struct bh_err err = { 0 };
     int rc = job_open(&j, &err);
     if (rc == 0 && (rc = job_check(&j)) != 0) {

@@ -132,8 +132,9 @@ size_t cli_parse_size(const char *s)
 static int items_git(const struct cli_source *src, struct src_item **items, size_t *n,
                      struct bh_err *err)
 {
-    struct src_git_opts so = { .repo = src->repo, .pulls = src->pulls, .base = src->base,
-                               .max_diff = src->max_diff };
+    struct src_git_opts so = { .repo = src->repo, .pulls = src->pulls,
+                               .base = src->range_base ? src->range_base : src->base,
+                               .max_diff = src->max_diff, .head = src->range_head };
     if (!src->repo || src->docs)
         return bh_err_set(err, BH_EINVAL, "the pipeline's source is kind \"git\": give "
                           "--repo DIR (and --pulls, --base), not --docs");
@@ -185,7 +186,31 @@ char *cli_source_identity(const struct cli_source *src)
     const char *where = realpath(dir, real) ? real : dir;
     if (src->docs)
         return bh_xasprintf("files\n%s", where);
+    if (src->range_head)
+        return bh_xasprintf("git-range\n%s\n%s\n%s\n%zu", where, src->range_base,
+                            src->range_head, src->max_diff);
     return bh_xasprintf("git\n%s\n%s\n%s\n%zu", where, src->pulls, src->base, src->max_diff);
+}
+
+int cli_source_range(struct cli_source *src, const char *cmd, const char *value)
+{
+    const char *dots = strstr(value, "..");
+    if (!dots || dots == value || !dots[2] || dots[2] == '.')
+        return cli_usage_error(cmd, "--range takes BASE..HEAD (two dots), e.g. "
+                                    "origin/main..HEAD; got '%s'", value);
+    cli_source_release(src);
+    src->range_base = bh_xstrndup(value, (size_t)(dots - value));
+    src->range_head = bh_xstrdup(dots + 2);
+    if (!src->repo)
+        src->repo = ".";
+    return 0;
+}
+
+void cli_source_release(struct cli_source *src)
+{
+    free(src->range_base);
+    free(src->range_head);
+    src->range_base = src->range_head = NULL;
 }
 
 int cli_endpoints_verify(const struct pipeline *p, struct egr_endpoint *eps, struct bh_err *err)

@@ -51,11 +51,18 @@ struct cli_source {
     const char *repo, *pulls, *base; /* git: --repo, --pulls, --base */
     size_t max_diff;                 /* git: --max-diff, 0 for the default */
     const char *docs;                /* files: --docs */
+    char *range_base, *range_head;   /* git: --range BASE..HEAD (owned; cli_source_release) */
 };
 #define CLI_SOURCE_INIT                                                                            \
     {                                                                                              \
-        NULL, "refs/pull/*/head", "main", 0, NULL                                                  \
+        NULL, "refs/pull/*/head", "main", 0, NULL, NULL, NULL                                      \
     }
+
+/* --range BASE..HEAD: one item, the change from BASE to HEAD (a CI job's pull
+ * request). Sets base and head; a usage error without "..". --repo
+ * defaults to "." with a range. */
+int cli_source_range(struct cli_source *src, const char *cmd, const char *value);
+void cli_source_release(struct cli_source *src);
 
 /* Lists the items of p's source: the options must fit its kind (--repo for
  * git, --docs for files; a usage error otherwise, saying which). Documents

@@ -50,6 +50,7 @@ struct ctx {
     size_t max_diff;
     git_repository *repo;
     git_oid base;
+    int head_rev;          /* items come from one revision (--range), not refs */
     struct bh_err *err;
 };
 
@@ -172,8 +173,27 @@ static int refs_list(struct ctx *c, const char *glob, struct names *ns)
 
 /* --- one PR ------------------------------------------------------------ */
 
+/* A revision given on the command line (--range): anything git rev-parse takes. */
+static int peel_revision(struct ctx *c, const char *rev, git_commit **out)
+{
+    git_object *obj = NULL, *commit = NULL;
+    int rc = git_revparse_single(&obj, c->repo, rev);
+    if (rc == 0)
+        rc = git_object_peel(&commit, obj, GIT_OBJECT_COMMIT);
+    git_object_free(obj);
+    if (rc < 0)
+        return bh_err_set(c->err, BH_ENOTFOUND,
+                          "repository '%s': cannot resolve '%s' to a commit: %s — give "
+                          "--range BASE..HEAD with revisions of this repository (in CI, fetch "
+                          "the base branch first)", c->path, rev, git_msg());
+    *out = (git_commit *)commit;
+    return 0;
+}
+
 static int peel_head(struct ctx *c, const char *refname, git_commit **out)
 {
+    if (c->head_rev)
+        return peel_revision(c, refname, out);
     git_reference *ref = NULL;
     git_object *obj = NULL;
     int rc = git_reference_lookup(&ref, c->repo, refname);
@@ -431,6 +451,18 @@ static void item_set(struct src_item *it, const char *refname, char **values,
     }
 }
 
+/* The pull request number a CI job runs for, from its environment. */
+static const char *ci_number(size_t *len)
+{
+    const char *iid = getenv("CI_MERGE_REQUEST_IID"); /* GitLab */
+    if (iid && iid[0] && strspn(iid, "0123456789") == strlen(iid)) {
+        *len = strlen(iid);
+        return iid;
+    }
+    const char *ref = getenv("GITHUB_REF"); /* "refs/pull/123/merge" */
+    return ref && strncmp(ref, "refs/pull/", 10) == 0 ? ref_number(ref, len) : NULL;
+}
+
 static int item_make(struct ctx *c, const char *refname, struct src_item *it)
 {
     git_commit *head = NULL;
@@ -453,7 +485,7 @@ static int item_make(struct ctx *c, const char *refname, struct src_item *it)
     }
     if (rc == 0) {
         size_t len;
-        const char *num = ref_number(refname, &len);
+        const char *num = c->head_rev ? ci_number(&len) : ref_number(refname, &len);
         const char *title = git_commit_summary(head);
         char a[GIT_OID_HEXSZ + 1], b[GIT_OID_HEXSZ + 1];
         v[F_NUMBER] = num ? bh_xstrndup(num, len) : bh_xstrdup("");
@@ -490,8 +522,11 @@ int src_git_list(struct src_item **out, size_t *n, const struct src_git_opts *op
     size_t made = 0;
     if (git_libgit2_init() < 0)
         return bh_err_set(err, BH_EINTERNAL, "cannot initialise libgit2: %s", git_msg());
+    c.head_rev = opts->head != NULL;
     int rc = ctx_open(&c);
-    if (rc == 0)
+    if (rc == 0 && opts->head)
+        collect_ref(opts->head, &refs);
+    else if (rc == 0)
         rc = refs_list(&c, opts->pulls ? opts->pulls : DEFAULT_PULLS, &refs);
     if (rc == 0 && refs.n > 0)
         items = bh_xcalloc(refs.n, sizeof(*items));

@@ -43,6 +43,12 @@ struct src_git_opts {
     size_t max_diff;       /* cap on pr.diff in bytes; default 4 MiB. A larger diff leaves
                               that item's pr.diff without a value and with an error that
                               the tasks reading it report; the other items are unaffected */
+    const char *head;      /* a revision ("HEAD", "origin/feature", a commit id): instead of
+                              the refs matching pulls, ONE item from base to it, as a CI job
+                              checks the pull request it was started for. Its key and pr.ref
+                              are the revision as given; pr.number is the first all-digit
+                              component of the CI's ref when the environment names one
+                              (GITHUB_REF "refs/pull/123/merge", CI_MERGE_REQUEST_IID), else "" */
 };
 
 /* Field names, in this order, of every item: pr.number, pr.ref, pr.title,
