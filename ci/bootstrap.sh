@@ -9,6 +9,7 @@ pkgs=(
   libcurl4-openssl-dev libjansson-dev libgit2-dev libzstd-dev libsqlite3-dev
   libssl-dev libyaml-dev libcmocka-dev libmicrohttpd-dev
   curl ca-certificates jq sqlite3
+  openssl   # the CLI: tests/integration/tls.sh makes its CA and server certificate at test time
 )
 
 missing=()

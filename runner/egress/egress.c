@@ -19,7 +19,11 @@
  * stage is cloud. A local stage talks to our own machine, which has no
  * business with a cloud credential; keeping the key off local traffic means a
  * box that merely passes for local (or a local server logging headers) never
- * holds it. The key is never copied into an error, the audit or a log. */
+ * holds it. The key is never copied into an error, the audit or a log.
+ * basic_auth_env is different: it is the login of the reverse proxy in front
+ * of that endpoint's server, so it goes with every request to the endpoint,
+ * local or cloud, model management included. Header strings that hold a
+ * credential are wiped as soon as libcurl has copied them. */
 #include "egress/egress.h"
 
 #include <arpa/inet.h>
@@ -30,6 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h> /* EVP_EncodeBlock, for basic auth (libcrypto comes with bh_util) */
+
 #include "pipeline/pipeline.h"
 #include "policy/policy.h"
 #include "store/store.h"
@@ -37,7 +43,6 @@
 #include "util/bh_str.h"
 #include "util/bh_hash.h"
 #include "util/bh_xmalloc.h"
-
 
 /* The gate's verdict on one request. */
 struct verdict {
@@ -336,6 +341,72 @@ static char *auth_header(const struct pipe_endpoint *e, int stage_local, int x_a
 
 #define EGR_MAX_HEADERS 8
 #define EGR_MAX_EP_HEADERS 32 /* the loader's cap on an endpoint's "headers" */
+#define EGR_MAX_BASIC_AUTH 4096 /* bytes of user:password: far beyond any real one */
+
+/* The basic_auth_env problem that egr_keys_check reports, or NULL when the
+ * variable's value cred is usable. Says what is wrong, never what is there. */
+static const char *basic_auth_problem(const char *cred)
+{
+    if (!cred || !cred[0])
+        return "is not set";
+    if (!strchr(cred, ':'))
+        return "does not hold user:password (there is no ':')";
+    if (strlen(cred) > EGR_MAX_BASIC_AUTH)
+        return "is longer than 4096 bytes";
+    return NULL;
+}
+
+/* "Authorization: Basic <base64 of user:password>" for an endpoint with
+ * basic_auth_env, whatever the stage's locality: the credential belongs to
+ * the proxy in front of this very server, local or not. NULL when it has
+ * none or the variable is unusable (egr_keys_check refused that before the
+ * run). The caller wipes and frees it. */
+static char *basic_auth_header(const struct pipe_endpoint *e)
+{
+    const char *cred = e->basic_auth_env ? getenv(e->basic_auth_env) : NULL;
+    if (!cred || basic_auth_problem(cred))
+        return NULL;
+    static const char prefix[] = "Authorization: Basic ";
+    size_t n = strlen(cred), b64 = 4 * ((n + 2) / 3); /* n <= EGR_MAX_BASIC_AUTH: no overflow */
+    char *h = bh_xmalloc(sizeof(prefix) + b64);
+    memcpy(h, prefix, sizeof(prefix) - 1);
+    EVP_EncodeBlock((unsigned char *)h + sizeof(prefix) - 1, (const unsigned char *)cred, (int)n);
+    return h;
+}
+
+/* A request's headers: the content type, the dialect's, the endpoint's own
+ * and one credential. The strings it owns hold secrets: headers_wipe. */
+struct headers {
+    const char *v[EGR_MAX_HEADERS + EGR_MAX_EP_HEADERS + 2];
+    size_t n;
+    char *own[EGR_MAX_EP_HEADERS + 1];
+    size_t n_own;
+};
+
+static void headers_build(struct headers *h, const struct pipe_endpoint *e,
+                          const struct egr_send_req *r, int local)
+{
+    h->n = h->n_own = 0;
+    h->v[h->n++] = "Content-Type: application/json";
+    for (size_t i = 0; r->headers && r->headers[i] && i < EGR_MAX_HEADERS; i++)
+        h->v[h->n++] = r->headers[i];
+    for (size_t i = 0; i < e->n_headers && i < EGR_MAX_EP_HEADERS; i++)
+        h->v[h->n++] = h->own[h->n_own++] = bh_xasprintf("%s: %s", e->headers[i].name,
+                                                         e->headers[i].value);
+    /* The loader never lets an endpoint have both. */
+    char *cred = e->basic_auth_env ? basic_auth_header(e) : auth_header(e, local, r->key_header);
+    if (cred)
+        h->v[h->n++] = h->own[h->n_own++] = cred;
+}
+
+static void headers_wipe(struct headers *h)
+{
+    for (size_t i = 0; i < h->n_own; i++) {
+        explicit_bzero(h->own[i], strlen(h->own[i]));
+        free(h->own[i]);
+    }
+    h->n = h->n_own = 0;
+}
 
 static struct flight *flight_new(struct egr_gate *g, const struct egr_send_req *r,
                                  const struct verdict *v, const struct attempt *at)
@@ -386,33 +457,23 @@ static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const stru
     const struct egr_endpoint *ep = &g->eps[v->ep];
     char resolve[600];
     pin(ep, resolve, sizeof(resolve));
-    char *auth = auth_header(e, v->local, r->key_header);
-    const char *headers[EGR_MAX_HEADERS + EGR_MAX_EP_HEADERS + 2] = {
-        "Content-Type: application/json"
-    };
-    char *own[EGR_MAX_EP_HEADERS]; /* the endpoint's "headers": values are secrets */
-    size_t nh = 1, n_own = 0;
-    for (size_t i = 0; r->headers && r->headers[i] && i < EGR_MAX_HEADERS; i++)
-        headers[nh++] = r->headers[i];
-    for (size_t i = 0; i < e->n_headers && n_own < EGR_MAX_EP_HEADERS; i++)
-        headers[nh++] = own[n_own++] = bh_xasprintf("%s: %s", e->headers[i].name,
-                                                     e->headers[i].value);
-    if (auth)
-        headers[nh++] = auth;
+    struct headers h;
+    headers_build(&h, e, r, v->local);
     struct flight *f = flight_new(g, r, v, at);
     struct net_req q = {
         .url = at->url,
         .method = at->method,
         .body = r->body,
         .body_len = r->body_len,
-        .headers = headers,
-        .n_headers = nh,
+        .headers = h.v,
+        .n_headers = h.n,
         .timeout_ms = e->timeout_s * 1000, /* the loader bounds every limit to a day */
         .connect_timeout_ms = e->connect_timeout_s * 1000,
         .first_byte_timeout_ms = e->first_byte_timeout_s * 1000,
         .idle_timeout_ms = e->idle_timeout_s * 1000,
         .max_reply = r->max_reply,
         .resolve = resolve[0] ? resolve : NULL,
+        .ca_file = e->ca_file,
         .no_proxy = ep->local,
         .prereq = ep->local ? flight_prereq : NULL,
         .on_data = flight_data,
@@ -420,14 +481,7 @@ static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const stru
         .ud = f,
     };
     int rc = net_submit(g->net, &q, err);
-    if (auth) {
-        explicit_bzero(auth, strlen(auth));
-        free(auth);
-    }
-    for (size_t i = 0; i < n_own; i++) {
-        explicit_bzero(own[i], strlen(own[i]));
-        free(own[i]);
-    }
+    headers_wipe(&h); /* libcurl copied them */
     if (rc < 0) {
         flight_unlink(g, f);
         flight_free(f);
@@ -636,18 +690,43 @@ int egr_stage_clearance(const struct egr_gate *g, size_t stage)
                                      g->remote[stage] != NULL);
 }
 
+/* Positions err at the endpoint's key in the pipeline file. */
+static void err_at_key(const struct egr_gate *g, const struct pipe_endpoint *e, const char *key,
+                       struct bh_err *err)
+{
+    char path[128];
+    bh_str_put(path, sizeof(path), "endpoints.%s.%s", e->name, key);
+    bh_err_at(err, g->p->file, e->line, e->col, path);
+}
+
+/* The value is never part of a message: only the variable's name. */
+static int basic_auth_check(const struct egr_gate *g, size_t stage, struct bh_err *err)
+{
+    const struct pipe_endpoint *e = &g->p->endpoints[g->p->stages[stage].endpoint];
+    const char *why = e->basic_auth_env ? basic_auth_problem(getenv(e->basic_auth_env)) : NULL;
+    if (!why)
+        return 0;
+    err_at_key(g, e, "basic_auth_env", err);
+    return bh_err_set(err, BH_EINVAL,
+                      "the variable '%s' %s — export it as user:password for the proxy in front "
+                      "of this endpoint (stage '%s' sends to it), or remove basic_auth_env if "
+                      "the endpoint needs no login",
+                      e->basic_auth_env, why, g->p->stages[stage].name);
+}
+
 int egr_keys_check(const struct egr_gate *g, struct bh_err *err)
 {
     for (size_t i = 0; i < g->p->n_stages; i++) {
         const struct pipe_endpoint *e = &g->p->endpoints[g->p->stages[i].endpoint];
+        int rc = basic_auth_check(g, i, err);
+        if (rc < 0)
+            return rc;
         if (!e->api_key_env || egr_stage_local(g, i))
             continue;
         const char *key = getenv(e->api_key_env);
         if (key && key[0])
             continue;
-        char path[128];
-        bh_str_put(path, sizeof(path), "endpoints.%s.api_key_env", e->name);
-        bh_err_at(err, g->p->file, e->line, e->col, path);
+        err_at_key(g, e, "api_key_env", err);
         return bh_err_set(err, BH_EINVAL,
                           "the variable '%s' is not set — export it "
                           "with the key for this endpoint (stage '%s' sends to it), or remove "

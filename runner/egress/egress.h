@@ -94,7 +94,10 @@ struct egr_send_req {
 /* Decides, audits, sends. Returns BH_EPOLICY (audited, nothing sent, callbacks
  * not called) when the label exceeds the stage's clearance; any other error
  * means nothing was sent either. The API key of the endpoint, if any, is read
- * from its environment variable here and never appears in the audit. */
+ * from its environment variable here and never appears in the audit; so are
+ * its basic_auth_env credentials (sent as Authorization: Basic whatever the
+ * stage's locality). An https endpoint's certificate is verified with its
+ * ca_file, else the system store. */
 int egr_send(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *err);
 
 /* Verifies the audit: the hash chain (store_audit_verify_chain) and, for
@@ -149,7 +152,8 @@ struct egr_manage_req {
 /* Audits and sends a model-management request, pinned and peer-checked like
  * egr_send. BH_EINVAL when the kind needs a model and has none; BH_EPOLICY
  * without an audit store. The endpoint's API key goes only to cloud
- * endpoints, as for stages. Nothing is sent on error. */
+ * endpoints, as for stages; its basic_auth_env credentials and ca_file apply
+ * as to every request. Nothing is sent on error. */
 int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct bh_err *err);
 
 /* A fact found online: the server lists the model of stage as a cloud stub
@@ -170,8 +174,11 @@ int egr_stage_local(const struct egr_gate *g, size_t stage);
 int egr_stage_clearance(const struct egr_gate *g, size_t stage);
 
 /* Every endpoint that a cloud stage uses and that names an api_key_env must
- * find its variable set and non-empty: a missing key is a configuration
- * error before anything is sent (BH_EINVAL naming the variable, never a
+ * find its variable set and non-empty, and every endpoint that any stage
+ * uses and that names a basic_auth_env must find its variable holding
+ * "user:password" (set, non-empty, with a ':', at most 4096 bytes): a
+ * missing credential is a configuration error before anything is sent
+ * (BH_EINVAL positioned at the endpoint, naming the variable, never a
  * value), not a silent anonymous request. */
 int egr_keys_check(const struct egr_gate *g, struct bh_err *err);
 

@@ -10,7 +10,10 @@
  * never bounce a request elsewhere), only http and https are spoken, and the
  * peer address is handed to the prereq callback right before the request goes
  * out — CURLOPT_PREREQFUNCTION runs for reused connections too, which the
- * open-socket callback would not.
+ * open-socket callback would not. TLS peer and host verification stay at
+ * libcurl's secure defaults: a request may name the CA file to verify with
+ * (a private CA), never turn verification off. A certificate that does not
+ * verify fails at once, not as transient: retrying cannot change it.
  *
  * Re-entrancy: on_done runs outside every libcurl callback, after the easy
  * handle has left the multi handle, so it may call net_submit. on_data and
@@ -27,6 +30,7 @@
 #include <curl/curl.h>
 
 #include "util/bh_err.h"
+#include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
 
 #define NET_DEFAULT_CONNECT_MS 10000L
@@ -233,6 +237,11 @@ static void set_transport(struct xfer *x, const struct net_req *req)
         curl_easy_setopt(e, CURLOPT_PROXY, "");
         curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
     }
+    if (req->ca_file) {
+        /* Only this CA: the default CA path would add the system store back. */
+        curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    }
     if (req->resolve) {
         /* The entry lands in the multi handle's DNS cache, shared by every
          * transfer: the pin holds for the whole run, which is what we want. */
@@ -290,6 +299,39 @@ done:
 
 /* --- completion ---------------------------------------------------------- */
 
+/* TLS failures that no retry can fix, in words a user can act on. */
+static const char unverified[] = "the server's certificate could not be verified";
+static const char give_ca[] = "give the CA that signed it in the endpoint's ca_file";
+
+static const struct tls_failure {
+    CURLcode code;
+    const char *what, *hint;
+} tls_failures[] = {
+    {CURLE_PEER_FAILED_VERIFICATION, unverified, give_ca},
+    {CURLE_SSL_ISSUER_ERROR, unverified, give_ca},
+    {CURLE_SSL_INVALIDCERTSTATUS, unverified, give_ca},
+    {CURLE_SSL_CACERT_BADFILE, "the CA certificates could not be loaded",
+     "the endpoint's ca_file must be a PEM file of CA certificates"},
+};
+
+static const struct tls_failure *tls_failure_of(CURLcode cc)
+{
+    for (size_t i = 0; i < sizeof(tls_failures) / sizeof(tls_failures[0]); i++)
+        if (tls_failures[i].code == cc)
+            return &tls_failures[i];
+    return NULL;
+}
+
+/* A certificate for another name fails like an unknown CA; its hint differs. */
+static void tls_message(const struct tls_failure *t, const char *detail, char *out, size_t size)
+{
+    int wrong_host = strstr(detail, "target host name") != NULL;
+    /* Cut to fit: the hint is what a user acts on, libcurl's detail is context. */
+    bh_str_put(out, size, "%s (%.120s) — %s", t->what, detail,
+               wrong_host ? "the certificate does not name the url's host: use a host name "
+                            "or address it was issued for" : t->hint);
+}
+
 /* Turns what happened into a result; the first cause found wins, in the order
  * that explains the failure best. */
 /* Retry-After as seconds or an HTTP date; -1 when absent or unreadable. */
@@ -341,6 +383,10 @@ static void xfer_result(struct xfer *x, CURLcode cc, struct net_result *r)
     } else if (x->data_abort) {
         r->code = BH_ENET;
         snprintf(r->error, sizeof(r->error), "reply from %s abandoned by its reader", x->url);
+    } else if (tls_failure_of(cc)) {
+        r->code = BH_ENET;
+        tls_message(tls_failure_of(cc), x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc),
+                    r->error, sizeof(r->error));
     } else if (cc != CURLE_OK) {
         r->code = BH_ENET;
         r->transient = 1;

@@ -16,7 +16,8 @@ struct net_result {
     char error[256];       /* transport error in words (curl's error buffer), empty when none */
     size_t received;       /* body bytes received */
     int transient;         /* 1 when trying again may help: a connection error, a timeout,
-                              a stall, a cut transfer — never a redirect, a refused peer or a cap */
+                              a stall, a cut transfer — never a redirect, a refused peer, a cap
+                              or a server certificate that does not verify */
     long retry_after_ms;   /* from a Retry-After header (seconds or HTTP date), -1 when none */
 };
 
@@ -43,6 +44,9 @@ struct net_req {
     long idle_timeout_ms;          /* between two body chunks once data flows; 0: none */
     size_t max_reply;              /* cap on body bytes; 0: 64 MiB */
     const char *resolve;           /* "host:port:address" pin (CURLOPT_RESOLVE), or NULL */
+    const char *ca_file;           /* PEM file of the CA certificates that verify an https
+                                      server, replacing the system store; NULL: the system
+                                      store. Verification itself cannot be turned off */
     int no_proxy;                  /* 1: ignore proxies from the environment */
     net_prereq_fn prereq;          /* may be NULL */
     net_data_fn on_data;

@@ -3,12 +3,22 @@
  * those files; their endpoints are walked here, in their own file's
  * positions, after the including file's own). Names are collected from every
  * file first, so that a clash names both files and --endpoint can replace
- * the URL of an included endpoint too. Request headers are in headers.c. */
+ * the URL of an included endpoint too. Request headers are in headers.c.
+ *
+ * Credentials are named, never written: api_key_env and basic_auth_env take
+ * the name of a variable, and no message echoes what was written there (it
+ * may be the secret itself). ca_file is checked for readability here, once;
+ * its contents are not part of the pipeline hash (the path is, as part of
+ * the file): a renewed CA certificate is not a different run. */
 #include "pipeline/load.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/bh_xmalloc.h"
 
@@ -163,17 +173,96 @@ static int ep_max_attempts(struct pipe_loader *ld, void *target, json_t *v, cons
     return rc;
 }
 
+/* A variable name: letters, digits and '_', not starting with a digit. */
+static int env_name_ok(const char *s)
+{
+    return pipe_name_ok(s, 0) && strchr(s, '-') == NULL && !(s[0] >= '0' && s[0] <= '9');
+}
+
 /* The value is never echoed: someone may have pasted the key itself here. */
 static int ep_api_key_env(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
     const char *s = json_string_value(v);
-    int ok = pipe_name_ok(s, 0) && strchr(s, '-') == NULL && !(s[0] >= '0' && s[0] <= '9');
-    if (!ok)
+    if (!env_name_ok(s))
         return pipe_ld_fail(ld, path,
                             "expected the name of an environment variable (letters, digits and "
                             "'_', e.g. \"OLLAMA_API_KEY\") — api_key_env names the variable that "
                             "holds the key, never the key itself");
     ((struct pipe_endpoint *)target)->api_key_env = bh_xstrdup(s);
+    return 0;
+}
+
+/* Never echoed either: "alice:s3cret" is the likeliest mistake here. Both
+ * keys would send Authorization, and a request carries one. */
+static int ep_basic_auth_env(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    struct pipe_endpoint *e = target;
+    const char *s = json_string_value(v);
+    if (!env_name_ok(s))
+        return pipe_ld_fail(ld, path,
+                            "expected the name of an environment variable (letters, digits and "
+                            "'_', e.g. \"GPU_PROXY_AUTH\") — basic_auth_env names the variable "
+                            "that holds user:password, never the credentials themselves");
+    if (e->api_key_env)
+        return pipe_ld_fail(ld, path, "\"basic_auth_env\" and \"api_key_env\" would both send "
+                            "an Authorization header — an endpoint takes one of them: remove "
+                            "one");
+    e->basic_auth_env = bh_xstrdup(s);
+    return 0;
+}
+
+/* ---- ca_file ---- */
+
+/* rel beside the file being walked (the pipeline file, or the included file
+ * that declares the endpoint: a shared endpoints file keeps its CA next to
+ * it); an absolute path as it is. New string. */
+static char *beside(const char *file, const char *rel)
+{
+    const char *slash = strrchr(file, '/');
+    if (rel[0] == '/' || !slash)
+        return bh_xstrdup(rel);
+    return bh_xasprintf("%.*s/%s", (int)(slash - file), file, rel);
+}
+
+/* Read at load time, so that a wrong path is a configuration error with a
+ * position, not a TLS failure on the first request; the contents are left
+ * to the TLS library, which names what it cannot use. */
+static const char *file_problem(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return strerror(errno);
+    struct stat st;
+    int dir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+    close(fd);
+    return dir ? "it is a folder" : NULL;
+}
+
+static int ep_ca_file(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    struct pipe_endpoint *e = target;
+    char *rel = NULL;
+    int rc = pipe_ld_nonempty(ld, v, path, "a PEM file of CA certificates, e.g. \"certs/ca.pem\"",
+                              &rel);
+    if (rc)
+        return rc;
+    if (e->url && strncmp(e->url, "http://", 7) == 0) {
+        free(rel);
+        return pipe_ld_fail(ld, path, "ca_file is for https endpoints, and this endpoint's url "
+                            "is http — write the url as https://HOST:PORT, or remove "
+                            "\"ca_file\"");
+    }
+    char *file = beside(ld->file, rel);
+    free(rel);
+    const char *why = file_problem(file);
+    if (why) {
+        rc = pipe_ld_fail(ld, path, "cannot read the CA file \"%s\": %s — ca_file names a PEM "
+                          "file, relative to the folder of the file that declares the endpoint "
+                          "(or absolute)", file, why);
+        free(file);
+        return rc;
+    }
+    e->ca_file = file;
     return 0;
 }
 
@@ -283,6 +372,10 @@ static const struct pipe_key endpoint_keys[] = {
       "tries of a request that fails transiently, 1 to 10", 0, NULL, NULL },
     { "api_key_env", PIPE_JT_STRING, 0, ep_api_key_env,
       "the name of the variable holding the key, e.g. \"OLLAMA_API_KEY\"", 0, NULL, NULL },
+    { "basic_auth_env", PIPE_JT_STRING, 0, ep_basic_auth_env,
+      "the name of the variable holding user:password, e.g. \"GPU_PROXY_AUTH\"", 0, NULL, NULL },
+    { "ca_file", PIPE_JT_STRING, 0, ep_ca_file,
+      "a PEM file of CA certificates, e.g. \"certs/ca.pem\"", 0, NULL, NULL },
     { "headers", PIPE_JT_OBJECT, 0, pipe_ep_headers,
       "header name to value, e.g. { \"CF-Access-Client-Id\": \"${CF_ACCESS_CLIENT_ID}\" }",
       0, NULL, NULL },

@@ -7,7 +7,8 @@
  * have written "Authorization: Bearer ..." as the name. Names the runner
  * sets itself (Host, Content-Length, ...) are refused rather than silently
  * overridden, and so are the key headers when `api_key_env` already sends a
- * key: two credentials on one request is a mistake either way. */
+ * key, and Authorization when `basic_auth_env` does: two credentials on one
+ * request is a mistake either way. */
 #include "pipeline/load.h"
 
 #include <stdlib.h>
@@ -62,6 +63,11 @@ static int name_check(struct pipe_loader *ld, const struct pipe_endpoint *e, con
                                 "bulkhead sends the key from %s itself (as Authorization: Bearer, "
                                 "or x-api-key for anthropic) — remove the header or "
                                 "\"api_key_env\"", name, e->api_key_env);
+    if (e->basic_auth_env && strcasecmp(name, "Authorization") == 0)
+        return pipe_ld_fail_key(ld, path, name, "header \"%s\" conflicts with \"basic_auth_env\": "
+                                "bulkhead sends Authorization: Basic with the credentials from %s "
+                                "itself — remove the header or \"basic_auth_env\"", name,
+                                e->basic_auth_env);
     for (size_t i = 0; i < e->n_headers; i++)
         if (strcasecmp(e->headers[i].name, name) == 0)
             return pipe_ld_fail_key(ld, path, name, "header \"%s\" is given twice (as \"%s\" too; "

@@ -254,7 +254,8 @@ int pipe_ld_include(struct pipe_loader *ld, void *target, json_t *v, const char 
 int pipe_ld_endpoints(struct pipe_loader *ld, void *target, json_t *v, const char *path);
 /* A source's `detectors` (detectors.c). */
 int pipe_src_detectors(struct pipe_loader *ld, void *target, json_t *v, const char *path);
-/* An endpoint's `headers` (headers.c); api_key_env, above it, must be set. */
+/* An endpoint's `headers` (headers.c); api_key_env and basic_auth_env, above
+ * it, must be set. */
 int pipe_ep_headers(struct pipe_loader *ld, void *target, json_t *v, const char *path);
 int pipe_ld_source(struct pipe_loader *ld, void *target, json_t *v, const char *path);
 int pipe_ld_outputs(struct pipe_loader *ld, void *target, json_t *v, const char *path);

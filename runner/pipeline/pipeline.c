@@ -412,6 +412,8 @@ static void endpoint_release(struct pipe_endpoint *e)
     free(e->provider);
     free(e->url);
     free(e->api_key_env);
+    free(e->basic_auth_env);
+    free(e->ca_file);
     for (size_t i = 0; i < e->n_headers; i++) {
         free(e->headers[i].name);
         free(e->headers[i].value);

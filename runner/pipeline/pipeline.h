@@ -46,6 +46,15 @@ struct pipe_endpoint {
     int max_attempts;          /* tries of one request when it fails transiently
                                   (connection, 429, 5xx, cut stream); default 3 */
     char *api_key_env;     /* name of the environment variable holding the key, or NULL */
+    char *basic_auth_env;  /* "basic_auth_env": name of the environment variable holding
+                              "user:password" for a basic-auth reverse proxy, sent as
+                              Authorization: Basic with every request; NULL when absent
+                              (never together with api_key_env) */
+    char *ca_file;         /* "ca_file": the PEM file of CA certificates the endpoint's
+                              TLS certificate is verified with instead of the system
+                              store, resolved against the folder of the file declaring
+                              the endpoint; NULL when absent (https urls only). The path
+                              is hashed with the file that names it, the contents are not */
     struct pipe_header *headers; /* "headers": sent with every request to this endpoint */
     size_t n_headers;
     char **trusted_hosts;  /* "trusted_hosts": host names, addresses or CIDR blocks

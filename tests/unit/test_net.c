@@ -1,6 +1,8 @@
 /* tests/unit/test_net.c — net/ against a real HTTP server on 127.0.0.1
  * (tests/helpers/mini_httpd.c), one fresh server per test so that its
- * request and connection counts belong to that test alone. */
+ * request and connection counts belong to that test alone. The TLS tests
+ * run an https server of their own (libmicrohttpd with GnuTLS) whose CA and
+ * certificate libcrypto makes in memory for each test: no key is committed. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +16,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <microhttpd.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "mini_httpd.h"
 #include "net/net.h"
@@ -487,7 +494,248 @@ static void net_unknown_method_is_refused_at_submit(void **state)
     assert_int_equal(o.done_calls, 0);
 }
 
+/* --- https: ca_file and verification failures --------------------------- */
+
+/* A CA, a certificate it signed for 127.0.0.1 (SAN IP:127.0.0.1), the
+ * server's key, all PEM; and an https server on 127.0.0.1 using them. */
+struct tls_fixture {
+    char *ca_pem, *cert_pem, *key_pem;
+    char ca_file[64]; /* the CA, written to a temp file */
+    struct MHD_Daemon *d;
+    int port;
+    unsigned requests; /* reached the handler */
+    struct net *net;
+};
+
+static char *pem_of(int (*write)(BIO *, void *), void *obj)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    assert_int_equal(write(b, obj), 1);
+    char *data = NULL;
+    long n = BIO_get_mem_data(b, &data);
+    char *out = calloc(1, (size_t)n + 1);
+    memcpy(out, data, (size_t)n);
+    BIO_free(b);
+    return out;
+}
+
+static int write_x509(BIO *b, void *x)
+{
+    return PEM_write_bio_X509(b, x);
+}
+
+static int write_key(BIO *b, void *k)
+{
+    return PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+}
+
+static void add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+    X509_EXTENSION *ex = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    assert_non_null(ex);
+    X509_add_ext(cert, ex, -1);
+    X509_EXTENSION_free(ex);
+}
+
+/* A certificate for key named cn, signed by issuer's key (itself when NULL). */
+static X509 *cert_new(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key)
+{
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), issuer ? 2 : 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+    X509_set_pubkey(x, key);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(issuer ? issuer : x));
+    if (issuer) {
+        add_ext(x, issuer, NID_subject_alt_name, "IP:127.0.0.1");
+        add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE");
+        add_ext(x, issuer, NID_ext_key_usage, "serverAuth");
+    } else {
+        add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE");
+        add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
+    }
+    assert_true(X509_sign(x, issuer ? issuer_key : key, EVP_sha256()) > 0);
+    return x;
+}
+
+static void pki_make(struct tls_fixture *t)
+{
+    EVP_PKEY *ca_key = EVP_EC_gen("P-256"), *key = EVP_EC_gen("P-256");
+    assert_non_null(ca_key);
+    assert_non_null(key);
+    X509 *ca = cert_new(ca_key, "bulkhead test CA", NULL, NULL);
+    X509 *cert = cert_new(key, "127.0.0.1", ca, ca_key);
+    t->ca_pem = pem_of(write_x509, ca);
+    t->cert_pem = pem_of(write_x509, cert);
+    t->key_pem = pem_of(write_key, key);
+    X509_free(cert);
+    X509_free(ca);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(ca_key);
+}
+
+static enum MHD_Result tls_handler(void *cls, struct MHD_Connection *c, const char *url,
+                                   const char *method, const char *version, const char *data,
+                                   size_t *data_size, void **req_cls)
+{
+    struct tls_fixture *t = cls;
+    (void)url, (void)method, (void)version, (void)data, (void)data_size, (void)req_cls;
+    __atomic_add_fetch(&t->requests, 1, __ATOMIC_SEQ_CST);
+    static char body[] = "secure";
+    struct MHD_Response *r = MHD_create_response_from_buffer(6, body, MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result ret = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static int tls_setup(void **state)
+{
+    struct tls_fixture *t = calloc(1, sizeof(*t));
+    struct bh_err err = {0};
+    pki_make(t);
+    snprintf(t->ca_file, sizeof(t->ca_file), "/tmp/bh-net-ca.XXXXXX");
+    int fd = mkstemp(t->ca_file);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, t->ca_pem, strlen(t->ca_pem)), (ssize_t)strlen(t->ca_pem));
+    close(fd);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    t->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS, 0, NULL, NULL,
+                            tls_handler, t, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                            MHD_OPTION_HTTPS_MEM_CERT, t->cert_pem, MHD_OPTION_HTTPS_MEM_KEY,
+                            t->key_pem, MHD_OPTION_END);
+    assert_non_null(t->d);
+    t->port = MHD_get_daemon_info(t->d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    assert_int_equal(net_new(&t->net, &err), 0);
+    *state = t;
+    return 0;
+}
+
+static int tls_teardown(void **state)
+{
+    struct tls_fixture *t = *state;
+    net_free(t->net);
+    MHD_stop_daemon(t->d);
+    unlink(t->ca_file);
+    free(t->ca_pem);
+    free(t->cert_pem);
+    free(t->key_pem);
+    free(t);
+    return 0;
+}
+
+/* GET https://host:port/ (host pinned to 127.0.0.1) with ca_file (may be NULL). */
+static void tls_get(struct tls_fixture *t, const char *host, const char *ca_file,
+                    struct outcome *o)
+{
+    char url[128], pin[128];
+    snprintf(url, sizeof(url), "https://%s:%d/", host, t->port);
+    snprintf(pin, sizeof(pin), "%s:%d:127.0.0.1", host, t->port);
+    outcome_init(o);
+    struct net_req q = get_req(url, o);
+    q.resolve = pin;
+    q.ca_file = ca_file;
+    submit_ok(t->net, &q);
+    run_all(t->net);
+    assert_int_equal(o->done_calls, 1);
+}
+
+static void net_https_verifies_the_server_with_the_given_ca_file(void **state)
+{
+    struct tls_fixture *t = *state;
+    struct outcome o;
+    tls_get(t, "127.0.0.1", t->ca_file, &o);
+    assert_int_equal(o.r.code, 0);
+    assert_int_equal(o.r.status, 200);
+    assert_string_equal(o.body.data, "secure");
+    assert_int_equal(t->requests, 1);
+    bh_buf_release(&o.body);
+}
+
+/* The system store does not know the test CA: the handshake fails, nothing
+ * is sent, and a retry would not help. */
+static void net_https_unknown_ca_fails_once_with_the_ca_file_hint(void **state)
+{
+    struct tls_fixture *t = *state;
+    struct outcome o;
+    tls_get(t, "127.0.0.1", NULL, &o);
+    assert_int_equal(o.r.code, BH_ENET);
+    assert_int_equal(o.r.transient, 0);
+    assert_int_equal(o.r.status, 0);
+    assert_non_null(strstr(o.r.error, "the server's certificate could not be verified ("));
+    assert_non_null(strstr(o.r.error, ") — give the CA that signed it in the endpoint's ca_file"));
+    assert_int_equal(t->requests, 0);
+    bh_buf_release(&o.body);
+}
+
+/* A CA file of another CA verifies nothing, whatever the system store. */
+static void net_https_ca_file_of_another_ca_is_refused(void **state)
+{
+    struct tls_fixture *t = *state;
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *ca = cert_new(key, "another CA", NULL, NULL);
+    char *pem = pem_of(write_x509, ca);
+    char other[] = "/tmp/bh-net-other.XXXXXX";
+    int fd = mkstemp(other);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, pem, strlen(pem)), (ssize_t)strlen(pem));
+    close(fd);
+    struct outcome o;
+    tls_get(t, "127.0.0.1", other, &o);
+    unlink(other);
+    free(pem);
+    X509_free(ca);
+    EVP_PKEY_free(key);
+    assert_int_equal(o.r.code, BH_ENET);
+    assert_int_equal(o.r.transient, 0);
+    assert_non_null(strstr(o.r.error, "the server's certificate could not be verified"));
+    assert_int_equal(t->requests, 0);
+    bh_buf_release(&o.body);
+}
+
+/* Signed by the right CA, but for 127.0.0.1 only: asked for as localhost. */
+static void net_https_wrong_host_says_the_certificate_names_another(void **state)
+{
+    struct tls_fixture *t = *state;
+    struct outcome o;
+    tls_get(t, "localhost", t->ca_file, &o);
+    assert_int_equal(o.r.code, BH_ENET);
+    assert_int_equal(o.r.transient, 0);
+    assert_non_null(strstr(o.r.error, "the server's certificate could not be verified ("));
+    assert_non_null(strstr(o.r.error, "the certificate does not name the url's host"));
+    assert_int_equal(t->requests, 0);
+    bh_buf_release(&o.body);
+}
+
+static void net_https_unusable_ca_file_is_named_and_not_retried(void **state)
+{
+    struct tls_fixture *t = *state;
+    char junk[] = "/tmp/bh-net-junk.XXXXXX";
+    int fd = mkstemp(junk);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "not a certificate\n", 18), 18);
+    close(fd);
+    struct outcome o;
+    tls_get(t, "127.0.0.1", junk, &o);
+    unlink(junk);
+    assert_int_equal(o.r.code, BH_ENET);
+    assert_int_equal(o.r.transient, 0);
+    assert_non_null(strstr(o.r.error, "the CA certificates could not be loaded ("));
+    assert_non_null(strstr(o.r.error, "the endpoint's ca_file must be a PEM file of CA "
+                                      "certificates"));
+    assert_int_equal(t->requests, 0);
+    bh_buf_release(&o.body);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define TLS(fn) cmocka_unit_test_setup_teardown(fn, tls_setup, tls_teardown)
 
 int main(void)
 {
@@ -510,6 +758,11 @@ int main(void)
         T(net_on_data_refusal_aborts_the_transfer),
         T(net_only_speaks_http_and_https),
         T(net_unknown_method_is_refused_at_submit),
+        TLS(net_https_verifies_the_server_with_the_given_ca_file),
+        TLS(net_https_unknown_ca_fails_once_with_the_ca_file_hint),
+        TLS(net_https_ca_file_of_another_ca_is_refused),
+        TLS(net_https_wrong_host_says_the_certificate_names_another),
+        TLS(net_https_unusable_ca_file_is_named_and_not_retried),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

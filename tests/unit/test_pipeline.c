@@ -315,6 +315,8 @@ static void minimal_pipeline_gets_every_default_of_the_full_language(void **stat
     assert_int_equal(e->n_headers, 0);
     assert_int_equal(e->n_trusted_hosts, 0);
     assert_null(e->included_from);
+    assert_null(e->ca_file);        /* the system store */
+    assert_null(e->basic_auth_env); /* no login */
     const struct pipe_source *src = &p->source;
     assert_int_equal(src->n_rules, 0);
     assert_int_equal(src->detectors_set, 0); /* every built-in detector */
@@ -1434,6 +1436,133 @@ static void template_check_resolves_fields_and_stage_outputs(void **state)
     }
 }
 
+/* ---- ca_file and basic_auth_env ---- */
+
+static void put_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* dir/p.json: endpoint "own" (ca_file relative), "abs" (absolute) and,
+ * from dir/shared/eps.json, "shared" (relative to the shared folder). */
+static void tls_tree(const char *dir, const char *own_ca)
+{
+    char sub[512], json[2048];
+    snprintf(sub, sizeof(sub), "%s/certs", dir);
+    mkdir(sub, 0700);
+    snprintf(sub, sizeof(sub), "%s/shared", dir);
+    mkdir(sub, 0700);
+    put_file(dir, "certs/ca.pem", "not parsed at load time\n");
+    put_file(dir, "shared/ca.pem", "nor this\n");
+    put_file(dir, "shared/eps.json", "{\"endpoints\":{\"shared\":{\"provider\":\"ollama\","
+             "\"url\":\"https://gpu.example\",\"ca_file\":\"ca.pem\"}}}");
+    snprintf(json, sizeof(json),
+             "{\"version\":1,\"name\":\"t\",\"include\":[\"shared/eps.json\"],\"endpoints\":{"
+             "\"own\":{\"provider\":\"ollama\",\"url\":\"https://127.0.0.1:1\",\"locality\":"
+             "\"local\",\"ca_file\":\"%s\",\"basic_auth_env\":\"GPU_PROXY_AUTH\"},"
+             "\"abs\":{\"provider\":\"ollama\",\"url\":\"https://h:1\",\"ca_file\":"
+             "\"%s/certs/ca.pem\"}},\"source\":{\"kind\":\"git\"},\"stages\":{\"s\":{"
+             "\"endpoint\":\"own\",\"model\":\"m\",\"user\":\"{{pr.title}}\"}}}",
+             own_ca, dir);
+    put_file(dir, "p.json", json);
+}
+
+static void tls_tree_remove(const char *dir)
+{
+    static const char *const files[] = { "p.json", "certs/ca.pem", "shared/ca.pem",
+                                         "shared/eps.json", "certs", "shared", "" };
+    char path[512];
+    for (size_t i = 0; i < NELEM(files); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        remove(path);
+    }
+}
+
+static void ca_file_resolves_beside_the_file_that_declares_the_endpoint(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/bh-tls.XXXXXX", path[64], want[128];
+    assert_non_null(mkdtemp(dir));
+    tls_tree(dir, "certs/ca.pem");
+    snprintf(path, sizeof(path), "%s/p.json", dir);
+    struct pipeline *p = load_ok(path, NULL);
+    assert_int_equal(p->n_endpoints, 3);
+    snprintf(want, sizeof(want), "%s/certs/ca.pem", dir);
+    assert_string_equal(p->endpoints[0].name, "own");
+    assert_string_equal(p->endpoints[0].ca_file, want);
+    assert_string_equal(p->endpoints[0].basic_auth_env, "GPU_PROXY_AUTH");
+    assert_string_equal(p->endpoints[1].ca_file, want); /* absolute: as written */
+    assert_null(p->endpoints[1].basic_auth_env);
+    snprintf(want, sizeof(want), "%s/shared/ca.pem", dir);
+    assert_string_equal(p->endpoints[2].name, "shared");
+    assert_string_equal(p->endpoints[2].ca_file, want); /* beside the included file */
+    char before[65];
+    memcpy(before, p->hash, sizeof(before));
+    pipe_free(p);
+    put_file(dir, "certs/ca.pem", "a renewed CA\n"); /* contents are not the run's identity */
+    p = load_ok(path, NULL);
+    assert_string_equal(p->hash, before);
+    pipe_free(p);
+    tls_tree_remove(dir);
+}
+
+static void ca_file_errors_name_the_file_or_the_scheme(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/bh-tls.XXXXXX", path[64], want[512], buf[1024];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/p.json", dir);
+    tls_tree(dir, "certs");
+    struct pipeline *p = NULL;
+    struct bh_err err = { 0 };
+    assert_int_equal(pipe_load(&p, path, NULL, &err), BH_EINVAL);
+    assert_null(p);
+    snprintf(want, sizeof(want), "%s:1:152: endpoints.own.ca_file: cannot read the CA file "
+             "\"%s/certs\": it is a folder — ca_file names a PEM file, relative to the folder "
+             "of the file that declares the endpoint (or absolute)",
+             path, dir);
+    assert_string_equal(bh_err_format(&err, buf, sizeof(buf)), want);
+    /* --endpoint may turn the url into http: the CA file then has no use */
+    tls_tree(dir, "certs/ca.pem");
+    const char *ov[] = { "own=http://127.0.0.1:2" };
+    struct pipe_load_opts opts = { ov, 1 };
+    assert_int_equal(pipe_load(&p, path, &opts, &err), BH_EINVAL);
+    assert_string_equal(err.path, "endpoints.own.ca_file");
+    assert_string_equal(err.msg, "ca_file is for https endpoints, and this endpoint's url is "
+                                 "http — write the url as https://HOST:PORT, or remove "
+                                 "\"ca_file\"");
+    tls_tree_remove(dir);
+}
+
+static void basic_auth_errors_never_echo_credentials(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file, *needle;
+    } cases[] = {
+        { "basic-auth-literal.json", "basic_auth_env names the variable that holds "
+                                     "user:password, never the credentials themselves" },
+        { "basic-auth-api-key.json", "\"basic_auth_env\" and \"api_key_env\" would both send "
+                                     "an Authorization header" },
+        { "yaml-basic-auth-header.yaml", "header \"Authorization\" conflicts with "
+                                         "\"basic_auth_env\"" },
+    };
+    for (size_t i = 0; i < NELEM(cases); i++) {
+        char path[256];
+        snprintf(path, sizeof(path), BAD_DIR "/%s", cases[i].file);
+        char *all = all_messages(path);
+        assert_non_null(strstr(all, cases[i].needle));
+        assert_null(strstr(all, "TOPSECRET"));
+        assert_null(strstr(all, "alice"));
+        free(all);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1474,6 +1603,9 @@ int main(void)
         cmocka_unit_test(include_error_is_positioned_in_the_included_file),
         cmocka_unit_test(three_errors_of_new_kinds_are_all_reported),
         cmocka_unit_test(header_values_are_never_echoed),
+        cmocka_unit_test(ca_file_resolves_beside_the_file_that_declares_the_endpoint),
+        cmocka_unit_test(ca_file_errors_name_the_file_or_the_scheme),
+        cmocka_unit_test(basic_auth_errors_never_echo_credentials),
         cmocka_unit_test(posindex_everything_on_one_line),
         cmocka_unit_test(posindex_crlf_line_endings),
         cmocka_unit_test(posindex_strings_with_escaped_quotes_and_braces),
