@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/cli.h"
 #include "cli/common.h"
@@ -63,21 +64,38 @@ static void refusals_print(const struct pipeline *p, const struct pol_graph *g)
 
 /* run refuses to start without the key of an endpoint a cloud stage uses;
  * check says so early (names the variable, never a value). */
+static void key_warn(const struct pipeline *p, size_t i, const struct egr_endpoint *eps)
+{
+    const struct pipe_endpoint *e = &p->endpoints[i];
+    const char *key = e->api_key_env ? getenv(e->api_key_env) : NULL;
+    if (!e->api_key_env || (key && key[0]))
+        return;
+    for (size_t s = 0; s < p->n_stages; s++) {
+        if (p->stages[s].endpoint != i || pol_stage_local(p, s, eps[i].local))
+            continue;
+        fprintf(stderr, "bulkhead: warning: %s:%d:%d: endpoints.%s.api_key_env: the variable "
+                        "'%s' is not set; 'bulkhead run' will refuse to start without it\n",
+                p->file, e->line, e->col, e->name, e->api_key_env);
+        return;
+    }
+}
+
+/* The same for the login of an endpoint behind a basic-auth proxy. */
+static void login_warn(const struct pipe_endpoint *e, const char *file)
+{
+    const char *login = e->basic_auth_env ? getenv(e->basic_auth_env) : NULL;
+    if (e->basic_auth_env && (!login || !strchr(login, ':')))
+        fprintf(stderr, "bulkhead: warning: %s:%d:%d: endpoints.%s.basic_auth_env: the variable "
+                        "'%s' is not set to USER:PASSWORD; 'bulkhead run' will refuse to start "
+                        "without it\n",
+                file, e->line, e->col, e->name, e->basic_auth_env);
+}
+
 static void keys_warn(const struct pipeline *p, const struct egr_endpoint *eps)
 {
     for (size_t i = 0; i < p->n_endpoints; i++) {
-        const struct pipe_endpoint *e = &p->endpoints[i];
-        const char *key = e->api_key_env ? getenv(e->api_key_env) : NULL;
-        if (!e->api_key_env || (key && key[0]))
-            continue;
-        for (size_t s = 0; s < p->n_stages; s++) {
-            if (p->stages[s].endpoint != i || pol_stage_local(p, s, eps[i].local))
-                continue;
-            fprintf(stderr, "bulkhead: warning: %s:%d:%d: endpoints.%s.api_key_env: the variable "
-                            "'%s' is not set; 'bulkhead run' will refuse to start without it\n",
-                    p->file, e->line, e->col, e->name, e->api_key_env);
-            break;
-        }
+        key_warn(p, i, eps);
+        login_warn(&p->endpoints[i], p->file);
     }
 }
 

@@ -119,6 +119,8 @@ static int ctx_open(struct ctx *x, struct bh_err *err)
         rc = net_new(&x->net, err);
     if (rc == 0)
         rc = egr_new(&x->gate, x->p, x->net, x->store, x->run_id, err);
+    if (rc == 0) /* a login or key that is missing: say so, do not ask anonymously */
+        rc = egr_keys_check(x->gate, err);
     free(key);
     return rc;
 }

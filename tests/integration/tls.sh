@@ -116,6 +116,14 @@ expect_eq "(d) an unset variable: exit 2" 2 "$rc"
 expect_contains "(d) the message names the variable" "$T/unset.err" "the variable 'BH_TEST_PROXY_AUTH' is not set"
 expect_contains "(d) and where it is named" "$T/unset.err" "endpoints.gpu-box.basic_auth_env"
 set +e
+env -u BH_TEST_PROXY_AUTH "$BULKHEAD" models "$T/p/auth.json" --state "$T/state-models" \
+  >/dev/null 2>"$T/models.err"
+rc=$?
+env -u BH_TEST_PROXY_AUTH "$BULKHEAD" check "$T/p/auth.json" >/dev/null 2>"$T/check.err"
+set -e
+expect_eq "(d) models refuses to ask without the login: exit 2" 2 "$rc"
+expect_contains "(d) check warns of it" "$T/check.err" "basic_auth_env: the variable 'BH_TEST_PROXY_AUTH' is not set"
+set +e
 BH_TEST_PROXY_AUTH="no-colon-pw-7e3b1c90aa" "$BULKHEAD" run "$T/p/auth.json" --repo "$T/repo" \
   --state "$T/state-colon" >/dev/null 2>"$T/colon.err"
 rc=$?
