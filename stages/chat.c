@@ -273,6 +273,8 @@ static int build_body(const struct pipeline *p, size_t via, const struct prov_op
     struct prov_chat chat = { .model = s->model, .msgs = msgs, .n_msgs = n, .stream = 1,
                               .truncate_off = 1, .options_json = s->options_json,
                               .keep_alive = s->keep_alive };
+    if (s->out_format == PIPE_OUT_JSON) /* the reply a for_each reads as a list */
+        chat.format_json = s->out_schema_json ? s->out_schema_json : "json";
     return ops->chat_body(&chat, body, len, err);
 }
 
@@ -329,7 +331,7 @@ static int on_sensitive(struct eng_task *t, size_t stage, const struct rendered 
                  pol_label_name(p, r->label), pol_label_name(p, clr));
         if (egr_audit_refusal(g, stage, eng_task_item(t), r->label, why, &aerr))
             return bh_err_set(err, aerr.code, "%s", aerr.msg);
-        return bh_err_set(err, BH_EPOLICY, "withheld: the prompt is %s, above the stage's "
+        return bh_err_set(err, BH_EPOLICY, "the prompt is %s, above the stage's "
                           "clearance %s (on_sensitive: skip)", pol_label_name(p, r->label),
                           pol_label_name(p, clr));
     }

@@ -148,12 +148,6 @@ static const char *not_run_yet(const struct pipe_stage *s)
 {
     if (s->kind == PIPE_KIND_AGENT)
         return "kind \"agent\"";
-    if (s->kind == PIPE_KIND_REDUCE || s->scope == PIPE_SCOPE_BATCH)
-        return "batch scope (kind \"reduce\" or scope \"batch\")";
-    if (s->for_each)
-        return "for_each";
-    if (s->out_format == PIPE_OUT_JSON)
-        return "output format json";
     return NULL;
 }
 

@@ -6,11 +6,14 @@
  * before the loop goes on, so a dependant never starts on an output that
  * could still be lost, and a crashed run resumes where it stopped.
  *
- * Scheduling walks stages in topological order and items in order inside a
- * stage, so tasks of one stage (one model) go out together; per-endpoint
- * slots (max_concurrency) bound what is in flight. Deeper model-aware
- * scheduling (preload, unload, overlap) builds on this walk. */
+ * Scheduling walks stages in topological order and, inside a stage, the
+ * cells (the stage for one item, or for the run: cells.c) in item order, so
+ * tasks of one stage (one model) go out together; per-endpoint slots
+ * (max_concurrency) bound what is in flight. Deeper model-aware scheduling
+ * (preload, unload, overlap) builds on this walk. */
 #include "engine/engine.h"
+
+#include "engine/engine_int.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -28,40 +31,6 @@
 #include "store/store.h"
 #include "util/bh_err.h"
 #include "util/bh_xmalloc.h"
-
-struct eng_task {
-    struct eng *e;
-    size_t item, stage;
-    int64_t id;
-    int state;             /* STORE_* */
-    char *output;          /* when done */
-    int label;             /* of output */
-    int attempts;          /* started in this run */
-    long retry_at;         /* monotonic ms of the next attempt, 0 when not waiting */
-};
-
-struct eng {
-    const struct eng_opts *o;
-    struct eng_summary *sum;
-    struct eng_task *tasks;        /* [item * n_stages + stage] */
-    size_t n_tasks;
-    size_t *busy;                  /* in flight per endpoint (waiting retries included) */
-    size_t *cap;                   /* lowered slots after back-pressure, 0: none */
-    long *cap_until;               /* monotonic ms when the lowered cap ends */
-    size_t in_flight;
-    size_t waiting;                /* tasks waiting for a retry */
-    uint32_t rng;                  /* jitter */
-    size_t finished;               /* tasks that reached an end state in this attempt */
-    int fatal;                     /* the store failed: stop scheduling */
-    struct bh_err fatal_err;
-    struct pol_labeller *lab;      /* the pipeline's rules and detectors */
-    struct pol_value *labels;      /* [item * n_fields]: source fields, labelled on first use */
-    unsigned char *labelled;       /* per item: its fields are labelled */
-};
-
-/* A task of a standby stage (a reroute target): it never runs on its own,
- * so it is neither stored nor counted; dependants do not wait for it. */
-#define ENG_STANDBY 100
 
 static volatile sig_atomic_t stop_requested;
 
@@ -83,66 +52,27 @@ static long now_ms(void)
     return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static struct eng_task *task_at(struct eng *e, size_t item, size_t stage)
+struct eng_cell *eng_cell_at(struct eng *e, size_t item, size_t stage)
 {
-    return &e->tasks[item * e->o->p->n_stages + stage];
+    size_t ns = e->o->p->n_stages;
+    if (e->o->p->stages[stage].scope == PIPE_SCOPE_BATCH)
+        return &e->cells[e->o->n_items * ns + stage];
+    return &e->cells[item * ns + stage];
 }
 
-/* Creates (or finds) every task in the store. */
-static int tasks_put(struct eng *e, struct bh_err *err)
+void eng_fatal(struct eng *e, const struct bh_err *err)
 {
-    const struct eng_opts *o = e->o;
-    /* One transaction for all rows: one disk sync, not one per task. */
-    int rc = store_batch_begin(o->store, err);
-    for (size_t i = 0; rc == 0 && i < o->n_items; i++) {
-        int64_t item_id;
-        rc = store_item_put(o->store, o->run_id, o->items[i].key, &item_id, err);
-        for (size_t s = 0; rc == 0 && s < o->p->n_stages; s++) {
-            struct eng_task *t = task_at(e, i, s);
-            *t = (struct eng_task){ .e = e, .item = i, .stage = s, .label = -1 };
-            if (o->p->stages[s].standby) {
-                t->state = ENG_STANDBY;
-                continue;
-            }
-            rc = store_task_put(o->store, o->run_id, item_id, o->p->stages[s].name, &t->id, err);
-        }
-    }
-    if (rc == 0)
-        rc = store_batch_commit(o->store, err);
-    return rc; /* on error the batch is rolled back when the store is freed */
+    if (e->fatal)
+        return;
+    e->fatal = 1;
+    e->fatal_err = *err;
 }
 
-static int by_id(const void *a, const void *b)
+const char *eng_task_name(const struct eng_task *t, char *buf, size_t size)
 {
-    const struct eng_task *x = *(struct eng_task *const *)a, *y = *(struct eng_task *const *)b;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
-/* Takes states and outputs left by an earlier attempt of this run. */
-static int tasks_resume(struct eng *e, struct bh_err *err)
-{
-    struct store_task *st = NULL;
-    size_t n = 0;
-    int rc = store_tasks_list(e->o->store, e->o->run_id, &st, &n, err);
-    if (rc)
-        return rc;
-    struct eng_task **idx = bh_xcalloc(e->n_tasks, sizeof(*idx));
-    for (size_t i = 0; i < e->n_tasks; i++)
-        idx[i] = &e->tasks[i];
-    qsort(idx, e->n_tasks, sizeof(*idx), by_id);
-    for (size_t i = 0; i < n; i++) {
-        struct eng_task key = { .id = st[i].id }, *kp = &key;
-        struct eng_task **hit = bsearch(&kp, idx, e->n_tasks, sizeof(*idx), by_id);
-        if (!hit || st[i].state != STORE_DONE)
-            continue; /* failed and withheld tasks are tried again */
-        (*hit)->state = STORE_DONE;
-        (*hit)->output = bh_xstrdup(st[i].output ? st[i].output : "");
-        (*hit)->label = pipe_label_find(e->o->p, st[i].label ? st[i].label : "");
-        e->sum->reused++;
-    }
-    free(idx);
-    store_tasks_free(st, n);
-    return 0;
+    snprintf(buf, size, "%s %s%s%s", eng_task_item(t), t->e->o->p->stages[t->stage].name,
+             t->element ? " " : "", t->element ? t->element : "");
+    return buf;
 }
 
 /* An end state reached in this attempt: recorded, counted, slot freed. */
@@ -151,16 +81,15 @@ static void task_end(struct eng_task *t, const struct store_result *r, int was_r
     struct eng *e = t->e;
     const struct pipe_stage *s = &e->o->p->stages[t->stage];
     struct bh_err err = { 0 };
-    if (store_task_finish(e->o->store, t->id, r, &err) && !e->fatal) {
-        e->fatal = 1;
-        e->fatal_err = err;
-    }
+    char name[512];
+    if (store_task_finish(e->o->store, t->id, r, &err))
+        eng_fatal(e, &err);
     t->state = r->state;
+    eng_task_vals_release(t);
     if (was_running) {
         e->busy[s->endpoint]--;
         e->in_flight--;
     }
-    e->finished++;
     if (r->state == STORE_DONE)
         e->sum->done++;
     else if (r->state == STORE_WITHHELD)
@@ -168,7 +97,7 @@ static void task_end(struct eng_task *t, const struct store_result *r, int was_r
     else
         e->sum->failed++;
     if (e->o->verbose || r->state != STORE_DONE)
-        fprintf(stderr, "bulkhead: %s %s: %s%s%s\n", e->o->items[t->item].key, s->name,
+        fprintf(stderr, "bulkhead: %s: %s%s%s\n", eng_task_name(t, name, sizeof(name)),
                 store_state_name(r->state), r->error ? ": " : "", r->error ? r->error : "");
 }
 
@@ -215,27 +144,9 @@ void eng_task_fail(struct eng_task *t, const struct bh_err *err)
     fail_with(t, err, 1);
 }
 
-/* A dependency that ended without output decides this task's fate. */
-static int deps_blocked(struct eng_task *t, int *ready)
+void eng_task_end_unstarted(struct eng_task *t, const struct bh_err *err)
 {
-    const struct pipe_stage *s = &t->e->o->p->stages[t->stage];
-    *ready = 1;
-    for (size_t k = 0; k < s->n_deps; k++) {
-        struct eng_task *d = task_at(t->e, t->item, s->deps[k]);
-        if (d->state == ENG_STANDBY)
-            continue;
-        if (d->state == STORE_FAILED || d->state == STORE_WITHHELD) {
-            struct bh_err err = { 0 };
-            bh_err_set(&err, d->state == STORE_WITHHELD ? BH_EPOLICY : BH_EINVAL,
-                       "not run: stage '%s' %s for this item",
-                       t->e->o->p->stages[d->stage].name, store_state_name(d->state));
-            fail_with(t, &err, 0);
-            return 1;
-        }
-        if (d->state != STORE_DONE)
-            *ready = 0;
-    }
-    return 0;
+    fail_with(t, err, 0);
 }
 
 static void attempt(struct eng_task *t);
@@ -246,8 +157,7 @@ static void task_start(struct eng_task *t)
     const struct pipe_stage *s = &e->o->p->stages[t->stage];
     struct bh_err err = { 0 };
     if (store_task_set_running(e->o->store, t->id, &err)) {
-        e->fatal = 1;
-        e->fatal_err = err;
+        eng_fatal(e, &err);
         return;
     }
     t->state = STORE_RUNNING;
@@ -312,17 +222,17 @@ void eng_task_retry(struct eng_task *t, long retry_after_ms, int backpressure,
     t->retry_at = now_ms() + delay;
     e->waiting++;
     e->sum->retries++;
-    fprintf(stderr, "bulkhead: %s %s: attempt %d failed, retrying in %.1f s: %s\n",
-            e->o->items[t->item].key, e->o->p->stages[t->stage].name, t->attempts,
-            (double)delay / 1000, err->msg);
+    char name[512];
+    fprintf(stderr, "bulkhead: %s: attempt %d failed, retrying in %.1f s: %s\n",
+            eng_task_name(t, name, sizeof(name)), t->attempts, (double)delay / 1000, err->msg);
 }
 
 /* Starts the retries that are due; returns the ms until the next one (-1: none). */
 static long retries_due(struct eng *e)
 {
     long next = -1, now = now_ms();
-    for (size_t i = 0; e->waiting && i < e->n_tasks; i++) {
-        struct eng_task *t = &e->tasks[i];
+    for (size_t i = 0; e->waiting && i < e->n_all; i++) {
+        struct eng_task *t = e->all[i];
         if (!t->retry_at)
             continue;
         if (t->retry_at <= now) {
@@ -347,25 +257,33 @@ static size_t slots_of(struct eng *e, size_t ep)
     return slots;
 }
 
-/* Starts every ready task that has a free slot; ends tasks whose inputs failed. */
+/* Starts t when its endpoint has a free slot; 1 when it has none. */
+static int try_start(struct eng_task *t)
+{
+    struct eng *e = t->e;
+    size_t ep = e->o->p->stages[t->stage].endpoint;
+    if (e->busy[ep] >= slots_of(e, ep))
+        return 1;
+    task_start(t);
+    return 0;
+}
+
+/* Moves every cell on in stage order: ends cells whose inputs failed, makes
+ * fan-outs whose lists are ready, starts ready tasks that have a free slot. */
 static void schedule(struct eng *e)
 {
     const struct pipeline *p = e->o->p;
     for (size_t k = 0; k < p->n_stages && !e->fatal && !stop_requested; k++) {
         size_t s = p->order[k];
-        size_t ep = p->stages[s].endpoint;
-        size_t slots = slots_of(e, ep);
         if (p->stages[s].standby)
             continue;
-        for (size_t i = 0; i < e->o->n_items && !e->fatal; i++) {
-            struct eng_task *t = task_at(e, i, s);
-            int ready;
-            if (t->state != STORE_PENDING || deps_blocked(t, &ready) || !ready)
-                continue;
-            if (e->busy[ep] >= slots)
-                break;
-            task_start(t);
+        if (p->stages[s].scope == PIPE_SCOPE_BATCH) {
+            eng_cell_step(e, eng_cell_at(e, 0, s), try_start);
+            continue;
         }
+        for (size_t i = 0; i < e->o->n_items && !e->fatal; i++)
+            if (eng_cell_step(e, eng_cell_at(e, i, s), try_start))
+                break; /* the endpoint is full: the stage's next cells wait */
     }
 }
 
@@ -403,11 +321,6 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
 {
     struct eng e = { .o = o, .sum = sum };
     memset(sum, 0, sizeof(*sum));
-    e.n_tasks = o->n_items * o->p->n_stages;
-    sum->tasks = e.n_tasks;
-    for (size_t s = 0; s < o->p->n_stages; s++)
-        sum->tasks -= o->p->stages[s].standby ? o->n_items : 0;
-    e.tasks = bh_xcalloc(e.n_tasks, sizeof(*e.tasks));
     e.busy = bh_xcalloc(o->p->n_endpoints, sizeof(*e.busy));
     e.cap = bh_xcalloc(o->p->n_endpoints, sizeof(*e.cap));
     e.cap_until = bh_xcalloc(o->p->n_endpoints, sizeof(*e.cap_until));
@@ -416,14 +329,11 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
     e.labelled = bh_xcalloc(o->n_items + 1, 1);
     int rc = pol_labeller_new(&e.lab, o->p, err);
     if (rc == 0)
-        rc = tasks_put(&e, err);
-    if (rc == 0)
-        rc = tasks_resume(&e, err);
+        rc = eng_cells_init(&e, err);
     if (rc == 0)
         rc = loop(&e, err);
-    for (size_t i = 0; i < e.n_tasks; i++)
-        free(e.tasks[i].output);
-    free(e.tasks);
+    sum->tasks = eng_cells_count(&e);
+    eng_cells_release(&e);
     for (size_t i = 0; i < o->n_items * o->p->source.n_fields; i++)
         pol_value_release(&e.labels[i]);
     free(e.labels);
@@ -447,7 +357,12 @@ size_t eng_task_stage(const struct eng_task *t)
 
 const char *eng_task_item(const struct eng_task *t)
 {
-    return t->e->o->items[t->item].key;
+    return t->item == ENG_BATCH ? ENG_BATCH_KEY : t->e->o->items[t->item].key;
+}
+
+const char *eng_task_element(const struct eng_task *t)
+{
+    return t->element;
 }
 
 const struct pol_labeller *eng_task_labeller(const struct eng_task *t)
@@ -458,55 +373,4 @@ const struct pol_labeller *eng_task_labeller(const struct eng_task *t)
 struct egr_gate *eng_task_gate(const struct eng_task *t)
 {
     return t->e->o->gate;
-}
-
-/* The label of a source field of an item with its rules and detectors
- * applied, computed once per item (a scan costs as much as the value). */
-static int field_label(struct eng *e, size_t item, const char *field)
-{
-    const struct pipeline *p = e->o->p;
-    struct pol_value *v = &e->labels[item * p->source.n_fields];
-    if (!e->labelled[item]) {
-        for (size_t i = 0; i < p->source.n_fields; i++) {
-            const struct src_field *f = src_item_find(&e->o->items[item], p->source.fields[i]);
-            struct src_field none = { p->source.fields[i], NULL, 0, "the source gave no value",
-                                      NULL, 0 };
-            pol_label_field(e->lab, f ? f : &none, &v[i]);
-        }
-        e->labelled[item] = 1;
-    }
-    for (size_t i = 0; i < p->source.n_fields; i++)
-        if (strcmp(p->source.fields[i], field) == 0)
-            return v[i].label;
-    return -1; /* unknown means top */
-}
-
-int eng_task_lookup(void *task, const char *field, const char **value, int *label,
-                    struct bh_err *err)
-{
-    struct eng_task *t = task;
-    const struct pipeline *p = t->e->o->p;
-    const struct src_field *f = src_item_find(&t->e->o->items[t->item], field);
-    if (f && !f->value)
-        return bh_err_set(err, BH_ETOOBIG, "%s", f->error ? f->error : "the source has no value");
-    if (f) {
-        *value = f->value;
-        *label = field_label(t->e, t->item, field);
-        return 0;
-    }
-    const char *dot = strrchr(field, '.');
-    if (!dot || strcmp(dot, ".output") != 0)
-        return bh_err_set(err, BH_ENOTFOUND, "the source has no such field");
-    for (size_t s = 0; s < p->n_stages; s++) {
-        size_t n = strlen(p->stages[s].name);
-        if ((size_t)(dot - field) != n || strncmp(field, p->stages[s].name, n) != 0)
-            continue;
-        struct eng_task *d = task_at(t->e, t->item, s);
-        if (d->state != STORE_DONE)
-            return bh_err_set(err, BH_EINTERNAL, "stage '%s' has not finished", p->stages[s].name);
-        *value = d->output;
-        *label = d->label;
-        return 0;
-    }
-    return bh_err_set(err, BH_ENOTFOUND, "no stage of that name");
 }

@@ -1,4 +1,5 @@
-/* engine/engine.h — the run: a task per (item, stage), driven from one loop.
+/* engine/engine.h — the run: a task per (item, stage), per for_each element,
+ * per batch stage (and per part of a reduce's rounds), driven from one loop.
  * The engine decides what runs when (dependencies, per-endpoint slots),
  * keeps the task state machine in the store, and hands each ready task to its
  * stage kind (stages/), which renders, sends through the egress gate and
@@ -39,7 +40,8 @@ struct eng_opts {
 };
 
 struct eng_summary {
-    size_t tasks;                  /* item × stage */
+    size_t tasks;                  /* tasks of the run: per item and stage, per for_each
+                                      element, per batch stage, per part of a fold */
     size_t done, failed, withheld;
     size_t retries;                /* attempts made again after a transient failure */
     size_t reused;                 /* done in an earlier attempt of this run: not redone */
@@ -59,12 +61,24 @@ int eng_stop_requested(void);
 /* For stage kinds: */
 const struct pipeline *eng_task_pipeline(const struct eng_task *t);
 size_t eng_task_stage(const struct eng_task *t);
+/* The work item's key, or "(batch)" for a task of a batch-scope stage. */
 const char *eng_task_item(const struct eng_task *t);
+/* The for_each element's key (a file path, an index "0"), a fold's part
+ * ("round 1 part 2"), or NULL. Borrowed for the task's life. */
+const char *eng_task_element(const struct eng_task *t);
 struct egr_gate *eng_task_gate(const struct eng_task *t);
 /* The run's labeller (the pipeline's rules and detectors), for the guards. */
 struct pol_labeller;
 const struct pol_labeller *eng_task_labeller(const struct eng_task *t);
-/* A stage_lookup_fn over the task's item fields and upstream outputs. */
+/* A stage_lookup_fn over what the task may read (pipelines/README.md, "How
+ * stages run"): its item's source fields and upstream outputs (a for_each
+ * stage's output is its elements' outputs, each under "### <element>"); in a
+ * for_each task each.path, each.status, each.diff (that file's part of
+ * pr.diff, labelled on its own) or each; in a batch task every item's value
+ * under "## <item>", with the items that have none named. The value is
+ * borrowed until the task ends. Fails (the task fails) when a value is
+ * missing: a source field without a value, a file without a part of the
+ * diff, an output over the caps. */
 int eng_task_lookup(void *task, const char *field, const char **value, int *label,
                     struct bh_err *err);
 

@@ -219,7 +219,7 @@ static int part_label(const struct ctx *c, const char *path)
 static void plan_files(const struct ctx *c, size_t s, size_t *cap)
 {
     const char *files = src_item_field(c->item, "pr.files");
-    int out = 0;
+    int out = field_label(c, "pr.files"); /* the joined output names each file */
     for (const char *line = files; line && *line;) {
         size_t n = strcspn(line, "\n"), len = 0;
         const char *path = files_line_path(line, n, &len);

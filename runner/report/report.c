@@ -1,6 +1,8 @@
 /* report/report.c — Markdown and JSON Lines reports. One pass over the
  * run's tasks (ordered by item, then stage); jansson builds the JSON so that
- * model output with any bytes in it stays valid JSON. */
+ * model output with any bytes in it stays valid JSON. A for_each task names
+ * its element (a file, an index, a part of a fold); the run's batch tasks are
+ * listed under the item "(batch)", after every work item. */
 #include "report/report.h"
 
 #include <errno.h>
@@ -33,6 +35,8 @@ static void jsonl_task(FILE *out, const struct store_task *t)
                           "label", str(t->label), "prompt_tokens", (json_int_t)t->prompt_tokens,
                           "output_tokens", (json_int_t)t->output_tokens,
                           "load_ns", (json_int_t)t->load_ns);
+    json_object_set_new(o, "element",
+                        t->element && t->element[0] ? json_string(t->element) : json_null());
     json_object_set_new(o, "answered_by", json_string(str(t->answered_by)));
     json_object_set_new(o, t->state == STORE_DONE ? "output" : "error",
                         json_string(str(t->state == STORE_DONE ? t->output : t->error)));
@@ -55,19 +59,20 @@ static void md_summary(FILE *out, int64_t run_id, const struct store_task *t, si
     if (counts[STORE_DONE] != n)
         fprintf(out, "**This report is incomplete**: the tasks that are not done are listed "
                      "below with the reason.\n\n");
-    fprintf(out, "| item | stage | state | ran on | locality | model | label |\n"
-                 "|---|---|---|---|---|---|---|\n");
+    fprintf(out, "| item | stage | element | state | ran on | locality | model | label |\n"
+                 "|---|---|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < n; i++)
-        fprintf(out, "| %s | %s | %s | %s | %s | %s | %s |\n", str(t[i].item_key),
-                str(t[i].stage), store_state_name(t[i].state), str(t[i].endpoint),
-                str(t[i].locality), str(t[i].model), str(t[i].label));
+        fprintf(out, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", str(t[i].item_key),
+                str(t[i].stage), str(t[i].element), store_state_name(t[i].state),
+                str(t[i].endpoint), str(t[i].locality), str(t[i].model), str(t[i].label));
 }
 
 static void md_task(FILE *out, const struct store_task *t, const struct store_task *prev)
 {
     if (!prev || strcmp(str(prev->item_key), str(t->item_key)) != 0)
         fprintf(out, "\n## %s\n", str(t->item_key));
-    fprintf(out, "\n### %s — %s", str(t->stage), store_state_name(t->state));
+    fprintf(out, "\n### %s%s%s — %s", str(t->stage), t->element && t->element[0] ? " · " : "",
+            str(t->element), store_state_name(t->state));
     if (t->endpoint && t->endpoint[0])
         fprintf(out, " · %s on %s (%s)", str(t->model), t->endpoint, str(t->locality));
     if (t->label && t->label[0])

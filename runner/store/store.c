@@ -67,6 +67,34 @@ static const char *const migrations[] = {
     " payload_sha256 TEXT NOT NULL, bytes INTEGER NOT NULL,"
     " prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
     "PRAGMA user_version = 1;",
+    /* 1 -> 2: a task per for_each element (element '' for a task without
+     * one). SQLite cannot change a UNIQUE constraint in place: the table is
+     * copied. Old rows keep their ids, so a resumed run finds them. */
+    "CREATE TABLE tasks_v2 ("
+    " id INTEGER PRIMARY KEY,"
+    " run_id INTEGER NOT NULL REFERENCES runs(id),"
+    " item_id INTEGER NOT NULL REFERENCES items(id),"
+    " stage TEXT NOT NULL,"
+    " element TEXT NOT NULL DEFAULT '',"
+    " state INTEGER NOT NULL DEFAULT 0,"
+    " output TEXT NOT NULL DEFAULT '', label TEXT NOT NULL DEFAULT '',"
+    " endpoint TEXT NOT NULL DEFAULT '', locality TEXT NOT NULL DEFAULT '',"
+    " model TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '',"
+    " answered_by TEXT NOT NULL DEFAULT '',"
+    " prompt_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,"
+    " load_ns INTEGER NOT NULL DEFAULT 0, total_ns INTEGER NOT NULL DEFAULT 0,"
+    " started TEXT, finished TEXT,"
+    " UNIQUE (run_id, item_id, stage, element));"
+    "INSERT INTO tasks_v2 (id, run_id, item_id, stage, state, output, label, endpoint,"
+    " locality, model, error, answered_by, prompt_tokens, output_tokens, load_ns, total_ns,"
+    " started, finished)"
+    " SELECT id, run_id, item_id, stage, state, output, label, endpoint, locality, model,"
+    " error, answered_by, prompt_tokens, output_tokens, load_ns, total_ns, started, finished"
+    " FROM tasks;"
+    "DROP TABLE tasks;"
+    "ALTER TABLE tasks_v2 RENAME TO tasks;"
+    "CREATE INDEX tasks_by_run ON tasks (run_id, state);"
+    "PRAGMA user_version = 2;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -70,9 +70,14 @@ int store_run_latest(struct store *s, int64_t *run_id, struct bh_err *err);
 /* Idempotent: returns the existing item with this key in this run. */
 int store_item_put(struct store *s, int64_t run_id, const char *key, int64_t *item_id,
                    struct bh_err *err);
-/* Idempotent: returns the existing task for (item, stage). New tasks are pending. */
+/* Idempotent: returns the existing task for (item, stage, element). element
+ * names a for_each element ("src/main.c", "0") or a part of a fold; NULL or ""
+ * for a task without one. New tasks are pending. */
 int store_task_put(struct store *s, int64_t run_id, int64_t item_id, const char *stage,
-                   int64_t *task_id, struct bh_err *err);
+                   const char *element, int64_t *task_id, struct bh_err *err);
+/* Removes a task row (a stand-in for a fan-out whose elements now exist).
+ * Removing a task that is not there is not an error. */
+int store_task_drop(struct store *s, int64_t task_id, struct bh_err *err);
 int store_task_set_running(struct store *s, int64_t task_id, struct bh_err *err);
 
 /* What a finished task produced. Strings may be NULL. */
@@ -94,11 +99,13 @@ int store_task_finish(struct store *s, int64_t task_id, const struct store_resul
 struct store_task {
     int64_t id, item_id;
     char *item_key, *stage;
+    char *element;             /* "" for a task without one */
     int state;
     char *output, *label, *endpoint, *locality, *model, *error, *answered_by;
     int64_t prompt_tokens, output_tokens, load_ns, total_ns;
 };
-/* Every task of the run, ordered by item id then task id. */
+/* Every task of the run, ordered by item id then task id (tasks created
+ * later, such as the elements of a fan-out, come after their item's others). */
 int store_tasks_list(struct store *s, int64_t run_id, struct store_task **out, size_t *n,
                      struct bh_err *err);
 void store_tasks_free(struct store_task *t, size_t n);

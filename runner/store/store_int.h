@@ -27,6 +27,7 @@ enum store_q {
     Q_TASK_RUNNING,
     Q_TASK_FINISH,
     Q_TASK_LIST,
+    Q_TASK_DROP,
     Q_AUDIT_LAST,
     Q_AUDIT_INSERT,
     Q_AUDIT_ALL,

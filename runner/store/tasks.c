@@ -249,45 +249,63 @@ int store_item_put(struct store *s, int64_t run_id, const char *key, int64_t *it
     return rc < 0 ? rc : 0;
 }
 
-static int task_find(struct store *s, int64_t item_id, const char *stage, int64_t *id,
-                     struct bh_err *err)
+static int task_find(struct store *s, int64_t run_id, int64_t item_id, const char *stage,
+                     const char *element, int64_t *id, struct bh_err *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = store_stmt(s, Q_TASK_FIND, "SELECT id FROM tasks WHERE item_id = ?1 AND stage = ?2",
+    int rc = store_stmt(s, Q_TASK_FIND,
+                        "SELECT id FROM tasks WHERE run_id = ?1 AND item_id = ?2 AND stage = ?3"
+                        " AND element = ?4",
                         &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, item_id);
-    if ((rc = store_bind_text(st, 2, stage)) != SQLITE_OK)
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int64(st, 2, item_id);
+    if ((rc = store_bind_text(st, 3, stage)) != SQLITE_OK ||
+        (rc = store_bind_text(st, 4, element)) != SQLITE_OK)
         return store_sqlerr(s, rc, err);
     return id_lookup(s, st, id, err);
 }
 
 int store_task_put(struct store *s, int64_t run_id, int64_t item_id, const char *stage,
-                   int64_t *task_id, struct bh_err *err)
+                   const char *element, int64_t *task_id, struct bh_err *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = task_find(s, item_id, stage, task_id, err);
+    int rc = task_find(s, run_id, item_id, stage, element, task_id, err);
     if (rc != 0)
         return rc < 0 ? rc : 0;
     rc = store_stmt(s, Q_TASK_INSERT,
-                    "INSERT INTO tasks (run_id, item_id, stage, state) VALUES (?1, ?2, ?3, ?4)"
-                    " ON CONFLICT (item_id, stage) DO NOTHING",
+                    "INSERT INTO tasks (run_id, item_id, stage, element, state)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5)"
+                    " ON CONFLICT (run_id, item_id, stage, element) DO NOTHING",
                     &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, run_id);
     sqlite3_bind_int64(st, 2, item_id);
-    sqlite3_bind_int(st, 4, STORE_PENDING);
-    if ((rc = store_bind_text(st, 3, stage)) != SQLITE_OK)
+    sqlite3_bind_int(st, 5, STORE_PENDING);
+    if ((rc = store_bind_text(st, 3, stage)) != SQLITE_OK ||
+        (rc = store_bind_text(st, 4, element)) != SQLITE_OK)
         return store_sqlerr(s, rc, err);
     rc = store_step(s, st, err);
     sqlite3_reset(st);
     if (rc == 0)
-        rc = task_find(s, item_id, stage, task_id, err);
+        rc = task_find(s, run_id, item_id, stage, element, task_id, err);
     if (rc == 0)
         return bh_err_set(err, BH_EINTERNAL, "state database %s: task '%s' vanished", s->path,
                           stage);
+    return rc < 0 ? rc : 0;
+}
+
+int store_task_drop(struct store *s, int64_t task_id, struct bh_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store_stmt(s, Q_TASK_DROP, "DELETE FROM tasks WHERE id = ?1", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, task_id);
+    rc = store_step(s, st, err);
+    sqlite3_reset(st);
     return rc < 0 ? rc : 0;
 }
 
@@ -357,7 +375,7 @@ int store_task_finish(struct store *s, int64_t task_id, const struct store_resul
 static void task_read(sqlite3_stmt *st, struct store_task *t)
 {
     char **text[] = {&t->item_key, &t->stage,    &t->output, &t->label,   &t->endpoint,
-                     &t->locality, &t->model,  &t->error,  &t->answered_by};
+                     &t->locality, &t->model,  &t->error,  &t->answered_by, &t->element};
     int64_t *num[] = {&t->prompt_tokens, &t->output_tokens, &t->load_ns, &t->total_ns};
     t->id = sqlite3_column_int64(st, 0);
     t->item_id = sqlite3_column_int64(st, 1);
@@ -367,6 +385,7 @@ static void task_read(sqlite3_stmt *st, struct store_task *t)
     for (int i = 0; i < 4; i++)
         *num[i] = sqlite3_column_int64(st, 11 + i);
     *text[8] = bh_xstrdup(store_col_text(st, 15));
+    *text[9] = bh_xstrdup(store_col_text(st, 16));
 }
 
 int store_tasks_list(struct store *s, int64_t run_id, struct store_task **out, size_t *n,
@@ -378,7 +397,7 @@ int store_tasks_list(struct store *s, int64_t run_id, struct store_task **out, s
     int rc = store_stmt(s, Q_TASK_LIST,
                         "SELECT t.id, t.item_id, t.state, i.key, t.stage, t.output, t.label,"
                         " t.endpoint, t.locality, t.model, t.error, t.prompt_tokens,"
-                        " t.output_tokens, t.load_ns, t.total_ns, t.answered_by"
+                        " t.output_tokens, t.load_ns, t.total_ns, t.answered_by, t.element"
                         " FROM tasks t JOIN items i ON i.id = t.item_id"
                         " WHERE t.run_id = ?1 ORDER BY t.item_id, t.id",
                         &st, err);
@@ -403,7 +422,8 @@ void store_tasks_free(struct store_task *t, size_t n)
 {
     for (size_t i = 0; t && i < n; i++) {
         char *text[] = {t[i].item_key, t[i].stage, t[i].output, t[i].label,  t[i].endpoint,
-                        t[i].locality, t[i].model, t[i].error,  t[i].answered_by};
+                        t[i].locality, t[i].model, t[i].error,  t[i].answered_by,
+                        t[i].element};
         for (size_t k = 0; k < sizeof(text) / sizeof(text[0]); k++)
             free(text[k]);
     }

@@ -14,9 +14,11 @@
 
 #include "egress/egress.h"
 #include "engine/engine.h"
+#include "engine/engine_int.h"
 #include "net/net.h"
 #include "pipeline/pipeline.h"
 #include "sources/src_git.h"
+#include "stages/render.h"
 #include "store/store.h"
 #include "util/bh_err.h"
 #include "util/bh_xmalloc.h"
@@ -298,6 +300,518 @@ static void engine_stop_request_starts_nothing(void **state)
     assert_int_equal(sum.done, 0);
 }
 
+/* ---- fan-outs, batch stages and folds -------------------------------- */
+
+static const char fan_json[] =
+    "{ \"version\": 1, \"name\": \"fan-test\",\n"
+    "  \"endpoints\": { \"box\": { \"provider\": \"ollama\", \"url\": \"http://127.0.0.1:9\",\n"
+    "                            \"locality\": \"local\", \"max_concurrency\": 3 } },\n"
+    "  \"source\": { \"kind\": \"git\", \"label\": \"confidential\",\n"
+    "              \"fields\": { \"pr.title\": \"internal\", \"pr.files\": \"internal\" },\n"
+    "              \"rules\": [ { \"path\": \"docs/**\", \"label\": \"public\" } ] },\n"
+    "  \"stages\": {\n"
+    "    \"files\": { \"endpoint\": \"box\", \"model\": \"m\", \"for_each\": \"pr.files\",\n"
+    "               \"user\": \"{{each.status}} {{each.path}}: {{each.diff}}\" },\n"
+    "    \"sum\": { \"endpoint\": \"box\", \"model\": \"m\", \"user\": \"{{files.output}}\" },\n"
+    "    \"plan\": { \"endpoint\": \"box\", \"model\": \"m\", \"output\": { \"format\": \"json\" },\n"
+    "              \"user\": \"plan {{pr.title}}\" },\n"
+    "    \"each\": { \"endpoint\": \"box\", \"model\": \"m\", \"for_each\": \"plan.output\",\n"
+    "              \"user\": \"elem {{each}}\" },\n"
+    "    \"digest\": { \"endpoint\": \"box\", \"model\": \"m\", \"scope\": \"batch\",\n"
+    "                \"user\": \"digest {{sum.output}}\" },\n"
+    "    \"fold\": { \"endpoint\": \"box\", \"model\": \"m\", \"kind\": \"reduce\", \"max_items\": 2,\n"
+    "              \"user\": \"fold {{pr.title}}\" } } }\n";
+
+#define FAN_ITEMS 3
+
+/* What the render kind saw: "item stage element|prompt". */
+struct fan {
+    char dir[64];
+    struct pipeline *p;
+    struct store *store;
+    struct net *net;
+    struct egr_gate *gate;
+    int64_t run_id;
+    struct src_item items[FAN_ITEMS];
+    char *log[256];
+    size_t n_log;
+    const char *plan_reply[FAN_ITEMS]; /* the planner's reply per item */
+    char fail[64];                     /* "item stage element" that fails (BH_ENET) */
+    int fail_code;
+};
+
+static struct fan *fcur;
+
+static void field_set(struct src_field *f, const char *name, const char *value)
+{
+    f->name = bh_xstrdup(name);
+    f->value = bh_xstrdup(value);
+    f->len = strlen(value);
+}
+
+/* A pull request changing docs/a.md (public by the rule) and src/b.c, or
+ * for n == 2 also renaming src/old.c to src/new.c. */
+static void fan_item(struct src_item *it, int n)
+{
+    static const char *const paths[] = { "docs/a.md", "src/b.c", "src/new.c" };
+    char diff[512] = "", files[256] = "";
+    size_t count = n == 2 ? 3 : 2, off[3], len[3];
+    it->key = bh_xasprintf("refs/pull/%d/head", n);
+    it->version = bh_xstrdup("x..y");
+    for (size_t i = 0; i < count; i++) {
+        off[i] = strlen(diff);
+        snprintf(diff + off[i], sizeof(diff) - off[i], "diff %s\n+line %d of %s\n", paths[i], n,
+                 paths[i]);
+        len[i] = strlen(diff) - off[i];
+        snprintf(files + strlen(files), sizeof(files) - strlen(files), "%s%s\n",
+                 i == 2 ? "R\tsrc/old.c -> " : "M\t", paths[i]);
+    }
+    it->n_fields = 3;
+    it->fields = bh_xcalloc(3, sizeof(*it->fields));
+    char title[32];
+    snprintf(title, sizeof(title), "title %d", n);
+    field_set(&it->fields[0], "pr.title", title);
+    field_set(&it->fields[1], "pr.files", files);
+    field_set(&it->fields[2], "pr.diff", diff);
+    it->fields[2].parts = bh_xcalloc(count, sizeof(*it->fields[2].parts));
+    it->fields[2].n_parts = count;
+    for (size_t i = 0; i < count; i++)
+        it->fields[2].parts[i] = (struct src_part){ bh_xstrdup(paths[i]), off[i], len[i] };
+}
+
+static int fan_setup(void **state)
+{
+    struct fan *f = bh_xcalloc(1, sizeof(*f));
+    struct bh_err err = { 0 };
+    snprintf(f->dir, sizeof(f->dir), "/tmp/bh-engine.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    write_file(f->dir, "p.json", fan_json);
+    char path[128], state_dir[128];
+    snprintf(path, sizeof(path), "%s/p.json", f->dir);
+    snprintf(state_dir, sizeof(state_dir), "%s/state", f->dir);
+    if (pipe_load(&f->p, path, NULL, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(store_open(&f->store, state_dir, &err), 0);
+    int resumed;
+    assert_int_equal(store_run_open(f->store, "k", "fan-test", &f->run_id, &resumed, &err), 0);
+    assert_int_equal(net_new(&f->net, &err), 0);
+    assert_int_equal(egr_new(&f->gate, f->p, f->net, f->store, f->run_id, &err), 0);
+    for (int i = 0; i < FAN_ITEMS; i++) {
+        fan_item(&f->items[i], i + 1);
+        f->plan_reply[i] = "[\"x\", {\"k\": [1, 2]}]";
+    }
+    *state = fcur = f;
+    return 0;
+}
+
+static void fan_log_clear(struct fan *f)
+{
+    for (size_t i = 0; i < f->n_log; i++)
+        free(f->log[i]);
+    f->n_log = 0;
+}
+
+static int fan_teardown(void **state)
+{
+    struct fan *f = *state;
+    fan_log_clear(f);
+    net_free(f->net);
+    egr_free(f->gate);
+    store_free(f->store);
+    pipe_free(f->p);
+    for (int i = 0; i < FAN_ITEMS; i++) { /* embedded items: src_items_free would free the array */
+        free(f->items[i].key);
+        free(f->items[i].version);
+        for (size_t k = 0; k < f->items[i].n_fields; k++) {
+            struct src_field *fl = &f->items[i].fields[k];
+            for (size_t j = 0; j < fl->n_parts; j++)
+                free(fl->parts[j].path);
+            free(fl->parts);
+            free(fl->name);
+            free(fl->value);
+        }
+        free(f->items[i].fields);
+    }
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+/* The render kind: renders the stage's template through the engine's
+ * lookup and answers at once: the planner with its scripted reply, every
+ * other stage with "<stage>[<prompt>]", at the prompt's label. */
+static int render_start(struct eng_task *t, struct bh_err *err)
+{
+    const struct pipeline *p = eng_task_pipeline(t);
+    const struct pipe_stage *s = &p->stages[eng_task_stage(t)];
+    char who[128], *prompt = NULL;
+    int label = 0;
+    snprintf(who, sizeof(who), "%s %s %s", eng_task_item(t), s->name,
+             eng_task_element(t) ? eng_task_element(t) : "-");
+    int rc = stage_render(p, &s->tpl, eng_task_lookup, t, 1 << 20, &prompt, &label, err);
+    if (rc)
+        return rc;
+    fcur->log[fcur->n_log++] = bh_xasprintf("%s|%s", who, prompt);
+    if (strcmp(who, fcur->fail) == 0) {
+        free(prompt);
+        return bh_err_set(err, fcur->fail_code ? fcur->fail_code : BH_ENET, "told to fail");
+    }
+    char *out = NULL;
+    if (strcmp(s->name, "plan") == 0)
+        out = bh_xstrdup(fcur->plan_reply[eng_task_item(t)[10] - '1']);
+    else
+        out = bh_xasprintf("%s[%s]", s->name, prompt);
+    eng_task_done(t, out, label, NULL);
+    free(out);
+    free(prompt);
+    return 0;
+}
+
+static const struct eng_kind render_kind = { "render", render_start };
+
+static int fan_run(struct fan *f, struct eng_summary *sum)
+{
+    struct bh_err err = { 0 };
+    struct eng_opts o = { .p = f->p, .store = f->store, .run_id = f->run_id, .gate = f->gate,
+                          .net = f->net, .items = f->items, .n_items = FAN_ITEMS,
+                          .kind = &render_kind };
+    fan_log_clear(f);
+    int rc = eng_run(&o, sum, &err);
+    if (rc)
+        print_error("eng_run: %s\n", err.msg);
+    return rc;
+}
+
+/* The prompt a task was sent, or NULL when it did not run in the last run. */
+static const char *prompt_of(const struct fan *f, const char *who)
+{
+    size_t n = strlen(who);
+    for (size_t i = 0; i < f->n_log; i++)
+        if (strncmp(f->log[i], who, n) == 0 && f->log[i][n] == '|')
+            return f->log[i] + n + 1;
+    return NULL;
+}
+
+static const struct store_task *row(const struct store_task *t, size_t n, const char *item,
+                                    const char *stage, const char *element)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(t[i].item_key, item) == 0 && strcmp(t[i].stage, stage) == 0 &&
+            strcmp(t[i].element, element) == 0)
+            return &t[i];
+    fail_msg("no task %s %s '%s'", item, stage, element);
+    return NULL;
+}
+
+static size_t rows_of(const struct store_task *t, size_t n, const char *stage)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        count += strcmp(t[i].stage, stage) == 0;
+    return count;
+}
+
+static void fanout_runs_a_task_per_file_with_its_part_of_the_diff(void **state)
+{
+    struct fan *f = *state;
+    struct eng_summary sum;
+    assert_int_equal(fan_run(f, &sum), 0);
+    assert_int_equal(sum.failed + sum.withheld, 0);
+    /* Per item: 2 or 3 files, sum, plan, 2 elements; a digest; a fold of 2 + 1 parts. */
+    assert_int_equal(sum.tasks, (2 + 3 + 2) + 3 * 4 + 1 + 3);
+    assert_int_equal(sum.done, sum.tasks);
+    assert_string_equal(prompt_of(f, "refs/pull/1/head files docs/a.md"),
+                        "M docs/a.md: diff docs/a.md\n+line 1 of docs/a.md\n");
+    assert_string_equal(prompt_of(f, "refs/pull/2/head files src/new.c"),
+                        "R src/new.c: diff src/new.c\n+line 2 of src/new.c\n");
+    struct store_task *t;
+    size_t n;
+    struct bh_err err = { 0 };
+    assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
+    assert_int_equal(rows_of(t, n, "files"), 7);
+    /* each.diff is labelled per file: the docs rule lowers its part only;
+     * each.path and each.status carry pr.files's label. */
+    assert_string_equal(row(t, n, "refs/pull/1/head", "files", "docs/a.md")->label, "internal");
+    assert_string_equal(row(t, n, "refs/pull/1/head", "files", "src/b.c")->label,
+                        "confidential");
+    store_tasks_free(t, n);
+}
+
+static void fanout_output_joins_elements_under_their_keys(void **state)
+{
+    struct fan *f = *state;
+    struct eng_summary sum;
+    assert_int_equal(fan_run(f, &sum), 0);
+    const char *p = prompt_of(f, "refs/pull/1/head sum -");
+    assert_non_null(p);
+    assert_string_equal(p, "### docs/a.md\nfiles[M docs/a.md: diff docs/a.md\n+line 1 of "
+                           "docs/a.md\n]\n### src/b.c\nfiles[M src/b.c: diff src/b.c\n+line 1 "
+                           "of src/b.c\n]\n");
+    struct store_task *t;
+    size_t n;
+    struct bh_err err = { 0 };
+    assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
+    assert_string_equal(row(t, n, "refs/pull/1/head", "sum", "")->label, "confidential");
+    store_tasks_free(t, n);
+}
+
+static void fanout_file_without_a_diff_part_fails_that_task_and_its_dependants(void **state)
+{
+    struct fan *f = *state;
+    struct eng_summary sum;
+    /* pr.files names a file the diff has no part for. */
+    struct src_field *files = &f->items[0].fields[1];
+    free(files->value);
+    files->value = bh_xstrdup("M\tdocs/a.md\nA\tsrc/ghost.c\n");
+    files->len = strlen(files->value);
+    assert_int_equal(fan_run(f, &sum), 0);
+    assert_null(prompt_of(f, "refs/pull/1/head files src/ghost.c")); /* never sent */
+    assert_non_null(prompt_of(f, "refs/pull/1/head files docs/a.md"));
+    struct store_task *t;
+    size_t n;
+    struct bh_err err = { 0 };
+    assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
+    const struct store_task *ghost = row(t, n, "refs/pull/1/head", "files", "src/ghost.c");
+    assert_int_equal(ghost->state, STORE_FAILED);
+    assert_non_null(strstr(ghost->error, "no value for {{each.diff}}: pr.diff has no part for "
+                                         "'src/ghost.c'"));
+    assert_string_equal(row(t, n, "refs/pull/1/head", "sum", "")->error,
+                        "not run: stage 'files' failed for this item");
+    assert_int_equal(row(t, n, "refs/pull/2/head", "sum", "")->state, STORE_DONE);
+    store_tasks_free(t, n);
+}
+
+static void fanout_over_a_json_reply_runs_a_task_per_element(void **state)
+{
+    struct fan *f = *state;
+    struct eng_summary sum;
+    f->plan_reply[1] = "{\"not\": \"a list\"}";
+    f->plan_reply[2] = "[]";
+    assert_int_equal(fan_run(f, &sum), 0);
+    assert_string_equal(prompt_of(f, "refs/pull/1/head each 0"), "elem x"); /* verbatim */
+    assert_string_equal(prompt_of(f, "refs/pull/1/head each 1"), "elem {\"k\":[1,2]}");
+    assert_null(prompt_of(f, "refs/pull/1/head each 2"));
+    assert_null(prompt_of(f, "refs/pull/2/head each 0"));
+    struct store_task *t;
+    size_t n;
+    struct bh_err err = { 0 };
+    assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
+    /* Not an array: the item's fan-out fails, saying what it found. */
+    const struct store_task *bad = row(t, n, "refs/pull/2/head", "each", "");
+    assert_int_equal(bad->state, STORE_FAILED);
+    assert_string_equal(bad->error, "for_each: the output of stage 'plan' is a JSON object, not "
+                                    "a JSON array: have its prompt ask for a JSON array of the "
+                                    "elements");
+    assert_null(strstr(bad->error, "not\": \"a list")); /* never the reply's text */
+    /* An empty array: no task at all. */
+    assert_int_equal(rows_of(t, n, "each"), 2 + 1);
+    assert_int_equal(row(t, n, "refs/pull/1/head", "each", "1")->state, STORE_DONE);
+    store_tasks_free(t, n);
+}
+
+static void batch_reads_every_item_and_names_those_without_output(void **state)
+{
+    struct fan *f = *state;
+    struct eng_summary sum;
+    snprintf(f->fail, sizeof(f->fail), "refs/pull/2/head files src/b.c");
+    f->fail_code = BH_EPOLICY;
+    assert_int_equal(fan_run(f, &sum), 0);
+    size_t digests = 0;
+    for (size_t i = 0; i < f->n_log; i++)
+        digests += strncmp(f->log[i], "(batch) digest -|", 17) == 0;
+    assert_int_equal(digests, 1);
+    const char *p = prompt_of(f, "(batch) digest -");
+    assert_non_null(p);
+    assert_non_null(strstr(p, "digest ## refs/pull/1/head\nsum[### docs/a.md\n"));
+    assert_non_null(strstr(p, "\n## refs/pull/3/head\nsum["));
+    assert_null(strstr(p, "## refs/pull/2/head"));
+    assert_non_null(strstr(p, "(not available: refs/pull/2/head — withheld)\n"));
+    struct store_task *t;
+    size_t n;
+    struct bh_err err = { 0 };
+    assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
+    assert_int_equal(row(t, n, "refs/pull/2/head", "sum", "")->state, STORE_WITHHELD);
+    const struct store_task *d = row(t, n, "(batch)", "digest", "");
+    assert_int_equal(d->state, STORE_DONE);
+    assert_string_equal(d->label, "confidential");
+    for (const struct store_task *r = d; r < t + n; r++) /* the batch comes after every item */
+        assert_string_equal(r->item_key, "(batch)");
+    store_tasks_free(t, n);
+}
+
+static void batch_without_any_input_does_not_run(void **state)
+{
+    struct fan *f = *state;
+    struct eng_summary sum;
+    /* Every item's file task withheld: no sum anywhere. */
+    struct src_field saved[FAN_ITEMS];
+    for (int i = 0; i < FAN_ITEMS; i++) {
+        saved[i] = f->items[i].fields[1];
+        f->items[i].fields[1].value = bh_xstrdup("A\tsrc/ghost.c\n");
+        f->items[i].fields[1].len = strlen(f->items[i].fields[1].value);
+    }
+    assert_int_equal(fan_run(f, &sum), 0);
+    for (int i = 0; i < FAN_ITEMS; i++) {
+        free(f->items[i].fields[1].value);
+        f->items[i].fields[1] = saved[i];
+    }
+    assert_null(prompt_of(f, "(batch) digest -"));
+    struct store_task *t;
+    size_t n;
+    struct bh_err err = { 0 };
+    assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
+    const struct store_task *d = row(t, n, "(batch)", "digest", "");
+    assert_int_equal(d->state, STORE_FAILED);
+    assert_string_equal(d->error, "not run: no work item produced what this stage reads "
+                                  "(3 failed, 0 withheld)");
+    store_tasks_free(t, n);
+}
+
+static void reduce_folds_in_rounds_of_max_items(void **state)
+{
+    struct fan *f = *state;
+    struct eng_summary sum;
+    assert_int_equal(fan_run(f, &sum), 0);
+    assert_string_equal(prompt_of(f, "(batch) fold round 1 part 1"),
+                        "fold ## refs/pull/1/head\ntitle 1\n## refs/pull/2/head\ntitle 2\n");
+    assert_string_equal(prompt_of(f, "(batch) fold round 1 part 2"),
+                        "fold ## refs/pull/3/head\ntitle 3\n");
+    assert_string_equal(prompt_of(f, "(batch) fold round 2 part 1"),
+                        "fold ## part 1\nfold[fold ## refs/pull/1/head\ntitle 1\n## "
+                        "refs/pull/2/head\ntitle 2\n]\n## part 2\nfold[fold ## refs/pull/3/head"
+                        "\ntitle 3\n]\n");
+    assert_null(prompt_of(f, "(batch) fold round 3 part 1"));
+    struct store_task *t;
+    size_t n;
+    struct bh_err err = { 0 };
+    assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
+    assert_int_equal(rows_of(t, n, "fold"), 3);
+    assert_string_equal(row(t, n, "(batch)", "fold", "round 2 part 1")->label, "internal");
+    store_tasks_free(t, n);
+}
+
+static void resume_redoes_only_unfinished_elements(void **state)
+{
+    struct fan *f = *state;
+    struct eng_summary sum;
+    snprintf(f->fail, sizeof(f->fail), "refs/pull/3/head each 1");
+    assert_int_equal(fan_run(f, &sum), 0);
+    assert_int_equal(sum.failed, 1);
+    size_t first = sum.done;
+    f->fail[0] = '\0';
+    assert_int_equal(fan_run(f, &sum), 0);
+    /* The plan is not asked again: its stored reply makes the same elements. */
+    assert_int_equal(f->n_log, 1);
+    assert_non_null(prompt_of(f, "refs/pull/3/head each 1"));
+    assert_int_equal(sum.reused, first);
+    assert_int_equal(sum.done, 1);
+    assert_int_equal(sum.tasks, first + 1);
+}
+
+static void resume_redoes_a_batch_that_read_a_partial_run(void **state)
+{
+    struct fan *f = *state;
+    struct eng_summary sum;
+    snprintf(f->fail, sizeof(f->fail), "refs/pull/2/head sum -");
+    assert_int_equal(fan_run(f, &sum), 0);
+    assert_non_null(strstr(prompt_of(f, "(batch) digest -"), "(not available: refs/pull/2/head"));
+    f->fail[0] = '\0';
+    assert_int_equal(fan_run(f, &sum), 0);
+    /* sum of item 2 ran, and the digest again: now it has every item. */
+    assert_int_equal(f->n_log, 2);
+    const char *p = prompt_of(f, "(batch) digest -");
+    assert_non_null(p);
+    assert_non_null(strstr(p, "## refs/pull/2/head\n"));
+    assert_null(strstr(p, "not available"));
+}
+
+/* ---- the lists a fan-out runs over ------------------------------------ */
+
+static void files_list_gives_new_paths_statuses_and_unique_keys(void **state)
+{
+    (void)state;
+    struct eng_elem *v = NULL;
+    size_t n = 0;
+    eng_elems_from_files("M\tsrc/a.c\nR\tsrc/old.c -> src/new.c\nD\tgone.txt\n\nM\tsrc/a.c",
+                         &v, &n);
+    assert_int_equal(n, 4);
+    const char *want[][3] = { { "src/a.c", "src/a.c", "M" }, { "src/new.c", "src/new.c", "R" },
+                              { "gone.txt", "gone.txt", "D" }, { "src/a.c (2)", "src/a.c", "M" } };
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(v[i].key, want[i][0]);
+        assert_string_equal(v[i].value, want[i][1]);
+        assert_string_equal(v[i].status, want[i][2]);
+    }
+    eng_elems_free(v, n);
+    eng_elems_from_files("", &v, &n);
+    assert_int_equal(n, 0);
+    eng_elems_free(v, n);
+}
+
+static void json_reply_gives_elements_or_says_what_it_found(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *reply;
+        size_t n;
+        const char *last; /* the last element's text, or the error message */
+    } cases[] = {
+        { "[\"a b\", 2, {\"k\": [1, 2]}, null]", 4, "null" },
+        { "  [\"only\"]\n", 1, "only" },
+        { "```json\n[\"fenced\", \"too\"]\n```\n", 2, "too" },
+        { "[]", 0, NULL },
+        { "{\"k\": 1}", 0, "for_each: the output of stage 'plan' is a JSON object, not a JSON "
+                           "array: have its prompt ask for a JSON array of the elements" },
+        { "\"a\"", 0, "for_each: the output of stage 'plan' is a JSON string, not a JSON "
+                      "array: have its prompt ask for a JSON array of the elements" },
+        { "Sure! [1, 2", 0, "for_each: the output of stage 'plan' is not JSON (line 1, column "
+                            "4): have its prompt ask for a JSON array of the elements" },
+        { "", 0, "for_each: the output of stage 'plan' is not JSON (line 1, column 0): have "
+                 "its prompt ask for a JSON array of the elements" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct eng_elem *v = NULL;
+        size_t n = 99;
+        struct bh_err err = { 0 };
+        int rc = eng_elems_from_json(cases[i].reply, "plan", &v, &n, &err);
+        if (cases[i].n || !cases[i].last) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(n, cases[i].n);
+            if (n) {
+                assert_string_equal(v[n - 1].value, cases[i].last);
+                assert_string_equal(v[n - 1].key, n == 4 ? "3" : n == 2 ? "1" : "0");
+            }
+            eng_elems_free(v, n);
+        } else {
+            assert_int_equal(rc, BH_EREPLY);
+            assert_string_equal(err.msg, cases[i].last);
+        }
+    }
+}
+
+static void json_reply_over_the_element_cap_is_refused(void **state)
+{
+    (void)state;
+    size_t len = (size_t)ENG_MAX_ELEMENTS * 2 + 8;
+    char *reply = bh_xmalloc(len);
+    char *p = reply;
+    *p++ = '[';
+    for (int i = 0; i <= ENG_MAX_ELEMENTS; i++) {
+        *p++ = '0';
+        *p++ = i < ENG_MAX_ELEMENTS ? ',' : ']';
+    }
+    *p = '\0';
+    struct eng_elem *v = NULL;
+    size_t n = 0;
+    struct bh_err err = { 0 };
+    assert_int_equal(eng_elems_from_json(reply, "plan", &v, &n, &err), BH_ETOOBIG);
+    assert_string_equal(err.msg, "for_each: the output of stage 'plan' has 10001 elements, "
+                                 "more than bulkhead runs in one fan-out (10000)");
+    free(reply);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +821,28 @@ int main(void)
         cmocka_unit_test_setup_teardown(engine_refusal_withholds_dependants, setup, teardown),
         cmocka_unit_test_setup_teardown(engine_retries_a_transient_failure_then_gives_up, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(fanout_runs_a_task_per_file_with_its_part_of_the_diff,
+                                        fan_setup, fan_teardown),
+        cmocka_unit_test_setup_teardown(fanout_output_joins_elements_under_their_keys, fan_setup,
+                                        fan_teardown),
+        cmocka_unit_test_setup_teardown(
+            fanout_file_without_a_diff_part_fails_that_task_and_its_dependants, fan_setup,
+            fan_teardown),
+        cmocka_unit_test_setup_teardown(fanout_over_a_json_reply_runs_a_task_per_element,
+                                        fan_setup, fan_teardown),
+        cmocka_unit_test_setup_teardown(batch_reads_every_item_and_names_those_without_output,
+                                        fan_setup, fan_teardown),
+        cmocka_unit_test_setup_teardown(batch_without_any_input_does_not_run, fan_setup,
+                                        fan_teardown),
+        cmocka_unit_test_setup_teardown(reduce_folds_in_rounds_of_max_items, fan_setup,
+                                        fan_teardown),
+        cmocka_unit_test_setup_teardown(resume_redoes_only_unfinished_elements, fan_setup,
+                                        fan_teardown),
+        cmocka_unit_test_setup_teardown(resume_redoes_a_batch_that_read_a_partial_run, fan_setup,
+                                        fan_teardown),
+        cmocka_unit_test(files_list_gives_new_paths_statuses_and_unique_keys),
+        cmocka_unit_test(json_reply_gives_elements_or_says_what_it_found),
+        cmocka_unit_test(json_reply_over_the_element_cap_is_refused),
         /* Last: the stop request is process-wide and cannot be taken back. */
         cmocka_unit_test_setup_teardown(engine_stop_request_starts_nothing, setup, teardown),
     };

@@ -121,7 +121,7 @@ static int64_t task_new(struct fx *f, int64_t run, const char *item, const char 
 {
     int64_t item_id = 0, task_id = 0;
     assert_int_equal(store_item_put(f->s, run, item, &item_id, &f->err), 0);
-    assert_int_equal(store_task_put(f->s, run, item_id, stage, &task_id, &f->err), 0);
+    assert_int_equal(store_task_put(f->s, run, item_id, stage, NULL, &task_id, &f->err), 0);
     return task_id;
 }
 
@@ -138,9 +138,9 @@ static void open_creates_private_folder_and_database_in_wal_mode(void **state)
     assert_int_equal(stat(f->db, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     assert_raw(f->db, "PRAGMA journal_mode", "wal");
-    assert_raw(f->db, "PRAGMA user_version", "1");
+    assert_raw(f->db, "PRAGMA user_version", "2");
     reopen(f); /* an existing database opens as it is */
-    assert_raw(f->db, "PRAGMA user_version", "1");
+    assert_raw(f->db, "PRAGMA user_version", "2");
 }
 
 static void open_refuses_newer_schema_naming_the_version(void **state)
@@ -153,7 +153,7 @@ static void open_refuses_newer_schema_naming_the_version(void **state)
     assert_int_equal(store_open(&f->s, f->dir, &f->err), BH_EINVAL);
     assert_null(f->s);
     char *want = bh_xasprintf("state database %s has schema version 99, this bulkhead knows "
-                              "up to 1: upgrade bulkhead or use another --state",
+                              "up to 2: upgrade bulkhead or use another --state",
                               f->db);
     assert_string_equal(f->err.msg, want);
     free(want);
@@ -278,13 +278,101 @@ static void item_and_task_put_are_idempotent(void **state)
     assert_int_equal(i1, i2);
     assert_int_equal(store_item_put(f->s, run2, "pr-7", &i3, &f->err), 0);
     assert_true(i3 != i1); /* items belong to their run */
-    assert_int_equal(store_task_put(f->s, run, i1, "review", &t1, &f->err), 0);
-    assert_int_equal(store_task_put(f->s, run, i1, "review", &t2, &f->err), 0);
-    assert_int_equal(t1, t2);
-    assert_int_equal(store_task_put(f->s, run, i1, "summary", &t3, &f->err), 0);
+    assert_int_equal(store_task_put(f->s, run, i1, "review", NULL, &t1, &f->err), 0);
+    assert_int_equal(store_task_put(f->s, run, i1, "review", "", &t2, &f->err), 0);
+    assert_int_equal(t1, t2); /* NULL and "" are both "no element" */
+    assert_int_equal(store_task_put(f->s, run, i1, "summary", NULL, &t3, &f->err), 0);
     assert_true(t3 != t1);
     assert_raw(f->db, "SELECT count(*) FROM tasks", "2");
     assert_raw(f->db, "SELECT group_concat(state) FROM tasks", "0,0");
+}
+
+static void task_put_makes_a_task_per_element(void **state)
+{
+    struct fx *f = *state;
+    int64_t item = 0, whole = 0, a = 0, b = 0, a2 = 0;
+    struct store_task *t = NULL;
+    size_t n = 0;
+    open_ok(f);
+    int64_t run = run_new(f, "r");
+    assert_int_equal(store_item_put(f->s, run, "pr-1", &item, &f->err), 0);
+    assert_int_equal(store_task_put(f->s, run, item, "review", NULL, &whole, &f->err), 0);
+    assert_int_equal(store_task_put(f->s, run, item, "review", "src/a.c", &a, &f->err), 0);
+    assert_int_equal(store_task_put(f->s, run, item, "review", "src/b.c", &b, &f->err), 0);
+    assert_int_equal(store_task_put(f->s, run, item, "review", "src/a.c", &a2, &f->err), 0);
+    assert_int_equal(a, a2);
+    assert_true(a != b && a != whole && b != whole);
+    assert_int_equal(store_tasks_list(f->s, run, &t, &n, &f->err), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(t[0].element, "");
+    assert_string_equal(t[1].element, "src/a.c");
+    assert_string_equal(t[2].element, "src/b.c");
+    store_tasks_free(t, n);
+    /* A stand-in row goes once the elements exist; dropping it twice is fine. */
+    assert_int_equal(store_task_drop(f->s, whole, &f->err), 0);
+    assert_int_equal(store_task_drop(f->s, whole, &f->err), 0);
+    assert_raw(f->db, "SELECT group_concat(element, '|') FROM tasks", "src/a.c|src/b.c");
+}
+
+/* A state folder written by the bulkhead before elements (schema 1): it
+ * opens, its tasks keep their ids and results, and a resumed run can add
+ * element tasks next to them. */
+static void schema_1_state_migrates_keeping_its_tasks(void **state)
+{
+    struct fx *f = *state;
+    char *mk = bh_xasprintf("mkdir -p '%s'", f->dir);
+    assert_int_equal(system(mk), 0);
+    free(mk);
+    raw_exec(f->db,
+             "CREATE TABLE runs (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,"
+             " pipeline TEXT NOT NULL, started TEXT NOT NULL, finished TEXT,"
+             " status TEXT NOT NULL DEFAULT 'running', labels TEXT NOT NULL DEFAULT '');"
+             "CREATE TABLE items (id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES"
+             " runs(id), key TEXT NOT NULL, UNIQUE (run_id, key));"
+             "CREATE TABLE tasks (id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES"
+             " runs(id), item_id INTEGER NOT NULL REFERENCES items(id), stage TEXT NOT NULL,"
+             " state INTEGER NOT NULL DEFAULT 0, output TEXT NOT NULL DEFAULT '',"
+             " label TEXT NOT NULL DEFAULT '', endpoint TEXT NOT NULL DEFAULT '',"
+             " locality TEXT NOT NULL DEFAULT '', model TEXT NOT NULL DEFAULT '',"
+             " error TEXT NOT NULL DEFAULT '', answered_by TEXT NOT NULL DEFAULT '',"
+             " prompt_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL"
+             " DEFAULT 0, load_ns INTEGER NOT NULL DEFAULT 0, total_ns INTEGER NOT NULL"
+             " DEFAULT 0, started TEXT, finished TEXT, UNIQUE (item_id, stage));"
+             "CREATE INDEX tasks_by_run ON tasks (run_id, state);"
+             "CREATE TABLE audit (seq INTEGER PRIMARY KEY, time TEXT NOT NULL, run_id INTEGER"
+             " NOT NULL, item TEXT NOT NULL, stage TEXT NOT NULL, endpoint TEXT NOT NULL,"
+             " url TEXT NOT NULL, locality TEXT NOT NULL, model TEXT NOT NULL, label TEXT NOT"
+             " NULL, clearance TEXT NOT NULL, decision TEXT NOT NULL, reason TEXT NOT NULL,"
+             " payload_sha256 TEXT NOT NULL, bytes INTEGER NOT NULL, prev_hash TEXT NOT NULL,"
+             " hash TEXT NOT NULL);"
+             "INSERT INTO runs VALUES (7, 'old-key', 'review', 'x', NULL, 'running', '');"
+             "INSERT INTO items VALUES (3, 7, 'pr-1');"
+             "INSERT INTO tasks (id, run_id, item_id, stage, state, output, label, model)"
+             " VALUES (41, 7, 3, 'review', 2, 'kept reply', 'internal', 'm');"
+             "PRAGMA user_version = 1;");
+    open_ok(f);
+    assert_raw(f->db, "PRAGMA user_version", "2");
+    int64_t run = 0, item = 0, id = 0, elem = 0;
+    int resumed = 0;
+    assert_int_equal(store_run_open(f->s, "old-key", "review", &run, &resumed, &f->err), 0);
+    assert_int_equal(resumed, 1);
+    assert_int_equal(run, 7);
+    assert_int_equal(store_item_put(f->s, run, "pr-1", &item, &f->err), 0);
+    assert_int_equal(store_task_put(f->s, run, item, "review", NULL, &id, &f->err), 0);
+    assert_int_equal(id, 41); /* found, not made again */
+    assert_int_equal(store_task_put(f->s, run, item, "review", "0", &elem, &f->err), 0);
+    assert_true(elem != 41);
+    struct store_task *t = NULL;
+    size_t n = 0;
+    assert_int_equal(store_tasks_list(f->s, run, &t, &n, &f->err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(t[0].state, STORE_DONE);
+    assert_string_equal(t[0].output, "kept reply");
+    assert_string_equal(t[0].label, "internal");
+    assert_string_equal(t[0].element, "");
+    assert_string_equal(t[1].element, "0");
+    store_tasks_free(t, n);
+    assert_raw(f->db, "SELECT count(*) FROM sqlite_master WHERE name = 'tasks_by_run'", "1");
 }
 
 static void reopened_run_resets_running_tasks_and_keeps_done_ones(void **state)
@@ -684,6 +772,8 @@ int main(void)
         T(run_latest_is_the_newest_run_and_notfound_when_none),
         T(run_finish_records_status_and_unknown_run_is_notfound),
         T(item_and_task_put_are_idempotent),
+        T(task_put_makes_a_task_per_element),
+        T(schema_1_state_migrates_keeping_its_tasks),
         T(reopened_run_resets_running_tasks_and_keeps_done_ones),
         T(task_finish_round_trips_every_field),
         T(task_finish_null_strings_read_back_empty),

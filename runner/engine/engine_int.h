@@ -1,0 +1,175 @@
+/* engine/engine_int.h — private to the engine: the run, its cells and tasks,
+ * shared by engine.c (the loop and the task state machine), cells.c (what
+ * tasks a stage has for an item, fan-outs, folds, resume), lookup.c (the
+ * values a template reads) and elements.c (the lists a fan-out runs over).
+ *
+ * A cell is one stage for one work item, or a batch stage for the run. It
+ * holds the stage's tasks for that item: one, or one per for_each element,
+ * or the parts of a fold's rounds. Dependants read the cell, never a task:
+ * its state is the worst of its tasks' and its output joins theirs. */
+#ifndef ENG_ENGINE_INT_H
+#define ENG_ENGINE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/engine.h"
+#include "util/bh_err.h"
+
+struct pol_labeller;
+struct pol_value;
+struct store_task;
+
+/* The item of a batch task (the run's tasks of scope batch). */
+#define ENG_BATCH ((size_t)-1)
+/* Its item key in the store and the reports. */
+#define ENG_BATCH_KEY "(batch)"
+
+/* Cell and task states besides the STORE_* ones. */
+#define ENG_STANDBY 100 /* a reroute target: runs only in place of its stage; not stored */
+#define ENG_UNUSED 101  /* a cell that has no task in this run (a batch stage's item
+                           cells; batch cells of a run without items) */
+
+/* Caps: elements of one fan-out, and a value rendered over many items. */
+#define ENG_MAX_ELEMENTS 10000
+#define ENG_VALUE_MAX ((size_t)64 << 20)
+
+/* A value a lookup built for a task (a batch digest, a file's part of the
+ * diff), kept until the task ends: lookups hand out borrowed pointers. */
+struct eng_val {
+    char *field, *value;
+    int label;
+};
+
+struct eng_cell;
+
+struct eng_task {
+    struct eng *e;
+    struct eng_cell *cell;
+    size_t item, stage;    /* item ENG_BATCH for a batch task */
+    char *element;         /* the element key, or NULL for a task without one */
+    char *each;            /* for_each: the element's text (S.output) or file path (pr.files) */
+    char *status;          /* for_each pr.files: A, M, D, R */
+    size_t round;          /* reduce: 1, 2, ...; 0 for every other task */
+    size_t first, count;   /* reduce: what the part folds: cell->avail[first..] in round 1,
+                              cell->tasks[first..] (the round before) after */
+    int standin;           /* the row that stands for a fan-out or fold that could not
+                              be made: it carries the reason */
+    int64_t id;            /* store row */
+    int state;             /* STORE_* or ENG_STANDBY */
+    int reused;            /* done in an earlier attempt of this run */
+    char *output;          /* when done */
+    int label;             /* of output */
+    int attempts;          /* started in this run */
+    long retry_at;         /* monotonic ms of the next attempt, 0 when not waiting */
+    struct eng_val *vals;  /* built by lookups, freed when the task ends */
+    size_t n_vals, cap_vals;
+};
+
+struct eng_cell {
+    size_t item, stage;    /* item ENG_BATCH for a batch cell */
+    int64_t item_id;       /* the store row of its item */
+    int state;             /* STORE_PENDING while open, then DONE, FAILED or WITHHELD;
+                              or ENG_STANDBY, ENG_UNUSED */
+    int made;              /* its tasks exist (fan-outs over S.output and folds are made
+                              when their inputs are ready) */
+    int reusable;          /* -1 not decided yet; 1 when every input was finished before this
+                              attempt, so results stored by an earlier attempt still hold */
+    int from_store;        /* ended with every result taken from an earlier attempt */
+    struct eng_task **tasks;
+    size_t n_tasks, cap_tasks;
+    size_t round_first;    /* reduce: index in tasks of the current round's first part */
+    size_t *avail;         /* batch: the items whose inputs are all done, in item order */
+    size_t n_avail;
+    char *gone;            /* batch: "(not available: ...)" for the others, or NULL */
+    const char *fold_field;/* reduce: the field that carries the parts after round 1 */
+    char *output;          /* DONE: what dependants read */
+    int label;
+};
+
+struct eng {
+    const struct eng_opts *o;
+    struct eng_summary *sum;
+    struct eng_cell *cells;        /* [item * n_stages + stage], then a batch cell per stage */
+    size_t n_cells;
+    struct eng_task **all;         /* every task made in this attempt */
+    size_t n_all, cap_all;
+    struct store_task *stored;     /* rows left by earlier attempts, ordered by item then id */
+    size_t n_stored;
+    struct store_task **by_id;     /* the same, ordered by id */
+    int64_t batch_item_id;         /* the store row of ENG_BATCH_KEY, 0 when none */
+    size_t *busy;                  /* in flight per endpoint (waiting retries included) */
+    size_t *cap;                   /* lowered slots after back-pressure, 0: none */
+    long *cap_until;               /* monotonic ms when the lowered cap ends */
+    size_t in_flight;
+    size_t waiting;                /* tasks waiting for a retry */
+    uint32_t rng;                  /* jitter */
+    int fatal;                     /* the store failed: stop scheduling */
+    struct bh_err fatal_err;
+    struct pol_labeller *lab;      /* the pipeline's rules and detectors */
+    struct pol_value *labels;      /* [item * n_fields]: source fields, labelled on first use */
+    unsigned char *labelled;       /* per item: its fields are labelled */
+};
+
+/* ---- engine.c ---- */
+
+/* The cell of stage for item (the batch cell when the stage is batch scope). */
+struct eng_cell *eng_cell_at(struct eng *e, size_t item, size_t stage);
+/* Records that the store failed: the run stops scheduling and returns err. */
+void eng_fatal(struct eng *e, const struct bh_err *err);
+/* Ends a task that never started (its inputs failed, its fan-out could not
+ * be made): recorded and counted like any end. */
+void eng_task_end_unstarted(struct eng_task *t, const struct bh_err *err);
+/* "refs/pull/1/head review src/a.c": who a message is about, into buf. */
+const char *eng_task_name(const struct eng_task *t, char *buf, size_t size);
+
+/* ---- cells.c ---- */
+
+/* Makes the cells and the tasks known before the run starts (a task per item
+ * and stage, per file of pr.files, a batch task), in the store, and reads
+ * back what earlier attempts of the run left. */
+int eng_cells_init(struct eng *e, struct bh_err *err);
+void eng_cells_release(struct eng *e);
+/* Moves cell c on: ends it when an input failed, makes its fan-out or fold
+ * when its inputs are done, starts its ready tasks while the endpoint has
+ * slots (start returns 1 when it has none), settles it when all its tasks
+ * ended. Returns 1 when the endpoint's slots are full. */
+int eng_cell_step(struct eng *e, struct eng_cell *c, int (*start)(struct eng_task *t));
+/* Live task rows of the run (the summary's count). */
+size_t eng_cells_count(const struct eng *e);
+
+/* ---- lookup.c ---- */
+
+/* The label of a source field of an item, rules and detectors applied
+ * (computed once per item); -1 when the source has no such field. */
+int eng_field_label(struct eng *e, size_t item, const char *field);
+/* 1 when field holds one value per work item (a source field, or the output
+ * of an item-scope stage): what a batch stage reads over every item. */
+int eng_field_per_item(const struct pipeline *p, const char *field);
+/* The output of the stage a field "S.output" names, or -1. */
+long eng_field_stage(const struct pipeline *p, const char *field);
+/* Frees what lookups built for t. */
+void eng_task_vals_release(struct eng_task *t);
+
+/* ---- elements.c ---- */
+
+/* One element of a fan-out. */
+struct eng_elem {
+    char *key;     /* unique within the list: the file path, or the index */
+    char *value;   /* pr.files: the path; S.output: the element (a string verbatim,
+                      other JSON compact) */
+    char *status;  /* pr.files: "A", "M", "D", "R"...; else NULL */
+};
+
+/* The files of a pr.files value ("M\tpath", "R\told -> new": the new
+ * path), in order; a path listed twice gets " (2)" on its key. Never fails. */
+void eng_elems_from_files(const char *files, struct eng_elem **out, size_t *n);
+/* The elements of a stage's reply, which must be a JSON array (a reply
+ * wrapped in one ``` fence is unwrapped). BH_EREPLY naming stage and what
+ * was found (never the reply's text) when it is not; BH_ETOOBIG past
+ * ENG_MAX_ELEMENTS. */
+int eng_elems_from_json(const char *text, const char *stage, struct eng_elem **out, size_t *n,
+                        struct bh_err *err);
+void eng_elems_free(struct eng_elem *v, size_t n);
+
+#endif
