@@ -47,6 +47,8 @@ static const char help[] =
     "  --max-diff SIZE      cap on one pull request's diff (bytes, or with K or M;\n"
     "                       default 4M): a larger diff fails the tasks that read it\n"
     "  --endpoint NAME=URL  use URL for endpoint NAME\n"
+    "  --fresh              start over: do every task again, even when an earlier run of\n"
+    "                       the same command finished it (that run stays in the state)\n"
     "  --verbose            a line per finished task\n"
     "  --help               this text\n"
     "\n"
@@ -58,7 +60,7 @@ static const struct option longopts[] = {
     { "base", required_argument, NULL, 'b' },   { "state", required_argument, NULL, 's' },
     { "endpoint", required_argument, NULL, 'e' }, { "verbose", no_argument, NULL, 'v' },
     { "max-diff", required_argument, NULL, 'm' }, { "docs", required_argument, NULL, 'd' },
-    { "range", required_argument, NULL, 'g' },
+    { "range", required_argument, NULL, 'g' }, { "fresh", no_argument, NULL, 'f' },
     { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 };
 
@@ -67,6 +69,7 @@ struct run_args {
     struct cli_source src;
     struct cli_overrides ov;
     int verbose;
+    int fresh;             /* --fresh: start over instead of resuming */
 };
 
 /* 0 to go on, -1 after --help, or an exit code. */
@@ -87,6 +90,7 @@ static int parse(int argc, char **argv, struct run_args *a)
                 return CLI_EXIT_USAGE;
             break;
         case 's': a->state = optarg; break;
+        case 'f': a->fresh = 1; break;
         case 'v': a->verbose = 1; break;
         case 'm':
             if ((a->src.max_diff = cli_parse_size(optarg)) == 0)
@@ -180,6 +184,8 @@ static int job_open(struct job *j, struct bh_err *err)
     }
     if (rc == 0)
         rc = store_lock_runner(j->store, err);
+    if (rc == 0 && j->a.fresh)
+        rc = store_run_retire(j->store, key, err);
     if (rc == 0)
         rc = store_run_open(j->store, key, j->p->name, &j->run_id, &resumed, err);
     if (rc == 0)

@@ -47,6 +47,11 @@ void store_set_busy_timeout(struct store *s, int ms);
 int store_batch_begin(struct store *s, struct bh_err *err);
 int store_batch_commit(struct store *s, struct bh_err *err);
 
+/* --fresh: the run with this key (if any) keeps its tasks, results and audit
+ * records but gives up the key (it becomes "KEY:retired:ID"), so that the
+ * next store_run_open starts a new run. */
+int store_run_retire(struct store *s, const char *run_key, struct bh_err *err);
+
 /* Finds the run with this key or creates it. A found run is resumed: its
  * running tasks go back to pending and *resumed is 1. */
 int store_run_open(struct store *s, const char *run_key, const char *pipeline_name,

@@ -17,6 +17,7 @@ enum store_q {
     Q_RUN_RESUME,
     Q_RUN_RESET_TASKS,
     Q_RUN_FINISH,
+    Q_RUN_RETIRE,
     Q_RUN_LATEST,
     Q_RUN_SET_LABELS,
     Q_RUN_LABELS,

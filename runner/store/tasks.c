@@ -125,6 +125,20 @@ int store_run_open(struct store *s, const char *run_key, const char *pipeline_na
     return rc;
 }
 
+int store_run_retire(struct store *s, const char *run_key, struct bh_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = store_stmt(s, Q_RUN_RETIRE,
+                        "UPDATE runs SET key = key || ':retired:' || id WHERE key = ?1", &st, err);
+    if (rc)
+        return rc;
+    if ((rc = store_bind_text(st, 1, run_key)) != SQLITE_OK)
+        return store_sqlerr(s, rc, err);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_sqlerr(s, rc, err);
+}
+
 int store_run_finish(struct store *s, int64_t run_id, const char *status, struct bh_err *err)
 {
     sqlite3_stmt *st = NULL;

@@ -120,4 +120,16 @@ before=$(posts)
 expect "second run exits 0" "$BULKHEAD" run "$BH_SOURCE_DIR/pipelines/code-review.json" \
   --repo "$T/repo" --base main --state "$T/state"
 expect_eq "second run sends no model request" "$before" "$(posts)"
+
+# --fresh starts over: every task again, in a new run; the old run stays.
+expect "a fresh run exits 0" "$BULKHEAD" run "$BH_SOURCE_DIR/pipelines/code-review.json" \
+  --repo "$T/repo" --base main --state "$T/state" --fresh
+expect_eq "a fresh run sends every request again" $((before + 18)) "$(posts)"
+expect_eq "the state holds both runs" 2 "$(sqlite3 "$T/state/state.db" 'SELECT COUNT(*) FROM runs WHERE key NOT LIKE '"'"'models:%'"'"'')"
+"$BULKHEAD" report --state "$T/state" --format jsonl >"$T/fresh.jsonl"
+expect_eq "the report shows the fresh run, complete" 18 "$(jq -s '[.[] | select(.state == "done")] | length' "$T/fresh.jsonl")"
+expect "the same command again resumes the fresh run" "$BULKHEAD" run \
+  "$BH_SOURCE_DIR/pipelines/code-review.json" --repo "$T/repo" --base main --state "$T/state"
+expect_eq "... and sends nothing" $((before + 18)) "$(posts)"
+expect "the audit of both runs verifies" "$BULKHEAD" audit verify --state "$T/state"
 finish
