@@ -26,6 +26,24 @@ expect_contains "and the template line that reads it" "$T/report.jsonl" "review.
 expect_eq "no model request reached the local server" 0 \
   "$(jq -s '[.[] | select(.method == "POST")] | length' "$T/local.log")"
 
+# A prompt that cannot fit the context the stage asks for fails before it is
+# sent: a model must never silently drop the start of a prompt.
+mkdir -p "$T/p"
+cp -r "$BH_SOURCE_DIR/pipelines/prompts" "$T/p/"
+jq '.stages.review.options.num_ctx = 64' "$BH_SOURCE_DIR/pipelines/code-review.json" >"$T/p/small.json"
+: >"$T/local.log"
+set +e
+"$BULKHEAD" run "$T/p/small.json" --repo "$T/repo" --state "$T/state-ctx" >"$T/ctx.out" 2>"$T/ctx.err"
+rc=$?
+set -e
+expect_eq "a prompt over num_ctx: exit 4" 4 "$rc"
+"$BULKHEAD" report --state "$T/state-ctx" --format jsonl >"$T/ctx.jsonl"
+expect_eq "the reviews failed" "failed" "$(jq -r 'select(.stage == "review") | .state' "$T/ctx.jsonl" | sort -u)"
+expect_contains "saying the prompt does not fit" "$T/ctx.jsonl" \
+  "more than the stage's options.num_ctx 64 of model 'qwen2.5-coder:14b'"
+expect_eq "no review request was sent" 0 \
+  "$(jq -r 'select(.method == "POST") | .body' "$T/local.log" | grep -c '"qwen2.5-coder:14b"' || true)"
+
 set +e
 "$BULKHEAD" run "$BH_SOURCE_DIR/pipelines/code-review.json" --repo "$T/repo" --state "$T/state2" \
   --max-diff 12Q >/dev/null 2>"$T/bad.err"
