@@ -280,22 +280,13 @@ static int build_body(const struct pipeline *p, size_t via, const struct prov_op
 
 /* Sends the rendered messages to stage via's endpoint and model, through
  * the gate, which checks r->label against via's clearance. */
-/* The stage's options.num_ctx, or 0. options_json is the loader's compact
- * dump, so a key is always written as "num_ctx": (a string value's quotes
- * are escaped, and no other key ends in "num_ctx" after a quote). */
-static long stage_num_ctx(const struct pipe_stage *s)
-{
-    const char *k = s->options_json ? strstr(s->options_json, "\"num_ctx\":") : NULL;
-    return k ? strtol(k + 10, NULL, 10) : 0;
-}
-
 /* A prompt that cannot fit the context the stage asked for fails here, before
  * anything is sent: a model must never silently lose the start of a prompt.
  * About 4 bytes make a token in English and code, so bytes / 4 is an estimate
  * that flags only prompts that are clearly too long. */
 static int fits_context(const struct pipe_stage *s, const struct rendered *r, struct bh_err *err)
 {
-    long ctx = stage_num_ctx(s);
+    long ctx = s->num_ctx;
     size_t bytes = (r->system ? strlen(r->system) : 0) + strlen(r->user);
     long tokens = (long)(bytes / 4);
     if (ctx <= 0 || tokens <= ctx)

@@ -61,21 +61,14 @@ static int parse(int argc, char **argv, struct plan_args *a)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int taken = cli_source_option(&a->src, "plan", c, optarg);
+        if (taken != 1) {
+            if (taken)
+                return taken;
+            continue;
+        }
         switch (c) {
         case 'h': fputs(help, stdout); return -1;
-        case 'r': a->src.repo = optarg; break;
-        case 'p': a->src.pulls = optarg; break;
-        case 'b': a->src.base = optarg; break;
-        case 'd': a->src.docs = optarg; break;
-        case 'g':
-            if (cli_source_range(&a->src, "plan", optarg))
-                return CLI_EXIT_USAGE;
-            break;
-        case 'm':
-            if ((a->src.max_diff = cli_parse_size(optarg)) == 0)
-                return cli_usage_error("plan", "--max-diff takes a size such as 4M, got '%s'",
-                                       optarg);
-            break;
         case 'f':
             if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0)
                 return cli_usage_error("plan", "unknown format '%s' (known: text, json)", optarg);
@@ -91,10 +84,7 @@ static int parse(int argc, char **argv, struct plan_args *a)
     if (optind + 1 != argc)
         return cli_usage_error("plan", "expected one PIPELINE file");
     a->pipeline = argv[optind];
-    if (!a->src.repo && !a->src.docs)
-        return cli_usage_error("plan", "--repo DIR (pull requests) or --docs DIR (documents) "
-                                       "is required");
-    return 0;
+    return cli_source_check(&a->src, "plan");
 }
 
 struct planner {

@@ -79,24 +79,17 @@ static int parse(int argc, char **argv, struct run_args *a)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
+        int taken = cli_source_option(&a->src, "run", c, optarg);
+        if (taken != 1) {
+            if (taken)
+                return taken;
+            continue;
+        }
         switch (c) {
         case 'h': fputs(help, stdout); return -1;
-        case 'r': a->src.repo = optarg; break;
-        case 'p': a->src.pulls = optarg; break;
-        case 'b': a->src.base = optarg; break;
-        case 'd': a->src.docs = optarg; break;
-        case 'g':
-            if (cli_source_range(&a->src, "run", optarg))
-                return CLI_EXIT_USAGE;
-            break;
         case 's': a->state = optarg; break;
         case 'f': a->fresh = 1; break;
         case 'v': a->verbose = 1; break;
-        case 'm':
-            if ((a->src.max_diff = cli_parse_size(optarg)) == 0)
-                return cli_usage_error("run", "--max-diff takes a size such as 4M, got '%s'",
-                                       optarg);
-            break;
         case 'e':
             if (cli_overrides_add(&a->ov, "run", optarg))
                 return CLI_EXIT_USAGE;
@@ -107,10 +100,7 @@ static int parse(int argc, char **argv, struct run_args *a)
     if (optind + 1 != argc)
         return cli_usage_error("run", "expected one PIPELINE file");
     a->pipeline = argv[optind];
-    if (!a->src.repo && !a->src.docs)
-        return cli_usage_error("run", "--repo DIR (pull requests) or --docs DIR (documents) "
-                                      "is required");
-    return 0;
+    return cli_source_check(&a->src, "run");
 }
 
 static void run_key(const struct run_args *a, const struct pipeline *p,

@@ -225,3 +225,27 @@ int cli_endpoints_verify(const struct pipeline *p, struct egr_endpoint *eps, str
     }
     return 0;
 }
+
+int cli_source_option(struct cli_source *src, const char *cmd, int c, const char *arg)
+{
+    switch (c) {
+    case 'r': src->repo = arg; return 0;
+    case 'p': src->pulls = arg; return 0;
+    case 'b': src->base = arg; return 0;
+    case 'd': src->docs = arg; return 0;
+    case 'g': return cli_source_range(src, cmd, arg) ? CLI_EXIT_USAGE : 0;
+    case 'm':
+        if ((src->max_diff = cli_parse_size(arg)) == 0)
+            return cli_usage_error(cmd, "--max-diff takes a size such as 4M, got '%s'", arg);
+        return 0;
+    default: return 1;
+    }
+}
+
+int cli_source_check(const struct cli_source *src, const char *cmd)
+{
+    if (!src->repo && !src->docs)
+        return cli_usage_error(cmd, "--repo DIR (pull requests) or --docs DIR (documents) is "
+                                    "required");
+    return 0;
+}

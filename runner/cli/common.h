@@ -64,6 +64,14 @@ struct cli_source {
 int cli_source_range(struct cli_source *src, const char *cmd, const char *value);
 void cli_source_release(struct cli_source *src);
 
+/* The source options run and plan share: c is getopt_long's value ('r' --repo,
+ * 'p' --pulls, 'b' --base, 'd' --docs, 'g' --range, 'm' --max-diff). Returns
+ * 1 when c is not one of them, 0 when it was taken, or a usage exit code. */
+int cli_source_option(struct cli_source *src, const char *cmd, int c, const char *arg);
+
+/* After the options: a usage error unless a source was named. */
+int cli_source_check(const struct cli_source *src, const char *cmd);
+
 /* Lists the items of p's source: the options must fit its kind (--repo for
  * git, --docs for files; a usage error otherwise, saying which). Documents
  * skipped by the files source are printed as notes on stderr. */

@@ -30,12 +30,7 @@ int eng_field_label(struct eng *e, size_t item, const char *field)
     struct pol_value *v = &e->labels[item * p->source.n_fields];
     if (!e->labelled[item]) {
         /* A scan costs as much as the value: once per item. */
-        for (size_t i = 0; i < p->source.n_fields; i++) {
-            const struct src_field *f = src_item_find(&e->o->items[item], p->source.fields[i]);
-            struct src_field none = { p->source.fields[i], NULL, 0, "the source gave no value",
-                                      NULL, 0 };
-            pol_label_field(e->lab, f ? f : &none, &v[i]);
-        }
+        pol_label_item(e->lab, &e->o->items[item], v);
         e->labelled[item] = 1;
     }
     for (size_t i = 0; i < p->source.n_fields; i++)

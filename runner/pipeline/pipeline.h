@@ -115,6 +115,7 @@ struct pipe_stage {
     size_t n_deps;
     int clearance;         /* label index, or -1 when not declared */
     char *options_json;    /* "options": model options as compact JSON object text, or NULL */
+    long num_ctx;          /* "options.num_ctx" when it is a positive integer, else 0 */
     char *keep_alive;      /* "keep_alive": how long the model stays loaded ("10m", "-1"), or NULL */
     enum pipe_kind kind;
     enum pipe_scope scope; /* PIPE_KIND_REDUCE implies PIPE_SCOPE_BATCH */

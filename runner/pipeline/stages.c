@@ -105,7 +105,11 @@ static int st_options(struct pipe_loader *ld, void *target, json_t *v, const cha
         free(sub);
         return rc;
     }
-    ((struct pipe_stage *)target)->options_json = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+    struct pipe_stage *s = target;
+    json_t *ctx = json_object_get(v, "num_ctx");
+    s->num_ctx = json_is_integer(ctx) && json_integer_value(ctx) > 0 ? (long)json_integer_value(ctx)
+                                                                      : 0;
+    s->options_json = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
     return 0;
 }
 

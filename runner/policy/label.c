@@ -301,6 +301,18 @@ int pol_label_field(const struct pol_labeller *l, const struct src_field *f,
                            f->n_parts, f->error, out);
 }
 
+void pol_label_item(const struct pol_labeller *l, const struct src_item *item,
+                    struct pol_value *out)
+{
+    const struct pipeline *p = l->p;
+    for (size_t i = 0; i < p->source.n_fields; i++) {
+        const struct src_field *f = src_item_find(item, p->source.fields[i]);
+        struct src_field none = { p->source.fields[i], NULL, 0, "the source gave no value",
+                                  NULL, 0 };
+        pol_label_field(l, f ? f : &none, &out[i]);
+    }
+}
+
 void pol_value_release(struct pol_value *v)
 {
     if (!v)

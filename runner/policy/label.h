@@ -73,6 +73,13 @@ int pol_label_field(const struct pol_labeller *l, const struct src_field *f,
 
 void pol_value_release(struct pol_value *v);
 
+/* Labels every source field of item, in p->source.fields order, into
+ * out[p->source.n_fields]; a field the item lacks is unread (top). The one
+ * place plan and the engine label an item. Release each value. */
+struct src_item;
+void pol_label_item(const struct pol_labeller *l, const struct src_item *item,
+                    struct pol_value *out);
+
 struct pol_hit;
 
 /* Scans data[0..len) with the labeller's enabled detectors (the pipeline's

@@ -247,12 +247,7 @@ int pol_plan_item(const struct pol_labeller *l, const int *clearance, const stru
     out->outputs = bh_xcalloc(p->n_stages, sizeof(*out->outputs));
     for (size_t i = 0; i < p->n_stages; i++)
         out->outputs[i] = -1;
-    for (size_t i = 0; i < out->n_fields; i++) {
-        const struct src_field *f = src_item_find(item, p->source.fields[i]);
-        struct src_field none = { p->source.fields[i], NULL, 0, "the source gave no value",
-                                  NULL, 0 };
-        pol_label_field(l, f ? f : &none, &out->fields[i]);
-    }
+    pol_label_item(l, item, out->fields);
     for (size_t k = 0; k < p->n_stages; k++) {
         size_t s = p->order[k];
         const struct pipe_stage *st = &p->stages[s];
