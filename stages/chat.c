@@ -187,9 +187,10 @@ static void on_done(void *ud, const struct net_result *r)
         else
             eng_task_fail(c->t, &err);
     } else {
-        struct eng_metrics m = { reply.prompt_tokens, reply.output_tokens, reply.load_ns,
-                                 reply.total_ns, reply.model, c->via != eng_task_stage(c->t),
-                                 c->via };
+        struct eng_metrics m = { .prompt_tokens = reply.prompt_tokens,
+                                 .output_tokens = reply.output_tokens, .load_ns = reply.load_ns,
+                                 .total_ns = reply.total_ns, .answered_by = reply.model,
+                                 .rerouted = c->via != eng_task_stage(c->t), .via = c->via };
         done_with(c, reply.content ? reply.content : "", &m);
     }
     prov_reply_release(&reply);

@@ -124,6 +124,8 @@ void eng_task_done(struct eng_task *t, const char *output, int label,
         r.load_ns = m->load_ns;
         r.total_ns = m->total_ns;
         r.answered_by = m->answered_by;
+        r.cached = m->cached;
+        r.note = m->note;
     }
     t->output = bh_xstrdup(output);
     t->label = label;

@@ -87,6 +87,8 @@ struct eng_metrics {
     const char *answered_by;       /* the model the reply named, or NULL */
     int rerouted;                  /* on_sensitive reroute: stage `via` answered */
     size_t via;                    /* the stage whose endpoint and model answered */
+    int cached;                    /* answered from the response cache: nothing was sent */
+    const char *note;              /* a warning kept with the result, or NULL */
 };
 /* The task finished: output carries label. Copies what it keeps. */
 void eng_task_done(struct eng_task *t, const char *output, int label,

@@ -38,6 +38,8 @@ static void jsonl_task(FILE *out, const struct store_task *t)
     json_object_set_new(o, "element",
                         t->element && t->element[0] ? json_string(t->element) : json_null());
     json_object_set_new(o, "answered_by", json_string(str(t->answered_by)));
+    json_object_set_new(o, "cached", json_boolean(t->cached));
+    json_object_set_new(o, "note", t->note && t->note[0] ? json_string(t->note) : json_null());
     json_object_set_new(o, t->state == STORE_DONE ? "output" : "error",
                         json_string(str(t->state == STORE_DONE ? t->output : t->error)));
     char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
@@ -79,7 +81,11 @@ static void md_task(FILE *out, const struct store_task *t, const struct store_ta
         fprintf(out, " · label %s", t->label);
     if (t->answered_by && t->answered_by[0] && t->model && strcmp(t->answered_by, t->model))
         fprintf(out, " · **answered by %s**", t->answered_by);
+    if (t->cached)
+        fprintf(out, " · from the cache");
     fprintf(out, "\n\n");
+    if (t->note && t->note[0])
+        fprintf(out, "> **note:** %s\n\n", t->note);
     if (t->state == STORE_DONE)
         fprintf(out, "%s\n", str(t->output));
     else

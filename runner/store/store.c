@@ -95,6 +95,12 @@ static const char *const migrations[] = {
     "ALTER TABLE tasks_v2 RENAME TO tasks;"
     "CREATE INDEX tasks_by_run ON tasks (run_id, state);"
     "PRAGMA user_version = 2;",
+    /* 2 -> 3: a result answered from the response cache (nothing was sent),
+     * and a note on a result the user should look at twice (a prompt that
+     * reached the context window). */
+    "ALTER TABLE tasks ADD COLUMN cached INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tasks ADD COLUMN note TEXT NOT NULL DEFAULT '';"
+    "PRAGMA user_version = 3;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

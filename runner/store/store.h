@@ -93,6 +93,9 @@ struct store_result {
     const char *endpoint, *locality, *model;
     const char *answered_by;   /* the model the reply named (may differ from model) */
     const char *error;         /* failed/withheld: the message shown to the user */
+    const char *note;          /* done: a warning that goes with the output, e.g. the
+                                  prompt filled the context window */
+    int cached;                /* done: answered from the response cache, nothing sent */
     int64_t prompt_tokens, output_tokens, load_ns, total_ns;
 };
 /* Writes the result and the new state in one transaction, committed on return. */
@@ -107,6 +110,8 @@ struct store_task {
     char *element;             /* "" for a task without one */
     int state;
     char *output, *label, *endpoint, *locality, *model, *error, *answered_by;
+    char *note;
+    int cached;
     int64_t prompt_tokens, output_tokens, load_ns, total_ns;
 };
 /* Every task of the run, ordered by item id then task id (tasks created

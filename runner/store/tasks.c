@@ -355,6 +355,10 @@ static int finish_bind(sqlite3_stmt *st, int64_t task_id, const struct store_res
         rc = store_bind_text(st, 13, now);
     if (rc == SQLITE_OK)
         rc = store_bind_text(st, 14, r->answered_by);
+    if (rc == SQLITE_OK)
+        rc = store_bind_text(st, 15, r->note);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 16, r->cached != 0);
     return rc;
 }
 
@@ -374,7 +378,7 @@ int store_task_finish(struct store *s, int64_t task_id, const struct store_resul
                         "UPDATE tasks SET state = ?2, output = ?3, label = ?4, endpoint = ?5,"
                         " locality = ?6, model = ?7, error = ?8, prompt_tokens = ?9,"
                         " output_tokens = ?10, load_ns = ?11, total_ns = ?12, finished = ?13,"
-                        " answered_by = ?14"
+                        " answered_by = ?14, note = ?15, cached = ?16"
                         " WHERE id = ?1",
                         &st, err);
     if (rc)
@@ -400,6 +404,8 @@ static void task_read(sqlite3_stmt *st, struct store_task *t)
         *num[i] = sqlite3_column_int64(st, 11 + i);
     *text[8] = bh_xstrdup(store_col_text(st, 15));
     *text[9] = bh_xstrdup(store_col_text(st, 16));
+    t->note = bh_xstrdup(store_col_text(st, 17));
+    t->cached = sqlite3_column_int(st, 18);
 }
 
 int store_tasks_list(struct store *s, int64_t run_id, struct store_task **out, size_t *n,
@@ -411,7 +417,8 @@ int store_tasks_list(struct store *s, int64_t run_id, struct store_task **out, s
     int rc = store_stmt(s, Q_TASK_LIST,
                         "SELECT t.id, t.item_id, t.state, i.key, t.stage, t.output, t.label,"
                         " t.endpoint, t.locality, t.model, t.error, t.prompt_tokens,"
-                        " t.output_tokens, t.load_ns, t.total_ns, t.answered_by, t.element"
+                        " t.output_tokens, t.load_ns, t.total_ns, t.answered_by, t.element,"
+                        " t.note, t.cached"
                         " FROM tasks t JOIN items i ON i.id = t.item_id"
                         " WHERE t.run_id = ?1 ORDER BY t.item_id, t.id",
                         &st, err);
@@ -437,7 +444,7 @@ void store_tasks_free(struct store_task *t, size_t n)
     for (size_t i = 0; t && i < n; i++) {
         char *text[] = {t[i].item_key, t[i].stage, t[i].output, t[i].label,  t[i].endpoint,
                         t[i].locality, t[i].model, t[i].error,  t[i].answered_by,
-                        t[i].element};
+                        t[i].element,  t[i].note};
         for (size_t k = 0; k < sizeof(text) / sizeof(text[0]); k++)
             free(text[k]);
     }
