@@ -270,12 +270,14 @@ static int file_read(struct walk *w, int dfd, const char *name, const char *path
     return rc;
 }
 
-/* Returns 1 after noting why text is not a text document. */
+/* Returns 1 after noting why text is not a text document. A NUL anywhere
+ * makes it binary, not only in the first bytes: templates render C strings,
+ * so a document with a NUL would reach the model cut short, silently. */
 static int not_text(struct walk *w, const char *path, const char *text, size_t len)
 {
-    size_t sniff = len < SRC_FILES_SNIFF ? len : SRC_FILES_SNIFF;
-    if (memchr(text, '\0', sniff)) {
-        note(w, path, "binary: a NUL byte in the first %zu KiB", SRC_FILES_SNIFF >> 10);
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        note(w, path, "binary: a NUL byte at offset %zu", (size_t)(nul - text));
         return 1;
     }
     size_t bad = utf8_invalid_at(text, len);

@@ -13,8 +13,6 @@ struct bh_err;
 
 /* Cap on one document when max_bytes is 0. */
 #define SRC_FILES_DEFAULT_MAX ((size_t)1 << 20)
-/* Only this many bytes are looked at for a NUL when telling binary files. */
-#define SRC_FILES_SNIFF ((size_t)8 << 10)
 /* Folders nested deeper than this below root are noted, not entered. */
 #define SRC_FILES_MAX_DEPTH 64
 
@@ -39,7 +37,7 @@ struct src_files_opts {
  * folder that was not entered), and why. */
 struct src_note {
     char *path; /* relative to root; bytes that are not printable UTF-8 as \ooo */
-    char *why;  /* e.g. "binary: a NUL byte in the first 8 KiB" */
+    char *why;  /* e.g. "binary: a NUL byte at offset 9" */
 };
 
 /* Field names, in this order, of every item: doc.path, doc.text, doc.size. */
@@ -53,7 +51,7 @@ extern const size_t src_files_n_fields;
  * doc.text (the content, len bytes, one part covering it about the path) and
  * doc.size (the length in decimal). A ".git" folder is never entered.
  * Files that match but cannot be used are skipped with a note, not an error:
- * binary (a NUL in the first SRC_FILES_SNIFF bytes), not UTF-8, over
+ * binary (a NUL byte anywhere), not UTF-8, over
  * max_bytes, not readable, a symbolic link (never followed, whatever it
  * points at), a special file, a name that is not printable UTF-8; a folder
  * nested too deep is noted too.
