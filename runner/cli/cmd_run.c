@@ -22,7 +22,7 @@
 #include "policy/policy.h"
 #include "report/report.h"
 #include "sources/src_git.h"
-#include "stages/chat.h"
+#include "stages/kinds.h"
 #include "store/store.h"
 #include "util/bh_err.h"
 #include "util/bh_hash.h"
@@ -136,36 +136,11 @@ struct job {
     struct egr_gate *gate;
 };
 
-/* What check and plan accept but this runner does not execute yet: refused
- * before anything starts, never run halfway or without its guards. */
-static const char *not_run_yet(const struct pipe_stage *s)
-{
-    if (s->kind == PIPE_KIND_AGENT)
-        return "kind \"agent\"";
-    return NULL;
-}
-
-static int job_runnable(const struct pipeline *p, struct bh_err *err)
-{
-    for (size_t i = 0; i < p->n_stages; i++) {
-        const char *what = not_run_yet(&p->stages[i]);
-        if (what)
-            return bh_err_set(err, BH_EINVAL, "%s:%d:%d: stages.%s: %s is checked and planned "
-                              "('bulkhead check', 'bulkhead plan'), but this version of "
-                              "'bulkhead run' does not execute it yet — nothing was sent",
-                              p->file, p->stages[i].line, p->stages[i].col, p->stages[i].name,
-                              what);
-    }
-    return 0;
-}
-
 static int job_open(struct job *j, struct bh_err *err)
 {
     char key[BH_SHA256_HEX];
     int resumed = 0;
     int rc = cli_pipeline_load(&j->p, j->a.pipeline, &j->a.ov, err);
-    if (rc == 0)
-        rc = job_runnable(j->p, err);
     if (rc == 0)
         rc = cli_items_load(&j->a.src, j->p, &j->items, &j->n_items, err);
     if (rc == 0) {
@@ -309,8 +284,13 @@ static int run_job(struct job *jp)
     struct eng_summary sum;
     struct eng_opts eo = { .p = j.p, .store = j.store, .run_id = j.run_id, .gate = j.gate,
                            .net = j.net, .items = j.items, .n_items = j.n_items,
-                           .kind = &stage_chat_kind, .verbose = j.a.verbose };
+                           .kind = &stage_kind, .verbose = j.a.verbose };
+    /* Agent tools read the pull requests' commits from the repository. */
+    struct stage_repo repo = { j.a.src.docs ? NULL : j.a.src.repo ? j.a.src.repo : ".", j.items,
+                               j.n_items };
+    stage_kinds_bind(&repo);
     rc = eng_run(&eo, &sum, &err);
+    stage_kinds_bind(NULL);
     code = rc ? cli_fail(&err) : finish(&j, &sum);
     job_close(&j);
     return code;

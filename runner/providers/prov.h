@@ -16,7 +16,10 @@ struct bh_err;
 struct prov_tool_call {
     char *id;             /* the server's call id; NULL when it sent none (old Ollama) */
     char *name;           /* the function name; never NULL in a reply */
-    char *arguments_json; /* always the text of a JSON object, compact ("{}" at least) */
+    char *arguments_json; /* the text of a JSON object, compact ("{}" at least); in a
+                           * reply NULL when the model's arguments were not a JSON object
+                           * (invalid JSON, an array...): a malformed call, kept so that
+                           * the model can be told. NULL is sent back as "{}" */
 };
 
 struct prov_msg {
@@ -126,8 +129,9 @@ struct prov_ops {
     /* Ends the stream: status is the HTTP status. Fills r (moving owned data
      * into it). On an HTTP error status or a server-reported error, returns
      * BH_EREPLY with a message built from the server's error text; on a
-     * stream that ended without its final chunk, or a tool call whose
-     * arguments are not a JSON object, BH_EREPLY too.
+     * stream that ended without its final chunk, BH_EREPLY too. A tool call
+     * whose arguments are not a JSON object is not an error of the reply: it
+     * is kept with arguments_json NULL.
      * r is overwritten (pass it zeroed); on error only r->error may be set
      * (the server's own text). Call once; release r in every case. */
     int (*stream_finish)(struct prov_stream *s, long status, struct prov_reply *r,

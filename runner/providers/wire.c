@@ -420,12 +420,12 @@ int prov_acc_call_close(struct prov_acc *a, struct prov_pcall *c)
         i++;
     json_t *v = i == n ? json_object() : json_loadb(c->args.data, n, 0, &je);
     if (!json_is_object(v)) {
+        /* The model wrote a malformed call: kept and flagged (arguments
+         * NULL in the reply), so the agent loop can tell the model instead of
+         * losing the whole reply. */
         json_decref(v);
-        return prov_acc_keep(a, BH_EREPLY,
-                             "the arguments of tool call '%s' are not a JSON object — the "
-                             "model wrote a malformed call; retry, or use a model that is "
-                             "better at tool calling",
-                             name);
+        v = json_object();
+        c->malformed = 1;
     }
     char *text = json_dumps(v, JSON_COMPACT);
     json_decref(v);
@@ -488,7 +488,8 @@ static void move_calls(struct prov_acc *a, struct prov_reply *r)
         struct prov_pcall *c = &a->calls[i];
         r->tool_calls[i].id = c->id;
         r->tool_calls[i].name = c->name ? c->name : bh_xstrdup("");
-        r->tool_calls[i].arguments_json = bh_buf_detach(&c->args);
+        /* NULL for a malformed call: the sign, and read as "{}" when sent back */
+        r->tool_calls[i].arguments_json = c->malformed ? NULL : bh_buf_detach(&c->args);
         c->id = c->name = NULL;
     }
     r->n_tool_calls = a->n_calls;

@@ -79,6 +79,7 @@ struct prov_pcall {
     char *id, *name;    /* owned, may be NULL until a fragment names them */
     struct bh_buf args; /* the arguments text so far */
     int closed;         /* args is the compact text of a JSON object */
+    int malformed;      /* the model's arguments were not a JSON object: none are given */
 };
 
 struct prov_acc {

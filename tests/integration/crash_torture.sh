@@ -26,8 +26,8 @@ for i in $(seq -w 1 $N); do
     >"$T/docs/public/note-$i.md"
 done
 
-start_fake local --token-ms 30
-start_fake cloud --token-ms 30
+start_fake local --token-ms 60
+start_fake cloud --token-ms 60
 export BULKHEAD_LOCAL_URL=$local_URL BULKHEAD_CLOUD_URL=$cloud_URL
 DB="$T/state/state.db"
 

@@ -276,15 +276,6 @@ static const struct bad_case bad_cases[] = {
      {"the server reported an error mid-stream (overloaded_error): Overloaded",
       "the engine will retry later"},
      "Overloaded"},
-    {"input that is not JSON",
-     START BLOCK_START(1, TOOL_USE("toolu_01A", "lookup_order"))
-         JSON_PART(1, "{\\\"order_id\\\": \\\"A1") BLOCK_STOP(1) STOP,
-     200,
-     0,
-     BH_EREPLY,
-     0,
-     {"the arguments of tool call 'lookup_order' are not a JSON object"},
-     NULL},
     {"input_json_delta for a block never started",
      START JSON_PART(3, "{}") STOP,
      200,
@@ -487,6 +478,34 @@ static const struct prov_msg history[] = {
     {.role = "system", .content = "Answer in English."},
 };
 
+/* A model's malformed call does not fail the reply: the tool_use is kept with
+ * NULL arguments (the agent loop tells the model), and goes back as {}. */
+static void malformed_input_keeps_the_call_without_it(void **state)
+{
+    (void)state;
+    static const char body[] = START BLOCK_START(1, TOOL_USE("toolu_01A", "lookup_order"))
+        JSON_PART(1, "{\\\"order_id\\\": \\\"A1") BLOCK_STOP(1) STOP;
+    for (int how = PF_WHOLE; how <= PF_BYTES; how++) {
+        struct prov_outcome o;
+        run(body, strlen(body), 200, 0, (enum prov_chunking)how, 0, &o);
+        assert_int_equal(o.rc, 0);
+        assert_int_equal(o.r.n_tool_calls, 1);
+        assert_string_equal(o.r.tool_calls[0].id, "toolu_01A");
+        assert_null(o.r.tool_calls[0].arguments_json);
+        struct prov_msg m[] = { {.role = "user", .content = "hi"},
+                                {.role = "assistant", .tool_calls = o.r.tool_calls,
+                                 .n_tool_calls = 1} };
+        struct prov_chat c = {.model = "m", .msgs = m, .n_msgs = 2};
+        char *out = NULL;
+        size_t len = 0;
+        struct bh_err err = {0};
+        assert_int_equal(prov_anthropic.chat_body(&c, &out, &len, &err), 0);
+        assert_non_null(strstr(out, "\"input\":{}"));
+        free(out);
+        prov_reply_release(&o.r);
+    }
+}
+
 static void body_puts_system_on_top_and_tool_results_in_one_user_turn(void **state)
 {
     (void)state;
@@ -616,6 +635,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replies_are_the_same_whole_bytewise_and_in_200_random_chunkings),
         cmocka_unit_test(failing_replies_give_their_errors_in_any_chunking),
+        cmocka_unit_test(malformed_input_keeps_the_call_without_it),
         cmocka_unit_test(body_puts_system_on_top_and_tool_results_in_one_user_turn),
         cmocka_unit_test(body_max_tokens_options_and_tools),
         cmocka_unit_test(body_refuses_what_it_cannot_send),

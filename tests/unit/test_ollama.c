@@ -647,12 +647,6 @@ static void malformed_tool_calls_are_reply_errors(void **state)
          "'message.tool_calls' at line 1 of the reply is not an array"},
         {"{\"message\":{\"tool_calls\":[{\"function\":{\"arguments\":{}}}]},\"done\":true}\n",
          "a tool call at line 1 of the reply has no function name"},
-        {"{\"message\":{\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":[1]}}]},"
-         "\"done\":true}\n",
-         "the arguments of tool call 'f' are not a JSON object"},
-        {"{\"message\":{\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":"
-         "\"}}]},\"done\":true}\n",
-         "the arguments of tool call 'f' are not a JSON object"},
         {"{\"message\":{\"thinking\":7},\"done\":true}\n",
          "'message.thinking' at line 1 of the reply is not a string"},
     };
@@ -663,6 +657,29 @@ static void malformed_tool_calls_are_reply_errors(void **state)
         if (!strstr(o.err.msg, cases[i].msg))
             fail_msg("case %zu: '%s' lacks '%s'", i, o.err.msg, cases[i].msg);
         assert_null(o.r.tool_calls);
+        prov_reply_release(&o.r);
+    }
+}
+
+/* Arguments that are not a JSON object (an array; a string that does not
+ * parse, from a server that sends them OpenAI-style) are the model's
+ * mistake, not the reply's: the call is kept with NULL arguments. */
+static void malformed_arguments_keep_the_call_without_them(void **state)
+{
+    (void)state;
+    static const char *const bodies[] = {
+        "{\"message\":{\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":[1]}}]},"
+        "\"done\":true}\n",
+        "{\"message\":{\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":"
+        "\"}}]},\"done\":true}\n",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        struct prov_outcome o;
+        run(bodies[i], strlen(bodies[i]), 200, 0, PF_BYTES, 0, &o);
+        assert_int_equal(o.rc, 0);
+        assert_int_equal(o.r.n_tool_calls, 1);
+        assert_string_equal(o.r.tool_calls[0].name, "f");
+        assert_null(o.r.tool_calls[0].arguments_json);
         prov_reply_release(&o.r);
     }
 }
@@ -782,6 +799,7 @@ int main(void)
         cmocka_unit_test(chat_body_refuses_invalid_utf8_and_missing_model),
         cmocka_unit_test(tool_calls_thinking_and_model_in_any_chunking),
         cmocka_unit_test(malformed_tool_calls_are_reply_errors),
+        cmocka_unit_test(malformed_arguments_keep_the_call_without_them),
         cmocka_unit_test(reply_release_frees_tool_calls),
         cmocka_unit_test(chat_body_sends_options_keep_alive_format_think_truncate_tools),
         cmocka_unit_test(chat_body_sends_tool_history_with_arguments_as_objects),

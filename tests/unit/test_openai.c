@@ -267,23 +267,6 @@ static const struct bad_case bad_cases[] = {
      0,
      {"the server reported an error mid-stream: boom"},
      "boom"},
-    {"arguments that are not JSON",
-     CALL_FIRST(0, "call_abc", "lookup_order") CALL_ARGS(0, "{\\\"order_")
-         CHUNK("{}", "\"tool_calls\"") DONE,
-     200,
-     0,
-     BH_EREPLY,
-     0,
-     {"the arguments of tool call 'lookup_order' are not a JSON object"},
-     NULL},
-    {"arguments that are an array",
-     CALL_FIRST(0, "call_abc", "f") CALL_ARGS(0, "[1]") DONE,
-     200,
-     0,
-     BH_EREPLY,
-     0,
-     {"tool call 'f' are not a JSON object"},
-     NULL},
     {"an event that is not JSON",
      CHUNK("{\"content\":\"a\"}", "null") "data: {oops\n\n" DONE,
      200,
@@ -523,6 +506,39 @@ static void events_after_done_are_ignored(void **state)
     prov_reply_release(&o.r);
 }
 
+/* A model's malformed call does not fail the reply: the call is kept with
+ * NULL arguments (the agent loop tells the model), and goes back as "{}". */
+static void malformed_arguments_keep_the_call_without_them(void **state)
+{
+    (void)state;
+    static const char *const bodies[] = {
+        CALL_FIRST(0, "call_abc", "lookup_order") CALL_ARGS(0, "{\\\"order_")
+            CHUNK("{}", "\"tool_calls\"") DONE,
+        CALL_FIRST(0, "call_abc", "lookup_order") CALL_ARGS(0, "[1]") DONE,
+    };
+    for (size_t i = 0; i < 2; i++) {
+        for (int how = PF_WHOLE; how <= PF_BYTES; how++) {
+            struct prov_outcome o;
+            run(bodies[i], strlen(bodies[i]), 200, 0, (enum prov_chunking)how, 0, &o);
+            assert_int_equal(o.rc, 0);
+            assert_int_equal(o.r.n_tool_calls, 1);
+            assert_string_equal(o.r.tool_calls[0].name, "lookup_order");
+            assert_string_equal(o.r.tool_calls[0].id, "call_abc");
+            assert_null(o.r.tool_calls[0].arguments_json);
+            struct prov_msg m = {.role = "assistant", .tool_calls = o.r.tool_calls,
+                                 .n_tool_calls = 1};
+            struct prov_chat c = {.model = "m", .msgs = &m, .n_msgs = 1};
+            char *body = NULL;
+            size_t len = 0;
+            struct bh_err err = {0};
+            assert_int_equal(prov_openai.chat_body(&c, &body, &len, &err), 0);
+            assert_non_null(strstr(body, "\"arguments\":\"{}\""));
+            free(body);
+            prov_reply_release(&o.r);
+        }
+    }
+}
+
 /* ---- request bodies ---- */
 
 static json_t *body_of(const struct prov_chat *c)
@@ -743,6 +759,7 @@ int main(void)
         cmocka_unit_test(a_spent_quota_is_not_worth_a_retry_but_a_rate_limit_is),
         cmocka_unit_test(an_overlong_event_fails_the_feed),
         cmocka_unit_test(events_after_done_are_ignored),
+        cmocka_unit_test(malformed_arguments_keep_the_call_without_them),
         cmocka_unit_test(body_sends_history_with_arguments_as_a_string),
         cmocka_unit_test(body_without_stream_has_no_stream_options_and_only_set_fields),
         cmocka_unit_test(body_maps_options_and_leaves_out_the_rest),

@@ -1,0 +1,196 @@
+/* stages/stage.c — the pieces every stage kind shares (see stage.h), moved
+ * out of chat.c when the agent kind came, so that a chat reply and an
+ * agent's last reply end the same way: the same rendering and labels, the
+ * same forwarded-reply breach, the same declassify and audit. */
+#include "stages/stage.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "egress/egress.h"
+#include "engine/engine.h"
+#include "pipeline/pipeline.h"
+#include "policy/declassify.h"
+#include "policy/policy.h"
+#include "providers/prov.h"
+#include "stages/chat.h"
+#include "stages/render.h"
+#include "util/bh_err.h"
+#include "util/bh_str.h"
+#include "util/bh_xmalloc.h"
+
+void stage_prefix_where(struct eng_task *t, size_t via, struct bh_err *err)
+{
+    const struct pipeline *p = eng_task_pipeline(t);
+    const struct pipe_stage *s = &p->stages[via];
+    const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
+    bh_err_prefix(err, "endpoint '%s' (%s), model '%s': ", e->name, e->url, s->model);
+}
+
+void stage_inputs_add(struct stage_inputs *in, const char *name, const char *text, int label)
+{
+    if (in->n == in->cap)
+        in->v = bh_xgrow(in->v, &in->cap, in->n + 1, sizeof(*in->v));
+    size_t len = text ? strlen(text) : 0;
+    in->v[in->n++] = (struct pol_decl_input){ name, bh_xstrndup(text ? text : "", len), len,
+                                              label };
+}
+
+void stage_inputs_release(struct stage_inputs *in)
+{
+    for (size_t i = 0; i < in->n; i++)
+        free((char *)in->v[i].text);
+    free(in->v);
+    memset(in, 0, sizeof(*in));
+}
+
+/* Ollama marks a reply produced by a cloud stub with remote_host: the prompt
+ * has left the machine although the stage is local. Too late to prevent (a
+ * later check of /api/tags before sending will), never too late to refuse the
+ * result and say so loudly. */
+int stage_check_not_forwarded(struct eng_task *t, size_t stage, const struct prov_reply *reply,
+                              int label, struct bh_err *err)
+{
+    if (!reply->remote_host || !reply->remote_host[0] || !egr_stage_local(eng_task_gate(t), stage))
+        return 0;
+    char why[300];
+    struct bh_err aerr = { 0 };
+    snprintf(why, sizeof(why), "breach: the reply says the server forwarded the request to '%s'",
+             reply->remote_host);
+    egr_audit_refusal(eng_task_gate(t), stage, eng_task_item(t), label, why, &aerr);
+    return bh_err_set(err, BH_EPOLICY,
+                      "the server forwarded this request to '%s' (the model is a cloud stub): "
+                      "its output is discarded — use a model that runs on that machine",
+                      reply->remote_host);
+}
+
+/* "guards passed (redacted: ...)" or "guard no_verbatim failed: ..." — no
+ * text of the output or of an input, only counts, names and ids. */
+static void declassify_reason(const struct pipeline *p, int from, const struct pol_decl_result *res,
+                              char *buf, size_t size)
+{
+    if (res->passed)
+        bh_str_put(buf, size, "from %s to %s: guards passed; redacted %zu code blocks, %zu "
+                   "paths, %zu secrets", pol_label_name(p, from), pol_label_name(p, res->label),
+                   res->redacted_code, res->redacted_paths, res->redacted_secrets);
+    else
+        bh_str_put(buf, size, "kept at %s: guard %s failed: %s (redacted %zu secrets)",
+                   pol_label_name(p, from), res->failed ? res->failed : "?", res->detail,
+                   res->redacted_secrets);
+}
+
+/* The stage's declassify, applied to a reply: what is stored is the redacted
+ * output, at `to` when every guard passed, else at the prompt's label. The
+ * decision is audited either way. Only the pipeline's declaration starts
+ * this; nothing in the reply can. */
+static void done_declassified(struct eng_task *t, size_t via, const struct stage_inputs *in,
+                              const char *out, int label, const struct eng_metrics *m)
+{
+    const struct pipeline *p = eng_task_pipeline(t);
+    const struct pipe_declassify *d = &p->stages[via].declassify;
+    struct pol_decl_result res;
+    struct bh_err err = { 0 }, aerr = { 0 };
+    char why[320];
+    if (pol_declassify(eng_task_labeller(t), d, label, out, strlen(out), in->v, in->n, &res,
+                       &err)) {
+        /* Too large to scan for secrets: stored as it came, at its own label. */
+        bh_str_put(why, sizeof(why), "not declassified: %s", err.msg);
+        if (egr_audit_declassify(eng_task_gate(t), via, eng_task_item(t), label, d->to, 0, why,
+                                 out, strlen(out), &aerr) == 0)
+            eng_task_done(t, out, label, m);
+        else
+            eng_task_fail(t, &aerr);
+        return;
+    }
+    declassify_reason(p, label, &res, why, sizeof(why));
+    if (egr_audit_declassify(eng_task_gate(t), via, eng_task_item(t), label, res.label,
+                             res.passed, why, res.output, res.len, &aerr) == 0)
+        eng_task_done(t, res.output, res.label, m);
+    else
+        eng_task_fail(t, &aerr); /* no audit record, no lowered label */
+    pol_decl_result_release(&res);
+}
+
+void stage_task_done(struct eng_task *t, size_t via, const struct stage_inputs *in,
+                     const char *output, int label, const struct eng_metrics *m)
+{
+    const struct pipeline *p = eng_task_pipeline(t);
+    if (p->stages[via].declassify.enabled)
+        done_declassified(t, via, in, output, label, m);
+    else
+        eng_task_done(t, output, label, m);
+}
+
+void stage_rendered_release(struct stage_rendered *r)
+{
+    free(r->system);
+    free(r->user);
+    stage_inputs_release(&r->in);
+}
+
+struct recorder {
+    struct eng_task *t;
+    struct stage_inputs *in; /* NULL: record nothing */
+};
+
+/* eng_task_lookup, noting each value and its label for the guards. */
+static int record_lookup(void *ud, const char *field, const char **value, int *label,
+                         struct bh_err *err)
+{
+    struct recorder *r = ud;
+    int rc = eng_task_lookup(r->t, field, value, label, err);
+    if (rc == 0 && r->in)
+        stage_inputs_add(r->in, field, *value, *label);
+    return rc;
+}
+
+/* The template's own words count as inputs at the bottom label: a reply may
+ * repeat its instructions without leaking anything. */
+static void literals_add(struct stage_inputs *in, const struct pipe_tpl *t)
+{
+    for (size_t i = 0; i < t->n_parts; i++)
+        if (!t->parts[i].is_field)
+            stage_inputs_add(in, "the prompt template", t->parts[i].text, 0);
+}
+
+int stage_render_task(struct eng_task *t, size_t stage, struct stage_rendered *r,
+                      struct bh_err *err)
+{
+    const struct pipeline *p = eng_task_pipeline(t);
+    const struct pipe_stage *s = &p->stages[stage];
+    int ls = 0, rc = 0;
+    memset(r, 0, sizeof(*r));
+    struct recorder rec = { t, s->declassify.enabled ? &r->in : NULL };
+    if (s->system.n_parts)
+        rc = stage_render(p, &s->system, record_lookup, &rec, STAGE_PROMPT_MAX, &r->system, &ls,
+                          err);
+    if (rc == 0)
+        rc = stage_render(p, &s->tpl, record_lookup, &rec, STAGE_PROMPT_MAX, &r->user,
+                          &r->label, err);
+    r->label = pol_label_join(p, r->label, ls);
+    if (rc == 0 && rec.in) {
+        literals_add(rec.in, &s->system);
+        literals_add(rec.in, &s->tpl);
+    }
+    if (rc)
+        stage_rendered_release(r);
+    return rc;
+}
+
+/* A prompt that cannot fit the context the stage asked for fails here, before
+ * anything is sent: a model must never silently lose the start of a prompt.
+ * About 4 bytes make a token in English and code, so bytes / 4 is an estimate
+ * that flags only prompts that are clearly too long. */
+int stage_fits_context(const struct pipe_stage *s, size_t bytes, struct bh_err *err)
+{
+    long ctx = s->num_ctx;
+    long tokens = (long)(bytes / 4);
+    if (ctx <= 0 || tokens <= ctx)
+        return 0;
+    return bh_err_set(err, BH_ETOOBIG,
+                      "the prompt is about %ld tokens (%zu bytes), more than the stage's "
+                      "options.num_ctx %ld of model '%s' — raise num_ctx (within the model's "
+                      "context length, see 'ollama show %s') or give the stage less to read",
+                      tokens, bytes, ctx, s->model, s->model);
+}

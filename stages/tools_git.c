@@ -1,0 +1,488 @@
+/* stages/tools_git.c — what each built-in tool reads: blobs and trees of the
+ * head commit, the commit graph, and the item's diff. Only the object
+ * database is read (libgit2), so a checkout in any state, a bare mirror or a
+ * working tree full of local edits gives the same answers, and no path the
+ * model names can reach the file system: every lookup is in a git tree.
+ *
+ * Results are built line by line into a capped buffer; a list that hits its
+ * cap stops where it is and says so, rather than growing with the
+ * repository. The walk over a whole tree (grep) skips binary files and
+ * files over STAGE_TOOL_FILE_MAX, counting them, so a vendored blob cannot
+ * make one call read gigabytes. */
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sources/src_git.h"
+#include "stages/tools_int.h"
+#include "util/bh_glob.h"
+#include "util/bh_xmalloc.h"
+
+/* Lines of files are shown up to this many bytes each. */
+#define LINE_SHOW_MAX 2000
+
+static const char *git_msg(void)
+{
+    const git_error *e = git_error_last();
+    return e && e->message ? e->message : "unknown libgit2 error";
+}
+
+/* A folder argument without its trailing '/', "" for the root. Owned. */
+static char *dir_norm(const char *dir)
+{
+    if (!dir || strcmp(dir, ".") == 0)
+        return bh_xstrdup("");
+    size_t n = strlen(dir);
+    while (n > 0 && dir[n - 1] == '/')
+        n--;
+    return bh_xstrndup(dir, n);
+}
+
+/* ---- read_file ------------------------------------------------------------ */
+
+/* The blob at path in the head tree, or NULL with r saying why not. */
+static git_blob *blob_at(struct stage_tools *t, const char *path, struct stage_tool_result *r)
+{
+    const char *why = stage_tool_path_problem(path, 0);
+    if (why) {
+        stage_tool_result_error(r, STAGE_TOOL_MALFORMED, "read_file: %s", why);
+        return NULL;
+    }
+    git_tree_entry *e = NULL;
+    git_blob *b = NULL;
+    int rc = git_tree_entry_bypath(&e, t->tree, path);
+    if (rc == GIT_ENOTFOUND)
+        stage_tool_result_tree_error(t, r, "there is no file '%s' at the pull request's head "
+                                     "commit — list_files shows the files there are", path);
+    else if (rc < 0)
+        stage_tool_result_tree_error(t, r, "cannot read '%s': %s", path, git_msg());
+    else if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
+        stage_tool_result_tree_error(t, r, "'%s' is a folder — list_files with dir \"%s\" "
+                                     "lists it", path, path);
+    else if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+        stage_tool_result_tree_error(t, r, "'%s' is a submodule: its files are in another "
+                                     "repository", path);
+    else if (git_blob_lookup(&b, t->repo, git_tree_entry_id(e)) < 0)
+        stage_tool_result_tree_error(t, r, "cannot read '%s': %s", path, git_msg());
+    git_tree_entry_free(e);
+    if (b && git_blob_is_binary(b)) {
+        stage_tool_result_tree_error(t, r, "'%s' is a binary file (%llu bytes): it is not shown",
+                                     path, (unsigned long long)git_blob_rawsize(b));
+        git_blob_free(b);
+        b = NULL;
+    }
+    return b;
+}
+
+static long lines_of(const char *data, size_t size)
+{
+    long n = 0;
+    for (size_t i = 0; i < size; i++)
+        n += data[i] == '\n';
+    return n + (size > 0 && data[size - 1] != '\n');
+}
+
+/* Shows lines [from, to] of data, numbered; *last gets the last line shown. */
+static void lines_show(struct stage_tool_out *o, const char *data, size_t size, long from,
+                       long to, long *last)
+{
+    long no = 1;
+    *last = from - 1;
+    for (size_t at = 0; at < size && no <= to; no++) {
+        const char *nl = memchr(data + at, '\n', size - at);
+        size_t len = nl ? (size_t)(nl - (data + at)) : size - at;
+        if (no >= from) {
+            int cut = len > LINE_SHOW_MAX;
+            if (stage_tool_out_printf(o, "%ld: %.*s%s\n", no, (int)(cut ? LINE_SHOW_MAX : len),
+                                      data + at, cut ? " [line cut]" : ""))
+                return;
+            *last = no;
+        }
+        at += len + 1;
+    }
+}
+
+void stage_tool_read_file(struct stage_tools *t, const struct stage_tool_args *a,
+                          struct stage_tool_result *r)
+{
+    const char *path = a->str[0];
+    long from = a->has[1] ? a->num[1] : 1, to = a->has[2] ? a->num[2] : -1;
+    if (from < 1 || (a->has[2] && to < from)) {
+        stage_tool_result_error(r, STAGE_TOOL_MALFORMED, "read_file: start_line must be 1 or "
+                                "more and end_line at least start_line (got %ld and %ld)", from,
+                                to);
+        return;
+    }
+    git_blob *b = blob_at(t, path, r);
+    if (!b)
+        return;
+    const char *data = git_blob_rawcontent(b);
+    size_t size = (size_t)git_blob_rawsize(b);
+    long n = lines_of(data, size), last = 0;
+    if (to < 0 || to > n)
+        to = n;
+    if (n > 0 && from > n) {
+        stage_tool_result_tree_error(t, r, "'%s' has %ld lines: start_line %ld is past its end",
+                                     path, n, from);
+    } else {
+        struct stage_tool_out o;
+        char note[160] = "";
+        stage_tool_out_init(&o, t->max);
+        stage_tool_out_part(&o, path);
+        if (n)
+            stage_tool_out_printf(&o, "%s, lines %ld-%ld of %ld:\n", path, from, to, n);
+        else
+            stage_tool_out_printf(&o, "%s is empty\n", path);
+        lines_show(&o, data, size, from, to, &last);
+        if (o.truncated)
+            snprintf(note, sizeof(note), "[cut at %zu bytes after line %ld: read on with "
+                     "start_line %ld]", t->max, last, last + 1);
+        stage_tool_result_ok(t, &o, "pr.diff", note[0] ? note : NULL, r);
+    }
+    git_blob_free(b);
+}
+
+/* ---- tree walks ----------------------------------------------------------- */
+
+/* The tree at dir ("" the root), or NULL with r saying why not. Free it
+ * unless it is t->tree. */
+static git_tree *tree_at(struct stage_tools *t, const char *tool, const char *dir,
+                         struct stage_tool_result *r)
+{
+    if (!dir[0])
+        return t->tree;
+    const char *why = stage_tool_path_problem(dir, 1);
+    if (why) {
+        stage_tool_result_error(r, STAGE_TOOL_MALFORMED, "%s: %s", tool, why);
+        return NULL;
+    }
+    git_tree_entry *e = NULL;
+    git_tree *tree = NULL;
+    int rc = git_tree_entry_bypath(&e, t->tree, dir);
+    if (rc == 0 && git_tree_entry_type(e) == GIT_OBJECT_TREE)
+        rc = git_tree_lookup(&tree, t->repo, git_tree_entry_id(e));
+    else if (rc == 0)
+        rc = GIT_ENOTFOUND;
+    git_tree_entry_free(e);
+    if (rc < 0)
+        stage_tool_result_tree_error(t, r, "there is no folder '%s' at the pull request's head "
+                                     "commit — list_files without dir shows every file", dir);
+    return tree;
+}
+
+struct walk {
+    struct stage_tools *t;
+    struct stage_tool_out *o;
+    const char *prefix;    /* "dir/" or "" */
+    const char *glob;      /* NULL: every file */
+    regex_t re;            /* grep */
+    size_t shown;          /* paths (list_files) or lines (grep) */
+    size_t matched, searched, skipped; /* grep: files */
+    int stop;
+};
+
+/* The path of e from the repository root, when it is a file glob takes
+ * (owned), else NULL. */
+static char *walk_path(const struct walk *w, const char *root, const git_tree_entry *e)
+{
+    if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+        return NULL;
+    char *path = bh_xasprintf("%s%s%s", w->prefix, root, git_tree_entry_name(e));
+    if (w->glob && !bh_glob_match(w->glob, path)) {
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
+/* ---- list_files ------------------------------------------------------------ */
+
+static int list_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+    struct walk *w = payload;
+    char *path = walk_path(w, root, e);
+    if (!path)
+        return 0;
+    if (w->shown == STAGE_TOOL_LIST_MAX || stage_tool_out_printf(w->o, "%s\n", path)) {
+        w->o->truncated = 1;
+        w->stop = 1;
+    } else {
+        w->shown++;
+    }
+    free(path);
+    return w->stop ? -1 : 0;
+}
+
+void stage_tool_list_files(struct stage_tools *t, const struct stage_tool_args *a,
+                           struct stage_tool_result *r)
+{
+    const char *bad = a->has[1] ? bh_glob_problem(a->str[1]) : NULL;
+    if (bad) {
+        stage_tool_result_error(r, STAGE_TOOL_MALFORMED, "list_files: the glob: %s", bad);
+        return;
+    }
+    char *dir = dir_norm(a->has[0] ? a->str[0] : NULL);
+    git_tree *tree = tree_at(t, "list_files", dir, r);
+    if (tree) {
+        struct stage_tool_out o;
+        char *prefix = dir[0] ? bh_xasprintf("%s/", dir) : bh_xstrdup("");
+        struct walk w = { .t = t, .o = &o, .prefix = prefix, .glob = a->has[1] ? a->str[1] : NULL };
+        stage_tool_out_init(&o, t->max);
+        git_tree_walk(tree, GIT_TREEWALK_PRE, list_cb, &w);
+        char note[160];
+        if (o.truncated)
+            snprintf(note, sizeof(note), "[cut after %zu paths: narrow the listing with dir or "
+                     "glob]", w.shown);
+        else
+            snprintf(note, sizeof(note), "(%zu files)", w.shown);
+        stage_tool_result_ok(t, &o, "pr.files", note, r);
+        free(prefix);
+        if (tree != t->tree)
+            git_tree_free(tree);
+    }
+    free(dir);
+}
+
+/* ---- grep ----------------------------------------------------------------- */
+
+static void grep_blob(struct walk *w, const char *path, const char *data, size_t size)
+{
+    size_t no = 0;
+    int hit = 0;
+    for (size_t at = 0; at < size && !w->stop;) {
+        const char *nl = memchr(data + at, '\n', size - at);
+        size_t len = nl ? (size_t)(nl - (data + at)) : size - at;
+        regmatch_t m[1] = { { 0, (regoff_t)len } };
+        no++;
+        if (regexec(&w->re, data + at, 1, m, REG_STARTEND) == 0) {
+            int cut = len > LINE_SHOW_MAX;
+            if (w->shown == STAGE_TOOL_GREP_LINES ||
+                stage_tool_out_printf(w->o, "%s:%zu: %.*s%s\n", path, no,
+                                      (int)(cut ? LINE_SHOW_MAX : len), data + at,
+                                      cut ? " [line cut]" : "")) {
+                w->o->truncated = 1;
+                w->stop = 1;
+                break;
+            }
+            w->shown++;
+            hit = 1;
+        }
+        at += len + 1;
+    }
+    w->matched += hit;
+}
+
+static int grep_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+    struct walk *w = payload;
+    char *path = walk_path(w, root, e);
+    git_blob *b = NULL;
+    if (!path)
+        return 0;
+    if (git_blob_lookup(&b, w->t->repo, git_tree_entry_id(e)) < 0 || git_blob_is_binary(b) ||
+        (size_t)git_blob_rawsize(b) > STAGE_TOOL_FILE_MAX) {
+        w->skipped++;
+    } else {
+        w->searched++;
+        /* Every file searched is a part, matched or not: "no match" says
+         * something about its contents too, so its path rule counts. */
+        stage_tool_out_part(w->o, path);
+        grep_blob(w, path, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
+    }
+    git_blob_free(b);
+    free(path);
+    return w->stop ? -1 : 0;
+}
+
+static void grep_note(const struct walk *w, char *note, size_t size)
+{
+    char skipped[96] = "";
+    if (w->skipped)
+        snprintf(skipped, sizeof(skipped), "; %zu binary or over %zu KiB not searched",
+                 w->skipped, STAGE_TOOL_FILE_MAX >> 10);
+    if (w->stop)
+        snprintf(note, size, "[stopped after %zu matching lines: narrow the search with "
+                 "path_glob or a longer pattern]", w->shown);
+    else if (w->shown)
+        snprintf(note, size, "(%zu matching lines in %zu files; %zu files searched%s)",
+                 w->shown, w->matched, w->searched, skipped);
+    else
+        snprintf(note, size, "(no line matches; %zu files searched%s)", w->searched, skipped);
+}
+
+void stage_tool_grep(struct stage_tools *t, const struct stage_tool_args *a,
+                     struct stage_tool_result *r)
+{
+    const char *bad = a->has[1] ? bh_glob_problem(a->str[1]) : NULL;
+    if (bad) {
+        stage_tool_result_error(r, STAGE_TOOL_MALFORMED, "grep: the path_glob: %s", bad);
+        return;
+    }
+    struct stage_tool_out o;
+    struct walk w = { .t = t, .o = &o, .prefix = "", .glob = a->has[1] ? a->str[1] : NULL };
+    int rc = regcomp(&w.re, a->str[0], REG_EXTENDED);
+    if (rc) {
+        char why[160];
+        regerror(rc, &w.re, why, sizeof(why));
+        stage_tool_result_error(r, STAGE_TOOL_FAILED, "grep: the pattern does not compile as a "
+                                "POSIX extended regular expression: %s", why);
+        return;
+    }
+    stage_tool_out_init(&o, t->max);
+    git_tree_walk(t->tree, GIT_TREEWALK_PRE, grep_cb, &w);
+    regfree(&w.re);
+    char note[256];
+    grep_note(&w, note, sizeof(note));
+    stage_tool_result_ok(t, &o, "pr.diff", note, r);
+}
+
+/* ---- git_log -------------------------------------------------------------- */
+
+/* 1 when path is in c's tree, with its id in *out. */
+static int entry_id(git_commit *c, const char *path, git_oid *out)
+{
+    git_tree *tree = NULL;
+    git_tree_entry *e = NULL;
+    int found = git_commit_tree(&tree, c) == 0 && git_tree_entry_bypath(&e, tree, path) == 0;
+    if (found)
+        git_oid_cpy(out, git_tree_entry_id(e));
+    git_tree_entry_free(e);
+    git_tree_free(tree);
+    return found;
+}
+
+/* 1 when c changed path (a file or a folder) against its first parent. */
+static int touches(git_commit *c, const char *path)
+{
+    git_oid a, b;
+    git_commit *parent = NULL;
+    int ha = entry_id(c, path, &a), hb = 0;
+    if (git_commit_parentcount(c) > 0 && git_commit_parent(&parent, c, 0) == 0)
+        hb = entry_id(parent, path, &b);
+    git_commit_free(parent);
+    return ha != hb || (ha && !git_oid_equal(&a, &b));
+}
+
+static int log_line(struct stage_tool_out *o, git_commit *c)
+{
+    char id[GIT_OID_HEXSZ + 1], date[16] = "?";
+    time_t when = (time_t)git_commit_time(c);
+    struct tm tm;
+    if (gmtime_r(&when, &tm))
+        strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+    const git_signature *who = git_commit_author(c);
+    const char *title = git_commit_summary(c);
+    git_oid_tostr(id, sizeof(id), git_commit_id(c));
+    return stage_tool_out_printf(o, "%.10s %s %s: %s\n", id, date,
+                                 who && who->name ? who->name : "?", title ? title : "");
+}
+
+static size_t log_walk(struct stage_tools *t, struct stage_tool_out *o, const char *path, long n)
+{
+    git_revwalk *rw = NULL;
+    git_oid id;
+    size_t shown = 0, visited = 0;
+    if (git_revwalk_new(&rw, t->repo) < 0)
+        return 0;
+    git_revwalk_sorting(rw, GIT_SORT_TIME);
+    if (git_revwalk_push(rw, git_commit_id(t->head)) < 0)
+        n = 0;
+    while ((long)shown < n && visited < STAGE_TOOL_LOG_WALK && git_revwalk_next(&id, rw) == 0) {
+        git_commit *c = NULL;
+        visited++;
+        if (git_commit_lookup(&c, t->repo, &id) < 0)
+            break;
+        if (!path[0] || touches(c, path)) {
+            if (log_line(o, c)) {
+                git_commit_free(c);
+                break;
+            }
+            shown++;
+        }
+        git_commit_free(c);
+    }
+    git_revwalk_free(rw);
+    return shown;
+}
+
+void stage_tool_git_log(struct stage_tools *t, const struct stage_tool_args *a,
+                        struct stage_tool_result *r)
+{
+    long n = a->has[1] ? a->num[1] : STAGE_TOOL_LOG_DEFAULT;
+    const char *why = a->has[0] ? stage_tool_path_problem(a->str[0], 1) : NULL;
+    if (why || n < 1) {
+        stage_tool_result_error(r, STAGE_TOOL_MALFORMED, "git_log: %s",
+                                why ? why : "n must be 1 or more");
+        return;
+    }
+    char *path = dir_norm(a->has[0] ? a->str[0] : NULL);
+    char note[160] = "";
+    struct stage_tool_out o;
+    stage_tool_out_init(&o, t->max);
+    size_t shown = log_walk(t, &o, path, n > STAGE_TOOL_LOG_MAX ? STAGE_TOOL_LOG_MAX : n);
+    if (n > STAGE_TOOL_LOG_MAX)
+        snprintf(note, sizeof(note), "(at most %d commits are shown)", STAGE_TOOL_LOG_MAX);
+    else if (shown == 0)
+        snprintf(note, sizeof(note), "(no commit found%s%s)", path[0] ? " that changed " : "",
+                 path);
+    stage_tool_result_ok(t, &o, "git_log", note[0] ? note : NULL, r);
+    free(path);
+}
+
+/* ---- diff ----------------------------------------------------------------- */
+
+static const struct src_part *diff_part(const struct src_field *f, const char *path)
+{
+    for (size_t i = 0; i < f->n_parts; i++)
+        if (strcmp(f->parts[i].path, path) == 0)
+            return &f->parts[i];
+    return NULL;
+}
+
+/* The parts of f, each as a part of o, until the cap. */
+static void diff_copy(struct stage_tool_out *o, const struct src_field *f,
+                      const struct src_part *only)
+{
+    for (size_t i = 0; i < f->n_parts; i++) {
+        const struct src_part *p = &f->parts[i];
+        if (only && p != only)
+            continue;
+        stage_tool_out_part(o, p->path);
+        if (stage_tool_out_put(o, f->value + p->offset, p->length))
+            break;
+    }
+}
+
+void stage_tool_diff(struct stage_tools *t, const struct stage_tool_args *a,
+                     struct stage_tool_result *r)
+{
+    const struct src_field *f = t->diff;
+    const char *path = a->has[0] ? a->str[0] : NULL;
+    const char *why = path ? stage_tool_path_problem(path, 0) : NULL;
+    const struct src_part *only = NULL;
+    if (why) {
+        stage_tool_result_error(r, STAGE_TOOL_MALFORMED, "diff: %s", why);
+        return;
+    }
+    if (!f || !f->value) {
+        stage_tool_result_tree_error(t, r, "the pull request's diff is not available%s%s",
+                                     f && f->error ? ": " : "", f && f->error ? f->error : "");
+        return;
+    }
+    if (path && !(only = diff_part(f, path))) {
+        stage_tool_result_tree_error(t, r, "the pull request does not change '%s' — diff "
+                                     "without a path shows every file it changes", path);
+        return;
+    }
+    struct stage_tool_out o;
+    char note[160] = "";
+    stage_tool_out_init(&o, t->max);
+    diff_copy(&o, f, only);
+    if (o.truncated)
+        snprintf(note, sizeof(note), "[cut at %zu bytes: ask for one file with diff and its "
+                 "path]", t->max);
+    else if (f->n_parts == 0)
+        snprintf(note, sizeof(note), "(the pull request changes nothing)");
+    stage_tool_result_ok(t, &o, "pr.diff", note[0] ? note : NULL, r);
+}

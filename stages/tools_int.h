@@ -1,0 +1,91 @@
+/* stages/tools_int.h — private to the tools: the open repository, the
+ * parsed arguments of a call, and the result builder shared by tools.c (the
+ * table, argument checks, labels) and tools_git.c (what each tool reads).
+ * libgit2 and the result's parts stay inside these two files. */
+#ifndef STAGE_TOOLS_INT_H
+#define STAGE_TOOLS_INT_H
+
+#include <git2.h>
+#include <stddef.h>
+
+#include "stages/tools.h"
+#include "util/bh_buf.h"
+#include "util/bh_err.h"
+
+struct pipeline;
+struct src_part;
+
+struct stage_tools {
+    git_repository *repo;
+    git_commit *head;
+    git_tree *tree;                  /* the head commit's */
+    const struct src_field *diff;
+    const struct pol_labeller *lab;
+    const struct pipeline *p;
+    size_t max;                      /* bytes of one result */
+};
+
+/* A call's arguments by their position in the tool's table row: strings
+ * borrowed from the parsed JSON until the call ends. */
+#define TOOL_MAX_ARGS 3
+struct stage_tool_args {
+    const char *str[TOOL_MAX_ARGS];
+    long num[TOOL_MAX_ARGS];
+    int has[TOOL_MAX_ARGS];
+};
+
+/* The text of a result as it is built: capped at max (what does not fit is
+ * cut and `truncated` set), with the file each byte range is about for the
+ * results that hold file contents (path rules label per file). */
+struct stage_tool_out {
+    struct bh_buf b;
+    size_t max;
+    int truncated;
+    struct src_part *parts;
+    size_t n_parts, cap_parts;
+};
+
+void stage_tool_out_init(struct stage_tool_out *o, size_t max);
+void stage_tool_out_release(struct stage_tool_out *o);
+/* Appends what fits of p[0..n); returns 1 once the cap is reached (the
+ * caller stops), else 0. */
+int stage_tool_out_put(struct stage_tool_out *o, const char *p, size_t n);
+/* Appends the formatted text whole, or nothing and sets truncated when it
+ * does not fit; returns 1 once the cap is reached. */
+int stage_tool_out_printf(struct stage_tool_out *o, const char *fmt, ...) BH_PRINTF(2, 3);
+/* Starts the part about path at the current end (ended by the next part or
+ * the end of the text). A file searched without a hit gets an empty part:
+ * its rule still counts. */
+void stage_tool_out_part(struct stage_tool_out *o, const char *path);
+
+/* Ends a successful call: the text of o is labelled as the source field
+ * `field` (declared label of field, or of pr.title joined with pr.files for
+ * git_log) with o's parts, then `note` (may be NULL; the caller's words about
+ * caps or counts, no repository data) is appended. Takes o's text. */
+void stage_tool_result_ok(struct stage_tools *t, struct stage_tool_out *o, const char *field,
+                          const char *note, struct stage_tool_result *r);
+/* A result that says something of the repository's tree (a file that is
+ * not there): labelled as list_files' results. */
+void stage_tool_result_tree_error(struct stage_tools *t, struct stage_tool_result *r,
+                                  const char *fmt, ...) BH_PRINTF(3, 4);
+/* A result that only repeats the call (a bad argument): the bottom label. */
+void stage_tool_result_error(struct stage_tool_result *r, int status, const char *fmt, ...)
+    BH_PRINTF(3, 4);
+/* NULL when path may name something in the tree, else why not (for a
+ * malformed-call result). dir: "" and "." are the root. */
+const char *stage_tool_path_problem(const char *path, int dir);
+
+/* The tools (tools_git.c). Each fills r; a: by the argument order of the
+ * tool's row in tools.c. */
+void stage_tool_read_file(struct stage_tools *t, const struct stage_tool_args *a,
+                          struct stage_tool_result *r);
+void stage_tool_list_files(struct stage_tools *t, const struct stage_tool_args *a,
+                           struct stage_tool_result *r);
+void stage_tool_grep(struct stage_tools *t, const struct stage_tool_args *a,
+                     struct stage_tool_result *r);
+void stage_tool_git_log(struct stage_tools *t, const struct stage_tool_args *a,
+                        struct stage_tool_result *r);
+void stage_tool_diff(struct stage_tools *t, const struct stage_tool_args *a,
+                     struct stage_tool_result *r);
+
+#endif
