@@ -14,6 +14,7 @@
 #include "policy/plan.h"
 #include "policy/policy.h"
 #include "providers/prov.h"
+#include "stages/output.h"
 #include "stages/render.h"
 #include "util/bh_err.h"
 #include "util/bh_str.h"
@@ -35,6 +36,9 @@ struct chat_call {
     int label;
     int feed_failed;
     struct bh_err err;
+    char *system, *user;   /* the messages sent: asked again with them (stages/output.h) */
+    int asked_again;       /* 1 once a reply failed the output check and was sent back */
+    int64_t prompt_tokens, output_tokens; /* of the request before asking again */
 };
 
 /* "endpoint 'gpu-box' (http://...), model 'x': " — the facts a user needs to act. */
@@ -78,6 +82,8 @@ static void inputs_release(struct inputs *in)
 static void call_free(struct chat_call *c)
 {
     inputs_release(&c->in);
+    free(c->system);
+    free(c->user);
     if (c->stream)
         c->ops->stream_free(c->stream);
     free(c);
@@ -158,12 +164,60 @@ static void done_with(struct chat_call *c, const char *out, const struct eng_met
         eng_task_done(c->t, out, c->label, m);
 }
 
+static int call_send(struct chat_call *c, const char *bad, const char *again,
+                     struct bh_err *err);
+
+/* A reply that failed the stage's output check goes back to the model once,
+ * with the error, on the same endpoint and model and through the gate again.
+ * 1 when c went out again (it lives on); 0 when the task ended. */
+static int ask_again(struct chat_call *c, const char *bad, const struct bh_err *why,
+                     const struct eng_metrics *m)
+{
+    char *again = stage_output_again(why);
+    struct bh_err err = { 0 };
+    c->asked_again = 1;
+    c->prompt_tokens = m->prompt_tokens;
+    c->output_tokens = m->output_tokens;
+    c->ops->stream_free(c->stream);
+    c->stream = NULL;
+    int rc = call_send(c, bad, again, &err);
+    free(again);
+    if (rc == 0)
+        return 1;
+    prefix_where(c->t, c->via, &err);
+    eng_task_fail(c->t, &err);
+    return 0;
+}
+
+/* The reply as the stage's output format wants it (checked findings, JSON
+ * that follows the schema, or the text as it came). 1 when c went out again. */
+static int reply_take(struct chat_call *c, const char *out, struct eng_metrics *m)
+{
+    char *stored = NULL;
+    struct bh_err err = { 0 };
+    m->prompt_tokens += c->prompt_tokens;
+    m->output_tokens += c->output_tokens;
+    if (stage_output_check(eng_task_pipeline(c->t), c->via, out, &stored, &err) == 0) {
+        done_with(c, stored, m);
+        free(stored);
+        return 0;
+    }
+    if (!c->asked_again)
+        return ask_again(c, out, &err, m);
+    char why[sizeof(err.msg)];
+    bh_str_put(why, sizeof(why), "%s", err.msg);
+    bh_err_set(&err, err.code, "%s; asked again once", why);
+    prefix_where(c->t, c->via, &err);
+    eng_task_fail(c->t, &err);
+    return 0;
+}
+
 static void on_done(void *ud, const struct net_result *r)
 {
     struct chat_call *c = ud;
     struct prov_reply reply = { 0 };
     struct bh_err err = { 0 };
-    int rc, transient = 0;
+    int rc, transient = 0, resent = 0;
     if (c->feed_failed) {
         err = c->err;
         rc = err.code;
@@ -190,10 +244,11 @@ static void on_done(void *ud, const struct net_result *r)
         struct eng_metrics m = { reply.prompt_tokens, reply.output_tokens, reply.load_ns,
                                  reply.total_ns, reply.model, c->via != eng_task_stage(c->t),
                                  c->via };
-        done_with(c, reply.content ? reply.content : "", &m);
+        resent = reply_take(c, reply.content ? reply.content : "", &m);
     }
     prov_reply_release(&reply);
-    call_free(c);
+    if (!resent)
+        call_free(c);
 }
 
 /* A stage's two messages for this task, rendered, and their label; with
@@ -260,21 +315,17 @@ static int render_stage(struct eng_task *t, size_t stage, struct rendered *r, st
 }
 
 static int build_body(const struct pipeline *p, size_t via, const struct prov_ops *ops,
-                      const struct rendered *r, char **body, size_t *len, struct bh_err *err)
+                      const struct prov_msg *msgs, size_t n, char **body, size_t *len,
+                      struct bh_err *err)
 {
     const struct pipe_stage *s = &p->stages[via];
-    struct prov_msg msgs[2];
-    size_t n = 0;
-    if (r->system)
-        msgs[n++] = (struct prov_msg){ .role = "system", .content = r->system };
-    msgs[n++] = (struct prov_msg){ .role = "user", .content = r->user };
+    struct stage_ask ask;
+    stage_output_ask(p, via, &ask);
     /* truncate off: Ollama would otherwise drop the start of a prompt that
      * does not fit its context, silently; a failure is better than that. */
     struct prov_chat chat = { .model = s->model, .msgs = msgs, .n_msgs = n, .stream = 1,
                               .truncate_off = 1, .options_json = s->options_json,
-                              .keep_alive = s->keep_alive };
-    if (s->out_format == PIPE_OUT_JSON) /* the reply a for_each reads as a list */
-        chat.format_json = s->out_schema_json ? s->out_schema_json : "json";
+                              .keep_alive = s->keep_alive, .format_json = ask.format_json };
     return ops->chat_body(&chat, body, len, err);
 }
 
@@ -298,9 +349,57 @@ static int fits_context(const struct pipe_stage *s, const struct rendered *r, st
                       tokens, bytes, ctx, s->model, s->model);
 }
 
+/* c's messages (after a reply that failed the output check: that reply and
+ * the message asking again too), built into a request and handed to the gate. */
+static int call_send(struct chat_call *c, const char *bad, const char *again,
+                     struct bh_err *err)
+{
+    const struct pipeline *p = eng_task_pipeline(c->t);
+    struct prov_msg msgs[4];
+    size_t n = 0;
+    if (c->system)
+        msgs[n++] = (struct prov_msg){ .role = "system", .content = c->system };
+    msgs[n++] = (struct prov_msg){ .role = "user", .content = c->user };
+    if (bad) {
+        msgs[n++] = (struct prov_msg){ .role = "assistant", .content = bad };
+        msgs[n++] = (struct prov_msg){ .role = "user", .content = again };
+    }
+    char *body = NULL;
+    size_t len = 0;
+    int rc = build_body(p, c->via, c->ops, msgs, n, &body, &len, err);
+    if (rc == 0) {
+        c->stream = c->ops->stream_new(STAGE_REPLY_MAX);
+        struct egr_send_req req = { .stage = c->via, .item = eng_task_item(c->t),
+                                    .path = c->ops->chat_path, .body = body, .body_len = len,
+                                    .label = c->label, .max_reply = STAGE_WIRE_MAX,
+                                    .headers = c->ops->headers,
+                                    .key_header = c->ops->auth_style == PROV_AUTH_X_API_KEY,
+                                    .on_data = on_data, .on_done = on_done, .ud = c };
+        rc = egr_send(eng_task_gate(c->t), &req, err);
+    }
+    free(body);
+    return rc;
+}
+
+/* The stage's output format may want a word after the user message (the
+ * shape of findings): the pipeline's text, so it counts at the bottom label. */
+static void instruction_add(const struct pipeline *p, size_t via, struct rendered *r)
+{
+    struct stage_ask ask;
+    stage_output_ask(p, via, &ask);
+    if (!ask.instruction)
+        return;
+    char *user = bh_xasprintf("%s%s", r->user, ask.instruction);
+    free(r->user);
+    r->user = user;
+    if (p->stages[via].declassify.enabled)
+        inputs_add(&r->in, "the output format's instruction", ask.instruction, 0);
+}
+
 static int send_via(struct eng_task *t, size_t via, struct rendered *r, struct bh_err *err)
 {
     const struct pipeline *p = eng_task_pipeline(t);
+    instruction_add(p, via, r);
     int fit = fits_context(&p->stages[via], r, err);
     if (fit)
         return fit;
@@ -315,20 +414,10 @@ static int send_via(struct eng_task *t, size_t via, struct rendered *r, struct b
     c->label = r->label;
     c->in = r->in; /* the guards need them when the reply comes */
     memset(&r->in, 0, sizeof(r->in));
-    char *body = NULL;
-    size_t len = 0;
-    int rc = build_body(p, via, ops, r, &body, &len, err);
-    if (rc == 0) {
-        c->stream = ops->stream_new(STAGE_REPLY_MAX);
-        struct egr_send_req req = { .stage = via, .item = eng_task_item(t),
-                                    .path = ops->chat_path, .body = body, .body_len = len,
-                                    .label = c->label, .max_reply = STAGE_WIRE_MAX,
-                                    .headers = ops->headers,
-                                    .key_header = ops->auth_style == PROV_AUTH_X_API_KEY,
-                                    .on_data = on_data, .on_done = on_done, .ud = c };
-        rc = egr_send(eng_task_gate(t), &req, err);
-    }
-    free(body);
+    c->system = r->system; /* kept: a reply that fails the output check is asked again */
+    c->user = r->user;
+    r->system = r->user = NULL;
+    int rc = call_send(c, NULL, NULL, err);
     if (rc)
         call_free(c); /* nothing was sent: the callbacks will not run */
     return rc;

@@ -1,6 +1,8 @@
 /* stages/chat.h — the "chat" stage kind: one model call per task. The
  * rendered template is the user message; the reply is the task's output and
- * carries the prompt's label. */
+ * carries the prompt's label. A stage whose output format is checked
+ * (findings, a schema: stages/output.h) may make a second call, once, with
+ * the first reply and what is wrong with it. */
 #ifndef STAGE_CHAT_H
 #define STAGE_CHAT_H
 

@@ -95,6 +95,10 @@ static const char *const migrations[] = {
     "ALTER TABLE tasks_v2 RENAME TO tasks;"
     "CREATE INDEX tasks_by_run ON tasks (run_id, state);"
     "PRAGMA user_version = 2;",
+    /* 2 -> 3: the stages whose outputs are findings, so that reports read
+     * them without the pipeline file. */
+    "ALTER TABLE runs ADD COLUMN findings TEXT NOT NULL DEFAULT '';"
+    "PRAGMA user_version = 3;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
