@@ -10,6 +10,9 @@ pkgs=(
   libssl-dev libyaml-dev libcmocka-dev libmicrohttpd-dev
   curl ca-certificates jq sqlite3
   openssl   # the CLI: tests/integration/tls.sh makes its CA and server certificate at test time
+  # tests of the CI outputs and templates: SARIF against its schema, the JUnit
+  # XML, the workflow's steps (findings_reports.sh, ci_templates.sh)
+  python3 python3-jsonschema python3-yaml yamllint
 )
 
 missing=()

@@ -3,7 +3,9 @@
  * reply, report back to the engine. The request is built here and handed to
  * the gate whole, with the label of everything rendered into it: the gate
  * decides on exactly the bytes that would leave. Rendering, on_sensitive
- * and the end of a task are shared with the agent kind (stage.c, kinds.c). */
+ * and the end of a task are shared with the agent kind (stage.c, kinds.c).
+ * A chat reply that fails the stage's output check (findings, a schema) is
+ * sent back once with the error (stages/output.h). */
 #include "stages/chat.h"
 
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include "egress/egress.h"
 #include "pipeline/pipeline.h"
 #include "providers/prov.h"
+#include "stages/output.h"
 #include "stages/stage.h"
 #include "util/bh_err.h"
 #include "util/bh_str.h"
@@ -29,6 +32,9 @@ struct chat_call {
     struct bh_err err;
     stage_reply_fn on_reply; /* NULL: the reply ends the task (chat) */
     void *ud;
+    char *system, *user;   /* chat: the messages sent, asked again with them */
+    int asked_again;       /* 1 once a reply failed the output check and was sent back */
+    int64_t prompt_tokens, output_tokens; /* of the request before asking again */
 };
 
 static int on_data(void *ud, const char *data, size_t len)
@@ -46,6 +52,8 @@ static int on_data(void *ud, const char *data, size_t len)
 static void call_free(struct chat_call *c)
 {
     stage_inputs_release(&c->in);
+    free(c->system);
+    free(c->user);
     if (c->stream)
         c->ops->stream_free(c->stream);
     free(c);
@@ -79,12 +87,67 @@ static int reply_error(struct chat_call *c, const struct net_result *r, struct p
     return rc;
 }
 
+static int call_send(struct chat_call *c, const struct stage_turn *turn, struct bh_err *err);
+
+/* A reply that failed the stage's output check goes back to the model once,
+ * with the error, on the same endpoint and model and through the gate again.
+ * 1 when c went out again (it lives on); 0 when the task ended. */
+static int ask_again(struct chat_call *c, const char *bad, const struct bh_err *why,
+                     const struct eng_metrics *m)
+{
+    char *again = stage_output_again(why);
+    struct bh_err err = { 0 };
+    struct prov_msg msgs[4];
+    size_t n = 0;
+    if (c->system)
+        msgs[n++] = (struct prov_msg){ .role = "system", .content = c->system };
+    msgs[n++] = (struct prov_msg){ .role = "user", .content = c->user };
+    msgs[n++] = (struct prov_msg){ .role = "assistant", .content = bad };
+    msgs[n++] = (struct prov_msg){ .role = "user", .content = again };
+    struct stage_turn turn = { .msgs = msgs, .n_msgs = n, .label = c->label };
+    c->asked_again = 1;
+    c->prompt_tokens = m->prompt_tokens;
+    c->output_tokens = m->output_tokens;
+    c->ops->stream_free(c->stream);
+    c->stream = NULL;
+    int rc = call_send(c, &turn, &err);
+    free(again);
+    if (rc == 0)
+        return 1;
+    stage_prefix_where(c->t, c->via, &err);
+    eng_task_fail(c->t, &err);
+    return 0;
+}
+
+/* The reply as the stage's output format wants it (checked findings, JSON
+ * that follows the schema, or the text as it came). 1 when c went out again. */
+static int reply_take(struct chat_call *c, const char *out, struct eng_metrics *m)
+{
+    char *stored = NULL;
+    struct bh_err err = { 0 };
+    m->prompt_tokens += c->prompt_tokens;
+    m->output_tokens += c->output_tokens;
+    if (stage_output_check(eng_task_pipeline(c->t), c->via, out, &stored, &err) == 0) {
+        stage_task_done(c->t, c->via, &c->in, stored, c->label, m);
+        free(stored);
+        return 0;
+    }
+    if (!c->asked_again)
+        return ask_again(c, out, &err, m);
+    char why[sizeof(err.msg)];
+    bh_str_put(why, sizeof(why), "%s", err.msg);
+    bh_err_set(&err, err.code, "%s; asked again once", why);
+    stage_prefix_where(c->t, c->via, &err);
+    eng_task_fail(c->t, &err);
+    return 0;
+}
+
 static void on_done(void *ud, const struct net_result *r)
 {
     struct chat_call *c = ud;
     struct prov_reply reply = { 0 };
     struct bh_err err = { 0 };
-    int transient = 0;
+    int transient = 0, resent = 0;
     if (reply_error(c, r, &reply, &transient, &err)) {
         if (transient) /* same endpoint, same model, through the gate again */
             eng_task_retry(c->t, r->retry_after_ms, r->status == 503, &err);
@@ -100,11 +163,11 @@ static void on_done(void *ud, const struct net_result *r)
         if (c->on_reply)
             c->on_reply(c->ud, &reply, &m);
         else
-            stage_task_done(c->t, c->via, &c->in, reply.content ? reply.content : "",
-                            c->label, &m);
+            resent = reply_take(c, reply.content ? reply.content : "", &m);
     }
     prov_reply_release(&reply);
-    call_free(c);
+    if (!resent)
+        call_free(c);
 }
 
 static int build_body(const struct pipeline *p, size_t via, const struct prov_ops *ops,
@@ -112,13 +175,14 @@ static int build_body(const struct pipeline *p, size_t via, const struct prov_op
                       struct bh_err *err)
 {
     const struct pipe_stage *s = &p->stages[via];
+    struct stage_ask ask;
+    stage_output_ask(p, via, &ask);
     /* truncate off: Ollama would otherwise drop the start of a prompt that
      * does not fit its context, silently; a failure is better than that. */
     struct prov_chat chat = { .model = s->model, .msgs = turn->msgs, .n_msgs = turn->n_msgs,
                               .stream = 1, .truncate_off = 1, .options_json = s->options_json,
-                              .keep_alive = s->keep_alive, .tools_json = turn->tools_json };
-    if (s->out_format == PIPE_OUT_JSON) /* the reply a for_each reads as a list */
-        chat.format_json = s->out_schema_json ? s->out_schema_json : "json";
+                              .keep_alive = s->keep_alive, .tools_json = turn->tools_json,
+                              .format_json = ask.format_json };
     return ops->chat_body(&chat, body, len, err);
 }
 
@@ -135,44 +199,56 @@ static size_t turn_bytes(const struct stage_turn *turn)
     return n;
 }
 
-/* Sends turn to stage via through the gate; takes *in (declassify's inputs)
- * on success and on failure alike. */
-static int request(struct eng_task *t, size_t via, const struct stage_turn *turn,
-                   struct stage_inputs *in, struct bh_err *err)
+/* Builds turn's request for c's stage and hands it to the gate. */
+static int call_send(struct chat_call *c, const struct stage_turn *turn, struct bh_err *err)
 {
-    const struct pipeline *p = eng_task_pipeline(t);
-    const struct prov_ops *ops = prov_find(p->endpoints[p->stages[via].endpoint].provider);
-    struct chat_call *c = bh_xcalloc(1, sizeof(*c));
-    *c = (struct chat_call){ .t = t, .via = via, .ops = ops, .label = turn->label,
-                             .on_reply = turn->on_reply, .ud = turn->ud };
-    if (in) {
-        c->in = *in; /* the guards need them when the reply comes */
-        memset(in, 0, sizeof(*in));
-    }
+    const struct pipeline *p = eng_task_pipeline(c->t);
     char *body = NULL;
     size_t len = 0;
     size_t bytes = turn_bytes(turn);
-    int rc = stage_fits_context(&p->stages[via], bytes, err);
+    int rc = stage_fits_context(&p->stages[c->via], bytes, err);
     if (rc == 0 && bytes > STAGE_PROMPT_MAX) /* an agent's conversation grows with each step */
         rc = bh_err_set(err, BH_ETOOBIG, "the conversation is %zu bytes, over the cap of %zu "
                         "MiB — give the stage less to read, or fewer steps", bytes,
                         STAGE_PROMPT_MAX >> 20);
-    if (rc == 0 && !ops)
-        rc = bh_err_set(err, BH_EINTERNAL, "no provider '%s'",
-                        p->endpoints[p->stages[via].endpoint].provider);
     if (rc == 0)
-        rc = build_body(p, via, ops, turn, &body, &len, err);
+        rc = build_body(p, c->via, c->ops, turn, &body, &len, err);
     if (rc == 0) {
-        c->stream = ops->stream_new(STAGE_REPLY_MAX);
-        struct egr_send_req req = { .stage = via, .item = eng_task_item(t),
-                                    .path = ops->chat_path, .body = body, .body_len = len,
+        c->stream = c->ops->stream_new(STAGE_REPLY_MAX);
+        struct egr_send_req req = { .stage = c->via, .item = eng_task_item(c->t),
+                                    .path = c->ops->chat_path, .body = body, .body_len = len,
                                     .label = c->label, .max_reply = STAGE_WIRE_MAX,
-                                    .headers = ops->headers,
-                                    .key_header = ops->auth_style == PROV_AUTH_X_API_KEY,
+                                    .headers = c->ops->headers,
+                                    .key_header = c->ops->auth_style == PROV_AUTH_X_API_KEY,
                                     .on_data = on_data, .on_done = on_done, .ud = c };
-        rc = egr_send(eng_task_gate(t), &req, err);
+        rc = egr_send(eng_task_gate(c->t), &req, err);
     }
     free(body);
+    return rc;
+}
+
+/* Sends turn to stage via through the gate. A chat's rendering r (NULL for an
+ * agent's turn) gives c its messages, kept to ask again, and declassify's
+ * inputs; c takes them on success and on failure alike. */
+static int request(struct eng_task *t, size_t via, const struct stage_turn *turn,
+                   struct stage_rendered *r, struct bh_err *err)
+{
+    const struct pipeline *p = eng_task_pipeline(t);
+    const struct prov_ops *ops = prov_find(p->endpoints[p->stages[via].endpoint].provider);
+    if (!ops)
+        return bh_err_set(err, BH_EINTERNAL, "no provider '%s'",
+                          p->endpoints[p->stages[via].endpoint].provider);
+    struct chat_call *c = bh_xcalloc(1, sizeof(*c));
+    *c = (struct chat_call){ .t = t, .via = via, .ops = ops, .label = turn->label,
+                             .on_reply = turn->on_reply, .ud = turn->ud };
+    if (r) {
+        c->in = r->in; /* the guards need them when the reply comes */
+        memset(&r->in, 0, sizeof(r->in));
+        c->system = r->system; /* the turn's messages point to them until it is sent */
+        c->user = r->user;
+        r->system = r->user = NULL;
+    }
+    int rc = call_send(c, turn, err);
     if (rc)
         call_free(c); /* nothing was sent: the callbacks will not run */
     return rc;
@@ -184,13 +260,29 @@ int stage_chat_request(struct eng_task *t, size_t via, const struct stage_turn *
     return request(t, via, turn, NULL, err);
 }
 
+/* The stage's output format may want a word after the user message (the
+ * shape of findings): the pipeline's text, so it counts at the bottom label. */
+static void instruction_add(const struct pipeline *p, size_t via, struct stage_rendered *r)
+{
+    struct stage_ask ask;
+    stage_output_ask(p, via, &ask);
+    if (!ask.instruction)
+        return;
+    char *user = bh_xasprintf("%s%s", r->user, ask.instruction);
+    free(r->user);
+    r->user = user;
+    if (p->stages[via].declassify.enabled)
+        stage_inputs_add(&r->in, "the output format's instruction", ask.instruction, 0);
+}
+
 int stage_chat_send(struct eng_task *t, size_t via, struct stage_rendered *r, struct bh_err *err)
 {
+    instruction_add(eng_task_pipeline(t), via, r);
     struct prov_msg msgs[2];
     size_t n = 0;
     if (r->system)
         msgs[n++] = (struct prov_msg){ .role = "system", .content = r->system };
     msgs[n++] = (struct prov_msg){ .role = "user", .content = r->user };
     struct stage_turn turn = { .msgs = msgs, .n_msgs = n, .label = r->label };
-    return request(t, via, &turn, &r->in, err);
+    return request(t, via, &turn, r, err);
 }

@@ -1,9 +1,11 @@
 /* stages/chat.h — the "chat" stage kind: one model call per task. The
  * rendered template is the user message; the reply is the task's output and
- * carries the prompt's label. The request machinery here (a request built
- * for the stage's provider, sent through the egress gate, its streamed reply
- * parsed, failures retried or failed) is also how the agent kind sends each
- * request of its conversation.
+ * carries the prompt's label. A stage whose output format is checked
+ * (findings, a schema: stages/output.h) may make a second call, once, with
+ * the first reply and what is wrong with it. The request machinery here (a
+ * request built for the stage's provider, sent through the egress gate, its
+ * streamed reply parsed, failures retried or failed) is also how the agent
+ * kind sends each request of its conversation.
  * Functions return 0 or a negative BH_E* code and fill *err. */
 #ifndef STAGE_CHAT_H
 #define STAGE_CHAT_H

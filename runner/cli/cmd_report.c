@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cli/ci_mode.h"
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "report/report.h"
@@ -11,26 +12,35 @@
 #include "util/bh_err.h"
 
 static const char help[] =
-    "usage: bulkhead report [--state DIR] [--format md|jsonl] [--run ID]\n"
+    "usage: bulkhead report [--state DIR] [--format FMT] [--run ID] [--fail-on SEVERITY]\n"
     "\n"
     "Prints the results of the latest run kept in the state database: every item\n"
     "and stage with its state, where it ran (endpoint, locality, model), the label\n"
-    "of its output, and its output or the reason it has none.\n"
+    "of its output, its output or the reason it has none, and the findings of the\n"
+    "stages whose output format is findings.\n"
     "\n"
-    "  --state DIR     state database folder (default " CLI_DEFAULT_STATE ")\n"
-    "  --format FMT    md (default) or jsonl (one JSON object per task)\n"
-    "  --run ID        a run other than the latest\n"
-    "  --help          this text\n";
+    "  --state DIR         state database folder (default " CLI_DEFAULT_STATE ")\n"
+    "  --format FMT        md (default: a pull-request comment), jsonl (one JSON object\n"
+    "                      per task), sarif (SARIF 2.1.0, for code scanning), junit (JUnit\n"
+    "                      XML), github-review (the JSON body of a pull-request review)\n"
+    "  --run ID            a run other than the latest\n"
+    "  --fail-on SEVERITY  findings at or above SEVERITY (info, low, medium, high,\n"
+    "                      critical) are failures in junit and counted in md; the exit\n"
+    "                      code is then the run's: 1 such a finding, 3 a task withheld,\n"
+    "                      4 a task failed or not finished\n"
+    "  --help              this text\n";
 
 static const struct option longopts[] = {
     { "state", required_argument, NULL, 's' }, { "format", required_argument, NULL, 'f' },
     { "run", required_argument, NULL, 'r' },   { "help", no_argument, NULL, 'h' },
+    { "fail-on", required_argument, NULL, 'F' },
     { NULL, 0, NULL, 0 },
 };
 
 int cmd_report(int argc, char **argv)
 {
-    const char *state = CLI_DEFAULT_STATE, *format = "md";
+    const char *state = CLI_DEFAULT_STATE;
+    struct rep_opts ro = REP_OPTS_INIT;
     long long run = 0;
     int c;
     optind = 1;
@@ -38,7 +48,11 @@ int cmd_report(int argc, char **argv)
         switch (c) {
         case 'h': fputs(help, stdout); return CLI_EXIT_OK;
         case 's': state = optarg; break;
-        case 'f': format = optarg; break;
+        case 'f': ro.format = optarg; break;
+        case 'F':
+            if (cli_fail_on_parse("report", optarg, &ro.fail_on))
+                return CLI_EXIT_USAGE;
+            break;
         case 'r':
             run = strtoll(optarg, NULL, 10);
             if (run <= 0)
@@ -49,8 +63,9 @@ int cmd_report(int argc, char **argv)
     }
     if (optind != argc)
         return cli_usage_error("report", "unexpected argument '%s'", argv[optind]);
-    if (!rep_format_known(format))
-        return cli_usage_error("report", "unknown format '%s' (known: md, jsonl)", format);
+    if (!rep_format_known(ro.format))
+        return cli_usage_error("report", "unknown format '%s' (known: %s)", ro.format,
+                               rep_format_list());
     struct bh_err err = { 0 };
     struct store *s = NULL;
     int64_t run_id = run;
@@ -59,7 +74,10 @@ int cmd_report(int argc, char **argv)
         bh_err_set(&err, BH_ENOTFOUND, "no run in state '%s' yet — start one with 'bulkhead run'",
                    state);
     if (rc == 0)
-        rc = rep_write(s, run_id, format, stdout, &err);
+        rc = rep_write(s, run_id, &ro, stdout, &err);
+    int code = rc ? cli_fail(&err) : CLI_EXIT_OK;
+    if (rc == 0 && ro.fail_on >= 0) /* as the run came out, findings counted */
+        code = cli_run_exit(s, run_id, ro.fail_on);
     store_free(s);
-    return rc ? cli_fail(&err) : CLI_EXIT_OK;
+    return code;
 }

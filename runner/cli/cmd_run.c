@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/ci_mode.h"
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/models_probe.h"
@@ -49,11 +50,16 @@ static const char help[] =
     "  --endpoint NAME=URL  use URL for endpoint NAME\n"
     "  --fresh              start over: do every task again, even when an earlier run of\n"
     "                       the same command finished it (that run stays in the state)\n"
+    "  --fail-on SEVERITY   exit 1 when a finding is at or above SEVERITY (info, low,\n"
+    "                       medium, high, critical)\n"
     "  --verbose            a line per finished task\n"
     "  --help               this text\n"
     "\n"
-    "exit: 0 every task done, 2 usage or configuration error, 3 a policy refusal\n"
-    "happened, 4 some tasks failed\n";
+    "With GITHUB_ACTIONS=true, each finding is also printed on stdout as a GitHub\n"
+    "annotation (::error file=...,line=...::...).\n"
+    "\n"
+    "exit: 0 every task done, 1 a finding at or above --fail-on, 2 usage or\n"
+    "configuration error, 3 a policy refusal happened, 4 some tasks failed\n";
 
 static const struct option longopts[] = {
     { "repo", required_argument, NULL, 'r' },   { "pulls", required_argument, NULL, 'p' },
@@ -61,6 +67,7 @@ static const struct option longopts[] = {
     { "endpoint", required_argument, NULL, 'e' }, { "verbose", no_argument, NULL, 'v' },
     { "max-diff", required_argument, NULL, 'm' }, { "docs", required_argument, NULL, 'd' },
     { "range", required_argument, NULL, 'g' }, { "fresh", no_argument, NULL, 'f' },
+    { "fail-on", required_argument, NULL, 'F' },
     { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 };
 
@@ -70,12 +77,13 @@ struct run_args {
     struct cli_overrides ov;
     int verbose;
     int fresh;             /* --fresh: start over instead of resuming */
+    int fail_on;           /* --fail-on: a severity, or -1 */
 };
 
 /* 0 to go on, -1 after --help, or an exit code. */
 static int parse(int argc, char **argv, struct run_args *a)
 {
-    *a = (struct run_args){ .state = CLI_DEFAULT_STATE, .src = CLI_SOURCE_INIT };
+    *a = (struct run_args){ .state = CLI_DEFAULT_STATE, .src = CLI_SOURCE_INIT, .fail_on = -1 };
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
@@ -90,6 +98,10 @@ static int parse(int argc, char **argv, struct run_args *a)
         case 's': a->state = optarg; break;
         case 'f': a->fresh = 1; break;
         case 'v': a->verbose = 1; break;
+        case 'F':
+            if (cli_fail_on_parse("run", optarg, &a->fail_on))
+                return CLI_EXIT_USAGE;
+            break;
         case 'e':
             if (cli_overrides_add(&a->ov, "run", optarg))
                 return CLI_EXIT_USAGE;
@@ -136,6 +148,19 @@ struct job {
     struct egr_gate *gate;
 };
 
+/* The reports read findings from the stages the pipeline says make them. */
+static int findings_stages_record(const struct job *j, struct bh_err *err)
+{
+    char **names = bh_xcalloc(j->p->n_stages + 1, sizeof(*names));
+    size_t n = 0;
+    for (size_t i = 0; i < j->p->n_stages; i++)
+        if (j->p->stages[i].out_format == PIPE_OUT_FINDINGS)
+            names[n++] = j->p->stages[i].name;
+    int rc = store_run_set_findings(j->store, j->run_id, names, n, err);
+    free(names);
+    return rc;
+}
+
 static int job_open(struct job *j, struct bh_err *err)
 {
     char key[BH_SHA256_HEX];
@@ -155,6 +180,8 @@ static int job_open(struct job *j, struct bh_err *err)
         rc = store_run_open(j->store, key, j->p->name, &j->run_id, &resumed, err);
     if (rc == 0)
         rc = store_run_set_labels(j->store, j->run_id, j->p->labels, j->p->n_labels, err);
+    if (rc == 0)
+        rc = findings_stages_record(j, err);
     if (rc == 0)
         rc = net_new(&j->net, err);
     if (rc == 0)
@@ -223,7 +250,8 @@ static int outputs_write(const struct job *j, struct bh_err *err)
 {
     for (size_t i = 0; i < j->p->n_outputs; i++) {
         const struct pipe_output *o = &j->p->outputs[i];
-        int rc = rep_write_file(j->store, j->run_id, o->format, o->path, err);
+        struct rep_opts ro = { o->format, j->a.fail_on };
+        int rc = rep_write_file(j->store, j->run_id, &ro, o->path, err);
         if (rc)
             return rc;
         fprintf(stderr, "bulkhead: wrote %s (%s)\n", o->path, o->format);
@@ -247,7 +275,11 @@ static int finish(struct job *j, const struct eng_summary *sum)
         fprintf(stderr, "bulkhead: interrupted; run the same command again to resume\n");
         return CLI_EXIT_FAILED;
     }
-    return sum->withheld ? CLI_EXIT_POLICY : sum->failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+    if (cli_in_github_actions() && rep_annotations(j->store, j->run_id, stdout, &err))
+        return cli_fail(&err);
+    int code = sum->withheld ? CLI_EXIT_POLICY : sum->failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+    int found = cli_run_exit(j->store, j->run_id, j->a.fail_on);
+    return code ? code : found;
 }
 
 static int run_job(struct job *j);

@@ -38,7 +38,7 @@ static int fail_at(struct pipe_loader *ld, const struct pipe_stage *s, const cha
 static int for_each_json(struct pipe_loader *ld, const struct pipe_stage *s)
 {
     const struct pipe_stage *src = &ld->p->stages[s->for_each_stage];
-    if (src->out_format == PIPE_OUT_JSON)
+    if (src->out_format == PIPE_OUT_JSON || src->out_format == PIPE_OUT_FINDINGS)
         return 0;
     return fail_at(ld, s, "for_each", "for_each reads a list: give \"%s\" an output of format json "
                    "— add \"output\": { \"format\": \"json\" } to stage \"%s\", and have its "

@@ -64,6 +64,7 @@ struct pipe_stage_load {
     int kind_bad;       /* `kind` was given but unreadable: checks on it would be noise */
     int for_each_bad;   /* `for_each` was given but unreadable: likewise */
     int format_text;    /* `output.format` was given as "text" */
+    int format_findings;/* `output.format` was given as "findings" */
 };
 
 /* An included file, parsed, kept until the endpoints are walked. */

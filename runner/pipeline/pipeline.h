@@ -82,7 +82,11 @@ enum pipe_on_sensitive {
     PIPE_ONS_REROUTE,      /* the stage named by `reroute` runs instead */
 };
 
-enum pipe_out_format { PIPE_OUT_TEXT, PIPE_OUT_JSON };
+enum pipe_out_format {
+    PIPE_OUT_TEXT,
+    PIPE_OUT_JSON,         /* JSON; checked against output.schema when there is one */
+    PIPE_OUT_FINDINGS,     /* a JSON array of findings (stages/findings.h), checked */
+};
 
 /* "declassify": the stage's output may carry a lower label than its input
  * when every guard passes (the engine checks them; a guard that fails keeps
@@ -126,7 +130,8 @@ struct pipe_stage {
     size_t n_tools;
     int max_steps;         /* agent: model requests per task; default 8 */
     int max_items;         /* reduce: items folded per request; default 20 */
-    enum pipe_out_format out_format;   /* "output.format"; default text (json with a schema) */
+    enum pipe_out_format out_format;   /* "output.format"; default text (json with a schema);
+                                          findings is JSON too (a for_each may read it) */
     char *out_schema_path; /* "output.schema" as written, or NULL */
     char *out_schema_json; /* the schema file's JSON, compact, or NULL */
     enum pipe_on_sensitive on_sensitive;
@@ -182,7 +187,8 @@ struct pipe_source {
 };
 
 struct pipe_output {
-    char *format;          /* "md" | "jsonl" (the report formats) */
+    char *format;          /* "md" | "jsonl" | "sarif" | "junit" | "github-review" (the
+                              report formats, report/report.h) */
     char *path;            /* relative to the working directory */
 };
 

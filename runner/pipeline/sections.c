@@ -12,7 +12,8 @@
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const output_formats[] = { "md", "jsonl" };
+/* The report formats (report/report.h: rep_format_known accepts these). */
+static const char *const output_formats[] = { "md", "jsonl", "sarif", "junit", "github-review" };
 
 /* ---- labels ---- */
 
@@ -76,7 +77,8 @@ static int out_path(struct pipe_loader *ld, void *target, json_t *v, const char 
 }
 
 static const struct pipe_key output_keys[] = {
-    { "format", PIPE_JT_STRING, 1, out_format, "\"md\" or \"jsonl\"", 0, NULL, NULL },
+    { "format", PIPE_JT_STRING, 1, out_format,
+      "\"md\", \"jsonl\", \"sarif\", \"junit\" or \"github-review\"", 0, NULL, NULL },
     { "path", PIPE_JT_STRING, 1, out_path,
       "the file to write, relative to the working directory, e.g. \"review.md\"", 0, NULL, NULL },
 };

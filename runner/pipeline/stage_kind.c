@@ -20,7 +20,7 @@
 
 static const char *const scopes[] = { "item", "batch" };
 static const char *const kinds[] = { "chat", "agent", "reduce" };
-static const char *const formats[] = { "text", "json" };
+static const char *const formats[] = { "text", "json", "findings" };
 static const char *const sensitives[] = { "fail", "skip", "reroute:STAGE" };
 static const char *const redactions[] = { "code", "paths" };
 
@@ -203,8 +203,9 @@ static int out_format(struct pipe_loader *ld, void *target, json_t *v, const cha
     long i = one_of(ld, path, "output format", json_string_value(v), formats, NELEM(formats));
     if (i < 0)
         return BH_EINVAL;
-    s->out_format = i == 0 ? PIPE_OUT_TEXT : PIPE_OUT_JSON;
+    s->out_format = i == 0 ? PIPE_OUT_TEXT : i == 1 ? PIPE_OUT_JSON : PIPE_OUT_FINDINGS;
     sl_of(ld, s)->format_text = i == 0;
+    sl_of(ld, s)->format_findings = i == 2;
     return 0;
 }
 
@@ -233,6 +234,10 @@ static int out_schema(struct pipe_loader *ld, void *target, json_t *v, const cha
     if (sl->format_text)
         return pipe_ld_fail(ld, path, "a schema describes JSON: \"format\": \"text\" cannot have "
                             "one — write \"format\": \"json\", or remove \"schema\"");
+    if (sl->format_findings)
+        return pipe_ld_fail(ld, path, "\"format\": \"findings\" has its own schema (path, line, "
+                            "severity, message, ...) — remove \"schema\", or write \"format\": "
+                            "\"json\" to use yours");
     int rc = pipe_ld_nonempty(ld, v, path, "the schema file's path, e.g. \"schemas/plan.json\"",
                               &s->out_schema_path);
     if (rc)
@@ -253,7 +258,8 @@ static int out_schema(struct pipe_loader *ld, void *target, json_t *v, const cha
 }
 
 static const struct pipe_key output_keys[] = {
-    { "format", PIPE_JT_STRING, 0, out_format, "\"text\" (default) or \"json\"", 0, NULL, NULL },
+    { "format", PIPE_JT_STRING, 0, out_format,
+      "\"text\" (default), \"json\" or \"findings\"", 0, NULL, NULL },
     { "schema", PIPE_JT_STRING, 0, out_schema,
       "a JSON schema file the reply must follow, relative to the pipeline file, e.g. "
       "\"schemas/plan.json\"", 0, NULL, NULL },

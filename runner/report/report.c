@@ -1,7 +1,9 @@
-/* report/report.c — Markdown and JSON Lines reports. One pass over the
- * run's tasks (ordered by item, then stage); jansson builds the JSON so that
- * model output with any bytes in it stays valid JSON. A for_each task names
- * its element (a file, an index, a part of a fold); the run's batch tasks are
+/* report/report.c — the report's entry points: one load of the run (its
+ * tasks ordered by item, then stage; the findings of every findings task
+ * read once), then the writer of the format asked for (rep_*.c). JSON Lines
+ * is here too, being the smallest. jansson builds the JSON so that model
+ * output with any bytes in it stays valid JSON. A for_each task names its
+ * element (a file, an index, a part of a fold); the run's batch tasks are
  * listed under the item "(batch)", after every work item. */
 #include "report/report.h"
 
@@ -11,14 +13,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/store.h"
+#include "report/rep_int.h"
 #include "util/bh_err.h"
 #include "util/bh_xmalloc.h"
 
+struct format {
+    const char *name;
+    int kind;
+};
+enum { F_MD, F_JSONL, F_SARIF, F_JUNIT, F_REVIEW };
+
+static const struct format formats[] = {
+    { "md", F_MD },       { "markdown", F_MD },  { "jsonl", F_JSONL },
+    { "sarif", F_SARIF }, { "junit", F_JUNIT }, { "github-review", F_REVIEW },
+};
+
+static int format_kind(const char *name)
+{
+    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+        if (strcmp(name, formats[i].name) == 0)
+            return formats[i].kind;
+    return -1;
+}
+
 int rep_format_known(const char *format)
 {
-    return strcmp(format, "md") == 0 || strcmp(format, "markdown") == 0 ||
-           strcmp(format, "jsonl") == 0;
+    return format_kind(format) >= 0;
+}
+
+const char *rep_format_list(void)
+{
+    return "md, jsonl, sarif, junit, github-review";
 }
 
 static const char *str(const char *s)
@@ -26,8 +51,111 @@ static const char *str(const char *s)
     return s ? s : "";
 }
 
-static void jsonl_task(FILE *out, const struct store_task *t)
+/* ---- the run ---- */
+
+static int stage_listed(const char *stage, char **stages, size_t n)
 {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(stage, stages[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static void findings_read(struct rep_run *r, size_t i)
+{
+    struct bh_err err = { 0 };
+    if (stage_findings_parse(r->t[i].output, &r->f[i], &err))
+        r->unreadable[i] = bh_xasprintf("the stored findings do not read: %s", err.msg);
+}
+
+int rep_run_load(struct store *s, int64_t run_id, int fail_on, struct rep_run *r,
+                 struct bh_err *err)
+{
+    char **stages = NULL;
+    size_t n_stages = 0;
+    memset(r, 0, sizeof(*r));
+    r->id = run_id;
+    r->fail_on = fail_on;
+    int rc = store_tasks_list(s, run_id, &r->t, &r->n, err);
+    if (rc == 0)
+        rc = store_run_findings(s, run_id, &stages, &n_stages, err);
+    if (rc)
+        return rc;
+    r->findings_stage = bh_xcalloc(r->n + 1, sizeof(*r->findings_stage));
+    r->f = bh_xcalloc(r->n + 1, sizeof(*r->f));
+    r->unreadable = bh_xcalloc(r->n + 1, sizeof(*r->unreadable));
+    for (size_t i = 0; i < r->n; i++) {
+        r->findings_stage[i] = stage_listed(r->t[i].stage, stages, n_stages);
+        if (r->findings_stage[i] && r->t[i].state == STORE_DONE)
+            findings_read(r, i);
+    }
+    for (size_t i = 0; i < n_stages; i++)
+        free(stages[i]);
+    free(stages);
+    return 0;
+}
+
+void rep_run_release(struct rep_run *r)
+{
+    for (size_t i = 0; i < r->n && r->f; i++) {
+        stage_findings_release(&r->f[i]);
+        free(r->unreadable[i]);
+    }
+    free(r->f);
+    free(r->unreadable);
+    free(r->findings_stage);
+    store_tasks_free(r->t, r->n);
+    memset(r, 0, sizeof(*r));
+}
+
+int rep_run_has_findings(const struct rep_run *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (r->findings_stage[i])
+            return 1;
+    return 0;
+}
+
+const char *rep_rule(const struct rep_run *r, size_t task, size_t finding)
+{
+    const char *rule = r->f[task].v[finding].rule;
+    return rule && rule[0] ? rule : r->t[task].stage;
+}
+
+void rep_run_outcome(const struct rep_run *r, struct rep_outcome *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->max_severity = -1;
+    o->tasks = r->n;
+    for (size_t i = 0; i < r->n; i++) {
+        int st = r->t[i].state;
+        o->done += st == STORE_DONE;
+        o->failed += st == STORE_FAILED;
+        o->withheld += st == STORE_WITHHELD;
+        o->unfinished += st == STORE_PENDING || st == STORE_RUNNING;
+        o->unreadable += r->unreadable[i] != NULL;
+        for (size_t k = 0; k < r->f[i].n; k++) {
+            int sev = r->f[i].v[k].severity;
+            o->findings[sev]++;
+            if (sev > o->max_severity)
+                o->max_severity = sev;
+        }
+    }
+}
+
+/* ---- jsonl ---- */
+
+static json_t *findings_array(const struct stage_findings *f)
+{
+    char *text = stage_findings_json(f);
+    json_t *a = json_loads(text, 0, NULL);
+    free(text);
+    return a ? a : json_array();
+}
+
+static void jsonl_task(FILE *out, const struct rep_run *r, size_t i)
+{
+    const struct store_task *t = &r->t[i];
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
                           "item", str(t->item_key), "stage", str(t->stage),
                           "state", store_state_name(t->state), "endpoint", str(t->endpoint),
@@ -42,83 +170,52 @@ static void jsonl_task(FILE *out, const struct store_task *t)
     json_object_set_new(o, "note", t->note && t->note[0] ? json_string(t->note) : json_null());
     json_object_set_new(o, t->state == STORE_DONE ? "output" : "error",
                         json_string(str(t->state == STORE_DONE ? t->output : t->error)));
+    if (r->findings_stage[i] && t->state == STORE_DONE && !r->unreadable[i])
+        json_object_set_new(o, "findings", findings_array(&r->f[i]));
     char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
     fprintf(out, "%s\n", line ? line : "{}");
     free(line);
     json_decref(o);
 }
 
-static void md_summary(FILE *out, int64_t run_id, const struct store_task *t, size_t n)
+void rep_jsonl(FILE *out, const struct rep_run *r)
 {
-    size_t counts[5] = { 0 };
-    for (size_t i = 0; i < n; i++)
-        if (t[i].state >= 0 && t[i].state < 5)
-            counts[t[i].state]++;
-    fprintf(out, "# bulkhead report — run %lld\n\n", (long long)run_id);
-    fprintf(out, "%zu tasks: %zu done, %zu failed, %zu withheld by policy, %zu not finished\n\n",
-            n, counts[STORE_DONE], counts[STORE_FAILED], counts[STORE_WITHHELD],
-            counts[STORE_PENDING] + counts[STORE_RUNNING]);
-    if (counts[STORE_DONE] != n)
-        fprintf(out, "**This report is incomplete**: the tasks that are not done are listed "
-                     "below with the reason.\n\n");
-    fprintf(out, "| item | stage | element | state | ran on | locality | model | label |\n"
-                 "|---|---|---|---|---|---|---|---|\n");
-    for (size_t i = 0; i < n; i++)
-        fprintf(out, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", str(t[i].item_key),
-                str(t[i].stage), str(t[i].element), store_state_name(t[i].state),
-                str(t[i].endpoint), str(t[i].locality), str(t[i].model), str(t[i].label));
+    for (size_t i = 0; i < r->n; i++)
+        jsonl_task(out, r, i);
 }
 
-static void md_task(FILE *out, const struct store_task *t, const struct store_task *prev)
+/* ---- entry points ---- */
+
+static int write_kind(FILE *out, int kind, const struct rep_run *r, struct bh_err *err)
 {
-    if (!prev || strcmp(str(prev->item_key), str(t->item_key)) != 0)
-        fprintf(out, "\n## %s\n", str(t->item_key));
-    fprintf(out, "\n### %s%s%s — %s", str(t->stage), t->element && t->element[0] ? " · " : "",
-            str(t->element), store_state_name(t->state));
-    if (t->endpoint && t->endpoint[0])
-        fprintf(out, " · %s on %s (%s)", str(t->model), t->endpoint, str(t->locality));
-    if (t->label && t->label[0])
-        fprintf(out, " · label %s", t->label);
-    if (t->answered_by && t->answered_by[0] && t->model && strcmp(t->answered_by, t->model))
-        fprintf(out, " · **answered by %s**", t->answered_by);
-    if (t->cached)
-        fprintf(out, " · from the cache");
-    fprintf(out, "\n\n");
-    if (t->note && t->note[0])
-        fprintf(out, "> **note:** %s\n\n", t->note);
-    if (t->state == STORE_DONE)
-        fprintf(out, "%s\n", str(t->output));
-    else
-        fprintf(out, "> %s\n", t->error && t->error[0] ? t->error : "not run yet");
+    switch (kind) {
+    case F_MD: rep_md(out, r); return 0;
+    case F_JSONL: rep_jsonl(out, r); return 0;
+    case F_SARIF: return rep_sarif(out, r, err);
+    case F_JUNIT: rep_junit(out, r); return 0;
+    default: return rep_github_review(out, r, err);
+    }
 }
 
-int rep_write(struct store *s, int64_t run_id, const char *format, FILE *out,
+int rep_write(struct store *s, int64_t run_id, const struct rep_opts *o, FILE *out,
               struct bh_err *err)
 {
-    if (!rep_format_known(format))
-        return bh_err_set(err, BH_EINVAL, "unknown report format '%s' (known: md, jsonl)",
-                          format);
-    struct store_task *t = NULL;
-    size_t n = 0;
-    int rc = store_tasks_list(s, run_id, &t, &n, err);
+    int kind = format_kind(o->format);
+    if (kind < 0)
+        return bh_err_set(err, BH_EINVAL, "unknown report format '%s' (known: %s)", o->format,
+                          rep_format_list());
+    struct rep_run r;
+    int rc = rep_run_load(s, run_id, o->fail_on, &r, err);
     if (rc)
         return rc;
-    int md = format[0] == 'm';
-    if (md)
-        md_summary(out, run_id, t, n);
-    for (size_t i = 0; i < n; i++) {
-        if (md)
-            md_task(out, &t[i], i ? &t[i - 1] : NULL);
-        else
-            jsonl_task(out, &t[i]);
-    }
-    store_tasks_free(t, n);
-    if (fflush(out) != 0 || ferror(out))
-        return bh_err_set(err, BH_EIO, "cannot write the report: %s", strerror(errno));
-    return 0;
+    rc = write_kind(out, kind, &r, err);
+    rep_run_release(&r);
+    if (rc == 0 && (fflush(out) != 0 || ferror(out)))
+        rc = bh_err_set(err, BH_EIO, "cannot write the report: %s", strerror(errno));
+    return rc;
 }
 
-int rep_write_file(struct store *s, int64_t run_id, const char *format, const char *path,
+int rep_write_file(struct store *s, int64_t run_id, const struct rep_opts *o, const char *path,
                    struct bh_err *err)
 {
     char *tmp = bh_xasprintf("%s.tmp", path);
@@ -127,7 +224,7 @@ int rep_write_file(struct store *s, int64_t run_id, const char *format, const ch
     if (!f) {
         rc = bh_err_set(err, BH_EIO, "cannot create report '%s': %s", tmp, strerror(errno));
     } else {
-        rc = rep_write(s, run_id, format, f, err);
+        rc = rep_write(s, run_id, o, f, err);
         if (fclose(f) != 0 && rc == 0)
             rc = bh_err_set(err, BH_EIO, "cannot write report '%s': %s", tmp, strerror(errno));
         if (rc == 0 && rename(tmp, path) != 0)
@@ -138,4 +235,28 @@ int rep_write_file(struct store *s, int64_t run_id, const char *format, const ch
     }
     free(tmp);
     return rc;
+}
+
+int rep_outcome(struct store *s, int64_t run_id, struct rep_outcome *out, struct bh_err *err)
+{
+    struct rep_run r;
+    int rc = rep_run_load(s, run_id, -1, &r, err);
+    if (rc)
+        return rc;
+    rep_run_outcome(&r, out);
+    rep_run_release(&r);
+    return 0;
+}
+
+int rep_annotations(struct store *s, int64_t run_id, FILE *out, struct bh_err *err)
+{
+    struct rep_run r;
+    int rc = rep_run_load(s, run_id, -1, &r, err);
+    if (rc)
+        return rc;
+    rep_github_annotations(out, &r);
+    rep_run_release(&r);
+    if (fflush(out) != 0 || ferror(out))
+        return bh_err_set(err, BH_EIO, "cannot write the annotations: %s", strerror(errno));
+    return 0;
 }

@@ -1,25 +1,52 @@
 /* report/report.h — the results of a run, read back from the store and
- * written as Markdown (for people) or JSON Lines (for programs). A report
- * never looks complete when it is not: failed and withheld tasks are listed
- * with their reasons.
+ * written for people (md: a pull-request comment), for programs (jsonl), for
+ * code scanning (sarif: SARIF 2.1.0), for test dashboards (junit) and for
+ * GitHub's review API (github-review). A report never looks complete when it
+ * is not: failed and withheld tasks are listed with their reasons.
+ * Findings are the outputs of the stages the run recorded as findings stages
+ * (store_run_findings), read with stages/findings.h.
  * Functions return 0 or a negative BH_E* code and fill *err. */
 #ifndef REP_REPORT_H
 #define REP_REPORT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
 struct bh_err;
 struct store;
 
-/* Formats: "md" (alias "markdown") and "jsonl". */
-int rep_format_known(const char *format);
+struct rep_opts {
+    const char *format;    /* see rep_format_known */
+    int fail_on;           /* enum stage_severity: findings at or above it are failures
+                              (junit) and counted in md; -1: none is */
+};
+#define REP_OPTS_INIT { "md", -1 }
 
-int rep_write(struct store *s, int64_t run_id, const char *format, FILE *out,
+/* Formats: "md" (alias "markdown"), "jsonl", "sarif", "junit", "github-review". */
+int rep_format_known(const char *format);
+/* "md, jsonl, sarif, junit, github-review": for messages. */
+const char *rep_format_list(void);
+
+int rep_write(struct store *s, int64_t run_id, const struct rep_opts *o, FILE *out,
               struct bh_err *err);
 
 /* Writes to path through a temporary file renamed into place. */
-int rep_write_file(struct store *s, int64_t run_id, const char *format, const char *path,
+int rep_write_file(struct store *s, int64_t run_id, const struct rep_opts *o, const char *path,
                    struct bh_err *err);
+
+/* What a run came to, for exit codes. */
+struct rep_outcome {
+    size_t tasks, done, failed, withheld, unfinished;
+    size_t findings[5];    /* per enum stage_severity */
+    int max_severity;      /* the highest finding's, or -1 without findings */
+    size_t unreadable;     /* done findings tasks whose stored output does not read */
+};
+int rep_outcome(struct store *s, int64_t run_id, struct rep_outcome *out, struct bh_err *err);
+
+/* GitHub Actions workflow commands, one per finding: "::error file=P,line=N,
+ * endLine=M,title=RULE::MESSAGE" (error for high and critical, warning for
+ * medium, notice for low and info), escaped as GitHub's toolkit escapes them. */
+int rep_annotations(struct store *s, int64_t run_id, FILE *out, struct bh_err *err);
 
 #endif

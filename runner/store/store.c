@@ -101,6 +101,10 @@ static const char *const migrations[] = {
     "ALTER TABLE tasks ADD COLUMN cached INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE tasks ADD COLUMN note TEXT NOT NULL DEFAULT '';"
     "PRAGMA user_version = 3;",
+    /* 3 -> 4: the stages whose outputs are findings, so that reports read
+     * them without the pipeline file. */
+    "ALTER TABLE runs ADD COLUMN findings TEXT NOT NULL DEFAULT '';"
+    "PRAGMA user_version = 4;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

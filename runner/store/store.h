@@ -67,6 +67,13 @@ int store_run_set_labels(struct store *s, int64_t run_id, char *const *labels, s
  * the run recorded none. */
 int store_run_labels(struct store *s, int64_t run_id, char ***labels, size_t *n,
                      struct bh_err *err);
+/* The stages of the run whose outputs are findings (output format
+ * "findings"), as the reports need to know; stored and read back like the
+ * labels. A run made before this was kept reads back none. */
+int store_run_set_findings(struct store *s, int64_t run_id, char *const *stages, size_t n,
+                           struct bh_err *err);
+int store_run_findings(struct store *s, int64_t run_id, char ***stages, size_t *n,
+                       struct bh_err *err);
 /* The most recently started (created) run, leaving out the audit-only runs of
  * `bulkhead models` (keys starting with "models:"); resuming does not make a
  * run the latest. BH_ENOTFOUND when there is none. */

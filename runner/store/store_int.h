@@ -21,6 +21,8 @@ enum store_q {
     Q_RUN_LATEST,
     Q_RUN_SET_LABELS,
     Q_RUN_LABELS,
+    Q_RUN_SET_FINDINGS,
+    Q_RUN_FINDINGS,
     Q_ITEM_FIND,
     Q_ITEM_INSERT,
     Q_TASK_FIND,

@@ -155,21 +155,37 @@ int store_run_finish(struct store *s, int64_t run_id, const char *status, struct
     return write_one(s, st, "run", run_id, err);
 }
 
-int store_run_set_labels(struct store *s, int64_t run_id, char *const *labels, size_t n,
-                         struct bh_err *err)
+/* A run's list column (labels, findings stages): lines joined by newlines. */
+struct lines_col {
+    enum store_q set_slot, get_slot;
+    const char *set_sql, *get_sql;
+    const char *what; /* "label", "stage" */
+};
+
+static const struct lines_col labels_col = {
+    Q_RUN_SET_LABELS, Q_RUN_LABELS, "UPDATE runs SET labels = ?2 WHERE id = ?1",
+    "SELECT labels FROM runs WHERE id = ?1", "label"
+};
+static const struct lines_col findings_col = {
+    Q_RUN_SET_FINDINGS, Q_RUN_FINDINGS, "UPDATE runs SET findings = ?2 WHERE id = ?1",
+    "SELECT findings FROM runs WHERE id = ?1", "stage"
+};
+
+static int lines_set(struct store *s, const struct lines_col *c, int64_t run_id,
+                     char *const *v, size_t n, struct bh_err *err)
 {
     struct bh_buf b;
     bh_buf_init(&b, 0);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        if (strchr(labels[i], '\n'))
-            rc = bh_err_set(err, BH_EINVAL, "label '%s' holds a newline", labels[i]);
+        if (strchr(v[i], '\n'))
+            rc = bh_err_set(err, BH_EINVAL, "%s '%s' holds a newline", c->what, v[i]);
         else
-            rc = bh_buf_printf(&b, "%s%s", i ? "\n" : "", labels[i]);
+            rc = bh_buf_printf(&b, "%s%s", i ? "\n" : "", v[i]);
     }
     sqlite3_stmt *st = NULL;
     if (rc == 0)
-        rc = store_stmt(s, Q_RUN_SET_LABELS, "UPDATE runs SET labels = ?2 WHERE id = ?1", &st, err);
+        rc = store_stmt(s, c->set_slot, c->set_sql, &st, err);
     if (rc == 0) {
         sqlite3_bind_int64(st, 1, run_id);
         int src = store_bind_text(st, 2, b.data ? b.data : "");
@@ -179,13 +195,13 @@ int store_run_set_labels(struct store *s, int64_t run_id, char *const *labels, s
     return rc;
 }
 
-int store_run_labels(struct store *s, int64_t run_id, char ***labels, size_t *n,
-                     struct bh_err *err)
+static int lines_get(struct store *s, const struct lines_col *c, int64_t run_id, char ***v,
+                     size_t *n, struct bh_err *err)
 {
     sqlite3_stmt *st = NULL;
-    *labels = NULL;
+    *v = NULL;
     *n = 0;
-    int rc = store_stmt(s, Q_RUN_LABELS, "SELECT labels FROM runs WHERE id = ?1", &st, err);
+    int rc = store_stmt(s, c->get_slot, c->get_sql, &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, run_id);
@@ -196,12 +212,36 @@ int store_run_labels(struct store *s, int64_t run_id, char ***labels, size_t *n,
     size_t cap = 0;
     for (const char *p = rc == 1 ? store_col_text(st, 0) : ""; *p;) {
         size_t len = strcspn(p, "\n");
-        *labels = bh_xgrow(*labels, &cap, *n + 1, sizeof(**labels));
-        (*labels)[(*n)++] = bh_xstrndup(p, len);
+        *v = bh_xgrow(*v, &cap, *n + 1, sizeof(**v));
+        (*v)[(*n)++] = bh_xstrndup(p, len);
         p += len + (p[len] == '\n');
     }
     sqlite3_reset(st);
     return rc < 0 ? rc : 0;
+}
+
+int store_run_set_labels(struct store *s, int64_t run_id, char *const *labels, size_t n,
+                         struct bh_err *err)
+{
+    return lines_set(s, &labels_col, run_id, labels, n, err);
+}
+
+int store_run_labels(struct store *s, int64_t run_id, char ***labels, size_t *n,
+                     struct bh_err *err)
+{
+    return lines_get(s, &labels_col, run_id, labels, n, err);
+}
+
+int store_run_set_findings(struct store *s, int64_t run_id, char *const *stages, size_t n,
+                           struct bh_err *err)
+{
+    return lines_set(s, &findings_col, run_id, stages, n, err);
+}
+
+int store_run_findings(struct store *s, int64_t run_id, char ***stages, size_t *n,
+                       struct bh_err *err)
+{
+    return lines_get(s, &findings_col, run_id, stages, n, err);
 }
 
 int store_run_latest(struct store *s, int64_t *run_id, struct bh_err *err)

@@ -10,7 +10,9 @@ make_repo "$T/repo" --prs 3
 git clone -q "$T/repo" "$T/ci"
 git -C "$T/ci" fetch -q origin refs/pull/3/head:pr-3
 git -C "$T/ci" checkout -q pr-3
-start_fake local
+# pr-check.json's review answers findings: a scripted reviewer finds none.
+echo '{"qwen2.5-coder:14b": [{"reply": "[]"}]}' >"$T/script.json"
+start_fake local --script "$T/script.json"
 start_fake cloud
 export BULKHEAD_LOCAL_URL=$local_URL BULKHEAD_CLOUD_URL=$cloud_URL
 cd "$T/ci"
@@ -41,7 +43,8 @@ expect_eq "the PR number comes from GITHUB_REF" 1 \
 expect_eq "no other PR's change was read" 0 \
   "$(cat "$T/local.log" "$T/cloud.log" | grep -c -F -e "$(sed -n 1p "$T/repo.canaries")" -e "$(sed -n 2p "$T/repo.canaries")" || true)"
 expect_eq "the cloud received no canary" 0 "$(grep -c -F -f "$T/repo.canaries" "$T/cloud.log" || true)"
-expect "the outputs were written" test -s pr-check.md -a -s pr-check.jsonl
+expect "the outputs were written" test -s pr-check.md -a -s pr-check.jsonl -a -s pr-check.sarif \
+  -a -s pr-check.junit.xml -a -s pr-check.review.json
 
 set +e
 "$BULKHEAD" plan "$BH_SOURCE_DIR/pipelines/pr-check.json" --range origin/main >/dev/null 2>"$T/bad.err"

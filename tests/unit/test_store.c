@@ -138,9 +138,9 @@ static void open_creates_private_folder_and_database_in_wal_mode(void **state)
     assert_int_equal(stat(f->db, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     assert_raw(f->db, "PRAGMA journal_mode", "wal");
-    assert_raw(f->db, "PRAGMA user_version", "3");
+    assert_raw(f->db, "PRAGMA user_version", "4");
     reopen(f); /* an existing database opens as it is */
-    assert_raw(f->db, "PRAGMA user_version", "3");
+    assert_raw(f->db, "PRAGMA user_version", "4");
 }
 
 static void open_refuses_newer_schema_naming_the_version(void **state)
@@ -153,7 +153,7 @@ static void open_refuses_newer_schema_naming_the_version(void **state)
     assert_int_equal(store_open(&f->s, f->dir, &f->err), BH_EINVAL);
     assert_null(f->s);
     char *want = bh_xasprintf("state database %s has schema version 99, this bulkhead knows "
-                              "up to 3: upgrade bulkhead or use another --state",
+                              "up to 4: upgrade bulkhead or use another --state",
                               f->db);
     assert_string_equal(f->err.msg, want);
     free(want);
@@ -351,7 +351,7 @@ static void schema_1_state_migrates_keeping_its_tasks(void **state)
              " VALUES (41, 7, 3, 'review', 2, 'kept reply', 'internal', 'm');"
              "PRAGMA user_version = 1;");
     open_ok(f);
-    assert_raw(f->db, "PRAGMA user_version", "3");
+    assert_raw(f->db, "PRAGMA user_version", "4");
     int64_t run = 0, item = 0, id = 0, elem = 0;
     int resumed = 0;
     assert_int_equal(store_run_open(f->s, "old-key", "review", &run, &resumed, &f->err), 0);
@@ -360,6 +360,10 @@ static void schema_1_state_migrates_keeping_its_tasks(void **state)
     assert_int_equal(store_item_put(f->s, run, "pr-1", &item, &f->err), 0);
     assert_int_equal(store_task_put(f->s, run, item, "review", NULL, &id, &f->err), 0);
     assert_int_equal(id, 41); /* found, not made again */
+    char **fs = NULL;
+    size_t nfs = 9;
+    assert_int_equal(store_run_findings(f->s, run, &fs, &nfs, &f->err), 0);
+    assert_int_equal(nfs, 0); /* an old run has no findings stages */
     assert_int_equal(store_task_put(f->s, run, item, "review", "0", &elem, &f->err), 0);
     assert_true(elem != 41);
     struct store_task *t = NULL;
@@ -765,6 +769,30 @@ static void audit_records_read_back_every_field(void **state)
     assert_int_equal(store_audit_each(f->s, check_fields, &r[3], &f->err), 1);
 }
 
+static void run_findings_stages_round_trip_and_refuse_a_newline(void **state)
+{
+    struct fx *f = *state;
+    int64_t id = 0;
+    int resumed = 0;
+    open_ok(f);
+    assert_int_equal(store_run_open(f->s, "k", "review", &id, &resumed, &f->err), 0);
+    char *stages[] = { "review", "lint-file" };
+    assert_int_equal(store_run_set_findings(f->s, id, stages, 2, &f->err), 0);
+    char **got = NULL;
+    size_t n = 0;
+    assert_int_equal(store_run_findings(f->s, id, &got, &n, &f->err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(got[0], "review");
+    assert_string_equal(got[1], "lint-file");
+    for (size_t i = 0; i < n; i++)
+        free(got[i]);
+    free(got);
+    char *bad[] = { "a\nb" };
+    assert_int_equal(store_run_set_findings(f->s, id, bad, 1, &f->err), BH_EINVAL);
+    assert_string_equal(f->err.msg, "stage 'a\nb' holds a newline");
+    assert_int_equal(store_run_findings(f->s, id + 1, &got, &n, &f->err), BH_ENOTFOUND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -780,6 +808,7 @@ int main(void)
         T(item_and_task_put_are_idempotent),
         T(task_put_makes_a_task_per_element),
         T(schema_1_state_migrates_keeping_its_tasks),
+        T(run_findings_stages_round_trip_and_refuse_a_newline),
         T(reopened_run_resets_running_tasks_and_keeps_done_ones),
         T(task_finish_round_trips_every_field),
         T(task_finish_null_strings_read_back_empty),

@@ -1,0 +1,50 @@
+/* report/rep_int.h — private to the report module: a run as the writers
+ * see it (its tasks, and the findings of each findings task) and the
+ * writers themselves, one file per format. */
+#ifndef REP_INT_H
+#define REP_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "stages/findings.h"
+#include "store/store.h"
+
+struct rep_run {
+    int64_t id;
+    struct store_task *t;
+    size_t n;
+    int *findings_stage;         /* per task: 1 when its stage's output is findings */
+    struct stage_findings *f;    /* per task: its findings (done findings tasks) */
+    char **unreadable;           /* per task: why its stored findings do not read, or NULL */
+    int fail_on;                 /* enum stage_severity, or -1 */
+};
+
+int rep_run_load(struct store *s, int64_t run_id, int fail_on, struct rep_run *r,
+                 struct bh_err *err);
+void rep_run_release(struct rep_run *r);
+void rep_run_outcome(const struct rep_run *r, struct rep_outcome *o);
+/* 1 when the run has at least one findings stage. */
+int rep_run_has_findings(const struct rep_run *r);
+/* The rule a finding is reported under: its own, else its stage's name. */
+const char *rep_rule(const struct rep_run *r, size_t task, size_t finding);
+
+/* The writers. Each returns 0 or a negative BH_E* code (the SARIF and
+ * review builders fail only on a write error, checked by the caller). */
+void rep_md(FILE *out, const struct rep_run *r);
+void rep_jsonl(FILE *out, const struct rep_run *r);
+int rep_sarif(FILE *out, const struct rep_run *r, struct bh_err *err);
+void rep_junit(FILE *out, const struct rep_run *r);
+int rep_github_review(FILE *out, const struct rep_run *r, struct bh_err *err);
+void rep_github_annotations(FILE *out, const struct rep_run *r);
+
+/* Shared by md and github-review: */
+/* s as the text of a Markdown table cell or paragraph: Markdown's active
+ * characters escaped, HTML disarmed, line breaks as <br>. */
+void rep_md_text(FILE *out, const char *s);
+void rep_md_summary(FILE *out, const struct rep_run *r);
+void rep_md_where(FILE *out, const struct rep_run *r);
+void rep_md_not_done(FILE *out, const struct rep_run *r);
+
+#endif

@@ -1,0 +1,172 @@
+/* report/rep_junit.c — JUnit XML for test dashboards (GitLab's test
+ * reports, GitHub test-report actions). A test suite per work item (batch
+ * tasks under "(batch)"), a test case per task (stage, and element when it
+ * has one). A failure per task with findings at or above --fail-on (none
+ * without it), an error per failed or unfinished task, skipped for a task
+ * withheld by policy. Findings below the threshold go to system-out.
+ * Text from models and repositories is escaped for XML 1.0: the five
+ * entities, control characters that XML cannot hold dropped, bytes that are
+ * not UTF-8 replaced, so the file always parses. */
+#include <stdio.h>
+#include <string.h>
+
+#include "report/report.h"
+#include "report/rep_int.h"
+
+/* Length of the valid UTF-8 sequence at p, or 0. */
+static size_t utf8_len(const unsigned char *p)
+{
+    size_t n = p[0] < 0x80 ? 1 : (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3
+               : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (n == 2 && p[0] < 0xC2)
+        return 0; /* overlong */
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+static void xml(FILE *out, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    while (*p) {
+        size_t n = utf8_len(p);
+        if (n == 0) {
+            fputs("\xEF\xBF\xBD", out); /* U+FFFD */
+            p++;
+            continue;
+        }
+        switch (*p) {
+        case '&': fputs("&amp;", out); break;
+        case '<': fputs("&lt;", out); break;
+        case '>': fputs("&gt;", out); break;
+        case '"': fputs("&quot;", out); break;
+        case '\'': fputs("&apos;", out); break;
+        case '\t': case '\n': case '\r': fputc(*p, out); break;
+        default:
+            if (*p >= 0x20)
+                fwrite(p, 1, n, out);
+        }
+        p += n;
+    }
+}
+
+struct counts {
+    size_t tests, failures, errors, skipped;
+};
+
+static size_t findings_at(const struct rep_run *r, size_t i, int at_or_above)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < r->f[i].n; k++)
+        n += (r->fail_on >= 0 && r->f[i].v[k].severity >= r->fail_on) == at_or_above;
+    return n;
+}
+
+static void count(const struct rep_run *r, size_t i, struct counts *c)
+{
+    int st = r->t[i].state;
+    c->tests++;
+    c->skipped += st == STORE_WITHHELD;
+    c->errors += st == STORE_FAILED || st == STORE_PENDING || st == STORE_RUNNING ||
+                 (st == STORE_DONE && r->unreadable[i]);
+    c->failures += st == STORE_DONE && findings_at(r, i, 1) > 0;
+}
+
+static void finding_lines(FILE *out, const struct rep_run *r, size_t i, int at_or_above)
+{
+    for (size_t k = 0; k < r->f[i].n; k++) {
+        const struct stage_finding *f = &r->f[i].v[k];
+        if ((r->fail_on >= 0 && f->severity >= r->fail_on) != at_or_above)
+            continue;
+        fprintf(out, "%s ", stage_severity_name(f->severity));
+        xml(out, f->path);
+        if (f->end_line != f->line)
+            fprintf(out, ":%ld-%ld [", f->line, f->end_line);
+        else
+            fprintf(out, ":%ld [", f->line);
+        xml(out, rep_rule(r, i, k));
+        fputs("] ", out);
+        xml(out, f->message);
+        if (f->suggestion[0]) {
+            fputs("\n  suggestion: ", out);
+            xml(out, f->suggestion);
+        }
+        fputc('\n', out);
+    }
+}
+
+static void testcase_body(FILE *out, const struct rep_run *r, size_t i)
+{
+    const struct store_task *t = &r->t[i];
+    size_t above = findings_at(r, i, 1);
+    if (t->state == STORE_WITHHELD) {
+        fputs("      <skipped message=\"withheld by policy: ", out);
+        xml(out, t->error);
+        fputs("\"/>\n", out);
+    } else if (t->state != STORE_DONE || r->unreadable[i]) {
+        const char *why = r->unreadable[i] ? r->unreadable[i] : t->error[0] ? t->error
+                                                                             : "not run yet";
+        fprintf(out, "      <error type=\"%s\" message=\"", store_state_name(t->state));
+        xml(out, why);
+        fputs("\"/>\n", out);
+    } else if (above) {
+        fprintf(out, "      <failure type=\"%s\" message=\"%zu finding%s at or above %s\">",
+                stage_severity_name(r->fail_on), above, above == 1 ? "" : "s",
+                stage_severity_name(r->fail_on));
+        finding_lines(out, r, i, 1);
+        fputs("</failure>\n", out);
+    }
+    if (t->state == STORE_DONE && findings_at(r, i, 0)) {
+        fputs("      <system-out>", out);
+        finding_lines(out, r, i, 0);
+        fputs("</system-out>\n", out);
+    }
+}
+
+static void testcase(FILE *out, const struct rep_run *r, size_t i)
+{
+    const struct store_task *t = &r->t[i];
+    fputs("    <testcase classname=\"", out);
+    xml(out, t->item_key);
+    fputs("\" name=\"", out);
+    xml(out, t->stage);
+    if (t->element[0]) {
+        fputs(" · ", out);
+        xml(out, t->element);
+    }
+    fprintf(out, "\" time=\"%.3f\">\n", (double)t->total_ns / 1e9);
+    testcase_body(out, r, i);
+    fputs("    </testcase>\n", out);
+}
+
+/* Tasks are ordered by item: a suite is a run of tasks with one item key. */
+static size_t suite(FILE *out, const struct rep_run *r, size_t first)
+{
+    size_t end = first;
+    struct counts c = { 0 };
+    while (end < r->n && strcmp(r->t[end].item_key, r->t[first].item_key) == 0)
+        count(r, end++, &c);
+    fputs("  <testsuite name=\"", out);
+    xml(out, r->t[first].item_key);
+    fprintf(out, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\">\n", c.tests,
+            c.failures, c.errors, c.skipped);
+    for (size_t i = first; i < end; i++)
+        testcase(out, r, i);
+    fputs("  </testsuite>\n", out);
+    return end;
+}
+
+void rep_junit(FILE *out, const struct rep_run *r)
+{
+    struct counts c = { 0 };
+    for (size_t i = 0; i < r->n; i++)
+        count(r, i, &c);
+    fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                 "<testsuites name=\"bulkhead run %lld\" tests=\"%zu\" failures=\"%zu\" "
+                 "errors=\"%zu\" skipped=\"%zu\">\n",
+            (long long)r->id, c.tests, c.failures, c.errors, c.skipped);
+    for (size_t i = 0; i < r->n;)
+        i = suite(out, r, i);
+    fputs("</testsuites>\n", out);
+}

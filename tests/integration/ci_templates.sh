@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The CI templates: every file under ci/templates/ passes yamllint (strict,
+# with the templates' own .yamllint), and the `run:` steps of the GitHub
+# pull-request workflow, exactly as written, work against a sample
+# repository's pull request and fake-llm (tests/helpers/gha_run.py runs them
+# as a runner would, with GITHUB_ACTIONS, GITHUB_REF and the workflow's env;
+# BULKHEAD_LOCAL_URL and BULKHEAD_CLOUD_URL point at fixture servers on
+# 127.0.0.1, and `gh` is a stand-in that keeps the comment it was given).
+# A PR whose scripted review has a high finding fails the Review step (exit
+# 1) while the comment and the audit still run; a PR without one passes.
+source "$BH_SOURCE_DIR/tests/helpers/lib.sh"
+cd "$T"
+PY=/usr/bin/python3
+W="$BH_SOURCE_DIR/ci/templates/github-pull-request.yml"
+
+set +e
+yamllint --strict -c "$BH_SOURCE_DIR/ci/templates/.yamllint" "$BH_SOURCE_DIR/ci/templates" >"$T/lint.out" 2>&1
+rc=$?
+set -e
+expect_eq "yamllint passes every template" 0 "$rc"
+[ "$rc" -eq 0 ] || cat "$T/lint.out"
+expect_eq "yamllint sees the three templates" 3 \
+  "$(find "$BH_SOURCE_DIR/ci/templates" -name '*.yml' | wc -l)"
+
+make_repo "$T/repo" --prs 2
+HIGH='[{"path":"src/parser.c","line":12,"severity":"high","rule":"bounds","message":"off by one"}]'
+jq -n --arg high "$HIGH" '{"qwen2.5-coder:14b": [
+  {"match": "Pull request #1:", "reply": $high}, {"reply": "[]"}]}' >"$T/script.json"
+start_fake local --script "$T/script.json"
+start_fake cloud
+mkdir -p "$T/bin"
+ln -s "$BULKHEAD" "$T/bin/bulkhead"
+cat >"$T/bin/gh" <<EOF
+#!/usr/bin/env bash
+# stand-in for the GitHub CLI: keeps its arguments and the comment body
+printf '%s\n' "\$*" >>"$T/gh.args"
+[ "\$1 \$2" = "pr comment" ] && cp "\$5" "$T/gh-\$3.md"
+EOF
+chmod +x "$T/bin/gh"
+
+# job PR: a checkout of PR's head as actions/checkout makes it (fetch-depth 0),
+# with bulkhead's pipelines/ copied in as the template's header says, then
+# the workflow's run steps.
+job() {
+  local n=$1
+  git clone -q "$T/repo" "$T/ws$n"
+  git -C "$T/ws$n" fetch -q origin "refs/pull/$n/head"
+  git -C "$T/ws$n" checkout -q FETCH_HEAD
+  cp -r "$BH_SOURCE_DIR/pipelines" "$T/ws$n/pipelines"
+  jq -n --arg n "$n" --arg sha "$(git -C "$T/ws$n" rev-parse HEAD)" '{
+    "github.base_ref": "main", "github.event.pull_request.number": $n,
+    "github.sha": $sha, "secrets.OLLAMA_API_KEY": "bulkhead-test-dummy-key",
+    "github.token": "test-token"}' >"$T/exprs$n.json"
+  (cd "$T/ws$n" &&
+    PATH="$T/bin:$PATH" GITHUB_ACTIONS=true CI=true GITHUB_REF="refs/pull/$n/merge" \
+      GITHUB_BASE_REF=main GITHUB_WORKSPACE="$T/ws$n" GITHUB_STEP_SUMMARY="$T/summary$n.md" \
+      GHA_ENV_OVERRIDES="$(jq -n --arg l "$local_URL" --arg c "$cloud_URL" \
+        '{BULKHEAD_LOCAL_URL: $l, BULKHEAD_CLOUD_URL: $c}')" \
+      "$PY" "$BH_SOURCE_DIR/tests/helpers/gha_run.py" "$W" review "$T/exprs$n.json" "$T/steps$n.json" \
+      >"$T/job$n.out" 2>"$T/job$n.err")
+}
+
+# "name=rc" for every step, skipped ones as "name=-".
+steps() {
+  jq -r '[.[] | "\(.name)=\(if .skipped then "-" else .rc end)"] | join(", ")' "$T/steps$1.json"
+}
+
+job 1
+expect_eq "PR 1 (a high finding): Review fails, comment and audit still run" \
+  "actions/checkout@v4=-, actions/cache@v4=-, Prove where data may flow=0, Plan (what goes where, per task)=0, Review=1, Findings to code scanning=-, Comment=0, Audit=0, actions/upload-artifact@v4=-" \
+  "$(steps 1)"
+expect_contains "the review step printed the finding as an annotation" "$T/job1.out" \
+  "::error file=src/parser.c,line=12,endLine=12,title=bounds::high: off by one"
+expect_contains "the check's Markdown went to the job summary" "$T/summary1.md" "triage"
+expect_eq "gh was asked to comment on PR 1 with the Markdown report" \
+  "pr comment 1 --body-file pr-check.md" "$(sed -n 1p "$T/gh.args")"
+expect_contains "the comment holds the finding" "$T/gh-1.md" "| high | src/parser.c:12 | bounds | off by one | review |"
+expect "the SARIF the upload step would send validates" "$PY" -c '
+import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+jsonschema.validators.validator_for(schema)(schema).validate(json.load(open(sys.argv[2])))
+' "$BH_SOURCE_DIR/fixtures/sarif/sarif-schema-2.1.0.json" "$T/ws1/pr-check.sarif"
+expect_eq "the cloud received no canary" 0 "$(grep -c -F -f "$T/repo.canaries" "$T/cloud.log" || true)"
+
+job 2
+expect_eq "PR 2 (no finding): every run step passes" \
+  "actions/checkout@v4=-, actions/cache@v4=-, Prove where data may flow=0, Plan (what goes where, per task)=0, Review=0, Findings to code scanning=-, Comment=0, Audit=0, actions/upload-artifact@v4=-" \
+  "$(steps 2)"
+expect_contains "its comment says there are none" "$T/gh-2.md" "0 findings"
+finish

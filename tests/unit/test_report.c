@@ -1,0 +1,202 @@
+/* tests/unit/test_report.c — the report formats over a state database made
+ * here: a run with done (with and without findings), failed, withheld and
+ * unfinished tasks. Counts, escaping and completeness, format by format. */
+#define _GNU_SOURCE /* mkdtemp, open_memstream */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "report/report.h"
+#include "stages/findings.h"
+#include "store/store.h"
+#include "util/bh_err.h"
+
+struct fx {
+    char dir[64];
+    struct store *s;
+    int64_t run;
+};
+
+static const char high_findings[] =
+    "[{\"path\":\"src/a.c\",\"line\":3,\"end_line\":5,\"severity\":\"high\",\"rule\":\"r1\","
+    "\"message\":\"a | b\\n<script>x</script> [link](http://x)\"},"
+    "{\"path\":\"src/b.c\",\"line\":9,\"severity\":\"low\",\"message\":\"minor\"}]";
+
+static void task(struct fx *f, const char *item, const char *stage, int state,
+                 const char *text)
+{
+    int64_t item_id = 0, id = 0;
+    struct bh_err err = { 0 };
+    assert_int_equal(store_item_put(f->s, f->run, item, &item_id, &err), 0);
+    assert_int_equal(store_task_put(f->s, f->run, item_id, stage, NULL, &id, &err), 0);
+    if (state == STORE_PENDING)
+        return;
+    struct store_result r = { .state = state, .label = "internal", .endpoint = "gpu-box",
+                              .locality = "local", .model = "m:7b" };
+    if (state == STORE_DONE)
+        r.output = text;
+    else
+        r.error = text;
+    assert_int_equal(store_task_finish(f->s, id, &r, &err), 0);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    struct bh_err err = { 0 };
+    int resumed = 0;
+    strcpy(f->dir, "/tmp/bh-report-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(store_open(&f->s, f->dir, &err), 0);
+    assert_int_equal(store_run_open(f->s, "k", "p", &f->run, &resumed, &err), 0);
+    char *stages[] = { "review" };
+    assert_int_equal(store_run_set_findings(f->s, f->run, stages, 1, &err), 0);
+    task(f, "refs/pull/1/head", "review", STORE_DONE, high_findings);
+    task(f, "refs/pull/1/head", "summary", STORE_DONE, "all **fine**");
+    task(f, "refs/pull/2/head", "review", STORE_FAILED, "model down <&>\"' \x01 \xff end");
+    task(f, "refs/pull/2/head", "summary", STORE_WITHHELD, "label confidential above internal");
+    task(f, "refs/pull/3/head", "review", STORE_PENDING, NULL);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    store_free(f->s);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(f);
+    return 0;
+}
+
+static char *report(struct fx *f, const char *format, int fail_on)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    struct rep_opts o = { format, fail_on };
+    struct bh_err err = { 0 };
+    assert_int_equal(rep_write(f->s, f->run, &o, out, &err), 0);
+    fclose(out);
+    return buf;
+}
+
+static void junit_counts_failures_errors_and_skipped(void **state)
+{
+    char *x = report(*state, "junit", STAGE_SEV_HIGH);
+    assert_non_null(strstr(x, "<testsuites name=\"bulkhead run 1\" tests=\"5\" failures=\"1\" "
+                              "errors=\"2\" skipped=\"1\">"));
+    assert_non_null(strstr(x, "<testsuite name=\"refs/pull/2/head\" tests=\"2\" failures=\"0\" "
+                              "errors=\"1\" skipped=\"1\">"));
+    assert_non_null(strstr(x, "<skipped message=\"withheld by policy: label confidential"));
+    assert_non_null(strstr(x, "<error type=\"pending\" message=\"not run yet\"/>"));
+    /* below the threshold: not a failure, but shown */
+    assert_non_null(strstr(x, "<system-out>low src/b.c:9 [review] minor\n</system-out>"));
+    free(x);
+    x = report(*state, "junit", -1); /* without --fail-on nothing fails */
+    assert_non_null(strstr(x, "tests=\"5\" failures=\"0\" errors=\"2\" skipped=\"1\""));
+    free(x);
+}
+
+static void junit_escapes_xml_and_replaces_what_xml_cannot_hold(void **state)
+{
+    char *x = report(*state, "junit", -1);
+    assert_non_null(strstr(x, "message=\"model down &lt;&amp;&gt;&quot;&apos;  \xEF\xBF\xBD end\""));
+    assert_null(strchr(x, '\x01'));
+    free(x);
+}
+
+static void md_escapes_findings_and_lists_what_did_not_run(void **state)
+{
+    char *m = report(*state, "md", STAGE_SEV_HIGH);
+    assert_non_null(strstr(m, "| high | src/a.c:3–5 | r1 | a \\| b<br>&lt;script&gt;x&lt;/script&gt; "
+                              "\\[link\\](http://x) | review |"));
+    assert_non_null(strstr(m, "2 findings: 1 high, 1 low — 1 at or above high (--fail-on)"));
+    assert_non_null(strstr(m, "**This report is incomplete**"));
+    assert_non_null(strstr(m, "| refs/pull/2/head | summary |  | withheld | label confidential above "
+                              "internal |"));
+    assert_non_null(strstr(m, "| refs/pull/3/head | review |  | pending | not run yet |"));
+    assert_non_null(strstr(m, "2 findings (in the table above)"));
+    assert_non_null(strstr(m, "all **fine**")); /* a text output renders as written */
+    free(m);
+}
+
+static void sarif_is_incomplete_when_tasks_did_not_finish(void **state)
+{
+    char *s = report(*state, "sarif", -1);
+    assert_non_null(strstr(s, "\"executionSuccessful\": false"));
+    assert_non_null(strstr(s, "stage 'review' on 'refs/pull/3/head': pending: not run"));
+    assert_non_null(strstr(s, "\"level\": \"warning\"")); /* the withheld one */
+    assert_non_null(strstr(s, "\"ruleId\": \"r1\""));
+    assert_non_null(strstr(s, "\"ruleId\": \"review\"")); /* no rule: the stage's name */
+    free(s);
+}
+
+static void outcome_counts_states_and_findings(void **state)
+{
+    struct fx *f = *state;
+    struct rep_outcome o;
+    struct bh_err err = { 0 };
+    assert_int_equal(rep_outcome(f->s, f->run, &o, &err), 0);
+    assert_int_equal(o.tasks, 5);
+    assert_int_equal(o.done, 2);
+    assert_int_equal(o.failed, 1);
+    assert_int_equal(o.withheld, 1);
+    assert_int_equal(o.unfinished, 1);
+    assert_int_equal(o.findings[STAGE_SEV_HIGH], 1);
+    assert_int_equal(o.findings[STAGE_SEV_LOW], 1);
+    assert_int_equal(o.max_severity, STAGE_SEV_HIGH);
+}
+
+static void annotations_escape_data_and_properties(void **state)
+{
+    struct fx *f = *state;
+    struct bh_err err = { 0 };
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    assert_int_equal(rep_annotations(f->s, f->run, out, &err), 0);
+    fclose(out);
+    assert_string_equal(buf, "::error file=src/a.c,line=3,endLine=5,title=r1::high: a | "
+                             "b%0A<script>x</script> [link](http://x)\n"
+                             "::notice file=src/b.c,line=9,endLine=9,title=review::low: minor\n");
+    free(buf);
+}
+
+static void unknown_format_is_refused(void **state)
+{
+    struct fx *f = *state;
+    struct rep_opts o = { "xml", -1 };
+    struct bh_err err = { 0 };
+    assert_int_equal(rep_write(f->s, f->run, &o, stdout, &err), BH_EINVAL);
+    assert_string_equal(err.msg, "unknown report format 'xml' (known: md, jsonl, sarif, junit, "
+                                 "github-review)");
+    assert_true(rep_format_known("markdown"));
+    assert_false(rep_format_known("SARIF"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(junit_counts_failures_errors_and_skipped),
+        T(junit_escapes_xml_and_replaces_what_xml_cannot_hold),
+        T(md_escapes_findings_and_lists_what_did_not_run),
+        T(sarif_is_incomplete_when_tasks_did_not_finish),
+        T(outcome_counts_states_and_findings),
+        T(annotations_escape_data_and_properties),
+        T(unknown_format_is_refused),
+#undef T
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
