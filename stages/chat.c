@@ -5,8 +5,10 @@
  * bytes that would leave. */
 #include "stages/chat.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "egress/egress.h"
 #include "pipeline/pipeline.h"
@@ -32,6 +34,7 @@ struct chat_call {
                               its reroute target */
     const struct prov_ops *ops;
     struct prov_stream *stream;
+    int suffixed;          /* the model went as "NAME:local" (egr_stage_model) */
     int label;
     int feed_failed;
     struct bh_err err;
@@ -158,6 +161,84 @@ static void done_with(struct chat_call *c, const char *out, const struct eng_met
         eng_task_done(c->t, out, c->label, m);
 }
 
+/* A 404 for "NAME:local": the server honours the suffix and has no local
+ * model of that name. /api/tags showed it there (or could not say): it is a
+ * cloud stub the server refused to forward — a policy refusal, withheld and
+ * audited; nothing left the machine. Shown missing: a plain missing model. */
+static int local_refused(struct chat_call *c, const char *text, struct bh_err *err)
+{
+    struct egr_gate *g = eng_task_gate(c->t);
+    const struct pipe_stage *s = &eng_task_pipeline(c->t)->stages[c->via];
+    const struct egr_model_facts *f = egr_stage_facts(g, c->via);
+    char why[300];
+    struct bh_err aerr = { 0 };
+    if (f->listed == 0)
+        return bh_err_set(err, BH_EREPLY, "model not found (server said: %s) — run \"ollama "
+                          "pull %s\" on that machine", text ? text : "404", s->model);
+    snprintf(why, sizeof(why), "the server says '%s' is not a local model (a cloud stub) and "
+             "refused to forward it", s->model);
+    if (egr_audit_refusal(g, c->via, eng_task_item(c->t), c->label, why, &aerr))
+        return bh_err_set(err, aerr.code, "%s", aerr.msg);
+    return bh_err_set(err, BH_EPOLICY, "%s: nothing left the machine — use a model that runs "
+                      "on that machine%s", why, f->listed < 0 ? " (or pull it, if it is simply "
+                      "not there: 'bulkhead models' tells which)" : "");
+}
+
+/* Transport trouble in words: the question worth asking, or, for a model
+ * that was not loaded at the start and gave no first byte in time, its load. */
+static int transport_error(struct chat_call *c, const struct net_result *r, struct bh_err *err)
+{
+    struct egr_gate *g = eng_task_gate(c->t);
+    const struct pipeline *p = eng_task_pipeline(c->t);
+    const struct pipe_stage *s = &p->stages[c->via];
+    const char *what = r->error[0] ? r->error : "transfer failed";
+    if (r->no_first_byte && egr_stage_facts(g, c->via)->loaded == 0 &&
+        egr_stage_local(g, c->via))
+        return bh_err_set(err, r->code, "%s — the model '%s' was not loaded when the run "
+                          "started (not in /api/ps), and its load may need longer than the "
+                          "endpoint's first_byte_timeout_s (%ld s): raise it, or load the model "
+                          "first with 'bulkhead models --preload'", what, s->model,
+                          p->endpoints[s->endpoint].first_byte_timeout_s);
+    return bh_err_set(err, r->code, "%s%s", what,
+                      r->transient ? " — is the server running and reachable? bulkhead never "
+                                     "falls back to another endpoint" : "");
+}
+
+/* A reply whose prompt filled the whole context window may have lost its
+ * start (or its end) on the server; the task is done, the result says so. */
+static void truncation_note(struct chat_call *c, const struct prov_reply *reply, char *buf,
+                            size_t size)
+{
+    const struct pipeline *p = eng_task_pipeline(c->t);
+    const struct pipe_stage *s = &p->stages[c->via];
+    long ctx = egr_stage_num_ctx(eng_task_gate(c->t), c->via);
+    buf[0] = '\0';
+    if (ctx <= 0 || reply->prompt_tokens < ctx ||
+        strcmp(p->endpoints[s->endpoint].provider, "ollama") != 0)
+        return;
+    bh_str_put(buf, size, "the prompt used %lld tokens, the whole context window (num_ctx "
+               "%ld): the server may have cut it; raise options.num_ctx",
+               (long long)reply->prompt_tokens, ctx);
+    fprintf(stderr, "bulkhead: warning: stage '%s', item '%s': %s\n",
+            p->stages[eng_task_stage(c->t)].name, eng_task_item(c->t), buf);
+}
+
+static void done_reply(struct chat_call *c, struct prov_reply *reply)
+{
+    char note[200];
+    size_t n = reply->model ? strlen(reply->model) : 0;
+    /* The server echoes the name as sent: the model asked for is NAME. */
+    if (c->suffixed && n > 6 && strcasecmp(reply->model + n - 6, ":local") == 0)
+        reply->model[n - 6] = '\0';
+    truncation_note(c, reply, note, sizeof(note));
+    struct eng_metrics m = { .prompt_tokens = reply->prompt_tokens,
+                             .output_tokens = reply->output_tokens, .load_ns = reply->load_ns,
+                             .total_ns = reply->total_ns, .answered_by = reply->model,
+                             .rerouted = c->via != eng_task_stage(c->t), .via = c->via,
+                             .note = note[0] ? note : NULL };
+    done_with(c, reply->content ? reply->content : "", &m);
+}
+
 static void on_done(void *ud, const struct net_result *r)
 {
     struct chat_call *c = ud;
@@ -169,14 +250,12 @@ static void on_done(void *ud, const struct net_result *r)
         rc = err.code;
     } else if (r->code) {
         transient = r->transient;
-        /* Connection trouble gets the question worth asking; a redirect or a
-         * cap explains itself. */
-        rc = bh_err_set(&err, r->code, "%s%s", r->error[0] ? r->error : "transfer failed",
-                        r->transient ? " — is the server running and reachable? bulkhead "
-                                       "never falls back to another endpoint" : "");
+        rc = transport_error(c, r, &err);
     } else {
         rc = c->ops->stream_finish(c->stream, r->status, &reply, &err);
         transient = rc && reply.transient;
+        if (rc && r->status == 404 && c->suffixed)
+            rc = local_refused(c, reply.error, &err);
         if (rc == 0)
             rc = check_not_forwarded(c->t, c->via, &reply, c->label, &err);
     }
@@ -187,11 +266,7 @@ static void on_done(void *ud, const struct net_result *r)
         else
             eng_task_fail(c->t, &err);
     } else {
-        struct eng_metrics m = { .prompt_tokens = reply.prompt_tokens,
-                                 .output_tokens = reply.output_tokens, .load_ns = reply.load_ns,
-                                 .total_ns = reply.total_ns, .answered_by = reply.model,
-                                 .rerouted = c->via != eng_task_stage(c->t), .via = c->via };
-        done_with(c, reply.content ? reply.content : "", &m);
+        done_reply(c, &reply);
     }
     prov_reply_release(&reply);
     call_free(c);
@@ -260,10 +335,14 @@ static int render_stage(struct eng_task *t, size_t stage, struct rendered *r, st
     return rc;
 }
 
-static int build_body(const struct pipeline *p, size_t via, const struct prov_ops *ops,
-                      const struct rendered *r, char **body, size_t *len, struct bh_err *err)
+static int build_body(struct chat_call *c, const struct rendered *r, char **body, size_t *len,
+                      struct bh_err *err)
 {
-    const struct pipe_stage *s = &p->stages[via];
+    const struct pipeline *p = eng_task_pipeline(c->t);
+    struct egr_gate *g = eng_task_gate(c->t);
+    const struct pipe_stage *s = &p->stages[c->via];
+    const char *model = egr_stage_model(g, c->via); /* "NAME:local" where the server honours it */
+    c->suffixed = model != s->model;
     struct prov_msg msgs[2];
     size_t n = 0;
     if (r->system)
@@ -271,27 +350,40 @@ static int build_body(const struct pipeline *p, size_t via, const struct prov_op
     msgs[n++] = (struct prov_msg){ .role = "user", .content = r->user };
     /* truncate off: Ollama would otherwise drop the start of a prompt that
      * does not fit its context, silently; a failure is better than that. */
-    struct prov_chat chat = { .model = s->model, .msgs = msgs, .n_msgs = n, .stream = 1,
+    /* num_ctx: the stage's, else the one the probe chose from /api/show, so
+     * that the window is the one fits_context assumed. */
+    struct prov_chat chat = { .model = model, .msgs = msgs, .n_msgs = n, .stream = 1,
                               .truncate_off = 1, .options_json = s->options_json,
-                              .keep_alive = s->keep_alive };
+                              .keep_alive = s->keep_alive,
+                              .num_ctx = egr_stage_num_ctx(g, c->via) };
     if (s->out_format == PIPE_OUT_JSON) /* the reply a for_each reads as a list */
         chat.format_json = s->out_schema_json ? s->out_schema_json : "json";
-    return ops->chat_body(&chat, body, len, err);
+    return c->ops->chat_body(&chat, body, len, err);
 }
 
-/* Sends the rendered messages to stage via's endpoint and model, through
- * the gate, which checks r->label against via's clearance. */
-/* A prompt that cannot fit the context the stage asked for fails here, before
- * anything is sent: a model must never silently lose the start of a prompt.
- * About 4 bytes make a token in English and code, so bytes / 4 is an estimate
- * that flags only prompts that are clearly too long. */
-static int fits_context(const struct pipe_stage *s, const struct rendered *r, struct bh_err *err)
+/* A prompt that cannot fit the context window in force (the stage's
+ * options.num_ctx, else the one the probe chose from the model's context
+ * length) fails here, before anything is sent: a model must never silently
+ * lose the start of a prompt. About 4 bytes make a token in English and
+ * code, so bytes / 4 is an estimate that flags only prompts that are clearly
+ * too long. */
+static int fits_context(struct eng_task *t, size_t via, const struct rendered *r,
+                        struct bh_err *err)
 {
-    long ctx = s->num_ctx;
+    const struct pipe_stage *s = &eng_task_pipeline(t)->stages[via];
+    long ctx = egr_stage_num_ctx(eng_task_gate(t), via);
     size_t bytes = (r->system ? strlen(r->system) : 0) + strlen(r->user);
     long tokens = (long)(bytes / 4);
     if (ctx <= 0 || tokens <= ctx)
         return 0;
+    if (s->num_ctx <= 0)
+        return bh_err_set(err, BH_ETOOBIG,
+                          "the prompt is about %ld tokens (%zu bytes), more than num_ctx %ld, "
+                          "the window bulkhead chose from the context length of model '%s' "
+                          "(at most %ld) — set options.num_ctx on the stage (within the "
+                          "model's context length, see 'ollama show %s') or give the stage "
+                          "less to read", tokens, bytes, ctx, s->model, EGR_NUM_CTX_MAX,
+                          s->model);
     return bh_err_set(err, BH_ETOOBIG,
                       "the prompt is about %ld tokens (%zu bytes), more than the stage's "
                       "options.num_ctx %ld of model '%s' — raise num_ctx (within the model's "
@@ -299,10 +391,12 @@ static int fits_context(const struct pipe_stage *s, const struct rendered *r, st
                       tokens, bytes, ctx, s->model, s->model);
 }
 
+/* Sends the rendered messages to stage via's endpoint and model, through
+ * the gate, which checks r->label against via's clearance. */
 static int send_via(struct eng_task *t, size_t via, struct rendered *r, struct bh_err *err)
 {
     const struct pipeline *p = eng_task_pipeline(t);
-    int fit = fits_context(&p->stages[via], r, err);
+    int fit = fits_context(t, via, r, err);
     if (fit)
         return fit;
     const struct prov_ops *ops = prov_find(p->endpoints[p->stages[via].endpoint].provider);
@@ -318,7 +412,7 @@ static int send_via(struct eng_task *t, size_t via, struct rendered *r, struct b
     memset(&r->in, 0, sizeof(r->in));
     char *body = NULL;
     size_t len = 0;
-    int rc = build_body(p, via, ops, r, &body, &len, err);
+    int rc = build_body(c, r, &body, &len, err);
     if (rc == 0) {
         c->stream = ops->stream_new(STAGE_REPLY_MAX);
         struct egr_send_req req = { .stage = via, .item = eng_task_item(t),
