@@ -8,8 +8,10 @@
  * sent back once with the error (stages/output.h). */
 #include "stages/chat.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "egress/egress.h"
 #include "pipeline/pipeline.h"
@@ -35,6 +37,7 @@ struct chat_call {
     char *system, *user;   /* chat: the messages sent, asked again with them */
     int asked_again;       /* 1 once a reply failed the output check and was sent back */
     int64_t prompt_tokens, output_tokens; /* of the request before asking again */
+    int suffixed;          /* the model went as "NAME:local" (egr_stage_model) */
 };
 
 static int on_data(void *ud, const char *data, size_t len)
@@ -59,6 +62,68 @@ static void call_free(struct chat_call *c)
     free(c);
 }
 
+/* A 404 for "NAME:local": the server honours the suffix and has no local
+ * model of that name. /api/tags showed it there (or could not say): it is a
+ * cloud stub the server refused to forward — a policy refusal, withheld and
+ * audited; nothing left the machine. Shown missing: a plain missing model. */
+static int local_refused(struct chat_call *c, const char *text, struct bh_err *err)
+{
+    struct egr_gate *g = eng_task_gate(c->t);
+    const struct pipe_stage *s = &eng_task_pipeline(c->t)->stages[c->via];
+    const struct egr_model_facts *f = egr_stage_facts(g, c->via);
+    char why[300];
+    struct bh_err aerr = { 0 };
+    if (f->listed == 0)
+        return bh_err_set(err, BH_EREPLY, "model not found (server said: %s) — run \"ollama "
+                          "pull %s\" on that machine", text ? text : "404", s->model);
+    snprintf(why, sizeof(why), "the server says '%s' is not a local model (a cloud stub) and "
+             "refused to forward it", s->model);
+    if (egr_audit_refusal(g, c->via, eng_task_item(c->t), c->label, why, &aerr))
+        return bh_err_set(err, aerr.code, "%s", aerr.msg);
+    return bh_err_set(err, BH_EPOLICY, "%s: nothing left the machine — use a model that runs "
+                      "on that machine%s", why, f->listed < 0 ? " (or pull it, if it is simply "
+                      "not there: 'bulkhead models' tells which)" : "");
+}
+
+/* Transport trouble in words: the question worth asking, or, for a model
+ * that was not loaded at the start and gave no first byte in time, its load. */
+static int transport_error(struct chat_call *c, const struct net_result *r, struct bh_err *err)
+{
+    struct egr_gate *g = eng_task_gate(c->t);
+    const struct pipeline *p = eng_task_pipeline(c->t);
+    const struct pipe_stage *s = &p->stages[c->via];
+    const char *what = r->error[0] ? r->error : "transfer failed";
+    if (r->no_first_byte && egr_stage_facts(g, c->via)->loaded == 0 &&
+        egr_stage_local(g, c->via))
+        return bh_err_set(err, r->code, "%s — the model '%s' was not loaded when the run "
+                          "started (not in /api/ps), and its load may need longer than the "
+                          "endpoint's first_byte_timeout_s (%ld s): raise it, or load the model "
+                          "first with 'bulkhead models --preload'", what, s->model,
+                          p->endpoints[s->endpoint].first_byte_timeout_s);
+    return bh_err_set(err, r->code, "%s%s", what,
+                      r->transient ? " — is the server running and reachable? bulkhead never "
+                                     "falls back to another endpoint" : "");
+}
+
+/* A reply whose prompt filled the whole context window may have lost its
+ * start (or its end) on the server; the task is done, the result says so. */
+static void truncation_note(struct chat_call *c, const struct prov_reply *reply, char *buf,
+                            size_t size)
+{
+    const struct pipeline *p = eng_task_pipeline(c->t);
+    const struct pipe_stage *s = &p->stages[c->via];
+    long ctx = egr_stage_num_ctx(eng_task_gate(c->t), c->via);
+    buf[0] = '\0';
+    if (ctx <= 0 || reply->prompt_tokens < ctx ||
+        strcmp(p->endpoints[s->endpoint].provider, "ollama") != 0)
+        return;
+    bh_str_put(buf, size, "the prompt used %lld tokens, the whole context window (num_ctx "
+               "%ld): the server may have cut it; raise options.num_ctx",
+               (long long)reply->prompt_tokens, ctx);
+    fprintf(stderr, "bulkhead: warning: stage '%s', item '%s': %s\n",
+            p->stages[eng_task_stage(c->t)].name, eng_task_item(c->t), buf);
+}
+
 /* The reply's failure, classified: transient ones are retried by the engine
  * on the same endpoint; every failure names the endpoint and model. */
 static int reply_error(struct chat_call *c, const struct net_result *r, struct prov_reply *reply,
@@ -71,20 +136,26 @@ static int reply_error(struct chat_call *c, const struct net_result *r, struct p
         rc = err->code;
     } else if (r->code) {
         *transient = r->transient;
-        /* Connection trouble gets the question worth asking; a redirect or a
-         * cap explains itself. */
-        rc = bh_err_set(err, r->code, "%s%s", r->error[0] ? r->error : "transfer failed",
-                        r->transient ? " — is the server running and reachable? bulkhead "
-                                       "never falls back to another endpoint" : "");
+        rc = transport_error(c, r, err);
     } else {
         rc = c->ops->stream_finish(c->stream, r->status, reply, err);
         *transient = rc && reply->transient;
+        if (rc && r->status == 404 && c->suffixed)
+            rc = local_refused(c, reply->error, err);
         if (rc == 0)
             rc = stage_check_not_forwarded(c->t, c->via, reply, c->label, err);
     }
     if (rc)
         stage_prefix_where(c->t, c->via, err);
     return rc;
+}
+
+/* The server echoes the name as sent: the model asked for is NAME. */
+static void reply_model_unsuffix(const struct chat_call *c, struct prov_reply *reply)
+{
+    size_t n = reply->model ? strlen(reply->model) : 0;
+    if (c->suffixed && n > 6 && strcasecmp(reply->model + n - 6, ":local") == 0)
+        reply->model[n - 6] = '\0';
 }
 
 static int call_send(struct chat_call *c, const struct stage_turn *turn, struct bh_err *err);
@@ -156,10 +227,14 @@ static void on_done(void *ud, const struct net_result *r)
         if (c->on_reply)
             c->on_reply(c->ud, NULL, NULL); /* the task has moved on: let go of it */
     } else {
+        char note[200];
+        reply_model_unsuffix(c, &reply);
+        truncation_note(c, &reply, note, sizeof(note));
         struct eng_metrics m = { .prompt_tokens = reply.prompt_tokens,
                                  .output_tokens = reply.output_tokens, .load_ns = reply.load_ns,
                                  .total_ns = reply.total_ns, .answered_by = reply.model,
-                                 .rerouted = c->via != eng_task_stage(c->t), .via = c->via };
+                                 .rerouted = c->via != eng_task_stage(c->t), .via = c->via,
+                                 .note = note[0] ? note : NULL };
         if (c->on_reply)
             c->on_reply(c->ud, &reply, &m);
         else
@@ -170,20 +245,26 @@ static void on_done(void *ud, const struct net_result *r)
         call_free(c);
 }
 
-static int build_body(const struct pipeline *p, size_t via, const struct prov_ops *ops,
-                      const struct stage_turn *turn, char **body, size_t *len,
-                      struct bh_err *err)
+static int build_body(struct chat_call *c, const struct stage_turn *turn, char **body,
+                      size_t *len, struct bh_err *err)
 {
-    const struct pipe_stage *s = &p->stages[via];
+    const struct pipeline *p = eng_task_pipeline(c->t);
+    struct egr_gate *g = eng_task_gate(c->t);
+    const struct pipe_stage *s = &p->stages[c->via];
+    const char *model = egr_stage_model(g, c->via); /* "NAME:local" where the server honours it */
     struct stage_ask ask;
-    stage_output_ask(p, via, &ask);
+    stage_output_ask(p, c->via, &ask);
+    c->suffixed = model != s->model;
     /* truncate off: Ollama would otherwise drop the start of a prompt that
-     * does not fit its context, silently; a failure is better than that. */
-    struct prov_chat chat = { .model = s->model, .msgs = turn->msgs, .n_msgs = turn->n_msgs,
+     * does not fit its context, silently; a failure is better than that.
+     * num_ctx: the stage's, else the one the probe chose from /api/show, so
+     * that the window is the one stage_fits_context assumed. */
+    struct prov_chat chat = { .model = model, .msgs = turn->msgs, .n_msgs = turn->n_msgs,
                               .stream = 1, .truncate_off = 1, .options_json = s->options_json,
                               .keep_alive = s->keep_alive, .tools_json = turn->tools_json,
-                              .format_json = ask.format_json };
-    return ops->chat_body(&chat, body, len, err);
+                              .format_json = ask.format_json,
+                              .num_ctx = egr_stage_num_ctx(g, c->via) };
+    return c->ops->chat_body(&chat, body, len, err);
 }
 
 /* What the model is asked to read, for the context estimate. */
@@ -202,17 +283,16 @@ static size_t turn_bytes(const struct stage_turn *turn)
 /* Builds turn's request for c's stage and hands it to the gate. */
 static int call_send(struct chat_call *c, const struct stage_turn *turn, struct bh_err *err)
 {
-    const struct pipeline *p = eng_task_pipeline(c->t);
     char *body = NULL;
     size_t len = 0;
     size_t bytes = turn_bytes(turn);
-    int rc = stage_fits_context(&p->stages[c->via], bytes, err);
+    int rc = stage_fits_context(c->t, c->via, bytes, err);
     if (rc == 0 && bytes > STAGE_PROMPT_MAX) /* an agent's conversation grows with each step */
         rc = bh_err_set(err, BH_ETOOBIG, "the conversation is %zu bytes, over the cap of %zu "
                         "MiB — give the stage less to read, or fewer steps", bytes,
                         STAGE_PROMPT_MAX >> 20);
     if (rc == 0)
-        rc = build_body(p, c->via, c->ops, turn, &body, &len, err);
+        rc = build_body(c, turn, &body, &len, err);
     if (rc == 0) {
         c->stream = c->ops->stream_new(STAGE_REPLY_MAX);
         struct egr_send_req req = { .stage = c->via, .item = eng_task_item(c->t),

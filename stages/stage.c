@@ -182,12 +182,21 @@ int stage_render_task(struct eng_task *t, size_t stage, struct stage_rendered *r
  * anything is sent: a model must never silently lose the start of a prompt.
  * About 4 bytes make a token in English and code, so bytes / 4 is an estimate
  * that flags only prompts that are clearly too long. */
-int stage_fits_context(const struct pipe_stage *s, size_t bytes, struct bh_err *err)
+int stage_fits_context(struct eng_task *t, size_t via, size_t bytes, struct bh_err *err)
 {
-    long ctx = s->num_ctx;
+    const struct pipe_stage *s = &eng_task_pipeline(t)->stages[via];
+    long ctx = egr_stage_num_ctx(eng_task_gate(t), via);
     long tokens = (long)(bytes / 4);
     if (ctx <= 0 || tokens <= ctx)
         return 0;
+    if (s->num_ctx <= 0)
+        return bh_err_set(err, BH_ETOOBIG,
+                          "the prompt is about %ld tokens (%zu bytes), more than num_ctx %ld, "
+                          "the window bulkhead chose from the context length of model '%s' "
+                          "(at most %ld) — set options.num_ctx on the stage (within the "
+                          "model's context length, see 'ollama show %s') or give the stage "
+                          "less to read", tokens, bytes, ctx, s->model, EGR_NUM_CTX_MAX,
+                          s->model);
     return bh_err_set(err, BH_ETOOBIG,
                       "the prompt is about %ld tokens (%zu bytes), more than the stage's "
                       "options.num_ctx %ld of model '%s' — raise num_ctx (within the model's "

@@ -44,8 +44,11 @@ void stage_rendered_release(struct stage_rendered *r);
 void stage_prefix_where(struct eng_task *t, size_t via, struct bh_err *err);
 
 /* BH_ETOOBIG, saying what to do, when `bytes` of prompt are estimated (bytes
- * / 4 tokens) above the stage's options.num_ctx; 0 otherwise. */
-int stage_fits_context(const struct pipe_stage *s, size_t bytes, struct bh_err *err);
+ * / 4 tokens) above the context window in force for stage via: its
+ * options.num_ctx, else the one the pre-run probe chose from the model's
+ * context length (egr_stage_num_ctx); 0 otherwise, and when neither is known.
+ * A model must never silently lose the start of a prompt. */
+int stage_fits_context(struct eng_task *t, size_t via, size_t bytes, struct bh_err *err);
 
 /* BH_EPOLICY (audited as a breach) when the reply says a local stage's
  * request was forwarded off the machine (Ollama's remote_host); else 0. */

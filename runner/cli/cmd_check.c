@@ -1,13 +1,16 @@
 /* cli/cmd_check.c — `bulkhead check PIPELINE`: validate the file, verify
  * each endpoint's locality the way a run would, and prove that no stage can
- * receive data above its clearance. Sends nothing. */
+ * receive data above its clearance. Sends nothing, unless --online asks the
+ * local Ollama servers what only they can tell (check_online.c). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/check_online.h"
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/survey.h"
 #include "egress/egress.h"
 #include "pipeline/pipeline.h"
 #include "policy/graph.h"
@@ -17,6 +20,7 @@
 
 static const char help[] =
     "usage: bulkhead check PIPELINE [--format text|json|dot|md] [--endpoint NAME=URL]...\n"
+    "                      [--online [--state DIR]]\n"
     "\n"
     "Validates PIPELINE, verifies the locality of every endpoint (a host must\n"
     "resolve only to loopback or private addresses to count as local), and proves\n"
@@ -30,16 +34,27 @@ static const char help[] =
     "  --format FORMAT      text (default), json (schema in pipelines/README.md),\n"
     "                       dot (Graphviz) or md (a data-flow statement for review)\n"
     "  --endpoint NAME=URL  use URL for endpoint NAME (as 'run' would)\n"
+    "  --online             also ask the server of each local Ollama endpoint, through\n"
+    "                       the gate (audited): reachable, version, how it enforces\n"
+    "                       local-only, the needed models present or missing, cloud\n"
+    "                       stubs, each model's context length and the num_ctx each\n"
+    "                       stage would use (after the graph in text format, on\n"
+    "                       stderr in the others)\n"
+    "  --state DIR          with --online: state folder for the audit (default " CLI_DEFAULT_STATE ")\n"
     "  --help               this text\n"
     "\n"
     "exit: 0 the pipeline passes, 2 the file is invalid, 3 a stage is refused (every\n"
     "item would be above its clearance under on_sensitive fail, a granted tool\n"
-    "returns data above it, its reroute does not go toward more privacy, or it is\n"
-    "cleared above its endpoint)\n";
+    "returns data above it, its reroute does not go toward more privacy, it is\n"
+    "cleared above its endpoint; with --online also: its model is a cloud stub, or\n"
+    "its endpoint's server does not enforce what enforce_local \"require\" asks),\n"
+    "4 with --online: an endpoint is unreachable or a needed model is missing\n";
 
 static const struct option longopts[] = {
     { "endpoint", required_argument, NULL, 'e' },
     { "format", required_argument, NULL, 'f' },
+    { "online", no_argument, NULL, 'o' },
+    { "state", required_argument, NULL, 's' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -99,8 +114,33 @@ static void keys_warn(const struct pipeline *p, const struct egr_endpoint *eps)
     }
 }
 
-static int check_pipeline(const struct pipeline *p, enum pol_format fmt)
+struct check_args {
+    enum pol_format fmt;
+    int online;
+    const char *state;
+};
+
+/* The static verdict and the online one: a refusal (3) before a failure (4). */
+static int code_join(int a, int b)
 {
+    if (a == CLI_EXIT_POLICY || b == CLI_EXIT_POLICY)
+        return CLI_EXIT_POLICY;
+    return a != CLI_EXIT_OK ? a : b;
+}
+
+/* Offline, only the num_ctx values the stages set are known. */
+static void reload_warn(const struct pipeline *p)
+{
+    long *n = bh_xcalloc(p->n_stages + 1, sizeof(*n));
+    for (size_t i = 0; i < p->n_stages; i++)
+        n[i] = p->stages[i].num_ctx;
+    cli_num_ctx_warn(p, n);
+    free(n);
+}
+
+static int check_pipeline(const struct pipeline *p, const struct check_args *a)
+{
+    enum pol_format fmt = a->fmt;
     struct bh_err err = { 0 };
     struct egr_endpoint *eps = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*eps));
     int code = CLI_EXIT_OK, rc = cli_endpoints_verify(p, eps, &err);
@@ -114,6 +154,11 @@ static int check_pipeline(const struct pipeline *p, enum pol_format fmt)
         keys_warn(p, eps);
         code = g.n_refused ? CLI_EXIT_POLICY : CLI_EXIT_OK;
         pol_graph_release(&g);
+        if (a->online) /* its own num_ctx warnings, with the values from /api/show */
+            code = code_join(code, cli_check_online(p, a->state,
+                                                    fmt == POL_FORMAT_TEXT ? stdout : stderr));
+        else
+            reload_warn(p);
     }
     free(eps);
     return code;
@@ -122,7 +167,8 @@ static int check_pipeline(const struct pipeline *p, enum pol_format fmt)
 int cmd_check(int argc, char **argv)
 {
     struct cli_overrides ov = { 0 };
-    int c, fmt = POL_FORMAT_TEXT;
+    struct check_args a = { .fmt = POL_FORMAT_TEXT, .state = CLI_DEFAULT_STATE };
+    int c, fmt = POL_FORMAT_TEXT, state_given = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (c == 'h') {
@@ -134,16 +180,25 @@ int cmd_check(int argc, char **argv)
                                    pol_format_names());
         if (c == 'e' && cli_overrides_add(&ov, "check", optarg))
             return CLI_EXIT_USAGE; /* it said why */
-        if (c != 'e' && c != 'f')
+        if (c == 'o')
+            a.online = 1;
+        if (c == 's') {
+            a.state = optarg;
+            state_given = 1;
+        }
+        if (!strchr("efos", c))
             return cli_usage_error("check", "bad option");
     }
     if (optind + 1 != argc)
         return cli_usage_error("check", "expected one PIPELINE file");
+    if (state_given && !a.online)
+        return cli_usage_error("check", "--state is for --online (check alone writes nothing)");
+    a.fmt = (enum pol_format)fmt;
     struct bh_err err = { 0 };
     struct pipeline *p = NULL;
     if (cli_pipeline_load(&p, argv[optind], &ov, &err))
         return cli_fail(&err);
-    int code = check_pipeline(p, (enum pol_format)fmt);
+    int code = check_pipeline(p, &a);
     pipe_free(p);
     return code;
 }

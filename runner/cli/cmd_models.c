@@ -18,6 +18,7 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/models_probe.h"
+#include "cli/survey.h"
 #include "egress/egress.h"
 #include "net/net.h"
 #include "pipeline/pipeline.h"
@@ -33,9 +34,12 @@ static const char help[] =
     "\n"
     "For each Ollama endpoint of PIPELINE, lists the models its stages need: present\n"
     "or missing on the server (/api/tags), loaded or not (/api/ps), and whether the\n"
-    "server only holds a cloud stub that forwards requests to a remote host.\n"
-    "Endpoints of other providers are shown as not managed. Every request passes\n"
-    "the egress gate and is audited (in a run keyed \"models:<pipeline hash>\").\n"
+    "server only holds a cloud stub that forwards requests to a remote host; then,\n"
+    "per local Ollama endpoint, how its server keeps local stages' models on the\n"
+    "machine by itself (enforcement: the server refuses cloud models, :local names\n"
+    "honoured, or not enforced). Endpoints of other providers are shown as not\n"
+    "managed. Every request passes the egress gate and is audited (in a run keyed\n"
+    "\"models:<pipeline hash>\").\n"
     "\n"
     "  --pull               pull missing models on local endpoints, with progress\n"
     "  --preload            load every needed model on local endpoints (keep_alive 10m)\n"
@@ -43,8 +47,10 @@ static const char help[] =
     "  --state DIR          state database folder for the audit (default " CLI_DEFAULT_STATE ")\n"
     "  --help               this text\n"
     "\n"
-    "exit: 0 every needed model is present, 2 usage or configuration error, 4 a model\n"
-    "is missing, an endpoint is unreachable, or a pull or preload failed\n";
+    "exit: 0 every needed model is present, 2 usage or configuration error, 3 a\n"
+    "server does not enforce what enforce_local \"require\" asks, or the gate refused\n"
+    "to ask an endpoint, 4 a model is missing, an endpoint is unreachable, or a pull\n"
+    "or preload failed\n";
 
 static const struct option longopts[] = {
     { "pull", no_argument, NULL, 'p' },          { "preload", no_argument, NULL, 'l' },
@@ -61,10 +67,7 @@ struct models_args {
 struct ctx {
     struct models_args a;
     struct pipeline *p;
-    struct store *store;
-    int64_t run_id;
-    struct net *net;
-    struct egr_gate *gate;
+    struct cli_online o;   /* the state for the audit, the net and the gate */
     int failed; /* something needed is missing or could not be done: exit 4 */
     int refused; /* the gate refused to query an endpoint: exit 3 */
     int tty;    /* progress on one updating line */
@@ -104,32 +107,15 @@ static int parse(int argc, char **argv, struct models_args *a)
 
 static int ctx_open(struct ctx *x, struct bh_err *err)
 {
-    int resumed = 0;
     int rc = cli_pipeline_load(&x->p, x->a.pipeline, &x->a.ov, err);
-    char *key = rc == 0 ? bh_xasprintf("models:%s", x->p->hash) : NULL;
     if (rc == 0)
-        rc = store_open(&x->store, x->a.state, err);
-    if (rc == 0)
-        rc = store_lock_runner(x->store, err);
-    if (rc == 0)
-        rc = store_run_open(x->store, key, x->p->name, &x->run_id, &resumed, err);
-    if (rc == 0)
-        rc = store_run_set_labels(x->store, x->run_id, x->p->labels, x->p->n_labels, err);
-    if (rc == 0)
-        rc = net_new(&x->net, err);
-    if (rc == 0)
-        rc = egr_new(&x->gate, x->p, x->net, x->store, x->run_id, err);
-    if (rc == 0) /* a login or key that is missing: say so, do not ask anonymously */
-        rc = egr_keys_check(x->gate, err);
-    free(key);
+        rc = cli_online_open(&x->o, x->p, x->a.state, "models", err);
     return rc;
 }
 
-static void ctx_close(struct ctx *x)
+static void ctx_close(struct ctx *x, const char *status)
 {
-    net_free(x->net); /* first: the gate owns the contexts of transfers in flight */
-    egr_free(x->gate);
-    store_free(x->store);
+    cli_online_close(&x->o, status);
     pipe_free(x->p);
 }
 
@@ -171,7 +157,7 @@ static int pull_one(struct ctx *x, size_t ep, const char *model)
     struct cli_manage_call c = { .endpoint = ep, .kind = EGR_MANAGE_PULL, .model = model,
                                  .on_data = pull_data, .ud = s };
     struct bh_err err = { 0 };
-    int rc = cli_manage_call(x->gate, x->net, &c, &err);
+    int rc = cli_manage_call(x->o.gate, x->o.net, &c, &err);
     if (rc == 0 && c.result.code)
         rc = bh_err_set(&err, BH_ENET, "%s", c.result.error[0] ? c.result.error : "no reply");
     else if (rc == 0)
@@ -202,7 +188,7 @@ static int preload_one(struct ctx *x, size_t ep, const char *model)
                                  .on_data = stream_data, .ud = s };
     struct prov_reply r = { 0 };
     struct bh_err err = { 0 };
-    int rc = cli_manage_call(x->gate, x->net, &c, &err);
+    int rc = cli_manage_call(x->o.gate, x->o.net, &c, &err);
     if (rc == 0 && c.result.code)
         rc = bh_err_set(&err, BH_ENET, "%s", c.result.error[0] ? c.result.error : "no reply");
     else if (rc == 0)
@@ -222,7 +208,7 @@ static int preload_one(struct ctx *x, size_t ep, const char *model)
 static void row_print(const struct ctx *x, size_t ep, const char *model, const char *state,
                       const char *loaded, const char *remote)
 {
-    const struct egr_endpoint *info = egr_endpoint_info(x->gate, ep);
+    const struct egr_endpoint *info = egr_endpoint_info(x->o.gate, ep);
     printf("%-14s %-8s %-28s %-12s %-7s %s\n", x->p->endpoints[ep].name,
            info->local ? "local" : "cloud", model, state, loaded, remote);
 }
@@ -245,7 +231,7 @@ static size_t needed_models(const struct pipeline *p, size_t ep, const char **ou
 
 static void act(struct ctx *x, size_t ep, struct row *r)
 {
-    int local = egr_endpoint_info(x->gate, ep)->local;
+    int local = egr_endpoint_info(x->o.gate, ep)->local;
     if (x->a.pull && !r->present && !local)
         fprintf(stderr, "bulkhead: endpoint '%s' is cloud: '%s' is not pulled there — pull "
                         "only manages local servers\n", x->p->endpoints[ep].name, r->model);
@@ -289,7 +275,7 @@ static void survey(struct ctx *x, size_t ep)
         row_print(x, ep, "-", "not managed", "-", "-");
         return;
     }
-    if (cli_models_list(x->gate, x->net, x->p, ep, EGR_MANAGE_TAGS, &tags, &err)) {
+    if (cli_models_list(x->o.gate, x->o.net, x->p, ep, EGR_MANAGE_TAGS, &tags, &err)) {
         bh_err_print(&err, stderr);
         row_print(x, ep, "-", err.code == BH_EPOLICY ? "refused" : "unreachable", "-", "-");
         /* The gate's refusal is a policy outcome (exit 3), not a failure (4). */
@@ -297,12 +283,36 @@ static void survey(struct ctx *x, size_t ep)
         x->failed |= err.code != BH_EPOLICY;
         return;
     }
-    int ps_ok = cli_models_list(x->gate, x->net, x->p, ep, EGR_MANAGE_PS, &ps, &err) == 0;
+    int ps_ok = cli_models_list(x->o.gate, x->o.net, x->p, ep, EGR_MANAGE_PS, &ps, &err) == 0;
     if (!ps_ok)
         bh_err_print(&err, stderr);
     survey_models(x, ep, &tags, &ps, ps_ok);
     prov_models_release(&tags);
     prov_models_release(&ps);
+}
+
+/* After the table, one line per local Ollama endpoint: how its server keeps
+ * local stages' models on the machine by itself (version and /api/status;
+ * the run's probe asks the same). */
+static void enforcement_print(struct ctx *x)
+{
+    for (size_t i = 0; i < x->p->n_endpoints; i++) {
+        struct cli_survey s;
+        struct bh_err err = { 0 };
+        char words[200];
+        if (!cli_survey_wanted(x->o.gate, x->p, i))
+            continue;
+        cli_survey_server(&s, x->o.gate, x->o.net, x->p, i);
+        if (!s.reached)
+            continue; /* the table says it is unreachable */
+        cli_enforcement_words(&s, &x->p->endpoints[i], words, sizeof(words));
+        printf("enforcement: %s: %s\n", x->p->endpoints[i].name, words);
+        if (cli_survey_required(&s, x->p, &err)) {
+            bh_err_print(&err, stderr);
+            x->refused = 1;
+        }
+        cli_survey_release(&s);
+    }
 }
 
 int cmd_models(int argc, char **argv)
@@ -313,15 +323,14 @@ int cmd_models(int argc, char **argv)
         return code < 0 ? CLI_EXIT_OK : code;
     struct bh_err err = { 0 };
     if (ctx_open(&x, &err)) {
-        ctx_close(&x);
+        ctx_close(&x, NULL);
         return cli_fail(&err);
     }
     printf("%-14s %-8s %-28s %-12s %-7s %s\n", "ENDPOINT", "LOCALITY", "MODEL", "STATE", "LOADED",
            "REMOTE");
     for (size_t i = 0; i < x.p->n_endpoints; i++)
         survey(&x, i);
-    store_run_finish(x.store, x.run_id, x.refused ? "refused" : x.failed ? "failed" : "ok",
-                     &err);
-    ctx_close(&x);
+    enforcement_print(&x);
+    ctx_close(&x, x.refused ? "refused" : x.failed ? "failed" : "ok");
     return x.refused ? CLI_EXIT_POLICY : x.failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }

@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/models_probe.h"
+#include "cli/survey.h"
 #include "egress/egress.h"
 #include "engine/engine.h"
 #include "net/net.h"
@@ -188,8 +189,8 @@ static int job_open(struct job *j, struct bh_err *err)
         rc = egr_new(&j->gate, j->p, j->net, j->store, j->run_id, err);
     if (rc == 0) /* a configuration error, before anything is sent */
         rc = egr_keys_check(j->gate, err);
-    if (rc == 0)
-        cli_models_probe(j->gate, j->net, j->p); /* cloud stubs, before the check */
+    if (rc == 0) /* cloud stubs and the server's own enforcement, before the check */
+        rc = cli_models_probe(j->gate, j->net, j->p, err);
     if (rc == 0)
         fprintf(stderr, "bulkhead: %s run %lld: %zu %s x %zu stages (state in %s)\n",
                 resumed ? "resuming" : "starting", (long long)j->run_id, j->n_items,
@@ -308,6 +309,9 @@ static int run_job(struct job *jp)
         return CLI_EXIT_POLICY;
     }
     if (rc) {
+        struct bh_err ferr = { 0 };
+        if (rc == BH_EPOLICY && j.store) /* enforce_local require: refused before it started */
+            store_run_finish(j.store, j.run_id, "refused", &ferr);
         job_close(&j);
         return cli_fail(&err);
     }

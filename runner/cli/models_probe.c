@@ -1,14 +1,12 @@
-/* cli/models_probe.c — model-management requests run to completion, and
- * the cloud-stub probe `run` makes before its static check.
+/* cli/models_probe.c — model-management requests run to completion (the
+ * model lists, the server's version and cloud status, a model's details),
+ * the online session that commands outside a run ask servers in, and the
+ * static check over what the gate learnt online.
  *
- * Ollama forwards a cloud stub off the machine under any name, so a model
- * name that looks local proves nothing; only /api/tags (remote_host,
- * remote_model) tells. A stub is a pulled manifest, so Ollama always lists
- * it there and no /api/show per model is needed. The probe asks once per
- * local Ollama endpoint, before the check, and hands what it learnt to the
- * gate, so that the check and every later verdict of the gate read the same
- * facts. A server that cannot be asked is not a reason to stop here: the
- * tasks that need it fail on their own with clearer messages. */
+ * Every request goes through the gate, so each is audited; the session gives
+ * `models` and `check --online` a run of their own in the state database
+ * for those records. What the requests teach is turned into facts by
+ * survey.c. */
 #include "cli/models_probe.h"
 
 #include <stdio.h>
@@ -19,6 +17,7 @@
 #include "pipeline/pipeline.h"
 #include "policy/policy.h"
 #include "providers/manage.h"
+#include "store/store.h"
 #include "util/bh_err.h"
 #include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
@@ -82,45 +81,92 @@ int cli_models_list(struct egr_gate *g, struct net *n, const struct pipeline *p,
     return rc;
 }
 
-/* 1 when a stage on endpoint has a model whose name is not cloud already:
- * only then is there something to learn (and a server that forwards every
- * model there is never asked anything). */
-static int endpoint_needs_probe(const struct pipeline *p, size_t endpoint)
+/* A whole-document request (version, status, show) run to completion and
+ * its reply kept in d; the transport failure, if any, as BH_ENET. */
+static int doc_call(struct egr_gate *g, struct net *n, const struct pipeline *p,
+                    struct cli_manage_call *c, const char *what, struct bh_err *err)
 {
-    for (size_t s = 0; s < p->n_stages; s++)
-        if (p->stages[s].endpoint == endpoint && !pol_model_is_cloud(p->stages[s].model))
-            return 1;
-    return 0;
+    const struct pipe_endpoint *e = &p->endpoints[c->endpoint];
+    c->on_data = doc_data;
+    int rc = cli_manage_call(g, n, c, err);
+    if (rc == 0 && c->result.code)
+        rc = bh_err_set(err, BH_ENET, "endpoint '%s' (%s): %s failed: %s — is the server "
+                        "running?", e->name, e->url, what,
+                        c->result.error[0] ? c->result.error : "no reply");
+    return rc;
 }
 
-/* Marks the stages on endpoint whose model tags lists as a stub. */
-static void mark_stubs(struct egr_gate *g, const struct pipeline *p, size_t endpoint,
-                       const struct prov_models *tags)
+int cli_server_ask(struct egr_gate *g, struct net *n, const struct pipeline *p, size_t endpoint,
+                   struct prov_server *out, struct bh_err *err)
 {
-    for (size_t s = 0; s < p->n_stages; s++) {
-        const struct prov_model *m = prov_models_find(tags, p->stages[s].model);
-        if (p->stages[s].endpoint != endpoint || !m || !prov_model_is_remote(m))
-            continue;
-        egr_stage_mark_remote(g, s, m->remote_host ? m->remote_host : m->remote_model);
-    }
+    const struct pipe_endpoint *e = &p->endpoints[endpoint];
+    struct prov_doc *d = prov_doc_new(LIST_MAX);
+    struct cli_manage_call c = { .endpoint = endpoint, .kind = EGR_MANAGE_VERSION, .ud = d };
+    memset(out, 0, sizeof(*out));
+    int rc = doc_call(g, n, p, &c, "GET /api/version", err);
+    if (rc == 0 && (rc = prov_version_finish(d, c.result.status, out, err)) != 0)
+        bh_err_prefix(err, "endpoint '%s' (%s): ", e->name, e->url);
+    prov_doc_free(d);
+    if (rc)
+        return rc;
+    d = prov_doc_new(LIST_MAX);
+    c = (struct cli_manage_call){ .endpoint = endpoint, .kind = EGR_MANAGE_STATUS, .ud = d };
+    rc = doc_call(g, n, p, &c, "GET /api/status", err);
+    if (rc == 0 && (rc = prov_status_finish(d, c.result.status, out, err)) != 0)
+        bh_err_prefix(err, "endpoint '%s' (%s): ", e->name, e->url);
+    prov_doc_free(d);
+    return rc;
 }
 
-void cli_models_probe(struct egr_gate *g, struct net *n, const struct pipeline *p)
+int cli_model_show(struct egr_gate *g, struct net *n, const struct pipeline *p, size_t endpoint,
+                   const char *model, struct prov_show *out, struct bh_err *err)
 {
-    for (size_t i = 0; i < p->n_endpoints; i++) {
-        const struct egr_endpoint *ep = egr_endpoint_info(g, i);
-        if (!ep->local || strcmp(p->endpoints[i].provider, "ollama") != 0 ||
-            !endpoint_needs_probe(p, i))
-            continue;
-        struct prov_models tags = { 0 };
-        struct bh_err err = { 0 };
-        if (cli_models_list(g, n, p, i, EGR_MANAGE_TAGS, &tags, &err) == 0)
-            mark_stubs(g, p, i, &tags);
-        else
-            fprintf(stderr, "bulkhead: warning: could not check the models of %s; its tasks "
-                            "may fail\n", err.msg);
-        prov_models_release(&tags);
-    }
+    const struct pipe_endpoint *e = &p->endpoints[endpoint];
+    struct prov_doc *d = prov_doc_new(LIST_MAX);
+    struct cli_manage_call c = { .endpoint = endpoint, .kind = EGR_MANAGE_SHOW, .model = model,
+                                 .ud = d };
+    memset(out, 0, sizeof(*out));
+    int rc = doc_call(g, n, p, &c, "POST /api/show", err);
+    if (rc == 0 && (rc = prov_show_finish(d, c.result.status, out, err)) != 0)
+        bh_err_prefix(err, "endpoint '%s' (%s), model '%s': ", e->name, e->url, model);
+    prov_doc_free(d);
+    return rc;
+}
+
+/* --- an online session --------------------------------------------------------- */
+
+int cli_online_open(struct cli_online *o, const struct pipeline *p, const char *dir,
+                    const char *kind, struct bh_err *err)
+{
+    int resumed = 0;
+    char *key = bh_xasprintf("%s:%s", kind, p->hash);
+    memset(o, 0, sizeof(*o));
+    int rc = store_open(&o->store, dir, err);
+    if (rc == 0)
+        rc = store_lock_runner(o->store, err);
+    if (rc == 0)
+        rc = store_run_open(o->store, key, p->name, &o->run_id, &resumed, err);
+    if (rc == 0)
+        rc = store_run_set_labels(o->store, o->run_id, p->labels, p->n_labels, err);
+    if (rc == 0)
+        rc = net_new(&o->net, err);
+    if (rc == 0)
+        rc = egr_new(&o->gate, p, o->net, o->store, o->run_id, err);
+    if (rc == 0) /* a login or key that is missing: say so, do not ask anonymously */
+        rc = egr_keys_check(o->gate, err);
+    free(key);
+    return rc;
+}
+
+void cli_online_close(struct cli_online *o, const char *status)
+{
+    struct bh_err err = { 0 };
+    if (status && o->store && o->run_id)
+        store_run_finish(o->store, o->run_id, status, &err);
+    net_free(o->net); /* first: the gate owns the contexts of transfers in flight */
+    egr_free(o->gate);
+    store_free(o->store);
+    memset(o, 0, sizeof(*o));
 }
 
 size_t cli_flow_check_gate(const struct pipeline *p, const struct egr_gate *g,

@@ -6,6 +6,7 @@
 #define CLI_MODELS_PROBE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "net/net.h"
 
@@ -38,13 +39,41 @@ int cli_manage_call(struct egr_gate *g, struct net *n, struct cli_manage_call *c
 int cli_models_list(struct egr_gate *g, struct net *n, const struct pipeline *p, size_t endpoint,
                     int kind, struct prov_models *out, struct bh_err *err);
 
-/* Before a run: for every endpoint that verified local, speaks ollama and
- * a stage whose model name is not cloud already, fetches /api/tags once and
- * marks in the gate every stage whose model it lists as a cloud stub
- * (egr_stage_mark_remote). An endpoint that
- * cannot be asked gets a warning on stderr and no marks (its tasks then fail
- * on their own). Never fails the run. */
-void cli_models_probe(struct egr_gate *g, struct net *n, const struct pipeline *p);
+/* GET /api/version, then GET /api/status, of an Ollama endpoint into *out.
+ * BH_ENET naming the endpoint and its URL when it cannot be reached;
+ * BH_EREPLY (prefixed the same way) when a reply is not Ollama's. A 404 on
+ * /api/status is an answer (out->status 0: an older server). */
+struct prov_server;
+int cli_server_ask(struct egr_gate *g, struct net *n, const struct pipeline *p, size_t endpoint,
+                   struct prov_server *out, struct bh_err *err);
+
+/* POST /api/show for model on an endpoint into *out (release with
+ * prov_show_release). BH_ENET or BH_EREPLY (404: not there) naming the
+ * endpoint, its URL and the model. */
+struct prov_show;
+int cli_model_show(struct egr_gate *g, struct net *n, const struct pipeline *p, size_t endpoint,
+                   const char *model, struct prov_show *out, struct bh_err *err);
+
+/* What a command that asks servers outside a run needs: the state database
+ * (every request is audited, in a run of its own keyed "<kind>:<pipeline
+ * hash>", found again on the next call, with the pipeline's labels so that
+ * `audit verify` can check it), the network and the gate. */
+struct store;
+struct cli_online {
+    struct store *store;
+    int64_t run_id;
+    struct net *net;
+    struct egr_gate *gate;
+};
+/* Opens (creating) the state in dir, takes the runner lock, opens the run,
+ * creates the net and the gate (which verifies every endpoint) and checks
+ * the credentials (egr_keys_check). On error what was opened stays in *o:
+ * call cli_online_close in every case. p must outlive o. */
+int cli_online_open(struct cli_online *o, const struct pipeline *p, const char *dir,
+                    const char *kind, struct bh_err *err);
+/* Finishes the run with status ("ok", "failed", "refused"; NULL: leave it)
+ * and frees everything. A zeroed o is fine. */
+void cli_online_close(struct cli_online *o, const char *status);
 
 /* The static check over what the gate knows: the verified endpoints and the
  * stages marked remote. Fills rep[n_stages]; a refused stage whose model is

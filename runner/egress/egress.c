@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/evp.h> /* EVP_EncodeBlock, for basic auth (libcrypto comes with bh_util) */
 
@@ -89,6 +90,9 @@ struct egr_gate {
     int64_t run_id;
     struct egr_endpoint *eps; /* one per pipeline endpoint */
     char **remote;            /* per stage: the remote host of a cloud stub, or NULL */
+    struct egr_model_facts *facts; /* per stage: what the probe learnt of its model */
+    char **wire;              /* per stage: the model name egr_stage_model last gave */
+    int *local_suffix;        /* per endpoint: the server honours ":local" */
     struct flight *flights;   /* in flight, freed by egr_free if still there */
 };
 
@@ -102,6 +106,11 @@ int egr_new(struct egr_gate **out, const struct pipeline *p, struct net *n, stru
     g->run_id = run_id;
     g->eps = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*g->eps));
     g->remote = bh_xcalloc(p->n_stages ? p->n_stages : 1, sizeof(*g->remote));
+    g->wire = bh_xcalloc(p->n_stages ? p->n_stages : 1, sizeof(*g->wire));
+    g->facts = bh_xcalloc(p->n_stages ? p->n_stages : 1, sizeof(*g->facts));
+    for (size_t i = 0; i < p->n_stages; i++)
+        g->facts[i] = (struct egr_model_facts)EGR_MODEL_FACTS_INIT;
+    g->local_suffix = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*g->local_suffix));
     for (size_t i = 0; i < p->n_endpoints; i++) {
         const struct pipe_endpoint *e = &p->endpoints[i];
         int rc = egr_endpoint_verify_trusted(e->url, e->declared_local,
@@ -146,7 +155,12 @@ void egr_free(struct egr_gate *g)
     }
     for (size_t i = 0; g->remote && i < g->p->n_stages; i++)
         free(g->remote[i]);
+    for (size_t i = 0; g->wire && i < g->p->n_stages; i++)
+        free(g->wire[i]);
     free(g->remote);
+    free(g->wire);
+    free(g->facts);
+    free(g->local_suffix);
     free(g->eps);
     free(g);
 }
@@ -579,6 +593,7 @@ static const struct manage_kind {
     [EGR_MANAGE_TAGS] = {"GET", "/api/tags", "list models", 0, NULL},
     [EGR_MANAGE_PS] = {"GET", "/api/ps", "list loaded models", 0, NULL},
     [EGR_MANAGE_STATUS] = {"GET", "/api/status", "cloud status", 0, NULL},
+    [EGR_MANAGE_VERSION] = {"GET", "/api/version", "server version", 0, NULL},
     [EGR_MANAGE_SHOW] = {"POST", "/api/show", "show model", 1, ""},
     [EGR_MANAGE_PULL] = {"POST", "/api/pull", "pull model", 1, ",\"stream\":true"},
     [EGR_MANAGE_PRELOAD] = {"POST", "/api/generate", "preload model", 1,
@@ -688,6 +703,56 @@ int egr_stage_clearance(const struct egr_gate *g, size_t stage)
     const struct pipe_stage *st = &g->p->stages[stage];
     return pol_stage_clearance_facts(g->p, stage, g->eps[st->endpoint].local,
                                      g->remote[stage] != NULL);
+}
+
+/* --- facts found online ---------------------------------------------------------- */
+
+void egr_stage_set_facts(struct egr_gate *g, size_t stage, const struct egr_model_facts *f)
+{
+    assert(stage < g->p->n_stages);
+    g->facts[stage] = *f;
+}
+
+const struct egr_model_facts *egr_stage_facts(const struct egr_gate *g, size_t stage)
+{
+    assert(stage < g->p->n_stages);
+    return &g->facts[stage];
+}
+
+long egr_stage_num_ctx(const struct egr_gate *g, size_t stage)
+{
+    assert(stage < g->p->n_stages);
+    long own = g->p->stages[stage].num_ctx;
+    return own > 0 ? own : g->facts[stage].num_ctx;
+}
+
+void egr_endpoint_set_local_suffix(struct egr_gate *g, size_t endpoint, int honoured)
+{
+    assert(endpoint < g->p->n_endpoints);
+    g->local_suffix[endpoint] = honoured != 0;
+}
+
+/* A name that already says where it runs: ":local", or a cloud name. */
+static int has_source_suffix(const char *model)
+{
+    size_t n = strlen(model);
+    return pol_model_is_cloud(model) || (n >= 6 && strcasecmp(model + n - 6, ":local") == 0);
+}
+
+/* The suffix asks the server itself to refuse a stub, so that a stub made
+ * after bulkhead looked at /api/tags still never receives the prompt. The
+ * name is made once and kept: tasks in flight hold it. */
+const char *egr_stage_model(struct egr_gate *g, size_t stage)
+{
+    assert(stage < g->p->n_stages);
+    const struct pipe_stage *st = &g->p->stages[stage];
+    const struct pipe_endpoint *e = &g->p->endpoints[st->endpoint];
+    if (!g->local_suffix[st->endpoint] || e->enforce_local == PIPE_ENFORCE_OFF ||
+        has_source_suffix(st->model) || !egr_stage_local(g, stage))
+        return st->model;
+    if (!g->wire[stage])
+        g->wire[stage] = bh_xasprintf("%s:local", st->model);
+    return g->wire[stage];
 }
 
 /* Positions err at the endpoint's key in the pipeline file. */

@@ -134,6 +134,7 @@ enum egr_manage_kind {
     EGR_MANAGE_TAGS,    /* GET /api/tags */
     EGR_MANAGE_PS,      /* GET /api/ps */
     EGR_MANAGE_STATUS,  /* GET /api/status */
+    EGR_MANAGE_VERSION, /* GET /api/version */
     EGR_MANAGE_SHOW,    /* POST /api/show {"model"} */
     EGR_MANAGE_PULL,    /* POST /api/pull {"model","stream":true} */
     EGR_MANAGE_PRELOAD, /* POST /api/generate {"model","prompt":"","keep_alive":"10m","stream":false} */
@@ -172,6 +173,39 @@ int egr_stage_local(const struct egr_gate *g, size_t stage);
  * egr_stage_local): what a stage kind compares a prompt's label with to
  * apply on_sensitive before it asks the gate. */
 int egr_stage_clearance(const struct egr_gate *g, size_t stage);
+
+/* What the probe before a run learnt of a stage's model on its server. */
+struct egr_model_facts {
+    int listed;    /* /api/tags: 1 installed as a local model, 0 not there, -1 not known */
+    int loaded;    /* /api/ps when the run started: 1 loaded, 0 not, -1 not known */
+    long num_ctx;  /* the context window to ask for when the stage sets no options.num_ctx
+                      (from /api/show); 0: the server's default */
+};
+#define EGR_MODEL_FACTS_INIT { -1, -1, 0 }
+
+/* A stage that sets no options.num_ctx gets its model's context length, at
+ * most this: the window of a 128K model would take more memory than most GPU
+ * boxes have (Ollama sizes its KV cache by num_ctx). */
+#define EGR_NUM_CTX_MAX 32768L
+
+/* Records facts for stage (copied). Nothing about the stage's clearance
+ * changes: stubs are egr_stage_mark_remote's. */
+void egr_stage_set_facts(struct egr_gate *g, size_t stage, const struct egr_model_facts *f);
+/* The stage's facts (EGR_MODEL_FACTS_INIT until set); borrowed until egr_free. */
+const struct egr_model_facts *egr_stage_facts(const struct egr_gate *g, size_t stage);
+/* The num_ctx in force for stage: its options.num_ctx, else the probe's, else
+ * 0 (the server's default). */
+long egr_stage_num_ctx(const struct egr_gate *g, size_t stage);
+
+/* The server of endpoint honours the ":local" model name suffix (Ollama
+ * 0.18 and later): a model that is a cloud stub then answers 404 instead of
+ * being forwarded off the machine. */
+void egr_endpoint_set_local_suffix(struct egr_gate *g, size_t endpoint, int honoured);
+/* The model name to send for stage: "NAME:local" when the stage is local,
+ * its endpoint's server honours the suffix, enforce_local is not "off" and
+ * the name carries no source suffix yet (":local", ":cloud", "-cloud");
+ * otherwise the stage's model as written. Borrowed until egr_free. */
+const char *egr_stage_model(struct egr_gate *g, size_t stage);
 
 /* Every endpoint that a cloud stage uses and that names an api_key_env must
  * find its variable set and non-empty, and every endpoint that any stage

@@ -366,6 +366,7 @@ static void xfer_result(struct xfer *x, CURLcode cc, struct net_result *r)
     if (x->stalled[0]) {
         r->code = BH_ENET;
         r->transient = 1;
+        r->no_first_byte = x->last_data == 0;
         snprintf(r->error, sizeof(r->error), "%s", x->stalled);
     } else if (x->refused) {
         r->code = BH_ENET;

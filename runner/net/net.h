@@ -19,6 +19,8 @@ struct net_result {
                               a stall, a cut transfer — never a redirect, a refused peer, a cap
                               or a server certificate that does not verify */
     long retry_after_ms;   /* from a Retry-After header (seconds or HTTP date), -1 when none */
+    int no_first_byte;     /* 1 when first_byte_timeout_ms ran out before any body byte (for
+                              a local model: often a load that takes longer than that) */
 };
 
 /* Called before the request is sent on a connection, fresh or reused, with the

@@ -351,6 +351,36 @@ static int ep_trusted_hosts(struct pipe_loader *ld, void *target, json_t *v, con
                            &e->n_trusted_hosts);
 }
 
+/* ---- enforce_local ---- */
+
+/* In the order of enum pipe_enforce_local. */
+static const char *const enforce_values[] = { "auto", "require", "off" };
+
+/* Only a local Ollama server can refuse to forward a model for us: on any
+ * other endpoint the key would do nothing, which is worse than an error. */
+static int ep_enforce_local(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    struct pipe_endpoint *e = target;
+    const char *s = json_string_value(v);
+    size_t i = 0;
+    while (i < NELEM(enforce_values) && strcmp(s, enforce_values[i]) != 0)
+        i++;
+    if (i == NELEM(enforce_values)) {
+        struct pipe_unknown u = { "enforce_local value", s, "valid", NULL, enforce_values,
+                                  NELEM(enforce_values) };
+        return pipe_ld_unknown(ld, path, &u);
+    }
+    if (e->provider && strcmp(e->provider, "ollama") != 0)
+        return pipe_ld_fail(ld, path, "\"enforce_local\" is for \"ollama\" endpoints (this one "
+                            "speaks \"%s\") — remove it", e->provider);
+    if (e->declared_local == 0)
+        return pipe_ld_fail(ld, path, "\"enforce_local\" has no effect on an endpoint that is not "
+                            "declared local — add \"locality\": \"local\", or remove "
+                            "\"enforce_local\"");
+    e->enforce_local = (enum pipe_enforce_local)i;
+    return 0;
+}
+
 static const struct pipe_key endpoint_keys[] = {
     { "provider", PIPE_JT_STRING, 1, ep_provider,
       "the API the endpoint speaks: \"ollama\", \"openai\" or \"anthropic\"", 0, NULL, NULL },
@@ -382,6 +412,8 @@ static const struct pipe_key endpoint_keys[] = {
     { "trusted_hosts", PIPE_JT_ARRAY, 0, ep_trusted_hosts,
       "hosts, addresses or CIDR blocks that count as local, e.g. [\"10.8.0.0/16\"]",
       0, NULL, NULL },
+    { "enforce_local", PIPE_JT_STRING, 0, ep_enforce_local,
+      "\"auto\", \"require\" or \"off\"", 0, NULL, NULL },
 };
 
 static const struct pipe_schema endpoint_schema = {

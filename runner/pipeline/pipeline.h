@@ -31,6 +31,16 @@ struct pipe_header {
     char *value;           /* after expansion */
 };
 
+/* "enforce_local": whether bulkhead asks an Ollama server itself to refuse
+ * forwarding a local stage's model off the machine (the ":local" name suffix
+ * of servers that honour it), and whether a run needs the server's help. */
+enum pipe_enforce_local {
+    PIPE_ENFORCE_AUTO,     /* "auto" (default): use what the server offers */
+    PIPE_ENFORCE_REQUIRE,  /* "require": a run refuses to start when the server enforces
+                              neither way (no :local, cloud not disabled) */
+    PIPE_ENFORCE_OFF,      /* "off": never add the suffix */
+};
+
 struct pipe_endpoint {
     char *name;
     char *provider;        /* "ollama" */
@@ -61,6 +71,7 @@ struct pipe_endpoint {
                               ("10.8.0.0/16") that count as local besides loopback and
                               the private ranges (a GPU box on a routed VPN address) */
     size_t n_trusted_hosts;
+    enum pipe_enforce_local enforce_local; /* "enforce_local"; only on local ollama endpoints */
     char *included_from;   /* the file of an `include` that declared it, or NULL */
     int line, col;         /* of the endpoint's object in the pipeline file */
 };

@@ -62,6 +62,40 @@ int prov_models_finish(struct prov_doc *d, long status, struct prov_models *out,
 int prov_show_finish(struct prov_doc *d, long status, struct prov_show *out,
                      struct bh_err *err);
 
+/* What GET /api/version and GET /api/status tell of the server itself. */
+struct prov_server {
+    char version[32];     /* "0.18.1" (cleaned, capped); "" when not known */
+    int status;           /* 1: /api/status answered; 0: it answered 404 (a server older
+                             than the endpoint) */
+    int cloud_disabled;   /* status.cloud.disabled: the server refuses every cloud model */
+    char cloud_source[16];/* status.cloud.source: "none", "env", "config", "both" ("" when
+                             absent) */
+};
+
+/* Ends a /api/version reply into s->version. BH_EREPLY for a non-2xx status
+ * or a body without a "version" string. */
+int prov_version_finish(struct prov_doc *d, long status, struct prov_server *s,
+                        struct bh_err *err);
+/* Ends a /api/status reply: 404 is not an error (s->status 0: an older server
+ * without the endpoint); 200 fills cloud_disabled and cloud_source. BH_EREPLY
+ * for another status or a body that is not {"cloud":{...}}. */
+int prov_status_finish(struct prov_doc *d, long status, struct prov_server *s,
+                       struct bh_err *err);
+
+/* Compares two Ollama versions ("0.17.6", "v0.18.0-rc1", "0.12.3-fake") by
+ * their numeric major.minor.patch (a suffix is ignored, a missing part reads
+ * as 0): <0, 0 or >0 as strcmp. An unreadable version sorts below every
+ * readable one. */
+int prov_version_cmp(const char *a, const char *b);
+
+/* The first version whose server honours the ":local" model name suffix (a
+ * model that turns out to be a cloud stub answers 404 instead of being
+ * forwarded). See the README of pipelines/ for where it comes from. */
+#define PROV_LOCAL_SUFFIX_VERSION "0.18.0"
+
+/* 1 when a server of that version honours ":local". */
+int prov_version_honours_local(const char *version);
+
 /* One line of /api/pull progress. */
 struct prov_pull_step {
     const char *status;   /* "pulling manifest", "pulling 3f1a...", "success" (borrowed

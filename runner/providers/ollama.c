@@ -111,18 +111,27 @@ static int put_stream(json_t *root, const struct prov_chat *c, struct bh_err *er
     return prov_json_set(root, "stream", json_boolean(c->stream), err);
 }
 
-/* options as given; max_tokens fills num_predict when the options lack it. */
+/* key = n in opts (made when NULL) unless opts has key already. */
+static int option_default(json_t **opts, const char *key, int64_t n, struct bh_err *err)
+{
+    if (n <= 0 || json_object_get(*opts, key))
+        return 0;
+    if (!*opts)
+        *opts = json_object();
+    return prov_json_set(*opts, key, json_integer(n), err);
+}
+
+/* options as given; max_tokens fills num_predict and num_ctx num_ctx when the
+ * options lack them. */
 static int put_options(json_t *root, const struct prov_chat *c, struct bh_err *err)
 {
     json_t *opts = NULL;
     int rc = prov_options_parse(c, &opts, err);
     if (rc)
         return rc;
-    if (c->max_tokens > 0 && !json_object_get(opts, "num_predict")) {
-        if (!opts)
-            opts = json_object();
-        rc = prov_json_set(opts, "num_predict", json_integer(c->max_tokens), err);
-    }
+    rc = option_default(&opts, "num_predict", c->max_tokens, err);
+    if (rc == 0)
+        rc = option_default(&opts, "num_ctx", c->num_ctx, err);
     if (rc == 0 && opts)
         return prov_json_set(root, "options", opts, err);
     json_decref(opts);

@@ -239,6 +239,90 @@ int prov_show_finish(struct prov_doc *d, long status, struct prov_show *out, str
     return 0;
 }
 
+/* ---- the server itself ---- */
+
+int prov_version_finish(struct prov_doc *d, long status, struct prov_server *s,
+                        struct bh_err *err)
+{
+    json_t *o = NULL;
+    s->version[0] = '\0';
+    int rc = doc_object(d, status, "asking the version", &o, err);
+    if (rc)
+        return rc;
+    json_t *v = json_object_get(o, "version");
+    if (json_is_string(v) && json_string_length(v) > 0)
+        prov_clean_into(s->version, sizeof(s->version), json_string_value(v),
+                        json_string_length(v));
+    else
+        rc = bh_err_set(err, BH_EREPLY, "asking the version: the reply has no 'version' — check "
+                        "that the endpoint speaks the 'ollama' API");
+    json_decref(o);
+    return rc;
+}
+
+int prov_status_finish(struct prov_doc *d, long status, struct prov_server *s,
+                       struct bh_err *err)
+{
+    json_t *o = NULL;
+    s->status = 0;
+    s->cloud_disabled = 0;
+    s->cloud_source[0] = '\0';
+    if (status == 404)
+        return 0; /* a server from before /api/status: it says nothing, which is an answer */
+    int rc = doc_object(d, status, "asking the cloud status", &o, err);
+    if (rc)
+        return rc;
+    json_t *cloud = json_object_get(o, "cloud"), *src = json_object_get(cloud, "source");
+    if (!json_is_object(cloud)) {
+        json_decref(o);
+        return bh_err_set(err, BH_EREPLY, "asking the cloud status: the reply has no 'cloud' "
+                          "object — check that the endpoint speaks the 'ollama' API");
+    }
+    s->status = 1;
+    s->cloud_disabled = json_is_true(json_object_get(cloud, "disabled"));
+    if (json_is_string(src))
+        prov_clean_into(s->cloud_source, sizeof(s->cloud_source), json_string_value(src),
+                        json_string_length(src));
+    json_decref(o);
+    return 0;
+}
+
+/* Reads up to three dot-separated numbers after an optional 'v'; 0 when the
+ * text does not start with a digit. */
+static int version_parts(const char *v, long out[3])
+{
+    out[0] = out[1] = out[2] = 0;
+    if (v && (*v == 'v' || *v == 'V'))
+        v++;
+    if (!v || *v < '0' || *v > '9')
+        return 0;
+    for (int i = 0; i < 3; i++) {
+        char *end = NULL;
+        out[i] = strtol(v, &end, 10);
+        if (*end != '.' || end[1] < '0' || end[1] > '9')
+            break;
+        v = end + 1;
+    }
+    return 1;
+}
+
+int prov_version_cmp(const char *a, const char *b)
+{
+    long pa[3], pb[3];
+    int ra = version_parts(a, pa), rb = version_parts(b, pb);
+    if (!ra || !rb)
+        return ra - rb;
+    for (int i = 0; i < 3; i++)
+        if (pa[i] != pb[i])
+            return pa[i] < pb[i] ? -1 : 1;
+    return 0;
+}
+
+int prov_version_honours_local(const char *version)
+{
+    return prov_version_cmp(version, PROV_LOCAL_SUFFIX_VERSION) >= 0;
+}
+
 /* ---- pull progress ---- */
 
 struct prov_pull {

@@ -67,6 +67,9 @@ struct prov_chat {
     /* Output cap in tokens; 0: unset (then options' num_predict; anthropic,
      * which requires one, falls back to PROV_DEFAULT_MAX_TOKENS). */
     int64_t max_tokens;
+    /* ollama only: options.num_ctx when the options lack one; 0: unset (the
+     * server's default). Others ignore it. */
+    int64_t num_ctx;
 };
 
 #define PROV_DEFAULT_MAX_TOKENS 4096

@@ -65,9 +65,9 @@ jq -c 'select(.stage != "" and (.decision == "allow" or .decision == "refuse"))'
 expect_eq "one declassification record per review" 6 \
   "$(jq -s '[.[] | select(.decision == "declassify" and .stage == "review")] | length' "$T/audit-all.jsonl")"
 expect_eq "one audit record per request" "$requests" "$(wc -l <"$T/audit.jsonl")"
-expect_eq "one model-management record: the local endpoint's model list, public, no item" \
-  "GET /api/tags public " \
-  "$(jq -r 'select(.stage == "") | "\(.reason | capture("(?<m>GET /api/tags)").m) \(.label) \(.item)"' "$T/audit-all.jsonl")"
+expect_eq "model-management records: the local server's version, status, lists; public, no item" \
+  "GET /api/version public |GET /api/status public |GET /api/tags public |GET /api/ps public " \
+  "$(jq -r 'select(.stage == "") | "\(.reason | capture("(?<m>GET /api/[a-z]+)").m) \(.label) \(.item)"' "$T/audit-all.jsonl" | tr '\n' '|' | sed 's/|$//')"
 expect_eq "18 requests in all" 18 "$requests"
 expect_eq "every record allows" allow "$(jq -r .decision "$T/audit.jsonl" | sort -u)"
 expect_eq "12 audit records for the cloud (plan and summarize)" 12 "$(jq -s '[.[] | select(.locality == "cloud")] | length' "$T/audit.jsonl")"
@@ -88,22 +88,23 @@ expect_eq "the key is in no output, report, audit or state" 0 \
 expect_contains "markdown report names where stages ran" "$T/report.md" "on gpu-box (local)"
 
 # Tampering with the audit is found and the record named (a copy of the state).
+# Records 1-4 are the probe's model management; 5 on are stage requests.
 cp -r "$T/state" "$T/tampered"
-sqlite3 "$T/tampered/state.db" "UPDATE audit SET label = 'public' WHERE seq = 3"
+sqlite3 "$T/tampered/state.db" "UPDATE audit SET label = 'public' WHERE seq = 5"
 set +e
 "$BULKHEAD" audit verify --state "$T/tampered" >/dev/null 2>"$T/tamper.err"
 rc=$?
 set -e
 expect_eq "an altered record fails verification with exit 3" 3 "$rc"
-expect_contains "naming the record" "$T/tamper.err" "audit record 3"
+expect_contains "naming the record" "$T/tamper.err" "audit record 5"
 cp -r "$T/state" "$T/deleted"
-sqlite3 "$T/deleted/state.db" "DELETE FROM audit WHERE seq = 5"
+sqlite3 "$T/deleted/state.db" "DELETE FROM audit WHERE seq = 7"
 set +e
 "$BULKHEAD" audit verify --state "$T/deleted" >/dev/null 2>"$T/delete.err"
 rc=$?
 set -e
 expect_eq "a deleted record fails verification with exit 3" 3 "$rc"
-expect_contains "naming where the chain breaks" "$T/delete.err" "audit record 6"
+expect_contains "naming where the chain breaks" "$T/delete.err" "audit record 8"
 
 # Reading a state that does not exist: a clear error, and nothing is created.
 set +e
@@ -114,8 +115,9 @@ expect_eq "report on a missing state exits 2" 2 "$rc"
 expect_contains "saying how to make one" "$T/nostate.err" "no bulkhead state in '$T/no-such-state'"
 expect "and creates no folder" [ ! -e "$T/no-such-state" ]
 
-# The same command again: nothing left to do, no request sent.
-posts() { cat "$T/local.log" "$T/cloud.log" | jq -r .method | grep -c POST || true; }
+# The same command again: nothing left to do, no model call sent (the probe
+# before the run still asks the server about itself and its models).
+posts() { cat "$T/local.log" "$T/cloud.log" | jq -r 'select(.path == "/api/chat") | .method' | grep -c POST || true; }
 before=$(posts)
 expect "second run exits 0" "$BULKHEAD" run "$BH_SOURCE_DIR/pipelines/code-review.json" \
   --repo "$T/repo" --base main --state "$T/state"

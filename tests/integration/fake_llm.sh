@@ -93,7 +93,7 @@ start_server local --log "$tmp/local.log" --token-ms 5
 call local GET /
 check "GET / says Ollama is running" [ "$STATUS" = 200 -a "$BODY" = "Ollama is running" ]
 call local GET /api/version
-check "GET /api/version answers 0.12.3-fake" jqok '.version == "0.12.3-fake"'
+check "GET /api/version answers 0.17.0-fake (the default --server-version)" jqok '.version == "0.17.0-fake"'
 call local GET /api/nothing
 check "an unknown path is 404 {\"error\":\"not found\"}" eval '[ "$STATUS" = 404 ] && jqok ".error == \"not found\""'
 check "binds 127.0.0.1 only (127.0.0.2 is refused)" \

@@ -58,7 +58,8 @@ expect "gemma3:4b is missing" grep -Eq '^gpu-box +local +gemma3:4b +missing +no'
 expect "mybot is shown as a cloud stub with its remote host" \
   grep -Eq '^gpu-box +local +mybot +present +no +https://ollama.com' "$T/list.out"
 expect "an openai endpoint is not managed" grep -Eq '^oai +cloud +- +not managed' "$T/list.out"
-expect_eq "the fake got only GETs for tags and ps" "GET /api/ps GET /api/tags " \
+expect_eq "the fake got only GETs: tags, ps, and version and status for the enforcement" \
+  "GET /api/ps GET /api/status GET /api/tags GET /api/version " \
   "$(jq -r '"\(.method) \(.path)"' "$T/local.log" | sort -u | tr '\n' ' ')"
 
 "$BULKHEAD" audit show --state "$T/state" >"$T/audit1.jsonl"
@@ -122,10 +123,12 @@ set -e
 expect_eq "run of a stage on a cloud stub exits 3" 3 "$rc"
 expect_contains "the refusal names the model and the remote host" "$T/run.err" \
   "refused to run: cloud stage uses model 'mybot', a cloud stub that the server forwards to 'https://ollama.com"
-expect_eq "the fake saw only GET /api/tags" "GET /api/tags" \
+expect_eq "the fake saw only the probe's GETs (no show for a stub, no model call)" \
+  "GET /api/ps GET /api/status GET /api/tags GET /api/version" \
   "$(jq -r '"\(.method) \(.path)"' "$T/stubby.log" | sort -u | tr '\n' ' ' | sed 's/ $//')"
 "$BULKHEAD" audit show --state "$T/state-run" >"$T/audit-run.jsonl"
-expect_eq "the probe and the refusal are audited" "allow  local|refuse review cloud" \
+expect_eq "the probe and the refusal are audited" \
+  "allow  local|allow  local|allow  local|allow  local|refuse review cloud" \
   "$(jq -r '"\(.decision) \(.stage) \(.locality)"' "$T/audit-run.jsonl" | tr '\n' '|' | sed 's/|$//')"
 
 # The same pipeline on a server where the model is real runs (the probe passes).

@@ -803,6 +803,51 @@ static void egress_passes_transport_failures_to_on_done(void **state)
     assert_int_equal(mini_httpd_connections(f->cloud_srv), 0);
 }
 
+/* ":local" goes only on a local stage's model, only where the server honours
+ * it, never twice and never with enforce_local off; the name stays put while
+ * tasks hold it. */
+static void egress_adds_local_suffix_only_where_it_is_honoured(void **state)
+{
+    struct fixture *f = *state;
+    const char *review = f->p->stages[ST_REVIEW].model;
+    assert_ptr_equal(egr_stage_model(f->gate, ST_REVIEW), review); /* not known to honour it */
+    egr_endpoint_set_local_suffix(f->gate, EP_LOCAL, 1);
+    const char *wire = egr_stage_model(f->gate, ST_REVIEW);
+    assert_string_equal(wire, "qwen2.5-coder:7b:local");
+    assert_ptr_equal(egr_stage_model(f->gate, ST_REVIEW), wire); /* made once */
+    assert_string_equal(egr_stage_model(f->gate, ST_SNEAKY), "gpt-oss:20b-cloud"); /* cloud */
+    assert_string_equal(egr_stage_model(f->gate, ST_SUMMARY), "gpt-oss:120b"); /* cloud stage */
+    egr_stage_mark_remote(f->gate, ST_REVIEW, "https://ollama.com"); /* a stub: cloud now */
+    assert_string_equal(egr_stage_model(f->gate, ST_REVIEW), review);
+    free(f->p->stages[ST_REVIEW].model);
+    f->p->stages[ST_REVIEW].model = bh_xstrdup("qwen3:8b:LOCAL"); /* said already */
+    struct egr_gate *g = NULL; /* a gate without the stub mark */
+    struct bh_err err = {0};
+    assert_int_equal(egr_new(&g, f->p, f->net, f->store, 42, &err), 0);
+    egr_endpoint_set_local_suffix(g, EP_LOCAL, 1);
+    assert_string_equal(egr_stage_model(g, ST_REVIEW), "qwen3:8b:LOCAL");
+    f->p->endpoints[EP_LOCAL].enforce_local = PIPE_ENFORCE_OFF;
+    free(f->p->stages[ST_REVIEW].model);
+    f->p->stages[ST_REVIEW].model = bh_xstrdup("qwen3:8b");
+    assert_string_equal(egr_stage_model(g, ST_REVIEW), "qwen3:8b");
+    egr_free(g);
+}
+
+static void egress_num_ctx_is_the_stages_else_the_probes(void **state)
+{
+    struct fixture *f = *state;
+    struct egr_model_facts none = EGR_MODEL_FACTS_INIT, f8 = { 1, 0, 8192 };
+    assert_int_equal(egr_stage_facts(f->gate, ST_REVIEW)->listed, none.listed);
+    assert_int_equal(egr_stage_facts(f->gate, ST_REVIEW)->loaded, -1);
+    assert_int_equal(egr_stage_num_ctx(f->gate, ST_REVIEW), 0); /* the server's default */
+    egr_stage_set_facts(f->gate, ST_REVIEW, &f8);
+    assert_int_equal(egr_stage_num_ctx(f->gate, ST_REVIEW), 8192);
+    assert_int_equal(egr_stage_facts(f->gate, ST_REVIEW)->loaded, 0);
+    f->p->stages[ST_REVIEW].num_ctx = 4096; /* options.num_ctx wins */
+    assert_int_equal(egr_stage_num_ctx(f->gate, ST_REVIEW), 4096);
+    assert_int_equal(egr_stage_num_ctx(f->gate, ST_SUMMARY), 0);
+}
+
 #define G(fn) cmocka_unit_test_setup_teardown(fn, gate_setup, gate_teardown)
 
 int main(void)
@@ -818,6 +863,8 @@ int main(void)
         cmocka_unit_test(egress_numeric_host_forms_are_judged_by_their_address),
         cmocka_unit_test(egress_trusted_hosts_vouch_only_for_what_they_list),
         cmocka_unit_test(egress_rejects_bad_urls),
+        G(egress_adds_local_suffix_only_where_it_is_honoured),
+        G(egress_num_ctx_is_the_stages_else_the_probes),
         G(egress_refuses_confidential_to_cloud_stage),
         G(egress_treats_cloud_model_on_local_endpoint_as_cloud),
         G(egress_sends_confidential_to_local_stage),

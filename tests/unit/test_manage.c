@@ -186,6 +186,75 @@ struct seen {
     int calls;
 };
 
+static void version_and_status_tell_what_the_server_enforces(void **state)
+{
+    (void)state;
+    struct prov_server s = { 0 };
+    struct bh_err err = { 0 };
+    for (size_t step = 0; step <= 1; step++) {
+        struct prov_doc *d = doc_of("{\"version\":\"0.18.1\"}", step);
+        assert_int_equal(prov_version_finish(d, 200, &s, &err), 0);
+        assert_string_equal(s.version, "0.18.1");
+        prov_doc_free(d);
+        d = doc_of("{\"cloud\":{\"disabled\":true,\"source\":\"env\"}}", step);
+        assert_int_equal(prov_status_finish(d, 200, &s, &err), 0);
+        assert_int_equal(s.status, 1);
+        assert_int_equal(s.cloud_disabled, 1);
+        assert_string_equal(s.cloud_source, "env");
+        prov_doc_free(d);
+    }
+    /* An older server has no /api/status: 404 is an answer, not an error. */
+    struct prov_doc *d = doc_of("404 page not found", 0);
+    s.status = 1;
+    assert_int_equal(prov_status_finish(d, 404, &s, &err), 0);
+    assert_int_equal(s.status, 0);
+    assert_int_equal(s.cloud_disabled, 0);
+    prov_doc_free(d);
+}
+
+static void version_and_status_fail_on_other_replies(void **state)
+{
+    (void)state;
+    struct prov_server s = { 0 };
+    struct bh_err err = { 0 };
+    struct prov_doc *d = doc_of("{\"error\":\"boom\"}", 0);
+    assert_int_equal(prov_status_finish(d, 500, &s, &err), BH_EREPLY);
+    assert_string_equal(err.msg, "asking the cloud status: HTTP 500: boom");
+    assert_int_equal(prov_version_finish(d, 200, &s, &err), BH_EREPLY);
+    assert_string_equal(err.msg, "asking the version: the reply has no 'version' — check that "
+                        "the endpoint speaks the 'ollama' API");
+    prov_doc_free(d);
+    d = doc_of("{\"cloud\":true}", 0);
+    assert_int_equal(prov_status_finish(d, 200, &s, &err), BH_EREPLY);
+    assert_string_equal(err.msg, "asking the cloud status: the reply has no 'cloud' object — "
+                        "check that the endpoint speaks the 'ollama' API");
+    prov_doc_free(d);
+}
+
+static void versions_compare_by_number_and_local_starts_at_0_18(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *a, *b;
+        int sign;
+    } cases[] = {
+        { "0.17.6", "0.17.6", 0 },      { "0.17.10", "0.17.9", 1 },  { "0.9.0", "0.17.0", -1 },
+        { "v0.18.0-rc1", "0.18.0", 0 }, { "0.12.3-fake", "0.12.3", 0 }, { "1.0", "0.99.99", 1 },
+        { "0.18", "0.18.0", 0 },        { "dev", "0.0.1", -1 },       { "", "", 0 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int c = prov_version_cmp(cases[i].a, cases[i].b);
+        assert_int_equal(c < 0 ? -1 : c > 0, cases[i].sign);
+        c = prov_version_cmp(cases[i].b, cases[i].a);
+        assert_int_equal(c < 0 ? -1 : c > 0, -cases[i].sign);
+    }
+    assert_true(prov_version_honours_local("0.18.0"));
+    assert_true(prov_version_honours_local("0.20.1"));
+    assert_false(prov_version_honours_local("0.17.7"));
+    assert_false(prov_version_honours_local("0.12.3-fake"));
+    assert_false(prov_version_honours_local(""));
+}
+
 static void on_step(void *ud, const struct prov_pull_step *s)
 {
     struct seen *v = ud;
@@ -276,6 +345,9 @@ int main(void)
         cmocka_unit_test(a_doc_over_its_cap_fails),
         cmocka_unit_test(show_finds_context_length_through_the_architecture),
         cmocka_unit_test(show_falls_back_to_any_context_length_and_sees_stubs),
+        cmocka_unit_test(version_and_status_tell_what_the_server_enforces),
+        cmocka_unit_test(version_and_status_fail_on_other_replies),
+        cmocka_unit_test(versions_compare_by_number_and_local_starts_at_0_18),
         cmocka_unit_test(pull_progress_reaches_success_in_any_split),
         cmocka_unit_test(pull_error_mid_stream_is_reported),
         cmocka_unit_test(pull_without_success_or_with_bad_status_fails),

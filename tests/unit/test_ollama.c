@@ -719,7 +719,8 @@ static void chat_body_sends_options_keep_alive_format_think_truncate_tools(void 
                           .think = PROV_THINK_OFF,
                           .truncate_off = 1,
                           .tools_json = tools,
-                          .max_tokens = 512};
+                          .max_tokens = 512,
+                          .num_ctx = 32768}; /* the options' own num_ctx wins */
     json_t *j = body_of(&c);
     json_t *opts = json_object_get(j, "options");
     assert_int_equal(json_integer_value(json_object_get(opts, "num_ctx")), 8192);
@@ -749,6 +750,20 @@ static void chat_body_sends_options_keep_alive_format_think_truncate_tools(void 
     assert_null(json_object_get(j, "truncate"));
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(j, "options"), "num_predict")), 7);
+    /* options without num_ctx get the one bulkhead chose (from /api/show) */
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "options"), "num_ctx")), 32768);
+    json_decref(j);
+    c.options_json = NULL;
+    c.max_tokens = 0;
+    j = body_of(&c);
+    assert_int_equal(json_object_size(json_object_get(j, "options")), 1);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "options"), "num_ctx")), 32768);
+    json_decref(j);
+    c.num_ctx = 0;
+    j = body_of(&c);
+    assert_null(json_object_get(j, "options"));
     json_decref(j);
 }
 

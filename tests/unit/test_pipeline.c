@@ -595,6 +595,19 @@ static void endpoint_headers_expand_and_trusted_hosts_parse(void **state)
     pipe_free(p);
 }
 
+static void enforce_local_is_read_and_defaults_to_auto(void **state)
+{
+    (void)state;
+    struct pipeline *p = load_ok(LANG, NULL);
+    assert_int_equal(p->endpoints[0].enforce_local, PIPE_ENFORCE_AUTO); /* not written */
+    assert_int_equal(p->endpoints[1].enforce_local, PIPE_ENFORCE_REQUIRE);
+    pipe_free(p);
+    p = load_ok("fixtures/pipelines/good/minimal.json", NULL);
+    for (size_t i = 0; i < p->n_endpoints; i++)
+        assert_int_equal(p->endpoints[i].enforce_local, PIPE_ENFORCE_AUTO);
+    pipe_free(p);
+}
+
 static void source_rules_detectors_and_allow_parse(void **state)
 {
     (void)state;
@@ -903,6 +916,15 @@ static void every_new_key_fails_with_its_exact_message(void **state)
         { "trusted-hosts-cloud.json", BAD_DIR "/trusted-hosts-cloud.json:4:97: "
           "endpoints.cloud.trusted_hosts: \"trusted_hosts\" has no effect on an endpoint that is "
           "not declared local — add \"locality\": \"local\", or remove \"trusted_hosts\"" },
+        { "enforce-local-bad.json", BAD_DIR "/enforce-local-bad.json:5:111: "
+          "endpoints.gpu-box.enforce_local: unknown enforce_local value \"requir\" (valid: auto, "
+          "require, off) — did you mean \"require\"?" },
+        { "enforce-local-cloud.json", BAD_DIR "/enforce-local-cloud.json:5:84: "
+          "endpoints.cloud.enforce_local: \"enforce_local\" has no effect on an endpoint that is "
+          "not declared local — add \"locality\": \"local\", or remove \"enforce_local\"" },
+        { "enforce-local-provider.json", BAD_DIR "/enforce-local-provider.json:5:108: "
+          "endpoints.llama.enforce_local: \"enforce_local\" is for \"ollama\" endpoints (this one "
+          "speaks \"openai\") — remove it" },
         { "trusted-hosts-invalid.json", BAD_DIR "/trusted-hosts-invalid.json:5:48: "
           "endpoints.gpu-box.trusted_hosts[0]: invalid CIDR block \"10.8.0.0/33\": the prefix of "
           "an IPv4 block is 1 to 32" },
@@ -1588,6 +1610,7 @@ int main(void)
         cmocka_unit_test(source_kind_fields_lists_git_and_files),
         cmocka_unit_test(include_merges_endpoints_after_the_files_own),
         cmocka_unit_test(endpoint_headers_expand_and_trusted_hosts_parse),
+        cmocka_unit_test(enforce_local_is_read_and_defaults_to_auto),
         cmocka_unit_test(source_rules_detectors_and_allow_parse),
         cmocka_unit_test(files_source_has_document_fields_and_keys),
         cmocka_unit_test(inline_messages_are_templates_positioned_at_their_value),

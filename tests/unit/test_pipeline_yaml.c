@@ -84,6 +84,7 @@ static void assert_same_endpoint(const struct pipe_endpoint *a, const struct pip
         assert_string_equal(a->headers[i].value, b->headers[i].value);
     }
     assert_same_strv(a->trusted_hosts, a->n_trusted_hosts, b->trusted_hosts, b->n_trusted_hosts);
+    assert_int_equal(a->enforce_local, b->enforce_local);
     assert_int_equal(!a->included_from, !b->included_from); /* the twins include twins */
 }
 

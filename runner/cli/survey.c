@@ -1,0 +1,311 @@
+/* cli/survey.c — asking a local Ollama server, before a run, what it will do
+ * with the models the stages name, and handing the answers to the gate.
+ *
+ * Ollama forwards a cloud stub off the machine under any name, so a model
+ * name that looks local proves nothing. Three facts help, from the weakest:
+ * /api/tags lists a stub with remote_host (seen before the run, but a stub
+ * made after bulkhead looked is missed); a server from 0.18.0 on honours the
+ * ":local" name suffix and answers 404 instead of forwarding (enforced by
+ * the server at the moment of the request); /api/status says whether the
+ * server refuses every cloud model. The survey learns all three, the gate
+ * then adds the suffix where it is honoured, and `enforce_local: "require"`
+ * refuses a run on a server that offers neither of the last two.
+ *
+ * The same survey gives the context length (/api/show) that a stage without
+ * options.num_ctx asks for, and whether a model was loaded at the start (a
+ * first-byte timeout on a model that was not is most likely its load).
+ * Nothing here stops a run except `require`: a server that cannot be asked
+ * fails the tasks that need it, with clearer messages than we could give. */
+#include "cli/survey.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/models_probe.h"
+#include "egress/egress.h"
+#include "pipeline/pipeline.h"
+#include "policy/policy.h"
+#include "util/bh_str.h"
+#include "util/bh_xmalloc.h"
+
+int cli_survey_wanted(const struct egr_gate *g, const struct pipeline *p, size_t endpoint)
+{
+    if (!egr_endpoint_info(g, endpoint)->local ||
+        strcmp(p->endpoints[endpoint].provider, "ollama") != 0)
+        return 0;
+    for (size_t s = 0; s < p->n_stages; s++)
+        if (p->stages[s].endpoint == endpoint && !pol_model_is_cloud(p->stages[s].model))
+            return 1;
+    return 0;
+}
+
+const struct cli_survey_model *cli_survey_find(const struct cli_survey *s, const char *model)
+{
+    for (size_t i = 0; i < s->n_models; i++)
+        if (prov_model_name_eq(s->models[i].name, model))
+            return &s->models[i];
+    return NULL;
+}
+
+/* The distinct models of the endpoint's stages whose names are not cloud. */
+static void models_collect(struct cli_survey *s, const struct pipeline *p)
+{
+    s->models = bh_xcalloc(p->n_stages + 1, sizeof(*s->models));
+    for (size_t i = 0; i < p->n_stages; i++) {
+        const struct pipe_stage *st = &p->stages[i];
+        if (st->endpoint != s->endpoint || pol_model_is_cloud(st->model) ||
+            cli_survey_find(s, st->model))
+            continue;
+        s->models[s->n_models++] = (struct cli_survey_model){ .name = st->model, .listed = -1,
+                                                              .loaded = -1 };
+    }
+}
+
+static void enforcement_set(struct cli_survey *s)
+{
+    s->honours_local = s->reached && prov_version_honours_local(s->server.version);
+    if (!s->reached)
+        s->enforcement = CLI_ENFORCE_UNKNOWN;
+    else if (s->server.cloud_disabled)
+        s->enforcement = CLI_ENFORCE_NO_CLOUD;
+    else if (s->honours_local)
+        s->enforcement = CLI_ENFORCE_LOCAL_NAMES;
+    else
+        s->enforcement = CLI_ENFORCE_NONE;
+}
+
+static void keep_first(struct cli_survey *s, const struct bh_err *err)
+{
+    if (!s->err.code)
+        s->err = *err;
+}
+
+/* tags and ps: which needed models the server has, and which are loaded. */
+static void lists_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
+                       const struct pipeline *p)
+{
+    struct prov_models tags = { 0 }, ps = { 0 };
+    struct bh_err err = { 0 };
+    s->tags_ok = cli_models_list(g, n, p, s->endpoint, EGR_MANAGE_TAGS, &tags, &err) == 0;
+    if (!s->tags_ok)
+        keep_first(s, &err);
+    s->ps_ok = cli_models_list(g, n, p, s->endpoint, EGR_MANAGE_PS, &ps, &err) == 0;
+    if (!s->ps_ok)
+        keep_first(s, &err);
+    for (size_t i = 0; i < s->n_models; i++) {
+        struct cli_survey_model *m = &s->models[i];
+        const struct prov_model *t = prov_models_find(&tags, m->name);
+        if (s->tags_ok)
+            m->listed = t != NULL;
+        if (t && prov_model_is_remote(t))
+            m->remote = bh_xstrdup(t->remote_host ? t->remote_host : t->remote_model);
+        if (s->ps_ok)
+            m->loaded = prov_models_find(&ps, m->name) != NULL;
+    }
+    prov_models_release(&tags);
+    prov_models_release(&ps);
+}
+
+/* show per model that is there and local: its context length (and, should
+ * the list have missed it, whether it is a stub after all). */
+static void shows_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
+                       const struct pipeline *p)
+{
+    for (size_t i = 0; i < s->n_models; i++) {
+        struct cli_survey_model *m = &s->models[i];
+        struct prov_show show = { 0 };
+        if (m->listed != 1 || m->remote)
+            continue;
+        if (cli_model_show(g, n, p, s->endpoint, m->name, &show, &m->show_err) == 0) {
+            m->context_length = show.context_length;
+            m->num_ctx = show.context_length < EGR_NUM_CTX_MAX ? (long)show.context_length
+                                                                : EGR_NUM_CTX_MAX;
+            if (show.remote_host || show.remote_model)
+                m->remote = bh_xstrdup(show.remote_host ? show.remote_host : show.remote_model);
+        }
+        prov_show_release(&show);
+    }
+}
+
+void cli_survey_server(struct cli_survey *s, struct egr_gate *g, struct net *n,
+                       const struct pipeline *p, size_t endpoint)
+{
+    struct bh_err err = { 0 };
+    memset(s, 0, sizeof(*s));
+    s->endpoint = endpoint;
+    int rc = cli_server_ask(g, n, p, endpoint, &s->server, &err);
+    s->reached = s->server.version[0] != '\0';
+    if (rc)
+        keep_first(s, &err);
+    enforcement_set(s);
+}
+
+void cli_survey_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
+                     const struct pipeline *p, size_t endpoint)
+{
+    cli_survey_server(s, g, n, p, endpoint);
+    models_collect(s, p);
+    if (!s->reached)
+        return; /* the lists would only fail the same way */
+    lists_take(s, g, n, p);
+    shows_take(s, g, n, p);
+}
+
+void cli_survey_release(struct cli_survey *s)
+{
+    for (size_t i = 0; s && i < s->n_models; i++)
+        free(s->models[i].remote);
+    if (s) {
+        free(s->models);
+        memset(s, 0, sizeof(*s));
+    }
+}
+
+void cli_survey_apply(const struct cli_survey *s, struct egr_gate *g, const struct pipeline *p)
+{
+    egr_endpoint_set_local_suffix(g, s->endpoint, s->honours_local);
+    for (size_t i = 0; i < p->n_stages; i++) {
+        const struct cli_survey_model *m = cli_survey_find(s, p->stages[i].model);
+        if (p->stages[i].endpoint != s->endpoint || !m)
+            continue;
+        if (m->remote)
+            egr_stage_mark_remote(g, i, m->remote);
+        struct egr_model_facts f = { .listed = m->listed, .loaded = m->loaded,
+                                     .num_ctx = m->num_ctx };
+        egr_stage_set_facts(g, i, &f);
+    }
+}
+
+void cli_enforcement_words(const struct cli_survey *s, const struct pipe_endpoint *e,
+                           char *buf, size_t size)
+{
+    const char *v = s->server.version, *src = s->server.cloud_source;
+    const char *off = e->enforce_local == PIPE_ENFORCE_OFF ? ", not used: enforce_local is \"off\""
+                                                           : "";
+    switch (s->enforcement) {
+    case CLI_ENFORCE_UNKNOWN:
+        bh_str_put(buf, size, "unknown (the server could not be asked)");
+        break;
+    case CLI_ENFORCE_NO_CLOUD:
+        bh_str_put(buf, size, "the server refuses cloud models (source: %s)%s%s",
+                   src[0] ? src : "?", s->honours_local ? "; :local names honoured" : "",
+                   s->honours_local ? off : "");
+        break;
+    case CLI_ENFORCE_LOCAL_NAMES:
+        bh_str_put(buf, size, ":local names honoured (ollama %s)%s", v, off);
+        break;
+    case CLI_ENFORCE_NONE:
+        bh_str_put(buf, size, "not enforced (ollama %s: :local names need %s, and %s)", v,
+                   PROV_LOCAL_SUFFIX_VERSION, s->server.status ? "cloud is not disabled"
+                                                                : "it has no /api/status");
+        break;
+    }
+}
+
+int cli_survey_required(const struct cli_survey *s, const struct pipeline *p,
+                        struct bh_err *err)
+{
+    const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
+    char words[200];
+    if (e->enforce_local != PIPE_ENFORCE_REQUIRE || s->enforcement == CLI_ENFORCE_NO_CLOUD ||
+        s->enforcement == CLI_ENFORCE_LOCAL_NAMES)
+        return 0;
+    if (s->enforcement == CLI_ENFORCE_UNKNOWN)
+        return bh_err_set(err, BH_ENET, "endpoint '%s': enforce_local is \"require\", and the "
+                          "server could not be asked how it enforces local-only: %s",
+                          e->name, s->err.msg);
+    cli_enforcement_words(s, e, words, sizeof(words));
+    return bh_err_set(err, BH_EPOLICY, "endpoint '%s' (%s): enforce_local is \"require\", but "
+                      "the server enforces local-only neither way: %s — upgrade Ollama to %s "
+                      "or later, or start it with OLLAMA_NO_CLOUD=1, or set enforce_local to "
+                      "\"auto\"", e->name, e->url, words, PROV_LOCAL_SUFFIX_VERSION);
+}
+
+/* --- before a run ----------------------------------------------------------- */
+
+static void survey_warn(const struct cli_survey *s, const struct pipeline *p)
+{
+    const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
+    char words[200];
+    if (!s->reached) {
+        fprintf(stderr, "bulkhead: warning: could not ask the server: %s; its tasks may fail\n",
+                s->err.msg);
+        return;
+    }
+    cli_enforcement_words(s, e, words, sizeof(words));
+    fprintf(stderr, "bulkhead: endpoint '%s': local-only enforcement by the server: %s\n",
+            e->name, words);
+    if (s->err.code) /* a list or the status: what it would have told stays unknown */
+        fprintf(stderr, "bulkhead: warning: %s\n", s->err.msg);
+    for (size_t i = 0; i < s->n_models; i++)
+        if (s->models[i].show_err.code)
+            fprintf(stderr, "bulkhead: warning: could not read the context length: %s; stages "
+                            "without options.num_ctx on it get the server's default\n",
+                    s->models[i].show_err.msg);
+}
+
+/* The run must not start: each local stage of the endpoint is refused, and
+ * the audit says why. */
+static void refusals_audit(struct egr_gate *g, const struct pipeline *p, size_t endpoint,
+                           const struct bh_err *why)
+{
+    char reason[300];
+    bh_str_put(reason, sizeof(reason), "enforce_local require: %s", why->msg);
+    for (size_t i = 0; i < p->n_stages; i++) {
+        struct bh_err aerr = { 0 };
+        if (p->stages[i].endpoint != endpoint || !egr_stage_local(g, i))
+            continue;
+        if (egr_audit_refusal(g, i, "", 0, reason, &aerr))
+            bh_err_print(&aerr, stderr);
+    }
+}
+
+int cli_models_probe(struct egr_gate *g, struct net *n, const struct pipeline *p,
+                     struct bh_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < p->n_endpoints; i++) {
+        struct cli_survey s;
+        struct bh_err why = { 0 };
+        if (!cli_survey_wanted(g, p, i))
+            continue;
+        cli_survey_take(&s, g, n, p, i);
+        cli_survey_apply(&s, g, p);
+        survey_warn(&s, p);
+        if (cli_survey_required(&s, p, &why) && rc == 0) {
+            refusals_audit(g, p, i, &why);
+            *err = why;
+            rc = why.code;
+        }
+        cli_survey_release(&s);
+    }
+    return rc;
+}
+
+/* --- num_ctx, constant per model ------------------------------------------- */
+
+size_t cli_num_ctx_warn(const struct pipeline *p, const long *num_ctx)
+{
+    size_t warned = 0;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        const struct pipe_stage *a = &p->stages[i];
+        if (num_ctx[i] <= 0 || strcmp(p->endpoints[a->endpoint].provider, "ollama") != 0)
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            const struct pipe_stage *b = &p->stages[j];
+            if (b->endpoint != a->endpoint || !prov_model_name_eq(a->model, b->model) ||
+                num_ctx[j] <= 0 || num_ctx[j] == num_ctx[i])
+                continue;
+            fprintf(stderr, "bulkhead: warning: %s:%d:%d: stages.%s: num_ctx %ld differs from "
+                            "stage '%s' (num_ctx %ld) on the same model '%s' of endpoint '%s': "
+                            "Ollama reloads the model each time it changes — give both stages "
+                            "the same options.num_ctx\n",
+                    p->file, a->line, a->col, a->name, num_ctx[i], b->name, num_ctx[j],
+                    a->model, p->endpoints[a->endpoint].name);
+            warned++;
+            break;
+        }
+    }
+    return warned;
+}

@@ -1,0 +1,106 @@
+/* cli/survey.h — what the server of a local Ollama endpoint says before a
+ * run: its version and cloud status (how it enforces local-only itself),
+ * which of the models the stages need it holds (as local models or as cloud
+ * stubs), which are loaded, and each one's context length. `run` hands the
+ * facts to the gate (cli_models_probe); `check --online` and `models` print
+ * them. Every request passes the gate and is audited. */
+#ifndef CLI_SURVEY_H
+#define CLI_SURVEY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "providers/manage.h"
+#include "util/bh_err.h"
+
+struct egr_gate;
+struct net;
+struct pipeline;
+struct pipe_endpoint;
+
+struct cli_survey_model {
+    const char *name;        /* borrowed from the pipeline (the first stage's spelling) */
+    int listed;              /* /api/tags: 1 installed (a local model or a stub), 0 missing,
+                                -1 not known */
+    char *remote;            /* a cloud stub: the host it forwards to (owned), else NULL */
+    int loaded;              /* /api/ps: 1 loaded, 0 not, -1 not known */
+    int64_t context_length;  /* /api/show; 0 not known */
+    long num_ctx;            /* min(context_length, EGR_NUM_CTX_MAX); 0 not known */
+    struct bh_err show_err;  /* why /api/show failed; code 0 when it did not (or was not
+                                asked: a missing model or a stub) */
+};
+
+/* How the server keeps a local stage's model on the machine by itself. */
+enum cli_enforcement {
+    CLI_ENFORCE_UNKNOWN,     /* the server could not be asked */
+    CLI_ENFORCE_NONE,        /* neither of the two below: an older server */
+    CLI_ENFORCE_LOCAL_NAMES, /* it honours ":local" names (a stub answers 404) */
+    CLI_ENFORCE_NO_CLOUD,    /* /api/status: it refuses every cloud model */
+};
+
+struct cli_survey {
+    size_t endpoint;
+    int reached;             /* the server answered /api/version */
+    struct bh_err err;       /* the first thing that failed (reached 0: why) */
+    struct prov_server server;
+    int honours_local;       /* prov_version_honours_local(server.version) */
+    enum cli_enforcement enforcement;
+    int tags_ok, ps_ok;
+    struct cli_survey_model *models; /* the distinct models of the endpoint's local stages */
+    size_t n_models;
+};
+
+/* 1 when the survey asks endpoint: the gate verified it local, it speaks
+ * ollama, and a stage on it has a model whose name is not a cloud name. */
+int cli_survey_wanted(const struct egr_gate *g, const struct pipeline *p, size_t endpoint);
+
+/* Asks the server of endpoint only about itself (version and status): fills
+ * reached, server, honours_local, enforcement and err; no models. */
+void cli_survey_server(struct cli_survey *s, struct egr_gate *g, struct net *n,
+                       const struct pipeline *p, size_t endpoint);
+
+/* Asks the server of endpoint: version and status, tags, ps, and show for
+ * each needed model it lists as a local model. Never fails: what could not
+ * be learnt stays unknown, and s->err (or a model's show_err) says why.
+ * Release with cli_survey_release. */
+void cli_survey_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
+                     const struct pipeline *p, size_t endpoint);
+void cli_survey_release(struct cli_survey *s); /* zeroes s */
+
+/* The survey's entry for model (names compared as Ollama does), or NULL. */
+const struct cli_survey_model *cli_survey_find(const struct cli_survey *s, const char *model);
+
+/* Hands the facts to the gate: whether the server honours ":local", the
+ * stubs (egr_stage_mark_remote: the stage is cloud from then on), and each
+ * stage's listed, loaded and num_ctx (egr_stage_set_facts). */
+void cli_survey_apply(const struct cli_survey *s, struct egr_gate *g, const struct pipeline *p);
+
+/* The enforcement in words, e.g. "the server refuses cloud models (source:
+ * env)", ":local names honoured (ollama 0.18.1)", "not enforced (ollama
+ * 0.12.3: :local names need 0.18.0, and cloud is not disabled)". */
+void cli_enforcement_words(const struct cli_survey *s, const struct pipe_endpoint *e,
+                           char *buf, size_t size);
+
+/* enforce_local "require" and a server that enforces neither way:
+ * BH_EPOLICY naming the endpoint, what the server lacks and what to do; a
+ * server that could not be asked: BH_ENET with the reason. 0 otherwise (and
+ * for every other enforce_local). */
+int cli_survey_required(const struct cli_survey *s, const struct pipeline *p,
+                        struct bh_err *err);
+
+/* Before a run: takes and applies the survey of every wanted endpoint, with
+ * a line per endpoint on stderr saying how its server enforces local-only,
+ * and warnings for what could not be learnt (the tasks that need it then
+ * fail on their own, or run with the server's default num_ctx). Returns the
+ * first cli_survey_required error, after auditing a refusal for each local
+ * stage of that endpoint: the run must not start. */
+int cli_models_probe(struct egr_gate *g, struct net *n, const struct pipeline *p,
+                     struct bh_err *err);
+
+/* Warns on stderr once per stage whose num_ctx (num_ctx[stage], 0: not
+ * known, skipped) differs from an earlier stage's on the same Ollama
+ * endpoint and model: Ollama reloads a model whenever it changes. Returns
+ * the number of warnings. */
+size_t cli_num_ctx_warn(const struct pipeline *p, const long *num_ctx);
+
+#endif
