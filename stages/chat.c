@@ -2,7 +2,16 @@
  * send it through the egress gate, parse the streamed reply, report back to
  * the engine. The request is built here and handed to the gate whole, with
  * the label of everything rendered into it: the gate decides on exactly the
- * bytes that would leave. */
+ * bytes that would leave.
+ *
+ * The response cache sits between the gate's decision and the send: a
+ * request is looked up only once the gate has said it may go (a refusal is
+ * never answered from the cache), and a reply found there is audited as
+ * "cached" and finished by the same code as a live one (the forwarding
+ * check, declassify's guards), with the label of the request that found it.
+ * The key is the hash of the endpoint's dialect and URL, the model and the
+ * exact body the provider built: any change to what would be sent — a
+ * message, an option, the format — is another key. */
 #include "stages/chat.h"
 
 #include <stdlib.h>
@@ -15,7 +24,9 @@
 #include "policy/policy.h"
 #include "providers/prov.h"
 #include "stages/render.h"
+#include "store/cache.h"
 #include "util/bh_err.h"
+#include "util/bh_hash.h"
 #include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
 
@@ -35,6 +46,7 @@ struct chat_call {
     int label;
     int feed_failed;
     struct bh_err err;
+    char key[BH_SHA256_HEX]; /* the response cache's key, "" when the run does not use it */
 };
 
 /* "endpoint 'gpu-box' (http://...), model 'x': " — the facts a user needs to act. */
@@ -158,6 +170,45 @@ static void done_with(struct chat_call *c, const char *out, const struct eng_met
         eng_task_done(c->t, out, c->label, m);
 }
 
+/* Keeps a live reply that passed every check, for the next identical
+ * request. Only a whole reply gets here (stream_finish succeeded: the final
+ * chunk came, no error); a reply that says it was forwarded never does. A
+ * cache that cannot be written costs the next run a call, not this one. */
+static void cache_keep(struct chat_call *c, const struct prov_reply *reply)
+{
+    struct store *cache = eng_task_cache(c->t);
+    if (!c->key[0] || !cache || (reply->remote_host && reply->remote_host[0]))
+        return;
+    struct store_cache_reply v = { .content = reply->content, .model = reply->model,
+                                   .done_reason = reply->done_reason,
+                                   .prompt_tokens = reply->prompt_tokens,
+                                   .output_tokens = reply->output_tokens,
+                                   .load_ns = reply->load_ns, .total_ns = reply->total_ns };
+    struct bh_err err = { 0 };
+    if (store_cache_put(cache, c->key, pol_label_name(eng_task_pipeline(c->t), c->label), &v,
+                        &err))
+        eng_task_warn(c->t, "the reply was not kept in the response cache: %s", err.msg);
+}
+
+/* A whole reply, live or from the cache, finishes the task the same way. */
+static void finish_reply(struct chat_call *c, const struct prov_reply *reply, int cached)
+{
+    struct bh_err err = { 0 };
+    if (check_not_forwarded(c->t, c->via, reply, c->label, &err)) {
+        prefix_where(c->t, c->via, &err);
+        eng_task_fail(c->t, &err);
+        return;
+    }
+    if (!cached)
+        cache_keep(c, reply);
+    struct eng_metrics m = { .prompt_tokens = reply->prompt_tokens,
+                             .output_tokens = reply->output_tokens, .load_ns = reply->load_ns,
+                             .total_ns = reply->total_ns, .answered_by = reply->model,
+                             .rerouted = c->via != eng_task_stage(c->t), .via = c->via,
+                             .cached = cached };
+    done_with(c, reply->content ? reply->content : "", &m);
+}
+
 static void on_done(void *ud, const struct net_result *r)
 {
     struct chat_call *c = ud;
@@ -177,8 +228,6 @@ static void on_done(void *ud, const struct net_result *r)
     } else {
         rc = c->ops->stream_finish(c->stream, r->status, &reply, &err);
         transient = rc && reply.transient;
-        if (rc == 0)
-            rc = check_not_forwarded(c->t, c->via, &reply, c->label, &err);
     }
     if (rc) {
         prefix_where(c->t, c->via, &err);
@@ -187,11 +236,7 @@ static void on_done(void *ud, const struct net_result *r)
         else
             eng_task_fail(c->t, &err);
     } else {
-        struct eng_metrics m = { .prompt_tokens = reply.prompt_tokens,
-                                 .output_tokens = reply.output_tokens, .load_ns = reply.load_ns,
-                                 .total_ns = reply.total_ns, .answered_by = reply.model,
-                                 .rerouted = c->via != eng_task_stage(c->t), .via = c->via };
-        done_with(c, reply.content ? reply.content : "", &m);
+        finish_reply(c, &reply, 0);
     }
     prov_reply_release(&reply);
     call_free(c);
@@ -279,6 +324,71 @@ static int build_body(const struct pipeline *p, size_t via, const struct prov_op
     return ops->chat_body(&chat, body, len, err);
 }
 
+/* The key of a request in the response cache: the endpoint's dialect and
+ * URL (without trailing slashes), the model, the path and the body bytes. */
+static void cache_key(const struct pipeline *p, size_t via, const struct prov_ops *ops,
+                      const struct egr_send_req *req, char out[BH_SHA256_HEX])
+{
+    const struct pipe_endpoint *e = &p->endpoints[p->stages[via].endpoint];
+    size_t n = strlen(e->url);
+    while (n > 0 && e->url[n - 1] == '/')
+        n--;
+    char *url = bh_xstrndup(e->url, n);
+    struct bh_sha256 *h = bh_sha256_new();
+    bh_sha256_field(h, "bulkhead-cache-v1");
+    bh_sha256_field(h, ops->name);
+    bh_sha256_field(h, url);
+    bh_sha256_field(h, p->stages[via].model);
+    bh_sha256_field(h, req->path);
+    bh_sha256_update(h, req->body, req->body_len);
+    bh_sha256_final(h, out);
+    free(url);
+}
+
+/* Answers c from the cache entry: audited first, and only when the gate
+ * allows the request (it decides again, the same way, as egr_send would). */
+static int answer_cached(struct chat_call *c, const struct egr_send_req *req,
+                         const struct store_cache_reply *hit, struct bh_err *err)
+{
+    int rc = egr_audit_cached(eng_task_gate(c->t), req, err);
+    if (rc)
+        return rc;
+    struct prov_reply reply = { .content = hit->content, .model = hit->model,
+                                .done_reason = hit->done_reason, .done = 1,
+                                .prompt_tokens = hit->prompt_tokens,
+                                .output_tokens = hit->output_tokens, .load_ns = hit->load_ns,
+                                .total_ns = hit->total_ns };
+    finish_reply(c, &reply, 1); /* borrowed strings: no prov_reply_release */
+    call_free(c);
+    return 0;
+}
+
+/* Sends req, or answers it from the response cache when the gate allows it
+ * and the cache holds its reply. 0 when c is taken care of (sent: the
+ * callbacks will run; answered: the task is finished and c freed). */
+static int send_or_answer(struct chat_call *c, const struct egr_send_req *req,
+                          struct bh_err *err)
+{
+    struct store *cache = eng_task_cache(c->t);
+    struct egr_gate *g = eng_task_gate(c->t);
+    if (!cache)
+        return egr_send(g, req, err);
+    int rc = egr_check(g, req, err); /* refused: audited, never looked up */
+    if (rc)
+        return rc;
+    cache_key(eng_task_pipeline(c->t), c->via, c->ops, req, c->key);
+    struct store_cache_reply hit;
+    struct bh_err cerr = { 0 };
+    int found = store_cache_get(cache, c->key, &hit, &cerr);
+    if (found < 0 || found == STORE_CACHE_CORRUPT)
+        eng_task_warn(c->t, "%s", cerr.msg);
+    if (found != 1)
+        return egr_send(g, req, err);
+    rc = answer_cached(c, req, &hit, err);
+    store_cache_reply_release(&hit);
+    return rc;
+}
+
 /* Sends the rendered messages to stage via's endpoint and model, through
  * the gate, which checks r->label against via's clearance. */
 /* A prompt that cannot fit the context the stage asked for fails here, before
@@ -327,7 +437,7 @@ static int send_via(struct eng_task *t, size_t via, struct rendered *r, struct b
                                     .headers = ops->headers,
                                     .key_header = ops->auth_style == PROV_AUTH_X_API_KEY,
                                     .on_data = on_data, .on_done = on_done, .ud = c };
-        rc = egr_send(eng_task_gate(t), &req, err);
+        rc = send_or_answer(c, &req, err);
     }
     free(body);
     if (rc)
