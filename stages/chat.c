@@ -5,7 +5,17 @@
  * decides on exactly the bytes that would leave. Rendering, on_sensitive
  * and the end of a task are shared with the agent kind (stage.c, kinds.c).
  * A chat reply that fails the stage's output check (findings, a schema) is
- * sent back once with the error (stages/output.h). */
+ * sent back once with the error (stages/output.h).
+ *
+ * The response cache sits between the gate's decision and the send: a
+ * request is looked up only once the gate has said it may go (a refusal is
+ * never answered from the cache), and a reply found there is audited as
+ * "cached" and finished by the same code as a live one (the output check,
+ * declassify's guards), with the label of the request that found it.
+ * The key is the hash of the endpoint's dialect and URL, the model and the
+ * exact body the provider built: any change to what would be sent — a
+ * message, an option, the format — is another key. Agent turns are not
+ * cached: the cache keeps a reply's text, not its tool calls. */
 #include "stages/chat.h"
 
 #include <stdio.h>
@@ -15,10 +25,13 @@
 
 #include "egress/egress.h"
 #include "pipeline/pipeline.h"
+#include "policy/policy.h"
 #include "providers/prov.h"
 #include "stages/output.h"
 #include "stages/stage.h"
+#include "store/cache.h"
 #include "util/bh_err.h"
+#include "util/bh_hash.h"
 #include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
 
@@ -38,6 +51,7 @@ struct chat_call {
     int asked_again;       /* 1 once a reply failed the output check and was sent back */
     int64_t prompt_tokens, output_tokens; /* of the request before asking again */
     int suffixed;          /* the model went as "NAME:local" (egr_stage_model) */
+    char key[BH_SHA256_HEX]; /* the response cache's key, "" when the request does not use it */
 };
 
 static int on_data(void *ud, const char *data, size_t len)
@@ -120,8 +134,7 @@ static void truncation_note(struct chat_call *c, const struct prov_reply *reply,
     bh_str_put(buf, size, "the prompt used %lld tokens, the whole context window (num_ctx "
                "%ld): the server may have cut it; raise options.num_ctx",
                (long long)reply->prompt_tokens, ctx);
-    fprintf(stderr, "bulkhead: warning: stage '%s', item '%s': %s\n",
-            p->stages[eng_task_stage(c->t)].name, eng_task_item(c->t), buf);
+    eng_task_warn(c->t, "%s", buf);
 }
 
 /* The reply's failure, classified: transient ones are retried by the engine
@@ -213,6 +226,47 @@ static int reply_take(struct chat_call *c, const char *out, struct eng_metrics *
     return 0;
 }
 
+/* Keeps a live reply that passed every check, for the next identical
+ * request. Only a whole reply gets here (stream_finish succeeded: the final
+ * chunk came, no error); a reply that says it was forwarded never does. A
+ * cache that cannot be written costs the next run a call, not this one. */
+static void cache_keep(struct chat_call *c, const struct prov_reply *reply)
+{
+    struct store *cache = eng_task_cache(c->t);
+    if (!c->key[0] || !cache || (reply->remote_host && reply->remote_host[0]))
+        return;
+    struct store_cache_reply v = { .content = reply->content, .model = reply->model,
+                                   .done_reason = reply->done_reason,
+                                   .prompt_tokens = reply->prompt_tokens,
+                                   .output_tokens = reply->output_tokens,
+                                   .load_ns = reply->load_ns, .total_ns = reply->total_ns };
+    struct bh_err err = { 0 };
+    if (store_cache_put(cache, c->key, pol_label_name(eng_task_pipeline(c->t), c->label), &v,
+                        &err))
+        eng_task_warn(c->t, "the reply was not kept in the response cache: %s", err.msg);
+}
+
+/* A whole reply, live or from the cache: the task goes on with it. 1 when
+ * c went out again (its reply failed the output check and it asks again). */
+static int reply_ok(struct chat_call *c, struct prov_reply *reply, int cached)
+{
+    char note[200];
+    if (!cached)
+        cache_keep(c, reply);
+    reply_model_unsuffix(c, reply);
+    truncation_note(c, reply, note, sizeof(note));
+    struct eng_metrics m = { .prompt_tokens = reply->prompt_tokens,
+                             .output_tokens = reply->output_tokens, .load_ns = reply->load_ns,
+                             .total_ns = reply->total_ns, .answered_by = reply->model,
+                             .rerouted = c->via != eng_task_stage(c->t), .via = c->via,
+                             .cached = cached, .note = note[0] ? note : NULL };
+    if (c->on_reply) {
+        c->on_reply(c->ud, reply, &m);
+        return 0;
+    }
+    return reply_take(c, reply->content ? reply->content : "", &m);
+}
+
 static void on_done(void *ud, const struct net_result *r)
 {
     struct chat_call *c = ud;
@@ -227,18 +281,7 @@ static void on_done(void *ud, const struct net_result *r)
         if (c->on_reply)
             c->on_reply(c->ud, NULL, NULL); /* the task has moved on: let go of it */
     } else {
-        char note[200];
-        reply_model_unsuffix(c, &reply);
-        truncation_note(c, &reply, note, sizeof(note));
-        struct eng_metrics m = { .prompt_tokens = reply.prompt_tokens,
-                                 .output_tokens = reply.output_tokens, .load_ns = reply.load_ns,
-                                 .total_ns = reply.total_ns, .answered_by = reply.model,
-                                 .rerouted = c->via != eng_task_stage(c->t), .via = c->via,
-                                 .note = note[0] ? note : NULL };
-        if (c->on_reply)
-            c->on_reply(c->ud, &reply, &m);
-        else
-            resent = reply_take(c, reply.content ? reply.content : "", &m);
+        resent = reply_ok(c, &reply, 0);
     }
     prov_reply_release(&reply);
     if (!resent)
@@ -280,7 +323,77 @@ static size_t turn_bytes(const struct stage_turn *turn)
     return n;
 }
 
-/* Builds turn's request for c's stage and hands it to the gate. */
+/* The key of a request in the response cache: the endpoint's dialect and
+ * URL (without trailing slashes), the model, the path and the body bytes. */
+static void cache_key(const struct pipeline *p, size_t via, const struct prov_ops *ops,
+                      const struct egr_send_req *req, char out[BH_SHA256_HEX])
+{
+    const struct pipe_endpoint *e = &p->endpoints[p->stages[via].endpoint];
+    size_t n = strlen(e->url);
+    while (n > 0 && e->url[n - 1] == '/')
+        n--;
+    char *url = bh_xstrndup(e->url, n);
+    struct bh_sha256 *h = bh_sha256_new();
+    bh_sha256_field(h, "bulkhead-cache-v1");
+    bh_sha256_field(h, ops->name);
+    bh_sha256_field(h, url);
+    bh_sha256_field(h, p->stages[via].model);
+    bh_sha256_field(h, req->path);
+    bh_sha256_update(h, req->body, req->body_len);
+    bh_sha256_final(h, out);
+    free(url);
+}
+
+/* Answers c from the cache entry: audited first (the gate has allowed the
+ * request). The strings are copied: the task may keep what it is handed. */
+static int answer_cached(struct chat_call *c, const struct egr_send_req *req,
+                         const struct store_cache_reply *hit, struct bh_err *err)
+{
+    int rc = egr_audit_cached(eng_task_gate(c->t), req, err);
+    if (rc)
+        return rc;
+    struct prov_reply reply = {
+        .content = bh_xstrdup(hit->content ? hit->content : ""),
+        .model = hit->model ? bh_xstrdup(hit->model) : NULL,
+        .done_reason = hit->done_reason ? bh_xstrdup(hit->done_reason) : NULL, .done = 1,
+        .prompt_tokens = hit->prompt_tokens, .output_tokens = hit->output_tokens,
+        .load_ns = hit->load_ns, .total_ns = hit->total_ns };
+    int resent = reply_ok(c, &reply, 1);
+    prov_reply_release(&reply);
+    if (!resent)
+        call_free(c);
+    return 0;
+}
+
+/* Sends req, or answers it from the response cache when the gate allows it
+ * and the cache holds its reply. 0 when c is taken care of (sent: the
+ * callbacks will run; answered: the task went on, and c is freed or asking
+ * again). */
+static int send_or_answer(struct chat_call *c, const struct egr_send_req *req,
+                          struct bh_err *err)
+{
+    struct store *cache = eng_task_cache(c->t);
+    struct egr_gate *g = eng_task_gate(c->t);
+    if (!cache || c->on_reply)
+        return egr_send(g, req, err);
+    int rc = egr_check(g, req, err); /* refused: audited, never looked up */
+    if (rc)
+        return rc;
+    cache_key(eng_task_pipeline(c->t), c->via, c->ops, req, c->key);
+    struct store_cache_reply hit;
+    struct bh_err cerr = { 0 };
+    int found = store_cache_get(cache, c->key, &hit, &cerr);
+    if (found < 0 || found == STORE_CACHE_CORRUPT)
+        eng_task_warn(c->t, "%s", cerr.msg);
+    if (found != 1)
+        return egr_send(g, req, err);
+    rc = answer_cached(c, req, &hit, err);
+    store_cache_reply_release(&hit);
+    return rc;
+}
+
+/* Builds turn's request for c's stage and hands it to the gate (or, when
+ * the cache holds its reply, answers it from there). */
 static int call_send(struct chat_call *c, const struct stage_turn *turn, struct bh_err *err)
 {
     char *body = NULL;
@@ -301,7 +414,7 @@ static int call_send(struct chat_call *c, const struct stage_turn *turn, struct 
                                     .headers = c->ops->headers,
                                     .key_header = c->ops->auth_style == PROV_AUTH_X_API_KEY,
                                     .on_data = on_data, .on_done = on_done, .ud = c };
-        rc = egr_send(eng_task_gate(c->t), &req, err);
+        rc = send_or_answer(c, &req, err);
     }
     free(body);
     return rc;

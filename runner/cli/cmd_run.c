@@ -16,6 +16,7 @@
 #include "cli/common.h"
 #include "cli/models_probe.h"
 #include "cli/survey.h"
+#include "cli/progress.h"
 #include "egress/egress.h"
 #include "engine/engine.h"
 #include "net/net.h"
@@ -50,9 +51,13 @@ static const char help[] =
     "                       default 4M): a larger diff fails the tasks that read it\n"
     "  --endpoint NAME=URL  use URL for endpoint NAME\n"
     "  --fresh              start over: do every task again, even when an earlier run of\n"
-    "                       the same command finished it (that run stays in the state)\n"
+    "                       the same command finished it (that run stays in the state);\n"
+    "                       requests the response cache holds are answered from it\n"
+    "  --no-cache           neither read nor write the response cache: every request goes\n"
+    "                       to its model, and no reply is kept\n"
     "  --fail-on SEVERITY   exit 1 when a finding is at or above SEVERITY (info, low,\n"
     "                       medium, high, critical)\n"
+    "  --quiet              no progress display\n"
     "  --verbose            a line per finished task\n"
     "  --help               this text\n"
     "\n"
@@ -69,6 +74,7 @@ static const struct option longopts[] = {
     { "max-diff", required_argument, NULL, 'm' }, { "docs", required_argument, NULL, 'd' },
     { "range", required_argument, NULL, 'g' }, { "fresh", no_argument, NULL, 'f' },
     { "fail-on", required_argument, NULL, 'F' },
+    { "no-cache", no_argument, NULL, 'n' },     { "quiet", no_argument, NULL, 'q' },
     { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 };
 
@@ -79,6 +85,8 @@ struct run_args {
     int verbose;
     int fresh;             /* --fresh: start over instead of resuming */
     int fail_on;           /* --fail-on: a severity, or -1 */
+    int no_cache;          /* --no-cache: the response cache is neither read nor written */
+    int quiet;             /* --quiet: no progress display */
 };
 
 /* 0 to go on, -1 after --help, or an exit code. */
@@ -87,7 +95,7 @@ static int parse(int argc, char **argv, struct run_args *a)
     *a = (struct run_args){ .state = CLI_DEFAULT_STATE, .src = CLI_SOURCE_INIT, .fail_on = -1 };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hvq", longopts, NULL)) != -1) {
         int taken = cli_source_option(&a->src, "run", c, optarg);
         if (taken != 1) {
             if (taken)
@@ -98,6 +106,8 @@ static int parse(int argc, char **argv, struct run_args *a)
         case 'h': fputs(help, stdout); return -1;
         case 's': a->state = optarg; break;
         case 'f': a->fresh = 1; break;
+        case 'n': a->no_cache = 1; break;
+        case 'q': a->quiet = 1; break;
         case 'v': a->verbose = 1; break;
         case 'F':
             if (cli_fail_on_parse("run", optarg, &a->fail_on))
@@ -318,15 +328,20 @@ static int run_job(struct job *jp)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     struct eng_summary sum;
+    struct cli_progress *pr = cli_progress_new(stderr, cli_progress_mode(stderr, j.a.quiet));
     struct eng_opts eo = { .p = j.p, .store = j.store, .run_id = j.run_id, .gate = j.gate,
                            .net = j.net, .items = j.items, .n_items = j.n_items,
-                           .kind = &stage_kind, .verbose = j.a.verbose };
+                           .kind = &stage_kind, .verbose = j.a.verbose,
+                           .no_cache = j.a.no_cache,
+                           .progress = pr ? cli_progress_update : NULL,
+                           .say = pr ? cli_progress_say : NULL, .ud = pr };
     /* Agent tools read the pull requests' commits from the repository. */
     struct stage_repo repo = { j.a.src.docs ? NULL : j.a.src.repo ? j.a.src.repo : ".", j.items,
                                j.n_items };
     stage_kinds_bind(&repo);
     rc = eng_run(&eo, &sum, &err);
     stage_kinds_bind(NULL);
+    cli_progress_free(pr);
     code = rc ? cli_fail(&err) : finish(&j, &sum);
     job_close(&j);
     return code;

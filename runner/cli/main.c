@@ -15,6 +15,8 @@ static const struct cli_cmd commands[] = {
     { "report", "print the results of the last run (md or jsonl)", cmd_report },
     { "audit", "show or verify the audit log of egress decisions", cmd_audit },
     { "models", "list, pull and preload the models a pipeline needs", cmd_models },
+    { "status", "how far the latest run has got, per stage (also while it runs)", cmd_status },
+    { "cache", "the response cache: stats, prune", cmd_cache },
 };
 
 static void usage(FILE *f)

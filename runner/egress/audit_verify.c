@@ -1,6 +1,7 @@
 /* egress/audit_verify.c — `bulkhead audit verify`: the chain is intact (no
  * record altered, none removed from the middle) and every record that let
- * data out respected the label lattice of its run. The second check re-runs
+ * data out (or was answered from the response cache in its place) respected
+ * the label lattice of its run. The second check re-runs
  * the gate's rule on the record alone, so an audit that was written by a
  * gate with a bug, or edited and re-chained by hand, still shows the breach. */
 #include "egress/egress.h"
@@ -39,7 +40,10 @@ static long rank(const struct walk *w, const char *label)
 static int check_one(void *ud, const struct store_audit *r)
 {
     struct walk *w = ud;
-    if (strcmp(r->decision, "allow") != 0)
+    /* A cached answer went nowhere, but it stands for the request: the gate
+     * must have been able to allow it, so it is held to the same rule. */
+    int cached = strcmp(r->decision, "cached") == 0;
+    if (strcmp(r->decision, "allow") != 0 && !cached)
         return 0;
     if (r->run_id != w->run_id || !w->labels) {
         labels_free(w);
@@ -54,6 +58,12 @@ static int check_one(void *ud, const struct store_audit *r)
                           "audit record %lld allowed a request with label '%s' and clearance "
                           "'%s', which are not both labels of run %lld",
                           (long long)r->seq, r->label, r->clearance, (long long)r->run_id);
+    if (l > c && cached)
+        return bh_err_set(w->err, BH_EPOLICY,
+                          "audit record %lld answered a request labelled %s from the response "
+                          "cache for stage '%s' (%s, endpoint '%s') whose clearance is %s",
+                          (long long)r->seq, r->label, r->stage, r->locality, r->endpoint,
+                          r->clearance);
     if (l > c)
         return bh_err_set(w->err, BH_EPOLICY,
                           "audit record %lld allowed data labelled %s to stage '%s' (%s, "

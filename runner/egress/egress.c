@@ -52,6 +52,7 @@ struct verdict {
     int clearance;
     int label; /* unknown (-1) already raised to the top */
     int allow;
+    const char *allowed_as; /* the decision an allowed record carries: NULL for "allow" */
     char reason[320];
 };
 
@@ -233,7 +234,7 @@ static int audit(const struct egr_gate *g, const struct attempt *at, const struc
     a.model = at->model;
     a.label = pol_label_name(p, v->label);
     a.clearance = pol_label_name(p, v->clearance);
-    a.decision = v->allow ? "allow" : "refuse";
+    a.decision = !v->allow ? "refuse" : v->allowed_as ? v->allowed_as : "allow";
     a.reason = v->reason;
     a.payload_sha256 = at->sha;
     a.bytes = at->bytes;
@@ -507,23 +508,67 @@ static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const stru
     return rc;
 }
 
-int egr_send(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *err)
+/* How a stage request that the gate allows goes on. */
+enum pass_kind {
+    PASS_SEND,   /* sent next: audited "allow" */
+    PASS_CHECK,  /* egr_check: not audited, the caller goes on with one of the others */
+    PASS_CACHED, /* answered without sending: audited "cached", no bytes */
+};
+
+/* The one path of every stage request through the gate: decide, audit (a
+ * refusal always; an allowed request as its kind says), refuse. at->url is
+ * owned by the caller after the call, whatever it returns. */
+static int stage_pass(struct egr_gate *g, const struct egr_send_req *r, enum pass_kind kind,
+                      struct verdict *v, struct attempt *at, struct bh_err *err)
 {
     assert(r->stage < g->p->n_stages);
-    struct verdict v;
-    decide(g, r, &v);
-    char *url = request_url(g, r, v.ep);
     const struct pipe_stage *st = &g->p->stages[r->stage];
-    struct attempt at = { .stage = r->stage, .stage_name = st->name, .model = st->model,
-                          .method = "POST", .item = r->item, .url = url,
-                          .bytes = (int64_t)r->body_len };
-    bh_sha256_hex(r->body ? r->body : "", r->body_len, at.sha);
-    int rc = g->store ? audit(g, &at, &v, err) : 0;
-    if (rc == 0 && !v.allow)
-        rc = refuse(g, r, &v, err);
+    decide(g, r, v);
+    *at = (struct attempt){ .stage = r->stage, .stage_name = st->name, .model = st->model,
+                            .method = "POST", .item = r->item, .url = request_url(g, r, v->ep),
+                            .bytes = kind == PASS_CACHED ? 0 : (int64_t)r->body_len };
+    bh_sha256_hex(r->body ? r->body : "", r->body_len, at->sha);
+    if (kind == PASS_CACHED && v->allow) {
+        char why[sizeof(v->reason)];
+        bh_str_put(why, sizeof(why), "answered from the response cache, nothing sent (%s)",
+                   v->reason);
+        memcpy(v->reason, why, sizeof(why));
+        v->allowed_as = "cached";
+    }
+    int rc = 0;
+    if (g->store && (!v->allow || kind != PASS_CHECK))
+        rc = audit(g, at, v, err);
+    if (rc == 0 && !v->allow)
+        rc = refuse(g, r, v, err);
+    return rc;
+}
+
+int egr_send(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *err)
+{
+    struct verdict v;
+    struct attempt at;
+    int rc = stage_pass(g, r, PASS_SEND, &v, &at, err);
     if (rc == 0)
         rc = dispatch(g, r, &v, &at, err);
-    free(url);
+    free((char *)at.url);
+    return rc;
+}
+
+int egr_check(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *err)
+{
+    struct verdict v;
+    struct attempt at;
+    int rc = stage_pass(g, r, PASS_CHECK, &v, &at, err);
+    free((char *)at.url);
+    return rc;
+}
+
+int egr_audit_cached(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *err)
+{
+    struct verdict v;
+    struct attempt at;
+    int rc = stage_pass(g, r, PASS_CACHED, &v, &at, err);
+    free((char *)at.url);
     return rc;
 }
 

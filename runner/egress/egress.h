@@ -100,8 +100,25 @@ struct egr_send_req {
  * ca_file, else the system store. */
 int egr_send(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *err);
 
+/* Decides r exactly as egr_send would, and sends nothing: 0 when egr_send
+ * would send it now (nothing is audited: the caller goes on to egr_send or
+ * egr_audit_cached, which decide and audit again); BH_EPOLICY when it would be
+ * refused, and then the refusal is audited as egr_send audits it. For a stage
+ * kind that may answer a request without sending it (the response cache):
+ * asking here first means no answer ever bypasses a refusal. */
+int egr_check(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *err);
+
+/* Audits r as answered without sending it (from the response cache): decided
+ * as egr_send decides, the record says decision "cached", r's label and the
+ * stage's clearance, the SHA-256 of r's body (the request that was not sent)
+ * and 0 bytes. A request the gate refuses is audited as a refusal and returns
+ * BH_EPOLICY, as egr_send would: the caller must then not use the answer.
+ * Only body, body_len, stage, item, path and label of r are read. */
+int egr_audit_cached(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *err);
+
 /* Verifies the audit: the hash chain (store_audit_verify_chain) and, for
- * every record that allowed a request, that its label is at or below its
+ * every record that let a request through (decision "allow", or "cached":
+ * answered from the response cache), that its label is at or below its
  * clearance in its run's label order. BH_EPOLICY naming the first bad record;
  * other codes when the store cannot be read. *n_records counts the chain. */
 int egr_audit_verify(struct store *s, int64_t *n_records, struct bh_err *err);

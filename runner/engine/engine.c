@@ -97,7 +97,7 @@ static void task_end(struct eng_task *t, const struct store_result *r, int was_r
     else
         e->sum->failed++;
     if (e->o->verbose || r->state != STORE_DONE)
-        fprintf(stderr, "bulkhead: %s: %s%s%s\n", eng_task_name(t, name, sizeof(name)),
+        eng_say(e, "bulkhead: %s: %s%s%s", eng_task_name(t, name, sizeof(name)),
                 store_state_name(r->state), r->error ? ": " : "", r->error ? r->error : "");
 }
 
@@ -129,6 +129,7 @@ void eng_task_done(struct eng_task *t, const char *output, int label,
     }
     t->output = bh_xstrdup(output);
     t->label = label;
+    eng_prog_done(t->e, t, m);
     task_end(t, &r, 1);
 }
 
@@ -165,6 +166,7 @@ static void task_start(struct eng_task *t)
     t->state = STORE_RUNNING;
     e->busy[s->endpoint]++;
     e->in_flight++;
+    eng_prog_started(e, t);
     attempt(t);
 }
 
@@ -225,7 +227,7 @@ void eng_task_retry(struct eng_task *t, long retry_after_ms, int backpressure,
     e->waiting++;
     e->sum->retries++;
     char name[512];
-    fprintf(stderr, "bulkhead: %s: attempt %d failed, retrying in %.1f s: %s\n",
+    eng_say(e, "bulkhead: %s: attempt %d failed, retrying in %.1f s: %s",
             eng_task_name(t, name, sizeof(name)), t->attempts, (double)delay / 1000, err->msg);
 }
 
@@ -289,15 +291,24 @@ static void schedule(struct eng *e)
     }
 }
 
+static size_t ended_count(const struct eng *e)
+{
+    return e->sum->done + e->sum->failed + e->sum->withheld;
+}
+
 static int loop(struct eng *e, struct bh_err *err)
 {
     for (;;) {
         long next = retries_due(e);
+        size_t ended = ended_count(e);
         schedule(e);
+        eng_prog_tick(e, 0);
         if (e->fatal)
             break;
-        if (e->in_flight == 0)
+        if (e->in_flight == 0 && ended_count(e) == ended)
             break; /* nothing running and nothing could start */
+        if (e->in_flight == 0)
+            continue; /* tasks answered at once (from the cache): dependants may be ready */
         if (stop_requested > 1)
             break; /* second signal: abandon what is in flight */
         int wait = next >= 0 && next < 250 ? (int)next : 250;
@@ -332,8 +343,12 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
     int rc = pol_labeller_new(&e.lab, o->p, err);
     if (rc == 0)
         rc = eng_cells_init(&e, err);
-    if (rc == 0)
+    eng_prog_init(&e);
+    if (rc == 0) {
         rc = loop(&e, err);
+        eng_prog_tick(&e, 1);
+    }
+    eng_prog_release(&e);
     sum->tasks = eng_cells_count(&e);
     eng_cells_release(&e);
     for (size_t i = 0; i < o->n_items * o->p->source.n_fields; i++)
@@ -375,4 +390,9 @@ const struct pol_labeller *eng_task_labeller(const struct eng_task *t)
 struct egr_gate *eng_task_gate(const struct eng_task *t)
 {
     return t->e->o->gate;
+}
+
+struct store *eng_task_cache(const struct eng_task *t)
+{
+    return t->e->o->no_cache ? NULL : t->e->o->store;
 }

@@ -27,6 +27,56 @@ struct eng_kind {
     int (*start)(struct eng_task *t, struct bh_err *err);
 };
 
+/* ---- progress ---------------------------------------------------------- */
+
+/* One stage in a progress snapshot. Counts are tasks of this run; a fan-out
+ * adds its elements once its list is ready, so total can grow. */
+struct eng_stage_progress {
+    const char *name;              /* borrowed from the pipeline */
+    size_t stage;                  /* index in the pipeline's stages */
+    size_t endpoint;               /* index in the pipeline's endpoints */
+    int standby;                   /* a reroute target: its work counts under the stage it
+                                      stands in for, so it has no tasks of its own */
+    size_t total;                  /* tasks known so far */
+    size_t done, failed, withheld; /* ended (done includes reused and cached) */
+    size_t in_flight;              /* started and not ended, waiting retries included */
+    size_t cached;                 /* done from the response cache in this attempt */
+    size_t reused;                 /* done in an earlier attempt of this run */
+    int64_t prompt_tokens, output_tokens; /* of the replies models gave in this attempt
+                                             (cached answers cost none) */
+    int64_t active_ms;             /* from its first task's start to its end (or now); 0
+                                      before it starts */
+    int ended;                     /* every task has ended and no more will come */
+    int ended_now;                 /* it ended since the previous snapshot */
+};
+
+/* One endpoint in a progress snapshot. */
+struct eng_endpoint_progress {
+    const char *name;              /* borrowed from the pipeline */
+    size_t in_flight;
+    const char *last_model;        /* the model that answered there last in this attempt (a
+                                      stand-in for what is loaded), or NULL; borrowed until
+                                      the callback returns */
+};
+
+struct eng_progress {
+    int64_t elapsed_ms;            /* since eng_run started */
+    const struct eng_stage_progress *stages; /* in the pipeline's run order */
+    size_t n_stages;
+    const struct eng_endpoint_progress *endpoints; /* in the pipeline's order */
+    size_t n_endpoints;
+    int final;                     /* the last snapshot: the run has stopped */
+};
+
+/* Called from the loop about every ENG_PROGRESS_MS, when a stage ends, and
+ * once at the end (final). Everything is borrowed for the call. */
+typedef void (*eng_progress_fn)(void *ud, const struct eng_progress *p);
+#define ENG_PROGRESS_MS 250
+
+/* Where the engine's messages go (a line without its newline): a live
+ * display must draw them above itself instead of being overwritten. */
+typedef void (*eng_say_fn)(void *ud, const char *line);
+
 struct eng_opts {
     const struct pipeline *p;
     struct store *store;
@@ -37,6 +87,10 @@ struct eng_opts {
     size_t n_items;
     const struct eng_kind *kind;   /* the kind every stage runs as, for now "chat" */
     int verbose;                   /* 1: a line per finished task on stderr */
+    int no_cache;                  /* 1: the response cache is neither read nor written */
+    eng_progress_fn progress;      /* NULL: no snapshots */
+    eng_say_fn say;                /* NULL: messages go to stderr */
+    void *ud;                      /* for progress and say */
 };
 
 struct eng_summary {
@@ -67,6 +121,16 @@ const char *eng_task_item(const struct eng_task *t);
  * ("round 1 part 2"), or NULL. Borrowed for the task's life. */
 const char *eng_task_element(const struct eng_task *t);
 struct egr_gate *eng_task_gate(const struct eng_task *t);
+/* The store that holds the response cache (store/cache.h), or NULL when the
+ * run does not use it (--no-cache). */
+struct store *eng_task_cache(const struct eng_task *t);
+/* A warning about t ("bulkhead: ITEM STAGE: warning: ...") where the run's
+ * messages go. */
+void eng_task_warn(const struct eng_task *t, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 /* The run's labeller (the pipeline's rules and detectors), for the guards. */
 struct pol_labeller;
 const struct pol_labeller *eng_task_labeller(const struct eng_task *t);

@@ -109,6 +109,7 @@ struct eng {
     struct pol_labeller *lab;      /* the pipeline's rules and detectors */
     struct pol_value *labels;      /* [item * n_fields]: source fields, labelled on first use */
     unsigned char *labelled;       /* per item: its fields are labelled */
+    struct eng_prog *prog;         /* progress snapshots (snapshot.c), NULL without a callback */
 };
 
 /* ---- engine.c ---- */
@@ -150,6 +151,19 @@ int eng_field_per_item(const struct pipeline *p, const char *field);
 long eng_field_stage(const struct pipeline *p, const char *field);
 /* Frees what lookups built for t. */
 void eng_task_vals_release(struct eng_task *t);
+
+/* ---- snapshot.c ---- */
+
+/* Progress snapshots for o->progress (nothing without one): init and
+ * release around the run; started and done as tasks start and finish; tick
+ * from the loop (it decides when a snapshot is due), final once at the end. */
+void eng_prog_init(struct eng *e);
+void eng_prog_release(struct eng *e);
+void eng_prog_started(struct eng *e, const struct eng_task *t);
+void eng_prog_done(struct eng *e, const struct eng_task *t, const struct eng_metrics *m);
+void eng_prog_tick(struct eng *e, int final);
+/* A message line (no newline) where o->say sends it, else to stderr. */
+void eng_say(const struct eng *e, const char *fmt, ...) BH_PRINTF(2, 3);
 
 /* ---- elements.c ---- */
 

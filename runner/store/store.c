@@ -105,6 +105,17 @@ static const char *const migrations[] = {
      * them without the pipeline file. */
     "ALTER TABLE runs ADD COLUMN findings TEXT NOT NULL DEFAULT '';"
     "PRAGMA user_version = 4;",
+    /* 4 -> 5: the response cache (store/cache.c). Kept across runs: a reply
+     * found by its request's hash, whichever run asked first. */
+    "CREATE TABLE cache ("
+    " key TEXT PRIMARY KEY,"
+    " value BLOB NOT NULL,"
+    " label TEXT NOT NULL DEFAULT '',"
+    " raw_bytes INTEGER NOT NULL, stored_bytes INTEGER NOT NULL,"
+    " created INTEGER NOT NULL, last_used INTEGER NOT NULL,"
+    " hits INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX cache_by_last_used ON cache (last_used);"
+    "PRAGMA user_version = 5;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

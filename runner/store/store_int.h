@@ -34,6 +34,12 @@ enum store_q {
     Q_AUDIT_LAST,
     Q_AUDIT_INSERT,
     Q_AUDIT_ALL,
+    Q_CACHE_PUT,
+    Q_CACHE_GET,
+    Q_CACHE_HIT,
+    Q_CACHE_DROP,
+    Q_CACHE_STATS,
+    Q_CACHE_PRUNE,
     Q__COUNT
 };
 

@@ -124,8 +124,10 @@ expect "second run exits 0" "$BULKHEAD" run "$BH_SOURCE_DIR/pipelines/code-revie
 expect_eq "second run sends no model request" "$before" "$(posts)"
 
 # --fresh starts over: every task again, in a new run; the old run stays.
+# (--no-cache: without it the fresh run is answered from the response cache,
+# which tests/integration/cache.sh shows.)
 expect "a fresh run exits 0" "$BULKHEAD" run "$BH_SOURCE_DIR/pipelines/code-review.json" \
-  --repo "$T/repo" --base main --state "$T/state" --fresh
+  --repo "$T/repo" --base main --state "$T/state" --fresh --no-cache
 expect_eq "a fresh run sends every request again" $((before + 18)) "$(posts)"
 expect_eq "the state holds both runs" 2 "$(sqlite3 "$T/state/state.db" 'SELECT COUNT(*) FROM runs WHERE key NOT LIKE '"'"'models:%'"'"'')"
 "$BULKHEAD" report --state "$T/state" --format jsonl >"$T/fresh.jsonl"

@@ -81,7 +81,7 @@ note="the prompt used 8192 tokens, the whole context window (num_ctx 8192): the 
 report full
 expect_eq "a full window: the report carries the note" "done $note" \
   "$(jq -r 'select(.stage == "review") | "\(.state) \(.note)"' "$T/full.jsonl")"
-expect_contains "a full window: stderr says it too" "$T/full.err" "bulkhead: warning: stage 'review', item 'refs/pull/1/head': $note"
+expect_contains "a full window: stderr says it too" "$T/full.err" "bulkhead: refs/pull/1/head review: warning: $note"
 "$BULKHEAD" report --state "$T/full.state" --format md >"$T/full.md"
 expect_contains "a full window: the markdown report shows the note" "$T/full.md" "> **note:** $note"
 echo '{"*": [{"reply": "Looks fine.", "prompt_eval_count": 8191}]}' >"$T/almost.script"

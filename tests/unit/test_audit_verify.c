@@ -102,6 +102,30 @@ static void verify_names_an_unknown_label(void **state)
     assert_non_null(strstr(err.msg, "audit record 1 allowed a request with label 'secret'"));
 }
 
+static void verify_accepts_a_cached_answer_within_clearance(void **state)
+{
+    (void)state;
+    struct bh_err err = { 0 };
+    int64_t n = 0;
+    append("cached", "internal", "internal");
+    append("cached", "public", "confidential");
+    assert_int_equal(egr_audit_verify(st, &n, &err), 0);
+    assert_int_equal(n, 2);
+}
+
+static void verify_names_a_cached_answer_above_clearance(void **state)
+{
+    (void)state;
+    struct bh_err err = { 0 };
+    int64_t n = 0;
+    append("allow", "internal", "internal");
+    append("cached", "confidential", "internal");
+    assert_int_equal(egr_audit_verify(st, &n, &err), BH_EPOLICY);
+    assert_string_equal(err.msg, "audit record 2 answered a request labelled confidential from "
+                                 "the response cache for stage 'summary' (cloud, endpoint "
+                                 "'cloud') whose clearance is internal");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -110,6 +134,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(verify_names_an_allowed_breach, setup, teardown),
         cmocka_unit_test_setup_teardown(verify_names_an_unknown_label, setup, teardown),
+        cmocka_unit_test_setup_teardown(verify_accepts_a_cached_answer_within_clearance, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(verify_names_a_cached_answer_above_clearance, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

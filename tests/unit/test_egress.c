@@ -848,6 +848,78 @@ static void egress_num_ctx_is_the_stages_else_the_probes(void **state)
     assert_int_equal(egr_stage_num_ctx(f->gate, ST_SUMMARY), 0);
 }
 
+/* --- egr_check, egr_audit_cached: answers that are not sent ------------------- */
+
+static struct egr_send_req cached_req(size_t stage, int label)
+{
+    return (struct egr_send_req){ .stage = stage, .item = "pr-7", .path = "/api/chat",
+                                  .body = BODY, .body_len = sizeof(BODY) - 1, .label = label };
+}
+
+static void egress_check_refuses_and_audits_as_send_would(void **state)
+{
+    struct fixture *f = *state;
+    struct bh_err err = {0};
+    struct egr_send_req r = cached_req(ST_SUMMARY, L_CONFIDENTIAL);
+    assert_int_equal(egr_check(f->gate, &r, &err), BH_EPOLICY);
+    assert_non_null(strstr(err.msg, "stage 'summary': refused to send data labelled "
+                                    "confidential to endpoint 'cloud'"));
+    assert_int_equal(net_in_flight(f->net), 0);
+    struct audit_log log;
+    read_audit(f, &log);
+    assert_int_equal(log.n, 1);
+    assert_record(&log.rec[0], "summary", "cloud", "cloud", "confidential", "internal", "refuse");
+    assert_int_equal(mini_httpd_connections(f->cloud_srv), 0);
+}
+
+static void egress_check_allows_without_a_record_or_a_request(void **state)
+{
+    struct fixture *f = *state;
+    struct bh_err err = {0};
+    struct egr_send_req r = cached_req(ST_SUMMARY, L_INTERNAL);
+    assert_int_equal(egr_check(f->gate, &r, &err), 0);
+    assert_int_equal(net_in_flight(f->net), 0);
+    struct audit_log log;
+    read_audit(f, &log);
+    assert_int_equal(log.n, 0);
+}
+
+static void egress_audits_a_cached_answer_with_no_bytes_sent(void **state)
+{
+    struct fixture *f = *state;
+    struct bh_err err = {0};
+    struct egr_send_req r = cached_req(ST_REVIEW, L_CONFIDENTIAL);
+    assert_int_equal(egr_audit_cached(f->gate, &r, &err), 0);
+    assert_int_equal(net_in_flight(f->net), 0);
+    run_all(f->net);
+    assert_int_equal(mini_httpd_connections(f->local_srv), 0);
+    struct audit_log log;
+    read_audit(f, &log);
+    assert_int_equal(log.n, 1);
+    char sha[BH_SHA256_HEX];
+    bh_sha256_hex(BODY, sizeof(BODY) - 1, sha);
+    assert_string_equal(log.rec[0].decision, "cached");
+    assert_string_equal(log.rec[0].label, "confidential");
+    assert_string_equal(log.rec[0].clearance, "restricted");
+    assert_string_equal(log.rec[0].sha, sha);
+    assert_int_equal(log.rec[0].bytes, 0);
+    assert_string_equal(log.rec[0].reason, "answered from the response cache, nothing sent "
+                                           "(declared local; 127.0.0.1 is loopback)");
+}
+
+static void egress_cached_answer_above_clearance_is_a_refusal(void **state)
+{
+    struct fixture *f = *state;
+    struct bh_err err = {0};
+    struct egr_send_req r = cached_req(ST_SNEAKY, L_CONFIDENTIAL);
+    assert_int_equal(egr_audit_cached(f->gate, &r, &err), BH_EPOLICY);
+    struct audit_log log;
+    read_audit(f, &log);
+    assert_int_equal(log.n, 1);
+    assert_string_equal(log.rec[0].decision, "refuse");
+    assert_string_equal(log.rec[0].locality, "cloud");
+}
+
 #define G(fn) cmocka_unit_test_setup_teardown(fn, gate_setup, gate_teardown)
 
 int main(void)
@@ -876,6 +948,10 @@ int main(void)
         G(egress_gate_reports_verified_endpoints),
         G(egress_new_names_the_endpoint_with_a_bad_url),
         G(egress_passes_transport_failures_to_on_done),
+        G(egress_check_refuses_and_audits_as_send_would),
+        G(egress_check_allows_without_a_record_or_a_request),
+        G(egress_audits_a_cached_answer_with_no_bytes_sent),
+        G(egress_cached_answer_above_clearance_is_a_refusal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -289,6 +289,84 @@ static void engine_retries_a_transient_failure_then_gives_up(void **state)
     store_tasks_free(t, n);
 }
 
+/* ---- progress snapshots and messages ------------------------------- */
+
+struct watch {
+    size_t calls, finals;
+    char ended[8][8];            /* stage names in the order they were reported ended */
+    size_t n_ended;
+    struct eng_stage_progress last[3]; /* the final snapshot's stages */
+    size_t n_last;
+    char said[4][160];
+    size_t n_said;
+};
+
+static void watch_progress(void *ud, const struct eng_progress *p)
+{
+    struct watch *w = ud;
+    w->calls++;
+    for (size_t i = 0; i < p->n_stages; i++)
+        if (p->stages[i].ended_now && w->n_ended < 8)
+            snprintf(w->ended[w->n_ended++], sizeof(w->ended[0]), "%s", p->stages[i].name);
+    if (!p->final)
+        return;
+    w->finals++;
+    w->n_last = p->n_stages < 3 ? p->n_stages : 3;
+    memcpy(w->last, p->stages, w->n_last * sizeof(*p->stages));
+}
+
+static void watch_say(void *ud, const char *line)
+{
+    struct watch *w = ud;
+    if (w->n_said < 4)
+        snprintf(w->said[w->n_said++], sizeof(w->said[0]), "%s", line);
+}
+
+static int run_watched(struct fx *f, struct eng_summary *sum, struct watch *w)
+{
+    struct bh_err err = { 0 };
+    struct eng_opts o = { .p = f->p, .store = f->store, .run_id = f->run_id, .gate = f->gate,
+                          .net = f->net, .items = f->items, .n_items = 3, .kind = &fake_kind,
+                          .progress = watch_progress, .say = watch_say, .ud = w };
+    memset(w, 0, sizeof(*w));
+    f->n_log = 0;
+    return eng_run(&o, sum, &err);
+}
+
+static void engine_reports_each_stage_end_once_and_a_final_snapshot(void **state)
+{
+    struct fx *f = *state;
+    struct eng_summary sum;
+    struct watch w;
+    snprintf(f->fail_item, sizeof(f->fail_item), "refs/pull/2/head");
+    snprintf(f->fail_stage, sizeof(f->fail_stage), "a");
+    f->fail_code = BH_ENET;
+    assert_int_equal(run_watched(f, &sum, &w), 0);
+    assert_int_equal(w.finals, 1);
+    assert_int_equal(w.n_ended, 3);
+    assert_string_equal(w.ended[0], "a"); /* run order: c reads b's output */
+    assert_string_equal(w.ended[1], "b");
+    assert_string_equal(w.ended[2], "c");
+    assert_int_equal(w.n_last, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(w.last[i].total, 3);
+        assert_int_equal(w.last[i].done, 2);
+        assert_int_equal(w.last[i].failed, 1);
+        assert_int_equal(w.last[i].in_flight, 0);
+        assert_true(w.last[i].ended);
+    }
+    /* The failures went to the display, not around it. */
+    assert_int_equal(w.n_said, 3);
+    assert_string_equal(w.said[0], "bulkhead: refs/pull/2/head a: failed: told to fail");
+
+    /* Resumed: what an earlier attempt finished counts as done and reused. */
+    f->fail_item[0] = '\0';
+    assert_int_equal(run_watched(f, &sum, &w), 0);
+    assert_int_equal(w.last[0].done, 3);
+    assert_int_equal(w.last[0].reused, 2);
+    assert_int_equal(w.n_said, 0);
+}
+
 static void engine_stop_request_starts_nothing(void **state)
 {
     struct fx *f = *state;
@@ -819,6 +897,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(engine_failure_stops_only_that_items_dependants, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(engine_refusal_withholds_dependants, setup, teardown),
+        cmocka_unit_test_setup_teardown(engine_reports_each_stage_end_once_and_a_final_snapshot,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(engine_retries_a_transient_failure_then_gives_up, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(fanout_runs_a_task_per_file_with_its_part_of_the_diff,

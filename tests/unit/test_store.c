@@ -138,9 +138,9 @@ static void open_creates_private_folder_and_database_in_wal_mode(void **state)
     assert_int_equal(stat(f->db, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     assert_raw(f->db, "PRAGMA journal_mode", "wal");
-    assert_raw(f->db, "PRAGMA user_version", "4");
+    assert_raw(f->db, "PRAGMA user_version", "5");
     reopen(f); /* an existing database opens as it is */
-    assert_raw(f->db, "PRAGMA user_version", "4");
+    assert_raw(f->db, "PRAGMA user_version", "5");
 }
 
 static void open_refuses_newer_schema_naming_the_version(void **state)
@@ -153,7 +153,7 @@ static void open_refuses_newer_schema_naming_the_version(void **state)
     assert_int_equal(store_open(&f->s, f->dir, &f->err), BH_EINVAL);
     assert_null(f->s);
     char *want = bh_xasprintf("state database %s has schema version 99, this bulkhead knows "
-                              "up to 4: upgrade bulkhead or use another --state",
+                              "up to 5: upgrade bulkhead or use another --state",
                               f->db);
     assert_string_equal(f->err.msg, want);
     free(want);
@@ -351,7 +351,7 @@ static void schema_1_state_migrates_keeping_its_tasks(void **state)
              " VALUES (41, 7, 3, 'review', 2, 'kept reply', 'internal', 'm');"
              "PRAGMA user_version = 1;");
     open_ok(f);
-    assert_raw(f->db, "PRAGMA user_version", "4");
+    assert_raw(f->db, "PRAGMA user_version", "5");
     int64_t run = 0, item = 0, id = 0, elem = 0;
     int resumed = 0;
     assert_int_equal(store_run_open(f->s, "old-key", "review", &run, &resumed, &f->err), 0);

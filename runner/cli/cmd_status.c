@@ -1,0 +1,123 @@
+/* cli/cmd_status.c — `bulkhead status`: how far a run has got, from the
+ * state database, in the rows the live display of `bulkhead run` draws.
+ * Reads only, takes no lock: it may run in another terminal while the run
+ * goes on (the database is WAL, so neither waits for the other). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/common.h"
+#include "cli/progress.h"
+#include "store/status.h"
+#include "store/store.h"
+#include "util/bh_err.h"
+
+static const char help[] =
+    "usage: bulkhead status [--state DIR] [--run ID]\n"
+    "\n"
+    "Prints how far the latest run (or run ID) has got, from the state database: a\n"
+    "line per stage with its tasks done out of all, in flight, failed, withheld and\n"
+    "answered from the response cache, tokens per second and where it ran, then the\n"
+    "totals. Works while the run goes on (from another terminal) and after it.\n"
+    "\n"
+    "  --state DIR     state database folder (default " CLI_DEFAULT_STATE ")\n"
+    "  --run ID        a run other than the latest\n"
+    "  --help          this text\n";
+
+static const struct option longopts[] = {
+    { "state", required_argument, NULL, 's' },
+    { "run", required_argument, NULL, 'r' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+
+static void row_of(const struct store_stage_count *c, struct cli_stage_row *r)
+{
+    *r = (struct cli_stage_row){ .name = c->stage, .total = (size_t)c->total,
+                                 .done = (size_t)c->done, .failed = (size_t)c->failed,
+                                 .withheld = (size_t)c->withheld,
+                                 .in_flight = (size_t)c->running, .cached = (size_t)c->cached,
+                                 .output_tokens = c->output_tokens,
+                                 .active_ms = c->seconds * 1000,
+                                 .ended = c->pending == 0 && c->running == 0,
+                                 .endpoint = c->endpoint[0] ? c->endpoint : NULL,
+                                 .model = c->model[0] ? c->model : NULL };
+}
+
+static void print_table(const struct store_run_info *run, const struct store_stage_count *v,
+                        size_t n)
+{
+    struct store_stage_count sum = { 0 };
+    int width = 8;
+    for (size_t i = 0; i < n; i++)
+        if ((int)strlen(v[i].stage) > width)
+            width = (int)strlen(v[i].stage) < 40 ? (int)strlen(v[i].stage) : 40;
+    printf("run %lld (%s): %s, started %s%s%s\n", (long long)run->id, run->pipeline, run->status,
+           run->started, run->finished[0] ? ", finished " : "", run->finished);
+    for (size_t i = 0; i < n; i++) {
+        struct cli_stage_row r;
+        char line[512];
+        row_of(&v[i], &r);
+        printf("  %s\n", cli_progress_row(&r, width, line, sizeof(line)));
+        sum.total += v[i].total, sum.done += v[i].done, sum.failed += v[i].failed;
+        sum.withheld += v[i].withheld, sum.pending += v[i].pending, sum.running += v[i].running;
+        sum.cached += v[i].cached, sum.prompt_tokens += v[i].prompt_tokens;
+        sum.output_tokens += v[i].output_tokens;
+    }
+    printf("tasks: %lld, %lld done, %lld failed, %lld withheld, %lld running, %lld pending, "
+           "%lld from the cache; model tokens %lld in, %lld out\n",
+           (long long)sum.total, (long long)sum.done, (long long)sum.failed,
+           (long long)sum.withheld, (long long)sum.running, (long long)sum.pending,
+           (long long)sum.cached, (long long)sum.prompt_tokens, (long long)sum.output_tokens);
+}
+
+static int status_print(struct store *s, int64_t run_id, struct bh_err *err)
+{
+    struct store_run_info run;
+    struct store_stage_count *v = NULL;
+    size_t n = 0;
+    int rc = store_run_info(s, run_id, &run, err);
+    if (rc)
+        return rc;
+    rc = store_stage_counts(s, run_id, &v, &n, err);
+    if (rc == 0)
+        print_table(&run, v, n);
+    store_stage_counts_free(v, n);
+    store_run_info_release(&run);
+    return rc;
+}
+
+int cmd_status(int argc, char **argv)
+{
+    const char *state = CLI_DEFAULT_STATE;
+    long long run = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h': fputs(help, stdout); return CLI_EXIT_OK;
+        case 's': state = optarg; break;
+        case 'r':
+            run = strtoll(optarg, NULL, 10);
+            if (run <= 0)
+                return cli_usage_error("status", "--run takes a run number, got '%s'", optarg);
+            break;
+        default: return cli_usage_error("status", "unknown option");
+        }
+    }
+    if (optind != argc)
+        return cli_usage_error("status", "unexpected argument '%s'", argv[optind]);
+    struct bh_err err = { 0 };
+    struct store *s = NULL;
+    int64_t run_id = run;
+    int rc = cli_state_open(&s, state, &err);
+    if (rc == 0 && run_id == 0 && (rc = store_run_latest(s, &run_id, &err)) == BH_ENOTFOUND)
+        bh_err_set(&err, BH_ENOTFOUND, "no run in state '%s' yet — start one with 'bulkhead run'",
+                   state);
+    if (rc == 0)
+        rc = status_print(s, run_id, &err);
+    store_free(s);
+    return rc ? cli_fail(&err) : CLI_EXIT_OK;
+}

@@ -1,0 +1,117 @@
+/* store/status.c — a run's progress, counted by SQLite from the task rows:
+ * the counts can never disagree with the rows the reports read. One GROUP BY
+ * per call; statements are prepared per call (status runs once, and keeping
+ * them in the store's statement cache would hold read snapshots open). */
+#include "store/status.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+#include "store/store_int.h"
+#include "util/bh_err.h"
+#include "util/bh_xmalloc.h"
+
+static int prepare(struct store *s, const char *sql, sqlite3_stmt **st, struct bh_err *err)
+{
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+    return rc == SQLITE_OK ? 0 : store_sqlerr(s, rc, err);
+}
+
+int store_run_info(struct store *s, int64_t run_id, struct store_run_info *out,
+                   struct bh_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof(*out));
+    int rc = prepare(s, "SELECT pipeline, started, COALESCE(finished, ''), status FROM runs"
+                        " WHERE id = ?1", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, run_id);
+    rc = store_step(s, st, err);
+    if (rc == 1) {
+        out->id = run_id;
+        out->pipeline = bh_xstrdup(store_col_text(st, 0));
+        out->started = bh_xstrdup(store_col_text(st, 1));
+        out->finished = bh_xstrdup(store_col_text(st, 2));
+        out->status = bh_xstrdup(store_col_text(st, 3));
+    } else if (rc == 0) {
+        rc = bh_err_set(err, BH_ENOTFOUND, "no run %lld in state database %s — 'bulkhead report "
+                        "--format jsonl' without --run shows the latest", (long long)run_id,
+                        s->path);
+    }
+    sqlite3_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+void store_run_info_release(struct store_run_info *r)
+{
+    if (!r)
+        return;
+    free(r->pipeline);
+    free(r->started);
+    free(r->finished);
+    free(r->status);
+    memset(r, 0, sizeof(*r));
+}
+
+/* States are the store_state numbers; a place is named only when it is one. */
+static const char stage_sql[] =
+    "SELECT stage, COUNT(*), SUM(state = 0), SUM(state = 1), SUM(state = 2), SUM(state = 3),"
+    " SUM(state = 4), SUM(cached),"
+    " SUM(CASE WHEN cached THEN 0 ELSE prompt_tokens END),"
+    " SUM(CASE WHEN cached THEN 0 ELSE output_tokens END),"
+    " COALESCE(CAST(strftime('%s', MAX(finished)) AS INTEGER)"
+    "  - CAST(strftime('%s', MIN(started)) AS INTEGER), 0),"
+    " CASE WHEN COUNT(DISTINCT NULLIF(endpoint, '')) = 1 THEN MAX(endpoint) ELSE '' END,"
+    " CASE WHEN COUNT(DISTINCT NULLIF(model, '')) = 1 THEN MAX(model) ELSE '' END"
+    " FROM tasks WHERE run_id = ?1 GROUP BY stage ORDER BY MIN(id)";
+
+static void stage_read(sqlite3_stmt *st, struct store_stage_count *c)
+{
+    int64_t *num[] = { &c->total,  &c->pending,       &c->running,       &c->done,
+                       &c->failed, &c->withheld,      &c->cached,        &c->prompt_tokens,
+                       &c->output_tokens, &c->seconds };
+    c->stage = bh_xstrdup(store_col_text(st, 0));
+    for (size_t i = 0; i < sizeof(num) / sizeof(num[0]); i++)
+        *num[i] = sqlite3_column_int64(st, 1 + (int)i);
+    if (c->seconds < 0)
+        c->seconds = 0; /* a task still running has no finish yet */
+    c->endpoint = bh_xstrdup(store_col_text(st, 11));
+    c->model = bh_xstrdup(store_col_text(st, 12));
+}
+
+int store_stage_counts(struct store *s, int64_t run_id, struct store_stage_count **out,
+                       size_t *n, struct bh_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct store_stage_count *v = NULL;
+    size_t count = 0, cap = 0;
+    int rc = prepare(s, stage_sql, &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, run_id);
+    while ((rc = store_step(s, st, err)) == 1) {
+        v = bh_xgrow(v, &cap, count + 1, sizeof(*v));
+        memset(&v[count], 0, sizeof(*v));
+        stage_read(st, &v[count++]);
+    }
+    sqlite3_finalize(st);
+    if (rc < 0) {
+        store_stage_counts_free(v, count);
+        return rc;
+    }
+    *out = v;
+    *n = count;
+    return 0;
+}
+
+void store_stage_counts_free(struct store_stage_count *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].stage);
+        free(v[i].endpoint);
+        free(v[i].model);
+    }
+    free(v);
+}

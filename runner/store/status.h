@@ -1,0 +1,42 @@
+/* store/status.h — what `bulkhead status` reads: a run and its tasks counted
+ * per stage. Read-only, and cheap enough to ask while a run is going on (the
+ * database is WAL: a reader never waits for the runner, nor it for a reader).
+ * Functions return 0 or a negative BH_E* code and fill *err. */
+#ifndef STORE_STATUS_H
+#define STORE_STATUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct bh_err;
+struct store;
+
+/* A run as recorded. Strings owned (store_run_info_release); finished is ""
+ * while the run goes on. */
+struct store_run_info {
+    int64_t id;
+    char *pipeline, *started, *finished, *status;
+};
+/* BH_ENOTFOUND naming the run when there is none with this id. */
+int store_run_info(struct store *s, int64_t run_id, struct store_run_info *out,
+                   struct bh_err *err);
+void store_run_info_release(struct store_run_info *r); /* NULL is fine */
+
+/* One stage's tasks of a run, by state. */
+struct store_stage_count {
+    char *stage;                       /* owned */
+    int64_t total, pending, running, done, failed, withheld;
+    int64_t cached;                    /* done from the response cache */
+    int64_t prompt_tokens, output_tokens; /* of replies a model gave (cached ones left out) */
+    int64_t seconds;                   /* from its first start to its last finish (whole
+                                          seconds), 0 before any */
+    char *endpoint, *model;            /* where its tasks ran; "" when nowhere yet, or in
+                                          several places (a reroute); owned */
+};
+/* Every stage that has tasks in the run, in the order its first task was
+ * made (the order stages run in). *out owned: store_stage_counts_free. */
+int store_stage_counts(struct store *s, int64_t run_id, struct store_stage_count **out,
+                       size_t *n, struct bh_err *err);
+void store_stage_counts_free(struct store_stage_count *v, size_t n);
+
+#endif
