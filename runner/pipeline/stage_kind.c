@@ -165,6 +165,11 @@ int pipe_st_tools(struct pipe_loader *ld, void *target, json_t *v, const char *p
     if (rc == 0 && strcmp(ld->p->source.kind, "git") != 0)
         rc = pipe_ld_fail(ld, path, "tools read the repository of a git source; this source is "
                           "kind \"%s\" — remove \"tools\"", ld->p->source.kind);
+    /* The tools read one pull request's head commit: a batch task has none. */
+    if (rc == 0 && s->scope == PIPE_SCOPE_BATCH)
+        rc = pipe_ld_fail(ld, path, "tools read the head commit of one pull request, and a "
+                          "\"scope\": \"batch\" task reads every item — remove \"tools\", or "
+                          "the scope");
     if (rc)
         return rc;
     return pipe_ld_strings(ld, v, path, "a tool name, e.g. \"read_file\"", tool_check, &s->tools,
