@@ -49,6 +49,8 @@ static const char help[] =
     "  --endpoint NAME=URL  use URL for endpoint NAME\n"
     "  --fresh              start over: do every task again, even when an earlier run of\n"
     "                       the same command finished it (that run stays in the state)\n"
+    "  --order naive        one task at a time, pull request by pull request: a\n"
+    "                       baseline for benchmarks (default: model, see README)\n"
     "  --verbose            a line per finished task\n"
     "  --help               this text\n"
     "\n"
@@ -61,6 +63,7 @@ static const struct option longopts[] = {
     { "endpoint", required_argument, NULL, 'e' }, { "verbose", no_argument, NULL, 'v' },
     { "max-diff", required_argument, NULL, 'm' }, { "docs", required_argument, NULL, 'd' },
     { "range", required_argument, NULL, 'g' }, { "fresh", no_argument, NULL, 'f' },
+    { "order", required_argument, NULL, 'o' },
     { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 };
 
@@ -70,6 +73,7 @@ struct run_args {
     struct cli_overrides ov;
     int verbose;
     int fresh;             /* --fresh: start over instead of resuming */
+    int order;             /* --order: ENG_ORDER_* */
 };
 
 /* 0 to go on, -1 after --help, or an exit code. */
@@ -90,6 +94,12 @@ static int parse(int argc, char **argv, struct run_args *a)
         case 's': a->state = optarg; break;
         case 'f': a->fresh = 1; break;
         case 'v': a->verbose = 1; break;
+        case 'o':
+            if (strcmp(optarg, "model") != 0 && strcmp(optarg, "naive") != 0)
+                return cli_usage_error("run", "--order takes 'model' (the default) or "
+                                       "'naive', got '%s'", optarg);
+            a->order = strcmp(optarg, "naive") == 0 ? ENG_ORDER_NAIVE : ENG_ORDER_MODEL;
+            break;
         case 'e':
             if (cli_overrides_add(&a->ov, "run", optarg))
                 return CLI_EXIT_USAGE;
@@ -309,7 +319,8 @@ static int run_job(struct job *jp)
     struct eng_summary sum;
     struct eng_opts eo = { .p = j.p, .store = j.store, .run_id = j.run_id, .gate = j.gate,
                            .net = j.net, .items = j.items, .n_items = j.n_items,
-                           .kind = &stage_chat_kind, .verbose = j.a.verbose };
+                           .kind = &stage_chat_kind, .verbose = j.a.verbose,
+                           .order = j.a.order };
     rc = eng_run(&eo, &sum, &err);
     code = rc ? cli_fail(&err) : finish(&j, &sum);
     job_close(&j);

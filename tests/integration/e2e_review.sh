@@ -65,9 +65,9 @@ jq -c 'select(.stage != "" and (.decision == "allow" or .decision == "refuse"))'
 expect_eq "one declassification record per review" 6 \
   "$(jq -s '[.[] | select(.decision == "declassify" and .stage == "review")] | length' "$T/audit-all.jsonl")"
 expect_eq "one audit record per request" "$requests" "$(wc -l <"$T/audit.jsonl")"
-expect_eq "one model-management record: the local endpoint's model list, public, no item" \
-  "GET /api/tags public " \
-  "$(jq -r 'select(.stage == "") | "\(.reason | capture("(?<m>GET /api/tags)").m) \(.label) \(.item)"' "$T/audit-all.jsonl")"
+expect_eq "two model-management records: the local endpoint's model list and what it has loaded (it serves two models), public, no item" \
+  "GET /api/ps public |GET /api/tags public " \
+  "$(jq -r 'select(.stage == "") | "\(.reason | capture("(?<m>GET /api/[a-z]+)").m) \(.label) \(.item)"' "$T/audit-all.jsonl" | sort | paste -sd'|')"
 expect_eq "18 requests in all" 18 "$requests"
 expect_eq "every record allows" allow "$(jq -r .decision "$T/audit.jsonl" | sort -u)"
 expect_eq "12 audit records for the cloud (plan and summarize)" 12 "$(jq -s '[.[] | select(.locality == "cloud")] | length' "$T/audit.jsonl")"
