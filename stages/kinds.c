@@ -91,16 +91,27 @@ static int on_sensitive(struct eng_task *t, size_t stage, const struct stage_ren
     return rc;
 }
 
+/* The task's own prompt and what policy makes of it: decided the same way
+ * for start (which sends) and route (which only tells the scheduler where). */
+static int decide(struct eng_task *t, struct stage_rendered *r, enum pol_decision *d,
+                  struct bh_err *err)
+{
+    size_t stage = eng_task_stage(t);
+    int rc = stage_render_task(t, stage, r, err);
+    if (rc == 0)
+        *d = pol_decide(eng_task_pipeline(t), stage, r->label,
+                        egr_stage_clearance(eng_task_gate(t), stage));
+    return rc;
+}
+
 static int kind_start(struct eng_task *t, struct bh_err *err)
 {
-    const struct pipeline *p = eng_task_pipeline(t);
     size_t stage = eng_task_stage(t);
     struct stage_rendered r;
-    int rc = stage_render_task(t, stage, &r, err);
+    enum pol_decision d = POL_ALLOW;
+    int rc = decide(t, &r, &d, err);
     if (rc)
         return rc;
-    enum pol_decision d = pol_decide(p, stage, r.label,
-                                     egr_stage_clearance(eng_task_gate(t), stage));
     if (d == POL_SKIP || d == POL_REROUTE)
         rc = on_sensitive(t, stage, &r, d, err);
     else
@@ -109,4 +120,24 @@ static int kind_start(struct eng_task *t, struct bh_err *err)
     return rc;
 }
 
-const struct eng_kind stage_kind = { "stage", kind_start };
+/* Where t will be answered: only a stage that reroutes can answer
+ * elsewhere, so the others are not rendered twice. */
+static int kind_route(struct eng_task *t, size_t *via, struct bh_err *err)
+{
+    const struct pipeline *p = eng_task_pipeline(t);
+    size_t stage = eng_task_stage(t);
+    *via = stage;
+    if (p->stages[stage].on_sensitive != PIPE_ONS_REROUTE)
+        return 0;
+    struct stage_rendered r;
+    enum pol_decision d = POL_ALLOW;
+    int rc = decide(t, &r, &d, err);
+    if (rc)
+        return rc;
+    if (d == POL_REROUTE)
+        *via = (size_t)p->stages[stage].reroute;
+    stage_rendered_release(&r);
+    return 0;
+}
+
+const struct eng_kind stage_kind = { "stage", kind_start, kind_route };

@@ -58,6 +58,8 @@ static const char help[] =
     "  --fail-on SEVERITY   exit 1 when a finding is at or above SEVERITY (info, low,\n"
     "                       medium, high, critical)\n"
     "  --quiet              no progress display\n"
+    "  --order naive        one task at a time, pull request by pull request: a\n"
+    "                       baseline for benchmarks (default: model, see README)\n"
     "  --verbose            a line per finished task\n"
     "  --help               this text\n"
     "\n"
@@ -75,6 +77,7 @@ static const struct option longopts[] = {
     { "range", required_argument, NULL, 'g' }, { "fresh", no_argument, NULL, 'f' },
     { "fail-on", required_argument, NULL, 'F' },
     { "no-cache", no_argument, NULL, 'n' },     { "quiet", no_argument, NULL, 'q' },
+    { "order", required_argument, NULL, 'o' },
     { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 };
 
@@ -87,6 +90,7 @@ struct run_args {
     int fail_on;           /* --fail-on: a severity, or -1 */
     int no_cache;          /* --no-cache: the response cache is neither read nor written */
     int quiet;             /* --quiet: no progress display */
+    int order;             /* --order: ENG_ORDER_* */
 };
 
 /* 0 to go on, -1 after --help, or an exit code. */
@@ -112,6 +116,12 @@ static int parse(int argc, char **argv, struct run_args *a)
         case 'F':
             if (cli_fail_on_parse("run", optarg, &a->fail_on))
                 return CLI_EXIT_USAGE;
+            break;
+        case 'o':
+            if (strcmp(optarg, "model") != 0 && strcmp(optarg, "naive") != 0)
+                return cli_usage_error("run", "--order takes 'model' (the default) or "
+                                       "'naive', got '%s'", optarg);
+            a->order = strcmp(optarg, "naive") == 0 ? ENG_ORDER_NAIVE : ENG_ORDER_MODEL;
             break;
         case 'e':
             if (cli_overrides_add(&a->ov, "run", optarg))
@@ -332,7 +342,7 @@ static int run_job(struct job *jp)
     struct eng_opts eo = { .p = j.p, .store = j.store, .run_id = j.run_id, .gate = j.gate,
                            .net = j.net, .items = j.items, .n_items = j.n_items,
                            .kind = &stage_kind, .verbose = j.a.verbose,
-                           .no_cache = j.a.no_cache,
+                           .no_cache = j.a.no_cache, .order = j.a.order,
                            .progress = pr ? cli_progress_update : NULL,
                            .say = pr ? cli_progress_say : NULL, .ud = pr };
     /* Agent tools read the pull requests' commits from the repository. */

@@ -642,7 +642,9 @@ static const struct manage_kind {
     [EGR_MANAGE_SHOW] = {"POST", "/api/show", "show model", 1, ""},
     [EGR_MANAGE_PULL] = {"POST", "/api/pull", "pull model", 1, ",\"stream\":true"},
     [EGR_MANAGE_PRELOAD] = {"POST", "/api/generate", "preload model", 1,
-                            ",\"prompt\":\"\",\"keep_alive\":\"10m\",\"stream\":false"},
+                            ",\"prompt\":\"\",\"stream\":false"},
+    [EGR_MANAGE_UNLOAD] = {"POST", "/api/generate", "unload model", 1,
+                           ",\"prompt\":\"\",\"keep_alive\":0,\"stream\":false"},
 };
 
 /* A model name as the inside of a JSON string; NULL when it holds a control
@@ -663,19 +665,45 @@ static char *json_name(const char *model)
     return bh_xstrdup(out);
 }
 
-static int manage_body(const struct manage_kind *k, const char *model, char **body,
+/* A preload's keep_alive: a Go duration as the pipeline validates it
+ * ("10m", "-1s"): digits, '-', '.', and the units h, m, s. */
+static int duration_ok(const char *s)
+{
+    return s[0] && strspn(s, "-0123456789.hms") == strlen(s) && strpbrk(s, "hms");
+}
+
+/* The preload's own keys: keep_alive (the stage's, else 10m) and the
+ * num_ctx its requests will ask for (another num_ctx makes Ollama reload). */
+static char *preload_rest(const struct egr_manage_req *r, struct bh_err *err)
+{
+    const char *ka = r->keep_alive ? r->keep_alive : "10m";
+    if (!duration_ok(ka)) {
+        bh_err_set(err, BH_EINVAL, "preload model: keep_alive '%s' is not a duration such as "
+                   "\"10m\"", ka);
+        return NULL;
+    }
+    if (r->num_ctx > 0)
+        return bh_xasprintf(",\"keep_alive\":\"%s\",\"options\":{\"num_ctx\":%ld}", ka,
+                            r->num_ctx);
+    return bh_xasprintf(",\"keep_alive\":\"%s\"", ka);
+}
+
+static int manage_body(const struct manage_kind *k, const struct egr_manage_req *r, char **body,
                        struct bh_err *err)
 {
     *body = NULL;
     if (!k->needs_model)
         return 0;
-    char *name = model && model[0] ? json_name(model) : NULL;
+    char *name = r->model && r->model[0] ? json_name(r->model) : NULL;
     if (!name)
         return bh_err_set(err, BH_EINVAL, "%s: '%s' is not a model name", k->what,
-                          model ? model : "");
-    *body = bh_xasprintf("{\"model\":\"%s\"%s}", name, k->body_rest);
+                          r->model ? r->model : "");
+    char *rest = r->kind == EGR_MANAGE_PRELOAD ? preload_rest(r, err) : bh_xstrdup("");
+    if (rest)
+        *body = bh_xasprintf("{\"model\":\"%s\"%s%s}", name, k->body_rest, rest);
     free(name);
-    return 0;
+    free(rest);
+    return *body ? 0 : err->code;
 }
 
 int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct bh_err *err)
@@ -685,7 +713,7 @@ int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct b
     const struct manage_kind *k = &manage_kinds[r->kind];
     const struct egr_endpoint *ep = &g->eps[r->endpoint];
     char *body = NULL;
-    int rc = manage_body(k, r->model, &body, err);
+    int rc = manage_body(k, r, &body, err);
     if (rc) {
         bh_err_prefix(err, "endpoint '%s': ", g->p->endpoints[r->endpoint].name);
         return rc;
@@ -695,9 +723,9 @@ int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct b
     struct verdict v = { .ep = r->endpoint, .local = ep->local, .label = 0,
                          .clearance = pol_endpoint_clearance(g->p, r->endpoint, ep->local) };
     v.allow = g->store != NULL && v.label <= v.clearance;
-    bh_str_put(v.reason, sizeof(v.reason), "model management (%s %s): no item data%s",
-               k->method, k->path, v.label <= v.clearance ? "" : "; the endpoint's locality "
-               "claim did not verify, nothing goes there");
+    bh_str_put(v.reason, sizeof(v.reason), "model management (%s: %s %s): no item data%s",
+               k->what, k->method, k->path, v.label <= v.clearance ? "" : "; the endpoint's "
+               "locality claim did not verify, nothing goes there");
     struct egr_send_req sr = { .path = k->path, .body = body, .body_len = body ? strlen(body) : 0,
                                .max_reply = r->max_reply, .on_data = r->on_data,
                                .on_done = r->on_done, .ud = r->ud };

@@ -143,8 +143,9 @@ int egr_audit_refusal(struct egr_gate *g, size_t stage, const char *item, int la
 
 /* --- model management -------------------------------------------------------- */
 
-/* Requests that carry no item data: listing, inspecting, pulling and loading
- * models. The gate builds each body itself from the model name alone, so
+/* Requests that carry no item data: listing, inspecting, pulling, loading and
+ * unloading models. The gate builds each body itself from the model name (and
+ * for a preload the stage's keep_alive and num_ctx, pipeline settings), so
  * nothing but a name can leave this way; each is audited with the bottom
  * label, no stage and no item, and a reason starting "model management". */
 enum egr_manage_kind {
@@ -154,13 +155,19 @@ enum egr_manage_kind {
     EGR_MANAGE_VERSION, /* GET /api/version */
     EGR_MANAGE_SHOW,    /* POST /api/show {"model"} */
     EGR_MANAGE_PULL,    /* POST /api/pull {"model","stream":true} */
-    EGR_MANAGE_PRELOAD, /* POST /api/generate {"model","prompt":"","keep_alive":"10m","stream":false} */
+    EGR_MANAGE_PRELOAD, /* POST /api/generate {"model","prompt":"","keep_alive":"10m","stream":false},
+                           with the request's keep_alive and options.num_ctx when given */
+    EGR_MANAGE_UNLOAD,  /* POST /api/generate {"model","prompt":"","keep_alive":0,"stream":false} */
 };
 
 struct egr_manage_req {
     size_t endpoint;   /* index into the pipeline's endpoints */
     int kind;          /* enum egr_manage_kind */
-    const char *model; /* SHOW, PULL, PRELOAD: the model (copied); others: NULL */
+    const char *model; /* SHOW, PULL, PRELOAD, UNLOAD: the model (copied); others: NULL */
+    const char *keep_alive; /* PRELOAD: how long the model stays loaded, a stage's keep_alive
+                               ("10m", "-1s"); NULL: "10m" */
+    long num_ctx;      /* PRELOAD: the context to load it with (a stage's options.num_ctx, so
+                          that its requests find it loaded as they need it); 0: the server's */
     size_t max_reply;
     net_data_fn on_data;
     net_done_fn on_done;
@@ -168,7 +175,8 @@ struct egr_manage_req {
 };
 
 /* Audits and sends a model-management request, pinned and peer-checked like
- * egr_send. BH_EINVAL when the kind needs a model and has none; BH_EPOLICY
+ * egr_send. BH_EINVAL when the kind needs a model and has none, or when
+ * keep_alive is not a duration; BH_EPOLICY
  * without an audit store. The endpoint's API key goes only to cloud
  * endpoints, as for stages; its basic_auth_env credentials and ca_file apply
  * as to every request. Nothing is sent on error. */

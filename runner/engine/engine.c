@@ -6,11 +6,10 @@
  * before the loop goes on, so a dependant never starts on an output that
  * could still be lost, and a crashed run resumes where it stopped.
  *
- * Scheduling walks stages in topological order and, inside a stage, the
- * cells (the stage for one item, or for the run: cells.c) in item order, so
- * tasks of one stage (one model) go out together; per-endpoint slots
- * (max_concurrency) bound what is in flight. Deeper model-aware scheduling
- * (preload, unload, overlap) builds on this walk. */
+ * What starts when is sched.c's: it walks the cells in stage order, then
+ * item order, and keeps each local endpoint on one model while it has work.
+ * A task holds a slot of the endpoint that answers it (a rerouted task, its
+ * target's) from its start to its end, retries included. */
 #include "engine/engine.h"
 
 #include "engine/engine_int.h"
@@ -45,7 +44,7 @@ int eng_stop_requested(void)
     return stop_requested;
 }
 
-static long now_ms(void)
+long eng_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -58,6 +57,11 @@ struct eng_cell *eng_cell_at(struct eng *e, size_t item, size_t stage)
     if (e->o->p->stages[stage].scope == PIPE_SCOPE_BATCH)
         return &e->cells[e->o->n_items * ns + stage];
     return &e->cells[item * ns + stage];
+}
+
+size_t eng_task_endpoint(const struct eng_task *t)
+{
+    return t->e->o->p->stages[t->routed ? t->via : t->stage].endpoint;
 }
 
 void eng_fatal(struct eng *e, const struct bh_err *err)
@@ -79,7 +83,6 @@ const char *eng_task_name(const struct eng_task *t, char *buf, size_t size)
 static void task_end(struct eng_task *t, const struct store_result *r, int was_running)
 {
     struct eng *e = t->e;
-    const struct pipe_stage *s = &e->o->p->stages[t->stage];
     struct bh_err err = { 0 };
     char name[512];
     if (store_task_finish(e->o->store, t->id, r, &err))
@@ -87,8 +90,9 @@ static void task_end(struct eng_task *t, const struct store_result *r, int was_r
     t->state = r->state;
     eng_task_vals_release(t);
     if (was_running) {
-        e->busy[s->endpoint]--;
+        e->busy[eng_task_endpoint(t)]--;
         e->in_flight--;
+        eng_sched_ended(e, t);
     }
     if (r->state == STORE_DONE)
         e->sum->done++;
@@ -119,6 +123,7 @@ void eng_task_done(struct eng_task *t, const char *output, int label,
                               .label = pol_label_name(t->e->o->p, label) };
     result_where(t, m && m->rerouted ? m->via : t->stage, &r);
     if (m) {
+        eng_sched_load_seen(t->e, m->load_ns);
         r.prompt_tokens = m->prompt_tokens;
         r.output_tokens = m->output_tokens;
         r.load_ns = m->load_ns;
@@ -154,19 +159,19 @@ void eng_task_end_unstarted(struct eng_task *t, const struct bh_err *err)
 
 static void attempt(struct eng_task *t);
 
-static void task_start(struct eng_task *t)
+void eng_task_start(struct eng_task *t)
 {
     struct eng *e = t->e;
-    const struct pipe_stage *s = &e->o->p->stages[t->stage];
     struct bh_err err = { 0 };
     if (store_task_set_running(e->o->store, t->id, &err)) {
         eng_fatal(e, &err);
         return;
     }
     t->state = STORE_RUNNING;
-    e->busy[s->endpoint]++;
+    e->busy[eng_task_endpoint(t)]++;
     e->in_flight++;
     eng_prog_started(e, t);
+    eng_sched_started(e, t);
     attempt(t);
 }
 
@@ -198,7 +203,8 @@ void eng_task_retry(struct eng_task *t, long retry_after_ms, int backpressure,
                     const struct bh_err *err)
 {
     struct eng *e = t->e;
-    const struct pipe_endpoint *ep_cfg = &e->o->p->endpoints[e->o->p->stages[t->stage].endpoint];
+    size_t ep = eng_task_endpoint(t);
+    const struct pipe_endpoint *ep_cfg = &e->o->p->endpoints[ep];
     int max = ep_cfg->max_attempts > 0 ? ep_cfg->max_attempts : 1;
     if (t->attempts >= max || retry_after_ms > ENG_MAX_RETRY_WAIT_MS ||
         stop_requested) {
@@ -218,12 +224,11 @@ void eng_task_retry(struct eng_task *t, long retry_after_ms, int backpressure,
         delay = 30000;
     if (retry_after_ms > delay)
         delay = retry_after_ms;
-    size_t ep = e->o->p->stages[t->stage].endpoint;
     if (backpressure && e->busy[ep] > 1) {
         e->cap[ep] = e->busy[ep] - 1;
-        e->cap_until[ep] = now_ms() + 30000;
+        e->cap_until[ep] = eng_now_ms() + 30000;
     }
-    t->retry_at = now_ms() + delay;
+    t->retry_at = eng_now_ms() + delay;
     e->waiting++;
     e->sum->retries++;
     char name[512];
@@ -234,7 +239,7 @@ void eng_task_retry(struct eng_task *t, long retry_after_ms, int backpressure,
 /* Starts the retries that are due; returns the ms until the next one (-1: none). */
 static long retries_due(struct eng *e)
 {
-    long next = -1, now = now_ms();
+    long next = -1, now = eng_now_ms();
     for (size_t i = 0; e->waiting && i < e->n_all; i++) {
         struct eng_task *t = e->all[i];
         if (!t->retry_at)
@@ -249,46 +254,14 @@ static long retries_due(struct eng *e)
     return next;
 }
 
-/* The endpoint's slots: its max_concurrency, lowered for a while after the
- * server pushed back. */
-static size_t slots_of(struct eng *e, size_t ep)
+size_t eng_slots(struct eng *e, size_t ep)
 {
     int mc = e->o->p->endpoints[ep].max_concurrency;
     size_t slots = mc > 0 ? (size_t)mc : 1;
-    if (e->cap[ep] && now_ms() < e->cap_until[ep] && e->cap[ep] < slots)
+    if (e->cap[ep] && eng_now_ms() < e->cap_until[ep] && e->cap[ep] < slots)
         return e->cap[ep];
     e->cap[ep] = 0;
     return slots;
-}
-
-/* Starts t when its endpoint has a free slot; 1 when it has none. */
-static int try_start(struct eng_task *t)
-{
-    struct eng *e = t->e;
-    size_t ep = e->o->p->stages[t->stage].endpoint;
-    if (e->busy[ep] >= slots_of(e, ep))
-        return 1;
-    task_start(t);
-    return 0;
-}
-
-/* Moves every cell on in stage order: ends cells whose inputs failed, makes
- * fan-outs whose lists are ready, starts ready tasks that have a free slot. */
-static void schedule(struct eng *e)
-{
-    const struct pipeline *p = e->o->p;
-    for (size_t k = 0; k < p->n_stages && !e->fatal && !stop_requested; k++) {
-        size_t s = p->order[k];
-        if (p->stages[s].standby)
-            continue;
-        if (p->stages[s].scope == PIPE_SCOPE_BATCH) {
-            eng_cell_step(e, eng_cell_at(e, 0, s), try_start);
-            continue;
-        }
-        for (size_t i = 0; i < e->o->n_items && !e->fatal; i++)
-            if (eng_cell_step(e, eng_cell_at(e, i, s), try_start))
-                break; /* the endpoint is full: the stage's next cells wait */
-    }
 }
 
 static size_t ended_count(const struct eng *e)
@@ -296,26 +269,47 @@ static size_t ended_count(const struct eng *e)
     return e->sum->done + e->sum->failed + e->sum->withheld;
 }
 
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+    nanosleep(&ts, NULL);
+}
+
+/* Nothing in flight: the run is over unless a pass ended tasks without
+ * sending anything (their dependants may now start) or a rate limit holds
+ * ready tasks back (then it sleeps until one may go). 1 to go on. */
+static int idle_turn(struct eng *e, size_t ended_before, long wake)
+{
+    if (ended_count(e) != ended_before)
+        return 1;
+    if (wake < 0 || stop_requested)
+        return 0;
+    sleep_ms(wake < 250 ? wake : 250);
+    return 1;
+}
+
 static int loop(struct eng *e, struct bh_err *err)
 {
     for (;;) {
         long next = retries_due(e);
-        size_t ended = ended_count(e);
-        schedule(e);
+        size_t ended_before = ended_count(e);
+        long wake = eng_schedule(e);
         eng_prog_tick(e, 0);
         if (e->fatal)
             break;
-        if (e->in_flight == 0 && ended_count(e) == ended)
+        if (e->in_flight == 0 && !eng_sched_busy(e)) {
+            if (idle_turn(e, ended_before, wake))
+                continue;
             break; /* nothing running and nothing could start */
-        if (e->in_flight == 0)
-            continue; /* tasks answered at once (from the cache): dependants may be ready */
+        }
         if (stop_requested > 1)
             break; /* second signal: abandon what is in flight */
+        if (wake >= 0 && (next < 0 || wake < next))
+            next = wake;
         int wait = next >= 0 && next < 250 ? (int)next : 250;
         if (net_in_flight(e->o->net) == 0 && next > 0) {
-            /* Only retries are waiting: sleep until the first is due. */
-            struct timespec ts = { wait / 1000, (long)(wait % 1000) * 1000000 };
-            nanosleep(&ts, NULL);
+            /* Only timers are waiting: sleep until the first is due. */
+            sleep_ms(wait);
             continue;
         }
         int rc = net_step(e->o->net, wait, err);
@@ -337,7 +331,7 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
     e.busy = bh_xcalloc(o->p->n_endpoints, sizeof(*e.busy));
     e.cap = bh_xcalloc(o->p->n_endpoints, sizeof(*e.cap));
     e.cap_until = bh_xcalloc(o->p->n_endpoints, sizeof(*e.cap_until));
-    e.rng = (uint32_t)now_ms() ^ ((uint32_t)getpid() << 16);
+    e.rng = (uint32_t)eng_now_ms() ^ ((uint32_t)getpid() << 16);
     e.labels = bh_xcalloc(o->n_items * o->p->source.n_fields + 1, sizeof(*e.labels));
     e.labelled = bh_xcalloc(o->n_items + 1, 1);
     int rc = pol_labeller_new(&e.lab, o->p, err);
@@ -345,9 +339,11 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
         rc = eng_cells_init(&e, err);
     eng_prog_init(&e);
     if (rc == 0) {
+        eng_sched_new(&e);
         rc = loop(&e, err);
         eng_prog_tick(&e, 1);
     }
+    eng_sched_free(&e);
     eng_prog_release(&e);
     sum->tasks = eng_cells_count(&e);
     eng_cells_release(&e);

@@ -21,10 +21,18 @@ struct eng_task;
 
 /* A stage kind: what a stage does once its inputs are ready. start either
  * returns an error (the task fails, or is withheld for BH_EPOLICY) or, later,
- * calls exactly one of eng_task_done / eng_task_fail. */
+ * calls exactly one of eng_task_done / eng_task_fail.
+ * route (may be NULL: every task answers on its own stage) tells, for a task
+ * whose inputs are ready, which stage's endpoint and model start would send
+ * it to: its own, or the stage on_sensitive reroutes it to. The scheduler
+ * asks once per task, before start, to group tasks by (endpoint, model) and
+ * to hold a slot of the endpoint that answers. It must decide as start does
+ * (the same labels, the same policy); on error it sets *via to the task's
+ * own stage (start then fails the same way). Nothing is sent. */
 struct eng_kind {
     const char *name;
     int (*start)(struct eng_task *t, struct bh_err *err);
+    int (*route)(struct eng_task *t, size_t *via, struct bh_err *err);
 };
 
 /* ---- progress ---------------------------------------------------------- */
@@ -91,7 +99,14 @@ struct eng_opts {
     eng_progress_fn progress;      /* NULL: no snapshots */
     eng_say_fn say;                /* NULL: messages go to stderr */
     void *ud;                      /* for progress and say */
+    int order;                     /* ENG_ORDER_*: how tasks are scheduled */
 };
+
+/* ENG_ORDER_MODEL (default): every endpoint busy, each local endpoint kept on
+ * one model while it has work (sched.c). ENG_ORDER_NAIVE: one task at a time,
+ * every task of an item before the next item's — a baseline for benchmarks,
+ * what one run per pull request would do. */
+enum { ENG_ORDER_MODEL, ENG_ORDER_NAIVE };
 
 struct eng_summary {
     size_t tasks;                  /* tasks of the run: per item and stage, per for_each

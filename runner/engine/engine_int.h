@@ -42,6 +42,7 @@ struct eng_val {
 };
 
 struct eng_cell;
+struct eng_sched;
 
 struct eng_task {
     struct eng *e;
@@ -57,6 +58,10 @@ struct eng_task {
                               be made: it carries the reason */
     int64_t id;            /* store row */
     int state;             /* STORE_* or ENG_STANDBY */
+    int routed;            /* via is known (the kind's route was asked, once) */
+    size_t via;            /* the stage whose endpoint and model answer: its own, or the
+                              target of an on_sensitive reroute; its endpoint's slot is
+                              the one the task holds */
     int reused;            /* done in an earlier attempt of this run */
     char *output;          /* when done */
     int label;             /* of output */
@@ -106,6 +111,7 @@ struct eng {
     uint32_t rng;                  /* jitter */
     int fatal;                     /* the store failed: stop scheduling */
     struct bh_err fatal_err;
+    struct eng_sched *sched;       /* sched.c: groups, residency, rate limits */
     struct pol_labeller *lab;      /* the pipeline's rules and detectors */
     struct pol_value *labels;      /* [item * n_fields]: source fields, labelled on first use */
     unsigned char *labelled;       /* per item: its fields are labelled */
@@ -123,6 +129,38 @@ void eng_fatal(struct eng *e, const struct bh_err *err);
 void eng_task_end_unstarted(struct eng_task *t, const struct bh_err *err);
 /* "refs/pull/1/head review src/a.c": who a message is about, into buf. */
 const char *eng_task_name(const struct eng_task *t, char *buf, size_t size);
+/* Monotonic milliseconds. */
+long eng_now_ms(void);
+/* The endpoint whose slot t holds (or will hold): its via stage's once routed. */
+size_t eng_task_endpoint(const struct eng_task *t);
+/* The endpoint's slots now: max_concurrency, lowered for a while after the
+ * server pushed back (a 503). */
+size_t eng_slots(struct eng *e, size_t ep);
+/* Starts a ready, routed task on its endpoint (the caller checked the slot). */
+void eng_task_start(struct eng_task *t);
+
+/* ---- sched.c ---- */
+
+/* The scheduler's state for the run: the (endpoint, model) groups, what is
+ * loaded where (asked of each local Ollama endpoint that serves several
+ * models, GET /api/ps through the gate, unless max_loaded_models says).
+ * Never fails the run: an endpoint that cannot be asked is assumed to hold
+ * one model and nothing loaded. */
+void eng_sched_new(struct eng *e);
+/* Frees it; preloads and unloads still in flight are left to end on their
+ * own (their contexts free themselves). */
+void eng_sched_free(struct eng *e);
+/* One pass: moves every cell on (stage order, then item order), asks the
+ * route of each newly ready task, and starts what each endpoint's policy
+ * picks. Returns the ms after which a pass should run again although
+ * nothing completes (a rate limit), or -1. */
+long eng_schedule(struct eng *e);
+/* 1 while a preload or unload the scheduler sent is in flight. */
+int eng_sched_busy(const struct eng *e);
+/* Running tasks per group, and the longest model load replies reported. */
+void eng_sched_started(struct eng *e, const struct eng_task *t);
+void eng_sched_ended(struct eng *e, const struct eng_task *t);
+void eng_sched_load_seen(struct eng *e, int64_t load_ns);
 
 /* ---- cells.c ---- */
 

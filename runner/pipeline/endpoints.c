@@ -173,6 +173,24 @@ static int ep_max_attempts(struct pipe_loader *ld, void *target, json_t *v, cons
     return rc;
 }
 
+static int ep_max_loaded_models(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    long n = 0;
+    int rc = pipe_ld_int_range(ld, v, path, 1, 64, &n);
+    if (rc == 0)
+        ((struct pipe_endpoint *)target)->max_loaded_models = (int)n;
+    return rc;
+}
+
+static int ep_max_rpm(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    long n = 0;
+    int rc = pipe_ld_int_range(ld, v, path, 1, 100000, &n);
+    if (rc == 0)
+        ((struct pipe_endpoint *)target)->max_requests_per_minute = (int)n;
+    return rc;
+}
+
 /* A variable name: letters, digits and '_', not starting with a digit. */
 static int env_name_ok(const char *s)
 {
@@ -400,6 +418,10 @@ static const struct pipe_key endpoint_keys[] = {
       "seconds between two chunks of a reply, 1 to 86400", 0, NULL, NULL },
     { "max_attempts", PIPE_JT_INT, 0, ep_max_attempts,
       "tries of a request that fails transiently, 1 to 10", 0, NULL, NULL },
+    { "max_loaded_models", PIPE_JT_INT, 0, ep_max_loaded_models,
+      "models the server holds at once, 1 to 64", 0, NULL, NULL },
+    { "max_requests_per_minute", PIPE_JT_INT, 0, ep_max_rpm,
+      "requests started per minute, 1 to 100000", 0, NULL, NULL },
     { "api_key_env", PIPE_JT_STRING, 0, ep_api_key_env,
       "the name of the variable holding the key, e.g. \"OLLAMA_API_KEY\"", 0, NULL, NULL },
     { "basic_auth_env", PIPE_JT_STRING, 0, ep_basic_auth_env,

@@ -55,6 +55,10 @@ struct pipe_endpoint {
     long idle_timeout_s;       /* between two chunks of a streamed reply; default 60 */
     int max_attempts;          /* tries of one request when it fails transiently
                                   (connection, 429, 5xx, cut stream); default 3 */
+    int max_loaded_models;     /* models the server holds at once (local ollama: what the
+                                  scheduler preloads and unloads for); 0 when not declared:
+                                  learnt from /api/ps at run start */
+    int max_requests_per_minute; /* requests started per minute at most; 0: no limit */
     char *api_key_env;     /* name of the environment variable holding the key, or NULL */
     char *basic_auth_env;  /* "basic_auth_env": name of the environment variable holding
                               "user:password" for a basic-auth reverse proxy, sent as

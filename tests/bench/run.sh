@@ -14,3 +14,4 @@ bin=$build/bench_verbatim
 [ -x "$bin" ] || bin=$build/tests/bench/bench_verbatim
 "$bin" 3
 "$src/tests/bench/bench_loads.sh" "$build"
+"$src/tests/bench/schedule.sh" "$build"

@@ -65,9 +65,9 @@ jq -c 'select(.stage != "" and (.decision == "allow" or .decision == "refuse"))'
 expect_eq "one declassification record per review" 6 \
   "$(jq -s '[.[] | select(.decision == "declassify" and .stage == "review")] | length' "$T/audit-all.jsonl")"
 expect_eq "one audit record per request" "$requests" "$(wc -l <"$T/audit.jsonl")"
-expect_eq "model-management records: the local server's version, status, lists; public, no item" \
-  "GET /api/version public |GET /api/status public |GET /api/tags public |GET /api/ps public " \
-  "$(jq -r 'select(.stage == "") | "\(.reason | capture("(?<m>GET /api/[a-z]+)").m) \(.label) \(.item)"' "$T/audit-all.jsonl" | tr '\n' '|' | sed 's/|$//')"
+expect_eq "model-management records: the local server's version, status, model list and loaded models (asked by the probe, then by the scheduler: it serves two models); public, no item" \
+  "GET /api/ps public |GET /api/ps public |GET /api/status public |GET /api/tags public |GET /api/version public " \
+  "$(jq -r 'select(.stage == "") | "\(.reason | capture("(?<m>GET /api/[a-z]+)").m) \(.label) \(.item)"' "$T/audit-all.jsonl" | sort | paste -sd'|')"
 expect_eq "18 requests in all" 18 "$requests"
 expect_eq "every record allows" allow "$(jq -r .decision "$T/audit.jsonl" | sort -u)"
 expect_eq "12 audit records for the cloud (plan and summarize)" 12 "$(jq -s '[.[] | select(.locality == "cloud")] | length' "$T/audit.jsonl")"
@@ -88,15 +88,17 @@ expect_eq "the key is in no output, report, audit or state" 0 \
 expect_contains "markdown report names where stages ran" "$T/report.md" "on gpu-box (local)"
 
 # Tampering with the audit is found and the record named (a copy of the state).
-# Records 1-4 are the probe's model management; 5 on are stage requests.
+# The first records are model management (the probe's, the scheduler's); the
+# record altered is the first stage request.
 cp -r "$T/state" "$T/tampered"
-sqlite3 "$T/tampered/state.db" "UPDATE audit SET label = 'public' WHERE seq = 5"
+first=$(sqlite3 "$T/tampered/state.db" "SELECT min(seq) FROM audit WHERE stage != ''")
+sqlite3 "$T/tampered/state.db" "UPDATE audit SET label = 'public' WHERE seq = $first"
 set +e
 "$BULKHEAD" audit verify --state "$T/tampered" >/dev/null 2>"$T/tamper.err"
 rc=$?
 set -e
 expect_eq "an altered record fails verification with exit 3" 3 "$rc"
-expect_contains "naming the record" "$T/tamper.err" "audit record 5"
+expect_contains "naming the record" "$T/tamper.err" "audit record $first"
 cp -r "$T/state" "$T/deleted"
 sqlite3 "$T/deleted/state.db" "DELETE FROM audit WHERE seq = 7"
 set +e

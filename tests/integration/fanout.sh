@@ -78,7 +78,7 @@ expect_eq "nothing failed" 0 "$(jq -s '[.[] | select(.state == "failed")] | leng
 # for_each pr.files: one task per changed file, one request each, with that file's diff.
 expect_eq "one report row per changed file" "$(cat "$T/files.txt")" \
   "$(jq -r 'select(.stage == "per-file") | "\(.item) \(.element)"' "$T/report.jsonl" | sort)"
-posts() { jq -r 'select(.method == "POST") | .body' "$T/$1.log" | jq -c --arg m "$2" 'select(.model == $m)'; }
+posts() { jq -r 'select(.path == "/api/chat") | .body' "$T/$1.log" | jq -c --arg m "$2" 'select(.model == $m)'; }
 posts local reviewer >"$T/reviewer.jsonl"
 expect_eq "one local request per changed file" "$(cut -d' ' -f2 "$T/files.txt" | sort)" \
   "$(jq -r '.messages[0].content | capture("^Review (?<p>[^ ]+) ").p' "$T/reviewer.jsonl" | sort)"

@@ -75,7 +75,7 @@ static void item_init(struct src_item *it, int n)
     }
 }
 
-static int setup(void **state)
+static int setup_json(void **state, const char *json)
 {
     struct fx *f = bh_xcalloc(1, sizeof(*f));
     struct bh_err err = { 0 };
@@ -84,11 +84,12 @@ static int setup(void **state)
     write_file(f->dir, "a.md", "title {{pr.title}}");
     write_file(f->dir, "b.md", "{{a.output}} diff {{pr.diff}}");
     write_file(f->dir, "c.md", "{{b.output}}");
-    write_file(f->dir, "p.json", pipeline_json);
+    write_file(f->dir, "p.json", json);
     char path[128], state_dir[128];
     snprintf(path, sizeof(path), "%s/p.json", f->dir);
     snprintf(state_dir, sizeof(state_dir), "%s/state", f->dir);
-    assert_int_equal(pipe_load(&f->p, path, NULL, &err), 0);
+    if (pipe_load(&f->p, path, NULL, &err))
+        fail_msg("%s", err.msg);
     assert_int_equal(store_open(&f->store, state_dir, &err), 0);
     int resumed;
     assert_int_equal(store_run_open(f->store, "k", "engine-test", &f->run_id, &resumed, &err), 0);
@@ -99,6 +100,11 @@ static int setup(void **state)
         item_init(&f->items[i], i + 1);
     *state = cur = f;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_json(state, pipeline_json);
 }
 
 static int teardown(void **state)
@@ -152,7 +158,7 @@ static int fake_start(struct eng_task *t, struct bh_err *err)
     return 0;
 }
 
-static const struct eng_kind fake_kind = { "fake", fake_start };
+static const struct eng_kind fake_kind = { "fake", fake_start, NULL };
 
 static int run(struct fx *f, struct eng_summary *sum)
 {
@@ -547,7 +553,7 @@ static int render_start(struct eng_task *t, struct bh_err *err)
     return 0;
 }
 
-static const struct eng_kind render_kind = { "render", render_start };
+static const struct eng_kind render_kind = { "render", render_start, NULL };
 
 static int fan_run(struct fan *f, struct eng_summary *sum)
 {
@@ -890,6 +896,79 @@ static void json_reply_over_the_element_cap_is_refused(void **state)
     free(reply);
 }
 
+/* ---- routes: a rerouted task holds its target endpoint's slot ---------- */
+
+static const char reroute_json[] =
+    "{ \"version\": 1, \"name\": \"engine-test\",\n"
+    "  \"endpoints\": { \"box\": { \"provider\": \"ollama\", \"url\": \"http://127.0.0.1:9\",\n"
+    "                            \"locality\": \"local\", \"max_concurrency\": 2 },\n"
+    "                 \"far\": { \"provider\": \"ollama\", \"url\": \"http://127.0.0.1:9\",\n"
+    "                          \"locality\": \"cloud\", \"clearance\": \"internal\",\n"
+    "                          \"max_concurrency\": 1 } },\n"
+    "  \"source\": { \"kind\": \"git\", \"label\": \"confidential\",\n"
+    "              \"fields\": { \"pr.title\": \"internal\" } },\n"
+    "  \"stages\": {\n"
+    "    \"a\": { \"endpoint\": \"far\", \"model\": \"big\", \"prompt\": \"a.md\",\n"
+    "           \"on_sensitive\": \"reroute:al\" },\n"
+    "    \"al\": { \"endpoint\": \"box\", \"model\": \"small\", \"prompt\": \"a.md\" },\n"
+    "    \"b\": { \"endpoint\": \"box\", \"model\": \"m\", \"prompt\": \"b.md\" },\n"
+    "    \"c\": { \"endpoint\": \"box\", \"model\": \"m\", \"prompt\": \"c.md\" } } }\n";
+
+static int reroute_setup(void **state)
+{
+    return setup_json(state, reroute_json);
+}
+
+/* Every item but the second is "sensitive": a goes to al instead. */
+static int route_some(struct eng_task *t, size_t *via, struct bh_err *err)
+{
+    (void)err;
+    const struct pipeline *p = eng_task_pipeline(t);
+    size_t s = eng_task_stage(t);
+    *via = s;
+    if (p->stages[s].reroute >= 0 && strcmp(eng_task_item(t), "refs/pull/2/head") != 0)
+        *via = (size_t)p->stages[s].reroute;
+    return 0;
+}
+
+/* Logs "<n>/head <stage> box=<busy> far=<busy>" as the task starts; answers at once. */
+static int slots_start(struct eng_task *t, struct bh_err *err)
+{
+    (void)err;
+    const struct pipeline *p = eng_task_pipeline(t);
+    size_t s = eng_task_stage(t);
+    snprintf(cur->log[cur->n_log++], sizeof(cur->log[0]), "%s %s %zu %zu", eng_task_item(t) + 10,
+             p->stages[s].name, t->e->busy[0], t->e->busy[1]);
+    struct eng_metrics m = { .rerouted = t->via != s, .via = t->via };
+    eng_task_done(t, "ok", 1, &m);
+    return 0;
+}
+
+static const struct eng_kind slots_kind = { "slots", slots_start, route_some };
+
+static void rerouted_task_holds_a_slot_of_its_target_endpoint(void **state)
+{
+    struct fx *f = *state;
+    struct eng_summary sum;
+    struct bh_err err = { 0 };
+    struct eng_opts o = { .p = f->p, .store = f->store, .run_id = f->run_id, .gate = f->gate,
+                          .net = f->net, .items = f->items, .n_items = 3, .kind = &slots_kind };
+    f->n_log = 0;
+    assert_int_equal(eng_run(&o, &sum, &err), 0);
+    assert_int_equal(sum.done, 9);
+    /* busy counts per endpoint (box, far) while the task starts: its own slot only. */
+    assert_true(logged(f, "1/head a 1 0")); /* rerouted to al on box */
+    assert_true(logged(f, "2/head a 0 1")); /* planned where its stage says */
+    assert_true(logged(f, "3/head a 1 0"));
+    struct store_task *t;
+    size_t n;
+    assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
+    assert_string_equal(task(t, n, "refs/pull/1/head", "a")->endpoint, "box");
+    assert_string_equal(task(t, n, "refs/pull/1/head", "a")->model, "small");
+    assert_string_equal(task(t, n, "refs/pull/2/head", "a")->endpoint, "far");
+    store_tasks_free(t, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -923,6 +1002,8 @@ int main(void)
         cmocka_unit_test(files_list_gives_new_paths_statuses_and_unique_keys),
         cmocka_unit_test(json_reply_gives_elements_or_says_what_it_found),
         cmocka_unit_test(json_reply_over_the_element_cap_is_refused),
+        cmocka_unit_test_setup_teardown(rerouted_task_holds_a_slot_of_its_target_endpoint,
+                                        reroute_setup, teardown),
         /* Last: the stop request is process-wide and cannot be taken back. */
         cmocka_unit_test_setup_teardown(engine_stop_request_starts_nothing, setup, teardown),
     };

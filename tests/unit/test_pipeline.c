@@ -294,6 +294,8 @@ static void minimal_pipeline_gets_every_default(void **state)
     assert_int_equal(e->declared_local, 0); /* a missing locality means cloud */
     assert_int_equal(e->clearance, -1);
     assert_int_equal(e->max_concurrency, 1);
+    assert_int_equal(e->max_loaded_models, 0); /* learnt from the server at run time */
+    assert_int_equal(e->max_requests_per_minute, 0); /* no limit */
     assert_int_equal(e->timeout_s, 600);
     assert_null(e->api_key_env);
     assert_int_equal(e->line, 1);
@@ -354,6 +356,8 @@ static void endpoints_expand_variables_and_defaults(void **state)
     assert_string_equal(gpu->url, "http://127.0.0.1:11434");
     assert_int_equal(gpu->declared_local, 1);
     assert_int_equal(gpu->max_concurrency, 3);
+    assert_int_equal(gpu->max_loaded_models, 2);
+    assert_int_equal(cloud->max_requests_per_minute, 600);
     assert_int_equal(gpu->timeout_s, 120);
     assert_int_equal(gpu->line, 5);
     assert_int_equal(gpu->col, 16);

@@ -1,0 +1,752 @@
+/* engine/sched.c — what starts when: the scheduler on the run's one loop.
+ *
+ * Each pass walks the cells in stage order, then item order (so a task's
+ * inputs are settled before it is looked at), and lists the ready tasks per
+ * endpoint. A ready task is routed once: the stage kind says which stage's
+ * endpoint and model will answer it (its own, or an on_sensitive reroute
+ * target), and the task holds a slot of that endpoint.
+ *
+ * Tasks are grouped by (endpoint, model, num_ctx): a different num_ctx makes
+ * Ollama load the model again, so it is another group. A cloud endpoint, or
+ * one that serves a single group, simply gets its ready tasks in walk order
+ * up to its slots (and its max_requests_per_minute). A local Ollama endpoint
+ * that serves several groups pays a model load at every switch, so it keeps
+ * serving the group it switched to ("cur") while that group has ready work
+ * or work that will become ready without another group of the endpoint
+ * running first ("soon": its inputs wait on other endpoints only). Only then
+ * does it switch, to a group passed over at ENG_SCHED_MAX_PASSES switches
+ * first (no stage starves), else to a loaded one, else to the one whose tasks
+ * come first in the walk. Waiting for soon work is bounded: when the
+ * endpoint has been idle for twice the longest load seen while another group
+ * has ready work, it switches. A group whose model the server forwards to
+ * the cloud loads nothing there: its tasks take free slots at any time.
+ *
+ * Residency: learnt from /api/ps at the start (or max_loaded_models), then
+ * kept from what the scheduler itself does. Before loading a model into a
+ * full server it unloads (keep_alive 0) a loaded model that no remaining
+ * task of the run needs, and waits for that; when the group it serves has
+ * nothing left to start and the server has room, it preloads the next group
+ * (empty prompt, the stage's keep_alive and num_ctx) while the last requests
+ * run. Every such request goes through the gate and is audited.
+ *
+ * Trade-off taken: "soon" counts cells, not tasks, and a task of a stage
+ * that may reroute counts for its own stage's group until it is ready (its
+ * route depends on its inputs' labels). Both only make a switch come
+ * earlier or later, never wrong. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "egress/egress.h"
+#include "engine/engine_int.h"
+#include "pipeline/pipeline.h"
+#include "providers/manage.h"
+#include "store/store.h"
+#include "util/bh_err.h"
+#include "util/bh_xmalloc.h"
+
+/* Switches a group with ready tasks may be passed over before it is served. */
+#define ENG_SCHED_MAX_PASSES 2
+/* The least idle time before leaving a group that still has soon work. */
+#define ENG_SCHED_IDLE_MIN_MS 500L
+#define PS_MAX ((size_t)1 << 20)
+
+struct group {
+    size_t ep;
+    const char *model;       /* borrowed from the pipeline */
+    long num_ctx;
+    const char *keep_alive;  /* the first of its stages' that sets one, or NULL */
+    uint64_t bit;            /* its bit in a cell's need (groups past 63 share one) */
+    uint64_t others;         /* the bits of the other groups on its endpoint */
+    size_t ready, soon, later; /* this pass */
+    size_t running;          /* kept up to date by started/ended */
+    size_t first;            /* this pass: walk position of its first ready task */
+    unsigned passed;         /* switches that passed it over while it had ready tasks */
+    int loads;               /* its model is loaded on the endpoint's machine (not a cloud
+                                model the server forwards): the model policy applies */
+    int resident;            /* believed loaded on its endpoint */
+    uint64_t used;           /* when it was last loaded or served, for the LRU */
+};
+
+struct ep_state {
+    int policy;              /* local ollama, several groups: model-aware */
+    int max_loaded;
+    long cur;                /* the group served, -1 before the first */
+    size_t unloading;        /* unloads in flight: loads wait for them */
+    size_t manage;           /* preloads, unloads and ps in flight */
+    long idle_since;         /* ms when it last ran nothing, 0 while busy */
+    struct eng_task **ready; /* this pass, in walk order */
+    size_t n_ready, cap_ready;
+    long *starts;            /* max_requests_per_minute: a ring of start times */
+    size_t rpm, n_starts, head;
+};
+
+struct call;
+
+struct eng_sched {
+    struct group *groups;
+    size_t n_groups;
+    size_t *group_of;        /* per stage */
+    struct ep_state *eps;    /* per endpoint */
+    uint64_t *need;          /* per cell: the groups that must run before it is ready */
+    uint64_t tick;
+    long load_ms;            /* the longest load a reply reported */
+    struct call *calls;      /* model management in flight */
+};
+
+/* A model-management request in flight. It outlives the run when the run
+ * ends first (s is then NULL) and frees itself when its reply comes. */
+struct call {
+    struct eng_sched *s;
+    struct eng *e;
+    size_t ep;
+    long group;              /* -1 for ps */
+    int kind;
+    struct prov_doc *doc;    /* ps: the reply */
+    struct call *prev, *next;
+};
+
+/* ---- groups ----------------------------------------------------------- */
+
+static long group_find(const struct eng_sched *s, size_t ep, const char *model, long num_ctx)
+{
+    for (size_t g = 0; g < s->n_groups; g++)
+        if (s->groups[g].ep == ep && s->groups[g].num_ctx == num_ctx &&
+            strcmp(s->groups[g].model, model) == 0)
+            return (long)g;
+    return -1;
+}
+
+static void groups_make(struct eng_sched *s, const struct pipeline *p)
+{
+    s->groups = bh_xcalloc(p->n_stages + 1, sizeof(*s->groups));
+    s->group_of = bh_xcalloc(p->n_stages + 1, sizeof(*s->group_of));
+    for (size_t i = 0; i < p->n_stages; i++) {
+        const struct pipe_stage *st = &p->stages[i];
+        long g = group_find(s, st->endpoint, st->model, st->num_ctx);
+        if (g < 0) {
+            g = (long)s->n_groups++;
+            s->groups[g] = (struct group){ .ep = st->endpoint, .model = st->model,
+                                           .num_ctx = st->num_ctx,
+                                           .bit = (uint64_t)1 << (g < 63 ? g : 63) };
+        }
+        if (!s->groups[g].keep_alive)
+            s->groups[g].keep_alive = st->keep_alive;
+        s->group_of[i] = (size_t)g;
+    }
+    for (size_t g = 0; g < s->n_groups; g++)
+        for (size_t h = 0; h < s->n_groups; h++)
+            if (h != g && s->groups[h].ep == s->groups[g].ep)
+                s->groups[g].others |= s->groups[h].bit & ~s->groups[g].bit;
+}
+
+static size_t group_of_task(const struct eng_sched *s, const struct eng_task *t)
+{
+    return s->group_of[t->routed ? t->via : t->stage];
+}
+
+/* The groups of ep whose model loads there. */
+static size_t groups_on(const struct eng_sched *s, size_t ep)
+{
+    size_t n = 0;
+    for (size_t g = 0; g < s->n_groups; g++)
+        n += s->groups[g].ep == ep && s->groups[g].loads;
+    return n;
+}
+
+static int needed(const struct group *g)
+{
+    return g->ready || g->running || g->soon || g->later;
+}
+
+static size_t loaded_on(const struct eng_sched *s, size_t ep)
+{
+    size_t n = 0;
+    for (size_t g = 0; g < s->n_groups; g++)
+        n += s->groups[g].ep == ep && s->groups[g].resident;
+    return n;
+}
+
+/* Believed loaded from now on; past max_loaded the server evicts, and the
+ * least recently used is what it would evict. */
+static void mark_loaded(struct eng_sched *s, size_t g)
+{
+    struct group *gr = &s->groups[g];
+    gr->resident = 1;
+    gr->used = ++s->tick;
+    while (loaded_on(s, gr->ep) > (size_t)s->eps[gr->ep].max_loaded) {
+        struct group *lru = NULL;
+        for (size_t h = 0; h < s->n_groups; h++) {
+            struct group *c = &s->groups[h];
+            if (c->ep == gr->ep && c->resident && c != gr && (!lru || c->used < lru->used))
+                lru = c;
+        }
+        if (!lru)
+            break;
+        lru->resident = 0;
+    }
+}
+
+/* ---- model management ------------------------------------------------ */
+
+static void call_unlink(struct call *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (c->s)
+        c->s->calls = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+}
+
+static int call_data(void *ud, const char *data, size_t len)
+{
+    struct call *c = ud;
+    struct bh_err err = { 0 };
+    return c->doc && prov_doc_feed(c->doc, data, len, &err) ? 1 : 0;
+}
+
+/* /api/ps: the loaded models that are groups of the endpoint, and, unless
+ * the pipeline says, how many the server holds (at least 1). */
+static void ps_learn(struct eng_sched *s, const struct pipeline *p, size_t ep,
+                     const struct prov_models *m)
+{
+    size_t local = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        if (prov_model_is_remote(&m->v[i]))
+            continue;
+        local++;
+        for (size_t g = 0; g < s->n_groups; g++) {
+            struct group *gr = &s->groups[g];
+            if (gr->ep == ep && prov_model_name_eq(gr->model, m->v[i].name) &&
+                (gr->num_ctx == 0 || gr->num_ctx == m->v[i].context_length))
+                gr->resident = 1;
+        }
+    }
+    if (p->endpoints[ep].max_loaded_models == 0)
+        s->eps[ep].max_loaded = local > 1 ? (int)(local < 64 ? local : 64) : 1;
+}
+
+static const char *const kind_what[] = {
+    [EGR_MANAGE_PS] = "list loaded models", [EGR_MANAGE_PRELOAD] = "preload",
+    [EGR_MANAGE_UNLOAD] = "unload",
+};
+
+/* Not fatal: the tasks' own requests load their model, or fail and say why. */
+static void call_warn(const struct call *c, const struct net_result *r, const struct bh_err *err)
+{
+    char model[300] = "", why[600];
+    if (c->group >= 0)
+        snprintf(model, sizeof(model), " of model '%s'", c->s->groups[c->group].model);
+    if (r->error[0] || err->msg[0])
+        snprintf(why, sizeof(why), "%s", r->error[0] ? r->error : err->msg);
+    else
+        snprintf(why, sizeof(why), "HTTP %ld", r->status);
+    fprintf(stderr, "bulkhead: warning: endpoint '%s': %s%s failed: %s (the tasks go on; "
+                    "their requests load what they need)\n",
+            c->e->o->p->endpoints[c->ep].name, kind_what[c->kind], model, why);
+}
+
+static void call_settle(struct call *c, const struct net_result *r)
+{
+    struct eng_sched *s = c->s;
+    struct ep_state *es = &s->eps[c->ep];
+    struct prov_models m = { 0 };
+    struct bh_err err = { 0 };
+    es->manage--;
+    if (c->kind == EGR_MANAGE_UNLOAD)
+        es->unloading--;
+    int rc = r->code ? r->code : r->status / 100 != 2 ? BH_EREPLY : 0;
+    if (c->kind == EGR_MANAGE_PS && rc == 0 &&
+        (rc = prov_models_finish(c->doc, r->status, &m, &err)) == 0)
+        ps_learn(s, c->e->o->p, c->ep, &m);
+    prov_models_release(&m);
+    if (rc == 0)
+        return;
+    if (c->kind == EGR_MANAGE_PRELOAD)
+        s->groups[c->group].resident = 0;
+    call_warn(c, r, &err);
+}
+
+static void call_done(void *ud, const struct net_result *r)
+{
+    struct call *c = ud;
+    if (c->s) {
+        call_settle(c, r);
+        call_unlink(c);
+    }
+    prov_doc_free(c->doc);
+    free(c);
+}
+
+/* Sends one request through the gate; 0 when it went. */
+static int manage_send(struct eng *e, size_t ep, long group, int kind)
+{
+    struct eng_sched *s = e->sched;
+    struct call *c = bh_xcalloc(1, sizeof(*c));
+    *c = (struct call){ .s = s, .e = e, .ep = ep, .group = group, .kind = kind,
+                        .doc = kind == EGR_MANAGE_PS ? prov_doc_new(PS_MAX) : NULL };
+    const struct group *gr = group >= 0 ? &s->groups[group] : NULL;
+    struct egr_manage_req r = { .endpoint = ep, .kind = kind, .model = gr ? gr->model : NULL,
+                                .keep_alive = gr ? gr->keep_alive : NULL,
+                                .num_ctx = gr ? gr->num_ctx : 0, .max_reply = PS_MAX,
+                                .on_data = call_data, .on_done = call_done, .ud = c };
+    struct bh_err err = { 0 };
+    if (egr_send_manage(e->o->gate, &r, &err)) {
+        fprintf(stderr, "bulkhead: warning: %s\n", err.msg);
+        prov_doc_free(c->doc);
+        free(c);
+        return -1;
+    }
+    c->next = s->calls;
+    if (s->calls)
+        s->calls->prev = c;
+    s->calls = c;
+    s->eps[ep].manage++;
+    s->eps[ep].unloading += kind == EGR_MANAGE_UNLOAD;
+    return 0;
+}
+
+/* A loaded group of ep that no remaining task needs, least recent first. */
+static long idle_victim(const struct eng_sched *s, size_t ep, size_t keep)
+{
+    long v = -1;
+    for (size_t g = 0; g < s->n_groups; g++) {
+        const struct group *c = &s->groups[g];
+        if (c->ep == ep && g != keep && c->resident && !needed(c) &&
+            (v < 0 || c->used < s->groups[v].used))
+            v = (long)g;
+    }
+    return v;
+}
+
+/* Before g is loaded into a full server: 1 when an unload was sent (g waits
+ * for it), 0 when g may load (room, or the server evicts on its own). */
+static int make_room(struct eng *e, size_t g)
+{
+    struct eng_sched *s = e->sched;
+    size_t ep = s->groups[g].ep;
+    if (loaded_on(s, ep) < (size_t)s->eps[ep].max_loaded)
+        return 0;
+    long v = idle_victim(s, ep, g);
+    if (v < 0)
+        return 0;
+    s->groups[v].resident = 0;
+    return manage_send(e, ep, v, EGR_MANAGE_UNLOAD) == 0;
+}
+
+/* ---- the walk: ready tasks, and what each group still has coming ----- */
+
+static int ended(int state)
+{
+    return state != STORE_PENDING && state != STORE_RUNNING;
+}
+
+/* The groups an unfinished cell's own tasks run in. */
+static uint64_t cell_bits(const struct eng_sched *s, const struct eng_cell *c)
+{
+    if (!c->made || c->n_tasks == 0)
+        return s->groups[s->group_of[c->stage]].bit;
+    uint64_t b = 0;
+    for (size_t i = 0; i < c->n_tasks; i++)
+        if (!ended(c->tasks[i]->state))
+            b |= s->groups[group_of_task(s, c->tasks[i])].bit;
+    return b;
+}
+
+/* What must run before c is ready: the groups of its unfinished inputs and
+ * of what they wait for (inputs come earlier in the walk). */
+static void cell_need(struct eng *e, struct eng_cell *c)
+{
+    struct eng_sched *s = e->sched;
+    const struct pipeline *p = e->o->p;
+    const struct pipe_stage *st = &p->stages[c->stage];
+    int batch = c->item == ENG_BATCH;
+    uint64_t need = 0;
+    for (size_t k = 0; k < st->n_deps; k++) {
+        const struct pipe_stage *d = &p->stages[st->deps[k]];
+        size_t n = batch && d->scope == PIPE_SCOPE_ITEM ? e->o->n_items : 1;
+        for (size_t i = 0; i < n && !d->standby; i++) {
+            const struct eng_cell *dc = eng_cell_at(e, batch ? i : c->item, st->deps[k]);
+            if (dc->state == STORE_PENDING)
+                need |= cell_bits(s, dc) | s->need[dc - e->cells];
+        }
+    }
+    s->need[c - e->cells] = need;
+}
+
+/* The kind's route, asked once per task; values it looked up are dropped
+ * (start looks them up again) so a waiting task holds no rendered input. */
+static void route(struct eng_task *t)
+{
+    struct eng *e = t->e;
+    size_t via = t->stage;
+    if (e->o->kind->route) {
+        struct bh_err err = { 0 };
+        if (e->o->kind->route(t, &via, &err) || via >= e->o->p->n_stages)
+            via = t->stage;
+        eng_task_vals_release(t);
+    }
+    t->via = via;
+    t->routed = 1;
+}
+
+/* eng_cell_step's start: lists the task as ready instead of starting it. */
+static int collect(struct eng_task *t)
+{
+    struct eng_sched *s = t->e->sched;
+    if (!t->routed)
+        route(t);
+    struct ep_state *es = &s->eps[eng_task_endpoint(t)];
+    struct group *g = &s->groups[group_of_task(s, t)];
+    if (g->ready++ == 0)
+        g->first = es->n_ready;
+    es->ready = bh_xgrow(es->ready, &es->cap_ready, es->n_ready + 1, sizeof(*es->ready));
+    es->ready[es->n_ready++] = t;
+    return 0;
+}
+
+static void visit(struct eng *e, struct eng_cell *c)
+{
+    struct eng_sched *s = e->sched;
+    eng_cell_step(e, c, collect);
+    if (c->state != STORE_PENDING)
+        return;
+    cell_need(e, c);
+    if (c->reusable >= 0)
+        return; /* ready: its tasks were collected */
+    struct group *g = &s->groups[s->group_of[c->stage]];
+    if (s->need[c - e->cells] & g->others)
+        g->later++;
+    else
+        g->soon++;
+}
+
+static void walk(struct eng *e)
+{
+    const struct pipeline *p = e->o->p;
+    struct eng_sched *s = e->sched;
+    for (size_t g = 0; g < s->n_groups; g++)
+        s->groups[g].ready = s->groups[g].soon = s->groups[g].later = 0;
+    for (size_t ep = 0; ep < p->n_endpoints; ep++)
+        s->eps[ep].n_ready = 0;
+    for (size_t k = 0; k < p->n_stages && !e->fatal; k++) {
+        size_t st = p->order[k];
+        if (p->stages[st].standby)
+            continue;
+        if (p->stages[st].scope == PIPE_SCOPE_BATCH) {
+            visit(e, eng_cell_at(e, 0, st));
+            continue;
+        }
+        for (size_t i = 0; i < e->o->n_items && !e->fatal; i++)
+            visit(e, eng_cell_at(e, i, st));
+    }
+}
+
+/* ---- starting tasks --------------------------------------------------- */
+
+/* ms until the endpoint's rate limit lets one more start: 0 now. */
+static long rate_wait(const struct ep_state *es, long now)
+{
+    if (!es->rpm || es->n_starts < es->rpm)
+        return 0;
+    long at = es->starts[es->head] + 60000;
+    return at > now ? at - now : 0;
+}
+
+static void rate_note(struct ep_state *es, long now)
+{
+    if (!es->rpm)
+        return;
+    if (es->n_starts < es->rpm) {
+        es->starts[(es->head + es->n_starts++) % es->rpm] = now;
+        return;
+    }
+    es->starts[es->head] = now;
+    es->head = (es->head + 1) % es->rpm;
+}
+
+#define ANY_GROUP (-1L)
+#define NO_LOADS (-2L) /* the groups whose model does not load on the endpoint */
+
+static int in_group(const struct eng_sched *s, const struct eng_task *t, long g)
+{
+    size_t tg = group_of_task(s, t);
+    return g == ANY_GROUP || (g == NO_LOADS ? !s->groups[tg].loads : tg == (size_t)g);
+}
+
+/* Starts the endpoint's ready tasks of group g (or ANY_GROUP, NO_LOADS) in
+ * walk order while it has slots. Returns the rate limit's wait, or -1. */
+static long start_ready(struct eng *e, size_t ep, long g)
+{
+    struct eng_sched *s = e->sched;
+    struct ep_state *es = &s->eps[ep];
+    for (size_t i = 0; i < es->n_ready && !e->fatal; i++) {
+        struct eng_task *t = es->ready[i];
+        if (t->state != STORE_PENDING || !in_group(s, t, g))
+            continue;
+        if (e->busy[ep] >= eng_slots(e, ep))
+            return -1;
+        long now = eng_now_ms(), wait = rate_wait(es, now);
+        if (wait > 0)
+            return wait;
+        rate_note(es, now);
+        s->groups[group_of_task(s, t)].ready--;
+        eng_task_start(t);
+    }
+    return -1;
+}
+
+/* ---- the policy of a local endpoint with several models ---------------- */
+
+static long idle_limit(const struct eng_sched *s)
+{
+    return 2 * s->load_ms > ENG_SCHED_IDLE_MIN_MS ? 2 * s->load_ms : ENG_SCHED_IDLE_MIN_MS;
+}
+
+/* Whether cur should keep the endpoint although it has no ready task. */
+static int hold(struct eng *e, size_t ep, const struct group *cur)
+{
+    struct ep_state *es = &e->sched->eps[ep];
+    if (!cur->soon || e->in_flight == 0)
+        return 0; /* nothing coming, or nothing running that could make it come */
+    long now = eng_now_ms();
+    if (e->busy[ep] > 0 || !es->idle_since)
+        return 1;
+    return now - es->idle_since < idle_limit(e->sched);
+}
+
+/* The next group with ready tasks besides cur: one passed over too often,
+ * else a loaded one, else the first in the walk. -1: none. */
+static long pick(const struct eng_sched *s, size_t ep, long cur)
+{
+    long best = -1;
+    int best_rank = -1;
+    for (size_t g = 0; g < s->n_groups; g++) {
+        const struct group *c = &s->groups[g];
+        if (c->ep != ep || (long)g == cur || !c->ready || !c->loads)
+            continue;
+        int rank = c->passed >= ENG_SCHED_MAX_PASSES ? 2 : c->resident ? 1 : 0;
+        if (rank > best_rank || (rank == best_rank && c->first < s->groups[best].first)) {
+            best = (long)g;
+            best_rank = rank;
+        }
+    }
+    return best;
+}
+
+/* The group to serve now (switching when cur is done), or -1 to wait. */
+static long choose(struct eng *e, size_t ep)
+{
+    struct eng_sched *s = e->sched;
+    struct ep_state *es = &s->eps[ep];
+    if (es->cur >= 0 && (s->groups[es->cur].ready || hold(e, ep, &s->groups[es->cur])))
+        return s->groups[es->cur].ready ? es->cur : -1;
+    long next = pick(s, ep, es->cur);
+    if (next < 0)
+        return -1;
+    for (size_t g = 0; g < s->n_groups; g++)
+        if (s->groups[g].ep == ep && (long)g != next && s->groups[g].ready)
+            s->groups[g].passed++;
+    s->groups[next].passed = 0;
+    es->cur = next;
+    return next;
+}
+
+/* What to load next while cur's last requests run: cur itself when its
+ * tasks wait for a slot, else the group after it once cur has nothing more
+ * to start. -1: nothing. */
+static long preload_target(const struct eng_sched *s, size_t ep)
+{
+    const struct ep_state *es = &s->eps[ep];
+    if (es->cur < 0)
+        return -1;
+    const struct group *cur = &s->groups[es->cur];
+    if (cur->ready)
+        return cur->resident ? -1 : es->cur;
+    if (cur->soon)
+        return -1;
+    long next = pick(s, ep, es->cur);
+    for (size_t g = 0; next < 0 && g < s->n_groups; g++)
+        if (s->groups[g].ep == ep && (long)g != es->cur && s->groups[g].soon &&
+            s->groups[g].loads)
+            next = (long)g;
+    return next >= 0 && !s->groups[next].resident ? next : -1;
+}
+
+/* Preloads the target when the server has room or can be given some by
+ * unloading a model nothing needs (then the preload waits a pass). */
+static void preload(struct eng *e, size_t ep)
+{
+    struct eng_sched *s = e->sched;
+    long g = preload_target(s, ep);
+    if (g < 0 || s->eps[ep].manage)
+        return;
+    if (loaded_on(s, ep) >= (size_t)s->eps[ep].max_loaded) {
+        make_room(e, (size_t)g);
+        return;
+    }
+    if (manage_send(e, ep, g, EGR_MANAGE_PRELOAD) == 0)
+        mark_loaded(s, (size_t)g);
+}
+
+static long serve_models(struct eng *e, size_t ep)
+{
+    struct eng_sched *s = e->sched;
+    struct ep_state *es = &s->eps[ep];
+    long wake = start_ready(e, ep, NO_LOADS);
+    if (es->unloading)
+        return wake; /* a load waits for the room an unload makes */
+    long g = choose(e, ep);
+    if (g >= 0 && s->groups[g].ready && e->busy[ep] < eng_slots(e, ep)) {
+        if (!s->groups[g].resident && make_room(e, (size_t)g))
+            return -1;
+        if (!s->groups[g].resident)
+            mark_loaded(s, (size_t)g);
+        s->groups[g].used = ++s->tick;
+        long w = start_ready(e, ep, g);
+        wake = w >= 0 && (wake < 0 || w < wake) ? w : wake;
+    }
+    preload(e, ep);
+    return wake;
+}
+
+/* ---- the pass --------------------------------------------------------- */
+
+static void idle_note(struct eng *e, size_t ep)
+{
+    struct ep_state *es = &e->sched->eps[ep];
+    if (e->busy[ep] > 0)
+        es->idle_since = 0;
+    else if (!es->idle_since)
+        es->idle_since = eng_now_ms();
+}
+
+/* ENG_ORDER_NAIVE: when nothing runs, the first ready task of the lowest
+ * item (a batch task last). */
+static void start_naive(struct eng *e)
+{
+    struct eng_task *first = NULL;
+    if (e->in_flight)
+        return;
+    for (size_t ep = 0; ep < e->o->p->n_endpoints; ep++) {
+        struct ep_state *es = &e->sched->eps[ep];
+        for (size_t i = 0; i < es->n_ready; i++)
+            if (!first || es->ready[i]->item < first->item)
+                first = es->ready[i];
+    }
+    if (first) {
+        e->sched->groups[group_of_task(e->sched, first)].ready--;
+        eng_task_start(first);
+    }
+}
+
+long eng_schedule(struct eng *e)
+{
+    long wake = -1;
+    if (eng_stop_requested() || e->fatal)
+        return -1;
+    walk(e);
+    if (e->o->order == ENG_ORDER_NAIVE) {
+        start_naive(e);
+        return -1;
+    }
+    for (size_t ep = 0; ep < e->o->p->n_endpoints && !e->fatal; ep++) {
+        struct ep_state *es = &e->sched->eps[ep];
+        idle_note(e, ep);
+        long w = es->policy ? serve_models(e, ep) : start_ready(e, ep, ANY_GROUP);
+        if (w >= 0 && (wake < 0 || w < wake))
+            wake = w;
+        idle_note(e, ep);
+    }
+    return wake;
+}
+
+/* ---- the run ---------------------------------------------------------- */
+
+/* Local Ollama with several groups: the model policy applies. */
+static int wants_policy(const struct eng *e, size_t ep)
+{
+    const struct pipe_endpoint *pe = &e->o->p->endpoints[ep];
+    return egr_endpoint_info(e->o->gate, ep)->local && strcmp(pe->provider, "ollama") == 0 &&
+           groups_on(e->sched, ep) > 1;
+}
+
+/* Asks /api/ps of every policy endpoint, and waits for the answers. */
+static void learn_loaded(struct eng *e)
+{
+    struct eng_sched *s = e->sched;
+    int asked = 0;
+    for (size_t ep = 0; ep < e->o->p->n_endpoints; ep++)
+        if (s->eps[ep].policy)
+            asked |= manage_send(e, ep, -1, EGR_MANAGE_PS) == 0;
+    while (asked && eng_sched_busy(e)) {
+        struct bh_err err = { 0 };
+        if (net_step(e->o->net, 250, &err))
+            break;
+    }
+}
+
+void eng_sched_new(struct eng *e)
+{
+    const struct pipeline *p = e->o->p;
+    struct eng_sched *s = bh_xcalloc(1, sizeof(*s));
+    e->sched = s;
+    groups_make(s, p);
+    for (size_t st = 0; st < p->n_stages; st++)
+        s->groups[s->group_of[st]].loads |= egr_stage_local(e->o->gate, st);
+    s->eps = bh_xcalloc(p->n_endpoints + 1, sizeof(*s->eps));
+    s->need = bh_xcalloc(e->n_cells + 1, sizeof(*s->need));
+    for (size_t ep = 0; ep < p->n_endpoints; ep++) {
+        struct ep_state *es = &s->eps[ep];
+        int declared = p->endpoints[ep].max_loaded_models;
+        *es = (struct ep_state){ .policy = wants_policy(e, ep), .cur = -1,
+                                 .max_loaded = declared > 0 ? declared : 1,
+                                 .rpm = (size_t)p->endpoints[ep].max_requests_per_minute };
+        es->starts = es->rpm ? bh_xcalloc(es->rpm, sizeof(*es->starts)) : NULL;
+    }
+    if (!eng_stop_requested() && e->o->order != ENG_ORDER_NAIVE)
+        learn_loaded(e);
+}
+
+void eng_sched_free(struct eng *e)
+{
+    struct eng_sched *s = e->sched;
+    if (!s)
+        return;
+    for (struct call *c = s->calls; c; c = c->next)
+        c->s = NULL; /* its reply may still come: it frees itself then */
+    for (size_t ep = 0; ep < e->o->p->n_endpoints; ep++) {
+        free(s->eps[ep].ready);
+        free(s->eps[ep].starts);
+    }
+    free(s->eps);
+    free(s->groups);
+    free(s->group_of);
+    free(s->need);
+    free(s);
+    e->sched = NULL;
+}
+
+int eng_sched_busy(const struct eng *e)
+{
+    return e->sched && e->sched->calls != NULL;
+}
+
+void eng_sched_started(struct eng *e, const struct eng_task *t)
+{
+    e->sched->groups[group_of_task(e->sched, t)].running++;
+}
+
+void eng_sched_ended(struct eng *e, const struct eng_task *t)
+{
+    e->sched->groups[group_of_task(e->sched, t)].running--;
+}
+
+void eng_sched_load_seen(struct eng *e, int64_t load_ns)
+{
+    long ms = (long)(load_ns / 1000000);
+    if (e->sched && ms > e->sched->load_ms)
+        e->sched->load_ms = ms;
+}
