@@ -54,9 +54,8 @@ int cmd_report(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             break;
         case 'r':
-            run = strtoll(optarg, NULL, 10);
-            if (run <= 0)
-                return cli_usage_error("report", "--run takes a run number, got '%s'", optarg);
+            if (cli_run_option("report", optarg, &run))
+                return CLI_EXIT_USAGE;
             break;
         default: return cli_usage_error("report", "unknown option");
         }

@@ -100,9 +100,8 @@ int cmd_status(int argc, char **argv)
         case 'h': fputs(help, stdout); return CLI_EXIT_OK;
         case 's': state = optarg; break;
         case 'r':
-            run = strtoll(optarg, NULL, 10);
-            if (run <= 0)
-                return cli_usage_error("status", "--run takes a run number, got '%s'", optarg);
+            if (cli_run_option("status", optarg, &run))
+                return CLI_EXIT_USAGE;
             break;
         default: return cli_usage_error("status", "unknown option");
         }

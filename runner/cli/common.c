@@ -2,6 +2,7 @@
 #include "cli/common.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,5 +248,16 @@ int cli_source_check(const struct cli_source *src, const char *cmd)
     if (!src->repo && !src->docs)
         return cli_usage_error(cmd, "--repo DIR (pull requests) or --docs DIR (documents) is "
                                     "required");
+    return 0;
+}
+
+int cli_run_option(const char *cmd, const char *arg, long long *run)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(arg, &end, 10);
+    if (errno || end == arg || *end || v <= 0)
+        return cli_usage_error(cmd, "--run takes a run number, got '%s'", arg);
+    *run = v;
     return 0;
 }

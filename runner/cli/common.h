@@ -86,4 +86,8 @@ char *cli_source_identity(const struct cli_source *src);
 /* "4096", "512K", "4M" as bytes; 0 when malformed (or 0). */
 size_t cli_parse_size(const char *s);
 
+/* --run N of command cmd: a run number (1 or more, digits only) into *run;
+ * else the usage error is printed and CLI_EXIT_USAGE returned. */
+int cli_run_option(const char *cmd, const char *arg, long long *run);
+
 #endif

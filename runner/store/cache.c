@@ -175,19 +175,6 @@ static unsigned char *decompress(const void *blob, size_t n, size_t *len, const 
 
 /* ---- the table ------------------------------------------------------- */
 
-/* Runs one write statement of the cache without a disk sync of its own. */
-static int step_unsynced(struct store *s, sqlite3_stmt *st, struct bh_err *err)
-{
-    int inner = s->batch; /* inside a batch the batch's commit decides */
-    if (!inner)
-        sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
-    int rc = store_step(s, st, err);
-    sqlite3_reset(st);
-    if (!inner)
-        sqlite3_exec(s->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
-    return rc < 0 ? rc : 0;
-}
-
 static int put_row(struct store *s, const char *key, const char *label, const void *blob,
                    size_t stored, size_t raw, struct bh_err *err)
 {
@@ -207,7 +194,7 @@ static int put_row(struct store *s, const char *key, const char *label, const vo
         (rc = sqlite3_bind_int64(st, 5, (sqlite3_int64)stored)) != SQLITE_OK ||
         (rc = sqlite3_bind_int64(st, 6, (sqlite3_int64)time(NULL))) != SQLITE_OK)
         return store_sqlerr(s, rc, err);
-    return step_unsynced(s, st, err);
+    return store_step_unsynced(s, st, err);
 }
 
 int store_cache_put(struct store *s, const char *key, const char *label,
@@ -239,7 +226,7 @@ static int exec_key(struct store *s, enum store_q slot, const char *sql, const c
         (sqlite3_bind_parameter_count(st) > 1 &&
          (rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL))) != SQLITE_OK))
         return store_sqlerr(s, rc, err);
-    return step_unsynced(s, st, err);
+    return store_step_unsynced(s, st, err);
 }
 
 /* The blob under key, copied (owned): 1 found, 0 not, < 0 error. */

@@ -4,7 +4,9 @@
  *
  * Durability over speed: WAL with synchronous=FULL syncs the log on every
  * commit, so a task reported finished survives a power cut; callers that
- * write many rows at once group them with store_batch_begin/commit.
+ * write many rows at once group them with store_batch_begin/commit, and
+ * writes whose loss only means redoing work skip their own sync
+ * (store_step_unsynced: a task marked running, a cache entry).
  * The folder is 0700 and the file 0600 because tasks hold model outputs about
  * private code; we create the file ourselves since SQLite would use 0644, and
  * its -wal and -shm files copy the database file's mode. */
@@ -411,6 +413,24 @@ void store_set_busy_timeout(struct store *s, int ms)
 {
     s->busy_ms = ms < 0 ? 0 : ms;
     sqlite3_busy_timeout(s->db, s->busy_ms);
+}
+
+/* SQLite's synchronous is a setting of the connection, not of a statement:
+ * lowered around this one write (outside a batch, whose commit decides). In
+ * WAL mode a write that did not sync is still ordered before every later
+ * one, so the next synced commit takes it to disk too; what a power loss
+ * (not a crash of the process) can lose is only what came after the last
+ * synced commit. */
+int store_step_unsynced(struct store *s, sqlite3_stmt *st, struct bh_err *err)
+{
+    int inner = s->batch;
+    if (!inner)
+        sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+    int rc = store_step(s, st, err);
+    sqlite3_reset(st);
+    if (!inner)
+        sqlite3_exec(s->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+    return rc < 0 ? rc : 0;
 }
 
 /* ---- batches --------------------------------------------------------- */

@@ -66,6 +66,12 @@ int store_stmt(struct store *s, enum store_q slot, const char *sql, sqlite3_stmt
  * failure. The caller resets st when it is finished with the rows. */
 int store_step(struct store *s, sqlite3_stmt *st, struct bh_err *err);
 
+/* One write statement committed without a disk sync of its own (then
+ * reset): for rows whose loss in a power cut costs redoing work, never
+ * losing it — a cache entry, a task marked running (which a resume puts back
+ * to pending anyway). 0 or a negative BH_E* code. */
+int store_step_unsynced(struct store *s, sqlite3_stmt *st, struct bh_err *err);
+
 /* Binds s, or "" for NULL: optional strings are stored as empty text. The
  * string must outlive the step (SQLITE_STATIC). Returns an SQLite code. */
 int store_bind_text(sqlite3_stmt *st, int idx, const char *s);

@@ -376,7 +376,15 @@ int store_task_set_running(struct store *s, int64_t task_id, struct bh_err *err)
     sqlite3_bind_int(st, 2, STORE_RUNNING);
     if ((rc = store_bind_text(st, 3, now)) != SQLITE_OK)
         return store_sqlerr(s, rc, err);
-    return write_one(s, st, "task", task_id, err);
+    /* Not synced: a task found running on resume goes back to pending, as
+     * one that was never marked would be; its request's audit record and
+     * its result, both synced, are what must not be lost. */
+    if ((rc = store_step_unsynced(s, st, err)) < 0)
+        return rc;
+    if (sqlite3_changes(s->db) == 0)
+        return bh_err_set(err, BH_ENOTFOUND, "state database %s: no task with id %lld", s->path,
+                          (long long)task_id);
+    return 0;
 }
 
 static int finish_bind(sqlite3_stmt *st, int64_t task_id, const struct store_result *r,

@@ -116,6 +116,14 @@ set -e
 expect_eq "report on a missing state exits 2" 2 "$rc"
 expect_contains "saying how to make one" "$T/nostate.err" "no bulkhead state in '$T/no-such-state'"
 expect "and creates no folder" [ ! -e "$T/no-such-state" ]
+for cmd in report status; do
+  set +e
+  "$BULKHEAD" $cmd --state "$T/state" --run 3x >/dev/null 2>"$T/badrun.err"
+  rc=$?
+  set -e
+  expect_eq "$cmd --run 3x is a usage error (not run 3)" 2 "$rc"
+  expect_contains "... saying what --run takes" "$T/badrun.err" "--run takes a run number, got '3x'"
+done
 
 # The same command again: nothing left to do, no model call sent (the probe
 # before the run still asks the server about itself and its models).
