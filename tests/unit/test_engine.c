@@ -776,6 +776,29 @@ static void reduce_folds_in_rounds_of_max_items(void **state)
     store_tasks_free(t, n);
 }
 
+/* Labels join through a fold: the part holding the one item whose title a
+ * detector raises to restricted is restricted, the other part keeps the
+ * title's own label, and the round that folds both is restricted. */
+static void reduce_over_one_restricted_item_is_restricted(void **state)
+{
+    struct fan *f = *state;
+    struct src_field *title = &f->items[2].fields[0];
+    free(title->value);
+    /* a private key's armour line, split so no scanner takes this file for one */
+    title->value = bh_xstrdup("title 3 -----BEGIN RSA PRIV" "ATE KEY-----");
+    title->len = strlen(title->value);
+    struct eng_summary sum;
+    assert_int_equal(fan_run(f, &sum), 0);
+    struct store_task *t;
+    size_t n;
+    struct bh_err err = { 0 };
+    assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
+    assert_string_equal(row(t, n, "(batch)", "fold", "round 1 part 1")->label, "internal");
+    assert_string_equal(row(t, n, "(batch)", "fold", "round 1 part 2")->label, "restricted");
+    assert_string_equal(row(t, n, "(batch)", "fold", "round 2 part 1")->label, "restricted");
+    store_tasks_free(t, n);
+}
+
 static void resume_redoes_only_unfinished_elements(void **state)
 {
     struct fan *f = *state;
@@ -994,6 +1017,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(batch_without_any_input_does_not_run, fan_setup,
                                         fan_teardown),
         cmocka_unit_test_setup_teardown(reduce_folds_in_rounds_of_max_items, fan_setup,
+                                        fan_teardown),
+        cmocka_unit_test_setup_teardown(reduce_over_one_restricted_item_is_restricted, fan_setup,
                                         fan_teardown),
         cmocka_unit_test_setup_teardown(resume_redoes_only_unfinished_elements, fan_setup,
                                         fan_teardown),
