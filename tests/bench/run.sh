@@ -15,3 +15,4 @@ bin=$build/bench_verbatim
 "$bin" 3
 "$src/tests/bench/bench_loads.sh" "$build"
 "$src/tests/bench/schedule.sh" "$build"
+"$src/tests/bench/bench_cache.sh" "$build" 200
