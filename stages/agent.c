@@ -26,6 +26,7 @@
 #include "sources/src_git.h"
 #include "stages/chat.h"
 #include "stages/kinds.h"
+#include "stages/output.h"
 #include "stages/stage.h"
 #include "stages/tools.h"
 #include "util/bh_err.h"
@@ -51,6 +52,7 @@ struct agent {
     size_t n, cap;
     int label;                    /* the conversation's: prompt and every tool result */
     int steps, malformed;
+    int asked_again;              /* an answer failed the output check and was sent back */
     struct stage_inputs in;       /* declassify's guards: the prompt's inputs, tool results */
     int64_t prompt_tokens, output_tokens, load_ns, total_ns;
     char *answered_by;
@@ -225,14 +227,33 @@ static void metrics_add(struct agent *a, const struct eng_metrics *m)
     a->answered_by = bh_xstrdup(m->answered_by);
 }
 
-/* The model answered without tool calls: that answer is the task's output. */
-static void finish(struct agent *a, const char *content, const struct eng_metrics *m)
+/* The model answered without tool calls: that answer, as the stage's output
+ * format wants it, is the task's output. An answer that fails the check
+ * (findings, a schema) is sent back once, in the conversation, with what is
+ * wrong. 1 when the task ended, 0 when the conversation goes on, or an error. */
+static int answer(struct agent *a, const char *content, const struct eng_metrics *m,
+                  struct bh_err *err)
 {
-    struct eng_metrics sum = { .prompt_tokens = a->prompt_tokens,
-                               .output_tokens = a->output_tokens, .load_ns = a->load_ns,
-                               .total_ns = a->total_ns, .answered_by = a->answered_by,
-                               .rerouted = m->rerouted, .via = a->via };
-    stage_task_done(a->t, a->via, &a->in, content ? content : "", a->label, &sum);
+    const struct pipeline *p = eng_task_pipeline(a->t);
+    char *stored = NULL;
+    struct bh_err why = { 0 };
+    content = content ? content : "";
+    if (stage_output_check(p, a->via, content, &stored, &why) == 0) {
+        struct eng_metrics sum = { .prompt_tokens = a->prompt_tokens,
+                                   .output_tokens = a->output_tokens, .load_ns = a->load_ns,
+                                   .total_ns = a->total_ns, .answered_by = a->answered_by,
+                                   .rerouted = m->rerouted, .via = a->via };
+        stage_task_done(a->t, a->via, &a->in, stored, a->label, &sum);
+        free(stored);
+        return 1;
+    }
+    if (a->asked_again)
+        return bh_err_set(err, why.code, "agent stage '%s': %s; asked again once",
+                          p->stages[a->via].name, why.msg);
+    a->asked_again = 1;
+    conv_add(a, "assistant", (struct held){ .content = bh_xstrdup(content) });
+    conv_add(a, "user", (struct held){ .content = stage_output_again(&why) });
+    return step(a, err);
 }
 
 /* The model called tools: answer them and ask again, within max_steps. */
@@ -265,18 +286,18 @@ static void on_reply(void *ud, struct prov_reply *reply, const struct eng_metric
         return;
     }
     metrics_add(a, m);
-    if (reply->n_tool_calls == 0)
-        finish(a, reply->content, m);
-    else if (go_on(a, reply, &err))
-        eng_task_fail(a->t, &err); /* BH_EPOLICY (the gate refused a step): withheld */
-    else
+    int rc = reply->n_tool_calls == 0 ? answer(a, reply->content, m, &err) : go_on(a, reply, &err);
+    if (rc == 0)
         return; /* the next step is on its way, with a */
+    if (rc < 0)
+        eng_task_fail(a->t, &err); /* BH_EPOLICY (the gate refused a step): withheld */
     agent_free(a);
 }
 
 int stage_agent_send(struct eng_task *t, size_t via, struct stage_rendered *r, struct bh_err *err)
 {
     struct agent *a = bh_xcalloc(1, sizeof(*a));
+    stage_output_instruction_add(eng_task_pipeline(t), via, r);
     a->t = t;
     a->via = via;
     a->label = r->label;

@@ -305,7 +305,9 @@ static int build_body(struct chat_call *c, const struct stage_turn *turn, char *
     struct prov_chat chat = { .model = model, .msgs = turn->msgs, .n_msgs = turn->n_msgs,
                               .stream = 1, .truncate_off = 1, .options_json = s->options_json,
                               .keep_alive = s->keep_alive, .tools_json = turn->tools_json,
-                              .format_json = ask.format_json,
+                              /* A schema would keep a model from calling tools: an
+                               * agent's answer is checked when it comes instead. */
+                              .format_json = turn->tools_json ? NULL : ask.format_json,
                               .num_ctx = egr_stage_num_ctx(g, c->via) };
     return c->ops->chat_body(&chat, body, len, err);
 }
@@ -453,24 +455,9 @@ int stage_chat_request(struct eng_task *t, size_t via, const struct stage_turn *
     return request(t, via, turn, NULL, err);
 }
 
-/* The stage's output format may want a word after the user message (the
- * shape of findings): the pipeline's text, so it counts at the bottom label. */
-static void instruction_add(const struct pipeline *p, size_t via, struct stage_rendered *r)
-{
-    struct stage_ask ask;
-    stage_output_ask(p, via, &ask);
-    if (!ask.instruction)
-        return;
-    char *user = bh_xasprintf("%s%s", r->user, ask.instruction);
-    free(r->user);
-    r->user = user;
-    if (p->stages[via].declassify.enabled)
-        stage_inputs_add(&r->in, "the output format's instruction", ask.instruction, 0);
-}
-
 int stage_chat_send(struct eng_task *t, size_t via, struct stage_rendered *r, struct bh_err *err)
 {
-    instruction_add(eng_task_pipeline(t), via, r);
+    stage_output_instruction_add(eng_task_pipeline(t), via, r);
     struct prov_msg msgs[2];
     size_t n = 0;
     if (r->system)

@@ -15,6 +15,7 @@
 #include "policy/policy.h"
 #include "providers/prov.h"
 #include "stages/chat.h"
+#include "stages/output.h"
 #include "stages/render.h"
 #include "util/bh_err.h"
 #include "util/bh_str.h"
@@ -202,4 +203,17 @@ int stage_fits_context(struct eng_task *t, size_t via, size_t bytes, struct bh_e
                       "options.num_ctx %ld of model '%s' — raise num_ctx (within the model's "
                       "context length, see 'ollama show %s') or give the stage less to read",
                       tokens, bytes, ctx, s->model, s->model);
+}
+
+void stage_output_instruction_add(const struct pipeline *p, size_t via, struct stage_rendered *r)
+{
+    struct stage_ask ask;
+    stage_output_ask(p, via, &ask);
+    if (!ask.instruction)
+        return;
+    char *user = bh_xasprintf("%s%s", r->user, ask.instruction);
+    free(r->user);
+    r->user = user;
+    if (p->stages[via].declassify.enabled)
+        stage_inputs_add(&r->in, "the output format's instruction", ask.instruction, 0);
 }

@@ -60,4 +60,10 @@ int stage_check_not_forwarded(struct eng_task *t, size_t via, const struct prov_
 void stage_task_done(struct eng_task *t, size_t via, const struct stage_inputs *in,
                      const char *output, int label, const struct eng_metrics *m);
 
+/* The stage's output format may want a word after the user message (the
+ * shape of findings, stages/output.h): appended to r->user, and counted
+ * among declassify's inputs at the bottom label (it is the pipeline's text). */
+struct pipeline;
+void stage_output_instruction_add(const struct pipeline *p, size_t via, struct stage_rendered *r);
+
 #endif

@@ -174,4 +174,32 @@ rc=$?
 set -e
 expect_eq "run refuses it too (exit 3)" 3 "$rc"
 expect_eq "... and sends the cloud nothing" 0 "$(grep -c '"POST"' "$T/leakcloud.log" || true)"
+
+# ---- an agent that answers findings -------------------------------------------
+# Its answer is checked like a chat stage's: a first answer that is not
+# findings goes back once, in the conversation, with what is wrong; a second
+# bad answer fails the task. No schema mode is asked for while tools are
+# offered (it would keep the model from calling them); the prompt says the shape.
+start_fake fnd --script "$A/script-findings.json"
+set +e
+ITEST_LOCAL_URL=$fnd_URL "$BULKHEAD" run "$A/findings.json" --repo "$T/repo" \
+  --state "$T/fstate" >/dev/null 2>"$T/findings.err"
+rc=$?
+set -e
+expect_eq "the stubborn agent's task fails (exit 4)" 4 "$rc"
+"$BULKHEAD" report --state "$T/fstate" --format jsonl >"$T/freport.jsonl"
+expect_eq "the agent asked again answers findings: done, one high finding" "done high bounds" \
+  "$(jq -r 'select(.stage == "review") | "\(.state) \(.findings[0].severity) \(.findings[0].rule)"' "$T/freport.jsonl")"
+jq -c 'select(.path == "/api/chat") | .body | fromjson | select(.model == "agent-findings")' \
+  "$T/fnd.log" >"$T/fnd.bodies"
+expect_eq "three requests: the start, after the tool, after the bad answer" 3 "$(wc -l <"$T/fnd.bodies")"
+expect_eq "the last one holds the bad answer and what is wrong with it" \
+  "assistant user" "$(tail -1 "$T/fnd.bodies" | jq -r '[.messages[-2:][].role] | join(" ")')"
+expect_contains "... naming the error" <(tail -1 "$T/fnd.bodies" | jq -r '.messages[-1].content') \
+  "is not valid findings"
+expect_eq "no schema mode while tools are offered" "null" "$(head -1 "$T/fnd.bodies" | jq -c .format)"
+expect_contains "the prompt describes the findings" <(head -1 "$T/fnd.bodies" | jq -r '.messages[0].content') \
+  "severity"
+expect_contains "the stubborn agent fails naming the bad field, after asking once" \
+  <(jq -r 'select(.stage == "stubborn") | .error' "$T/freport.jsonl") "asked again once"
 finish
