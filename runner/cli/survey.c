@@ -81,6 +81,19 @@ static void keep_first(struct cli_survey *s, const struct bh_err *err)
         s->err = *err;
 }
 
+/* Every model /api/ps listed, as the gate keeps it for the scheduler. */
+static void loaded_keep(struct cli_survey *s, const struct prov_models *ps)
+{
+    if (!s->ps_ok)
+        return;
+    s->loaded = bh_xcalloc(ps->n ? ps->n : 1, sizeof(*s->loaded));
+    s->n_loaded = ps->n;
+    for (size_t i = 0; i < ps->n; i++)
+        s->loaded[i] = (struct egr_loaded){ bh_xstrdup(ps->v[i].name ? ps->v[i].name : ""),
+                                            ps->v[i].context_length,
+                                            prov_model_is_remote(&ps->v[i]) };
+}
+
 /* tags and ps: which needed models the server has, and which are loaded. */
 static void lists_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
                        const struct pipeline *p)
@@ -103,6 +116,7 @@ static void lists_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
         if (s->ps_ok)
             m->loaded = prov_models_find(&ps, m->name) != NULL;
     }
+    loaded_keep(s, &ps);
     prov_models_release(&tags);
     prov_models_release(&ps);
 }
@@ -156,8 +170,11 @@ void cli_survey_release(struct cli_survey *s)
 {
     for (size_t i = 0; s && i < s->n_models; i++)
         free(s->models[i].remote);
+    for (size_t i = 0; s && i < s->n_loaded; i++)
+        free(s->loaded[i].name);
     if (s) {
         free(s->models);
+        free(s->loaded);
         memset(s, 0, sizeof(*s));
     }
 }
@@ -165,6 +182,8 @@ void cli_survey_release(struct cli_survey *s)
 void cli_survey_apply(const struct cli_survey *s, struct egr_gate *g, const struct pipeline *p)
 {
     egr_endpoint_set_local_suffix(g, s->endpoint, s->honours_local);
+    if (s->ps_ok)
+        egr_endpoint_set_loaded(g, s->endpoint, s->loaded, s->n_loaded);
     for (size_t i = 0; i < p->n_stages; i++) {
         const struct cli_survey_model *m = cli_survey_find(s, p->stages[i].model);
         if (p->stages[i].endpoint != s->endpoint || !m)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "egress/egress.h"
 #include "providers/manage.h"
 #include "util/bh_err.h"
 
@@ -46,6 +47,8 @@ struct cli_survey {
     int honours_local;       /* prov_version_honours_local(server.version) */
     enum cli_enforcement enforcement;
     int tags_ok, ps_ok;
+    struct egr_loaded *loaded; /* ps_ok: every model /api/ps listed (owned), for the scheduler */
+    size_t n_loaded;
     struct cli_survey_model *models; /* the distinct models of the endpoint's local stages */
     size_t n_models;
 };
@@ -71,8 +74,9 @@ void cli_survey_release(struct cli_survey *s); /* zeroes s */
 const struct cli_survey_model *cli_survey_find(const struct cli_survey *s, const char *model);
 
 /* Hands the facts to the gate: whether the server honours ":local", the
- * stubs (egr_stage_mark_remote: the stage is cloud from then on), and each
- * stage's listed, loaded and num_ctx (egr_stage_set_facts). */
+ * stubs (egr_stage_mark_remote: the stage is cloud from then on), each
+ * stage's listed, loaded and num_ctx (egr_stage_set_facts), and what /api/ps
+ * listed (egr_endpoint_set_loaded: the scheduler need not ask again). */
 void cli_survey_apply(const struct cli_survey *s, struct egr_gate *g, const struct pipeline *p);
 
 /* The enforcement in words, e.g. "the server refuses cloud models (source:

@@ -94,6 +94,11 @@ struct egr_gate {
     struct egr_model_facts *facts; /* per stage: what the probe learnt of its model */
     char **wire;              /* per stage: the model name egr_stage_model last gave */
     int *local_suffix;        /* per endpoint: the server honours ":local" */
+    struct loaded {           /* per endpoint: the probe's /api/ps */
+        int known;
+        struct egr_loaded *v;
+        size_t n;
+    } *loaded;
     struct flight *flights;   /* in flight, freed by egr_free if still there */
 };
 
@@ -112,6 +117,7 @@ int egr_new(struct egr_gate **out, const struct pipeline *p, struct net *n, stru
     for (size_t i = 0; i < p->n_stages; i++)
         g->facts[i] = (struct egr_model_facts)EGR_MODEL_FACTS_INIT;
     g->local_suffix = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*g->local_suffix));
+    g->loaded = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*g->loaded));
     for (size_t i = 0; i < p->n_endpoints; i++) {
         const struct pipe_endpoint *e = &p->endpoints[i];
         int rc = egr_endpoint_verify_trusted(e->url, e->declared_local,
@@ -145,6 +151,14 @@ static void flight_free(struct flight *f)
     free(f);
 }
 
+static void loaded_clear(struct loaded *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].name);
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
 void egr_free(struct egr_gate *g)
 {
     if (!g)
@@ -161,6 +175,9 @@ void egr_free(struct egr_gate *g)
     free(g->remote);
     free(g->wire);
     free(g->facts);
+    for (size_t i = 0; g->loaded && i < g->p->n_endpoints; i++)
+        loaded_clear(&g->loaded[i]);
+    free(g->loaded);
     free(g->local_suffix);
     free(g->eps);
     free(g);
@@ -797,6 +814,31 @@ long egr_stage_num_ctx(const struct egr_gate *g, size_t stage)
     assert(stage < g->p->n_stages);
     long own = g->p->stages[stage].num_ctx;
     return own > 0 ? own : g->facts[stage].num_ctx;
+}
+
+void egr_endpoint_set_loaded(struct egr_gate *g, size_t endpoint, const struct egr_loaded *v,
+                             size_t n)
+{
+    assert(endpoint < g->p->n_endpoints);
+    struct loaded *l = &g->loaded[endpoint];
+    loaded_clear(l);
+    l->known = 1;
+    l->v = bh_xcalloc(n ? n : 1, sizeof(*l->v));
+    l->n = n;
+    for (size_t i = 0; i < n; i++) {
+        l->v[i] = v[i];
+        l->v[i].name = bh_xstrdup(v[i].name ? v[i].name : "");
+    }
+}
+
+int egr_endpoint_loaded(const struct egr_gate *g, size_t endpoint, const struct egr_loaded **v,
+                        size_t *n)
+{
+    if (endpoint >= g->p->n_endpoints || !g->loaded[endpoint].known)
+        return 0;
+    *v = g->loaded[endpoint].v;
+    *n = g->loaded[endpoint].n;
+    return 1;
 }
 
 void egr_endpoint_set_local_suffix(struct egr_gate *g, size_t endpoint, int honoured)

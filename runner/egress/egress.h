@@ -226,6 +226,20 @@ long egr_stage_num_ctx(const struct egr_gate *g, size_t stage);
  * 0.18 and later): a model that is a cloud stub then answers 404 instead of
  * being forwarded off the machine. */
 void egr_endpoint_set_local_suffix(struct egr_gate *g, size_t endpoint, int honoured);
+/* A model an endpoint's server had loaded before the run (GET /api/ps). */
+struct egr_loaded {
+    char *name;
+    int64_t context_length;   /* the num_ctx it was loaded with; 0 when not said */
+    int remote;               /* a cloud stub (remote_host or remote_model) */
+};
+/* Keeps (copies) what the pre-run probe learnt from endpoint's /api/ps, so
+ * that the scheduler does not ask again. */
+void egr_endpoint_set_loaded(struct egr_gate *g, size_t endpoint, const struct egr_loaded *v,
+                             size_t n);
+/* 1 with the list (borrowed, for the gate's life) when the probe asked
+ * endpoint's /api/ps; 0 when nothing is known. */
+int egr_endpoint_loaded(const struct egr_gate *g, size_t endpoint, const struct egr_loaded **v,
+                        size_t *n);
 /* The model name to send for stage: "NAME:local" when the stage is local,
  * its endpoint's server honours the suffix, enforce_local is not "off" and
  * the name carries no source suffix yet (":local", ":cloud", "-cloud");

@@ -207,8 +207,28 @@ static int call_data(void *ud, const char *data, size_t len)
     return c->doc && prov_doc_feed(c->doc, data, len, &err) ? 1 : 0;
 }
 
-/* /api/ps: the loaded models that are groups of the endpoint, and, unless
- * the pipeline says, how many the server holds (at least 1). */
+/* One model /api/ps listed as loaded on ep: the group it is, if any, is resident. */
+static void ps_learn_one(struct eng_sched *s, size_t ep, const char *name, int64_t ctx)
+{
+    for (size_t g = 0; g < s->n_groups; g++) {
+        struct group *gr = &s->groups[g];
+        if (gr->ep == ep && prov_model_name_eq(gr->model, name) &&
+            (gr->num_ctx == 0 || gr->num_ctx == ctx))
+            gr->resident = 1;
+    }
+}
+
+/* Unless the pipeline says, the server holds as many models as it had
+ * loaded (local ones), at least 1. */
+static void ps_learn_count(struct eng_sched *s, const struct pipeline *p, size_t ep,
+                           size_t local)
+{
+    if (p->endpoints[ep].max_loaded_models == 0)
+        s->eps[ep].max_loaded = local > 1 ? (int)(local < 64 ? local : 64) : 1;
+}
+
+/* /api/ps: the loaded models that are groups of the endpoint, and how many
+ * the server holds. */
 static void ps_learn(struct eng_sched *s, const struct pipeline *p, size_t ep,
                      const struct prov_models *m)
 {
@@ -217,15 +237,27 @@ static void ps_learn(struct eng_sched *s, const struct pipeline *p, size_t ep,
         if (prov_model_is_remote(&m->v[i]))
             continue;
         local++;
-        for (size_t g = 0; g < s->n_groups; g++) {
-            struct group *gr = &s->groups[g];
-            if (gr->ep == ep && prov_model_name_eq(gr->model, m->v[i].name) &&
-                (gr->num_ctx == 0 || gr->num_ctx == m->v[i].context_length))
-                gr->resident = 1;
-        }
+        ps_learn_one(s, ep, m->v[i].name, m->v[i].context_length);
     }
-    if (p->endpoints[ep].max_loaded_models == 0)
-        s->eps[ep].max_loaded = local > 1 ? (int)(local < 64 ? local : 64) : 1;
+    ps_learn_count(s, p, ep, local);
+}
+
+/* The same from what the pre-run probe asked (the gate keeps it): 1 when it
+ * did, so the endpoint is not asked again. */
+static int ps_known(struct eng_sched *s, const struct eng *e, size_t ep)
+{
+    const struct egr_loaded *v = NULL;
+    size_t n = 0, local = 0;
+    if (!egr_endpoint_loaded(e->o->gate, ep, &v, &n))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].remote)
+            continue;
+        local++;
+        ps_learn_one(s, ep, v[i].name, v[i].context_length);
+    }
+    ps_learn_count(s, e->o->p, ep, local);
+    return 1;
 }
 
 static const char *const kind_what[] = {
@@ -673,13 +705,14 @@ static int wants_policy(const struct eng *e, size_t ep)
            groups_on(e->sched, ep) > 1;
 }
 
-/* Asks /api/ps of every policy endpoint, and waits for the answers. */
+/* What every policy endpoint has loaded: from the pre-run probe, else asked
+ * (/api/ps), waiting for the answers. */
 static void learn_loaded(struct eng *e)
 {
     struct eng_sched *s = e->sched;
     int asked = 0;
     for (size_t ep = 0; ep < e->o->p->n_endpoints; ep++)
-        if (s->eps[ep].policy)
+        if (s->eps[ep].policy && !ps_known(s, e, ep))
             asked |= manage_send(e, ep, -1, EGR_MANAGE_PS) == 0;
     while (asked && eng_sched_busy(e)) {
         struct bh_err err = { 0 };
