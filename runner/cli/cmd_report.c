@@ -13,6 +13,7 @@
 
 static const char help[] =
     "usage: bulkhead report [--state DIR] [--format FMT] [--run ID] [--fail-on SEVERITY]\n"
+    "                       [--max-bytes N]\n"
     "\n"
     "Prints the results of the latest run kept in the state database: every item\n"
     "and stage with its state, where it ran (endpoint, locality, model), the label\n"
@@ -28,12 +29,15 @@ static const char help[] =
     "                      critical) are failures in junit and counted in md; the exit\n"
     "                      code is then the run's: 1 such a finding, 3 a task withheld,\n"
     "                      4 a task failed or not finished\n"
+    "  --max-bytes N       md: keep the report under N bytes (a pull-request comment\n"
+    "                      holds 65536 characters): task outputs are left out from the\n"
+    "                      last one back, and a line says so; e.g. 60000, 64K\n"
     "  --help              this text\n";
 
 static const struct option longopts[] = {
     { "state", required_argument, NULL, 's' }, { "format", required_argument, NULL, 'f' },
     { "run", required_argument, NULL, 'r' },   { "help", no_argument, NULL, 'h' },
-    { "fail-on", required_argument, NULL, 'F' },
+    { "fail-on", required_argument, NULL, 'F' }, { "max-bytes", required_argument, NULL, 'm' },
     { NULL, 0, NULL, 0 },
 };
 
@@ -56,6 +60,11 @@ int cmd_report(int argc, char **argv)
         case 'r':
             if (cli_run_option("report", optarg, &run))
                 return CLI_EXIT_USAGE;
+            break;
+        case 'm':
+            if ((ro.max_bytes = cli_parse_size(optarg)) < 1024)
+                return cli_usage_error("report", "--max-bytes takes a size of 1024 bytes or "
+                                       "more (e.g. 60000, 64K), got '%s'", optarg);
             break;
         default: return cli_usage_error("report", "unknown option");
         }

@@ -32,7 +32,7 @@ const char *rep_rule(const struct rep_run *r, size_t task, size_t finding);
 
 /* The writers. Each returns 0 or a negative BH_E* code (the SARIF and
  * review builders fail only on a write error, checked by the caller). */
-void rep_md(FILE *out, const struct rep_run *r);
+void rep_md(FILE *out, const struct rep_run *r, size_t max_bytes);
 void rep_jsonl(FILE *out, const struct rep_run *r);
 int rep_sarif(FILE *out, const struct rep_run *r, struct bh_err *err);
 void rep_junit(FILE *out, const struct rep_run *r);

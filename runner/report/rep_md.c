@@ -5,7 +5,11 @@
  * a table or a summary line: a reply must not be able to break the table,
  * post a link or inject HTML into the comment. A text stage's output is
  * shown as written (it is the review, and is meant to render). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* open_memstream */
+#endif
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "report/report.h"
@@ -210,14 +214,51 @@ static void md_task(FILE *out, const struct rep_run *r, size_t i)
         fprintf(out, "%s\n", str(t->output));
 }
 
-void rep_md(FILE *out, const struct rep_run *r)
+/* Text written by fn into memory (owned), its length in *len. */
+static char *md_capture(void (*fn)(FILE *, const struct rep_run *, size_t),
+                        const struct rep_run *r, size_t i, size_t *len)
 {
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (!f)
+        abort(); /* out of memory: as bh_xmalloc does */
+    fn(f, r, i);
+    fclose(f);
+    return buf;
+}
+
+static void md_head(FILE *out, const struct rep_run *r, size_t unused)
+{
+    (void)unused;
     rep_md_summary(out, r);
     if (rep_run_has_findings(r))
         md_findings(out, r);
     rep_md_where(out, r);
     rep_md_not_done(out, r);
     md_tasks_table(out, r);
-    for (size_t i = 0; i < r->n; i++)
-        md_task(out, r, i);
+}
+
+/* Room kept for the line that says what was left out. */
+#define MD_CUT_NOTE 200
+
+void rep_md(FILE *out, const struct rep_run *r, size_t max_bytes)
+{
+    size_t len = 0, used;
+    char *head = md_capture(md_head, r, 0, &len);
+    fwrite(head, 1, len, out);
+    free(head);
+    used = len;
+    for (size_t i = 0; i < r->n; i++) {
+        char *task = md_capture(md_task, r, i, &len);
+        if (max_bytes && used + len + MD_CUT_NOTE > max_bytes) {
+            free(task);
+            fprintf(out, "\n*The outputs of %zu of %zu tasks are left out to keep this "
+                         "report under %zu bytes: `bulkhead report --format jsonl` has them.*\n",
+                    r->n - i, r->n, max_bytes);
+            return;
+        }
+        fwrite(task, 1, len, out);
+        used += len;
+        free(task);
+    }
 }

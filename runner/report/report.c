@@ -186,10 +186,11 @@ void rep_jsonl(FILE *out, const struct rep_run *r)
 
 /* ---- entry points ---- */
 
-static int write_kind(FILE *out, int kind, const struct rep_run *r, struct bh_err *err)
+static int write_kind(FILE *out, int kind, const struct rep_run *r, size_t max_bytes,
+                      struct bh_err *err)
 {
     switch (kind) {
-    case F_MD: rep_md(out, r); return 0;
+    case F_MD: rep_md(out, r, max_bytes); return 0;
     case F_JSONL: rep_jsonl(out, r); return 0;
     case F_SARIF: return rep_sarif(out, r, err);
     case F_JUNIT: rep_junit(out, r); return 0;
@@ -208,7 +209,7 @@ int rep_write(struct store *s, int64_t run_id, const struct rep_opts *o, FILE *o
     int rc = rep_run_load(s, run_id, o->fail_on, &r, err);
     if (rc)
         return rc;
-    rc = write_kind(out, kind, &r, err);
+    rc = write_kind(out, kind, &r, o->max_bytes, err);
     rep_run_release(&r);
     if (rc == 0 && (fflush(out) != 0 || ferror(out)))
         rc = bh_err_set(err, BH_EIO, "cannot write the report: %s", strerror(errno));

@@ -20,8 +20,11 @@ struct rep_opts {
     const char *format;    /* see rep_format_known */
     int fail_on;           /* enum stage_severity: findings at or above it are failures
                               (junit) and counted in md; -1: none is */
+    size_t max_bytes;      /* md: 0, or a cap on the report (a comment box has one): task
+                              outputs are left out from the last one back, and a line says
+                              how many and where they are */
 };
-#define REP_OPTS_INIT { "md", -1 }
+#define REP_OPTS_INIT { "md", -1, 0 }
 
 /* Formats: "md" (alias "markdown"), "jsonl", "sarif", "junit", "github-review". */
 int rep_format_known(const char *format);

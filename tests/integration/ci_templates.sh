@@ -73,7 +73,7 @@ expect_contains "the review step printed the finding as an annotation" "$T/job1.
   "::error file=src/parser.c,line=12,endLine=12,title=bounds::high: off by one"
 expect_contains "the check's Markdown went to the job summary" "$T/summary1.md" "triage"
 expect_eq "gh was asked to comment on PR 1 with the Markdown report" \
-  "pr comment 1 --body-file pr-check.md" "$(sed -n 1p "$T/gh.args")"
+  "pr comment 1 --body-file pr-comment.md" "$(sed -n 1p "$T/gh.args")"
 expect_contains "the comment holds the finding" "$T/gh-1.md" "| high | src/parser.c:12 | bounds | off by one | review |"
 expect "the SARIF the upload step would send validates" "$PY" -c '
 import json, sys, jsonschema

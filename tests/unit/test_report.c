@@ -79,16 +79,42 @@ static int teardown(void **state)
     return 0;
 }
 
-static char *report(struct fx *f, const char *format, int fail_on)
+static char *report_capped(struct fx *f, const char *format, int fail_on, size_t max_bytes)
 {
     char *buf = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);
-    struct rep_opts o = { format, fail_on };
+    struct rep_opts o = { format, fail_on, max_bytes };
     struct bh_err err = { 0 };
     assert_int_equal(rep_write(f->s, f->run, &o, out, &err), 0);
     fclose(out);
     return buf;
+}
+
+static char *report(struct fx *f, const char *format, int fail_on)
+{
+    return report_capped(f, format, fail_on, 0);
+}
+
+/* A comment box has a size limit: under --max-bytes the summary and the
+ * tables stay whole, task outputs are left out from the last one back, and a
+ * line says how many and where to find them. */
+static void md_under_a_cap_leaves_out_outputs_and_says_so(void **state)
+{
+    struct fx *f = *state;
+    char *full = report(f, "md", -1);
+    size_t cap = strlen(full) - 1;
+    char *cut = report_capped(f, "md", -1, cap);
+    assert_true(strlen(cut) <= cap);
+    assert_non_null(strstr(cut, "tasks are left out to keep this report under"));
+    assert_non_null(strstr(cut, "`bulkhead report --format jsonl` has them"));
+    assert_null(strstr(full, "left out to keep"));
+    /* everything before the first task's section is the same */
+    const char *first = strstr(full, "\n## ");
+    assert_non_null(first);
+    assert_memory_equal(full, cut, (size_t)(first - full));
+    free(full);
+    free(cut);
 }
 
 static void junit_counts_failures_errors_and_skipped(void **state)
@@ -176,7 +202,7 @@ static void annotations_escape_data_and_properties(void **state)
 static void unknown_format_is_refused(void **state)
 {
     struct fx *f = *state;
-    struct rep_opts o = { "xml", -1 };
+    struct rep_opts o = { "xml", -1, 0 };
     struct bh_err err = { 0 };
     assert_int_equal(rep_write(f->s, f->run, &o, stdout, &err), BH_EINVAL);
     assert_string_equal(err.msg, "unknown report format 'xml' (known: md, jsonl, sarif, junit, "
@@ -192,6 +218,7 @@ int main(void)
         T(junit_counts_failures_errors_and_skipped),
         T(junit_escapes_xml_and_replaces_what_xml_cannot_hold),
         T(md_escapes_findings_and_lists_what_did_not_run),
+        T(md_under_a_cap_leaves_out_outputs_and_says_so),
         T(sarif_is_incomplete_when_tasks_did_not_finish),
         T(outcome_counts_states_and_findings),
         T(annotations_escape_data_and_properties),
