@@ -393,6 +393,13 @@ int pipe_st_declassify(struct pipe_loader *ld, void *target, json_t *v, const ch
     *d = (struct pipe_declassify){ .to = -1, .no_verbatim_tokens = 8, .detectors = 1,
                                    .line = pos ? pos->line : 0, .col = pos ? pos->col : 0 };
     int rc = pipe_ld_object(ld, &declassify_schema, v, path, d);
+    /* Findings point at files: redacting paths would leave them pointing nowhere. */
+    if (rc == 0 && d->redact_paths && s->out_format == PIPE_OUT_FINDINGS) {
+        char *at = bh_xasprintf("%s.redact", path);
+        rc = pipe_ld_fail(ld, at, "findings name the files they are about, and \"paths\" "
+                          "would redact them — redact \"code\" only on a findings stage");
+        free(at);
+    }
     d->enabled = rc == 0;
     return rc;
 }
