@@ -833,6 +833,30 @@ static void egress_adds_local_suffix_only_where_it_is_honoured(void **state)
     egr_free(g);
 }
 
+/* The probe's /api/ps is kept for the scheduler: copied (the caller's
+ * strings may go), replaced when set again, unknown until set. */
+static void egress_keeps_the_probes_loaded_models(void **state)
+{
+    struct fixture *f = *state;
+    const struct egr_loaded *v = NULL;
+    size_t n = 9;
+    assert_int_equal(egr_endpoint_loaded(f->gate, EP_LOCAL, &v, &n), 0);
+    assert_int_equal(n, 9); /* untouched when nothing is known */
+    char name[] = "qwen3:8b";
+    struct egr_loaded in[2] = { { name, 8192, 0 }, { "gpt-oss:120b-cloud", 0, 1 } };
+    egr_endpoint_set_loaded(f->gate, EP_LOCAL, in, 2);
+    name[0] = 'X';
+    assert_int_equal(egr_endpoint_loaded(f->gate, EP_LOCAL, &v, &n), 1);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].name, "qwen3:8b");
+    assert_int_equal(v[0].context_length, 8192);
+    assert_int_equal(v[1].remote, 1);
+    egr_endpoint_set_loaded(f->gate, EP_LOCAL, NULL, 0); /* asked again: nothing loaded */
+    assert_int_equal(egr_endpoint_loaded(f->gate, EP_LOCAL, &v, &n), 1);
+    assert_int_equal(n, 0);
+    assert_int_equal(egr_endpoint_loaded(f->gate, 999, &v, &n), 0);
+}
+
 static void egress_num_ctx_is_the_stages_else_the_probes(void **state)
 {
     struct fixture *f = *state;
@@ -937,6 +961,7 @@ int main(void)
         cmocka_unit_test(egress_rejects_bad_urls),
         G(egress_adds_local_suffix_only_where_it_is_honoured),
         G(egress_num_ctx_is_the_stages_else_the_probes),
+        G(egress_keeps_the_probes_loaded_models),
         G(egress_refuses_confidential_to_cloud_stage),
         G(egress_treats_cloud_model_on_local_endpoint_as_cloud),
         G(egress_sends_confidential_to_local_stage),
