@@ -7,14 +7,17 @@
  * length and the num_ctx every stage would use.
  *
  * The same survey as a run's probe (survey.c), so that check --online and
- * run can never disagree. Text only: the section follows the graph on
- * stdout in text format, and goes to stderr in the other formats so that
- * their output stays one document. */
+ * run can never disagree. In text format the section follows the graph on
+ * stdout; in json it is the graph's "online" member (and the text goes to
+ * stderr); in the other formats the text goes to stderr, so that their
+ * output stays one document. */
 #include "cli/check_online.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "cli/cli.h"
 #include "cli/models_probe.h"
@@ -26,6 +29,7 @@
 
 struct outcome {
     FILE *out;
+    json_t *eps;  /* the "endpoints" array of the JSON form, or NULL */
     int refused; /* a stage on a stub, or enforce_local require not met: exit 3 */
     int failed;  /* an endpoint unreachable, a model missing: exit 4 */
 };
@@ -66,6 +70,37 @@ static void stub_refusals(struct outcome *o, const struct pipeline *p, size_t ep
     }
 }
 
+/* The num_ctx every stage of endpoint ep on model would use. */
+static json_t *num_ctx_json(const struct pipeline *p, const struct egr_gate *g, size_t ep,
+                            const char *model)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < p->n_stages; i++) {
+        const struct pipe_stage *s = &p->stages[i];
+        if (s->endpoint != ep || !prov_model_name_eq(s->model, model))
+            continue;
+        long n = egr_stage_num_ctx(g, i);
+        json_array_append_new(a, json_pack("{s:s, s:I, s:s}", "stage", s->name,
+                                           "value", (json_int_t)n, "from",
+                                           n <= 0 ? "server default" : s->num_ctx > 0
+                                           ? "options" : "/api/show"));
+    }
+    return a;
+}
+
+static json_t *model_json(const struct pipeline *p, const struct egr_gate *g,
+                          const struct cli_survey *sv, const struct cli_survey_model *m)
+{
+    const char *state = m->remote ? "stub" : m->listed == 1 ? "present"
+                        : m->listed == 0 ? "missing" : "unknown";
+    json_t *o = json_pack("{s:s, s:s}", "name", m->name, "state", state);
+    json_object_set_new(o, "remote", m->remote ? json_string(m->remote) : json_null());
+    json_object_set_new(o, "loaded", m->loaded < 0 ? json_null() : json_boolean(m->loaded));
+    json_object_set_new(o, "context_length", json_integer(m->context_length));
+    json_object_set_new(o, "num_ctx", num_ctx_json(p, g, sv->endpoint, m->name));
+    return o;
+}
+
 static void model_print(struct outcome *o, const struct pipeline *p, const struct egr_gate *g,
                         const struct cli_survey *sv, const struct cli_survey_model *m)
 {
@@ -96,6 +131,23 @@ static void model_print(struct outcome *o, const struct pipeline *p, const struc
     fputc('\n', f);
 }
 
+static void endpoint_json(struct outcome *o, const struct pipeline *p, const struct egr_gate *g,
+                          const struct cli_survey *sv)
+{
+    const struct pipe_endpoint *e = &p->endpoints[sv->endpoint];
+    char words[200] = "";
+    json_t *models = json_array();
+    if (sv->reached)
+        cli_enforcement_words(sv, e, words, sizeof(words));
+    for (size_t i = 0; sv->reached && i < sv->n_models; i++)
+        json_array_append_new(models, model_json(p, g, sv, &sv->models[i]));
+    json_array_append_new(o->eps, json_pack("{s:s, s:s, s:b, s:b, s:s, s:s, s:o}", "name",
+                                            e->name, "url", e->url, "asked", 1, "reached",
+                                            sv->reached, "version",
+                                            sv->reached ? sv->server.version : "",
+                                            "enforcement", words, "models", models));
+}
+
 static void endpoint_check(struct outcome *o, const struct pipeline *p, struct cli_online *on,
                            size_t ep)
 {
@@ -105,6 +157,8 @@ static void endpoint_check(struct outcome *o, const struct pipeline *p, struct c
     char words[200];
     cli_survey_take(&sv, on->gate, on->net, p, ep);
     cli_survey_apply(&sv, on->gate, p); /* the num_ctx the stages would use */
+    if (o->eps)
+        endpoint_json(o, p, on->gate, &sv);
     if (!sv.reached) {
         fprintf(o->out, "  %s (%s): unreachable\n", e->name, e->url);
         bh_err_print(&sv.err, stderr);
@@ -144,11 +198,20 @@ static void reload_warn(const struct pipeline *p, const struct egr_gate *g)
     free(n);
 }
 
-int cli_check_online(const struct pipeline *p, const char *state, FILE *out)
+static void not_asked(struct outcome *o, const struct pipe_endpoint *e)
+{
+    fprintf(o->out, "  %s (%s): not asked — only local Ollama endpoints with a local stage "
+                    "are\n", e->name, e->url);
+    if (o->eps)
+        json_array_append_new(o->eps, json_pack("{s:s, s:s, s:b}", "name", e->name, "url",
+                                                e->url, "asked", 0));
+}
+
+static int check_online(const struct pipeline *p, const char *state, FILE *out, json_t *eps)
 {
     struct cli_online on;
     struct bh_err err = { 0 };
-    struct outcome o = { .out = out };
+    struct outcome o = { .out = out, .eps = eps };
     if (cli_online_open(&on, p, state, "check", &err)) {
         cli_online_close(&on, NULL);
         return cli_fail(&err);
@@ -158,10 +221,23 @@ int cli_check_online(const struct pipeline *p, const char *state, FILE *out)
         if (cli_survey_wanted(on.gate, p, i))
             endpoint_check(&o, p, &on, i);
         else if (endpoint_used(p, i))
-            fprintf(out, "  %s (%s): not asked — only local Ollama endpoints with a local "
-                         "stage are\n", p->endpoints[i].name, p->endpoints[i].url);
+            not_asked(&o, &p->endpoints[i]);
     }
     reload_warn(p, on.gate);
     cli_online_close(&on, o.refused ? "refused" : o.failed ? "failed" : "ok");
     return o.refused ? CLI_EXIT_POLICY : o.failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
+int cli_check_online(const struct pipeline *p, const char *state, FILE *out)
+{
+    return check_online(p, state, out, NULL);
+}
+
+int cli_check_online_json(const struct pipeline *p, const char *state, FILE *out,
+                          json_t **online)
+{
+    json_t *eps = json_array();
+    int code = check_online(p, state, out, eps);
+    *online = json_pack("{s:s, s:o}", "state", state, "endpoints", eps);
+    return code;
 }

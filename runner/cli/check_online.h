@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 
+struct json_t;
 struct pipeline;
 
 /* Asks the server of every local Ollama endpoint of p (through the gate,
@@ -15,5 +16,13 @@ struct pipeline;
  * missing, CLI_EXIT_OK otherwise; a configuration error's code when the
  * state or the gate could not be opened. */
 int cli_check_online(const struct pipeline *p, const char *state, FILE *out);
+
+/* The same, and the findings as JSON into *online (a new object, owned by
+ * the caller: {"state", "endpoints": [{"name", "url", "asked", "reached",
+ * "version", "enforcement", "models": [{"name", "state": "present" |
+ * "missing" | "stub" | "unknown", "remote", "loaded", "context_length",
+ * "num_ctx": [{"stage", "value", "from"}]}]}]}), for `check --format json`. */
+int cli_check_online_json(const struct pipeline *p, const char *state, FILE *out,
+                          struct json_t **online);
 
 #endif

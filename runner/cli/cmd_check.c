@@ -2,10 +2,15 @@
  * each endpoint's locality the way a run would, and prove that no stage can
  * receive data above its clearance. Sends nothing, unless --online asks the
  * local Ollama servers what only they can tell (check_online.c). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* open_memstream */
+#endif
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "cli/check_online.h"
 #include "cli/cli.h"
@@ -38,8 +43,8 @@ static const char help[] =
     "                       the gate (audited): reachable, version, how it enforces\n"
     "                       local-only, the needed models present or missing, cloud\n"
     "                       stubs, each model's context length and the num_ctx each\n"
-    "                       stage would use (after the graph in text format, on\n"
-    "                       stderr in the others)\n"
+    "                       stage would use (after the graph in text format, the\n"
+    "                       member \"online\" in json, on stderr in dot and md)\n"
     "  --state DIR          with --online: state folder for the audit (default " CLI_DEFAULT_STATE ")\n"
     "  --help               this text\n"
     "\n"
@@ -138,6 +143,32 @@ static void reload_warn(const struct pipeline *p)
     free(n);
 }
 
+/* The graph's JSON with the online findings as its last member, "online";
+ * the graph's own members are printed as the offline check prints them. */
+static int graph_json_online(const struct pipeline *p, const struct pol_graph *g,
+                             const char *state)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    if (!mem)
+        abort(); /* out of memory, as bh_xmalloc does */
+    pol_graph_render(mem, g, POL_FORMAT_JSON);
+    fclose(mem);
+    json_t *online = NULL;
+    int code = cli_check_online_json(p, state, stderr, &online);
+    char *text = json_dumps(online, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '}'))
+        if (buf[--len] == '}')
+            break; /* the graph object's closing brace */
+    fwrite(buf, 1, len, stdout);
+    printf(",\n  \"online\": %s\n}\n", text ? text : "null");
+    free(text);
+    json_decref(online);
+    free(buf);
+    return code;
+}
+
 static int check_pipeline(const struct pipeline *p, const struct check_args *a)
 {
     enum pol_format fmt = a->fmt;
@@ -149,16 +180,19 @@ static int check_pipeline(const struct pipeline *p, const struct check_args *a)
     } else {
         struct pol_graph g;
         cli_flow_graph(&g, p, eps);
-        pol_graph_render(stdout, &g, fmt);
+        if (a->online && fmt == POL_FORMAT_JSON) {
+            code = graph_json_online(p, &g, a->state);
+        } else {
+            pol_graph_render(stdout, &g, fmt);
+            if (a->online) /* its own num_ctx warnings, with the values from /api/show */
+                code = cli_check_online(p, a->state, fmt == POL_FORMAT_TEXT ? stdout : stderr);
+            else
+                reload_warn(p);
+        }
         refusals_print(p, &g);
         keys_warn(p, eps);
-        code = g.n_refused ? CLI_EXIT_POLICY : CLI_EXIT_OK;
+        code = code_join(g.n_refused ? CLI_EXIT_POLICY : CLI_EXIT_OK, code);
         pol_graph_release(&g);
-        if (a->online) /* its own num_ctx warnings, with the values from /api/show */
-            code = code_join(code, cli_check_online(p, a->state,
-                                                    fmt == POL_FORMAT_TEXT ? stdout : stderr));
-        else
-            reload_warn(p);
     }
     free(eps);
     return code;

@@ -97,7 +97,15 @@ expect_contains "the message says what to do" "$T/require.err" \
 
 check json "$local_URL" "$T/p/ok.json" --online --state "$T/state" --format json
 expect_eq "--format json: stdout stays one JSON document" true "$(jq '.verdict.ok' "$T/json.out")"
-expect_contains "--format json: the online section goes to stderr" "$T/json.err" "reachable, ollama 0.18.1"
+expect_contains "--format json: the text of the online section goes to stderr" "$T/json.err" "reachable, ollama 0.18.1"
+expect_eq "--format json: the online findings are the document's \"online\" member" \
+  "gpu-box true 0.18.1 present" \
+  "$(jq -r '.online.endpoints[0] | "\(.name) \(.reached) \(.version) \(.models[0].state)"' "$T/json.out")"
+expect_eq "... with the num_ctx each stage would use, and where it comes from" "/api/show" \
+  "$(jq -r '.online.endpoints[0].models[0].num_ctx[0].from' "$T/json.out")"
+check json-offline "$local_URL" "$T/p/ok.json" --format json
+expect_eq "... and every other member is as the offline check prints it" \
+  "$(jq -S 'del(.online)' "$T/json.out")" "$(jq -S . "$T/json-offline.out")"
 
 check usage "$local_URL" "$T/p/ok.json" --state "$T/state"
 expect_eq "--state without --online: a usage error" 2 "$rc"
