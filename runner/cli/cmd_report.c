@@ -30,8 +30,8 @@ static const char help[] =
     "                      code is then the run's: 1 such a finding, 3 a task withheld,\n"
     "                      4 a task failed or not finished\n"
     "  --max-bytes N       md: keep the report under N bytes (a pull-request comment\n"
-    "                      holds 65536 characters): task outputs are left out from the\n"
-    "                      last one back, and a line says so; e.g. 60000, 64K\n"
+    "                      holds 65536 characters): task outputs give way first, then\n"
+    "                      the tables, and a line says what was left out; e.g. 60000\n"
     "  --help              this text\n";
 
 static const struct option longopts[] = {

@@ -227,38 +227,96 @@ static char *md_capture(void (*fn)(FILE *, const struct rep_run *, size_t),
     return buf;
 }
 
-static void md_head(FILE *out, const struct rep_run *r, size_t unused)
+static void part_summary(FILE *out, const struct rep_run *r, size_t unused)
 {
     (void)unused;
     rep_md_summary(out, r);
+}
+
+static void part_findings(FILE *out, const struct rep_run *r, size_t unused)
+{
+    (void)unused;
     if (rep_run_has_findings(r))
         md_findings(out, r);
+}
+
+static void part_where(FILE *out, const struct rep_run *r, size_t unused)
+{
+    (void)unused;
     rep_md_where(out, r);
     rep_md_not_done(out, r);
+}
+
+static void part_tasks(FILE *out, const struct rep_run *r, size_t unused)
+{
+    (void)unused;
     md_tasks_table(out, r);
 }
 
-/* Room kept for the line that says what was left out. */
-#define MD_CUT_NOTE 200
+/* Room kept for the lines that say what was left out. */
+#define MD_CUT_NOTE 400
 
+struct md_part {
+    char *text;
+    size_t len;
+    int kept;
+};
+
+static size_t findings_count(const struct rep_run *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->findings_stage[i] && !r->unreadable[i])
+            n += r->f[i].n;
+    return n;
+}
+
+/* Under a cap, what gives way, in this order: task outputs (from the last
+ * one back), the table of tasks, the findings table. The summary and where
+ * each stage ran always stay; a line at the end says what was left out. */
 void rep_md(FILE *out, const struct rep_run *r, size_t max_bytes)
 {
-    size_t len = 0, used;
-    char *head = md_capture(md_head, r, 0, &len);
-    fwrite(head, 1, len, out);
-    free(head);
-    used = len;
-    for (size_t i = 0; i < r->n; i++) {
+    size_t budget = !max_bytes ? (size_t)-1 : max_bytes > MD_CUT_NOTE ? max_bytes - MD_CUT_NOTE
+                                                                       : 0;
+    struct md_part s, f, w, t;
+    s.text = md_capture(part_summary, r, 0, &s.len);
+    f.text = md_capture(part_findings, r, 0, &f.len);
+    w.text = md_capture(part_where, r, 0, &w.len);
+    t.text = md_capture(part_tasks, r, 0, &t.len);
+    size_t used = s.len + w.len;
+    f.kept = used + f.len <= budget;
+    used += f.kept ? f.len : 0;
+    t.kept = used + t.len <= budget;
+    used += t.kept ? t.len : 0;
+    fwrite(s.text, 1, s.len, out);
+    if (f.kept)
+        fwrite(f.text, 1, f.len, out);
+    else
+        fprintf(out, "*%zu findings do not fit in this comment: the SARIF and jsonl reports "
+                     "have them.*\n\n", findings_count(r));
+    fwrite(w.text, 1, w.len, out);
+    if (t.kept)
+        fwrite(t.text, 1, t.len, out);
+    size_t i = 0;
+    for (; i < r->n; i++) {
+        size_t len = 0;
         char *task = md_capture(md_task, r, i, &len);
-        if (max_bytes && used + len + MD_CUT_NOTE > max_bytes) {
-            free(task);
-            fprintf(out, "\n*The outputs of %zu of %zu tasks are left out to keep this "
-                         "report under %zu bytes: `bulkhead report --format jsonl` has them.*\n",
-                    r->n - i, r->n, max_bytes);
-            return;
+        int fits = used + len <= budget;
+        if (fits) {
+            fwrite(task, 1, len, out);
+            used += len;
         }
-        fwrite(task, 1, len, out);
-        used += len;
         free(task);
+        if (!fits)
+            break;
     }
+    if (i < r->n || !t.kept || !f.kept)
+        fprintf(out, "\n*Left out to keep this report under %zu bytes:%s%s the outputs of %zu "
+                     "of %zu tasks — `bulkhead report --format jsonl` has everything.*\n",
+                max_bytes, f.kept ? "" : " the findings table,", t.kept ? "" : " the table of tasks,",
+                r->n - i, r->n);
+    free(s.text);
+    free(f.text);
+    free(w.text);
+    free(t.text);
 }

@@ -21,8 +21,8 @@ struct rep_opts {
     int fail_on;           /* enum stage_severity: findings at or above it are failures
                               (junit) and counted in md; -1: none is */
     size_t max_bytes;      /* md: 0, or a cap on the report (a comment box has one): task
-                              outputs are left out from the last one back, and a line says
-                              how many and where they are */
+                              outputs give way (from the last one back), then the table of
+                              tasks, then the findings table; a line says what went */
 };
 #define REP_OPTS_INIT { "md", -1, 0 }
 

@@ -106,13 +106,22 @@ static void md_under_a_cap_leaves_out_outputs_and_says_so(void **state)
     size_t cap = strlen(full) - 1;
     char *cut = report_capped(f, "md", -1, cap);
     assert_true(strlen(cut) <= cap);
-    assert_non_null(strstr(cut, "tasks are left out to keep this report under"));
-    assert_non_null(strstr(cut, "`bulkhead report --format jsonl` has them"));
-    assert_null(strstr(full, "left out to keep"));
+    assert_non_null(strstr(cut, "Left out to keep this report under"));
+    assert_non_null(strstr(cut, "`bulkhead report --format jsonl` has everything"));
+    assert_null(strstr(full, "Left out to keep"));
     /* everything before the first task's section is the same */
     const char *first = strstr(full, "\n## ");
     assert_non_null(first);
     assert_memory_equal(full, cut, (size_t)(first - full));
+    free(cut);
+    /* Smaller still: the tables give way too, and the line says so; the
+     * summary and where each stage ran stay. */
+    cut = report_capped(f, "md", -1, 1000);
+    assert_true(strlen(full) > 1000);
+    assert_true(strlen(cut) <= 1000);
+    assert_non_null(strstr(cut, "findings do not fit in this comment"));
+    assert_non_null(strstr(cut, "the findings table, the table of tasks, the outputs of"));
+    assert_memory_equal(full, cut, 20); /* the summary's first line */
     free(full);
     free(cut);
 }
