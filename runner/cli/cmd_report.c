@@ -77,10 +77,7 @@ int cmd_report(int argc, char **argv)
     struct bh_err err = { 0 };
     struct store *s = NULL;
     int64_t run_id = run;
-    int rc = cli_state_open(&s, state, &err);
-    if (rc == 0 && run_id == 0 && (rc = store_run_latest(s, &run_id, &err)) == BH_ENOTFOUND)
-        bh_err_set(&err, BH_ENOTFOUND, "no run in state '%s' yet — start one with 'bulkhead run'",
-                   state);
+    int rc = cli_state_open_run(&s, state, &run_id, &err);
     if (rc == 0)
         rc = rep_write(s, run_id, &ro, stdout, &err);
     int code = rc ? cli_fail(&err) : CLI_EXIT_OK;

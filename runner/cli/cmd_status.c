@@ -111,10 +111,7 @@ int cmd_status(int argc, char **argv)
     struct bh_err err = { 0 };
     struct store *s = NULL;
     int64_t run_id = run;
-    int rc = cli_state_open(&s, state, &err);
-    if (rc == 0 && run_id == 0 && (rc = store_run_latest(s, &run_id, &err)) == BH_ENOTFOUND)
-        bh_err_set(&err, BH_ENOTFOUND, "no run in state '%s' yet — start one with 'bulkhead run'",
-                   state);
+    int rc = cli_state_open_run(&s, state, &run_id, &err);
     if (rc == 0)
         rc = status_print(s, run_id, &err);
     store_free(s);

@@ -261,3 +261,13 @@ int cli_run_option(const char *cmd, const char *arg, long long *run)
     *run = v;
     return 0;
 }
+
+int cli_state_open_run(struct store **out, const char *dir, int64_t *run_id,
+                       struct bh_err *err)
+{
+    int rc = cli_state_open(out, dir, err);
+    if (rc == 0 && *run_id == 0 && (rc = store_run_latest(*out, run_id, err)) == BH_ENOTFOUND)
+        bh_err_set(err, BH_ENOTFOUND, "no run in state '%s' yet — start one with 'bulkhead run'",
+                   dir);
+    return rc;
+}

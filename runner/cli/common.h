@@ -4,6 +4,7 @@
 #define CLI_COMMON_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct pipeline;
@@ -25,6 +26,10 @@ int cli_overrides_add(struct cli_overrides *o, const char *cmd, const char *valu
  * with a message saying how to make one. */
 struct store;
 int cli_state_open(struct store **out, const char *dir, struct bh_err *err);
+/* cli_state_open, then the run: *run_id when it is not 0 (--run), else the
+ * latest; BH_ENOTFOUND saying how to start one when the state has none. */
+int cli_state_open_run(struct store **out, const char *dir, int64_t *run_id,
+                       struct bh_err *err);
 
 int cli_pipeline_load(struct pipeline **out, const char *path, const struct cli_overrides *o,
                       struct bh_err *err);

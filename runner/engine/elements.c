@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/engine_int.h"
+#include "sources/src_git.h"
 #include "util/bh_err.h"
 #include "util/bh_xmalloc.h"
 
@@ -29,25 +30,13 @@ static int key_taken(const struct eng_elem *v, size_t n, const char *key)
     return 0;
 }
 
-/* The path a line of pr.files is about (as plan.c reads it). */
-static const char *line_path(const char *line, size_t n, size_t *len)
-{
-    const char *tab = memchr(line, '\t', n);
-    const char *start = tab ? tab + 1 : line, *end = line + n;
-    for (const char *a = start; a + 4 <= end; a++)
-        if (memcmp(a, " -> ", 4) == 0)
-            start = a + 4;
-    *len = (size_t)(end - start);
-    return start;
-}
-
 void eng_elems_from_files(const char *files, struct eng_elem **out, size_t *n)
 {
     struct eng_elem *v = NULL;
     size_t count = 0, cap = 0;
     for (const char *line = files; line && *line;) {
         size_t len = strcspn(line, "\n"), plen = 0;
-        const char *path = line_path(line, len, &plen);
+        const char *path = src_git_files_line_path(line, len, &plen);
         const char *tab = memchr(line, '\t', len);
         if (plen) {
             v = bh_xgrow(v, &cap, count + 1, sizeof(*v));

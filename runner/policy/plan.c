@@ -182,18 +182,6 @@ static void task_push(struct pol_item_plan *ip, size_t *cap, const struct pol_ta
     ip->tasks[ip->n_tasks++] = *t;
 }
 
-/* The file a line of pr.files is about: "M\tpath", "R\told -> new". */
-static const char *files_line_path(const char *line, size_t n, size_t *len)
-{
-    const char *tab = memchr(line, '\t', n);
-    const char *start = tab ? tab + 1 : line, *end = line + n;
-    for (const char *a = start; a + 4 <= end; a++)
-        if (memcmp(a, " -> ", 4) == 0)
-            start = a + 4;
-    *len = (size_t)(end - start);
-    return start;
-}
-
 /* each.diff's label: the file's part of pr.diff, labelled on its own. */
 static int part_label(const struct ctx *c, const char *path)
 {
@@ -222,7 +210,7 @@ static void plan_files(const struct ctx *c, size_t s, size_t *cap)
     int out = field_label(c, "pr.files"); /* the joined output names each file */
     for (const char *line = files; line && *line;) {
         size_t n = strcspn(line, "\n"), len = 0;
-        const char *path = files_line_path(line, n, &len);
+        const char *path = src_git_files_line_path(line, n, &len);
         char *copy = bh_xstrndup(path, len);
         struct elem e = { copy, part_label(c, copy), 0 };
         struct pol_task_plan t = { 0 };

@@ -577,3 +577,14 @@ const char *src_item_field(const struct src_item *item, const char *name)
     const struct src_field *f = src_item_find(item, name);
     return f ? f->value : NULL;
 }
+
+const char *src_git_files_line_path(const char *line, size_t n, size_t *len)
+{
+    const char *tab = memchr(line, '\t', n);
+    const char *start = tab ? tab + 1 : line, *end = line + n;
+    for (const char *a = start; a + 4 <= end; a++)
+        if (memcmp(a, " -> ", 4) == 0)
+            start = a + 4;
+    *len = (size_t)(end - start);
+    return start;
+}

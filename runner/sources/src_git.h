@@ -77,6 +77,11 @@ extern const size_t src_git_n_fields;
 int src_git_list(struct src_item **out, size_t *n, const struct src_git_opts *opts,
                  struct bh_err *err);
 
+/* The path one line of pr.files is about (n bytes, no newline): the path
+ * after the tab, or after " -> " for a rename (the new path). Points into
+ * line; its length in *len. The one reader of the format written above. */
+const char *src_git_files_line_path(const char *line, size_t n, size_t *len);
+
 /* Frees items and everything they own. NULL is fine. */
 void src_items_free(struct src_item *items, size_t n);
 
