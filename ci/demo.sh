@@ -20,23 +20,27 @@ cleanup() {
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-start_server() { # name, extra args...
+# start_server NAME ARGS...: starts a fixture server and sets ${NAME}_port. It
+# must run in this shell, never in a command substitution: a subshell's pids+=
+# would be lost, and the cleanup above would leave the server running.
+start_server() {
   local name=$1; shift
   "$root/build/fake-llm" --port 0 --port-file "$work/$name.port" --log "$work/$name.log" \
     --name "$name" "$@" >"$work/$name.out" 2>"$work/$name.err" &
   pids+=($!)
   for _ in $(seq 1 100); do [ -s "$work/$name.port" ] && break; sleep 0.05; done
   [ -s "$work/$name.port" ] || { echo "demo: fake-llm '$name' did not start" >&2; cat "$work/$name.err" >&2; exit 1; }
-  cat "$work/$name.port"
+  printf -v "${name}_port" '%s' "$(cat "$work/$name.port")"
 }
 
 echo "== sample repository =="
 fixtures/make-repo.sh "$work/repo" --prs 6
 
 echo "== fixture model servers =="
-local_port=$(start_server local --load-ms 300 --slots 1 --token-ms 5)
-cloud_port=$(start_server cloud --token-ms 5)
+start_server local --load-ms 300 --slots 1 --token-ms 5
+start_server cloud --token-ms 5
 export BULKHEAD_LOCAL_URL="http://127.0.0.1:$local_port"
 export BULKHEAD_CLOUD_URL="http://127.0.0.1:$cloud_port"
 export OLLAMA_API_KEY="${OLLAMA_API_KEY:-demo-key-for-the-fixture-server}"
