@@ -70,9 +70,9 @@ static int on_sensitive(struct eng_task *t, size_t stage, const struct stage_ren
                  pol_label_name(p, r->label), pol_label_name(p, clr));
         if (egr_audit_refusal(g, stage, eng_task_item(t), r->label, why, &aerr))
             return bh_err_set(err, aerr.code, "%s", aerr.msg);
-        return bh_err_set(err, BH_EPOLICY, "the prompt is %s, above the stage's "
-                          "clearance %s (on_sensitive: skip)", pol_label_name(p, r->label),
-                          pol_label_name(p, clr));
+        return bh_err_set(err, BH_ESKIP, "the prompt is %s, above the stage's "
+                          "clearance %s: skipped as the pipeline declares (on_sensitive: skip)",
+                          pol_label_name(p, r->label), pol_label_name(p, clr));
     }
     size_t via = (size_t)p->stages[stage].reroute;
     struct stage_rendered rt;

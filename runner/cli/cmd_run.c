@@ -286,9 +286,9 @@ static int finish(struct job *j, const struct eng_summary *sum)
     const char *status = sum->interrupted ? "interrupted" : sum->withheld ? "refused" :
                          sum->failed ? "failed" : "ok";
     fprintf(stderr, "bulkhead: run %lld %s: %zu tasks, %zu done (%zu from an earlier attempt), "
-                    "%zu failed, %zu withheld by policy\n",
+                    "%zu failed, %zu withheld by policy, %zu skipped as the pipeline declares\n",
             (long long)j->run_id, status, sum->tasks, sum->done + sum->reused, sum->reused,
-            sum->failed, sum->withheld);
+            sum->failed, sum->withheld, sum->skipped);
     where_print(j);
     if (store_run_finish(j->store, j->run_id, status, &err) || outputs_write(j, &err))
         return cli_fail(&err);

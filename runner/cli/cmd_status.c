@@ -38,6 +38,7 @@ static void row_of(const struct store_stage_count *c, struct cli_stage_row *r)
     *r = (struct cli_stage_row){ .name = c->stage, .total = (size_t)c->total,
                                  .done = (size_t)c->done, .failed = (size_t)c->failed,
                                  .withheld = (size_t)c->withheld,
+                                 .skipped = (size_t)c->skipped,
                                  .in_flight = (size_t)c->running, .cached = (size_t)c->cached,
                                  .output_tokens = c->output_tokens,
                                  .active_ms = c->seconds * 1000,
@@ -62,14 +63,18 @@ static void print_table(const struct store_run_info *run, const struct store_sta
         row_of(&v[i], &r);
         printf("  %s\n", cli_progress_row(&r, width, line, sizeof(line)));
         sum.total += v[i].total, sum.done += v[i].done, sum.failed += v[i].failed;
-        sum.withheld += v[i].withheld, sum.pending += v[i].pending, sum.running += v[i].running;
+        sum.withheld += v[i].withheld, sum.skipped += v[i].skipped, sum.pending += v[i].pending, sum.running += v[i].running;
         sum.cached += v[i].cached, sum.prompt_tokens += v[i].prompt_tokens;
         sum.output_tokens += v[i].output_tokens;
     }
-    printf("tasks: %lld, %lld done, %lld failed, %lld withheld, %lld running, %lld pending, "
+    char skipped[64] = "";
+    if (sum.skipped)
+        snprintf(skipped, sizeof(skipped), ", %lld skipped as the pipeline declares",
+                 (long long)sum.skipped);
+    printf("tasks: %lld, %lld done, %lld failed, %lld withheld%s, %lld running, %lld pending, "
            "%lld from the cache; model tokens %lld in, %lld out\n",
            (long long)sum.total, (long long)sum.done, (long long)sum.failed,
-           (long long)sum.withheld, (long long)sum.running, (long long)sum.pending,
+           (long long)sum.withheld, skipped, (long long)sum.running, (long long)sum.pending,
            (long long)sum.cached, (long long)sum.prompt_tokens, (long long)sum.output_tokens);
 }
 

@@ -52,7 +52,7 @@ static const char *duration(int64_t ms, char *buf, size_t size)
 static void row_state(const struct cli_stage_row *r, char *buf, size_t size)
 {
     char d[32];
-    size_t ended = r->done + r->failed + r->withheld;
+    size_t ended = r->done + r->failed + r->withheld + r->skipped;
     size_t now = ended > r->reused ? ended - r->reused : 0; /* ended in this attempt */
     if (r->ended) {
         snprintf(buf, size, "ended in %s", duration(r->active_ms, d, sizeof(d)));
@@ -73,8 +73,10 @@ static void row_state(const struct cli_stage_row *r, char *buf, size_t size)
 const char *cli_progress_row(const struct cli_stage_row *r, int name_width, char *buf,
                              size_t size)
 {
-    char state[64], rate[32], where[200] = "";
+    char state[64], rate[32], where[200] = "", skipped[40] = "";
     row_state(r, state, sizeof(state));
+    if (r->skipped)
+        snprintf(skipped, sizeof(skipped), "  skipped %zu", r->skipped);
     if (r->output_tokens > 0 && r->active_ms > 0)
         snprintf(rate, sizeof(rate), "%.0f tok/s",
                  (double)r->output_tokens * 1000 / (double)r->active_ms);
@@ -83,9 +85,9 @@ const char *cli_progress_row(const struct cli_stage_row *r, int name_width, char
     if (r->endpoint)
         snprintf(where, sizeof(where), "%s%s%s", r->endpoint, r->model ? ": " : "",
                  r->model ? r->model : "");
-    snprintf(buf, size, "%-*s %5zu/%-5zu %-24s failed %zu  withheld %zu  cached %zu  %9s  %s",
-             name_width, r->name, r->done, r->total, state, r->failed, r->withheld, r->cached,
-             rate, where);
+    snprintf(buf, size, "%-*s %5zu/%-5zu %-24s failed %zu  withheld %zu%s  cached %zu  %9s  %s",
+             name_width, r->name, r->done, r->total, state, r->failed, r->withheld, skipped,
+             r->cached, rate, where);
     size_t n = strlen(buf); /* no trailing blanks when there is no endpoint */
     while (n > 0 && buf[n - 1] == ' ')
         buf[--n] = '\0';
@@ -185,6 +187,7 @@ static void row_of(const struct eng_progress *p, const struct eng_stage_progress
         s->endpoint < p->n_endpoints ? &p->endpoints[s->endpoint] : NULL;
     *r = (struct cli_stage_row){ .name = s->name, .total = s->total, .done = s->done,
                                  .failed = s->failed, .withheld = s->withheld,
+                                 .skipped = s->skipped,
                                  .in_flight = s->in_flight, .cached = s->cached,
                                  .output_tokens = s->output_tokens, .active_ms = s->active_ms,
                                  .reused = s->reused, .ended = s->ended,
@@ -198,7 +201,8 @@ static void live_update(struct cli_progress *pr, const struct eng_progress *p)
     size_t total = 0, ended = 0, flight = 0;
     for (size_t i = 0; i < p->n_stages; i++) {
         total += p->stages[i].total;
-        ended += p->stages[i].done + p->stages[i].failed + p->stages[i].withheld;
+        ended += p->stages[i].done + p->stages[i].failed + p->stages[i].withheld +
+                 p->stages[i].skipped;
         flight += p->stages[i].in_flight;
     }
     lines_clear(pr);
@@ -232,10 +236,13 @@ static void plain_stage_end(struct cli_progress *pr, const struct eng_progress *
     if (r.output_tokens > 0 && r.active_ms > 0)
         snprintf(rate, sizeof(rate), ", %.0f tokens/s",
                  (double)r.output_tokens * 1000 / (double)r.active_ms);
-    fprintf(pr->f, "bulkhead: stage '%s' ended after %s: %zu/%zu done, %zu failed, %zu withheld, "
+    char skipped[40] = "";
+    if (s->skipped)
+        snprintf(skipped, sizeof(skipped), ", %zu skipped", s->skipped);
+    fprintf(pr->f, "bulkhead: stage '%s' ended after %s: %zu/%zu done, %zu failed, %zu withheld%s, "
                    "%zu cached%s\n",
             s->name, duration(s->active_ms, d, sizeof(d)), s->done, s->total, s->failed,
-            s->withheld, s->cached, rate);
+            s->withheld, skipped, s->cached, rate);
 }
 
 static void plain_tick(struct cli_progress *pr, const struct eng_progress *p)

@@ -14,6 +14,7 @@ struct eng_progress;
 struct cli_stage_row {
     const char *name;
     size_t total, done, failed, withheld, in_flight, cached;
+    size_t skipped;                /* as the pipeline declares: shown only when there are some */
     size_t reused;                 /* done by an earlier attempt (in done; not in the ETA's rate) */
     int64_t output_tokens;         /* of replies a model gave (tokens/s) */
     int64_t active_ms;             /* how long the stage has been running, or ran */

@@ -219,7 +219,9 @@ static int ended(int state)
 static int blocked_by(struct eng *e, const struct eng_cell *d, const char *scope,
                       struct bh_err *err)
 {
-    return bh_err_set(err, d->state == STORE_WITHHELD ? BH_EPOLICY : BH_EINVAL,
+    return bh_err_set(err, d->state == STORE_WITHHELD  ? BH_EPOLICY
+                           : d->state == STORE_SKIPPED ? BH_ESKIP
+                                                       : BH_EINVAL,
                       "not run: stage '%s' %s%s", stage_of(e, d)->name,
                       store_state_name(d->state), scope);
 }
@@ -246,8 +248,8 @@ static char *gone_line(struct eng *e, const int *why)
 {
     struct bh_buf b;
     bh_buf_init(&b, ENG_VALUE_MAX);
-    static const int states[] = { STORE_FAILED, STORE_WITHHELD };
-    for (size_t k = 0; k < 2; k++) {
+    static const int states[] = { STORE_FAILED, STORE_WITHHELD, STORE_SKIPPED };
+    for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
         size_t n = 0;
         for (size_t i = 0; i < e->o->n_items; i++)
             if (why[i] == states[k])
@@ -270,7 +272,7 @@ static int batch_view(struct eng *e, struct eng_cell *c, struct bh_err *err)
 {
     const struct pipe_stage *s = stage_of(e, c);
     int *why = bh_xcalloc(e->o->n_items + 1, sizeof(*why));
-    size_t failed = 0, withheld = 0;
+    size_t failed = 0, withheld = 0, skipped = 0;
     c->avail = bh_xcalloc(e->o->n_items + 1, sizeof(*c->avail));
     for (size_t i = 0; i < e->o->n_items; i++) {
         why[i] = STORE_DONE;
@@ -278,6 +280,8 @@ static int batch_view(struct eng *e, struct eng_cell *c, struct bh_err *err)
             c->avail[c->n_avail++] = i;
         else if (why[i] == STORE_WITHHELD)
             withheld++;
+        else if (why[i] == STORE_SKIPPED)
+            skipped++;
         else
             failed++;
     }
@@ -285,8 +289,12 @@ static int batch_view(struct eng *e, struct eng_cell *c, struct bh_err *err)
     free(why);
     if (c->n_avail)
         return 1;
-    return bh_err_set(err, failed ? BH_EINVAL : BH_EPOLICY, "not run: no work item produced "
-                      "what this stage reads (%zu failed, %zu withheld)", failed, withheld);
+    char also[64] = "";
+    if (skipped)
+        snprintf(also, sizeof(also), ", %zu skipped as the pipeline declares", skipped);
+    return bh_err_set(err, failed ? BH_EINVAL : withheld ? BH_EPOLICY : BH_ESKIP,
+                      "not run: no work item produced what this stage reads (%zu failed, %zu "
+                      "withheld%s)", failed, withheld, also);
 }
 
 /* 1 when every input of the cell has ended and it may run, 0 to wait, or a
@@ -468,12 +476,13 @@ static void fanout_output(struct eng *e, struct eng_cell *c)
 
 static int worst_state(const struct eng_cell *c, size_t from)
 {
-    int failed = 0, withheld = 0;
+    int failed = 0, withheld = 0, skipped = 0;
     for (size_t i = from; i < c->n_tasks; i++) {
         failed |= c->tasks[i]->state == STORE_FAILED;
         withheld |= c->tasks[i]->state == STORE_WITHHELD;
+        skipped |= c->tasks[i]->state == STORE_SKIPPED;
     }
-    return failed ? STORE_FAILED : withheld ? STORE_WITHHELD : STORE_DONE;
+    return failed ? STORE_FAILED : withheld ? STORE_WITHHELD : skipped ? STORE_SKIPPED : STORE_DONE;
 }
 
 /* Every task of the cell has ended: the cell ends too, or a fold goes on

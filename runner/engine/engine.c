@@ -98,6 +98,8 @@ static void task_end(struct eng_task *t, const struct store_result *r, int was_r
         e->sum->done++;
     else if (r->state == STORE_WITHHELD)
         e->sum->withheld++;
+    else if (r->state == STORE_SKIPPED)
+        e->sum->skipped++;
     else
         e->sum->failed++;
     if (e->o->verbose || r->state != STORE_DONE)
@@ -141,7 +143,9 @@ void eng_task_done(struct eng_task *t, const char *output, int label,
 static void fail_with(struct eng_task *t, const struct bh_err *err, int was_running)
 {
     char msg[1024];
-    struct store_result r = { .state = err->code == BH_EPOLICY ? STORE_WITHHELD : STORE_FAILED,
+    struct store_result r = { .state = err->code == BH_EPOLICY  ? STORE_WITHHELD
+                                       : err->code == BH_ESKIP ? STORE_SKIPPED
+                                                               : STORE_FAILED,
                               .error = bh_err_format(err, msg, sizeof(msg)) };
     result_where(t, t->stage, &r);
     task_end(t, &r, was_running);
@@ -266,7 +270,7 @@ size_t eng_slots(struct eng *e, size_t ep)
 
 static size_t ended_count(const struct eng *e)
 {
-    return e->sum->done + e->sum->failed + e->sum->withheld;
+    return e->sum->done + e->sum->failed + e->sum->withheld + e->sum->skipped;
 }
 
 static void sleep_ms(long ms)

@@ -20,7 +20,7 @@ struct src_item;
 struct eng_task;
 
 /* A stage kind: what a stage does once its inputs are ready. start either
- * returns an error (the task fails, or is withheld for BH_EPOLICY) or, later,
+ * returns an error (the task fails, or is withheld for BH_EPOLICY, skipped for BH_ESKIP) or, later,
  * calls exactly one of eng_task_done / eng_task_fail.
  * route (may be NULL: every task answers on its own stage) tells, for a task
  * whose inputs are ready, which stage's endpoint and model start would send
@@ -46,7 +46,7 @@ struct eng_stage_progress {
     int standby;                   /* a reroute target: its work counts under the stage it
                                       stands in for, so it has no tasks of its own */
     size_t total;                  /* tasks known so far */
-    size_t done, failed, withheld; /* ended (done includes reused and cached) */
+    size_t done, failed, withheld, skipped; /* ended (done includes reused and cached) */
     size_t in_flight;              /* started and not ended, waiting retries included */
     size_t cached;                 /* done from the response cache in this attempt */
     size_t reused;                 /* done in an earlier attempt of this run */
@@ -112,6 +112,8 @@ struct eng_summary {
     size_t tasks;                  /* tasks of the run: per item and stage, per for_each
                                       element, per batch stage, per part of a fold */
     size_t done, failed, withheld;
+    size_t skipped;                /* withheld as the pipeline declares (on_sensitive skip,
+                                      or an input that was): not a refusal */
     size_t retries;                /* attempts made again after a transient failure */
     size_t reused;                 /* done in an earlier attempt of this run: not redone */
     int interrupted;               /* SIGINT/SIGTERM stopped the run early */

@@ -133,7 +133,8 @@ static void tasks_count(struct eng *e)
 {
     struct eng_stage_progress *v = e->prog->st;
     for (size_t s = 0; s < e->o->p->n_stages; s++)
-        v[s].total = v[s].done = v[s].failed = v[s].withheld = v[s].in_flight = v[s].reused = 0;
+        v[s].total = v[s].done = v[s].failed = v[s].withheld = v[s].skipped = v[s].in_flight =
+            v[s].reused = 0;
     for (size_t i = 0; i < e->n_all; i++) {
         const struct eng_task *t = e->all[i];
         struct eng_stage_progress *s = &v[t->stage];
@@ -144,6 +145,7 @@ static void tasks_count(struct eng *e)
         s->reused += t->state == STORE_DONE && t->reused;
         s->failed += t->state == STORE_FAILED;
         s->withheld += t->state == STORE_WITHHELD;
+        s->skipped += t->state == STORE_SKIPPED;
         s->in_flight += t->state == STORE_RUNNING;
     }
 }
@@ -178,7 +180,7 @@ void eng_prog_tick(struct eng *e, int final)
     if (!g)
         return;
     long now = now_ms();
-    size_t ended = e->sum->done + e->sum->failed + e->sum->withheld;
+    size_t ended = e->sum->done + e->sum->failed + e->sum->withheld + e->sum->skipped;
     int due = final || now - g->last_ms >= ENG_PROGRESS_MS;
     if (!due && ended == g->last_ended)
         return;

@@ -67,7 +67,7 @@ static void count(const struct rep_run *r, size_t i, struct counts *c)
 {
     int st = r->t[i].state;
     c->tests++;
-    c->skipped += st == STORE_WITHHELD;
+    c->skipped += st == STORE_WITHHELD || st == STORE_SKIPPED;
     c->errors += st == STORE_FAILED || st == STORE_PENDING || st == STORE_RUNNING ||
                  (st == STORE_DONE && r->unreadable[i]);
     c->failures += st == STORE_DONE && findings_at(r, i, 1) > 0;
@@ -100,8 +100,11 @@ static void testcase_body(FILE *out, const struct rep_run *r, size_t i)
 {
     const struct store_task *t = &r->t[i];
     size_t above = findings_at(r, i, 1);
-    if (t->state == STORE_WITHHELD) {
-        fputs("      <skipped message=\"withheld by policy: ", out);
+    if (t->state == STORE_WITHHELD || t->state == STORE_SKIPPED) {
+        fputs(t->state == STORE_WITHHELD ? "      <skipped message=\"withheld by policy: "
+                                         : "      <skipped message=\"skipped as the pipeline "
+                                           "declares: ",
+              out);
         xml(out, t->error);
         fputs("\"/>\n", out);
     } else if (t->state != STORE_DONE || r->unreadable[i]) {

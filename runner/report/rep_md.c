@@ -47,11 +47,15 @@ void rep_md_summary(FILE *out, const struct rep_run *r)
     struct rep_outcome o;
     rep_run_outcome(r, &o);
     fprintf(out, "# bulkhead report — run %lld\n\n", (long long)r->id);
-    fprintf(out, "%zu tasks: %zu done, %zu failed, %zu withheld by policy, %zu not finished\n\n",
-            o.tasks, o.done, o.failed, o.withheld, o.unfinished);
-    if (o.done != o.tasks)
+    fprintf(out, "%zu tasks: %zu done, %zu failed, %zu withheld by policy, %zu skipped as the "
+                 "pipeline declares, %zu not finished\n\n",
+            o.tasks, o.done, o.failed, o.withheld, o.skipped, o.unfinished);
+    if (o.done + o.skipped != o.tasks)
         fprintf(out, "**This report is incomplete**: the tasks that are not done are listed "
                      "below with the reason.\n\n");
+    else if (o.skipped)
+        fprintf(out, "Every task ran except %zu that the pipeline withholds by design "
+                     "(`on_sensitive: skip`), listed below with the reason.\n\n", o.skipped);
 }
 
 static void findings_counts(FILE *out, const struct rep_run *r)

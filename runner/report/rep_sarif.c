@@ -104,9 +104,10 @@ static json_t *notification(const struct rep_run *r, size_t i)
     char *text = bh_xasprintf("stage '%s' on '%s'%s%s: %s: %s", t->stage, t->item_key,
                               t->element[0] ? ", element " : "", t->element,
                               store_state_name(t->state), why);
-    json_t *n = json_pack("{s:s, s:{s:s}}", "level",
-                          t->state == STORE_WITHHELD ? "warning" : "error", "message", "text",
-                          text);
+    const char *level = t->state == STORE_SKIPPED    ? "note"
+                        : t->state == STORE_WITHHELD ? "warning"
+                                                     : "error";
+    json_t *n = json_pack("{s:s, s:{s:s}}", "level", level, "message", "text", text);
     free(text);
     return n;
 }
@@ -114,11 +115,15 @@ static json_t *notification(const struct rep_run *r, size_t i)
 static json_t *invocation(const struct rep_run *r)
 {
     json_t *notes = json_array();
+    int ok = 1;
     for (size_t i = 0; i < r->n; i++)
-        if (r->t[i].state != STORE_DONE || r->unreadable[i])
+        if (r->t[i].state != STORE_DONE || r->unreadable[i]) {
             json_array_append_new(notes, notification(r, i));
-    return json_pack("{s:b, s:o}", "executionSuccessful", json_array_size(notes) == 0,
-                     "toolExecutionNotifications", notes);
+            /* A skip the pipeline declares is its intent, not a failed execution. */
+            ok &= r->t[i].state == STORE_SKIPPED && !r->unreadable[i];
+        }
+    return json_pack("{s:b, s:o}", "executionSuccessful", ok, "toolExecutionNotifications",
+                     notes);
 }
 
 int rep_sarif(FILE *out, const struct rep_run *r, struct bh_err *err)

@@ -132,6 +132,7 @@ void rep_run_outcome(const struct rep_run *r, struct rep_outcome *o)
         o->done += st == STORE_DONE;
         o->failed += st == STORE_FAILED;
         o->withheld += st == STORE_WITHHELD;
+        o->skipped += st == STORE_SKIPPED;
         o->unfinished += st == STORE_PENDING || st == STORE_RUNNING;
         o->unreadable += r->unreadable[i] != NULL;
         for (size_t k = 0; k < r->f[i].n; k++) {

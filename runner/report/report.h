@@ -41,6 +41,7 @@ int rep_write_file(struct store *s, int64_t run_id, const struct rep_opts *o, co
 /* What a run came to, for exit codes. */
 struct rep_outcome {
     size_t tasks, done, failed, withheld, unfinished;
+    size_t skipped;     /* withheld as the pipeline declares (on_sensitive skip): by design */
     size_t findings[5];    /* per enum stage_severity */
     int max_severity;      /* the highest finding's, or -1 without findings */
     size_t unreadable;     /* done findings tasks whose stored output does not read */

@@ -58,7 +58,7 @@ void store_run_info_release(struct store_run_info *r)
 /* States are the store_state numbers; a place is named only when it is one. */
 static const char stage_sql[] =
     "SELECT stage, COUNT(*), SUM(state = 0), SUM(state = 1), SUM(state = 2), SUM(state = 3),"
-    " SUM(state = 4), SUM(cached),"
+    " SUM(state = 4), SUM(state = 5), SUM(cached),"
     " SUM(CASE WHEN cached THEN 0 ELSE prompt_tokens END),"
     " SUM(CASE WHEN cached THEN 0 ELSE output_tokens END),"
     " COALESCE(CAST(strftime('%s', MAX(finished)) AS INTEGER)"
@@ -70,15 +70,16 @@ static const char stage_sql[] =
 static void stage_read(sqlite3_stmt *st, struct store_stage_count *c)
 {
     int64_t *num[] = { &c->total,  &c->pending,       &c->running,       &c->done,
-                       &c->failed, &c->withheld,      &c->cached,        &c->prompt_tokens,
+                       &c->failed, &c->withheld,      &c->skipped,       &c->cached,
+                       &c->prompt_tokens,
                        &c->output_tokens, &c->seconds };
     c->stage = bh_xstrdup(store_col_text(st, 0));
     for (size_t i = 0; i < sizeof(num) / sizeof(num[0]); i++)
         *num[i] = sqlite3_column_int64(st, 1 + (int)i);
     if (c->seconds < 0)
         c->seconds = 0; /* a task still running has no finish yet */
-    c->endpoint = bh_xstrdup(store_col_text(st, 11));
-    c->model = bh_xstrdup(store_col_text(st, 12));
+    c->endpoint = bh_xstrdup(store_col_text(st, 12));
+    c->model = bh_xstrdup(store_col_text(st, 13));
 }
 
 int store_stage_counts(struct store *s, int64_t run_id, struct store_stage_count **out,

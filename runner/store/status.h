@@ -26,6 +26,7 @@ void store_run_info_release(struct store_run_info *r); /* NULL is fine */
 struct store_stage_count {
     char *stage;                       /* owned */
     int64_t total, pending, running, done, failed, withheld;
+    int64_t skipped;                   /* withheld as the pipeline declares (on_sensitive skip) */
     int64_t cached;                    /* done from the response cache */
     int64_t prompt_tokens, output_tokens; /* of replies a model gave (cached ones left out) */
     int64_t seconds;                   /* from its first start to its last finish (whole

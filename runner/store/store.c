@@ -123,7 +123,7 @@ static const char *const migrations[] = {
 
 static const char *const state_names[] = {
     [STORE_PENDING] = "pending", [STORE_RUNNING] = "running",   [STORE_DONE] = "done",
-    [STORE_FAILED] = "failed",   [STORE_WITHHELD] = "withheld",
+    [STORE_FAILED] = "failed",   [STORE_WITHHELD] = "withheld", [STORE_SKIPPED] = "skipped",
 };
 
 const char *store_state_name(int state)

@@ -19,9 +19,11 @@ enum store_state {
     STORE_DONE = 2,
     STORE_FAILED = 3,
     STORE_WITHHELD = 4,    /* refused by policy; the reason is in error */
+    STORE_SKIPPED = 5,     /* withheld as the pipeline declares (on_sensitive "skip", or an
+                              input that was): by design, not a refusal; reason in error */
 };
 
-/* "pending", "running", "done", "failed", "withheld". */
+/* "pending", "running", "done", "failed", "withheld", "skipped". */
 const char *store_state_name(int state);
 
 /* Opens (creating if needed) DIR/state.db; creates DIR too. */
@@ -94,12 +96,12 @@ int store_task_set_running(struct store *s, int64_t task_id, struct bh_err *err)
 
 /* What a finished task produced. Strings may be NULL. */
 struct store_result {
-    int state;                 /* STORE_DONE, STORE_FAILED or STORE_WITHHELD */
+    int state;                 /* STORE_DONE, STORE_FAILED, STORE_WITHHELD or STORE_SKIPPED */
     const char *output;        /* the model's reply (done) */
     const char *label;         /* label name of the output */
     const char *endpoint, *locality, *model;
     const char *answered_by;   /* the model the reply named (may differ from model) */
-    const char *error;         /* failed/withheld: the message shown to the user */
+    const char *error;         /* failed/withheld/skipped: the message shown to the user */
     const char *note;          /* done: a warning that goes with the output, e.g. the
                                   prompt filled the context window */
     int cached;                /* done: answered from the response cache, nothing sent */

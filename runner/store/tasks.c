@@ -417,8 +417,8 @@ int store_task_finish(struct store *s, int64_t task_id, const struct store_resul
 {
     sqlite3_stmt *st = NULL;
     char now[32];
-    assert(r->state == STORE_DONE || r->state == STORE_FAILED || r->state == STORE_WITHHELD);
-    if (r->state != STORE_DONE && r->state != STORE_FAILED && r->state != STORE_WITHHELD)
+    if (r->state != STORE_DONE && r->state != STORE_FAILED && r->state != STORE_WITHHELD &&
+        r->state != STORE_SKIPPED)
         return bh_err_set(err, BH_EINTERNAL, "task %lld finished in state %d", (long long)task_id,
                           r->state);
     store_now(now);

@@ -17,6 +17,8 @@ enum {
     BH_ETOOBIG = -6,   /* a capped buffer would overflow its cap */
     BH_ENOTFOUND = -7, /* a named thing does not exist */
     BH_EINTERNAL = -8, /* a bug (exit 70) */
+    BH_ESKIP = -9,     /* withheld because the pipeline says so (on_sensitive "skip"): the
+                          task ends skipped, which is the pipeline's intent, not an error */
 };
 
 struct bh_err {

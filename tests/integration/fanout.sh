@@ -71,7 +71,7 @@ set +e
   >"$T/run.out" 2>"$T/run.err"
 rc=$?
 set -e
-expect_eq "the run exits 3 (non-docs files withheld from the cloud stage)" 3 "$rc"
+expect_eq "the run exits 0 (non-docs files skipped by the cloud stage, as it declares)" 0 "$rc"
 "$BULKHEAD" report --state "$T/state" --format jsonl >"$T/report.jsonl"
 expect_eq "nothing failed" 0 "$(jq -s '[.[] | select(.state == "failed")] | length' "$T/report.jsonl")"
 
@@ -87,13 +87,13 @@ expect_eq "each request holds that file's part of the diff only" 0 \
 expect_eq "a docs file's task is internal, the .pem's restricted" "internal restricted" \
   "$(jq -r 'select(.stage == "per-file" and .item == "refs/pull/2/head" and .element == "docs/usage.md") | .label' "$T/report.jsonl") $(jq -r 'select(.stage == "per-file" and .element == "deploy/staging.pem") | .label' "$T/report.jsonl")"
 
-# The cloud stage got exactly the docs files; every other file was withheld there.
+# The cloud stage got exactly the docs files; every other file was skipped there.
 posts cloud cloud-reviewer >"$T/cloud-reviewer.jsonl"
 expect_eq "the cloud got one request per docs file and nothing else" "$(cat "$T/docs.txt")" \
   "$(jq -r '.messages[0].content | capture("^Proofread (?<p>[^:]+):").p' "$T/cloud-reviewer.jsonl" | sort)"
-expect_eq "the cloud stage's other files are withheld" \
+expect_eq "the cloud stage's other files are skipped" \
   "$(grep -v ' docs/' "$T/files.txt" | cut -d' ' -f2 | sort | tr '\n' ' ')" \
-  "$(jq -r 'select(.stage == "cloud-file" and .state == "withheld") | .element' "$T/report.jsonl" | sort | tr '\n' ' ')"
+  "$(jq -r 'select(.stage == "cloud-file" and .state == "skipped") | .element' "$T/report.jsonl" | sort | tr '\n' ' ')"
 in_docs=0
 other=0
 for n in 1 2 3 4 5 6; do
@@ -131,16 +131,16 @@ expect_contains "the markdown table names the element" "$T/report.md" \
 expect_contains "and so does the task's heading" "$T/report.md" "### per-file · docs/usage.md — done"
 expect_contains "batch tasks are listed under (batch)" "$T/report.md" "## (batch)"
 
-# plan predicted every decision the run made: allow -> done, skip -> withheld
+# plan predicted every decision the run made: allow -> done, skip -> skipped
 # (a for_each over a reply is planned once, as "each element").
 "$BULKHEAD" plan "$T/fanout.json" --repo "$T/repo" --base main --format json >"$T/plan.json"
 jq -r '(.items[] | .key as $k | .tasks[] | "\($k) \(.stage) \(.element // "-") \(.decision)"),
        (.batch[] | "(batch) \(.stage) - \(.decision)")' "$T/plan.json" |
-  sed 's/ allow$/ done/; s/ skip$/ withheld/' | sort -u >"$T/planned.txt"
+  sed 's/ allow$/ done/; s/ skip$/ skipped/' | sort -u >"$T/planned.txt"
 jq -r '"\(.item) \(.stage) \(if .stage == "check" then "each element" else .element // "-" end) \(.state)"' \
   "$T/report.jsonl" | sort -u >"$T/ran.txt"
 expect_eq "plan's decisions are the run's" "$(cat "$T/planned.txt")" "$(cat "$T/ran.txt")"
-expect "the comparison covers withheld tasks" grep -q ' withheld$' "$T/ran.txt"
+expect "the comparison covers skipped tasks" grep -q ' skipped$' "$T/ran.txt"
 
 # on_sensitive reroute works per element and for a batch task: the files
 # too sensitive for the cloud, and the digest of them, go to local stand-ins.

@@ -51,7 +51,7 @@ expect_contains "the reroute is audited" "$T/audit.out" "on_sensitive reroute"
 "$BULKHEAD" audit verify --state "$T/state" >/dev/null
 expect_eq "the audit verifies" 0 "$?"
 
-# The same with skip: withheld, nothing in its place, exit 3.
+# The same with skip: skipped, nothing in its place; the pipeline declared it, so exit 0.
 mkdir -p "$T/p"
 cp -r "$BH_SOURCE_DIR/pipelines/prompts" "$T/p/"
 jq '.stages.plan.on_sensitive = "skip" | del(.stages["plan-local"])' "$P" >"$T/p/skip.json"
@@ -61,9 +61,10 @@ set +e
 "$BULKHEAD" run "$T/p/skip.json" --repo "$T/repo" --state "$T/state-skip" >"$T/skip.out" 2>"$T/skip.err"
 rc=$?
 set -e
-expect_eq "skip: exit 3" 3 "$rc"
+expect_eq "skip: exit 0 (a declared skip is not a refusal)" 0 "$rc"
+expect_contains "skip: the summary counts it" "$T/skip.err" "3 skipped as the pipeline declares"
 "$BULKHEAD" report --state "$T/state-skip" --format jsonl >"$T/skip.jsonl"
-expect_eq "skip: PR 7's plan, review and summary are withheld" "withheld withheld withheld" \
+expect_eq "skip: PR 7's plan, review and summary are skipped" "skipped skipped skipped" \
   "$(jq -r 'select(.item == "refs/pull/7/head") | .state' "$T/skip.jsonl" | tr '\n' ' ' | sed 's/ $//')"
 expect_eq "skip: the other PRs are done" 6 "$(jq -s '[.[] | select(.state == "done")] | length' "$T/skip.jsonl")"
 expect_eq "skip: the address reached no server" 0 "$(cat "$T/local.log" "$T/cloud.log" | grep -c -F 'jane.roe@acme-corp.com' || true)"
