@@ -41,7 +41,7 @@ static void row_of(const struct store_stage_count *c, struct cli_stage_row *r)
                                  .skipped = (size_t)c->skipped,
                                  .in_flight = (size_t)c->running, .cached = (size_t)c->cached,
                                  .output_tokens = c->output_tokens,
-                                 .active_ms = c->seconds * 1000,
+                                 .active_ms = c->active_ms,
                                  .ended = c->pending == 0 && c->running == 0,
                                  .endpoint = c->endpoint[0] ? c->endpoint : NULL,
                                  .model = c->model[0] ? c->model : NULL };

@@ -60,24 +60,91 @@ static const char stage_sql[] =
     "SELECT stage, COUNT(*), SUM(state = 0), SUM(state = 1), SUM(state = 2), SUM(state = 3),"
     " SUM(state = 4), SUM(state = 5), SUM(cached),"
     " SUM(CASE WHEN cached THEN 0 ELSE prompt_tokens END),"
-    " SUM(CASE WHEN cached THEN 0 ELSE output_tokens END),"
-    " COALESCE(CAST(strftime('%s', MAX(finished)) AS INTEGER)"
-    "  - CAST(strftime('%s', MIN(started)) AS INTEGER), 0),"
+    " SUM(CASE WHEN cached THEN 0 ELSE output_tokens END), 0,"
     " CASE WHEN COUNT(DISTINCT NULLIF(endpoint, '')) = 1 THEN MAX(endpoint) ELSE '' END,"
     " CASE WHEN COUNT(DISTINCT NULLIF(model, '')) = 1 THEN MAX(model) ELSE '' END"
     " FROM tasks WHERE run_id = ?1 GROUP BY stage ORDER BY MIN(id)";
+
+/* Each task's [started, finished) in ms since the epoch, a running task's up
+ * to now, by stage and start. */
+static const char spans_sql[] =
+    "SELECT stage, CAST(ROUND((julianday(started) - 2440587.5) * 86400000.0) AS INTEGER),"
+    " CAST(ROUND((julianday(COALESCE(finished, 'now')) - 2440587.5) * 86400000.0) AS INTEGER)"
+    " FROM tasks WHERE run_id = ?1 AND started IS NOT NULL AND started <> ''"
+    " ORDER BY stage, started";
+
+/* Adds [a, b) to the merged spans of one stage: tasks that overlap count once,
+ * and the time between them (a crash and its resume, a wait) not at all. */
+struct spans {
+    int64_t total, a, b; /* total of the closed spans; the open one is [a, b) */
+    int open;
+};
+
+static void spans_add(struct spans *s, int64_t a, int64_t b)
+{
+    if (b < a)
+        b = a;
+    if (s->open && a <= s->b) {
+        s->b = b > s->b ? b : s->b;
+        return;
+    }
+    if (s->open)
+        s->total += s->b - s->a;
+    s->a = a, s->b = b, s->open = 1;
+}
+
+static int64_t spans_end(struct spans *s)
+{
+    int64_t t = s->total + (s->open ? s->b - s->a : 0);
+    *s = (struct spans){ 0 };
+    return t;
+}
+
+static void active_set(struct store_stage_count *v, size_t n, const char *stage, int64_t ms)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].stage, stage) == 0)
+            v[i].active_ms = ms;
+}
+
+/* Sets active_ms of every stage in v from its tasks' spans. */
+static int stage_active(struct store *s, int64_t run_id, struct store_stage_count *v, size_t n,
+                        struct bh_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct spans sp = { 0 };
+    char *cur = NULL;
+    int rc = prepare(s, spans_sql, &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, run_id);
+    while ((rc = store_step(s, st, err)) == 1) {
+        const char *stage = store_col_text(st, 0);
+        if (cur && strcmp(cur, stage) != 0) {
+            active_set(v, n, cur, spans_end(&sp));
+            free(cur);
+            cur = NULL;
+        }
+        if (!cur)
+            cur = bh_xstrdup(stage);
+        spans_add(&sp, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
+    }
+    if (cur)
+        active_set(v, n, cur, spans_end(&sp));
+    free(cur);
+    sqlite3_finalize(st);
+    return rc < 0 ? rc : 0;
+}
 
 static void stage_read(sqlite3_stmt *st, struct store_stage_count *c)
 {
     int64_t *num[] = { &c->total,  &c->pending,       &c->running,       &c->done,
                        &c->failed, &c->withheld,      &c->skipped,       &c->cached,
                        &c->prompt_tokens,
-                       &c->output_tokens, &c->seconds };
+                       &c->output_tokens, &c->active_ms };
     c->stage = bh_xstrdup(store_col_text(st, 0));
     for (size_t i = 0; i < sizeof(num) / sizeof(num[0]); i++)
         *num[i] = sqlite3_column_int64(st, 1 + (int)i);
-    if (c->seconds < 0)
-        c->seconds = 0; /* a task still running has no finish yet */
     c->endpoint = bh_xstrdup(store_col_text(st, 12));
     c->model = bh_xstrdup(store_col_text(st, 13));
 }
@@ -98,6 +165,8 @@ int store_stage_counts(struct store *s, int64_t run_id, struct store_stage_count
         stage_read(st, &v[count++]);
     }
     sqlite3_finalize(st);
+    if (rc >= 0)
+        rc = stage_active(s, run_id, v, count, err);
     if (rc < 0) {
         store_stage_counts_free(v, count);
         return rc;

@@ -29,8 +29,9 @@ struct store_stage_count {
     int64_t skipped;                   /* withheld as the pipeline declares (on_sensitive skip) */
     int64_t cached;                    /* done from the response cache */
     int64_t prompt_tokens, output_tokens; /* of replies a model gave (cached ones left out) */
-    int64_t seconds;                   /* from its first start to its last finish (whole
-                                          seconds), 0 before any */
+    int64_t active_ms;                 /* the time its tasks ran (a task running now: up to
+                                          now), overlapping tasks once, the gaps between them
+                                          (a crash before its resume) not at all; 0 before any */
     char *endpoint, *model;            /* where its tasks ran; "" when nowhere yet, or in
                                           several places (a reroute); owned */
 };

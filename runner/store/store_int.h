@@ -85,7 +85,7 @@ const char *store_col_text(sqlite3_stmt *st, int col);
 int store_tx_begin(struct store *s, struct bh_err *err);
 int store_tx_end(struct store *s, int rc, struct bh_err *err);
 
-/* The current UTC time as RFC 3339 with seconds: 2026-11-24T12:00:00Z. */
+/* The current UTC time as RFC 3339 with milliseconds: 2026-11-24T12:00:00.123Z. */
 void store_now(char out[32]);
 
 #endif

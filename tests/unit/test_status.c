@@ -16,6 +16,7 @@
 
 #include "store/status.h"
 #include "store/store.h"
+#include "store/store_int.h" /* the database handle: the test sets task times itself */
 #include "util/bh_err.h"
 
 struct fx {
@@ -95,7 +96,34 @@ static void status_counts_tasks_per_stage_in_run_order(void **state)
     assert_int_equal(v[1].running, 1);
     assert_string_equal(v[1].endpoint, ""); /* gpu and local-twin: several places */
     assert_string_equal(v[1].model, "m");
-    assert_true(v[1].seconds >= 0);
+    assert_true(v[1].active_ms >= 0);
+    store_stage_counts_free(v, n);
+}
+
+/* A stage's time is the union of its tasks' spans, to the millisecond: two
+ * overlapping tasks count once, and the gap between an attempt and its resume
+ * not at all (it used to be last finish minus first start, in whole seconds). */
+static void status_stage_time_leaves_out_idle_gaps(void **state)
+{
+    struct fx *f = *state;
+    struct store_stage_count *v = NULL;
+    size_t n = 0;
+    task(f, "pr-1", "review", STORE_DONE, 0, "gpu");
+    task(f, "pr-2", "review", STORE_DONE, 0, "gpu");
+    task(f, "pr-3", "review", STORE_DONE, 0, "gpu");
+    task(f, "pr-4", "review", STORE_PENDING, 0, "");
+    static const char *const times =
+        "UPDATE tasks SET started = '2026-01-01T00:00:00.000Z', finished = '2026-01-01T00:00:01.500Z'"
+        " WHERE item_id = (SELECT id FROM items WHERE key = 'pr-1');"
+        "UPDATE tasks SET started = '2026-01-01T00:00:01.000Z', finished = '2026-01-01T00:00:02.000Z'"
+        " WHERE item_id = (SELECT id FROM items WHERE key = 'pr-2');"
+        /* a crash, and the resume an hour later */
+        "UPDATE tasks SET started = '2026-01-01T01:00:10.000Z', finished = '2026-01-01T01:00:10.250Z'"
+        " WHERE item_id = (SELECT id FROM items WHERE key = 'pr-3');";
+    assert_int_equal(sqlite3_exec(f->s->db, times, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_stage_counts(f->s, f->run, &v, &n, &f->err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].active_ms, 2000 + 250);
     store_stage_counts_free(v, n);
 }
 
@@ -117,8 +145,8 @@ static void status_reads_the_run_and_names_a_missing_one(void **state)
     assert_int_equal(store_run_info(f->s, f->run, &r, &f->err), 0);
     assert_string_equal(r.pipeline, "review");
     assert_string_equal(r.status, "ok");
-    assert_int_equal(strlen(r.started), 20);
-    assert_int_equal(strlen(r.finished), 20);
+    assert_int_equal(strlen(r.started), 24); /* 2026-12-07T01:02:03.456Z */
+    assert_int_equal(strlen(r.finished), 24);
     store_run_info_release(&r);
     assert_int_equal(store_run_info(f->s, 99, &r, &f->err), BH_ENOTFOUND);
     assert_non_null(strstr(f->err.msg, "no run 99 in state database"));
@@ -131,6 +159,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(status_counts_tasks_per_stage_in_run_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(status_of_a_run_without_tasks_is_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(status_stage_time_leaves_out_idle_gaps, setup, teardown),
         cmocka_unit_test_setup_teardown(status_reads_the_run_and_names_a_missing_one, setup,
                                         teardown),
     };

@@ -506,7 +506,8 @@ static void state_names_cover_every_state(void **state)
     assert_string_equal(store_state_name(STORE_DONE), "done");
     assert_string_equal(store_state_name(STORE_FAILED), "failed");
     assert_string_equal(store_state_name(STORE_WITHHELD), "withheld");
-    assert_string_equal(store_state_name(5), "unknown");
+    assert_string_equal(store_state_name(STORE_SKIPPED), "skipped");
+    assert_string_equal(store_state_name(6), "unknown");
     assert_string_equal(store_state_name(-1), "unknown");
 }
 
@@ -567,9 +568,10 @@ static void audit_appends_chain_and_verify(void **state)
     for (int i = 0; i < 5; i++) {
         assert_int_equal(r[i].seq, i + 1);
         assert_int_equal(strlen(r[i].hash), 64);
-        assert_int_equal(strlen(r[i].time), 20); /* 2026-11-24T12:00:00Z */
+        assert_int_equal(strlen(r[i].time), 24); /* 2026-11-24T12:00:00.123Z */
         assert_int_equal(r[i].time[10], 'T');
-        assert_int_equal(r[i].time[19], 'Z');
+        assert_int_equal(r[i].time[19], '.');
+        assert_int_equal(r[i].time[23], 'Z');
         if (i > 0)
             assert_string_equal(r[i].prev_hash, r[i - 1].hash);
     }
