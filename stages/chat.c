@@ -49,6 +49,7 @@ struct chat_call {
     void *ud;
     char *system, *user;   /* chat: the messages sent, asked again with them */
     int asked_again;       /* 1 once a reply failed the output check and was sent back */
+    int cut;               /* the reply was cut for length and kept (on_truncated) */
     int64_t prompt_tokens, output_tokens; /* of the request before asking again */
     int suffixed;          /* the model went as "NAME:local" (egr_stage_model) */
     char key[BH_SHA256_HEX]; /* the response cache's key, "" when the request does not use it */
@@ -216,11 +217,14 @@ static int reply_take(struct chat_call *c, const char *out, struct eng_metrics *
         free(stored);
         return 0;
     }
-    if (!c->asked_again)
+    if (!c->asked_again && !c->cut)
         return ask_again(c, out, &err, m);
     char why[sizeof(err.msg)];
     bh_str_put(why, sizeof(why), "%s", err.msg);
-    bh_err_set(&err, err.code, "%s; asked again once", why);
+    /* A cut reply is not asked for again: the same limit would cut it again. */
+    bh_err_set(&err, err.code, c->cut ? "the server cut the reply for length, so it is "
+               "incomplete: %s — raise options.num_predict or options.num_ctx" :
+               "%s; asked again once", why);
     stage_prefix_where(c->t, c->via, &err);
     eng_task_fail(c->t, &err);
     return 0;
@@ -246,15 +250,64 @@ static void cache_keep(struct chat_call *c, const struct prov_reply *reply)
         eng_task_warn(c->t, "the reply was not kept in the response cache: %s", err.msg);
 }
 
+/* The server ended the reply because it ran out of room (max tokens or the
+ * context window): Ollama and OpenAI say "length", Anthropic "max_tokens".
+ * Into why (when set) the reason in the dialect's own words. */
+static int reply_cut(const struct chat_call *c, const struct prov_reply *r, char *why,
+                     size_t size)
+{
+    const char *d = r->done_reason;
+    if (!d || (strcmp(d, "length") != 0 && strcmp(d, "max_tokens") != 0))
+        return 0;
+    const struct pipeline *p = eng_task_pipeline(c->t);
+    const char *prov = p->endpoints[p->stages[c->via].endpoint].provider;
+    int ollama = strcmp(prov, "ollama") == 0;
+    bh_str_put(why, size, "the server cut the reply (%s \"%s\" after %lld output tokens)",
+               ollama ? "done_reason" : strcmp(prov, "anthropic") == 0 ? "stop_reason"
+                                                                       : "finish_reason",
+               d, (long long)r->output_tokens);
+    return 1;
+}
+
+/* A reply cut for length fails its task unless the stage keeps cut replies
+ * ("on_truncated": "keep": then it is done, and note says so). A review that
+ * stops mid-sentence stored as done is the quiet failure this prevents. */
+static int cut_fails(struct chat_call *c, const struct prov_reply *reply, char *note,
+                     size_t size)
+{
+    const struct pipeline *p = eng_task_pipeline(c->t);
+    char why[200];
+    if (!reply_cut(c, reply, why, sizeof(why)))
+        return 0;
+    if (p->stages[c->via].keep_truncated) {
+        c->cut = 1;
+        bh_str_put(note, size, "%s; kept as the stage says (on_truncated: keep)%s%s", why,
+                   note[0] ? "; " : "", note);
+        return 0;
+    }
+    struct bh_err err = { 0 };
+    bh_err_set(&err, BH_EREPLY, "%s — raise the stage's output limit (options.num_predict, "
+               "sent as max_tokens to OpenAI and Anthropic) or its context window "
+               "(options.num_ctx), or set \"on_truncated\": \"keep\" to keep cut replies",
+               why);
+    stage_prefix_where(c->t, c->via, &err);
+    eng_task_fail(c->t, &err);
+    if (c->on_reply)
+        c->on_reply(c->ud, NULL, NULL); /* the task has moved on: let go of it */
+    return 1;
+}
+
 /* A whole reply, live or from the cache: the task goes on with it. 1 when
  * c went out again (its reply failed the output check and it asks again). */
 static int reply_ok(struct chat_call *c, struct prov_reply *reply, int cached)
 {
-    char note[200];
-    if (!cached)
-        cache_keep(c, reply);
+    char note[400];
     reply_model_unsuffix(c, reply);
     truncation_note(c, reply, note, sizeof(note));
+    if (cut_fails(c, reply, note, sizeof(note)))
+        return 0;
+    if (!cached)
+        cache_keep(c, reply);
     struct eng_metrics m = { .prompt_tokens = reply->prompt_tokens,
                              .output_tokens = reply->output_tokens, .load_ns = reply->load_ns,
                              .total_ns = reply->total_ns, .answered_by = reply->model,

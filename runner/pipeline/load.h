@@ -275,6 +275,7 @@ int pipe_st_max_steps(struct pipe_loader *ld, void *target, json_t *v, const cha
 int pipe_st_max_items(struct pipe_loader *ld, void *target, json_t *v, const char *path);
 int pipe_st_output(struct pipe_loader *ld, void *target, json_t *v, const char *path);
 int pipe_st_on_sensitive(struct pipe_loader *ld, void *target, json_t *v, const char *path);
+int pipe_st_on_truncated(struct pipe_loader *ld, void *target, json_t *v, const char *path);
 int pipe_st_declassify(struct pipe_loader *ld, void *target, json_t *v, const char *path);
 
 /* After the stages, when nothing halted: what only all stages together can

@@ -150,6 +150,8 @@ struct pipe_stage {
     char *out_schema_path; /* "output.schema" as written, or NULL */
     char *out_schema_json; /* the schema file's JSON, compact, or NULL */
     enum pipe_on_sensitive on_sensitive;
+    int keep_truncated;    /* "on_truncated": "keep": a reply the server cut for length is
+                              done, with a note; default ("fail"): the task fails */
     long reroute;          /* PIPE_ONS_REROUTE: the stage index that runs instead, else -1 */
     int standby;           /* 1: some stage reroutes to this one; it runs only in place
                               of that stage, never on its own */

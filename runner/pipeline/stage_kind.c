@@ -316,6 +316,20 @@ int pipe_st_on_sensitive(struct pipe_loader *ld, void *target, json_t *v, const 
     return 0;
 }
 
+/* ---- on_truncated ---- */
+
+static const char *const truncateds[] = { "fail", "keep" };
+
+int pipe_st_on_truncated(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    long i = one_of(ld, path, "on_truncated", json_string_value(v), truncateds,
+                    NELEM(truncateds));
+    if (i < 0)
+        return BH_EINVAL;
+    ((struct pipe_stage *)target)->keep_truncated = i == 1;
+    return 0;
+}
+
 /* ---- declassify ---- */
 
 static int dc_to(struct pipe_loader *ld, void *target, json_t *v, const char *path)

@@ -165,6 +165,9 @@ static const struct pipe_key stage_keys[] = {
       0, NULL, NULL },
     { "on_sensitive", PIPE_JT_STRING, 0, pipe_st_on_sensitive,
       "\"fail\", \"skip\" or \"reroute:STAGE\"", 0, NULL, NULL },
+    { "on_truncated", PIPE_JT_STRING, 0, pipe_st_on_truncated,
+      "\"fail\" (a reply the server cut for length fails the task) or \"keep\" (done, with a "
+      "note)", 0, NULL, NULL },
     { "declassify", PIPE_JT_OBJECT, 0, pipe_st_declassify,
       "how the output may carry a lower label, e.g. { \"to\": \"internal\" }", 0, NULL, NULL },
 };
