@@ -328,7 +328,13 @@ static void on_done(void *ud, const struct net_result *r)
     int transient = 0, resent = 0;
     if (reply_error(c, r, &reply, &transient, &err)) {
         if (transient) /* same endpoint, same model, through the gate again */
-            eng_task_retry(c->t, r->retry_after_ms, r->status == 503, &err);
+            eng_task_retry(c->t, &(struct eng_retry){ .retry_after_ms = r->retry_after_ms,
+                                                      .backpressure = r->status == 503,
+                                                      .unreachable = r->code == BH_ENET &&
+                                                                     r->status == 0 &&
+                                                                     r->received == 0 &&
+                                                                     !r->no_first_byte },
+                           &err);
         else
             eng_task_fail(c->t, &err);
         if (c->on_reply)

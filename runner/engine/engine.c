@@ -29,6 +29,7 @@
 #include "sources/src_git.h"
 #include "store/store.h"
 #include "util/bh_err.h"
+#include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -102,7 +103,7 @@ static void task_end(struct eng_task *t, const struct store_result *r, int was_r
         e->sum->skipped++;
     else
         e->sum->failed++;
-    if (e->o->verbose || r->state != STORE_DONE)
+    if (e->o->verbose || (r->state != STORE_DONE && !t->quiet))
         eng_say(e, "bulkhead: %s: %s%s%s", eng_task_name(t, name, sizeof(name)),
                 store_state_name(r->state), r->error ? ": " : "", r->error ? r->error : "");
 }
@@ -124,6 +125,7 @@ void eng_task_done(struct eng_task *t, const char *output, int label,
     struct store_result r = { .state = STORE_DONE, .output = output,
                               .label = pol_label_name(t->e->o->p, label) };
     result_where(t, m && m->rerouted ? m->via : t->stage, &r);
+    t->e->down[eng_task_endpoint(t)].in_row = 0; /* a server answered */
     if (m) {
         eng_sched_load_seen(t->e, m->load_ns);
         r.prompt_tokens = m->prompt_tokens;
@@ -163,10 +165,28 @@ void eng_task_end_unstarted(struct eng_task *t, const struct bh_err *err)
 
 static void attempt(struct eng_task *t);
 
+/* The task's endpoint is down: it ends without a request, and without a line
+ * of its own (the endpoint's message said it once). */
+static int fails_down(struct eng_task *t, int was_running)
+{
+    const struct eng_down *d = &t->e->down[eng_task_endpoint(t)];
+    if (!d->since[0])
+        return 0;
+    struct bh_err err = { 0 };
+    bh_err_set(&err, BH_ENET, "not run: endpoint '%s' is down since %s UTC (%s) — start it and "
+               "run the same command again to resume",
+               t->e->o->p->endpoints[eng_task_endpoint(t)].name, d->since, d->why);
+    t->quiet = 1;
+    fail_with(t, &err, was_running);
+    return 1;
+}
+
 void eng_task_start(struct eng_task *t)
 {
     struct eng *e = t->e;
     struct bh_err err = { 0 };
+    if (fails_down(t, 0))
+        return;
     if (store_task_set_running(e->o->store, t->id, &err)) {
         eng_fatal(e, &err);
         return;
@@ -203,13 +223,46 @@ static uint32_t jitter(struct eng *e)
     return e->rng = x;
 }
 
-void eng_task_retry(struct eng_task *t, long retry_after_ms, int backpressure,
-                    const struct bh_err *err)
+/* One more request that reached no server at ep: the third in a row marks it
+ * down, says so once, and ends the tasks waiting to retry there. */
+static void unreachable(struct eng *e, size_t ep, const struct bh_err *err)
+{
+    struct eng_down *d = &e->down[ep];
+    if (d->since[0] || ++d->in_row < ENG_DOWN_AFTER)
+        return;
+    time_t now = time(NULL);
+    struct tm tm;
+    if (!gmtime_r(&now, &tm) || !strftime(d->since, sizeof(d->since), "%H:%M:%S", &tm))
+        snprintf(d->since, sizeof(d->since), "?");
+    bh_str_put(d->why, sizeof(d->why), "%s", err->msg);
+    size_t left = 0;
+    for (size_t i = 0; i < e->n_all; i++)
+        left += e->all[i]->state == STORE_PENDING && eng_task_endpoint(e->all[i]) == ep;
+    eng_say(e, "bulkhead: endpoint '%s' is down: %d requests in a row reached no server (%s); "
+            "its tasks fail now without trying (%zu not started yet) — start it and run the same command "
+            "again to resume: finished work is kept",
+            e->o->p->endpoints[ep].name, ENG_DOWN_AFTER, err->msg, left);
+    for (size_t i = 0; i < e->n_all; i++) {
+        struct eng_task *w = e->all[i];
+        if (w->retry_at && w->state == STORE_RUNNING && eng_task_endpoint(w) == ep) {
+            w->retry_at = 0;
+            e->waiting--;
+            fails_down(w, 1);
+        }
+    }
+}
+
+void eng_task_retry(struct eng_task *t, const struct eng_retry *how, const struct bh_err *err)
 {
     struct eng *e = t->e;
     size_t ep = eng_task_endpoint(t);
     const struct pipe_endpoint *ep_cfg = &e->o->p->endpoints[ep];
     int max = ep_cfg->max_attempts > 0 ? ep_cfg->max_attempts : 1;
+    long retry_after_ms = how->retry_after_ms;
+    if (how->unreachable)
+        unreachable(e, ep, err);
+    if (fails_down(t, 1))
+        return;
     if (t->attempts >= max || retry_after_ms > ENG_MAX_RETRY_WAIT_MS ||
         stop_requested) {
         struct bh_err final = *err;
@@ -228,7 +281,7 @@ void eng_task_retry(struct eng_task *t, long retry_after_ms, int backpressure,
         delay = 30000;
     if (retry_after_ms > delay)
         delay = retry_after_ms;
-    if (backpressure && e->busy[ep] > 1) {
+    if (how->backpressure && e->busy[ep] > 1) {
         e->cap[ep] = e->busy[ep] - 1;
         e->cap_until[ep] = eng_now_ms() + 30000;
     }
@@ -335,6 +388,7 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
     e.busy = bh_xcalloc(o->p->n_endpoints, sizeof(*e.busy));
     e.cap = bh_xcalloc(o->p->n_endpoints, sizeof(*e.cap));
     e.cap_until = bh_xcalloc(o->p->n_endpoints, sizeof(*e.cap_until));
+    e.down = bh_xcalloc(o->p->n_endpoints, sizeof(*e.down));
     e.rng = (uint32_t)eng_now_ms() ^ ((uint32_t)getpid() << 16);
     e.labels = bh_xcalloc(o->n_items * o->p->source.n_fields + 1, sizeof(*e.labels));
     e.labelled = bh_xcalloc(o->n_items + 1, 1);
@@ -359,6 +413,7 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
     free(e.busy);
     free(e.cap);
     free(e.cap_until);
+    free(e.down);
     return rc;
 }
 

@@ -183,12 +183,19 @@ void eng_task_fail(struct eng_task *t, const struct bh_err *err);
  * when the server asked for longer (-1: it did not ask); the task keeps its
  * endpoint slot meanwhile. A retry never changes the endpoint, the model or
  * the clearance: the stage kind simply runs again, through the gate again.
- * When the attempts are used up (the endpoint's max_attempts), or the server asks for a
+ * When the attempts are used up (the endpoint's max_attempts), the endpoint is down, or
+ * the server asks for a
  * wait longer than ENG_MAX_RETRY_WAIT_MS, the task fails with err.
  * backpressure: the server said it is full (Ollama's 503): the engine also
  * sends fewer requests to the endpoint at once for a while. */
-void eng_task_retry(struct eng_task *t, long retry_after_ms, int backpressure,
-                    const struct bh_err *err);
+struct eng_retry {
+    long retry_after_ms;   /* the server's Retry-After, -1 when none */
+    int backpressure;      /* see above */
+    int unreachable;       /* no server answered (connection refused, reset, timed out
+                              before any reply): ENG_DOWN_AFTER of those in a row mark the
+                              endpoint down, and its waiting tasks fail at once */
+};
+void eng_task_retry(struct eng_task *t, const struct eng_retry *how, const struct bh_err *err);
 /* 1 for the first attempt of the task in this run, 2 for the first retry... */
 int eng_task_attempt(const struct eng_task *t);
 

@@ -44,6 +44,17 @@ struct eng_val {
 struct eng_cell;
 struct eng_sched;
 
+/* An endpoint that ENG_DOWN_AFTER requests in a row could not reach is down
+ * for the rest of this run: its tasks fail at once with one message instead
+ * of each trying (and printing) in turn. A resume, a new process, tries it
+ * again. */
+#define ENG_DOWN_AFTER 3
+struct eng_down {
+    int in_row;                    /* requests in a row that reached no server */
+    char since[16];                /* "HH:MM:SS" (UTC) when it went down, "" while up */
+    char why[200];                 /* the last failure, as the transport said it */
+};
+
 struct eng_task {
     struct eng *e;
     struct eng_cell *cell;
@@ -65,6 +76,7 @@ struct eng_task {
     int reused;            /* done in an earlier attempt of this run */
     char *output;          /* when done */
     int label;             /* of output */
+    int quiet;             /* its end is not printed: a message said it for many tasks */
     int attempts;          /* started in this run */
     long retry_at;         /* monotonic ms of the next attempt, 0 when not waiting */
     struct eng_val *vals;  /* built by lookups, freed when the task ends */
@@ -106,6 +118,7 @@ struct eng {
     size_t *busy;                  /* in flight per endpoint (waiting retries included) */
     size_t *cap;                   /* lowered slots after back-pressure, 0: none */
     long *cap_until;               /* monotonic ms when the lowered cap ends */
+    struct eng_down *down;         /* per endpoint: connection failures in a row, down since */
     size_t in_flight;
     size_t waiting;                /* tasks waiting for a retry */
     uint32_t rng;                  /* jitter */

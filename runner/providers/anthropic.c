@@ -448,9 +448,9 @@ static int on_message_stop(struct prov_stream *s, json_t *o, const char *where)
 static const char *error_hint(const char *type)
 {
     if (strcmp(type, "overloaded_error") == 0)
-        return " — the service is overloaded (not your quota); the engine will retry later";
+        return " — the service is overloaded (not your quota)";
     if (strcmp(type, "rate_limit_error") == 0)
-        return " — rate limited; the engine will retry later";
+        return " — rate limited: lower max_concurrency if it keeps happening";
     return " — retry; if it keeps happening, check the provider's status page";
 }
 
@@ -553,11 +553,12 @@ static const struct prov_http_rule http_rules[] = {
      " — check the stage's model name, and the endpoint's url: the base URL without /v1, "
      "bulkhead appends /v1/messages"},
     {413, NULL, "the request is too large", " — shorten the input"},
-    {429, NULL, "rate limited",
-     " — the engine will retry later; lower max_concurrency if it keeps happening"},
-    {500, NULL, "the server failed", " — the engine will retry later"},
-    {504, NULL, "the server timed out", " — the engine will retry later"},
-    {529, NULL, "the service is overloaded", " — not your quota: the engine will retry later"},
+    {429, NULL, "rate limited", " — lower max_concurrency if it keeps happening"},
+    {500, NULL, "the server failed",
+     " — not retried (the same request fails the same way); retry later by running the same "
+     "command again"},
+    {504, NULL, "the server timed out", " — a long prompt or a busy service"},
+    {529, NULL, "the service is overloaded", " — not your quota"},
 };
 
 static int stream_finish(struct prov_stream *s, long status, struct prov_reply *r,

@@ -368,9 +368,10 @@ static const struct prov_http_rule http_rules[] = {
     {400, NULL, "the server rejected the request", ""},
     {401, NULL, "not authorized", " — check the endpoint's api_key_env"},
     {403, NULL, "not authorized", " — check the endpoint's api_key_env"},
-    {429, NULL, "rate limited", " — lower max_concurrency or retry later"},
-    {500, NULL, "the server failed", " — the server's log has the details"},
-    {503, NULL, "server busy", " — lower max_concurrency or retry later"},
+    {429, NULL, "rate limited", " — lower max_concurrency if it keeps happening"},
+    {500, NULL, "the server failed",
+     " — not retried (the same request fails the same way): the server's log has the details"},
+    {503, NULL, "server busy", " — lower max_concurrency if it keeps happening"},
 };
 
 /* The model name in "model 'x' not found" or "model \"x\" not found, ...",

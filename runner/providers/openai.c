@@ -376,12 +376,15 @@ static const struct prov_http_rule http_rules[] = {
     {429, "insufficient_quota", "quota exhausted",
      " — waiting will not help: check the account's plan and billing"},
     {429, NULL, "rate limited",
-     " — the engine will retry later; lower max_concurrency if it "
-     "keeps happening"},
-    {500, NULL, "the server failed", " — the engine will retry later"},
-    {502, NULL, "bad gateway", " — the engine will retry later"},
-    {503, NULL, "server overloaded or unavailable", " — the engine will retry later"},
-    {504, NULL, "the server timed out", " — the engine will retry later"},
+     " — lower max_concurrency or max_requests_per_minute if it keeps happening"},
+    {500, NULL, "the server failed",
+     " — not retried (the same request fails the same way): the server's log has the details"},
+    {502, NULL, "bad gateway", " — the proxy in front of the server got no answer from it: "
+     "check that the server runs"},
+    {503, NULL, "server overloaded or unavailable",
+     " — lower max_concurrency if it keeps happening"},
+    {504, NULL, "the server timed out",
+     " — the proxy in front of it gave up waiting: a slow model load or a long prompt"},
 };
 
 /* Servers other than OpenAI say the same things in other words. */

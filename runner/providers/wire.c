@@ -454,11 +454,14 @@ static int kind_is(const struct prov_acc *a, const char *kind)
     return !kind || strcmp(a->etype, kind) == 0 || strcmp(a->ecode, kind) == 0;
 }
 
-/* Statuses that describe the server's state, not the request. */
+/* Statuses that describe the server's state, not the request: waiting can
+ * change them. A 500 is the server failing on this very request (a template
+ * it cannot render, a malformed body, a crash on this input): the same bytes
+ * fail the same way, so it is not retried. */
 static int transient_status(long status)
 {
-    return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 ||
-           status == 504 || status == 529;
+    return status == 408 || status == 429 || status == 502 || status == 503 || status == 504 ||
+           status == 529;
 }
 
 int prov_acc_http_error(const struct prov_acc *a, long status, const struct prov_http_rule *rules,

@@ -48,6 +48,7 @@ struct fx {
     char fail_item[32], fail_stage[8];
     int fail_code;
     int retry_attempts;   /* fail_item/fail_stage asks for a retry on attempts up to this */
+    int unreachable;      /* every task's request reaches no server */
 };
 
 static struct fx *cur;
@@ -130,10 +131,16 @@ static int fake_start(struct eng_task *t, struct bh_err *err)
     const char *item = eng_task_item(t);
     snprintf(cur->log[cur->n_log++], sizeof(cur->log[0]), "%s %c", item + 10, stage[0]);
     int chosen = strcmp(item, cur->fail_item) == 0 && strcmp(stage, cur->fail_stage) == 0;
+    if (cur->unreachable) {
+        struct bh_err e = { 0 };
+        bh_err_set(&e, BH_ENET, "connection refused");
+        eng_task_retry(t, &(struct eng_retry){ .retry_after_ms = 1, .unreachable = 1 }, &e);
+        return 0;
+    }
     if (chosen && eng_task_attempt(t) <= cur->retry_attempts) {
         struct bh_err e = { 0 };
         bh_err_set(&e, BH_ENET, "flaky");
-        eng_task_retry(t, 1, 0, &e); /* ask for 1 ms: the backoff decides */
+        eng_task_retry(t, &(struct eng_retry){ .retry_after_ms = 1 }, &e); /* 1 ms: the backoff decides */
         return 0;
     }
     if (chosen && cur->fail_code)
@@ -293,6 +300,35 @@ static void engine_retries_a_transient_failure_then_gives_up(void **state)
     assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
     assert_string_equal(task(t, n, "refs/pull/2/head", "a")->error, "after 3 attempts: flaky");
     store_tasks_free(t, n);
+}
+
+/* A server that nobody answers for: after ENG_DOWN_AFTER requests in a row
+ * reached nothing the endpoint is down, and every task left fails at once
+ * with one reason instead of each trying (and retrying) in turn. */
+static void engine_dead_endpoint_fails_the_rest_at_once(void **state)
+{
+    struct fx *f = *state;
+    struct eng_summary sum;
+    f->unreachable = 1;
+    assert_int_equal(run(f, &sum), 0);
+    assert_int_equal(sum.done, 0);
+    assert_int_equal(sum.failed, 9);
+    assert_true(f->n_log <= ENG_DOWN_AFTER); /* 9 tasks with 3 attempts each would be 27 */
+    struct store_task *t;
+    size_t n;
+    struct bh_err err = { 0 };
+    assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
+    const char *why = task(t, n, "refs/pull/3/head", "a")->error;
+    assert_non_null(strstr(why, "not run: endpoint '"));
+    assert_non_null(strstr(why, "is down since "));
+    assert_non_null(strstr(why, "(connection refused) — start it and run the same command again"));
+    store_tasks_free(t, n);
+
+    /* A resume tries the endpoint again, and it answers now. */
+    f->unreachable = 0;
+    f->n_log = 0;
+    assert_int_equal(run(f, &sum), 0);
+    assert_int_equal(sum.done, 9);
 }
 
 /* ---- progress snapshots and messages ------------------------------- */
@@ -1001,6 +1037,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(engine_refusal_withholds_dependants, setup, teardown),
         cmocka_unit_test_setup_teardown(engine_reports_each_stage_end_once_and_a_final_snapshot,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(engine_dead_endpoint_fails_the_rest_at_once, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(engine_retries_a_transient_failure_then_gives_up, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(fanout_runs_a_task_per_file_with_its_part_of_the_diff,

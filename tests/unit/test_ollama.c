@@ -422,7 +422,8 @@ static void failures_say_whether_a_retry_may_help(void **state)
         { CHUNK1, 200, 1 },                                      /* no final chunk */
         { CHUNK1 "{\"model\":\"q\",\"mess", 200, 1 },           /* cut mid-line */
         { "{\"error\":\"server busy, please try again.\"}", 503, 1 },
-        { "{\"error\":\"boom\"}", 500, 1 },
+        { "{\"error\":\"boom\"}", 500, 0 },   /* the same request fails the same way */
+        { "{\"error\":\"bad gateway\"}", 502, 1 },
         { "{\"error\":{\"message\":\"slow down\"}}", 429, 1 },
         { "{\"error\":\"model 'x' not found\"}", 404, 0 },
         { "{\"error\":\"bad\"}", 400, 0 },
