@@ -46,8 +46,13 @@ struct pol_reason {
     const char *what;   /* the rule's glob, the detector id, or why it was unscanned */
     const char *path;   /* the file a rule or hit is about, or NULL */
     size_t line;        /* detector: 1-based line within that file's part (or the value) */
-    int in_diff;        /* the part is a file's section of a diff: line counts diff lines */
+    int in_diff;        /* POL_IN_DIFF: the part is a file's section of a diff, line counts
+                           diff lines; POL_IN_OLD/POL_IN_NEW: the hit is in the whole file
+                           behind a diff's part (before / after the change), line counts its
+                           lines; 0: in the value itself */
 };
+
+enum { POL_IN_DIFF = 1, POL_IN_OLD = 2, POL_IN_NEW = 3 };
 
 struct pol_value {
     int label;                  /* the value's label (an index, never -1) */

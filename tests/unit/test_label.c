@@ -104,7 +104,7 @@ static void diff_add(struct diff *d, char *path, const char *body)
 {
     size_t off = strlen(d->text);
     snprintf(d->text + off, sizeof(d->text) - off, "diff --git a/%s b/%s\n%s", path, path, body);
-    d->parts[d->n++] = (struct src_part){ path, off, strlen(d->text) - off };
+    d->parts[d->n++] = (struct src_part){ .path = path, .offset = off, .length = strlen(d->text) - off };
 }
 
 struct item {
@@ -170,7 +170,7 @@ static void rules_label_each_file_and_may_lower(void **state)
     assert_int_equal(field_of(&v, POL_LBL_RULE, "src/main.c"), -1); /* no rule: declared */
     pol_value_release(&v);
     /* Rules are for contents: a title that names a .pem file keeps its label. */
-    struct src_part tp = { "deploy/staging.pem", 0, 5 };
+    struct src_part tp = { .path = "deploy/staging.pem", .offset = 0, .length = 5 };
     struct src_field ft = { "pr.title", "title", 5, NULL, &tp, 1 };
     assert_int_equal(pol_label_field(f.lab, &ft, &v), 0);
     assert_int_equal(v.label, INT);
