@@ -4,6 +4,9 @@
  * and each hit is then placed in the part (file) it falls in, to honour
  * allow.paths and to report the file and line. Parts come sorted and
  * gapless from the sources, so placing hits is a single merge walk.
+ * A diff's part that shows only hunks also brings its whole files (before
+ * and after); they are scanned on their own, each hit placed at its line of
+ * that file, because the hunks may show a key's body without its BEGIN line.
  * Custom detectors are POSIX EREs run with REG_STARTEND, which lets regexec
  * work on a length-delimited buffer (values may hold NULs) and start at an
  * offset while still seeing what is behind it. */

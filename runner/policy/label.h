@@ -5,9 +5,12 @@
  *
  * A value's label is its declared label (source.fields, else source.label),
  * replaced per file by the highest matching path rule for content fields
- * (pipe_field_is_content), then raised by every detector hit outside the
- * allowlists. A value that could not be read or scanned is the top label
- * (unknown means top). Reasons say why, naming the rule, detector, file and
+ * (pipe_field_is_content) — for a file with two paths (a rename or copy),
+ * the join over both, each path at its rule's label or else the declared
+ * one —, then raised by every detector hit outside the allowlists, in the
+ * value and in the whole files behind its parts (struct src_whole). A value,
+ * or a part's whole files, that could not be read or scanned is the top
+ * label (unknown means top). Reasons say why, naming the rule, detector, file and
  * line — never the matched text. */
 #ifndef POL_LABEL_H
 #define POL_LABEL_H
