@@ -222,9 +222,13 @@ static int tree_of(struct ctx *c, const git_oid *id, git_tree **out)
 /* Pairs renames as git does by default (see src_git.h). Every field is set:
  * a zero makes libgit2 read diff.renameLimit from the repository's config,
  * and an unset flag diff.renames, so a repository could turn pairing off or
- * down. The _INIT macro trips -Wmissing-field-initializers. Labels stay safe
- * whatever pairs: a rename's part is labelled by both paths, an unpaired move
- * shows its whole content as a delete labelled by the old path. */
+ * down. The _INIT macro trips -Wmissing-field-initializers. Whatever pairs,
+ * pr.diff as a whole keeps the label of what moved: a paired move's part is
+ * labelled by both paths, an unpaired one is a delete (every line, labelled
+ * by the old path) and an add. The add's own part (each.diff) is labelled by
+ * its new path and its content only, as a copy's is: pairing more (copies,
+ * or copies from unmodified files) would cost a comparison with every file
+ * of the tree per pull request. */
 static int find_renames(git_diff *diff)
 {
     git_diff_find_options fo;

@@ -109,6 +109,10 @@ for n in 1 2 3 4; do
   expect_eq "plan: PR $n's triage is rerouted" reroute \
     "$(item "$n" '.tasks[] | select(.stage == "triage") | .decision')"
 done
+expect_contains "plan: PR 1's reason names the old path that decided" "$T/plan.out" \
+  'rule \"**/*.key\" (restricted) for secrets/prod.key'
+expect_contains "plan: PR 4's reason names the whole file" "$T/plan.out" \
+  'detector private-key (restricted) at line 5 of docs/ops.md before the change (the whole file)'
 expect_eq "plan: PR 5 (clean docs) is triaged in the cloud" allow \
   "$(item 5 '.tasks[] | select(.stage == "triage") | .decision')"
 
