@@ -172,8 +172,10 @@ void stage_tool_out_init(struct stage_tool_out *o, size_t max)
 void stage_tool_out_release(struct stage_tool_out *o)
 {
     bh_buf_release(&o->b);
-    for (size_t i = 0; i < o->n_parts; i++)
+    for (size_t i = 0; i < o->n_parts; i++) {
         free(o->parts[i].path);
+        free(o->parts[i].old_path);
+    }
     free(o->parts);
     memset(o, 0, sizeof(*o));
 }
@@ -212,7 +214,15 @@ int stage_tool_out_printf(struct stage_tool_out *o, const char *fmt, ...)
 void stage_tool_out_part(struct stage_tool_out *o, const char *path)
 {
     o->parts = bh_xgrow(o->parts, &o->cap_parts, o->n_parts + 1, sizeof(*o->parts));
-    o->parts[o->n_parts++] = (struct src_part){ bh_xstrdup(path), o->b.len, 0 };
+    o->parts[o->n_parts++] = (struct src_part){ .path = bh_xstrdup(path), .offset = o->b.len };
+}
+
+void stage_tool_out_part_of(struct stage_tool_out *o, const struct src_part *from)
+{
+    stage_tool_out_part(o, from->path);
+    struct src_part *p = &o->parts[o->n_parts - 1];
+    p->old_path = from->old_path ? bh_xstrdup(from->old_path) : NULL;
+    p->whole = from->whole;
 }
 
 /* Each part ends where the next begins, the last at the end of the text. */

@@ -448,7 +448,7 @@ static void diff_copy(struct stage_tool_out *o, const struct src_field *f,
         const struct src_part *p = &f->parts[i];
         if (only && p != only)
             continue;
-        stage_tool_out_part(o, p->path);
+        stage_tool_out_part_of(o, p);
         if (stage_tool_out_put(o, f->value + p->offset, p->length))
             break;
     }

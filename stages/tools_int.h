@@ -57,6 +57,10 @@ int stage_tool_out_printf(struct stage_tool_out *o, const char *fmt, ...) BH_PRI
  * the end of the text). A file searched without a hit gets an empty part:
  * its rule still counts. */
 void stage_tool_out_part(struct stage_tool_out *o, const char *path);
+/* Starts a part that is a copy of a diff's part: about its path and old path
+ * (a rename: both label it), borrowing its whole files, which the item owns
+ * and outlive the result's labelling. */
+void stage_tool_out_part_of(struct stage_tool_out *o, const struct src_part *from);
 
 /* Ends a successful call: the text of o is labelled as the source field
  * `field` (declared label of field, or of pr.title joined with pr.files for

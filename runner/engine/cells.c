@@ -189,6 +189,7 @@ void eng_cells_release(struct eng *e)
         free(t->element);
         free(t->each);
         free(t->status);
+        free(t->each_old);
         free(t->output);
         free(t);
     }
@@ -399,7 +400,8 @@ static int fanout_make(struct eng *e, struct eng_cell *c, struct bh_err *err)
         struct eng_task *t = task_new(e, c, v[i].key);
         t->each = v[i].value;
         t->status = v[i].status;
-        v[i].value = v[i].status = NULL;
+        t->each_old = v[i].old_path;
+        v[i].value = v[i].status = v[i].old_path = NULL;
     }
     eng_elems_free(v, n);
     if (rc == 0)

@@ -18,6 +18,7 @@ void eng_elems_free(struct eng_elem *v, size_t n)
         free(v[i].key);
         free(v[i].value);
         free(v[i].status);
+        free(v[i].old_path);
     }
     free(v);
 }
@@ -35,13 +36,14 @@ void eng_elems_from_files(const char *files, struct eng_elem **out, size_t *n)
     struct eng_elem *v = NULL;
     size_t count = 0, cap = 0;
     for (const char *line = files; line && *line;) {
-        size_t len = strcspn(line, "\n"), plen = 0;
-        const char *path = src_git_files_line_path(line, len, &plen);
+        size_t len = strcspn(line, "\n"), plen = 0, olen = 0;
+        const char *old = NULL, *path = src_git_files_line_path(line, len, &plen, &old, &olen);
         const char *tab = memchr(line, '\t', len);
         if (plen) {
             v = bh_xgrow(v, &cap, count + 1, sizeof(*v));
             struct eng_elem *el = &v[count];
             el->value = bh_xstrndup(path, plen);
+            el->old_path = old ? bh_xstrndup(old, olen) : NULL;
             el->status = tab ? bh_xstrndup(line, (size_t)(tab - line)) : bh_xstrdup("");
             el->key = bh_xstrdup(el->value);
             for (int k = 2; key_taken(v, count, el->key); k++) {

@@ -62,6 +62,7 @@ struct eng_task {
     char *element;         /* the element key, or NULL for a task without one */
     char *each;            /* for_each: the element's text (S.output) or file path (pr.files) */
     char *status;          /* for_each pr.files: A, M, D, R */
+    char *each_old;        /* for_each pr.files: the path a rename or copy came from, or NULL */
     size_t round;          /* reduce: 1, 2, ...; 0 for every other task */
     size_t first, count;   /* reduce: what the part folds: cell->avail[first..] in round 1,
                               cell->tasks[first..] (the round before) after */
@@ -224,10 +225,12 @@ struct eng_elem {
     char *value;   /* pr.files: the path; S.output: the element (a string verbatim,
                       other JSON compact) */
     char *status;  /* pr.files: "A", "M", "D", "R"...; else NULL */
+    char *old_path; /* pr.files: the path a rename or copy came from; else NULL */
 };
 
 /* The files of a pr.files value ("M\tpath", "R\told -> new": the new
- * path), in order; a path listed twice gets " (2)" on its key. Never fails. */
+ * path, and the old in old_path), in order; a path listed twice gets " (2)"
+ * on its key. Never fails. */
 void eng_elems_from_files(const char *files, struct eng_elem **out, size_t *n);
 /* The elements of a stage's reply, which must be a JSON array (a reply
  * wrapped in one ``` fence is unwrapped). BH_EREPLY naming stage and what

@@ -126,7 +126,8 @@ static int item_value(struct eng *e, size_t item, const char *field, const char 
 }
 
 /* each.diff: the element's file's part of pr.diff, labelled on its own
- * (path rules for that file, detectors over that part). */
+ * (path rules for every path of that file — both of a rename —, detectors
+ * over that part and its whole files). */
 static int each_diff(struct eng_task *t, const char **value, int *label, struct bh_err *err)
 {
     struct eng *e = t->e;
@@ -143,7 +144,10 @@ static int each_diff(struct eng_task *t, const char **value, int *label, struct 
                           "or a file the diff leaves out): its label is unknown, so this task "
                           "does not run", t->each);
     char *text = bh_xstrndup(d->value + part->offset, part->length);
-    struct src_part one = { t->each, 0, part->length };
+    struct src_part one = *part;
+    one.offset = 0;
+    if (!one.old_path)
+        one.old_path = t->each_old; /* the line says it moved: never label it by one path */
     struct pol_value pv;
     pol_label_value(e->lab, "each.diff", pipe_source_field_label(e->o->p, "pr.diff"), text,
                     part->length, &one, 1, NULL, &pv);

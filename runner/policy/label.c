@@ -4,6 +4,9 @@
  * and each hit is then placed in the part (file) it falls in, to honour
  * allow.paths and to report the file and line. Parts come sorted and
  * gapless from the sources, so placing hits is a single merge walk.
+ * A diff's part that shows only hunks also brings its whole files (before
+ * and after); they are scanned on their own, each hit placed at its line of
+ * that file, because the hunks may show a key's body without its BEGIN line.
  * Custom detectors are POSIX EREs run with REG_STARTEND, which lets regexec
  * work on a length-delimited buffer (values may hold NULs) and start at an
  * offset while still seeing what is behind it. */
@@ -169,7 +172,27 @@ static const struct pipe_rule *rule_for(const struct pipeline *p, const char *pa
     return best;
 }
 
-/* Rules, per part: a file matching no rule keeps the declared label. */
+/* One part's label: the join over its paths (a rename or copy has two) of
+ * each path's label — its highest rule, else the declared label. A rule may
+ * lower a path below the declared label, never the part below what another
+ * of its paths gives. One reason names the path that decided (the new one on
+ * a tie): its rule, or for a move the declared label of the old path. */
+static int part_rules(const struct pipeline *p, int declared, const struct src_part *part,
+                      struct pol_value *v)
+{
+    const struct pipe_rule *rn = rule_for(p, part->path);
+    const struct pipe_rule *ro = part->old_path ? rule_for(p, part->old_path) : NULL;
+    int ln = rn ? rn->label : declared, lo = part->old_path ? (ro ? ro->label : declared) : -1;
+    if (lo > ln && ro)
+        reason_add(v, (struct pol_reason){ POL_LBL_RULE, lo, ro->glob, part->old_path, 0, 0 });
+    else if (lo > ln)
+        reason_add(v, (struct pol_reason){ POL_LBL_DECLARED, lo, NULL, part->old_path, 0, 0 });
+    else if (rn)
+        reason_add(v, (struct pol_reason){ POL_LBL_RULE, ln, rn->glob, part->path, 0, 0 });
+    return lo > ln ? lo : ln;
+}
+
+/* Rules, per part; the value is the join of its parts. */
 static int rules_apply(const struct pipeline *p, int declared, const struct src_part *parts,
                        size_t n_parts, struct pol_value *v)
 {
@@ -177,11 +200,7 @@ static int rules_apply(const struct pipeline *p, int declared, const struct src_
         return declared;
     int label = 0;
     for (size_t i = 0; i < n_parts; i++) {
-        const struct pipe_rule *r = rule_for(p, parts[i].path);
-        int l = r ? r->label : declared;
-        if (r)
-            reason_add(v, (struct pol_reason){ POL_LBL_RULE, r->label, r->glob, parts[i].path,
-                                               0, 0 });
+        int l = part_rules(p, declared, &parts[i], v);
         label = l > label ? l : label;
     }
     return label;
@@ -193,6 +212,14 @@ static int path_allowed(const struct pipeline *p, const char *path)
         if (bh_glob_match(p->source.allow_paths[i], path))
             return 1;
     return 0;
+}
+
+/* allow.paths exempt a part only when they cover every path it is about: a
+ * rename out of secrets/ into tests/fixtures/ still shows secrets/ lines. */
+static int part_allowed(const struct pipeline *p, const struct src_part *part)
+{
+    return part && path_allowed(p, part->path) &&
+           (!part->old_path || path_allowed(p, part->old_path));
 }
 
 static int value_allowed(const struct pipeline *p, const char *data, const struct pol_hit *h)
@@ -210,7 +237,7 @@ static void hits_apply(const struct pol_labeller *l, const char *name, const cha
                        size_t len, const struct src_part *parts, size_t n_parts,
                        const struct pol_hit *hits, size_t n_hits, struct pol_value *v)
 {
-    int in_diff = n_parts && bh_str_endswith(name, "diff");
+    int in_diff = n_parts && bh_str_endswith(name, "diff") ? POL_IN_DIFF : 0;
     size_t part = 0, part_line = 1, cursor = 0;
     for (size_t i = 0; i < n_hits; i++) {
         const struct pol_hit *h = &hits[i];
@@ -220,7 +247,7 @@ static void hits_apply(const struct pol_labeller *l, const char *name, const cha
                 part_line += value[cursor] == '\n';
         }
         const char *path = n_parts ? parts[part].path : NULL;
-        if (path_allowed(l->p, path) || value_allowed(l->p, value, h))
+        if (part_allowed(l->p, n_parts ? &parts[part] : NULL) || value_allowed(l->p, value, h))
             continue;
         int lab = pol_detector_label(l->p, h->detector);
         reason_add(v, (struct pol_reason){ POL_LBL_DETECTOR, lab, h->detector->id, path,
@@ -228,6 +255,60 @@ static void hits_apply(const struct pol_labeller *l, const char *name, const cha
                                            in_diff });
         v->label = lab > v->label ? lab : v->label;
         v->secret |= h->detector->secret;
+    }
+}
+
+static void unscanned(struct pol_value *v, int top, const char *why, const char *path)
+{
+    v->label = top;
+    reason_add(v, (struct pol_reason){ POL_LBL_UNSCANNED, top, why, path, 0, 0 });
+}
+
+/* Detectors over one whole file of a part (about path): hits count as hits
+ * in the part, placed at their line of that file. */
+static void whole_scan(const struct pol_labeller *l, const struct pol_scan_opts *o,
+                       const char *text, size_t len, const char *path, int side,
+                       struct pol_value *v)
+{
+    struct pol_hit *hits = NULL;
+    size_t n_hits = 0;
+    if (path_allowed(l->p, path))
+        return;
+    if (pol_detect_scan_opts(text, len, o, &hits, &n_hits) != 0) {
+        unscanned(v, top(l->p), "a whole file too large or with too many hits to scan", path);
+        return;
+    }
+    for (size_t i = 0; i < n_hits; i++) {
+        const struct pol_hit *h = &hits[i];
+        if (value_allowed(l->p, text, h))
+            continue;
+        int lab = pol_detector_label(l->p, h->detector);
+        reason_add(v, (struct pol_reason){ POL_LBL_DETECTOR, lab, h->detector->id, path,
+                                           h->line, side });
+        v->label = lab > v->label ? lab : v->label;
+        v->secret |= h->detector->secret;
+    }
+    pol_hits_free(hits);
+}
+
+/* The whole files behind parts that show only hunks: a part whose files
+ * could not be read is top (unknown means top). */
+static void wholes_apply(const struct pol_labeller *l, const struct pol_scan_opts *o,
+                         const struct src_part *parts, size_t n_parts, struct pol_value *v)
+{
+    for (size_t i = 0; i < n_parts; i++) {
+        const struct src_part *pt = &parts[i];
+        const struct src_whole *w = pt->whole;
+        if (!w)
+            continue;
+        if (w->unread || !w->old_text || !w->new_text) {
+            unscanned(v, top(l->p), w->unread ? w->unread : "the whole file was not read",
+                      pt->path);
+            continue;
+        }
+        whole_scan(l, o, w->old_text, w->old_len, pt->old_path ? pt->old_path : pt->path,
+                   POL_IN_OLD, v);
+        whole_scan(l, o, w->new_text, w->new_len, pt->path, POL_IN_NEW, v);
     }
 }
 
@@ -256,14 +337,14 @@ int pol_label_value(const struct pol_labeller *l, const char *name, int declared
     struct pol_hit *hits = NULL;
     size_t n_hits = 0;
     if (pol_detect_scan_opts(value, len, &o, &hits, &n_hits) != 0) {
-        out->label = top(p);
-        reason_add(out, (struct pol_reason){ POL_LBL_UNSCANNED, top(p),
-                                             "too large or too many hits to scan", NULL, 0, 0 });
+        unscanned(out, top(p), "too large or too many hits to scan", NULL);
         return 0;
     }
     hits_apply(l, name, value, len, content ? parts : NULL, content ? n_parts : 0, hits, n_hits,
                out);
     pol_hits_free(hits);
+    if (content)
+        wholes_apply(l, &o, parts, n_parts, out);
     return 0;
 }
 
@@ -327,15 +408,22 @@ void pol_reason_format(const struct pipeline *p, const struct pol_reason *r, cha
     const char *lab = pol_label_name(p, r->label);
     switch (r->by) {
     case POL_LBL_DECLARED:
-        snprintf(buf, size, "declared %s", lab);
+        if (r->path)
+            snprintf(buf, size, "declared %s for %s, which the file was renamed or copied from",
+                     lab, r->path);
+        else
+            snprintf(buf, size, "declared %s", lab);
         break;
     case POL_LBL_RULE:
         snprintf(buf, size, "rule \"%s\" (%s) for %s", r->what, lab, r->path);
         break;
     case POL_LBL_DETECTOR:
         if (r->path)
-            snprintf(buf, size, "detector %s (%s) at line %zu of %s%s", r->what, lab, r->line,
-                     r->in_diff ? "the diff of " : "", r->path);
+            snprintf(buf, size, "detector %s (%s) at line %zu of %s%s%s", r->what, lab, r->line,
+                     r->in_diff == POL_IN_DIFF ? "the diff of " : "", r->path,
+                     r->in_diff == POL_IN_OLD   ? " before the change (the whole file)"
+                     : r->in_diff == POL_IN_NEW ? " after the change (the whole file)"
+                                                : "");
         else
             snprintf(buf, size, "detector %s (%s) at line %zu", r->what, lab, r->line);
         break;

@@ -5,9 +5,12 @@
  *
  * A value's label is its declared label (source.fields, else source.label),
  * replaced per file by the highest matching path rule for content fields
- * (pipe_field_is_content), then raised by every detector hit outside the
- * allowlists. A value that could not be read or scanned is the top label
- * (unknown means top). Reasons say why, naming the rule, detector, file and
+ * (pipe_field_is_content) — for a file with two paths (a rename or copy),
+ * the join over both, each path at its rule's label or else the declared
+ * one —, then raised by every detector hit outside the allowlists, in the
+ * value and in the whole files behind its parts (struct src_whole). A value,
+ * or a part's whole files, that could not be read or scanned is the top
+ * label (unknown means top). Reasons say why, naming the rule, detector, file and
  * line — never the matched text. */
 #ifndef POL_LABEL_H
 #define POL_LABEL_H
@@ -46,8 +49,13 @@ struct pol_reason {
     const char *what;   /* the rule's glob, the detector id, or why it was unscanned */
     const char *path;   /* the file a rule or hit is about, or NULL */
     size_t line;        /* detector: 1-based line within that file's part (or the value) */
-    int in_diff;        /* the part is a file's section of a diff: line counts diff lines */
+    int in_diff;        /* POL_IN_DIFF: the part is a file's section of a diff, line counts
+                           diff lines; POL_IN_OLD/POL_IN_NEW: the hit is in the whole file
+                           behind a diff's part (before / after the change), line counts its
+                           lines; 0: in the value itself */
 };
+
+enum { POL_IN_DIFF = 1, POL_IN_OLD = 2, POL_IN_NEW = 3 };
 
 struct pol_value {
     int label;                  /* the value's label (an index, never -1) */

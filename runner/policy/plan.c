@@ -40,7 +40,7 @@ enum pol_decision pol_decide(const struct pipeline *p, size_t s, int label, int 
 
 /* What one task can read besides the item's fields. */
 struct elem {
-    const char *path; /* for_each pr.files: the file */
+    const char *path; /* for_each pr.files: the file (a rename: the new path) */
     int diff_label;   /* its part of pr.diff */
     int each_label;   /* for_each S.output: S's output */
 };
@@ -182,20 +182,26 @@ static void task_push(struct pol_item_plan *ip, size_t *cap, const struct pol_ta
     ip->tasks[ip->n_tasks++] = *t;
 }
 
-/* each.diff's label: the file's part of pr.diff, labelled on its own. */
-static int part_label(const struct ctx *c, const char *path)
+/* each.diff's label: the file's part of pr.diff, labelled on its own, by
+ * every path it is about — for a rename, old (from its pr.files line) and
+ * new — and over its whole files. The first part about path, as the engine
+ * takes it (engine/lookup.c). */
+static int part_label(const struct ctx *c, const char *path, char *old)
 {
     const struct src_field *d = src_item_find(c->item, "pr.diff");
     int declared = pipe_source_field_label(c->p, "pr.diff");
-    struct src_part one = { (char *)path, 0, 0 };
+    struct src_part one = { 0 };
     const char *v = NULL;
-    for (size_t i = 0; d && d->value && i < d->n_parts; i++)
+    for (size_t i = 0; d && d->value && i < d->n_parts && !v; i++)
         if (strcmp(d->parts[i].path, path) == 0) {
             v = d->value + d->parts[i].offset;
-            one.length = d->parts[i].length;
+            one = d->parts[i];
+            one.offset = 0;
         }
     if (!v) /* no diff, or a name pr.files quotes: unknown means top */
         return (int)c->p->n_labels - 1;
+    if (!one.old_path)
+        one.old_path = old; /* the line says it moved: never label it by one path */
     struct pol_value pv;
     pol_label_value(c->l, "each.diff", declared, v, one.length, &one, 1, NULL, &pv);
     int l = pv.label;
@@ -209,10 +215,11 @@ static void plan_files(const struct ctx *c, size_t s, size_t *cap)
     const char *files = src_item_field(c->item, "pr.files");
     int out = field_label(c, "pr.files"); /* the joined output names each file */
     for (const char *line = files; line && *line;) {
-        size_t n = strcspn(line, "\n"), len = 0;
-        const char *path = src_git_files_line_path(line, n, &len);
-        char *copy = bh_xstrndup(path, len);
-        struct elem e = { copy, part_label(c, copy), 0 };
+        size_t n = strcspn(line, "\n"), len = 0, old_len = 0;
+        const char *old = NULL, *path = src_git_files_line_path(line, n, &len, &old, &old_len);
+        char *copy = bh_xstrndup(path, len), *old_copy = old ? bh_xstrndup(old, old_len) : NULL;
+        struct elem e = { copy, part_label(c, copy, old_copy), 0 };
+        free(old_copy);
         struct pol_task_plan t = { 0 };
         task_decide(c, s, &e, &t);
         t.element = copy;

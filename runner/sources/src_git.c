@@ -219,6 +219,29 @@ static int tree_of(struct ctx *c, const git_oid *id, git_tree **out)
     return rc;
 }
 
+/* Pairs renames as git does by default (see src_git.h). Every field is set:
+ * a zero makes libgit2 read diff.renameLimit from the repository's config,
+ * and an unset flag diff.renames, so a repository could turn pairing off or
+ * down. The _INIT macro trips -Wmissing-field-initializers. Whatever pairs,
+ * pr.diff as a whole keeps the label of what moved: a paired move's part is
+ * labelled by both paths, an unpaired one is a delete (every line, labelled
+ * by the old path) and an add. The add's own part (each.diff) is labelled by
+ * its new path and its content only, as a copy's is: pairing more (copies,
+ * or copies from unmodified files) would cost a comparison with every file
+ * of the tree per pull request. */
+static int find_renames(git_diff *diff)
+{
+    git_diff_find_options fo;
+    int rc = git_diff_find_options_init(&fo, GIT_DIFF_FIND_OPTIONS_VERSION);
+    fo.flags = GIT_DIFF_FIND_RENAMES | GIT_DIFF_FIND_DONT_IGNORE_WHITESPACE;
+    fo.rename_threshold = 50;            /* git -M: 50% */
+    fo.rename_from_rewrite_threshold = 50;
+    fo.copy_threshold = 50;              /* unused: copies are not looked for, as in git */
+    fo.break_rewrite_threshold = 60;
+    fo.rename_limit = 1000;              /* git's diff.renameLimit default */
+    return rc == 0 ? git_diff_find_similar(diff, &fo) : rc;
+}
+
 /* The diff from the merge base of base and head to head, renames found.
  * *mb gets the merge base. */
 static int pr_diff(struct ctx *c, const char *refname, const git_oid *head, git_diff **out,
@@ -239,15 +262,8 @@ static int pr_diff(struct ctx *c, const char *refname, const git_oid *head, git_
         rc = git_diff_tree_to_tree(out, c->repo, old_tree, new_tree, NULL);
     git_tree_free(old_tree);
     git_tree_free(new_tree);
-    if (rc == 0) {
-        /* The _INIT macro trips -Wmissing-field-initializers. Explicit
-         * flags keep the repository's diff.renames config out of it. */
-        git_diff_find_options fo;
-        rc = git_diff_find_options_init(&fo, GIT_DIFF_FIND_OPTIONS_VERSION);
-        fo.flags = GIT_DIFF_FIND_RENAMES;
-        if (rc == 0)
-            rc = git_diff_find_similar(*out, &fo);
-    }
+    if (rc == 0)
+        rc = find_renames(*out);
     if (rc < 0)
         return bh_err_set(c->err, code_of(rc), "repository '%s': cannot diff '%s' against '%s': %s",
                           c->path, refname, c->base_name, git_msg());
@@ -305,8 +321,10 @@ static int append_delta(struct bh_buf *b, const git_diff_delta *d)
     case GIT_DELTA_ADDED: return bh_buf_puts(b, "A\t") || append_path(b, d->new_file.path);
     case GIT_DELTA_DELETED: return bh_buf_puts(b, "D\t") || append_path(b, d->old_file.path);
     case GIT_DELTA_RENAMED:
-        return bh_buf_puts(b, "R\t") || append_path(b, d->old_file.path) ||
-               bh_buf_puts(b, " -> ") || append_path(b, d->new_file.path);
+    case GIT_DELTA_COPIED:
+        return bh_buf_puts(b, d->status == GIT_DELTA_RENAMED ? "R\t" : "C\t") ||
+               append_path(b, d->old_file.path) || bh_buf_puts(b, " -> ") ||
+               append_path(b, d->new_file.path);
     default: /* modified; a type change is a modification of the path too */
         return bh_buf_puts(b, "M\t") || append_path(b, d->new_file.path);
     }
@@ -359,7 +377,8 @@ struct sink {
     int over;
     const git_diff_delta *delta; /* the file the last line was about */
     struct src_part *parts;
-    size_t n_parts, cap_parts;
+    const git_diff_delta **deltas; /* each part's file, for reading its whole files */
+    size_t n_parts, cap_parts, cap_deltas;
 };
 
 /* The path a file's part is about: a deleted file's old path, otherwise
@@ -369,11 +388,22 @@ static const char *delta_path(const git_diff_delta *d)
     return d->status == GIT_DELTA_DELETED ? d->old_file.path : d->new_file.path;
 }
 
+/* The path a rename or copy came from, or NULL: the part is about both. */
+static const char *delta_old_path(const git_diff_delta *d)
+{
+    int moved = d->status == GIT_DELTA_RENAMED || d->status == GIT_DELTA_COPIED;
+    return moved && strcmp(d->old_file.path, d->new_file.path) != 0 ? d->old_file.path : NULL;
+}
+
 static void part_begin(struct sink *s, const git_diff_delta *d)
 {
+    const char *old = delta_old_path(d);
     s->parts = bh_xgrow(s->parts, &s->cap_parts, s->n_parts + 1, sizeof(*s->parts));
-    s->parts[s->n_parts++] =
-        (struct src_part){.path = bh_xstrdup(delta_path(d)), .offset = s->buf.len, .length = 0};
+    s->deltas = bh_xgrow(s->deltas, &s->cap_deltas, s->n_parts + 1, sizeof(*s->deltas));
+    s->deltas[s->n_parts] = d;
+    s->parts[s->n_parts++] = (struct src_part){.path = bh_xstrdup(delta_path(d)),
+                                               .offset = s->buf.len,
+                                               .old_path = old ? bh_xstrdup(old) : NULL};
     s->delta = d;
 }
 
@@ -387,10 +417,23 @@ static void parts_close(struct sink *s)
     }
 }
 
+static void whole_free(struct src_whole *w)
+{
+    if (!w)
+        return;
+    free(w->old_text);
+    free(w->new_text);
+    free(w->unread);
+    free(w);
+}
+
 static void parts_free(struct src_part *parts, size_t n)
 {
-    for (size_t i = 0; parts && i < n; i++)
+    for (size_t i = 0; parts && i < n; i++) {
         free(parts[i].path);
+        free(parts[i].old_path);
+        whole_free(parts[i].whole);
+    }
     free(parts);
 }
 
@@ -412,6 +455,73 @@ static int print_line(const git_diff_delta *d, const git_diff_hunk *h, const git
     return s->over ? GIT_EUSER : 0;
 }
 
+/* --- whole files, for detectors ----------------------------------------- */
+
+/* A part shows less than its files when it is a modified, renamed or copied
+ * text file whose content changed: only hunks. An added or deleted file
+ * shows every line, a binary one none (git prints "Binary files ... differ"),
+ * an unchanged blob (a pure rename, a mode change) no content at all. */
+static int needs_whole(const git_diff_delta *d)
+{
+    if (d->status != GIT_DELTA_MODIFIED && d->status != GIT_DELTA_RENAMED &&
+        d->status != GIT_DELTA_COPIED && d->status != GIT_DELTA_TYPECHANGE)
+        return 0;
+    return !(d->flags & GIT_DIFF_FLAG_BINARY) && !git_oid_equal(&d->old_file.id, &d->new_file.id);
+}
+
+/* One side of a file into *text (NUL-terminated, *len bytes), charged to
+ * *budget; a submodule or an absent side is empty. Returns 0, or -1 with *why
+ * (owned) set. */
+static int side_read(struct ctx *c, const git_diff_file *f, size_t *budget, char **text,
+                     size_t *len, char **why)
+{
+    git_blob *blob = NULL;
+    if (f->mode == GIT_FILEMODE_COMMIT || git_oid_is_zero(&f->id)) {
+        *text = bh_xstrdup("");
+        return 0;
+    }
+    if (git_blob_lookup(&blob, c->repo, &f->id) < 0) {
+        *why = bh_xasprintf("cannot read the whole of '%s' to scan it: %s", f->path, git_msg());
+        return -1;
+    }
+    git_object_size_t size = git_blob_rawsize(blob);
+    if (size > *budget) {
+        *why = bh_xasprintf("the whole of '%s' is past the cap of %zu bytes on the whole files "
+                            "of a pull request — raise --max-diff to scan it", f->path,
+                            c->max_diff);
+        git_blob_free(blob);
+        return -1;
+    }
+    *budget -= (size_t)size;
+    *len = (size_t)size;
+    *text = bh_xmalloc((size_t)size + 1);
+    memcpy(*text, git_blob_rawcontent(blob), (size_t)size);
+    (*text)[size] = '\0';
+    git_blob_free(blob);
+    return 0;
+}
+
+/* Gives each part that shows only hunks its whole files. The budget is the
+ * diff's cap, per pull request; a file past it or that cannot be read is
+ * unread (its part is top), the other parts and pull requests unaffected. */
+static void wholes_read(struct ctx *c, struct sink *s)
+{
+    size_t budget = c->max_diff;
+    for (size_t i = 0; i < s->n_parts; i++) {
+        const git_diff_delta *d = s->deltas[i];
+        if (!needs_whole(d))
+            continue;
+        struct src_whole *w = bh_xcalloc(1, sizeof(*w));
+        if (side_read(c, &d->old_file, &budget, &w->old_text, &w->old_len, &w->unread) ||
+            side_read(c, &d->new_file, &budget, &w->new_text, &w->new_len, &w->unread)) {
+            free(w->old_text);
+            free(w->new_text);
+            *w = (struct src_whole){.unread = w->unread};
+        }
+        s->parts[i].whole = w;
+    }
+}
+
 /* Fills f's value, len and parts (one per file, in diff order). */
 static int diff_text(struct ctx *c, const char *refname, git_diff *diff, struct src_field *f)
 {
@@ -421,12 +531,15 @@ static int diff_text(struct ctx *c, const char *refname, git_diff *diff, struct 
     if (rc < 0) {
         bh_buf_release(&s.buf);
         parts_free(s.parts, s.n_parts);
+        free(s.deltas);
         if (s.over)
             return too_big(c, refname, "the diff");
         return bh_err_set(c->err, BH_EIO, "repository '%s': cannot print the diff of '%s': %s",
                           c->path, refname, git_msg());
     }
     parts_close(&s);
+    wholes_read(c, &s);
+    free(s.deltas);
     f->len = s.buf.len;
     f->value = bh_buf_detach(&s.buf);
     f->parts = s.parts;
@@ -578,13 +691,22 @@ const char *src_item_field(const struct src_item *item, const char *name)
     return f ? f->value : NULL;
 }
 
-const char *src_git_files_line_path(const char *line, size_t n, size_t *len)
+const char *src_git_files_line_path(const char *line, size_t n, size_t *len, const char **old,
+                                    size_t *old_len)
 {
     const char *tab = memchr(line, '\t', n);
-    const char *start = tab ? tab + 1 : line, *end = line + n;
+    const char *first = tab ? tab + 1 : line, *start = first, *end = line + n;
     for (const char *a = start; a + 4 <= end; a++)
         if (memcmp(a, " -> ", 4) == 0)
             start = a + 4;
+    /* Only a rename or copy line has an old path; " -> " in another line is
+     * part of a file name, and the path after it then matches no part of the
+     * diff: unknown, so top, where the callers look the part up. */
+    int moved = tab && tab - line == 1 && (line[0] == 'R' || line[0] == 'C') && start != first;
+    if (old) {
+        *old = moved ? first : NULL;
+        *old_len = moved ? (size_t)(start - 4 - first) : 0;
+    }
     *len = (size_t)(end - start);
     return start;
 }

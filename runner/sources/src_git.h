@@ -8,11 +8,32 @@
 
 struct bh_err;
 
+/* The whole files behind a diff part that shows them only in hunks (a
+ * modified, renamed or copied text file). Detectors read them as well as the
+ * part: a key whose BEGIN line lies outside every hunk still labels the part,
+ * whose context lines may show the key's body. */
+struct src_whole {
+    char *old_text, *new_text; /* the file before and after, NUL-terminated; old_len and
+                                  new_len bytes (a file forced to diff as text may hold
+                                  NULs). Both NULL when unread is set */
+    size_t old_len, new_len;
+    char *unread;              /* why they were not read (over the cap, a libgit2 error):
+                                  unknown means top, so the part is the top label */
+};
+
 /* One file's share of a content field: value[offset, offset + length) is
- * about path. Path rules label content per part. */
+ * about path — and about old_path too, for a rename or copy. Path rules label
+ * content per part, as the join over every path of the part. */
 struct src_part {
     char *path;            /* repository-relative, '/'-separated (a rename: the new path) */
     size_t offset, length;
+    char *old_path;        /* a rename or copy: the path it came from; else NULL */
+    struct src_whole *whole; /* pr.diff: see struct src_whole; NULL when the part shows
+                                all there is of the file (added, deleted, binary — git
+                                prints no content —, a submodule, an unchanged blob).
+                                Owned by the field src_git made (src_items_free frees it);
+                                a copy of the part (one file's part, a tool result)
+                                borrows it and must not outlive the item */
 };
 
 struct src_field {
@@ -42,7 +63,9 @@ struct src_git_opts {
     const char *base;      /* base ref or revision; default "main" */
     size_t max_diff;       /* cap on pr.diff in bytes; default 4 MiB. A larger diff leaves
                               that item's pr.diff without a value and with an error that
-                              the tasks reading it report; the other items are unaffected */
+                              the tasks reading it report; the other items are unaffected.
+                              The whole files of an item's parts (struct src_whole) share
+                              a second budget of the same size: a part past it is unread */
     const char *head;      /* a revision ("HEAD", "origin/feature", a commit id): instead of
                               the refs matching pulls, ONE item from base to it, as a CI job
                               checks the pull request it was started for. Its key and pr.ref
@@ -61,12 +84,18 @@ extern const size_t src_git_n_fields;
  * name). pr.diff is the unified diff from the merge base of base and head to
  * head; binary files appear as "Binary files a/x and b/x differ".
  * pr.files: one line per file, "<status>\t<path>" with status A, M, D, or
- * "R\t<old> -> <new>" for renames (rename detection on).
+ * "R\t<old> -> <new>" for renames ("C\t..." for copies, which are not looked
+ * for). Renames are paired as git pairs them by default: renames on, copies
+ * off, similarity of 50% or more, at most 1000 candidates a file, whitespace
+ * counted, whatever the repository's diff.renames and diff.renameLimit say;
+ * a move below the threshold is a delete and an add.
  * pr.stats: "<n> files changed, <i> insertions(+), <d> deletions(-)".
  * pr.title: the summary line of the head commit.
  * Every field's len is strlen(value) (a NUL in a diff becomes '?'); pr.diff
  * has one part per file in diff order, about the new path (a deleted file:
- * the old path), unquoted; an oversize pr.diff has no parts.
+ * the old path) and, for a rename, the old path in old_path, unquoted; a
+ * modified or renamed text file's part has its whole files (src_whole); an
+ * oversize pr.diff has no parts.
  * On success *out (owned; free with src_items_free) holds *n items; no
  * matching ref is not an error: *out is NULL and *n is 0. Errors, each naming
  * the repository and the ref: BH_ENOTFOUND (repository or base not found),
@@ -77,10 +106,14 @@ extern const size_t src_git_n_fields;
 int src_git_list(struct src_item **out, size_t *n, const struct src_git_opts *opts,
                  struct bh_err *err);
 
-/* The path one line of pr.files is about (n bytes, no newline): the path
- * after the tab, or after " -> " for a rename (the new path). Points into
- * line; its length in *len. The one reader of the format written above. */
-const char *src_git_files_line_path(const char *line, size_t n, size_t *len);
+/* The paths one line of pr.files is about (n bytes, no newline): returns the
+ * path after the tab, or after " -> " for a rename or copy (the new path),
+ * its length in *len; when old is not NULL, *old is the path a rename or copy
+ * came from (*old_len its length), else NULL and 0. All point into line. A
+ * rename is about both paths: label it by the join over them. The one reader
+ * of the format written above. */
+const char *src_git_files_line_path(const char *line, size_t n, size_t *len, const char **old,
+                                    size_t *old_len);
 
 /* Frees items and everything they own. NULL is fine. */
 void src_items_free(struct src_item *items, size_t n);

@@ -466,7 +466,7 @@ static void gen_diff(struct item *x)
             off += (size_t)snprintf(x->diff + off, sizeof(x->diff) - off, "+%s\n", line);
         }
         assert_true(off < sizeof(x->diff));
-        x->parts[i] = (struct src_part){ x->paths[i], start, off - start };
+        x->parts[i] = (struct src_part){ .path = x->paths[i], .offset = start, .length = off - start };
     }
 }
 

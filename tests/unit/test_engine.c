@@ -496,7 +496,7 @@ static void fan_item(struct src_item *it, int n)
     it->fields[2].parts = bh_xcalloc(count, sizeof(*it->fields[2].parts));
     it->fields[2].n_parts = count;
     for (size_t i = 0; i < count; i++)
-        it->fields[2].parts[i] = (struct src_part){ bh_xstrdup(paths[i]), off[i], len[i] };
+        it->fields[2].parts[i] = (struct src_part){ .path = bh_xstrdup(paths[i]), .offset = off[i], .length = len[i] };
 }
 
 static int fan_setup(void **state)

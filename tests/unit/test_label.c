@@ -104,7 +104,7 @@ static void diff_add(struct diff *d, char *path, const char *body)
 {
     size_t off = strlen(d->text);
     snprintf(d->text + off, sizeof(d->text) - off, "diff --git a/%s b/%s\n%s", path, path, body);
-    d->parts[d->n++] = (struct src_part){ path, off, strlen(d->text) - off };
+    d->parts[d->n++] = (struct src_part){ .path = path, .offset = off, .length = strlen(d->text) - off };
 }
 
 struct item {
@@ -170,7 +170,7 @@ static void rules_label_each_file_and_may_lower(void **state)
     assert_int_equal(field_of(&v, POL_LBL_RULE, "src/main.c"), -1); /* no rule: declared */
     pol_value_release(&v);
     /* Rules are for contents: a title that names a .pem file keeps its label. */
-    struct src_part tp = { "deploy/staging.pem", 0, 5 };
+    struct src_part tp = { .path = "deploy/staging.pem", .offset = 0, .length = 5 };
     struct src_field ft = { "pr.title", "title", 5, NULL, &tp, 1 };
     assert_int_equal(pol_label_field(f.lab, &ft, &v), 0);
     assert_int_equal(v.label, INT);
@@ -432,6 +432,145 @@ static void plan_for_each_file_labels_each_part_and_batch_joins(void **state)
     pol_labeller_free(f.lab);
 }
 
+/* A part that is a rename or copy is about both paths: each path gives its
+ * rule's label, else the declared one, and the part gets the highest. */
+static void rename_parts_are_labelled_by_the_join_over_both_paths(void **state)
+{
+    (void)state;
+    static const struct {
+        char *path, *old;
+        int label;
+        enum pol_lbl_by by;
+        const char *decider, *reason;
+    } cases[] = {
+        { "docs/notes.md", "deploy/prod.pem", RESTR, POL_LBL_RULE, "deploy/prod.pem",
+          "rule \"**/*.pem\" (restricted) for deploy/prod.pem" },
+        { "deploy/new.pem", "docs/x.md", RESTR, POL_LBL_RULE, "deploy/new.pem",
+          "rule \"**/*.pem\" (restricted) for deploy/new.pem" },
+        { "docs/x.c", "src/x.c", CONF, POL_LBL_DECLARED, "src/x.c",
+          "declared confidential for src/x.c, which the file was renamed or copied from" },
+        { "docs/b.md", "docs/a.md", INT, POL_LBL_RULE, "docs/b.md",
+          "rule \"docs/**\" (internal) for docs/b.md" },
+    };
+    struct fx f;
+    fx_init(&f);
+    fx_labeller(&f);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct diff d = { 0 };
+        diff_add(&d, cases[i].path, "-a removed line\n");
+        d.parts[0].old_path = cases[i].old;
+        struct src_field fd = { "pr.diff", d.text, strlen(d.text), NULL, d.parts, d.n };
+        struct pol_value v;
+        char buf[256];
+        assert_int_equal(pol_label_field(f.lab, &fd, &v), 0);
+        assert_int_equal(v.label, cases[i].label);
+        assert_int_equal(v.declared, cases[i].label);
+        assert_int_equal(v.n_reasons, 1); /* the path that decided, only */
+        assert_int_equal(v.reasons[0].by, cases[i].by);
+        assert_string_equal(v.reasons[0].path, cases[i].decider);
+        pol_reason_format(&f.p, &v.reasons[0], buf, sizeof(buf));
+        assert_string_equal(buf, cases[i].reason);
+        pol_value_release(&v);
+    }
+    pol_labeller_free(f.lab);
+}
+
+/* The whole files behind a part that shows only hunks: a key outside every
+ * hunk raises the part; files that could not be read make it top. */
+static void whole_files_are_scanned_and_unread_ones_are_top(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    char *allow_paths[] = { "tests/fixtures/**" };
+    f.p.source.allow_paths = allow_paths;
+    f.p.source.n_allow_paths = 1;
+    fx_labeller(&f);
+    char old_text[] = "# ops\n\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n"
+                      "-----END PRIVATE KEY-----\nRotate yearly.\n";
+    char new_text[] = "# ops\n\nRotate quarterly.\n";
+    struct src_whole w = { old_text, new_text, strlen(old_text), strlen(new_text), NULL };
+    struct diff d = { 0 };
+    diff_add(&d, "docs/ops.md", "-Rotate yearly.\n+Rotate quarterly.\n");
+    d.parts[0].whole = &w;
+    struct src_field fd = { "pr.diff", d.text, strlen(d.text), NULL, d.parts, d.n };
+    struct pol_value v;
+    char buf[256];
+    pol_label_field(f.lab, &fd, &v);
+    assert_int_equal(v.declared, INT); /* the docs rule */
+    assert_int_equal(v.label, RESTR);
+    assert_true(v.secret);
+    int r = field_of(&v, POL_LBL_DETECTOR, "docs/ops.md");
+    assert_true(r >= 0);
+    assert_int_equal(v.reasons[r].line, 3);
+    assert_int_equal(v.reasons[r].in_diff, POL_IN_OLD);
+    pol_reason_format(&f.p, &v.reasons[r], buf, sizeof(buf));
+    assert_string_equal(buf, "detector private-key (restricted) at line 3 of docs/ops.md before "
+                             "the change (the whole file)");
+    pol_value_release(&v);
+    /* A rename: the old file's hits are about the old path. */
+    d.parts[0].old_path = "ops/keys.md";
+    pol_label_field(f.lab, &fd, &v);
+    assert_int_equal(v.label, RESTR);
+    assert_true(field_of(&v, POL_LBL_DETECTOR, "ops/keys.md") >= 0);
+    pol_value_release(&v);
+    /* allow.paths exempt a whole file by its own path... */
+    struct diff fxd = { 0 };
+    diff_add(&fxd, "tests/fixtures/ops.md", "-Rotate yearly.\n+Rotate quarterly.\n");
+    fxd.parts[0].whole = &w;
+    struct src_field ff = { "pr.diff", fxd.text, strlen(fxd.text), NULL, fxd.parts, fxd.n };
+    pol_label_field(f.lab, &ff, &v);
+    assert_int_equal(v.label, CONF);
+    pol_value_release(&v);
+    /* ...but a part moved in from elsewhere only when every path is covered. */
+    fxd.parts[0].old_path = "ops/keys.md";
+    pol_label_field(f.lab, &ff, &v);
+    assert_int_equal(v.label, RESTR);
+    assert_true(field_of(&v, POL_LBL_DETECTOR, "ops/keys.md") >= 0);
+    pol_value_release(&v);
+    /* Whole files that could not be read: unknown means top. */
+    struct src_whole unread = { NULL, NULL, 0, 0, "the whole of 'docs/ops.md' is past the cap" };
+    d.parts[0].whole = &unread;
+    d.parts[0].old_path = NULL;
+    pol_label_field(f.lab, &fd, &v);
+    assert_int_equal(v.label, RESTR);
+    r = field_of(&v, POL_LBL_UNSCANNED, "docs/ops.md");
+    assert_true(r >= 0);
+    assert_string_equal(v.reasons[r].what, "the whole of 'docs/ops.md' is past the cap");
+    pol_value_release(&v);
+    pol_labeller_free(f.lab);
+}
+
+/* A for_each element of a rename line is labelled by both paths: by its part
+ * (which carries the old path) or, should the part not say, by the line. */
+static void plan_for_each_rename_element_is_labelled_by_both_paths(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    char *per_file[] = { "each.path", "each.diff", NULL };
+    fx_stage(&f, "files", per_file, NULL, 0);
+    f.st[0].for_each = "pr.files";
+    int clr[1] = { RESTR };
+    fx_labeller(&f);
+    for (int part_says = 1; part_says >= 0; part_says--) {
+        struct diff d = { 0 };
+        diff_add(&d, "docs/c.md", "-c\n");
+        d.parts[0].old_path = part_says ? "k/c.pem" : NULL;
+        struct item a;
+        struct pol_item_plan pl;
+        item_make(&a, "1", "t", &d);
+        snprintf(a.files, sizeof(a.files), "R\tk/c.pem -> docs/c.md\n");
+        a.f[1].len = strlen(a.files);
+        pol_plan_item(f.lab, clr, &a.it, &pl);
+        assert_int_equal(pl.n_tasks, 1);
+        assert_string_equal(pl.tasks[0].element, "docs/c.md");
+        assert_int_equal(pl.tasks[0].label, RESTR);
+        pol_item_plan_release(&pl);
+    }
+    pol_labeller_free(f.lab);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -443,6 +582,9 @@ int main(void)
         cmocka_unit_test(plan_reroutes_only_the_items_above_the_clearance),
         cmocka_unit_test(plan_skip_withholds_dependants_and_fail_refuses),
         cmocka_unit_test(plan_for_each_file_labels_each_part_and_batch_joins),
+        cmocka_unit_test(rename_parts_are_labelled_by_the_join_over_both_paths),
+        cmocka_unit_test(whole_files_are_scanned_and_unread_ones_are_top),
+        cmocka_unit_test(plan_for_each_rename_element_is_labelled_by_both_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

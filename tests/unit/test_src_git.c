@@ -387,6 +387,164 @@ static void src_git_binary_file_has_its_own_part(void **state)
     free(bin);
 }
 
+/* ---- renames, copies and whole files ---------------------------------- */
+
+/* Builds, once, a base "movebase" (main plus conf/app.txt of ten lines and
+ * conf/big.txt of about 150 KB) and refs/moves/N/head off it:
+ *   1  git mv conf/app.txt docs/app.txt, one line of ten changed (a rename);
+ *   2  the same move with eight lines of ten changed (below git's 50%);
+ *   3  one line of conf/big.txt changed (a small diff of a large file). */
+static void moves_make(void)
+{
+    static int made;
+    if (made++)
+        return;
+    assert_int_equal(
+        sh("set -e; w='%s/moves'; git clone -q '%s' \"$w\"; cd \"$w\"; "
+           "c() { git add -A; git -c user.name=t -c user.email=t@t commit -q -m \"$1\"; }; "
+           "mkdir -p conf docs; for i in 1 2 3 4 5 6 7 8 9 10; do "
+           "echo \"setting $i of the application = value $i\"; done >conf/app.txt; "
+           "for i in $(seq 1 3000); do echo \"line $i of a large file, long enough\"; done "
+           ">conf/big.txt; c base; b=$(git rev-parse HEAD); git push -q origin HEAD:refs/heads/movebase; "
+           "git checkout -q -b m1; git mv conf/app.txt docs/app.txt; "
+           "sed -i 's/value 5/value five/' docs/app.txt; c m1; "
+           "git push -q origin HEAD:refs/moves/1/head; "
+           "git checkout -q -b m2 $b; "
+           "git mv conf/app.txt docs/app.txt; sed -i '2,9s/value/VALUE CHANGED/' docs/app.txt; "
+           "c m2; git push -q origin HEAD:refs/moves/2/head; "
+           "git checkout -q -b m3 $b; sed -i 's/^line 1500 of/LINE 1500 OF/' "
+           "conf/big.txt; c m3; git push -q origin HEAD:refs/moves/3/head",
+           fx.tmp, fx.repo),
+        0);
+}
+
+static void moves_list(size_t max_diff, struct src_item **items, size_t *n)
+{
+    moves_make();
+    struct src_git_opts o = {.repo = fx.repo, .pulls = "refs/moves/*", .base = "movebase",
+                             .max_diff = max_diff};
+    list_ok(&o, items, n);
+    assert_int_equal(*n, 3);
+}
+
+static void src_git_rename_part_carries_both_paths_and_whole_files(void **state)
+{
+    (void)state;
+    struct src_item *items = NULL;
+    size_t n = 0;
+    moves_list(0, &items, &n);
+    assert_string_equal(src_item_field(&items[0], "pr.files"),
+                        "R\tconf/app.txt -> docs/app.txt\n");
+    const struct src_field *d = src_item_find(&items[0], "pr.diff");
+    assert_int_equal(d->n_parts, 1);
+    assert_string_equal(d->parts[0].path, "docs/app.txt");
+    assert_string_equal(d->parts[0].old_path, "conf/app.txt");
+    /* The diff shows a hunk; the whole files before and after are there. */
+    const struct src_whole *w = d->parts[0].whole;
+    assert_non_null(w);
+    assert_null(w->unread);
+    assert_int_equal(w->old_len, strlen(w->old_text));
+    assert_non_null(strstr(w->old_text, "setting 1 of the application = value 1\n"));
+    assert_non_null(strstr(w->old_text, "= value 5\n"));
+    assert_non_null(strstr(w->new_text, "= value five\n"));
+    assert_non_null(strstr(w->old_text, "= value 10\n"));
+    assert_null(strstr(d->value, "= value 10\n")); /* past the hunk's context */
+    src_items_free(items, n);
+}
+
+static void src_git_rename_below_gits_threshold_is_a_delete_and_an_add(void **state)
+{
+    (void)state;
+    struct src_item *items = NULL;
+    size_t n = 0;
+    moves_list(0, &items, &n);
+    /* git itself does not pair it either. */
+    assert_int_equal(sh("cd '%s' && git diff --name-status -M movebase refs/moves/2/head | "
+                        "grep -q '^R'", fx.repo), 1);
+    assert_string_equal(src_item_field(&items[1], "pr.files"),
+                        "D\tconf/app.txt\nA\tdocs/app.txt\n");
+    const struct src_field *d = src_item_find(&items[1], "pr.diff");
+    assert_int_equal(d->n_parts, 2);
+    /* Each side is its own part with one path, and shows the whole file. */
+    for (size_t i = 0; i < 2; i++) {
+        assert_null(d->parts[i].old_path);
+        assert_null(d->parts[i].whole);
+    }
+    assert_string_equal(d->parts[0].path, "conf/app.txt");
+    src_items_free(items, n);
+}
+
+static void src_git_added_and_deleted_files_have_no_whole_files(void **state)
+{
+    (void)state;
+    /* PR 4: a rename without a change (no content shown), a deletion and
+     * modifications; PR 5 adds a binary. */
+    const struct src_field *d = src_item_find(pr(4), "pr.diff");
+    for (size_t i = 0; i < d->n_parts; i++) {
+        int shows_all = strcmp(d->parts[i].path, "src/legacy.c") == 0 ||
+                        strcmp(d->parts[i].path, "src/strutil.c") == 0;
+        assert_int_equal(d->parts[i].whole == NULL, shows_all);
+        assert_int_equal(d->parts[i].old_path != NULL,
+                         strcmp(d->parts[i].path, "src/strutil.c") == 0);
+    }
+    d = src_item_find(pr(5), "pr.diff");
+    assert_string_equal(d->parts[1].path, "assets/logo.bin");
+    assert_null(d->parts[1].whole);
+}
+
+static void src_git_whole_files_past_the_cap_are_unread(void **state)
+{
+    (void)state;
+    struct src_item *items = NULL;
+    size_t n = 0;
+    moves_list(0, &items, &n);
+    const struct src_field *d = src_item_find(&items[2], "pr.diff");
+    assert_non_null(d->parts[0].whole);
+    assert_null(d->parts[0].whole->unread);
+    assert_true(d->parts[0].whole->old_len > 100000);
+    src_items_free(items, n);
+    /* The diff fits in 20 000 bytes, the two whole files do not. */
+    moves_list(20000, &items, &n);
+    d = src_item_find(&items[2], "pr.diff");
+    assert_non_null(d->value);
+    const struct src_whole *w = d->parts[0].whole;
+    assert_non_null(w);
+    assert_null(w->old_text);
+    assert_null(w->new_text);
+    assert_non_null(strstr(w->unread, "the whole of 'conf/big.txt' is past the cap of 20000"));
+    assert_non_null(strstr(w->unread, "raise --max-diff"));
+    src_items_free(items, n);
+}
+
+static void src_git_files_line_path_gives_both_paths_of_a_move(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line, *path, *old;
+    } cases[] = {
+        {"R\tsecrets/prod.key -> docs/notes.txt", "docs/notes.txt", "secrets/prod.key"},
+        {"C\ta.txt -> b.txt", "b.txt", "a.txt"},
+        {"M\tsrc/x.c", "src/x.c", NULL},
+        {"A\tname -> with arrow", "with arrow", NULL},
+        {"D\tgone", "gone", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = 0, old_len = 99;
+        const char *old = "x";
+        const char *p = src_git_files_line_path(cases[i].line, strlen(cases[i].line), &len, &old,
+                                                &old_len);
+        assert_int_equal(len, strlen(cases[i].path));
+        assert_memory_equal(p, cases[i].path, len);
+        if (cases[i].old) {
+            assert_int_equal(old_len, strlen(cases[i].old));
+            assert_memory_equal(old, cases[i].old, old_len);
+        } else {
+            assert_null(old);
+            assert_int_equal(old_len, 0);
+        }
+    }
+}
+
 static void src_git_fields_have_their_length_and_only_the_diff_has_parts(void **state)
 {
     (void)state;
@@ -632,6 +790,11 @@ int main(void)
         cmocka_unit_test(src_git_multi_file_diff_has_a_part_per_file_in_diff_order),
         cmocka_unit_test(src_git_rename_part_has_the_new_path_and_delete_the_old),
         cmocka_unit_test(src_git_binary_file_has_its_own_part),
+        cmocka_unit_test(src_git_rename_part_carries_both_paths_and_whole_files),
+        cmocka_unit_test(src_git_rename_below_gits_threshold_is_a_delete_and_an_add),
+        cmocka_unit_test(src_git_added_and_deleted_files_have_no_whole_files),
+        cmocka_unit_test(src_git_whole_files_past_the_cap_are_unread),
+        cmocka_unit_test(src_git_files_line_path_gives_both_paths_of_a_move),
         cmocka_unit_test(src_git_fields_have_their_length_and_only_the_diff_has_parts),
         cmocka_unit_test(src_git_glob_matching_nothing_gives_no_items),
         cmocka_unit_test(src_git_bad_base_error_names_the_base),
