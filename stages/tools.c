@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "pipeline/pipeline.h"
+#include "policy/detect.h"
 #include "policy/label.h"
 #include "policy/policy.h"
 #include "sources/src_git.h"
@@ -125,6 +126,7 @@ int stage_tools_open(struct stage_tools **out, const struct stage_tools_opts *o,
     t->lab = o->lab;
     t->p = pol_labeller_pipeline(o->lab);
     t->max = o->max_result ? o->max_result : STAGE_TOOL_RESULT_MAX;
+    t->tree_label = -1;
     const char *repo = o->repo ? o->repo : ".";
     /* NO_SEARCH: the repository named, never one found above it. */
     int rc = git_repository_open_ext(&t->repo, repo, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
@@ -145,11 +147,129 @@ void stage_tools_free(struct stage_tools *t)
 {
     if (!t)
         return;
+    for (size_t i = 0; i < t->cap_files; i++)
+        free(t->files[i].path);
+    free(t->files);
     git_tree_free(t->tree);
     git_commit_free(t->head);
     git_repository_free(t->repo);
     free(t);
     git_libgit2_shutdown();
+}
+
+/* The declared label a result starts from: a field's, or for git_log the
+ * join of pr.title and pr.files (the README's bounds table). */
+static int declared_of(const struct pipeline *p, const char *field)
+{
+    if (strcmp(field, "git_log") == 0)
+        return pol_label_join(p, pipe_source_field_label(p, "pr.title"),
+                              pipe_source_field_label(p, "pr.files"));
+    return pipe_source_field_label(p, field);
+}
+
+/* ---- labels of what a result depends on ------------------------------------ */
+
+/* A result says something of every byte it was computed from, not only of
+ * the bytes it shows: lines 2-6 of a key file are its key, and "no line
+ * matches" is an answer about each file searched. So results are labelled
+ * by whole files and whole path lists, through the one labeller. */
+
+static size_t path_hash(const char *s)
+{
+    size_t h = 1469598103934665603u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+static struct stage_file_label *file_slot(struct stage_tools *t, const char *path)
+{
+    size_t mask = t->cap_files - 1, i = path_hash(path) & mask;
+    while (t->files[i].path && strcmp(t->files[i].path, path) != 0)
+        i = (i + 1) & mask;
+    return &t->files[i];
+}
+
+/* Keeps the table at most half full, so a probe always ends at a hole. */
+static void files_grow(struct stage_tools *t)
+{
+    struct stage_file_label *old = t->files;
+    size_t old_cap = t->cap_files;
+    t->cap_files = old_cap ? old_cap * 2 : 64;
+    t->files = bh_xcalloc(t->cap_files, sizeof(*t->files));
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].path)
+            *file_slot(t, old[i].path) = old[i];
+    free(old);
+}
+
+static int file_label_of(struct stage_tools *t, const char *path, git_blob *b)
+{
+    const char *why = !b                    ? "the file could not be read"
+                      : git_blob_is_binary(b) ? "a binary file: its content is not scanned"
+                                              : NULL;
+    size_t size = b ? (size_t)git_blob_rawsize(b) : 0;
+    struct src_part whole = { (char *)path, 0, size };
+    struct pol_value v;
+    pol_label_value(t->lab, "pr.diff", declared_of(t->p, "pr.diff"),
+                    why ? NULL : git_blob_rawcontent(b), size, &whole, 1, why, &v);
+    int label = v.label;
+    pol_value_release(&v);
+    return label;
+}
+
+int stage_tool_file_label(struct stage_tools *t, const char *path, git_blob *b)
+{
+    if (2 * (t->n_files + 1) > t->cap_files)
+        files_grow(t);
+    struct stage_file_label *slot = file_slot(t, path);
+    if (!slot->path) {
+        slot->label = file_label_of(t, path, b);
+        slot->path = bh_xstrdup(path);
+        t->n_files++;
+    }
+    return slot->label;
+}
+
+static int tree_paths_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+    struct bh_buf *b = payload;
+    if (bh_buf_printf(b, "%s%s\n", root, git_tree_entry_name(e)) != 0)
+        return -1; /* over the detectors' cap: unscanned */
+    return 0;
+}
+
+int stage_tool_tree_label(struct stage_tools *t)
+{
+    if (t->tree_label >= 0)
+        return t->tree_label;
+    struct bh_buf b;
+    struct pol_value v;
+    bh_buf_init(&b, POL_DETECT_MAX_BYTES);
+    int rc = git_tree_walk(t->tree, GIT_TREEWALK_PRE, tree_paths_cb, &b);
+    pol_label_value(t->lab, "pr.files", declared_of(t->p, "pr.files"),
+                    rc == 0 ? (b.data ? b.data : "") : NULL, b.len, NULL, 0,
+                    "the head tree's paths could not be listed whole", &v);
+    t->tree_label = v.label;
+    pol_value_release(&v);
+    bh_buf_release(&b);
+    return t->tree_label;
+}
+
+int stage_tool_text_label(struct stage_tools *t, const char *field, const char *text,
+                          size_t len)
+{
+    struct pol_value v;
+    const char *name = strcmp(field, "git_log") == 0 ? "pr.title" : field;
+    pol_label_value(t->lab, name, declared_of(t->p, field), text, len, NULL, 0, NULL, &v);
+    int label = v.label;
+    pol_value_release(&v);
+    return label;
+}
+
+void stage_tool_out_depends(struct stage_tools *t, struct stage_tool_out *o, int label)
+{
+    o->depends = pol_label_join(t->p, o->depends, label);
 }
 
 /* ---- results ------------------------------------------------------------ */
@@ -257,16 +377,6 @@ static void text_fix(char *s, size_t n)
     }
 }
 
-/* The declared label a result starts from: a field's, or for git_log the
- * join of pr.title and pr.files (the README's bounds table). */
-static int declared_of(const struct pipeline *p, const char *field)
-{
-    if (strcmp(field, "git_log") == 0)
-        return pol_label_join(p, pipe_source_field_label(p, "pr.title"),
-                              pipe_source_field_label(p, "pr.files"));
-    return pipe_source_field_label(p, field);
-}
-
 void stage_tool_result_ok(struct stage_tools *t, struct stage_tool_out *o, const char *field,
                           const char *note, struct stage_tool_result *r)
 {
@@ -277,7 +387,7 @@ void stage_tool_result_ok(struct stage_tools *t, struct stage_tool_out *o, const
     pol_label_value(t->lab, name, declared_of(t->p, field), o->b.data ? o->b.data : "",
                     o->b.len, o->parts, o->n_parts, NULL, &v);
     memset(r, 0, sizeof(*r));
-    r->label = v.label;
+    r->label = pol_label_join(t->p, v.label, o->depends);
     r->truncated = o->truncated;
     pol_value_release(&v);
     r->text = bh_buf_detach(&o->b);
@@ -314,7 +424,7 @@ void stage_tool_result_tree_error(struct stage_tools *t, struct stage_tool_resul
     struct pol_value v;
     pol_label_value(t->lab, "pr.files", declared_of(t->p, "pr.files"), r->text, strlen(r->text),
                     NULL, 0, NULL, &v);
-    r->label = v.label;
+    r->label = pol_label_join(t->p, v.label, stage_tool_tree_label(t));
     pol_value_release(&v);
 }
 
