@@ -2,7 +2,13 @@
  * the JSON schema sent to the model, the checks of a call's arguments and
  * the dispatch, so what the model is told and what is enforced cannot drift.
  * Also here: the result builder (caps, UTF-8, per-file parts) and labelling
- * through policy/label.h, the one place values get labels.
+ * through policy/label.h, the one place values get labels. A result is
+ * labelled by what it was computed from — whole files, the tree's paths —
+ * not by the slice it shows, since answers about hidden bytes (a line range,
+ * a match or its absence) add up to the bytes. Whole-file labels cost a
+ * detector scan of each file a tool touches; they are cached per path for
+ * the life of the tools (one commit, one task), so a series of greps over a
+ * large tree scans each file once.
  *
  * A call never fails the task by itself: whatever is wrong with it becomes
  * a result the model reads (status MALFORMED or FAILED), and the agent loop

@@ -8,7 +8,9 @@
  * cap stops where it is and says so, rather than growing with the
  * repository. The walk over a whole tree (grep) skips binary files and
  * files over STAGE_TOOL_FILE_MAX, counting them, so a vendored blob cannot
- * make one call read gigabytes. */
+ * make one call search gigabytes; each such file still joins the result's
+ * label (binary: top; large: scanned by the detectors up to their cap, top
+ * past it), since being left out is something the answer says about it. */
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
