@@ -29,6 +29,7 @@
 #include "policy/policy.h"
 #include "sources/src_git.h"
 #include "stages/tools_int.h"
+#include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
 
 enum arg_type { ARG_STRING, ARG_INT };
@@ -153,8 +154,10 @@ void stage_tools_free(struct stage_tools *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->cap_files; i++)
+    for (size_t i = 0; i < t->cap_files; i++) {
         free(t->files[i].path);
+        free(t->files[i].why);
+    }
     free(t->files);
     git_tree_free(t->tree);
     git_commit_free(t->head);
@@ -179,6 +182,27 @@ static int declared_of(const struct pipeline *p, const char *field)
  * the bytes it shows: lines 2-6 of a key file are its key, and "no line
  * matches" is an answer about each file searched. So results are labelled
  * by whole files and whole path lists, through the one labeller. */
+
+/* What decided v's label, in words: the first reason at its label (a rule,
+ * a detector with its file and line, why it was unscanned), else the
+ * declared label; `what` names the subject when the reason names no file. */
+static void value_why(const struct pipeline *p, const struct pol_value *v, const char *what,
+                      char *buf, size_t size)
+{
+    char r[STAGE_TOOL_WHY] = "";
+    for (size_t i = 0; i < v->n_reasons && !r[0]; i++) {
+        struct pol_reason one = v->reasons[i];
+        if (one.label != v->label)
+            continue;
+        one.in_diff = 0; /* a file read whole, not its diff */
+        pol_reason_format(p, &one, r, sizeof(r));
+        if (one.path)
+            what = NULL;
+    }
+    if (!r[0])
+        snprintf(r, sizeof(r), "declared %s", pol_label_name(p, v->label));
+    snprintf(buf, size, "%s%s%s", what ? what : "", what ? ": " : "", r);
+}
 
 static size_t path_hash(const char *s)
 {
@@ -209,7 +233,7 @@ static void files_grow(struct stage_tools *t)
     free(old);
 }
 
-static int file_label_of(struct stage_tools *t, const char *path, git_blob *b)
+static int file_label_of(struct stage_tools *t, const char *path, git_blob *b, char **out_why)
 {
     const char *why = !b                    ? "the file could not be read"
                       : git_blob_is_binary(b) ? "a binary file: its content is not scanned"
@@ -220,20 +244,26 @@ static int file_label_of(struct stage_tools *t, const char *path, git_blob *b)
     pol_label_value(t->lab, "pr.diff", declared_of(t->p, "pr.diff"),
                     why ? NULL : git_blob_rawcontent(b), size, &whole, 1, why, &v);
     int label = v.label;
+    char words[STAGE_TOOL_WHY];
+    value_why(t->p, &v, path, words, sizeof(words));
+    *out_why = bh_xstrdup(words);
     pol_value_release(&v);
     return label;
 }
 
-int stage_tool_file_label(struct stage_tools *t, const char *path, git_blob *b)
+int stage_tool_file_label(struct stage_tools *t, const char *path, git_blob *b,
+                          const char **why)
 {
     if (2 * (t->n_files + 1) > t->cap_files)
         files_grow(t);
     struct stage_file_label *slot = file_slot(t, path);
     if (!slot->path) {
-        slot->label = file_label_of(t, path, b);
+        slot->label = file_label_of(t, path, b, &slot->why);
         slot->path = bh_xstrdup(path);
         t->n_files++;
     }
+    if (why)
+        *why = slot->why;
     return slot->label;
 }
 
@@ -245,8 +275,10 @@ static int tree_paths_cb(const char *root, const git_tree_entry *e, void *payloa
     return 0;
 }
 
-int stage_tool_tree_label(struct stage_tools *t)
+int stage_tool_tree_label(struct stage_tools *t, const char **why)
 {
+    if (why)
+        *why = t->tree_why;
     if (t->tree_label >= 0)
         return t->tree_label;
     struct bh_buf b;
@@ -257,25 +289,50 @@ int stage_tool_tree_label(struct stage_tools *t)
                     rc == 0 ? (b.data ? b.data : "") : NULL, b.len, NULL, 0,
                     "the head tree's paths could not be listed whole", &v);
     t->tree_label = v.label;
+    value_why(t->p, &v, "the paths of the head tree", t->tree_why, sizeof(t->tree_why));
     pol_value_release(&v);
     bh_buf_release(&b);
     return t->tree_label;
 }
 
 int stage_tool_text_label(struct stage_tools *t, const char *field, const char *text,
-                          size_t len)
+                          size_t len, const char *what, char *why)
 {
     struct pol_value v;
     const char *name = strcmp(field, "git_log") == 0 ? "pr.title" : field;
-    pol_label_value(t->lab, name, declared_of(t->p, field), text, len, NULL, 0, NULL, &v);
+    pol_label_value(t->lab, name, declared_of(t->p, field), text, len, NULL, 0,
+                    "too large to scan", &v);
     int label = v.label;
+    if (why)
+        value_why(t->p, &v, what, why, STAGE_TOOL_WHY);
     pol_value_release(&v);
     return label;
 }
 
-void stage_tool_out_depends(struct stage_tools *t, struct stage_tool_out *o, int label)
+/* Keeps the words of the first thing at the highest label. */
+static void why_join(const struct pipeline *p, int *label, char *why, int with, const char *w)
 {
-    o->depends = pol_label_join(t->p, o->depends, label);
+    if (with > *label || why[0] == '\0')
+        bh_str_put(why, STAGE_TOOL_WHY, "%s", w ? w : "");
+    *label = pol_label_join(p, *label, with);
+}
+
+void stage_tool_why(struct stage_tools *t, const struct pol_value *v, const char *what,
+                    char *why)
+{
+    value_why(t->p, v, what, why, STAGE_TOOL_WHY);
+}
+
+void stage_tool_out_depends(struct stage_tools *t, struct stage_tool_out *o, int label,
+                            const char *why)
+{
+    why_join(t->p, &o->depends, o->why, label, why);
+}
+
+void stage_tool_result_depends(struct stage_tools *t, struct stage_tool_result *r, int label,
+                               const char *why)
+{
+    why_join(t->p, &r->label, r->why, label, why);
 }
 
 /* ---- results ------------------------------------------------------------ */
@@ -393,7 +450,9 @@ void stage_tool_result_ok(struct stage_tools *t, struct stage_tool_out *o, const
     pol_label_value(t->lab, name, declared_of(t->p, field), o->b.data ? o->b.data : "",
                     o->b.len, o->parts, o->n_parts, NULL, &v);
     memset(r, 0, sizeof(*r));
-    r->label = pol_label_join(t->p, v.label, o->depends);
+    r->label = v.label;
+    value_why(t->p, &v, "the text shown", r->why, sizeof(r->why));
+    stage_tool_result_depends(t, r, o->depends, o->why);
     r->truncated = o->truncated;
     pol_value_release(&v);
     r->text = bh_buf_detach(&o->b);
@@ -430,8 +489,12 @@ void stage_tool_result_tree_error(struct stage_tools *t, struct stage_tool_resul
     struct pol_value v;
     pol_label_value(t->lab, "pr.files", declared_of(t->p, "pr.files"), r->text, strlen(r->text),
                     NULL, 0, NULL, &v);
-    r->label = pol_label_join(t->p, v.label, stage_tool_tree_label(t));
+    r->label = v.label;
+    value_why(t->p, &v, "the answer", r->why, sizeof(r->why));
     pol_value_release(&v);
+    const char *why = NULL;
+    int tree = stage_tool_tree_label(t, &why);
+    stage_tool_result_depends(t, r, tree, why);
 }
 
 const char *stage_tool_path_problem(const char *path, int dir)

@@ -72,9 +72,14 @@ enum stage_tool_status {
                              not a JSON object, a missing, unknown or mistyped argument */
 };
 
+#define STAGE_TOOL_WHY 256
+
 struct stage_tool_result {
     char *text;          /* owned, valid UTF-8 (invalid bytes of a file become '?') */
     int label;           /* label index of text, never -1 */
+    char why[STAGE_TOOL_WHY]; /* what decided the label, in words, for messages: a rule, a
+                                 detector and the file and line, or why a file is unscanned
+                                 (never its content); "" for a call that read nothing */
     int status;          /* enum stage_tool_status */
     int truncated;       /* the result was cut at a cap (text says so too) */
 };

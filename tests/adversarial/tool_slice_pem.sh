@@ -70,10 +70,14 @@ st() { jq -r --arg s "$1" "select(.stage == \$s) | $2" "$T/report.jsonl"; }
 for s in slice base64 oracle; do
   expect_eq "$s: withheld" withheld "$(st "$s" .state)"
   expect_contains "$s: ... by the gate, at the step after the tool result" <(st "$s" .error) \
-    "agent stage '$s', request 2 (the conversation is restricted with its tool results)"
+    "agent stage '$s', request 2 (the conversation is restricted with its tool results; raised by the result of "
   audit_has "$s: the refusal" "$T/state" \
     "decision = 'refuse' AND stage = '$s' AND label = 'restricted' AND clearance = 'internal'"
 done
+expect_contains "slice: the refusal names the file and the detector that raised it" \
+  <(st slice .error) "raised by the result of read_file: detector private-key (restricted) at line 1 of deploy/service.pem"
+expect_contains "oracle: ... and for a grep, the file it searched" <(st oracle .error) \
+  "raised by the result of grep: detector vault-token (restricted) at line 2 of config/settings.py"
 expect_eq "the local agent read the same slice" "LOCAL-DONE: a private key is committed" \
   "$(st local .output)"
 expect_eq "... and its output is restricted" restricted "$(st local .label)"

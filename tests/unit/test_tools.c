@@ -496,6 +496,8 @@ static void a_slice_of_a_pem_is_labelled_by_the_whole_file(void **state)
                 "\"end_line\":4}");
     lacks(r.text, "BEGIN PRIVATE KEY");
     assert_int_equal(r.label, RESTR); /* no rule: the detector, over the whole file */
+    assert_string_equal(r.why, "detector private-key (restricted) at line 1 of "
+                               "deploy/staging.pem");
     stage_tool_result_release(&r);
     r = call_on(t, "read_file", "{\"path\":\"deploy/staging.pem\",\"start_line\":99}");
     assert_int_equal(r.status, STAGE_TOOL_FAILED);
@@ -537,6 +539,8 @@ static void a_binary_file_is_top(void **state)
     struct stage_tool_result r = call(5, "read_file", "{\"path\":\"assets/logo.bin\"}");
     assert_int_equal(r.status, STAGE_TOOL_FAILED);
     assert_int_equal(r.label, RESTR);
+    assert_string_equal(r.why, "assets/logo.bin: unscanned, so restricted: a binary file: its "
+                               "content is not scanned");
     stage_tool_result_release(&r);
     r = call(5, "grep", "{\"pattern\":\"no-such-text-anywhere\"}");
     has(r.text, "1 binary or over 1024 KiB not searched");
@@ -558,6 +562,7 @@ static void listings_logs_and_diffs_are_labelled_by_what_they_read(void **state)
     struct stage_tool_result r = call_on(t, "list_files", "{\"dir\":\"src\"}");
     lacks(r.text, "deploy/");
     assert_int_equal(r.label, CONF); /* the tree holds deploy/staging.pem */
+    has(r.why, "the paths of the head tree: detector deploy-path (confidential)");
     stage_tool_result_release(&r);
     r = call_on(t, "read_file", "{\"path\":\"deploy/other.pem\"}");
     has(r.text, "there is no file 'deploy/other.pem'");
@@ -579,6 +584,7 @@ static void listings_logs_and_diffs_are_labelled_by_what_they_read(void **state)
     has(r.text, "Rotate the keys");
     lacks(r.text, "ROTATED-");
     assert_int_equal(r.label, RESTR); /* the message's body holds what the title is cut from */
+    has(r.why, "detector rotated (restricted)");
     stage_tool_result_release(&r);
     r = call_on(t, "git_log", "{\"n\":1,\"path\":\"src\"}"); /* not that commit */
     assert_int_equal(r.label, INT);
