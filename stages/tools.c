@@ -239,7 +239,7 @@ static int file_label_of(struct stage_tools *t, const char *path, git_blob *b, c
                       : git_blob_is_binary(b) ? "a binary file: its content is not scanned"
                                               : NULL;
     size_t size = b ? (size_t)git_blob_rawsize(b) : 0;
-    struct src_part whole = { (char *)path, 0, size };
+    struct src_part whole = { .path = (char *)path, .offset = 0, .length = size };
     struct pol_value v;
     pol_label_value(t->lab, "pr.diff", declared_of(t->p, "pr.diff"),
                     why ? NULL : git_blob_rawcontent(b), size, &whole, 1, why, &v);
