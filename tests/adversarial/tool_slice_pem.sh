@@ -53,6 +53,8 @@ export ADV_CLOUD_URL=$cloud_URL ADV_LOCAL_URL=$local_URL ADV_CLOUD_KEY=adv-cloud
 # and the detectors' reach is left to the run.
 bh check check "$P/tool_slice_pem.json"
 expect_rc "check accepts read_file and grep for the cloud agents" 0
+expect_contains "... and says their results may go above the clearance at run time" "$T/check.out" \
+  "tool grep: internal (what the tool returns: as pr.diff); with detectors restricted — above its clearance when a detector hits"
 
 bh run run "$P/tool_slice_pem.json" --repo "$R" --pulls 'refs/pull/*/head' --base main \
   --state "$T/state"
