@@ -51,6 +51,8 @@ struct agent {
     struct held *held;
     size_t n, cap;
     int label;                    /* the conversation's: prompt and every tool result */
+    char *raised_by;              /* the tool result that raised label last, in words, or
+                                     NULL (the prompt's label) */
     int steps, malformed;
     int asked_again;              /* an answer failed the output check and was sent back */
     struct stage_inputs in;       /* declassify's guards: the prompt's inputs, tool results */
@@ -84,6 +86,7 @@ static void agent_free(struct agent *a)
     free(a->tools_json);
     stage_inputs_release(&a->in);
     free(a->answered_by);
+    free(a->raised_by);
     free(a);
 }
 
@@ -149,8 +152,9 @@ static int step(struct agent *a, struct bh_err *err)
     else if (a->steps > 0) {
         const struct pipeline *p = eng_task_pipeline(a->t);
         bh_err_prefix(err, "agent stage '%s', request %d (the conversation is %s with its tool "
-                      "results): ", p->stages[a->via].name, a->steps + 1,
-                      pol_label_name(p, a->label));
+                      "results%s%s): ", p->stages[a->via].name, a->steps + 1,
+                      pol_label_name(p, a->label), a->raised_by ? "; raised by " : "",
+                      a->raised_by ? a->raised_by : "");
     }
     return rc;
 }
@@ -199,6 +203,10 @@ static int calls_answer(struct agent *a, const struct prov_tool_call *calls, siz
     for (size_t i = 0; i < n; i++) {
         struct stage_tool_result r;
         call_run(a, &calls[i], i, &r);
+        if (r.label > a->label) { /* what to name when the gate refuses the next step */
+            free(a->raised_by);
+            a->raised_by = bh_xasprintf("the result of %s: %s", calls[i].name, r.why);
+        }
         a->label = pol_label_join(p, a->label, r.label);
         if (keep)
             stage_inputs_add(&a->in, "a tool result", r.text, r.label);

@@ -2,7 +2,13 @@
  * the JSON schema sent to the model, the checks of a call's arguments and
  * the dispatch, so what the model is told and what is enforced cannot drift.
  * Also here: the result builder (caps, UTF-8, per-file parts) and labelling
- * through policy/label.h, the one place values get labels.
+ * through policy/label.h, the one place values get labels. A result is
+ * labelled by what it was computed from — whole files, the tree's paths —
+ * not by the slice it shows, since answers about hidden bytes (a line range,
+ * a match or its absence) add up to the bytes. Whole-file labels cost a
+ * detector scan of each file a tool touches; they are cached per path for
+ * the life of the tools (one commit, one task), so a series of greps over a
+ * large tree scans each file once.
  *
  * A call never fails the task by itself: whatever is wrong with it becomes
  * a result the model reads (status MALFORMED or FAILED), and the agent loop
@@ -18,10 +24,12 @@
 #include <string.h>
 
 #include "pipeline/pipeline.h"
+#include "policy/detect.h"
 #include "policy/label.h"
 #include "policy/policy.h"
 #include "sources/src_git.h"
 #include "stages/tools_int.h"
+#include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
 
 enum arg_type { ARG_STRING, ARG_INT };
@@ -125,6 +133,7 @@ int stage_tools_open(struct stage_tools **out, const struct stage_tools_opts *o,
     t->lab = o->lab;
     t->p = pol_labeller_pipeline(o->lab);
     t->max = o->max_result ? o->max_result : STAGE_TOOL_RESULT_MAX;
+    t->tree_label = -1;
     const char *repo = o->repo ? o->repo : ".";
     /* NO_SEARCH: the repository named, never one found above it. */
     int rc = git_repository_open_ext(&t->repo, repo, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
@@ -145,11 +154,185 @@ void stage_tools_free(struct stage_tools *t)
 {
     if (!t)
         return;
+    for (size_t i = 0; i < t->cap_files; i++) {
+        free(t->files[i].path);
+        free(t->files[i].why);
+    }
+    free(t->files);
     git_tree_free(t->tree);
     git_commit_free(t->head);
     git_repository_free(t->repo);
     free(t);
     git_libgit2_shutdown();
+}
+
+/* The declared label a result starts from: a field's, or for git_log the
+ * join of pr.title and pr.files (the README's bounds table). */
+static int declared_of(const struct pipeline *p, const char *field)
+{
+    if (strcmp(field, "git_log") == 0)
+        return pol_label_join(p, pipe_source_field_label(p, "pr.title"),
+                              pipe_source_field_label(p, "pr.files"));
+    return pipe_source_field_label(p, field);
+}
+
+/* ---- labels of what a result depends on ------------------------------------ */
+
+/* A result says something of every byte it was computed from, not only of
+ * the bytes it shows: lines 2-6 of a key file are its key, and "no line
+ * matches" is an answer about each file searched. So results are labelled
+ * by whole files and whole path lists, through the one labeller. */
+
+/* What decided v's label, in words: the first reason at its label (a rule,
+ * a detector with its file and line, why it was unscanned), else the
+ * declared label; `what` names the subject when the reason names no file. */
+static void value_why(const struct pipeline *p, const struct pol_value *v, const char *what,
+                      char *buf, size_t size)
+{
+    char r[STAGE_TOOL_WHY] = "";
+    for (size_t i = 0; i < v->n_reasons && !r[0]; i++) {
+        struct pol_reason one = v->reasons[i];
+        if (one.label != v->label)
+            continue;
+        one.in_diff = 0; /* a file read whole, not its diff */
+        pol_reason_format(p, &one, r, sizeof(r));
+        if (one.path)
+            what = NULL;
+    }
+    if (!r[0])
+        snprintf(r, sizeof(r), "declared %s", pol_label_name(p, v->label));
+    snprintf(buf, size, "%s%s%s", what ? what : "", what ? ": " : "", r);
+}
+
+static size_t path_hash(const char *s)
+{
+    size_t h = 1469598103934665603u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+static struct stage_file_label *file_slot(struct stage_tools *t, const char *path)
+{
+    size_t mask = t->cap_files - 1, i = path_hash(path) & mask;
+    while (t->files[i].path && strcmp(t->files[i].path, path) != 0)
+        i = (i + 1) & mask;
+    return &t->files[i];
+}
+
+/* Keeps the table at most half full, so a probe always ends at a hole. */
+static void files_grow(struct stage_tools *t)
+{
+    struct stage_file_label *old = t->files;
+    size_t old_cap = t->cap_files;
+    t->cap_files = old_cap ? old_cap * 2 : 64;
+    t->files = bh_xcalloc(t->cap_files, sizeof(*t->files));
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].path)
+            *file_slot(t, old[i].path) = old[i];
+    free(old);
+}
+
+static int file_label_of(struct stage_tools *t, const char *path, git_blob *b, char **out_why)
+{
+    const char *why = !b                    ? "the file could not be read"
+                      : git_blob_is_binary(b) ? "a binary file: its content is not scanned"
+                                              : NULL;
+    size_t size = b ? (size_t)git_blob_rawsize(b) : 0;
+    struct src_part whole = { .path = (char *)path, .offset = 0, .length = size };
+    struct pol_value v;
+    pol_label_value(t->lab, "pr.diff", declared_of(t->p, "pr.diff"),
+                    why ? NULL : git_blob_rawcontent(b), size, &whole, 1, why, &v);
+    int label = v.label;
+    char words[STAGE_TOOL_WHY];
+    value_why(t->p, &v, path, words, sizeof(words));
+    *out_why = bh_xstrdup(words);
+    pol_value_release(&v);
+    return label;
+}
+
+int stage_tool_file_label(struct stage_tools *t, const char *path, git_blob *b,
+                          const char **why)
+{
+    if (2 * (t->n_files + 1) > t->cap_files)
+        files_grow(t);
+    struct stage_file_label *slot = file_slot(t, path);
+    if (!slot->path) {
+        slot->label = file_label_of(t, path, b, &slot->why);
+        slot->path = bh_xstrdup(path);
+        t->n_files++;
+    }
+    if (why)
+        *why = slot->why;
+    return slot->label;
+}
+
+static int tree_paths_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+    struct bh_buf *b = payload;
+    if (bh_buf_printf(b, "%s%s\n", root, git_tree_entry_name(e)) != 0)
+        return -1; /* over the detectors' cap: unscanned */
+    return 0;
+}
+
+int stage_tool_tree_label(struct stage_tools *t, const char **why)
+{
+    if (why)
+        *why = t->tree_why;
+    if (t->tree_label >= 0)
+        return t->tree_label;
+    struct bh_buf b;
+    struct pol_value v;
+    bh_buf_init(&b, POL_DETECT_MAX_BYTES);
+    int rc = git_tree_walk(t->tree, GIT_TREEWALK_PRE, tree_paths_cb, &b);
+    pol_label_value(t->lab, "pr.files", declared_of(t->p, "pr.files"),
+                    rc == 0 ? (b.data ? b.data : "") : NULL, b.len, NULL, 0,
+                    "the head tree's paths could not be listed whole", &v);
+    t->tree_label = v.label;
+    value_why(t->p, &v, "the paths of the head tree", t->tree_why, sizeof(t->tree_why));
+    pol_value_release(&v);
+    bh_buf_release(&b);
+    return t->tree_label;
+}
+
+int stage_tool_text_label(struct stage_tools *t, const char *field, const char *text,
+                          size_t len, const char *what, char *why)
+{
+    struct pol_value v;
+    const char *name = strcmp(field, "git_log") == 0 ? "pr.title" : field;
+    pol_label_value(t->lab, name, declared_of(t->p, field), text, len, NULL, 0,
+                    "too large to scan", &v);
+    int label = v.label;
+    if (why)
+        value_why(t->p, &v, what, why, STAGE_TOOL_WHY);
+    pol_value_release(&v);
+    return label;
+}
+
+/* Keeps the words of the first thing at the highest label. */
+static void why_join(const struct pipeline *p, int *label, char *why, int with, const char *w)
+{
+    if (with > *label || why[0] == '\0')
+        bh_str_put(why, STAGE_TOOL_WHY, "%s", w ? w : "");
+    *label = pol_label_join(p, *label, with);
+}
+
+void stage_tool_why(struct stage_tools *t, const struct pol_value *v, const char *what,
+                    char *why)
+{
+    value_why(t->p, v, what, why, STAGE_TOOL_WHY);
+}
+
+void stage_tool_out_depends(struct stage_tools *t, struct stage_tool_out *o, int label,
+                            const char *why)
+{
+    why_join(t->p, &o->depends, o->why, label, why);
+}
+
+void stage_tool_result_depends(struct stage_tools *t, struct stage_tool_result *r, int label,
+                               const char *why)
+{
+    why_join(t->p, &r->label, r->why, label, why);
 }
 
 /* ---- results ------------------------------------------------------------ */
@@ -267,16 +450,6 @@ static void text_fix(char *s, size_t n)
     }
 }
 
-/* The declared label a result starts from: a field's, or for git_log the
- * join of pr.title and pr.files (the README's bounds table). */
-static int declared_of(const struct pipeline *p, const char *field)
-{
-    if (strcmp(field, "git_log") == 0)
-        return pol_label_join(p, pipe_source_field_label(p, "pr.title"),
-                              pipe_source_field_label(p, "pr.files"));
-    return pipe_source_field_label(p, field);
-}
-
 void stage_tool_result_ok(struct stage_tools *t, struct stage_tool_out *o, const char *field,
                           const char *note, struct stage_tool_result *r)
 {
@@ -288,6 +461,8 @@ void stage_tool_result_ok(struct stage_tools *t, struct stage_tool_out *o, const
                     o->b.len, o->parts, o->n_parts, NULL, &v);
     memset(r, 0, sizeof(*r));
     r->label = v.label;
+    value_why(t->p, &v, "the text shown", r->why, sizeof(r->why));
+    stage_tool_result_depends(t, r, o->depends, o->why);
     r->truncated = o->truncated;
     pol_value_release(&v);
     r->text = bh_buf_detach(&o->b);
@@ -325,7 +500,11 @@ void stage_tool_result_tree_error(struct stage_tools *t, struct stage_tool_resul
     pol_label_value(t->lab, "pr.files", declared_of(t->p, "pr.files"), r->text, strlen(r->text),
                     NULL, 0, NULL, &v);
     r->label = v.label;
+    value_why(t->p, &v, "the answer", r->why, sizeof(r->why));
     pol_value_release(&v);
+    const char *why = NULL;
+    int tree = stage_tool_tree_label(t, &why);
+    stage_tool_result_depends(t, r, tree, why);
 }
 
 const char *stage_tool_path_problem(const char *path, int dir)

@@ -13,11 +13,16 @@
  * Paths are looked up in the head commit's tree: an absolute path, a '..'
  * or '.' segment, or a path the tree does not hold is an error result.
  *
- * Every result carries a label (policy/label.h): read_file, grep and diff as
- * the source field pr.diff, with path rules per file and detectors;
- * list_files as pr.files; git_log as pr.title joined with pr.files; both
- * with detectors. Every result is capped (STAGE_TOOL_RESULT_MAX) and says
- * so when it was cut. */
+ * Every result carries a label (policy/label.h) that covers everything it
+ * was computed from, not only the text it shows: read_file the whole file
+ * (pr.diff with its path rule, detectors over all of it), whatever lines are
+ * asked; grep every file it looked at, whole, matched or not, searched or
+ * left out as binary or large, and the tree's paths; list_files (as pr.files)
+ * every path of the head tree; git_log (pr.title joined with pr.files) the
+ * whole messages of the commits it shows; diff the whole pr.diff, or one
+ * file's part as each.diff. A file that cannot be scanned whole (binary, over
+ * the detectors' cap, unreadable) is the top label. Every result is capped
+ * (STAGE_TOOL_RESULT_MAX) and says so when it was cut. */
 #ifndef STAGE_TOOLS_H
 #define STAGE_TOOLS_H
 
@@ -67,9 +72,14 @@ enum stage_tool_status {
                              not a JSON object, a missing, unknown or mistyped argument */
 };
 
+#define STAGE_TOOL_WHY 256
+
 struct stage_tool_result {
     char *text;          /* owned, valid UTF-8 (invalid bytes of a file become '?') */
     int label;           /* label index of text, never -1 */
+    char why[STAGE_TOOL_WHY]; /* what decided the label, in words, for messages: a rule, a
+                                 detector and the file and line, or why a file is unscanned
+                                 (never its content); "" for a call that read nothing */
     int status;          /* enum stage_tool_status */
     int truncated;       /* the result was cut at a cap (text says so too) */
 };
@@ -81,8 +91,10 @@ void stage_tool_result_release(struct stage_tool_result *r); /* zeroes r */
  * status and a text for the model. A result that names only what the call
  * said (an unknown tool, a bad argument) is the bottom label; one that says
  * something of the repository (a file that is not there) is labelled as
- * list_files. grep's label joins the path rules of every file it searched,
- * matched or not: a search that found nothing in a file still says so. */
+ * list_files (every path of the tree), joined with the file's label when it
+ * is about a file's content (its length, that it is binary). grep's label
+ * joins the label of every file it looked at, matched or not: a search that
+ * found nothing in a file still says so. */
 void stage_tools_call(struct stage_tools *t, const char *name, const char *arguments_json,
                       struct stage_tool_result *out);
 

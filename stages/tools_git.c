@@ -8,12 +8,18 @@
  * cap stops where it is and says so, rather than growing with the
  * repository. The walk over a whole tree (grep) skips binary files and
  * files over STAGE_TOOL_FILE_MAX, counting them, so a vendored blob cannot
- * make one call read gigabytes. */
+ * make one call search gigabytes; each such file still joins the result's
+ * label (binary: top; large: scanned by the detectors up to their cap, top
+ * past it), since being left out is something the answer says about it. */
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "pipeline/pipeline.h"
+#include "policy/detect.h"
+#include "policy/label.h"
+#include "policy/policy.h"
 #include "sources/src_git.h"
 #include "stages/tools_int.h"
 #include "util/bh_glob.h"
@@ -69,6 +75,11 @@ static git_blob *blob_at(struct stage_tools *t, const char *path, struct stage_t
     if (b && git_blob_is_binary(b)) {
         stage_tool_result_tree_error(t, r, "'%s' is a binary file (%llu bytes): it is not shown",
                                      path, (unsigned long long)git_blob_rawsize(b));
+        /* Its size and that it is binary come from its content, which no
+         * detector can vouch for: the file's label (top). */
+        const char *said = NULL;
+        int l = stage_tool_file_label(t, path, b, &said);
+        stage_tool_result_depends(t, r, l, said);
         git_blob_free(b);
         b = NULL;
     }
@@ -120,15 +131,22 @@ void stage_tool_read_file(struct stage_tools *t, const struct stage_tool_args *a
     const char *data = git_blob_rawcontent(b);
     size_t size = (size_t)git_blob_rawsize(b);
     long n = lines_of(data, size), last = 0;
+    const char *why = NULL;
     if (to < 0 || to > n)
         to = n;
     if (n > 0 && from > n) {
         stage_tool_result_tree_error(t, r, "'%s' has %ld lines: start_line %ld is past its end",
                                      path, n, from);
+        int l = stage_tool_file_label(t, path, b, &why);
+        stage_tool_result_depends(t, r, l, why);
     } else {
         struct stage_tool_out o;
         char note[160] = "";
         stage_tool_out_init(&o, t->max);
+        /* Whatever lines are asked for, they are the file's: lines 2-6 of a
+         * key file are the key without the line a detector knows it by. */
+        int l = stage_tool_file_label(t, path, b, &why);
+        stage_tool_out_depends(t, &o, l, why);
         stage_tool_out_part(&o, path);
         if (n)
             stage_tool_out_printf(&o, "%s, lines %ld-%ld of %ld:\n", path, from, to, n);
@@ -229,6 +247,10 @@ void stage_tool_list_files(struct stage_tools *t, const struct stage_tool_args *
         char *prefix = dir[0] ? bh_xasprintf("%s/", dir) : bh_xstrdup("");
         struct walk w = { .t = t, .o = &o, .prefix = prefix, .glob = a->has[1] ? a->str[1] : NULL };
         stage_tool_out_init(&o, t->max);
+        /* A listing, cut or filtered, is computed from the tree's paths. */
+        const char *why = NULL;
+        int l = stage_tool_tree_label(t, &why);
+        stage_tool_out_depends(t, &o, l, why);
         git_tree_walk(tree, GIT_TREEWALK_PRE, list_cb, &w);
         char note[160];
         if (o.truncated)
@@ -280,13 +302,18 @@ static int grep_cb(const char *root, const git_tree_entry *e, void *payload)
     git_blob *b = NULL;
     if (!path)
         return 0;
-    if (git_blob_lookup(&b, w->t->repo, git_tree_entry_id(e)) < 0 || git_blob_is_binary(b) ||
-        (size_t)git_blob_rawsize(b) > STAGE_TOOL_FILE_MAX) {
+    if (git_blob_lookup(&b, w->t->repo, git_tree_entry_id(e)) < 0)
+        b = NULL;
+    /* Every file the search looked at counts whole, matched or not, shown
+     * or not: "no match", a line cut before the match, and a file left out
+     * as binary all say something of its content. */
+    const char *why = NULL;
+    int l = stage_tool_file_label(w->t, path, b, &why);
+    stage_tool_out_depends(w->t, w->o, l, why);
+    if (!b || git_blob_is_binary(b) || (size_t)git_blob_rawsize(b) > STAGE_TOOL_FILE_MAX) {
         w->skipped++;
     } else {
         w->searched++;
-        /* Every file searched is a part, matched or not: "no match" says
-         * something about its contents too, so its path rule counts. */
         stage_tool_out_part(w->o, path);
         grep_blob(w, path, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
     }
@@ -330,6 +357,9 @@ void stage_tool_grep(struct stage_tools *t, const struct stage_tool_args *a,
         return;
     }
     stage_tool_out_init(&o, t->max);
+    const char *why = NULL;
+    int l = stage_tool_tree_label(t, &why); /* which files path_glob took */
+    stage_tool_out_depends(t, &o, l, why);
     git_tree_walk(t->tree, GIT_TREEWALK_PRE, grep_cb, &w);
     regfree(&w.re);
     char note[256];
@@ -378,15 +408,26 @@ static int log_line(struct stage_tool_out *o, git_commit *c)
                                  who && who->name ? who->name : "?", title ? title : "");
 }
 
-static size_t log_walk(struct stage_tools *t, struct stage_tool_out *o, const char *path, long n)
+/* The whole message of every commit shown, which its title line is cut
+ * from, into msgs (capped: past the cap the label is top). */
+static void log_message(struct bh_buf *msgs, git_commit *c, int *over)
 {
+    const char *m = git_commit_message(c);
+    if (!*over && bh_buf_printf(msgs, "%s\n", m ? m : "") != 0)
+        *over = 1;
+}
+
+static size_t log_walk(struct stage_tools *t, struct stage_tool_out *o, const char *path, long n,
+                       int *msgs_label, char *msgs_why)
+{
+    struct bh_buf msgs;
+    int over = 0;
+    bh_buf_init(&msgs, POL_DETECT_MAX_BYTES);
     git_revwalk *rw = NULL;
     git_oid id;
     size_t shown = 0, visited = 0;
-    if (git_revwalk_new(&rw, t->repo) < 0)
-        return 0;
-    git_revwalk_sorting(rw, GIT_SORT_TIME);
-    if (git_revwalk_push(rw, git_commit_id(t->head)) < 0)
+    if (git_revwalk_new(&rw, t->repo) < 0 || git_revwalk_sorting(rw, GIT_SORT_TIME) < 0 ||
+        git_revwalk_push(rw, git_commit_id(t->head)) < 0)
         n = 0;
     while ((long)shown < n && visited < STAGE_TOOL_LOG_WALK && git_revwalk_next(&id, rw) == 0) {
         git_commit *c = NULL;
@@ -398,11 +439,15 @@ static size_t log_walk(struct stage_tools *t, struct stage_tool_out *o, const ch
                 git_commit_free(c);
                 break;
             }
+            log_message(&msgs, c, &over);
             shown++;
         }
         git_commit_free(c);
     }
     git_revwalk_free(rw);
+    *msgs_label = stage_tool_text_label(t, "git_log", over ? NULL : msgs.data ? msgs.data : "",
+                                        msgs.len, "the messages of the commits shown", msgs_why);
+    bh_buf_release(&msgs);
     return shown;
 }
 
@@ -420,7 +465,11 @@ void stage_tool_git_log(struct stage_tools *t, const struct stage_tool_args *a,
     char note[160] = "";
     struct stage_tool_out o;
     stage_tool_out_init(&o, t->max);
-    size_t shown = log_walk(t, &o, path, n > STAGE_TOOL_LOG_MAX ? STAGE_TOOL_LOG_MAX : n);
+    int msgs_label = 0;
+    char msgs_why[STAGE_TOOL_WHY] = "";
+    size_t shown = log_walk(t, &o, path, n > STAGE_TOOL_LOG_MAX ? STAGE_TOOL_LOG_MAX : n,
+                            &msgs_label, msgs_why);
+    stage_tool_out_depends(t, &o, msgs_label, msgs_why);
     if (n > STAGE_TOOL_LOG_MAX)
         snprintf(note, sizeof(note), "(at most %d commits are shown)", STAGE_TOOL_LOG_MAX);
     else if (shown == 0)
@@ -454,6 +503,42 @@ static void diff_copy(struct stage_tool_out *o, const struct src_field *f,
     }
 }
 
+/* What a diff result depends on, labelled as the engine labels pr.diff and
+ * each.diff: the whole field, or one file's part on its own (copied whole,
+ * so whatever the part records of the paths it touches goes with it). */
+static int diff_label(struct stage_tools *t, const struct src_field *f,
+                      const struct src_part *only, char *why)
+{
+    struct pol_value v;
+    if (only) {
+        struct src_part one = *only;
+        one.offset = 0;
+        pol_label_value(t->lab, "pr.diff", pipe_source_field_label(t->p, "pr.diff"),
+                        f->value + only->offset, only->length, &one, 1, NULL, &v);
+    } else {
+        pol_label_field(t->lab, f, &v);
+    }
+    int label = v.label;
+    stage_tool_why(t, &v, "the pull request's diff", why);
+    pol_value_release(&v);
+    return label;
+}
+
+/* The label of the list of paths the diff has a part for: what "the pull
+ * request does not change X" depends on. */
+static int diff_paths_label(struct stage_tools *t, const struct src_field *f, char *why)
+{
+    struct bh_buf b;
+    int over = 0;
+    bh_buf_init(&b, POL_DETECT_MAX_BYTES);
+    for (size_t i = 0; i < f->n_parts && !over; i++)
+        over = bh_buf_printf(&b, "%s\n", f->parts[i].path) != 0;
+    int label = stage_tool_text_label(t, "pr.files", over ? NULL : b.data ? b.data : "", b.len,
+                                      "the paths the diff changes", why);
+    bh_buf_release(&b);
+    return label;
+}
+
 void stage_tool_diff(struct stage_tools *t, const struct stage_tool_args *a,
                      struct stage_tool_result *r)
 {
@@ -461,6 +546,7 @@ void stage_tool_diff(struct stage_tools *t, const struct stage_tool_args *a,
     const char *path = a->has[0] ? a->str[0] : NULL;
     const char *why = path ? stage_tool_path_problem(path, 0) : NULL;
     const struct src_part *only = NULL;
+    char words[STAGE_TOOL_WHY] = "";
     if (why) {
         stage_tool_result_error(r, STAGE_TOOL_MALFORMED, "diff: %s", why);
         return;
@@ -468,16 +554,24 @@ void stage_tool_diff(struct stage_tools *t, const struct stage_tool_args *a,
     if (!f || !f->value) {
         stage_tool_result_tree_error(t, r, "the pull request's diff is not available%s%s",
                                      f && f->error ? ": " : "", f && f->error ? f->error : "");
+        if (f) { /* why it could not be read (its size) is about its content: unknown, top */
+            int l = diff_label(t, f, NULL, words);
+            stage_tool_result_depends(t, r, l, words);
+        }
         return;
     }
     if (path && !(only = diff_part(f, path))) {
         stage_tool_result_tree_error(t, r, "the pull request does not change '%s' — diff "
                                      "without a path shows every file it changes", path);
+        int l = diff_paths_label(t, f, words);
+        stage_tool_result_depends(t, r, l, words);
         return;
     }
     struct stage_tool_out o;
     char note[160] = "";
     stage_tool_out_init(&o, t->max);
+    int l = diff_label(t, f, only, words); /* a cut diff too: all of it */
+    stage_tool_out_depends(t, &o, l, words);
     diff_copy(&o, f, only);
     if (o.truncated)
         snprintf(note, sizeof(note), "[cut at %zu bytes: ask for one file with diff and its "

@@ -15,6 +15,13 @@
 struct pipeline;
 struct src_part;
 
+/* The label of one file of the head tree, whole (see stage_tool_file_label). */
+struct stage_file_label {
+    char *path;                      /* NULL: an empty slot */
+    int label;
+    char *why;                       /* what decided it, in words */
+};
+
 struct stage_tools {
     git_repository *repo;
     git_commit *head;
@@ -23,6 +30,13 @@ struct stage_tools {
     const struct pol_labeller *lab;
     const struct pipeline *p;
     size_t max;                      /* bytes of one result */
+    /* Labels of whole files by path, an open-addressing table: the tools
+     * read one commit, so a path's label never changes while they are open,
+     * and a series of greps labels each file once. */
+    struct stage_file_label *files;
+    size_t n_files, cap_files;       /* cap_files: 0 or a power of two */
+    int tree_label;                  /* every path of the head tree; -1 until computed */
+    char tree_why[STAGE_TOOL_WHY];
 };
 
 /* A call's arguments by their position in the tool's table row: strings
@@ -41,6 +55,9 @@ struct stage_tool_out {
     struct bh_buf b;
     size_t max;
     int truncated;
+    int depends;   /* the join of what the text depends on beyond what it shows (whole
+                      files, every path searched), joined into the result's label */
+    char why[STAGE_TOOL_WHY]; /* what decided depends */
     struct src_part *parts;
     size_t n_parts, cap_parts;
 };
@@ -62,9 +79,47 @@ void stage_tool_out_part(struct stage_tool_out *o, const char *path);
  * and outlive the result's labelling. */
 void stage_tool_out_part_of(struct stage_tool_out *o, const struct src_part *from);
 
+/* The text being built depends on something labelled `label` (a whole
+ * file it showed a slice of or searched, the tree's paths). */
+void stage_tool_out_depends(struct stage_tools *t, struct stage_tool_out *o, int label,
+                            const char *why);
+/* The same for a finished result (an error that says something of a file). */
+void stage_tool_result_depends(struct stage_tools *t, struct stage_tool_result *r, int label,
+                               const char *why);
+
+/* The label of the whole file at path in the head tree, whatever part of
+ * it a result shows: pr.diff's declared label with the path rules for path,
+ * raised by the detectors over the whole blob b. A file that cannot be
+ * scanned whole — b NULL (not readable), binary, or over the detectors' cap
+ * — is the top label (unknown means top). Cached per path for the life of
+ * t (one commit). *why (may be NULL) gets what decided it, borrowed from t. */
+int stage_tool_file_label(struct stage_tools *t, const char *path, git_blob *b,
+                          const char **why);
+
+/* The label of the head tree's list of paths (every file, as pr.files, with
+ * the detectors over all of them): what a listing, a "no such file" answer
+ * or the count of files a grep searched depends on. Computed once. *why as
+ * for stage_tool_file_label. */
+int stage_tool_tree_label(struct stage_tools *t, const char **why);
+
+/* The label of text[0..len) read as the source field `field` (as
+ * stage_tool_result_ok labels a result, without parts): for what a result
+ * depends on that is not a file, e.g. the whole messages of commits. text
+ * NULL: it could not be read whole (top). why (STAGE_TOOL_WHY bytes, or
+ * NULL) gets what decided the label, prefixed with `what`. */
+int stage_tool_text_label(struct stage_tools *t, const char *field, const char *text,
+                          size_t len, const char *what, char *why);
+
+/* What decided v's label, in words, into why (STAGE_TOOL_WHY bytes): the
+ * first reason at its label, `what` naming the subject when the reason names
+ * no file. */
+struct pol_value;
+void stage_tool_why(struct stage_tools *t, const struct pol_value *v, const char *what,
+                    char *why);
+
 /* Ends a successful call: the text of o is labelled as the source field
  * `field` (declared label of field, or of pr.title joined with pr.files for
- * git_log) with o's parts, then `note` (may be NULL; the caller's words about
+ * git_log) with o's parts, joined with o->depends, then `note` (may be NULL; the caller's words about
  * caps or counts, no repository data) is appended. Takes o's text. */
 void stage_tool_result_ok(struct stage_tools *t, struct stage_tool_out *o, const char *field,
                           const char *note, struct stage_tool_result *r);

@@ -261,7 +261,7 @@ static size_t tool_node(struct builder *b, const char *tool)
     n->kind = POL_NODE_TOOL;
     n->name = name; /* owned: freed by pol_graph_release */
     n->label = pol_tool_bound(g->p, tool);
-    n->label_detect = pol_label_join(g->p, n->label, g->detect_top);
+    n->label_detect = pol_tool_bound_detect(g->p, tool);
     n->bound_from = POL_BOUND_TOOL;
     return g->n_nodes - 1;
 }

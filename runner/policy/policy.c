@@ -313,12 +313,13 @@ int pol_field_bound_detect(const struct pipeline *p, size_t stage, const char *f
 /* What each tool returns, as the source fields that bound it. */
 static const struct {
     const char *name, *a, *b, *words;
+    int files; /* labelled by whole files of the tree, which may be binary (unscanned) */
 } tool_sources[] = {
-    { "read_file", "pr.diff", NULL, "pr.diff" },
-    { "grep", "pr.diff", NULL, "pr.diff" },
-    { "diff", "pr.diff", NULL, "pr.diff" },
-    { "list_files", "pr.files", NULL, "pr.files" },
-    { "git_log", "pr.title", "pr.files", "pr.title and pr.files" },
+    { "read_file", "pr.diff", NULL, "pr.diff", 1 },
+    { "grep", "pr.diff", NULL, "pr.diff", 1 },
+    { "diff", "pr.diff", NULL, "pr.diff", 0 },
+    { "list_files", "pr.files", NULL, "pr.files", 0 },
+    { "git_log", "pr.title", "pr.files", "pr.title and pr.files", 0 },
 };
 #define N_TOOL_SOURCES (sizeof(tool_sources) / sizeof(tool_sources[0]))
 
@@ -337,6 +338,14 @@ int pol_tool_bound(const struct pipeline *p, const char *tool)
         return top(p);
     int b = tool_sources[t].b ? source_bound(p, tool_sources[t].b) : 0;
     return pol_label_join(p, source_bound(p, tool_sources[t].a), b); /* -1: top */
+}
+
+int pol_tool_bound_detect(const struct pipeline *p, const char *tool)
+{
+    long t = tool_find(tool);
+    if (t < 0 || tool_sources[t].files)
+        return top(p);
+    return pol_label_join(p, pol_tool_bound(p, tool), pol_detectors_top(p));
 }
 
 const char *pol_tool_source(const char *tool)
@@ -438,7 +447,7 @@ static void stage_input(const struct chk *c, size_t i, const char **reads, size_
     int decl = in->decl;
     for (size_t k = 0; k < s->n_tools; k++) {
         int b = pol_tool_bound(p, s->tools[k]);
-        input_add(in, s->tools[k], b, pol_label_join(p, b, c->det), clr, 1);
+        input_add(in, s->tools[k], b, pol_tool_bound_detect(p, s->tools[k]), clr, 1);
         decl = pol_label_join(p, decl, b);
     }
     in->decl = decl; /* why_decl still names the highest read: a tool is refused on its own */

@@ -112,9 +112,16 @@ const char *pol_read_source(const struct pipeline *p, size_t stage, const char *
 long pol_read_upstream(const struct pipeline *p, size_t stage, const char *field);
 
 /* The declared bound of what a granted tool returns: read_file, grep and diff
- * as pr.diff, list_files as pr.files, git_log as pr.title joined with
+ * as pr.diff (with every path rule joined in: read_file may open, and grep
+ * searches, any file), list_files as pr.files, git_log as pr.title joined with
  * pr.files; a tool it does not know, the top label. Never -1. */
 int pol_tool_bound(const struct pipeline *p, const char *tool);
+
+/* The detector bound of what a granted tool returns: its declared bound
+ * raised by the enabled detectors; for read_file and grep, which are labelled
+ * by whole files of the tree (policy of stages/tools.h), the top label, since
+ * a binary file among them cannot be scanned (unknown means top). Never -1. */
+int pol_tool_bound_detect(const struct pipeline *p, const char *tool);
 
 /* The source fields a tool's result is bounded by, in words ("pr.diff",
  * "pr.title and pr.files"), or "unknown" for a tool it does not know. */

@@ -148,7 +148,7 @@ expect_eq "PRs 1 and 2: planned in the cloud at internal" "done internal done in
   "$(for n in 1 2; do task "$n" plan '"\(.state) \(.label)"'; done | tr '\n' ' ' | sed 's/ $//')"
 expect_eq "PR 3: the plan is withheld (its file list names the .pem)" withheld "$(task 3 plan .state)"
 expect_contains "PR 3: ... by the gate, at the step that carried the list" <(task 3 plan .error) \
-  "agent stage 'plan', request 3 (the conversation is confidential with its tool results): stage 'plan': refused to send data labelled confidential"
+  "agent stage 'plan', request 3 (the conversation is confidential with its tool results; raised by the result of list_files: the text shown: detector deploy-path (confidential) at line 3): stage 'plan': refused to send data labelled confidential"
 expect_eq "the refused step is audited" "confidential internal" \
   "$("$BULKHEAD" audit show --state "$T/leak" | jq -r 'select(.decision == "refuse" and .stage == "plan") | "\(.label) \(.clearance)"')"
 expect_eq "PR 3: the local reviewer read the .pem" "REVIEW-DONE: a private key is committed in deploy/staging.pem" \

@@ -537,8 +537,19 @@ static void tool_results_are_bounded_by_their_sources(void **state)
     assert_int_equal(pol_tool_bound(&w.p, "list_files"), PUB);
     assert_int_equal(pol_tool_bound(&w.p, "git_log"), CONF);
     assert_int_equal(pol_tool_bound(&w.p, "shell"), RESTR);
+    assert_int_equal(pol_tool_bound_detect(&w.p, "diff"), INT); /* no detectors */
+    assert_int_equal(pol_tool_bound_detect(&w.p, "list_files"), PUB);
+    /* read_file and grep are labelled by whole files, and a binary one is
+     * unscanned: top, detectors or not. */
+    assert_int_equal(pol_tool_bound_detect(&w.p, "read_file"), RESTR);
+    assert_int_equal(pol_tool_bound_detect(&w.p, "grep"), RESTR);
+    assert_int_equal(pol_tool_bound_detect(&w.p, "shell"), RESTR);
     rule(&w, "**/*.pem", RESTR); /* read_file may open any file: the rules join in */
     assert_int_equal(pol_tool_bound(&w.p, "read_file"), RESTR);
+    /* grep searches every file, matched or not; diff may show any of them */
+    assert_int_equal(pol_tool_bound(&w.p, "grep"), RESTR);
+    assert_int_equal(pol_tool_bound(&w.p, "diff"), RESTR);
+    assert_int_equal(pol_tool_bound(&w.p, "list_files"), PUB); /* names, not contents */
     assert_string_equal(pol_tool_source("git_log"), "pr.title and pr.files");
     tool(&w, 0, "list_files");
     w.st[0].endpoint = 1;

@@ -507,6 +507,16 @@ static int ref_tier(const struct ref *r, int declared, int tier)
     return tier == DET ? max_i(declared, r->dtop) : declared;
 }
 
+/* A tool's bound in a tier: read_file and grep are labelled by whole files
+ * at run time, and a binary one cannot be scanned, so with detectors they
+ * can bring the top label. */
+static int ref_tool_tier(const struct ref *r, const char *tool, int tier)
+{
+    if (tier == DET && (strcmp(tool, "read_file") == 0 || strcmp(tool, "grep") == 0))
+        return top_of(r->g);
+    return ref_tier(r, ref_tool_declared(r->g, tool), tier);
+}
+
 /* --- the reference: every path ----------------------------------------------------- */
 
 static int walk_output(const struct ref *r, size_t x, int cap, int tier);
@@ -533,7 +543,7 @@ static int walk_input(const struct ref *r, size_t x, int cap, int tier)
         best = max_i(best, v);
     }
     for (size_t t = 0; t < st->n_tools; t++)
-        best = max_i(best, min_i(ref_tier(r, ref_tool_declared(g, st->tools[t]), tier), cap));
+        best = max_i(best, min_i(ref_tool_tier(r, st->tools[t], tier), cap));
     return best;
 }
 
@@ -775,7 +785,7 @@ static void check_data_edge(const struct gen *g, const struct ref *r, const stru
         is_tool |= strcmp(via, g->st[to].tools[t]) == 0;
     long up = is_tool ? -1 : ref_upstream(g, to, via);
     for (int tier = DECL; tier <= DET; tier++)
-        bound[tier] = is_tool ? ref_tier(r, ref_tool_declared(g, via), tier)
+        bound[tier] = is_tool ? ref_tool_tier(r, via, tier)
                       : up >= 0 ? want[up].out[tier]
                                 : ref_tier(r, ref_leaf_declared(g, to, via), tier);
     expect_flag(g, "graph edge from a stage node", to, via, from->kind == POL_NODE_STAGE, up >= 0);

@@ -42,6 +42,15 @@ static struct {
     struct stage_tools *open[NPR + 1]; /* by PR number; [0] the latin1 test ref */
 } fx;
 
+/* A pipeline like fx.p without path rules (every file is pr.diff's
+ * confidential, whatever its name: only the detectors can tell a key), with
+ * custom detectors for a path and for a word in a commit message body. */
+static struct {
+    struct pipeline p;
+    struct pipe_custom_detector custom[2];
+    struct pol_labeller *lab;
+} nr;
+
 static int sh(const char *fmt, ...) BH_PRINTF(1, 2);
 
 static int sh(const char *fmt, ...)
@@ -103,7 +112,8 @@ static void pipeline_init(void)
 
 /* Local edits the tools must never see: a changed tracked file, an untracked
  * file, a secret beside the repository, and a commit with a byte that is not
- * UTF-8 (and a file of 300 lines) under a test ref. */
+ * UTF-8 (and a file of 300 lines) under a test ref, and on top of it a commit
+ * whose message body (not its title) holds a marker, under another. */
 static int disk_dirty(void)
 {
     return sh("cd '%s' && echo 'WORKTREE-ONLY-EDIT' >>src/main.c && "
@@ -111,7 +121,10 @@ static int disk_dirty(void)
               "git checkout -q -b latin1 && printf 'caf\\351 au lait\\n' >latin1.txt && "
               "seq 1 300 >many.txt && git add latin1.txt many.txt && "
               "git -c user.name=t -c user.email=t@x.invalid commit -q -m latin1 && "
-              "git update-ref refs/test/latin1 HEAD && git checkout -q main",
+              "git update-ref refs/test/latin1 HEAD && "
+              "git -c user.name=t -c user.email=t@x.invalid commit -q --allow-empty "
+              "-m 'Rotate the keys' -m 'The old one was ROTATED-42.' && "
+              "git update-ref refs/test/rotated HEAD && git checkout -q main",
               fx.repo);
 }
 
@@ -142,6 +155,7 @@ static int group_teardown(void **state)
     for (size_t i = 0; i <= NPR; i++)
         stage_tools_free(fx.open[i]);
     pol_labeller_free(fx.lab);
+    pol_labeller_free(nr.lab);
     src_items_free(fx.items, fx.n);
     if (fx.tmp[0])
         sh("rm -rf '%s'", fx.tmp);
@@ -432,6 +446,152 @@ static void diff_without_a_diff_says_so(void **state)
     stage_tool_result_release(&r);
 }
 
+/* ---- what a result depends on ---------------------------------------------- */
+
+static struct stage_tools *no_rules(const char *head, const struct src_field *diff)
+{
+    struct bh_err err = { 0 };
+    if (!nr.lab) {
+        nr.p = fx.p;
+        nr.p.source.rules = NULL;
+        nr.p.source.n_rules = 0;
+        nr.custom[0] = (struct pipe_custom_detector){ "deploy-path", "deploy/[a-z]+\\.pem", CONF };
+        nr.custom[1] = (struct pipe_custom_detector){ "rotated", "ROTATED-[0-9]+", RESTR };
+        nr.p.source.custom = nr.custom;
+        nr.p.source.n_custom = 2;
+        assert_int_equal(pol_labeller_new(&nr.lab, &nr.p, &err), 0);
+    }
+    struct stage_tools *t = NULL;
+    struct stage_tools_opts o = { .repo = fx.repo, .head = head, .diff = diff, .lab = nr.lab };
+    assert_int_equal(stage_tools_open(&t, &o, &err), 0);
+    return t;
+}
+
+static struct stage_tool_result call_on(struct stage_tools *t, const char *tool, const char *args)
+{
+    struct stage_tool_result r;
+    stage_tools_call(t, tool, args, &r);
+    assert_non_null(r.text);
+    return r;
+}
+
+static const char *head_of(int n)
+{
+    return strstr(fx.items[n - 1].version, "..") + 2;
+}
+
+/* Lines 2-4 of a key file are the key without the line the private-key
+ * detector knows it by: the result is labelled by the whole file. */
+static void a_slice_of_a_pem_is_labelled_by_the_whole_file(void **state)
+{
+    (void)state;
+    struct stage_tool_result r = call(3, "read_file", "{\"path\":\"deploy/staging.pem\","
+                                      "\"start_line\":2,\"end_line\":4}");
+    assert_int_equal(r.status, STAGE_TOOL_OK);
+    lacks(r.text, "BEGIN PRIVATE KEY");
+    assert_int_equal(r.label, RESTR); /* the *.pem rule */
+    stage_tool_result_release(&r);
+    struct stage_tools *t = no_rules(head_of(3), NULL);
+    r = call_on(t, "read_file", "{\"path\":\"deploy/staging.pem\",\"start_line\":2,"
+                "\"end_line\":4}");
+    lacks(r.text, "BEGIN PRIVATE KEY");
+    assert_int_equal(r.label, RESTR); /* no rule: the detector, over the whole file */
+    assert_string_equal(r.why, "detector private-key (restricted) at line 1 of "
+                               "deploy/staging.pem");
+    stage_tool_result_release(&r);
+    r = call_on(t, "read_file", "{\"path\":\"deploy/staging.pem\",\"start_line\":99}");
+    assert_int_equal(r.status, STAGE_TOOL_FAILED);
+    has(r.text, "is past its end"); /* its length is about the key file too */
+    assert_int_equal(r.label, RESTR);
+    stage_tool_result_release(&r);
+    r = call_on(t, "read_file", "{\"path\":\"src/main.c\",\"start_line\":1,\"end_line\":1}");
+    assert_int_equal(r.label, CONF);
+    stage_tool_result_release(&r);
+    stage_tools_free(t);
+}
+
+/* "No line matches" is an answer about every file searched. */
+static void grep_without_a_match_over_a_key_is_restricted(void **state)
+{
+    (void)state;
+    struct stage_tools *t = no_rules(head_of(3), NULL);
+    struct stage_tool_result r = call_on(t, "grep", "{\"pattern\":\"no-such-text-anywhere\"}");
+    has(r.text, "(no line matches; ");
+    assert_int_equal(r.label, RESTR);
+    stage_tool_result_release(&r);
+    r = call_on(t, "grep", "{\"pattern\":\"^[A-Za-z0-9+/]{40,}={0,2}$\"}");
+    has(r.text, "deploy/staging.pem:2: "); /* the key body, without its BEGIN line */
+    lacks(r.text, "BEGIN PRIVATE KEY");
+    assert_int_equal(r.label, RESTR);
+    stage_tool_result_release(&r);
+    r = call_on(t, "grep", "{\"pattern\":\"no-such-text-anywhere\",\"path_glob\":\"src/**\"}");
+    assert_int_equal(r.label, CONF); /* the key file was not searched */
+    stage_tool_result_release(&r);
+    stage_tools_free(t);
+}
+
+/* A binary file cannot be scanned: reading it, or a grep that passes over
+ * it, is the top label (unknown means top); a path_glob that leaves it out
+ * is not. */
+static void a_binary_file_is_top(void **state)
+{
+    (void)state;
+    struct stage_tool_result r = call(5, "read_file", "{\"path\":\"assets/logo.bin\"}");
+    assert_int_equal(r.status, STAGE_TOOL_FAILED);
+    assert_int_equal(r.label, RESTR);
+    assert_string_equal(r.why, "assets/logo.bin: unscanned, so restricted: a binary file: its "
+                               "content is not scanned");
+    stage_tool_result_release(&r);
+    r = call(5, "grep", "{\"pattern\":\"no-such-text-anywhere\"}");
+    has(r.text, "1 binary or over 1024 KiB not searched");
+    assert_int_equal(r.label, RESTR);
+    stage_tool_result_release(&r);
+    r = call(5, "grep", "{\"pattern\":\"no-such-text-anywhere\",\"path_glob\":\"src/**\"}");
+    assert_int_equal(r.label, CONF);
+    stage_tool_result_release(&r);
+}
+
+/* A listing of one folder, or "there is no file", is computed from every
+ * path of the tree; git_log's titles are cut from whole messages; a diff
+ * of one file is labelled as that file's part, the whole diff as pr.diff. */
+static void listings_logs_and_diffs_are_labelled_by_what_they_read(void **state)
+{
+    (void)state;
+    const struct src_field *d3 = src_item_find(&fx.items[2], "pr.diff");
+    struct stage_tools *t = no_rules(head_of(3), d3);
+    struct stage_tool_result r = call_on(t, "list_files", "{\"dir\":\"src\"}");
+    lacks(r.text, "deploy/");
+    assert_int_equal(r.label, CONF); /* the tree holds deploy/staging.pem */
+    has(r.why, "the paths of the head tree: detector deploy-path (confidential)");
+    stage_tool_result_release(&r);
+    r = call_on(t, "read_file", "{\"path\":\"deploy/other.pem\"}");
+    has(r.text, "there is no file 'deploy/other.pem'");
+    assert_int_equal(r.label, CONF);
+    stage_tool_result_release(&r);
+    r = call_on(t, "diff", "{\"path\":\"src/main.c\"}");
+    assert_int_equal(r.label, CONF);
+    stage_tool_result_release(&r);
+    r = call_on(t, "diff", "{\"path\":\"README\"}");
+    has(r.text, "does not change 'README'");
+    assert_int_equal(r.label, CONF); /* the diff's paths name the .pem */
+    stage_tool_result_release(&r);
+    r = call_on(t, "diff", "{}");
+    assert_int_equal(r.label, RESTR);
+    stage_tool_result_release(&r);
+    stage_tools_free(t);
+    t = no_rules("refs/test/rotated", NULL);
+    r = call_on(t, "git_log", "{\"n\":1}");
+    has(r.text, "Rotate the keys");
+    lacks(r.text, "ROTATED-");
+    assert_int_equal(r.label, RESTR); /* the message's body holds what the title is cut from */
+    has(r.why, "detector rotated (restricted)");
+    stage_tool_result_release(&r);
+    r = call_on(t, "git_log", "{\"n\":1,\"path\":\"src\"}"); /* not that commit */
+    assert_int_equal(r.label, INT);
+    stage_tool_result_release(&r);
+    stage_tools_free(t);
+}
+
 /* ---- calls ----------------------------------------------------------------- */
 
 static void malformed_calls_are_results_not_failures(void **state)
@@ -506,6 +666,10 @@ int main(void)
         cmocka_unit_test(list_files_lists_the_head_tree_by_dir_and_glob),
         cmocka_unit_test(grep_finds_lines_with_path_and_number),
         cmocka_unit_test(grep_label_joins_every_file_searched),
+        cmocka_unit_test(a_slice_of_a_pem_is_labelled_by_the_whole_file),
+        cmocka_unit_test(grep_without_a_match_over_a_key_is_restricted),
+        cmocka_unit_test(a_binary_file_is_top),
+        cmocka_unit_test(listings_logs_and_diffs_are_labelled_by_what_they_read),
         cmocka_unit_test(grep_is_capped_and_rejects_bad_patterns),
         cmocka_unit_test(git_log_lists_commits_from_the_head),
         cmocka_unit_test(diff_shows_the_pr_or_one_file),
