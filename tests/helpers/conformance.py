@@ -111,7 +111,8 @@ def shape_diff(exp, got, path, out, in_error=False):
                 continue
             sub = "%s.%s" % (path, k)
             by_value = k in VALUE_KEYS or (in_error and k in ERROR_VALUE_KEYS)
-            if by_value and jtype(exp[k]) not in ("object", "array") and exp[k] != got[k]:
+            same_type = jtype(exp[k]) == jtype(got[k])
+            if by_value and same_type and jtype(exp[k]) not in ("object", "array") and exp[k] != got[k]:
                 out.append("%s: expected %s, got %s" % (sub, json.dumps(exp[k]), json.dumps(got[k])))
             shape_diff(exp[k], got[k], sub, out, k == "error")
     elif te == "array":
