@@ -313,6 +313,18 @@ void pol_label_item(const struct pol_labeller *l, const struct src_item *item,
     }
 }
 
+int pol_label_key(const struct pol_labeller *l, const struct src_item *item,
+                  struct pol_value *out)
+{
+    const struct pipeline *p = l->p;
+    const char *field = pipe_source_key_field(p->source.kind);
+    /* No field to be labelled like: unknown, so top (the declared -1). */
+    int declared = field ? pipe_source_field_label(p, field) : -1;
+    const char *key = item->key;
+    return pol_label_value(l, field ? field : "the item key", declared, key,
+                           key ? strlen(key) : 0, NULL, 0, "the item has no key", out);
+}
+
 void pol_value_release(struct pol_value *v)
 {
     if (!v)

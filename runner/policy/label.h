@@ -80,6 +80,14 @@ struct src_item;
 void pol_label_item(const struct pol_labeller *l, const struct src_item *item,
                     struct pol_value *out);
 
+/* Labels item's key like the source field it is the text of
+ * (pipe_source_key_field: pr.ref, doc.path): that field's declared label
+ * (top when the kind has none), raised by detectors over the key. A batch
+ * stage names its items by key, so a key is a value like any other. Fills
+ * *out (release it). */
+int pol_label_key(const struct pol_labeller *l, const struct src_item *item,
+                  struct pol_value *out);
+
 struct pol_hit;
 
 /* Scans data[0..len) with the labeller's enabled detectors (the pipeline's

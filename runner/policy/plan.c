@@ -236,6 +236,10 @@ int pol_plan_item(const struct pol_labeller *l, const int *clearance, const stru
     for (size_t i = 0; i < p->n_stages; i++)
         out->outputs[i] = -1;
     pol_label_item(l, item, out->fields);
+    struct pol_value key;
+    pol_label_key(l, item, &key);
+    out->key = key.label;
+    pol_value_release(&key);
     for (size_t k = 0; k < p->n_stages; k++) {
         size_t s = p->order[k];
         const struct pipe_stage *st = &p->stages[s];
@@ -270,19 +274,24 @@ void pol_item_plan_release(struct pol_item_plan *ip)
     }
 }
 
-/* The join over every item of what batch stage s reads; items whose inputs
- * are missing are left out (they produced nothing to read). */
+/* The join over every item of what batch stage s reads, keys included;
+ * items whose inputs are missing are left out (they produced nothing to
+ * read, and the line naming them names only keys within clearance). */
 static int batch_label(const struct pipeline *p, const int *clearance,
                        const struct pol_item_plan *items, size_t n_items, size_t s, char *why,
                        size_t why_size)
 {
-    int label = 0;
+    int label = 0, per_item = pol_stage_names_items(p, s);
     snprintf(why, why_size, "reads nothing");
     for (size_t i = 0; i < n_items; i++) {
         struct ctx c = { NULL, p, clearance, NULL, (struct pol_item_plan *)&items[i] };
         int missing = 0;
         char w[256];
         int l = prompt_label(&c, s, NULL, &missing, w, sizeof(w));
+        if (!missing && per_item && items[i].key > l) {
+            l = items[i].key;
+            snprintf(w, sizeof(w), "an item's key is %s", pol_label_name(p, l));
+        }
         if (!missing && l >= label) {
             label = l;
             snprintf(why, why_size, "%s", w);

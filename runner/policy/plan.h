@@ -55,6 +55,8 @@ struct pol_item_plan {
     struct pol_task_plan *tasks;  /* item-scope tasks in run order */
     size_t n_tasks;
     int *outputs;                 /* per stage: the label of its output for this item, -1 none */
+    int key;                      /* the item key's label (pol_label_key): batch prompts name
+                                     the item by it */
 };
 
 /* Plans one item. clearance[n_stages] is each stage's effective clearance

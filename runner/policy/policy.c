@@ -273,6 +273,19 @@ const char *pol_read_source(const struct pipeline *p, size_t stage, const char *
     return each_source(p, stage, field, &up);
 }
 
+int pol_stage_names_items(const struct pipeline *p, size_t stage)
+{
+    const struct pipe_stage *st = &p->stages[stage];
+    if (st->scope != PIPE_SCOPE_BATCH)
+        return 0;
+    for (size_t i = 0; i < st->n_reads; i++) {
+        long up = read_upstream(p, stage, st->reads[i]);
+        if (up < 0 || p->stages[up].scope == PIPE_SCOPE_ITEM)
+            return 1; /* a source field, or an item-scope stage's output */
+    }
+    return 0;
+}
+
 long pol_read_upstream(const struct pipeline *p, size_t stage, const char *field)
 {
     return field ? read_upstream(p, stage, field) : -1;
@@ -435,6 +448,11 @@ static void stage_input(const struct chk *c, size_t i, const char **reads, size_
     for (size_t k = 0; k < n; k++)
         input_add(in, reads[k], bound_of(p, i, reads[k], c->od, 0),
                   bound_of(p, i, reads[k], c->ot, c->det), clr, 0);
+    if (pol_stage_names_items(p, i)) { /* each value under its item's key */
+        const char *key = pipe_source_key_field(p->source.kind);
+        input_add(in, key ? key : "the item keys", bound_of(p, i, key, c->od, 0),
+                  bound_of(p, i, key, c->ot, c->det), clr, 0);
+    }
     int decl = in->decl;
     for (size_t k = 0; k < s->n_tools; k++) {
         int b = pol_tool_bound(p, s->tools[k]);
