@@ -88,6 +88,15 @@ void pol_label_item(const struct pol_labeller *l, const struct src_item *item,
 int pol_label_key(const struct pol_labeller *l, const struct src_item *item,
                   struct pol_value *out);
 
+/* Labels the text of template t (the words around its placeholders: a
+ * system or user message, inline or from a file) with the pipeline's
+ * detectors, from the bottom label: a key pasted into a prompt raises
+ * every prompt rendered from it. Too large to scan: top. Fills *out
+ * (release it); returns 0. */
+struct pipe_tpl;
+int pol_label_template(const struct pol_labeller *l, const struct pipe_tpl *t,
+                       struct pol_value *out);
+
 struct pol_hit;
 
 /* Scans data[0..len) with the labeller's enabled detectors (the pipeline's

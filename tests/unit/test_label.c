@@ -419,12 +419,12 @@ static void plan_for_each_file_labels_each_part_and_batch_joins(void **state)
     assert_int_equal(pl[1].outputs[0], INT);
     struct pol_task_plan bt[2];
     size_t nb = 0;
-    pol_plan_batch(&f.p, clr, pl, 2, bt, &nb);
+    pol_plan_batch(f.lab, clr, pl, 2, bt, &nb);
     assert_int_equal(nb, 1);
     assert_int_equal(bt[0].stage, 1);
     assert_int_equal(bt[0].label, RESTR); /* the join over both items */
     assert_int_equal(bt[0].decision, POL_REFUSE);
-    pol_plan_batch(&f.p, clr, &pl[1], 1, bt, &nb); /* the docs item alone */
+    pol_plan_batch(f.lab, clr, &pl[1], 1, bt, &nb); /* the docs item alone */
     assert_int_equal(bt[0].label, INT);
     assert_int_equal(bt[0].decision, POL_ALLOW);
     pol_item_plan_release(&pl[0]);
