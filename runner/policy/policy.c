@@ -275,17 +275,28 @@ const char *pol_read_source(const struct pipeline *p, size_t stage, const char *
     return each_source(p, stage, field, &up);
 }
 
-int pol_stage_names_items(const struct pipeline *p, size_t stage)
+/* Whether batch stage `stage` reads, among reads[0..n), a value per item (a
+ * source field, an item-scope stage's output, or a name that means nothing:
+ * unknown, so counted). */
+static int names_items(const struct pipeline *p, size_t stage, const char **reads, size_t n)
 {
-    const struct pipe_stage *st = &p->stages[stage];
-    if (st->scope != PIPE_SCOPE_BATCH)
+    if (p->stages[stage].scope != PIPE_SCOPE_BATCH)
         return 0;
-    for (size_t i = 0; i < st->n_reads; i++) {
-        long up = read_upstream(p, stage, st->reads[i]);
+    for (size_t i = 0; i < n; i++) {
+        long up = read_upstream(p, stage, reads[i]);
         if (up < 0 || p->stages[up].scope == PIPE_SCOPE_ITEM)
-            return 1; /* a source field, or an item-scope stage's output */
+            return 1;
     }
     return 0;
+}
+
+int pol_stage_names_items(const struct pipeline *p, size_t stage)
+{
+    size_t n = 0;
+    const char **reads = pol_stage_reads(p, stage, &n);
+    int yes = names_items(p, stage, reads, n);
+    free(reads);
+    return yes;
 }
 
 long pol_read_upstream(const struct pipeline *p, size_t stage, const char *field)
@@ -468,7 +479,7 @@ static void stage_input(const struct chk *c, size_t i, const char **reads, size_
     int text = c->lab ? template_text_label(c->lab, s) : top(p);
     if (text > 0)
         input_add(in, "its prompt template's text (a detector hit)", text, text, clr, 0);
-    if (pol_stage_names_items(p, i)) { /* each value under its item's key */
+    if (names_items(p, i, reads, n)) { /* each value under its item's key */
         const char *key = pipe_source_key_field(p->source.kind);
         input_add(in, key ? key : "the item keys", bound_of(p, i, key, c->od, 0),
                   bound_of(p, i, key, c->ot, c->det), clr, 0);
