@@ -215,8 +215,8 @@ static void name_add(struct names *n, size_t item)
         n->hidden++;
         return;
     }
+    n->label = pol_label_join(n->e->o->p, n->label, kl); /* before a byte of it is written */
     bh_buf_printf(n->b, "%s%s", n->named++ ? ", " : "", n->e->o->items[item].key);
-    n->label = pol_label_join(n->e->o->p, n->label, kl);
 }
 
 /* Ends a list begun with name_add: "a, b and 2 other items". */
