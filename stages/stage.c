@@ -12,6 +12,7 @@
 #include "engine/engine.h"
 #include "pipeline/pipeline.h"
 #include "policy/declassify.h"
+#include "policy/label.h"
 #include "policy/policy.h"
 #include "providers/prov.h"
 #include "stages/chat.h"
@@ -146,13 +147,24 @@ static int record_lookup(void *ud, const char *field, const char **value, int *l
     return rc;
 }
 
-/* The template's own words count as inputs at the bottom label: a reply may
- * repeat its instructions without leaking anything. */
-static void literals_add(struct stage_inputs *in, const struct pipe_tpl *t)
+/* The template's own words count as inputs at their own label (the bottom,
+ * unless a detector finds something in them): a reply may repeat its
+ * instructions without leaking anything. */
+static void literals_add(struct stage_inputs *in, const struct pipe_tpl *t, int label)
 {
     for (size_t i = 0; i < t->n_parts; i++)
         if (!t->parts[i].is_field)
-            stage_inputs_add(in, "the prompt template", t->parts[i].text, 0);
+            stage_inputs_add(in, "the prompt template", t->parts[i].text, label);
+}
+
+/* The label of a template's own text (pol_label_template). */
+static int tpl_label(struct eng_task *t, const struct pipe_tpl *tpl)
+{
+    struct pol_value v;
+    pol_label_template(eng_task_labeller(t), tpl, &v);
+    int l = v.label;
+    pol_value_release(&v);
+    return l;
 }
 
 int stage_render_task(struct eng_task *t, size_t stage, struct stage_rendered *r,
@@ -169,10 +181,12 @@ int stage_render_task(struct eng_task *t, size_t stage, struct stage_rendered *r
     if (rc == 0)
         rc = stage_render(p, &s->tpl, record_lookup, &rec, STAGE_PROMPT_MAX, &r->user,
                           &r->label, err);
-    r->label = pol_label_join(p, r->label, ls);
+    /* Template text is a value too: a key pasted into it goes with every prompt. */
+    int lsys = tpl_label(t, &s->system), luser = tpl_label(t, &s->tpl);
+    r->label = pol_label_join(p, pol_label_join(p, r->label, ls), pol_label_join(p, lsys, luser));
     if (rc == 0 && rec.in) {
-        literals_add(rec.in, &s->system);
-        literals_add(rec.in, &s->tpl);
+        literals_add(rec.in, &s->system, lsys);
+        literals_add(rec.in, &s->tpl, luser);
     }
     if (rc)
         stage_rendered_release(r);

@@ -262,7 +262,7 @@ static int plan_all(struct planner *pl, struct bh_err *err)
         pl->refused += refusals(pl->plans[i].tasks, pl->plans[i].n_tasks);
     }
     pl->batch = bh_xcalloc(p->n_stages, sizeof(*pl->batch));
-    pol_plan_batch(p, pl->clearance, pl->plans, pl->n_items, pl->batch, &pl->n_batch);
+    pol_plan_batch(lab, pl->clearance, pl->plans, pl->n_items, pl->batch, &pl->n_batch);
     pl->refused += refusals(pl->batch, pl->n_batch);
     pol_labeller_free(lab);
     return 0;

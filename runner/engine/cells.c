@@ -244,29 +244,6 @@ static int item_has_inputs(struct eng *e, size_t item, const struct pipe_stage *
     return 1;
 }
 
-/* "(not available: a, b — failed; c — withheld)" for the items left out. */
-static char *gone_line(struct eng *e, const int *why)
-{
-    struct bh_buf b;
-    bh_buf_init(&b, ENG_VALUE_MAX);
-    static const int states[] = { STORE_FAILED, STORE_WITHHELD, STORE_SKIPPED };
-    for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
-        size_t n = 0;
-        for (size_t i = 0; i < e->o->n_items; i++)
-            if (why[i] == states[k])
-                bh_buf_printf(&b, "%s%s", n++ ? ", " : b.len ? "; " : "(not available: ",
-                              e->o->items[i].key);
-        if (n)
-            bh_buf_printf(&b, " — %s", store_state_name(states[k]));
-    }
-    if (!b.len) {
-        bh_buf_release(&b);
-        return NULL;
-    }
-    bh_buf_puts(&b, ")");
-    return bh_buf_detach(&b);
-}
-
 /* A batch cell sees the items that produced every input it reads. None: it
  * cannot run (withheld when every item was withheld). */
 static int batch_view(struct eng *e, struct eng_cell *c, struct bh_err *err)
@@ -286,8 +263,10 @@ static int batch_view(struct eng *e, struct eng_cell *c, struct bh_err *err)
         else
             failed++;
     }
-    c->gone = gone_line(e, why);
-    free(why);
+    if (failed + withheld + skipped)
+        c->gone = why; /* worded per task (lookup.c): keys have labels */
+    else
+        free(why);
     if (c->n_avail)
         return 1;
     char also[64] = "";

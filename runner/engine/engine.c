@@ -392,6 +392,7 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
     e.rng = (uint32_t)eng_now_ms() ^ ((uint32_t)getpid() << 16);
     e.labels = bh_xcalloc(o->n_items * o->p->source.n_fields + 1, sizeof(*e.labels));
     e.labelled = bh_xcalloc(o->n_items + 1, 1);
+    e.key_labels = bh_xcalloc(o->n_items + 1, sizeof(*e.key_labels));
     int rc = pol_labeller_new(&e.lab, o->p, err);
     if (rc == 0)
         rc = eng_cells_init(&e, err);
@@ -409,6 +410,7 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
         pol_value_release(&e.labels[i]);
     free(e.labels);
     free(e.labelled);
+    free(e.key_labels);
     pol_labeller_free(e.lab);
     free(e.busy);
     free(e.cap);

@@ -99,7 +99,9 @@ struct eng_cell {
     size_t round_first;    /* reduce: index in tasks of the current round's first part */
     size_t *avail;         /* batch: the items whose inputs are all done, in item order */
     size_t n_avail;
-    char *gone;            /* batch: "(not available: ...)" for the others, or NULL */
+    int *gone;             /* batch: per item, why it is left out (STORE_FAILED or
+                              STORE_WITHHELD; STORE_DONE when available), or NULL when
+                              none is: each task words the line for its own clearance */
     const char *fold_field;/* reduce: the field that carries the parts after round 1 */
     char *output;          /* DONE: what dependants read */
     int label;
@@ -128,7 +130,8 @@ struct eng {
     struct eng_sched *sched;       /* sched.c: groups, residency, rate limits */
     struct pol_labeller *lab;      /* the pipeline's rules and detectors */
     struct pol_value *labels;      /* [item * n_fields]: source fields, labelled on first use */
-    unsigned char *labelled;       /* per item: its fields are labelled */
+    unsigned char *labelled;       /* per item: its fields (and key) are labelled */
+    int *key_labels;               /* per item: its key's label (pol_label_key), once labelled */
     struct eng_prog *prog;         /* progress snapshots (snapshot.c), NULL without a callback */
 };
 
@@ -196,6 +199,9 @@ size_t eng_cells_count(const struct eng *e);
 /* The label of a source field of an item, rules and detectors applied
  * (computed once per item); -1 when the source has no such field. */
 int eng_field_label(struct eng *e, size_t item, const char *field);
+/* The label of an item's key, which batch prompts name it by (labelled with
+ * its fields, once per item). */
+int eng_key_label(struct eng *e, size_t item);
 /* 1 when field holds one value per work item (a source field, or the output
  * of an item-scope stage): what a batch stage reads over every item. */
 int eng_field_per_item(const struct pipeline *p, const char *field);

@@ -3,9 +3,11 @@
  * An item task reads its item's source fields and the outputs of the stages
  * it waits for; a for_each task also its element (each.path, each.status,
  * each.diff, each). A batch task reads a per-item field over the items of
- * its view, each under "## <item>", followed by one line naming the items
- * left out and why, so that neither the model nor the reader takes a partial
- * digest for a whole one. A fold's part reads its share of the items in
+ * its view, each under "## <item key>", followed by one line naming the
+ * items left out and why, so that neither the model nor the reader takes a
+ * partial digest for a whole one. Keys are values too (a document's path, a
+ * ref's name): each key's label joins the value it heads, and the line of
+ * items left out names only keys within the task's clearance. A fold's part reads its share of the items in
  * round 1, and the parts of the round before after that.
  *
  * Values built here (a digest, a file's part of the diff) are kept with the
@@ -15,6 +17,7 @@
 #include <string.h>
 
 #include "engine/engine_int.h"
+#include "egress/egress.h"
 #include "pipeline/pipeline.h"
 #include "policy/label.h"
 #include "policy/policy.h"
@@ -24,15 +27,32 @@
 #include "util/bh_err.h"
 #include "util/bh_xmalloc.h"
 
-int eng_field_label(struct eng *e, size_t item, const char *field)
+/* A scan costs as much as the value: once per item, key included. */
+static struct pol_value *item_labels(struct eng *e, size_t item)
 {
     const struct pipeline *p = e->o->p;
     struct pol_value *v = &e->labels[item * p->source.n_fields];
     if (!e->labelled[item]) {
-        /* A scan costs as much as the value: once per item. */
+        struct pol_value k;
         pol_label_item(e->lab, &e->o->items[item], v);
+        pol_label_key(e->lab, &e->o->items[item], &k);
+        e->key_labels[item] = k.label;
+        pol_value_release(&k);
         e->labelled[item] = 1;
     }
+    return v;
+}
+
+int eng_key_label(struct eng *e, size_t item)
+{
+    item_labels(e, item);
+    return e->key_labels[item];
+}
+
+int eng_field_label(struct eng *e, size_t item, const char *field)
+{
+    const struct pipeline *p = e->o->p;
+    struct pol_value *v = item_labels(e, item);
     for (size_t i = 0; i < p->source.n_fields; i++)
         if (strcmp(p->source.fields[i], field) == 0)
             return v[i].label;
@@ -178,8 +198,79 @@ static int each_value(struct eng_task *t, const char *field, const char **value,
 
 /* ---- over items ------------------------------------------------------ */
 
-/* "## <item>\n<value>\n" for the items avail[0..n); items without a value
- * are named in a line, after the cell's own line of items left out. */
+/* Names are the items' keys, and a key is a value with a label (a path
+ * rule's document, a ref named after a token): a list names an item only
+ * when its key is within the clearance of the stage the prompt is for, and
+ * joins the key's label; the others are only counted. Reroute targets go
+ * toward more privacy, so a list worded for the task's own stage also fits
+ * the stage it may be rerouted to. */
+struct names {
+    struct eng *e;
+    int clearance;
+    struct bh_buf *b;
+    size_t named, hidden;
+    int label;
+};
+
+static void name_add(struct names *n, size_t item)
+{
+    int kl = eng_key_label(n->e, item);
+    if (kl < 0 || kl > n->clearance) {
+        n->hidden++;
+        return;
+    }
+    n->label = pol_label_join(n->e->o->p, n->label, kl); /* before a byte of it is written */
+    bh_buf_printf(n->b, "%s%s", n->named++ ? ", " : "", n->e->o->items[item].key);
+}
+
+/* Ends a list begun with name_add: "a, b and 2 other items". */
+static void names_end(struct names *n)
+{
+    if (n->hidden)
+        bh_buf_printf(n->b, "%s%zu other item%s", n->named ? " and " : "", n->hidden,
+                      n->hidden == 1 ? "" : "s");
+}
+
+static int task_clearance(const struct eng_task *t)
+{
+    return egr_stage_clearance(eng_task_gate(t), t->stage);
+}
+
+/* "(not available: a, b — failed; c and 1 other item — withheld)" for the
+ * items the task's cell left out, worded for the task's clearance; the
+ * keys it names are joined into *label. */
+static int gone_put(struct eng_task *t, struct bh_buf *out, int *label)
+{
+    static const int states[] = { STORE_FAILED, STORE_WITHHELD, STORE_SKIPPED };
+    struct eng *e = t->e;
+    const int *why = t->cell->gone;
+    struct bh_buf b;
+    int clr = task_clearance(t), any = 0;
+    if (!why)
+        return 0;
+    bh_buf_init(&b, ENG_VALUE_MAX);
+    for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
+        struct names n = { e, clr, &b, 0, 0, 0 };
+        for (size_t i = 0; i < e->o->n_items; i++)
+            if (why[i] == states[k]) {
+                if (n.named + n.hidden == 0)
+                    bh_buf_puts(&b, any++ ? "; " : "(not available: ");
+                name_add(&n, i);
+            }
+        if (n.named + n.hidden == 0)
+            continue;
+        names_end(&n);
+        bh_buf_printf(&b, " — %s", store_state_name(states[k]));
+        *label = pol_label_join(e->o->p, *label, n.label);
+    }
+    int rc = any ? bh_buf_printf(out, "%s)\n", b.data) : 0;
+    bh_buf_release(&b);
+    return rc;
+}
+
+/* "## <item>\n<value>\n" for the items avail[0..n); the key's label joins
+ * the value's. Items without a value are named in a line, after the cell's
+ * own line of items left out. */
 static int over_items(struct eng_task *t, const char *field, const size_t *avail, size_t n,
                       const char **value, int *label, struct bh_err *err)
 {
@@ -188,6 +279,7 @@ static int over_items(struct eng_task *t, const char *field, const size_t *avail
     int l = 0, rc = 0;
     bh_buf_init(&b, ENG_VALUE_MAX);
     bh_buf_init(&none, ENG_VALUE_MAX);
+    struct names missing = { e, task_clearance(t), &none, 0, 0, 0 };
     for (size_t k = 0; k < n && rc == 0; k++) {
         const char *v = NULL, *key = e->o->items[avail[k]].key;
         int vl = -1;
@@ -195,14 +287,18 @@ static int over_items(struct eng_task *t, const char *field, const size_t *avail
         if (item_value(e, avail[k], field, &v, &vl, &ierr) == 0) {
             rc = bh_buf_printf(&b, "## %s\n%s\n", key, v);
             l = pol_label_join(e->o->p, l, vl);
+            l = pol_label_join(e->o->p, l, eng_key_label(e, avail[k]));
         } else {
-            bh_buf_printf(&none, "%s%s", none.len ? ", " : "", key);
+            name_add(&missing, avail[k]);
         }
     }
-    if (rc == 0 && t->cell->gone)
-        rc = bh_buf_printf(&b, "%s\n", t->cell->gone);
-    if (rc == 0 && none.len)
+    if (rc == 0)
+        rc = gone_put(t, &b, &l);
+    if (rc == 0 && missing.named + missing.hidden) {
+        names_end(&missing);
         rc = bh_buf_printf(&b, "(not available: %s — no value)\n", none.data);
+        l = pol_label_join(e->o->p, l, missing.label);
+    }
     bh_buf_release(&none);
     if (rc) {
         bh_buf_release(&b);
@@ -232,8 +328,8 @@ static int over_parts(struct eng_task *t, const char *field, const char **value,
         rc = bh_buf_printf(&b, "## part %zu\n%s\n", k - start + 1, part->output);
         l = pol_label_join(t->e->o->p, l, part->label);
     }
-    if (rc == 0 && c->gone)
-        rc = bh_buf_printf(&b, "%s\n", c->gone);
+    if (rc == 0)
+        rc = gone_put(t, &b, &l);
     if (rc) {
         bh_buf_release(&b);
         return bh_err_set(err, BH_ETOOBIG, "the parts folded exceed %zu MiB: lower max_items",

@@ -114,8 +114,11 @@ static int include_one(struct pipe_loader *ld, json_t *e, const char *path)
         rc = pipe_ld_nonempty(ld, e, path, "a file's path, e.g. \"endpoints.json\"", &rel);
     if (rc) /* its endpoints are missing: the stages' checks would be noise */
         return pipe_ld_halt(ld, rc);
-    char *file = pipe_ld_resolve(ld, rel);
+    char *file = NULL;
+    rc = pipe_ld_file(ld, rel, path, "included file", &file);
     free(rel);
+    if (rc)
+        return pipe_ld_halt(ld, rc);
     for (size_t i = 0; i < p->n_includes; i++)
         if (strcmp(p->includes[i], file) == 0) {
             rc = pipe_ld_fail(ld, path, "\"%s\" is included twice — list it once", file);

@@ -209,9 +209,14 @@ typedef int (*pipe_elem_fn)(struct pipe_loader *ld, const char *s, const char *p
 int pipe_ld_strings(struct pipe_loader *ld, json_t *v, const char *path, const char *what,
                     pipe_elem_fn check, char ***out, size_t *n);
 
-/* A file the pipeline names (prompt, schema, include): as written when
- * absolute, else under the pipeline file's folder. New string. */
-char *pipe_ld_resolve(const struct pipe_loader *ld, const char *rel);
+/* A file the pipeline names (prompt, system, schema, include: `what`, e.g.
+ * "prompt template"), written relative to the pipeline file's folder: the
+ * path to open in *out (new string). Refused with pipe_ld_fail at path when
+ * it is absolute or, with ".." and symbolic links resolved (realpath), lies
+ * outside that folder: a pipeline's words come from its own folder. A file
+ * that cannot be resolved (missing) is passed on: the caller's read fails. */
+int pipe_ld_file(struct pipe_loader *ld, const char *rel, const char *path, const char *what,
+                 char **out);
 
 /* Child paths, into buf of PIPE_PATH_MAX bytes. A path too long to hold falls
  * back to its parent's (errors then point at the parent). */

@@ -32,13 +32,16 @@ static const char *const git_fields[] = { "pr.number", "pr.ref",   "pr.title",
                                           "pr.files",  "pr.stats", "pr.diff" };
 static const char *const files_fields[] = { "doc.path", "doc.text", "doc.size" };
 
+/* key_field: the field whose text an item's key is (a ref as given, a
+ * document's relative path); the key is labelled like it. */
 static const struct {
     const char *kind;
     const char *const *fields;
     size_t n;
+    const char *key_field;
 } source_kinds[] = {
-    { "git", git_fields, NELEM(git_fields) },
-    { "files", files_fields, NELEM(files_fields) },
+    { "git", git_fields, NELEM(git_fields), "pr.ref" },
+    { "files", files_fields, NELEM(files_fields), "doc.path" },
 };
 
 /* What a for_each element provides; the file holds for_each "pr.files" or
@@ -63,6 +66,14 @@ const char *const *pipe_source_kind_fields(const char *kind, size_t *n)
             return source_kinds[i].fields;
         }
     *n = 0;
+    return NULL;
+}
+
+const char *pipe_source_key_field(const char *kind)
+{
+    for (size_t i = 0; kind && i < NELEM(source_kinds); i++)
+        if (strcmp(kind, source_kinds[i].kind) == 0)
+            return source_kinds[i].key_field;
     return NULL;
 }
 

@@ -284,6 +284,12 @@ int pipe_field_is_content(const char *field);
 /* The fields a source kind provides (NULL and *n = 0 for an unknown kind). */
 const char *const *pipe_source_kind_fields(const char *kind, size_t *n);
 
+/* The source field an item's key is the text of ("pr.ref" for git: the ref
+ * or revision as given; "doc.path" for files: the relative path), or NULL
+ * for an unknown kind. Keys reach prompts (a batch stage names its items),
+ * so a key is labelled like that field (policy/label.h, pol_label_key). */
+const char *pipe_source_key_field(const char *kind);
+
 /* Expands ${VAR} and ${VAR:-default} in s. A ${VAR} whose variable is unset or
  * empty is an error naming it. Returns a new string in *out. */
 int pipe_expand_env(const char *s, char **out, struct bh_err *err);

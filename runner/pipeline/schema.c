@@ -349,12 +349,46 @@ int pipe_ld_strings(struct pipe_loader *ld, json_t *v, const char *path, const c
     return rc;
 }
 
-char *pipe_ld_resolve(const struct pipe_loader *ld, const char *rel)
+/* Whether real (a resolved path) is dir or below it. */
+static int path_inside(const char *dir, const char *real)
+{
+    size_t n = strlen(dir);
+    if (strcmp(dir, "/") == 0)
+        return real[0] == '/';
+    return strncmp(real, dir, n) == 0 && (real[n] == '/' || real[n] == '\0');
+}
+
+int pipe_ld_file(struct pipe_loader *ld, const char *rel, const char *path, const char *what,
+                 char **out)
 {
     const struct pipeline *p = ld->p;
-    if (rel[0] == '/' || strcmp(p->dir, ".") == 0)
-        return bh_xstrdup(rel);
-    return bh_xasprintf("%s/%s", p->dir, rel);
+    *out = NULL;
+    if (rel[0] == '/')
+        return pipe_ld_fail(ld, path, "%s \"%s\" is an absolute path — a pipeline reads its "
+                            "prompts, schemas and includes only from its own folder or below "
+                            "it: copy the file there and name it relative to the pipeline file",
+                            what, rel);
+    char *file = strcmp(p->dir, ".") == 0 ? bh_xstrdup(rel) : bh_xasprintf("%s/%s", p->dir, rel);
+    char *dir = realpath(p->dir, NULL), *real = realpath(file, NULL);
+    int rc = 0;
+    if (!dir) /* fail closed: without the folder nothing can be shown inside it */
+        rc = pipe_ld_fail(ld, path, "cannot resolve the pipeline file's folder \"%s\": %s — "
+                          "run bulkhead where the folder can be read", p->dir, strerror(errno));
+    else if (real && !path_inside(dir, real))
+        rc = pipe_ld_fail(ld, path, "%s \"%s\" lies outside the pipeline file's folder once "
+                          "\"..\" and symbolic links are resolved — a pipeline reads its "
+                          "prompts, schemas and includes only from its own folder or below it, "
+                          "so that what it sends is what that folder holds: copy the file "
+                          "into the folder", what, rel);
+    /* !real: the file cannot be read; the caller's read says why. */
+    free(dir);
+    free(real);
+    if (rc) {
+        free(file);
+        return rc;
+    }
+    *out = file;
+    return 0;
 }
 
 void pipe_ld_path_key(char *buf, const char *parent, const char *key)

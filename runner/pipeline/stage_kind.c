@@ -248,7 +248,10 @@ static int out_schema(struct pipe_loader *ld, void *target, json_t *v, const cha
     if (rc)
         return rc;
     s->out_format = PIPE_OUT_JSON;
-    char *file = pipe_ld_resolve(ld, s->out_schema_path);
+    char *file = NULL;
+    rc = pipe_ld_file(ld, s->out_schema_path, path, "output schema", &file);
+    if (rc)
+        return rc;
     rc = pipe_read_file(file, PIPE_FILE_MAX, &sl->schema_text, &sl->schema_len);
     if (rc == BH_ETOOBIG)
         rc = pipe_ld_fail(ld, path, "output schema \"%s\" is larger than %zu KiB", file,

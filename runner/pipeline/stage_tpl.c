@@ -112,8 +112,10 @@ int pipe_st_prompt(struct pipe_loader *ld, void *target, json_t *v, const char *
                               &s->prompt_path);
     if (rc)
         return rc;
-    char *file = pipe_ld_resolve(ld, s->prompt_path);
-    rc = prompt_read(ld, file, path, sl);
+    char *file = NULL;
+    rc = pipe_ld_file(ld, s->prompt_path, path, "prompt template", &file);
+    if (rc == 0)
+        rc = prompt_read(ld, file, path, sl);
     if (rc == 0) {
         rc = pipe_tpl_parse(&s->tpl, file, sl->tpl_text, sl->tpl_len, ld->err);
         if (rc) /* positioned in the template; sorted where the stage names it */

@@ -22,6 +22,7 @@
 #include "policy/detect.h"
 #include "policy/policy.h"
 #include "sources/src_git.h"
+#include "util/bh_buf.h"
 #include "util/bh_err.h"
 #include "util/bh_glob.h"
 #include "util/bh_str.h"
@@ -392,6 +393,36 @@ void pol_label_item(const struct pol_labeller *l, const struct src_item *item,
                                   NULL, 0 };
         pol_label_field(l, f ? f : &none, &out[i]);
     }
+}
+
+int pol_label_key(const struct pol_labeller *l, const struct src_item *item,
+                  struct pol_value *out)
+{
+    const struct pipeline *p = l->p;
+    const char *field = pipe_source_key_field(p->source.kind);
+    /* No field to be labelled like: unknown, so top (the declared -1). */
+    int declared = field ? pipe_source_field_label(p, field) : -1;
+    const char *key = item->key;
+    return pol_label_value(l, field ? field : "the item key", declared, key,
+                           key ? strlen(key) : 0, NULL, 0, "the item has no key", out);
+}
+
+int pol_label_template(const struct pol_labeller *l, const struct pipe_tpl *t,
+                       struct pol_value *out)
+{
+    struct bh_buf b;
+    int rc = 0;
+    bh_buf_init(&b, POL_DETECT_MAX_BYTES);
+    /* The words around the placeholders, each on a line of its own: a key
+     * split by a placeholder is no key, and two parts must not make one. */
+    for (size_t i = 0; rc == 0 && i < t->n_parts; i++)
+        if (!t->parts[i].is_field)
+            rc = bh_buf_printf(&b, "%s\n", t->parts[i].text);
+    const char *text = rc ? NULL : b.data ? b.data : "";
+    pol_label_value(l, "the prompt template", 0, text, rc ? 0 : b.len, NULL, 0,
+                    "the template is too large to scan", out);
+    bh_buf_release(&b);
+    return 0;
 }
 
 void pol_value_release(struct pol_value *v)

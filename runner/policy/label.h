@@ -88,6 +88,23 @@ struct src_item;
 void pol_label_item(const struct pol_labeller *l, const struct src_item *item,
                     struct pol_value *out);
 
+/* Labels item's key like the source field it is the text of
+ * (pipe_source_key_field: pr.ref, doc.path): that field's declared label
+ * (top when the kind has none), raised by detectors over the key. A batch
+ * stage names its items by key, so a key is a value like any other. Fills
+ * *out (release it). */
+int pol_label_key(const struct pol_labeller *l, const struct src_item *item,
+                  struct pol_value *out);
+
+/* Labels the text of template t (the words around its placeholders: a
+ * system or user message, inline or from a file) with the pipeline's
+ * detectors, from the bottom label: a key pasted into a prompt raises
+ * every prompt rendered from it. Too large to scan: top. Fills *out
+ * (release it); returns 0. */
+struct pipe_tpl;
+int pol_label_template(const struct pol_labeller *l, const struct pipe_tpl *t,
+                       struct pol_value *out);
+
 struct pol_hit;
 
 /* Scans data[0..len) with the labeller's enabled detectors (the pipeline's

@@ -102,6 +102,18 @@ static int tools_label(const struct ctx *c, const struct pipe_stage *s)
     return l;
 }
 
+/* The label of stage s's templates' own text (what a detector finds in it). */
+static int text_label(const struct pol_labeller *l, const struct pipe_stage *st)
+{
+    struct pol_value a, b;
+    pol_label_template(l, &st->system, &a);
+    pol_label_template(l, &st->tpl, &b);
+    int label = a.label > b.label ? a.label : b.label;
+    pol_value_release(&a);
+    pol_value_release(&b);
+    return label;
+}
+
 /* The prompt label of stage s for element e; why names the highest read. */
 static int prompt_label(const struct ctx *c, size_t s, const struct elem *e, int *missing,
                         char *why, size_t why_size)
@@ -109,6 +121,12 @@ static int prompt_label(const struct ctx *c, size_t s, const struct elem *e, int
     const struct pipe_stage *st = &c->p->stages[s];
     int label = 0, worst = -1;
     snprintf(why, why_size, "reads nothing");
+    if (c->l) {
+        label = worst = text_label(c->l, st);
+        if (label > 0)
+            snprintf(why, why_size, "its template's text is %s (a detector hit)",
+                     pol_label_name(c->p, label));
+    }
     for (size_t i = 0; i < st->n_reads; i++) {
         int l = read_label(c, st->reads[i], e, missing);
         label = pol_label_join(c->p, label, l);
@@ -243,6 +261,10 @@ int pol_plan_item(const struct pol_labeller *l, const int *clearance, const stru
     for (size_t i = 0; i < p->n_stages; i++)
         out->outputs[i] = -1;
     pol_label_item(l, item, out->fields);
+    struct pol_value key;
+    pol_label_key(l, item, &key);
+    out->key = key.label;
+    pol_value_release(&key);
     for (size_t k = 0; k < p->n_stages; k++) {
         size_t s = p->order[k];
         const struct pipe_stage *st = &p->stages[s];
@@ -277,19 +299,26 @@ void pol_item_plan_release(struct pol_item_plan *ip)
     }
 }
 
-/* The join over every item of what batch stage s reads; items whose inputs
- * are missing are left out (they produced nothing to read). */
-static int batch_label(const struct pipeline *p, const int *clearance,
+/* The join over every item of what batch stage s reads, keys included;
+ * items whose inputs are missing are left out (they produced nothing to
+ * read, and the line naming them names only keys within clearance). */
+static int batch_label(const struct pol_labeller *lab, const int *clearance,
                        const struct pol_item_plan *items, size_t n_items, size_t s, char *why,
                        size_t why_size)
 {
-    int label = 0;
-    snprintf(why, why_size, "reads nothing");
+    const struct pipeline *p = pol_labeller_pipeline(lab);
+    int label = text_label(lab, &p->stages[s]), per_item = pol_stage_names_items(p, s);
+    snprintf(why, why_size, label ? "its template's text is %s (a detector hit)"
+                                  : "reads nothing", pol_label_name(p, label));
     for (size_t i = 0; i < n_items; i++) {
         struct ctx c = { NULL, p, clearance, NULL, (struct pol_item_plan *)&items[i] };
         int missing = 0;
         char w[256];
         int l = prompt_label(&c, s, NULL, &missing, w, sizeof(w));
+        if (!missing && per_item && items[i].key > l) {
+            l = items[i].key;
+            snprintf(w, sizeof(w), "an item's key is %s", pol_label_name(p, l));
+        }
         if (!missing && l >= label) {
             label = l;
             snprintf(why, why_size, "%s", w);
@@ -298,10 +327,11 @@ static int batch_label(const struct pipeline *p, const int *clearance,
     return label;
 }
 
-void pol_plan_batch(const struct pipeline *p, const int *clearance,
+void pol_plan_batch(const struct pol_labeller *l, const int *clearance,
                     const struct pol_item_plan *items, size_t n_items,
                     struct pol_task_plan *tasks, size_t *n_tasks)
 {
+    const struct pipeline *p = pol_labeller_pipeline(l);
     *n_tasks = 0;
     for (size_t k = 0; k < p->n_stages; k++) {
         size_t s = p->order[k];
@@ -311,13 +341,13 @@ void pol_plan_batch(const struct pipeline *p, const int *clearance,
         struct pol_task_plan *t = &tasks[(*n_tasks)++];
         memset(t, 0, sizeof(*t));
         t->stage = t->ran = s;
-        t->label = batch_label(p, clearance, items, n_items, s, t->why, sizeof(t->why));
+        t->label = batch_label(l, clearance, items, n_items, s, t->why, sizeof(t->why));
         t->ran_label = t->label;
         t->decision = pol_decide(p, s, t->label, clearance[s]);
         if (t->decision == POL_REROUTE) {
             char why[256];
             t->ran = (size_t)st->reroute;
-            t->ran_label = batch_label(p, clearance, items, n_items, t->ran, why, sizeof(why));
+            t->ran_label = batch_label(l, clearance, items, n_items, t->ran, why, sizeof(why));
             if (t->ran_label > clearance[t->ran] || clearance[t->ran] == POL_NOTHING)
                 t->decision = POL_REFUSE;
         }

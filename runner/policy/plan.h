@@ -55,6 +55,8 @@ struct pol_item_plan {
     struct pol_task_plan *tasks;  /* item-scope tasks in run order */
     size_t n_tasks;
     int *outputs;                 /* per stage: the label of its output for this item, -1 none */
+    int key;                      /* the item key's label (pol_label_key): batch prompts name
+                                     the item by it */
 };
 
 /* Plans one item. clearance[n_stages] is each stage's effective clearance
@@ -65,10 +67,10 @@ int pol_plan_item(const struct pol_labeller *l, const int *clearance, const stru
 void pol_item_plan_release(struct pol_item_plan *ip);
 
 /* Plans the batch-scope stages over every item's plan: a batch task reads
- * the join over the items that produced what it reads. Fills tasks (one per
- * batch stage, in run order; *n_tasks may be 0). tasks has room for
- * p->n_stages. */
-void pol_plan_batch(const struct pipeline *p, const int *clearance,
+ * the join over the items that produced what it reads (their keys included)
+ * and its templates' own text. Fills tasks (one per batch stage, in run
+ * order; *n_tasks may be 0). tasks has room for the pipeline's n_stages. */
+void pol_plan_batch(const struct pol_labeller *l, const int *clearance,
                     const struct pol_item_plan *items, size_t n_items,
                     struct pol_task_plan *tasks, size_t *n_tasks);
 

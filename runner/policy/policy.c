@@ -24,6 +24,8 @@
 
 #include "pipeline/pipeline.h"
 #include "policy/detect.h"
+#include "policy/label.h"
+#include "util/bh_err.h"
 #include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
 
@@ -273,6 +275,30 @@ const char *pol_read_source(const struct pipeline *p, size_t stage, const char *
     return each_source(p, stage, field, &up);
 }
 
+/* Whether batch stage `stage` reads, among reads[0..n), a value per item (a
+ * source field, an item-scope stage's output, or a name that means nothing:
+ * unknown, so counted). */
+static int names_items(const struct pipeline *p, size_t stage, const char **reads, size_t n)
+{
+    if (p->stages[stage].scope != PIPE_SCOPE_BATCH)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        long up = read_upstream(p, stage, reads[i]);
+        if (up < 0 || p->stages[up].scope == PIPE_SCOPE_ITEM)
+            return 1;
+    }
+    return 0;
+}
+
+int pol_stage_names_items(const struct pipeline *p, size_t stage)
+{
+    size_t n = 0;
+    const char **reads = pol_stage_reads(p, stage, &n);
+    int yes = names_items(p, stage, reads, n);
+    free(reads);
+    return yes;
+}
+
 long pol_read_upstream(const struct pipeline *p, size_t stage, const char *field)
 {
     return field ? read_upstream(p, stage, field) : -1;
@@ -400,6 +426,7 @@ struct chk {
     int *od, *ot;           /* output bounds per stage: declared, detector (top until known) */
     unsigned char *state;   /* 0 not yet, 1 being computed (a cycle reads top), 2 done */
     int det;                /* the enabled detectors' highest label */
+    struct pol_labeller *lab; /* scans template text; NULL when it could not be built */
 };
 
 /* What a stage reads, in both tiers, and what carries the highest of each. */
@@ -432,6 +459,18 @@ static void input_add(struct input *in, const char *what, int decl, int det, int
     in->n_det_over += det > clr;
 }
 
+/* What a detector finds in the stage's own template text (system, user). */
+static int template_text_label(const struct pol_labeller *l, const struct pipe_stage *s)
+{
+    struct pol_value a, b;
+    pol_label_template(l, &s->system, &a);
+    pol_label_template(l, &s->tpl, &b);
+    int label = a.label > b.label ? a.label : b.label;
+    pol_value_release(&a);
+    pol_value_release(&b);
+    return label;
+}
+
 /* The input bounds: the join over every read and every granted tool; a
  * stage that reads nothing has the bottom label. */
 static void stage_input(const struct chk *c, size_t i, const char **reads, size_t n,
@@ -444,6 +483,16 @@ static void stage_input(const struct chk *c, size_t i, const char **reads, size_
     for (size_t k = 0; k < n; k++)
         input_add(in, reads[k], bound_of(p, i, reads[k], c->od, 0),
                   bound_of(p, i, reads[k], c->ot, c->det), clr, 0);
+    /* Template text is fixed, so a detector hit in it is a declared fact,
+     * not a run-time possibility; a labeller that could not be built: top. */
+    int text = c->lab ? template_text_label(c->lab, s) : top(p);
+    if (text > 0)
+        input_add(in, "its prompt template's text (a detector hit)", text, text, clr, 0);
+    if (names_items(p, i, reads, n)) { /* each value under its item's key */
+        const char *key = pipe_source_key_field(p->source.kind);
+        input_add(in, key ? key : "the item keys", bound_of(p, i, key, c->od, 0),
+                  bound_of(p, i, key, c->ot, c->det), clr, 0);
+    }
     int decl = in->decl;
     for (size_t k = 0; k < s->n_tools; k++) {
         int b = pol_tool_bound(p, s->tools[k]);
@@ -675,6 +724,9 @@ size_t pol_check_facts(const struct pipeline *p, const int *endpoint_local,
     struct chk c = { .p = p, .out = out, .od = bh_xcalloc(n, sizeof(int)),
                      .ot = bh_xcalloc(n, sizeof(int)), .state = bh_xcalloc(n, 1),
                      .det = pol_detectors_top(p) };
+    struct bh_err lerr = { 0 };
+    if (pol_labeller_new(&c.lab, p, &lerr))
+        c.lab = NULL; /* the loader resolved every detector: only a hand-built pipeline */
     memset(out, 0, p->n_stages * sizeof(*out));
     /* Locality and clearance first: a reroute check reads its target's. */
     for (size_t i = 0; i < p->n_stages; i++) {
@@ -694,5 +746,6 @@ size_t pol_check_facts(const struct pipeline *p, const int *endpoint_local,
     free(c.od);
     free(c.ot);
     free(c.state);
+    pol_labeller_free(c.lab);
     return bad;
 }

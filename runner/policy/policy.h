@@ -107,6 +107,11 @@ int pol_field_bound_detect(const struct pipeline *p, size_t stage, const char *f
  * for each.path and each.status; NULL for anything else. Borrowed. */
 const char *pol_read_source(const struct pipeline *p, size_t stage, const char *field);
 
+/* 1 when stage is batch scope and reads a value per item (a source field,
+ * an item-scope stage's output): its prompt heads each value with the item's
+ * key, so it reads the keys too (bounded like pipe_source_key_field). */
+int pol_stage_names_items(const struct pipeline *p, size_t stage);
+
 /* The stage whose output a read of stage `stage` carries: S for "S.output",
  * and for `each` of a for_each over S.output; -1 for anything else. */
 long pol_read_upstream(const struct pipeline *p, size_t stage, const char *field);

@@ -24,7 +24,8 @@
 enum { PUB, INT, CONF, RESTR };
 
 static char *labels[] = { "public", "internal", "confidential", "restricted" };
-static char *fields[] = { "pr.title", "pr.files", "pr.diff" };
+/* pr.ref last: item keys are labelled like it (a batch prompt names items). */
+static char *fields[] = { "pr.title", "pr.files", "pr.diff", "pr.ref" };
 
 /* The AWS example key format the detector knows, split so that this file
  * does not trip secret scanners. */
@@ -32,7 +33,7 @@ static char *fields[] = { "pr.title", "pr.files", "pr.diff" };
 
 struct fx {
     struct pipeline p;
-    int field_labels[3];
+    int field_labels[4];
     struct pipe_rule rules[2];
     struct pipe_stage st[6];
     struct pipe_endpoint ep[1];
@@ -52,10 +53,11 @@ static void fx_init(struct fx *f)
     f->p.source.kind = "git";
     f->p.source.label = CONF;
     f->p.source.fields = fields;
-    f->p.source.n_fields = 3;
+    f->p.source.n_fields = 4;
     f->field_labels[0] = INT;
     f->field_labels[1] = INT;
     f->field_labels[2] = CONF;
+    f->field_labels[3] = INT;
     f->p.source.field_labels = f->field_labels;
     f->rules[0] = (struct pipe_rule){ "docs/**", INT, 1, 1 };
     f->rules[1] = (struct pipe_rule){ "**/*.pem", RESTR, 2, 1 };
@@ -419,16 +421,99 @@ static void plan_for_each_file_labels_each_part_and_batch_joins(void **state)
     assert_int_equal(pl[1].outputs[0], INT);
     struct pol_task_plan bt[2];
     size_t nb = 0;
-    pol_plan_batch(&f.p, clr, pl, 2, bt, &nb);
+    pol_plan_batch(f.lab, clr, pl, 2, bt, &nb);
     assert_int_equal(nb, 1);
     assert_int_equal(bt[0].stage, 1);
     assert_int_equal(bt[0].label, RESTR); /* the join over both items */
     assert_int_equal(bt[0].decision, POL_REFUSE);
-    pol_plan_batch(&f.p, clr, &pl[1], 1, bt, &nb); /* the docs item alone */
+    pol_plan_batch(f.lab, clr, &pl[1], 1, bt, &nb); /* the docs item alone */
     assert_int_equal(bt[0].label, INT);
     assert_int_equal(bt[0].decision, POL_ALLOW);
     pol_item_plan_release(&pl[0]);
     pol_item_plan_release(&pl[1]);
+    pol_labeller_free(f.lab);
+}
+
+/* An item's key is labelled like pr.ref: declared internal here, raised by a
+ * detector over the key's text; a kind without a key field: top. A batch
+ * stage reading a per-item value joins the keys of the items it reads. */
+static void item_keys_are_labelled_like_their_field_and_batch_joins_them(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    char *title[] = { "pr.title", NULL };
+    char *sums[] = { "s.output", NULL };
+    size_t d0[] = { 0 };
+    fx_stage(&f, "s", title, NULL, 0);
+    fx_stage(&f, "digest", sums, d0, 1);
+    f.st[1].scope = PIPE_SCOPE_BATCH;
+    int clr[2] = { INT, INT };
+    fx_labeller(&f);
+    struct diff d = { 0 };
+    diff_add(&d, "docs/a.md", "+a\n");
+    struct item a, b;
+    item_make(&a, "refs/pull/1/head", "t", &d);
+    item_make(&b, "refs/heads/" AWS_KEY "/fix", "t", &d);
+    struct pol_value v;
+    assert_int_equal(pol_label_key(f.lab, &a.it, &v), 0);
+    assert_int_equal(v.label, INT);
+    pol_value_release(&v);
+    assert_int_equal(pol_label_key(f.lab, &b.it, &v), 0);
+    assert_int_equal(v.label, RESTR);
+    assert_true(v.secret);
+    pol_value_release(&v);
+    struct pol_item_plan pl[2];
+    pol_plan_item(f.lab, clr, &a.it, &pl[0]);
+    pol_plan_item(f.lab, clr, &b.it, &pl[1]);
+    assert_int_equal(pl[1].tasks[0].decision, POL_ALLOW); /* s reads only the title */
+    struct pol_task_plan bt[2];
+    size_t nb = 0;
+    pol_plan_batch(f.lab, clr, pl, 1, bt, &nb);
+    assert_int_equal(bt[0].label, INT);
+    pol_plan_batch(f.lab, clr, pl, 2, bt, &nb);
+    assert_int_equal(bt[0].label, RESTR);
+    assert_int_equal(bt[0].decision, POL_REFUSE);
+    f.p.source.kind = "svn"; /* no key field: unknown means top */
+    assert_int_equal(pol_label_key(f.lab, &a.it, &v), 0);
+    assert_int_equal(v.label, RESTR);
+    pol_value_release(&v);
+    pol_item_plan_release(&pl[0]);
+    pol_item_plan_release(&pl[1]);
+    pol_labeller_free(f.lab);
+}
+
+/* A template's words are scanned; placeholders are not, and two literals
+ * around a placeholder do not make one key. */
+static void template_text_is_labelled_by_the_detectors(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    fx_labeller(&f);
+    struct pipe_tpl_part clean[] = { { 0, "Review {{", 1, 1 }, { 1, "pr.diff", 1, 8 },
+                                     { 0, " briefly.", 1, 19 } };
+    struct pipe_tpl_part keyed[] = { { 0, "Use " AWS_KEY " to look.", 1, 1 } };
+    struct pipe_tpl_part split[] = { { 0, "AKIA", 1, 1 }, { 1, "pr.title", 1, 5 },
+                                     { 0, "QW7B3PDKHX4PY8GP", 1, 17 } };
+    struct pipe_tpl t = { "t.md", clean, 3 }, none = { NULL, NULL, 0 };
+    struct pol_value v;
+    assert_int_equal(pol_label_template(f.lab, &t, &v), 0);
+    assert_int_equal(v.label, PUB);
+    pol_value_release(&v);
+    t.parts = keyed;
+    t.n_parts = 1;
+    pol_label_template(f.lab, &t, &v);
+    assert_int_equal(v.label, RESTR);
+    pol_value_release(&v);
+    t.parts = split;
+    t.n_parts = 3;
+    pol_label_template(f.lab, &t, &v);
+    assert_int_equal(v.label, PUB);
+    pol_value_release(&v);
+    pol_label_template(f.lab, &none, &v); /* no system message */
+    assert_int_equal(v.label, PUB);
+    pol_value_release(&v);
     pol_labeller_free(f.lab);
 }
 
@@ -582,6 +667,8 @@ int main(void)
         cmocka_unit_test(plan_reroutes_only_the_items_above_the_clearance),
         cmocka_unit_test(plan_skip_withholds_dependants_and_fail_refuses),
         cmocka_unit_test(plan_for_each_file_labels_each_part_and_batch_joins),
+        cmocka_unit_test(item_keys_are_labelled_like_their_field_and_batch_joins_them),
+        cmocka_unit_test(template_text_is_labelled_by_the_detectors),
         cmocka_unit_test(rename_parts_are_labelled_by_the_join_over_both_paths),
         cmocka_unit_test(whole_files_are_scanned_and_unread_ones_are_top),
         cmocka_unit_test(plan_for_each_rename_element_is_labelled_by_both_paths),

@@ -49,7 +49,7 @@ enum {
     N_FIELDS = 6, N_TOOLS = 5, MAX_RULES = 3, MAX_DET = 3, MAX_CUSTOM = 2,
     N_CASES = 3000, MAX_REPORTS = 12,
 };
-enum { F_TITLE = 2, F_FILES = 3, F_DIFF = 5 };  /* indices into field_names */
+enum { F_REF = 1, F_TITLE = 2, F_FILES = 3, F_DIFF = 5 };  /* indices into field_names */
 enum { DECL, DET };                             /* the two bounds */
 #define NO_CAP 1000                             /* above every label */
 
@@ -541,6 +541,10 @@ static int walk_input(const struct ref *r, size_t x, int cap, int tier)
         int v = up >= 0 ? walk_output(r, (size_t)up, cap, tier)
                         : min_i(ref_tier(r, ref_leaf_declared(g, x, part->text), tier), cap);
         best = max_i(best, v);
+        /* A batch stage heads each item's value with the item's key, which is
+         * the text of pr.ref (README, "Item keys and template text"). */
+        if (st->scope == PIPE_SCOPE_BATCH && (up < 0 || g->st[up].scope == PIPE_SCOPE_ITEM))
+            best = max_i(best, min_i(ref_tier(r, ref_field(g, F_REF), tier), cap));
     }
     for (size_t t = 0; t < st->n_tools; t++)
         best = max_i(best, min_i(ref_tool_tier(r, st->tools[t], tier), cap));
