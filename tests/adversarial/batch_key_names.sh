@@ -33,7 +33,10 @@ echo "Quarterly planning notes, nothing secret." >docsA/notes/a.md
 echo "Team offsite agenda." >docsA/notes/b.md
 echo "the private half of the deploy credentials" >"docsA/secrets/$canA.key"
 bh A run "$PIPE" --docs "$T/docsA" --state "$T/A.state"
-expect_rc "A: the run says a document was withheld" 3
+# The tag stage declares on_sensitive "skip": the skip is the pipeline's intent
+# (exit 0), listed as skipped; what matters here is that the key stays unnamed.
+expect_rc "A: the run ends with the document skipped, as the pipeline declares" 0
+expect_contains "A: the summary counts the skip" "$T/A.err" "1 skipped as the pipeline declares"
 no_canary_at "$T/cloud.log" "$T/canaries" "A"
 expect_contains "A: the cloud digest says an item is left out, without naming it" "$T/cloud.log" \
   "1 other item"
