@@ -613,6 +613,114 @@ static void verbatim_compares_normalised_text(void **state)
     assert_string_equal(r->failed, "no_verbatim");
 }
 
+/* ---- property: every spelling of a random secret fails, random reviews pass ---- */
+
+static uint64_t prop_rng = 0x243f6a8885a308d3ULL;
+
+static unsigned prop_rand(unsigned n)
+{
+    prop_rng ^= prop_rng << 13;
+    prop_rng ^= prop_rng >> 7;
+    prop_rng ^= prop_rng << 17;
+    return (unsigned)(prop_rng % n);
+}
+
+/* A secret: a canary "WORD-n-<16 hex>" or a password of letter and digit
+ * groups; redrawn until rare (the classes themselves are the table's job). */
+static void prop_secret(char *buf, size_t size, int *canary)
+{
+    static const char *const words[] = { "BULKHEAD-CANARY", "DEPLOY-TOKEN", "api_key" };
+    do {
+        size_t n = 0;
+        *canary = (int)prop_rand(2);
+        if (*canary) {
+            n = (size_t)snprintf(buf, size, "%s-%u-", words[prop_rand(3)], prop_rand(99) + 1);
+            for (int i = 0; i < 16; i++)
+                buf[n++] = "0123456789abcdef"[prop_rand(16)];
+        } else {
+            for (int g = 0; g < 4; g++) {
+                for (unsigned k = 0, m = 1 + prop_rand(3); k < m; k++)
+                    buf[n++] = "abcdefghjkmnpqrtuvwxyzABCDEFGHJKLMNPQRTUVWXYZ"[prop_rand(45)];
+                buf[n++] = "2346789"[prop_rand(7)];
+            }
+        }
+        buf[n] = '\0';
+    } while (pol_rare_class(buf, strlen(buf)) == POL_RARE_NONE);
+}
+
+/* s in spelling k, appended to b (UTF-8). */
+static void prop_spell(char *b, size_t size, const char *s, int k)
+{
+    static const char latin[] = "aeopcx", *const cyr[] = { "\xd0\xb0", "\xd0\xb5", "\xd0\xbe",
+                                                           "\xd1\x80", "\xd1\x81", "\xd1\x85" };
+    size_t n = strlen(b);
+    for (size_t i = 0; s[i] && n + 8 < size; i++) {
+        char c = s[i];
+        const char *cy = k == 6 && strchr(latin, c) ? cyr[strchr(latin, c) - latin] : NULL;
+        if (i > 0 && (k == 2 || k == 3))
+            b[n++] = k == 2 ? ' ' : '-';
+        if (i > 0 && k == 4)
+            n += (size_t)snprintf(b + n, size - n, "\xe2\x80\x8b");
+        if (k == 1 && c >= 'a' && c <= 'z')
+            c = (char)(c - 32);
+        if (k == 7)
+            c = c == '0' ? 'o' : c == '1' ? 'l' : c == '5' ? 's' : c;
+        if (cy)
+            n += (size_t)snprintf(b + n, size - n, "%s", cy);
+        else if (k == 5 && c > 0x20 && c < 0x7f)
+            n += (size_t)snprintf(b + n, size - n, "\xef%c%c", c < 0x60 ? 0xbc : 0xbd,
+                                  0x80 + ((c - 0x20) & 0x3f));
+        else
+            b[n++] = c;
+    }
+    b[n] = '\0';
+}
+
+static const char *const prose[] = {
+    "the", "function", "returns", "an", "error", "when", "buffer", "is", "too", "small",
+    "consider", "checking", "for", "NULL", "before", "line", "42", "leaks", "memory", "and",
+    "parse_config_file", "utf8proc", "sha256sum", "int64_max", "frobnicate_widget",
+    "read_line", "MAX_LINE", "x86_64", "uint32_t", "v2", "HTTP", "500", "2024-01-15", "LGTM",
+};
+
+static void prop_review(char *b, size_t size)
+{
+    size_t n = 0;
+    for (unsigned i = 0, m = 10 + prop_rand(40); i < m && n + 32 < size; i++)
+        n += (size_t)snprintf(b + n, size - n, "%s%s", prose[prop_rand(34)],
+                              prop_rand(8) ? " " : ". ");
+}
+
+static void random_secrets_fail_in_every_spelling_and_reviews_pass(void **state)
+{
+    struct fx *f = *state;
+    char secret[64], diff[512], out[1024];
+    f->d.no_rare_tokens = 1;
+    for (int c = 0; c < 400; c++) {
+        int canary = 0, k = (int)prop_rand(9);
+        prop_secret(secret, sizeof(secret), &canary);
+        snprintf(diff, sizeof(diff), "+/* utf8proc sha256sum int64_max x86_64 uint32_t */\n"
+                 "+static const char *key = \"%s\"; /* parse_config_file(read_line) */\n",
+                 secret);
+        f->n_in = 0;
+        fx_input_s(f, "pr.title", "Fix the config parser", PUB);
+        fx_input_s(f, "the prompt template", REVIEW_TEMPLATE, PUB);
+        fx_input_s(f, "pr.diff", diff, CONF);
+        prop_review(out, sizeof(out));
+        struct pol_decl_result *r = run_s(f, out);
+        if (!r->passed)
+            fail_msg("case %d: review \"%s\" failed %s: %s", c, out, r->failed, r->detail);
+        const char *tail = strrchr(secret, '-');
+        snprintf(out, sizeof(out), "The value ");
+        prop_spell(out, sizeof(out), k == 8 && canary ? tail + 1 : secret, k == 8 ? 0 : k);
+        strncat(out, " is hard-coded.", sizeof(out) - strlen(out) - 1);
+        r = run_s(f, out);
+        if (r->passed || strcmp(r->failed, "no_rare_tokens") != 0)
+            fail_msg("case %d: spelling %d of %s in \"%s\": %s", c, k, secret, out,
+                     r->passed ? "passed" : r->failed);
+    }
+}
+
 /* ---- edges ---- */
 
 static void empty_output_passes(void **state)
@@ -706,6 +814,7 @@ int main(void)
         T(realistic_review_text_is_declassified),
         T(rare_token_in_a_lower_input_is_excused),
         T(verbatim_compares_normalised_text),
+        T(random_secrets_fail_in_every_spelling_and_reviews_pass),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
