@@ -17,7 +17,13 @@
  *   so it counts only after the tokens compare equal: a collision (even one
  *   a hostile reply was crafted to produce) can never hide a leak.
  * Inputs above the target are streamed first, so the below side compares
- * only shingles already marked, each at most once when it matches. */
+ * only shingles already marked, each at most once when it matches.
+ *
+ * Both comparing guards (no_verbatim, no_rare_tokens: policy/rare.c) read
+ * normalised copies of the output and of every input (policy/norm.c), made
+ * once per call and only when some input is above the target; the stored
+ * output stays as the model wrote it (redacted). Tokens hash and compare
+ * through pol_norm_fold, so 0/o, 1/l/i and 5/s are one character to them. */
 #include "policy/declassify.h"
 
 #include <assert.h>
@@ -701,19 +707,16 @@ static int guard_rare(const struct job *j, const struct views *v, const struct p
     return 1;
 }
 
-static int guards_run(struct job *j, int in_label)
+/* The guards in order; the first that fails decides (res->detail says why). */
+static void guards_decide(struct job *j, const struct views *v, int in_label)
 {
     const struct pipeline *p = pol_labeller_pipeline(j->l);
     const struct pol_hit *h = NULL;
     const struct pipe_declassify *d = j->d;
     struct pol_decl_result *res = j->res;
-    struct views v;
-    int rc = views_make(j, &v);
-    if (rc != 0) {
-        /* nothing decided */
-    } else if (guard_verbatim(j, &v, p) || guard_rare(j, &v, p)) {
-        /* failed, detail set */
-    } else if (d->detectors && (h = hit_above(j, p, d->to)) != NULL) {
+    if (guard_verbatim(j, v, p) || guard_rare(j, v, p))
+        return;
+    if (d->detectors && (h = hit_above(j, p, d->to)) != NULL) {
         snprintf(res->detail, sizeof(res->detail), "detector %s (%s) matched at line %zu of "
                  "the redacted output%s", h->detector->id,
                  pol_label_name(p, pol_detector_label(p, h->detector)), h->line,
@@ -727,6 +730,16 @@ static int guards_run(struct job *j, int in_label)
         res->passed = 1;
         res->label = d->to < in_label ? d->to : in_label;
     }
+}
+
+/* Normalises, then decides; a text that cannot be normalised decides
+ * nothing (the caller keeps the label). */
+static int guards_run(struct job *j, int in_label)
+{
+    struct views v;
+    int rc = views_make(j, &v);
+    if (rc == 0)
+        guards_decide(j, &v, in_label);
     views_release(&v, j->n_in);
     return rc;
 }
