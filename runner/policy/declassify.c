@@ -450,7 +450,8 @@ static int tok_same(const char *a, struct tok x, const char *b, struct tok y)
     if (x.len != y.len)
         return 0;
     for (size_t i = 0; i < x.len; i++)
-        if (pol_norm_fold((unsigned char)a[x.off + i]) != pol_norm_fold((unsigned char)b[y.off + i]))
+        if (pol_norm_fold((unsigned char)a[x.off + i]) !=
+            pol_norm_fold((unsigned char)b[y.off + i]))
             return 0;
     return 1;
 }

@@ -419,7 +419,8 @@ static const struct norm_case norm_cases[] = {
     { "unicode dashes become '-'", "a\xe2\x80\x90" "b\xe2\x88\x92" "c", "a-b-c" },
     { "compatibility forms are decomposed", "\xef\xac\x81le", "file" },
     { "a byte that is not utf-8 becomes U+FFFD", "a\xff" "b", "a\xef\xbf\xbd" "b" },
-    { "other scripts stay", "\xe4\xb8\xad\xe6\x96\x87 \xd0\xb6", "\xe4\xb8\xad\xe6\x96\x87 \xd0\xb6" },
+    { "other scripts stay", "\xe4\xb8\xad\xe6\x96\x87 \xd0\xb6",
+      "\xe4\xb8\xad\xe6\x96\x87 \xd0\xb6" },
 };
 
 static void normalisation_table(void **state)
@@ -543,7 +544,8 @@ static const struct leak_case leak_cases[] = {
     { "full-width", "\xef\xbd\x88\xef\xbd\x95\xef\xbd\x8e\xef\xbd\x94\xef\xbd\x85\xef\xbd\x92"
                     "\xef\xbc\x92\xef\xbd\x98\xef\xbc\xb1\xef\xbc\x97 leaks", "high-entropy" },
     { "cyrillic look-alikes", "key \xd0\x92ULK\xd0\x9d\xd0\x95\xd0\x90" "D-CANARY-1-6"
-                              "\xd0\xb0" "77" "\xd0\xb5" "2" "\xd1\x81" "598892f8b", "high-entropy" },
+                              "\xd0\xb0" "77" "\xd0\xb5" "2" "\xd1\x81" "598892f8b",
+      "high-entropy" },
     { "a digit for a letter", "the value 6a77e2cs98892f8b is it", "high-entropy" },
     { "a card-like number", "card 4111111111111111 is logged", "number" },
     { "a key-like token", "the key sk-ant-abcdEFGH leaks", "key-like" },
