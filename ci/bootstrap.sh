@@ -8,6 +8,7 @@ pkgs=(
   build-essential cmake pkg-config git
   libcurl4-openssl-dev libjansson-dev libgit2-dev libzstd-dev libsqlite3-dev
   libssl-dev libyaml-dev libcmocka-dev libmicrohttpd-dev
+  libutf8proc-dev   # NFKC and case folding for the declassify guards (runner/policy/norm.c)
   curl ca-certificates jq sqlite3
   openssl   # the CLI: tests/integration/tls.sh makes its CA and server certificate at test time
   # tests of the CI outputs and templates: SARIF against its schema, the JUnit

@@ -111,6 +111,9 @@ struct pipe_declassify {
     int to;                /* target label index */
     int no_verbatim_tokens;/* no run of this many tokens shared with an input above `to`;
                               default 8, 0 turns the guard off */
+    int no_rare_tokens;    /* 1 (default): no rare token (a key, a long number, a
+                              high-entropy mix) copied from an input above `to` that no
+                              input at or below it holds (policy/rare.h) */
     int detectors;         /* 1 (default): no detector hit in the output */
     int redact_code;       /* "redact": ["code"]: fenced and indented code removed first */
     int redact_paths;      /* "redact": ["paths"]: file paths replaced first */

@@ -349,6 +349,14 @@ static int dc_tokens(struct pipe_loader *ld, void *target, json_t *v, const char
     return rc;
 }
 
+static int dc_rare(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    (void)ld;
+    (void)path;
+    ((struct pipe_declassify *)target)->no_rare_tokens = json_is_true(v);
+    return 0;
+}
+
 static int dc_detectors(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
     (void)ld;
@@ -389,6 +397,9 @@ static const struct pipe_key declassify_keys[] = {
     { "no_verbatim_tokens", PIPE_JT_INT, 0, dc_tokens,
       "the shortest run of input tokens the output may not repeat, 0 to 1000 (0: off)",
       0, NULL, NULL },
+    { "no_rare_tokens", PIPE_JT_BOOL, 0, dc_rare,
+      "true (default): a rare token (a key, a long number, a high-entropy mix of letters "
+      "and digits) copied from an input above `to` keeps the label", 0, NULL, NULL },
     { "detectors", PIPE_JT_BOOL, 0, dc_detectors,
       "true (default): a detector hit in the output keeps its label", 0, NULL, NULL },
     { "redact", PIPE_JT_ARRAY, 0, dc_redact,
@@ -407,7 +418,8 @@ int pipe_st_declassify(struct pipe_loader *ld, void *target, json_t *v, const ch
     struct pipe_stage *s = target;
     struct pipe_declassify *d = &s->declassify;
     const struct pipe_pos *pos = pipe_posindex_get(ld->ix, path);
-    *d = (struct pipe_declassify){ .to = -1, .no_verbatim_tokens = 8, .detectors = 1,
+    *d = (struct pipe_declassify){ .to = -1, .no_verbatim_tokens = 8, .no_rare_tokens = 1,
+                                   .detectors = 1,
                                    .line = pos ? pos->line : 0, .col = pos ? pos->col : 0 };
     int rc = pipe_ld_object(ld, &declassify_schema, v, path, d);
     /* Findings point at files: redacting paths would leave them pointing nowhere. */

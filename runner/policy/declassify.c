@@ -17,7 +17,13 @@
  *   so it counts only after the tokens compare equal: a collision (even one
  *   a hostile reply was crafted to produce) can never hide a leak.
  * Inputs above the target are streamed first, so the below side compares
- * only shingles already marked, each at most once when it matches. */
+ * only shingles already marked, each at most once when it matches.
+ *
+ * Both comparing guards (no_verbatim, no_rare_tokens: policy/rare.c) read
+ * normalised copies of the output and of every input (policy/norm.c), made
+ * once per call and only when some input is above the target; the stored
+ * output stays as the model wrote it (redacted). Tokens hash and compare
+ * through pol_norm_fold, so 0/o, 1/l/i and 5/s are one character to them. */
 #include "policy/declassify.h"
 
 #include <assert.h>
@@ -29,7 +35,9 @@
 #include "pipeline/pipeline.h"
 #include "policy/detect.h"
 #include "policy/label.h"
+#include "policy/norm.h"
 #include "policy/policy.h"
+#include "policy/rare.h"
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
 #include "util/bh_xmalloc.h"
@@ -399,7 +407,7 @@ static uint64_t tok_hash(const char *s, struct tok t)
 {
     uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, then mixed */
     for (size_t i = 0; i < t.len; i++)
-        h = (h ^ (unsigned char)s[t.off + i]) * 0x100000001b3ULL;
+        h = (h ^ pol_norm_fold((unsigned char)s[t.off + i])) * 0x100000001b3ULL;
     return mix64(h ^ t.len);
 }
 
@@ -436,9 +444,16 @@ static struct tok out_tok(const struct verb *v, size_t p)
     return (struct tok){ v->ot[p].off, v->ot[p].len };
 }
 
+/* Tokens compare as pol_norm_fold reads them (0/o, 1/l/i, 5/s), as they hash. */
 static int tok_same(const char *a, struct tok x, const char *b, struct tok y)
 {
-    return x.len == y.len && memcmp(a + x.off, b + y.off, x.len) == 0;
+    if (x.len != y.len)
+        return 0;
+    for (size_t i = 0; i < x.len; i++)
+        if (pol_norm_fold((unsigned char)a[x.off + i]) !=
+            pol_norm_fold((unsigned char)b[y.off + i]))
+            return 0;
+    return 1;
 }
 
 static uint32_t out_slot(struct verb *v, uint64_t h, size_t p)
@@ -623,21 +638,86 @@ static const struct pol_hit *hit_above(const struct job *j, const struct pipelin
     return NULL;
 }
 
-static void guards_run(struct job *j, int in_label)
+/* The output and the inputs as the comparing guards read them (policy/norm.h). */
+struct views {
+    struct text out;
+    struct pol_decl_input *in;
+    int active; /* 0: no input above the target, or neither guard on: nothing made */
+};
+
+/* Normalised texts can grow (NFKC expands some characters); past this the
+ * output is not compared and so not declassified. */
+#define NORM_MAX ((size_t)1 << 30)
+
+static int views_make(const struct job *j, struct views *v)
+{
+    size_t n_above = 0;
+    memset(v, 0, sizeof(*v));
+    for (size_t i = 0; i < j->n_in; i++)
+        n_above += j->in[i].label > j->d->to;
+    if (n_above == 0 || (j->d->no_verbatim_tokens <= 0 && !j->d->no_rare_tokens))
+        return 0;
+    v->active = 1;
+    v->in = bh_xcalloc(j->n_in ? j->n_in : 1, sizeof(*v->in));
+    int rc = pol_norm_text(j->t.s, j->t.len, NORM_MAX, &v->out.s, &v->out.len);
+    for (size_t i = 0; rc == 0 && i < j->n_in; i++) {
+        char *s = NULL;
+        v->in[i] = j->in[i];
+        rc = pol_norm_text(j->in[i].text, j->in[i].len, NORM_MAX, &s, &v->in[i].len);
+        v->in[i].text = s;
+    }
+    return rc;
+}
+
+static void views_release(struct views *v, size_t n_in)
+{
+    for (size_t i = 0; v->in && i < n_in; i++)
+        free((char *)v->in[i].text);
+    free(v->in);
+    free(v->out.s);
+}
+
+static int guard_verbatim(const struct job *j, const struct views *v, const struct pipeline *p)
+{
+    size_t input = 0, leak = 0;
+    char name[96];
+    if (!v->active || j->d->no_verbatim_tokens <= 0 ||
+        !(leak = verbatim_leak(j->d, &v->out, v->in, j->n_in, &input)))
+        return 0;
+    input_name(j->in, input, name, sizeof(name));
+    snprintf(j->res->detail, sizeof(j->res->detail), "a run of %zu tokens is shared with %s "
+             "(%s) and with no input at or below %s", leak, name,
+             pol_label_name(p, j->in[input].label), pol_label_name(p, j->d->to));
+    fail(j->res, "no_verbatim");
+    return 1;
+}
+
+static int guard_rare(const struct job *j, const struct views *v, const struct pipeline *p)
+{
+    size_t input = 0;
+    int cls = 0;
+    char name[96];
+    if (!v->active || !j->d->no_rare_tokens ||
+        !pol_rare_find(v->in, j->n_in, j->d->to, v->out.s, v->out.len, &input, &cls))
+        return 0;
+    input_name(j->in, input, name, sizeof(name));
+    snprintf(j->res->detail, sizeof(j->res->detail), "a rare token (%s) is copied from %s (%s), "
+             "and no input at or below %s holds it", pol_rare_class_name(cls), name,
+             pol_label_name(p, j->in[input].label), pol_label_name(p, j->d->to));
+    fail(j->res, "no_rare_tokens");
+    return 1;
+}
+
+/* The guards in order; the first that fails decides (res->detail says why). */
+static void guards_decide(struct job *j, const struct views *v, int in_label)
 {
     const struct pipeline *p = pol_labeller_pipeline(j->l);
     const struct pol_hit *h = NULL;
     const struct pipe_declassify *d = j->d;
     struct pol_decl_result *res = j->res;
-    size_t input = 0, leak = 0;
-    char name[96];
-    if (d->no_verbatim_tokens > 0 && (leak = verbatim_leak(d, &j->t, j->in, j->n_in, &input))) {
-        input_name(j->in, input, name, sizeof(name));
-        snprintf(res->detail, sizeof(res->detail), "a run of %zu tokens is shared with %s (%s) "
-                 "and with no input at or below %s", leak, name,
-                 pol_label_name(p, j->in[input].label), pol_label_name(p, d->to));
-        fail(res, "no_verbatim");
-    } else if (d->detectors && (h = hit_above(j, p, d->to)) != NULL) {
+    if (guard_verbatim(j, v, p) || guard_rare(j, v, p))
+        return;
+    if (d->detectors && (h = hit_above(j, p, d->to)) != NULL) {
         snprintf(res->detail, sizeof(res->detail), "detector %s (%s) matched at line %zu of "
                  "the redacted output%s", h->detector->id,
                  pol_label_name(p, pol_detector_label(p, h->detector)), h->line,
@@ -651,6 +731,18 @@ static void guards_run(struct job *j, int in_label)
         res->passed = 1;
         res->label = d->to < in_label ? d->to : in_label;
     }
+}
+
+/* Normalises, then decides; a text that cannot be normalised decides
+ * nothing (the caller keeps the label). */
+static int guards_run(struct job *j, int in_label)
+{
+    struct views v;
+    int rc = views_make(j, &v);
+    if (rc == 0)
+        guards_decide(j, &v, in_label);
+    views_release(&v, j->n_in);
+    return rc;
 }
 
 /* Secrets, then code and paths as declared, then secrets again (the joins a
@@ -689,13 +781,14 @@ int pol_declassify(const struct pol_labeller *l, const struct pipe_declassify *d
     j.t.s[out_len] = '\0';
     int rc = redact_all(&j);
     if (rc == 0)
-        guards_run(&j, in_label);
+        rc = guards_run(&j, in_label);
     pol_hits_free(j.hits);
     if (rc != 0) {
         free(j.t.s);
         pol_decl_result_release(res);
-        return bh_err_set(err, rc, "the output could not be scanned after redaction (over "
-                          "the %zu-byte cap or a detector failed), so it cannot be "
+        return bh_err_set(err, rc, "the output could not be scanned after redaction, nor "
+                          "compared with the inputs (over the %zu-byte cap, a normalised "
+                          "text too large, or a detector failed), so it cannot be "
                           "declassified — ask for a shorter reply (options.num_predict)",
                           (size_t)POL_DETECT_MAX_BYTES);
     }

@@ -24,14 +24,22 @@
  *      (c, h, py, js, go, rs, java, json, yaml, md, ...) becomes "[path]".
  *    Finally the redacted text is scanned again and any secret hit the
  *    joins created is redacted too. Markers are counted in res.
- * 2. Guards on the redacted output, in this order; the first failure wins:
+ * 2. Guards on the redacted output, in this order; the first failure wins.
+ *    The two comparing guards read the output and every input through
+ *    pol_norm_text (NFKC, case folded, zero-width characters dropped,
+ *    look-alike letters mapped: policy/norm.h) and compare tokens through
+ *    pol_norm_fold (0/o, 1/l/i, 5/s), so another spelling is the same text;
+ *    nothing is normalised when no input is above `to`.
  *    - no_verbatim (N = no_verbatim_tokens, 0: off): tokens are maximal runs
  *      of ASCII letters, digits, '_' and bytes >= 0x80, or any other single
  *      non-whitespace byte (punctuation, NUL); whitespace separates tokens
  *      and is otherwise ignored, so a quote re-wrapped or re-spaced still
- *      matches; case matters. A run of N consecutive output tokens that
- *      occurs in an input above `to` and in no input at or below `to` is a
- *      leak. Linear in the total size: see declassify.c.
+ *      matches. A run of N consecutive output tokens that occurs in an
+ *      input above `to` and in no input at or below `to` is a leak. Linear
+ *      in the total size: see declassify.c.
+ *    - no_rare_tokens (when true): a rare token (key-like, 6+ digits, a
+ *      high-entropy mix of letters and digits) of the output that an input
+ *      above `to` holds and no input at or below it does: policy/rare.h.
  *    - detectors (when `detectors` is true): a detector hit left in the
  *      redacted output fails when its detector raises above `to` (a hit at
  *      or below the target, e.g. a private address in an output declassified
@@ -67,7 +75,8 @@ struct pol_decl_result {
     int label;           /* the lower of declassify.to and in_label when every guard
                             passed (never raises), else in_label */
     int passed;
-    const char *failed;  /* "no_verbatim", "detectors", "max_chars", or NULL (static) */
+    const char *failed;  /* "no_verbatim", "no_rare_tokens", "detectors", "max_chars", or
+                            NULL (static) */
     char detail[256];    /* why it failed, without any text of the output or inputs;
                             "" when it passed */
     size_t redacted_code, redacted_paths, redacted_secrets; /* replacements made */
@@ -80,8 +89,10 @@ struct pol_decl_result {
  * values. Fills *res (release it with pol_decl_result_release) and returns
  * 0 whether or not the guards passed. Returns BH_ETOOBIG when the output,
  * as replied or after redaction, is over POL_DETECT_MAX_BYTES and so cannot
- * be scanned for secrets; *res is then empty and the caller must not store
- * the output below in_label (nor show it where secrets must not go). */
+ * be scanned for secrets, or when a normalised text would be over 1 GiB
+ * (BH_EINTERNAL when libutf8proc fails); *res is then empty and the caller
+ * must not store the output below in_label (nor show it where secrets must
+ * not go). */
 int pol_declassify(const struct pol_labeller *l, const struct pipe_declassify *d, int in_label,
                    const char *out, size_t out_len, const struct pol_decl_input *in, size_t n_in,
                    struct pol_decl_result *res, struct bh_err *err);

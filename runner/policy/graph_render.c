@@ -93,7 +93,8 @@ static long standby_for(const struct pol_graph *g, size_t i)
     return -1;
 }
 
-/* "no run of 8 tokens copied from its input, no detector hit, code removed":
+/* "no run of 8 tokens copied from its input, no rare token copied from it, no
+ * detector hit, code removed":
  * the guards of a declassification, in words. */
 static void guards_words(const struct pipe_declassify *d, char *buf, size_t size)
 {
@@ -103,7 +104,8 @@ static void guards_words(const struct pipe_declassify *d, char *buf, size_t size
                    d->no_verbatim_tokens);
     if (d->max_chars > 0)
         bh_str_put(chars, sizeof(chars), ", at most %ld characters", d->max_chars);
-    bh_str_put(buf, size, "%s%s%s%s%s", tokens,
+    bh_str_put(buf, size, "%s%s%s%s%s%s", tokens,
+               d->no_rare_tokens ? "no rare token copied from it, " : "",
                d->detectors ? "no detector hit" : "detector hits allowed",
                d->redact_code ? ", code removed first" : "",
                d->redact_paths ? ", file paths replaced first" : "", chars);
@@ -185,7 +187,7 @@ static void text_policy(FILE *f, const struct pol_graph *g, size_t i)
         fprintf(f, TEXT_INDENT "declassify: none\n");
         return;
     }
-    char guards[200];
+    char guards[256];
     guards_words(&s->declassify, guards, sizeof(guards));
     fprintf(f, TEXT_INDENT "declassify: to %s when its guards pass (%s)\n",
             label(g, s->declassify.to), guards);
@@ -337,9 +339,10 @@ static void json_declassify(FILE *f, const struct pol_graph *g, const struct pip
     }
     fputs("{\"to\": ", f);
     js_label(f, g, d->to);
-    fprintf(f, ", \"no_verbatim_tokens\": %d, \"detectors\": %s, \"redact\": [%s%s%s], "
-               "\"max_chars\": %ld}",
-            d->no_verbatim_tokens, d->detectors ? "true" : "false",
+    fprintf(f, ", \"no_verbatim_tokens\": %d, \"no_rare_tokens\": %s, \"detectors\": %s, "
+               "\"redact\": [%s%s%s], \"max_chars\": %ld}",
+            d->no_verbatim_tokens, d->no_rare_tokens ? "true" : "false",
+            d->detectors ? "true" : "false",
             d->redact_code ? "\"code\"" : "", d->redact_code && d->redact_paths ? ", " : "",
             d->redact_paths ? "\"paths\"" : "", d->max_chars);
 }
@@ -882,7 +885,7 @@ static void md_declassify(FILE *f, const struct pol_graph *g)
         const struct pipe_declassify *d = &pstage(g, i)->declassify;
         if (!d->enabled)
             continue;
-        char guards[200];
+        char guards[256];
         guards_words(d, guards, sizeof(guards));
         fprintf(f, "- The output of stage %s is declassified to %s when its guards pass (%s). "
                    "When a guard fails, the output keeps its label (up to %s), and every stage "

@@ -45,7 +45,14 @@ cat >"$T/script.json" <<'EOF'
     {"match": "^huge$", "fault": "big", "mb": 2},
     {"match": "CANARY-[0-9]+", "echo": true, "reply": "Quoting:"},
     {"match": "QUOTE-ME", "echo": true},
-    {"match": "one.two", "echo": true, "reply": "nothing to quote"}
+    {"match": "one.two", "echo": true, "reply": "nothing to quote"},
+    {"match": "^copy1", "copy": "TOKEN-[0-9]+-([a-z0-9]+)", "reply": "<{{copy}}> and <{{copy}}>"},
+    {"match": "^copy2", "copy": "TOKEN-[0-9]+", "copy_as": "spaced", "reply": "[{{copy}}]"},
+    {"match": "^copy3", "copy": "TOKEN-[0-9]+", "copy_as": "zero-width", "reply": "[{{copy}}]"},
+    {"match": "^copy4", "copy": "x-([a-z]+)", "copy_as": "cyrillic", "reply": "[{{copy}}]"},
+    {"match": "^copy5", "copy": "Tok[a-z]+", "copy_as": "upper", "reply": "[{{copy}}]"},
+    {"match": "^copy6", "copy": "T[A-Z]+-9", "copy_as": "fullwidth", "reply": "[{{copy}}]"},
+    {"match": "^copy7", "copy": "NOWHERE", "reply": "[{{copy}}]"}
   ]
 }
 EOF
@@ -81,6 +88,19 @@ expect "echo without reply: only the quoted lines, a CRLF line without its CR" \
 req f POST /api/chat "$(ollama 'one\ntwo' ',"stream":false')"
 expect "echo: a regex that matches only across lines applies but quotes nothing" \
   jqt '.message.content == "nothing to quote"'
+
+# ---- copy: the first match of a regex, in another spelling ----
+copy_is() {  # copy_is WHAT MESSAGE WANT
+  req f POST /api/chat "$(ollama "$2" ',"stream":false')"
+  expect "copy: $1" jqt --arg want "$(printf "$3")" '.message.content == $want'
+}
+copy_is "the first group of the first match, at every {{copy}}" 'copy1 x TOKEN-7-ab12 TOKEN-8-zz' '<ab12> and <ab12>'
+copy_is "spaced" 'copy2 TOKEN-7' '[T O K E N - 7]'
+copy_is "zero-width spaces between characters" 'copy3 TOKEN-7' '[T\342\200\213O\342\200\213K\342\200\213E\342\200\213N\342\200\213-\342\200\2137]'
+copy_is "cyrillic look-alikes" 'copy4 x-bad' '[b\320\260d]' # a is Cyrillic, b and d have none
+copy_is "upper-cased" 'copy5 Token' '[TOKEN]'
+copy_is "full-width" 'copy6 TOK-9' '[\357\274\264\357\274\257\357\274\253\357\274\215\357\274\231]'
+copy_is "no match: nothing" 'copy7 here' '[]'
 
 # ---- status faults, per dialect ----
 req f POST /api/chat "$(ollama e500)"
@@ -180,6 +200,9 @@ bad "a rule with nothing to do" '{"m":[{"match":"x"}]}' "give one of"
 bad "echo that is not a boolean" '{"m":[{"echo":"yes"}]}' '"echo" must be true or false'
 bad "echo with a fault" '{"m":[{"echo":true,"fault":"cut"}]}' 'cannot also give "reply", "echo"'
 bad "echo false alone" '{"m":[{"echo":false}]}' "give one of"
+bad "copy without {{copy}} in the reply" '{"m":[{"copy":"x","reply":"y"}]}' 'needs a "reply" holding {{copy}}'
+bad "an unknown copy_as" '{"m":[{"copy":"x","copy_as":"rot13","reply":"{{copy}}"}]}' "unknown copy_as 'rot13'"
+bad "copy_as without copy" '{"m":[{"copy_as":"upper","reply":"x"}]}' '"copy_as" needs "copy"'
 bad "bad JSON" '{"m":' "--script"
 
 finish

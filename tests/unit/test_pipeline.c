@@ -774,6 +774,7 @@ static void declassify_parses_guards_and_defaults(void **state)
     assert_int_equal(d->enabled, 1);
     assert_int_equal(d->to, 1);
     assert_int_equal(d->no_verbatim_tokens, 12);
+    assert_int_equal(d->no_rare_tokens, 0);
     assert_int_equal(d->detectors, 0);
     assert_int_equal(d->redact_code, 1);
     assert_int_equal(d->redact_paths, 1);
@@ -783,6 +784,7 @@ static void declassify_parses_guards_and_defaults(void **state)
     assert_int_equal(dd->enabled, 1); /* only "to": every default */
     assert_int_equal(dd->to, 1);
     assert_int_equal(dd->no_verbatim_tokens, 8);
+    assert_int_equal(dd->no_rare_tokens, 1);
     assert_int_equal(dd->detectors, 1);
     assert_int_equal(dd->redact_code + dd->redact_paths, 0);
     assert_int_equal(dd->max_chars, 0);

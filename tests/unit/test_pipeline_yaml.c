@@ -142,6 +142,7 @@ static void assert_same_declassify(const struct pipe_declassify *a,
     assert_int_equal(a->enabled, b->enabled);
     assert_int_equal(a->to, b->to);
     assert_int_equal(a->no_verbatim_tokens, b->no_verbatim_tokens);
+    assert_int_equal(a->no_rare_tokens, b->no_rare_tokens);
     assert_int_equal(a->detectors, b->detectors);
     assert_int_equal(a->redact_code, b->redact_code);
     assert_int_equal(a->redact_paths, b->redact_paths);

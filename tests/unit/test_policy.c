@@ -870,8 +870,8 @@ static void review_world(struct world *w)
     reads(w, 2, "each.path", "each.diff", "plan.output", NULL);
     tool(w, 2, "read_file");
     w->st[2].declassify = (struct pipe_declassify){ .enabled = 1, .to = INT,
-                                                    .no_verbatim_tokens = 8, .detectors = 1,
-                                                    .redact_code = 1 };
+                                                    .no_verbatim_tokens = 8, .no_rare_tokens = 1,
+                                                    .detectors = 1, .redact_code = 1 };
     reads(w, 3, "review.output", NULL);
     w->st[3].endpoint = 1;
     static size_t deps2[] = { 0 }, deps3[] = { 2 };
@@ -950,7 +950,7 @@ static void graph_renderings_state_bounds_policy_and_notes(void **state)
     char *text = render_world(&w, POL_FORMAT_TEXT);
     has(text, "on_sensitive: reroute to stage plan-local (local, clearance restricted)");
     has(text, "declassify: to internal when its guards pass (no run of 8 tokens copied from "
-              "its input, no detector hit, code removed first)");
+              "its input, no rare token copied from it, no detector hit, code removed first)");
     has(text, "reads pr.title: internal (the field's declared label); with detectors restricted");
     has(text, "tool read_file: restricted (what the tool returns: as pr.diff); with detectors "
               "restricted");
@@ -961,8 +961,9 @@ static void graph_renderings_state_bounds_policy_and_notes(void **state)
     has(text, "note: a detector hit in pr.title may raise the prompt to restricted");
     char *json = render_world(&w, POL_FORMAT_JSON);
     has(json, "\"rules\": [{\"path\": \"**/*.pem\", \"label\": \"restricted\"}]");
-    has(json, "\"declassify\": {\"to\": \"internal\", \"no_verbatim_tokens\": 8, \"detectors\": "
-              "true, \"redact\": [\"code\"], \"max_chars\": 0}");
+    has(json, "\"declassify\": {\"to\": \"internal\", \"no_verbatim_tokens\": 8, "
+              "\"no_rare_tokens\": true, \"detectors\": true, \"redact\": [\"code\"], "
+              "\"max_chars\": 0}");
     has(json, "{\"from\": \"plan\", \"from_kind\": \"stage\", \"to\": \"plan-local\", \"kind\": "
               "\"reroute\", \"via\": null, \"data\": false, \"bound\": \"internal\", "
               "\"bound_from\": \"reroute\", \"bound_detect\": \"restricted\"");
