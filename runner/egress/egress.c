@@ -11,9 +11,9 @@
  * ignored for local endpoints (behind a proxy every address check would see
  * the proxy), and for local endpoints a prereq check, run on every connection
  * including reused ones, refuses a peer that is not a verified address, or
- * neither loopback nor vouched for (trusted networks, trusted_hosts). Cloud endpoints get no peer check: data for them is
- * cleared for the outside world already, and a proxy from the environment may
- * legitimately be the peer.
+ * neither loopback nor vouched for (trusted networks, trusted_hosts). Cloud
+ * endpoints get no peer check: data for them is cleared for the outside world
+ * already, and a proxy from the environment may legitimately be the peer.
  *
  * API keys: read from the environment at send time, attached only when the
  * endpoint's verified locality is cloud (not the stage's: a :cloud model on a
@@ -21,7 +21,8 @@
  * local server has no business with a cloud credential; keeping the key off
  * local traffic means a box that merely passes for local (or a local server
  * logging headers) never holds it. The loader refuses api_key_env on an
- * endpoint declared local, so this rule is the second line. The key is never copied into an error, the audit or a log.
+ * endpoint declared local, so this rule is the second line. The key is never
+ * copied into an error, the audit or a log.
  * basic_auth_env is different: it is the login of the reverse proxy in front
  * of that endpoint's server, so it goes with every request to the endpoint,
  * local or cloud, model management included. Header strings that hold a
@@ -429,7 +430,8 @@ static void headers_build(struct headers *h, const struct pipe_endpoint *e,
         h->v[h->n++] = h->own[h->n_own++] = bh_xasprintf("%s: %s", e->headers[i].name,
                                                          e->headers[i].value);
     /* The loader never lets an endpoint have both. */
-    char *cred = e->basic_auth_env ? basic_auth_header(e) : auth_header(e, endpoint_local, r->key_header);
+    char *cred = e->basic_auth_env ? basic_auth_header(e)
+                                   : auth_header(e, endpoint_local, r->key_header);
     if (cred)
         h->v[h->n++] = h->own[h->n_own++] = cred;
 }

@@ -9,7 +9,8 @@
  * cloud service can sit behind 10.x (a private link, a corporate proxy, a
  * container service), so 10/8, 172.16/12, 192.168/16 and fc00::/7 are local
  * only when their network is named — the refusal names the line to add.
- * 0.0.0.0/8, :: and link-local are never local. IPv4-mapped IPv6 addresses
+ * 0.0.0.0/8 and :: are never local, whatever a list says; link-local is not
+ * unless a list names it. IPv4-mapped IPv6 addresses
  * are unwrapped first so that ::ffff:8.8.8.8 is judged as 8.8.8.8.
  *
  * URLs are parsed with libcurl's URL API, the same parser that will later
@@ -35,10 +36,12 @@
 #include "util/bh_xmalloc.h"
 
 
-enum kind { KIND_OTHER, KIND_LOOPBACK, KIND_PRIVATE };
+enum kind { KIND_OTHER, KIND_LOOPBACK, KIND_PRIVATE, KIND_UNSPECIFIED };
 
 static enum kind classify_v4(const unsigned char a[4])
 {
+    if (a[0] == 0)
+        return KIND_UNSPECIFIED; /* 0.0.0.0/8: "this host" to some stacks, never vouched for */
     if (a[0] == 127)
         return KIND_LOOPBACK;
     if (a[0] == 10 || (a[0] == 172 && (a[1] & 0xf0) == 16) || (a[0] == 192 && a[1] == 168))
@@ -54,6 +57,8 @@ static enum kind classify_v6(const unsigned char a[16])
         return classify_v4(a + 12);
     if (memcmp(a, loop, sizeof(loop)) == 0)
         return KIND_LOOPBACK;
+    if (memcmp(a, loop, 15) == 0 && a[15] == 0)
+        return KIND_UNSPECIFIED; /* :: */
     if ((a[0] & 0xfe) == 0xfc)
         return KIND_PRIVATE; /* unique local, fc00::/7 */
     return KIND_OTHER;
@@ -136,8 +141,11 @@ static const struct net_block *net_of(const struct trust *t, const char *ip)
 /* What makes ip local, the weakest kind of evidence last in the enum. */
 static enum egr_local_via addr_via(const struct trust *t, const char *ip)
 {
-    if (classify(ip) == KIND_LOOPBACK)
+    enum kind k = classify(ip);
+    if (k == KIND_LOOPBACK)
         return EGR_VIA_LOOPBACK;
+    if (k == KIND_UNSPECIFIED)
+        return EGR_VIA_NONE; /* whatever a list says: no network owns 0.0.0.0 or :: */
     if (net_of(t, ip))
         return EGR_VIA_NETWORK;
     return host_trusted(t, ip) ? EGR_VIA_HOSTS : EGR_VIA_NONE;
@@ -300,8 +308,8 @@ static void local_reason(struct egr_endpoint *e, int literal, const struct net_b
     if (e->via == EGR_VIA_LOOPBACK)
         bh_str_put(why, sizeof(why), "%s", literal ? "is loopback" : "(loopback)");
     else if (e->via == EGR_VIA_NETWORK && net)
-        bh_str_put(why, sizeof(why), "%sin %s, a network named by %s", literal ? "is " : "", net->text,
-                   net->from);
+        bh_str_put(why, sizeof(why), "%sin %s, a network named by %s", literal ? "is " : "",
+                   net->text, net->from);
     else
         bh_str_put(why, sizeof(why), "%svouched for by trusted_hosts", literal ? "is " : "");
     if (literal)

@@ -134,6 +134,13 @@ static void egress_trusted_networks_make_private_addresses_local(void **state)
     assert_int_equal(egr_endpoint_verify_with("http://127.0.0.1:1", 1, &t, &e, &err), 0);
     assert_int_equal(e.via, EGR_VIA_LOOPBACK);
     assert_int_equal(e.trusted, 0);
+    /* No list vouches for the unspecified addresses. */
+    const char *zero[] = {"0.0.0.0/8", "::/127"};
+    struct egr_trust z = { .networks = zero, .n_networks = 2, .hosts = zero, .n_hosts = 2 };
+    assert_int_equal(egr_endpoint_verify_with("http://0.0.0.0:1", 1, &z, &e, &err), 0);
+    assert_int_equal(e.local, 0);
+    assert_int_equal(egr_endpoint_verify_with("http://[::]:1", 1, &z, &e, &err), 0);
+    assert_int_equal(e.local, 0);
 }
 
 static void egress_trusted_networks_from_the_environment(void **state)
