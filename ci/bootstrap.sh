@@ -14,6 +14,11 @@ pkgs=(
   # tests of the CI outputs and templates: SARIF against its schema, the JUnit
   # XML, the workflow's steps (findings_reports.sh, ci_templates.sh)
   python3 python3-jsonschema python3-yaml yamllint
+  # the strongest egress checks (leaks.sh, tests/adversarial/): runs in a network
+  # namespace of their own (unshare, util-linux; ip, iproute2, brings up its
+  # loopback) under strace, which counts connect() attempts to an address that
+  # must never be tried; without them those cases check less and say so
+  strace iproute2 util-linux
 )
 
 missing=()

@@ -227,11 +227,25 @@ static void job_close(struct job *j)
     pipe_free(j->p);
 }
 
+/* An endpoint declared local that did not verify: says why, with the line
+ * to add when its address is private (the stages' refusals only name it). */
+static void refuted_print(const struct job *j)
+{
+    for (size_t i = 0; i < j->p->n_endpoints; i++) {
+        const struct egr_endpoint *e = egr_endpoint_info(j->gate, i);
+        if (j->p->endpoints[i].declared_local == 1 && !e->local)
+            fprintf(stderr, "bulkhead: %s: endpoints.%s: %s\n", j->p->file,
+                    j->p->endpoints[i].name, e->reason);
+    }
+}
+
 /* The static proof, over the endpoints exactly as the gate verified them. */
 static int job_check(struct job *j)
 {
     struct pol_stage_report *rep = bh_xcalloc(j->p->n_stages, sizeof(*rep));
     size_t bad = cli_flow_check_gate(j->p, j->gate, rep); /* with the probe's facts */
+    if (bad)
+        refuted_print(j);
     for (size_t s = 0; s < j->p->n_stages; s++) {
         if (pol_stage_over_endpoint(j->p, s)) {
             /* The gate would cap it silently; check refuses it, so run does too. */

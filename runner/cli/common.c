@@ -75,25 +75,19 @@ size_t cli_flow_check(const struct pipeline *p, const struct egr_endpoint *eps,
     return bad;
 }
 
-/* Loopback or private? egress only says "local"; the words check prints
- * tell the two apart. Only consulted for endpoints egress verified local. */
+/* What kind of address made the endpoint local, or refused it: egress says
+ * how (via) and which address failed (bad); check prints the words. */
 static enum pol_addr_kind addr_kind(const struct egr_endpoint *e)
 {
-    unsigned char a[16];
-    static const unsigned char loop6[16] = { [15] = 1 };
-    static const unsigned char mapped[12] = { [10] = 0xff, [11] = 0xff };
     if (!e->addr[0])
         return POL_ADDR_UNRESOLVED;
-    if (e->trusted)
-        return POL_ADDR_TRUSTED;
-    if (!egr_addr_is_local(e->addr))
-        return POL_ADDR_PUBLIC;
-    if (inet_pton(AF_INET, e->addr, a) == 1)
-        return a[0] == 127 ? POL_ADDR_LOOPBACK : POL_ADDR_PRIVATE;
-    if (inet_pton(AF_INET6, e->addr, a) == 1 &&
-        (memcmp(a, loop6, 16) == 0 || (memcmp(a, mapped, 12) == 0 && a[12] == 127)))
-        return POL_ADDR_LOOPBACK;
-    return POL_ADDR_PRIVATE;
+    switch (e->via) {
+    case EGR_VIA_LOOPBACK: return POL_ADDR_LOOPBACK;
+    case EGR_VIA_NETWORK: return POL_ADDR_NETWORK;
+    case EGR_VIA_HOSTS: return POL_ADDR_TRUSTED;
+    case EGR_VIA_NONE: break;
+    }
+    return e->bad[0] && egr_addr_is_private(e->bad) ? POL_ADDR_PRIVATE : POL_ADDR_PUBLIC;
 }
 
 void cli_flow_graph(struct pol_graph *g, const struct pipeline *p,
@@ -217,12 +211,11 @@ void cli_source_release(struct cli_source *src)
 int cli_endpoints_verify(const struct pipeline *p, struct egr_endpoint *eps, struct bh_err *err)
 {
     for (size_t i = 0; i < p->n_endpoints; i++) {
-        const struct pipe_endpoint *e = &p->endpoints[i];
-        int rc = egr_endpoint_verify_trusted(e->url, e->declared_local,
-                                             (const char *const *)e->trusted_hosts,
-                                             e->n_trusted_hosts, &eps[i], err);
-        if (rc)
+        int rc = egr_endpoint_verify_pipe(p, i, &eps[i], err);
+        if (rc) {
+            bh_err_prefix(err, "endpoint '%s': ", p->endpoints[i].name);
             return rc;
+        }
     }
     return 0;
 }

@@ -10,16 +10,19 @@
  * to the address found in egr_new (CURLOPT_RESOLVE), environment proxies are
  * ignored for local endpoints (behind a proxy every address check would see
  * the proxy), and for local endpoints a prereq check, run on every connection
- * including reused ones, refuses a peer that is not the verified address or
- * not loopback/private. Cloud endpoints get no peer check: data for them is
- * cleared for the outside world already, and a proxy from the environment may
- * legitimately be the peer.
+ * including reused ones, refuses a peer that is not a verified address, or
+ * neither loopback nor vouched for (trusted networks, trusted_hosts). Cloud
+ * endpoints get no peer check: data for them is cleared for the outside world
+ * already, and a proxy from the environment may legitimately be the peer.
  *
  * API keys: read from the environment at send time, attached only when the
- * stage is cloud. A local stage talks to our own machine, which has no
- * business with a cloud credential; keeping the key off local traffic means a
- * box that merely passes for local (or a local server logging headers) never
- * holds it. The key is never copied into an error, the audit or a log.
+ * endpoint's verified locality is cloud (not the stage's: a :cloud model on a
+ * local server is a cloud stage whose request still goes to that server). A
+ * local server has no business with a cloud credential; keeping the key off
+ * local traffic means a box that merely passes for local (or a local server
+ * logging headers) never holds it. The loader refuses api_key_env on an
+ * endpoint declared local, so this rule is the second line. The key is never
+ * copied into an error, the audit or a log.
  * basic_auth_env is different: it is the login of the reverse proxy in front
  * of that endpoint's server, so it goes with every request to the endpoint,
  * local or cloud, model management included. Header strings that hold a
@@ -53,7 +56,7 @@ struct verdict {
     int label; /* unknown (-1) already raised to the top */
     int allow;
     const char *allowed_as; /* the decision an allowed record carries: NULL for "allow" */
-    char reason[320];
+    char reason[480]; /* room for an endpoint's reason (400) and words around it */
 };
 
 /* What one audit record says of a request. */
@@ -76,7 +79,8 @@ struct flight {
     const char *endpoint; /* name, borrowed from the pipeline */
     char addrs[200];      /* the verified addresses, comma-separated */
     char refusal[192];    /* why the peer was refused, "" when it was not */
-    int trusted;          /* local through trusted_hosts: the pinned addresses may be public */
+    int trusted;          /* local through a trusted network or trusted_hosts: the pinned
+                             addresses may be other than loopback */
     struct verdict v;
     struct attempt at;    /* item, url and model owned */
     net_data_fn on_data;
@@ -119,12 +123,9 @@ int egr_new(struct egr_gate **out, const struct pipeline *p, struct net *n, stru
     g->local_suffix = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*g->local_suffix));
     g->loaded = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*g->loaded));
     for (size_t i = 0; i < p->n_endpoints; i++) {
-        const struct pipe_endpoint *e = &p->endpoints[i];
-        int rc = egr_endpoint_verify_trusted(e->url, e->declared_local,
-                                             (const char *const *)e->trusted_hosts,
-                                             e->n_trusted_hosts, &g->eps[i], err);
+        int rc = egr_endpoint_verify_pipe(p, i, &g->eps[i], err);
         if (rc < 0) {
-            bh_err_prefix(err, "endpoint '%s': ", e->name);
+            bh_err_prefix(err, "endpoint '%s': ", p->endpoints[i].name);
             egr_free(g);
             return rc;
         }
@@ -325,8 +326,9 @@ static int flight_prereq(void *ud, const char *peer_ip, int peer_port)
         bh_str_put(f->refusal, sizeof(f->refusal),
             "%s is not an address verified for endpoint '%s' (%.64s)", peer_ip, f->endpoint,
             f->addrs);
-    else if (!egr_addr_is_local(peer_ip) && !f->trusted)
-        bh_str_put(f->refusal, sizeof(f->refusal), "%s is not a loopback or private address", peer_ip);
+    else if (!egr_addr_is_loopback(peer_ip) && !f->trusted)
+        bh_str_put(f->refusal, sizeof(f->refusal), "%s is not a loopback address, and no trusted "
+                   "network or trusted_hosts vouches for it", peer_ip);
     return f->refusal[0] != '\0';
 }
 
@@ -357,12 +359,14 @@ static void flight_done(void *ud, const struct net_result *r)
         done(done_ud, &res);
 }
 
-/* "Authorization: Bearer KEY" (or "x-api-key: KEY") for cloud stages whose
- * endpoint names a key variable that is set; NULL otherwise. The caller
- * wipes and frees it. */
-static char *auth_header(const struct pipe_endpoint *e, int stage_local, int x_api_key)
+/* "Authorization: Bearer KEY" (or "x-api-key: KEY") for an endpoint verified
+ * cloud that names a key variable that is set; NULL otherwise. The endpoint's
+ * verified locality decides, never the stage's: a :cloud model on a local
+ * server is a cloud stage, but the request still goes to the local server.
+ * The caller wipes and frees it. */
+static char *auth_header(const struct pipe_endpoint *e, int endpoint_local, int x_api_key)
 {
-    if (stage_local || !e->api_key_env)
+    if (endpoint_local || !e->api_key_env)
         return NULL;
     const char *key = getenv(e->api_key_env);
     if (!key || !key[0])
@@ -416,7 +420,7 @@ struct headers {
 };
 
 static void headers_build(struct headers *h, const struct pipe_endpoint *e,
-                          const struct egr_send_req *r, int local)
+                          const struct egr_send_req *r, int endpoint_local)
 {
     h->n = h->n_own = 0;
     h->v[h->n++] = "Content-Type: application/json";
@@ -426,7 +430,8 @@ static void headers_build(struct headers *h, const struct pipe_endpoint *e,
         h->v[h->n++] = h->own[h->n_own++] = bh_xasprintf("%s: %s", e->headers[i].name,
                                                          e->headers[i].value);
     /* The loader never lets an endpoint have both. */
-    char *cred = e->basic_auth_env ? basic_auth_header(e) : auth_header(e, local, r->key_header);
+    char *cred = e->basic_auth_env ? basic_auth_header(e)
+                                   : auth_header(e, endpoint_local, r->key_header);
     if (cred)
         h->v[h->n++] = h->own[h->n_own++] = cred;
 }
@@ -447,7 +452,7 @@ static struct flight *flight_new(struct egr_gate *g, const struct egr_send_req *
     size_t ep = v->ep;
     f->g = g;
     f->endpoint = g->p->endpoints[ep].name;
-    f->trusted = g->eps[ep].trusted; /* every pinned address passed trusted_hosts */
+    f->trusted = g->eps[ep].trusted; /* every pinned address was vouched for */
     snprintf(f->addrs, sizeof(f->addrs), "%s", g->eps[ep].addrs);
     f->v = *v;
     f->at = *at;
@@ -490,7 +495,7 @@ static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const stru
     char resolve[600];
     pin(ep, resolve, sizeof(resolve));
     struct headers h;
-    headers_build(&h, e, r, v->local);
+    headers_build(&h, e, r, ep->local);
     struct flight *f = flight_new(g, r, v, at);
     struct net_req q = {
         .url = at->url,
@@ -901,8 +906,8 @@ int egr_keys_check(const struct egr_gate *g, struct bh_err *err)
         int rc = basic_auth_check(g, i, err);
         if (rc < 0)
             return rc;
-        if (!e->api_key_env || egr_stage_local(g, i))
-            continue;
+        if (!e->api_key_env || g->eps[g->p->stages[i].endpoint].local)
+            continue; /* a verified local endpoint is never sent the key */
         const char *key = getenv(e->api_key_env);
         if (key && key[0])
             continue;

@@ -17,26 +17,44 @@ struct pipeline;
 struct store;
 struct egr_gate;
 
+/* What makes an endpoint's addresses local, weakest last: every address
+ * loopback; some in a network named by trusted_networks or
+ * BULKHEAD_TRUSTED_NETWORKS; some vouched for by trusted_hosts. */
+enum egr_local_via {
+    EGR_VIA_NONE,          /* not local (not declared, or an address is not local) */
+    EGR_VIA_LOOPBACK,
+    EGR_VIA_NETWORK,
+    EGR_VIA_HOSTS,
+};
+
 /* What the gate learnt of an endpoint when it was created. */
 struct egr_endpoint {
-    int local;             /* 1 only when declared local and every resolved address is loopback/private */
-    char reason[160];      /* why it is (not) local, for check and the audit */
+    int local;             /* 1 only when declared local and every resolved address counts
+                              as local: loopback, or vouched for (see via) */
+    enum egr_local_via via;
+    char reason[400];      /* why it is (not) local, for check and the audit; a refused
+                              private address names the trusted_networks line to add */
     char host[256];
     int port;
     char addr[64];         /* the address connections are pinned to ("" when resolution failed) */
     char addrs[200];       /* every pinned address, comma-separated, addr first (at most
                               EGR_MAX_PINNED): a name such as localhost resolves to ::1 and
                               127.0.0.1, and a server may listen on only one of them */
-    int trusted;           /* local because trusted_hosts lists the host or an address that
-                              is neither loopback nor private (a GPU box on a VPN) */
+    char bad[64];          /* the first address that does not count as local, "" when none */
+    int trusted;           /* local, and some pinned address is not loopback: it counts only
+                              because a trusted network or trusted_hosts vouches for it */
 };
 
 #define EGR_MAX_PINNED 4
 
-/* Classifies a textual IP address: 1 for loopback (127/8, ::1), private
- * (10/8, 172.16/12, 192.168/16, fc00::/7) and IPv4-mapped forms of those;
- * 0 for everything else, including 0.0.0.0/8 and link-local. */
-int egr_addr_is_local(const char *ip);
+/* 1 for loopback (127/8, ::1) and its IPv4-mapped form; 0 for everything
+ * else, the private ranges included: those are local only inside a trusted
+ * network. */
+int egr_addr_is_loopback(const char *ip);
+/* 1 for the private ranges (10/8, 172.16/12, 192.168/16, fc00::/7) and their
+ * IPv4-mapped forms: used to name the trusted_networks line a refusal asks
+ * for, never to make anything local. */
+int egr_addr_is_private(const char *ip);
 
 /* The resolver egr_endpoint_verify uses: getaddrinfo and freeaddrinfo by
  * default. Tests map names to addresses with their own (so that no test
@@ -47,14 +65,31 @@ typedef int (*egr_resolve_fn)(const char *node, const char *service,
 typedef void (*egr_resolve_free_fn)(struct addrinfo *res);
 void egr_set_resolver(egr_resolve_fn fn, egr_resolve_free_fn free_fn);
 
-/* Resolves the host of url and classifies every address. Never makes an
- * endpoint more local than declared. A resolution failure leaves it cloud
- * with an empty addr (requests then fail at connect). */
-/* egr_endpoint_verify with the endpoint's trusted_hosts: host names (the
- * URL's host, compared case-insensitively: whatever it resolves to is
- * trusted), addresses and CIDR blocks ("10.8.0.0/16", "fd00::/8") that count
- * as local besides loopback and the private ranges. Only a declared-local
- * endpoint uses them: nothing makes an undeclared endpoint local. */
+/* What vouches for addresses that are not loopback. All borrowed. */
+struct egr_trust {
+    const char *const *hosts;    /* the endpoint's trusted_hosts: host names (the URL's host,
+                                    compared case-insensitively: whatever it resolves to is
+                                    trusted), addresses and CIDR blocks */
+    size_t n_hosts;
+    const char *const *networks; /* the pipeline's trusted_networks: CIDR blocks */
+    size_t n_networks;
+    const char *env_networks;    /* BULKHEAD_TRUSTED_NETWORKS as read: comma-separated CIDR
+                                    blocks, or NULL */
+};
+
+/* Resolves the host of url and classifies every address: the endpoint is
+ * local only when declared local and every address is loopback or vouched
+ * for by t (NULL: nothing is). Never makes an endpoint more local than
+ * declared. A resolution failure leaves it cloud with an empty addr
+ * (requests then fail at connect). BH_EINVAL for a bad URL or a block of
+ * env_networks that does not parse (nothing is trusted on a guess). */
+int egr_endpoint_verify_with(const char *url, int declared_local, const struct egr_trust *t,
+                             struct egr_endpoint *out, struct bh_err *err);
+/* Endpoint i of p, with its trusted_hosts, the pipeline's trusted_networks and
+ * the environment's BULKHEAD_TRUSTED_NETWORKS: what egr_new and check use. */
+int egr_endpoint_verify_pipe(const struct pipeline *p, size_t i, struct egr_endpoint *out,
+                             struct bh_err *err);
+/* egr_endpoint_verify_with trusted_hosts only, and with nothing. */
 int egr_endpoint_verify_trusted(const char *url, int declared_local,
                                 const char *const *trusted, size_t n_trusted,
                                 struct egr_endpoint *out, struct bh_err *err);

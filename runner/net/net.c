@@ -10,10 +10,18 @@
  * never bounce a request elsewhere), only http and https are spoken, and the
  * peer address is handed to the prereq callback right before the request goes
  * out — CURLOPT_PREREQFUNCTION runs for reused connections too, which the
- * open-socket callback would not. TLS peer and host verification stay at
- * libcurl's secure defaults: a request may name the CA file to verify with
- * (a private CA), never turn verification off. A certificate that does not
- * verify fails at once, not as transient: retrying cannot change it.
+ * open-socket callback would not. TLS peer and host verification are set
+ * on explicitly: a request may name the CA file to verify with (a private
+ * CA), never turn verification off. A certificate that does not verify fails
+ * at once, not as transient: retrying cannot change it.
+ *
+ * Fail closed: every curl_easy_setopt goes through one checked helper, and a
+ * request whose options did not all take is never added to the multi handle
+ * (a libcurl that ignored CURLOPT_PROTOCOLS_STR or the pin would otherwise
+ * send it anyway). net_new refuses a runtime libcurl older than the options
+ * need, or built without TLS, once, before any request. Tests make an option
+ * fail on purpose with net_test_fail_setopt (net/net_test.h): injecting can
+ * only make requests fail, never turn a safety setting off.
  *
  * Re-entrancy: on_done runs outside every libcurl callback, after the easy
  * handle has left the multi handle, so it may call net_submit. on_data and
@@ -21,7 +29,9 @@
  * net_new is not thread-safe: curl_global_init runs once, guarded by a plain
  * static flag (bulkhead has one thread). */
 #include "net/net.h"
+#include "net/net_test.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -52,6 +62,8 @@ struct xfer {
     char stalled[96];              /* why the loop gave up on it, "" when it did not */
     char refused_peer[80];
     char errbuf[CURL_ERROR_SIZE];
+    const char *bad_opt;           /* the first option libcurl refused, NULL when none */
+    CURLcode bad_code;
 };
 
 struct net {
@@ -69,6 +81,56 @@ static long now_ms(void)
     return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The oldest libcurl with every option and call this file needs:
+ * CURLOPT_PREREQFUNCTION (7.80.0), curl_easy_header (7.83.0) and
+ * CURLOPT_PROTOCOLS_STR / CURLOPT_REDIR_PROTOCOLS_STR (7.85.0). */
+#define NET_MIN_CURL 0x075500
+#define NET_MIN_CURL_TEXT "7.85.0"
+
+static int has_protocol(const char *const *list, const char *name)
+{
+    for (size_t i = 0; list && list[i]; i++)
+        if (strcasecmp(list[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+int net_curl_usable(const struct net_curl_facts *f, struct bh_err *err)
+{
+    if (f->version_num < NET_MIN_CURL)
+        return bh_err_set(err, BH_EINVAL, "libcurl %s is too old: bulkhead needs "
+                          NET_MIN_CURL_TEXT " or later (for CURLOPT_PROTOCOLS_STR and "
+                          "CURLOPT_PREREQFUNCTION, which keep requests on http(s) and on the "
+                          "verified address) — install a newer libcurl (Debian 12: libcurl4 "
+                          "7.88)", f->version);
+    if (!f->ssl)
+        return bh_err_set(err, BH_EINVAL, "libcurl %s was built without TLS support: bulkhead "
+                          "needs it to verify https servers — install a libcurl built with TLS "
+                          "(Debian: libcurl4)", f->version);
+    if (!has_protocol(f->protocols, "http") || !has_protocol(f->protocols, "https"))
+        return bh_err_set(err, BH_EINVAL, "libcurl %s does not speak both http and https — "
+                          "install a libcurl built with both (Debian: libcurl4)", f->version);
+    return 0;
+}
+
+/* Once per process: the libcurl that is loaded, not the one compiled against. */
+static int runtime_check(struct bh_err *err)
+{
+    static int checked;
+    if (checked)
+        return 0;
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    if (!v)
+        return bh_err_set(err, BH_EINVAL, "libcurl does not say which version it is — "
+                          "install libcurl " NET_MIN_CURL_TEXT " or later");
+    struct net_curl_facts f = { .version = v->version, .version_num = v->version_num,
+                                .ssl = (v->features & CURL_VERSION_SSL) != 0,
+                                .protocols = v->protocols };
+    int rc = net_curl_usable(&f, err);
+    checked = rc == 0;
+    return rc;
+}
+
 int net_new(struct net **out, struct bh_err *err)
 {
     if (!curl_ready) {
@@ -78,6 +140,9 @@ int net_new(struct net **out, struct bh_err *err)
                               curl_easy_strerror(rc));
         curl_ready = 1;
     }
+    int rc = runtime_check(err);
+    if (rc < 0)
+        return rc;
     CURLM *m = curl_multi_init();
     if (!m)
         return bh_err_set(err, BH_EINTERNAL, "cannot create a libcurl multi handle");
@@ -191,11 +256,32 @@ static struct curl_slist *build_headers(const struct net_req *req, int post)
     return h;
 }
 
+/* --- options, every one checked ---------------------------------------------- */
+
+static char fail_opt[64]; /* net_test_fail_setopt: "" when no failure is injected */
+
+void net_test_fail_setopt(const char *name)
+{
+    snprintf(fail_opt, sizeof(fail_opt), "%s", name ? name : "");
+}
+
+/* Keeps the first refusal: the request is then never started. */
+static void opt_result(struct xfer *x, const char *name, CURLcode cc)
+{
+    if (cc == CURLE_OK && fail_opt[0] && strcmp(fail_opt, name) == 0)
+        cc = CURLE_UNKNOWN_OPTION; /* injected by a test: as if libcurl lacked it */
+    if (cc != CURLE_OK && !x->bad_opt) {
+        x->bad_opt = name;
+        x->bad_code = cc;
+    }
+}
+
+#define SETOPT(x, opt, val) opt_result((x), #opt, curl_easy_setopt((x)->easy, opt, val))
+
 static int set_method(struct xfer *x, const struct net_req *req, struct bh_err *err)
 {
-    CURL *e = x->easy;
     if (strcmp(req->method, "GET") == 0) {
-        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        SETOPT(x, CURLOPT_HTTPGET, 1L);
         return 0;
     }
     if (strcmp(req->method, "POST") != 0)
@@ -203,50 +289,50 @@ static int set_method(struct xfer *x, const struct net_req *req, struct bh_err *
                           req->method);
     /* The size first: COPYPOSTFIELDS then copies exactly that many bytes, so
      * bodies may hold NUL bytes. */
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "");
+    SETOPT(x, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    SETOPT(x, CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "");
     return 0;
 }
 
-static void set_safety(CURL *e)
+static void set_safety(struct xfer *x)
 {
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "bulkhead");
+    SETOPT(x, CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(x, CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(x, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SETOPT(x, CURLOPT_SSL_VERIFYPEER, 1L);
+    SETOPT(x, CURLOPT_SSL_VERIFYHOST, 2L);
+    SETOPT(x, CURLOPT_NOSIGNAL, 1L);
+    SETOPT(x, CURLOPT_TCP_KEEPALIVE, 1L);
+    SETOPT(x, CURLOPT_USERAGENT, "bulkhead");
 }
 
 static void set_transport(struct xfer *x, const struct net_req *req)
 {
-    CURL *e = x->easy;
-    curl_easy_setopt(e, CURLOPT_URL, req->url);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
-    curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                     req->connect_timeout_ms > 0 ? req->connect_timeout_ms
-                                                 : NET_DEFAULT_CONNECT_MS);
+    SETOPT(x, CURLOPT_URL, req->url);
+    SETOPT(x, CURLOPT_ERRORBUFFER, x->errbuf);
+    SETOPT(x, CURLOPT_PRIVATE, x);
+    SETOPT(x, CURLOPT_WRITEFUNCTION, on_write);
+    SETOPT(x, CURLOPT_WRITEDATA, x);
+    SETOPT(x, CURLOPT_PREREQFUNCTION, on_prereq);
+    SETOPT(x, CURLOPT_PREREQDATA, x);
+    SETOPT(x, CURLOPT_CONNECTTIMEOUT_MS,
+           req->connect_timeout_ms > 0 ? req->connect_timeout_ms : NET_DEFAULT_CONNECT_MS);
     if (req->timeout_ms > 0)
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms);
+        SETOPT(x, CURLOPT_TIMEOUT_MS, req->timeout_ms);
     if (req->no_proxy) {
-        curl_easy_setopt(e, CURLOPT_PROXY, "");
-        curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+        SETOPT(x, CURLOPT_PROXY, "");
+        SETOPT(x, CURLOPT_NOPROXY, "*");
     }
     if (req->ca_file) {
         /* Only this CA: the default CA path would add the system store back. */
-        curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
-        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+        SETOPT(x, CURLOPT_CAINFO, req->ca_file);
+        SETOPT(x, CURLOPT_CAPATH, NULL);
     }
     if (req->resolve) {
         /* The entry lands in the multi handle's DNS cache, shared by every
          * transfer: the pin holds for the whole run, which is what we want. */
         x->resolve = curl_slist_append(NULL, req->resolve);
-        curl_easy_setopt(e, CURLOPT_RESOLVE, x->resolve);
+        SETOPT(x, CURLOPT_RESOLVE, x->resolve);
     }
 }
 
@@ -275,10 +361,16 @@ int net_submit(struct net *n, const struct net_req *req, struct bh_err *err)
     int rc = set_method(x, req, err);
     if (rc < 0)
         goto done;
-    set_safety(e);
+    set_safety(x);
     set_transport(x, req);
     x->headers = build_headers(req, strcmp(req->method, "POST") == 0);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+    SETOPT(x, CURLOPT_HTTPHEADER, x->headers);
+    if (x->bad_opt) {
+        rc = bh_err_set(err, BH_ENET, "libcurl refused %s (%s) for the request to %s: nothing "
+                        "was sent — bulkhead needs libcurl " NET_MIN_CURL_TEXT " or later, "
+                        "built with TLS", x->bad_opt, curl_easy_strerror(x->bad_code), req->url);
+        goto done;
+    }
     CURLMcode mc = curl_multi_add_handle(n->multi, e);
     if (mc != CURLM_OK) {
         rc = bh_err_set(err, BH_EINTERNAL, "cannot start the request to %s: %s", req->url,

@@ -56,12 +56,17 @@ struct net_req {
     void *ud;
 };
 
+/* The first call also checks the libcurl loaded at run time: BH_EINVAL
+ * naming its version when it is older than 7.85.0 (CURLOPT_PROTOCOLS_STR,
+ * CURLOPT_PREREQFUNCTION) or lacks TLS, http or https. */
 int net_new(struct net **out, struct bh_err *err);
 /* Aborts transfers still in flight without calling their on_done. NULL is fine. */
 void net_free(struct net *n);
 
 /* Starts a transfer. Redirects are never followed and a 3xx completes with
- * BH_ENET; only http and https are allowed. */
+ * BH_ENET; only http and https are allowed. Every libcurl option is checked:
+ * when libcurl refuses one, the transfer is not started (nothing is sent,
+ * on_done is not called) and BH_ENET names the option. */
 int net_submit(struct net *n, const struct net_req *req, struct bh_err *err);
 
 /* Transfers submitted and not yet completed. */

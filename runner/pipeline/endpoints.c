@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/bh_cidr.h"
 #include "util/bh_xmalloc.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -206,6 +207,15 @@ static int ep_api_key_env(struct pipe_loader *ld, void *target, json_t *v, const
                             "expected the name of an environment variable (letters, digits and "
                             "'_', e.g. \"OLLAMA_API_KEY\") — api_key_env names the variable that "
                             "holds the key, never the key itself");
+    /* A key goes only to an endpoint verified cloud: a local server (or one
+     * that merely passes for local) has no business with a cloud credential,
+     * and a :cloud model on it would otherwise carry the key there. */
+    if (((struct pipe_endpoint *)target)->declared_local == 1)
+        return pipe_ld_fail(ld, path, "\"api_key_env\" is for cloud endpoints, and this one is "
+                            "declared local: bulkhead never sends a cloud key to a local server "
+                            "— for a token that the local server (or the proxy in front of it) "
+                            "needs, name it in \"headers\", e.g. { \"X-Proxy-Token\": "
+                            "\"${GPU_PROXY_TOKEN}\" }, or remove \"api_key_env\"");
     ((struct pipe_endpoint *)target)->api_key_env = bh_xstrdup(s);
     return 0;
 }
@@ -286,36 +296,25 @@ static int ep_ca_file(struct pipe_loader *ld, void *target, json_t *v, const cha
 
 /* ---- trusted_hosts ---- */
 
-static int all_digits(const char *s)
-{
-    if (!*s || strlen(s) > 3)
-        return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
-    return 1;
-}
-
-/* "10.8.0.0/16", "fd00::/8". A block of every address (prefix 0) would make
+/* "10.8.0.0/16", "fd00::/8", through the tree's one CIDR parser (the gate
+ * matches with the same). A block of every address (prefix 0) would make
  * every server local: refused. */
-static int cidr_check(struct pipe_loader *ld, const char *s, const char *slash, const char *path)
+static int cidr_check(struct pipe_loader *ld, const char *s, const char *path)
 {
-    unsigned char buf[16];
-    char *addr = bh_xstrndup(s, (size_t)(slash - s));
-    int max = inet_pton(AF_INET, addr, buf) == 1 ? 32 : inet_pton(AF_INET6, addr, buf) == 1 ? 128
-                                                                                             : 0;
-    free(addr);
-    if (max == 0 || !all_digits(slash + 1))
-        return pipe_ld_fail(ld, path, "invalid CIDR block \"%s\" — write ADDRESS/PREFIX, e.g. "
-                            "\"10.8.0.0/16\" or \"fd00::/8\"", s);
-    int prefix = atoi(slash + 1);
-    if (prefix > max)
+    struct bh_cidr c;
+    switch (bh_cidr_parse(&c, s)) {
+    case BH_CIDR_OK:
+        return 0;
+    case BH_CIDR_PREFIX:
         return pipe_ld_fail(ld, path, "invalid CIDR block \"%s\": the prefix of an %s block is "
-                            "1 to %d", s, max == 32 ? "IPv4" : "IPv6", max);
-    if (prefix == 0)
+                            "1 to %d", s, c.v4 ? "IPv4" : "IPv6", c.v4 ? 32 : 128);
+    case BH_CIDR_EVERYTHING:
         return pipe_ld_fail(ld, path, "\"%s\" would trust every address — list the block of "
                             "your own network, e.g. \"10.8.0.0/16\"", s);
-    return 0;
+    default:
+        return pipe_ld_fail(ld, path, "invalid CIDR block \"%s\" — write ADDRESS/PREFIX, e.g. "
+                            "\"10.8.0.0/16\" or \"fd00::/8\"", s);
+    }
 }
 
 /* A DNS name: labels of letters, digits and '-', 1 to 63 characters, joined
@@ -345,9 +344,8 @@ static int host_name_ok(const char *s)
 static int host_check(struct pipe_loader *ld, const char *s, const char *path)
 {
     unsigned char buf[16];
-    const char *slash = strchr(s, '/');
-    if (slash)
-        return cidr_check(ld, s, slash, path);
+    if (strchr(s, '/'))
+        return cidr_check(ld, s, path);
     if (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1 || host_name_ok(s))
         return 0;
     if (s[0] == '[')
@@ -367,6 +365,34 @@ static int ep_trusted_hosts(struct pipe_loader *ld, void *target, json_t *v, con
     return pipe_ld_strings(ld, v, path, "a host name, an address or a CIDR block, e.g. "
                            "\"10.8.0.0/16\"", host_check, &e->trusted_hosts,
                            &e->n_trusted_hosts);
+}
+
+/* ---- trusted_networks (top level) ---- */
+
+/* The networks whose private addresses count as local for every endpoint
+ * declared local: a private range alone proves nothing (a cloud service can
+ * sit behind 10.x on a private link), so the pipeline (or the user, with
+ * BULKHEAD_TRUSTED_NETWORKS, which egress reads) names the networks that are
+ * its own. Blocks only: a host name belongs in an endpoint's trusted_hosts. */
+static int network_check(struct pipe_loader *ld, const char *s, const char *path)
+{
+    unsigned char a[16];
+    if (strchr(s, '/'))
+        return cidr_check(ld, s, path);
+    if (bh_cidr_addr(s, a) == 0)
+        return pipe_ld_fail(ld, path, "invalid network \"%s\" — a network is a CIDR block: "
+                            "write \"%s/%d\" for this one address, or the block of its network, "
+                            "e.g. \"10.8.0.0/16\"", s, s, strchr(s, ':') ? 128 : 32);
+    return pipe_ld_fail(ld, path, "invalid network \"%s\" — write a CIDR block, e.g. "
+                        "\"10.8.0.0/16\" (a host name goes in the endpoint's \"trusted_hosts\")",
+                        s);
+}
+
+int pipe_ld_trusted_networks(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    struct pipeline *p = target;
+    return pipe_ld_strings(ld, v, path, "a CIDR block, e.g. \"10.8.0.0/16\"", network_check,
+                           &p->trusted_networks, &p->n_trusted_networks);
 }
 
 /* ---- enforce_local ---- */

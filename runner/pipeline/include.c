@@ -79,6 +79,7 @@ static const struct pipe_key inc_keys[] = {
     { "source", PIPE_JT_OBJECT, 0, NULL, NULL, 0, NULL, ELSEWHERE("source") },
     { "stages", PIPE_JT_OBJECT, 0, NULL, NULL, 0, NULL, ELSEWHERE("stages") },
     { "outputs", PIPE_JT_ARRAY, 0, NULL, NULL, 0, NULL, ELSEWHERE("outputs") },
+    { "trusted_networks", PIPE_JT_ARRAY, 0, NULL, NULL, 0, NULL, ELSEWHERE("trusted_networks") },
 };
 
 static const struct pipe_schema inc_schema = {

@@ -258,6 +258,9 @@ int pipe_ld_include(struct pipe_loader *ld, void *target, json_t *v, const char 
 /* v may be NULL: the file has no `endpoints` and takes them all from its
  * included files (pipe_ld_include calls it then). */
 int pipe_ld_endpoints(struct pipe_loader *ld, void *target, json_t *v, const char *path);
+/* The top-level "trusted_networks": CIDR blocks whose addresses count as local
+ * for endpoints declared local (endpoints.c, next to trusted_hosts). */
+int pipe_ld_trusted_networks(struct pipe_loader *ld, void *target, json_t *v, const char *path);
 /* A source's `detectors` (detectors.c). */
 int pipe_src_detectors(struct pipe_loader *ld, void *target, json_t *v, const char *path);
 /* An endpoint's `headers` (headers.c); api_key_env and basic_auth_env, above

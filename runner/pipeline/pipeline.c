@@ -135,6 +135,9 @@ static const struct pipe_key top_keys[] = {
     { "include", PIPE_JT_ARRAY, 0, pipe_ld_include,
       "files that declare shared endpoints, relative to this file, e.g. [\"endpoints.json\"]",
       1, NULL, NULL },
+    { "trusted_networks", PIPE_JT_ARRAY, 0, pipe_ld_trusted_networks,
+      "networks (CIDR blocks) whose addresses count as local for endpoints declared local, "
+      "e.g. [\"10.8.0.0/16\"]", 0, NULL, NULL },
     { "endpoints", PIPE_JT_OBJECT, 1, pipe_ld_endpoints,
       "the model servers, e.g. { \"gpu-box\": { \"provider\": \"ollama\", \"url\": "
       "\"http://127.0.0.1:11434\", \"locality\": \"local\" } }, or \"include\" a file that "
@@ -464,6 +467,7 @@ void pipe_free(struct pipeline *p)
     for (size_t i = 0; i < p->n_endpoints; i++)
         endpoint_release(&p->endpoints[i]);
     free(p->endpoints);
+    free_strv(p->trusted_networks, p->n_trusted_networks);
     for (size_t i = 0; i < p->n_outputs; i++) {
         free(p->outputs[i].format);
         free(p->outputs[i].path);

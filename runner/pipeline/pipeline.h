@@ -72,8 +72,8 @@ struct pipe_endpoint {
     struct pipe_header *headers; /* "headers": sent with every request to this endpoint */
     size_t n_headers;
     char **trusted_hosts;  /* "trusted_hosts": host names, addresses or CIDR blocks
-                              ("10.8.0.0/16") that count as local besides loopback and
-                              the private ranges (a GPU box on a routed VPN address) */
+                              ("10.8.0.0/16") that count as local for this endpoint besides
+                              loopback and the trusted networks (a GPU box on a VPN) */
     size_t n_trusted_hosts;
     enum pipe_enforce_local enforce_local; /* "enforce_local"; only on local ollama endpoints */
     char *included_from;   /* the file of an `include` that declared it, or NULL */
@@ -221,6 +221,9 @@ struct pipeline {
     size_t n_labels;
     struct pipe_endpoint *endpoints;
     size_t n_endpoints;
+    char **trusted_networks; /* "trusted_networks": CIDR blocks whose addresses count as
+                                local for endpoints declared local (besides loopback) */
+    size_t n_trusted_networks;
     struct pipe_source source;
     struct pipe_stage *stages;
     size_t n_stages;

@@ -20,7 +20,7 @@
 
 static const char *const why_words[] = {
     [POL_WHY_LOOPBACK] = "declared local, loopback address",
-    [POL_WHY_PRIVATE] = "declared local, private address",
+    [POL_WHY_NETWORK] = "declared local, in a trusted network",
     [POL_WHY_DECLARED_CLOUD] = "declared cloud",
     [POL_WHY_NOT_DECLARED] = "not declared",
     [POL_WHY_MODEL_COLON_CLOUD] = "model name ends in :cloud",
@@ -28,6 +28,8 @@ static const char *const why_words[] = {
     [POL_WHY_PUBLIC_REFUSED] = "declared local but public address (refused)",
     [POL_WHY_UNRESOLVED_REFUSED] = "declared local but host did not resolve (refused)",
     [POL_WHY_TRUSTED] = "declared local, listed in trusted_hosts",
+    [POL_WHY_PRIVATE_REFUSED] = "declared local but private address in no trusted network "
+                                "(refused)",
 };
 
 static const char *const clr_words[] = {
@@ -100,10 +102,11 @@ static enum pol_locality_why endpoint_why(const struct pipe_endpoint *e,
         return f->declared_cloud ? POL_WHY_DECLARED_CLOUD : POL_WHY_NOT_DECLARED;
     if (!f->local)
         return f->addr_kind == POL_ADDR_UNRESOLVED ? POL_WHY_UNRESOLVED_REFUSED
+               : f->addr_kind == POL_ADDR_PRIVATE  ? POL_WHY_PRIVATE_REFUSED
                                                    : POL_WHY_PUBLIC_REFUSED;
     if (f->addr_kind == POL_ADDR_TRUSTED)
         return POL_WHY_TRUSTED;
-    return f->addr_kind == POL_ADDR_PRIVATE ? POL_WHY_PRIVATE : POL_WHY_LOOPBACK;
+    return f->addr_kind == POL_ADDR_NETWORK ? POL_WHY_NETWORK : POL_WHY_LOOPBACK;
 }
 
 static void endpoints_init(struct pol_graph *g, const struct pol_endpoint_fact *facts)

@@ -25,10 +25,12 @@ struct pipeline;
 /* The kind of address an endpoint's connections are pinned to. */
 enum pol_addr_kind {
     POL_ADDR_LOOPBACK,
-    POL_ADDR_PRIVATE,
+    POL_ADDR_PRIVATE,      /* a private address in no trusted network: not local */
     POL_ADDR_PUBLIC,
     POL_ADDR_UNRESOLVED,   /* the host did not resolve */
-    POL_ADDR_TRUSTED,      /* neither loopback nor private, but listed in trusted_hosts */
+    POL_ADDR_TRUSTED,      /* not loopback, but listed in trusted_hosts */
+    POL_ADDR_NETWORK,      /* not loopback, but in trusted_networks or
+                              BULKHEAD_TRUSTED_NETWORKS */
 };
 
 /* What egress verified of one endpoint, as policy needs it. The strings are
@@ -47,7 +49,7 @@ struct pol_endpoint_fact {
  * the exact phrases that check prints and the JSON schema documents. */
 enum pol_locality_why {
     POL_WHY_LOOPBACK,            /* "declared local, loopback address" */
-    POL_WHY_PRIVATE,             /* "declared local, private address" */
+    POL_WHY_NETWORK,             /* "declared local, in a trusted network" */
     POL_WHY_DECLARED_CLOUD,      /* "declared cloud" */
     POL_WHY_NOT_DECLARED,        /* "not declared" */
     POL_WHY_MODEL_COLON_CLOUD,   /* "model name ends in :cloud" */
@@ -55,6 +57,8 @@ enum pol_locality_why {
     POL_WHY_PUBLIC_REFUSED,      /* "declared local but public address (refused)" */
     POL_WHY_UNRESOLVED_REFUSED,  /* "declared local but host did not resolve (refused)" */
     POL_WHY_TRUSTED,             /* "declared local, listed in trusted_hosts" */
+    POL_WHY_PRIVATE_REFUSED,     /* "declared local but private address in no trusted network
+                                    (refused)" */
 };
 const char *pol_locality_words(enum pol_locality_why why);
 

@@ -516,7 +516,8 @@ static void refuse_reads(const struct chk *c, size_t i, const struct input *in)
     if (r->clearance == POL_NOTHING) {
         bh_str_put(r->reason, sizeof(r->reason),
                    "reads %s (%s) but may receive nothing at all: its endpoint '%s' is declared "
-                   "local and did not verify — point it at a local address or declare it cloud",
+                   "local and did not verify — trust its network (trusted_networks) if it is yours, "
+                   "point it at a local address, or declare it cloud",
                    what, label_of(c, in->decl), c->p->endpoints[s->endpoint].name);
         return;
     }

@@ -43,8 +43,12 @@ expect "every shipped pipeline's graph is compared (code-review, documents, pr-c
 # The locality reasons for the addresses a local endpoint can have.
 reason() { BULKHEAD_LOCAL_URL=$1 fmt json "$BH_SOURCE_DIR/pipelines/code-review.json"
            jq -r '.stages[] | select(.name == "review") | "\(.locality_reason) / \(.clearance_from)"' "$T/out"; }
-expect_eq "a private address is local" "declared local, private address / default for local" \
+expect_eq "a private address alone is not local" \
+  "declared local but private address in no trusted network (refused) / locality refused" \
   "$(reason http://10.1.2.3:11434)"
+expect_eq "a private address in BULKHEAD_TRUSTED_NETWORKS is local" \
+  "declared local, in a trusted network / default for local" \
+  "$(BULKHEAD_TRUSTED_NETWORKS=10.1.0.0/16 reason http://10.1.2.3:11434)"
 expect_eq "a public address is refused" "declared local but public address (refused) / locality refused" \
   "$(reason http://192.0.2.1:11434)"
 # (A host that does not resolve is covered by the unit tests with a resolver of

@@ -4,7 +4,8 @@
 # the fake's deterministic reply and its token counts; each request goes to
 # its dialect's path with its dialect's headers; an API key goes only to the
 # cloud stage of its endpoint, as Bearer (ollama, openai) or x-api-key
-# (anthropic), never to a local stage, and appears in no output or state file.
+# (anthropic), never to a local endpoint (the loader refuses api_key_env there:
+# tests/adversarial/api_key_to_local.sh), and appears in no output or state file.
 source "$BH_SOURCE_DIR/tests/helpers/lib.sh"
 cd "$T"
 
@@ -94,7 +95,7 @@ expect_eq "cloud ollama/openai: no x-api-key header" "" \
   "$(header cloud /api/chat x-api-key)$(header cloud /v1/chat/completions x-api-key)"
 expect_eq "anthropic-version on the cloud request" "2023-06-01" "$(header cloud /v1/messages anthropic-version)"
 expect_eq "anthropic-version on the local request" "2023-06-01" "$(header local /v1/messages anthropic-version)"
-expect_eq "no local request carries a key header, though its endpoint names api_key_env" 0 \
+expect_eq "no local request carries a key header, though every key variable is set" 0 \
   "$(jq -s '[.[] | .headers | keys[] | ascii_downcase | select(. == "authorization" or . == "x-api-key")] | length' "$T/local.log")"
 expect_eq "the local server never saw any key" 0 "$(grep -c -F -f "$KEYS" "$T/local.log" || true)"
 expect_eq "code (the canary) reached the local server in all three dialects" 3 \

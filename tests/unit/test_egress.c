@@ -29,33 +29,37 @@
 #define KEY_VAR "BH_TEST_EGRESS_KEY"
 #define SECRET "sk-test-SECRET"
 
-/* --- egr_addr_is_local ------------------------------------------------------- */
+/* --- address classification --------------------------------------------------- */
 
 static void egress_classifies_addresses(void **state)
 {
     static const struct {
         const char *ip;
-        int local;
+        int loopback, private_;
     } cases[] = {
         /* clang-format off */
-        {"127.0.0.1", 1}, {"127.255.255.254", 1}, {"127.1.2.3", 1},
-        {"10.1.2.3", 1}, {"10.255.255.255", 1}, {"11.0.0.1", 0}, {"9.255.255.255", 0},
-        {"172.16.0.1", 1}, {"172.31.255.255", 1}, {"172.32.0.1", 0}, {"172.15.255.255", 0},
-        {"192.168.1.1", 1}, {"192.169.0.1", 0}, {"192.167.255.255", 0},
-        {"8.8.8.8", 0}, {"0.0.0.0", 0}, {"0.1.2.3", 0}, {"169.254.1.1", 0},
-        {"255.255.255.255", 0}, {"::1", 1}, {"::", 0}, {"::2", 0},
-        {"::ffff:127.0.0.1", 1}, {"::ffff:10.0.0.1", 1}, {"::ffff:8.8.8.8", 0},
-        {"::ffff:0.0.0.0", 0}, {"fd00::1", 1}, {"fc00::1", 1}, {"fe00::1", 0},
-        {"fe80::1", 0}, {"2001:db8::1", 0}, {"garbage", 0}, {"", 0},
-        {"127.0.0.1 ", 0}, {"localhost", 0}, {"[::1]", 0}, {"127.0.0.1/8", 0},
+        {"127.0.0.1", 1, 0}, {"127.255.255.254", 1, 0}, {"127.1.2.3", 1, 0},
+        {"10.1.2.3", 0, 1}, {"10.255.255.255", 0, 1}, {"11.0.0.1", 0, 0}, {"9.255.255.255", 0, 0},
+        {"172.16.0.1", 0, 1}, {"172.31.255.255", 0, 1}, {"172.32.0.1", 0, 0},
+        {"172.15.255.255", 0, 0}, {"192.168.1.1", 0, 1}, {"192.169.0.1", 0, 0},
+        {"192.167.255.255", 0, 0}, {"8.8.8.8", 0, 0}, {"0.0.0.0", 0, 0}, {"0.1.2.3", 0, 0},
+        {"169.254.1.1", 0, 0}, {"255.255.255.255", 0, 0}, {"::1", 1, 0}, {"::", 0, 0},
+        {"::2", 0, 0}, {"::ffff:127.0.0.1", 1, 0}, {"::ffff:10.0.0.1", 0, 1},
+        {"::ffff:8.8.8.8", 0, 0}, {"::ffff:0.0.0.0", 0, 0}, {"fd00::1", 0, 1}, {"fc00::1", 0, 1},
+        {"fe00::1", 0, 0}, {"fe80::1", 0, 0}, {"2001:db8::1", 0, 0}, {"garbage", 0, 0},
+        {"", 0, 0}, {"127.0.0.1 ", 0, 0}, {"localhost", 0, 0}, {"[::1]", 0, 0},
+        {"127.0.0.1/8", 0, 0},
         /* clang-format on */
     };
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        if (egr_addr_is_local(cases[i].ip) != cases[i].local)
-            fail_msg("egr_addr_is_local(\"%s\") should be %d", cases[i].ip, cases[i].local);
+        if (egr_addr_is_loopback(cases[i].ip) != cases[i].loopback)
+            fail_msg("egr_addr_is_loopback(\"%s\") should be %d", cases[i].ip, cases[i].loopback);
+        if (egr_addr_is_private(cases[i].ip) != cases[i].private_)
+            fail_msg("egr_addr_is_private(\"%s\") should be %d", cases[i].ip, cases[i].private_);
     }
-    assert_int_equal(egr_addr_is_local(NULL), 0);
+    assert_int_equal(egr_addr_is_loopback(NULL), 0);
+    assert_int_equal(egr_addr_is_private(NULL), 0);
 }
 
 /* --- egr_endpoint_verify ----------------------------------------------------- */
@@ -73,15 +77,103 @@ static void egress_verifies_declared_local_loopback(void **state)
     assert_string_equal(e.reason, "declared local; 127.0.0.1 is loopback");
 }
 
-static void egress_verifies_private_and_ipv6_literals(void **state)
+/* Leak 9: a private range alone proves nothing (a cloud service behind a
+ * private link): without a trusted network a private address is not local,
+ * and the reason names the line to add. */
+static void egress_private_address_is_not_local_without_a_trusted_network(void **state)
 {
     struct egr_endpoint e;
     struct bh_err err = {0};
     (void)state;
-    assert_int_equal(egr_endpoint_verify("https://10.0.0.7/", 1, &e, &err), 0);
-    assert_int_equal(e.local, 1);
+    unsetenv("BULKHEAD_TRUSTED_NETWORKS");
+    assert_int_equal(egr_endpoint_verify("https://10.1.2.7/", 1, &e, &err), 0);
+    assert_int_equal(e.local, 0);
+    assert_int_equal(e.via, EGR_VIA_NONE);
     assert_int_equal(e.port, 443); /* the scheme's default */
-    assert_string_equal(e.reason, "declared local; 10.0.0.7 is a private address");
+    assert_string_equal(e.bad, "10.1.2.7");
+    assert_string_equal(e.reason,
+                        "declared local but 10.1.2.7 is a private address in no trusted network, "
+                        "and a private range alone proves nothing: if that network is yours, add "
+                        "\"trusted_networks\": [\"10.1.2.0/24\"] to the pipeline, or set "
+                        "BULKHEAD_TRUSTED_NETWORKS=10.1.2.0/24; treated as cloud");
+    static const char *const priv[] = {"http://172.16.0.1:1", "http://192.168.1.1:1",
+                                       "http://[fd12::5]:1", "http://[fc00::1]:1",
+                                       "http://[::ffff:10.0.0.1]:1"};
+    for (size_t i = 0; i < sizeof(priv) / sizeof(priv[0]); i++) {
+        assert_int_equal(egr_endpoint_verify(priv[i], 1, &e, &err), 0);
+        if (e.local || !strstr(e.reason, "add \"trusted_networks\""))
+            fail_msg("%s: local %d, reason \"%s\"", priv[i], e.local, e.reason);
+    }
+    assert_int_equal(egr_endpoint_verify("http://[fd12:3456::5]:1", 1, &e, &err), 0);
+    assert_non_null(strstr(e.reason, "[\"fd12:3456::/64\"]")); /* a v6 /64 is suggested */
+}
+
+static void egress_trusted_networks_make_private_addresses_local(void **state)
+{
+    struct egr_endpoint e;
+    struct bh_err err = {0};
+    (void)state;
+    const char *nets[] = {"10.1.0.0/16", "fd00::/8"};
+    struct egr_trust t = { .networks = nets, .n_networks = 2 };
+    assert_int_equal(egr_endpoint_verify_with("http://10.1.2.7:1", 1, &t, &e, &err), 0);
+    assert_int_equal(e.local, 1);
+    assert_int_equal(e.via, EGR_VIA_NETWORK);
+    assert_int_equal(e.trusted, 1); /* the peer check must accept a non-loopback address */
+    assert_string_equal(e.reason, "declared local; 10.1.2.7 is in 10.1.0.0/16, a network named "
+                                  "by trusted_networks");
+    assert_int_equal(egr_endpoint_verify_with("http://[::ffff:10.1.9.9]:1", 1, &t, &e, &err), 0);
+    assert_int_equal(e.local, 1); /* IPv4-mapped: judged as the IPv4 address */
+    assert_int_equal(egr_endpoint_verify_with("http://[fd00::5]:1", 1, &t, &e, &err), 0);
+    assert_int_equal(e.local, 1); /* fc00::/7, inside fd00::/8 */
+    assert_int_equal(egr_endpoint_verify_with("http://[fc00::5]:1", 1, &t, &e, &err), 0);
+    assert_int_equal(e.local, 0); /* fc00::/7, outside fd00::/8 */
+    assert_int_equal(egr_endpoint_verify_with("http://10.2.0.1:1", 1, &t, &e, &err), 0);
+    assert_int_equal(e.local, 0); /* another 10.x network */
+    assert_int_equal(egr_endpoint_verify_with("http://10.1.2.7:1", 0, &t, &e, &err), 0);
+    assert_int_equal(e.local, 0); /* never more local than declared */
+    assert_int_equal(egr_endpoint_verify_with("http://127.0.0.1:1", 1, &t, &e, &err), 0);
+    assert_int_equal(e.via, EGR_VIA_LOOPBACK);
+    assert_int_equal(e.trusted, 0);
+    /* No list vouches for the unspecified addresses. */
+    const char *zero[] = {"0.0.0.0/8", "::/127"};
+    struct egr_trust z = { .networks = zero, .n_networks = 2, .hosts = zero, .n_hosts = 2 };
+    assert_int_equal(egr_endpoint_verify_with("http://0.0.0.0:1", 1, &z, &e, &err), 0);
+    assert_int_equal(e.local, 0);
+    assert_int_equal(egr_endpoint_verify_with("http://[::]:1", 1, &z, &e, &err), 0);
+    assert_int_equal(e.local, 0);
+}
+
+static void egress_trusted_networks_from_the_environment(void **state)
+{
+    struct egr_endpoint e;
+    struct bh_err err = {0};
+    (void)state;
+    struct egr_trust t = { .env_networks = " 192.168.7.0/24 , ,10.9.0.0/16," };
+    assert_int_equal(egr_endpoint_verify_with("http://10.9.3.4:1", 1, &t, &e, &err), 0);
+    assert_int_equal(e.local, 1);
+    assert_non_null(strstr(e.reason, "10.9.0.0/16, a network named by BULKHEAD_TRUSTED_NETWORKS"));
+    assert_int_equal(egr_endpoint_verify_with("http://192.168.7.9:1", 1, &t, &e, &err), 0);
+    assert_int_equal(e.local, 1);
+    assert_int_equal(egr_endpoint_verify_with("http://192.168.8.9:1", 1, &t, &e, &err), 0);
+    assert_int_equal(e.local, 0);
+    /* A block that does not parse fails the whole list: nothing trusted on a guess. */
+    static const char *const bad[] = {"10.9.0.0/16,10.8.0.0", "0.0.0.0/0", "10.0.0.0/33",
+                                      "gpu.lan", "10.8/16"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        t.env_networks = bad[i];
+        memset(&err, 0, sizeof(err));
+        if (egr_endpoint_verify_with("http://10.9.3.4:1", 1, &t, &e, &err) != BH_EINVAL)
+            fail_msg("BULKHEAD_TRUSTED_NETWORKS=%s should be refused", bad[i]);
+        assert_non_null(strstr(err.msg, "BULKHEAD_TRUSTED_NETWORKS: "));
+        assert_non_null(strstr(err.msg, "e.g. BULKHEAD_TRUSTED_NETWORKS=10.8.0.0/16,fd00::/8"));
+    }
+}
+
+static void egress_verifies_ipv6_literals(void **state)
+{
+    struct egr_endpoint e;
+    struct bh_err err = {0};
+    (void)state;
     assert_int_equal(egr_endpoint_verify("http://[::1]:8080/x", 1, &e, &err), 0);
     assert_int_equal(e.local, 1);
     assert_string_equal(e.host, "::1");
@@ -100,8 +192,9 @@ static void egress_never_makes_an_endpoint_more_local(void **state)
     assert_string_equal(e.addr, "127.0.0.1"); /* still pinned */
     assert_int_equal(egr_endpoint_verify("http://8.8.8.8:1", 1, &e, &err), 0);
     assert_int_equal(e.local, 0);
-    assert_string_equal(e.reason, "declared local but 8.8.8.8 is not a loopback or private "
-                                  "address: treated as cloud");
+    assert_string_equal(e.reason, "declared local but 8.8.8.8 is neither loopback nor "
+                                  "in a trusted network (trusted_networks, "
+                                  "BULKHEAD_TRUSTED_NETWORKS or trusted_hosts): treated as cloud");
     assert_int_equal(egr_endpoint_verify("http://[::ffff:8.8.8.8]:1", 1, &e, &err), 0);
     assert_int_equal(e.local, 0);
     assert_int_equal(egr_endpoint_verify("http://0.0.0.0:1", 1, &e, &err), 0);
@@ -190,14 +283,21 @@ static void egress_judges_every_address_a_name_resolves_to(void **state)
     (void)state;
     egr_set_resolver(fake_resolve, fake_resolve_free);
     assert_int_equal(egr_endpoint_verify("http://gpu.lan:11434", 1, &e, &err), 0);
-    assert_int_equal(e.local, 1);
+    assert_int_equal(e.local, 0); /* a private address alone proves nothing */
     assert_string_equal(e.addr, "192.168.1.20");
+    assert_non_null(strstr(e.reason, "gpu.lan resolves to 192.168.1.20, a private address"));
+    const char *nets[] = {"192.168.1.0/24", "10.0.0.0/8"};
+    struct egr_trust t = { .networks = nets, .n_networks = 2 };
+    assert_int_equal(egr_endpoint_verify_with("http://gpu.lan:11434", 1, &t, &e, &err), 0);
+    assert_int_equal(e.local, 1);
+    assert_string_equal(e.reason, "declared local; gpu.lan resolves to 192.168.1.20, in "
+                                  "192.168.1.0/24, a network named by trusted_networks");
     /* A name mapped to a public address is cloud, whatever the pipeline says. */
     assert_int_equal(egr_endpoint_verify("http://public.example:11434", 1, &e, &err), 0);
     assert_int_equal(e.local, 0);
     assert_non_null(strstr(e.reason, "198.51.100.4"));
     /* One public address among private ones is enough to make it cloud. */
-    assert_int_equal(egr_endpoint_verify("http://sneaky.lan:11434", 1, &e, &err), 0);
+    assert_int_equal(egr_endpoint_verify_with("http://sneaky.lan:11434", 1, &t, &e, &err), 0);
     assert_int_equal(e.local, 0);
     assert_non_null(strstr(e.reason, "203.0.113.7"));
     egr_set_resolver(NULL, NULL);
@@ -694,6 +794,28 @@ static void egress_sends_the_key_to_cloud_stages_only(void **state)
     assert_int_equal(secret_on_disk(f->dir), 0);
 }
 
+/* Leak 8: a :cloud model on a local server is a cloud stage, but its request
+ * goes to the local server: the key follows the endpoint's verified
+ * locality, never the stage's. */
+static void egress_sends_no_key_to_a_local_endpoint_for_a_cloud_model(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome o;
+    struct bh_err err = {0};
+    f->p->endpoints[EP_LOCAL].api_key_env = bh_xstrdup(KEY_VAR);
+    setenv(KEY_VAR, SECRET, 1);
+    assert_int_equal(egr_stage_local(f->gate, ST_SNEAKY), 0); /* a cloud stage... */
+    assert_int_equal(send_label(f, ST_SNEAKY, L_PUBLIC, &o, &err), 0);
+    run_all(f->net);
+    struct mini_req seen;
+    assert_int_equal(mini_httpd_request(f->local_srv, 0, &seen), 0); /* ...on the local box */
+    assert_string_equal(seen.authorization, "");
+    mini_req_release(&seen);
+    assert_int_equal(egr_keys_check(f->gate, &err), 0); /* and no key is asked for it */
+    unsetenv(KEY_VAR);
+    assert_int_equal(egr_keys_check(f->gate, &err), 0);
+}
+
 static void egress_sends_no_key_when_the_variable_is_empty(void **state)
 {
     struct fixture *f = *state;
@@ -951,7 +1073,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(egress_classifies_addresses),
         cmocka_unit_test(egress_verifies_declared_local_loopback),
-        cmocka_unit_test(egress_verifies_private_and_ipv6_literals),
+        cmocka_unit_test(egress_private_address_is_not_local_without_a_trusted_network),
+        cmocka_unit_test(egress_trusted_networks_make_private_addresses_local),
+        cmocka_unit_test(egress_trusted_networks_from_the_environment),
+        cmocka_unit_test(egress_verifies_ipv6_literals),
         cmocka_unit_test(egress_never_makes_an_endpoint_more_local),
         cmocka_unit_test(egress_resolves_localhost_to_loopback),
         cmocka_unit_test(egress_unresolvable_host_is_cloud_without_pin),
@@ -967,6 +1092,7 @@ int main(void)
         G(egress_sends_confidential_to_local_stage),
         G(egress_sends_internal_to_cloud_stage_within_clearance),
         G(egress_sends_the_key_to_cloud_stages_only),
+        G(egress_sends_no_key_to_a_local_endpoint_for_a_cloud_model),
         G(egress_sends_no_key_when_the_variable_is_empty),
         G(egress_unknown_label_counts_as_top),
         G(egress_without_a_store_refuses_everything),

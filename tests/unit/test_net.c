@@ -24,6 +24,7 @@
 
 #include "mini_httpd.h"
 #include "net/net.h"
+#include "net/net_test.h"
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
 
@@ -734,6 +735,77 @@ static void net_https_unusable_ca_file_is_named_and_not_retried(void **state)
     bh_buf_release(&o.body);
 }
 
+/* Every option that carries a safety property is checked: when libcurl
+ * refuses one (here injected), the request fails at submit, names the
+ * option, and the server sees nothing. */
+static void net_refused_safety_option_fails_the_request_unsent(void **state)
+{
+    static const char *const opts[] = {
+        "CURLOPT_PROTOCOLS_STR", "CURLOPT_REDIR_PROTOCOLS_STR", "CURLOPT_FOLLOWLOCATION",
+        "CURLOPT_PREREQFUNCTION", "CURLOPT_PREREQDATA", "CURLOPT_SSL_VERIFYPEER",
+        "CURLOPT_SSL_VERIFYHOST", "CURLOPT_PROXY", "CURLOPT_NOPROXY", "CURLOPT_RESOLVE",
+        "CURLOPT_CAINFO", "CURLOPT_CAPATH",
+    };
+    struct fixture *f = *state;
+    int port = mini_httpd_port(f->srv);
+    char pin[96];
+    snprintf(pin, sizeof(pin), "pinned.invalid:%d:127.0.0.1", port);
+    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+        struct outcome o;
+        struct bh_err err = {0};
+        outcome_init(&o);
+        struct net_req q = get_req(url_of(f, "/echo"), &o);
+        q.method = "POST";
+        q.body = "secret";
+        q.body_len = 6;
+        q.no_proxy = 1;
+        q.resolve = pin;
+        q.ca_file = "/nonexistent/ca.pem"; /* never read: nothing is sent */
+        net_test_fail_setopt(opts[i]);
+        int rc = net_submit(f->net, &q, &err);
+        net_test_fail_setopt(NULL);
+        if (rc != BH_ENET || !strstr(err.msg, opts[i]))
+            fail_msg("%s: rc %d, \"%s\"", opts[i], rc, err.msg);
+        assert_non_null(strstr(err.msg, "nothing was sent"));
+        assert_non_null(strstr(err.msg, "libcurl 7.85.0 or later"));
+        assert_int_equal(net_in_flight(f->net), 0);
+        run_all(f->net);
+        assert_int_equal(o.done_calls, 0); /* never started, so never completes */
+        bh_buf_release(&o.body);
+    }
+    assert_int_equal(mini_httpd_requests(f->srv), 0);
+    /* The injector off again, the same request goes through. */
+    struct outcome o;
+    outcome_init(&o);
+    struct net_req q = get_req(url_of(f, "/ok"), &o);
+    submit_ok(f->net, &q);
+    run_all(f->net);
+    assert_int_equal(o.r.status, 200);
+    assert_int_equal(mini_httpd_requests(f->srv), 1);
+    bh_buf_release(&o.body);
+}
+
+static void net_runtime_libcurl_must_have_what_safety_needs(void **state)
+{
+    static const char *const both[] = {"dict", "http", "https", NULL};
+    static const char *const plain[] = {"http", NULL};
+    struct bh_err err = {0};
+    (void)state;
+    struct net_curl_facts ok = {"7.88.1", 0x075801, 1, both};
+    assert_int_equal(net_curl_usable(&ok, &err), 0);
+    struct net_curl_facts min = {"7.85.0", 0x075500, 1, both};
+    assert_int_equal(net_curl_usable(&min, &err), 0);
+    struct net_curl_facts old = {"7.84.0", 0x075400, 1, both};
+    assert_int_equal(net_curl_usable(&old, &err), BH_EINVAL);
+    assert_non_null(strstr(err.msg, "libcurl 7.84.0 is too old: bulkhead needs 7.85.0 or later"));
+    struct net_curl_facts notls = {"8.5.0", 0x080500, 0, both};
+    assert_int_equal(net_curl_usable(&notls, &err), BH_EINVAL);
+    assert_non_null(strstr(err.msg, "libcurl 8.5.0 was built without TLS support"));
+    struct net_curl_facts nohttps = {"8.5.0", 0x080500, 1, plain};
+    assert_int_equal(net_curl_usable(&nohttps, &err), BH_EINVAL);
+    assert_non_null(strstr(err.msg, "does not speak both http and https"));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define TLS(fn) cmocka_unit_test_setup_teardown(fn, tls_setup, tls_teardown)
 
@@ -758,6 +830,8 @@ int main(void)
         T(net_on_data_refusal_aborts_the_transfer),
         T(net_only_speaks_http_and_https),
         T(net_unknown_method_is_refused_at_submit),
+        T(net_refused_safety_option_fails_the_request_unsent),
+        cmocka_unit_test(net_runtime_libcurl_must_have_what_safety_needs),
         TLS(net_https_verifies_the_server_with_the_given_ca_file),
         TLS(net_https_unknown_ca_fails_once_with_the_ca_file_hint),
         TLS(net_https_ca_file_of_another_ca_is_refused),

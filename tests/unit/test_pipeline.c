@@ -596,6 +596,9 @@ static void endpoint_headers_expand_and_trusted_hosts_parse(void **state)
     assert_int_equal(gpu->n_trusted_hosts, NELEM(hosts));
     for (size_t i = 0; i < NELEM(hosts); i++)
         assert_string_equal(gpu->trusted_hosts[i], hosts[i]);
+    assert_int_equal(p->n_trusted_networks, 2); /* the top level's, for every local endpoint */
+    assert_string_equal(p->trusted_networks[0], "10.8.0.0/16");
+    assert_string_equal(p->trusted_networks[1], "fd00::/8");
     pipe_free(p);
 }
 

@@ -197,6 +197,8 @@ static void assert_same_pipeline(const struct pipeline *a, const struct pipeline
     for (size_t i = 0; i < a->n_endpoints; i++)
         assert_same_endpoint(&a->endpoints[i], &b->endpoints[i]);
     assert_int_equal(a->n_includes, b->n_includes);
+    assert_same_strv(a->trusted_networks, a->n_trusted_networks, b->trusted_networks,
+                     b->n_trusted_networks);
     assert_same_source(&a->source, &b->source);
     assert_int_equal(a->n_stages, b->n_stages);
     for (size_t i = 0; i < a->n_stages; i++) {

@@ -188,10 +188,10 @@ static void graph_names_locality_reasons_and_clearance_sources(void **state)
     struct pol_graph g;
     build(&f, 1, 0, 0);
     f.st[2].model = "glm-5:cloud";
-    graph_of(&g, &f, 1, POL_ADDR_PRIVATE);
+    graph_of(&g, &f, 1, POL_ADDR_NETWORK);
     assert_string_equal(pol_locality_words(g.stages[0].why), "declared cloud");
     assert_string_equal(pol_clearance_from_words(g.stages[0].clearance_from), "endpoint");
-    assert_string_equal(pol_locality_words(g.stages[1].why), "declared local, private address");
+    assert_string_equal(pol_locality_words(g.stages[1].why), "declared local, in a trusted network");
     assert_string_equal(pol_clearance_from_words(g.stages[1].clearance_from), "default for local");
     assert_string_equal(pol_locality_words(g.stages[2].why), "model name ends in :cloud");
     assert_string_equal(pol_clearance_from_words(g.stages[2].clearance_from), "default for cloud");
@@ -205,6 +205,11 @@ static void graph_names_locality_reasons_and_clearance_sources(void **state)
     graph_of(&g, &f, 0, POL_ADDR_PUBLIC);
     assert_string_equal(pol_locality_words(g.stages[1].why),
                         "declared local but public address (refused)");
+    pol_graph_release(&g);
+    graph_of(&g, &f, 0, POL_ADDR_PRIVATE);
+    assert_string_equal(pol_locality_words(g.stages[1].why),
+                        "declared local but private address in no trusted network (refused)");
+    assert_int_equal(g.stages[1].clearance, POL_NOTHING);
     pol_graph_release(&g);
 }
 
@@ -848,7 +853,7 @@ static void graph_world(struct pol_graph *g, const struct world *w)
     struct pol_endpoint_fact facts[4] = {
         { .local = 1, .addr_kind = POL_ADDR_LOOPBACK, .host = "127.0.0.1" },
         { .addr_kind = POL_ADDR_PUBLIC, .declared_cloud = 1, .host = "ollama.com" },
-        { .local = 1, .addr_kind = POL_ADDR_PRIVATE, .host = "10.0.0.5" },
+        { .local = 1, .addr_kind = POL_ADDR_NETWORK, .host = "10.0.0.5" },
         { .addr_kind = POL_ADDR_PUBLIC, .declared_cloud = 1, .host = "api.example" },
     };
     pol_graph_init(g, &w->p, facts);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/bh_buf.h"
+#include "util/bh_cidr.h"
 #include "util/bh_err.h"
 #include "util/bh_glob.h"
 #include "util/bh_hash.h"
@@ -174,10 +175,59 @@ static void glob_problems_are_named_and_never_match(void **state)
     assert_int_equal(bh_glob_match(NULL, "x"), 0);
 }
 
+/* One parser for every CIDR block of the tree: the loader's verdicts and the
+ * gate's matches come from here. */
+static void cidr_parses_and_matches_blocks(void **state)
+{
+    static const struct {
+        const char *block;
+        int status;
+    } parse[] = {
+        {"10.8.0.0/16", BH_CIDR_OK}, {"10.8.1.0/16", BH_CIDR_OK}, {"fd00::/8", BH_CIDR_OK},
+        {"10.0.0.1/32", BH_CIDR_OK}, {"::1/128", BH_CIDR_OK}, {"10.8.0.0/33", BH_CIDR_PREFIX},
+        {"fd00::/129", BH_CIDR_PREFIX}, {"0.0.0.0/0", BH_CIDR_EVERYTHING},
+        {"::/0", BH_CIDR_EVERYTHING}, {"10.8.0.0", BH_CIDR_SYNTAX}, {"10.8/16", BH_CIDR_SYNTAX},
+        {"10.8.0.0/", BH_CIDR_SYNTAX}, {"10.8.0.0/1x", BH_CIDR_SYNTAX},
+        {"10.8.0.0/-1", BH_CIDR_SYNTAX}, {"10.8.0.0/0016", BH_CIDR_SYNTAX},
+        {"10.8.0.0/16 ", BH_CIDR_SYNTAX}, {"[fd00::]/8", BH_CIDR_SYNTAX}, {"/8", BH_CIDR_SYNTAX},
+        {"gpu.lan/8", BH_CIDR_SYNTAX}, {"", BH_CIDR_SYNTAX},
+    };
+    (void)state;
+    struct bh_cidr c;
+    for (size_t i = 0; i < sizeof(parse) / sizeof(parse[0]); i++)
+        if (bh_cidr_parse(&c, parse[i].block) != parse[i].status)
+            fail_msg("bh_cidr_parse(\"%s\") should be %d", parse[i].block, parse[i].status);
+    assert_int_equal(bh_cidr_parse(&c, NULL), BH_CIDR_SYNTAX);
+    assert_int_equal(bh_cidr_parse(&c, "10.8.0.0/40"), BH_CIDR_PREFIX);
+    assert_int_equal(c.v4, 1); /* so that the message names the IPv4 range */
+    assert_int_equal(bh_cidr_parse(&c, "10.8.0.0/16"), BH_CIDR_OK);
+    assert_true(bh_cidr_contains(&c, "10.8.255.1"));
+    assert_true(bh_cidr_contains(&c, "::ffff:10.8.0.1")); /* IPv4-mapped: the same address */
+    assert_false(bh_cidr_contains(&c, "10.9.0.1"));
+    assert_false(bh_cidr_contains(&c, "::a08:1")); /* IPv4-compatible is not mapped */
+    assert_false(bh_cidr_contains(&c, "gpu.lan"));
+    assert_false(bh_cidr_contains(&c, NULL));
+    assert_int_equal(bh_cidr_parse(&c, "fc00::/7"), BH_CIDR_OK);
+    assert_true(bh_cidr_contains(&c, "fd12::1"));
+    assert_true(bh_cidr_contains(&c, "fc00::"));
+    assert_false(bh_cidr_contains(&c, "fe80::1"));
+    assert_false(bh_cidr_contains(&c, "10.8.0.1"));
+    char out[64];
+    bh_cidr_suggest("10.1.2.7", out, sizeof(out));
+    assert_string_equal(out, "10.1.2.0/24");
+    bh_cidr_suggest("::ffff:192.168.5.9", out, sizeof(out));
+    assert_string_equal(out, "192.168.5.0/24");
+    bh_cidr_suggest("fd12:3456:789a:1::5", out, sizeof(out));
+    assert_string_equal(out, "fd12:3456:789a:1::/64");
+    bh_cidr_suggest("nonsense", out, sizeof(out));
+    assert_string_equal(out, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(err_format_has_every_known_part),
+        cmocka_unit_test(cidr_parses_and_matches_blocks),
         cmocka_unit_test(err_prefix_keeps_the_message_and_truncates_safely),
         cmocka_unit_test(buf_refuses_past_its_cap_and_stays_intact),
         cmocka_unit_test(sha256_matches_known_vectors),
