@@ -52,7 +52,8 @@ struct verdict {
     int clearance;
     int label; /* unknown (-1) already raised to the top */
     int allow;
-    const char *allowed_as; /* the decision an allowed record carries: NULL for "allow" */
+    const char *as; /* the decision the record carries when not plain "allow"/"refuse":
+                       "cached" (allowed, answered without sending), "breach" */
     char reason[320];
 };
 
@@ -251,7 +252,7 @@ static int audit(const struct egr_gate *g, const struct attempt *at, const struc
     a.model = at->model;
     a.label = pol_label_name(p, v->label);
     a.clearance = pol_label_name(p, v->clearance);
-    a.decision = !v->allow ? "refuse" : v->allowed_as ? v->allowed_as : "allow";
+    a.decision = v->as ? v->as : v->allow ? "allow" : "refuse";
     a.reason = v->reason;
     a.payload_sha256 = at->sha;
     a.bytes = at->bytes;
@@ -550,7 +551,7 @@ static int stage_pass(struct egr_gate *g, const struct egr_send_req *r, enum pas
         bh_str_put(why, sizeof(why), "answered from the response cache, nothing sent (%s)",
                    v->reason);
         memcpy(v->reason, why, sizeof(why));
-        v->allowed_as = "cached";
+        v->as = "cached";
     }
     int rc = 0;
     if (g->store && (!v->allow || kind != PASS_CHECK))
@@ -589,8 +590,10 @@ int egr_audit_cached(struct egr_gate *g, const struct egr_send_req *r, struct bh
     return rc;
 }
 
-int egr_audit_refusal(struct egr_gate *g, size_t stage, const char *item, int label,
-                      const char *reason, struct bh_err *err)
+/* A record of a decision that sent nothing: a refusal, or a breach (as is
+ * "breach", NULL for "refuse"). */
+static int audit_nothing_sent(struct egr_gate *g, size_t stage, const char *item, int label,
+                              const char *as, const char *reason, struct bh_err *err)
 {
     assert(stage < g->p->n_stages);
     if (!g->store)
@@ -600,6 +603,7 @@ int egr_audit_refusal(struct egr_gate *g, size_t stage, const char *item, int la
     struct verdict v;
     decide(g, &r, &v);
     v.allow = 0;
+    v.as = as;
     bh_str_put(v.reason, sizeof(v.reason), "%s", reason);
     char *url = request_url(g, &r, st->endpoint);
     struct attempt at = { .stage = stage, .stage_name = st->name, .model = st->model,
@@ -608,6 +612,18 @@ int egr_audit_refusal(struct egr_gate *g, size_t stage, const char *item, int la
     int rc = audit(g, &at, &v, err);
     free(url);
     return rc;
+}
+
+int egr_audit_refusal(struct egr_gate *g, size_t stage, const char *item, int label,
+                      const char *reason, struct bh_err *err)
+{
+    return audit_nothing_sent(g, stage, item, label, NULL, reason, err);
+}
+
+int egr_audit_breach(struct egr_gate *g, size_t stage, const char *item, int label,
+                     const char *reason, struct bh_err *err)
+{
+    return audit_nothing_sent(g, stage, item, label, "breach", reason, err);
 }
 
 int egr_audit_declassify(struct egr_gate *g, size_t stage, const char *item, int from, int to,
