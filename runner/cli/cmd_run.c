@@ -256,6 +256,16 @@ static int job_check(struct job *j)
     return bad ? BH_EPOLICY : 0;
 }
 
+/* job_check's refusals are audited: when one could not be, the run stops
+ * with that (exit 70) rather than as a refusal (3). */
+static int job_check_exit(struct job *j)
+{
+    struct bh_err err = { 0 };
+    if (egr_audit_broken(j->gate, &err))
+        return cli_fail(&err);
+    return CLI_EXIT_POLICY;
+}
+
 static void where_print(const struct job *j)
 {
     fprintf(stderr, "where each stage ran:\n");
@@ -325,8 +335,9 @@ static int run_job(struct job *jp)
     int rc = job_open(&j, &err);
     if (rc == 0 && (rc = job_check(&j)) != 0) {
         store_run_finish(j.store, j.run_id, "refused", &err);
+        code = job_check_exit(&j);
         job_close(&j);
-        return CLI_EXIT_POLICY;
+        return code;
     }
     if (rc) {
         struct bh_err ferr = { 0 };

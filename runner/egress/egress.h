@@ -91,8 +91,16 @@ struct egr_send_req {
     void *ud;
 };
 
+/* 1 when an audit write of this gate failed, with that error copied to err
+ * (NULL is fine); 0 otherwise. From the first failed write on, every call
+ * that would send or audit returns BH_EINTERNAL and sends nothing ("a
+ * decision that cannot be recorded is not taken"); a run must stop (exit
+ * 70). The error names the state database and SQLite's message. */
+int egr_audit_broken(const struct egr_gate *g, struct bh_err *err);
+
 /* Decides, audits, sends. Returns BH_EPOLICY (audited, nothing sent, callbacks
- * not called) when the label exceeds the stage's clearance; any other error
+ * not called) when the label exceeds the stage's clearance; BH_EINTERNAL when
+ * the audit record could not be written (egr_audit_broken); any other error
  * means nothing was sent either. The API key of the endpoint, if any, is read
  * from its environment variable here and never appears in the audit; so are
  * its basic_auth_env credentials (sent as Authorization: Basic whatever the

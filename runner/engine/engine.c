@@ -140,6 +140,9 @@ void eng_task_done(struct eng_task *t, const char *output, int label,
 
 static void fail_with(struct eng_task *t, const struct bh_err *err, int was_running)
 {
+    struct bh_err broken;
+    if (egr_audit_broken(t->e->o->gate, &broken))
+        eng_fatal(t->e, &broken); /* nothing more may be decided: the run stops here */
     char msg[1024];
     struct store_result r = { .state = err->code == BH_EPOLICY ? STORE_WITHHELD : STORE_FAILED,
                               .error = bh_err_format(err, msg, sizeof(msg)) };
@@ -295,6 +298,9 @@ static int loop(struct eng *e, struct bh_err *err)
         size_t ended_before = ended_count(e);
         long wake = eng_schedule(e);
         eng_prog_tick(e, 0);
+        struct bh_err broken;
+        if (egr_audit_broken(e->o->gate, &broken))
+            eng_fatal(e, &broken); /* an audit write failed, wherever it was */
         if (e->fatal)
             break;
         if (e->in_flight == 0 && !eng_sched_busy(e)) {
