@@ -281,7 +281,7 @@ static int outputs_write(const struct job *j, struct bh_err *err)
 {
     for (size_t i = 0; i < j->p->n_outputs; i++) {
         const struct pipe_output *o = &j->p->outputs[i];
-        struct rep_opts ro = { o->format, j->a.fail_on, 0 };
+        struct rep_opts ro = { o->format, j->a.fail_on, 0, NULL };
         int rc = rep_write_file(j->store, j->run_id, &ro, o->path, err);
         if (rc)
             return rc;

@@ -23,8 +23,13 @@ struct rep_opts {
     size_t max_bytes;      /* md: 0, or a cap on the report (a comment box has one): task
                               outputs give way (from the last one back), then the table of
                               tasks, then the findings table; a line says what went */
+    const char *clearance; /* NULL: every output (local use). A label of the run: outputs
+                              (and findings) of tasks labelled above it are left out, the
+                              task shown withheld with its label; a failed task's message
+                              (it may quote a reply) is left out too: a report that leaves
+                              the machine is egress (rep_run_clear) */
 };
-#define REP_OPTS_INIT { "md", -1, 0 }
+#define REP_OPTS_INIT { "md", -1, 0, NULL }
 
 /* Formats: "md" (alias "markdown"), "jsonl", "sarif", "junit", "github-review". */
 int rep_format_known(const char *format);

@@ -84,7 +84,7 @@ static char *report_capped(struct fx *f, const char *format, int fail_on, size_t
     char *buf = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);
-    struct rep_opts o = { format, fail_on, max_bytes };
+    struct rep_opts o = { format, fail_on, max_bytes, NULL };
     struct bh_err err = { 0 };
     assert_int_equal(rep_write(f->s, f->run, &o, out, &err), 0);
     fclose(out);
@@ -211,7 +211,7 @@ static void annotations_escape_data_and_properties(void **state)
 static void unknown_format_is_refused(void **state)
 {
     struct fx *f = *state;
-    struct rep_opts o = { "xml", -1, 0 };
+    struct rep_opts o = { "xml", -1, 0, NULL };
     struct bh_err err = { 0 };
     assert_int_equal(rep_write(f->s, f->run, &o, stdout, &err), BH_EINVAL);
     assert_string_equal(err.msg, "unknown report format 'xml' (known: md, jsonl, sarif, junit, "
