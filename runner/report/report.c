@@ -331,14 +331,20 @@ int rep_outcome(struct store *s, int64_t run_id, struct rep_outcome *out, struct
     return 0;
 }
 
-int rep_annotations(struct store *s, int64_t run_id, FILE *out, struct bh_err *err)
+int rep_annotations(struct store *s, int64_t run_id, const char *clearance, FILE *out,
+                    struct bh_err *err)
 {
     struct rep_run r;
     int rc = rep_run_load(s, run_id, -1, &r, err);
     if (rc)
         return rc;
-    rep_github_annotations(out, &r);
+    if (clearance)
+        rc = rep_run_clear(s, &r, clearance, err);
+    if (rc == 0)
+        rep_github_annotations(out, &r);
     rep_run_release(&r);
+    if (rc)
+        return rc;
     if (fflush(out) != 0 || ferror(out))
         return bh_err_set(err, BH_EIO, "cannot write the annotations: %s", strerror(errno));
     return 0;

@@ -54,7 +54,10 @@ int rep_outcome(struct store *s, int64_t run_id, struct rep_outcome *out, struct
 
 /* GitHub Actions workflow commands, one per finding: "::error file=P,line=N,
  * endLine=M,title=RULE::MESSAGE" (error for high and critical, warning for
- * medium, notice for low and info), escaped as GitHub's toolkit escapes them. */
-int rep_annotations(struct store *s, int64_t run_id, FILE *out, struct bh_err *err);
+ * medium, notice for low and info), escaped as GitHub's toolkit escapes them.
+ * clearance as in rep_opts: NULL every finding, else only those of tasks
+ * labelled at or below it (a job log leaves the machine too). */
+int rep_annotations(struct store *s, int64_t run_id, const char *clearance, FILE *out,
+                    struct bh_err *err);
 
 #endif

@@ -200,7 +200,7 @@ static void annotations_escape_data_and_properties(void **state)
     char *buf = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);
-    assert_int_equal(rep_annotations(f->s, f->run, out, &err), 0);
+    assert_int_equal(rep_annotations(f->s, f->run, NULL, out, &err), 0);
     fclose(out);
     assert_string_equal(buf, "::error file=src/a.c,line=3,endLine=5,title=r1::high: a | "
                              "b%0A<script>x</script> [link](http://x)\n"
