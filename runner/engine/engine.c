@@ -301,8 +301,12 @@ static int loop(struct eng *e, struct bh_err *err)
         struct bh_err broken;
         if (egr_audit_broken(e->o->gate, &broken))
             eng_fatal(e, &broken); /* an audit write failed, wherever it was */
-        if (e->fatal)
+        if (e->fatal) {
+            /* Stop at once, but let each task in flight end (failed) and free
+             * what it holds: nothing new starts, the gate sends nothing more. */
+            net_abort_all(e->o->net, "abandoned: the run stopped on an earlier error");
             break;
+        }
         if (e->in_flight == 0 && !eng_sched_busy(e)) {
             if (idle_turn(e, ended_before, wake))
                 continue;
