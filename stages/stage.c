@@ -58,9 +58,12 @@ int stage_check_not_forwarded(struct eng_task *t, size_t stage, const struct pro
         return 0;
     char why[300];
     struct bh_err aerr = { 0 };
-    snprintf(why, sizeof(why), "breach: the reply says the server forwarded the request to '%s'",
+    snprintf(why, sizeof(why), "the reply says the server forwarded the request to '%s'",
              reply->remote_host);
-    egr_audit_refusal(eng_task_gate(t), stage, eng_task_item(t), label, why, &aerr);
+    if (egr_audit_breach(eng_task_gate(t), stage, eng_task_item(t), label, why, &aerr)) {
+        *err = aerr; /* the audit could not be written: the run stops (egress.c) */
+        return aerr.code;
+    }
     return bh_err_set(err, BH_EPOLICY,
                       "the server forwarded this request to '%s' (the model is a cloud stub): "
                       "its output is discarded — use a model that runs on that machine",

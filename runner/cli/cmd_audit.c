@@ -1,6 +1,8 @@
 /* cli/cmd_audit.c — `bulkhead audit show|verify`: the hash-chained record of
  * every egress decision. show prints one JSON object per record; verify
- * recomputes the chain and fails (exit 3) when it was altered. */
+ * recomputes the chain and fails (exit 3) when it was altered, when an
+ * allowed record exceeded its clearance, or when the log holds a breach
+ * record, each of which it names on stdout. */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -19,8 +21,11 @@ static const char help[] =
     "  show     one JSON object per audit record (every egress attempt, allowed or\n"
     "           refused: time, run, item, stage, endpoint, locality, model, label,\n"
     "           clearance, decision, reason, SHA-256 and size of the payload)\n"
-    "  verify   recompute the hash chain and re-check every allowed record against its\n"
-    "           run's labels; exit 3 when a record was altered, removed or breaches\n"
+    "  verify   recompute the hash chain, re-check every allowed record against its\n"
+    "           run's labels and look for breach records (evidence that data went where\n"
+    "           it should not have, e.g. a local model's reply said it was forwarded);\n"
+    "           exit 3 when a record was altered or removed, exceeds its clearance, or is\n"
+    "           a breach (each breach is named: seq, time, stage, endpoint, model, reason)\n"
     "\n"
     "  --state DIR   state database folder (default " CLI_DEFAULT_STATE ")\n";
 
@@ -53,6 +58,30 @@ static int show_one(void *ud, const struct store_audit *r)
     return 0;
 }
 
+static void breach_print(void *ud, const struct store_audit *r)
+{
+    (void)ud;
+    printf("audit record %lld (%s): breach at stage '%s', endpoint '%s' (%s, %s), model '%s'%s%s%s: "
+           "%s\n",
+           (long long)r->seq, r->time, str(r->stage), str(r->endpoint), str(r->locality),
+           str(r->url), str(r->model), r->item && r->item[0] ? ", item '" : "", str(r->item),
+           r->item && r->item[0] ? "'" : "", str(r->reason));
+}
+
+static int verify(struct store *s, struct bh_err *err)
+{
+    int64_t n = 0;
+    size_t breaches = 0;
+    int rc = egr_audit_verify_each(s, &n, &breaches, breach_print, NULL, err);
+    if (rc == 0)
+        printf("audit: %lld records, chain intact, every allowed request within its "
+               "clearance\n", (long long)n);
+    else if (breaches)
+        printf("audit: %lld records, chain intact, %zu breach record%s\n", (long long)n,
+               breaches, breaches == 1 ? "" : "s");
+    return rc;
+}
+
 int cmd_audit(int argc, char **argv)
 {
     const char *state = CLI_DEFAULT_STATE;
@@ -72,16 +101,12 @@ int cmd_audit(int argc, char **argv)
     struct bh_err err = { 0 };
     struct store *s = NULL;
     int rc = cli_state_open(&s, state, &err);
-    int64_t n = 0;
     if (rc == 0 && argv[optind][0] == 's')
         rc = store_audit_each(s, show_one, NULL, &err);
     else if (rc == 0)
-        rc = egr_audit_verify(s, &n, &err);
+        rc = verify(s, &err);
     store_free(s);
     if (rc)
         return cli_fail(&err); /* an altered or breaching record is BH_EPOLICY: exit 3 */
-    if (argv[optind][0] == 'v')
-        printf("audit: %lld records, chain intact, every allowed request within its "
-               "clearance\n", (long long)n);
     return CLI_EXIT_OK;
 }

@@ -13,7 +13,7 @@
 
 static const char help[] =
     "usage: bulkhead report [--state DIR] [--format FMT] [--run ID] [--fail-on SEVERITY]\n"
-    "                       [--max-bytes N]\n"
+    "                       [--max-bytes N] [--clearance LABEL]\n"
     "\n"
     "Prints the results of the latest run kept in the state database: every item\n"
     "and stage with its state, where it ran (endpoint, locality, model), the label\n"
@@ -32,12 +32,18 @@ static const char help[] =
     "  --max-bytes N       md: keep the report under N bytes (a pull-request comment\n"
     "                      holds 65536 characters): task outputs give way first, then\n"
     "                      the tables, and a line says what was left out; e.g. 60000\n"
+    "  --clearance LABEL   render only outputs labelled LABEL or lower (a report that is\n"
+    "                      posted or uploaded leaves the machine): every other task is\n"
+    "                      named withheld with its label, its output and findings left\n"
+    "                      out, and a failed task's message too (it may quote a reply);\n"
+    "                      CI templates pass internal. Default: everything (local use)\n"
     "  --help              this text\n";
 
 static const struct option longopts[] = {
     { "state", required_argument, NULL, 's' }, { "format", required_argument, NULL, 'f' },
     { "run", required_argument, NULL, 'r' },   { "help", no_argument, NULL, 'h' },
     { "fail-on", required_argument, NULL, 'F' }, { "max-bytes", required_argument, NULL, 'm' },
+    { "clearance", required_argument, NULL, 'c' },
     { NULL, 0, NULL, 0 },
 };
 
@@ -53,6 +59,7 @@ int cmd_report(int argc, char **argv)
         case 'h': fputs(help, stdout); return CLI_EXIT_OK;
         case 's': state = optarg; break;
         case 'f': ro.format = optarg; break;
+        case 'c': ro.clearance = optarg; break;
         case 'F':
             if (cli_fail_on_parse("report", optarg, &ro.fail_on))
                 return CLI_EXIT_USAGE;

@@ -57,6 +57,9 @@ static const char help[] =
     "                       to its model, and no reply is kept\n"
     "  --fail-on SEVERITY   exit 1 when a finding is at or above SEVERITY (info, low,\n"
     "                       medium, high, critical)\n"
+    "  --clearance LABEL    the pipeline's outputs and the GitHub annotations hold only\n"
+    "                       task outputs labelled LABEL or lower (see report --help):\n"
+    "                       for CI, where both leave the machine\n"
     "  --quiet              no progress display\n"
     "  --order naive        one task at a time, pull request by pull request: a\n"
     "                       baseline for benchmarks (default: model, see README)\n"
@@ -77,7 +80,7 @@ static const struct option longopts[] = {
     { "range", required_argument, NULL, 'g' }, { "fresh", no_argument, NULL, 'f' },
     { "fail-on", required_argument, NULL, 'F' },
     { "no-cache", no_argument, NULL, 'n' },     { "quiet", no_argument, NULL, 'q' },
-    { "order", required_argument, NULL, 'o' },
+    { "order", required_argument, NULL, 'o' }, { "clearance", required_argument, NULL, 'C' },
     { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 };
 
@@ -91,6 +94,7 @@ struct run_args {
     int no_cache;          /* --no-cache: the response cache is neither read nor written */
     int quiet;             /* --quiet: no progress display */
     int order;             /* --order: ENG_ORDER_* */
+    const char *clearance; /* --clearance: what outputs and annotations may show; NULL all */
 };
 
 /* 0 to go on, -1 after --help, or an exit code. */
@@ -113,6 +117,7 @@ static int parse(int argc, char **argv, struct run_args *a)
         case 'n': a->no_cache = 1; break;
         case 'q': a->quiet = 1; break;
         case 'v': a->verbose = 1; break;
+        case 'C': a->clearance = optarg; break;
         case 'F':
             if (cli_fail_on_parse("run", optarg, &a->fail_on))
                 return CLI_EXIT_USAGE;
@@ -187,6 +192,9 @@ static int job_open(struct job *j, struct bh_err *err)
     char key[BH_SHA256_HEX];
     int resumed = 0;
     int rc = cli_pipeline_load(&j->p, j->a.pipeline, &j->a.ov, err);
+    if (rc == 0 && j->a.clearance && pipe_label_find(j->p, j->a.clearance) < 0)
+        rc = bh_err_set(err, BH_EINVAL, "--clearance: '%s' is not a label of %s — give one of "
+                        "its \"labels\"", j->a.clearance, j->p->file);
     if (rc == 0)
         rc = cli_items_load(&j->a.src, j->p, &j->items, &j->n_items, err);
     if (rc == 0) {
@@ -270,6 +278,16 @@ static int job_check(struct job *j)
     return bad ? BH_EPOLICY : 0;
 }
 
+/* job_check's refusals are audited: when one could not be, the run stops
+ * with that (exit 70) rather than as a refusal (3). */
+static int job_check_exit(struct job *j)
+{
+    struct bh_err err = { 0 };
+    if (egr_audit_broken(j->gate, &err))
+        return cli_fail(&err);
+    return CLI_EXIT_POLICY;
+}
+
 static void where_print(const struct job *j)
 {
     fprintf(stderr, "where each stage ran:\n");
@@ -285,7 +303,7 @@ static int outputs_write(const struct job *j, struct bh_err *err)
 {
     for (size_t i = 0; i < j->p->n_outputs; i++) {
         const struct pipe_output *o = &j->p->outputs[i];
-        struct rep_opts ro = { o->format, j->a.fail_on, 0 };
+        struct rep_opts ro = { o->format, j->a.fail_on, 0, j->a.clearance };
         int rc = rep_write_file(j->store, j->run_id, &ro, o->path, err);
         if (rc)
             return rc;
@@ -310,7 +328,8 @@ static int finish(struct job *j, const struct eng_summary *sum)
         fprintf(stderr, "bulkhead: interrupted; run the same command again to resume\n");
         return CLI_EXIT_FAILED;
     }
-    if (cli_in_github_actions() && rep_annotations(j->store, j->run_id, stdout, &err))
+    if (cli_in_github_actions() &&
+        rep_annotations(j->store, j->run_id, j->a.clearance, stdout, &err))
         return cli_fail(&err);
     int code = sum->withheld ? CLI_EXIT_POLICY : sum->failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
     int found = cli_run_exit(j->store, j->run_id, j->a.fail_on);
@@ -339,8 +358,9 @@ static int run_job(struct job *jp)
     int rc = job_open(&j, &err);
     if (rc == 0 && (rc = job_check(&j)) != 0) {
         store_run_finish(j.store, j.run_id, "refused", &err);
+        code = job_check_exit(&j);
         job_close(&j);
-        return CLI_EXIT_POLICY;
+        return code;
     }
     if (rc) {
         struct bh_err ferr = { 0 };

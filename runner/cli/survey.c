@@ -299,6 +299,11 @@ int cli_models_probe(struct egr_gate *g, struct net *n, const struct pipeline *p
         }
         cli_survey_release(&s);
     }
+    struct bh_err broken;
+    if (egr_audit_broken(g, &broken)) { /* a probe's record could not be written */
+        *err = broken;
+        rc = broken.code;
+    }
     return rc;
 }
 

@@ -1,9 +1,18 @@
 /* egress/audit_verify.c — `bulkhead audit verify`: the chain is intact (no
- * record altered, none removed from the middle) and every record that let
+ * record altered, none removed from the middle), every record that let
  * data out (or was answered from the response cache in its place) respected
- * the label lattice of its run. The second check re-runs
- * the gate's rule on the record alone, so an audit that was written by a
- * gate with a bug, or edited and re-chained by hand, still shows the breach. */
+ * the label lattice of its run, and no record is a breach. The second check
+ * re-runs the gate's rule on the record alone, so an audit that was written
+ * by a gate with a bug, or edited and re-chained by hand, still shows the
+ * breach. The third reads what the run itself found after the fact: a
+ * breach record is the gate's evidence that data went somewhere it should
+ * not have (a local stage's reply that says it was forwarded), and a log
+ * holding one must never verify as clean, however intact its chain.
+ *
+ * The audit records requests, not who answered them: the answering host or
+ * model is known only from a reply, and the stage that reads the reply
+ * writes the breach record. So the breach record is the one mechanism;
+ * verify does not second-guess replies it never saw. */
 #include "egress/egress.h"
 
 #include <stdlib.h>
@@ -14,6 +23,10 @@
 
 struct walk {
     struct store *s;
+    size_t n_breaches;
+    int64_t first_breach;
+    egr_breach_fn on_breach;
+    void *ud;
     int64_t run_id;          /* whose labels are loaded */
     char **labels;
     size_t n_labels;
@@ -37,9 +50,25 @@ static long rank(const struct walk *w, const char *label)
     return -1;
 }
 
+int egr_audit_is_breach(const struct store_audit *r)
+{
+    if (r->decision && strcmp(r->decision, "breach") == 0)
+        return 1;
+    /* What versions before the "breach" decision wrote. */
+    return r->decision && strcmp(r->decision, "refuse") == 0 && r->reason &&
+           strncmp(r->reason, "breach:", 7) == 0;
+}
+
 static int check_one(void *ud, const struct store_audit *r)
 {
     struct walk *w = ud;
+    if (egr_audit_is_breach(r)) {
+        if (w->n_breaches++ == 0)
+            w->first_breach = r->seq;
+        if (w->on_breach)
+            w->on_breach(w->ud, r);
+        return 0;
+    }
     /* A cached answer went nowhere, but it stands for the request: the gate
      * must have been able to allow it, so it is held to the same rule. */
     int cached = strcmp(r->decision, "cached") == 0;
@@ -73,13 +102,30 @@ static int check_one(void *ud, const struct store_audit *r)
     return 0;
 }
 
-int egr_audit_verify(struct store *s, int64_t *n_records, struct bh_err *err)
+int egr_audit_verify_each(struct store *s, int64_t *n_records, size_t *n_breaches,
+                          egr_breach_fn on_breach, void *ud, struct bh_err *err)
 {
+    *n_breaches = 0;
     int rc = store_audit_verify_chain(s, n_records, err);
     if (rc)
         return rc == BH_EINVAL ? (err->code = BH_EPOLICY) : rc;
-    struct walk w = { .s = s, .run_id = -1, .err = err };
+    struct walk w = { .s = s, .run_id = -1, .err = err, .on_breach = on_breach, .ud = ud };
     rc = store_audit_each(s, check_one, &w, err);
     labels_free(&w);
+    if (rc == 0 && w.n_breaches)
+        rc = bh_err_set(err, BH_EPOLICY,
+                        "the audit log holds %zu breach record%s (the first is record %lld): "
+                        "data went where it should not have — find out where it went from "
+                        "each record's endpoint and reason ('bulkhead audit show'), and fix the "
+                        "server or the pipeline before the next run",
+                        w.n_breaches, w.n_breaches == 1 ? "" : "s", (long long)w.first_breach);
+    if (rc == 0 || rc == BH_EPOLICY)
+        *n_breaches = w.n_breaches;
     return rc;
+}
+
+int egr_audit_verify(struct store *s, int64_t *n_records, struct bh_err *err)
+{
+    size_t n_breaches = 0;
+    return egr_audit_verify_each(s, n_records, &n_breaches, NULL, NULL, err);
 }

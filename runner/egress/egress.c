@@ -46,6 +46,7 @@
 #include "util/bh_err.h"
 #include "util/bh_str.h"
 #include "util/bh_hash.h"
+#include "util/bh_invariant.h"
 #include "util/bh_xmalloc.h"
 
 /* The gate's verdict on one request. */
@@ -55,7 +56,8 @@ struct verdict {
     int clearance;
     int label; /* unknown (-1) already raised to the top */
     int allow;
-    const char *allowed_as; /* the decision an allowed record carries: NULL for "allow" */
+    const char *as; /* the decision the record carries when not plain "allow"/"refuse":
+                       "cached" (allowed, answered without sending), "breach" */
     char reason[480]; /* room for an endpoint's reason (400) and words around it */
 };
 
@@ -104,6 +106,8 @@ struct egr_gate {
         size_t n;
     } *loaded;
     struct flight *flights;   /* in flight, freed by egr_free if still there */
+    struct bh_err broken;     /* the first audit write that failed (code 0: none); from
+                                 then on the gate sends nothing */
 };
 
 int egr_new(struct egr_gate **out, const struct pipeline *p, struct net *n, struct store *s,
@@ -237,7 +241,48 @@ static char *request_url(const struct egr_gate *g, const struct egr_send_req *r,
     return bh_xasprintf("%.*s%s%s", (int)n, base, path[0] == '/' || !path[0] ? "" : "/", path);
 }
 
-static int audit(const struct egr_gate *g, const struct attempt *at, const struct verdict *v,
+/* A decision that cannot be recorded is not taken, and neither is any
+ * later one: the first failed audit write breaks the gate for the rest of
+ * its life (BH_EINTERNAL, exit 70), and the engine stops the run when it
+ * sees it (egr_audit_broken). The message keeps the store's, which names
+ * the state database and SQLite's error. */
+static int audit_failed(struct egr_gate *g, struct bh_err *err)
+{
+    err->code = BH_EINTERNAL;
+    bh_err_prefix(err, "nothing sent, the audit record could not be written (a decision that "
+                  "cannot be recorded is not taken; the run stops): ");
+    if (!g->broken.code)
+        g->broken = *err;
+    return BH_EINTERNAL;
+}
+
+/* BH_EINTERNAL when an earlier audit write failed: nothing more leaves. */
+static int audit_refuse_broken(const struct egr_gate *g, struct bh_err *err)
+{
+    if (!g->broken.code)
+        return 0;
+    return bh_err_set(err, BH_EINTERNAL, "nothing sent: an earlier audit record could not be "
+                      "written, and the gate sends nothing more (%s)", g->broken.msg);
+}
+
+int egr_audit_broken(const struct egr_gate *g, struct bh_err *err)
+{
+    if (!g || !g->broken.code)
+        return 0;
+    if (err)
+        *err = g->broken;
+    return 1;
+}
+
+static int audit_append(struct egr_gate *g, struct store_audit *a, struct bh_err *err)
+{
+    int rc = audit_refuse_broken(g, err);
+    if (rc == 0 && store_audit_append(g->store, a, err) < 0)
+        rc = audit_failed(g, err);
+    return rc;
+}
+
+static int audit(struct egr_gate *g, const struct attempt *at, const struct verdict *v,
                  struct bh_err *err)
 {
     const struct pipeline *p = g->p;
@@ -252,17 +297,15 @@ static int audit(const struct egr_gate *g, const struct attempt *at, const struc
     a.model = at->model;
     a.label = pol_label_name(p, v->label);
     a.clearance = pol_label_name(p, v->clearance);
-    a.decision = !v->allow ? "refuse" : v->allowed_as ? v->allowed_as : "allow";
+    a.decision = v->as ? v->as : v->allow ? "allow" : "refuse";
     a.reason = v->reason;
     a.payload_sha256 = at->sha;
     a.bytes = at->bytes;
-    int rc = store_audit_append(g->store, &a, err);
+    int rc = audit_append(g, &a, err);
     if (rc < 0 && at->stage_name[0])
-        bh_err_prefix(err, "stage '%s': nothing sent, the audit record could not be written: ",
-                      at->stage_name);
+        bh_err_prefix(err, "stage '%s': ", at->stage_name);
     else if (rc < 0)
-        bh_err_prefix(err, "endpoint '%s': nothing sent, the audit record could not be written: ",
-                      a.endpoint);
+        bh_err_prefix(err, "endpoint '%s': ", a.endpoint);
     return rc;
 }
 
@@ -347,9 +390,12 @@ static void flight_done(void *ud, const struct net_result *r)
         struct bh_err err = { 0 };
         f->v.allow = 0;
         bh_str_put(f->v.reason, sizeof(f->v.reason), "peer refused: %s", f->refusal);
-        audit(f->g, &f->at, &f->v, &err);
         bh_str_put(res.error, sizeof(res.error), "%s: %s", r->error, f->refusal);
         res.code = BH_EPOLICY;
+        if (audit(f->g, &f->at, &f->v, &err)) {
+            bh_str_put(res.error, sizeof(res.error), "%s", err.msg);
+            res.code = err.code; /* the gate is broken now: the engine stops the run */
+        }
     }
     net_done_fn done = f->on_done;
     void *done_ud = f->ud;
@@ -432,6 +478,8 @@ static void headers_build(struct headers *h, const struct pipe_endpoint *e,
     /* The loader never lets an endpoint have both. */
     char *cred = e->basic_auth_env ? basic_auth_header(e)
                                    : auth_header(e, endpoint_local, r->key_header);
+    BH_INVARIANT(!cred || e->basic_auth_env || !endpoint_local,
+                 "an API key was about to go to an endpoint verified local");
     if (cred)
         h->v[h->n++] = h->own[h->n_own++] = cred;
 }
@@ -492,6 +540,13 @@ static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const stru
 {
     const struct pipe_endpoint *e = &g->p->endpoints[v->ep];
     const struct egr_endpoint *ep = &g->eps[v->ep];
+    /* Whatever path led here, these hold, or nothing leaves (exit 70). */
+    BH_INVARIANT(v->allow && g->store && v->label <= v->clearance,
+                 "the gate was about to send a request it did not allow within clearance");
+    BH_INVARIANT(!v->local || ep->local,
+                 "a local stage's request was about to go to an endpoint not verified local");
+    BH_INVARIANT(!ep->local || ep->addrs[0],
+                 "a local endpoint's request was about to go unpinned");
     char resolve[600];
     pin(ep, resolve, sizeof(resolve));
     struct headers h;
@@ -555,10 +610,10 @@ static int stage_pass(struct egr_gate *g, const struct egr_send_req *r, enum pas
         bh_str_put(why, sizeof(why), "answered from the response cache, nothing sent (%s)",
                    v->reason);
         memcpy(v->reason, why, sizeof(why));
-        v->allowed_as = "cached";
+        v->as = "cached";
     }
-    int rc = 0;
-    if (g->store && (!v->allow || kind != PASS_CHECK))
+    int rc = audit_refuse_broken(g, err);
+    if (rc == 0 && g->store && (!v->allow || kind != PASS_CHECK))
         rc = audit(g, at, v, err);
     if (rc == 0 && !v->allow)
         rc = refuse(g, r, v, err);
@@ -594,8 +649,10 @@ int egr_audit_cached(struct egr_gate *g, const struct egr_send_req *r, struct bh
     return rc;
 }
 
-int egr_audit_refusal(struct egr_gate *g, size_t stage, const char *item, int label,
-                      const char *reason, struct bh_err *err)
+/* A record of a decision that sent nothing: a refusal, or a breach (as is
+ * "breach", NULL for "refuse"). */
+static int audit_nothing_sent(struct egr_gate *g, size_t stage, const char *item, int label,
+                              const char *as, const char *reason, struct bh_err *err)
 {
     assert(stage < g->p->n_stages);
     if (!g->store)
@@ -605,6 +662,7 @@ int egr_audit_refusal(struct egr_gate *g, size_t stage, const char *item, int la
     struct verdict v;
     decide(g, &r, &v);
     v.allow = 0;
+    v.as = as;
     bh_str_put(v.reason, sizeof(v.reason), "%s", reason);
     char *url = request_url(g, &r, st->endpoint);
     struct attempt at = { .stage = stage, .stage_name = st->name, .model = st->model,
@@ -613,6 +671,18 @@ int egr_audit_refusal(struct egr_gate *g, size_t stage, const char *item, int la
     int rc = audit(g, &at, &v, err);
     free(url);
     return rc;
+}
+
+int egr_audit_refusal(struct egr_gate *g, size_t stage, const char *item, int label,
+                      const char *reason, struct bh_err *err)
+{
+    return audit_nothing_sent(g, stage, item, label, NULL, reason, err);
+}
+
+int egr_audit_breach(struct egr_gate *g, size_t stage, const char *item, int label,
+                     const char *reason, struct bh_err *err)
+{
+    return audit_nothing_sent(g, stage, item, label, "breach", reason, err);
 }
 
 int egr_audit_declassify(struct egr_gate *g, size_t stage, const char *item, int from, int to,
@@ -645,7 +715,7 @@ int egr_audit_declassify(struct egr_gate *g, size_t stage, const char *item, int
     a.reason = reason;
     a.payload_sha256 = sha;
     a.bytes = (int64_t)len;
-    int rc = store_audit_append(g->store, &a, err);
+    int rc = audit_append(g, &a, err);
     free(url);
     return rc;
 }
@@ -755,7 +825,8 @@ int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct b
     struct attempt at = { .stage_name = "", .model = r->model ? r->model : "", .method = k->method,
                           .item = "", .url = url, .bytes = (int64_t)sr.body_len };
     bh_sha256_hex(body ? body : "", sr.body_len, at.sha);
-    if (!g->store)
+    rc = audit_refuse_broken(g, err);
+    if (rc == 0 && !g->store)
         rc = bh_err_set(err, BH_EPOLICY, "endpoint '%s': refused to %s: the gate has no audit "
                         "store, and nothing leaves unaudited", g->p->endpoints[r->endpoint].name,
                         k->what);

@@ -126,8 +126,16 @@ struct egr_send_req {
     void *ud;
 };
 
+/* 1 when an audit write of this gate failed, with that error copied to err
+ * (NULL is fine); 0 otherwise. From the first failed write on, every call
+ * that would send or audit returns BH_EINTERNAL and sends nothing ("a
+ * decision that cannot be recorded is not taken"); a run must stop (exit
+ * 70). The error names the state database and SQLite's message. */
+int egr_audit_broken(const struct egr_gate *g, struct bh_err *err);
+
 /* Decides, audits, sends. Returns BH_EPOLICY (audited, nothing sent, callbacks
- * not called) when the label exceeds the stage's clearance; any other error
+ * not called) when the label exceeds the stage's clearance; BH_EINTERNAL when
+ * the audit record could not be written (egr_audit_broken); any other error
  * means nothing was sent either. The API key of the endpoint, if any, is read
  * from its environment variable here and never appears in the audit; so are
  * its basic_auth_env credentials (sent as Authorization: Basic whatever the
@@ -151,12 +159,31 @@ int egr_check(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *e
  * Only body, body_len, stage, item, path and label of r are read. */
 int egr_audit_cached(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *err);
 
-/* Verifies the audit: the hash chain (store_audit_verify_chain) and, for
+/* What egr_audit_verify_each hands to its callback for each breach record:
+ * the record itself (borrowed for the call). */
+struct store_audit;
+typedef void (*egr_breach_fn)(void *ud, const struct store_audit *r);
+
+/* 1 when r is a breach record: decision "breach", or an older "refuse" whose
+ * reason starts "breach:". */
+int egr_audit_is_breach(const struct store_audit *r);
+
+/* Verifies the audit: the hash chain (store_audit_verify_chain), for
  * every record that let a request through (decision "allow", or "cached":
  * answered from the response cache), that its label is at or below its
- * clearance in its run's label order. BH_EPOLICY naming the first bad record;
- * other codes when the store cannot be read. *n_records counts the chain. */
+ * clearance in its run's label order, and that no record is a breach
+ * (egr_audit_is_breach). BH_EPOLICY naming the first bad record; other codes
+ * when the store cannot be read. *n_records counts the chain. */
 int egr_audit_verify(struct store *s, int64_t *n_records, struct bh_err *err);
+
+/* egr_audit_verify that also fails on breach records: with the chain
+ * intact and every allowed record within its clearance, calls on_breach
+ * (may be NULL) for each breach record in order and returns BH_EPOLICY
+ * saying how many there are and naming the first; *n_breaches counts them.
+ * A broken chain or an allowed record above its clearance fails first, as
+ * egr_audit_verify does (then *n_breaches is 0). */
+int egr_audit_verify_each(struct store *s, int64_t *n_records, size_t *n_breaches,
+                          egr_breach_fn on_breach, void *ud, struct bh_err *err);
 
 /* Audits a declassification of a stage's output for item: decision
  * "declassify" when every guard passed (label is the target label `to`) or
@@ -171,10 +198,17 @@ int egr_audit_declassify(struct egr_gate *g, size_t stage, const char *item, int
 /* Audits a policy decision that is not a request: a record with decision
  * "refuse", no payload, for the stage (and item; "" for the whole run) with
  * label and reason as given. Used for a stage the static check refused
- * before the run ("static check: ...") and for a reply that shows the data
- * was forwarded off the machine ("breach: ..."). Nothing is sent. */
+ * before the run ("static check: ...") and for on_sensitive. Nothing is sent. */
 int egr_audit_refusal(struct egr_gate *g, size_t stage, const char *item, int label,
                       const char *reason, struct bh_err *err);
+
+/* Audits evidence that data already went where it should not have (a reply
+ * to a local stage that says the server forwarded the request): a record
+ * with decision "breach", otherwise as egr_audit_refusal. `audit verify`
+ * fails on every such record (and on the "refuse" records with a reason
+ * starting "breach:" that earlier versions wrote). Nothing is sent. */
+int egr_audit_breach(struct egr_gate *g, size_t stage, const char *item, int label,
+                     const char *reason, struct bh_err *err);
 
 /* --- model management -------------------------------------------------------- */
 

@@ -144,6 +144,9 @@ void eng_task_done(struct eng_task *t, const char *output, int label,
 
 static void fail_with(struct eng_task *t, const struct bh_err *err, int was_running)
 {
+    struct bh_err broken;
+    if (egr_audit_broken(t->e->o->gate, &broken))
+        eng_fatal(t->e, &broken); /* nothing more may be decided: the run stops here */
     char msg[1024];
     struct store_result r = { .state = err->code == BH_EPOLICY  ? STORE_WITHHELD
                                        : err->code == BH_ESKIP ? STORE_SKIPPED
@@ -352,8 +355,15 @@ static int loop(struct eng *e, struct bh_err *err)
         size_t ended_before = ended_count(e);
         long wake = eng_schedule(e);
         eng_prog_tick(e, 0);
-        if (e->fatal)
+        struct bh_err broken;
+        if (egr_audit_broken(e->o->gate, &broken))
+            eng_fatal(e, &broken); /* an audit write failed, wherever it was */
+        if (e->fatal) {
+            /* Stop at once, but let each task in flight end (failed) and free
+             * what it holds: nothing new starts, the gate sends nothing more. */
+            net_abort_all(e->o->net, "abandoned: the run stopped on an earlier error");
             break;
+        }
         if (e->in_flight == 0 && !eng_sched_busy(e)) {
             if (idle_turn(e, ended_before, wake))
                 continue;

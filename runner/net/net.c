@@ -506,6 +506,25 @@ static void finish(struct net *n, CURL *easy, CURLcode cc)
         done(ud, &r);
 }
 
+void net_abort_all(struct net *n, const char *why)
+{
+    /* A callback may submit again; what it submits is aborted too. */
+    while (n && n->xfers) {
+        struct xfer *x = n->xfers;
+        struct net_result r = { .code = BH_ENET, .retry_after_ms = -1,
+                                .received = x->received };
+        snprintf(r.error, sizeof(r.error), "%s", why);
+        curl_multi_remove_handle(n->multi, x->easy);
+        xfer_unlink(n, x);
+        n->in_flight--;
+        net_done_fn done = x->on_done;
+        void *ud = x->ud;
+        xfer_free(x);
+        if (done)
+            done(ud, &r);
+    }
+}
+
 static void drain(struct net *n)
 {
     CURLMsg *m;

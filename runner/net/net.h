@@ -69,6 +69,11 @@ void net_free(struct net *n);
  * on_done is not called) and BH_ENET names the option. */
 int net_submit(struct net *n, const struct net_req *req, struct bh_err *err);
 
+/* Stops every transfer in flight and calls its on_done with BH_ENET, not
+ * transient, and why as the error: a run that must stop at once still lets
+ * each owner of a transfer let go of it. NULL is fine. */
+void net_abort_all(struct net *n, const char *why);
+
 /* Transfers submitted and not yet completed. */
 size_t net_in_flight(const struct net *n);
 

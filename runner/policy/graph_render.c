@@ -809,27 +809,145 @@ static void md_stage(FILE *f, const struct pol_graph *g, size_t i)
     fputs("\n", f);
 }
 
-/* "No confidential or restricted data leaves the machine." */
+/* What the static proof allows off the machine, said as what it is: a
+ * consequence of the assumptions listed after it (md_assumptions), never an
+ * unconditional promise. */
 static void md_claim(FILE *f, const struct pol_graph *g, int any_cloud, int max_out)
 {
     const struct pipeline *p = g->p;
     if (!any_cloud) {
-        fputs("Nothing leaves the machine: every stage runs on a verified local endpoint.\n", f);
+        fputs("If the assumptions below hold, nothing leaves the machine: every stage runs on "
+              "an endpoint verified local.\n", f);
         return;
     }
     if (max_out < 0) {
-        fputs("No data leaves the machine: no stage off the machine may receive anything.\n", f);
+        fputs("If the assumptions below hold, no data leaves the machine: no stage off the "
+              "machine may receive anything.\n", f);
         return;
     }
     if (max_out + 1 >= (int)p->n_labels) {
         fprintf(f, "Data labelled up to %s leaves the machine.\n", label(g, max_out));
         return;
     }
-    fputs("No ", f);
+    fputs("If the assumptions below hold, no ", f);
     for (int l = max_out + 1; l < (int)p->n_labels; l++)
         fprintf(f, "%s%s", l == max_out + 1 ? "" : l + 1 == (int)p->n_labels ? " or " : ", ",
                 p->labels[l]);
     fputs(" data leaves the machine.\n", f);
+}
+
+/* The most a stage off the machine can be sent: what it reads, capped by
+ * the clearance the gate applies. -1: nothing. */
+static int md_sent(const struct pol_graph_stage *st)
+{
+    if (st->clearance < 0)
+        return -1;
+    return st->input_detect < st->clearance ? st->input_detect : st->clearance;
+}
+
+/* Per stage off the machine: the bound, where it comes from, and what
+ * on_sensitive does with an item above it (the gate's facts, stage by stage). */
+static void md_cloud_bounds(FILE *f, const struct pol_graph *g)
+{
+    for (size_t k = 0; k < g->p->n_stages; k++) {
+        size_t i = g->p->order[k];
+        const struct pol_graph_stage *st = &g->stages[i];
+        if (st->local || !st->ok)
+            continue;
+        int sent = md_sent(st);
+        fprintf(f, "- Stage %s (cloud endpoint '%s', model %s): ", pstage(g, i)->name,
+                stage_ep(g, i)->name, pstage(g, i)->model);
+        if (sent < 0) {
+            fputs("nothing.\n", f);
+            continue;
+        }
+        fprintf(f, "up to %s (clearance %s; it reads data declared up to %s, up to %s when a "
+                   "detector finds something)", label(g, sent), label(g, st->clearance),
+                label(g, st->input), label(g, st->input_detect));
+        if (st->input_detect > st->clearance) {
+            fputs("; an item can be labelled above its clearance, and ", f);
+            md_turned_away(f, g, i);
+        } else {
+            fputs(".", f);
+        }
+        fputs("\n", f);
+    }
+}
+
+/* A verified local endpoint that some stage runs on: what its locality rests on. */
+static void md_assume_endpoint(FILE *f, const struct pol_graph *g, size_t ep)
+{
+    const struct pol_graph_endpoint *e = &g->endpoints[ep];
+    const char *at = e->host[0] ? e->host : e->url;
+    if (e->why == POL_WHY_TRUSTED)
+        fprintf(f, "- Endpoint '%s' at %s is yours: it counts as local because trusted_hosts "
+                   "vouches for it, which bulkhead cannot check.\n", e->name, at);
+    else if (e->why == POL_WHY_NETWORK)
+        fprintf(f, "- Endpoint '%s' at %s is yours: it counts as local because its address "
+                   "lies in a network that trusted_networks or BULKHEAD_TRUSTED_NETWORKS "
+                   "names, which bulkhead cannot check; a private address alone proves "
+                   "nothing.\n", e->name, at);
+    else
+        fprintf(f, "- Endpoint '%s' at %s is this machine: its address is loopback (checked "
+                   "now; a run checks it again and pins it).\n", e->name, at);
+}
+
+/* "qwen2.5-coder:14b, qwen2.5-coder:7b": the models local stages use on ep. */
+static void md_local_models(FILE *f, const struct pol_graph *g, size_t ep)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < g->p->n_stages; k++) {
+        size_t i = g->p->order[k];
+        if (pstage(g, i)->endpoint != ep || !g->stages[i].local)
+            continue;
+        int seen = 0;
+        for (size_t j = 0; j < k && !seen; j++) {
+            size_t o = g->p->order[j];
+            seen = pstage(g, o)->endpoint == ep && g->stages[o].local &&
+                   strcmp(pstage(g, o)->model, pstage(g, i)->model) == 0;
+        }
+        if (!seen)
+            fprintf(f, "%s%s", n++ ? ", " : "", pstage(g, i)->model);
+    }
+}
+
+static int md_ep_has_local_stage(const struct pol_graph *g, size_t ep)
+{
+    for (size_t i = 0; i < g->p->n_stages; i++)
+        if (pstage(g, i)->endpoint == ep && g->stages[i].local)
+            return 1;
+    return 0;
+}
+
+/* What the statement rests on and the static check cannot prove. */
+static void md_assumptions(FILE *f, const struct pol_graph *g, int any_cloud)
+{
+    fputs("\nThis rests on assumptions that the file alone cannot prove:\n\n", f);
+    for (size_t ep = 0; ep < g->p->n_endpoints; ep++) {
+        if (!md_ep_has_local_stage(g, ep))
+            continue;
+        md_assume_endpoint(f, g, ep);
+        fprintf(f, "- The server at '%s' does not forward ", g->endpoints[ep].name);
+        md_local_models(f, g, ep);
+        fputs(" off the machine (an Ollama cloud stub under a local name): verified only by "
+              "`check --online`, and at run time by the probe before the first labelled "
+              "request and the server's own enforcement (enforce_local); a forward found "
+              "afterwards is a breach record that fails `audit verify`.\n", f);
+    }
+    if (any_cloud)
+        fputs("- The labels declared for the source's fields and paths are right: a value "
+              "above its declared label is raised only when a detector recognises it (keys, "
+              "tokens, addresses, numbers: patterns, not meaning).\n", f);
+    for (size_t k = 0; k < g->p->n_stages; k++) {
+        size_t i = g->p->order[k];
+        const struct pipe_declassify *d = &pstage(g, i)->declassify;
+        if (d->enabled)
+            fprintf(f, "- Declassification of %s to %s relies on its guards: a paraphrase, a "
+                       "translation or an encoding of its input is not caught.\n",
+                    pstage(g, i)->name, label(g, d->to));
+    }
+    fputs("- Reports are egress too: a report posted or uploaded holds every output unless "
+          "rendered with `--clearance` (the CI templates pass internal).\n", f);
 }
 
 static void md_section(FILE *f, const struct pol_graph *g, int local, const char *title)
@@ -901,12 +1019,14 @@ static void md_declassify(FILE *f, const struct pol_graph *g)
 /* A claim about labels must say when a label was lowered on the way out. */
 static void md_declassified_out(FILE *f, const struct pol_graph *g)
 {
+    int any = 0;
     for (size_t k = 0; k < g->n_edges; k++) {
         const struct pol_graph_edge *e = &g->edges[k];
         const struct pol_graph_stage *to = &g->stages[g->nodes[e->to].stage];
         if (e->kind != POL_EDGE_DATA || e->bound_from != POL_BOUND_DECLASSIFIED || to->local ||
             !to->ok)
             continue;
+        fputs(any++ ? "" : "\n", f);
         fprintf(f, "Stage %s sends %s at its declassified label %s: what the model wrote from "
                    "data labelled up to %s, after the guards above.\n",
                 g->nodes[e->to].name, e->via, label(g, e->bound),
@@ -923,8 +1043,7 @@ static void render_md(FILE *f, const struct pol_graph *g)
         if (st->local || !st->ok)
             continue;
         /* The gate never lets more than the clearance through. */
-        int sent = st->clearance < 0 ? -1 : st->input_detect < st->clearance ? st->input_detect
-                                                                            : st->clearance;
+        int sent = md_sent(st);
         any_cloud = 1;
         max_out = sent > max_out ? sent : max_out;
     }
@@ -938,13 +1057,20 @@ static void render_md(FILE *f, const struct pol_graph *g)
     md_section(f, g, 1, "What stays on the machine");
     md_declassify(f, g);
     fputs("\n## Verdict\n\n", f);
-    if (g->n_refused)
+    if (g->n_refused) {
         fprintf(f, "The check refuses this pipeline (%zu stage%s marked refused above): it does "
                    "not run as written, and nothing is sent.\n",
                 g->n_refused, g->n_refused == 1 ? "" : "s");
-    else
-        md_claim(f, g, any_cloud, max_out);
+        return;
+    }
+    md_claim(f, g, any_cloud, max_out);
+    if (any_cloud) {
+        fputs("\nThe most each stage off the machine can be sent, as the gate enforces it:\n\n",
+              f);
+        md_cloud_bounds(f, g);
+    }
     md_declassified_out(f, g);
+    md_assumptions(f, g, any_cloud);
 }
 
 void pol_graph_render(FILE *f, const struct pol_graph *g, enum pol_format fmt)

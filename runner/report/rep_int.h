@@ -24,6 +24,14 @@ struct rep_run {
 int rep_run_load(struct store *s, int64_t run_id, int fail_on, struct rep_run *r,
                  struct bh_err *err);
 void rep_run_release(struct rep_run *r);
+/* Holds back from r what may not leave at clearance (a label of the run;
+ * BH_EINVAL naming the run's labels otherwise): a done task labelled above
+ * it (a label the run does not know counts as the top) loses its output and
+ * findings and becomes withheld, its error saying so with both labels; a
+ * failed task whose label is unknown or above it loses its message, which
+ * may quote the model's reply. Only ever removes. */
+int rep_run_clear(struct store *s, struct rep_run *r, const char *clearance,
+                  struct bh_err *err);
 void rep_run_outcome(const struct rep_run *r, struct rep_outcome *o);
 /* 1 when the run has at least one findings stage. */
 int rep_run_has_findings(const struct rep_run *r);

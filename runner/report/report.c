@@ -144,6 +144,85 @@ void rep_run_outcome(const struct rep_run *r, struct rep_outcome *o)
     }
 }
 
+/* ---- clearance: outputs are egress too ---- */
+
+static long label_rank(char **labels, size_t n, const char *label)
+{
+    for (size_t i = 0; i < n; i++)
+        if (label && strcmp(labels[i], label) == 0)
+            return (long)i;
+    return (long)n - 1; /* unknown means top */
+}
+
+static void task_withhold(struct rep_run *r, size_t i, const char *clearance)
+{
+    struct store_task *t = &r->t[i];
+    free(t->output);
+    t->output = bh_xstrdup("");
+    stage_findings_release(&r->f[i]);
+    memset(&r->f[i], 0, sizeof(r->f[i]));
+    free(r->unreadable[i]);
+    r->unreadable[i] = NULL;
+    free(t->error);
+    t->error = bh_xasprintf("withheld from this report: the output is labelled %s, above the "
+                            "report's clearance %s", t->label[0] ? t->label : "(unknown)",
+                            clearance);
+    t->state = STORE_WITHHELD;
+}
+
+static void error_withhold(struct store_task *t, const char *clearance)
+{
+    free(t->error);
+    t->error = bh_xasprintf("failed; the message is left out of this report (clearance %s): "
+                            "it may quote the model's reply — 'bulkhead report' without "
+                            "--clearance shows it where it may be read", clearance);
+}
+
+static int clearance_known(char **labels, size_t n, const char *clearance, int64_t run_id,
+                           struct bh_err *err)
+{
+    char list[512] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(labels[i], clearance) == 0)
+            return 0;
+        used += (size_t)snprintf(list + used, used < sizeof(list) ? sizeof(list) - used : 0,
+                                 "%s%s", i ? ", " : "", labels[i]);
+        if (used >= sizeof(list))
+            used = sizeof(list) - 1;
+    }
+    return bh_err_set(err, BH_EINVAL, "--clearance: '%s' is not a label of run %lld (its labels: "
+                      "%s) — give one of them", clearance, (long long)run_id, list);
+}
+
+int rep_run_clear(struct store *s, struct rep_run *r, const char *clearance,
+                  struct bh_err *err)
+{
+    char **labels = NULL;
+    size_t n = 0;
+    int rc = store_run_labels(s, r->id, &labels, &n, err);
+    if (rc == 0 && n == 0)
+        rc = bh_err_set(err, BH_EINVAL, "--clearance: run %lld recorded no labels — a report of "
+                        "it cannot be cleared", (long long)r->id);
+    if (rc == 0)
+        rc = clearance_known(labels, n, clearance, r->id, err);
+    long c = rc == 0 ? label_rank(labels, n, clearance) : 0;
+    for (size_t i = 0; rc == 0 && i < r->n; i++) {
+        struct store_task *t = &r->t[i];
+        long l = t->label && t->label[0] ? label_rank(labels, n, t->label) : (long)n - 1;
+        if (l <= c)
+            continue;
+        if (t->state == STORE_DONE)
+            task_withhold(r, i, clearance);
+        else if (t->state == STORE_FAILED)
+            error_withhold(t, clearance);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(labels[i]);
+    free(labels);
+    return rc;
+}
+
 /* ---- jsonl ---- */
 
 static json_t *findings_array(const struct stage_findings *f)
@@ -210,7 +289,10 @@ int rep_write(struct store *s, int64_t run_id, const struct rep_opts *o, FILE *o
     int rc = rep_run_load(s, run_id, o->fail_on, &r, err);
     if (rc)
         return rc;
-    rc = write_kind(out, kind, &r, o->max_bytes, err);
+    if (o->clearance)
+        rc = rep_run_clear(s, &r, o->clearance, err);
+    if (rc == 0)
+        rc = write_kind(out, kind, &r, o->max_bytes, err);
     rep_run_release(&r);
     if (rc == 0 && (fflush(out) != 0 || ferror(out)))
         rc = bh_err_set(err, BH_EIO, "cannot write the report: %s", strerror(errno));
@@ -250,14 +332,20 @@ int rep_outcome(struct store *s, int64_t run_id, struct rep_outcome *out, struct
     return 0;
 }
 
-int rep_annotations(struct store *s, int64_t run_id, FILE *out, struct bh_err *err)
+int rep_annotations(struct store *s, int64_t run_id, const char *clearance, FILE *out,
+                    struct bh_err *err)
 {
     struct rep_run r;
     int rc = rep_run_load(s, run_id, -1, &r, err);
     if (rc)
         return rc;
-    rep_github_annotations(out, &r);
+    if (clearance)
+        rc = rep_run_clear(s, &r, clearance, err);
+    if (rc == 0)
+        rep_github_annotations(out, &r);
     rep_run_release(&r);
+    if (rc)
+        return rc;
     if (fflush(out) != 0 || ferror(out))
         return bh_err_set(err, BH_EIO, "cannot write the annotations: %s", strerror(errno));
     return 0;

@@ -23,8 +23,13 @@ struct rep_opts {
     size_t max_bytes;      /* md: 0, or a cap on the report (a comment box has one): task
                               outputs give way (from the last one back), then the table of
                               tasks, then the findings table; a line says what went */
+    const char *clearance; /* NULL: every output (local use). A label of the run: outputs
+                              (and findings) of tasks labelled above it are left out, the
+                              task shown withheld with its label; a failed task's message
+                              (it may quote a reply) is left out too: a report that leaves
+                              the machine is egress (rep_run_clear) */
 };
-#define REP_OPTS_INIT { "md", -1, 0 }
+#define REP_OPTS_INIT { "md", -1, 0, NULL }
 
 /* Formats: "md" (alias "markdown"), "jsonl", "sarif", "junit", "github-review". */
 int rep_format_known(const char *format);
@@ -50,7 +55,10 @@ int rep_outcome(struct store *s, int64_t run_id, struct rep_outcome *out, struct
 
 /* GitHub Actions workflow commands, one per finding: "::error file=P,line=N,
  * endLine=M,title=RULE::MESSAGE" (error for high and critical, warning for
- * medium, notice for low and info), escaped as GitHub's toolkit escapes them. */
-int rep_annotations(struct store *s, int64_t run_id, FILE *out, struct bh_err *err);
+ * medium, notice for low and info), escaped as GitHub's toolkit escapes them.
+ * clearance as in rep_opts: NULL every finding, else only those of tasks
+ * labelled at or below it (a job log leaves the machine too). */
+int rep_annotations(struct store *s, int64_t run_id, const char *clearance, FILE *out,
+                    struct bh_err *err);
 
 #endif

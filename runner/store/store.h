@@ -137,7 +137,7 @@ struct store_audit {
     int64_t run_id;
     const char *item, *stage, *endpoint, *url, *locality, *model;
     const char *label, *clearance;
-    const char *decision;      /* "allow" or "refuse" */
+    const char *decision;      /* "allow", "refuse", "cached", "declassify", "keep" or "breach" */
     const char *reason;
     const char *payload_sha256;
     int64_t bytes;

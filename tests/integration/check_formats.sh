@@ -94,7 +94,7 @@ expect_contains "md states what leaves for the planner" "$T/out" \
   "Stage plan sends pr.number, pr.ref, pr.title, pr.files, pr.stats (internal) to cloud endpoint 'cloud' at 127.0.0.1 (model gpt-oss:120b"
 expect_contains "md says what a detector hit in the planner's input does" "$T/out" \
   "such an item goes to stage plan-local on local endpoint 'gpu-box' instead."
-expect_contains "md states that nothing confidential leaves" "$T/out" "No confidential or restricted data leaves the machine."
+expect_contains "md states that nothing confidential leaves" "$T/out" "If the assumptions below hold, no confidential or restricted data leaves the machine."
 fmt md "$BH_SOURCE_DIR/fixtures/pipelines/policy/summary-to-cloud.json"
 expect_contains "md says a refused pipeline does not run" "$T/out" "The check refuses this pipeline"
 

@@ -290,7 +290,8 @@ static void graph_json_escapes_names_and_md_states_what_leaves(void **state)
     char *md = render(&g, POL_FORMAT_MD);
     assert_non_null(strstr(md, "- Stage plan sends pr.title (internal) to cloud endpoint 'cloud' "
                                "at ollama.com (model qwen2.5-coder:7b; declared cloud)"));
-    assert_non_null(strstr(md, "No confidential or restricted data leaves the machine."));
+    assert_non_null(strstr(md, "If the assumptions below hold, no confidential or restricted "
+                               "data leaves the machine."));
     char *dot = render(&g, POL_FORMAT_DOT);
     assert_non_null(strstr(dot, "\"s:plan\" -> \"s:review\" [label=\"internal\"];"));
     assert_int_equal(pol_format_find("md"), POL_FORMAT_MD);
@@ -989,8 +990,14 @@ static void graph_renderings_state_bounds_policy_and_notes(void **state)
     has(md, "- Stage review reads each.path, each.diff, plan.output and what the tool read_file "
             "returns (restricted) on local endpoint 'gpu'");
     has(md, "The output of stage review is declassified to internal when its guards pass");
-    has(md, "No confidential or restricted data leaves the machine.");
+    has(md, "If the assumptions below hold, no confidential or restricted data leaves the "
+            "machine.");
     has(md, "Stage summary sends review.output at its declassified label internal");
+    /* The statement lists what it rests on instead of promising. */
+    has(md, "This rests on assumptions that the file alone cannot prove:");
+    has(md, "- The server at 'gpu' does not forward ");
+    has(md, "- Declassification of review to internal relies on its guards: a paraphrase, a "
+            "translation or an encoding of its input is not caught.");
     char *again = render_world(&w, POL_FORMAT_MD);
     assert_string_equal(md, again); /* deterministic */
     free(text);

@@ -84,7 +84,7 @@ static char *report_capped(struct fx *f, const char *format, int fail_on, size_t
     char *buf = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);
-    struct rep_opts o = { format, fail_on, max_bytes };
+    struct rep_opts o = { format, fail_on, max_bytes, NULL };
     struct bh_err err = { 0 };
     assert_int_equal(rep_write(f->s, f->run, &o, out, &err), 0);
     fclose(out);
@@ -200,7 +200,7 @@ static void annotations_escape_data_and_properties(void **state)
     char *buf = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);
-    assert_int_equal(rep_annotations(f->s, f->run, out, &err), 0);
+    assert_int_equal(rep_annotations(f->s, f->run, NULL, out, &err), 0);
     fclose(out);
     assert_string_equal(buf, "::error file=src/a.c,line=3,endLine=5,title=r1::high: a | "
                              "b%0A<script>x</script> [link](http://x)\n"
@@ -211,7 +211,7 @@ static void annotations_escape_data_and_properties(void **state)
 static void unknown_format_is_refused(void **state)
 {
     struct fx *f = *state;
-    struct rep_opts o = { "xml", -1, 0 };
+    struct rep_opts o = { "xml", -1, 0, NULL };
     struct bh_err err = { 0 };
     assert_int_equal(rep_write(f->s, f->run, &o, stdout, &err), BH_EINVAL);
     assert_string_equal(err.msg, "unknown report format 'xml' (known: md, jsonl, sarif, junit, "
@@ -220,9 +220,57 @@ static void unknown_format_is_refused(void **state)
     assert_false(rep_format_known("SARIF"));
 }
 
+static char *report_cleared(struct fx *f, const char *format, const char *clearance, int want)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    struct rep_opts o = { format, -1, 0, clearance };
+    struct bh_err err = { 0 };
+    char *labels[] = { "public", "internal", "confidential" };
+    assert_int_equal(store_run_set_labels(f->s, f->run, labels, 3, &err), 0);
+    assert_int_equal(rep_write(f->s, f->run, &o, out, &err), want);
+    if (want)
+        assert_non_null(strstr(err.msg, "--clearance: 'secret' is not a label of run 1 (its "
+                                        "labels: public, internal, confidential)"));
+    fclose(out);
+    return buf;
+}
+
+/* Outputs are egress too: at public every task here (internal) is held
+ * back, named with its label; a failed task's message (it may quote a
+ * reply) too; a policy refusal's message is bulkhead's own and stays. */
+static void report_clearance_holds_back_what_is_above_it(void **state)
+{
+    struct fx *f = *state;
+    const char *formats[] = { "md", "jsonl", "sarif", "junit", "github-review" };
+    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+        char *r = report_cleared(f, formats[i], "public", 0);
+        assert_null(strstr(r, "fine"));
+        assert_null(strstr(r, "minor"));
+        assert_null(strstr(r, "model down"));
+        assert_non_null(strstr(r, "withheld from this report: the output is labelled internal, "
+                                  "above the report"));
+        free(r);
+    }
+    char *md = report_cleared(f, "md", "public", 0);
+    assert_non_null(strstr(md, "label confidential above internal"));
+    assert_non_null(strstr(md, "failed; the message is left out of this report (clearance "
+                               "public): it may quote the model"));
+    free(md);
+    char *all = report_cleared(f, "md", "internal", 0);
+    assert_non_null(strstr(all, "fine"));
+    assert_non_null(strstr(all, "model down"));
+    assert_null(strstr(all, "withheld from this report"));
+    free(all);
+    free(report_cleared(f, "md", "secret", BH_EINVAL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(report_clearance_holds_back_what_is_above_it, setup,
+                                        teardown),
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(junit_counts_failures_errors_and_skipped),
         T(junit_escapes_xml_and_replaces_what_xml_cannot_hold),

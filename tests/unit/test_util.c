@@ -5,14 +5,18 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "util/bh_buf.h"
 #include "util/bh_cidr.h"
 #include "util/bh_err.h"
 #include "util/bh_glob.h"
 #include "util/bh_hash.h"
+#include "util/bh_invariant.h"
 #include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
 
@@ -223,11 +227,41 @@ static void cidr_parses_and_matches_blocks(void **state)
     assert_string_equal(out, "");
 }
 
+/* The invariant holds: nothing happens. It does not, in a child process:
+ * exit 70 and the message, in every build (NDEBUG or not). */
+static void invariant_exits_70_with_the_message(void **state)
+{
+    (void)state;
+    BH_INVARIANT(1 + 1 == 2, "arithmetic");
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fd[1], 2);
+        close(fd[0]);
+        BH_INVARIANT(1 + 1 == 3, "a label above its clearance was about to leave");
+        _exit(0);
+    }
+    close(fd[1]);
+    char buf[256] = "";
+    ssize_t n = read(fd[0], buf, sizeof(buf) - 1);
+    close(fd[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 70);
+    assert_true(n > 0);
+    assert_non_null(strstr(buf, "bulkhead: internal error: a label above its clearance was "
+                                "about to leave at unit/test_util.c:"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(err_format_has_every_known_part),
         cmocka_unit_test(cidr_parses_and_matches_blocks),
+        cmocka_unit_test(invariant_exits_70_with_the_message),
         cmocka_unit_test(err_prefix_keeps_the_message_and_truncates_safely),
         cmocka_unit_test(buf_refuses_past_its_cap_and_stays_intact),
         cmocka_unit_test(sha256_matches_known_vectors),
