@@ -157,10 +157,13 @@ static void shows_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
 /* The server itself refuses a stub at the moment of every request (cloud
  * disabled, or ":local" names honoured and sent): that covers more than a
  * probe could (a stub made mid-run too), so the probe is skipped there and
- * costs such servers nothing. Everywhere else it goes. */
+ * costs such servers nothing. Under enforce_local "require" a server is
+ * either such a server or refused before the run. Everywhere else the probe
+ * goes. */
 static int probe_needed(const struct cli_survey *s, const struct pipe_endpoint *e)
 {
-    if (!s->reached || s->server.cloud_disabled)
+    /* "require" on a server that enforces neither way: the run never starts. */
+    if (!s->reached || s->server.cloud_disabled || e->enforce_local == PIPE_ENFORCE_REQUIRE)
         return 0;
     return !(s->honours_local && e->enforce_local != PIPE_ENFORCE_OFF);
 }
