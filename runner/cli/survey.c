@@ -9,7 +9,11 @@
  * the server at the moment of the request); /api/status says whether the
  * server refuses every cloud model. The survey learns all three, the gate
  * then adds the suffix where it is honoured, and `enforce_local: "require"`
- * refuses a run on a server that offers neither of the last two.
+ * refuses a run on a server that offers neither of the last two. Where the
+ * server offers neither, a fourth fact comes from the probe (probe/): the
+ * first request to each model is a fixed public one, whose reply names the
+ * remote host of a stub that hid from /api/tags. Any dialect is surveyed:
+ * Ollama forwards stubs on its OpenAI and Anthropic routes too.
  *
  * The same survey gives the context length (/api/show) that a stage without
  * options.num_ctx asks for, and whether a model was loaded at the start (a
@@ -179,9 +183,12 @@ static const struct pipe_stage *first_stage(const struct cli_survey *s, const st
     return NULL;
 }
 
-/* The probe per model that is not known to be missing or a stub already:
- * a stub that hid from the lists shows itself in the probe's reply, before
- * any item's data is sent (probe/probe.c). */
+/* The probe per model that is not known to be a stub already: a stub that
+ * hid from the lists shows itself in the probe's reply, before any item's
+ * data is sent (probe/probe.c). A model /api/tags did not list is probed
+ * too (a server that serves what it does not list is what the probe is
+ * for); its error reply is no news then: its tasks fail with the pull
+ * advice. */
 static void probes_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
                         const struct pipeline *p)
 {
@@ -193,7 +200,7 @@ static void probes_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
         struct cli_survey_model *m = &s->models[i];
         const struct pipe_stage *st = first_stage(s, p, m->name);
         char *remote = NULL;
-        if (m->listed == 0 || m->remote || !st)
+        if (m->remote || !st)
             continue;
         /* Another dialect's requests load the model with the server's num_ctx. */
         struct probe_req r = { .endpoint = s->endpoint, .model = m->name,
@@ -204,6 +211,8 @@ static void probes_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
         if (probe_model_remote(g, n, &r, &remote, &m->probe_err) == 0 && remote) {
             m->remote = remote;
             m->remote_from = "the probe's reply";
+        } else if (m->probe_err.code == BH_EREPLY && m->listed == 0) {
+            m->probe_err = (struct bh_err){ 0 };
         } else if (m->probe_err.code) {
             bh_err_prefix(&m->probe_err, "endpoint '%s' (%s), model '%s': ", e->name, e->url,
                           m->name);
