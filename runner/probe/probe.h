@@ -26,8 +26,10 @@ struct probe_req {
  * the server forwarded to (owned, free it), or NULL when the model answered
  * from the machine. BH_ENET naming the endpoint, URL and model when the
  * server could not be reached, BH_EREPLY for an error status or a reply
- * that is not Ollama's chat object; BH_EPOLICY when the gate refused. *remote
- * is NULL on every error. */
+ * that is not Ollama's chat object; BH_EPOLICY when the gate refused (no
+ * audit store, or an endpoint whose local claim did not verify); BH_EINVAL
+ * for a model or keep_alive the gate will not put in a body. *remote is
+ * NULL on every error. */
 int probe_model_remote(struct egr_gate *g, struct net *n, const struct probe_req *r,
                        char **remote, struct bh_err *err);
 
