@@ -47,26 +47,39 @@ void stage_inputs_release(struct stage_inputs *in)
     memset(in, 0, sizeof(*in));
 }
 
-/* Ollama marks a reply produced by a cloud stub with remote_host: the prompt
- * has left the machine although the stage is local. Too late to prevent (a
- * later check of /api/tags before sending will), never too late to refuse the
- * result and say so loudly. */
+/* Ollama marks a reply produced by a cloud stub with remote_host. The
+ * probe before the run (probe/probe.c) shows a stub that exists then; one
+ * that appears mid-run (or a probe that could not tell) shows only here.
+ * A stub is a fact of the server's model, so every stage on it becomes
+ * cloud at once, and no further request carries more than the bottom label
+ * there. The request this reply answers went while the stage was local:
+ * when its label was above what a stub may get, the data has left, which
+ * is too late to prevent and never too late to record as a breach. */
 int stage_check_not_forwarded(struct eng_task *t, size_t stage, const struct prov_reply *reply,
                               int label, struct bh_err *err)
 {
-    if (!reply->remote_host || !reply->remote_host[0] || !egr_stage_local(eng_task_gate(t), stage))
+    struct egr_gate *g = eng_task_gate(t);
+    const struct pipeline *p = eng_task_pipeline(t);
+    const struct pipe_stage *s = &p->stages[stage];
+    if (!reply->remote_host || !reply->remote_host[0] ||
+        !egr_endpoint_info(g, s->endpoint)->local)
         return 0;
+    egr_model_mark_remote(g, s->endpoint, s->model, reply->remote_host);
+    if (pol_label_join(p, label, label) <= egr_stage_clearance(g, stage))
+        return 0; /* within what the stub may get: allowed as to any cloud model */
     char why[300];
     struct bh_err aerr = { 0 };
-    snprintf(why, sizeof(why), "the reply says the server forwarded the request to '%s'",
-             reply->remote_host);
-    if (egr_audit_breach(eng_task_gate(t), stage, eng_task_item(t), label, why, &aerr)) {
+    snprintf(why, sizeof(why), "the reply says the server forwarded the request to '%s' "
+             "(model '%s' is a cloud stub; treated as cloud from now on)", reply->remote_host,
+             s->model);
+    if (egr_audit_breach(g, stage, eng_task_item(t), label, why, &aerr)) {
         *err = aerr; /* the audit could not be written: the run stops (egress.c) */
         return aerr.code;
     }
     return bh_err_set(err, BH_EPOLICY,
                       "the server forwarded this request to '%s' (the model is a cloud stub): "
-                      "its output is discarded — use a model that runs on that machine",
+                      "its output is discarded, and every stage on the model is treated as "
+                      "cloud for the rest of the run — use a model that runs on that machine",
                       reply->remote_host);
 }
 

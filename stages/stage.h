@@ -50,8 +50,11 @@ void stage_prefix_where(struct eng_task *t, size_t via, struct bh_err *err);
  * A model must never silently lose the start of a prompt. */
 int stage_fits_context(struct eng_task *t, size_t via, size_t bytes, struct bh_err *err);
 
-/* BH_EPOLICY (audited as a breach) when the reply says a local stage's
- * request was forwarded off the machine (Ollama's remote_host); else 0. */
+/* A reply that says the request was forwarded off the machine (Ollama's
+ * remote_host) on a verified-local endpoint marks the model remote for
+ * every stage on it (egr_model_mark_remote); then BH_EPOLICY, audited as a
+ * breach ("breach: ..."), when the request's label was above what the stub
+ * may get (the bottom label); else 0. */
 int stage_check_not_forwarded(struct eng_task *t, size_t via, const struct prov_reply *reply,
                               int label, struct bh_err *err);
 

@@ -2,9 +2,10 @@
  * cannot know, asked of the servers of the local Ollama endpoints through
  * the gate (each request audited, in the state's run "check:<pipeline
  * hash>"): is the server reachable, which version, how it enforces
- * local-only, which needed models it has, which are cloud stubs (a local
- * stage on one is refused, as a run would refuse it), each model's context
- * length and the num_ctx every stage would use.
+ * local-only, which needed models it has, which are cloud stubs (seen in
+ * the lists or in the probe's reply; a stage on one is cloud, and refused
+ * exactly when the run's static check over the same facts refuses it), each
+ * model's context length and the num_ctx every stage would use.
  *
  * The same survey as a run's probe (survey.c), so that check --online and
  * run can never disagree. In text format the section follows the graph on
@@ -23,6 +24,7 @@
 #include "cli/models_probe.h"
 #include "cli/survey.h"
 #include "egress/egress.h"
+#include "policy/policy.h"
 #include "pipeline/pipeline.h"
 #include "util/bh_err.h"
 #include "util/bh_xmalloc.h"
@@ -30,6 +32,7 @@
 struct outcome {
     FILE *out;
     json_t *eps;  /* the "endpoints" array of the JSON form, or NULL */
+    const struct pol_stage_report *rep; /* the run's static check with the online facts */
     int refused; /* a stage on a stub, or enforce_local require not met: exit 3 */
     int failed;  /* an endpoint unreachable, a model missing: exit 4 */
 };
@@ -54,20 +57,23 @@ static void num_ctx_print(FILE *f, const struct pipeline *p, const struct egr_ga
     }
 }
 
-/* One line of stderr per local stage whose model is a stub: refused. */
-static void stub_refusals(struct outcome *o, const struct pipeline *p, size_t ep,
-                          const struct cli_survey_model *m)
+/* One line of stderr per stage on the stub that the static check refuses
+ * with the online facts, the very verdict a run reaches (rep, from
+ * cli_flow_check_gate). Returns 1 when one was refused. */
+static int stub_refusals(const struct pipeline *p, size_t ep, const struct cli_survey_model *m,
+                         const struct pol_stage_report *rep)
 {
+    int refused = 0;
     for (size_t i = 0; i < p->n_stages; i++) {
         const struct pipe_stage *s = &p->stages[i];
-        if (s->endpoint != ep || !prov_model_name_eq(s->model, m->name))
+        if (s->endpoint != ep || !prov_model_name_eq(s->model, m->name) || rep[i].ok)
             continue;
-        fprintf(stderr, "bulkhead: %s:%d:%d: stages.%s: refused: local stage uses model '%s', "
-                        "a cloud stub that the server forwards to '%s' — use a model that runs "
-                        "on that machine\n", p->file, s->line, s->col, s->name, s->model,
-                m->remote);
-        o->refused = 1;
+        fprintf(stderr, "bulkhead: %s:%d:%d: stages.%s: refused: local stage %s — use a model "
+                        "that runs on that machine\n", p->file, s->line, s->col, s->name,
+                rep[i].reason);
+        refused = 1;
     }
+    return refused;
 }
 
 /* The num_ctx every stage of endpoint ep on model would use. */
@@ -107,10 +113,15 @@ static void model_print(struct outcome *o, const struct pipeline *p, const struc
     FILE *f = o->out;
     fprintf(f, "    model %s: ", m->name);
     if (m->remote) {
-        fprintf(f, "a cloud stub forwarding to %s — refused\n", m->remote);
-        stub_refusals(o, p, sv->endpoint, m);
+        int refused = stub_refusals(p, sv->endpoint, m, o->rep);
+        fprintf(f, "a cloud stub forwarding to %s (seen in %s) — %s\n", m->remote,
+                m->remote_from ? m->remote_from : "?", refused ? "refused"
+                : "its stages are cloud, cleared for the bottom label only");
+        o->refused |= refused;
         return;
     }
+    if (m->probe_err.code)
+        bh_err_print(&m->probe_err, stderr);
     if (m->listed == 0)
         fprintf(f, "missing — run \"ollama pull %s\" on that machine, or 'bulkhead models "
                    "--pull %s'\n", m->name, p->file);
@@ -148,36 +159,38 @@ static void endpoint_json(struct outcome *o, const struct pipeline *p, const str
                                             "enforcement", words, "models", models));
 }
 
-static void endpoint_check(struct outcome *o, const struct pipeline *p, struct cli_online *on,
-                           size_t ep)
+/* Prints what the survey of one endpoint found, after every survey was
+ * applied and o->rep computed. */
+static void endpoint_print(struct outcome *o, const struct pipeline *p, struct cli_online *on,
+                           struct cli_survey *sv)
 {
-    const struct pipe_endpoint *e = &p->endpoints[ep];
-    struct cli_survey sv;
+    const struct pipe_endpoint *e = &p->endpoints[sv->endpoint];
     struct bh_err err = { 0 };
     char words[200];
-    cli_survey_take(&sv, on->gate, on->net, p, ep);
-    cli_survey_apply(&sv, on->gate, p); /* the num_ctx the stages would use */
     if (o->eps)
-        endpoint_json(o, p, on->gate, &sv);
-    if (!sv.reached) {
-        fprintf(o->out, "  %s (%s): unreachable\n", e->name, e->url);
-        bh_err_print(&sv.err, stderr);
-        o->failed = 1;
-        cli_survey_release(&sv);
+        endpoint_json(o, p, on->gate, sv);
+    if (!cli_survey_ollama(sv, p)) {
+        fprintf(o->out, "  %s (%s): not an Ollama server (no /api/version), not asked further\n",
+                e->name, e->url);
         return;
     }
-    cli_enforcement_words(&sv, e, words, sizeof(words));
+    if (!sv->reached) {
+        fprintf(o->out, "  %s (%s): unreachable\n", e->name, e->url);
+        bh_err_print(&sv->err, stderr);
+        o->failed = 1;
+        return;
+    }
+    cli_enforcement_words(sv, e, words, sizeof(words));
     fprintf(o->out, "  %s (%s): reachable, ollama %s\n    enforcement: %s\n", e->name, e->url,
-            sv.server.version, words);
-    if (cli_survey_required(&sv, p, &err)) {
+            sv->server.version, words);
+    if (cli_survey_required(sv, p, &err)) {
         bh_err_print(&err, stderr);
         o->refused = 1;
     }
-    if (!sv.tags_ok)
-        bh_err_print(&sv.err, stderr);
-    for (size_t i = 0; i < sv.n_models; i++)
-        model_print(o, p, on->gate, &sv, &sv.models[i]);
-    cli_survey_release(&sv);
+    if (!sv->tags_ok)
+        bh_err_print(&sv->err, stderr);
+    for (size_t i = 0; i < sv->n_models; i++)
+        model_print(o, p, on->gate, sv, &sv->models[i]);
 }
 
 static int endpoint_used(const struct pipeline *p, size_t ep)
@@ -217,12 +230,28 @@ static int check_online(const struct pipeline *p, const char *state, FILE *out, 
         return cli_fail(&err);
     }
     fprintf(out, "online (asked through the gate, audited in %s):\n", state);
+    /* Every survey first: the verdicts come from the run's own static check
+     * over every fact (cli_flow_check_gate), so that check --online and run
+     * decide through the same function. */
+    struct cli_survey *sv = bh_xcalloc(p->n_endpoints + 1, sizeof(*sv));
+    struct pol_stage_report *rep = bh_xcalloc(p->n_stages + 1, sizeof(*rep));
+    for (size_t i = 0; i < p->n_endpoints; i++) {
+        if (!cli_survey_wanted(on.gate, p, i))
+            continue;
+        cli_survey_take(&sv[i], on.gate, on.net, p, i);
+        cli_survey_apply(&sv[i], on.gate, p); /* stubs, and the num_ctx the stages would use */
+    }
+    cli_flow_check_gate(p, on.gate, rep);
+    o.rep = rep;
     for (size_t i = 0; i < p->n_endpoints; i++) {
         if (cli_survey_wanted(on.gate, p, i))
-            endpoint_check(&o, p, &on, i);
+            endpoint_print(&o, p, &on, &sv[i]);
         else if (endpoint_used(p, i))
             not_asked(&o, &p->endpoints[i]);
+        cli_survey_release(&sv[i]);
     }
+    free(sv);
+    free(rep);
     reload_warn(p, on.gate);
     cli_online_close(&on, o.refused ? "refused" : o.failed ? "failed" : "ok");
     return o.refused ? CLI_EXIT_POLICY : o.failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;

@@ -9,7 +9,11 @@
  * the server at the moment of the request); /api/status says whether the
  * server refuses every cloud model. The survey learns all three, the gate
  * then adds the suffix where it is honoured, and `enforce_local: "require"`
- * refuses a run on a server that offers neither of the last two.
+ * refuses a run on a server that offers neither of the last two. Where the
+ * server offers neither, a fourth fact comes from the probe (probe/): the
+ * first request to each model is a fixed public one, whose reply names the
+ * remote host of a stub that hid from /api/tags. Any dialect is surveyed:
+ * Ollama forwards stubs on its OpenAI and Anthropic routes too.
  *
  * The same survey gives the context length (/api/show) that a stage without
  * options.num_ctx asks for, and whether a model was loaded at the start (a
@@ -26,18 +30,26 @@
 #include "egress/egress.h"
 #include "pipeline/pipeline.h"
 #include "policy/policy.h"
+#include "probe/probe.h"
 #include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
 
+/* Every dialect: Ollama forwards a stub on /v1/chat/completions and
+ * /v1/messages too, without saying so in the reply. Whether the server is
+ * an Ollama is for /api/version to tell (cli_survey_ollama). */
 int cli_survey_wanted(const struct egr_gate *g, const struct pipeline *p, size_t endpoint)
 {
-    if (!egr_endpoint_info(g, endpoint)->local ||
-        strcmp(p->endpoints[endpoint].provider, "ollama") != 0)
+    if (!egr_endpoint_info(g, endpoint)->local)
         return 0;
     for (size_t s = 0; s < p->n_stages; s++)
         if (p->stages[s].endpoint == endpoint && !pol_model_is_cloud(p->stages[s].model))
             return 1;
     return 0;
+}
+
+int cli_survey_ollama(const struct cli_survey *s, const struct pipeline *p)
+{
+    return s->reached || strcmp(p->endpoints[s->endpoint].provider, "ollama") == 0;
 }
 
 const struct cli_survey_model *cli_survey_find(const struct cli_survey *s, const char *model)
@@ -111,8 +123,10 @@ static void lists_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
         const struct prov_model *t = prov_models_find(&tags, m->name);
         if (s->tags_ok)
             m->listed = t != NULL;
-        if (t && prov_model_is_remote(t))
+        if (t && prov_model_is_remote(t)) {
             m->remote = bh_xstrdup(t->remote_host ? t->remote_host : t->remote_model);
+            m->remote_from = "/api/tags";
+        }
         if (s->ps_ok)
             m->loaded = prov_models_find(&ps, m->name) != NULL;
     }
@@ -135,10 +149,74 @@ static void shows_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
             m->context_length = show.context_length;
             m->num_ctx = show.context_length < EGR_NUM_CTX_MAX ? (long)show.context_length
                                                                 : EGR_NUM_CTX_MAX;
-            if (show.remote_host || show.remote_model)
+            if (show.remote_host || show.remote_model) {
                 m->remote = bh_xstrdup(show.remote_host ? show.remote_host : show.remote_model);
+                m->remote_from = "/api/show";
+            }
         }
         prov_show_release(&show);
+    }
+}
+
+/* The server itself refuses a stub at the moment of every request (cloud
+ * disabled, or ":local" names honoured and sent): that covers more than a
+ * probe could (a stub made mid-run too), so the probe is skipped there and
+ * costs such servers nothing. Under enforce_local "require" a server is
+ * either such a server or refused before the run. Everywhere else the probe
+ * goes. */
+static int probe_needed(const struct cli_survey *s, const struct pipe_endpoint *e)
+{
+    /* "require" on a server that enforces neither way: the run never starts. */
+    if (!s->reached || s->server.cloud_disabled || e->enforce_local == PIPE_ENFORCE_REQUIRE)
+        return 0;
+    return !(s->honours_local && e->enforce_local != PIPE_ENFORCE_OFF);
+}
+
+/* The first stage of the endpoint on model: the keep_alive and num_ctx its
+ * requests will load the model with. */
+static const struct pipe_stage *first_stage(const struct cli_survey *s, const struct pipeline *p,
+                                            const char *model)
+{
+    for (size_t i = 0; i < p->n_stages; i++)
+        if (p->stages[i].endpoint == s->endpoint && prov_model_name_eq(p->stages[i].model, model))
+            return &p->stages[i];
+    return NULL;
+}
+
+/* The probe per model that is not known to be a stub already: a stub that
+ * hid from the lists shows itself in the probe's reply, before any item's
+ * data is sent (probe/probe.c). A model /api/tags did not list is probed
+ * too (a server that serves what it does not list is what the probe is
+ * for); its error reply is no news then: its tasks fail with the pull
+ * advice. */
+static void probes_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
+                        const struct pipeline *p)
+{
+    const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
+    int ollama_dialect = strcmp(e->provider, "ollama") == 0;
+    if (!probe_needed(s, e))
+        return;
+    for (size_t i = 0; i < s->n_models; i++) {
+        struct cli_survey_model *m = &s->models[i];
+        const struct pipe_stage *st = first_stage(s, p, m->name);
+        char *remote = NULL;
+        if (m->remote || !st)
+            continue;
+        /* Another dialect's requests load the model with the server's num_ctx. */
+        struct probe_req r = { .endpoint = s->endpoint, .model = m->name,
+                               .keep_alive = st->keep_alive,
+                               .num_ctx = !ollama_dialect ? 0 : st->num_ctx > 0 ? st->num_ctx
+                                                                                : m->num_ctx };
+        m->probed = 1;
+        if (probe_model_remote(g, n, &r, &remote, &m->probe_err) == 0 && remote) {
+            m->remote = remote;
+            m->remote_from = "the probe's reply";
+        } else if (m->probe_err.code == BH_EREPLY && m->listed == 0) {
+            m->probe_err = (struct bh_err){ 0 };
+        } else if (m->probe_err.code) {
+            bh_err_prefix(&m->probe_err, "endpoint '%s' (%s), model '%s': ", e->name, e->url,
+                          m->name);
+        }
     }
 }
 
@@ -164,6 +242,7 @@ void cli_survey_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
         return; /* the lists would only fail the same way */
     lists_take(s, g, n, p);
     shows_take(s, g, n, p);
+    probes_take(s, g, n, p);
 }
 
 void cli_survey_release(struct cli_survey *s)
@@ -190,8 +269,11 @@ void cli_survey_apply(const struct cli_survey *s, struct egr_gate *g, const stru
             continue;
         if (m->remote)
             egr_stage_mark_remote(g, i, m->remote);
+        /* Another dialect's route runs the model with the server's num_ctx:
+         * the context length is no promise there. */
+        int ollama_dialect = strcmp(p->endpoints[s->endpoint].provider, "ollama") == 0;
         struct egr_model_facts f = { .listed = m->listed, .loaded = m->loaded,
-                                     .num_ctx = m->num_ctx };
+                                     .num_ctx = ollama_dialect ? m->num_ctx : 0 };
         egr_stage_set_facts(g, i, &f);
     }
 }
@@ -247,6 +329,8 @@ static void survey_warn(const struct cli_survey *s, const struct pipeline *p)
 {
     const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
     char words[200];
+    if (!cli_survey_ollama(s, p))
+        return; /* another dialect's server that is no Ollama: nothing to ask it */
     if (!s->reached) {
         fprintf(stderr, "bulkhead: warning: could not ask the server: %s; its tasks may fail\n",
                 s->err.msg);
@@ -257,6 +341,16 @@ static void survey_warn(const struct cli_survey *s, const struct pipeline *p)
             e->name, words);
     if (s->err.code) /* a list or the status: what it would have told stays unknown */
         fprintf(stderr, "bulkhead: warning: %s\n", s->err.msg);
+    for (size_t i = 0; i < s->n_models; i++) {
+        const struct cli_survey_model *m = &s->models[i];
+        if (m->remote && m->remote_from && strcmp(m->remote_from, "the probe's reply") == 0)
+            fprintf(stderr, "bulkhead: endpoint '%s': model '%s' is a cloud stub that the server "
+                            "forwards to '%s' (seen in the probe's reply, not in /api/tags): its "
+                            "stages are treated as cloud\n", e->name, m->name, m->remote);
+        if (m->probe_err.code)
+            fprintf(stderr, "bulkhead: warning: %s; a cloud stub that hides from /api/tags is "
+                            "then caught only in a reply\n", m->probe_err.msg);
+    }
     for (size_t i = 0; i < s->n_models; i++)
         if (s->models[i].show_err.code)
             fprintf(stderr, "bulkhead: warning: could not read the context length: %s; stages "

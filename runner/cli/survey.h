@@ -24,6 +24,10 @@ struct cli_survey_model {
     int listed;              /* /api/tags: 1 installed (a local model or a stub), 0 missing,
                                 -1 not known */
     char *remote;            /* a cloud stub: the host it forwards to (owned), else NULL */
+    const char *remote_from; /* where the stub showed: "/api/tags", "/api/show" or "the
+                                probe's reply" (static), NULL when not a stub */
+    int probed;              /* the probe was sent (probe/probe.h) */
+    struct bh_err probe_err; /* why the probe failed; code 0 when it did not */
     int loaded;              /* /api/ps: 1 loaded, 0 not, -1 not known */
     int64_t context_length;  /* /api/show; 0 not known */
     long num_ctx;            /* min(context_length, EGR_NUM_CTX_MAX); 0 not known */
@@ -53,17 +57,27 @@ struct cli_survey {
     size_t n_models;
 };
 
-/* 1 when the survey asks endpoint: the gate verified it local, it speaks
- * ollama, and a stage on it has a model whose name is not a cloud name. */
+/* 1 when the survey asks endpoint: the gate verified it local and a stage
+ * on it has a model whose name is not a cloud name, whatever its dialect
+ * (Ollama serves the OpenAI and Anthropic routes too). */
 int cli_survey_wanted(const struct egr_gate *g, const struct pipeline *p, size_t endpoint);
+
+/* 1 when the survey's server is an Ollama: it answered /api/version, or the
+ * endpoint's dialect is "ollama" (then a server that did not answer is a
+ * failure to report). Another dialect's server that does not answer like
+ * Ollama is left alone, silently. */
+int cli_survey_ollama(const struct cli_survey *s, const struct pipeline *p);
 
 /* Asks the server of endpoint only about itself (version and status): fills
  * reached, server, honours_local, enforcement and err; no models. */
 void cli_survey_server(struct cli_survey *s, struct egr_gate *g, struct net *n,
                        const struct pipeline *p, size_t endpoint);
 
-/* Asks the server of endpoint: version and status, tags, ps, and show for
- * each needed model it lists as a local model. Never fails: what could not
+/* Asks the server of endpoint: version and status, tags, ps, show for
+ * each needed model it lists as a local model, and, unless the server
+ * enforces local-only itself, the probe (probe/probe.h) for each needed
+ * model not known to be missing or a stub: a stub that hides from the lists
+ * shows itself there (remote_from "the probe's reply"). Never fails: what could not
  * be learnt stays unknown, and s->err (or a model's show_err) says why.
  * Release with cli_survey_release. */
 void cli_survey_take(struct cli_survey *s, struct egr_gate *g, struct net *n,

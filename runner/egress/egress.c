@@ -737,6 +737,9 @@ static const struct manage_kind {
                             ",\"prompt\":\"\",\"stream\":false"},
     [EGR_MANAGE_UNLOAD] = {"POST", "/api/generate", "unload model", 1,
                            ",\"prompt\":\"\",\"keep_alive\":0,\"stream\":false"},
+    [EGR_MANAGE_PROBE] = {"POST", "/api/chat", "probe model", 1,
+                          ",\"messages\":[{\"role\":\"user\",\"content\":\"" EGR_PROBE_TEXT
+                          "\"}],\"stream\":false"},
 };
 
 /* A model name as the inside of a JSON string; NULL when it holds a control
@@ -765,18 +768,23 @@ static int duration_ok(const char *s)
 }
 
 /* The preload's own keys: keep_alive (the stage's, else 10m) and the
- * num_ctx its requests will ask for (another num_ctx makes Ollama reload). */
+ * num_ctx its requests will ask for (another num_ctx makes Ollama reload).
+ * A probe loads the model too, so it carries the same keys, and asks for a
+ * single token. */
 static char *preload_rest(const struct egr_manage_req *r, struct bh_err *err)
 {
     const char *ka = r->keep_alive ? r->keep_alive : "10m";
+    const char *opt = r->kind == EGR_MANAGE_PROBE ? "\"num_predict\":1" : "";
     if (!duration_ok(ka)) {
-        bh_err_set(err, BH_EINVAL, "preload model: keep_alive '%s' is not a duration such as "
-                   "\"10m\"", ka);
+        bh_err_set(err, BH_EINVAL, "%s: keep_alive '%s' is not a duration such as \"10m\"",
+                   manage_kinds[r->kind].what, ka);
         return NULL;
     }
     if (r->num_ctx > 0)
-        return bh_xasprintf(",\"keep_alive\":\"%s\",\"options\":{\"num_ctx\":%ld}", ka,
-                            r->num_ctx);
+        return bh_xasprintf(",\"keep_alive\":\"%s\",\"options\":{%s%s\"num_ctx\":%ld}", ka,
+                            opt, opt[0] ? "," : "", r->num_ctx);
+    if (opt[0])
+        return bh_xasprintf(",\"keep_alive\":\"%s\",\"options\":{%s}", ka, opt);
     return bh_xasprintf(",\"keep_alive\":\"%s\"", ka);
 }
 
@@ -790,7 +798,8 @@ static int manage_body(const struct manage_kind *k, const struct egr_manage_req 
     if (!name)
         return bh_err_set(err, BH_EINVAL, "%s: '%s' is not a model name", k->what,
                           r->model ? r->model : "");
-    char *rest = r->kind == EGR_MANAGE_PRELOAD ? preload_rest(r, err) : bh_xstrdup("");
+    char *rest = r->kind == EGR_MANAGE_PRELOAD || r->kind == EGR_MANAGE_PROBE
+                     ? preload_rest(r, err) : bh_xstrdup("");
     if (rest)
         *body = bh_xasprintf("{\"model\":\"%s\"%s%s}", name, k->body_rest, rest);
     free(name);
@@ -848,6 +857,35 @@ void egr_stage_mark_remote(struct egr_gate *g, size_t stage, const char *remote_
     assert(stage < g->p->n_stages);
     free(g->remote[stage]);
     g->remote[stage] = bh_xstrdup(remote_host ? remote_host : "");
+}
+
+/* Names as Ollama compares them: case-insensitively, "x" being "x:latest".
+ * (providers/ has the same rule, prov_model_name_eq; the gate sits below it.) */
+static int model_name_eq(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+    int ta = strchr(sa ? sa : a, ':') != NULL, tb = strchr(sb ? sb : b, ':') != NULL;
+    if (ta == tb)
+        return strcasecmp(a, b) == 0;
+    const char *t = ta ? a : b, *u = ta ? b : a;
+    size_t nt = ta ? na : nb, nu = ta ? nb : na;
+    return nt == nu + 7 && strncasecmp(t, u, nu) == 0 && strcasecmp(t + nu, ":latest") == 0;
+}
+
+size_t egr_model_mark_remote(struct egr_gate *g, size_t endpoint, const char *model,
+                             const char *remote_host)
+{
+    size_t marked = 0;
+    for (size_t i = 0; i < g->p->n_stages; i++) {
+        const struct pipe_stage *st = &g->p->stages[i];
+        if (st->endpoint != endpoint || !model_name_eq(st->model, model))
+            continue;
+        marked += g->remote[i] == NULL;
+        if (!g->remote[i])
+            egr_stage_mark_remote(g, i, remote_host);
+    }
+    return marked;
 }
 
 const char *egr_stage_remote(const struct egr_gate *g, size_t stage)

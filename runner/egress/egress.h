@@ -227,15 +227,25 @@ enum egr_manage_kind {
     EGR_MANAGE_PRELOAD, /* POST /api/generate {"model","prompt":"","keep_alive":"10m","stream":false},
                            with the request's keep_alive and options.num_ctx when given */
     EGR_MANAGE_UNLOAD,  /* POST /api/generate {"model","prompt":"","keep_alive":0,"stream":false} */
+    EGR_MANAGE_PROBE,   /* POST /api/chat {"model","messages":[{"role":"user","content":
+                           EGR_PROBE_TEXT}],"stream":false,"keep_alive",
+                           "options":{"num_predict":1[,"num_ctx"]}}: a fixed public request
+                           whose reply shows whether the model is a cloud stub (remote_host),
+                           with keep_alive and num_ctx as for PRELOAD, so that it loads the
+                           model as the stage's requests will want it */
 };
+
+/* The whole text of a probe (EGR_MANAGE_PROBE): fixed, public, no item's. */
+#define EGR_PROBE_TEXT "Reply with OK."
+
 
 struct egr_manage_req {
     size_t endpoint;   /* index into the pipeline's endpoints */
     int kind;          /* enum egr_manage_kind */
-    const char *model; /* SHOW, PULL, PRELOAD, UNLOAD: the model (copied); others: NULL */
-    const char *keep_alive; /* PRELOAD: how long the model stays loaded, a stage's keep_alive
+    const char *model; /* SHOW, PULL, PRELOAD, UNLOAD, PROBE: the model (copied); others: NULL */
+    const char *keep_alive; /* PRELOAD, PROBE: how long the model stays loaded, a stage's keep_alive
                                ("10m", "-1s"); NULL: "10m" */
-    long num_ctx;      /* PRELOAD: the context to load it with (a stage's options.num_ctx, so
+    long num_ctx;      /* PRELOAD, PROBE: the context to load it with (a stage's options.num_ctx, so
                           that its requests find it loaded as they need it); 0: the server's */
     size_t max_reply;
     net_data_fn on_data;
@@ -256,6 +266,12 @@ int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct b
  * given). From then on the gate treats the stage as cloud exactly like a
  * ":cloud" name (pol_stage_local_facts), for its verdicts and its audit. */
 void egr_stage_mark_remote(struct egr_gate *g, size_t stage, const char *remote_host);
+/* egr_stage_mark_remote for every stage on endpoint whose model is model
+ * (compared case-insensitively, a missing tag read as ":latest"): a stub is
+ * a fact of the server's model, not of one stage. Returns how many stages
+ * were marked that were not marked before. */
+size_t egr_model_mark_remote(struct egr_gate *g, size_t endpoint, const char *model,
+                             const char *remote_host);
 /* The remote host marked for stage, or NULL when none was (borrowed until
  * egr_free). */
 const char *egr_stage_remote(const struct egr_gate *g, size_t stage);

@@ -38,6 +38,7 @@ static const char *const clr_words[] = {
     [POL_CLR_DEFAULT_LOCAL] = "default for local",
     [POL_CLR_DEFAULT_CLOUD] = "default for cloud",
     [POL_CLR_LOCALITY_REFUSED] = "locality refused",
+    [POL_CLR_CLOUD_MODEL] = "cloud model on a local endpoint",
 };
 
 static const char *const bound_words[] = {
@@ -140,7 +141,9 @@ static enum pol_locality_why stage_why(const struct pol_graph *g, size_t i)
                                                     : POL_WHY_MODEL_DASH_CLOUD;
 }
 
-/* Mirrors the branches of pol_stage_clearance to name the one that decided. */
+/* Mirrors the branches of pol_stage_clearance_facts to name the one that
+ * decided: a cloud model on a local endpoint is capped at the bottom label
+ * whatever the stage declares. */
 static enum pol_clearance_from stage_clearance_from(const struct pol_graph *g, size_t i)
 {
     const struct pipe_stage *s = &g->p->stages[i];
@@ -148,7 +151,7 @@ static enum pol_clearance_from stage_clearance_from(const struct pol_graph *g, s
     if (e->declared_local && !e->local)
         return POL_CLR_LOCALITY_REFUSED;
     if (e->local && pol_model_is_cloud(s->model))
-        return s->clearance >= 0 ? POL_CLR_STAGE : POL_CLR_DEFAULT_CLOUD;
+        return POL_CLR_CLOUD_MODEL;
     if (s->clearance >= 0 && s->clearance <= e->clearance)
         return POL_CLR_STAGE;
     return e->clearance_from;

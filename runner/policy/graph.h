@@ -69,6 +69,8 @@ enum pol_clearance_from {
     POL_CLR_DEFAULT_LOCAL,       /* "default for local" (the top label) */
     POL_CLR_DEFAULT_CLOUD,       /* "default for cloud" (the bottom label) */
     POL_CLR_LOCALITY_REFUSED,    /* "locality refused" (bottom, whatever is declared) */
+    POL_CLR_CLOUD_MODEL,         /* "cloud model on a local endpoint" (bottom, whatever the
+                                    stage declares) */
 };
 const char *pol_clearance_from_words(enum pol_clearance_from from);
 

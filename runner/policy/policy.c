@@ -100,9 +100,11 @@ int pol_stage_clearance_facts(const struct pipeline *p, size_t stage, int endpoi
     const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
     int cap = endpoint_clearance(p, e, endpoint_local);
     /* The endpoint's trust is trust in the machine; a model that Ollama
-     * forwards elsewhere gets only what the stage itself declares. */
+     * forwards elsewhere (a cloud name or a stub) is a cloud destination
+     * nobody declared, so it gets the bottom label. The stage's own
+     * clearance was written for the machine and may only lower that. */
     if (endpoint_local && !pol_stage_local_facts(p, stage, endpoint_local, model_remote))
-        cap = s->clearance >= 0 ? s->clearance : 0;
+        cap = 0;
     int want = s->clearance >= 0 ? s->clearance : cap;
     return want < cap ? want : cap;
 }

@@ -42,9 +42,10 @@ int pol_stage_local_facts(const struct pipeline *p, size_t stage, int endpoint_l
 int pol_endpoint_clearance(const struct pipeline *p, size_t endpoint, int endpoint_local);
 
 /* The highest label the stage may receive. An endpoint declared local that
- * did not verify gets POL_NOTHING whatever it declares; a cloud model on
- * a local endpoint gets only what the stage itself declares (default bottom);
- * otherwise the stage's declared clearance, else the endpoint's, else top for
+ * did not verify gets POL_NOTHING whatever it declares; a cloud model (name
+ * or stub) on a local endpoint gets the bottom label whatever the stage
+ * declares (a stage's clearance only lowers what the endpoint's verified
+ * locality allows, and nobody declared that destination); otherwise the stage's declared clearance, else the endpoint's, else top for
  * local and bottom for cloud, never above the endpoint's. */
 int pol_stage_clearance(const struct pipeline *p, size_t stage, int endpoint_local);
 /* The same with the model_remote fact (see pol_stage_local_facts). */

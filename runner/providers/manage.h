@@ -62,6 +62,14 @@ int prov_models_finish(struct prov_doc *d, long status, struct prov_models *out,
 int prov_show_finish(struct prov_doc *d, long status, struct prov_show *out,
                      struct bh_err *err);
 
+/* Ends the reply of a probe (a non-streamed POST /api/chat, see
+ * EGR_MANAGE_PROBE): fills only remote_host and remote_model, non-empty when
+ * the server says it forwarded the request (a cloud stub). BH_EREPLY with
+ * the server's text for a non-2xx status, and for a body that is not a JSON
+ * object. */
+int prov_probe_finish(struct prov_doc *d, long status, struct prov_show *out,
+                      struct bh_err *err);
+
 /* What GET /api/version and GET /api/status tell of the server itself. */
 struct prov_server {
     char version[32];     /* "0.18.1" (cleaned, capped); "" when not known */

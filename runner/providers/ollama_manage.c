@@ -239,6 +239,29 @@ int prov_show_finish(struct prov_doc *d, long status, struct prov_show *out, str
     return 0;
 }
 
+int prov_probe_finish(struct prov_doc *d, long status, struct prov_show *out,
+                      struct bh_err *err)
+{
+    json_t *o = NULL;
+    memset(out, 0, sizeof(*out));
+    int rc = doc_object(d, status, "probing the model", &o, err);
+    if (rc)
+        return rc;
+    prov_acc_str(&out->remote_host, json_object_get(o, "remote_host"));
+    prov_acc_str(&out->remote_model, json_object_get(o, "remote_model"));
+    /* An empty string says nothing: only a named host or model is a stub. */
+    if (out->remote_host && !out->remote_host[0]) {
+        free(out->remote_host);
+        out->remote_host = NULL;
+    }
+    if (out->remote_model && !out->remote_model[0]) {
+        free(out->remote_model);
+        out->remote_model = NULL;
+    }
+    json_decref(o);
+    return 0;
+}
+
 /* ---- the server itself ---- */
 
 int prov_version_finish(struct prov_doc *d, long status, struct prov_server *s,

@@ -80,6 +80,12 @@ closed_port() {
   echo "$closed_PORT"
 }
 
+# A jq filter that drops the probe a run sends first to each local model
+# where the server does not refuse stubs itself: a chat whose only message is
+# this fixed public text (model management, no item data; README "Cloud
+# stubs"). Tests that count a stage's requests use it: jq "... | $NOT_PROBE".
+NOT_PROBE='select((try (.body | fromjson | .messages[-1].content) catch null) != "Reply with OK.")'
+
 finish() {
   echo "$TEST_NAME: $_passed passed, $_failed failed"
   [ "$_failed" -eq 0 ]

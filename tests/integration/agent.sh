@@ -19,7 +19,9 @@ A="$BH_SOURCE_DIR/fixtures/pipelines/agent"
 # ---- dialects -----------------------------------------------------------------
 make_repo "$T/repo" --prs 1
 CANARY1=$(head -1 "$T/repo.canaries")
-start_fake local --script "$A/script-dialects.json"
+# --no-cloud: the local server refuses cloud models itself, so a run sends it no probe
+# (README "Cloud stubs") and the requests counted here are the stages' alone.
+start_fake local --no-cloud --script "$A/script-dialects.json"
 export ITEST_LOCAL_URL=$local_URL
 set +e
 "$BULKHEAD" run "$A/dialects.json" --repo "$T/repo" --state "$T/state" >"$T/run.out" 2>"$T/run.err"
@@ -127,7 +129,7 @@ expect_eq "every request of the loops is audited" \
 # ---- leak ---------------------------------------------------------------------
 stop_fake local
 make_repo "$T/repo3" --prs 3
-start_fake leaklocal --script "$A/script-leak.json"
+start_fake leaklocal --no-cloud --script "$A/script-leak.json"
 start_fake leakcloud --script "$A/script-leak.json"
 export ITEST_LOCAL_URL=$leaklocal_URL ITEST_CLOUD_URL=$leakcloud_URL ITEST_CLOUD_KEY=itest-cloud-key
 "$BULKHEAD" check "$A/leak.json" >"$T/check.out"
@@ -180,7 +182,7 @@ expect_eq "... and sends the cloud nothing" 0 "$(grep -c '"POST"' "$T/leakcloud.
 # findings goes back once, in the conversation, with what is wrong; a second
 # bad answer fails the task. No schema mode is asked for while tools are
 # offered (it would keep the model from calling them); the prompt says the shape.
-start_fake fnd --script "$A/script-findings.json"
+start_fake fnd --no-cloud --script "$A/script-findings.json"
 set +e
 ITEST_LOCAL_URL=$fnd_URL "$BULKHEAD" run "$A/findings.json" --repo "$T/repo" \
   --state "$T/fstate" >/dev/null 2>"$T/findings.err"

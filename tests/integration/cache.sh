@@ -16,8 +16,10 @@ export BULKHEAD_LOCAL_URL=$local_URL BULKHEAD_CLOUD_URL=$cloud_URL
 REVIEW=$BH_SOURCE_DIR/pipelines/code-review.json
 
 # Chat requests the two fakes received so far (model management left out:
-# loading, listing and preloading models carry no item data).
-chats() { cat "$T/local.log" "$T/cloud.log" | jq -r 'select(.method == "POST" and .path == "/api/chat") | .path' | wc -l; }
+# loading, listing, preloading and probing models carry no item data; the
+# probe is the chat whose only message is its fixed text).
+chats() { cat "$T/local.log" "$T/cloud.log" | jq -r 'select(.method == "POST" and .path == "/api/chat")
+  | select((.body | fromjson | .messages[-1].content) != "Reply with OK.") | .path' | wc -l; }
 # run NAME ARGS...: one run of the review pipeline; stderr to $T/NAME.err.
 run() {
   local name=$1; shift

@@ -26,7 +26,10 @@ cat >"$T/p/ok.json" <<'JSON'
   }
 }
 JSON
-jq '.stages.stub = { "endpoint": "gpu-box", "model": "mybot", "user": "Hi {{pr.title}}" }' \
+# The stub stage reads an internal field: more than a stub (cleared for
+# public, as a run would clear it) may get.
+jq '.source.fields = { "pr.diff": "internal" } |
+    .stages.stub = { "endpoint": "gpu-box", "model": "mybot", "user": "Hi {{pr.title}} {{pr.diff}}" }' \
   "$T/p/ok.json" >"$T/p/stub.json"
 jq '.stages.gone = { "endpoint": "gpu-box", "model": "gemma3:4b", "user": "Hi {{pr.title}}" }' \
   "$T/p/ok.json" >"$T/p/missing.json"
@@ -68,7 +71,7 @@ expect "the audit verifies" "$BULKHEAD" audit verify --state "$T/state"
 check stub "$local_URL" "$T/p/stub.json" --online --state "$T/state"
 expect_eq "a local stage on a cloud stub: exit 3" 3 "$rc"
 expect_contains "the stub is shown with its remote host" "$T/stub.out" \
-  "    model mybot: a cloud stub forwarding to https://ollama.com:443 — refused"
+  "    model mybot: a cloud stub forwarding to https://ollama.com:443 (seen in /api/tags) — refused"
 expect_contains "the refusal names the stage, the model and the host" "$T/stub.err" \
   "stages.stub: refused: local stage uses model 'mybot', a cloud stub that the server forwards to 'https://ollama.com:443'"
 check stub-off "$local_URL" "$T/p/stub.json"

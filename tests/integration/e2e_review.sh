@@ -48,7 +48,7 @@ expect_eq "each reply names the model asked for" 0 \
 expect_eq "ollama is asked never to truncate a prompt" 18 \
   "$(cat "$T/local.log" "$T/cloud.log" | jq -r 'select(.method == "POST") | .body' | jq -s '[.[] | select(.truncate == false)] | length')"
 expect_eq "the reviewer's options and keep_alive reach the model" '{"num_ctx":16384,"temperature":0} "10m"' \
-  "$(jq -r 'select(.method == "POST") | .body' "$T/local.log" | jq -c 'select(.model == "qwen2.5-coder:14b") | [.options, .keep_alive] | "\(.[0] | tojson) \(.[1] | tojson)"' -r | sort -u)"
+  "$(jq -r "select(.method == \"POST\") | $NOT_PROBE | .body" "$T/local.log" | jq -c 'select(.model == "qwen2.5-coder:14b") | [.options, .keep_alive] | "\(.[0] | tojson) \(.[1] | tojson)"' -r | sort -u)"
 expect_eq "plan output is internal" internal "$(jq -r 'select(.stage == "plan") | .label' "$T/report.jsonl" | sort -u)"
 
 expect_eq "canaries planted" 6 "$(wc -l <"$T/repo.canaries")"
@@ -57,24 +57,26 @@ seen=0
 while read -r c; do grep -q -F "$c" "$T/local.log" && seen=$((seen + 1)); done <"$T/repo.canaries"
 expect_eq "local log holds every canary" 6 "$seen"
 
-requests=$(( $(jq -s '[.[] | select(.method == "POST")] | length' "$T/local.log") + \
-             $(jq -s '[.[] | select(.method == "POST")] | length' "$T/cloud.log") ))
+# The probe (a chat whose only message is its fixed text) is model management.
+noprobe='select(.method == "POST") | select(.path != "/api/chat" or (.body | fromjson | .messages[-1].content) != "Reply with OK.")'
+requests=$(( $(jq -s "[.[] | $noprobe] | length" "$T/local.log") + \
+             $(jq -s "[.[] | $noprobe] | length" "$T/cloud.log") ))
 # Records of stage requests; the others are model management (no item data)
 # and declassification decisions (nothing sent).
 jq -c 'select(.stage != "" and (.decision == "allow" or .decision == "refuse"))' "$T/audit-all.jsonl" >"$T/audit.jsonl"
 expect_eq "one declassification record per review" 6 \
   "$(jq -s '[.[] | select(.decision == "declassify" and .stage == "review")] | length' "$T/audit-all.jsonl")"
 expect_eq "one audit record per request" "$requests" "$(wc -l <"$T/audit.jsonl")"
-expect_eq "model-management records: the local server's version, status, model list and loaded models (asked once by the probe; the scheduler takes its answer); public, no item" \
-  "GET /api/ps public |GET /api/status public |GET /api/tags public |GET /api/version public " \
-  "$(jq -r 'select(.stage == "") | "\(.reason | capture("(?<m>GET /api/[a-z]+)").m) \(.label) \(.item)"' "$T/audit-all.jsonl" | sort | paste -sd'|')"
+expect_eq "model-management records: the local server's version, status, model list and loaded models (asked once by the survey; the scheduler takes its answer) and the probe of each local model; public, no item" \
+  "GET /api/ps public |GET /api/status public |GET /api/tags public |GET /api/version public |POST /api/chat public |POST /api/chat public " \
+  "$(jq -r 'select(.stage == "") | "\(.reason | capture("(?<m>(GET|POST) /api/[a-z]+)").m) \(.label) \(.item)"' "$T/audit-all.jsonl" | sort | paste -sd'|')"
 expect_eq "18 requests in all" 18 "$requests"
 expect_eq "every record allows" allow "$(jq -r .decision "$T/audit.jsonl" | sort -u)"
 expect_eq "12 audit records for the cloud (plan and summarize)" 12 "$(jq -s '[.[] | select(.locality == "cloud")] | length' "$T/audit.jsonl")"
 expect "audit chain verifies" "$BULKHEAD" audit verify --state "$T/state"
 
 # Each audit record's payload hash is the hash of a body the server received.
-bodies=$(cat "$T/local.log" "$T/cloud.log" | jq -r 'select(.method == "POST") | .body' | \
+bodies=$(cat "$T/local.log" "$T/cloud.log" | jq -r "select(.method == \"POST\") | $NOT_PROBE | .body" | \
          while IFS= read -r b; do printf '%s' "$b" | sha256sum | cut -d' ' -f1; done | sort)
 expect_eq "audit payload hashes match the bodies received" "$bodies" \
   "$(jq -r .payload_sha256 "$T/audit.jsonl" | sort)"
@@ -134,9 +136,10 @@ for cmd in report status; do
   expect_contains "... saying what --run takes" "$T/badrun.err" "--run takes a run number, got '3x'"
 done
 
-# The same command again: nothing left to do, no model call sent (the probe
-# before the run still asks the server about itself and its models).
-posts() { cat "$T/local.log" "$T/cloud.log" | jq -r 'select(.path == "/api/chat") | .method' | grep -c POST || true; }
+# The same command again: nothing left to do, no model call sent (the survey
+# before the run still asks the server about itself and its models, and the
+# probe sends its fixed public text).
+posts() { cat "$T/local.log" "$T/cloud.log" | jq -r 'select(.path == "/api/chat") | select((.body | fromjson | .messages[-1].content) != "Reply with OK.") | .method' | grep -c POST || true; }
 before=$(posts)
 expect "second run exits 0" "$BULKHEAD" run "$BH_SOURCE_DIR/pipelines/code-review.json" \
   --repo "$T/repo" --base main --state "$T/state"

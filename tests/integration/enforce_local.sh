@@ -125,13 +125,18 @@ expect_eq "stub: the refusal is audited" 1 \
   "$(jq -r 'select(.decision == "refuse" and .stage == "review") | .reason' "$T/stub.audit" | grep -c "is not a local model (a cloud stub)")"
 expect "stub: the audit verifies" "$BULKHEAD" audit verify --state "$T/stub.state"
 
-# The same stub on an old server is forwarded: caught only afterwards, from
-# the reply (remote_host) — what the suffix prevents.
+# The same stub on an old server, hidden from the lists: the probe (the first
+# request to the model, public text only) shows it before anything is sent,
+# and the stage becomes cloud, cleared for public — which this stage's input
+# is, so it runs as a cloud stage. (tests/adversarial/stub_hidden_from_tags.sh
+# has the labelled case.)
 start_fake oldstub --server-version 0.12.3 --models mybot --remote mybot --hide-stubs
 run_bh oldstub "$T/p/stub.json" "$oldstub_URL"
-expect_eq "old server, stub: exit 3 too" 3 "$rc"
-expect_contains "old server, stub: but only as a breach found in the reply" "$T/oldstub.err" \
-  "the server forwarded this request to"
+expect_eq "old server, stub: public input may go to the stub, as to any cloud model" 0 "$rc"
+expect_contains "old server, stub: seen in the probe's reply, before anything was sent" "$T/oldstub.err" \
+  "model 'mybot' is a cloud stub that the server forwards to 'https://ollama.com:443' (seen in the probe's reply"
+expect_contains "old server, stub: the stage ran as cloud" "$T/oldstub.err" \
+  "review       cloud  gpu-box"
 
 # --- a model that is simply missing: a failure, with the right pull command --
 run_bh missing "$T/p/missing.json" "$new_URL"

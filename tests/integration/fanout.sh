@@ -13,7 +13,9 @@ make_repo "$T/repo" --prs 6
 cat >"$T/script.json" <<'EOF'
 { "planner": [ { "reply": "[\"the parser\", {\"file\": \"docs/usage.md\"}, 3]" } ] }
 EOF
-start_fake local --script "$T/script.json"
+# --no-cloud: the local server refuses cloud models itself, so a run sends it no probe
+# (README "Cloud stubs") and the requests counted here are the stages' alone.
+start_fake local --no-cloud --script "$T/script.json"
 start_fake cloud
 export BULKHEAD_LOCAL_URL=$local_URL BULKHEAD_CLOUD_URL=$cloud_URL
 
@@ -165,7 +167,7 @@ expect_eq "the cloud digester got nothing" 0 "$(posts cloud cloud-digester | wc 
 
 # Resume: kill -9 mid fan-out (slow servers, no cloud stage), run again.
 stop_fake local
-start_fake slow --script "$T/script.json" --token-ms 30 --load-ms 100
+start_fake slow --no-cloud --script "$T/script.json" --token-ms 30 --load-ms 100
 export BULKHEAD_LOCAL_URL=$slow_URL
 pipeline "$T/resume.json"
 total=$(( $(wc -l <"$T/files.txt") + 6 + 18 + 1 ))

@@ -18,7 +18,9 @@ make_repo "$T/repo" --prs 1
 # into $T/NAME.state; sets rc and writes $T/NAME.{out,err,report,audit,stats}.
 run_fault() {
   local name=$1 pipe=$2 script=$3 url_var=${1}_URL
-  start_fake "$name" --script "$script"
+# --no-cloud: the local server refuses cloud models itself, so a run sends it no probe
+# (README "Cloud stubs") and the requests counted here are the stages' alone.
+  start_fake "$name" --no-cloud --script "$script"
   set +e
   ITEST_LOCAL_URL=${!url_var} "$BULKHEAD" run "$PIPES/$pipe" --repo "$T/repo" \
     --state "$T/$name.state" >"$T/$name.out" 2>"$T/$name.err"

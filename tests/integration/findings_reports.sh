@@ -19,7 +19,9 @@ LOW='[{"path":"docs/usage.md","line":5,"severity":"low","rule":"wording","messag
 jq -n --arg high "$HIGH" --arg low "$LOW" '{"qwen2.5-coder:14b": [
   {"match": "Pull request #1:", "reply": $high},
   {"match": "Pull request #2:", "reply": $low}]}' >"$T/script.json"
-start_fake local --script "$T/script.json"
+# --no-cloud: the local server refuses cloud models itself, so a run sends it no probe
+# (README "Cloud stubs") and the requests counted here are the stages' alone.
+start_fake local --no-cloud --script "$T/script.json"
 start_fake cloud
 export BULKHEAD_LOCAL_URL=$local_URL BULKHEAD_CLOUD_URL=$cloud_URL
 
@@ -107,7 +109,7 @@ jq -n --arg bad "$BAD" --arg low "$LOW" '{"qwen2.5-coder:14b": [
   {"match": "JSON array of findings", "times": 1, "reply": $bad},
   {"match": "Your reply is not valid findings", "reply": ("```json\n" + $low + "\n```")}]}' \
   >"$T/retry.json"
-start_fake retry --script "$T/retry.json"
+start_fake retry --no-cloud --script "$T/retry.json"
 set +e
 BULKHEAD_LOCAL_URL=$retry_URL run_pr 1 --fail-on high
 rc=$?
@@ -128,7 +130,7 @@ expect_eq "the stored output is the checked findings, fence removed" \
 stop_fake retry
 
 jq -n --arg bad "$BAD" '{"qwen2.5-coder:14b": [{"match": ".", "reply": $bad}]}' >"$T/bad.json"
-start_fake bad --script "$T/bad.json"
+start_fake bad --no-cloud --script "$T/bad.json"
 set +e
 BULKHEAD_LOCAL_URL=$bad_URL run_pr 1 --fail-on high
 rc=$?

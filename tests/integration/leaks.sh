@@ -60,7 +60,7 @@ seen=0
 while read -r c; do grep -q -F "$c" "$T/local.log" && seen=$((seen + 1)); done <"$T/repo.canaries"
 expect_eq "a: every diff reached the local server directly" 2 "$seen"
 expect_eq "a: 2 local requests (the reviews; summaries of declassified reviews go to the cloud), in origin form" 2 \
-  "$(jq -s '[.[] | select(.method == "POST" and .path == "/api/chat")] | length' "$T/local.log")"
+  "$(jq -s "[.[] | select(.method == \"POST\" and .path == \"/api/chat\") | $NOT_PROBE] | length" "$T/local.log")"
 expect "a: audit verifies" "$BULKHEAD" audit verify --state "$T/a.state"
 stop_fake local
 
@@ -75,7 +75,7 @@ expect_contains "b: the error says the redirect was not followed" "$T/b.err" "ne
 no_canary_in_cloud "b"
 expect_eq "b: the cloud server saw only the 2 plans" 2 "$(jq -s 'length' "$T/cloud.log")"
 expect_eq "b: the local server was asked once per review (a redirect is not retried)" 2 \
-  "$(jq -s '[.[] | select(.method == "POST")] | length' "$T/redir.log")"
+  "$(jq -s "[.[] | select(.method == \"POST\") | $NOT_PROBE] | length" "$T/redir.log")"
 expect_eq "b: the API key never reached the local server" 0 "$(grep -c -F 'leaks-KEY-0b9e' "$T/redir.log" || true)"
 expect "b: audit verifies" "$BULKHEAD" audit verify --state "$T/b.state"
 

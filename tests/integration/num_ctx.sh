@@ -59,7 +59,8 @@ expect_eq "the stage's own options.num_ctx wins" 4096 "$(sent_ctx big)"
 start_fake tiny --models qwen3:8b --context-length 16
 run_bh tiny "$T/p/diff.json" "$tiny_URL"
 expect_eq "a prompt over num_ctx from show: exit 4" 4 "$rc"
-expect_eq "nothing was sent" 0 "$(jq -r 'select(.path == "/api/chat")' "$T/tiny.log" | wc -l)"
+expect_eq "nothing was sent (but the probe's fixed text)" 0 \
+  "$(jq -r 'select(.path == "/api/chat") | .body | fromjson | select(.messages[-1].content != "Reply with OK.")' "$T/tiny.log" | wc -l)"
 report tiny
 expect_eq "the error says where the window comes from and what to do" 1 \
   "$(jq -r '.error' "$T/tiny.jsonl" | grep -c 'more than num_ctx 16, the window bulkhead chose from the context length of model .qwen3:8b. (at most 32768) — set options.num_ctx on the stage')"

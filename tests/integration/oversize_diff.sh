@@ -5,7 +5,9 @@ source "$BH_SOURCE_DIR/tests/helpers/lib.sh"
 cd "$T"
 
 make_repo "$T/repo" --prs 2
-start_fake local
+# --no-cloud: the local server refuses cloud models itself, so a run sends it no probe
+# (README "Cloud stubs") and the requests counted here are the stages' alone.
+start_fake local --no-cloud
 start_fake cloud
 export BULKHEAD_LOCAL_URL=$local_URL BULKHEAD_CLOUD_URL=$cloud_URL
 

@@ -39,13 +39,13 @@ expect_eq "every task done" done "$(jq -r .state "$T/report.jsonl" | sort -u | t
 # contents (strings, or the text of content blocks) and their word count.
 # (The contents go through a file: $(...) would drop a trailing newline.)
 contents() { # LOG PATH -> $T/contents
-  jq -r --arg p "$2" 'select(.path == $p) | .body' "$T/$1.log" |
+  jq -r --arg p "$2" "select(.path == \$p) | $NOT_PROBE | .body" "$T/$1.log" |
     jq -j '.messages[].content | if type == "string" then . else (map(.text // "") | join("")) end' \
     >"$T/contents"
 }
 expected_reply() { # LOG PATH
   local body sha words model n
-  body=$(jq -r --arg p "$2" 'select(.path == $p) | .body' "$T/$1.log")
+  body=$(jq -r --arg p "$2" "select(.path == \$p) | $NOT_PROBE | .body" "$T/$1.log")
   model=$(jq -r .model <<<"$body")
   n=$(jq '.messages | length' <<<"$body")
   contents "$1" "$2"
@@ -62,7 +62,7 @@ check_stage() { # STAGE LOG PATH
   local stage=$1 log=$2 path=$3 row
   row=$(jq -c --arg s "$stage" 'select(.stage == $s)' "$T/report.jsonl")
   expect_eq "$stage: the fake got one request on $path" 1 \
-    "$(jq -s --arg p "$path" '[.[] | select(.method == "POST" and .path == $p)] | length' "$T/$log.log")"
+    "$(jq -s --arg p "$path" "[.[] | select(.method == \"POST\" and .path == \$p) | $NOT_PROBE] | length" "$T/$log.log")"
   expect_eq "$stage: output is the fake's reply" "$(expected_reply "$log" "$path")" "$(jq -r .output <<<"$row")"
   expect_eq "$stage: output tokens are the reply's deltas" \
     "$(jq -r .output <<<"$row" | wc -w)" "$(jq -r .output_tokens <<<"$row")"

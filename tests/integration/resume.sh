@@ -25,8 +25,11 @@ done_count() {
   out=$("$BULKHEAD" report --state "$T/state" --format jsonl 2>/dev/null) || { echo 0; return; }
   printf '%s\n' "$out" | jq -s '[.[] | select(.state == "done")] | length'
 }
-requests() { # POSTs received by both servers
-  echo $(( $(curl -s "$local_URL/fake/stats" | jq .requests) + $(curl -s "$cloud_URL/fake/stats" | jq .requests) ))
+requests() { # model calls received by both servers, the probe's fixed public chat left out
+  local probes
+  probes=$(cat "$T/local.log" "$T/cloud.log" | jq -s '[.[] | select(.path == "/api/chat")
+    | select((.body | fromjson | .messages[-1].content) == "Reply with OK.")] | length')
+  echo $(( $(curl -s "$local_URL/fake/stats" | jq .requests) + $(curl -s "$cloud_URL/fake/stats" | jq .requests) - probes ))
 }
 
 (run >"$T/run1.out" 2>"$T/run1.err") &

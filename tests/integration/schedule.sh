@@ -39,7 +39,9 @@ generate_bodies() { jq -r 'select(.path == "/api/generate") | .body' "$T/local.l
 
 # ---- one model at a time ------------------------------------------------------
 pipeline "$T/one.json"
-start_fake local --slots 1 --load-ms 50 --token-ms 5
+# --no-cloud: the server refuses cloud models itself, so a run sends no probe
+# (README "Cloud stubs") and the loads counted here are the scheduler's alone.
+start_fake local --no-cloud --slots 1 --load-ms 50 --token-ms 5
 export BULKHEAD_LOCAL_URL=$local_URL
 set +e
 "$BULKHEAD" run --no-cache "$T/one.json" --repo "$T/repo" --state "$T/state1" >"$T/run1.out" 2>"$T/run1.err"
@@ -70,7 +72,7 @@ stop_fake local
 # ---- room for two ----------------------------------------------------------------
 pipeline "$T/two.json" ', "max_loaded_models": 2'
 : >"$T/local.log"
-start_fake local --slots 2 --load-ms 50 --token-ms 5
+start_fake local --no-cloud --slots 2 --load-ms 50 --token-ms 5
 export BULKHEAD_LOCAL_URL=$local_URL
 set +e
 "$BULKHEAD" run --no-cache "$T/two.json" --repo "$T/repo" --state "$T/state2" >"$T/run2.out" 2>"$T/run2.err"
@@ -110,7 +112,7 @@ cat >"$T/quote.json" <<'EOF'
 { "qwen2.5-coder:14b": [ { "match": "spaces after an operator were rejected", "echo": true } ] }
 EOF
 : >"$T/local.log"
-start_fake local --slots 1 --load-ms 50 --token-ms 5 --script "$T/quote.json"
+start_fake local --no-cloud --slots 1 --load-ms 50 --token-ms 5 --script "$T/quote.json"
 start_fake cloud
 export BULKHEAD_LOCAL_URL=$local_URL BULKHEAD_CLOUD_URL=$cloud_URL
 set +e

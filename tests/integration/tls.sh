@@ -81,7 +81,7 @@ expect_eq "(a) the tasks get no 'is the server running' hint: retrying cannot he
 run ca ca.json
 expect_eq "(b) with ca_file: exit 0" 0 "$rc"
 expect_eq "(b) both reviews reached the server" 2 \
-  "$(jq -s '[.[] | select(.path == "/api/chat")] | length' "$T/local.log")"
+  "$(jq -s "[.[] | select(.path == \"/api/chat\") | $NOT_PROBE] | length" "$T/local.log")"
 expect_eq "(b) no Authorization without basic_auth_env" 0 \
   "$(jq -s '[.[] | select(.headers.Authorization)] | length' "$T/local.log")"
 
@@ -94,7 +94,7 @@ expect_eq "(c) with basic_auth_env: exit 0" 0 "$rc"
 tail -n +"$((before + 1))" "$T/local.log" >"$T/auth.log"
 expect_eq "(c) every request carries the login" "$want" \
   "$(jq -r '.headers.Authorization // "none"' "$T/auth.log" | sort -u)"
-expect_eq "(c) model calls among them" 2 "$(jq -s '[.[] | select(.path == "/api/chat")] | length' "$T/auth.log")"
+expect_eq "(c) model calls among them" 2 "$(jq -s "[.[] | select(.path == \"/api/chat\") | $NOT_PROBE] | length" "$T/auth.log")"
 expect_eq "(c) and the /api/tags probe" 1 "$(jq -s '[.[] | select(.path == "/api/tags")] | length' "$T/auth.log")"
 "$BULKHEAD" report --state "$T/state-auth" --format jsonl >"$T/auth.report"
 "$BULKHEAD" audit show --state "$T/state-auth" >"$T/auth.audit" 2>&1 || true

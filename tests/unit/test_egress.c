@@ -955,6 +955,27 @@ static void egress_adds_local_suffix_only_where_it_is_honoured(void **state)
     egr_free(g);
 }
 
+/* A stub is a fact of the server's model: marking it by (endpoint, model)
+ * marks every stage on it (names compared as Ollama does) and no other,
+ * counts only new marks, and caps each at the bottom label. */
+static void egress_marks_a_stub_model_for_every_stage_on_it(void **state)
+{
+    struct fixture *f = *state;
+    free(f->p->stages[ST_SUMMARY].model);
+    f->p->stages[ST_SUMMARY].model = bh_xstrdup("QWEN2.5-coder:7b"); /* same name, cloud endpoint */
+    f->p->stages[ST_REVIEW].clearance = L_CONFIDENTIAL; /* the stage's word cannot raise a stub */
+    assert_int_equal(egr_stage_clearance(f->gate, ST_REVIEW), L_CONFIDENTIAL);
+    assert_int_equal(egr_model_mark_remote(f->gate, EP_LOCAL, "Qwen2.5-Coder:7b", "h"), 1);
+    assert_string_equal(egr_stage_remote(f->gate, ST_REVIEW), "h");
+    assert_null(egr_stage_remote(f->gate, ST_SUMMARY)); /* another endpoint */
+    assert_null(egr_stage_remote(f->gate, ST_SNEAKY));  /* another model */
+    assert_false(egr_stage_local(f->gate, ST_REVIEW));
+    assert_int_equal(egr_stage_clearance(f->gate, ST_REVIEW), L_PUBLIC);
+    assert_int_equal(egr_model_mark_remote(f->gate, EP_LOCAL, "qwen2.5-coder:7b", "h2"), 0);
+    assert_string_equal(egr_stage_remote(f->gate, ST_REVIEW), "h"); /* the first host stays */
+    assert_int_equal(egr_model_mark_remote(f->gate, EP_LOCAL, "qwen2.5-coder", "h"), 0);
+}
+
 /* The probe's /api/ps is kept for the scheduler: copied (the caller's
  * strings may go), replaced when set again, unknown until set. */
 static void egress_keeps_the_probes_loaded_models(void **state)
@@ -1085,6 +1106,7 @@ int main(void)
         cmocka_unit_test(egress_trusted_hosts_vouch_only_for_what_they_list),
         cmocka_unit_test(egress_rejects_bad_urls),
         G(egress_adds_local_suffix_only_where_it_is_honoured),
+        G(egress_marks_a_stub_model_for_every_stage_on_it),
         G(egress_num_ctx_is_the_stages_else_the_probes),
         G(egress_keeps_the_probes_loaded_models),
         G(egress_refuses_confidential_to_cloud_stage),

@@ -178,6 +178,31 @@ static void show_falls_back_to_any_context_length_and_sees_stubs(void **state)
     prov_doc_free(d);
 }
 
+/* The probe's reply (a non-streamed chat object): a stub names its host; an
+ * empty remote_host says nothing; an error status is the server's text. */
+static void probe_reply_shows_a_stub(void **state)
+{
+    (void)state;
+    struct prov_show s = { 0 };
+    struct bh_err err = { 0 };
+    struct prov_doc *d = doc_of("{\"model\":\"coder:7b\",\"remote_model\":\"coder:7b\","
+                                "\"remote_host\":\"https://ollama.com:443\",\"message\":"
+                                "{\"role\":\"assistant\",\"content\":\"OK\"},\"done\":true}", 1);
+    assert_int_equal(prov_probe_finish(d, 200, &s, &err), 0);
+    assert_string_equal(s.remote_host, "https://ollama.com:443");
+    prov_show_release(&s);
+    prov_doc_free(d);
+    d = doc_of("{\"model\":\"coder:7b\",\"remote_host\":\"\",\"done\":true}", 0);
+    assert_int_equal(prov_probe_finish(d, 200, &s, &err), 0);
+    assert_null(s.remote_host);
+    assert_null(s.remote_model);
+    prov_doc_free(d);
+    d = doc_of("{\"error\":\"model 'x' not found\"}", 0);
+    assert_int_equal(prov_probe_finish(d, 404, &s, &err), BH_EREPLY);
+    assert_string_equal(err.msg, "probing the model: HTTP 404: model 'x' not found");
+    prov_doc_free(d);
+}
+
 /* ---- pull ---- */
 
 struct seen {
@@ -345,6 +370,7 @@ int main(void)
         cmocka_unit_test(a_doc_over_its_cap_fails),
         cmocka_unit_test(show_finds_context_length_through_the_architecture),
         cmocka_unit_test(show_falls_back_to_any_context_length_and_sees_stubs),
+        cmocka_unit_test(probe_reply_shows_a_stub),
         cmocka_unit_test(version_and_status_tell_what_the_server_enforces),
         cmocka_unit_test(version_and_status_fail_on_other_replies),
         cmocka_unit_test(versions_compare_by_number_and_local_starts_at_0_18),

@@ -119,9 +119,14 @@ static void cloud_model_on_local_endpoint_is_cloud(void **state)
     f.st[1].model = "gpt-oss:20b-cloud";
     assert_false(pol_stage_local(&f.p, 1, 1));
     assert_int_equal(pol_stage_clearance(&f.p, 1, 1), PUB);
-    f.st[1].clearance = INT; /* only the stage's own word raises it */
-    assert_int_equal(pol_stage_clearance(&f.p, 1, 1), INT);
+    f.st[1].clearance = CONF; /* a stage's own word never raises a cloud destination */
+    assert_int_equal(pol_stage_clearance(&f.p, 1, 1), PUB);
     assert_true(pol_stage_local(&f.p, 2, 1));
+    /* A stub found online: the same bottom cap, whatever the stage declares. */
+    f.st[2].clearance = CONF;
+    assert_int_equal(pol_stage_clearance_facts(&f.p, 2, 1, 0), CONF);
+    assert_int_equal(pol_stage_clearance_facts(&f.p, 2, 1, 1), PUB);
+    assert_false(pol_stage_local_facts(&f.p, 2, 1, 1));
 }
 
 static void check_passes_the_private_split(void **state)
@@ -194,7 +199,8 @@ static void graph_names_locality_reasons_and_clearance_sources(void **state)
     assert_string_equal(pol_locality_words(g.stages[1].why), "declared local, in a trusted network");
     assert_string_equal(pol_clearance_from_words(g.stages[1].clearance_from), "default for local");
     assert_string_equal(pol_locality_words(g.stages[2].why), "model name ends in :cloud");
-    assert_string_equal(pol_clearance_from_words(g.stages[2].clearance_from), "default for cloud");
+    assert_string_equal(pol_clearance_from_words(g.stages[2].clearance_from),
+                        "cloud model on a local endpoint");
     pol_graph_release(&g);
     graph_of(&g, &f, 0, POL_ADDR_UNRESOLVED);
     assert_string_equal(pol_locality_words(g.stages[1].why),

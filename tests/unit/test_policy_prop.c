@@ -387,7 +387,7 @@ static int ref_clearance(const struct gen *g, size_t s, int remote)
     if (e->declared_local && !verified)
         return POL_NOTHING;  /* a local claim the network refutes: nothing at all */
     if (verified && (ref_is_cloud_model(st->model) || remote))
-        return st->clearance >= 0 ? st->clearance : 0;  /* only the stage's word */
+        return 0;  /* a cloud destination nobody declared: the bottom, whatever the stage says */
     int cap = e->clearance >= 0 ? e->clearance : verified ? top_of(g) : 0;
     int want = st->clearance >= 0 ? st->clearance : cap;
     return want < cap ? want : cap;
