@@ -64,18 +64,25 @@ int stage_check_not_forwarded(struct eng_task *t, size_t stage, const struct pro
     if (!reply->remote_host || !reply->remote_host[0] ||
         !egr_endpoint_info(g, s->endpoint)->local)
         return 0;
-    egr_model_mark_remote(g, s->endpoint, s->model, reply->remote_host);
-    if (pol_label_join(p, label, label) <= egr_stage_clearance(g, stage))
-        return 0; /* within what the stub may get: allowed as to any cloud model */
+    /* What a stub here may receive: the clearance the gate applies once the
+     * model is marked (policy's rule for a cloud model on a local endpoint). */
+    int cap = pol_stage_clearance_facts(p, stage, 1, 1);
+    int breach = pol_label_join(p, label, label) > cap; /* -1 (unknown) is top */
     char why[300];
     struct bh_err aerr = { 0 };
     snprintf(why, sizeof(why), "the reply says the server forwarded the request to '%s' "
              "(model '%s' is a cloud stub; treated as cloud from now on)", reply->remote_host,
              s->model);
-    if (egr_audit_breach(g, stage, eng_task_item(t), label, why, &aerr)) {
+    /* Recorded before the mark, so that the record says where the request was
+     * sent as: a local stage, the data for its clearance. */
+    int rc = breach ? egr_audit_breach(g, stage, eng_task_item(t), label, why, &aerr) : 0;
+    egr_model_mark_remote(g, s->endpoint, s->model, reply->remote_host);
+    if (rc) {
         *err = aerr; /* the audit could not be written: the run stops (egress.c) */
         return aerr.code;
     }
+    if (!breach)
+        return 0; /* within what the stub may get: allowed as to any cloud model */
     return bh_err_set(err, BH_EPOLICY,
                       "the server forwarded this request to '%s' (the model is a cloud stub): "
                       "its output is discarded, and every stage on the model is treated as "

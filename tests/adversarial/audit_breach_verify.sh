@@ -11,7 +11,7 @@ source "$BH_SOURCE_DIR/tests/adversarial/lib.sh"
 cd "$T"
 make_repo "$T/repo" --prs 1
 start_fake cloud
-start_fake stub --server-version 0.12.3 --models 'mybot' --remote mybot --hide-stubs
+start_fake stub --server-version 0.12.3 --models 'mybot' --remote mybot --hide-stubs --remote-after 1
 P="$ADV/pipelines/audit_breach_verify.json"
 
 export BULKHEAD_LOCAL_URL=$stub_URL BULKHEAD_CLOUD_URL=$cloud_URL

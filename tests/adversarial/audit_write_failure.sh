@@ -65,14 +65,17 @@ expect_eq "b: the cloud server got no request at all" 0 "$(wc -l <"$T/cloud.log"
 sqlite3 "$db" "DROP TRIGGER fail_all"
 
 # --- c. the breach record cannot be written --------------------------------
-start_fake stub --server-version 0.12.3 --models qwen3:8b --remote qwen3:8b --hide-stubs
+start_fake stub --server-version 0.12.3 --models qwen3:8b --remote qwen3:8b --hide-stubs --remote-after 1
 sqlite3 "$db" "CREATE TRIGGER fail_breach BEFORE INSERT ON audit
   WHEN NEW.decision = 'breach' BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END;"
 : >"$T/cloud.log"
 BULKHEAD_LOCAL_URL=$stub_URL bh c run "$P" --repo "$T/repo" --state "$T/s" --fresh --no-cache
 expect_rc "c: an unrecorded breach stops the run" 70
 expect_contains "c: naming the error" "$T/c.err" "injected audit failure"
-expect_eq "c: the stub got one review, then nothing" 1 "$(chats stub)"
+# The probe passed (the model turned into a stub after it); the reviews in
+# flight then (max_concurrency 2) reached it, and nothing after the failed write.
+n=$(chats stub)
+expect "c: the stub got the reviews in flight, then nothing ($n)" [ "$n" -ge 1 -a "$n" -le 2 ]
 expect_eq "c: the cloud server got nothing" 0 "$(chats cloud)"
 sqlite3 "$db" "DROP TRIGGER fail_breach"
 audit_says "c: the chain still verifies" "$T/s" 0

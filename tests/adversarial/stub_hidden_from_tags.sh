@@ -8,7 +8,7 @@
 # Variant "mid-run": the model turns into a stub after the probe passed
 # (fake-llm --remote-after 1). The first reply with remote_host must mark the
 # model cloud at once: at most the one request it answers has left (a breach,
-# audited "breach: ..."), no later item goes there, and the run exits 3.
+# audited as a breach record), no later item goes there, and the run exits 3.
 # The stub server plays the cloud here: its log must hold no canary (mid-run:
 # only the one breached item's).
 source "$BH_SOURCE_DIR/tests/adversarial/lib.sh"
@@ -49,7 +49,7 @@ bh mid run "$PIPE" --repo "$T/repo" --state "$T/mid.state"
 expect_rc "mid-run: the run exits 3" 3
 expect_contains "mid-run: the run says the server forwarded a request" "$T/mid.err" \
   "the server forwarded this request to 'https://ollama.com:443'"
-audit_has "mid-run: a breach record" "$T/mid.state" "decision = 'refuse' AND reason LIKE 'breach:%'"
+audit_has "mid-run: a breach record" "$T/mid.state" "decision = 'breach' AND stage = 'review'"
 seen=0
 while read -r c; do grep -q -F "$c" "$T/mid.log" && seen=$((seen + 1)); done <"$T/repo.canaries"
 expect_eq "mid-run: only the one item whose reply showed the stub reached it" 1 "$seen"
@@ -57,7 +57,6 @@ expect_eq "mid-run: one request with item data reached the model, then none" 1 \
   "$(jq -s '[.[] | select(.path == "/api/chat") | .body | fromjson | select((.messages // []) | length > 0)
              | select(.messages[-1].content != "Reply with OK.")] | length' "$T/mid.log")"
 no_canary_at "$T/cloud.log" "$T/repo.canaries" "mid-run"
-# The CURRENT `audit verify` exits 0 with a breach record in the chain; the
-# audit change of issue "breach records" makes it non-zero (then expect 3).
-audit_says "mid-run: audit verify (0 until verify fails on breach records)" "$T/mid.state" 0
+# The data that left is on record, and `audit verify` says so (exit 3).
+audit_says "mid-run: audit verify reports the breach" "$T/mid.state" 3
 finish
