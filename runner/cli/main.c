@@ -8,11 +8,16 @@
 
 #include "util/bh_err.h"
 
+#ifndef BH_VERSION
+#error "BH_VERSION comes from CMake's project version (runner/cli/CMakeLists.txt)"
+#endif
+
 static const struct cli_cmd commands[] = {
     { "check", "validate a pipeline and prove where its data may flow", cmd_check },
     { "plan", "show what a run would send where, per item, without calling a model", cmd_plan },
     { "run", "run a pipeline over the pull requests of a repository", cmd_run },
-    { "report", "print the results of the last run (md or jsonl)", cmd_report },
+    { "report", "print the results of a run (md, jsonl, sarif, junit, github-review)",
+      cmd_report },
     { "audit", "show or verify the audit log of egress decisions", cmd_audit },
     { "models", "list, pull and preload the models a pipeline needs", cmd_models },
     { "status", "how far the latest run has got, per stage (also while it runs)", cmd_status },
@@ -25,8 +30,9 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'bulkhead <command> --help' describes a command.\n"
-               "exit codes: 0 ok, 2 usage or configuration error, 3 a policy refusal happened,\n"
-               "4 some tasks failed, 70 internal error\n");
+               "exit codes: 0 ok, 1 a finding at or above --fail-on, 2 usage or configuration\n"
+               "error, 3 a policy refusal happened, 4 some tasks failed, 70 internal error (or an\n"
+               "audit record that could not be written)\n");
 }
 
 int cli_exit_code(int code)
@@ -75,7 +81,7 @@ int main(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("bulkhead 0.1.0\n");
+        printf("bulkhead %s\n", BH_VERSION);
         return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
