@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ci/bootstrap.sh
+echo "== lint (ci/lint.sh: the rules of the architecture) =="
+ci/lint.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 
 echo "== build (RelWithDebInfo) =="

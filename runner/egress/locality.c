@@ -251,7 +251,13 @@ static int parse_url(CURLU *u, const char *url, struct egr_endpoint *out, struct
         memmove(out->host, out->host + 1, hl - 2);
         out->host[hl - 2] = '\0';
     }
-    out->port = atoi(port);
+    /* curl gave the port as digits (its URL parser checked 0..65535), but an
+     * unchecked conversion is how a bad value slips through later changes. */
+    char *end = NULL;
+    long n = strtol(port, &end, 10);
+    if (end == port || *end || n < 1 || n > 65535)
+        return bh_err_set(err, BH_EINVAL, "URL '%s' has no usable port", url);
+    out->port = (int)n;
     return 0;
 }
 

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# ci/lint.sh — the rules that keep the architecture what the folder names say.
+# Each rule prints why it exists when it fails. Run by ci/test.sh; a test
+# (tests/integration/lint.sh) plants a violation of each rule in a scratch copy
+# and sees this script fail with that rule's message.
+#
+# Usage: ci/lint.sh [ROOT]   (default: the repository this script is in)
+set -uo pipefail
+root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
+cd "$root" || exit 2
+failed=0
+
+# rule NAME WHY < <(search): report the lines of the search (file:line: text) as
+# violations. Fed by process substitution, not a pipe, so that failed is set here.
+rule() {
+  local name=$1 why=$2 hits
+  hits=$(cat)
+  if [ -n "$hits" ]; then
+    echo "lint: $name: $why"
+    printf '%s\n' "$hits" | sed 's/^/  /' | head -20
+    failed=1
+  fi
+}
+
+product() { # the product's C sources and headers (not the tests, not the fixtures)
+  find runner stages -name '*.[ch]' -print0 | sort -z
+}
+
+# 1. Unbounded or unchecked C library calls: every buffer that grows from input has a
+#    cap, every number from input is range-checked.
+rule banned-functions "strcpy, strcat, sprintf, gets and atoi neither bound a buffer nor report a bad number: use bh_buf, snprintf/bh_str_put, strtol with its end pointer" < <(
+  product | xargs -0 grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|atoll)[[:space:]]*\(' |
+    grep -vE '\b(snprintf|vsnprintf)[[:space:]]*\('
+)
+
+# 2. util/ is the bottom of the dependency order: it includes no other module, so
+#    that every module may use it without a cycle.
+rule util-is-the-bottom "runner/util/ may include only itself: every other module depends on it, so an include from it makes a cycle" < <(
+  find runner/util -name '*.[ch]' -print0 | xargs -0 grep -nE '#include "[a-z_]+/' |
+    grep -vE '#include "util/'
+)
+
+# 3. sources/ reads repositories and folders; it never decides or sends anything.
+rule sources-never-send "runner/sources/ only reads items: a source that could reach the gate or the network could send an item before it is labelled" < <(
+  find runner/sources -name '*.[ch]' -print0 | xargs -0 grep -nE '#include "(egress|net|engine|stages)/'
+)
+
+# 4. A dependency's handles stay inside its wrapper: SQLite in store/.
+rule sqlite-in-store "SQLite is touched only by runner/store/ (one thread, one wrapper, its errors translated there)" < <(
+  product | xargs -0 grep -nE '#include <sqlite3\.h>' | grep -v '^runner/store/'
+)
+
+exit "$failed"

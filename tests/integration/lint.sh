@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# ci/lint.sh passes on the tree, and fails with each rule's message when a
+# violation of that rule is planted in a scratch copy.
+source "$BH_SOURCE_DIR/tests/helpers/lib.sh"
+cd "$T"
+
+expect "lint passes on the tree" "$BH_SOURCE_DIR/ci/lint.sh" "$BH_SOURCE_DIR"
+
+# plant NAME FILE LINE MESSAGE: a fresh copy with LINE appended to FILE must fail with MESSAGE.
+plant() {
+  local name=$1 file=$2 line=$3 msg=$4
+  rm -rf "$T/copy"
+  mkdir -p "$T/copy"
+  cp -r "$BH_SOURCE_DIR/runner" "$BH_SOURCE_DIR/stages" "$T/copy/"
+  printf '%s\n' "$line" >>"$T/copy/$file"
+  set +e
+  "$BH_SOURCE_DIR/ci/lint.sh" "$T/copy" >"$T/$name.out" 2>&1
+  local rc=$?
+  set -e
+  expect_eq "$name: lint fails" 1 "$rc"
+  expect_contains "$name: with the rule's message" "$T/$name.out" "$msg"
+  expect_contains "$name: naming the place" "$T/$name.out" "$file:"
+}
+
+plant banned runner/store/cache.c 'static void f(char *d) { strcpy(d, "x"); }' \
+  "lint: banned-functions: strcpy, strcat, sprintf, gets and atoi"
+plant banned-atoi stages/chat.c 'static int g(const char *s) { return atoi(s); }' \
+  "lint: banned-functions:"
+plant util runner/util/bh_str.c '#include "policy/policy.h"' \
+  "lint: util-is-the-bottom: runner/util/ may include only itself"
+plant sources runner/sources/src_files.c '#include "egress/egress.h"' \
+  "lint: sources-never-send: runner/sources/ only reads items"
+plant sqlite runner/engine/engine.c '#include <sqlite3.h>' \
+  "lint: sqlite-in-store: SQLite is touched only by runner/store/"
+finish
