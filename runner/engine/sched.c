@@ -275,8 +275,9 @@ static void call_warn(const struct call *c, const struct net_result *r, const st
         snprintf(why, sizeof(why), "%s", r->error[0] ? r->error : err->msg);
     else
         snprintf(why, sizeof(why), "HTTP %ld", r->status);
-    fprintf(stderr, "bulkhead: warning: endpoint '%s': %s%s failed: %s (the tasks go on; "
-                    "their requests load what they need)\n",
+    /* Through the progress display, which would otherwise draw over it. */
+    eng_say(c->e, "bulkhead: warning: endpoint '%s': %s%s failed: %s (the tasks go on; "
+                  "their requests load what they need)",
             c->e->o->p->endpoints[c->ep].name, kind_what[c->kind], model, why);
 }
 
@@ -326,7 +327,7 @@ static int manage_send(struct eng *e, size_t ep, long group, int kind)
                                 .on_data = call_data, .on_done = call_done, .ud = c };
     struct bh_err err = { 0 };
     if (egr_send_manage(e->o->gate, &r, &err)) {
-        fprintf(stderr, "bulkhead: warning: %s\n", err.msg);
+        eng_say(e, "bulkhead: warning: %s", err.msg);
         prov_doc_free(c->doc);
         free(c);
         return -1;
