@@ -86,7 +86,12 @@ closed_port() {
 # stubs"). Tests that count a stage's requests use it: jq "... | $NOT_PROBE".
 NOT_PROBE='select((try (.body | fromjson | .messages[-1].content) catch null) != "Reply with OK.")'
 
+# A script that asserted nothing has shown nothing: it fails.
 finish() {
   echo "$TEST_NAME: $_passed passed, $_failed failed"
+  if [ $((_passed + _failed)) -eq 0 ]; then
+    echo "$TEST_NAME: no assertion was made: a test that checks nothing cannot pass"
+    _failed=1
+  fi
   [ "$_failed" -eq 0 ]
 }

@@ -32,4 +32,14 @@ plant sources runner/sources/src_files.c '#include "egress/egress.h"' \
   "lint: sources-never-send: runner/sources/ only reads items"
 plant sqlite runner/engine/engine.c '#include <sqlite3.h>' \
   "lint: sqlite-in-store: SQLite is touched only by runner/store/"
+
+# The helpers keep the tests honest too: a script that asserts nothing fails.
+printf '%s\n' 'source "$BH_SOURCE_DIR/tests/helpers/lib.sh"' 'finish' >"$T/empty-test.sh"
+set +e
+BH_KEEP= bash "$T/empty-test.sh" >"$T/empty-test.out" 2>&1
+rc=$?
+set -e
+expect_eq "a test script with no assertion fails" 1 "$rc"
+expect_contains "saying so" "$T/empty-test.out" "no assertion was made"
+rm -rf "${TMPDIR:-/tmp}"/bh-empty-test.*
 finish
