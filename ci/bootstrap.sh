@@ -17,8 +17,10 @@ pkgs=(
   # the strongest egress checks (leaks.sh, tests/adversarial/): runs in a network
   # namespace of their own (unshare, util-linux; ip, iproute2, brings up its
   # loopback) under strace, which counts connect() attempts to an address that
-  # must never be tried; without them those cases check less and say so
+  # must never be tried; without them those cases end as skipped (exit 77), which
+  # ci/test.sh refuses
   strace iproute2 util-linux
+  graphviz   # dot: check --format dot's output is rendered (check_formats.sh)
 )
 
 missing=()

@@ -54,11 +54,11 @@ in_ns() {
 }
 
 if ! unshare -rn true 2>/dev/null; then
-  echo "# no unprivileged network namespace here: the runs are not exercised, check only"
+  skip_part "no unprivileged network namespace here: the runs are not exercised, check only"
   finish
   exit
 fi
-command -v strace >/dev/null || echo "# no strace here: connect() attempts are not counted"
+command -v strace >/dev/null || skip_part "no strace here: connect() attempts are not counted"
 
 # --- 2. run -----------------------------------------------------------------------
 in_ns run run "$P" --repo "$T/repo" --state "$T/s2"

@@ -74,7 +74,7 @@ if command -v dot >/dev/null; then
   expect "dot renders the graph" dot -Tsvg -o "$T/ok.svg" "$T/ok.dot"
   expect "dot renders a refused graph" dot -Tsvg -o "$T/bad.svg" "$T/out"
 else
-  echo "# dot is not installed: rendering not tried"
+  skip_part "dot (graphviz) is not installed: rendering not tried"
 fi
 
 # md: every cloud stage with its host, and the statement of what leaves.

@@ -99,6 +99,7 @@ if unshare -rn true 2>/dev/null; then
   # LeakSanitizer cannot run under ptrace: traced runs go without it, and an
   # untraced run below keeps the leak check for this path.
   tracer=()
+  command -v strace >/dev/null || skip_part "c: no strace here: connect() attempts are not counted"
   command -v strace >/dev/null && tracer=(env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
     strace -f -qq -e trace=connect -o "$T/c.strace")
   set +e
@@ -132,7 +133,7 @@ if unshare -rn true 2>/dev/null; then
   expect_eq "c: and audits only a refusal" refuse \
     "$("$BULKHEAD" audit show --state "$T/c.models" | jq -r .decision | sort -u | tr '\n' ' ' | sed 's/ $//')"
 else
-  echo "# c: no unprivileged network namespace here: run not exercised, check only"
+  skip_part "c: no unprivileged network namespace here: run not exercised, check only"
 fi
 unset ITEST_LOCAL_URL
 no_canary_in_cloud "c"
@@ -166,7 +167,7 @@ if unshare -rnm bash -c "mount --bind '$T/hosts' /etc/hosts" 2>/dev/null; then
       "$(tcp_connects "$T/c2.strace.c2-$h-run.out")"
   done
 else
-  echo "# c2: no unprivileged user/mount namespace here: not exercised"
+  skip_part "c2: no unprivileged user/mount namespace here: not exercised"
 fi
 
 # --- d. :cloud / -cloud models on a loopback endpoint -------------------------

@@ -42,4 +42,13 @@ set -e
 expect_eq "a test script with no assertion fails" 1 "$rc"
 expect_contains "saying so" "$T/empty-test.out" "no assertion was made"
 rm -rf "${TMPDIR:-/tmp}"/bh-empty-test.*
+# ...and a script with a check it could not run ends as skipped (77), not passed.
+printf '%s\n' 'source "$BH_SOURCE_DIR/tests/helpers/lib.sh"' 'ok "one check ran"' \
+  'skip_part "no strace here"' 'finish' >"$T/part-test.sh"
+set +e
+bash "$T/part-test.sh" >"$T/part-test.out" 2>&1
+rc=$?
+set -e
+expect_eq "a test script with a check that could not run exits 77 (ctest: skipped)" 77 "$rc"
+expect_contains "naming what could not run" "$T/part-test.out" "could not run here: no strace here"
 finish
