@@ -411,12 +411,14 @@ static int stream_finish(struct prov_stream *s, long status, struct prov_reply *
     parse_whole(s);
     if (status == 400 && s->n_ctx > 0 && s->n_prompt > 0) {
         /* llama-server counts for us: say its numbers and its knob. */
+        char text[PROV_TEXT_MAX + 4];
+        prov_acc_http_text(&s->a, text, sizeof(text));
         free(r->error);
-        r->error = bh_xstrdup(s->a.r.error ? s->a.r.error : "");
-        return bh_err_set(err, BH_EREPLY, "the prompt is too long for the server's context: "
-                          "%lld prompt tokens, context (n_ctx) %lld — raise the server's "
-                          "context (llama-server -c / --ctx-size) or shorten the input (or "
-                          "split it)", (long long)s->n_prompt, (long long)s->n_ctx);
+        r->error = bh_xstrdup(text);
+        return bh_err_set(err, BH_EREPLY, "the prompt is too long for the model (400): %s — "
+                          "%lld prompt tokens, context (n_ctx) %lld: raise the server's context "
+                          "(llama-server -c / --ctx-size) or shorten the input (or split it)",
+                          text, (long long)s->n_prompt, (long long)s->n_ctx);
     }
     if (status < 200 || status > 299) {
         classify(&s->a, status);
