@@ -281,9 +281,13 @@ static int cut_fails(struct chat_call *c, const struct prov_reply *reply, char *
     if (!reply_cut(c, reply, why, sizeof(why)))
         return 0;
     if (p->stages[c->via].keep_truncated) {
+        /* note is read and written: snprintf from a buffer into itself is undefined
+         * (it came out doubled with garbage after it). */
+        char before[400];
         c->cut = 1;
+        bh_str_put(before, sizeof(before), "%s", note);
         bh_str_put(note, size, "%s; kept as the stage says (on_truncated: keep)%s%s", why,
-                   note[0] ? "; " : "", note);
+                   before[0] ? "; " : "", before);
         return 0;
     }
     struct bh_err err = { 0 };
