@@ -26,6 +26,7 @@
 #include "egress/egress.h"
 #include "pipeline/pipeline.h"
 #include "policy/policy.h"
+#include "providers/manage.h"
 #include "providers/prov.h"
 #include "stages/output.h"
 #include "stages/stage.h"
@@ -280,9 +281,13 @@ static int cut_fails(struct chat_call *c, const struct prov_reply *reply, char *
     if (!reply_cut(c, reply, why, sizeof(why)))
         return 0;
     if (p->stages[c->via].keep_truncated) {
+        /* note is read and written: snprintf from a buffer into itself is undefined
+         * (it came out doubled with garbage after it). */
+        char before[400];
         c->cut = 1;
+        bh_str_put(before, sizeof(before), "%s", note);
         bh_str_put(note, size, "%s; kept as the stage says (on_truncated: keep)%s%s", why,
-                   note[0] ? "; " : "", note);
+                   before[0] ? "; " : "", before);
         return 0;
     }
     struct bh_err err = { 0 };
@@ -297,6 +302,29 @@ static int cut_fails(struct chat_call *c, const struct prov_reply *reply, char *
     return 1;
 }
 
+/* A reply named for another model than the stage asked for fails its task
+ * when the endpoint says "expect_model": "exact" (otherwise the run's summary
+ * and reports say which model answered). */
+static int model_fails(struct chat_call *c, const struct prov_reply *reply)
+{
+    const struct pipeline *p = eng_task_pipeline(c->t);
+    const struct pipe_stage *s = &p->stages[c->via];
+    const struct pipe_endpoint *ep = &p->endpoints[s->endpoint];
+    if (!ep->expect_model_exact || prov_model_answered_eq(s->model, reply->model))
+        return 0;
+    struct bh_err err = { 0 };
+    bh_err_set(&err, BH_EREPLY, "asked for model '%s', answered by '%s', and endpoint '%s' "
+               "says \"expect_model\": \"exact\" — serve '%s' there (llama-server answers "
+               "with its one model, whatever is asked), name the model the server has in "
+               "stages.%s.model, or set \"expect_model\": \"any\"",
+               s->model, reply->model, ep->name, s->model, s->name);
+    stage_prefix_where(c->t, c->via, &err);
+    eng_task_fail(c->t, &err);
+    if (c->on_reply)
+        c->on_reply(c->ud, NULL, NULL); /* the task has moved on: let go of it */
+    return 1;
+}
+
 /* A whole reply, live or from the cache: the task goes on with it. 1 when
  * c went out again (its reply failed the output check and it asks again). */
 static int reply_ok(struct chat_call *c, struct prov_reply *reply, int cached)
@@ -304,7 +332,7 @@ static int reply_ok(struct chat_call *c, struct prov_reply *reply, int cached)
     char note[400];
     reply_model_unsuffix(c, reply);
     truncation_note(c, reply, note, sizeof(note));
-    if (cut_fails(c, reply, note, sizeof(note)))
+    if (model_fails(c, reply) || cut_fails(c, reply, note, sizeof(note)))
         return 0;
     if (!cached)
         cache_keep(c, reply);

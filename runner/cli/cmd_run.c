@@ -288,6 +288,15 @@ static int job_check_exit(struct job *j)
     return CLI_EXIT_POLICY;
 }
 
+/* The answering model is part of the result: a stage answered by another
+ * model than it asked for is said under where it ran. */
+static void models_print(struct store *st, int64_t run_id)
+{
+    struct bh_err err = { 0 };
+    if (rep_models_print(st, run_id, "answered by another model than the stage asked for:\n", "  ", stderr, &err))
+        bh_err_print(&err, stderr);
+}
+
 static void where_print(const struct job *j)
 {
     fprintf(stderr, "where each stage ran:\n");
@@ -297,6 +306,7 @@ static void where_print(const struct job *j)
                 egr_stage_local(j->gate, j->p->order[k]) ? "local" : "cloud",
                 j->p->endpoints[s->endpoint].name, j->p->endpoints[s->endpoint].url, s->model);
     }
+    models_print(j->store, j->run_id);
 }
 
 static int outputs_write(const struct job *j, struct bh_err *err)

@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/progress.h"
+#include "report/report.h"
 #include "store/status.h"
 #include "store/store.h"
 #include "util/bh_err.h"
@@ -89,6 +90,8 @@ static int status_print(struct store *s, int64_t run_id, struct bh_err *err)
     rc = store_stage_counts(s, run_id, &v, &n, err);
     if (rc == 0)
         print_table(&run, v, n);
+    if (rc == 0)
+        rc = rep_models_print(s, run_id, "answered by another model than the stage asked for:\n", "  ", stdout, err);
     store_stage_counts_free(v, n);
     store_run_info_release(&run);
     return rc;

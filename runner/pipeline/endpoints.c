@@ -425,6 +425,28 @@ static int ep_enforce_local(struct pipe_loader *ld, void *target, json_t *v, con
     return 0;
 }
 
+/* ---- expect_model ---- */
+
+static const char *const expect_model_values[] = { "any", "exact" };
+
+/* A server may answer with another model than the one asked for (llama-server
+ * serves its one model whatever the name; an alias on Ollama): "exact" makes
+ * such a reply fail its task instead of only being reported. */
+static int ep_expect_model(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    const char *s = json_string_value(v);
+    size_t i = 0;
+    while (i < NELEM(expect_model_values) && strcmp(s, expect_model_values[i]) != 0)
+        i++;
+    if (i == NELEM(expect_model_values)) {
+        struct pipe_unknown u = { "expect_model value", s, "valid", NULL, expect_model_values,
+                                  NELEM(expect_model_values) };
+        return pipe_ld_unknown(ld, path, &u);
+    }
+    ((struct pipe_endpoint *)target)->expect_model_exact = i == 1;
+    return 0;
+}
+
 static const struct pipe_key endpoint_keys[] = {
     { "provider", PIPE_JT_STRING, 1, ep_provider,
       "the API the endpoint speaks: \"ollama\", \"openai\" or \"anthropic\"", 0, NULL, NULL },
@@ -462,6 +484,9 @@ static const struct pipe_key endpoint_keys[] = {
       0, NULL, NULL },
     { "enforce_local", PIPE_JT_STRING, 0, ep_enforce_local,
       "\"auto\", \"require\" or \"off\"", 0, NULL, NULL },
+    { "expect_model", PIPE_JT_STRING, 0, ep_expect_model,
+      "\"any\" (default) or \"exact\": a reply from another model fails its task", 0, NULL,
+      NULL },
 };
 
 static const struct pipe_schema endpoint_schema = {

@@ -76,6 +76,8 @@ struct pipe_endpoint {
                               loopback and the trusted networks (a GPU box on a VPN) */
     size_t n_trusted_hosts;
     enum pipe_enforce_local enforce_local; /* "enforce_local"; only on local ollama endpoints */
+    int expect_model_exact; /* "expect_model": "exact": a reply named for another model than
+                               the one asked for fails its task; default "any" */
     char *included_from;   /* the file of an `include` that declared it, or NULL */
     int line, col;         /* of the endpoint's object in the pipeline file */
 };

@@ -35,6 +35,12 @@ int prov_model_is_remote(const struct prov_model *m);
  * read as ":latest" ("qwen3" names "qwen3:latest"). 1 when equal. */
 int prov_model_name_eq(const char *a, const char *b);
 
+/* 1 when a reply named answered is from the model asked for: names compare as
+ * prov_model_name_eq does, each without the ":local" suffix bulkhead adds for
+ * a local stage. An empty or NULL answered (the reply named none) counts as
+ * the model asked for: nothing says otherwise. */
+int prov_model_answered_eq(const char *asked, const char *answered);
+
 /* The entry naming model (prov_model_name_eq), or NULL. Borrowed from m. */
 const struct prov_model *prov_models_find(const struct prov_models *m, const char *model);
 

@@ -50,6 +50,25 @@ int prov_model_name_eq(const char *a, const char *b)
     return nt == nu + 7 && strncasecmp(t, u, nu) == 0 && strcasecmp(t + nu, ":latest") == 0;
 }
 
+/* name without a final ":local" (any case), into buf. */
+static const char *unlocal(const char *name, char *buf, size_t size)
+{
+    size_t n = strlen(name);
+    if (n <= 6 || strcasecmp(name + n - 6, ":local") != 0 || n - 6 >= size)
+        return name;
+    memcpy(buf, name, n - 6);
+    buf[n - 6] = '\0';
+    return buf;
+}
+
+int prov_model_answered_eq(const char *asked, const char *answered)
+{
+    char a[256], b[256];
+    if (!answered || !answered[0] || !asked)
+        return 1;
+    return prov_model_name_eq(unlocal(asked, a, sizeof(a)), unlocal(answered, b, sizeof(b)));
+}
+
 int prov_model_is_remote(const struct prov_model *m)
 {
     return (m->remote_host && m->remote_host[0]) || (m->remote_model && m->remote_model[0]);

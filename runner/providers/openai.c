@@ -37,6 +37,8 @@ struct prov_stream {
     struct prov_acc a;
     struct prov_body body;
     size_t events; /* events seen, for messages */
+    int64_t n_prompt, n_ctx; /* llama-server's exceed_context_size_error: the prompt's
+                                tokens and the server's context; 0 when not told */
 };
 
 /* ---- request ---- */
@@ -288,6 +290,9 @@ static int take_choice(struct prov_stream *s, json_t *ch, const char *where, int
 static int take_object(struct prov_stream *s, json_t *o, const char *where, int whole)
 {
     json_t *usage = json_object_get(o, "usage"), *choices = json_object_get(o, "choices");
+    json_t *e = json_object_get(o, "error");
+    prov_acc_count(&s->n_prompt, json_object_get(e, "n_prompt_tokens"));
+    prov_acc_count(&s->n_ctx, json_object_get(e, "n_ctx"));
     if (prov_acc_server_error(&s->a, o))
         return prov_acc_keep(&s->a, BH_EREPLY, "the server reported an error%s: %s",
                              whole ? "" : " mid-stream", s->a.r.error);
@@ -404,6 +409,17 @@ static int stream_finish(struct prov_stream *s, long status, struct prov_reply *
     memset(r, 0, sizeof(*r));
     prov_body_end(&s->body, &s->a, on_event, s);
     parse_whole(s);
+    if (status == 400 && s->n_ctx > 0 && s->n_prompt > 0) {
+        /* llama-server counts for us: say its numbers and its knob. */
+        char text[PROV_TEXT_MAX + 4];
+        prov_acc_http_text(&s->a, text, sizeof(text));
+        free(r->error);
+        r->error = bh_xstrdup(text);
+        return bh_err_set(err, BH_EREPLY, "the prompt is too long for the model (400): %s — "
+                          "%lld prompt tokens, context (n_ctx) %lld: raise the server's context "
+                          "(llama-server -c / --ctx-size) or shorten the input (or split it)",
+                          text, (long long)s->n_prompt, (long long)s->n_ctx);
+    }
     if (status < 200 || status > 299) {
         classify(&s->a, status);
         return prov_acc_http_error(&s->a, status, http_rules,

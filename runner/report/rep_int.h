@@ -38,6 +38,24 @@ int rep_run_has_findings(const struct rep_run *r);
 /* The rule a finding is reported under: its own, else its stage's name. */
 const char *rep_rule(const struct rep_run *r, size_t task, size_t finding);
 
+/* A stage whose tasks were answered by another model than they asked for
+ * (rep_models.c). Strings are borrowed from the run's tasks. */
+struct rep_model_diff {
+    const char *stage, *asked, *answered;
+    size_t n;  /* tasks of the stage that asked `asked` and were answered by `answered` */
+    size_t of; /* tasks of the stage that asked `asked` and were answered at all */
+};
+/* 1 when task t was answered by another model than it asked for. */
+int rep_task_answered_other(const struct store_task *t);
+/* Every (stage, asked, answered) that differs, in task order, into *out (owned,
+ * NULL when none); returns how many. */
+size_t rep_run_model_diffs(const struct rep_run *r, struct rep_model_diff **out);
+/* The difference task t is part of, or NULL. */
+const struct rep_model_diff *rep_model_diff_of(const struct rep_model_diff *d, size_t n,
+                                               const struct store_task *t);
+/* "review: asked qwen2.5-coder:14b, answered by stories260K (40 of 40 tasks)" */
+void rep_model_diff_text(const struct rep_model_diff *d, char *buf, size_t size);
+
 /* The writers. Each returns 0 or a negative BH_E* code (the SARIF and
  * review builders fail only on a write error, checked by the caller). */
 void rep_md(FILE *out, const struct rep_run *r, size_t max_bytes);

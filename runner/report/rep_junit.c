@@ -8,6 +8,7 @@
  * entities, control characters that XML cannot hold dropped, bytes that are
  * not UTF-8 replaced, so the file always parses. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "report/report.h"
@@ -130,7 +131,26 @@ static void testcase_body(FILE *out, const struct rep_run *r, size_t i)
     }
 }
 
-static void testcase(FILE *out, const struct rep_run *r, size_t i)
+/* The answering model is part of the result: said on every task of a stage
+ * answered by another model than it asked for, with the stage's count. */
+struct diffs {
+    struct rep_model_diff *v;
+    size_t n;
+};
+
+static void testcase_model(FILE *out, const struct rep_run *r, size_t i, const struct diffs *d)
+{
+    const struct rep_model_diff *mine = rep_model_diff_of(d->v, d->n, &r->t[i]);
+    char line[600];
+    if (!mine)
+        return;
+    rep_model_diff_text(mine, line, sizeof(line));
+    fputs("      <system-err>answered by another model than asked: ", out);
+    xml(out, line);
+    fputs("</system-err>\n", out);
+}
+
+static void testcase(FILE *out, const struct rep_run *r, size_t i, const struct diffs *d)
 {
     const struct store_task *t = &r->t[i];
     fputs("    <testcase classname=\"", out);
@@ -143,11 +163,12 @@ static void testcase(FILE *out, const struct rep_run *r, size_t i)
     }
     fprintf(out, "\" time=\"%.3f\">\n", (double)t->total_ns / 1e9);
     testcase_body(out, r, i);
+    testcase_model(out, r, i, d);
     fputs("    </testcase>\n", out);
 }
 
 /* Tasks are ordered by item: a suite is a run of tasks with one item key. */
-static size_t suite(FILE *out, const struct rep_run *r, size_t first)
+static size_t suite(FILE *out, const struct rep_run *r, size_t first, const struct diffs *d)
 {
     size_t end = first;
     struct counts c = { 0 };
@@ -158,7 +179,7 @@ static size_t suite(FILE *out, const struct rep_run *r, size_t first)
     fprintf(out, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\">\n", c.tests,
             c.failures, c.errors, c.skipped);
     for (size_t i = first; i < end; i++)
-        testcase(out, r, i);
+        testcase(out, r, i, d);
     fputs("  </testsuite>\n", out);
     return end;
 }
@@ -172,7 +193,10 @@ void rep_junit(FILE *out, const struct rep_run *r)
                  "<testsuites name=\"bulkhead run %lld\" tests=\"%zu\" failures=\"%zu\" "
                  "errors=\"%zu\" skipped=\"%zu\">\n",
             (long long)r->id, c.tests, c.failures, c.errors, c.skipped);
+    struct diffs d = { NULL, 0 };
+    d.n = rep_run_model_diffs(r, &d.v);
     for (size_t i = 0; i < r->n;)
-        i = suite(out, r, i);
+        i = suite(out, r, i, &d);
+    free(d.v);
     fputs("</testsuites>\n", out);
 }

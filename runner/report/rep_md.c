@@ -125,6 +125,26 @@ static int same_place(const struct store_task *a, const struct store_task *b)
            strcmp(a->locality, b->locality) == 0 && strcmp(a->model, b->model) == 0;
 }
 
+/* The answering model is part of the result: said per stage, under the
+ * table that names the models asked for. */
+static void md_models(FILE *out, const struct rep_run *r)
+{
+    struct rep_model_diff *d = NULL;
+    size_t n = rep_run_model_diffs(r, &d);
+    if (n)
+        fprintf(out, "**Answered by another model than the stage asked for:**\n\n");
+    for (size_t i = 0; i < n; i++) {
+        char line[600];
+        rep_model_diff_text(&d[i], line, sizeof(line));
+        fputs("- ", out);
+        rep_md_text(out, line);
+        fputc('\n', out);
+    }
+    if (n)
+        fputc('\n', out);
+    free(d);
+}
+
 void rep_md_where(FILE *out, const struct rep_run *r)
 {
     fprintf(out, "## Where each stage ran\n\n| stage | where | endpoint | model | tasks |\n"
@@ -147,6 +167,7 @@ void rep_md_where(FILE *out, const struct rep_run *r)
         fprintf(out, " | %zu |\n", count);
     }
     fputc('\n', out);
+    md_models(out, r);
 }
 
 void rep_md_not_done(FILE *out, const struct rep_run *r)
@@ -202,7 +223,7 @@ static void md_task(FILE *out, const struct rep_run *r, size_t i)
         fprintf(out, " · %s on %s (%s)", str(t->model), t->endpoint, str(t->locality));
     if (t->label[0])
         fprintf(out, " · label %s", t->label);
-    if (t->answered_by[0] && strcmp(t->answered_by, t->model) != 0)
+    if (rep_task_answered_other(t))
         fprintf(out, " · **answered by %s**", t->answered_by);
     if (t->cached)
         fprintf(out, " · from the cache");

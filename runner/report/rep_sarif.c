@@ -122,6 +122,17 @@ static json_t *invocation(const struct rep_run *r)
             /* A skip the pipeline declares is its intent, not a failed execution. */
             ok &= r->t[i].state == STORE_SKIPPED && !r->unreadable[i];
         }
+    /* The answering model is part of the result: a stage answered by another
+     * model than it asked for is a warning of the run, per stage. */
+    struct rep_model_diff *d = NULL;
+    size_t n = rep_run_model_diffs(r, &d);
+    for (size_t i = 0; i < n; i++) {
+        char line[600];
+        rep_model_diff_text(&d[i], line, sizeof(line));
+        json_array_append_new(notes, json_pack("{s:s, s:{s:s}}", "level", "warning", "message",
+                                               "text", line));
+    }
+    free(d);
     return json_pack("{s:b, s:o}", "executionSuccessful", ok, "toolExecutionNotifications",
                      notes);
 }

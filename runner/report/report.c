@@ -233,7 +233,8 @@ static json_t *findings_array(const struct stage_findings *f)
     return a ? a : json_array();
 }
 
-static void jsonl_task(FILE *out, const struct rep_run *r, size_t i)
+static void jsonl_task(FILE *out, const struct rep_run *r, size_t i,
+                       const struct rep_model_diff *d, size_t n_d)
 {
     const struct store_task *t = &r->t[i];
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
@@ -246,6 +247,12 @@ static void jsonl_task(FILE *out, const struct rep_run *r, size_t i)
     json_object_set_new(o, "element",
                         t->element && t->element[0] ? json_string(t->element) : json_null());
     json_object_set_new(o, "answered_by", json_string(str(t->answered_by)));
+    /* Per stage: which model answered its tasks instead of the one asked for. */
+    const struct rep_model_diff *diff = rep_model_diff_of(d, n_d, t);
+    char other[600];
+    if (diff)
+        rep_model_diff_text(diff, other, sizeof(other));
+    json_object_set_new(o, "answered_by_other", diff ? json_string(other) : json_null());
     json_object_set_new(o, "cached", json_boolean(t->cached));
     json_object_set_new(o, "note", t->note && t->note[0] ? json_string(t->note) : json_null());
     json_object_set_new(o, t->state == STORE_DONE ? "output" : "error",
@@ -260,8 +267,11 @@ static void jsonl_task(FILE *out, const struct rep_run *r, size_t i)
 
 void rep_jsonl(FILE *out, const struct rep_run *r)
 {
+    struct rep_model_diff *d = NULL;
+    size_t n = rep_run_model_diffs(r, &d);
     for (size_t i = 0; i < r->n; i++)
-        jsonl_task(out, r, i);
+        jsonl_task(out, r, i, d, n);
+    free(d);
 }
 
 /* ---- entry points ---- */

@@ -61,4 +61,12 @@ int rep_outcome(struct store *s, int64_t run_id, struct rep_outcome *out, struct
 int rep_annotations(struct store *s, int64_t run_id, const char *clearance, FILE *out,
                     struct bh_err *err);
 
+/* One line per stage whose tasks were answered by another model than they
+ * asked for (the server's own aliasing aside: ":latest", bulkhead's ":local"),
+ * each after prefix, head before the first: "review: asked qwen2.5-coder:14b,
+ * answered by stories260K (40 of 40 tasks)". Nothing when every reply came
+ * from the model asked. */
+int rep_models_print(struct store *s, int64_t run_id, const char *head, const char *prefix,
+                     FILE *out, struct bh_err *err);
+
 #endif

@@ -82,6 +82,20 @@ static void names_compare_as_ollama_does(void **state)
     assert_false(prov_model_name_eq(NULL, "a"));
 }
 
+/* The model a reply names, against the one asked: bulkhead's ":local" suffix
+ * and a missing ":latest" are the server's aliasing, not another model. */
+static void answered_compares_without_local_suffix(void **state)
+{
+    (void)state;
+    assert_true(prov_model_answered_eq("qwen3:8b", "qwen3:8b:local"));
+    assert_true(prov_model_answered_eq("qwen3:local", "qwen3:latest"));
+    assert_true(prov_model_answered_eq("stories260K:latest", "stories260K"));
+    assert_true(prov_model_answered_eq("qwen3:8b", ""));
+    assert_true(prov_model_answered_eq("qwen3:8b", NULL));
+    assert_false(prov_model_answered_eq("qwen2.5-coder:14b", "stories260K"));
+    assert_false(prov_model_answered_eq("qwen3:8b", "qwen3:14b:local"));
+}
+
 static void ps_lists_loaded_models_with_context(void **state)
 {
     (void)state;
@@ -365,6 +379,7 @@ int main(void)
         cmocka_unit_test(tags_list_models_and_mark_cloud_stubs),
         cmocka_unit_test(a_stub_is_remote_with_only_remote_model),
         cmocka_unit_test(names_compare_as_ollama_does),
+        cmocka_unit_test(answered_compares_without_local_suffix),
         cmocka_unit_test(ps_lists_loaded_models_with_context),
         cmocka_unit_test(lists_fail_with_the_servers_words),
         cmocka_unit_test(a_doc_over_its_cap_fails),
