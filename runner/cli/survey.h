@@ -55,6 +55,14 @@ struct cli_survey {
     size_t n_loaded;
     struct cli_survey_model *models; /* the distinct models of the endpoint's local stages */
     size_t n_models;
+    /* A server that did not answer /api/version, asked the way the OpenAI
+     * and Anthropic dialects are (cli_survey_dialect): */
+    int v1_asked;            /* GET /v1/models was sent */
+    int v1_ok;               /* it answered with a model list */
+    int health;              /* GET /health (OpenAI dialect): 1 answered 2xx, 0 not, -1 not asked */
+    char *serves;            /* v1_ok and exactly one model listed: its id (llama-server's
+                                alias, which answers whatever name is asked), owned */
+    struct bh_err v1_err;    /* why /v1/models (else /health) failed; code 0 when it did not */
 };
 
 /* 1 when the survey asks endpoint: the gate verified it local and a stage
@@ -67,6 +75,27 @@ int cli_survey_wanted(const struct egr_gate *g, const struct pipeline *p, size_t
  * failure to report). Another dialect's server that does not answer like
  * Ollama is left alone, silently. */
 int cli_survey_ollama(const struct cli_survey *s, const struct pipeline *p);
+
+/* After cli_survey_take, for a server that did not answer /api/version:
+ * asks what the OpenAI and Anthropic dialects offer — GET /health (OpenAI,
+ * llama.cpp's server) and GET /v1/models (each listed id; llama-server's
+ * meta.n_ctx as the model's context length). A needed model is listed (1)
+ * when an id names it; on a server that lists exactly one model (s->serves)
+ * the others are 0 and take that model's context length: llama-server
+ * answers every name with its one model. Fills v1_asked, v1_ok, health,
+ * serves, v1_err and the models' listed, context_length and num_ctx. An
+ * endpoint declared "ollama" is asked /v1/models only, so that a server of
+ * another dialect can be named (cli_survey_misdeclared). Never fails. */
+void cli_survey_dialect(struct cli_survey *s, struct egr_gate *g, struct net *n,
+                        const struct pipeline *p);
+
+/* 1 when the endpoint is declared "ollama" and its server answered
+ * /v1/models but not /api/version: an OpenAI-compatible server. */
+int cli_survey_misdeclared(const struct cli_survey *s, const struct pipeline *p);
+
+/* 1 when the server answered, in whichever dialect: /api/version, or (after
+ * cli_survey_dialect) /v1/models or /health. */
+int cli_survey_reachable(const struct cli_survey *s);
 
 /* Asks the server of endpoint only about itself (version and status): fills
  * reached, server, honours_local, enforcement and err; no models. */
