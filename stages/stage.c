@@ -13,6 +13,7 @@
 #include "pipeline/pipeline.h"
 #include "policy/declassify.h"
 #include "policy/label.h"
+#include "policy/plan.h"
 #include "policy/policy.h"
 #include "providers/prov.h"
 #include "stages/chat.h"
@@ -236,9 +237,9 @@ int stage_fits_context(struct eng_task *t, size_t via, size_t bytes, struct bh_e
     const struct pipeline *p = eng_task_pipeline(t);
     const struct pipe_stage *s = &p->stages[via];
     long ctx = egr_stage_num_ctx(eng_task_gate(t), via);
-    long tokens = (long)(bytes / 4);
+    long tokens = pol_tokens_estimate(bytes); /* the estimate `plan` marks tasks with */
     char hint[300];
-    if (ctx <= 0 || tokens <= ctx)
+    if (!pol_prompt_over(bytes, ctx))
         return 0;
     context_hint(p, s, hint, sizeof(hint));
     if (s->num_ctx <= 0)
