@@ -1,11 +1,15 @@
 /* cli/check_online.c — `bulkhead check --online`: what the static check
- * cannot know, asked of the servers of the local Ollama endpoints through
+ * cannot know, asked of the servers of the local endpoints through
  * the gate (each request audited, in the state's run "check:<pipeline
  * hash>"): is the server reachable, which version, how it enforces
  * local-only, which needed models it has, which are cloud stubs (seen in
  * the lists or in the probe's reply; a stage on one is cloud, and refused
  * exactly when the run's static check over the same facts refuses it), each
- * model's context length and the num_ctx every stage would use.
+ * model's context length and the num_ctx every stage would use. A server
+ * that is no Ollama is asked in its dialect's words (GET /health, GET
+ * /v1/models: listed models, llama-server's n_ctx, the one model it serves
+ * whatever is asked), and an Ollama endpoint whose server answers only those
+ * is named an OpenAI-compatible one rather than "unreachable".
  *
  * The same survey as a run's probe (survey.c), so that check --online and
  * run can never disagree. In text format the section follows the graph on

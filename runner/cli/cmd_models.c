@@ -1,7 +1,9 @@
 /* cli/cmd_models.c — `bulkhead models PIPELINE`: which models the stages of
  * each Ollama endpoint need, whether the server has them (/api/tags), has
  * them loaded (/api/ps) or only as a cloud stub; with --pull it pulls the
- * missing ones on local endpoints, with --preload it loads them.
+ * missing ones on local endpoints, with --preload it loads them. A local
+ * endpoint of the OpenAI or Anthropic dialect whose server is no Ollama is
+ * asked GET /health and GET /v1/models (survey.c: cli_survey_dialect).
  *
  * Every request goes through the egress gate like a run's, so each is
  * audited. Audit records belong to a run: `models` keeps its own run in the

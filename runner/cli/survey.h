@@ -1,7 +1,9 @@
-/* cli/survey.h — what the server of a local Ollama endpoint says before a
+/* cli/survey.h — what the server of a local endpoint says before a
  * run: its version and cloud status (how it enforces local-only itself),
  * which of the models the stages need it holds (as local models or as cloud
- * stubs), which are loaded, and each one's context length. `run` hands the
+ * stubs), which are loaded, and each one's context length (a server of the
+ * OpenAI or Anthropic dialect that is no Ollama: what /health and /v1/models
+ * say, for check --online and models). `run` hands the
  * facts to the gate (cli_models_probe); `check --online` and `models` print
  * them. Every request passes the gate and is audited. */
 #ifndef CLI_SURVEY_H
