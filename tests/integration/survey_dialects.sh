@@ -111,4 +111,18 @@ jq '.stages.review.options.num_ctx = 100000' "$T/p/small.json" >"$T/p/roomy.json
 run_bh roomy "$llama_URL" plan "$T/p/roomy.json" --repo "$T/repo"
 expect_eq "plan: prompts within num_ctx: exit 0" 0 "$rc"
 expect_not_contains "plan: nothing marked" "$T/roomy.out" "too large"
+
+# The run fails the same tasks with the same estimate, and its hint names
+# bulkhead's own survey, not an Ollama command, on an OpenAI endpoint.
+make_repo "$T/one" --prs 1
+run_bh plan1 "$llama_URL" plan "$T/p/small.json" --repo "$T/one"
+planned=$(grep -o 'too large: ~[0-9]* tokens' "$T/plan1.out" | grep -o '[0-9]*')
+run_bh run1 "$llama_URL" run "$T/p/small.json" --repo "$T/one" --state "$T/runstate"
+expect_eq "run: the task plan marked fails (exit 4)" 4 "$rc"
+expect_contains "run: the same estimate as plan" "$T/run1.err" "the prompt is about $planned tokens"
+expect_contains "run: the hint names check --online" "$T/run1.err" \
+  "'bulkhead check --online $T/p/small.json' shows the server's"
+expect_not_contains "run: no 'ollama show' on an OpenAI endpoint" "$T/run1.err" "ollama show"
+expect "run: nothing reached the server's chat route" \
+  bash -c '! jq -r .path "$0" | grep -q chat/completions' "$T/llama.log"
 finish
