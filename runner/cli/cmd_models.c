@@ -308,6 +308,9 @@ static void survey_dialect(struct ctx *x, size_t ep)
     } else {
         dialect_rows(x, &s);
     }
+    if (s.reached) /* the table's rows came from its Ollama routes */
+        printf("server: %s: an Ollama server (ollama %s), which serves the %s dialect too\n",
+               x->p->endpoints[ep].name, s.server.version, x->p->endpoints[ep].provider);
     cli_survey_release(&s);
 }
 

@@ -75,7 +75,8 @@ int cli_survey_wanted(const struct egr_gate *g, const struct pipeline *p, size_t
 /* 1 when the survey's server is an Ollama: it answered /api/version, or the
  * endpoint's dialect is "ollama" (then a server that did not answer is a
  * failure to report). Another dialect's server that does not answer like
- * Ollama is left alone, silently. */
+ * Ollama is left alone by a run, silently (check --online and models ask
+ * it in its own dialect: cli_survey_dialect). */
 int cli_survey_ollama(const struct cli_survey *s, const struct pipeline *p);
 
 /* After cli_survey_take, for a server that did not answer /api/version:

@@ -71,6 +71,16 @@ expect_contains "the dialect hint" "$T/wrong.err" \
   "looks like an OpenAI-compatible server (GET /v1/models answered, /api/version did not): set \"provider\": \"openai\""
 expect_not_contains "not called unreachable" "$T/wrong.out" "unreachable"
 
+# An endpoint declared openai whose server is an Ollama: surveyed as Ollama, and said so.
+start_fake ollama --models qwen3:8b
+run_bh asollama "$ollama_URL" check "$T/p/llama.json" --online --state "$T/state"
+expect_eq "an openai endpoint on an Ollama: exit 0" 0 "$rc"
+expect_contains "check says it is an Ollama server" "$T/asollama.out" \
+  "(an Ollama server, which serves the openai dialect too; asked as Ollama)"
+run_bh masollama "$ollama_URL" models "$T/p/llama.json" --state "$T/state"
+expect_contains "models says it is an Ollama server" "$T/masollama.out" \
+  "server: llama: an Ollama server (ollama "
+
 # --- models -----------------------------------------------------------------------
 run_bh models "$llama_URL" models "$T/p/llama.json" --state "$T/state"
 expect_eq "models: exit 0" 0 "$rc"
