@@ -241,6 +241,20 @@ static void endpoint_json(struct outcome *o, const struct pipeline *p, const str
                                             "models", models));
 }
 
+/* An endpoint declared "ollama" in front of an OpenAI-compatible server:
+ * named as such, a configuration error (exit 2), never "unreachable". */
+static void misdeclared_print(struct outcome *o, const struct pipeline *p,
+                              const struct cli_survey *sv)
+{
+    const struct pipe_endpoint *e = &p->endpoints[sv->endpoint];
+    struct bh_err err = { 0 };
+    fprintf(o->out, "  %s (%s): this looks like an OpenAI-compatible server (GET /v1/models "
+                    "answered, /api/version did not)\n", e->name, e->url);
+    cli_survey_misdeclared_err(sv, p, &err);
+    bh_err_print(&err, stderr);
+    o->config = 1;
+}
+
 /* Prints what the survey of one endpoint found, after every survey was
  * applied and o->rep computed. */
 static void endpoint_print(struct outcome *o, const struct pipeline *p, struct cli_online *on,
@@ -256,13 +270,7 @@ static void endpoint_print(struct outcome *o, const struct pipeline *p, struct c
         return;
     }
     if (cli_survey_misdeclared(sv, p)) {
-        fprintf(o->out, "  %s (%s): this looks like an OpenAI-compatible server (GET /v1/models "
-                        "answered, /api/version did not)\n", e->name, e->url);
-        fprintf(stderr, "bulkhead: %s:%d:%d: endpoints.%s.provider: \"ollama\", but the server "
-                        "at %s looks like an OpenAI-compatible server (GET /v1/models answered, "
-                        "/api/version did not): set \"provider\": \"openai\"\n", p->file,
-                e->line, e->col, e->name, e->url);
-        o->config = 1;
+        misdeclared_print(o, p, sv);
         return;
     }
     if (!sv->reached) {

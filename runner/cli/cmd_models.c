@@ -352,13 +352,12 @@ static void survey(struct ctx *x, size_t ep)
 static void misdeclared_print(struct ctx *x, struct cli_survey *s)
 {
     const struct pipe_endpoint *e = &x->p->endpoints[s->endpoint];
+    struct bh_err err = { 0 };
     cli_survey_dialect(s, x->o.gate, x->o.net, x->p);
     if (!cli_survey_misdeclared(s, x->p))
         return;
-    fprintf(stderr, "bulkhead: %s:%d:%d: endpoints.%s.provider: \"ollama\", but the server at "
-                    "%s looks like an OpenAI-compatible server (GET /v1/models answered, "
-                    "/api/version did not): set \"provider\": \"openai\"\n", x->p->file, e->line,
-            e->col, e->name, e->url);
+    cli_survey_misdeclared_err(s, x->p, &err);
+    bh_err_print(&err, stderr);
     printf("dialect: %s: this looks like an OpenAI-compatible server, not Ollama: set "
            "\"provider\": \"openai\"\n", e->name);
     x->config = 1;

@@ -253,6 +253,18 @@ int cli_survey_misdeclared(const struct cli_survey *s, const struct pipeline *p)
     return !s->reached && s->v1_ok && strcmp(p->endpoints[s->endpoint].provider, "ollama") == 0;
 }
 
+void cli_survey_misdeclared_err(const struct cli_survey *s, const struct pipeline *p,
+                                struct bh_err *err)
+{
+    const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
+    char path[128];
+    bh_str_put(path, sizeof(path), "endpoints.%s.provider", e->name);
+    bh_err_set(err, BH_EINVAL, "\"ollama\", but the server at %s looks like an "
+               "OpenAI-compatible server (GET /v1/models answered, /api/version did not): set "
+               "\"provider\": \"openai\"", e->url);
+    bh_err_at(err, p->file, e->line, e->col, path);
+}
+
 int cli_survey_reachable(const struct cli_survey *s)
 {
     return s->reached || s->v1_ok || s->health == 1;

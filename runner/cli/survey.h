@@ -96,6 +96,12 @@ void cli_survey_dialect(struct cli_survey *s, struct egr_gate *g, struct net *n,
  * /v1/models but not /api/version: an OpenAI-compatible server. */
 int cli_survey_misdeclared(const struct cli_survey *s, const struct pipeline *p);
 
+/* The error for a misdeclared endpoint: BH_EINVAL at the endpoint's place
+ * in the pipeline file (endpoints.NAME.provider), naming the URL and what
+ * to set. */
+void cli_survey_misdeclared_err(const struct cli_survey *s, const struct pipeline *p,
+                                struct bh_err *err);
+
 /* 1 when the server answered, in whichever dialect: /api/version, or (after
  * cli_survey_dialect) /v1/models or /health. */
 int cli_survey_reachable(const struct cli_survey *s);
