@@ -13,6 +13,7 @@
 #include "pipeline/pipeline.h"
 #include "policy/declassify.h"
 #include "policy/label.h"
+#include "policy/plan.h"
 #include "policy/policy.h"
 #include "providers/prov.h"
 #include "stages/chat.h"
@@ -220,26 +221,39 @@ int stage_render_task(struct eng_task *t, size_t stage, struct stage_rendered *r
  * anything is sent: a model must never silently lose the start of a prompt.
  * About 4 bytes make a token in English and code, so bytes / 4 is an estimate
  * that flags only prompts that are clearly too long. */
+/* Where to read a model's context length, in the tool of the endpoint's
+ * dialect: never an Ollama command for a server that is no Ollama. */
+static void context_hint(const struct pipeline *p, const struct pipe_stage *s, char *buf,
+                         size_t size)
+{
+    if (strcmp(p->endpoints[s->endpoint].provider, "ollama") == 0)
+        bh_str_put(buf, size, "see 'ollama show %s'", s->model);
+    else
+        bh_str_put(buf, size, "'bulkhead check --online %s' shows the server's", p->file);
+}
+
 int stage_fits_context(struct eng_task *t, size_t via, size_t bytes, struct bh_err *err)
 {
-    const struct pipe_stage *s = &eng_task_pipeline(t)->stages[via];
+    const struct pipeline *p = eng_task_pipeline(t);
+    const struct pipe_stage *s = &p->stages[via];
     long ctx = egr_stage_num_ctx(eng_task_gate(t), via);
-    long tokens = (long)(bytes / 4);
-    if (ctx <= 0 || tokens <= ctx)
+    long tokens = pol_tokens_estimate(bytes); /* the estimate `plan` marks tasks with */
+    char hint[300];
+    if (!pol_prompt_over(bytes, ctx))
         return 0;
+    context_hint(p, s, hint, sizeof(hint));
     if (s->num_ctx <= 0)
         return bh_err_set(err, BH_ETOOBIG,
                           "the prompt is about %ld tokens (%zu bytes), more than num_ctx %ld, "
                           "the window bulkhead chose from the context length of model '%s' "
                           "(at most %ld) — set options.num_ctx on the stage (within the "
-                          "model's context length, see 'ollama show %s') or give the stage "
-                          "less to read", tokens, bytes, ctx, s->model, EGR_NUM_CTX_MAX,
-                          s->model);
+                          "model's context length, %s) or give the stage less to read", tokens,
+                          bytes, ctx, s->model, EGR_NUM_CTX_MAX, hint);
     return bh_err_set(err, BH_ETOOBIG,
                       "the prompt is about %ld tokens (%zu bytes), more than the stage's "
                       "options.num_ctx %ld of model '%s' — raise num_ctx (within the model's "
-                      "context length, see 'ollama show %s') or give the stage less to read",
-                      tokens, bytes, ctx, s->model, s->model);
+                      "context length, %s) or give the stage less to read",
+                      tokens, bytes, ctx, s->model, hint);
 }
 
 void stage_output_instruction_add(const struct pipeline *p, size_t via, struct stage_rendered *r)

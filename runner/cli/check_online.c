@@ -1,11 +1,15 @@
 /* cli/check_online.c — `bulkhead check --online`: what the static check
- * cannot know, asked of the servers of the local Ollama endpoints through
+ * cannot know, asked of the servers of the local endpoints through
  * the gate (each request audited, in the state's run "check:<pipeline
  * hash>"): is the server reachable, which version, how it enforces
  * local-only, which needed models it has, which are cloud stubs (seen in
  * the lists or in the probe's reply; a stage on one is cloud, and refused
  * exactly when the run's static check over the same facts refuses it), each
- * model's context length and the num_ctx every stage would use.
+ * model's context length and the num_ctx every stage would use. A server
+ * that is no Ollama is asked in its dialect's words (GET /health, GET
+ * /v1/models: listed models, llama-server's n_ctx, the one model it serves
+ * whatever is asked), and an Ollama endpoint whose server answers only those
+ * is named an OpenAI-compatible one rather than "unreachable".
  *
  * The same survey as a run's probe (survey.c), so that check --online and
  * run can never disagree. In text format the section follows the graph on
@@ -35,6 +39,7 @@ struct outcome {
     const struct pol_stage_report *rep; /* the run's static check with the online facts */
     int refused; /* a stage on a stub, or enforce_local require not met: exit 3 */
     int failed;  /* an endpoint unreachable, a model missing: exit 4 */
+    int config;  /* an endpoint declared in another dialect than its server's: exit 2 */
 };
 
 /* "review 8192 (options), second 32768 (from /api/show)" for the stages of
@@ -142,6 +147,80 @@ static void model_print(struct outcome *o, const struct pipeline *p, const struc
     fputc('\n', f);
 }
 
+/* --- a server of the OpenAI or Anthropic dialect ------------------------------- */
+
+/* The window of each stage on model m of a server with one window (n_ctx):
+ * a stage whose options.num_ctx is larger gets a warning, since the server
+ * cuts nothing but refuses every prompt over its own window. */
+static void window_print(FILE *f, const struct pipeline *p, size_t ep,
+                         const struct cli_survey_model *m)
+{
+    const char *sep = "; window";
+    for (size_t i = 0; i < p->n_stages; i++) {
+        const struct pipe_stage *s = &p->stages[i];
+        if (s->endpoint != ep || !prov_model_name_eq(s->model, m->name))
+            continue;
+        fprintf(f, "%s %ld for %s", sep, m->num_ctx, s->name);
+        sep = ",";
+        if (s->num_ctx > m->num_ctx)
+            fprintf(stderr, "bulkhead: warning: %s:%d:%d: stages.%s: options.num_ctx %ld is "
+                            "larger than the context window of the server (n_ctx %ld in GET "
+                            "/v1/models): prompts over %ld tokens fail — set options.num_ctx to "
+                            "%ld, or restart the server with a larger context (llama-server "
+                            "--ctx-size)\n", p->file, s->line, s->col, s->name, s->num_ctx,
+                    m->num_ctx, m->num_ctx, m->num_ctx);
+    }
+}
+
+static void v1_model_print(struct outcome *o, const struct pipeline *p,
+                           const struct cli_survey *sv, const struct cli_survey_model *m)
+{
+    FILE *f = o->out;
+    fprintf(f, "    model %s: ", m->name);
+    if (m->listed == 1)
+        fprintf(f, "listed");
+    else if (sv->serves)
+        fprintf(f, "the server serves one model, '%s'; the stage asks for '%s' (it answers "
+                   "every name with its one model)", sv->serves, m->name);
+    else {
+        fprintf(f, "missing — GET /v1/models does not list it: start the server with that "
+                   "model, or name a listed one in the stage\n");
+        o->failed = 1;
+        return;
+    }
+    if (m->context_length > 0) {
+        fprintf(f, ", context length %lld (n_ctx)", (long long)m->context_length);
+        window_print(f, p, sv->endpoint, m);
+    } else {
+        fprintf(f, ", context length not known (not in GET /v1/models)");
+    }
+    fputc('\n', f);
+}
+
+static void dialect_print(struct outcome *o, const struct pipeline *p,
+                          const struct cli_survey *sv)
+{
+    const struct pipe_endpoint *e = &p->endpoints[sv->endpoint];
+    if (!cli_survey_reachable(sv)) {
+        fprintf(o->out, "  %s (%s): unreachable\n", e->name, e->url);
+        bh_err_print(&sv->v1_err, stderr);
+        o->failed = 1;
+        return;
+    }
+    fprintf(o->out, "  %s (%s): reachable, %s dialect (%sGET /v1/models %s, not an Ollama "
+                    "server)\n", e->name, e->url, e->provider,
+            sv->health < 0 ? "" : sv->health ? "GET /health ok, " : "GET /health failed, ",
+            sv->v1_ok ? "answered" : "failed");
+    if (!sv->v1_ok) {
+        bh_err_print(&sv->v1_err, stderr);
+        fprintf(o->out, "    models: not known (GET /v1/models failed)\n");
+        o->failed = 1;
+        return;
+    }
+    for (size_t i = 0; i < sv->n_models; i++)
+        v1_model_print(o, p, sv, &sv->models[i]);
+}
+
 static void endpoint_json(struct outcome *o, const struct pipeline *p, const struct egr_gate *g,
                           const struct cli_survey *sv)
 {
@@ -150,13 +229,30 @@ static void endpoint_json(struct outcome *o, const struct pipeline *p, const str
     json_t *models = json_array();
     if (sv->reached)
         cli_enforcement_words(sv, e, words, sizeof(words));
-    for (size_t i = 0; sv->reached && i < sv->n_models; i++)
+    for (size_t i = 0; (sv->reached || sv->v1_ok) && i < sv->n_models; i++)
         json_array_append_new(models, model_json(p, g, sv, &sv->models[i]));
-    json_array_append_new(o->eps, json_pack("{s:s, s:s, s:b, s:b, s:s, s:s, s:o}", "name",
-                                            e->name, "url", e->url, "asked", 1, "reached",
-                                            sv->reached, "version",
-                                            sv->reached ? sv->server.version : "",
-                                            "enforcement", words, "models", models));
+    const char *server = sv->reached ? "ollama" : cli_survey_misdeclared(sv, p) ? "openai"
+                         : cli_survey_reachable(sv) ? e->provider : "";
+    json_array_append_new(o->eps, json_pack("{s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:s*, s:o}",
+                                            "name", e->name, "url", e->url, "asked", 1,
+                                            "reached", cli_survey_reachable(sv), "server", server,
+                                            "version", sv->reached ? sv->server.version : "",
+                                            "enforcement", words, "serves", sv->serves,
+                                            "models", models));
+}
+
+/* An endpoint declared "ollama" in front of an OpenAI-compatible server:
+ * named as such, a configuration error (exit 2), never "unreachable". */
+static void misdeclared_print(struct outcome *o, const struct pipeline *p,
+                              const struct cli_survey *sv)
+{
+    const struct pipe_endpoint *e = &p->endpoints[sv->endpoint];
+    struct bh_err err = { 0 };
+    fprintf(o->out, "  %s (%s): this looks like an OpenAI-compatible server (GET /v1/models "
+                    "answered, /api/version did not)\n", e->name, e->url);
+    cli_survey_misdeclared_err(sv, p, &err);
+    bh_err_print(&err, stderr);
+    o->config = 1;
 }
 
 /* Prints what the survey of one endpoint found, after every survey was
@@ -170,8 +266,11 @@ static void endpoint_print(struct outcome *o, const struct pipeline *p, struct c
     if (o->eps)
         endpoint_json(o, p, on->gate, sv);
     if (!cli_survey_ollama(sv, p)) {
-        fprintf(o->out, "  %s (%s): not an Ollama server (no /api/version), not asked further\n",
-                e->name, e->url);
+        dialect_print(o, p, sv);
+        return;
+    }
+    if (cli_survey_misdeclared(sv, p)) {
+        misdeclared_print(o, p, sv);
         return;
     }
     if (!sv->reached) {
@@ -181,8 +280,10 @@ static void endpoint_print(struct outcome *o, const struct pipeline *p, struct c
         return;
     }
     cli_enforcement_words(sv, e, words, sizeof(words));
-    fprintf(o->out, "  %s (%s): reachable, ollama %s\n    enforcement: %s\n", e->name, e->url,
-            sv->server.version, words);
+    fprintf(o->out, "  %s (%s): reachable, ollama %s%s%s%s\n    enforcement: %s\n", e->name,
+            e->url, sv->server.version, strcmp(e->provider, "ollama") ? " (an Ollama server, "
+            "which serves the " : "", strcmp(e->provider, "ollama") ? e->provider : "",
+            strcmp(e->provider, "ollama") ? " dialect too; asked as Ollama)" : "", words);
     if (cli_survey_required(sv, p, &err)) {
         bh_err_print(&err, stderr);
         o->refused = 1;
@@ -213,8 +314,8 @@ static void reload_warn(const struct pipeline *p, const struct egr_gate *g)
 
 static void not_asked(struct outcome *o, const struct pipe_endpoint *e)
 {
-    fprintf(o->out, "  %s (%s): not asked — only local Ollama endpoints with a local stage "
-                    "are\n", e->name, e->url);
+    fprintf(o->out, "  %s (%s): not asked — only local endpoints with a local stage are\n",
+            e->name, e->url);
     if (o->eps)
         json_array_append_new(o->eps, json_pack("{s:s, s:s, s:b}", "name", e->name, "url",
                                                 e->url, "asked", 0));
@@ -239,6 +340,7 @@ static int check_online(const struct pipeline *p, const char *state, FILE *out, 
         if (!cli_survey_wanted(on.gate, p, i))
             continue;
         cli_survey_take(&sv[i], on.gate, on.net, p, i);
+        cli_survey_dialect(&sv[i], on.gate, on.net, p);
         cli_survey_apply(&sv[i], on.gate, p); /* stubs, and the num_ctx the stages would use */
     }
     cli_flow_check_gate(p, on.gate, rep);
@@ -253,8 +355,9 @@ static int check_online(const struct pipeline *p, const char *state, FILE *out, 
     free(sv);
     free(rep);
     reload_warn(p, on.gate);
-    cli_online_close(&on, o.refused ? "refused" : o.failed ? "failed" : "ok");
-    return o.refused ? CLI_EXIT_POLICY : o.failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+    cli_online_close(&on, o.refused ? "refused" : o.failed || o.config ? "failed" : "ok");
+    return o.refused ? CLI_EXIT_POLICY : o.config ? CLI_EXIT_USAGE
+           : o.failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }
 
 int cli_check_online(const struct pipeline *p, const char *state, FILE *out)

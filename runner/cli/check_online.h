@@ -7,19 +7,22 @@
 struct json_t;
 struct pipeline;
 
-/* Asks the server of every local Ollama endpoint of p (through the gate,
- * audited in the state folder `state`) and prints what it learnt to out,
+/* Asks the server of every local endpoint of p with a local stage (through
+ * the gate, audited in the state folder `state`): an Ollama server its own
+ * routes, a server of another dialect GET /health and GET /v1/models
+ * (cli_survey_dialect); and prints what it learnt to out,
  * refusals and errors to stderr, and a warning for each model whose stages
  * would use different num_ctx values. Returns an exit code: CLI_EXIT_POLICY
  * when a local stage's model is a cloud stub or enforce_local "require" is
- * not met, CLI_EXIT_FAILED when an endpoint is unreachable or a model
- * missing, CLI_EXIT_OK otherwise; a configuration error's code when the
+ * not met, CLI_EXIT_USAGE when an endpoint declared "ollama" has
+ * an OpenAI-compatible server (cli_survey_misdeclared), CLI_EXIT_FAILED when
+ * an endpoint is unreachable or a model missing, CLI_EXIT_OK otherwise; a configuration error's code when the
  * state or the gate could not be opened. */
 int cli_check_online(const struct pipeline *p, const char *state, FILE *out);
 
 /* The same, and the findings as JSON into *online (a new object, owned by
  * the caller: {"state", "endpoints": [{"name", "url", "asked", "reached",
- * "version", "enforcement", "models": [{"name", "state": "present" |
+ * "server", "version", "enforcement", "serves", "models": [{"name", "state": "present" |
  * "missing" | "stub" | "unknown", "remote", "loaded", "context_length",
  * "num_ctx": [{"stage", "value", "from"}]}]}]}), for `check --format json`. */
 int cli_check_online_json(const struct pipeline *p, const char *state, FILE *out,

@@ -1,7 +1,9 @@
 /* cli/cmd_models.c — `bulkhead models PIPELINE`: which models the stages of
  * each Ollama endpoint need, whether the server has them (/api/tags), has
  * them loaded (/api/ps) or only as a cloud stub; with --pull it pulls the
- * missing ones on local endpoints, with --preload it loads them.
+ * missing ones on local endpoints, with --preload it loads them. A local
+ * endpoint of the OpenAI or Anthropic dialect whose server is no Ollama is
+ * asked GET /health and GET /v1/models (survey.c: cli_survey_dialect).
  *
  * Every request goes through the egress gate like a run's, so each is
  * audited. Audit records belong to a run: `models` keeps its own run in the
@@ -37,9 +39,12 @@ static const char help[] =
     "server only holds a cloud stub that forwards requests to a remote host; then,\n"
     "per local Ollama endpoint, how its server keeps local stages' models on the\n"
     "machine by itself (enforcement: the server refuses cloud models, :local names\n"
-    "honoured, or not enforced). Endpoints of other providers are shown as not\n"
-    "managed. Every request passes the egress gate and is audited (in a run keyed\n"
-    "\"models:<pipeline hash>\").\n"
+    "honoured, or not enforced). A local endpoint of the openai or anthropic\n"
+    "dialect is asked what its dialect offers (GET /health, GET /v1/models: each\n"
+    "model listed, or the one model a llama.cpp server serves, and its context\n"
+    "length); a cloud one is not asked. An endpoint declared \"ollama\" whose server\n"
+    "answers only like an OpenAI one is named (exit 2). Every request passes the\n"
+    "egress gate and is audited (in a run keyed \"models:<pipeline hash>\").\n"
     "\n"
     "  --pull               pull missing models on local endpoints, with progress\n"
     "  --preload            load every needed model on local endpoints (keep_alive 10m)\n"
@@ -47,7 +52,8 @@ static const char help[] =
     "  --state DIR          state database folder for the audit (default " CLI_DEFAULT_STATE ")\n"
     "  --help               this text\n"
     "\n"
-    "exit: 0 every needed model is present, 2 usage or configuration error, 3 a\n"
+    "exit: 0 every needed model is present, 2 usage or configuration error (an\n"
+    "endpoint's provider is not its server's dialect), 3 a\n"
     "server does not enforce what enforce_local \"require\" asks, or the gate refused\n"
     "to ask an endpoint, 4 a model is missing, an endpoint is unreachable, or a pull\n"
     "or preload failed\n";
@@ -70,6 +76,7 @@ struct ctx {
     struct cli_online o;   /* the state for the audit, the net and the gate */
     int failed; /* something needed is missing or could not be done: exit 4 */
     int refused; /* the gate refused to query an endpoint: exit 3 */
+    int config;  /* an endpoint declared in another dialect than its server's: exit 2 */
     int tty;    /* progress on one updating line */
 };
 
@@ -262,6 +269,51 @@ static void survey_models(struct ctx *x, size_t ep, const struct prov_models *ta
     free(names);
 }
 
+/* A local endpoint of the OpenAI or Anthropic dialect: an Ollama behind it
+ * answers /api/version and its lists; another server is asked what its
+ * dialect offers (GET /health, GET /v1/models). */
+static void dialect_rows(struct ctx *x, const struct cli_survey *s)
+{
+    const struct pipe_endpoint *e = &x->p->endpoints[s->endpoint];
+    for (size_t i = 0; i < s->n_models; i++) {
+        const struct cli_survey_model *m = &s->models[i];
+        const char *state = m->remote ? "stub" : m->listed == 1 ? (s->reached ? "present"
+                            : "listed") : m->listed == 0 && s->serves ? "served-as" :
+                            m->listed == 0 ? "missing" : "unknown";
+        x->failed |= m->listed == 0 && !s->serves;
+        row_print(x, s->endpoint, m->name, state, m->loaded < 0 ? "-" : m->loaded ? "yes" : "no",
+                  m->remote ? m->remote : "-");
+        if (m->listed == 0 && s->serves)
+            printf("note: %s: the server serves one model, '%s'; the stage asks for '%s' (it "
+                   "answers every name with its one model)\n", e->name, s->serves, m->name);
+        if (!s->reached && m->context_length > 0)
+            printf("note: %s: model %s: context length %lld (n_ctx in GET /v1/models)\n",
+                   e->name, m->name, (long long)m->context_length);
+    }
+}
+
+static void survey_dialect(struct ctx *x, size_t ep)
+{
+    struct cli_survey s;
+    cli_survey_take(&s, x->o.gate, x->o.net, x->p, ep);
+    cli_survey_dialect(&s, x->o.gate, x->o.net, x->p);
+    if (!cli_survey_reachable(&s)) {
+        bh_err_print(s.v1_err.code ? &s.v1_err : &s.err, stderr);
+        row_print(x, ep, "-", "unreachable", "-", "-");
+        x->failed = 1;
+    } else if (!s.reached && !s.v1_ok) {
+        bh_err_print(&s.v1_err, stderr);
+        row_print(x, ep, "-", "unknown", "-", "-");
+        x->failed = 1;
+    } else {
+        dialect_rows(x, &s);
+    }
+    if (s.reached) /* the table's rows came from its Ollama routes */
+        printf("server: %s: an Ollama server (ollama %s), which serves the %s dialect too\n",
+               x->p->endpoints[ep].name, s.server.version, x->p->endpoints[ep].provider);
+    cli_survey_release(&s);
+}
+
 static void survey(struct ctx *x, size_t ep)
 {
     struct bh_err err = { 0 };
@@ -272,7 +324,10 @@ static void survey(struct ctx *x, size_t ep)
     if (used == 0)
         return; /* no stage needs anything there */
     if (strcmp(x->p->endpoints[ep].provider, "ollama") != 0) {
-        row_print(x, ep, "-", "not managed", "-", "-");
+        if (cli_survey_wanted(x->o.gate, x->p, ep))
+            survey_dialect(x, ep);
+        else
+            row_print(x, ep, "-", "not asked", "-", "-");
         return;
     }
     if (cli_models_list(x->o.gate, x->o.net, x->p, ep, EGR_MANAGE_TAGS, &tags, &err)) {
@@ -291,6 +346,23 @@ static void survey(struct ctx *x, size_t ep)
     prov_models_release(&ps);
 }
 
+/* An endpoint declared "ollama" whose server did not answer /api/version:
+ * if it answers /v1/models it is an OpenAI-compatible server, and the
+ * pipeline says the wrong dialect (exit 2). */
+static void misdeclared_print(struct ctx *x, struct cli_survey *s)
+{
+    const struct pipe_endpoint *e = &x->p->endpoints[s->endpoint];
+    struct bh_err err = { 0 };
+    cli_survey_dialect(s, x->o.gate, x->o.net, x->p);
+    if (!cli_survey_misdeclared(s, x->p))
+        return;
+    cli_survey_misdeclared_err(s, x->p, &err);
+    bh_err_print(&err, stderr);
+    printf("dialect: %s: this looks like an OpenAI-compatible server, not Ollama: set "
+           "\"provider\": \"openai\"\n", e->name);
+    x->config = 1;
+}
+
 /* After the table, one line per local Ollama endpoint: how its server keeps
  * local stages' models on the machine by itself (version and /api/status;
  * the run's probe asks the same). */
@@ -303,8 +375,12 @@ static void enforcement_print(struct ctx *x)
         if (!cli_survey_wanted(x->o.gate, x->p, i))
             continue;
         cli_survey_server(&s, x->o.gate, x->o.net, x->p, i);
-        if (!s.reached)
+        if (!s.reached && strcmp(x->p->endpoints[i].provider, "ollama") == 0)
+            misdeclared_print(x, &s);
+        if (!s.reached) {
+            cli_survey_release(&s);
             continue; /* the table says it is unreachable */
+        }
         cli_enforcement_words(&s, &x->p->endpoints[i], words, sizeof(words));
         printf("enforcement: %s: %s\n", x->p->endpoints[i].name, words);
         if (cli_survey_required(&s, x->p, &err)) {
@@ -331,6 +407,7 @@ int cmd_models(int argc, char **argv)
     for (size_t i = 0; i < x.p->n_endpoints; i++)
         survey(&x, i);
     enforcement_print(&x);
-    ctx_close(&x, x.refused ? "refused" : x.failed ? "failed" : "ok");
-    return x.refused ? CLI_EXIT_POLICY : x.failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+    ctx_close(&x, x.refused ? "refused" : x.failed || x.config ? "failed" : "ok");
+    return x.refused ? CLI_EXIT_POLICY : x.config ? CLI_EXIT_USAGE
+           : x.failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }

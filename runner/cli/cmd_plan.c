@@ -29,15 +29,20 @@ static const char help[] =
     "label its prompt would carry with the item's actual data (source labels, path\n"
     "rules and content detectors applied) and what the egress gate would do:\n"
     "allow, reroute (on_sensitive reroute:STAGE), skip, refuse, or withheld (a stage\n"
-    "it depends on produced nothing). Calls no model and sends nothing.\n"
+    "it depends on produced nothing). A task whose prompt is estimated over the\n"
+    "context window the stage states (options.num_ctx), with the estimate a run\n"
+    "checks every prompt with (about 4 bytes a token; outputs of other stages not\n"
+    "counted), is marked \"too large\": the run would fail it. Calls no model and\n"
+    "sends nothing.\n"
     "\n"
     "  --repo DIR, --pulls GLOB, --base REV, --range BASE..HEAD, --max-diff SIZE, --docs DIR\n"
     "                       the work items, as for 'bulkhead run'\n"
     "  --format FORMAT      text (default) or json\n"
     "  --endpoint NAME=URL  use URL for endpoint NAME (as 'run' would)\n"
     "\n"
-    "exit: 0 nothing would be refused, 2 a usage or configuration error, 3 some task\n"
-    "would be refused\n";
+    "exit: 0 nothing would be refused or fail, 2 a usage or configuration error, 3 some\n"
+    "task would be refused, 4 none would be refused but some task is too large for\n"
+    "its context window\n";
 
 static const struct option longopts[] = {
     { "repo", required_argument, NULL, 'r' },  { "pulls", required_argument, NULL, 'p' },
@@ -95,7 +100,23 @@ struct planner {
     struct pol_item_plan *plans;
     struct pol_task_plan *batch;
     size_t n_batch, refused;
+    size_t too_large; /* tasks whose prompt is estimated over the stage's num_ctx */
 };
+
+/* The window a task's prompt must fit: options.num_ctx of the stage that
+ * runs it (the gate's facts from a server are not known offline); 0 when
+ * none is stated. Only tasks that would be sent are measured. */
+static long task_window(const struct planner *pl, const struct pol_task_plan *t)
+{
+    if (t->decision != POL_ALLOW && t->decision != POL_REROUTE)
+        return 0;
+    return pl->p->stages[t->ran].num_ctx;
+}
+
+static int task_too_large(const struct planner *pl, const struct pol_task_plan *t)
+{
+    return pol_prompt_over(t->bytes, task_window(pl, t));
+}
 
 /* ---- text ---- */
 
@@ -138,6 +159,9 @@ static void text_task(const struct planner *pl, const struct pol_task_plan *t)
     if (t->declassified)
         printf(" (output declassified to %s if its guards pass)",
                pol_label_name(p, t->output));
+    if (task_too_large(pl, t))
+        printf(" — too large: ~%ld tokens estimated, num_ctx %ld", pol_tokens_estimate(t->bytes),
+               task_window(pl, t));
     printf("\n");
 }
 
@@ -160,6 +184,10 @@ static void text_print(const struct planner *pl)
     for (size_t k = 0; k < pl->n_batch; k++)
         text_task(pl, &pl->batch[k]);
     printf("\n%zu task%s would be refused\n", pl->refused, pl->refused == 1 ? "" : "s");
+    if (pl->too_large)
+        printf("%zu task%s too large for the context window (options.num_ctx): the run would "
+               "fail %s — raise num_ctx or give the stage less to read\n", pl->too_large,
+               pl->too_large == 1 ? " is" : "s are", pl->too_large == 1 ? "it" : "them");
 }
 
 /* ---- json ---- */
@@ -180,6 +208,8 @@ static json_t *json_task(const struct planner *pl, const struct pol_task_plan *t
                         t->output >= 0 ? json_string(pol_label_name(p, t->output)) : json_null());
     json_object_set_new(o, "declassified", json_boolean(t->declassified));
     json_object_set_new(o, "why", json_string(t->why));
+    json_object_set_new(o, "tokens", json_integer(pol_tokens_estimate(t->bytes)));
+    json_object_set_new(o, "too_large", json_boolean(task_too_large(pl, t)));
     return o;
 }
 
@@ -220,6 +250,7 @@ static void json_print(const struct planner *pl)
     json_object_set_new(root, "items", items);
     json_object_set_new(root, "batch", batch);
     json_object_set_new(root, "refused", json_integer((json_int_t)pl->refused));
+    json_object_set_new(root, "too_large", json_integer((json_int_t)pl->too_large));
     json_dumpf(root, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
     printf("\n");
     json_decref(root);
@@ -260,6 +291,8 @@ static int plan_all(struct planner *pl, struct bh_err *err)
     for (size_t i = 0; i < pl->n_items; i++) {
         pol_plan_item(lab, pl->clearance, &pl->items[i], &pl->plans[i]);
         pl->refused += refusals(pl->plans[i].tasks, pl->plans[i].n_tasks);
+        for (size_t k = 0; k < pl->plans[i].n_tasks; k++)
+            pl->too_large += (size_t)task_too_large(pl, &pl->plans[i].tasks[k]);
     }
     pl->batch = bh_xcalloc(p->n_stages, sizeof(*pl->batch));
     pol_plan_batch(lab, pl->clearance, pl->plans, pl->n_items, pl->batch, &pl->n_batch);
@@ -289,7 +322,7 @@ static int plan_run(const struct plan_args *a, struct pipeline *p, struct bh_err
     free(pl.local);
     if (rc)
         return cli_fail(err);
-    return pl.refused ? CLI_EXIT_POLICY : CLI_EXIT_OK;
+    return pl.refused ? CLI_EXIT_POLICY : pl.too_large ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }
 
 int cmd_plan(int argc, char **argv)

@@ -133,6 +133,33 @@ int cli_model_show(struct egr_gate *g, struct net *n, const struct pipeline *p, 
     return rc;
 }
 
+int cli_v1_models(struct egr_gate *g, struct net *n, const struct pipeline *p, size_t endpoint,
+                  struct prov_models *out, struct bh_err *err)
+{
+    const struct pipe_endpoint *e = &p->endpoints[endpoint];
+    struct prov_doc *d = prov_doc_new(LIST_MAX);
+    struct cli_manage_call c = { .endpoint = endpoint, .kind = EGR_MANAGE_MODELS, .ud = d };
+    memset(out, 0, sizeof(*out));
+    int rc = doc_call(g, n, p, &c, "GET /v1/models", err);
+    if (rc == 0 && (rc = prov_v1_models_finish(d, c.result.status, out, err)) != 0)
+        bh_err_prefix(err, "endpoint '%s' (%s): ", e->name, e->url);
+    prov_doc_free(d);
+    return rc;
+}
+
+int cli_health(struct egr_gate *g, struct net *n, const struct pipeline *p, size_t endpoint,
+               struct bh_err *err)
+{
+    const struct pipe_endpoint *e = &p->endpoints[endpoint];
+    struct prov_doc *d = prov_doc_new(LIST_MAX);
+    struct cli_manage_call c = { .endpoint = endpoint, .kind = EGR_MANAGE_HEALTH, .ud = d };
+    int rc = doc_call(g, n, p, &c, "GET /health", err);
+    if (rc == 0 && (rc = prov_health_finish(d, c.result.status, err)) != 0)
+        bh_err_prefix(err, "endpoint '%s' (%s): ", e->name, e->url);
+    prov_doc_free(d);
+    return rc;
+}
+
 /* --- an online session --------------------------------------------------------- */
 
 int cli_online_open(struct cli_online *o, const struct pipeline *p, const char *dir,

@@ -54,6 +54,19 @@ struct prov_show;
 int cli_model_show(struct egr_gate *g, struct net *n, const struct pipeline *p, size_t endpoint,
                    const char *model, struct prov_show *out, struct bh_err *err);
 
+/* GET /v1/models of an endpoint (EGR_MANAGE_MODELS: the OpenAI and
+ * Anthropic dialects, llama.cpp's server) into *out (release with
+ * prov_models_release; context_length is llama-server's meta.n_ctx).
+ * BH_ENET naming the endpoint and its URL when it cannot be reached,
+ * BH_EREPLY (prefixed the same way) when the reply is not such a list. */
+int cli_v1_models(struct egr_gate *g, struct net *n, const struct pipeline *p, size_t endpoint,
+                  struct prov_models *out, struct bh_err *err);
+
+/* GET /health of an endpoint (EGR_MANAGE_HEALTH, llama.cpp's server): 0
+ * when it answered 2xx; BH_ENET or BH_EREPLY as cli_v1_models. */
+int cli_health(struct egr_gate *g, struct net *n, const struct pipeline *p, size_t endpoint,
+               struct bh_err *err);
+
 /* What a command that asks servers outside a run needs: the state database
  * (every request is audited, in a run of its own keyed "<kind>:<pipeline
  * hash>", found again on the next call, with the pipeline's labels so that

@@ -226,6 +226,7 @@ void cli_survey_server(struct cli_survey *s, struct egr_gate *g, struct net *n,
     struct bh_err err = { 0 };
     memset(s, 0, sizeof(*s));
     s->endpoint = endpoint;
+    s->health = -1;
     int rc = cli_server_ask(g, n, p, endpoint, &s->server, &err);
     s->reached = s->server.version[0] != '\0';
     if (rc)
@@ -245,6 +246,67 @@ void cli_survey_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
     probes_take(s, g, n, p);
 }
 
+/* --- the other dialects ------------------------------------------------------ */
+
+int cli_survey_misdeclared(const struct cli_survey *s, const struct pipeline *p)
+{
+    return !s->reached && s->v1_ok && strcmp(p->endpoints[s->endpoint].provider, "ollama") == 0;
+}
+
+void cli_survey_misdeclared_err(const struct cli_survey *s, const struct pipeline *p,
+                                struct bh_err *err)
+{
+    const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
+    char path[128];
+    bh_str_put(path, sizeof(path), "endpoints.%s.provider", e->name);
+    bh_err_set(err, BH_EINVAL, "\"ollama\", but the server at %s looks like an "
+               "OpenAI-compatible server (GET /v1/models answered, /api/version did not): set "
+               "\"provider\": \"openai\"", e->url);
+    bh_err_at(err, p->file, e->line, e->col, path);
+}
+
+int cli_survey_reachable(const struct cli_survey *s)
+{
+    return s->reached || s->v1_ok || s->health == 1;
+}
+
+/* What /v1/models says of each needed model. A server that lists one model
+ * only (llama-server: its alias) runs that one whatever the request names,
+ * so its context length is every needed model's window. */
+static void v1_models_apply(struct cli_survey *s, const struct prov_models *list)
+{
+    if (list->n == 1)
+        s->serves = bh_xstrdup(list->v[0].name);
+    for (size_t i = 0; i < s->n_models; i++) {
+        struct cli_survey_model *m = &s->models[i];
+        const struct prov_model *t = prov_models_find(list, m->name);
+        m->listed = t != NULL;
+        if (!t && list->n == 1)
+            t = &list->v[0];
+        m->context_length = t ? t->context_length : 0;
+        m->num_ctx = m->context_length < EGR_NUM_CTX_MAX ? (long)m->context_length
+                                                         : EGR_NUM_CTX_MAX;
+    }
+}
+
+void cli_survey_dialect(struct cli_survey *s, struct egr_gate *g, struct net *n,
+                        const struct pipeline *p)
+{
+    const char *provider = p->endpoints[s->endpoint].provider;
+    struct prov_models list = { 0 };
+    struct bh_err herr = { 0 };
+    s->health = -1;
+    if (s->reached)
+        return; /* an Ollama server: its own routes said everything */
+    if (strcmp(provider, "openai") == 0)
+        s->health = cli_health(g, n, p, s->endpoint, &herr) == 0;
+    s->v1_asked = 1;
+    s->v1_ok = cli_v1_models(g, n, p, s->endpoint, &list, &s->v1_err) == 0;
+    if (s->v1_ok)
+        v1_models_apply(s, &list);
+    prov_models_release(&list);
+}
+
 void cli_survey_release(struct cli_survey *s)
 {
     for (size_t i = 0; s && i < s->n_models; i++)
@@ -252,6 +314,7 @@ void cli_survey_release(struct cli_survey *s)
     for (size_t i = 0; s && i < s->n_loaded; i++)
         free(s->loaded[i].name);
     if (s) {
+        free(s->serves);
         free(s->models);
         free(s->loaded);
         memset(s, 0, sizeof(*s));
@@ -269,11 +332,14 @@ void cli_survey_apply(const struct cli_survey *s, struct egr_gate *g, const stru
             continue;
         if (m->remote)
             egr_stage_mark_remote(g, i, m->remote);
-        /* Another dialect's route runs the model with the server's num_ctx:
-         * the context length is no promise there. */
+        /* Another dialect's route on Ollama runs the model with the server's
+         * num_ctx: the context length is no promise there. A server that is
+         * no Ollama (llama-server's n_ctx) has one window, the one in force. */
         int ollama_dialect = strcmp(p->endpoints[s->endpoint].provider, "ollama") == 0;
+        int fixed_window = !s->reached && s->v1_ok;
         struct egr_model_facts f = { .listed = m->listed, .loaded = m->loaded,
-                                     .num_ctx = ollama_dialect ? m->num_ctx : 0 };
+                                     .num_ctx = ollama_dialect || fixed_window ? m->num_ctx
+                                                                               : 0 };
         egr_stage_set_facts(g, i, &f);
     }
 }

@@ -1,7 +1,9 @@
-/* cli/survey.h — what the server of a local Ollama endpoint says before a
+/* cli/survey.h — what the server of a local endpoint says before a
  * run: its version and cloud status (how it enforces local-only itself),
  * which of the models the stages need it holds (as local models or as cloud
- * stubs), which are loaded, and each one's context length. `run` hands the
+ * stubs), which are loaded, and each one's context length (a server of the
+ * OpenAI or Anthropic dialect that is no Ollama: what /health and /v1/models
+ * say, for check --online and models). `run` hands the
  * facts to the gate (cli_models_probe); `check --online` and `models` print
  * them. Every request passes the gate and is audited. */
 #ifndef CLI_SURVEY_H
@@ -55,6 +57,14 @@ struct cli_survey {
     size_t n_loaded;
     struct cli_survey_model *models; /* the distinct models of the endpoint's local stages */
     size_t n_models;
+    /* A server that did not answer /api/version, asked the way the OpenAI
+     * and Anthropic dialects are (cli_survey_dialect): */
+    int v1_asked;            /* GET /v1/models was sent */
+    int v1_ok;               /* it answered with a model list */
+    int health;              /* GET /health (OpenAI dialect): 1 answered 2xx, 0 not, -1 not asked */
+    char *serves;            /* v1_ok and exactly one model listed: its id (llama-server's
+                                alias, which answers whatever name is asked), owned */
+    struct bh_err v1_err;    /* why /v1/models (else /health) failed; code 0 when it did not */
 };
 
 /* 1 when the survey asks endpoint: the gate verified it local and a stage
@@ -65,8 +75,36 @@ int cli_survey_wanted(const struct egr_gate *g, const struct pipeline *p, size_t
 /* 1 when the survey's server is an Ollama: it answered /api/version, or the
  * endpoint's dialect is "ollama" (then a server that did not answer is a
  * failure to report). Another dialect's server that does not answer like
- * Ollama is left alone, silently. */
+ * Ollama is left alone by a run, silently (check --online and models ask
+ * it in its own dialect: cli_survey_dialect). */
 int cli_survey_ollama(const struct cli_survey *s, const struct pipeline *p);
+
+/* After cli_survey_take, for a server that did not answer /api/version:
+ * asks what the OpenAI and Anthropic dialects offer — GET /health (OpenAI,
+ * llama.cpp's server) and GET /v1/models (each listed id; llama-server's
+ * meta.n_ctx as the model's context length). A needed model is listed (1)
+ * when an id names it; on a server that lists exactly one model (s->serves)
+ * the others are 0 and take that model's context length: llama-server
+ * answers every name with its one model. Fills v1_asked, v1_ok, health,
+ * serves, v1_err and the models' listed, context_length and num_ctx. An
+ * endpoint declared "ollama" is asked /v1/models only, so that a server of
+ * another dialect can be named (cli_survey_misdeclared). Never fails. */
+void cli_survey_dialect(struct cli_survey *s, struct egr_gate *g, struct net *n,
+                        const struct pipeline *p);
+
+/* 1 when the endpoint is declared "ollama" and its server answered
+ * /v1/models but not /api/version: an OpenAI-compatible server. */
+int cli_survey_misdeclared(const struct cli_survey *s, const struct pipeline *p);
+
+/* The error for a misdeclared endpoint: BH_EINVAL at the endpoint's place
+ * in the pipeline file (endpoints.NAME.provider), naming the URL and what
+ * to set. */
+void cli_survey_misdeclared_err(const struct cli_survey *s, const struct pipeline *p,
+                                struct bh_err *err);
+
+/* 1 when the server answered, in whichever dialect: /api/version, or (after
+ * cli_survey_dialect) /v1/models or /health. */
+int cli_survey_reachable(const struct cli_survey *s);
 
 /* Asks the server of endpoint only about itself (version and status): fills
  * reached, server, honours_local, enforcement and err; no models. */

@@ -740,6 +740,8 @@ static const struct manage_kind {
     [EGR_MANAGE_PROBE] = {"POST", "/api/chat", "probe model", 1,
                           ",\"messages\":[{\"role\":\"user\",\"content\":\"" EGR_PROBE_TEXT
                           "\"}],\"stream\":false"},
+    [EGR_MANAGE_HEALTH] = {"GET", "/health", "server health", 0, NULL},
+    [EGR_MANAGE_MODELS] = {"GET", "/v1/models", "list models (v1)", 0, NULL},
 };
 
 /* A model name as the inside of a JSON string; NULL when it holds a control

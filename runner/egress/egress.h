@@ -233,6 +233,9 @@ enum egr_manage_kind {
                            whose reply shows whether the model is a cloud stub (remote_host),
                            with keep_alive and num_ctx as for PRELOAD, so that it loads the
                            model as the stage's requests will want it */
+    EGR_MANAGE_HEALTH,  /* GET /health: llama.cpp's server (OpenAI dialect) says it is up */
+    EGR_MANAGE_MODELS,  /* GET /v1/models: the models an OpenAI- or Anthropic-dialect server
+                           offers (data[].id; llama-server adds data[].meta.n_ctx) */
 };
 
 /* The whole text of a probe (EGR_MANAGE_PROBE): fixed, public, no item's. */

@@ -43,6 +43,7 @@ struct elem {
     const char *path; /* for_each pr.files: the file (a rename: the new path) */
     int diff_label;   /* its part of pr.diff */
     int each_label;   /* for_each S.output: S's output */
+    size_t diff_len;  /* bytes of its part of pr.diff */
 };
 
 struct ctx {
@@ -160,6 +161,40 @@ static const char *withheld_by(const struct ctx *c, size_t s)
     return NULL;
 }
 
+long pol_tokens_estimate(size_t bytes)
+{
+    return (long)(bytes / 4);
+}
+
+int pol_prompt_over(size_t bytes, long window)
+{
+    return window > 0 && pol_tokens_estimate(bytes) > window;
+}
+
+/* The bytes one placeholder adds that are known before any model runs. */
+static size_t read_bytes(const struct ctx *c, const char *name, const struct elem *e)
+{
+    if (strcmp(name, "each.diff") == 0)
+        return e->diff_len;
+    if ((strcmp(name, "each.path") == 0 || strcmp(name, "each") == 0) && e->path)
+        return strlen(e->path);
+    const struct src_field *f = src_item_find(c->item, name);
+    return f && f->value ? f->len : 0; /* an output: not known yet */
+}
+
+static size_t tpl_bytes(const struct ctx *c, const struct pipe_tpl *t, const struct elem *e)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n_parts; i++)
+        n += t->parts[i].is_field ? read_bytes(c, t->parts[i].text, e) : strlen(t->parts[i].text);
+    return n;
+}
+
+static size_t prompt_bytes(const struct ctx *c, size_t s, const struct elem *e)
+{
+    return tpl_bytes(c, &c->p->stages[s].system, e) + tpl_bytes(c, &c->p->stages[s].tpl, e);
+}
+
 /* Decides one task; its output label goes to t->output. */
 static void task_decide(const struct ctx *c, size_t s, const struct elem *e,
                         struct pol_task_plan *t)
@@ -176,6 +211,7 @@ static void task_decide(const struct ctx *c, size_t s, const struct elem *e,
         return;
     }
     t->decision = pol_decide(p, s, t->label, c->clearance[s]);
+    t->bytes = prompt_bytes(c, s, e);
     if (t->decision == POL_ALLOW) {
         t->output = output_label(p, s, t->label, &t->declassified);
     } else if (t->decision == POL_REROUTE) {
@@ -189,6 +225,7 @@ static void task_decide(const struct ctx *c, size_t s, const struct elem *e,
                        p->stages[r].name, why);
         } else {
             t->output = output_label(p, r, t->ran_label, &t->declassified);
+            t->bytes = prompt_bytes(c, r, e);
         }
     }
 }
@@ -227,6 +264,16 @@ static int part_label(const struct ctx *c, const char *path, char *old)
     return l;
 }
 
+/* The bytes of path's part of pr.diff (the first, as part_label). */
+static size_t diff_len(const struct ctx *c, const char *path)
+{
+    const struct src_field *d = src_item_find(c->item, "pr.diff");
+    for (size_t i = 0; d && d->value && i < d->n_parts; i++)
+        if (strcmp(d->parts[i].path, path) == 0)
+            return d->parts[i].length;
+    return 0;
+}
+
 /* One task per file of pr.files; the stage's output joins theirs. */
 static void plan_files(const struct ctx *c, size_t s, size_t *cap)
 {
@@ -236,7 +283,7 @@ static void plan_files(const struct ctx *c, size_t s, size_t *cap)
         size_t n = strcspn(line, "\n"), len = 0, old_len = 0;
         const char *old = NULL, *path = src_git_files_line_path(line, n, &len, &old, &old_len);
         char *copy = bh_xstrndup(path, len), *old_copy = old ? bh_xstrndup(old, old_len) : NULL;
-        struct elem e = { copy, part_label(c, copy, old_copy), 0 };
+        struct elem e = { copy, part_label(c, copy, old_copy), 0, diff_len(c, copy) };
         free(old_copy);
         struct pol_task_plan t = { 0 };
         task_decide(c, s, &e, &t);
@@ -274,7 +321,8 @@ int pol_plan_item(const struct pol_labeller *l, const int *clearance, const stru
             plan_files(&c, s, &cap);
             continue;
         }
-        struct elem e = { NULL, 0, st->for_each_stage >= 0 ? out->outputs[st->for_each_stage] : 0 };
+        struct elem e = { NULL, 0, st->for_each_stage >= 0 ? out->outputs[st->for_each_stage] : 0,
+                          0 };
         struct pol_task_plan t = { 0 };
         task_decide(&c, s, &e, &t);
         if (st->for_each)

@@ -47,7 +47,21 @@ struct pol_task_plan {
     int output;              /* the output's label for dependants, -1 when there is none */
     int declassified;        /* output lowered by declassify (if its guards pass) */
     char why[256];           /* what carries the label (the highest read), or what withheld it */
+    size_t bytes;            /* item tasks: the bytes of the prompt of the stage that runs
+                                (ran) known before any model runs — its templates' text and
+                                the item's values; a stage's output counts 0, so this is at
+                                most what the run renders. 0 for batch tasks */
 };
+
+/* The token estimate a run checks every prompt with (stages'
+ * stage_fits_context) and `plan` marks tasks with: about 4 bytes a token
+ * in English and code, so only prompts that are clearly too long are
+ * flagged. */
+long pol_tokens_estimate(size_t bytes);
+
+/* 1 when a prompt of that many bytes is estimated over window (a num_ctx;
+ * 0 or less: not known, never over). */
+int pol_prompt_over(size_t bytes, long window);
 
 struct pol_item_plan {
     struct pol_value *fields;     /* per source field, in p->source.fields order */

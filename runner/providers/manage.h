@@ -76,6 +76,19 @@ int prov_show_finish(struct prov_doc *d, long status, struct prov_show *out,
 int prov_probe_finish(struct prov_doc *d, long status, struct prov_show *out,
                       struct bh_err *err);
 
+/* Ends a GET /v1/models reply (OpenAI and Anthropic dialects, llama.cpp's
+ * server): one entry per data[] element, named by its "id"; context_length
+ * is llama-server's data[].meta.n_ctx (the window the server was started
+ * with), 0 when absent. BH_EREPLY with the server's text for a non-2xx
+ * status, and for a body that is not {"data":[...]}. */
+int prov_v1_models_finish(struct prov_doc *d, long status, struct prov_models *out,
+                          struct bh_err *err);
+
+/* Ends a GET /health reply (llama.cpp's server: {"status":"ok"}): 0 for a
+ * 2xx status, BH_EREPLY with the server's text otherwise (503: the model is
+ * still loading). */
+int prov_health_finish(struct prov_doc *d, long status, struct bh_err *err);
+
 /* What GET /api/version and GET /api/status tell of the server itself. */
 struct prov_server {
     char version[32];     /* "0.18.1" (cleaned, capped); "" when not known */

@@ -281,6 +281,49 @@ int prov_probe_finish(struct prov_doc *d, long status, struct prov_show *out,
     return 0;
 }
 
+/* ---- the OpenAI-style list (/v1/models) ---- */
+
+static void take_v1_model(struct prov_model *m, json_t *o)
+{
+    prov_acc_str(&m->name, json_object_get(o, "id"));
+    take_int(&m->context_length, json_object_get(json_object_get(o, "meta"), "n_ctx"));
+}
+
+int prov_v1_models_finish(struct prov_doc *d, long status, struct prov_models *out,
+                          struct bh_err *err)
+{
+    json_t *o = NULL;
+    memset(out, 0, sizeof(*out));
+    int rc = doc_object(d, status, "GET /v1/models", &o, err);
+    if (rc)
+        return rc;
+    json_t *arr = json_object_get(o, "data");
+    if (!json_is_array(arr)) {
+        json_decref(o);
+        return bh_err_set(err, BH_EREPLY, "GET /v1/models: the reply has no 'data' array — "
+                          "check that the endpoint speaks the OpenAI or Anthropic API");
+    }
+    out->v = bh_xcalloc(json_array_size(arr) + 1, sizeof(*out->v));
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        struct prov_model *m = &out->v[out->n];
+        if (json_is_object(json_array_get(arr, i)))
+            take_v1_model(m, json_array_get(arr, i));
+        if (m->name)
+            out->n++;
+        else
+            model_release(m);
+    }
+    json_decref(o);
+    return 0;
+}
+
+int prov_health_finish(struct prov_doc *d, long status, struct bh_err *err)
+{
+    if (status < 200 || status > 299)
+        return status_error(d, status, "GET /health", err);
+    return 0;
+}
+
 /* ---- the server itself ---- */
 
 int prov_version_finish(struct prov_doc *d, long status, struct prov_server *s,

@@ -57,7 +57,7 @@ expect_contains "the enforcement state" "$T/ok.out" "    enforcement: :local nam
 expect_contains "the model: present, loaded or not, context length, num_ctx per stage" "$T/ok.out" \
   "    model qwen3:8b: present, not loaded, context length 40960; num_ctx 32768 for review (from /api/show), 8192 for second (options)"
 expect_contains "a cloud endpoint is not asked" "$T/ok.out" \
-  "  cloud ($cloud_URL): not asked — only local Ollama endpoints with a local stage are"
+  "  cloud ($cloud_URL): not asked — only local endpoints with a local stage are"
 expect_eq "the cloud server got nothing" 0 "$(wc -l <"$T/cloud.log")"
 expect_eq "only model management went to the local server" \
   "GET /api/ps GET /api/status GET /api/tags GET /api/version POST /api/show" \

@@ -57,7 +57,7 @@ expect "qwen3:8b is present, not loaded" grep -Eq '^gpu-box +local +qwen3:8b +pr
 expect "gemma3:4b is missing" grep -Eq '^gpu-box +local +gemma3:4b +missing +no' "$T/list.out"
 expect "mybot is shown as a cloud stub with its remote host" \
   grep -Eq '^gpu-box +local +mybot +present +no +https://ollama.com' "$T/list.out"
-expect "an openai endpoint is not managed" grep -Eq '^oai +cloud +- +not managed' "$T/list.out"
+expect "a cloud openai endpoint is not asked" grep -Eq '^oai +cloud +- +not asked' "$T/list.out"
 expect_eq "the fake got only GETs: tags, ps, and version and status for the enforcement" \
   "GET /api/ps GET /api/status GET /api/tags GET /api/version " \
   "$(jq -r '"\(.method) \(.path)"' "$T/local.log" | sort -u | tr '\n' ' ')"

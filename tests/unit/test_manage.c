@@ -56,6 +56,49 @@ static void tags_list_models_and_mark_cloud_stubs(void **state)
     }
 }
 
+/* llama-server's GET /v1/models, as recorded (conformance/llama-server/03). */
+static const char v1_models_json[] =
+    "{\"models\":[{\"name\":\"stories260K\",\"model\":\"stories260K\"}],\"object\":\"list\","
+    "\"data\":[{\"id\":\"stories260K\",\"aliases\":[\"stories260K\"],\"object\":\"model\","
+    "\"owned_by\":\"llamacpp\",\"meta\":{\"n_vocab\":512,\"n_ctx\":512,\"n_ctx_train\":512}},"
+    "{\"object\":\"model\"}]}";
+
+static void v1_models_list_ids_and_llama_n_ctx(void **state)
+{
+    (void)state;
+    for (size_t step = 0; step <= 1; step++) {
+        struct prov_doc *d = doc_of(v1_models_json, step);
+        struct prov_models m = { 0 };
+        struct bh_err err = { 0 };
+        assert_int_equal(prov_v1_models_finish(d, 200, &m, &err), 0);
+        assert_int_equal(m.n, 1); /* the entry without an id is skipped */
+        assert_string_equal(m.v[0].name, "stories260K");
+        assert_true(m.v[0].context_length == 512);
+        prov_models_release(&m);
+        prov_doc_free(d);
+    }
+}
+
+static void v1_models_fail_on_other_replies(void **state)
+{
+    (void)state;
+    struct prov_models m = { 0 };
+    struct bh_err err = { 0 };
+    struct prov_doc *d = doc_of("{\"models\":[]}", 0); /* Ollama's /api/tags shape */
+    assert_int_equal(prov_v1_models_finish(d, 200, &m, &err), BH_EREPLY);
+    assert_non_null(strstr(err.msg, "GET /v1/models: the reply has no 'data' array"));
+    prov_doc_free(d);
+    d = doc_of("{\"error\":{\"message\":\"File Not Found\"}}", 0);
+    assert_int_equal(prov_v1_models_finish(d, 404, &m, &err), BH_EREPLY);
+    assert_non_null(strstr(err.msg, "GET /v1/models: HTTP 404"));
+    prov_doc_free(d);
+    d = doc_of("{\"status\":\"ok\"}", 0);
+    assert_int_equal(prov_health_finish(d, 200, &err), 0);
+    assert_int_equal(prov_health_finish(d, 503, &err), BH_EREPLY);
+    assert_non_null(strstr(err.msg, "GET /health: HTTP 503"));
+    prov_doc_free(d);
+}
+
 static void a_stub_is_remote_with_only_remote_model(void **state)
 {
     (void)state;
@@ -392,6 +435,8 @@ int main(void)
         cmocka_unit_test(pull_progress_reaches_success_in_any_split),
         cmocka_unit_test(pull_error_mid_stream_is_reported),
         cmocka_unit_test(pull_without_success_or_with_bad_status_fails),
+        cmocka_unit_test(v1_models_list_ids_and_llama_n_ctx),
+        cmocka_unit_test(v1_models_fail_on_other_replies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
