@@ -21,7 +21,8 @@
 #include "util/bh_xmalloc.h"
 
 static const char help[] =
-    "usage: bulkhead plan PIPELINE (--repo DIR [--pulls GLOB | --range BASE..HEAD] [--base REV]\n"
+    "usage: bulkhead plan PIPELINE (--repo DIR [--pulls GLOB | --range BASE..HEAD |\n"
+    "                              --pulls-from FILE [--skip-drafts]] [--base REV]\n"
     "                              [--max-diff SIZE] | --docs DIR) [--format text|json]\n"
     "                              [--endpoint NAME=URL]...\n"
     "\n"
@@ -31,7 +32,8 @@ static const char help[] =
     "allow, reroute (on_sensitive reroute:STAGE), skip, refuse, or withheld (a stage\n"
     "it depends on produced nothing). Calls no model and sends nothing.\n"
     "\n"
-    "  --repo DIR, --pulls GLOB, --base REV, --range BASE..HEAD, --max-diff SIZE, --docs DIR\n"
+    "  --repo DIR, --pulls GLOB, --base REV, --range BASE..HEAD, --pulls-from FILE,\n"
+    "  --skip-drafts, --max-diff SIZE, --docs DIR\n"
     "                       the work items, as for 'bulkhead run'\n"
     "  --format FORMAT      text (default) or json\n"
     "  --endpoint NAME=URL  use URL for endpoint NAME (as 'run' would)\n"
@@ -45,6 +47,7 @@ static const struct option longopts[] = {
     { "format", required_argument, NULL, 'f' }, { "endpoint", required_argument, NULL, 'e' },
     { "docs", required_argument, NULL, 'd' },
     { "range", required_argument, NULL, 'g' },  { "help", no_argument, NULL, 'h' },
+    { "pulls-from", required_argument, NULL, 'P' }, { "skip-drafts", no_argument, NULL, 'D' },
     { NULL, 0, NULL, 0 },
 };
 
