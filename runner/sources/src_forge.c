@@ -444,8 +444,10 @@ static void item_make(struct lister *l, const struct src_forge_pr *pr, struct sr
     if (!why) {
         struct src_git_opts go = { .repo = l->o->repo, .base = base_hex,
                                    .max_diff = l->o->max_diff, .head = pr->head };
-        if (src_git_list(&made, &n, &go, &err) != 0 || n != 1)
+        if (src_git_list(&made, &n, &go, &err) != 0 || n != 1) {
             why = bh_xstrdup(err.msg[0] ? err.msg : "no item");
+            src_items_free(made, n);
+        }
     }
     if (why) {
         item_failed(it, pr, why);
