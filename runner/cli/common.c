@@ -271,9 +271,10 @@ int cli_source_check(const struct cli_source *src, const char *cmd)
     if (!src->repo && !src->docs)
         return cli_usage_error(cmd, "--repo DIR (pull requests) or --docs DIR (documents) is "
                                     "required");
-    if (src->pulls_from && (src->range_head || src->docs))
+    if (src->pulls_from &&
+        (src->range_head || src->docs || strcmp(src->pulls, "refs/pull/*/head") != 0))
         return cli_usage_error(cmd, "--pulls-from FILE lists the pull requests of --repo DIR: "
-                                    "give it without --range and --docs");
+                                    "give it without --pulls, --range and --docs");
     if (src->skip_drafts && !src->pulls_from)
         return cli_usage_error(cmd, "--skip-drafts needs --pulls-from FILE (only a forge's "
                                     "list says which pull requests are drafts)");

@@ -138,6 +138,20 @@ expect_eq "a head that is not a commit id: exit 2" 2 "$rc"
 expect_contains "naming the file, the JSON path and what was expected" "$T/type.err" \
   "type.json: [1].headRefOid: expected a commit id (40 hex digits), got an integer"
 
+set +e
+"$BULKHEAD" plan "$T/pipe/forge.json" --repo "$T/repo" --pulls-from "$T/prs.json" \
+  --pulls 'refs/heads/*' >/dev/null 2>"$T/both.err"
+rc=$?
+set -e
+expect_eq "--pulls-from with --pulls: exit 2" 2 "$rc"
+expect_contains "saying they do not go together" "$T/both.err" "give it without --pulls, --range and --docs"
+set +e
+"$BULKHEAD" plan "$T/pipe/forge.json" --repo "$T/repo" --skip-drafts >/dev/null 2>"$T/drafts.err"
+rc=$?
+set -e
+expect_eq "--skip-drafts without --pulls-from: exit 2" 2 "$rc"
+expect_contains "saying it needs the list" "$T/drafts.err" "--skip-drafts needs --pulls-from FILE"
+
 # A head the repository does not have (not fetched): only that item fails.
 jq '.[0].headRefOid = "0123456789abcdef0123456789abcdef01234567"' "$T/prs.json" >"$T/missing.json"
 before=$(wc -l <"$T/local.log")
