@@ -44,7 +44,6 @@ _Static_assert(sizeof(src_forge_fields) / sizeof(src_forge_fields[0]) == FF_COUN
 
 /* The two shapes, as data: which key holds what. */
 struct shape {
-    const char *name;      /* for messages */
     const char *number, *title, *body, *author, *author_name, *labels, *draft, *draft_old,
         *head, *base;
     const char *ref_dir;   /* the key is ref_dir + number + "/head" */
@@ -52,11 +51,11 @@ struct shape {
 };
 
 static const struct shape shapes[] = {
-    { "gh pr list", "number", "title", "body", "author", "login", "labels", "isDraft", NULL,
+    { "number", "title", "body", "author", "login", "labels", "isDraft", NULL,
       "headRefOid", "baseRefName", "refs/pull/",
       "'gh pr list --state open --json number,title,body,author,labels,isDraft,headRefOid,"
       "baseRefName'" },
-    { "GitLab merge requests", "iid", "title", "description", "author", "username", "labels",
+    { "iid", "title", "description", "author", "username", "labels",
       "draft", "work_in_progress", "sha", "target_branch", "refs/merge-requests/",
       "the JSON of GET /projects/:id/merge_requests?state=opened" },
 };
