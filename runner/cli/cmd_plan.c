@@ -21,7 +21,8 @@
 #include "util/bh_xmalloc.h"
 
 static const char help[] =
-    "usage: bulkhead plan PIPELINE (--repo DIR [--pulls GLOB | --range BASE..HEAD] [--base REV]\n"
+    "usage: bulkhead plan PIPELINE (--repo DIR [--pulls GLOB | --range BASE..HEAD |\n"
+    "                              --pulls-from FILE [--skip-drafts]] [--base REV]\n"
     "                              [--max-diff SIZE] | --docs DIR) [--format text|json]\n"
     "                              [--endpoint NAME=URL]...\n"
     "\n"
@@ -35,7 +36,8 @@ static const char help[] =
     "counted), is marked \"too large\": the run would fail it. Calls no model and\n"
     "sends nothing.\n"
     "\n"
-    "  --repo DIR, --pulls GLOB, --base REV, --range BASE..HEAD, --max-diff SIZE, --docs DIR\n"
+    "  --repo DIR, --pulls GLOB, --base REV, --range BASE..HEAD, --pulls-from FILE,\n"
+    "  --skip-drafts, --max-diff SIZE, --docs DIR\n"
     "                       the work items, as for 'bulkhead run'\n"
     "  --format FORMAT      text (default) or json\n"
     "  --endpoint NAME=URL  use URL for endpoint NAME (as 'run' would)\n"
@@ -50,6 +52,7 @@ static const struct option longopts[] = {
     { "format", required_argument, NULL, 'f' }, { "endpoint", required_argument, NULL, 'e' },
     { "docs", required_argument, NULL, 'd' },
     { "range", required_argument, NULL, 'g' },  { "help", no_argument, NULL, 'h' },
+    { "pulls-from", required_argument, NULL, 'P' }, { "skip-drafts", no_argument, NULL, 'D' },
     { NULL, 0, NULL, 0 },
 };
 

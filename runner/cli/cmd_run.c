@@ -45,7 +45,13 @@ static const char help[] =
     "  --pulls GLOB         refs to review (default refs/pull/*/head)\n"
     "  --range BASE..HEAD   instead of --pulls: one item, the change from BASE to HEAD\n"
     "                       (a CI job's pull request; --repo defaults to .)\n"
-    "  --base REF           what the pull requests merge into (default main)\n"
+    "  --pulls-from FILE    instead of --pulls: the open pull requests FILE lists (the\n"
+    "                       JSON of 'gh pr list --json ...' or of GitLab's merge request\n"
+    "                       list), each at its head commit; gives pr.body, pr.author,\n"
+    "                       pr.labels, pr.draft (see README)\n"
+    "  --skip-drafts        with --pulls-from: leave draft pull requests out\n"
+    "  --base REF           what the pull requests merge into (default main; with\n"
+    "                       --pulls-from, each pull request's own base branch)\n"
     "  --state DIR          state database folder (default " CLI_DEFAULT_STATE ")\n"
     "  --max-diff SIZE      cap on one pull request's diff (bytes, or with K or M;\n"
     "                       default 4M): a larger diff fails the tasks that read it\n"
@@ -78,6 +84,7 @@ static const struct option longopts[] = {
     { "endpoint", required_argument, NULL, 'e' }, { "verbose", no_argument, NULL, 'v' },
     { "max-diff", required_argument, NULL, 'm' }, { "docs", required_argument, NULL, 'd' },
     { "range", required_argument, NULL, 'g' }, { "fresh", no_argument, NULL, 'f' },
+    { "pulls-from", required_argument, NULL, 'P' }, { "skip-drafts", no_argument, NULL, 'D' },
     { "fail-on", required_argument, NULL, 'F' },
     { "no-cache", no_argument, NULL, 'n' },     { "quiet", no_argument, NULL, 'q' },
     { "order", required_argument, NULL, 'o' }, { "clearance", required_argument, NULL, 'C' },

@@ -17,6 +17,7 @@
 #include "policy/policy.h"
 #include "util/bh_err.h"
 #include "sources/src_files.h"
+#include "sources/src_forge.h"
 #include "sources/src_git.h"
 #include "store/store.h"
 #include "util/bh_xmalloc.h"
@@ -124,9 +125,31 @@ size_t cli_parse_size(const char *s)
     return (size_t)(v << shift);
 }
 
+/* --pulls-from: the forge's list; failed pull requests and left-out drafts
+ * are notes on stderr. */
+static int items_forge(const struct cli_source *src, struct src_item **items, size_t *n,
+                       struct bh_err *err)
+{
+    struct src_forge_opts fo = { .file = src->pulls_from, .repo = src->repo,
+                                 .base = src->base_set ? src->base : NULL,
+                                 .max_diff = src->max_diff, .skip_drafts = src->skip_drafts };
+    struct src_note *notes = NULL;
+    size_t n_notes = 0;
+    int rc = src_forge_list(items, n, &notes, &n_notes, &fo, err);
+    for (size_t i = 0; rc == 0 && i < n_notes; i++)
+        fprintf(stderr, "bulkhead: note: %s: %s\n", notes[i].path, notes[i].why);
+    if (rc == 0 && *n == 0)
+        fprintf(stderr, "bulkhead: warning: '%s' lists no pull request to review — nothing "
+                        "to do\n", src->pulls_from);
+    src_notes_free(notes, n_notes);
+    return rc;
+}
+
 static int items_git(const struct cli_source *src, struct src_item **items, size_t *n,
                      struct bh_err *err)
 {
+    if (src->pulls_from && src->repo && !src->docs)
+        return items_forge(src, items, n, err);
     struct src_git_opts so = { .repo = src->repo, .pulls = src->pulls,
                                .base = src->range_base ? src->range_base : src->base,
                                .max_diff = src->max_diff, .head = src->range_head };
@@ -134,6 +157,8 @@ static int items_git(const struct cli_source *src, struct src_item **items, size
         return bh_err_set(err, BH_EINVAL, "the pipeline's source is kind \"git\": give "
                           "--repo DIR (and --pulls, --base), not --docs");
     int rc = src_git_list(items, n, &so, err);
+    if (rc == 0)
+        src_forge_pad(*items, *n);
     if (rc == 0 && *n == 0)
         fprintf(stderr, "bulkhead: warning: no ref of '%s' matches '%s' — nothing to do "
                         "(pass --pulls GLOB)\n", src->repo, src->pulls);
@@ -181,6 +206,9 @@ char *cli_source_identity(const struct cli_source *src)
     const char *where = realpath(dir, real) ? real : dir;
     if (src->docs)
         return bh_xasprintf("files\n%s", where);
+    if (src->pulls_from)
+        return bh_xasprintf("git-forge\n%s\n%s\n%zu\n%d", where,
+                            src->base_set ? src->base : "", src->max_diff, src->skip_drafts);
     if (src->range_head)
         return bh_xasprintf("git-range\n%s\n%s\n%s\n%zu", where, src->range_base,
                             src->range_head, src->max_diff);
@@ -225,7 +253,9 @@ int cli_source_option(struct cli_source *src, const char *cmd, int c, const char
     switch (c) {
     case 'r': src->repo = arg; return 0;
     case 'p': src->pulls = arg; return 0;
-    case 'b': src->base = arg; return 0;
+    case 'b': src->base = arg; src->base_set = 1; return 0;
+    case 'P': src->pulls_from = arg; return 0;
+    case 'D': src->skip_drafts = 1; return 0;
     case 'd': src->docs = arg; return 0;
     case 'g': return cli_source_range(src, cmd, arg) ? CLI_EXIT_USAGE : 0;
     case 'm':
@@ -241,6 +271,13 @@ int cli_source_check(const struct cli_source *src, const char *cmd)
     if (!src->repo && !src->docs)
         return cli_usage_error(cmd, "--repo DIR (pull requests) or --docs DIR (documents) is "
                                     "required");
+    if (src->pulls_from &&
+        (src->range_head || src->docs || strcmp(src->pulls, "refs/pull/*/head") != 0))
+        return cli_usage_error(cmd, "--pulls-from FILE lists the pull requests of --repo DIR: "
+                                    "give it without --pulls, --range and --docs");
+    if (src->skip_drafts && !src->pulls_from)
+        return cli_usage_error(cmd, "--skip-drafts needs --pulls-from FILE (only a forge's "
+                                    "list says which pull requests are drafts)");
     return 0;
 }
 

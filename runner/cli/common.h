@@ -57,10 +57,13 @@ struct cli_source {
     size_t max_diff;                 /* git: --max-diff, 0 for the default */
     const char *docs;                /* files: --docs */
     char *range_base, *range_head;   /* git: --range BASE..HEAD (owned; cli_source_release) */
+    const char *pulls_from;          /* git: --pulls-from FILE, the forge's open pull requests */
+    int skip_drafts;                 /* git: --skip-drafts, with --pulls-from */
+    int base_set;                    /* --base was given (--pulls-from: else each PR's own) */
 };
 #define CLI_SOURCE_INIT                                                                            \
     {                                                                                              \
-        NULL, "refs/pull/*/head", "main", 0, NULL, NULL, NULL                                      \
+        NULL, "refs/pull/*/head", "main", 0, NULL, NULL, NULL, NULL, 0, 0                          \
     }
 
 /* --range BASE..HEAD: one item, the change from BASE to HEAD (a CI job's pull
@@ -70,7 +73,8 @@ int cli_source_range(struct cli_source *src, const char *cmd, const char *value)
 void cli_source_release(struct cli_source *src);
 
 /* The source options run and plan share: c is getopt_long's value ('r' --repo,
- * 'p' --pulls, 'b' --base, 'd' --docs, 'g' --range, 'm' --max-diff). Returns
+ * 'p' --pulls, 'b' --base, 'd' --docs, 'g' --range, 'm' --max-diff,
+ * 'P' --pulls-from, 'D' --skip-drafts). Returns
  * 1 when c is not one of them, 0 when it was taken, or a usage exit code. */
 int cli_source_option(struct cli_source *src, const char *cmd, int c, const char *arg);
 

@@ -28,8 +28,11 @@
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const git_fields[] = { "pr.number", "pr.ref",   "pr.title",
-                                          "pr.files",  "pr.stats", "pr.diff" };
+/* pr.body .. pr.draft come from a forge's list (--pulls-from; src_forge.h),
+ * empty in a ref-based run. */
+static const char *const git_fields[] = { "pr.number", "pr.ref",    "pr.title", "pr.files",
+                                          "pr.stats",  "pr.diff",   "pr.body",  "pr.author",
+                                          "pr.labels", "pr.draft" };
 static const char *const files_fields[] = { "doc.path", "doc.text", "doc.size" };
 
 /* key_field: the field whose text an item's key is (a ref as given, a

@@ -271,8 +271,9 @@ static void labels_default_and_source_fields_take_their_declared_labels(void **s
     assert_int_equal(pipe_label_find(p, "secret"), -1);
     assert_string_equal(p->source.kind, "git");
     assert_int_equal(p->source.label, 2);
-    assert_int_equal(p->source.n_fields, 6);
+    assert_int_equal(p->source.n_fields, 10); /* with the forge's pr.body .. pr.draft */
     assert_int_equal(pipe_source_field_label(p, "pr.title"), 1);
+    assert_int_equal(pipe_source_field_label(p, "pr.body"), 2); /* undeclared: source.label */
     assert_int_equal(pipe_source_field_label(p, "pr.files"), 0);
     assert_int_equal(pipe_source_field_label(p, "pr.diff"), 2);
     assert_int_equal(pipe_source_field_label(p, "pr.number"), 2);
@@ -543,9 +544,11 @@ static void source_kind_fields_lists_git_and_files(void **state)
     (void)state;
     size_t n = 99;
     const char *const *f = pipe_source_kind_fields("git", &n);
-    assert_int_equal(n, 6);
+    assert_int_equal(n, 10);
     assert_string_equal(f[0], "pr.number");
     assert_string_equal(f[5], "pr.diff");
+    assert_string_equal(f[6], "pr.body"); /* the forge's fields (--pulls-from) follow */
+    assert_string_equal(f[9], "pr.draft");
     f = pipe_source_kind_fields("files", &n);
     assert_int_equal(n, 3);
     assert_string_equal(f[0], "doc.path");
