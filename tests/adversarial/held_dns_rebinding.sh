@@ -16,6 +16,9 @@
 # again. Limit: the fake server keeps its connection alive, so the run makes a
 # single TCP connection; the case proves that connection was made to the
 # verified address without a second lookup, not that later reconnections are.
+# Checked when written: with the pin removed (no CURLOPT_RESOLVE in
+# runner/net/net.c) this case fails: curl looks the name up again, gets
+# 192.0.2.10 and tries to connect there.
 source "$BH_SOURCE_DIR/tests/adversarial/lib.sh"
 cd "$T"
 
