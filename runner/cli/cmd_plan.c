@@ -21,7 +21,8 @@
 #include "util/bh_xmalloc.h"
 
 static const char help[] =
-    "usage: bulkhead plan PIPELINE (--repo DIR [--pulls GLOB | --range BASE..HEAD] [--base REV]\n"
+    "usage: bulkhead plan PIPELINE (--repo DIR [--pulls GLOB... [--exclude GLOB]... |\n"
+    "                              --range BASE..HEAD] [--base REV] [--keep-empty]\n"
     "                              [--max-diff SIZE] | --docs DIR) [--format text|json]\n"
     "                              [--endpoint NAME=URL]...\n"
     "\n"
@@ -31,8 +32,12 @@ static const char help[] =
     "allow, reroute (on_sensitive reroute:STAGE), skip, refuse, or withheld (a stage\n"
     "it depends on produced nothing). Calls no model and sends nothing.\n"
     "\n"
-    "  --repo DIR, --pulls GLOB, --base REV, --range BASE..HEAD, --max-diff SIZE, --docs DIR\n"
-    "                       the work items, as for 'bulkhead run'\n"
+    "  --repo DIR, --pulls GLOB (repeatable), --exclude GLOB (repeatable), --keep-empty,\n"
+    "  --base REV, --range BASE..HEAD, --max-diff SIZE, --docs DIR\n"
+    "                       the work items, as for 'bulkhead run'. Pull requests whose\n"
+    "                       diff is empty are skipped with a note (unless --keep-empty);\n"
+    "                       one that cannot be read is listed with its content fields\n"
+    "                       unscanned and the reason\n"
     "  --format FORMAT      text (default) or json\n"
     "  --endpoint NAME=URL  use URL for endpoint NAME (as 'run' would)\n"
     "\n"
@@ -45,6 +50,7 @@ static const struct option longopts[] = {
     { "format", required_argument, NULL, 'f' }, { "endpoint", required_argument, NULL, 'e' },
     { "docs", required_argument, NULL, 'd' },
     { "range", required_argument, NULL, 'g' },  { "help", no_argument, NULL, 'h' },
+    { "exclude", required_argument, NULL, 'x' }, { "keep-empty", no_argument, NULL, 'K' },
     { NULL, 0, NULL, 0 },
 };
 
