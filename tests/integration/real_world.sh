@@ -67,6 +67,20 @@ expect_eq "SARIF: a notification per failed task" \
   "$(jq -s '[.[] | select(.state != "done" and .state != "skipped")] | length' "$T/report.jsonl")" \
   "$(jq '[.runs[0].invocations[0].toolExecutionNotifications // [] | .[]] | length' "$T/report.sarif")"
 
+# A state whose strings are not UTF-8 (written before sources decoded their
+# text): the reports still carry every task, the bytes as U+FFFD, never a
+# task dropped (jansson refuses such strings) nor a blank jsonl line.
+cp -r "$T/state" "$T/state-latin1"
+sqlite3 "$T/state-latin1/state.db" \
+  "UPDATE items SET key = CAST(X'726566732F63616FE9' AS TEXT) WHERE key = 'refs/pull/7/head'"
+"$BULKHEAD" report --state "$T/state-latin1" --format jsonl >"$T/latin1.jsonl"
+"$BULKHEAD" report --state "$T/state-latin1" --format sarif >"$T/latin1.sarif"
+expect_eq "jsonl from a non-UTF-8 state: 24 lines, 3 with the key decoded" "24 3" \
+  "$(jq -s length "$T/latin1.jsonl") $(jq -s '[.[] | select(.item == "refs/cao\ufffd")] | length' "$T/latin1.jsonl")"
+expect_eq "SARIF from a non-UTF-8 state: every failed task is a notification" \
+  "$(jq '[.runs[0].invocations[0].toolExecutionNotifications[]] | length' "$T/report.sarif")" \
+  "$(jq '[.runs[0].invocations[0].toolExecutionNotifications[]] | length' "$T/latin1.sarif")"
+
 # --pulls twice and --exclude: 1, 2, 3 from the globs, 2 left out.
 set +e
 "$BULKHEAD" plan "$P" --repo "$T/repo" --pulls 'refs/pull/1/*' --pulls 'refs/pull/[23]/head' \
