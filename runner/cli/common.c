@@ -133,27 +133,29 @@ size_t cli_parse_size(const char *s)
  * time for nothing. */
 static void drop_empty(const struct cli_source *src, struct src_item **items, size_t *n)
 {
-    struct src_item *kept = bh_xcalloc(*n, sizeof(*kept)), *gone = bh_xcalloc(*n, sizeof(*gone));
     size_t nk = 0, ng = 0;
+    for (size_t i = 0; i < *n; i++)
+        ng += (*items)[i].empty != 0;
+    if (ng == 0)
+        return;
+    fprintf(stderr, "bulkhead: note: %zu pull request%s with an empty diff against '%s' "
+                    "skipped (already merged?): ", ng, ng == 1 ? "" : "s",
+            src->range_base ? src->range_base : src->base);
+    ng = 0;
     for (size_t i = 0; i < *n; i++) {
-        if ((*items)[i].empty)
-            gone[ng++] = (*items)[i];
-        else
-            kept[nk++] = (*items)[i];
+        struct src_item *it = &(*items)[i];
+        if (!it->empty) {
+            (*items)[nk++] = *it;
+            continue;
+        }
+        if (ng < EMPTY_NAMED)
+            fprintf(stderr, "%s%s", ng ? ", " : "", it->key);
+        ng++;
+        src_item_release(it);
     }
-    if (ng) {
-        fprintf(stderr, "bulkhead: note: %zu pull request%s with an empty diff against '%s' "
-                        "skipped (already merged?): ", ng, ng == 1 ? "" : "s",
-                src->range_base ? src->range_base : src->base);
-        for (size_t i = 0; i < ng && i < EMPTY_NAMED; i++)
-            fprintf(stderr, "%s%s", i ? ", " : "", gone[i].key);
-        if (ng > EMPTY_NAMED)
-            fprintf(stderr, " and %zu more", ng - EMPTY_NAMED);
-        fprintf(stderr, " — --keep-empty to review them\n");
-    }
-    free(*items);
-    src_items_free(gone, ng);
-    *items = kept;
+    if (ng > EMPTY_NAMED)
+        fprintf(stderr, " and %zu more", ng - EMPTY_NAMED);
+    fprintf(stderr, " — --keep-empty to review them\n");
     *n = nk;
 }
 
@@ -176,7 +178,10 @@ static int items_git(const struct cli_source *src, struct src_item **items, size
             fprintf(stderr, "bulkhead: note: %s\n", (*items)[i].note);
     if (!src->keep_empty && *n > 0)
         drop_empty(src, items, n);
-    if (*n == 0)
+    if (*n == 0 && src->range_head)
+        fprintf(stderr, "bulkhead: warning: '%s..%s' changes nothing — nothing to do\n",
+                src->range_base, src->range_head);
+    else if (*n == 0)
         fprintf(stderr, "bulkhead: warning: no ref of '%s' matches '%s'%s with a change to "
                         "review — nothing to do (pass --pulls GLOB)\n", src->repo, src->pulls,
                 src->n_more_pulls ? " or the other --pulls" : "");

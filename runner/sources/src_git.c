@@ -797,22 +797,27 @@ int src_git_list(struct src_item **out, size_t *n, const struct src_git_opts *op
     return rc;
 }
 
+void src_item_release(struct src_item *it)
+{
+    for (size_t j = 0; j < it->n_fields; j++) {
+        free(it->fields[j].name);
+        free(it->fields[j].value);
+        free(it->fields[j].error);
+        parts_free(it->fields[j].parts, it->fields[j].n_parts);
+    }
+    free(it->fields);
+    free(it->key);
+    free(it->version);
+    free(it->note);
+    memset(it, 0, sizeof(*it));
+}
+
 void src_items_free(struct src_item *items, size_t n)
 {
     if (!items)
         return;
-    for (size_t i = 0; i < n; i++) {
-        for (size_t j = 0; j < items[i].n_fields; j++) {
-            free(items[i].fields[j].name);
-            free(items[i].fields[j].value);
-            free(items[i].fields[j].error);
-            parts_free(items[i].fields[j].parts, items[i].fields[j].n_parts);
-        }
-        free(items[i].fields);
-        free(items[i].key);
-        free(items[i].version);
-        free(items[i].note);
-    }
+    for (size_t i = 0; i < n; i++)
+        src_item_release(&items[i]);
     free(items);
 }
 

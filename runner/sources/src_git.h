@@ -136,6 +136,9 @@ int src_git_list(struct src_item **out, size_t *n, const struct src_git_opts *op
 const char *src_git_files_line_path(const char *line, size_t n, size_t *len, const char **old,
                                     size_t *old_len);
 
+/* Frees what one item owns (not the item itself) and zeroes it. */
+void src_item_release(struct src_item *it);
+
 /* Frees items and everything they own. NULL is fine. */
 void src_items_free(struct src_item *items, size_t n);
 
