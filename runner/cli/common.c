@@ -204,7 +204,8 @@ static int items_files(const struct cli_source *src, const struct pipeline *p,
                           "--docs DIR, not --repo");
     int rc = src_files_list(items, n, &notes, &n_notes, &fo, err);
     for (size_t i = 0; rc == 0 && i < n_notes; i++)
-        fprintf(stderr, "bulkhead: note: skipped %s: %s\n", notes[i].path, notes[i].why);
+        fprintf(stderr, "bulkhead: note: %s%s: %s\n", notes[i].read ? "" : "skipped ",
+                notes[i].path, notes[i].why);
     if (rc == 0 && *n == 0)
         fprintf(stderr, "bulkhead: warning: no document under '%s' matches the source's "
                         "include and exclude globs — nothing to do\n", src->docs);

@@ -117,6 +117,20 @@ static void note(struct walk *w, const char *path, const char *fmt, ...)
     w->notes[w->n_notes++] = (struct src_note){.path = path_shown(path), .why = bh_xstrdup(why)};
 }
 
+/* A note about a document that was read all the same. */
+static void note_read(struct walk *w, const char *path, const char *fmt, ...) BH_PRINTF(3, 4);
+
+static void note_read(struct walk *w, const char *path, const char *fmt, ...)
+{
+    char why[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    note(w, path, "%s", why);
+    w->notes[w->n_notes - 1].read = 1;
+}
+
 /* Takes text (len bytes). The key, doc.path and the part's path are the
  * path as text (see the file's comment); the version hashes the bytes read. */
 static void item_add(struct walk *w, const char *raw, char *text, size_t len)
@@ -126,7 +140,7 @@ static void item_add(struct walk *w, const char *raw, char *text, size_t len)
     size_t replaced = 0;
     char *path = bh_utf8_lossy_dup(raw, strlen(raw), NULL, &replaced);
     if (replaced)
-        note(w, raw, "file name is not UTF-8: read as '%s' (U+FFFD for each invalid byte)", path);
+        note_read(w, raw, "file name is not UTF-8: read as '%s' (U+FFFD for each invalid byte)", path);
     struct src_field *f = bh_xcalloc(F_COUNT, sizeof(*f));
     struct src_part *part = bh_xmalloc(sizeof(*part));
     *part = (struct src_part){.path = bh_xstrdup(path), .offset = 0, .length = len};
@@ -270,7 +284,7 @@ static void text_decode(struct walk *w, const char *path, char **text, size_t *l
     if (bad == *len)
         return;
     char *t = bh_utf8_lossy_dup(*text, *len, len, &replaced);
-    note(w, path, "not UTF-8 text (first invalid byte at offset %zu): read with %zu U+FFFD "
+    note_read(w, path, "not UTF-8 text (first invalid byte at offset %zu): read with %zu U+FFFD "
                   "replacements", bad, replaced);
     free(*text);
     *text = t;
