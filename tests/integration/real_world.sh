@@ -80,6 +80,15 @@ expect_eq "jsonl from a non-UTF-8 state: 24 lines, 3 with the key decoded" "24 3
 expect_eq "SARIF from a non-UTF-8 state: every failed task is a notification" \
   "$(jq '[.runs[0].invocations[0].toolExecutionNotifications[]] | length' "$T/report.sarif")" \
   "$(jq '[.runs[0].invocations[0].toolExecutionNotifications[]] | length' "$T/latin1.sarif")"
+sqlite3 "$T/state-latin1/state.db" "UPDATE audit SET item = CAST(X'726566732F63616FE9' AS TEXT)"
+"$BULKHEAD" audit show --state "$T/state" >"$T/audit.jsonl"
+set +e
+"$BULKHEAD" audit show --state "$T/state-latin1" >"$T/audit-latin1.jsonl"
+rc=$?
+set -e
+expect_eq "audit show of a non-UTF-8 record: every record, the item decoded" \
+  "0 $(jq -s length "$T/audit.jsonl") $(jq -s length "$T/audit.jsonl")" \
+  "$rc $(jq -s length "$T/audit-latin1.jsonl") $(jq -s '[.[] | select(.item == "refs/cao\ufffd")] | length' "$T/audit-latin1.jsonl")"
 
 # --pulls twice and --exclude: 1, 2, 3 from the globs, 2 left out.
 set +e
