@@ -53,13 +53,13 @@ const size_t src_git_n_fields = sizeof(src_git_fields) / sizeof(src_git_fields[0
 _Static_assert(sizeof(src_git_fields) / sizeof(src_git_fields[0]) == F_COUNT,
                "src_git_fields and the F_ enum disagree");
 
-/* What every step needs: the open repository, the resolved base and what the
- * user called things, for messages. */
 struct names {
     char **v;
     size_t n, cap;
 };
 
+/* What every step needs: the open repository, the resolved base and what the
+ * user called things, for messages. */
 struct ctx {
     const char *path;
     const char *base_name;

@@ -93,8 +93,9 @@ struct src_git_opts {
 extern const char *const src_git_fields[];
 extern const size_t src_git_n_fields;
 
-/* Lists the PRs matching opts->pulls (or more_pulls, and no exclude), ordered by PR number (the number is the
- * first all-digit component of the ref name; refs without one sort after, by
+/* Lists the PRs matching opts->pulls or more_pulls and no exclude, once each,
+ * ordered by PR number (the number is the first all-digit component of the
+ * ref name; refs without one sort after, by
  * name). pr.diff is the unified diff from the merge base of base and head to
  * head; binary files appear as "Binary files a/x and b/x differ".
  * pr.files: one line per file, "<status>\t<path>" with status A, M, D, or
