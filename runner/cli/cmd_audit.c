@@ -14,6 +14,7 @@
 #include "egress/egress.h"
 #include "store/store.h"
 #include "util/bh_err.h"
+#include "util/bh_utf8.h"
 
 static const char help[] =
     "usage: bulkhead audit show|verify [--state DIR]\n"
@@ -40,21 +41,45 @@ static const char *str(const char *s)
     return s ? s : "";
 }
 
+/* A record's text as a JSON string. The chain hashes the stored bytes, so
+ * they are never changed; only what is shown is decoded (U+FFFD for bytes
+ * that are not UTF-8, which jansson would refuse). */
+static json_t *text(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    char *t = bh_utf8_lossy_dup(s ? s : "", n, NULL, NULL);
+    json_t *j = json_string(t);
+    free(t);
+    return j;
+}
+
+/* A line per record, in the stored order of fields; a value that cannot be
+ * built stops the listing with an error instead of printing a blank record. */
 static int show_one(void *ud, const struct store_audit *r)
 {
-    (void)ud;
-    json_t *o = json_pack(
-        "{s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s}",
-        "seq", (json_int_t)r->seq, "time", r->time, "run", (json_int_t)r->run_id,
-        "item", str(r->item), "stage", str(r->stage), "endpoint", str(r->endpoint),
-        "url", str(r->url), "locality", str(r->locality), "model", str(r->model),
-        "label", str(r->label), "clearance", str(r->clearance), "decision", str(r->decision),
-        "reason", str(r->reason), "payload_sha256", str(r->payload_sha256),
-        "bytes", (json_int_t)r->bytes, "prev_hash", r->prev_hash, "hash", r->hash);
-    char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    printf("%s\n", line ? line : "{}");
-    free(line);
+    struct bh_err *err = ud;
+    const struct { const char *key; json_t *v; } f[] = {
+        { "seq", json_integer(r->seq) },          { "time", text(r->time) },
+        { "run", json_integer(r->run_id) },       { "item", text(r->item) },
+        { "stage", text(r->stage) },              { "endpoint", text(r->endpoint) },
+        { "url", text(r->url) },                  { "locality", text(r->locality) },
+        { "model", text(r->model) },              { "label", text(r->label) },
+        { "clearance", text(r->clearance) },      { "decision", text(r->decision) },
+        { "reason", text(r->reason) },            { "payload_sha256", text(r->payload_sha256) },
+        { "bytes", json_integer(r->bytes) },      { "prev_hash", text(r->prev_hash) },
+        { "hash", text(r->hash) },
+    };
+    json_t *o = json_object();
+    int bad = 0;
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+        bad |= !f[i].v || json_object_set_new(o, f[i].key, f[i].v) != 0;
+    char *line = bad ? NULL : json_dumps(o, JSON_COMPACT);
     json_decref(o);
+    if (!line)
+        return bh_err_set(err, BH_EINTERNAL, "audit record %lld: cannot show it as JSON — "
+                          "please report this bug", (long long)r->seq);
+    printf("%s\n", line);
+    free(line);
     return 0;
 }
 
@@ -102,7 +127,7 @@ int cmd_audit(int argc, char **argv)
     struct store *s = NULL;
     int rc = cli_state_open(&s, state, &err);
     if (rc == 0 && argv[optind][0] == 's')
-        rc = store_audit_each(s, show_one, NULL, &err);
+        rc = store_audit_each(s, show_one, &err, &err);
     else if (rc == 0)
         rc = verify(s, &err);
     store_free(s);

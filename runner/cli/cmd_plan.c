@@ -21,8 +21,9 @@
 #include "util/bh_xmalloc.h"
 
 static const char help[] =
-    "usage: bulkhead plan PIPELINE (--repo DIR [--pulls GLOB | --range BASE..HEAD |\n"
-    "                              --pulls-from FILE [--skip-drafts]] [--base REV]\n"
+    "usage: bulkhead plan PIPELINE (--repo DIR [--pulls GLOB... [--exclude GLOB]... |\n"
+    "                              --range BASE..HEAD | --pulls-from FILE [--skip-drafts]]\n"
+    "                              [--base REV] [--keep-empty]\n"
     "                              [--max-diff SIZE] | --docs DIR) [--format text|json]\n"
     "                              [--endpoint NAME=URL]...\n"
     "\n"
@@ -36,9 +37,13 @@ static const char help[] =
     "counted), is marked \"too large\": the run would fail it. Calls no model and\n"
     "sends nothing.\n"
     "\n"
-    "  --repo DIR, --pulls GLOB, --base REV, --range BASE..HEAD, --pulls-from FILE,\n"
-    "  --skip-drafts, --max-diff SIZE, --docs DIR\n"
-    "                       the work items, as for 'bulkhead run'\n"
+    "  --repo DIR, --pulls GLOB (repeatable), --exclude GLOB (repeatable), --keep-empty,\n"
+    "  --base REV, --range BASE..HEAD, --pulls-from FILE, --skip-drafts, --max-diff SIZE,\n"
+    "  --docs DIR\n"
+    "                       the work items, as for 'bulkhead run'. Pull requests whose\n"
+    "                       diff is empty are skipped with a note (unless --keep-empty);\n"
+    "                       one that cannot be read is listed with its content fields\n"
+    "                       unscanned and the reason\n"
     "  --format FORMAT      text (default) or json\n"
     "  --endpoint NAME=URL  use URL for endpoint NAME (as 'run' would)\n"
     "\n"
@@ -53,6 +58,7 @@ static const struct option longopts[] = {
     { "docs", required_argument, NULL, 'd' },
     { "range", required_argument, NULL, 'g' },  { "help", no_argument, NULL, 'h' },
     { "pulls-from", required_argument, NULL, 'P' }, { "skip-drafts", no_argument, NULL, 'D' },
+    { "exclude", required_argument, NULL, 'x' }, { "keep-empty", no_argument, NULL, 'K' },
     { NULL, 0, NULL, 0 },
 };
 

@@ -42,7 +42,13 @@ static const char help[] =
     "\n"
     "  --repo DIR           the repository (source kind git)\n"
     "  --docs DIR           the folder of documents (source kind files)\n"
-    "  --pulls GLOB         refs to review (default refs/pull/*/head)\n"
+    "  --pulls GLOB         refs to review (default refs/pull/*/head); give it again to\n"
+    "                       add globs (a ref matching several is reviewed once)\n"
+    "  --exclude GLOB       leave out the refs matching GLOB ('*' also matches '/');\n"
+    "                       repeatable\n"
+    "  --keep-empty         review pull requests whose diff against the base is empty\n"
+    "                       (by default skipped with a note: the forge keeps the heads\n"
+    "                       of merged pull requests)\n"
     "  --range BASE..HEAD   instead of --pulls: one item, the change from BASE to HEAD\n"
     "                       (a CI job's pull request; --repo defaults to .)\n"
     "  --pulls-from FILE    instead of --pulls: the open pull requests FILE lists (the\n"
@@ -76,7 +82,9 @@ static const char help[] =
     "annotation (::error file=...,line=...::...).\n"
     "\n"
     "exit: 0 every task done, 1 a finding at or above --fail-on, 2 usage or\n"
-    "configuration error, 3 a policy refusal happened, 4 some tasks failed\n";
+    "configuration error, 3 a policy refusal happened, 4 some tasks failed (a pull\n"
+    "request that cannot be read, e.g. one sharing no history with the base, fails\n"
+    "its own tasks with the reason; the others run)\n";
 
 static const struct option longopts[] = {
     { "repo", required_argument, NULL, 'r' },   { "pulls", required_argument, NULL, 'p' },
@@ -88,6 +96,7 @@ static const struct option longopts[] = {
     { "fail-on", required_argument, NULL, 'F' },
     { "no-cache", no_argument, NULL, 'n' },     { "quiet", no_argument, NULL, 'q' },
     { "order", required_argument, NULL, 'o' }, { "clearance", required_argument, NULL, 'C' },
+    { "exclude", required_argument, NULL, 'x' }, { "keep-empty", no_argument, NULL, 'K' },
     { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 };
 

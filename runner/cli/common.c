@@ -15,6 +15,7 @@
 #include "pipeline/pipeline.h"
 #include "policy/graph.h"
 #include "policy/policy.h"
+#include "util/bh_buf.h"
 #include "util/bh_err.h"
 #include "sources/src_files.h"
 #include "sources/src_forge.h"
@@ -145,24 +146,70 @@ static int items_forge(const struct cli_source *src, struct src_item **items, si
     return rc;
 }
 
+/* At most this many names in the note on skipped empty pull requests. */
+#define EMPTY_NAMED 10
+
+/* Drops the items whose diff is empty, saying so in one line: forges keep
+ * the heads of merged pull requests, and reviewing an empty diff costs model
+ * time for nothing. */
+static void drop_empty(const struct cli_source *src, struct src_item **items, size_t *n)
+{
+    size_t nk = 0, ng = 0;
+    for (size_t i = 0; i < *n; i++)
+        ng += (*items)[i].empty != 0;
+    if (ng == 0)
+        return;
+    fprintf(stderr, "bulkhead: note: %zu pull request%s with an empty diff against '%s' "
+                    "skipped (already merged?): ", ng, ng == 1 ? "" : "s",
+            src->range_base ? src->range_base : src->base);
+    ng = 0;
+    for (size_t i = 0; i < *n; i++) {
+        struct src_item *it = &(*items)[i];
+        if (!it->empty) {
+            (*items)[nk++] = *it;
+            continue;
+        }
+        if (ng < EMPTY_NAMED)
+            fprintf(stderr, "%s%s", ng ? ", " : "", it->key);
+        ng++;
+        src_item_release(it);
+    }
+    if (ng > EMPTY_NAMED)
+        fprintf(stderr, " and %zu more", ng - EMPTY_NAMED);
+    fprintf(stderr, " — --keep-empty to review them\n");
+    *n = nk;
+}
+
 static int items_git(const struct cli_source *src, struct src_item **items, size_t *n,
                      struct bh_err *err)
 {
     if (src->pulls_from && src->repo && !src->docs)
         return items_forge(src, items, n, err);
     struct src_git_opts so = { .repo = src->repo, .pulls = src->pulls,
+                               .more_pulls = src->more_pulls, .n_more_pulls = src->n_more_pulls,
+                               .exclude = src->exclude, .n_exclude = src->n_exclude,
                                .base = src->range_base ? src->range_base : src->base,
                                .max_diff = src->max_diff, .head = src->range_head };
     if (!src->repo || src->docs)
         return bh_err_set(err, BH_EINVAL, "the pipeline's source is kind \"git\": give "
                           "--repo DIR (and --pulls, --base), not --docs");
     int rc = src_git_list(items, n, &so, err);
-    if (rc == 0)
-        src_forge_pad(*items, *n);
-    if (rc == 0 && *n == 0)
-        fprintf(stderr, "bulkhead: warning: no ref of '%s' matches '%s' — nothing to do "
-                        "(pass --pulls GLOB)\n", src->repo, src->pulls);
-    return rc;
+    if (rc)
+        return rc;
+    src_forge_pad(*items, *n);
+    for (size_t i = 0; i < *n; i++)
+        if ((*items)[i].note)
+            fprintf(stderr, "bulkhead: note: %s\n", (*items)[i].note);
+    if (!src->keep_empty && *n > 0)
+        drop_empty(src, items, n);
+    if (*n == 0 && src->range_head)
+        fprintf(stderr, "bulkhead: warning: '%s..%s' changes nothing — nothing to do\n",
+                src->range_base, src->range_head);
+    else if (*n == 0)
+        fprintf(stderr, "bulkhead: warning: no ref of '%s' matches '%s'%s with a change to "
+                        "review — nothing to do (pass --pulls GLOB)\n", src->repo, src->pulls,
+                src->n_more_pulls ? " or the other --pulls" : "");
+    return 0;
 }
 
 static int items_files(const struct cli_source *src, const struct pipeline *p,
@@ -181,7 +228,8 @@ static int items_files(const struct cli_source *src, const struct pipeline *p,
                           "--docs DIR, not --repo");
     int rc = src_files_list(items, n, &notes, &n_notes, &fo, err);
     for (size_t i = 0; rc == 0 && i < n_notes; i++)
-        fprintf(stderr, "bulkhead: note: skipped %s: %s\n", notes[i].path, notes[i].why);
+        fprintf(stderr, "bulkhead: note: %s%s: %s\n", notes[i].read ? "" : "skipped ",
+                notes[i].path, notes[i].why);
     if (rc == 0 && *n == 0)
         fprintf(stderr, "bulkhead: warning: no document under '%s' matches the source's "
                         "include and exclude globs — nothing to do\n", src->docs);
@@ -212,7 +260,18 @@ char *cli_source_identity(const struct cli_source *src)
     if (src->range_head)
         return bh_xasprintf("git-range\n%s\n%s\n%s\n%zu", where, src->range_base,
                             src->range_head, src->max_diff);
-    return bh_xasprintf("git\n%s\n%s\n%s\n%zu", where, src->pulls, src->base, src->max_diff);
+    /* The default options give the identity they always gave, so an
+     * interrupted run started before these options existed still resumes. */
+    struct bh_buf b;
+    bh_buf_init(&b, 0);
+    (void)bh_buf_printf(&b, "git\n%s\n%s\n%s\n%zu", where, src->pulls, src->base, src->max_diff);
+    for (size_t i = 0; i < src->n_more_pulls; i++)
+        (void)bh_buf_printf(&b, "\n+%s", src->more_pulls[i]);
+    for (size_t i = 0; i < src->n_exclude; i++)
+        (void)bh_buf_printf(&b, "\n-%s", src->exclude[i]);
+    if (src->keep_empty)
+        (void)bh_buf_puts(&b, "\nkeep-empty");
+    return bh_buf_detach(&b);
 }
 
 int cli_source_range(struct cli_source *src, const char *cmd, const char *value)
@@ -221,7 +280,8 @@ int cli_source_range(struct cli_source *src, const char *cmd, const char *value)
     if (!dots || dots == value || !dots[2] || dots[2] == '.')
         return cli_usage_error(cmd, "--range takes BASE..HEAD (two dots), e.g. "
                                     "origin/main..HEAD; got '%s'", value);
-    cli_source_release(src);
+    free(src->range_base);
+    free(src->range_head);
     src->range_base = bh_xstrndup(value, (size_t)(dots - value));
     src->range_head = bh_xstrdup(dots + 2);
     if (!src->repo)
@@ -234,6 +294,17 @@ void cli_source_release(struct cli_source *src)
     free(src->range_base);
     free(src->range_head);
     src->range_base = src->range_head = NULL;
+    free(src->more_pulls);
+    free(src->exclude);
+    src->more_pulls = src->exclude = NULL;
+    src->n_more_pulls = src->n_exclude = src->cap_more_pulls = src->cap_exclude = 0;
+}
+
+/* Appends a glob given on the command line to a list that grows. */
+static void glob_add(const char ***v, size_t *n, size_t *cap, const char *glob)
+{
+    *v = bh_xgrow(*v, cap, *n + 1, sizeof(**v));
+    (*v)[(*n)++] = glob;
 }
 
 int cli_endpoints_verify(const struct pipeline *p, struct egr_endpoint *eps, struct bh_err *err)
@@ -252,7 +323,15 @@ int cli_source_option(struct cli_source *src, const char *cmd, int c, const char
 {
     switch (c) {
     case 'r': src->repo = arg; return 0;
-    case 'p': src->pulls = arg; return 0;
+    case 'p':
+        if (src->pulls_given)
+            glob_add(&src->more_pulls, &src->n_more_pulls, &src->cap_more_pulls, arg);
+        else
+            src->pulls = arg;
+        src->pulls_given = 1;
+        return 0;
+    case 'x': glob_add(&src->exclude, &src->n_exclude, &src->cap_exclude, arg); return 0;
+    case 'K': src->keep_empty = 1; return 0;
     case 'b': src->base = arg; src->base_set = 1; return 0;
     case 'P': src->pulls_from = arg; return 0;
     case 'D': src->skip_drafts = 1; return 0;

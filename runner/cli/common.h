@@ -53,18 +53,22 @@ size_t cli_flow_check(const struct pipeline *p, const struct egr_endpoint *eps,
 /* Where work items come from, as the command line says it: a repository's
  * pull requests (source kind git) or a folder of documents (kind files). */
 struct cli_source {
-    const char *repo, *pulls, *base; /* git: --repo, --pulls, --base */
+    const char *repo, *pulls, *base; /* git: --repo, --pulls (the first), --base */
     size_t max_diff;                 /* git: --max-diff, 0 for the default */
     const char *docs;                /* files: --docs */
     char *range_base, *range_head;   /* git: --range BASE..HEAD (owned; cli_source_release) */
     const char *pulls_from;          /* git: --pulls-from FILE, the forge's open pull requests */
     int skip_drafts;                 /* git: --skip-drafts, with --pulls-from */
     int base_set;                    /* --base was given (--pulls-from: else each PR's own) */
+    int pulls_given;                 /* --pulls was given: the next one adds a glob */
+    const char **more_pulls;         /* git: --pulls given again (array owned; release) */
+    size_t n_more_pulls, cap_more_pulls;
+    const char **exclude;            /* git: --exclude GLOB, repeatable (array owned) */
+    size_t n_exclude, cap_exclude;
+    int keep_empty;                  /* git: --keep-empty: keep pull requests whose diff
+                                        against base is empty (by default skipped) */
 };
-#define CLI_SOURCE_INIT                                                                            \
-    {                                                                                              \
-        NULL, "refs/pull/*/head", "main", 0, NULL, NULL, NULL, NULL, 0, 0                          \
-    }
+#define CLI_SOURCE_INIT { .pulls = "refs/pull/*/head", .base = "main" }
 
 /* --range BASE..HEAD: one item, the change from BASE to HEAD (a CI job's pull
  * request). Sets base and head; a usage error without "..". --repo
@@ -73,8 +77,9 @@ int cli_source_range(struct cli_source *src, const char *cmd, const char *value)
 void cli_source_release(struct cli_source *src);
 
 /* The source options run and plan share: c is getopt_long's value ('r' --repo,
- * 'p' --pulls, 'b' --base, 'd' --docs, 'g' --range, 'm' --max-diff,
- * 'P' --pulls-from, 'D' --skip-drafts). Returns
+ * 'p' --pulls (repeatable: each adds a glob), 'x' --exclude (repeatable), 'K'
+ * --keep-empty, 'b' --base, 'd' --docs, 'g' --range, 'm' --max-diff, 'P' --pulls-from,
+ * 'D' --skip-drafts). Returns
  * 1 when c is not one of them, 0 when it was taken, or a usage exit code. */
 int cli_source_option(struct cli_source *src, const char *cmd, int c, const char *arg);
 
@@ -83,7 +88,10 @@ int cli_source_check(const struct cli_source *src, const char *cmd);
 
 /* Lists the items of p's source: the options must fit its kind (--repo for
  * git, --docs for files; a usage error otherwise, saying which). Documents
- * skipped by the files source are printed as notes on stderr. */
+ * skipped by the files source are printed as notes on stderr, and so are the
+ * items' own notes (an unreadable pull request, text that was not UTF-8).
+ * Pull requests whose diff is empty are dropped (one note line naming them)
+ * unless --keep-empty. */
 struct src_item;
 int cli_items_load(const struct cli_source *src, const struct pipeline *p,
                    struct src_item **items, size_t *n, struct bh_err *err);

@@ -56,18 +56,23 @@ static void comment_body(FILE *f, const struct rep_run *r, const void *ud)
     fputs("\n", f);
 }
 
-static json_t *comment(const struct rep_run *r, size_t i, size_t k)
+static json_t *comment(const struct rep_run *r, size_t i, size_t k, int *bad)
 {
     const struct stage_finding *f = &r->f[i].v[k];
     size_t ik[2] = { i, k };
     char *body = md_string(comment_body, r, ik);
     json_t *c = json_pack("{s:s, s:I, s:s}", "path", f->path, "line", (json_int_t)f->end_line,
                           "side", "RIGHT");
-    if (f->end_line > f->line) {
-        json_object_set_new(c, "start_line", json_integer(f->line));
-        json_object_set_new(c, "start_side", json_string("RIGHT"));
+    if (!c) {
+        *bad = 1;
+        free(body);
+        return NULL;
     }
-    json_object_set_new(c, "body", json_string(body));
+    if (f->end_line > f->line) {
+        rep_json_set(c, "start_line", json_integer(f->line), bad);
+        rep_json_set(c, "start_side", json_string("RIGHT"), bad);
+    }
+    rep_json_set(c, "body", json_string(body), bad);
     free(body);
     return c;
 }
@@ -75,15 +80,18 @@ static json_t *comment(const struct rep_run *r, size_t i, size_t k)
 int rep_github_review(FILE *out, const struct rep_run *r, struct bh_err *err)
 {
     json_t *comments = json_array();
+    int bad = 0;
     for (size_t i = 0; i < r->n; i++)
         for (size_t k = 0; k < r->f[i].n; k++)
-            json_array_append_new(comments, comment(r, i, k));
+            rep_json_append(comments, comment(r, i, k, &bad), &bad);
     char *body = md_string(review_body, r, NULL);
     json_t *doc = json_pack("{s:s, s:s, s:o}", "body", body, "event", "COMMENT", "comments",
                             comments);
     free(body);
-    if (!doc)
-        return bh_err_set(err, BH_EINTERNAL, "cannot build the review");
+    if (!doc || bad) {
+        json_decref(doc);
+        return rep_json_failed(r, "GitHub review", err);
+    }
     int rc = json_dumpf(doc, out, JSON_INDENT(2) | JSON_ENSURE_ASCII);
     json_decref(doc);
     fputc('\n', out);

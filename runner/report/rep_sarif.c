@@ -46,7 +46,7 @@ static char *uri_of(const char *path)
     return out;
 }
 
-static json_t *rules_add(json_t *rules, const char *id, size_t *index)
+static json_t *rules_add(json_t *rules, const char *id, size_t *index, int *bad)
 {
     for (size_t i = 0; i < json_array_size(rules); i++)
         if (strcmp(json_string_value(json_object_get(json_array_get(rules, i), "id")), id) == 0) {
@@ -54,8 +54,8 @@ static json_t *rules_add(json_t *rules, const char *id, size_t *index)
             return rules;
         }
     *index = json_array_size(rules);
-    json_array_append_new(rules, json_pack("{s:s, s:s, s:{s:s}}", "id", id, "name", id,
-                                           "shortDescription", "text", id));
+    rep_json_append(rules, json_pack("{s:s, s:s, s:{s:s}}", "id", id, "name", id,
+                                     "shortDescription", "text", id), bad);
     return rules;
 }
 
@@ -69,12 +69,12 @@ static json_t *location(const struct stage_finding *f)
     return loc;
 }
 
-static json_t *result(const struct rep_run *r, size_t i, size_t k, json_t *rules)
+static json_t *result(const struct rep_run *r, size_t i, size_t k, json_t *rules, int *bad)
 {
     const struct stage_finding *f = &r->f[i].v[k];
     const char *rule = rep_rule(r, i, k);
     size_t index = 0;
-    rules_add(rules, rule, &index);
+    rules_add(rules, rule, &index, bad);
     char *text = f->suggestion[0] ? bh_xasprintf("%s\n\nSuggestion: %s", f->message,
                                                  f->suggestion)
                                   : bh_xstrdup(f->message);
@@ -112,13 +112,15 @@ static json_t *notification(const struct rep_run *r, size_t i)
     return n;
 }
 
-static json_t *invocation(const struct rep_run *r)
+/* executionSuccessful comes from the tasks' states: done, or skipped as the
+ * pipeline declares, is fine; anything else (failed, withheld, not run) is not. */
+static json_t *invocation(const struct rep_run *r, int *bad)
 {
     json_t *notes = json_array();
     int ok = 1;
     for (size_t i = 0; i < r->n; i++)
         if (r->t[i].state != STORE_DONE || r->unreadable[i]) {
-            json_array_append_new(notes, notification(r, i));
+            rep_json_append(notes, notification(r, i), bad);
             /* A skip the pipeline declares is its intent, not a failed execution. */
             ok &= r->t[i].state == STORE_SKIPPED && !r->unreadable[i];
         }
@@ -140,17 +142,21 @@ static json_t *invocation(const struct rep_run *r)
 int rep_sarif(FILE *out, const struct rep_run *r, struct bh_err *err)
 {
     json_t *rules = json_array(), *results = json_array();
+    int bad = 0;
     for (size_t i = 0; i < r->n; i++)
         for (size_t k = 0; k < r->f[i].n; k++)
-            json_array_append_new(results, result(r, i, k, rules));
+            rep_json_append(results, result(r, i, k, rules, &bad), &bad);
+    json_t *inv = invocation(r, &bad);
     json_t *doc = json_pack(
         "{s:s, s:s, s:[{s:{s:{s:s, s:s, s:o}}, s:[o], s:o, s:{s:{s:{s:s}}}}]}", "$schema",
         "https://json.schemastore.org/sarif-2.1.0.json", "version", "2.1.0", "runs", "tool",
         "driver", "name", "bulkhead", "version", BH_VERSION, "rules", rules, "invocations",
-        invocation(r), "results", results, "originalUriBaseIds", "%SRCROOT%", "description",
+        inv, "results", results, "originalUriBaseIds", "%SRCROOT%", "description",
         "text", "the root of the repository");
-    if (!doc)
-        return bh_err_set(err, BH_EINTERNAL, "cannot build the SARIF document");
+    if (!doc || bad) {
+        json_decref(doc);
+        return rep_json_failed(r, "SARIF document", err);
+    }
     int rc = json_dumpf(doc, out, JSON_INDENT(2) | JSON_ENSURE_ASCII);
     json_decref(doc);
     fputc('\n', out);

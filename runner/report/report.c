@@ -15,6 +15,7 @@
 
 #include "report/rep_int.h"
 #include "util/bh_err.h"
+#include "util/bh_utf8.h"
 #include "util/bh_xmalloc.h"
 
 struct format {
@@ -61,6 +62,26 @@ static int stage_listed(const char *stage, char **stages, size_t n)
     return 0;
 }
 
+/* A stored string as UTF-8 text (a state written before sources decoded
+ * their text, or a model's reply): replaced in place when it is not. */
+static void text_fix(char **s)
+{
+    if (*s && !bh_utf8_valid(*s, strlen(*s))) {
+        char *t = bh_utf8_lossy_dup(*s, strlen(*s), NULL, NULL);
+        free(*s);
+        *s = t;
+    }
+}
+
+static void task_text_fix(struct store_task *t)
+{
+    char **v[] = { &t->item_key, &t->stage,    &t->element, &t->output,      &t->label,
+                   &t->endpoint, &t->locality, &t->model,   &t->error,       &t->answered_by,
+                   &t->note };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+        text_fix(v[i]);
+}
+
 static void findings_read(struct rep_run *r, size_t i)
 {
     struct bh_err err = { 0 };
@@ -85,6 +106,7 @@ int rep_run_load(struct store *s, int64_t run_id, int fail_on, struct rep_run *r
     r->f = bh_xcalloc(r->n + 1, sizeof(*r->f));
     r->unreadable = bh_xcalloc(r->n + 1, sizeof(*r->unreadable));
     for (size_t i = 0; i < r->n; i++) {
+        task_text_fix(&r->t[i]);
         r->findings_stage[i] = stage_listed(r->t[i].stage, stages, n_stages);
         if (r->findings_stage[i] && r->t[i].state == STORE_DONE)
             findings_read(r, i);
@@ -233,10 +255,11 @@ static json_t *findings_array(const struct stage_findings *f)
     return a ? a : json_array();
 }
 
-static void jsonl_task(FILE *out, const struct rep_run *r, size_t i,
-                       const struct rep_model_diff *d, size_t n_d)
+static int jsonl_task(FILE *out, const struct rep_run *r, size_t i,
+                      const struct rep_model_diff *d, size_t n_d)
 {
     const struct store_task *t = &r->t[i];
+    int bad = 0;
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
                           "item", str(t->item_key), "stage", str(t->stage),
                           "state", store_state_name(t->state), "endpoint", str(t->endpoint),
@@ -244,34 +267,66 @@ static void jsonl_task(FILE *out, const struct rep_run *r, size_t i,
                           "label", str(t->label), "prompt_tokens", (json_int_t)t->prompt_tokens,
                           "output_tokens", (json_int_t)t->output_tokens,
                           "load_ns", (json_int_t)t->load_ns);
-    json_object_set_new(o, "element",
-                        t->element && t->element[0] ? json_string(t->element) : json_null());
-    json_object_set_new(o, "answered_by", json_string(str(t->answered_by)));
+    if (!o) {
+        o = json_object(); /* only to count the failure below */
+        bad = 1;
+    }
+    rep_json_set(o, "element",
+                 t->element && t->element[0] ? json_string(t->element) : json_null(), &bad);
+    rep_json_set(o, "answered_by", json_string(str(t->answered_by)), &bad);
     /* Per stage: which model answered its tasks instead of the one asked for. */
     const struct rep_model_diff *diff = rep_model_diff_of(d, n_d, t);
     char other[600];
     if (diff)
         rep_model_diff_text(diff, other, sizeof(other));
-    json_object_set_new(o, "answered_by_other", diff ? json_string(other) : json_null());
-    json_object_set_new(o, "cached", json_boolean(t->cached));
-    json_object_set_new(o, "note", t->note && t->note[0] ? json_string(t->note) : json_null());
-    json_object_set_new(o, t->state == STORE_DONE ? "output" : "error",
-                        json_string(str(t->state == STORE_DONE ? t->output : t->error)));
+    rep_json_set(o, "answered_by_other", diff ? json_string(other) : json_null(), &bad);
+    rep_json_set(o, "cached", json_boolean(t->cached), &bad);
+    rep_json_set(o, "note", t->note && t->note[0] ? json_string(t->note) : json_null(), &bad);
+    rep_json_set(o, t->state == STORE_DONE ? "output" : "error",
+                 json_string(str(t->state == STORE_DONE ? t->output : t->error)), &bad);
     if (r->findings_stage[i] && t->state == STORE_DONE && !r->unreadable[i])
-        json_object_set_new(o, "findings", findings_array(&r->f[i]));
-    char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-    fprintf(out, "%s\n", line ? line : "{}");
+        rep_json_set(o, "findings", findings_array(&r->f[i]), &bad);
+    char *line = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+    if (line)
+        fprintf(out, "%s\n", line);
     free(line);
     json_decref(o);
+    return line ? 0 : -1;
 }
 
-void rep_jsonl(FILE *out, const struct rep_run *r)
+int rep_jsonl(FILE *out, const struct rep_run *r, struct bh_err *err)
 {
     struct rep_model_diff *d = NULL;
     size_t n = rep_run_model_diffs(r, &d);
-    for (size_t i = 0; i < r->n; i++)
-        jsonl_task(out, r, i, d, n);
+    int rc = 0;
+    for (size_t i = 0; i < r->n && rc == 0; i++)
+        if (jsonl_task(out, r, i, d, n))
+            rc = bh_err_set(err, BH_EINTERNAL,
+                            "run %lld: cannot write the jsonl line of stage '%s' on '%s' — "
+                            "the report would miss it; please report this bug",
+                            (long long)r->id, r->t[i].stage, r->t[i].item_key);
     free(d);
+    return rc;
+}
+
+void rep_json_set(json_t *o, const char *key, json_t *v, int *bad)
+{
+    if (!v || json_object_set_new(o, key, v) != 0)
+        *bad = 1;
+}
+
+void rep_json_append(json_t *a, json_t *v, int *bad)
+{
+    if (!v || json_array_append_new(a, v) != 0)
+        *bad = 1;
+}
+
+int rep_json_failed(const struct rep_run *r, const char *what, struct bh_err *err)
+{
+    return bh_err_set(err, BH_EINTERNAL,
+                      "run %lld: cannot build the %s: a value could not be put into JSON — "
+                      "the report would miss it; please report this bug",
+                      (long long)r->id, what);
 }
 
 /* ---- entry points ---- */
@@ -281,7 +336,7 @@ static int write_kind(FILE *out, int kind, const struct rep_run *r, size_t max_b
 {
     switch (kind) {
     case F_MD: rep_md(out, r, max_bytes); return 0;
-    case F_JSONL: rep_jsonl(out, r); return 0;
+    case F_JSONL: return rep_jsonl(out, r, err);
     case F_SARIF: return rep_sarif(out, r, err);
     case F_JUNIT: rep_junit(out, r); return 0;
     default: return rep_github_review(out, r, err);

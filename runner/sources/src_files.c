@@ -11,16 +11,20 @@
  * folder's names would put "a/b" before "a-c", which byte order does not), so
  * the same tree always lists the same way, whatever the filesystem returns.
  *
- * A file that cannot be used (binary, not UTF-8, too large, unreadable, a
- * link, a pipe) is a note, not an error: one odd file must not stop a batch
- * of thousands, and the notes say what was left out. A folder that cannot be
- * read is an error, because a listing without it would look complete. */
+ * A file that cannot be used (binary, too large, unreadable, a link, a pipe)
+ * is a note, not an error: one odd file must not stop a batch of thousands,
+ * and the notes say what was left out. A folder that cannot be read is an
+ * error, because a listing without it would look complete. Text is text: a
+ * document or a name that is not UTF-8 (Latin-1, say) is decoded lossily
+ * (bh_utf8_lossy: U+FFFD for each ill-formed sequence) and kept, with a note;
+ * globs still match the name's own bytes. */
 #include "sources/src_files.h"
 
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
 #include "util/bh_glob.h"
 #include "util/bh_hash.h"
+#include "util/bh_utf8.h"
 #include "util/bh_xmalloc.h"
 
 #include <dirent.h>
@@ -62,54 +66,19 @@ struct names {
 
 /* --- text checks --------------------------------------------------------- */
 
-/* Length of the well-formed UTF-8 sequence at s (n bytes left), or 0.
- * Overlong forms, surrogates and code points past U+10FFFF are rejected
- * (RFC 3629), as every JSON library downstream would reject them. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0], lo = 0x80, hi = 0xBF;
-    size_t len;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, lo = c == 0xE0 ? 0xA0 : lo, hi = c == 0xED ? 0x9F : hi;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, lo = c == 0xF0 ? 0x90 : lo, hi = c == 0xF4 ? 0x8F : hi;
-    else
-        return 0;
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return len;
-}
-
-/* Offset of the first byte that does not begin a well-formed sequence, or n. */
-static size_t utf8_invalid_at(const char *p, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)p;
-    size_t i = 0, k;
-    while (i < n && (k = utf8_seq(s + i, n - i)) != 0)
-        i += k;
-    return i;
-}
-
 static int is_control(unsigned char c)
 {
     return c < 0x20 || c == 0x7f;
 }
 
-/* A name becomes a key, a field and part of reports: it must be text. */
+/* A name becomes a key, a field and part of reports: a control byte (a
+ * newline) would forge lines in them. Bytes that are not UTF-8 are decoded. */
 static int name_ok(const char *name)
 {
-    size_t n = strlen(name);
-    for (size_t i = 0; i < n; i++)
-        if (is_control((unsigned char)name[i]))
+    for (const char *p = name; *p; p++)
+        if (is_control((unsigned char)*p))
             return 0;
-    return utf8_invalid_at(name, n) == n;
+    return 1;
 }
 
 /* The path with every control byte and every byte outside well-formed UTF-8
@@ -121,7 +90,9 @@ static char *path_shown(const char *path)
     struct bh_buf b;
     bh_buf_init(&b, 0);
     for (size_t i = 0; i < n;) {
-        size_t k = is_control(s[i]) ? 0 : utf8_seq(s + i, n - i);
+        int ok = 0;
+        size_t k = is_control(s[i]) ? 0 : bh_utf8_seq(path + i, n - i, &ok);
+        k = ok ? k : 0;
         if (k) /* the default cap is far above any path */
             (void)bh_buf_append(&b, s + i, k);
         else
@@ -146,11 +117,30 @@ static void note(struct walk *w, const char *path, const char *fmt, ...)
     w->notes[w->n_notes++] = (struct src_note){.path = path_shown(path), .why = bh_xstrdup(why)};
 }
 
-/* Takes text (len bytes). */
-static void item_add(struct walk *w, const char *path, char *text, size_t len)
+/* A note about a document that was read all the same. */
+static void note_read(struct walk *w, const char *path, const char *fmt, ...) BH_PRINTF(3, 4);
+
+static void note_read(struct walk *w, const char *path, const char *fmt, ...)
+{
+    char why[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    note(w, path, "%s", why);
+    w->notes[w->n_notes - 1].read = 1;
+}
+
+/* Takes text (len bytes). The key, doc.path and the part's path are the
+ * path as text (see the file's comment); the version hashes the bytes read. */
+static void item_add(struct walk *w, const char *raw, char *text, size_t len)
 {
     char hex[BH_SHA256_HEX];
     bh_sha256_hex(text, len, hex);
+    size_t replaced = 0;
+    char *path = bh_utf8_lossy_dup(raw, strlen(raw), NULL, &replaced);
+    if (replaced)
+        note_read(w, raw, "file name is not UTF-8: read as '%s' (U+FFFD for each invalid byte)", path);
     struct src_field *f = bh_xcalloc(F_COUNT, sizeof(*f));
     struct src_part *part = bh_xmalloc(sizeof(*part));
     *part = (struct src_part){.path = bh_xstrdup(path), .offset = 0, .length = len};
@@ -162,12 +152,16 @@ static void item_add(struct walk *w, const char *path, char *text, size_t len)
         f[i].name = bh_xstrdup(src_files_fields[i]);
     w->items = bh_xgrow(w->items, &w->cap_items, w->n_items + 1, sizeof(*w->items));
     w->items[w->n_items++] = (struct src_item){
-        .key = bh_xstrdup(path), .version = bh_xstrdup(hex), .fields = f, .n_fields = F_COUNT};
+        .key = path, .version = bh_xstrdup(hex), .fields = f, .n_fields = F_COUNT};
 }
 
-static int cmp_items(const void *a, const void *b)
+/* Equal keys (names that differ only in bytes that are not UTF-8) order by
+ * content, so which one keys_unique keeps does not depend on qsort. */
+static int cmp_items(const void *pa, const void *pb)
 {
-    return strcmp(((const struct src_item *)a)->key, ((const struct src_item *)b)->key);
+    const struct src_item *a = pa, *b = pb;
+    int d = strcmp(a->key, b->key);
+    return d ? d : strcmp(a->version, b->version);
 }
 
 static int cmp_notes(const void *a, const void *b)
@@ -280,12 +274,20 @@ static int not_text(struct walk *w, const char *path, const char *text, size_t l
         note(w, path, "binary: a NUL byte at offset %zu", (size_t)(nul - text));
         return 1;
     }
-    size_t bad = utf8_invalid_at(text, len);
-    if (bad < len) {
-        note(w, path, "not UTF-8 text: invalid byte sequence at offset %zu", bad);
-        return 1;
-    }
     return 0;
+}
+
+/* Text that is not UTF-8 decoded lossily, in place (*text, *len), noted. */
+static void text_decode(struct walk *w, const char *path, char **text, size_t *len)
+{
+    size_t bad = bh_utf8_invalid_at(*text, *len), replaced = 0;
+    if (bad == *len)
+        return;
+    char *t = bh_utf8_lossy_dup(*text, *len, len, &replaced);
+    note_read(w, path, "not UTF-8 text (first invalid byte at offset %zu): read with %zu U+FFFD "
+                  "replacements", bad, replaced);
+    free(*text);
+    *text = t;
 }
 
 static void file_visit(struct walk *w, int dfd, const char *name, const char *path,
@@ -298,16 +300,18 @@ static void file_visit(struct walk *w, int dfd, const char *name, const char *pa
     } else if (!S_ISREG(st->st_mode)) {
         note(w, path, "%s, not read", special_kind(st->st_mode));
     } else if (!name_ok(name)) {
-        note(w, path, "file name is not printable UTF-8, not read");
+        note(w, path, "file name holds a control character, not read");
     } else if (st->st_size > 0 && (unsigned long long)st->st_size > w->max_bytes) {
         note(w, path,
              "larger than max_bytes (%lld bytes, the cap is %zu) — raise max_bytes or exclude it",
              (long long)st->st_size, w->max_bytes);
     } else if (file_read(w, dfd, name, path, &text, &len) == 0) {
-        if (not_text(w, path, text, len))
+        if (not_text(w, path, text, len)) {
             free(text);
-        else
+        } else {
+            text_decode(w, path, &text, &len);
             item_add(w, path, text, len);
+        }
     }
 }
 
@@ -361,7 +365,7 @@ static int dir_visit(struct walk *w, int dfd, const char *name, const char *path
     if (strcmp(name, ".git") == 0 || any_match(o->exclude, o->n_exclude, path))
         return 0;
     if (!name_ok(name)) {
-        note(w, path, "folder name is not printable UTF-8, not entered");
+        note(w, path, "folder name holds a control character, not entered");
         return 0;
     }
     if (depth >= SRC_FILES_MAX_DEPTH) {
@@ -426,6 +430,23 @@ static int root_open(struct walk *w, int *fd)
     return 0;
 }
 
+/* Two names that differ only in bytes that are not UTF-8 decode to the same
+ * key; a key names one item, so the later one (sorted) is left out, noted. */
+static void keys_unique(struct walk *w)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < w->n_items; i++) {
+        if (kept > 0 && strcmp(w->items[kept - 1].key, w->items[i].key) == 0) {
+            note(w, w->items[i].key, "its name read as text is the same as another file's, "
+                                     "not read — rename one of them");
+            src_item_release(&w->items[i]);
+            continue;
+        }
+        w->items[kept++] = w->items[i];
+    }
+    w->n_items = kept;
+}
+
 /* --- public -------------------------------------------------------------- */
 
 int src_files_list(struct src_item **out, size_t *n, struct src_note **notes, size_t *n_notes,
@@ -454,6 +475,7 @@ int src_files_list(struct src_item **out, size_t *n, struct src_note **notes, si
     }
     if (w.n_items > 1)
         qsort(w.items, w.n_items, sizeof(*w.items), cmp_items);
+    keys_unique(&w);
     if (w.n_notes > 1)
         qsort(w.notes, w.n_notes, sizeof(*w.notes), cmp_notes);
     *out = w.items;

@@ -38,6 +38,8 @@ struct src_files_opts {
 struct src_note {
     char *path; /* relative to root; bytes that are not printable UTF-8 as \ooo */
     char *why;  /* e.g. "binary: a NUL byte at offset 9" */
+    int read;   /* 1: the document was still read (its text or name decoded as UTF-8);
+                   0: it was skipped */
 };
 
 /* Field names, in this order, of every item: doc.path, doc.text, doc.size. */

@@ -6,11 +6,20 @@
  * and head to head — what `git diff base...head` shows, i.e. what the PR
  * itself changes, not what main moved on to since it branched.
  *
- * The whole listing fails on the first bad PR (a ref that is not a commit, a
- * diff over the cap): the API returns one error, and a listing that silently
- * skipped a PR would look complete when it is not. Ref names are collected
- * first and processed after the iteration, so no libgit2 work happens inside
- * its callback and the order (by PR number) does not depend on the refdb.
+ * One bad PR never stops the others: a ref that is not a commit, a head that
+ * shares no history with base, an object libgit2 cannot read, a file list or
+ * diff over the cap — each fails THAT item only. It is still listed (a
+ * listing that silently left a PR out would look complete when it is not),
+ * with what could be read (number, ref, title) and every content field
+ * carrying the reason as its error, so the tasks that read them fail with it
+ * and the rest of the batch runs. Only the repository and the base fail the
+ * whole listing. Ref names are collected first and processed after the
+ * iteration, so no libgit2 work happens inside its callback and the order
+ * (by PR number) does not depend on the refdb.
+ *
+ * Text is text: diff lines, paths and titles that are not UTF-8 (a Latin-1
+ * file name) are decoded lossily as they are appended (bh_utf8_lossy), so the
+ * parts' offsets stay exact, and the item's note names what was replaced.
  *
  * pr.diff carries parts, one per file, so path rules and detector hits can
  * be placed in the file they are about; they are cut where the printer moves
@@ -22,8 +31,10 @@
 
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
+#include "util/bh_utf8.h"
 #include "util/bh_xmalloc.h"
 
+#include <fnmatch.h>
 #include <git2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +53,11 @@ const size_t src_git_n_fields = sizeof(src_git_fields) / sizeof(src_git_fields[0
 _Static_assert(sizeof(src_git_fields) / sizeof(src_git_fields[0]) == F_COUNT,
                "src_git_fields and the F_ enum disagree");
 
+struct names {
+    char **v;
+    size_t n, cap;
+};
+
 /* What every step needs: the open repository, the resolved base and what the
  * user called things, for messages. */
 struct ctx {
@@ -51,12 +67,9 @@ struct ctx {
     git_repository *repo;
     git_oid base;
     int head_rev;          /* items come from one revision (--range), not refs */
+    struct names lossy;    /* the current item's paths with invalid UTF-8 (names or text) */
+    int lossy_title;       /* ... and whether its title had some */
     struct bh_err *err;
-};
-
-struct names {
-    char **v;
-    size_t n, cap;
 };
 
 static const char *git_msg(void)
@@ -160,14 +173,45 @@ static int cmp_refs(const void *pa, const void *pb)
     return strcmp(a, b);
 }
 
-static int refs_list(struct ctx *c, const char *glob, struct names *ns)
+/* fnmatch without flags, as libgit2 matches the --pulls globs: '*' also
+ * crosses '/', so "refs/pull/12*" leaves out refs/pull/12/head and 120.. */
+static int excluded(const struct src_git_opts *o, const char *name)
+{
+    for (size_t i = 0; i < o->n_exclude; i++)
+        if (fnmatch(o->exclude[i], name, 0) == 0)
+            return 1;
+    return 0;
+}
+
+static int refs_glob(struct ctx *c, const char *glob, struct names *ns)
 {
     int rc = git_reference_foreach_glob(c->repo, glob, collect_ref, ns);
     if (rc < 0)
         return bh_err_set(c->err, BH_EIO, "repository '%s': cannot list refs '%s': %s", c->path,
                           glob, git_msg());
+    return 0;
+}
+
+/* The refs matching any of the globs and none of the exclusions, each once,
+ * by PR number. Equal names sort next to each other, so dropping repeats
+ * after the sort is enough. */
+static int refs_list(struct ctx *c, const struct src_git_opts *o, struct names *ns)
+{
+    int rc = refs_glob(c, o->pulls ? o->pulls : DEFAULT_PULLS, ns);
+    for (size_t i = 0; rc == 0 && i < o->n_more_pulls; i++)
+        rc = refs_glob(c, o->more_pulls[i], ns);
+    if (rc)
+        return rc;
     if (ns->n > 1)
         qsort(ns->v, ns->n, sizeof(*ns->v), cmp_refs);
+    size_t kept = 0;
+    for (size_t i = 0; i < ns->n; i++) {
+        if ((kept > 0 && strcmp(ns->v[kept - 1], ns->v[i]) == 0) || excluded(o, ns->v[i]))
+            free(ns->v[i]);
+        else
+            ns->v[kept++] = ns->v[i];
+    }
+    ns->n = kept;
     return 0;
 }
 
@@ -272,18 +316,38 @@ static int pr_diff(struct ctx *c, const char *refname, const git_oid *head, git_
 
 /* Appends text; a NUL byte becomes '?' because every value is a C string and
  * a NUL would silently cut it short. Text diffs only hold NULs when
- * attributes force a binary file to be diffed as text. */
-static int append_text(struct bh_buf *b, const char *p, size_t n)
+ * attributes force a binary file to be diffed as text. Invalid UTF-8 becomes
+ * U+FFFD, counted in *replaced. */
+static int append_text(struct bh_buf *b, const char *p, size_t n, size_t *replaced)
 {
     const char *nul;
     while (n > 0 && (nul = memchr(p, '\0', n)) != NULL) {
         size_t k = (size_t)(nul - p);
-        if (bh_buf_append(b, p, k) || bh_buf_append(b, "?", 1))
+        if (bh_utf8_lossy(b, p, k, replaced) || bh_buf_append(b, "?", 1))
             return BH_ETOOBIG;
         p += k + 1;
         n -= k + 1;
     }
-    return bh_buf_append(b, p, n);
+    return bh_utf8_lossy(b, p, n, replaced);
+}
+
+/* Records that path (of the current item) held bytes that are not UTF-8. */
+static void lossy_note(struct ctx *c, const char *path)
+{
+    for (size_t i = 0; i < c->lossy.n; i++)
+        if (strcmp(c->lossy.v[i], path) == 0)
+            return;
+    collect_ref(path, &c->lossy);
+}
+
+/* A path as text: its invalid UTF-8 replaced, and noted. Owned. */
+static char *path_text(struct ctx *c, const char *path)
+{
+    size_t replaced = 0;
+    char *t = bh_utf8_lossy_dup(path, strlen(path), NULL, &replaced);
+    if (replaced)
+        lossy_note(c, t);
+    return t;
 }
 
 /* Pairs of a letter and the control byte "\\<letter>" stands for. */
@@ -292,7 +356,7 @@ static int append_text(struct bh_buf *b, const char *p, size_t n)
 /* Appends a path, C-quoted like git does when it holds a control character,
  * a quote or a backslash: a newline in a file name must not forge a line of
  * pr.files. */
-static int append_path(struct bh_buf *b, const char *path)
+static int append_quoted(struct bh_buf *b, const char *path)
 {
     int quote = 0;
     for (const unsigned char *p = (const unsigned char *)path; *p; p++)
@@ -312,6 +376,15 @@ static int append_path(struct bh_buf *b, const char *path)
             rc = bh_buf_append(b, p, 1);
     }
     return rc ? rc : bh_buf_puts(b, "\"");
+}
+
+/* append_quoted over the path with invalid UTF-8 replaced (files_text notes it). */
+static int append_path(struct bh_buf *b, const char *raw)
+{
+    char *path = bh_utf8_lossy_dup(raw, strlen(raw), NULL, NULL);
+    int rc = append_quoted(b, path);
+    free(path);
+    return rc;
 }
 
 /* Returns 0, or non-zero past the cap. */
@@ -346,10 +419,13 @@ static int files_text(struct ctx *c, const char *refname, git_diff *diff, char *
     bh_buf_init(&b, c->max_diff);
     size_t n = git_diff_num_deltas(diff);
     for (size_t i = 0; i < n; i++) {
-        if (append_delta(&b, git_diff_get_delta(diff, i)) || bh_buf_puts(&b, "\n")) {
+        const git_diff_delta *d = git_diff_get_delta(diff, i);
+        if (append_delta(&b, d) || bh_buf_puts(&b, "\n")) {
             bh_buf_release(&b);
             return too_big(c, refname, "the file list");
         }
+        free(path_text(c, d->old_file.path));
+        free(path_text(c, d->new_file.path));
     }
     *out = bh_buf_detach(&b);
     return 0;
@@ -373,6 +449,7 @@ static int stats_text(struct ctx *c, const char *refname, git_diff *diff, char *
  * It emits each file's lines together, header first, so a change of delta
  * is where the next file's part begins. */
 struct sink {
+    struct ctx *c;
     struct bh_buf buf;
     int over;
     const git_diff_delta *delta; /* the file the last line was about */
@@ -395,15 +472,16 @@ static const char *delta_old_path(const git_diff_delta *d)
     return moved && strcmp(d->old_file.path, d->new_file.path) != 0 ? d->old_file.path : NULL;
 }
 
+/* Part paths are decoded as pr.files writes them, so the two still agree. */
 static void part_begin(struct sink *s, const git_diff_delta *d)
 {
     const char *old = delta_old_path(d);
     s->parts = bh_xgrow(s->parts, &s->cap_parts, s->n_parts + 1, sizeof(*s->parts));
     s->deltas = bh_xgrow(s->deltas, &s->cap_deltas, s->n_parts + 1, sizeof(*s->deltas));
     s->deltas[s->n_parts] = d;
-    s->parts[s->n_parts++] = (struct src_part){.path = bh_xstrdup(delta_path(d)),
+    s->parts[s->n_parts++] = (struct src_part){.path = path_text(s->c, delta_path(d)),
                                                .offset = s->buf.len,
-                                               .old_path = old ? bh_xstrdup(old) : NULL};
+                                               .old_path = old ? path_text(s->c, old) : NULL};
     s->delta = d;
 }
 
@@ -450,8 +528,11 @@ static int print_line(const git_diff_delta *d, const git_diff_hunk *h, const git
         char o = (char)l->origin;
         s->over = bh_buf_append(&s->buf, &o, 1) != 0;
     }
+    size_t replaced = 0;
     if (!s->over)
-        s->over = append_text(&s->buf, l->content, l->content_len) != 0;
+        s->over = append_text(&s->buf, l->content, l->content_len, &replaced) != 0;
+    if (replaced)
+        lossy_note(s->c, s->parts[s->n_parts - 1].path);
     return s->over ? GIT_EUSER : 0;
 }
 
@@ -525,7 +606,7 @@ static void wholes_read(struct ctx *c, struct sink *s)
 /* Fills f's value, len and parts (one per file, in diff order). */
 static int diff_text(struct ctx *c, const char *refname, git_diff *diff, struct src_field *f)
 {
-    struct sink s = {.over = 0};
+    struct sink s = {.c = c};
     bh_buf_init(&s.buf, c->max_diff);
     int rc = git_diff_print(diff, GIT_DIFF_FORMAT_PATCH, print_line, &s);
     if (rc < 0) {
@@ -551,7 +632,7 @@ static int diff_text(struct ctx *c, const char *refname, git_diff *diff, struct 
 static void item_set(struct src_item *it, const char *refname, char **values,
                      const struct src_field *diff)
 {
-    it->key = bh_xstrdup(refname);
+    it->key = bh_utf8_lossy_dup(refname, strlen(refname), NULL, NULL);
     it->fields = bh_xcalloc(F_COUNT, sizeof(*it->fields));
     it->n_fields = F_COUNT;
     for (size_t i = 0; i < F_COUNT; i++) {
@@ -576,47 +657,105 @@ static const char *ci_number(size_t *len)
     return ref && strncmp(ref, "refs/pull/", 10) == 0 ? ref_number(ref, len) : NULL;
 }
 
-static int item_make(struct ctx *c, const char *refname, struct src_item *it)
+/* The title as text, noted when it was not UTF-8. Owned. */
+static char *title_text(struct ctx *c, git_commit *head)
 {
-    git_commit *head = NULL;
+    const char *t = head ? git_commit_summary(head) : NULL;
+    size_t replaced = 0;
+    char *v = bh_utf8_lossy_dup(t ? t : "", t ? strlen(t) : 0, NULL, &replaced);
+    c->lossy_title |= replaced > 0;
+    return v;
+}
+
+/* What can be read of any item: number, ref (as text) and title. */
+static void item_names(struct ctx *c, const char *refname, git_commit *head, char **v)
+{
+    size_t len;
+    const char *num = c->head_rev ? ci_number(&len) : ref_number(refname, &len);
+    v[F_NUMBER] = num ? bh_xstrndup(num, len) : bh_xstrdup("");
+    v[F_REF] = bh_utf8_lossy_dup(refname, strlen(refname), NULL, NULL);
+    v[F_TITLE] = head ? title_text(c, head) : NULL;
+}
+
+/* The item's note when some of its text was not UTF-8: which paths (at most
+ * five named) and whether the title. */
+static char *lossy_text(struct ctx *c, const char *refname)
+{
+    if (c->lossy.n == 0 && !c->lossy_title)
+        return NULL;
+    struct bh_buf b;
+    bh_buf_init(&b, 0);
+    (void)bh_buf_printf(&b, "pull request '%s': bytes that are not UTF-8 shown as U+FFFD in ",
+                        refname);
+    for (size_t i = 0; i < c->lossy.n && i < 5; i++)
+        (void)bh_buf_printf(&b, "%s'%s'", i ? ", " : "", c->lossy.v[i]);
+    if (c->lossy.n > 5)
+        (void)bh_buf_printf(&b, " and %zu more paths", c->lossy.n - 5);
+    if (c->lossy_title)
+        (void)bh_buf_printf(&b, "%sthe title", c->lossy.n ? " and " : "");
+    return bh_buf_detach(&b);
+}
+
+/* An item that could not be read (see the file's comment): the names that
+ * can be read, every other field without a value and with c->err's message
+ * as its error, and the message as the item's note. */
+static void item_fail(struct ctx *c, const char *refname, git_commit *head, struct src_item *it)
+{
+    char *v[F_COUNT] = {0};
+    char a[GIT_OID_HEXSZ + 1];
+    item_names(c, refname, head, v);
+    item_set(it, refname, v, &(struct src_field){0});
+    for (size_t i = 0; i < F_COUNT; i++)
+        if (!it->fields[i].value)
+            it->fields[i].error = bh_xstrdup(c->err->msg);
+    it->version = bh_xasprintf("unreadable:%s",
+                               head ? git_oid_tostr(a, sizeof(a), git_commit_id(head)) : refname);
+    it->note = bh_xstrdup(c->err->msg);
+}
+
+static int item_read(struct ctx *c, const char *refname, git_commit *head, struct src_item *it)
+{
     git_diff *diff = NULL;
     git_oid mb;
     char *v[F_COUNT] = {0};
-    int rc = peel_head(c, refname, &head);
-    if (rc == 0)
-        rc = pr_diff(c, refname, git_commit_id(head), &diff, &mb);
+    struct src_field df = {0};
+    int rc = pr_diff(c, refname, git_commit_id(head), &diff, &mb);
     if (rc == 0)
         rc = files_text(c, refname, diff, &v[F_FILES]);
     if (rc == 0)
         rc = stats_text(c, refname, diff, &v[F_STATS]);
-    struct src_field df = {0};
     if (rc == 0 && (rc = diff_text(c, refname, diff, &df)) == BH_ETOOBIG) {
-        /* One oversize pull request must not stop the others: the tasks
-         * that read its diff fail with this message, the rest run. */
+        /* Only the diff is over the cap: the file list and stats still
+         * serve the tasks that read them. */
         df.error = bh_xstrdup(c->err->msg);
         rc = 0;
     }
     if (rc == 0) {
-        size_t len;
-        const char *num = c->head_rev ? ci_number(&len) : ref_number(refname, &len);
-        const char *title = git_commit_summary(head);
         char a[GIT_OID_HEXSZ + 1], b[GIT_OID_HEXSZ + 1];
-        v[F_NUMBER] = num ? bh_xstrndup(num, len) : bh_xstrdup("");
-        v[F_REF] = bh_xstrdup(refname);
-        v[F_TITLE] = bh_xstrdup(title ? title : "");
+        item_names(c, refname, head, v);
         it->version = bh_xasprintf("%s..%s", git_oid_tostr(a, sizeof(a), &mb),
                                    git_oid_tostr(b, sizeof(b), git_commit_id(head)));
+        it->empty = git_diff_num_deltas(diff) == 0;
         item_set(it, refname, v, &df);
+        it->note = lossy_text(c, v[F_REF]);
     } else {
-        free(df.value);
-        free(df.error);
-        parts_free(df.parts, df.n_parts);
         for (size_t i = 0; i < F_COUNT; i++)
             free(v[i]);
     }
     git_diff_free(diff);
-    git_commit_free(head);
     return rc;
+}
+
+/* Never fails: an item that cannot be read is listed failed (item_fail). */
+static void item_make(struct ctx *c, const char *refname, struct src_item *it)
+{
+    git_commit *head = NULL;
+    names_release(&c->lossy);
+    c->lossy = (struct names){0};
+    c->lossy_title = 0;
+    if (peel_head(c, refname, &head) != 0 || item_read(c, refname, head, it) != 0)
+        item_fail(c, refname, head, it);
+    git_commit_free(head);
 }
 
 /* --- public ------------------------------------------------------------ */
@@ -640,11 +779,12 @@ int src_git_list(struct src_item **out, size_t *n, const struct src_git_opts *op
     if (rc == 0 && opts->head)
         collect_ref(opts->head, &refs);
     else if (rc == 0)
-        rc = refs_list(&c, opts->pulls ? opts->pulls : DEFAULT_PULLS, &refs);
+        rc = refs_list(&c, opts, &refs);
     if (rc == 0 && refs.n > 0)
         items = bh_xcalloc(refs.n, sizeof(*items));
     for (; rc == 0 && made < refs.n; made++)
-        rc = item_make(&c, refs.v[made], &items[made]);
+        item_make(&c, refs.v[made], &items[made]);
+    names_release(&c.lossy);
     if (rc == 0) {
         *out = items;
         *n = made;
@@ -657,21 +797,27 @@ int src_git_list(struct src_item **out, size_t *n, const struct src_git_opts *op
     return rc;
 }
 
+void src_item_release(struct src_item *it)
+{
+    for (size_t j = 0; j < it->n_fields; j++) {
+        free(it->fields[j].name);
+        free(it->fields[j].value);
+        free(it->fields[j].error);
+        parts_free(it->fields[j].parts, it->fields[j].n_parts);
+    }
+    free(it->fields);
+    free(it->key);
+    free(it->version);
+    free(it->note);
+    memset(it, 0, sizeof(*it));
+}
+
 void src_items_free(struct src_item *items, size_t n)
 {
     if (!items)
         return;
-    for (size_t i = 0; i < n; i++) {
-        for (size_t j = 0; j < items[i].n_fields; j++) {
-            free(items[i].fields[j].name);
-            free(items[i].fields[j].value);
-            free(items[i].fields[j].error);
-            parts_free(items[i].fields[j].parts, items[i].fields[j].n_parts);
-        }
-        free(items[i].fields);
-        free(items[i].key);
-        free(items[i].version);
-    }
+    for (size_t i = 0; i < n; i++)
+        src_item_release(&items[i]);
     free(items);
 }
 

@@ -49,17 +49,31 @@ struct src_field {
 };
 
 struct src_item {
-    char *key;             /* stable identity within a repository: the ref name */
+    char *key;             /* stable identity within a repository: the ref name (as
+                              UTF-8 text, see src_git_list) */
     char *version;         /* what the item's content depends on:
-                              "<merge-base oid>..<head oid>" */
+                              "<merge-base oid>..<head oid>"; an item that could not
+                              be read: "unreadable:<head oid or ref>" */
     struct src_field *fields;
     size_t n_fields;
+    int empty;             /* git: the diff against base is empty (a merged pull
+                              request whose head the forge keeps); callers skip it
+                              unless asked to keep it */
+    char *note;            /* what the user should hear about this item, or NULL:
+                              why it could not be read, or which paths had bytes that
+                              are not UTF-8 */
 };
 
 struct src_git_opts {
     const char *repo;      /* path to the repository (bare or not), or to its working
                               tree; parents are not searched; NULL means "." */
     const char *pulls;     /* ref glob; default "refs/pull/ * /head" (without spaces) */
+    const char *const *more_pulls; /* further globs (--pulls given again): a ref
+                              matching any glob is listed, once */
+    size_t n_more_pulls;
+    const char *const *exclude; /* refs matching any of these (fnmatch without flags,
+                              as the globs above: '*' crosses '/') are left out */
+    size_t n_exclude;
     const char *base;      /* base ref or revision; default "main" */
     size_t max_diff;       /* cap on pr.diff in bytes; default 4 MiB. A larger diff leaves
                               that item's pr.diff without a value and with an error that
@@ -79,8 +93,9 @@ struct src_git_opts {
 extern const char *const src_git_fields[];
 extern const size_t src_git_n_fields;
 
-/* Lists the PRs matching opts->pulls, ordered by PR number (the number is the
- * first all-digit component of the ref name; refs without one sort after, by
+/* Lists the PRs matching opts->pulls or more_pulls and no exclude, once each,
+ * ordered by PR number (the number is the first all-digit component of the
+ * ref name; refs without one sort after, by
  * name). pr.diff is the unified diff from the merge base of base and head to
  * head; binary files appear as "Binary files a/x and b/x differ".
  * pr.files: one line per file, "<status>\t<path>" with status A, M, D, or
@@ -96,13 +111,20 @@ extern const size_t src_git_n_fields;
  * the old path) and, for a rename, the old path in old_path, unquoted; a
  * modified or renamed text file's part has its whole files (src_whole); an
  * oversize pr.diff has no parts.
+ * Text is UTF-8: diff lines, paths, the title and the ref that are not are
+ * decoded lossily (each maximal ill-formed subpart becomes U+FFFD) and the
+ * item's note names the paths (and the title); the item is never failed for it.
+ * An item whose diff is empty (its head already merged into base) has empty set.
+ * One item that cannot be read (a ref that is not a commit, a head that shares
+ * no history with base, an object libgit2 cannot read, a file list over
+ * max_diff) never fails the listing: it is listed with pr.number, pr.ref and
+ * (when the head is a commit) pr.title, every other field without a value and
+ * with the reason as its error (the tasks reading them fail with it), and the
+ * reason as its note. A diff over max_diff fails pr.diff only (see max_diff).
  * On success *out (owned; free with src_items_free) holds *n items; no
  * matching ref is not an error: *out is NULL and *n is 0. Errors, each naming
- * the repository and the ref: BH_ENOTFOUND (repository or base not found),
- * BH_EINVAL (a matching ref that is not a commit, or shares no history with
- * base), BH_ETOOBIG (a file list over max_diff: the whole listing fails; a
- * diff over it only fails that field, see max_diff), BH_EIO
- * (anything else libgit2 reports). *out and *n are untouched on error. */
+ * the repository: BH_ENOTFOUND (repository or base not found), BH_EIO (listing
+ * the refs failed). *out and *n are untouched on error. */
 int src_git_list(struct src_item **out, size_t *n, const struct src_git_opts *opts,
                  struct bh_err *err);
 
@@ -114,6 +136,9 @@ int src_git_list(struct src_item **out, size_t *n, const struct src_git_opts *op
  * of the format written above. */
 const char *src_git_files_line_path(const char *line, size_t n, size_t *len, const char **old,
                                     size_t *old_len);
+
+/* Frees what one item owns (not the item itself) and zeroes it. */
+void src_item_release(struct src_item *it);
 
 /* Frees items and everything they own. NULL is fine. */
 void src_items_free(struct src_item *items, size_t n);

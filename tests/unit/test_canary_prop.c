@@ -480,7 +480,8 @@ static void gen_item(struct item *x)
     x->f[F_FILES] = (struct src_field){ "pr.files", x->files, strlen(x->files), NULL, NULL, 0 };
     x->f[F_DIFF] = (struct src_field){ "pr.diff", x->diff, strlen(x->diff), NULL, x->parts,
                                        x->n_files };
-    x->it = (struct src_item){ "refs/pull/1/head", "a..b", x->f, N_FIELDS };
+    x->it = (struct src_item){ .key = "refs/pull/1/head", .version = "a..b", .fields = x->f,
+                               .n_fields = N_FIELDS };
 }
 
 /* The generator's own check: every detector hit in text[0..len) is a planted

@@ -130,7 +130,7 @@ static void item_make(struct item *x, char *key, char *title, struct diff *d)
     x->f[1] = (struct src_field){ "pr.files", x->files, strlen(x->files), NULL, NULL, 0 };
     x->f[2] = (struct src_field){ "pr.diff", x->d.text, strlen(x->d.text), NULL, x->d.parts,
                                   x->d.n };
-    x->it = (struct src_item){ key, "v", x->f, 3 };
+    x->it = (struct src_item){ .key = key, .version = "v", .fields = x->f, .n_fields = 3 };
 }
 
 static int field_of(const struct pol_value *v, enum pol_lbl_by by, const char *path)

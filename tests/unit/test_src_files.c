@@ -374,39 +374,53 @@ static void src_files_nul_anywhere_is_binary_with_its_offset(void **state)
     listing_free(&l);
 }
 
-static void src_files_invalid_utf8_is_noted_with_its_offset(void **state)
+/* Text that is not UTF-8 is kept, decoded lossily (one U+FFFD per maximal
+ * ill-formed subpart), with a note naming the first bad offset. */
+static void src_files_invalid_utf8_is_decoded_with_a_note(void **state)
 {
     (void)state;
+#define R "\xef\xbf\xbd"
     static const struct {
-        const char *name, *bytes;
+        const char *name, *bytes, *text;
         const char *why; /* NULL: a valid document */
     } cases[] = {
-        {"latin1.txt", "caf\xe9 au lait", "not UTF-8 text: invalid byte sequence at offset 3"},
-        {"overlong.txt", "ab\xc0\xaf", "not UTF-8 text: invalid byte sequence at offset 2"},
-        {"surrogate.txt", "\xed\xa0\x80", "not UTF-8 text: invalid byte sequence at offset 0"},
-        {"too-high.txt", "x\xf4\x90\x80\x80", "not UTF-8 text: invalid byte sequence at offset 1"},
-        {"cut.txt", "end \xe2\x82", "not UTF-8 text: invalid byte sequence at offset 4"},
-        {"stray.txt", "a\x80", "not UTF-8 text: invalid byte sequence at offset 1"},
+        {"latin1.txt", "caf\xe9 au lait", "caf" R " au lait",
+         "not UTF-8 text (first invalid byte at offset 3): read with 1 U+FFFD replacements"},
+        {"overlong.txt", "ab\xc0\xaf", "ab" R R,
+         "not UTF-8 text (first invalid byte at offset 2): read with 2 U+FFFD replacements"},
+        {"surrogate.txt", "\xed\xa0\x80", R R R,
+         "not UTF-8 text (first invalid byte at offset 0): read with 3 U+FFFD replacements"},
+        {"too-high.txt", "x\xf4\x90\x80\x80", "x" R R R R,
+         "not UTF-8 text (first invalid byte at offset 1): read with 4 U+FFFD replacements"},
+        {"cut.txt", "end \xe2\x82", "end " R,
+         "not UTF-8 text (first invalid byte at offset 4): read with 1 U+FFFD replacements"},
+        {"stray.txt", "a\x80", "a" R,
+         "not UTF-8 text (first invalid byte at offset 1): read with 1 U+FFFD replacements"},
         {"good.txt",
+         "\xef\xbb\xbf"
+         "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf",
          "\xef\xbb\xbf"
          "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf",
          NULL},
     };
+#undef R
     size_t n = sizeof(cases) / sizeof(cases[0]);
     fresh_root();
     for (size_t i = 0; i < n; i++)
         put(cases[i].name, cases[i].bytes);
     struct listing l;
     list_root(&l);
+    assert_int_equal(l.n, n);
     for (size_t i = 0; i < n; i++) {
-        if (cases[i].why) {
-            assert_string_equal(why_of(&l, cases[i].name), cases[i].why);
-            assert_null(item_of(&l, cases[i].name));
-        } else {
-            assert_null(why_of(&l, cases[i].name));
-            assert_string_equal(src_item_field(item_of(&l, cases[i].name), "doc.text"),
-                                cases[i].bytes);
-        }
+        const char *why = why_of(&l, cases[i].name);
+        if (cases[i].why)
+            assert_string_equal(why, cases[i].why);
+        else
+            assert_null(why);
+        const struct src_item *it = item_of(&l, cases[i].name);
+        assert_string_equal(src_item_field(it, "doc.text"), cases[i].text);
+        assert_int_equal(src_item_find(it, "doc.text")->len, strlen(cases[i].text));
+        assert_int_equal(src_item_find(it, "doc.text")->parts[0].length, strlen(cases[i].text));
     }
     listing_free(&l);
 }
@@ -503,6 +517,9 @@ static void src_files_named_pipe_is_noted_not_opened(void **state)
     listing_free(&l);
 }
 
+/* A control byte in a name leaves the file out; a name that is not UTF-8 is
+ * read as text (U+FFFD), noted with its bytes escaped; two names that read
+ * the same keep the first. */
 static void src_files_name_that_is_not_text_is_noted_escaped(void **state)
 {
     (void)state;
@@ -510,13 +527,27 @@ static void src_files_name_that_is_not_text_is_noted_escaped(void **state)
     put("bad\nname.txt", "x\n");
     put("caf\xe9/inner.txt", "y\n");
     put("ok-\xc3\xa9.txt", "z\n");
+    put("tw\xe8.txt", "first\n");
+    put("tw\xe9.txt", "second\n");
     struct listing l;
     list_root(&l);
-    static const char *const want[] = {"ok-\xc3\xa9.txt"};
-    assert_keys(&l, want, 1);
+    static const char *const want[] = {"caf\xef\xbf\xbd/inner.txt", "ok-\xc3\xa9.txt",
+                                       "tw\xef\xbf\xbd.txt"};
+    assert_keys(&l, want, 3);
+    assert_string_equal(src_item_field(&l.items[0], "doc.path"), want[0]);
+    assert_string_equal(src_item_find(&l.items[0], "doc.text")->parts[0].path, want[0]);
+    /* The one kept is the same every time (ordered by content), either may be it. */
+    const char *kept = src_item_field(&l.items[2], "doc.text");
+    assert_true(strcmp(kept, "first\n") == 0 || strcmp(kept, "second\n") == 0);
     assert_string_equal(why_of(&l, "bad\\012name.txt"),
-                        "file name is not printable UTF-8, not read");
-    assert_string_equal(why_of(&l, "caf\\351"), "folder name is not printable UTF-8, not entered");
+                        "file name holds a control character, not read");
+    assert_string_equal(why_of(&l, "caf\\351/inner.txt"),
+                        "file name is not UTF-8: read as 'caf\xef\xbf\xbd/inner.txt' (U+FFFD for "
+                        "each invalid byte)");
+    assert_true(why_of(&l, "tw\\350.txt") || why_of(&l, "tw\\351.txt"));
+    assert_string_equal(why_of(&l, "tw\xef\xbf\xbd.txt"),
+                        "its name read as text is the same as another file's, not read — rename "
+                        "one of them");
     listing_free(&l);
 }
 
@@ -712,7 +743,7 @@ int main(void)
         cmocka_unit_test(src_files_git_folder_is_skipped_silently),
         cmocka_unit_test(src_files_malformed_glob_is_an_error),
         cmocka_unit_test(src_files_nul_anywhere_is_binary_with_its_offset),
-        cmocka_unit_test(src_files_invalid_utf8_is_noted_with_its_offset),
+        cmocka_unit_test(src_files_invalid_utf8_is_decoded_with_a_note),
         cmocka_unit_test(src_files_cap_is_inclusive_and_larger_files_are_noted),
         cmocka_unit_test(src_files_default_cap_is_one_mib),
         cmocka_unit_test(src_files_symlinks_are_never_followed),

@@ -13,6 +13,7 @@
 #include "sources/src_git.h"
 #include "util/bh_err.h"
 #include "util/bh_str.h"
+#include "util/bh_utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -641,21 +642,48 @@ static void src_git_not_a_repository_is_an_error(void **state)
     assert_non_null(strstr(err.msg, "cannot open"));
 }
 
-static void src_git_ref_that_is_not_a_commit_is_an_error(void **state)
+/* One item that cannot be read fails that item only: it keeps its names,
+ * its content fields carry the reason, the others are listed as usual. */
+static void assert_failed_item(const struct src_item *it, const char *key, const char *why)
+{
+    assert_string_equal(it->key, key);
+    assert_string_equal(src_item_field(it, "pr.ref"), key);
+    assert_non_null(src_item_field(it, "pr.number"));
+    const char *content[] = {"pr.files", "pr.stats", "pr.diff"};
+    for (size_t i = 0; i < 3; i++) {
+        const struct src_field *f = src_item_find(it, content[i]);
+        assert_null(f->value);
+        assert_non_null(strstr(f->error, why));
+    }
+    assert_non_null(strstr(it->note, why));
+    assert_false(it->empty);
+}
+
+static void src_git_ref_that_is_not_a_commit_fails_that_item(void **state)
 {
     (void)state;
     assert_int_equal(
-        sh("cd '%s' && git update-ref refs/odd/7/head \"$(git hash-object -w README)\"", fx.repo),
+        sh("cd '%s' && git update-ref refs/odd/7/head \"$(git hash-object -w README)\" && "
+           "git update-ref refs/odd/8/head main",
+           fx.repo),
         0);
     struct src_item *items = NULL;
     size_t n = 0;
-    struct bh_err err = {0};
     struct src_git_opts o = {.repo = fx.repo, .pulls = "refs/odd/*"};
-    assert_int_equal(src_git_list(&items, &n, &o, &err), BH_EINVAL);
-    assert_non_null(strstr(err.msg, "ref 'refs/odd/7/head' does not point to a commit"));
+    list_ok(&o, &items, &n);
+    assert_int_equal(n, 2);
+    assert_failed_item(&items[0], "refs/odd/7/head",
+                       "ref 'refs/odd/7/head' does not point to a commit");
+    assert_string_equal(src_item_field(&items[0], "pr.number"), "7");
+    assert_null(src_item_field(&items[0], "pr.title"));
+    /* refs/odd/8/head is main itself: listed, readable, its diff empty. */
+    assert_non_null(src_item_field(&items[1], "pr.diff"));
+    assert_true(items[1].empty);
+    assert_null(items[1].note);
+    src_items_free(items, n);
 }
 
-static void src_git_unrelated_history_is_an_error(void **state)
+static void src_git_unrelated_history_fails_that_item(void **state)
 {
     (void)state;
     assert_int_equal(sh("cd '%s' && t=$(git hash-object -t tree -w /dev/null) && "
@@ -666,10 +694,61 @@ static void src_git_unrelated_history_is_an_error(void **state)
                      0);
     struct src_item *items = NULL;
     size_t n = 0;
-    struct bh_err err = {0};
     struct src_git_opts o = {.repo = fx.repo, .pulls = "refs/orphan/*"};
-    assert_int_equal(src_git_list(&items, &n, &o, &err), BH_EINVAL);
-    assert_non_null(strstr(err.msg, "'refs/orphan/1/head' shares no history with base 'main'"));
+    list_ok(&o, &items, &n);
+    assert_int_equal(n, 1);
+    assert_failed_item(&items[0], "refs/orphan/1/head",
+                       "'refs/orphan/1/head' shares no history with base 'main'");
+    assert_string_equal(src_item_field(&items[0], "pr.title"), "orphan");
+    src_items_free(items, n);
+}
+
+static void src_git_pulls_several_globs_once_each_minus_exclude(void **state)
+{
+    (void)state;
+    struct src_item *items = NULL;
+    size_t n = 0;
+    const char *more[] = {"refs/pull/2/*", "refs/pull/1/head"};
+    const char *ex[] = {"refs/pull/3*", "*/5/*"};
+    struct src_git_opts o = {.repo = fx.repo, .pulls = "refs/pull/[1-4]/head",
+                             .more_pulls = more, .n_more_pulls = 2,
+                             .exclude = ex, .n_exclude = 2};
+    list_ok(&o, &items, &n);
+    assert_int_equal(n, 3);
+    assert_string_equal(items[0].key, "refs/pull/1/head");
+    assert_string_equal(items[1].key, "refs/pull/2/head");
+    assert_string_equal(items[2].key, "refs/pull/4/head");
+    src_items_free(items, n);
+}
+
+static void src_git_latin1_is_decoded_lossily_with_a_note(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        sh("cd '%s' && export GIT_INDEX_FILE='%s/latin.index' && git read-tree main && "
+           "b=$(printf 'caf\\351 cr\\350me\\n' | git hash-object -w --stdin) && "
+           "git update-index --add --cacheinfo \"100644,$b,$(printf 'caf\\351.txt')\" && "
+           /* git commit-tree would re-encode a Latin-1 message: write it raw */
+           "c=$(printf 'tree %%s\\nparent %%s\\nauthor x <x@x> 0 +0000\\ncommitter x <x@x> 0 "
+           "+0000\\n\\nd\\351j\\340\\n' $(git write-tree) $(git rev-parse main) | "
+           "git hash-object -t commit -w --stdin) && git update-ref refs/latin/1/head $c",
+           fx.repo, fx.tmp),
+        0);
+    struct src_item *items = NULL;
+    size_t n = 0;
+    struct src_git_opts o = {.repo = fx.repo, .pulls = "refs/latin/*"};
+    list_ok(&o, &items, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(src_item_field(&items[0], "pr.files"), "A\tcaf\xEF\xBF\xBD.txt\n");
+    assert_string_equal(src_item_field(&items[0], "pr.title"), "d\xEF\xBF\xBDj\xEF\xBF\xBD");
+    const struct src_field *d = src_item_find(&items[0], "pr.diff");
+    assert_true(bh_utf8_valid(d->value, d->len));
+    assert_non_null(strstr(d->value, "+caf\xEF\xBF\xBD cr\xEF\xBF\xBDme\n"));
+    assert_string_equal(d->parts[0].path, "caf\xEF\xBF\xBD.txt");
+    assert_int_equal(d->parts[0].length, d->len);
+    assert_non_null(strstr(items[0].note, "'caf\xEF\xBF\xBD.txt'"));
+    assert_non_null(strstr(items[0].note, "the title"));
+    src_items_free(items, n);
 }
 
 static void src_git_quotes_file_names_with_control_characters(void **state)
@@ -801,8 +880,10 @@ int main(void)
         cmocka_unit_test(src_git_diff_over_the_cap_fails_only_that_field),
         cmocka_unit_test(src_git_cap_is_inclusive_of_a_diff_that_fits),
         cmocka_unit_test(src_git_not_a_repository_is_an_error),
-        cmocka_unit_test(src_git_ref_that_is_not_a_commit_is_an_error),
-        cmocka_unit_test(src_git_unrelated_history_is_an_error),
+        cmocka_unit_test(src_git_ref_that_is_not_a_commit_fails_that_item),
+        cmocka_unit_test(src_git_unrelated_history_fails_that_item),
+        cmocka_unit_test(src_git_pulls_several_globs_once_each_minus_exclude),
+        cmocka_unit_test(src_git_latin1_is_decoded_lossily_with_a_note),
         cmocka_unit_test(src_git_quotes_file_names_with_control_characters),
         cmocka_unit_test(src_git_orders_numerically_then_unnumbered_by_name),
         cmocka_unit_test(src_git_bare_mirror_gives_the_same_items),

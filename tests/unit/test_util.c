@@ -15,6 +15,7 @@
 #include "util/bh_cidr.h"
 #include "util/bh_err.h"
 #include "util/bh_glob.h"
+#include "util/bh_utf8.h"
 #include "util/bh_hash.h"
 #include "util/bh_invariant.h"
 #include "util/bh_str.h"
@@ -256,6 +257,41 @@ static void invariant_exits_70_with_the_message(void **state)
                                 "about to leave at unit/test_util.c:"));
 }
 
+/* Each maximal subpart of an ill-formed sequence becomes one U+FFFD (the
+ * Unicode standard's practice, table 3-8), valid text passes untouched. */
+static void utf8_lossy_replaces_maximal_subparts(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+        size_t replaced;
+    } cases[] = {
+        { "caf\xC3\xA9", "caf\xC3\xA9", 0 },          /* valid é */
+        { "caf\xE9", "caf\xEF\xBF\xBD", 1 },          /* Latin-1 é */
+        { "\xE9t\xE9", "\xEF\xBF\xBDt\xEF\xBF\xBD", 2 },
+        { "\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD", 2 }, /* overlong '/': two */
+        { "\xE0\x80\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", 3 }, /* overlong */
+        { "\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", 3 }, /* surrogate */
+        { "\xF4\x90\x80\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", 4 },
+        { "\xE2\x82x", "\xEF\xBF\xBDx", 1 },          /* truncated: one for the prefix */
+        { "\xF0\x9F\x98", "\xEF\xBF\xBD", 1 },        /* truncated at the end */
+        { "\xF0\x9F\x98\x80", "\xF0\x9F\x98\x80", 0 }, /* U+1F600 */
+        { "\xF5", "\xEF\xBF\xBD", 1 },
+        { "", "", 0 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = strlen(cases[i].in), len = 0, replaced = 0;
+        char *got = bh_utf8_lossy_dup(cases[i].in, n, &len, &replaced);
+        if (strcmp(got, cases[i].out) != 0 || replaced != cases[i].replaced)
+            fail_msg("case %zu: %zu replaced", i, replaced);
+        assert_int_equal(len, strlen(cases[i].out));
+        assert_int_equal(bh_utf8_valid(got, len), 1);
+        assert_int_equal(bh_utf8_valid(cases[i].in, n), cases[i].replaced == 0);
+        free(got);
+    }
+    assert_int_equal(bh_utf8_invalid_at("ab\xE9", 3), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +306,7 @@ int main(void)
         cmocka_unit_test(xgrow_zeroes_new_elements),
         cmocka_unit_test(glob_matches_segments_stars_and_sets),
         cmocka_unit_test(glob_problems_are_named_and_never_match),
+        cmocka_unit_test(utf8_lossy_replaces_maximal_subparts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
