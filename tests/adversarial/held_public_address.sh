@@ -23,9 +23,9 @@ P="$ADV/pipelines/held_public_address.json"
 printf '127.0.0.1 localhost\n192.0.2.10 gpu.example.test\n127.0.0.1 mixed.example.test\n192.0.2.11 mixed.example.test\n' \
   >"$T/hosts"
 
-# ns NAME URL ARGS...: bulkhead ARGS in the namespaces with ADV_LOCAL_URL=URL,
+# ns_hosts NAME URL ARGS...: bulkhead ARGS in the namespaces with ADV_LOCAL_URL=URL,
 # traced into $T/NAME.strace (LeakSanitizer cannot run under ptrace).
-ns() {
+ns_hosts() {
   local name=$1 url=$2; shift 2
   _bh_last=$name
   set +e
@@ -35,17 +35,14 @@ ns() {
   rc=$?
   set -e
 }
-# tcp_connects STRACE: connect() calls to 192.0.2.x with a port (glibc's
-# address sorting connects a UDP socket to port 0: nothing is sent, not counted).
-tcp_connects() { grep 'inet_addr("192\.0\.2\.' "$1" 2>/dev/null | grep -c -v 'htons(0)' || true; }
 
 for c in "a http://192.0.2.10:11434" "b http://gpu.example.test:11434" "c http://mixed.example.test:11434"; do
   set -- $c
   k=$1 url=$2
-  ns "$k-check" "$url" check "$P"
+  ns_hosts "$k-check" "$url" check "$P"
   expect_rc "$k: check refuses $url" 3
   expect_contains "$k: naming it a public address" "$T/$k-check.out" "declared local but public address (refused)"
-  ns "$k-run" "$url" run "$P" --repo "$T/repo" --state "$T/$k.state"
+  ns_hosts "$k-run" "$url" run "$P" --repo "$T/repo" --state "$T/$k.state"
   expect_rc "$k: run refuses $url" 3
   expect_contains "$k: saying the stage may receive nothing" "$T/$k-run.err" "refused to run"
   expect_eq "$k: no TCP connection to 192.0.2.x was even tried" 0 "$(tcp_connects "$T/$k-run.strace")"
@@ -54,7 +51,7 @@ for c in "a http://192.0.2.10:11434" "b http://gpu.example.test:11434" "c http:/
   audit_says "$k" "$T/$k.state" 0
 done
 # Control: the strace witness sees a connect when the address IS trusted.
-BULKHEAD_TRUSTED_NETWORKS=192.0.2.0/24 ns ctl-run http://192.0.2.10:11434 run "$P" --repo "$T/repo" --state "$T/ctl.state"
+BULKHEAD_TRUSTED_NETWORKS=192.0.2.0/24 ns_hosts ctl-run http://192.0.2.10:11434 run "$P" --repo "$T/repo" --state "$T/ctl.state"
 expect_eq "control: a trusted 192.0.2.10 is connected to (the witness works)" 1 \
   "$([ "$(tcp_connects "$T/ctl-run.strace")" -gt 0 ] && echo 1 || echo 0)"
 no_canary_at "$T/cloud.log" "$T/repo.canaries" "all"

@@ -58,3 +58,29 @@ audit_has() {
   if [ "${n:-0}" -gt 0 ]; then ok "$1: the audit holds a record where $3"
   else not_ok "$1: no audit record where $3"; fi
 }
+
+# need_netns_strace: the cases that must prove no connection was even tried run
+# in a network namespace of their own under strace; without either they cannot
+# check that, and say so with 77 (ctest's skip, which ci/test.sh refuses).
+need_netns_strace() {
+  unshare -rn true 2>/dev/null || { echo "# SKIP: no network namespace"; exit 77; }
+  command -v strace >/dev/null || { echo "# SKIP: strace is needed to count connect() attempts"; exit 77; }
+}
+
+# ns NAME ARGS...: bulkhead ARGS in a network namespace of its own (nothing can
+# leave it), traced into $T/NAME.strace (LeakSanitizer cannot run under ptrace);
+# output in $T/NAME.out and .err, exit code in $rc.
+ns() {
+  local name=$1; shift
+  _bh_last=$name
+  set +e
+  unshare -rn env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+    strace -f -qq -e trace=connect -o "$T/$name.strace" "$BULKHEAD" "$@" >"$T/$name.out" 2>"$T/$name.err"
+  rc=$?
+  set -e
+}
+
+# tcp_connects STRACE: connect() calls to 192.0.2.x (TEST-NET-1, where nothing
+# is) with a port; glibc's address sorting connects a UDP socket to port 0,
+# which sends nothing and is not counted.
+tcp_connects() { grep 'inet_addr("192\.0\.2\.' "$1" 2>/dev/null | grep -c -v 'htons(0)' || true; }

@@ -8,24 +8,9 @@
 source "$BH_SOURCE_DIR/tests/adversarial/lib.sh"
 cd "$T"
 
-if ! unshare -rn true 2>/dev/null; then echo "# SKIP: no network namespace"; exit 77; fi
-command -v strace >/dev/null || { echo "# SKIP: strace is needed to count connect() attempts"; exit 77; }
+need_netns_strace
 make_repo "$T/repo" --prs 1
 P="$ADV/pipelines/held_public_address.json"
-# ns NAME ARGS...: bulkhead ARGS in a network namespace of its own (nothing can
-# leave it), traced into $T/NAME.strace (LeakSanitizer cannot run under ptrace).
-ns() {
-  local name=$1; shift
-  _bh_last=$name
-  set +e
-  unshare -rn env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-    strace -f -qq -e trace=connect -o "$T/$name.strace" "$BULKHEAD" "$@" >"$T/$name.out" 2>"$T/$name.err"
-  rc=$?
-  set -e
-}
-# tcp_connects STRACE: connect() calls to 192.0.2.x with a port (glibc's
-# address sorting connects a UDP socket to port 0: nothing is sent, not counted).
-tcp_connects() { grep 'inet_addr("192\.0\.2\.' "$1" 2>/dev/null | grep -c -v 'htons(0)' || true; }
 
 export ADV_LOCAL_URL=http://127.0.0.1:9
 ns ctl check "$P"
