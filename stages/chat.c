@@ -302,22 +302,29 @@ static int cut_fails(struct chat_call *c, const struct prov_reply *reply, char *
     return 1;
 }
 
-/* A reply named for another model than the stage asked for fails its task
- * when the endpoint says "expect_model": "exact" (otherwise the run's summary
- * and reports say which model answered). */
+/* A reply named for another model than the stage asked for, or named for
+ * none, fails its task when the endpoint says "expect_model": "exact"
+ * (otherwise the run's summary and reports say which model answered). */
 static int model_fails(struct chat_call *c, const struct prov_reply *reply)
 {
     const struct pipeline *p = eng_task_pipeline(c->t);
     const struct pipe_stage *s = &p->stages[c->via];
     const struct pipe_endpoint *ep = &p->endpoints[s->endpoint];
-    if (!ep->expect_model_exact || prov_model_answered_eq(s->model, reply->model))
+    int unnamed = !reply->model || !reply->model[0];
+    if (!ep->expect_model_exact || (!unnamed && prov_model_answered_eq(s->model, reply->model)))
         return 0;
     struct bh_err err = { 0 };
-    bh_err_set(&err, BH_EREPLY, "asked for model '%s', answered by '%s', and endpoint '%s' "
-               "says \"expect_model\": \"exact\" — serve '%s' there (llama-server answers "
-               "with its one model, whatever is asked), name the model the server has in "
-               "stages.%s.model, or set \"expect_model\": \"any\"",
-               s->model, reply->model, ep->name, s->model, s->name);
+    if (unnamed) /* "exact" is a promise bulkhead cannot check without a name: fail closed */
+        bh_err_set(&err, BH_EREPLY, "asked for model '%s', and the reply names no model, while "
+                   "endpoint '%s' says \"expect_model\": \"exact\" — bulkhead cannot tell "
+                   "which model answered; set \"expect_model\": \"any\" for a server that "
+                   "does not name it", s->model, ep->name);
+    else
+        bh_err_set(&err, BH_EREPLY, "asked for model '%s', answered by '%s', and endpoint '%s' "
+                   "says \"expect_model\": \"exact\" — serve '%s' there (llama-server "
+                   "answers with its one model, whatever is asked), name the model the server "
+                   "has in stages.%s.model, or set \"expect_model\": \"any\"",
+                   s->model, reply->model, ep->name, s->model, s->name);
     stage_prefix_where(c->t, c->via, &err);
     eng_task_fail(c->t, &err);
     if (c->on_reply)

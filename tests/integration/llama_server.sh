@@ -151,4 +151,26 @@ expect "c: after the kill only a few requests went out ($sent sent, $done_n done
   [ "$sent" -le $((done_n + 5)) ]
 expect "c: the tasks left fail saying the endpoint is down" \
   grep -q "is down since" "$T/down.jsonl"
+# A server whose replies name no model: "exact" cannot be checked, so it fails
+# closed; "any" takes the reply.
+python3 "$BH_SOURCE_DIR/tests/helpers/unnamed_openai.py" "$T/unnamed.port" 2>"$T/unnamed.err" &
+_pids+=($!)
+for _ in $(seq 1 100); do [ -s "$T/unnamed.port" ] && break; sleep 0.05; done
+unnamed_URL="http://127.0.0.1:$(cat "$T/unnamed.port")"
+pipeline unnamed-exact "{ $REVIEW }" ', "expect_model": "exact"'
+set +e
+BULKHEAD_LOCAL_URL=$unnamed_URL "$BULKHEAD" run "$T/p/unnamed-exact.json" --docs "$T/docs" \
+  --state "$T/unnamed-exact.state" --quiet >"$T/unnamed-exact.out" 2>"$T/unnamed-exact.err"
+rc=$?
+set -e
+expect_eq "d: expect_model exact and a reply that names no model: the tasks fail, exit 4" 4 "$rc"
+expect_contains "d: saying bulkhead cannot tell which model answered" "$T/unnamed-exact.err" \
+  "the reply names no model"
+pipeline unnamed-any "{ $REVIEW }"
+set +e
+BULKHEAD_LOCAL_URL=$unnamed_URL "$BULKHEAD" run "$T/p/unnamed-any.json" --docs "$T/docs" \
+  --state "$T/unnamed-any.state" --quiet >"$T/unnamed-any.out" 2>"$T/unnamed-any.err"
+rc=$?
+set -e
+expect_eq "d: with expect_model any the same replies are results, exit 0" 0 "$rc"
 finish
