@@ -488,6 +488,21 @@ static void xfer_result(struct xfer *x, CURLcode cc, struct net_result *r)
     }
 }
 
+/* Takes x out of the multi handle and the list, frees it, then tells its
+ * owner r. Detached before the call: on_done may submit, and sees a
+ * consistent net. */
+static void xfer_end(struct net *n, struct xfer *x, const struct net_result *r)
+{
+    curl_multi_remove_handle(n->multi, x->easy);
+    xfer_unlink(n, x);
+    n->in_flight--;
+    net_done_fn done = x->on_done;
+    void *ud = x->ud;
+    xfer_free(x);
+    if (done)
+        done(ud, r);
+}
+
 static void finish(struct net *n, CURL *easy, CURLcode cc)
 {
     char *priv = NULL;
@@ -495,15 +510,7 @@ static void finish(struct net *n, CURL *easy, CURLcode cc)
     struct xfer *x = (struct xfer *)priv;
     struct net_result r;
     xfer_result(x, cc, &r);
-    curl_multi_remove_handle(n->multi, easy);
-    xfer_unlink(n, x);
-    n->in_flight--;
-    /* Detached before the call: on_done may submit, and sees a consistent net. */
-    net_done_fn done = x->on_done;
-    void *ud = x->ud;
-    xfer_free(x);
-    if (done)
-        done(ud, &r);
+    xfer_end(n, x, &r);
 }
 
 void net_abort_all(struct net *n, const char *why)
@@ -514,14 +521,7 @@ void net_abort_all(struct net *n, const char *why)
         struct net_result r = { .code = BH_ENET, .retry_after_ms = -1,
                                 .received = x->received };
         snprintf(r.error, sizeof(r.error), "%s", why);
-        curl_multi_remove_handle(n->multi, x->easy);
-        xfer_unlink(n, x);
-        n->in_flight--;
-        net_done_fn done = x->on_done;
-        void *ud = x->ud;
-        xfer_free(x);
-        if (done)
-            done(ud, &r);
+        xfer_end(n, x, &r);
     }
 }
 
