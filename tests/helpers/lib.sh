@@ -69,6 +69,19 @@ stop_fake() {
   wait "${!pid_var}" 2>/dev/null || true
 }
 
+# expect_clean_stop NAME...: stops each fixture server with SIGTERM and expects
+# a 0 exit with nothing from the sanitizers in its stderr (in an Asan build: no leak).
+expect_clean_stop() {
+  local s pid_var rc
+  for s in "$@"; do
+    pid_var="${s}_PID" rc=0
+    kill -TERM "${!pid_var}"
+    wait "${!pid_var}" || rc=$?
+    expect_eq "$s: exits 0 on SIGTERM" 0 "$rc"
+    expect "$s: no sanitizer or leak report" bash -c '! grep -Eq "Sanitizer|runtime error|leak" "$1"' _ "$T/$s.err"
+  done
+}
+
 # make_repo DIR [--prs N]
 make_repo() {
   "$BH_SOURCE_DIR/fixtures/make-repo.sh" "$@" >/dev/null

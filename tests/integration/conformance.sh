@@ -113,12 +113,5 @@ expect "16: the --no-jinja server names the flag" \
   jqf -e '.error.message == "tools param requires --jinja flag"' "$L/16-tools-without-jinja/body"
 expect "llama-server headers: Server: llama.cpp on every answer" \
   bash -c 'for h in "$1"/*/headers; do grep -qi "^server: llama.cpp" "$h" || exit 1; done' _ "$L"
-# a clean SIGTERM exit with nothing from the sanitizers (in an Asan build: no leak)
-for s in llama llama4k nojinja; do
-  pid_var="${s}_PID" rc=0
-  kill -TERM "${!pid_var}"
-  wait "${!pid_var}" || rc=$?
-  expect_eq "$s: exits 0 on SIGTERM" 0 "$rc"
-  expect "$s: no sanitizer or leak report" bash -c '! grep -Eq "Sanitizer|runtime error|leak" "$1"' _ "$T/$s.err"
-done
+expect_clean_stop llama llama4k nojinja
 finish

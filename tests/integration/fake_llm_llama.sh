@@ -124,12 +124,5 @@ rc=0
 "$FAKE" --flavor vllm >/dev/null 2>"$T/flavor.err" || rc=$?
 expect_eq "an unknown --flavor is a usage error (exit 2)" 2 "$rc"
 expect_contains "the message names the known flavours" "$T/flavor.err" "known: ollama, llama-server"
-# a clean SIGTERM exit with nothing from the sanitizers (in an Asan build: no leak)
-for s in ol ll key; do
-  pid_var="${s}_PID" rc=0
-  kill -TERM "${!pid_var}"
-  wait "${!pid_var}" || rc=$?
-  expect_eq "$s: exits 0 on SIGTERM" 0 "$rc"
-  expect "$s: no sanitizer or leak report" bash -c '! grep -Eq "Sanitizer|runtime error|leak" "$1"' _ "$T/$s.err"
-done
+expect_clean_stop ol ll key
 finish
