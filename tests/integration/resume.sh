@@ -63,9 +63,15 @@ set -e
 expect_eq "the second run exits 0" 0 "$rc"
 expect_contains "it says it resumes" "$T/run2.err" "resuming run"
 after=$(requests)
-expect_eq "the second run sent one request per unfinished task" $((18 - done1)) $((after - before))
-
 "$BULKHEAD" report --state "$T/state" --format jsonl >"$T/final.jsonl"
+# A reply that reached the response cache just before the kill, while its
+# task was not yet committed, is answered from the cache on resume: no request,
+# and the task says "cached". Nothing else may skip the server.
+hits=$(jq -s '[.[] | select(.state == "done" and .cached == true)] | length' "$T/final.jsonl")
+expect "at most the tasks in flight at the kill come from the cache (got $hits)" [ "$hits" -le 2 ]
+expect_eq "the second run sent one request per unfinished task not in the cache" \
+  $((18 - done1 - hits)) $((after - before))
+
 expect_eq "all 18 tasks done" 18 "$(jq -s '[.[] | select(.state == "done")] | length' "$T/final.jsonl")"
 jq -r 'select(.state == "done") | "\(.item) \(.stage) \(.output)"' "$T/final.jsonl" | sort >"$T/final.txt"
 expect_eq "work finished before the kill is kept as it was" "" \
