@@ -20,6 +20,7 @@ pkgs=(
   # must never be tried; without them those cases end as skipped (exit 77), which
   # ci/test.sh refuses
   strace iproute2 util-linux
+  clang-format   # ci/lint.sh holds every C file to .clang-format
   graphviz   # dot: check --format dot's output is rendered (check_formats.sh)
 )
 

@@ -50,4 +50,20 @@ rule sqlite-in-store "SQLite is touched only by runner/store/ (one thread, one w
   product | xargs -0 grep -nE '#include <sqlite3\.h>' | grep -v '^runner/store/'
 )
 
+# 5. One layout for every C file, so that a diff shows only what changed. The tree
+#    was formatted once; this keeps it so (clang-format from ci/bootstrap.sh).
+if ! command -v clang-format >/dev/null 2>&1; then
+  echo "lint: format: clang-format is missing: run ci/bootstrap.sh (without it the layout rule cannot be checked, and lint does not pass on a guess)"
+  failed=1
+elif [ ! -f .clang-format ]; then
+  echo "lint: format: no .clang-format at the root of $root"
+  failed=1
+else
+  rule format "the file differs from what clang-format makes of it (.clang-format at the root): run clang-format -i on it" < <(
+    find runner stages tests fixtures -name '*.[ch]' -print0 2>/dev/null | sort -z |
+      xargs -0 -r clang-format --style=file --dry-run 2>&1 | grep -E '^[^ ]+:[0-9]+:[0-9]+: (warning|error)' |
+      sed -E 's/^([^:]+:[0-9]+):[0-9]+: (warning|error): .*/\1: not formatted/' | sort -u -t: -k1,1
+  )
+fi
+
 exit "$failed"

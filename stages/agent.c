@@ -43,19 +43,19 @@ struct held {
 
 struct agent {
     struct eng_task *t;
-    size_t via;                   /* the stage that converses: the task's, or its reroute
-                                     target */
-    struct stage_tools *tools;    /* NULL: the stage has none */
+    size_t via;                /* the stage that converses: the task's, or its reroute
+                                  target */
+    struct stage_tools *tools; /* NULL: the stage has none */
     char *tools_json;
-    struct prov_msg *msgs;        /* as sent, pointing into held */
+    struct prov_msg *msgs; /* as sent, pointing into held */
     struct held *held;
     size_t n, cap;
-    int label;                    /* the conversation's: prompt and every tool result */
-    char *raised_by;              /* the tool result that raised label last, in words, or
-                                     NULL (the prompt's label) */
+    int label;       /* the conversation's: prompt and every tool result */
+    char *raised_by; /* the tool result that raised label last, in words, or
+                        NULL (the prompt's label) */
     int steps, malformed;
-    int asked_again;              /* an answer failed the output check and was sent back */
-    struct stage_inputs in;       /* declassify's guards: the prompt's inputs, tool results */
+    int asked_again;        /* an answer failed the output check and was sent back */
+    struct stage_inputs in; /* declassify's guards: the prompt's inputs, tool results */
     int64_t prompt_tokens, output_tokens, load_ns, total_ns;
     char *answered_by;
 };
@@ -99,9 +99,12 @@ static void conv_add(struct agent *a, const char *role, struct held h)
         a->held = bh_xgrow(a->held, &a->cap, a->n + 1, sizeof(*a->held));
     }
     a->held[a->n] = h;
-    a->msgs[a->n] = (struct prov_msg){ .role = role, .content = h.content,
-                                       .tool_calls = h.calls, .n_tool_calls = h.n_calls,
-                                       .tool_call_id = h.call_id, .tool_name = h.tool_name };
+    a->msgs[a->n] = (struct prov_msg){.role = role,
+                                      .content = h.content,
+                                      .tool_calls = h.calls,
+                                      .n_tool_calls = h.n_calls,
+                                      .tool_call_id = h.call_id,
+                                      .tool_name = h.tool_name};
     a->n++;
 }
 
@@ -125,12 +128,15 @@ static int tools_open(struct agent *a, struct bh_err *err)
     const struct src_item *it = repo && repo->path ? item_of(repo, eng_task_item(a->t)) : NULL;
     const char *head = it && it->version ? strstr(it->version, "..") : NULL;
     if (!head)
-        return bh_err_set(err, BH_EINVAL, "agent stage '%s': its tools read one pull request, "
+        return bh_err_set(err, BH_EINVAL,
+                          "agent stage '%s': its tools read one pull request, "
                           "and task '%s' has none — give the stage \"scope\": \"item\" over a "
-                          "git source, or remove \"tools\"", s->name, eng_task_item(a->t));
-    struct stage_tools_opts o = { .repo = repo->path, .head = head + 2,
-                                  .diff = src_item_find(it, "pr.diff"),
-                                  .lab = eng_task_labeller(a->t) };
+                          "git source, or remove \"tools\"",
+                          s->name, eng_task_item(a->t));
+    struct stage_tools_opts o = {.repo = repo->path,
+                                 .head = head + 2,
+                                 .diff = src_item_find(it, "pr.diff"),
+                                 .lab = eng_task_labeller(a->t)};
     int rc = stage_tools_open(&a->tools, &o, err);
     if (rc == 0)
         a->tools_json = stage_tools_json((const char *const *)s->tools, s->n_tools);
@@ -144,17 +150,22 @@ static void on_reply(void *ud, struct prov_reply *reply, const struct eng_metric
 /* Sends the conversation so far: the gate checks a->label. */
 static int step(struct agent *a, struct bh_err *err)
 {
-    struct stage_turn turn = { .msgs = a->msgs, .n_msgs = a->n, .tools_json = a->tools_json,
-                               .label = a->label, .on_reply = on_reply, .ud = a };
+    struct stage_turn turn = {.msgs = a->msgs,
+                              .n_msgs = a->n,
+                              .tools_json = a->tools_json,
+                              .label = a->label,
+                              .on_reply = on_reply,
+                              .ud = a};
     int rc = stage_chat_request(a->t, a->via, &turn, err);
     if (rc == 0)
         a->steps++;
     else if (a->steps > 0) {
         const struct pipeline *p = eng_task_pipeline(a->t);
-        bh_err_prefix(err, "agent stage '%s', request %d (the conversation is %s with its tool "
-                      "results%s%s): ", p->stages[a->via].name, a->steps + 1,
-                      pol_label_name(p, a->label), a->raised_by ? "; raised by " : "",
-                      a->raised_by ? a->raised_by : "");
+        bh_err_prefix(err,
+                      "agent stage '%s', request %d (the conversation is %s with its tool "
+                      "results%s%s): ",
+                      p->stages[a->via].name, a->steps + 1, pol_label_name(p, a->label),
+                      a->raised_by ? "; raised by " : "", a->raised_by ? a->raised_by : "");
     }
     return rc;
 }
@@ -176,14 +187,16 @@ static void call_run(struct agent *a, const struct prov_tool_call *c, size_t ind
         memset(r, 0, sizeof(*r));
         r->status = STAGE_TOOL_FAILED;
         r->text = bh_xasprintf("error: not run: at most %d tool calls are run per reply — "
-                               "call the others in your next reply", STAGE_AGENT_CALLS_PER_STEP);
+                               "call the others in your next reply",
+                               STAGE_AGENT_CALLS_PER_STEP);
     } else if (!granted(s, c->name) || !a->tools) {
         char *list = bh_str_join((const char *const *)s->tools, s->n_tools);
         memset(r, 0, sizeof(*r));
         r->status = STAGE_TOOL_MALFORMED;
         if (stage_tool_known(c->name))
             r->text = bh_xasprintf("error: tool '%s' is not granted to this stage (its tools: "
-                                   "%s)", c->name, list);
+                                   "%s)",
+                                   c->name, list);
         else
             r->text = bh_xasprintf("error: there is no tool '%.64s' (this stage's tools: %s)",
                                    c->name, list);
@@ -211,16 +224,18 @@ static int calls_answer(struct agent *a, const struct prov_tool_call *calls, siz
         if (keep)
             stage_inputs_add(&a->in, "a tool result", r.text, r.label);
         if (r.status == STAGE_TOOL_MALFORMED && ++a->malformed >= STAGE_AGENT_MALFORMED_MAX) {
-            bh_err_set(err, BH_EREPLY, "agent stage '%s': the model made %d malformed tool calls "
+            bh_err_set(err, BH_EREPLY,
+                       "agent stage '%s': the model made %d malformed tool calls "
                        "(the last: %.200s) — use a model that is better at tool calling, or "
-                       "tell it the tools in the prompt", p->stages[a->via].name,
-                       a->malformed, r.text);
+                       "tell it the tools in the prompt",
+                       p->stages[a->via].name, a->malformed, r.text);
             stage_tool_result_release(&r);
             return BH_EREPLY;
         }
-        conv_add(a, "tool", (struct held){ .content = r.text,
-                                           .call_id = bh_xstrdup(calls[i].id),
-                                           .tool_name = bh_xstrdup(calls[i].name) });
+        conv_add(a, "tool",
+                 (struct held){.content = r.text,
+                               .call_id = bh_xstrdup(calls[i].id),
+                               .tool_name = bh_xstrdup(calls[i].name)});
     }
     return 0;
 }
@@ -244,13 +259,16 @@ static int answer(struct agent *a, const char *content, const struct eng_metrics
 {
     const struct pipeline *p = eng_task_pipeline(a->t);
     char *stored = NULL;
-    struct bh_err why = { 0 };
+    struct bh_err why = {0};
     content = content ? content : "";
     if (stage_output_check(p, a->via, content, &stored, &why) == 0) {
-        struct eng_metrics sum = { .prompt_tokens = a->prompt_tokens,
-                                   .output_tokens = a->output_tokens, .load_ns = a->load_ns,
-                                   .total_ns = a->total_ns, .answered_by = a->answered_by,
-                                   .rerouted = m->rerouted, .via = a->via };
+        struct eng_metrics sum = {.prompt_tokens = a->prompt_tokens,
+                                  .output_tokens = a->output_tokens,
+                                  .load_ns = a->load_ns,
+                                  .total_ns = a->total_ns,
+                                  .answered_by = a->answered_by,
+                                  .rerouted = m->rerouted,
+                                  .via = a->via};
         stage_task_done(a->t, a->via, &a->in, stored, a->label, &sum);
         free(stored);
         return 1;
@@ -259,8 +277,8 @@ static int answer(struct agent *a, const char *content, const struct eng_metrics
         return bh_err_set(err, why.code, "agent stage '%s': %s; asked again once",
                           p->stages[a->via].name, why.msg);
     a->asked_again = 1;
-    conv_add(a, "assistant", (struct held){ .content = bh_xstrdup(content) });
-    conv_add(a, "user", (struct held){ .content = stage_output_again(&why) });
+    conv_add(a, "assistant", (struct held){.content = bh_xstrdup(content)});
+    conv_add(a, "user", (struct held){.content = stage_output_again(&why)});
     return step(a, err);
 }
 
@@ -270,14 +288,15 @@ static int go_on(struct agent *a, struct prov_reply *reply, struct bh_err *err)
     const struct pipe_stage *s = &eng_task_pipeline(a->t)->stages[a->via];
     int max = s->max_steps > 0 ? s->max_steps : 8;
     if (a->steps >= max)
-        return bh_err_set(err, BH_EREPLY, "agent stage '%s' did not finish in %d steps: the "
+        return bh_err_set(err, BH_EREPLY,
+                          "agent stage '%s' did not finish in %d steps: the "
                           "model still called tools after its last allowed request — raise "
                           "\"max_steps\" (1 to 64), or ask for the answer sooner in the prompt",
                           s->name, max);
-    conv_add(a, "assistant", (struct held){ .content = bh_xstrdup(reply->content ? reply->content
-                                                                                   : ""),
-                                            .calls = reply->tool_calls,
-                                            .n_calls = reply->n_tool_calls });
+    conv_add(a, "assistant",
+             (struct held){.content = bh_xstrdup(reply->content ? reply->content : ""),
+                           .calls = reply->tool_calls,
+                           .n_calls = reply->n_tool_calls});
     reply->tool_calls = NULL; /* the conversation holds them now */
     reply->n_tool_calls = 0;
     const struct held *h = &a->held[a->n - 1];
@@ -288,7 +307,7 @@ static int go_on(struct agent *a, struct prov_reply *reply, struct bh_err *err)
 static void on_reply(void *ud, struct prov_reply *reply, const struct eng_metrics *m)
 {
     struct agent *a = ud;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     if (!reply) { /* failed or retried: the engine has the task */
         agent_free(a);
         return;
@@ -312,8 +331,8 @@ int stage_agent_send(struct eng_task *t, size_t via, struct stage_rendered *r, s
     a->in = r->in;
     memset(&r->in, 0, sizeof(r->in));
     if (r->system)
-        conv_add(a, "system", (struct held){ .content = r->system });
-    conv_add(a, "user", (struct held){ .content = r->user });
+        conv_add(a, "system", (struct held){.content = r->system});
+    conv_add(a, "user", (struct held){.content = r->user});
     r->system = r->user = NULL; /* the conversation holds them now */
     int rc = tools_open(a, err);
     if (rc == 0)

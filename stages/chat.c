@@ -39,8 +39,8 @@
 struct chat_call {
     struct eng_task *t;
     struct stage_inputs in; /* taken from the rendering when the stage declassifies */
-    size_t via;            /* the stage whose endpoint and model answer: the task's own, or
-                              its reroute target */
+    size_t via;             /* the stage whose endpoint and model answer: the task's own, or
+                               its reroute target */
     const struct prov_ops *ops;
     struct prov_stream *stream;
     int label;
@@ -48,11 +48,11 @@ struct chat_call {
     struct bh_err err;
     stage_reply_fn on_reply; /* NULL: the reply ends the task (chat) */
     void *ud;
-    char *system, *user;   /* chat: the messages sent, asked again with them */
-    int asked_again;       /* 1 once a reply failed the output check and was sent back */
-    int cut;               /* the reply was cut for length and kept (on_truncated) */
+    char *system, *user; /* chat: the messages sent, asked again with them */
+    int asked_again;     /* 1 once a reply failed the output check and was sent back */
+    int cut;             /* the reply was cut for length and kept (on_truncated) */
     int64_t prompt_tokens, output_tokens; /* of the request before asking again */
-    int suffixed;          /* the model went as "NAME:local" (egr_stage_model) */
+    int suffixed;                         /* the model went as "NAME:local" (egr_stage_model) */
     char key[BH_SHA256_HEX]; /* the response cache's key, "" when the request does not use it */
 };
 
@@ -88,17 +88,25 @@ static int local_refused(struct chat_call *c, const char *text, struct bh_err *e
     const struct pipe_stage *s = &eng_task_pipeline(c->t)->stages[c->via];
     const struct egr_model_facts *f = egr_stage_facts(g, c->via);
     char why[300];
-    struct bh_err aerr = { 0 };
+    struct bh_err aerr = {0};
     if (f->listed == 0)
-        return bh_err_set(err, BH_EREPLY, "model not found (server said: %s) — run \"ollama "
-                          "pull %s\" on that machine", text ? text : "404", s->model);
-    snprintf(why, sizeof(why), "the server says '%s' is not a local model (a cloud stub) and "
-             "refused to forward it", s->model);
+        return bh_err_set(err, BH_EREPLY,
+                          "model not found (server said: %s) — run \"ollama "
+                          "pull %s\" on that machine",
+                          text ? text : "404", s->model);
+    snprintf(why, sizeof(why),
+             "the server says '%s' is not a local model (a cloud stub) and "
+             "refused to forward it",
+             s->model);
     if (egr_audit_refusal(g, c->via, eng_task_item(c->t), c->label, why, &aerr))
         return bh_err_set(err, aerr.code, "%s", aerr.msg);
-    return bh_err_set(err, BH_EPOLICY, "%s: nothing left the machine — use a model that runs "
-                      "on that machine%s", why, f->listed < 0 ? " (or pull it, if it is simply "
-                      "not there: 'bulkhead models' tells which)" : "");
+    return bh_err_set(err, BH_EPOLICY,
+                      "%s: nothing left the machine — use a model that runs "
+                      "on that machine%s",
+                      why,
+                      f->listed < 0 ? " (or pull it, if it is simply "
+                                      "not there: 'bulkhead models' tells which)"
+                                    : "");
 }
 
 /* Transport trouble in words: the question worth asking, or, for a model
@@ -109,16 +117,17 @@ static int transport_error(struct chat_call *c, const struct net_result *r, stru
     const struct pipeline *p = eng_task_pipeline(c->t);
     const struct pipe_stage *s = &p->stages[c->via];
     const char *what = r->error[0] ? r->error : "transfer failed";
-    if (r->no_first_byte && egr_stage_facts(g, c->via)->loaded == 0 &&
-        egr_stage_local(g, c->via))
-        return bh_err_set(err, r->code, "%s — the model '%s' was not loaded when the run "
+    if (r->no_first_byte && egr_stage_facts(g, c->via)->loaded == 0 && egr_stage_local(g, c->via))
+        return bh_err_set(err, r->code,
+                          "%s — the model '%s' was not loaded when the run "
                           "started (not in /api/ps), and its load may need longer than the "
                           "endpoint's first_byte_timeout_s (%ld s): raise it, or load the model "
-                          "first with 'bulkhead models --preload'", what, s->model,
-                          p->endpoints[s->endpoint].first_byte_timeout_s);
+                          "first with 'bulkhead models --preload'",
+                          what, s->model, p->endpoints[s->endpoint].first_byte_timeout_s);
     return bh_err_set(err, r->code, "%s%s", what,
                       r->transient ? " — is the server running and reachable? bulkhead never "
-                                     "falls back to another endpoint" : "");
+                                     "falls back to another endpoint"
+                                   : "");
 }
 
 /* A reply whose prompt filled the whole context window may have lost its
@@ -133,7 +142,8 @@ static void truncation_note(struct chat_call *c, const struct prov_reply *reply,
     if (ctx <= 0 || reply->prompt_tokens < ctx ||
         strcmp(p->endpoints[s->endpoint].provider, "ollama") != 0)
         return;
-    bh_str_put(buf, size, "the prompt used %lld tokens, the whole context window (num_ctx "
+    bh_str_put(buf, size,
+               "the prompt used %lld tokens, the whole context window (num_ctx "
                "%ld): the server may have cut it; raise options.num_ctx",
                (long long)reply->prompt_tokens, ctx);
     eng_task_warn(c->t, "%s", buf);
@@ -182,15 +192,15 @@ static int ask_again(struct chat_call *c, const char *bad, const struct bh_err *
                      const struct eng_metrics *m)
 {
     char *again = stage_output_again(why);
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     struct prov_msg msgs[4];
     size_t n = 0;
     if (c->system)
-        msgs[n++] = (struct prov_msg){ .role = "system", .content = c->system };
-    msgs[n++] = (struct prov_msg){ .role = "user", .content = c->user };
-    msgs[n++] = (struct prov_msg){ .role = "assistant", .content = bad };
-    msgs[n++] = (struct prov_msg){ .role = "user", .content = again };
-    struct stage_turn turn = { .msgs = msgs, .n_msgs = n, .label = c->label };
+        msgs[n++] = (struct prov_msg){.role = "system", .content = c->system};
+    msgs[n++] = (struct prov_msg){.role = "user", .content = c->user};
+    msgs[n++] = (struct prov_msg){.role = "assistant", .content = bad};
+    msgs[n++] = (struct prov_msg){.role = "user", .content = again};
+    struct stage_turn turn = {.msgs = msgs, .n_msgs = n, .label = c->label};
     c->asked_again = 1;
     c->prompt_tokens = m->prompt_tokens;
     c->output_tokens = m->output_tokens;
@@ -210,7 +220,7 @@ static int ask_again(struct chat_call *c, const char *bad, const struct bh_err *
 static int reply_take(struct chat_call *c, const char *out, struct eng_metrics *m)
 {
     char *stored = NULL;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     m->prompt_tokens += c->prompt_tokens;
     m->output_tokens += c->output_tokens;
     if (stage_output_check(eng_task_pipeline(c->t), c->via, out, &stored, &err) == 0) {
@@ -223,9 +233,11 @@ static int reply_take(struct chat_call *c, const char *out, struct eng_metrics *
     char why[sizeof(err.msg)];
     bh_str_put(why, sizeof(why), "%s", err.msg);
     /* A cut reply is not asked for again: the same limit would cut it again. */
-    bh_err_set(&err, err.code, c->cut ? "the server cut the reply for length, so it is "
-               "incomplete: %s — raise options.num_predict or options.num_ctx" :
-               "%s; asked again once", why);
+    bh_err_set(&err, err.code,
+               c->cut ? "the server cut the reply for length, so it is "
+                        "incomplete: %s — raise options.num_predict or options.num_ctx"
+                      : "%s; asked again once",
+               why);
     stage_prefix_where(c->t, c->via, &err);
     eng_task_fail(c->t, &err);
     return 0;
@@ -240,22 +252,22 @@ static void cache_keep(struct chat_call *c, const struct prov_reply *reply)
     struct store *cache = eng_task_cache(c->t);
     if (!c->key[0] || !cache || (reply->remote_host && reply->remote_host[0]))
         return;
-    struct store_cache_reply v = { .content = reply->content, .model = reply->model,
-                                   .done_reason = reply->done_reason,
-                                   .prompt_tokens = reply->prompt_tokens,
-                                   .output_tokens = reply->output_tokens,
-                                   .load_ns = reply->load_ns, .total_ns = reply->total_ns };
-    struct bh_err err = { 0 };
-    if (store_cache_put(cache, c->key, pol_label_name(eng_task_pipeline(c->t), c->label), &v,
-                        &err))
+    struct store_cache_reply v = {.content = reply->content,
+                                  .model = reply->model,
+                                  .done_reason = reply->done_reason,
+                                  .prompt_tokens = reply->prompt_tokens,
+                                  .output_tokens = reply->output_tokens,
+                                  .load_ns = reply->load_ns,
+                                  .total_ns = reply->total_ns};
+    struct bh_err err = {0};
+    if (store_cache_put(cache, c->key, pol_label_name(eng_task_pipeline(c->t), c->label), &v, &err))
         eng_task_warn(c->t, "the reply was not kept in the response cache: %s", err.msg);
 }
 
 /* The server ended the reply because it ran out of room (max tokens or the
  * context window): Ollama and OpenAI say "length", Anthropic "max_tokens".
  * Into why (when set) the reason in the dialect's own words. */
-static int reply_cut(const struct chat_call *c, const struct prov_reply *r, char *why,
-                     size_t size)
+static int reply_cut(const struct chat_call *c, const struct prov_reply *r, char *why, size_t size)
 {
     const char *d = r->done_reason;
     if (!d || (strcmp(d, "length") != 0 && strcmp(d, "max_tokens") != 0))
@@ -264,8 +276,9 @@ static int reply_cut(const struct chat_call *c, const struct prov_reply *r, char
     const char *prov = p->endpoints[p->stages[c->via].endpoint].provider;
     int ollama = strcmp(prov, "ollama") == 0;
     bh_str_put(why, size, "the server cut the reply (%s \"%s\" after %lld output tokens)",
-               ollama ? "done_reason" : strcmp(prov, "anthropic") == 0 ? "stop_reason"
-                                                                       : "finish_reason",
+               ollama                           ? "done_reason"
+               : strcmp(prov, "anthropic") == 0 ? "stop_reason"
+                                                : "finish_reason",
                d, (long long)r->output_tokens);
     return 1;
 }
@@ -273,8 +286,7 @@ static int reply_cut(const struct chat_call *c, const struct prov_reply *r, char
 /* A reply cut for length fails its task unless the stage keeps cut replies
  * ("on_truncated": "keep": then it is done, and note says so). A review that
  * stops mid-sentence stored as done is the quiet failure this prevents. */
-static int cut_fails(struct chat_call *c, const struct prov_reply *reply, char *note,
-                     size_t size)
+static int cut_fails(struct chat_call *c, const struct prov_reply *reply, char *note, size_t size)
 {
     const struct pipeline *p = eng_task_pipeline(c->t);
     char why[200];
@@ -290,8 +302,9 @@ static int cut_fails(struct chat_call *c, const struct prov_reply *reply, char *
                    before[0] ? "; " : "", before);
         return 0;
     }
-    struct bh_err err = { 0 };
-    bh_err_set(&err, BH_EREPLY, "%s — raise the stage's output limit (options.num_predict, "
+    struct bh_err err = {0};
+    bh_err_set(&err, BH_EREPLY,
+               "%s — raise the stage's output limit (options.num_predict, "
                "sent as max_tokens to OpenAI and Anthropic) or its context window "
                "(options.num_ctx), or set \"on_truncated\": \"keep\" to keep cut replies",
                why);
@@ -313,14 +326,17 @@ static int model_fails(struct chat_call *c, const struct prov_reply *reply)
     int unnamed = !reply->model || !reply->model[0];
     if (!ep->expect_model_exact || (!unnamed && prov_model_answered_eq(s->model, reply->model)))
         return 0;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     if (unnamed) /* "exact" is a promise bulkhead cannot check without a name: fail closed */
-        bh_err_set(&err, BH_EREPLY, "asked for model '%s', and the reply names no model, while "
+        bh_err_set(&err, BH_EREPLY,
+                   "asked for model '%s', and the reply names no model, while "
                    "endpoint '%s' says \"expect_model\": \"exact\" — bulkhead cannot tell "
                    "which model answered; set \"expect_model\": \"any\" for a server that "
-                   "does not name it", s->model, ep->name);
+                   "does not name it",
+                   s->model, ep->name);
     else
-        bh_err_set(&err, BH_EREPLY, "asked for model '%s', answered by '%s', and endpoint '%s' "
+        bh_err_set(&err, BH_EREPLY,
+                   "asked for model '%s', answered by '%s', and endpoint '%s' "
                    "says \"expect_model\": \"exact\" — serve '%s' there (llama-server "
                    "answers with its one model, whatever is asked), name the model the server "
                    "has in stages.%s.model, or set \"expect_model\": \"any\"",
@@ -343,11 +359,15 @@ static int reply_ok(struct chat_call *c, struct prov_reply *reply, int cached)
         return 0;
     if (!cached)
         cache_keep(c, reply);
-    struct eng_metrics m = { .prompt_tokens = reply->prompt_tokens,
-                             .output_tokens = reply->output_tokens, .load_ns = reply->load_ns,
-                             .total_ns = reply->total_ns, .answered_by = reply->model,
-                             .rerouted = c->via != eng_task_stage(c->t), .via = c->via,
-                             .cached = cached, .note = note[0] ? note : NULL };
+    struct eng_metrics m = {.prompt_tokens = reply->prompt_tokens,
+                            .output_tokens = reply->output_tokens,
+                            .load_ns = reply->load_ns,
+                            .total_ns = reply->total_ns,
+                            .answered_by = reply->model,
+                            .rerouted = c->via != eng_task_stage(c->t),
+                            .via = c->via,
+                            .cached = cached,
+                            .note = note[0] ? note : NULL};
     if (c->on_reply) {
         c->on_reply(c->ud, reply, &m);
         return 0;
@@ -358,17 +378,17 @@ static int reply_ok(struct chat_call *c, struct prov_reply *reply, int cached)
 static void on_done(void *ud, const struct net_result *r)
 {
     struct chat_call *c = ud;
-    struct prov_reply reply = { 0 };
-    struct bh_err err = { 0 };
+    struct prov_reply reply = {0};
+    struct bh_err err = {0};
     int transient = 0, resent = 0;
     if (reply_error(c, r, &reply, &transient, &err)) {
         if (transient) /* same endpoint, same model, through the gate again */
-            eng_task_retry(c->t, &(struct eng_retry){ .retry_after_ms = r->retry_after_ms,
-                                                      .backpressure = r->status == 503,
-                                                      .unreachable = r->code == BH_ENET &&
-                                                                     r->status == 0 &&
-                                                                     r->received == 0 &&
-                                                                     !r->no_first_byte },
+            eng_task_retry(c->t,
+                           &(struct eng_retry){.retry_after_ms = r->retry_after_ms,
+                                               .backpressure = r->status == 503,
+                                               .unreachable = r->code == BH_ENET &&
+                                                              r->status == 0 && r->received == 0 &&
+                                                              !r->no_first_byte},
                            &err);
         else
             eng_task_fail(c->t, &err);
@@ -382,8 +402,8 @@ static void on_done(void *ud, const struct net_result *r)
         call_free(c);
 }
 
-static int build_body(struct chat_call *c, const struct stage_turn *turn, char **body,
-                      size_t *len, struct bh_err *err)
+static int build_body(struct chat_call *c, const struct stage_turn *turn, char **body, size_t *len,
+                      struct bh_err *err)
 {
     const struct pipeline *p = eng_task_pipeline(c->t);
     struct egr_gate *g = eng_task_gate(c->t);
@@ -396,13 +416,18 @@ static int build_body(struct chat_call *c, const struct stage_turn *turn, char *
      * does not fit its context, silently; a failure is better than that.
      * num_ctx: the stage's, else the one the probe chose from /api/show, so
      * that the window is the one stage_fits_context assumed. */
-    struct prov_chat chat = { .model = model, .msgs = turn->msgs, .n_msgs = turn->n_msgs,
-                              .stream = 1, .truncate_off = 1, .options_json = s->options_json,
-                              .keep_alive = s->keep_alive, .tools_json = turn->tools_json,
-                              /* A schema would keep a model from calling tools: an
-                               * agent's answer is checked when it comes instead. */
-                              .format_json = turn->tools_json ? NULL : ask.format_json,
-                              .num_ctx = egr_stage_num_ctx(g, c->via) };
+    struct prov_chat chat = {.model = model,
+                             .msgs = turn->msgs,
+                             .n_msgs = turn->n_msgs,
+                             .stream = 1,
+                             .truncate_off = 1,
+                             .options_json = s->options_json,
+                             .keep_alive = s->keep_alive,
+                             .tools_json = turn->tools_json,
+                             /* A schema would keep a model from calling tools: an
+                              * agent's answer is checked when it comes instead. */
+                             .format_json = turn->tools_json ? NULL : ask.format_json,
+                             .num_ctx = egr_stage_num_ctx(g, c->via)};
     return c->ops->chat_body(&chat, body, len, err);
 }
 
@@ -448,12 +473,15 @@ static int answer_cached(struct chat_call *c, const struct egr_send_req *req,
     int rc = egr_audit_cached(eng_task_gate(c->t), req, err);
     if (rc)
         return rc;
-    struct prov_reply reply = {
-        .content = bh_xstrdup(hit->content ? hit->content : ""),
-        .model = hit->model ? bh_xstrdup(hit->model) : NULL,
-        .done_reason = hit->done_reason ? bh_xstrdup(hit->done_reason) : NULL, .done = 1,
-        .prompt_tokens = hit->prompt_tokens, .output_tokens = hit->output_tokens,
-        .load_ns = hit->load_ns, .total_ns = hit->total_ns };
+    struct prov_reply reply = {.content = bh_xstrdup(hit->content ? hit->content : ""),
+                               .model = hit->model ? bh_xstrdup(hit->model) : NULL,
+                               .done_reason =
+                                   hit->done_reason ? bh_xstrdup(hit->done_reason) : NULL,
+                               .done = 1,
+                               .prompt_tokens = hit->prompt_tokens,
+                               .output_tokens = hit->output_tokens,
+                               .load_ns = hit->load_ns,
+                               .total_ns = hit->total_ns};
     int resent = reply_ok(c, &reply, 1);
     prov_reply_release(&reply);
     if (!resent)
@@ -465,8 +493,7 @@ static int answer_cached(struct chat_call *c, const struct egr_send_req *req,
  * and the cache holds its reply. 0 when c is taken care of (sent: the
  * callbacks will run; answered: the task went on, and c is freed or asking
  * again). */
-static int send_or_answer(struct chat_call *c, const struct egr_send_req *req,
-                          struct bh_err *err)
+static int send_or_answer(struct chat_call *c, const struct egr_send_req *req, struct bh_err *err)
 {
     struct store *cache = eng_task_cache(c->t);
     struct egr_gate *g = eng_task_gate(c->t);
@@ -477,7 +504,7 @@ static int send_or_answer(struct chat_call *c, const struct egr_send_req *req,
         return rc;
     cache_key(eng_task_pipeline(c->t), c->via, c->ops, req, c->key);
     struct store_cache_reply hit;
-    struct bh_err cerr = { 0 };
+    struct bh_err cerr = {0};
     int found = store_cache_get(cache, c->key, &hit, &cerr);
     if (found < 0 || found == STORE_CACHE_CORRUPT)
         eng_task_warn(c->t, "%s", cerr.msg);
@@ -497,19 +524,26 @@ static int call_send(struct chat_call *c, const struct stage_turn *turn, struct 
     size_t bytes = turn_bytes(turn);
     int rc = stage_fits_context(c->t, c->via, bytes, err);
     if (rc == 0 && bytes > STAGE_PROMPT_MAX) /* an agent's conversation grows with each step */
-        rc = bh_err_set(err, BH_ETOOBIG, "the conversation is %zu bytes, over the cap of %zu "
-                        "MiB — give the stage less to read, or fewer steps", bytes,
-                        STAGE_PROMPT_MAX >> 20);
+        rc = bh_err_set(err, BH_ETOOBIG,
+                        "the conversation is %zu bytes, over the cap of %zu "
+                        "MiB — give the stage less to read, or fewer steps",
+                        bytes, STAGE_PROMPT_MAX >> 20);
     if (rc == 0)
         rc = build_body(c, turn, &body, &len, err);
     if (rc == 0) {
         c->stream = c->ops->stream_new(STAGE_REPLY_MAX);
-        struct egr_send_req req = { .stage = c->via, .item = eng_task_item(c->t),
-                                    .path = c->ops->chat_path, .body = body, .body_len = len,
-                                    .label = c->label, .max_reply = STAGE_WIRE_MAX,
-                                    .headers = c->ops->headers,
-                                    .key_header = c->ops->auth_style == PROV_AUTH_X_API_KEY,
-                                    .on_data = on_data, .on_done = on_done, .ud = c };
+        struct egr_send_req req = {.stage = c->via,
+                                   .item = eng_task_item(c->t),
+                                   .path = c->ops->chat_path,
+                                   .body = body,
+                                   .body_len = len,
+                                   .label = c->label,
+                                   .max_reply = STAGE_WIRE_MAX,
+                                   .headers = c->ops->headers,
+                                   .key_header = c->ops->auth_style == PROV_AUTH_X_API_KEY,
+                                   .on_data = on_data,
+                                   .on_done = on_done,
+                                   .ud = c};
         rc = send_or_answer(c, &req, err);
     }
     free(body);
@@ -528,8 +562,12 @@ static int request(struct eng_task *t, size_t via, const struct stage_turn *turn
         return bh_err_set(err, BH_EINTERNAL, "no provider '%s'",
                           p->endpoints[p->stages[via].endpoint].provider);
     struct chat_call *c = bh_xcalloc(1, sizeof(*c));
-    *c = (struct chat_call){ .t = t, .via = via, .ops = ops, .label = turn->label,
-                             .on_reply = turn->on_reply, .ud = turn->ud };
+    *c = (struct chat_call){.t = t,
+                            .via = via,
+                            .ops = ops,
+                            .label = turn->label,
+                            .on_reply = turn->on_reply,
+                            .ud = turn->ud};
     if (r) {
         c->in = r->in; /* the guards need them when the reply comes */
         memset(&r->in, 0, sizeof(r->in));
@@ -555,8 +593,8 @@ int stage_chat_send(struct eng_task *t, size_t via, struct stage_rendered *r, st
     struct prov_msg msgs[2];
     size_t n = 0;
     if (r->system)
-        msgs[n++] = (struct prov_msg){ .role = "system", .content = r->system };
-    msgs[n++] = (struct prov_msg){ .role = "user", .content = r->user };
-    struct stage_turn turn = { .msgs = msgs, .n_msgs = n, .label = r->label };
+        msgs[n++] = (struct prov_msg){.role = "system", .content = r->system};
+    msgs[n++] = (struct prov_msg){.role = "user", .content = r->user};
+    struct stage_turn turn = {.msgs = msgs, .n_msgs = n, .label = r->label};
     return request(t, via, &turn, r, err);
 }

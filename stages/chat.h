@@ -39,11 +39,11 @@ typedef void (*stage_reply_fn)(void *ud, struct prov_reply *reply, const struct 
 
 /* One request of a conversation. */
 struct stage_turn {
-    const struct prov_msg *msgs;   /* borrowed until stage_chat_request returns */
+    const struct prov_msg *msgs; /* borrowed until stage_chat_request returns */
     size_t n_msgs;
-    const char *tools_json;        /* prov_chat.tools_json, or NULL */
-    int label;                     /* the join of everything in msgs */
-    stage_reply_fn on_reply;       /* NULL only inside chat.c */
+    const char *tools_json;  /* prov_chat.tools_json, or NULL */
+    int label;               /* the join of everything in msgs */
+    stage_reply_fn on_reply; /* NULL only inside chat.c */
     void *ud;
 };
 

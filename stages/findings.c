@@ -13,8 +13,8 @@
 #include "util/bh_err.h"
 #include "util/bh_xmalloc.h"
 
-static const char *const severities[STAGE_SEV_COUNT] = { "info", "low", "medium", "high",
-                                                         "critical" };
+static const char *const severities[STAGE_SEV_COUNT] = {"info", "low", "medium", "high",
+                                                        "critical"};
 
 #define FINDING_SCHEMA                                                                             \
     "{\"type\":\"object\",\"properties\":{"                                                        \
@@ -44,8 +44,8 @@ static const char object_schema[] =
     "critical; rule, end_line and suggestion may be left out."
 
 static const char array_instruction[] =
-    "\n\nAnswer with only a JSON array of findings and no other text, each finding like "
-    SHAPE "." RULES " Answer [] when you find nothing.\n";
+    "\n\nAnswer with only a JSON array of findings and no other text, each finding like " SHAPE
+    "." RULES " Answer [] when you find nothing.\n";
 static const char object_instruction[] =
     "\n\nAnswer with only a JSON object {\"findings\": [...]} and no other text, each finding "
     "like " SHAPE "." RULES " Answer {\"findings\": []} when you find nothing.\n";
@@ -68,13 +68,12 @@ const char *stage_severity_list(void)
     return "info, low, medium, high, critical";
 }
 
-void stage_findings_ask(const char *provider, const char **format_json,
-                        const char **instruction)
+void stage_findings_ask(const char *provider, const char **format_json, const char **instruction)
 {
     int openai = strcmp(provider, "openai") == 0;
     *format_json = strcmp(provider, "anthropic") == 0 ? NULL
-                   : openai                          ? object_schema
-                                                     : array_schema;
+                   : openai                           ? object_schema
+                                                      : array_schema;
     *instruction = openai ? object_instruction : array_instruction;
 }
 
@@ -103,11 +102,13 @@ static int finding_take(const json_t *o, const char *where, size_t i, struct sta
     const json_t *end = json_object_get(o, "end_line");
     f->end_line = end ? (long)json_number_value(end) : f->line;
     if (f->end_line < f->line)
-        return bh_err_set(err, BH_EREPLY, "%s[%zu].end_line: expected at least line (%ld)",
-                          where, i, f->line);
+        return bh_err_set(err, BH_EREPLY, "%s[%zu].end_line: expected at least line (%ld)", where,
+                          i, f->line);
     if (!path_ok(str_or(o, "path")))
-        return bh_err_set(err, BH_EREPLY, "%s[%zu].path: expected a path relative to the "
-                          "repository root (no leading /, no ..)", where, i);
+        return bh_err_set(err, BH_EREPLY,
+                          "%s[%zu].path: expected a path relative to the "
+                          "repository root (no leading /, no ..)",
+                          where, i);
     f->path = bh_xstrdup(str_or(o, "path"));
     f->severity = stage_severity_find(str_or(o, "severity"));
     f->rule = bh_xstrdup(str_or(o, "rule"));
@@ -119,7 +120,7 @@ static int finding_take(const json_t *o, const char *where, size_t i, struct sta
 static int findings_take(const json_t *arr, const char *where, struct stage_findings *out,
                          struct bh_err *err)
 {
-    struct stage_findings f = { bh_xcalloc(json_array_size(arr) + 1, sizeof(*f.v)), 0 };
+    struct stage_findings f = {bh_xcalloc(json_array_size(arr) + 1, sizeof(*f.v)), 0};
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < json_array_size(arr); i++) {
         rc = finding_take(json_array_get(arr, i), where, i, &f.v[i], err);

@@ -34,13 +34,13 @@ int stage_severity_find(const char *name);
 const char *stage_severity_list(void);
 
 struct stage_finding {
-    char *path;            /* relative to the repository root, never absolute, no ".." */
-    long line;             /* >= 1 */
-    long end_line;         /* >= line; equal to line when the reply gave none */
-    int severity;          /* enum stage_severity */
-    char *rule;            /* "" when the reply gave none */
-    char *message;         /* non-empty */
-    char *suggestion;      /* "" when the reply gave none */
+    char *path;       /* relative to the repository root, never absolute, no ".." */
+    long line;        /* >= 1 */
+    long end_line;    /* >= line; equal to line when the reply gave none */
+    int severity;     /* enum stage_severity */
+    char *rule;       /* "" when the reply gave none */
+    char *message;    /* non-empty */
+    char *suggestion; /* "" when the reply gave none */
 };
 
 struct stage_findings {
@@ -68,8 +68,7 @@ char *stage_findings_json(const struct stage_findings *f);
  * when the prompt shows the shape too, and for anthropic it is the only way).
  * Both static. ollama gets the array; openai the object form, since its
  * schema mode wants an object at the root. */
-void stage_findings_ask(const char *provider, const char **format_json,
-                        const char **instruction);
+void stage_findings_ask(const char *provider, const char **format_json, const char **instruction);
 
 /* Checks a reply against a JSON schema (schema_json: an object, as text).
  * On success *stored is the reply as it is to be stored: the JSON without a

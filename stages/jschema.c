@@ -51,11 +51,8 @@ static int is_type(const json_t *v, const char *type)
     return 1; /* a type bulkhead does not know: not checked */
 }
 
-
-
 /* "a string", "one of the types string, null" */
-static int check_type(const json_t *schema, const json_t *v, const char *where,
-                      struct bh_err *err)
+static int check_type(const json_t *schema, const json_t *v, const char *where, struct bh_err *err)
 {
     const json_t *t = json_object_get(schema, "type");
     if (json_is_string(t))
@@ -69,15 +66,16 @@ static int check_type(const json_t *schema, const json_t *v, const char *where,
     char names[200] = "";
     size_t i;
     const json_t *e;
-    json_array_foreach(t, i, e) {
+    json_array_foreach(t, i, e)
+    {
         if (json_is_string(e) && is_type(v, json_string_value(e)))
             return 0;
         size_t len = strlen(names);
         snprintf(names + len, sizeof(names) - len, "%s%s", i ? ", " : "",
                  json_is_string(e) ? json_string_value(e) : "?");
     }
-    return bh_err_set(err, BH_EREPLY, "%s: expected one of the types %s, found %s", where,
-                      names, kind_name(v));
+    return bh_err_set(err, BH_EREPLY, "%s: expected one of the types %s, found %s", where, names,
+                      kind_name(v));
 }
 
 /* An enum value as the message shows it: a string bare, anything else as JSON. */
@@ -92,8 +90,7 @@ static void enum_item(char *buf, size_t size, const json_t *e)
     free(s);
 }
 
-static int check_enum(const json_t *schema, const json_t *v, const char *where,
-                      struct bh_err *err)
+static int check_enum(const json_t *schema, const json_t *v, const char *where, struct bh_err *err)
 {
     const json_t *c = json_object_get(schema, "const");
     char one[100];
@@ -107,7 +104,8 @@ static int check_enum(const json_t *schema, const json_t *v, const char *where,
     char names[300] = "";
     size_t i;
     const json_t *e;
-    json_array_foreach(en, i, e) {
+    json_array_foreach(en, i, e)
+    {
         if (json_equal(e, v))
             return 0;
         enum_item(one, sizeof(one), e);
@@ -124,14 +122,13 @@ struct bound {
     const char *unit; /* NULL: the value itself */
 };
 
-static const struct bound num_bounds[] = { { "minimum", 0, NULL }, { "maximum", 1, NULL } };
-static const struct bound str_bounds[] = { { "minLength", 0, "character" },
-                                           { "maxLength", 1, "character" } };
-static const struct bound arr_bounds[] = { { "minItems", 0, "element" },
-                                           { "maxItems", 1, "element" } };
+static const struct bound num_bounds[] = {{"minimum", 0, NULL}, {"maximum", 1, NULL}};
+static const struct bound str_bounds[] = {{"minLength", 0, "character"},
+                                          {"maxLength", 1, "character"}};
+static const struct bound arr_bounds[] = {{"minItems", 0, "element"}, {"maxItems", 1, "element"}};
 
-static int check_bounds(const json_t *schema, double have, const struct bound *b,
-                        const char *where, struct bh_err *err)
+static int check_bounds(const json_t *schema, double have, const struct bound *b, const char *where,
+                        struct bh_err *err)
 {
     for (int i = 0; i < 2; i++) {
         const json_t *lim = json_object_get(schema, b[i].key);
@@ -165,7 +162,8 @@ static int extra_key(const json_t *props, const char *where, struct bh_err *err)
     char names[300] = "";
     const char *key;
     json_t *val;
-    json_object_foreach((json_t *)props, key, val) {
+    json_object_foreach((json_t *)props, key, val)
+    {
         size_t len = strlen(names);
         snprintf(names + len, sizeof(names) - len, "%s%s", len ? ", " : "", key);
     }
@@ -176,12 +174,13 @@ static int extra_key(const json_t *props, const char *where, struct bh_err *err)
 static int check_object(const json_t *schema, const json_t *v, const char *where,
                         struct bh_err *err)
 {
-    const json_t *req = json_object_get(schema, "required"), *props =
-        json_object_get(schema, "properties"), *extra = json_object_get(schema,
-                                                                         "additionalProperties");
+    const json_t *req = json_object_get(schema, "required"),
+                 *props = json_object_get(schema, "properties"),
+                 *extra = json_object_get(schema, "additionalProperties");
     size_t i;
     const json_t *e;
-    json_array_foreach(req, i, e) {
+    json_array_foreach(req, i, e)
+    {
         if (json_is_string(e) && !json_object_get(v, json_string_value(e)))
             return bh_err_set(err, BH_EREPLY, "%s: \"%s\" is required", where,
                               json_string_value(e));
@@ -189,7 +188,8 @@ static int check_object(const json_t *schema, const json_t *v, const char *where
     const char *key;
     json_t *val;
     char sub[PATH_MAX_LEN];
-    json_object_foreach((json_t *)v, key, val) {
+    json_object_foreach((json_t *)v, key, val)
+    {
         const json_t *ps = json_object_get(props, key);
         if (!ps && json_is_false(extra))
             return extra_key(props, where, err);
@@ -202,8 +202,7 @@ static int check_object(const json_t *schema, const json_t *v, const char *where
     return 0;
 }
 
-static int check_array(const json_t *schema, const json_t *v, const char *where,
-                       struct bh_err *err)
+static int check_array(const json_t *schema, const json_t *v, const char *where, struct bh_err *err)
 {
     int rc = check_bounds(schema, (double)json_array_size(v), arr_bounds, where, err);
     const json_t *items = json_object_get(schema, "items");
@@ -212,7 +211,8 @@ static int check_array(const json_t *schema, const json_t *v, const char *where,
     size_t i;
     const json_t *e;
     char sub[PATH_MAX_LEN];
-    json_array_foreach(v, i, e) {
+    json_array_foreach(v, i, e)
+    {
         snprintf(sub, sizeof(sub), "%s[%zu]", where, i);
         if ((rc = walk(items, e, sub, err)) != 0)
             return rc;

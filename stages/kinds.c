@@ -26,9 +26,9 @@ static const struct {
     enum pipe_kind kind;
     send_fn send;
 } senders[] = {
-    { PIPE_KIND_CHAT, stage_chat_send },
-    { PIPE_KIND_AGENT, stage_agent_send },
-    { PIPE_KIND_REDUCE, stage_chat_send },
+    {PIPE_KIND_CHAT, stage_chat_send},
+    {PIPE_KIND_AGENT, stage_agent_send},
+    {PIPE_KIND_REDUCE, stage_chat_send},
 };
 
 static const struct stage_repo *bound;
@@ -64,13 +64,14 @@ static int on_sensitive(struct eng_task *t, size_t stage, const struct stage_ren
     struct egr_gate *g = eng_task_gate(t);
     int clr = egr_stage_clearance(g, stage);
     char why[300];
-    struct bh_err aerr = { 0 };
+    struct bh_err aerr = {0};
     if (d == POL_SKIP) {
         snprintf(why, sizeof(why), "on_sensitive skip: label %s above clearance %s",
                  pol_label_name(p, r->label), pol_label_name(p, clr));
         if (egr_audit_refusal(g, stage, eng_task_item(t), r->label, why, &aerr))
             return bh_err_set(err, aerr.code, "%s", aerr.msg);
-        return bh_err_set(err, BH_ESKIP, "the prompt is %s, above the stage's "
+        return bh_err_set(err, BH_ESKIP,
+                          "the prompt is %s, above the stage's "
                           "clearance %s: skipped as the pipeline declares (on_sensitive: skip)",
                           pol_label_name(p, r->label), pol_label_name(p, clr));
     }
@@ -79,9 +80,10 @@ static int on_sensitive(struct eng_task *t, size_t stage, const struct stage_ren
     int rc = stage_render_task(t, via, &rt, err);
     if (rc)
         return rc;
-    snprintf(why, sizeof(why), "on_sensitive reroute: label %s above clearance %s, sent to "
-             "stage '%s' instead", pol_label_name(p, r->label), pol_label_name(p, clr),
-             p->stages[via].name);
+    snprintf(why, sizeof(why),
+             "on_sensitive reroute: label %s above clearance %s, sent to "
+             "stage '%s' instead",
+             pol_label_name(p, r->label), pol_label_name(p, clr), p->stages[via].name);
     rc = egr_audit_refusal(g, stage, eng_task_item(t), r->label, why, &aerr);
     if (rc)
         *err = aerr;
@@ -140,4 +142,4 @@ static int kind_route(struct eng_task *t, size_t *via, struct bh_err *err)
     return 0;
 }
 
-const struct eng_kind stage_kind = { "stage", kind_start, kind_route };
+const struct eng_kind stage_kind = {"stage", kind_start, kind_route};

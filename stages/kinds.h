@@ -19,7 +19,7 @@ extern const struct eng_kind stage_kind;
 /* What agent tools read: the run's repository and its items (the engine
  * gives a stage kind only an item's key). Borrowed until unbound. */
 struct stage_repo {
-    const char *path;              /* the repository; NULL for a files source */
+    const char *path; /* the repository; NULL for a files source */
     const struct src_item *items;
     size_t n_items;
 };

@@ -14,7 +14,7 @@
 void stage_output_ask(const struct pipeline *p, size_t stage, struct stage_ask *out)
 {
     const struct pipe_stage *s = &p->stages[stage];
-    *out = (struct stage_ask){ NULL, NULL };
+    *out = (struct stage_ask){NULL, NULL};
     if (s->out_format == PIPE_OUT_FINDINGS)
         stage_findings_ask(p->endpoints[s->endpoint].provider, &out->format_json,
                            &out->instruction);
@@ -40,11 +40,11 @@ int stage_output_check(const struct pipeline *p, size_t stage, const char *reply
     if (s->out_format == PIPE_OUT_JSON) {
         int rc = stage_schema_check(s->out_schema_json, reply, stored, err);
         if (rc)
-            bh_err_prefix(err, "reply does not follow the output schema '%s': ",
-                          s->out_schema_path);
+            bh_err_prefix(err,
+                          "reply does not follow the output schema '%s': ", s->out_schema_path);
         return rc;
     }
-    struct stage_findings f = { 0 };
+    struct stage_findings f = {0};
     int rc = stage_findings_parse(reply, &f, err);
     if (rc) {
         bh_err_prefix(err, "reply is not valid findings: ");
@@ -59,5 +59,6 @@ char *stage_output_again(const struct bh_err *why)
 {
     /* why->msg starts with "reply is not valid findings: ..." or "reply does not ..." */
     return bh_xasprintf("Your %s. Answer again with only the JSON asked for above, and no "
-                        "other text.", why->msg);
+                        "other text.",
+                        why->msg);
 }

@@ -12,8 +12,8 @@ struct bh_err;
 struct pipeline;
 
 struct stage_ask {
-    const char *format_json;   /* prov_chat.format_json, or NULL */
-    const char *instruction;   /* appended to the user message, or NULL */
+    const char *format_json; /* prov_chat.format_json, or NULL */
+    const char *instruction; /* appended to the user message, or NULL */
 };
 
 /* How stage (an index into p->stages) asks its endpoint's provider for its

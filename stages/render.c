@@ -29,8 +29,8 @@ int stage_render(const struct pipeline *p, const struct pipe_tpl *t, stage_looku
             l = pol_label_join(p, l, fl);
         }
         if (bh_buf_puts(&b, value))
-            rc = bh_err_set(err, BH_ETOOBIG, "prompt rendered from '%s' exceeds %zu bytes",
-                            t->file, b.max);
+            rc = bh_err_set(err, BH_ETOOBIG, "prompt rendered from '%s' exceeds %zu bytes", t->file,
+                            b.max);
     }
     if (rc) {
         bh_buf_release(&b);

@@ -36,8 +36,7 @@ void stage_inputs_add(struct stage_inputs *in, const char *name, const char *tex
     if (in->n == in->cap)
         in->v = bh_xgrow(in->v, &in->cap, in->n + 1, sizeof(*in->v));
     size_t len = text ? strlen(text) : 0;
-    in->v[in->n++] = (struct pol_decl_input){ name, bh_xstrndup(text ? text : "", len), len,
-                                              label };
+    in->v[in->n++] = (struct pol_decl_input){name, bh_xstrndup(text ? text : "", len), len, label};
 }
 
 void stage_inputs_release(struct stage_inputs *in)
@@ -62,18 +61,18 @@ int stage_check_not_forwarded(struct eng_task *t, size_t stage, const struct pro
     struct egr_gate *g = eng_task_gate(t);
     const struct pipeline *p = eng_task_pipeline(t);
     const struct pipe_stage *s = &p->stages[stage];
-    if (!reply->remote_host || !reply->remote_host[0] ||
-        !egr_endpoint_info(g, s->endpoint)->local)
+    if (!reply->remote_host || !reply->remote_host[0] || !egr_endpoint_info(g, s->endpoint)->local)
         return 0;
     /* What a stub here may receive: the clearance the gate applies once the
      * model is marked (policy's rule for a cloud model on a local endpoint). */
     int cap = pol_stage_clearance_facts(p, stage, 1, 1);
     int breach = pol_label_join(p, label, label) > cap; /* -1 (unknown) is top */
     char why[300];
-    struct bh_err aerr = { 0 };
-    snprintf(why, sizeof(why), "the reply says the server forwarded the request to '%s' "
-             "(model '%s' is a cloud stub; treated as cloud from now on)", reply->remote_host,
-             s->model);
+    struct bh_err aerr = {0};
+    snprintf(why, sizeof(why),
+             "the reply says the server forwarded the request to '%s' "
+             "(model '%s' is a cloud stub; treated as cloud from now on)",
+             reply->remote_host, s->model);
     /* Recorded before the mark, so that the record says where the request was
      * sent as: a local stage, the data for its clearance. */
     int rc = breach ? egr_audit_breach(g, stage, eng_task_item(t), label, why, &aerr) : 0;
@@ -97,9 +96,11 @@ static void declassify_reason(const struct pipeline *p, int from, const struct p
                               char *buf, size_t size)
 {
     if (res->passed)
-        bh_str_put(buf, size, "from %s to %s: guards passed; redacted %zu code blocks, %zu "
-                   "paths, %zu secrets", pol_label_name(p, from), pol_label_name(p, res->label),
-                   res->redacted_code, res->redacted_paths, res->redacted_secrets);
+        bh_str_put(buf, size,
+                   "from %s to %s: guards passed; redacted %zu code blocks, %zu "
+                   "paths, %zu secrets",
+                   pol_label_name(p, from), pol_label_name(p, res->label), res->redacted_code,
+                   res->redacted_paths, res->redacted_secrets);
     else
         bh_str_put(buf, size, "kept at %s: guard %s failed: %s (redacted %zu secrets)",
                    pol_label_name(p, from), res->failed ? res->failed : "?", res->detail,
@@ -116,22 +117,22 @@ static void done_declassified(struct eng_task *t, size_t via, const struct stage
     const struct pipeline *p = eng_task_pipeline(t);
     const struct pipe_declassify *d = &p->stages[via].declassify;
     struct pol_decl_result res;
-    struct bh_err err = { 0 }, aerr = { 0 };
+    struct bh_err err = {0}, aerr = {0};
     char why[320];
     if (pol_declassify(eng_task_labeller(t), d, label, out, strlen(out), in->v, in->n, &res,
                        &err)) {
         /* Too large to scan for secrets: stored as it came, at its own label. */
         bh_str_put(why, sizeof(why), "not declassified: %s", err.msg);
-        if (egr_audit_declassify(eng_task_gate(t), via, eng_task_item(t), label, d->to, 0, why,
-                                 out, strlen(out), &aerr) == 0)
+        if (egr_audit_declassify(eng_task_gate(t), via, eng_task_item(t), label, d->to, 0, why, out,
+                                 strlen(out), &aerr) == 0)
             eng_task_done(t, out, label, m);
         else
             eng_task_fail(t, &aerr);
         return;
     }
     declassify_reason(p, label, &res, why, sizeof(why));
-    if (egr_audit_declassify(eng_task_gate(t), via, eng_task_item(t), label, res.label,
-                             res.passed, why, res.output, res.len, &aerr) == 0)
+    if (egr_audit_declassify(eng_task_gate(t), via, eng_task_item(t), label, res.label, res.passed,
+                             why, res.output, res.len, &aerr) == 0)
         eng_task_done(t, res.output, res.label, m);
     else
         eng_task_fail(t, &aerr); /* no audit record, no lowered label */
@@ -198,13 +199,13 @@ int stage_render_task(struct eng_task *t, size_t stage, struct stage_rendered *r
     const struct pipe_stage *s = &p->stages[stage];
     int ls = 0, rc = 0;
     memset(r, 0, sizeof(*r));
-    struct recorder rec = { t, s->declassify.enabled ? &r->in : NULL };
+    struct recorder rec = {t, s->declassify.enabled ? &r->in : NULL};
     if (s->system.n_parts)
         rc = stage_render(p, &s->system, record_lookup, &rec, STAGE_PROMPT_MAX, &r->system, &ls,
                           err);
     if (rc == 0)
-        rc = stage_render(p, &s->tpl, record_lookup, &rec, STAGE_PROMPT_MAX, &r->user,
-                          &r->label, err);
+        rc = stage_render(p, &s->tpl, record_lookup, &rec, STAGE_PROMPT_MAX, &r->user, &r->label,
+                          err);
     /* Template text is a value too: a key pasted into it goes with every prompt. */
     int lsys = tpl_label(t, &s->system), luser = tpl_label(t, &s->tpl);
     r->label = pol_label_join(p, pol_label_join(p, r->label, ls), pol_label_join(p, lsys, luser));
@@ -247,8 +248,8 @@ int stage_fits_context(struct eng_task *t, size_t via, size_t bytes, struct bh_e
                           "the prompt is about %ld tokens (%zu bytes), more than num_ctx %ld, "
                           "the window bulkhead chose from the context length of model '%s' "
                           "(at most %ld) — set options.num_ctx on the stage (within the "
-                          "model's context length, %s) or give the stage less to read", tokens,
-                          bytes, ctx, s->model, EGR_NUM_CTX_MAX, hint);
+                          "model's context length, %s) or give the stage less to read",
+                          tokens, bytes, ctx, s->model, EGR_NUM_CTX_MAX, hint);
     return bh_err_set(err, BH_ETOOBIG,
                       "the prompt is about %ld tokens (%zu bytes), more than the stage's "
                       "options.num_ctx %ld of model '%s' — raise num_ctx (within the model's "

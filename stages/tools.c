@@ -53,33 +53,38 @@ struct tool_def {
 };
 
 static const struct tool_def tools[] = {
-    { "read_file",
-      "Read a file of the repository at the pull request's head commit, with line numbers. "
-      "Long files are cut at 64 KiB: read on with start_line.",
-      { { "path", ARG_STRING, 1, "the file's path from the repository root, e.g. src/main.c" },
-        { "start_line", ARG_INT, 0, "first line to show (1-based; default 1)" },
-        { "end_line", ARG_INT, 0, "last line to show (default: the end of the file)" } },
-      3, stage_tool_read_file },
-    { "list_files",
-      "List the files of the repository at the pull request's head commit (at most 2000 paths).",
-      { { "dir", ARG_STRING, 0, "a folder to list (default: the whole repository)" },
-        { "glob", ARG_STRING, 0, "only paths matching this glob, e.g. **/*.c or *.md" } },
-      2, stage_tool_list_files },
-    { "grep",
-      "Search the repository's files at the pull request's head commit for lines matching a "
-      "POSIX extended regular expression (at most 200 lines).",
-      { { "pattern", ARG_STRING, 1, "a POSIX extended regular expression, e.g. parse_[a-z]+" },
-        { "path_glob", ARG_STRING, 0, "only files matching this glob, e.g. src/**/*.c" } },
-      2, stage_tool_grep },
-    { "git_log",
-      "List recent commits reachable from the pull request's head: id, date, author and title.",
-      { { "path", ARG_STRING, 0, "only commits that changed this file or folder" },
-        { "n", ARG_INT, 0, "how many commits (default 10, at most 50)" } },
-      2, stage_tool_git_log },
-    { "diff",
-      "Show the pull request's diff (what it changes), or only one file's part of it.",
-      { { "path", ARG_STRING, 0, "a changed file's path, e.g. src/parser.c" } },
-      1, stage_tool_diff },
+    {"read_file",
+     "Read a file of the repository at the pull request's head commit, with line numbers. "
+     "Long files are cut at 64 KiB: read on with start_line.",
+     {{"path", ARG_STRING, 1, "the file's path from the repository root, e.g. src/main.c"},
+      {"start_line", ARG_INT, 0, "first line to show (1-based; default 1)"},
+      {"end_line", ARG_INT, 0, "last line to show (default: the end of the file)"}},
+     3,
+     stage_tool_read_file},
+    {"list_files",
+     "List the files of the repository at the pull request's head commit (at most 2000 paths).",
+     {{"dir", ARG_STRING, 0, "a folder to list (default: the whole repository)"},
+      {"glob", ARG_STRING, 0, "only paths matching this glob, e.g. **/*.c or *.md"}},
+     2,
+     stage_tool_list_files},
+    {"grep",
+     "Search the repository's files at the pull request's head commit for lines matching a "
+     "POSIX extended regular expression (at most 200 lines).",
+     {{"pattern", ARG_STRING, 1, "a POSIX extended regular expression, e.g. parse_[a-z]+"},
+      {"path_glob", ARG_STRING, 0, "only files matching this glob, e.g. src/**/*.c"}},
+     2,
+     stage_tool_grep},
+    {"git_log",
+     "List recent commits reachable from the pull request's head: id, date, author and title.",
+     {{"path", ARG_STRING, 0, "only commits that changed this file or folder"},
+      {"n", ARG_INT, 0, "how many commits (default 10, at most 50)"}},
+     2,
+     stage_tool_git_log},
+    {"diff",
+     "Show the pull request's diff (what it changes), or only one file's part of it.",
+     {{"path", ARG_STRING, 0, "a changed file's path, e.g. src/parser.c"}},
+     1,
+     stage_tool_diff},
 };
 
 #define N_TOOLS (sizeof(tools) / sizeof(tools[0]))
@@ -113,18 +118,18 @@ static int head_open(struct stage_tools *t, const char *repo, const char *head, 
         rc = git_object_peel(&commit, obj, GIT_OBJECT_COMMIT);
     git_object_free(obj);
     if (rc < 0)
-        return bh_err_set(err, BH_ENOTFOUND, "repository '%s': cannot find commit '%s' for the "
-                          "tools: %s — was the repository changed during the run?", repo, head,
-                          git_msg());
+        return bh_err_set(err, BH_ENOTFOUND,
+                          "repository '%s': cannot find commit '%s' for the "
+                          "tools: %s — was the repository changed during the run?",
+                          repo, head, git_msg());
     t->head = (git_commit *)commit;
     if (git_commit_tree(&t->tree, t->head) < 0)
-        return bh_err_set(err, BH_EIO, "repository '%s': cannot read the tree of '%s': %s",
-                          repo, head, git_msg());
+        return bh_err_set(err, BH_EIO, "repository '%s': cannot read the tree of '%s': %s", repo,
+                          head, git_msg());
     return 0;
 }
 
-int stage_tools_open(struct stage_tools **out, const struct stage_tools_opts *o,
-                     struct bh_err *err)
+int stage_tools_open(struct stage_tools **out, const struct stage_tools_opts *o, struct bh_err *err)
 {
     if (git_libgit2_init() < 0)
         return bh_err_set(err, BH_EINTERNAL, "cannot initialise libgit2: %s", git_msg());
@@ -235,11 +240,11 @@ static void files_grow(struct stage_tools *t)
 
 static int file_label_of(struct stage_tools *t, const char *path, git_blob *b, char **out_why)
 {
-    const char *why = !b                    ? "the file could not be read"
+    const char *why = !b                      ? "the file could not be read"
                       : git_blob_is_binary(b) ? "a binary file: its content is not scanned"
                                               : NULL;
     size_t size = b ? (size_t)git_blob_rawsize(b) : 0;
-    struct src_part whole = { .path = (char *)path, .offset = 0, .length = size };
+    struct src_part whole = {.path = (char *)path, .offset = 0, .length = size};
     struct pol_value v;
     pol_label_value(t->lab, "pr.diff", declared_of(t->p, "pr.diff"),
                     why ? NULL : git_blob_rawcontent(b), size, &whole, 1, why, &v);
@@ -251,8 +256,7 @@ static int file_label_of(struct stage_tools *t, const char *path, git_blob *b, c
     return label;
 }
 
-int stage_tool_file_label(struct stage_tools *t, const char *path, git_blob *b,
-                          const char **why)
+int stage_tool_file_label(struct stage_tools *t, const char *path, git_blob *b, const char **why)
 {
     if (2 * (t->n_files + 1) > t->cap_files)
         files_grow(t);
@@ -295,13 +299,13 @@ int stage_tool_tree_label(struct stage_tools *t, const char **why)
     return t->tree_label;
 }
 
-int stage_tool_text_label(struct stage_tools *t, const char *field, const char *text,
-                          size_t len, const char *what, char *why)
+int stage_tool_text_label(struct stage_tools *t, const char *field, const char *text, size_t len,
+                          const char *what, char *why)
 {
     struct pol_value v;
     const char *name = strcmp(field, "git_log") == 0 ? "pr.title" : field;
-    pol_label_value(t->lab, name, declared_of(t->p, field), text, len, NULL, 0,
-                    "too large to scan", &v);
+    pol_label_value(t->lab, name, declared_of(t->p, field), text, len, NULL, 0, "too large to scan",
+                    &v);
     int label = v.label;
     if (why)
         value_why(t->p, &v, what, why, STAGE_TOOL_WHY);
@@ -317,8 +321,7 @@ static void why_join(const struct pipeline *p, int *label, char *why, int with, 
     *label = pol_label_join(p, *label, with);
 }
 
-void stage_tool_why(struct stage_tools *t, const struct pol_value *v, const char *what,
-                    char *why)
+void stage_tool_why(struct stage_tools *t, const struct pol_value *v, const char *what, char *why)
 {
     value_why(t->p, v, what, why, STAGE_TOOL_WHY);
 }
@@ -397,7 +400,7 @@ int stage_tool_out_printf(struct stage_tool_out *o, const char *fmt, ...)
 void stage_tool_out_part(struct stage_tool_out *o, const char *path)
 {
     o->parts = bh_xgrow(o->parts, &o->cap_parts, o->n_parts + 1, sizeof(*o->parts));
-    o->parts[o->n_parts++] = (struct src_part){ .path = bh_xstrdup(path), .offset = o->b.len };
+    o->parts[o->n_parts++] = (struct src_part){.path = bh_xstrdup(path), .offset = o->b.len};
 }
 
 void stage_tool_out_part_of(struct stage_tool_out *o, const struct src_part *from)
@@ -422,15 +425,18 @@ static void parts_close(struct stage_tool_out *o)
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
     unsigned c = s[0];
-    size_t len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 :
-                 c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    size_t len = c < 0x80                 ? 1
+                 : c >= 0xc2 && c <= 0xdf ? 2
+                 : c >= 0xe0 && c <= 0xef ? 3
+                 : c >= 0xf0 && c <= 0xf4 ? 4
+                                          : 0;
     if (len == 0 || len > n)
         return 0;
     for (size_t i = 1; i < len; i++)
         if ((s[i] & 0xc0) != 0x80)
             return 0;
-    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) ||
-        (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) || (c == 0xf0 && s[1] < 0x90) ||
+        (c == 0xf4 && s[1] >= 0x90))
         return 0;
     return len;
 }
@@ -457,8 +463,8 @@ void stage_tool_result_ok(struct stage_tools *t, struct stage_tool_out *o, const
     text_fix(o->b.data ? o->b.data : (char *)"", o->b.len);
     parts_close(o);
     const char *name = strcmp(field, "git_log") == 0 ? "pr.title" : field;
-    pol_label_value(t->lab, name, declared_of(t->p, field), o->b.data ? o->b.data : "",
-                    o->b.len, o->parts, o->n_parts, NULL, &v);
+    pol_label_value(t->lab, name, declared_of(t->p, field), o->b.data ? o->b.data : "", o->b.len,
+                    o->parts, o->n_parts, NULL, &v);
     memset(r, 0, sizeof(*r));
     r->label = v.label;
     value_why(t->p, &v, "the text shown", r->why, sizeof(r->why));
@@ -566,8 +572,8 @@ static int arg_take(const struct tool_def *d, size_t i, json_t *v, struct stage_
     if (s->type == ARG_STRING && json_is_string(v))
         a->str[i] = json_string_value(v);
     else if (s->type != ARG_INT || int_of(v, &a->num[i]) != 0) {
-        stage_tool_result_error(r, STAGE_TOOL_MALFORMED, "argument '%s' of %s must be %s",
-                                s->name, d->name, type_name(s->type));
+        stage_tool_result_error(r, STAGE_TOOL_MALFORMED, "argument '%s' of %s must be %s", s->name,
+                                d->name, type_name(s->type));
         return -1;
     }
     a->has[i] = 1;
@@ -600,8 +606,10 @@ static int args_check(const struct tool_def *d, json_t *obj, struct stage_tool_a
     {
         int i = arg_index(d, key);
         if (i < 0) {
-            stage_tool_result_error(r, STAGE_TOOL_MALFORMED, "%s has no argument '%.64s' (its "
-                                    "arguments: %s)", d->name, key, names);
+            stage_tool_result_error(r, STAGE_TOOL_MALFORMED,
+                                    "%s has no argument '%.64s' (its "
+                                    "arguments: %s)",
+                                    d->name, key, names);
             return -1;
         }
         if (arg_take(d, (size_t)i, v, a, r))
@@ -621,14 +629,17 @@ void stage_tools_call(struct stage_tools *t, const char *name, const char *argum
 {
     const struct tool_def *d = tool_find(name);
     if (!d) {
-        stage_tool_result_error(out, STAGE_TOOL_MALFORMED, "there is no tool '%.64s' (tools: "
-                                "read_file, list_files, grep, git_log, diff)", name ? name : "");
+        stage_tool_result_error(out, STAGE_TOOL_MALFORMED,
+                                "there is no tool '%.64s' (tools: "
+                                "read_file, list_files, grep, git_log, diff)",
+                                name ? name : "");
         return;
     }
     if (!arguments_json) { /* the provider found the model's arguments malformed */
-        stage_tool_result_error(out, STAGE_TOOL_MALFORMED, "the arguments of %s must be a JSON "
-                                "object, e.g. {\"%s\": ...}: what was sent is not one", d->name,
-                                d->args[0].name);
+        stage_tool_result_error(out, STAGE_TOOL_MALFORMED,
+                                "the arguments of %s must be a JSON "
+                                "object, e.g. {\"%s\": ...}: what was sent is not one",
+                                d->name, d->args[0].name);
         return;
     }
     json_error_t je;
@@ -636,8 +647,10 @@ void stage_tools_call(struct stage_tools *t, const char *name, const char *argum
     struct stage_tool_args a;
     memset(&a, 0, sizeof(a));
     if (!json_is_object(obj))
-        stage_tool_result_error(out, STAGE_TOOL_MALFORMED, "the arguments of %s must be a JSON "
-                                "object, e.g. {\"%s\": ...}%s%s", d->name, d->args[0].name,
+        stage_tool_result_error(out, STAGE_TOOL_MALFORMED,
+                                "the arguments of %s must be a JSON "
+                                "object, e.g. {\"%s\": ...}%s%s",
+                                d->name, d->args[0].name,
                                 obj ? "" : " — invalid JSON: ", obj ? "" : je.text);
     else if (args_check(d, obj, &a, out) == 0)
         d->run(t, &a, out);
@@ -653,8 +666,8 @@ static json_t *parameters_of(const struct tool_def *d)
         const struct arg_spec *s = &d->args[i];
         json_object_set_new(props, s->name,
                             json_pack("{s:s, s:s}", "type",
-                                      s->type == ARG_STRING ? "string" : "integer",
-                                      "description", s->description));
+                                      s->type == ARG_STRING ? "string" : "integer", "description",
+                                      s->description));
         if (s->required)
             json_array_append_new(required, json_string(s->name));
     }
@@ -668,10 +681,9 @@ char *stage_tools_json(const char *const *names, size_t n)
     for (size_t i = 0; i < n; i++) {
         const struct tool_def *d = tool_find(names[i]);
         if (d)
-            json_array_append_new(
-                arr, json_pack("{s:s, s:{s:s, s:s, s:o}}", "type", "function", "function", "name",
-                               d->name, "description", d->description, "parameters",
-                               parameters_of(d)));
+            json_array_append_new(arr, json_pack("{s:s, s:{s:s, s:s, s:o}}", "type", "function",
+                                                 "function", "name", d->name, "description",
+                                                 d->description, "parameters", parameters_of(d)));
     }
     size_t made = json_array_size(arr);
     char *out = made ? json_dumps(arr, JSON_COMPACT) : NULL;

@@ -46,15 +46,15 @@ struct stage_tools;
 #define STAGE_TOOL_FILE_MAX ((size_t)1 << 20)
 
 struct stage_tools_opts {
-    const char *repo;                /* path of the repository (bare or not), not searched
-                                        upwards */
-    const char *head;                /* the commit the tools read: a full hex id, or any
-                                        revision git rev-parse takes */
-    const struct src_field *diff;    /* the item's pr.diff (value and parts, or its error);
-                                        NULL: the diff tool answers that there is none */
-    const struct pol_labeller *lab;  /* labels every result; its pipeline gives the
-                                        declared labels */
-    size_t max_result;               /* 0: STAGE_TOOL_RESULT_MAX */
+    const char *repo;               /* path of the repository (bare or not), not searched
+                                       upwards */
+    const char *head;               /* the commit the tools read: a full hex id, or any
+                                       revision git rev-parse takes */
+    const struct src_field *diff;   /* the item's pr.diff (value and parts, or its error);
+                                       NULL: the diff tool answers that there is none */
+    const struct pol_labeller *lab; /* labels every result; its pipeline gives the
+                                       declared labels */
+    size_t max_result;              /* 0: STAGE_TOOL_RESULT_MAX */
 };
 
 /* Opens the repository at o->head. Everything in o is borrowed and must
@@ -75,13 +75,13 @@ enum stage_tool_status {
 #define STAGE_TOOL_WHY 256
 
 struct stage_tool_result {
-    char *text;          /* owned, valid UTF-8 (invalid bytes of a file become '?') */
-    int label;           /* label index of text, never -1 */
+    char *text;               /* owned, valid UTF-8 (invalid bytes of a file become '?') */
+    int label;                /* label index of text, never -1 */
     char why[STAGE_TOOL_WHY]; /* what decided the label, in words, for messages: a rule, a
                                  detector and the file and line, or why a file is unscanned
                                  (never its content); "" for a call that read nothing */
-    int status;          /* enum stage_tool_status */
-    int truncated;       /* the result was cut at a cap (text says so too) */
+    int status;               /* enum stage_tool_status */
+    int truncated;            /* the result was cut at a cap (text says so too) */
 };
 void stage_tool_result_release(struct stage_tool_result *r); /* zeroes r */
 

@@ -59,16 +59,22 @@ static git_blob *blob_at(struct stage_tools *t, const char *path, struct stage_t
     git_blob *b = NULL;
     int rc = git_tree_entry_bypath(&e, t->tree, path);
     if (rc == GIT_ENOTFOUND)
-        stage_tool_result_tree_error(t, r, "there is no file '%s' at the pull request's head "
-                                     "commit — list_files shows the files there are", path);
+        stage_tool_result_tree_error(t, r,
+                                     "there is no file '%s' at the pull request's head "
+                                     "commit — list_files shows the files there are",
+                                     path);
     else if (rc < 0)
         stage_tool_result_tree_error(t, r, "cannot read '%s': %s", path, git_msg());
     else if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
-        stage_tool_result_tree_error(t, r, "'%s' is a folder — list_files with dir \"%s\" "
-                                     "lists it", path, path);
+        stage_tool_result_tree_error(t, r,
+                                     "'%s' is a folder — list_files with dir \"%s\" "
+                                     "lists it",
+                                     path, path);
     else if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
-        stage_tool_result_tree_error(t, r, "'%s' is a submodule: its files are in another "
-                                     "repository", path);
+        stage_tool_result_tree_error(t, r,
+                                     "'%s' is a submodule: its files are in another "
+                                     "repository",
+                                     path);
     else if (git_blob_lookup(&b, t->repo, git_tree_entry_id(e)) < 0)
         stage_tool_result_tree_error(t, r, "cannot read '%s': %s", path, git_msg());
     git_tree_entry_free(e);
@@ -95,8 +101,8 @@ static long lines_of(const char *data, size_t size)
 }
 
 /* Shows lines [from, to] of data, numbered; *last gets the last line shown. */
-static void lines_show(struct stage_tool_out *o, const char *data, size_t size, long from,
-                       long to, long *last)
+static void lines_show(struct stage_tool_out *o, const char *data, size_t size, long from, long to,
+                       long *last)
 {
     long no = 1;
     *last = from - 1;
@@ -120,9 +126,10 @@ void stage_tool_read_file(struct stage_tools *t, const struct stage_tool_args *a
     const char *path = a->str[0];
     long from = a->has[1] ? a->num[1] : 1, to = a->has[2] ? a->num[2] : -1;
     if (from < 1 || (a->has[2] && to < from)) {
-        stage_tool_result_error(r, STAGE_TOOL_MALFORMED, "read_file: start_line must be 1 or "
-                                "more and end_line at least start_line (got %ld and %ld)", from,
-                                to);
+        stage_tool_result_error(r, STAGE_TOOL_MALFORMED,
+                                "read_file: start_line must be 1 or "
+                                "more and end_line at least start_line (got %ld and %ld)",
+                                from, to);
         return;
     }
     git_blob *b = blob_at(t, path, r);
@@ -154,8 +161,10 @@ void stage_tool_read_file(struct stage_tools *t, const struct stage_tool_args *a
             stage_tool_out_printf(&o, "%s is empty\n", path);
         lines_show(&o, data, size, from, to, &last);
         if (o.truncated)
-            snprintf(note, sizeof(note), "[cut at %zu bytes after line %ld: read on with "
-                     "start_line %ld]", t->max, last, last + 1);
+            snprintf(note, sizeof(note),
+                     "[cut at %zu bytes after line %ld: read on with "
+                     "start_line %ld]",
+                     t->max, last, last + 1);
         stage_tool_result_ok(t, &o, "pr.diff", note[0] ? note : NULL, r);
     }
     git_blob_free(b);
@@ -184,18 +193,20 @@ static git_tree *tree_at(struct stage_tools *t, const char *tool, const char *di
         rc = GIT_ENOTFOUND;
     git_tree_entry_free(e);
     if (rc < 0)
-        stage_tool_result_tree_error(t, r, "there is no folder '%s' at the pull request's head "
-                                     "commit — list_files without dir shows every file", dir);
+        stage_tool_result_tree_error(t, r,
+                                     "there is no folder '%s' at the pull request's head "
+                                     "commit — list_files without dir shows every file",
+                                     dir);
     return tree;
 }
 
 struct walk {
     struct stage_tools *t;
     struct stage_tool_out *o;
-    const char *prefix;    /* "dir/" or "" */
-    const char *glob;      /* NULL: every file */
-    regex_t re;            /* grep */
-    size_t shown;          /* paths (list_files) or lines (grep) */
+    const char *prefix;                /* "dir/" or "" */
+    const char *glob;                  /* NULL: every file */
+    regex_t re;                        /* grep */
+    size_t shown;                      /* paths (list_files) or lines (grep) */
     size_t matched, searched, skipped; /* grep: files */
     int stop;
 };
@@ -245,7 +256,7 @@ void stage_tool_list_files(struct stage_tools *t, const struct stage_tool_args *
     if (tree) {
         struct stage_tool_out o;
         char *prefix = dir[0] ? bh_xasprintf("%s/", dir) : bh_xstrdup("");
-        struct walk w = { .t = t, .o = &o, .prefix = prefix, .glob = a->has[1] ? a->str[1] : NULL };
+        struct walk w = {.t = t, .o = &o, .prefix = prefix, .glob = a->has[1] ? a->str[1] : NULL};
         stage_tool_out_init(&o, t->max);
         /* A listing, cut or filtered, is computed from the tree's paths. */
         const char *why = NULL;
@@ -254,8 +265,10 @@ void stage_tool_list_files(struct stage_tools *t, const struct stage_tool_args *
         git_tree_walk(tree, GIT_TREEWALK_PRE, list_cb, &w);
         char note[160];
         if (o.truncated)
-            snprintf(note, sizeof(note), "[cut after %zu paths: narrow the listing with dir or "
-                     "glob]", w.shown);
+            snprintf(note, sizeof(note),
+                     "[cut after %zu paths: narrow the listing with dir or "
+                     "glob]",
+                     w.shown);
         else
             snprintf(note, sizeof(note), "(%zu files)", w.shown);
         stage_tool_result_ok(t, &o, "pr.files", note, r);
@@ -275,7 +288,7 @@ static void grep_blob(struct walk *w, const char *path, const char *data, size_t
     for (size_t at = 0; at < size && !w->stop;) {
         const char *nl = memchr(data + at, '\n', size - at);
         size_t len = nl ? (size_t)(nl - (data + at)) : size - at;
-        regmatch_t m[1] = { { 0, (regoff_t)len } };
+        regmatch_t m[1] = {{0, (regoff_t)len}};
         no++;
         if (regexec(&w->re, data + at, 1, m, REG_STARTEND) == 0) {
             int cut = len > LINE_SHOW_MAX;
@@ -326,14 +339,16 @@ static void grep_note(const struct walk *w, char *note, size_t size)
 {
     char skipped[96] = "";
     if (w->skipped)
-        snprintf(skipped, sizeof(skipped), "; %zu binary or over %zu KiB not searched",
-                 w->skipped, STAGE_TOOL_FILE_MAX >> 10);
+        snprintf(skipped, sizeof(skipped), "; %zu binary or over %zu KiB not searched", w->skipped,
+                 STAGE_TOOL_FILE_MAX >> 10);
     if (w->stop)
-        snprintf(note, size, "[stopped after %zu matching lines: narrow the search with "
-                 "path_glob or a longer pattern]", w->shown);
+        snprintf(note, size,
+                 "[stopped after %zu matching lines: narrow the search with "
+                 "path_glob or a longer pattern]",
+                 w->shown);
     else if (w->shown)
-        snprintf(note, size, "(%zu matching lines in %zu files; %zu files searched%s)",
-                 w->shown, w->matched, w->searched, skipped);
+        snprintf(note, size, "(%zu matching lines in %zu files; %zu files searched%s)", w->shown,
+                 w->matched, w->searched, skipped);
     else
         snprintf(note, size, "(no line matches; %zu files searched%s)", w->searched, skipped);
 }
@@ -347,13 +362,15 @@ void stage_tool_grep(struct stage_tools *t, const struct stage_tool_args *a,
         return;
     }
     struct stage_tool_out o;
-    struct walk w = { .t = t, .o = &o, .prefix = "", .glob = a->has[1] ? a->str[1] : NULL };
+    struct walk w = {.t = t, .o = &o, .prefix = "", .glob = a->has[1] ? a->str[1] : NULL};
     int rc = regcomp(&w.re, a->str[0], REG_EXTENDED);
     if (rc) {
         char why[160];
         regerror(rc, &w.re, why, sizeof(why));
-        stage_tool_result_error(r, STAGE_TOOL_FAILED, "grep: the pattern does not compile as a "
-                                "POSIX extended regular expression: %s", why);
+        stage_tool_result_error(r, STAGE_TOOL_FAILED,
+                                "grep: the pattern does not compile as a "
+                                "POSIX extended regular expression: %s",
+                                why);
         return;
     }
     stage_tool_out_init(&o, t->max);
@@ -445,7 +462,10 @@ static size_t log_walk(struct stage_tools *t, struct stage_tool_out *o, const ch
         git_commit_free(c);
     }
     git_revwalk_free(rw);
-    *msgs_label = stage_tool_text_label(t, "git_log", over ? NULL : msgs.data ? msgs.data : "",
+    *msgs_label = stage_tool_text_label(t, "git_log",
+                                        over        ? NULL
+                                        : msgs.data ? msgs.data
+                                                    : "",
                                         msgs.len, "the messages of the commits shown", msgs_why);
     bh_buf_release(&msgs);
     return shown;
@@ -506,8 +526,8 @@ static void diff_copy(struct stage_tool_out *o, const struct src_field *f,
 /* What a diff result depends on, labelled as the engine labels pr.diff and
  * each.diff: the whole field, or one file's part on its own (copied whole,
  * so whatever the part records of the paths it touches goes with it). */
-static int diff_label(struct stage_tools *t, const struct src_field *f,
-                      const struct src_part *only, char *why)
+static int diff_label(struct stage_tools *t, const struct src_field *f, const struct src_part *only,
+                      char *why)
 {
     struct pol_value v;
     if (only) {
@@ -533,8 +553,11 @@ static int diff_paths_label(struct stage_tools *t, const struct src_field *f, ch
     bh_buf_init(&b, POL_DETECT_MAX_BYTES);
     for (size_t i = 0; i < f->n_parts && !over; i++)
         over = bh_buf_printf(&b, "%s\n", f->parts[i].path) != 0;
-    int label = stage_tool_text_label(t, "pr.files", over ? NULL : b.data ? b.data : "", b.len,
-                                      "the paths the diff changes", why);
+    int label = stage_tool_text_label(t, "pr.files",
+                                      over     ? NULL
+                                      : b.data ? b.data
+                                               : "",
+                                      b.len, "the paths the diff changes", why);
     bh_buf_release(&b);
     return label;
 }
@@ -561,8 +584,10 @@ void stage_tool_diff(struct stage_tools *t, const struct stage_tool_args *a,
         return;
     }
     if (path && !(only = diff_part(f, path))) {
-        stage_tool_result_tree_error(t, r, "the pull request does not change '%s' — diff "
-                                     "without a path shows every file it changes", path);
+        stage_tool_result_tree_error(t, r,
+                                     "the pull request does not change '%s' — diff "
+                                     "without a path shows every file it changes",
+                                     path);
         int l = diff_paths_label(t, f, words);
         stage_tool_result_depends(t, r, l, words);
         return;
@@ -574,8 +599,10 @@ void stage_tool_diff(struct stage_tools *t, const struct stage_tool_args *a,
     stage_tool_out_depends(t, &o, l, words);
     diff_copy(&o, f, only);
     if (o.truncated)
-        snprintf(note, sizeof(note), "[cut at %zu bytes: ask for one file with diff and its "
-                 "path]", t->max);
+        snprintf(note, sizeof(note),
+                 "[cut at %zu bytes: ask for one file with diff and its "
+                 "path]",
+                 t->max);
     else if (f->n_parts == 0)
         snprintf(note, sizeof(note), "(the pull request changes nothing)");
     stage_tool_result_ok(t, &o, "pr.diff", note[0] ? note : NULL, r);

@@ -17,25 +17,25 @@ struct src_part;
 
 /* The label of one file of the head tree, whole (see stage_tool_file_label). */
 struct stage_file_label {
-    char *path;                      /* NULL: an empty slot */
+    char *path; /* NULL: an empty slot */
     int label;
-    char *why;                       /* what decided it, in words */
+    char *why; /* what decided it, in words */
 };
 
 struct stage_tools {
     git_repository *repo;
     git_commit *head;
-    git_tree *tree;                  /* the head commit's */
+    git_tree *tree; /* the head commit's */
     const struct src_field *diff;
     const struct pol_labeller *lab;
     const struct pipeline *p;
-    size_t max;                      /* bytes of one result */
+    size_t max; /* bytes of one result */
     /* Labels of whole files by path, an open-addressing table: the tools
      * read one commit, so a path's label never changes while they are open,
      * and a series of greps labels each file once. */
     struct stage_file_label *files;
-    size_t n_files, cap_files;       /* cap_files: 0 or a power of two */
-    int tree_label;                  /* every path of the head tree; -1 until computed */
+    size_t n_files, cap_files; /* cap_files: 0 or a power of two */
+    int tree_label;            /* every path of the head tree; -1 until computed */
     char tree_why[STAGE_TOOL_WHY];
 };
 
@@ -55,8 +55,8 @@ struct stage_tool_out {
     struct bh_buf b;
     size_t max;
     int truncated;
-    int depends;   /* the join of what the text depends on beyond what it shows (whole
-                      files, every path searched), joined into the result's label */
+    int depends;              /* the join of what the text depends on beyond what it shows (whole
+                                 files, every path searched), joined into the result's label */
     char why[STAGE_TOOL_WHY]; /* what decided depends */
     struct src_part *parts;
     size_t n_parts, cap_parts;
@@ -93,8 +93,7 @@ void stage_tool_result_depends(struct stage_tools *t, struct stage_tool_result *
  * scanned whole — b NULL (not readable), binary, or over the detectors' cap
  * — is the top label (unknown means top). Cached per path for the life of
  * t (one commit). *why (may be NULL) gets what decided it, borrowed from t. */
-int stage_tool_file_label(struct stage_tools *t, const char *path, git_blob *b,
-                          const char **why);
+int stage_tool_file_label(struct stage_tools *t, const char *path, git_blob *b, const char **why);
 
 /* The label of the head tree's list of paths (every file, as pr.files, with
  * the detectors over all of them): what a listing, a "no such file" answer
@@ -107,20 +106,19 @@ int stage_tool_tree_label(struct stage_tools *t, const char **why);
  * depends on that is not a file, e.g. the whole messages of commits. text
  * NULL: it could not be read whole (top). why (STAGE_TOOL_WHY bytes, or
  * NULL) gets what decided the label, prefixed with `what`. */
-int stage_tool_text_label(struct stage_tools *t, const char *field, const char *text,
-                          size_t len, const char *what, char *why);
+int stage_tool_text_label(struct stage_tools *t, const char *field, const char *text, size_t len,
+                          const char *what, char *why);
 
 /* What decided v's label, in words, into why (STAGE_TOOL_WHY bytes): the
  * first reason at its label, `what` naming the subject when the reason names
  * no file. */
 struct pol_value;
-void stage_tool_why(struct stage_tools *t, const struct pol_value *v, const char *what,
-                    char *why);
+void stage_tool_why(struct stage_tools *t, const struct pol_value *v, const char *what, char *why);
 
 /* Ends a successful call: the text of o is labelled as the source field
  * `field` (declared label of field, or of pr.title joined with pr.files for
- * git_log) with o's parts, joined with o->depends, then `note` (may be NULL; the caller's words about
- * caps or counts, no repository data) is appended. Takes o's text. */
+ * git_log) with o's parts, joined with o->depends, then `note` (may be NULL; the caller's words
+ * about caps or counts, no repository data) is appended. Takes o's text. */
 void stage_tool_result_ok(struct stage_tools *t, struct stage_tool_out *o, const char *field,
                           const char *note, struct stage_tool_result *r);
 /* A result that says something of the repository's tree (a file that is

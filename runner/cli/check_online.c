@@ -35,7 +35,7 @@
 
 struct outcome {
     FILE *out;
-    json_t *eps;  /* the "endpoints" array of the JSON form, or NULL */
+    json_t *eps;                        /* the "endpoints" array of the JSON form, or NULL */
     const struct pol_stage_report *rep; /* the run's static check with the online facts */
     int refused; /* a stage on a stub, or enforce_local require not met: exit 3 */
     int failed;  /* an endpoint unreachable, a model missing: exit 4 */
@@ -44,8 +44,8 @@ struct outcome {
 
 /* "review 8192 (options), second 32768 (from /api/show)" for the stages of
  * endpoint ep that use model m. */
-static void num_ctx_print(FILE *f, const struct pipeline *p, const struct egr_gate *g,
-                          size_t ep, const char *model)
+static void num_ctx_print(FILE *f, const struct pipeline *p, const struct egr_gate *g, size_t ep,
+                          const char *model)
 {
     const char *sep = "; num_ctx";
     for (size_t i = 0; i < p->n_stages; i++) {
@@ -73,9 +73,10 @@ static int stub_refusals(const struct pipeline *p, size_t ep, const struct cli_s
         const struct pipe_stage *s = &p->stages[i];
         if (s->endpoint != ep || !prov_model_name_eq(s->model, m->name) || rep[i].ok)
             continue;
-        fprintf(stderr, "bulkhead: %s:%d:%d: stages.%s: refused: local stage %s — use a model "
-                        "that runs on that machine\n", p->file, s->line, s->col, s->name,
-                rep[i].reason);
+        fprintf(stderr,
+                "bulkhead: %s:%d:%d: stages.%s: refused: local stage %s — use a model "
+                "that runs on that machine\n",
+                p->file, s->line, s->col, s->name, rep[i].reason);
         refused = 1;
     }
     return refused;
@@ -91,10 +92,11 @@ static json_t *num_ctx_json(const struct pipeline *p, const struct egr_gate *g, 
         if (s->endpoint != ep || !prov_model_name_eq(s->model, model))
             continue;
         long n = egr_stage_num_ctx(g, i);
-        json_array_append_new(a, json_pack("{s:s, s:I, s:s}", "stage", s->name,
-                                           "value", (json_int_t)n, "from",
-                                           n <= 0 ? "server default" : s->num_ctx > 0
-                                           ? "options" : "/api/show"));
+        json_array_append_new(a, json_pack("{s:s, s:I, s:s}", "stage", s->name, "value",
+                                           (json_int_t)n, "from",
+                                           n <= 0           ? "server default"
+                                           : s->num_ctx > 0 ? "options"
+                                                            : "/api/show"));
     }
     return a;
 }
@@ -102,8 +104,10 @@ static json_t *num_ctx_json(const struct pipeline *p, const struct egr_gate *g, 
 static json_t *model_json(const struct pipeline *p, const struct egr_gate *g,
                           const struct cli_survey *sv, const struct cli_survey_model *m)
 {
-    const char *state = m->remote ? "stub" : m->listed == 1 ? "present"
-                        : m->listed == 0 ? "missing" : "unknown";
+    const char *state = m->remote        ? "stub"
+                        : m->listed == 1 ? "present"
+                        : m->listed == 0 ? "missing"
+                                         : "unknown";
     json_t *o = json_pack("{s:s, s:s}", "name", m->name, "state", state);
     json_object_set_new(o, "remote", m->remote ? json_string(m->remote) : json_null());
     json_object_set_new(o, "loaded", m->loaded < 0 ? json_null() : json_boolean(m->loaded));
@@ -120,24 +124,28 @@ static void model_print(struct outcome *o, const struct pipeline *p, const struc
     if (m->remote) {
         int refused = stub_refusals(p, sv->endpoint, m, o->rep);
         fprintf(f, "a cloud stub forwarding to %s (seen in %s) — %s\n", m->remote,
-                m->remote_from ? m->remote_from : "?", refused ? "refused"
-                : "its stages are cloud, cleared for the bottom label only");
+                m->remote_from ? m->remote_from : "?",
+                refused ? "refused" : "its stages are cloud, cleared for the bottom label only");
         o->refused |= refused;
         return;
     }
     if (m->probe_err.code)
         bh_err_print(&m->probe_err, stderr);
     if (m->listed == 0)
-        fprintf(f, "missing — run \"ollama pull %s\" on that machine, or 'bulkhead models "
-                   "--pull %s'\n", m->name, p->file);
+        fprintf(f,
+                "missing — run \"ollama pull %s\" on that machine, or 'bulkhead models "
+                "--pull %s'\n",
+                m->name, p->file);
     else if (m->listed < 0)
         fprintf(f, "not known (the model list could not be read)\n");
     if (m->listed != 1) {
         o->failed = 1;
         return;
     }
-    fprintf(f, "present, %s", m->loaded == 1 ? "loaded" : m->loaded == 0 ? "not loaded"
-                                                                           : "loaded: ?");
+    fprintf(f, "present, %s",
+            m->loaded == 1   ? "loaded"
+            : m->loaded == 0 ? "not loaded"
+                             : "loaded: ?");
     if (m->context_length > 0)
         fprintf(f, ", context length %lld", (long long)m->context_length);
     else
@@ -163,25 +171,29 @@ static void window_print(FILE *f, const struct pipeline *p, size_t ep,
         fprintf(f, "%s %ld for %s", sep, m->num_ctx, s->name);
         sep = ",";
         if (s->num_ctx > m->num_ctx)
-            fprintf(stderr, "bulkhead: warning: %s:%d:%d: stages.%s: options.num_ctx %ld is "
-                            "larger than the context window of the server (n_ctx %ld in GET "
-                            "/v1/models): prompts over %ld tokens fail — set options.num_ctx to "
-                            "%ld, or restart the server with a larger context (llama-server "
-                            "--ctx-size)\n", p->file, s->line, s->col, s->name, s->num_ctx,
-                    m->num_ctx, m->num_ctx, m->num_ctx);
+            fprintf(stderr,
+                    "bulkhead: warning: %s:%d:%d: stages.%s: options.num_ctx %ld is "
+                    "larger than the context window of the server (n_ctx %ld in GET "
+                    "/v1/models): prompts over %ld tokens fail — set options.num_ctx to "
+                    "%ld, or restart the server with a larger context (llama-server "
+                    "--ctx-size)\n",
+                    p->file, s->line, s->col, s->name, s->num_ctx, m->num_ctx, m->num_ctx,
+                    m->num_ctx);
     }
 }
 
-static void v1_model_print(struct outcome *o, const struct pipeline *p,
-                           const struct cli_survey *sv, const struct cli_survey_model *m)
+static void v1_model_print(struct outcome *o, const struct pipeline *p, const struct cli_survey *sv,
+                           const struct cli_survey_model *m)
 {
     FILE *f = o->out;
     fprintf(f, "    model %s: ", m->name);
     if (m->listed == 1)
         fprintf(f, "listed");
     else if (sv->serves)
-        fprintf(f, "the server serves one model, '%s'; the stage asks for '%s' (it answers "
-                   "every name with its one model)", sv->serves, m->name);
+        fprintf(f,
+                "the server serves one model, '%s'; the stage asks for '%s' (it answers "
+                "every name with its one model)",
+                sv->serves, m->name);
     else {
         fprintf(f, "missing — GET /v1/models does not list it: start the server with that "
                    "model, or name a listed one in the stage\n");
@@ -197,8 +209,7 @@ static void v1_model_print(struct outcome *o, const struct pipeline *p,
     fputc('\n', f);
 }
 
-static void dialect_print(struct outcome *o, const struct pipeline *p,
-                          const struct cli_survey *sv)
+static void dialect_print(struct outcome *o, const struct pipeline *p, const struct cli_survey *sv)
 {
     const struct pipe_endpoint *e = &p->endpoints[sv->endpoint];
     if (!cli_survey_reachable(sv)) {
@@ -207,9 +218,13 @@ static void dialect_print(struct outcome *o, const struct pipeline *p,
         o->failed = 1;
         return;
     }
-    fprintf(o->out, "  %s (%s): reachable, %s dialect (%sGET /v1/models %s, not an Ollama "
-                    "server)\n", e->name, e->url, e->provider,
-            sv->health < 0 ? "" : sv->health ? "GET /health ok, " : "GET /health failed, ",
+    fprintf(o->out,
+            "  %s (%s): reachable, %s dialect (%sGET /v1/models %s, not an Ollama "
+            "server)\n",
+            e->name, e->url, e->provider,
+            sv->health < 0 ? ""
+            : sv->health   ? "GET /health ok, "
+                           : "GET /health failed, ",
             sv->v1_ok ? "answered" : "failed");
     if (!sv->v1_ok) {
         bh_err_print(&sv->v1_err, stderr);
@@ -231,14 +246,15 @@ static void endpoint_json(struct outcome *o, const struct pipeline *p, const str
         cli_enforcement_words(sv, e, words, sizeof(words));
     for (size_t i = 0; (sv->reached || sv->v1_ok) && i < sv->n_models; i++)
         json_array_append_new(models, model_json(p, g, sv, &sv->models[i]));
-    const char *server = sv->reached ? "ollama" : cli_survey_misdeclared(sv, p) ? "openai"
-                         : cli_survey_reachable(sv) ? e->provider : "";
+    const char *server = sv->reached                     ? "ollama"
+                         : cli_survey_misdeclared(sv, p) ? "openai"
+                         : cli_survey_reachable(sv)      ? e->provider
+                                                         : "";
     json_array_append_new(o->eps, json_pack("{s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:s*, s:o}",
-                                            "name", e->name, "url", e->url, "asked", 1,
-                                            "reached", cli_survey_reachable(sv), "server", server,
-                                            "version", sv->reached ? sv->server.version : "",
-                                            "enforcement", words, "serves", sv->serves,
-                                            "models", models));
+                                            "name", e->name, "url", e->url, "asked", 1, "reached",
+                                            cli_survey_reachable(sv), "server", server, "version",
+                                            sv->reached ? sv->server.version : "", "enforcement",
+                                            words, "serves", sv->serves, "models", models));
 }
 
 /* An endpoint declared "ollama" in front of an OpenAI-compatible server:
@@ -247,9 +263,11 @@ static void misdeclared_print(struct outcome *o, const struct pipeline *p,
                               const struct cli_survey *sv)
 {
     const struct pipe_endpoint *e = &p->endpoints[sv->endpoint];
-    struct bh_err err = { 0 };
-    fprintf(o->out, "  %s (%s): this looks like an OpenAI-compatible server (GET /v1/models "
-                    "answered, /api/version did not)\n", e->name, e->url);
+    struct bh_err err = {0};
+    fprintf(o->out,
+            "  %s (%s): this looks like an OpenAI-compatible server (GET /v1/models "
+            "answered, /api/version did not)\n",
+            e->name, e->url);
     cli_survey_misdeclared_err(sv, p, &err);
     bh_err_print(&err, stderr);
     o->config = 1;
@@ -261,7 +279,7 @@ static void endpoint_print(struct outcome *o, const struct pipeline *p, struct c
                            struct cli_survey *sv)
 {
     const struct pipe_endpoint *e = &p->endpoints[sv->endpoint];
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     char words[200];
     if (o->eps)
         endpoint_json(o, p, on->gate, sv);
@@ -280,9 +298,12 @@ static void endpoint_print(struct outcome *o, const struct pipeline *p, struct c
         return;
     }
     cli_enforcement_words(sv, e, words, sizeof(words));
-    fprintf(o->out, "  %s (%s): reachable, ollama %s%s%s%s\n    enforcement: %s\n", e->name,
-            e->url, sv->server.version, strcmp(e->provider, "ollama") ? " (an Ollama server, "
-            "which serves the " : "", strcmp(e->provider, "ollama") ? e->provider : "",
+    fprintf(o->out, "  %s (%s): reachable, ollama %s%s%s%s\n    enforcement: %s\n", e->name, e->url,
+            sv->server.version,
+            strcmp(e->provider, "ollama") ? " (an Ollama server, "
+                                            "which serves the "
+                                          : "",
+            strcmp(e->provider, "ollama") ? e->provider : "",
             strcmp(e->provider, "ollama") ? " dialect too; asked as Ollama)" : "", words);
     if (cli_survey_required(sv, p, &err)) {
         bh_err_print(&err, stderr);
@@ -314,18 +335,18 @@ static void reload_warn(const struct pipeline *p, const struct egr_gate *g)
 
 static void not_asked(struct outcome *o, const struct pipe_endpoint *e)
 {
-    fprintf(o->out, "  %s (%s): not asked — only local endpoints with a local stage are\n",
-            e->name, e->url);
+    fprintf(o->out, "  %s (%s): not asked — only local endpoints with a local stage are\n", e->name,
+            e->url);
     if (o->eps)
-        json_array_append_new(o->eps, json_pack("{s:s, s:s, s:b}", "name", e->name, "url",
-                                                e->url, "asked", 0));
+        json_array_append_new(
+            o->eps, json_pack("{s:s, s:s, s:b}", "name", e->name, "url", e->url, "asked", 0));
 }
 
 static int check_online(const struct pipeline *p, const char *state, FILE *out, json_t *eps)
 {
     struct cli_online on;
-    struct bh_err err = { 0 };
-    struct outcome o = { .out = out, .eps = eps };
+    struct bh_err err = {0};
+    struct outcome o = {.out = out, .eps = eps};
     if (cli_online_open(&on, p, state, "check", &err)) {
         cli_online_close(&on, NULL);
         return cli_fail(&err);
@@ -356,8 +377,10 @@ static int check_online(const struct pipeline *p, const char *state, FILE *out, 
     free(rep);
     reload_warn(p, on.gate);
     cli_online_close(&on, o.refused ? "refused" : o.failed || o.config ? "failed" : "ok");
-    return o.refused ? CLI_EXIT_POLICY : o.config ? CLI_EXIT_USAGE
-           : o.failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+    return o.refused  ? CLI_EXIT_POLICY
+           : o.config ? CLI_EXIT_USAGE
+           : o.failed ? CLI_EXIT_FAILED
+                      : CLI_EXIT_OK;
 }
 
 int cli_check_online(const struct pipeline *p, const char *state, FILE *out)
@@ -365,8 +388,7 @@ int cli_check_online(const struct pipeline *p, const char *state, FILE *out)
     return check_online(p, state, out, NULL);
 }
 
-int cli_check_online_json(const struct pipeline *p, const char *state, FILE *out,
-                          json_t **online)
+int cli_check_online_json(const struct pipeline *p, const char *state, FILE *out, json_t **online)
 {
     json_t *eps = json_array();
     int code = check_online(p, state, out, eps);

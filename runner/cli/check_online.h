@@ -16,8 +16,8 @@ struct pipeline;
  * when a local stage's model is a cloud stub or enforce_local "require" is
  * not met, CLI_EXIT_USAGE when an endpoint declared "ollama" has
  * an OpenAI-compatible server (cli_survey_misdeclared), CLI_EXIT_FAILED when
- * an endpoint is unreachable or a model missing, CLI_EXIT_OK otherwise; a configuration error's code when the
- * state or the gate could not be opened. */
+ * an endpoint is unreachable or a model missing, CLI_EXIT_OK otherwise; a configuration error's
+ * code when the state or the gate could not be opened. */
 int cli_check_online(const struct pipeline *p, const char *state, FILE *out);
 
 /* The same, and the findings as JSON into *online (a new object, owned by

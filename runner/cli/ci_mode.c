@@ -53,7 +53,7 @@ static size_t findings_print(const struct rep_outcome *o, int fail_on)
 int cli_run_exit(struct store *s, int64_t run_id, int fail_on)
 {
     struct rep_outcome o;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     char **stages = NULL;
     size_t n = 0;
     if (rep_outcome(s, run_id, &o, &err) || store_run_findings(s, run_id, &stages, &n, &err))

@@ -10,11 +10,11 @@ struct bh_err;
 /* Exit codes (README.md documents them). */
 enum {
     CLI_EXIT_OK = 0,
-    CLI_EXIT_FINDINGS = 1,   /* findings at or above --fail-on (later) */
-    CLI_EXIT_USAGE = 2,      /* usage or configuration error */
-    CLI_EXIT_POLICY = 3,     /* a policy refusal happened */
-    CLI_EXIT_FAILED = 4,     /* some tasks failed */
-    CLI_EXIT_INTERNAL = 70,  /* a bug */
+    CLI_EXIT_FINDINGS = 1,  /* findings at or above --fail-on (later) */
+    CLI_EXIT_USAGE = 2,     /* usage or configuration error */
+    CLI_EXIT_POLICY = 3,    /* a policy refusal happened */
+    CLI_EXIT_FAILED = 4,    /* some tasks failed */
+    CLI_EXIT_INTERNAL = 70, /* a bug */
 };
 
 struct cli_cmd {

@@ -31,9 +31,9 @@ static const char help[] =
     "  --state DIR   state database folder (default " CLI_DEFAULT_STATE ")\n";
 
 static const struct option longopts[] = {
-    { "state", required_argument, NULL, 's' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
+    {"state", required_argument, NULL, 's'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static const char *str(const char *s)
@@ -58,16 +58,27 @@ static json_t *text(const char *s)
 static int show_one(void *ud, const struct store_audit *r)
 {
     struct bh_err *err = ud;
-    const struct { const char *key; json_t *v; } f[] = {
-        { "seq", json_integer(r->seq) },          { "time", text(r->time) },
-        { "run", json_integer(r->run_id) },       { "item", text(r->item) },
-        { "stage", text(r->stage) },              { "endpoint", text(r->endpoint) },
-        { "url", text(r->url) },                  { "locality", text(r->locality) },
-        { "model", text(r->model) },              { "label", text(r->label) },
-        { "clearance", text(r->clearance) },      { "decision", text(r->decision) },
-        { "reason", text(r->reason) },            { "payload_sha256", text(r->payload_sha256) },
-        { "bytes", json_integer(r->bytes) },      { "prev_hash", text(r->prev_hash) },
-        { "hash", text(r->hash) },
+    const struct {
+        const char *key;
+        json_t *v;
+    } f[] = {
+        {"seq", json_integer(r->seq)},
+        {"time", text(r->time)},
+        {"run", json_integer(r->run_id)},
+        {"item", text(r->item)},
+        {"stage", text(r->stage)},
+        {"endpoint", text(r->endpoint)},
+        {"url", text(r->url)},
+        {"locality", text(r->locality)},
+        {"model", text(r->model)},
+        {"label", text(r->label)},
+        {"clearance", text(r->clearance)},
+        {"decision", text(r->decision)},
+        {"reason", text(r->reason)},
+        {"payload_sha256", text(r->payload_sha256)},
+        {"bytes", json_integer(r->bytes)},
+        {"prev_hash", text(r->prev_hash)},
+        {"hash", text(r->hash)},
     };
     json_t *o = json_object();
     int bad = 0;
@@ -76,8 +87,10 @@ static int show_one(void *ud, const struct store_audit *r)
     char *line = bad ? NULL : json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!line)
-        return bh_err_set(err, BH_EINTERNAL, "audit record %lld: cannot show it as JSON — "
-                          "please report this bug", (long long)r->seq);
+        return bh_err_set(err, BH_EINTERNAL,
+                          "audit record %lld: cannot show it as JSON — "
+                          "please report this bug",
+                          (long long)r->seq);
     printf("%s\n", line);
     free(line);
     return 0;
@@ -86,11 +99,12 @@ static int show_one(void *ud, const struct store_audit *r)
 static void breach_print(void *ud, const struct store_audit *r)
 {
     (void)ud;
-    printf("audit record %lld (%s): breach at stage '%s', endpoint '%s' (%s, %s), model '%s'%s%s%s: "
-           "%s\n",
-           (long long)r->seq, r->time, str(r->stage), str(r->endpoint), str(r->locality),
-           str(r->url), str(r->model), r->item && r->item[0] ? ", item '" : "", str(r->item),
-           r->item && r->item[0] ? "'" : "", str(r->reason));
+    printf(
+        "audit record %lld (%s): breach at stage '%s', endpoint '%s' (%s, %s), model '%s'%s%s%s: "
+        "%s\n",
+        (long long)r->seq, r->time, str(r->stage), str(r->endpoint), str(r->locality), str(r->url),
+        str(r->model), r->item && r->item[0] ? ", item '" : "", str(r->item),
+        r->item && r->item[0] ? "'" : "", str(r->reason));
 }
 
 static int verify(struct store *s, struct bh_err *err)
@@ -100,10 +114,11 @@ static int verify(struct store *s, struct bh_err *err)
     int rc = egr_audit_verify_each(s, &n, &breaches, breach_print, NULL, err);
     if (rc == 0)
         printf("audit: %lld records, chain intact, every allowed request within its "
-               "clearance\n", (long long)n);
+               "clearance\n",
+               (long long)n);
     else if (breaches)
-        printf("audit: %lld records, chain intact, %zu breach record%s\n", (long long)n,
-               breaches, breaches == 1 ? "" : "s");
+        printf("audit: %lld records, chain intact, %zu breach record%s\n", (long long)n, breaches,
+               breaches == 1 ? "" : "s");
     return rc;
 }
 
@@ -123,7 +138,7 @@ int cmd_audit(int argc, char **argv)
     }
     if (optind + 1 != argc || (strcmp(argv[optind], "show") && strcmp(argv[optind], "verify")))
         return cli_usage_error("audit", "expected 'show' or 'verify'");
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     struct store *s = NULL;
     int rc = cli_state_open(&s, state, &err);
     if (rc == 0 && argv[optind][0] == 's')

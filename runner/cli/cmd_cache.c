@@ -31,16 +31,16 @@ static const char help[] =
     "  --help             this text\n";
 
 static const struct option longopts[] = {
-    { "state", required_argument, NULL, 's' },
-    { "older-than", required_argument, NULL, 'o' },
-    { "all", no_argument, NULL, 'a' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
+    {"state", required_argument, NULL, 's'},
+    {"older-than", required_argument, NULL, 'o'},
+    {"all", no_argument, NULL, 'a'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 struct cache_args {
     const char *state, *action;
-    int days;      /* --older-than, -1 when not given */
+    int days; /* --older-than, -1 when not given */
     int all;
 };
 
@@ -98,7 +98,7 @@ static int prune(struct store *s, const struct cache_args *a, struct bh_err *err
 /* 0 to go on, -1 after --help, or an exit code. */
 static int parse(int argc, char **argv, struct cache_args *a)
 {
-    *a = (struct cache_args){ .state = CLI_DEFAULT_STATE, .days = -1 };
+    *a = (struct cache_args){.state = CLI_DEFAULT_STATE, .days = -1};
     int c;
     char *end = NULL;
     optind = 1;
@@ -110,8 +110,10 @@ static int parse(int argc, char **argv, struct cache_args *a)
         case 'o': {
             long v = strtol(optarg, &end, 10);
             if (end == optarg || *end || v < 0 || v > 100000)
-                return cli_usage_error("cache", "--older-than takes a number of days such as "
-                                                "30, got '%s'", optarg);
+                return cli_usage_error("cache",
+                                       "--older-than takes a number of days such as "
+                                       "30, got '%s'",
+                                       optarg);
             a->days = (int)v;
             break;
         }
@@ -134,7 +136,7 @@ int cmd_cache(int argc, char **argv)
     int code = parse(argc, argv, &a);
     if (code)
         return code < 0 ? CLI_EXIT_OK : code;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     struct store *s = NULL;
     int rc = cli_state_open(&s, a.state, &err);
     if (rc == 0)

@@ -46,7 +46,8 @@ static const char help[] =
     "                       stubs, each model's context length and the num_ctx each\n"
     "                       stage would use (after the graph in text format, the\n"
     "                       member \"online\" in json, on stderr in dot and md)\n"
-    "  --state DIR          with --online: state folder for the audit (default " CLI_DEFAULT_STATE ")\n"
+    "  --state DIR          with --online: state folder for the audit (default " CLI_DEFAULT_STATE
+    ")\n"
     "  --help               this text\n"
     "\n"
     "exit: 0 the pipeline passes, 2 the file is invalid, 3 a stage is refused (every\n"
@@ -57,12 +58,9 @@ static const char help[] =
     "4 with --online: an endpoint is unreachable or a needed model is missing\n";
 
 static const struct option longopts[] = {
-    { "endpoint", required_argument, NULL, 'e' },
-    { "format", required_argument, NULL, 'f' },
-    { "online", no_argument, NULL, 'o' },
-    { "state", required_argument, NULL, 's' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
+    {"endpoint", required_argument, NULL, 'e'}, {"format", required_argument, NULL, 'f'},
+    {"online", no_argument, NULL, 'o'},         {"state", required_argument, NULL, 's'},
+    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 };
 
 /* One line on stderr per refused stage, with the file position and a next step. */
@@ -94,8 +92,9 @@ static void key_warn(const struct pipeline *p, size_t i, const struct egr_endpoi
     for (size_t s = 0; s < p->n_stages; s++) {
         if (p->stages[s].endpoint != i || pol_stage_local(p, s, eps[i].local))
             continue;
-        fprintf(stderr, "bulkhead: warning: %s:%d:%d: endpoints.%s.api_key_env: the variable "
-                        "'%s' is not set; 'bulkhead run' will refuse to start without it\n",
+        fprintf(stderr,
+                "bulkhead: warning: %s:%d:%d: endpoints.%s.api_key_env: the variable "
+                "'%s' is not set; 'bulkhead run' will refuse to start without it\n",
                 p->file, e->line, e->col, e->name, e->api_key_env);
         return;
     }
@@ -106,9 +105,10 @@ static void login_warn(const struct pipe_endpoint *e, const char *file)
 {
     const char *login = e->basic_auth_env ? getenv(e->basic_auth_env) : NULL;
     if (e->basic_auth_env && (!login || !strchr(login, ':')))
-        fprintf(stderr, "bulkhead: warning: %s:%d:%d: endpoints.%s.basic_auth_env: the variable "
-                        "'%s' is not set to USER:PASSWORD; 'bulkhead run' will refuse to start "
-                        "without it\n",
+        fprintf(stderr,
+                "bulkhead: warning: %s:%d:%d: endpoints.%s.basic_auth_env: the variable "
+                "'%s' is not set to USER:PASSWORD; 'bulkhead run' will refuse to start "
+                "without it\n",
                 file, e->line, e->col, e->name, e->basic_auth_env);
 }
 
@@ -146,8 +146,7 @@ static void reload_warn(const struct pipeline *p)
 
 /* The graph's JSON with the online findings as its last member, "online";
  * the graph's own members are printed as the offline check prints them. */
-static int graph_json_online(const struct pipeline *p, const struct pol_graph *g,
-                             const char *state)
+static int graph_json_online(const struct pipeline *p, const struct pol_graph *g, const char *state)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -173,7 +172,7 @@ static int graph_json_online(const struct pipeline *p, const struct pol_graph *g
 static int check_pipeline(const struct pipeline *p, const struct check_args *a)
 {
     enum pol_format fmt = a->fmt;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     struct egr_endpoint *eps = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*eps));
     int code = CLI_EXIT_OK, rc = cli_endpoints_verify(p, eps, &err);
     if (rc) {
@@ -201,8 +200,8 @@ static int check_pipeline(const struct pipeline *p, const struct check_args *a)
 
 int cmd_check(int argc, char **argv)
 {
-    struct cli_overrides ov = { 0 };
-    struct check_args a = { .fmt = POL_FORMAT_TEXT, .state = CLI_DEFAULT_STATE };
+    struct cli_overrides ov = {0};
+    struct check_args a = {.fmt = POL_FORMAT_TEXT, .state = CLI_DEFAULT_STATE};
     int c, fmt = POL_FORMAT_TEXT, state_given = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -229,7 +228,7 @@ int cmd_check(int argc, char **argv)
     if (state_given && !a.online)
         return cli_usage_error("check", "--state is for --online (check alone writes nothing)");
     a.fmt = (enum pol_format)fmt;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     struct pipeline *p = NULL;
     if (cli_pipeline_load(&p, argv[optind], &ov, &err))
         return cli_fail(&err);

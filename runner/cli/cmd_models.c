@@ -59,9 +59,9 @@ static const char help[] =
     "or preload failed\n";
 
 static const struct option longopts[] = {
-    { "pull", no_argument, NULL, 'p' },          { "preload", no_argument, NULL, 'l' },
-    { "endpoint", required_argument, NULL, 'e' }, { "state", required_argument, NULL, 's' },
-    { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
+    {"pull", no_argument, NULL, 'p'},           {"preload", no_argument, NULL, 'l'},
+    {"endpoint", required_argument, NULL, 'e'}, {"state", required_argument, NULL, 's'},
+    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 };
 
 struct models_args {
@@ -73,11 +73,11 @@ struct models_args {
 struct ctx {
     struct models_args a;
     struct pipeline *p;
-    struct cli_online o;   /* the state for the audit, the net and the gate */
-    int failed; /* something needed is missing or could not be done: exit 4 */
-    int refused; /* the gate refused to query an endpoint: exit 3 */
-    int config;  /* an endpoint declared in another dialect than its server's: exit 2 */
-    int tty;    /* progress on one updating line */
+    struct cli_online o; /* the state for the audit, the net and the gate */
+    int failed;          /* something needed is missing or could not be done: exit 4 */
+    int refused;         /* the gate refused to query an endpoint: exit 3 */
+    int config;          /* an endpoint declared in another dialect than its server's: exit 2 */
+    int tty;             /* progress on one updating line */
 };
 
 /* One row of the table. */
@@ -90,7 +90,7 @@ struct row {
 /* 0 to go on, -1 after --help, or an exit code. */
 static int parse(int argc, char **argv, struct models_args *a)
 {
-    *a = (struct models_args){ .state = CLI_DEFAULT_STATE };
+    *a = (struct models_args){.state = CLI_DEFAULT_STATE};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -151,7 +151,7 @@ static void pull_progress(void *ud, const struct prov_pull_step *s)
 
 static int pull_data(void *ud, const char *data, size_t len)
 {
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     return prov_pull_feed(ud, data, len, &err) ? 1 : 0;
 }
 
@@ -159,11 +159,11 @@ static int pull_data(void *ud, const char *data, size_t len)
 static int pull_one(struct ctx *x, size_t ep, const char *model)
 {
     const struct pipe_endpoint *e = &x->p->endpoints[ep];
-    struct pull_view v = { .x = x, .endpoint = e->name, .model = model };
+    struct pull_view v = {.x = x, .endpoint = e->name, .model = model};
     struct prov_pull *s = prov_pull_new(pull_progress, &v);
-    struct cli_manage_call c = { .endpoint = ep, .kind = EGR_MANAGE_PULL, .model = model,
-                                 .on_data = pull_data, .ud = s };
-    struct bh_err err = { 0 };
+    struct cli_manage_call c = {
+        .endpoint = ep, .kind = EGR_MANAGE_PULL, .model = model, .on_data = pull_data, .ud = s};
+    struct bh_err err = {0};
     int rc = cli_manage_call(x->o.gate, x->o.net, &c, &err);
     if (rc == 0 && c.result.code)
         rc = bh_err_set(&err, BH_ENET, "%s", c.result.error[0] ? c.result.error : "no reply");
@@ -172,8 +172,9 @@ static int pull_one(struct ctx *x, size_t ep, const char *model)
     if (x->tty)
         fputc('\n', stderr);
     if (rc)
-        fprintf(stderr, "bulkhead: endpoint '%s' (%s): pull of '%s' failed: %s — check the "
-                        "model name, or run \"ollama pull %s\" on that machine\n",
+        fprintf(stderr,
+                "bulkhead: endpoint '%s' (%s): pull of '%s' failed: %s — check the "
+                "model name, or run \"ollama pull %s\" on that machine\n",
                 e->name, e->url, model, err.msg, model);
     prov_pull_free(s);
     return rc;
@@ -183,7 +184,7 @@ static int pull_one(struct ctx *x, size_t ep, const char *model)
 
 static int stream_data(void *ud, const char *data, size_t len)
 {
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     return prov_ollama.stream_feed(ud, data, len, &err) ? 1 : 0;
 }
 
@@ -191,10 +192,13 @@ static int preload_one(struct ctx *x, size_t ep, const char *model)
 {
     const struct pipe_endpoint *e = &x->p->endpoints[ep];
     struct prov_stream *s = prov_ollama.stream_new(0);
-    struct cli_manage_call c = { .endpoint = ep, .kind = EGR_MANAGE_PRELOAD, .model = model,
-                                 .on_data = stream_data, .ud = s };
-    struct prov_reply r = { 0 };
-    struct bh_err err = { 0 };
+    struct cli_manage_call c = {.endpoint = ep,
+                                .kind = EGR_MANAGE_PRELOAD,
+                                .model = model,
+                                .on_data = stream_data,
+                                .ud = s};
+    struct prov_reply r = {0};
+    struct bh_err err = {0};
     int rc = cli_manage_call(x->o.gate, x->o.net, &c, &err);
     if (rc == 0 && c.result.code)
         rc = bh_err_set(&err, BH_ENET, "%s", c.result.error[0] ? c.result.error : "no reply");
@@ -240,8 +244,10 @@ static void act(struct ctx *x, size_t ep, struct row *r)
 {
     int local = egr_endpoint_info(x->o.gate, ep)->local;
     if (x->a.pull && !r->present && !local)
-        fprintf(stderr, "bulkhead: endpoint '%s' is cloud: '%s' is not pulled there — pull "
-                        "only manages local servers\n", x->p->endpoints[ep].name, r->model);
+        fprintf(stderr,
+                "bulkhead: endpoint '%s' is cloud: '%s' is not pulled there — pull "
+                "only manages local servers\n",
+                x->p->endpoints[ep].name, r->model);
     if (x->a.pull && !r->present && local && pull_one(x, ep, r->model) == 0)
         r->present = 1;
     if (x->a.preload && r->present && local && preload_one(x, ep, r->model) == 0)
@@ -257,14 +263,19 @@ static void survey_models(struct ctx *x, size_t ep, const struct prov_models *ta
     size_t n = needed_models(x->p, ep, names);
     for (size_t i = 0; i < n; i++) {
         const struct prov_model *t = prov_models_find(tags, names[i]);
-        struct row r = { .model = names[i], .present = t != NULL,
-                         .loaded = prov_models_find(ps, names[i]) != NULL,
-                         .remote = t && prov_model_is_remote(t) ?
-                             (t->remote_host ? t->remote_host : t->remote_model) : NULL };
+        struct row r = {.model = names[i],
+                        .present = t != NULL,
+                        .loaded = prov_models_find(ps, names[i]) != NULL,
+                        .remote = t && prov_model_is_remote(t)
+                                      ? (t->remote_host ? t->remote_host : t->remote_model)
+                                      : NULL};
         act(x, ep, &r);
         x->failed |= !r.present;
         row_print(x, ep, r.model, r.present ? "present" : "missing",
-                  !ps_ok ? "?" : r.loaded ? "yes" : "no", r.remote ? r.remote : "-");
+                  !ps_ok     ? "?"
+                  : r.loaded ? "yes"
+                             : "no",
+                  r.remote ? r.remote : "-");
     }
     free(names);
 }
@@ -277,18 +288,24 @@ static void dialect_rows(struct ctx *x, const struct cli_survey *s)
     const struct pipe_endpoint *e = &x->p->endpoints[s->endpoint];
     for (size_t i = 0; i < s->n_models; i++) {
         const struct cli_survey_model *m = &s->models[i];
-        const char *state = m->remote ? "stub" : m->listed == 1 ? (s->reached ? "present"
-                            : "listed") : m->listed == 0 && s->serves ? "served-as" :
-                            m->listed == 0 ? "missing" : "unknown";
+        const char *state = m->remote                     ? "stub"
+                            : m->listed == 1              ? (s->reached ? "present" : "listed")
+                            : m->listed == 0 && s->serves ? "served-as"
+                            : m->listed == 0              ? "missing"
+                                                          : "unknown";
         x->failed |= m->listed == 0 && !s->serves;
-        row_print(x, s->endpoint, m->name, state, m->loaded < 0 ? "-" : m->loaded ? "yes" : "no",
+        row_print(x, s->endpoint, m->name, state,
+                  m->loaded < 0 ? "-"
+                  : m->loaded   ? "yes"
+                                : "no",
                   m->remote ? m->remote : "-");
         if (m->listed == 0 && s->serves)
             printf("note: %s: the server serves one model, '%s'; the stage asks for '%s' (it "
-                   "answers every name with its one model)\n", e->name, s->serves, m->name);
+                   "answers every name with its one model)\n",
+                   e->name, s->serves, m->name);
         if (!s->reached && m->context_length > 0)
-            printf("note: %s: model %s: context length %lld (n_ctx in GET /v1/models)\n",
-                   e->name, m->name, (long long)m->context_length);
+            printf("note: %s: model %s: context length %lld (n_ctx in GET /v1/models)\n", e->name,
+                   m->name, (long long)m->context_length);
     }
 }
 
@@ -316,8 +333,8 @@ static void survey_dialect(struct ctx *x, size_t ep)
 
 static void survey(struct ctx *x, size_t ep)
 {
-    struct bh_err err = { 0 };
-    struct prov_models tags = { 0 }, ps = { 0 };
+    struct bh_err err = {0};
+    struct prov_models tags = {0}, ps = {0};
     size_t used = 0;
     for (size_t s = 0; s < x->p->n_stages; s++)
         used += x->p->stages[s].endpoint == ep;
@@ -352,14 +369,15 @@ static void survey(struct ctx *x, size_t ep)
 static void misdeclared_print(struct ctx *x, struct cli_survey *s)
 {
     const struct pipe_endpoint *e = &x->p->endpoints[s->endpoint];
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     cli_survey_dialect(s, x->o.gate, x->o.net, x->p);
     if (!cli_survey_misdeclared(s, x->p))
         return;
     cli_survey_misdeclared_err(s, x->p, &err);
     bh_err_print(&err, stderr);
     printf("dialect: %s: this looks like an OpenAI-compatible server, not Ollama: set "
-           "\"provider\": \"openai\"\n", e->name);
+           "\"provider\": \"openai\"\n",
+           e->name);
     x->config = 1;
 }
 
@@ -370,7 +388,7 @@ static void enforcement_print(struct ctx *x)
 {
     for (size_t i = 0; i < x->p->n_endpoints; i++) {
         struct cli_survey s;
-        struct bh_err err = { 0 };
+        struct bh_err err = {0};
         char words[200];
         if (!cli_survey_wanted(x->o.gate, x->p, i))
             continue;
@@ -393,11 +411,11 @@ static void enforcement_print(struct ctx *x)
 
 int cmd_models(int argc, char **argv)
 {
-    struct ctx x = { .tty = isatty(fileno(stderr)) };
+    struct ctx x = {.tty = isatty(fileno(stderr))};
     int code = parse(argc, argv, &x.a);
     if (code)
         return code < 0 ? CLI_EXIT_OK : code;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     if (ctx_open(&x, &err)) {
         ctx_close(&x, NULL);
         return cli_fail(&err);
@@ -408,6 +426,8 @@ int cmd_models(int argc, char **argv)
         survey(&x, i);
     enforcement_print(&x);
     ctx_close(&x, x.refused ? "refused" : x.failed || x.config ? "failed" : "ok");
-    return x.refused ? CLI_EXIT_POLICY : x.config ? CLI_EXIT_USAGE
-           : x.failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+    return x.refused  ? CLI_EXIT_POLICY
+           : x.config ? CLI_EXIT_USAGE
+           : x.failed ? CLI_EXIT_FAILED
+                      : CLI_EXIT_OK;
 }

@@ -52,14 +52,13 @@ static const char help[] =
     "its context window\n";
 
 static const struct option longopts[] = {
-    { "repo", required_argument, NULL, 'r' },  { "pulls", required_argument, NULL, 'p' },
-    { "base", required_argument, NULL, 'b' },  { "max-diff", required_argument, NULL, 'm' },
-    { "format", required_argument, NULL, 'f' }, { "endpoint", required_argument, NULL, 'e' },
-    { "docs", required_argument, NULL, 'd' },
-    { "range", required_argument, NULL, 'g' },  { "help", no_argument, NULL, 'h' },
-    { "pulls-from", required_argument, NULL, 'P' }, { "skip-drafts", no_argument, NULL, 'D' },
-    { "exclude", required_argument, NULL, 'x' }, { "keep-empty", no_argument, NULL, 'K' },
-    { NULL, 0, NULL, 0 },
+    {"repo", required_argument, NULL, 'r'},   {"pulls", required_argument, NULL, 'p'},
+    {"base", required_argument, NULL, 'b'},   {"max-diff", required_argument, NULL, 'm'},
+    {"format", required_argument, NULL, 'f'}, {"endpoint", required_argument, NULL, 'e'},
+    {"docs", required_argument, NULL, 'd'},   {"range", required_argument, NULL, 'g'},
+    {"help", no_argument, NULL, 'h'},         {"pulls-from", required_argument, NULL, 'P'},
+    {"skip-drafts", no_argument, NULL, 'D'},  {"exclude", required_argument, NULL, 'x'},
+    {"keep-empty", no_argument, NULL, 'K'},   {NULL, 0, NULL, 0},
 };
 
 struct plan_args {
@@ -71,7 +70,7 @@ struct plan_args {
 
 static int parse(int argc, char **argv, struct plan_args *a)
 {
-    *a = (struct plan_args){ .src = CLI_SOURCE_INIT };
+    *a = (struct plan_args){.src = CLI_SOURCE_INIT};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -166,8 +165,7 @@ static void text_task(const struct planner *pl, const struct pol_task_plan *t)
     if (t->decision != POL_ALLOW && t->decision != POL_WITHHELD)
         printf(", %s", t->why);
     if (t->declassified)
-        printf(" (output declassified to %s if its guards pass)",
-               pol_label_name(p, t->output));
+        printf(" (output declassified to %s if its guards pass)", pol_label_name(p, t->output));
     if (task_too_large(pl, t))
         printf(" — too large: ~%ld tokens estimated, num_ctx %ld", pol_tokens_estimate(t->bytes),
                task_window(pl, t));
@@ -195,8 +193,9 @@ static void text_print(const struct planner *pl)
     printf("\n%zu task%s would be refused\n", pl->refused, pl->refused == 1 ? "" : "s");
     if (pl->too_large)
         printf("%zu task%s too large for the context window (options.num_ctx): the run would "
-               "fail %s — raise num_ctx or give the stage less to read\n", pl->too_large,
-               pl->too_large == 1 ? " is" : "s are", pl->too_large == 1 ? "it" : "them");
+               "fail %s — raise num_ctx or give the stage less to read\n",
+               pl->too_large, pl->too_large == 1 ? " is" : "s are",
+               pl->too_large == 1 ? "it" : "them");
 }
 
 /* ---- json ---- */
@@ -312,7 +311,7 @@ static int plan_all(struct planner *pl, struct bh_err *err)
 
 static int plan_run(const struct plan_args *a, struct pipeline *p, struct bh_err *err)
 {
-    struct planner pl = { .p = p };
+    struct planner pl = {.p = p};
     pl.clearance = bh_xcalloc(p->n_stages, sizeof(*pl.clearance));
     pl.local = bh_xcalloc(p->n_stages, sizeof(*pl.local));
     int rc = endpoints_verify(&pl, err);
@@ -338,7 +337,7 @@ int cmd_plan(int argc, char **argv)
 {
     struct plan_args a;
     int code = parse(argc, argv, &a);
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     struct pipeline *p = NULL;
     if (code == 0 && cli_pipeline_load(&p, a.pipeline, &a.ov, &err))
         code = cli_fail(&err);

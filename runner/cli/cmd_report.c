@@ -40,11 +40,10 @@ static const char help[] =
     "  --help              this text\n";
 
 static const struct option longopts[] = {
-    { "state", required_argument, NULL, 's' }, { "format", required_argument, NULL, 'f' },
-    { "run", required_argument, NULL, 'r' },   { "help", no_argument, NULL, 'h' },
-    { "fail-on", required_argument, NULL, 'F' }, { "max-bytes", required_argument, NULL, 'm' },
-    { "clearance", required_argument, NULL, 'c' },
-    { NULL, 0, NULL, 0 },
+    {"state", required_argument, NULL, 's'},     {"format", required_argument, NULL, 'f'},
+    {"run", required_argument, NULL, 'r'},       {"help", no_argument, NULL, 'h'},
+    {"fail-on", required_argument, NULL, 'F'},   {"max-bytes", required_argument, NULL, 'm'},
+    {"clearance", required_argument, NULL, 'c'}, {NULL, 0, NULL, 0},
 };
 
 int cmd_report(int argc, char **argv)
@@ -70,8 +69,10 @@ int cmd_report(int argc, char **argv)
             break;
         case 'm':
             if ((ro.max_bytes = cli_parse_size(optarg)) < 1024)
-                return cli_usage_error("report", "--max-bytes takes a size of 1024 bytes or "
-                                       "more (e.g. 60000, 64K), got '%s'", optarg);
+                return cli_usage_error("report",
+                                       "--max-bytes takes a size of 1024 bytes or "
+                                       "more (e.g. 60000, 64K), got '%s'",
+                                       optarg);
             break;
         default: return cli_usage_error("report", "unknown option");
         }
@@ -81,7 +82,7 @@ int cmd_report(int argc, char **argv)
     if (!rep_format_known(ro.format))
         return cli_usage_error("report", "unknown format '%s' (known: %s)", ro.format,
                                rep_format_list());
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     struct store *s = NULL;
     int64_t run_id = run;
     int rc = cli_state_open_run(&s, state, &run_id, &err);

@@ -87,17 +87,27 @@ static const char help[] =
     "its own tasks with the reason; the others run)\n";
 
 static const struct option longopts[] = {
-    { "repo", required_argument, NULL, 'r' },   { "pulls", required_argument, NULL, 'p' },
-    { "base", required_argument, NULL, 'b' },   { "state", required_argument, NULL, 's' },
-    { "endpoint", required_argument, NULL, 'e' }, { "verbose", no_argument, NULL, 'v' },
-    { "max-diff", required_argument, NULL, 'm' }, { "docs", required_argument, NULL, 'd' },
-    { "range", required_argument, NULL, 'g' }, { "fresh", no_argument, NULL, 'f' },
-    { "pulls-from", required_argument, NULL, 'P' }, { "skip-drafts", no_argument, NULL, 'D' },
-    { "fail-on", required_argument, NULL, 'F' },
-    { "no-cache", no_argument, NULL, 'n' },     { "quiet", no_argument, NULL, 'q' },
-    { "order", required_argument, NULL, 'o' }, { "clearance", required_argument, NULL, 'C' },
-    { "exclude", required_argument, NULL, 'x' }, { "keep-empty", no_argument, NULL, 'K' },
-    { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+    {"repo", required_argument, NULL, 'r'},
+    {"pulls", required_argument, NULL, 'p'},
+    {"base", required_argument, NULL, 'b'},
+    {"state", required_argument, NULL, 's'},
+    {"endpoint", required_argument, NULL, 'e'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"max-diff", required_argument, NULL, 'm'},
+    {"docs", required_argument, NULL, 'd'},
+    {"range", required_argument, NULL, 'g'},
+    {"fresh", no_argument, NULL, 'f'},
+    {"pulls-from", required_argument, NULL, 'P'},
+    {"skip-drafts", no_argument, NULL, 'D'},
+    {"fail-on", required_argument, NULL, 'F'},
+    {"no-cache", no_argument, NULL, 'n'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"order", required_argument, NULL, 'o'},
+    {"clearance", required_argument, NULL, 'C'},
+    {"exclude", required_argument, NULL, 'x'},
+    {"keep-empty", no_argument, NULL, 'K'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 struct run_args {
@@ -116,7 +126,7 @@ struct run_args {
 /* 0 to go on, -1 after --help, or an exit code. */
 static int parse(int argc, char **argv, struct run_args *a)
 {
-    *a = (struct run_args){ .state = CLI_DEFAULT_STATE, .src = CLI_SOURCE_INIT, .fail_on = -1 };
+    *a = (struct run_args){.state = CLI_DEFAULT_STATE, .src = CLI_SOURCE_INIT, .fail_on = -1};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hvq", longopts, NULL)) != -1) {
@@ -140,8 +150,10 @@ static int parse(int argc, char **argv, struct run_args *a)
             break;
         case 'o':
             if (strcmp(optarg, "model") != 0 && strcmp(optarg, "naive") != 0)
-                return cli_usage_error("run", "--order takes 'model' (the default) or "
-                                       "'naive', got '%s'", optarg);
+                return cli_usage_error("run",
+                                       "--order takes 'model' (the default) or "
+                                       "'naive', got '%s'",
+                                       optarg);
             a->order = strcmp(optarg, "naive") == 0 ? ENG_ORDER_NAIVE : ENG_ORDER_MODEL;
             break;
         case 'e':
@@ -209,8 +221,10 @@ static int job_open(struct job *j, struct bh_err *err)
     int resumed = 0;
     int rc = cli_pipeline_load(&j->p, j->a.pipeline, &j->a.ov, err);
     if (rc == 0 && j->a.clearance && pipe_label_find(j->p, j->a.clearance) < 0)
-        rc = bh_err_set(err, BH_EINVAL, "--clearance: '%s' is not a label of %s — give one of "
-                        "its \"labels\"", j->a.clearance, j->p->file);
+        rc = bh_err_set(err, BH_EINVAL,
+                        "--clearance: '%s' is not a label of %s — give one of "
+                        "its \"labels\"",
+                        j->a.clearance, j->p->file);
     if (rc == 0)
         rc = cli_items_load(&j->a.src, j->p, &j->items, &j->n_items, err);
     if (rc == 0) {
@@ -258,8 +272,8 @@ static void refuted_print(const struct job *j)
     for (size_t i = 0; i < j->p->n_endpoints; i++) {
         const struct egr_endpoint *e = egr_endpoint_info(j->gate, i);
         if (j->p->endpoints[i].declared_local == 1 && !e->local)
-            fprintf(stderr, "bulkhead: %s: endpoints.%s: %s\n", j->p->file,
-                    j->p->endpoints[i].name, e->reason);
+            fprintf(stderr, "bulkhead: %s: endpoints.%s: %s\n", j->p->file, j->p->endpoints[i].name,
+                    e->reason);
     }
 }
 
@@ -273,8 +287,9 @@ static int job_check(struct job *j)
     for (size_t s = 0; s < j->p->n_stages; s++) {
         if (pol_stage_over_endpoint(j->p, s)) {
             /* The gate would cap it silently; check refuses it, so run does too. */
-            fprintf(stderr, "bulkhead: %s: stages.%s: refused to run: the stage declares a "
-                            "clearance above its endpoint's — run 'bulkhead check' for details\n",
+            fprintf(stderr,
+                    "bulkhead: %s: stages.%s: refused to run: the stage declares a "
+                    "clearance above its endpoint's — run 'bulkhead check' for details\n",
                     j->p->file, j->p->stages[s].name);
             bad++;
             if (rep[s].ok)
@@ -282,7 +297,7 @@ static int job_check(struct job *j)
         }
         if (rep[s].ok)
             continue;
-        struct bh_err err = { 0 };
+        struct bh_err err = {0};
         fprintf(stderr, "bulkhead: %s: stages.%s: refused to run: %s stage %s\n", j->p->file,
                 j->p->stages[s].name, rep[s].local ? "local" : "cloud", rep[s].reason);
         char why[300];
@@ -298,7 +313,7 @@ static int job_check(struct job *j)
  * with that (exit 70) rather than as a refusal (3). */
 static int job_check_exit(struct job *j)
 {
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     if (egr_audit_broken(j->gate, &err))
         return cli_fail(&err);
     return CLI_EXIT_POLICY;
@@ -308,8 +323,9 @@ static int job_check_exit(struct job *j)
  * model than it asked for is said under where it ran. */
 static void models_print(struct store *st, int64_t run_id)
 {
-    struct bh_err err = { 0 };
-    if (rep_models_print(st, run_id, "answered by another model than the stage asked for:\n", "  ", stderr, &err))
+    struct bh_err err = {0};
+    if (rep_models_print(st, run_id, "answered by another model than the stage asked for:\n", "  ",
+                         stderr, &err))
         bh_err_print(&err, stderr);
 }
 
@@ -329,7 +345,7 @@ static int outputs_write(const struct job *j, struct bh_err *err)
 {
     for (size_t i = 0; i < j->p->n_outputs; i++) {
         const struct pipe_output *o = &j->p->outputs[i];
-        struct rep_opts ro = { o->format, j->a.fail_on, 0, j->a.clearance };
+        struct rep_opts ro = {o->format, j->a.fail_on, 0, j->a.clearance};
         int rc = rep_write_file(j->store, j->run_id, &ro, o->path, err);
         if (rc)
             return rc;
@@ -340,11 +356,14 @@ static int outputs_write(const struct job *j, struct bh_err *err)
 
 static int finish(struct job *j, const struct eng_summary *sum)
 {
-    struct bh_err err = { 0 };
-    const char *status = sum->interrupted ? "interrupted" : sum->withheld ? "refused" :
-                         sum->failed ? "failed" : "ok";
-    fprintf(stderr, "bulkhead: run %lld %s: %zu tasks, %zu done (%zu from an earlier attempt), "
-                    "%zu failed, %zu withheld by policy, %zu skipped as the pipeline declares\n",
+    struct bh_err err = {0};
+    const char *status = sum->interrupted ? "interrupted"
+                         : sum->withheld  ? "refused"
+                         : sum->failed    ? "failed"
+                                          : "ok";
+    fprintf(stderr,
+            "bulkhead: run %lld %s: %zu tasks, %zu done (%zu from an earlier attempt), "
+            "%zu failed, %zu withheld by policy, %zu skipped as the pipeline declares\n",
             (long long)j->run_id, status, sum->tasks, sum->done + sum->reused, sum->reused,
             sum->failed, sum->withheld, sum->skipped);
     where_print(j);
@@ -366,7 +385,7 @@ static int run_job(struct job *j);
 
 int cmd_run(int argc, char **argv)
 {
-    struct job j = { 0 };
+    struct job j = {0};
     int code = parse(argc, argv, &j.a);
     if (code == 0)
         code = run_job(&j);
@@ -380,7 +399,7 @@ static int run_job(struct job *jp)
 {
     struct job j = *jp;
     int code;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     int rc = job_open(&j, &err);
     if (rc == 0 && (rc = job_check(&j)) != 0) {
         store_run_finish(j.store, j.run_id, "refused", &err);
@@ -389,7 +408,7 @@ static int run_job(struct job *jp)
         return code;
     }
     if (rc) {
-        struct bh_err ferr = { 0 };
+        struct bh_err ferr = {0};
         if (rc == BH_EPOLICY && j.store) /* enforce_local require: refused before it started */
             store_run_finish(j.store, j.run_id, "refused", &ferr);
         job_close(&j);
@@ -399,15 +418,25 @@ static int run_job(struct job *jp)
     signal(SIGTERM, on_signal);
     struct eng_summary sum;
     struct cli_progress *pr = cli_progress_new(stderr, cli_progress_mode(stderr, j.a.quiet));
-    struct eng_opts eo = { .p = j.p, .store = j.store, .run_id = j.run_id, .gate = j.gate,
-                           .net = j.net, .items = j.items, .n_items = j.n_items,
-                           .kind = &stage_kind, .verbose = j.a.verbose,
-                           .no_cache = j.a.no_cache, .order = j.a.order,
-                           .progress = pr ? cli_progress_update : NULL,
-                           .say = pr ? cli_progress_say : NULL, .ud = pr };
+    struct eng_opts eo = {.p = j.p,
+                          .store = j.store,
+                          .run_id = j.run_id,
+                          .gate = j.gate,
+                          .net = j.net,
+                          .items = j.items,
+                          .n_items = j.n_items,
+                          .kind = &stage_kind,
+                          .verbose = j.a.verbose,
+                          .no_cache = j.a.no_cache,
+                          .order = j.a.order,
+                          .progress = pr ? cli_progress_update : NULL,
+                          .say = pr ? cli_progress_say : NULL,
+                          .ud = pr};
     /* Agent tools read the pull requests' commits from the repository. */
-    struct stage_repo repo = { j.a.src.docs ? NULL : j.a.src.repo ? j.a.src.repo : ".", j.items,
-                               j.n_items };
+    struct stage_repo repo = {j.a.src.docs   ? NULL
+                              : j.a.src.repo ? j.a.src.repo
+                                             : ".",
+                              j.items, j.n_items};
     stage_kinds_bind(&repo);
     rc = eng_run(&eo, &sum, &err);
     stage_kinds_bind(NULL);

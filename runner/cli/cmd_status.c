@@ -28,30 +28,33 @@ static const char help[] =
     "  --help          this text\n";
 
 static const struct option longopts[] = {
-    { "state", required_argument, NULL, 's' },
-    { "run", required_argument, NULL, 'r' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
+    {"state", required_argument, NULL, 's'},
+    {"run", required_argument, NULL, 'r'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static void row_of(const struct store_stage_count *c, struct cli_stage_row *r)
 {
-    *r = (struct cli_stage_row){ .name = c->stage, .total = (size_t)c->total,
-                                 .done = (size_t)c->done, .failed = (size_t)c->failed,
-                                 .withheld = (size_t)c->withheld,
-                                 .skipped = (size_t)c->skipped,
-                                 .in_flight = (size_t)c->running, .cached = (size_t)c->cached,
-                                 .output_tokens = c->output_tokens,
-                                 .active_ms = c->active_ms,
-                                 .ended = c->pending == 0 && c->running == 0,
-                                 .endpoint = c->endpoint[0] ? c->endpoint : NULL,
-                                 .model = c->model[0] ? c->model : NULL };
+    *r = (struct cli_stage_row){.name = c->stage,
+                                .total = (size_t)c->total,
+                                .done = (size_t)c->done,
+                                .failed = (size_t)c->failed,
+                                .withheld = (size_t)c->withheld,
+                                .skipped = (size_t)c->skipped,
+                                .in_flight = (size_t)c->running,
+                                .cached = (size_t)c->cached,
+                                .output_tokens = c->output_tokens,
+                                .active_ms = c->active_ms,
+                                .ended = c->pending == 0 && c->running == 0,
+                                .endpoint = c->endpoint[0] ? c->endpoint : NULL,
+                                .model = c->model[0] ? c->model : NULL};
 }
 
 static void print_table(const struct store_run_info *run, const struct store_stage_count *v,
                         size_t n)
 {
-    struct store_stage_count sum = { 0 };
+    struct store_stage_count sum = {0};
     int width = 8;
     for (size_t i = 0; i < n; i++)
         if ((int)strlen(v[i].stage) > width)
@@ -64,7 +67,8 @@ static void print_table(const struct store_run_info *run, const struct store_sta
         row_of(&v[i], &r);
         printf("  %s\n", cli_progress_row(&r, width, line, sizeof(line)));
         sum.total += v[i].total, sum.done += v[i].done, sum.failed += v[i].failed;
-        sum.withheld += v[i].withheld, sum.skipped += v[i].skipped, sum.pending += v[i].pending, sum.running += v[i].running;
+        sum.withheld += v[i].withheld, sum.skipped += v[i].skipped, sum.pending += v[i].pending,
+            sum.running += v[i].running;
         sum.cached += v[i].cached, sum.prompt_tokens += v[i].prompt_tokens;
         sum.output_tokens += v[i].output_tokens;
     }
@@ -91,7 +95,8 @@ static int status_print(struct store *s, int64_t run_id, struct bh_err *err)
     if (rc == 0)
         print_table(&run, v, n);
     if (rc == 0)
-        rc = rep_models_print(s, run_id, "answered by another model than the stage asked for:\n", "  ", stdout, err);
+        rc = rep_models_print(s, run_id, "answered by another model than the stage asked for:\n",
+                              "  ", stdout, err);
     store_stage_counts_free(v, n);
     store_run_info_release(&run);
     return rc;
@@ -116,7 +121,7 @@ int cmd_status(int argc, char **argv)
     }
     if (optind != argc)
         return cli_usage_error("status", "unexpected argument '%s'", argv[optind]);
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     struct store *s = NULL;
     int64_t run_id = run;
     int rc = cli_state_open_run(&s, state, &run_id, &err);

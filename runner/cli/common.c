@@ -50,7 +50,7 @@ int cli_state_open(struct store **out, const char *dir, struct bh_err *err)
 int cli_pipeline_load(struct pipeline **out, const char *path, const struct cli_overrides *o,
                       struct bh_err *err)
 {
-    struct pipe_load_opts opts = { .endpoint_overrides = o->items, .n_overrides = o->n };
+    struct pipe_load_opts opts = {.endpoint_overrides = o->items, .n_overrides = o->n};
     struct bh_err *errs = NULL;
     size_t n = 0;
     int rc = pipe_load_all(out, path, &opts, &errs, &n);
@@ -92,18 +92,20 @@ static enum pol_addr_kind addr_kind(const struct egr_endpoint *e)
     return e->bad[0] && egr_addr_is_private(e->bad) ? POL_ADDR_PRIVATE : POL_ADDR_PUBLIC;
 }
 
-void cli_flow_graph(struct pol_graph *g, const struct pipeline *p,
-                    const struct egr_endpoint *eps)
+void cli_flow_graph(struct pol_graph *g, const struct pipeline *p, const struct egr_endpoint *eps)
 {
     struct pol_endpoint_fact *facts =
         bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*facts));
     for (size_t i = 0; i < p->n_endpoints; i++)
         facts[i] = (struct pol_endpoint_fact){
-            .local = eps[i].local, .addr_kind = addr_kind(&eps[i]),
+            .local = eps[i].local,
+            .addr_kind = addr_kind(&eps[i]),
             /* The loader does not yet say whether "locality" was written out;
              * a missing locality means cloud, so both read as declared. */
             .declared_cloud = !p->endpoints[i].declared_local,
-            .host = eps[i].host, .port = eps[i].port, .addr = eps[i].addr,
+            .host = eps[i].host,
+            .port = eps[i].port,
+            .addr = eps[i].addr,
             .evidence = eps[i].reason,
         };
     pol_graph_init(g, p, facts);
@@ -131,17 +133,21 @@ size_t cli_parse_size(const char *s)
 static int items_forge(const struct cli_source *src, struct src_item **items, size_t *n,
                        struct bh_err *err)
 {
-    struct src_forge_opts fo = { .file = src->pulls_from, .repo = src->repo,
-                                 .base = src->base_set ? src->base : NULL,
-                                 .max_diff = src->max_diff, .skip_drafts = src->skip_drafts };
+    struct src_forge_opts fo = {.file = src->pulls_from,
+                                .repo = src->repo,
+                                .base = src->base_set ? src->base : NULL,
+                                .max_diff = src->max_diff,
+                                .skip_drafts = src->skip_drafts};
     struct src_note *notes = NULL;
     size_t n_notes = 0;
     int rc = src_forge_list(items, n, &notes, &n_notes, &fo, err);
     for (size_t i = 0; rc == 0 && i < n_notes; i++)
         fprintf(stderr, "bulkhead: note: %s: %s\n", notes[i].path, notes[i].why);
     if (rc == 0 && *n == 0)
-        fprintf(stderr, "bulkhead: warning: '%s' lists no pull request to review — nothing "
-                        "to do\n", src->pulls_from);
+        fprintf(stderr,
+                "bulkhead: warning: '%s' lists no pull request to review — nothing "
+                "to do\n",
+                src->pulls_from);
     src_notes_free(notes, n_notes);
     return rc;
 }
@@ -159,9 +165,10 @@ static void drop_empty(const struct cli_source *src, struct src_item **items, si
         ng += (*items)[i].empty != 0;
     if (ng == 0)
         return;
-    fprintf(stderr, "bulkhead: note: %zu pull request%s with an empty diff against '%s' "
-                    "skipped (already merged?): ", ng, ng == 1 ? "" : "s",
-            src->range_base ? src->range_base : src->base);
+    fprintf(stderr,
+            "bulkhead: note: %zu pull request%s with an empty diff against '%s' "
+            "skipped (already merged?): ",
+            ng, ng == 1 ? "" : "s", src->range_base ? src->range_base : src->base);
     ng = 0;
     for (size_t i = 0; i < *n; i++) {
         struct src_item *it = &(*items)[i];
@@ -185,13 +192,18 @@ static int items_git(const struct cli_source *src, struct src_item **items, size
 {
     if (src->pulls_from && src->repo && !src->docs)
         return items_forge(src, items, n, err);
-    struct src_git_opts so = { .repo = src->repo, .pulls = src->pulls,
-                               .more_pulls = src->more_pulls, .n_more_pulls = src->n_more_pulls,
-                               .exclude = src->exclude, .n_exclude = src->n_exclude,
-                               .base = src->range_base ? src->range_base : src->base,
-                               .max_diff = src->max_diff, .head = src->range_head };
+    struct src_git_opts so = {.repo = src->repo,
+                              .pulls = src->pulls,
+                              .more_pulls = src->more_pulls,
+                              .n_more_pulls = src->n_more_pulls,
+                              .exclude = src->exclude,
+                              .n_exclude = src->n_exclude,
+                              .base = src->range_base ? src->range_base : src->base,
+                              .max_diff = src->max_diff,
+                              .head = src->range_head};
     if (!src->repo || src->docs)
-        return bh_err_set(err, BH_EINVAL, "the pipeline's source is kind \"git\": give "
+        return bh_err_set(err, BH_EINVAL,
+                          "the pipeline's source is kind \"git\": give "
                           "--repo DIR (and --pulls, --base), not --docs");
     int rc = src_git_list(items, n, &so, err);
     if (rc)
@@ -206,9 +218,10 @@ static int items_git(const struct cli_source *src, struct src_item **items, size
         fprintf(stderr, "bulkhead: warning: '%s..%s' changes nothing — nothing to do\n",
                 src->range_base, src->range_head);
     else if (*n == 0)
-        fprintf(stderr, "bulkhead: warning: no ref of '%s' matches '%s'%s with a change to "
-                        "review — nothing to do (pass --pulls GLOB)\n", src->repo, src->pulls,
-                src->n_more_pulls ? " or the other --pulls" : "");
+        fprintf(stderr,
+                "bulkhead: warning: no ref of '%s' matches '%s'%s with a change to "
+                "review — nothing to do (pass --pulls GLOB)\n",
+                src->repo, src->pulls, src->n_more_pulls ? " or the other --pulls" : "");
     return 0;
 }
 
@@ -216,29 +229,33 @@ static int items_files(const struct cli_source *src, const struct pipeline *p,
                        struct src_item **items, size_t *n, struct bh_err *err)
 {
     const struct pipe_source *s = &p->source;
-    struct src_files_opts fo = { .root = src->docs,
-                                 .include = (const char *const *)s->include,
-                                 .n_include = s->n_include,
-                                 .exclude = (const char *const *)s->exclude,
-                                 .n_exclude = s->n_exclude, .max_bytes = (size_t)s->max_bytes };
+    struct src_files_opts fo = {.root = src->docs,
+                                .include = (const char *const *)s->include,
+                                .n_include = s->n_include,
+                                .exclude = (const char *const *)s->exclude,
+                                .n_exclude = s->n_exclude,
+                                .max_bytes = (size_t)s->max_bytes};
     struct src_note *notes = NULL;
     size_t n_notes = 0;
     if (!src->docs || src->repo)
-        return bh_err_set(err, BH_EINVAL, "the pipeline's source is kind \"files\": give "
+        return bh_err_set(err, BH_EINVAL,
+                          "the pipeline's source is kind \"files\": give "
                           "--docs DIR, not --repo");
     int rc = src_files_list(items, n, &notes, &n_notes, &fo, err);
     for (size_t i = 0; rc == 0 && i < n_notes; i++)
         fprintf(stderr, "bulkhead: note: %s%s: %s\n", notes[i].read ? "" : "skipped ",
                 notes[i].path, notes[i].why);
     if (rc == 0 && *n == 0)
-        fprintf(stderr, "bulkhead: warning: no document under '%s' matches the source's "
-                        "include and exclude globs — nothing to do\n", src->docs);
+        fprintf(stderr,
+                "bulkhead: warning: no document under '%s' matches the source's "
+                "include and exclude globs — nothing to do\n",
+                src->docs);
     src_notes_free(notes, n_notes);
     return rc;
 }
 
-int cli_items_load(const struct cli_source *src, const struct pipeline *p,
-                   struct src_item **items, size_t *n, struct bh_err *err)
+int cli_items_load(const struct cli_source *src, const struct pipeline *p, struct src_item **items,
+                   size_t *n, struct bh_err *err)
 {
     *items = NULL;
     *n = 0;
@@ -255,11 +272,11 @@ char *cli_source_identity(const struct cli_source *src)
     if (src->docs)
         return bh_xasprintf("files\n%s", where);
     if (src->pulls_from)
-        return bh_xasprintf("git-forge\n%s\n%s\n%zu\n%d", where,
-                            src->base_set ? src->base : "", src->max_diff, src->skip_drafts);
+        return bh_xasprintf("git-forge\n%s\n%s\n%zu\n%d", where, src->base_set ? src->base : "",
+                            src->max_diff, src->skip_drafts);
     if (src->range_head)
-        return bh_xasprintf("git-range\n%s\n%s\n%s\n%zu", where, src->range_base,
-                            src->range_head, src->max_diff);
+        return bh_xasprintf("git-range\n%s\n%s\n%s\n%zu", where, src->range_base, src->range_head,
+                            src->max_diff);
     /* The default options give the identity they always gave, so an
      * interrupted run started before these options existed still resumes. */
     struct bh_buf b;
@@ -278,8 +295,10 @@ int cli_source_range(struct cli_source *src, const char *cmd, const char *value)
 {
     const char *dots = strstr(value, "..");
     if (!dots || dots == value || !dots[2] || dots[2] == '.')
-        return cli_usage_error(cmd, "--range takes BASE..HEAD (two dots), e.g. "
-                                    "origin/main..HEAD; got '%s'", value);
+        return cli_usage_error(cmd,
+                               "--range takes BASE..HEAD (two dots), e.g. "
+                               "origin/main..HEAD; got '%s'",
+                               value);
     free(src->range_base);
     free(src->range_head);
     src->range_base = bh_xstrndup(value, (size_t)(dots - value));
@@ -332,7 +351,10 @@ int cli_source_option(struct cli_source *src, const char *cmd, int c, const char
         return 0;
     case 'x': glob_add(&src->exclude, &src->n_exclude, &src->cap_exclude, arg); return 0;
     case 'K': src->keep_empty = 1; return 0;
-    case 'b': src->base = arg; src->base_set = 1; return 0;
+    case 'b':
+        src->base = arg;
+        src->base_set = 1;
+        return 0;
     case 'P': src->pulls_from = arg; return 0;
     case 'D': src->skip_drafts = 1; return 0;
     case 'd': src->docs = arg; return 0;
@@ -371,8 +393,7 @@ int cli_run_option(const char *cmd, const char *arg, long long *run)
     return 0;
 }
 
-int cli_state_open_run(struct store **out, const char *dir, int64_t *run_id,
-                       struct bh_err *err)
+int cli_state_open_run(struct store **out, const char *dir, int64_t *run_id, struct bh_err *err)
 {
     int rc = cli_state_open(out, dir, err);
     if (rc == 0 && *run_id == 0 && (rc = store_run_latest(*out, run_id, err)) == BH_ENOTFOUND)

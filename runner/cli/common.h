@@ -28,8 +28,7 @@ struct store;
 int cli_state_open(struct store **out, const char *dir, struct bh_err *err);
 /* cli_state_open, then the run: *run_id when it is not 0 (--run), else the
  * latest; BH_ENOTFOUND saying how to start one when the state has none. */
-int cli_state_open_run(struct store **out, const char *dir, int64_t *run_id,
-                       struct bh_err *err);
+int cli_state_open_run(struct store **out, const char *dir, int64_t *run_id, struct bh_err *err);
 
 int cli_pipeline_load(struct pipeline **out, const char *path, const struct cli_overrides *o,
                       struct bh_err *err);
@@ -40,8 +39,7 @@ int cli_endpoints_verify(const struct pipeline *p, struct egr_endpoint *eps, str
 
 /* Builds the flow graph of p over the verified endpoints eps[n_endpoints]
  * (see policy/graph.h); release it with pol_graph_release. p must outlive g. */
-void cli_flow_graph(struct pol_graph *g, const struct pipeline *p,
-                    const struct egr_endpoint *eps);
+void cli_flow_graph(struct pol_graph *g, const struct pipeline *p, const struct egr_endpoint *eps);
 
 /* Runs the static check over verified endpoints; fills rep[n_stages].
  * Returns the number of stages that fail it. This is the gate's flow check
@@ -63,12 +61,15 @@ struct cli_source {
     int pulls_given;                 /* --pulls was given: the next one adds a glob */
     const char **more_pulls;         /* git: --pulls given again (array owned; release) */
     size_t n_more_pulls, cap_more_pulls;
-    const char **exclude;            /* git: --exclude GLOB, repeatable (array owned) */
+    const char **exclude; /* git: --exclude GLOB, repeatable (array owned) */
     size_t n_exclude, cap_exclude;
-    int keep_empty;                  /* git: --keep-empty: keep pull requests whose diff
-                                        against base is empty (by default skipped) */
+    int keep_empty; /* git: --keep-empty: keep pull requests whose diff
+                       against base is empty (by default skipped) */
 };
-#define CLI_SOURCE_INIT { .pulls = "refs/pull/*/head", .base = "main" }
+#define CLI_SOURCE_INIT                                                                            \
+    {                                                                                              \
+        .pulls = "refs/pull/*/head", .base = "main"                                                \
+    }
 
 /* --range BASE..HEAD: one item, the change from BASE to HEAD (a CI job's pull
  * request). Sets base and head; a usage error without "..". --repo
@@ -93,8 +94,8 @@ int cli_source_check(const struct cli_source *src, const char *cmd);
  * Pull requests whose diff is empty are dropped (one note line naming them)
  * unless --keep-empty. */
 struct src_item;
-int cli_items_load(const struct cli_source *src, const struct pipeline *p,
-                   struct src_item **items, size_t *n, struct bh_err *err);
+int cli_items_load(const struct cli_source *src, const struct pipeline *p, struct src_item **items,
+                   size_t *n, struct bh_err *err);
 
 /* A stable text naming the source for a run's identity: the real path of
  * the repository or folder and the options that select items. Owned. */

@@ -13,15 +13,14 @@
 #endif
 
 static const struct cli_cmd commands[] = {
-    { "check", "validate a pipeline and prove where its data may flow", cmd_check },
-    { "plan", "show what a run would send where, per item, without calling a model", cmd_plan },
-    { "run", "run a pipeline over the pull requests of a repository", cmd_run },
-    { "report", "print the results of a run (md, jsonl, sarif, junit, github-review)",
-      cmd_report },
-    { "audit", "show or verify the audit log of egress decisions", cmd_audit },
-    { "models", "list, pull and preload the models a pipeline needs", cmd_models },
-    { "status", "how far the latest run has got, per stage (also while it runs)", cmd_status },
-    { "cache", "the response cache: stats, prune", cmd_cache },
+    {"check", "validate a pipeline and prove where its data may flow", cmd_check},
+    {"plan", "show what a run would send where, per item, without calling a model", cmd_plan},
+    {"run", "run a pipeline over the pull requests of a repository", cmd_run},
+    {"report", "print the results of a run (md, jsonl, sarif, junit, github-review)", cmd_report},
+    {"audit", "show or verify the audit log of egress decisions", cmd_audit},
+    {"models", "list, pull and preload the models a pipeline needs", cmd_models},
+    {"status", "how far the latest run has got, per stage (also while it runs)", cmd_status},
+    {"cache", "the response cache: stats, prune", cmd_cache},
 };
 
 static void usage(FILE *f)
@@ -38,17 +37,12 @@ static void usage(FILE *f)
 int cli_exit_code(int code)
 {
     switch (code) {
-    case BH_OK:
-        return CLI_EXIT_OK;
-    case BH_EPOLICY:
-        return CLI_EXIT_POLICY;
-    case BH_EINTERNAL:
-        return CLI_EXIT_INTERNAL;
+    case BH_OK: return CLI_EXIT_OK;
+    case BH_EPOLICY: return CLI_EXIT_POLICY;
+    case BH_EINTERNAL: return CLI_EXIT_INTERNAL;
     case BH_EINVAL:
-    case BH_ENOTFOUND:
-        return CLI_EXIT_USAGE;
-    default:
-        return CLI_EXIT_FAILED;
+    case BH_ENOTFOUND: return CLI_EXIT_USAGE;
+    default: return CLI_EXIT_FAILED;
     }
 }
 

@@ -45,10 +45,14 @@ static void call_done(void *ud, const struct net_result *r)
 int cli_manage_call(struct egr_gate *g, struct net *n, struct cli_manage_call *c,
                     struct bh_err *err)
 {
-    struct wait w = { .c = c };
-    struct egr_manage_req r = { .endpoint = c->endpoint, .kind = c->kind, .model = c->model,
-                                .max_reply = LIST_MAX, .on_data = call_data,
-                                .on_done = call_done, .ud = &w };
+    struct wait w = {.c = c};
+    struct egr_manage_req r = {.endpoint = c->endpoint,
+                               .kind = c->kind,
+                               .model = c->model,
+                               .max_reply = LIST_MAX,
+                               .on_data = call_data,
+                               .on_done = call_done,
+                               .ud = &w};
     memset(&c->result, 0, sizeof(c->result));
     int rc = egr_send_manage(g, &r, err);
     while (rc == 0 && !w.done)
@@ -58,7 +62,7 @@ int cli_manage_call(struct egr_gate *g, struct net *n, struct cli_manage_call *c
 
 static int doc_data(void *ud, const char *data, size_t len)
 {
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     return prov_doc_feed(ud, data, len, &err) ? 1 : 0;
 }
 
@@ -68,13 +72,14 @@ int cli_models_list(struct egr_gate *g, struct net *n, const struct pipeline *p,
     const struct pipe_endpoint *e = &p->endpoints[endpoint];
     const char *path = kind == EGR_MANAGE_PS ? "/api/ps" : "/api/tags";
     struct prov_doc *d = prov_doc_new(LIST_MAX);
-    struct cli_manage_call c = { .endpoint = endpoint, .kind = kind, .on_data = doc_data, .ud = d };
+    struct cli_manage_call c = {.endpoint = endpoint, .kind = kind, .on_data = doc_data, .ud = d};
     memset(out, 0, sizeof(*out));
     int rc = cli_manage_call(g, n, &c, err);
     if (rc == 0 && c.result.code)
-        rc = bh_err_set(err, BH_ENET, "endpoint '%s' (%s): GET %s failed: %s — is the server "
-                        "running?", e->name, e->url, path,
-                        c.result.error[0] ? c.result.error : "no reply");
+        rc = bh_err_set(err, BH_ENET,
+                        "endpoint '%s' (%s): GET %s failed: %s — is the server "
+                        "running?",
+                        e->name, e->url, path, c.result.error[0] ? c.result.error : "no reply");
     else if (rc == 0 && (rc = prov_models_finish(d, c.result.status, out, err)) != 0)
         bh_err_prefix(err, "endpoint '%s' (%s): GET %s: ", e->name, e->url, path);
     prov_doc_free(d);
@@ -90,9 +95,10 @@ static int doc_call(struct egr_gate *g, struct net *n, const struct pipeline *p,
     c->on_data = doc_data;
     int rc = cli_manage_call(g, n, c, err);
     if (rc == 0 && c->result.code)
-        rc = bh_err_set(err, BH_ENET, "endpoint '%s' (%s): %s failed: %s — is the server "
-                        "running?", e->name, e->url, what,
-                        c->result.error[0] ? c->result.error : "no reply");
+        rc = bh_err_set(err, BH_ENET,
+                        "endpoint '%s' (%s): %s failed: %s — is the server "
+                        "running?",
+                        e->name, e->url, what, c->result.error[0] ? c->result.error : "no reply");
     return rc;
 }
 
@@ -101,7 +107,7 @@ int cli_server_ask(struct egr_gate *g, struct net *n, const struct pipeline *p, 
 {
     const struct pipe_endpoint *e = &p->endpoints[endpoint];
     struct prov_doc *d = prov_doc_new(LIST_MAX);
-    struct cli_manage_call c = { .endpoint = endpoint, .kind = EGR_MANAGE_VERSION, .ud = d };
+    struct cli_manage_call c = {.endpoint = endpoint, .kind = EGR_MANAGE_VERSION, .ud = d};
     memset(out, 0, sizeof(*out));
     int rc = doc_call(g, n, p, &c, "GET /api/version", err);
     if (rc == 0 && (rc = prov_version_finish(d, c.result.status, out, err)) != 0)
@@ -110,7 +116,7 @@ int cli_server_ask(struct egr_gate *g, struct net *n, const struct pipeline *p, 
     if (rc)
         return rc;
     d = prov_doc_new(LIST_MAX);
-    c = (struct cli_manage_call){ .endpoint = endpoint, .kind = EGR_MANAGE_STATUS, .ud = d };
+    c = (struct cli_manage_call){.endpoint = endpoint, .kind = EGR_MANAGE_STATUS, .ud = d};
     rc = doc_call(g, n, p, &c, "GET /api/status", err);
     if (rc == 0 && (rc = prov_status_finish(d, c.result.status, out, err)) != 0)
         bh_err_prefix(err, "endpoint '%s' (%s): ", e->name, e->url);
@@ -123,8 +129,8 @@ int cli_model_show(struct egr_gate *g, struct net *n, const struct pipeline *p, 
 {
     const struct pipe_endpoint *e = &p->endpoints[endpoint];
     struct prov_doc *d = prov_doc_new(LIST_MAX);
-    struct cli_manage_call c = { .endpoint = endpoint, .kind = EGR_MANAGE_SHOW, .model = model,
-                                 .ud = d };
+    struct cli_manage_call c = {
+        .endpoint = endpoint, .kind = EGR_MANAGE_SHOW, .model = model, .ud = d};
     memset(out, 0, sizeof(*out));
     int rc = doc_call(g, n, p, &c, "POST /api/show", err);
     if (rc == 0 && (rc = prov_show_finish(d, c.result.status, out, err)) != 0)
@@ -138,7 +144,7 @@ int cli_v1_models(struct egr_gate *g, struct net *n, const struct pipeline *p, s
 {
     const struct pipe_endpoint *e = &p->endpoints[endpoint];
     struct prov_doc *d = prov_doc_new(LIST_MAX);
-    struct cli_manage_call c = { .endpoint = endpoint, .kind = EGR_MANAGE_MODELS, .ud = d };
+    struct cli_manage_call c = {.endpoint = endpoint, .kind = EGR_MANAGE_MODELS, .ud = d};
     memset(out, 0, sizeof(*out));
     int rc = doc_call(g, n, p, &c, "GET /v1/models", err);
     if (rc == 0 && (rc = prov_v1_models_finish(d, c.result.status, out, err)) != 0)
@@ -152,7 +158,7 @@ int cli_health(struct egr_gate *g, struct net *n, const struct pipeline *p, size
 {
     const struct pipe_endpoint *e = &p->endpoints[endpoint];
     struct prov_doc *d = prov_doc_new(LIST_MAX);
-    struct cli_manage_call c = { .endpoint = endpoint, .kind = EGR_MANAGE_HEALTH, .ud = d };
+    struct cli_manage_call c = {.endpoint = endpoint, .kind = EGR_MANAGE_HEALTH, .ud = d};
     int rc = doc_call(g, n, p, &c, "GET /health", err);
     if (rc == 0 && (rc = prov_health_finish(d, c.result.status, err)) != 0)
         bh_err_prefix(err, "endpoint '%s' (%s): ", e->name, e->url);
@@ -187,7 +193,7 @@ int cli_online_open(struct cli_online *o, const struct pipeline *p, const char *
 
 void cli_online_close(struct cli_online *o, const char *status)
 {
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     if (status && o->store && o->run_id)
         store_run_finish(o->store, o->run_id, status, &err);
     net_free(o->net); /* first: the gate owns the contexts of transfers in flight */

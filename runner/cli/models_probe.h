@@ -20,8 +20,8 @@ struct prov_models;
 struct cli_manage_call {
     size_t endpoint;
     int kind;
-    const char *model;     /* for kinds that name one, else NULL */
-    net_data_fn on_data;   /* the reply's bytes; may be NULL */
+    const char *model;   /* for kinds that name one, else NULL */
+    net_data_fn on_data; /* the reply's bytes; may be NULL */
     void *ud;
     struct net_result result; /* filled when the call returns 0 */
 };

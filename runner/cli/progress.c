@@ -25,9 +25,9 @@
 struct cli_progress {
     FILE *f;
     int mode;
-    char **lines;      /* the block as drawn last (live) */
+    char **lines; /* the block as drawn last (live) */
     size_t n_lines, cap_lines;
-    size_t drawn;      /* lines of the block on the screen now */
+    size_t drawn; /* lines of the block on the screen now */
     int64_t last_plain_ms;
 };
 
@@ -70,8 +70,7 @@ static void row_state(const struct cli_stage_row *r, char *buf, size_t size)
     snprintf(buf, size, "in flight %zu, ETA %s", r->in_flight, duration(eta, d, sizeof(d)));
 }
 
-const char *cli_progress_row(const struct cli_stage_row *r, int name_width, char *buf,
-                             size_t size)
+const char *cli_progress_row(const struct cli_stage_row *r, int name_width, char *buf, size_t size)
 {
     char state[64], rate[32], where[200] = "", skipped[40] = "";
     row_state(r, state, sizeof(state));
@@ -185,14 +184,20 @@ static void row_of(const struct eng_progress *p, const struct eng_stage_progress
 {
     const struct eng_endpoint_progress *ep =
         s->endpoint < p->n_endpoints ? &p->endpoints[s->endpoint] : NULL;
-    *r = (struct cli_stage_row){ .name = s->name, .total = s->total, .done = s->done,
-                                 .failed = s->failed, .withheld = s->withheld,
-                                 .skipped = s->skipped,
-                                 .in_flight = s->in_flight, .cached = s->cached,
-                                 .output_tokens = s->output_tokens, .active_ms = s->active_ms,
-                                 .reused = s->reused, .ended = s->ended,
-                                 .endpoint = ep ? ep->name : NULL,
-                                 .model = ep ? ep->last_model : NULL };
+    *r = (struct cli_stage_row){.name = s->name,
+                                .total = s->total,
+                                .done = s->done,
+                                .failed = s->failed,
+                                .withheld = s->withheld,
+                                .skipped = s->skipped,
+                                .in_flight = s->in_flight,
+                                .cached = s->cached,
+                                .output_tokens = s->output_tokens,
+                                .active_ms = s->active_ms,
+                                .reused = s->reused,
+                                .ended = s->ended,
+                                .endpoint = ep ? ep->name : NULL,
+                                .model = ep ? ep->last_model : NULL};
 }
 
 static void live_update(struct cli_progress *pr, const struct eng_progress *p)
@@ -201,14 +206,14 @@ static void live_update(struct cli_progress *pr, const struct eng_progress *p)
     size_t total = 0, ended = 0, flight = 0;
     for (size_t i = 0; i < p->n_stages; i++) {
         total += p->stages[i].total;
-        ended += p->stages[i].done + p->stages[i].failed + p->stages[i].withheld +
-                 p->stages[i].skipped;
+        ended +=
+            p->stages[i].done + p->stages[i].failed + p->stages[i].withheld + p->stages[i].skipped;
         flight += p->stages[i].in_flight;
     }
     lines_clear(pr);
     snprintf(line, sizeof(line), "bulkhead: %s%s: %zu/%zu tasks ended, %zu in flight",
-             p->final ? "finished after " : "", duration(p->elapsed_ms, d, sizeof(d)), ended,
-             total, flight);
+             p->final ? "finished after " : "", duration(p->elapsed_ms, d, sizeof(d)), ended, total,
+             flight);
     line_add(pr, line);
     for (size_t i = 0; i < p->n_stages; i++) {
         struct cli_stage_row r;
@@ -239,8 +244,9 @@ static void plain_stage_end(struct cli_progress *pr, const struct eng_progress *
     char skipped[40] = "";
     if (s->skipped)
         snprintf(skipped, sizeof(skipped), ", %zu skipped", s->skipped);
-    fprintf(pr->f, "bulkhead: stage '%s' ended after %s: %zu/%zu done, %zu failed, %zu withheld%s, "
-                   "%zu cached%s\n",
+    fprintf(pr->f,
+            "bulkhead: stage '%s' ended after %s: %zu/%zu done, %zu failed, %zu withheld%s, "
+            "%zu cached%s\n",
             s->name, duration(s->active_ms, d, sizeof(d)), s->done, s->total, s->failed,
             s->withheld, skipped, s->cached, rate);
 }
@@ -248,8 +254,8 @@ static void plain_stage_end(struct cli_progress *pr, const struct eng_progress *
 static void plain_tick(struct cli_progress *pr, const struct eng_progress *p)
 {
     char line[MAX_LINE], d[32];
-    size_t used = (size_t)snprintf(line, sizeof(line), "bulkhead: progress after %s:",
-                                   duration(p->elapsed_ms, d, sizeof(d)));
+    size_t used = (size_t)snprintf(
+        line, sizeof(line), "bulkhead: progress after %s:", duration(p->elapsed_ms, d, sizeof(d)));
     int first = 1;
     for (size_t i = 0; i < p->n_stages && used < sizeof(line); i++) {
         const struct eng_stage_progress *s = &p->stages[i];

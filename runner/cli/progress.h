@@ -14,20 +14,19 @@ struct eng_progress;
 struct cli_stage_row {
     const char *name;
     size_t total, done, failed, withheld, in_flight, cached;
-    size_t skipped;                /* as the pipeline declares: shown only when there are some */
-    size_t reused;                 /* done by an earlier attempt (in done; not in the ETA's rate) */
-    int64_t output_tokens;         /* of replies a model gave (tokens/s) */
-    int64_t active_ms;             /* how long the stage has been running, or ran */
-    int ended;                     /* no task of it is left: no ETA, "ended" */
-    const char *endpoint;          /* where it runs, or NULL */
-    const char *model;             /* the model last seen answering there, or NULL */
+    size_t skipped;        /* as the pipeline declares: shown only when there are some */
+    size_t reused;         /* done by an earlier attempt (in done; not in the ETA's rate) */
+    int64_t output_tokens; /* of replies a model gave (tokens/s) */
+    int64_t active_ms;     /* how long the stage has been running, or ran */
+    int ended;             /* no task of it is left: no ETA, "ended" */
+    const char *endpoint;  /* where it runs, or NULL */
+    const char *model;     /* the model last seen answering there, or NULL */
 };
 
 /* Formats r into buf: name padded to name_width, done/total, in flight, ETA
  * (remaining tasks at the rate of those ended so far), failures, cached,
  * tokens/s, endpoint and model. No newline. Returns buf. */
-const char *cli_progress_row(const struct cli_stage_row *r, int name_width, char *buf,
-                             size_t size);
+const char *cli_progress_row(const struct cli_stage_row *r, int name_width, char *buf, size_t size);
 
 enum cli_progress_mode {
     CLI_PROGRESS_OFF = 0,   /* --quiet */

@@ -69,8 +69,8 @@ static void models_collect(struct cli_survey *s, const struct pipeline *p)
         if (st->endpoint != s->endpoint || pol_model_is_cloud(st->model) ||
             cli_survey_find(s, st->model))
             continue;
-        s->models[s->n_models++] = (struct cli_survey_model){ .name = st->model, .listed = -1,
-                                                              .loaded = -1 };
+        s->models[s->n_models++] =
+            (struct cli_survey_model){.name = st->model, .listed = -1, .loaded = -1};
     }
 }
 
@@ -101,17 +101,17 @@ static void loaded_keep(struct cli_survey *s, const struct prov_models *ps)
     s->loaded = bh_xcalloc(ps->n ? ps->n : 1, sizeof(*s->loaded));
     s->n_loaded = ps->n;
     for (size_t i = 0; i < ps->n; i++)
-        s->loaded[i] = (struct egr_loaded){ bh_xstrdup(ps->v[i].name ? ps->v[i].name : ""),
-                                            ps->v[i].context_length,
-                                            prov_model_is_remote(&ps->v[i]) };
+        s->loaded[i] =
+            (struct egr_loaded){bh_xstrdup(ps->v[i].name ? ps->v[i].name : ""),
+                                ps->v[i].context_length, prov_model_is_remote(&ps->v[i])};
 }
 
 /* tags and ps: which needed models the server has, and which are loaded. */
 static void lists_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
                        const struct pipeline *p)
 {
-    struct prov_models tags = { 0 }, ps = { 0 };
-    struct bh_err err = { 0 };
+    struct prov_models tags = {0}, ps = {0};
+    struct bh_err err = {0};
     s->tags_ok = cli_models_list(g, n, p, s->endpoint, EGR_MANAGE_TAGS, &tags, &err) == 0;
     if (!s->tags_ok)
         keep_first(s, &err);
@@ -142,13 +142,13 @@ static void shows_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
 {
     for (size_t i = 0; i < s->n_models; i++) {
         struct cli_survey_model *m = &s->models[i];
-        struct prov_show show = { 0 };
+        struct prov_show show = {0};
         if (m->listed != 1 || m->remote)
             continue;
         if (cli_model_show(g, n, p, s->endpoint, m->name, &show, &m->show_err) == 0) {
             m->context_length = show.context_length;
-            m->num_ctx = show.context_length < EGR_NUM_CTX_MAX ? (long)show.context_length
-                                                                : EGR_NUM_CTX_MAX;
+            m->num_ctx =
+                show.context_length < EGR_NUM_CTX_MAX ? (long)show.context_length : EGR_NUM_CTX_MAX;
             if (show.remote_host || show.remote_model) {
                 m->remote = bh_xstrdup(show.remote_host ? show.remote_host : show.remote_model);
                 m->remote_from = "/api/show";
@@ -203,16 +203,18 @@ static void probes_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
         if (m->remote || !st)
             continue;
         /* Another dialect's requests load the model with the server's num_ctx. */
-        struct probe_req r = { .endpoint = s->endpoint, .model = m->name,
-                               .keep_alive = st->keep_alive,
-                               .num_ctx = !ollama_dialect ? 0 : st->num_ctx > 0 ? st->num_ctx
-                                                                                : m->num_ctx };
+        struct probe_req r = {.endpoint = s->endpoint,
+                              .model = m->name,
+                              .keep_alive = st->keep_alive,
+                              .num_ctx = !ollama_dialect   ? 0
+                                         : st->num_ctx > 0 ? st->num_ctx
+                                                           : m->num_ctx};
         m->probed = 1;
         if (probe_model_remote(g, n, &r, &remote, &m->probe_err) == 0 && remote) {
             m->remote = remote;
             m->remote_from = "the probe's reply";
         } else if (m->probe_err.code == BH_EREPLY && m->listed == 0) {
-            m->probe_err = (struct bh_err){ 0 };
+            m->probe_err = (struct bh_err){0};
         } else if (m->probe_err.code) {
             bh_err_prefix(&m->probe_err, "endpoint '%s' (%s), model '%s': ", e->name, e->url,
                           m->name);
@@ -223,7 +225,7 @@ static void probes_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
 void cli_survey_server(struct cli_survey *s, struct egr_gate *g, struct net *n,
                        const struct pipeline *p, size_t endpoint)
 {
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     memset(s, 0, sizeof(*s));
     s->endpoint = endpoint;
     s->health = -1;
@@ -259,9 +261,11 @@ void cli_survey_misdeclared_err(const struct cli_survey *s, const struct pipelin
     const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
     char path[128];
     bh_str_put(path, sizeof(path), "endpoints.%s.provider", e->name);
-    bh_err_set(err, BH_EINVAL, "\"ollama\", but the server at %s looks like an "
+    bh_err_set(err, BH_EINVAL,
+               "\"ollama\", but the server at %s looks like an "
                "OpenAI-compatible server (GET /v1/models answered, /api/version did not): set "
-               "\"provider\": \"openai\"", e->url);
+               "\"provider\": \"openai\"",
+               e->url);
     bh_err_at(err, p->file, e->line, e->col, path);
 }
 
@@ -284,8 +288,8 @@ static void v1_models_apply(struct cli_survey *s, const struct prov_models *list
         if (!t && list->n == 1)
             t = &list->v[0];
         m->context_length = t ? t->context_length : 0;
-        m->num_ctx = m->context_length < EGR_NUM_CTX_MAX ? (long)m->context_length
-                                                         : EGR_NUM_CTX_MAX;
+        m->num_ctx =
+            m->context_length < EGR_NUM_CTX_MAX ? (long)m->context_length : EGR_NUM_CTX_MAX;
     }
 }
 
@@ -293,8 +297,8 @@ void cli_survey_dialect(struct cli_survey *s, struct egr_gate *g, struct net *n,
                         const struct pipeline *p)
 {
     const char *provider = p->endpoints[s->endpoint].provider;
-    struct prov_models list = { 0 };
-    struct bh_err herr = { 0 };
+    struct prov_models list = {0};
+    struct bh_err herr = {0};
     s->health = -1;
     if (s->reached)
         return; /* an Ollama server: its own routes said everything */
@@ -337,19 +341,19 @@ void cli_survey_apply(const struct cli_survey *s, struct egr_gate *g, const stru
          * no Ollama (llama-server's n_ctx) has one window, the one in force. */
         int ollama_dialect = strcmp(p->endpoints[s->endpoint].provider, "ollama") == 0;
         int fixed_window = !s->reached && s->v1_ok;
-        struct egr_model_facts f = { .listed = m->listed, .loaded = m->loaded,
-                                     .num_ctx = ollama_dialect || fixed_window ? m->num_ctx
-                                                                               : 0 };
+        struct egr_model_facts f = {.listed = m->listed,
+                                    .loaded = m->loaded,
+                                    .num_ctx = ollama_dialect || fixed_window ? m->num_ctx : 0};
         egr_stage_set_facts(g, i, &f);
     }
 }
 
-void cli_enforcement_words(const struct cli_survey *s, const struct pipe_endpoint *e,
-                           char *buf, size_t size)
+void cli_enforcement_words(const struct cli_survey *s, const struct pipe_endpoint *e, char *buf,
+                           size_t size)
 {
     const char *v = s->server.version, *src = s->server.cloud_source;
-    const char *off = e->enforce_local == PIPE_ENFORCE_OFF ? ", not used: enforce_local is \"off\""
-                                                           : "";
+    const char *off =
+        e->enforce_local == PIPE_ENFORCE_OFF ? ", not used: enforce_local is \"off\"" : "";
     switch (s->enforcement) {
     case CLI_ENFORCE_UNKNOWN:
         bh_str_put(buf, size, "unknown (the server could not be asked)");
@@ -364,14 +368,13 @@ void cli_enforcement_words(const struct cli_survey *s, const struct pipe_endpoin
         break;
     case CLI_ENFORCE_NONE:
         bh_str_put(buf, size, "not enforced (ollama %s: :local names need %s, and %s)", v,
-                   PROV_LOCAL_SUFFIX_VERSION, s->server.status ? "cloud is not disabled"
-                                                                : "it has no /api/status");
+                   PROV_LOCAL_SUFFIX_VERSION,
+                   s->server.status ? "cloud is not disabled" : "it has no /api/status");
         break;
     }
 }
 
-int cli_survey_required(const struct cli_survey *s, const struct pipeline *p,
-                        struct bh_err *err)
+int cli_survey_required(const struct cli_survey *s, const struct pipeline *p, struct bh_err *err)
 {
     const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
     char words[200];
@@ -379,14 +382,17 @@ int cli_survey_required(const struct cli_survey *s, const struct pipeline *p,
         s->enforcement == CLI_ENFORCE_LOCAL_NAMES)
         return 0;
     if (s->enforcement == CLI_ENFORCE_UNKNOWN)
-        return bh_err_set(err, BH_ENET, "endpoint '%s': enforce_local is \"require\", and the "
+        return bh_err_set(err, BH_ENET,
+                          "endpoint '%s': enforce_local is \"require\", and the "
                           "server could not be asked how it enforces local-only: %s",
                           e->name, s->err.msg);
     cli_enforcement_words(s, e, words, sizeof(words));
-    return bh_err_set(err, BH_EPOLICY, "endpoint '%s' (%s): enforce_local is \"require\", but "
+    return bh_err_set(err, BH_EPOLICY,
+                      "endpoint '%s' (%s): enforce_local is \"require\", but "
                       "the server enforces local-only neither way: %s — upgrade Ollama to %s "
                       "or later, or start it with OLLAMA_NO_CLOUD=1, or set enforce_local to "
-                      "\"auto\"", e->name, e->url, words, PROV_LOCAL_SUFFIX_VERSION);
+                      "\"auto\"",
+                      e->name, e->url, words, PROV_LOCAL_SUFFIX_VERSION);
 }
 
 /* --- before a run ----------------------------------------------------------- */
@@ -403,24 +409,29 @@ static void survey_warn(const struct cli_survey *s, const struct pipeline *p)
         return;
     }
     cli_enforcement_words(s, e, words, sizeof(words));
-    fprintf(stderr, "bulkhead: endpoint '%s': local-only enforcement by the server: %s\n",
-            e->name, words);
+    fprintf(stderr, "bulkhead: endpoint '%s': local-only enforcement by the server: %s\n", e->name,
+            words);
     if (s->err.code) /* a list or the status: what it would have told stays unknown */
         fprintf(stderr, "bulkhead: warning: %s\n", s->err.msg);
     for (size_t i = 0; i < s->n_models; i++) {
         const struct cli_survey_model *m = &s->models[i];
         if (m->remote && m->remote_from && strcmp(m->remote_from, "the probe's reply") == 0)
-            fprintf(stderr, "bulkhead: endpoint '%s': model '%s' is a cloud stub that the server "
-                            "forwards to '%s' (seen in the probe's reply, not in /api/tags): its "
-                            "stages are treated as cloud\n", e->name, m->name, m->remote);
+            fprintf(stderr,
+                    "bulkhead: endpoint '%s': model '%s' is a cloud stub that the server "
+                    "forwards to '%s' (seen in the probe's reply, not in /api/tags): its "
+                    "stages are treated as cloud\n",
+                    e->name, m->name, m->remote);
         if (m->probe_err.code)
-            fprintf(stderr, "bulkhead: warning: %s; a cloud stub that hides from /api/tags is "
-                            "then caught only in a reply\n", m->probe_err.msg);
+            fprintf(stderr,
+                    "bulkhead: warning: %s; a cloud stub that hides from /api/tags is "
+                    "then caught only in a reply\n",
+                    m->probe_err.msg);
     }
     for (size_t i = 0; i < s->n_models; i++)
         if (s->models[i].show_err.code)
-            fprintf(stderr, "bulkhead: warning: could not read the context length: %s; stages "
-                            "without options.num_ctx on it get the server's default\n",
+            fprintf(stderr,
+                    "bulkhead: warning: could not read the context length: %s; stages "
+                    "without options.num_ctx on it get the server's default\n",
                     s->models[i].show_err.msg);
 }
 
@@ -432,7 +443,7 @@ static void refusals_audit(struct egr_gate *g, const struct pipeline *p, size_t 
     char reason[300];
     bh_str_put(reason, sizeof(reason), "enforce_local require: %s", why->msg);
     for (size_t i = 0; i < p->n_stages; i++) {
-        struct bh_err aerr = { 0 };
+        struct bh_err aerr = {0};
         if (p->stages[i].endpoint != endpoint || !egr_stage_local(g, i))
             continue;
         if (egr_audit_refusal(g, i, "", 0, reason, &aerr))
@@ -446,7 +457,7 @@ int cli_models_probe(struct egr_gate *g, struct net *n, const struct pipeline *p
     int rc = 0;
     for (size_t i = 0; i < p->n_endpoints; i++) {
         struct cli_survey s;
-        struct bh_err why = { 0 };
+        struct bh_err why = {0};
         if (!cli_survey_wanted(g, p, i))
             continue;
         cli_survey_take(&s, g, n, p, i);
@@ -481,12 +492,13 @@ size_t cli_num_ctx_warn(const struct pipeline *p, const long *num_ctx)
             if (b->endpoint != a->endpoint || !prov_model_name_eq(a->model, b->model) ||
                 num_ctx[j] <= 0 || num_ctx[j] == num_ctx[i])
                 continue;
-            fprintf(stderr, "bulkhead: warning: %s:%d:%d: stages.%s: num_ctx %ld differs from "
-                            "stage '%s' (num_ctx %ld) on the same model '%s' of endpoint '%s': "
-                            "Ollama reloads the model each time it changes — give both stages "
-                            "the same options.num_ctx\n",
-                    p->file, a->line, a->col, a->name, num_ctx[i], b->name, num_ctx[j],
-                    a->model, p->endpoints[a->endpoint].name);
+            fprintf(stderr,
+                    "bulkhead: warning: %s:%d:%d: stages.%s: num_ctx %ld differs from "
+                    "stage '%s' (num_ctx %ld) on the same model '%s' of endpoint '%s': "
+                    "Ollama reloads the model each time it changes — give both stages "
+                    "the same options.num_ctx\n",
+                    p->file, a->line, a->col, a->name, num_ctx[i], b->name, num_ctx[j], a->model,
+                    p->endpoints[a->endpoint].name);
             warned++;
             break;
         }

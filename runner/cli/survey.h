@@ -47,10 +47,10 @@ enum cli_enforcement {
 
 struct cli_survey {
     size_t endpoint;
-    int reached;             /* the server answered /api/version */
-    struct bh_err err;       /* the first thing that failed (reached 0: why) */
+    int reached;       /* the server answered /api/version */
+    struct bh_err err; /* the first thing that failed (reached 0: why) */
     struct prov_server server;
-    int honours_local;       /* prov_version_honours_local(server.version) */
+    int honours_local; /* prov_version_honours_local(server.version) */
     enum cli_enforcement enforcement;
     int tags_ok, ps_ok;
     struct egr_loaded *loaded; /* ps_ok: every model /api/ps listed (owned), for the scheduler */
@@ -59,12 +59,12 @@ struct cli_survey {
     size_t n_models;
     /* A server that did not answer /api/version, asked the way the OpenAI
      * and Anthropic dialects are (cli_survey_dialect): */
-    int v1_asked;            /* GET /v1/models was sent */
-    int v1_ok;               /* it answered with a model list */
-    int health;              /* GET /health (OpenAI dialect): 1 answered 2xx, 0 not, -1 not asked */
-    char *serves;            /* v1_ok and exactly one model listed: its id (llama-server's
-                                alias, which answers whatever name is asked), owned */
-    struct bh_err v1_err;    /* why /v1/models (else /health) failed; code 0 when it did not */
+    int v1_asked;         /* GET /v1/models was sent */
+    int v1_ok;            /* it answered with a model list */
+    int health;           /* GET /health (OpenAI dialect): 1 answered 2xx, 0 not, -1 not asked */
+    char *serves;         /* v1_ok and exactly one model listed: its id (llama-server's
+                             alias, which answers whatever name is asked), owned */
+    struct bh_err v1_err; /* why /v1/models (else /health) failed; code 0 when it did not */
 };
 
 /* 1 when the survey asks endpoint: the gate verified it local and a stage
@@ -134,15 +134,14 @@ void cli_survey_apply(const struct cli_survey *s, struct egr_gate *g, const stru
 /* The enforcement in words, e.g. "the server refuses cloud models (source:
  * env)", ":local names honoured (ollama 0.18.1)", "not enforced (ollama
  * 0.12.3: :local names need 0.18.0, and cloud is not disabled)". */
-void cli_enforcement_words(const struct cli_survey *s, const struct pipe_endpoint *e,
-                           char *buf, size_t size);
+void cli_enforcement_words(const struct cli_survey *s, const struct pipe_endpoint *e, char *buf,
+                           size_t size);
 
 /* enforce_local "require" and a server that enforces neither way:
  * BH_EPOLICY naming the endpoint, what the server lacks and what to do; a
  * server that could not be asked: BH_ENET with the reason. 0 otherwise (and
  * for every other enforce_local). */
-int cli_survey_required(const struct cli_survey *s, const struct pipeline *p,
-                        struct bh_err *err);
+int cli_survey_required(const struct cli_survey *s, const struct pipeline *p, struct bh_err *err);
 
 /* Before a run: takes and applies the survey of every wanted endpoint, with
  * a line per endpoint on stderr saying how its server enforces local-only,

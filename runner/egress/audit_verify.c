@@ -27,7 +27,7 @@ struct walk {
     int64_t first_breach;
     egr_breach_fn on_breach;
     void *ud;
-    int64_t run_id;          /* whose labels are loaded */
+    int64_t run_id; /* whose labels are loaded */
     char **labels;
     size_t n_labels;
     struct bh_err *err;
@@ -109,7 +109,7 @@ int egr_audit_verify_each(struct store *s, int64_t *n_records, size_t *n_breache
     int rc = store_audit_verify_chain(s, n_records, err);
     if (rc)
         return rc == BH_EINVAL ? (err->code = BH_EPOLICY) : rc;
-    struct walk w = { .s = s, .run_id = -1, .err = err, .on_breach = on_breach, .ud = ud };
+    struct walk w = {.s = s, .run_id = -1, .err = err, .on_breach = on_breach, .ud = ud};
     rc = store_audit_each(s, check_one, &w, err);
     labels_free(&w);
     if (rc == 0 && w.n_breaches)

@@ -56,8 +56,8 @@ struct verdict {
     int clearance;
     int label; /* unknown (-1) already raised to the top */
     int allow;
-    const char *as; /* the decision the record carries when not plain "allow"/"refuse":
-                       "cached" (allowed, answered without sending), "breach" */
+    const char *as;   /* the decision the record carries when not plain "allow"/"refuse":
+                         "cached" (allowed, answered without sending), "breach" */
     char reason[480]; /* room for an endpoint's reason (400) and words around it */
 };
 
@@ -68,7 +68,7 @@ struct attempt {
     const char *model;      /* owned in a flight */
     const char *item;
     const char *url;
-    const char *method;     /* "POST" or "GET" */
+    const char *method; /* "POST" or "GET" */
     char sha[BH_SHA256_HEX];
     int64_t bytes;
 };
@@ -84,7 +84,7 @@ struct flight {
     int trusted;          /* local through a trusted network or trusted_hosts: the pinned
                              addresses may be other than loopback */
     struct verdict v;
-    struct attempt at;    /* item, url and model owned */
+    struct attempt at; /* item, url and model owned */
     net_data_fn on_data;
     net_done_fn on_done;
     void *ud;
@@ -95,19 +95,19 @@ struct egr_gate {
     struct net *net;
     struct store *store;
     int64_t run_id;
-    struct egr_endpoint *eps; /* one per pipeline endpoint */
-    char **remote;            /* per stage: the remote host of a cloud stub, or NULL */
+    struct egr_endpoint *eps;      /* one per pipeline endpoint */
+    char **remote;                 /* per stage: the remote host of a cloud stub, or NULL */
     struct egr_model_facts *facts; /* per stage: what the probe learnt of its model */
-    char **wire;              /* per stage: the model name egr_stage_model last gave */
-    int *local_suffix;        /* per endpoint: the server honours ":local" */
-    struct loaded {           /* per endpoint: the probe's /api/ps */
+    char **wire;                   /* per stage: the model name egr_stage_model last gave */
+    int *local_suffix;             /* per endpoint: the server honours ":local" */
+    struct loaded {                /* per endpoint: the probe's /api/ps */
         int known;
         struct egr_loaded *v;
         size_t n;
-    } *loaded;
-    struct flight *flights;   /* in flight, freed by egr_free if still there */
-    struct bh_err broken;     /* the first audit write that failed (code 0: none); from
-                                 then on the gate sends nothing */
+    } * loaded;
+    struct flight *flights; /* in flight, freed by egr_free if still there */
+    struct bh_err broken;   /* the first audit write that failed (code 0: none); from
+                               then on the gate sends nothing */
 };
 
 int egr_new(struct egr_gate **out, const struct pipeline *p, struct net *n, struct store *s,
@@ -215,15 +215,17 @@ static void decide(const struct egr_gate *g, const struct egr_send_req *r, struc
     if (!g->store)
         bh_str_put(v->reason, sizeof(v->reason), "no audit store: nothing leaves unaudited");
     else if (!v->allow)
-        bh_str_put(v->reason, sizeof(v->reason), "label %s%s exceeds clearance %s of stage '%s' (%s)",
+        bh_str_put(
+            v->reason, sizeof(v->reason), "label %s%s exceeds clearance %s of stage '%s' (%s)",
             pol_label_name(p, v->label), r->label < 0 ? " (unknown, counted as the top label)" : "",
             pol_label_name(p, v->clearance), st->name, locality_word(v->local));
     else if (ep->local && remote)
         bh_str_put(v->reason, sizeof(v->reason),
-            "model '%s' is a cloud stub that Ollama forwards to %s: treated as cloud", st->model,
-            remote[0] ? remote : "a remote host");
+                   "model '%s' is a cloud stub that Ollama forwards to %s: treated as cloud",
+                   st->model, remote[0] ? remote : "a remote host");
     else if (ep->local && !v->local)
-        bh_str_put(v->reason, sizeof(v->reason),
+        bh_str_put(
+            v->reason, sizeof(v->reason),
             "model '%s' is a cloud model, which Ollama forwards off the machine: treated as cloud",
             st->model);
     else
@@ -250,7 +252,7 @@ static int audit_failed(struct egr_gate *g, struct bh_err *err)
 {
     err->code = BH_EINTERNAL;
     bh_err_prefix(err, "nothing sent, the audit record could not be written (a decision that "
-                  "cannot be recorded is not taken; the run stops): ");
+                       "cannot be recorded is not taken; the run stops): ");
     if (!g->broken.code)
         g->broken = *err;
     return BH_EINTERNAL;
@@ -261,8 +263,10 @@ static int audit_refuse_broken(const struct egr_gate *g, struct bh_err *err)
 {
     if (!g->broken.code)
         return 0;
-    return bh_err_set(err, BH_EINTERNAL, "nothing sent: an earlier audit record could not be "
-                      "written, and the gate sends nothing more (%s)", g->broken.msg);
+    return bh_err_set(err, BH_EINTERNAL,
+                      "nothing sent: an earlier audit record could not be "
+                      "written, and the gate sends nothing more (%s)",
+                      g->broken.msg);
 }
 
 int egr_audit_broken(const struct egr_gate *g, struct bh_err *err)
@@ -367,11 +371,13 @@ static int flight_prereq(void *ud, const char *peer_ip, int peer_port)
     (void)peer_port;
     if (!addr_in(peer_ip, f->addrs))
         bh_str_put(f->refusal, sizeof(f->refusal),
-            "%s is not an address verified for endpoint '%s' (%.64s)", peer_ip, f->endpoint,
-            f->addrs);
+                   "%s is not an address verified for endpoint '%s' (%.64s)", peer_ip, f->endpoint,
+                   f->addrs);
     else if (!egr_addr_is_loopback(peer_ip) && !f->trusted)
-        bh_str_put(f->refusal, sizeof(f->refusal), "%s is not a loopback address, and no trusted "
-                   "network or trusted_hosts vouches for it", peer_ip);
+        bh_str_put(f->refusal, sizeof(f->refusal),
+                   "%s is not a loopback address, and no trusted "
+                   "network or trusted_hosts vouches for it",
+                   peer_ip);
     return f->refusal[0] != '\0';
 }
 
@@ -387,7 +393,7 @@ static void flight_done(void *ud, const struct net_result *r)
     struct net_result res = *r;
     if (f->refusal[0]) {
         /* Allowed on paper, refused at the socket: a policy refusal, audited as such. */
-        struct bh_err err = { 0 };
+        struct bh_err err = {0};
         f->v.allow = 0;
         bh_str_put(f->v.reason, sizeof(f->v.reason), "peer refused: %s", f->refusal);
         bh_str_put(res.error, sizeof(res.error), "%s: %s", r->error, f->refusal);
@@ -422,7 +428,7 @@ static char *auth_header(const struct pipe_endpoint *e, int endpoint_local, int 
 }
 
 #define EGR_MAX_HEADERS 8
-#define EGR_MAX_EP_HEADERS 32 /* the loader's cap on an endpoint's "headers" */
+#define EGR_MAX_EP_HEADERS 32   /* the loader's cap on an endpoint's "headers" */
 #define EGR_MAX_BASIC_AUTH 4096 /* bytes of user:password: far beyond any real one */
 
 /* The basic_auth_env problem that egr_keys_check reports, or NULL when the
@@ -473,11 +479,11 @@ static void headers_build(struct headers *h, const struct pipe_endpoint *e,
     for (size_t i = 0; r->headers && r->headers[i] && i < EGR_MAX_HEADERS; i++)
         h->v[h->n++] = r->headers[i];
     for (size_t i = 0; i < e->n_headers && i < EGR_MAX_EP_HEADERS; i++)
-        h->v[h->n++] = h->own[h->n_own++] = bh_xasprintf("%s: %s", e->headers[i].name,
-                                                         e->headers[i].value);
+        h->v[h->n++] = h->own[h->n_own++] =
+            bh_xasprintf("%s: %s", e->headers[i].name, e->headers[i].value);
     /* The loader never lets an endpoint have both. */
-    char *cred = e->basic_auth_env ? basic_auth_header(e)
-                                   : auth_header(e, endpoint_local, r->key_header);
+    char *cred =
+        e->basic_auth_env ? basic_auth_header(e) : auth_header(e, endpoint_local, r->key_header);
     BH_INVARIANT(!cred || e->basic_auth_env || !endpoint_local,
                  "an API key was about to go to an endpoint verified local");
     if (cred)
@@ -545,8 +551,7 @@ static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const stru
                  "the gate was about to send a request it did not allow within clearance");
     BH_INVARIANT(!v->local || ep->local,
                  "a local stage's request was about to go to an endpoint not verified local");
-    BH_INVARIANT(!ep->local || ep->addrs[0],
-                 "a local endpoint's request was about to go unpinned");
+    BH_INVARIANT(!ep->local || ep->addrs[0], "a local endpoint's request was about to go unpinned");
     char resolve[600];
     pin(ep, resolve, sizeof(resolve));
     struct headers h;
@@ -601,9 +606,13 @@ static int stage_pass(struct egr_gate *g, const struct egr_send_req *r, enum pas
     assert(r->stage < g->p->n_stages);
     const struct pipe_stage *st = &g->p->stages[r->stage];
     decide(g, r, v);
-    *at = (struct attempt){ .stage = r->stage, .stage_name = st->name, .model = st->model,
-                            .method = "POST", .item = r->item, .url = request_url(g, r, v->ep),
-                            .bytes = kind == PASS_CACHED ? 0 : (int64_t)r->body_len };
+    *at = (struct attempt){.stage = r->stage,
+                           .stage_name = st->name,
+                           .model = st->model,
+                           .method = "POST",
+                           .item = r->item,
+                           .url = request_url(g, r, v->ep),
+                           .bytes = kind == PASS_CACHED ? 0 : (int64_t)r->body_len};
     bh_sha256_hex(r->body ? r->body : "", r->body_len, at->sha);
     if (kind == PASS_CACHED && v->allow) {
         char why[sizeof(v->reason)];
@@ -658,15 +667,19 @@ static int audit_nothing_sent(struct egr_gate *g, size_t stage, const char *item
     if (!g->store)
         return 0;
     const struct pipe_stage *st = &g->p->stages[stage];
-    struct egr_send_req r = { .stage = stage, .item = item, .label = label };
+    struct egr_send_req r = {.stage = stage, .item = item, .label = label};
     struct verdict v;
     decide(g, &r, &v);
     v.allow = 0;
     v.as = as;
     bh_str_put(v.reason, sizeof(v.reason), "%s", reason);
     char *url = request_url(g, &r, st->endpoint);
-    struct attempt at = { .stage = stage, .stage_name = st->name, .model = st->model,
-                          .method = "POST", .item = item, .url = url };
+    struct attempt at = {.stage = stage,
+                         .stage_name = st->name,
+                         .model = st->model,
+                         .method = "POST",
+                         .item = item,
+                         .url = url};
     bh_sha256_hex("", 0, at.sha);
     int rc = audit(g, &at, &v, err);
     free(url);
@@ -694,7 +707,7 @@ int egr_audit_declassify(struct egr_gate *g, size_t stage, const char *item, int
         return 0;
     const struct pipeline *p = g->p;
     const struct pipe_stage *st = &p->stages[stage];
-    struct egr_send_req r = { .stage = stage, .item = item, .label = passed ? to : from };
+    struct egr_send_req r = {.stage = stage, .item = item, .label = passed ? to : from};
     struct verdict v;
     decide(g, &r, &v);
     struct store_audit a;
@@ -710,7 +723,7 @@ int egr_audit_declassify(struct egr_gate *g, size_t stage, const char *item, int
     a.locality = locality_word(v.local);
     a.model = st->model;
     a.label = pol_label_name(p, r.label);
-    a.clearance = pol_label_name(p, to);  /* the target the pipeline declared */
+    a.clearance = pol_label_name(p, to); /* the target the pipeline declared */
     a.decision = passed ? "declassify" : "keep";
     a.reason = reason;
     a.payload_sha256 = sha;
@@ -783,8 +796,8 @@ static char *preload_rest(const struct egr_manage_req *r, struct bh_err *err)
         return NULL;
     }
     if (r->num_ctx > 0)
-        return bh_xasprintf(",\"keep_alive\":\"%s\",\"options\":{%s%s\"num_ctx\":%ld}", ka,
-                            opt, opt[0] ? "," : "", r->num_ctx);
+        return bh_xasprintf(",\"keep_alive\":\"%s\",\"options\":{%s%s\"num_ctx\":%ld}", ka, opt,
+                            opt[0] ? "," : "", r->num_ctx);
     if (opt[0])
         return bh_xasprintf(",\"keep_alive\":\"%s\",\"options\":{%s}", ka, opt);
     return bh_xasprintf(",\"keep_alive\":\"%s\"", ka);
@@ -800,8 +813,8 @@ static int manage_body(const struct manage_kind *k, const struct egr_manage_req 
     if (!name)
         return bh_err_set(err, BH_EINVAL, "%s: '%s' is not a model name", k->what,
                           r->model ? r->model : "");
-    char *rest = r->kind == EGR_MANAGE_PRELOAD || r->kind == EGR_MANAGE_PROBE
-                     ? preload_rest(r, err) : bh_xstrdup("");
+    char *rest = r->kind == EGR_MANAGE_PRELOAD || r->kind == EGR_MANAGE_PROBE ? preload_rest(r, err)
+                                                                              : bh_xstrdup("");
     if (rest)
         *body = bh_xasprintf("{\"model\":\"%s\"%s%s}", name, k->body_rest, rest);
     free(name);
@@ -823,24 +836,37 @@ int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct b
     }
     /* A model name is public data: it may go wherever anything may go, and
      * nowhere a refuted local claim points (clearance POL_NOTHING). */
-    struct verdict v = { .ep = r->endpoint, .local = ep->local, .label = 0,
-                         .clearance = pol_endpoint_clearance(g->p, r->endpoint, ep->local) };
+    struct verdict v = {.ep = r->endpoint,
+                        .local = ep->local,
+                        .label = 0,
+                        .clearance = pol_endpoint_clearance(g->p, r->endpoint, ep->local)};
     v.allow = g->store != NULL && v.label <= v.clearance;
-    bh_str_put(v.reason, sizeof(v.reason), "model management (%s: %s %s): no item data%s",
-               k->what, k->method, k->path, v.label <= v.clearance ? "" : "; the endpoint's "
-               "locality claim did not verify, nothing goes there");
-    struct egr_send_req sr = { .path = k->path, .body = body, .body_len = body ? strlen(body) : 0,
-                               .max_reply = r->max_reply, .on_data = r->on_data,
-                               .on_done = r->on_done, .ud = r->ud };
+    bh_str_put(v.reason, sizeof(v.reason), "model management (%s: %s %s): no item data%s", k->what,
+               k->method, k->path,
+               v.label <= v.clearance ? ""
+                                      : "; the endpoint's "
+                                        "locality claim did not verify, nothing goes there");
+    struct egr_send_req sr = {.path = k->path,
+                              .body = body,
+                              .body_len = body ? strlen(body) : 0,
+                              .max_reply = r->max_reply,
+                              .on_data = r->on_data,
+                              .on_done = r->on_done,
+                              .ud = r->ud};
     char *url = request_url(g, &sr, r->endpoint);
-    struct attempt at = { .stage_name = "", .model = r->model ? r->model : "", .method = k->method,
-                          .item = "", .url = url, .bytes = (int64_t)sr.body_len };
+    struct attempt at = {.stage_name = "",
+                         .model = r->model ? r->model : "",
+                         .method = k->method,
+                         .item = "",
+                         .url = url,
+                         .bytes = (int64_t)sr.body_len};
     bh_sha256_hex(body ? body : "", sr.body_len, at.sha);
     rc = audit_refuse_broken(g, err);
     if (rc == 0 && !g->store)
-        rc = bh_err_set(err, BH_EPOLICY, "endpoint '%s': refused to %s: the gate has no audit "
-                        "store, and nothing leaves unaudited", g->p->endpoints[r->endpoint].name,
-                        k->what);
+        rc = bh_err_set(err, BH_EPOLICY,
+                        "endpoint '%s': refused to %s: the gate has no audit "
+                        "store, and nothing leaves unaudited",
+                        g->p->endpoints[r->endpoint].name, k->what);
     if (rc == 0)
         rc = audit(g, &at, &v, err);
     if (rc == 0 && !v.allow)
@@ -899,8 +925,7 @@ int egr_stage_local(const struct egr_gate *g, size_t stage)
 {
     assert(stage < g->p->n_stages);
     const struct pipe_stage *st = &g->p->stages[stage];
-    return pol_stage_local_facts(g->p, stage, g->eps[st->endpoint].local,
-                                 g->remote[stage] != NULL);
+    return pol_stage_local_facts(g->p, stage, g->eps[st->endpoint].local, g->remote[stage] != NULL);
 }
 
 int egr_stage_clearance(const struct egr_gate *g, size_t stage)

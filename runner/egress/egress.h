@@ -21,7 +21,7 @@ struct egr_gate;
  * loopback; some in a network named by trusted_networks or
  * BULKHEAD_TRUSTED_NETWORKS; some vouched for by trusted_hosts. */
 enum egr_local_via {
-    EGR_VIA_NONE,          /* not local (not declared, or an address is not local) */
+    EGR_VIA_NONE, /* not local (not declared, or an address is not local) */
     EGR_VIA_LOOPBACK,
     EGR_VIA_NETWORK,
     EGR_VIA_HOSTS,
@@ -29,20 +29,20 @@ enum egr_local_via {
 
 /* What the gate learnt of an endpoint when it was created. */
 struct egr_endpoint {
-    int local;             /* 1 only when declared local and every resolved address counts
-                              as local: loopback, or vouched for (see via) */
+    int local; /* 1 only when declared local and every resolved address counts
+                  as local: loopback, or vouched for (see via) */
     enum egr_local_via via;
-    char reason[400];      /* why it is (not) local, for check and the audit; a refused
-                              private address names the trusted_networks line to add */
+    char reason[400]; /* why it is (not) local, for check and the audit; a refused
+                         private address names the trusted_networks line to add */
     char host[256];
     int port;
-    char addr[64];         /* the address connections are pinned to ("" when resolution failed) */
-    char addrs[200];       /* every pinned address, comma-separated, addr first (at most
-                              EGR_MAX_PINNED): a name such as localhost resolves to ::1 and
-                              127.0.0.1, and a server may listen on only one of them */
-    char bad[64];          /* the first address that does not count as local, "" when none */
-    int trusted;           /* local, and some pinned address is not loopback: it counts only
-                              because a trusted network or trusted_hosts vouches for it */
+    char addr[64];   /* the address connections are pinned to ("" when resolution failed) */
+    char addrs[200]; /* every pinned address, comma-separated, addr first (at most
+                        EGR_MAX_PINNED): a name such as localhost resolves to ::1 and
+                        127.0.0.1, and a server may listen on only one of them */
+    char bad[64];    /* the first address that does not count as local, "" when none */
+    int trusted;     /* local, and some pinned address is not loopback: it counts only
+                        because a trusted network or trusted_hosts vouches for it */
 };
 
 #define EGR_MAX_PINNED 4
@@ -60,21 +60,21 @@ int egr_addr_is_private(const char *ip);
  * default. Tests map names to addresses with their own (so that no test
  * sends a DNS query off the machine); NULL restores the default. */
 struct addrinfo;
-typedef int (*egr_resolve_fn)(const char *node, const char *service,
-                              const struct addrinfo *hints, struct addrinfo **res);
+typedef int (*egr_resolve_fn)(const char *node, const char *service, const struct addrinfo *hints,
+                              struct addrinfo **res);
 typedef void (*egr_resolve_free_fn)(struct addrinfo *res);
 void egr_set_resolver(egr_resolve_fn fn, egr_resolve_free_fn free_fn);
 
 /* What vouches for addresses that are not loopback. All borrowed. */
 struct egr_trust {
-    const char *const *hosts;    /* the endpoint's trusted_hosts: host names (the URL's host,
-                                    compared case-insensitively: whatever it resolves to is
-                                    trusted), addresses and CIDR blocks */
+    const char *const *hosts; /* the endpoint's trusted_hosts: host names (the URL's host,
+                                 compared case-insensitively: whatever it resolves to is
+                                 trusted), addresses and CIDR blocks */
     size_t n_hosts;
     const char *const *networks; /* the pipeline's trusted_networks: CIDR blocks */
     size_t n_networks;
-    const char *env_networks;    /* BULKHEAD_TRUSTED_NETWORKS as read: comma-separated CIDR
-                                    blocks, or NULL */
+    const char *env_networks; /* BULKHEAD_TRUSTED_NETWORKS as read: comma-separated CIDR
+                                 blocks, or NULL */
 };
 
 /* Resolves the host of url and classifies every address: the endpoint is
@@ -90,9 +90,8 @@ int egr_endpoint_verify_with(const char *url, int declared_local, const struct e
 int egr_endpoint_verify_pipe(const struct pipeline *p, size_t i, struct egr_endpoint *out,
                              struct bh_err *err);
 /* egr_endpoint_verify_with trusted_hosts only, and with nothing. */
-int egr_endpoint_verify_trusted(const char *url, int declared_local,
-                                const char *const *trusted, size_t n_trusted,
-                                struct egr_endpoint *out, struct bh_err *err);
+int egr_endpoint_verify_trusted(const char *url, int declared_local, const char *const *trusted,
+                                size_t n_trusted, struct egr_endpoint *out, struct bh_err *err);
 int egr_endpoint_verify(const char *url, int declared_local, struct egr_endpoint *out,
                         struct bh_err *err);
 
@@ -110,17 +109,17 @@ const struct egr_endpoint *egr_endpoint_info(const struct egr_gate *g, size_t en
 
 /* One request for a stage. */
 struct egr_send_req {
-    size_t stage;              /* index into the pipeline's stages */
-    const char *item;          /* item key, for the audit */
-    const char *path;          /* appended to the endpoint URL, e.g. "/api/chat" */
+    size_t stage;     /* index into the pipeline's stages */
+    const char *item; /* item key, for the audit */
+    const char *path; /* appended to the endpoint URL, e.g. "/api/chat" */
     const char *body;
     size_t body_len;
-    int label;                 /* the join of the labels of everything in body */
+    int label; /* the join of the labels of everything in body */
     size_t max_reply;
-    const char *const *headers;  /* the dialect's static headers ("anthropic-version: ..."),
-                                    NULL-terminated, or NULL; never a secret */
-    int key_header;              /* how the API key goes: 0 "Authorization: Bearer",
-                                    1 "x-api-key" */
+    const char *const *headers; /* the dialect's static headers ("anthropic-version: ..."),
+                                   NULL-terminated, or NULL; never a secret */
+    int key_header;             /* how the API key goes: 0 "Authorization: Bearer",
+                                   1 "x-api-key" */
     net_data_fn on_data;
     net_done_fn on_done;
     void *ud;
@@ -224,8 +223,9 @@ enum egr_manage_kind {
     EGR_MANAGE_VERSION, /* GET /api/version */
     EGR_MANAGE_SHOW,    /* POST /api/show {"model"} */
     EGR_MANAGE_PULL,    /* POST /api/pull {"model","stream":true} */
-    EGR_MANAGE_PRELOAD, /* POST /api/generate {"model","prompt":"","keep_alive":"10m","stream":false},
-                           with the request's keep_alive and options.num_ctx when given */
+    EGR_MANAGE_PRELOAD, /* POST /api/generate
+                           {"model","prompt":"","keep_alive":"10m","stream":false}, with the
+                           request's keep_alive and options.num_ctx when given */
     EGR_MANAGE_UNLOAD,  /* POST /api/generate {"model","prompt":"","keep_alive":0,"stream":false} */
     EGR_MANAGE_PROBE,   /* POST /api/chat {"model","messages":[{"role":"user","content":
                            EGR_PROBE_TEXT}],"stream":false,"keep_alive",
@@ -241,15 +241,14 @@ enum egr_manage_kind {
 /* The whole text of a probe (EGR_MANAGE_PROBE): fixed, public, no item's. */
 #define EGR_PROBE_TEXT "Reply with OK."
 
-
 struct egr_manage_req {
     size_t endpoint;   /* index into the pipeline's endpoints */
     int kind;          /* enum egr_manage_kind */
     const char *model; /* SHOW, PULL, PRELOAD, UNLOAD, PROBE: the model (copied); others: NULL */
     const char *keep_alive; /* PRELOAD, PROBE: how long the model stays loaded, a stage's keep_alive
                                ("10m", "-1s"); NULL: "10m" */
-    long num_ctx;      /* PRELOAD, PROBE: the context to load it with (a stage's options.num_ctx, so
-                          that its requests find it loaded as they need it); 0: the server's */
+    long num_ctx; /* PRELOAD, PROBE: the context to load it with (a stage's options.num_ctx, so
+                     that its requests find it loaded as they need it); 0: the server's */
     size_t max_reply;
     net_data_fn on_data;
     net_done_fn on_done;
@@ -289,12 +288,15 @@ int egr_stage_clearance(const struct egr_gate *g, size_t stage);
 
 /* What the probe before a run learnt of a stage's model on its server. */
 struct egr_model_facts {
-    int listed;    /* /api/tags: 1 installed as a local model, 0 not there, -1 not known */
-    int loaded;    /* /api/ps when the run started: 1 loaded, 0 not, -1 not known */
-    long num_ctx;  /* the context window to ask for when the stage sets no options.num_ctx
-                      (from /api/show); 0: the server's default */
+    int listed;   /* /api/tags: 1 installed as a local model, 0 not there, -1 not known */
+    int loaded;   /* /api/ps when the run started: 1 loaded, 0 not, -1 not known */
+    long num_ctx; /* the context window to ask for when the stage sets no options.num_ctx
+                     (from /api/show); 0: the server's default */
 };
-#define EGR_MODEL_FACTS_INIT { -1, -1, 0 }
+#define EGR_MODEL_FACTS_INIT                                                                       \
+    {                                                                                              \
+        -1, -1, 0                                                                                  \
+    }
 
 /* A stage that sets no options.num_ctx gets its model's context length, at
  * most this: the window of a 128K model would take more memory than most GPU
@@ -317,8 +319,8 @@ void egr_endpoint_set_local_suffix(struct egr_gate *g, size_t endpoint, int hono
 /* A model an endpoint's server had loaded before the run (GET /api/ps). */
 struct egr_loaded {
     char *name;
-    int64_t context_length;   /* the num_ctx it was loaded with; 0 when not said */
-    int remote;               /* a cloud stub (remote_host or remote_model) */
+    int64_t context_length; /* the num_ctx it was loaded with; 0 when not said */
+    int remote;             /* a cloud stub (remote_host or remote_model) */
 };
 /* Keeps (copies) what the pre-run probe learnt from endpoint's /api/ps, so
  * that the scheduler does not ask again. */

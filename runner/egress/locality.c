@@ -35,7 +35,6 @@
 #include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
 
-
 enum kind { KIND_OTHER, KIND_LOOPBACK, KIND_PRIVATE, KIND_UNSPECIFIED };
 
 static enum kind classify_v4(const unsigned char a[4])
@@ -105,7 +104,7 @@ struct net_block {
 struct trust {
     const char *const *hosts; /* trusted_hosts */
     size_t n_hosts;
-    const char *host;         /* the URL's host */
+    const char *host; /* the URL's host */
     struct net_block nets[MAX_NETS];
     size_t n_nets;
 };
@@ -122,9 +121,9 @@ static int host_trusted(const struct trust *t, const char *ip)
     for (size_t i = 0; i < t->n_hosts; i++) {
         const char *x = t->hosts[i];
         struct bh_cidr c;
-        if (strchr(x, '/') ? bh_cidr_parse(&c, x) == BH_CIDR_OK && bh_cidr_contains(&c, ip)
-                           : is_ip_literal_text(x) ? same_addr(x, ip)
-                                                   : strcasecmp(x, t->host) == 0)
+        if (strchr(x, '/')          ? bh_cidr_parse(&c, x) == BH_CIDR_OK && bh_cidr_contains(&c, ip)
+            : is_ip_literal_text(x) ? same_addr(x, ip)
+                                    : strcasecmp(x, t->host) == 0)
             return 1;
     }
     return 0;
@@ -161,12 +160,16 @@ static int net_add(struct trust *t, const char *text, size_t n, const char *from
     one[n] = '\0';
     struct net_block *b = &t->nets[t->n_nets];
     if (t->n_nets >= MAX_NETS)
-        return bh_err_set(err, BH_EINVAL, "%s: more than %d networks — list fewer, wider "
-                          "blocks", from, MAX_NETS);
+        return bh_err_set(err, BH_EINVAL,
+                          "%s: more than %d networks — list fewer, wider "
+                          "blocks",
+                          from, MAX_NETS);
     if (bh_cidr_parse(&b->c, one) != BH_CIDR_OK)
-        return bh_err_set(err, BH_EINVAL, "%s: \"%s\" is not a CIDR block of 1 to 32 (IPv4) or "
+        return bh_err_set(err, BH_EINVAL,
+                          "%s: \"%s\" is not a CIDR block of 1 to 32 (IPv4) or "
                           "1 to 128 (IPv6) bits — write comma-separated blocks, e.g. "
-                          "BULKHEAD_TRUSTED_NETWORKS=10.8.0.0/16,fd00::/8", from, one);
+                          "BULKHEAD_TRUSTED_NETWORKS=10.8.0.0/16,fd00::/8",
+                          from, one);
     snprintf(b->text, sizeof(b->text), "%s", one);
     b->from = from;
     t->n_nets++;
@@ -303,12 +306,12 @@ static void refused_reason(struct egr_endpoint *e, int literal)
         bh_str_put(e->reason, sizeof(e->reason),
                    "declared local but %s neither loopback nor in a trusted network "
                    "(trusted_networks, BULKHEAD_TRUSTED_NETWORKS or trusted_hosts): treated as "
-                   "cloud", subject);
+                   "cloud",
+                   subject);
 }
 
 /* Why the addresses count as local: the weakest evidence among them. */
-static void local_reason(struct egr_endpoint *e, int literal, const struct net_block *net,
-                         size_t n)
+static void local_reason(struct egr_endpoint *e, int literal, const struct net_block *net, size_t n)
 {
     char why[160];
     if (e->via == EGR_VIA_LOOPBACK)
@@ -390,8 +393,8 @@ static void verify_name(struct egr_endpoint *e, int declared_local, const struct
     hints.ai_socktype = SOCK_STREAM;
     int gai = resolve_fn(e->host, NULL, &hints, &res);
     if (gai != 0 || !res) {
-        bh_str_put(e->reason, sizeof(e->reason), "cannot resolve %.64s (%s): treated as cloud", e->host,
-            gai_strerror(gai));
+        bh_str_put(e->reason, sizeof(e->reason), "cannot resolve %.64s (%s): treated as cloud",
+                   e->host, gai_strerror(gai));
         return;
     }
     ntop(res->ai_addr, e->addr, sizeof(e->addr));
@@ -449,7 +452,7 @@ int egr_endpoint_verify_trusted(const char *url, int declared_local,
                                 const char *const *trusted_list, size_t n_trusted,
                                 struct egr_endpoint *out, struct bh_err *err)
 {
-    struct egr_trust t = { .hosts = trusted_list, .n_hosts = n_trusted };
+    struct egr_trust t = {.hosts = trusted_list, .n_hosts = n_trusted};
     return egr_endpoint_verify_with(url, declared_local, &t, out, err);
 }
 
@@ -458,8 +461,10 @@ int egr_endpoint_verify_pipe(const struct pipeline *p, size_t i, struct egr_endp
 {
     const struct pipe_endpoint *e = &p->endpoints[i];
     struct egr_trust t = {
-        .hosts = (const char *const *)e->trusted_hosts, .n_hosts = e->n_trusted_hosts,
-        .networks = (const char *const *)p->trusted_networks, .n_networks = p->n_trusted_networks,
+        .hosts = (const char *const *)e->trusted_hosts,
+        .n_hosts = e->n_trusted_hosts,
+        .networks = (const char *const *)p->trusted_networks,
+        .n_networks = p->n_trusted_networks,
         .env_networks = getenv("BULKHEAD_TRUSTED_NETWORKS"),
     };
     return egr_endpoint_verify_with(e->url, e->declared_local, &t, out, err);

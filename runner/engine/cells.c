@@ -35,8 +35,12 @@ static const struct pipe_stage *stage_of(const struct eng *e, const struct eng_c
 static struct eng_task *task_new(struct eng *e, struct eng_cell *c, const char *element)
 {
     struct eng_task *t = bh_xcalloc(1, sizeof(*t));
-    *t = (struct eng_task){ .e = e, .cell = c, .item = c->item, .stage = c->stage,
-                            .element = bh_xstrdup(element), .label = -1 };
+    *t = (struct eng_task){.e = e,
+                           .cell = c,
+                           .item = c->item,
+                           .stage = c->stage,
+                           .element = bh_xstrdup(element),
+                           .label = -1};
     c->tasks = bh_xgrow(c->tasks, &c->cap_tasks, c->n_tasks + 1, sizeof(*c->tasks));
     c->tasks[c->n_tasks++] = t;
     e->all = bh_xgrow(e->all, &e->cap_all, e->n_all + 1, sizeof(*e->all));
@@ -73,7 +77,7 @@ static int stored_load(struct eng *e, struct bh_err *err)
 
 static struct store_task *stored_find(const struct eng *e, int64_t id)
 {
-    struct store_task key = { .id = id }, *kp = &key;
+    struct store_task key = {.id = id}, *kp = &key;
     struct store_task **hit = bsearch(&kp, e->by_id, e->n_stored, sizeof(*e->by_id), by_id);
     return hit ? *hit : NULL;
 }
@@ -113,7 +117,7 @@ static void stale_drop(struct eng *e, struct eng_cell *c)
             continue;
         for (size_t k = 0; k < c->n_tasks && !mine; k++)
             mine = c->tasks[k]->id == row->id;
-        struct bh_err err = { 0 };
+        struct bh_err err = {0};
         if (!mine && store_task_drop(e->o->store, row->id, &err))
             eng_fatal(e, &err);
     }
@@ -151,7 +155,7 @@ static int cells_make_all(struct eng *e, struct bh_err *err)
         rc = store_item_put(o->store, o->run_id, o->items[i].key, &item_id, err);
         for (size_t s = 0; rc == 0 && s < ns; s++) {
             struct eng_cell *c = &e->cells[i * ns + s];
-            *c = (struct eng_cell){ .item = i, .stage = s, .item_id = item_id };
+            *c = (struct eng_cell){.item = i, .stage = s, .item_id = item_id};
             rc = cell_init(e, c, o->p->stages[s].scope == PIPE_SCOPE_BATCH, err);
         }
     }
@@ -160,7 +164,7 @@ static int cells_make_all(struct eng *e, struct bh_err *err)
         rc = store_item_put(o->store, o->run_id, ENG_BATCH_KEY, &e->batch_item_id, err);
     for (size_t s = 0; rc == 0 && s < ns; s++) {
         struct eng_cell *c = &e->cells[o->n_items * ns + s];
-        *c = (struct eng_cell){ .item = ENG_BATCH, .stage = s, .item_id = e->batch_item_id };
+        *c = (struct eng_cell){.item = ENG_BATCH, .stage = s, .item_id = e->batch_item_id};
         rc = cell_init(e, c, o->p->stages[s].scope != PIPE_SCOPE_BATCH || !o->n_items, err);
     }
     return rc;
@@ -220,11 +224,12 @@ static int ended(int state)
 static int blocked_by(struct eng *e, const struct eng_cell *d, const char *scope,
                       struct bh_err *err)
 {
-    return bh_err_set(err, d->state == STORE_WITHHELD  ? BH_EPOLICY
-                           : d->state == STORE_SKIPPED ? BH_ESKIP
-                                                       : BH_EINVAL,
-                      "not run: stage '%s' %s%s", stage_of(e, d)->name,
-                      store_state_name(d->state), scope);
+    return bh_err_set(err,
+                      d->state == STORE_WITHHELD  ? BH_EPOLICY
+                      : d->state == STORE_SKIPPED ? BH_ESKIP
+                                                  : BH_EINVAL,
+                      "not run: stage '%s' %s%s", stage_of(e, d)->name, store_state_name(d->state),
+                      scope);
 }
 
 /* Whether an item has every input of batch stage s from item-scope stages;
@@ -272,9 +277,13 @@ static int batch_view(struct eng *e, struct eng_cell *c, struct bh_err *err)
     char also[64] = "";
     if (skipped)
         snprintf(also, sizeof(also), ", %zu skipped as the pipeline declares", skipped);
-    return bh_err_set(err, failed ? BH_EINVAL : withheld ? BH_EPOLICY : BH_ESKIP,
+    return bh_err_set(err,
+                      failed     ? BH_EINVAL
+                      : withheld ? BH_EPOLICY
+                                 : BH_ESKIP,
                       "not run: no work item produced what this stage reads (%zu failed, %zu "
-                      "withheld%s)", failed, withheld, also);
+                      "withheld%s)",
+                      failed, withheld, also);
 }
 
 /* 1 when every input of the cell has ended and it may run, 0 to wait, or a
@@ -330,7 +339,7 @@ static void cell_stop(struct eng *e, struct eng_cell *c, const struct bh_err *wh
         }
     if (open)
         return;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     struct eng_task *t = task_new(e, c, NULL);
     t->standin = 1;
     if (task_row(e, t, &err))
@@ -342,7 +351,7 @@ static void cell_stop(struct eng *e, struct eng_cell *c, const struct bh_err *wh
 /* Rows for new tasks, in one transaction; the store failing stops the run. */
 static void rows_put(struct eng *e, struct eng_cell *c, size_t from)
 {
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     int rc = store_batch_begin(e->o->store, &err);
     for (size_t i = from; rc == 0 && i < c->n_tasks; i++)
         rc = task_row(e, c->tasks[i], &err);
@@ -422,7 +431,7 @@ static void fold_round(struct eng *e, struct eng_cell *c, size_t round)
  * ends through a stand-in that says why. */
 static void cell_make(struct eng *e, struct eng_cell *c)
 {
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     c->made = 1;
     if (stage_of(e, c)->kind == PIPE_KIND_REDUCE) {
         c->fold_field = fold_field(e->o->p, stage_of(e, c));
@@ -441,9 +450,8 @@ static void fanout_output(struct eng *e, struct eng_cell *c)
 {
     const struct pipe_stage *s = stage_of(e, c);
     struct bh_buf b;
-    int label = s->for_each_stage >= 0
-                    ? eng_cell_at(e, c->item, (size_t)s->for_each_stage)->label
-                    : eng_field_label(e, c->item, "pr.files");
+    int label = s->for_each_stage >= 0 ? eng_cell_at(e, c->item, (size_t)s->for_each_stage)->label
+                                       : eng_field_label(e, c->item, "pr.files");
     int rc = 0;
     bh_buf_init(&b, ENG_VALUE_MAX);
     for (size_t i = 0; i < c->n_tasks && rc == 0; i++) {
@@ -504,7 +512,7 @@ static int all_ended(const struct eng_cell *c)
  * and given what an earlier attempt finished. 0 while it must wait. */
 static int cell_ready(struct eng *e, struct eng_cell *c)
 {
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     int r = cell_inputs(e, c, &err);
     if (r == 0)
         return 0;

@@ -114,14 +114,16 @@ static int parse_array(const char *text, const char *stage, json_t **out, struct
     if (!json_is_array(j)) {
         bh_err_set(err, BH_EREPLY,
                    "for_each: the output of stage '%s' is %s, not a JSON array: have its prompt "
-                   "ask for a JSON array of the elements", stage, type_name(j));
+                   "ask for a JSON array of the elements",
+                   stage, type_name(j));
         json_decref(j);
         return BH_EREPLY;
     }
     if (json_array_size(j) > ENG_MAX_ELEMENTS) {
-        bh_err_set(err, BH_ETOOBIG, "for_each: the output of stage '%s' has %zu elements, more "
-                   "than bulkhead runs in one fan-out (%d)", stage, json_array_size(j),
-                   ENG_MAX_ELEMENTS);
+        bh_err_set(err, BH_ETOOBIG,
+                   "for_each: the output of stage '%s' has %zu elements, more "
+                   "than bulkhead runs in one fan-out (%d)",
+                   stage, json_array_size(j), ENG_MAX_ELEMENTS);
         json_decref(j);
         return BH_ETOOBIG;
     }

@@ -84,7 +84,7 @@ const char *eng_task_name(const struct eng_task *t, char *buf, size_t size)
 static void task_end(struct eng_task *t, const struct store_result *r, int was_running)
 {
     struct eng *e = t->e;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     char name[512];
     if (store_task_finish(e->o->store, t->id, r, &err))
         eng_fatal(e, &err);
@@ -119,11 +119,10 @@ static void result_where(const struct eng_task *t, size_t stage, struct store_re
     r->model = s->model;
 }
 
-void eng_task_done(struct eng_task *t, const char *output, int label,
-                   const struct eng_metrics *m)
+void eng_task_done(struct eng_task *t, const char *output, int label, const struct eng_metrics *m)
 {
-    struct store_result r = { .state = STORE_DONE, .output = output,
-                              .label = pol_label_name(t->e->o->p, label) };
+    struct store_result r = {
+        .state = STORE_DONE, .output = output, .label = pol_label_name(t->e->o->p, label)};
     result_where(t, m && m->rerouted ? m->via : t->stage, &r);
     t->e->down[eng_task_endpoint(t)].in_row = 0; /* a server answered */
     if (m) {
@@ -148,10 +147,10 @@ static void fail_with(struct eng_task *t, const struct bh_err *err, int was_runn
     if (egr_audit_broken(t->e->o->gate, &broken))
         eng_fatal(t->e, &broken); /* nothing more may be decided: the run stops here */
     char msg[1024];
-    struct store_result r = { .state = err->code == BH_EPOLICY  ? STORE_WITHHELD
-                                       : err->code == BH_ESKIP ? STORE_SKIPPED
-                                                               : STORE_FAILED,
-                              .error = bh_err_format(err, msg, sizeof(msg)) };
+    struct store_result r = {.state = err->code == BH_EPOLICY ? STORE_WITHHELD
+                                      : err->code == BH_ESKIP ? STORE_SKIPPED
+                                                              : STORE_FAILED,
+                             .error = bh_err_format(err, msg, sizeof(msg))};
     result_where(t, t->stage, &r);
     task_end(t, &r, was_running);
 }
@@ -175,8 +174,9 @@ static int fails_down(struct eng_task *t, int was_running)
     const struct eng_down *d = &t->e->down[eng_task_endpoint(t)];
     if (!d->since[0])
         return 0;
-    struct bh_err err = { 0 };
-    bh_err_set(&err, BH_ENET, "not run: endpoint '%s' is down since %s UTC (%s) — start it and "
+    struct bh_err err = {0};
+    bh_err_set(&err, BH_ENET,
+               "not run: endpoint '%s' is down since %s UTC (%s) — start it and "
                "run the same command again to resume",
                t->e->o->p->endpoints[eng_task_endpoint(t)].name, d->since, d->why);
     t->quiet = 1;
@@ -187,7 +187,7 @@ static int fails_down(struct eng_task *t, int was_running)
 void eng_task_start(struct eng_task *t)
 {
     struct eng *e = t->e;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     if (fails_down(t, 0))
         return;
     if (store_task_set_running(e->o->store, t->id, &err)) {
@@ -205,7 +205,7 @@ void eng_task_start(struct eng_task *t)
 /* One attempt of a running task (the first, or a retry). */
 static void attempt(struct eng_task *t)
 {
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     t->attempts++;
     t->retry_at = 0;
     if (t->e->o->kind->start(t, &err))
@@ -241,10 +241,12 @@ static void unreachable(struct eng *e, size_t ep, const struct bh_err *err)
     size_t left = 0;
     for (size_t i = 0; i < e->n_all; i++)
         left += e->all[i]->state == STORE_PENDING && eng_task_endpoint(e->all[i]) == ep;
-    eng_say(e, "bulkhead: endpoint '%s' is down: %d requests in a row reached no server (%s); "
-            "its tasks fail now without trying (%zu not started yet) — start it and run the same command "
-            "again to resume: finished work is kept",
-            e->o->p->endpoints[ep].name, ENG_DOWN_AFTER, err->msg, left);
+    eng_say(
+        e,
+        "bulkhead: endpoint '%s' is down: %d requests in a row reached no server (%s); "
+        "its tasks fail now without trying (%zu not started yet) — start it and run the same command "
+        "again to resume: finished work is kept",
+        e->o->p->endpoints[ep].name, ENG_DOWN_AFTER, err->msg, left);
     for (size_t i = 0; i < e->n_all; i++) {
         struct eng_task *w = e->all[i];
         if (w->retry_at && w->state == STORE_RUNNING && eng_task_endpoint(w) == ep) {
@@ -266,8 +268,7 @@ void eng_task_retry(struct eng_task *t, const struct eng_retry *how, const struc
         unreachable(e, ep, err);
     if (fails_down(t, 1))
         return;
-    if (t->attempts >= max || retry_after_ms > ENG_MAX_RETRY_WAIT_MS ||
-        stop_requested) {
+    if (t->attempts >= max || retry_after_ms > ENG_MAX_RETRY_WAIT_MS || stop_requested) {
         struct bh_err final = *err;
         if (retry_after_ms > ENG_MAX_RETRY_WAIT_MS)
             bh_err_prefix(&final, "the server asks to wait %ld s, longer than bulkhead waits: ",
@@ -331,7 +332,7 @@ static size_t ended_count(const struct eng *e)
 
 static void sleep_ms(long ms)
 {
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
     nanosleep(&ts, NULL);
 }
 
@@ -393,7 +394,7 @@ static int loop(struct eng *e, struct bh_err *err)
 
 int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *err)
 {
-    struct eng e = { .o = o, .sum = sum };
+    struct eng e = {.o = o, .sum = sum};
     memset(sum, 0, sizeof(*sum));
     e.busy = bh_xcalloc(o->p->n_endpoints, sizeof(*e.busy));
     e.cap = bh_xcalloc(o->p->n_endpoints, sizeof(*e.cap));

@@ -40,40 +40,40 @@ struct eng_kind {
 /* One stage in a progress snapshot. Counts are tasks of this run; a fan-out
  * adds its elements once its list is ready, so total can grow. */
 struct eng_stage_progress {
-    const char *name;              /* borrowed from the pipeline */
-    size_t stage;                  /* index in the pipeline's stages */
-    size_t endpoint;               /* index in the pipeline's endpoints */
-    int standby;                   /* a reroute target: its work counts under the stage it
-                                      stands in for, so it has no tasks of its own */
-    size_t total;                  /* tasks known so far */
+    const char *name;                       /* borrowed from the pipeline */
+    size_t stage;                           /* index in the pipeline's stages */
+    size_t endpoint;                        /* index in the pipeline's endpoints */
+    int standby;                            /* a reroute target: its work counts under the stage it
+                                               stands in for, so it has no tasks of its own */
+    size_t total;                           /* tasks known so far */
     size_t done, failed, withheld, skipped; /* ended (done includes reused and cached) */
-    size_t in_flight;              /* started and not ended, waiting retries included */
-    size_t cached;                 /* done from the response cache in this attempt */
-    size_t reused;                 /* done in an earlier attempt of this run */
-    int64_t prompt_tokens, output_tokens; /* of the replies models gave in this attempt
-                                             (cached answers cost none) */
-    int64_t active_ms;             /* from its first task's start to its end (or now); 0
-                                      before it starts */
-    int ended;                     /* every task has ended and no more will come */
-    int ended_now;                 /* it ended since the previous snapshot */
+    size_t in_flight;                       /* started and not ended, waiting retries included */
+    size_t cached;                          /* done from the response cache in this attempt */
+    size_t reused;                          /* done in an earlier attempt of this run */
+    int64_t prompt_tokens, output_tokens;   /* of the replies models gave in this attempt
+                                               (cached answers cost none) */
+    int64_t active_ms;                      /* from its first task's start to its end (or now); 0
+                                               before it starts */
+    int ended;                              /* every task has ended and no more will come */
+    int ended_now;                          /* it ended since the previous snapshot */
 };
 
 /* One endpoint in a progress snapshot. */
 struct eng_endpoint_progress {
-    const char *name;              /* borrowed from the pipeline */
+    const char *name; /* borrowed from the pipeline */
     size_t in_flight;
-    const char *last_model;        /* the model that answered there last in this attempt (a
-                                      stand-in for what is loaded), or NULL; borrowed until
-                                      the callback returns */
+    const char *last_model; /* the model that answered there last in this attempt (a
+                               stand-in for what is loaded), or NULL; borrowed until
+                               the callback returns */
 };
 
 struct eng_progress {
-    int64_t elapsed_ms;            /* since eng_run started */
+    int64_t elapsed_ms;                      /* since eng_run started */
     const struct eng_stage_progress *stages; /* in the pipeline's run order */
     size_t n_stages;
     const struct eng_endpoint_progress *endpoints; /* in the pipeline's order */
     size_t n_endpoints;
-    int final;                     /* the last snapshot: the run has stopped */
+    int final; /* the last snapshot: the run has stopped */
 };
 
 /* Called from the loop about every ENG_PROGRESS_MS, when a stage ends, and
@@ -93,13 +93,13 @@ struct eng_opts {
     struct net *net;
     const struct src_item *items;
     size_t n_items;
-    const struct eng_kind *kind;   /* the kind every stage runs as, for now "chat" */
-    int verbose;                   /* 1: a line per finished task on stderr */
-    int no_cache;                  /* 1: the response cache is neither read nor written */
-    eng_progress_fn progress;      /* NULL: no snapshots */
-    eng_say_fn say;                /* NULL: messages go to stderr */
-    void *ud;                      /* for progress and say */
-    int order;                     /* ENG_ORDER_*: how tasks are scheduled */
+    const struct eng_kind *kind; /* the kind every stage runs as, for now "chat" */
+    int verbose;                 /* 1: a line per finished task on stderr */
+    int no_cache;                /* 1: the response cache is neither read nor written */
+    eng_progress_fn progress;    /* NULL: no snapshots */
+    eng_say_fn say;              /* NULL: messages go to stderr */
+    void *ud;                    /* for progress and say */
+    int order;                   /* ENG_ORDER_*: how tasks are scheduled */
 };
 
 /* ENG_ORDER_MODEL (default): every endpoint busy, each local endpoint kept on
@@ -109,14 +109,14 @@ struct eng_opts {
 enum { ENG_ORDER_MODEL, ENG_ORDER_NAIVE };
 
 struct eng_summary {
-    size_t tasks;                  /* tasks of the run: per item and stage, per for_each
-                                      element, per batch stage, per part of a fold */
+    size_t tasks; /* tasks of the run: per item and stage, per for_each
+                     element, per batch stage, per part of a fold */
     size_t done, failed, withheld;
-    size_t skipped;                /* withheld as the pipeline declares (on_sensitive skip,
-                                      or an input that was): not a refusal */
-    size_t retries;                /* attempts made again after a transient failure */
-    size_t reused;                 /* done in an earlier attempt of this run: not redone */
-    int interrupted;               /* SIGINT/SIGTERM stopped the run early */
+    size_t skipped;  /* withheld as the pipeline declares (on_sensitive skip,
+                        or an input that was): not a refusal */
+    size_t retries;  /* attempts made again after a transient failure */
+    size_t reused;   /* done in an earlier attempt of this run: not redone */
+    int interrupted; /* SIGINT/SIGTERM stopped the run early */
 };
 
 /* Runs every task of the run to an end state (or until interrupted). */
@@ -165,15 +165,14 @@ int eng_task_lookup(void *task, const char *field, const char **value, int *labe
 
 struct eng_metrics {
     int64_t prompt_tokens, output_tokens, load_ns, total_ns;
-    const char *answered_by;       /* the model the reply named, or NULL */
-    int rerouted;                  /* on_sensitive reroute: stage `via` answered */
-    size_t via;                    /* the stage whose endpoint and model answered */
-    int cached;                    /* answered from the response cache: nothing was sent */
-    const char *note;              /* a warning kept with the result, or NULL */
+    const char *answered_by; /* the model the reply named, or NULL */
+    int rerouted;            /* on_sensitive reroute: stage `via` answered */
+    size_t via;              /* the stage whose endpoint and model answered */
+    int cached;              /* answered from the response cache: nothing was sent */
+    const char *note;        /* a warning kept with the result, or NULL */
 };
 /* The task finished: output carries label. Copies what it keeps. */
-void eng_task_done(struct eng_task *t, const char *output, int label,
-                   const struct eng_metrics *m);
+void eng_task_done(struct eng_task *t, const char *output, int label, const struct eng_metrics *m);
 /* The task failed with err (BH_EPOLICY: withheld). */
 void eng_task_fail(struct eng_task *t, const struct bh_err *err);
 
@@ -189,11 +188,11 @@ void eng_task_fail(struct eng_task *t, const struct bh_err *err);
  * backpressure: the server said it is full (Ollama's 503): the engine also
  * sends fewer requests to the endpoint at once for a while. */
 struct eng_retry {
-    long retry_after_ms;   /* the server's Retry-After, -1 when none */
-    int backpressure;      /* see above */
-    int unreachable;       /* no server answered (connection refused, reset, timed out
-                              before any reply): ENG_DOWN_AFTER of those in a row mark the
-                              endpoint down, and its waiting tasks fail at once */
+    long retry_after_ms; /* the server's Retry-After, -1 when none */
+    int backpressure;    /* see above */
+    int unreachable;     /* no server answered (connection refused, reset, timed out
+                            before any reply): ENG_DOWN_AFTER of those in a row mark the
+                            endpoint down, and its waiting tasks fail at once */
 };
 void eng_task_retry(struct eng_task *t, const struct eng_retry *how, const struct bh_err *err);
 /* 1 for the first attempt of the task in this run, 2 for the first retry... */

@@ -27,8 +27,9 @@ struct store_task;
 
 /* Cell and task states besides the STORE_* ones. */
 #define ENG_STANDBY 100 /* a reroute target: runs only in place of its stage; not stored */
-#define ENG_UNUSED 101  /* a cell that has no task in this run (a batch stage's item
-                           cells; batch cells of a run without items) */
+#define ENG_UNUSED                                                                                 \
+    101 /* a cell that has no task in this run (a batch stage's item                               \
+           cells; batch cells of a run without items) */
 
 /* Caps: elements of one fan-out, and a value rendered over many items. */
 #define ENG_MAX_ELEMENTS 10000
@@ -50,89 +51,89 @@ struct eng_sched;
  * again. */
 #define ENG_DOWN_AFTER 3
 struct eng_down {
-    int in_row;                    /* requests in a row that reached no server */
-    char since[16];                /* "HH:MM:SS" (UTC) when it went down, "" while up */
-    char why[200];                 /* the last failure, as the transport said it */
+    int in_row;     /* requests in a row that reached no server */
+    char since[16]; /* "HH:MM:SS" (UTC) when it went down, "" while up */
+    char why[200];  /* the last failure, as the transport said it */
 };
 
 struct eng_task {
     struct eng *e;
     struct eng_cell *cell;
-    size_t item, stage;    /* item ENG_BATCH for a batch task */
-    char *element;         /* the element key, or NULL for a task without one */
-    char *each;            /* for_each: the element's text (S.output) or file path (pr.files) */
-    char *status;          /* for_each pr.files: A, M, D, R */
-    char *each_old;        /* for_each pr.files: the path a rename or copy came from, or NULL */
-    size_t round;          /* reduce: 1, 2, ...; 0 for every other task */
-    size_t first, count;   /* reduce: what the part folds: cell->avail[first..] in round 1,
-                              cell->tasks[first..] (the round before) after */
-    int standin;           /* the row that stands for a fan-out or fold that could not
-                              be made: it carries the reason */
-    int64_t id;            /* store row */
-    int state;             /* STORE_* or ENG_STANDBY */
-    int routed;            /* via is known (the kind's route was asked, once) */
-    size_t via;            /* the stage whose endpoint and model answer: its own, or the
-                              target of an on_sensitive reroute; its endpoint's slot is
-                              the one the task holds */
-    int reused;            /* done in an earlier attempt of this run */
-    char *output;          /* when done */
-    int label;             /* of output */
-    int quiet;             /* its end is not printed: a message said it for many tasks */
-    int attempts;          /* started in this run */
-    long retry_at;         /* monotonic ms of the next attempt, 0 when not waiting */
-    struct eng_val *vals;  /* built by lookups, freed when the task ends */
+    size_t item, stage;   /* item ENG_BATCH for a batch task */
+    char *element;        /* the element key, or NULL for a task without one */
+    char *each;           /* for_each: the element's text (S.output) or file path (pr.files) */
+    char *status;         /* for_each pr.files: A, M, D, R */
+    char *each_old;       /* for_each pr.files: the path a rename or copy came from, or NULL */
+    size_t round;         /* reduce: 1, 2, ...; 0 for every other task */
+    size_t first, count;  /* reduce: what the part folds: cell->avail[first..] in round 1,
+                             cell->tasks[first..] (the round before) after */
+    int standin;          /* the row that stands for a fan-out or fold that could not
+                             be made: it carries the reason */
+    int64_t id;           /* store row */
+    int state;            /* STORE_* or ENG_STANDBY */
+    int routed;           /* via is known (the kind's route was asked, once) */
+    size_t via;           /* the stage whose endpoint and model answer: its own, or the
+                             target of an on_sensitive reroute; its endpoint's slot is
+                             the one the task holds */
+    int reused;           /* done in an earlier attempt of this run */
+    char *output;         /* when done */
+    int label;            /* of output */
+    int quiet;            /* its end is not printed: a message said it for many tasks */
+    int attempts;         /* started in this run */
+    long retry_at;        /* monotonic ms of the next attempt, 0 when not waiting */
+    struct eng_val *vals; /* built by lookups, freed when the task ends */
     size_t n_vals, cap_vals;
 };
 
 struct eng_cell {
-    size_t item, stage;    /* item ENG_BATCH for a batch cell */
-    int64_t item_id;       /* the store row of its item */
-    int state;             /* STORE_PENDING while open, then DONE, FAILED or WITHHELD;
-                              or ENG_STANDBY, ENG_UNUSED */
-    int made;              /* its tasks exist (fan-outs over S.output and folds are made
-                              when their inputs are ready) */
-    int reusable;          /* -1 not decided yet; 1 when every input was finished before this
-                              attempt, so results stored by an earlier attempt still hold */
-    int from_store;        /* ended with every result taken from an earlier attempt */
+    size_t item, stage; /* item ENG_BATCH for a batch cell */
+    int64_t item_id;    /* the store row of its item */
+    int state;          /* STORE_PENDING while open, then DONE, FAILED or WITHHELD;
+                           or ENG_STANDBY, ENG_UNUSED */
+    int made;           /* its tasks exist (fan-outs over S.output and folds are made
+                           when their inputs are ready) */
+    int reusable;       /* -1 not decided yet; 1 when every input was finished before this
+                           attempt, so results stored by an earlier attempt still hold */
+    int from_store;     /* ended with every result taken from an earlier attempt */
     struct eng_task **tasks;
     size_t n_tasks, cap_tasks;
-    size_t round_first;    /* reduce: index in tasks of the current round's first part */
-    size_t *avail;         /* batch: the items whose inputs are all done, in item order */
+    size_t round_first; /* reduce: index in tasks of the current round's first part */
+    size_t *avail;      /* batch: the items whose inputs are all done, in item order */
     size_t n_avail;
-    int *gone;             /* batch: per item, why it is left out (STORE_FAILED or
-                              STORE_WITHHELD; STORE_DONE when available), or NULL when
-                              none is: each task words the line for its own clearance */
-    const char *fold_field;/* reduce: the field that carries the parts after round 1 */
-    char *output;          /* DONE: what dependants read */
+    int *gone;              /* batch: per item, why it is left out (STORE_FAILED or
+                               STORE_WITHHELD; STORE_DONE when available), or NULL when
+                               none is: each task words the line for its own clearance */
+    const char *fold_field; /* reduce: the field that carries the parts after round 1 */
+    char *output;           /* DONE: what dependants read */
     int label;
 };
 
 struct eng {
     const struct eng_opts *o;
     struct eng_summary *sum;
-    struct eng_cell *cells;        /* [item * n_stages + stage], then a batch cell per stage */
+    struct eng_cell *cells; /* [item * n_stages + stage], then a batch cell per stage */
     size_t n_cells;
-    struct eng_task **all;         /* every task made in this attempt */
+    struct eng_task **all; /* every task made in this attempt */
     size_t n_all, cap_all;
-    struct store_task *stored;     /* rows left by earlier attempts, ordered by item then id */
+    struct store_task *stored; /* rows left by earlier attempts, ordered by item then id */
     size_t n_stored;
-    struct store_task **by_id;     /* the same, ordered by id */
-    int64_t batch_item_id;         /* the store row of ENG_BATCH_KEY, 0 when none */
-    size_t *busy;                  /* in flight per endpoint (waiting retries included) */
-    size_t *cap;                   /* lowered slots after back-pressure, 0: none */
-    long *cap_until;               /* monotonic ms when the lowered cap ends */
-    struct eng_down *down;         /* per endpoint: connection failures in a row, down since */
+    struct store_task **by_id; /* the same, ordered by id */
+    int64_t batch_item_id;     /* the store row of ENG_BATCH_KEY, 0 when none */
+    size_t *busy;              /* in flight per endpoint (waiting retries included) */
+    size_t *cap;               /* lowered slots after back-pressure, 0: none */
+    long *cap_until;           /* monotonic ms when the lowered cap ends */
+    struct eng_down *down;     /* per endpoint: connection failures in a row, down since */
     size_t in_flight;
-    size_t waiting;                /* tasks waiting for a retry */
-    uint32_t rng;                  /* jitter */
-    int fatal;                     /* the store failed: stop scheduling */
+    size_t waiting; /* tasks waiting for a retry */
+    uint32_t rng;   /* jitter */
+    int fatal;      /* the store failed: stop scheduling */
     struct bh_err fatal_err;
-    struct eng_sched *sched;       /* sched.c: groups, residency, rate limits */
-    struct pol_labeller *lab;      /* the pipeline's rules and detectors */
-    struct pol_value *labels;      /* [item * n_fields]: source fields, labelled on first use */
-    unsigned char *labelled;       /* per item: its fields (and key) are labelled */
-    int *key_labels;               /* per item: its key's label (pol_label_key), once labelled */
-    struct eng_prog *prog;         /* progress snapshots (snapshot.c), NULL without a callback */
+    struct eng_sched *sched;  /* sched.c: groups, residency, rate limits */
+    struct pol_labeller *lab; /* the pipeline's rules and detectors */
+    struct pol_value *labels; /* [item * n_fields]: source fields, labelled on first use */
+    unsigned char *labelled;  /* per item: its fields (and key) are labelled */
+    int *key_labels;          /* per item: its key's label (pol_label_key), once labelled */
+    struct eng_prog *prog;    /* progress snapshots (snapshot.c), NULL without a callback */
 };
 
 /* ---- engine.c ---- */
@@ -227,10 +228,10 @@ void eng_say(const struct eng *e, const char *fmt, ...) BH_PRINTF(2, 3);
 
 /* One element of a fan-out. */
 struct eng_elem {
-    char *key;     /* unique within the list: the file path, or the index */
-    char *value;   /* pr.files: the path; S.output: the element (a string verbatim,
-                      other JSON compact) */
-    char *status;  /* pr.files: "A", "M", "D", "R"...; else NULL */
+    char *key;      /* unique within the list: the file path, or the index */
+    char *value;    /* pr.files: the path; S.output: the element (a string verbatim,
+                       other JSON compact) */
+    char *status;   /* pr.files: "A", "M", "D", "R"...; else NULL */
     char *old_path; /* pr.files: the path a rename or copy came from; else NULL */
 };
 

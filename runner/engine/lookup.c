@@ -7,8 +7,8 @@
  * items left out and why, so that neither the model nor the reader takes a
  * partial digest for a whole one. Keys are values too (a document's path, a
  * ref's name): each key's label joins the value it heads, and the line of
- * items left out names only keys within the task's clearance. A fold's part reads its share of the items in
- * round 1, and the parts of the round before after that.
+ * items left out names only keys within the task's clearance. A fold's part reads its share of the
+ * items in round 1, and the parts of the round before after that.
  *
  * Values built here (a digest, a file's part of the diff) are kept with the
  * task until it ends, because the renderer borrows them. Labels are the
@@ -89,11 +89,11 @@ static const struct eng_val *val_find(const struct eng_task *t, const char *fiel
 }
 
 /* Keeps value (owned) with t and hands it out. */
-static int val_keep(struct eng_task *t, const char *field, char *value, int label,
-                    const char **out, int *out_label)
+static int val_keep(struct eng_task *t, const char *field, char *value, int label, const char **out,
+                    int *out_label)
 {
     t->vals = bh_xgrow(t->vals, &t->cap_vals, t->n_vals + 1, sizeof(*t->vals));
-    t->vals[t->n_vals++] = (struct eng_val){ bh_xstrdup(field), value, label };
+    t->vals[t->n_vals++] = (struct eng_val){bh_xstrdup(field), value, label};
     *out = value;
     *out_label = label;
     return 0;
@@ -120,8 +120,10 @@ static int output_value(struct eng *e, size_t item, size_t s, const char **value
     if (c->state != STORE_DONE)
         return bh_err_set(err, BH_EINTERNAL, "stage '%s' has not finished", name);
     if (!c->output)
-        return bh_err_set(err, BH_ETOOBIG, "the outputs of stage '%s' for this item exceed "
-                          "%zu MiB together", name, ENG_VALUE_MAX >> 20);
+        return bh_err_set(err, BH_ETOOBIG,
+                          "the outputs of stage '%s' for this item exceed "
+                          "%zu MiB together",
+                          name, ENG_VALUE_MAX >> 20);
     *value = c->output;
     *label = c->label;
     return 0;
@@ -129,8 +131,8 @@ static int output_value(struct eng *e, size_t item, size_t s, const char **value
 
 /* A source field or a stage's output, for one item (any item for the
  * output of a batch stage). */
-static int item_value(struct eng *e, size_t item, const char *field, const char **value,
-                      int *label, struct bh_err *err)
+static int item_value(struct eng *e, size_t item, const char *field, const char **value, int *label,
+                      struct bh_err *err)
 {
     long s = eng_field_stage(e->o->p, field);
     if (s >= 0)
@@ -160,9 +162,11 @@ static int each_diff(struct eng_task *t, const char **value, int *label, struct 
         if (strcmp(d->parts[i].path, t->each) == 0)
             part = &d->parts[i];
     if (!part) /* unknown means top: never an empty diff in its place */
-        return bh_err_set(err, BH_ENOTFOUND, "pr.diff has no part for '%s' (a name git quotes, "
+        return bh_err_set(err, BH_ENOTFOUND,
+                          "pr.diff has no part for '%s' (a name git quotes, "
                           "or a file the diff leaves out): its label is unknown, so this task "
-                          "does not run", t->each);
+                          "does not run",
+                          t->each);
     char *text = bh_xstrndup(d->value + part->offset, part->length);
     struct src_part one = *part;
     one.offset = 0;
@@ -241,7 +245,7 @@ static int task_clearance(const struct eng_task *t)
  * keys it names are joined into *label. */
 static int gone_put(struct eng_task *t, struct bh_buf *out, int *label)
 {
-    static const int states[] = { STORE_FAILED, STORE_WITHHELD, STORE_SKIPPED };
+    static const int states[] = {STORE_FAILED, STORE_WITHHELD, STORE_SKIPPED};
     struct eng *e = t->e;
     const int *why = t->cell->gone;
     struct bh_buf b;
@@ -250,7 +254,7 @@ static int gone_put(struct eng_task *t, struct bh_buf *out, int *label)
         return 0;
     bh_buf_init(&b, ENG_VALUE_MAX);
     for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
-        struct names n = { e, clr, &b, 0, 0, 0 };
+        struct names n = {e, clr, &b, 0, 0, 0};
         for (size_t i = 0; i < e->o->n_items; i++)
             if (why[i] == states[k]) {
                 if (n.named + n.hidden == 0)
@@ -279,11 +283,11 @@ static int over_items(struct eng_task *t, const char *field, const size_t *avail
     int l = 0, rc = 0;
     bh_buf_init(&b, ENG_VALUE_MAX);
     bh_buf_init(&none, ENG_VALUE_MAX);
-    struct names missing = { e, task_clearance(t), &none, 0, 0, 0 };
+    struct names missing = {e, task_clearance(t), &none, 0, 0, 0};
     for (size_t k = 0; k < n && rc == 0; k++) {
         const char *v = NULL, *key = e->o->items[avail[k]].key;
         int vl = -1;
-        struct bh_err ierr = { 0 };
+        struct bh_err ierr = {0};
         if (item_value(e, avail[k], field, &v, &vl, &ierr) == 0) {
             rc = bh_buf_printf(&b, "## %s\n%s\n", key, v);
             l = pol_label_join(e->o->p, l, vl);
@@ -302,8 +306,10 @@ static int over_items(struct eng_task *t, const char *field, const size_t *avail
     bh_buf_release(&none);
     if (rc) {
         bh_buf_release(&b);
-        return bh_err_set(err, BH_ETOOBIG, "'%s' over %zu items exceeds %zu MiB: fold it with "
-                          "kind \"reduce\" instead", field, n, ENG_VALUE_MAX >> 20);
+        return bh_err_set(err, BH_ETOOBIG,
+                          "'%s' over %zu items exceeds %zu MiB: fold it with "
+                          "kind \"reduce\" instead",
+                          field, n, ENG_VALUE_MAX >> 20);
     }
     return val_keep(t, field, bh_buf_detach(&b), l, value, label);
 }

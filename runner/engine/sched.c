@@ -54,23 +54,23 @@
 
 struct group {
     size_t ep;
-    const char *model;       /* borrowed from the pipeline */
+    const char *model; /* borrowed from the pipeline */
     long num_ctx;
-    const char *keep_alive;  /* the first of its stages' that sets one, or NULL */
-    uint64_t bit;            /* its bit in a cell's need (groups past 63 share one) */
-    uint64_t others;         /* the bits of the other groups on its endpoint */
+    const char *keep_alive;    /* the first of its stages' that sets one, or NULL */
+    uint64_t bit;              /* its bit in a cell's need (groups past 63 share one) */
+    uint64_t others;           /* the bits of the other groups on its endpoint */
     size_t ready, soon, later; /* this pass */
-    size_t running;          /* kept up to date by started/ended */
-    size_t first;            /* this pass: walk position of its first ready task */
-    unsigned passed;         /* switches that passed it over while it had ready tasks */
-    int loads;               /* its model is loaded on the endpoint's machine (not a cloud
-                                model the server forwards): the model policy applies */
-    int resident;            /* believed loaded on its endpoint */
-    uint64_t used;           /* when it was last loaded or served, for the LRU */
+    size_t running;            /* kept up to date by started/ended */
+    size_t first;              /* this pass: walk position of its first ready task */
+    unsigned passed;           /* switches that passed it over while it had ready tasks */
+    int loads;                 /* its model is loaded on the endpoint's machine (not a cloud
+                                  model the server forwards): the model policy applies */
+    int resident;              /* believed loaded on its endpoint */
+    uint64_t used;             /* when it was last loaded or served, for the LRU */
 };
 
 struct ep_state {
-    int policy;              /* local ollama, several groups: model-aware */
+    int policy; /* local ollama, several groups: model-aware */
     int max_loaded;
     long cur;                /* the group served, -1 before the first */
     size_t unloading;        /* unloads in flight: loads wait for them */
@@ -78,7 +78,7 @@ struct ep_state {
     long idle_since;         /* ms when it last ran nothing, 0 while busy */
     struct eng_task **ready; /* this pass, in walk order */
     size_t n_ready, cap_ready;
-    long *starts;            /* max_requests_per_minute: a ring of start times */
+    long *starts; /* max_requests_per_minute: a ring of start times */
     size_t rpm, n_starts, head;
 };
 
@@ -87,12 +87,12 @@ struct call;
 struct eng_sched {
     struct group *groups;
     size_t n_groups;
-    size_t *group_of;        /* per stage */
-    struct ep_state *eps;    /* per endpoint */
-    uint64_t *need;          /* per cell: the groups that must run before it is ready */
+    size_t *group_of;     /* per stage */
+    struct ep_state *eps; /* per endpoint */
+    uint64_t *need;       /* per cell: the groups that must run before it is ready */
     uint64_t tick;
-    long load_ms;            /* the longest load a reply reported */
-    struct call *calls;      /* model management in flight */
+    long load_ms;       /* the longest load a reply reported */
+    struct call *calls; /* model management in flight */
 };
 
 /* A model-management request in flight. It outlives the run when the run
@@ -101,9 +101,9 @@ struct call {
     struct eng_sched *s;
     struct eng *e;
     size_t ep;
-    long group;              /* -1 for ps */
+    long group; /* -1 for ps */
     int kind;
-    struct prov_doc *doc;    /* ps: the reply */
+    struct prov_doc *doc; /* ps: the reply */
     struct call *prev, *next;
 };
 
@@ -127,9 +127,10 @@ static void groups_make(struct eng_sched *s, const struct pipeline *p)
         long g = group_find(s, st->endpoint, st->model, st->num_ctx);
         if (g < 0) {
             g = (long)s->n_groups++;
-            s->groups[g] = (struct group){ .ep = st->endpoint, .model = st->model,
-                                           .num_ctx = st->num_ctx,
-                                           .bit = (uint64_t)1 << (g < 63 ? g : 63) };
+            s->groups[g] = (struct group){.ep = st->endpoint,
+                                          .model = st->model,
+                                          .num_ctx = st->num_ctx,
+                                          .bit = (uint64_t)1 << (g < 63 ? g : 63)};
         }
         if (!s->groups[g].keep_alive)
             s->groups[g].keep_alive = st->keep_alive;
@@ -203,7 +204,7 @@ static void call_unlink(struct call *c)
 static int call_data(void *ud, const char *data, size_t len)
 {
     struct call *c = ud;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     return c->doc && prov_doc_feed(c->doc, data, len, &err) ? 1 : 0;
 }
 
@@ -220,8 +221,7 @@ static void ps_learn_one(struct eng_sched *s, size_t ep, const char *name, int64
 
 /* Unless the pipeline says, the server holds as many models as it had
  * loaded (local ones), at least 1. */
-static void ps_learn_count(struct eng_sched *s, const struct pipeline *p, size_t ep,
-                           size_t local)
+static void ps_learn_count(struct eng_sched *s, const struct pipeline *p, size_t ep, size_t local)
 {
     if (p->endpoints[ep].max_loaded_models == 0)
         s->eps[ep].max_loaded = local > 1 ? (int)(local < 64 ? local : 64) : 1;
@@ -261,7 +261,8 @@ static int ps_known(struct eng_sched *s, const struct eng *e, size_t ep)
 }
 
 static const char *const kind_what[] = {
-    [EGR_MANAGE_PS] = "list loaded models", [EGR_MANAGE_PRELOAD] = "preload",
+    [EGR_MANAGE_PS] = "list loaded models",
+    [EGR_MANAGE_PRELOAD] = "preload",
     [EGR_MANAGE_UNLOAD] = "unload",
 };
 
@@ -276,8 +277,9 @@ static void call_warn(const struct call *c, const struct net_result *r, const st
     else
         snprintf(why, sizeof(why), "HTTP %ld", r->status);
     /* Through the progress display, which would otherwise draw over it. */
-    eng_say(c->e, "bulkhead: warning: endpoint '%s': %s%s failed: %s (the tasks go on; "
-                  "their requests load what they need)",
+    eng_say(c->e,
+            "bulkhead: warning: endpoint '%s': %s%s failed: %s (the tasks go on; "
+            "their requests load what they need)",
             c->e->o->p->endpoints[c->ep].name, kind_what[c->kind], model, why);
 }
 
@@ -285,8 +287,8 @@ static void call_settle(struct call *c, const struct net_result *r)
 {
     struct eng_sched *s = c->s;
     struct ep_state *es = &s->eps[c->ep];
-    struct prov_models m = { 0 };
-    struct bh_err err = { 0 };
+    struct prov_models m = {0};
+    struct bh_err err = {0};
     es->manage--;
     if (c->kind == EGR_MANAGE_UNLOAD)
         es->unloading--;
@@ -318,14 +320,23 @@ static int manage_send(struct eng *e, size_t ep, long group, int kind)
 {
     struct eng_sched *s = e->sched;
     struct call *c = bh_xcalloc(1, sizeof(*c));
-    *c = (struct call){ .s = s, .e = e, .ep = ep, .group = group, .kind = kind,
-                        .doc = kind == EGR_MANAGE_PS ? prov_doc_new(PS_MAX) : NULL };
+    *c = (struct call){.s = s,
+                       .e = e,
+                       .ep = ep,
+                       .group = group,
+                       .kind = kind,
+                       .doc = kind == EGR_MANAGE_PS ? prov_doc_new(PS_MAX) : NULL};
     const struct group *gr = group >= 0 ? &s->groups[group] : NULL;
-    struct egr_manage_req r = { .endpoint = ep, .kind = kind, .model = gr ? gr->model : NULL,
-                                .keep_alive = gr ? gr->keep_alive : NULL,
-                                .num_ctx = gr ? gr->num_ctx : 0, .max_reply = PS_MAX,
-                                .on_data = call_data, .on_done = call_done, .ud = c };
-    struct bh_err err = { 0 };
+    struct egr_manage_req r = {.endpoint = ep,
+                               .kind = kind,
+                               .model = gr ? gr->model : NULL,
+                               .keep_alive = gr ? gr->keep_alive : NULL,
+                               .num_ctx = gr ? gr->num_ctx : 0,
+                               .max_reply = PS_MAX,
+                               .on_data = call_data,
+                               .on_done = call_done,
+                               .ud = c};
+    struct bh_err err = {0};
     if (egr_send_manage(e->o->gate, &r, &err)) {
         eng_say(e, "bulkhead: warning: %s", err.msg);
         prov_doc_free(c->doc);
@@ -416,7 +427,7 @@ static void route(struct eng_task *t)
     struct eng *e = t->e;
     size_t via = t->stage;
     if (e->o->kind->route) {
-        struct bh_err err = { 0 };
+        struct bh_err err = {0};
         if (e->o->kind->route(t, &via, &err) || via >= e->o->p->n_stages)
             via = t->stage;
         eng_task_vals_release(t);
@@ -602,8 +613,7 @@ static long preload_target(const struct eng_sched *s, size_t ep)
         return -1;
     long next = pick(s, ep, es->cur);
     for (size_t g = 0; next < 0 && g < s->n_groups; g++)
-        if (s->groups[g].ep == ep && (long)g != es->cur && s->groups[g].soon &&
-            s->groups[g].loads)
+        if (s->groups[g].ep == ep && (long)g != es->cur && s->groups[g].soon && s->groups[g].loads)
             next = (long)g;
     return next >= 0 && !s->groups[next].resident ? next : -1;
 }
@@ -716,7 +726,7 @@ static void learn_loaded(struct eng *e)
         if (s->eps[ep].policy && !ps_known(s, e, ep))
             asked |= manage_send(e, ep, -1, EGR_MANAGE_PS) == 0;
     while (asked && eng_sched_busy(e)) {
-        struct bh_err err = { 0 };
+        struct bh_err err = {0};
         if (net_step(e->o->net, 250, &err))
             break;
     }
@@ -735,9 +745,10 @@ void eng_sched_new(struct eng *e)
     for (size_t ep = 0; ep < p->n_endpoints; ep++) {
         struct ep_state *es = &s->eps[ep];
         int declared = p->endpoints[ep].max_loaded_models;
-        *es = (struct ep_state){ .policy = wants_policy(e, ep), .cur = -1,
-                                 .max_loaded = declared > 0 ? declared : 1,
-                                 .rpm = (size_t)p->endpoints[ep].max_requests_per_minute };
+        *es = (struct ep_state){.policy = wants_policy(e, ep),
+                                .cur = -1,
+                                .max_loaded = declared > 0 ? declared : 1,
+                                .rpm = (size_t)p->endpoints[ep].max_requests_per_minute};
         es->starts = es->rpm ? bh_xcalloc(es->rpm, sizeof(*es->starts)) : NULL;
     }
     if (!eng_stop_requested() && e->o->order != ENG_ORDER_NAIVE)

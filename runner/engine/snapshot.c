@@ -22,13 +22,13 @@
 
 struct eng_prog {
     long start_ms, last_ms;
-    size_t last_ended;                  /* tasks ended at the last look for stage ends */
-    struct eng_stage_progress *st;      /* per stage, by pipeline index */
-    struct eng_stage_progress *view;    /* in run order: what the callback gets */
+    size_t last_ended;               /* tasks ended at the last look for stage ends */
+    struct eng_stage_progress *st;   /* per stage, by pipeline index */
+    struct eng_stage_progress *view; /* in run order: what the callback gets */
     struct eng_endpoint_progress *ep;
-    char **last_model;                  /* per endpoint, owned */
-    size_t *cursor;                     /* per stage: the first item cell that may be open */
-    long *first_ms;                     /* per stage: its first task's start, 0 before */
+    char **last_model; /* per endpoint, owned */
+    size_t *cursor;    /* per stage: the first item cell that may be open */
+    long *first_ms;    /* per stage: its first task's start, 0 before */
 };
 
 static long now_ms(void)
@@ -53,10 +53,11 @@ void eng_prog_init(struct eng *e)
     g->cursor = bh_xcalloc(ns, sizeof(*g->cursor));
     g->first_ms = bh_xcalloc(ns, sizeof(*g->first_ms));
     for (size_t s = 0; s < p->n_stages; s++)
-        g->st[s] = (struct eng_stage_progress){ .name = p->stages[s].name, .stage = s,
-                                                .endpoint = p->stages[s].endpoint,
-                                                .standby = p->stages[s].standby,
-                                                .ended = p->stages[s].standby };
+        g->st[s] = (struct eng_stage_progress){.name = p->stages[s].name,
+                                               .stage = s,
+                                               .endpoint = p->stages[s].endpoint,
+                                               .standby = p->stages[s].standby,
+                                               .ended = p->stages[s].standby};
     for (size_t i = 0; i < p->n_endpoints; i++)
         g->ep[i].name = p->endpoints[i].name;
     e->prog = g;
@@ -108,8 +109,7 @@ static int stage_open(struct eng *e, size_t s)
     struct eng_prog *g = e->prog;
     if (e->o->p->stages[s].scope == PIPE_SCOPE_BATCH)
         return eng_cell_at(e, 0, s)->state == STORE_PENDING;
-    while (g->cursor[s] < e->o->n_items &&
-           eng_cell_at(e, g->cursor[s], s)->state != STORE_PENDING)
+    while (g->cursor[s] < e->o->n_items && eng_cell_at(e, g->cursor[s], s)->state != STORE_PENDING)
         g->cursor[s]++;
     return g->cursor[s] < e->o->n_items;
 }
@@ -165,9 +165,12 @@ static void snapshot_send(struct eng *e, long now, int final)
         g->ep[i].in_flight = e->busy[i];
         g->ep[i].last_model = g->last_model[i];
     }
-    struct eng_progress snap = { .elapsed_ms = now - g->start_ms, .stages = g->view,
-                                 .n_stages = p->n_stages, .endpoints = g->ep,
-                                 .n_endpoints = p->n_endpoints, .final = final };
+    struct eng_progress snap = {.elapsed_ms = now - g->start_ms,
+                                .stages = g->view,
+                                .n_stages = p->n_stages,
+                                .endpoints = g->ep,
+                                .n_endpoints = p->n_endpoints,
+                                .final = final};
     e->o->progress(e->o->ud, &snap);
     for (size_t s = 0; s < p->n_stages; s++)
         g->st[s].ended_now = 0;

@@ -57,12 +57,12 @@ struct xfer {
     void *ud;
     size_t max_reply, received;
     int too_big, data_abort, refused;
-    long first_byte_ms, idle_ms;   /* limits, 0 for none */
-    long started, last_data;       /* monotonic ms; last_data 0 until the first byte */
-    char stalled[96];              /* why the loop gave up on it, "" when it did not */
+    long first_byte_ms, idle_ms; /* limits, 0 for none */
+    long started, last_data;     /* monotonic ms; last_data 0 until the first byte */
+    char stalled[96];            /* why the loop gave up on it, "" when it did not */
     char refused_peer[80];
     char errbuf[CURL_ERROR_SIZE];
-    const char *bad_opt;           /* the first option libcurl refused, NULL when none */
+    const char *bad_opt; /* the first option libcurl refused, NULL when none */
     CURLcode bad_code;
 };
 
@@ -98,18 +98,24 @@ static int has_protocol(const char *const *list, const char *name)
 int net_curl_usable(const struct net_curl_facts *f, struct bh_err *err)
 {
     if (f->version_num < NET_MIN_CURL)
-        return bh_err_set(err, BH_EINVAL, "libcurl %s is too old: bulkhead needs "
-                          NET_MIN_CURL_TEXT " or later (for CURLOPT_PROTOCOLS_STR and "
+        return bh_err_set(err, BH_EINVAL,
+                          "libcurl %s is too old: bulkhead needs " NET_MIN_CURL_TEXT
+                          " or later (for CURLOPT_PROTOCOLS_STR and "
                           "CURLOPT_PREREQFUNCTION, which keep requests on http(s) and on the "
                           "verified address) — install a newer libcurl (Debian 12: libcurl4 "
-                          "7.88)", f->version);
+                          "7.88)",
+                          f->version);
     if (!f->ssl)
-        return bh_err_set(err, BH_EINVAL, "libcurl %s was built without TLS support: bulkhead "
+        return bh_err_set(err, BH_EINVAL,
+                          "libcurl %s was built without TLS support: bulkhead "
                           "needs it to verify https servers — install a libcurl built with TLS "
-                          "(Debian: libcurl4)", f->version);
+                          "(Debian: libcurl4)",
+                          f->version);
     if (!has_protocol(f->protocols, "http") || !has_protocol(f->protocols, "https"))
-        return bh_err_set(err, BH_EINVAL, "libcurl %s does not speak both http and https — "
-                          "install a libcurl built with both (Debian: libcurl4)", f->version);
+        return bh_err_set(err, BH_EINVAL,
+                          "libcurl %s does not speak both http and https — "
+                          "install a libcurl built with both (Debian: libcurl4)",
+                          f->version);
     return 0;
 }
 
@@ -121,11 +127,13 @@ static int runtime_check(struct bh_err *err)
         return 0;
     const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
     if (!v)
-        return bh_err_set(err, BH_EINVAL, "libcurl does not say which version it is — "
+        return bh_err_set(err, BH_EINVAL,
+                          "libcurl does not say which version it is — "
                           "install libcurl " NET_MIN_CURL_TEXT " or later");
-    struct net_curl_facts f = { .version = v->version, .version_num = v->version_num,
-                                .ssl = (v->features & CURL_VERSION_SSL) != 0,
-                                .protocols = v->protocols };
+    struct net_curl_facts f = {.version = v->version,
+                               .version_num = v->version_num,
+                               .ssl = (v->features & CURL_VERSION_SSL) != 0,
+                               .protocols = v->protocols};
     int rc = net_curl_usable(&f, err);
     checked = rc == 0;
     return rc;
@@ -366,9 +374,11 @@ int net_submit(struct net *n, const struct net_req *req, struct bh_err *err)
     x->headers = build_headers(req, strcmp(req->method, "POST") == 0);
     SETOPT(x, CURLOPT_HTTPHEADER, x->headers);
     if (x->bad_opt) {
-        rc = bh_err_set(err, BH_ENET, "libcurl refused %s (%s) for the request to %s: nothing "
+        rc = bh_err_set(err, BH_ENET,
+                        "libcurl refused %s (%s) for the request to %s: nothing "
                         "was sent — bulkhead needs libcurl " NET_MIN_CURL_TEXT " or later, "
-                        "built with TLS", x->bad_opt, curl_easy_strerror(x->bad_code), req->url);
+                        "built with TLS",
+                        x->bad_opt, curl_easy_strerror(x->bad_code), req->url);
         goto done;
     }
     CURLMcode mc = curl_multi_add_handle(n->multi, e);
@@ -421,7 +431,8 @@ static void tls_message(const struct tls_failure *t, const char *detail, char *o
     /* Cut to fit: the hint is what a user acts on, libcurl's detail is context. */
     bh_str_put(out, size, "%s (%.120s) — %s", t->what, detail,
                wrong_host ? "the certificate does not name the url's host: use a host name "
-                            "or address it was issued for" : t->hint);
+                            "or address it was issued for"
+                          : t->hint);
 }
 
 /* Turns what happened into a result; the first cause found wins, in the order
@@ -478,8 +489,8 @@ static void xfer_result(struct xfer *x, CURLcode cc, struct net_result *r)
         snprintf(r->error, sizeof(r->error), "reply from %s abandoned by its reader", x->url);
     } else if (tls_failure_of(cc)) {
         r->code = BH_ENET;
-        tls_message(tls_failure_of(cc), x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc),
-                    r->error, sizeof(r->error));
+        tls_message(tls_failure_of(cc), x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc), r->error,
+                    sizeof(r->error));
     } else if (cc != CURLE_OK) {
         r->code = BH_ENET;
         r->transient = 1;
@@ -518,8 +529,7 @@ void net_abort_all(struct net *n, const char *why)
     /* A callback may submit again; what it submits is aborted too. */
     while (n && n->xfers) {
         struct xfer *x = n->xfers;
-        struct net_result r = { .code = BH_ENET, .retry_after_ms = -1,
-                                .received = x->received };
+        struct net_result r = {.code = BH_ENET, .retry_after_ms = -1, .received = x->received};
         snprintf(r.error, sizeof(r.error), "%s", why);
         xfer_end(n, x, &r);
     }
@@ -560,8 +570,8 @@ static void deadlines(struct net *n)
         long since = now - (x->last_data ? x->last_data : x->started);
         if (limit <= 0 || since < limit)
             continue;
-        snprintf(x->stalled, sizeof(x->stalled), x->last_data ?
-                 "the reply stalled: no data for %ld s" : "no reply within %ld s",
+        snprintf(x->stalled, sizeof(x->stalled),
+                 x->last_data ? "the reply stalled: no data for %ld s" : "no reply within %ld s",
                  (limit + 999) / 1000);
         finish(n, x->easy, CURLE_OPERATION_TIMEDOUT);
         next = n->xfers; /* on_done may have submitted or finished others: start over */

@@ -11,16 +11,16 @@ struct bh_err;
 struct net;
 
 struct net_result {
-    int code;              /* 0, or BH_ENET (transport, any 3xx, peer refused, stall), BH_ETOOBIG (reply cap) */
-    long status;           /* HTTP status, 0 when none was received */
-    char error[256];       /* transport error in words (curl's error buffer), empty when none */
-    size_t received;       /* body bytes received */
-    int transient;         /* 1 when trying again may help: a connection error, a timeout,
-                              a stall, a cut transfer — never a redirect, a refused peer, a cap
-                              or a server certificate that does not verify */
-    long retry_after_ms;   /* from a Retry-After header (seconds or HTTP date), -1 when none */
-    int no_first_byte;     /* 1 when first_byte_timeout_ms ran out before any body byte (for
-                              a local model: often a load that takes longer than that) */
+    int code; /* 0, or BH_ENET (transport, any 3xx, peer refused, stall), BH_ETOOBIG (reply cap) */
+    long status;         /* HTTP status, 0 when none was received */
+    char error[256];     /* transport error in words (curl's error buffer), empty when none */
+    size_t received;     /* body bytes received */
+    int transient;       /* 1 when trying again may help: a connection error, a timeout,
+                            a stall, a cut transfer — never a redirect, a refused peer, a cap
+                            or a server certificate that does not verify */
+    long retry_after_ms; /* from a Retry-After header (seconds or HTTP date), -1 when none */
+    int no_first_byte;   /* 1 when first_byte_timeout_ms ran out before any body byte (for
+                            a local model: often a load that takes longer than that) */
 };
 
 /* Called before the request is sent on a connection, fresh or reused, with the
@@ -34,23 +34,23 @@ typedef void (*net_done_fn)(void *ud, const struct net_result *r);
 
 struct net_req {
     const char *url;
-    const char *method;            /* "GET" or "POST" */
-    const char *body;              /* copied by net_submit */
+    const char *method; /* "GET" or "POST" */
+    const char *body;   /* copied by net_submit */
     size_t body_len;
-    const char *const *headers;    /* "Name: value"; may hold secrets: never logged */
+    const char *const *headers; /* "Name: value"; may hold secrets: never logged */
     size_t n_headers;
-    long connect_timeout_ms;       /* 0: 10 s */
-    long timeout_ms;               /* whole transfer; 0: none */
-    long first_byte_timeout_ms;    /* from the start to the first body byte; 0: none
-                                      (long for local models: a cold load comes first) */
-    long idle_timeout_ms;          /* between two body chunks once data flows; 0: none */
-    size_t max_reply;              /* cap on body bytes; 0: 64 MiB */
-    const char *resolve;           /* "host:port:address" pin (CURLOPT_RESOLVE), or NULL */
-    const char *ca_file;           /* PEM file of the CA certificates that verify an https
-                                      server, replacing the system store; NULL: the system
-                                      store. Verification itself cannot be turned off */
-    int no_proxy;                  /* 1: ignore proxies from the environment */
-    net_prereq_fn prereq;          /* may be NULL */
+    long connect_timeout_ms;    /* 0: 10 s */
+    long timeout_ms;            /* whole transfer; 0: none */
+    long first_byte_timeout_ms; /* from the start to the first body byte; 0: none
+                                   (long for local models: a cold load comes first) */
+    long idle_timeout_ms;       /* between two body chunks once data flows; 0: none */
+    size_t max_reply;           /* cap on body bytes; 0: 64 MiB */
+    const char *resolve;        /* "host:port:address" pin (CURLOPT_RESOLVE), or NULL */
+    const char *ca_file;        /* PEM file of the CA certificates that verify an https
+                                   server, replacing the system store; NULL: the system
+                                   store. Verification itself cannot be turned off */
+    int no_proxy;               /* 1: ignore proxies from the environment */
+    net_prereq_fn prereq;       /* may be NULL */
     net_data_fn on_data;
     net_done_fn on_done;
     void *ud;

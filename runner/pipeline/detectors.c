@@ -46,23 +46,26 @@ static int name_unknown(struct pipe_loader *ld, const char *path, const char *na
     size_t n = known_names(names, &n_groups);
     const char *best = bh_str_suggest(name, names, n);
     char *groups = bh_str_join(names, n_groups);
-    int rc = pipe_ld_fail(ld, path, "unknown detector \"%s\" (known groups: %s; or a detector id "
-                          "such as \"aws-access-key\")%s%s%s", name, groups,
-                          best ? " — did you mean \"" : " — or write a custom detector: { \"id\", "
-                                                        "\"regex\", \"label\" }",
+    int rc = pipe_ld_fail(ld, path,
+                          "unknown detector \"%s\" (known groups: %s; or a detector id "
+                          "such as \"aws-access-key\")%s%s%s",
+                          name, groups,
+                          best ? " — did you mean \""
+                               : " — or write a custom detector: { \"id\", "
+                                 "\"regex\", \"label\" }",
                           best ? best : "", best ? "\"?" : "");
     free(groups);
     free(names);
     return rc;
 }
 
-static int builtin_name(struct pipe_loader *ld, struct pipe_source *s, json_t *e,
-                        const char *path)
+static int builtin_name(struct pipe_loader *ld, struct pipe_source *s, json_t *e, const char *path)
 {
     const char *name = json_string_value(e);
     size_t n = 0;
     if (!name[0])
-        return pipe_ld_fail(ld, path, "found an empty string — write a detector name, e.g. "
+        return pipe_ld_fail(ld, path,
+                            "found an empty string — write a detector name, e.g. "
                             "\"cloud-keys\"");
     if (pol_detector_resolve(name, NULL, 0, &n, NULL) != 0)
         return name_unknown(ld, path, name);
@@ -93,15 +96,21 @@ static int cd_id(struct pipe_loader *ld, void *target, json_t *v, const char *pa
     struct custom_load *c = target;
     const char *id = json_string_value(v);
     if (!id[0] || !id_ok(id))
-        return pipe_ld_fail(ld, path, "invalid detector id \"%s\" — use lowercase letters, digits "
-                            "and '-', e.g. \"acme-ticket\"", id);
+        return pipe_ld_fail(ld, path,
+                            "invalid detector id \"%s\" — use lowercase letters, digits "
+                            "and '-', e.g. \"acme-ticket\"",
+                            id);
     if (pol_detector_find(id) || pol_detector_group(id, NULL, 0) > 0)
-        return pipe_ld_fail(ld, path, "detector id \"%s\" is the name of a built-in detector — "
-                            "choose another, e.g. \"acme-%s\"", id, id);
+        return pipe_ld_fail(ld, path,
+                            "detector id \"%s\" is the name of a built-in detector — "
+                            "choose another, e.g. \"acme-%s\"",
+                            id, id);
     for (size_t i = 0; i < c->s->n_custom; i++)
         if (strcmp(c->s->custom[i].id, id) == 0)
-            return pipe_ld_fail(ld, path, "detector id \"%s\" is used twice — give each custom "
-                                "detector its own id", id);
+            return pipe_ld_fail(ld, path,
+                                "detector id \"%s\" is used twice — give each custom "
+                                "detector its own id",
+                                id);
     c->d.id = bh_xstrdup(id);
     return 0;
 }
@@ -111,22 +120,27 @@ static int cd_regex(struct pipe_loader *ld, void *target, json_t *v, const char 
     struct custom_load *c = target;
     const char *re = json_string_value(v);
     if (!re[0])
-        return pipe_ld_fail(ld, path, "found an empty string — write a POSIX extended regular "
+        return pipe_ld_fail(ld, path,
+                            "found an empty string — write a POSIX extended regular "
                             "expression, e.g. \"ACME-[0-9]{6}\"");
     regex_t rx;
     int rc = regcomp(&rx, re, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
         char why[160];
         regerror(rc, &rx, why, sizeof(why));
-        return pipe_ld_fail(ld, path, "invalid regular expression \"%s\": %s — POSIX extended "
-                            "syntax (ERE), e.g. \"ACME-[0-9]{6}\"", re, why);
+        return pipe_ld_fail(ld, path,
+                            "invalid regular expression \"%s\": %s — POSIX extended "
+                            "syntax (ERE), e.g. \"ACME-[0-9]{6}\"",
+                            re, why);
     }
     int empty = regexec(&rx, "", 0, NULL, 0) == 0;
     regfree(&rx);
     if (empty)
-        return pipe_ld_fail(ld, path, "regular expression \"%s\" matches the empty string, so it "
+        return pipe_ld_fail(ld, path,
+                            "regular expression \"%s\" matches the empty string, so it "
                             "would match everywhere — make it need at least one character "
-                            "(\"+\" instead of \"*\")", re);
+                            "(\"+\" instead of \"*\")",
+                            re);
     c->d.regex = bh_xstrdup(re);
     return 0;
 }
@@ -137,21 +151,20 @@ static int cd_label(struct pipe_loader *ld, void *target, json_t *v, const char 
 }
 
 static const struct pipe_key custom_keys[] = {
-    { "id", PIPE_JT_STRING, 1, cd_id, "the detector's name, e.g. \"acme-ticket\"", 0, NULL, NULL },
-    { "regex", PIPE_JT_STRING, 1, cd_regex,
-      "a POSIX extended regular expression, e.g. \"ACME-[0-9]{6}\"", 0, NULL, NULL },
-    { "label", PIPE_JT_STRING, 1, cd_label, "the label a hit raises the value to", 0, NULL, NULL },
+    {"id", PIPE_JT_STRING, 1, cd_id, "the detector's name, e.g. \"acme-ticket\"", 0, NULL, NULL},
+    {"regex", PIPE_JT_STRING, 1, cd_regex,
+     "a POSIX extended regular expression, e.g. \"ACME-[0-9]{6}\"", 0, NULL, NULL},
+    {"label", PIPE_JT_STRING, 1, cd_label, "the label a hit raises the value to", 0, NULL, NULL},
 };
 
 static const struct pipe_schema custom_schema = {
     custom_keys, NELEM(custom_keys),
     "a custom detector is an object: { \"id\": \"acme-ticket\", \"regex\": \"ACME-[0-9]{6}\", "
-    "\"label\": \"confidential\" }"
-};
+    "\"label\": \"confidential\" }"};
 
 static int custom(struct pipe_loader *ld, struct pipe_source *s, json_t *e, const char *path)
 {
-    struct custom_load c = { { NULL, NULL, -1 }, s };
+    struct custom_load c = {{NULL, NULL, -1}, s};
     int rc = pipe_ld_object(ld, &custom_schema, e, path, &c);
     if (rc == 0 && c.d.id && c.d.regex && c.d.label >= 0) {
         s->custom[s->n_custom++] = c.d;
@@ -178,11 +191,13 @@ int pipe_src_detectors(struct pipe_loader *ld, void *target, json_t *v, const ch
         pipe_ld_path_index(elem, path, i);
         int drc = json_is_string(e)   ? builtin_name(ld, s, e, elem)
                   : json_is_object(e) ? custom(ld, s, e, elem)
-                                      : pipe_ld_fail(ld, elem, "expected a detector name or an "
+                                      : pipe_ld_fail(ld, elem,
+                                                     "expected a detector name or an "
                                                      "object, found %s — e.g. \"cloud-keys\" or "
                                                      "{ \"id\": \"acme-ticket\", \"regex\": "
                                                      "\"ACME-[0-9]{6}\", \"label\": "
-                                                     "\"confidential\" }", pipe_json_kind(e));
+                                                     "\"confidential\" }",
+                                                     pipe_json_kind(e));
         rc = rc ? rc : drc;
     }
     return rc;

@@ -26,15 +26,14 @@
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Must list what providers/ implements (a unit test compares the two). */
-static const char *const providers[] = { "ollama", "openai", "anthropic" };
-static const char *const localities[] = { "local", "cloud" };
+static const char *const providers[] = {"ollama", "openai", "anthropic"};
+static const char *const localities[] = {"local", "cloud"};
 
 const char *const *pipe_provider_names(size_t *n)
 {
     *n = NELEM(providers);
     return providers;
 }
-
 
 static int ep_provider(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
@@ -45,7 +44,7 @@ static int ep_provider(struct pipe_loader *ld, void *target, json_t *v, const ch
             e->provider = bh_xstrdup(s);
             return 0;
         }
-    struct pipe_unknown u = { "provider", s, "valid", NULL, providers, NELEM(providers) };
+    struct pipe_unknown u = {"provider", s, "valid", NULL, providers, NELEM(providers)};
     return pipe_ld_unknown(ld, path, &u);
 }
 
@@ -122,8 +121,8 @@ static int ep_locality(struct pipe_loader *ld, void *target, json_t *v, const ch
         return 0;
     }
     e->declared_local = -1; /* unreadable: checks on it would be noise (the load fails) */
-    struct pipe_unknown u = { "locality", s, "valid", "a missing locality means cloud",
-                              localities, NELEM(localities) };
+    struct pipe_unknown u = {
+        "locality", s, "valid", "a missing locality means cloud", localities, NELEM(localities)};
     return pipe_ld_unknown(ld, path, &u);
 }
 
@@ -152,8 +151,7 @@ static int ep_connect_timeout(struct pipe_loader *ld, void *target, json_t *v, c
     return pipe_ld_int_range(ld, v, path, 1, 600, &e->connect_timeout_s);
 }
 
-static int ep_first_byte_timeout(struct pipe_loader *ld, void *target, json_t *v,
-                                 const char *path)
+static int ep_first_byte_timeout(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
     struct pipe_endpoint *e = target;
     return pipe_ld_int_range(ld, v, path, 1, 86400, &e->first_byte_timeout_s);
@@ -211,7 +209,8 @@ static int ep_api_key_env(struct pipe_loader *ld, void *target, json_t *v, const
      * that merely passes for local) has no business with a cloud credential,
      * and a :cloud model on it would otherwise carry the key there. */
     if (((struct pipe_endpoint *)target)->declared_local == 1)
-        return pipe_ld_fail(ld, path, "\"api_key_env\" is for cloud endpoints, and this one is "
+        return pipe_ld_fail(ld, path,
+                            "\"api_key_env\" is for cloud endpoints, and this one is "
                             "declared local: bulkhead never sends a cloud key to a local server "
                             "— for a token that the local server (or the proxy in front of it) "
                             "needs, name it in \"headers\", e.g. { \"X-Proxy-Token\": "
@@ -232,7 +231,8 @@ static int ep_basic_auth_env(struct pipe_loader *ld, void *target, json_t *v, co
                             "'_', e.g. \"GPU_PROXY_AUTH\") — basic_auth_env names the variable "
                             "that holds user:password, never the credentials themselves");
     if (e->api_key_env)
-        return pipe_ld_fail(ld, path, "\"basic_auth_env\" and \"api_key_env\" would both send "
+        return pipe_ld_fail(ld, path,
+                            "\"basic_auth_env\" and \"api_key_env\" would both send "
                             "an Authorization header — an endpoint takes one of them: remove "
                             "one");
     e->basic_auth_env = bh_xstrdup(s);
@@ -270,13 +270,14 @@ static int ep_ca_file(struct pipe_loader *ld, void *target, json_t *v, const cha
 {
     struct pipe_endpoint *e = target;
     char *rel = NULL;
-    int rc = pipe_ld_nonempty(ld, v, path, "a PEM file of CA certificates, e.g. \"certs/ca.pem\"",
-                              &rel);
+    int rc =
+        pipe_ld_nonempty(ld, v, path, "a PEM file of CA certificates, e.g. \"certs/ca.pem\"", &rel);
     if (rc)
         return rc;
     if (e->url && strncmp(e->url, "http://", 7) == 0) {
         free(rel);
-        return pipe_ld_fail(ld, path, "ca_file is for https endpoints, and this endpoint's url "
+        return pipe_ld_fail(ld, path,
+                            "ca_file is for https endpoints, and this endpoint's url "
                             "is http — write the url as https://HOST:PORT, or remove "
                             "\"ca_file\"");
     }
@@ -284,9 +285,11 @@ static int ep_ca_file(struct pipe_loader *ld, void *target, json_t *v, const cha
     free(rel);
     const char *why = file_problem(file);
     if (why) {
-        rc = pipe_ld_fail(ld, path, "cannot read the CA file \"%s\": %s — ca_file names a PEM "
+        rc = pipe_ld_fail(ld, path,
+                          "cannot read the CA file \"%s\": %s — ca_file names a PEM "
                           "file, relative to the folder of the file that declares the endpoint "
-                          "(or absolute)", file, why);
+                          "(or absolute)",
+                          file, why);
         free(file);
         return rc;
     }
@@ -303,17 +306,22 @@ static int cidr_check(struct pipe_loader *ld, const char *s, const char *path)
 {
     struct bh_cidr c;
     switch (bh_cidr_parse(&c, s)) {
-    case BH_CIDR_OK:
-        return 0;
+    case BH_CIDR_OK: return 0;
     case BH_CIDR_PREFIX:
-        return pipe_ld_fail(ld, path, "invalid CIDR block \"%s\": the prefix of an %s block is "
-                            "1 to %d", s, c.v4 ? "IPv4" : "IPv6", c.v4 ? 32 : 128);
+        return pipe_ld_fail(ld, path,
+                            "invalid CIDR block \"%s\": the prefix of an %s block is "
+                            "1 to %d",
+                            s, c.v4 ? "IPv4" : "IPv6", c.v4 ? 32 : 128);
     case BH_CIDR_EVERYTHING:
-        return pipe_ld_fail(ld, path, "\"%s\" would trust every address — list the block of "
-                            "your own network, e.g. \"10.8.0.0/16\"", s);
+        return pipe_ld_fail(ld, path,
+                            "\"%s\" would trust every address — list the block of "
+                            "your own network, e.g. \"10.8.0.0/16\"",
+                            s);
     default:
-        return pipe_ld_fail(ld, path, "invalid CIDR block \"%s\" — write ADDRESS/PREFIX, e.g. "
-                            "\"10.8.0.0/16\" or \"fd00::/8\"", s);
+        return pipe_ld_fail(ld, path,
+                            "invalid CIDR block \"%s\" — write ADDRESS/PREFIX, e.g. "
+                            "\"10.8.0.0/16\" or \"fd00::/8\"",
+                            s);
     }
 }
 
@@ -349,22 +357,28 @@ static int host_check(struct pipe_loader *ld, const char *s, const char *path)
     if (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1 || host_name_ok(s))
         return 0;
     if (s[0] == '[')
-        return pipe_ld_fail(ld, path, "invalid host \"%s\" — write an IPv6 address without "
-                            "brackets, e.g. \"fd00::5\"", s);
-    return pipe_ld_fail(ld, path, "invalid host \"%s\" — write a host name (\"gpu.vpn.example\", "
-                        "no port), an address (\"10.8.0.5\") or a CIDR block (\"10.8.0.0/16\")", s);
+        return pipe_ld_fail(ld, path,
+                            "invalid host \"%s\" — write an IPv6 address without "
+                            "brackets, e.g. \"fd00::5\"",
+                            s);
+    return pipe_ld_fail(ld, path,
+                        "invalid host \"%s\" — write a host name (\"gpu.vpn.example\", "
+                        "no port), an address (\"10.8.0.5\") or a CIDR block (\"10.8.0.0/16\")",
+                        s);
 }
 
 static int ep_trusted_hosts(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
     struct pipe_endpoint *e = target;
     if (e->declared_local == 0)
-        return pipe_ld_fail(ld, path, "\"trusted_hosts\" has no effect on an endpoint that is not "
+        return pipe_ld_fail(ld, path,
+                            "\"trusted_hosts\" has no effect on an endpoint that is not "
                             "declared local — add \"locality\": \"local\", or remove "
                             "\"trusted_hosts\"");
-    return pipe_ld_strings(ld, v, path, "a host name, an address or a CIDR block, e.g. "
-                           "\"10.8.0.0/16\"", host_check, &e->trusted_hosts,
-                           &e->n_trusted_hosts);
+    return pipe_ld_strings(ld, v, path,
+                           "a host name, an address or a CIDR block, e.g. "
+                           "\"10.8.0.0/16\"",
+                           host_check, &e->trusted_hosts, &e->n_trusted_hosts);
 }
 
 /* ---- trusted_networks (top level) ---- */
@@ -380,10 +394,13 @@ static int network_check(struct pipe_loader *ld, const char *s, const char *path
     if (strchr(s, '/'))
         return cidr_check(ld, s, path);
     if (bh_cidr_addr(s, a) == 0)
-        return pipe_ld_fail(ld, path, "invalid network \"%s\" — a network is a CIDR block: "
+        return pipe_ld_fail(ld, path,
+                            "invalid network \"%s\" — a network is a CIDR block: "
                             "write \"%s/%d\" for this one address, or the block of its network, "
-                            "e.g. \"10.8.0.0/16\"", s, s, strchr(s, ':') ? 128 : 32);
-    return pipe_ld_fail(ld, path, "invalid network \"%s\" — write a CIDR block, e.g. "
+                            "e.g. \"10.8.0.0/16\"",
+                            s, s, strchr(s, ':') ? 128 : 32);
+    return pipe_ld_fail(ld, path,
+                        "invalid network \"%s\" — write a CIDR block, e.g. "
                         "\"10.8.0.0/16\" (a host name goes in the endpoint's \"trusted_hosts\")",
                         s);
 }
@@ -398,7 +415,7 @@ int pipe_ld_trusted_networks(struct pipe_loader *ld, void *target, json_t *v, co
 /* ---- enforce_local ---- */
 
 /* In the order of enum pipe_enforce_local. */
-static const char *const enforce_values[] = { "auto", "require", "off" };
+static const char *const enforce_values[] = {"auto", "require", "off"};
 
 /* Only a local Ollama server can refuse to forward a model for us: on any
  * other endpoint the key would do nothing, which is worse than an error. */
@@ -410,15 +427,18 @@ static int ep_enforce_local(struct pipe_loader *ld, void *target, json_t *v, con
     while (i < NELEM(enforce_values) && strcmp(s, enforce_values[i]) != 0)
         i++;
     if (i == NELEM(enforce_values)) {
-        struct pipe_unknown u = { "enforce_local value", s, "valid", NULL, enforce_values,
-                                  NELEM(enforce_values) };
+        struct pipe_unknown u = {"enforce_local value", s, "valid", NULL, enforce_values,
+                                 NELEM(enforce_values)};
         return pipe_ld_unknown(ld, path, &u);
     }
     if (e->provider && strcmp(e->provider, "ollama") != 0)
-        return pipe_ld_fail(ld, path, "\"enforce_local\" is for \"ollama\" endpoints (this one "
-                            "speaks \"%s\") — remove it", e->provider);
+        return pipe_ld_fail(ld, path,
+                            "\"enforce_local\" is for \"ollama\" endpoints (this one "
+                            "speaks \"%s\") — remove it",
+                            e->provider);
     if (e->declared_local == 0)
-        return pipe_ld_fail(ld, path, "\"enforce_local\" has no effect on an endpoint that is not "
+        return pipe_ld_fail(ld, path,
+                            "\"enforce_local\" has no effect on an endpoint that is not "
                             "declared local — add \"locality\": \"local\", or remove "
                             "\"enforce_local\"");
     e->enforce_local = (enum pipe_enforce_local)i;
@@ -427,7 +447,7 @@ static int ep_enforce_local(struct pipe_loader *ld, void *target, json_t *v, con
 
 /* ---- expect_model ---- */
 
-static const char *const expect_model_values[] = { "any", "exact" };
+static const char *const expect_model_values[] = {"any", "exact"};
 
 /* A server may answer with another model than the one asked for (llama-server
  * serves its one model whatever the name; an alias on Ollama): "exact" makes
@@ -439,8 +459,8 @@ static int ep_expect_model(struct pipe_loader *ld, void *target, json_t *v, cons
     while (i < NELEM(expect_model_values) && strcmp(s, expect_model_values[i]) != 0)
         i++;
     if (i == NELEM(expect_model_values)) {
-        struct pipe_unknown u = { "expect_model value", s, "valid", NULL, expect_model_values,
-                                  NELEM(expect_model_values) };
+        struct pipe_unknown u = {"expect_model value",      s, "valid", NULL, expect_model_values,
+                                 NELEM(expect_model_values)};
         return pipe_ld_unknown(ld, path, &u);
     }
     ((struct pipe_endpoint *)target)->expect_model_exact = i == 1;
@@ -448,51 +468,48 @@ static int ep_expect_model(struct pipe_loader *ld, void *target, json_t *v, cons
 }
 
 static const struct pipe_key endpoint_keys[] = {
-    { "provider", PIPE_JT_STRING, 1, ep_provider,
-      "the API the endpoint speaks: \"ollama\", \"openai\" or \"anthropic\"", 0, NULL, NULL },
-    { "url", PIPE_JT_STRING, 1, ep_url,
-      "the base url, e.g. \"${BULKHEAD_LOCAL_URL:-http://127.0.0.1:11434}\"", 0, NULL, NULL },
-    { "locality", PIPE_JT_STRING, 0, ep_locality, "\"local\" or \"cloud\"", 0, NULL, NULL },
-    { "clearance", PIPE_JT_STRING, 0, ep_clearance,
-      "the highest label it may receive", 0, NULL, NULL },
-    { "max_concurrency", PIPE_JT_INT, 0, ep_max_concurrency,
-      "parallel requests, 1 to 64", 0, NULL, NULL },
-    { "timeout_s", PIPE_JT_INT, 0, ep_timeout, "seconds per request, 1 to 86400", 0, NULL, NULL },
-    { "connect_timeout_s", PIPE_JT_INT, 0, ep_connect_timeout,
-      "seconds to open a connection, 1 to 600", 0, NULL, NULL },
-    { "first_byte_timeout_s", PIPE_JT_INT, 0, ep_first_byte_timeout,
-      "seconds until the reply's first byte, 1 to 86400", 0, NULL, NULL },
-    { "idle_timeout_s", PIPE_JT_INT, 0, ep_idle_timeout,
-      "seconds between two chunks of a reply, 1 to 86400", 0, NULL, NULL },
-    { "max_attempts", PIPE_JT_INT, 0, ep_max_attempts,
-      "tries of a request that fails transiently, 1 to 10", 0, NULL, NULL },
-    { "max_loaded_models", PIPE_JT_INT, 0, ep_max_loaded_models,
-      "models the server holds at once, 1 to 64", 0, NULL, NULL },
-    { "max_requests_per_minute", PIPE_JT_INT, 0, ep_max_rpm,
-      "requests started per minute, 1 to 100000", 0, NULL, NULL },
-    { "api_key_env", PIPE_JT_STRING, 0, ep_api_key_env,
-      "the name of the variable holding the key, e.g. \"OLLAMA_API_KEY\"", 0, NULL, NULL },
-    { "basic_auth_env", PIPE_JT_STRING, 0, ep_basic_auth_env,
-      "the name of the variable holding user:password, e.g. \"GPU_PROXY_AUTH\"", 0, NULL, NULL },
-    { "ca_file", PIPE_JT_STRING, 0, ep_ca_file,
-      "a PEM file of CA certificates, e.g. \"certs/ca.pem\"", 0, NULL, NULL },
-    { "headers", PIPE_JT_OBJECT, 0, pipe_ep_headers,
-      "header name to value, e.g. { \"CF-Access-Client-Id\": \"${CF_ACCESS_CLIENT_ID}\" }",
-      0, NULL, NULL },
-    { "trusted_hosts", PIPE_JT_ARRAY, 0, ep_trusted_hosts,
-      "hosts, addresses or CIDR blocks that count as local, e.g. [\"10.8.0.0/16\"]",
-      0, NULL, NULL },
-    { "enforce_local", PIPE_JT_STRING, 0, ep_enforce_local,
-      "\"auto\", \"require\" or \"off\"", 0, NULL, NULL },
-    { "expect_model", PIPE_JT_STRING, 0, ep_expect_model,
-      "\"any\" (default) or \"exact\": a reply from another model fails its task", 0, NULL,
-      NULL },
+    {"provider", PIPE_JT_STRING, 1, ep_provider,
+     "the API the endpoint speaks: \"ollama\", \"openai\" or \"anthropic\"", 0, NULL, NULL},
+    {"url", PIPE_JT_STRING, 1, ep_url,
+     "the base url, e.g. \"${BULKHEAD_LOCAL_URL:-http://127.0.0.1:11434}\"", 0, NULL, NULL},
+    {"locality", PIPE_JT_STRING, 0, ep_locality, "\"local\" or \"cloud\"", 0, NULL, NULL},
+    {"clearance", PIPE_JT_STRING, 0, ep_clearance, "the highest label it may receive", 0, NULL,
+     NULL},
+    {"max_concurrency", PIPE_JT_INT, 0, ep_max_concurrency, "parallel requests, 1 to 64", 0, NULL,
+     NULL},
+    {"timeout_s", PIPE_JT_INT, 0, ep_timeout, "seconds per request, 1 to 86400", 0, NULL, NULL},
+    {"connect_timeout_s", PIPE_JT_INT, 0, ep_connect_timeout,
+     "seconds to open a connection, 1 to 600", 0, NULL, NULL},
+    {"first_byte_timeout_s", PIPE_JT_INT, 0, ep_first_byte_timeout,
+     "seconds until the reply's first byte, 1 to 86400", 0, NULL, NULL},
+    {"idle_timeout_s", PIPE_JT_INT, 0, ep_idle_timeout,
+     "seconds between two chunks of a reply, 1 to 86400", 0, NULL, NULL},
+    {"max_attempts", PIPE_JT_INT, 0, ep_max_attempts,
+     "tries of a request that fails transiently, 1 to 10", 0, NULL, NULL},
+    {"max_loaded_models", PIPE_JT_INT, 0, ep_max_loaded_models,
+     "models the server holds at once, 1 to 64", 0, NULL, NULL},
+    {"max_requests_per_minute", PIPE_JT_INT, 0, ep_max_rpm,
+     "requests started per minute, 1 to 100000", 0, NULL, NULL},
+    {"api_key_env", PIPE_JT_STRING, 0, ep_api_key_env,
+     "the name of the variable holding the key, e.g. \"OLLAMA_API_KEY\"", 0, NULL, NULL},
+    {"basic_auth_env", PIPE_JT_STRING, 0, ep_basic_auth_env,
+     "the name of the variable holding user:password, e.g. \"GPU_PROXY_AUTH\"", 0, NULL, NULL},
+    {"ca_file", PIPE_JT_STRING, 0, ep_ca_file,
+     "a PEM file of CA certificates, e.g. \"certs/ca.pem\"", 0, NULL, NULL},
+    {"headers", PIPE_JT_OBJECT, 0, pipe_ep_headers,
+     "header name to value, e.g. { \"CF-Access-Client-Id\": \"${CF_ACCESS_CLIENT_ID}\" }", 0, NULL,
+     NULL},
+    {"trusted_hosts", PIPE_JT_ARRAY, 0, ep_trusted_hosts,
+     "hosts, addresses or CIDR blocks that count as local, e.g. [\"10.8.0.0/16\"]", 0, NULL, NULL},
+    {"enforce_local", PIPE_JT_STRING, 0, ep_enforce_local, "\"auto\", \"require\" or \"off\"", 0,
+     NULL, NULL},
+    {"expect_model", PIPE_JT_STRING, 0, ep_expect_model,
+     "\"any\" (default) or \"exact\": a reply from another model fails its task", 0, NULL, NULL},
 };
 
 static const struct pipe_schema endpoint_schema = {
     endpoint_keys, NELEM(endpoint_keys),
-    "an endpoint is an object: { \"provider\": \"ollama\", \"url\": \"http://...\" }"
-};
+    "an endpoint is an object: { \"provider\": \"ollama\", \"url\": \"http://...\" }"};
 
 /* The mistake is on the command line: the error names no position. */
 static int override_unknown(struct pipe_loader *ld, const char *ov, size_t n)
@@ -500,13 +517,18 @@ static int override_unknown(struct pipe_loader *ld, const char *ov, size_t n)
     struct pipeline *p = ld->p;
     if (n == 0) /* without "=" the value may be a bare url: not echoed */
         return pipe_ld_fail_file(ld, "--endpoint takes NAME=URL, NAME one of the pipeline's "
-                                 "endpoints");
+                                     "endpoints");
     const char **names = bh_xcalloc(p->n_endpoints + 1, sizeof(*names));
     for (size_t j = 0; j < p->n_endpoints; j++)
         names[j] = p->endpoints[j].name;
     char *name = bh_xstrndup(ov, n);
-    struct pipe_unknown u = { "endpoint", name, "known", "--endpoint takes NAME=URL, NAME "
-                              "one of the pipeline's endpoints", names, p->n_endpoints };
+    struct pipe_unknown u = {"endpoint",
+                             name,
+                             "known",
+                             "--endpoint takes NAME=URL, NAME "
+                             "one of the pipeline's endpoints",
+                             names,
+                             p->n_endpoints};
     char msg[sizeof(ld->err->msg)];
     pipe_unknown_format(msg, sizeof(msg), &u);
     free(name);
@@ -524,8 +546,8 @@ static int overrides_resolve(struct pipe_loader *ld)
     for (size_t i = 0; o && i < o->n_overrides; i++) {
         const char *ov = o->endpoint_overrides[i], *eq = strchr(ov, '=');
         size_t n = eq ? (size_t)(eq - ov) : 0, k = 0;
-        while (k < p->n_endpoints && !(strlen(p->endpoints[k].name) == n &&
-                                       strncmp(p->endpoints[k].name, ov, n) == 0))
+        while (k < p->n_endpoints &&
+               !(strlen(p->endpoints[k].name) == n && strncmp(p->endpoints[k].name, ov, n) == 0))
             k++;
         if (k < p->n_endpoints) {
             ld->override[k] = eq + 1;
@@ -567,17 +589,20 @@ static int endpoints_names(struct pipe_loader *ld, json_t *v, const char *path, 
     const char *key;
     json_t *e;
     int rc = 0;
-    json_object_foreach(v, key, e) {
+    json_object_foreach(v, key, e)
+    {
         if (!pipe_name_ok(key, 1)) /* stages name endpoints: their checks would be noise */
             return pipe_ld_halt(ld, pipe_ld_fail_key(ld, path, key,
                                                      "invalid endpoint name \"%s\" — use "
-                                                     "letters, digits, '_', '-' and '.'", key));
+                                                     "letters, digits, '_', '-' and '.'",
+                                                     key));
         const struct pipe_endpoint *had = endpoint_named(p, key);
         if (had) {
-            rc = pipe_ld_fail_key(ld, path, key, "endpoint \"%s\" is declared in %s and again "
+            rc = pipe_ld_fail_key(ld, path, key,
+                                  "endpoint \"%s\" is declared in %s and again "
                                   "in %s — endpoint names must be unique across the pipeline "
-                                  "and its included files: rename one", key,
-                                  had->included_from ? had->included_from : p->file, ld->file);
+                                  "and its included files: rename one",
+                                  key, had->included_from ? had->included_from : p->file, ld->file);
             continue;
         }
         ld->ep_inc[p->n_endpoints] = inc;
@@ -621,7 +646,7 @@ static size_t count_all(const struct pipe_loader *ld, json_t *v)
 static int endpoint_walk(struct pipe_loader *ld, size_t i, json_t *v, const char *path)
 {
     struct pipe_endpoint *e = &ld->p->endpoints[i];
-    struct pipe_ld_place saved = { 0 };
+    struct pipe_ld_place saved = {0};
     long k = ld->ep_inc[i];
     if (k >= 0) {
         pipe_ld_enter(ld, &ld->inc_files[k], &saved);
@@ -644,12 +669,14 @@ int pipe_ld_endpoints(struct pipe_loader *ld, void *target, json_t *v, const cha
     struct pipeline *p = target;
     size_t n = count_all(ld, v);
     if (n == 0 && v)
-        return pipe_ld_halt(ld, pipe_ld_fail(ld, path, "expected at least one endpoint, found "
+        return pipe_ld_halt(ld, pipe_ld_fail(ld, path,
+                                             "expected at least one endpoint, found "
                                              "none — e.g. \"gpu-box\": { \"provider\": "
                                              "\"ollama\", \"url\": \"http://127.0.0.1:11434\" "
                                              "}"));
     if (n == 0)
-        return pipe_ld_halt(ld, pipe_ld_fail(ld, "include", "the included files declare no "
+        return pipe_ld_halt(ld, pipe_ld_fail(ld, "include",
+                                             "the included files declare no "
                                              "endpoints and this file has none — declare one "
                                              "under \"endpoints\""));
     if (n > PIPE_MAX_ENDPOINTS)

@@ -44,8 +44,7 @@ static const char *matching_close(const char *name)
     return NULL;
 }
 
-static int expand_default(const char *from, const char *to, struct bh_buf *b,
-                          struct bh_err *err)
+static int expand_default(const char *from, const char *to, struct bh_buf *b, struct bh_err *err)
 {
     char *text = bh_xstrndup(from, (size_t)(to - from)), *out = NULL;
     int rc = pipe_expand_env(text, &out, err);
@@ -61,7 +60,8 @@ static int expand_one(const char **pp, struct bh_buf *b, struct bh_err *err)
 {
     const char *name = *pp + 2, *close = matching_close(name);
     if (!close)
-        return bh_err_set(err, BH_EINVAL, "unterminated \"${\" — close it with \"}\": "
+        return bh_err_set(err, BH_EINVAL,
+                          "unterminated \"${\" — close it with \"}\": "
                           "${NAME} or ${NAME:-default}");
     const char *end = name;
     if (name_start(*end))
@@ -110,8 +110,7 @@ int pipe_expand_env(const char *s, char **out, struct bh_err *err)
         p += n;
     }
     if (rc == BH_ETOOBIG)
-        rc = bh_err_set(err, BH_EINVAL, "the expanded value is longer than %zu bytes",
-                        EXPAND_MAX);
+        rc = bh_err_set(err, BH_EINVAL, "the expanded value is longer than %zu bytes", EXPAND_MAX);
     if (rc) {
         bh_buf_release(&b);
         return rc;

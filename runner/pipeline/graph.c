@@ -30,7 +30,7 @@ static void dep_add(struct pipe_stage *s, struct pipe_stage_load *sl, size_t d, 
 
 static void reads_build(struct pipe_stage *s)
 {
-    const struct pipe_tpl *tpls[2] = { &s->system, &s->tpl };
+    const struct pipe_tpl *tpls[2] = {&s->system, &s->tpl};
     s->reads = bh_xcalloc(s->system.n_parts + s->tpl.n_parts + 1, sizeof(*s->reads));
     for (size_t w = 0; w < 2; w++)
         for (size_t k = 0; k < tpls[w]->n_parts; k++) {
@@ -56,8 +56,13 @@ static void tpl_deps(struct pipe_stage *s, struct pipe_stage_load *sl, const str
 static void deps_build(struct pipe_loader *ld)
 {
     struct pipeline *p = ld->p;
-    struct pipe_tpl_scope scope = { (const char *const *)p->source.fields, p->source.n_fields,
-                                    ld->stage_names, p->n_stages, NULL, NULL, 0 };
+    struct pipe_tpl_scope scope = {(const char *const *)p->source.fields,
+                                   p->source.n_fields,
+                                   ld->stage_names,
+                                   p->n_stages,
+                                   NULL,
+                                   NULL,
+                                   0};
     for (size_t i = 0; i < p->n_stages; i++) {
         struct pipe_stage *s = &p->stages[i];
         struct pipe_stage_load *sl = &ld->sl[i];
@@ -118,24 +123,31 @@ static int cycle_fail(struct pipe_loader *ld, const struct dfs *g)
     const char *from = p->stages[g->from].name, *dst = p->stages[to].name;
     long elem = ld->sl[g->from].dep_elem[g->dep];
     const char *user = ld->sl[g->from].user_key ? ld->sl[g->from].user_key : "prompt";
-    const char *key = elem >= 0 ? "after" : elem == PIPE_DEP_SYSTEM ? "system"
-                                          : elem == PIPE_DEP_FOR_EACH ? "for_each" : user;
+    const char *key = elem >= 0                   ? "after"
+                      : elem == PIPE_DEP_SYSTEM   ? "system"
+                      : elem == PIPE_DEP_FOR_EACH ? "for_each"
+                                                  : user;
     char at[PIPE_PATH_MAX], st[PIPE_PATH_MAX];
     pipe_ld_path_key(st, "stages", from);
     pipe_ld_path_key(at, st, key);
     if (elem >= 0)
         pipe_ld_path_index(at, at, (size_t)elem);
     const char *cyc = b.data ? b.data : "";
-    int rc = elem >= 0 ? pipe_ld_fail(ld, at, "stages form a cycle: %s — remove \"%s\" from the "
-                                      "\"after\" of stage \"%s\"", cyc, dst, from)
+    int rc = elem >= 0 ? pipe_ld_fail(ld, at,
+                                      "stages form a cycle: %s — remove \"%s\" from the "
+                                      "\"after\" of stage \"%s\"",
+                                      cyc, dst, from)
              : elem == PIPE_DEP_FOR_EACH
-                 ? pipe_ld_fail(ld, at, "stages form a cycle: %s — stage \"%s\" runs for_each "
+                 ? pipe_ld_fail(ld, at,
+                                "stages form a cycle: %s — stage \"%s\" runs for_each "
                                 "over %s.output; a stage can only read stages that run before it",
                                 cyc, from, dst)
-                 : pipe_ld_fail(ld, at, "stages form a cycle: %s — stage \"%s\" reads "
+                 : pipe_ld_fail(ld, at,
+                                "stages form a cycle: %s — stage \"%s\" reads "
                                 "{{ %s.output }} in its %s; a stage can only read stages that "
-                                "run before it", cyc, from, dst,
-                                elem == PIPE_DEP_SYSTEM  ? "system message"
+                                "run before it",
+                                cyc, from, dst,
+                                elem == PIPE_DEP_SYSTEM    ? "system message"
                                 : strcmp(key, "user") == 0 ? "user message"
                                                            : "prompt");
     bh_buf_release(&b);
@@ -145,8 +157,8 @@ static int cycle_fail(struct pipe_loader *ld, const struct dfs *g)
 static int cycle_check(struct pipe_loader *ld)
 {
     const struct pipeline *p = ld->p;
-    struct dfs g = { p, bh_xcalloc(p->n_stages, 1), bh_xcalloc(p->n_stages, sizeof(size_t)),
-                     0, 0, 0 };
+    struct dfs g = {p, bh_xcalloc(p->n_stages, 1), bh_xcalloc(p->n_stages, sizeof(size_t)), 0, 0,
+                    0};
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < p->n_stages; i++)
         if (g.color[i] == WHITE && visit(&g, i))
@@ -206,9 +218,10 @@ static int reroute_waits(struct pipe_loader *ld)
         pipe_ld_path_key(st, "stages", s->name);
         pipe_ld_path_key(at, st, "on_sensitive");
         const char *t = p->stages[s->reroute].name;
-        int frc = pipe_ld_fail(ld, at, "\"%s\" waits for \"%s\", so it cannot run in its place "
-                               "— a reroute target reads what \"%s\" reads, not its output", t,
-                               s->name, s->name);
+        int frc = pipe_ld_fail(ld, at,
+                               "\"%s\" waits for \"%s\", so it cannot run in its place "
+                               "— a reroute target reads what \"%s\" reads, not its output",
+                               t, s->name, s->name);
         rc = rc ? rc : frc;
     }
     return rc;

@@ -20,9 +20,9 @@
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_HEADERS 32
 
-static const char *const set_by_runner[] = { "Host", "Content-Length", "Content-Type",
-                                             "Transfer-Encoding", "Connection" };
-static const char *const key_headers[] = { "Authorization", "x-api-key" };
+static const char *const set_by_runner[] = {"Host", "Content-Length", "Content-Type",
+                                            "Transfer-Encoding", "Connection"};
+static const char *const key_headers[] = {"Authorization", "x-api-key"};
 
 /* RFC 9110 token characters. */
 static int token_ok(const char *s)
@@ -51,28 +51,35 @@ static int name_check(struct pipe_loader *ld, const struct pipe_endpoint *e, con
                       const char *name)
 {
     if (!token_ok(name))
-        return pipe_ld_fail_key(ld, path, name, "invalid header name (not shown) — a header name "
+        return pipe_ld_fail_key(ld, path, name,
+                                "invalid header name (not shown) — a header name "
                                 "is letters, digits and !#$%%&'*+-.^_`|~, with no spaces or ':', "
                                 "e.g. \"CF-Access-Client-Id\"; the value goes after it");
     if (listed(name, set_by_runner, NELEM(set_by_runner)))
-        return pipe_ld_fail_key(ld, path, name, "header \"%s\" is set by bulkhead itself — "
-                                "remove it", name);
+        return pipe_ld_fail_key(ld, path, name,
+                                "header \"%s\" is set by bulkhead itself — "
+                                "remove it",
+                                name);
     const char *key = listed(name, key_headers, NELEM(key_headers));
     if (key && e->api_key_env)
-        return pipe_ld_fail_key(ld, path, name, "header \"%s\" conflicts with \"api_key_env\": "
+        return pipe_ld_fail_key(ld, path, name,
+                                "header \"%s\" conflicts with \"api_key_env\": "
                                 "bulkhead sends the key from %s itself (as Authorization: Bearer, "
                                 "or x-api-key for anthropic) — remove the header or "
-                                "\"api_key_env\"", name, e->api_key_env);
+                                "\"api_key_env\"",
+                                name, e->api_key_env);
     if (e->basic_auth_env && strcasecmp(name, "Authorization") == 0)
-        return pipe_ld_fail_key(ld, path, name, "header \"%s\" conflicts with \"basic_auth_env\": "
+        return pipe_ld_fail_key(ld, path, name,
+                                "header \"%s\" conflicts with \"basic_auth_env\": "
                                 "bulkhead sends Authorization: Basic with the credentials from %s "
-                                "itself — remove the header or \"basic_auth_env\"", name,
-                                e->basic_auth_env);
+                                "itself — remove the header or \"basic_auth_env\"",
+                                name, e->basic_auth_env);
     for (size_t i = 0; i < e->n_headers; i++)
         if (strcasecmp(e->headers[i].name, name) == 0)
-            return pipe_ld_fail_key(ld, path, name, "header \"%s\" is given twice (as \"%s\" too; "
-                                    "header names ignore case) — keep one", name,
-                                    e->headers[i].name);
+            return pipe_ld_fail_key(ld, path, name,
+                                    "header \"%s\" is given twice (as \"%s\" too; "
+                                    "header names ignore case) — keep one",
+                                    name, e->headers[i].name);
     return 0;
 }
 
@@ -83,9 +90,11 @@ static int expand_fail(struct pipe_loader *ld, const char *path, const char *nam
     if (strncmp(ld->err->msg, "environment variable ", 21) == 0 ||
         strncmp(ld->err->msg, "unterminated ", 13) == 0)
         return pipe_ld_fail(ld, path, "header \"%s\": %s", name, ld->err->msg);
-    return pipe_ld_fail(ld, path, "header \"%s\": the value has an invalid ${...} reference "
+    return pipe_ld_fail(ld, path,
+                        "header \"%s\": the value has an invalid ${...} reference "
                         "(the value is not shown: it may be a secret) — write ${NAME} or "
-                        "${NAME:-default}", name);
+                        "${NAME:-default}",
+                        name);
 }
 
 static int value_read(struct pipe_loader *ld, json_t *v, const char *path, const char *name,
@@ -97,11 +106,15 @@ static int value_read(struct pipe_loader *ld, json_t *v, const char *path, const
         return rc;
     const char *raw = json_string_value(v);
     if (!raw[0])
-        return pipe_ld_fail(ld, path, "header \"%s\": the value is empty — write it, e.g. "
-                            "\"${CF_ACCESS_CLIENT_ID}\"", name);
+        return pipe_ld_fail(ld, path,
+                            "header \"%s\": the value is empty — write it, e.g. "
+                            "\"${CF_ACCESS_CLIENT_ID}\"",
+                            name);
     if (strpbrk(raw, "\r\n"))
-        return pipe_ld_fail(ld, path, "header \"%s\": the value has a line break (not shown: "
-                            "it may be a secret) — a header value is one line", name);
+        return pipe_ld_fail(ld, path,
+                            "header \"%s\": the value has a line break (not shown: "
+                            "it may be a secret) — a header value is one line",
+                            name);
     if (pipe_expand_env(raw, out, ld->err))
         return expand_fail(ld, path, name);
     const char *why = !(*out)[0] ? "is empty" : strpbrk(*out, "\r\n") ? "has a line break" : NULL;
@@ -109,8 +122,10 @@ static int value_read(struct pipe_loader *ld, json_t *v, const char *path, const
         return 0;
     free(*out);
     *out = NULL;
-    return pipe_ld_fail(ld, path, "header \"%s\": after expansion the value %s (not shown: it "
-                        "may be a secret) — check the variables it reads", name, why);
+    return pipe_ld_fail(ld, path,
+                        "header \"%s\": after expansion the value %s (not shown: it "
+                        "may be a secret) — check the variables it reads",
+                        name, why);
 }
 
 int pipe_ep_headers(struct pipe_loader *ld, void *target, json_t *v, const char *path)
@@ -123,7 +138,8 @@ int pipe_ep_headers(struct pipe_loader *ld, void *target, json_t *v, const char 
     const char *name;
     json_t *val;
     int rc = 0;
-    json_object_foreach(v, name, val) {
+    json_object_foreach(v, name, val)
+    {
         char child[PIPE_PATH_MAX];
         char *value = NULL;
         pipe_ld_path_key(child, path, name);
@@ -131,7 +147,7 @@ int pipe_ep_headers(struct pipe_loader *ld, void *target, json_t *v, const char 
         if (hrc == 0)
             hrc = value_read(ld, val, child, name, &value);
         if (hrc == 0)
-            e->headers[e->n_headers++] = (struct pipe_header){ bh_xstrdup(name), value };
+            e->headers[e->n_headers++] = (struct pipe_header){bh_xstrdup(name), value};
         rc = rc ? rc : hrc;
     }
     return rc;

@@ -44,9 +44,11 @@ static int inc_labels(struct pipe_loader *ld, void *target, json_t *v, const cha
     if (same)
         return 0;
     char *want = bh_str_join((const char *const *)p->labels, p->n_labels);
-    int rc = pipe_ld_fail(ld, path, "the labels differ from those of %s (%s) — an included "
+    int rc = pipe_ld_fail(ld, path,
+                          "the labels differ from those of %s (%s) — an included "
                           "file's \"labels\", when given, must be the same list in the same "
-                          "order; or leave them out", ld->p->file, want);
+                          "order; or leave them out",
+                          ld->p->file, want);
     free(want);
     return rc;
 }
@@ -56,36 +58,36 @@ static int inc_endpoints(struct pipe_loader *ld, void *target, json_t *v, const 
     (void)target; /* walked with the including file's own (endpoints.c) */
     if (json_object_size(v) > 0)
         return 0;
-    return pipe_ld_halt(ld, pipe_ld_fail(ld, path, "expected at least one endpoint, found none "
+    return pipe_ld_halt(ld, pipe_ld_fail(ld, path,
+                                         "expected at least one endpoint, found none "
                                          "— an included file contributes endpoints"));
 }
 
-#define ELSEWHERE(key)                                                                        \
-    "an included file holds only \"endpoints\" (and \"version\", \"name\", \"labels\") — "    \
+#define ELSEWHERE(key)                                                                             \
+    "an included file holds only \"endpoints\" (and \"version\", \"name\", \"labels\") — "       \
     "move \"" key "\" to the including file"
 
 static const struct pipe_key inc_keys[] = {
-    { "version", PIPE_JT_INT, 0, pipe_ld_version, "the file format version: 1", 0, NULL, NULL },
-    { "name", PIPE_JT_STRING, 0, inc_name,
-      "a name for the file, e.g. \"gpu-hosts\"", 0, NULL, NULL },
-    { "labels", PIPE_JT_ARRAY, 0, inc_labels,
-      "the including file's labels, lowest first", 0, NULL, NULL },
-    { "endpoints", PIPE_JT_OBJECT, 1, inc_endpoints,
-      "the shared model servers, e.g. { \"gpu-box\": { \"provider\": \"ollama\", \"url\": "
-      "\"http://127.0.0.1:11434\" } }", 1, NULL, NULL },
-    { "include", PIPE_JT_ARRAY, 0, NULL, NULL, 0, NULL,
-      "an included file cannot include other files: include is one level deep — list those "
-      "files in the including file's \"include\" instead" },
-    { "source", PIPE_JT_OBJECT, 0, NULL, NULL, 0, NULL, ELSEWHERE("source") },
-    { "stages", PIPE_JT_OBJECT, 0, NULL, NULL, 0, NULL, ELSEWHERE("stages") },
-    { "outputs", PIPE_JT_ARRAY, 0, NULL, NULL, 0, NULL, ELSEWHERE("outputs") },
-    { "trusted_networks", PIPE_JT_ARRAY, 0, NULL, NULL, 0, NULL, ELSEWHERE("trusted_networks") },
+    {"version", PIPE_JT_INT, 0, pipe_ld_version, "the file format version: 1", 0, NULL, NULL},
+    {"name", PIPE_JT_STRING, 0, inc_name, "a name for the file, e.g. \"gpu-hosts\"", 0, NULL, NULL},
+    {"labels", PIPE_JT_ARRAY, 0, inc_labels, "the including file's labels, lowest first", 0, NULL,
+     NULL},
+    {"endpoints", PIPE_JT_OBJECT, 1, inc_endpoints,
+     "the shared model servers, e.g. { \"gpu-box\": { \"provider\": \"ollama\", \"url\": "
+     "\"http://127.0.0.1:11434\" } }",
+     1, NULL, NULL},
+    {"include", PIPE_JT_ARRAY, 0, NULL, NULL, 0, NULL,
+     "an included file cannot include other files: include is one level deep — list those "
+     "files in the including file's \"include\" instead"},
+    {"source", PIPE_JT_OBJECT, 0, NULL, NULL, 0, NULL, ELSEWHERE("source")},
+    {"stages", PIPE_JT_OBJECT, 0, NULL, NULL, 0, NULL, ELSEWHERE("stages")},
+    {"outputs", PIPE_JT_ARRAY, 0, NULL, NULL, 0, NULL, ELSEWHERE("outputs")},
+    {"trusted_networks", PIPE_JT_ARRAY, 0, NULL, NULL, 0, NULL, ELSEWHERE("trusted_networks")},
 };
 
 static const struct pipe_schema inc_schema = {
     inc_keys, NELEM(inc_keys),
-    "an included file is an object: { \"endpoints\": { \"gpu-box\": { ... } } }"
-};
+    "an included file is an object: { \"endpoints\": { \"gpu-box\": { ... } } }"};
 
 static int inc_read(struct pipe_loader *ld, struct pipe_include_load *inc, const char *path)
 {
@@ -94,8 +96,10 @@ static int inc_read(struct pipe_loader *ld, struct pipe_include_load *inc, const
         return pipe_ld_fail(ld, path, "included file \"%s\" is larger than %zu KiB", inc->file,
                             PIPE_FILE_MAX >> 10);
     if (rc)
-        return pipe_ld_fail(ld, path, "cannot read included file \"%s\": %s — the path is "
-                            "relative to the pipeline file's folder", inc->file, strerror(errno));
+        return pipe_ld_fail(ld, path,
+                            "cannot read included file \"%s\": %s — the path is "
+                            "relative to the pipeline file's folder",
+                            inc->file, strerror(errno));
     rc = pipe_parse_text(inc->file, inc->text, inc->len, &inc->root, &inc->ix, ld->err);
     if (rc) { /* positioned in the included file */
         struct pipe_ld_place saved;
@@ -129,8 +133,8 @@ static int include_one(struct pipe_loader *ld, json_t *e, const char *path)
     p->includes[p->n_includes++] = file;
     const struct pipe_pos *pos = pipe_posindex_get(ld->ix, path);
     struct pipe_include_load *inc = &ld->inc_files[ld->n_inc++];
-    *inc = (struct pipe_include_load){ file, NULL, 0, NULL, NULL, pos ? pos->line : 0,
-                                       pos ? pos->col : 0 };
+    *inc = (struct pipe_include_load){
+        file, NULL, 0, NULL, NULL, pos ? pos->line : 0, pos ? pos->col : 0};
     rc = inc_read(ld, inc, path);
     if (rc)
         return pipe_ld_halt(ld, rc);
@@ -146,7 +150,8 @@ int pipe_ld_include(struct pipe_loader *ld, void *target, json_t *v, const char 
     struct pipeline *p = target;
     size_t n = json_array_size(v);
     if (n == 0 || n > PIPE_MAX_INCLUDES)
-        return pipe_ld_halt(ld, pipe_ld_fail(ld, path, "expected 1 to %d files, found %zu — e.g. "
+        return pipe_ld_halt(ld, pipe_ld_fail(ld, path,
+                                             "expected 1 to %d files, found %zu — e.g. "
                                              "[\"endpoints.json\"], or remove \"include\"",
                                              PIPE_MAX_INCLUDES, n));
     p->includes = bh_xcalloc(n, sizeof(*p->includes));

@@ -40,9 +40,11 @@ static int for_each_json(struct pipe_loader *ld, const struct pipe_stage *s)
     const struct pipe_stage *src = &ld->p->stages[s->for_each_stage];
     if (src->out_format == PIPE_OUT_JSON || src->out_format == PIPE_OUT_FINDINGS)
         return 0;
-    return fail_at(ld, s, "for_each", "for_each reads a list: give \"%s\" an output of format json "
+    return fail_at(ld, s, "for_each",
+                   "for_each reads a list: give \"%s\" an output of format json "
                    "— add \"output\": { \"format\": \"json\" } to stage \"%s\", and have its "
-                   "prompt ask for a JSON array", src->name, src->name);
+                   "prompt ask for a JSON array",
+                   src->name, src->name);
 }
 
 static const char *shape(const struct pipe_stage *s, char *buf, size_t size)
@@ -59,24 +61,27 @@ static int reroute_check(struct pipe_loader *ld, size_t i, long *origin)
     struct pipe_stage *s = &p->stages[i], *t = &p->stages[s->reroute];
     if (t->on_sensitive == PIPE_ONS_REROUTE) {
         const char *next = t->reroute >= 0 ? p->stages[t->reroute].name : "STAGE";
-        return fail_at(ld, s, "on_sensitive", "\"%s\" reroutes to \"%s\" itself, and reroutes "
-                       "do not chain — write \"reroute:%s\" for \"%s\"", t->name, next, next,
-                       s->name);
+        return fail_at(ld, s, "on_sensitive",
+                       "\"%s\" reroutes to \"%s\" itself, and reroutes "
+                       "do not chain — write \"reroute:%s\" for \"%s\"",
+                       t->name, next, next, s->name);
     }
-    int same = t->scope == s->scope &&
-               (t->for_each && s->for_each ? strcmp(t->for_each, s->for_each) == 0
-                                           : t->for_each == s->for_each);
+    int same =
+        t->scope == s->scope && (t->for_each && s->for_each ? strcmp(t->for_each, s->for_each) == 0
+                                                            : t->for_each == s->for_each);
     if (!same) {
         char a[256], b[256];
-        return fail_at(ld, s, "on_sensitive", "\"%s\" cannot run in place of \"%s\": \"%s\" has "
+        return fail_at(ld, s, "on_sensitive",
+                       "\"%s\" cannot run in place of \"%s\": \"%s\" has "
                        "%s, \"%s\" has %s — give \"%s\" the same \"scope\" and \"for_each\"",
                        t->name, s->name, s->name, shape(s, a, sizeof(a)), t->name,
                        shape(t, b, sizeof(b)), t->name);
     }
     if (origin[s->reroute] >= 0)
-        return fail_at(ld, s, "on_sensitive", "\"%s\" already runs in place of \"%s\" — a stage "
-                       "runs in place of one stage only; copy it for \"%s\"", t->name,
-                       p->stages[origin[s->reroute]].name, s->name);
+        return fail_at(ld, s, "on_sensitive",
+                       "\"%s\" already runs in place of \"%s\" — a stage "
+                       "runs in place of one stage only; copy it for \"%s\"",
+                       t->name, p->stages[origin[s->reroute]].name, s->name);
     origin[s->reroute] = (long)i;
     t->standby = 1;
     return 0;
@@ -96,9 +101,11 @@ static int standby_read(struct pipe_loader *ld, const struct pipe_stage *r, cons
     bh_err_clear(ld->err);
     bh_err_at(ld->err, inline_tpl ? ld->file : t->file, part->line, part->col,
               inline_tpl ? at : "");
-    bh_err_set(ld->err, BH_EINVAL, "\"%s\" runs only in place of \"%s\"; read %s.output — it "
-               "holds what \"%s\" wrote when \"%s\" was rerouted", p->stages[k].name,
-               p->stages[o].name, p->stages[o].name, p->stages[k].name, p->stages[o].name);
+    bh_err_set(ld->err, BH_EINVAL,
+               "\"%s\" runs only in place of \"%s\"; read %s.output — it "
+               "holds what \"%s\" wrote when \"%s\" was rerouted",
+               p->stages[k].name, p->stages[o].name, p->stages[o].name, p->stages[k].name,
+               p->stages[o].name);
     return pipe_ld_keep(ld, at);
 }
 
@@ -106,10 +113,15 @@ static int standby_reads(struct pipe_loader *ld, size_t i, const long *origin)
 {
     const struct pipeline *p = ld->p;
     const struct pipe_stage *r = &p->stages[i];
-    struct pipe_tpl_scope scope = { (const char *const *)p->source.fields, p->source.n_fields,
-                                    ld->stage_names, p->n_stages, NULL, NULL, 0 };
-    const struct pipe_tpl *tpls[2] = { &r->system, &r->tpl };
-    const char *keys[2] = { "system", ld->sl[i].user_key ? ld->sl[i].user_key : "prompt" };
+    struct pipe_tpl_scope scope = {(const char *const *)p->source.fields,
+                                   p->source.n_fields,
+                                   ld->stage_names,
+                                   p->n_stages,
+                                   NULL,
+                                   NULL,
+                                   0};
+    const struct pipe_tpl *tpls[2] = {&r->system, &r->tpl};
+    const char *keys[2] = {"system", ld->sl[i].user_key ? ld->sl[i].user_key : "prompt"};
     int rc = 0;
     for (size_t w = 0; w < 2; w++)
         for (size_t j = 0; j < tpls[w]->n_parts; j++) {
@@ -122,11 +134,11 @@ static int standby_reads(struct pipe_loader *ld, size_t i, const long *origin)
         }
     long f = r->for_each_stage;
     if (f >= 0 && origin[f] >= 0) {
-        int frc = fail_at(ld, r, "for_each", "\"%s\" runs only in place of \"%s\"; run for_each "
+        int frc = fail_at(ld, r, "for_each",
+                          "\"%s\" runs only in place of \"%s\"; run for_each "
                           "over %s.output — it holds what \"%s\" wrote when \"%s\" was rerouted",
-                          p->stages[f].name, p->stages[origin[f]].name,
-                          p->stages[origin[f]].name, p->stages[f].name,
-                          p->stages[origin[f]].name);
+                          p->stages[f].name, p->stages[origin[f]].name, p->stages[origin[f]].name,
+                          p->stages[f].name, p->stages[origin[f]].name);
         rc = rc ? rc : frc;
     }
     return rc;

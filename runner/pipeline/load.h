@@ -36,14 +36,14 @@
 #include "pipeline/posindex.h"
 #include "util/bh_err.h"
 
-#define PIPE_FILE_MAX ((size_t)1 << 20)  /* pipeline files and templates: 1 MiB */
+#define PIPE_FILE_MAX ((size_t)1 << 20) /* pipeline files and templates: 1 MiB */
 #define PIPE_MAX_STAGES 512
 #define PIPE_MAX_ENDPOINTS 64
 #define PIPE_MAX_LABELS 64
-#define PIPE_MAX_ERRORS 20      /* errors reported by one load */
-#define PIPE_MAX_DEPTH 64       /* nesting of a YAML file (a pipeline needs 5) */
-#define PIPE_MAX_INCLUDES 16    /* files one `include` may name */
-#define PIPE_MAX_LIST 256       /* elements of a list of globs, hosts, detectors, values */
+#define PIPE_MAX_ERRORS 20   /* errors reported by one load */
+#define PIPE_MAX_DEPTH 64    /* nesting of a YAML file (a pipeline needs 5) */
+#define PIPE_MAX_INCLUDES 16 /* files one `include` may name */
+#define PIPE_MAX_LIST 256    /* elements of a list of globs, hosts, detectors, values */
 
 /* Where a dep of a stage comes from (pipe_stage_load.dep_elem), besides an
  * `after` element (>= 0): so that a cycle is reported where it is written. */
@@ -54,27 +54,27 @@ struct pipe_stage_load {
     size_t *after;      /* stage indices named by `after`, in file order */
     size_t *after_elem; /* the `after` element each came from */
     size_t n_after;
-    long *dep_elem;     /* per dep: its `after` element, or a PIPE_DEP_* */
-    char *tpl_text;     /* the prompt file's bytes, for the pipeline hash */
+    long *dep_elem; /* per dep: its `after` element, or a PIPE_DEP_* */
+    char *tpl_text; /* the prompt file's bytes, for the pipeline hash */
     size_t tpl_len;
-    char *schema_text;  /* the output schema file's bytes, for the pipeline hash */
+    char *schema_text; /* the output schema file's bytes, for the pipeline hash */
     size_t schema_len;
     const char *user_key; /* "prompt" or "user": where the user message was given */
-    int scope_set;      /* `scope` was given (reduce refuses "item") */
-    int kind_bad;       /* `kind` was given but unreadable: checks on it would be noise */
-    int for_each_bad;   /* `for_each` was given but unreadable: likewise */
-    int format_text;    /* `output.format` was given as "text" */
-    int format_findings;/* `output.format` was given as "findings" */
+    int scope_set;        /* `scope` was given (reduce refuses "item") */
+    int kind_bad;         /* `kind` was given but unreadable: checks on it would be noise */
+    int for_each_bad;     /* `for_each` was given but unreadable: likewise */
+    int format_text;      /* `output.format` was given as "text" */
+    int format_findings;  /* `output.format` was given as "findings" */
 };
 
 /* An included file, parsed, kept until the endpoints are walked. */
 struct pipe_include_load {
-    const char *file;   /* as opened: borrowed from pipeline.includes */
-    char *text;         /* its bytes, for the pipeline hash */
+    const char *file; /* as opened: borrowed from pipeline.includes */
+    char *text;       /* its bytes, for the pipeline hash */
     size_t len;
     json_t *root;
     struct pipe_posindex *ix;
-    int line, col;      /* of its element in the including file's `include` */
+    int line, col; /* of its element in the including file's `include` */
 };
 
 /* What pipe_ld_enter() switched away from. */
@@ -87,29 +87,29 @@ struct pipe_ld_place {
 /* One error found, with where it sorts (see pipe_ld_keep). */
 struct pipe_found {
     struct bh_err err;
-    int line, col; /* the position in the pipeline file it sorts by */
+    int line, col;         /* the position in the pipeline file it sorts by */
     int sub_line, sub_col; /* in an included file: its position there, for ties */
-    size_t seq;    /* order found, for ties */
+    size_t seq;            /* order found, for ties */
 };
 
 struct pipe_loader {
     struct pipeline *p;
     const struct pipe_load_opts *opts;
-    struct pipe_posindex *ix; /* of the file being walked (see pipe_ld_enter) */
-    const char *file;         /* the file being walked: errors are positioned in it */
+    struct pipe_posindex *ix;            /* of the file being walked (see pipe_ld_enter) */
+    const char *file;                    /* the file being walked: errors are positioned in it */
     const struct pipe_include_load *inc; /* the included file being walked, or NULL */
-    json_t *root;             /* the pipeline file's top-level object */
-    struct bh_err *err;       /* the error being built; handlers may read it back */
-    struct pipe_found *found; /* every error so far, in the order found */
+    json_t *root;                        /* the pipeline file's top-level object */
+    struct bh_err *err;                  /* the error being built; handlers may read it back */
+    struct pipe_found *found;            /* every error so far, in the order found */
     size_t n_found, cap_found;
-    int halt;                 /* stop walking: later checks would be noise */
-    int capped;               /* PIPE_MAX_ERRORS were found */
-    const char **override; /* per endpoint: its --endpoint URL, or NULL */
-    const char **stage_names; /* borrowed from p->stages[i].name */
-    struct pipe_stage_load *sl; /* per stage */
+    int halt;                            /* stop walking: later checks would be noise */
+    int capped;                          /* PIPE_MAX_ERRORS were found */
+    const char **override;               /* per endpoint: its --endpoint URL, or NULL */
+    const char **stage_names;            /* borrowed from p->stages[i].name */
+    struct pipe_stage_load *sl;          /* per stage */
     struct pipe_include_load *inc_files; /* per element of `include` read so far */
     size_t n_inc;
-    long *ep_inc;             /* per endpoint: the index in inc_files it came from, or -1 */
+    long *ep_inc; /* per endpoint: the index in inc_files it came from, or -1 */
 };
 
 enum pipe_jtype { PIPE_JT_STRING, PIPE_JT_INT, PIPE_JT_OBJECT, PIPE_JT_ARRAY, PIPE_JT_BOOL };
@@ -123,10 +123,10 @@ struct pipe_key {
     enum pipe_jtype type;
     int required;
     pipe_key_fn fn;
-    const char *hint; /* what the value is, with an example */
-    int base;         /* later keys depend on it: missing or of the wrong type, it halts */
-    const char *alt;  /* with required: the key may be missing when `alt` is given (the
-                         message then names both) */
+    const char *hint;   /* what the value is, with an example */
+    int base;           /* later keys depend on it: missing or of the wrong type, it halts */
+    const char *alt;    /* with required: the key may be missing when `alt` is given (the
+                           message then names both) */
     const char *refuse; /* the key is refused with this message (an included file's
                            `stages`); such keys are never offered as a did-you-mean */
 };
@@ -146,8 +146,8 @@ int pipe_ld_object(struct pipe_loader *ld, const struct pipe_schema *schema, jso
 int pipe_ld_fail(struct pipe_loader *ld, const char *path, const char *fmt, ...) BH_PRINTF(3, 4);
 
 /* Fails at the key `key` of the object at obj_path (obj_path is shown). */
-int pipe_ld_fail_key(struct pipe_loader *ld, const char *obj_path, const char *key,
-                     const char *fmt, ...) BH_PRINTF(4, 5);
+int pipe_ld_fail_key(struct pipe_loader *ld, const char *obj_path, const char *key, const char *fmt,
+                     ...) BH_PRINTF(4, 5);
 
 /* Fails with the pipeline file named but no position: a mistake on the
  * command line (--endpoint). Sorts before every positioned error. */

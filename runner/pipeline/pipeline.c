@@ -30,10 +30,10 @@
 
 /* pr.body .. pr.draft come from a forge's list (--pulls-from; src_forge.h),
  * empty in a ref-based run. */
-static const char *const git_fields[] = { "pr.number", "pr.ref",    "pr.title", "pr.files",
-                                          "pr.stats",  "pr.diff",   "pr.body",  "pr.author",
-                                          "pr.labels", "pr.draft" };
-static const char *const files_fields[] = { "doc.path", "doc.text", "doc.size" };
+static const char *const git_fields[] = {"pr.number", "pr.ref",  "pr.title", "pr.files",
+                                         "pr.stats",  "pr.diff", "pr.body",  "pr.author",
+                                         "pr.labels", "pr.draft"};
+static const char *const files_fields[] = {"doc.path", "doc.text", "doc.size"};
 
 /* key_field: the field whose text an item's key is (a ref as given, a
  * document's relative path); the key is labelled like it. */
@@ -43,23 +43,22 @@ static const struct {
     size_t n;
     const char *key_field;
 } source_kinds[] = {
-    { "git", git_fields, NELEM(git_fields), "pr.ref" },
-    { "files", files_fields, NELEM(files_fields), "doc.path" },
+    {"git", git_fields, NELEM(git_fields), "pr.ref"},
+    {"files", files_fields, NELEM(files_fields), "doc.path"},
 };
 
 /* What a for_each element provides; the file holds for_each "pr.files" or
  * "STAGE.output" (checked by the loader). */
-static const char *const each_file_fields[] = { "each.path", "each.status", "each.diff" };
-static const char *const each_output_fields[] = { "each" };
+static const char *const each_file_fields[] = {"each.path", "each.status", "each.diff"};
+static const char *const each_output_fields[] = {"each"};
 
 /* Must list what stages/tools implements. */
-static const char *const tool_names[] = { "read_file", "list_files", "grep", "git_log", "diff" };
+static const char *const tool_names[] = {"read_file", "list_files", "grep", "git_log", "diff"};
 
 /* Fields whose value is file contents: path rules label them per file. */
-static const char *const content_fields[] = { "pr.diff", "each.diff", "doc.text" };
+static const char *const content_fields[] = {"pr.diff", "each.diff", "doc.text"};
 
-static const char *const default_labels[] = { "public", "internal", "confidential",
-                                              "restricted" };
+static const char *const default_labels[] = {"public", "internal", "confidential", "restricted"};
 
 const char *const *pipe_source_kind_fields(const char *kind, size_t *n)
 {
@@ -115,50 +114,54 @@ int pipe_ld_version(struct pipe_loader *ld, void *target, json_t *v, const char 
     (void)target; /* the top level's, or an included file's: both must be 1 */
     json_int_t n = json_integer_value(v);
     if (n != 1)
-        return pipe_ld_fail(ld, path, "unsupported version %lld — this bulkhead reads version 1 "
-                            "pipeline files; write \"version\": 1", (long long)n);
+        return pipe_ld_fail(ld, path,
+                            "unsupported version %lld — this bulkhead reads version 1 "
+                            "pipeline files; write \"version\": 1",
+                            (long long)n);
     ld->p->version = 1;
     return 0;
 }
 
 static int top_name(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
-    return pipe_ld_nonempty(ld, v, path, "the pipeline's name",
-                            &((struct pipeline *)target)->name);
+    return pipe_ld_nonempty(ld, v, path, "the pipeline's name", &((struct pipeline *)target)->name);
 }
 
 /* Order matters: a handler may use what the keys above it stored. */
 static const struct pipe_key top_keys[] = {
-    { "version", PIPE_JT_INT, 1, pipe_ld_version, "the file format version: 1", 0, NULL, NULL },
-    { "name", PIPE_JT_STRING, 1, top_name,
-      "the pipeline's name, e.g. \"nightly-code-review\"", 0, NULL, NULL },
-    { "labels", PIPE_JT_ARRAY, 0, pipe_ld_labels,
-      "label names from lowest to highest, e.g. [\"public\", \"internal\", \"confidential\", "
-      "\"restricted\"]", 1, NULL, NULL },
-    { "include", PIPE_JT_ARRAY, 0, pipe_ld_include,
-      "files that declare shared endpoints, relative to this file, e.g. [\"endpoints.json\"]",
-      1, NULL, NULL },
-    { "trusted_networks", PIPE_JT_ARRAY, 0, pipe_ld_trusted_networks,
-      "networks (CIDR blocks) whose addresses count as local for endpoints declared local, "
-      "e.g. [\"10.8.0.0/16\"]", 0, NULL, NULL },
-    { "endpoints", PIPE_JT_OBJECT, 1, pipe_ld_endpoints,
-      "the model servers, e.g. { \"gpu-box\": { \"provider\": \"ollama\", \"url\": "
-      "\"http://127.0.0.1:11434\", \"locality\": \"local\" } }, or \"include\" a file that "
-      "declares them", 1, "include", NULL },
-    { "source", PIPE_JT_OBJECT, 1, pipe_ld_source,
-      "where work items come from, e.g. { \"kind\": \"git\" }", 1, NULL, NULL },
-    { "stages", PIPE_JT_OBJECT, 1, pipe_ld_stages,
-      "the stages by name, e.g. { \"review\": { \"endpoint\": \"gpu-box\", \"model\": "
-      "\"qwen2.5-coder:7b\", \"prompt\": \"prompts/review.md\" } }", 0, NULL, NULL },
-    { "outputs", PIPE_JT_ARRAY, 0, pipe_ld_outputs,
-      "reports to write, e.g. [{ \"format\": \"md\", \"path\": \"review.md\" }]", 0, NULL, NULL },
+    {"version", PIPE_JT_INT, 1, pipe_ld_version, "the file format version: 1", 0, NULL, NULL},
+    {"name", PIPE_JT_STRING, 1, top_name, "the pipeline's name, e.g. \"nightly-code-review\"", 0,
+     NULL, NULL},
+    {"labels", PIPE_JT_ARRAY, 0, pipe_ld_labels,
+     "label names from lowest to highest, e.g. [\"public\", \"internal\", \"confidential\", "
+     "\"restricted\"]",
+     1, NULL, NULL},
+    {"include", PIPE_JT_ARRAY, 0, pipe_ld_include,
+     "files that declare shared endpoints, relative to this file, e.g. [\"endpoints.json\"]", 1,
+     NULL, NULL},
+    {"trusted_networks", PIPE_JT_ARRAY, 0, pipe_ld_trusted_networks,
+     "networks (CIDR blocks) whose addresses count as local for endpoints declared local, "
+     "e.g. [\"10.8.0.0/16\"]",
+     0, NULL, NULL},
+    {"endpoints", PIPE_JT_OBJECT, 1, pipe_ld_endpoints,
+     "the model servers, e.g. { \"gpu-box\": { \"provider\": \"ollama\", \"url\": "
+     "\"http://127.0.0.1:11434\", \"locality\": \"local\" } }, or \"include\" a file that "
+     "declares them",
+     1, "include", NULL},
+    {"source", PIPE_JT_OBJECT, 1, pipe_ld_source,
+     "where work items come from, e.g. { \"kind\": \"git\" }", 1, NULL, NULL},
+    {"stages", PIPE_JT_OBJECT, 1, pipe_ld_stages,
+     "the stages by name, e.g. { \"review\": { \"endpoint\": \"gpu-box\", \"model\": "
+     "\"qwen2.5-coder:7b\", \"prompt\": \"prompts/review.md\" } }",
+     0, NULL, NULL},
+    {"outputs", PIPE_JT_ARRAY, 0, pipe_ld_outputs,
+     "reports to write, e.g. [{ \"format\": \"md\", \"path\": \"review.md\" }]", 0, NULL, NULL},
 };
 
 static const struct pipe_schema top_schema = {
     top_keys, NELEM(top_keys),
     "a pipeline file is a JSON object: { \"version\": 1, \"name\": ..., \"endpoints\": ..., "
-    "\"source\": ..., \"stages\": ... }"
-};
+    "\"source\": ..., \"stages\": ... }"};
 
 /* ---- reading and parsing ---- */
 
@@ -167,8 +170,9 @@ static struct pipeline *pipeline_new(const char *path)
     struct pipeline *p = bh_xcalloc(1, sizeof(*p));
     p->file = bh_xstrdup(path);
     const char *slash = strrchr(path, '/');
-    p->dir = !slash ? bh_xstrdup(".") : slash == path ? bh_xstrdup("/")
-                                                      : bh_xstrndup(path, (size_t)(slash - path));
+    p->dir = !slash          ? bh_xstrdup(".")
+             : slash == path ? bh_xstrdup("/")
+                             : bh_xstrndup(path, (size_t)(slash - path));
     p->n_labels = NELEM(default_labels);
     p->labels = bh_xcalloc(p->n_labels, sizeof(*p->labels));
     for (size_t i = 0; i < p->n_labels; i++)
@@ -191,14 +195,14 @@ static int read_pipeline(const char *path, char **text, size_t *len, struct bh_e
 static const struct {
     const char *text, *hint;
 } syntax_hints[] = {
-    { "duplicate object key", "each key may appear once in an object" },
-    { "end of file expected", "a pipeline file holds one JSON object; remove what follows its "
-                              "closing \"}\"" },
-    { "string or '}' expected", "is there a comma before the \"}\"? JSON allows no trailing "
-                                "comma" },
-    { "premature end of input", "a bracket or a quote is not closed" },
-    { "'}' expected", "is a comma missing before it?" },
-    { "']' expected", "is a comma missing before it?" },
+    {"duplicate object key", "each key may appear once in an object"},
+    {"end of file expected", "a pipeline file holds one JSON object; remove what follows its "
+                             "closing \"}\""},
+    {"string or '}' expected", "is there a comma before the \"}\"? JSON allows no trailing "
+                               "comma"},
+    {"premature end of input", "a bracket or a quote is not closed"},
+    {"'}' expected", "is a comma missing before it?"},
+    {"']' expected", "is a comma missing before it?"},
 };
 
 /* jansson's column is that of the last character of the offending token,
@@ -351,8 +355,10 @@ static int found_take(struct pipe_loader *ld, struct bh_err **errs, size_t *n_er
         v[i] = ld->found[i].err;
     if (ld->capped) {
         bh_err_at(&v[n], ld->p->file, 0, 0, "");
-        bh_err_set(&v[n++], BH_EINVAL, "stopped after %d errors — fix these and check the "
-                   "file again", PIPE_MAX_ERRORS);
+        bh_err_set(&v[n++], BH_EINVAL,
+                   "stopped after %d errors — fix these and check the "
+                   "file again",
+                   PIPE_MAX_ERRORS);
     }
     int rc = v[0].code;
     *errs = v;
@@ -363,9 +369,9 @@ static int found_take(struct pipe_loader *ld, struct bh_err **errs, size_t *n_er
 int pipe_load_all(struct pipeline **out, const char *path, const struct pipe_load_opts *opts,
                   struct bh_err **errs, size_t *n_errs)
 {
-    struct bh_err scratch = { 0 }, *v = NULL;
+    struct bh_err scratch = {0}, *v = NULL;
     size_t n = 0;
-    struct pipe_loader ld = { .p = pipeline_new(path), .opts = opts, .err = &scratch };
+    struct pipe_loader ld = {.p = pipeline_new(path), .opts = opts, .err = &scratch};
     ld.file = ld.p->file;
     load(&ld);
     int rc = found_take(&ld, &v, &n);

@@ -28,7 +28,7 @@ struct scan {
     const char *s;
     size_t len, i;
     int line;
-    int chars;              /* characters before s[i] on this line */
+    int chars; /* characters before s[i] on this line */
     char path[PIPE_PATH_MAX];
     size_t plen;
     struct pipe_posindex *ix;
@@ -90,8 +90,8 @@ static void record(struct scan *sc, const struct at *at)
     struct pipe_posindex *ix = sc->ix;
     if (ix->n == ix->cap)
         ix->v = bh_xgrow(ix->v, &ix->cap, ix->n + 1, sizeof(*ix->v));
-    ix->v[ix->n++] = (struct pipe_pos){ bh_xstrndup(sc->path, sc->plen), at->line, at->col,
-                                        at->key_line, at->key_col };
+    ix->v[ix->n++] = (struct pipe_pos){bh_xstrndup(sc->path, sc->plen), at->line, at->col,
+                                       at->key_line, at->key_col};
 }
 
 static int peek(const struct scan *sc)
@@ -238,13 +238,13 @@ static int value(struct scan *sc, struct at at, int depth, int recording);
 /* Characters of numbers, true, false and null. */
 static int literal_char(int c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '+' || c == '-' ||
-           c == '.' || c == 'E';
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '+' || c == '-' || c == '.' ||
+           c == 'E';
 }
 
 static struct at here(const struct scan *sc)
 {
-    return (struct at){ sc->line, sc->chars + 1, 0, 0 };
+    return (struct at){sc->line, sc->chars + 1, 0, 0};
 }
 
 /* Scans a value with the path extended to nl bytes, then restores the path.
@@ -274,7 +274,7 @@ static int member(struct scan *sc, int depth, int recording)
         return -1;
     advance(sc);
     skip_ws(sc);
-    struct at vat = { sc->line, sc->chars + 1, kat.line, kat.col };
+    struct at vat = {sc->line, sc->chars + 1, kat.line, kat.col};
     size_t nl = klen;
     if (klen != (size_t)-1)
         nl = pipe_path_key(sc->path, sizeof(sc->path), sc->plen, key, klen);
@@ -345,7 +345,7 @@ void pipe_posindex_add(struct pipe_posindex *ix, const struct pipe_pos *pos)
 struct pipe_posindex *pipe_posindex_build(const char *text, size_t len)
 {
     struct pipe_posindex *ix = bh_xcalloc(1, sizeof(*ix));
-    struct scan sc = { .s = text, .len = len, .line = 1, .ix = ix };
+    struct scan sc = {.s = text, .len = len, .line = 1, .ix = ix};
     sc.path[0] = '\0';
     skip_ws(&sc);
     int rc = value(&sc, here(&sc), 0, 1);

@@ -30,9 +30,9 @@ static int keep_at(struct pipe_loader *ld, int line, int col)
     }
     if (ld->n_found == ld->cap_found)
         ld->found = bh_xgrow(ld->found, &ld->cap_found, ld->n_found + 1, sizeof(*ld->found));
-    struct pipe_found f = { *ld->err, line, col, 0, 0, ld->n_found };
+    struct pipe_found f = {*ld->err, line, col, 0, 0, ld->n_found};
     if (ld->inc)
-        f = (struct pipe_found){ *ld->err, ld->inc->line, ld->inc->col, line, col, ld->n_found };
+        f = (struct pipe_found){*ld->err, ld->inc->line, ld->inc->col, line, col, ld->n_found};
     ld->found[ld->n_found] = f;
     ld->n_found++;
     if (ld->n_found == PIPE_MAX_ERRORS)
@@ -49,7 +49,7 @@ int pipe_ld_keep(struct pipe_loader *ld, const char *sort_path)
 void pipe_ld_enter(struct pipe_loader *ld, const struct pipe_include_load *inc,
                    struct pipe_ld_place *saved)
 {
-    *saved = (struct pipe_ld_place){ ld->file, ld->ix, ld->inc };
+    *saved = (struct pipe_ld_place){ld->file, ld->ix, ld->inc};
     ld->file = inc->file;
     ld->ix = inc->ix;
     ld->inc = inc;
@@ -92,8 +92,8 @@ int pipe_ld_fail(struct pipe_loader *ld, const char *path, const char *fmt, ...)
     return rc;
 }
 
-int pipe_ld_fail_key(struct pipe_loader *ld, const char *obj_path, const char *key,
-                     const char *fmt, ...)
+int pipe_ld_fail_key(struct pipe_loader *ld, const char *obj_path, const char *key, const char *fmt,
+                     ...)
 {
     char child[PIPE_PATH_MAX];
     pipe_ld_path_key(child, obj_path, key);
@@ -119,8 +119,8 @@ void pipe_unknown_format(char *buf, size_t size, const struct pipe_unknown *u)
     const char *best = bh_str_suggest(u->name, u->known, u->n_known);
     char *known = bh_str_join(u->known, u->n_known);
     if (best)
-        snprintf(buf, size, "unknown %s \"%s\" (%s: %s) — did you mean \"%s\"?", u->what,
-                 u->name, u->known_word, known, best);
+        snprintf(buf, size, "unknown %s \"%s\" (%s: %s) — did you mean \"%s\"?", u->what, u->name,
+                 u->known_word, known, best);
     else
         snprintf(buf, size, "unknown %s \"%s\" (%s: %s)%s%s", u->what, u->name, u->known_word,
                  known, u->tail ? " — " : "", u->tail ? u->tail : "");
@@ -150,11 +150,8 @@ const char *pipe_json_kind(const json_t *v)
 }
 
 static const char *const type_names[] = {
-    [PIPE_JT_STRING] = "a string",
-    [PIPE_JT_INT] = "an integer",
-    [PIPE_JT_OBJECT] = "an object",
-    [PIPE_JT_ARRAY] = "an array",
-    [PIPE_JT_BOOL] = "true or false",
+    [PIPE_JT_STRING] = "a string", [PIPE_JT_INT] = "an integer",     [PIPE_JT_OBJECT] = "an object",
+    [PIPE_JT_ARRAY] = "an array",  [PIPE_JT_BOOL] = "true or false",
 };
 
 static int has_type(const json_t *v, enum pipe_jtype t)
@@ -213,11 +210,12 @@ static const char *unknown_key(struct pipe_loader *ld, const struct pipe_schema 
 static int check_keys(struct pipe_loader *ld, const struct pipe_schema *s, json_t *obj,
                       const char *path)
 {
-    const char *key, *meant[8] = { 0 };
+    const char *key, *meant[8] = {0};
     size_t n_meant = 0;
     json_t *v;
     int rc = 0;
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         if (key_find(s, key) || ld->halt)
             continue;
         const char *best = unknown_key(ld, s, path, key);
@@ -304,9 +302,12 @@ int pipe_ld_label(struct pipe_loader *ld, json_t *v, const char *path, int *out)
         return 0;
     }
     struct pipe_unknown u = {
-        .what = "label", .name = json_string_value(v), .known_word = "known",
+        .what = "label",
+        .name = json_string_value(v),
+        .known_word = "known",
         .tail = "labels are declared in \"labels\", lowest first",
-        .known = (const char *const *)ld->p->labels, .n_known = ld->p->n_labels,
+        .known = (const char *const *)ld->p->labels,
+        .n_known = ld->p->n_labels,
     };
     return pipe_ld_unknown(ld, path, &u);
 }
@@ -364,7 +365,8 @@ int pipe_ld_file(struct pipe_loader *ld, const char *rel, const char *path, cons
     const struct pipeline *p = ld->p;
     *out = NULL;
     if (rel[0] == '/')
-        return pipe_ld_fail(ld, path, "%s \"%s\" is an absolute path — a pipeline reads its "
+        return pipe_ld_fail(ld, path,
+                            "%s \"%s\" is an absolute path — a pipeline reads its "
                             "prompts, schemas and includes only from its own folder or below "
                             "it: copy the file there and name it relative to the pipeline file",
                             what, rel);
@@ -372,14 +374,18 @@ int pipe_ld_file(struct pipe_loader *ld, const char *rel, const char *path, cons
     char *dir = realpath(p->dir, NULL), *real = realpath(file, NULL);
     int rc = 0;
     if (!dir) /* fail closed: without the folder nothing can be shown inside it */
-        rc = pipe_ld_fail(ld, path, "cannot resolve the pipeline file's folder \"%s\": %s — "
-                          "run bulkhead where the folder can be read", p->dir, strerror(errno));
+        rc = pipe_ld_fail(ld, path,
+                          "cannot resolve the pipeline file's folder \"%s\": %s — "
+                          "run bulkhead where the folder can be read",
+                          p->dir, strerror(errno));
     else if (real && !path_inside(dir, real))
-        rc = pipe_ld_fail(ld, path, "%s \"%s\" lies outside the pipeline file's folder once "
+        rc = pipe_ld_fail(ld, path,
+                          "%s \"%s\" lies outside the pipeline file's folder once "
                           "\"..\" and symbolic links are resolved — a pipeline reads its "
                           "prompts, schemas and includes only from its own folder or below it, "
                           "so that what it sends is what that folder holds: copy the file "
-                          "into the folder", what, rel);
+                          "into the folder",
+                          what, rel);
     /* !real: the file cannot be read; the caller's read says why. */
     free(dir);
     free(real);

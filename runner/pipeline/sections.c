@@ -13,7 +13,7 @@
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The report formats (report/report.h: rep_format_known accepts these). */
-static const char *const output_formats[] = { "md", "jsonl", "sarif", "junit", "github-review" };
+static const char *const output_formats[] = {"md", "jsonl", "sarif", "junit", "github-review"};
 
 /* ---- labels ---- */
 
@@ -22,11 +22,12 @@ int pipe_ld_labels(struct pipe_loader *ld, void *target, json_t *v, const char *
     struct pipeline *p = target;
     size_t n = json_array_size(v);
     if (n < 2 || n > PIPE_MAX_LABELS)
-        return pipe_ld_halt(ld, pipe_ld_fail(ld, path,
-                            "expected 2 to %d labels, found %zu — list them from lowest to "
-                            "highest, e.g. [\"public\", \"internal\", \"confidential\", "
-                            "\"restricted\"]",
-                            PIPE_MAX_LABELS, n));
+        return pipe_ld_halt(
+            ld, pipe_ld_fail(ld, path,
+                             "expected 2 to %d labels, found %zu — list them from lowest to "
+                             "highest, e.g. [\"public\", \"internal\", \"confidential\", "
+                             "\"restricted\"]",
+                             PIPE_MAX_LABELS, n));
     char **labels = bh_xcalloc(n, sizeof(*labels));
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -38,8 +39,10 @@ int pipe_ld_labels(struct pipe_loader *ld, void *target, json_t *v, const char *
             rc = pipe_ld_nonempty(ld, l, elem, "a label name", &labels[i]);
         for (size_t k = 0; rc == 0 && k < i; k++)
             if (strcmp(labels[k], labels[i]) == 0)
-                rc = pipe_ld_fail(ld, elem, "duplicate label \"%s\" — each label appears once, "
-                                  "lowest first", labels[i]);
+                rc = pipe_ld_fail(ld, elem,
+                                  "duplicate label \"%s\" — each label appears once, "
+                                  "lowest first",
+                                  labels[i]);
     }
     if (rc) {
         for (size_t i = 0; i < n; i++)
@@ -65,8 +68,8 @@ static int out_format(struct pipe_loader *ld, void *target, json_t *v, const cha
             ((struct pipe_output *)target)->format = bh_xstrdup(s);
             return 0;
         }
-    struct pipe_unknown u = { "output format", s, "valid", NULL, output_formats,
-                              NELEM(output_formats) };
+    struct pipe_unknown u = {"output format",      s, "valid", NULL, output_formats,
+                             NELEM(output_formats)};
     return pipe_ld_unknown(ld, path, &u);
 }
 
@@ -77,16 +80,15 @@ static int out_path(struct pipe_loader *ld, void *target, json_t *v, const char 
 }
 
 static const struct pipe_key output_keys[] = {
-    { "format", PIPE_JT_STRING, 1, out_format,
-      "\"md\", \"jsonl\", \"sarif\", \"junit\" or \"github-review\"", 0, NULL, NULL },
-    { "path", PIPE_JT_STRING, 1, out_path,
-      "the file to write, relative to the working directory, e.g. \"review.md\"", 0, NULL, NULL },
+    {"format", PIPE_JT_STRING, 1, out_format,
+     "\"md\", \"jsonl\", \"sarif\", \"junit\" or \"github-review\"", 0, NULL, NULL},
+    {"path", PIPE_JT_STRING, 1, out_path,
+     "the file to write, relative to the working directory, e.g. \"review.md\"", 0, NULL, NULL},
 };
 
 static const struct pipe_schema output_schema = {
     output_keys, NELEM(output_keys),
-    "an output is an object: { \"format\": \"md\", \"path\": \"review.md\" }"
-};
+    "an output is an object: { \"format\": \"md\", \"path\": \"review.md\" }"};
 
 int pipe_ld_outputs(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {

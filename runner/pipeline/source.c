@@ -23,8 +23,8 @@ static int src_kind(struct pipe_loader *ld, void *target, json_t *v, const char 
     const char *kind = json_string_value(v);
     const char *const *fields = pipe_source_kind_fields(kind, &n);
     if (!fields) {
-        static const char *const kinds[] = { "git", "files" };
-        struct pipe_unknown u = { "source kind", kind, "valid", NULL, kinds, NELEM(kinds) };
+        static const char *const kinds[] = {"git", "files"};
+        struct pipe_unknown u = {"source kind", kind, "valid", NULL, kinds, NELEM(kinds)};
         return pipe_ld_halt(ld, pipe_ld_unknown(ld, path, &u)); /* templates read its fields */
     }
     s->kind = bh_xstrdup(kind);
@@ -47,16 +47,20 @@ static int src_label(struct pipe_loader *ld, void *target, json_t *v, const char
     return rc;
 }
 
-static int src_field_unknown(struct pipe_loader *ld, const struct pipe_source *s,
-                             const char *path, const char *key)
+static int src_field_unknown(struct pipe_loader *ld, const struct pipe_source *s, const char *path,
+                             const char *key)
 {
     const char *const *fields = (const char *const *)s->fields;
     const char *best = bh_str_suggest(key, fields, s->n_fields);
     char *known = bh_str_join(fields, s->n_fields);
-    int rc = best ? pipe_ld_fail_key(ld, path, key, "unknown field \"%s\" of source kind "
-                                     "\"%s\" — did you mean \"%s\"?", key, s->kind, best)
-                  : pipe_ld_fail_key(ld, path, key, "unknown field \"%s\" of source kind "
-                                     "\"%s\" (valid: %s)", key, s->kind, known);
+    int rc = best ? pipe_ld_fail_key(ld, path, key,
+                                     "unknown field \"%s\" of source kind "
+                                     "\"%s\" — did you mean \"%s\"?",
+                                     key, s->kind, best)
+                  : pipe_ld_fail_key(ld, path, key,
+                                     "unknown field \"%s\" of source kind "
+                                     "\"%s\" (valid: %s)",
+                                     key, s->kind, known);
     free(known);
     return rc;
 }
@@ -67,7 +71,8 @@ static int src_fields(struct pipe_loader *ld, void *target, json_t *v, const cha
     const char *key;
     json_t *l;
     int rc = 0;
-    json_object_foreach(v, key, l) {
+    json_object_foreach(v, key, l)
+    {
         size_t i = 0;
         while (i < s->n_fields && strcmp(s->fields[i], key) != 0)
             i++;
@@ -89,8 +94,10 @@ static int files_only(struct pipe_loader *ld, const struct pipe_source *s, const
 {
     if (strcmp(s->kind, "files") == 0)
         return 0;
-    return pipe_ld_fail(ld, path, "\"%s\" is only for kind \"files\" (this source is kind "
-                        "\"%s\") — remove it", key, s->kind);
+    return pipe_ld_fail(ld, path,
+                        "\"%s\" is only for kind \"files\" (this source is kind "
+                        "\"%s\") — remove it",
+                        key, s->kind);
 }
 
 static int glob_check(struct pipe_loader *ld, const char *glob, const char *path)
@@ -108,7 +115,8 @@ static int src_include(struct pipe_loader *ld, void *target, json_t *v, const ch
     struct pipe_source *s = target;
     int rc = files_only(ld, s, path, "include");
     if (rc == 0 && json_array_size(v) == 0)
-        rc = pipe_ld_fail(ld, path, "expected at least one glob, found none — leave "
+        rc = pipe_ld_fail(ld, path,
+                          "expected at least one glob, found none — leave "
                           "\"include\" out to read every file");
     if (rc == 0)
         rc = pipe_ld_strings(ld, v, path, GLOB_WHAT, glob_check, &s->include, &s->n_include);
@@ -152,15 +160,16 @@ static int rule_label(struct pipe_loader *ld, void *target, json_t *v, const cha
 }
 
 static const struct pipe_key rule_keys[] = {
-    { "path", PIPE_JT_STRING, 1, rule_path, GLOB_WHAT, 0, NULL, NULL },
-    { "label", PIPE_JT_STRING, 1, rule_label, "the label of the files it matches, e.g. "
-                                              "\"restricted\"", 0, NULL, NULL },
+    {"path", PIPE_JT_STRING, 1, rule_path, GLOB_WHAT, 0, NULL, NULL},
+    {"label", PIPE_JT_STRING, 1, rule_label,
+     "the label of the files it matches, e.g. "
+     "\"restricted\"",
+     0, NULL, NULL},
 };
 
 static const struct pipe_schema rule_schema = {
     rule_keys, NELEM(rule_keys),
-    "a rule is an object: { \"path\": \"**/*.pem\", \"label\": \"restricted\" }"
-};
+    "a rule is an object: { \"path\": \"**/*.pem\", \"label\": \"restricted\" }"};
 
 static int src_rules(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
@@ -174,7 +183,7 @@ static int src_rules(struct pipe_loader *ld, void *target, json_t *v, const char
         char elem[PIPE_PATH_MAX];
         pipe_ld_path_index(elem, path, i);
         const struct pipe_pos *pos = pipe_posindex_get(ld->ix, elem);
-        struct pipe_rule r = { NULL, -1, pos ? pos->line : 0, pos ? pos->col : 0 };
+        struct pipe_rule r = {NULL, -1, pos ? pos->line : 0, pos ? pos->col : 0};
         int rrc = pipe_ld_object(ld, &rule_schema, json_array_get(v, i), elem, &r);
         if (rrc == 0 && r.glob && r.label >= 0)
             s->rules[s->n_rules++] = r;
@@ -190,64 +199,64 @@ static int src_rules(struct pipe_loader *ld, void *target, json_t *v, const char
 static int allow_paths(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
     struct pipe_source *s = target;
-    return pipe_ld_strings(ld, v, path, GLOB_WHAT, glob_check, &s->allow_paths,
-                           &s->n_allow_paths);
+    return pipe_ld_strings(ld, v, path, GLOB_WHAT, glob_check, &s->allow_paths, &s->n_allow_paths);
 }
 
 static int allow_values(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
     struct pipe_source *s = target;
-    return pipe_ld_strings(ld, v, path, "a literal text that is never a hit, e.g. a documented "
-                           "test key", NULL, &s->allow_values, &s->n_allow_values);
+    return pipe_ld_strings(ld, v, path,
+                           "a literal text that is never a hit, e.g. a documented "
+                           "test key",
+                           NULL, &s->allow_values, &s->n_allow_values);
 }
 
 static const struct pipe_key allow_keys[] = {
-    { "paths", PIPE_JT_ARRAY, 0, allow_paths,
-      "globs of files no detector scans, e.g. [\"tests/fixtures/**\"]", 0, NULL, NULL },
-    { "values", PIPE_JT_ARRAY, 0, allow_values,
-      "literal texts that are never hits, e.g. [\"AKIAIOSFODNN7EXAMPLE\"]", 0, NULL, NULL },
+    {"paths", PIPE_JT_ARRAY, 0, allow_paths,
+     "globs of files no detector scans, e.g. [\"tests/fixtures/**\"]", 0, NULL, NULL},
+    {"values", PIPE_JT_ARRAY, 0, allow_values,
+     "literal texts that are never hits, e.g. [\"AKIAIOSFODNN7EXAMPLE\"]", 0, NULL, NULL},
 };
 
 static const struct pipe_schema allow_schema = {
     allow_keys, NELEM(allow_keys),
-    "\"allow\" is an object: { \"paths\": [\"tests/fixtures/**\"], \"values\": [...] }"
-};
+    "\"allow\" is an object: { \"paths\": [\"tests/fixtures/**\"], \"values\": [...] }"};
 
 static int src_allow(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
     int rc = pipe_ld_object(ld, &allow_schema, v, path, target);
     if (rc == 0 && !json_object_get(v, "paths") && !json_object_get(v, "values"))
-        rc = pipe_ld_fail(ld, path, "expected \"paths\" or \"values\", found neither — e.g. "
+        rc = pipe_ld_fail(ld, path,
+                          "expected \"paths\" or \"values\", found neither — e.g. "
                           "{ \"paths\": [\"tests/fixtures/**\"] }, or remove \"allow\"");
     return rc;
 }
 
 static const struct pipe_key source_keys[] = {
-    { "kind", PIPE_JT_STRING, 1, src_kind, "where work items come from: \"git\" or \"files\"",
-      1, NULL, NULL },
-    { "label", PIPE_JT_STRING, 0, src_label,
-      "the label of every field not listed in \"fields\" (default: the top label)", 0, NULL, NULL },
-    { "fields", PIPE_JT_OBJECT, 0, src_fields,
-      "field name to label, e.g. { \"pr.title\": \"internal\" }", 0, NULL, NULL },
-    { "include", PIPE_JT_ARRAY, 0, src_include,
-      "globs of the documents to read, e.g. [\"**/*.md\"]", 0, NULL, NULL },
-    { "exclude", PIPE_JT_ARRAY, 0, src_exclude,
-      "globs of the documents to leave out, e.g. [\"drafts/**\"]", 0, NULL, NULL },
-    { "max_bytes", PIPE_JT_INT, 0, src_max_bytes,
-      "the largest document read, in bytes, 1 to 1073741824", 0, NULL, NULL },
-    { "rules", PIPE_JT_ARRAY, 0, src_rules,
-      "path rules, e.g. [{ \"path\": \"**/*.pem\", \"label\": \"restricted\" }]", 0, NULL, NULL },
-    { "detectors", PIPE_JT_ARRAY, 0, pipe_src_detectors,
-      "detector names or groups, or custom detectors, e.g. [\"cloud-keys\", \"email\"]",
-      0, NULL, NULL },
-    { "allow", PIPE_JT_OBJECT, 0, src_allow,
-      "what detectors leave alone, e.g. { \"paths\": [\"tests/fixtures/**\"] }", 0, NULL, NULL },
+    {"kind", PIPE_JT_STRING, 1, src_kind, "where work items come from: \"git\" or \"files\"", 1,
+     NULL, NULL},
+    {"label", PIPE_JT_STRING, 0, src_label,
+     "the label of every field not listed in \"fields\" (default: the top label)", 0, NULL, NULL},
+    {"fields", PIPE_JT_OBJECT, 0, src_fields,
+     "field name to label, e.g. { \"pr.title\": \"internal\" }", 0, NULL, NULL},
+    {"include", PIPE_JT_ARRAY, 0, src_include, "globs of the documents to read, e.g. [\"**/*.md\"]",
+     0, NULL, NULL},
+    {"exclude", PIPE_JT_ARRAY, 0, src_exclude,
+     "globs of the documents to leave out, e.g. [\"drafts/**\"]", 0, NULL, NULL},
+    {"max_bytes", PIPE_JT_INT, 0, src_max_bytes,
+     "the largest document read, in bytes, 1 to 1073741824", 0, NULL, NULL},
+    {"rules", PIPE_JT_ARRAY, 0, src_rules,
+     "path rules, e.g. [{ \"path\": \"**/*.pem\", \"label\": \"restricted\" }]", 0, NULL, NULL},
+    {"detectors", PIPE_JT_ARRAY, 0, pipe_src_detectors,
+     "detector names or groups, or custom detectors, e.g. [\"cloud-keys\", \"email\"]", 0, NULL,
+     NULL},
+    {"allow", PIPE_JT_OBJECT, 0, src_allow,
+     "what detectors leave alone, e.g. { \"paths\": [\"tests/fixtures/**\"] }", 0, NULL, NULL},
 };
 
 static const struct pipe_schema source_schema = {
     source_keys, NELEM(source_keys),
-    "the source is an object: { \"kind\": \"git\", \"label\": \"confidential\" }"
-};
+    "the source is an object: { \"kind\": \"git\", \"label\": \"confidential\" }"};
 
 int pipe_ld_source(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {

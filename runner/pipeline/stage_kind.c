@@ -18,11 +18,11 @@
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const scopes[] = { "item", "batch" };
-static const char *const kinds[] = { "chat", "agent", "reduce" };
-static const char *const formats[] = { "text", "json", "findings" };
-static const char *const sensitives[] = { "fail", "skip", "reroute:STAGE" };
-static const char *const redactions[] = { "code", "paths" };
+static const char *const scopes[] = {"item", "batch"};
+static const char *const kinds[] = {"chat", "agent", "reduce"};
+static const char *const formats[] = {"text", "json", "findings"};
+static const char *const sensitives[] = {"fail", "skip", "reroute:STAGE"};
+static const char *const redactions[] = {"code", "paths"};
 
 static struct pipe_stage_load *sl_of(struct pipe_loader *ld, const struct pipe_stage *s)
 {
@@ -36,7 +36,7 @@ static long one_of(struct pipe_loader *ld, const char *path, const char *what, c
     for (size_t i = 0; i < n; i++)
         if (strcmp(s, v[i]) == 0)
             return (long)i;
-    struct pipe_unknown u = { what, s, "valid", NULL, v, n };
+    struct pipe_unknown u = {what, s, "valid", NULL, v, n};
     pipe_ld_unknown(ld, path, &u);
     return -1;
 }
@@ -53,9 +53,14 @@ static int for_each_unknown(struct pipe_loader *ld, const struct pipe_stage *s, 
     for (size_t i = 0; i < p->n_stages; i++)
         if (&p->stages[i] != s)
             known[n++] = bh_xasprintf("%s.output", p->stages[i].name);
-    struct pipe_unknown u = { "for_each list", s->for_each, "known", "for_each takes "
-                              "\"pr.files\" or \"STAGE.output\" (a stage whose output has "
-                              "format json)", (const char *const *)known, n };
+    struct pipe_unknown u = {"for_each list",
+                             s->for_each,
+                             "known",
+                             "for_each takes "
+                             "\"pr.files\" or \"STAGE.output\" (a stage whose output has "
+                             "format json)",
+                             (const char *const *)known,
+                             n};
     int rc = pipe_ld_unknown(ld, path, &u);
     for (size_t i = 0; i < n; i++)
         free(known[i]);
@@ -72,9 +77,11 @@ int pipe_st_for_each(struct pipe_loader *ld, void *target, json_t *v, const char
                                        not reported too */
     if (strcmp(s->for_each, "pr.files") == 0) {
         if (strcmp(p->source.kind, "git") != 0)
-            return pipe_ld_fail(ld, path, "for_each \"pr.files\" needs a git source (this "
+            return pipe_ld_fail(ld, path,
+                                "for_each \"pr.files\" needs a git source (this "
                                 "source is kind \"%s\") — run for_each over a stage's output "
-                                "instead: \"STAGE.output\"", p->source.kind);
+                                "instead: \"STAGE.output\"",
+                                p->source.kind);
         sl_of(ld, s)->for_each_bad = 0;
         return 0;
     }
@@ -84,7 +91,8 @@ int pipe_st_for_each(struct pipe_loader *ld, void *target, json_t *v, const char
         long k = pipe_stage_find(p, name);
         free(name);
         if (k >= 0 && &p->stages[k] == s)
-            return pipe_ld_fail(ld, path, "a stage cannot run for each element of its own output "
+            return pipe_ld_fail(ld, path,
+                                "a stage cannot run for each element of its own output "
                                 "— name another stage's output, e.g. \"plan.output\"");
         if (k >= 0) {
             s->for_each_stage = k;
@@ -106,7 +114,8 @@ int pipe_st_scope(struct pipe_loader *ld, void *target, json_t *v, const char *p
     sl_of(ld, s)->scope_set = 1;
     s->scope = i == 0 ? PIPE_SCOPE_ITEM : PIPE_SCOPE_BATCH;
     if (s->scope == PIPE_SCOPE_BATCH && s->for_each)
-        return pipe_ld_fail(ld, path, "\"scope\": \"batch\" makes one task over every item, "
+        return pipe_ld_fail(ld, path,
+                            "\"scope\": \"batch\" makes one task over every item, "
                             "for_each a task per element — remove one of them");
     return 0;
 }
@@ -124,10 +133,12 @@ int pipe_st_kind(struct pipe_loader *ld, void *target, json_t *v, const char *pa
     if (s->kind != PIPE_KIND_REDUCE)
         return 0;
     if (sl->scope_set && s->scope == PIPE_SCOPE_ITEM)
-        return pipe_ld_fail(ld, path, "kind \"reduce\" folds every item of the run: it always has "
+        return pipe_ld_fail(ld, path,
+                            "kind \"reduce\" folds every item of the run: it always has "
                             "\"scope\": \"batch\" — remove \"scope\": \"item\"");
     if (s->for_each)
-        return pipe_ld_fail(ld, path, "kind \"reduce\" folds every item of the run, for_each "
+        return pipe_ld_fail(ld, path,
+                            "kind \"reduce\" folds every item of the run, for_each "
                             "makes a task per element — remove one of them");
     s->scope = PIPE_SCOPE_BATCH;
     return 0;
@@ -142,9 +153,10 @@ static int needs_kind(struct pipe_loader *ld, const struct pipe_stage *s, const 
     if (s->kind == want || sl_of(ld, s)->kind_bad)
         return 0;
     const char *w = want == PIPE_KIND_AGENT ? "agent" : "reduce";
-    return pipe_ld_fail(ld, path, "\"%s\" is only for kind \"%s\" (this stage is kind \"%s\") "
-                        "— add \"kind\": \"%s\", or remove \"%s\"", key, w,
-                        kinds[s->kind], w, key);
+    return pipe_ld_fail(ld, path,
+                        "\"%s\" is only for kind \"%s\" (this stage is kind \"%s\") "
+                        "— add \"kind\": \"%s\", or remove \"%s\"",
+                        key, w, kinds[s->kind], w, key);
 }
 
 static int tool_check(struct pipe_loader *ld, const char *name, const char *path)
@@ -154,7 +166,7 @@ static int tool_check(struct pipe_loader *ld, const char *name, const char *path
     for (size_t i = 0; i < n; i++)
         if (strcmp(name, tools[i]) == 0)
             return 0;
-    struct pipe_unknown u = { "tool", name, "valid", NULL, tools, n };
+    struct pipe_unknown u = {"tool", name, "valid", NULL, tools, n};
     return pipe_ld_unknown(ld, path, &u);
 }
 
@@ -163,11 +175,14 @@ int pipe_st_tools(struct pipe_loader *ld, void *target, json_t *v, const char *p
     struct pipe_stage *s = target;
     int rc = needs_kind(ld, s, path, "tools", PIPE_KIND_AGENT);
     if (rc == 0 && strcmp(ld->p->source.kind, "git") != 0)
-        rc = pipe_ld_fail(ld, path, "tools read the repository of a git source; this source is "
-                          "kind \"%s\" — remove \"tools\"", ld->p->source.kind);
+        rc = pipe_ld_fail(ld, path,
+                          "tools read the repository of a git source; this source is "
+                          "kind \"%s\" — remove \"tools\"",
+                          ld->p->source.kind);
     /* The tools read one pull request's head commit: a batch task has none. */
     if (rc == 0 && s->scope == PIPE_SCOPE_BATCH)
-        rc = pipe_ld_fail(ld, path, "tools read the head commit of one pull request, and a "
+        rc = pipe_ld_fail(ld, path,
+                          "tools read the head commit of one pull request, and a "
                           "\"scope\": \"batch\" task reads every item — remove \"tools\", or "
                           "the scope");
     if (rc)
@@ -223,7 +238,8 @@ static int schema_parse(struct pipe_loader *ld, struct pipe_stage *s, const char
         return pipe_ld_keep(ld, path); /* positioned in the schema file */
     int rc = 0;
     if (!json_is_object(root))
-        rc = pipe_ld_fail(ld, path, "output schema \"%s\" is %s — a JSON schema is an object, "
+        rc = pipe_ld_fail(ld, path,
+                          "output schema \"%s\" is %s — a JSON schema is an object, "
                           "e.g. { \"type\": \"array\", \"items\": { \"type\": \"string\" } }",
                           file, pipe_json_kind(root));
     else
@@ -237,10 +253,12 @@ static int out_schema(struct pipe_loader *ld, void *target, json_t *v, const cha
     struct pipe_stage *s = target;
     struct pipe_stage_load *sl = sl_of(ld, s);
     if (sl->format_text)
-        return pipe_ld_fail(ld, path, "a schema describes JSON: \"format\": \"text\" cannot have "
+        return pipe_ld_fail(ld, path,
+                            "a schema describes JSON: \"format\": \"text\" cannot have "
                             "one — write \"format\": \"json\", or remove \"schema\"");
     if (sl->format_findings)
-        return pipe_ld_fail(ld, path, "\"format\": \"findings\" has its own schema (path, line, "
+        return pipe_ld_fail(ld, path,
+                            "\"format\": \"findings\" has its own schema (path, line, "
                             "severity, message, ...) — remove \"schema\", or write \"format\": "
                             "\"json\" to use yours");
     int rc = pipe_ld_nonempty(ld, v, path, "the schema file's path, e.g. \"schemas/plan.json\"",
@@ -257,8 +275,10 @@ static int out_schema(struct pipe_loader *ld, void *target, json_t *v, const cha
         rc = pipe_ld_fail(ld, path, "output schema \"%s\" is larger than %zu KiB", file,
                           PIPE_FILE_MAX >> 10);
     else if (rc)
-        rc = pipe_ld_fail(ld, path, "cannot read output schema \"%s\": %s — the path is "
-                          "relative to the pipeline file's folder", file, strerror(errno));
+        rc = pipe_ld_fail(ld, path,
+                          "cannot read output schema \"%s\": %s — the path is "
+                          "relative to the pipeline file's folder",
+                          file, strerror(errno));
     else
         rc = schema_parse(ld, s, file, path);
     free(file);
@@ -266,17 +286,17 @@ static int out_schema(struct pipe_loader *ld, void *target, json_t *v, const cha
 }
 
 static const struct pipe_key output_keys[] = {
-    { "format", PIPE_JT_STRING, 0, out_format,
-      "\"text\" (default), \"json\" or \"findings\"", 0, NULL, NULL },
-    { "schema", PIPE_JT_STRING, 0, out_schema,
-      "a JSON schema file the reply must follow, relative to the pipeline file, e.g. "
-      "\"schemas/plan.json\"", 0, NULL, NULL },
+    {"format", PIPE_JT_STRING, 0, out_format, "\"text\" (default), \"json\" or \"findings\"", 0,
+     NULL, NULL},
+    {"schema", PIPE_JT_STRING, 0, out_schema,
+     "a JSON schema file the reply must follow, relative to the pipeline file, e.g. "
+     "\"schemas/plan.json\"",
+     0, NULL, NULL},
 };
 
 static const struct pipe_schema output_schema = {
     output_keys, NELEM(output_keys),
-    "a stage's output is an object: { \"format\": \"json\", \"schema\": \"schemas/plan.json\" }"
-};
+    "a stage's output is an object: { \"format\": \"json\", \"schema\": \"schemas/plan.json\" }"};
 
 int pipe_st_output(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
@@ -289,18 +309,25 @@ static int reroute_parse(struct pipe_loader *ld, struct pipe_stage *s, const cha
                          const char *path)
 {
     if (!name[0])
-        return pipe_ld_fail(ld, path, "\"reroute:\" needs a stage's name, e.g. "
+        return pipe_ld_fail(ld, path,
+                            "\"reroute:\" needs a stage's name, e.g. "
                             "\"reroute:plan-local\"");
     long k = pipe_stage_find(ld->p, name);
     if (k < 0) {
-        struct pipe_unknown u = { "stage", name, "known", "reroute names a stage of this "
-                                  "pipeline that may take what this one turns away",
-                                  ld->stage_names, ld->p->n_stages };
+        struct pipe_unknown u = {"stage",
+                                 name,
+                                 "known",
+                                 "reroute names a stage of this "
+                                 "pipeline that may take what this one turns away",
+                                 ld->stage_names,
+                                 ld->p->n_stages};
         return pipe_ld_unknown(ld, path, &u);
     }
     if (&ld->p->stages[k] == s)
-        return pipe_ld_fail(ld, path, "a stage cannot reroute to itself — name a stage (usually "
-                            "local) that may take what \"%s\" turns away", s->name);
+        return pipe_ld_fail(ld, path,
+                            "a stage cannot reroute to itself — name a stage (usually "
+                            "local) that may take what \"%s\" turns away",
+                            s->name);
     s->on_sensitive = PIPE_ONS_REROUTE;
     s->reroute = k;
     return 0;
@@ -321,12 +348,11 @@ int pipe_st_on_sensitive(struct pipe_loader *ld, void *target, json_t *v, const 
 
 /* ---- on_truncated ---- */
 
-static const char *const truncateds[] = { "fail", "keep" };
+static const char *const truncateds[] = {"fail", "keep"};
 
 int pipe_st_on_truncated(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
-    long i = one_of(ld, path, "on_truncated", json_string_value(v), truncateds,
-                    NELEM(truncateds));
+    long i = one_of(ld, path, "on_truncated", json_string_value(v), truncateds, NELEM(truncateds));
     if (i < 0)
         return BH_EINVAL;
     ((struct pipe_stage *)target)->keep_truncated = i == 1;
@@ -392,40 +418,44 @@ static int dc_max_chars(struct pipe_loader *ld, void *target, json_t *v, const c
 }
 
 static const struct pipe_key declassify_keys[] = {
-    { "to", PIPE_JT_STRING, 1, dc_to,
-      "the label the output may carry, e.g. \"internal\"", 0, NULL, NULL },
-    { "no_verbatim_tokens", PIPE_JT_INT, 0, dc_tokens,
-      "the shortest run of input tokens the output may not repeat, 0 to 1000 (0: off)",
-      0, NULL, NULL },
-    { "no_rare_tokens", PIPE_JT_BOOL, 0, dc_rare,
-      "true (default): a rare token (a key, a long number, a high-entropy mix of letters "
-      "and digits) copied from an input above `to` keeps the label", 0, NULL, NULL },
-    { "detectors", PIPE_JT_BOOL, 0, dc_detectors,
-      "true (default): a detector hit in the output keeps its label", 0, NULL, NULL },
-    { "redact", PIPE_JT_ARRAY, 0, dc_redact,
-      "what is removed first: [\"code\"], [\"paths\"] or both", 0, NULL, NULL },
-    { "max_chars", PIPE_JT_INT, 0, dc_max_chars,
-      "the longest output that may be declassified, 1 to 10000000 characters", 0, NULL, NULL },
+    {"to", PIPE_JT_STRING, 1, dc_to, "the label the output may carry, e.g. \"internal\"", 0, NULL,
+     NULL},
+    {"no_verbatim_tokens", PIPE_JT_INT, 0, dc_tokens,
+     "the shortest run of input tokens the output may not repeat, 0 to 1000 (0: off)", 0, NULL,
+     NULL},
+    {"no_rare_tokens", PIPE_JT_BOOL, 0, dc_rare,
+     "true (default): a rare token (a key, a long number, a high-entropy mix of letters "
+     "and digits) copied from an input above `to` keeps the label",
+     0, NULL, NULL},
+    {"detectors", PIPE_JT_BOOL, 0, dc_detectors,
+     "true (default): a detector hit in the output keeps its label", 0, NULL, NULL},
+    {"redact", PIPE_JT_ARRAY, 0, dc_redact,
+     "what is removed first: [\"code\"], [\"paths\"] or both", 0, NULL, NULL},
+    {"max_chars", PIPE_JT_INT, 0, dc_max_chars,
+     "the longest output that may be declassified, 1 to 10000000 characters", 0, NULL, NULL},
 };
 
 static const struct pipe_schema declassify_schema = {
     declassify_keys, NELEM(declassify_keys),
-    "declassify is an object: { \"to\": \"internal\", \"no_verbatim_tokens\": 8 }"
-};
+    "declassify is an object: { \"to\": \"internal\", \"no_verbatim_tokens\": 8 }"};
 
 int pipe_st_declassify(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
     struct pipe_stage *s = target;
     struct pipe_declassify *d = &s->declassify;
     const struct pipe_pos *pos = pipe_posindex_get(ld->ix, path);
-    *d = (struct pipe_declassify){ .to = -1, .no_verbatim_tokens = 8, .no_rare_tokens = 1,
-                                   .detectors = 1,
-                                   .line = pos ? pos->line : 0, .col = pos ? pos->col : 0 };
+    *d = (struct pipe_declassify){.to = -1,
+                                  .no_verbatim_tokens = 8,
+                                  .no_rare_tokens = 1,
+                                  .detectors = 1,
+                                  .line = pos ? pos->line : 0,
+                                  .col = pos ? pos->col : 0};
     int rc = pipe_ld_object(ld, &declassify_schema, v, path, d);
     /* Findings point at files: redacting paths would leave them pointing nowhere. */
     if (rc == 0 && d->redact_paths && s->out_format == PIPE_OUT_FINDINGS) {
         char *at = bh_xasprintf("%s.redact", path);
-        rc = pipe_ld_fail(ld, at, "findings name the files they are about, and \"paths\" "
+        rc = pipe_ld_fail(ld, at,
+                          "findings name the files they are about, and \"paths\" "
                           "would redact them — redact \"code\" only on a findings stage");
         free(at);
     }

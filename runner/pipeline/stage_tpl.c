@@ -22,13 +22,18 @@
 
 /* Every field a for_each element may provide: what a stage whose for_each
  * could not be read may read without a second error. */
-static const char *const any_each[] = { "each", "each.path", "each.status", "each.diff" };
+static const char *const any_each[] = {"each", "each.path", "each.status", "each.diff"};
 
 static struct pipe_tpl_scope scope_of(const struct pipe_loader *ld, const struct pipe_stage *s)
 {
     const struct pipeline *p = ld->p;
-    struct pipe_tpl_scope scope = { (const char *const *)p->source.fields, p->source.n_fields,
-                                    ld->stage_names, p->n_stages, s->for_each, NULL, 0 };
+    struct pipe_tpl_scope scope = {(const char *const *)p->source.fields,
+                                   p->source.n_fields,
+                                   ld->stage_names,
+                                   p->n_stages,
+                                   s->for_each,
+                                   NULL,
+                                   0};
     scope.each = pipe_for_each_fields(s->for_each, &scope.n_each);
     if (ld->sl[pipe_ld_stage_index(ld, s)].for_each_bad) {
         scope.each = any_each;
@@ -55,13 +60,15 @@ static int tpl_inline(struct pipe_loader *ld, struct pipe_stage *s, json_t *v, c
 {
     const char *key = strrchr(path, '.') ? strrchr(path, '.') + 1 : path;
     if (json_string_length(v) == 0)
-        return pipe_ld_fail(ld, path, "found an empty string — write the %s message, or leave "
-                            "\"%s\" out", key, key);
+        return pipe_ld_fail(ld, path,
+                            "found an empty string — write the %s message, or leave "
+                            "\"%s\" out",
+                            key, key);
     int rc = pipe_tpl_parse(t, ld->file, json_string_value(v), json_string_length(v), ld->err);
     if (rc)
         return pipe_ld_fail(ld, path, "%s", ld->err->msg);
     const struct pipe_pos *at = pipe_posindex_get(ld->ix, path);
-    static const struct pipe_pos nowhere = { NULL, 0, 0, 0, 0 };
+    static const struct pipe_pos nowhere = {NULL, 0, 0, 0, 0};
     if (!at)
         at = &nowhere;
     for (size_t i = 0; i < t->n_parts; i++) {
@@ -82,7 +89,8 @@ int pipe_st_user(struct pipe_loader *ld, void *target, json_t *v, const char *pa
     struct pipe_stage *s = target;
     struct pipe_stage_load *sl = &ld->sl[pipe_ld_stage_index(ld, s)];
     if (sl->user_key)
-        return pipe_ld_fail(ld, path, "give either \"prompt\" (a template file) or \"user\" (the "
+        return pipe_ld_fail(ld, path,
+                            "give either \"prompt\" (a template file) or \"user\" (the "
                             "message inline), not both");
     sl->user_key = "user";
     return tpl_inline(ld, s, v, path, &s->tpl);
@@ -93,11 +101,13 @@ static int prompt_read(struct pipe_loader *ld, const char *file, const char *pat
 {
     int rc = pipe_read_file(file, PIPE_FILE_MAX, &sl->tpl_text, &sl->tpl_len);
     if (rc == BH_ETOOBIG)
-        return pipe_ld_fail(ld, path, "prompt template \"%s\" is larger than %zu KiB — "
+        return pipe_ld_fail(ld, path,
+                            "prompt template \"%s\" is larger than %zu KiB — "
                             "prompts are text; put large inputs in source fields",
                             file, PIPE_FILE_MAX >> 10);
     if (rc)
-        return pipe_ld_fail(ld, path, "cannot read prompt template \"%s\": %s — the path is "
+        return pipe_ld_fail(ld, path,
+                            "cannot read prompt template \"%s\": %s — the path is "
                             "relative to the pipeline file's folder",
                             file, strerror(errno));
     return 0;

@@ -34,9 +34,9 @@ static int st_endpoint(struct pipe_loader *ld, void *target, json_t *v, const ch
             return 0;
         }
     }
-    struct pipe_unknown u = { "endpoint", name, "known",
-                              "declare it under \"endpoints\" or use one of these", names,
-                              p->n_endpoints };
+    struct pipe_unknown u = {"endpoint", name,
+                             "known",    "declare it under \"endpoints\" or use one of these",
+                             names,      p->n_endpoints};
     int rc = pipe_ld_unknown(ld, path, &u);
     free(names);
     return rc;
@@ -57,8 +57,13 @@ static int after_one(struct pipe_loader *ld, struct pipe_stage_load *sl, json_t 
     const char *name = json_string_value(e);
     long k = pipe_stage_find(ld->p, name);
     if (k < 0) {
-        struct pipe_unknown u = { "stage", name, "known", "\"after\" names stages of this "
-                                  "pipeline", ld->stage_names, ld->p->n_stages };
+        struct pipe_unknown u = {"stage",
+                                 name,
+                                 "known",
+                                 "\"after\" names stages of this "
+                                 "pipeline",
+                                 ld->stage_names,
+                                 ld->p->n_stages};
         return pipe_ld_unknown(ld, path, &u);
     }
     sl->after[sl->n_after] = (size_t)k;
@@ -94,21 +99,23 @@ static int st_options(struct pipe_loader *ld, void *target, json_t *v, const cha
 {
     json_t *val;
     const char *key;
-    json_object_foreach(v, key, val) {
+    json_object_foreach(v, key, val)
+    {
         if (json_is_number(val) || json_is_boolean(val) || json_is_string(val) ||
             json_is_array(val))
             continue;
         char *sub = bh_xasprintf("%s.%s", path, key);
-        int rc = pipe_ld_fail(ld, sub, "expected a number, a boolean, a string or an array "
-                                       "(e.g. \"stop\": [\"###\"]) — options go to the model "
-                                       "as they are");
+        int rc = pipe_ld_fail(ld, sub,
+                              "expected a number, a boolean, a string or an array "
+                              "(e.g. \"stop\": [\"###\"]) — options go to the model "
+                              "as they are");
         free(sub);
         return rc;
     }
     struct pipe_stage *s = target;
     json_t *ctx = json_object_get(v, "num_ctx");
-    s->num_ctx = json_is_integer(ctx) && json_integer_value(ctx) > 0 ? (long)json_integer_value(ctx)
-                                                                      : 0;
+    s->num_ctx =
+        json_is_integer(ctx) && json_integer_value(ctx) > 0 ? (long)json_integer_value(ctx) : 0;
     s->options_json = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
     return 0;
 }
@@ -121,8 +128,9 @@ static int st_keep_alive(struct pipe_loader *ld, void *target, json_t *v, const 
     const char *t = json_string_value(v);
     size_t n = t ? strspn(t, "-0123456789.hms") : 0;
     if (!t || !t[0] || t[n] != '\0' || !strpbrk(t, "hms") || t[strlen(t) - 1] == '.')
-        return pipe_ld_fail(ld, path, "expected a duration such as \"10m\", \"1h\" or \"-1s\" "
-                                      "(negative: keep loaded)");
+        return pipe_ld_fail(ld, path,
+                            "expected a duration such as \"10m\", \"1h\" or \"-1s\" "
+                            "(negative: keep loaded)");
     s->keep_alive = bh_xstrdup(t);
     return 0;
 }
@@ -130,64 +138,67 @@ static int st_keep_alive(struct pipe_loader *ld, void *target, json_t *v, const 
 /* Order matters: a handler may rely on the keys above it (the templates on
  * for_each, tools on kind, the output schema on the format). */
 static const struct pipe_key stage_keys[] = {
-    { "endpoint", PIPE_JT_STRING, 1, st_endpoint,
-      "the name of an endpoint, e.g. \"gpu-box\"", 0, NULL, NULL },
-    { "model", PIPE_JT_STRING, 1, st_model,
-      "the model name as the endpoint knows it, e.g. \"qwen2.5-coder:7b\"", 0, NULL, NULL },
-    { "for_each", PIPE_JT_STRING, 0, pipe_st_for_each,
-      "the list to make a task per element of: \"pr.files\" or \"STAGE.output\"", 0, NULL, NULL },
-    { "scope", PIPE_JT_STRING, 0, pipe_st_scope,
-      "\"item\" (a task per work item) or \"batch\" (one task over every item)", 0, NULL, NULL },
-    { "kind", PIPE_JT_STRING, 0, pipe_st_kind, "\"chat\", \"agent\" or \"reduce\"", 0, NULL, NULL },
-    { "system", PIPE_JT_STRING, 0, pipe_st_system,
-      "the system message, inline, e.g. \"You review code. Be brief.\"", 0, NULL, NULL },
-    { "prompt", PIPE_JT_STRING, 1, pipe_st_prompt,
-      "the user message: \"prompt\" names a template file, relative to the pipeline file "
-      "(e.g. \"prompts/review.md\"); \"user\" holds it inline", 0, "user", NULL },
-    { "user", PIPE_JT_STRING, 0, pipe_st_user,
-      "the user message, inline, e.g. \"Review this diff: {{pr.diff}}\"", 0, NULL, NULL },
-    { "after", PIPE_JT_ARRAY, 0, st_after,
-      "names of stages to wait for, e.g. [\"plan\"]", 0, NULL, NULL },
-    { "clearance", PIPE_JT_STRING, 0, st_clearance,
-      "the highest label the stage may receive", 0, NULL, NULL },
-    { "options", PIPE_JT_OBJECT, 0, st_options,
-      "model options, e.g. { \"temperature\": 0, \"num_ctx\": 16384 }", 0, NULL, NULL },
-    { "keep_alive", PIPE_JT_STRING, 0, st_keep_alive,
-      "how long the model stays loaded, e.g. \"10m\"", 0, NULL, NULL },
-    { "tools", PIPE_JT_ARRAY, 0, pipe_st_tools,
-      "tools an agent may call, e.g. [\"read_file\", \"grep\"]", 0, NULL, NULL },
-    { "max_steps", PIPE_JT_INT, 0, pipe_st_max_steps,
-      "model requests per agent task, 1 to 64", 0, NULL, NULL },
-    { "max_items", PIPE_JT_INT, 0, pipe_st_max_items, "items folded per reduce request, 2 to 1000",
-      0, NULL, NULL },
-    { "output", PIPE_JT_OBJECT, 0, pipe_st_output,
-      "the reply's format, e.g. { \"format\": \"json\", \"schema\": \"schemas/plan.json\" }",
-      0, NULL, NULL },
-    { "on_sensitive", PIPE_JT_STRING, 0, pipe_st_on_sensitive,
-      "\"fail\", \"skip\" or \"reroute:STAGE\"", 0, NULL, NULL },
-    { "on_truncated", PIPE_JT_STRING, 0, pipe_st_on_truncated,
-      "\"fail\" (a reply the server cut for length fails the task) or \"keep\" (done, with a "
-      "note)", 0, NULL, NULL },
-    { "declassify", PIPE_JT_OBJECT, 0, pipe_st_declassify,
-      "how the output may carry a lower label, e.g. { \"to\": \"internal\" }", 0, NULL, NULL },
+    {"endpoint", PIPE_JT_STRING, 1, st_endpoint, "the name of an endpoint, e.g. \"gpu-box\"", 0,
+     NULL, NULL},
+    {"model", PIPE_JT_STRING, 1, st_model,
+     "the model name as the endpoint knows it, e.g. \"qwen2.5-coder:7b\"", 0, NULL, NULL},
+    {"for_each", PIPE_JT_STRING, 0, pipe_st_for_each,
+     "the list to make a task per element of: \"pr.files\" or \"STAGE.output\"", 0, NULL, NULL},
+    {"scope", PIPE_JT_STRING, 0, pipe_st_scope,
+     "\"item\" (a task per work item) or \"batch\" (one task over every item)", 0, NULL, NULL},
+    {"kind", PIPE_JT_STRING, 0, pipe_st_kind, "\"chat\", \"agent\" or \"reduce\"", 0, NULL, NULL},
+    {"system", PIPE_JT_STRING, 0, pipe_st_system,
+     "the system message, inline, e.g. \"You review code. Be brief.\"", 0, NULL, NULL},
+    {"prompt", PIPE_JT_STRING, 1, pipe_st_prompt,
+     "the user message: \"prompt\" names a template file, relative to the pipeline file "
+     "(e.g. \"prompts/review.md\"); \"user\" holds it inline",
+     0, "user", NULL},
+    {"user", PIPE_JT_STRING, 0, pipe_st_user,
+     "the user message, inline, e.g. \"Review this diff: {{pr.diff}}\"", 0, NULL, NULL},
+    {"after", PIPE_JT_ARRAY, 0, st_after, "names of stages to wait for, e.g. [\"plan\"]", 0, NULL,
+     NULL},
+    {"clearance", PIPE_JT_STRING, 0, st_clearance, "the highest label the stage may receive", 0,
+     NULL, NULL},
+    {"options", PIPE_JT_OBJECT, 0, st_options,
+     "model options, e.g. { \"temperature\": 0, \"num_ctx\": 16384 }", 0, NULL, NULL},
+    {"keep_alive", PIPE_JT_STRING, 0, st_keep_alive,
+     "how long the model stays loaded, e.g. \"10m\"", 0, NULL, NULL},
+    {"tools", PIPE_JT_ARRAY, 0, pipe_st_tools,
+     "tools an agent may call, e.g. [\"read_file\", \"grep\"]", 0, NULL, NULL},
+    {"max_steps", PIPE_JT_INT, 0, pipe_st_max_steps, "model requests per agent task, 1 to 64", 0,
+     NULL, NULL},
+    {"max_items", PIPE_JT_INT, 0, pipe_st_max_items, "items folded per reduce request, 2 to 1000",
+     0, NULL, NULL},
+    {"output", PIPE_JT_OBJECT, 0, pipe_st_output,
+     "the reply's format, e.g. { \"format\": \"json\", \"schema\": \"schemas/plan.json\" }", 0,
+     NULL, NULL},
+    {"on_sensitive", PIPE_JT_STRING, 0, pipe_st_on_sensitive,
+     "\"fail\", \"skip\" or \"reroute:STAGE\"", 0, NULL, NULL},
+    {"on_truncated", PIPE_JT_STRING, 0, pipe_st_on_truncated,
+     "\"fail\" (a reply the server cut for length fails the task) or \"keep\" (done, with a "
+     "note)",
+     0, NULL, NULL},
+    {"declassify", PIPE_JT_OBJECT, 0, pipe_st_declassify,
+     "how the output may carry a lower label, e.g. { \"to\": \"internal\" }", 0, NULL, NULL},
 };
 
 static const struct pipe_schema stage_schema = {
     stage_keys, NELEM(stage_keys),
-    "a stage is an object: { \"endpoint\": ..., \"model\": ..., \"prompt\": ... }"
-};
+    "a stage is an object: { \"endpoint\": ..., \"model\": ..., \"prompt\": ... }"};
 
 static int stages_names(struct pipe_loader *ld, json_t *v, const char *path)
 {
     struct pipeline *p = ld->p;
     const char *key;
     json_t *s;
-    json_object_foreach(v, key, s) {
+    json_object_foreach(v, key, s)
+    {
         if (!pipe_name_ok(key, 0)) /* `after` and templates name stages */
             return pipe_ld_halt(ld, pipe_ld_fail_key(ld, path, key,
                                                      "invalid stage name \"%s\" — use letters, "
                                                      "digits, '_' and '-' (templates read it as "
-                                                     "{{ name.output }})", key));
+                                                     "{{ name.output }})",
+                                                     key));
         struct pipe_stage *st = &p->stages[p->n_stages];
         st->name = bh_xstrdup(key);
         st->clearance = -1;
@@ -205,12 +216,13 @@ int pipe_ld_stages(struct pipe_loader *ld, void *target, json_t *v, const char *
     struct pipeline *p = target;
     size_t n = json_object_size(v);
     if (n == 0)
-        return pipe_ld_fail(ld, path, "expected at least one stage, found none — e.g. "
+        return pipe_ld_fail(ld, path,
+                            "expected at least one stage, found none — e.g. "
                             "\"review\": { \"endpoint\": \"gpu-box\", \"model\": "
                             "\"qwen2.5-coder:7b\", \"prompt\": \"prompts/review.md\" }");
     if (n > PIPE_MAX_STAGES)
-        return pipe_ld_halt(ld, pipe_ld_fail(ld, path, "too many stages (%zu, at most %d)", n,
-                                             PIPE_MAX_STAGES));
+        return pipe_ld_halt(
+            ld, pipe_ld_fail(ld, path, "too many stages (%zu, at most %d)", n, PIPE_MAX_STAGES));
     p->stages = bh_xcalloc(n, sizeof(*p->stages));
     ld->stage_names = bh_xcalloc(n, sizeof(*ld->stage_names));
     ld->sl = bh_xcalloc(n, sizeof(*ld->sl));

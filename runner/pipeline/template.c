@@ -66,7 +66,7 @@ static void add_part(struct pipe_tpl *t, size_t *cap, int is_field, const char *
     if (t->n_parts == *cap)
         t->parts = bh_xgrow(t->parts, cap, t->n_parts + 1, sizeof(*t->parts));
     t->parts[t->n_parts++] =
-        (struct pipe_tpl_part){ is_field, bh_xstrndup(s, n), at->line, at->chars + 1 };
+        (struct pipe_tpl_part){is_field, bh_xstrndup(s, n), at->line, at->chars + 1};
 }
 
 static int is_blank(char c)
@@ -76,8 +76,8 @@ static int is_blank(char c)
 
 static int name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
 }
 
 /* The placeholder between open ("{{") and close ("}}"): validates the name's
@@ -110,7 +110,7 @@ static int check_nul(const char *text, size_t len, const char *file, struct bh_e
     const char *nul = memchr(text, '\0', len);
     if (!nul)
         return 0;
-    struct cursor c = { text, 0, 1, 0 };
+    struct cursor c = {text, 0, 1, 0};
     move_to(&c, (size_t)(nul - text));
     return fail(err, file, c.line, c.chars + 1,
                 "the template contains a NUL byte — prompt templates are text files");
@@ -118,7 +118,7 @@ static int check_nul(const char *text, size_t len, const char *file, struct bh_e
 
 static int parse_parts(struct pipe_tpl *t, const char *text, size_t len, struct bh_err *err)
 {
-    struct cursor cur = { text, 0, 1, 0 }, lit = cur;
+    struct cursor cur = {text, 0, 1, 0}, lit = cur;
     size_t cap = 0;
     for (;;) {
         size_t open = find_pair(text, len, cur.i, '{', '{');
@@ -191,7 +191,8 @@ static int each_unknown(const struct pipe_tpl *t, const struct pipe_tpl_part *pa
         return fail(err, t->file, part->line, part->col,
                     "field \"%s\" is only defined in a stage with for_each — add \"for_each\": "
                     "\"pr.files\" (each.path, each.status, each.diff) or \"for_each\": "
-                    "\"STAGE.output\" (each) to the stage", part->text);
+                    "\"STAGE.output\" (each) to the stage",
+                    part->text);
     const char *best = bh_str_suggest(part->text, scope->each, scope->n_each);
     char *known = bh_str_join(scope->each, scope->n_each);
     int rc = fail(err, t->file, part->line, part->col,
@@ -279,8 +280,7 @@ static int check_part(const struct pipe_tpl *t, const struct pipe_tpl_part *part
     return rc;
 }
 
-int pipe_tpl_check(const struct pipe_tpl *t, const struct pipe_tpl_scope *scope,
-                   struct bh_err *err)
+int pipe_tpl_check(const struct pipe_tpl *t, const struct pipe_tpl_scope *scope, struct bh_err *err)
 {
     for (size_t i = 0; i < t->n_parts; i++) {
         if (!t->parts[i].is_field)

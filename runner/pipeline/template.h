@@ -18,8 +18,8 @@ struct pipe_tpl_scope {
     size_t n_fields;
     const char *const *stages; /* every stage's name */
     size_t n_stages;
-    const char *for_each;      /* the stage's for_each, or NULL */
-    const char *const *each;   /* what it provides (pipe_for_each_fields) */
+    const char *for_each;    /* the stage's for_each, or NULL */
+    const char *const *each; /* what it provides (pipe_for_each_fields) */
     size_t n_each;
 };
 

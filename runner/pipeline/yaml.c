@@ -36,18 +36,15 @@ static const struct {
     const char *tag, *shown;
     enum ytype t;
 } core_tags[] = {
-    { "tag:yaml.org,2002:str", "!!str", Y_STR },
-    { "tag:yaml.org,2002:int", "!!int", Y_INT },
-    { "tag:yaml.org,2002:float", "!!float", Y_FLOAT },
-    { "tag:yaml.org,2002:bool", "!!bool", Y_BOOL },
-    { "tag:yaml.org,2002:null", "!!null", Y_NULL },
-    { "tag:yaml.org,2002:map", "!!map", Y_MAP },
-    { "tag:yaml.org,2002:seq", "!!seq", Y_SEQ },
+    {"tag:yaml.org,2002:str", "!!str", Y_STR},       {"tag:yaml.org,2002:int", "!!int", Y_INT},
+    {"tag:yaml.org,2002:float", "!!float", Y_FLOAT}, {"tag:yaml.org,2002:bool", "!!bool", Y_BOOL},
+    {"tag:yaml.org,2002:null", "!!null", Y_NULL},    {"tag:yaml.org,2002:map", "!!map", Y_MAP},
+    {"tag:yaml.org,2002:seq", "!!seq", Y_SEQ},
 };
 
 struct yb {
     yaml_parser_t parser;
-    yaml_event_t ev;   /* the current event, when have_ev */
+    yaml_event_t ev; /* the current event, when have_ev */
     int have_ev;
     const char *file, *text;
     size_t len;
@@ -55,7 +52,7 @@ struct yb {
     struct pipe_posindex *ix;
     char path[PIPE_PATH_MAX];
     size_t plen;
-    int recording;     /* 0 below a path too long to record */
+    int recording; /* 0 below a path too long to record */
     int depth;
 };
 
@@ -79,16 +76,16 @@ static int yfail(struct yb *y, yaml_mark_t at, const char *fmt, ...)
 static const struct {
     const char *text, *hint;
 } syntax_hints[] = {
-    { "cannot start any token", "YAML indents with spaces, never tabs; quote a value that "
-                                "starts with '@' or '`'" },
-    { "tab character", "YAML indents with spaces, never tabs" },
-    { "mapping values are not allowed", "quote a value that contains \": \", or check this "
-                                        "line's indentation" },
-    { "did not find expected key", "check that this line is indented like the keys around it" },
-    { "did not find expected ',' or", "is a comma or the closing bracket missing?" },
-    { "unexpected end of stream", "a quote or a bracket is not closed" },
-    { "unknown escape character", "in double quotes write \\\\ for a backslash, or use single "
-                                  "quotes" },
+    {"cannot start any token", "YAML indents with spaces, never tabs; quote a value that "
+                               "starts with '@' or '`'"},
+    {"tab character", "YAML indents with spaces, never tabs"},
+    {"mapping values are not allowed", "quote a value that contains \": \", or check this "
+                                       "line's indentation"},
+    {"did not find expected key", "check that this line is indented like the keys around it"},
+    {"did not find expected ',' or", "is a comma or the closing bracket missing?"},
+    {"unexpected end of stream", "a quote or a bracket is not closed"},
+    {"unknown escape character", "in double quotes write \\\\ for a backslash, or use single "
+                                 "quotes"},
 };
 
 /* Line and column (1-based, in characters) of a byte offset: libyaml's
@@ -258,7 +255,8 @@ static int tag_type(struct yb *y, const yaml_char_t *tag, enum ytype *t)
             *t = core_tags[i].t;
             return 0;
         }
-    return yfail(y, y->ev.start_mark, "unsupported tag \"%.60s\" — only the core tags (!!str, "
+    return yfail(y, y->ev.start_mark,
+                 "unsupported tag \"%.60s\" — only the core tags (!!str, "
                  "!!int, !!float, !!bool, !!null, !!map, !!seq) are allowed; remove it",
                  (const char *)tag);
 }
@@ -269,8 +267,10 @@ static int node_check(struct yb *y, enum ytype *t)
     const yaml_event_t *e = &y->ev;
     const yaml_char_t *anchor = NULL, *tag = NULL;
     if (e->type == YAML_ALIAS_EVENT)
-        return yfail(y, e->start_mark, "aliases are not supported (found \"*%.60s\") — write "
-                     "the value out in full", (const char *)e->data.alias.anchor);
+        return yfail(y, e->start_mark,
+                     "aliases are not supported (found \"*%.60s\") — write "
+                     "the value out in full",
+                     (const char *)e->data.alias.anchor);
     if (e->type == YAML_SCALAR_EVENT) {
         anchor = e->data.scalar.anchor;
         tag = e->data.scalar.tag;
@@ -282,8 +282,10 @@ static int node_check(struct yb *y, enum ytype *t)
         tag = e->data.mapping_start.tag;
     }
     if (anchor)
-        return yfail(y, e->start_mark, "anchors are not supported (found \"&%.60s\") — write "
-                     "the value out in full", (const char *)anchor);
+        return yfail(y, e->start_mark,
+                     "anchors are not supported (found \"&%.60s\") — write "
+                     "the value out in full",
+                     (const char *)anchor);
     return tag_type(y, tag, t);
 }
 
@@ -323,8 +325,10 @@ static int key_string(struct yb *y, const char **key)
     if (t == Y_NONE)
         t = e->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? plain_type(s) : Y_STR;
     if (t != Y_STR)
-        return yfail(y, e->start_mark, "expected a string key, found %s (%.40s) — quote it to "
-                     "use it as a name: \"%.40s\"", type_word(t), s, s);
+        return yfail(y, e->start_mark,
+                     "expected a string key, found %s (%.40s) — quote it to "
+                     "use it as a name: \"%.40s\"",
+                     type_word(t), s, s);
     if (strlen(s) != e->data.scalar.length)
         return yfail(y, e->start_mark, "a key contains a NUL character");
     *key = s;
@@ -339,8 +343,10 @@ static int member(struct yb *y, json_t *obj)
     if (rc)
         return rc;
     if (json_object_get(obj, k))
-        return yfail(y, y->ev.start_mark, "duplicate key \"%.60s\" — each key may appear once "
-                     "in a mapping", k);
+        return yfail(y, y->ev.start_mark,
+                     "duplicate key \"%.60s\" — each key may appear once "
+                     "in a mapping",
+                     k);
     char *key = bh_xstrdup(k); /* the event holding k is freed by next() */
     int kl = (int)y->ev.start_mark.line + 1, kc = (int)y->ev.start_mark.column + 1;
     size_t nl = pipe_path_key(y->path, sizeof(y->path), y->plen, key, strlen(key));
@@ -399,8 +405,8 @@ static int node(struct yb *y, json_t **out, int key_line, int key_col)
     if (y->depth >= PIPE_MAX_DEPTH)
         return yfail(y, e->start_mark, "nested deeper than %d levels", PIPE_MAX_DEPTH);
     if (y->recording) {
-        struct pipe_pos pos = { y->path, (int)e->start_mark.line + 1,
-                                (int)e->start_mark.column + 1, key_line, key_col };
+        struct pipe_pos pos = {y->path, (int)e->start_mark.line + 1, (int)e->start_mark.column + 1,
+                               key_line, key_col};
         pipe_posindex_add(y->ix, &pos);
     }
     int is_map = e->type == YAML_MAPPING_START_EVENT, is_seq = e->type == YAML_SEQUENCE_START_EVENT;
@@ -425,7 +431,8 @@ static int stream(struct yb *y, json_t **doc)
     if (rc == 0 && y->ev.type == YAML_STREAM_END_EVENT) {
         bh_err_clear(y->err);
         bh_err_at(y->err, y->file, 0, 0, "");
-        return bh_err_set(y->err, BH_EINVAL, "the file holds no YAML document — a pipeline "
+        return bh_err_set(y->err, BH_EINVAL,
+                          "the file holds no YAML document — a pipeline "
                           "file is a mapping with version, name, endpoints, source and stages");
     }
     if (rc == 0)
@@ -437,7 +444,8 @@ static int stream(struct yb *y, json_t **doc)
     if (rc == 0)
         rc = next(y);
     if (rc == 0 && y->ev.type == YAML_DOCUMENT_START_EVENT)
-        rc = yfail(y, y->ev.start_mark, "a second YAML document starts here — a pipeline "
+        rc = yfail(y, y->ev.start_mark,
+                   "a second YAML document starts here — a pipeline "
                    "file holds one document; remove this \"---\" and what follows");
     return rc;
 }
@@ -445,7 +453,7 @@ static int stream(struct yb *y, json_t **doc)
 int pipe_yaml_parse(const char *file, const char *text, size_t len, json_t **root,
                     struct pipe_posindex **ix, struct bh_err *err)
 {
-    struct yb y = { .file = file, .text = text, .len = len, .err = err, .recording = 1 };
+    struct yb y = {.file = file, .text = text, .len = len, .err = err, .recording = 1};
     json_t *doc = NULL;
     if (!yaml_parser_initialize(&y.parser))
         abort(); /* out of memory */

@@ -155,7 +155,7 @@ static struct line line_at(const char *s, size_t len, size_t pos)
 {
     const char *nl = memchr(s + pos, '\n', len - pos);
     size_t end = nl ? (size_t)(nl - s) : len;
-    return (struct line){ s + pos, end - pos, nl ? end + 1 : len };
+    return (struct line){s + pos, end - pos, nl ? end + 1 : len};
 }
 
 static int line_blank(struct line l)
@@ -209,7 +209,7 @@ static int fence_close(struct line l, char ch, size_t n)
     if (i == 4)
         return 0;
     size_t k = run_of(l, i, ch);
-    struct line rest = { l.s + i + k, l.len - i - k, 0 };
+    struct line rest = {l.s + i + k, l.len - i - k, 0};
     return k >= n && line_blank(rest);
 }
 
@@ -289,13 +289,13 @@ static int code_redact(const char *s, size_t len, struct bh_buf *b, size_t *coun
 /* ---- paths ---- */
 
 static const char *const src_exts[] = {
-    "c",    "h",    "cc",    "cpp",  "cxx", "hpp",  "hh",   "py",   "pyi",  "js",    "mjs",
-    "cjs",  "jsx",  "ts",    "tsx",  "go",  "rs",   "java", "kt",   "kts",  "scala", "rb",
-    "php",  "cs",   "swift", "m",    "mm",  "sh",   "bash", "zsh",  "ps1",  "pl",    "pm",
-    "lua",  "r",    "sql",   "json", "yaml", "yml", "toml", "ini",  "cfg",  "conf",  "xml",
-    "html", "htm",  "css",   "scss", "md",  "rst",  "txt",  "lock", "mk",   "cmake", "gradle",
-    "proto", "tf",  "env",   "pem",  "key", "vue",  "svelte", "dart", "ex", "exs",   "erl",
-    "hs",   "ml",   "clj",   "zig",  "nim", "sol",  "ipynb", "csv", "log",  "patch", "diff",
+    "c",     "h",   "cc",    "cpp",  "cxx",  "hpp", "hh",     "py",   "pyi", "js",    "mjs",
+    "cjs",   "jsx", "ts",    "tsx",  "go",   "rs",  "java",   "kt",   "kts", "scala", "rb",
+    "php",   "cs",  "swift", "m",    "mm",   "sh",  "bash",   "zsh",  "ps1", "pl",    "pm",
+    "lua",   "r",   "sql",   "json", "yaml", "yml", "toml",   "ini",  "cfg", "conf",  "xml",
+    "html",  "htm", "css",   "scss", "md",   "rst", "txt",    "lock", "mk",  "cmake", "gradle",
+    "proto", "tf",  "env",   "pem",  "key",  "vue", "svelte", "dart", "ex",  "exs",   "erl",
+    "hs",    "ml",  "clj",   "zig",  "nim",  "sol", "ipynb",  "csv",  "log", "patch", "diff",
 };
 
 static int ext_known(const char *e, size_t n)
@@ -389,7 +389,7 @@ static int tok_next(const char *s, size_t len, size_t *pos, struct tok *t)
     if (is_word((unsigned char)s[i]))
         while (j < len && is_word((unsigned char)s[j]))
             j++;
-    *t = (struct tok){ i, j - i };
+    *t = (struct tok){i, j - i};
     *pos = j;
     return 1;
 }
@@ -433,15 +433,15 @@ struct verb {
     const char *out;
     struct otok *ot; /* the output's tokens */
     size_t n_ot, n;
-    uint64_t bpow;   /* ROLL_BASE^(n-1): what the token leaving a window weighed */
+    uint64_t bpow; /* ROLL_BASE^(n-1): what the token leaving a window weighed */
     struct shingle *tab;
     size_t mask;
-    uint32_t *at;    /* at[p]: the table slot of the shingle starting at token p */
+    uint32_t *at; /* at[p]: the table slot of the shingle starting at token p */
 };
 
 static struct tok out_tok(const struct verb *v, size_t p)
 {
-    return (struct tok){ v->ot[p].off, v->ot[p].len };
+    return (struct tok){v->ot[p].off, v->ot[p].len};
 }
 
 /* Tokens compare as pol_norm_fold reads them (0/o, 1/l/i, 5/s), as they hash. */
@@ -468,7 +468,7 @@ static uint32_t out_slot(struct verb *v, uint64_t h, size_t p)
         if (k == v->n)
             return i;
     }
-    v->tab[i] = (struct shingle){ h, (uint32_t)p + 1, 0 };
+    v->tab[i] = (struct shingle){h, (uint32_t)p + 1, 0};
     return i;
 }
 
@@ -479,7 +479,7 @@ static void out_index(struct verb *v, const char *out, size_t len)
     v->out = out;
     while (tok_next(out, len, &pos, &t)) {
         v->ot = bh_xgrow(v->ot, &cap, v->n_ot + 1, sizeof(*v->ot));
-        v->ot[v->n_ot++] = (struct otok){ (uint32_t)t.off, (uint32_t)t.len };
+        v->ot[v->n_ot++] = (struct otok){(uint32_t)t.off, (uint32_t)t.len};
     }
     if (v->n_ot < v->n)
         return;
@@ -514,8 +514,8 @@ static int ring_same(const struct verb *v, const struct ring *r, const char *in,
     return 1;
 }
 
-static void in_match(struct verb *v, const struct ring *r, const char *in, uint64_t h,
-                     size_t idx, int above)
+static void in_match(struct verb *v, const struct ring *r, const char *in, uint64_t h, size_t idx,
+                     int above)
 {
     uint32_t id = idx + 1 < ABOVE ? (uint32_t)(idx + 1) : ABOVE;
     for (size_t i = (size_t)mix64(h) & v->mask; v->tab[i].pos1; i = (i + 1) & v->mask) {
@@ -530,8 +530,8 @@ static void in_match(struct verb *v, const struct ring *r, const char *in, uint6
     }
 }
 
-static void in_stream(struct verb *v, struct ring *r, const struct pol_decl_input *x,
-                      size_t idx, int above)
+static void in_stream(struct verb *v, struct ring *r, const struct pol_decl_input *x, size_t idx,
+                      int above)
 {
     size_t pos = 0, count = 0;
     uint64_t h = 0;
@@ -575,7 +575,7 @@ static size_t leak_longest(const struct verb *v, size_t *input)
 static size_t verbatim_leak(const struct pipe_declassify *d, const struct text *out,
                             const struct pol_decl_input *in, size_t n_in, size_t *input)
 {
-    struct verb v = { 0 };
+    struct verb v = {0};
     size_t n_above = 0;
     for (size_t i = 0; i < n_in; i++)
         n_above += in[i].label > d->to;
@@ -586,7 +586,7 @@ static size_t verbatim_leak(const struct pipe_declassify *d, const struct text *
     for (size_t k = 1; k < v.n; k++)
         v.bpow *= ROLL_BASE;
     out_index(&v, out->s, out->len);
-    struct ring r = { bh_xcalloc(v.n, sizeof(*r.t)), bh_xcalloc(v.n, sizeof(*r.h)), 0 };
+    struct ring r = {bh_xcalloc(v.n, sizeof(*r.t)), bh_xcalloc(v.n, sizeof(*r.h)), 0};
     for (int pass = 1; v.at && pass >= 0; pass--)
         for (size_t i = 0; i < n_in; i++)
             if ((in[i].label > d->to) == pass)
@@ -685,9 +685,10 @@ static int guard_verbatim(const struct job *j, const struct views *v, const stru
         !(leak = verbatim_leak(j->d, &v->out, v->in, j->n_in, &input)))
         return 0;
     input_name(j->in, input, name, sizeof(name));
-    snprintf(j->res->detail, sizeof(j->res->detail), "a run of %zu tokens is shared with %s "
-             "(%s) and with no input at or below %s", leak, name,
-             pol_label_name(p, j->in[input].label), pol_label_name(p, j->d->to));
+    snprintf(j->res->detail, sizeof(j->res->detail),
+             "a run of %zu tokens is shared with %s "
+             "(%s) and with no input at or below %s",
+             leak, name, pol_label_name(p, j->in[input].label), pol_label_name(p, j->d->to));
     fail(j->res, "no_verbatim");
     return 1;
 }
@@ -701,9 +702,11 @@ static int guard_rare(const struct job *j, const struct views *v, const struct p
         !pol_rare_find(v->in, j->n_in, j->d->to, v->out.s, v->out.len, &input, &cls))
         return 0;
     input_name(j->in, input, name, sizeof(name));
-    snprintf(j->res->detail, sizeof(j->res->detail), "a rare token (%s) is copied from %s (%s), "
-             "and no input at or below %s holds it", pol_rare_class_name(cls), name,
-             pol_label_name(p, j->in[input].label), pol_label_name(p, j->d->to));
+    snprintf(j->res->detail, sizeof(j->res->detail),
+             "a rare token (%s) is copied from %s (%s), "
+             "and no input at or below %s holds it",
+             pol_rare_class_name(cls), name, pol_label_name(p, j->in[input].label),
+             pol_label_name(p, j->d->to));
     fail(j->res, "no_rare_tokens");
     return 1;
 }
@@ -718,14 +721,17 @@ static void guards_decide(struct job *j, const struct views *v, int in_label)
     if (guard_verbatim(j, v, p) || guard_rare(j, v, p))
         return;
     if (d->detectors && (h = hit_above(j, p, d->to)) != NULL) {
-        snprintf(res->detail, sizeof(res->detail), "detector %s (%s) matched at line %zu of "
-                 "the redacted output%s", h->detector->id,
-                 pol_label_name(p, pol_detector_label(p, h->detector)), h->line,
+        snprintf(res->detail, sizeof(res->detail),
+                 "detector %s (%s) matched at line %zu of "
+                 "the redacted output%s",
+                 h->detector->id, pol_label_name(p, pol_detector_label(p, h->detector)), h->line,
                  h + 1 < j->hits + j->n_hits ? ", with more hits after it" : "");
         fail(res, "detectors");
     } else if (d->max_chars > 0 && j->t.len > (size_t)d->max_chars) {
-        snprintf(res->detail, sizeof(res->detail), "the redacted output is %zu bytes, over "
-                 "max_chars %ld", j->t.len, d->max_chars);
+        snprintf(res->detail, sizeof(res->detail),
+                 "the redacted output is %zu bytes, over "
+                 "max_chars %ld",
+                 j->t.len, d->max_chars);
         fail(res, "max_chars");
     } else {
         res->passed = 1;
@@ -771,11 +777,12 @@ int pol_declassify(const struct pol_labeller *l, const struct pipe_declassify *d
     memset(res, 0, sizeof(*res));
     res->label = in_label;
     if (out_len > POL_DETECT_MAX_BYTES)
-        return bh_err_set(err, BH_ETOOBIG, "the output (%zu bytes) is over the %zu-byte scan "
+        return bh_err_set(err, BH_ETOOBIG,
+                          "the output (%zu bytes) is over the %zu-byte scan "
                           "cap, so its secrets cannot be redacted nor the output declassified "
-                          "— ask for a shorter reply (options.num_predict)", out_len,
-                          (size_t)POL_DETECT_MAX_BYTES);
-    struct job j = { l, d, in, n_in, { bh_xmalloc(out_len + 1), out_len }, NULL, 0, res };
+                          "— ask for a shorter reply (options.num_predict)",
+                          out_len, (size_t)POL_DETECT_MAX_BYTES);
+    struct job j = {l, d, in, n_in, {bh_xmalloc(out_len + 1), out_len}, NULL, 0, res};
     if (out_len)
         memcpy(j.t.s, out, out_len);
     j.t.s[out_len] = '\0';
@@ -786,7 +793,8 @@ int pol_declassify(const struct pol_labeller *l, const struct pipe_declassify *d
     if (rc != 0) {
         free(j.t.s);
         pol_decl_result_release(res);
-        return bh_err_set(err, rc, "the output could not be scanned after redaction, nor "
+        return bh_err_set(err, rc,
+                          "the output could not be scanned after redaction, nor "
                           "compared with the inputs (over the %zu-byte cap, a normalised "
                           "text too large, or a detector failed), so it cannot be "
                           "declassified — ask for a shorter reply (options.num_predict)",

@@ -69,16 +69,16 @@ struct pol_decl_input {
 };
 
 struct pol_decl_result {
-    char *output;        /* the output after redaction (owned, NUL-terminated): what is
-                            stored and read by dependants, passed or not */
+    char *output; /* the output after redaction (owned, NUL-terminated): what is
+                     stored and read by dependants, passed or not */
     size_t len;
-    int label;           /* the lower of declassify.to and in_label when every guard
-                            passed (never raises), else in_label */
+    int label; /* the lower of declassify.to and in_label when every guard
+                  passed (never raises), else in_label */
     int passed;
-    const char *failed;  /* "no_verbatim", "no_rare_tokens", "detectors", "max_chars", or
-                            NULL (static) */
-    char detail[256];    /* why it failed, without any text of the output or inputs;
-                            "" when it passed */
+    const char *failed; /* "no_verbatim", "no_rare_tokens", "detectors", "max_chars", or
+                           NULL (static) */
+    char detail[256];   /* why it failed, without any text of the output or inputs;
+                           "" when it passed */
     size_t redacted_code, redacted_paths, redacted_secrets; /* replacements made */
 };
 

@@ -78,7 +78,7 @@ static int top(const struct pipeline *p)
 
 /* The endpoint's clearance as configured, before any network evidence. */
 static int configured_clearance(const struct pipeline *p, const struct pipe_endpoint *e,
-                                 enum pol_clearance_from *from)
+                                enum pol_clearance_from *from)
 {
     if (e->clearance >= 0) {
         *from = POL_CLR_ENDPOINT;
@@ -280,8 +280,8 @@ static int edge_exists(const struct pol_graph *g, const struct pol_graph_edge *e
             continue;
         if (e->kind == POL_EDGE_AFTER) /* any edge already orders the two */
             return 1;
-        if (x->kind == e->kind && (x->via == e->via || (x->via && e->via &&
-                                                        strcmp(x->via, e->via) == 0)))
+        if (x->kind == e->kind &&
+            (x->via == e->via || (x->via && e->via && strcmp(x->via, e->via) == 0)))
             return 1;
     }
     return 0;
@@ -301,11 +301,17 @@ static void data_edge(struct builder *b, size_t from, size_t i, const char *via,
                       enum pol_bound_from bound_from, int detect, enum pol_bound_from detect_from)
 {
     const struct pol_graph_stage *st = &b->g->stages[i];
-    struct pol_graph_edge e = { .from = from, .to = i, .kind = POL_EDGE_DATA, .data = 1,
-                                .via = via, .bound = bound, .bound_from = bound_from,
-                                .bound_detect = detect, .detect_from = detect_from,
-                                .ok = bound <= st->clearance,
-                                .ok_detect = detect <= st->clearance };
+    struct pol_graph_edge e = {.from = from,
+                               .to = i,
+                               .kind = POL_EDGE_DATA,
+                               .data = 1,
+                               .via = via,
+                               .bound = bound,
+                               .bound_from = bound_from,
+                               .bound_detect = detect,
+                               .detect_from = detect_from,
+                               .ok = bound <= st->clearance,
+                               .ok_detect = detect <= st->clearance};
     edge_add(b, &e);
 }
 
@@ -337,10 +343,15 @@ static void reroute_edge(struct builder *b, size_t i)
         return;
     const struct pol_graph_stage *o = &g->stages[i], *tg = &g->stages[t];
     int ok = o->input_detect <= tg->clearance && (!o->local || tg->local);
-    struct pol_graph_edge e = { .from = i, .to = (size_t)t, .kind = POL_EDGE_REROUTE,
-                                .bound = o->input, .bound_from = POL_BOUND_REROUTE,
-                                .bound_detect = o->input_detect,
-                                .detect_from = POL_BOUND_REROUTE, .ok = ok, .ok_detect = ok };
+    struct pol_graph_edge e = {.from = i,
+                               .to = (size_t)t,
+                               .kind = POL_EDGE_REROUTE,
+                               .bound = o->input,
+                               .bound_from = POL_BOUND_REROUTE,
+                               .bound_detect = o->input_detect,
+                               .detect_from = POL_BOUND_REROUTE,
+                               .ok = ok,
+                               .ok_detect = ok};
     edge_add(b, &e);
 }
 
@@ -360,10 +371,15 @@ static void stage_edges(struct builder *b, size_t i)
                   tn->label_detect > tn->label ? POL_BOUND_DETECTORS : POL_BOUND_TOOL);
     }
     for (size_t d = 0; d < s->n_deps; d++) {
-        struct pol_graph_edge e = { .from = s->deps[d], .to = i, .kind = POL_EDGE_AFTER,
-                                    .bound = -1, .bound_from = POL_BOUND_NONE,
-                                    .bound_detect = -1, .detect_from = POL_BOUND_NONE,
-                                    .ok = 1, .ok_detect = 1 };
+        struct pol_graph_edge e = {.from = s->deps[d],
+                                   .to = i,
+                                   .kind = POL_EDGE_AFTER,
+                                   .bound = -1,
+                                   .bound_from = POL_BOUND_NONE,
+                                   .bound_detect = -1,
+                                   .detect_from = POL_BOUND_NONE,
+                                   .ok = 1,
+                                   .ok_detect = 1};
         edge_add(b, &e);
     }
     reroute_edge(b, i);
@@ -371,16 +387,18 @@ static void stage_edges(struct builder *b, size_t i)
 
 static void edges_init(struct pol_graph *g)
 {
-    struct builder b = { .g = g };
+    struct builder b = {.g = g};
     const struct pipeline *p = g->p;
     g->n_nodes = p->n_stages;
     b.cap_nodes = p->n_stages + 8;
     g->nodes = bh_xcalloc(b.cap_nodes, sizeof(*g->nodes));
     for (size_t i = 0; i < p->n_stages; i++)
-        g->nodes[i] = (struct pol_graph_node){ .kind = POL_NODE_STAGE, .name = p->stages[i].name,
-                                               .stage = i, .label = g->stages[i].input,
-                                               .label_detect = g->stages[i].input_detect,
-                                               .bound_from = POL_BOUND_STAGE_OUTPUT };
+        g->nodes[i] = (struct pol_graph_node){.kind = POL_NODE_STAGE,
+                                              .name = p->stages[i].name,
+                                              .stage = i,
+                                              .label = g->stages[i].input,
+                                              .label_detect = g->stages[i].input_detect,
+                                              .bound_from = POL_BOUND_STAGE_OUTPUT};
     for (size_t k = 0; k < p->n_stages; k++)
         stage_edges(&b, p->order[k]);
 }

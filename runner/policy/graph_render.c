@@ -165,8 +165,10 @@ static void text_runs(FILE *f, const struct pol_graph *g, size_t i)
                 s->scope == PIPE_SCOPE_BATCH ? "batch (over every item)" : "item",
                 s->for_each ? ", a task per element of " : "", s->for_each ? s->for_each : "");
     if (origin >= 0)
-        fprintf(f, TEXT_INDENT "standby: runs only in place of stage %s, for items above its "
-                               "clearance\n", pstage(g, (size_t)origin)->name);
+        fprintf(f,
+                TEXT_INDENT "standby: runs only in place of stage %s, for items above its "
+                            "clearance\n",
+                pstage(g, (size_t)origin)->name);
 }
 
 static void text_policy(FILE *f, const struct pol_graph *g, size_t i)
@@ -179,10 +181,10 @@ static void text_policy(FILE *f, const struct pol_graph *g, size_t i)
                 label(g, g->stages[t].clearance));
     else
         fprintf(f, TEXT_INDENT "on_sensitive: %s%s\n", ons_name(s),
-                s->on_sensitive == PIPE_ONS_SKIP ? " (an item above its clearance is withheld)"
+                s->on_sensitive == PIPE_ONS_SKIP      ? " (an item above its clearance is withheld)"
                 : s->on_sensitive == PIPE_ONS_REROUTE ? " (no valid target)"
-                                                       : " (an item above its clearance is "
-                                                         "refused, exit 3)");
+                                                      : " (an item above its clearance is "
+                                                        "refused, exit 3)");
     if (!s->declassify.enabled) {
         fprintf(f, TEXT_INDENT "declassify: none\n");
         return;
@@ -264,8 +266,9 @@ static void render_text(FILE *f, const struct pol_graph *g)
     if (g->n_refused)
         fputs("check: REFUSED — see the stages marked above\n", f);
     else if (notes)
-        fprintf(f, "check: ok — no stage can receive data above its clearance; %zu note%s above "
-                   "say%s what on_sensitive does at run time\n",
+        fprintf(f,
+                "check: ok — no stage can receive data above its clearance; %zu note%s above "
+                "say%s what on_sensitive does at run time\n",
                 notes, notes == 1 ? "" : "s", notes == 1 ? "s" : "");
     else
         fputs("check: ok — no stage can receive data above its clearance\n", f);
@@ -339,12 +342,13 @@ static void json_declassify(FILE *f, const struct pol_graph *g, const struct pip
     }
     fputs("{\"to\": ", f);
     js_label(f, g, d->to);
-    fprintf(f, ", \"no_verbatim_tokens\": %d, \"no_rare_tokens\": %s, \"detectors\": %s, "
-               "\"redact\": [%s%s%s], \"max_chars\": %ld}",
+    fprintf(f,
+            ", \"no_verbatim_tokens\": %d, \"no_rare_tokens\": %s, \"detectors\": %s, "
+            "\"redact\": [%s%s%s], \"max_chars\": %ld}",
             d->no_verbatim_tokens, d->no_rare_tokens ? "true" : "false",
-            d->detectors ? "true" : "false",
-            d->redact_code ? "\"code\"" : "", d->redact_code && d->redact_paths ? ", " : "",
-            d->redact_paths ? "\"paths\"" : "", d->max_chars);
+            d->detectors ? "true" : "false", d->redact_code ? "\"code\"" : "",
+            d->redact_code && d->redact_paths ? ", " : "", d->redact_paths ? "\"paths\"" : "",
+            d->max_chars);
 }
 
 /* What the stage declares beyond its endpoint and model. */
@@ -461,8 +465,7 @@ static void json_edge(FILE *f, const struct pol_graph *g, size_t k)
 }
 
 /* Field and tool nodes: "fields" and "tools". */
-static void json_nodes(FILE *f, const struct pol_graph *g, enum pol_node_kind kind,
-                       const char *key)
+static void json_nodes(FILE *f, const struct pol_graph *g, enum pol_node_kind kind, const char *key)
 {
     int any = 0;
     fprintf(f, "  \"%s\": [\n", key);
@@ -589,8 +592,7 @@ static void dot_id(FILE *f, const struct pol_graph_node *n)
 }
 
 /* "internal" when both bounds agree, else "internal / restricted". */
-static void bounds_words(const struct pol_graph *g, int bound, int detect, char *buf,
-                         size_t size)
+static void bounds_words(const struct pol_graph *g, int bound, int detect, char *buf, size_t size)
 {
     if (bound == detect)
         bh_str_put(buf, size, "%s", label(g, bound));
@@ -608,8 +610,8 @@ static void dot_stage(FILE *f, const struct pol_graph *g, size_t i)
     if (s->declassify.enabled)
         bh_str_put(decl, sizeof(decl), "\ndeclassify to %s", label(g, s->declassify.to));
     bh_str_put(text, sizeof(text), "%s\n%s @ %s\nclearance %s, input %s\non_sensitive %s%s%s%s",
-               s->name, s->model, stage_ep(g, i)->name, label(g, st->clearance), in,
-               ons_name(s), t >= 0 ? ":" : "", t >= 0 ? pstage(g, (size_t)t)->name : "", decl);
+               s->name, s->model, stage_ep(g, i)->name, label(g, st->clearance), in, ons_name(s),
+               t >= 0 ? ":" : "", t >= 0 ? pstage(g, (size_t)t)->name : "", decl);
     fputs("    ", f);
     dq(f, "s:", s->name);
     fputs(" [label=", f);
@@ -721,8 +723,8 @@ static void md_reads(FILE *f, const struct pol_graph *g, size_t i)
 static void md_where(FILE *f, const struct pol_graph *g, size_t i)
 {
     const struct pol_graph_endpoint *e = stage_ep(g, i);
-    fprintf(f, "%s endpoint '%s' at %s (model %s", g->stages[i].local ? "local" : "cloud",
-            e->name, e->host[0] ? e->host : e->url, pstage(g, i)->model);
+    fprintf(f, "%s endpoint '%s' at %s (model %s", g->stages[i].local ? "local" : "cloud", e->name,
+            e->host[0] ? e->host : e->url, pstage(g, i)->model);
     if (!g->stages[i].local)
         fprintf(f, "; %s", pol_locality_words(g->stages[i].why));
     fputs(")", f);
@@ -772,12 +774,14 @@ static void md_runtime(FILE *f, const struct pol_graph *g, size_t i)
                 label(g, st->input));
         md_turned_away(f, g, i);
     } else if (md_tool_overrun(g, i)) {
-        fprintf(f, " A detector hit in what a tool returns can raise the conversation to %s, "
-                   "above its clearance: the request is refused and the task fails.",
+        fprintf(f,
+                " A detector hit in what a tool returns can raise the conversation to %s, "
+                "above its clearance: the request is refused and the task fails.",
                 label(g, st->input_detect));
     } else if (st->input_detect > st->clearance) {
-        fprintf(f, " What it reads can be labelled up to %s at run time (%s), above its "
-                   "clearance: ",
+        fprintf(f,
+                " What it reads can be labelled up to %s at run time (%s), above its "
+                "clearance: ",
                 label(g, st->input_detect),
                 md_reads_declassified(g, i) ? "when a detector finds something, or a declassify "
                                               "guard upstream fails"
@@ -817,12 +821,14 @@ static void md_claim(FILE *f, const struct pol_graph *g, int any_cloud, int max_
     const struct pipeline *p = g->p;
     if (!any_cloud) {
         fputs("If the assumptions below hold, nothing leaves the machine: every stage runs on "
-              "an endpoint verified local.\n", f);
+              "an endpoint verified local.\n",
+              f);
         return;
     }
     if (max_out < 0) {
         fputs("If the assumptions below hold, no data leaves the machine: no stage off the "
-              "machine may receive anything.\n", f);
+              "machine may receive anything.\n",
+              f);
         return;
     }
     if (max_out + 1 >= (int)p->n_labels) {
@@ -831,7 +837,10 @@ static void md_claim(FILE *f, const struct pol_graph *g, int any_cloud, int max_
     }
     fputs("If the assumptions below hold, no ", f);
     for (int l = max_out + 1; l < (int)p->n_labels; l++)
-        fprintf(f, "%s%s", l == max_out + 1 ? "" : l + 1 == (int)p->n_labels ? " or " : ", ",
+        fprintf(f, "%s%s",
+                l == max_out + 1            ? ""
+                : l + 1 == (int)p->n_labels ? " or "
+                                            : ", ",
                 p->labels[l]);
     fputs(" data leaves the machine.\n", f);
 }
@@ -861,9 +870,11 @@ static void md_cloud_bounds(FILE *f, const struct pol_graph *g)
             fputs("nothing.\n", f);
             continue;
         }
-        fprintf(f, "up to %s (clearance %s; it reads data declared up to %s, up to %s when a "
-                   "detector finds something)", label(g, sent), label(g, st->clearance),
-                label(g, st->input), label(g, st->input_detect));
+        fprintf(f,
+                "up to %s (clearance %s; it reads data declared up to %s, up to %s when a "
+                "detector finds something)",
+                label(g, sent), label(g, st->clearance), label(g, st->input),
+                label(g, st->input_detect));
         if (st->input_detect > st->clearance) {
             fputs("; an item can be labelled above its clearance, and ", f);
             md_turned_away(f, g, i);
@@ -880,16 +891,22 @@ static void md_assume_endpoint(FILE *f, const struct pol_graph *g, size_t ep)
     const struct pol_graph_endpoint *e = &g->endpoints[ep];
     const char *at = e->host[0] ? e->host : e->url;
     if (e->why == POL_WHY_TRUSTED)
-        fprintf(f, "- Endpoint '%s' at %s is yours: it counts as local because trusted_hosts "
-                   "vouches for it, which bulkhead cannot check.\n", e->name, at);
+        fprintf(f,
+                "- Endpoint '%s' at %s is yours: it counts as local because trusted_hosts "
+                "vouches for it, which bulkhead cannot check.\n",
+                e->name, at);
     else if (e->why == POL_WHY_NETWORK)
-        fprintf(f, "- Endpoint '%s' at %s is yours: it counts as local because its address "
-                   "lies in a network that trusted_networks or BULKHEAD_TRUSTED_NETWORKS "
-                   "names, which bulkhead cannot check; a private address alone proves "
-                   "nothing.\n", e->name, at);
+        fprintf(f,
+                "- Endpoint '%s' at %s is yours: it counts as local because its address "
+                "lies in a network that trusted_networks or BULKHEAD_TRUSTED_NETWORKS "
+                "names, which bulkhead cannot check; a private address alone proves "
+                "nothing.\n",
+                e->name, at);
     else
-        fprintf(f, "- Endpoint '%s' at %s is this machine: its address is loopback (checked "
-                   "now; a run checks it again and pins it).\n", e->name, at);
+        fprintf(f,
+                "- Endpoint '%s' at %s is this machine: its address is loopback (checked "
+                "now; a run checks it again and pins it).\n",
+                e->name, at);
 }
 
 /* "qwen2.5-coder:14b, qwen2.5-coder:7b": the models local stages use on ep. */
@@ -932,22 +949,26 @@ static void md_assumptions(FILE *f, const struct pol_graph *g, int any_cloud)
         fputs(" off the machine (an Ollama cloud stub under a local name): verified only by "
               "`check --online`, and at run time by the probe before the first labelled "
               "request and the server's own enforcement (enforce_local); a forward found "
-              "afterwards is a breach record that fails `audit verify`.\n", f);
+              "afterwards is a breach record that fails `audit verify`.\n",
+              f);
     }
     if (any_cloud)
         fputs("- The labels declared for the source's fields and paths are right: a value "
               "above its declared label is raised only when a detector recognises it (keys, "
-              "tokens, addresses, numbers: patterns, not meaning).\n", f);
+              "tokens, addresses, numbers: patterns, not meaning).\n",
+              f);
     for (size_t k = 0; k < g->p->n_stages; k++) {
         size_t i = g->p->order[k];
         const struct pipe_declassify *d = &pstage(g, i)->declassify;
         if (d->enabled)
-            fprintf(f, "- Declassification of %s to %s relies on its guards: a paraphrase, a "
-                       "translation or an encoding of its input is not caught.\n",
+            fprintf(f,
+                    "- Declassification of %s to %s relies on its guards: a paraphrase, a "
+                    "translation or an encoding of its input is not caught.\n",
                     pstage(g, i)->name, label(g, d->to));
     }
     fputs("- Reports are egress too: a report posted or uploaded holds every output unless "
-          "rendered with `--clearance` (the CI templates pass internal).\n", f);
+          "rendered with `--clearance` (the CI templates pass internal).\n",
+          f);
 }
 
 static void md_section(FILE *f, const struct pol_graph *g, int local, const char *title)
@@ -970,7 +991,8 @@ static void md_labelling(FILE *f, const struct pol_graph *g)
 {
     const struct pipe_source *s = &g->p->source;
     fputs("\n## How data is labelled\n\n- Every field carries the label the pipeline declares "
-          "for it", f);
+          "for it",
+          f);
     fprintf(f, " (a field it does not list: %s).\n", label(g, s->label));
     if (s->n_rules) {
         fputs("- Path rules label files by their path:", f);
@@ -978,7 +1000,8 @@ static void md_labelling(FILE *f, const struct pol_graph *g)
             fprintf(f, "%s `%s` is %s", i ? ";" : "", s->rules[i].glob,
                     label(g, s->rules[i].label));
         fputs(". A diff or a document may hold any file, so it counts at the highest of these "
-              "and its own label.\n", f);
+              "and its own label.\n",
+              f);
     } else {
         fputs("- No path rules are declared.\n", f);
     }
@@ -1005,15 +1028,17 @@ static void md_declassify(FILE *f, const struct pol_graph *g)
             continue;
         char guards[256];
         guards_words(d, guards, sizeof(guards));
-        fprintf(f, "- The output of stage %s is declassified to %s when its guards pass (%s). "
-                   "When a guard fails, the output keeps its label (up to %s), and every stage "
-                   "that reads it applies its own on_sensitive.\n",
+        fprintf(f,
+                "- The output of stage %s is declassified to %s when its guards pass (%s). "
+                "When a guard fails, the output keeps its label (up to %s), and every stage "
+                "that reads it applies its own on_sensitive.\n",
                 pstage(g, i)->name, label(g, d->to), guards, label(g, g->stages[i].output_detect));
         any = 1;
     }
     if (!any)
         fputs("No redaction or declassification is declared: labels are never lowered on the "
-              "way.\n", f);
+              "way.\n",
+              f);
 }
 
 /* A claim about labels must say when a label was lowered on the way out. */
@@ -1027,8 +1052,9 @@ static void md_declassified_out(FILE *f, const struct pol_graph *g)
             !to->ok)
             continue;
         fputs(any++ ? "" : "\n", f);
-        fprintf(f, "Stage %s sends %s at its declassified label %s: what the model wrote from "
-                   "data labelled up to %s, after the guards above.\n",
+        fprintf(f,
+                "Stage %s sends %s at its declassified label %s: what the model wrote from "
+                "data labelled up to %s, after the guards above.\n",
                 g->nodes[e->to].name, e->via, label(g, e->bound),
                 label(g, g->stages[g->nodes[e->from].stage].input_detect));
     }
@@ -1047,8 +1073,10 @@ static void render_md(FILE *f, const struct pol_graph *g)
         any_cloud = 1;
         max_out = sent > max_out ? sent : max_out;
     }
-    fprintf(f, "# Data flow of pipeline '%s'\n\nGenerated by `bulkhead check --format md` from "
-               "%s. Labels, lowest first: ", p->name, p->file);
+    fprintf(f,
+            "# Data flow of pipeline '%s'\n\nGenerated by `bulkhead check --format md` from "
+            "%s. Labels, lowest first: ",
+            p->name, p->file);
     for (size_t i = 0; i < p->n_labels; i++)
         fprintf(f, "%s%s", i ? " < " : "", p->labels[i]);
     fputs(".\n", f);
@@ -1058,15 +1086,15 @@ static void render_md(FILE *f, const struct pol_graph *g)
     md_declassify(f, g);
     fputs("\n## Verdict\n\n", f);
     if (g->n_refused) {
-        fprintf(f, "The check refuses this pipeline (%zu stage%s marked refused above): it does "
-                   "not run as written, and nothing is sent.\n",
+        fprintf(f,
+                "The check refuses this pipeline (%zu stage%s marked refused above): it does "
+                "not run as written, and nothing is sent.\n",
                 g->n_refused, g->n_refused == 1 ? "" : "s");
         return;
     }
     md_claim(f, g, any_cloud, max_out);
     if (any_cloud) {
-        fputs("\nThe most each stage off the machine can be sent, as the gate enforces it:\n\n",
-              f);
+        fputs("\nThe most each stage off the machine can be sent, as the gate enforces it:\n\n", f);
         md_cloud_bounds(f, g);
     }
     md_declassified_out(f, g);

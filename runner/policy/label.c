@@ -37,7 +37,7 @@ struct pol_labeller {
     const struct pipeline *p;
     const struct pol_detector **enabled; /* built-ins then customs */
     size_t n_enabled;
-    struct pol_detector *own;            /* the custom detectors' rows */
+    struct pol_detector *own; /* the custom detectors' rows */
     struct custom *custom;
     size_t n_custom;
 };
@@ -47,7 +47,7 @@ static int custom_match(const void *ctx, const char *data, size_t len, size_t fr
 {
     const struct custom *c = ctx;
     while (from < len) {
-        regmatch_t m[1] = { { (regoff_t)from, (regoff_t)len } };
+        regmatch_t m[1] = {{(regoff_t)from, (regoff_t)len}};
         if (regexec(&c->re, data, 1, m, REG_STARTEND) != 0)
             return 0;
         if (m[0].rm_eo > m[0].rm_so) {
@@ -101,11 +101,13 @@ static int customs_compile(struct pol_labeller *l, size_t *cap, struct bh_err *e
     for (size_t i = 0; i < s->n_custom; i++) {
         const struct pipe_custom_detector *c = &s->custom[i];
         if (regcomp(&l->custom[i].re, c->regex, REG_EXTENDED) != 0)
-            return bh_err_set(err, BH_EINVAL, "detector \"%s\": the regular expression does "
-                              "not compile", c->id);
+            return bh_err_set(err, BH_EINVAL,
+                              "detector \"%s\": the regular expression does "
+                              "not compile",
+                              c->id);
         l->custom[i].compiled = 1;
-        l->own[i] = (struct pol_detector){ c->id, "custom", pol_label_name(l->p, c->label), 0,
-                                           custom_match, &l->custom[i] };
+        l->own[i] = (struct pol_detector){c->id, "custom",     pol_label_name(l->p, c->label),
+                                          0,     custom_match, &l->custom[i]};
         enable(l, &l->own[i], cap);
     }
     return 0;
@@ -185,11 +187,11 @@ static int part_rules(const struct pipeline *p, int declared, const struct src_p
     const struct pipe_rule *ro = part->old_path ? rule_for(p, part->old_path) : NULL;
     int ln = rn ? rn->label : declared, lo = part->old_path ? (ro ? ro->label : declared) : -1;
     if (lo > ln && ro)
-        reason_add(v, (struct pol_reason){ POL_LBL_RULE, lo, ro->glob, part->old_path, 0, 0 });
+        reason_add(v, (struct pol_reason){POL_LBL_RULE, lo, ro->glob, part->old_path, 0, 0});
     else if (lo > ln)
-        reason_add(v, (struct pol_reason){ POL_LBL_DECLARED, lo, NULL, part->old_path, 0, 0 });
+        reason_add(v, (struct pol_reason){POL_LBL_DECLARED, lo, NULL, part->old_path, 0, 0});
     else if (rn)
-        reason_add(v, (struct pol_reason){ POL_LBL_RULE, ln, rn->glob, part->path, 0, 0 });
+        reason_add(v, (struct pol_reason){POL_LBL_RULE, ln, rn->glob, part->path, 0, 0});
     return lo > ln ? lo : ln;
 }
 
@@ -251,9 +253,8 @@ static void hits_apply(const struct pol_labeller *l, const char *name, const cha
         if (part_allowed(l->p, n_parts ? &parts[part] : NULL) || value_allowed(l->p, value, h))
             continue;
         int lab = pol_detector_label(l->p, h->detector);
-        reason_add(v, (struct pol_reason){ POL_LBL_DETECTOR, lab, h->detector->id, path,
-                                           n_parts ? h->line - part_line + 1 : h->line,
-                                           in_diff });
+        reason_add(v, (struct pol_reason){POL_LBL_DETECTOR, lab, h->detector->id, path,
+                                          n_parts ? h->line - part_line + 1 : h->line, in_diff});
         v->label = lab > v->label ? lab : v->label;
         v->secret |= h->detector->secret;
     }
@@ -262,7 +263,7 @@ static void hits_apply(const struct pol_labeller *l, const char *name, const cha
 static void unscanned(struct pol_value *v, int top, const char *why, const char *path)
 {
     v->label = top;
-    reason_add(v, (struct pol_reason){ POL_LBL_UNSCANNED, top, why, path, 0, 0 });
+    reason_add(v, (struct pol_reason){POL_LBL_UNSCANNED, top, why, path, 0, 0});
 }
 
 /* Detectors over one whole file of a part (about path): hits count as hits
@@ -284,8 +285,8 @@ static void whole_scan(const struct pol_labeller *l, const struct pol_scan_opts 
         if (value_allowed(l->p, text, h))
             continue;
         int lab = pol_detector_label(l->p, h->detector);
-        reason_add(v, (struct pol_reason){ POL_LBL_DETECTOR, lab, h->detector->id, path,
-                                           h->line, side });
+        reason_add(
+            v, (struct pol_reason){POL_LBL_DETECTOR, lab, h->detector->id, path, h->line, side});
         v->label = lab > v->label ? lab : v->label;
         v->secret |= h->detector->secret;
     }
@@ -313,9 +314,9 @@ static void wholes_apply(const struct pol_labeller *l, const struct pol_scan_opt
     }
 }
 
-int pol_label_value(const struct pol_labeller *l, const char *name, int declared,
-                    const char *value, size_t len, const struct src_part *parts,
-                    size_t n_parts, const char *unread_why, struct pol_value *out)
+int pol_label_value(const struct pol_labeller *l, const char *name, int declared, const char *value,
+                    size_t len, const struct src_part *parts, size_t n_parts,
+                    const char *unread_why, struct pol_value *out)
 {
     const struct pipeline *p = l->p;
     memset(out, 0, sizeof(*out));
@@ -323,8 +324,8 @@ int pol_label_value(const struct pol_labeller *l, const char *name, int declared
         declared = top(p); /* unknown means top */
     if (!value) {
         out->label = out->declared = top(p);
-        reason_add(out, (struct pol_reason){ POL_LBL_UNSCANNED, top(p),
-                                             unread_why ? unread_why : "no value", NULL, 0, 0 });
+        reason_add(out, (struct pol_reason){POL_LBL_UNSCANNED, top(p),
+                                            unread_why ? unread_why : "no value", NULL, 0, 0});
         return 0;
     }
     int content = pipe_field_is_content(name);
@@ -375,8 +376,7 @@ int pol_labeller_scan(const struct pol_labeller *l, const char *data, size_t len
     return 0;
 }
 
-int pol_label_field(const struct pol_labeller *l, const struct src_field *f,
-                    struct pol_value *out)
+int pol_label_field(const struct pol_labeller *l, const struct src_field *f, struct pol_value *out)
 {
     int declared = pipe_source_field_label(l->p, f->name);
     return pol_label_value(l, f->name, declared, f->value, f->value ? f->len : 0, f->parts,
@@ -389,22 +389,20 @@ void pol_label_item(const struct pol_labeller *l, const struct src_item *item,
     const struct pipeline *p = l->p;
     for (size_t i = 0; i < p->source.n_fields; i++) {
         const struct src_field *f = src_item_find(item, p->source.fields[i]);
-        struct src_field none = { p->source.fields[i], NULL, 0, "the source gave no value",
-                                  NULL, 0 };
+        struct src_field none = {p->source.fields[i], NULL, 0, "the source gave no value", NULL, 0};
         pol_label_field(l, f ? f : &none, &out[i]);
     }
 }
 
-int pol_label_key(const struct pol_labeller *l, const struct src_item *item,
-                  struct pol_value *out)
+int pol_label_key(const struct pol_labeller *l, const struct src_item *item, struct pol_value *out)
 {
     const struct pipeline *p = l->p;
     const char *field = pipe_source_key_field(p->source.kind);
     /* No field to be labelled like: unknown, so top (the declared -1). */
     int declared = field ? pipe_source_field_label(p, field) : -1;
     const char *key = item->key;
-    return pol_label_value(l, field ? field : "the item key", declared, key,
-                           key ? strlen(key) : 0, NULL, 0, "the item has no key", out);
+    return pol_label_value(l, field ? field : "the item key", declared, key, key ? strlen(key) : 0,
+                           NULL, 0, "the item has no key", out);
 }
 
 int pol_label_template(const struct pol_labeller *l, const struct pipe_tpl *t,
@@ -433,8 +431,7 @@ void pol_value_release(struct pol_value *v)
     memset(v, 0, sizeof(*v));
 }
 
-void pol_reason_format(const struct pipeline *p, const struct pol_reason *r, char *buf,
-                       size_t size)
+void pol_reason_format(const struct pipeline *p, const struct pol_reason *r, char *buf, size_t size)
 {
     const char *lab = pol_label_name(p, r->label);
     switch (r->by) {
@@ -445,9 +442,7 @@ void pol_reason_format(const struct pipeline *p, const struct pol_reason *r, cha
         else
             snprintf(buf, size, "declared %s", lab);
         break;
-    case POL_LBL_RULE:
-        snprintf(buf, size, "rule \"%s\" (%s) for %s", r->what, lab, r->path);
-        break;
+    case POL_LBL_RULE: snprintf(buf, size, "rule \"%s\" (%s) for %s", r->what, lab, r->path); break;
     case POL_LBL_DETECTOR:
         if (r->path)
             snprintf(buf, size, "detector %s (%s) at line %zu of %s%s%s", r->what, lab, r->line,
@@ -458,8 +453,6 @@ void pol_reason_format(const struct pipeline *p, const struct pol_reason *r, cha
         else
             snprintf(buf, size, "detector %s (%s) at line %zu", r->what, lab, r->line);
         break;
-    case POL_LBL_UNSCANNED:
-        snprintf(buf, size, "unscanned, so %s: %s", lab, r->what);
-        break;
+    case POL_LBL_UNSCANNED: snprintf(buf, size, "unscanned, so %s: %s", lab, r->what); break;
     }
 }

@@ -35,10 +35,10 @@ void pol_labeller_free(struct pol_labeller *l); /* NULL is fine */
 const struct pipeline *pol_labeller_pipeline(const struct pol_labeller *l);
 
 enum pol_lbl_by {
-    POL_LBL_DECLARED,   /* the field's declared label */
-    POL_LBL_RULE,       /* a path rule matched a file of the value */
-    POL_LBL_DETECTOR,   /* a detector found something */
-    POL_LBL_UNSCANNED,  /* the value could not be read or scanned: top */
+    POL_LBL_DECLARED,  /* the field's declared label */
+    POL_LBL_RULE,      /* a path rule matched a file of the value */
+    POL_LBL_DETECTOR,  /* a detector found something */
+    POL_LBL_UNSCANNED, /* the value could not be read or scanned: top */
 };
 
 /* One reason for a value's label. Strings are borrowed from the pipeline,
@@ -46,13 +46,13 @@ enum pol_lbl_by {
 struct pol_reason {
     enum pol_lbl_by by;
     int label;
-    const char *what;   /* the rule's glob, the detector id, or why it was unscanned */
-    const char *path;   /* the file a rule or hit is about, or NULL */
-    size_t line;        /* detector: 1-based line within that file's part (or the value) */
-    int in_diff;        /* POL_IN_DIFF: the part is a file's section of a diff, line counts
-                           diff lines; POL_IN_OLD/POL_IN_NEW: the hit is in the whole file
-                           behind a diff's part (before / after the change), line counts its
-                           lines; 0: in the value itself */
+    const char *what; /* the rule's glob, the detector id, or why it was unscanned */
+    const char *path; /* the file a rule or hit is about, or NULL */
+    size_t line;      /* detector: 1-based line within that file's part (or the value) */
+    int in_diff;      /* POL_IN_DIFF: the part is a file's section of a diff, line counts
+                         diff lines; POL_IN_OLD/POL_IN_NEW: the hit is in the whole file
+                         behind a diff's part (before / after the change), line counts its
+                         lines; 0: in the value itself */
 };
 
 enum { POL_IN_DIFF = 1, POL_IN_OLD = 2, POL_IN_NEW = 3 };
@@ -63,7 +63,7 @@ struct pol_value {
     struct pol_reason *reasons; /* rules that matched (one per file) and detector hits, in
                                    value order; at most POL_MAX_REASONS, then cut short */
     size_t n_reasons;
-    int secret;                 /* a secret detector (keys, tokens) hit: never declassified */
+    int secret; /* a secret detector (keys, tokens) hit: never declassified */
 };
 
 #define POL_MAX_REASONS 64
@@ -71,13 +71,12 @@ struct pol_value {
 /* Labels field f, read as `name` (a source field, or "each.diff" etc. for a
  * part of one): declared is its declared label (-1: unknown, top). For a
  * content field, rules apply per part. Fills *out (release it). */
-int pol_label_value(const struct pol_labeller *l, const char *name, int declared,
-                    const char *value, size_t len, const struct src_part *parts,
-                    size_t n_parts, const char *unread_why, struct pol_value *out);
+int pol_label_value(const struct pol_labeller *l, const char *name, int declared, const char *value,
+                    size_t len, const struct src_part *parts, size_t n_parts,
+                    const char *unread_why, struct pol_value *out);
 
 /* pol_label_value for a source field of an item, with its declared label. */
-int pol_label_field(const struct pol_labeller *l, const struct src_field *f,
-                    struct pol_value *out);
+int pol_label_field(const struct pol_labeller *l, const struct src_field *f, struct pol_value *out);
 
 void pol_value_release(struct pol_value *v);
 
@@ -93,8 +92,7 @@ void pol_label_item(const struct pol_labeller *l, const struct src_item *item,
  * (top when the kind has none), raised by detectors over the key. A batch
  * stage names its items by key, so a key is a value like any other. Fills
  * *out (release it). */
-int pol_label_key(const struct pol_labeller *l, const struct src_item *item,
-                  struct pol_value *out);
+int pol_label_key(const struct pol_labeller *l, const struct src_item *item, struct pol_value *out);
 
 /* Labels the text of template t (the words around its placeholders: a
  * system or user message, inline or from a file) with the pipeline's

@@ -23,12 +23,11 @@ static const struct {
     int32_t cp;
     char ascii;
 } lookalikes[] = {
-    { 0x0430, 'a' }, { 0x0435, 'e' }, { 0x043e, 'o' }, { 0x0440, 'p' }, { 0x0441, 'c' },
-    { 0x0445, 'x' }, { 0x0443, 'y' }, { 0x0456, 'i' }, { 0x0458, 'j' }, { 0x0455, 's' },
-    { 0x043a, 'k' }, { 0x043c, 'm' }, { 0x043d, 'h' }, { 0x0442, 't' }, { 0x0432, 'b' },
-    { 0x0501, 'd' }, { 0x04bb, 'h' }, { 0x03b1, 'a' }, { 0x03bf, 'o' }, { 0x03c1, 'p' },
-    { 0x03bd, 'v' }, { 0x03b9, 'i' }, { 0x03ba, 'k' }, { 0x03c4, 't' }, { 0x03c5, 'u' },
-    { 0x03c7, 'x' }, { 0x03b5, 'e' }, { 0x03b2, 'b' }, { 0x03b7, 'n' },
+    {0x0430, 'a'}, {0x0435, 'e'}, {0x043e, 'o'}, {0x0440, 'p'}, {0x0441, 'c'}, {0x0445, 'x'},
+    {0x0443, 'y'}, {0x0456, 'i'}, {0x0458, 'j'}, {0x0455, 's'}, {0x043a, 'k'}, {0x043c, 'm'},
+    {0x043d, 'h'}, {0x0442, 't'}, {0x0432, 'b'}, {0x0501, 'd'}, {0x04bb, 'h'}, {0x03b1, 'a'},
+    {0x03bf, 'o'}, {0x03c1, 'p'}, {0x03bd, 'v'}, {0x03b9, 'i'}, {0x03ba, 'k'}, {0x03c4, 't'},
+    {0x03c5, 'u'}, {0x03c7, 'x'}, {0x03b5, 'e'}, {0x03b2, 'b'}, {0x03b7, 'n'},
 };
 
 static int zero_width(int32_t cp)
@@ -54,8 +53,8 @@ static uint8_t *valid_utf8(const char *s, size_t len, size_t *n)
     size_t o = 0;
     for (size_t i = 0; i < len;) {
         int32_t cp = 0;
-        utf8proc_ssize_t k = utf8proc_iterate((const uint8_t *)s + i, (utf8proc_ssize_t)(len - i),
-                                              &cp);
+        utf8proc_ssize_t k =
+            utf8proc_iterate((const uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp);
         if (k <= 0) {
             memcpy(b + o, "\xef\xbf\xbd", 3);
             o += 3;

@@ -94,10 +94,10 @@ static int tools_label(const struct ctx *c, const struct pipe_stage *s)
     for (size_t i = 0; i < s->n_tools; i++) {
         const char *t = s->tools[i];
         int b = strcmp(t, "list_files") == 0 ? pol_field_bound(c->p, 0, "pr.files", NULL)
-              : strcmp(t, "git_log") == 0
-                  ? pol_label_join(c->p, pol_field_bound(c->p, 0, "pr.title", NULL),
-                                   pol_field_bound(c->p, 0, "pr.files", NULL))
-                  : pol_field_bound(c->p, 0, "pr.diff", NULL);
+                : strcmp(t, "git_log") == 0
+                    ? pol_label_join(c->p, pol_field_bound(c->p, 0, "pr.title", NULL),
+                                     pol_field_bound(c->p, 0, "pr.files", NULL))
+                    : pol_field_bound(c->p, 0, "pr.diff", NULL);
         l = pol_label_join(c->p, l, b);
     }
     return l;
@@ -245,7 +245,7 @@ static int part_label(const struct ctx *c, const char *path, char *old)
 {
     const struct src_field *d = src_item_find(c->item, "pr.diff");
     int declared = pipe_source_field_label(c->p, "pr.diff");
-    struct src_part one = { 0 };
+    struct src_part one = {0};
     const char *v = NULL;
     for (size_t i = 0; d && d->value && i < d->n_parts && !v; i++)
         if (strcmp(d->parts[i].path, path) == 0) {
@@ -283,9 +283,9 @@ static void plan_files(const struct ctx *c, size_t s, size_t *cap)
         size_t n = strcspn(line, "\n"), len = 0, old_len = 0;
         const char *old = NULL, *path = src_git_files_line_path(line, n, &len, &old, &old_len);
         char *copy = bh_xstrndup(path, len), *old_copy = old ? bh_xstrndup(old, old_len) : NULL;
-        struct elem e = { copy, part_label(c, copy, old_copy), 0, diff_len(c, copy) };
+        struct elem e = {copy, part_label(c, copy, old_copy), 0, diff_len(c, copy)};
         free(old_copy);
-        struct pol_task_plan t = { 0 };
+        struct pol_task_plan t = {0};
         task_decide(c, s, &e, &t);
         t.element = copy;
         out = out < 0 || t.output < 0 ? -1 : pol_label_join(c->p, out, t.output);
@@ -299,7 +299,7 @@ int pol_plan_item(const struct pol_labeller *l, const int *clearance, const stru
                   struct pol_item_plan *out)
 {
     const struct pipeline *p = l ? pol_labeller_pipeline(l) : NULL;
-    struct ctx c = { l, p, clearance, item, out };
+    struct ctx c = {l, p, clearance, item, out};
     size_t cap = 0;
     memset(out, 0, sizeof(*out));
     out->n_fields = p->source.n_fields;
@@ -321,9 +321,9 @@ int pol_plan_item(const struct pol_labeller *l, const int *clearance, const stru
             plan_files(&c, s, &cap);
             continue;
         }
-        struct elem e = { NULL, 0, st->for_each_stage >= 0 ? out->outputs[st->for_each_stage] : 0,
-                          0 };
-        struct pol_task_plan t = { 0 };
+        struct elem e = {NULL, 0, st->for_each_stage >= 0 ? out->outputs[st->for_each_stage] : 0,
+                         0};
+        struct pol_task_plan t = {0};
         task_decide(&c, s, &e, &t);
         if (st->for_each)
             t.element = bh_xstrdup("each element");
@@ -356,10 +356,10 @@ static int batch_label(const struct pol_labeller *lab, const int *clearance,
 {
     const struct pipeline *p = pol_labeller_pipeline(lab);
     int label = text_label(lab, &p->stages[s]), per_item = pol_stage_names_items(p, s);
-    snprintf(why, why_size, label ? "its template's text is %s (a detector hit)"
-                                  : "reads nothing", pol_label_name(p, label));
+    snprintf(why, why_size, label ? "its template's text is %s (a detector hit)" : "reads nothing",
+             pol_label_name(p, label));
     for (size_t i = 0; i < n_items; i++) {
-        struct ctx c = { NULL, p, clearance, NULL, (struct pol_item_plan *)&items[i] };
+        struct ctx c = {NULL, p, clearance, NULL, (struct pol_item_plan *)&items[i]};
         int missing = 0;
         char w[256];
         int l = prompt_label(&c, s, NULL, &missing, w, sizeof(w));
@@ -376,8 +376,8 @@ static int batch_label(const struct pol_labeller *lab, const int *clearance,
 }
 
 void pol_plan_batch(const struct pol_labeller *l, const int *clearance,
-                    const struct pol_item_plan *items, size_t n_items,
-                    struct pol_task_plan *tasks, size_t *n_tasks)
+                    const struct pol_item_plan *items, size_t n_items, struct pol_task_plan *tasks,
+                    size_t *n_tasks)
 {
     const struct pipeline *p = pol_labeller_pipeline(l);
     *n_tasks = 0;

@@ -19,11 +19,11 @@ struct pol_value;
 struct src_item;
 
 enum pol_decision {
-    POL_ALLOW,      /* sent to the stage's endpoint */
-    POL_REROUTE,    /* above the clearance; the reroute target runs instead */
-    POL_SKIP,       /* above the clearance; on_sensitive skip: withheld */
-    POL_REFUSE,     /* above the clearance (of the stage, or of its reroute target) */
-    POL_WITHHELD,   /* not run: a stage it depends on was skipped, refused or withheld */
+    POL_ALLOW,    /* sent to the stage's endpoint */
+    POL_REROUTE,  /* above the clearance; the reroute target runs instead */
+    POL_SKIP,     /* above the clearance; on_sensitive skip: withheld */
+    POL_REFUSE,   /* above the clearance (of the stage, or of its reroute target) */
+    POL_WITHHELD, /* not run: a stage it depends on was skipped, refused or withheld */
 };
 
 /* "allow", "reroute", "skip", "refuse", "withheld". */
@@ -37,20 +37,20 @@ enum pol_decision pol_decide(const struct pipeline *p, size_t s, int label, int 
 
 struct pol_task_plan {
     size_t stage;
-    char *element;           /* for_each pr.files: the file; for_each S.output: "each element"
-                                (the count is known only at run time); else NULL. Owned by
-                                the item plan */
-    int label;               /* the prompt's label with this item's data */
+    char *element; /* for_each pr.files: the file; for_each S.output: "each element"
+                      (the count is known only at run time); else NULL. Owned by
+                      the item plan */
+    int label;     /* the prompt's label with this item's data */
     enum pol_decision decision;
-    size_t ran;              /* the stage that runs: stage, or its reroute target */
-    int ran_label;           /* the target's prompt label when rerouted, else label */
-    int output;              /* the output's label for dependants, -1 when there is none */
-    int declassified;        /* output lowered by declassify (if its guards pass) */
-    char why[256];           /* what carries the label (the highest read), or what withheld it */
-    size_t bytes;            /* item tasks: the bytes of the prompt of the stage that runs
-                                (ran) known before any model runs — its templates' text and
-                                the item's values; a stage's output counts 0, so this is at
-                                most what the run renders. 0 for batch tasks */
+    size_t ran;       /* the stage that runs: stage, or its reroute target */
+    int ran_label;    /* the target's prompt label when rerouted, else label */
+    int output;       /* the output's label for dependants, -1 when there is none */
+    int declassified; /* output lowered by declassify (if its guards pass) */
+    char why[256];    /* what carries the label (the highest read), or what withheld it */
+    size_t bytes;     /* item tasks: the bytes of the prompt of the stage that runs
+                         (ran) known before any model runs — its templates' text and
+                         the item's values; a stage's output counts 0, so this is at
+                         most what the run renders. 0 for batch tasks */
 };
 
 /* The token estimate a run checks every prompt with (stages'
@@ -64,13 +64,13 @@ long pol_tokens_estimate(size_t bytes);
 int pol_prompt_over(size_t bytes, long window);
 
 struct pol_item_plan {
-    struct pol_value *fields;     /* per source field, in p->source.fields order */
+    struct pol_value *fields; /* per source field, in p->source.fields order */
     size_t n_fields;
-    struct pol_task_plan *tasks;  /* item-scope tasks in run order */
+    struct pol_task_plan *tasks; /* item-scope tasks in run order */
     size_t n_tasks;
-    int *outputs;                 /* per stage: the label of its output for this item, -1 none */
-    int key;                      /* the item key's label (pol_label_key): batch prompts name
-                                     the item by it */
+    int *outputs; /* per stage: the label of its output for this item, -1 none */
+    int key;      /* the item key's label (pol_label_key): batch prompts name
+                     the item by it */
 };
 
 /* Plans one item. clearance[n_stages] is each stage's effective clearance
@@ -85,7 +85,7 @@ void pol_item_plan_release(struct pol_item_plan *ip);
  * and its templates' own text. Fills tasks (one per batch stage, in run
  * order; *n_tasks may be 0). tasks has room for the pipeline's n_stages. */
 void pol_plan_batch(const struct pol_labeller *l, const int *clearance,
-                    const struct pol_item_plan *items, size_t n_items,
-                    struct pol_task_plan *tasks, size_t *n_tasks);
+                    const struct pol_item_plan *items, size_t n_items, struct pol_task_plan *tasks,
+                    size_t *n_tasks);
 
 #endif

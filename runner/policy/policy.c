@@ -173,8 +173,7 @@ static void enabled_collect(const struct pipeline *p, struct enabled *e)
         enabled_add(e, s->custom[i].id ? s->custom[i].id : "?", norm(p, s->custom[i].label));
 }
 
-size_t pol_detectors_enabled(const struct pipeline *p, const char **ids, int *labels,
-                             size_t cap)
+size_t pol_detectors_enabled(const struct pipeline *p, const char **ids, int *labels, size_t cap)
 {
     struct enabled e;
     enabled_collect(p, &e);
@@ -326,8 +325,7 @@ static int bound_of(const struct pipeline *p, size_t s, const char *field, const
     return top(p); /* unknown means top */
 }
 
-int pol_field_bound(const struct pipeline *p, size_t stage, const char *field,
-                    const int *outputs)
+int pol_field_bound(const struct pipeline *p, size_t stage, const char *field, const int *outputs)
 {
     return bound_of(p, stage, field, outputs, 0);
 }
@@ -343,11 +341,11 @@ static const struct {
     const char *name, *a, *b, *words;
     int files; /* labelled by whole files of the tree, which may be binary (unscanned) */
 } tool_sources[] = {
-    { "read_file", "pr.diff", NULL, "pr.diff", 1 },
-    { "grep", "pr.diff", NULL, "pr.diff", 1 },
-    { "diff", "pr.diff", NULL, "pr.diff", 0 },
-    { "list_files", "pr.files", NULL, "pr.files", 0 },
-    { "git_log", "pr.title", "pr.files", "pr.title and pr.files", 0 },
+    {"read_file", "pr.diff", NULL, "pr.diff", 1},
+    {"grep", "pr.diff", NULL, "pr.diff", 1},
+    {"diff", "pr.diff", NULL, "pr.diff", 0},
+    {"list_files", "pr.files", NULL, "pr.files", 0},
+    {"git_log", "pr.title", "pr.files", "pr.title and pr.files", 0},
 };
 #define N_TOOL_SOURCES (sizeof(tool_sources) / sizeof(tool_sources[0]))
 
@@ -425,25 +423,24 @@ const char **pol_stage_reads(const struct pipeline *p, size_t stage, size_t *n)
 struct chk {
     const struct pipeline *p;
     struct pol_stage_report *out;
-    int *od, *ot;           /* output bounds per stage: declared, detector (top until known) */
-    unsigned char *state;   /* 0 not yet, 1 being computed (a cycle reads top), 2 done */
-    int det;                /* the enabled detectors' highest label */
+    int *od, *ot;             /* output bounds per stage: declared, detector (top until known) */
+    unsigned char *state;     /* 0 not yet, 1 being computed (a cycle reads top), 2 done */
+    int det;                  /* the enabled detectors' highest label */
     struct pol_labeller *lab; /* scans template text; NULL when it could not be built */
 };
 
 /* What a stage reads, in both tiers, and what carries the highest of each. */
 struct input {
     int decl, det;
-    const char *why_decl;   /* the first read at the declared bound (NULL: reads nothing) */
-    const char *why_det;    /* the first read or tool at the detector bound */
-    int det_tool;           /* why_det is a tool */
-    size_t n_det_over;      /* reads and tools whose detector bound is above the clearance */
-    const char *tool;       /* the granted tool with the highest declared bound, or NULL */
+    const char *why_decl; /* the first read at the declared bound (NULL: reads nothing) */
+    const char *why_det;  /* the first read or tool at the detector bound */
+    int det_tool;         /* why_det is a tool */
+    size_t n_det_over;    /* reads and tools whose detector bound is above the clearance */
+    const char *tool;     /* the granted tool with the highest declared bound, or NULL */
     int tool_decl;
 };
 
-static void input_add(struct input *in, const char *what, int decl, int det, int clr,
-                      int is_tool)
+static void input_add(struct input *in, const char *what, int decl, int det, int clr, int is_tool)
 {
     if (!is_tool && (!in->why_decl || decl > in->decl)) {
         in->decl = decl;
@@ -516,11 +513,12 @@ static void refuse_reads(const struct chk *c, size_t i, const struct input *in)
     const struct pipe_stage *s = &c->p->stages[i];
     const char *what = in->why_decl ? in->why_decl : "its prompt";
     if (r->clearance == POL_NOTHING) {
-        bh_str_put(r->reason, sizeof(r->reason),
-                   "reads %s (%s) but may receive nothing at all: its endpoint '%s' is declared "
-                   "local and did not verify — trust its network (trusted_networks) if it is yours, "
-                   "point it at a local address, or declare it cloud",
-                   what, label_of(c, in->decl), c->p->endpoints[s->endpoint].name);
+        bh_str_put(
+            r->reason, sizeof(r->reason),
+            "reads %s (%s) but may receive nothing at all: its endpoint '%s' is declared "
+            "local and did not verify — trust its network (trusted_networks) if it is yours, "
+            "point it at a local address, or declare it cloud",
+            what, label_of(c, in->decl), c->p->endpoints[s->endpoint].name);
         return;
     }
     bh_str_put(r->reason, sizeof(r->reason),
@@ -586,8 +584,9 @@ static void action_words(const struct chk *c, size_t i, char *buf, size_t size)
         bh_str_put(buf, size, "on_sensitive reroute runs stage %s instead for that item",
                    c->p->stages[t].name);
     else
-        bh_str_put(buf, size, "on_sensitive fail refuses that item (exit 3) — set skip or "
-                              "reroute:STAGE to handle it");
+        bh_str_put(buf, size,
+                   "on_sensitive fail refuses that item (exit 3) — set skip or "
+                   "reroute:STAGE to handle it");
 }
 
 /* The note of a stage that is not refused: what can happen at run time. */
@@ -699,8 +698,7 @@ static void stage_eval(struct chk *c, size_t i)
         if (up >= 0)
             stage_eval(c, (size_t)up);
     }
-    if (s->on_sensitive == PIPE_ONS_REROUTE && s->reroute >= 0 &&
-        (size_t)s->reroute < p->n_stages)
+    if (s->on_sensitive == PIPE_ONS_REROUTE && s->reroute >= 0 && (size_t)s->reroute < p->n_stages)
         stage_eval(c, (size_t)s->reroute); /* a standby stage may come later in the order */
     struct input in;
     stage_input(c, i, reads, n, &in);
@@ -714,20 +712,22 @@ static void stage_eval(struct chk *c, size_t i)
     c->state[i] = 2;
 }
 
-size_t pol_check(const struct pipeline *p, const int *endpoint_local,
-                 struct pol_stage_report *out)
+size_t pol_check(const struct pipeline *p, const int *endpoint_local, struct pol_stage_report *out)
 {
     return pol_check_facts(p, endpoint_local, NULL, out);
 }
 
-size_t pol_check_facts(const struct pipeline *p, const int *endpoint_local,
-                       const int *stage_remote, struct pol_stage_report *out)
+size_t pol_check_facts(const struct pipeline *p, const int *endpoint_local, const int *stage_remote,
+                       struct pol_stage_report *out)
 {
     size_t n = p->n_stages ? p->n_stages : 1;
-    struct chk c = { .p = p, .out = out, .od = bh_xcalloc(n, sizeof(int)),
-                     .ot = bh_xcalloc(n, sizeof(int)), .state = bh_xcalloc(n, 1),
-                     .det = pol_detectors_top(p) };
-    struct bh_err lerr = { 0 };
+    struct chk c = {.p = p,
+                    .out = out,
+                    .od = bh_xcalloc(n, sizeof(int)),
+                    .ot = bh_xcalloc(n, sizeof(int)),
+                    .state = bh_xcalloc(n, 1),
+                    .det = pol_detectors_top(p)};
+    struct bh_err lerr = {0};
     if (pol_labeller_new(&c.lab, p, &lerr))
         c.lab = NULL; /* the loader resolved every detector: only a hand-built pipeline */
     memset(out, 0, p->n_stages * sizeof(*out));

@@ -45,8 +45,8 @@ int pol_endpoint_clearance(const struct pipeline *p, size_t endpoint, int endpoi
  * did not verify gets POL_NOTHING whatever it declares; a cloud model (name
  * or stub) on a local endpoint gets the bottom label whatever the stage
  * declares (a stage's clearance only lowers what the endpoint's verified
- * locality allows, and nobody declared that destination); otherwise the stage's declared clearance, else the endpoint's, else top for
- * local and bottom for cloud, never above the endpoint's. */
+ * locality allows, and nobody declared that destination); otherwise the stage's declared clearance,
+ * else the endpoint's, else top for local and bottom for cloud, never above the endpoint's. */
 int pol_stage_clearance(const struct pipeline *p, size_t stage, int endpoint_local);
 /* The same with the model_remote fact (see pol_stage_local_facts). */
 int pol_stage_clearance_facts(const struct pipeline *p, size_t stage, int endpoint_local,
@@ -55,31 +55,31 @@ int pol_stage_clearance_facts(const struct pipeline *p, size_t stage, int endpoi
 /* Per stage result of the static check (the rules are in pipelines/README.md,
  * "The static bounds check proves"; every label here is an index, never -1). */
 struct pol_stage_report {
-    int local;             /* effective locality */
-    int clearance;         /* effective clearance (POL_NOTHING possible) */
-    int input;             /* declared input bound: what the file's labels and rules allow */
-    int input_detect;      /* detector input bound: input raised by what detectors could find */
-    int output;            /* declared output bound (what S.output carries for dependants) */
-    int output_detect;     /* detector output bound */
-    int guarded;           /* on_sensitive is skip or reroute: an input above the clearance
-                              is turned away per item, not refused for the whole pipeline */
-    int declassified;      /* declassify lowered the declared output bound */
-    int ok;                /* not refused (see the README for every reason but the clearance
-                              above the endpoint's: pol_stage_over_endpoint) */
-    unsigned refused;      /* why not: POL_REFUSED_* bits, 0 when ok (reason says the first) */
-    char reason[256];      /* when !ok: what carries the label ("reads pr.diff (confidential),
-                              above its clearance internal — ...") or what is wrong */
-    char note[256];        /* when ok: what can happen at run time ("a detector hit in
-                              pr.title may raise it to restricted: on_sensitive fail refuses
-                              that item"), else "" */
+    int local;         /* effective locality */
+    int clearance;     /* effective clearance (POL_NOTHING possible) */
+    int input;         /* declared input bound: what the file's labels and rules allow */
+    int input_detect;  /* detector input bound: input raised by what detectors could find */
+    int output;        /* declared output bound (what S.output carries for dependants) */
+    int output_detect; /* detector output bound */
+    int guarded;       /* on_sensitive is skip or reroute: an input above the clearance
+                          is turned away per item, not refused for the whole pipeline */
+    int declassified;  /* declassify lowered the declared output bound */
+    int ok;            /* not refused (see the README for every reason but the clearance
+                          above the endpoint's: pol_stage_over_endpoint) */
+    unsigned refused;  /* why not: POL_REFUSED_* bits, 0 when ok (reason says the first) */
+    char reason[256];  /* when !ok: what carries the label ("reads pr.diff (confidential),
+                          above its clearance internal — ...") or what is wrong */
+    char note[256];    /* when ok: what can happen at run time ("a detector hit in
+                          pr.title may raise it to restricted: on_sensitive fail refuses
+                          that item"), else "" */
 };
 
 /* The reasons pol_check refuses a stage, in the order `reason` reports the
  * first. (A clearance declared above the endpoint's is a mistake in the file,
  * not a flow: pol_stage_over_endpoint in graph.h; check and run refuse it too.) */
-#define POL_REFUSED_TOOL 1u      /* a granted tool returns data above the clearance */
-#define POL_REFUSED_INPUT 2u     /* declared input above the clearance, on_sensitive fail */
-#define POL_REFUSED_REROUTE 4u   /* reroute:T does not go toward more privacy */
+#define POL_REFUSED_TOOL 1u    /* a granted tool returns data above the clearance */
+#define POL_REFUSED_INPUT 2u   /* declared input above the clearance, on_sensitive fail */
+#define POL_REFUSED_REROUTE 4u /* reroute:T does not go toward more privacy */
 
 /* The label a built-in detector raises to in this pipeline: the label of its
  * default name (d->label) when the pipeline has one, else the top label. */
@@ -93,8 +93,7 @@ int pol_detectors_top(const struct pipeline *p);
 /* The declared bound of a placeholder or for_each list (the README's table),
  * given the output bounds computed so far (outputs[n_stages], declared tier,
  * or NULL to read every stage output as top). Never -1. */
-int pol_field_bound(const struct pipeline *p, size_t stage, const char *field,
-                    const int *outputs);
+int pol_field_bound(const struct pipeline *p, size_t stage, const char *field, const int *outputs);
 
 /* The detector bound of a placeholder: its declared bound joined with
  * pol_detectors_top for what is read from the source (fields, each.*),
@@ -146,8 +145,7 @@ const char **pol_stage_reads(const struct pipeline *p, size_t stage, size_t *n);
  * Fills ids[0..cap) (borrowed from the detector table or the pipeline) and
  * labels[0..cap) (either may be NULL when cap is 0) without duplicates, and
  * returns how many there are (more than cap: only the first cap are filled). */
-size_t pol_detectors_enabled(const struct pipeline *p, const char **ids, int *labels,
-                             size_t cap);
+size_t pol_detectors_enabled(const struct pipeline *p, const char **ids, int *labels, size_t cap);
 
 /* Computes, in topological order, the bounds of every stage (input: the join
  * over everything its templates read and its tools return; output: see the
@@ -155,11 +153,10 @@ size_t pol_detectors_enabled(const struct pipeline *p, const char **ids, int *la
  * it comes in the order; a cycle the loader let through reads as top).
  * endpoint_local[i] says whether endpoint i verified local. Fills
  * out[n_stages]. Returns the number of stages that are not ok. */
-size_t pol_check(const struct pipeline *p, const int *endpoint_local,
-                 struct pol_stage_report *out);
+size_t pol_check(const struct pipeline *p, const int *endpoint_local, struct pol_stage_report *out);
 /* pol_check with facts found online: stage_remote[n_stages] (or NULL, which
  * is pol_check) says which stages' models the server listed as cloud stubs. */
-size_t pol_check_facts(const struct pipeline *p, const int *endpoint_local,
-                       const int *stage_remote, struct pol_stage_report *out);
+size_t pol_check_facts(const struct pipeline *p, const int *endpoint_local, const int *stage_remote,
+                       struct pol_stage_report *out);
 
 #endif

@@ -21,21 +21,21 @@
 #include "policy/norm.h"
 #include "util/bh_xmalloc.h"
 
-#define KEY_MIN 6       /* the shortest rare unit: a 6-digit number */
+#define KEY_MIN 6 /* the shortest rare unit: a 6-digit number */
 #define KEY_MAX 256
-#define SPAN_MAX 8      /* parts in one unit */
-#define RUN_MIN 4       /* single characters that make a spelled-out run */
-#define RUN_GAP 3       /* separators between two of them, at most */
-#define RUN_PIECE 64    /* the longest piece of a run looked up */
-#define KEY_LEN_MIN 12  /* a key-like unit: the prefix and enough after it */
+#define SPAN_MAX 8     /* parts in one unit */
+#define RUN_MIN 4      /* single characters that make a spelled-out run */
+#define RUN_GAP 3      /* separators between two of them, at most */
+#define RUN_PIECE 64   /* the longest piece of a run looked up */
+#define KEY_LEN_MIN 12 /* a key-like unit: the prefix and enough after it */
 #define MIXED_MIN 8
 #define MIXED_SWITCHES 3
 #define MIXED_BITS 2.5
 
 static const char *const key_prefixes[] = {
-    "akia", "asia", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "sk-",
-    "sk_live_", "sk_test_", "rk_live_", "xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-", "aiza",
-    "eyj",
+    "akia",        "asia",   "ghp_",  "gho_",     "ghu_",     "ghs_",     "ghr_",
+    "github_pat_", "glpat-", "sk-",   "sk_live_", "sk_test_", "rk_live_", "xoxa-",
+    "xoxb-",       "xoxp-",  "xoxr-", "xoxs-",    "aiza",     "eyj",
 };
 
 static int is_digit(int c)
@@ -61,7 +61,7 @@ static int is_tok(int c)
 /* Shannon entropy, bits per character, of the letters and digits of u. */
 static double entropy(const char *u, size_t n, size_t an)
 {
-    size_t count[256] = { 0 };
+    size_t count[256] = {0};
     double h = 0;
     for (size_t i = 0; i < n; i++)
         if (is_an((unsigned char)u[i]))
@@ -114,7 +114,7 @@ int pol_rare_class(const char *u, size_t n)
 
 const char *pol_rare_class_name(int cls)
 {
-    static const char *const names[] = { "", "key-like", "number", "high-entropy" };
+    static const char *const names[] = {"", "key-like", "number", "high-entropy"};
     return cls > 0 && cls < 4 ? names[cls] : "";
 }
 
@@ -173,7 +173,7 @@ static void table_add(struct table *t, const char *k, size_t n, size_t input)
         return;
     t->keys = bh_xgrow(t->keys, &t->keys_cap, t->keys_len + n, 1);
     memcpy(t->keys + t->keys_len, k, n);
-    *e = (struct entry){ h, t->keys_len, n, input, 1, 0 };
+    *e = (struct entry){h, t->keys_len, n, input, 1, 0};
     t->keys_len += n;
     t->n++;
 }
@@ -185,12 +185,12 @@ enum side { HIGH, LOW, OUT };
 struct walk {
     struct table *t;
     enum side side;
-    size_t input;      /* HIGH: the input's index */
-    int found, cls;    /* OUT: a leak, its class */
-    size_t from;       /* OUT: the input it came from */
-    size_t *parts;     /* start, end offsets of the current token's parts */
+    size_t input;   /* HIGH: the input's index */
+    int found, cls; /* OUT: a leak, its class */
+    size_t from;    /* OUT: the input it came from */
+    size_t *parts;  /* start, end offsets of the current token's parts */
     size_t parts_cap;
-    char *run;         /* the current spelled-out run's characters */
+    char *run; /* the current spelled-out run's characters */
     size_t run_cap;
     char key[KEY_MAX];
 };
@@ -239,8 +239,7 @@ static void token_units(struct walk *w, const char *s, size_t a, size_t b)
         for (size_t j = i; j < np && j < i + SPAN_MAX && kn < KEY_MAX; j++) {
             for (size_t p = w->parts[2 * j]; p < w->parts[2 * j + 1] && kn < KEY_MAX; p++)
                 w->key[kn++] = (char)pol_norm_fold((unsigned char)s[p]);
-            unit_visit(w, s + w->parts[2 * i], w->parts[2 * j + 1] - w->parts[2 * i], w->key,
-                       kn);
+            unit_visit(w, s + w->parts[2 * i], w->parts[2 * j + 1] - w->parts[2 * i], w->key, kn);
         }
     }
 }
@@ -319,7 +318,7 @@ static void text_units(struct walk *w, const char *s, size_t len)
 int pol_rare_find(const struct pol_decl_input *in, size_t n_in, int to, const char *out,
                   size_t out_len, size_t *input, int *cls)
 {
-    struct table t = { 0 };
+    struct table t = {0};
     struct walk *w = bh_xcalloc(1, sizeof(*w));
     w->t = &t;
     for (int pass = HIGH; pass <= LOW; pass++)

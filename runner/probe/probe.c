@@ -33,7 +33,7 @@ struct wait {
 static int probe_data(void *ud, const char *data, size_t len)
 {
     struct wait *w = ud;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     return prov_doc_feed(w->doc, data, len, &err) ? 1 : 0;
 }
 
@@ -47,7 +47,7 @@ static void probe_done(void *ud, const struct net_result *r)
 /* The reply as the stub check reads it: remote_host, else remote_model. */
 static int reply_read(const struct wait *w, char **remote, struct bh_err *err)
 {
-    struct prov_show s = { 0 };
+    struct prov_show s = {0};
     int rc = prov_probe_finish(w->doc, w->result.status, &s, err);
     char **take = s.remote_host ? &s.remote_host : s.remote_model ? &s.remote_model : NULL;
     if (rc == 0 && take) {
@@ -58,14 +58,19 @@ static int reply_read(const struct wait *w, char **remote, struct bh_err *err)
     return rc;
 }
 
-int probe_model_remote(struct egr_gate *g, struct net *n, const struct probe_req *r,
-                       char **remote, struct bh_err *err)
+int probe_model_remote(struct egr_gate *g, struct net *n, const struct probe_req *r, char **remote,
+                       struct bh_err *err)
 {
-    struct wait w = { .doc = prov_doc_new(PROBE_REPLY_MAX) };
-    struct egr_manage_req m = { .endpoint = r->endpoint, .kind = EGR_MANAGE_PROBE,
-                                .model = r->model, .keep_alive = r->keep_alive,
-                                .num_ctx = r->num_ctx, .max_reply = PROBE_REPLY_MAX,
-                                .on_data = probe_data, .on_done = probe_done, .ud = &w };
+    struct wait w = {.doc = prov_doc_new(PROBE_REPLY_MAX)};
+    struct egr_manage_req m = {.endpoint = r->endpoint,
+                               .kind = EGR_MANAGE_PROBE,
+                               .model = r->model,
+                               .keep_alive = r->keep_alive,
+                               .num_ctx = r->num_ctx,
+                               .max_reply = PROBE_REPLY_MAX,
+                               .on_data = probe_data,
+                               .on_done = probe_done,
+                               .ud = &w};
     *remote = NULL;
     int rc = egr_send_manage(g, &m, err);
     while (rc == 0 && !w.done)

@@ -30,7 +30,7 @@ struct probe_req {
  * audit store, or an endpoint whose local claim did not verify); BH_EINVAL
  * for a model or keep_alive the gate will not put in a body. *remote is
  * NULL on every error. */
-int probe_model_remote(struct egr_gate *g, struct net *n, const struct probe_req *r,
-                       char **remote, struct bh_err *err);
+int probe_model_remote(struct egr_gate *g, struct net *n, const struct probe_req *r, char **remote,
+                       struct bh_err *err);
 
 #endif

@@ -14,12 +14,12 @@ struct bh_err;
 /* One entry of /api/tags or /api/ps. Strings owned; NULL when absent. */
 struct prov_model {
     char *name;
-    char *remote_host;    /* a cloud stub: the host Ollama forwards to */
-    char *remote_model;   /* a cloud stub: the model there */
-    int64_t size;         /* bytes; 0 when absent */
-    int64_t size_vram;    /* /api/ps */
+    char *remote_host;      /* a cloud stub: the host Ollama forwards to */
+    char *remote_model;     /* a cloud stub: the model there */
+    int64_t size;           /* bytes; 0 when absent */
+    int64_t size_vram;      /* /api/ps */
     int64_t context_length; /* /api/ps: the num_ctx it was loaded with; 0 when absent */
-    char *expires_at;     /* /api/ps */
+    char *expires_at;       /* /api/ps */
 };
 
 struct prov_models {
@@ -65,16 +65,14 @@ int prov_doc_feed(struct prov_doc *d, const char *data, size_t len, struct bh_er
 int prov_models_finish(struct prov_doc *d, long status, struct prov_models *out,
                        struct bh_err *err);
 /* Ends a /api/show reply: the same errors (404: the model is not there). */
-int prov_show_finish(struct prov_doc *d, long status, struct prov_show *out,
-                     struct bh_err *err);
+int prov_show_finish(struct prov_doc *d, long status, struct prov_show *out, struct bh_err *err);
 
 /* Ends the reply of a probe (a non-streamed POST /api/chat, see
  * EGR_MANAGE_PROBE): fills only remote_host and remote_model, non-empty when
  * the server says it forwarded the request (a cloud stub). BH_EREPLY with
  * the server's text for a non-2xx status, and for a body that is not a JSON
  * object. */
-int prov_probe_finish(struct prov_doc *d, long status, struct prov_show *out,
-                      struct bh_err *err);
+int prov_probe_finish(struct prov_doc *d, long status, struct prov_show *out, struct bh_err *err);
 
 /* Ends a GET /v1/models reply (OpenAI and Anthropic dialects, llama.cpp's
  * server): one entry per data[] element, named by its "id"; context_length
@@ -91,23 +89,21 @@ int prov_health_finish(struct prov_doc *d, long status, struct bh_err *err);
 
 /* What GET /api/version and GET /api/status tell of the server itself. */
 struct prov_server {
-    char version[32];     /* "0.18.1" (cleaned, capped); "" when not known */
-    int status;           /* 1: /api/status answered; 0: it answered 404 (a server older
-                             than the endpoint) */
-    int cloud_disabled;   /* status.cloud.disabled: the server refuses every cloud model */
-    char cloud_source[16];/* status.cloud.source: "none", "env", "config", "both" ("" when
-                             absent) */
+    char version[32];      /* "0.18.1" (cleaned, capped); "" when not known */
+    int status;            /* 1: /api/status answered; 0: it answered 404 (a server older
+                              than the endpoint) */
+    int cloud_disabled;    /* status.cloud.disabled: the server refuses every cloud model */
+    char cloud_source[16]; /* status.cloud.source: "none", "env", "config", "both" ("" when
+                              absent) */
 };
 
 /* Ends a /api/version reply into s->version. BH_EREPLY for a non-2xx status
  * or a body without a "version" string. */
-int prov_version_finish(struct prov_doc *d, long status, struct prov_server *s,
-                        struct bh_err *err);
+int prov_version_finish(struct prov_doc *d, long status, struct prov_server *s, struct bh_err *err);
 /* Ends a /api/status reply: 404 is not an error (s->status 0: an older server
  * without the endpoint); 200 fills cloud_disabled and cloud_source. BH_EREPLY
  * for another status or a body that is not {"cloud":{...}}. */
-int prov_status_finish(struct prov_doc *d, long status, struct prov_server *s,
-                       struct bh_err *err);
+int prov_status_finish(struct prov_doc *d, long status, struct prov_server *s, struct bh_err *err);
 
 /* Compares two Ollama versions ("0.17.6", "v0.18.0-rc1", "0.12.3-fake") by
  * their numeric major.minor.patch (a suffix is ignored, a missing part reads
@@ -125,9 +121,9 @@ int prov_version_honours_local(const char *version);
 
 /* One line of /api/pull progress. */
 struct prov_pull_step {
-    const char *status;   /* "pulling manifest", "pulling 3f1a...", "success" (borrowed
-                             for the call; cleaned of control characters) */
-    const char *digest;   /* "" when absent */
+    const char *status;       /* "pulling manifest", "pulling 3f1a...", "success" (borrowed
+                                 for the call; cleaned of control characters) */
+    const char *digest;       /* "" when absent */
     int64_t total, completed; /* 0 when absent (Ollama leaves out zeros) */
 };
 typedef void (*prov_pull_fn)(void *ud, const struct prov_pull_step *step);

@@ -134,14 +134,15 @@ void prov_doc_free(struct prov_doc *d)
 int prov_doc_feed(struct prov_doc *d, const char *data, size_t len, struct bh_err *err)
 {
     if (bh_buf_append(&d->b, data, len))
-        return bh_err_set(err, BH_ETOOBIG, "the reply exceeds %zu bytes — check that the "
-                          "endpoint speaks the 'ollama' API", d->b.max);
+        return bh_err_set(err, BH_ETOOBIG,
+                          "the reply exceeds %zu bytes — check that the "
+                          "endpoint speaks the 'ollama' API",
+                          d->b.max);
     return 0;
 }
 
 /* The server's text for an error status: its {"error"} or the body's head. */
-static int status_error(const struct prov_doc *d, long status, const char *what,
-                        struct bh_err *err)
+static int status_error(const struct prov_doc *d, long status, const char *what, struct bh_err *err)
 {
     char text[PROV_TEXT_MAX + 4];
     json_t *o = json_loadb(d->b.data ? d->b.data : "", d->b.len, 0, NULL);
@@ -168,8 +169,10 @@ static int doc_object(const struct prov_doc *d, long status, const char *what, j
         return 0;
     json_decref(*out);
     *out = NULL;
-    return bh_err_set(err, BH_EREPLY, "%s: the reply is not a JSON object — check that the "
-                      "endpoint speaks the 'ollama' API", what);
+    return bh_err_set(err, BH_EREPLY,
+                      "%s: the reply is not a JSON object — check that the "
+                      "endpoint speaks the 'ollama' API",
+                      what);
 }
 
 static void take_int(int64_t *dst, json_t *v)
@@ -191,8 +194,7 @@ static void take_model(struct prov_model *m, json_t *o)
     take_int(&m->context_length, json_object_get(o, "context_length"));
 }
 
-int prov_models_finish(struct prov_doc *d, long status, struct prov_models *out,
-                       struct bh_err *err)
+int prov_models_finish(struct prov_doc *d, long status, struct prov_models *out, struct bh_err *err)
 {
     json_t *o = NULL;
     memset(out, 0, sizeof(*out));
@@ -202,7 +204,8 @@ int prov_models_finish(struct prov_doc *d, long status, struct prov_models *out,
     json_t *arr = json_object_get(o, "models");
     if (!json_is_array(arr)) {
         json_decref(o);
-        return bh_err_set(err, BH_EREPLY, "listing models: the reply has no 'models' array — "
+        return bh_err_set(err, BH_EREPLY,
+                          "listing models: the reply has no 'models' array — "
                           "check that the endpoint speaks the 'ollama' API");
     }
     out->v = bh_xcalloc(json_array_size(arr) + 1, sizeof(*out->v));
@@ -233,7 +236,8 @@ static int64_t context_length(json_t *info)
     }
     const char *k;
     json_t *v;
-    json_object_foreach(info, k, v) {
+    json_object_foreach(info, k, v)
+    {
         size_t len = strlen(k);
         if (len > 15 && strcmp(k + len - 15, ".context_length") == 0) {
             take_int(&n, v);
@@ -258,8 +262,7 @@ int prov_show_finish(struct prov_doc *d, long status, struct prov_show *out, str
     return 0;
 }
 
-int prov_probe_finish(struct prov_doc *d, long status, struct prov_show *out,
-                      struct bh_err *err)
+int prov_probe_finish(struct prov_doc *d, long status, struct prov_show *out, struct bh_err *err)
 {
     json_t *o = NULL;
     memset(out, 0, sizeof(*out));
@@ -300,7 +303,8 @@ int prov_v1_models_finish(struct prov_doc *d, long status, struct prov_models *o
     json_t *arr = json_object_get(o, "data");
     if (!json_is_array(arr)) {
         json_decref(o);
-        return bh_err_set(err, BH_EREPLY, "GET /v1/models: the reply has no 'data' array — "
+        return bh_err_set(err, BH_EREPLY,
+                          "GET /v1/models: the reply has no 'data' array — "
                           "check that the endpoint speaks the OpenAI or Anthropic API");
     }
     out->v = bh_xcalloc(json_array_size(arr) + 1, sizeof(*out->v));
@@ -326,8 +330,7 @@ int prov_health_finish(struct prov_doc *d, long status, struct bh_err *err)
 
 /* ---- the server itself ---- */
 
-int prov_version_finish(struct prov_doc *d, long status, struct prov_server *s,
-                        struct bh_err *err)
+int prov_version_finish(struct prov_doc *d, long status, struct prov_server *s, struct bh_err *err)
 {
     json_t *o = NULL;
     s->version[0] = '\0';
@@ -339,14 +342,14 @@ int prov_version_finish(struct prov_doc *d, long status, struct prov_server *s,
         prov_clean_into(s->version, sizeof(s->version), json_string_value(v),
                         json_string_length(v));
     else
-        rc = bh_err_set(err, BH_EREPLY, "asking the version: the reply has no 'version' — check "
+        rc = bh_err_set(err, BH_EREPLY,
+                        "asking the version: the reply has no 'version' — check "
                         "that the endpoint speaks the 'ollama' API");
     json_decref(o);
     return rc;
 }
 
-int prov_status_finish(struct prov_doc *d, long status, struct prov_server *s,
-                       struct bh_err *err)
+int prov_status_finish(struct prov_doc *d, long status, struct prov_server *s, struct bh_err *err)
 {
     json_t *o = NULL;
     s->status = 0;
@@ -360,7 +363,8 @@ int prov_status_finish(struct prov_doc *d, long status, struct prov_server *s,
     json_t *cloud = json_object_get(o, "cloud"), *src = json_object_get(cloud, "source");
     if (!json_is_object(cloud)) {
         json_decref(o);
-        return bh_err_set(err, BH_EREPLY, "asking the cloud status: the reply has no 'cloud' "
+        return bh_err_set(err, BH_EREPLY,
+                          "asking the cloud status: the reply has no 'cloud' "
                           "object — check that the endpoint speaks the 'ollama' API");
     }
     s->status = 1;
@@ -440,7 +444,7 @@ static void pull_step(struct prov_pull *s, json_t *o)
 {
     char status[128], digest[96];
     json_t *st = json_object_get(o, "status"), *dg = json_object_get(o, "digest");
-    struct prov_pull_step step = { .status = status, .digest = digest };
+    struct prov_pull_step step = {.status = status, .digest = digest};
     prov_clean_into(status, sizeof(status), json_is_string(st) ? json_string_value(st) : "",
                     json_is_string(st) ? json_string_length(st) : 0);
     prov_clean_into(digest, sizeof(digest), json_is_string(dg) ? json_string_value(dg) : "",
@@ -462,8 +466,10 @@ static void pull_line(struct prov_pull *s, const char *p, size_t n)
     json_t *o = json_loadb(p, n, 0, NULL);
     json_t *e = json_object_get(o, "error");
     if (!json_is_object(o)) {
-        bh_err_set(&s->err, BH_EREPLY, "line %zu of the pull progress is not a JSON object — "
-                   "check that the endpoint speaks the 'ollama' API", s->lineno);
+        bh_err_set(&s->err, BH_EREPLY,
+                   "line %zu of the pull progress is not a JSON object — "
+                   "check that the endpoint speaks the 'ollama' API",
+                   s->lineno);
     } else if (e && !json_is_null(e)) {
         char text[PROV_TEXT_MAX + 4];
         prov_clean_into(text, sizeof(text), json_is_string(e) ? json_string_value(e) : "?",
@@ -481,8 +487,10 @@ int prov_pull_feed(struct prov_pull *s, const char *data, size_t len, struct bh_
         const char *nl = memchr(data, '\n', len);
         size_t n = nl ? (size_t)(nl - data) : len;
         if (bh_buf_append(&s->line, data, n))
-            return bh_err_set(err, BH_ETOOBIG, "a line of the pull progress exceeds %zu bytes — "
-                              "check that the endpoint speaks the 'ollama' API", s->line.max);
+            return bh_err_set(err, BH_ETOOBIG,
+                              "a line of the pull progress exceeds %zu bytes — "
+                              "check that the endpoint speaks the 'ollama' API",
+                              s->line.max);
         if (!nl)
             break;
         s->lineno++;
@@ -511,7 +519,8 @@ int prov_pull_finish(struct prov_pull *s, long status, struct bh_err *err)
         return s->err.code;
     }
     if (!s->success)
-        return bh_err_set(err, BH_EREPLY, "the pull ended before it reported success "
+        return bh_err_set(err, BH_EREPLY,
+                          "the pull ended before it reported success "
                           "(connection cut?) — run it again");
     return 0;
 }

@@ -36,7 +36,7 @@
 struct prov_stream {
     struct prov_acc a;
     struct prov_body body;
-    size_t events; /* events seen, for messages */
+    size_t events;           /* events seen, for messages */
     int64_t n_prompt, n_ctx; /* llama-server's exceed_context_size_error: the prompt's
                                 tokens and the server's context; 0 when not told */
 };
@@ -384,7 +384,8 @@ static const struct prov_http_rule http_rules[] = {
      " — lower max_concurrency or max_requests_per_minute if it keeps happening"},
     {500, NULL, "the server failed",
      " — not retried (the same request fails the same way): the server's log has the details"},
-    {502, NULL, "bad gateway", " — the proxy in front of the server got no answer from it: "
+    {502, NULL, "bad gateway",
+     " — the proxy in front of the server got no answer from it: "
      "check that the server runs"},
     {503, NULL, "server overloaded or unavailable",
      " — lower max_concurrency if it keeps happening"},
@@ -415,7 +416,8 @@ static int stream_finish(struct prov_stream *s, long status, struct prov_reply *
         prov_acc_http_text(&s->a, text, sizeof(text));
         free(r->error);
         r->error = bh_xstrdup(text);
-        return bh_err_set(err, BH_EREPLY, "the prompt is too long for the model (400): %s — "
+        return bh_err_set(err, BH_EREPLY,
+                          "the prompt is too long for the model (400): %s — "
                           "%lld prompt tokens, context (n_ctx) %lld: raise the server's context "
                           "(llama-server -c / --ctx-size) or shorten the input (or split it)",
                           text, (long long)s->n_prompt, (long long)s->n_ctx);

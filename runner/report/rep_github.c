@@ -59,7 +59,7 @@ static void comment_body(FILE *f, const struct rep_run *r, const void *ud)
 static json_t *comment(const struct rep_run *r, size_t i, size_t k, int *bad)
 {
     const struct stage_finding *f = &r->f[i].v[k];
-    size_t ik[2] = { i, k };
+    size_t ik[2] = {i, k};
     char *body = md_string(comment_body, r, ik);
     json_t *c = json_pack("{s:s, s:I, s:s}", "path", f->path, "line", (json_int_t)f->end_line,
                           "side", "RIGHT");
@@ -85,8 +85,8 @@ int rep_github_review(FILE *out, const struct rep_run *r, struct bh_err *err)
         for (size_t k = 0; k < r->f[i].n; k++)
             rep_json_append(comments, comment(r, i, k, &bad), &bad);
     char *body = md_string(review_body, r, NULL);
-    json_t *doc = json_pack("{s:s, s:s, s:o}", "body", body, "event", "COMMENT", "comments",
-                            comments);
+    json_t *doc =
+        json_pack("{s:s, s:s, s:o}", "body", body, "event", "COMMENT", "comments", comments);
     free(body);
     if (!doc || bad) {
         json_decref(doc);

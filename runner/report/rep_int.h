@@ -15,10 +15,10 @@ struct rep_run {
     int64_t id;
     struct store_task *t;
     size_t n;
-    int *findings_stage;         /* per task: 1 when its stage's output is findings */
-    struct stage_findings *f;    /* per task: its findings (done findings tasks) */
-    char **unreadable;           /* per task: why its stored findings do not read, or NULL */
-    int fail_on;                 /* enum stage_severity, or -1 */
+    int *findings_stage;      /* per task: 1 when its stage's output is findings */
+    struct stage_findings *f; /* per task: its findings (done findings tasks) */
+    char **unreadable;        /* per task: why its stored findings do not read, or NULL */
+    int fail_on;              /* enum stage_severity, or -1 */
 };
 
 int rep_run_load(struct store *s, int64_t run_id, int fail_on, struct rep_run *r,
@@ -30,8 +30,7 @@ void rep_run_release(struct rep_run *r);
  * findings and becomes withheld, its error saying so with both labels; a
  * failed task whose label is unknown or above it loses its message, which
  * may quote the model's reply. Only ever removes. */
-int rep_run_clear(struct store *s, struct rep_run *r, const char *clearance,
-                  struct bh_err *err);
+int rep_run_clear(struct store *s, struct rep_run *r, const char *clearance, struct bh_err *err);
 void rep_run_outcome(const struct rep_run *r, struct rep_outcome *o);
 /* 1 when the run has at least one findings stage. */
 int rep_run_has_findings(const struct rep_run *r);

@@ -17,8 +17,11 @@
 /* Length of the valid UTF-8 sequence at p, or 0. */
 static size_t utf8_len(const unsigned char *p)
 {
-    size_t n = p[0] < 0x80 ? 1 : (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3
-               : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
+    size_t n = p[0] < 0x80             ? 1
+               : (p[0] & 0xE0) == 0xC0 ? 2
+               : (p[0] & 0xF0) == 0xE0 ? 3
+               : (p[0] & 0xF8) == 0xF0 ? 4
+                                       : 0;
     if (n == 2 && p[0] < 0xC2)
         return 0; /* overlong */
     for (size_t i = 1; i < n; i++)
@@ -43,7 +46,9 @@ static void xml(FILE *out, const char *s)
         case '>': fputs("&gt;", out); break;
         case '"': fputs("&quot;", out); break;
         case '\'': fputs("&apos;", out); break;
-        case '\t': case '\n': case '\r': fputc(*p, out); break;
+        case '\t':
+        case '\n':
+        case '\r': fputc(*p, out); break;
         default:
             if (*p >= 0x20)
                 fwrite(p, 1, n, out);
@@ -104,16 +109,17 @@ static void testcase_body(FILE *out, const struct rep_run *r, size_t i)
     if (t->state == STORE_WITHHELD || t->state == STORE_SKIPPED) {
         /* Withheld by the report's own clearance: the message says so itself. */
         int by_report = strncmp(t->error, "withheld from this report", 25) == 0;
-        fputs(by_report                       ? "      <skipped message=\""
-              : t->state == STORE_SKIPPED     ? "      <skipped message=\"skipped as the pipeline "
-                                                "declares: "
-                                              : "      <skipped message=\"withheld by policy: ",
+        fputs(by_report                   ? "      <skipped message=\""
+              : t->state == STORE_SKIPPED ? "      <skipped message=\"skipped as the pipeline "
+                                            "declares: "
+                                          : "      <skipped message=\"withheld by policy: ",
               out);
         xml(out, t->error);
         fputs("\"/>\n", out);
     } else if (t->state != STORE_DONE || r->unreadable[i]) {
-        const char *why = r->unreadable[i] ? r->unreadable[i] : t->error[0] ? t->error
-                                                                             : "not run yet";
+        const char *why = r->unreadable[i] ? r->unreadable[i]
+                          : t->error[0]    ? t->error
+                                           : "not run yet";
         fprintf(out, "      <error type=\"%s\" message=\"", store_state_name(t->state));
         xml(out, why);
         fputs("\"/>\n", out);
@@ -171,7 +177,7 @@ static void testcase(FILE *out, const struct rep_run *r, size_t i, const struct 
 static size_t suite(FILE *out, const struct rep_run *r, size_t first, const struct diffs *d)
 {
     size_t end = first;
-    struct counts c = { 0 };
+    struct counts c = {0};
     while (end < r->n && strcmp(r->t[end].item_key, r->t[first].item_key) == 0)
         count(r, end++, &c);
     fputs("  <testsuite name=\"", out);
@@ -186,14 +192,15 @@ static size_t suite(FILE *out, const struct rep_run *r, size_t first, const stru
 
 void rep_junit(FILE *out, const struct rep_run *r)
 {
-    struct counts c = { 0 };
+    struct counts c = {0};
     for (size_t i = 0; i < r->n; i++)
         count(r, i, &c);
-    fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                 "<testsuites name=\"bulkhead run %lld\" tests=\"%zu\" failures=\"%zu\" "
-                 "errors=\"%zu\" skipped=\"%zu\">\n",
+    fprintf(out,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+            "<testsuites name=\"bulkhead run %lld\" tests=\"%zu\" failures=\"%zu\" "
+            "errors=\"%zu\" skipped=\"%zu\">\n",
             (long long)r->id, c.tests, c.failures, c.errors, c.skipped);
-    struct diffs d = { NULL, 0 };
+    struct diffs d = {NULL, 0};
     d.n = rep_run_model_diffs(r, &d.v);
     for (size_t i = 0; i < r->n;)
         i = suite(out, r, i, &d);

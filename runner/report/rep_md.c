@@ -32,8 +32,16 @@ void rep_md_text(FILE *out, const char *s)
         case '&': fputs("&amp;", out); break;
         case '<': fputs("&lt;", out); break;
         case '>': fputs("&gt;", out); break;
-        case '\\': case '`': case '*': case '_': case '[': case ']': case '|': case '~':
-        case '#': case '!':
+        case '\\':
+        case '`':
+        case '*':
+        case '_':
+        case '[':
+        case ']':
+        case '|':
+        case '~':
+        case '#':
+        case '!':
             fputc('\\', out);
             fputc(*s, out);
             break;
@@ -47,15 +55,18 @@ void rep_md_summary(FILE *out, const struct rep_run *r)
     struct rep_outcome o;
     rep_run_outcome(r, &o);
     fprintf(out, "# bulkhead report — run %lld\n\n", (long long)r->id);
-    fprintf(out, "%zu tasks: %zu done, %zu failed, %zu withheld by policy, %zu skipped as the "
-                 "pipeline declares, %zu not finished\n\n",
+    fprintf(out,
+            "%zu tasks: %zu done, %zu failed, %zu withheld by policy, %zu skipped as the "
+            "pipeline declares, %zu not finished\n\n",
             o.tasks, o.done, o.failed, o.withheld, o.skipped, o.unfinished);
     if (o.done + o.skipped != o.tasks)
         fprintf(out, "**This report is incomplete**: the tasks that are not done are listed "
                      "below with the reason.\n\n");
     else if (o.skipped)
-        fprintf(out, "Every task ran except %zu that the pipeline withholds by design "
-                     "(`on_sensitive: skip`), listed below with the reason.\n\n", o.skipped);
+        fprintf(out,
+                "Every task ran except %zu that the pipeline withholds by design "
+                "(`on_sensitive: skip`), listed below with the reason.\n\n",
+                o.skipped);
 }
 
 static void findings_counts(FILE *out, const struct rep_run *r)
@@ -75,8 +86,7 @@ static void findings_counts(FILE *out, const struct rep_run *r)
             sep = ", ";
         }
     if (r->fail_on >= 0)
-        fprintf(out, " — %zu at or above %s (--fail-on)", above,
-                stage_severity_name(r->fail_on));
+        fprintf(out, " — %zu at or above %s (--fail-on)", above, stage_severity_name(r->fail_on));
     fprintf(out, "\n\n");
 }
 
@@ -180,15 +190,16 @@ void rep_md_not_done(FILE *out, const struct rep_run *r)
         if (!any++)
             fprintf(out, "## Withheld, failed and not finished\n\n"
                          "| item | stage | element | state | reason |\n|---|---|---|---|---|\n");
-        const char *cells[] = { t->item_key, t->stage, t->element };
+        const char *cells[] = {t->item_key, t->stage, t->element};
         for (size_t c = 0; c < 3; c++) {
             fputs("| ", out);
             rep_md_text(out, cells[c]);
             fputc(' ', out);
         }
         fprintf(out, "| %s | ", store_state_name(t->state));
-        rep_md_text(out, r->unreadable[i] ? r->unreadable[i] :
-                         t->error[0] ? t->error : "not run yet");
+        rep_md_text(out, r->unreadable[i] ? r->unreadable[i]
+                         : t->error[0]    ? t->error
+                                          : "not run yet");
         fputs(" |\n", out);
     }
     if (any)
@@ -201,8 +212,8 @@ static void md_tasks_table(FILE *out, const struct rep_run *r)
                  "label |\n|---|---|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < r->n; i++) {
         const struct store_task *t = &r->t[i];
-        const char *cells[] = { t->item_key, t->stage, t->element, store_state_name(t->state),
-                                t->endpoint, t->locality, t->model, t->label };
+        const char *cells[] = {t->item_key, t->stage,    t->element, store_state_name(t->state),
+                               t->endpoint, t->locality, t->model,   t->label};
         for (size_t c = 0; c < sizeof(cells) / sizeof(cells[0]); c++) {
             fputs("| ", out);
             rep_md_text(out, cells[c]);
@@ -217,8 +228,8 @@ static void md_task(FILE *out, const struct rep_run *r, size_t i)
     const struct store_task *t = &r->t[i], *prev = i ? &r->t[i - 1] : NULL;
     if (!prev || strcmp(str(prev->item_key), str(t->item_key)) != 0)
         fprintf(out, "\n## %s\n", str(t->item_key));
-    fprintf(out, "\n### %s%s%s — %s", str(t->stage), t->element[0] ? " · " : "",
-            str(t->element), store_state_name(t->state));
+    fprintf(out, "\n### %s%s%s — %s", str(t->stage), t->element[0] ? " · " : "", str(t->element),
+            store_state_name(t->state));
     if (t->endpoint[0])
         fprintf(out, " · %s on %s (%s)", str(t->model), t->endpoint, str(t->locality));
     if (t->label[0])
@@ -233,15 +244,14 @@ static void md_task(FILE *out, const struct rep_run *r, size_t i)
     if (t->state != STORE_DONE)
         fprintf(out, "> %s\n", t->error[0] ? t->error : "not run yet");
     else if (r->findings_stage[i] && !r->unreadable[i])
-        fprintf(out, "%zu finding%s (in the table above)\n", r->f[i].n,
-                r->f[i].n == 1 ? "" : "s");
+        fprintf(out, "%zu finding%s (in the table above)\n", r->f[i].n, r->f[i].n == 1 ? "" : "s");
     else
         fprintf(out, "%s\n", str(t->output));
 }
 
 /* Text written by fn into memory (owned), its length in *len. */
-static char *md_capture(void (*fn)(FILE *, const struct rep_run *, size_t),
-                        const struct rep_run *r, size_t i, size_t *len)
+static char *md_capture(void (*fn)(FILE *, const struct rep_run *, size_t), const struct rep_run *r,
+                        size_t i, size_t *len)
 {
     char *buf = NULL;
     FILE *f = open_memstream(&buf, len);
@@ -301,8 +311,7 @@ static size_t findings_count(const struct rep_run *r)
  * each stage ran always stay; a line at the end says what was left out. */
 void rep_md(FILE *out, const struct rep_run *r, size_t max_bytes)
 {
-    size_t budget = !max_bytes ? (size_t)-1 : max_bytes > MD_CUT_NOTE ? max_bytes - MD_CUT_NOTE
-                                                                       : 0;
+    size_t budget = !max_bytes ? (size_t)-1 : max_bytes > MD_CUT_NOTE ? max_bytes - MD_CUT_NOTE : 0;
     struct md_part s, f, w, t;
     s.text = md_capture(part_summary, r, 0, &s.len);
     f.text = md_capture(part_findings, r, 0, &f.len);
@@ -317,8 +326,10 @@ void rep_md(FILE *out, const struct rep_run *r, size_t max_bytes)
     if (f.kept)
         fwrite(f.text, 1, f.len, out);
     else
-        fprintf(out, "*%zu findings do not fit in this comment: the SARIF and jsonl reports "
-                     "have them.*\n\n", findings_count(r));
+        fprintf(out,
+                "*%zu findings do not fit in this comment: the SARIF and jsonl reports "
+                "have them.*\n\n",
+                findings_count(r));
     fwrite(w.text, 1, w.len, out);
     if (t.kept)
         fwrite(t.text, 1, t.len, out);
@@ -336,10 +347,11 @@ void rep_md(FILE *out, const struct rep_run *r, size_t max_bytes)
             break;
     }
     if (i < r->n || !t.kept || !f.kept)
-        fprintf(out, "\n*Left out to keep this report under %zu bytes:%s%s the outputs of %zu "
-                     "of %zu tasks — `bulkhead report --format jsonl` has everything.*\n",
-                max_bytes, f.kept ? "" : " the findings table,", t.kept ? "" : " the table of tasks,",
-                r->n - i, r->n);
+        fprintf(out,
+                "\n*Left out to keep this report under %zu bytes:%s%s the outputs of %zu "
+                "of %zu tasks — `bulkhead report --format jsonl` has everything.*\n",
+                max_bytes, f.kept ? "" : " the findings table,",
+                t.kept ? "" : " the table of tasks,", r->n - i, r->n);
     free(s.text);
     free(f.text);
     free(w.text);

@@ -65,7 +65,7 @@ size_t rep_run_model_diffs(const struct rep_run *r, struct rep_model_diff **out)
         size_t k = diff_index(*out, n, t);
         if (k == n) {
             *out = bh_xrealloc(*out, (n + 1) * sizeof(**out));
-            (*out)[n++] = (struct rep_model_diff){ t->stage, t->model, t->answered_by, 0, 0 };
+            (*out)[n++] = (struct rep_model_diff){t->stage, t->model, t->answered_by, 0, 0};
         }
         (*out)[k].n++;
     }
@@ -76,8 +76,8 @@ size_t rep_run_model_diffs(const struct rep_run *r, struct rep_model_diff **out)
 
 void rep_model_diff_text(const struct rep_model_diff *d, char *buf, size_t size)
 {
-    bh_str_put(buf, size, "%s: asked %s, answered by %s (%zu of %zu task%s)", d->stage,
-               d->asked, d->answered, d->n, d->of, d->of == 1 ? "" : "s");
+    bh_str_put(buf, size, "%s: asked %s, answered by %s (%zu of %zu task%s)", d->stage, d->asked,
+               d->answered, d->n, d->of, d->of == 1 ? "" : "s");
 }
 
 int rep_models_print(struct store *s, int64_t run_id, const char *head, const char *prefix,

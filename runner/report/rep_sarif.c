@@ -54,8 +54,10 @@ static json_t *rules_add(json_t *rules, const char *id, size_t *index, int *bad)
             return rules;
         }
     *index = json_array_size(rules);
-    rep_json_append(rules, json_pack("{s:s, s:s, s:{s:s}}", "id", id, "name", id,
-                                     "shortDescription", "text", id), bad);
+    rep_json_append(
+        rules,
+        json_pack("{s:s, s:s, s:{s:s}}", "id", id, "name", id, "shortDescription", "text", id),
+        bad);
     return rules;
 }
 
@@ -75,8 +77,7 @@ static json_t *result(const struct rep_run *r, size_t i, size_t k, json_t *rules
     const char *rule = rep_rule(r, i, k);
     size_t index = 0;
     rules_add(rules, rule, &index, bad);
-    char *text = f->suggestion[0] ? bh_xasprintf("%s\n\nSuggestion: %s", f->message,
-                                                 f->suggestion)
+    char *text = f->suggestion[0] ? bh_xasprintf("%s\n\nSuggestion: %s", f->message, f->suggestion)
                                   : bh_xstrdup(f->message);
     char fp[BH_SHA256_HEX];
     struct bh_sha256 *h = bh_sha256_new();
@@ -85,14 +86,13 @@ static json_t *result(const struct rep_run *r, size_t i, size_t k, json_t *rules
     bh_sha256_field(h, f->message);
     bh_sha256_final(h, fp);
     const struct store_task *t = &r->t[i];
-    json_t *res = json_pack("{s:s, s:I, s:s, s:{s:s}, s:[o], s:{s:s}, s:{s:s, s:s, s:s, s:s, "
-                            "s:s, s:s}}",
-                            "ruleId", rule, "ruleIndex", (json_int_t)index, "level",
-                            level(f->severity), "message", "text", text, "locations",
-                            location(f), "partialFingerprints", "bulkheadFinding/v1", fp,
-                            "properties", "severity", stage_severity_name(f->severity), "stage",
-                            t->stage, "item", t->item_key, "model", t->model, "locality",
-                            t->locality, "label", t->label);
+    json_t *res = json_pack(
+        "{s:s, s:I, s:s, s:{s:s}, s:[o], s:{s:s}, s:{s:s, s:s, s:s, s:s, "
+        "s:s, s:s}}",
+        "ruleId", rule, "ruleIndex", (json_int_t)index, "level", level(f->severity), "message",
+        "text", text, "locations", location(f), "partialFingerprints", "bulkheadFinding/v1", fp,
+        "properties", "severity", stage_severity_name(f->severity), "stage", t->stage, "item",
+        t->item_key, "model", t->model, "locality", t->locality, "label", t->label);
     free(text);
     return res;
 }
@@ -131,12 +131,11 @@ static json_t *invocation(const struct rep_run *r, int *bad)
     for (size_t i = 0; i < n; i++) {
         char line[600];
         rep_model_diff_text(&d[i], line, sizeof(line));
-        json_array_append_new(notes, json_pack("{s:s, s:{s:s}}", "level", "warning", "message",
-                                               "text", line));
+        json_array_append_new(
+            notes, json_pack("{s:s, s:{s:s}}", "level", "warning", "message", "text", line));
     }
     free(d);
-    return json_pack("{s:b, s:o}", "executionSuccessful", ok, "toolExecutionNotifications",
-                     notes);
+    return json_pack("{s:b, s:o}", "executionSuccessful", ok, "toolExecutionNotifications", notes);
 }
 
 int rep_sarif(FILE *out, const struct rep_run *r, struct bh_err *err)
@@ -147,12 +146,12 @@ int rep_sarif(FILE *out, const struct rep_run *r, struct bh_err *err)
         for (size_t k = 0; k < r->f[i].n; k++)
             rep_json_append(results, result(r, i, k, rules, &bad), &bad);
     json_t *inv = invocation(r, &bad);
-    json_t *doc = json_pack(
-        "{s:s, s:s, s:[{s:{s:{s:s, s:s, s:o}}, s:[o], s:o, s:{s:{s:{s:s}}}}]}", "$schema",
-        "https://json.schemastore.org/sarif-2.1.0.json", "version", "2.1.0", "runs", "tool",
-        "driver", "name", "bulkhead", "version", BH_VERSION, "rules", rules, "invocations",
-        inv, "results", results, "originalUriBaseIds", "%SRCROOT%", "description",
-        "text", "the root of the repository");
+    json_t *doc =
+        json_pack("{s:s, s:s, s:[{s:{s:{s:s, s:s, s:o}}, s:[o], s:o, s:{s:{s:{s:s}}}}]}", "$schema",
+                  "https://json.schemastore.org/sarif-2.1.0.json", "version", "2.1.0", "runs",
+                  "tool", "driver", "name", "bulkhead", "version", BH_VERSION, "rules", rules,
+                  "invocations", inv, "results", results, "originalUriBaseIds", "%SRCROOT%",
+                  "description", "text", "the root of the repository");
     if (!doc || bad) {
         json_decref(doc);
         return rep_json_failed(r, "SARIF document", err);

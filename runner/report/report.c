@@ -25,8 +25,8 @@ struct format {
 enum { F_MD, F_JSONL, F_SARIF, F_JUNIT, F_REVIEW };
 
 static const struct format formats[] = {
-    { "md", F_MD },       { "markdown", F_MD },  { "jsonl", F_JSONL },
-    { "sarif", F_SARIF }, { "junit", F_JUNIT }, { "github-review", F_REVIEW },
+    {"md", F_MD},       {"markdown", F_MD}, {"jsonl", F_JSONL},
+    {"sarif", F_SARIF}, {"junit", F_JUNIT}, {"github-review", F_REVIEW},
 };
 
 static int format_kind(const char *name)
@@ -75,16 +75,15 @@ static void text_fix(char **s)
 
 static void task_text_fix(struct store_task *t)
 {
-    char **v[] = { &t->item_key, &t->stage,    &t->element, &t->output,      &t->label,
-                   &t->endpoint, &t->locality, &t->model,   &t->error,       &t->answered_by,
-                   &t->note };
+    char **v[] = {&t->item_key, &t->stage, &t->element, &t->output,      &t->label, &t->endpoint,
+                  &t->locality, &t->model, &t->error,   &t->answered_by, &t->note};
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
         text_fix(v[i]);
 }
 
 static void findings_read(struct rep_run *r, size_t i)
 {
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     if (stage_findings_parse(r->t[i].output, &r->f[i], &err))
         r->unreadable[i] = bh_xasprintf("the stored findings do not read: %s", err.msg);
 }
@@ -187,8 +186,8 @@ static void task_withhold(struct rep_run *r, size_t i, const char *clearance)
     r->unreadable[i] = NULL;
     free(t->error);
     t->error = bh_xasprintf("withheld from this report: the output is labelled %s, above the "
-                            "report's clearance %s", t->label[0] ? t->label : "(unknown)",
-                            clearance);
+                            "report's clearance %s",
+                            t->label[0] ? t->label : "(unknown)", clearance);
     t->state = STORE_WITHHELD;
 }
 
@@ -197,7 +196,8 @@ static void error_withhold(struct store_task *t, const char *clearance)
     free(t->error);
     t->error = bh_xasprintf("failed; the message is left out of this report (clearance %s): "
                             "it may quote the model's reply — 'bulkhead report' without "
-                            "--clearance shows it where it may be read", clearance);
+                            "--clearance shows it where it may be read",
+                            clearance);
 }
 
 static int clearance_known(char **labels, size_t n, const char *clearance, int64_t run_id,
@@ -208,24 +208,27 @@ static int clearance_known(char **labels, size_t n, const char *clearance, int64
     for (size_t i = 0; i < n; i++) {
         if (strcmp(labels[i], clearance) == 0)
             return 0;
-        used += (size_t)snprintf(list + used, used < sizeof(list) ? sizeof(list) - used : 0,
-                                 "%s%s", i ? ", " : "", labels[i]);
+        used += (size_t)snprintf(list + used, used < sizeof(list) ? sizeof(list) - used : 0, "%s%s",
+                                 i ? ", " : "", labels[i]);
         if (used >= sizeof(list))
             used = sizeof(list) - 1;
     }
-    return bh_err_set(err, BH_EINVAL, "--clearance: '%s' is not a label of run %lld (its labels: "
-                      "%s) — give one of them", clearance, (long long)run_id, list);
+    return bh_err_set(err, BH_EINVAL,
+                      "--clearance: '%s' is not a label of run %lld (its labels: "
+                      "%s) — give one of them",
+                      clearance, (long long)run_id, list);
 }
 
-int rep_run_clear(struct store *s, struct rep_run *r, const char *clearance,
-                  struct bh_err *err)
+int rep_run_clear(struct store *s, struct rep_run *r, const char *clearance, struct bh_err *err)
 {
     char **labels = NULL;
     size_t n = 0;
     int rc = store_run_labels(s, r->id, &labels, &n, err);
     if (rc == 0 && n == 0)
-        rc = bh_err_set(err, BH_EINVAL, "--clearance: run %lld recorded no labels — a report of "
-                        "it cannot be cleared", (long long)r->id);
+        rc = bh_err_set(err, BH_EINVAL,
+                        "--clearance: run %lld recorded no labels — a report of "
+                        "it cannot be cleared",
+                        (long long)r->id);
     if (rc == 0)
         rc = clearance_known(labels, n, clearance, r->id, err);
     long c = rc == 0 ? label_rank(labels, n, clearance) : 0;
@@ -255,24 +258,23 @@ static json_t *findings_array(const struct stage_findings *f)
     return a ? a : json_array();
 }
 
-static int jsonl_task(FILE *out, const struct rep_run *r, size_t i,
-                      const struct rep_model_diff *d, size_t n_d)
+static int jsonl_task(FILE *out, const struct rep_run *r, size_t i, const struct rep_model_diff *d,
+                      size_t n_d)
 {
     const struct store_task *t = &r->t[i];
     int bad = 0;
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
-                          "item", str(t->item_key), "stage", str(t->stage),
-                          "state", store_state_name(t->state), "endpoint", str(t->endpoint),
-                          "locality", str(t->locality), "model", str(t->model),
-                          "label", str(t->label), "prompt_tokens", (json_int_t)t->prompt_tokens,
-                          "output_tokens", (json_int_t)t->output_tokens,
-                          "load_ns", (json_int_t)t->load_ns);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "item", str(t->item_key),
+                  "stage", str(t->stage), "state", store_state_name(t->state), "endpoint",
+                  str(t->endpoint), "locality", str(t->locality), "model", str(t->model), "label",
+                  str(t->label), "prompt_tokens", (json_int_t)t->prompt_tokens, "output_tokens",
+                  (json_int_t)t->output_tokens, "load_ns", (json_int_t)t->load_ns);
     if (!o) {
         o = json_object(); /* only to count the failure below */
         bad = 1;
     }
-    rep_json_set(o, "element",
-                 t->element && t->element[0] ? json_string(t->element) : json_null(), &bad);
+    rep_json_set(o, "element", t->element && t->element[0] ? json_string(t->element) : json_null(),
+                 &bad);
     rep_json_set(o, "answered_by", json_string(str(t->answered_by)), &bad);
     /* Per stage: which model answered its tasks instead of the one asked for. */
     const struct rep_model_diff *diff = rep_model_diff_of(d, n_d, t);

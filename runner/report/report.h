@@ -29,7 +29,10 @@ struct rep_opts {
                               (it may quote a reply) is left out too: a report that leaves
                               the machine is egress (rep_run_clear) */
 };
-#define REP_OPTS_INIT { "md", -1, 0, NULL }
+#define REP_OPTS_INIT                                                                              \
+    {                                                                                              \
+        "md", -1, 0, NULL                                                                          \
+    }
 
 /* Formats: "md" (alias "markdown"), "jsonl", "sarif", "junit", "github-review". */
 int rep_format_known(const char *format);
@@ -47,9 +50,9 @@ int rep_write_file(struct store *s, int64_t run_id, const struct rep_opts *o, co
 struct rep_outcome {
     size_t tasks, done, failed, withheld, unfinished;
     size_t skipped;     /* withheld as the pipeline declares (on_sensitive skip): by design */
-    size_t findings[5];    /* per enum stage_severity */
-    int max_severity;      /* the highest finding's, or -1 without findings */
-    size_t unreadable;     /* done findings tasks whose stored output does not read */
+    size_t findings[5]; /* per enum stage_severity */
+    int max_severity;   /* the highest finding's, or -1 without findings */
+    size_t unreadable;  /* done findings tasks whose stored output does not read */
 };
 int rep_outcome(struct store *s, int64_t run_id, struct rep_outcome *out, struct bh_err *err);
 

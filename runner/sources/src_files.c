@@ -140,7 +140,8 @@ static void item_add(struct walk *w, const char *raw, char *text, size_t len)
     size_t replaced = 0;
     char *path = bh_utf8_lossy_dup(raw, strlen(raw), NULL, &replaced);
     if (replaced)
-        note_read(w, raw, "file name is not UTF-8: read as '%s' (U+FFFD for each invalid byte)", path);
+        note_read(w, raw, "file name is not UTF-8: read as '%s' (U+FFFD for each invalid byte)",
+                  path);
     struct src_field *f = bh_xcalloc(F_COUNT, sizeof(*f));
     struct src_part *part = bh_xmalloc(sizeof(*part));
     *part = (struct src_part){.path = bh_xstrdup(path), .offset = 0, .length = len};
@@ -284,8 +285,10 @@ static void text_decode(struct walk *w, const char *path, char **text, size_t *l
     if (bad == *len)
         return;
     char *t = bh_utf8_lossy_dup(*text, *len, len, &replaced);
-    note_read(w, path, "not UTF-8 text (first invalid byte at offset %zu): read with %zu U+FFFD "
-                  "replacements", bad, replaced);
+    note_read(w, path,
+              "not UTF-8 text (first invalid byte at offset %zu): read with %zu U+FFFD "
+              "replacements",
+              bad, replaced);
     free(*text);
     *text = t;
 }
@@ -437,8 +440,9 @@ static void keys_unique(struct walk *w)
     size_t kept = 0;
     for (size_t i = 0; i < w->n_items; i++) {
         if (kept > 0 && strcmp(w->items[kept - 1].key, w->items[i].key) == 0) {
-            note(w, w->items[i].key, "its name read as text is the same as another file's, "
-                                     "not read — rename one of them");
+            note(w, w->items[i].key,
+                 "its name read as text is the same as another file's, "
+                 "not read — rename one of them");
             src_item_release(&w->items[i]);
             continue;
         }

@@ -36,28 +36,30 @@
 #define HEXSZ 64
 
 enum { FF_BODY, FF_AUTHOR, FF_LABELS, FF_DRAFT, FF_COUNT };
-const char *const src_forge_fields[] = { [FF_BODY] = "pr.body", [FF_AUTHOR] = "pr.author",
-                                         [FF_LABELS] = "pr.labels", [FF_DRAFT] = "pr.draft" };
+const char *const src_forge_fields[] = {[FF_BODY] = "pr.body",
+                                        [FF_AUTHOR] = "pr.author",
+                                        [FF_LABELS] = "pr.labels",
+                                        [FF_DRAFT] = "pr.draft"};
 const size_t src_forge_n_fields = FF_COUNT;
 _Static_assert(sizeof(src_forge_fields) / sizeof(src_forge_fields[0]) == FF_COUNT,
                "src_forge_fields and the FF_ enum disagree");
 
 /* The two shapes, as data: which key holds what. */
 struct shape {
-    const char *number, *title, *body, *author, *author_name, *labels, *draft, *draft_old,
-        *head, *base;
-    const char *ref_dir;   /* the key is ref_dir + number + "/head" */
-    const char *expect;    /* what a user should give */
+    const char *number, *title, *body, *author, *author_name, *labels, *draft, *draft_old, *head,
+        *base;
+    const char *ref_dir; /* the key is ref_dir + number + "/head" */
+    const char *expect;  /* what a user should give */
 };
 
 static const struct shape shapes[] = {
-    { "number", "title", "body", "author", "login", "labels", "isDraft", NULL,
-      "headRefOid", "baseRefName", "refs/pull/",
-      "'gh pr list --state open --json number,title,body,author,labels,isDraft,headRefOid,"
-      "baseRefName'" },
-    { "iid", "title", "description", "author", "username", "labels",
-      "draft", "work_in_progress", "sha", "target_branch", "refs/merge-requests/",
-      "the JSON of GET /projects/:id/merge_requests?state=opened" },
+    {"number", "title", "body", "author", "login", "labels", "isDraft", NULL, "headRefOid",
+     "baseRefName", "refs/pull/",
+     "'gh pr list --state open --json number,title,body,author,labels,isDraft,headRefOid,"
+     "baseRefName'"},
+    {"iid", "title", "description", "author", "username", "labels", "draft", "work_in_progress",
+     "sha", "target_branch", "refs/merge-requests/",
+     "the JSON of GET /projects/:id/merge_requests?state=opened"},
 };
 
 /* --- parsing ------------------------------------------------------------ */
@@ -126,8 +128,8 @@ static int get_author(struct parse *ps, const json_t *o, char **out)
     }
     const json_t *name = json_object_get(v, ps->s->author_name);
     if (!json_is_object(v) || !json_is_string(name))
-        return bad(ps, ps->s->author, ps->s == &shapes[0] ? "an object with \"login\""
-                                                          : "an object with \"username\"",
+        return bad(ps, ps->s->author,
+                   ps->s == &shapes[0] ? "an object with \"login\"" : "an object with \"username\"",
                    type_name(json_is_object(v) ? name : v));
     *out = bh_xstrdup(json_string_value(name));
     return 0;
@@ -144,7 +146,8 @@ static int get_labels(struct parse *ps, const json_t *o, char **out)
     bh_buf_init(&b, SRC_FORGE_MAX_FILE);
     size_t i;
     const json_t *l;
-    json_array_foreach(v, i, l) {
+    json_array_foreach(v, i, l)
+    {
         const json_t *name = json_is_object(l) ? json_object_get(l, "name") : l;
         if (!json_is_string(name)) {
             bh_buf_release(&b);
@@ -223,7 +226,8 @@ static int syntax_error(const json_error_t *je, const char *file, struct bh_err 
     bh_err_at(err, file, je->line > 0 ? je->line : 0, je->column > 0 ? je->column : 0, NULL);
     return bh_err_set(err, BH_EINVAL,
                       "not valid JSON: %s — give the output of 'gh pr list --json ...' or of "
-                      "GitLab's merge request list", je->text);
+                      "GitLab's merge request list",
+                      je->text);
 }
 
 int src_forge_parse(struct src_forge_pr **out, size_t *n, const char *text, size_t len,
@@ -233,19 +237,23 @@ int src_forge_parse(struct src_forge_pr **out, size_t *n, const char *text, size
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!root)
         return syntax_error(&je, file, err);
-    struct parse ps = { .s = &shapes[0], .file = file, .err = err };
+    struct parse ps = {.s = &shapes[0], .file = file, .err = err};
     struct src_forge_pr *prs = NULL;
     size_t made = 0;
     int rc = 0;
     if (!json_is_array(root)) {
         bh_err_at(err, file, 0, 0, "$");
-        rc = bh_err_set(err, BH_EINVAL, "expected an array of pull requests, got %s — give the "
-                        "output of %s", type_name(root), shapes[0].expect);
+        rc = bh_err_set(err, BH_EINVAL,
+                        "expected an array of pull requests, got %s — give the "
+                        "output of %s",
+                        type_name(root), shapes[0].expect);
     } else if (json_array_size(root) > 0 && !(ps.s = shape_of(json_array_get(root, 0)))) {
         ps.s = &shapes[0];
-        rc = bad(&ps, NULL, "a pull request (\"number\" and \"headRefOid\") or a GitLab merge "
-                 "request (\"iid\" and \"sha\")", json_is_object(json_array_get(root, 0))
-                 ? "an object with neither" : type_name(json_array_get(root, 0)));
+        rc = bad(&ps, NULL,
+                 "a pull request (\"number\" and \"headRefOid\") or a GitLab merge "
+                 "request (\"iid\" and \"sha\")",
+                 json_is_object(json_array_get(root, 0)) ? "an object with neither"
+                                                         : type_name(json_array_get(root, 0)));
     }
     if (rc == 0 && json_array_size(root) > 0)
         prs = bh_xcalloc(json_array_size(root), sizeof(*prs));
@@ -288,7 +296,8 @@ static int file_read(const char *path, char **out, size_t *len, struct bh_err *e
     if (!f)
         return bh_err_set(err, BH_ENOTFOUND,
                           "cannot open the pull request list '%s': %s — write it with 'gh pr "
-                          "list --state open --json ... > FILE' first", path, strerror(errno));
+                          "list --state open --json ... > FILE' first",
+                          path, strerror(errno));
     struct bh_buf b;
     char chunk[65536];
     size_t got;
@@ -299,9 +308,10 @@ static int file_read(const char *path, char **out, size_t *len, struct bh_err *e
     if (rc == 0 && ferror(f))
         rc = bh_err_set(err, BH_EIO, "cannot read '%s': %s", path, strerror(errno));
     else if (rc != 0)
-        rc = bh_err_set(err, BH_EINVAL, "'%s' is over the cap of %zu MiB for a pull request "
-                        "list — list fewer pull requests (gh pr list --limit N)", path,
-                        SRC_FORGE_MAX_FILE >> 20);
+        rc = bh_err_set(err, BH_EINVAL,
+                        "'%s' is over the cap of %zu MiB for a pull request "
+                        "list — list fewer pull requests (gh pr list --limit N)",
+                        path, SRC_FORGE_MAX_FILE >> 20);
     fclose(f);
     if (rc != 0) {
         bh_buf_release(&b);
@@ -316,8 +326,8 @@ static int file_read(const char *path, char **out, size_t *len, struct bh_err *e
 
 static void field_put(struct src_field *f, const char *name, char *value)
 {
-    *f = (struct src_field){ .name = bh_xstrdup(name), .value = value,
-                             .len = value ? strlen(value) : 0 };
+    *f = (struct src_field){
+        .name = bh_xstrdup(name), .value = value, .len = value ? strlen(value) : 0};
 }
 
 /* Replaces the value of an existing field (src_git made it). */
@@ -342,7 +352,9 @@ static void fields_append(struct src_item *it, const struct src_forge_pr *pr)
     field_put(&it->fields[n + FF_AUTHOR], "pr.author", bh_xstrdup(pr ? pr->author : ""));
     field_put(&it->fields[n + FF_LABELS], "pr.labels", bh_xstrdup(pr ? pr->labels : ""));
     field_put(&it->fields[n + FF_DRAFT], "pr.draft",
-              bh_xstrdup(!pr ? "" : pr->draft ? "true" : "false"));
+              bh_xstrdup(!pr         ? ""
+                         : pr->draft ? "true"
+                                     : "false"));
     it->n_fields = n + FF_COUNT;
 }
 
@@ -396,8 +408,8 @@ static int commit_of(git_repository *repo, const char *rev, char hex[HEXSZ + 1])
 
 /* The base to diff against: --base as given, else origin/<name>, else
  * <name>. NULL (and *why set) when none resolves. */
-static const char *base_of(struct lister *l, const struct src_forge_pr *pr,
-                           char hex[HEXSZ + 1], char **why)
+static const char *base_of(struct lister *l, const struct src_forge_pr *pr, char hex[HEXSZ + 1],
+                           char **why)
 {
     char *origin = bh_xasprintf("origin/%s", pr->base);
     const char *tried = l->o->base ? l->o->base : pr->base;
@@ -408,8 +420,8 @@ static const char *base_of(struct lister *l, const struct src_forge_pr *pr,
         rc = commit_of(l->repo, pr->base, hex);
     if (rc != 0)
         *why = bh_xasprintf("cannot resolve the base '%s'%s%s%s to a commit of repository '%s' "
-                            "— fetch the base branch, or pass --base REF", tried,
-                            l->o->base ? "" : " (nor '", l->o->base ? "" : origin,
+                            "— fetch the base branch, or pass --base REF",
+                            tried, l->o->base ? "" : " (nor '", l->o->base ? "" : origin,
                             l->o->base ? "" : "')", l->o->repo ? l->o->repo : ".");
     free(origin);
     return rc == 0 ? hex : NULL;
@@ -417,8 +429,7 @@ static const char *base_of(struct lister *l, const struct src_forge_pr *pr,
 
 /* Why pr cannot be made, or NULL when its commits are there; *base_hex is
  * the base to diff against. */
-static char *pr_missing(struct lister *l, const struct src_forge_pr *pr,
-                        char base_hex[HEXSZ + 1])
+static char *pr_missing(struct lister *l, const struct src_forge_pr *pr, char base_hex[HEXSZ + 1])
 {
     char head_hex[HEXSZ + 1];
     char *why = NULL;
@@ -426,8 +437,8 @@ static char *pr_missing(struct lister *l, const struct src_forge_pr *pr,
         int gitlab = strncmp(pr->key, "refs/merge-requests/", 20) == 0;
         const char *refs = gitlab ? "refs/merge-requests/*/head" : "refs/pull/*/head";
         return bh_xasprintf("head commit %s is not in repository '%s' — fetch the pull request "
-                            "heads first (git fetch origin '+%s:%s')", pr->head,
-                            l->o->repo ? l->o->repo : ".", refs, refs);
+                            "heads first (git fetch origin '+%s:%s')",
+                            pr->head, l->o->repo ? l->o->repo : ".", refs, refs);
     }
     base_of(l, pr, base_hex, &why);
     return why;
@@ -438,11 +449,11 @@ static void item_make(struct lister *l, const struct src_forge_pr *pr, struct sr
     char base_hex[HEXSZ + 1];
     struct src_item *made = NULL;
     size_t n = 0;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     char *why = pr_missing(l, pr, base_hex);
     if (!why) {
-        struct src_git_opts go = { .repo = l->o->repo, .base = base_hex,
-                                   .max_diff = l->o->max_diff, .head = pr->head };
+        struct src_git_opts go = {
+            .repo = l->o->repo, .base = base_hex, .max_diff = l->o->max_diff, .head = pr->head};
         if (src_git_list(&made, &n, &go, &err) != 0 || n != 1) {
             why = bh_xstrdup(err.msg[0] ? err.msg : "no item");
             src_items_free(made, n);
@@ -470,8 +481,8 @@ static int repo_open(struct lister *l, struct bh_err *err)
         return 0;
     const git_error *e = git_error_last();
     return bh_err_set(err, BH_ENOTFOUND,
-                      "repository '%s': cannot open: %s — pass the path of a git repository",
-                      path, e && e->message ? e->message : "unknown libgit2 error");
+                      "repository '%s': cannot open: %s — pass the path of a git repository", path,
+                      e && e->message ? e->message : "unknown libgit2 error");
 }
 
 static void items_make(struct lister *l, const struct src_forge_pr *prs, size_t n_prs,
@@ -500,7 +511,7 @@ static void items_make(struct lister *l, const struct src_forge_pr *prs, size_t 
 int src_forge_list(struct src_item **out, size_t *n, struct src_note **notes, size_t *n_notes,
                    const struct src_forge_opts *opts, struct bh_err *err)
 {
-    struct lister l = { .o = opts };
+    struct lister l = {.o = opts};
     struct src_forge_pr *prs = NULL;
     size_t n_prs = 0, len = 0;
     char *text = NULL;

@@ -22,12 +22,12 @@ extern const size_t src_forge_n_fields;
 
 /* One pull request (or merge request) of the list. */
 struct src_forge_pr {
-    char *key;         /* "refs/pull/<n>/head" (GitHub) or "refs/merge-requests/<n>/head" */
-    char *number;      /* decimal */
+    char *key;    /* "refs/pull/<n>/head" (GitHub) or "refs/merge-requests/<n>/head" */
+    char *number; /* decimal */
     char *title, *body, *author, *labels; /* never NULL: "" when the forge gave null */
     int draft;
-    char *head;        /* the head commit id, hex */
-    char *base;        /* the branch it merges into (baseRefName, target_branch) */
+    char *head; /* the head commit id, hex */
+    char *base; /* the branch it merges into (baseRefName, target_branch) */
 };
 
 /* Parses a list: a JSON array of objects, all of gh's shape (number, title,
@@ -41,15 +41,15 @@ struct src_forge_pr {
  * wrong type, a head that is not a commit id), saying what was expected. */
 int src_forge_parse(struct src_forge_pr **out, size_t *n, const char *text, size_t len,
                     const char *file, struct bh_err *err);
-void src_forge_prs_free(struct src_forge_pr *prs, size_t n);   /* NULL is fine */
+void src_forge_prs_free(struct src_forge_pr *prs, size_t n); /* NULL is fine */
 
 struct src_forge_opts {
-    const char *file;      /* the list (--pulls-from) */
-    const char *repo;      /* the repository; NULL means "." */
-    const char *base;      /* --base: the base of every pull request; NULL: each its own,
-                              origin/<name> when that resolves, else <name> */
-    size_t max_diff;       /* as src_git_opts.max_diff; 0 for the default */
-    int skip_drafts;       /* leave drafts out */
+    const char *file; /* the list (--pulls-from) */
+    const char *repo; /* the repository; NULL means "." */
+    const char *base; /* --base: the base of every pull request; NULL: each its own,
+                         origin/<name> when that resolves, else <name> */
+    size_t max_diff;  /* as src_git_opts.max_diff; 0 for the default */
+    int skip_drafts;  /* leave drafts out */
 };
 
 /* Reads opts->file (at most SRC_FORGE_MAX_FILE bytes) and makes one item per

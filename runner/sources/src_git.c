@@ -66,9 +66,9 @@ struct ctx {
     size_t max_diff;
     git_repository *repo;
     git_oid base;
-    int head_rev;          /* items come from one revision (--range), not refs */
-    struct names lossy;    /* the current item's paths with invalid UTF-8 (names or text) */
-    int lossy_title;       /* ... and whether its title had some */
+    int head_rev;       /* items come from one revision (--range), not refs */
+    struct names lossy; /* the current item's paths with invalid UTF-8 (names or text) */
+    int lossy_title;    /* ... and whether its title had some */
     struct bh_err *err;
 };
 
@@ -229,7 +229,8 @@ static int peel_revision(struct ctx *c, const char *rev, git_commit **out)
         return bh_err_set(c->err, BH_ENOTFOUND,
                           "repository '%s': cannot resolve '%s' to a commit: %s — give "
                           "--range BASE..HEAD with revisions of this repository (in CI, fetch "
-                          "the base branch first)", c->path, rev, git_msg());
+                          "the base branch first)",
+                          c->path, rev, git_msg());
     *out = (git_commit *)commit;
     return 0;
 }
@@ -278,11 +279,11 @@ static int find_renames(git_diff *diff)
     git_diff_find_options fo;
     int rc = git_diff_find_options_init(&fo, GIT_DIFF_FIND_OPTIONS_VERSION);
     fo.flags = GIT_DIFF_FIND_RENAMES | GIT_DIFF_FIND_DONT_IGNORE_WHITESPACE;
-    fo.rename_threshold = 50;            /* git -M: 50% */
+    fo.rename_threshold = 50; /* git -M: 50% */
     fo.rename_from_rewrite_threshold = 50;
-    fo.copy_threshold = 50;              /* unused: copies are not looked for, as in git */
+    fo.copy_threshold = 50; /* unused: copies are not looked for, as in git */
     fo.break_rewrite_threshold = 60;
-    fo.rename_limit = 1000;              /* git's diff.renameLimit default */
+    fo.rename_limit = 1000; /* git's diff.renameLimit default */
     return rc == 0 ? git_diff_find_similar(diff, &fo) : rc;
 }
 
@@ -568,8 +569,8 @@ static int side_read(struct ctx *c, const git_diff_file *f, size_t *budget, char
     git_object_size_t size = git_blob_rawsize(blob);
     if (size > *budget) {
         *why = bh_xasprintf("the whole of '%s' is past the cap of %zu bytes on the whole files "
-                            "of a pull request — raise --max-diff to scan it", f->path,
-                            c->max_diff);
+                            "of a pull request — raise --max-diff to scan it",
+                            f->path, c->max_diff);
         git_blob_free(blob);
         return -1;
     }

@@ -17,17 +17,17 @@ struct src_whole {
                                   new_len bytes (a file forced to diff as text may hold
                                   NULs). Both NULL when unread is set */
     size_t old_len, new_len;
-    char *unread;              /* why they were not read (over the cap, a libgit2 error):
-                                  unknown means top, so the part is the top label */
+    char *unread; /* why they were not read (over the cap, a libgit2 error):
+                     unknown means top, so the part is the top label */
 };
 
 /* One file's share of a content field: value[offset, offset + length) is
  * about path — and about old_path too, for a rename or copy. Path rules label
  * content per part, as the join over every path of the part. */
 struct src_part {
-    char *path;            /* repository-relative, '/'-separated (a rename: the new path) */
+    char *path; /* repository-relative, '/'-separated (a rename: the new path) */
     size_t offset, length;
-    char *old_path;        /* a rename or copy: the path it came from; else NULL */
+    char *old_path;          /* a rename or copy: the path it came from; else NULL */
     struct src_whole *whole; /* pr.diff: see struct src_whole; NULL when the part shows
                                 all there is of the file (added, deleted, binary — git
                                 prints no content —, a submodule, an unchanged blob).
@@ -37,55 +37,55 @@ struct src_part {
 };
 
 struct src_field {
-    char *name;            /* e.g. "pr.diff" */
-    char *value;           /* NUL-terminated text, or NULL when it could not be read */
-    size_t len;            /* bytes of value (it may hold NULs: binary documents are
-                              skipped, but a text file can still contain one) */
-    char *error;           /* when value is NULL: why (e.g. over the diff cap), else NULL */
-    struct src_part *parts;/* content fields: the file each byte range is about, in order,
-                              covering value without gaps (pr.diff: one per file of the
-                              diff; doc.text: one, the document's path); else NULL */
+    char *name;             /* e.g. "pr.diff" */
+    char *value;            /* NUL-terminated text, or NULL when it could not be read */
+    size_t len;             /* bytes of value (it may hold NULs: binary documents are
+                               skipped, but a text file can still contain one) */
+    char *error;            /* when value is NULL: why (e.g. over the diff cap), else NULL */
+    struct src_part *parts; /* content fields: the file each byte range is about, in order,
+                               covering value without gaps (pr.diff: one per file of the
+                               diff; doc.text: one, the document's path); else NULL */
     size_t n_parts;
 };
 
 struct src_item {
-    char *key;             /* stable identity within a repository: the ref name (as
-                              UTF-8 text, see src_git_list) */
-    char *version;         /* what the item's content depends on:
-                              "<merge-base oid>..<head oid>"; an item that could not
-                              be read: "unreadable:<head oid or ref>" */
+    char *key;     /* stable identity within a repository: the ref name (as
+                      UTF-8 text, see src_git_list) */
+    char *version; /* what the item's content depends on:
+                      "<merge-base oid>..<head oid>"; an item that could not
+                      be read: "unreadable:<head oid or ref>" */
     struct src_field *fields;
     size_t n_fields;
-    int empty;             /* git: the diff against base is empty (a merged pull
-                              request whose head the forge keeps); callers skip it
-                              unless asked to keep it */
-    char *note;            /* what the user should hear about this item, or NULL:
-                              why it could not be read, or which paths had bytes that
-                              are not UTF-8 */
+    int empty;  /* git: the diff against base is empty (a merged pull
+                   request whose head the forge keeps); callers skip it
+                   unless asked to keep it */
+    char *note; /* what the user should hear about this item, or NULL:
+                   why it could not be read, or which paths had bytes that
+                   are not UTF-8 */
 };
 
 struct src_git_opts {
-    const char *repo;      /* path to the repository (bare or not), or to its working
-                              tree; parents are not searched; NULL means "." */
-    const char *pulls;     /* ref glob; default "refs/pull/ * /head" (without spaces) */
+    const char *repo;              /* path to the repository (bare or not), or to its working
+                                      tree; parents are not searched; NULL means "." */
+    const char *pulls;             /* ref glob; default "refs/pull/ * /head" (without spaces) */
     const char *const *more_pulls; /* further globs (--pulls given again): a ref
                               matching any glob is listed, once */
     size_t n_more_pulls;
     const char *const *exclude; /* refs matching any of these (fnmatch without flags,
                               as the globs above: '*' crosses '/') are left out */
     size_t n_exclude;
-    const char *base;      /* base ref or revision; default "main" */
-    size_t max_diff;       /* cap on pr.diff in bytes; default 4 MiB. A larger diff leaves
-                              that item's pr.diff without a value and with an error that
-                              the tasks reading it report; the other items are unaffected.
-                              The whole files of an item's parts (struct src_whole) share
-                              a second budget of the same size: a part past it is unread */
-    const char *head;      /* a revision ("HEAD", "origin/feature", a commit id): instead of
-                              the refs matching pulls, ONE item from base to it, as a CI job
-                              checks the pull request it was started for. Its key and pr.ref
-                              are the revision as given; pr.number is the first all-digit
-                              component of the CI's ref when the environment names one
-                              (GITHUB_REF "refs/pull/123/merge", CI_MERGE_REQUEST_IID), else "" */
+    const char *base; /* base ref or revision; default "main" */
+    size_t max_diff;  /* cap on pr.diff in bytes; default 4 MiB. A larger diff leaves
+                         that item's pr.diff without a value and with an error that
+                         the tasks reading it report; the other items are unaffected.
+                         The whole files of an item's parts (struct src_whole) share
+                         a second budget of the same size: a part past it is unread */
+    const char *head; /* a revision ("HEAD", "origin/feature", a commit id): instead of
+                         the refs matching pulls, ONE item from base to it, as a CI job
+                         checks the pull request it was started for. Its key and pr.ref
+                         are the revision as given; pr.number is the first all-digit
+                         component of the CI's ref when the environment names one
+                         (GITHUB_REF "refs/pull/123/merge", CI_MERGE_REQUEST_IID), else "" */
 };
 
 /* Field names, in this order, of every item: pr.number, pr.ref, pr.title,

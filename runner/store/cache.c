@@ -26,7 +26,7 @@
 #include "util/bh_err.h"
 #include "util/bh_xmalloc.h"
 
-static const char magic[4] = { 'B', 'H', 'C', '1' };
+static const char magic[4] = {'B', 'H', 'C', '1'};
 #define NO_STRING 0xffffffffu /* the length that says NULL */
 #define N_COUNTERS 4
 #define N_STRINGS 3
@@ -70,15 +70,14 @@ static uint64_t get_u64(const unsigned char *p, int bytes)
 static int record_encode(const struct store_cache_reply *r, unsigned char **out, size_t *len,
                          struct bh_err *err)
 {
-    const char *text[N_STRINGS] = { r->content ? r->content : "", r->model, r->done_reason };
-    const int64_t num[N_COUNTERS] = { r->prompt_tokens, r->output_tokens, r->load_ns,
-                                      r->total_ns };
+    const char *text[N_STRINGS] = {r->content ? r->content : "", r->model, r->done_reason};
+    const int64_t num[N_COUNTERS] = {r->prompt_tokens, r->output_tokens, r->load_ns, r->total_ns};
     size_t n = sizeof(magic) + 8 * N_COUNTERS + 4 * N_STRINGS;
     for (int i = 0; i < N_STRINGS; i++)
         n += text[i] ? strlen(text[i]) : 0;
     if (n > STORE_CACHE_VALUE_MAX)
-        return bh_err_set(err, BH_ETOOBIG, "a reply of %zu bytes is over the cache's cap of %zu",
-                          n, STORE_CACHE_VALUE_MAX);
+        return bh_err_set(err, BH_ETOOBIG, "a reply of %zu bytes is over the cache's cap of %zu", n,
+                          STORE_CACHE_VALUE_MAX);
     unsigned char *p = bh_xmalloc(n), *w = p;
     memcpy(w, magic, sizeof(magic));
     w += sizeof(magic);
@@ -101,9 +100,9 @@ static int record_encode(const struct store_cache_reply *r, unsigned char **out,
 /* 0, or -1 when the record is malformed (out then holds what was read so far). */
 static int record_decode(const unsigned char *p, size_t n, struct store_cache_reply *out)
 {
-    char **text[N_STRINGS] = { &out->content, &out->model, &out->done_reason };
-    int64_t *num[N_COUNTERS] = { &out->prompt_tokens, &out->output_tokens, &out->load_ns,
-                                 &out->total_ns };
+    char **text[N_STRINGS] = {&out->content, &out->model, &out->done_reason};
+    int64_t *num[N_COUNTERS] = {&out->prompt_tokens, &out->output_tokens, &out->load_ns,
+                                &out->total_ns};
     size_t at = sizeof(magic) + 8 * N_COUNTERS;
     if (n < at || memcmp(p, magic, sizeof(magic)) != 0)
         return -1;
@@ -252,10 +251,12 @@ static int get_row(struct store *s, const char *key, void **blob, size_t *n, str
 /* A value that does not read back: removed, and the caller warns. */
 static int corrupt(struct store *s, const char *key, const char *why, struct bh_err *err)
 {
-    struct bh_err derr = { 0 };
+    struct bh_err derr = {0};
     exec_key(s, Q_CACHE_DROP, "DELETE FROM cache WHERE key = ?1", key, &derr);
-    bh_err_set(err, BH_EIO, "response cache entry %.12s in %s cannot be read (%s): it was "
-               "removed and the request is sent instead", key, s->path, why);
+    bh_err_set(err, BH_EIO,
+               "response cache entry %.12s in %s cannot be read (%s): it was "
+               "removed and the request is sent instead",
+               key, s->path, why);
     return STORE_CACHE_CORRUPT;
 }
 

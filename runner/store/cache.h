@@ -22,9 +22,9 @@ struct store;
  * as though the model had just answered. Strings are owned when read back
  * (store_cache_reply_release); put only reads them. */
 struct store_cache_reply {
-    char *content;             /* the reply text; NULL is stored as "" */
-    char *model;               /* the model the reply named, or NULL */
-    char *done_reason;         /* "stop", "length", ... or NULL */
+    char *content;     /* the reply text; NULL is stored as "" */
+    char *model;       /* the model the reply named, or NULL */
+    char *done_reason; /* "stop", "length", ... or NULL */
     int64_t prompt_tokens, output_tokens, load_ns, total_ns;
 };
 void store_cache_reply_release(struct store_cache_reply *r); /* NULL is fine */
@@ -51,10 +51,10 @@ int store_cache_get(struct store *s, const char *key, struct store_cache_reply *
 
 struct store_cache_stats {
     int64_t entries;
-    int64_t raw_bytes;         /* the replies as they were */
-    int64_t stored_bytes;      /* compressed, as kept */
-    int64_t hits;              /* requests answered from the cache, over the entries kept */
-    int64_t oldest_use;        /* unix seconds of the least recent use, 0 when empty */
+    int64_t raw_bytes;    /* the replies as they were */
+    int64_t stored_bytes; /* compressed, as kept */
+    int64_t hits;         /* requests answered from the cache, over the entries kept */
+    int64_t oldest_use;   /* unix seconds of the least recent use, 0 when empty */
 };
 int store_cache_stats(struct store *s, struct store_cache_stats *out, struct bh_err *err);
 

@@ -18,13 +18,14 @@ static int prepare(struct store *s, const char *sql, sqlite3_stmt **st, struct b
     return rc == SQLITE_OK ? 0 : store_sqlerr(s, rc, err);
 }
 
-int store_run_info(struct store *s, int64_t run_id, struct store_run_info *out,
-                   struct bh_err *err)
+int store_run_info(struct store *s, int64_t run_id, struct store_run_info *out, struct bh_err *err)
 {
     sqlite3_stmt *st = NULL;
     memset(out, 0, sizeof(*out));
-    int rc = prepare(s, "SELECT pipeline, started, COALESCE(finished, ''), status FROM runs"
-                        " WHERE id = ?1", &st, err);
+    int rc = prepare(s,
+                     "SELECT pipeline, started, COALESCE(finished, ''), status FROM runs"
+                     " WHERE id = ?1",
+                     &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, run_id);
@@ -36,9 +37,10 @@ int store_run_info(struct store *s, int64_t run_id, struct store_run_info *out,
         out->finished = bh_xstrdup(store_col_text(st, 2));
         out->status = bh_xstrdup(store_col_text(st, 3));
     } else if (rc == 0) {
-        rc = bh_err_set(err, BH_ENOTFOUND, "no run %lld in state database %s — 'bulkhead report "
-                        "--format jsonl' without --run shows the latest", (long long)run_id,
-                        s->path);
+        rc = bh_err_set(err, BH_ENOTFOUND,
+                        "no run %lld in state database %s — 'bulkhead report "
+                        "--format jsonl' without --run shows the latest",
+                        (long long)run_id, s->path);
     }
     sqlite3_finalize(st);
     return rc < 0 ? rc : 0;
@@ -96,7 +98,7 @@ static void spans_add(struct spans *s, int64_t a, int64_t b)
 static int64_t spans_end(struct spans *s)
 {
     int64_t t = s->total + (s->open ? s->b - s->a : 0);
-    *s = (struct spans){ 0 };
+    *s = (struct spans){0};
     return t;
 }
 
@@ -112,7 +114,7 @@ static int stage_active(struct store *s, int64_t run_id, struct store_stage_coun
                         struct bh_err *err)
 {
     sqlite3_stmt *st = NULL;
-    struct spans sp = { 0 };
+    struct spans sp = {0};
     char *cur = NULL;
     int rc = prepare(s, spans_sql, &st, err);
     if (rc)
@@ -138,10 +140,9 @@ static int stage_active(struct store *s, int64_t run_id, struct store_stage_coun
 
 static void stage_read(sqlite3_stmt *st, struct store_stage_count *c)
 {
-    int64_t *num[] = { &c->total,  &c->pending,       &c->running,       &c->done,
-                       &c->failed, &c->withheld,      &c->skipped,       &c->cached,
-                       &c->prompt_tokens,
-                       &c->output_tokens, &c->active_ms };
+    int64_t *num[] = {&c->total,         &c->pending,       &c->running,  &c->done,
+                      &c->failed,        &c->withheld,      &c->skipped,  &c->cached,
+                      &c->prompt_tokens, &c->output_tokens, &c->active_ms};
     c->stage = bh_xstrdup(store_col_text(st, 0));
     for (size_t i = 0; i < sizeof(num) / sizeof(num[0]); i++)
         *num[i] = sqlite3_column_int64(st, 1 + (int)i);
@@ -149,8 +150,8 @@ static void stage_read(sqlite3_stmt *st, struct store_stage_count *c)
     c->model = bh_xstrdup(store_col_text(st, 13));
 }
 
-int store_stage_counts(struct store *s, int64_t run_id, struct store_stage_count **out,
-                       size_t *n, struct bh_err *err)
+int store_stage_counts(struct store *s, int64_t run_id, struct store_stage_count **out, size_t *n,
+                       struct bh_err *err)
 {
     sqlite3_stmt *st = NULL;
     struct store_stage_count *v = NULL;

@@ -236,7 +236,7 @@ int store_tx_end(struct store *s, int rc, struct bh_err *err)
  * date functions read the fraction and the Z. */
 void store_now(char out[32])
 {
-    struct timespec ts = { 0, 0 };
+    struct timespec ts = {0, 0};
     struct tm tm;
     char sec[24];
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || !gmtime_r(&ts.tv_sec, &tm) ||

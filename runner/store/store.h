@@ -18,9 +18,9 @@ enum store_state {
     STORE_RUNNING = 1,
     STORE_DONE = 2,
     STORE_FAILED = 3,
-    STORE_WITHHELD = 4,    /* refused by policy; the reason is in error */
-    STORE_SKIPPED = 5,     /* withheld as the pipeline declares (on_sensitive "skip", or an
-                              input that was): by design, not a refusal; reason in error */
+    STORE_WITHHELD = 4, /* refused by policy; the reason is in error */
+    STORE_SKIPPED = 5,  /* withheld as the pipeline declares (on_sensitive "skip", or an
+                           input that was): by design, not a refusal; reason in error */
 };
 
 /* "pending", "running", "done", "failed", "withheld", "skipped". */
@@ -28,7 +28,7 @@ const char *store_state_name(int state);
 
 /* Opens (creating if needed) DIR/state.db; creates DIR too. */
 int store_open(struct store **out, const char *dir, struct bh_err *err);
-void store_free(struct store *s);   /* NULL is fine */
+void store_free(struct store *s); /* NULL is fine */
 
 /* Takes DIR/run.lock (an advisory flock held until store_free), so that two
  * runs never work on one state folder at once: a second would send running
@@ -56,8 +56,8 @@ int store_run_retire(struct store *s, const char *run_key, struct bh_err *err);
 
 /* Finds the run with this key or creates it. A found run is resumed: its
  * running tasks go back to pending and *resumed is 1. */
-int store_run_open(struct store *s, const char *run_key, const char *pipeline_name,
-                   int64_t *run_id, int *resumed, struct bh_err *err);
+int store_run_open(struct store *s, const char *run_key, const char *pipeline_name, int64_t *run_id,
+                   int *resumed, struct bh_err *err);
 /* Records the run's end: status "ok", "failed", "refused", ... */
 int store_run_finish(struct store *s, int64_t run_id, const char *status, struct bh_err *err);
 /* The run's label lattice, lowest first (what audit verification compares
@@ -96,15 +96,15 @@ int store_task_set_running(struct store *s, int64_t task_id, struct bh_err *err)
 
 /* What a finished task produced. Strings may be NULL. */
 struct store_result {
-    int state;                 /* STORE_DONE, STORE_FAILED, STORE_WITHHELD or STORE_SKIPPED */
-    const char *output;        /* the model's reply (done) */
-    const char *label;         /* label name of the output */
+    int state;          /* STORE_DONE, STORE_FAILED, STORE_WITHHELD or STORE_SKIPPED */
+    const char *output; /* the model's reply (done) */
+    const char *label;  /* label name of the output */
     const char *endpoint, *locality, *model;
-    const char *answered_by;   /* the model the reply named (may differ from model) */
-    const char *error;         /* failed/withheld/skipped: the message shown to the user */
-    const char *note;          /* done: a warning that goes with the output, e.g. the
-                                  prompt filled the context window */
-    int cached;                /* done: answered from the response cache, nothing sent */
+    const char *answered_by; /* the model the reply named (may differ from model) */
+    const char *error;       /* failed/withheld/skipped: the message shown to the user */
+    const char *note;        /* done: a warning that goes with the output, e.g. the
+                                prompt filled the context window */
+    int cached;              /* done: answered from the response cache, nothing sent */
     int64_t prompt_tokens, output_tokens, load_ns, total_ns;
 };
 /* Writes the result and the new state in one transaction, committed on return. */
@@ -116,7 +116,7 @@ int store_task_finish(struct store *s, int64_t task_id, const struct store_resul
 struct store_task {
     int64_t id, item_id;
     char *item_key, *stage;
-    char *element;             /* "" for a task without one */
+    char *element; /* "" for a task without one */
     int state;
     char *output, *label, *endpoint, *locality, *model, *error, *answered_by;
     char *note;
@@ -132,12 +132,12 @@ void store_tasks_free(struct store_task *t, size_t n);
 /* One audit record: an egress attempt (allowed or refused). Strings may be NULL
  * (stored as empty). Never a payload, never a secret: only its hash and size. */
 struct store_audit {
-    int64_t seq;               /* filled on read */
-    char time[32];             /* filled by append (UTC, RFC 3339) */
+    int64_t seq;   /* filled on read */
+    char time[32]; /* filled by append (UTC, RFC 3339) */
     int64_t run_id;
     const char *item, *stage, *endpoint, *url, *locality, *model;
     const char *label, *clearance;
-    const char *decision;      /* "allow", "refuse", "cached", "declassify", "keep" or "breach" */
+    const char *decision; /* "allow", "refuse", "cached", "declassify", "keep" or "breach" */
     const char *reason;
     const char *payload_sha256;
     int64_t bytes;

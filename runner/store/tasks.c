@@ -162,17 +162,15 @@ struct lines_col {
     const char *what; /* "label", "stage" */
 };
 
-static const struct lines_col labels_col = {
-    Q_RUN_SET_LABELS, Q_RUN_LABELS, "UPDATE runs SET labels = ?2 WHERE id = ?1",
-    "SELECT labels FROM runs WHERE id = ?1", "label"
-};
-static const struct lines_col findings_col = {
-    Q_RUN_SET_FINDINGS, Q_RUN_FINDINGS, "UPDATE runs SET findings = ?2 WHERE id = ?1",
-    "SELECT findings FROM runs WHERE id = ?1", "stage"
-};
+static const struct lines_col labels_col = {Q_RUN_SET_LABELS, Q_RUN_LABELS,
+                                            "UPDATE runs SET labels = ?2 WHERE id = ?1",
+                                            "SELECT labels FROM runs WHERE id = ?1", "label"};
+static const struct lines_col findings_col = {Q_RUN_SET_FINDINGS, Q_RUN_FINDINGS,
+                                              "UPDATE runs SET findings = ?2 WHERE id = ?1",
+                                              "SELECT findings FROM runs WHERE id = ?1", "stage"};
 
-static int lines_set(struct store *s, const struct lines_col *c, int64_t run_id,
-                     char *const *v, size_t n, struct bh_err *err)
+static int lines_set(struct store *s, const struct lines_col *c, int64_t run_id, char *const *v,
+                     size_t n, struct bh_err *err)
 {
     struct bh_buf b;
     bh_buf_init(&b, 0);
@@ -226,8 +224,7 @@ int store_run_set_labels(struct store *s, int64_t run_id, char *const *labels, s
     return lines_set(s, &labels_col, run_id, labels, n, err);
 }
 
-int store_run_labels(struct store *s, int64_t run_id, char ***labels, size_t *n,
-                     struct bh_err *err)
+int store_run_labels(struct store *s, int64_t run_id, char ***labels, size_t *n, struct bh_err *err)
 {
     return lines_get(s, &labels_col, run_id, labels, n, err);
 }
@@ -440,8 +437,8 @@ int store_task_finish(struct store *s, int64_t task_id, const struct store_resul
 
 static void task_read(sqlite3_stmt *st, struct store_task *t)
 {
-    char **text[] = {&t->item_key, &t->stage,    &t->output, &t->label,   &t->endpoint,
-                     &t->locality, &t->model,  &t->error,  &t->answered_by, &t->element};
+    char **text[] = {&t->item_key, &t->stage, &t->output, &t->label,       &t->endpoint,
+                     &t->locality, &t->model, &t->error,  &t->answered_by, &t->element};
     int64_t *num[] = {&t->prompt_tokens, &t->output_tokens, &t->load_ns, &t->total_ns};
     t->id = sqlite3_column_int64(st, 0);
     t->item_id = sqlite3_column_int64(st, 1);
@@ -490,9 +487,9 @@ int store_tasks_list(struct store *s, int64_t run_id, struct store_task **out, s
 void store_tasks_free(struct store_task *t, size_t n)
 {
     for (size_t i = 0; t && i < n; i++) {
-        char *text[] = {t[i].item_key, t[i].stage, t[i].output, t[i].label,  t[i].endpoint,
-                        t[i].locality, t[i].model, t[i].error,  t[i].answered_by,
-                        t[i].element,  t[i].note};
+        char *text[] = {t[i].item_key,    t[i].stage,    t[i].output, t[i].label,
+                        t[i].endpoint,    t[i].locality, t[i].model,  t[i].error,
+                        t[i].answered_by, t[i].element,  t[i].note};
         for (size_t k = 0; k < sizeof(text) / sizeof(text[0]); k++)
             free(text[k]);
     }

@@ -9,17 +9,17 @@
 #include "bh_err.h"
 
 struct bh_buf {
-    char *data;   /* NULL until the first append */
+    char *data; /* NULL until the first append */
     size_t len;
-    size_t cap;   /* allocated bytes */
-    size_t max;   /* cap on len; 0 means BH_BUF_DEFAULT_MAX */
+    size_t cap; /* allocated bytes */
+    size_t max; /* cap on len; 0 means BH_BUF_DEFAULT_MAX */
 };
 
 #define BH_BUF_DEFAULT_MAX ((size_t)64 << 20)
 
 void bh_buf_init(struct bh_buf *b, size_t max);
 void bh_buf_release(struct bh_buf *b);
-void bh_buf_reset(struct bh_buf *b);           /* len = 0, keeps memory */
+void bh_buf_reset(struct bh_buf *b); /* len = 0, keeps memory */
 
 /* Append n bytes. Returns 0, or BH_ETOOBIG (buffer unchanged) past the cap. */
 int bh_buf_append(struct bh_buf *b, const void *p, size_t n);

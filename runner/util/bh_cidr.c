@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const unsigned char mapped_prefix[12] = { [10] = 0xff, [11] = 0xff };
+static const unsigned char mapped_prefix[12] = {[10] = 0xff, [11] = 0xff};
 
 int bh_cidr_addr(const char *s, unsigned char out[16])
 {

@@ -22,10 +22,10 @@ enum {
 };
 
 struct bh_err {
-    int code;          /* BH_E* (negative), BH_OK when clear */
-    char file[256];    /* the user's file, if any */
-    int line, col;     /* 0 when unknown */
-    char path[128];    /* JSON path of the offending value, e.g. stages.review.model */
+    int code;       /* BH_E* (negative), BH_OK when clear */
+    char file[256]; /* the user's file, if any */
+    int line, col;  /* 0 when unknown */
+    char path[128]; /* JSON path of the offending value, e.g. stages.review.model */
     char msg[512];
 };
 

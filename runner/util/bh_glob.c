@@ -22,7 +22,8 @@ static int set_match(const char **g, char c)
     }
     for (; *p && *p != ']'; p++) {
         if (p[1] == '-' && p[2] && p[2] != ']') {
-            hit |= (unsigned char)c >= (unsigned char)p[0] && (unsigned char)c <= (unsigned char)p[2];
+            hit |=
+                (unsigned char)c >= (unsigned char)p[0] && (unsigned char)c <= (unsigned char)p[2];
             p += 2;
         } else {
             hit |= c == *p;
@@ -56,8 +57,7 @@ static int match(const char *g, const char *s)
 {
     for (;;) {
         switch (*g) {
-        case '\0':
-            return *s == '\0';
+        case '\0': return *s == '\0';
         case '*':
             if (g[1] == '*')
                 return match_globstar(g + 2, s);

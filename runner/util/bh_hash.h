@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#define BH_SHA256_HEX 65   /* 64 hex digits and a NUL */
+#define BH_SHA256_HEX 65 /* 64 hex digits and a NUL */
 
 /* Hex SHA-256 of data into out (BH_SHA256_HEX bytes). */
 void bh_sha256_hex(const void *data, size_t len, char out[BH_SHA256_HEX]);

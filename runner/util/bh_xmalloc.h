@@ -12,7 +12,7 @@ void *bh_xrealloc(void *p, size_t n);
 /* Grows an array of count elements of size bytes to hold at least need
  * elements, doubling. Checked arithmetic; updates *count. */
 void *bh_xgrow(void *p, size_t *count, size_t need, size_t size);
-char *bh_xstrdup(const char *s);          /* NULL gives NULL */
+char *bh_xstrdup(const char *s); /* NULL gives NULL */
 char *bh_xstrndup(const char *s, size_t n);
 char *bh_xasprintf(const char *fmt, ...) BH_PRINTF(1, 2);
 

@@ -39,8 +39,10 @@ static void write_prompt(const char *dir, int i)
         if (i >= 5)
             snprintf(text + n, sizeof(text) - (size_t)n, "Earlier: {{s%03d.output}}\n", i - 5);
     } else {
-        n = snprintf(text, sizeof(text), "Review {{pr.title}}\n{{pr.diff}}\n"
-                                         "Notes: {{s%03d.output}}\n", i - 1);
+        n = snprintf(text, sizeof(text),
+                     "Review {{pr.title}}\n{{pr.diff}}\n"
+                     "Notes: {{s%03d.output}}\n",
+                     i - 1);
         if (i >= 2)
             snprintf(text + n, sizeof(text) - (size_t)n, "More: {{s%03d.output}}\n", i - 2);
     }
@@ -60,10 +62,12 @@ static void write_pipeline(const char *dir, char *path, size_t size)
           "  \"cloud\": {\"provider\": \"ollama\", \"url\": \"http://127.0.0.1:11435\", "
           "\"locality\": \"cloud\", \"clearance\": \"internal\"}\n },\n"
           " \"source\": {\"kind\": \"git\", \"label\": \"confidential\", \"fields\": "
-          "{\"pr.number\": \"internal\", \"pr.title\": \"internal\"}},\n \"stages\": {\n", f);
+          "{\"pr.number\": \"internal\", \"pr.title\": \"internal\"}},\n \"stages\": {\n",
+          f);
     for (int i = 0; i < N_STAGES; i++) {
-        fprintf(f, "  \"s%03d\": {\"endpoint\": \"%s\", \"model\": \"%s\", "
-                   "\"prompt\": \"p%03d.md\"",
+        fprintf(f,
+                "  \"s%03d\": {\"endpoint\": \"%s\", \"model\": \"%s\", "
+                "\"prompt\": \"p%03d.md\"",
                 i, i % 5 ? "gpu" : "cloud", i % 5 ? "qwen2.5-coder:7b" : "gpt-oss:120b", i);
         if (i > 0)
             fprintf(f, ", \"after\": [\"s%03d\"]", i - 1);
@@ -84,7 +88,7 @@ static double now_ms(void)
 /* One load + check; returns the number of refused stages, or -1. */
 static int run_once(const char *path, FILE *sink)
 {
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     struct pipeline *p = NULL;
     if (pipe_load(&p, path, NULL, &err)) {
         fprintf(stderr, "bench_check: %s\n", err.msg);
@@ -93,11 +97,12 @@ static int run_once(const char *path, FILE *sink)
     struct egr_endpoint *eps = bh_xcalloc(p->n_endpoints, sizeof(*eps));
     struct pol_endpoint_fact *facts = bh_xcalloc(p->n_endpoints, sizeof(*facts));
     for (size_t i = 0; i < p->n_endpoints; i++) {
-        if (egr_endpoint_verify(p->endpoints[i].url, p->endpoints[i].declared_local, &eps[i],
-                                &err))
+        if (egr_endpoint_verify(p->endpoints[i].url, p->endpoints[i].declared_local, &eps[i], &err))
             return -1;
-        facts[i] = (struct pol_endpoint_fact){ .local = eps[i].local, .host = eps[i].host,
-                                               .addr = eps[i].addr, .evidence = eps[i].reason };
+        facts[i] = (struct pol_endpoint_fact){.local = eps[i].local,
+                                              .host = eps[i].host,
+                                              .addr = eps[i].addr,
+                                              .evidence = eps[i].reason};
     }
     struct pol_graph g;
     pol_graph_init(&g, p, facts);
@@ -130,7 +135,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_check: could not remove %s\n", dir);
     if (refused < 0)
         return 1;
-    printf("load+check of %d stages: %.2f ms per run (%d runs, %d refused)\n", N_STAGES, per,
-           runs, refused);
+    printf("load+check of %d stages: %.2f ms per run (%d runs, %d refused)\n", N_STAGES, per, runs,
+           refused);
     return 0;
 }

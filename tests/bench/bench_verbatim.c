@@ -24,7 +24,7 @@
 
 enum { PUB, INT, CONF, RESTR, N_WORDS = 5000 };
 
-static char *labels[] = { "public", "internal", "confidential", "restricted" };
+static char *labels[] = {"public", "internal", "confidential", "restricted"};
 static char words[N_WORDS][12];
 static uint64_t rng = 0x2545f4914f6cdd1dULL;
 
@@ -89,12 +89,12 @@ static double time_one(const struct pol_labeller *l, const struct pipe_declassif
 {
     char *in = text_make(in_size), *out = text_make(out_size);
     quote_plant(out, out_size, in, in_size);
-    struct pol_decl_input inputs[2] = { { "pr.title", "Fix the widget count", 20, PUB },
-                                        { "pr.diff", in, in_size, CONF } };
+    struct pol_decl_input inputs[2] = {{"pr.title", "Fix the widget count", 20, PUB},
+                                       {"pr.diff", in, in_size, CONF}};
     double best = 1e9;
     for (int r = 0; r < runs; r++) {
         struct pol_decl_result res;
-        struct bh_err err = { 0 };
+        struct bh_err err = {0};
         double t0 = now();
         if (pol_declassify(l, d, CONF, out, out_size, inputs, 2, &res, &err) != 0) {
             fprintf(stderr, "bench_verbatim: %s\n", err.msg);
@@ -135,7 +135,7 @@ int main(int argc, char **argv)
     int runs = argc > 1 ? atoi(argv[1]) : 3;
     struct pipeline p;
     struct pol_labeller *l = NULL;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     memset(&p, 0, sizeof(p));
     p.labels = labels;
     p.n_labels = 4;
@@ -146,9 +146,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_verbatim [RUNS]   (RUNS >= 1)\n");
         return 2;
     }
-    struct pipe_declassify d = { .enabled = 1, .to = INT, .no_verbatim_tokens = 8,
-                                 .no_rare_tokens = 1, .detectors = 1, .redact_code = 1,
-                                 .redact_paths = 1 };
+    struct pipe_declassify d = {.enabled = 1,
+                                .to = INT,
+                                .no_verbatim_tokens = 8,
+                                .no_rare_tokens = 1,
+                                .detectors = 1,
+                                .redact_code = 1,
+                                .redact_paths = 1};
     vocabulary();
     printf("pol_declassify, best of %d runs (linear: ratio about 2.0)\n", runs);
     series(l, &d, 0, runs);

@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(text, data, size);
     text[size] = '\0';
-    struct stage_findings f = { 0 }, again = { 0 };
+    struct stage_findings f = {0}, again = {0};
     if (stage_findings_parse(text, &f, NULL) == 0) {
         check(&f);
         char *stored = stage_findings_json(&f);
@@ -38,9 +38,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     stage_findings_release(&f);
     stage_findings_release(&again);
     char *out = NULL;
-    static const char schema[] = "{\"type\":\"object\",\"required\":[\"a\"],\"properties\":{\"a\":"
-                                 "{\"type\":\"array\",\"maxItems\":3,\"items\":{\"enum\":[1,\"x\"]}}},"
-                                 "\"additionalProperties\":{\"type\":\"string\",\"minLength\":2}}";
+    static const char schema[] =
+        "{\"type\":\"object\",\"required\":[\"a\"],\"properties\":{\"a\":"
+        "{\"type\":\"array\",\"maxItems\":3,\"items\":{\"enum\":[1,\"x\"]}}},"
+        "\"additionalProperties\":{\"type\":\"string\",\"minLength\":2}}";
     if (stage_schema_check(schema, text, &out, NULL) == 0)
         free(out);
     free(text);

@@ -11,7 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const long statuses[] = { 200, 200, 200, 400, 401, 404, 429, 500, 503, 529, 307 };
+    static const long statuses[] = {200, 200, 200, 400, 401, 404, 429, 500, 503, 529, 307};
     if (size < 3)
         return 0;
     const struct prov_ops *ops = prov_find(prov_names[data[0] % prov_n_names]);
@@ -20,12 +20,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data += 3;
     size -= 3;
     struct prov_stream *s = ops->stream_new(1 << 16);
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     int rc = 0;
     for (size_t off = 0; off < size && rc == 0; off += chunk)
         rc = ops->stream_feed(s, (const char *)data + off, size - off < chunk ? size - off : chunk,
                               &err);
-    struct prov_reply r = { 0 };
+    struct prov_reply r = {0};
     if (rc == 0)
         ops->stream_finish(s, status, &r, &err);
     prov_reply_release(&r);

@@ -15,8 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Aborts on a zero-width character or a byte that starts no valid sequence. */
 static void check_norm(const char *s, size_t n)
 {
-    static const char *const banned[] = { "\xe2\x80\x8b", "\xe2\x80\x8c", "\xe2\x80\x8d",
-                                          "\xe2\x81\xa0", "\xef\xbb\xbf", "\xc2\xad" };
+    static const char *const banned[] = {"\xe2\x80\x8b", "\xe2\x80\x8c", "\xe2\x80\x8d",
+                                         "\xe2\x81\xa0", "\xef\xbb\xbf", "\xc2\xad"};
     for (size_t b = 0; b < sizeof(banned) / sizeof(banned[0]); b++)
         for (size_t i = 0; i + strlen(banned[b]) <= n; i++)
             if (memcmp(s + i, banned[b], strlen(banned[b])) == 0)
@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pol_norm_text((const char *)data + half, size - half, (size_t)1 << 26, &b, &nb) == 0) {
         check_norm(a, na);
         check_norm(b, nb);
-        struct pol_decl_input in[2] = { { "above", a, na, 2 }, { "at", b, nb, 1 } };
+        struct pol_decl_input in[2] = {{"above", a, na, 2}, {"at", b, nb, 1}};
         size_t input = 9;
         int cls = 0;
         if (pol_rare_find(in, 1, 1, b, nb, &input, &cls) && (input != 0 || cls == 0))

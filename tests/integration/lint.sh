@@ -11,7 +11,7 @@ plant() {
   local name=$1 file=$2 line=$3 msg=$4
   rm -rf "$T/copy"
   mkdir -p "$T/copy"
-  cp -r "$BH_SOURCE_DIR/runner" "$BH_SOURCE_DIR/stages" "$T/copy/"
+  cp -r "$BH_SOURCE_DIR/runner" "$BH_SOURCE_DIR/stages" "$BH_SOURCE_DIR/.clang-format" "$T/copy/"
   printf '%s\n' "$line" >>"$T/copy/$file"
   set +e
   "$BH_SOURCE_DIR/ci/lint.sh" "$T/copy" >"$T/$name.out" 2>&1
@@ -32,6 +32,8 @@ plant sources runner/sources/src_files.c '#include "egress/egress.h"' \
   "lint: sources-never-send: runner/sources/ only reads items"
 plant sqlite runner/engine/engine.c '#include <sqlite3.h>' \
   "lint: sqlite-in-store: SQLite is touched only by runner/store/"
+plant format runner/util/bh_str.c 'static int   badly_laid_out (void){return 0;}' \
+  "lint: format: the file differs from what clang-format makes of it"
 
 # The helpers keep the tests honest too: a script that asserts nothing fails.
 printf '%s\n' 'source "$BH_SOURCE_DIR/tests/helpers/lib.sh"' 'finish' >"$T/empty-test.sh"

@@ -273,8 +273,7 @@ static const struct bad_case bad_cases[] = {
      0,
      BH_EREPLY,
      0,
-     {"the server reported an error mid-stream (overloaded_error): Overloaded",
-      "(not your quota)"},
+     {"the server reported an error mid-stream (overloaded_error): Overloaded", "(not your quota)"},
      "Overloaded"},
     {"input_json_delta for a block never started",
      START JSON_PART(3, "{}") STOP,
@@ -492,9 +491,9 @@ static void malformed_input_keeps_the_call_without_it(void **state)
         assert_int_equal(o.r.n_tool_calls, 1);
         assert_string_equal(o.r.tool_calls[0].id, "toolu_01A");
         assert_null(o.r.tool_calls[0].arguments_json);
-        struct prov_msg m[] = { {.role = "user", .content = "hi"},
-                                {.role = "assistant", .tool_calls = o.r.tool_calls,
-                                 .n_tool_calls = 1} };
+        struct prov_msg m[] = {
+            {.role = "user", .content = "hi"},
+            {.role = "assistant", .tool_calls = o.r.tool_calls, .n_tool_calls = 1}};
         struct prov_chat c = {.model = "m", .msgs = m, .n_msgs = 2};
         char *out = NULL;
         size_t len = 0;

@@ -22,8 +22,8 @@ static int64_t run_id;
 static int setup(void **state)
 {
     (void)state;
-    struct bh_err err = { 0 };
-    char *labels[] = { "public", "internal", "confidential" };
+    struct bh_err err = {0};
+    char *labels[] = {"public", "internal", "confidential"};
     int resumed;
     snprintf(dir, sizeof(dir), "/tmp/bh-auditv.XXXXXX");
     assert_non_null(mkdtemp(dir));
@@ -44,21 +44,34 @@ static int teardown(void **state)
 
 static void append(const char *decision, const char *label, const char *clearance)
 {
-    struct bh_err err = { 0 };
-    struct store_audit a = { .run_id = run_id, .item = "i", .stage = "summary",
-                             .endpoint = "cloud", .locality = "cloud", .model = "m",
-                             .label = label, .clearance = clearance, .decision = decision,
-                             .payload_sha256 = "00" };
+    struct bh_err err = {0};
+    struct store_audit a = {.run_id = run_id,
+                            .item = "i",
+                            .stage = "summary",
+                            .endpoint = "cloud",
+                            .locality = "cloud",
+                            .model = "m",
+                            .label = label,
+                            .clearance = clearance,
+                            .decision = decision,
+                            .payload_sha256 = "00"};
     assert_int_equal(store_audit_append(st, &a, &err), 0);
 }
 
 static void append_reason(const char *decision, const char *reason)
 {
-    struct bh_err err = { 0 };
-    struct store_audit a = { .run_id = run_id, .item = "i", .stage = "review",
-                             .endpoint = "gpu-box", .locality = "local", .model = "mybot",
-                             .label = "confidential", .clearance = "confidential",
-                             .decision = decision, .reason = reason, .payload_sha256 = "00" };
+    struct bh_err err = {0};
+    struct store_audit a = {.run_id = run_id,
+                            .item = "i",
+                            .stage = "review",
+                            .endpoint = "gpu-box",
+                            .locality = "local",
+                            .model = "mybot",
+                            .label = "confidential",
+                            .clearance = "confidential",
+                            .decision = decision,
+                            .reason = reason,
+                            .payload_sha256 = "00"};
     assert_int_equal(store_audit_append(st, &a, &err), 0);
 }
 
@@ -80,21 +93,21 @@ static void labels_round_trip(void **state)
     (void)state;
     char **l;
     size_t n;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(store_run_labels(st, run_id, &l, &n, &err), 0);
     assert_int_equal(n, 3);
     assert_string_equal(l[2], "confidential");
     for (size_t i = 0; i < n; i++)
         free(l[i]);
     free(l);
-    char *bad[] = { "a\nb" };
+    char *bad[] = {"a\nb"};
     assert_int_equal(store_run_set_labels(st, run_id, bad, 1, &err), BH_EINVAL);
 }
 
 static void verify_passes_allowed_within_and_refused_above(void **state)
 {
     (void)state;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     int64_t n = 0;
     append("allow", "internal", "internal");
     append("allow", "public", "confidential");
@@ -106,7 +119,7 @@ static void verify_passes_allowed_within_and_refused_above(void **state)
 static void verify_names_an_allowed_breach(void **state)
 {
     (void)state;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     int64_t n = 0;
     append("allow", "internal", "internal");
     append("allow", "confidential", "internal"); /* what a buggy gate would write */
@@ -118,7 +131,7 @@ static void verify_names_an_allowed_breach(void **state)
 static void verify_names_an_unknown_label(void **state)
 {
     (void)state;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     int64_t n = 0;
     append("allow", "secret", "internal");
     assert_int_equal(egr_audit_verify(st, &n, &err), BH_EPOLICY);
@@ -128,7 +141,7 @@ static void verify_names_an_unknown_label(void **state)
 static void verify_accepts_a_cached_answer_within_clearance(void **state)
 {
     (void)state;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     int64_t n = 0;
     append("cached", "internal", "internal");
     append("cached", "public", "confidential");
@@ -139,7 +152,7 @@ static void verify_accepts_a_cached_answer_within_clearance(void **state)
 static void verify_names_a_cached_answer_above_clearance(void **state)
 {
     (void)state;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     int64_t n = 0;
     append("allow", "internal", "internal");
     append("cached", "confidential", "internal");
@@ -152,16 +165,15 @@ static void verify_names_a_cached_answer_above_clearance(void **state)
 static void verify_fails_on_breach_records_old_and_new(void **state)
 {
     (void)state;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     int64_t n = 0;
     size_t breaches = 0;
-    struct seen seen = { 0 };
+    struct seen seen = {0};
     append("allow", "internal", "internal");
     append_reason("breach", "the reply says the server forwarded the request to 'x'");
     append_reason("refuse", "static check: not a breach, a refusal");
     append_reason("refuse", "breach: what earlier versions wrote");
-    assert_int_equal(egr_audit_verify_each(st, &n, &breaches, on_breach, &seen, &err),
-                     BH_EPOLICY);
+    assert_int_equal(egr_audit_verify_each(st, &n, &breaches, on_breach, &seen, &err), BH_EPOLICY);
     assert_int_equal(n, 4);
     assert_int_equal(breaches, 2);
     assert_int_equal(seen.n, 2);
@@ -176,14 +188,16 @@ static void verify_fails_on_breach_records_old_and_new(void **state)
 static void verify_reports_a_broken_chain_before_breaches(void **state)
 {
     (void)state;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     int64_t n = 0;
     size_t breaches = 7;
     append_reason("breach", "forwarded");
     append("allow", "internal", "internal");
     char cmd[256];
-    snprintf(cmd, sizeof(cmd), "sqlite3 '%s/state.db' \"UPDATE audit SET reason = 'x' WHERE "
-             "seq = 1\"", dir);
+    snprintf(cmd, sizeof(cmd),
+             "sqlite3 '%s/state.db' \"UPDATE audit SET reason = 'x' WHERE "
+             "seq = 1\"",
+             dir);
     if (system(cmd) != 0)
         skip();
     assert_int_equal(egr_audit_verify_each(st, &n, &breaches, NULL, NULL, &err), BH_EPOLICY);
@@ -194,7 +208,7 @@ static void verify_reports_a_broken_chain_before_breaches(void **state)
 static void is_breach_reads_the_decision_and_the_old_prefix(void **state)
 {
     (void)state;
-    struct store_audit r = { .decision = "breach", .reason = "" };
+    struct store_audit r = {.decision = "breach", .reason = ""};
     assert_true(egr_audit_is_breach(&r));
     r.decision = "refuse";
     r.reason = "breach: x";

@@ -94,8 +94,9 @@ static void raw_set_value(const char *db, const char *key, const void *blob, siz
     sqlite3 *h = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(h, "UPDATE cache SET value = ?2 WHERE key = ?1", -1,
-                                        &st, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(h, "UPDATE cache SET value = ?2 WHERE key = ?1", -1, &st, NULL),
+        SQLITE_OK);
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, blob, (int)n, SQLITE_STATIC);
     assert_int_equal(sqlite3_step(st), SQLITE_DONE);
@@ -110,8 +111,8 @@ static unsigned char *raw_value(const char *db, const char *key, size_t *n)
     sqlite3_stmt *st = NULL;
     unsigned char *out = NULL;
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(h, "SELECT value FROM cache WHERE key = ?1", -1, &st,
-                                        NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h, "SELECT value FROM cache WHERE key = ?1", -1, &st, NULL),
+                     SQLITE_OK);
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     *n = (size_t)sqlite3_column_bytes(st, 0);
@@ -124,10 +125,13 @@ static unsigned char *raw_value(const char *db, const char *key, size_t *n)
 
 static void put_ok(struct fx *f, const char *key, const char *content, const char *model)
 {
-    struct store_cache_reply r = { .content = (char *)content, .model = (char *)model,
-                                   .done_reason = "stop", .prompt_tokens = 120,
-                                   .output_tokens = 34, .load_ns = 5000000,
-                                   .total_ns = 9000000000LL };
+    struct store_cache_reply r = {.content = (char *)content,
+                                  .model = (char *)model,
+                                  .done_reason = "stop",
+                                  .prompt_tokens = 120,
+                                  .output_tokens = 34,
+                                  .load_ns = 5000000,
+                                  .total_ns = 9000000000LL};
     if (store_cache_put(f->s, key, "confidential", &r, &f->err))
         fail_msg("store_cache_put: %s", f->err.msg);
 }
@@ -155,7 +159,7 @@ static void cache_round_trip_keeps_every_field(void **state)
 static void cache_keeps_null_model_and_empty_content_apart(void **state)
 {
     struct fx *f = *state;
-    struct store_cache_reply r = { .content = "", .model = NULL, .done_reason = NULL };
+    struct store_cache_reply r = {.content = "", .model = NULL, .done_reason = NULL};
     struct store_cache_reply got;
     assert_int_equal(store_cache_put(f->s, KEY_A, "public", &r, &f->err), 0);
     assert_int_equal(store_cache_get(f->s, KEY_A, &got, &f->err), 1);
@@ -227,7 +231,7 @@ static void cache_compresses_a_repetitive_reply(void **state)
 static void cache_refuses_a_malformed_key(void **state)
 {
     struct fx *f = *state;
-    struct store_cache_reply r = { .content = "x" }, got;
+    struct store_cache_reply r = {.content = "x"}, got;
     assert_int_equal(store_cache_put(f->s, "abc", "public", &r, &f->err), BH_EINVAL);
     assert_string_equal(f->err.msg, "cache key 'abc' is not 64 hex digits");
     assert_int_equal(store_cache_get(f->s, KEY_A "0", &got, &f->err), BH_EINVAL);

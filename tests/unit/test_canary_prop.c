@@ -50,34 +50,43 @@
 #include "sources/src_git.h"
 
 enum {
-    MAX_MAIN = 6, MAX_ST = 2 * MAX_MAIN, MAX_READS = 8, MAX_FILES = 5, MAX_LINES = 3,
-    MAX_CAN = 1 + MAX_FILES * (1 + MAX_LINES), MAX_ITEMS = 3, N_CASES = 1500,
-    MAX_REPORTS = 12, N_DECISIONS = 5,
+    MAX_MAIN = 6,
+    MAX_ST = 2 * MAX_MAIN,
+    MAX_READS = 8,
+    MAX_FILES = 5,
+    MAX_LINES = 3,
+    MAX_CAN = 1 + MAX_FILES * (1 + MAX_LINES),
+    MAX_ITEMS = 3,
+    N_CASES = 1500,
+    MAX_REPORTS = 12,
+    N_DECISIONS = 5,
 };
 enum { F_TITLE, F_FILES, F_DIFF, N_FIELDS };
 enum { G_DOCS, G_PEM, G_SRC, G_MD, G_SECRETS, N_GLOBS };
 enum { T_EMAIL, T_AWS, T_PEM, T_IPV4, N_TRIG };
 #define NONE (-1) /* no canary, no detector: below every label */
 
-static char *label_pool[] = { "public", "internal", "confidential", "restricted" };
-static char *field_names[N_FIELDS] = { "pr.title", "pr.files", "pr.diff" };
-static char *globs[N_GLOBS] = { "docs/**", "**/*.pem", "src/*.c", "*.md", "secrets/**" };
-static char *stage_names[MAX_ST] = { "s0", "s1", "s2", "s3", "s4",  "s5",
-                                     "s6", "s7", "s8", "s9", "s10", "s11" };
-static char *output_names[MAX_ST] = { "s0.output", "s1.output", "s2.output",  "s3.output",
-                                      "s4.output", "s5.output", "s6.output",  "s7.output",
-                                      "s8.output", "s9.output", "s10.output", "s11.output" };
+static char *label_pool[] = {"public", "internal", "confidential", "restricted"};
+static char *field_names[N_FIELDS] = {"pr.title", "pr.files", "pr.diff"};
+static char *globs[N_GLOBS] = {"docs/**", "**/*.pem", "src/*.c", "*.md", "secrets/**"};
+static char *stage_names[MAX_ST] = {"s0", "s1", "s2", "s3", "s4",  "s5",
+                                    "s6", "s7", "s8", "s9", "s10", "s11"};
+static char *output_names[MAX_ST] = {"s0.output", "s1.output", "s2.output",  "s3.output",
+                                     "s4.output", "s5.output", "s6.output",  "s7.output",
+                                     "s8.output", "s9.output", "s10.output", "s11.output"};
 /* Folder and extension of a file: every glob matches some, none matches all. */
 static const char *const path_dirs[][2] = {
-    { "docs/", ".md" }, { "docs/api/", ".txt" }, { "keys/", ".pem" }, { "secrets/", ".env" },
-    { "secrets/", ".pem" }, { "src/", ".c" }, { "src/lib/", ".c" }, { "", ".md" },
-    { "lib/", ".md" }, { "app/", ".py" },
+    {"docs/", ".md"},     {"docs/api/", ".txt"}, {"keys/", ".pem"},  {"secrets/", ".env"},
+    {"secrets/", ".pem"}, {"src/", ".c"},        {"src/lib/", ".c"}, {"", ".md"},
+    {"lib/", ".md"},      {"app/", ".py"},
 };
-static const char *const ons_names[] = { "fail", "skip", "reroute" };
+static const char *const ons_names[] = {"fail", "skip", "reroute"};
 
 /* The AWS example key format the detector knows, split so that this file
  * does not trip secret scanners. */
-#define AWS_KEY "AK" "IAQW7B3PDKHX4PY8GP"
+#define AWS_KEY                                                                                    \
+    "AK"                                                                                           \
+    "IAQW7B3PDKHX4PY8GP"
 
 /* Planted texts and the built-in detector each must trip (and nothing else:
  * checked). A PEM header's span would run into a key body, so every planted
@@ -87,10 +96,10 @@ struct trigger {
     const char *id;
 };
 static const struct trigger triggers[N_TRIG] = {
-    [T_EMAIL] = { "jane.roe@acme-corp.com", "email" },
-    [T_AWS] = { AWS_KEY, "aws-access-key" },
-    [T_PEM] = { "-----BEGIN RSA PRIVATE KEY-----", "private-key" },
-    [T_IPV4] = { "10.20.30.40", "private-ipv4" },
+    [T_EMAIL] = {"jane.roe@acme-corp.com", "email"},
+    [T_AWS] = {AWS_KEY, "aws-access-key"},
+    [T_PEM] = {"-----BEGIN RSA PRIVATE KEY-----", "private-key"},
+    [T_IPV4] = {"10.20.30.40", "private-ipv4"},
 };
 
 /* --- rng and reporting state ---------------------------------------------------------- */
@@ -148,16 +157,12 @@ static int ends(const char *s, const char *p)
 static int glob_matches(int glob, const char *path)
 {
     switch (glob) {
-    case G_DOCS:
-        return starts(path, "docs/");
-    case G_PEM: /* `**` may be any number of segments, none included */
-        return ends(path, ".pem");
+    case G_DOCS: return starts(path, "docs/");
+    case G_PEM: /* `**` may be any number of segments, none included */ return ends(path, ".pem");
     case G_SRC: /* `*` stays within one segment */
         return starts(path, "src/") && !strchr(path + 4, '/') && ends(path, ".c");
-    case G_MD: /* no '/': the last segment at any depth */
-        return ends(path, ".md");
-    case G_SECRETS:
-        return starts(path, "secrets/");
+    case G_MD: /* no '/': the last segment at any depth */ return ends(path, ".md");
+    case G_SECRETS: return starts(path, "secrets/");
     }
     return 0;
 }
@@ -259,18 +264,21 @@ static void gen_allow(struct gen *g)
 static void gen_source(struct gen *g)
 {
     struct pipe_source *src = &g->p.source;
-    *src = (struct pipe_source){ .kind = "git", .label = any_label(g), .fields = field_names,
-                                 .field_labels = g->field_labels, .n_fields = N_FIELDS,
-                                 .rules = g->rules };
+    *src = (struct pipe_source){.kind = "git",
+                                .label = any_label(g),
+                                .fields = field_names,
+                                .field_labels = g->field_labels,
+                                .n_fields = N_FIELDS,
+                                .rules = g->rules};
     for (size_t i = 0; i < N_FIELDS; i++) /* unlisted fields take the source default */
         g->field_labels[i] = rnd(3) == 0 ? src->label : any_label(g);
-    int used[N_GLOBS] = { 0 };
+    int used[N_GLOBS] = {0};
     for (size_t n = rnd(4); src->n_rules < n;) {
         int glob = (int)rnd(N_GLOBS);
         if (used[glob]++)
             continue;
         g->rule_glob[src->n_rules] = glob;
-        g->rules[src->n_rules++] = (struct pipe_rule){ globs[glob], any_label(g), 1, 1 };
+        g->rules[src->n_rules++] = (struct pipe_rule){globs[glob], any_label(g), 1, 1};
     }
     gen_detectors(g);
     gen_allow(g);
@@ -303,19 +311,25 @@ static void gen_read(struct gen *g, size_t s, const size_t *ups, size_t n_up)
         add_read(g, s, output_names[up]);
         add_dep(g, s, up);
     } else if (what >= 8 && g->st[s].for_each) {
-        static char *each[] = { "each.path", "each.diff", "each.diff", "each.status" };
+        static char *each[] = {"each.path", "each.diff", "each.diff", "each.status"};
         add_read(g, s, each[rnd(4)]);
     } else {
-        static char *src[] = { "pr.title", "pr.title", "pr.files", "pr.diff", "pr.diff" };
+        static char *src[] = {"pr.title", "pr.title", "pr.files", "pr.diff", "pr.diff"};
         add_read(g, s, src[what % 5]);
     }
 }
 
 static void stage_init(struct gen *g, size_t s)
 {
-    g->st[s] = (struct pipe_stage){ .name = stage_names[s], .model = "m", .clearance = -1,
-                                    .reroute = -1, .for_each_stage = -1, .reads = g->reads[s],
-                                    .deps = g->deps[s], .line = 1, .col = 1 };
+    g->st[s] = (struct pipe_stage){.name = stage_names[s],
+                                   .model = "m",
+                                   .clearance = -1,
+                                   .reroute = -1,
+                                   .for_each_stage = -1,
+                                   .reads = g->reads[s],
+                                   .deps = g->deps[s],
+                                   .line = 1,
+                                   .col = 1};
 }
 
 /* Mostly a label, now and then nothing at all (a local claim that failed). */
@@ -333,8 +347,8 @@ static void gen_main(struct gen *g, size_t s, const size_t *ups, size_t n_up, ui
         gen_read(g, s, ups, n_up);
     st->on_sensitive = (enum pipe_on_sensitive)ons;
     if (rnd(3) == 0)
-        st->declassify = (struct pipe_declassify){ .enabled = 1, .to = any_label(g),
-                                                   .no_verbatim_tokens = 8, .detectors = 1 };
+        st->declassify = (struct pipe_declassify){
+            .enabled = 1, .to = any_label(g), .no_verbatim_tokens = 8, .detectors = 1};
     g->clr[s] = gen_clearance(g);
 }
 
@@ -392,8 +406,8 @@ static void gen_pipeline(struct gen *g)
     g->p.name = "canary";
     g->p.file = "canary.json";
     g->p.version = 1;
-    g->ep = (struct pipe_endpoint){ .name = "e", .provider = "ollama", .url = "http://127.0.0.1:1",
-                                    .clearance = -1 };
+    g->ep = (struct pipe_endpoint){
+        .name = "e", .provider = "ollama", .url = "http://127.0.0.1:1", .clearance = -1};
     g->p.endpoints = &g->ep;
     g->p.n_endpoints = 1;
     g->p.stages = g->st;
@@ -425,8 +439,7 @@ static const char *new_canary(struct item *x)
 }
 
 /* "note CANARY-nnn TRIGGER end" with either, both or neither, in either order. */
-static void gen_text(struct item *x, char *out, size_t size, uint32_t can_odds,
-                     uint32_t trig_odds)
+static void gen_text(struct item *x, char *out, size_t size, uint32_t can_odds, uint32_t trig_odds)
 {
     const char *can = rnd(can_odds) == 0 ? new_canary(x) : "";
     const char *trig = rnd(trig_odds) == 0 ? triggers[rnd(N_TRIG)].text : "";
@@ -447,8 +460,8 @@ static void gen_paths(struct item *x)
         else
             snprintf(base, sizeof(base), "f%d", (int)i); /* i keeps the paths distinct */
         snprintf(x->paths[i], sizeof(x->paths[i]), "%s%s%s", dir[0], base, dir[1]);
-        off += (size_t)snprintf(x->files + off, sizeof(x->files) - off, "%sM\t%s",
-                                i ? "\n" : "", x->paths[i]);
+        off += (size_t)snprintf(x->files + off, sizeof(x->files) - off, "%sM\t%s", i ? "\n" : "",
+                                x->paths[i]);
     }
     assert_true(off < sizeof(x->files));
 }
@@ -458,15 +471,16 @@ static void gen_diff(struct item *x)
     size_t off = 0;
     for (size_t i = 0; i < x->n_files; i++) {
         size_t start = off;
-        off += (size_t)snprintf(x->diff + off, sizeof(x->diff) - off,
-                                "diff --git a/%s b/%s\n", x->paths[i], x->paths[i]);
+        off += (size_t)snprintf(x->diff + off, sizeof(x->diff) - off, "diff --git a/%s b/%s\n",
+                                x->paths[i], x->paths[i]);
         for (size_t l = 0, n = 1 + rnd(MAX_LINES); l < n; l++) {
             char line[128];
             gen_text(x, line, sizeof(line), 2, 3);
             off += (size_t)snprintf(x->diff + off, sizeof(x->diff) - off, "+%s\n", line);
         }
         assert_true(off < sizeof(x->diff));
-        x->parts[i] = (struct src_part){ .path = x->paths[i], .offset = start, .length = off - start };
+        x->parts[i] =
+            (struct src_part){.path = x->paths[i], .offset = start, .length = off - start};
     }
 }
 
@@ -476,12 +490,12 @@ static void gen_item(struct item *x)
     gen_text(x, x->title, sizeof(x->title), 2, 2);
     gen_paths(x);
     gen_diff(x);
-    x->f[F_TITLE] = (struct src_field){ "pr.title", x->title, strlen(x->title), NULL, NULL, 0 };
-    x->f[F_FILES] = (struct src_field){ "pr.files", x->files, strlen(x->files), NULL, NULL, 0 };
-    x->f[F_DIFF] = (struct src_field){ "pr.diff", x->diff, strlen(x->diff), NULL, x->parts,
-                                       x->n_files };
-    x->it = (struct src_item){ .key = "refs/pull/1/head", .version = "a..b", .fields = x->f,
-                               .n_fields = N_FIELDS };
+    x->f[F_TITLE] = (struct src_field){"pr.title", x->title, strlen(x->title), NULL, NULL, 0};
+    x->f[F_FILES] = (struct src_field){"pr.files", x->files, strlen(x->files), NULL, NULL, 0};
+    x->f[F_DIFF] =
+        (struct src_field){"pr.diff", x->diff, strlen(x->diff), NULL, x->parts, x->n_files};
+    x->it = (struct src_item){
+        .key = "refs/pull/1/head", .version = "a..b", .fields = x->f, .n_fields = N_FIELDS};
 }
 
 /* The generator's own check: every detector hit in text[0..len) is a planted
@@ -491,17 +505,17 @@ static void check_triggers_exact(const char *text, size_t len)
     struct pol_hit *hits = NULL;
     size_t n = 0;
     assert_int_equal(pol_detect_scan(text, len, NULL, 0, &hits, &n, 0), 0);
-    int seen[N_TRIG] = { 0 };
+    int seen[N_TRIG] = {0};
     for (size_t h = 0; h < n; h++) {
         size_t t = 0;
-        while (t < N_TRIG && !(strcmp(hits[h].detector->id, triggers[t].id) == 0 &&
-                               hits[h].length == strlen(triggers[t].text) &&
-                               memcmp(text + hits[h].offset, triggers[t].text,
-                                      hits[h].length) == 0))
+        while (t < N_TRIG &&
+               !(strcmp(hits[h].detector->id, triggers[t].id) == 0 &&
+                 hits[h].length == strlen(triggers[t].text) &&
+                 memcmp(text + hits[h].offset, triggers[t].text, hits[h].length) == 0))
             t++;
         if (t == N_TRIG)
-            fail_msg("generator: unexpected %s hit at line %zu of \"%.*s\"",
-                     hits[h].detector->id, hits[h].line, (int)len, text);
+            fail_msg("generator: unexpected %s hit at line %zu of \"%.*s\"", hits[h].detector->id,
+                     hits[h].line, (int)len, text);
         seen[t] = 1;
     }
     for (size_t t = 0; t < N_TRIG; t++)
@@ -522,12 +536,12 @@ static void check_item_triggers(const struct item *x)
 
 struct stats {
     size_t dec[N_DECISIONS];
-    size_t checked;       /* canaries checked against a clearance */
-    size_t lowered;       /* canaries that crossed a declassify below their label */
-    size_t raised;        /* canaries a detector raised above their declared label */
-    size_t allow_paths;   /* enabled triggers dropped because their file is allowed */
-    size_t allow_values;  /* enabled triggers dropped by allow.values */
-    size_t partial;       /* for_each stages some of whose elements ran, without an output */
+    size_t checked;      /* canaries checked against a clearance */
+    size_t lowered;      /* canaries that crossed a declassify below their label */
+    size_t raised;       /* canaries a detector raised above their declared label */
+    size_t allow_paths;  /* enabled triggers dropped because their file is allowed */
+    size_t allow_values; /* enabled triggers dropped by allow.values */
+    size_t partial;      /* for_each stages some of whose elements ran, without an output */
 };
 
 /* Per canary of the item: its label in a value, NONE when it is not there. */
@@ -600,7 +614,7 @@ static int part_raise(const struct gen *g, const struct item *x, size_t i, struc
     size_t len = x->parts[i].length;
     if (!path_allowed(g, x->paths[i]))
         return det_raise(g, s, len, stats);
-    struct stats scratch = { 0 };
+    struct stats scratch = {0};
     stats->allow_paths += det_raise(g, s, len, &scratch) != NONE;
     return NONE;
 }
@@ -629,7 +643,7 @@ static void ref_diff(const struct gen *g, const struct item *x, struct ref_item 
 static void ref_item_build(const struct gen *g, const struct item *x, struct ref_item *r,
                            struct stats *stats)
 {
-    struct cmap *all[] = { &r->title, &r->files, &r->diff, &r->nothing };
+    struct cmap *all[] = {&r->title, &r->files, &r->diff, &r->nothing};
     for (size_t k = 0; k < sizeof(all) / sizeof(*all); k++)
         cmap_clear(all[k]);
     for (size_t i = 0; i < MAX_FILES; i++)
@@ -704,9 +718,9 @@ static void dump_source(const struct gen *g)
 static void dump_stage(const struct gen *g, size_t s)
 {
     const struct pipe_stage *st = &g->st[s];
-    print_message("  %s: clearance %s%s for_each %s on_sensitive %s", st->name,
-                  lbl(g, g->clr[s]), st->standby ? " standby" : "",
-                  st->for_each ? st->for_each : "-", ons_names[st->on_sensitive]);
+    print_message("  %s: clearance %s%s for_each %s on_sensitive %s", st->name, lbl(g, g->clr[s]),
+                  st->standby ? " standby" : "", st->for_each ? st->for_each : "-",
+                  ons_names[st->on_sensitive]);
     if (st->reroute >= 0)
         print_message(":%s", stage_names[st->reroute]);
     print_message(" declassify %s; reads:",
@@ -719,8 +733,8 @@ static void dump_stage(const struct gen *g, size_t s)
 static void dump_case(const struct gen *g, const struct item *x)
 {
     print_message("case %d item %d of seed %#llx (replay: BH_PROP_SEED=%#llx BH_PROP_CASE=%d):\n",
-                  cur_case, cur_item, (unsigned long long)run_seed,
-                  (unsigned long long)run_seed, cur_case);
+                  cur_case, cur_item, (unsigned long long)run_seed, (unsigned long long)run_seed,
+                  cur_case);
     dump_source(g);
     print_message("  run order:");
     for (size_t k = 0; k < g->p.n_stages; k++)
@@ -775,8 +789,8 @@ static size_t tasks_of(const struct gen *g, const struct item *x, size_t s)
 /* The canaries of one read of a task on element e (-1: none). */
 static const struct cmap *read_map(const struct walk *w, const char *name, long e)
 {
-    static const char *const field[] = { "pr.title", "pr.files", "pr.diff" };
-    const struct cmap *fmap[] = { &w->r->title, &w->r->files, &w->r->diff };
+    static const char *const field[] = {"pr.title", "pr.files", "pr.diff"};
+    const struct cmap *fmap[] = {&w->r->title, &w->r->files, &w->r->diff};
     for (size_t f = 0; f < N_FIELDS; f++)
         if (strcmp(name, field[f]) == 0)
             return fmap[f];
@@ -962,8 +976,8 @@ static void check_outputs(const struct walk *w)
             report(g, w->x, "%s: no task ran, yet an output at %s", stage_names[s], lbl(g, got));
         for (size_t c = 0; c < w->x->n_can; c++)
             if (w->out[s].lab[c] > got)
-                report(g, w->x, "%s's output (at %s) carries %s at %s", stage_names[s],
-                       lbl(g, got), w->x->can[c], lbl(g, w->out[s].lab[c]));
+                report(g, w->x, "%s's output (at %s) carries %s at %s", stage_names[s], lbl(g, got),
+                       w->x->can[c], lbl(g, w->out[s].lab[c]));
     }
 }
 
@@ -974,7 +988,7 @@ static void check_item(const struct gen *g, const struct pol_labeller *lab, cons
     static struct walk w;
     ref_item_build(g, x, &r, stats);
     memset(&w, 0, sizeof(w));
-    w = (struct walk){ .g = g, .x = x, .r = &r, .stats = stats };
+    w = (struct walk){.g = g, .x = x, .r = &r, .stats = stats};
     for (size_t s = 0; s < MAX_ST; s++)
         cmap_clear(&w.out[s]);
     struct pol_item_plan ip;
@@ -1014,20 +1028,21 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 
 static void print_stats(const struct stats *st)
 {
-    print_message("decisions: allow %zu reroute %zu skip %zu refuse %zu withheld %zu; canaries "
-                  "checked %zu, lowered by declassify %zu, raised by detectors %zu; triggers "
-                  "dropped by allow.paths %zu, allow.values %zu; partly run for_each stages without "
-                  "an output %zu\n",
-                  st->dec[POL_ALLOW], st->dec[POL_REROUTE], st->dec[POL_SKIP],
-                  st->dec[POL_REFUSE], st->dec[POL_WITHHELD], st->checked, st->lowered,
-                  st->raised, st->allow_paths, st->allow_values, st->partial);
+    print_message(
+        "decisions: allow %zu reroute %zu skip %zu refuse %zu withheld %zu; canaries "
+        "checked %zu, lowered by declassify %zu, raised by detectors %zu; triggers "
+        "dropped by allow.paths %zu, allow.values %zu; partly run for_each stages without "
+        "an output %zu\n",
+        st->dec[POL_ALLOW], st->dec[POL_REROUTE], st->dec[POL_SKIP], st->dec[POL_REFUSE],
+        st->dec[POL_WITHHELD], st->checked, st->lowered, st->raised, st->allow_paths,
+        st->allow_values, st->partial);
 }
 
 static void no_canary_reaches_a_stage_cleared_below_its_label(void **state)
 {
     (void)state;
     static struct gen g;
-    struct stats stats = { 0 };
+    struct stats stats = {0};
     run_seed = env_u64("BH_PROP_SEED", 0x5eed0ca7a5efu);
     int only = getenv("BH_PROP_CASE") ? (int)env_u64("BH_PROP_CASE", 0) : -1;
     for (int n = only >= 0 ? only : 0; n < (only >= 0 ? only + 1 : N_CASES); n++) {
@@ -1039,8 +1054,7 @@ static void no_canary_reaches_a_stage_cleared_below_its_label(void **state)
     }
     print_stats(&stats);
     if (n_mismatch > 0)
-        fail_msg("%zu broken properties (the first %d are listed above)", n_mismatch,
-                 MAX_REPORTS);
+        fail_msg("%zu broken properties (the first %d are listed above)", n_mismatch, MAX_REPORTS);
     if (only >= 0)
         return;
     /* Every decision and every labelling rule must be exercised, or the

@@ -24,14 +24,17 @@
 
 enum { PUB, INT, CONF, RESTR };
 
-static char *labels[] = { "public", "internal", "confidential", "restricted" };
+static char *labels[] = {"public", "internal", "confidential", "restricted"};
 
 /* The AWS key format the detector knows, split so that this file does not
  * trip secret scanners (as in test_detect.c). */
-#define AWS_KEY "AK" "IAQW7B3PDKHX4PY8GP"
+#define AWS_KEY                                                                                    \
+    "AK"                                                                                           \
+    "IAQW7B3PDKHX4PY8GP"
 
-#define DIFF "static int frobnicate_widget(struct widget *w, int flags)\n" \
-             "{\n    return w->count + flags;\n}\n"
+#define DIFF                                                                                       \
+    "static int frobnicate_widget(struct widget *w, int flags)\n"                                  \
+    "{\n    return w->count + flags;\n}\n"
 
 struct fx {
     struct pipeline p;
@@ -52,8 +55,8 @@ static int fx_setup(void **state)
     f->p.source.kind = "git";
     f->p.source.label = CONF;
     assert_int_equal(pol_labeller_new(&f->lab, &f->p, NULL), 0);
-    f->d = (struct pipe_declassify){ .enabled = 1, .to = INT, .no_verbatim_tokens = 8,
-                                     .no_rare_tokens = 1, .detectors = 1 };
+    f->d = (struct pipe_declassify){
+        .enabled = 1, .to = INT, .no_verbatim_tokens = 8, .no_rare_tokens = 1, .detectors = 1};
     *state = f;
     return 0;
 }
@@ -69,7 +72,7 @@ static int fx_teardown(void **state)
 
 static void fx_input(struct fx *f, const char *name, const char *text, size_t len, int label)
 {
-    f->in[f->n_in++] = (struct pol_decl_input){ name, text, len, label };
+    f->in[f->n_in++] = (struct pol_decl_input){name, text, len, label};
 }
 
 static void fx_input_s(struct fx *f, const char *name, const char *text, int label)
@@ -86,10 +89,10 @@ static void fx_pr(struct fx *f)
 
 static struct pol_decl_result *run(struct fx *f, const char *out, size_t len)
 {
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     pol_decl_result_release(&f->res);
-    assert_int_equal(pol_declassify(f->lab, &f->d, CONF, out, len, f->in, f->n_in, &f->res,
-                                    &err), 0);
+    assert_int_equal(pol_declassify(f->lab, &f->d, CONF, out, len, f->in, f->n_in, &f->res, &err),
+                     0);
     assert_non_null(f->res.output);
     assert_int_equal(f->res.output[f->res.len], '\0');
     return &f->res;
@@ -126,8 +129,9 @@ static void quote_rewrapped_and_respaced_is_caught(void **state)
     struct pol_decl_result *r = run_s(f, "The change adds static int\n"
                                          "   frobnicate_widget(  struct\n"
                                          "\twidget *w which is fine.");
-    assert_failed(r, "no_verbatim", "a run of 8 tokens is shared with pr.diff (confidential) "
-                                    "and with no input at or below internal");
+    assert_failed(r, "no_verbatim",
+                  "a run of 8 tokens is shared with pr.diff (confidential) "
+                  "and with no input at or below internal");
     assert_null(strstr(r->detail, "frobnicate"));
     assert_null(strstr(r->detail, "widget *"));
 }
@@ -161,8 +165,9 @@ static void public_input_excuses_only_what_it_holds(void **state)
     fx_input_s(f, "pr.title", "static int frobnicate_widget(struct widget *w", PUB);
     fx_input(f, "pr.diff", DIFF, strlen(DIFF), CONF);
     assert_failed(run_s(f, "see static int frobnicate_widget(struct widget *w, int flags) here"),
-                  "no_verbatim", "a run of 11 tokens is shared with pr.diff (confidential) "
-                                 "and with no input at or below internal");
+                  "no_verbatim",
+                  "a run of 11 tokens is shared with pr.diff (confidential) "
+                  "and with no input at or below internal");
 }
 
 static void the_template_counts_as_bottom(void **state)
@@ -171,10 +176,10 @@ static void the_template_counts_as_bottom(void **state)
     static const char out[] = "You said: Review this change and list every bug you find in "
                               "it. None.";
     fx_input_s(f, "pr.diff", "Review this change and list every bug you find in it", CONF);
-    assert_string_equal(run_s(f, out)->detail, "a run of 11 tokens is shared with pr.diff "
+    assert_string_equal(run_s(f, out)->detail,
+                        "a run of 11 tokens is shared with pr.diff "
                         "(confidential) and with no input at or below internal");
-    fx_input_s(f, NULL, "Review this change and list every bug you find in it, then rate it.",
-               PUB);
+    fx_input_s(f, NULL, "Review this change and list every bug you find in it, then rate it.", PUB);
     assert_passed(run_s(f, out), INT);
 }
 
@@ -223,7 +228,7 @@ static void repeated_shingles_are_found_and_excused(void **state)
 static void label_is_never_raised(void **state)
 {
     struct fx *f = *state;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     f->d.to = CONF;
     assert_int_equal(pol_declassify(f->lab, &f->d, INT, "fine", 4, NULL, 0, &f->res, &err), 0);
     assert_int_equal(f->res.passed, 1);
@@ -236,15 +241,16 @@ static void redact_code_removes_blocks_and_the_quote_in_them(void **state)
 {
     struct fx *f = *state;
     fx_pr(f);
-    static const char out[] = "Intro\n"
-                              "```c\nstatic int frobnicate_widget(struct widget *w, int flags)\n```\n"
-                              "Middle\n\n"
-                              "    static int frobnicate_widget(struct widget *w)\n"
-                              "\n"
-                              "\treturn w->count + flags;\n"
-                              "\n"
-                              "End\n"
-                              "~~~ diff\nstatic int frobnicate_widget(struct widget *w, int";
+    static const char out[] =
+        "Intro\n"
+        "```c\nstatic int frobnicate_widget(struct widget *w, int flags)\n```\n"
+        "Middle\n\n"
+        "    static int frobnicate_widget(struct widget *w)\n"
+        "\n"
+        "\treturn w->count + flags;\n"
+        "\n"
+        "End\n"
+        "~~~ diff\nstatic int frobnicate_widget(struct widget *w, int";
     assert_string_equal(run_s(f, out)->failed, "no_verbatim");
     f->d.redact_code = 1;
     struct pol_decl_result *r = run_s(f, out);
@@ -297,8 +303,8 @@ static void secret_is_redacted_and_the_rest_declassified(void **state)
     struct fx *f = *state;
     fx_pr(f);
     f->d.redact_code = 1;
-    struct pol_decl_result *r = run_s(f, "aws_access_key_id = " AWS_KEY "\n```\n" AWS_KEY
-                                         "\n```\n");
+    struct pol_decl_result *r =
+        run_s(f, "aws_access_key_id = " AWS_KEY "\n```\n" AWS_KEY "\n```\n");
     assert_passed(r, INT);
     assert_string_equal(r->output, "aws_access_key_id = [redacted: aws-access-key]\n"
                                    "[code removed]\n");
@@ -309,7 +315,7 @@ static void secret_is_redacted_and_the_rest_declassified(void **state)
 static void allowed_value_is_neither_redacted_nor_a_hit(void **state)
 {
     struct fx *f = *state;
-    static char *allow[] = { AWS_KEY };
+    static char *allow[] = {AWS_KEY};
     pol_labeller_free(f->lab);
     f->p.source.allow_values = allow;
     f->p.source.n_allow_values = 1;
@@ -339,8 +345,9 @@ static void email_fails_the_detectors_guard(void **state)
     struct fx *f = *state;
     static const char out[] = "fine\nask Q.Smith_99@Uni-Bonn.DE about it";
     struct pol_decl_result *r = run_s(f, out);
-    assert_failed(r, "detectors", "detector email (confidential) matched at line 2 of the "
-                                  "redacted output");
+    assert_failed(r, "detectors",
+                  "detector email (confidential) matched at line 2 of the "
+                  "redacted output");
     assert_string_equal(r->output, out); /* not a secret: kept, at its label */
     assert_null(strstr(r->detail, "Smith"));
     f->d.detectors = 0;
@@ -380,8 +387,8 @@ static void first_failing_guard_wins(void **state)
 static void detail_never_holds_output_or_input_text(void **state)
 {
     struct fx *f = *state;
-    static const char *words[] = { "frobnicate", "widget", "flags", "Smith", "Bonn", "IAQW7",
-                                   "quux" };
+    static const char *words[] = {"frobnicate", "widget", "flags", "Smith",
+                                  "Bonn",       "IAQW7",  "quux"};
     fx_pr(f);
     const char *outs[] = {
         "quux static int frobnicate_widget(struct widget *w, int flags) quux",
@@ -406,21 +413,30 @@ struct norm_case {
 };
 
 static const struct norm_case norm_cases[] = {
-    { "ascii is case-folded", "HUNTER2xQ7 Int", "hunter2xq7 int" },
-    { "full-width forms become ascii", "\xef\xbd\x88\xef\xbd\x95\xef\xbc\x92\xef\xbc\xb1",
-      "hu2q" },
-    { "zero-width characters vanish",
-      "h\xe2\x80\x8bu\xe2\x80\x8cn\xe2\x80\x8dt\xe2\x81\xa0" "e\xef\xbb\xbfr", "hunter" },
-    { "a soft hyphen vanishes", "hun\xc2\xadter", "hunter" },
-    { "cyrillic look-alikes become latin",
-      "\xd0\xb0\xd0\xb5\xd0\xbe\xd1\x80\xd1\x81\xd1\x85\xd1\x83\xd1\x96 \xd0\x92\xd0\x9d\xd0\x9a",
-      "aeopcxyi bhk" },
-    { "greek look-alikes become latin", "\xce\xb1\xce\xbf\xcf\x81 \xce\x9f", "aop o" },
-    { "unicode dashes become '-'", "a\xe2\x80\x90" "b\xe2\x88\x92" "c", "a-b-c" },
-    { "compatibility forms are decomposed", "\xef\xac\x81le", "file" },
-    { "a byte that is not utf-8 becomes U+FFFD", "a\xff" "b", "a\xef\xbf\xbd" "b" },
-    { "other scripts stay", "\xe4\xb8\xad\xe6\x96\x87 \xd0\xb6",
-      "\xe4\xb8\xad\xe6\x96\x87 \xd0\xb6" },
+    {"ascii is case-folded", "HUNTER2xQ7 Int", "hunter2xq7 int"},
+    {"full-width forms become ascii", "\xef\xbd\x88\xef\xbd\x95\xef\xbc\x92\xef\xbc\xb1", "hu2q"},
+    {"zero-width characters vanish",
+     "h\xe2\x80\x8bu\xe2\x80\x8cn\xe2\x80\x8dt\xe2\x81\xa0"
+     "e\xef\xbb\xbfr",
+     "hunter"},
+    {"a soft hyphen vanishes", "hun\xc2\xadter", "hunter"},
+    {"cyrillic look-alikes become latin",
+     "\xd0\xb0\xd0\xb5\xd0\xbe\xd1\x80\xd1\x81\xd1\x85\xd1\x83\xd1\x96 \xd0\x92\xd0\x9d\xd0\x9a",
+     "aeopcxyi bhk"},
+    {"greek look-alikes become latin", "\xce\xb1\xce\xbf\xcf\x81 \xce\x9f", "aop o"},
+    {"unicode dashes become '-'",
+     "a\xe2\x80\x90"
+     "b\xe2\x88\x92"
+     "c",
+     "a-b-c"},
+    {"compatibility forms are decomposed", "\xef\xac\x81le", "file"},
+    {"a byte that is not utf-8 becomes U+FFFD",
+     "a\xff"
+     "b",
+     "a\xef\xbf\xbd"
+     "b"},
+    {"other scripts stay", "\xe4\xb8\xad\xe6\x96\x87 \xd0\xb6",
+     "\xe4\xb8\xad\xe6\x96\x87 \xd0\xb6"},
 };
 
 static void normalisation_table(void **state)
@@ -429,8 +445,8 @@ static void normalisation_table(void **state)
     for (size_t i = 0; i < sizeof(norm_cases) / sizeof(norm_cases[0]); i++) {
         char *out = NULL;
         size_t len = 0;
-        assert_int_equal(pol_norm_text(norm_cases[i].in, strlen(norm_cases[i].in), 1 << 20,
-                                       &out, &len), 0);
+        assert_int_equal(
+            pol_norm_text(norm_cases[i].in, strlen(norm_cases[i].in), 1 << 20, &out, &len), 0);
         if (len != strlen(norm_cases[i].want) || memcmp(out, norm_cases[i].want, len) != 0)
             fail_msg("%s: got \"%.*s\"", norm_cases[i].what, (int)len, out);
         free(out);
@@ -467,33 +483,33 @@ struct class_case {
  * thresholds (8 characters, 3 letter/digit switches, 2.5 bits) sit between
  * the two lists: utf8proc and sha256sum switch twice, a1a1a1a1 has 1 bit. */
 static const struct class_case class_cases[] = {
-    { "bulkhead-canary-1-6a77e2c598892f8b", POL_RARE_MIXED },
-    { "6a77e2c598892f8b", POL_RARE_MIXED },
-    { "hunter2xq7", POL_RARE_MIXED },
-    { "q9z2k8m1", POL_RARE_MIXED },
-    { "4111111111111111", POL_RARE_NUMBER },
-    { "123456", POL_RARE_NUMBER },
-    { "acct-00912345", POL_RARE_NUMBER },
-    { "akiaqw7b3pdkhx4py8gp", POL_RARE_KEY },
-    { "ghp_abcdefghij", POL_RARE_KEY },
-    { "sk-ant-abcdefgh", POL_RARE_KEY },
-    { "xoxb-abcdefghij", POL_RARE_KEY },
-    { "eyjhbgcioijiuzi1", POL_RARE_KEY },
-    { "frobnicate_widget", POL_RARE_NONE },
-    { "initialization", POL_RARE_NONE },
-    { "parse_config_file", POL_RARE_NONE },
-    { "utf8proc", POL_RARE_NONE },
-    { "sha256sum", POL_RARE_NONE },
-    { "int64_max", POL_RARE_NONE },
-    { "base64url", POL_RARE_NONE },
-    { "ipv4_address", POL_RARE_NONE },
-    { "uint32_t", POL_RARE_NONE },
-    { "x86_64", POL_RARE_NONE },
-    { "a1a1a1a1", POL_RARE_NONE },
-    { "12345", POL_RARE_NONE },
-    { "2024-01-15", POL_RARE_NONE },
-    { "asian", POL_RARE_NONE },
-    { "skeleton", POL_RARE_NONE },
+    {"bulkhead-canary-1-6a77e2c598892f8b", POL_RARE_MIXED},
+    {"6a77e2c598892f8b", POL_RARE_MIXED},
+    {"hunter2xq7", POL_RARE_MIXED},
+    {"q9z2k8m1", POL_RARE_MIXED},
+    {"4111111111111111", POL_RARE_NUMBER},
+    {"123456", POL_RARE_NUMBER},
+    {"acct-00912345", POL_RARE_NUMBER},
+    {"akiaqw7b3pdkhx4py8gp", POL_RARE_KEY},
+    {"ghp_abcdefghij", POL_RARE_KEY},
+    {"sk-ant-abcdefgh", POL_RARE_KEY},
+    {"xoxb-abcdefghij", POL_RARE_KEY},
+    {"eyjhbgcioijiuzi1", POL_RARE_KEY},
+    {"frobnicate_widget", POL_RARE_NONE},
+    {"initialization", POL_RARE_NONE},
+    {"parse_config_file", POL_RARE_NONE},
+    {"utf8proc", POL_RARE_NONE},
+    {"sha256sum", POL_RARE_NONE},
+    {"int64_max", POL_RARE_NONE},
+    {"base64url", POL_RARE_NONE},
+    {"ipv4_address", POL_RARE_NONE},
+    {"uint32_t", POL_RARE_NONE},
+    {"x86_64", POL_RARE_NONE},
+    {"a1a1a1a1", POL_RARE_NONE},
+    {"12345", POL_RARE_NONE},
+    {"2024-01-15", POL_RARE_NONE},
+    {"asian", POL_RARE_NONE},
+    {"skeleton", POL_RARE_NONE},
 };
 
 static void rare_class_table(void **state)
@@ -510,12 +526,14 @@ static void rare_class_table(void **state)
 }
 
 #define CANARY "BULKHEAD-CANARY-1-6a77e2c598892f8b"
-#define SECRET_DIFF "+static const char *token = \"" CANARY "\";\n" \
-                    "+#define API_PASSWORD \"hunter2xQ7\"\n" \
-                    "+long card = 4111111111111111, acct = 98765432; /* sk-ant-abcdEFGH */\n" \
-                    "+/* utf8proc, sha256sum and int64_max; frobnicate_widget() */\n"
-#define REVIEW_TEMPLATE "You are a careful senior reviewer. Review the change below. " \
-                        "Report concrete problems with the file and line."
+#define SECRET_DIFF                                                                                \
+    "+static const char *token = \"" CANARY "\";\n"                                                \
+    "+#define API_PASSWORD \"hunter2xQ7\"\n"                                                       \
+    "+long card = 4111111111111111, acct = 98765432; /* sk-ant-abcdEFGH */\n"                      \
+    "+/* utf8proc, sha256sum and int64_max; frobnicate_widget() */\n"
+#define REVIEW_TEMPLATE                                                                            \
+    "You are a careful senior reviewer. Review the change below. "                                 \
+    "Report concrete problems with the file and line."
 
 /* The review's inputs: a public title and template, a confidential diff. */
 static void fx_review(struct fx *f)
@@ -531,24 +549,36 @@ struct leak_case {
 };
 
 static const struct leak_case leak_cases[] = {
-    { "the canary in a sentence", "The token " CANARY " is hard-coded.", "high-entropy" },
-    { "only its hex digits", "the value 6a77e2c598892f8b must be rotated", "high-entropy" },
-    { "a short password", "password hunter2xQ7 is in the diff", "high-entropy" },
-    { "spaced out", "the password is h u n t e r 2 x Q 7 here", "high-entropy" },
-    { "spaced out after an article", "it is a h u n t e r 2 x Q 7 !", "high-entropy" },
-    { "dashed letters", "use h-u-n-t-e-r-2-x-Q-7 instead", "high-entropy" },
-    { "dotted letters", "use h.u.n.t.e.r.2.x.Q.7 instead", "high-entropy" },
-    { "zero-width inside", "it is hun\xe2\x80\x8bter2\xe2\x80\x8cxQ7 now", "high-entropy" },
-    { "a soft hyphen inside", "it is hunter\xc2\xad" "2xQ7 now", "high-entropy" },
-    { "upper-cased", "PASSWORD HUNTER2XQ7", "high-entropy" },
-    { "full-width", "\xef\xbd\x88\xef\xbd\x95\xef\xbd\x8e\xef\xbd\x94\xef\xbd\x85\xef\xbd\x92"
-                    "\xef\xbc\x92\xef\xbd\x98\xef\xbc\xb1\xef\xbc\x97 leaks", "high-entropy" },
-    { "cyrillic look-alikes", "key \xd0\x92ULK\xd0\x9d\xd0\x95\xd0\x90" "D-CANARY-1-6"
-                              "\xd0\xb0" "77" "\xd0\xb5" "2" "\xd1\x81" "598892f8b",
-      "high-entropy" },
-    { "a digit for a letter", "the value 6a77e2cs98892f8b is it", "high-entropy" },
-    { "a card-like number", "card 4111111111111111 is logged", "number" },
-    { "a key-like token", "the key sk-ant-abcdEFGH leaks", "key-like" },
+    {"the canary in a sentence", "The token " CANARY " is hard-coded.", "high-entropy"},
+    {"only its hex digits", "the value 6a77e2c598892f8b must be rotated", "high-entropy"},
+    {"a short password", "password hunter2xQ7 is in the diff", "high-entropy"},
+    {"spaced out", "the password is h u n t e r 2 x Q 7 here", "high-entropy"},
+    {"spaced out after an article", "it is a h u n t e r 2 x Q 7 !", "high-entropy"},
+    {"dashed letters", "use h-u-n-t-e-r-2-x-Q-7 instead", "high-entropy"},
+    {"dotted letters", "use h.u.n.t.e.r.2.x.Q.7 instead", "high-entropy"},
+    {"zero-width inside", "it is hun\xe2\x80\x8bter2\xe2\x80\x8cxQ7 now", "high-entropy"},
+    {"a soft hyphen inside",
+     "it is hunter\xc2\xad"
+     "2xQ7 now",
+     "high-entropy"},
+    {"upper-cased", "PASSWORD HUNTER2XQ7", "high-entropy"},
+    {"full-width",
+     "\xef\xbd\x88\xef\xbd\x95\xef\xbd\x8e\xef\xbd\x94\xef\xbd\x85\xef\xbd\x92"
+     "\xef\xbc\x92\xef\xbd\x98\xef\xbc\xb1\xef\xbc\x97 leaks",
+     "high-entropy"},
+    {"cyrillic look-alikes",
+     "key \xd0\x92ULK\xd0\x9d\xd0\x95\xd0\x90"
+     "D-CANARY-1-6"
+     "\xd0\xb0"
+     "77"
+     "\xd0\xb5"
+     "2"
+     "\xd1\x81"
+     "598892f8b",
+     "high-entropy"},
+    {"a digit for a letter", "the value 6a77e2cs98892f8b is it", "high-entropy"},
+    {"a card-like number", "card 4111111111111111 is logged", "number"},
+    {"a key-like token", "the key sk-ant-abcdEFGH leaks", "key-like"},
 };
 
 static void rare_token_in_prose_fails_in_every_spelling(void **state)
@@ -558,8 +588,10 @@ static void rare_token_in_prose_fails_in_every_spelling(void **state)
     for (size_t i = 0; i < sizeof(leak_cases) / sizeof(leak_cases[0]); i++) {
         struct pol_decl_result *r = run_s(f, leak_cases[i].out);
         char want[256];
-        snprintf(want, sizeof(want), "a rare token (%s) is copied from pr.diff (confidential), "
-                 "and no input at or below internal holds it", leak_cases[i].cls);
+        snprintf(want, sizeof(want),
+                 "a rare token (%s) is copied from pr.diff (confidential), "
+                 "and no input at or below internal holds it",
+                 leak_cases[i].cls);
         if (r->passed || !r->failed || strcmp(r->failed, "no_rare_tokens") != 0 ||
             strcmp(r->detail, want) != 0)
             fail_msg("%s: passed %d, failed %s, detail \"%s\"", leak_cases[i].what, r->passed,
@@ -631,7 +663,7 @@ static unsigned prop_rand(unsigned n)
  * groups; redrawn until rare (the classes themselves are the table's job). */
 static void prop_secret(char *buf, size_t size, int *canary)
 {
-    static const char *const words[] = { "BULKHEAD-CANARY", "DEPLOY-TOKEN", "api_key" };
+    static const char *const words[] = {"BULKHEAD-CANARY", "DEPLOY-TOKEN", "api_key"};
     do {
         size_t n = 0;
         *canary = (int)prop_rand(2);
@@ -653,8 +685,8 @@ static void prop_secret(char *buf, size_t size, int *canary)
 /* s in spelling k, appended to b (UTF-8). */
 static void prop_spell(char *b, size_t size, const char *s, int k)
 {
-    static const char latin[] = "aeopcx", *const cyr[] = { "\xd0\xb0", "\xd0\xb5", "\xd0\xbe",
-                                                           "\xd1\x80", "\xd1\x81", "\xd1\x85" };
+    static const char latin[] = "aeopcx", *const cyr[] = {"\xd0\xb0", "\xd0\xb5", "\xd0\xbe",
+                                                          "\xd1\x80", "\xd1\x81", "\xd1\x85"};
     size_t n = strlen(b);
     for (size_t i = 0; s[i] && n + 8 < size; i++) {
         char c = s[i];
@@ -679,10 +711,40 @@ static void prop_spell(char *b, size_t size, const char *s, int k)
 }
 
 static const char *const prose[] = {
-    "the", "function", "returns", "an", "error", "when", "buffer", "is", "too", "small",
-    "consider", "checking", "for", "NULL", "before", "line", "42", "leaks", "memory", "and",
-    "parse_config_file", "utf8proc", "sha256sum", "int64_max", "frobnicate_widget",
-    "read_line", "MAX_LINE", "x86_64", "uint32_t", "v2", "HTTP", "500", "2024-01-15", "LGTM",
+    "the",
+    "function",
+    "returns",
+    "an",
+    "error",
+    "when",
+    "buffer",
+    "is",
+    "too",
+    "small",
+    "consider",
+    "checking",
+    "for",
+    "NULL",
+    "before",
+    "line",
+    "42",
+    "leaks",
+    "memory",
+    "and",
+    "parse_config_file",
+    "utf8proc",
+    "sha256sum",
+    "int64_max",
+    "frobnicate_widget",
+    "read_line",
+    "MAX_LINE",
+    "x86_64",
+    "uint32_t",
+    "v2",
+    "HTTP",
+    "500",
+    "2024-01-15",
+    "LGTM",
 };
 
 static void prop_review(char *b, size_t size)
@@ -701,7 +763,8 @@ static void random_secrets_fail_in_every_spelling_and_reviews_pass(void **state)
     for (int c = 0; c < 400; c++) {
         int canary = 0, k = (int)prop_rand(9);
         prop_secret(secret, sizeof(secret), &canary);
-        snprintf(diff, sizeof(diff), "+/* utf8proc sha256sum int64_max x86_64 uint32_t */\n"
+        snprintf(diff, sizeof(diff),
+                 "+/* utf8proc sha256sum int64_max x86_64 uint32_t */\n"
                  "+static const char *key = \"%s\"; /* parse_config_file(read_line) */\n",
                  secret);
         f->n_in = 0;
@@ -756,7 +819,7 @@ static void output_over_the_scan_cap_is_an_error(void **state)
     struct fx *f = *state;
     size_t len = POL_DETECT_MAX_BYTES + 1;
     char *big = calloc(1, len);
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(pol_declassify(f->lab, &f->d, CONF, big, len, NULL, 0, &f->res, &err),
                      BH_ETOOBIG);
     assert_null(f->res.output);

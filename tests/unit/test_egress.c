@@ -114,7 +114,7 @@ static void egress_trusted_networks_make_private_addresses_local(void **state)
     struct bh_err err = {0};
     (void)state;
     const char *nets[] = {"10.1.0.0/16", "fd00::/8"};
-    struct egr_trust t = { .networks = nets, .n_networks = 2 };
+    struct egr_trust t = {.networks = nets, .n_networks = 2};
     assert_int_equal(egr_endpoint_verify_with("http://10.1.2.7:1", 1, &t, &e, &err), 0);
     assert_int_equal(e.local, 1);
     assert_int_equal(e.via, EGR_VIA_NETWORK);
@@ -136,7 +136,7 @@ static void egress_trusted_networks_make_private_addresses_local(void **state)
     assert_int_equal(e.trusted, 0);
     /* No list vouches for the unspecified addresses. */
     const char *zero[] = {"0.0.0.0/8", "::/127"};
-    struct egr_trust z = { .networks = zero, .n_networks = 2, .hosts = zero, .n_hosts = 2 };
+    struct egr_trust z = {.networks = zero, .n_networks = 2, .hosts = zero, .n_hosts = 2};
     assert_int_equal(egr_endpoint_verify_with("http://0.0.0.0:1", 1, &z, &e, &err), 0);
     assert_int_equal(e.local, 0);
     assert_int_equal(egr_endpoint_verify_with("http://[::]:1", 1, &z, &e, &err), 0);
@@ -148,7 +148,7 @@ static void egress_trusted_networks_from_the_environment(void **state)
     struct egr_endpoint e;
     struct bh_err err = {0};
     (void)state;
-    struct egr_trust t = { .env_networks = " 192.168.7.0/24 , ,10.9.0.0/16," };
+    struct egr_trust t = {.env_networks = " 192.168.7.0/24 , ,10.9.0.0/16,"};
     assert_int_equal(egr_endpoint_verify_with("http://10.9.3.4:1", 1, &t, &e, &err), 0);
     assert_int_equal(e.local, 1);
     assert_non_null(strstr(e.reason, "10.9.0.0/16, a network named by BULKHEAD_TRUSTED_NETWORKS"));
@@ -157,8 +157,8 @@ static void egress_trusted_networks_from_the_environment(void **state)
     assert_int_equal(egr_endpoint_verify_with("http://192.168.8.9:1", 1, &t, &e, &err), 0);
     assert_int_equal(e.local, 0);
     /* A block that does not parse fails the whole list: nothing trusted on a guess. */
-    static const char *const bad[] = {"10.9.0.0/16,10.8.0.0", "0.0.0.0/0", "10.0.0.0/33",
-                                      "gpu.lan", "10.8/16"};
+    static const char *const bad[] = {"10.9.0.0/16,10.8.0.0", "0.0.0.0/0", "10.0.0.0/33", "gpu.lan",
+                                      "10.8/16"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         t.env_networks = bad[i];
         memset(&err, 0, sizeof(err));
@@ -287,7 +287,7 @@ static void egress_judges_every_address_a_name_resolves_to(void **state)
     assert_string_equal(e.addr, "192.168.1.20");
     assert_non_null(strstr(e.reason, "gpu.lan resolves to 192.168.1.20, a private address"));
     const char *nets[] = {"192.168.1.0/24", "10.0.0.0/8"};
-    struct egr_trust t = { .networks = nets, .n_networks = 2 };
+    struct egr_trust t = {.networks = nets, .n_networks = 2};
     assert_int_equal(egr_endpoint_verify_with("http://gpu.lan:11434", 1, &t, &e, &err), 0);
     assert_int_equal(e.local, 1);
     assert_string_equal(e.reason, "declared local; gpu.lan resolves to 192.168.1.20, in "
@@ -308,8 +308,8 @@ static void egress_trusted_hosts_vouch_only_for_what_they_list(void **state)
     struct egr_endpoint e;
     struct bh_err err = {0};
     (void)state;
-    const char *block[] = {"100.64.0.0/10"}, *other[] = {"100.128.0.0/10"},
-               *byname[] = {"GPU.vpn"}, *addr[] = {"198.51.100.4"}, *v6[] = {"2001:db8::/32"};
+    const char *block[] = {"100.64.0.0/10"}, *other[] = {"100.128.0.0/10"}, *byname[] = {"GPU.vpn"},
+               *addr[] = {"198.51.100.4"}, *v6[] = {"2001:db8::/32"};
     egr_set_resolver(fake_resolve, fake_resolve_free);
     assert_int_equal(egr_endpoint_verify("http://gpu.vpn:11434", 1, &e, &err), 0);
     assert_int_equal(e.local, 0); /* without trusted_hosts: a public address */
@@ -320,9 +320,11 @@ static void egress_trusted_hosts_vouch_only_for_what_they_list(void **state)
     assert_non_null(strstr(e.reason, "trusted_hosts"));
     assert_int_equal(egr_endpoint_verify_trusted("http://gpu.vpn:11434", 1, other, 1, &e, &err), 0);
     assert_int_equal(e.local, 0); /* a block that does not hold the address */
-    assert_int_equal(egr_endpoint_verify_trusted("http://gpu.vpn:11434", 1, byname, 1, &e, &err), 0);
+    assert_int_equal(egr_endpoint_verify_trusted("http://gpu.vpn:11434", 1, byname, 1, &e, &err),
+                     0);
     assert_int_equal(e.local, 1); /* by host name, case-insensitively */
-    assert_int_equal(egr_endpoint_verify_trusted("http://public.example:1", 1, byname, 1, &e, &err), 0);
+    assert_int_equal(egr_endpoint_verify_trusted("http://public.example:1", 1, byname, 1, &e, &err),
+                     0);
     assert_int_equal(e.local, 0); /* another host's name vouches for nothing */
     assert_int_equal(egr_endpoint_verify_trusted("http://gpu.vpn:11434", 0, block, 1, &e, &err), 0);
     assert_int_equal(e.local, 0); /* never more local than declared */
@@ -936,14 +938,14 @@ static void egress_adds_local_suffix_only_where_it_is_honoured(void **state)
     egr_endpoint_set_local_suffix(f->gate, EP_LOCAL, 1);
     const char *wire = egr_stage_model(f->gate, ST_REVIEW);
     assert_string_equal(wire, "qwen2.5-coder:7b:local");
-    assert_ptr_equal(egr_stage_model(f->gate, ST_REVIEW), wire); /* made once */
+    assert_ptr_equal(egr_stage_model(f->gate, ST_REVIEW), wire);                   /* made once */
     assert_string_equal(egr_stage_model(f->gate, ST_SNEAKY), "gpt-oss:20b-cloud"); /* cloud */
-    assert_string_equal(egr_stage_model(f->gate, ST_SUMMARY), "gpt-oss:120b"); /* cloud stage */
+    assert_string_equal(egr_stage_model(f->gate, ST_SUMMARY), "gpt-oss:120b");     /* cloud stage */
     egr_stage_mark_remote(f->gate, ST_REVIEW, "https://ollama.com"); /* a stub: cloud now */
     assert_string_equal(egr_stage_model(f->gate, ST_REVIEW), review);
     free(f->p->stages[ST_REVIEW].model);
     f->p->stages[ST_REVIEW].model = bh_xstrdup("qwen3:8b:LOCAL"); /* said already */
-    struct egr_gate *g = NULL; /* a gate without the stub mark */
+    struct egr_gate *g = NULL;                                    /* a gate without the stub mark */
     struct bh_err err = {0};
     assert_int_equal(egr_new(&g, f->p, f->net, f->store, 42, &err), 0);
     egr_endpoint_set_local_suffix(g, EP_LOCAL, 1);
@@ -986,7 +988,7 @@ static void egress_keeps_the_probes_loaded_models(void **state)
     assert_int_equal(egr_endpoint_loaded(f->gate, EP_LOCAL, &v, &n), 0);
     assert_int_equal(n, 9); /* untouched when nothing is known */
     char name[] = "qwen3:8b";
-    struct egr_loaded in[2] = { { name, 8192, 0 }, { "gpt-oss:120b-cloud", 0, 1 } };
+    struct egr_loaded in[2] = {{name, 8192, 0}, {"gpt-oss:120b-cloud", 0, 1}};
     egr_endpoint_set_loaded(f->gate, EP_LOCAL, in, 2);
     name[0] = 'X';
     assert_int_equal(egr_endpoint_loaded(f->gate, EP_LOCAL, &v, &n), 1);
@@ -1003,7 +1005,7 @@ static void egress_keeps_the_probes_loaded_models(void **state)
 static void egress_num_ctx_is_the_stages_else_the_probes(void **state)
 {
     struct fixture *f = *state;
-    struct egr_model_facts none = EGR_MODEL_FACTS_INIT, f8 = { 1, 0, 8192 };
+    struct egr_model_facts none = EGR_MODEL_FACTS_INIT, f8 = {1, 0, 8192};
     assert_int_equal(egr_stage_facts(f->gate, ST_REVIEW)->listed, none.listed);
     assert_int_equal(egr_stage_facts(f->gate, ST_REVIEW)->loaded, -1);
     assert_int_equal(egr_stage_num_ctx(f->gate, ST_REVIEW), 0); /* the server's default */
@@ -1019,8 +1021,12 @@ static void egress_num_ctx_is_the_stages_else_the_probes(void **state)
 
 static struct egr_send_req cached_req(size_t stage, int label)
 {
-    return (struct egr_send_req){ .stage = stage, .item = "pr-7", .path = "/api/chat",
-                                  .body = BODY, .body_len = sizeof(BODY) - 1, .label = label };
+    return (struct egr_send_req){.stage = stage,
+                                 .item = "pr-7",
+                                 .path = "/api/chat",
+                                 .body = BODY,
+                                 .body_len = sizeof(BODY) - 1,
+                                 .label = label};
 }
 
 static void egress_check_refuses_and_audits_as_send_would(void **state)

@@ -41,14 +41,14 @@ struct fx {
     struct net *net;
     struct egr_gate *gate;
     int64_t run_id;
-    struct src_item *items;   /* 3, freed with src_items_free */
+    struct src_item *items; /* 3, freed with src_items_free */
     /* What the fake kind saw and does. */
     char log[64][32];
     size_t n_log;
     char fail_item[32], fail_stage[8];
     int fail_code;
-    int retry_attempts;   /* fail_item/fail_stage asks for a retry on attempts up to this */
-    int unreachable;      /* every task's request reaches no server */
+    int retry_attempts; /* fail_item/fail_stage asks for a retry on attempts up to this */
+    int unreachable;    /* every task's request reaches no server */
 };
 
 static struct fx *cur;
@@ -65,7 +65,7 @@ static void write_file(const char *dir, const char *name, const char *text)
 
 static void item_init(struct src_item *it, int n)
 {
-    static const char *names[] = { "pr.title", "pr.diff" };
+    static const char *names[] = {"pr.title", "pr.diff"};
     it->key = bh_xasprintf("refs/pull/%d/head", n);
     it->version = bh_xstrdup("x..y");
     it->n_fields = 2;
@@ -79,7 +79,7 @@ static void item_init(struct src_item *it, int n)
 static int setup_json(void **state, const char *json)
 {
     struct fx *f = bh_xcalloc(1, sizeof(*f));
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     snprintf(f->dir, sizeof(f->dir), "/tmp/bh-engine.XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     write_file(f->dir, "a.md", "title {{pr.title}}");
@@ -132,15 +132,16 @@ static int fake_start(struct eng_task *t, struct bh_err *err)
     snprintf(cur->log[cur->n_log++], sizeof(cur->log[0]), "%s %c", item + 10, stage[0]);
     int chosen = strcmp(item, cur->fail_item) == 0 && strcmp(stage, cur->fail_stage) == 0;
     if (cur->unreachable) {
-        struct bh_err e = { 0 };
+        struct bh_err e = {0};
         bh_err_set(&e, BH_ENET, "connection refused");
-        eng_task_retry(t, &(struct eng_retry){ .retry_after_ms = 1, .unreachable = 1 }, &e);
+        eng_task_retry(t, &(struct eng_retry){.retry_after_ms = 1, .unreachable = 1}, &e);
         return 0;
     }
     if (chosen && eng_task_attempt(t) <= cur->retry_attempts) {
-        struct bh_err e = { 0 };
+        struct bh_err e = {0};
         bh_err_set(&e, BH_ENET, "flaky");
-        eng_task_retry(t, &(struct eng_retry){ .retry_after_ms = 1 }, &e); /* 1 ms: the backoff decides */
+        eng_task_retry(t, &(struct eng_retry){.retry_after_ms = 1},
+                       &e); /* 1 ms: the backoff decides */
         return 0;
     }
     if (chosen && cur->fail_code)
@@ -165,13 +166,19 @@ static int fake_start(struct eng_task *t, struct bh_err *err)
     return 0;
 }
 
-static const struct eng_kind fake_kind = { "fake", fake_start, NULL };
+static const struct eng_kind fake_kind = {"fake", fake_start, NULL};
 
 static int run(struct fx *f, struct eng_summary *sum)
 {
-    struct bh_err err = { 0 };
-    struct eng_opts o = { .p = f->p, .store = f->store, .run_id = f->run_id, .gate = f->gate,
-                          .net = f->net, .items = f->items, .n_items = 3, .kind = &fake_kind };
+    struct bh_err err = {0};
+    struct eng_opts o = {.p = f->p,
+                         .store = f->store,
+                         .run_id = f->run_id,
+                         .gate = f->gate,
+                         .net = f->net,
+                         .items = f->items,
+                         .n_items = 3,
+                         .kind = &fake_kind};
     f->n_log = 0;
     return eng_run(&o, sum, &err);
 }
@@ -212,7 +219,7 @@ static void engine_runs_every_task_after_its_inputs(void **state)
     }
     struct store_task *t;
     size_t n;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
     const struct store_task *c2 = task(t, n, "refs/pull/2/head", "c");
     assert_string_equal(c2->output, "c(b(a(pr.title of 2)))");
@@ -236,7 +243,7 @@ static void engine_failure_stops_only_that_items_dependants(void **state)
     assert_false(logged(f, "2/head b")); /* never started */
     struct store_task *t;
     size_t n;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
     assert_string_equal(task(t, n, "refs/pull/2/head", "a")->error, "told to fail");
     assert_string_equal(task(t, n, "refs/pull/2/head", "b")->error,
@@ -266,7 +273,7 @@ static void engine_refusal_withholds_dependants(void **state)
     assert_int_equal(sum.done, 7);
     struct store_task *t;
     size_t n;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
     assert_int_equal(task(t, n, "refs/pull/3/head", "c")->state, STORE_WITHHELD);
     assert_string_equal(task(t, n, "refs/pull/3/head", "c")->error,
@@ -286,11 +293,12 @@ static void engine_retries_a_transient_failure_then_gives_up(void **state)
     assert_int_equal(sum.retries, 2);
     assert_int_equal(f->n_log, 11); /* 9 tasks, two of them twice more */
 
-    f->retry_attempts = 3; /* the default max_attempts: never fine: give up after the last attempt */
+    f->retry_attempts =
+        3; /* the default max_attempts: never fine: give up after the last attempt */
     snprintf(f->fail_item, sizeof(f->fail_item), "refs/pull/2/head");
     struct store_task *t;
     size_t n;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     /* A fresh run key, so nothing is reused. */
     int resumed;
     assert_int_equal(store_run_open(f->store, "k2", "engine-test", &f->run_id, &resumed, &err), 0);
@@ -316,7 +324,7 @@ static void engine_dead_endpoint_fails_the_rest_at_once(void **state)
     assert_true(f->n_log <= ENG_DOWN_AFTER); /* 9 tasks with 3 attempts each would be 27 */
     struct store_task *t;
     size_t n;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
     const char *why = task(t, n, "refs/pull/3/head", "a")->error;
     assert_non_null(strstr(why, "not run: endpoint '"));
@@ -335,7 +343,7 @@ static void engine_dead_endpoint_fails_the_rest_at_once(void **state)
 
 struct watch {
     size_t calls, finals;
-    char ended[8][8];            /* stage names in the order they were reported ended */
+    char ended[8][8]; /* stage names in the order they were reported ended */
     size_t n_ended;
     struct eng_stage_progress last[3]; /* the final snapshot's stages */
     size_t n_last;
@@ -366,10 +374,18 @@ static void watch_say(void *ud, const char *line)
 
 static int run_watched(struct fx *f, struct eng_summary *sum, struct watch *w)
 {
-    struct bh_err err = { 0 };
-    struct eng_opts o = { .p = f->p, .store = f->store, .run_id = f->run_id, .gate = f->gate,
-                          .net = f->net, .items = f->items, .n_items = 3, .kind = &fake_kind,
-                          .progress = watch_progress, .say = watch_say, .ud = w };
+    struct bh_err err = {0};
+    struct eng_opts o = {.p = f->p,
+                         .store = f->store,
+                         .run_id = f->run_id,
+                         .gate = f->gate,
+                         .net = f->net,
+                         .items = f->items,
+                         .n_items = 3,
+                         .kind = &fake_kind,
+                         .progress = watch_progress,
+                         .say = watch_say,
+                         .ud = w};
     memset(w, 0, sizeof(*w));
     f->n_log = 0;
     return eng_run(&o, sum, &err);
@@ -474,7 +490,7 @@ static void field_set(struct src_field *f, const char *name, const char *value)
  * for n == 2 also renaming src/old.c to src/new.c. */
 static void fan_item(struct src_item *it, int n)
 {
-    static const char *const paths[] = { "docs/a.md", "src/b.c", "src/new.c" };
+    static const char *const paths[] = {"docs/a.md", "src/b.c", "src/new.c"};
     char diff[512] = "", files[256] = "";
     size_t count = n == 2 ? 3 : 2, off[3], len[3];
     it->key = bh_xasprintf("refs/pull/%d/head", n);
@@ -497,13 +513,14 @@ static void fan_item(struct src_item *it, int n)
     it->fields[2].parts = bh_xcalloc(count, sizeof(*it->fields[2].parts));
     it->fields[2].n_parts = count;
     for (size_t i = 0; i < count; i++)
-        it->fields[2].parts[i] = (struct src_part){ .path = bh_xstrdup(paths[i]), .offset = off[i], .length = len[i] };
+        it->fields[2].parts[i] =
+            (struct src_part){.path = bh_xstrdup(paths[i]), .offset = off[i], .length = len[i]};
 }
 
 static int fan_setup(void **state)
 {
     struct fan *f = bh_xcalloc(1, sizeof(*f));
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     snprintf(f->dir, sizeof(f->dir), "/tmp/bh-engine.XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     write_file(f->dir, "p.json", fan_json);
@@ -590,14 +607,19 @@ static int render_start(struct eng_task *t, struct bh_err *err)
     return 0;
 }
 
-static const struct eng_kind render_kind = { "render", render_start, NULL };
+static const struct eng_kind render_kind = {"render", render_start, NULL};
 
 static int fan_run(struct fan *f, struct eng_summary *sum)
 {
-    struct bh_err err = { 0 };
-    struct eng_opts o = { .p = f->p, .store = f->store, .run_id = f->run_id, .gate = f->gate,
-                          .net = f->net, .items = f->items, .n_items = FAN_ITEMS,
-                          .kind = &render_kind };
+    struct bh_err err = {0};
+    struct eng_opts o = {.p = f->p,
+                         .store = f->store,
+                         .run_id = f->run_id,
+                         .gate = f->gate,
+                         .net = f->net,
+                         .items = f->items,
+                         .n_items = FAN_ITEMS,
+                         .kind = &render_kind};
     fan_log_clear(f);
     int rc = eng_run(&o, sum, &err);
     if (rc)
@@ -649,14 +671,13 @@ static void fanout_runs_a_task_per_file_with_its_part_of_the_diff(void **state)
                         "R src/new.c: diff src/new.c\n+line 2 of src/new.c\n");
     struct store_task *t;
     size_t n;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
     assert_int_equal(rows_of(t, n, "files"), 7);
     /* each.diff is labelled per file: the docs rule lowers its part only;
      * each.path and each.status carry pr.files's label. */
     assert_string_equal(row(t, n, "refs/pull/1/head", "files", "docs/a.md")->label, "internal");
-    assert_string_equal(row(t, n, "refs/pull/1/head", "files", "src/b.c")->label,
-                        "confidential");
+    assert_string_equal(row(t, n, "refs/pull/1/head", "files", "src/b.c")->label, "confidential");
     store_tasks_free(t, n);
 }
 
@@ -672,7 +693,7 @@ static void fanout_output_joins_elements_under_their_keys(void **state)
                            "of src/b.c\n]\n");
     struct store_task *t;
     size_t n;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
     assert_string_equal(row(t, n, "refs/pull/1/head", "sum", "")->label, "confidential");
     store_tasks_free(t, n);
@@ -692,7 +713,7 @@ static void fanout_file_without_a_diff_part_fails_that_task_and_its_dependants(v
     assert_non_null(prompt_of(f, "refs/pull/1/head files docs/a.md"));
     struct store_task *t;
     size_t n;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
     const struct store_task *ghost = row(t, n, "refs/pull/1/head", "files", "src/ghost.c");
     assert_int_equal(ghost->state, STORE_FAILED);
@@ -717,7 +738,7 @@ static void fanout_over_a_json_reply_runs_a_task_per_element(void **state)
     assert_null(prompt_of(f, "refs/pull/2/head each 0"));
     struct store_task *t;
     size_t n;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
     /* Not an array: the item's fan-out fails, saying what it found. */
     const struct store_task *bad = row(t, n, "refs/pull/2/head", "each", "");
@@ -751,7 +772,7 @@ static void batch_reads_every_item_and_names_those_without_output(void **state)
     assert_non_null(strstr(p, "(not available: refs/pull/2/head — withheld)\n"));
     struct store_task *t;
     size_t n;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
     assert_int_equal(row(t, n, "refs/pull/2/head", "sum", "")->state, STORE_WITHHELD);
     const struct store_task *d = row(t, n, "(batch)", "digest", "");
@@ -781,7 +802,7 @@ static void batch_without_any_input_does_not_run(void **state)
     assert_null(prompt_of(f, "(batch) digest -"));
     struct store_task *t;
     size_t n;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
     const struct store_task *d = row(t, n, "(batch)", "digest", "");
     assert_int_equal(d->state, STORE_FAILED);
@@ -806,7 +827,7 @@ static void reduce_folds_in_rounds_of_max_items(void **state)
     assert_null(prompt_of(f, "(batch) fold round 3 part 1"));
     struct store_task *t;
     size_t n;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
     assert_int_equal(rows_of(t, n, "fold"), 3);
     assert_string_equal(row(t, n, "(batch)", "fold", "round 2 part 1")->label, "internal");
@@ -822,13 +843,14 @@ static void reduce_over_one_restricted_item_is_restricted(void **state)
     struct src_field *title = &f->items[2].fields[0];
     free(title->value);
     /* a private key's armour line, split so no scanner takes this file for one */
-    title->value = bh_xstrdup("title 3 -----BEGIN RSA PRIV" "ATE KEY-----");
+    title->value = bh_xstrdup("title 3 -----BEGIN RSA PRIV"
+                              "ATE KEY-----");
     title->len = strlen(title->value);
     struct eng_summary sum;
     assert_int_equal(fan_run(f, &sum), 0);
     struct store_task *t;
     size_t n;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
     assert_string_equal(row(t, n, "(batch)", "fold", "round 1 part 1")->label, "internal");
     assert_string_equal(row(t, n, "(batch)", "fold", "round 1 part 2")->label, "restricted");
@@ -878,11 +900,13 @@ static void files_list_gives_new_paths_statuses_and_unique_keys(void **state)
     (void)state;
     struct eng_elem *v = NULL;
     size_t n = 0;
-    eng_elems_from_files("M\tsrc/a.c\nR\tsrc/old.c -> src/new.c\nD\tgone.txt\n\nM\tsrc/a.c",
-                         &v, &n);
+    eng_elems_from_files("M\tsrc/a.c\nR\tsrc/old.c -> src/new.c\nD\tgone.txt\n\nM\tsrc/a.c", &v,
+                         &n);
     assert_int_equal(n, 4);
-    const char *want[][3] = { { "src/a.c", "src/a.c", "M" }, { "src/new.c", "src/new.c", "R" },
-                              { "gone.txt", "gone.txt", "D" }, { "src/a.c (2)", "src/a.c", "M" } };
+    const char *want[][3] = {{"src/a.c", "src/a.c", "M"},
+                             {"src/new.c", "src/new.c", "R"},
+                             {"gone.txt", "gone.txt", "D"},
+                             {"src/a.c (2)", "src/a.c", "M"}};
     for (size_t i = 0; i < n; i++) {
         assert_string_equal(v[i].key, want[i][0]);
         assert_string_equal(v[i].value, want[i][1]);
@@ -902,23 +926,27 @@ static void json_reply_gives_elements_or_says_what_it_found(void **state)
         size_t n;
         const char *last; /* the last element's text, or the error message */
     } cases[] = {
-        { "[\"a b\", 2, {\"k\": [1, 2]}, null]", 4, "null" },
-        { "  [\"only\"]\n", 1, "only" },
-        { "```json\n[\"fenced\", \"too\"]\n```\n", 2, "too" },
-        { "[]", 0, NULL },
-        { "{\"k\": 1}", 0, "for_each: the output of stage 'plan' is a JSON object, not a JSON "
-                           "array: have its prompt ask for a JSON array of the elements" },
-        { "\"a\"", 0, "for_each: the output of stage 'plan' is a JSON string, not a JSON "
-                      "array: have its prompt ask for a JSON array of the elements" },
-        { "Sure! [1, 2", 0, "for_each: the output of stage 'plan' is not JSON (line 1, column "
-                            "4): have its prompt ask for a JSON array of the elements" },
-        { "", 0, "for_each: the output of stage 'plan' is not JSON (line 1, column 0): have "
-                 "its prompt ask for a JSON array of the elements" },
+        {"[\"a b\", 2, {\"k\": [1, 2]}, null]", 4, "null"},
+        {"  [\"only\"]\n", 1, "only"},
+        {"```json\n[\"fenced\", \"too\"]\n```\n", 2, "too"},
+        {"[]", 0, NULL},
+        {"{\"k\": 1}", 0,
+         "for_each: the output of stage 'plan' is a JSON object, not a JSON "
+         "array: have its prompt ask for a JSON array of the elements"},
+        {"\"a\"", 0,
+         "for_each: the output of stage 'plan' is a JSON string, not a JSON "
+         "array: have its prompt ask for a JSON array of the elements"},
+        {"Sure! [1, 2", 0,
+         "for_each: the output of stage 'plan' is not JSON (line 1, column "
+         "4): have its prompt ask for a JSON array of the elements"},
+        {"", 0,
+         "for_each: the output of stage 'plan' is not JSON (line 1, column 0): have "
+         "its prompt ask for a JSON array of the elements"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct eng_elem *v = NULL;
         size_t n = 99;
-        struct bh_err err = { 0 };
+        struct bh_err err = {0};
         int rc = eng_elems_from_json(cases[i].reply, "plan", &v, &n, &err);
         if (cases[i].n || !cases[i].last) {
             assert_int_equal(rc, 0);
@@ -949,7 +977,7 @@ static void json_reply_over_the_element_cap_is_refused(void **state)
     *p = '\0';
     struct eng_elem *v = NULL;
     size_t n = 0;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(eng_elems_from_json(reply, "plan", &v, &n, &err), BH_ETOOBIG);
     assert_string_equal(err.msg, "for_each: the output of stage 'plan' has 10001 elements, "
                                  "more than bulkhead runs in one fan-out (10000)");
@@ -999,20 +1027,26 @@ static int slots_start(struct eng_task *t, struct bh_err *err)
     size_t s = eng_task_stage(t);
     snprintf(cur->log[cur->n_log++], sizeof(cur->log[0]), "%s %s %zu %zu", eng_task_item(t) + 10,
              p->stages[s].name, t->e->busy[0], t->e->busy[1]);
-    struct eng_metrics m = { .rerouted = t->via != s, .via = t->via };
+    struct eng_metrics m = {.rerouted = t->via != s, .via = t->via};
     eng_task_done(t, "ok", 1, &m);
     return 0;
 }
 
-static const struct eng_kind slots_kind = { "slots", slots_start, route_some };
+static const struct eng_kind slots_kind = {"slots", slots_start, route_some};
 
 static void rerouted_task_holds_a_slot_of_its_target_endpoint(void **state)
 {
     struct fx *f = *state;
     struct eng_summary sum;
-    struct bh_err err = { 0 };
-    struct eng_opts o = { .p = f->p, .store = f->store, .run_id = f->run_id, .gate = f->gate,
-                          .net = f->net, .items = f->items, .n_items = 3, .kind = &slots_kind };
+    struct bh_err err = {0};
+    struct eng_opts o = {.p = f->p,
+                         .store = f->store,
+                         .run_id = f->run_id,
+                         .gate = f->gate,
+                         .net = f->net,
+                         .items = f->items,
+                         .n_items = 3,
+                         .kind = &slots_kind};
     f->n_log = 0;
     assert_int_equal(eng_run(&o, &sum, &err), 0);
     assert_int_equal(sum.done, 9);
@@ -1049,8 +1083,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             fanout_file_without_a_diff_part_fails_that_task_and_its_dependants, fan_setup,
             fan_teardown),
-        cmocka_unit_test_setup_teardown(fanout_over_a_json_reply_runs_a_task_per_element,
-                                        fan_setup, fan_teardown),
+        cmocka_unit_test_setup_teardown(fanout_over_a_json_reply_runs_a_task_per_element, fan_setup,
+                                        fan_teardown),
         cmocka_unit_test_setup_teardown(batch_reads_every_item_and_names_those_without_output,
                                         fan_setup, fan_teardown),
         cmocka_unit_test_setup_teardown(batch_without_any_input_does_not_run, fan_setup,

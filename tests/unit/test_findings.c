@@ -22,37 +22,37 @@ static void findings_reject_bad_replies_naming_the_place(void **state)
 {
     (void)state;
     static const struct bad_case cases[] = {
-        { "I found nothing", "the reply is not JSON (line 1, column 1)" },
-        { "{\"issues\": []}", "$: expected an array, found an object" },
-        { "[{\"path\":\"a.c\",\"line\":1,\"severity\":\"high\",\"message\":\"m\"},"
-          " {\"path\":\"a.c\",\"line\":2,\"severity\":\"high\",\"message\":\"m\"},"
-          " {\"path\":\"a.c\",\"line\":3,\"severity\":\"severe\",\"message\":\"m\"}]",
-          "$[2].severity: expected one of info, low, medium, high, critical" },
-        { "[{\"path\":\"a.c\",\"severity\":\"high\",\"message\":\"m\"}]",
-          "$[0]: \"line\" is required" },
-        { "[{\"path\":\"a.c\",\"line\":\"12\",\"severity\":\"high\",\"message\":\"m\"}]",
-          "$[0].line: expected an integer, found a string" },
-        { "[{\"path\":\"a.c\",\"line\":0,\"severity\":\"high\",\"message\":\"m\"}]",
-          "$[0].line: expected at least 1" },
-        { "[{\"path\":\"a.c\",\"line\":1.5,\"severity\":\"high\",\"message\":\"m\"}]",
-          "$[0].line: expected an integer, found a number" },
-        { "[{\"path\":\"a.c\",\"line\":1,\"severity\":\"high\",\"message\":\"\"}]",
-          "$[0].message: expected at least 1 character" },
-        { "[{\"path\":\"a.c\",\"line\":9,\"end_line\":3,\"severity\":\"low\",\"message\":\"m\"}]",
-          "$[0].end_line: expected at least line (9)" },
-        { "[{\"path\":\"/etc/passwd\",\"line\":1,\"severity\":\"low\",\"message\":\"m\"}]",
-          "$[0].path: expected a path relative to the repository root (no leading /, no ..)" },
-        { "[{\"path\":\"src/../../x\",\"line\":1,\"severity\":\"low\",\"message\":\"m\"}]",
-          "$[0].path: expected a path relative to the repository root (no leading /, no ..)" },
-        { "{\"findings\": [{\"path\":\"a.c\",\"line\":1,\"message\":\"m\"}]}",
-          "$.findings[0]: \"severity\" is required" },
-        { "[\"a.c:12 is wrong\"]", "$[0]: expected an object, found a string" },
-        { "[{\"path\":\"a.c\",\"line\":1e300,\"severity\":\"low\",\"message\":\"m\"}]",
-          "$[0].line: expected at most 100000000" }, /* found by fuzz_findings */
+        {"I found nothing", "the reply is not JSON (line 1, column 1)"},
+        {"{\"issues\": []}", "$: expected an array, found an object"},
+        {"[{\"path\":\"a.c\",\"line\":1,\"severity\":\"high\",\"message\":\"m\"},"
+         " {\"path\":\"a.c\",\"line\":2,\"severity\":\"high\",\"message\":\"m\"},"
+         " {\"path\":\"a.c\",\"line\":3,\"severity\":\"severe\",\"message\":\"m\"}]",
+         "$[2].severity: expected one of info, low, medium, high, critical"},
+        {"[{\"path\":\"a.c\",\"severity\":\"high\",\"message\":\"m\"}]",
+         "$[0]: \"line\" is required"},
+        {"[{\"path\":\"a.c\",\"line\":\"12\",\"severity\":\"high\",\"message\":\"m\"}]",
+         "$[0].line: expected an integer, found a string"},
+        {"[{\"path\":\"a.c\",\"line\":0,\"severity\":\"high\",\"message\":\"m\"}]",
+         "$[0].line: expected at least 1"},
+        {"[{\"path\":\"a.c\",\"line\":1.5,\"severity\":\"high\",\"message\":\"m\"}]",
+         "$[0].line: expected an integer, found a number"},
+        {"[{\"path\":\"a.c\",\"line\":1,\"severity\":\"high\",\"message\":\"\"}]",
+         "$[0].message: expected at least 1 character"},
+        {"[{\"path\":\"a.c\",\"line\":9,\"end_line\":3,\"severity\":\"low\",\"message\":\"m\"}]",
+         "$[0].end_line: expected at least line (9)"},
+        {"[{\"path\":\"/etc/passwd\",\"line\":1,\"severity\":\"low\",\"message\":\"m\"}]",
+         "$[0].path: expected a path relative to the repository root (no leading /, no ..)"},
+        {"[{\"path\":\"src/../../x\",\"line\":1,\"severity\":\"low\",\"message\":\"m\"}]",
+         "$[0].path: expected a path relative to the repository root (no leading /, no ..)"},
+        {"{\"findings\": [{\"path\":\"a.c\",\"line\":1,\"message\":\"m\"}]}",
+         "$.findings[0]: \"severity\" is required"},
+        {"[\"a.c:12 is wrong\"]", "$[0]: expected an object, found a string"},
+        {"[{\"path\":\"a.c\",\"line\":1e300,\"severity\":\"low\",\"message\":\"m\"}]",
+         "$[0].line: expected at most 100000000"}, /* found by fuzz_findings */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct stage_findings f = { 0 };
-        struct bh_err err = { 0 };
+        struct stage_findings f = {0};
+        struct bh_err err = {0};
         int rc = stage_findings_parse(cases[i].reply, &f, &err);
         if (rc != BH_EREPLY || strcmp(err.msg, cases[i].msg) != 0)
             print_error("case %zu: rc %d, message '%s'\n", i, rc, err.msg);
@@ -65,10 +65,11 @@ static void findings_reject_bad_replies_naming_the_place(void **state)
 static void findings_messages_never_quote_the_reply(void **state)
 {
     (void)state;
-    struct stage_findings f = { 0 };
-    struct bh_err err = { 0 };
+    struct stage_findings f = {0};
+    struct bh_err err = {0};
     assert_int_equal(stage_findings_parse("[{\"path\":\"a.c\",\"line\":1,\"severity\":"
-                                          "\"SECRET-VALUE\",\"message\":\"m\"}]", &f, &err),
+                                          "\"SECRET-VALUE\",\"message\":\"m\"}]",
+                                          &f, &err),
                      BH_EREPLY);
     assert_null(strstr(err.msg, "SECRET-VALUE"));
 }
@@ -94,8 +95,8 @@ static void findings_read_the_array_the_object_and_a_fence(void **state)
                          "{\"path\":\"b.py\",\"line\":7,\"severity\":\"info\",\"message\":"
                          "\"note\"}]";
     for (size_t i = 0; i < sizeof(replies) / sizeof(replies[0]); i++) {
-        struct stage_findings f = { 0 };
-        struct bh_err err = { 0 };
+        struct stage_findings f = {0};
+        struct bh_err err = {0};
         assert_int_equal(stage_findings_parse(replies[i], &f, &err), 0);
         assert_int_equal(f.n, 2);
         assert_string_equal(f.v[0].path, "src/a.c");
@@ -114,7 +115,7 @@ static void findings_read_the_array_the_object_and_a_fence(void **state)
 static void findings_empty_array_is_no_findings(void **state)
 {
     (void)state;
-    struct stage_findings f = { 0 };
+    struct stage_findings f = {0};
     assert_int_equal(stage_findings_parse(" []\n", &f, NULL), 0);
     assert_int_equal(f.n, 0);
     char *json = stage_findings_json(&f);
@@ -133,8 +134,8 @@ static void findings_more_than_the_cap_are_refused(void **state)
     for (size_t i = 0; i < n; i++)
         strcat(text, one);
     strcpy(text + strlen(text) - 1, "]");
-    struct stage_findings f = { 0 };
-    struct bh_err err = { 0 };
+    struct stage_findings f = {0};
+    struct bh_err err = {0};
     assert_int_equal(stage_findings_parse(text, &f, &err), BH_EREPLY);
     assert_string_equal(err.msg, "$: expected at most 1000 elements");
     free(text);
@@ -177,22 +178,23 @@ static void schema_check_follows_the_keywords(void **state)
         "\"n\":{\"type\":[\"integer\",\"null\"],\"maximum\":10},\"k\":{\"const\":\"x\"},"
         "\"odd key\":{\"type\":\"boolean\"}}}";
     static const struct bad_case cases[] = {
-        { "[]", "$: expected an object, found an array" },
-        { "{}", "$: \"files\" is required" },
-        { "{\"files\":[]}", "$.files: expected at least 1 element" },
-        { "{\"files\":[\"ab\",\"abcdef\"]}", "$.files[1]: expected at most 5 characters" },
-        { "{\"files\":[\"a\"],\"mode\":\"slow\"}", "$.mode: expected one of fast, 1, null" },
-        { "{\"files\":[\"a\"],\"n\":\"3\"}",
-          "$.n: expected one of the types integer, null, found a string" },
-        { "{\"files\":[\"a\"],\"n\":11}", "$.n: expected at most 10" },
-        { "{\"files\":[\"a\"],\"k\":\"y\"}", "$.k: expected x" },
-        { "{\"files\":[\"a\"],\"odd key\":1}", "$[\"odd key\"]: expected a boolean, found an integer" },
-        { "{\"files\":[\"a\"],\"other\":1}",
-          "$: has a key the schema does not allow (allowed: files, mode, n, k, odd key)" },
+        {"[]", "$: expected an object, found an array"},
+        {"{}", "$: \"files\" is required"},
+        {"{\"files\":[]}", "$.files: expected at least 1 element"},
+        {"{\"files\":[\"ab\",\"abcdef\"]}", "$.files[1]: expected at most 5 characters"},
+        {"{\"files\":[\"a\"],\"mode\":\"slow\"}", "$.mode: expected one of fast, 1, null"},
+        {"{\"files\":[\"a\"],\"n\":\"3\"}",
+         "$.n: expected one of the types integer, null, found a string"},
+        {"{\"files\":[\"a\"],\"n\":11}", "$.n: expected at most 10"},
+        {"{\"files\":[\"a\"],\"k\":\"y\"}", "$.k: expected x"},
+        {"{\"files\":[\"a\"],\"odd key\":1}",
+         "$[\"odd key\"]: expected a boolean, found an integer"},
+        {"{\"files\":[\"a\"],\"other\":1}",
+         "$: has a key the schema does not allow (allowed: files, mode, n, k, odd key)"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *stored = NULL;
-        struct bh_err err = { 0 };
+        struct bh_err err = {0};
         int rc = stage_schema_check(schema, cases[i].reply, &stored, &err);
         if (rc != BH_EREPLY || strcmp(err.msg, cases[i].msg) != 0)
             print_error("case %zu: rc %d, message '%s'\n", i, rc, err.msg);
@@ -201,8 +203,9 @@ static void schema_check_follows_the_keywords(void **state)
         assert_null(stored);
     }
     char *stored = NULL;
-    assert_int_equal(stage_schema_check(schema, "```\n{ \"files\": [\"a\"], \"n\": null }\n```",
-                                        &stored, NULL), 0);
+    assert_int_equal(
+        stage_schema_check(schema, "```\n{ \"files\": [\"a\"], \"n\": null }\n```", &stored, NULL),
+        0);
     assert_string_equal(stored, "{\"files\":[\"a\"],\"n\":null}");
     free(stored);
 }
@@ -211,7 +214,7 @@ static void schema_check_refuses_a_schema_that_is_not_json(void **state)
 {
     (void)state;
     char *stored = NULL;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(stage_schema_check("{nope", "{}", &stored, &err), BH_EINVAL);
     assert_non_null(strstr(err.msg, "the output schema is not JSON"));
 }

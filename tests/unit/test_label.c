@@ -23,13 +23,15 @@
 
 enum { PUB, INT, CONF, RESTR };
 
-static char *labels[] = { "public", "internal", "confidential", "restricted" };
+static char *labels[] = {"public", "internal", "confidential", "restricted"};
 /* pr.ref last: item keys are labelled like it (a batch prompt names items). */
-static char *fields[] = { "pr.title", "pr.files", "pr.diff", "pr.ref" };
+static char *fields[] = {"pr.title", "pr.files", "pr.diff", "pr.ref"};
 
 /* The AWS example key format the detector knows, split so that this file
  * does not trip secret scanners. */
-#define AWS_KEY "AK" "IAQW7B3PDKHX4PY8GP"
+#define AWS_KEY                                                                                    \
+    "AK"                                                                                           \
+    "IAQW7B3PDKHX4PY8GP"
 
 struct fx {
     struct pipeline p;
@@ -59,8 +61,8 @@ static void fx_init(struct fx *f)
     f->field_labels[2] = CONF;
     f->field_labels[3] = INT;
     f->p.source.field_labels = f->field_labels;
-    f->rules[0] = (struct pipe_rule){ "docs/**", INT, 1, 1 };
-    f->rules[1] = (struct pipe_rule){ "**/*.pem", RESTR, 2, 1 };
+    f->rules[0] = (struct pipe_rule){"docs/**", INT, 1, 1};
+    f->rules[1] = (struct pipe_rule){"**/*.pem", RESTR, 2, 1};
     f->p.source.rules = f->rules;
     f->p.source.n_rules = 2;
     f->p.endpoints = f->ep;
@@ -106,7 +108,8 @@ static void diff_add(struct diff *d, char *path, const char *body)
 {
     size_t off = strlen(d->text);
     snprintf(d->text + off, sizeof(d->text) - off, "diff --git a/%s b/%s\n%s", path, path, body);
-    d->parts[d->n++] = (struct src_part){ .path = path, .offset = off, .length = strlen(d->text) - off };
+    d->parts[d->n++] =
+        (struct src_part){.path = path, .offset = off, .length = strlen(d->text) - off};
 }
 
 struct item {
@@ -126,18 +129,17 @@ static void item_make(struct item *x, char *key, char *title, struct diff *d)
         strcat(x->files, d->parts[i].path);
         strcat(x->files, i + 1 < d->n ? "\n" : "");
     }
-    x->f[0] = (struct src_field){ "pr.title", title, strlen(title), NULL, NULL, 0 };
-    x->f[1] = (struct src_field){ "pr.files", x->files, strlen(x->files), NULL, NULL, 0 };
-    x->f[2] = (struct src_field){ "pr.diff", x->d.text, strlen(x->d.text), NULL, x->d.parts,
-                                  x->d.n };
-    x->it = (struct src_item){ .key = key, .version = "v", .fields = x->f, .n_fields = 3 };
+    x->f[0] = (struct src_field){"pr.title", title, strlen(title), NULL, NULL, 0};
+    x->f[1] = (struct src_field){"pr.files", x->files, strlen(x->files), NULL, NULL, 0};
+    x->f[2] = (struct src_field){"pr.diff", x->d.text, strlen(x->d.text), NULL, x->d.parts, x->d.n};
+    x->it = (struct src_item){.key = key, .version = "v", .fields = x->f, .n_fields = 3};
 }
 
 static int field_of(const struct pol_value *v, enum pol_lbl_by by, const char *path)
 {
     for (size_t i = 0; i < v->n_reasons; i++)
-        if (v->reasons[i].by == by && (!path || (v->reasons[i].path &&
-                                                 strcmp(v->reasons[i].path, path) == 0)))
+        if (v->reasons[i].by == by &&
+            (!path || (v->reasons[i].path && strcmp(v->reasons[i].path, path) == 0)))
             return (int)i;
     return -1;
 }
@@ -150,20 +152,19 @@ static void rules_label_each_file_and_may_lower(void **state)
     struct fx f;
     fx_init(&f);
     fx_labeller(&f);
-    struct diff docs = { 0 }, mixed = { 0 };
+    struct diff docs = {0}, mixed = {0};
     diff_add(&docs, "docs/usage.md", "+more words\n");
     diff_add(&mixed, "docs/usage.md", "+more words\n");
     diff_add(&mixed, "src/main.c", "+int x;\n");
     diff_add(&mixed, "deploy/staging.pem", "+not really a key\n");
-    struct src_field fd = { "pr.diff", docs.text, strlen(docs.text), NULL, docs.parts, docs.n };
+    struct src_field fd = {"pr.diff", docs.text, strlen(docs.text), NULL, docs.parts, docs.n};
     struct pol_value v;
     assert_int_equal(pol_label_field(f.lab, &fd, &v), 0);
     assert_int_equal(v.label, INT); /* docs only: the rule lowers confidential to internal */
     assert_int_equal(v.declared, INT);
     assert_true(field_of(&v, POL_LBL_RULE, "docs/usage.md") >= 0);
     pol_value_release(&v);
-    struct src_field fm = { "pr.diff", mixed.text, strlen(mixed.text), NULL, mixed.parts,
-                            mixed.n };
+    struct src_field fm = {"pr.diff", mixed.text, strlen(mixed.text), NULL, mixed.parts, mixed.n};
     assert_int_equal(pol_label_field(f.lab, &fm, &v), 0);
     assert_int_equal(v.label, RESTR); /* the .pem file decides */
     int r = field_of(&v, POL_LBL_RULE, "deploy/staging.pem");
@@ -172,8 +173,8 @@ static void rules_label_each_file_and_may_lower(void **state)
     assert_int_equal(field_of(&v, POL_LBL_RULE, "src/main.c"), -1); /* no rule: declared */
     pol_value_release(&v);
     /* Rules are for contents: a title that names a .pem file keeps its label. */
-    struct src_part tp = { .path = "deploy/staging.pem", .offset = 0, .length = 5 };
-    struct src_field ft = { "pr.title", "title", 5, NULL, &tp, 1 };
+    struct src_part tp = {.path = "deploy/staging.pem", .offset = 0, .length = 5};
+    struct src_field ft = {"pr.title", "title", 5, NULL, &tp, 1};
     assert_int_equal(pol_label_field(f.lab, &ft, &v), 0);
     assert_int_equal(v.label, INT);
     pol_value_release(&v);
@@ -186,10 +187,10 @@ static void detector_hits_are_placed_in_their_file_with_its_line(void **state)
     struct fx f;
     fx_init(&f);
     fx_labeller(&f);
-    struct diff d = { 0 };
+    struct diff d = {0};
     diff_add(&d, "docs/a.md", "+one\n+two\n+three\n");
     diff_add(&d, "src/cfg.py", "+x = 1\n+key = \"" AWS_KEY "\"\n");
-    struct src_field fd = { "pr.diff", d.text, strlen(d.text), NULL, d.parts, d.n };
+    struct src_field fd = {"pr.diff", d.text, strlen(d.text), NULL, d.parts, d.n};
     struct pol_value v;
     assert_int_equal(pol_label_field(f.lab, &fd, &v), 0);
     assert_int_equal(v.declared, CONF);
@@ -213,12 +214,12 @@ static void allowlists_drop_hits_by_path_and_by_value(void **state)
     (void)state;
     struct fx f;
     fx_init(&f);
-    char *allow_paths[] = { "tests/fixtures/**" };
-    char *allow_values[] = { AWS_KEY };
-    struct diff d = { 0 };
+    char *allow_paths[] = {"tests/fixtures/**"};
+    char *allow_values[] = {AWS_KEY};
+    struct diff d = {0};
     diff_add(&d, "tests/fixtures/keys.txt", "+jane.roe@acme-corp.com\n");
     diff_add(&d, "src/a.c", "+/* " AWS_KEY " */\n");
-    struct src_field fd = { "pr.diff", d.text, strlen(d.text), NULL, d.parts, d.n };
+    struct src_field fd = {"pr.diff", d.text, strlen(d.text), NULL, d.parts, d.n};
     struct pol_value v;
     fx_labeller(&f);
     pol_label_field(f.lab, &fd, &v);
@@ -242,8 +243,8 @@ static void detector_selection_and_custom_regexes(void **state)
     (void)state;
     struct fx f;
     fx_init(&f);
-    char *only_email[] = { "email" };
-    struct pipe_custom_detector ticket = { "ticket", "TICKET-[0-9]{3,}", RESTR };
+    char *only_email[] = {"email"};
+    struct pipe_custom_detector ticket = {"ticket", "TICKET-[0-9]{3,}", RESTR};
     f.p.source.detectors = only_email;
     f.p.source.n_detectors = 1;
     f.p.source.detectors_set = 1;
@@ -274,7 +275,7 @@ static void unread_and_unscannable_values_are_top(void **state)
     struct fx f;
     fx_init(&f);
     fx_labeller(&f);
-    struct src_field none = { "pr.diff", NULL, 0, "the diff is over the 4 MiB cap", NULL, 0 };
+    struct src_field none = {"pr.diff", NULL, 0, "the diff is over the 4 MiB cap", NULL, 0};
     struct pol_value v;
     pol_label_field(f.lab, &none, &v);
     assert_int_equal(v.label, RESTR);
@@ -300,10 +301,10 @@ static void unread_and_unscannable_values_are_top(void **state)
 static void reroute_fx(struct fx *f, int *clr)
 {
     fx_init(f);
-    char *plan_reads[] = { "pr.title", "pr.diff", NULL };
-    char *review_reads[] = { "pr.diff", "plan.output", NULL };
-    char *sum_reads[] = { "review.output", NULL };
-    size_t d0[] = { 0 }, d2[] = { 2 };
+    char *plan_reads[] = {"pr.title", "pr.diff", NULL};
+    char *review_reads[] = {"pr.diff", "plan.output", NULL};
+    char *sum_reads[] = {"review.output", NULL};
+    size_t d0[] = {0}, d2[] = {2};
     fx_stage(f, "plan", plan_reads, NULL, 0);
     fx_stage(f, "plan-local", plan_reads, NULL, 0);
     fx_stage(f, "review", review_reads, d0, 1);
@@ -311,7 +312,7 @@ static void reroute_fx(struct fx *f, int *clr)
     f->st[0].on_sensitive = PIPE_ONS_REROUTE;
     f->st[0].reroute = 1;
     f->st[1].standby = 1;
-    f->st[2].declassify = (struct pipe_declassify){ .enabled = 1, .to = INT };
+    f->st[2].declassify = (struct pipe_declassify){.enabled = 1, .to = INT};
     clr[0] = INT, clr[1] = RESTR, clr[2] = RESTR, clr[3] = INT;
     fx_labeller(f);
 }
@@ -322,7 +323,7 @@ static void plan_reroutes_only_the_items_above_the_clearance(void **state)
     struct fx f;
     int clr[4];
     reroute_fx(&f, clr);
-    struct diff docs = { 0 }, pem = { 0 };
+    struct diff docs = {0}, pem = {0};
     diff_add(&docs, "docs/usage.md", "+words\n");
     diff_add(&pem, "deploy/staging.pem", "+data\n");
     struct item a, b;
@@ -357,7 +358,7 @@ static void plan_skip_withholds_dependants_and_fail_refuses(void **state)
     struct fx f;
     int clr[4];
     reroute_fx(&f, clr);
-    struct diff pem = { 0 };
+    struct diff pem = {0};
     diff_add(&pem, "deploy/staging.pem", "+data\n");
     struct item b;
     item_make(&b, "refs/pull/3/head", "pem", &pem);
@@ -390,16 +391,16 @@ static void plan_for_each_file_labels_each_part_and_batch_joins(void **state)
     (void)state;
     struct fx f;
     fx_init(&f);
-    char *per_file[] = { "each.path", "each.diff", NULL };
-    char *digest[] = { "files.output", NULL };
-    size_t d0[] = { 0 };
+    char *per_file[] = {"each.path", "each.diff", NULL};
+    char *digest[] = {"files.output", NULL};
+    size_t d0[] = {0};
     fx_stage(&f, "files", per_file, NULL, 0);
     fx_stage(&f, "digest", digest, d0, 1);
     f.st[0].for_each = "pr.files";
     f.st[1].scope = PIPE_SCOPE_BATCH;
-    int clr[2] = { RESTR, CONF };
+    int clr[2] = {RESTR, CONF};
     fx_labeller(&f);
-    struct diff d = { 0 }, e = { 0 };
+    struct diff d = {0}, e = {0};
     diff_add(&d, "docs/a.md", "+a\n");
     diff_add(&d, "src/b.c", "+b\n");
     diff_add(&d, "k/c.pem", "+c\n");
@@ -442,15 +443,15 @@ static void item_keys_are_labelled_like_their_field_and_batch_joins_them(void **
     (void)state;
     struct fx f;
     fx_init(&f);
-    char *title[] = { "pr.title", NULL };
-    char *sums[] = { "s.output", NULL };
-    size_t d0[] = { 0 };
+    char *title[] = {"pr.title", NULL};
+    char *sums[] = {"s.output", NULL};
+    size_t d0[] = {0};
     fx_stage(&f, "s", title, NULL, 0);
     fx_stage(&f, "digest", sums, d0, 1);
     f.st[1].scope = PIPE_SCOPE_BATCH;
-    int clr[2] = { INT, INT };
+    int clr[2] = {INT, INT};
     fx_labeller(&f);
-    struct diff d = { 0 };
+    struct diff d = {0};
     diff_add(&d, "docs/a.md", "+a\n");
     struct item a, b;
     item_make(&a, "refs/pull/1/head", "t", &d);
@@ -491,12 +492,12 @@ static void template_text_is_labelled_by_the_detectors(void **state)
     struct fx f;
     fx_init(&f);
     fx_labeller(&f);
-    struct pipe_tpl_part clean[] = { { 0, "Review {{", 1, 1 }, { 1, "pr.diff", 1, 8 },
-                                     { 0, " briefly.", 1, 19 } };
-    struct pipe_tpl_part keyed[] = { { 0, "Use " AWS_KEY " to look.", 1, 1 } };
-    struct pipe_tpl_part split[] = { { 0, "AKIA", 1, 1 }, { 1, "pr.title", 1, 5 },
-                                     { 0, "QW7B3PDKHX4PY8GP", 1, 17 } };
-    struct pipe_tpl t = { "t.md", clean, 3 }, none = { NULL, NULL, 0 };
+    struct pipe_tpl_part clean[] = {
+        {0, "Review {{", 1, 1}, {1, "pr.diff", 1, 8}, {0, " briefly.", 1, 19}};
+    struct pipe_tpl_part keyed[] = {{0, "Use " AWS_KEY " to look.", 1, 1}};
+    struct pipe_tpl_part split[] = {
+        {0, "AKIA", 1, 1}, {1, "pr.title", 1, 5}, {0, "QW7B3PDKHX4PY8GP", 1, 17}};
+    struct pipe_tpl t = {"t.md", clean, 3}, none = {NULL, NULL, 0};
     struct pol_value v;
     assert_int_equal(pol_label_template(f.lab, &t, &v), 0);
     assert_int_equal(v.label, PUB);
@@ -528,23 +529,23 @@ static void rename_parts_are_labelled_by_the_join_over_both_paths(void **state)
         enum pol_lbl_by by;
         const char *decider, *reason;
     } cases[] = {
-        { "docs/notes.md", "deploy/prod.pem", RESTR, POL_LBL_RULE, "deploy/prod.pem",
-          "rule \"**/*.pem\" (restricted) for deploy/prod.pem" },
-        { "deploy/new.pem", "docs/x.md", RESTR, POL_LBL_RULE, "deploy/new.pem",
-          "rule \"**/*.pem\" (restricted) for deploy/new.pem" },
-        { "docs/x.c", "src/x.c", CONF, POL_LBL_DECLARED, "src/x.c",
-          "declared confidential for src/x.c, which the file was renamed or copied from" },
-        { "docs/b.md", "docs/a.md", INT, POL_LBL_RULE, "docs/b.md",
-          "rule \"docs/**\" (internal) for docs/b.md" },
+        {"docs/notes.md", "deploy/prod.pem", RESTR, POL_LBL_RULE, "deploy/prod.pem",
+         "rule \"**/*.pem\" (restricted) for deploy/prod.pem"},
+        {"deploy/new.pem", "docs/x.md", RESTR, POL_LBL_RULE, "deploy/new.pem",
+         "rule \"**/*.pem\" (restricted) for deploy/new.pem"},
+        {"docs/x.c", "src/x.c", CONF, POL_LBL_DECLARED, "src/x.c",
+         "declared confidential for src/x.c, which the file was renamed or copied from"},
+        {"docs/b.md", "docs/a.md", INT, POL_LBL_RULE, "docs/b.md",
+         "rule \"docs/**\" (internal) for docs/b.md"},
     };
     struct fx f;
     fx_init(&f);
     fx_labeller(&f);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct diff d = { 0 };
+        struct diff d = {0};
         diff_add(&d, cases[i].path, "-a removed line\n");
         d.parts[0].old_path = cases[i].old;
-        struct src_field fd = { "pr.diff", d.text, strlen(d.text), NULL, d.parts, d.n };
+        struct src_field fd = {"pr.diff", d.text, strlen(d.text), NULL, d.parts, d.n};
         struct pol_value v;
         char buf[256];
         assert_int_equal(pol_label_field(f.lab, &fd, &v), 0);
@@ -567,18 +568,18 @@ static void whole_files_are_scanned_and_unread_ones_are_top(void **state)
     (void)state;
     struct fx f;
     fx_init(&f);
-    char *allow_paths[] = { "tests/fixtures/**" };
+    char *allow_paths[] = {"tests/fixtures/**"};
     f.p.source.allow_paths = allow_paths;
     f.p.source.n_allow_paths = 1;
     fx_labeller(&f);
     char old_text[] = "# ops\n\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n"
                       "-----END PRIVATE KEY-----\nRotate yearly.\n";
     char new_text[] = "# ops\n\nRotate quarterly.\n";
-    struct src_whole w = { old_text, new_text, strlen(old_text), strlen(new_text), NULL };
-    struct diff d = { 0 };
+    struct src_whole w = {old_text, new_text, strlen(old_text), strlen(new_text), NULL};
+    struct diff d = {0};
     diff_add(&d, "docs/ops.md", "-Rotate yearly.\n+Rotate quarterly.\n");
     d.parts[0].whole = &w;
-    struct src_field fd = { "pr.diff", d.text, strlen(d.text), NULL, d.parts, d.n };
+    struct src_field fd = {"pr.diff", d.text, strlen(d.text), NULL, d.parts, d.n};
     struct pol_value v;
     char buf[256];
     pol_label_field(f.lab, &fd, &v);
@@ -600,10 +601,10 @@ static void whole_files_are_scanned_and_unread_ones_are_top(void **state)
     assert_true(field_of(&v, POL_LBL_DETECTOR, "ops/keys.md") >= 0);
     pol_value_release(&v);
     /* allow.paths exempt a whole file by its own path... */
-    struct diff fxd = { 0 };
+    struct diff fxd = {0};
     diff_add(&fxd, "tests/fixtures/ops.md", "-Rotate yearly.\n+Rotate quarterly.\n");
     fxd.parts[0].whole = &w;
-    struct src_field ff = { "pr.diff", fxd.text, strlen(fxd.text), NULL, fxd.parts, fxd.n };
+    struct src_field ff = {"pr.diff", fxd.text, strlen(fxd.text), NULL, fxd.parts, fxd.n};
     pol_label_field(f.lab, &ff, &v);
     assert_int_equal(v.label, CONF);
     pol_value_release(&v);
@@ -614,7 +615,7 @@ static void whole_files_are_scanned_and_unread_ones_are_top(void **state)
     assert_true(field_of(&v, POL_LBL_DETECTOR, "ops/keys.md") >= 0);
     pol_value_release(&v);
     /* Whole files that could not be read: unknown means top. */
-    struct src_whole unread = { NULL, NULL, 0, 0, "the whole of 'docs/ops.md' is past the cap" };
+    struct src_whole unread = {NULL, NULL, 0, 0, "the whole of 'docs/ops.md' is past the cap"};
     d.parts[0].whole = &unread;
     d.parts[0].old_path = NULL;
     pol_label_field(f.lab, &fd, &v);
@@ -633,13 +634,13 @@ static void plan_for_each_rename_element_is_labelled_by_both_paths(void **state)
     (void)state;
     struct fx f;
     fx_init(&f);
-    char *per_file[] = { "each.path", "each.diff", NULL };
+    char *per_file[] = {"each.path", "each.diff", NULL};
     fx_stage(&f, "files", per_file, NULL, 0);
     f.st[0].for_each = "pr.files";
-    int clr[1] = { RESTR };
+    int clr[1] = {RESTR};
     fx_labeller(&f);
     for (int part_says = 1; part_says >= 0; part_says--) {
-        struct diff d = { 0 };
+        struct diff d = {0};
         diff_add(&d, "docs/c.md", "-c\n");
         d.parts[0].old_path = part_says ? "k/c.pem" : NULL;
         struct item a;

@@ -25,7 +25,7 @@ static const char tags_json[] =
 static struct prov_doc *doc_of(const char *text, size_t step)
 {
     struct prov_doc *d = prov_doc_new(0);
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     size_t n = strlen(text);
     for (size_t i = 0; i < n; i += step ? step : n)
         assert_int_equal(prov_doc_feed(d, text + i, step && n - i > step ? step : n - i, &err), 0);
@@ -37,8 +37,8 @@ static void tags_list_models_and_mark_cloud_stubs(void **state)
     (void)state;
     for (size_t step = 0; step <= 1; step++) {
         struct prov_doc *d = doc_of(tags_json, step);
-        struct prov_models m = { 0 };
-        struct bh_err err = { 0 };
+        struct prov_models m = {0};
+        struct bh_err err = {0};
         assert_int_equal(prov_models_finish(d, 200, &m, &err), 0);
         assert_int_equal(m.n, 2); /* the nameless entry is skipped */
         const struct prov_model *q = prov_models_find(&m, "qwen3:8b");
@@ -68,8 +68,8 @@ static void v1_models_list_ids_and_llama_n_ctx(void **state)
     (void)state;
     for (size_t step = 0; step <= 1; step++) {
         struct prov_doc *d = doc_of(v1_models_json, step);
-        struct prov_models m = { 0 };
-        struct bh_err err = { 0 };
+        struct prov_models m = {0};
+        struct bh_err err = {0};
         assert_int_equal(prov_v1_models_finish(d, 200, &m, &err), 0);
         assert_int_equal(m.n, 1); /* the entry without an id is skipped */
         assert_string_equal(m.v[0].name, "stories260K");
@@ -82,8 +82,8 @@ static void v1_models_list_ids_and_llama_n_ctx(void **state)
 static void v1_models_fail_on_other_replies(void **state)
 {
     (void)state;
-    struct prov_models m = { 0 };
-    struct bh_err err = { 0 };
+    struct prov_models m = {0};
+    struct bh_err err = {0};
     struct prov_doc *d = doc_of("{\"models\":[]}", 0); /* Ollama's /api/tags shape */
     assert_int_equal(prov_v1_models_finish(d, 200, &m, &err), BH_EREPLY);
     assert_non_null(strstr(err.msg, "GET /v1/models: the reply has no 'data' array"));
@@ -103,8 +103,8 @@ static void a_stub_is_remote_with_only_remote_model(void **state)
 {
     (void)state;
     struct prov_doc *d = doc_of("{\"models\":[{\"name\":\"x:1b\",\"remote_model\":\"y\"}]}", 0);
-    struct prov_models m = { 0 };
-    struct bh_err err = { 0 };
+    struct prov_models m = {0};
+    struct bh_err err = {0};
     assert_int_equal(prov_models_finish(d, 200, &m, &err), 0);
     assert_true(prov_model_is_remote(&m.v[0]));
     assert_null(m.v[0].remote_host);
@@ -147,8 +147,8 @@ static void ps_lists_loaded_models_with_context(void **state)
                      "\"context_length\":8192}]}";
     for (size_t step = 0; step <= 1; step++) {
         struct prov_doc *d = doc_of(ps, step);
-        struct prov_models m = { 0 };
-        struct bh_err err = { 0 };
+        struct prov_models m = {0};
+        struct bh_err err = {0};
         assert_int_equal(prov_models_finish(d, 200, &m, &err), 0);
         assert_int_equal(m.n, 1);
         assert_int_equal(m.v[0].context_length, 8192);
@@ -158,8 +158,8 @@ static void ps_lists_loaded_models_with_context(void **state)
         prov_doc_free(d);
     }
     struct prov_doc *d = doc_of("{\"models\":[]}", 0);
-    struct prov_models m = { 0 };
-    struct bh_err err = { 0 };
+    struct prov_models m = {0};
+    struct bh_err err = {0};
     assert_int_equal(prov_models_finish(d, 200, &m, &err), 0);
     assert_int_equal(m.n, 0);
     prov_models_release(&m);
@@ -169,8 +169,8 @@ static void ps_lists_loaded_models_with_context(void **state)
 static void lists_fail_with_the_servers_words(void **state)
 {
     (void)state;
-    struct prov_models m = { 0 };
-    struct bh_err err = { 0 };
+    struct prov_models m = {0};
+    struct bh_err err = {0};
     struct prov_doc *d = doc_of("{\"error\":\"boom\"}", 0);
     assert_int_equal(prov_models_finish(d, 500, &m, &err), BH_EREPLY);
     assert_string_equal(err.msg, "listing models: HTTP 500: boom");
@@ -189,7 +189,7 @@ static void a_doc_over_its_cap_fails(void **state)
 {
     (void)state;
     struct prov_doc *d = prov_doc_new(8);
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(prov_doc_feed(d, "12345", 5, &err), 0);
     assert_int_equal(prov_doc_feed(d, "6789", 4, &err), BH_ETOOBIG);
     assert_non_null(strstr(err.msg, "exceeds 8 bytes"));
@@ -205,8 +205,8 @@ static void show_finds_context_length_through_the_architecture(void **state)
                        "\"capabilities\":[\"completion\"]}";
     for (size_t step = 0; step <= 1; step++) {
         struct prov_doc *d = doc_of(show, step);
-        struct prov_show s = { 0 };
-        struct bh_err err = { 0 };
+        struct prov_show s = {0};
+        struct bh_err err = {0};
         assert_int_equal(prov_show_finish(d, 200, &s, &err), 0);
         assert_int_equal(s.context_length, 40960);
         assert_null(s.remote_host);
@@ -220,9 +220,10 @@ static void show_falls_back_to_any_context_length_and_sees_stubs(void **state)
     (void)state;
     struct prov_doc *d = doc_of("{\"model_info\":{\"llama.context_length\":131072},"
                                 "\"remote_host\":\"https://ollama.com\","
-                                "\"remote_model\":\"glm-5\"}", 1);
-    struct prov_show s = { 0 };
-    struct bh_err err = { 0 };
+                                "\"remote_model\":\"glm-5\"}",
+                                1);
+    struct prov_show s = {0};
+    struct bh_err err = {0};
     assert_int_equal(prov_show_finish(d, 200, &s, &err), 0);
     assert_int_equal(s.context_length, 131072);
     assert_string_equal(s.remote_host, "https://ollama.com");
@@ -240,11 +241,12 @@ static void show_falls_back_to_any_context_length_and_sees_stubs(void **state)
 static void probe_reply_shows_a_stub(void **state)
 {
     (void)state;
-    struct prov_show s = { 0 };
-    struct bh_err err = { 0 };
+    struct prov_show s = {0};
+    struct bh_err err = {0};
     struct prov_doc *d = doc_of("{\"model\":\"coder:7b\",\"remote_model\":\"coder:7b\","
                                 "\"remote_host\":\"https://ollama.com:443\",\"message\":"
-                                "{\"role\":\"assistant\",\"content\":\"OK\"},\"done\":true}", 1);
+                                "{\"role\":\"assistant\",\"content\":\"OK\"},\"done\":true}",
+                                1);
     assert_int_equal(prov_probe_finish(d, 200, &s, &err), 0);
     assert_string_equal(s.remote_host, "https://ollama.com:443");
     prov_show_release(&s);
@@ -271,8 +273,8 @@ struct seen {
 static void version_and_status_tell_what_the_server_enforces(void **state)
 {
     (void)state;
-    struct prov_server s = { 0 };
-    struct bh_err err = { 0 };
+    struct prov_server s = {0};
+    struct bh_err err = {0};
     for (size_t step = 0; step <= 1; step++) {
         struct prov_doc *d = doc_of("{\"version\":\"0.18.1\"}", step);
         assert_int_equal(prov_version_finish(d, 200, &s, &err), 0);
@@ -297,19 +299,19 @@ static void version_and_status_tell_what_the_server_enforces(void **state)
 static void version_and_status_fail_on_other_replies(void **state)
 {
     (void)state;
-    struct prov_server s = { 0 };
-    struct bh_err err = { 0 };
+    struct prov_server s = {0};
+    struct bh_err err = {0};
     struct prov_doc *d = doc_of("{\"error\":\"boom\"}", 0);
     assert_int_equal(prov_status_finish(d, 500, &s, &err), BH_EREPLY);
     assert_string_equal(err.msg, "asking the cloud status: HTTP 500: boom");
     assert_int_equal(prov_version_finish(d, 200, &s, &err), BH_EREPLY);
     assert_string_equal(err.msg, "asking the version: the reply has no 'version' — check that "
-                        "the endpoint speaks the 'ollama' API");
+                                 "the endpoint speaks the 'ollama' API");
     prov_doc_free(d);
     d = doc_of("{\"cloud\":true}", 0);
     assert_int_equal(prov_status_finish(d, 200, &s, &err), BH_EREPLY);
     assert_string_equal(err.msg, "asking the cloud status: the reply has no 'cloud' object — "
-                        "check that the endpoint speaks the 'ollama' API");
+                                 "check that the endpoint speaks the 'ollama' API");
     prov_doc_free(d);
 }
 
@@ -320,9 +322,9 @@ static void versions_compare_by_number_and_local_starts_at_0_18(void **state)
         const char *a, *b;
         int sign;
     } cases[] = {
-        { "0.17.6", "0.17.6", 0 },      { "0.17.10", "0.17.9", 1 },  { "0.9.0", "0.17.0", -1 },
-        { "v0.18.0-rc1", "0.18.0", 0 }, { "0.12.3-fake", "0.12.3", 0 }, { "1.0", "0.99.99", 1 },
-        { "0.18", "0.18.0", 0 },        { "dev", "0.0.1", -1 },       { "", "", 0 },
+        {"0.17.6", "0.17.6", 0},      {"0.17.10", "0.17.9", 1},     {"0.9.0", "0.17.0", -1},
+        {"v0.18.0-rc1", "0.18.0", 0}, {"0.12.3-fake", "0.12.3", 0}, {"1.0", "0.99.99", 1},
+        {"0.18", "0.18.0", 0},        {"dev", "0.0.1", -1},         {"", "", 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int c = prov_version_cmp(cases[i].a, cases[i].b);
@@ -349,14 +351,12 @@ static void on_step(void *ud, const struct prov_pull_step *s)
     v->calls++;
 }
 
-static int pull_run(const char *text, size_t step, long status, struct seen *v,
-                    struct bh_err *err)
+static int pull_run(const char *text, size_t step, long status, struct seen *v, struct bh_err *err)
 {
     struct prov_pull *s = prov_pull_new(on_step, v);
     size_t n = strlen(text);
     for (size_t i = 0; i < n; i += step ? step : n)
-        assert_int_equal(prov_pull_feed(s, text + i, step && n - i > step ? step : n - i, err),
-                         0);
+        assert_int_equal(prov_pull_feed(s, text + i, step && n - i > step ? step : n - i, err), 0);
     int rc = prov_pull_finish(s, status, err);
     prov_pull_free(s);
     return rc;
@@ -375,8 +375,8 @@ static void pull_progress_reaches_success_in_any_split(void **state)
 {
     (void)state;
     for (size_t step = 0; step <= 3; step++) {
-        struct seen v = { 0 };
-        struct bh_err err = { 0 };
+        struct seen v = {0};
+        struct bh_err err = {0};
         assert_int_equal(pull_run(pull_ok, step, 200, &v, &err), 0);
         assert_int_equal(v.calls, 7);
         assert_string_equal(v.statuses, "pulling manifest|pulling 3f1a|pulling 3f1a|pulling 3f1a|"
@@ -392,8 +392,8 @@ static void pull_error_mid_stream_is_reported(void **state)
     const char *text = "{\"status\":\"pulling manifest\"}\n"
                        "{\"error\":\"pull model manifest: file does not exist\"}\n";
     for (size_t step = 0; step <= 1; step++) {
-        struct seen v = { 0 };
-        struct bh_err err = { 0 };
+        struct seen v = {0};
+        struct bh_err err = {0};
         assert_int_equal(pull_run(text, step, 200, &v, &err), BH_EREPLY);
         assert_string_equal(err.msg,
                             "the server reported: pull model manifest: file does not exist");
@@ -404,15 +404,13 @@ static void pull_error_mid_stream_is_reported(void **state)
 static void pull_without_success_or_with_bad_status_fails(void **state)
 {
     (void)state;
-    struct seen v = { 0 };
-    struct bh_err err = { 0 };
-    assert_int_equal(pull_run("{\"status\":\"pulling manifest\"}\n", 1, 200, &v, &err),
-                     BH_EREPLY);
+    struct seen v = {0};
+    struct bh_err err = {0};
+    assert_int_equal(pull_run("{\"status\":\"pulling manifest\"}\n", 1, 200, &v, &err), BH_EREPLY);
     assert_non_null(strstr(err.msg, "ended before it reported success"));
     assert_int_equal(pull_run("{\"error\":\"no\"}", 0, 500, &v, &err), BH_EREPLY);
     assert_string_equal(err.msg, "HTTP 500: the server reported: no");
-    assert_int_equal(pull_run("garbage\n{\"status\":\"success\"}\n", 0, 200, &v, &err),
-                     BH_EREPLY);
+    assert_int_equal(pull_run("garbage\n{\"status\":\"success\"}\n", 0, 200, &v, &err), BH_EREPLY);
     assert_non_null(strstr(err.msg, "line 1 of the pull progress is not a JSON object"));
 }
 

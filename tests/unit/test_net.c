@@ -608,10 +608,10 @@ static int tls_setup(void **state)
     struct sockaddr_in sa = {0};
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    t->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS, 0, NULL, NULL,
-                            tls_handler, t, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                            MHD_OPTION_HTTPS_MEM_CERT, t->cert_pem, MHD_OPTION_HTTPS_MEM_KEY,
-                            t->key_pem, MHD_OPTION_END);
+    t->d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS, 0, NULL, NULL, tls_handler,
+                         t, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_CERT,
+                         t->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, t->key_pem, MHD_OPTION_END);
     assert_non_null(t->d);
     t->port = MHD_get_daemon_info(t->d, MHD_DAEMON_INFO_BIND_PORT)->port;
     assert_int_equal(net_new(&t->net, &err), 0);
@@ -633,8 +633,7 @@ static int tls_teardown(void **state)
 }
 
 /* GET https://host:port/ (host pinned to 127.0.0.1) with ca_file (may be NULL). */
-static void tls_get(struct tls_fixture *t, const char *host, const char *ca_file,
-                    struct outcome *o)
+static void tls_get(struct tls_fixture *t, const char *host, const char *ca_file, struct outcome *o)
 {
     char url[128], pin[128];
     snprintf(url, sizeof(url), "https://%s:%d/", host, t->port);
@@ -741,10 +740,12 @@ static void net_https_unusable_ca_file_is_named_and_not_retried(void **state)
 static void net_refused_safety_option_fails_the_request_unsent(void **state)
 {
     static const char *const opts[] = {
-        "CURLOPT_PROTOCOLS_STR", "CURLOPT_REDIR_PROTOCOLS_STR", "CURLOPT_FOLLOWLOCATION",
-        "CURLOPT_PREREQFUNCTION", "CURLOPT_PREREQDATA", "CURLOPT_SSL_VERIFYPEER",
-        "CURLOPT_SSL_VERIFYHOST", "CURLOPT_PROXY", "CURLOPT_NOPROXY", "CURLOPT_RESOLVE",
-        "CURLOPT_CAINFO", "CURLOPT_CAPATH",
+        "CURLOPT_PROTOCOLS_STR",  "CURLOPT_REDIR_PROTOCOLS_STR",
+        "CURLOPT_FOLLOWLOCATION", "CURLOPT_PREREQFUNCTION",
+        "CURLOPT_PREREQDATA",     "CURLOPT_SSL_VERIFYPEER",
+        "CURLOPT_SSL_VERIFYHOST", "CURLOPT_PROXY",
+        "CURLOPT_NOPROXY",        "CURLOPT_RESOLVE",
+        "CURLOPT_CAINFO",         "CURLOPT_CAPATH",
     };
     struct fixture *f = *state;
     int port = mini_httpd_port(f->srv);

@@ -381,7 +381,8 @@ static const struct bad_case bad_cases[] = {
     {"reply cap", STREAM3, 200, 4, BH_ETOOBIG, 1, {"the reply exceeds 4 bytes"}, NULL},
 };
 
-static void check_bad(const struct bad_case *c, const struct prov_outcome *o, enum prov_chunking how)
+static void check_bad(const struct bad_case *c, const struct prov_outcome *o,
+                      enum prov_chunking how)
 {
     if (o->rc != c->rc)
         fail_msg("%s (chunking %d): rc %d, want %d: %s", c->name, how, o->rc, c->rc, o->err.msg);
@@ -419,16 +420,16 @@ static void failures_say_whether_a_retry_may_help(void **state)
         long status;
         int transient;
     } cases[] = {
-        { CHUNK1, 200, 1 },                                      /* no final chunk */
-        { CHUNK1 "{\"model\":\"q\",\"mess", 200, 1 },           /* cut mid-line */
-        { "{\"error\":\"server busy, please try again.\"}", 503, 1 },
-        { "{\"error\":\"boom\"}", 500, 0 },   /* the same request fails the same way */
-        { "{\"error\":\"bad gateway\"}", 502, 1 },
-        { "{\"error\":{\"message\":\"slow down\"}}", 429, 1 },
-        { "{\"error\":\"model 'x' not found\"}", 404, 0 },
-        { "{\"error\":\"bad\"}", 400, 0 },
-        { CHUNK1 "not json\n" FINAL, 200, 0 },                   /* invalid JSON */
-        { CHUNK1 "{\"error\":\"an error was encountered\"}\n", 200, 0 },
+        {CHUNK1, 200, 1},                           /* no final chunk */
+        {CHUNK1 "{\"model\":\"q\",\"mess", 200, 1}, /* cut mid-line */
+        {"{\"error\":\"server busy, please try again.\"}", 503, 1},
+        {"{\"error\":\"boom\"}", 500, 0}, /* the same request fails the same way */
+        {"{\"error\":\"bad gateway\"}", 502, 1},
+        {"{\"error\":{\"message\":\"slow down\"}}", 429, 1},
+        {"{\"error\":\"model 'x' not found\"}", 404, 0},
+        {"{\"error\":\"bad\"}", 400, 0},
+        {CHUNK1 "not json\n" FINAL, 200, 0}, /* invalid JSON */
+        {CHUNK1 "{\"error\":\"an error was encountered\"}\n", 200, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct prov_outcome o;
@@ -752,15 +753,15 @@ static void chat_body_sends_options_keep_alive_format_think_truncate_tools(void 
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(j, "options"), "num_predict")), 7);
     /* options without num_ctx get the one bulkhead chose (from /api/show) */
-    assert_int_equal(
-        json_integer_value(json_object_get(json_object_get(j, "options"), "num_ctx")), 32768);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "options"), "num_ctx")),
+                     32768);
     json_decref(j);
     c.options_json = NULL;
     c.max_tokens = 0;
     j = body_of(&c);
     assert_int_equal(json_object_size(json_object_get(j, "options")), 1);
-    assert_int_equal(
-        json_integer_value(json_object_get(json_object_get(j, "options"), "num_ctx")), 32768);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "options"), "num_ctx")),
+                     32768);
     json_decref(j);
     c.num_ctx = 0;
     j = body_of(&c);

@@ -41,17 +41,28 @@
     CHUNK("{\"tool_calls\":[{\"index\":" #i ",\"function\":{\"arguments\":\"" args "\"}}]}", "nul" \
                                                                                              "l")
 
+/* One chunk per line, as the server sends them: clang-format joins macro calls
+ * that have no separator and never settles on a layout for them. */
+/* clang-format off */
 #define TOOL_STREAM                                                                                \
     CHUNK("{\"role\":\"assistant\",\"content\":\"\"}", "null")                                     \
     CALL_FIRST(0, "call_abc", "lookup_order")                                                      \
-    CALL_ARGS(0, "{\\\"order_") CALL_ARGS(0, "id\\\":\\\"A17\\\"}") CHUNK("{}", "\"tool_calls\"")  \
-        USAGE(82, 17) DONE
+    CALL_ARGS(0, "{\\\"order_")                                                                    \
+    CALL_ARGS(0, "id\\\":\\\"A17\\\"}")                                                            \
+    CHUNK("{}", "\"tool_calls\"")                                                                  \
+    USAGE(82, 17)                                                                                  \
+    DONE
 
 #define PARALLEL_STREAM                                                                            \
     CALL_FIRST(0, "call_a", "lookup_order")                                                        \
-    CALL_FIRST(1, "call_b", "weather") CALL_ARGS(1, "{\\\"city\\\":")                              \
-        CALL_ARGS(0, "{\\\"order_id\\\":") CALL_ARGS(0, "\\\"A1\\\"}")                             \
-            CALL_ARGS(1, "\\\"Oslo\\\"}") CHUNK("{}", "\"tool_calls\"") DONE
+    CALL_FIRST(1, "call_b", "weather")                                                             \
+    CALL_ARGS(1, "{\\\"city\\\":")                                                                 \
+    CALL_ARGS(0, "{\\\"order_id\\\":")                                                             \
+    CALL_ARGS(0, "\\\"A1\\\"}")                                                                    \
+    CALL_ARGS(1, "\\\"Oslo\\\"}")                                                                  \
+    CHUNK("{}", "\"tool_calls\"")                                                                  \
+    DONE
+/* clang-format on */
 
 /* Ollama /v1 before the fix of ollama#15457: each delta a whole call, all index 0. */
 #define OLLAMA_V1_STREAM                                                                           \
@@ -527,8 +538,8 @@ static void malformed_arguments_keep_the_call_without_them(void **state)
             assert_string_equal(o.r.tool_calls[0].name, "lookup_order");
             assert_string_equal(o.r.tool_calls[0].id, "call_abc");
             assert_null(o.r.tool_calls[0].arguments_json);
-            struct prov_msg m = {.role = "assistant", .tool_calls = o.r.tool_calls,
-                                 .n_tool_calls = 1};
+            struct prov_msg m = {
+                .role = "assistant", .tool_calls = o.r.tool_calls, .n_tool_calls = 1};
             struct prov_chat c = {.model = "m", .msgs = &m, .n_msgs = 1};
             char *body = NULL;
             size_t len = 0;

@@ -61,7 +61,7 @@ static char *slurp_trimmed(const char *path)
  * a line, in the order pipe_load_all reports them. */
 static size_t corpus_stem(const char *name)
 {
-    static const char *const exts[] = { ".json", ".yaml", ".yml" };
+    static const char *const exts[] = {".json", ".yaml", ".yml"};
     size_t n = strlen(name);
     for (size_t i = 0; i < NELEM(exts); i++) {
         size_t k = strlen(exts[i]);
@@ -77,7 +77,7 @@ static int check_bad_file(const char *name, size_t stem)
     snprintf(file, sizeof(file), BAD_DIR "/%s", name);
     snprintf(expected, sizeof(expected), BAD_DIR "/%.*s.expected", (int)stem, name);
     struct pipeline *p = NULL;
-    struct bh_err *errs = NULL, one = { 0 };
+    struct bh_err *errs = NULL, one = {0};
     size_t n = 0, len = 0;
     int rc = pipe_load_all(&p, file, NULL, &errs, &n);
     for (size_t i = 0; i < n; i++) {
@@ -127,18 +127,18 @@ static void three_independent_errors_are_all_reported_in_file_order(void **state
         int line, col;
         const char *path, *msg;
     } want[] = {
-        { 8, 15, "stages.plan", "unknown key \"clearence\" — did you mean \"clearance\"?" },
-        { 9, 49, "stages.review.model", "expected a string, found a number — the model name as "
-                                        "the endpoint knows it, e.g. \"qwen2.5-coder:7b\"" },
-        { 11, 33, "stages.summarize.clearance",
-          "unknown label \"secret\" (known: public, internal, confidential, restricted) — labels "
-          "are declared in \"labels\", lowest first" },
+        {8, 15, "stages.plan", "unknown key \"clearence\" — did you mean \"clearance\"?"},
+        {9, 49, "stages.review.model",
+         "expected a string, found a number — the model name as "
+         "the endpoint knows it, e.g. \"qwen2.5-coder:7b\""},
+        {11, 33, "stages.summarize.clearance",
+         "unknown label \"secret\" (known: public, internal, confidential, restricted) — labels "
+         "are declared in \"labels\", lowest first"},
     };
     struct pipeline *p = NULL;
     struct bh_err *errs = NULL;
     size_t n = 0;
-    assert_int_equal(pipe_load_all(&p, BAD_DIR "/three-errors.json", NULL, &errs, &n),
-                     BH_EINVAL);
+    assert_int_equal(pipe_load_all(&p, BAD_DIR "/three-errors.json", NULL, &errs, &n), BH_EINVAL);
     assert_null(p);
     assert_int_equal(n, NELEM(want));
     for (size_t i = 0; i < n; i++) {
@@ -163,7 +163,7 @@ static void errors_sort_by_position_and_a_template_error_sorts_at_its_prompt(voi
     assert_int_equal(pipe_load_all(&p, BAD_DIR "/many-errors.json", NULL, &errs, &n), BH_EINVAL);
     assert_int_equal(n, 5);
     assert_string_equal(errs[0].file, BAD_DIR "/prompts/unknown-field.md");
-    const int lines[] = { 5, 6, 10, 12 };
+    const int lines[] = {5, 6, 10, 12};
     for (size_t i = 1; i < n; i++)
         assert_int_equal(errs[i].line, lines[i - 1]);
     assert_non_null(strstr(errs[2].msg, "stages form a cycle")); /* the graph still ran */
@@ -183,15 +183,14 @@ static void load_all_on_success_gives_no_errors_and_accepts_null(void **state)
     assert_int_equal(n, 0);
     pipe_free(p);
     p = NULL;
-    assert_int_equal(pipe_load_all(&p, BAD_DIR "/three-errors.json", NULL, NULL, NULL),
-                     BH_EINVAL);
+    assert_int_equal(pipe_load_all(&p, BAD_DIR "/three-errors.json", NULL, NULL, NULL), BH_EINVAL);
     assert_null(p);
 }
 
 static struct pipeline *load_ok(const char *path, const struct pipe_load_opts *opts)
 {
     struct pipeline *p = NULL;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     char buf[1024];
     int rc = pipe_load(&p, path, opts, &err);
     if (rc)
@@ -209,7 +208,7 @@ static void full_pipeline_keeps_declaration_order_and_every_value(void **state)
     assert_int_equal(p->version, 1);
     assert_string_equal(p->dir, "fixtures/pipelines/good");
     assert_int_equal(p->n_stages, 4);
-    const char *names[] = { "summarize", "plan", "review", "lint" };
+    const char *names[] = {"summarize", "plan", "review", "lint"};
     for (size_t i = 0; i < 4; i++) {
         assert_string_equal(p->stages[i].name, names[i]);
         assert_int_equal(pipe_stage_find(p, names[i]), (long)i);
@@ -254,7 +253,7 @@ static void order_is_topological_with_ties_broken_by_declaration(void **state)
     struct pipeline *p = load_ok(FULL, NULL);
     /* plan and lint are ready first: plan is declared first; review then
      * still waits for lint; summarize comes last. */
-    const size_t want[] = { 1, 3, 2, 0 };
+    const size_t want[] = {1, 3, 2, 0};
     for (size_t i = 0; i < NELEM(want); i++)
         assert_int_equal(p->order[i], want[i]);
     pipe_free(p);
@@ -295,7 +294,7 @@ static void minimal_pipeline_gets_every_default(void **state)
     assert_int_equal(e->declared_local, 0); /* a missing locality means cloud */
     assert_int_equal(e->clearance, -1);
     assert_int_equal(e->max_concurrency, 1);
-    assert_int_equal(e->max_loaded_models, 0); /* learnt from the server at run time */
+    assert_int_equal(e->max_loaded_models, 0);       /* learnt from the server at run time */
     assert_int_equal(e->max_requests_per_minute, 0); /* no limit */
     assert_int_equal(e->timeout_s, 600);
     assert_null(e->api_key_env);
@@ -383,7 +382,7 @@ static void unset_variable_without_default_is_an_error(void **state)
     (void)state;
     unsetenv("BH_TEST_CLOUD_URL");
     struct pipeline *p = NULL;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     char buf[1024];
     assert_int_equal(pipe_load(&p, FULL, NULL, &err), BH_EINVAL);
     setenv("BH_TEST_CLOUD_URL", "https://cloud.example", 1);
@@ -397,9 +396,9 @@ static void unset_variable_without_default_is_an_error(void **state)
 static void endpoint_overrides_replace_urls_after_expansion(void **state)
 {
     (void)state;
-    const char *ov[] = { "gpu-box=http://192.168.1.5:11434", "cloud=https://first",
-                         "cloud=https://second" };
-    struct pipe_load_opts opts = { ov, NELEM(ov) };
+    const char *ov[] = {"gpu-box=http://192.168.1.5:11434", "cloud=https://first",
+                        "cloud=https://second"};
+    struct pipe_load_opts opts = {ov, NELEM(ov)};
     unsetenv("BH_TEST_CLOUD_URL"); /* overridden: its variable need not be set */
     struct pipeline *p = load_ok(FULL, &opts);
     setenv("BH_TEST_CLOUD_URL", "https://cloud.example", 1);
@@ -410,9 +409,9 @@ static void endpoint_overrides_replace_urls_after_expansion(void **state)
 
 static void load_error(const char *path, const char *const *ov, size_t n, const char *want)
 {
-    struct pipe_load_opts opts = { ov, n };
+    struct pipe_load_opts opts = {ov, n};
     struct pipeline *p = NULL;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     char buf[1024];
     assert_int_equal(pipe_load(&p, path, &opts, &err), BH_EINVAL);
     assert_null(p);
@@ -422,18 +421,18 @@ static void load_error(const char *path, const char *const *ov, size_t n, const 
 static void endpoint_override_errors_name_the_option(void **state)
 {
     (void)state;
-    const char *unknown[] = { "gpu-bx=http://127.0.0.1:1" };
+    const char *unknown[] = {"gpu-bx=http://127.0.0.1:1"};
     load_error(FULL, unknown, 1,
                FULL ": --endpoint: unknown endpoint \"gpu-bx\" (known: gpu-box, cloud) — did "
                     "you mean \"gpu-box\"?");
-    const char *far[] = { "elsewhere=http://127.0.0.1:1" };
+    const char *far[] = {"elsewhere=http://127.0.0.1:1"};
     load_error(FULL, far, 1,
                FULL ": --endpoint: unknown endpoint \"elsewhere\" (known: gpu-box, cloud) — "
                     "--endpoint takes NAME=URL, NAME one of the pipeline's endpoints");
-    const char *noeq[] = { "http://127.0.0.1:1" };
+    const char *noeq[] = {"http://127.0.0.1:1"};
     load_error(FULL, noeq, 1,
                FULL ": --endpoint takes NAME=URL, NAME one of the pipeline's endpoints");
-    const char *scheme[] = { "cloud=ftp://secret@host" };
+    const char *scheme[] = {"cloud=ftp://secret@host"};
     load_error(FULL, scheme, 1,
                FULL ": --endpoint cloud=...: expected a url starting with http:// or https://, "
                     "e.g. \"http://127.0.0.1:11434\"");
@@ -461,21 +460,24 @@ static void templates_split_into_parts_with_character_positions(void **state)
     (void)state;
     struct pipeline *p = load_ok(FULL, NULL);
     const struct want_part plan[] = {
-        { 0, "Résumé: ", 1, 1 },   { 1, "pr.title", 1, 9 }, /* é is one column */
-        { 0, "\nFiles: ", 1, 21 }, { 1, "pr.files", 2, 8 },
-        { 0, "\n", 2, 22 },
+        {0, "Résumé: ", 1, 1},   {1, "pr.title", 1, 9}, /* é is one column */
+        {0, "\nFiles: ", 1, 21}, {1, "pr.files", 2, 8}, {0, "\n", 2, 22},
     };
     assert_parts(&p->stages[1].tpl, plan, NELEM(plan));
     const struct want_part review[] = {
-        { 0, "Review this change.\nPlan: ", 1, 1 }, { 1, "plan.output", 2, 7 },
-        { 0, "\n\nDiff:\n  ", 2, 22 },             { 1, "pr.diff", 5, 3 },
-        { 0, "\n", 5, 18 },
+        {0, "Review this change.\nPlan: ", 1, 1},
+        {1, "plan.output", 2, 7},
+        {0, "\n\nDiff:\n  ", 2, 22},
+        {1, "pr.diff", 5, 3},
+        {0, "\n", 5, 18},
     };
     assert_parts(&p->stages[2].tpl, review, NELEM(review));
     const struct want_part summary[] = {
-        { 0, "Summarize for #", 1, 1 }, { 1, "pr.number", 1, 16 },
-        { 0, ":\n", 1, 29 },            { 1, "review.output", 2, 1 }, /* tabs trimmed */
-        { 0, "\n", 2, 20 },
+        {0, "Summarize for #", 1, 1},
+        {1, "pr.number", 1, 16},
+        {0, ":\n", 1, 29},
+        {1, "review.output", 2, 1}, /* tabs trimmed */
+        {0, "\n", 2, 20},
     };
     assert_parts(&p->stages[0].tpl, summary, NELEM(summary));
     pipe_free(p);
@@ -503,8 +505,8 @@ static void hash_is_stable_and_covers_the_final_urls(void **state)
     (void)state;
     struct pipeline *a = load_ok(FULL, NULL), *b = load_ok(FULL, NULL);
     assert_string_equal(a->hash, b->hash);
-    const char *ov[] = { "cloud=https://cloud.example/api/" };
-    struct pipe_load_opts opts = { ov, 1 };
+    const char *ov[] = {"cloud=https://cloud.example/api/"};
+    struct pipe_load_opts opts = {ov, 1};
     struct pipeline *c = load_ok(FULL, &opts);
     assert_string_not_equal(a->hash, c->hash);
     struct pipeline *m = load_ok("fixtures/pipelines/good/minimal.json", NULL);
@@ -519,7 +521,7 @@ static void missing_pipeline_file_is_an_io_error(void **state)
 {
     (void)state;
     struct pipeline *p = NULL;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     char buf[1024];
     assert_int_equal(pipe_load(&p, "fixtures/pipelines/none.json", NULL, &err), BH_EIO);
     assert_null(p);
@@ -532,7 +534,7 @@ static void api_key_pasted_into_api_key_env_is_never_echoed(void **state)
 {
     (void)state;
     struct pipeline *p = NULL;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     char buf[1024];
     assert_int_equal(pipe_load(&p, BAD_DIR "/api-key-literal.json", NULL, &err), BH_EINVAL);
     assert_null(strstr(bh_err_format(&err, buf, sizeof(buf)), "sk-"));
@@ -594,8 +596,7 @@ static void endpoint_headers_expand_and_trusted_hosts_parse(void **state)
     assert_int_equal(cloud->n_trusted_hosts, 0);
     assert_int_equal(gpu->n_headers, 1);
     assert_string_equal(gpu->headers[0].value, "a100"); /* the ${VAR:-default} */
-    const char *hosts[] = { "gpu.vpn.example", "10.8.0.0/16", "fd00::/8", "192.168.7.3",
-                            "fd00::5" };
+    const char *hosts[] = {"gpu.vpn.example", "10.8.0.0/16", "fd00::/8", "192.168.7.3", "fd00::5"};
     assert_int_equal(gpu->n_trusted_hosts, NELEM(hosts));
     for (size_t i = 0; i < NELEM(hosts); i++)
         assert_string_equal(gpu->trusted_hosts[i], hosts[i]);
@@ -675,8 +676,10 @@ static void inline_messages_are_templates_positioned_at_their_value(void **state
     assert_null(plan->prompt_path);
     assert_string_equal(plan->tpl.file, LANG);
     const struct want_part user[] = {
-        { 0, "Title: ", 39, 15 }, { 1, "pr.title", 39, 15 },
-        { 0, "\nFiles: ", 39, 15 }, { 1, "pr.files", 39, 15 },
+        {0, "Title: ", 39, 15},
+        {1, "pr.title", 39, 15},
+        {0, "\nFiles: ", 39, 15},
+        {1, "pr.files", 39, 15},
     };
     assert_parts(&plan->tpl, user, NELEM(user));
     assert_int_equal(plan->system.n_parts, 1);
@@ -697,10 +700,10 @@ static void reads_list_distinct_fields_system_first(void **state)
         const char *reads[4];
         size_t n;
     } want[] = {
-        { 0, { "pr.title", "pr.files" }, 2 },
-        { 2, { "each.path", "each.status", "plan.output", "each.diff" }, 4 },
-        { 3, { "each", "pr.diff" }, 2 },
-        { 4, { "review.output" }, 1 },
+        {0, {"pr.title", "pr.files"}, 2},
+        {2, {"each.path", "each.status", "plan.output", "each.diff"}, 4},
+        {3, {"each", "pr.diff"}, 2},
+        {4, {"review.output"}, 1},
     };
     for (size_t i = 0; i < NELEM(want); i++) {
         const struct pipe_stage *s = &p->stages[want[i].stage];
@@ -711,7 +714,7 @@ static void reads_list_distinct_fields_system_first(void **state)
     pipe_free(p);
     /* a system message's reads come first, each field once */
     p = load_ok("fixtures/pipelines/good/reads.json", NULL);
-    const char *order[] = { "pr.title", "pr.files", "pr.diff" };
+    const char *order[] = {"pr.title", "pr.files", "pr.diff"};
     assert_int_equal(p->stages[0].n_reads, NELEM(order));
     for (size_t k = 0; k < NELEM(order); k++)
         assert_string_equal(p->stages[0].reads[k], order[k]);
@@ -801,8 +804,8 @@ static void declassify_parses_guards_and_defaults(void **state)
 static void endpoint_override_reaches_an_included_endpoint(void **state)
 {
     (void)state;
-    const char *ov[] = { "gpu-box=http://10.8.0.9:11434" };
-    struct pipe_load_opts opts = { ov, 1 };
+    const char *ov[] = {"gpu-box=http://10.8.0.9:11434"};
+    struct pipe_load_opts opts = {ov, 1};
     struct pipeline *p = load_ok(LANG, &opts);
     assert_string_equal(p->endpoints[1].url, "http://10.8.0.9:11434");
     pipe_free(p);
@@ -823,7 +826,7 @@ static void language_helpers_name_for_each_fields_tools_and_content(void **state
     assert_null(pipe_for_each_fields(NULL, &n));
     assert_int_equal(n, 0);
     const char *const *t = pipe_tool_names(&n);
-    const char *tools[] = { "read_file", "list_files", "grep", "git_log", "diff" };
+    const char *tools[] = {"read_file", "list_files", "grep", "git_log", "diff"};
     assert_int_equal(n, NELEM(tools));
     for (size_t i = 0; i < n; i++)
         assert_string_equal(t[i], tools[i]);
@@ -859,7 +862,7 @@ static void copy_file(const char *from, const char *to, const char *append)
  * the schema get extra (harmless) bytes when asked. */
 static void language_copy(const char *dir, const char *inc_extra, const char *schema_extra)
 {
-    static const char *const sub[] = { "shared", "schemas", "prompts" };
+    static const char *const sub[] = {"shared", "schemas", "prompts"};
     char a[512], b[512];
     for (size_t i = 0; i < NELEM(sub); i++) {
         snprintf(a, sizeof(a), "%s/%s", dir, sub[i]);
@@ -877,9 +880,14 @@ static void language_copy(const char *dir, const char *inc_extra, const char *sc
 
 static void language_remove(const char *dir)
 {
-    static const char *const files[] = { "language.json", "shared/endpoints.json",
-                                         "schemas/plan.json", "prompts/each-file.md",
-                                         "shared", "schemas", "prompts", "" };
+    static const char *const files[] = {"language.json",
+                                        "shared/endpoints.json",
+                                        "schemas/plan.json",
+                                        "prompts/each-file.md",
+                                        "shared",
+                                        "schemas",
+                                        "prompts",
+                                        ""};
     char path[512];
     for (size_t i = 0; i < NELEM(files); i++) {
         snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
@@ -894,7 +902,7 @@ static void hash_covers_included_files_and_output_schemas(void **state)
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/language.json", dir);
     char hashes[3][65];
-    const char *inc[] = { NULL, "\n", NULL }, *schema[] = { NULL, NULL, "\n" };
+    const char *inc[] = {NULL, "\n", NULL}, *schema[] = {NULL, NULL, "\n"};
     for (size_t i = 0; i < 3; i++) {
         language_copy(dir, inc[i], schema[i]);
         struct pipeline *p = load_ok(path, NULL);
@@ -916,97 +924,125 @@ static void every_new_key_fails_with_its_exact_message(void **state)
     static const struct {
         const char *file, *msg;
     } cases[] = {
-        { "include-nested.json", BAD_DIR "/shared/nested.json:2:3: an included file cannot include "
-          "other files: include is one level deep — list those files in the including file's "
-          "\"include\" instead" },
-        { "header-reserved.json", BAD_DIR "/header-reserved.json:5:56: endpoints.gpu-box.headers: "
-          "header \"content-type\" is set by bulkhead itself — remove it" },
-        { "header-api-key-conflict.json", BAD_DIR "/header-api-key-conflict.json:5:76: "
-          "endpoints.gpu-box.headers: header \"authorization\" conflicts with \"api_key_env\": "
-          "bulkhead sends the key from OLLAMA_API_KEY itself (as Authorization: Bearer, or "
-          "x-api-key for anthropic) — remove the header or \"api_key_env\"" },
-        { "trusted-hosts-cloud.json", BAD_DIR "/trusted-hosts-cloud.json:4:97: "
-          "endpoints.cloud.trusted_hosts: \"trusted_hosts\" has no effect on an endpoint that is "
-          "not declared local — add \"locality\": \"local\", or remove \"trusted_hosts\"" },
-        { "enforce-local-bad.json", BAD_DIR "/enforce-local-bad.json:5:111: "
-          "endpoints.gpu-box.enforce_local: unknown enforce_local value \"requir\" (valid: auto, "
-          "require, off) — did you mean \"require\"?" },
-        { "enforce-local-cloud.json", BAD_DIR "/enforce-local-cloud.json:5:84: "
-          "endpoints.cloud.enforce_local: \"enforce_local\" has no effect on an endpoint that is "
-          "not declared local — add \"locality\": \"local\", or remove \"enforce_local\"" },
-        { "enforce-local-provider.json", BAD_DIR "/enforce-local-provider.json:5:108: "
-          "endpoints.llama.enforce_local: \"enforce_local\" is for \"ollama\" endpoints (this one "
-          "speaks \"openai\") — remove it" },
-        { "trusted-hosts-invalid.json", BAD_DIR "/trusted-hosts-invalid.json:5:48: "
-          "endpoints.gpu-box.trusted_hosts[0]: invalid CIDR block \"10.8.0.0/33\": the prefix of "
-          "an IPv4 block is 1 to 32" },
-        { "files-only-keys.json", BAD_DIR "/files-only-keys.json:5:41: source.include: \"include\" "
-          "is only for kind \"files\" (this source is kind \"git\") — remove it" },
-        { "max-bytes-range.json", BAD_DIR "/max-bytes-range.json:5:43: source.include: expected "
-          "at least one glob, found none — leave \"include\" out to read every file" },
-        { "rule-bad-glob.json", BAD_DIR "/rule-bad-glob.json:8:17: source.rules[0].path: invalid "
-          "path glob \"docs/[a\": unclosed '[' — write \"\\[\" for a literal bracket" },
-        { "detector-unknown.json", BAD_DIR "/detector-unknown.json:5:44: source.detectors[0]: "
-          "unknown detector \"emial\" (known groups: private-key, cloud-keys, tokens, email, "
-          "card, iban, ssn, internal-ip; or a detector id such as \"aws-access-key\") — did you "
-          "mean \"email\"?" },
-        { "detector-custom.json", BAD_DIR "/detector-custom.json:9:15: source.detectors[1].id: "
-          "detector id \"email\" is the name of a built-in detector — choose another, e.g. "
-          "\"acme-email\"" },
-        { "allow-empty.json", BAD_DIR "/allow-empty.json:5:39: source.allow: expected \"paths\" or "
-          "\"values\", found neither — e.g. { \"paths\": [\"tests/fixtures/**\"] }, or remove "
-          "\"allow\"" },
-        { "prompt-and-user.json", BAD_DIR "/prompt-and-user.json:7:89: stages.review.user: give "
-          "either \"prompt\" (a template file) or \"user\" (the message inline), not both" },
-        { "prompt-or-user-missing.json", BAD_DIR "/prompt-or-user-missing.json:7:15: "
-          "stages.review: missing required key \"prompt\" or \"user\" — the user message: "
-          "\"prompt\" names a template file, relative to the pipeline file (e.g. "
-          "\"prompts/review.md\"); \"user\" holds it inline" },
-        { "each-outside-for-each.json", BAD_DIR "/each-outside-for-each.json:7:62: "
-          "stages.review.user: field \"each.path\" is only defined in a stage with for_each — add "
-          "\"for_each\": \"pr.files\" (each.path, each.status, each.diff) or \"for_each\": "
-          "\"STAGE.output\" (each) to the stage" },
-        { "for-each-text-output.json", BAD_DIR "/for-each-text-output.json:8:65: "
-          "stages.check.for_each: for_each reads a list: give \"plan\" an output of format json — "
-          "add \"output\": { \"format\": \"json\" } to stage \"plan\", and have its prompt ask "
-          "for a JSON array" },
-        { "for-each-batch.json", BAD_DIR "/for-each-batch.json:7:87: stages.review.scope: "
-          "\"scope\": \"batch\" makes one task over every item, for_each a task per element — "
-          "remove one of them" },
-        { "reduce-scope-item.json", BAD_DIR "/reduce-scope-item.json:7:79: stages.digest.kind: "
-          "kind \"reduce\" folds every item of the run: it always has \"scope\": \"batch\" — "
-          "remove \"scope\": \"item\"" },
-        { "tools-without-agent.json", BAD_DIR "/tools-without-agent.json:7:86: "
-          "stages.review.tools: \"tools\" is only for kind \"agent\" (this stage is kind "
-          "\"chat\") — add \"kind\": \"agent\", or remove \"tools\"" },
-        { "max-steps-range.json", BAD_DIR "/max-steps-range.json:7:84: stages.review.max_steps: "
-          "expected an integer from 1 to 64, found 65" },
-        { "output-text-with-schema.json", BAD_DIR "/output-text-with-schema.json:7:116: "
-          "stages.plan.output.schema: a schema describes JSON: \"format\": \"text\" cannot have "
-          "one — write \"format\": \"json\", or remove \"schema\"" },
-        { "output-schema-syntax.json", BAD_DIR "/schemas/broken.json:4:1: invalid JSON: string or "
-          "'}' expected near '}' — is there a comma before the \"}\"? JSON allows no trailing "
-          "comma" },
-        { "on-sensitive-unknown.json", BAD_DIR "/on-sensitive-unknown.json:10:90: "
-          "stages.plan.on_sensitive: unknown on_sensitive \"skipp\" (valid: fail, skip, "
-          "reroute:STAGE) — did you mean \"skip\"?" },
-        { "reroute-chain.json", BAD_DIR "/reroute-chain.json:10:90: stages.plan.on_sensitive: "
-          "\"plan-2\" reroutes to \"plan-local\" itself, and reroutes do not chain — write "
-          "\"reroute:plan-local\" for \"plan\"" },
-        { "reroute-standby-read.json", BAD_DIR "/reroute-standby-read.json:13:64: "
-          "stages.review.system: \"plan-local\" runs only in place of \"plan\"; read plan.output "
-          "— it holds what \"plan-local\" wrote when \"plan\" was rerouted" },
-        { "declassify-bad.json", BAD_DIR "/declassify-bad.json:9:29: stages.review.declassify.to: "
-          "unknown label \"publik\" (known: public, internal, confidential, restricted) — did "
-          "you mean \"public\"?" },
-        { "cycle-for-each.json", BAD_DIR "/cycle-for-each.json:8:65: stages.check.for_each: "
-          "stages form a cycle: plan -> check -> plan — stage \"check\" runs for_each over "
-          "plan.output; a stage can only read stages that run before it" },
+        {"include-nested.json", BAD_DIR
+         "/shared/nested.json:2:3: an included file cannot include "
+         "other files: include is one level deep — list those files in the including file's "
+         "\"include\" instead"},
+        {"header-reserved.json",
+         BAD_DIR "/header-reserved.json:5:56: endpoints.gpu-box.headers: "
+                 "header \"content-type\" is set by bulkhead itself — remove it"},
+        {"header-api-key-conflict.json", BAD_DIR
+         "/header-api-key-conflict.json:5:76: "
+         "endpoints.gpu-box.headers: header \"authorization\" conflicts with \"api_key_env\": "
+         "bulkhead sends the key from OLLAMA_API_KEY itself (as Authorization: Bearer, or "
+         "x-api-key for anthropic) — remove the header or \"api_key_env\""},
+        {"trusted-hosts-cloud.json", BAD_DIR
+         "/trusted-hosts-cloud.json:4:97: "
+         "endpoints.cloud.trusted_hosts: \"trusted_hosts\" has no effect on an endpoint that is "
+         "not declared local — add \"locality\": \"local\", or remove \"trusted_hosts\""},
+        {"enforce-local-bad.json", BAD_DIR
+         "/enforce-local-bad.json:5:111: "
+         "endpoints.gpu-box.enforce_local: unknown enforce_local value \"requir\" (valid: auto, "
+         "require, off) — did you mean \"require\"?"},
+        {"enforce-local-cloud.json", BAD_DIR
+         "/enforce-local-cloud.json:5:84: "
+         "endpoints.cloud.enforce_local: \"enforce_local\" has no effect on an endpoint that is "
+         "not declared local — add \"locality\": \"local\", or remove \"enforce_local\""},
+        {"enforce-local-provider.json", BAD_DIR
+         "/enforce-local-provider.json:5:108: "
+         "endpoints.llama.enforce_local: \"enforce_local\" is for \"ollama\" endpoints (this one "
+         "speaks \"openai\") — remove it"},
+        {"trusted-hosts-invalid.json", BAD_DIR
+         "/trusted-hosts-invalid.json:5:48: "
+         "endpoints.gpu-box.trusted_hosts[0]: invalid CIDR block \"10.8.0.0/33\": the prefix of "
+         "an IPv4 block is 1 to 32"},
+        {"files-only-keys.json",
+         BAD_DIR "/files-only-keys.json:5:41: source.include: \"include\" "
+                 "is only for kind \"files\" (this source is kind \"git\") — remove it"},
+        {"max-bytes-range.json",
+         BAD_DIR "/max-bytes-range.json:5:43: source.include: expected "
+                 "at least one glob, found none — leave \"include\" out to read every file"},
+        {"rule-bad-glob.json",
+         BAD_DIR "/rule-bad-glob.json:8:17: source.rules[0].path: invalid "
+                 "path glob \"docs/[a\": unclosed '[' — write \"\\[\" for a literal bracket"},
+        {"detector-unknown.json", BAD_DIR
+         "/detector-unknown.json:5:44: source.detectors[0]: "
+         "unknown detector \"emial\" (known groups: private-key, cloud-keys, tokens, email, "
+         "card, iban, ssn, internal-ip; or a detector id such as \"aws-access-key\") — did you "
+         "mean \"email\"?"},
+        {"detector-custom.json",
+         BAD_DIR "/detector-custom.json:9:15: source.detectors[1].id: "
+                 "detector id \"email\" is the name of a built-in detector — choose another, e.g. "
+                 "\"acme-email\""},
+        {"allow-empty.json", BAD_DIR
+         "/allow-empty.json:5:39: source.allow: expected \"paths\" or "
+         "\"values\", found neither — e.g. { \"paths\": [\"tests/fixtures/**\"] }, or remove "
+         "\"allow\""},
+        {"prompt-and-user.json",
+         BAD_DIR "/prompt-and-user.json:7:89: stages.review.user: give "
+                 "either \"prompt\" (a template file) or \"user\" (the message inline), not both"},
+        {"prompt-or-user-missing.json",
+         BAD_DIR "/prompt-or-user-missing.json:7:15: "
+                 "stages.review: missing required key \"prompt\" or \"user\" — the user message: "
+                 "\"prompt\" names a template file, relative to the pipeline file (e.g. "
+                 "\"prompts/review.md\"); \"user\" holds it inline"},
+        {"each-outside-for-each.json", BAD_DIR
+         "/each-outside-for-each.json:7:62: "
+         "stages.review.user: field \"each.path\" is only defined in a stage with for_each — add "
+         "\"for_each\": \"pr.files\" (each.path, each.status, each.diff) or \"for_each\": "
+         "\"STAGE.output\" (each) to the stage"},
+        {"for-each-text-output.json", BAD_DIR
+         "/for-each-text-output.json:8:65: "
+         "stages.check.for_each: for_each reads a list: give \"plan\" an output of format json — "
+         "add \"output\": { \"format\": \"json\" } to stage \"plan\", and have its prompt ask "
+         "for a JSON array"},
+        {"for-each-batch.json", BAD_DIR
+         "/for-each-batch.json:7:87: stages.review.scope: "
+         "\"scope\": \"batch\" makes one task over every item, for_each a task per element — "
+         "remove one of them"},
+        {"reduce-scope-item.json", BAD_DIR
+         "/reduce-scope-item.json:7:79: stages.digest.kind: "
+         "kind \"reduce\" folds every item of the run: it always has \"scope\": \"batch\" — "
+         "remove \"scope\": \"item\""},
+        {"tools-without-agent.json",
+         BAD_DIR "/tools-without-agent.json:7:86: "
+                 "stages.review.tools: \"tools\" is only for kind \"agent\" (this stage is kind "
+                 "\"chat\") — add \"kind\": \"agent\", or remove \"tools\""},
+        {"max-steps-range.json", BAD_DIR "/max-steps-range.json:7:84: stages.review.max_steps: "
+                                         "expected an integer from 1 to 64, found 65"},
+        {"output-text-with-schema.json", BAD_DIR
+         "/output-text-with-schema.json:7:116: "
+         "stages.plan.output.schema: a schema describes JSON: \"format\": \"text\" cannot have "
+         "one — write \"format\": \"json\", or remove \"schema\""},
+        {"output-schema-syntax.json", BAD_DIR
+         "/schemas/broken.json:4:1: invalid JSON: string or "
+         "'}' expected near '}' — is there a comma before the \"}\"? JSON allows no trailing "
+         "comma"},
+        {"on-sensitive-unknown.json",
+         BAD_DIR "/on-sensitive-unknown.json:10:90: "
+                 "stages.plan.on_sensitive: unknown on_sensitive \"skipp\" (valid: fail, skip, "
+                 "reroute:STAGE) — did you mean \"skip\"?"},
+        {"reroute-chain.json",
+         BAD_DIR "/reroute-chain.json:10:90: stages.plan.on_sensitive: "
+                 "\"plan-2\" reroutes to \"plan-local\" itself, and reroutes do not chain — write "
+                 "\"reroute:plan-local\" for \"plan\""},
+        {"reroute-standby-read.json", BAD_DIR
+         "/reroute-standby-read.json:13:64: "
+         "stages.review.system: \"plan-local\" runs only in place of \"plan\"; read plan.output "
+         "— it holds what \"plan-local\" wrote when \"plan\" was rerouted"},
+        {"declassify-bad.json", BAD_DIR
+         "/declassify-bad.json:9:29: stages.review.declassify.to: "
+         "unknown label \"publik\" (known: public, internal, confidential, restricted) — did "
+         "you mean \"public\"?"},
+        {"cycle-for-each.json",
+         BAD_DIR "/cycle-for-each.json:8:65: stages.check.for_each: "
+                 "stages form a cycle: plan -> check -> plan — stage \"check\" runs for_each over "
+                 "plan.output; a stage can only read stages that run before it"},
     };
     for (size_t i = 0; i < NELEM(cases); i++) {
         char path[256], buf[1024];
         struct pipeline *p = NULL;
-        struct bh_err err = { 0 };
+        struct bh_err err = {0};
         snprintf(path, sizeof(path), BAD_DIR "/%s", cases[i].file);
         assert_int_equal(pipe_load(&p, path, NULL, &err), BH_EINVAL);
         assert_null(p);
@@ -1048,13 +1084,14 @@ static void three_errors_of_new_kinds_are_all_reported(void **state)
         int line, col;
         const char *path, *msg;
     } want[] = {
-        { 5, 43, "endpoints.gpu-box.headers",
-          "header \"Host\" is set by bulkhead itself — remove it" },
-        { 8, 86, "stages.review.tools", "\"tools\" is only for kind \"agent\" (this stage is kind "
-                                        "\"chat\") — add \"kind\": \"agent\", or remove \"tools\"" },
-        { 9, 117, "stages.digest.on_sensitive",
-          "unknown stage \"nowhere\" (known: review, digest) — reroute names a stage of this "
-          "pipeline that may take what this one turns away" },
+        {5, 43, "endpoints.gpu-box.headers",
+         "header \"Host\" is set by bulkhead itself — remove it"},
+        {8, 86, "stages.review.tools",
+         "\"tools\" is only for kind \"agent\" (this stage is kind "
+         "\"chat\") — add \"kind\": \"agent\", or remove \"tools\""},
+        {9, 117, "stages.digest.on_sensitive",
+         "unknown stage \"nowhere\" (known: review, digest) — reroute names a stage of this "
+         "pipeline that may take what this one turns away"},
     };
     struct pipeline *p = NULL;
     struct bh_err *errs = NULL;
@@ -1096,8 +1133,8 @@ static void header_values_are_never_echoed(void **state)
     (void)state;
     /* Literals in the file: as a value with a line break, as part of a
      * broken ${...}, pasted into the name, in an api_key_env conflict. */
-    static const char *const files[] = { "header-line-break.json", "header-bad-reference.json",
-                                         "header-bad-name.json", "yaml-header-reserved.yaml" };
+    static const char *const files[] = {"header-line-break.json", "header-bad-reference.json",
+                                        "header-bad-name.json", "yaml-header-reserved.yaml"};
     for (size_t i = 0; i < NELEM(files); i++) {
         char path[256];
         snprintf(path, sizeof(path), BAD_DIR "/%s", files[i]);
@@ -1168,9 +1205,9 @@ static void posindex_everything_on_one_line(void **state)
     /*                 1234567890123456789012345678901234 */
     const char *text = "{\"a\":{\"b\":[1,{\"c\":\"x\"}]},\"d\":true}";
     const struct want_pos w[] = {
-        { "", 1, 1, 0, 0 },          { "a", 1, 6, 1, 2 },     { "a.b", 1, 11, 1, 7 },
-        { "a.b[0]", 1, 12, 0, 0 },   { "a.b[1]", 1, 14, 0, 0 }, { "a.b[1].c", 1, 19, 1, 15 },
-        { "d", 1, 30, 1, 26 },
+        {"", 1, 1, 0, 0},        {"a", 1, 6, 1, 2},       {"a.b", 1, 11, 1, 7},
+        {"a.b[0]", 1, 12, 0, 0}, {"a.b[1]", 1, 14, 0, 0}, {"a.b[1].c", 1, 19, 1, 15},
+        {"d", 1, 30, 1, 26},
     };
     assert_positions(text, w, NELEM(w));
     struct pipe_posindex *ix = pipe_posindex_build(text, strlen(text));
@@ -1184,9 +1221,9 @@ static void posindex_crlf_line_endings(void **state)
     (void)state;
     const char *text = "{\r\n  \"k\": \"v\",\r\n  \"n\": [\r\n    2\r\n  ]\r\n}\r\n";
     const struct want_pos w[] = {
-        { "k", 2, 8, 2, 3 },
-        { "n", 3, 8, 3, 3 },
-        { "n[0]", 4, 5, 0, 0 },
+        {"k", 2, 8, 2, 3},
+        {"n", 3, 8, 3, 3},
+        {"n[0]", 4, 5, 0, 0},
     };
     assert_positions(text, w, NELEM(w));
 }
@@ -1199,12 +1236,12 @@ static void posindex_strings_with_escaped_quotes_and_braces(void **state)
                        " \"we\\\"ird\": {\"x.y\": 1}}";
     /* line 1: {"s": "a \"}\" {[", "t": ["]\\", 5], */
     const struct want_pos w[] = {
-        { "s", 1, 7, 1, 2 },
-        { "t", 1, 26, 1, 21 },
-        { "t[0]", 1, 27, 0, 0 },
-        { "t[1]", 1, 34, 0, 0 },
-        { "[\"we\"ird\"]", 2, 13, 2, 2 },
-        { "[\"we\"ird\"][\"x.y\"]", 2, 21, 2, 14 },
+        {"s", 1, 7, 1, 2},
+        {"t", 1, 26, 1, 21},
+        {"t[0]", 1, 27, 0, 0},
+        {"t[1]", 1, 34, 0, 0},
+        {"[\"we\"ird\"]", 2, 13, 2, 2},
+        {"[\"we\"ird\"][\"x.y\"]", 2, 21, 2, 14},
     };
     assert_positions(text, w, NELEM(w));
 }
@@ -1216,11 +1253,8 @@ static void posindex_counts_unicode_characters_not_bytes(void **state)
     const char *text = "{\"é\": \"ü\", \"x\": \"日本\", \"y\": 1,\n"
                        "\"\\u00e9t\\u00e9\": 2, \"\\ud83d\\ude00\": 3}";
     const struct want_pos w[] = {
-        { "[\"é\"]", 1, 7, 1, 2 },
-        { "x", 1, 17, 1, 12 },
-        { "y", 1, 28, 1, 23 },
-        { "[\"été\"]", 2, 18, 2, 1 },
-        { "[\"😀\"]", 2, 37, 2, 21 },
+        {"[\"é\"]", 1, 7, 1, 2},    {"x", 1, 17, 1, 12},       {"y", 1, 28, 1, 23},
+        {"[\"été\"]", 2, 18, 2, 1}, {"[\"😀\"]", 2, 37, 2, 21},
     };
     assert_positions(text, w, NELEM(w));
 }
@@ -1269,27 +1303,27 @@ static void expand_env_table(void **state)
     const struct {
         const char *in, *out;
     } ok[] = {
-        { "plain", "plain" },
-        { "$HOME", "$HOME" },       /* a "$" not followed by "{" is literal */
-        { "a$$b", "a$$b" },
-        { "trailing $", "trailing $" },
-        { "${BH_T_SET}", "v" },
-        { "x${BH_T_SET}y${BH_T_SET}", "xvyv" },
-        { "${BH_T_UNSET:-http://a:1}", "http://a:1" },
-        { "${BH_T_SET:-http://a:1}", "v" },
-        { "${BH_T_EMPTY:-d}", "d" }, /* empty counts as unset */
-        { "${BH_T_UNSET:-}", "" },
-        { "${BH_T_UNSET:-a}b}", "ab}" }, /* the default ends at the first "}" */
-        { "$${BH_T_SET}", "$v" },
+        {"plain", "plain"},
+        {"$HOME", "$HOME"}, /* a "$" not followed by "{" is literal */
+        {"a$$b", "a$$b"},
+        {"trailing $", "trailing $"},
+        {"${BH_T_SET}", "v"},
+        {"x${BH_T_SET}y${BH_T_SET}", "xvyv"},
+        {"${BH_T_UNSET:-http://a:1}", "http://a:1"},
+        {"${BH_T_SET:-http://a:1}", "v"},
+        {"${BH_T_EMPTY:-d}", "d"}, /* empty counts as unset */
+        {"${BH_T_UNSET:-}", ""},
+        {"${BH_T_UNSET:-a}b}", "ab}"}, /* the default ends at the first "}" */
+        {"$${BH_T_SET}", "$v"},
         /* A default may hold references, expanded only when it is used. */
-        { "${BH_T_UNSET:-${BH_T_SET:-x}}", "v" },
-        { "${BH_T_UNSET:-${BH_T_EMPTY:-127.0.0.1:11434}}", "127.0.0.1:11434" },
-        { "${BH_T_SET:-${BH_T_UNSET}}", "v" },
-        { "a${BH_T_UNSET:-[${BH_T_SET}]}b", "a[v]b" },
+        {"${BH_T_UNSET:-${BH_T_SET:-x}}", "v"},
+        {"${BH_T_UNSET:-${BH_T_EMPTY:-127.0.0.1:11434}}", "127.0.0.1:11434"},
+        {"${BH_T_SET:-${BH_T_UNSET}}", "v"},
+        {"a${BH_T_UNSET:-[${BH_T_SET}]}b", "a[v]b"},
     };
     for (size_t i = 0; i < NELEM(ok); i++) {
         char *out = NULL;
-        struct bh_err err = { 0 };
+        struct bh_err err = {0};
         assert_int_equal(pipe_expand_env(ok[i].in, &out, &err), 0);
         assert_string_equal(out, ok[i].out);
         free(out);
@@ -1304,22 +1338,22 @@ static void expand_env_errors_name_the_variable_not_its_value(void **state)
     const struct {
         const char *in, *msg;
     } bad[] = {
-        { "http://${BH_T_SET", "unterminated \"${\" — close it with \"}\": ${NAME} or "
-                               "${NAME:-default}" },
-        { "${}", "invalid variable reference \"${}\" — write ${NAME} or ${NAME:-default}, NAME "
-                 "made of letters, digits and '_'" },
-        { "${1X}", "invalid variable reference \"${1X}\" — write ${NAME} or ${NAME:-default}, "
-                   "NAME made of letters, digits and '_'" },
-        { "${X-d}", "invalid variable reference \"${X-d}\" — write ${NAME} or ${NAME:-default}, "
-                    "NAME made of letters, digits and '_'" },
-        { "${BH_T_UNSET}", "environment variable \"BH_T_UNSET\" is not set — set it, or give a "
-                           "default: ${BH_T_UNSET:-value}" },
-        { "${BH_T_EMPTY}", "environment variable \"BH_T_EMPTY\" is not set — set it, or give a "
-                           "default: ${BH_T_EMPTY:-value}" },
+        {"http://${BH_T_SET", "unterminated \"${\" — close it with \"}\": ${NAME} or "
+                              "${NAME:-default}"},
+        {"${}", "invalid variable reference \"${}\" — write ${NAME} or ${NAME:-default}, NAME "
+                "made of letters, digits and '_'"},
+        {"${1X}", "invalid variable reference \"${1X}\" — write ${NAME} or ${NAME:-default}, "
+                  "NAME made of letters, digits and '_'"},
+        {"${X-d}", "invalid variable reference \"${X-d}\" — write ${NAME} or ${NAME:-default}, "
+                   "NAME made of letters, digits and '_'"},
+        {"${BH_T_UNSET}", "environment variable \"BH_T_UNSET\" is not set — set it, or give a "
+                          "default: ${BH_T_UNSET:-value}"},
+        {"${BH_T_EMPTY}", "environment variable \"BH_T_EMPTY\" is not set — set it, or give a "
+                          "default: ${BH_T_EMPTY:-value}"},
     };
     for (size_t i = 0; i < NELEM(bad); i++) {
         char *out = (char *)"untouched";
-        struct bh_err err = { 0 };
+        struct bh_err err = {0};
         assert_int_equal(pipe_expand_env(bad[i].in, &out, &err), BH_EINVAL);
         assert_string_equal(out, "untouched");
         assert_string_equal(err.msg, bad[i].msg);
@@ -1333,14 +1367,14 @@ static void ollama_host_forms_become_urls(void **state)
     static const struct {
         const char *host, *url;
     } cases[] = {
-        { "", "http://127.0.0.1:11434" },
-        { "gpu-box", "http://gpu-box:11434" },
-        { "10.0.0.5:11500", "http://10.0.0.5:11500" },
-        { "[::1]", "http://[::1]:11434" },
-        { "::1", "http://[::1]:11434" },
-        { "[::1]:9", "http://[::1]:9" },
-        { "http://gpu-box", "http://gpu-box" }, /* a scheme: left as it is (port 80) */
-        { "https://ollama.example:8443/x", "https://ollama.example:8443/x" },
+        {"", "http://127.0.0.1:11434"},
+        {"gpu-box", "http://gpu-box:11434"},
+        {"10.0.0.5:11500", "http://10.0.0.5:11500"},
+        {"[::1]", "http://[::1]:11434"},
+        {"::1", "http://[::1]:11434"},
+        {"[::1]:9", "http://[::1]:9"},
+        {"http://gpu-box", "http://gpu-box"}, /* a scheme: left as it is (port 80) */
+        {"https://ollama.example:8443/x", "https://ollama.example:8443/x"},
     };
     char dir[] = "/tmp/bh-ohost.XXXXXX", path[64], prompt[64];
     assert_non_null(mkdtemp(dir));
@@ -1357,7 +1391,7 @@ static void ollama_host_forms_become_urls(void **state)
     fclose(f);
     for (size_t i = 0; i < NELEM(cases); i++) {
         struct pipeline *p = NULL;
-        struct bh_err err = { 0 };
+        struct bh_err err = {0};
         setenv("BH_T_OHOST", cases[i].host, 1);
         if (pipe_load(&p, path, NULL, &err) != 0)
             fail_msg("OLLAMA_HOST '%s': %s", cases[i].host, err.msg);
@@ -1385,16 +1419,16 @@ static void template_syntax_errors_point_into_the_template(void **state)
         const char *text;
         const char *msg;
     } bad[] = {
-        { "a\nb {{", "t.md:2:3: unterminated \"{{\" — close the placeholder with \"}}\"" },
-        { "x{{ \t }}", "t.md:1:2: empty placeholder — write a field name between the braces, "
-                        "e.g. {{ pr.diff }} or {{ plan.output }}" },
-        { "é\n  {{ a b }}", "t.md:2:3: invalid placeholder \"{{ a b }}\" — a field name has "
-                            "letters, digits, '_', '-' and dots, e.g. {{ pr.diff }}; \"{{\" "
-                            "cannot be escaped" },
+        {"a\nb {{", "t.md:2:3: unterminated \"{{\" — close the placeholder with \"}}\""},
+        {"x{{ \t }}", "t.md:1:2: empty placeholder — write a field name between the braces, "
+                      "e.g. {{ pr.diff }} or {{ plan.output }}"},
+        {"é\n  {{ a b }}", "t.md:2:3: invalid placeholder \"{{ a b }}\" — a field name has "
+                           "letters, digits, '_', '-' and dots, e.g. {{ pr.diff }}; \"{{\" "
+                           "cannot be escaped"},
     };
     for (size_t i = 0; i < NELEM(bad); i++) {
         struct pipe_tpl t;
-        struct bh_err err = { 0 };
+        struct bh_err err = {0};
         char buf[1024];
         assert_int_equal(tpl_parse(bad[i].text, strlen(bad[i].text), &t, &err), BH_EINVAL);
         assert_null(t.parts);
@@ -1402,7 +1436,7 @@ static void template_syntax_errors_point_into_the_template(void **state)
         assert_string_equal(bh_err_format(&err, buf, sizeof(buf)), bad[i].msg);
     }
     struct pipe_tpl t;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     char buf[1024];
     assert_int_equal(tpl_parse("ab\ncd\0e", 7, &t, &err), BH_EINVAL);
     assert_string_equal(bh_err_format(&err, buf, sizeof(buf)),
@@ -1414,7 +1448,7 @@ static void template_without_placeholders_is_one_literal(void **state)
 {
     (void)state;
     struct pipe_tpl t;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(tpl_parse("}} { single } braces", 20, &t, &err), 0);
     assert_int_equal(t.n_parts, 1);
     assert_string_equal(t.parts[0].text, "}} { single } braces");
@@ -1432,9 +1466,9 @@ static void template_without_placeholders_is_one_literal(void **state)
 static void template_check_resolves_fields_and_stage_outputs(void **state)
 {
     (void)state;
-    const char *fields[] = { "pr.title", "pr.diff" };
-    const char *stages[] = { "plan", "review" };
-    struct pipe_tpl_scope scope = { fields, 2, stages, 2, NULL, NULL, 0 };
+    const char *fields[] = {"pr.title", "pr.diff"};
+    const char *stages[] = {"plan", "review"};
+    struct pipe_tpl_scope scope = {fields, 2, stages, 2, NULL, NULL, 0};
     assert_int_equal(pipe_tpl_field_stage("review.output", &scope), 1);
     assert_int_equal(pipe_tpl_field_stage("plan.output", &scope), 0);
     assert_int_equal(pipe_tpl_field_stage("pr.diff", &scope), -1);
@@ -1443,20 +1477,20 @@ static void template_check_resolves_fields_and_stage_outputs(void **state)
     const struct {
         const char *text, *msg;
     } cases[] = {
-        { "{{ pr.title }} {{plan.output}}", NULL },
-        { "{{ zzz }}", "t.md:1:1: unknown field \"zzz\" — a placeholder names a source field "
-                       "(pr.title, pr.diff) or a stage's output (<stage>.output)" },
-        { "{{ plan.outptu }}", "t.md:1:1: stage \"plan\" has no field \"outptu\" — a stage "
-                               "provides only its output: {{ plan.output }}" },
-        { "x {{ qqqqqq.output }}", "t.md:1:3: unknown stage \"qqqqqq\" in {{ qqqqqq.output }} "
-                                   "(stages: plan, review) — add the stage or fix the name" },
-        { "{{ reviw.output }}", "t.md:1:1: unknown stage \"reviw\" in {{ reviw.output }} "
-                                "(stages: plan, review) — did you mean \"review\"?" },
-        { "{{ pr.titel }}", "t.md:1:1: unknown field \"pr.titel\" — did you mean \"pr.title\"?" },
+        {"{{ pr.title }} {{plan.output}}", NULL},
+        {"{{ zzz }}", "t.md:1:1: unknown field \"zzz\" — a placeholder names a source field "
+                      "(pr.title, pr.diff) or a stage's output (<stage>.output)"},
+        {"{{ plan.outptu }}", "t.md:1:1: stage \"plan\" has no field \"outptu\" — a stage "
+                              "provides only its output: {{ plan.output }}"},
+        {"x {{ qqqqqq.output }}", "t.md:1:3: unknown stage \"qqqqqq\" in {{ qqqqqq.output }} "
+                                  "(stages: plan, review) — add the stage or fix the name"},
+        {"{{ reviw.output }}", "t.md:1:1: unknown stage \"reviw\" in {{ reviw.output }} "
+                               "(stages: plan, review) — did you mean \"review\"?"},
+        {"{{ pr.titel }}", "t.md:1:1: unknown field \"pr.titel\" — did you mean \"pr.title\"?"},
     };
     for (size_t i = 0; i < NELEM(cases); i++) {
         struct pipe_tpl t;
-        struct bh_err err = { 0 };
+        struct bh_err err = {0};
         char buf[1024];
         assert_int_equal(tpl_parse(cases[i].text, strlen(cases[i].text), &t, &err), 0);
         int rc = pipe_tpl_check(&t, &scope, &err);
@@ -1493,7 +1527,8 @@ static void tls_tree(const char *dir, const char *own_ca)
     mkdir(sub, 0700);
     put_file(dir, "certs/ca.pem", "not parsed at load time\n");
     put_file(dir, "shared/ca.pem", "nor this\n");
-    put_file(dir, "shared/eps.json", "{\"endpoints\":{\"shared\":{\"provider\":\"ollama\","
+    put_file(dir, "shared/eps.json",
+             "{\"endpoints\":{\"shared\":{\"provider\":\"ollama\","
              "\"url\":\"https://gpu.example\",\"ca_file\":\"ca.pem\"}}}");
     snprintf(json, sizeof(json),
              "{\"version\":1,\"name\":\"t\",\"include\":[\"shared/eps.json\"],\"endpoints\":{"
@@ -1508,8 +1543,8 @@ static void tls_tree(const char *dir, const char *own_ca)
 
 static void tls_tree_remove(const char *dir)
 {
-    static const char *const files[] = { "p.json", "certs/ca.pem", "shared/ca.pem",
-                                         "shared/eps.json", "certs", "shared", "" };
+    static const char *const files[] = {
+        "p.json", "certs/ca.pem", "shared/ca.pem", "shared/eps.json", "certs", "shared", ""};
     char path[512];
     for (size_t i = 0; i < NELEM(files); i++) {
         snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
@@ -1553,18 +1588,19 @@ static void ca_file_errors_name_the_file_or_the_scheme(void **state)
     snprintf(path, sizeof(path), "%s/p.json", dir);
     tls_tree(dir, "certs");
     struct pipeline *p = NULL;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(pipe_load(&p, path, NULL, &err), BH_EINVAL);
     assert_null(p);
-    snprintf(want, sizeof(want), "%s:1:152: endpoints.own.ca_file: cannot read the CA file "
+    snprintf(want, sizeof(want),
+             "%s:1:152: endpoints.own.ca_file: cannot read the CA file "
              "\"%s/certs\": it is a folder — ca_file names a PEM file, relative to the folder "
              "of the file that declares the endpoint (or absolute)",
              path, dir);
     assert_string_equal(bh_err_format(&err, buf, sizeof(buf)), want);
     /* --endpoint may turn the url into http: the CA file then has no use */
     tls_tree(dir, "certs/ca.pem");
-    const char *ov[] = { "own=http://127.0.0.1:2" };
-    struct pipe_load_opts opts = { ov, 1 };
+    const char *ov[] = {"own=http://127.0.0.1:2"};
+    struct pipe_load_opts opts = {ov, 1};
     assert_int_equal(pipe_load(&p, path, &opts, &err), BH_EINVAL);
     assert_string_equal(err.path, "endpoints.own.ca_file");
     assert_string_equal(err.msg, "ca_file is for https endpoints, and this endpoint's url is "
@@ -1579,12 +1615,12 @@ static void basic_auth_errors_never_echo_credentials(void **state)
     static const struct {
         const char *file, *needle;
     } cases[] = {
-        { "basic-auth-literal.json", "basic_auth_env names the variable that holds "
-                                     "user:password, never the credentials themselves" },
-        { "basic-auth-api-key.json", "\"basic_auth_env\" and \"api_key_env\" would both send "
-                                     "an Authorization header" },
-        { "yaml-basic-auth-header.yaml", "header \"Authorization\" conflicts with "
-                                         "\"basic_auth_env\"" },
+        {"basic-auth-literal.json", "basic_auth_env names the variable that holds "
+                                    "user:password, never the credentials themselves"},
+        {"basic-auth-api-key.json", "\"basic_auth_env\" and \"api_key_env\" would both send "
+                                    "an Authorization header"},
+        {"yaml-basic-auth-header.yaml", "header \"Authorization\" conflicts with "
+                                        "\"basic_auth_env\""},
     };
     for (size_t i = 0; i < NELEM(cases); i++) {
         char path[256];

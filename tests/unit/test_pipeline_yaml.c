@@ -43,7 +43,7 @@ static int setup(void **state)
 static struct pipeline *load_ok(const char *path)
 {
     struct pipeline *p = NULL;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     char buf[1024];
     int rc = pipe_load(&p, path, NULL, &err);
     if (rc)
@@ -136,8 +136,7 @@ static void assert_same_tpl(const struct pipe_tpl *a, const struct pipe_tpl *b, 
     }
 }
 
-static void assert_same_declassify(const struct pipe_declassify *a,
-                                   const struct pipe_declassify *b)
+static void assert_same_declassify(const struct pipe_declassify *a, const struct pipe_declassify *b)
 {
     assert_int_equal(a->enabled, b->enabled);
     assert_int_equal(a->to, b->to);
@@ -216,11 +215,11 @@ static void yaml_twins_load_into_the_same_structs_as_json(void **state)
 {
     (void)state;
     static const char *const twins[][2] = {
-        { GOOD "full.json", GOOD "full.yaml" },
-        { GOOD "minimal.json", GOOD "minimal.yml" },
-        { GOOD "custom-labels.json", GOOD "custom-labels.yaml" }, /* CRLF, %YAML, !!int */
-        { GOOD "language.json", GOOD "language.yaml" }, /* every key; includes a YAML file */
-        { GOOD "files.json", GOOD "files.yaml" },
+        {GOOD "full.json", GOOD "full.yaml"},
+        {GOOD "minimal.json", GOOD "minimal.yml"},
+        {GOOD "custom-labels.json", GOOD "custom-labels.yaml"}, /* CRLF, %YAML, !!int */
+        {GOOD "language.json", GOOD "language.yaml"}, /* every key; includes a YAML file */
+        {GOOD "files.json", GOOD "files.yaml"},
     };
     for (size_t i = 0; i < NELEM(twins); i++) {
         struct pipeline *j = load_ok(twins[i][0]), *y = load_ok(twins[i][1]);
@@ -268,7 +267,7 @@ static char *write_temp(const char *dir, const char *name, const char *text, siz
 
 /* The good files' folders, copied into every temp dir: a pipeline's prompts,
  * schemas and includes must lie in its own folder (a link out is refused). */
-static const char *const subdirs[] = { "prompts", "shared", "schemas" };
+static const char *const subdirs[] = {"prompts", "shared", "schemas"};
 
 static void copy_sub(const char *dir, const char *sub)
 {
@@ -337,7 +336,7 @@ static int load_model(const char *dir, const char *model, struct pipeline **p, c
                               "    model: %s\n",
                               model);
     char *file = write_temp(dir, "model.yaml", text, strlen(text));
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     int rc = pipe_load(p, file, NULL, &err);
     snprintf(msg, size, "%s", err.msg);
     strcpy(path, err.path);
@@ -355,33 +354,33 @@ static void yaml_scalars_follow_the_core_schema(void **state)
     static const struct {
         const char *model, *value, *msg; /* value on success, else the message's start */
     } cases[] = {
-        { "qwen2.5-coder:7b", "qwen2.5-coder:7b", NULL },
-        { "\"1\"", "1", NULL },  /* quoted scalars are always strings */
-        { "'007'", "007", NULL },
-        { "yes", "yes", NULL },  /* YAML 1.2: not a boolean */
-        { "!!str 12", "12", NULL },
-        { ">-\n      folded\n      text", "folded text", NULL },
-        { "1", NULL, "expected a string, found a number" },
-        { "-3", NULL, "expected a string, found a number" },
-        { "+3", NULL, "expected a string, found a number" },
-        { "1.5", NULL, "expected a string, found a fractional number" },
-        { "1e3", NULL, "expected a string, found a fractional number" },
-        { "true", NULL, "expected a string, found true" },
-        { "FALSE", NULL, "expected a string, found false" },
-        { "~", NULL, "expected a string, found null" },
-        { "Null", NULL, "expected a string, found null" },
-        { "", NULL, "expected a string, found null" },
-        { "[a]", NULL, "expected a string, found an array" },
-        { "{a: 1}", NULL, "expected a string, found an object" },
-        { "99999999999999999999", NULL, "the number 99999999999999999999 is out of range" },
-        { "!!int x", NULL, "\"x\" is not an integer — remove the tag, or fix the value" },
-        { "!!bool yes", NULL, "\"yes\" is not a boolean — remove the tag, or fix the value" },
-        { "!!seq x", NULL, "the tag does not match the value — remove it" },
-        { "!local x", NULL, "unsupported tag \"!local\" — only the core tags" },
-        { "{a: 1, a: 2}", NULL, "duplicate key \"a\" — each key may appear once in a mapping" },
-        { "{[a]: 1}", NULL, "expected a key, found a sequence — keys are names" },
-        { "{true: 1}", NULL, "expected a string key, found a boolean (true) — quote it" },
-        { "&m x", NULL, "anchors are not supported (found \"&m\")" },
+        {"qwen2.5-coder:7b", "qwen2.5-coder:7b", NULL},
+        {"\"1\"", "1", NULL}, /* quoted scalars are always strings */
+        {"'007'", "007", NULL},
+        {"yes", "yes", NULL}, /* YAML 1.2: not a boolean */
+        {"!!str 12", "12", NULL},
+        {">-\n      folded\n      text", "folded text", NULL},
+        {"1", NULL, "expected a string, found a number"},
+        {"-3", NULL, "expected a string, found a number"},
+        {"+3", NULL, "expected a string, found a number"},
+        {"1.5", NULL, "expected a string, found a fractional number"},
+        {"1e3", NULL, "expected a string, found a fractional number"},
+        {"true", NULL, "expected a string, found true"},
+        {"FALSE", NULL, "expected a string, found false"},
+        {"~", NULL, "expected a string, found null"},
+        {"Null", NULL, "expected a string, found null"},
+        {"", NULL, "expected a string, found null"},
+        {"[a]", NULL, "expected a string, found an array"},
+        {"{a: 1}", NULL, "expected a string, found an object"},
+        {"99999999999999999999", NULL, "the number 99999999999999999999 is out of range"},
+        {"!!int x", NULL, "\"x\" is not an integer — remove the tag, or fix the value"},
+        {"!!bool yes", NULL, "\"yes\" is not a boolean — remove the tag, or fix the value"},
+        {"!!seq x", NULL, "the tag does not match the value — remove it"},
+        {"!local x", NULL, "unsupported tag \"!local\" — only the core tags"},
+        {"{a: 1, a: 2}", NULL, "duplicate key \"a\" — each key may appear once in a mapping"},
+        {"{[a]: 1}", NULL, "expected a key, found a sequence — keys are names"},
+        {"{true: 1}", NULL, "expected a string key, found a boolean (true) — quote it"},
+        {"&m x", NULL, "anchors are not supported (found \"&m\")"},
     };
     char *dir = temp_dir();
     for (size_t i = 0; i < NELEM(cases); i++) {
@@ -487,9 +486,9 @@ static int load_prefix(const char *dir, const char *name, const char *text, size
 static void every_prefix_of_a_good_file_loads_or_fails_cleanly(void **state)
 {
     (void)state;
-    static const char *const files[] = { "full.yaml",     "minimal.yml",   "custom-labels.yaml",
-                                         "full.json",     "minimal.json",  "custom-labels.json",
-                                         "language.yaml", "language.json" };
+    static const char *const files[] = {"full.yaml",     "minimal.yml",  "custom-labels.yaml",
+                                        "full.json",     "minimal.json", "custom-labels.json",
+                                        "language.yaml", "language.json"};
     char *dir = temp_dir();
     for (size_t i = 0; i < NELEM(files); i++) {
         char *path = bh_xasprintf(GOOD "%s", files[i]);

@@ -18,9 +18,9 @@
 #include "policy/policy.h"
 
 enum { PUB, INT, CONF, RESTR };
-static char *labels[] = { "public", "internal", "confidential", "restricted" };
-static char *fields[] = { "pr.title", "pr.diff" };
-static int field_labels[] = { INT, CONF };
+static char *labels[] = {"public", "internal", "confidential", "restricted"};
+static char *fields[] = {"pr.title", "pr.diff"};
+static int field_labels[] = {INT, CONF};
 
 /* A pipeline of up to 3 stages: plan reads pr.title, review reads pr.diff and
  * plan.output, summary reads review.output. Endpoints: 0 local, 1 cloud. */
@@ -35,20 +35,22 @@ struct fixture {
 
 static void field(struct pipe_tpl_part *part, const char *name)
 {
-    *part = (struct pipe_tpl_part){ .is_field = 1, .text = (char *)name, .line = 1, .col = 1 };
+    *part = (struct pipe_tpl_part){.is_field = 1, .text = (char *)name, .line = 1, .col = 1};
 }
 
 static void build(struct fixture *f, size_t plan_ep, size_t review_ep, size_t summary_ep)
 {
     memset(f, 0, sizeof(*f));
-    f->ep[0] = (struct pipe_endpoint){ .name = "gpu", .declared_local = 1, .clearance = -1 };
-    f->ep[1] = (struct pipe_endpoint){ .name = "cloud", .clearance = INT };
-    const char *names[] = { "plan", "review", "summary" };
-    size_t eps[] = { plan_ep, review_ep, summary_ep };
+    f->ep[0] = (struct pipe_endpoint){.name = "gpu", .declared_local = 1, .clearance = -1};
+    f->ep[1] = (struct pipe_endpoint){.name = "cloud", .clearance = INT};
+    const char *names[] = {"plan", "review", "summary"};
+    size_t eps[] = {plan_ep, review_ep, summary_ep};
     for (size_t i = 0; i < 3; i++) {
-        f->st[i] = (struct pipe_stage){ .name = (char *)names[i], .endpoint = eps[i],
-                                        .model = "qwen2.5-coder:7b", .clearance = -1,
-                                        .tpl = { .parts = f->parts[i], .n_parts = 1 } };
+        f->st[i] = (struct pipe_stage){.name = (char *)names[i],
+                                       .endpoint = eps[i],
+                                       .model = "qwen2.5-coder:7b",
+                                       .clearance = -1,
+                                       .tpl = {.parts = f->parts[i], .n_parts = 1}};
         f->order[i] = i;
     }
     field(&f->parts[0][0], "pr.title");
@@ -62,11 +64,19 @@ static void build(struct fixture *f, size_t plan_ep, size_t review_ep, size_t su
     f->st[1].n_deps = 1;
     f->st[2].deps = f->deps[2];
     f->st[2].n_deps = 1;
-    f->p = (struct pipeline){ .name = "t", .labels = labels, .n_labels = 4,
-                              .endpoints = f->ep, .n_endpoints = 2, .stages = f->st,
-                              .n_stages = 3, .order = f->order,
-                              .source = { .kind = "git", .label = CONF, .fields = fields,
-                                          .field_labels = field_labels, .n_fields = 2 } };
+    f->p = (struct pipeline){.name = "t",
+                             .labels = labels,
+                             .n_labels = 4,
+                             .endpoints = f->ep,
+                             .n_endpoints = 2,
+                             .stages = f->st,
+                             .n_stages = 3,
+                             .order = f->order,
+                             .source = {.kind = "git",
+                                        .label = CONF,
+                                        .fields = fields,
+                                        .field_labels = field_labels,
+                                        .n_fields = 2}};
 }
 
 static void cloud_model_names_are_recognised(void **state)
@@ -100,12 +110,12 @@ static void clearance_defaults_follow_locality(void **state)
     (void)state;
     struct fixture f;
     build(&f, 1, 0, 0);
-    assert_int_equal(pol_stage_clearance(&f.p, 1, 1), RESTR);  /* verified local: top */
+    assert_int_equal(pol_stage_clearance(&f.p, 1, 1), RESTR);       /* verified local: top */
     assert_int_equal(pol_stage_clearance(&f.p, 1, 0), POL_NOTHING); /* declared local, refuted */
     assert_string_equal(pol_label_name(&f.p, POL_NOTHING), "nothing");
-    assert_int_equal(pol_stage_clearance(&f.p, 0, 0), INT);    /* cloud, declared internal */
+    assert_int_equal(pol_stage_clearance(&f.p, 0, 0), INT); /* cloud, declared internal */
     f.ep[0].clearance = CONF;
-    f.st[1].clearance = RESTR;                                 /* above its endpoint: capped */
+    f.st[1].clearance = RESTR; /* above its endpoint: capped */
     assert_int_equal(pol_stage_clearance(&f.p, 1, 1), CONF);
     f.st[1].clearance = PUB;
     assert_int_equal(pol_stage_clearance(&f.p, 1, 1), PUB);
@@ -134,7 +144,7 @@ static void check_passes_the_private_split(void **state)
     (void)state;
     struct fixture f;
     build(&f, 1, 0, 0);
-    int local[] = { 1, 0 };
+    int local[] = {1, 0};
     struct pol_stage_report r[3];
     assert_int_equal(pol_check(&f.p, local, r), 0);
     assert_int_equal(r[0].input, INT);
@@ -148,7 +158,7 @@ static void check_refuses_diff_and_review_to_cloud(void **state)
 {
     (void)state;
     struct fixture f;
-    int local[] = { 1, 0 };
+    int local[] = {1, 0};
     struct pol_stage_report r[3];
     build(&f, 1, 0, 1);
     assert_int_equal(pol_check(&f.p, local, r), 1);
@@ -160,7 +170,7 @@ static void check_refuses_diff_and_review_to_cloud(void **state)
     assert_non_null(strstr(r[1].reason, "pr.diff"));
     /* A local endpoint that did not verify: everything it reads above public is refused. */
     build(&f, 1, 0, 0);
-    int unverified[] = { 0, 0 };
+    int unverified[] = {0, 0};
     assert_int_equal(pol_check(&f.p, unverified, r), 2);
 }
 
@@ -170,7 +180,7 @@ static void unknown_field_counts_as_top(void **state)
     struct fixture f;
     build(&f, 1, 0, 0);
     field(&f.parts[0][0], "pr.mystery");
-    int local[] = { 1, 0 };
+    int local[] = {1, 0};
     struct pol_stage_report r[3];
     assert_int_equal(pol_check(&f.p, local, r), 1);
     assert_int_equal(r[0].input, RESTR);
@@ -180,8 +190,8 @@ static void graph_of(struct pol_graph *g, const struct fixture *f, int gpu_local
                      enum pol_addr_kind kind)
 {
     struct pol_endpoint_fact facts[2] = {
-        { .local = gpu_local, .addr_kind = kind, .host = "127.0.0.1", .addr = "127.0.0.1" },
-        { .local = 0, .addr_kind = POL_ADDR_PUBLIC, .declared_cloud = 1, .host = "ollama.com" },
+        {.local = gpu_local, .addr_kind = kind, .host = "127.0.0.1", .addr = "127.0.0.1"},
+        {.local = 0, .addr_kind = POL_ADDR_PUBLIC, .declared_cloud = 1, .host = "ollama.com"},
     };
     pol_graph_init(g, &f->p, facts);
 }
@@ -196,7 +206,8 @@ static void graph_names_locality_reasons_and_clearance_sources(void **state)
     graph_of(&g, &f, 1, POL_ADDR_NETWORK);
     assert_string_equal(pol_locality_words(g.stages[0].why), "declared cloud");
     assert_string_equal(pol_clearance_from_words(g.stages[0].clearance_from), "endpoint");
-    assert_string_equal(pol_locality_words(g.stages[1].why), "declared local, in a trusted network");
+    assert_string_equal(pol_locality_words(g.stages[1].why),
+                        "declared local, in a trusted network");
     assert_string_equal(pol_clearance_from_words(g.stages[1].clearance_from), "default for local");
     assert_string_equal(pol_locality_words(g.stages[2].why), "model name ends in :cloud");
     assert_string_equal(pol_clearance_from_words(g.stages[2].clearance_from),
@@ -225,7 +236,7 @@ static void graph_edges_carry_bounds_and_after_carries_no_data(void **state)
     struct fixture f;
     struct pol_graph g;
     build(&f, 1, 0, 0);
-    size_t summary_deps[] = { 1, 0 }; /* reads review.output; after plan */
+    size_t summary_deps[] = {1, 0}; /* reads review.output; after plan */
     f.st[2].deps = summary_deps;
     f.st[2].n_deps = 2;
     graph_of(&g, &f, 1, POL_ADDR_LOOPBACK);
@@ -242,7 +253,8 @@ static void graph_edges_carry_bounds_and_after_carries_no_data(void **state)
         }
     }
     assert_true(seen_after && seen_output && seen_diff);
-    assert_int_equal(g.n_edges, 5); /* title→plan, diff→review, plan→review, review→summary, after */
+    assert_int_equal(g.n_edges,
+                     5); /* title→plan, diff→review, plan→review, review→summary, after */
     pol_graph_release(&g);
 }
 
@@ -332,21 +344,25 @@ struct world {
     struct pol_stage_report r[W_STAGES];
 };
 
-static const char *const stage_names[W_STAGES] = { "plan", "plan-local", "review", "summary",
-                                                    "extra" };
+static const char *const stage_names[W_STAGES] = {"plan", "plan-local", "review", "summary",
+                                                  "extra"};
 
 static void world(struct world *w, size_t n_stages)
 {
     memset(w, 0, sizeof(*w));
-    w->ep[0] = (struct pipe_endpoint){ .name = "gpu", .declared_local = 1, .clearance = -1 };
-    w->ep[1] = (struct pipe_endpoint){ .name = "cloud", .clearance = INT };
-    w->ep[2] = (struct pipe_endpoint){ .name = "gpu-conf", .declared_local = 1, .clearance = CONF };
-    w->ep[3] = (struct pipe_endpoint){ .name = "cloud-conf", .clearance = CONF };
+    w->ep[0] = (struct pipe_endpoint){.name = "gpu", .declared_local = 1, .clearance = -1};
+    w->ep[1] = (struct pipe_endpoint){.name = "cloud", .clearance = INT};
+    w->ep[2] = (struct pipe_endpoint){.name = "gpu-conf", .declared_local = 1, .clearance = CONF};
+    w->ep[3] = (struct pipe_endpoint){.name = "cloud-conf", .clearance = CONF};
     w->local[0] = w->local[2] = 1;
     for (size_t i = 0; i < n_stages; i++) {
-        w->st[i] = (struct pipe_stage){ .name = (char *)stage_names[i], .model = "m:7b",
-                                        .clearance = -1, .for_each_stage = -1, .reroute = -1,
-                                        .reads = w->reads[i], .tools = w->tools[i] };
+        w->st[i] = (struct pipe_stage){.name = (char *)stage_names[i],
+                                       .model = "m:7b",
+                                       .clearance = -1,
+                                       .for_each_stage = -1,
+                                       .reroute = -1,
+                                       .reads = w->reads[i],
+                                       .tools = w->tools[i]};
         w->order[i] = i;
     }
     w->fields[0] = "pr.title";
@@ -354,13 +370,24 @@ static void world(struct world *w, size_t n_stages)
     w->fields[2] = "pr.diff";
     w->field_labels[0] = w->field_labels[1] = INT;
     w->field_labels[2] = CONF;
-    w->p = (struct pipeline){ .name = "w", .file = "w.json", .labels = labels, .n_labels = 4,
-                              .endpoints = w->ep, .n_endpoints = 4, .stages = w->st,
-                              .n_stages = n_stages, .order = w->order,
-                              .source = { .kind = "git", .label = CONF, .fields = w->fields,
-                                          .field_labels = w->field_labels, .n_fields = 3,
-                                          .rules = w->rules, .detectors = w->detectors,
-                                          .detectors_set = 1, .custom = w->custom } };
+    w->p = (struct pipeline){.name = "w",
+                             .file = "w.json",
+                             .labels = labels,
+                             .n_labels = 4,
+                             .endpoints = w->ep,
+                             .n_endpoints = 4,
+                             .stages = w->st,
+                             .n_stages = n_stages,
+                             .order = w->order,
+                             .source = {.kind = "git",
+                                        .label = CONF,
+                                        .fields = w->fields,
+                                        .field_labels = w->field_labels,
+                                        .n_fields = 3,
+                                        .rules = w->rules,
+                                        .detectors = w->detectors,
+                                        .detectors_set = 1,
+                                        .custom = w->custom}};
 }
 
 /* Stage i reads the NULL-terminated fields. */
@@ -382,7 +409,7 @@ static void tool(struct world *w, size_t i, const char *name)
 
 static void rule(struct world *w, const char *glob, int label)
 {
-    w->rules[w->p.source.n_rules++] = (struct pipe_rule){ .glob = (char *)glob, .label = label };
+    w->rules[w->p.source.n_rules++] = (struct pipe_rule){.glob = (char *)glob, .label = label};
 }
 
 static void detectors_all(struct world *w)
@@ -441,8 +468,7 @@ static void detector_bound_joins_the_enabled_detectors(void **state)
     assert_int_equal(pol_field_bound_detect(&w.p, 0, "pr.title", NULL), CONF);
     w.detectors[0] = "internal-ip";
     assert_int_equal(pol_detectors_top(&w.p), INT);
-    w.custom[0] = (struct pipe_custom_detector){ .id = "ticket", .regex = "T-[0-9]+",
-                                                 .label = CONF };
+    w.custom[0] = (struct pipe_custom_detector){.id = "ticket", .regex = "T-[0-9]+", .label = CONF};
     w.p.source.n_custom = 1; /* a custom detector raises to its own label */
     assert_int_equal(pol_detectors_top(&w.p), CONF);
     w.detectors[0] = "no-such-detector"; /* unknown means top */
@@ -457,7 +483,7 @@ static void builtin_detector_label_is_its_name_or_the_top(void **state)
     const struct pol_detector *email = pol_detector_find("email");
     assert_non_null(email);
     assert_int_equal(pol_detector_label(&w.p, email), CONF);
-    static char *three[] = { "low", "mid", "high" }; /* no "confidential": the top */
+    static char *three[] = {"low", "mid", "high"}; /* no "confidential": the top */
     w.p.labels = three;
     w.p.n_labels = 3;
     assert_int_equal(pol_detector_label(&w.p, email), 2);
@@ -510,7 +536,7 @@ static void for_each_stage_output_element_takes_its_output_bounds(void **state)
     assert_int_equal(w.r[0].output_detect, CONF); /* capped at its clearance */
     assert_int_equal(w.r[1].input, INT);
     assert_int_equal(w.r[1].input_detect, CONF);
-    int outs[2] = { PUB, PUB };
+    int outs[2] = {PUB, PUB};
     assert_int_equal(pol_field_bound(&w.p, 1, "each", outs), PUB);
     assert_int_equal(pol_field_bound(&w.p, 1, "each", NULL), RESTR); /* unknown outputs: top */
 }
@@ -596,9 +622,9 @@ static void reads_and_template_placeholders_both_count(void **state)
     (void)state;
     struct world w;
     world(&w, 1);
-    struct pipe_tpl_part sys = { .is_field = 1, .text = "pr.diff" };
+    struct pipe_tpl_part sys = {.is_field = 1, .text = "pr.diff"};
     reads(&w, 0, "pr.title", NULL);
-    w.st[0].system = (struct pipe_tpl){ .parts = &sys, .n_parts = 1 };
+    w.st[0].system = (struct pipe_tpl){.parts = &sys, .n_parts = 1};
     w.st[0].endpoint = 1;
     size_t n = 0;
     const char **r = pol_stage_reads(&w.p, 0, &n);
@@ -640,8 +666,8 @@ static void declassify_lowers_the_dependants_declared_input(void **state)
     world(&w, 4);
     w.st[0].n_reads = 0;
     reads(&w, 2, "pr.diff", NULL);
-    w.st[2].declassify = (struct pipe_declassify){ .enabled = 1, .to = INT,
-                                                   .no_verbatim_tokens = 8, .detectors = 1 };
+    w.st[2].declassify =
+        (struct pipe_declassify){.enabled = 1, .to = INT, .no_verbatim_tokens = 8, .detectors = 1};
     reads(&w, 3, "review.output", NULL);
     w.st[3].endpoint = 1;
     assert_int_equal(run_check(&w), 0);
@@ -758,8 +784,8 @@ static void reroute_from_local_to_cloud_is_refused(void **state)
     struct world w;
     world(&w, 2);
     reads(&w, 0, "pr.title", NULL);
-    w.st[0].endpoint = 2;        /* local, confidential */
-    w.st[1].endpoint = 3;        /* cloud, confidential: clearance enough, locality not */
+    w.st[0].endpoint = 2; /* local, confidential */
+    w.st[1].endpoint = 3; /* cloud, confidential: clearance enough, locality not */
     reroute(&w, 0, 1);
     assert_int_equal(run_check(&w), 1);
     assert_false(w.r[0].ok);
@@ -858,10 +884,10 @@ static void detector_overrun_in_a_tool_is_noted_as_a_failed_task(void **state)
 static void graph_world(struct pol_graph *g, const struct world *w)
 {
     struct pol_endpoint_fact facts[4] = {
-        { .local = 1, .addr_kind = POL_ADDR_LOOPBACK, .host = "127.0.0.1" },
-        { .addr_kind = POL_ADDR_PUBLIC, .declared_cloud = 1, .host = "ollama.com" },
-        { .local = 1, .addr_kind = POL_ADDR_NETWORK, .host = "10.0.0.5" },
-        { .addr_kind = POL_ADDR_PUBLIC, .declared_cloud = 1, .host = "api.example" },
+        {.local = 1, .addr_kind = POL_ADDR_LOOPBACK, .host = "127.0.0.1"},
+        {.addr_kind = POL_ADDR_PUBLIC, .declared_cloud = 1, .host = "ollama.com"},
+        {.local = 1, .addr_kind = POL_ADDR_NETWORK, .host = "10.0.0.5"},
+        {.addr_kind = POL_ADDR_PUBLIC, .declared_cloud = 1, .host = "api.example"},
     };
     pol_graph_init(g, &w->p, facts);
 }
@@ -881,12 +907,15 @@ static void review_world(struct world *w)
     w->st[2].for_each = "pr.files";
     reads(w, 2, "each.path", "each.diff", "plan.output", NULL);
     tool(w, 2, "read_file");
-    w->st[2].declassify = (struct pipe_declassify){ .enabled = 1, .to = INT,
-                                                    .no_verbatim_tokens = 8, .no_rare_tokens = 1,
-                                                    .detectors = 1, .redact_code = 1 };
+    w->st[2].declassify = (struct pipe_declassify){.enabled = 1,
+                                                   .to = INT,
+                                                   .no_verbatim_tokens = 8,
+                                                   .no_rare_tokens = 1,
+                                                   .detectors = 1,
+                                                   .redact_code = 1};
     reads(w, 3, "review.output", NULL);
     w->st[3].endpoint = 1;
-    static size_t deps2[] = { 0 }, deps3[] = { 2 };
+    static size_t deps2[] = {0}, deps3[] = {2};
     w->st[2].deps = deps2;
     w->st[2].n_deps = 1;
     w->st[3].deps = deps3;

@@ -45,30 +45,44 @@
 #include "policy/policy.h"
 
 enum {
-    MAX_ST = 8, MAX_EP = 3, MAX_USER = 5, MAX_SYS = 2, MAX_PARTS = MAX_USER + MAX_SYS,
-    N_FIELDS = 6, N_TOOLS = 5, MAX_RULES = 3, MAX_DET = 3, MAX_CUSTOM = 2,
-    N_CASES = 3000, MAX_REPORTS = 12,
+    MAX_ST = 8,
+    MAX_EP = 3,
+    MAX_USER = 5,
+    MAX_SYS = 2,
+    MAX_PARTS = MAX_USER + MAX_SYS,
+    N_FIELDS = 6,
+    N_TOOLS = 5,
+    MAX_RULES = 3,
+    MAX_DET = 3,
+    MAX_CUSTOM = 2,
+    N_CASES = 3000,
+    MAX_REPORTS = 12,
 };
-enum { F_REF = 1, F_TITLE = 2, F_FILES = 3, F_DIFF = 5 };  /* indices into field_names */
-enum { DECL, DET };                             /* the two bounds */
-#define NO_CAP 1000                             /* above every label */
+enum { F_REF = 1, F_TITLE = 2, F_FILES = 3, F_DIFF = 5 }; /* indices into field_names */
+enum { DECL, DET };                                       /* the two bounds */
+#define NO_CAP 1000                                       /* above every label */
 
-static char *label_pool[] = { "public", "internal", "confidential", "restricted", "secret",
-                              "l5" };
-static char *field_names[N_FIELDS] = { "pr.number", "pr.ref", "pr.title", "pr.files",
-                                       "pr.stats", "pr.diff" };
-static char *tool_names[N_TOOLS] = { "read_file", "list_files", "grep", "git_log", "diff" };
-static char *globs[] = { "docs/**", "**/*.pem", "*.md", "src/**/*.c" };
-static const char *stage_names[MAX_ST] = { "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7" };
-static const char *models[] = { "qwen:7b", "cloudy:7b", "llama3", "cloud",  /* local first */
-                                "gpt-oss:120b-cloud", "kimi:cloud", "glm:CLOUD", "mybot-cloud" };
-static const char *each_names[] = { "each.path", "each.status", "each.diff", "each" };
-static const char *const ons_names[] = { "fail", "skip", "reroute" };
+static char *label_pool[] = {"public", "internal", "confidential", "restricted", "secret", "l5"};
+static char *field_names[N_FIELDS] = {"pr.number", "pr.ref",   "pr.title",
+                                      "pr.files",  "pr.stats", "pr.diff"};
+static char *tool_names[N_TOOLS] = {"read_file", "list_files", "grep", "git_log", "diff"};
+static char *globs[] = {"docs/**", "**/*.pem", "*.md", "src/**/*.c"};
+static const char *stage_names[MAX_ST] = {"s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"};
+static const char *models[] = {"qwen:7b",
+                               "cloudy:7b",
+                               "llama3",
+                               "cloud", /* local first */
+                               "gpt-oss:120b-cloud",
+                               "kimi:cloud",
+                               "glm:CLOUD",
+                               "mybot-cloud"};
+static const char *each_names[] = {"each.path", "each.status", "each.diff", "each"};
+static const char *const ons_names[] = {"fail", "skip", "reroute"};
 
 struct gen {
     struct pipeline p;
-    int tame;                       /* verified local endpoints and models, few declarations:
-                                       without such cases nearly every pipeline is refused */
+    int tame; /* verified local endpoints and models, few declarations:
+                 without such cases nearly every pipeline is refused */
     char *labels[5];
     int field_labels[N_FIELDS];
     struct pipe_rule rules[MAX_RULES];
@@ -76,9 +90,9 @@ struct gen {
     struct pipe_custom_detector custom[MAX_CUSTOM];
     struct pipe_endpoint ep[MAX_EP];
     int verified[MAX_EP];
-    int remote[MAX_ST];             /* the server lists the stage's model as a cloud stub */
+    int remote[MAX_ST]; /* the server lists the stage's model as a cloud stub */
     struct pipe_stage st[MAX_ST];
-    struct pipe_tpl_part parts[MAX_ST][MAX_PARTS];   /* system parts first, then user */
+    struct pipe_tpl_part parts[MAX_ST][MAX_PARTS]; /* system parts first, then user */
     char part_text[MAX_ST][MAX_PARTS][24];
     char *reads[MAX_ST][MAX_PARTS];
     char *tools[MAX_ST][N_TOOLS];
@@ -90,18 +104,18 @@ struct gen {
 /* What the reference expects of one stage. */
 struct ref_stage {
     int local, clearance, over;
-    int bound[2];        /* input bound: DECL, DET */
-    int out[2];          /* output bound */
+    int bound[2]; /* input bound: DECL, DET */
+    int out[2];   /* output bound */
     int guarded, declassified;
-    int flow_ok;         /* pol_check's verdict: every rule but the endpoint's (policy.h) */
-    int ok;              /* not refused by check: flow_ok and not over its endpoint */
-    int why_flow, why_tool, why_reroute;  /* which refusal rules fired (for the dump) */
+    int flow_ok; /* pol_check's verdict: every rule but the endpoint's (policy.h) */
+    int ok;      /* not refused by check: flow_ok and not over its endpoint */
+    int why_flow, why_tool, why_reroute; /* which refusal rules fired (for the dump) */
 };
 
 struct ref {
     const struct gen *g;
-    int dtop;            /* the highest label the enabled detectors raise to, 0 when none */
-    int clr[MAX_ST];     /* effective clearances, needed before the walk (caps) */
+    int dtop;        /* the highest label the enabled detectors raise to, 0 when none */
+    int clr[MAX_ST]; /* effective clearances, needed before the walk (caps) */
     int local[MAX_ST];
 };
 
@@ -115,7 +129,7 @@ static uint32_t rnd(uint32_t n)
     return (uint32_t)(rng_state % n);
 }
 
-static uint64_t case_seed(uint64_t seed, int n)  /* splitmix64: cases independent */
+static uint64_t case_seed(uint64_t seed, int n) /* splitmix64: cases independent */
 {
     uint64_t z = seed + 0x9e3779b97f4a7c15u * (uint64_t)(n + 1);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
@@ -171,24 +185,28 @@ static void gen_source(struct gen *g)
     struct pipe_source *src = &g->p.source;
     size_t n_det = 0;
     const struct pol_detector *table = pol_detectors(&n_det);
-    *src = (struct pipe_source){ .kind = "git", .label = (int)rnd((uint32_t)g->p.n_labels),
-                                 .fields = field_names, .field_labels = g->field_labels,
-                                 .n_fields = N_FIELDS, .rules = g->rules,
-                                 .n_rules = rnd(MAX_RULES + 1), .detectors = g->det_names,
-                                 .custom = g->custom };
+    *src = (struct pipe_source){.kind = "git",
+                                .label = (int)rnd((uint32_t)g->p.n_labels),
+                                .fields = field_names,
+                                .field_labels = g->field_labels,
+                                .n_fields = N_FIELDS,
+                                .rules = g->rules,
+                                .n_rules = rnd(MAX_RULES + 1),
+                                .detectors = g->det_names,
+                                .custom = g->custom};
     for (size_t i = 0; i < N_FIELDS; i++)
         g->field_labels[i] = rnd(4) == 0 ? src->label : (int)rnd((uint32_t)g->p.n_labels);
     for (size_t i = 0; i < src->n_rules; i++)
-        g->rules[i] = (struct pipe_rule){ .glob = globs[rnd(4)],
-                                          .label = (int)rnd((uint32_t)g->p.n_labels) };
+        g->rules[i] =
+            (struct pipe_rule){.glob = globs[rnd(4)], .label = (int)rnd((uint32_t)g->p.n_labels)};
     uint32_t how = rnd(4);
     if (how == 0) {
-        src->detectors = NULL;  /* not given: every built-in detector */
+        src->detectors = NULL; /* not given: every built-in detector */
         return;
     }
     src->detectors_set = 1;
     if (how == 1)
-        return;                 /* "detectors": [] */
+        return; /* "detectors": [] */
     src->n_detectors = rnd(MAX_DET + 1);
     for (size_t i = 0; i < src->n_detectors; i++) {
         const struct pol_detector *d = &table[rnd((uint32_t)n_det)];
@@ -196,9 +214,9 @@ static void gen_source(struct gen *g)
     }
     src->n_custom = rnd(MAX_CUSTOM + 1);
     for (size_t i = 0; i < src->n_custom; i++)
-        g->custom[i] = (struct pipe_custom_detector){
-            .id = i ? "custom-b" : "custom-a", .regex = "ticket-[0-9]+",
-            .label = (int)rnd((uint32_t)g->p.n_labels) };
+        g->custom[i] = (struct pipe_custom_detector){.id = i ? "custom-b" : "custom-a",
+                                                     .regex = "ticket-[0-9]+",
+                                                     .label = (int)rnd((uint32_t)g->p.n_labels)};
 }
 
 /* An element name for stage s: mostly the ones its for_each provides, now and
@@ -216,7 +234,7 @@ static void gen_part(struct gen *g, size_t s, size_t pos, size_t k)
     struct pipe_tpl_part *part = &g->parts[s][k];
     char *text = g->part_text[s][k];
     uint32_t what = rnd(12);
-    *part = (struct pipe_tpl_part){ .is_field = 1, .text = text, .line = 1, .col = 1 };
+    *part = (struct pipe_tpl_part){.is_field = 1, .text = text, .line = 1, .col = 1};
     if (what < 5) {
         snprintf(text, 24, "%s", field_names[what == 4 ? F_DIFF : rnd(N_FIELDS)]);
     } else if (what < 8 && pos > 0) {
@@ -276,22 +294,24 @@ static void gen_stage_shape(struct gen *g, size_t s, size_t pos)
     st->on_sensitive = ons == 0 ? PIPE_ONS_SKIP : ons == 1 ? PIPE_ONS_REROUTE : PIPE_ONS_FAIL;
     st->reroute = -1;
     if (rnd(4) == 0)
-        st->declassify = (struct pipe_declassify){ .enabled = 1,
-                                                   .to = (int)rnd((uint32_t)g->p.n_labels),
-                                                   .no_verbatim_tokens = 8, .detectors = 1 };
+        st->declassify = (struct pipe_declassify){.enabled = 1,
+                                                  .to = (int)rnd((uint32_t)g->p.n_labels),
+                                                  .no_verbatim_tokens = 8,
+                                                  .detectors = 1};
 }
 
 static void gen_stage(struct gen *g, size_t s, size_t pos)
 {
     struct pipe_stage *st = &g->st[s];
-    *st = (struct pipe_stage){ .name = (char *)stage_names[s],
-                               .endpoint = rnd((uint32_t)g->p.n_endpoints),
-                               .model = (char *)models[rnd(g->tame ? 4 : 8)],
-                               .clearance = maybe_label(g), .deps = g->deps[s] };
+    *st = (struct pipe_stage){.name = (char *)stage_names[s],
+                              .endpoint = rnd((uint32_t)g->p.n_endpoints),
+                              .model = (char *)models[rnd(g->tame ? 4 : 8)],
+                              .clearance = maybe_label(g),
+                              .deps = g->deps[s]};
     gen_stage_shape(g, s, pos);
-    st->system = (struct pipe_tpl){ .parts = g->parts[s], .n_parts = rnd(MAX_SYS + 1) };
-    st->tpl = (struct pipe_tpl){ .parts = g->parts[s] + st->system.n_parts,
-                                 .n_parts = rnd(MAX_USER + 1) };
+    st->system = (struct pipe_tpl){.parts = g->parts[s], .n_parts = rnd(MAX_SYS + 1)};
+    st->tpl =
+        (struct pipe_tpl){.parts = g->parts[s] + st->system.n_parts, .n_parts = rnd(MAX_USER + 1)};
     for (size_t k = 0; k < st->system.n_parts + st->tpl.n_parts; k++)
         gen_part(g, s, pos, k);
     set_reads(g, s);
@@ -322,7 +342,7 @@ static void gen_reroutes(struct gen *g)
         size_t cand[MAX_ST], n = 0;
         if (st->on_sensitive != PIPE_ONS_REROUTE)
             continue;
-        if (!g->tame && rnd(12) == 0) {  /* refused: to itself, or to no stage */
+        if (!g->tame && rnd(12) == 0) { /* refused: to itself, or to no stage */
             st->reroute = rnd(2) ? (long)s : -1;
             st->standby = st->reroute >= 0;
             continue;
@@ -342,15 +362,21 @@ static void gen_reroutes(struct gen *g)
 static void gen_pipeline(struct gen *g)
 {
     memset(g, 0, sizeof(*g));
-    g->p = (struct pipeline){ .name = "prop", .file = "prop.json", .endpoints = g->ep,
-                              .n_endpoints = 1 + rnd(MAX_EP), .stages = g->st,
-                              .n_stages = 1 + rnd(MAX_ST), .order = g->order };
+    g->p = (struct pipeline){.name = "prop",
+                             .file = "prop.json",
+                             .endpoints = g->ep,
+                             .n_endpoints = 1 + rnd(MAX_EP),
+                             .stages = g->st,
+                             .n_stages = 1 + rnd(MAX_ST),
+                             .order = g->order};
     g->tame = rnd(2);
     gen_labels(g);
     gen_source(g);
     for (size_t i = 0; i < g->p.n_endpoints; i++) {
-        g->ep[i] = (struct pipe_endpoint){ .name = "ep", .url = "http://x", .declared_local =
-                                               g->tame || rnd(2), .clearance = maybe_label(g) };
+        g->ep[i] = (struct pipe_endpoint){.name = "ep",
+                                          .url = "http://x",
+                                          .declared_local = g->tame || rnd(2),
+                                          .clearance = maybe_label(g)};
         g->verified[i] = g->ep[i].declared_local && (g->tame || rnd(4) != 0);
     }
     size_t n_st = g->p.n_stages;
@@ -385,9 +411,9 @@ static int ref_clearance(const struct gen *g, size_t s, int remote)
     const struct pipe_endpoint *e = &g->ep[st->endpoint];
     int verified = g->verified[st->endpoint];
     if (e->declared_local && !verified)
-        return POL_NOTHING;  /* a local claim the network refutes: nothing at all */
+        return POL_NOTHING; /* a local claim the network refutes: nothing at all */
     if (verified && (ref_is_cloud_model(st->model) || remote))
-        return 0;  /* a cloud destination nobody declared: the bottom, whatever the stage says */
+        return 0; /* a cloud destination nobody declared: the bottom, whatever the stage says */
     int cap = e->clearance >= 0 ? e->clearance : verified ? top_of(g) : 0;
     int want = st->clearance >= 0 ? st->clearance : cap;
     return want < cap ? want : cap;
@@ -490,7 +516,7 @@ static int ref_leaf_declared(const struct gen *g, size_t s, const char *text)
     for (size_t f = 0; f < N_FIELDS; f++)
         if (strcmp(text, field_names[f]) == 0)
             return f == F_DIFF ? ref_content(g, f) : ref_field(g, f);
-    return top_of(g);  /* a name that means nothing: unknown means top */
+    return top_of(g); /* a name that means nothing: unknown means top */
 }
 
 static int ref_tool_declared(const struct gen *g, const char *tool)
@@ -499,7 +525,7 @@ static int ref_tool_declared(const struct gen *g, const char *tool)
         return ref_field(g, F_FILES);
     if (strcmp(tool, "git_log") == 0)
         return max_i(ref_field(g, F_TITLE), ref_field(g, F_FILES));
-    return ref_content(g, F_DIFF);  /* read_file, grep, diff */
+    return ref_content(g, F_DIFF); /* read_file, grep, diff */
 }
 
 static int ref_tier(const struct ref *r, int declared, int tier)
@@ -614,15 +640,16 @@ static void ref_init(struct ref *r, const struct gen *g, const int *remote)
 static void ref_stage(const struct ref *r, size_t s, struct ref_stage *out)
 {
     const struct pipe_stage *st = &r->g->st[s];
-    *out = (struct ref_stage){ .local = r->local[s], .clearance = r->clr[s],
-                               .over = ref_over_endpoint(r->g, s),
-                               .guarded = st->on_sensitive != PIPE_ONS_FAIL };
+    *out = (struct ref_stage){.local = r->local[s],
+                              .clearance = r->clr[s],
+                              .over = ref_over_endpoint(r->g, s),
+                              .guarded = st->on_sensitive != PIPE_ONS_FAIL};
     for (int tier = DECL; tier <= DET; tier++) {
         out->bound[tier] = walk_input(r, s, NO_CAP, tier);
         out->out[tier] = walk_output(r, s, NO_CAP, tier);
     }
-    out->declassified = st->declassify.enabled &&
-                        st->declassify.to < ref_output_undeclassified(r, s);
+    out->declassified =
+        st->declassify.enabled && st->declassify.to < ref_output_undeclassified(r, s);
     out->why_flow = !out->guarded && out->bound[DECL] > out->clearance;
     for (size_t t = 0; t < st->n_tools; t++)
         out->why_tool |= ref_tool_declared(r->g, st->tools[t]) > out->clearance;
@@ -630,7 +657,7 @@ static void ref_stage(const struct ref *r, size_t s, struct ref_stage *out)
         size_t t = (size_t)st->reroute;
         out->why_reroute = r->clr[t] < out->bound[DET] || (r->local[s] && !r->local[t]);
     } else {
-        out->why_reroute = st->on_sensitive == PIPE_ONS_REROUTE;  /* to itself or nothing */
+        out->why_reroute = st->on_sensitive == PIPE_ONS_REROUTE; /* to itself or nothing */
     }
     out->flow_ok = !(out->why_flow || out->why_tool || out->why_reroute);
     out->ok = out->flow_ok && !out->over;
@@ -677,10 +704,10 @@ static void dump_stage(const struct gen *g, size_t s)
 {
     const struct pipe_stage *st = &g->st[s];
     print_message("  %s: endpoint %zu model %s remote %d clearance %s kind %d scope %d "
-                  "for_each %s on_sensitive %s", st->name, st->endpoint, st->model, g->remote[s],
-                  st->clearance >= 0 ? lbl(g, st->clearance) : "-", (int)st->kind,
-                  (int)st->scope, st->for_each ? st->for_each : "-",
-                  ons_names[st->on_sensitive]);
+                  "for_each %s on_sensitive %s",
+                  st->name, st->endpoint, st->model, g->remote[s],
+                  st->clearance >= 0 ? lbl(g, st->clearance) : "-", (int)st->kind, (int)st->scope,
+                  st->for_each ? st->for_each : "-", ons_names[st->on_sensitive]);
     if (st->reroute >= 0)
         print_message(":%s", stage_names[st->reroute]);
     print_message("%s declassify %s\n    system/user %zu/%zu reads:", st->standby ? " standby" : "",
@@ -699,8 +726,8 @@ static void dump_stage(const struct gen *g, size_t s)
 
 static void dump_case(const struct gen *g)
 {
-    print_message("case %d of seed %#llx (replay: BH_PROP_SEED=%#llx BH_PROP_CASE=%d):\n",
-                  cur_case, (unsigned long long)run_seed, (unsigned long long)run_seed, cur_case);
+    print_message("case %d of seed %#llx (replay: BH_PROP_SEED=%#llx BH_PROP_CASE=%d):\n", cur_case,
+                  (unsigned long long)run_seed, (unsigned long long)run_seed, cur_case);
     dump_source(g);
     print_message("  run order:");
     for (size_t k = 0; k < g->p.n_stages; k++)
@@ -722,12 +749,12 @@ static void expect_label(const struct gen *g, const char *where, size_t s, const
         dump_case(g);
     cur_dumped = 1;
     print_message("MISMATCH seed %#llx case %d %s stage %s: %s expected %s (%d) got %s (%d)\n",
-                  (unsigned long long)run_seed, cur_case, where, stage_names[s], what,
-                  lbl(g, want), want, lbl(g, got), got);
+                  (unsigned long long)run_seed, cur_case, where, stage_names[s], what, lbl(g, want),
+                  want, lbl(g, got), got);
 }
 
-static void expect_flag(const struct gen *g, const char *where, size_t s, const char *what,
-                        int got, int want)
+static void expect_flag(const struct gen *g, const char *where, size_t s, const char *what, int got,
+                        int want)
 {
     if (!!got == !!want)
         return;
@@ -789,7 +816,7 @@ static void check_data_edge(const struct gen *g, const struct ref *r, const stru
         is_tool |= strcmp(via, g->st[to].tools[t]) == 0;
     long up = is_tool ? -1 : ref_upstream(g, to, via);
     for (int tier = DECL; tier <= DET; tier++)
-        bound[tier] = is_tool ? ref_tool_tier(r, via, tier)
+        bound[tier] = is_tool   ? ref_tool_tier(r, via, tier)
                       : up >= 0 ? want[up].out[tier]
                                 : ref_tier(r, ref_leaf_declared(g, to, via), tier);
     expect_flag(g, "graph edge from a stage node", to, via, from->kind == POL_NODE_STAGE, up >= 0);
@@ -810,9 +837,9 @@ static void check_reroute_edge(const struct gen *g, const struct ref_stage *want
     size_t origin = graph->nodes[e->from].stage, to = graph->nodes[e->to].stage;
     expect_flag(g, "graph reroute edge", origin, "from a stage node",
                 graph->nodes[e->from].kind == POL_NODE_STAGE, 1);
-    expect_flag(g, "graph reroute edge", origin, "from a rerouting stage to its target",
-                g->st[origin].on_sensitive == PIPE_ONS_REROUTE && (size_t)g->st[origin].reroute == to,
-                1);
+    expect_flag(
+        g, "graph reroute edge", origin, "from a rerouting stage to its target",
+        g->st[origin].on_sensitive == PIPE_ONS_REROUTE && (size_t)g->st[origin].reroute == to, 1);
     expect_label(g, "graph reroute edge", origin, "bound", e->bound, want[origin].bound[DECL]);
     expect_label(g, "graph reroute edge", origin, "bound_detect", e->bound_detect,
                  want[origin].bound[DET]);
@@ -834,7 +861,7 @@ static void check_edge_counts(const struct gen *g, const struct pol_graph *graph
     }
     expect_label(g, "graph", s, "data edges (reads and tools)", (int)data,
                  (int)(st->n_reads + st->n_tools));
-    if (st->reroute != (long)s)  /* a reroute to itself may or may not be drawn */
+    if (st->reroute != (long)s) /* a reroute to itself may or may not be drawn */
         expect_label(g, "graph", s, "reroute edges", (int)reroutes, st->reroute >= 0);
 }
 
@@ -862,9 +889,10 @@ static void check_graph(const struct gen *g, const struct ref *r, const struct r
 {
     struct pol_endpoint_fact facts[MAX_EP];
     for (size_t i = 0; i < g->p.n_endpoints; i++)
-        facts[i] = (struct pol_endpoint_fact){
-            .local = g->verified[i], .declared_cloud = !g->ep[i].declared_local,
-            .addr_kind = g->verified[i] ? POL_ADDR_LOOPBACK : POL_ADDR_PUBLIC };
+        facts[i] = (struct pol_endpoint_fact){.local = g->verified[i],
+                                              .declared_cloud = !g->ep[i].declared_local,
+                                              .addr_kind = g->verified[i] ? POL_ADDR_LOOPBACK
+                                                                          : POL_ADDR_PUBLIC};
     struct pol_graph graph;
     pol_graph_init(&graph, &g->p, facts);
     size_t refused = 0;
@@ -920,8 +948,8 @@ static void check_one(const struct gen *g, struct stats *stats)
     size_t bad = with_facts ? pol_check_facts(&g->p, g->verified, g->remote, rep)
                             : pol_check(&g->p, g->verified, rep);
     ref_init(&r, g, remote);
-    ref_init(&r_graph, g, no_remote);  /* the graph knows nothing of remote models */
-    size_t ref_bad = 0;  /* pol_check leaves the clearance over the endpoint's to the graph */
+    ref_init(&r_graph, g, no_remote); /* the graph knows nothing of remote models */
+    size_t ref_bad = 0; /* pol_check leaves the clearance over the endpoint's to the graph */
     for (size_t s = 0; s < g->p.n_stages; s++) {
         ref_stage(&r, s, &want[s]);
         ref_stage(&r_graph, s, &want_graph[s]);
@@ -953,7 +981,7 @@ static void check_refuses_exactly_what_brute_force_refuses(void **state)
 {
     (void)state;
     static struct gen g;
-    struct stats stats = { 0 };
+    struct stats stats = {0};
     run_seed = env_u64("BH_PROP_SEED", 0x9e3779b97f4a7c15u);
     int only = getenv("BH_PROP_CASE") ? (int)env_u64("BH_PROP_CASE", 0) : -1;
     for (int n = only >= 0 ? only : 0; n < (only >= 0 ? only + 1 : N_CASES); n++) {
@@ -965,8 +993,8 @@ static void check_refuses_exactly_what_brute_force_refuses(void **state)
     }
     print_stats(&stats);
     if (n_mismatch > 0)
-        fail_msg("%zu mismatches with the reference (the first %d are listed above)",
-                 n_mismatch, MAX_REPORTS);
+        fail_msg("%zu mismatches with the reference (the first %d are listed above)", n_mismatch,
+                 MAX_REPORTS);
     if (only >= 0)
         return;
     /* The generator must exercise every rule both ways, or the property says little. */

@@ -29,17 +29,19 @@ static const char high_findings[] =
     "\"message\":\"a | b\\n<script>x</script> [link](http://x)\"},"
     "{\"path\":\"src/b.c\",\"line\":9,\"severity\":\"low\",\"message\":\"minor\"}]";
 
-static void task(struct fx *f, const char *item, const char *stage, int state,
-                 const char *text)
+static void task(struct fx *f, const char *item, const char *stage, int state, const char *text)
 {
     int64_t item_id = 0, id = 0;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(store_item_put(f->s, f->run, item, &item_id, &err), 0);
     assert_int_equal(store_task_put(f->s, f->run, item_id, stage, NULL, &id, &err), 0);
     if (state == STORE_PENDING)
         return;
-    struct store_result r = { .state = state, .label = "internal", .endpoint = "gpu-box",
-                              .locality = "local", .model = "m:7b" };
+    struct store_result r = {.state = state,
+                             .label = "internal",
+                             .endpoint = "gpu-box",
+                             .locality = "local",
+                             .model = "m:7b"};
     if (state == STORE_DONE)
         r.output = text;
     else
@@ -50,13 +52,13 @@ static void task(struct fx *f, const char *item, const char *stage, int state,
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     int resumed = 0;
     strcpy(f->dir, "/tmp/bh-report-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     assert_int_equal(store_open(&f->s, f->dir, &err), 0);
     assert_int_equal(store_run_open(f->s, "k", "p", &f->run, &resumed, &err), 0);
-    char *stages[] = { "review" };
+    char *stages[] = {"review"};
     assert_int_equal(store_run_set_findings(f->s, f->run, stages, 1, &err), 0);
     task(f, "refs/pull/1/head", "review", STORE_DONE, high_findings);
     task(f, "refs/pull/1/head", "summary", STORE_DONE, "all **fine**");
@@ -84,8 +86,8 @@ static char *report_capped(struct fx *f, const char *format, int fail_on, size_t
     char *buf = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);
-    struct rep_opts o = { format, fail_on, max_bytes, NULL };
-    struct bh_err err = { 0 };
+    struct rep_opts o = {format, fail_on, max_bytes, NULL};
+    struct bh_err err = {0};
     assert_int_equal(rep_write(f->s, f->run, &o, out, &err), 0);
     fclose(out);
     return buf;
@@ -146,7 +148,8 @@ static void junit_counts_failures_errors_and_skipped(void **state)
 static void junit_escapes_xml_and_replaces_what_xml_cannot_hold(void **state)
 {
     char *x = report(*state, "junit", -1);
-    assert_non_null(strstr(x, "message=\"model down &lt;&amp;&gt;&quot;&apos;  \xEF\xBF\xBD end\""));
+    assert_non_null(
+        strstr(x, "message=\"model down &lt;&amp;&gt;&quot;&apos;  \xEF\xBF\xBD end\""));
     assert_null(strchr(x, '\x01'));
     free(x);
 }
@@ -154,12 +157,14 @@ static void junit_escapes_xml_and_replaces_what_xml_cannot_hold(void **state)
 static void md_escapes_findings_and_lists_what_did_not_run(void **state)
 {
     char *m = report(*state, "md", STAGE_SEV_HIGH);
-    assert_non_null(strstr(m, "| high | src/a.c:3–5 | r1 | a \\| b<br>&lt;script&gt;x&lt;/script&gt; "
-                              "\\[link\\](http://x) | review |"));
+    assert_non_null(strstr(m,
+                           "| high | src/a.c:3–5 | r1 | a \\| b<br>&lt;script&gt;x&lt;/script&gt; "
+                           "\\[link\\](http://x) | review |"));
     assert_non_null(strstr(m, "2 findings: 1 high, 1 low — 1 at or above high (--fail-on)"));
     assert_non_null(strstr(m, "**This report is incomplete**"));
-    assert_non_null(strstr(m, "| refs/pull/2/head | summary |  | withheld | label confidential above "
-                              "internal |"));
+    assert_non_null(strstr(m,
+                           "| refs/pull/2/head | summary |  | withheld | label confidential above "
+                           "internal |"));
     assert_non_null(strstr(m, "| refs/pull/3/head | review |  | pending | not run yet |"));
     assert_non_null(strstr(m, "2 findings (in the table above)"));
     assert_non_null(strstr(m, "all **fine**")); /* a text output renders as written */
@@ -181,7 +186,7 @@ static void outcome_counts_states_and_findings(void **state)
 {
     struct fx *f = *state;
     struct rep_outcome o;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(rep_outcome(f->s, f->run, &o, &err), 0);
     assert_int_equal(o.tasks, 5);
     assert_int_equal(o.done, 2);
@@ -196,7 +201,7 @@ static void outcome_counts_states_and_findings(void **state)
 static void annotations_escape_data_and_properties(void **state)
 {
     struct fx *f = *state;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     char *buf = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);
@@ -211,8 +216,8 @@ static void annotations_escape_data_and_properties(void **state)
 static void unknown_format_is_refused(void **state)
 {
     struct fx *f = *state;
-    struct rep_opts o = { "xml", -1, 0, NULL };
-    struct bh_err err = { 0 };
+    struct rep_opts o = {"xml", -1, 0, NULL};
+    struct bh_err err = {0};
     assert_int_equal(rep_write(f->s, f->run, &o, stdout, &err), BH_EINVAL);
     assert_string_equal(err.msg, "unknown report format 'xml' (known: md, jsonl, sarif, junit, "
                                  "github-review)");
@@ -225,9 +230,9 @@ static char *report_cleared(struct fx *f, const char *format, const char *cleara
     char *buf = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);
-    struct rep_opts o = { format, -1, 0, clearance };
-    struct bh_err err = { 0 };
-    char *labels[] = { "public", "internal", "confidential" };
+    struct rep_opts o = {format, -1, 0, clearance};
+    struct bh_err err = {0};
+    char *labels[] = {"public", "internal", "confidential"};
     assert_int_equal(store_run_set_labels(f->s, f->run, labels, 3, &err), 0);
     assert_int_equal(rep_write(f->s, f->run, &o, out, &err), want);
     if (want)
@@ -243,7 +248,7 @@ static char *report_cleared(struct fx *f, const char *format, const char *cleara
 static void report_clearance_holds_back_what_is_above_it(void **state)
 {
     struct fx *f = *state;
-    const char *formats[] = { "md", "jsonl", "sarif", "junit", "github-review" };
+    const char *formats[] = {"md", "jsonl", "sarif", "junit", "github-review"};
     for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
         char *r = report_cleared(f, formats[i], "public", 0);
         assert_null(strstr(r, "fine"));

@@ -657,8 +657,7 @@ static void src_files_sample_folder_lists_as_the_documents_pipeline_expects(void
     };
     assert_keys(&l, want, sizeof(want) / sizeof(want[0]));
     assert_int_equal(l.n_notes, 2);
-    assert_string_equal(why_of(&l, "letters/scan-0042.txt"),
-                        "binary: a NUL byte at offset 15");
+    assert_string_equal(why_of(&l, "letters/scan-0042.txt"), "binary: a NUL byte at offset 15");
     assert_non_null(strstr(why_of(&l, "notes/meeting-transcript.txt"), "the cap is 262144"));
     /* What the detectors are meant to find is there, as committed. */
     assert_non_null(strstr(src_item_field(item_of(&l, "config/backup-settings.json"), "doc.text"),

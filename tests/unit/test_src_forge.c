@@ -20,7 +20,7 @@
 static struct src_forge_pr *parse_ok(const char *text, size_t *n)
 {
     struct src_forge_pr *prs = NULL;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     int rc = src_forge_parse(&prs, n, text, strlen(text), "prs.json", &err);
     if (rc != 0)
         fail_msg("unexpected error: %s: %s", err.path, err.msg);
@@ -31,13 +31,13 @@ static void gh_list_gives_every_field_and_the_pull_ref(void **state)
 {
     (void)state;
     size_t n = 0;
-    struct src_forge_pr *prs = parse_ok(
-        "[{\"number\": 12, \"title\": \"Fix\", \"body\": \"b\\r\\nody\","
-        " \"author\": {\"login\": \"octocat\", \"is_bot\": false},"
-        " \"labels\": [{\"name\": \"bug\", \"color\": \"x\"}, {\"name\": \"ui\"}],"
-        " \"isDraft\": true, \"headRefOid\": \"" OID1 "\", \"baseRefName\": \"dev\","
-        " \"headRefName\": \"fix\"}]",
-        &n);
+    struct src_forge_pr *prs =
+        parse_ok("[{\"number\": 12, \"title\": \"Fix\", \"body\": \"b\\r\\nody\","
+                 " \"author\": {\"login\": \"octocat\", \"is_bot\": false},"
+                 " \"labels\": [{\"name\": \"bug\", \"color\": \"x\"}, {\"name\": \"ui\"}],"
+                 " \"isDraft\": true, \"headRefOid\": \"" OID1 "\", \"baseRefName\": \"dev\","
+                 " \"headRefName\": \"fix\"}]",
+                 &n);
     assert_int_equal(n, 1);
     assert_string_equal(prs[0].key, "refs/pull/12/head");
     assert_string_equal(prs[0].number, "12");
@@ -83,44 +83,47 @@ static void an_empty_list_is_no_pull_request(void **state)
     assert_int_equal(n, 0);
 }
 
-#define GH_OK(extra)                                                                          \
-    "[{\"number\": 1, \"title\": \"t\", \"body\": \"\", \"author\": {\"login\": \"a\"},"     \
-    " \"labels\": [], \"isDraft\": false, \"headRefOid\": \"" OID1 "\","                     \
+#define GH_OK(extra)                                                                               \
+    "[{\"number\": 1, \"title\": \"t\", \"body\": \"\", \"author\": {\"login\": \"a\"},"           \
+    " \"labels\": [], \"isDraft\": false, \"headRefOid\": \"" OID1 "\","                           \
     " \"baseRefName\": \"main\"" extra "}"
 
 static const struct {
     const char *text;
-    int line;               /* 0: a value error, with path */
+    int line; /* 0: a value error, with path */
     const char *path;
     const char *words;
 } bad[] = {
-    { "[{\"number\": 1,\n  \"title\": }]", 2, "", "not valid JSON" },
-    { "{\"number\": 1}", 0, "$", "expected an array of pull requests, got an object" },
-    { "[{\"id\": 1}]", 0, "[0]", "\"iid\" and \"sha\"" },
-    { "[3]", 0, "[0]", "got an integer" },
-    { GH_OK("") ", 5]", 0, "[1]", "expected an object (one pull request), got an integer" },
-    { "[{\"number\": \"1\"}]", 0, "[0].number", "a positive integer), got a string" },
-    { "[{\"number\": 0}]", 0, "[0].number", "got a number below 1" },
-    { "[{\"number\": 1, \"headRefOid\": \"" OID1 "\"}]", 0, "[0].title",
-      "expected a string, got nothing (the key is missing)" },
-    { "[{\"number\": 1, \"title\": \"t\", \"body\": 2}]", 0, "[0].body", "a string or null" },
-    { "[{\"number\": 1, \"title\": \"t\", \"body\": \"\", \"author\": \"a\"}]", 0, "[0].author",
-      "an object with \"login\"" },
-    { "[{\"number\": 1, \"title\": \"t\", \"body\": \"\", \"author\": {\"login\": \"a\"},"
-      " \"labels\": [{\"color\": \"x\"}]}]", 0, "[0].labels[0]", "a label name" },
-    { "[{\"number\": 1, \"title\": \"t\", \"body\": \"\", \"author\": {\"login\": \"a\"},"
-      " \"labels\": [], \"isDraft\": \"no\"}]", 0, "[0].isDraft", "true or false" },
-    { "[{\"number\": 1, \"title\": \"t\", \"body\": \"\", \"author\": {\"login\": \"a\"},"
-      " \"labels\": [], \"isDraft\": false, \"headRefOid\": \"main\"}]", 0, "[0].headRefOid",
-      "a commit id (40 hex digits), got another string" },
-    { "[{\"number\": 1, \"title\": \"t\", \"body\": \"\", \"author\": {\"login\": \"a\"},"
-      " \"labels\": [], \"isDraft\": false, \"headRefOid\": \"" OID1 "\"}]", 0,
-      "[0].baseRefName", "gh pr list --state open --json" },
-    { "[{\"iid\": 1, \"title\": \"t\", \"description\": \"\", \"author\": {\"login\": \"a\"}}]",
-      0, "[0].author", "an object with \"username\"" },
-    { "[{\"iid\": 1, \"title\": \"t\", \"description\": \"\", \"author\": null, \"labels\": [],"
-      " \"sha\": \"" OID1 "\"}]", 0, "[0].draft", "merge_requests?state=opened" },
-    { "[{\"number\": 1, \"number\": 2}]", 1, "", "duplicate" },
+    {"[{\"number\": 1,\n  \"title\": }]", 2, "", "not valid JSON"},
+    {"{\"number\": 1}", 0, "$", "expected an array of pull requests, got an object"},
+    {"[{\"id\": 1}]", 0, "[0]", "\"iid\" and \"sha\""},
+    {"[3]", 0, "[0]", "got an integer"},
+    {GH_OK("") ", 5]", 0, "[1]", "expected an object (one pull request), got an integer"},
+    {"[{\"number\": \"1\"}]", 0, "[0].number", "a positive integer), got a string"},
+    {"[{\"number\": 0}]", 0, "[0].number", "got a number below 1"},
+    {"[{\"number\": 1, \"headRefOid\": \"" OID1 "\"}]", 0, "[0].title",
+     "expected a string, got nothing (the key is missing)"},
+    {"[{\"number\": 1, \"title\": \"t\", \"body\": 2}]", 0, "[0].body", "a string or null"},
+    {"[{\"number\": 1, \"title\": \"t\", \"body\": \"\", \"author\": \"a\"}]", 0, "[0].author",
+     "an object with \"login\""},
+    {"[{\"number\": 1, \"title\": \"t\", \"body\": \"\", \"author\": {\"login\": \"a\"},"
+     " \"labels\": [{\"color\": \"x\"}]}]",
+     0, "[0].labels[0]", "a label name"},
+    {"[{\"number\": 1, \"title\": \"t\", \"body\": \"\", \"author\": {\"login\": \"a\"},"
+     " \"labels\": [], \"isDraft\": \"no\"}]",
+     0, "[0].isDraft", "true or false"},
+    {"[{\"number\": 1, \"title\": \"t\", \"body\": \"\", \"author\": {\"login\": \"a\"},"
+     " \"labels\": [], \"isDraft\": false, \"headRefOid\": \"main\"}]",
+     0, "[0].headRefOid", "a commit id (40 hex digits), got another string"},
+    {"[{\"number\": 1, \"title\": \"t\", \"body\": \"\", \"author\": {\"login\": \"a\"},"
+     " \"labels\": [], \"isDraft\": false, \"headRefOid\": \"" OID1 "\"}]",
+     0, "[0].baseRefName", "gh pr list --state open --json"},
+    {"[{\"iid\": 1, \"title\": \"t\", \"description\": \"\", \"author\": {\"login\": \"a\"}}]", 0,
+     "[0].author", "an object with \"username\""},
+    {"[{\"iid\": 1, \"title\": \"t\", \"description\": \"\", \"author\": null, \"labels\": [],"
+     " \"sha\": \"" OID1 "\"}]",
+     0, "[0].draft", "merge_requests?state=opened"},
+    {"[{\"number\": 1, \"number\": 2}]", 1, "", "duplicate"},
 };
 
 static void malformed_lists_name_the_place_and_what_was_expected(void **state)
@@ -129,7 +132,7 @@ static void malformed_lists_name_the_place_and_what_was_expected(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct src_forge_pr *prs = NULL;
         size_t n = 0;
-        struct bh_err err = { 0 };
+        struct bh_err err = {0};
         int rc = src_forge_parse(&prs, &n, bad[i].text, strlen(bad[i].text), "prs.json", &err);
         if (rc != BH_EINVAL || strcmp(err.file, "prs.json") != 0 || err.line != bad[i].line ||
             strcmp(err.path, bad[i].path) != 0 || !strstr(err.msg, bad[i].words))
@@ -156,11 +159,11 @@ static void ref_based_items_get_the_forge_fields_empty(void **state)
 static void a_missing_list_file_is_not_found(void **state)
 {
     (void)state;
-    struct src_forge_opts o = { .file = "/nonexistent/prs.json", .repo = "." };
+    struct src_forge_opts o = {.file = "/nonexistent/prs.json", .repo = "."};
     struct src_item *items = NULL;
     struct src_note *notes = NULL;
     size_t n = 0, n_notes = 0;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     assert_int_equal(src_forge_list(&items, &n, &notes, &n_notes, &o, &err), BH_ENOTFOUND);
     assert_non_null(strstr(err.msg, "cannot open the pull request list '/nonexistent/prs.json'"));
 }

@@ -422,8 +422,8 @@ static void moves_make(void)
 static void moves_list(size_t max_diff, struct src_item **items, size_t *n)
 {
     moves_make();
-    struct src_git_opts o = {.repo = fx.repo, .pulls = "refs/moves/*", .base = "movebase",
-                             .max_diff = max_diff};
+    struct src_git_opts o = {
+        .repo = fx.repo, .pulls = "refs/moves/*", .base = "movebase", .max_diff = max_diff};
     list_ok(&o, items, n);
     assert_int_equal(*n, 3);
 }
@@ -434,8 +434,7 @@ static void src_git_rename_part_carries_both_paths_and_whole_files(void **state)
     struct src_item *items = NULL;
     size_t n = 0;
     moves_list(0, &items, &n);
-    assert_string_equal(src_item_field(&items[0], "pr.files"),
-                        "R\tconf/app.txt -> docs/app.txt\n");
+    assert_string_equal(src_item_field(&items[0], "pr.files"), "R\tconf/app.txt -> docs/app.txt\n");
     const struct src_field *d = src_item_find(&items[0], "pr.diff");
     assert_int_equal(d->n_parts, 1);
     assert_string_equal(d->parts[0].path, "docs/app.txt");
@@ -461,7 +460,9 @@ static void src_git_rename_below_gits_threshold_is_a_delete_and_an_add(void **st
     moves_list(0, &items, &n);
     /* git itself does not pair it either. */
     assert_int_equal(sh("cd '%s' && git diff --name-status -M movebase refs/moves/2/head | "
-                        "grep -q '^R'", fx.repo), 1);
+                        "grep -q '^R'",
+                        fx.repo),
+                     1);
     assert_string_equal(src_item_field(&items[1], "pr.files"),
                         "D\tconf/app.txt\nA\tdocs/app.txt\n");
     const struct src_field *d = src_item_find(&items[1], "pr.diff");
@@ -532,8 +533,8 @@ static void src_git_files_line_path_gives_both_paths_of_a_move(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t len = 0, old_len = 99;
         const char *old = "x";
-        const char *p = src_git_files_line_path(cases[i].line, strlen(cases[i].line), &len, &old,
-                                                &old_len);
+        const char *p =
+            src_git_files_line_path(cases[i].line, strlen(cases[i].line), &len, &old, &old_len);
         assert_int_equal(len, strlen(cases[i].path));
         assert_memory_equal(p, cases[i].path, len);
         if (cases[i].old) {
@@ -710,9 +711,12 @@ static void src_git_pulls_several_globs_once_each_minus_exclude(void **state)
     size_t n = 0;
     const char *more[] = {"refs/pull/2/*", "refs/pull/1/head"};
     const char *ex[] = {"refs/pull/3*", "*/5/*"};
-    struct src_git_opts o = {.repo = fx.repo, .pulls = "refs/pull/[1-4]/head",
-                             .more_pulls = more, .n_more_pulls = 2,
-                             .exclude = ex, .n_exclude = 2};
+    struct src_git_opts o = {.repo = fx.repo,
+                             .pulls = "refs/pull/[1-4]/head",
+                             .more_pulls = more,
+                             .n_more_pulls = 2,
+                             .exclude = ex,
+                             .n_exclude = 2};
     list_ok(&o, &items, &n);
     assert_int_equal(n, 3);
     assert_string_equal(items[0].key, "refs/pull/1/head");

@@ -60,9 +60,14 @@ static void task(struct fx *f, const char *item, const char *stage, int state, i
     assert_int_equal(store_task_set_running(f->s, id, &f->err), 0);
     if (state == STORE_RUNNING)
         return;
-    struct store_result r = { .state = state, .output = "x", .label = "internal",
-                              .endpoint = endpoint, .model = "m", .cached = cached,
-                              .prompt_tokens = 100, .output_tokens = 10 };
+    struct store_result r = {.state = state,
+                             .output = "x",
+                             .label = "internal",
+                             .endpoint = endpoint,
+                             .model = "m",
+                             .cached = cached,
+                             .prompt_tokens = 100,
+                             .output_tokens = 10};
     assert_int_equal(store_task_finish(f->s, id, &r, &f->err), 0);
 }
 

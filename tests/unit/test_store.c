@@ -778,7 +778,7 @@ static void run_findings_stages_round_trip_and_refuse_a_newline(void **state)
     int resumed = 0;
     open_ok(f);
     assert_int_equal(store_run_open(f->s, "k", "review", &id, &resumed, &f->err), 0);
-    char *stages[] = { "review", "lint-file" };
+    char *stages[] = {"review", "lint-file"};
     assert_int_equal(store_run_set_findings(f->s, id, stages, 2, &f->err), 0);
     char **got = NULL;
     size_t n = 0;
@@ -789,7 +789,7 @@ static void run_findings_stages_round_trip_and_refuse_a_newline(void **state)
     for (size_t i = 0; i < n; i++)
         free(got[i]);
     free(got);
-    char *bad[] = { "a\nb" };
+    char *bad[] = {"a\nb"};
     assert_int_equal(store_run_set_findings(f->s, id, bad, 1, &f->err), BH_EINVAL);
     assert_string_equal(f->err.msg, "stage 'a\nb' holds a newline");
     assert_int_equal(store_run_findings(f->s, id + 1, &got, &n, &f->err), BH_ENOTFOUND);

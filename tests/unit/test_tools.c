@@ -26,8 +26,8 @@
 
 enum { PUB, INT, CONF, RESTR };
 
-static char *labels[] = { "public", "internal", "confidential", "restricted" };
-static char *fields[] = { "pr.title", "pr.files", "pr.diff" };
+static char *labels[] = {"public", "internal", "confidential", "restricted"};
+static char *fields[] = {"pr.title", "pr.files", "pr.diff"};
 
 static struct {
     char tmp[64];
@@ -104,8 +104,8 @@ static void pipeline_init(void)
     fx.field_labels[1] = INT;
     fx.field_labels[2] = CONF;
     fx.p.source.field_labels = fx.field_labels;
-    fx.rules[0] = (struct pipe_rule){ "docs/**", INT, 1, 1 };
-    fx.rules[1] = (struct pipe_rule){ "**/*.pem", RESTR, 2, 1 };
+    fx.rules[0] = (struct pipe_rule){"docs/**", INT, 1, 1};
+    fx.rules[1] = (struct pipe_rule){"**/*.pem", RESTR, 2, 1};
     fx.p.source.rules = fx.rules;
     fx.p.source.n_rules = 2;
 }
@@ -131,7 +131,7 @@ static int disk_dirty(void)
 static int group_setup(void **state)
 {
     (void)state;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     snprintf(fx.tmp, sizeof(fx.tmp), "/tmp/bh-tools-XXXXXX");
     if (!mkdtemp(fx.tmp))
         return -1;
@@ -140,7 +140,7 @@ static int group_setup(void **state)
         fprintf(stderr, "test_tools: fixtures/make-repo.sh failed; set BH_SOURCE_DIR\n");
         return -1;
     }
-    struct src_git_opts o = { .repo = fx.repo };
+    struct src_git_opts o = {.repo = fx.repo};
     if (src_git_list(&fx.items, &fx.n, &o, &err) != 0) {
         bh_err_print(&err, stderr);
         return -1;
@@ -167,12 +167,12 @@ static struct stage_tools *pr(int n)
 {
     if (fx.open[n])
         return fx.open[n];
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     const struct src_item *it = n ? &fx.items[n - 1] : NULL;
-    struct stage_tools_opts o = { .repo = fx.repo,
-                                  .head = it ? strstr(it->version, "..") + 2 : "refs/test/latin1",
-                                  .diff = it ? src_item_find(it, "pr.diff") : NULL,
-                                  .lab = fx.lab };
+    struct stage_tools_opts o = {.repo = fx.repo,
+                                 .head = it ? strstr(it->version, "..") + 2 : "refs/test/latin1",
+                                 .diff = it ? src_item_find(it, "pr.diff") : NULL,
+                                 .lab = fx.lab};
     int rc = stage_tools_open(&fx.open[n], &o, &err);
     if (rc)
         bh_err_print(&err, stderr);
@@ -245,9 +245,12 @@ static void read_file_numbers_lines_and_honours_a_range(void **state)
 static void read_file_refuses_paths_outside_the_tree(void **state)
 {
     (void)state;
-    const char *bad[] = { "{\"path\":\"../secret.txt\"}", "{\"path\":\"/etc/passwd\"}",
-                          "{\"path\":\"src/../../secret.txt\"}", "{\"path\":\"./src/main.c\"}",
-                          "{\"path\":\"\"}", "{\"path\":\"src//main.c\"}" };
+    const char *bad[] = {"{\"path\":\"../secret.txt\"}",
+                         "{\"path\":\"/etc/passwd\"}",
+                         "{\"path\":\"src/../../secret.txt\"}",
+                         "{\"path\":\"./src/main.c\"}",
+                         "{\"path\":\"\"}",
+                         "{\"path\":\"src//main.c\"}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct stage_tool_result r = call(1, "read_file", bad[i]);
         assert_int_equal(r.status, STAGE_TOOL_MALFORMED);
@@ -292,10 +295,9 @@ static void read_file_of_a_folder_or_binary_is_an_error(void **state)
 static void read_file_is_capped_and_says_where_to_read_on(void **state)
 {
     (void)state;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     struct stage_tools *t = NULL;
-    struct stage_tools_opts o = { .repo = fx.repo, .head = "main", .lab = fx.lab,
-                                  .max_result = 120 };
+    struct stage_tools_opts o = {.repo = fx.repo, .head = "main", .lab = fx.lab, .max_result = 120};
     assert_int_equal(stage_tools_open(&t, &o, &err), 0);
     struct stage_tool_result r;
     stage_tools_call(t, "read_file", "{\"path\":\"src/parser.c\"}", &r);
@@ -327,7 +329,7 @@ static void list_files_lists_the_head_tree_by_dir_and_glob(void **state)
     has(r.text, "deploy/staging.pem\n");
     has(r.text, "src/parser.c\n");
     lacks(r.text, "untracked.txt");
-    lacks(r.text, "latin1.txt"); /* another commit's file */
+    lacks(r.text, "latin1.txt");    /* another commit's file */
     assert_int_equal(r.label, INT); /* as pr.files: names, not contents */
     stage_tool_result_release(&r);
     r = call(3, "list_files", "{\"dir\":\"src/\"}");
@@ -403,7 +405,7 @@ static void git_log_lists_commits_from_the_head(void **state)
     assert_int_equal(r.status, STAGE_TOOL_OK);
     has(r.text, " Bulkhead Fixture: Accept spaces after an operator in the parser\n");
     has(r.text, "Skip leading whitespace in expressions"); /* PR 1's base */
-    assert_int_equal(r.label, INT);        /* pr.title joined with pr.files */
+    assert_int_equal(r.label, INT);                        /* pr.title joined with pr.files */
     stage_tool_result_release(&r);
     r = call(6, "git_log", "{\"path\":\"docs\"}");
     has(r.text, "Document the line limit and build with debug info");
@@ -450,19 +452,19 @@ static void diff_without_a_diff_says_so(void **state)
 
 static struct stage_tools *no_rules(const char *head, const struct src_field *diff)
 {
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     if (!nr.lab) {
         nr.p = fx.p;
         nr.p.source.rules = NULL;
         nr.p.source.n_rules = 0;
-        nr.custom[0] = (struct pipe_custom_detector){ "deploy-path", "deploy/[a-z]+\\.pem", CONF };
-        nr.custom[1] = (struct pipe_custom_detector){ "rotated", "ROTATED-[0-9]+", RESTR };
+        nr.custom[0] = (struct pipe_custom_detector){"deploy-path", "deploy/[a-z]+\\.pem", CONF};
+        nr.custom[1] = (struct pipe_custom_detector){"rotated", "ROTATED-[0-9]+", RESTR};
         nr.p.source.custom = nr.custom;
         nr.p.source.n_custom = 2;
         assert_int_equal(pol_labeller_new(&nr.lab, &nr.p, &err), 0);
     }
     struct stage_tools *t = NULL;
-    struct stage_tools_opts o = { .repo = fx.repo, .head = head, .diff = diff, .lab = nr.lab };
+    struct stage_tools_opts o = {.repo = fx.repo, .head = head, .diff = diff, .lab = nr.lab};
     assert_int_equal(stage_tools_open(&t, &o, &err), 0);
     return t;
 }
@@ -485,14 +487,16 @@ static const char *head_of(int n)
 static void a_slice_of_a_pem_is_labelled_by_the_whole_file(void **state)
 {
     (void)state;
-    struct stage_tool_result r = call(3, "read_file", "{\"path\":\"deploy/staging.pem\","
+    struct stage_tool_result r = call(3, "read_file",
+                                      "{\"path\":\"deploy/staging.pem\","
                                       "\"start_line\":2,\"end_line\":4}");
     assert_int_equal(r.status, STAGE_TOOL_OK);
     lacks(r.text, "BEGIN PRIVATE KEY");
     assert_int_equal(r.label, RESTR); /* the *.pem rule */
     stage_tool_result_release(&r);
     struct stage_tools *t = no_rules(head_of(3), NULL);
-    r = call_on(t, "read_file", "{\"path\":\"deploy/staging.pem\",\"start_line\":2,"
+    r = call_on(t, "read_file",
+                "{\"path\":\"deploy/staging.pem\",\"start_line\":2,"
                 "\"end_line\":4}");
     lacks(r.text, "BEGIN PRIVATE KEY");
     assert_int_equal(r.label, RESTR); /* no rule: the detector, over the whole file */
@@ -600,17 +604,19 @@ static void malformed_calls_are_results_not_failures(void **state)
     static const struct {
         const char *tool, *args, *says;
     } cases[] = {
-        { "shell", "{\"cmd\":\"id\"}", "there is no tool 'shell' (tools: read_file" },
-        { "read_file", "[\"src/main.c\"]", "the arguments of read_file must be a JSON object" },
-        { "read_file", "{\"path\": \"src/main.c\"", "invalid JSON" },
-        { "read_file", "{}", "read_file needs the argument 'path' (a string)" },
-        { "read_file", "{\"file\":\"x\",\"path\":\"x\"}", "read_file has no argument 'file' "
-                                                          "(its arguments: path, start_line, "
-                                                          "end_line)" },
-        { "read_file", "{\"path\":5}", "argument 'path' of read_file must be a string" },
-        { "git_log", "{\"n\":\"ten\"}", "argument 'n' of git_log must be a whole number" },
-        { "grep", NULL, "the arguments of grep must be a JSON object, e.g. {\"pattern\": ...}: "
-                        "what was sent is not one" },
+        {"shell", "{\"cmd\":\"id\"}", "there is no tool 'shell' (tools: read_file"},
+        {"read_file", "[\"src/main.c\"]", "the arguments of read_file must be a JSON object"},
+        {"read_file", "{\"path\": \"src/main.c\"", "invalid JSON"},
+        {"read_file", "{}", "read_file needs the argument 'path' (a string)"},
+        {"read_file", "{\"file\":\"x\",\"path\":\"x\"}",
+         "read_file has no argument 'file' "
+         "(its arguments: path, start_line, "
+         "end_line)"},
+        {"read_file", "{\"path\":5}", "argument 'path' of read_file must be a string"},
+        {"git_log", "{\"n\":\"ten\"}", "argument 'n' of git_log must be a whole number"},
+        {"grep", NULL,
+         "the arguments of grep must be a JSON object, e.g. {\"pattern\": ...}: "
+         "what was sent is not one"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct stage_tool_result r = call(1, cases[i].tool, cases[i].args);
@@ -624,7 +630,7 @@ static void malformed_calls_are_results_not_failures(void **state)
 static void tools_json_describes_the_named_tools(void **state)
 {
     (void)state;
-    const char *names[] = { "read_file", "nope", "grep" };
+    const char *names[] = {"read_file", "nope", "grep"};
     char *j = stage_tools_json(names, 3);
     assert_non_null(j);
     has(j, "{\"type\":\"function\",\"function\":{\"name\":\"read_file\"");
@@ -642,9 +648,9 @@ static void tools_json_describes_the_named_tools(void **state)
 static void open_names_what_it_cannot_find(void **state)
 {
     (void)state;
-    struct bh_err err = { 0 };
+    struct bh_err err = {0};
     struct stage_tools *t = NULL;
-    struct stage_tools_opts o = { .repo = fx.repo, .head = "0123456789abcdef", .lab = fx.lab };
+    struct stage_tools_opts o = {.repo = fx.repo, .head = "0123456789abcdef", .lab = fx.lab};
     assert_int_equal(stage_tools_open(&t, &o, &err), BH_ENOTFOUND);
     has(err.msg, "cannot find commit '0123456789abcdef' for the tools");
     assert_null(t);

@@ -24,7 +24,7 @@
 static void err_format_has_every_known_part(void **state)
 {
     (void)state;
-    struct bh_err e = { 0 };
+    struct bh_err e = {0};
     char buf[1024];
     bh_err_at(&e, "p.json", 14, 9, "stages.review.endpoint");
     bh_err_set(&e, BH_EINVAL, "unknown endpoint '%s'", "gpu-bx");
@@ -40,7 +40,7 @@ static void err_format_has_every_known_part(void **state)
 static void err_prefix_keeps_the_message_and_truncates_safely(void **state)
 {
     (void)state;
-    struct bh_err e = { 0 };
+    struct bh_err e = {0};
     bh_err_set(&e, BH_ENET, "connection refused");
     bh_err_prefix(&e, "in stage '%s': ", "review");
     assert_string_equal(e.msg, "in stage 'review': connection refused");
@@ -106,7 +106,7 @@ static void sha256_fields_are_unambiguous(void **state)
 static void suggest_finds_typos_only(void **state)
 {
     (void)state;
-    const char *keys[] = { "endpoint", "model", "prompt", "after", "clearance" };
+    const char *keys[] = {"endpoint", "model", "prompt", "after", "clearance"};
     assert_string_equal(bh_str_suggest("enpoint", keys, 5), "endpoint");
     assert_string_equal(bh_str_suggest("modle", keys, 5), "model");
     assert_null(bh_str_suggest("temperature", keys, 5));
@@ -145,19 +145,32 @@ static void glob_matches_segments_stars_and_sets(void **state)
         const char *glob, *path;
         int match;
     } cases[] = {
-        { "docs/**", "docs/a.md", 1 },          { "docs/**", "docs/x/y/z.md", 1 },
-        { "docs/**", "doc/a.md", 0 },           { "docs/**", "src/docs/a.md", 0 },
-        { "**/*.pem", "key.pem", 1 },           { "**/*.pem", "a/b/key.pem", 1 },
-        { "**/*.pem", "a/b/key.pem.txt", 0 },   { "*.pem", "deep/er/key.pem", 1 },
-        { "*.pem", "key.PEM", 0 },              { "src/*.c", "src/a.c", 1 },
-        { "src/*.c", "src/x/a.c", 0 },          { "src/**/test_*.c", "src/test_a.c", 1 },
-        { "src/**/test_*.c", "src/u/v/test_b.c", 1 }, { "src/**/test_*.c", "src/u/b.c", 0 },
-        { "a?c", "abc", 1 },                    { "a?c", "a/c", 0 },
-        { "x/a?c", "x/ac", 0 },                 { "[abc].txt", "b.txt", 1 },
-        { "[!abc].txt", "b.txt", 0 },           { "[a-c]x", "cx", 1 },
-        { "[a-c]x", "dx", 0 },                  { "\\*.md", "*.md", 1 },
-        { "\\*.md", "a.md", 0 },              { "**", "anything/at/all", 1 },
-        { "secrets/**/*", "secrets/a", 1 },     { "*", "", 1 },
+        {"docs/**", "docs/a.md", 1},
+        {"docs/**", "docs/x/y/z.md", 1},
+        {"docs/**", "doc/a.md", 0},
+        {"docs/**", "src/docs/a.md", 0},
+        {"**/*.pem", "key.pem", 1},
+        {"**/*.pem", "a/b/key.pem", 1},
+        {"**/*.pem", "a/b/key.pem.txt", 0},
+        {"*.pem", "deep/er/key.pem", 1},
+        {"*.pem", "key.PEM", 0},
+        {"src/*.c", "src/a.c", 1},
+        {"src/*.c", "src/x/a.c", 0},
+        {"src/**/test_*.c", "src/test_a.c", 1},
+        {"src/**/test_*.c", "src/u/v/test_b.c", 1},
+        {"src/**/test_*.c", "src/u/b.c", 0},
+        {"a?c", "abc", 1},
+        {"a?c", "a/c", 0},
+        {"x/a?c", "x/ac", 0},
+        {"[abc].txt", "b.txt", 1},
+        {"[!abc].txt", "b.txt", 0},
+        {"[a-c]x", "cx", 1},
+        {"[a-c]x", "dx", 0},
+        {"\\*.md", "*.md", 1},
+        {"\\*.md", "a.md", 0},
+        {"**", "anything/at/all", 1},
+        {"secrets/**/*", "secrets/a", 1},
+        {"*", "", 1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         if (bh_glob_match(cases[i].glob, cases[i].path) != cases[i].match)
@@ -188,14 +201,16 @@ static void cidr_parses_and_matches_blocks(void **state)
         const char *block;
         int status;
     } parse[] = {
-        {"10.8.0.0/16", BH_CIDR_OK}, {"10.8.1.0/16", BH_CIDR_OK}, {"fd00::/8", BH_CIDR_OK},
-        {"10.0.0.1/32", BH_CIDR_OK}, {"::1/128", BH_CIDR_OK}, {"10.8.0.0/33", BH_CIDR_PREFIX},
-        {"fd00::/129", BH_CIDR_PREFIX}, {"0.0.0.0/0", BH_CIDR_EVERYTHING},
-        {"::/0", BH_CIDR_EVERYTHING}, {"10.8.0.0", BH_CIDR_SYNTAX}, {"10.8/16", BH_CIDR_SYNTAX},
-        {"10.8.0.0/", BH_CIDR_SYNTAX}, {"10.8.0.0/1x", BH_CIDR_SYNTAX},
-        {"10.8.0.0/-1", BH_CIDR_SYNTAX}, {"10.8.0.0/0016", BH_CIDR_SYNTAX},
-        {"10.8.0.0/16 ", BH_CIDR_SYNTAX}, {"[fd00::]/8", BH_CIDR_SYNTAX}, {"/8", BH_CIDR_SYNTAX},
-        {"gpu.lan/8", BH_CIDR_SYNTAX}, {"", BH_CIDR_SYNTAX},
+        {"10.8.0.0/16", BH_CIDR_OK},       {"10.8.1.0/16", BH_CIDR_OK},
+        {"fd00::/8", BH_CIDR_OK},          {"10.0.0.1/32", BH_CIDR_OK},
+        {"::1/128", BH_CIDR_OK},           {"10.8.0.0/33", BH_CIDR_PREFIX},
+        {"fd00::/129", BH_CIDR_PREFIX},    {"0.0.0.0/0", BH_CIDR_EVERYTHING},
+        {"::/0", BH_CIDR_EVERYTHING},      {"10.8.0.0", BH_CIDR_SYNTAX},
+        {"10.8/16", BH_CIDR_SYNTAX},       {"10.8.0.0/", BH_CIDR_SYNTAX},
+        {"10.8.0.0/1x", BH_CIDR_SYNTAX},   {"10.8.0.0/-1", BH_CIDR_SYNTAX},
+        {"10.8.0.0/0016", BH_CIDR_SYNTAX}, {"10.8.0.0/16 ", BH_CIDR_SYNTAX},
+        {"[fd00::]/8", BH_CIDR_SYNTAX},    {"/8", BH_CIDR_SYNTAX},
+        {"gpu.lan/8", BH_CIDR_SYNTAX},     {"", BH_CIDR_SYNTAX},
     };
     (void)state;
     struct bh_cidr c;
@@ -266,18 +281,18 @@ static void utf8_lossy_replaces_maximal_subparts(void **state)
         const char *in, *out;
         size_t replaced;
     } cases[] = {
-        { "caf\xC3\xA9", "caf\xC3\xA9", 0 },          /* valid é */
-        { "caf\xE9", "caf\xEF\xBF\xBD", 1 },          /* Latin-1 é */
-        { "\xE9t\xE9", "\xEF\xBF\xBDt\xEF\xBF\xBD", 2 },
-        { "\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD", 2 }, /* overlong '/': two */
-        { "\xE0\x80\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", 3 }, /* overlong */
-        { "\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", 3 }, /* surrogate */
-        { "\xF4\x90\x80\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", 4 },
-        { "\xE2\x82x", "\xEF\xBF\xBDx", 1 },          /* truncated: one for the prefix */
-        { "\xF0\x9F\x98", "\xEF\xBF\xBD", 1 },        /* truncated at the end */
-        { "\xF0\x9F\x98\x80", "\xF0\x9F\x98\x80", 0 }, /* U+1F600 */
-        { "\xF5", "\xEF\xBF\xBD", 1 },
-        { "", "", 0 },
+        {"caf\xC3\xA9", "caf\xC3\xA9", 0}, /* valid é */
+        {"caf\xE9", "caf\xEF\xBF\xBD", 1}, /* Latin-1 é */
+        {"\xE9t\xE9", "\xEF\xBF\xBDt\xEF\xBF\xBD", 2},
+        {"\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD", 2},                 /* overlong '/': two */
+        {"\xE0\x80\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", 3}, /* overlong */
+        {"\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", 3}, /* surrogate */
+        {"\xF4\x90\x80\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD", 4},
+        {"\xE2\x82x", "\xEF\xBF\xBDx", 1},           /* truncated: one for the prefix */
+        {"\xF0\x9F\x98", "\xEF\xBF\xBD", 1},         /* truncated at the end */
+        {"\xF0\x9F\x98\x80", "\xF0\x9F\x98\x80", 0}, /* U+1F600 */
+        {"\xF5", "\xEF\xBF\xBD", 1},
+        {"", "", 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t n = strlen(cases[i].in), len = 0, replaced = 0;
