@@ -59,7 +59,7 @@ static char *pipeline_text(const char *tpl, int port)
     return out;
 }
 
-static void hand_items(struct stage_fx *f, size_t n)
+static void hand_items(struct stage_fx *f, size_t n, const char *diff)
 {
     static const char *const names[] = {"pr.title", "pr.diff"};
     f->n_items = n ? n : 2;
@@ -73,7 +73,7 @@ static void hand_items(struct stage_fx *f, size_t n)
         it->fields[0].name = bh_xstrdup(names[0]);
         it->fields[0].value = bh_xasprintf("Title %zu", i + 1);
         it->fields[1].name = bh_xstrdup(names[1]);
-        it->fields[1].value = bh_xasprintf("diff of %zu", i + 1);
+        it->fields[1].value = diff ? bh_xstrdup(diff) : bh_xasprintf("diff of %zu", i + 1);
         for (size_t k = 0; k < 2; k++)
             it->fields[k].len = strlen(it->fields[k].value);
     }
@@ -122,7 +122,7 @@ void stage_fixture_start(struct stage_fx *f, const struct stage_fx_opts *o)
     if (o->git_prs)
         git_items(f, o->git_prs, o->pulls);
     else
-        hand_items(f, o->n_items);
+        hand_items(f, o->n_items, o->diff);
     int resumed = 0;
     if (store_open(&f->store, state, &err) ||
         store_run_open(f->store, "run-1", f->p->name, &f->run_id, &resumed, &err) ||
@@ -163,7 +163,8 @@ int stage_fixture_run(struct stage_fx *f, int fresh)
                           .net = f->net,
                           .items = f->items,
                           .n_items = f->n_items,
-                          .kind = &stage_kind};
+                          .kind = &stage_kind,
+                          .no_cache = f->no_cache};
     struct stage_repo repo = {f->repo[0] ? f->repo : NULL, f->items, f->n_items};
     stage_kinds_bind(&repo);
     int rc = eng_run(&eo, &f->sum, &err);

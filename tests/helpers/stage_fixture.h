@@ -41,6 +41,7 @@ struct stage_fx {
     char repo[96]; /* the repository of a git fixture, "" otherwise */
     struct src_item *items;
     size_t n_items;
+    int no_cache; /* set before stage_fixture_run: as --no-cache */
     /* After stage_fixture_run: */
     struct eng_summary sum;
     struct store_task *tasks;
@@ -60,6 +61,7 @@ struct stage_fx_opts {
      * src_git_list (what agent tools read). */
     int git_prs;
     size_t n_items;    /* of the hand-made ones: 1 or 2 (0: 2) */
+    const char *diff;  /* the hand-made ones' pr.diff, NULL: "diff of N" */
     const char *pulls; /* of the repository: the refs to list (NULL: every PR) */
 };
 

@@ -65,6 +65,32 @@ static char *body_of(struct stage_fx *f, size_t i)
     return r.body;
 }
 
+/* Requests to /api/chat (a run with several models on a local endpoint also
+ * asks /api/ps which are loaded). */
+static size_t chat_requests(struct stage_fx *f)
+{
+    size_t n = 0;
+    struct mini_req r;
+    for (size_t i = 0; mini_httpd_request(f->http, i, &r) == 0; i++) {
+        n += strcmp(r.path, "/api/chat") == 0;
+        mini_req_release(&r);
+    }
+    return n;
+}
+
+/* The body of the k-th request to /api/chat. Owned. */
+static char *chat_body(struct stage_fx *f, size_t k)
+{
+    struct mini_req r;
+    for (size_t i = 0; mini_httpd_request(f->http, i, &r) == 0; i++) {
+        if (strcmp(r.path, "/api/chat") == 0 && k-- == 0)
+            return r.body;
+        mini_req_release(&r);
+    }
+    fail_msg("the server saw no chat request %zu", k);
+    return NULL;
+}
+
 static void assert_contains(const char *text, const char *part)
 {
     if (!strstr(text, part))
@@ -399,6 +425,96 @@ static void chat_reply_forwarded_off_the_machine_is_a_breach(void **state)
     stage_fixture_stop(&f);
 }
 
+/* ---- declassify ------------------------------------------------------------ */
+
+/* A reply whose guards pass is stored at the declared label, audited with
+ * what was redacted; one that quotes its confidential input keeps the
+ * prompt's label, audited as kept with the guard that failed. */
+static void chat_declassify_lowers_only_a_reply_that_passes_the_guards(void **state)
+{
+    static const char st[] = ", \"declassify\": { \"to\": \"internal\" }";
+    char *a = replace(pipeline_tpl, "@EP@", ""), *json = replace(a, "@ST@", st);
+    struct stage_fx f;
+    (void)state;
+    stage_fixture_start(
+        &f, &(struct stage_fx_opts){.pipeline = json,
+                                    .n_items = 1,
+                                    .diff = "+static int frobnicate_widget(struct widget *w)\n"});
+    free(a);
+    free(json);
+    stage_fx_reply(&f, "m", "Looks fine to me.", "stop");
+    assert_int_equal(stage_fixture_run(&f, 0), 0);
+    const struct store_task *t = stage_fx_task(&f, PR1, "review");
+    assert_int_equal(t->state, STORE_DONE);
+    assert_string_equal(t->output, "Looks fine to me.");
+    assert_string_equal(t->label, "internal");
+    assert_int_equal(f.n_audit, 2);
+    assert_string_equal(f.audit[1].decision, "declassify");
+    assert_string_equal(f.audit[1].reason, "from confidential to internal: guards passed; "
+                                           "redacted 0 code blocks, 0 paths, 0 secrets");
+
+    /* The same stage, a reply that quotes the diff: kept confidential. (The
+     * request is the same: not from the cache, which holds the first reply.) */
+    f.no_cache = 1;
+    stage_fx_reply(&f, "m", "It adds static int frobnicate_widget(struct widget *w) and is fine.",
+                   "stop");
+    assert_int_equal(stage_fixture_run(&f, 1), 0);
+    t = stage_fx_task(&f, PR1, "review");
+    assert_int_equal(t->state, STORE_DONE);
+    assert_string_equal(t->label, "confidential");
+    assert_int_equal(stage_fx_audited(&f, "keep"), 1);
+    assert_string_equal(f.audit[f.n_audit - 1].reason,
+                        "kept at confidential: guard no_verbatim failed: a run of 9 tokens is "
+                        "shared with pr.diff (confidential) and with no input at or below "
+                        "internal (redacted 0 secrets)");
+    stage_fixture_stop(&f);
+}
+
+/* ---- on_sensitive reroute (kinds.c) -------------------------------------------- */
+
+/* The stage may get internal and reroutes what is above it to its twin: the
+ * twin's prompt and model answer the task, nothing goes to the stage's own
+ * model, and the refusal of the origin is audited naming the twin. */
+static void chat_reroute_sends_the_prompt_to_the_twin_stage(void **state)
+{
+    static const char json[] =
+        "{ \"version\": 1, \"name\": \"stage-reroute\",\n"
+        "  \"endpoints\": { \"box\": { \"provider\": \"ollama\", \"url\": \"@URL@\",\n"
+        "                            \"locality\": \"local\", \"max_attempts\": 1 } },\n"
+        "  \"source\": { \"kind\": \"git\", \"label\": \"confidential\",\n"
+        "              \"fields\": { \"pr.title\": \"internal\" } },\n"
+        "  \"stages\": {\n"
+        "    \"plan\": { \"endpoint\": \"box\", \"model\": \"m\", \"clearance\": \"internal\",\n"
+        "              \"on_sensitive\": \"reroute:twin\", \"user\": \"P {{pr.diff}}\" },\n"
+        "    \"twin\": { \"endpoint\": \"box\", \"model\": \"m2\", \"user\": \"T {{pr.diff}}\" } } }\n";
+    struct stage_fx f;
+    (void)state;
+    stage_fixture_start(&f, &(struct stage_fx_opts){.pipeline = json, .n_items = 1});
+    stage_fx_reply(&f, "m2", "one", "stop");
+    assert_int_equal(stage_fixture_run(&f, 0), 0);
+    assert_int_equal(chat_requests(&f), 1);
+    char *b = chat_body(&f, 0);
+    assert_contains(b, "\"model\":\"m2\"");
+    assert_contains(b, "\"content\":\"T diff of 1\""); /* the twin's prompt, not "P ..." */
+    free(b);
+    const struct store_task *plan = stage_fx_task(&f, PR1, "plan");
+    assert_int_equal(f.n_tasks, 1); /* a reroute target has no tasks of its own */
+    assert_int_equal(plan->state, STORE_DONE);
+    assert_string_equal(plan->output, "one");
+    assert_string_equal(plan->label, "confidential");
+    assert_string_equal(plan->model, "m2");
+    assert_string_equal(plan->answered_by, "m2");
+    assert_int_equal(stage_fx_audited(&f, "refuse"), 1);
+    for (size_t i = 0; i < f.n_audit; i++)
+        if (strcmp(f.audit[i].decision, "refuse") == 0) {
+            assert_string_equal(f.audit[i].stage, "plan");
+            assert_string_equal(f.audit[i].reason,
+                                "on_sensitive reroute: label confidential above clearance "
+                                "internal, sent to stage 'twin' instead");
+        }
+    stage_fixture_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -417,6 +533,8 @@ int main(void)
         cmocka_unit_test(chat_refuses_a_prompt_above_the_clearance),
         cmocka_unit_test(chat_on_sensitive_skip_withholds_as_declared),
         cmocka_unit_test(chat_reply_forwarded_off_the_machine_is_a_breach),
+        cmocka_unit_test(chat_declassify_lowers_only_a_reply_that_passes_the_guards),
+        cmocka_unit_test(chat_reroute_sends_the_prompt_to_the_twin_stage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
