@@ -1,5 +1,5 @@
-/* tests/helpers/mini_httpd.h — a tiny HTTP server on 127.0.0.1 for the net
- * and egress unit tests (libmicrohttpd, one thread per connection). It records
+/* tests/helpers/mini_httpd.h — a tiny HTTP server on 127.0.0.1 for the net,
+ * egress and stage unit tests (libmicrohttpd, one thread per connection). It records
  * every connection and request it sees and serves canned replies:
  *   /ok        200 "hello"
  *   /echo      200 with the request body

@@ -198,6 +198,28 @@ static void agent_fails_after_too_many_malformed_calls(void **state)
     stage_fixture_stop(&f);
 }
 
+/* Tools read one pull request of the bound repository: a task without one
+ * fails before anything is sent. */
+static void agent_with_tools_needs_a_pull_request(void **state)
+{
+    const char *at = strstr(pipeline_tpl, "@ST@");
+    char json[sizeof(pipeline_tpl)];
+    struct stage_fx f;
+    (void)state;
+    snprintf(json, sizeof(json), "%.*s%s", (int)(at - pipeline_tpl), pipeline_tpl, at + 4);
+    stage_fixture_start(&f, &(struct stage_fx_opts){.pipeline = json, .n_items = 1});
+    stage_fx_reply(&f, "m", "must never be asked for", "stop");
+    assert_int_equal(stage_fixture_run(&f, 0), 0);
+    assert_int_equal(mini_httpd_requests(f.http), 0);
+    const struct store_task *t = stage_fx_task(&f, "refs/pull/1/head", "agent");
+    assert_int_equal(t->state, STORE_FAILED);
+    assert_string_equal(t->error, "agent stage 'agent': its tools read one pull request, and "
+                                  "task 'refs/pull/1/head' has none — give the stage \"scope\": "
+                                  "\"item\" over a git source, or remove \"tools\"");
+    assert_int_equal(f.n_audit, 0);
+    stage_fixture_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +228,7 @@ int main(void)
         cmocka_unit_test(agent_fails_at_the_turn_limit),
         cmocka_unit_test(agent_answers_an_ungranted_tool_with_an_error),
         cmocka_unit_test(agent_fails_after_too_many_malformed_calls),
+        cmocka_unit_test(agent_with_tools_needs_a_pull_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -515,6 +515,39 @@ static void chat_reroute_sends_the_prompt_to_the_twin_stage(void **state)
     stage_fixture_stop(&f);
 }
 
+/* ---- checked output: findings ---------------------------------------------- */
+
+/* Findings are asked for with an instruction after the user message (and
+ * Ollama's JSON mode), and stored in their fixed form, whatever the key
+ * order and spacing of the reply; a bad severity is sent back once. */
+static void chat_findings_are_stored_in_their_fixed_form(void **state)
+{
+    struct stage_fx f;
+    (void)state;
+    start(&f, "", ", \"output\": { \"format\": \"findings\" }", NULL);
+    stage_fx_reply(&f, "m",
+                   "[{\"severity\": \"urgent\", \"path\": \"a.c\", \"line\": 3, "
+                   "\"message\": \"m\"}]",
+                   "stop");
+    stage_fx_reply(&f, "m",
+                   "[ {\"message\": \"off by one\", \"line\": 3, \"path\": \"a.c\", "
+                   "\"severity\": \"high\"} ]",
+                   "stop");
+    assert_int_equal(stage_fixture_run(&f, 0), 0);
+    const struct store_task *t = stage_fx_task(&f, PR1, "review");
+    assert_int_equal(t->state, STORE_DONE);
+    assert_string_equal(t->output, "[{\"path\":\"a.c\",\"line\":3,\"severity\":\"high\","
+                                   "\"message\":\"off by one\"}]");
+    char *first = body_of(&f, 0), *second = body_of(&f, 1);
+    assert_contains(first, "\"format\":");
+    assert_contains(first, "\"content\":\"Review Title 1: diff of 1"); /* then the instruction */
+    assert_null(strstr(first, "\"content\":\"Review Title 1: diff of 1\""));
+    assert_contains(second, "Your reply is not valid findings: $[0].severity: expected one of");
+    free(first);
+    free(second);
+    stage_fixture_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -530,6 +563,7 @@ int main(void)
         cmocka_unit_test(chat_schema_output_fails_after_asking_again_once),
         cmocka_unit_test(chat_schema_output_stores_the_json_without_its_fence),
         cmocka_unit_test(chat_schema_output_cut_is_not_asked_again),
+        cmocka_unit_test(chat_findings_are_stored_in_their_fixed_form),
         cmocka_unit_test(chat_refuses_a_prompt_above_the_clearance),
         cmocka_unit_test(chat_on_sensitive_skip_withholds_as_declared),
         cmocka_unit_test(chat_reply_forwarded_off_the_machine_is_a_breach),
