@@ -81,22 +81,38 @@ static void hand_items(struct stage_fx *f, size_t n, const char *diff)
 
 /* fixtures/make-repo.sh, found from BH_SOURCE_DIR (ctest sets it) or from
  * this file's path. */
-static void git_items(struct stage_fx *f, int prs, const char *pulls)
+void stage_fixture_make_repo(char *out, size_t size, int prs)
 {
     const char *src = getenv("BH_SOURCE_DIR");
     const char *self = __FILE__, *cut = strstr(self, "/tests/helpers/");
-    char cmd[512];
-    snprintf(f->repo, sizeof(f->repo), "%s/repo", f->dir);
+    char dir[64], cmd[512];
+    snprintf(dir, sizeof(dir), "/tmp/bh-stage-repo.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(out, size, "%s/repo", dir);
     if (src)
         snprintf(cmd, sizeof(cmd), "bash '%s/fixtures/make-repo.sh' '%s' --prs %d >/dev/null", src,
-                 f->repo, prs);
+                 out, prs);
     else
         snprintf(cmd, sizeof(cmd), "bash '%.*s/fixtures/make-repo.sh' '%s' --prs %d >/dev/null",
-                 cut ? (int)(cut - self) : 1, cut ? self : ".", f->repo, prs);
+                 cut ? (int)(cut - self) : 1, cut ? self : ".", out, prs);
     int rc = system(cmd);
     if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0)
         fail_msg("fixtures/make-repo.sh failed; set BH_SOURCE_DIR");
+}
+
+void stage_fixture_remove_repo(const char *repo)
+{
+    char cmd[160];
+    const char *slash = strrchr(repo, '/');
+    assert_non_null(slash);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%.*s'", (int)(slash - repo), repo);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void git_items(struct stage_fx *f, const char *repo, const char *pulls)
+{
     struct bh_err err = {0};
+    snprintf(f->repo, sizeof(f->repo), "%s", repo);
     struct src_git_opts go = {.repo = f->repo, .pulls = pulls};
     if (src_git_list(&f->items, &f->n_items, &go, &err))
         fail_msg("src_git_list: %s", err.msg);
@@ -119,8 +135,8 @@ void stage_fixture_start(struct stage_fx *f, const struct stage_fx_opts *o)
     snprintf(state, sizeof(state), "%s/state", f->dir);
     if (pipe_load(&f->p, path, NULL, &err))
         fail_msg("%s", err.msg);
-    if (o->git_prs)
-        git_items(f, o->git_prs, o->pulls);
+    if (o->repo)
+        git_items(f, o->repo, o->pulls);
     else
         hand_items(f, o->n_items, o->diff);
     int resumed = 0;

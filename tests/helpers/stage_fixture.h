@@ -31,14 +31,14 @@ struct stage_fx_audit {
 };
 
 struct stage_fx {
-    char dir[64];            /* the temporary folder: pipeline, prompts, state, repo */
+    char dir[64];            /* the temporary folder: pipeline, prompts, state */
     struct mini_httpd *http; /* the model server every endpoint points at */
     struct pipeline *p;
     struct store *store;
     struct net *net;
     struct egr_gate *gate;
     int64_t run_id;
-    char repo[96]; /* the repository of a git fixture, "" otherwise */
+    char repo[96]; /* opts.repo, or "" */
     struct src_item *items;
     size_t n_items;
     int no_cache; /* set before stage_fixture_run: as --no-cache */
@@ -55,15 +55,21 @@ struct stage_fx_opts {
     const char *pipeline;
     /* Files next to the pipeline (prompts, schemas): name, text, ..., NULL. */
     const char *const *files;
-    /* 0: two hand-made pull requests, refs/pull/1/head and refs/pull/2/head,
-     * whose pr.title is "Title N" and pr.diff "diff of N"; else a repository
-     * of this many pull requests made by fixtures/make-repo.sh, listed by
+    /* NULL: hand-made pull requests, refs/pull/N/head whose pr.title is
+     * "Title N" and pr.diff "diff of N" (or diff); else a repository made
+     * by stage_fixture_make_repo, whose pull requests are listed by
      * src_git_list (what agent tools read). */
-    int git_prs;
+    const char *repo;
     size_t n_items;    /* of the hand-made ones: 1 or 2 (0: 2) */
     const char *diff;  /* the hand-made ones' pr.diff, NULL: "diff of N" */
-    const char *pulls; /* of the repository: the refs to list (NULL: every PR) */
+    const char *pulls; /* of repo: the refs to list (NULL: every PR) */
 };
+
+/* A repository of prs pull requests made by fixtures/make-repo.sh in a new
+ * temporary folder: its path into out. Made once for a test program (about
+ * half a second a pull request); removed with stage_fixture_remove_repo. */
+void stage_fixture_make_repo(char *out, size_t size, int prs);
+void stage_fixture_remove_repo(const char *repo);
 
 void stage_fixture_start(struct stage_fx *f, const struct stage_fx_opts *o);
 /* Runs every task (eng_run with stage_kind, the repository bound for the

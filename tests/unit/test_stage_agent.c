@@ -34,6 +34,23 @@ static const char pipeline_tpl[] =
     "               \"tools\": [\"read_file\", \"list_files\"],\n"
     "               \"user\": \"Review {{pr.title}}\" @ST@ } } }\n";
 
+/* Three pull requests: 1 changes src/parser.c, 3 adds deploy/staging.pem. */
+static char repo[96];
+
+static int group_setup(void **state)
+{
+    (void)state;
+    stage_fixture_make_repo(repo, sizeof(repo), 3);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    stage_fixture_remove_repo(repo);
+    return 0;
+}
+
 static void start(struct stage_fx *f, const char *st, const char *pull)
 {
     const char *at = strstr(pipeline_tpl, "@ST@");
@@ -41,8 +58,7 @@ static void start(struct stage_fx *f, const char *st, const char *pull)
     char *json = malloc(n + 1);
     assert_non_null(json);
     snprintf(json, n + 1, "%.*s%s%s", (int)(at - pipeline_tpl), pipeline_tpl, st, at + 4);
-    /* Three pull requests: 1 changes src/parser.c, 3 adds deploy/staging.pem. */
-    stage_fixture_start(f, &(struct stage_fx_opts){.pipeline = json, .git_prs = 3, .pulls = pull});
+    stage_fixture_start(f, &(struct stage_fx_opts){.pipeline = json, .repo = repo, .pulls = pull});
     free(json);
     assert_int_equal(f->n_items, 1);
 }
@@ -230,5 +246,5 @@ int main(void)
         cmocka_unit_test(agent_fails_after_too_many_malformed_calls),
         cmocka_unit_test(agent_with_tools_needs_a_pull_request),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
