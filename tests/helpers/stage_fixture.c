@@ -34,26 +34,23 @@ static void write_file(const char *dir, const char *name, const char *text)
     assert_int_equal(fclose(fp), 0);
 }
 
-/* The pipeline text with every @URL@ replaced by the server's URL. */
-static char *pipeline_text(const char *tpl, int port)
+char *stage_fx_subst(const char *text, const char *what, const char *with)
 {
-    char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
-    size_t n = 1;
-    for (const char *s = strstr(tpl, "@URL@"); s; s = strstr(s + 5, "@URL@"))
+    size_t n = 1, wl = strlen(what);
+    for (const char *at = strstr(text, what); at; at = strstr(at + wl, what))
         n++;
-    char *out = bh_xcalloc(strlen(tpl) + n * strlen(url) + 1, 1);
+    char *out = bh_xcalloc(strlen(text) + n * strlen(with) + 1, 1);
     char *w = out;
-    for (const char *s = tpl;;) {
-        const char *at = strstr(s, "@URL@");
+    for (const char *s = text;;) {
+        const char *at = strstr(s, what);
         size_t len = at ? (size_t)(at - s) : strlen(s);
         memcpy(w, s, len);
         w += len;
         if (!at)
             break;
-        memcpy(w, url, strlen(url));
-        w += strlen(url);
-        s = at + 5;
+        memcpy(w, with, strlen(with));
+        w += strlen(with);
+        s = at + wl;
     }
     *w = '\0';
     return out;
@@ -125,7 +122,9 @@ void stage_fixture_start(struct stage_fx *f, const struct stage_fx_opts *o)
     snprintf(f->dir, sizeof(f->dir), "/tmp/bh-stage.XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     f->http = mini_httpd_start();
-    char *json = pipeline_text(o->pipeline, mini_httpd_port(f->http));
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", mini_httpd_port(f->http));
+    char *json = stage_fx_subst(o->pipeline, "@URL@", url);
     write_file(f->dir, "p.json", json);
     free(json);
     for (size_t i = 0; o->files && o->files[i]; i += 2)
@@ -221,6 +220,20 @@ const struct store_task *stage_fx_task(const struct stage_fx *f, const char *ite
             return &f->tasks[i];
     fail_msg("no task %s %s", item, stage);
     return NULL;
+}
+
+char *stage_fx_body(const struct stage_fx *f, size_t i)
+{
+    struct mini_req r;
+    if (mini_httpd_request(f->http, i, &r) != 0)
+        fail_msg("the server saw no request %zu", i);
+    return r.body;
+}
+
+void stage_fx_contains(const char *text, const char *part)
+{
+    if (!strstr(text, part))
+        fail_msg("\"%.2000s\" does not contain \"%s\"", text, part);
 }
 
 size_t stage_fx_audited(const struct stage_fx *f, const char *decision)

@@ -83,6 +83,13 @@ void stage_fixture_stop(struct stage_fx *f);
  * there is none. */
 const struct store_task *stage_fx_task(const struct stage_fx *f, const char *item,
                                        const char *stage);
+/* text with every occurrence of what replaced by with. Owned. */
+char *stage_fx_subst(const char *text, const char *what, const char *with);
+/* The body of the server's request i (0-based); fails the test when there
+ * is none. Owned. */
+char *stage_fx_body(const struct stage_fx *f, size_t i);
+/* Fails the test, showing both, when part is not in text. */
+void stage_fx_contains(const char *text, const char *part);
 /* How many audit records have this decision ("allow", "refuse", "cached"...). */
 size_t stage_fx_audited(const struct stage_fx *f, const char *decision);
 

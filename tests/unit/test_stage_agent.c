@@ -53,28 +53,10 @@ static int group_teardown(void **state)
 
 static void start(struct stage_fx *f, const char *st, const char *pull)
 {
-    const char *at = strstr(pipeline_tpl, "@ST@");
-    size_t n = strlen(pipeline_tpl) + strlen(st);
-    char *json = malloc(n + 1);
-    assert_non_null(json);
-    snprintf(json, n + 1, "%.*s%s%s", (int)(at - pipeline_tpl), pipeline_tpl, st, at + 4);
+    char *json = stage_fx_subst(pipeline_tpl, "@ST@", st);
     stage_fixture_start(f, &(struct stage_fx_opts){.pipeline = json, .repo = repo, .pulls = pull});
     free(json);
     assert_int_equal(f->n_items, 1);
-}
-
-static char *body_of(struct stage_fx *f, size_t i)
-{
-    struct mini_req r;
-    if (mini_httpd_request(f->http, i, &r) != 0)
-        fail_msg("the server saw no request %zu", i);
-    return r.body;
-}
-
-static void assert_contains(const char *text, const char *part)
-{
-    if (!strstr(text, part))
-        fail_msg("\"%.2000s\" does not contain \"%s\"", text, part);
 }
 
 /* The canary make-repo.sh put in pull request n's diff. */
@@ -110,14 +92,15 @@ static void agent_calls_tools_over_several_turns(void **state)
     assert_string_equal(t->label, "confidential"); /* raised by the file read */
     assert_int_equal(t->prompt_tokens, 33);        /* three requests' tokens */
     assert_int_equal(mini_httpd_requests(f.http), 3);
-    char *first = body_of(&f, 0), *second = body_of(&f, 1), *third = body_of(&f, 2);
-    assert_contains(first, "\"tools\":[");
-    assert_contains(first, "\"name\":\"read_file\"");
+    char *first = stage_fx_body(&f, 0), *second = stage_fx_body(&f, 1),
+         *third = stage_fx_body(&f, 2);
+    stage_fx_contains(first, "\"tools\":[");
+    stage_fx_contains(first, "\"name\":\"read_file\"");
     assert_null(strstr(first, "\"name\":\"grep\"")); /* only the granted tools are offered */
-    assert_contains(second, "\"role\":\"tool\"");
-    assert_contains(second, "src/parser.c");
+    stage_fx_contains(second, "\"role\":\"tool\"");
+    stage_fx_contains(second, "src/parser.c");
     assert_null(strstr(second, canary)); /* a file list shows no content */
-    assert_contains(third, canary);      /* the head commit's parser.c, sent back */
+    stage_fx_contains(third, canary);    /* the head commit's parser.c, sent back */
     free(first);
     free(second);
     free(third);
@@ -145,15 +128,15 @@ static void agent_tool_result_above_the_clearance_stops_the_agent(void **state)
     const struct store_task *t = stage_fx_task(&f, "refs/pull/3/head", "agent");
     assert_int_equal(t->state, STORE_WITHHELD);
     assert_string_equal(t->output, "");
-    assert_contains(t->error, "agent stage 'agent', request 2 (the conversation is restricted "
-                              "with its tool results; raised by the result of read_file: ");
-    assert_contains(t->error, "refused to send data labelled restricted");
+    stage_fx_contains(t->error, "agent stage 'agent', request 2 (the conversation is restricted "
+                                "with its tool results; raised by the result of read_file: ");
+    stage_fx_contains(t->error, "refused to send data labelled restricted");
     assert_int_equal(f.n_audit, 2);
     assert_string_equal(f.audit[0].decision, "allow");
     assert_string_equal(f.audit[1].decision, "refuse");
     assert_string_equal(f.audit[1].label, "restricted");
     assert_string_equal(f.audit[1].clearance, "confidential");
-    char *first = body_of(&f, 0);
+    char *first = stage_fx_body(&f, 0);
     assert_null(strstr(first, "PRIVATE KEY"));
     free(first);
     stage_fixture_stop(&f);
@@ -172,8 +155,8 @@ static void agent_fails_at_the_turn_limit(void **state)
     assert_int_equal(mini_httpd_requests(f.http), 2);
     const struct store_task *t = stage_fx_task(&f, "refs/pull/1/head", "agent");
     assert_int_equal(t->state, STORE_FAILED);
-    assert_contains(t->error, "agent stage 'agent' did not finish in 2 steps: the model still "
-                              "called tools after its last allowed request");
+    stage_fx_contains(t->error, "agent stage 'agent' did not finish in 2 steps: the model still "
+                                "called tools after its last allowed request");
     stage_fixture_stop(&f);
 }
 
@@ -191,9 +174,9 @@ static void agent_answers_an_ungranted_tool_with_an_error(void **state)
     assert_int_equal(t->state, STORE_DONE);
     assert_string_equal(t->output, "Done without grep.");
     assert_string_equal(t->label, "internal"); /* the error read nothing */
-    char *second = body_of(&f, 1);
-    assert_contains(second, "error: tool 'grep' is not granted to this stage (its tools: "
-                            "read_file, list_files)");
+    char *second = stage_fx_body(&f, 1);
+    stage_fx_contains(second, "error: tool 'grep' is not granted to this stage (its tools: "
+                              "read_file, list_files)");
     free(second);
     stage_fixture_stop(&f);
 }
@@ -209,8 +192,8 @@ static void agent_fails_after_too_many_malformed_calls(void **state)
     assert_int_equal(mini_httpd_requests(f.http), 3);
     const struct store_task *t = stage_fx_task(&f, "refs/pull/1/head", "agent");
     assert_int_equal(t->state, STORE_FAILED);
-    assert_contains(t->error, "agent stage 'agent': the model made 3 malformed tool calls (the "
-                              "last: error: there is no tool 'rm_rf'");
+    stage_fx_contains(t->error, "agent stage 'agent': the model made 3 malformed tool calls (the "
+                                "last: error: there is no tool 'rm_rf'");
     stage_fixture_stop(&f);
 }
 
@@ -218,12 +201,11 @@ static void agent_fails_after_too_many_malformed_calls(void **state)
  * fails before anything is sent. */
 static void agent_with_tools_needs_a_pull_request(void **state)
 {
-    const char *at = strstr(pipeline_tpl, "@ST@");
-    char json[sizeof(pipeline_tpl)];
+    char *json = stage_fx_subst(pipeline_tpl, "@ST@", "");
     struct stage_fx f;
     (void)state;
-    snprintf(json, sizeof(json), "%.*s%s", (int)(at - pipeline_tpl), pipeline_tpl, at + 4);
     stage_fixture_start(&f, &(struct stage_fx_opts){.pipeline = json, .n_items = 1});
+    free(json);
     stage_fx_reply(&f, "m", "must never be asked for", "stop");
     assert_int_equal(stage_fixture_run(&f, 0), 0);
     assert_int_equal(mini_httpd_requests(f.http), 0);

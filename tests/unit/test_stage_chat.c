@@ -34,35 +34,15 @@ static const char pipeline_tpl[] =
     "    \"review\": { \"endpoint\": \"box\", \"model\": \"m\",\n"
     "                \"user\": \"Review {{pr.title}}: {{pr.diff}}\" @ST@ } } }\n";
 
-static char *replace(const char *text, const char *what, const char *with)
-{
-    const char *at = strstr(text, what);
-    assert_non_null(at);
-    size_t n = strlen(text) - strlen(what) + strlen(with);
-    char *out = malloc(n + 1);
-    assert_non_null(out);
-    snprintf(out, n + 1, "%.*s%s%s", (int)(at - text), text, with, at + strlen(what));
-    return out;
-}
-
 /* Starts f over pipeline_tpl with the endpoint's and the stage's extra keys
  * (each "" or starting with a comma), one pull request, and files. */
 static void start(struct stage_fx *f, const char *ep, const char *st, const char *const *files)
 {
-    char *a = replace(pipeline_tpl, "@EP@", ep);
-    char *b = replace(a, "@ST@", st);
+    char *a = stage_fx_subst(pipeline_tpl, "@EP@", ep);
+    char *b = stage_fx_subst(a, "@ST@", st);
     stage_fixture_start(f, &(struct stage_fx_opts){.pipeline = b, .files = files, .n_items = 1});
     free(a);
     free(b);
-}
-
-/* The body of the server's request i. Owned. */
-static char *body_of(struct stage_fx *f, size_t i)
-{
-    struct mini_req r;
-    if (mini_httpd_request(f->http, i, &r) != 0)
-        fail_msg("the server saw no request %zu", i);
-    return r.body;
 }
 
 /* Requests to /api/chat (a run with several models on a local endpoint also
@@ -91,12 +71,6 @@ static char *chat_body(struct stage_fx *f, size_t k)
     return NULL;
 }
 
-static void assert_contains(const char *text, const char *part)
-{
-    if (!strstr(text, part))
-        fail_msg("\"%s\" does not contain \"%s\"", text, part);
-}
-
 /* ---- a reply stored ------------------------------------------------------ */
 
 static void chat_stores_the_reply_with_the_prompts_label(void **state)
@@ -121,8 +95,8 @@ static void chat_stores_the_reply_with_the_prompts_label(void **state)
     assert_int_equal(mini_httpd_request(f.http, 0, &r), 0);
     assert_string_equal(r.method, "POST");
     assert_string_equal(r.path, "/api/chat");
-    assert_contains(r.body, "\"model\":\"m\"");
-    assert_contains(r.body, "\"content\":\"Review Title 1: diff of 1\"");
+    stage_fx_contains(r.body, "\"model\":\"m\"");
+    stage_fx_contains(r.body, "\"content\":\"Review Title 1: diff of 1\"");
     mini_req_release(&r);
     assert_int_equal(f.n_audit, 1);
     assert_string_equal(f.audit[0].decision, "allow");
@@ -157,8 +131,8 @@ static void chat_label_is_the_join_of_what_the_prompt_reads(void **state)
     t = stage_fx_task(&f, PR1, "plain");
     assert_string_equal(t->output, "second");
     assert_string_equal(t->label, "public");
-    char *b = body_of(&f, 1);
-    assert_contains(b, "\"content\":\"Say hi\"");
+    char *b = stage_fx_body(&f, 1);
+    stage_fx_contains(b, "\"content\":\"Say hi\"");
     free(b);
     stage_fixture_stop(&f);
 }
@@ -176,10 +150,10 @@ static void chat_fails_a_reply_cut_for_length(void **state)
     const struct store_task *t = stage_fx_task(&f, PR1, "review");
     assert_int_equal(t->state, STORE_FAILED);
     assert_string_equal(t->output, "");
-    assert_contains(t->error, "endpoint 'box' (http://127.0.0.1:");
-    assert_contains(t->error, "model 'm': the server cut the reply (done_reason \"length\" "
-                              "after 7 output tokens) — raise the stage's output limit");
-    assert_contains(t->error, "or set \"on_truncated\": \"keep\" to keep cut replies");
+    stage_fx_contains(t->error, "endpoint 'box' (http://127.0.0.1:");
+    stage_fx_contains(t->error, "model 'm': the server cut the reply (done_reason \"length\" "
+                                "after 7 output tokens) — raise the stage's output limit");
+    stage_fx_contains(t->error, "or set \"on_truncated\": \"keep\" to keep cut replies");
     assert_int_equal(mini_httpd_requests(f.http), 1); /* not asked again */
     stage_fixture_stop(&f);
 }
@@ -210,8 +184,8 @@ static void chat_expect_model_exact_fails_another_model(void **state)
     assert_int_equal(stage_fixture_run(&f, 0), 0);
     const struct store_task *t = stage_fx_task(&f, PR1, "review");
     assert_int_equal(t->state, STORE_FAILED);
-    assert_contains(t->error, "model 'm': asked for model 'm', answered by 'other:7b', and "
-                              "endpoint 'box' says \"expect_model\": \"exact\"");
+    stage_fx_contains(t->error, "model 'm': asked for model 'm', answered by 'other:7b', and "
+                                "endpoint 'box' says \"expect_model\": \"exact\"");
     assert_string_equal(t->output, "");
     stage_fixture_stop(&f);
 }
@@ -309,16 +283,16 @@ static void chat_schema_output_fails_after_asking_again_once(void **state)
     assert_int_equal(stage_fixture_run(&f, 0), 0);
     const struct store_task *t = stage_fx_task(&f, PR1, "review");
     assert_int_equal(t->state, STORE_FAILED);
-    assert_contains(t->error, "model 'm': reply does not follow the output schema "
-                              "'schema.json': $: \"ok\" is required; asked again once");
+    stage_fx_contains(t->error, "model 'm': reply does not follow the output schema "
+                                "'schema.json': $: \"ok\" is required; asked again once");
     assert_int_equal(mini_httpd_requests(f.http), 2);
     /* The schema went with both requests; the second one says what was wrong
      * with the first reply, which it carries. */
-    char *first = body_of(&f, 0), *second = body_of(&f, 1);
-    assert_contains(first, "\"format\":{\"properties\":{\"ok\":{\"type\":\"boolean\"}}");
-    assert_contains(second, "Your reply does not follow the output schema 'schema.json': $.ok: "
-                            "expected a boolean");
-    assert_contains(second, "\"content\":\"{\\\"ok\\\": 3}\"");
+    char *first = stage_fx_body(&f, 0), *second = stage_fx_body(&f, 1);
+    stage_fx_contains(first, "\"format\":{\"properties\":{\"ok\":{\"type\":\"boolean\"}}");
+    stage_fx_contains(second, "Your reply does not follow the output schema 'schema.json': $.ok: "
+                              "expected a boolean");
+    stage_fx_contains(second, "\"content\":\"{\\\"ok\\\": 3}\"");
     free(first);
     free(second);
     assert_int_equal(stage_fx_audited(&f, "allow"), 2);
@@ -352,8 +326,8 @@ static void chat_schema_output_cut_is_not_asked_again(void **state)
     assert_int_equal(stage_fixture_run(&f, 0), 0);
     const struct store_task *t = stage_fx_task(&f, PR1, "review");
     assert_int_equal(t->state, STORE_FAILED);
-    assert_contains(t->error, "the server cut the reply for length, so it is incomplete: reply "
-                              "does not follow the output schema 'schema.json'");
+    stage_fx_contains(t->error, "the server cut the reply for length, so it is incomplete: reply "
+                                "does not follow the output schema 'schema.json'");
     assert_int_equal(mini_httpd_requests(f.http), 1);
     stage_fixture_stop(&f);
 }
@@ -392,8 +366,8 @@ static void chat_on_sensitive_skip_withholds_as_declared(void **state)
     assert_int_equal(f.sum.skipped, 1);
     const struct store_task *t = stage_fx_task(&f, PR1, "review");
     assert_int_equal(t->state, STORE_SKIPPED);
-    assert_contains(t->error, "the prompt is confidential, above the stage's clearance internal: "
-                              "skipped as the pipeline declares (on_sensitive: skip)");
+    stage_fx_contains(t->error, "the prompt is confidential, above the stage's clearance internal: "
+                                "skipped as the pipeline declares (on_sensitive: skip)");
     assert_int_equal(f.n_audit, 1);
     assert_string_equal(f.audit[0].decision, "refuse");
     assert_string_equal(f.audit[0].reason,
@@ -418,8 +392,8 @@ static void chat_reply_forwarded_off_the_machine_is_a_breach(void **state)
     const struct store_task *t = stage_fx_task(&f, PR1, "review");
     assert_int_equal(t->state, STORE_WITHHELD);
     assert_string_equal(t->output, "");
-    assert_contains(t->error, "the server forwarded this request to 'https://ollama.com:443' "
-                              "(the model is a cloud stub): its output is discarded");
+    stage_fx_contains(t->error, "the server forwarded this request to 'https://ollama.com:443' "
+                                "(the model is a cloud stub): its output is discarded");
     assert_int_equal(stage_fx_audited(&f, "allow"), 1);
     assert_int_equal(stage_fx_audited(&f, "breach"), 1);
     stage_fixture_stop(&f);
@@ -433,7 +407,7 @@ static void chat_reply_forwarded_off_the_machine_is_a_breach(void **state)
 static void chat_declassify_lowers_only_a_reply_that_passes_the_guards(void **state)
 {
     static const char st[] = ", \"declassify\": { \"to\": \"internal\" }";
-    char *a = replace(pipeline_tpl, "@EP@", ""), *json = replace(a, "@ST@", st);
+    char *a = stage_fx_subst(pipeline_tpl, "@EP@", ""), *json = stage_fx_subst(a, "@ST@", st);
     struct stage_fx f;
     (void)state;
     stage_fixture_start(
@@ -494,8 +468,8 @@ static void chat_reroute_sends_the_prompt_to_the_twin_stage(void **state)
     assert_int_equal(stage_fixture_run(&f, 0), 0);
     assert_int_equal(chat_requests(&f), 1);
     char *b = chat_body(&f, 0);
-    assert_contains(b, "\"model\":\"m2\"");
-    assert_contains(b, "\"content\":\"T diff of 1\""); /* the twin's prompt, not "P ..." */
+    stage_fx_contains(b, "\"model\":\"m2\"");
+    stage_fx_contains(b, "\"content\":\"T diff of 1\""); /* the twin's prompt, not "P ..." */
     free(b);
     const struct store_task *plan = stage_fx_task(&f, PR1, "plan");
     assert_int_equal(f.n_tasks, 1); /* a reroute target has no tasks of its own */
@@ -538,11 +512,11 @@ static void chat_findings_are_stored_in_their_fixed_form(void **state)
     assert_int_equal(t->state, STORE_DONE);
     assert_string_equal(t->output, "[{\"path\":\"a.c\",\"line\":3,\"severity\":\"high\","
                                    "\"message\":\"off by one\"}]");
-    char *first = body_of(&f, 0), *second = body_of(&f, 1);
-    assert_contains(first, "\"format\":");
-    assert_contains(first, "\"content\":\"Review Title 1: diff of 1"); /* then the instruction */
+    char *first = stage_fx_body(&f, 0), *second = stage_fx_body(&f, 1);
+    stage_fx_contains(first, "\"format\":");
+    stage_fx_contains(first, "\"content\":\"Review Title 1: diff of 1"); /* then the instruction */
     assert_null(strstr(first, "\"content\":\"Review Title 1: diff of 1\""));
-    assert_contains(second, "Your reply is not valid findings: $[0].severity: expected one of");
+    stage_fx_contains(second, "Your reply is not valid findings: $[0].severity: expected one of");
     free(first);
     free(second);
     stage_fixture_stop(&f);
