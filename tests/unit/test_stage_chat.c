@@ -522,6 +522,46 @@ static void chat_findings_are_stored_in_their_fixed_form(void **state)
     stage_fixture_stop(&f);
 }
 
+/* ---- the context window (stage.c) ------------------------------------------ */
+
+/* A prompt estimated (bytes / 4) above options.num_ctx fails before
+ * anything is sent: a model must never silently lose its start. */
+static void chat_prompt_over_num_ctx_fails_before_sending(void **state)
+{
+    struct stage_fx f;
+    (void)state;
+    start(&f, "", ", \"options\": { \"num_ctx\": 5 }", NULL);
+    assert_int_equal(stage_fixture_run(&f, 0), 0);
+    assert_int_equal(mini_httpd_requests(f.http), 0);
+    const struct store_task *t = stage_fx_task(&f, PR1, "review");
+    assert_int_equal(t->state, STORE_FAILED);
+    /* "Review Title 1: diff of 1" */
+    stage_fx_contains(t->error, "the prompt is about 6 tokens (25 bytes), more than the stage's "
+                                "options.num_ctx 5 of model 'm' — raise num_ctx (within the "
+                                "model's context length, see 'ollama show m')");
+    assert_int_equal(f.n_audit, 0);
+    stage_fixture_stop(&f);
+}
+
+/* A reply whose prompt filled the window is kept, with a note that says so. */
+static void chat_reply_that_filled_the_window_is_kept_with_a_note(void **state)
+{
+    struct stage_fx f;
+    (void)state;
+    start(&f, "", ", \"options\": { \"num_ctx\": 8 }", NULL);
+    stage_fx_reply(&f, "m", "Fine.", "stop"); /* prompt_eval_count 11 */
+    assert_int_equal(stage_fixture_run(&f, 0), 0);
+    const struct store_task *t = stage_fx_task(&f, PR1, "review");
+    assert_int_equal(t->state, STORE_DONE);
+    assert_string_equal(t->output, "Fine.");
+    assert_string_equal(t->note, "the prompt used 11 tokens, the whole context window (num_ctx 8): "
+                                 "the server may have cut it; raise options.num_ctx");
+    char *b = stage_fx_body(&f, 0);
+    stage_fx_contains(b, "\"num_ctx\":8");
+    free(b);
+    stage_fixture_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -538,6 +578,8 @@ int main(void)
         cmocka_unit_test(chat_schema_output_stores_the_json_without_its_fence),
         cmocka_unit_test(chat_schema_output_cut_is_not_asked_again),
         cmocka_unit_test(chat_findings_are_stored_in_their_fixed_form),
+        cmocka_unit_test(chat_prompt_over_num_ctx_fails_before_sending),
+        cmocka_unit_test(chat_reply_that_filled_the_window_is_kept_with_a_note),
         cmocka_unit_test(chat_refuses_a_prompt_above_the_clearance),
         cmocka_unit_test(chat_on_sensitive_skip_withholds_as_declared),
         cmocka_unit_test(chat_reply_forwarded_off_the_machine_is_a_breach),
