@@ -27,12 +27,12 @@ echo "$ADV_CLOUD_KEY" >>"$T/all.canaries"
 P="$ADV/pipelines"
 
 # --- 1. api_key_env on an endpoint declared local ------------------------------
-bh check1 check "$P/api_key_to_local.json"
+bh_run check1 check "$P/api_key_to_local.json"
 expect_rc "1: check refuses api_key_env on a local endpoint" 2
 expect_contains "1: naming the key" "$T/check1.err" \
   'endpoints.gpu-box.api_key_env: "api_key_env" is for cloud endpoints, and this one is declared local'
 expect_contains "1: pointing to headers" "$T/check1.err" 'name it in "headers"'
-bh run1 run "$P/api_key_to_local.json" --repo "$T/repo" --state "$T/s1"
+bh_run run1 run "$P/api_key_to_local.json" --repo "$T/repo" --state "$T/s1"
 expect_rc "1: run refuses to start" 2
 expect_contains "1: run names the key too" "$T/run1.err" '"api_key_env" is for cloud endpoints'
 no_canary_at "$T/local.log" "$T/all.canaries" "1"
@@ -41,7 +41,7 @@ expect_eq "1: the local server got no request at all" 0 "$(wc -l <"$T/local.log"
 # --- 2. a header for the local box, the key for the cloud ----------------------
 : >"$T/local.log"
 : >"$T/cloud.log"
-bh run2 run "$P/api_key_to_local-headers.json" --repo "$T/repo" --state "$T/s2"
+bh_run run2 run "$P/api_key_to_local-headers.json" --repo "$T/repo" --state "$T/s2"
 expect_rc "2: the run succeeds (public titles only)" 0
 no_canary_at "$T/local.log" "$T/key.canary" "2: the key"
 no_canary_at "$T/cloud.log" "$T/repo.canaries" "2: the diffs"
@@ -59,10 +59,10 @@ expect_eq "2: no key in output, audit or state" 0 \
 
 # --- 3. control: the user names the key's variable in a header -----------------
 : >"$T/local.log"
-bh run3 run "$P/api_key_to_local-explicit.json" --repo "$T/repo" --state "$T/s3"
+bh_run run3 run "$P/api_key_to_local-explicit.json" --repo "$T/repo" --state "$T/s3"
 expect_rc "3: the run succeeds" 0
 expect_eq "3: a header written by the user carries what it names" 1 \
   "$(grep -c -F "$ADV_CLOUD_KEY" "$T/local.log" || true)"
-bh check3 check "$P/api_key_to_local-explicit.json"
+bh_run check3 check "$P/api_key_to_local-explicit.json"
 expect_rc "3: check proves the file" 0
 finish

@@ -15,7 +15,7 @@ start_fake stub --server-version 0.12.3 --models 'mybot' --remote mybot --hide-s
 P="$ADV/pipelines/audit_breach_verify.json"
 
 export BULKHEAD_LOCAL_URL=$stub_URL BULKHEAD_CLOUD_URL=$cloud_URL
-bh run run "$P" --repo "$T/repo" --state "$T/s"
+bh_run run run "$P" --repo "$T/repo" --state "$T/s"
 expect_rc "the forwarded reply makes the run a refusal" 3
 expect_contains "the run says the server forwarded the request" "$T/run.err" \
   "the server forwarded this request to"
@@ -31,7 +31,7 @@ expect_contains "verify says the chain is intact all the same" "$T/audit.out" "c
 seq=$(sqlite3 "$T/s/state.db" "SELECT seq FROM audit WHERE decision = 'breach' LIMIT 1")
 expect_contains "verify names the record's seq" "$T/audit.out" "audit record $seq "
 
-bh check check "$P"
+bh_run check check "$P"
 expect_rc "check proved nothing wrong statically (the stub is a run-time fact)" 0
 
 # Tampering is still caught first, as a broken chain.

@@ -21,7 +21,7 @@ db="$T/s/state.db"
 chats() { grep -c '"path":"/api/chat"' "$T/$1.log" || true; }
 
 # A first, clean run makes the state database.
-bh first run "$P" --repo "$T/repo" --state "$T/s" --no-cache
+bh_run first run "$P" --repo "$T/repo" --state "$T/s" --no-cache
 expect_rc "the first run is clean" 0
 audit_says "the first run" "$T/s" 0
 
@@ -32,7 +32,7 @@ sqlite3 "$db" "CREATE TRIGGER fail_audit BEFORE INSERT ON audit
         AND decision = 'allow') >= 2
   BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END;"
 : >"$T/local.log"; : >"$T/cloud.log"
-bh a run "$P" --repo "$T/repo" --state "$T/s" --fresh --no-cache
+bh_run a run "$P" --repo "$T/repo" --state "$T/s" --fresh --no-cache
 expect_rc "a: a failed audit write stops the run" 70
 expect_contains "a: the message names the state database" "$T/a.err" "state database $db"
 expect_contains "a: ...and SQLite's error" "$T/a.err" "injected audit failure"
@@ -56,7 +56,7 @@ sqlite3 "$db" "CREATE TRIGGER fail_all BEFORE INSERT ON audit
   BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END;"
 n0=$(sqlite3 "$db" "SELECT count(*) FROM audit")
 : >"$T/local.log"; : >"$T/cloud.log"
-bh b run "$P" --repo "$T/repo" --state "$T/s" --fresh --no-cache
+bh_run b run "$P" --repo "$T/repo" --state "$T/s" --fresh --no-cache
 expect_rc "b: the run stops" 70
 expect_contains "b: naming the database and the error" "$T/b.err" "injected audit failure"
 expect_eq "b: no record was added" "$n0" "$(sqlite3 "$db" "SELECT count(*) FROM audit")"
@@ -69,7 +69,7 @@ start_fake stub --server-version 0.12.3 --models qwen3:8b --remote qwen3:8b --hi
 sqlite3 "$db" "CREATE TRIGGER fail_breach BEFORE INSERT ON audit
   WHEN NEW.decision = 'breach' BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END;"
 : >"$T/cloud.log"
-BULKHEAD_LOCAL_URL=$stub_URL bh c run "$P" --repo "$T/repo" --state "$T/s" --fresh --no-cache
+BULKHEAD_LOCAL_URL=$stub_URL bh_run c run "$P" --repo "$T/repo" --state "$T/s" --fresh --no-cache
 expect_rc "c: an unrecorded breach stops the run" 70
 expect_contains "c: naming the error" "$T/c.err" "injected audit failure"
 # The probe passed (the model turned into a stub after it); the reviews in

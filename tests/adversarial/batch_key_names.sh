@@ -24,7 +24,7 @@ start_fake local
 export ADV_CLOUD_URL="$cloud_URL" ADV_LOCAL_URL="$local_URL"
 PIPE="$ADV/pipelines/batch_key_names.json"
 
-bh check check "$PIPE"
+bh_run check check "$PIPE"
 expect_rc "check: the pipeline is sound statically" 0
 
 # --- A. a withheld document named in the gone line ---------------------------
@@ -32,7 +32,7 @@ mkdir -p docsA/notes docsA/secrets
 echo "Quarterly planning notes, nothing secret." >docsA/notes/a.md
 echo "Team offsite agenda." >docsA/notes/b.md
 echo "the private half of the deploy credentials" >"docsA/secrets/$canA.key"
-bh A run "$PIPE" --docs "$T/docsA" --state "$T/A.state"
+bh_run A run "$PIPE" --docs "$T/docsA" --state "$T/A.state"
 # The tag stage declares on_sensitive "skip": the skip is the pipeline's intent
 # (exit 0), listed as skipped; what matters here is that the key stays unnamed.
 expect_rc "A: the run ends with the document skipped, as the pipeline declares" 0
@@ -50,7 +50,7 @@ audit_says "A" "$T/A.state" 0
 mkdir -p docsB/notes
 echo "Quarterly planning notes, nothing secret." >docsB/notes/a.md
 echo "Where the deploy key lives is in the file name only." >"docsB/notes/$canB.md"
-bh B run "$PIPE" --docs "$T/docsB" --state "$T/B.state"
+bh_run B run "$PIPE" --docs "$T/docsB" --state "$T/B.state"
 expect_rc "B: the run succeeds (a reroute is not a refusal)" 0
 no_canary_at "$T/cloud.log" "$T/canaries" "B"
 expect_contains "B: the digest ran on the local box instead" "$T/local.log" "$canB"
@@ -62,7 +62,7 @@ audit_says "B" "$T/B.state" 0
 : >"$T/local.log"
 make_repo "$T/repo" --prs 2
 git -C "$T/repo" update-ref "refs/pull/$canC/head" refs/pull/1/head
-bh C run "$ADV/pipelines/batch_key_names-git.json" --repo "$T/repo" --base main \
+bh_run C run "$ADV/pipelines/batch_key_names-git.json" --repo "$T/repo" --base main \
   --state "$T/C.state"
 expect_rc "C: the run succeeds (a reroute is not a refusal)" 0
 no_canary_at "$T/cloud.log" "$T/canaries" "C"

@@ -39,10 +39,10 @@ start_fake cloud
 export BULKHEAD_LOCAL_URL=$local_URL BULKHEAD_CLOUD_URL=$cloud_URL
 REVIEW=$BH_SOURCE_DIR/pipelines/code-review.json
 
-bh check check "$REVIEW"
+bh_run check check "$REVIEW"
 expect_rc "check proves the shipped pipeline" 0
 
-bh run run "$REVIEW" --repo "$T/repo" --pulls 'refs/pull/*/head' --base main --state "$T/state"
+bh_run run run "$REVIEW" --repo "$T/repo" --pulls 'refs/pull/*/head' --base main --state "$T/state"
 expect_rc "the run reroutes the summaries of confidential reviews and finishes" 0
 
 # The canaries as the reviewer spelled them, so a plain grep finds them too.

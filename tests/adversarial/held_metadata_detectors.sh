@@ -41,9 +41,9 @@ start_fake cloud
 export BULKHEAD_LOCAL_URL=$local_URL BULKHEAD_CLOUD_URL=$cloud_URL
 P="$BH_SOURCE_DIR/pipelines/code-review.json"
 
-bh pulls run "$P" --repo "$T/repo" --base main --state "$T/s1"
+bh_run pulls run "$P" --repo "$T/repo" --base main --state "$T/s1"
 expect_rc "title and file name: the run succeeds (rerouted, not withheld)" 0
-bh branch run "$P" --repo "$T/repo" --base main --pulls 'refs/heads/fix/*' --state "$T/s2"
+bh_run branch run "$P" --repo "$T/repo" --base main --pulls 'refs/heads/fix/*' --state "$T/s2"
 expect_rc "branch name: the run succeeds (rerouted, not withheld)" 0
 no_canary_at "$T/cloud.log" "$T/repo.canaries" "metadata"
 "$BULKHEAD" report --state "$T/s1" --format jsonl >"$T/r1.jsonl"

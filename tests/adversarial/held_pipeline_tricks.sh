@@ -28,10 +28,10 @@ cases=(
 )
 for c in "${cases[@]}"; do
   f=${c%%|*} msg=${c#*|} k=${f%%.*}
-  bh "$k-check" check "$PD/held_pipeline_tricks-$f"
+  bh_run "$k-check" check "$PD/held_pipeline_tricks-$f"
   expect_rc "$k: check refuses the file" 2
   expect_contains "$k: saying why" "$T/$k-check.err" "$msg"
-  bh "$k-run" run "$PD/held_pipeline_tricks-$f" --repo "$T/repo" --state "$T/$k.state"
+  bh_run "$k-run" run "$PD/held_pipeline_tricks-$f" --repo "$T/repo" --state "$T/$k.state"
   expect_rc "$k: run refuses the file" 2
   expect_contains "$k: the same way" "$T/$k-run.err" "$msg"
 done
@@ -44,7 +44,7 @@ mkdir -p "$T/prompts"
 cp "$PD/prompts/held_pipeline_tricks-diff.md" "$T/prompts/"
 jq '.stages.review.endpoint = "gpu-box" | .endpoints |= with_entries(select(.key == "gpu-box"))' \
   "$PD/held_pipeline_tricks-lookalike.json" >"$T/honest.json"
-bh ctl-run run "$T/honest.json" --repo "$T/repo" --state "$T/ctl.state"
+bh_run ctl-run run "$T/honest.json" --repo "$T/repo" --state "$T/ctl.state"
 expect_rc "control: the honest file runs" 0
 expect_eq "control: the diff reached the local server" 1 \
   "$(grep -q -F -f "$T/repo.canaries" "$T/local.log" && echo 1 || echo 0)"

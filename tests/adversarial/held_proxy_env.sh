@@ -19,16 +19,14 @@ if command -v curl >/dev/null; then
   "${proxy_env[@]}" curl -s -o /dev/null "$local_URL/api/version" || true
   expect_eq "control: libcurl proxies a request for the local URL in this environment" 1 \
     "$(grep -c -F "\"path\":\"$local_URL/api/version\"" "$T/cloud.log" || true)"
+else
+  skip_part "no curl here: the control that this environment proxies the local URL is not run"
 fi
 : >"$T/cloud.log"
 : >"$T/local.log"
-_bh_last=run
-set +e
-"${proxy_env[@]}" BULKHEAD_LOCAL_URL="$local_URL" BULKHEAD_CLOUD_URL="http://localhost:$cloud_PORT" \
-  "$BULKHEAD" run "$BH_SOURCE_DIR/pipelines/code-review.json" --repo "$T/repo" --base main \
-  --state "$T/s" >"$T/run.out" 2>"$T/run.err"
-rc=$?
-set -e
+bh_run_under run "${proxy_env[@]}" BULKHEAD_LOCAL_URL="$local_URL" \
+  BULKHEAD_CLOUD_URL="http://localhost:$cloud_PORT" -- \
+  run "$BH_SOURCE_DIR/pipelines/code-review.json" --repo "$T/repo" --base main --state "$T/s"
 expect_rc "run succeeds" 0
 no_canary_at "$T/cloud.log" "$T/repo.canaries" "proxy"
 expect_eq "the proxy saw no request for the local server's URL" 0 \
@@ -37,6 +35,6 @@ seen=0
 while read -r c; do grep -q -F "$c" "$T/local.log" && seen=$((seen + 1)); done <"$T/repo.canaries"
 expect_eq "every diff reached the local server directly" 2 "$seen"
 audit_says "proxy" "$T/s" 0
-bh check check "$BH_SOURCE_DIR/pipelines/code-review.json"
+bh_run check check "$BH_SOURCE_DIR/pipelines/code-review.json"
 expect_rc "check proves the shipped pipeline (the proxy changes nothing it claims)" 0
 finish

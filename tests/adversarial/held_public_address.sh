@@ -27,13 +27,10 @@ printf '127.0.0.1 localhost\n192.0.2.10 gpu.example.test\n127.0.0.1 mixed.exampl
 # traced into $T/NAME.strace (LeakSanitizer cannot run under ptrace).
 ns_hosts() {
   local name=$1 url=$2; shift 2
-  _bh_last=$name
-  set +e
-  ADV_LOCAL_URL=$url unshare -rnm bash -c 'ip link set lo up 2>/dev/null; mount --bind "$0" /etc/hosts && exec "$@"' \
+  ADV_LOCAL_URL=$url bh_run_under "$name" \
+    unshare -rnm bash -c 'ip link set lo up 2>/dev/null; mount --bind "$0" /etc/hosts && exec "$@"' \
     "$T/hosts" env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-    strace -f -qq -e trace=connect -o "$T/$name.strace" "$BULKHEAD" "$@" >"$T/$name.out" 2>"$T/$name.err"
-  rc=$?
-  set -e
+    strace -f -qq -e trace=connect -o "$T/$name.strace" -- "$@"
 }
 
 for c in "a http://192.0.2.10:11434" "b http://gpu.example.test:11434" "c http://mixed.example.test:11434"; do

@@ -16,7 +16,7 @@ for code in 307; do
   sed "s|@LOCATION@|$cloud_URL/api/chat|" "$BH_SOURCE_DIR/fixtures/scripts/redirect-to.json" >"$T/redirect-$code.json"
   start_fake "redir$code" --script "$T/redirect-$code.json"
   url_var="redir${code}_URL"
-  bh "run$code" run "$BH_SOURCE_DIR/pipelines/code-review.json" --repo "$T/repo" --base main \
+  bh_run "run$code" run "$BH_SOURCE_DIR/pipelines/code-review.json" --repo "$T/repo" --base main \
     --state "$T/s$code" --endpoint "gpu-box=${!url_var}" --endpoint "cloud=$cloud_URL"
   expect_rc "$code: the reviews fail, the run says so" 4
   expect_contains "$code: the error says the redirect was not followed" "$T/run$code.err" "never follows redirects"

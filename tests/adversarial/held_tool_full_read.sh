@@ -16,9 +16,9 @@ export ADV_CLOUD_URL=$cloud_URL ADV_CLOUD_KEY=adv-cloud-key
 P="$ADV/pipelines/held_tool_full_read.json"
 
 # --- a. read_file asked for, not granted ------------------------------------------
-bh check-a check "$P"
+bh_run check-a check "$P"
 expect_rc "a: check proves the list_files grant" 0
-bh run-a run "$P" --repo "$T/repo" --state "$T/a"
+bh_run run-a run "$P" --repo "$T/repo" --state "$T/a"
 expect_rc "a: run succeeds" 0
 no_canary_at "$T/cloud.log" "$T/repo.canaries" "a"
 expect_contains "a: read_file was refused as a tool error" "$T/cloud.log" \
@@ -30,11 +30,11 @@ audit_says "a" "$T/a" 0
 # --- b. read_file granted to the cloud stage ----------------------------------------
 jq '.stages.plan.tools = ["list_files", "read_file"]' "$P" >"$T/grant.json"
 : >"$T/cloud.log"
-bh check-b check "$T/grant.json"
+bh_run check-b check "$T/grant.json"
 expect_rc "b: check refuses read_file granted to a cloud stage" 3
 expect_contains "b: naming the tool and the labels" "$T/check-b.out" \
   "is granted tool read_file, which returns pr.diff"
-bh run-b run "$T/grant.json" --repo "$T/repo" --state "$T/b"
+bh_run run-b run "$T/grant.json" --repo "$T/repo" --state "$T/b"
 expect_rc "b: run refuses it" 3
 expect_eq "b: the cloud got no request at all" 0 "$(grep -c '"POST"' "$T/cloud.log" || true)"
 no_canary_at "$T/cloud.log" "$T/repo.canaries" "b"

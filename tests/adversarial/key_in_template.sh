@@ -42,14 +42,14 @@ pipeline b "You triage pull requests." keyed.md
 pipeline c "You triage pull requests." clean.md
 
 for name in a b; do
-  bh "$name-check" check "$T/pipe/$name.json"
+  bh_run "$name-check" check "$T/pipe/$name.json"
   expect_rc "$name: check refuses the cloud stage" 3
   expect_contains "$name: saying the template's text carries the label" "$T/$name-check.out" \
     "its prompt template's text (a detector hit) (restricted), above its clearance internal"
   if grep -q -F -f "$T/canaries" "$T/$name-check.out" "$T/$name-check.err"; then
     not_ok "$name: check quotes the key"
   else ok "$name: check does not quote the key"; fi
-  bh "$name-run" run "$T/pipe/$name.json" --repo "$T/repo" --base main --state "$T/$name.state"
+  bh_run "$name-run" run "$T/pipe/$name.json" --repo "$T/repo" --base main --state "$T/$name.state"
   expect_rc "$name: the run refuses" 3
   no_canary_at "$T/cloud.log" "$T/canaries" "$name"
   audit_has "$name" "$T/$name.state" "decision = 'refuse' AND stage = 'triage'"
@@ -58,9 +58,9 @@ done
 expect_eq "a, b: the cloud received no prompt at all" 0 \
   "$(jq -s '[.[] | select(.method == "POST")] | length' "$T/cloud.log")"
 
-bh c-check check "$T/pipe/c.json"
+bh_run c-check check "$T/pipe/c.json"
 expect_rc "c: control: check passes without the key" 0
-bh c-run run "$T/pipe/c.json" --repo "$T/repo" --base main --state "$T/c.state"
+bh_run c-run run "$T/pipe/c.json" --repo "$T/repo" --base main --state "$T/c.state"
 expect_rc "c: control: the run succeeds" 0
 expect_eq "c: control: both prompts were sent" 2 \
   "$(jq -s '[.[] | select(.method == "POST" and .path == "/api/chat")] | length' "$T/cloud.log")"

@@ -11,18 +11,6 @@
 source "$BH_SOURCE_DIR/tests/helpers/lib.sh"
 
 ADV="$BH_SOURCE_DIR/tests/adversarial"
-_bh_last=""
-
-# bh NAME ARGS...: runs bulkhead ARGS with stdout and stderr in $T/NAME.out and
-# $T/NAME.err; sets $rc (never stops the script).
-bh() {
-  local name=$1; shift
-  _bh_last=$name
-  set +e
-  "$BULKHEAD" "$@" >"$T/$name.out" 2>"$T/$name.err"
-  rc=$?
-  set -e
-}
 
 # no_canary_at LOG CANARIES WHAT: passes when no line of the file CANARIES
 # (one canary a line) occurs in LOG, the byte log of a fixture server.
@@ -33,7 +21,7 @@ no_canary_at() {
   else not_ok "$what: $n line(s) of $(basename "$log" .log) hold a canary"; grep -o -F -f "$canaries" "$log" | head -3 | sed 's/^/#   /'; fi
 }
 
-# expect_rc WHAT EXPECTED: compares with the $rc of the last bh.
+# expect_rc WHAT EXPECTED: compares with the $rc of the last bh_run.
 expect_rc() {
   if [ "$rc" = "$2" ]; then ok "$1 (exit $2)"
   else not_ok "$1 (expected exit $2, got $rc)"; tail -5 "$T/$_bh_last.err" 2>/dev/null | sed 's/^/#   /'; fi
@@ -72,12 +60,8 @@ need_netns_strace() {
 # output in $T/NAME.out and .err, exit code in $rc.
 ns() {
   local name=$1; shift
-  _bh_last=$name
-  set +e
-  unshare -rn env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-    strace -f -qq -e trace=connect -o "$T/$name.strace" "$BULKHEAD" "$@" >"$T/$name.out" 2>"$T/$name.err"
-  rc=$?
-  set -e
+  bh_run_under "$name" unshare -rn env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+    strace -f -qq -e trace=connect -o "$T/$name.strace" -- "$@"
 }
 
 # tcp_connects STRACE: connect() calls to 192.0.2.x (TEST-NET-1, where nothing

@@ -21,11 +21,11 @@ cp -r "$BH_SOURCE_DIR/pipelines" "$T/p"
 jq '.source.fields["pr.title"] = "confidential"' "$BH_SOURCE_DIR/pipelines/code-review.json" >"$T/p/night2.json"
 plans() { jq -s '[.[] | select(.method == "POST") | .body | fromjson? | select(.model == "gpt-oss:120b") | select((.messages[-1].content // "") | test("planning a code review"))] | length' "$T/cloud.log"; }
 
-bh night1 run "$T/p/code-review.json" --repo "$T/repo" --base main --state "$T/s"
+bh_run night1 run "$T/p/code-review.json" --repo "$T/repo" --base main --state "$T/s"
 expect_rc "night 1 succeeds" 0
 n1=$(plans)
 expect_eq "night 1: both PRs planned in the cloud" 2 "$n1"
-bh night2 run "$T/p/night2.json" --repo "$T/repo" --base main --state "$T/s" --fresh
+bh_run night2 run "$T/p/night2.json" --repo "$T/repo" --base main --state "$T/s" --fresh
 expect_rc "night 2 succeeds (the plans rerouted, not withheld)" 0
 expect_eq "night 2: no new plan request reached the cloud" "$n1" "$(plans)"
 expect_eq "night 2: no plan answered from the cloud's cache" 0 \
@@ -33,7 +33,7 @@ expect_eq "night 2: no plan answered from the cloud's cache" 0 \
 audit_has "night 2: the reroute" "$T/s" "stage = 'plan' AND decision = 'refuse' AND reason LIKE '%reroute%'"
 # Control: night 3 with the unchanged pipeline is answered from the cache (the
 # witness above would have seen a cached plan).
-bh night3 run "$T/p/code-review.json" --repo "$T/repo" --base main --state "$T/s" --fresh
+bh_run night3 run "$T/p/code-review.json" --repo "$T/repo" --base main --state "$T/s" --fresh
 expect_rc "control: night 3 succeeds" 0
 expect_eq "control: night 3's plans come from the cache" 2 \
   "$(sqlite3 "$T/s/state.db" "SELECT count(*) FROM audit WHERE decision = 'cached' AND stage = 'plan' AND run_id = 3")"

@@ -33,7 +33,7 @@ start_fake cloud
 start_fake cloud2
 export BULKHEAD_LOCAL_URL=$local_URL BULKHEAD_CLOUD_URL=$cloud_URL ADV_CLOUD2_URL=$cloud2_URL
 
-bh run run "$T/p/reroute-lower.json" --repo "$T/repo" --base main --state "$T/s"
+bh_run run run "$T/p/reroute-lower.json" --repo "$T/repo" --base main --state "$T/s"
 expect_rc "the run says data was withheld" 3
 no_canary_at "$T/cloud.log" "$T/repo.canaries" "planner's cloud"
 no_canary_at "$T/cloud2.log" "$T/repo.canaries" "reroute target's cloud"
@@ -43,7 +43,7 @@ audit_has "the refusal" "$T/s" "stage = 'plan' AND decision = 'refuse'"
 expect_eq "the audit allows nothing to either cloud" 0 \
   "$(sqlite3 "$T/s/state.db" "SELECT count(*) FROM audit WHERE decision = 'allow' AND stage IN ('plan', 'plan-local')")"
 audit_says "reroute" "$T/s" 0
-bh check check "$T/p/reroute-lower.json"
+bh_run check check "$T/p/reroute-lower.json"
 expect_rc "check refuses the pipeline too" 3
 expect_contains "check names the reroute" "$T/check.out" "reroutes to stage plan-local, cleared only for public"
 finish

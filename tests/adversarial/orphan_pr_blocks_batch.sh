@@ -43,9 +43,9 @@ start_fake cloud
 start_fake local
 export BULKHEAD_LOCAL_URL=$local_URL BULKHEAD_CLOUD_URL=$cloud_URL
 
-bh check check "$PIPE"
+bh_run check check "$PIPE"
 expect_rc "check: the pipeline is sound statically" 0
-bh run run "$PIPE" --repo "$T/repo" --state "$T/state"
+bh_run run run "$PIPE" --repo "$T/repo" --state "$T/state"
 expect_rc "run: the orphan PR fails its own tasks only" 4
 no_canary_at "$T/cloud.log" "$T/canaries" "run"
 "$BULKHEAD" report --state "$T/state" --format jsonl >"$T/report.jsonl"
@@ -64,7 +64,7 @@ audit_has "the reviews were declassified before the cloud summary read them" "$T
 expect_eq "the orphan PR has no audit record: nothing of it was ever offered to a model" 0 \
   "$(sqlite3 "$T/state/state.db" "SELECT count(*) FROM audit WHERE item = 'refs/pull/4/head'")"
 audit_says "run" "$T/state" 0
-bh plan plan "$PIPE" --repo "$T/repo"
+bh_run plan plan "$PIPE" --repo "$T/repo"
 expect_rc "plan lists the orphan instead of stopping" 0
 expect_contains "plan: the orphan's content is unscanned, with the reason" "$T/plan.out" \
   "shares no history with base 'main'"

@@ -25,12 +25,12 @@ PT="$ADV/pipelines/private_address_not_local-trusted.json"
 hint='add "trusted_networks": ["10.255.255.0/24"] to the pipeline, or set BULKHEAD_TRUSTED_NETWORKS=10.255.255.0/24'
 
 # --- 1. check ---------------------------------------------------------------------
-bh check check "$P"
+bh_run check check "$P"
 expect_rc "1: check refuses the private address" 3
 expect_contains "1: as a private address in no trusted network" "$T/check.out" \
   "declared local but private address in no trusted network (refused)"
 expect_contains "1: naming the line to add" "$T/check.out" "$hint"
-bh check-json check --format json "$P"
+bh_run check-json check --format json "$P"
 expect_eq "1: the JSON graph says the endpoint is not local" "false" \
   "$(jq '.endpoints[] | select(.name == "gpu-box") | .local' "$T/check-json.out")"
 
@@ -46,11 +46,7 @@ in_ns() {
   local tr=()
   command -v strace >/dev/null && tr=(env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
     strace -f -qq -e trace=connect -o "$T/$name.strace")
-  _bh_last=$name
-  set +e
-  unshare -rn "${tr[@]}" "$BULKHEAD" "$@" >"$T/$name.out" 2>"$T/$name.err"
-  rc=$?
-  set -e
+  bh_run_under "$name" unshare -rn "${tr[@]}" -- "$@"
 }
 
 if ! unshare -rn true 2>/dev/null; then
@@ -76,11 +72,11 @@ audit_says "2" "$T/s2" 0
 expect_eq "2: no canary in the report" 0 "$(grep -c -F -f "$T/repo.canaries" "$T/s2.report" || true)"
 
 # --- 3. the network named: local, and then it is connected to -----------------
-bh check-t check "$PT"
+bh_run check-t check "$PT"
 expect_rc "3: with trusted_networks, check proves the file" 0
 expect_contains "3: naming the network" "$T/check-t.out" \
   "declared local; 10.255.255.1 is in 10.255.255.0/24, a network named by trusted_networks"
-BULKHEAD_TRUSTED_NETWORKS=10.255.255.0/24 bh check-env check "$P"
+BULKHEAD_TRUSTED_NETWORKS=10.255.255.0/24 bh_run check-env check "$P"
 expect_rc "3: with BULKHEAD_TRUSTED_NETWORKS, check proves the file" 0
 expect_contains "3: naming the variable" "$T/check-env.out" "a network named by BULKHEAD_TRUSTED_NETWORKS"
 if command -v strace >/dev/null; then
@@ -90,7 +86,7 @@ if command -v strace >/dev/null; then
 fi
 
 # --- 4. a bad variable ------------------------------------------------------------
-BULKHEAD_TRUSTED_NETWORKS="10.255.255.0/24,10.0.0.0" bh check-bad check "$P"
+BULKHEAD_TRUSTED_NETWORKS="10.255.255.0/24,10.0.0.0" bh_run check-bad check "$P"
 expect_rc "4: a malformed BULKHEAD_TRUSTED_NETWORKS is a configuration error" 2
 expect_contains "4: naming the block" "$T/check-bad.err" \
   'BULKHEAD_TRUSTED_NETWORKS: "10.0.0.0" is not a CIDR block'

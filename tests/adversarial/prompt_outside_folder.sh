@@ -34,12 +34,12 @@ for c in "dotdot ../secret.md" "absolute $T/secret.md" "symlink prompts/link.md"
   set -- $c
   name=$1 prompt=$2
   pipeline "$prompt" >"$T/pipe/$name.json"
-  bh "$name-check" check "$T/pipe/$name.json"
+  bh_run "$name-check" check "$T/pipe/$name.json"
   expect_rc "$name: check refuses the pipeline" 2
   expect_contains "$name: naming where and why" "$T/$name-check.err" \
     "$name.json:7:"
   expect_contains "$name: ...the stage's prompt" "$T/$name-check.err" "stages.ask.prompt: prompt template"
-  bh "$name-run" run "$T/pipe/$name.json" --repo "$T/repo" --base main --state "$T/$name.state"
+  bh_run "$name-run" run "$T/pipe/$name.json" --repo "$T/repo" --base main --state "$T/$name.state"
   expect_rc "$name: run refuses before reading it" 2
   no_canary_at "$T/cloud.log" "$T/canaries" "$name"
   expect_eq "$name: nothing was sent at all" 0 "$(jq -s '[.[] | select(.method == "POST")] | length' "$T/cloud.log")"
@@ -54,6 +54,6 @@ expect_contains "symlink: the message says why" "$T/symlink-check.err" "lies out
 # where the file is, not what it says).
 cp "$T/secret.md" "$T/pipe/prompts/inside.md"
 pipeline prompts/inside.md >"$T/pipe/inside.json"
-bh inside-check check "$T/pipe/inside.json"
+bh_run inside-check check "$T/pipe/inside.json"
 expect_rc "control: a prompt inside the folder loads" 0
 finish

@@ -98,10 +98,10 @@ export BULKHEAD_LOCAL_URL=$local_URL BULKHEAD_CLOUD_URL=$cloud_URL
 P="$BH_SOURCE_DIR/pipelines/pr-check.json"
 SRC=(--repo "$R" --pulls 'refs/pull/*/head' --base main)
 
-bh check check "$P"
+bh_run check check "$P"
 expect_rc "check proves the shipped pipeline (restricted diffs are rerouted)" 0
 
-bh plan plan "$P" "${SRC[@]}" --format json
+bh_run plan plan "$P" "${SRC[@]}" --format json
 expect_rc "plan runs" 0
 item() { jq -r --arg k "refs/pull/$1/head" ".items[] | select(.key == \$k) | $2" "$T/plan.out"; }
 for n in 1 2 3 4; do
@@ -116,7 +116,7 @@ expect_contains "plan: PR 4's reason names the whole file" "$T/plan.out" \
 expect_eq "plan: PR 5 (clean docs) is triaged in the cloud" allow \
   "$(item 5 '.tasks[] | select(.stage == "triage") | .decision')"
 
-bh run run "$P" "${SRC[@]}" --state "$T/state"
+bh_run run run "$P" "${SRC[@]}" --state "$T/state"
 expect_rc "the run succeeds: rerouting withholds nothing" 0
 no_canary_at "$T/cloud.log" "$T/canaries" "renamed, copied and context canaries"
 expect_eq "the cloud did get the clean docs PR (the case is not vacuous)" 1 \

@@ -21,17 +21,17 @@ jq -n --arg c "$canary" '{"qwen2.5-coder:14b": [{"match": "Pull request #1:",
 start_fake local --script "$T/script.json"
 start_fake cloud
 export BULKHEAD_LOCAL_URL=$local_URL BULKHEAD_CLOUD_URL=$cloud_URL
-bh run run "$BH_SOURCE_DIR/pipelines/pr-check.json" --repo "$T/repo" --pulls 'refs/pull/*/head' \
+bh_run run run "$BH_SOURCE_DIR/pipelines/pr-check.json" --repo "$T/repo" --pulls 'refs/pull/*/head' \
   --base main --state "$T/s"
 expect_rc "the run finishes" 0
 no_canary_at "$T/cloud.log" "$T/canaries" "the run"
 audit_says "the run" "$T/s" 0
 
 for f in md sarif jsonl junit github-review; do
-  bh "$f-all" report --state "$T/s" --format "$f"
+  bh_run "$f-all" report --state "$T/s" --format "$f"
   expect_eq "$f without --clearance (the control): the canary is there" 1 \
     "$(grep -q -F "$canary" "$T/$f-all.out" && echo 1 || echo 0)"
-  bh "$f" report --state "$T/s" --format "$f" --clearance internal
+  bh_run "$f" report --state "$T/s" --format "$f" --clearance internal
   expect_rc "$f --clearance internal" 0
   no_canary_at "$T/$f.out" "$T/canaries" "$f --clearance internal"
   expect_contains "$f names the review withheld with its label" "$T/$f.out" \
@@ -46,10 +46,10 @@ expect_eq "sarif: only PR 2's finding at internal" "docs/a.md" \
 expect_eq "github-review: only PR 2's line comment at internal" "docs/a.md" \
   "$(jq -r '[.comments[].path] | join(",")' "$T/github-review.out")"
 
-bh restricted report --state "$T/s" --format md --clearance restricted
+bh_run restricted report --state "$T/s" --format md --clearance restricted
 expect_eq "at the top label everything is there" 1 \
   "$(grep -q -F "$canary" "$T/restricted.out" && echo 1 || echo 0)"
-bh bad report --state "$T/s" --format md --clearance secret
+bh_run bad report --state "$T/s" --format md --clearance secret
 expect_rc "an unknown clearance is a usage error" 2
 expect_contains "naming the run's labels" "$T/bad.err" \
   "'secret' is not a label of run 1 (its labels: public, internal, confidential, restricted)"

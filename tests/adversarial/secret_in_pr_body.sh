@@ -35,11 +35,11 @@ jq --arg k "$canB" '.[0].labels[1].name = $k' "$T/b0.json" >"$T/b.json"
 list gitlab-merge-requests.json "$T/c.json" "$canC" "$clean"
 list gh-pr-list.json "$T/d.json" "$clean" "$clean"
 
-bh check check "$P"
+bh_run check check "$P"
 expect_rc "check proves the declared bounds (the detectors act at run time)" 0
 
 for name in a b c; do
-  bh "$name" run "$P" --repo "$T/repo" --pulls-from "$T/$name.json" --skip-drafts \
+  bh_run "$name" run "$P" --repo "$T/repo" --pulls-from "$T/$name.json" --skip-drafts \
     --state "$T/$name.state" --quiet
   expect_rc "$name: the run refuses the item with the secret" 3
   no_canary_at "$T/cloud.log" "$T/canaries" "$name"
@@ -49,13 +49,13 @@ done
 # a and b: PR 2 (a) or 1 (b) refused, the other one sent; c: MR 1 refused, 6 a draft.
 expect_eq "a, b: the item without a secret was sent each time" 2 \
   "$(jq -s '[.[] | select(.method == "POST")] | length' "$T/cloud.log")"
-bh plan plan "$P" --repo "$T/repo" --pulls-from "$T/a.json" --format json
+bh_run plan plan "$P" --repo "$T/repo" --pulls-from "$T/a.json" --format json
 expect_eq "plan names the token's field and refuses" "restricted refuse" \
   "$(jq -r '.items[1] | "\(.fields["pr.body"].label) \(.tasks[0].decision)"' "$T/plan.out")"
 if grep -q -F -f "$T/canaries" "$T/plan.out" "$T/plan.err"; then not_ok "plan quotes the secret"
 else ok "plan does not quote the secret"; fi
 
-bh d run "$P" --repo "$T/repo" --pulls-from "$T/d.json" --state "$T/d.state" --quiet
+bh_run d run "$P" --repo "$T/repo" --pulls-from "$T/d.json" --state "$T/d.state" --quiet
 expect_rc "d: without a secret, every listed pull request is sent" 0
 expect "d: the body reached the cloud stage" grep -q -F -- "$clean" "$T/cloud.log"
 audit_says "d" "$T/d.state" 0

@@ -23,12 +23,12 @@ export ADV_CLOUD_URL=$cloud_URL ADV_LOCAL_URL=$stub_URL
 # --- before the run: the probe shows the stub --------------------------------
 expect_eq "setup: /api/tags lists the stub as a local model" "null" \
   "$(curl -s "$stub_URL/api/tags" | jq -r '.models[] | select(.name == "coder:7b") | .remote_host')"
-bh check check "$PIPE" --online --state "$T/check.state"
+bh_run check check "$PIPE" --online --state "$T/check.state"
 expect_rc "check --online refuses the local stage on the hidden stub" 3
 expect_contains "check --online says where it saw the stub" "$T/check.out" \
   "model coder:7b: a cloud stub forwarding to https://ollama.com:443 (seen in the probe's reply) — refused"
 
-bh run run "$PIPE" --repo "$T/repo" --state "$T/run.state"
+bh_run run run "$PIPE" --repo "$T/repo" --state "$T/run.state"
 expect_rc "run refuses the stage (data withheld)" 3
 expect_contains "run says the stub showed in the probe's reply" "$T/run.err" \
   "model 'coder:7b' is a cloud stub that the server forwards to 'https://ollama.com:443' (seen in the probe's reply"
@@ -45,7 +45,7 @@ audit_says "hidden stub: nothing was breached" "$T/run.state" 0
 # --- mid-run: a stub made after the probe passed -------------------------------
 start_fake mid --server-version 0.17.0 --models coder:7b --remote coder:7b --remote-after 1
 export ADV_LOCAL_URL=$mid_URL
-bh mid run "$PIPE" --repo "$T/repo" --state "$T/mid.state"
+bh_run mid run "$PIPE" --repo "$T/repo" --state "$T/mid.state"
 expect_rc "mid-run: the run exits 3" 3
 expect_contains "mid-run: the run says the server forwarded a request" "$T/mid.err" \
   "the server forwarded this request to 'https://ollama.com:443'"

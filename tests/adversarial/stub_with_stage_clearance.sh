@@ -16,13 +16,13 @@ start_fake cloud
 start_fake stub --server-version 0.17.0 --models coder:7b --remote coder:7b
 export ADV_CLOUD_URL=$cloud_URL ADV_LOCAL_URL=$stub_URL
 
-bh offline check "$PIPE"
+bh_run offline check "$PIPE"
 expect_rc "without --online the stub cannot be seen: the static check passes" 0
-bh online check "$PIPE" --online --state "$T/check.state"
+bh_run online check "$PIPE" --online --state "$T/check.state"
 expect_rc "check --online refuses the confidential stage on the stub" 3
 expect_contains "check --online: the refusal names the stub and the bottom clearance" "$T/online.err" \
   "stages.review: refused: local stage uses model 'coder:7b', a cloud stub that the server forwards to 'https://ollama.com:443', and"
-bh run run "$PIPE" --repo "$T/repo" --state "$T/run.state"
+bh_run run run "$PIPE" --repo "$T/repo" --state "$T/run.state"
 expect_rc "run refuses it too" 3
 expect_contains "run: the same verdict" "$T/run.err" \
   "stages.review: refused to run: cloud stage uses model 'coder:7b', a cloud stub that the server forwards to 'https://ollama.com:443', and"
@@ -33,11 +33,11 @@ audit_has "the refusal is audited with the bottom clearance" "$T/run.state" \
 audit_says "stage clearance" "$T/run.state" 0
 
 # The same stub for a stage that reads public fields only: allowed by both.
-bh online-titles check "$TITLES" --online --state "$T/check.state"
+bh_run online-titles check "$TITLES" --online --state "$T/check.state"
 expect_rc "check --online: a public-only stage on the stub passes" 0
 expect_contains "check --online: says the stub's stages are cloud" "$T/online-titles.out" \
   "its stages are cloud, cleared for the bottom label only"
-bh titles run "$TITLES" --repo "$T/repo" --state "$T/titles.state"
+bh_run titles run "$TITLES" --repo "$T/repo" --state "$T/titles.state"
 expect_rc "run: the public-only stage runs" 0
 audit_has "run: its requests go as cloud, cleared for public" "$T/titles.state" \
   "decision = 'allow' AND stage = 'titles' AND locality = 'cloud' AND clearance = 'public'"

@@ -51,12 +51,12 @@ export ADV_CLOUD_URL=$cloud_URL ADV_LOCAL_URL=$local_URL ADV_CLOUD_KEY=adv-cloud
 
 # check proves only the declared bound (pr.diff internal): the grants pass,
 # and the detectors' reach is left to the run.
-bh check check "$P/tool_slice_pem.json"
+bh_run check check "$P/tool_slice_pem.json"
 expect_rc "check accepts read_file and grep for the cloud agents" 0
 expect_contains "... and says their results may go above the clearance at run time" "$T/check.out" \
   "tool grep: internal (what the tool returns: as pr.diff); with detectors restricted — above its clearance when a detector hits"
 
-bh run run "$P/tool_slice_pem.json" --repo "$R" --pulls 'refs/pull/*/head' --base main \
+bh_run run run "$P/tool_slice_pem.json" --repo "$R" --pulls 'refs/pull/*/head' --base main \
   --state "$T/state"
 expect_rc "the run: the cloud agents' conversations were refused" 3
 no_canary_at "$T/cloud.log" "$T/canaries" "the key body and the vault token"

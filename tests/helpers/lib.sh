@@ -15,6 +15,7 @@ TEST_NAME=$(basename "$0" .sh)
 export OLLAMA_API_KEY="${OLLAMA_API_KEY:-bulkhead-test-dummy-key}"
 T=$(mktemp -d "${TMPDIR:-/tmp}/bh-$TEST_NAME.XXXXXX")
 _pids=()
+_bh_last="" # NAME of the last bh_run: what expect_rc shows when the code is not the one expected
 _passed=0
 _failed=0
 _skipped=()
@@ -80,6 +81,30 @@ expect_clean_stop() {
     expect_eq "$s: exits 0 on SIGTERM" 0 "$rc"
     expect "$s: no sanitizer or leak report" bash -c '! grep -Eq "Sanitizer|runtime error|leak" "$1"' _ "$T/$s.err"
   done
+}
+
+# bh_run NAME ARGS...: runs bulkhead ARGS with its stdout in $T/NAME.out, its
+# stderr in $T/NAME.err and its exit code in $rc, whatever the code (the script
+# goes on to assert it). Variables for one call go before it, as for a
+# command: BULKHEAD_LOCAL_URL=... bh_run NAME run ...
+bh_run() {
+  local name=$1; shift
+  bh_run_under "$name" -- "$@"
+}
+
+# bh_run_under NAME COMMAND... -- ARGS...: the same, with bulkhead started by
+# COMMAND (unshare, strace, env ...), as in: COMMAND... "$BULKHEAD" ARGS...
+bh_run_under() {
+  local name=$1; shift
+  local pre=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do pre+=("$1"); shift; done
+  [ $# -gt 0 ] || { echo "bh_run_under: no -- before bulkhead's arguments" >&2; exit 2; }
+  shift
+  _bh_last=$name
+  set +e
+  "${pre[@]}" "$BULKHEAD" "$@" >"$T/$name.out" 2>"$T/$name.err"
+  rc=$?
+  set -e
 }
 
 # make_repo DIR [--prs N]

@@ -18,6 +18,15 @@
 #define MAX_BODY ((size_t)1 << 20)
 #define SLOW_MS 2000
 
+/* A queued reply of a scripted path. */
+struct scripted {
+    char path[256];
+    unsigned status;
+    char content_type[64];
+    char *body;
+    int taken;
+};
+
 struct mini_httpd {
     struct MHD_Daemon *d;
     int port;
@@ -27,6 +36,8 @@ struct mini_httpd {
     unsigned connections;
     struct mini_req *reqs;
     size_t n_reqs, cap_reqs;
+    struct scripted *script;
+    size_t n_script, cap_script;
 };
 
 /* Per request: the body as it arrives. */
@@ -75,16 +86,60 @@ static void record(struct mini_httpd *h, struct MHD_Connection *c, const char *m
     pthread_mutex_unlock(&h->mu);
 }
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const void *data,
-                             size_t len, const char *location)
+static enum MHD_Result reply_typed(struct MHD_Connection *c, unsigned status, const void *data,
+                                   size_t len, const char *location, const char *content_type)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
     if (location)
         MHD_add_response_header(resp, "Location", location);
+    if (content_type)
+        MHD_add_response_header(resp, "Content-Type", content_type);
     enum MHD_Result rc = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
     return rc;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const void *data,
+                             size_t len, const char *location)
+{
+    return reply_typed(c, status, data, len, location, NULL);
+}
+
+/* The next scripted reply for url, or 0 when the path is not scripted. The
+ * reply is sent outside the lock (from a copy): the test may queue more
+ * while it goes. */
+static int scripted_reply(struct mini_httpd *h, struct MHD_Connection *c, const char *url,
+                          enum MHD_Result *rc)
+{
+    struct scripted next = {.status = 0};
+    int known = 0;
+    pthread_mutex_lock(&h->mu);
+    for (size_t i = 0; i < h->n_script; i++) {
+        struct scripted *s = &h->script[i];
+        if (strcmp(s->path, url) != 0)
+            continue;
+        known = 1;
+        if (!s->taken) {
+            s->taken = 1;
+            next = *s;
+            next.body = strdup(s->body);
+            if (!next.body)
+                die("out of memory");
+            break;
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (!known)
+        return 0;
+    if (!next.body) {
+        static const char none[] = "mini_httpd: no scripted reply left";
+        *rc = reply(c, 500, none, sizeof(none) - 1, NULL);
+        return 1;
+    }
+    *rc = reply_typed(c, next.status, next.body, strlen(next.body), NULL, next.content_type);
+    free(next.body);
+    return 1;
 }
 
 static void wait_slow(struct mini_httpd *h)
@@ -102,6 +157,9 @@ static void wait_slow(struct mini_httpd *h)
 static enum MHD_Result route(struct mini_httpd *h, struct MHD_Connection *c, const char *url,
                              const struct pending *p)
 {
+    enum MHD_Result scripted;
+    if (scripted_reply(h, c, url, &scripted))
+        return scripted;
     if (strcmp(url, "/ok") == 0)
         return reply(c, 200, "hello", 5, NULL);
     if (strcmp(url, "/echo") == 0)
@@ -220,6 +278,9 @@ void mini_httpd_stop(struct mini_httpd *h)
     for (size_t i = 0; i < h->n_reqs; i++)
         free(h->reqs[i].body);
     free(h->reqs);
+    for (size_t i = 0; i < h->n_script; i++)
+        free(h->script[i].body);
+    free(h->script);
     pthread_cond_destroy(&h->stop_cv);
     pthread_mutex_destroy(&h->mu);
     free(h);
@@ -267,4 +328,37 @@ void mini_req_release(struct mini_req *r)
 {
     free(r->body);
     r->body = NULL;
+}
+
+void mini_httpd_script(struct mini_httpd *h, const char *path, unsigned status,
+                       const char *content_type, const char *body)
+{
+    struct scripted s;
+    memset(&s, 0, sizeof(s));
+    copy_str(s.path, sizeof(s.path), path);
+    copy_str(s.content_type, sizeof(s.content_type),
+             content_type ? content_type : "application/json");
+    s.status = status;
+    s.body = strdup(body ? body : "");
+    if (!s.body)
+        die("out of memory");
+    pthread_mutex_lock(&h->mu);
+    if (h->n_script == h->cap_script) {
+        h->cap_script = h->cap_script ? 2 * h->cap_script : 16;
+        h->script = realloc(h->script, h->cap_script * sizeof(*h->script));
+        if (!h->script)
+            die("out of memory");
+    }
+    h->script[h->n_script++] = s;
+    pthread_mutex_unlock(&h->mu);
+}
+
+size_t mini_httpd_script_left(struct mini_httpd *h)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&h->mu);
+    for (size_t i = 0; i < h->n_script; i++)
+        n += !h->script[i].taken;
+    pthread_mutex_unlock(&h->mu);
+    return n;
 }

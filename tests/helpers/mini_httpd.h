@@ -1,5 +1,5 @@
-/* tests/helpers/mini_httpd.h — a tiny HTTP server on 127.0.0.1 for the net
- * and egress unit tests (libmicrohttpd, one thread per connection). It records
+/* tests/helpers/mini_httpd.h — a tiny HTTP server on 127.0.0.1 for the net,
+ * egress and stage unit tests (libmicrohttpd, one thread per connection). It records
  * every connection and request it sees and serves canned replies:
  *   /ok        200 "hello"
  *   /echo      200 with the request body
@@ -8,6 +8,10 @@
  *   /slow      200 "late" after up to 2 s (sooner when the server stops)
  *   /api/chat  200 {"done":true}
  *   anything else 404 "not found"
+ * unless a test scripted the path (mini_httpd_script): then each request to
+ * it takes the next reply queued for it, and one that finds none left gets
+ * 500 "mini_httpd: no scripted reply left" (a client that asks more often
+ * than the test expects sees an error, not a repeat).
  * Setup failures abort: these are tests. */
 #ifndef MINI_HTTPD_H
 #define MINI_HTTPD_H
@@ -41,5 +45,12 @@ size_t mini_httpd_requests(struct mini_httpd *h);
  * is no such request. Release with mini_req_release. */
 int mini_httpd_request(struct mini_httpd *h, size_t i, struct mini_req *out);
 void mini_req_release(struct mini_req *r);
+
+/* Queues a reply (status, body as text; content_type NULL for
+ * "application/json") for the next request to path that has none yet. */
+void mini_httpd_script(struct mini_httpd *h, const char *path, unsigned status,
+                       const char *content_type, const char *body);
+/* Scripted replies queued and not yet taken. */
+size_t mini_httpd_script_left(struct mini_httpd *h);
 
 #endif

@@ -21,12 +21,9 @@ REVIEW=$BH_SOURCE_DIR/pipelines/code-review.json
 chats() { cat "$T/local.log" "$T/cloud.log" | jq -r 'select(.method == "POST" and .path == "/api/chat")
   | select((.body | fromjson | .messages[-1].content) != "Reply with OK.") | .path' | wc -l; }
 # run NAME ARGS...: one run of the review pipeline; stderr to $T/NAME.err.
-run() {
+run() { # NAME ARGS...: bulkhead run ARGS over the repository
   local name=$1; shift
-  set +e
-  "$BULKHEAD" run "$@" --repo "$T/repo" --base main >"$T/$name.out" 2>"$T/$name.err"
-  rc=$?
-  set -e
+  bh_run "$name" run "$@" --repo "$T/repo" --base main
 }
 report() { "$BULKHEAD" report --state "$1" --format jsonl; }
 

@@ -42,10 +42,7 @@ export BULKHEAD_CLOUD_URL=$cloud_URL
 
 check() { # out-name url args... → sets rc
   local out=$1 url=$2; shift 2
-  set +e
-  BULKHEAD_LOCAL_URL=$url "$BULKHEAD" check "$@" >"$T/$out.out" 2>"$T/$out.err"
-  rc=$?
-  set -e
+  BULKHEAD_LOCAL_URL=$url bh_run "$out" check "$@"
 }
 
 check ok "$local_URL" "$T/p/ok.json" --online --state "$T/state"

@@ -11,18 +11,21 @@
 source "$BH_SOURCE_DIR/tests/helpers/lib.sh"
 cd "$BH_SOURCE_DIR"
 EXP="$BH_SOURCE_DIR/tests/integration/expected"
-netns=(unshare -rn)
-"${netns[@]}" true 2>/dev/null || netns=()
+# Without a namespace the check would resolve the cloud host through this
+# machine's resolver (a query off the machine, and an answer that varies):
+# not run, and said so, rather than compared against what this network says.
+if ! unshare -rn true 2>/dev/null; then
+  skip_part "no unprivileged network namespace here: the statements are not compared"
+  finish
+  exit
+fi
 n=0
 for f in pipelines/*.json; do
   name=$(basename "$f" .json)
-  set +e
-  env -u OLLAMA_HOST -u BULKHEAD_LOCAL_URL -u BULKHEAD_CLOUD_URL -u BULKHEAD_TRUSTED_NETWORKS \
-    "${netns[@]}" "$BULKHEAD" check "$f" --format md >"$T/$name.md" 2>"$T/$name.err"
-  rc=$?
-  set -e
+  bh_run_under "$name" env -u OLLAMA_HOST -u BULKHEAD_LOCAL_URL -u BULKHEAD_CLOUD_URL \
+    -u BULKHEAD_TRUSTED_NETWORKS unshare -rn -- check "$f" --format md
   expect_eq "$name: check passes" 0 "$rc"
-  sed -n '/^## Verdict$/,$p' "$T/$name.md" >"$T/$name.statement"
+  sed -n '/^## Verdict$/,$p' "$T/$name.out" >"$T/$name.statement"
   if [ -n "${BH_UPDATE_EXPECTED:-}" ]; then cp "$T/$name.statement" "$EXP/statement-$name.md"; fi
   if diff -u "$EXP/statement-$name.md" "$T/$name.statement" >"$T/$name.diff"; then
     ok "$name: the statement is the reviewed one"

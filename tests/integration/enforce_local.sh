@@ -39,12 +39,8 @@ jq '.stages.review.model = "mybot"' "$T/p/enforce.json" >"$T/p/stub.json"
 jq '.stages.review.model = "qwen3:14b"' "$T/p/enforce.json" >"$T/p/missing.json"
 
 run_bh() { # out-name pipeline local-url → sets rc
-  local out=$1 p=$2
-  set +e
-  BULKHEAD_LOCAL_URL=$3 BULKHEAD_CLOUD_URL=$cloud_URL "$BULKHEAD" run "$p" --repo "$T/repo" \
-    --state "$T/$out.state" >"$T/$out.out" 2>"$T/$out.err"
-  rc=$?
-  set -e
+  BULKHEAD_LOCAL_URL=$3 BULKHEAD_CLOUD_URL=$cloud_URL bh_run "$1" run "$2" --repo "$T/repo" \
+    --state "$T/$1.state"
 }
 chat_models() { jq -r 'select(.path == "/api/chat") | .body | fromjson | .model' "$T/$1.log" | sort -u | tr '\n' ' ' | sed 's/ $//'; }
 paths() { jq -r '"\(.method) \(.path)"' "$T/$1.log" | sort -u | tr '\n' ' ' | sed 's/ $//'; }

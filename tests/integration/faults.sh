@@ -21,11 +21,8 @@ run_fault() {
 # --no-cloud: the local server refuses cloud models itself, so a run sends it no probe
 # (README "Cloud stubs") and the requests counted here are the stages' alone.
   start_fake "$name" --no-cloud --script "$script"
-  set +e
-  ITEST_LOCAL_URL=${!url_var} "$BULKHEAD" run "$PIPES/$pipe" --repo "$T/repo" \
-    --state "$T/$name.state" >"$T/$name.out" 2>"$T/$name.err"
-  rc=$?
-  set -e
+  ITEST_LOCAL_URL=${!url_var} bh_run "$name" run "$PIPES/$pipe" --repo "$T/repo" \
+    --state "$T/$name.state"
   curl -s "${!url_var}/fake/stats" >"$T/$name.stats"
   "$BULKHEAD" report --state "$T/$name.state" --format jsonl >"$T/$name.report"
   "$BULKHEAD" audit show --state "$T/$name.state" >"$T/$name.audit"

@@ -34,13 +34,9 @@ JSON
 REVIEW='"endpoint": "llama", "model": "qwen2.5-coder:14b", "user": "Review this.\n\n{{doc.text}}"'
 
 # run NAME DOCS [args]: sets rc; output in $T/NAME.out and $T/NAME.err
-run() {
+run() { # NAME DOCS ARGS...: bulkhead run $T/p/NAME.json over the folder DOCS
   local name=$1 docs=$2; shift 2
-  set +e
-  "$BULKHEAD" run "$T/p/$name.json" --docs "$docs" --state "$T/$name.state" "$@" \
-    >"$T/$name.out" 2>"$T/$name.err"
-  rc=$?
-  set -e
+  bh_run "$name" run "$T/p/$name.json" --docs "$docs" --state "$T/$name.state" "$@"
 }
 
 start_fake llama --flavor llama-server --context-length 512

@@ -45,10 +45,7 @@ export BULKHEAD_LOCAL_URL=$local_URL
 
 models() { # out-name args... → sets rc
   local out=$1; shift
-  set +e
-  "$BULKHEAD" models "$@" >"$T/$out.out" 2>"$T/$out.err"
-  rc=$?
-  set -e
+  bh_run "$out" models "$@"
 }
 
 models list "$T/p/models.json" --state "$T/state"

@@ -34,11 +34,7 @@ jq '.stages.review.options = { "num_ctx": 16384 }' "$T/p/two.json" >"$T/p/two-ow
 jq '.endpoints["gpu-box"].first_byte_timeout_s = 1' "$T/p/ctx.json" >"$T/p/slow.json"
 
 run_bh() { # out-name pipeline url → sets rc
-  set +e
-  BULKHEAD_LOCAL_URL=$3 "$BULKHEAD" run "$2" --repo "$T/repo" --state "$T/$1.state" \
-    >"$T/$1.out" 2>"$T/$1.err"
-  rc=$?
-  set -e
+  BULKHEAD_LOCAL_URL=$3 bh_run "$1" run "$2" --repo "$T/repo" --state "$T/$1.state"
 }
 sent_ctx() { jq -r 'select(.path == "/api/chat") | .body | fromjson | .options.num_ctx' "$T/$1.log" | sort -u | tr '\n' ' ' | sed 's/ $//'; }
 report() { "$BULKHEAD" report --state "$T/$1.state" --format jsonl >"$T/$1.jsonl"; }

@@ -13,12 +13,7 @@ start_fake cloud
 export BULKHEAD_LOCAL_URL=$local_URL BULKHEAD_CLOUD_URL=$cloud_URL
 make_repo "$T/repo" --prs 4
 
-plan() { # plan ARGS... → rc, $T/plan.out, $T/plan.err
-  set +e
-  "$BULKHEAD" plan "$@" >"$T/plan.out" 2>"$T/plan.err"
-  rc=$?
-  set -e
-}
+plan() { bh_run plan plan "$@"; } # plan ARGS... → rc, $T/plan.out, $T/plan.err
 # task ITEM STAGE KEY [ELEMENT]: a value of one task of plan --format json.
 task() {
   jq -r --arg i "$1" --arg s "$2" --arg k "$3" --arg e "${4:-}" \

@@ -10,12 +10,7 @@ start_fake local
 start_fake cloud
 export BULKHEAD_LOCAL_URL=$local_URL BULKHEAD_CLOUD_URL=$cloud_URL
 
-check() { # pipeline → sets rc, writes $T/check.out and $T/check.err
-  set +e
-  "$BULKHEAD" check "$1" >"$T/check.out" 2>"$T/check.err"
-  rc=$?
-  set -e
-}
+check() { bh_run check check "$1"; } # pipeline → sets rc, writes $T/check.out and $T/check.err
 
 check "$BH_SOURCE_DIR/pipelines/code-review.json"
 expect_eq "the shipped pipeline passes check" 0 "$rc"

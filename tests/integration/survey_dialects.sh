@@ -35,10 +35,7 @@ expect_not_contains() { # what file text
 
 run_bh() { # out-name url args... → sets rc
   local out=$1 url=$2; shift 2
-  set +e
-  BULKHEAD_LOCAL_URL=$url "$BULKHEAD" "$@" >"$T/$out.out" 2>"$T/$out.err"
-  rc=$?
-  set -e
+  BULKHEAD_LOCAL_URL=$url bh_run "$out" "$@"
 }
 
 # --- check --online ------------------------------------------------------------

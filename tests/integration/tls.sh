@@ -55,12 +55,7 @@ pipeline ca.json ', "ca_file": "certs/ca.pem"'
 pipeline auth.json ', "ca_file": "certs/ca.pem", "basic_auth_env": "BH_TEST_PROXY_AUTH"'
 
 # run NAME PIPELINE: bulkhead run with its own state; sets rc.
-run() {
-  set +e
-  "$BULKHEAD" run "$T/p/$2" --repo "$T/repo" --state "$T/state-$1" >"$T/$1.out" 2>"$T/$1.err"
-  rc=$?
-  set -e
-}
+run() { bh_run "$1" run "$T/p/$2" --repo "$T/repo" --state "$T/state-$1"; } # NAME PIPELINE
 requests() { wc -l <"$T/local.log" | tr -d ' '; }
 
 # (a) the system store does not know the CA
