@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "pipeline/pipeline.h"
-#include "policy/detect.h"
+#include "detect/detect.h"
 #include "policy/label.h"
 #include "policy/policy.h"
 #include "sources/src_git.h"
