@@ -64,8 +64,8 @@ rule pipeline-below-policy "runner/pipeline/ only loads and checks the pipeline 
 
 # 7. libgit2 is wrapped once: its handles, its error state and its init/shutdown
 #    pairing stay inside the repository readers.
-rule libgit2-in-sources "<git2.h> is included only under runner/sources/: every read of a repository (items, forge lists, the agent tools' files) goes through its one wrapper and its one libgit2 error helper (src_repo.h)" < <(
-  product | xargs -0 grep -nE '#include <git2(\.h|/)' | grep -v '^runner/sources/'
+rule libgit2-in-sources "<git2.h> is included only under runner/sources/: every read of a repository (items, forge lists, the agent tools' files) goes through runner/sources/ (src_repo.h for the agent tools), with one libgit2 error helper (src_libgit2.h, private to sources/)" < <(
+  product | xargs -0 grep -nE '#include (<git2(\.h|/)|"sources/src_libgit2\.h")' | grep -v '^runner/sources/'
 )
 
 # 8. One layout for every C file, so that a diff shows only what changed. The tree

@@ -40,6 +40,8 @@ plant pipeline-engine runner/pipeline/pipeline.h '#include "engine/engine.h"' \
   "lint: pipeline-below-policy:"
 plant libgit2 stages/tools.c '#include <git2.h>' \
   "lint: libgit2-in-sources: <git2.h> is included only under runner/sources/"
+plant libgit2-private runner/engine/engine.c '#include "sources/src_libgit2.h"' \
+  "lint: libgit2-in-sources:"
 plant format runner/util/bh_str.c 'static int   badly_laid_out (void){return 0;}' \
   "lint: format: the file differs from what clang-format makes of it"
 
