@@ -50,7 +50,25 @@ rule sqlite-in-store "SQLite is touched only by runner/store/ (one thread, one w
   product | xargs -0 grep -nE '#include <sqlite3\.h>' | grep -v '^runner/store/'
 )
 
-# 5. One layout for every C file, so that a diff shows only what changed. The tree
+# 5. The reports read stored runs; the findings model they share with the stages
+#    lives in findings/, so a report never depends on how a stage kind runs.
+rule report-never-includes-stages "runner/report/ reads what a run stored: what it shares with the stages (the findings model) lives in runner/findings/, and a report that includes stages/ would pull the engine and the providers into every report" < <(
+  find runner/report -name '*.[ch]' -print0 | xargs -0 grep -nE '#include "stages/'
+)
+
+# 6. The pipeline loader sits below policy and the engine: it only reads and checks
+#    the file (the detectors it names come from detect/, below it).
+rule pipeline-below-policy "runner/pipeline/ only loads and checks the pipeline file: policy/ and engine/ are built on it, so an include from it into either makes a cycle (the detectors are in runner/detect/)" < <(
+  find runner/pipeline -name '*.[ch]' -print0 | xargs -0 grep -nE '#include "(policy|engine)/'
+)
+
+# 7. libgit2 is wrapped once: its handles, its error state and its init/shutdown
+#    pairing stay inside the repository readers.
+rule libgit2-in-sources "<git2.h> is included only under runner/sources/: every read of a repository (items, forge lists, the agent tools' files) goes through runner/sources/ (src_repo.h for the agent tools), with one libgit2 error helper (src_libgit2.h, private to sources/)" < <(
+  product | xargs -0 grep -nE '#include (<git2(\.h|/)|"sources/src_libgit2\.h")' | grep -v '^runner/sources/'
+)
+
+# 8. One layout for every C file, so that a diff shows only what changed. The tree
 #    was formatted once; this keeps it so (clang-format from ci/bootstrap.sh).
 if ! command -v clang-format >/dev/null 2>&1; then
   echo "lint: format: clang-format is missing: run ci/bootstrap.sh (without it the layout rule cannot be checked, and lint does not pass on a guess)"

@@ -1,5 +1,5 @@
 /* stages/output.c — a stage's output format, as the stage kinds apply it.
- * The pipeline says what is wanted; findings.c knows the findings and the
+ * The pipeline says what is wanted; findings/findings.c knows the findings and the
  * schema check; this file joins the two so that chat.c (and the agent loop)
  * only call ask, check, and ask again. */
 #include "stages/output.h"
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "pipeline/pipeline.h"
-#include "stages/findings.h"
+#include "findings/findings.h"
 #include "util/bh_err.h"
 #include "util/bh_xmalloc.h"
 

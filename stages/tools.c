@@ -24,10 +24,11 @@
 #include <string.h>
 
 #include "pipeline/pipeline.h"
-#include "policy/detect.h"
+#include "detect/detect.h"
 #include "policy/label.h"
 #include "policy/policy.h"
 #include "sources/src_git.h"
+#include "sources/src_repo.h"
 #include "stages/tools_int.h"
 #include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
@@ -104,53 +105,19 @@ int stage_tool_known(const char *name)
 
 /* ---- opening ------------------------------------------------------------ */
 
-static const char *git_msg(void)
-{
-    const git_error *e = git_error_last();
-    return e && e->message ? e->message : "unknown libgit2 error";
-}
-
-static int head_open(struct stage_tools *t, const char *repo, const char *head, struct bh_err *err)
-{
-    git_object *obj = NULL, *commit = NULL;
-    int rc = git_revparse_single(&obj, t->repo, head);
-    if (rc == 0)
-        rc = git_object_peel(&commit, obj, GIT_OBJECT_COMMIT);
-    git_object_free(obj);
-    if (rc < 0)
-        return bh_err_set(err, BH_ENOTFOUND,
-                          "repository '%s': cannot find commit '%s' for the "
-                          "tools: %s — was the repository changed during the run?",
-                          repo, head, git_msg());
-    t->head = (git_commit *)commit;
-    if (git_commit_tree(&t->tree, t->head) < 0)
-        return bh_err_set(err, BH_EIO, "repository '%s': cannot read the tree of '%s': %s", repo,
-                          head, git_msg());
-    return 0;
-}
-
 int stage_tools_open(struct stage_tools **out, const struct stage_tools_opts *o, struct bh_err *err)
 {
-    if (git_libgit2_init() < 0)
-        return bh_err_set(err, BH_EINTERNAL, "cannot initialise libgit2: %s", git_msg());
+    struct src_repo *repo = NULL;
+    int rc = src_repo_open(&repo, o->repo, o->head, "the tools", err);
+    if (rc)
+        return rc;
     struct stage_tools *t = bh_xcalloc(1, sizeof(*t));
+    t->repo = repo;
     t->diff = o->diff;
     t->lab = o->lab;
     t->p = pol_labeller_pipeline(o->lab);
     t->max = o->max_result ? o->max_result : STAGE_TOOL_RESULT_MAX;
     t->tree_label = -1;
-    const char *repo = o->repo ? o->repo : ".";
-    /* NO_SEARCH: the repository named, never one found above it. */
-    int rc = git_repository_open_ext(&t->repo, repo, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
-    if (rc < 0)
-        rc = bh_err_set(err, rc == GIT_ENOTFOUND ? BH_ENOTFOUND : BH_EIO,
-                        "repository '%s': cannot open it for the tools: %s", repo, git_msg());
-    else
-        rc = head_open(t, repo, o->head ? o->head : "HEAD", err);
-    if (rc) {
-        stage_tools_free(t);
-        return rc;
-    }
     *out = t;
     return 0;
 }
@@ -164,11 +131,8 @@ void stage_tools_free(struct stage_tools *t)
         free(t->files[i].why);
     }
     free(t->files);
-    git_tree_free(t->tree);
-    git_commit_free(t->head);
-    git_repository_free(t->repo);
+    src_repo_free(t->repo);
     free(t);
-    git_libgit2_shutdown();
 }
 
 /* The declared label a result starts from: a field's, or for git_log the
@@ -238,16 +202,17 @@ static void files_grow(struct stage_tools *t)
     free(old);
 }
 
-static int file_label_of(struct stage_tools *t, const char *path, git_blob *b, char **out_why)
+static int file_label_of(struct stage_tools *t, const char *path, const struct src_repo_blob *b,
+                         char **out_why)
 {
-    const char *why = !b                      ? "the file could not be read"
-                      : git_blob_is_binary(b) ? "a binary file: its content is not scanned"
-                                              : NULL;
-    size_t size = b ? (size_t)git_blob_rawsize(b) : 0;
+    const char *why = !b          ? "the file could not be read"
+                      : b->binary ? "a binary file: its content is not scanned"
+                                  : NULL;
+    size_t size = b ? b->size : 0;
     struct src_part whole = {.path = (char *)path, .offset = 0, .length = size};
     struct pol_value v;
-    pol_label_value(t->lab, "pr.diff", declared_of(t->p, "pr.diff"),
-                    why ? NULL : git_blob_rawcontent(b), size, &whole, 1, why, &v);
+    pol_label_value(t->lab, "pr.diff", declared_of(t->p, "pr.diff"), why ? NULL : b->data, size,
+                    &whole, 1, why, &v);
     int label = v.label;
     char words[STAGE_TOOL_WHY];
     value_why(t->p, &v, path, words, sizeof(words));
@@ -256,7 +221,8 @@ static int file_label_of(struct stage_tools *t, const char *path, git_blob *b, c
     return label;
 }
 
-int stage_tool_file_label(struct stage_tools *t, const char *path, git_blob *b, const char **why)
+int stage_tool_file_label(struct stage_tools *t, const char *path, const struct src_repo_blob *b,
+                          const char **why)
 {
     if (2 * (t->n_files + 1) > t->cap_files)
         files_grow(t);
@@ -271,10 +237,11 @@ int stage_tool_file_label(struct stage_tools *t, const char *path, git_blob *b, 
     return slot->label;
 }
 
-static int tree_paths_cb(const char *root, const git_tree_entry *e, void *payload)
+static int tree_paths_cb(struct src_repo *r, const struct src_repo_entry *e, void *payload)
 {
     struct bh_buf *b = payload;
-    if (bh_buf_printf(b, "%s%s\n", root, git_tree_entry_name(e)) != 0)
+    (void)r;
+    if (bh_buf_printf(b, "%s\n", e->path) != 0)
         return -1; /* over the detectors' cap: unscanned */
     return 0;
 }
@@ -288,7 +255,7 @@ int stage_tool_tree_label(struct stage_tools *t, const char **why)
     struct bh_buf b;
     struct pol_value v;
     bh_buf_init(&b, POL_DETECT_MAX_BYTES);
-    int rc = git_tree_walk(t->tree, GIT_TREEWALK_PRE, tree_paths_cb, &b);
+    int rc = src_repo_walk(t->repo, "", tree_paths_cb, &b);
     pol_label_value(t->lab, "pr.files", declared_of(t->p, "pr.files"),
                     rc == 0 ? (b.data ? b.data : "") : NULL, b.len, NULL, 0,
                     "the head tree's paths could not be listed whole", &v);

@@ -1,5 +1,5 @@
 /* stages/tools.h — the built-in tools of agent stages: read-only views of a
- * pull request's repository at its head commit, read with libgit2 from the
+ * pull request's repository at its head commit, read through sources/src_repo.h from the
  * object database (never the working tree). No tool runs a command, writes
  * anything or touches the network: each one reads git objects and returns
  * text.

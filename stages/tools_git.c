@@ -1,8 +1,9 @@
-/* stages/tools_git.c — what each built-in tool reads: blobs and trees of the
- * head commit, the commit graph, and the item's diff. Only the object
- * database is read (libgit2), so a checkout in any state, a bare mirror or a
- * working tree full of local edits gives the same answers, and no path the
- * model names can reach the file system: every lookup is in a git tree.
+/* stages/tools_git.c — what each built-in tool reads: files and folders of
+ * the head commit, the commit graph, and the item's diff. The repository is
+ * read through sources/src_repo.h, from the object database only, so a
+ * checkout in any state, a bare mirror or a working tree full of local edits
+ * gives the same answers, and no path the model names can reach the file
+ * system: every lookup is in a git tree.
  *
  * Results are built line by line into a capped buffer; a list that hits its
  * cap stops where it is and says so, rather than growing with the
@@ -17,22 +18,18 @@
 #include <time.h>
 
 #include "pipeline/pipeline.h"
-#include "policy/detect.h"
+#include "detect/detect.h"
 #include "policy/label.h"
 #include "policy/policy.h"
 #include "sources/src_git.h"
+#include "sources/src_repo.h"
 #include "stages/tools_int.h"
+#include "util/bh_err.h"
 #include "util/bh_glob.h"
 #include "util/bh_xmalloc.h"
 
 /* Lines of files are shown up to this many bytes each. */
 #define LINE_SHOW_MAX 2000
-
-static const char *git_msg(void)
-{
-    const git_error *e = git_error_last();
-    return e && e->message ? e->message : "unknown libgit2 error";
-}
 
 /* A folder argument without its trailing '/', "" for the root. Owned. */
 static char *dir_norm(const char *dir)
@@ -47,49 +44,48 @@ static char *dir_norm(const char *dir)
 
 /* ---- read_file ------------------------------------------------------------ */
 
-/* The blob at path in the head tree, or NULL with r saying why not. */
-static git_blob *blob_at(struct stage_tools *t, const char *path, struct stage_tool_result *r)
+/* The text file at path in the head tree into *b: 0, or -1 with r saying
+ * why not. */
+static int blob_at(struct stage_tools *t, const char *path, struct src_repo_blob *b,
+                   struct stage_tool_result *r)
 {
     const char *why = stage_tool_path_problem(path, 0);
     if (why) {
         stage_tool_result_error(r, STAGE_TOOL_MALFORMED, "read_file: %s", why);
-        return NULL;
+        return -1;
     }
-    git_tree_entry *e = NULL;
-    git_blob *b = NULL;
-    int rc = git_tree_entry_bypath(&e, t->tree, path);
-    if (rc == GIT_ENOTFOUND)
+    enum src_repo_kind kind = SRC_REPO_NONE;
+    struct bh_err err = {0};
+    int rc = src_repo_read(t->repo, path, b, &kind, &err);
+    if (rc == BH_ENOTFOUND && kind == SRC_REPO_NONE)
         stage_tool_result_tree_error(t, r,
                                      "there is no file '%s' at the pull request's head "
                                      "commit — list_files shows the files there are",
                                      path);
-    else if (rc < 0)
-        stage_tool_result_tree_error(t, r, "cannot read '%s': %s", path, git_msg());
-    else if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
+    else if (rc == BH_ENOTFOUND && kind == SRC_REPO_DIR)
         stage_tool_result_tree_error(t, r,
                                      "'%s' is a folder — list_files with dir \"%s\" "
                                      "lists it",
                                      path, path);
-    else if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+    else if (rc == BH_ENOTFOUND)
         stage_tool_result_tree_error(t, r,
                                      "'%s' is a submodule: its files are in another "
                                      "repository",
                                      path);
-    else if (git_blob_lookup(&b, t->repo, git_tree_entry_id(e)) < 0)
-        stage_tool_result_tree_error(t, r, "cannot read '%s': %s", path, git_msg());
-    git_tree_entry_free(e);
-    if (b && git_blob_is_binary(b)) {
+    else if (rc < 0)
+        stage_tool_result_tree_error(t, r, "%s", err.msg);
+    if (rc == 0 && b->binary) {
         stage_tool_result_tree_error(t, r, "'%s' is a binary file (%llu bytes): it is not shown",
-                                     path, (unsigned long long)git_blob_rawsize(b));
+                                     path, (unsigned long long)b->size);
         /* Its size and that it is binary come from its content, which no
          * detector can vouch for: the file's label (top). */
         const char *said = NULL;
         int l = stage_tool_file_label(t, path, b, &said);
         stage_tool_result_depends(t, r, l, said);
-        git_blob_free(b);
-        b = NULL;
+        src_repo_blob_release(b);
+        rc = -1;
     }
-    return b;
+    return rc == 0 ? 0 : -1;
 }
 
 static long lines_of(const char *data, size_t size)
@@ -132,11 +128,11 @@ void stage_tool_read_file(struct stage_tools *t, const struct stage_tool_args *a
                                 from, to);
         return;
     }
-    git_blob *b = blob_at(t, path, r);
-    if (!b)
+    struct src_repo_blob b;
+    if (blob_at(t, path, &b, r))
         return;
-    const char *data = git_blob_rawcontent(b);
-    size_t size = (size_t)git_blob_rawsize(b);
+    const char *data = b.data;
+    size_t size = b.size;
     long n = lines_of(data, size), last = 0;
     const char *why = NULL;
     if (to < 0 || to > n)
@@ -144,7 +140,7 @@ void stage_tool_read_file(struct stage_tools *t, const struct stage_tool_args *a
     if (n > 0 && from > n) {
         stage_tool_result_tree_error(t, r, "'%s' has %ld lines: start_line %ld is past its end",
                                      path, n, from);
-        int l = stage_tool_file_label(t, path, b, &why);
+        int l = stage_tool_file_label(t, path, &b, &why);
         stage_tool_result_depends(t, r, l, why);
     } else {
         struct stage_tool_out o;
@@ -152,7 +148,7 @@ void stage_tool_read_file(struct stage_tools *t, const struct stage_tool_args *a
         stage_tool_out_init(&o, t->max);
         /* Whatever lines are asked for, they are the file's: lines 2-6 of a
          * key file are the key without the line a detector knows it by. */
-        int l = stage_tool_file_label(t, path, b, &why);
+        int l = stage_tool_file_label(t, path, &b, &why);
         stage_tool_out_depends(t, &o, l, why);
         stage_tool_out_part(&o, path);
         if (n)
@@ -167,43 +163,35 @@ void stage_tool_read_file(struct stage_tools *t, const struct stage_tool_args *a
                      t->max, last, last + 1);
         stage_tool_result_ok(t, &o, "pr.diff", note[0] ? note : NULL, r);
     }
-    git_blob_free(b);
+    src_repo_blob_release(&b);
 }
 
 /* ---- tree walks ----------------------------------------------------------- */
 
-/* The tree at dir ("" the root), or NULL with r saying why not. Free it
- * unless it is t->tree. */
-static git_tree *tree_at(struct stage_tools *t, const char *tool, const char *dir,
-                         struct stage_tool_result *r)
+/* 0 when dir ("" the root) is a folder of the head tree, else -1 with r
+ * saying why not. */
+static int dir_check(struct stage_tools *t, const char *tool, const char *dir,
+                     struct stage_tool_result *r)
 {
     if (!dir[0])
-        return t->tree;
+        return 0;
     const char *why = stage_tool_path_problem(dir, 1);
     if (why) {
         stage_tool_result_error(r, STAGE_TOOL_MALFORMED, "%s: %s", tool, why);
-        return NULL;
+        return -1;
     }
-    git_tree_entry *e = NULL;
-    git_tree *tree = NULL;
-    int rc = git_tree_entry_bypath(&e, t->tree, dir);
-    if (rc == 0 && git_tree_entry_type(e) == GIT_OBJECT_TREE)
-        rc = git_tree_lookup(&tree, t->repo, git_tree_entry_id(e));
-    else if (rc == 0)
-        rc = GIT_ENOTFOUND;
-    git_tree_entry_free(e);
-    if (rc < 0)
-        stage_tool_result_tree_error(t, r,
-                                     "there is no folder '%s' at the pull request's head "
-                                     "commit — list_files without dir shows every file",
-                                     dir);
-    return tree;
+    if (src_repo_kind_at(t->repo, dir) == SRC_REPO_DIR)
+        return 0;
+    stage_tool_result_tree_error(t, r,
+                                 "there is no folder '%s' at the pull request's head "
+                                 "commit — list_files without dir shows every file",
+                                 dir);
+    return -1;
 }
 
 struct walk {
     struct stage_tools *t;
     struct stage_tool_out *o;
-    const char *prefix;                /* "dir/" or "" */
     const char *glob;                  /* NULL: every file */
     regex_t re;                        /* grep */
     size_t shown;                      /* paths (list_files) or lines (grep) */
@@ -211,35 +199,26 @@ struct walk {
     int stop;
 };
 
-/* The path of e from the repository root, when it is a file glob takes
- * (owned), else NULL. */
-static char *walk_path(const struct walk *w, const char *root, const git_tree_entry *e)
+/* 1 when e is a file the glob takes. */
+static int walk_takes(const struct walk *w, const struct src_repo_entry *e)
 {
-    if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
-        return NULL;
-    char *path = bh_xasprintf("%s%s%s", w->prefix, root, git_tree_entry_name(e));
-    if (w->glob && !bh_glob_match(w->glob, path)) {
-        free(path);
-        return NULL;
-    }
-    return path;
+    return e->kind == SRC_REPO_FILE && (!w->glob || bh_glob_match(w->glob, e->path));
 }
 
 /* ---- list_files ------------------------------------------------------------ */
 
-static int list_cb(const char *root, const git_tree_entry *e, void *payload)
+static int list_cb(struct src_repo *repo, const struct src_repo_entry *e, void *payload)
 {
     struct walk *w = payload;
-    char *path = walk_path(w, root, e);
-    if (!path)
+    (void)repo;
+    if (!walk_takes(w, e))
         return 0;
-    if (w->shown == STAGE_TOOL_LIST_MAX || stage_tool_out_printf(w->o, "%s\n", path)) {
+    if (w->shown == STAGE_TOOL_LIST_MAX || stage_tool_out_printf(w->o, "%s\n", e->path)) {
         w->o->truncated = 1;
         w->stop = 1;
     } else {
         w->shown++;
     }
-    free(path);
     return w->stop ? -1 : 0;
 }
 
@@ -252,17 +231,15 @@ void stage_tool_list_files(struct stage_tools *t, const struct stage_tool_args *
         return;
     }
     char *dir = dir_norm(a->has[0] ? a->str[0] : NULL);
-    git_tree *tree = tree_at(t, "list_files", dir, r);
-    if (tree) {
+    if (dir_check(t, "list_files", dir, r) == 0) {
         struct stage_tool_out o;
-        char *prefix = dir[0] ? bh_xasprintf("%s/", dir) : bh_xstrdup("");
-        struct walk w = {.t = t, .o = &o, .prefix = prefix, .glob = a->has[1] ? a->str[1] : NULL};
+        struct walk w = {.t = t, .o = &o, .glob = a->has[1] ? a->str[1] : NULL};
         stage_tool_out_init(&o, t->max);
         /* A listing, cut or filtered, is computed from the tree's paths. */
         const char *why = NULL;
         int l = stage_tool_tree_label(t, &why);
         stage_tool_out_depends(t, &o, l, why);
-        git_tree_walk(tree, GIT_TREEWALK_PRE, list_cb, &w);
+        src_repo_walk(t->repo, dir, list_cb, &w);
         char note[160];
         if (o.truncated)
             snprintf(note, sizeof(note),
@@ -272,9 +249,6 @@ void stage_tool_list_files(struct stage_tools *t, const struct stage_tool_args *
         else
             snprintf(note, sizeof(note), "(%zu files)", w.shown);
         stage_tool_result_ok(t, &o, "pr.files", note, r);
-        free(prefix);
-        if (tree != t->tree)
-            git_tree_free(tree);
     }
     free(dir);
 }
@@ -308,30 +282,28 @@ static void grep_blob(struct walk *w, const char *path, const char *data, size_t
     w->matched += hit;
 }
 
-static int grep_cb(const char *root, const git_tree_entry *e, void *payload)
+static int grep_cb(struct src_repo *repo, const struct src_repo_entry *e, void *payload)
 {
     struct walk *w = payload;
-    char *path = walk_path(w, root, e);
-    git_blob *b = NULL;
-    if (!path)
+    struct src_repo_blob b = {0};
+    struct bh_err err = {0};
+    if (!walk_takes(w, e))
         return 0;
-    if (git_blob_lookup(&b, w->t->repo, git_tree_entry_id(e)) < 0)
-        b = NULL;
+    int read = src_repo_entry_read(repo, e, &b, &err) == 0;
     /* Every file the search looked at counts whole, matched or not, shown
      * or not: "no match", a line cut before the match, and a file left out
      * as binary all say something of its content. */
     const char *why = NULL;
-    int l = stage_tool_file_label(w->t, path, b, &why);
+    int l = stage_tool_file_label(w->t, e->path, read ? &b : NULL, &why);
     stage_tool_out_depends(w->t, w->o, l, why);
-    if (!b || git_blob_is_binary(b) || (size_t)git_blob_rawsize(b) > STAGE_TOOL_FILE_MAX) {
+    if (!read || b.binary || b.size > STAGE_TOOL_FILE_MAX) {
         w->skipped++;
     } else {
         w->searched++;
-        stage_tool_out_part(w->o, path);
-        grep_blob(w, path, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
+        stage_tool_out_part(w->o, e->path);
+        grep_blob(w, e->path, b.data, b.size);
     }
-    git_blob_free(b);
-    free(path);
+    src_repo_blob_release(&b);
     return w->stop ? -1 : 0;
 }
 
@@ -362,7 +334,7 @@ void stage_tool_grep(struct stage_tools *t, const struct stage_tool_args *a,
         return;
     }
     struct stage_tool_out o;
-    struct walk w = {.t = t, .o = &o, .prefix = "", .glob = a->has[1] ? a->str[1] : NULL};
+    struct walk w = {.t = t, .o = &o, .glob = a->has[1] ? a->str[1] : NULL};
     int rc = regcomp(&w.re, a->str[0], REG_EXTENDED);
     if (rc) {
         char why[160];
@@ -377,7 +349,7 @@ void stage_tool_grep(struct stage_tools *t, const struct stage_tool_args *a,
     const char *why = NULL;
     int l = stage_tool_tree_label(t, &why); /* which files path_glob took */
     stage_tool_out_depends(t, &o, l, why);
-    git_tree_walk(t->tree, GIT_TREEWALK_PRE, grep_cb, &w);
+    src_repo_walk(t->repo, "", grep_cb, &w);
     regfree(&w.re);
     char note[256];
     grep_note(&w, note, sizeof(note));
@@ -386,89 +358,50 @@ void stage_tool_grep(struct stage_tools *t, const struct stage_tool_args *a,
 
 /* ---- git_log -------------------------------------------------------------- */
 
-/* 1 when path is in c's tree, with its id in *out. */
-static int entry_id(git_commit *c, const char *path, git_oid *out)
+static int log_line(struct stage_tool_out *o, const struct src_repo_commit *c)
 {
-    git_tree *tree = NULL;
-    git_tree_entry *e = NULL;
-    int found = git_commit_tree(&tree, c) == 0 && git_tree_entry_bypath(&e, tree, path) == 0;
-    if (found)
-        git_oid_cpy(out, git_tree_entry_id(e));
-    git_tree_entry_free(e);
-    git_tree_free(tree);
-    return found;
-}
-
-/* 1 when c changed path (a file or a folder) against its first parent. */
-static int touches(git_commit *c, const char *path)
-{
-    git_oid a, b;
-    git_commit *parent = NULL;
-    int ha = entry_id(c, path, &a), hb = 0;
-    if (git_commit_parentcount(c) > 0 && git_commit_parent(&parent, c, 0) == 0)
-        hb = entry_id(parent, path, &b);
-    git_commit_free(parent);
-    return ha != hb || (ha && !git_oid_equal(&a, &b));
-}
-
-static int log_line(struct stage_tool_out *o, git_commit *c)
-{
-    char id[GIT_OID_HEXSZ + 1], date[16] = "?";
-    time_t when = (time_t)git_commit_time(c);
+    char date[16] = "?";
+    time_t when = (time_t)c->time;
     struct tm tm;
     if (gmtime_r(&when, &tm))
         strftime(date, sizeof(date), "%Y-%m-%d", &tm);
-    const git_signature *who = git_commit_author(c);
-    const char *title = git_commit_summary(c);
-    git_oid_tostr(id, sizeof(id), git_commit_id(c));
-    return stage_tool_out_printf(o, "%.10s %s %s: %s\n", id, date,
-                                 who && who->name ? who->name : "?", title ? title : "");
+    return stage_tool_out_printf(o, "%.10s %s %s: %s\n", c->id, date, c->author ? c->author : "?",
+                                 c->summary ? c->summary : "");
 }
 
-/* The whole message of every commit shown, which its title line is cut
- * from, into msgs (capped: past the cap the label is top). */
-static void log_message(struct bh_buf *msgs, git_commit *c, int *over)
+/* A log being shown: its lines into o, and the whole message of every
+ * commit shown, which its title line is cut from, into msgs (capped: past
+ * the cap the label is top). */
+struct log_show {
+    struct stage_tool_out *o;
+    struct bh_buf msgs;
+    int over;
+    size_t shown, n;
+};
+
+static int log_cb(const struct src_repo_commit *c, void *payload)
 {
-    const char *m = git_commit_message(c);
-    if (!*over && bh_buf_printf(msgs, "%s\n", m ? m : "") != 0)
-        *over = 1;
+    struct log_show *l = payload;
+    if (log_line(l->o, c))
+        return 1;
+    if (!l->over && bh_buf_printf(&l->msgs, "%s\n", c->message ? c->message : "") != 0)
+        l->over = 1;
+    return ++l->shown == l->n;
 }
 
 static size_t log_walk(struct stage_tools *t, struct stage_tool_out *o, const char *path, long n,
                        int *msgs_label, char *msgs_why)
 {
-    struct bh_buf msgs;
-    int over = 0;
-    bh_buf_init(&msgs, POL_DETECT_MAX_BYTES);
-    git_revwalk *rw = NULL;
-    git_oid id;
-    size_t shown = 0, visited = 0;
-    if (git_revwalk_new(&rw, t->repo) < 0 || git_revwalk_sorting(rw, GIT_SORT_TIME) < 0 ||
-        git_revwalk_push(rw, git_commit_id(t->head)) < 0)
-        n = 0;
-    while ((long)shown < n && visited < STAGE_TOOL_LOG_WALK && git_revwalk_next(&id, rw) == 0) {
-        git_commit *c = NULL;
-        visited++;
-        if (git_commit_lookup(&c, t->repo, &id) < 0)
-            break;
-        if (!path[0] || touches(c, path)) {
-            if (log_line(o, c)) {
-                git_commit_free(c);
-                break;
-            }
-            log_message(&msgs, c, &over);
-            shown++;
-        }
-        git_commit_free(c);
-    }
-    git_revwalk_free(rw);
+    struct log_show l = {.o = o, .n = (size_t)n};
+    bh_buf_init(&l.msgs, POL_DETECT_MAX_BYTES);
+    src_repo_log(t->repo, path, STAGE_TOOL_LOG_WALK, log_cb, &l);
     *msgs_label = stage_tool_text_label(t, "git_log",
-                                        over        ? NULL
-                                        : msgs.data ? msgs.data
-                                                    : "",
-                                        msgs.len, "the messages of the commits shown", msgs_why);
-    bh_buf_release(&msgs);
-    return shown;
+                                        l.over        ? NULL
+                                        : l.msgs.data ? l.msgs.data
+                                                      : "",
+                                        l.msgs.len, "the messages of the commits shown", msgs_why);
+    bh_buf_release(&l.msgs);
+    return l.shown;
 }
 
 void stage_tool_git_log(struct stage_tools *t, const struct stage_tool_args *a,

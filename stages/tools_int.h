@@ -1,11 +1,11 @@
 /* stages/tools_int.h — private to the tools: the open repository, the
  * parsed arguments of a call, and the result builder shared by tools.c (the
  * table, argument checks, labels) and tools_git.c (what each tool reads).
- * libgit2 and the result's parts stay inside these two files. */
+ * The repository is read through sources/src_repo.h; the result's parts
+ * stay inside these two files. */
 #ifndef STAGE_TOOLS_INT_H
 #define STAGE_TOOLS_INT_H
 
-#include <git2.h>
 #include <stddef.h>
 
 #include "stages/tools.h"
@@ -14,6 +14,8 @@
 
 struct pipeline;
 struct src_part;
+struct src_repo;
+struct src_repo_blob;
 
 /* The label of one file of the head tree, whole (see stage_tool_file_label). */
 struct stage_file_label {
@@ -23,9 +25,7 @@ struct stage_file_label {
 };
 
 struct stage_tools {
-    git_repository *repo;
-    git_commit *head;
-    git_tree *tree; /* the head commit's */
+    struct src_repo *repo; /* at the head commit */
     const struct src_field *diff;
     const struct pol_labeller *lab;
     const struct pipeline *p;
@@ -89,11 +89,12 @@ void stage_tool_result_depends(struct stage_tools *t, struct stage_tool_result *
 
 /* The label of the whole file at path in the head tree, whatever part of
  * it a result shows: pr.diff's declared label with the path rules for path,
- * raised by the detectors over the whole blob b. A file that cannot be
+ * raised by the detectors over the whole file b. A file that cannot be
  * scanned whole — b NULL (not readable), binary, or over the detectors' cap
  * — is the top label (unknown means top). Cached per path for the life of
  * t (one commit). *why (may be NULL) gets what decided it, borrowed from t. */
-int stage_tool_file_label(struct stage_tools *t, const char *path, git_blob *b, const char **why);
+int stage_tool_file_label(struct stage_tools *t, const char *path, const struct src_repo_blob *b,
+                          const char **why);
 
 /* The label of the head tree's list of paths (every file, as pr.files, with
  * the detectors over all of them): what a listing, a "no such file" answer

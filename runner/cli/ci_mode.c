@@ -10,7 +10,7 @@
 #include "cli/cli.h"
 #include "report/report.h"
 #include "store/store.h"
-#include "stages/findings.h"
+#include "findings/findings.h"
 #include "util/bh_err.h"
 
 int cli_fail_on_parse(const char *cmd, const char *arg, int *out)

@@ -1,8 +1,9 @@
 /* pipeline/detectors.c — a source's `detectors`: built-in detectors or
  * groups by name, and the pipeline's own regex detectors.
  *
- * Names are resolved against the built-in table (policy/detect.h: the
- * loader links the detectors, not the rest of policy) and kept as written;
+ * Names are resolved against the built-in table (detect/detect.h: the
+ * detectors sit below both the loader and policy/, so the loader reads
+ * them without reaching up into policy) and kept as written;
  * the labeller resolves them again when it runs. A custom detector's regex
  * is compiled here only to report a mistake at load time with regerror's
  * words; the labeller compiles its own copy. A regex that matches the empty
@@ -14,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/detect.h"
+#include "detect/detect.h"
 #include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
 

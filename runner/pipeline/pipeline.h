@@ -102,7 +102,7 @@ enum pipe_on_sensitive {
 enum pipe_out_format {
     PIPE_OUT_TEXT,
     PIPE_OUT_JSON,     /* JSON; checked against output.schema when there is one */
-    PIPE_OUT_FINDINGS, /* a JSON array of findings (stages/findings.h), checked */
+    PIPE_OUT_FINDINGS, /* a JSON array of findings (findings/findings.h), checked */
 };
 
 /* "declassify": the stage's output may carry a lower label than its input

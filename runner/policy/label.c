@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "pipeline/pipeline.h"
-#include "policy/detect.h"
+#include "detect/detect.h"
 #include "policy/policy.h"
 #include "sources/src_git.h"
 #include "util/bh_buf.h"

@@ -23,7 +23,7 @@
 #include <strings.h>
 
 #include "pipeline/pipeline.h"
-#include "policy/detect.h"
+#include "detect/detect.h"
 #include "policy/label.h"
 #include "util/bh_err.h"
 #include "util/bh_str.h"

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "stages/findings.h"
+#include "findings/findings.h"
 #include "store/store.h"
 
 struct rep_run {

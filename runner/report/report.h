@@ -4,7 +4,7 @@
  * GitHub's review API (github-review). A report never looks complete when it
  * is not: failed and withheld tasks are listed with their reasons.
  * Findings are the outputs of the stages the run recorded as findings stages
- * (store_run_findings), read with stages/findings.h.
+ * (store_run_findings), read with findings/findings.h.
  * Functions return 0 or a negative BH_E* code and fill *err. */
 #ifndef REP_REPORT_H
 #define REP_REPORT_H

@@ -21,12 +21,12 @@
 
 #include "sources/src_files.h"
 #include "sources/src_git.h"
+#include "sources/src_libgit2.h"
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
 #include "util/bh_xmalloc.h"
 
 #include <errno.h>
-#include <git2.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -395,14 +395,11 @@ static void note_add(struct lister *l, const char *path, char *why)
 /* The commit rev names, as hex into hex; 0, or -1 when there is none. */
 static int commit_of(git_repository *repo, const char *rev, char hex[HEXSZ + 1])
 {
-    git_object *obj = NULL, *commit = NULL;
-    int rc = git_revparse_single(&obj, repo, rev);
+    git_commit *commit = NULL;
+    int rc = src_git_commit_at(&commit, repo, rev);
     if (rc == 0)
-        rc = git_object_peel(&commit, obj, GIT_OBJECT_COMMIT);
-    if (rc == 0)
-        git_oid_tostr(hex, HEXSZ + 1, git_object_id(commit));
-    git_object_free(obj);
-    git_object_free(commit);
+        git_oid_tostr(hex, HEXSZ + 1, git_commit_id(commit));
+    git_commit_free(commit);
     return rc < 0 ? -1 : 0;
 }
 
@@ -479,10 +476,9 @@ static int repo_open(struct lister *l, struct bh_err *err)
     const char *path = l->o->repo ? l->o->repo : ".";
     if (git_repository_open_ext(&l->repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0)
         return 0;
-    const git_error *e = git_error_last();
     return bh_err_set(err, BH_ENOTFOUND,
                       "repository '%s': cannot open: %s — pass the path of a git repository", path,
-                      e && e->message ? e->message : "unknown libgit2 error");
+                      src_git_msg());
 }
 
 static void items_make(struct lister *l, const struct src_forge_pr *prs, size_t n_prs,

@@ -29,13 +29,14 @@
  * nests with any other user in the process and leaves nothing behind. */
 #include "sources/src_git.h"
 
+#include "sources/src_libgit2.h"
+
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
 #include "util/bh_utf8.h"
 #include "util/bh_xmalloc.h"
 
 #include <fnmatch.h>
-#include <git2.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,12 +73,6 @@ struct ctx {
     struct bh_err *err;
 };
 
-static const char *git_msg(void)
-{
-    const git_error *e = git_error_last();
-    return e && e->message ? e->message : "unknown libgit2 error";
-}
-
 static int code_of(int git_rc)
 {
     return git_rc == GIT_ENOTFOUND ? BH_ENOTFOUND : BH_EIO;
@@ -93,21 +88,16 @@ static int ctx_open(struct ctx *c)
     if (rc < 0)
         return bh_err_set(c->err, code_of(rc),
                           "repository '%s': cannot open: %s — pass the path of a git repository",
-                          c->path, git_msg());
-    git_object *obj = NULL;
-    rc = git_revparse_single(&obj, c->repo, c->base_name);
-    if (rc == 0) {
-        git_object *commit = NULL;
-        rc = git_object_peel(&commit, obj, GIT_OBJECT_COMMIT);
-        if (rc == 0)
-            git_oid_cpy(&c->base, git_object_id(commit));
-        git_object_free(commit);
-    }
-    git_object_free(obj);
+                          c->path, src_git_msg());
+    git_commit *base = NULL;
+    rc = src_git_commit_at(&base, c->repo, c->base_name);
+    if (rc == 0)
+        git_oid_cpy(&c->base, git_commit_id(base));
+    git_commit_free(base);
     if (rc < 0)
         return bh_err_set(c->err, BH_ENOTFOUND,
                           "repository '%s': cannot resolve base '%s': %s — pass --base REF",
-                          c->path, c->base_name, git_msg());
+                          c->path, c->base_name, src_git_msg());
     return 0;
 }
 
@@ -188,7 +178,7 @@ static int refs_glob(struct ctx *c, const char *glob, struct names *ns)
     int rc = git_reference_foreach_glob(c->repo, glob, collect_ref, ns);
     if (rc < 0)
         return bh_err_set(c->err, BH_EIO, "repository '%s': cannot list refs '%s': %s", c->path,
-                          glob, git_msg());
+                          glob, src_git_msg());
     return 0;
 }
 
@@ -220,18 +210,12 @@ static int refs_list(struct ctx *c, const struct src_git_opts *o, struct names *
 /* A revision given on the command line (--range): anything git rev-parse takes. */
 static int peel_revision(struct ctx *c, const char *rev, git_commit **out)
 {
-    git_object *obj = NULL, *commit = NULL;
-    int rc = git_revparse_single(&obj, c->repo, rev);
-    if (rc == 0)
-        rc = git_object_peel(&commit, obj, GIT_OBJECT_COMMIT);
-    git_object_free(obj);
-    if (rc < 0)
+    if (src_git_commit_at(out, c->repo, rev) < 0)
         return bh_err_set(c->err, BH_ENOTFOUND,
                           "repository '%s': cannot resolve '%s' to a commit: %s — give "
                           "--range BASE..HEAD with revisions of this repository (in CI, fetch "
                           "the base branch first)",
-                          c->path, rev, git_msg());
-    *out = (git_commit *)commit;
+                          c->path, rev, src_git_msg());
     return 0;
 }
 
@@ -249,7 +233,7 @@ static int peel_head(struct ctx *c, const char *refname, git_commit **out)
         return bh_err_set(c->err, BH_EINVAL,
                           "repository '%s': ref '%s' does not point to a commit: %s — "
                           "narrow --pulls to refs of pull request heads",
-                          c->path, refname, git_msg());
+                          c->path, refname, src_git_msg());
     *out = (git_commit *)obj;
     return 0;
 }
@@ -311,7 +295,7 @@ static int pr_diff(struct ctx *c, const char *refname, const git_oid *head, git_
         rc = find_renames(*out);
     if (rc < 0)
         return bh_err_set(c->err, code_of(rc), "repository '%s': cannot diff '%s' against '%s': %s",
-                          c->path, refname, c->base_name, git_msg());
+                          c->path, refname, c->base_name, src_git_msg());
     return 0;
 }
 
@@ -437,7 +421,7 @@ static int stats_text(struct ctx *c, const char *refname, git_diff *diff, char *
     git_diff_stats *st = NULL;
     if (git_diff_get_stats(&st, diff) < 0)
         return bh_err_set(c->err, BH_EIO, "repository '%s': cannot count changes of '%s': %s",
-                          c->path, refname, git_msg());
+                          c->path, refname, src_git_msg());
     *out = bh_xasprintf("%zu files changed, %zu insertions(+), %zu deletions(-)",
                         git_diff_stats_files_changed(st), git_diff_stats_insertions(st),
                         git_diff_stats_deletions(st));
@@ -563,7 +547,7 @@ static int side_read(struct ctx *c, const git_diff_file *f, size_t *budget, char
         return 0;
     }
     if (git_blob_lookup(&blob, c->repo, &f->id) < 0) {
-        *why = bh_xasprintf("cannot read the whole of '%s' to scan it: %s", f->path, git_msg());
+        *why = bh_xasprintf("cannot read the whole of '%s' to scan it: %s", f->path, src_git_msg());
         return -1;
     }
     git_object_size_t size = git_blob_rawsize(blob);
@@ -617,7 +601,7 @@ static int diff_text(struct ctx *c, const char *refname, git_diff *diff, struct 
         if (s.over)
             return too_big(c, refname, "the diff");
         return bh_err_set(c->err, BH_EIO, "repository '%s': cannot print the diff of '%s': %s",
-                          c->path, refname, git_msg());
+                          c->path, refname, src_git_msg());
     }
     parts_close(&s);
     wholes_read(c, &s);
@@ -774,7 +758,7 @@ int src_git_list(struct src_item **out, size_t *n, const struct src_git_opts *op
     struct src_item *items = NULL;
     size_t made = 0;
     if (git_libgit2_init() < 0)
-        return bh_err_set(err, BH_EINTERNAL, "cannot initialise libgit2: %s", git_msg());
+        return bh_err_set(err, BH_EINTERNAL, "cannot initialise libgit2: %s", src_git_msg());
     c.head_rev = opts->head != NULL;
     int rc = ctx_open(&c);
     if (rc == 0 && opts->head)

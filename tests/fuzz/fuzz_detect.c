@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "policy/detect.h"
+#include "detect/detect.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,12 +1,12 @@
 /* tests/fuzz/fuzz_findings.c — a model's reply read as findings, and checked
  * against a small schema: no crash, and what is accepted keeps the promises
- * of stages/findings.h (lines from 1, end_line >= line, a known severity, a
+ * of findings/findings.h (lines from 1, end_line >= line, a known severity, a
  * relative path) and reads back the same from its stored form. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "stages/findings.h"
+#include "findings/findings.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

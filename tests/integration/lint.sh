@@ -32,6 +32,16 @@ plant sources runner/sources/src_files.c '#include "egress/egress.h"' \
   "lint: sources-never-send: runner/sources/ only reads items"
 plant sqlite runner/engine/engine.c '#include <sqlite3.h>' \
   "lint: sqlite-in-store: SQLite is touched only by runner/store/"
+plant report-stages runner/report/rep_md.c '#include "stages/kinds.h"' \
+  "lint: report-never-includes-stages: runner/report/ reads what a run stored"
+plant pipeline-policy runner/pipeline/source.c '#include "policy/label.h"' \
+  "lint: pipeline-below-policy: runner/pipeline/ only loads and checks the pipeline file"
+plant pipeline-engine runner/pipeline/pipeline.h '#include "engine/engine.h"' \
+  "lint: pipeline-below-policy:"
+plant libgit2 stages/tools.c '#include <git2.h>' \
+  "lint: libgit2-in-sources: <git2.h> is included only under runner/sources/"
+plant libgit2-private runner/engine/engine.c '#include "sources/src_libgit2.h"' \
+  "lint: libgit2-in-sources:"
 plant format runner/util/bh_str.c 'static int   badly_laid_out (void){return 0;}' \
   "lint: format: the file differs from what clang-format makes of it"
 

@@ -43,7 +43,7 @@
 #include <string.h>
 
 #include "pipeline/pipeline.h"
-#include "policy/detect.h"
+#include "detect/detect.h"
 #include "policy/label.h"
 #include "policy/plan.h"
 #include "policy/policy.h"

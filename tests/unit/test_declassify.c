@@ -16,7 +16,7 @@
 
 #include "pipeline/pipeline.h"
 #include "policy/declassify.h"
-#include "policy/detect.h"
+#include "detect/detect.h"
 #include "policy/label.h"
 #include "policy/norm.h"
 #include "policy/rare.h"

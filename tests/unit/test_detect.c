@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/detect.h"
+#include "detect/detect.h"
 #include "util/bh_err.h"
 
 /* A hit carries no text: detector, offset, length, line and nothing else. */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stages/findings.h"
+#include "findings/findings.h"
 #include "util/bh_err.h"
 
 struct bad_case {

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "pipeline/pipeline.h"
-#include "policy/detect.h"
+#include "detect/detect.h"
 #include "policy/graph.h"
 #include "policy/policy.h"
 

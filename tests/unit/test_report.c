@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "report/report.h"
-#include "stages/findings.h"
+#include "findings/findings.h"
 #include "store/store.h"
 #include "util/bh_err.h"
 

@@ -1,4 +1,4 @@
-/* policy/detect.h — content detectors: hand-written scanners that find
+/* detect/detect.h — content detectors: hand-written scanners that find
  * secrets and personal data in a byte buffer (private keys, cloud keys,
  * tokens, JWTs, password assignments, e-mail addresses, card numbers, IBANs,
  * US SSNs, private IPv4 addresses). Pure: no I/O, no global state, no
@@ -6,8 +6,8 @@
  *
  * A hit records where something was found, never what: the matched text is
  * not copied, so hits can be logged (detector, field, line) and stored. */
-#ifndef POL_DETECT_H
-#define POL_DETECT_H
+#ifndef DETECT_H
+#define DETECT_H
 
 #include <stddef.h>
 

@@ -1,15 +1,15 @@
-/* stages/findings.c — the findings format: one fixed schema, checked with
+/* findings/findings.c — the findings format: one fixed schema, checked with
  * the schema walker (jschema.c) so that the message for a bad reply has the
  * same shape as for a stage's own schema, plus what a schema cannot say
  * (end_line before line, a path outside the repository). The schema is kept
  * as text: it is sent to the model as it is, and parsed once per check
  * (cheap next to a model call). */
-#include "stages/findings.h"
+#include "findings/findings.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "stages/jschema.h"
+#include "findings/jschema.h"
 #include "util/bh_err.h"
 #include "util/bh_xmalloc.h"
 

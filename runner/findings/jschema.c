@@ -1,4 +1,4 @@
-/* stages/jschema.c — a small JSON-schema checker for model replies. One
+/* findings/jschema.c — a small JSON-schema checker for model replies. One
  * recursive walk over the schema and the value together; the first value
  * that does not fit stops it with its JSON path and what was expected.
  * A subset on purpose (see jschema.h): the provider's schema mode does the
@@ -6,7 +6,7 @@
  * validator (references, combinators, formats) would be most of the code
  * for the least of the cases. Messages never quote the reply: it may carry
  * anything the prompt did, and the message goes to logs and reports. */
-#include "stages/jschema.h"
+#include "findings/jschema.h"
 
 #include <math.h>
 #include <stdio.h>

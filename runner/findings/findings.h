@@ -1,4 +1,4 @@
-/* stages/findings.h — structured findings: what a stage with
+/* findings/findings.h — structured findings: what a stage with
  * "output": {"format": "findings"} answers, how it is asked for, checked and
  * stored, and read back by the reports. A finding is
  *   { "path": "src/main.c", "line": 12, "end_line": 14, "severity": "high",
@@ -7,8 +7,8 @@
  * compact JSON array of findings with the keys in that order.
  * Also the check of a reply against a stage's own "output.schema".
  * Functions return 0 or a negative BH_E* code and fill *err. */
-#ifndef STAGE_FINDINGS_H
-#define STAGE_FINDINGS_H
+#ifndef FINDINGS_H
+#define FINDINGS_H
 
 #include <stddef.h>
 

@@ -1,4 +1,4 @@
-/* policy/detect.c — the built-in content detectors and the scan that runs
+/* detect/detect.c — the built-in content detectors and the scan that runs
  * them.
  *
  * Each detector is a row of a static table: id, group, label name, secret
@@ -12,7 +12,7 @@
  * nothing; what matters most (keys, tokens) has exact formats.
  *
  * A hit carries offset, length and line only, never the text. */
-#include "policy/detect.h"
+#include "detect/detect.h"
 
 #include <stdlib.h>
 #include <string.h>

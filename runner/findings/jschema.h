@@ -1,4 +1,4 @@
-/* stages/jschema.h — checks a model's JSON reply against a JSON schema, and
+/* findings/jschema.h — checks a model's JSON reply against a JSON schema, and
  * reads a reply as JSON. Private to the reply-checking library (bh_findings:
  * jschema.c, findings.c): jansson's json_t stays inside it.
  *
@@ -8,8 +8,8 @@
  * maxItems, minimum, maximum, minLength, maxLength. Other keywords ($ref,
  * pattern, anyOf, ...) are not checked: the provider's JSON-schema mode
  * constrains the model with the whole schema; this is the check afterwards. */
-#ifndef STAGE_JSCHEMA_H
-#define STAGE_JSCHEMA_H
+#ifndef FINDINGS_JSCHEMA_H
+#define FINDINGS_JSCHEMA_H
 
 #include <jansson.h>
 #include <stddef.h>
