@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "util/bh_err.h"
+#include "util/bh_utf8.h"
 
 #define PATH_MAX_LEN 256
 
@@ -223,10 +224,7 @@ static int check_array(const json_t *schema, const json_t *v, const char *where,
 /* Characters, not bytes: what minLength means. */
 static double utf8_length(const char *s)
 {
-    double n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
+    return (double)bh_utf8_count(s, strlen(s));
 }
 
 static int walk(const json_t *schema, const json_t *v, const char *where, struct bh_err *err)

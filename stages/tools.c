@@ -30,6 +30,8 @@
 #include "sources/src_git.h"
 #include "stages/tools_int.h"
 #include "util/bh_str.h"
+#include "util/bh_utf8.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 enum arg_type { ARG_STRING, ARG_INT };
@@ -87,7 +89,7 @@ static const struct tool_def tools[] = {
      stage_tool_diff},
 };
 
-#define N_TOOLS (sizeof(tools) / sizeof(tools[0]))
+#define N_TOOLS BH_NELEM(tools)
 
 static const struct tool_def *tool_find(const char *name)
 {
@@ -420,35 +422,15 @@ static void parts_close(struct stage_tool_out *o)
     }
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one
- * (overlong forms, surrogates and code points above U+10FFFF included). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len = c < 0x80                 ? 1
-                 : c >= 0xc2 && c <= 0xdf ? 2
-                 : c >= 0xe0 && c <= 0xef ? 3
-                 : c >= 0xf0 && c <= 0xf4 ? 4
-                                          : 0;
-    if (len == 0 || len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) || (c == 0xf0 && s[1] < 0x90) ||
-        (c == 0xf4 && s[1] >= 0x90))
-        return 0;
-    return len;
-}
-
 /* Every request body must be UTF-8 and every value a C string: a byte that
  * is not part of a valid character, and a NUL, become '?' (same length, so
  * the parts stay where they are). */
 static void text_fix(char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
-        size_t k = s[i] ? utf8_len((unsigned char *)s + i, n - i) : 0;
-        if (k == 0) {
+        int ok = 0;
+        size_t k = s[i] ? bh_utf8_seq(s + i, n - i, &ok) : 0;
+        if (!ok) {
             s[i++] = '?';
             continue;
         }

@@ -15,6 +15,7 @@
 #include "store/store.h"
 #include "util/bh_err.h"
 #include "util/bh_utf8.h"
+#include "util/bh_util.h"
 
 static const char help[] =
     "usage: bulkhead audit show|verify [--state DIR]\n"
@@ -82,7 +83,7 @@ static int show_one(void *ud, const struct store_audit *r)
     };
     json_t *o = json_object();
     int bad = 0;
-    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(f); i++)
         bad |= !f[i].v || json_object_set_new(o, f[i].key, f[i].v) != 0;
     char *line = bad ? NULL : json_dumps(o, JSON_COMPACT);
     json_decref(o);

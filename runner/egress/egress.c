@@ -47,6 +47,7 @@
 #include "util/bh_str.h"
 #include "util/bh_hash.h"
 #include "util/bh_invariant.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 /* The gate's verdict on one request. */
@@ -825,7 +826,7 @@ static int manage_body(const struct manage_kind *k, const struct egr_manage_req 
 int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct bh_err *err)
 {
     assert(r->endpoint < g->p->n_endpoints);
-    assert(r->kind >= 0 && (size_t)r->kind < sizeof(manage_kinds) / sizeof(manage_kinds[0]));
+    assert(r->kind >= 0 && (size_t)r->kind < BH_NELEM(manage_kinds));
     const struct manage_kind *k = &manage_kinds[r->kind];
     const struct egr_endpoint *ep = &g->eps[r->endpoint];
     char *body = NULL;

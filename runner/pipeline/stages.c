@@ -11,9 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 size_t pipe_ld_stage_index(const struct pipe_loader *ld, const struct pipe_stage *s)
 {
@@ -183,7 +182,7 @@ static const struct pipe_key stage_keys[] = {
 };
 
 static const struct pipe_schema stage_schema = {
-    stage_keys, NELEM(stage_keys),
+    stage_keys, BH_NELEM(stage_keys),
     "a stage is an object: { \"endpoint\": ..., \"model\": ..., \"prompt\": ... }"};
 
 static int stages_names(struct pipe_loader *ld, json_t *v, const char *path)

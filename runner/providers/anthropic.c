@@ -25,6 +25,7 @@
 #include "providers/wire.h"
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 #define NUMBER ((1u << JSON_INTEGER) | (1u << JSON_REAL))
@@ -230,7 +231,7 @@ static int put_options(json_t *root, const struct prov_chat *c, struct bh_err *e
     json_t *stop = json_object_get(opts, "stop");
     if (rc == 0 && json_is_string(stop))
         rc = prov_json_set(opts, "stop", json_pack("[O]", stop), err);
-    for (size_t i = 0; rc == 0 && i < sizeof(map) / sizeof(map[0]); i++)
+    for (size_t i = 0; rc == 0 && i < BH_NELEM(map); i++)
         rc = prov_option_copy(root, map[i].to, opts, map[i].from, map[i].types, err);
     json_decref(opts);
     return rc;
@@ -281,8 +282,7 @@ static const prov_part_fn body_parts[] = {
 
 static int chat_body(const struct prov_chat *c, char **body, size_t *len, struct bh_err *err)
 {
-    return prov_body_build(body_parts, sizeof(body_parts) / sizeof(body_parts[0]), c, body, len,
-                           err);
+    return prov_body_build(body_parts, BH_NELEM(body_parts), c, body, len, err);
 }
 
 /* ---- reply ---- */
@@ -319,7 +319,7 @@ static void take_usage(struct prov_stream *s, json_t *u)
     static const char *const inputs[] = {"input_tokens", "cache_creation_input_tokens",
                                          "cache_read_input_tokens"};
     int64_t sum = 0;
-    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(inputs); i++) {
         int64_t n = 0;
         prov_acc_count(&n, json_object_get(u, inputs[i]));
         sum = n > INT64_MAX - sum ? INT64_MAX : sum + n; /* a hostile count must not overflow */
@@ -494,7 +494,7 @@ static int on_event(void *ud, const char *event, const char *data, size_t len, s
         strcmp(event, "message") ? event : json_string_value(json_object_get(o, "type"));
     if (!json_is_object(o))
         not_anthropic(s, o ? "data that is not a JSON object" : "invalid JSON");
-    for (size_t i = 0; name && json_is_object(o) && i < sizeof(events) / sizeof(events[0]); i++)
+    for (size_t i = 0; name && json_is_object(o) && i < BH_NELEM(events); i++)
         if (strcmp(name, events[i].name) == 0) {
             events[i].fn(s, o, where);
             break;
@@ -570,8 +570,7 @@ static int stream_finish(struct prov_stream *s, long status, struct prov_reply *
     if (status < 200 || status > 299) {
         if (status == 400 && s->a.r.error && strstr(s->a.r.error, "prompt is too long"))
             snprintf(s->a.ecode, sizeof(s->a.ecode), "prompt_too_long");
-        return prov_acc_http_error(&s->a, status, http_rules,
-                                   sizeof(http_rules) / sizeof(http_rules[0]), r, err);
+        return prov_acc_http_error(&s->a, status, http_rules, BH_NELEM(http_rules), r, err);
     }
     return prov_acc_end(&s->a, "its final event (message_stop)", r, err);
 }

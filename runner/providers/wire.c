@@ -15,47 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bh_utf8.h"
 #include "util/bh_xmalloc.h"
 
 #define LINE_SLACK ((size_t)64 << 10)
 
 /* ---- text ---- */
-
-/* Length of the valid UTF-8 character at p (RFC 3629: no overlongs, no
- * surrogates, nothing above U+10FFFF), or 0. */
-static size_t utf8_char(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0], cp, min;
-    size_t k;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        k = 1, cp = c & 0x1F, min = 0x80;
-    else if ((c & 0xF0) == 0xE0)
-        k = 2, cp = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4)
-        k = 3, cp = c & 0x07, min = 0x10000;
-    else
-        return 0;
-    if (n <= k)
-        return 0;
-    for (size_t j = 1; j <= k; j++) {
-        if ((p[j] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[j] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return k + 1;
-}
-
-size_t prov_utf8_bad(const char *s, size_t n)
-{
-    size_t i = 0, k;
-    while (i < n && (k = utf8_char((const unsigned char *)s + i, n - i)) != 0)
-        i += k;
-    return i;
-}
 
 static int is_space(char c)
 {
@@ -70,16 +35,17 @@ void prov_clean_into(char *out, size_t size, const char *p, size_t n)
     while (n && is_space(p[n - 1]))
         n--;
     while (n) {
-        size_t k = utf8_char((const unsigned char *)p, n);
-        size_t w = k ? k : 1;
+        int ok;
+        size_t k = bh_utf8_seq(p, n, &ok);
+        size_t w = ok ? k : 1;
         if (o + w + 4 > size && !(o + n < size)) {
             memcpy(out + o, "...", 3);
             o += 3;
             break;
         }
-        if (k == 1 && ((unsigned char)*p < 0x20 || *p == 0x7f))
+        if (ok && k == 1 && ((unsigned char)*p < 0x20 || *p == 0x7f))
             out[o] = ' ';
-        else if (k)
+        else if (ok)
             memcpy(out + o, p, k);
         else
             out[o] = '?';
@@ -121,7 +87,7 @@ int prov_json_push(json_t *arr, json_t *v, struct bh_err *err)
 
 int prov_utf8_check(const char *s, const char *what, struct bh_err *err)
 {
-    size_t n = strlen(s), bad = prov_utf8_bad(s, n);
+    size_t n = strlen(s), bad = bh_utf8_invalid_at(s, n);
     if (bad < n)
         return bh_err_set(err, BH_EINVAL,
                           "%s is not valid UTF-8 (byte %zu) — leave binary "

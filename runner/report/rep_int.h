@@ -55,6 +55,11 @@ const struct rep_model_diff *rep_model_diff_of(const struct rep_model_diff *d, s
 /* "review: asked qwen2.5-coder:14b, answered by stories260K (40 of 40 tasks)" */
 void rep_model_diff_text(const struct rep_model_diff *d, char *buf, size_t size);
 
+/* Writes s (NULL as "") as XML 1.0 attribute or element text: the five
+ * entities, control characters other than tab and newlines dropped, each
+ * maximal subpart of ill-formed UTF-8 as U+FFFD (bh_utf8_seq decides). */
+void rep_xml_text(FILE *out, const char *s);
+
 /* Checked jansson building. json_pack and json_string return NULL on text
  * that is not UTF-8, json_object_set_new and json_array_append_new then fail:
  * unchecked, a task silently vanishes from a report (or a jsonl line comes

@@ -16,6 +16,7 @@
 #include "report/rep_int.h"
 #include "util/bh_err.h"
 #include "util/bh_utf8.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 struct format {
@@ -31,7 +32,7 @@ static const struct format formats[] = {
 
 static int format_kind(const char *name)
 {
-    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(formats); i++)
         if (strcmp(name, formats[i].name) == 0)
             return formats[i].kind;
     return -1;
@@ -77,7 +78,7 @@ static void task_text_fix(struct store_task *t)
 {
     char **v[] = {&t->item_key, &t->stage, &t->element, &t->output,      &t->label, &t->endpoint,
                   &t->locality, &t->model, &t->error,   &t->answered_by, &t->note};
-    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(v); i++)
         text_fix(v[i]);
 }
 

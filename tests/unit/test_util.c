@@ -19,6 +19,7 @@
 #include "util/bh_hash.h"
 #include "util/bh_invariant.h"
 #include "util/bh_str.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 static void err_format_has_every_known_part(void **state)
@@ -172,7 +173,7 @@ static void glob_matches_segments_stars_and_sets(void **state)
         {"secrets/**/*", "secrets/a", 1},
         {"*", "", 1},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(cases); i++)
         if (bh_glob_match(cases[i].glob, cases[i].path) != cases[i].match)
             fail_msg("glob \"%s\" on \"%s\": expected %d", cases[i].glob, cases[i].path,
                      cases[i].match);
@@ -214,7 +215,7 @@ static void cidr_parses_and_matches_blocks(void **state)
     };
     (void)state;
     struct bh_cidr c;
-    for (size_t i = 0; i < sizeof(parse) / sizeof(parse[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(parse); i++)
         if (bh_cidr_parse(&c, parse[i].block) != parse[i].status)
             fail_msg("bh_cidr_parse(\"%s\") should be %d", parse[i].block, parse[i].status);
     assert_int_equal(bh_cidr_parse(&c, NULL), BH_CIDR_SYNTAX);
@@ -294,7 +295,7 @@ static void utf8_lossy_replaces_maximal_subparts(void **state)
         {"\xF5", "\xEF\xBF\xBD", 1},
         {"", "", 0},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         size_t n = strlen(cases[i].in), len = 0, replaced = 0;
         char *got = bh_utf8_lossy_dup(cases[i].in, n, &len, &replaced);
         if (strcmp(got, cases[i].out) != 0 || replaced != cases[i].replaced)
