@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "util/bh_err.h"
+#include "util/bh_json.h"
 #include "util/bh_utf8.h"
 
 #define PATH_MAX_LEN 256
@@ -86,7 +87,7 @@ static void enum_item(char *buf, size_t size, const json_t *e)
         snprintf(buf, size, "%s", json_string_value(e));
         return;
     }
-    char *s = json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = bh_json_dump(e, JSON_COMPACT | JSON_ENCODE_ANY);
     snprintf(buf, size, "%s", s ? s : "?");
     free(s);
 }

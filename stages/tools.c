@@ -29,6 +29,8 @@
 #include "policy/policy.h"
 #include "sources/src_git.h"
 #include "stages/tools_int.h"
+#include "util/bh_invariant.h"
+#include "util/bh_json.h"
 #include "util/bh_str.h"
 #include "util/bh_utf8.h"
 #include "util/bh_util.h"
@@ -641,17 +643,17 @@ void stage_tools_call(struct stage_tools *t, const char *name, const char *argum
 
 /* ---- schema ------------------------------------------------------------- */
 
-static json_t *parameters_of(const struct tool_def *d)
+static json_t *parameters_of(const struct tool_def *d, int *bad)
 {
     json_t *props = json_object(), *required = json_array();
     for (size_t i = 0; i < d->n_args; i++) {
         const struct arg_spec *s = &d->args[i];
-        json_object_set_new(props, s->name,
-                            json_pack("{s:s, s:s}", "type",
-                                      s->type == ARG_STRING ? "string" : "integer", "description",
-                                      s->description));
+        bh_json_set(props, s->name,
+                    json_pack("{s:s, s:s}", "type", s->type == ARG_STRING ? "string" : "integer",
+                              "description", s->description),
+                    bad);
         if (s->required)
-            json_array_append_new(required, json_string(s->name));
+            bh_json_push(required, json_string(s->name), bad);
     }
     return json_pack("{s:s, s:o, s:o}", "type", "object", "properties", props, "required",
                      required);
@@ -660,15 +662,21 @@ static json_t *parameters_of(const struct tool_def *d)
 char *stage_tools_json(const char *const *names, size_t n)
 {
     json_t *arr = json_array();
+    int bad = 0;
     for (size_t i = 0; i < n; i++) {
         const struct tool_def *d = tool_find(names[i]);
         if (d)
-            json_array_append_new(arr, json_pack("{s:s, s:{s:s, s:s, s:o}}", "type", "function",
-                                                 "function", "name", d->name, "description",
-                                                 d->description, "parameters", parameters_of(d)));
+            bh_json_push(arr,
+                         json_pack("{s:s, s:{s:s, s:s, s:o}}", "type", "function", "function",
+                                   "name", d->name, "description", d->description, "parameters",
+                                   parameters_of(d, &bad)),
+                         &bad);
     }
+    /* The table is ours and ASCII: a tool missing from what the model is
+     * told would be a bug, not an input to handle. */
+    BH_INVARIANT(!bad, "every granted tool's definition can be written as JSON");
     size_t made = json_array_size(arr);
-    char *out = made ? json_dumps(arr, JSON_COMPACT) : NULL;
+    char *out = made ? bh_json_dump(arr, JSON_COMPACT) : NULL;
     json_decref(arr);
     if (made && !out)
         abort(); /* out of memory */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bh_json.h"
 #include "util/bh_str.h"
 #include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
@@ -242,7 +243,7 @@ static int schema_parse(struct pipe_loader *ld, struct pipe_stage *s, const char
                           "e.g. { \"type\": \"array\", \"items\": { \"type\": \"string\" } }",
                           file, pipe_json_kind(root));
     else
-        s->out_schema_json = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+        s->out_schema_json = bh_json_dump(root, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(root);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bh_json.h"
 #include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
@@ -115,7 +116,7 @@ static int st_options(struct pipe_loader *ld, void *target, json_t *v, const cha
     json_t *ctx = json_object_get(v, "num_ctx");
     s->num_ctx =
         json_is_integer(ctx) && json_integer_value(ctx) > 0 ? (long)json_integer_value(ctx) : 0;
-    s->options_json = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+    s->options_json = bh_json_dump(v, JSON_COMPACT | JSON_SORT_KEYS);
     return 0;
 }
 

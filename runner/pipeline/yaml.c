@@ -26,6 +26,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "util/bh_json.h"
 #include "util/bh_utf8.h"
 #include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
@@ -354,8 +355,9 @@ static int member(struct yb *y, json_t *obj)
     rc = next(y);
     if (rc == 0)
         rc = child(y, nl, &v, kl, kc);
-    if (rc == 0)
-        json_object_set_new(obj, key, v);
+    if (rc == 0 && bh_json_set(obj, key, v, NULL))
+        rc = yfail(y, y->ev.start_mark, "the value of \"%.60s\" cannot be held (not UTF-8 text)",
+                   key);
     free(key);
     return rc;
 }
@@ -384,7 +386,10 @@ static int sequence(struct yb *y, json_t **out)
         size_t nl = pipe_path_index(y->path, sizeof(y->path), y->plen, i);
         if ((rc = child(y, nl, &v, 0, 0)) != 0)
             break;
-        json_array_append_new(arr, v);
+        if (bh_json_push(arr, v, NULL)) {
+            rc = yfail(y, y->ev.start_mark, "an item cannot be held (not UTF-8 text)");
+            break;
+        }
     }
     if (rc) {
         json_decref(arr);

@@ -25,6 +25,7 @@
 #include "providers/wire.h"
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
+#include "util/bh_json.h"
 #include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
@@ -83,7 +84,7 @@ struct turn {
 static json_t *block(const char *type)
 {
     json_t *b = json_object();
-    if (b && json_object_set_new(b, "type", json_string(type))) {
+    if (b && bh_json_set(b, "type", json_string(type), NULL)) {
         json_decref(b);
         return NULL;
     }
@@ -353,7 +354,7 @@ static int seed_input(struct prov_stream *s, struct prov_pcall *c, json_t *input
 {
     if (!input || (json_is_object(input) && json_object_size(input) == 0))
         return 0;
-    char *text = json_dumps(input, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *text = bh_json_dump(input, JSON_COMPACT | JSON_ENCODE_ANY);
     int rc = prov_acc_call_args(&s->a, c, text ? text : "", text ? strlen(text) : 0);
     free(text);
     return rc;

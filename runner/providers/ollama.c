@@ -30,6 +30,7 @@
 #include "providers/wire.h"
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
+#include "util/bh_json.h"
 #include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
@@ -251,7 +252,7 @@ static int take_call(struct prov_stream *s, json_t *tc)
     json_t *args = json_object_get(f, "arguments");
     if (json_is_string(args)) /* a server that sent it OpenAI-style */
         return prov_acc_call_args(&s->a, c, json_string_value(args), json_string_length(args));
-    char *text = args ? json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *text = args ? bh_json_dump(args, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     int rc = prov_acc_call_args(&s->a, c, text ? text : "{}", text ? strlen(text) : 2);
     free(text);
     return rc ? rc : prov_acc_call_close(&s->a, c);

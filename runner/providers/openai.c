@@ -27,6 +27,7 @@
 #include "providers/wire.h"
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
+#include "util/bh_json.h"
 #include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
@@ -262,7 +263,7 @@ static int take_call(struct prov_stream *s, json_t *tc, size_t k, int whole)
         return prov_acc_call_args(&s->a, c, json_string_value(args), json_string_length(args));
     if (!args || json_is_null(args))
         return 0;
-    char *text = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY); /* an object, off-spec */
+    char *text = bh_json_dump(args, JSON_COMPACT | JSON_ENCODE_ANY); /* an object, off-spec */
     int rc = prov_acc_call_args(&s->a, c, text ? text : "", text ? strlen(text) : 0);
     free(text);
     return rc;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bh_json.h"
 #include "util/bh_utf8.h"
 #include "util/bh_xmalloc.h"
 
@@ -77,12 +78,12 @@ static int oom(struct bh_err *err)
 
 int prov_json_set(json_t *obj, const char *key, json_t *v, struct bh_err *err)
 {
-    return json_object_set_new(obj, key, v) ? oom(err) : 0;
+    return bh_json_set(obj, key, v, NULL) ? oom(err) : 0;
 }
 
 int prov_json_push(json_t *arr, json_t *v, struct bh_err *err)
 {
-    return json_array_append_new(arr, v) ? oom(err) : 0;
+    return bh_json_push(arr, v, NULL) ? oom(err) : 0;
 }
 
 int prov_utf8_check(const char *s, const char *what, struct bh_err *err)
@@ -126,11 +127,6 @@ int prov_json_parse(const char *text, const char *what, json_type want, json_t *
     return 0;
 }
 
-static int dump_to_buf(const char *buf, size_t size, void *data)
-{
-    return bh_buf_append(data, buf, size) ? -1 : 0;
-}
-
 int prov_body_build(const prov_part_fn *parts, size_t n, const struct prov_chat *c, char **body,
                     size_t *len, struct bh_err *err)
 {
@@ -142,7 +138,7 @@ int prov_body_build(const prov_part_fn *parts, size_t n, const struct prov_chat 
         return oom(err);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = parts[i](root, c, err);
-    if (rc == 0 && json_dump_callback(root, dump_to_buf, &b, JSON_COMPACT))
+    if (rc == 0 && bh_json_dump_buf(&b, root, JSON_COMPACT))
         rc = bh_err_set(err, BH_ETOOBIG, "the request body exceeds %zu bytes — shorten the prompt",
                         (size_t)PROV_BODY_MAX);
     if (rc == 0) {
@@ -339,7 +335,7 @@ int prov_acc_server_error(struct prov_acc *a, json_t *o)
     if (json_is_string(e)) {
         a->r.error = prov_clean_dup(json_string_value(e), json_string_length(e));
     } else {
-        char *d = json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *d = bh_json_dump(e, JSON_COMPACT | JSON_ENCODE_ANY);
         a->r.error = prov_clean_dup(d ? d : "", d ? strlen(d) : 0);
         free(d);
     }
@@ -393,7 +389,7 @@ int prov_acc_call_close(struct prov_acc *a, struct prov_pcall *c)
         v = json_object();
         c->malformed = 1;
     }
-    char *text = json_dumps(v, JSON_COMPACT);
+    char *text = bh_json_dump(v, JSON_COMPACT);
     json_decref(v);
     bh_buf_reset(&c->args);
     int rc = text && !bh_buf_puts(&c->args, text) ? 0 : -1;
