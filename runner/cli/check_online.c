@@ -32,6 +32,7 @@
 #include "pipeline/pipeline.h"
 #include "util/bh_err.h"
 #include "util/bh_json.h"
+#include "util/bh_utf8.h"
 #include "util/bh_xmalloc.h"
 
 struct outcome {
@@ -398,7 +399,10 @@ int cli_check_online_json(const struct pipeline *p, const char *state, FILE *out
 {
     json_t *eps = json_array();
     int bad = 0, code = check_online(p, state, out, eps, &bad);
-    *online = json_pack("{s:s, s:o}", "state", state, "endpoints", eps);
+    /* The folder comes from the command line and need not be UTF-8. */
+    char *shown = bh_utf8_lossy_dup(state, strlen(state), NULL, NULL);
+    *online = json_pack("{s:s, s:o}", "state", shown, "endpoints", eps);
+    free(shown);
     if (*online && bad) {
         json_decref(*online);
         *online = NULL;
