@@ -68,7 +68,27 @@ rule libgit2-in-sources "<git2.h> is included only under runner/sources/: every 
   product | xargs -0 grep -nE '#include (<git2(\.h|/)|"sources/src_libgit2\.h")' | grep -v '^runner/sources/'
 )
 
-# 8. One layout for every C file, so that a diff shows only what changed. The tree
+# 8. One of each helper: an array-size macro is defined once, in util/. A copy
+#    per file drifts (one loses its parentheses, one is used on a pointer) and
+#    hides that the idea exists already.
+rule one-nelem "an array-size macro is defined only in runner/util/ (BH_NELEM in util/bh_util.h): use it instead of a copy of your own" < <(
+  find runner stages tests fixtures -name '*.[ch]' -not -path 'runner/util/*' -print0 2>/dev/null | sort -z |
+    xargs -0 -r grep -nE '^[[:space:]]*#[[:space:]]*define[[:space:]].*sizeof[^/]*/[[:space:]]*\(?[[:space:]]*sizeof'
+)
+
+# 9. One UTF-8 decoder: copies of the lead-byte tests disagreed (the JUnit
+#    writer's accepted overlong forms and surrogates that the others refused),
+#    so only runner/util/bh_utf8.c looks at lead and continuation bytes. The
+#    pattern is a mask compared with a hex byte ((c & 0xC0) != 0x80), a range
+#    bound of a lead byte (>= 0xC2, <= 0xF4) or an encoder's lead (0xE0 | ...);
+#    a mask compared with a number that is no byte pattern ((a & 0xf0) == 16
+#    for 172.16/12) is not one.
+rule one-utf8 "UTF-8 lead and continuation bytes are tested only in runner/util/bh_utf8.c: use bh_utf8_seq, _valid, _invalid_at, _lossy, _cont, _count or _put" < <(
+  product | xargs -0 grep -nE '&[[:space:]]*0x[cCeEfF][0-8][[:space:]]*\)[[:space:]]*[!=]=[[:space:]]*0x|[<>]=?[[:space:]]*0x([cC]2|[dD][fF]|[eE]0|[eE][fF]|[fF]0|[fF]4)\b|0x[cCeEfF]0[[:space:]]*\|' |
+    grep -v '^runner/util/'
+)
+
+# 10. One layout for every C file, so that a diff shows only what changed. The tree
 #    was formatted once; this keeps it so (clang-format from ci/bootstrap.sh).
 if ! command -v clang-format >/dev/null 2>&1; then
   echo "lint: format: clang-format is missing: run ci/bootstrap.sh (without it the layout rule cannot be checked, and lint does not pass on a guess)"

@@ -16,6 +16,7 @@
 #include "stages/chat.h"
 #include "stages/stage.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 
 typedef int (*send_fn)(struct eng_task *t, size_t via, struct stage_rendered *r,
                        struct bh_err *err);
@@ -46,7 +47,7 @@ const struct stage_repo *stage_kinds_repo(void)
 int stage_send(struct eng_task *t, size_t via, struct stage_rendered *r, struct bh_err *err)
 {
     enum pipe_kind k = eng_task_pipeline(t)->stages[via].kind;
-    for (size_t i = 0; i < sizeof(senders) / sizeof(senders[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(senders); i++)
         if (senders[i].kind == k)
             return senders[i].send(t, via, r, err);
     return bh_err_set(err, BH_EINTERNAL, "stage kind %d has no sender", (int)k);

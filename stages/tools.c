@@ -30,7 +30,11 @@
 #include "sources/src_git.h"
 #include "sources/src_repo.h"
 #include "stages/tools_int.h"
+#include "util/bh_invariant.h"
+#include "util/bh_json.h"
 #include "util/bh_str.h"
+#include "util/bh_utf8.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 enum arg_type { ARG_STRING, ARG_INT };
@@ -88,7 +92,7 @@ static const struct tool_def tools[] = {
      stage_tool_diff},
 };
 
-#define N_TOOLS (sizeof(tools) / sizeof(tools[0]))
+#define N_TOOLS BH_NELEM(tools)
 
 static const struct tool_def *tool_find(const char *name)
 {
@@ -387,35 +391,15 @@ static void parts_close(struct stage_tool_out *o)
     }
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one
- * (overlong forms, surrogates and code points above U+10FFFF included). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len = c < 0x80                 ? 1
-                 : c >= 0xc2 && c <= 0xdf ? 2
-                 : c >= 0xe0 && c <= 0xef ? 3
-                 : c >= 0xf0 && c <= 0xf4 ? 4
-                                          : 0;
-    if (len == 0 || len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) || (c == 0xf0 && s[1] < 0x90) ||
-        (c == 0xf4 && s[1] >= 0x90))
-        return 0;
-    return len;
-}
-
 /* Every request body must be UTF-8 and every value a C string: a byte that
  * is not part of a valid character, and a NUL, become '?' (same length, so
  * the parts stay where they are). */
 static void text_fix(char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
-        size_t k = s[i] ? utf8_len((unsigned char *)s + i, n - i) : 0;
-        if (k == 0) {
+        int ok = 0;
+        size_t k = s[i] ? bh_utf8_seq(s + i, n - i, &ok) : 0;
+        if (!ok) {
             s[i++] = '?';
             continue;
         }
@@ -626,17 +610,17 @@ void stage_tools_call(struct stage_tools *t, const char *name, const char *argum
 
 /* ---- schema ------------------------------------------------------------- */
 
-static json_t *parameters_of(const struct tool_def *d)
+static json_t *parameters_of(const struct tool_def *d, int *bad)
 {
     json_t *props = json_object(), *required = json_array();
     for (size_t i = 0; i < d->n_args; i++) {
         const struct arg_spec *s = &d->args[i];
-        json_object_set_new(props, s->name,
-                            json_pack("{s:s, s:s}", "type",
-                                      s->type == ARG_STRING ? "string" : "integer", "description",
-                                      s->description));
+        bh_json_set(props, s->name,
+                    json_pack("{s:s, s:s}", "type", s->type == ARG_STRING ? "string" : "integer",
+                              "description", s->description),
+                    bad);
         if (s->required)
-            json_array_append_new(required, json_string(s->name));
+            bh_json_push(required, json_string(s->name), bad);
     }
     return json_pack("{s:s, s:o, s:o}", "type", "object", "properties", props, "required",
                      required);
@@ -645,15 +629,21 @@ static json_t *parameters_of(const struct tool_def *d)
 char *stage_tools_json(const char *const *names, size_t n)
 {
     json_t *arr = json_array();
+    int bad = 0;
     for (size_t i = 0; i < n; i++) {
         const struct tool_def *d = tool_find(names[i]);
         if (d)
-            json_array_append_new(arr, json_pack("{s:s, s:{s:s, s:s, s:o}}", "type", "function",
-                                                 "function", "name", d->name, "description",
-                                                 d->description, "parameters", parameters_of(d)));
+            bh_json_push(arr,
+                         json_pack("{s:s, s:{s:s, s:s, s:o}}", "type", "function", "function",
+                                   "name", d->name, "description", d->description, "parameters",
+                                   parameters_of(d, &bad)),
+                         &bad);
     }
+    /* The table is ours and ASCII: a tool missing from what the model is
+     * told would be a bug, not an input to handle. */
+    BH_INVARIANT(!bad, "every granted tool's definition can be written as JSON");
     size_t made = json_array_size(arr);
-    char *out = made ? json_dumps(arr, JSON_COMPACT) : NULL;
+    char *out = made ? bh_json_dump(arr, JSON_COMPACT) : NULL;
     json_decref(arr);
     if (made && !out)
         abort(); /* out of memory */

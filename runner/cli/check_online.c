@@ -31,6 +31,8 @@
 #include "policy/policy.h"
 #include "pipeline/pipeline.h"
 #include "util/bh_err.h"
+#include "util/bh_json.h"
+#include "util/bh_utf8.h"
 #include "util/bh_xmalloc.h"
 
 struct outcome {
@@ -40,6 +42,7 @@ struct outcome {
     int refused; /* a stage on a stub, or enforce_local require not met: exit 3 */
     int failed;  /* an endpoint unreachable, a model missing: exit 4 */
     int config;  /* an endpoint declared in another dialect than its server's: exit 2 */
+    int *bad;    /* set when a value could not be put into eps (bh_json_set) */
 };
 
 /* "review 8192 (options), second 32768 (from /api/show)" for the stages of
@@ -84,7 +87,7 @@ static int stub_refusals(const struct pipeline *p, size_t ep, const struct cli_s
 
 /* The num_ctx every stage of endpoint ep on model would use. */
 static json_t *num_ctx_json(const struct pipeline *p, const struct egr_gate *g, size_t ep,
-                            const char *model)
+                            const char *model, int *bad)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < p->n_stages; i++) {
@@ -92,27 +95,28 @@ static json_t *num_ctx_json(const struct pipeline *p, const struct egr_gate *g, 
         if (s->endpoint != ep || !prov_model_name_eq(s->model, model))
             continue;
         long n = egr_stage_num_ctx(g, i);
-        json_array_append_new(a, json_pack("{s:s, s:I, s:s}", "stage", s->name, "value",
-                                           (json_int_t)n, "from",
-                                           n <= 0           ? "server default"
-                                           : s->num_ctx > 0 ? "options"
-                                                            : "/api/show"));
+        bh_json_push(a,
+                     json_pack("{s:s, s:I, s:s}", "stage", s->name, "value", (json_int_t)n, "from",
+                               n <= 0           ? "server default"
+                               : s->num_ctx > 0 ? "options"
+                                                : "/api/show"),
+                     bad);
     }
     return a;
 }
 
 static json_t *model_json(const struct pipeline *p, const struct egr_gate *g,
-                          const struct cli_survey *sv, const struct cli_survey_model *m)
+                          const struct cli_survey *sv, const struct cli_survey_model *m, int *bad)
 {
     const char *state = m->remote        ? "stub"
                         : m->listed == 1 ? "present"
                         : m->listed == 0 ? "missing"
                                          : "unknown";
     json_t *o = json_pack("{s:s, s:s}", "name", m->name, "state", state);
-    json_object_set_new(o, "remote", m->remote ? json_string(m->remote) : json_null());
-    json_object_set_new(o, "loaded", m->loaded < 0 ? json_null() : json_boolean(m->loaded));
-    json_object_set_new(o, "context_length", json_integer(m->context_length));
-    json_object_set_new(o, "num_ctx", num_ctx_json(p, g, sv->endpoint, m->name));
+    bh_json_set(o, "remote", m->remote ? json_string(m->remote) : json_null(), bad);
+    bh_json_set(o, "loaded", m->loaded < 0 ? json_null() : json_boolean(m->loaded), bad);
+    bh_json_set(o, "context_length", json_integer(m->context_length), bad);
+    bh_json_set(o, "num_ctx", num_ctx_json(p, g, sv->endpoint, m->name, bad), bad);
     return o;
 }
 
@@ -245,16 +249,17 @@ static void endpoint_json(struct outcome *o, const struct pipeline *p, const str
     if (sv->reached)
         cli_enforcement_words(sv, e, words, sizeof(words));
     for (size_t i = 0; (sv->reached || sv->v1_ok) && i < sv->n_models; i++)
-        json_array_append_new(models, model_json(p, g, sv, &sv->models[i]));
+        bh_json_push(models, model_json(p, g, sv, &sv->models[i], o->bad), o->bad);
     const char *server = sv->reached                     ? "ollama"
                          : cli_survey_misdeclared(sv, p) ? "openai"
                          : cli_survey_reachable(sv)      ? e->provider
                                                          : "";
-    json_array_append_new(o->eps, json_pack("{s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:s*, s:o}",
-                                            "name", e->name, "url", e->url, "asked", 1, "reached",
-                                            cli_survey_reachable(sv), "server", server, "version",
-                                            sv->reached ? sv->server.version : "", "enforcement",
-                                            words, "serves", sv->serves, "models", models));
+    bh_json_push(o->eps,
+                 json_pack("{s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:s*, s:o}", "name", e->name, "url",
+                           e->url, "asked", 1, "reached", cli_survey_reachable(sv), "server",
+                           server, "version", sv->reached ? sv->server.version : "", "enforcement",
+                           words, "serves", sv->serves, "models", models),
+                 o->bad);
 }
 
 /* An endpoint declared "ollama" in front of an OpenAI-compatible server:
@@ -338,15 +343,17 @@ static void not_asked(struct outcome *o, const struct pipe_endpoint *e)
     fprintf(o->out, "  %s (%s): not asked — only local endpoints with a local stage are\n", e->name,
             e->url);
     if (o->eps)
-        json_array_append_new(
-            o->eps, json_pack("{s:s, s:s, s:b}", "name", e->name, "url", e->url, "asked", 0));
+        bh_json_push(o->eps,
+                     json_pack("{s:s, s:s, s:b}", "name", e->name, "url", e->url, "asked", 0),
+                     o->bad);
 }
 
-static int check_online(const struct pipeline *p, const char *state, FILE *out, json_t *eps)
+static int check_online(const struct pipeline *p, const char *state, FILE *out, json_t *eps,
+                        int *bad)
 {
     struct cli_online on;
     struct bh_err err = {0};
-    struct outcome o = {.out = out, .eps = eps};
+    struct outcome o = {.out = out, .eps = eps, .bad = bad};
     if (cli_online_open(&on, p, state, "check", &err)) {
         cli_online_close(&on, NULL);
         return cli_fail(&err);
@@ -385,13 +392,20 @@ static int check_online(const struct pipeline *p, const char *state, FILE *out, 
 
 int cli_check_online(const struct pipeline *p, const char *state, FILE *out)
 {
-    return check_online(p, state, out, NULL);
+    return check_online(p, state, out, NULL, NULL);
 }
 
 int cli_check_online_json(const struct pipeline *p, const char *state, FILE *out, json_t **online)
 {
     json_t *eps = json_array();
-    int code = check_online(p, state, out, eps);
-    *online = json_pack("{s:s, s:o}", "state", state, "endpoints", eps);
+    int bad = 0, code = check_online(p, state, out, eps, &bad);
+    /* The folder comes from the command line and need not be UTF-8. */
+    char *shown = bh_utf8_lossy_dup(state, strlen(state), NULL, NULL);
+    *online = json_pack("{s:s, s:o}", "state", shown, "endpoints", eps);
+    free(shown);
+    if (*online && bad) {
+        json_decref(*online);
+        *online = NULL;
+    }
     return code;
 }

@@ -24,7 +24,8 @@ int cli_check_online(const struct pipeline *p, const char *state, FILE *out);
  * the caller: {"state", "endpoints": [{"name", "url", "asked", "reached",
  * "server", "version", "enforcement", "serves", "models": [{"name", "state": "present" |
  * "missing" | "stub" | "unknown", "remote", "loaded", "context_length",
- * "num_ctx": [{"stage", "value", "from"}]}]}]}), for `check --format json`. */
+ * "num_ctx": [{"stage", "value", "from"}]}]}]}), for `check --format json`;
+ * NULL when a value could not be put into JSON (a bug). */
 int cli_check_online_json(const struct pipeline *p, const char *state, FILE *out,
                           struct json_t **online);
 

@@ -14,7 +14,9 @@
 #include "egress/egress.h"
 #include "store/store.h"
 #include "util/bh_err.h"
+#include "util/bh_json.h"
 #include "util/bh_utf8.h"
+#include "util/bh_util.h"
 
 static const char help[] =
     "usage: bulkhead audit show|verify [--state DIR]\n"
@@ -82,9 +84,9 @@ static int show_one(void *ud, const struct store_audit *r)
     };
     json_t *o = json_object();
     int bad = 0;
-    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-        bad |= !f[i].v || json_object_set_new(o, f[i].key, f[i].v) != 0;
-    char *line = bad ? NULL : json_dumps(o, JSON_COMPACT);
+    for (size_t i = 0; i < BH_NELEM(f); i++)
+        bh_json_set(o, f[i].key, f[i].v, &bad);
+    char *line = bad ? NULL : bh_json_dump(o, JSON_COMPACT);
     json_decref(o);
     if (!line)
         return bh_err_set(err, BH_EINTERNAL,

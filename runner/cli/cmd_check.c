@@ -21,6 +21,7 @@
 #include "policy/graph.h"
 #include "policy/policy.h"
 #include "util/bh_err.h"
+#include "util/bh_json.h"
 #include "util/bh_xmalloc.h"
 
 static const char help[] =
@@ -144,8 +145,9 @@ static void reload_warn(const struct pipeline *p)
     free(n);
 }
 
-/* The graph's JSON with the online findings as its last member, "online";
- * the graph's own members are printed as the offline check prints them. */
+/* The graph's JSON with the online findings as its last member, "online".
+ * The graph's text is read back and the member set in the tree (never
+ * spliced into the text), so the document is whole or not printed. */
 static int graph_json_online(const struct pipeline *p, const struct pol_graph *g, const char *state)
 {
     char *buf = NULL;
@@ -157,15 +159,20 @@ static int graph_json_online(const struct pipeline *p, const struct pol_graph *g
     fclose(mem);
     json_t *online = NULL;
     int code = cli_check_online_json(p, state, stderr, &online);
-    char *text = json_dumps(online, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '}'))
-        if (buf[--len] == '}')
-            break; /* the graph object's closing brace */
-    fwrite(buf, 1, len, stdout);
-    printf(",\n  \"online\": %s\n}\n", text ? text : "null");
-    free(text);
-    json_decref(online);
+    json_t *doc = json_loadb(buf, len, 0, NULL);
     free(buf);
+    int bad = !doc || !online;
+    bh_json_set(doc, "online", online, &bad);
+    if (bad || bh_json_dump_file(stdout, doc, JSON_INDENT(2))) {
+        struct bh_err err = {0};
+        json_decref(doc);
+        bh_err_set(&err, BH_EINTERNAL,
+                   "cannot write the flow graph with its online findings as JSON — please "
+                   "report this bug");
+        return cli_fail(&err);
+    }
+    putchar('\n');
+    json_decref(doc);
     return code;
 }
 

@@ -18,6 +18,7 @@
 #include "policy/policy.h"
 #include "sources/src_git.h"
 #include "util/bh_err.h"
+#include "util/bh_json.h"
 #include "util/bh_xmalloc.h"
 
 static const char help[] =
@@ -200,28 +201,28 @@ static void text_print(const struct planner *pl)
 
 /* ---- json ---- */
 
-static json_t *json_task(const struct planner *pl, const struct pol_task_plan *t)
+static json_t *json_task(const struct planner *pl, const struct pol_task_plan *t, int *bad)
 {
     const struct pipeline *p = pl->p;
     json_t *o = json_object();
-    json_object_set_new(o, "stage", json_string(p->stages[t->stage].name));
-    json_object_set_new(o, "element", t->element ? json_string(t->element) : json_null());
-    json_object_set_new(o, "locality", json_string(pl->local[t->stage] ? "local" : "cloud"));
-    json_object_set_new(o, "label", json_string(pol_label_name(p, t->label)));
-    json_object_set_new(o, "clearance", json_string(pol_label_name(p, pl->clearance[t->stage])));
-    json_object_set_new(o, "decision", json_string(pol_decision_name(t->decision)));
-    json_object_set_new(o, "ran", json_string(p->stages[t->ran].name));
-    json_object_set_new(o, "ran_label", json_string(pol_label_name(p, t->ran_label)));
-    json_object_set_new(o, "output",
-                        t->output >= 0 ? json_string(pol_label_name(p, t->output)) : json_null());
-    json_object_set_new(o, "declassified", json_boolean(t->declassified));
-    json_object_set_new(o, "why", json_string(t->why));
-    json_object_set_new(o, "tokens", json_integer(pol_tokens_estimate(t->bytes)));
-    json_object_set_new(o, "too_large", json_boolean(task_too_large(pl, t)));
+    bh_json_set(o, "stage", json_string(p->stages[t->stage].name), bad);
+    bh_json_set(o, "element", t->element ? json_string(t->element) : json_null(), bad);
+    bh_json_set(o, "locality", json_string(pl->local[t->stage] ? "local" : "cloud"), bad);
+    bh_json_set(o, "label", json_string(pol_label_name(p, t->label)), bad);
+    bh_json_set(o, "clearance", json_string(pol_label_name(p, pl->clearance[t->stage])), bad);
+    bh_json_set(o, "decision", json_string(pol_decision_name(t->decision)), bad);
+    bh_json_set(o, "ran", json_string(p->stages[t->ran].name), bad);
+    bh_json_set(o, "ran_label", json_string(pol_label_name(p, t->ran_label)), bad);
+    bh_json_set(o, "output",
+                t->output >= 0 ? json_string(pol_label_name(p, t->output)) : json_null(), bad);
+    bh_json_set(o, "declassified", json_boolean(t->declassified), bad);
+    bh_json_set(o, "why", json_string(t->why), bad);
+    bh_json_set(o, "tokens", json_integer(pol_tokens_estimate(t->bytes)), bad);
+    bh_json_set(o, "too_large", json_boolean(task_too_large(pl, t)), bad);
     return o;
 }
 
-static json_t *json_fields(const struct planner *pl, const struct pol_item_plan *ip)
+static json_t *json_fields(const struct planner *pl, const struct pol_item_plan *ip, int *bad)
 {
     json_t *o = json_object();
     for (size_t i = 0; i < ip->n_fields; i++) {
@@ -230,38 +231,46 @@ static json_t *json_fields(const struct planner *pl, const struct pol_item_plan 
         for (size_t r = 0; r < v->n_reasons; r++) {
             char buf[512];
             pol_reason_format(pl->p, &v->reasons[r], buf, sizeof(buf));
-            json_array_append_new(why, json_string(buf));
+            bh_json_push(why, json_string(buf), bad);
         }
-        json_object_set_new(f, "label", json_string(pol_label_name(pl->p, v->label)));
-        json_object_set_new(f, "declared", json_string(pol_label_name(pl->p, v->declared)));
-        json_object_set_new(f, "reasons", why);
-        json_object_set_new(o, pl->p->source.fields[i], f);
+        bh_json_set(f, "label", json_string(pol_label_name(pl->p, v->label)), bad);
+        bh_json_set(f, "declared", json_string(pol_label_name(pl->p, v->declared)), bad);
+        bh_json_set(f, "reasons", why, bad);
+        bh_json_set(o, pl->p->source.fields[i], f, bad);
     }
     return o;
 }
 
-static void json_print(const struct planner *pl)
+/* Nothing is printed unless every value went in: a plan with a task left
+ * out would under-state what the run sends. */
+static int json_print(const struct planner *pl, struct bh_err *err)
 {
     json_t *root = json_object(), *items = json_array(), *batch = json_array();
+    int bad = 0;
     for (size_t i = 0; i < pl->n_items; i++) {
         json_t *it = json_object(), *tasks = json_array();
         for (size_t k = 0; k < pl->plans[i].n_tasks; k++)
-            json_array_append_new(tasks, json_task(pl, &pl->plans[i].tasks[k]));
-        json_object_set_new(it, "key", json_string(pl->items[i].key));
-        json_object_set_new(it, "fields", json_fields(pl, &pl->plans[i]));
-        json_object_set_new(it, "tasks", tasks);
-        json_array_append_new(items, it);
+            bh_json_push(tasks, json_task(pl, &pl->plans[i].tasks[k], &bad), &bad);
+        bh_json_set(it, "key", json_string(pl->items[i].key), &bad);
+        bh_json_set(it, "fields", json_fields(pl, &pl->plans[i], &bad), &bad);
+        bh_json_set(it, "tasks", tasks, &bad);
+        bh_json_push(items, it, &bad);
     }
     for (size_t k = 0; k < pl->n_batch; k++)
-        json_array_append_new(batch, json_task(pl, &pl->batch[k]));
-    json_object_set_new(root, "pipeline", json_string(pl->p->name));
-    json_object_set_new(root, "items", items);
-    json_object_set_new(root, "batch", batch);
-    json_object_set_new(root, "refused", json_integer((json_int_t)pl->refused));
-    json_object_set_new(root, "too_large", json_integer((json_int_t)pl->too_large));
-    json_dumpf(root, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-    printf("\n");
+        bh_json_push(batch, json_task(pl, &pl->batch[k], &bad), &bad);
+    bh_json_set(root, "pipeline", json_string(pl->p->name), &bad);
+    bh_json_set(root, "items", items, &bad);
+    bh_json_set(root, "batch", batch, &bad);
+    bh_json_set(root, "refused", json_integer((json_int_t)pl->refused), &bad);
+    bh_json_set(root, "too_large", json_integer((json_int_t)pl->too_large), &bad);
+    int rc = bad ? BH_EINVAL : bh_json_dump_file(stdout, root, JSON_INDENT(2) | JSON_ENSURE_ASCII);
     json_decref(root);
+    if (rc)
+        return bh_err_set(err, BH_EINTERNAL,
+                          "cannot write the plan as JSON: a value could not be put into JSON — "
+                          "please report this bug");
+    printf("\n");
+    return 0;
 }
 
 /* ---- the work ---- */
@@ -319,8 +328,10 @@ static int plan_run(const struct plan_args *a, struct pipeline *p, struct bh_err
         rc = cli_items_load(&a->src, p, &pl.items, &pl.n_items, err);
     if (rc == 0)
         rc = plan_all(&pl, err);
-    if (rc == 0)
-        a->json ? json_print(&pl) : text_print(&pl);
+    if (rc == 0 && a->json)
+        rc = json_print(&pl, err);
+    else if (rc == 0)
+        text_print(&pl);
     for (size_t i = 0; pl.plans && i < pl.n_items; i++)
         pol_item_plan_release(&pl.plans[i]);
     free(pl.plans);

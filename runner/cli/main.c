@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 
 #ifndef BH_VERSION
 #error "BH_VERSION comes from CMake's project version (runner/cli/CMakeLists.txt)"
@@ -26,7 +27,7 @@ static const struct cli_cmd commands[] = {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bulkhead <command> [options]\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(commands); i++)
         fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'bulkhead <command> --help' describes a command.\n"
                "exit codes: 0 ok, 1 a finding at or above --fail-on, 2 usage or configuration\n"
@@ -78,7 +79,7 @@ int main(int argc, char **argv)
         printf("bulkhead %s\n", BH_VERSION);
         return CLI_EXIT_OK;
     }
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(commands); i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "bulkhead: unknown command '%s'\n", argv[1]);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
+#include "util/bh_utf8.h"
 #include "util/bh_xmalloc.h"
 
 #define MAX_LINE 512
@@ -154,7 +155,7 @@ static void draw(struct cli_progress *pr)
         size_t n = strlen(pr->lines[i]);
         if (n > width) {
             n = width;
-            while (n > 0 && ((unsigned char)pr->lines[i][n] & 0xc0) == 0x80)
+            while (n > 0 && bh_utf8_cont((unsigned char)pr->lines[i][n]))
                 n--;
         }
         fprintf(pr->f, "\033[2K%.*s\n", (int)n, pr->lines[i]);

@@ -19,6 +19,7 @@
 
 #include "util/bh_err.h"
 #include "util/bh_str.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 #define DEFAULT_MAX_HITS 4096
@@ -194,7 +195,7 @@ static int match_github(const void *ctx, const char *d, size_t len, size_t from,
         {"ghr_", is_alnum, 36, 36, 0}, {"github_pat_", is_word, 82, 82, 0},
     };
     (void)ctx;
-    return match_tokens(rules, sizeof(rules) / sizeof(rules[0]), d, len, from, out);
+    return match_tokens(rules, BH_NELEM(rules), d, len, from, out);
 }
 
 static int match_gitlab(const void *ctx, const char *d, size_t len, size_t from,
@@ -214,7 +215,7 @@ static int match_slack(const void *ctx, const char *d, size_t len, size_t from,
         {"xoxs-", is_slack, 10, 255, 1},
     };
     (void)ctx;
-    return match_tokens(rules, sizeof(rules) / sizeof(rules[0]), d, len, from, out);
+    return match_tokens(rules, BH_NELEM(rules), d, len, from, out);
 }
 
 static int match_google(const void *ctx, const char *d, size_t len, size_t from,
@@ -331,13 +332,13 @@ static int key_ends_with(const char *k, size_t n, const char *const *names, size
 static int key_is_secret(const char *k, size_t n)
 {
     static const char *const names[] = {"password", "passwd", "secret", "token", "apikey"};
-    return key_ends_with(k, n, names, sizeof(names) / sizeof(names[0]));
+    return key_ends_with(k, n, names, BH_NELEM(names));
 }
 
 static int key_is_aws_secret(const char *k, size_t n)
 {
     static const char *const names[] = {"secretaccesskey", "awssecretkey", "awssecret"};
-    return key_ends_with(k, n, names, sizeof(names) / sizeof(names[0]));
+    return key_ends_with(k, n, names, BH_NELEM(names));
 }
 
 /* After the key: an optional closing quote, then = : := or =>, never ==
@@ -492,7 +493,7 @@ static int is_placeholder(const char *v, size_t n)
         "xxxx",     "****",      "....",      "todo",    "fixme",       "{{",   "${",    "%("};
     if (v[0] == '$' || v[0] == '%' || (v[0] == '<' && v[n - 1] == '>'))
         return 1;
-    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(words); i++)
         if (contains_ci(v, n, words[i]))
             return 1;
     return 0;
@@ -662,7 +663,7 @@ static int tld_excluded(const char *t, size_t n)
         "xml",     "html",   "htm",   "txt",    "log",   "tar",       "gz",    "xz",
         "zip",     "lock",   "conf",  "cfg",    "ini",   "bak",       "tmp",   "localdomain",
     };
-    for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(ext); i++) {
         size_t k = 0;
         while (k < n && ext[i][k] && (t[k] | 0x20) == ext[i][k])
             k++;
@@ -842,7 +843,7 @@ static const char iban_others[] =
 
 static int iban_len_ok(const unsigned char *cc, size_t n)
 {
-    for (size_t i = 0; i < sizeof(iban_lens) / sizeof(iban_lens[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(iban_lens); i++)
         if (iban_lens[i].cc[0] == cc[0] && iban_lens[i].cc[1] == cc[1])
             return n == iban_lens[i].len;
     for (size_t i = 0; i + 1 < sizeof(iban_others); i += 3)
@@ -1015,7 +1016,7 @@ static const struct pol_detector detectors[] = {
     {"private-ipv4", "internal-ip", "internal", 0, match_ipv4, NULL},
 };
 
-#define N_DETECTORS (sizeof(detectors) / sizeof(detectors[0]))
+#define N_DETECTORS BH_NELEM(detectors)
 
 const struct pol_detector *pol_detectors(size_t *n)
 {

@@ -29,7 +29,6 @@
  * credential are wiped as soon as libcurl has copied them. */
 #include "egress/egress.h"
 
-#include <arpa/inet.h>
 #include <stdarg.h>
 #include <assert.h>
 #include <limits.h>
@@ -43,10 +42,12 @@
 #include "pipeline/pipeline.h"
 #include "policy/policy.h"
 #include "store/store.h"
+#include "util/bh_cidr.h"
 #include "util/bh_err.h"
 #include "util/bh_str.h"
 #include "util/bh_hash.h"
 #include "util/bh_invariant.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 /* The gate's verdict on one request. */
@@ -334,22 +335,12 @@ static int refuse(const struct egr_gate *g, const struct egr_send_req *r, const 
 
 /* --- sending ----------------------------------------------------------------- */
 
-/* Both addresses as 16 bytes (IPv4 mapped), so "127.0.0.1" and
- * "::ffff:127.0.0.1" compare equal. */
-static int addr_bytes(const char *ip, unsigned char out[16])
-{
-    memset(out, 0, 16);
-    if (inet_pton(AF_INET6, ip, out) == 1)
-        return 0;
-    out[10] = out[11] = 0xff;
-    return inet_pton(AF_INET, ip, out + 12) == 1 ? 0 : -1;
-}
-
-/* 1 when ip is one of the comma-separated addresses in list. */
+/* 1 when ip is one of the comma-separated addresses in list (compared as 16
+ * bytes, IPv4 mapped: "127.0.0.1" and "::ffff:127.0.0.1" are the same). */
 static int addr_in(const char *ip, const char *list)
 {
     unsigned char x[16], y[16];
-    if (addr_bytes(ip, x) < 0)
+    if (bh_cidr_addr(ip, x) < 0)
         return 0;
     while (*list) {
         char one[64];
@@ -357,7 +348,7 @@ static int addr_in(const char *ip, const char *list)
         if (n < sizeof(one)) {
             memcpy(one, list, n);
             one[n] = '\0';
-            if (addr_bytes(one, y) == 0 && memcmp(x, y, 16) == 0)
+            if (bh_cidr_addr(one, y) == 0 && memcmp(x, y, 16) == 0)
                 return 1;
         }
         list += n + (list[n] == ',');
@@ -529,7 +520,7 @@ static void pin(const struct egr_endpoint *ep, char *out, size_t size)
 {
     out[0] = '\0';
     unsigned char literal[16];
-    if (!ep->addrs[0] || addr_bytes(ep->host, literal) == 0)
+    if (!ep->addrs[0] || bh_cidr_addr(ep->host, literal) == 0)
         return; /* unresolved, or an address literal that needs no resolving */
     size_t used = (size_t)snprintf(out, size, "%s:%d:", ep->host, ep->port);
     for (const char *a = ep->addrs; *a && used < size;) {
@@ -825,7 +816,7 @@ static int manage_body(const struct manage_kind *k, const struct egr_manage_req 
 int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct bh_err *err)
 {
     assert(r->endpoint < g->p->n_endpoints);
-    assert(r->kind >= 0 && (size_t)r->kind < sizeof(manage_kinds) / sizeof(manage_kinds[0]));
+    assert(r->kind >= 0 && (size_t)r->kind < BH_NELEM(manage_kinds));
     const struct manage_kind *k = &manage_kinds[r->kind];
     const struct egr_endpoint *ep = &g->eps[r->endpoint];
     char *body = NULL;

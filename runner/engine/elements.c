@@ -10,6 +10,7 @@
 #include "engine/engine_int.h"
 #include "sources/src_git.h"
 #include "util/bh_err.h"
+#include "util/bh_json.h"
 #include "util/bh_xmalloc.h"
 
 void eng_elems_free(struct eng_elem *v, size_t n)
@@ -92,7 +93,7 @@ static char *elem_text(const json_t *j)
 {
     if (json_is_string(j))
         return bh_xstrndup(json_string_value(j), json_string_length(j));
-    char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = bh_json_dump(j, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!s)
         abort(); /* out of memory: jansson gives no other reason */
     char *copy = bh_xstrdup(s);

@@ -25,6 +25,7 @@
 #include "store/store.h"
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 /* A scan costs as much as the value: once per item, key included. */
@@ -253,7 +254,7 @@ static int gone_put(struct eng_task *t, struct bh_buf *out, int *label)
     if (!why)
         return 0;
     bh_buf_init(&b, ENG_VALUE_MAX);
-    for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
+    for (size_t k = 0; k < BH_NELEM(states); k++) {
         struct names n = {e, clr, &b, 0, 0, 0};
         for (size_t i = 0; i < e->o->n_items; i++)
             if (why[i] == states[k]) {

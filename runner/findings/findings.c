@@ -11,6 +11,8 @@
 
 #include "findings/jschema.h"
 #include "util/bh_err.h"
+#include "util/bh_invariant.h"
+#include "util/bh_json.h"
 #include "util/bh_xmalloc.h"
 
 static const char *const severities[STAGE_SEV_COUNT] = {"info", "low", "medium", "high",
@@ -169,26 +171,30 @@ void stage_findings_release(struct stage_findings *f)
     f->n = 0;
 }
 
-static json_t *finding_json(const struct stage_finding *f)
+static json_t *finding_json(const struct stage_finding *f, int *bad)
 {
     json_t *o = json_pack("{s:s, s:I}", "path", f->path, "line", (json_int_t)f->line);
     if (f->end_line != f->line)
-        json_object_set_new(o, "end_line", json_integer(f->end_line));
-    json_object_set_new(o, "severity", json_string(stage_severity_name(f->severity)));
+        bh_json_set(o, "end_line", json_integer(f->end_line), bad);
+    bh_json_set(o, "severity", json_string(stage_severity_name(f->severity)), bad);
     if (f->rule && f->rule[0])
-        json_object_set_new(o, "rule", json_string(f->rule));
-    json_object_set_new(o, "message", json_string(f->message));
+        bh_json_set(o, "rule", json_string(f->rule), bad);
+    bh_json_set(o, "message", json_string(f->message), bad);
     if (f->suggestion && f->suggestion[0])
-        json_object_set_new(o, "suggestion", json_string(f->suggestion));
+        bh_json_set(o, "suggestion", json_string(f->suggestion), bad);
     return o;
 }
 
 char *stage_findings_json(const struct stage_findings *f)
 {
     json_t *a = json_array();
+    int bad = 0;
     for (size_t i = 0; i < f->n; i++)
-        json_array_append_new(a, finding_json(&f->v[i]));
-    char *s = json_dumps(a, JSON_COMPACT);
+        bh_json_push(a, finding_json(&f->v[i], &bad), &bad);
+    /* Findings were read from JSON, so each goes back in: one that did not
+     * would vanish from the stored output and every report. */
+    BH_INVARIANT(!bad, "every finding read from JSON can be written as JSON");
+    char *s = bh_json_dump(a, JSON_COMPACT);
     json_decref(a);
     if (!s)
         abort(); /* out of memory: jansson gives no other reason */
@@ -209,7 +215,7 @@ int stage_schema_check(const char *schema_json, const char *reply, char **stored
     if (rc == 0)
         rc = stage_jschema_validate(schema, j, "$", err);
     if (rc == 0) {
-        char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *s = bh_json_dump(j, JSON_COMPACT | JSON_ENCODE_ANY);
         if (!s)
             abort();
         *stored = bh_xstrdup(s);

@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "util/bh_err.h"
+#include "util/bh_json.h"
+#include "util/bh_utf8.h"
 
 #define PATH_MAX_LEN 256
 
@@ -85,7 +87,7 @@ static void enum_item(char *buf, size_t size, const json_t *e)
         snprintf(buf, size, "%s", json_string_value(e));
         return;
     }
-    char *s = json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = bh_json_dump(e, JSON_COMPACT | JSON_ENCODE_ANY);
     snprintf(buf, size, "%s", s ? s : "?");
     free(s);
 }
@@ -223,10 +225,7 @@ static int check_array(const json_t *schema, const json_t *v, const char *where,
 /* Characters, not bytes: what minLength means. */
 static double utf8_length(const char *s)
 {
-    double n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
+    return (double)bh_utf8_count(s, strlen(s));
 }
 
 static int walk(const json_t *schema, const json_t *v, const char *where, struct bh_err *err)

@@ -41,6 +41,7 @@
 
 #include "util/bh_err.h"
 #include "util/bh_str.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 #define NET_DEFAULT_CONNECT_MS 10000L
@@ -418,7 +419,7 @@ static const struct tls_failure {
 
 static const struct tls_failure *tls_failure_of(CURLcode cc)
 {
-    for (size_t i = 0; i < sizeof(tls_failures) / sizeof(tls_failures[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(tls_failures); i++)
         if (tls_failures[i].code == cc)
             return &tls_failures[i];
     return NULL;

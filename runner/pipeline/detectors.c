@@ -17,9 +17,8 @@
 
 #include "detect/detect.h"
 #include "util/bh_str.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Group names once each in table order, then every id (names[2 * n]). */
 static size_t known_names(const char **names, size_t *n_groups)
@@ -159,7 +158,7 @@ static const struct pipe_key custom_keys[] = {
 };
 
 static const struct pipe_schema custom_schema = {
-    custom_keys, NELEM(custom_keys),
+    custom_keys, BH_NELEM(custom_keys),
     "a custom detector is an object: { \"id\": \"acme-ticket\", \"regex\": \"ACME-[0-9]{6}\", "
     "\"label\": \"confidential\" }"};
 

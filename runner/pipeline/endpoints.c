@@ -21,9 +21,8 @@
 #include <unistd.h>
 
 #include "util/bh_cidr.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Must list what providers/ implements (a unit test compares the two). */
 static const char *const providers[] = {"ollama", "openai", "anthropic"};
@@ -31,7 +30,7 @@ static const char *const localities[] = {"local", "cloud"};
 
 const char *const *pipe_provider_names(size_t *n)
 {
-    *n = NELEM(providers);
+    *n = BH_NELEM(providers);
     return providers;
 }
 
@@ -39,12 +38,12 @@ static int ep_provider(struct pipe_loader *ld, void *target, json_t *v, const ch
 {
     struct pipe_endpoint *e = target;
     const char *s = json_string_value(v);
-    for (size_t i = 0; i < NELEM(providers); i++)
+    for (size_t i = 0; i < BH_NELEM(providers); i++)
         if (strcmp(s, providers[i]) == 0) {
             e->provider = bh_xstrdup(s);
             return 0;
         }
-    struct pipe_unknown u = {"provider", s, "valid", NULL, providers, NELEM(providers)};
+    struct pipe_unknown u = {"provider", s, "valid", NULL, providers, BH_NELEM(providers)};
     return pipe_ld_unknown(ld, path, &u);
 }
 
@@ -122,7 +121,7 @@ static int ep_locality(struct pipe_loader *ld, void *target, json_t *v, const ch
     }
     e->declared_local = -1; /* unreadable: checks on it would be noise (the load fails) */
     struct pipe_unknown u = {
-        "locality", s, "valid", "a missing locality means cloud", localities, NELEM(localities)};
+        "locality", s, "valid", "a missing locality means cloud", localities, BH_NELEM(localities)};
     return pipe_ld_unknown(ld, path, &u);
 }
 
@@ -424,11 +423,11 @@ static int ep_enforce_local(struct pipe_loader *ld, void *target, json_t *v, con
     struct pipe_endpoint *e = target;
     const char *s = json_string_value(v);
     size_t i = 0;
-    while (i < NELEM(enforce_values) && strcmp(s, enforce_values[i]) != 0)
+    while (i < BH_NELEM(enforce_values) && strcmp(s, enforce_values[i]) != 0)
         i++;
-    if (i == NELEM(enforce_values)) {
-        struct pipe_unknown u = {"enforce_local value", s, "valid", NULL, enforce_values,
-                                 NELEM(enforce_values)};
+    if (i == BH_NELEM(enforce_values)) {
+        struct pipe_unknown u = {"enforce_local value",   s, "valid", NULL, enforce_values,
+                                 BH_NELEM(enforce_values)};
         return pipe_ld_unknown(ld, path, &u);
     }
     if (e->provider && strcmp(e->provider, "ollama") != 0)
@@ -456,11 +455,12 @@ static int ep_expect_model(struct pipe_loader *ld, void *target, json_t *v, cons
 {
     const char *s = json_string_value(v);
     size_t i = 0;
-    while (i < NELEM(expect_model_values) && strcmp(s, expect_model_values[i]) != 0)
+    while (i < BH_NELEM(expect_model_values) && strcmp(s, expect_model_values[i]) != 0)
         i++;
-    if (i == NELEM(expect_model_values)) {
-        struct pipe_unknown u = {"expect_model value",      s, "valid", NULL, expect_model_values,
-                                 NELEM(expect_model_values)};
+    if (i == BH_NELEM(expect_model_values)) {
+        struct pipe_unknown u = {
+            "expect_model value",         s, "valid", NULL, expect_model_values,
+            BH_NELEM(expect_model_values)};
         return pipe_ld_unknown(ld, path, &u);
     }
     ((struct pipe_endpoint *)target)->expect_model_exact = i == 1;
@@ -508,7 +508,7 @@ static const struct pipe_key endpoint_keys[] = {
 };
 
 static const struct pipe_schema endpoint_schema = {
-    endpoint_keys, NELEM(endpoint_keys),
+    endpoint_keys, BH_NELEM(endpoint_keys),
     "an endpoint is an object: { \"provider\": \"ollama\", \"url\": \"http://...\" }"};
 
 /* The mistake is on the command line: the error names no position. */

@@ -15,9 +15,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_HEADERS 32
 
 static const char *const set_by_runner[] = {"Host", "Content-Length", "Content-Type",
@@ -55,12 +55,12 @@ static int name_check(struct pipe_loader *ld, const struct pipe_endpoint *e, con
                                 "invalid header name (not shown) — a header name "
                                 "is letters, digits and !#$%%&'*+-.^_`|~, with no spaces or ':', "
                                 "e.g. \"CF-Access-Client-Id\"; the value goes after it");
-    if (listed(name, set_by_runner, NELEM(set_by_runner)))
+    if (listed(name, set_by_runner, BH_NELEM(set_by_runner)))
         return pipe_ld_fail_key(ld, path, name,
                                 "header \"%s\" is set by bulkhead itself — "
                                 "remove it",
                                 name);
-    const char *key = listed(name, key_headers, NELEM(key_headers));
+    const char *key = listed(name, key_headers, BH_NELEM(key_headers));
     if (key && e->api_key_env)
         return pipe_ld_fail_key(ld, path, name,
                                 "header \"%s\" conflicts with \"api_key_env\": "

@@ -20,9 +20,8 @@
 #include <string.h>
 
 #include "util/bh_str.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static int inc_name(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
@@ -86,7 +85,7 @@ static const struct pipe_key inc_keys[] = {
 };
 
 static const struct pipe_schema inc_schema = {
-    inc_keys, NELEM(inc_keys),
+    inc_keys, BH_NELEM(inc_keys),
     "an included file is an object: { \"endpoints\": { \"gpu-box\": { ... } } }"};
 
 static int inc_read(struct pipe_loader *ld, struct pipe_include_load *inc, const char *path)

@@ -24,9 +24,9 @@
 #include "pipeline/template.h"
 #include "util/bh_hash.h"
 #include "util/bh_str.h"
+#include "util/bh_utf8.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* pr.body .. pr.draft come from a forge's list (--pulls-from; src_forge.h),
  * empty in a ref-based run. */
@@ -43,8 +43,8 @@ static const struct {
     size_t n;
     const char *key_field;
 } source_kinds[] = {
-    {"git", git_fields, NELEM(git_fields), "pr.ref"},
-    {"files", files_fields, NELEM(files_fields), "doc.path"},
+    {"git", git_fields, BH_NELEM(git_fields), "pr.ref"},
+    {"files", files_fields, BH_NELEM(files_fields), "doc.path"},
 };
 
 /* What a for_each element provides; the file holds for_each "pr.files" or
@@ -62,7 +62,7 @@ static const char *const default_labels[] = {"public", "internal", "confidential
 
 const char *const *pipe_source_kind_fields(const char *kind, size_t *n)
 {
-    for (size_t i = 0; kind && i < NELEM(source_kinds); i++)
+    for (size_t i = 0; kind && i < BH_NELEM(source_kinds); i++)
         if (strcmp(kind, source_kinds[i].kind) == 0) {
             *n = source_kinds[i].n;
             return source_kinds[i].fields;
@@ -73,7 +73,7 @@ const char *const *pipe_source_kind_fields(const char *kind, size_t *n)
 
 const char *pipe_source_key_field(const char *kind)
 {
-    for (size_t i = 0; kind && i < NELEM(source_kinds); i++)
+    for (size_t i = 0; kind && i < BH_NELEM(source_kinds); i++)
         if (strcmp(kind, source_kinds[i].kind) == 0)
             return source_kinds[i].key_field;
     return NULL;
@@ -86,22 +86,22 @@ const char *const *pipe_for_each_fields(const char *for_each, size_t *n)
         return NULL;
     }
     if (strcmp(for_each, "pr.files") == 0) {
-        *n = NELEM(each_file_fields);
+        *n = BH_NELEM(each_file_fields);
         return each_file_fields;
     }
-    *n = NELEM(each_output_fields);
+    *n = BH_NELEM(each_output_fields);
     return each_output_fields;
 }
 
 const char *const *pipe_tool_names(size_t *n)
 {
-    *n = NELEM(tool_names);
+    *n = BH_NELEM(tool_names);
     return tool_names;
 }
 
 int pipe_field_is_content(const char *field)
 {
-    for (size_t i = 0; field && i < NELEM(content_fields); i++)
+    for (size_t i = 0; field && i < BH_NELEM(content_fields); i++)
         if (strcmp(field, content_fields[i]) == 0)
             return 1;
     return 0;
@@ -159,7 +159,7 @@ static const struct pipe_key top_keys[] = {
 };
 
 static const struct pipe_schema top_schema = {
-    top_keys, NELEM(top_keys),
+    top_keys, BH_NELEM(top_keys),
     "a pipeline file is a JSON object: { \"version\": 1, \"name\": ..., \"endpoints\": ..., "
     "\"source\": ..., \"stages\": ... }"};
 
@@ -173,7 +173,7 @@ static struct pipeline *pipeline_new(const char *path)
     p->dir = !slash          ? bh_xstrdup(".")
              : slash == path ? bh_xstrdup("/")
                              : bh_xstrndup(path, (size_t)(slash - path));
-    p->n_labels = NELEM(default_labels);
+    p->n_labels = BH_NELEM(default_labels);
     p->labels = bh_xcalloc(p->n_labels, sizeof(*p->labels));
     for (size_t i = 0; i < p->n_labels; i++)
         p->labels[i] = bh_xstrdup(default_labels[i]);
@@ -217,7 +217,7 @@ static int token_start(const json_error_t *je)
     for (const char *c = near + 6; c < je->text + n - 1; c++) {
         if (*c == '\n')
             return je->column;
-        chars += ((unsigned char)*c & 0xC0) != 0x80;
+        chars += !bh_utf8_cont((unsigned char)*c);
     }
     return je->column - chars + 1 >= 1 ? je->column - chars + 1 : je->column;
 }
@@ -230,7 +230,7 @@ int pipe_json_parse(const char *path, const char *text, size_t len, json_t **roo
     if (*root)
         return 0;
     const char *hint = NULL;
-    for (size_t i = 0; !hint && i < NELEM(syntax_hints); i++) /* the first, most specific */
+    for (size_t i = 0; !hint && i < BH_NELEM(syntax_hints); i++) /* the first, most specific */
         if (strstr(je.text, syntax_hints[i].text))
             hint = syntax_hints[i].hint;
     bh_err_at(err, path, je.line, token_start(&je), "");

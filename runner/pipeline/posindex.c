@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bh_utf8.h"
 #include "util/bh_xmalloc.h"
 
 #define MAX_DEPTH 2048 /* jansson's own nesting limit */
@@ -106,7 +107,7 @@ static void advance(struct scan *sc)
     if (c == '\n') {
         sc->line++;
         sc->chars = 0;
-    } else if ((c & 0xC0) != 0x80) {
+    } else if (!bh_utf8_cont(c)) {
         sc->chars++;
     }
 }
@@ -132,30 +133,6 @@ static int hex4(struct scan *sc, unsigned *out)
     }
     *out = v;
     return 0;
-}
-
-static size_t utf8_put(char *out, unsigned cp)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
 }
 
 /* After a backslash and 'u': one code point, joining a surrogate pair. */
@@ -196,7 +173,7 @@ static int escape(struct scan *sc, char *out, size_t *n)
     unsigned cp = 0;
     if (c != 'u' || unicode_escape(sc, &cp))
         return -1;
-    *n = utf8_put(out, cp);
+    *n = bh_utf8_put(out, cp);
     return 0;
 }
 

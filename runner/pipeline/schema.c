@@ -17,6 +17,7 @@
 
 #include "util/bh_buf.h"
 #include "util/bh_str.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 /* Records *ld->err, sorted at line:col of the file being walked; an error in
@@ -220,7 +221,7 @@ static int check_keys(struct pipe_loader *ld, const struct pipe_schema *s, json_
             continue;
         const char *best = unknown_key(ld, s, path, key);
         rc = BH_EINVAL;
-        if (best && n_meant < sizeof(meant) / sizeof(meant[0]))
+        if (best && n_meant < BH_NELEM(meant))
             meant[n_meant++] = best;
     }
     for (size_t i = 0; i < s->n_keys && !ld->halt; i++) {

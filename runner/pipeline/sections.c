@@ -8,9 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The report formats (report/report.h: rep_format_known accepts these). */
 static const char *const output_formats[] = {"md", "jsonl", "sarif", "junit", "github-review"};
@@ -63,13 +62,13 @@ int pipe_ld_labels(struct pipe_loader *ld, void *target, json_t *v, const char *
 static int out_format(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
     const char *s = json_string_value(v);
-    for (size_t i = 0; i < NELEM(output_formats); i++)
+    for (size_t i = 0; i < BH_NELEM(output_formats); i++)
         if (strcmp(s, output_formats[i]) == 0) {
             ((struct pipe_output *)target)->format = bh_xstrdup(s);
             return 0;
         }
-    struct pipe_unknown u = {"output format",      s, "valid", NULL, output_formats,
-                             NELEM(output_formats)};
+    struct pipe_unknown u = {"output format",         s, "valid", NULL, output_formats,
+                             BH_NELEM(output_formats)};
     return pipe_ld_unknown(ld, path, &u);
 }
 
@@ -87,7 +86,7 @@ static const struct pipe_key output_keys[] = {
 };
 
 static const struct pipe_schema output_schema = {
-    output_keys, NELEM(output_keys),
+    output_keys, BH_NELEM(output_keys),
     "an output is an object: { \"format\": \"md\", \"path\": \"review.md\" }"};
 
 int pipe_ld_outputs(struct pipe_loader *ld, void *target, json_t *v, const char *path)

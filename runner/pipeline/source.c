@@ -11,9 +11,9 @@
 
 #include "util/bh_glob.h"
 #include "util/bh_str.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_BYTES_CAP ((long)1 << 30)
 
 static int src_kind(struct pipe_loader *ld, void *target, json_t *v, const char *path)
@@ -24,7 +24,7 @@ static int src_kind(struct pipe_loader *ld, void *target, json_t *v, const char 
     const char *const *fields = pipe_source_kind_fields(kind, &n);
     if (!fields) {
         static const char *const kinds[] = {"git", "files"};
-        struct pipe_unknown u = {"source kind", kind, "valid", NULL, kinds, NELEM(kinds)};
+        struct pipe_unknown u = {"source kind", kind, "valid", NULL, kinds, BH_NELEM(kinds)};
         return pipe_ld_halt(ld, pipe_ld_unknown(ld, path, &u)); /* templates read its fields */
     }
     s->kind = bh_xstrdup(kind);
@@ -168,7 +168,7 @@ static const struct pipe_key rule_keys[] = {
 };
 
 static const struct pipe_schema rule_schema = {
-    rule_keys, NELEM(rule_keys),
+    rule_keys, BH_NELEM(rule_keys),
     "a rule is an object: { \"path\": \"**/*.pem\", \"label\": \"restricted\" }"};
 
 static int src_rules(struct pipe_loader *ld, void *target, json_t *v, const char *path)
@@ -219,7 +219,7 @@ static const struct pipe_key allow_keys[] = {
 };
 
 static const struct pipe_schema allow_schema = {
-    allow_keys, NELEM(allow_keys),
+    allow_keys, BH_NELEM(allow_keys),
     "\"allow\" is an object: { \"paths\": [\"tests/fixtures/**\"], \"values\": [...] }"};
 
 static int src_allow(struct pipe_loader *ld, void *target, json_t *v, const char *path)
@@ -255,7 +255,7 @@ static const struct pipe_key source_keys[] = {
 };
 
 static const struct pipe_schema source_schema = {
-    source_keys, NELEM(source_keys),
+    source_keys, BH_NELEM(source_keys),
     "the source is an object: { \"kind\": \"git\", \"label\": \"confidential\" }"};
 
 int pipe_ld_source(struct pipe_loader *ld, void *target, json_t *v, const char *path)

@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bh_json.h"
 #include "util/bh_str.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *const scopes[] = {"item", "batch"};
 static const char *const kinds[] = {"chat", "agent", "reduce"};
@@ -108,7 +108,7 @@ int pipe_st_for_each(struct pipe_loader *ld, void *target, json_t *v, const char
 int pipe_st_scope(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
     struct pipe_stage *s = target;
-    long i = one_of(ld, path, "scope", json_string_value(v), scopes, NELEM(scopes));
+    long i = one_of(ld, path, "scope", json_string_value(v), scopes, BH_NELEM(scopes));
     if (i < 0)
         return BH_EINVAL;
     sl_of(ld, s)->scope_set = 1;
@@ -124,7 +124,7 @@ int pipe_st_kind(struct pipe_loader *ld, void *target, json_t *v, const char *pa
 {
     struct pipe_stage *s = target;
     struct pipe_stage_load *sl = sl_of(ld, s);
-    long i = one_of(ld, path, "kind", json_string_value(v), kinds, NELEM(kinds));
+    long i = one_of(ld, path, "kind", json_string_value(v), kinds, BH_NELEM(kinds));
     if (i < 0) {
         sl->kind_bad = 1;
         return BH_EINVAL;
@@ -220,7 +220,7 @@ int pipe_st_max_items(struct pipe_loader *ld, void *target, json_t *v, const cha
 static int out_format(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
     struct pipe_stage *s = target;
-    long i = one_of(ld, path, "output format", json_string_value(v), formats, NELEM(formats));
+    long i = one_of(ld, path, "output format", json_string_value(v), formats, BH_NELEM(formats));
     if (i < 0)
         return BH_EINVAL;
     s->out_format = i == 0 ? PIPE_OUT_TEXT : i == 1 ? PIPE_OUT_JSON : PIPE_OUT_FINDINGS;
@@ -243,7 +243,7 @@ static int schema_parse(struct pipe_loader *ld, struct pipe_stage *s, const char
                           "e.g. { \"type\": \"array\", \"items\": { \"type\": \"string\" } }",
                           file, pipe_json_kind(root));
     else
-        s->out_schema_json = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+        s->out_schema_json = bh_json_dump(root, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(root);
     return rc;
 }
@@ -295,7 +295,7 @@ static const struct pipe_key output_keys[] = {
 };
 
 static const struct pipe_schema output_schema = {
-    output_keys, NELEM(output_keys),
+    output_keys, BH_NELEM(output_keys),
     "a stage's output is an object: { \"format\": \"json\", \"schema\": \"schemas/plan.json\" }"};
 
 int pipe_st_output(struct pipe_loader *ld, void *target, json_t *v, const char *path)
@@ -339,7 +339,7 @@ int pipe_st_on_sensitive(struct pipe_loader *ld, void *target, json_t *v, const 
     const char *t = json_string_value(v);
     if (strncmp(t, "reroute:", 8) == 0 || strcmp(t, "reroute") == 0)
         return reroute_parse(ld, s, t[7] ? t + 8 : "", path);
-    long i = one_of(ld, path, "on_sensitive", t, sensitives, NELEM(sensitives));
+    long i = one_of(ld, path, "on_sensitive", t, sensitives, BH_NELEM(sensitives));
     if (i < 0)
         return BH_EINVAL;
     s->on_sensitive = i == 0 ? PIPE_ONS_FAIL : PIPE_ONS_SKIP;
@@ -352,7 +352,8 @@ static const char *const truncateds[] = {"fail", "keep"};
 
 int pipe_st_on_truncated(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
-    long i = one_of(ld, path, "on_truncated", json_string_value(v), truncateds, NELEM(truncateds));
+    long i =
+        one_of(ld, path, "on_truncated", json_string_value(v), truncateds, BH_NELEM(truncateds));
     if (i < 0)
         return BH_EINVAL;
     ((struct pipe_stage *)target)->keep_truncated = i == 1;
@@ -393,7 +394,7 @@ static int dc_detectors(struct pipe_loader *ld, void *target, json_t *v, const c
 
 static int redact_check(struct pipe_loader *ld, const char *s, const char *path)
 {
-    return one_of(ld, path, "redaction", s, redactions, NELEM(redactions)) < 0 ? BH_EINVAL : 0;
+    return one_of(ld, path, "redaction", s, redactions, BH_NELEM(redactions)) < 0 ? BH_EINVAL : 0;
 }
 
 static int dc_redact(struct pipe_loader *ld, void *target, json_t *v, const char *path)
@@ -436,7 +437,7 @@ static const struct pipe_key declassify_keys[] = {
 };
 
 static const struct pipe_schema declassify_schema = {
-    declassify_keys, NELEM(declassify_keys),
+    declassify_keys, BH_NELEM(declassify_keys),
     "declassify is an object: { \"to\": \"internal\", \"no_verbatim_tokens\": 8 }"};
 
 int pipe_st_declassify(struct pipe_loader *ld, void *target, json_t *v, const char *path)

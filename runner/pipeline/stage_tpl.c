@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "pipeline/template.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 /* Every field a for_each element may provide: what a stage whose for_each
@@ -37,7 +38,7 @@ static struct pipe_tpl_scope scope_of(const struct pipe_loader *ld, const struct
     scope.each = pipe_for_each_fields(s->for_each, &scope.n_each);
     if (ld->sl[pipe_ld_stage_index(ld, s)].for_each_bad) {
         scope.each = any_each;
-        scope.n_each = sizeof(any_each) / sizeof(any_each[0]);
+        scope.n_each = BH_NELEM(any_each);
     }
     return scope;
 }

@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bh_json.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 size_t pipe_ld_stage_index(const struct pipe_loader *ld, const struct pipe_stage *s)
 {
@@ -116,7 +116,7 @@ static int st_options(struct pipe_loader *ld, void *target, json_t *v, const cha
     json_t *ctx = json_object_get(v, "num_ctx");
     s->num_ctx =
         json_is_integer(ctx) && json_integer_value(ctx) > 0 ? (long)json_integer_value(ctx) : 0;
-    s->options_json = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+    s->options_json = bh_json_dump(v, JSON_COMPACT | JSON_SORT_KEYS);
     return 0;
 }
 
@@ -183,7 +183,7 @@ static const struct pipe_key stage_keys[] = {
 };
 
 static const struct pipe_schema stage_schema = {
-    stage_keys, NELEM(stage_keys),
+    stage_keys, BH_NELEM(stage_keys),
     "a stage is an object: { \"endpoint\": ..., \"model\": ..., \"prompt\": ... }"};
 
 static int stages_names(struct pipe_loader *ld, json_t *v, const char *path)

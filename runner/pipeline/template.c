@@ -15,6 +15,7 @@
 #include "pipeline/pipeline.h"
 #include "util/bh_err.h"
 #include "util/bh_str.h"
+#include "util/bh_utf8.h"
 #include "util/bh_xmalloc.h"
 
 /* A position in the text: byte offset, line, characters before it on the line. */
@@ -31,7 +32,7 @@ static void move_to(struct cursor *c, size_t to)
         if (b == '\n') {
             c->line++;
             c->chars = 0;
-        } else if ((b & 0xC0) != 0x80) {
+        } else if (!bh_utf8_cont(b)) {
             c->chars++;
         }
     }

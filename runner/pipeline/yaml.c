@@ -26,9 +26,10 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "util/bh_json.h"
+#include "util/bh_utf8.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 enum ytype { Y_NONE, Y_STR, Y_INT, Y_FLOAT, Y_BOOL, Y_NULL, Y_MAP, Y_SEQ };
 
@@ -99,7 +100,7 @@ static void offset_pos(const struct yb *y, size_t off, int *line, int *col)
         if (c == '\n') {
             ++*line;
             *col = 1;
-        } else if ((c & 0xC0) != 0x80) {
+        } else if (!bh_utf8_cont(c)) {
             ++*col;
         }
     }
@@ -119,7 +120,7 @@ static int syntax_fail(struct yb *y)
     if (ps->context)
         snprintf(context, sizeof(context), " %s that starts at %d:%d", ps->context,
                  (int)ps->context_mark.line + 1, (int)ps->context_mark.column + 1);
-    for (size_t i = 0; i < NELEM(syntax_hints); i++)
+    for (size_t i = 0; i < BH_NELEM(syntax_hints); i++)
         if (strstr(problem, syntax_hints[i].text))
             hint = syntax_hints[i].hint;
     if (ps->error == YAML_READER_ERROR)
@@ -250,7 +251,7 @@ static int tag_type(struct yb *y, const yaml_char_t *tag, enum ytype *t)
     *t = Y_NONE;
     if (!tag)
         return 0;
-    for (size_t i = 0; i < NELEM(core_tags); i++)
+    for (size_t i = 0; i < BH_NELEM(core_tags); i++)
         if (strcmp((const char *)tag, core_tags[i].tag) == 0) {
             *t = core_tags[i].t;
             return 0;
@@ -354,8 +355,9 @@ static int member(struct yb *y, json_t *obj)
     rc = next(y);
     if (rc == 0)
         rc = child(y, nl, &v, kl, kc);
-    if (rc == 0)
-        json_object_set_new(obj, key, v);
+    if (rc == 0 && bh_json_set(obj, key, v, NULL))
+        rc = yfail(y, y->ev.start_mark, "the value of \"%.60s\" cannot be held (not UTF-8 text)",
+                   key);
     free(key);
     return rc;
 }
@@ -384,7 +386,10 @@ static int sequence(struct yb *y, json_t **out)
         size_t nl = pipe_path_index(y->path, sizeof(y->path), y->plen, i);
         if ((rc = child(y, nl, &v, 0, 0)) != 0)
             break;
-        json_array_append_new(arr, v);
+        if (bh_json_push(arr, v, NULL)) {
+            rc = yfail(y, y->ev.start_mark, "an item cannot be held (not UTF-8 text)");
+            break;
+        }
     }
     if (rc) {
         json_decref(arr);

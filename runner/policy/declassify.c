@@ -40,6 +40,7 @@
 #include "policy/rare.h"
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 /* Secret redaction repeats while a scan still finds a secret. A marker
@@ -300,7 +301,7 @@ static const char *const src_exts[] = {
 
 static int ext_known(const char *e, size_t n)
 {
-    for (size_t i = 0; i < sizeof(src_exts) / sizeof(src_exts[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(src_exts); i++) {
         size_t k = 0;
         while (k < n && src_exts[i][k] && (e[k] | 0x20) == src_exts[i][k])
             k++;

@@ -16,6 +16,7 @@
 #include "pipeline/pipeline.h"
 #include "policy/policy.h"
 #include "util/bh_str.h"
+#include "util/bh_util.h"
 
 static const char *const format_names[] = {
     [POL_FORMAT_TEXT] = "text",
@@ -23,7 +24,7 @@ static const char *const format_names[] = {
     [POL_FORMAT_DOT] = "dot",
     [POL_FORMAT_MD] = "md",
 };
-#define N_FORMATS (sizeof(format_names) / sizeof(format_names[0]))
+#define N_FORMATS BH_NELEM(format_names)
 
 int pol_format_find(const char *name)
 {

@@ -16,6 +16,8 @@
 #include <utf8proc.h>
 
 #include "util/bh_err.h"
+#include "util/bh_utf8.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 /* Lower-case look-alikes (case folding ran first) and what they stand for. */
@@ -40,33 +42,10 @@ static char ascii_for(int32_t cp)
 {
     if ((cp >= 0x2010 && cp <= 0x2015) || cp == 0x2212)
         return '-';
-    for (size_t i = 0; i < sizeof(lookalikes) / sizeof(lookalikes[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(lookalikes); i++)
         if (lookalikes[i].cp == cp)
             return lookalikes[i].ascii;
     return 0;
-}
-
-/* s with every byte that does not start a valid UTF-8 sequence as U+FFFD. */
-static uint8_t *valid_utf8(const char *s, size_t len, size_t *n)
-{
-    uint8_t *b = bh_xmalloc(3 * len + 1); /* each bad byte grows to 3 */
-    size_t o = 0;
-    for (size_t i = 0; i < len;) {
-        int32_t cp = 0;
-        utf8proc_ssize_t k =
-            utf8proc_iterate((const uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp);
-        if (k <= 0) {
-            memcpy(b + o, "\xef\xbf\xbd", 3);
-            o += 3;
-            i++;
-            continue;
-        }
-        memcpy(b + o, s + i, (size_t)k);
-        o += (size_t)k;
-        i += (size_t)k;
-    }
-    *n = o;
-    return b;
 }
 
 /* Drops the zero-width characters and maps dashes and look-alikes, in place
@@ -98,7 +77,8 @@ int pol_norm_text(const char *s, size_t len, size_t max, char **out, size_t *out
     size_t n = 0;
     if (len > (SIZE_MAX - 1) / 3 || len > (size_t)PTRDIFF_MAX / 3)
         return BH_ETOOBIG;
-    uint8_t *valid = valid_utf8(s, len, &n), *dst = NULL;
+    /* utf8proc refuses ill-formed text whole: each maximal subpart becomes U+FFFD first. */
+    uint8_t *valid = (uint8_t *)bh_utf8_lossy_dup(s, len, &n, NULL), *dst = NULL;
     utf8proc_ssize_t got = utf8proc_map(valid, (utf8proc_ssize_t)n, &dst,
                                         UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT |
                                             UTF8PROC_CASEFOLD | UTF8PROC_IGNORE);

@@ -27,6 +27,7 @@
 #include "policy/label.h"
 #include "util/bh_err.h"
 #include "util/bh_str.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 static int top(const struct pipeline *p)
@@ -347,7 +348,7 @@ static const struct {
     {"list_files", "pr.files", NULL, "pr.files", 0},
     {"git_log", "pr.title", "pr.files", "pr.title and pr.files", 0},
 };
-#define N_TOOL_SOURCES (sizeof(tool_sources) / sizeof(tool_sources[0]))
+#define N_TOOL_SOURCES BH_NELEM(tool_sources)
 
 static long tool_find(const char *tool)
 {

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "policy/norm.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 #define KEY_MIN 6 /* the shortest rare unit: a 6-digit number */
@@ -78,7 +79,7 @@ static int key_like(const char *u, size_t n)
 {
     if (n < KEY_LEN_MIN)
         return 0;
-    for (size_t i = 0; i < sizeof(key_prefixes) / sizeof(key_prefixes[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(key_prefixes); i++) {
         size_t k = strlen(key_prefixes[i]), m = 0;
         while (m < k && (is_letter((unsigned char)u[m]) ? u[m] | 0x20 : u[m]) == key_prefixes[i][m])
             m++;

@@ -25,6 +25,8 @@
 #include "providers/wire.h"
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
+#include "util/bh_json.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 #define NUMBER ((1u << JSON_INTEGER) | (1u << JSON_REAL))
@@ -82,7 +84,7 @@ struct turn {
 static json_t *block(const char *type)
 {
     json_t *b = json_object();
-    if (b && json_object_set_new(b, "type", json_string(type))) {
+    if (b && bh_json_set(b, "type", json_string(type), NULL)) {
         json_decref(b);
         return NULL;
     }
@@ -230,7 +232,7 @@ static int put_options(json_t *root, const struct prov_chat *c, struct bh_err *e
     json_t *stop = json_object_get(opts, "stop");
     if (rc == 0 && json_is_string(stop))
         rc = prov_json_set(opts, "stop", json_pack("[O]", stop), err);
-    for (size_t i = 0; rc == 0 && i < sizeof(map) / sizeof(map[0]); i++)
+    for (size_t i = 0; rc == 0 && i < BH_NELEM(map); i++)
         rc = prov_option_copy(root, map[i].to, opts, map[i].from, map[i].types, err);
     json_decref(opts);
     return rc;
@@ -281,8 +283,7 @@ static const prov_part_fn body_parts[] = {
 
 static int chat_body(const struct prov_chat *c, char **body, size_t *len, struct bh_err *err)
 {
-    return prov_body_build(body_parts, sizeof(body_parts) / sizeof(body_parts[0]), c, body, len,
-                           err);
+    return prov_body_build(body_parts, BH_NELEM(body_parts), c, body, len, err);
 }
 
 /* ---- reply ---- */
@@ -319,7 +320,7 @@ static void take_usage(struct prov_stream *s, json_t *u)
     static const char *const inputs[] = {"input_tokens", "cache_creation_input_tokens",
                                          "cache_read_input_tokens"};
     int64_t sum = 0;
-    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(inputs); i++) {
         int64_t n = 0;
         prov_acc_count(&n, json_object_get(u, inputs[i]));
         sum = n > INT64_MAX - sum ? INT64_MAX : sum + n; /* a hostile count must not overflow */
@@ -353,7 +354,7 @@ static int seed_input(struct prov_stream *s, struct prov_pcall *c, json_t *input
 {
     if (!input || (json_is_object(input) && json_object_size(input) == 0))
         return 0;
-    char *text = json_dumps(input, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *text = bh_json_dump(input, JSON_COMPACT | JSON_ENCODE_ANY);
     int rc = prov_acc_call_args(&s->a, c, text ? text : "", text ? strlen(text) : 0);
     free(text);
     return rc;
@@ -494,7 +495,7 @@ static int on_event(void *ud, const char *event, const char *data, size_t len, s
         strcmp(event, "message") ? event : json_string_value(json_object_get(o, "type"));
     if (!json_is_object(o))
         not_anthropic(s, o ? "data that is not a JSON object" : "invalid JSON");
-    for (size_t i = 0; name && json_is_object(o) && i < sizeof(events) / sizeof(events[0]); i++)
+    for (size_t i = 0; name && json_is_object(o) && i < BH_NELEM(events); i++)
         if (strcmp(name, events[i].name) == 0) {
             events[i].fn(s, o, where);
             break;
@@ -570,8 +571,7 @@ static int stream_finish(struct prov_stream *s, long status, struct prov_reply *
     if (status < 200 || status > 299) {
         if (status == 400 && s->a.r.error && strstr(s->a.r.error, "prompt is too long"))
             snprintf(s->a.ecode, sizeof(s->a.ecode), "prompt_too_long");
-        return prov_acc_http_error(&s->a, status, http_rules,
-                                   sizeof(http_rules) / sizeof(http_rules[0]), r, err);
+        return prov_acc_http_error(&s->a, status, http_rules, BH_NELEM(http_rules), r, err);
     }
     return prov_acc_end(&s->a, "its final event (message_stop)", r, err);
 }

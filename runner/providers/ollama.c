@@ -30,6 +30,8 @@
 #include "providers/wire.h"
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
+#include "util/bh_json.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 struct prov_stream {
@@ -194,8 +196,7 @@ static const prov_part_fn body_parts[] = {
 
 static int chat_body(const struct prov_chat *c, char **body, size_t *len, struct bh_err *err)
 {
-    return prov_body_build(body_parts, sizeof(body_parts) / sizeof(body_parts[0]), c, body, len,
-                           err);
+    return prov_body_build(body_parts, BH_NELEM(body_parts), c, body, len, err);
 }
 
 /* ---- reply ---- */
@@ -251,7 +252,7 @@ static int take_call(struct prov_stream *s, json_t *tc)
     json_t *args = json_object_get(f, "arguments");
     if (json_is_string(args)) /* a server that sent it OpenAI-style */
         return prov_acc_call_args(&s->a, c, json_string_value(args), json_string_length(args));
-    char *text = args ? json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *text = args ? bh_json_dump(args, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     int rc = prov_acc_call_args(&s->a, c, text ? text : "{}", text ? strlen(text) : 2);
     free(text);
     return rc ? rc : prov_acc_call_close(&s->a, c);
@@ -300,7 +301,7 @@ static void take_final(struct prov_stream *s, json_t *o)
         return;
     r->done = 1;
     prov_acc_str(&r->done_reason, json_object_get(o, "done_reason"));
-    for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(metrics); i++) {
         json_t *v = json_object_get(o, metrics[i].key);
         json_int_t n = json_is_integer(v) ? json_integer_value(v) : 0;
         *(int64_t *)(void *)((char *)r + metrics[i].off) = n > 0 ? (int64_t)n : 0;
@@ -425,8 +426,7 @@ static int stream_finish(struct prov_stream *s, long status, struct prov_reply *
     if (status == 404)
         return not_found(s, r, err);
     if (status < 200 || status > 299)
-        return prov_acc_http_error(&s->a, status, http_rules,
-                                   sizeof(http_rules) / sizeof(http_rules[0]), r, err);
+        return prov_acc_http_error(&s->a, status, http_rules, BH_NELEM(http_rules), r, err);
     return prov_acc_end(&s->a, "its final chunk", r, err);
 }
 

@@ -27,6 +27,8 @@
 #include "providers/wire.h"
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
+#include "util/bh_json.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 #define NUMBER ((1u << JSON_INTEGER) | (1u << JSON_REAL))
@@ -144,7 +146,7 @@ static int put_options(json_t *root, const struct prov_chat *c, struct bh_err *e
     };
     json_t *opts = NULL;
     int rc = prov_options_parse(c, &opts, err);
-    for (size_t i = 0; rc == 0 && i < sizeof(map) / sizeof(map[0]); i++)
+    for (size_t i = 0; rc == 0 && i < BH_NELEM(map); i++)
         rc = prov_option_copy(root, map[i].to, opts, map[i].from, map[i].types, err);
     json_t *np = json_object_get(opts, "num_predict");
     json_int_t max = c->max_tokens > 0     ? c->max_tokens
@@ -211,8 +213,7 @@ static const prov_part_fn body_parts[] = {
 
 static int chat_body(const struct prov_chat *c, char **body, size_t *len, struct bh_err *err)
 {
-    return prov_body_build(body_parts, sizeof(body_parts) / sizeof(body_parts[0]), c, body, len,
-                           err);
+    return prov_body_build(body_parts, BH_NELEM(body_parts), c, body, len, err);
 }
 
 /* ---- reply ---- */
@@ -262,7 +263,7 @@ static int take_call(struct prov_stream *s, json_t *tc, size_t k, int whole)
         return prov_acc_call_args(&s->a, c, json_string_value(args), json_string_length(args));
     if (!args || json_is_null(args))
         return 0;
-    char *text = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY); /* an object, off-spec */
+    char *text = bh_json_dump(args, JSON_COMPACT | JSON_ENCODE_ANY); /* an object, off-spec */
     int rc = prov_acc_call_args(&s->a, c, text ? text : "", text ? strlen(text) : 0);
     free(text);
     return rc;
@@ -424,8 +425,7 @@ static int stream_finish(struct prov_stream *s, long status, struct prov_reply *
     }
     if (status < 200 || status > 299) {
         classify(&s->a, status);
-        return prov_acc_http_error(&s->a, status, http_rules,
-                                   sizeof(http_rules) / sizeof(http_rules[0]), r, err);
+        return prov_acc_http_error(&s->a, status, http_rules, BH_NELEM(http_rules), r, err);
     }
     return prov_acc_end(&s->a, "its final 'data: [DONE]'", r, err);
 }

@@ -2,6 +2,7 @@
  * struct prov_ops), so adding one is a new file and a row here; nothing else
  * dispatches on provider names. */
 #include "providers/prov.h"
+#include "util/bh_util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +15,13 @@ static const struct prov_ops *const providers[] = {
 
 /* Kept in the order of providers[]; test_ollama checks the two agree. */
 const char *const prov_names[] = {"ollama", "openai", "anthropic"};
-const size_t prov_n_names = sizeof(prov_names) / sizeof(prov_names[0]);
+const size_t prov_n_names = BH_NELEM(prov_names);
 
 const struct prov_ops *prov_find(const char *name)
 {
     if (!name)
         return NULL;
-    for (size_t i = 0; i < sizeof(providers) / sizeof(providers[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(providers); i++)
         if (strcmp(providers[i]->name, name) == 0)
             return providers[i];
     return NULL;

@@ -15,47 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bh_json.h"
+#include "util/bh_utf8.h"
 #include "util/bh_xmalloc.h"
 
 #define LINE_SLACK ((size_t)64 << 10)
 
 /* ---- text ---- */
-
-/* Length of the valid UTF-8 character at p (RFC 3629: no overlongs, no
- * surrogates, nothing above U+10FFFF), or 0. */
-static size_t utf8_char(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0], cp, min;
-    size_t k;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        k = 1, cp = c & 0x1F, min = 0x80;
-    else if ((c & 0xF0) == 0xE0)
-        k = 2, cp = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4)
-        k = 3, cp = c & 0x07, min = 0x10000;
-    else
-        return 0;
-    if (n <= k)
-        return 0;
-    for (size_t j = 1; j <= k; j++) {
-        if ((p[j] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[j] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return k + 1;
-}
-
-size_t prov_utf8_bad(const char *s, size_t n)
-{
-    size_t i = 0, k;
-    while (i < n && (k = utf8_char((const unsigned char *)s + i, n - i)) != 0)
-        i += k;
-    return i;
-}
 
 static int is_space(char c)
 {
@@ -70,16 +36,17 @@ void prov_clean_into(char *out, size_t size, const char *p, size_t n)
     while (n && is_space(p[n - 1]))
         n--;
     while (n) {
-        size_t k = utf8_char((const unsigned char *)p, n);
-        size_t w = k ? k : 1;
+        int ok;
+        size_t k = bh_utf8_seq(p, n, &ok);
+        size_t w = ok ? k : 1;
         if (o + w + 4 > size && !(o + n < size)) {
             memcpy(out + o, "...", 3);
             o += 3;
             break;
         }
-        if (k == 1 && ((unsigned char)*p < 0x20 || *p == 0x7f))
+        if (ok && k == 1 && ((unsigned char)*p < 0x20 || *p == 0x7f))
             out[o] = ' ';
-        else if (k)
+        else if (ok)
             memcpy(out + o, p, k);
         else
             out[o] = '?';
@@ -111,17 +78,17 @@ static int oom(struct bh_err *err)
 
 int prov_json_set(json_t *obj, const char *key, json_t *v, struct bh_err *err)
 {
-    return json_object_set_new(obj, key, v) ? oom(err) : 0;
+    return bh_json_set(obj, key, v, NULL) ? oom(err) : 0;
 }
 
 int prov_json_push(json_t *arr, json_t *v, struct bh_err *err)
 {
-    return json_array_append_new(arr, v) ? oom(err) : 0;
+    return bh_json_push(arr, v, NULL) ? oom(err) : 0;
 }
 
 int prov_utf8_check(const char *s, const char *what, struct bh_err *err)
 {
-    size_t n = strlen(s), bad = prov_utf8_bad(s, n);
+    size_t n = strlen(s), bad = bh_utf8_invalid_at(s, n);
     if (bad < n)
         return bh_err_set(err, BH_EINVAL,
                           "%s is not valid UTF-8 (byte %zu) — leave binary "
@@ -160,11 +127,6 @@ int prov_json_parse(const char *text, const char *what, json_type want, json_t *
     return 0;
 }
 
-static int dump_to_buf(const char *buf, size_t size, void *data)
-{
-    return bh_buf_append(data, buf, size) ? -1 : 0;
-}
-
 int prov_body_build(const prov_part_fn *parts, size_t n, const struct prov_chat *c, char **body,
                     size_t *len, struct bh_err *err)
 {
@@ -176,7 +138,7 @@ int prov_body_build(const prov_part_fn *parts, size_t n, const struct prov_chat 
         return oom(err);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = parts[i](root, c, err);
-    if (rc == 0 && json_dump_callback(root, dump_to_buf, &b, JSON_COMPACT))
+    if (rc == 0 && bh_json_dump_buf(&b, root, JSON_COMPACT))
         rc = bh_err_set(err, BH_ETOOBIG, "the request body exceeds %zu bytes — shorten the prompt",
                         (size_t)PROV_BODY_MAX);
     if (rc == 0) {
@@ -373,7 +335,7 @@ int prov_acc_server_error(struct prov_acc *a, json_t *o)
     if (json_is_string(e)) {
         a->r.error = prov_clean_dup(json_string_value(e), json_string_length(e));
     } else {
-        char *d = json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *d = bh_json_dump(e, JSON_COMPACT | JSON_ENCODE_ANY);
         a->r.error = prov_clean_dup(d ? d : "", d ? strlen(d) : 0);
         free(d);
     }
@@ -427,7 +389,7 @@ int prov_acc_call_close(struct prov_acc *a, struct prov_pcall *c)
         v = json_object();
         c->malformed = 1;
     }
-    char *text = json_dumps(v, JSON_COMPACT);
+    char *text = bh_json_dump(v, JSON_COMPACT);
     json_decref(v);
     bh_buf_reset(&c->args);
     int rc = text && !bh_buf_puts(&c->args, text) ? 0 : -1;

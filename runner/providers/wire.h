@@ -21,8 +21,6 @@
 
 /* ---- text ---- */
 
-/* Offset of the first byte of s[0..n) that is not valid UTF-8, or n. */
-size_t prov_utf8_bad(const char *s, size_t n);
 /* BH_EINVAL naming what ("the content of message 2") and the byte offset
  * when s is not valid UTF-8. */
 int prov_utf8_check(const char *s, const char *what, struct bh_err *err);

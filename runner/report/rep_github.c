@@ -17,6 +17,7 @@
 #include "report/report.h"
 #include "report/rep_int.h"
 #include "util/bh_err.h"
+#include "util/bh_json.h"
 #include "util/bh_xmalloc.h"
 
 /* Runs a Markdown writer into a string (owned). */
@@ -69,10 +70,10 @@ static json_t *comment(const struct rep_run *r, size_t i, size_t k, int *bad)
         return NULL;
     }
     if (f->end_line > f->line) {
-        rep_json_set(c, "start_line", json_integer(f->line), bad);
-        rep_json_set(c, "start_side", json_string("RIGHT"), bad);
+        bh_json_set(c, "start_line", json_integer(f->line), bad);
+        bh_json_set(c, "start_side", json_string("RIGHT"), bad);
     }
-    rep_json_set(c, "body", json_string(body), bad);
+    bh_json_set(c, "body", json_string(body), bad);
     free(body);
     return c;
 }
@@ -83,7 +84,7 @@ int rep_github_review(FILE *out, const struct rep_run *r, struct bh_err *err)
     int bad = 0;
     for (size_t i = 0; i < r->n; i++)
         for (size_t k = 0; k < r->f[i].n; k++)
-            rep_json_append(comments, comment(r, i, k, &bad), &bad);
+            bh_json_push(comments, comment(r, i, k, &bad), &bad);
     char *body = md_string(review_body, r, NULL);
     json_t *doc =
         json_pack("{s:s, s:s, s:o}", "body", body, "event", "COMMENT", "comments", comments);
@@ -92,7 +93,7 @@ int rep_github_review(FILE *out, const struct rep_run *r, struct bh_err *err)
         json_decref(doc);
         return rep_json_failed(r, "GitHub review", err);
     }
-    int rc = json_dumpf(doc, out, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+    int rc = bh_json_dump_file(out, doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);
     json_decref(doc);
     fputc('\n', out);
     return rc == 0 ? 0 : bh_err_set(err, BH_EIO, "cannot write the review");

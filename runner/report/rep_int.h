@@ -55,20 +55,20 @@ const struct rep_model_diff *rep_model_diff_of(const struct rep_model_diff *d, s
 /* "review: asked qwen2.5-coder:14b, answered by stories260K (40 of 40 tasks)" */
 void rep_model_diff_text(const struct rep_model_diff *d, char *buf, size_t size);
 
-/* Checked jansson building. json_pack and json_string return NULL on text
- * that is not UTF-8, json_object_set_new and json_array_append_new then fail:
- * unchecked, a task silently vanishes from a report (or a jsonl line comes
- * out blank). These take v (as the _new functions do) and count a failure in
- * *bad; a writer that sees *bad fails loudly (rep_json_failed). rep_run_load
- * makes every stored string valid UTF-8, so a failure here is a bug. */
-struct json_t;
-void rep_json_set(struct json_t *o, const char *key, struct json_t *v, int *bad);
-void rep_json_append(struct json_t *a, struct json_t *v, int *bad);
-/* BH_EINTERNAL naming the format and run: "cannot build the <what>: ...". */
+/* Writes s (NULL as "") as XML 1.0 attribute or element text: the five
+ * entities, control characters other than tab and newlines dropped, each
+ * maximal subpart of ill-formed UTF-8 as U+FFFD (bh_utf8_seq decides). */
+void rep_xml_text(FILE *out, const char *s);
+
+/* The JSON writers build through util/bh_json.h (bh_json_set, bh_json_push:
+ * every jansson result checked, a failure latched in a bad flag); a writer
+ * that sees it set fails loudly. rep_run_load makes every stored string valid
+ * UTF-8, so a failure there is a bug.
+ * BH_EINTERNAL naming the format and run: "cannot build the <what>: ...". */
 int rep_json_failed(const struct rep_run *r, const char *what, struct bh_err *err);
 
 /* The writers. Each returns 0 or a negative BH_E* code (the JSON builders
- * fail when a value cannot be built, see rep_json_set; a write error is
+ * fail when a value cannot be built, see bh_json_set; a write error is
  * checked by the caller). */
 void rep_md(FILE *out, const struct rep_run *r, size_t max_bytes);
 int rep_jsonl(FILE *out, const struct rep_run *r, struct bh_err *err);

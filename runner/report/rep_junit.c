@@ -13,47 +13,35 @@
 
 #include "report/report.h"
 #include "report/rep_int.h"
+#include "util/bh_utf8.h"
 
-/* Length of the valid UTF-8 sequence at p, or 0. */
-static size_t utf8_len(const unsigned char *p)
+/* One validator for the tree: an overlong form or a surrogate, which an XML
+ * parser refuses, never reaches the file (a copy of its own once let them
+ * through). */
+void rep_xml_text(FILE *out, const char *s)
 {
-    size_t n = p[0] < 0x80             ? 1
-               : (p[0] & 0xE0) == 0xC0 ? 2
-               : (p[0] & 0xF0) == 0xE0 ? 3
-               : (p[0] & 0xF8) == 0xF0 ? 4
-                                       : 0;
-    if (n == 2 && p[0] < 0xC2)
-        return 0; /* overlong */
-    for (size_t i = 1; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
-static void xml(FILE *out, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
-    while (*p) {
-        size_t n = utf8_len(p);
-        if (n == 0) {
-            fputs("\xEF\xBF\xBD", out); /* U+FFFD */
-            p++;
-            continue;
-        }
-        switch (*p) {
-        case '&': fputs("&amp;", out); break;
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '"': fputs("&quot;", out); break;
-        case '\'': fputs("&apos;", out); break;
-        case '\t':
-        case '\n':
-        case '\r': fputc(*p, out); break;
-        default:
-            if (*p >= 0x20)
-                fwrite(p, 1, n, out);
-        }
+    const char *p = s ? s : "";
+    size_t left = strlen(p);
+    while (left) {
+        int ok;
+        size_t n = bh_utf8_seq(p, left, &ok);
+        unsigned char c = (unsigned char)*p;
+        if (!ok)
+            fputs("\xEF\xBF\xBD", out);
+        else if (c == '&')
+            fputs("&amp;", out);
+        else if (c == '<')
+            fputs("&lt;", out);
+        else if (c == '>')
+            fputs("&gt;", out);
+        else if (c == '"')
+            fputs("&quot;", out);
+        else if (c == '\'')
+            fputs("&apos;", out);
+        else if (c >= 0x20 || c == '\t' || c == '\n' || c == '\r')
+            fwrite(p, 1, n, out);
         p += n;
+        left -= n;
     }
 }
 
@@ -86,17 +74,17 @@ static void finding_lines(FILE *out, const struct rep_run *r, size_t i, int at_o
         if ((r->fail_on >= 0 && f->severity >= r->fail_on) != at_or_above)
             continue;
         fprintf(out, "%s ", stage_severity_name(f->severity));
-        xml(out, f->path);
+        rep_xml_text(out, f->path);
         if (f->end_line != f->line)
             fprintf(out, ":%ld-%ld [", f->line, f->end_line);
         else
             fprintf(out, ":%ld [", f->line);
-        xml(out, rep_rule(r, i, k));
+        rep_xml_text(out, rep_rule(r, i, k));
         fputs("] ", out);
-        xml(out, f->message);
+        rep_xml_text(out, f->message);
         if (f->suggestion[0]) {
             fputs("\n  suggestion: ", out);
-            xml(out, f->suggestion);
+            rep_xml_text(out, f->suggestion);
         }
         fputc('\n', out);
     }
@@ -114,14 +102,14 @@ static void testcase_body(FILE *out, const struct rep_run *r, size_t i)
                                             "declares: "
                                           : "      <skipped message=\"withheld by policy: ",
               out);
-        xml(out, t->error);
+        rep_xml_text(out, t->error);
         fputs("\"/>\n", out);
     } else if (t->state != STORE_DONE || r->unreadable[i]) {
         const char *why = r->unreadable[i] ? r->unreadable[i]
                           : t->error[0]    ? t->error
                                            : "not run yet";
         fprintf(out, "      <error type=\"%s\" message=\"", store_state_name(t->state));
-        xml(out, why);
+        rep_xml_text(out, why);
         fputs("\"/>\n", out);
     } else if (above) {
         fprintf(out, "      <failure type=\"%s\" message=\"%zu finding%s at or above %s\">",
@@ -152,7 +140,7 @@ static void testcase_model(FILE *out, const struct rep_run *r, size_t i, const s
         return;
     rep_model_diff_text(mine, line, sizeof(line));
     fputs("      <system-err>answered by another model than asked: ", out);
-    xml(out, line);
+    rep_xml_text(out, line);
     fputs("</system-err>\n", out);
 }
 
@@ -160,12 +148,12 @@ static void testcase(FILE *out, const struct rep_run *r, size_t i, const struct 
 {
     const struct store_task *t = &r->t[i];
     fputs("    <testcase classname=\"", out);
-    xml(out, t->item_key);
+    rep_xml_text(out, t->item_key);
     fputs("\" name=\"", out);
-    xml(out, t->stage);
+    rep_xml_text(out, t->stage);
     if (t->element[0]) {
         fputs(" · ", out);
-        xml(out, t->element);
+        rep_xml_text(out, t->element);
     }
     fprintf(out, "\" time=\"%.3f\">\n", (double)t->total_ns / 1e9);
     testcase_body(out, r, i);
@@ -181,7 +169,7 @@ static size_t suite(FILE *out, const struct rep_run *r, size_t first, const stru
     while (end < r->n && strcmp(r->t[end].item_key, r->t[first].item_key) == 0)
         count(r, end++, &c);
     fputs("  <testsuite name=\"", out);
-    xml(out, r->t[first].item_key);
+    rep_xml_text(out, r->t[first].item_key);
     fprintf(out, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\">\n", c.tests,
             c.failures, c.errors, c.skipped);
     for (size_t i = first; i < end; i++)

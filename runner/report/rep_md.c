@@ -14,6 +14,7 @@
 
 #include "report/report.h"
 #include "report/rep_int.h"
+#include "util/bh_util.h"
 
 static const char *str(const char *s)
 {
@@ -214,7 +215,7 @@ static void md_tasks_table(FILE *out, const struct rep_run *r)
         const struct store_task *t = &r->t[i];
         const char *cells[] = {t->item_key, t->stage,    t->element, store_state_name(t->state),
                                t->endpoint, t->locality, t->model,   t->label};
-        for (size_t c = 0; c < sizeof(cells) / sizeof(cells[0]); c++) {
+        for (size_t c = 0; c < BH_NELEM(cells); c++) {
             fputs("| ", out);
             rep_md_text(out, cells[c]);
             fputc(' ', out);

@@ -14,6 +14,7 @@
 #include "report/report.h"
 #include "report/rep_int.h"
 #include "util/bh_err.h"
+#include "util/bh_json.h"
 #include "util/bh_hash.h"
 #include "util/bh_xmalloc.h"
 
@@ -54,7 +55,7 @@ static json_t *rules_add(json_t *rules, const char *id, size_t *index, int *bad)
             return rules;
         }
     *index = json_array_size(rules);
-    rep_json_append(
+    bh_json_push(
         rules,
         json_pack("{s:s, s:s, s:{s:s}}", "id", id, "name", id, "shortDescription", "text", id),
         bad);
@@ -120,7 +121,7 @@ static json_t *invocation(const struct rep_run *r, int *bad)
     int ok = 1;
     for (size_t i = 0; i < r->n; i++)
         if (r->t[i].state != STORE_DONE || r->unreadable[i]) {
-            rep_json_append(notes, notification(r, i), bad);
+            bh_json_push(notes, notification(r, i), bad);
             /* A skip the pipeline declares is its intent, not a failed execution. */
             ok &= r->t[i].state == STORE_SKIPPED && !r->unreadable[i];
         }
@@ -131,8 +132,8 @@ static json_t *invocation(const struct rep_run *r, int *bad)
     for (size_t i = 0; i < n; i++) {
         char line[600];
         rep_model_diff_text(&d[i], line, sizeof(line));
-        json_array_append_new(
-            notes, json_pack("{s:s, s:{s:s}}", "level", "warning", "message", "text", line));
+        bh_json_push(notes,
+                     json_pack("{s:s, s:{s:s}}", "level", "warning", "message", "text", line), bad);
     }
     free(d);
     return json_pack("{s:b, s:o}", "executionSuccessful", ok, "toolExecutionNotifications", notes);
@@ -144,7 +145,7 @@ int rep_sarif(FILE *out, const struct rep_run *r, struct bh_err *err)
     int bad = 0;
     for (size_t i = 0; i < r->n; i++)
         for (size_t k = 0; k < r->f[i].n; k++)
-            rep_json_append(results, result(r, i, k, rules, &bad), &bad);
+            bh_json_push(results, result(r, i, k, rules, &bad), &bad);
     json_t *inv = invocation(r, &bad);
     json_t *doc =
         json_pack("{s:s, s:s, s:[{s:{s:{s:s, s:s, s:o}}, s:[o], s:o, s:{s:{s:{s:s}}}}]}", "$schema",
@@ -156,7 +157,7 @@ int rep_sarif(FILE *out, const struct rep_run *r, struct bh_err *err)
         json_decref(doc);
         return rep_json_failed(r, "SARIF document", err);
     }
-    int rc = json_dumpf(doc, out, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+    int rc = bh_json_dump_file(out, doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);
     json_decref(doc);
     fputc('\n', out);
     return rc == 0 ? 0 : bh_err_set(err, BH_EIO, "cannot write the SARIF document");

@@ -15,7 +15,9 @@
 
 #include "report/rep_int.h"
 #include "util/bh_err.h"
+#include "util/bh_json.h"
 #include "util/bh_utf8.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 struct format {
@@ -31,7 +33,7 @@ static const struct format formats[] = {
 
 static int format_kind(const char *name)
 {
-    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(formats); i++)
         if (strcmp(name, formats[i].name) == 0)
             return formats[i].kind;
     return -1;
@@ -77,7 +79,7 @@ static void task_text_fix(struct store_task *t)
 {
     char **v[] = {&t->item_key, &t->stage, &t->element, &t->output,      &t->label, &t->endpoint,
                   &t->locality, &t->model, &t->error,   &t->answered_by, &t->note};
-    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(v); i++)
         text_fix(v[i]);
 }
 
@@ -273,22 +275,22 @@ static int jsonl_task(FILE *out, const struct rep_run *r, size_t i, const struct
         o = json_object(); /* only to count the failure below */
         bad = 1;
     }
-    rep_json_set(o, "element", t->element && t->element[0] ? json_string(t->element) : json_null(),
-                 &bad);
-    rep_json_set(o, "answered_by", json_string(str(t->answered_by)), &bad);
+    bh_json_set(o, "element", t->element && t->element[0] ? json_string(t->element) : json_null(),
+                &bad);
+    bh_json_set(o, "answered_by", json_string(str(t->answered_by)), &bad);
     /* Per stage: which model answered its tasks instead of the one asked for. */
     const struct rep_model_diff *diff = rep_model_diff_of(d, n_d, t);
     char other[600];
     if (diff)
         rep_model_diff_text(diff, other, sizeof(other));
-    rep_json_set(o, "answered_by_other", diff ? json_string(other) : json_null(), &bad);
-    rep_json_set(o, "cached", json_boolean(t->cached), &bad);
-    rep_json_set(o, "note", t->note && t->note[0] ? json_string(t->note) : json_null(), &bad);
-    rep_json_set(o, t->state == STORE_DONE ? "output" : "error",
-                 json_string(str(t->state == STORE_DONE ? t->output : t->error)), &bad);
+    bh_json_set(o, "answered_by_other", diff ? json_string(other) : json_null(), &bad);
+    bh_json_set(o, "cached", json_boolean(t->cached), &bad);
+    bh_json_set(o, "note", t->note && t->note[0] ? json_string(t->note) : json_null(), &bad);
+    bh_json_set(o, t->state == STORE_DONE ? "output" : "error",
+                json_string(str(t->state == STORE_DONE ? t->output : t->error)), &bad);
     if (r->findings_stage[i] && t->state == STORE_DONE && !r->unreadable[i])
-        rep_json_set(o, "findings", findings_array(&r->f[i]), &bad);
-    char *line = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+        bh_json_set(o, "findings", findings_array(&r->f[i]), &bad);
+    char *line = bad ? NULL : bh_json_dump(o, JSON_COMPACT | JSON_ENSURE_ASCII);
     if (line)
         fprintf(out, "%s\n", line);
     free(line);
@@ -309,18 +311,6 @@ int rep_jsonl(FILE *out, const struct rep_run *r, struct bh_err *err)
                             (long long)r->id, r->t[i].stage, r->t[i].item_key);
     free(d);
     return rc;
-}
-
-void rep_json_set(json_t *o, const char *key, json_t *v, int *bad)
-{
-    if (!v || json_object_set_new(o, key, v) != 0)
-        *bad = 1;
-}
-
-void rep_json_append(json_t *a, json_t *v, int *bad)
-{
-    if (!v || json_array_append_new(a, v) != 0)
-        *bad = 1;
 }
 
 int rep_json_failed(const struct rep_run *r, const char *what, struct bh_err *err)

@@ -25,6 +25,7 @@
 #include "util/bh_glob.h"
 #include "util/bh_hash.h"
 #include "util/bh_utf8.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 #include <dirent.h>
@@ -44,9 +45,8 @@ const char *const src_files_fields[] = {
     [F_TEXT] = "doc.text",
     [F_SIZE] = "doc.size",
 };
-const size_t src_files_n_fields = sizeof(src_files_fields) / sizeof(src_files_fields[0]);
-_Static_assert(sizeof(src_files_fields) / sizeof(src_files_fields[0]) == F_COUNT,
-               "src_files_fields and the F_ enum disagree");
+const size_t src_files_n_fields = BH_NELEM(src_files_fields);
+_Static_assert(BH_NELEM(src_files_fields) == F_COUNT, "src_files_fields and the F_ enum disagree");
 
 struct walk {
     const struct src_files_opts *o;

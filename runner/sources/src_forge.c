@@ -24,6 +24,7 @@
 #include "sources/src_libgit2.h"
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 #include <errno.h>
@@ -41,7 +42,7 @@ const char *const src_forge_fields[] = {[FF_BODY] = "pr.body",
                                         [FF_LABELS] = "pr.labels",
                                         [FF_DRAFT] = "pr.draft"};
 const size_t src_forge_n_fields = FF_COUNT;
-_Static_assert(sizeof(src_forge_fields) / sizeof(src_forge_fields[0]) == FF_COUNT,
+_Static_assert(BH_NELEM(src_forge_fields) == FF_COUNT,
                "src_forge_fields and the FF_ enum disagree");
 
 /* The two shapes, as data: which key holds what. */
@@ -215,7 +216,7 @@ static int pr_parse(struct parse *ps, const json_t *o, struct src_forge_pr *pr)
 /* Which shape the first element has; NULL when neither. */
 static const struct shape *shape_of(const json_t *first)
 {
-    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(shapes); i++)
         if (json_object_get(first, shapes[i].number) || json_object_get(first, shapes[i].head))
             return &shapes[i];
     return NULL;

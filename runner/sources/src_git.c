@@ -34,6 +34,7 @@
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
 #include "util/bh_utf8.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 #include <fnmatch.h>
@@ -50,9 +51,8 @@ const char *const src_git_fields[] = {
     [F_NUMBER] = "pr.number", [F_REF] = "pr.ref",     [F_TITLE] = "pr.title",
     [F_FILES] = "pr.files",   [F_STATS] = "pr.stats", [F_DIFF] = "pr.diff",
 };
-const size_t src_git_n_fields = sizeof(src_git_fields) / sizeof(src_git_fields[0]);
-_Static_assert(sizeof(src_git_fields) / sizeof(src_git_fields[0]) == F_COUNT,
-               "src_git_fields and the F_ enum disagree");
+const size_t src_git_n_fields = BH_NELEM(src_git_fields);
+_Static_assert(BH_NELEM(src_git_fields) == F_COUNT, "src_git_fields and the F_ enum disagree");
 
 struct names {
     char **v;

@@ -18,6 +18,7 @@
 #include "store/store_int.h"
 #include "util/bh_err.h"
 #include "util/bh_hash.h"
+#include "util/bh_util.h"
 
 static const char zero_hash[BH_SHA256_HEX] =
     "0000000000000000000000000000000000000000000000000000000000000000";
@@ -49,7 +50,7 @@ static void audit_hash(const struct store_audit *r, char out[BH_SHA256_HEX])
     field_int(h, r->seq);
     field_str(h, r->time);
     field_int(h, r->run_id);
-    for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(text); i++)
         field_str(h, text[i]);
     field_int(h, r->bytes);
     bh_sha256_final(h, out);

@@ -10,6 +10,7 @@
 #include "store/store.h"
 #include "store/store_int.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 static int prepare(struct store *s, const char *sql, sqlite3_stmt **st, struct bh_err *err)
@@ -144,7 +145,7 @@ static void stage_read(sqlite3_stmt *st, struct store_stage_count *c)
                       &c->failed,        &c->withheld,      &c->skipped,  &c->cached,
                       &c->prompt_tokens, &c->output_tokens, &c->active_ms};
     c->stage = bh_xstrdup(store_col_text(st, 0));
-    for (size_t i = 0; i < sizeof(num) / sizeof(num[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(num); i++)
         *num[i] = sqlite3_column_int64(st, 1 + (int)i);
     c->endpoint = bh_xstrdup(store_col_text(st, 12));
     c->model = bh_xstrdup(store_col_text(st, 13));

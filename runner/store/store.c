@@ -23,6 +23,7 @@
 
 #include "store/store_int.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 #define BUSY_MS_DEFAULT 5000
@@ -119,7 +120,7 @@ static const char *const migrations[] = {
     "CREATE INDEX cache_by_last_used ON cache (last_used);"
     "PRAGMA user_version = 5;",
 };
-#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+#define SCHEMA_VERSION ((int)(BH_NELEM(migrations)))
 
 static const char *const state_names[] = {
     [STORE_PENDING] = "pending", [STORE_RUNNING] = "running",   [STORE_DONE] = "done",
@@ -128,7 +129,7 @@ static const char *const state_names[] = {
 
 const char *store_state_name(int state)
 {
-    if (state < 0 || state >= (int)(sizeof(state_names) / sizeof(state_names[0])))
+    if (state < 0 || state >= (int)(BH_NELEM(state_names)))
         return "unknown";
     return state_names[state];
 }

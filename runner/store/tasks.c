@@ -14,6 +14,7 @@
 #include "store/store_int.h"
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 /* A one-row lookup of an id: 1 found (*id set), 0 not found, < 0 error. */
@@ -490,7 +491,7 @@ void store_tasks_free(struct store_task *t, size_t n)
         char *text[] = {t[i].item_key,    t[i].stage,    t[i].output, t[i].label,
                         t[i].endpoint,    t[i].locality, t[i].model,  t[i].error,
                         t[i].answered_by, t[i].element,  t[i].note};
-        for (size_t k = 0; k < sizeof(text) / sizeof(text[0]); k++)
+        for (size_t k = 0; k < BH_NELEM(text); k++)
             free(text[k]);
     }
     free(t);

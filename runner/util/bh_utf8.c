@@ -53,6 +53,43 @@ int bh_utf8_valid(const char *s, size_t n)
     return bh_utf8_invalid_at(s, n) == n;
 }
 
+int bh_utf8_cont(unsigned char c)
+{
+    return (c & 0xC0) == 0x80;
+}
+
+size_t bh_utf8_count(const char *s, size_t n)
+{
+    size_t chars = 0;
+    for (size_t i = 0; i < n; i++)
+        chars += !bh_utf8_cont((unsigned char)s[i]);
+    return chars;
+}
+
+size_t bh_utf8_put(char out[4], unsigned cp)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
 int bh_utf8_lossy(struct bh_buf *b, const char *s, size_t n, size_t *replaced)
 {
     size_t i = 0;

@@ -27,6 +27,18 @@ size_t bh_utf8_invalid_at(const char *s, size_t n);
  * BH_ETOOBIG past b's cap (b then holds a prefix). */
 int bh_utf8_lossy(struct bh_buf *b, const char *s, size_t n, size_t *replaced);
 
+/* 1 when byte c continues a sequence (10xxxxxx): it starts no character, so
+ * a cut or a column count never falls on it. */
+int bh_utf8_cont(unsigned char c);
+
+/* Characters (code points, or ill-formed bytes) in s[0, n): the bytes that
+ * are not continuation bytes. What a column or a minLength counts. */
+size_t bh_utf8_count(const char *s, size_t n);
+
+/* Encodes code point cp (at most U+10FFFF) into out[0..4); returns the
+ * number of bytes written (1 to 4). The one UTF-8 encoder of the tree. */
+size_t bh_utf8_put(char out[4], unsigned cp);
+
 /* s[0, n) decoded lossily into a new NUL-terminated string (owned), *len its
  * length when len is not NULL; *replaced as above. */
 char *bh_utf8_lossy_dup(const char *s, size_t n, size_t *len, size_t *replaced);

@@ -6,6 +6,7 @@
 
 #include "providers/prov.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -15,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 3)
         return 0;
     const struct prov_ops *ops = prov_find(prov_names[data[0] % prov_n_names]);
-    long status = statuses[data[1] % (sizeof(statuses) / sizeof(statuses[0]))];
+    long status = statuses[data[1] % (BH_NELEM(statuses))];
     size_t chunk = 1 + data[2] % 64;
     data += 3;
     size -= 3;

@@ -9,6 +9,7 @@
 
 #include "policy/norm.h"
 #include "policy/rare.h"
+#include "util/bh_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -17,7 +18,7 @@ static void check_norm(const char *s, size_t n)
 {
     static const char *const banned[] = {"\xe2\x80\x8b", "\xe2\x80\x8c", "\xe2\x80\x8d",
                                          "\xe2\x81\xa0", "\xef\xbb\xbf", "\xc2\xad"};
-    for (size_t b = 0; b < sizeof(banned) / sizeof(banned[0]); b++)
+    for (size_t b = 0; b < BH_NELEM(banned); b++)
         for (size_t i = 0; i + strlen(banned[b]) <= n; i++)
             if (memcmp(s + i, banned[b], strlen(banned[b])) == 0)
                 abort();

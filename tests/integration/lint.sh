@@ -42,6 +42,14 @@ plant libgit2 stages/tools.c '#include <git2.h>' \
   "lint: libgit2-in-sources: <git2.h> is included only under runner/sources/"
 plant libgit2-private runner/engine/engine.c '#include "sources/src_libgit2.h"' \
   "lint: libgit2-in-sources:"
+plant one-nelem runner/pipeline/stages.c '#define NELEM(a) (sizeof(a) / sizeof((a)[0]))' \
+  "lint: one-nelem: an array-size macro is defined only in runner/util/"
+plant one-nelem-alias stages/kinds.c '#define N_KINDS (sizeof kinds / sizeof kinds[0])' \
+  "lint: one-nelem:"
+plant one-utf8 runner/report/rep_junit.c 'static int cont(unsigned char c) { return (c & 0xC0) == 0x80; }' \
+  "lint: one-utf8: UTF-8 lead and continuation bytes are tested only in runner/util/bh_utf8.c"
+plant one-utf8-range stages/tools.c 'static int lead4(unsigned c) { return c >= 0xF0 && c <= 0xF4; }' \
+  "lint: one-utf8:"
 plant format runner/util/bh_str.c 'static int   badly_laid_out (void){return 0;}' \
   "lint: format: the file differs from what clang-format makes of it"
 

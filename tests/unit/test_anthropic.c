@@ -17,6 +17,7 @@
 #include "prov_feed.h"
 #include "providers/prov.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 
 #define EV(name, data) "event: " name "\ndata: " data "\n\n"
 
@@ -224,7 +225,7 @@ static void check_ok(const struct ok_case *c, const struct prov_outcome *o, int 
 static void replies_are_the_same_whole_bytewise_and_in_200_random_chunkings(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof(ok_cases) / sizeof(ok_cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(ok_cases); i++) {
         const struct ok_case *c = &ok_cases[i];
         uint32_t seed = 0xc1a0de00u + (uint32_t)i;
         for (int k = 0; k < 202; k++) {
@@ -423,7 +424,7 @@ static void check_bad(const struct bad_case *c, const struct prov_outcome *o, in
 static void failing_replies_give_their_errors_in_any_chunking(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(bad_cases); i++) {
         const struct bad_case *c = &bad_cases[i];
         uint32_t seed = 0xdead0000u + (uint32_t)i;
         for (int k = 0; k < 202; k++) {
@@ -571,7 +572,7 @@ static void body_max_tokens_options_and_tools(void **state)
     assert_string_equal(json_string_value(json_array_get(stops, 0)), "END");
     static const char *const absent[] = {"seed",       "num_ctx", "stop",  "options",
                                          "keep_alive", "think",   "system"};
-    for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(absent); i++)
         if (json_object_get(j, absent[i]))
             fail_msg("'%s' should not be sent", absent[i]);
     json_t *t0 = json_array_get(json_object_get(j, "tools"), 0);
@@ -616,7 +617,7 @@ static void body_refuses_what_it_cannot_send(void **state)
         {call_bad_args, NULL, "the arguments of tool call 1 of message 1 must be a JSON object"},
         {bad_system, NULL, "the content of message 1 is not valid UTF-8 (byte 3)"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         struct prov_chat c = {
             .model = "m", .msgs = cases[i].msgs, .n_msgs = 1, .format_json = cases[i].format};
         char *body = NULL;

@@ -48,6 +48,7 @@
 #include "policy/plan.h"
 #include "policy/policy.h"
 #include "sources/src_git.h"
+#include "util/bh_util.h"
 
 enum {
     MAX_MAIN = 6,
@@ -454,7 +455,7 @@ static void gen_paths(struct item *x)
     size_t off = 0;
     for (size_t i = 0; i < x->n_files; i++) {
         char base[24];
-        const char *const *dir = path_dirs[rnd(sizeof(path_dirs) / sizeof(*path_dirs))];
+        const char *const *dir = path_dirs[rnd(BH_NELEM(path_dirs))];
         if (rnd(4) == 0)
             snprintf(base, sizeof(base), "%s", new_canary(x));
         else
@@ -644,7 +645,7 @@ static void ref_item_build(const struct gen *g, const struct item *x, struct ref
                            struct stats *stats)
 {
     struct cmap *all[] = {&r->title, &r->files, &r->diff, &r->nothing};
-    for (size_t k = 0; k < sizeof(all) / sizeof(*all); k++)
+    for (size_t k = 0; k < BH_NELEM(all); k++)
         cmap_clear(all[k]);
     for (size_t i = 0; i < MAX_FILES; i++)
         cmap_clear(&r->each_path[i]), cmap_clear(&r->each_diff[i]);

@@ -21,6 +21,7 @@
 #include "policy/norm.h"
 #include "policy/rare.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 
 enum { PUB, INT, CONF, RESTR };
 
@@ -400,7 +401,7 @@ static void detail_never_holds_output_or_input_text(void **state)
         struct pol_decl_result *r = run_s(f, outs[i]);
         assert_int_equal(r->passed, 0);
         assert_true(strlen(r->detail) > 0);
-        for (size_t k = 0; k < sizeof(words) / sizeof(words[0]); k++)
+        for (size_t k = 0; k < BH_NELEM(words); k++)
             if (strstr(r->detail, words[k]))
                 fail_msg("detail \"%s\" holds \"%s\"", r->detail, words[k]);
     }
@@ -442,7 +443,7 @@ static const struct norm_case norm_cases[] = {
 static void normalisation_table(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof(norm_cases) / sizeof(norm_cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(norm_cases); i++) {
         char *out = NULL;
         size_t len = 0;
         assert_int_equal(
@@ -515,7 +516,7 @@ static const struct class_case class_cases[] = {
 static void rare_class_table(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof(class_cases) / sizeof(class_cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(class_cases); i++) {
         int got = pol_rare_class(class_cases[i].unit, strlen(class_cases[i].unit));
         if (got != class_cases[i].cls)
             fail_msg("%s: class %d, expected %d", class_cases[i].unit, got, class_cases[i].cls);
@@ -585,7 +586,7 @@ static void rare_token_in_prose_fails_in_every_spelling(void **state)
 {
     struct fx *f = *state;
     fx_review(f);
-    for (size_t i = 0; i < sizeof(leak_cases) / sizeof(leak_cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(leak_cases); i++) {
         struct pol_decl_result *r = run_s(f, leak_cases[i].out);
         char want[256];
         snprintf(want, sizeof(want),
@@ -615,7 +616,7 @@ static void realistic_review_text_is_declassified(void **state)
 {
     struct fx *f = *state;
     fx_review(f);
-    for (size_t i = 0; i < sizeof(clean_reviews) / sizeof(clean_reviews[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(clean_reviews); i++) {
         struct pol_decl_result *r = run_s(f, clean_reviews[i]);
         if (!r->passed)
             fail_msg("review %zu: %s: %s", i, r->failed, r->detail);

@@ -18,6 +18,7 @@
 
 #include "detect/detect.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 
 /* A hit carries no text: detector, offset, length, line and nothing else. */
 _Static_assert(sizeof(struct pol_hit) == sizeof(void *) + 3 * sizeof(size_t),
@@ -59,7 +60,7 @@ static void run_samples(const char *id, const struct sample *s, size_t n)
     assert_true(fp >= 5);
 }
 
-#define RUN(id, table) run_samples(id, table, sizeof(table) / sizeof(table[0]))
+#define RUN(id, table) run_samples(id, table, BH_NELEM(table))
 
 static void detect_private_key_finds_pem_blocks_not_public_ones(void **state)
 {
@@ -726,7 +727,7 @@ static void fill_random(char *b, size_t n, uint64_t *s)
     while (i < n) {
         uint64_t r = rng_next(s);
         if (r % 3 == 0) {
-            const char *f = frags[(r >> 8) % (sizeof(frags) / sizeof(frags[0]))];
+            const char *f = frags[(r >> 8) % (BH_NELEM(frags))];
             for (size_t k = 0; f[k] && i < n; k++)
                 b[i++] = f[k];
         } else if (r % 3 == 1) {

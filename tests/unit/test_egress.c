@@ -24,6 +24,7 @@
 #include "store/store.h"
 #include "util/bh_err.h"
 #include "util/bh_hash.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 #define KEY_VAR "BH_TEST_EGRESS_KEY"
@@ -52,7 +53,7 @@ static void egress_classifies_addresses(void **state)
         /* clang-format on */
     };
     (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         if (egr_addr_is_loopback(cases[i].ip) != cases[i].loopback)
             fail_msg("egr_addr_is_loopback(\"%s\") should be %d", cases[i].ip, cases[i].loopback);
         if (egr_addr_is_private(cases[i].ip) != cases[i].private_)
@@ -99,7 +100,7 @@ static void egress_private_address_is_not_local_without_a_trusted_network(void *
     static const char *const priv[] = {"http://172.16.0.1:1", "http://192.168.1.1:1",
                                        "http://[fd12::5]:1", "http://[fc00::1]:1",
                                        "http://[::ffff:10.0.0.1]:1"};
-    for (size_t i = 0; i < sizeof(priv) / sizeof(priv[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(priv); i++) {
         assert_int_equal(egr_endpoint_verify(priv[i], 1, &e, &err), 0);
         if (e.local || !strstr(e.reason, "add \"trusted_networks\""))
             fail_msg("%s: local %d, reason \"%s\"", priv[i], e.local, e.reason);
@@ -159,7 +160,7 @@ static void egress_trusted_networks_from_the_environment(void **state)
     /* A block that does not parse fails the whole list: nothing trusted on a guess. */
     static const char *const bad[] = {"10.9.0.0/16,10.8.0.0", "0.0.0.0/0", "10.0.0.0/33", "gpu.lan",
                                       "10.8/16"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(bad); i++) {
         t.env_networks = bad[i];
         memset(&err, 0, sizeof(err));
         if (egr_endpoint_verify_with("http://10.9.3.4:1", 1, &t, &e, &err) != BH_EINVAL)
@@ -230,7 +231,7 @@ static int fake_resolve(const char *node, const char *service, const struct addr
     (void)service;
     (void)hints;
     *res = NULL;
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(map); i++) {
         if (strcmp(node, map[i].name) != 0)
             continue;
         const char *addrs[] = {map[i].b, map[i].a}; /* prepended: a comes first */
@@ -370,7 +371,7 @@ static void egress_rejects_bad_urls(void **state)
         {"http://user@127.0.0.1:1/", "URL has credentials in it"},
     };
     (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         struct egr_endpoint e;
         struct bh_err err = {0};
         if (egr_endpoint_verify(cases[i].url, 1, &e, &err) != BH_EINVAL)
@@ -586,7 +587,7 @@ static int collect(void *ud, const struct store_audit *a)
     const char *fields[] = {a->item,           a->stage,     a->endpoint,  a->url,      a->locality,
                             a->model,          a->label,     a->clearance, a->decision, a->reason,
                             a->payload_sha256, a->prev_hash, a->hash,      a->time};
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(fields); i++)
         if (fields[i] && strstr(fields[i], SECRET))
             log->secret_seen = 1;
     if (log->n == sizeof(log->rec) / sizeof(log->rec[0]))

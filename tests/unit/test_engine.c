@@ -21,6 +21,7 @@
 #include "stages/render.h"
 #include "store/store.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 static const char pipeline_json[] =
@@ -943,7 +944,7 @@ static void json_reply_gives_elements_or_says_what_it_found(void **state)
          "for_each: the output of stage 'plan' is not JSON (line 1, column 0): have "
          "its prompt ask for a JSON array of the elements"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         struct eng_elem *v = NULL;
         size_t n = 99;
         struct bh_err err = {0};

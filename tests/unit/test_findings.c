@@ -12,6 +12,7 @@
 
 #include "findings/findings.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 
 struct bad_case {
     const char *reply;
@@ -50,7 +51,7 @@ static void findings_reject_bad_replies_naming_the_place(void **state)
         {"[{\"path\":\"a.c\",\"line\":1e300,\"severity\":\"low\",\"message\":\"m\"}]",
          "$[0].line: expected at most 100000000"}, /* found by fuzz_findings */
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         struct stage_findings f = {0};
         struct bh_err err = {0};
         int rc = stage_findings_parse(cases[i].reply, &f, &err);
@@ -94,7 +95,7 @@ static void findings_read_the_array_the_object_and_a_fence(void **state)
                          "\"rule\":\"r1\",\"message\":\"bad\",\"suggestion\":\"fix\"},"
                          "{\"path\":\"b.py\",\"line\":7,\"severity\":\"info\",\"message\":"
                          "\"note\"}]";
-    for (size_t i = 0; i < sizeof(replies) / sizeof(replies[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(replies); i++) {
         struct stage_findings f = {0};
         struct bh_err err = {0};
         assert_int_equal(stage_findings_parse(replies[i], &f, &err), 0);
@@ -192,7 +193,7 @@ static void schema_check_follows_the_keywords(void **state)
         {"{\"files\":[\"a\"],\"other\":1}",
          "$: has a key the schema does not allow (allowed: files, mode, n, k, odd key)"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         char *stored = NULL;
         struct bh_err err = {0};
         int rc = stage_schema_check(schema, cases[i].reply, &stored, &err);

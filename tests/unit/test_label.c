@@ -20,6 +20,7 @@
 #include "policy/plan.h"
 #include "policy/policy.h"
 #include "sources/src_git.h"
+#include "util/bh_util.h"
 
 enum { PUB, INT, CONF, RESTR };
 
@@ -541,7 +542,7 @@ static void rename_parts_are_labelled_by_the_join_over_both_paths(void **state)
     struct fx f;
     fx_init(&f);
     fx_labeller(&f);
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         struct diff d = {0};
         diff_add(&d, cases[i].path, "-a removed line\n");
         d.parts[0].old_path = cases[i].old;

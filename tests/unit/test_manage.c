@@ -13,6 +13,7 @@
 
 #include "providers/manage.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 
 static const char tags_json[] =
     "{\"models\":[{\"name\":\"qwen3:8b\",\"model\":\"qwen3:8b\",\"size\":5225376047,"
@@ -326,7 +327,7 @@ static void versions_compare_by_number_and_local_starts_at_0_18(void **state)
         {"v0.18.0-rc1", "0.18.0", 0}, {"0.12.3-fake", "0.12.3", 0}, {"1.0", "0.99.99", 1},
         {"0.18", "0.18.0", 0},        {"dev", "0.0.1", -1},         {"", "", 0},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         int c = prov_version_cmp(cases[i].a, cases[i].b);
         assert_int_equal(c < 0 ? -1 : c > 0, cases[i].sign);
         c = prov_version_cmp(cases[i].b, cases[i].a);

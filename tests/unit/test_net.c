@@ -27,6 +27,7 @@
 #include "net/net_test.h"
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 
 /* What one request went through. */
 struct outcome {
@@ -751,7 +752,7 @@ static void net_refused_safety_option_fails_the_request_unsent(void **state)
     int port = mini_httpd_port(f->srv);
     char pin[96];
     snprintf(pin, sizeof(pin), "pinned.invalid:%d:127.0.0.1", port);
-    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(opts); i++) {
         struct outcome o;
         struct bh_err err = {0};
         outcome_init(&o);

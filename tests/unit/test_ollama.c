@@ -16,6 +16,7 @@
 #include "prov_feed.h"
 #include "providers/prov.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 
 #define CHUNK1                                                                                     \
     "{\"model\":\"qwen3:8b\",\"created_at\":\"2025-07-07T20:22:19.1Z\","                           \
@@ -174,7 +175,7 @@ static void check_ok(const struct ok_case *c, const struct prov_outcome *o, cons
 static void stream_cases_give_the_same_reply_in_any_chunking(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof(ok_cases) / sizeof(ok_cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(ok_cases); i++) {
         const struct ok_case *c = &ok_cases[i];
         struct prov_outcome o;
         static const char *const hows[] = {"whole", "bytes", "random"};
@@ -399,7 +400,7 @@ static void check_bad(const struct bad_case *c, const struct prov_outcome *o,
 static void failing_streams_give_their_errors_in_any_chunking(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(bad_cases); i++) {
         const struct bad_case *c = &bad_cases[i];
         for (uint32_t k = 0; k < 12u; k++) {
             enum prov_chunking how = k < 2 ? (enum prov_chunking)k : PF_RANDOM;
@@ -431,7 +432,7 @@ static void failures_say_whether_a_retry_may_help(void **state)
         {CHUNK1 "not json\n" FINAL, 200, 0}, /* invalid JSON */
         {CHUNK1 "{\"error\":\"an error was encountered\"}\n", 200, 0},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         struct prov_outcome o;
         run(cases[i].body, strlen(cases[i].body), cases[i].status, 1 << 20, PF_WHOLE, 1, &o);
         assert_int_equal(o.rc, BH_EREPLY);
@@ -581,7 +582,7 @@ static void chat_body_refuses_invalid_utf8_and_missing_model(void **state)
         {"bad\xfe", "x", "the model name is not valid UTF-8 (byte 3)"},
         {"", "x", "no model name given"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         const struct prov_msg msgs[] = {{.role = "system", .content = "fine"},
                                         {.role = "user", .content = cases[i].content}};
         struct prov_chat c = {.model = cases[i].model, .msgs = msgs, .n_msgs = 2, .stream = 1};
@@ -652,7 +653,7 @@ static void malformed_tool_calls_are_reply_errors(void **state)
         {"{\"message\":{\"thinking\":7},\"done\":true}\n",
          "'message.thinking' at line 1 of the reply is not a string"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         struct prov_outcome o;
         run(cases[i].body, strlen(cases[i].body), 200, 0, PF_BYTES, 0, &o);
         assert_int_equal(o.rc, BH_EREPLY);

@@ -17,6 +17,7 @@
 #include "prov_feed.h"
 #include "providers/prov.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 
 #define CHUNK(delta, finish)                                                                       \
     "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1735689600,"    \
@@ -222,7 +223,7 @@ static void check_ok(const struct ok_case *c, const struct prov_outcome *o, int 
 static void replies_are_the_same_whole_bytewise_and_in_200_random_chunkings(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof(ok_cases) / sizeof(ok_cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(ok_cases); i++) {
         const struct ok_case *c = &ok_cases[i];
         uint32_t seed = 0xa11ce000u + (uint32_t)i;
         for (int k = 0; k < 202; k++) {
@@ -455,7 +456,7 @@ static void check_bad(const struct bad_case *c, const struct prov_outcome *o, in
 static void failing_replies_give_their_errors_in_any_chunking(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(bad_cases); i++) {
         const struct bad_case *c = &bad_cases[i];
         uint32_t seed = 0xbad00000u + (uint32_t)i;
         for (int k = 0; k < 202; k++) {
@@ -651,7 +652,7 @@ static void body_maps_options_and_leaves_out_the_rest(void **state)
     assert_string_equal(json_string_value(json_array_get(json_object_get(j, "stop"), 0)), "END");
     static const char *const absent[] = {"num_ctx",    "top_k", "options", "num_predict",
                                          "keep_alive", "think", "truncate"};
-    for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(absent); i++)
         if (json_object_get(j, absent[i]))
             fail_msg("'%s' should not be sent", absent[i]);
     json_decref(j);
@@ -722,7 +723,7 @@ static void body_refuses_what_it_cannot_send(void **state)
          "tool 1 is not {\"type\":\"function\""},
         {user, NULL, NULL, "[]", "the format (\"json\" or a JSON schema) must be a JSON object"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         struct prov_chat c = {.model = "m",
                               .msgs = cases[i].msgs,
                               .n_msgs = 1,

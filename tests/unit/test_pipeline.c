@@ -21,13 +21,13 @@
 #include "pipeline/posindex.h"
 #include "pipeline/template.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 #define BAD_DIR "fixtures/pipelines/bad"
 #define FULL "fixtures/pipelines/good/full.json"
 #define LANG "fixtures/pipelines/good/language.json"
 #define FILES "fixtures/pipelines/good/files.json"
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static int setup(void **state)
 {
@@ -63,7 +63,7 @@ static size_t corpus_stem(const char *name)
 {
     static const char *const exts[] = {".json", ".yaml", ".yml"};
     size_t n = strlen(name);
-    for (size_t i = 0; i < NELEM(exts); i++) {
+    for (size_t i = 0; i < BH_NELEM(exts); i++) {
         size_t k = strlen(exts[i]);
         if (n > k && strcmp(name + n - k, exts[i]) == 0)
             return n - k;
@@ -140,7 +140,7 @@ static void three_independent_errors_are_all_reported_in_file_order(void **state
     size_t n = 0;
     assert_int_equal(pipe_load_all(&p, BAD_DIR "/three-errors.json", NULL, &errs, &n), BH_EINVAL);
     assert_null(p);
-    assert_int_equal(n, NELEM(want));
+    assert_int_equal(n, BH_NELEM(want));
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(errs[i].code, BH_EINVAL);
         assert_string_equal(errs[i].file, BAD_DIR "/three-errors.json");
@@ -254,7 +254,7 @@ static void order_is_topological_with_ties_broken_by_declaration(void **state)
     /* plan and lint are ready first: plan is declared first; review then
      * still waits for lint; summarize comes last. */
     const size_t want[] = {1, 3, 2, 0};
-    for (size_t i = 0; i < NELEM(want); i++)
+    for (size_t i = 0; i < BH_NELEM(want); i++)
         assert_int_equal(p->order[i], want[i]);
     pipe_free(p);
 }
@@ -398,7 +398,7 @@ static void endpoint_overrides_replace_urls_after_expansion(void **state)
     (void)state;
     const char *ov[] = {"gpu-box=http://192.168.1.5:11434", "cloud=https://first",
                         "cloud=https://second"};
-    struct pipe_load_opts opts = {ov, NELEM(ov)};
+    struct pipe_load_opts opts = {ov, BH_NELEM(ov)};
     unsetenv("BH_TEST_CLOUD_URL"); /* overridden: its variable need not be set */
     struct pipeline *p = load_ok(FULL, &opts);
     setenv("BH_TEST_CLOUD_URL", "https://cloud.example", 1);
@@ -463,7 +463,7 @@ static void templates_split_into_parts_with_character_positions(void **state)
         {0, "Résumé: ", 1, 1},   {1, "pr.title", 1, 9}, /* é is one column */
         {0, "\nFiles: ", 1, 21}, {1, "pr.files", 2, 8}, {0, "\n", 2, 22},
     };
-    assert_parts(&p->stages[1].tpl, plan, NELEM(plan));
+    assert_parts(&p->stages[1].tpl, plan, BH_NELEM(plan));
     const struct want_part review[] = {
         {0, "Review this change.\nPlan: ", 1, 1},
         {1, "plan.output", 2, 7},
@@ -471,7 +471,7 @@ static void templates_split_into_parts_with_character_positions(void **state)
         {1, "pr.diff", 5, 3},
         {0, "\n", 5, 18},
     };
-    assert_parts(&p->stages[2].tpl, review, NELEM(review));
+    assert_parts(&p->stages[2].tpl, review, BH_NELEM(review));
     const struct want_part summary[] = {
         {0, "Summarize for #", 1, 1},
         {1, "pr.number", 1, 16},
@@ -479,7 +479,7 @@ static void templates_split_into_parts_with_character_positions(void **state)
         {1, "review.output", 2, 1}, /* tabs trimmed */
         {0, "\n", 2, 20},
     };
-    assert_parts(&p->stages[0].tpl, summary, NELEM(summary));
+    assert_parts(&p->stages[0].tpl, summary, BH_NELEM(summary));
     pipe_free(p);
 }
 
@@ -597,8 +597,8 @@ static void endpoint_headers_expand_and_trusted_hosts_parse(void **state)
     assert_int_equal(gpu->n_headers, 1);
     assert_string_equal(gpu->headers[0].value, "a100"); /* the ${VAR:-default} */
     const char *hosts[] = {"gpu.vpn.example", "10.8.0.0/16", "fd00::/8", "192.168.7.3", "fd00::5"};
-    assert_int_equal(gpu->n_trusted_hosts, NELEM(hosts));
-    for (size_t i = 0; i < NELEM(hosts); i++)
+    assert_int_equal(gpu->n_trusted_hosts, BH_NELEM(hosts));
+    for (size_t i = 0; i < BH_NELEM(hosts); i++)
         assert_string_equal(gpu->trusted_hosts[i], hosts[i]);
     assert_int_equal(p->n_trusted_networks, 2); /* the top level's, for every local endpoint */
     assert_string_equal(p->trusted_networks[0], "10.8.0.0/16");
@@ -681,7 +681,7 @@ static void inline_messages_are_templates_positioned_at_their_value(void **state
         {0, "\nFiles: ", 39, 15},
         {1, "pr.files", 39, 15},
     };
-    assert_parts(&plan->tpl, user, NELEM(user));
+    assert_parts(&plan->tpl, user, BH_NELEM(user));
     assert_int_equal(plan->system.n_parts, 1);
     assert_string_equal(plan->system.parts[0].text,
                         "You plan code reviews. Reply with a JSON array of paths.");
@@ -705,7 +705,7 @@ static void reads_list_distinct_fields_system_first(void **state)
         {3, {"each", "pr.diff"}, 2},
         {4, {"review.output"}, 1},
     };
-    for (size_t i = 0; i < NELEM(want); i++) {
+    for (size_t i = 0; i < BH_NELEM(want); i++) {
         const struct pipe_stage *s = &p->stages[want[i].stage];
         assert_int_equal(s->n_reads, want[i].n);
         for (size_t k = 0; k < want[i].n; k++)
@@ -715,8 +715,8 @@ static void reads_list_distinct_fields_system_first(void **state)
     /* a system message's reads come first, each field once */
     p = load_ok("fixtures/pipelines/good/reads.json", NULL);
     const char *order[] = {"pr.title", "pr.files", "pr.diff"};
-    assert_int_equal(p->stages[0].n_reads, NELEM(order));
-    for (size_t k = 0; k < NELEM(order); k++)
+    assert_int_equal(p->stages[0].n_reads, BH_NELEM(order));
+    for (size_t k = 0; k < BH_NELEM(order); k++)
         assert_string_equal(p->stages[0].reads[k], order[k]);
     pipe_free(p);
 }
@@ -827,7 +827,7 @@ static void language_helpers_name_for_each_fields_tools_and_content(void **state
     assert_int_equal(n, 0);
     const char *const *t = pipe_tool_names(&n);
     const char *tools[] = {"read_file", "list_files", "grep", "git_log", "diff"};
-    assert_int_equal(n, NELEM(tools));
+    assert_int_equal(n, BH_NELEM(tools));
     for (size_t i = 0; i < n; i++)
         assert_string_equal(t[i], tools[i]);
     assert_true(pipe_field_is_content("pr.diff"));
@@ -864,7 +864,7 @@ static void language_copy(const char *dir, const char *inc_extra, const char *sc
 {
     static const char *const sub[] = {"shared", "schemas", "prompts"};
     char a[512], b[512];
-    for (size_t i = 0; i < NELEM(sub); i++) {
+    for (size_t i = 0; i < BH_NELEM(sub); i++) {
         snprintf(a, sizeof(a), "%s/%s", dir, sub[i]);
         mkdir(a, 0700);
     }
@@ -889,7 +889,7 @@ static void language_remove(const char *dir)
                                         "prompts",
                                         ""};
     char path[512];
-    for (size_t i = 0; i < NELEM(files); i++) {
+    for (size_t i = 0; i < BH_NELEM(files); i++) {
         snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
         remove(path);
     }
@@ -1039,7 +1039,7 @@ static void every_new_key_fails_with_its_exact_message(void **state)
                  "stages form a cycle: plan -> check -> plan — stage \"check\" runs for_each over "
                  "plan.output; a stage can only read stages that run before it"},
     };
-    for (size_t i = 0; i < NELEM(cases); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         char path[256], buf[1024];
         struct pipeline *p = NULL;
         struct bh_err err = {0};
@@ -1099,7 +1099,7 @@ static void three_errors_of_new_kinds_are_all_reported(void **state)
     assert_int_equal(pipe_load_all(&p, BAD_DIR "/three-new-errors.json", NULL, &errs, &n),
                      BH_EINVAL);
     assert_null(p);
-    assert_int_equal(n, NELEM(want));
+    assert_int_equal(n, BH_NELEM(want));
     for (size_t i = 0; i < n; i++) {
         assert_string_equal(errs[i].file, BAD_DIR "/three-new-errors.json");
         assert_int_equal(errs[i].line, want[i].line);
@@ -1135,7 +1135,7 @@ static void header_values_are_never_echoed(void **state)
      * broken ${...}, pasted into the name, in an api_key_env conflict. */
     static const char *const files[] = {"header-line-break.json", "header-bad-reference.json",
                                         "header-bad-name.json", "yaml-header-reserved.yaml"};
-    for (size_t i = 0; i < NELEM(files); i++) {
+    for (size_t i = 0; i < BH_NELEM(files); i++) {
         char path[256];
         snprintf(path, sizeof(path), BAD_DIR "/%s", files[i]);
         char *all = all_messages(path);
@@ -1209,9 +1209,9 @@ static void posindex_everything_on_one_line(void **state)
         {"a.b[0]", 1, 12, 0, 0}, {"a.b[1]", 1, 14, 0, 0}, {"a.b[1].c", 1, 19, 1, 15},
         {"d", 1, 30, 1, 26},
     };
-    assert_positions(text, w, NELEM(w));
+    assert_positions(text, w, BH_NELEM(w));
     struct pipe_posindex *ix = pipe_posindex_build(text, strlen(text));
-    assert_int_equal(pipe_posindex_count(ix), NELEM(w));
+    assert_int_equal(pipe_posindex_count(ix), BH_NELEM(w));
     assert_null(pipe_posindex_get(ix, "a.c"));
     pipe_posindex_free(ix);
 }
@@ -1225,7 +1225,7 @@ static void posindex_crlf_line_endings(void **state)
         {"n", 3, 8, 3, 3},
         {"n[0]", 4, 5, 0, 0},
     };
-    assert_positions(text, w, NELEM(w));
+    assert_positions(text, w, BH_NELEM(w));
 }
 
 static void posindex_strings_with_escaped_quotes_and_braces(void **state)
@@ -1243,7 +1243,7 @@ static void posindex_strings_with_escaped_quotes_and_braces(void **state)
         {"[\"we\"ird\"]", 2, 13, 2, 2},
         {"[\"we\"ird\"][\"x.y\"]", 2, 21, 2, 14},
     };
-    assert_positions(text, w, NELEM(w));
+    assert_positions(text, w, BH_NELEM(w));
 }
 
 static void posindex_counts_unicode_characters_not_bytes(void **state)
@@ -1256,7 +1256,7 @@ static void posindex_counts_unicode_characters_not_bytes(void **state)
         {"[\"é\"]", 1, 7, 1, 2},    {"x", 1, 17, 1, 12},       {"y", 1, 28, 1, 23},
         {"[\"été\"]", 2, 18, 2, 1}, {"[\"😀\"]", 2, 37, 2, 21},
     };
-    assert_positions(text, w, NELEM(w));
+    assert_positions(text, w, BH_NELEM(w));
 }
 
 static void posindex_keeps_what_it_saw_of_broken_text(void **state)
@@ -1321,7 +1321,7 @@ static void expand_env_table(void **state)
         {"${BH_T_SET:-${BH_T_UNSET}}", "v"},
         {"a${BH_T_UNSET:-[${BH_T_SET}]}b", "a[v]b"},
     };
-    for (size_t i = 0; i < NELEM(ok); i++) {
+    for (size_t i = 0; i < BH_NELEM(ok); i++) {
         char *out = NULL;
         struct bh_err err = {0};
         assert_int_equal(pipe_expand_env(ok[i].in, &out, &err), 0);
@@ -1351,7 +1351,7 @@ static void expand_env_errors_name_the_variable_not_its_value(void **state)
         {"${BH_T_EMPTY}", "environment variable \"BH_T_EMPTY\" is not set — set it, or give a "
                           "default: ${BH_T_EMPTY:-value}"},
     };
-    for (size_t i = 0; i < NELEM(bad); i++) {
+    for (size_t i = 0; i < BH_NELEM(bad); i++) {
         char *out = (char *)"untouched";
         struct bh_err err = {0};
         assert_int_equal(pipe_expand_env(bad[i].in, &out, &err), BH_EINVAL);
@@ -1389,7 +1389,7 @@ static void ollama_host_forms_become_urls(void **state)
           "\"stages\":{\"s\":{\"endpoint\":\"e\",\"model\":\"m\",\"prompt\":\"p.md\"}}}",
           f);
     fclose(f);
-    for (size_t i = 0; i < NELEM(cases); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         struct pipeline *p = NULL;
         struct bh_err err = {0};
         setenv("BH_T_OHOST", cases[i].host, 1);
@@ -1426,7 +1426,7 @@ static void template_syntax_errors_point_into_the_template(void **state)
                            "letters, digits, '_', '-' and dots, e.g. {{ pr.diff }}; \"{{\" "
                            "cannot be escaped"},
     };
-    for (size_t i = 0; i < NELEM(bad); i++) {
+    for (size_t i = 0; i < BH_NELEM(bad); i++) {
         struct pipe_tpl t;
         struct bh_err err = {0};
         char buf[1024];
@@ -1488,7 +1488,7 @@ static void template_check_resolves_fields_and_stage_outputs(void **state)
                                "(stages: plan, review) — did you mean \"review\"?"},
         {"{{ pr.titel }}", "t.md:1:1: unknown field \"pr.titel\" — did you mean \"pr.title\"?"},
     };
-    for (size_t i = 0; i < NELEM(cases); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         struct pipe_tpl t;
         struct bh_err err = {0};
         char buf[1024];
@@ -1546,7 +1546,7 @@ static void tls_tree_remove(const char *dir)
     static const char *const files[] = {
         "p.json", "certs/ca.pem", "shared/ca.pem", "shared/eps.json", "certs", "shared", ""};
     char path[512];
-    for (size_t i = 0; i < NELEM(files); i++) {
+    for (size_t i = 0; i < BH_NELEM(files); i++) {
         snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
         remove(path);
     }
@@ -1622,7 +1622,7 @@ static void basic_auth_errors_never_echo_credentials(void **state)
         {"yaml-basic-auth-header.yaml", "header \"Authorization\" conflicts with "
                                         "\"basic_auth_env\""},
     };
-    for (size_t i = 0; i < NELEM(cases); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         char path[256];
         snprintf(path, sizeof(path), BAD_DIR "/%s", cases[i].file);
         char *all = all_messages(path);

@@ -20,10 +20,10 @@
 
 #include "pipeline/pipeline.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 #define GOOD "fixtures/pipelines/good/"
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static char src_dir[4096];
 
@@ -221,7 +221,7 @@ static void yaml_twins_load_into_the_same_structs_as_json(void **state)
         {GOOD "language.json", GOOD "language.yaml"}, /* every key; includes a YAML file */
         {GOOD "files.json", GOOD "files.yaml"},
     };
-    for (size_t i = 0; i < NELEM(twins); i++) {
+    for (size_t i = 0; i < BH_NELEM(twins); i++) {
         struct pipeline *j = load_ok(twins[i][0]), *y = load_ok(twins[i][1]);
         assert_same_pipeline(j, y);
         assert_string_equal(y->file, twins[i][1]);
@@ -312,14 +312,14 @@ static char *temp_dir(void)
     const char *build = getenv("BH_BUILD_DIR");
     char *dir = bh_xasprintf("%s/test-pipeline-yaml-XXXXXX", build ? build : "/tmp");
     assert_non_null(mkdtemp(dir));
-    for (size_t i = 0; i < NELEM(subdirs); i++)
+    for (size_t i = 0; i < BH_NELEM(subdirs); i++)
         copy_sub(dir, subdirs[i]);
     return dir;
 }
 
 static void temp_dir_remove(char *dir)
 {
-    for (size_t i = 0; i < NELEM(subdirs); i++)
+    for (size_t i = 0; i < BH_NELEM(subdirs); i++)
         remove_sub(dir, subdirs[i]);
     assert_int_equal(rmdir(dir), 0);
     free(dir);
@@ -383,7 +383,7 @@ static void yaml_scalars_follow_the_core_schema(void **state)
         {"&m x", NULL, "anchors are not supported (found \"&m\")"},
     };
     char *dir = temp_dir();
-    for (size_t i = 0; i < NELEM(cases); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         struct pipeline *p = NULL;
         char msg[512], path[128];
         int rc = load_model(dir, cases[i].model, &p, msg, sizeof(msg), path);
@@ -490,7 +490,7 @@ static void every_prefix_of_a_good_file_loads_or_fails_cleanly(void **state)
                                         "full.json",     "minimal.json", "custom-labels.json",
                                         "language.yaml", "language.json"};
     char *dir = temp_dir();
-    for (size_t i = 0; i < NELEM(files); i++) {
+    for (size_t i = 0; i < BH_NELEM(files); i++) {
         char *path = bh_xasprintf(GOOD "%s", files[i]);
         size_t len = 0, loaded = 0;
         char *text = slurp(path, &len);

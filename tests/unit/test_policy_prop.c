@@ -43,6 +43,7 @@
 #include "detect/detect.h"
 #include "policy/graph.h"
 #include "policy/policy.h"
+#include "util/bh_util.h"
 
 enum {
     MAX_ST = 8,
@@ -163,8 +164,8 @@ static void add_dep(struct gen *g, size_t s, size_t d)
 /* 2..5 distinct names in a random order: sometimes the default list. */
 static void gen_labels(struct gen *g)
 {
-    size_t n = 2 + rnd(4), pool = sizeof(label_pool) / sizeof(*label_pool);
-    char *shuffled[sizeof(label_pool) / sizeof(*label_pool)];
+    size_t n = 2 + rnd(4), pool = BH_NELEM(label_pool);
+    char *shuffled[BH_NELEM(label_pool)];
     memcpy(shuffled, label_pool, sizeof(shuffled));
     if (rnd(3) != 0)
         for (size_t i = pool; i > 1; i--) {

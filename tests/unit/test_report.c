@@ -15,8 +15,10 @@
 
 #include "report/report.h"
 #include "findings/findings.h"
+#include "report/rep_int.h"
 #include "store/store.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 
 struct fx {
     char dir[64];
@@ -154,6 +156,39 @@ static void junit_escapes_xml_and_replaces_what_xml_cannot_hold(void **state)
     free(x);
 }
 
+/* The JUnit writer once had its own UTF-8 check, which let through what
+ * XML parsers refuse: overlong forms, surrogates, code points past
+ * U+10FFFF and leads F5..F7. Each ill-formed byte run is now one U+FFFD. */
+static void junit_text_replaces_overlongs_and_surrogates(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"a\xE0\x80\xAF"
+         "b",
+         "a\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+         "b"}, /* overlong '/' */
+        {"a\xED\xA0\x80"
+         "b",
+         "a\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+         "b"},                                                                    /* U+D800 */
+        {"\xF4\x90\x80\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"}, /* U+110000 */
+        {"\xF5\x80", "\xEF\xBF\xBD\xEF\xBF\xBD"},
+        {"\xE2\x82", "\xEF\xBF\xBD"}, /* cut short: one maximal subpart */
+        {"\xE2\x82\xAC <&>", "\xE2\x82\xAC &lt;&amp;&gt;"},
+    };
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *out = open_memstream(&buf, &len);
+        rep_xml_text(out, cases[i].in);
+        fclose(out);
+        assert_string_equal(buf, cases[i].want);
+        free(buf);
+    }
+}
+
 static void md_escapes_findings_and_lists_what_did_not_run(void **state)
 {
     char *m = report(*state, "md", STAGE_SEV_HIGH);
@@ -249,7 +284,7 @@ static void report_clearance_holds_back_what_is_above_it(void **state)
 {
     struct fx *f = *state;
     const char *formats[] = {"md", "jsonl", "sarif", "junit", "github-review"};
-    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(formats); i++) {
         char *r = report_cleared(f, formats[i], "public", 0);
         assert_null(strstr(r, "fine"));
         assert_null(strstr(r, "minor"));
@@ -279,6 +314,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(junit_counts_failures_errors_and_skipped),
         T(junit_escapes_xml_and_replaces_what_xml_cannot_hold),
+        T(junit_text_replaces_overlongs_and_surrogates),
         T(md_escapes_findings_and_lists_what_did_not_run),
         T(md_under_a_cap_leaves_out_outputs_and_says_so),
         T(sarif_is_incomplete_when_tasks_did_not_finish),

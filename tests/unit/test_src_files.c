@@ -11,6 +11,7 @@
 
 #include "sources/src_files.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -404,7 +405,7 @@ static void src_files_invalid_utf8_is_decoded_with_a_note(void **state)
          NULL},
     };
 #undef R
-    size_t n = sizeof(cases) / sizeof(cases[0]);
+    size_t n = BH_NELEM(cases);
     fresh_root();
     for (size_t i = 0; i < n; i++)
         put(cases[i].name, cases[i].bytes);
@@ -655,7 +656,7 @@ static void src_files_sample_folder_lists_as_the_documents_pipeline_expects(void
         "public/press-release-2024-05.md",
         "public/press-release-2024-09.md",
     };
-    assert_keys(&l, want, sizeof(want) / sizeof(want[0]));
+    assert_keys(&l, want, BH_NELEM(want));
     assert_int_equal(l.n_notes, 2);
     assert_string_equal(why_of(&l, "letters/scan-0042.txt"), "binary: a NUL byte at offset 15");
     assert_non_null(strstr(why_of(&l, "notes/meeting-transcript.txt"), "the cap is 262144"));

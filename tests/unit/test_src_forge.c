@@ -10,6 +10,7 @@
 #include "sources/src_forge.h"
 #include "sources/src_git.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +130,7 @@ static const struct {
 static void malformed_lists_name_the_place_and_what_was_expected(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(bad); i++) {
         struct src_forge_pr *prs = NULL;
         size_t n = 0;
         struct bh_err err = {0};

@@ -14,6 +14,7 @@
 #include "util/bh_err.h"
 #include "util/bh_str.h"
 #include "util/bh_utf8.h"
+#include "util/bh_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -530,7 +531,7 @@ static void src_git_files_line_path_gives_both_paths_of_a_move(void **state)
         {"A\tname -> with arrow", "with arrow", NULL},
         {"D\tgone", "gone", NULL},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         size_t len = 0, old_len = 99;
         const char *old = "x";
         const char *p =

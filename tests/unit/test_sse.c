@@ -15,6 +15,7 @@
 #include "providers/sse.h"
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 
 /* Events are recorded as "name|data" followed by '#'. */
 struct rec {
@@ -132,7 +133,7 @@ static void fixtures_give_the_same_events_in_any_chunking_and_line_ending(void *
 {
     (void)state;
     static const char *const eols[] = {"\n", "\r\n", "\r"};
-    for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(fixtures); i++) {
         for (size_t e = 0; e < 3; e++) {
             char *text = with_eol(fixtures[i].text, eols[e]);
             uint32_t seed = 0x5eed0000u + (uint32_t)(i * 3 + e);
@@ -200,7 +201,7 @@ static const struct cap_case cap_cases[] = {
 static void caps_fail_the_feed_and_stay_failed(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof(cap_cases) / sizeof(cap_cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(cap_cases); i++) {
         const struct cap_case *c = &cap_cases[i];
         struct prov_sse *p = prov_sse_new(c->event_max, c->total_max);
         struct rec r = {.fail_at = 0};

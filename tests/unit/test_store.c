@@ -20,6 +20,7 @@
 
 #include "store/store.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 struct fx {
@@ -636,7 +637,7 @@ static void audit_verify_catches_a_change_to_any_column(void **state)
     int64_t n = 0;
     open_ok(f);
     append_five(f, r);
-    for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(changes); i++) {
         char *sql = bh_xasprintf("UPDATE audit SET %s WHERE seq = 3", changes[i]);
         sqlite3 *h = NULL;
         assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);

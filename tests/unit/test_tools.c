@@ -21,6 +21,7 @@
 #include "sources/src_git.h"
 #include "stages/tools.h"
 #include "util/bh_err.h"
+#include "util/bh_util.h"
 
 #define NPR 6
 
@@ -251,7 +252,7 @@ static void read_file_refuses_paths_outside_the_tree(void **state)
                          "{\"path\":\"./src/main.c\"}",
                          "{\"path\":\"\"}",
                          "{\"path\":\"src//main.c\"}"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(bad); i++) {
         struct stage_tool_result r = call(1, "read_file", bad[i]);
         assert_int_equal(r.status, STAGE_TOOL_MALFORMED);
         assert_int_equal(r.label, PUB); /* it only repeats the call */
@@ -618,7 +619,7 @@ static void malformed_calls_are_results_not_failures(void **state)
          "the arguments of grep must be a JSON object, e.g. {\"pattern\": ...}: "
          "what was sent is not one"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         struct stage_tool_result r = call(1, cases[i].tool, cases[i].args);
         assert_int_equal(r.status, STAGE_TOOL_MALFORMED);
         assert_int_equal(r.label, PUB);

@@ -1,4 +1,5 @@
-/* tests/unit/test_util.c — errors, capped buffers, hashing, suggestions. */
+/* tests/unit/test_util.c — errors, capped buffers, hashing, suggestions,
+ * UTF-8 and the checked JSON layer. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,14 +12,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "util/bh_buf.h"
 #include "util/bh_cidr.h"
 #include "util/bh_err.h"
 #include "util/bh_glob.h"
+#include "util/bh_json.h"
 #include "util/bh_utf8.h"
 #include "util/bh_hash.h"
 #include "util/bh_invariant.h"
 #include "util/bh_str.h"
+#include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
 static void err_format_has_every_known_part(void **state)
@@ -172,7 +177,7 @@ static void glob_matches_segments_stars_and_sets(void **state)
         {"secrets/**/*", "secrets/a", 1},
         {"*", "", 1},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(cases); i++)
         if (bh_glob_match(cases[i].glob, cases[i].path) != cases[i].match)
             fail_msg("glob \"%s\" on \"%s\": expected %d", cases[i].glob, cases[i].path,
                      cases[i].match);
@@ -214,7 +219,7 @@ static void cidr_parses_and_matches_blocks(void **state)
     };
     (void)state;
     struct bh_cidr c;
-    for (size_t i = 0; i < sizeof(parse) / sizeof(parse[0]); i++)
+    for (size_t i = 0; i < BH_NELEM(parse); i++)
         if (bh_cidr_parse(&c, parse[i].block) != parse[i].status)
             fail_msg("bh_cidr_parse(\"%s\") should be %d", parse[i].block, parse[i].status);
     assert_int_equal(bh_cidr_parse(&c, NULL), BH_CIDR_SYNTAX);
@@ -294,7 +299,7 @@ static void utf8_lossy_replaces_maximal_subparts(void **state)
         {"\xF5", "\xEF\xBF\xBD", 1},
         {"", "", 0},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < BH_NELEM(cases); i++) {
         size_t n = strlen(cases[i].in), len = 0, replaced = 0;
         char *got = bh_utf8_lossy_dup(cases[i].in, n, &len, &replaced);
         if (strcmp(got, cases[i].out) != 0 || replaced != cases[i].replaced)
@@ -305,6 +310,63 @@ static void utf8_lossy_replaces_maximal_subparts(void **state)
         free(got);
     }
     assert_int_equal(bh_utf8_invalid_at("ab\xE9", 3), 2);
+}
+
+/* The encoder round-trips through the validator at each length's edges;
+ * the character count skips continuation bytes only. */
+static void utf8_put_and_count_agree_with_the_validator(void **state)
+{
+    (void)state;
+    static const unsigned cps[] = {0x41, 0x7F, 0x80, 0x7FF, 0x800, 0xFFFF, 0x10000, 0x10FFFF};
+    static const size_t lens[] = {1, 1, 2, 2, 3, 3, 4, 4};
+    for (size_t i = 0; i < BH_NELEM(cps); i++) {
+        char out[4];
+        size_t n = bh_utf8_put(out, cps[i]);
+        assert_int_equal(n, lens[i]);
+        assert_int_equal(bh_utf8_valid(out, n), 1);
+        assert_int_equal(bh_utf8_count(out, n), 1);
+        for (size_t k = 1; k < n; k++)
+            assert_true(bh_utf8_cont((unsigned char)out[k]));
+    }
+    assert_int_equal(bh_utf8_count("caf\xC3\xA9 \xE9", 7), 6); /* a stray byte counts once */
+}
+
+/* jansson refuses text that is not UTF-8 by returning NULL or -1; unchecked,
+ * the member just goes missing. bh_json_set reports it and latches it. */
+static void json_set_reports_a_refused_value_and_latches_it(void **state)
+{
+    (void)state;
+    json_t *o = json_object(), *a = json_array();
+    int bad = 0;
+    assert_int_equal(bh_json_set(o, "ok", json_string("fine"), &bad), 0);
+    assert_int_equal(bad, 0);
+    assert_int_equal(bh_json_set(o, "text", json_string("caf\xE9"), &bad), BH_EINVAL);
+    assert_int_equal(bad, 1);
+    assert_null(json_object_get(o, "text"));
+    bad = 0;
+    assert_int_equal(bh_json_set(o, "k\xFF", json_true(), &bad), BH_EINVAL); /* the key */
+    assert_int_equal(bad, 1);
+    assert_int_equal(bh_json_set(o, "after", json_integer(1), &bad), 0);
+    assert_int_equal(bad, 1); /* a later success does not clear it */
+    assert_int_equal(bh_json_push(a, json_string("\xC0\xAF"), NULL), BH_EINVAL);
+    assert_int_equal(bh_json_push(a, json_null(), NULL), 0);
+    assert_int_equal(json_array_size(a), 1);
+    assert_int_equal(bh_json_set(o, "list", a, NULL), 0);
+
+    char *text = bh_json_dump(o, JSON_COMPACT);
+    assert_string_equal(text, "{\"ok\":\"fine\",\"after\":1,\"list\":[null]}");
+    struct bh_buf b;
+    bh_buf_init(&b, strlen(text) + 1);
+    assert_int_equal(bh_json_dump_buf(&b, o, JSON_COMPACT), 0);
+    assert_string_equal(b.data, text);
+    bh_buf_release(&b);
+    bh_buf_init(&b, 8);
+    assert_int_equal(bh_json_dump_buf(&b, o, JSON_COMPACT), BH_ETOOBIG);
+    bh_buf_release(&b);
+    assert_null(bh_json_dump(NULL, 0));
+    assert_int_equal(bh_json_dump_buf(&b, NULL, 0), BH_EINVAL);
+    free(text);
+    json_decref(o);
 }
 
 int main(void)
@@ -322,6 +384,8 @@ int main(void)
         cmocka_unit_test(glob_matches_segments_stars_and_sets),
         cmocka_unit_test(glob_problems_are_named_and_never_match),
         cmocka_unit_test(utf8_lossy_replaces_maximal_subparts),
+        cmocka_unit_test(utf8_put_and_count_agree_with_the_validator),
+        cmocka_unit_test(json_set_reports_a_refused_value_and_latches_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
