@@ -32,11 +32,7 @@ static const char before[] =
     "           a breach (each breach is named: seq, time, stage, endpoint, model, reason)\n";
 
 static const struct cli_opt opts[] = {
-    {.name = "state",
-     .arg = "DIR",
-     .kind = CLI_OPT_STRING,
-     .offset = offsetof(struct audit_args, state),
-     .help = "state database folder (default " CLI_DEFAULT_STATE ")"},
+    CLI_OPT_STATE(struct audit_args, state, CLI_STATE_HELP),
 };
 
 static const struct cli_optset optset =

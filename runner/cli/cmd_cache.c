@@ -43,11 +43,7 @@ static const struct cli_opt opts[] = {
      .kind = CLI_OPT_FLAG,
      .offset = offsetof(struct cache_args, all),
      .help = "prune: every entry"},
-    {.name = "state",
-     .arg = "DIR",
-     .kind = CLI_OPT_STRING,
-     .offset = offsetof(struct cache_args, state),
-     .help = "state database folder (default " CLI_DEFAULT_STATE ")"},
+    CLI_OPT_STATE(struct cache_args, state, CLI_STATE_HELP),
 };
 
 static const struct cli_optset optset =

@@ -75,11 +75,8 @@ static const struct cli_opt opts[] = {
              "stubs, each model's context length and the num_ctx each\n"
              "stage would use (after the graph in text format, the\n"
              "member \"online\" in json, on stderr in dot and md)"},
-    {.name = "state",
-     .arg = "DIR",
-     .kind = CLI_OPT_STRING,
-     .offset = offsetof(struct check_opts, state),
-     .help = "with --online: state folder for the audit (default " CLI_DEFAULT_STATE ")"},
+    CLI_OPT_STATE(struct check_opts, state,
+                  "with --online: state folder for the audit (default " CLI_DEFAULT_STATE ")"),
 };
 
 static const struct cli_optset optset =

@@ -68,11 +68,8 @@ static const struct cli_opt opts[] = {
      .offset = offsetof(struct models_args, preload),
      .help = "load every needed model on local endpoints (keep_alive 10m)"},
     CLI_OPT_ENDPOINT(struct models_args, ov, "use URL for endpoint NAME"),
-    {.name = "state",
-     .arg = "DIR",
-     .kind = CLI_OPT_STRING,
-     .offset = offsetof(struct models_args, state),
-     .help = "state database folder for the audit (default " CLI_DEFAULT_STATE ")"},
+    CLI_OPT_STATE(struct models_args, state,
+                  "state database folder for the audit (default " CLI_DEFAULT_STATE ")"),
 };
 
 static const struct cli_optset optset =

@@ -25,11 +25,7 @@ static const char before[] =
     "stages whose output format is findings.\n";
 
 static const struct cli_opt opts[] = {
-    {.name = "state",
-     .arg = "DIR",
-     .kind = CLI_OPT_STRING,
-     .offset = offsetof(struct report_args, state),
-     .help = "state database folder (default " CLI_DEFAULT_STATE ")"},
+    CLI_OPT_STATE(struct report_args, state, CLI_STATE_HELP),
     {.name = "format",
      .arg = "FMT",
      .kind = CLI_OPT_ENUM,

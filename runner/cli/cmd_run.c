@@ -65,11 +65,7 @@ static const char *const orders[] = {"model", "naive", NULL};
 
 static const struct cli_opt opts[] = {
     CLI_SOURCE_OPTS(struct run_args, src),
-    {.name = "state",
-     .arg = "DIR",
-     .kind = CLI_OPT_STRING,
-     .offset = offsetof(struct run_args, state),
-     .help = "state database folder (default " CLI_DEFAULT_STATE ")"},
+    CLI_OPT_STATE(struct run_args, state, CLI_STATE_HELP),
     CLI_OPT_ENDPOINT(struct run_args, ov, "use URL for endpoint NAME"),
     {.name = "fresh",
      .kind = CLI_OPT_FLAG,

@@ -28,11 +28,7 @@ static const char before[] =
     "totals. Works while the run goes on (from another terminal) and after it.\n";
 
 static const struct cli_opt opts[] = {
-    {.name = "state",
-     .arg = "DIR",
-     .kind = CLI_OPT_STRING,
-     .offset = offsetof(struct status_args, state),
-     .help = "state database folder (default " CLI_DEFAULT_STATE ")"},
+    CLI_OPT_STATE(struct status_args, state, CLI_STATE_HELP),
     CLI_OPT_RUN(struct status_args, run),
 };
 

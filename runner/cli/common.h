@@ -173,6 +173,14 @@ char *cli_source_identity(const struct cli_source *src);
 /* "4096", "512K", "4M" as bytes; 0 when malformed (or 0). */
 size_t cli_parse_size(const char *s);
 
+/* The --state row: type is the args struct, member its const char *. */
+#define CLI_OPT_STATE(type, member, text)                                                          \
+    {                                                                                              \
+        .name = "state", .arg = "DIR", .kind = CLI_OPT_STRING, .offset = offsetof(type, member),   \
+        .help = text                                                                               \
+    }
+#define CLI_STATE_HELP "state database folder (default " CLI_DEFAULT_STATE ")"
+
 /* The --run row of report and status: a run number into a long long. */
 #define CLI_OPT_RUN(type, member)                                                                  \
     {                                                                                              \
