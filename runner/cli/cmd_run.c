@@ -41,7 +41,8 @@ struct run_args {
     int fail_on;           /* --fail-on: a severity, or -1 */
     int no_cache;          /* --no-cache: the response cache is neither read nor written */
     int quiet;             /* --quiet: no progress display */
-    const char *order;     /* --order: "model" or "naive" (ENG_ORDER_*) */
+    const char *order_arg; /* --order: "model" or "naive" */
+    int order;             /* ENG_ORDER_* */
     const char *clearance; /* --clearance: what outputs and annotations may show; NULL all */
 };
 
@@ -96,7 +97,7 @@ static const struct cli_opt opts[] = {
     {.name = "order",
      .arg = "ORDER",
      .kind = CLI_OPT_ENUM,
-     .offset = offsetof(struct run_args, order),
+     .offset = offsetof(struct run_args, order_arg),
      .what = "order",
      .values = orders,
      .help = "model (default: see README) or naive: one task at a time, pull\n"
@@ -115,7 +116,7 @@ static const struct cli_optset optset =
 static int parse(int argc, char **argv, struct run_args *a)
 {
     *a = (struct run_args){
-        .state = CLI_DEFAULT_STATE, .src = CLI_SOURCE_INIT, .fail_on = -1, .order = "model"};
+        .state = CLI_DEFAULT_STATE, .src = CLI_SOURCE_INIT, .fail_on = -1, .order_arg = "model"};
     int first = 0;
     int code = cli_opts_parse(&optset, argc, argv, a, &first);
     if (code)
@@ -123,6 +124,7 @@ static int parse(int argc, char **argv, struct run_args *a)
     if (first + 1 != argc)
         return cli_usage_error("run", "expected one PIPELINE file");
     a->pipeline = argv[first];
+    a->order = strcmp(a->order_arg, "naive") == 0 ? ENG_ORDER_NAIVE : ENG_ORDER_MODEL;
     return cli_source_check(&a->src, "run");
 }
 
@@ -385,8 +387,7 @@ static int run_job(struct job *jp)
                           .kind = &stage_kind,
                           .verbose = j.a.verbose,
                           .no_cache = j.a.no_cache,
-                          .order =
-                              strcmp(j.a.order, "naive") == 0 ? ENG_ORDER_NAIVE : ENG_ORDER_MODEL,
+                          .order = j.a.order,
                           .progress = pr ? cli_progress_update : NULL,
                           .say = pr ? cli_progress_say : NULL,
                           .ud = pr};
