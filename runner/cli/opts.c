@@ -152,14 +152,17 @@ int cli_opts_parse(const struct cli_optset *set, int argc, char **argv, void *ar
     optind = 1;
     while (code == 0 && (c = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
         const struct cli_opt *o = row_find(set, c);
-        if (c == 'h')
-            cli_opts_help(set, stdout), code = -1;
-        else if (c == KEY_LIST)
-            list_print(set), code = -1;
-        else if (!o)
+        if (c == 'h' || c == KEY_LIST) {
+            if (c == 'h')
+                cli_opts_help(set, stdout);
+            else
+                list_print(set);
+            code = -1;
+        } else if (!o) {
             code = cli_usage_error(set->cmd, "unknown option");
-        else
+        } else {
             code = row_take(set, o, args, optarg);
+        }
     }
     free(longs);
     free(shorts);
