@@ -23,6 +23,12 @@ int cli_fail_on_parse(const char *cmd, const char *arg, int *out)
     return 0;
 }
 
+int cli_fail_on_take(void *field, int key, const char *cmd, const char *arg)
+{
+    (void)key;
+    return cli_fail_on_parse(cmd, arg, field) ? CLI_EXIT_USAGE : 0;
+}
+
 int cli_in_github_actions(void)
 {
     const char *v = getenv("GITHUB_ACTIONS");

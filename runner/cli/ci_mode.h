@@ -10,6 +10,15 @@ struct store;
 /* --fail-on SEVERITY: *out is the severity (enum stage_severity). Returns 0,
  * or a usage error (exit 2) naming the valid severities. */
 int cli_fail_on_parse(const char *cmd, const char *arg, int *out);
+/* cli_fail_on_parse as an option row's take (field is the int). */
+int cli_fail_on_take(void *field, int key, const char *cmd, const char *arg);
+
+/* The --fail-on row of run and report: type is the args struct, member its int. */
+#define CLI_OPT_FAIL_ON(type, member, text)                                                        \
+    {                                                                                              \
+        .name = "fail-on", .arg = "SEVERITY", .kind = CLI_OPT_FUNC,                                \
+        .offset = offsetof(type, member), .take = cli_fail_on_take, .help = text                   \
+    }
 
 /* The exit code of run_id as its tasks and findings stand: 3 when a task
  * was withheld by policy, else 4 when one failed, did not finish or left

@@ -3,7 +3,7 @@
  * recomputes the chain and fails (exit 3) when it was altered, when an
  * allowed record exceeded its clearance, or when the log holds a breach
  * record, each of which it names on stdout. */
-#include <getopt.h>
+#include <stddef.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/opts.h"
 #include "egress/egress.h"
 #include "store/store.h"
 #include "util/bh_err.h"
@@ -18,9 +19,11 @@
 #include "util/bh_utf8.h"
 #include "util/bh_util.h"
 
-static const char help[] =
-    "usage: bulkhead audit show|verify [--state DIR]\n"
-    "\n"
+struct audit_args {
+    const char *state;
+};
+
+static const char before[] =
     "  show     one JSON object per audit record (every egress attempt, allowed or\n"
     "           refused: time, run, item, stage, endpoint, locality, model, label,\n"
     "           clearance, decision, reason, SHA-256 and size of the payload)\n"
@@ -28,15 +31,14 @@ static const char help[] =
     "           run's labels and look for breach records (evidence that data went where\n"
     "           it should not have, e.g. a local model's reply said it was forwarded);\n"
     "           exit 3 when a record was altered or removed, exceeds its clearance, or is\n"
-    "           a breach (each breach is named: seq, time, stage, endpoint, model, reason)\n"
-    "\n"
-    "  --state DIR   state database folder (default " CLI_DEFAULT_STATE ")\n";
+    "           a breach (each breach is named: seq, time, stage, endpoint, model, reason)\n";
 
-static const struct option longopts[] = {
-    {"state", required_argument, NULL, 's'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+static const struct cli_opt opts[] = {
+    CLI_OPT_STATE(struct audit_args, state, CLI_STATE_HELP),
 };
+
+static const struct cli_optset optset =
+    CLI_OPTSET("audit", "show|verify [options]", before, NULL, opts);
 
 static const char *str(const char *s)
 {
@@ -126,24 +128,17 @@ static int verify(struct store *s, struct bh_err *err)
 
 int cmd_audit(int argc, char **argv)
 {
-    const char *state = CLI_DEFAULT_STATE;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(help, stdout);
-            return CLI_EXIT_OK;
-        }
-        if (c != 's')
-            return cli_usage_error("audit", "unknown option");
-        state = optarg;
-    }
-    if (optind + 1 != argc || (strcmp(argv[optind], "show") && strcmp(argv[optind], "verify")))
+    struct audit_args a = {.state = CLI_DEFAULT_STATE};
+    int first = 0;
+    int code = cli_opts_parse(&optset, argc, argv, &a, &first);
+    if (code)
+        return code < 0 ? CLI_EXIT_OK : code;
+    if (first + 1 != argc || (strcmp(argv[first], "show") && strcmp(argv[first], "verify")))
         return cli_usage_error("audit", "expected 'show' or 'verify'");
     struct bh_err err = {0};
     struct store *s = NULL;
-    int rc = cli_state_open(&s, state, &err);
-    if (rc == 0 && argv[optind][0] == 's')
+    int rc = cli_state_open(&s, a.state, &err);
+    if (rc == 0 && argv[first][0] == 's')
         rc = store_audit_each(s, show_one, &err, &err);
     else if (rc == 0)
         rc = verify(s, &err);

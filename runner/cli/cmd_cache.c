@@ -3,7 +3,7 @@
  * reply nobody asked for in a month is unlikely to be asked for again). The
  * file does not shrink by itself: SQLite reuses the freed pages for the next
  * replies. */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,38 +11,44 @@
 
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/opts.h"
 #include "store/cache.h"
 #include "store/store.h"
 #include "util/bh_err.h"
 
-static const char help[] =
-    "usage: bulkhead cache stats [--state DIR]\n"
-    "       bulkhead cache prune (--older-than DAYS | --all) [--state DIR]\n"
-    "\n"
+struct cache_args {
+    const char *state, *action;
+    long long days; /* --older-than, -1 when not given */
+    int all;
+};
+
+static const char before[] =
     "The response cache keeps every model reply of `bulkhead run` under the hash of\n"
     "its request (endpoint, model, messages, options, format): the same request\n"
     "again is answered without a model call.\n"
     "\n"
     "  stats              entries, bytes of the replies and as stored (zstd), hits\n"
-    "  prune              remove entries\n"
-    "  --older-than DAYS  prune: the entries not used in the last DAYS days\n"
-    "  --all              prune: every entry\n"
-    "  --state DIR        state database folder (default " CLI_DEFAULT_STATE ")\n"
-    "  --help             this text\n";
+    "  prune              remove entries\n";
 
-static const struct option longopts[] = {
-    {"state", required_argument, NULL, 's'},
-    {"older-than", required_argument, NULL, 'o'},
-    {"all", no_argument, NULL, 'a'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+static const struct cli_opt opts[] = {
+    {.name = "older-than",
+     .arg = "DAYS",
+     .kind = CLI_OPT_INT,
+     .offset = offsetof(struct cache_args, days),
+     .min = 0,
+     .max = 100000,
+     .what = "a number of days such as 30",
+     .help = "prune: the entries not used in the last DAYS days"},
+    {.name = "all",
+     .kind = CLI_OPT_FLAG,
+     .offset = offsetof(struct cache_args, all),
+     .help = "prune: every entry"},
+    CLI_OPT_STATE(struct cache_args, state, CLI_STATE_HELP),
 };
 
-struct cache_args {
-    const char *state, *action;
-    int days; /* --older-than, -1 when not given */
-    int all;
-};
+static const struct cli_optset optset =
+    CLI_OPTSET("cache", "stats [--state DIR]\nprune (--older-than DAYS | --all) [--state DIR]",
+               before, NULL, opts);
 
 /* "1.2 MiB", "310 KiB", "12 B". */
 static const char *human(int64_t n, char *buf, size_t size)
@@ -82,7 +88,7 @@ static int prune(struct store *s, const struct cache_args *a, struct bh_err *err
 {
     int64_t removed = 0;
     struct store_cache_stats st;
-    int rc = store_cache_prune(s, a->all ? -1 : a->days, &removed, err);
+    int rc = store_cache_prune(s, a->all ? -1 : (int)a->days, &removed, err);
     if (rc == 0)
         rc = store_cache_stats(s, &st, err);
     if (rc)
@@ -91,7 +97,7 @@ static int prune(struct store *s, const struct cache_args *a, struct bh_err *err
         printf("removed %lld entries: the response cache is empty\n", (long long)removed);
     else
         printf("removed %lld entries not used in the last %d days (%lld left)\n",
-               (long long)removed, a->days, (long long)st.entries);
+               (long long)removed, (int)a->days, (long long)st.entries);
     return 0;
 }
 
@@ -99,30 +105,13 @@ static int prune(struct store *s, const struct cache_args *a, struct bh_err *err
 static int parse(int argc, char **argv, struct cache_args *a)
 {
     *a = (struct cache_args){.state = CLI_DEFAULT_STATE, .days = -1};
-    int c;
-    char *end = NULL;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'h': fputs(help, stdout); return -1;
-        case 's': a->state = optarg; break;
-        case 'a': a->all = 1; break;
-        case 'o': {
-            long v = strtol(optarg, &end, 10);
-            if (end == optarg || *end || v < 0 || v > 100000)
-                return cli_usage_error("cache",
-                                       "--older-than takes a number of days such as "
-                                       "30, got '%s'",
-                                       optarg);
-            a->days = (int)v;
-            break;
-        }
-        default: return cli_usage_error("cache", "unknown option");
-        }
-    }
-    if (optind + 1 != argc || (strcmp(argv[optind], "stats") && strcmp(argv[optind], "prune")))
+    int first = 0;
+    int code = cli_opts_parse(&optset, argc, argv, a, &first);
+    if (code)
+        return code;
+    if (first + 1 != argc || (strcmp(argv[first], "stats") && strcmp(argv[first], "prune")))
         return cli_usage_error("cache", "expected 'stats' or 'prune'");
-    a->action = argv[optind];
+    a->action = argv[first];
     if (a->action[0] == 'p' && (a->all == (a->days >= 0)))
         return cli_usage_error("cache", "prune takes either --older-than DAYS or --all");
     if (a->action[0] == 's' && (a->all || a->days >= 0))

@@ -5,7 +5,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* open_memstream */
 #endif
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +15,7 @@
 #include "cli/check_online.h"
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/opts.h"
 #include "cli/survey.h"
 #include "egress/egress.h"
 #include "pipeline/pipeline.h"
@@ -24,10 +25,14 @@
 #include "util/bh_json.h"
 #include "util/bh_xmalloc.h"
 
-static const char help[] =
-    "usage: bulkhead check PIPELINE [--format text|json|dot|md] [--endpoint NAME=URL]...\n"
-    "                      [--online [--state DIR]]\n"
-    "\n"
+/* What the command line says; check_args is what the check needs of it. */
+struct check_opts {
+    const char *format, *state; /* state: NULL when not given */
+    int online;
+    struct cli_overrides ov;
+};
+
+static const char before[] =
     "Validates PIPELINE, verifies the locality of every endpoint (a host must\n"
     "resolve only to loopback, to networks named by trusted_networks or\n"
     "BULKHEAD_TRUSTED_NETWORKS, or to trusted_hosts to count as local), and proves\n"
@@ -36,21 +41,9 @@ static const char help[] =
     "endpoint, locality and why, clearance and where it comes from, on_sensitive and\n"
     "declassify, and per input both bounds of its label (declared, and with what\n"
     "content detectors could find) and where they come from; notes say what\n"
-    "on_sensitive does at run time when a detector hit goes above a clearance.\n"
-    "\n"
-    "  --format FORMAT      text (default), json (schema in pipelines/README.md),\n"
-    "                       dot (Graphviz) or md (a data-flow statement for review)\n"
-    "  --endpoint NAME=URL  use URL for endpoint NAME (as 'run' would)\n"
-    "  --online             also ask the server of each local Ollama endpoint, through\n"
-    "                       the gate (audited): reachable, version, how it enforces\n"
-    "                       local-only, the needed models present or missing, cloud\n"
-    "                       stubs, each model's context length and the num_ctx each\n"
-    "                       stage would use (after the graph in text format, the\n"
-    "                       member \"online\" in json, on stderr in dot and md)\n"
-    "  --state DIR          with --online: state folder for the audit (default " CLI_DEFAULT_STATE
-    ")\n"
-    "  --help               this text\n"
-    "\n"
+    "on_sensitive does at run time when a detector hit goes above a clearance.\n";
+
+static const char after[] =
     "exit: 0 the pipeline passes, 2 the file is invalid, 3 a stage is refused (every\n"
     "item would be above its clearance under on_sensitive fail, a granted tool\n"
     "returns data above it, its reroute does not go toward more privacy, it is\n"
@@ -58,11 +51,37 @@ static const char help[] =
     "its endpoint's server does not enforce what enforce_local \"require\" asks),\n"
     "4 with --online: an endpoint is unreachable or a needed model is missing\n";
 
-static const struct option longopts[] = {
-    {"endpoint", required_argument, NULL, 'e'}, {"format", required_argument, NULL, 'f'},
-    {"online", no_argument, NULL, 'o'},         {"state", required_argument, NULL, 's'},
-    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+static int format_known(const char *name)
+{
+    return pol_format_find(name) >= 0;
+}
+
+static const struct cli_opt opts[] = {
+    {.name = "format",
+     .arg = "FORMAT",
+     .kind = CLI_OPT_ENUM,
+     .offset = offsetof(struct check_opts, format),
+     .what = "format",
+     .known = format_known,
+     .list = pol_format_names,
+     .help = "text (default), json (schema in pipelines/README.md),\n"
+             "dot (Graphviz) or md (a data-flow statement for review)"},
+    CLI_OPT_ENDPOINT(struct check_opts, ov, "use URL for endpoint NAME (as 'run' would)"),
+    {.name = "online",
+     .kind = CLI_OPT_FLAG,
+     .offset = offsetof(struct check_opts, online),
+     .help = "also ask the server of each local Ollama endpoint, through\n"
+             "the gate (audited): reachable, version, how it enforces\n"
+             "local-only, the needed models present or missing, cloud\n"
+             "stubs, each model's context length and the num_ctx each\n"
+             "stage would use (after the graph in text format, the\n"
+             "member \"online\" in json, on stderr in dot and md)"},
+    CLI_OPT_STATE(struct check_opts, state,
+                  "with --online: state folder for the audit (default " CLI_DEFAULT_STATE ")"),
 };
+
+static const struct cli_optset optset =
+    CLI_OPTSET("check", "PIPELINE [options]", before, after, opts);
 
 /* One line on stderr per refused stage, with the file position and a next step. */
 static void refusals_print(const struct pipeline *p, const struct pol_graph *g)
@@ -207,39 +226,23 @@ static int check_pipeline(const struct pipeline *p, const struct check_args *a)
 
 int cmd_check(int argc, char **argv)
 {
-    struct cli_overrides ov = {0};
-    struct check_args a = {.fmt = POL_FORMAT_TEXT, .state = CLI_DEFAULT_STATE};
-    int c, fmt = POL_FORMAT_TEXT, state_given = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(help, stdout);
-            return CLI_EXIT_OK;
-        }
-        if (c == 'f' && (fmt = pol_format_find(optarg)) < 0)
-            return cli_usage_error("check", "unknown format '%s' (known: %s)", optarg,
-                                   pol_format_names());
-        if (c == 'e' && cli_overrides_add(&ov, "check", optarg))
-            return CLI_EXIT_USAGE; /* it said why */
-        if (c == 'o')
-            a.online = 1;
-        if (c == 's') {
-            a.state = optarg;
-            state_given = 1;
-        }
-        if (!strchr("efos", c))
-            return cli_usage_error("check", "bad option");
-    }
-    if (optind + 1 != argc)
+    struct check_opts o = {.format = "text"};
+    int first = 0;
+    int code = cli_opts_parse(&optset, argc, argv, &o, &first);
+    if (code)
+        return code < 0 ? CLI_EXIT_OK : code;
+    if (first + 1 != argc)
         return cli_usage_error("check", "expected one PIPELINE file");
-    if (state_given && !a.online)
+    if (o.state && !o.online)
         return cli_usage_error("check", "--state is for --online (check alone writes nothing)");
-    a.fmt = (enum pol_format)fmt;
+    struct check_args a = {.fmt = (enum pol_format)pol_format_find(o.format),
+                           .online = o.online,
+                           .state = o.state ? o.state : CLI_DEFAULT_STATE};
     struct bh_err err = {0};
     struct pipeline *p = NULL;
-    if (cli_pipeline_load(&p, argv[optind], &ov, &err))
+    if (cli_pipeline_load(&p, argv[first], &o.ov, &err))
         return cli_fail(&err);
-    int code = check_pipeline(p, &a);
+    code = check_pipeline(p, &a);
     pipe_free(p);
     return code;
 }

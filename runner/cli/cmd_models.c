@@ -11,7 +11,7 @@
  * duplicated, on the next call), with the pipeline's labels so that
  * `audit verify` can check its records. The table goes to stdout; progress
  * and errors to stderr. */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +19,7 @@
 
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/opts.h"
 #include "cli/models_probe.h"
 #include "cli/survey.h"
 #include "egress/egress.h"
@@ -31,9 +32,13 @@
 #include "util/bh_err.h"
 #include "util/bh_xmalloc.h"
 
-static const char help[] =
-    "usage: bulkhead models PIPELINE [--pull] [--preload] [--endpoint NAME=URL]... [--state DIR]\n"
-    "\n"
+struct models_args {
+    const char *pipeline, *state;
+    struct cli_overrides ov;
+    int pull, preload;
+};
+
+static const char before[] =
     "For each Ollama endpoint of PIPELINE, lists the models its stages need: present\n"
     "or missing on the server (/api/tags), loaded or not (/api/ps), and whether the\n"
     "server only holds a cloud stub that forwards requests to a remote host; then,\n"
@@ -44,31 +49,31 @@ static const char help[] =
     "model listed, or the one model a llama.cpp server serves, and its context\n"
     "length); a cloud one is not asked. An endpoint declared \"ollama\" whose server\n"
     "answers only like an OpenAI one is named (exit 2). Every request passes the\n"
-    "egress gate and is audited (in a run keyed \"models:<pipeline hash>\").\n"
-    "\n"
-    "  --pull               pull missing models on local endpoints, with progress\n"
-    "  --preload            load every needed model on local endpoints (keep_alive 10m)\n"
-    "  --endpoint NAME=URL  use URL for endpoint NAME\n"
-    "  --state DIR          state database folder for the audit (default " CLI_DEFAULT_STATE ")\n"
-    "  --help               this text\n"
-    "\n"
+    "egress gate and is audited (in a run keyed \"models:<pipeline hash>\").\n";
+
+static const char after[] =
     "exit: 0 every needed model is present, 2 usage or configuration error (an\n"
     "endpoint's provider is not its server's dialect), 3 a\n"
     "server does not enforce what enforce_local \"require\" asks, or the gate refused\n"
     "to ask an endpoint, 4 a model is missing, an endpoint is unreachable, or a pull\n"
     "or preload failed\n";
 
-static const struct option longopts[] = {
-    {"pull", no_argument, NULL, 'p'},           {"preload", no_argument, NULL, 'l'},
-    {"endpoint", required_argument, NULL, 'e'}, {"state", required_argument, NULL, 's'},
-    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+static const struct cli_opt opts[] = {
+    {.name = "pull",
+     .kind = CLI_OPT_FLAG,
+     .offset = offsetof(struct models_args, pull),
+     .help = "pull missing models on local endpoints, with progress"},
+    {.name = "preload",
+     .kind = CLI_OPT_FLAG,
+     .offset = offsetof(struct models_args, preload),
+     .help = "load every needed model on local endpoints (keep_alive 10m)"},
+    CLI_OPT_ENDPOINT(struct models_args, ov, "use URL for endpoint NAME"),
+    CLI_OPT_STATE(struct models_args, state,
+                  "state database folder for the audit (default " CLI_DEFAULT_STATE ")"),
 };
 
-struct models_args {
-    const char *pipeline, *state;
-    struct cli_overrides ov;
-    int pull, preload;
-};
+static const struct cli_optset optset =
+    CLI_OPTSET("models", "PIPELINE [options]", before, after, opts);
 
 struct ctx {
     struct models_args a;
@@ -91,24 +96,13 @@ struct row {
 static int parse(int argc, char **argv, struct models_args *a)
 {
     *a = (struct models_args){.state = CLI_DEFAULT_STATE};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'h': fputs(help, stdout); return -1;
-        case 'p': a->pull = 1; break;
-        case 'l': a->preload = 1; break;
-        case 's': a->state = optarg; break;
-        case 'e':
-            if (cli_overrides_add(&a->ov, "models", optarg))
-                return CLI_EXIT_USAGE;
-            break;
-        default: return cli_usage_error("models", "unknown option");
-        }
-    }
-    if (optind + 1 != argc)
+    int first = 0;
+    int code = cli_opts_parse(&optset, argc, argv, a, &first);
+    if (code)
+        return code;
+    if (first + 1 != argc)
         return cli_usage_error("models", "expected one PIPELINE file");
-    a->pipeline = argv[optind];
+    a->pipeline = argv[first];
     return 0;
 }
 

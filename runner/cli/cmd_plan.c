@@ -3,7 +3,7 @@
  * given the item's actual data (path rules and detectors applied) and what
  * the gate would do with it. Reads the source and resolves the endpoints;
  * calls no model and sends nothing. */
-#include <getopt.h>
+#include <stddef.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/opts.h"
 #include "egress/egress.h"
 #include "pipeline/pipeline.h"
 #include "policy/label.h"
@@ -21,13 +22,14 @@
 #include "util/bh_json.h"
 #include "util/bh_xmalloc.h"
 
-static const char help[] =
-    "usage: bulkhead plan PIPELINE (--repo DIR [--pulls GLOB... [--exclude GLOB]... |\n"
-    "                              --range BASE..HEAD | --pulls-from FILE [--skip-drafts]]\n"
-    "                              [--base REV] [--keep-empty]\n"
-    "                              [--max-diff SIZE] | --docs DIR) [--format text|json]\n"
-    "                              [--endpoint NAME=URL]...\n"
-    "\n"
+struct plan_args {
+    const char *pipeline;
+    struct cli_source src;
+    const char *format; /* --format: text or json */
+    struct cli_overrides ov;
+};
+
+static const char before[] =
     "Lists the work items PIPELINE would process and, per item, each task with the\n"
     "label its prompt would carry with the item's actual data (source labels, path\n"
     "rules and content detectors applied) and what the egress gate would do:\n"
@@ -38,66 +40,42 @@ static const char help[] =
     "counted), is marked \"too large\": the run would fail it. Calls no model and\n"
     "sends nothing.\n"
     "\n"
-    "  --repo DIR, --pulls GLOB (repeatable), --exclude GLOB (repeatable), --keep-empty,\n"
-    "  --base REV, --range BASE..HEAD, --pulls-from FILE, --skip-drafts, --max-diff SIZE,\n"
-    "  --docs DIR\n"
-    "                       the work items, as for 'bulkhead run'. Pull requests whose\n"
-    "                       diff is empty are skipped with a note (unless --keep-empty);\n"
-    "                       one that cannot be read is listed with its content fields\n"
-    "                       unscanned and the reason\n"
-    "  --format FORMAT      text (default) or json\n"
-    "  --endpoint NAME=URL  use URL for endpoint NAME (as 'run' would)\n"
-    "\n"
+    "The work items are chosen as for 'bulkhead run'. Pull requests whose diff is\n"
+    "empty are skipped with a note (unless --keep-empty); one that cannot be read is\n"
+    "listed with its content fields unscanned and the reason.\n";
+
+static const char after[] =
     "exit: 0 nothing would be refused or fail, 2 a usage or configuration error, 3 some\n"
     "task would be refused, 4 none would be refused but some task is too large for\n"
     "its context window\n";
 
-static const struct option longopts[] = {
-    {"repo", required_argument, NULL, 'r'},   {"pulls", required_argument, NULL, 'p'},
-    {"base", required_argument, NULL, 'b'},   {"max-diff", required_argument, NULL, 'm'},
-    {"format", required_argument, NULL, 'f'}, {"endpoint", required_argument, NULL, 'e'},
-    {"docs", required_argument, NULL, 'd'},   {"range", required_argument, NULL, 'g'},
-    {"help", no_argument, NULL, 'h'},         {"pulls-from", required_argument, NULL, 'P'},
-    {"skip-drafts", no_argument, NULL, 'D'},  {"exclude", required_argument, NULL, 'x'},
-    {"keep-empty", no_argument, NULL, 'K'},   {NULL, 0, NULL, 0},
+static const char *const formats[] = {"text", "json", NULL};
+
+static const struct cli_opt opts[] = {
+    CLI_SOURCE_OPTS(struct plan_args, src),
+    {.name = "format",
+     .arg = "FORMAT",
+     .kind = CLI_OPT_ENUM,
+     .offset = offsetof(struct plan_args, format),
+     .what = "format",
+     .values = formats,
+     .help = "text (default) or json"},
+    CLI_OPT_ENDPOINT(struct plan_args, ov, "use URL for endpoint NAME (as 'run' would)"),
 };
 
-struct plan_args {
-    const char *pipeline;
-    struct cli_source src;
-    int json;
-    struct cli_overrides ov;
-};
+static const struct cli_optset optset =
+    CLI_OPTSET("plan", "PIPELINE (--repo DIR | --docs DIR) [options]", before, after, opts);
 
 static int parse(int argc, char **argv, struct plan_args *a)
 {
-    *a = (struct plan_args){.src = CLI_SOURCE_INIT};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        int taken = cli_source_option(&a->src, "plan", c, optarg);
-        if (taken != 1) {
-            if (taken)
-                return taken;
-            continue;
-        }
-        switch (c) {
-        case 'h': fputs(help, stdout); return -1;
-        case 'f':
-            if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0)
-                return cli_usage_error("plan", "unknown format '%s' (known: text, json)", optarg);
-            a->json = strcmp(optarg, "json") == 0;
-            break;
-        case 'e':
-            if (cli_overrides_add(&a->ov, "plan", optarg))
-                return CLI_EXIT_USAGE;
-            break;
-        default: return cli_usage_error("plan", "unknown option");
-        }
-    }
-    if (optind + 1 != argc)
+    *a = (struct plan_args){.src = CLI_SOURCE_INIT, .format = "text"};
+    int first = 0;
+    int code = cli_opts_parse(&optset, argc, argv, a, &first);
+    if (code)
+        return code;
+    if (first + 1 != argc)
         return cli_usage_error("plan", "expected one PIPELINE file");
-    a->pipeline = argv[optind];
+    a->pipeline = argv[first];
     return cli_source_check(&a->src, "plan");
 }
 
@@ -328,7 +306,7 @@ static int plan_run(const struct plan_args *a, struct pipeline *p, struct bh_err
         rc = cli_items_load(&a->src, p, &pl.items, &pl.n_items, err);
     if (rc == 0)
         rc = plan_all(&pl, err);
-    if (rc == 0 && a->json)
+    if (rc == 0 && strcmp(a->format, "json") == 0)
         rc = json_print(&pl, err);
     else if (rc == 0)
         text_print(&pl);

@@ -4,9 +4,9 @@
  * the flow over what the gate verified, and hands the tasks to the engine.
  * The run's identity is a hash of the pipeline, the repository, the options
  * and every item's version, so the same command after a crash resumes. */
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +14,7 @@
 #include "cli/ci_mode.h"
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/opts.h"
 #include "cli/models_probe.h"
 #include "cli/survey.h"
 #include "cli/progress.h"
@@ -31,85 +32,6 @@
 #include "util/bh_hash.h"
 #include "util/bh_xmalloc.h"
 
-static const char help[] =
-    "usage: bulkhead run PIPELINE (--repo DIR | --docs DIR) [options]\n"
-    "\n"
-    "Runs every stage of PIPELINE over the pull requests of the git repository DIR\n"
-    "(source kind git) or the documents under DIR (source kind files).\n"
-    "Each request passes the egress gate: data above a stage's clearance is never\n"
-    "sent. Finished tasks are kept in the state database; running the same command\n"
-    "again resumes an interrupted run without redoing finished work.\n"
-    "\n"
-    "  --repo DIR           the repository (source kind git)\n"
-    "  --docs DIR           the folder of documents (source kind files)\n"
-    "  --pulls GLOB         refs to review (default refs/pull/*/head); give it again to\n"
-    "                       add globs (a ref matching several is reviewed once)\n"
-    "  --exclude GLOB       leave out the refs matching GLOB ('*' also matches '/');\n"
-    "                       repeatable\n"
-    "  --keep-empty         review pull requests whose diff against the base is empty\n"
-    "                       (by default skipped with a note: the forge keeps the heads\n"
-    "                       of merged pull requests)\n"
-    "  --range BASE..HEAD   instead of --pulls: one item, the change from BASE to HEAD\n"
-    "                       (a CI job's pull request; --repo defaults to .)\n"
-    "  --pulls-from FILE    instead of --pulls: the open pull requests FILE lists (the\n"
-    "                       JSON of 'gh pr list --json ...' or of GitLab's merge request\n"
-    "                       list), each at its head commit; gives pr.body, pr.author,\n"
-    "                       pr.labels, pr.draft (see README)\n"
-    "  --skip-drafts        with --pulls-from: leave draft pull requests out\n"
-    "  --base REF           what the pull requests merge into (default main; with\n"
-    "                       --pulls-from, each pull request's own base branch)\n"
-    "  --state DIR          state database folder (default " CLI_DEFAULT_STATE ")\n"
-    "  --max-diff SIZE      cap on one pull request's diff (bytes, or with K or M;\n"
-    "                       default 4M): a larger diff fails the tasks that read it\n"
-    "  --endpoint NAME=URL  use URL for endpoint NAME\n"
-    "  --fresh              start over: do every task again, even when an earlier run of\n"
-    "                       the same command finished it (that run stays in the state);\n"
-    "                       requests the response cache holds are answered from it\n"
-    "  --no-cache           neither read nor write the response cache: every request goes\n"
-    "                       to its model, and no reply is kept\n"
-    "  --fail-on SEVERITY   exit 1 when a finding is at or above SEVERITY (info, low,\n"
-    "                       medium, high, critical)\n"
-    "  --clearance LABEL    the pipeline's outputs and the GitHub annotations hold only\n"
-    "                       task outputs labelled LABEL or lower (see report --help):\n"
-    "                       for CI, where both leave the machine\n"
-    "  --quiet              no progress display\n"
-    "  --order naive        one task at a time, pull request by pull request: a\n"
-    "                       baseline for benchmarks (default: model, see README)\n"
-    "  --verbose            a line per finished task\n"
-    "  --help               this text\n"
-    "\n"
-    "With GITHUB_ACTIONS=true, each finding is also printed on stdout as a GitHub\n"
-    "annotation (::error file=...,line=...::...).\n"
-    "\n"
-    "exit: 0 every task done, 1 a finding at or above --fail-on, 2 usage or\n"
-    "configuration error, 3 a policy refusal happened, 4 some tasks failed (a pull\n"
-    "request that cannot be read, e.g. one sharing no history with the base, fails\n"
-    "its own tasks with the reason; the others run)\n";
-
-static const struct option longopts[] = {
-    {"repo", required_argument, NULL, 'r'},
-    {"pulls", required_argument, NULL, 'p'},
-    {"base", required_argument, NULL, 'b'},
-    {"state", required_argument, NULL, 's'},
-    {"endpoint", required_argument, NULL, 'e'},
-    {"verbose", no_argument, NULL, 'v'},
-    {"max-diff", required_argument, NULL, 'm'},
-    {"docs", required_argument, NULL, 'd'},
-    {"range", required_argument, NULL, 'g'},
-    {"fresh", no_argument, NULL, 'f'},
-    {"pulls-from", required_argument, NULL, 'P'},
-    {"skip-drafts", no_argument, NULL, 'D'},
-    {"fail-on", required_argument, NULL, 'F'},
-    {"no-cache", no_argument, NULL, 'n'},
-    {"quiet", no_argument, NULL, 'q'},
-    {"order", required_argument, NULL, 'o'},
-    {"clearance", required_argument, NULL, 'C'},
-    {"exclude", required_argument, NULL, 'x'},
-    {"keep-empty", no_argument, NULL, 'K'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
 struct run_args {
     const char *pipeline, *state;
     struct cli_source src;
@@ -119,53 +41,90 @@ struct run_args {
     int fail_on;           /* --fail-on: a severity, or -1 */
     int no_cache;          /* --no-cache: the response cache is neither read nor written */
     int quiet;             /* --quiet: no progress display */
-    int order;             /* --order: ENG_ORDER_* */
+    const char *order_arg; /* --order: "model" or "naive" */
+    int order;             /* ENG_ORDER_* */
     const char *clearance; /* --clearance: what outputs and annotations may show; NULL all */
 };
+
+static const char before[] =
+    "Runs every stage of PIPELINE over the pull requests of the git repository DIR\n"
+    "(source kind git) or the documents under DIR (source kind files).\n"
+    "Each request passes the egress gate: data above a stage's clearance is never\n"
+    "sent. Finished tasks are kept in the state database; running the same command\n"
+    "again resumes an interrupted run without redoing finished work.\n";
+
+static const char after[] =
+    "With GITHUB_ACTIONS=true, each finding is also printed on stdout as a GitHub\n"
+    "annotation (::error file=...,line=...::...).\n"
+    "\n"
+    "exit: 0 every task done, 1 a finding at or above --fail-on, 2 usage or\n"
+    "configuration error, 3 a policy refusal happened, 4 some tasks failed (a pull\n"
+    "request that cannot be read, e.g. one sharing no history with the base, fails\n"
+    "its own tasks with the reason; the others run)\n";
+
+static const char *const orders[] = {"model", "naive", NULL};
+
+static const struct cli_opt opts[] = {
+    CLI_SOURCE_OPTS(struct run_args, src),
+    CLI_OPT_STATE(struct run_args, state, CLI_STATE_HELP),
+    CLI_OPT_ENDPOINT(struct run_args, ov, "use URL for endpoint NAME"),
+    {.name = "fresh",
+     .kind = CLI_OPT_FLAG,
+     .offset = offsetof(struct run_args, fresh),
+     .help = "start over: do every task again, even when an earlier run of\n"
+             "the same command finished it (that run stays in the state);\n"
+             "requests the response cache holds are answered from it"},
+    {.name = "no-cache",
+     .kind = CLI_OPT_FLAG,
+     .offset = offsetof(struct run_args, no_cache),
+     .help = "neither read nor write the response cache: every request goes\n"
+             "to its model, and no reply is kept"},
+    CLI_OPT_FAIL_ON(struct run_args, fail_on,
+                    "exit 1 when a finding is at or above SEVERITY (info, low,\n"
+                    "medium, high, critical)"),
+    {.name = "clearance",
+     .arg = "LABEL",
+     .kind = CLI_OPT_STRING,
+     .offset = offsetof(struct run_args, clearance),
+     .help = "the pipeline's outputs and the GitHub annotations hold only\n"
+             "task outputs labelled LABEL or lower (see report --help):\n"
+             "for CI, where both leave the machine"},
+    {.name = "quiet",
+     .short_name = 'q',
+     .kind = CLI_OPT_FLAG,
+     .offset = offsetof(struct run_args, quiet),
+     .help = "no progress display"},
+    {.name = "order",
+     .arg = "ORDER",
+     .kind = CLI_OPT_ENUM,
+     .offset = offsetof(struct run_args, order_arg),
+     .what = "order",
+     .values = orders,
+     .help = "model (default: see README) or naive: one task at a time, pull\n"
+             "request by pull request, a baseline for benchmarks"},
+    {.name = "verbose",
+     .short_name = 'v',
+     .kind = CLI_OPT_FLAG,
+     .offset = offsetof(struct run_args, verbose),
+     .help = "a line per finished task"},
+};
+
+static const struct cli_optset optset =
+    CLI_OPTSET("run", "PIPELINE (--repo DIR | --docs DIR) [options]", before, after, opts);
 
 /* 0 to go on, -1 after --help, or an exit code. */
 static int parse(int argc, char **argv, struct run_args *a)
 {
-    *a = (struct run_args){.state = CLI_DEFAULT_STATE, .src = CLI_SOURCE_INIT, .fail_on = -1};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "hvq", longopts, NULL)) != -1) {
-        int taken = cli_source_option(&a->src, "run", c, optarg);
-        if (taken != 1) {
-            if (taken)
-                return taken;
-            continue;
-        }
-        switch (c) {
-        case 'h': fputs(help, stdout); return -1;
-        case 's': a->state = optarg; break;
-        case 'f': a->fresh = 1; break;
-        case 'n': a->no_cache = 1; break;
-        case 'q': a->quiet = 1; break;
-        case 'v': a->verbose = 1; break;
-        case 'C': a->clearance = optarg; break;
-        case 'F':
-            if (cli_fail_on_parse("run", optarg, &a->fail_on))
-                return CLI_EXIT_USAGE;
-            break;
-        case 'o':
-            if (strcmp(optarg, "model") != 0 && strcmp(optarg, "naive") != 0)
-                return cli_usage_error("run",
-                                       "--order takes 'model' (the default) or "
-                                       "'naive', got '%s'",
-                                       optarg);
-            a->order = strcmp(optarg, "naive") == 0 ? ENG_ORDER_NAIVE : ENG_ORDER_MODEL;
-            break;
-        case 'e':
-            if (cli_overrides_add(&a->ov, "run", optarg))
-                return CLI_EXIT_USAGE;
-            break;
-        default: return cli_usage_error("run", "unknown option");
-        }
-    }
-    if (optind + 1 != argc)
+    *a = (struct run_args){
+        .state = CLI_DEFAULT_STATE, .src = CLI_SOURCE_INIT, .fail_on = -1, .order_arg = "model"};
+    int first = 0;
+    int code = cli_opts_parse(&optset, argc, argv, a, &first);
+    if (code)
+        return code;
+    if (first + 1 != argc)
         return cli_usage_error("run", "expected one PIPELINE file");
-    a->pipeline = argv[optind];
+    a->pipeline = argv[first];
+    a->order = strcmp(a->order_arg, "naive") == 0 ? ENG_ORDER_NAIVE : ENG_ORDER_MODEL;
     return cli_source_check(&a->src, "run");
 }
 

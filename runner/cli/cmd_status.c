@@ -2,37 +2,37 @@
  * state database, in the rows the live display of `bulkhead run` draws.
  * Reads only, takes no lock: it may run in another terminal while the run
  * goes on (the database is WAL, so neither waits for the other). */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/opts.h"
 #include "cli/progress.h"
 #include "report/report.h"
 #include "store/status.h"
 #include "store/store.h"
 #include "util/bh_err.h"
 
-static const char help[] =
-    "usage: bulkhead status [--state DIR] [--run ID]\n"
-    "\n"
+struct status_args {
+    const char *state;
+    long long run; /* --run, 0 for the latest */
+};
+
+static const char before[] =
     "Prints how far the latest run (or run ID) has got, from the state database: a\n"
     "line per stage with its tasks done out of all, in flight, failed, withheld and\n"
     "answered from the response cache, tokens per second and where it ran, then the\n"
-    "totals. Works while the run goes on (from another terminal) and after it.\n"
-    "\n"
-    "  --state DIR     state database folder (default " CLI_DEFAULT_STATE ")\n"
-    "  --run ID        a run other than the latest\n"
-    "  --help          this text\n";
+    "totals. Works while the run goes on (from another terminal) and after it.\n";
 
-static const struct option longopts[] = {
-    {"state", required_argument, NULL, 's'},
-    {"run", required_argument, NULL, 'r'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+static const struct cli_opt opts[] = {
+    CLI_OPT_STATE(struct status_args, state, CLI_STATE_HELP),
+    CLI_OPT_RUN(struct status_args, run),
 };
+
+static const struct cli_optset optset = CLI_OPTSET("status", "[options]", before, NULL, opts);
 
 static void row_of(const struct store_stage_count *c, struct cli_stage_row *r)
 {
@@ -104,27 +104,17 @@ static int status_print(struct store *s, int64_t run_id, struct bh_err *err)
 
 int cmd_status(int argc, char **argv)
 {
-    const char *state = CLI_DEFAULT_STATE;
-    long long run = 0;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'h': fputs(help, stdout); return CLI_EXIT_OK;
-        case 's': state = optarg; break;
-        case 'r':
-            if (cli_run_option("status", optarg, &run))
-                return CLI_EXIT_USAGE;
-            break;
-        default: return cli_usage_error("status", "unknown option");
-        }
-    }
-    if (optind != argc)
-        return cli_usage_error("status", "unexpected argument '%s'", argv[optind]);
+    struct status_args a = {.state = CLI_DEFAULT_STATE};
+    int first = 0;
+    int code = cli_opts_parse(&optset, argc, argv, &a, &first);
+    if (code)
+        return code < 0 ? CLI_EXIT_OK : code;
+    if (first != argc)
+        return cli_usage_error("status", "unexpected argument '%s'", argv[first]);
     struct bh_err err = {0};
     struct store *s = NULL;
-    int64_t run_id = run;
-    int rc = cli_state_open_run(&s, state, &run_id, &err);
+    int64_t run_id = a.run;
+    int rc = cli_state_open_run(&s, a.state, &run_id, &err);
     if (rc == 0)
         rc = status_print(s, run_id, &err);
     store_free(s);

@@ -2,7 +2,6 @@
 #include "cli/common.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +31,12 @@ int cli_overrides_add(struct cli_overrides *o, const char *cmd, const char *valu
                                sizeof(o->items) / sizeof(o->items[0]));
     o->items[o->n++] = value;
     return 0;
+}
+
+int cli_overrides_take(void *field, int key, const char *cmd, const char *arg)
+{
+    (void)key;
+    return cli_overrides_add(field, cmd, arg) ? CLI_EXIT_USAGE : 0;
 }
 
 int cli_state_open(struct store **out, const char *dir, struct bh_err *err)
@@ -338,10 +343,10 @@ int cli_endpoints_verify(const struct pipeline *p, struct egr_endpoint *eps, str
     return 0;
 }
 
-int cli_source_option(struct cli_source *src, const char *cmd, int c, const char *arg)
+int cli_source_take(void *field, int key, const char *cmd, const char *arg)
 {
-    switch (c) {
-    case 'r': src->repo = arg; return 0;
+    struct cli_source *src = field;
+    switch (key) {
     case 'p':
         if (src->pulls_given)
             glob_add(&src->more_pulls, &src->n_more_pulls, &src->cap_more_pulls, arg);
@@ -350,20 +355,12 @@ int cli_source_option(struct cli_source *src, const char *cmd, int c, const char
         src->pulls_given = 1;
         return 0;
     case 'x': glob_add(&src->exclude, &src->n_exclude, &src->cap_exclude, arg); return 0;
-    case 'K': src->keep_empty = 1; return 0;
     case 'b':
         src->base = arg;
         src->base_set = 1;
         return 0;
-    case 'P': src->pulls_from = arg; return 0;
-    case 'D': src->skip_drafts = 1; return 0;
-    case 'd': src->docs = arg; return 0;
     case 'g': return cli_source_range(src, cmd, arg) ? CLI_EXIT_USAGE : 0;
-    case 'm':
-        if ((src->max_diff = cli_parse_size(arg)) == 0)
-            return cli_usage_error(cmd, "--max-diff takes a size such as 4M, got '%s'", arg);
-        return 0;
-    default: return 1;
+    default: return cli_usage_error(cmd, "unknown option");
     }
 }
 
@@ -379,17 +376,6 @@ int cli_source_check(const struct cli_source *src, const char *cmd)
     if (src->skip_drafts && !src->pulls_from)
         return cli_usage_error(cmd, "--skip-drafts needs --pulls-from FILE (only a forge's "
                                     "list says which pull requests are drafts)");
-    return 0;
-}
-
-int cli_run_option(const char *cmd, const char *arg, long long *run)
-{
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(arg, &end, 10);
-    if (errno || end == arg || *end || v <= 0)
-        return cli_usage_error(cmd, "--run takes a run number, got '%s'", arg);
-    *run = v;
     return 0;
 }
 

@@ -3,9 +3,12 @@
 #ifndef CLI_COMMON_H
 #define CLI_COMMON_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "cli/opts.h"
 
 struct pipeline;
 struct egr_endpoint;
@@ -20,6 +23,17 @@ struct cli_overrides {
 };
 /* Adds one; a usage error past the limit or without '='. */
 int cli_overrides_add(struct cli_overrides *o, const char *cmd, const char *value);
+/* cli_overrides_add as an option row's take (field is the cli_overrides). */
+int cli_overrides_take(void *field, int key, const char *cmd, const char *arg);
+
+/* The --endpoint row of the commands that load a pipeline (run, plan, check,
+ * models): type is the args struct, member its struct cli_overrides. */
+#define CLI_OPT_ENDPOINT(type, member, text)                                                       \
+    {                                                                                              \
+        .name = "endpoint", .arg = "NAME=URL", .kind = CLI_OPT_FUNC,                               \
+        .offset = offsetof(type, member), .take = cli_overrides_take, .repeatable = 1,             \
+        .help = text                                                                               \
+    }
 
 /* Opens the state of an earlier run for reading (report, audit): unlike
  * store_open it never creates the folder; a missing state is BH_ENOTFOUND
@@ -77,12 +91,67 @@ struct cli_source {
 int cli_source_range(struct cli_source *src, const char *cmd, const char *value);
 void cli_source_release(struct cli_source *src);
 
-/* The source options run and plan share: c is getopt_long's value ('r' --repo,
- * 'p' --pulls (repeatable: each adds a glob), 'x' --exclude (repeatable), 'K'
- * --keep-empty, 'b' --base, 'd' --docs, 'g' --range, 'm' --max-diff, 'P' --pulls-from,
- * 'D' --skip-drafts). Returns
- * 1 when c is not one of them, 0 when it was taken, or a usage exit code. */
-int cli_source_option(struct cli_source *src, const char *cmd, int c, const char *arg);
+/* The source options of run and plan that are more than a value: key 'p'
+ * --pulls (repeatable: each adds a glob), 'x' --exclude (repeatable), 'b'
+ * --base, 'g' --range. field is the struct cli_source. Returns 0 or a
+ * usage exit code. */
+int cli_source_take(void *field, int key, const char *cmd, const char *arg);
+
+/* The rows of the source options run and plan share (type is the args
+ * struct, member its struct cli_source); the help is run's, which plan
+ * refers to. */
+#define CLI_SOURCE_FUNC(type, member, nm, a, k, rep, text)                                         \
+    {                                                                                              \
+        .name = nm, .arg = a, .kind = CLI_OPT_FUNC, .offset = offsetof(type, member),              \
+        .take = cli_source_take, .key = k, .repeatable = rep, .help = text                         \
+    }
+#define CLI_SOURCE_OPTS(type, member)                                                              \
+    {.name = "repo",                                                                               \
+     .arg = "DIR",                                                                                 \
+     .kind = CLI_OPT_STRING,                                                                       \
+     .offset = offsetof(type, member.repo),                                                        \
+     .help = "the repository (source kind git)"},                                                  \
+        {.name = "docs",                                                                           \
+         .arg = "DIR",                                                                             \
+         .kind = CLI_OPT_STRING,                                                                   \
+         .offset = offsetof(type, member.docs),                                                    \
+         .help = "the folder of documents (source kind files)"},                                   \
+        CLI_SOURCE_FUNC(type, member, "pulls", "GLOB", 'p', 1,                                     \
+                        "refs to review (default refs/pull/*/head); give it again to\n"            \
+                        "add globs (a ref matching several is reviewed once)"),                    \
+        CLI_SOURCE_FUNC(type, member, "exclude", "GLOB", 'x', 1,                                   \
+                        "leave out the refs matching GLOB ('*' also matches '/');\n"               \
+                        "repeatable"),                                                             \
+        {.name = "keep-empty",                                                                     \
+         .kind = CLI_OPT_FLAG,                                                                     \
+         .offset = offsetof(type, member.keep_empty),                                              \
+         .help = "review pull requests whose diff against the base is empty\n"                     \
+                 "(by default skipped with a note: the forge keeps the heads\n"                    \
+                 "of merged pull requests)"},                                                      \
+        CLI_SOURCE_FUNC(type, member, "range", "BASE..HEAD", 'g', 0,                               \
+                        "instead of --pulls: one item, the change from BASE to HEAD\n"             \
+                        "(a CI job's pull request; --repo defaults to .)"),                        \
+        {.name = "pulls-from",                                                                     \
+         .arg = "FILE",                                                                            \
+         .kind = CLI_OPT_STRING,                                                                   \
+         .offset = offsetof(type, member.pulls_from),                                              \
+         .help = "instead of --pulls: the open pull requests FILE lists (the\n"                    \
+                 "JSON of 'gh pr list --json ...' or of GitLab's merge request\n"                  \
+                 "list), each at its head commit; gives pr.body, pr.author,\n"                     \
+                 "pr.labels, pr.draft (see README)"},                                              \
+        {.name = "skip-drafts",                                                                    \
+         .kind = CLI_OPT_FLAG,                                                                     \
+         .offset = offsetof(type, member.skip_drafts),                                             \
+         .help = "with --pulls-from: leave draft pull requests out"},                              \
+        CLI_SOURCE_FUNC(type, member, "base", "REF", 'b', 0,                                       \
+                        "what the pull requests merge into (default main; with\n"                  \
+                        "--pulls-from, each pull request's own base branch)"),                     \
+    {                                                                                              \
+        .name = "max-diff", .arg = "SIZE", .kind = CLI_OPT_SIZE,                                   \
+        .offset = offsetof(type, member.max_diff), .min = 1, .what = "a size such as 4M",          \
+        .help = "cap on one pull request's diff (bytes, or with K or M;\n"                         \
+                "default 4M): a larger diff fails the tasks that read it"                          \
+    }
 
 /* After the options: a usage error unless a source was named. */
 int cli_source_check(const struct cli_source *src, const char *cmd);
@@ -104,8 +173,19 @@ char *cli_source_identity(const struct cli_source *src);
 /* "4096", "512K", "4M" as bytes; 0 when malformed (or 0). */
 size_t cli_parse_size(const char *s);
 
-/* --run N of command cmd: a run number (1 or more, digits only) into *run;
- * else the usage error is printed and CLI_EXIT_USAGE returned. */
-int cli_run_option(const char *cmd, const char *arg, long long *run);
+/* The --state row: type is the args struct, member its const char *. */
+#define CLI_OPT_STATE(type, member, text)                                                          \
+    {                                                                                              \
+        .name = "state", .arg = "DIR", .kind = CLI_OPT_STRING, .offset = offsetof(type, member),   \
+        .help = text                                                                               \
+    }
+#define CLI_STATE_HELP "state database folder (default " CLI_DEFAULT_STATE ")"
+
+/* The --run row of report and status: a run number into a long long. */
+#define CLI_OPT_RUN(type, member)                                                                  \
+    {                                                                                              \
+        .name = "run", .arg = "ID", .kind = CLI_OPT_INT, .offset = offsetof(type, member),         \
+        .min = 1, .max = LLONG_MAX, .what = "a run number", .help = "a run other than the latest"  \
+    }
 
 #endif

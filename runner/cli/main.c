@@ -16,7 +16,8 @@
 static const struct cli_cmd commands[] = {
     {"check", "validate a pipeline and prove where its data may flow", cmd_check},
     {"plan", "show what a run would send where, per item, without calling a model", cmd_plan},
-    {"run", "run a pipeline over the pull requests of a repository", cmd_run},
+    {"run", "run a pipeline over the pull requests of a repository or a folder of documents",
+     cmd_run},
     {"report", "print the results of a run (md, jsonl, sarif, junit, github-review)", cmd_report},
     {"audit", "show or verify the audit log of egress decisions", cmd_audit},
     {"models", "list, pull and preload the models a pipeline needs", cmd_models},
@@ -24,15 +25,29 @@ static const struct cli_cmd commands[] = {
     {"cache", "the response cache: stats, prune", cmd_cache},
 };
 
+/* cli.h's exit codes, as the top-level help states them. */
+static const struct {
+    int code;
+    const char *meaning;
+} exit_codes[] = {
+    {CLI_EXIT_OK, "ok"},
+    {CLI_EXIT_FINDINGS, "a finding at or above --fail-on"},
+    {CLI_EXIT_USAGE, "usage or configuration error"},
+    {CLI_EXIT_POLICY, "a policy refusal happened"},
+    {CLI_EXIT_FAILED, "some tasks failed"},
+    {CLI_EXIT_INTERNAL, "internal error (or an audit record that could not be written)"},
+};
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bulkhead <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < BH_NELEM(commands); i++)
         fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n'bulkhead <command> --help' describes a command.\n"
-               "exit codes: 0 ok, 1 a finding at or above --fail-on, 2 usage or configuration\n"
-               "error, 3 a policy refusal happened, 4 some tasks failed, 70 internal error (or an\n"
-               "audit record that could not be written)\n");
+    fprintf(
+        f,
+        "\n'bulkhead <command> --help' describes a command; 'bulkhead --version' prints the\nversion.\n\nexit codes:\n");
+    for (size_t i = 0; i < sizeof(exit_codes) / sizeof(exit_codes[0]); i++)
+        fprintf(f, "  %-3d %s\n", exit_codes[i].code, exit_codes[i].meaning);
 }
 
 int cli_exit_code(int code)

@@ -160,7 +160,8 @@ static const struct pipe_key custom_keys[] = {
 static const struct pipe_schema custom_schema = {
     custom_keys, BH_NELEM(custom_keys),
     "a custom detector is an object: { \"id\": \"acme-ticket\", \"regex\": \"ACME-[0-9]{6}\", "
-    "\"label\": \"confidential\" }"};
+    "\"label\": \"confidential\" }",
+    NULL, 0};
 
 static int custom(struct pipe_loader *ld, struct pipe_source *s, json_t *e, const char *path)
 {

@@ -130,65 +130,6 @@ static int ep_clearance(struct pipe_loader *ld, void *target, json_t *v, const c
     return pipe_ld_label(ld, v, path, &((struct pipe_endpoint *)target)->clearance);
 }
 
-static int ep_max_concurrency(struct pipe_loader *ld, void *target, json_t *v, const char *path)
-{
-    long n = 0;
-    int rc = pipe_ld_int_range(ld, v, path, 1, 64, &n);
-    if (rc == 0)
-        ((struct pipe_endpoint *)target)->max_concurrency = (int)n;
-    return rc;
-}
-
-static int ep_timeout(struct pipe_loader *ld, void *target, json_t *v, const char *path)
-{
-    return pipe_ld_int_range(ld, v, path, 1, 86400, &((struct pipe_endpoint *)target)->timeout_s);
-}
-
-static int ep_connect_timeout(struct pipe_loader *ld, void *target, json_t *v, const char *path)
-{
-    struct pipe_endpoint *e = target;
-    return pipe_ld_int_range(ld, v, path, 1, 600, &e->connect_timeout_s);
-}
-
-static int ep_first_byte_timeout(struct pipe_loader *ld, void *target, json_t *v, const char *path)
-{
-    struct pipe_endpoint *e = target;
-    return pipe_ld_int_range(ld, v, path, 1, 86400, &e->first_byte_timeout_s);
-}
-
-static int ep_idle_timeout(struct pipe_loader *ld, void *target, json_t *v, const char *path)
-{
-    struct pipe_endpoint *e = target;
-    return pipe_ld_int_range(ld, v, path, 1, 86400, &e->idle_timeout_s);
-}
-
-static int ep_max_attempts(struct pipe_loader *ld, void *target, json_t *v, const char *path)
-{
-    long n = 0;
-    int rc = pipe_ld_int_range(ld, v, path, 1, 10, &n);
-    if (rc == 0)
-        ((struct pipe_endpoint *)target)->max_attempts = (int)n;
-    return rc;
-}
-
-static int ep_max_loaded_models(struct pipe_loader *ld, void *target, json_t *v, const char *path)
-{
-    long n = 0;
-    int rc = pipe_ld_int_range(ld, v, path, 1, 64, &n);
-    if (rc == 0)
-        ((struct pipe_endpoint *)target)->max_loaded_models = (int)n;
-    return rc;
-}
-
-static int ep_max_rpm(struct pipe_loader *ld, void *target, json_t *v, const char *path)
-{
-    long n = 0;
-    int rc = pipe_ld_int_range(ld, v, path, 1, 100000, &n);
-    if (rc == 0)
-        ((struct pipe_endpoint *)target)->max_requests_per_minute = (int)n;
-    return rc;
-}
-
 /* A variable name: letters, digits and '_', not starting with a digit. */
 static int env_name_ok(const char *s)
 {
@@ -475,21 +416,17 @@ static const struct pipe_key endpoint_keys[] = {
     {"locality", PIPE_JT_STRING, 0, ep_locality, "\"local\" or \"cloud\"", 0, NULL, NULL},
     {"clearance", PIPE_JT_STRING, 0, ep_clearance, "the highest label it may receive", 0, NULL,
      NULL},
-    {"max_concurrency", PIPE_JT_INT, 0, ep_max_concurrency, "parallel requests, 1 to 64", 0, NULL,
+    {"max_concurrency", PIPE_JT_INT, 0, NULL, "parallel requests", 0, NULL, NULL},
+    {"timeout_s", PIPE_JT_INT, 0, NULL, "seconds per request", 0, NULL, NULL},
+    {"connect_timeout_s", PIPE_JT_INT, 0, NULL, "seconds to open a connection", 0, NULL, NULL},
+    {"first_byte_timeout_s", PIPE_JT_INT, 0, NULL, "seconds until the reply's first byte", 0, NULL,
      NULL},
-    {"timeout_s", PIPE_JT_INT, 0, ep_timeout, "seconds per request, 1 to 86400", 0, NULL, NULL},
-    {"connect_timeout_s", PIPE_JT_INT, 0, ep_connect_timeout,
-     "seconds to open a connection, 1 to 600", 0, NULL, NULL},
-    {"first_byte_timeout_s", PIPE_JT_INT, 0, ep_first_byte_timeout,
-     "seconds until the reply's first byte, 1 to 86400", 0, NULL, NULL},
-    {"idle_timeout_s", PIPE_JT_INT, 0, ep_idle_timeout,
-     "seconds between two chunks of a reply, 1 to 86400", 0, NULL, NULL},
-    {"max_attempts", PIPE_JT_INT, 0, ep_max_attempts,
-     "tries of a request that fails transiently, 1 to 10", 0, NULL, NULL},
-    {"max_loaded_models", PIPE_JT_INT, 0, ep_max_loaded_models,
-     "models the server holds at once, 1 to 64", 0, NULL, NULL},
-    {"max_requests_per_minute", PIPE_JT_INT, 0, ep_max_rpm,
-     "requests started per minute, 1 to 100000", 0, NULL, NULL},
+    {"idle_timeout_s", PIPE_JT_INT, 0, NULL, "seconds between two chunks of a reply", 0, NULL,
+     NULL},
+    {"max_attempts", PIPE_JT_INT, 0, NULL, "tries of a request that fails transiently", 0, NULL,
+     NULL},
+    {"max_loaded_models", PIPE_JT_INT, 0, NULL, "models the server holds at once", 0, NULL, NULL},
+    {"max_requests_per_minute", PIPE_JT_INT, 0, NULL, "requests started per minute", 0, NULL, NULL},
     {"api_key_env", PIPE_JT_STRING, 0, ep_api_key_env,
      "the name of the variable holding the key, e.g. \"OLLAMA_API_KEY\"", 0, NULL, NULL},
     {"basic_auth_env", PIPE_JT_STRING, 0, ep_basic_auth_env,
@@ -507,9 +444,21 @@ static const struct pipe_key endpoint_keys[] = {
      "\"any\" (default) or \"exact\": a reply from another model fails its task", 0, NULL, NULL},
 };
 
+static const struct pipe_range endpoint_ranges[] = {
+    PIPE_RANGE("max_concurrency", struct pipe_endpoint, max_concurrency, 1, 64),
+    PIPE_RANGE("timeout_s", struct pipe_endpoint, timeout_s, 1, 86400),
+    PIPE_RANGE("connect_timeout_s", struct pipe_endpoint, connect_timeout_s, 1, 600),
+    PIPE_RANGE("first_byte_timeout_s", struct pipe_endpoint, first_byte_timeout_s, 1, 86400),
+    PIPE_RANGE("idle_timeout_s", struct pipe_endpoint, idle_timeout_s, 1, 86400),
+    PIPE_RANGE("max_attempts", struct pipe_endpoint, max_attempts, 1, 10),
+    PIPE_RANGE("max_loaded_models", struct pipe_endpoint, max_loaded_models, 1, 64),
+    PIPE_RANGE("max_requests_per_minute", struct pipe_endpoint, max_requests_per_minute, 1, 100000),
+};
+
 static const struct pipe_schema endpoint_schema = {
     endpoint_keys, BH_NELEM(endpoint_keys),
-    "an endpoint is an object: { \"provider\": \"ollama\", \"url\": \"http://...\" }"};
+    "an endpoint is an object: { \"provider\": \"ollama\", \"url\": \"http://...\" }",
+    endpoint_ranges, BH_NELEM(endpoint_ranges)};
 
 /* The mistake is on the command line: the error names no position. */
 static int override_unknown(struct pipe_loader *ld, const char *ov, size_t n)

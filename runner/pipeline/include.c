@@ -86,7 +86,7 @@ static const struct pipe_key inc_keys[] = {
 
 static const struct pipe_schema inc_schema = {
     inc_keys, BH_NELEM(inc_keys),
-    "an included file is an object: { \"endpoints\": { \"gpu-box\": { ... } } }"};
+    "an included file is an object: { \"endpoints\": { \"gpu-box\": { ... } } }", NULL, 0};
 
 static int inc_read(struct pipe_loader *ld, struct pipe_include_load *inc, const char *path)
 {

@@ -122,8 +122,9 @@ struct pipe_key {
     const char *key;
     enum pipe_jtype type;
     int required;
-    pipe_key_fn fn;
-    const char *hint;   /* what the value is, with an example */
+    pipe_key_fn fn;     /* NULL for a key the schema's ranges store */
+    const char *hint;   /* what the value is, with an example (a range key: without
+                           its bounds, which the walk adds from its pipe_range) */
     int base;           /* later keys depend on it: missing or of the wrong type, it halts */
     const char *alt;    /* with required: the key may be missing when `alt` is given (the
                            message then names both) */
@@ -131,10 +132,29 @@ struct pipe_key {
                            `stages`); such keys are never offered as a did-you-mean */
 };
 
+/* An integer key's range and where its value lands. The walk checks every
+ * such key with one checker (pipe_ld_int_range: "expected an integer from 1
+ * to 64, found 65") and writes its hint from the row ("parallel requests, 1
+ * to 64"), so the bounds are stated once. The key's pipe_key row has fn NULL,
+ * or a check that runs first (the key fits the stage's kind), and a hint
+ * without the bounds. */
+struct pipe_range {
+    const char *key;
+    long min, max;
+    size_t offset; /* of the field in the struct the schema fills */
+    size_t size;   /* sizeof the field: an int or a long */
+};
+#define PIPE_RANGE(key, type, field, lo, hi)                                                       \
+    {                                                                                              \
+        key, lo, hi, offsetof(type, field), sizeof(((type *)0)->field)                             \
+    }
+
 struct pipe_schema {
     const struct pipe_key *keys;
     size_t n_keys;
-    const char *hint; /* what the object is, shown when it is not an object */
+    const char *hint;                /* what the object is, shown when it is not an object */
+    const struct pipe_range *ranges; /* the integer keys among keys, or NULL */
+    size_t n_ranges;
 };
 
 /* Walks obj (at path) against schema, filling target. Returns the first
@@ -189,7 +209,8 @@ int pipe_ld_expect(struct pipe_loader *ld, json_t *v, enum pipe_jtype t, const c
 int pipe_ld_nonempty(struct pipe_loader *ld, json_t *v, const char *path, const char *what,
                      char **out);
 
-/* An integer in [lo, hi] (v is known to be an integer). */
+/* An integer in [lo, hi] (v is known to be an integer): the check of every
+ * pipe_range, for a handler that needs the same message. */
 int pipe_ld_int_range(struct pipe_loader *ld, json_t *v, const char *path, long lo, long hi,
                       long *out);
 
@@ -279,6 +300,7 @@ int pipe_st_for_each(struct pipe_loader *ld, void *target, json_t *v, const char
 int pipe_st_scope(struct pipe_loader *ld, void *target, json_t *v, const char *path);
 int pipe_st_kind(struct pipe_loader *ld, void *target, json_t *v, const char *path);
 int pipe_st_tools(struct pipe_loader *ld, void *target, json_t *v, const char *path);
+/* max_steps and max_items: only for their kind (their range row stores them). */
 int pipe_st_max_steps(struct pipe_loader *ld, void *target, json_t *v, const char *path);
 int pipe_st_max_items(struct pipe_loader *ld, void *target, json_t *v, const char *path);
 int pipe_st_output(struct pipe_loader *ld, void *target, json_t *v, const char *path);

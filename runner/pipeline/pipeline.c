@@ -161,7 +161,8 @@ static const struct pipe_key top_keys[] = {
 static const struct pipe_schema top_schema = {
     top_keys, BH_NELEM(top_keys),
     "a pipeline file is a JSON object: { \"version\": 1, \"name\": ..., \"endpoints\": ..., "
-    "\"source\": ..., \"stages\": ... }"};
+    "\"source\": ..., \"stages\": ... }",
+    NULL, 0};
 
 /* ---- reading and parsing ---- */
 

@@ -208,6 +208,39 @@ static const char *unknown_key(struct pipe_loader *ld, const struct pipe_schema 
 
 /* Unknown keys, then missing required keys: a missing key that an unknown
  * key looks like a typo of is not reported twice. A missing base key halts. */
+static const struct pipe_range *range_find(const struct pipe_schema *s, const char *key)
+{
+    for (size_t i = 0; i < s->n_ranges; i++)
+        if (strcmp(s->ranges[i].key, key) == 0)
+            return &s->ranges[i];
+    return NULL;
+}
+
+/* k's hint; a range key's with its bounds ("parallel requests, 1 to 64"). */
+static const char *key_hint(const struct pipe_schema *s, const struct pipe_key *k, char *buf,
+                            size_t size)
+{
+    const struct pipe_range *r = range_find(s, k->key);
+    if (!r)
+        return k->hint;
+    snprintf(buf, size, "%s, %ld to %ld", k->hint, r->min, r->max);
+    return buf;
+}
+
+/* A range key's value, checked against its row and stored at its offset. */
+static int range_take(struct pipe_loader *ld, const struct pipe_range *r, void *target, json_t *v,
+                      const char *path)
+{
+    long n = 0;
+    int rc = pipe_ld_int_range(ld, v, path, r->min, r->max, &n);
+    char *field = (char *)target + r->offset;
+    if (rc == 0 && r->size == sizeof(int))
+        *(int *)(void *)field = (int)n;
+    else if (rc == 0)
+        *(long *)(void *)field = n;
+    return rc;
+}
+
 static int check_keys(struct pipe_loader *ld, const struct pipe_schema *s, json_t *obj,
                       const char *path)
 {
@@ -232,11 +265,13 @@ static int check_keys(struct pipe_loader *ld, const struct pipe_schema *s, json_
         if (!k->required || json_object_get(obj, k->key) || m < n_meant ||
             (k->alt && json_object_get(obj, k->alt)))
             continue;
+        char hint[256];
         if (k->alt)
             rc = pipe_ld_fail(ld, path, "missing required key \"%s\" or \"%s\" — %s", k->key,
-                              k->alt, k->hint);
+                              k->alt, key_hint(s, k, hint, sizeof(hint)));
         else
-            rc = pipe_ld_fail(ld, path, "missing required key \"%s\" — %s", k->key, k->hint);
+            rc = pipe_ld_fail(ld, path, "missing required key \"%s\" — %s", k->key,
+                              key_hint(s, k, hint, sizeof(hint)));
         if (k->base)
             ld->halt = 1;
     }
@@ -262,11 +297,15 @@ int pipe_ld_object(struct pipe_loader *ld, const struct pipe_schema *schema, jso
             rc = rc ? rc : frc;
             continue;
         }
-        int krc = pipe_ld_expect(ld, v, k->type, child, k->hint);
+        char hint[256];
+        const struct pipe_range *r = range_find(schema, k->key);
+        int krc = pipe_ld_expect(ld, v, k->type, child, key_hint(schema, k, hint, sizeof(hint)));
         if (krc && k->base)
             ld->halt = 1;
-        if (krc == 0)
+        if (krc == 0 && k->fn)
             krc = k->fn(ld, target, v, child);
+        if (krc == 0 && r)
+            krc = range_take(ld, r, target, v, child);
         rc = rc ? rc : krc;
     }
     return rc;

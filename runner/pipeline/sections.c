@@ -87,7 +87,7 @@ static const struct pipe_key output_keys[] = {
 
 static const struct pipe_schema output_schema = {
     output_keys, BH_NELEM(output_keys),
-    "an output is an object: { \"format\": \"md\", \"path\": \"review.md\" }"};
+    "an output is an object: { \"format\": \"md\", \"path\": \"review.md\" }", NULL, 0};
 
 int pipe_ld_outputs(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {

@@ -132,13 +132,11 @@ static int src_exclude(struct pipe_loader *ld, void *target, json_t *v, const ch
     return rc;
 }
 
+/* Before its range row stores it. */
 static int src_max_bytes(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
-    struct pipe_source *s = target;
-    int rc = files_only(ld, s, path, "max_bytes");
-    if (rc == 0)
-        rc = pipe_ld_int_range(ld, v, path, 1, MAX_BYTES_CAP, &s->max_bytes);
-    return rc;
+    (void)v;
+    return files_only(ld, target, path, "max_bytes");
 }
 
 /* ---- rules ---- */
@@ -169,7 +167,7 @@ static const struct pipe_key rule_keys[] = {
 
 static const struct pipe_schema rule_schema = {
     rule_keys, BH_NELEM(rule_keys),
-    "a rule is an object: { \"path\": \"**/*.pem\", \"label\": \"restricted\" }"};
+    "a rule is an object: { \"path\": \"**/*.pem\", \"label\": \"restricted\" }", NULL, 0};
 
 static int src_rules(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
@@ -220,7 +218,7 @@ static const struct pipe_key allow_keys[] = {
 
 static const struct pipe_schema allow_schema = {
     allow_keys, BH_NELEM(allow_keys),
-    "\"allow\" is an object: { \"paths\": [\"tests/fixtures/**\"], \"values\": [...] }"};
+    "\"allow\" is an object: { \"paths\": [\"tests/fixtures/**\"], \"values\": [...] }", NULL, 0};
 
 static int src_allow(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
@@ -243,8 +241,8 @@ static const struct pipe_key source_keys[] = {
      0, NULL, NULL},
     {"exclude", PIPE_JT_ARRAY, 0, src_exclude,
      "globs of the documents to leave out, e.g. [\"drafts/**\"]", 0, NULL, NULL},
-    {"max_bytes", PIPE_JT_INT, 0, src_max_bytes,
-     "the largest document read, in bytes, 1 to 1073741824", 0, NULL, NULL},
+    {"max_bytes", PIPE_JT_INT, 0, src_max_bytes, "the largest document read, in bytes", 0, NULL,
+     NULL},
     {"rules", PIPE_JT_ARRAY, 0, src_rules,
      "path rules, e.g. [{ \"path\": \"**/*.pem\", \"label\": \"restricted\" }]", 0, NULL, NULL},
     {"detectors", PIPE_JT_ARRAY, 0, pipe_src_detectors,
@@ -254,9 +252,14 @@ static const struct pipe_key source_keys[] = {
      "what detectors leave alone, e.g. { \"paths\": [\"tests/fixtures/**\"] }", 0, NULL, NULL},
 };
 
+static const struct pipe_range source_ranges[] = {
+    PIPE_RANGE("max_bytes", struct pipe_source, max_bytes, 1, MAX_BYTES_CAP),
+};
+
 static const struct pipe_schema source_schema = {
     source_keys, BH_NELEM(source_keys),
-    "the source is an object: { \"kind\": \"git\", \"label\": \"confidential\" }"};
+    "the source is an object: { \"kind\": \"git\", \"label\": \"confidential\" }", source_ranges,
+    BH_NELEM(source_ranges)};
 
 int pipe_ld_source(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {

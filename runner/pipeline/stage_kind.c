@@ -193,26 +193,14 @@ int pipe_st_tools(struct pipe_loader *ld, void *target, json_t *v, const char *p
 
 int pipe_st_max_steps(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
-    struct pipe_stage *s = target;
-    long n = 0;
-    int rc = needs_kind(ld, s, path, "max_steps", PIPE_KIND_AGENT);
-    if (rc == 0)
-        rc = pipe_ld_int_range(ld, v, path, 1, 64, &n);
-    if (rc == 0)
-        s->max_steps = (int)n;
-    return rc;
+    (void)v;
+    return needs_kind(ld, target, path, "max_steps", PIPE_KIND_AGENT);
 }
 
 int pipe_st_max_items(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
-    struct pipe_stage *s = target;
-    long n = 0;
-    int rc = needs_kind(ld, s, path, "max_items", PIPE_KIND_REDUCE);
-    if (rc == 0)
-        rc = pipe_ld_int_range(ld, v, path, 2, 1000, &n);
-    if (rc == 0)
-        s->max_items = (int)n;
-    return rc;
+    (void)v;
+    return needs_kind(ld, target, path, "max_items", PIPE_KIND_REDUCE);
 }
 
 /* ---- output ---- */
@@ -296,7 +284,8 @@ static const struct pipe_key output_keys[] = {
 
 static const struct pipe_schema output_schema = {
     output_keys, BH_NELEM(output_keys),
-    "a stage's output is an object: { \"format\": \"json\", \"schema\": \"schemas/plan.json\" }"};
+    "a stage's output is an object: { \"format\": \"json\", \"schema\": \"schemas/plan.json\" }",
+    NULL, 0};
 
 int pipe_st_output(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
@@ -367,15 +356,6 @@ static int dc_to(struct pipe_loader *ld, void *target, json_t *v, const char *pa
     return pipe_ld_label(ld, v, path, &((struct pipe_declassify *)target)->to);
 }
 
-static int dc_tokens(struct pipe_loader *ld, void *target, json_t *v, const char *path)
-{
-    long n = 0;
-    int rc = pipe_ld_int_range(ld, v, path, 0, 1000, &n);
-    if (rc == 0)
-        ((struct pipe_declassify *)target)->no_verbatim_tokens = (int)n;
-    return rc;
-}
-
 static int dc_rare(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
     (void)ld;
@@ -412,18 +392,11 @@ static int dc_redact(struct pipe_loader *ld, void *target, json_t *v, const char
     return rc;
 }
 
-static int dc_max_chars(struct pipe_loader *ld, void *target, json_t *v, const char *path)
-{
-    return pipe_ld_int_range(ld, v, path, 1, 10000000,
-                             &((struct pipe_declassify *)target)->max_chars);
-}
-
 static const struct pipe_key declassify_keys[] = {
     {"to", PIPE_JT_STRING, 1, dc_to, "the label the output may carry, e.g. \"internal\"", 0, NULL,
      NULL},
-    {"no_verbatim_tokens", PIPE_JT_INT, 0, dc_tokens,
-     "the shortest run of input tokens the output may not repeat, 0 to 1000 (0: off)", 0, NULL,
-     NULL},
+    {"no_verbatim_tokens", PIPE_JT_INT, 0, NULL,
+     "the shortest run of input tokens the output may not repeat (0: off)", 0, NULL, NULL},
     {"no_rare_tokens", PIPE_JT_BOOL, 0, dc_rare,
      "true (default): a rare token (a key, a long number, a high-entropy mix of letters "
      "and digits) copied from an input above `to` keeps the label",
@@ -432,13 +405,19 @@ static const struct pipe_key declassify_keys[] = {
      "true (default): a detector hit in the output keeps its label", 0, NULL, NULL},
     {"redact", PIPE_JT_ARRAY, 0, dc_redact,
      "what is removed first: [\"code\"], [\"paths\"] or both", 0, NULL, NULL},
-    {"max_chars", PIPE_JT_INT, 0, dc_max_chars,
-     "the longest output that may be declassified, 1 to 10000000 characters", 0, NULL, NULL},
+    {"max_chars", PIPE_JT_INT, 0, NULL,
+     "the longest output that may be declassified, in characters", 0, NULL, NULL},
+};
+
+static const struct pipe_range declassify_ranges[] = {
+    PIPE_RANGE("no_verbatim_tokens", struct pipe_declassify, no_verbatim_tokens, 0, 1000),
+    PIPE_RANGE("max_chars", struct pipe_declassify, max_chars, 1, 10000000),
 };
 
 static const struct pipe_schema declassify_schema = {
     declassify_keys, BH_NELEM(declassify_keys),
-    "declassify is an object: { \"to\": \"internal\", \"no_verbatim_tokens\": 8 }"};
+    "declassify is an object: { \"to\": \"internal\", \"no_verbatim_tokens\": 8 }",
+    declassify_ranges, BH_NELEM(declassify_ranges)};
 
 int pipe_st_declassify(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {

@@ -165,10 +165,10 @@ static const struct pipe_key stage_keys[] = {
      "how long the model stays loaded, e.g. \"10m\"", 0, NULL, NULL},
     {"tools", PIPE_JT_ARRAY, 0, pipe_st_tools,
      "tools an agent may call, e.g. [\"read_file\", \"grep\"]", 0, NULL, NULL},
-    {"max_steps", PIPE_JT_INT, 0, pipe_st_max_steps, "model requests per agent task, 1 to 64", 0,
-     NULL, NULL},
-    {"max_items", PIPE_JT_INT, 0, pipe_st_max_items, "items folded per reduce request, 2 to 1000",
-     0, NULL, NULL},
+    {"max_steps", PIPE_JT_INT, 0, pipe_st_max_steps, "model requests per agent task", 0, NULL,
+     NULL},
+    {"max_items", PIPE_JT_INT, 0, pipe_st_max_items, "items folded per reduce request", 0, NULL,
+     NULL},
     {"output", PIPE_JT_OBJECT, 0, pipe_st_output,
      "the reply's format, e.g. { \"format\": \"json\", \"schema\": \"schemas/plan.json\" }", 0,
      NULL, NULL},
@@ -182,9 +182,15 @@ static const struct pipe_key stage_keys[] = {
      "how the output may carry a lower label, e.g. { \"to\": \"internal\" }", 0, NULL, NULL},
 };
 
+static const struct pipe_range stage_ranges[] = {
+    PIPE_RANGE("max_steps", struct pipe_stage, max_steps, 1, 64),
+    PIPE_RANGE("max_items", struct pipe_stage, max_items, 2, 1000),
+};
+
 static const struct pipe_schema stage_schema = {
     stage_keys, BH_NELEM(stage_keys),
-    "a stage is an object: { \"endpoint\": ..., \"model\": ..., \"prompt\": ... }"};
+    "a stage is an object: { \"endpoint\": ..., \"model\": ..., \"prompt\": ... }", stage_ranges,
+    BH_NELEM(stage_ranges)};
 
 static int stages_names(struct pipe_loader *ld, json_t *v, const char *path)
 {

@@ -918,6 +918,97 @@ static void hash_covers_included_files_and_output_schemas(void **state)
 /* ---- the full language: errors ---- */
 
 /* The first error of a corpus file, exactly: one per new key. */
+/* The integer keys' range rows: each key refuses one below its minimum and
+ * one above its maximum with the same message, its hint (on a value of the
+ * wrong type) states the same bounds, and its maximum loads. A row whose
+ * bounds moved without this table fails here. */
+struct range_case {
+    const char *path, *key, *stem; /* stem: the hint without its bounds */
+    long min, max;
+    int stage; /* 0 an endpoint's key, 1 a stage's, 2 a declassify's, 3 the source's */
+};
+
+static const struct range_case range_cases[] = {
+    {"endpoints.gpu-box.max_concurrency", "max_concurrency", "parallel requests", 1, 64, 0},
+    {"endpoints.gpu-box.timeout_s", "timeout_s", "seconds per request", 1, 86400, 0},
+    {"endpoints.gpu-box.connect_timeout_s", "connect_timeout_s", "seconds to open a connection", 1,
+     600, 0},
+    {"endpoints.gpu-box.first_byte_timeout_s", "first_byte_timeout_s",
+     "seconds until the reply's first byte", 1, 86400, 0},
+    {"endpoints.gpu-box.idle_timeout_s", "idle_timeout_s", "seconds between two chunks of a reply",
+     1, 86400, 0},
+    {"endpoints.gpu-box.max_attempts", "max_attempts", "tries of a request that fails transiently",
+     1, 10, 0},
+    {"endpoints.gpu-box.max_loaded_models", "max_loaded_models", "models the server holds at once",
+     1, 64, 0},
+    {"endpoints.gpu-box.max_requests_per_minute", "max_requests_per_minute",
+     "requests started per minute", 1, 100000, 0},
+    {"stages.s.max_steps", "max_steps", "model requests per agent task", 1, 64, 1},
+    {"stages.s.declassify.no_verbatim_tokens", "no_verbatim_tokens",
+     "the shortest run of input tokens the output may not repeat (0: off)", 0, 1000, 2},
+    {"stages.s.declassify.max_chars", "max_chars",
+     "the longest output that may be declassified, in characters", 1, 10000000, 2},
+    {"source.max_bytes", "max_bytes", "the largest document read, in bytes", 1, 1073741824, 3},
+};
+
+/* Loads a one-stage pipeline with KEY: VALUE where c puts it; NULL when it
+ * loads (freed), else the formatted error in buf. */
+static const char *range_load(const struct range_case *c, const char *value, char *buf, size_t n)
+{
+    char path[] = "/tmp/bh-range-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    char ep[128] = "", st[128] = "", dc[128] = "", src[128] = "", decl[192] = "";
+    char *at = c->stage == 0 ? ep : c->stage == 1 ? st : c->stage == 2 ? dc : src;
+    snprintf(at, 128, ", \"%s\": %s", c->key, value);
+    if (c->stage == 2)
+        snprintf(decl, sizeof(decl), ", \"declassify\": {\"to\": \"internal\"%s}", dc);
+    fprintf(f,
+            "{\"version\": 1, \"name\": \"r\", \"endpoints\": {\"gpu-box\": {\"provider\": "
+            "\"ollama\", \"url\": \"http://127.0.0.1:11434\", \"locality\": \"local\"%s}},\n"
+            "\"source\": {\"kind\": \"%s\"%s},\n"
+            "\"stages\": {\"s\": {\"endpoint\": \"gpu-box\", \"model\": \"m\", \"user\": \"%s\"%s%s"
+            "%s}}}\n",
+            ep, c->stage == 3 ? "files" : "git", src,
+            c->stage == 3 ? "{{doc.text}}" : "{{pr.diff}}",
+            c->stage == 1 ? ", \"kind\": \"agent\"" : "", st, decl);
+    fclose(f);
+    struct pipeline *p = NULL;
+    struct bh_err err = {0};
+    int rc = pipe_load(&p, path, NULL, &err);
+    unlink(path);
+    pipe_free(p);
+    if (rc == 0)
+        return NULL;
+    return strstr(bh_err_format(&err, buf, n), c->path);
+}
+
+static void integer_keys_refuse_values_outside_their_range_row(void **state)
+{
+    (void)state;
+    char buf[1024], want[512], v[32];
+    for (size_t i = 0; i < BH_NELEM(range_cases); i++) {
+        const struct range_case *c = &range_cases[i];
+        const long out[] = {c->min - 1, c->max + 1};
+        for (size_t k = 0; k < 2; k++) {
+            snprintf(v, sizeof(v), "%ld", out[k]);
+            snprintf(want, sizeof(want), "%s: expected an integer from %ld to %ld, found %ld",
+                     c->path, c->min, c->max, out[k]);
+            const char *got = range_load(c, v, buf, sizeof(buf));
+            assert_non_null(got);
+            assert_string_equal(got, want);
+        }
+        snprintf(want, sizeof(want), "%s: expected an integer, found a string — %s, %ld to %ld",
+                 c->path, c->stem, c->min, c->max);
+        const char *got = range_load(c, "\"8\"", buf, sizeof(buf));
+        assert_non_null(got);
+        assert_string_equal(got, want);
+        snprintf(v, sizeof(v), "%ld", c->max);
+        assert_null(range_load(c, v, buf, sizeof(buf)));
+    }
+}
+
 static void every_new_key_fails_with_its_exact_message(void **state)
 {
     (void)state;
@@ -1671,6 +1762,7 @@ int main(void)
         cmocka_unit_test(language_helpers_name_for_each_fields_tools_and_content),
         cmocka_unit_test(hash_covers_included_files_and_output_schemas),
         cmocka_unit_test(every_new_key_fails_with_its_exact_message),
+        cmocka_unit_test(integer_keys_refuse_values_outside_their_range_row),
         cmocka_unit_test(include_error_is_positioned_in_the_included_file),
         cmocka_unit_test(three_errors_of_new_kinds_are_all_reported),
         cmocka_unit_test(header_values_are_never_echoed),
