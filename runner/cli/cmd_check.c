@@ -15,7 +15,6 @@
 #include "cli/check_online.h"
 #include "cli/cli.h"
 #include "cli/common.h"
-#include "cli/survey.h"
 #include "egress/egress.h"
 #include "pipeline/pipeline.h"
 #include "policy/graph.h"

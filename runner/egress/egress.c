@@ -40,6 +40,7 @@
 
 #include <openssl/evp.h> /* EVP_EncodeBlock, for basic auth (libcrypto comes with bh_util) */
 
+#include "net/net.h"
 #include "pipeline/pipeline.h"
 #include "policy/policy.h"
 #include "store/store.h"
@@ -85,14 +86,14 @@ struct flight {
                              addresses may be other than loopback */
     struct verdict v;
     struct attempt at; /* item, url and model owned */
-    net_data_fn on_data;
-    net_done_fn on_done;
+    egr_data_fn on_data;
+    egr_done_fn on_done;
     void *ud;
 };
 
 struct egr_gate {
     const struct pipeline *p;
-    struct net *net;
+    struct net *net; /* the one network loop, the gate's own */
     struct store *store;
     int64_t run_id;
     struct egr_endpoint *eps;      /* one per pipeline endpoint */
@@ -110,9 +111,13 @@ struct egr_gate {
                                then on the gate sends nothing */
 };
 
-int egr_new(struct egr_gate **out, const struct pipeline *p, struct net *n, struct store *s,
-            int64_t run_id, struct bh_err *err)
+int egr_new(struct egr_gate **out, const struct pipeline *p, struct store *s, int64_t run_id,
+            struct bh_err *err)
 {
+    struct net *n = NULL;
+    int rc = net_new(&n, err);
+    if (rc < 0)
+        return rc;
     struct egr_gate *g = bh_xcalloc(1, sizeof(*g));
     g->p = p;
     g->net = n;
@@ -127,7 +132,7 @@ int egr_new(struct egr_gate **out, const struct pipeline *p, struct net *n, stru
     g->local_suffix = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*g->local_suffix));
     g->loaded = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*g->loaded));
     for (size_t i = 0; i < p->n_endpoints; i++) {
-        int rc = egr_endpoint_verify_pipe(p, i, &g->eps[i], err);
+        rc = egr_endpoint_verify_pipe(p, i, &g->eps[i], err);
         if (rc < 0) {
             bh_err_prefix(err, "endpoint '%s': ", p->endpoints[i].name);
             egr_free(g);
@@ -168,6 +173,7 @@ void egr_free(struct egr_gate *g)
 {
     if (!g)
         return;
+    net_free(g->net); /* first: its transfers point at the flights freed below */
     while (g->flights) {
         struct flight *f = g->flights;
         flight_unlink(g, f);
@@ -186,6 +192,22 @@ void egr_free(struct egr_gate *g)
     free(g->local_suffix);
     free(g->eps);
     free(g);
+}
+
+int egr_step(struct egr_gate *g, int timeout_ms, struct bh_err *err)
+{
+    return net_step(g->net, timeout_ms, err);
+}
+
+size_t egr_in_flight(const struct egr_gate *g)
+{
+    return net_in_flight(g->net);
+}
+
+void egr_abort_all(struct egr_gate *g, const char *why)
+{
+    if (g)
+        net_abort_all(g->net, why);
 }
 
 const struct egr_endpoint *egr_endpoint_info(const struct egr_gate *g, size_t endpoint)
@@ -390,7 +412,13 @@ static int flight_data(void *ud, const char *data, size_t len)
 static void flight_done(void *ud, const struct net_result *r)
 {
     struct flight *f = ud;
-    struct net_result res = *r;
+    struct egr_result res = {.code = r->code,
+                             .status = r->status,
+                             .received = r->received,
+                             .transient = r->transient,
+                             .retry_after_ms = r->retry_after_ms,
+                             .no_first_byte = r->no_first_byte};
+    memcpy(res.error, r->error, sizeof(res.error));
     if (f->refusal[0]) {
         /* Allowed on paper, refused at the socket: a policy refusal, audited as such. */
         struct bh_err err = {0};
@@ -403,7 +431,7 @@ static void flight_done(void *ud, const struct net_result *r)
             res.code = err.code; /* the gate is broken now: the engine stops the run */
         }
     }
-    net_done_fn done = f->on_done;
+    egr_done_fn done = f->on_done;
     void *done_ud = f->ud;
     flight_unlink(f->g, f);
     flight_free(f);
