@@ -32,6 +32,14 @@ plant sources runner/sources/src_files.c '#include "egress/egress.h"' \
   "lint: sources-never-send: runner/sources/ only reads items"
 plant sqlite runner/engine/engine.c '#include <sqlite3.h>' \
   "lint: sqlite-in-store: SQLite is touched only by runner/store/"
+plant curl stages/chat.c 'static void h(char *s) { curl_free(s); }' \
+  "lint: only-net-calls-curl: only runner/net/ calls libcurl"
+plant curl-include runner/egress/locality.c '#include <curl/curl.h>' \
+  "lint: only-net-calls-curl:"
+plant net runner/engine/engine.c '#include "net/net.h"' \
+  "lint: net-behind-the-gate: net/net.h is included (and bh_net linked) only by runner/net/ and runner/egress/"
+plant net-link runner/cli/CMakeLists.txt 'target_link_libraries(bulkhead PRIVATE bh_net)' \
+  "lint: net-behind-the-gate:"
 plant format runner/util/bh_str.c 'static int   badly_laid_out (void){return 0;}' \
   "lint: format: the file differs from what clang-format makes of it"
 
