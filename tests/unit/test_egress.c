@@ -634,6 +634,83 @@ static char *url_for(const struct mini_httpd *srv)
     return bh_xasprintf("http://127.0.0.1:%d/api/chat", mini_httpd_port(srv));
 }
 
+/* A request for the local stage on path (a slow one stays in flight). */
+static int send_path(struct fixture *f, const char *path, struct outcome *o, struct bh_err *err)
+{
+    memset(o, 0, sizeof(*o));
+    struct egr_send_req r = {
+        .stage = ST_REVIEW,
+        .item = "pr-7",
+        .path = path,
+        .body = BODY,
+        .body_len = sizeof(BODY) - 1,
+        .label = L_CONFIDENTIAL,
+        .max_reply = 4096,
+        .on_data = on_data,
+        .on_done = on_done,
+        .ud = o,
+    };
+    return egr_send(f->gate, &r, err);
+}
+
+/* The gate's own loop: egr_step drives what egr_send started, and each
+ * request ends exactly once, with the gate's result. */
+static void egress_step_drives_its_requests_to_their_end(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome a, b;
+    struct bh_err err = {0};
+    assert_int_equal(egr_in_flight(f->gate), 0);
+    assert_int_equal(send_label(f, ST_REVIEW, L_CONFIDENTIAL, &a, &err), 0);
+    assert_int_equal(send_label(f, ST_SUMMARY, L_INTERNAL, &b, &err), 0);
+    assert_int_equal(egr_in_flight(f->gate), 2);
+    for (int i = 0; i < 300 && egr_in_flight(f->gate) > 0; i++)
+        assert_int_equal(egr_step(f->gate, 100, &err), 0);
+    assert_int_equal(egr_in_flight(f->gate), 0);
+    assert_int_equal(a.done_calls, 1);
+    assert_int_equal(b.done_calls, 1);
+    assert_int_equal(a.r.code, 0);
+    assert_int_equal(a.r.status, 200);
+    assert_int_equal(b.r.status, 200);
+    assert_int_equal(egr_step(f->gate, 10, &err), 0); /* nothing in flight: a plain wait */
+    assert_int_equal(a.done_calls, 1);
+}
+
+/* A run that must stop: every request in flight ends at once, failed with
+ * the reason, not to be retried, and the gate has nothing left in flight. */
+static void egress_abort_all_ends_each_request_once_with_why(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome o;
+    struct bh_err err = {0};
+    assert_int_equal(send_path(f, "/slow", &o, &err), 0);
+    assert_int_equal(egr_step(f->gate, 50, &err), 0);
+    assert_int_equal(egr_in_flight(f->gate), 1);
+    egr_abort_all(f->gate, "abandoned: the run stopped");
+    assert_int_equal(egr_in_flight(f->gate), 0);
+    assert_int_equal(o.done_calls, 1);
+    assert_int_equal(o.r.code, BH_ENET);
+    assert_int_equal(o.r.transient, 0);
+    assert_non_null(strstr(o.r.error, "abandoned: the run stopped"));
+    run_all(f->gate);
+    assert_int_equal(o.done_calls, 1);
+    egr_abort_all(NULL, "nothing"); /* NULL is fine */
+}
+
+/* egr_free with a request in flight stops the loop first: no callback
+ * runs after the gate is gone, and nothing leaks (the ASan build). */
+static void egress_free_with_a_request_in_flight_calls_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome o;
+    struct bh_err err = {0};
+    assert_int_equal(send_path(f, "/slow", &o, &err), 0);
+    assert_int_equal(egr_step(f->gate, 50, &err), 0);
+    egr_free(f->gate);
+    f->gate = NULL;
+    assert_int_equal(o.done_calls, 0);
+}
+
 static void egress_refuses_confidential_to_cloud_stage(void **state)
 {
     struct fixture *f = *state;
@@ -1111,6 +1188,9 @@ int main(void)
         G(egress_marks_a_stub_model_for_every_stage_on_it),
         G(egress_num_ctx_is_the_stages_else_the_probes),
         G(egress_keeps_the_probes_loaded_models),
+        G(egress_step_drives_its_requests_to_their_end),
+        G(egress_abort_all_ends_each_request_once_with_why),
+        G(egress_free_with_a_request_in_flight_calls_nothing),
         G(egress_refuses_confidential_to_cloud_stage),
         G(egress_treats_cloud_model_on_local_endpoint_as_cloud),
         G(egress_sends_confidential_to_local_stage),
