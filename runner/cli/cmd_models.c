@@ -3,7 +3,7 @@
  * them loaded (/api/ps) or only as a cloud stub; with --pull it pulls the
  * missing ones on local endpoints, with --preload it loads them. A local
  * endpoint of the OpenAI or Anthropic dialect whose server is no Ollama is
- * asked GET /health and GET /v1/models (survey.c: probe_survey_dialect).
+ * asked GET /health and GET /v1/models (probe/survey.c: probe_survey_dialect).
  *
  * Every request goes through the egress gate like a run's, so each is
  * audited. Audit records belong to a run: `models` keeps its own run in the
