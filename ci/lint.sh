@@ -88,7 +88,18 @@ rule one-utf8 "UTF-8 lead and continuation bytes are tested only in runner/util/
     grep -v '^runner/util/'
 )
 
-# 10. One layout for every C file, so that a diff shows only what changed. The tree
+# 10. One way out: the gate (runner/egress/) is the only module that can hand bytes to
+#    the network, so the network module and libcurl stay behind it.
+rule only-net-calls-curl "only runner/net/ calls libcurl (curl_*, <curl/curl.h>): a transfer started anywhere else would leave without the gate's decision, audit and address pin" < <(
+  product | xargs -0 grep -nE '\bcurl_[a-z_]+|#include <curl/' | grep -v '^runner/net/'
+)
+rule net-behind-the-gate "net/net.h is included (and bh_net linked) only by runner/net/ and runner/egress/: everything else waits for the network through egr_step, so that nothing reaches it past the gate" < <(
+  product | xargs -0 grep -nE '#include "net/' | grep -vE '^runner/(net|egress)/'
+  find runner stages -name CMakeLists.txt -print0 | sort -z | xargs -0 grep -nE '\bbh_net\b' |
+    grep -vE '^runner/(net|egress)/'
+)
+
+# 11. One layout for every C file, so that a diff shows only what changed. The tree
 #    was formatted once; this keeps it so (clang-format from ci/bootstrap.sh).
 if ! command -v clang-format >/dev/null 2>&1; then
   echo "lint: format: clang-format is missing: run ci/bootstrap.sh (without it the layout rule cannot be checked, and lint does not pass on a guess)"

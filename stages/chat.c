@@ -111,7 +111,7 @@ static int local_refused(struct chat_call *c, const char *text, struct bh_err *e
 
 /* Transport trouble in words: the question worth asking, or, for a model
  * that was not loaded at the start and gave no first byte in time, its load. */
-static int transport_error(struct chat_call *c, const struct net_result *r, struct bh_err *err)
+static int transport_error(struct chat_call *c, const struct egr_result *r, struct bh_err *err)
 {
     struct egr_gate *g = eng_task_gate(c->t);
     const struct pipeline *p = eng_task_pipeline(c->t);
@@ -151,7 +151,7 @@ static void truncation_note(struct chat_call *c, const struct prov_reply *reply,
 
 /* The reply's failure, classified: transient ones are retried by the engine
  * on the same endpoint; every failure names the endpoint and model. */
-static int reply_error(struct chat_call *c, const struct net_result *r, struct prov_reply *reply,
+static int reply_error(struct chat_call *c, const struct egr_result *r, struct prov_reply *reply,
                        int *transient, struct bh_err *err)
 {
     int rc;
@@ -375,7 +375,7 @@ static int reply_ok(struct chat_call *c, struct prov_reply *reply, int cached)
     return reply_take(c, reply->content ? reply->content : "", &m);
 }
 
-static void on_done(void *ud, const struct net_result *r)
+static void on_done(void *ud, const struct egr_result *r)
 {
     struct chat_call *c = ud;
     struct prov_reply reply = {0};

@@ -11,9 +11,9 @@
  * whatever is asked), and an Ollama endpoint whose server answers only those
  * is named an OpenAI-compatible one rather than "unreachable".
  *
- * The same survey as a run's probe (survey.c), so that check --online and
- * run can never disagree. In text format the section follows the graph on
- * stdout; in json it is the graph's "online" member (and the text goes to
+ * The same survey as a run's probe (probe/survey.c), so that check --online
+ * and run can never disagree; this file only prints what it found. In text format the section
+ * follows the graph on stdout; in json it is the graph's "online" member (and the text goes to
  * stderr); in the other formats the text goes to stderr, so that their
  * output stays one document. */
 #include "cli/check_online.h"
@@ -25,11 +25,11 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
-#include "cli/models_probe.h"
-#include "cli/survey.h"
 #include "egress/egress.h"
-#include "policy/policy.h"
 #include "pipeline/pipeline.h"
+#include "policy/policy.h"
+#include "probe/models_probe.h"
+#include "probe/survey.h"
 #include "util/bh_err.h"
 #include "util/bh_json.h"
 #include "util/bh_utf8.h"
@@ -67,8 +67,8 @@ static void num_ctx_print(FILE *f, const struct pipeline *p, const struct egr_ga
 
 /* One line of stderr per stage on the stub that the static check refuses
  * with the online facts, the very verdict a run reaches (rep, from
- * cli_flow_check_gate). Returns 1 when one was refused. */
-static int stub_refusals(const struct pipeline *p, size_t ep, const struct cli_survey_model *m,
+ * probe_flow_check_gate). Returns 1 when one was refused. */
+static int stub_refusals(const struct pipeline *p, size_t ep, const struct probe_survey_model *m,
                          const struct pol_stage_report *rep)
 {
     int refused = 0;
@@ -106,7 +106,8 @@ static json_t *num_ctx_json(const struct pipeline *p, const struct egr_gate *g, 
 }
 
 static json_t *model_json(const struct pipeline *p, const struct egr_gate *g,
-                          const struct cli_survey *sv, const struct cli_survey_model *m, int *bad)
+                          const struct probe_survey *sv, const struct probe_survey_model *m,
+                          int *bad)
 {
     const char *state = m->remote        ? "stub"
                         : m->listed == 1 ? "present"
@@ -121,7 +122,7 @@ static json_t *model_json(const struct pipeline *p, const struct egr_gate *g,
 }
 
 static void model_print(struct outcome *o, const struct pipeline *p, const struct egr_gate *g,
-                        const struct cli_survey *sv, const struct cli_survey_model *m)
+                        const struct probe_survey *sv, const struct probe_survey_model *m)
 {
     FILE *f = o->out;
     fprintf(f, "    model %s: ", m->name);
@@ -165,7 +166,7 @@ static void model_print(struct outcome *o, const struct pipeline *p, const struc
  * a stage whose options.num_ctx is larger gets a warning, since the server
  * cuts nothing but refuses every prompt over its own window. */
 static void window_print(FILE *f, const struct pipeline *p, size_t ep,
-                         const struct cli_survey_model *m)
+                         const struct probe_survey_model *m)
 {
     const char *sep = "; window";
     for (size_t i = 0; i < p->n_stages; i++) {
@@ -186,8 +187,8 @@ static void window_print(FILE *f, const struct pipeline *p, size_t ep,
     }
 }
 
-static void v1_model_print(struct outcome *o, const struct pipeline *p, const struct cli_survey *sv,
-                           const struct cli_survey_model *m)
+static void v1_model_print(struct outcome *o, const struct pipeline *p,
+                           const struct probe_survey *sv, const struct probe_survey_model *m)
 {
     FILE *f = o->out;
     fprintf(f, "    model %s: ", m->name);
@@ -213,10 +214,11 @@ static void v1_model_print(struct outcome *o, const struct pipeline *p, const st
     fputc('\n', f);
 }
 
-static void dialect_print(struct outcome *o, const struct pipeline *p, const struct cli_survey *sv)
+static void dialect_print(struct outcome *o, const struct pipeline *p,
+                          const struct probe_survey *sv)
 {
     const struct pipe_endpoint *e = &p->endpoints[sv->endpoint];
-    if (!cli_survey_reachable(sv)) {
+    if (!probe_survey_reachable(sv)) {
         fprintf(o->out, "  %s (%s): unreachable\n", e->name, e->url);
         bh_err_print(&sv->v1_err, stderr);
         o->failed = 1;
@@ -241,22 +243,22 @@ static void dialect_print(struct outcome *o, const struct pipeline *p, const str
 }
 
 static void endpoint_json(struct outcome *o, const struct pipeline *p, const struct egr_gate *g,
-                          const struct cli_survey *sv)
+                          const struct probe_survey *sv)
 {
     const struct pipe_endpoint *e = &p->endpoints[sv->endpoint];
     char words[200] = "";
     json_t *models = json_array();
     if (sv->reached)
-        cli_enforcement_words(sv, e, words, sizeof(words));
+        probe_enforcement_words(sv, e, words, sizeof(words));
     for (size_t i = 0; (sv->reached || sv->v1_ok) && i < sv->n_models; i++)
         bh_json_push(models, model_json(p, g, sv, &sv->models[i], o->bad), o->bad);
-    const char *server = sv->reached                     ? "ollama"
-                         : cli_survey_misdeclared(sv, p) ? "openai"
-                         : cli_survey_reachable(sv)      ? e->provider
-                                                         : "";
+    const char *server = sv->reached                       ? "ollama"
+                         : probe_survey_misdeclared(sv, p) ? "openai"
+                         : probe_survey_reachable(sv)      ? e->provider
+                                                           : "";
     bh_json_push(o->eps,
                  json_pack("{s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:s*, s:o}", "name", e->name, "url",
-                           e->url, "asked", 1, "reached", cli_survey_reachable(sv), "server",
+                           e->url, "asked", 1, "reached", probe_survey_reachable(sv), "server",
                            server, "version", sv->reached ? sv->server.version : "", "enforcement",
                            words, "serves", sv->serves, "models", models),
                  o->bad);
@@ -265,7 +267,7 @@ static void endpoint_json(struct outcome *o, const struct pipeline *p, const str
 /* An endpoint declared "ollama" in front of an OpenAI-compatible server:
  * named as such, a configuration error (exit 2), never "unreachable". */
 static void misdeclared_print(struct outcome *o, const struct pipeline *p,
-                              const struct cli_survey *sv)
+                              const struct probe_survey *sv)
 {
     const struct pipe_endpoint *e = &p->endpoints[sv->endpoint];
     struct bh_err err = {0};
@@ -273,26 +275,26 @@ static void misdeclared_print(struct outcome *o, const struct pipeline *p,
             "  %s (%s): this looks like an OpenAI-compatible server (GET /v1/models "
             "answered, /api/version did not)\n",
             e->name, e->url);
-    cli_survey_misdeclared_err(sv, p, &err);
+    probe_survey_misdeclared_err(sv, p, &err);
     bh_err_print(&err, stderr);
     o->config = 1;
 }
 
 /* Prints what the survey of one endpoint found, after every survey was
  * applied and o->rep computed. */
-static void endpoint_print(struct outcome *o, const struct pipeline *p, struct cli_online *on,
-                           struct cli_survey *sv)
+static void endpoint_print(struct outcome *o, const struct pipeline *p, struct probe_online *on,
+                           struct probe_survey *sv)
 {
     const struct pipe_endpoint *e = &p->endpoints[sv->endpoint];
     struct bh_err err = {0};
     char words[200];
     if (o->eps)
         endpoint_json(o, p, on->gate, sv);
-    if (!cli_survey_ollama(sv, p)) {
+    if (!probe_survey_ollama(sv, p)) {
         dialect_print(o, p, sv);
         return;
     }
-    if (cli_survey_misdeclared(sv, p)) {
+    if (probe_survey_misdeclared(sv, p)) {
         misdeclared_print(o, p, sv);
         return;
     }
@@ -302,7 +304,7 @@ static void endpoint_print(struct outcome *o, const struct pipeline *p, struct c
         o->failed = 1;
         return;
     }
-    cli_enforcement_words(sv, e, words, sizeof(words));
+    probe_enforcement_words(sv, e, words, sizeof(words));
     fprintf(o->out, "  %s (%s): reachable, ollama %s%s%s%s\n    enforcement: %s\n", e->name, e->url,
             sv->server.version,
             strcmp(e->provider, "ollama") ? " (an Ollama server, "
@@ -310,7 +312,7 @@ static void endpoint_print(struct outcome *o, const struct pipeline *p, struct c
                                           : "",
             strcmp(e->provider, "ollama") ? e->provider : "",
             strcmp(e->provider, "ollama") ? " dialect too; asked as Ollama)" : "", words);
-    if (cli_survey_required(sv, p, &err)) {
+    if (probe_survey_required(sv, p, &err)) {
         bh_err_print(&err, stderr);
         o->refused = 1;
     }
@@ -351,39 +353,33 @@ static void not_asked(struct outcome *o, const struct pipe_endpoint *e)
 static int check_online(const struct pipeline *p, const char *state, FILE *out, json_t *eps,
                         int *bad)
 {
-    struct cli_online on;
+    struct probe_online on;
     struct bh_err err = {0};
     struct outcome o = {.out = out, .eps = eps, .bad = bad};
-    if (cli_online_open(&on, p, state, "check", &err)) {
-        cli_online_close(&on, NULL);
+    if (probe_online_open(&on, p, state, "check", &err)) {
+        probe_online_close(&on, NULL);
         return cli_fail(&err);
     }
     fprintf(out, "online (asked through the gate, audited in %s):\n", state);
     /* Every survey first: the verdicts come from the run's own static check
-     * over every fact (cli_flow_check_gate), so that check --online and run
+     * over every fact (probe_flow_check_gate), so that check --online and run
      * decide through the same function. */
-    struct cli_survey *sv = bh_xcalloc(p->n_endpoints + 1, sizeof(*sv));
+    struct probe_survey *sv = bh_xcalloc(p->n_endpoints + 1, sizeof(*sv));
     struct pol_stage_report *rep = bh_xcalloc(p->n_stages + 1, sizeof(*rep));
-    for (size_t i = 0; i < p->n_endpoints; i++) {
-        if (!cli_survey_wanted(on.gate, p, i))
-            continue;
-        cli_survey_take(&sv[i], on.gate, on.net, p, i);
-        cli_survey_dialect(&sv[i], on.gate, on.net, p);
-        cli_survey_apply(&sv[i], on.gate, p); /* stubs, and the num_ctx the stages would use */
-    }
-    cli_flow_check_gate(p, on.gate, rep);
+    probe_survey_all(on.gate, p, sv); /* stubs, and the num_ctx the stages would use */
+    probe_flow_check_gate(p, on.gate, rep);
     o.rep = rep;
     for (size_t i = 0; i < p->n_endpoints; i++) {
-        if (cli_survey_wanted(on.gate, p, i))
+        if (probe_survey_wanted(on.gate, p, i))
             endpoint_print(&o, p, &on, &sv[i]);
         else if (endpoint_used(p, i))
             not_asked(&o, &p->endpoints[i]);
-        cli_survey_release(&sv[i]);
+        probe_survey_release(&sv[i]);
     }
     free(sv);
     free(rep);
     reload_warn(p, on.gate);
-    cli_online_close(&on, o.refused ? "refused" : o.failed || o.config ? "failed" : "ok");
+    probe_online_close(&on, o.refused ? "refused" : o.failed || o.config ? "failed" : "ok");
     return o.refused  ? CLI_EXIT_POLICY
            : o.config ? CLI_EXIT_USAGE
            : o.failed ? CLI_EXIT_FAILED
@@ -408,4 +404,32 @@ int cli_check_online_json(const struct pipeline *p, const char *state, FILE *out
         *online = NULL;
     }
     return code;
+}
+
+/* --- num_ctx, constant per model ------------------------------------------- */
+
+size_t cli_num_ctx_warn(const struct pipeline *p, const long *num_ctx)
+{
+    size_t warned = 0;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        const struct pipe_stage *a = &p->stages[i];
+        if (num_ctx[i] <= 0 || strcmp(p->endpoints[a->endpoint].provider, "ollama") != 0)
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            const struct pipe_stage *b = &p->stages[j];
+            if (b->endpoint != a->endpoint || !prov_model_name_eq(a->model, b->model) ||
+                num_ctx[j] <= 0 || num_ctx[j] == num_ctx[i])
+                continue;
+            fprintf(stderr,
+                    "bulkhead: warning: %s:%d:%d: stages.%s: num_ctx %ld differs from "
+                    "stage '%s' (num_ctx %ld) on the same model '%s' of endpoint '%s': "
+                    "Ollama reloads the model each time it changes — give both stages "
+                    "the same options.num_ctx\n",
+                    p->file, a->line, a->col, a->name, num_ctx[i], b->name, num_ctx[j], a->model,
+                    p->endpoints[a->endpoint].name);
+            warned++;
+            break;
+        }
+    }
+    return warned;
 }

@@ -16,7 +16,6 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/opts.h"
-#include "cli/survey.h"
 #include "egress/egress.h"
 #include "pipeline/pipeline.h"
 #include "policy/graph.h"

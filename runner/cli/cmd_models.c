@@ -3,7 +3,7 @@
  * them loaded (/api/ps) or only as a cloud stub; with --pull it pulls the
  * missing ones on local endpoints, with --preload it loads them. A local
  * endpoint of the OpenAI or Anthropic dialect whose server is no Ollama is
- * asked GET /health and GET /v1/models (survey.c: cli_survey_dialect).
+ * asked GET /health and GET /v1/models (probe/survey.c: probe_survey_dialect).
  *
  * Every request goes through the egress gate like a run's, so each is
  * audited. Audit records belong to a run: `models` keeps its own run in the
@@ -20,12 +20,11 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/opts.h"
-#include "cli/models_probe.h"
-#include "cli/survey.h"
 #include "egress/egress.h"
-#include "net/net.h"
 #include "pipeline/pipeline.h"
 #include "policy/policy.h"
+#include "probe/models_probe.h"
+#include "probe/survey.h"
 #include "providers/manage.h"
 #include "providers/prov.h"
 #include "store/store.h"
@@ -78,11 +77,11 @@ static const struct cli_optset optset =
 struct ctx {
     struct models_args a;
     struct pipeline *p;
-    struct cli_online o; /* the state for the audit, the net and the gate */
-    int failed;          /* something needed is missing or could not be done: exit 4 */
-    int refused;         /* the gate refused to query an endpoint: exit 3 */
-    int config;          /* an endpoint declared in another dialect than its server's: exit 2 */
-    int tty;             /* progress on one updating line */
+    struct probe_online o; /* the state for the audit, the net and the gate */
+    int failed;            /* something needed is missing or could not be done: exit 4 */
+    int refused;           /* the gate refused to query an endpoint: exit 3 */
+    int config;            /* an endpoint declared in another dialect than its server's: exit 2 */
+    int tty;               /* progress on one updating line */
 };
 
 /* One row of the table. */
@@ -110,13 +109,13 @@ static int ctx_open(struct ctx *x, struct bh_err *err)
 {
     int rc = cli_pipeline_load(&x->p, x->a.pipeline, &x->a.ov, err);
     if (rc == 0)
-        rc = cli_online_open(&x->o, x->p, x->a.state, "models", err);
+        rc = probe_online_open(&x->o, x->p, x->a.state, "models", err);
     return rc;
 }
 
 static void ctx_close(struct ctx *x, const char *status)
 {
-    cli_online_close(&x->o, status);
+    probe_online_close(&x->o, status);
     pipe_free(x->p);
 }
 
@@ -155,10 +154,10 @@ static int pull_one(struct ctx *x, size_t ep, const char *model)
     const struct pipe_endpoint *e = &x->p->endpoints[ep];
     struct pull_view v = {.x = x, .endpoint = e->name, .model = model};
     struct prov_pull *s = prov_pull_new(pull_progress, &v);
-    struct cli_manage_call c = {
+    struct probe_manage_call c = {
         .endpoint = ep, .kind = EGR_MANAGE_PULL, .model = model, .on_data = pull_data, .ud = s};
     struct bh_err err = {0};
-    int rc = cli_manage_call(x->o.gate, x->o.net, &c, &err);
+    int rc = probe_manage_call(x->o.gate, &c, &err);
     if (rc == 0 && c.result.code)
         rc = bh_err_set(&err, BH_ENET, "%s", c.result.error[0] ? c.result.error : "no reply");
     else if (rc == 0)
@@ -186,14 +185,14 @@ static int preload_one(struct ctx *x, size_t ep, const char *model)
 {
     const struct pipe_endpoint *e = &x->p->endpoints[ep];
     struct prov_stream *s = prov_ollama.stream_new(0);
-    struct cli_manage_call c = {.endpoint = ep,
-                                .kind = EGR_MANAGE_PRELOAD,
-                                .model = model,
-                                .on_data = stream_data,
-                                .ud = s};
+    struct probe_manage_call c = {.endpoint = ep,
+                                  .kind = EGR_MANAGE_PRELOAD,
+                                  .model = model,
+                                  .on_data = stream_data,
+                                  .ud = s};
     struct prov_reply r = {0};
     struct bh_err err = {0};
-    int rc = cli_manage_call(x->o.gate, x->o.net, &c, &err);
+    int rc = probe_manage_call(x->o.gate, &c, &err);
     if (rc == 0 && c.result.code)
         rc = bh_err_set(&err, BH_ENET, "%s", c.result.error[0] ? c.result.error : "no reply");
     else if (rc == 0)
@@ -277,11 +276,11 @@ static void survey_models(struct ctx *x, size_t ep, const struct prov_models *ta
 /* A local endpoint of the OpenAI or Anthropic dialect: an Ollama behind it
  * answers /api/version and its lists; another server is asked what its
  * dialect offers (GET /health, GET /v1/models). */
-static void dialect_rows(struct ctx *x, const struct cli_survey *s)
+static void dialect_rows(struct ctx *x, const struct probe_survey *s)
 {
     const struct pipe_endpoint *e = &x->p->endpoints[s->endpoint];
     for (size_t i = 0; i < s->n_models; i++) {
-        const struct cli_survey_model *m = &s->models[i];
+        const struct probe_survey_model *m = &s->models[i];
         const char *state = m->remote                     ? "stub"
                             : m->listed == 1              ? (s->reached ? "present" : "listed")
                             : m->listed == 0 && s->serves ? "served-as"
@@ -305,10 +304,10 @@ static void dialect_rows(struct ctx *x, const struct cli_survey *s)
 
 static void survey_dialect(struct ctx *x, size_t ep)
 {
-    struct cli_survey s;
-    cli_survey_take(&s, x->o.gate, x->o.net, x->p, ep);
-    cli_survey_dialect(&s, x->o.gate, x->o.net, x->p);
-    if (!cli_survey_reachable(&s)) {
+    struct probe_survey s;
+    probe_survey_take(&s, x->o.gate, x->p, ep);
+    probe_survey_dialect(&s, x->o.gate, x->p);
+    if (!probe_survey_reachable(&s)) {
         bh_err_print(s.v1_err.code ? &s.v1_err : &s.err, stderr);
         row_print(x, ep, "-", "unreachable", "-", "-");
         x->failed = 1;
@@ -322,7 +321,7 @@ static void survey_dialect(struct ctx *x, size_t ep)
     if (s.reached) /* the table's rows came from its Ollama routes */
         printf("server: %s: an Ollama server (ollama %s), which serves the %s dialect too\n",
                x->p->endpoints[ep].name, s.server.version, x->p->endpoints[ep].provider);
-    cli_survey_release(&s);
+    probe_survey_release(&s);
 }
 
 static void survey(struct ctx *x, size_t ep)
@@ -335,13 +334,13 @@ static void survey(struct ctx *x, size_t ep)
     if (used == 0)
         return; /* no stage needs anything there */
     if (strcmp(x->p->endpoints[ep].provider, "ollama") != 0) {
-        if (cli_survey_wanted(x->o.gate, x->p, ep))
+        if (probe_survey_wanted(x->o.gate, x->p, ep))
             survey_dialect(x, ep);
         else
             row_print(x, ep, "-", "not asked", "-", "-");
         return;
     }
-    if (cli_models_list(x->o.gate, x->o.net, x->p, ep, EGR_MANAGE_TAGS, &tags, &err)) {
+    if (probe_models_list(x->o.gate, x->p, ep, EGR_MANAGE_TAGS, &tags, &err)) {
         bh_err_print(&err, stderr);
         row_print(x, ep, "-", err.code == BH_EPOLICY ? "refused" : "unreachable", "-", "-");
         /* The gate's refusal is a policy outcome (exit 3), not a failure (4). */
@@ -349,7 +348,7 @@ static void survey(struct ctx *x, size_t ep)
         x->failed |= err.code != BH_EPOLICY;
         return;
     }
-    int ps_ok = cli_models_list(x->o.gate, x->o.net, x->p, ep, EGR_MANAGE_PS, &ps, &err) == 0;
+    int ps_ok = probe_models_list(x->o.gate, x->p, ep, EGR_MANAGE_PS, &ps, &err) == 0;
     if (!ps_ok)
         bh_err_print(&err, stderr);
     survey_models(x, ep, &tags, &ps, ps_ok);
@@ -360,14 +359,14 @@ static void survey(struct ctx *x, size_t ep)
 /* An endpoint declared "ollama" whose server did not answer /api/version:
  * if it answers /v1/models it is an OpenAI-compatible server, and the
  * pipeline says the wrong dialect (exit 2). */
-static void misdeclared_print(struct ctx *x, struct cli_survey *s)
+static void misdeclared_print(struct ctx *x, struct probe_survey *s)
 {
     const struct pipe_endpoint *e = &x->p->endpoints[s->endpoint];
     struct bh_err err = {0};
-    cli_survey_dialect(s, x->o.gate, x->o.net, x->p);
-    if (!cli_survey_misdeclared(s, x->p))
+    probe_survey_dialect(s, x->o.gate, x->p);
+    if (!probe_survey_misdeclared(s, x->p))
         return;
-    cli_survey_misdeclared_err(s, x->p, &err);
+    probe_survey_misdeclared_err(s, x->p, &err);
     bh_err_print(&err, stderr);
     printf("dialect: %s: this looks like an OpenAI-compatible server, not Ollama: set "
            "\"provider\": \"openai\"\n",
@@ -381,25 +380,25 @@ static void misdeclared_print(struct ctx *x, struct cli_survey *s)
 static void enforcement_print(struct ctx *x)
 {
     for (size_t i = 0; i < x->p->n_endpoints; i++) {
-        struct cli_survey s;
+        struct probe_survey s;
         struct bh_err err = {0};
         char words[200];
-        if (!cli_survey_wanted(x->o.gate, x->p, i))
+        if (!probe_survey_wanted(x->o.gate, x->p, i))
             continue;
-        cli_survey_server(&s, x->o.gate, x->o.net, x->p, i);
+        probe_survey_server(&s, x->o.gate, x->p, i);
         if (!s.reached && strcmp(x->p->endpoints[i].provider, "ollama") == 0)
             misdeclared_print(x, &s);
         if (!s.reached) {
-            cli_survey_release(&s);
+            probe_survey_release(&s);
             continue; /* the table says it is unreachable */
         }
-        cli_enforcement_words(&s, &x->p->endpoints[i], words, sizeof(words));
+        probe_enforcement_words(&s, &x->p->endpoints[i], words, sizeof(words));
         printf("enforcement: %s: %s\n", x->p->endpoints[i].name, words);
-        if (cli_survey_required(&s, x->p, &err)) {
+        if (probe_survey_required(&s, x->p, &err)) {
             bh_err_print(&err, stderr);
             x->refused = 1;
         }
-        cli_survey_release(&s);
+        probe_survey_release(&s);
     }
 }
 

@@ -15,15 +15,14 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/opts.h"
-#include "cli/models_probe.h"
-#include "cli/survey.h"
 #include "cli/progress.h"
 #include "egress/egress.h"
 #include "engine/engine.h"
-#include "net/net.h"
 #include "pipeline/pipeline.h"
 #include "policy/graph.h"
 #include "policy/policy.h"
+#include "probe/models_probe.h"
+#include "probe/survey.h"
 #include "report/report.h"
 #include "sources/src_git.h"
 #include "stages/kinds.h"
@@ -157,7 +156,6 @@ struct job {
     size_t n_items;
     struct store *store;
     int64_t run_id;
-    struct net *net;
     struct egr_gate *gate;
 };
 
@@ -172,6 +170,47 @@ static int findings_stages_record(const struct job *j, struct bh_err *err)
     int rc = store_run_set_findings(j->store, j->run_id, names, n, err);
     free(names);
     return rc;
+}
+
+/* How the server of a surveyed endpoint enforces local-only, and what the
+ * survey could not learn (probe_before_run's report). */
+static void survey_warn(void *ud, const struct probe_survey *s, const struct pipeline *p)
+{
+    (void)ud;
+    const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
+    char words[200];
+    if (!probe_survey_ollama(s, p))
+        return; /* another dialect's server that is no Ollama: nothing to ask it */
+    if (!s->reached) {
+        fprintf(stderr, "bulkhead: warning: could not ask the server: %s; its tasks may fail\n",
+                s->err.msg);
+        return;
+    }
+    probe_enforcement_words(s, e, words, sizeof(words));
+    fprintf(stderr, "bulkhead: endpoint '%s': local-only enforcement by the server: %s\n", e->name,
+            words);
+    if (s->err.code) /* a list or the status: what it would have told stays unknown */
+        fprintf(stderr, "bulkhead: warning: %s\n", s->err.msg);
+    for (size_t i = 0; i < s->n_models; i++) {
+        const struct probe_survey_model *m = &s->models[i];
+        if (m->remote && m->remote_from && strcmp(m->remote_from, "the probe's reply") == 0)
+            fprintf(stderr,
+                    "bulkhead: endpoint '%s': model '%s' is a cloud stub that the server "
+                    "forwards to '%s' (seen in the probe's reply, not in /api/tags): its "
+                    "stages are treated as cloud\n",
+                    e->name, m->name, m->remote);
+        if (m->probe_err.code)
+            fprintf(stderr,
+                    "bulkhead: warning: %s; a cloud stub that hides from /api/tags is "
+                    "then caught only in a reply\n",
+                    m->probe_err.msg);
+    }
+    for (size_t i = 0; i < s->n_models; i++)
+        if (s->models[i].show_err.code)
+            fprintf(stderr,
+                    "bulkhead: warning: could not read the context length: %s; stages "
+                    "without options.num_ctx on it get the server's default\n",
+                    s->models[i].show_err.msg);
 }
 
 static int job_open(struct job *j, struct bh_err *err)
@@ -201,13 +240,11 @@ static int job_open(struct job *j, struct bh_err *err)
     if (rc == 0)
         rc = findings_stages_record(j, err);
     if (rc == 0)
-        rc = net_new(&j->net, err);
-    if (rc == 0)
-        rc = egr_new(&j->gate, j->p, j->net, j->store, j->run_id, err);
+        rc = egr_new(&j->gate, j->p, j->store, j->run_id, err);
     if (rc == 0) /* a configuration error, before anything is sent */
         rc = egr_keys_check(j->gate, err);
     if (rc == 0) /* cloud stubs and the server's own enforcement, before the check */
-        rc = cli_models_probe(j->gate, j->net, j->p, err);
+        rc = probe_before_run(j->gate, j->p, survey_warn, NULL, err);
     if (rc == 0)
         fprintf(stderr, "bulkhead: %s run %lld: %zu %s x %zu stages (state in %s)\n",
                 resumed ? "resuming" : "starting", (long long)j->run_id, j->n_items,
@@ -217,8 +254,7 @@ static int job_open(struct job *j, struct bh_err *err)
 
 static void job_close(struct job *j)
 {
-    net_free(j->net); /* first: the gate owns the contexts of transfers in flight */
-    egr_free(j->gate);
+    egr_free(j->gate); /* ends its network loop first, then what the transfers held */
     store_free(j->store);
     src_items_free(j->items, j->n_items);
     pipe_free(j->p);
@@ -240,7 +276,7 @@ static void refuted_print(const struct job *j)
 static int job_check(struct job *j)
 {
     struct pol_stage_report *rep = bh_xcalloc(j->p->n_stages, sizeof(*rep));
-    size_t bad = cli_flow_check_gate(j->p, j->gate, rep); /* with the probe's facts */
+    size_t bad = probe_flow_check_gate(j->p, j->gate, rep); /* with the probe's facts */
     if (bad)
         refuted_print(j);
     for (size_t s = 0; s < j->p->n_stages; s++) {
@@ -381,7 +417,6 @@ static int run_job(struct job *jp)
                           .store = j.store,
                           .run_id = j.run_id,
                           .gate = j.gate,
-                          .net = j.net,
                           .items = j.items,
                           .n_items = j.n_items,
                           .kind = &stage_kind,

@@ -28,6 +28,7 @@
  * local or cloud, model management included. Header strings that hold a
  * credential are wiped as soon as libcurl has copied them. */
 #include "egress/egress.h"
+#include "egress/registry.h"
 
 #include <stdarg.h>
 #include <assert.h>
@@ -39,6 +40,7 @@
 
 #include <openssl/evp.h> /* EVP_EncodeBlock, for basic auth (libcrypto comes with bh_util) */
 
+#include "net/net.h"
 #include "pipeline/pipeline.h"
 #include "policy/policy.h"
 #include "store/store.h"
@@ -86,57 +88,51 @@ struct flight {
                              addresses may be other than loopback */
     struct verdict v;
     struct attempt at; /* item, url and model owned */
-    net_data_fn on_data;
-    net_done_fn on_done;
+    egr_data_fn on_data;
+    egr_done_fn on_done;
     void *ud;
 };
 
 struct egr_gate {
     const struct pipeline *p;
-    struct net *net;
+    struct egr_registry reg; /* what is known of each endpoint and stage (registry.c) */
+    struct net *net;         /* the one network loop, the gate's own */
     struct store *store;
     int64_t run_id;
-    struct egr_endpoint *eps;      /* one per pipeline endpoint */
-    char **remote;                 /* per stage: the remote host of a cloud stub, or NULL */
-    struct egr_model_facts *facts; /* per stage: what the probe learnt of its model */
-    char **wire;                   /* per stage: the model name egr_stage_model last gave */
-    int *local_suffix;             /* per endpoint: the server honours ":local" */
-    struct loaded {                /* per endpoint: the probe's /api/ps */
-        int known;
-        struct egr_loaded *v;
-        size_t n;
-    } * loaded;
     struct flight *flights; /* in flight, freed by egr_free if still there */
     struct bh_err broken;   /* the first audit write that failed (code 0: none); from
                                then on the gate sends nothing */
 };
 
-int egr_new(struct egr_gate **out, const struct pipeline *p, struct net *n, struct store *s,
-            int64_t run_id, struct bh_err *err)
+int egr_new(struct egr_gate **out, const struct pipeline *p, struct store *s, int64_t run_id,
+            struct bh_err *err)
 {
+    struct net *n = NULL;
+    int rc = net_new(&n, err);
+    if (rc < 0)
+        return rc;
     struct egr_gate *g = bh_xcalloc(1, sizeof(*g));
     g->p = p;
     g->net = n;
     g->store = s;
     g->run_id = run_id;
-    g->eps = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*g->eps));
-    g->remote = bh_xcalloc(p->n_stages ? p->n_stages : 1, sizeof(*g->remote));
-    g->wire = bh_xcalloc(p->n_stages ? p->n_stages : 1, sizeof(*g->wire));
-    g->facts = bh_xcalloc(p->n_stages ? p->n_stages : 1, sizeof(*g->facts));
-    for (size_t i = 0; i < p->n_stages; i++)
-        g->facts[i] = (struct egr_model_facts)EGR_MODEL_FACTS_INIT;
-    g->local_suffix = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*g->local_suffix));
-    g->loaded = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*g->loaded));
-    for (size_t i = 0; i < p->n_endpoints; i++) {
-        int rc = egr_endpoint_verify_pipe(p, i, &g->eps[i], err);
-        if (rc < 0) {
-            bh_err_prefix(err, "endpoint '%s': ", p->endpoints[i].name);
-            egr_free(g);
-            return rc;
-        }
+    rc = egr_registry_init(&g->reg, p, err);
+    if (rc < 0) {
+        egr_free(g);
+        return rc;
     }
     *out = g;
     return 0;
+}
+
+struct egr_registry *egr_gate_registry(struct egr_gate *g)
+{
+    return &g->reg;
+}
+
+const struct egr_registry *egr_gate_registry_const(const struct egr_gate *g)
+{
+    return &g->reg;
 }
 
 static void flight_unlink(struct egr_gate *g, struct flight *f)
@@ -157,41 +153,34 @@ static void flight_free(struct flight *f)
     free(f);
 }
 
-static void loaded_clear(struct loaded *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i].name);
-    free(l->v);
-    memset(l, 0, sizeof(*l));
-}
-
 void egr_free(struct egr_gate *g)
 {
     if (!g)
         return;
+    net_free(g->net); /* first: its transfers point at the flights freed below */
     while (g->flights) {
         struct flight *f = g->flights;
         flight_unlink(g, f);
         flight_free(f);
     }
-    for (size_t i = 0; g->remote && i < g->p->n_stages; i++)
-        free(g->remote[i]);
-    for (size_t i = 0; g->wire && i < g->p->n_stages; i++)
-        free(g->wire[i]);
-    free(g->remote);
-    free(g->wire);
-    free(g->facts);
-    for (size_t i = 0; g->loaded && i < g->p->n_endpoints; i++)
-        loaded_clear(&g->loaded[i]);
-    free(g->loaded);
-    free(g->local_suffix);
-    free(g->eps);
+    egr_registry_release(&g->reg);
     free(g);
 }
 
-const struct egr_endpoint *egr_endpoint_info(const struct egr_gate *g, size_t endpoint)
+int egr_step(struct egr_gate *g, int timeout_ms, struct bh_err *err)
 {
-    return endpoint < g->p->n_endpoints ? &g->eps[endpoint] : NULL;
+    return net_step(g->net, timeout_ms, err);
+}
+
+size_t egr_in_flight(const struct egr_gate *g)
+{
+    return net_in_flight(g->net);
+}
+
+void egr_abort_all(struct egr_gate *g, const char *why)
+{
+    if (g)
+        net_abort_all(g->net, why);
 }
 
 /* --- the decision ------------------------------------------------------------ */
@@ -205,9 +194,9 @@ static void decide(const struct egr_gate *g, const struct egr_send_req *r, struc
 {
     const struct pipeline *p = g->p;
     const struct pipe_stage *st = &p->stages[r->stage];
-    const struct egr_endpoint *ep = &g->eps[st->endpoint];
+    const struct egr_endpoint *ep = &g->reg.eps[st->endpoint];
     memset(v, 0, sizeof(*v));
-    const char *remote = g->remote[r->stage];
+    const char *remote = g->reg.remote[r->stage];
     v->ep = st->endpoint;
     v->local = pol_stage_local_facts(p, r->stage, ep->local, remote != NULL);
     v->clearance = pol_stage_clearance_facts(p, r->stage, ep->local, remote != NULL);
@@ -381,7 +370,13 @@ static int flight_data(void *ud, const char *data, size_t len)
 static void flight_done(void *ud, const struct net_result *r)
 {
     struct flight *f = ud;
-    struct net_result res = *r;
+    struct egr_result res = {.code = r->code,
+                             .status = r->status,
+                             .received = r->received,
+                             .transient = r->transient,
+                             .retry_after_ms = r->retry_after_ms,
+                             .no_first_byte = r->no_first_byte};
+    memcpy(res.error, r->error, sizeof(res.error));
     if (f->refusal[0]) {
         /* Allowed on paper, refused at the socket: a policy refusal, audited as such. */
         struct bh_err err = {0};
@@ -394,7 +389,7 @@ static void flight_done(void *ud, const struct net_result *r)
             res.code = err.code; /* the gate is broken now: the engine stops the run */
         }
     }
-    net_done_fn done = f->on_done;
+    egr_done_fn done = f->on_done;
     void *done_ud = f->ud;
     flight_unlink(f->g, f);
     flight_free(f);
@@ -497,8 +492,8 @@ static struct flight *flight_new(struct egr_gate *g, const struct egr_send_req *
     size_t ep = v->ep;
     f->g = g;
     f->endpoint = g->p->endpoints[ep].name;
-    f->trusted = g->eps[ep].trusted; /* every pinned address was vouched for */
-    snprintf(f->addrs, sizeof(f->addrs), "%s", g->eps[ep].addrs);
+    f->trusted = g->reg.eps[ep].trusted; /* every pinned address was vouched for */
+    snprintf(f->addrs, sizeof(f->addrs), "%s", g->reg.eps[ep].addrs);
     f->v = *v;
     f->at = *at;
     f->at.item = bh_xstrdup(at->item);
@@ -536,7 +531,7 @@ static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const stru
                     const struct attempt *at, struct bh_err *err)
 {
     const struct pipe_endpoint *e = &g->p->endpoints[v->ep];
-    const struct egr_endpoint *ep = &g->eps[v->ep];
+    const struct egr_endpoint *ep = &g->reg.eps[v->ep];
     /* Whatever path led here, these hold, or nothing leaves (exit 70). */
     BH_INVARIANT(v->allow && g->store && v->label <= v->clearance,
                  "the gate was about to send a request it did not allow within clearance");
@@ -818,7 +813,7 @@ int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct b
     assert(r->endpoint < g->p->n_endpoints);
     assert(r->kind >= 0 && (size_t)r->kind < BH_NELEM(manage_kinds));
     const struct manage_kind *k = &manage_kinds[r->kind];
-    const struct egr_endpoint *ep = &g->eps[r->endpoint];
+    const struct egr_endpoint *ep = &g->reg.eps[r->endpoint];
     char *body = NULL;
     int rc = manage_body(k, r, &body, err);
     if (rc) {
@@ -871,137 +866,6 @@ int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct b
     return rc;
 }
 
-void egr_stage_mark_remote(struct egr_gate *g, size_t stage, const char *remote_host)
-{
-    assert(stage < g->p->n_stages);
-    free(g->remote[stage]);
-    g->remote[stage] = bh_xstrdup(remote_host ? remote_host : "");
-}
-
-/* Names as Ollama compares them: case-insensitively, "x" being "x:latest".
- * (providers/ has the same rule, prov_model_name_eq; the gate sits below it.) */
-static int model_name_eq(const char *a, const char *b)
-{
-    size_t na = strlen(a), nb = strlen(b);
-    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
-    int ta = strchr(sa ? sa : a, ':') != NULL, tb = strchr(sb ? sb : b, ':') != NULL;
-    if (ta == tb)
-        return strcasecmp(a, b) == 0;
-    const char *t = ta ? a : b, *u = ta ? b : a;
-    size_t nt = ta ? na : nb, nu = ta ? nb : na;
-    return nt == nu + 7 && strncasecmp(t, u, nu) == 0 && strcasecmp(t + nu, ":latest") == 0;
-}
-
-size_t egr_model_mark_remote(struct egr_gate *g, size_t endpoint, const char *model,
-                             const char *remote_host)
-{
-    size_t marked = 0;
-    for (size_t i = 0; i < g->p->n_stages; i++) {
-        const struct pipe_stage *st = &g->p->stages[i];
-        if (st->endpoint != endpoint || !model_name_eq(st->model, model))
-            continue;
-        marked += g->remote[i] == NULL;
-        if (!g->remote[i])
-            egr_stage_mark_remote(g, i, remote_host);
-    }
-    return marked;
-}
-
-const char *egr_stage_remote(const struct egr_gate *g, size_t stage)
-{
-    return stage < g->p->n_stages ? g->remote[stage] : NULL;
-}
-
-int egr_stage_local(const struct egr_gate *g, size_t stage)
-{
-    assert(stage < g->p->n_stages);
-    const struct pipe_stage *st = &g->p->stages[stage];
-    return pol_stage_local_facts(g->p, stage, g->eps[st->endpoint].local, g->remote[stage] != NULL);
-}
-
-int egr_stage_clearance(const struct egr_gate *g, size_t stage)
-{
-    assert(stage < g->p->n_stages);
-    const struct pipe_stage *st = &g->p->stages[stage];
-    return pol_stage_clearance_facts(g->p, stage, g->eps[st->endpoint].local,
-                                     g->remote[stage] != NULL);
-}
-
-/* --- facts found online ---------------------------------------------------------- */
-
-void egr_stage_set_facts(struct egr_gate *g, size_t stage, const struct egr_model_facts *f)
-{
-    assert(stage < g->p->n_stages);
-    g->facts[stage] = *f;
-}
-
-const struct egr_model_facts *egr_stage_facts(const struct egr_gate *g, size_t stage)
-{
-    assert(stage < g->p->n_stages);
-    return &g->facts[stage];
-}
-
-long egr_stage_num_ctx(const struct egr_gate *g, size_t stage)
-{
-    assert(stage < g->p->n_stages);
-    long own = g->p->stages[stage].num_ctx;
-    return own > 0 ? own : g->facts[stage].num_ctx;
-}
-
-void egr_endpoint_set_loaded(struct egr_gate *g, size_t endpoint, const struct egr_loaded *v,
-                             size_t n)
-{
-    assert(endpoint < g->p->n_endpoints);
-    struct loaded *l = &g->loaded[endpoint];
-    loaded_clear(l);
-    l->known = 1;
-    l->v = bh_xcalloc(n ? n : 1, sizeof(*l->v));
-    l->n = n;
-    for (size_t i = 0; i < n; i++) {
-        l->v[i] = v[i];
-        l->v[i].name = bh_xstrdup(v[i].name ? v[i].name : "");
-    }
-}
-
-int egr_endpoint_loaded(const struct egr_gate *g, size_t endpoint, const struct egr_loaded **v,
-                        size_t *n)
-{
-    if (endpoint >= g->p->n_endpoints || !g->loaded[endpoint].known)
-        return 0;
-    *v = g->loaded[endpoint].v;
-    *n = g->loaded[endpoint].n;
-    return 1;
-}
-
-void egr_endpoint_set_local_suffix(struct egr_gate *g, size_t endpoint, int honoured)
-{
-    assert(endpoint < g->p->n_endpoints);
-    g->local_suffix[endpoint] = honoured != 0;
-}
-
-/* A name that already says where it runs: ":local", or a cloud name. */
-static int has_source_suffix(const char *model)
-{
-    size_t n = strlen(model);
-    return pol_model_is_cloud(model) || (n >= 6 && strcasecmp(model + n - 6, ":local") == 0);
-}
-
-/* The suffix asks the server itself to refuse a stub, so that a stub made
- * after bulkhead looked at /api/tags still never receives the prompt. The
- * name is made once and kept: tasks in flight hold it. */
-const char *egr_stage_model(struct egr_gate *g, size_t stage)
-{
-    assert(stage < g->p->n_stages);
-    const struct pipe_stage *st = &g->p->stages[stage];
-    const struct pipe_endpoint *e = &g->p->endpoints[st->endpoint];
-    if (!g->local_suffix[st->endpoint] || e->enforce_local == PIPE_ENFORCE_OFF ||
-        has_source_suffix(st->model) || !egr_stage_local(g, stage))
-        return st->model;
-    if (!g->wire[stage])
-        g->wire[stage] = bh_xasprintf("%s:local", st->model);
-    return g->wire[stage];
-}
-
 /* Positions err at the endpoint's key in the pipeline file. */
 static void err_at_key(const struct egr_gate *g, const struct pipe_endpoint *e, const char *key,
                        struct bh_err *err)
@@ -1033,7 +897,7 @@ int egr_keys_check(const struct egr_gate *g, struct bh_err *err)
         int rc = basic_auth_check(g, i, err);
         if (rc < 0)
             return rc;
-        if (!e->api_key_env || g->eps[g->p->stages[i].endpoint].local)
+        if (!e->api_key_env || g->reg.eps[g->p->stages[i].endpoint].local)
             continue; /* a verified local endpoint is never sent the key */
         const char *key = getenv(e->api_key_env);
         if (key && key[0])

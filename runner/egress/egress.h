@@ -3,14 +3,19 @@
  * clearance of the stage it goes to, writes an audit record either way, and
  * only then hands the bytes to net/ with the connection pinned to the address
  * whose locality was verified.
+ *
+ * The network module is private to the gate: the gate creates and owns the
+ * one network loop (egr_new), and everyone else waits for the network
+ * through egr_step, egr_in_flight and egr_abort_all, with the gate's own
+ * result and callback types below. Nothing outside runner/net/ and
+ * runner/egress/ includes net/net.h (ci/lint.sh, net-behind-the-gate), so no
+ * other module can hand bytes to the network past the gate.
  * Functions return 0 or a negative BH_E* code and fill *err. */
 #ifndef EGR_EGRESS_H
 #define EGR_EGRESS_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include "net/net.h"
 
 struct bh_err;
 struct pipeline;
@@ -95,15 +100,50 @@ int egr_endpoint_verify_trusted(const char *url, int declared_local, const char 
 int egr_endpoint_verify(const char *url, int declared_local, struct egr_endpoint *out,
                         struct bh_err *err);
 
-/* Creates the gate for a pipeline: verifies every endpoint once (the result
- * is pinned for the whole run). p, n and s are borrowed and must outlive it.
- * s may be NULL only in tests that never send (then nothing can be audited and
- * egr_send refuses everything). */
-int egr_new(struct egr_gate **out, const struct pipeline *p, struct net *n, struct store *s,
-            int64_t run_id, struct bh_err *err);
-/* Frees the gate and the contexts of requests still in flight: free the net
- * first (net_free), or never step it again after this. NULL is fine. */
+/* How a request the gate sent ended. */
+struct egr_result {
+    int code;            /* 0, or BH_ENET (transport, any 3xx, peer refused, stall), BH_ETOOBIG
+                            (reply cap), BH_EPOLICY (the peer was not a verified address),
+                            BH_EINTERNAL (that refusal could not be audited) */
+    long status;         /* HTTP status, 0 when none was received */
+    char error[256];     /* the error in words, empty when none */
+    size_t received;     /* body bytes received */
+    int transient;       /* 1 when trying again may help: a connection error, a timeout,
+                            a stall, a cut transfer — never a redirect, a refused peer, a cap
+                            or a server certificate that does not verify */
+    long retry_after_ms; /* from a Retry-After header (seconds or HTTP date), -1 when none */
+    int no_first_byte;   /* 1 when the endpoint's first_byte_timeout_s ran out before any
+                            body byte (for a local model: often a load that takes longer) */
+};
+
+/* Body bytes of a reply as they arrive. Non-zero aborts the transfer. */
+typedef int (*egr_data_fn)(void *ud, const char *data, size_t len);
+/* Exactly once per request the gate sent (egr_send and egr_send_manage
+ * returned 0), from egr_step or egr_abort_all. It may send again. */
+typedef void (*egr_done_fn)(void *ud, const struct egr_result *r);
+
+/* Creates the gate for a pipeline and its network loop: verifies every
+ * endpoint once (the result is pinned for the whole run). p and s are
+ * borrowed and must outlive it. s may be NULL only in tests that never send
+ * (then nothing can be audited and egr_send refuses everything). BH_EINVAL
+ * naming the version when the libcurl loaded at run time lacks what the
+ * network loop's safety needs. */
+int egr_new(struct egr_gate **out, const struct pipeline *p, struct store *s, int64_t run_id,
+            struct bh_err *err);
+/* Stops the network loop (requests still in flight end without their
+ * on_done), then frees the gate and their contexts. NULL is fine. */
 void egr_free(struct egr_gate *g);
+
+/* One turn of the gate's network loop: drives the requests in flight, waits
+ * up to timeout_ms for activity, and calls on_done of every request that
+ * ended. The only way anything in the process waits for the network. */
+int egr_step(struct egr_gate *g, int timeout_ms, struct bh_err *err);
+/* Requests sent and not yet ended. */
+size_t egr_in_flight(const struct egr_gate *g);
+/* Ends every request in flight: each on_done is called with BH_ENET, not
+ * transient, and why as the error, so that a run that must stop at once
+ * still lets each owner let go of what it holds. NULL is fine. */
+void egr_abort_all(struct egr_gate *g, const char *why);
 
 const struct egr_endpoint *egr_endpoint_info(const struct egr_gate *g, size_t endpoint);
 
@@ -120,8 +160,8 @@ struct egr_send_req {
                                    NULL-terminated, or NULL; never a secret */
     int key_header;             /* how the API key goes: 0 "Authorization: Bearer",
                                    1 "x-api-key" */
-    net_data_fn on_data;
-    net_done_fn on_done;
+    egr_data_fn on_data;
+    egr_done_fn on_done;
     void *ud;
 };
 
@@ -250,8 +290,8 @@ struct egr_manage_req {
     long num_ctx; /* PRELOAD, PROBE: the context to load it with (a stage's options.num_ctx, so
                      that its requests find it loaded as they need it); 0: the server's */
     size_t max_reply;
-    net_data_fn on_data;
-    net_done_fn on_done;
+    egr_data_fn on_data;
+    egr_done_fn on_done;
     void *ud;
 };
 

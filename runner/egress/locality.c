@@ -13,8 +13,9 @@
  * unless a list names it. IPv4-mapped IPv6 addresses
  * are unwrapped first so that ::ffff:8.8.8.8 is judged as 8.8.8.8.
  *
- * URLs are parsed with libcurl's URL API, the same parser that will later
- * send the request, so that what we verify is what curl connects to. */
+ * URLs are parsed by net_url_parse, libcurl's URL API, the same parser that
+ * will later send the request, so that what we verify is what curl connects
+ * to (only runner/net/ calls curl). */
 #include "egress/egress.h"
 
 #include <arpa/inet.h>
@@ -27,7 +28,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#include <curl/curl.h>
+#include "net/net.h"
 
 #include "pipeline/pipeline.h"
 #include "util/bh_cidr.h"
@@ -210,55 +211,28 @@ static int trust_init(struct trust *t, const struct egr_trust *in, struct bh_err
 
 /* --- the URL ---------------------------------------------------------------- */
 
-static int url_part(CURLU *u, CURLUPart what, unsigned flags, char *out, size_t size)
-{
-    char *v = NULL;
-    if (curl_url_get(u, what, &v, flags) != CURLUE_OK)
-        return -1;
-    int fits = (size_t)snprintf(out, size, "%s", v) < size;
-    curl_free(v);
-    return fits ? 0 : -1;
-}
-
-static int has_part(CURLU *u, CURLUPart what)
-{
-    char *v = NULL;
-    if (curl_url_get(u, what, &v, 0) != CURLUE_OK)
-        return 0;
-    curl_free(v);
-    return 1;
-}
-
 /* Scheme, credentials, host (brackets of IPv6 literals removed) and port. */
-static int parse_url(CURLU *u, const char *url, struct egr_endpoint *out, struct bh_err *err)
+static int parse_url(const char *url, struct egr_endpoint *out, struct bh_err *err)
 {
-    char scheme[16], port[16];
-    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
-    if (uc != CURLUE_OK)
-        return bh_err_set(err, BH_EINVAL,
-                          "'%s' is not a valid URL (%s): write it as http://host:port", url,
-                          curl_url_strerror(uc));
-    if (url_part(u, CURLUPART_SCHEME, 0, scheme, sizeof(scheme)) < 0 ||
-        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
+    struct net_url u;
+    int rc = net_url_parse(url, &u, err);
+    if (rc < 0)
+        return rc;
+    if (strcmp(u.scheme, "http") != 0 && strcmp(u.scheme, "https") != 0)
         return bh_err_set(err, BH_EINVAL, "URL '%s' has an unsupported scheme (known: http, https)",
                           url);
-    if (has_part(u, CURLUPART_USER) || has_part(u, CURLUPART_PASSWORD))
+    if (u.credentials)
         return bh_err_set(err, BH_EINVAL,
                           "URL has credentials in it; remove them and name "
                           "the variable holding the key in api_key_env");
-    if (url_part(u, CURLUPART_HOST, 0, out->host, sizeof(out->host)) < 0 ||
-        url_part(u, CURLUPART_PORT, CURLU_DEFAULT_PORT, port, sizeof(port)) < 0)
+    if (!u.host[0] || !u.port[0])
         return bh_err_set(err, BH_EINVAL, "URL '%s' has no usable host or port", url);
-    size_t hl = strlen(out->host);
-    if (hl >= 2 && out->host[0] == '[' && out->host[hl - 1] == ']') {
-        memmove(out->host, out->host + 1, hl - 2);
-        out->host[hl - 2] = '\0';
-    }
+    snprintf(out->host, sizeof(out->host), "%s", u.host);
     /* curl gave the port as digits (its URL parser checked 0..65535), but an
      * unchecked conversion is how a bad value slips through later changes. */
     char *end = NULL;
-    long n = strtol(port, &end, 10);
-    if (end == port || *end || n < 1 || n > 65535)
+    long n = strtol(u.port, &end, 10);
+    if (end == u.port || *end || n < 1 || n > 65535)
         return bh_err_set(err, BH_EINVAL, "URL '%s' has no usable port", url);
     out->port = (int)n;
     return 0;
@@ -430,10 +404,7 @@ int egr_endpoint_verify_with(const char *url, int declared_local, const struct e
     struct egr_endpoint e;
     memset(&e, 0, sizeof(e));
     struct trust *t = bh_xcalloc(1, sizeof(*t)); /* 64 blocks: kept off the stack */
-    CURLU *u = curl_url();
-    int rc = u ? parse_url(u, url, &e, err)
-               : bh_err_set(err, BH_EINTERNAL, "cannot create a libcurl URL handle");
-    curl_url_cleanup(u);
+    int rc = parse_url(url, &e, err);
     if (rc == 0)
         rc = trust_init(t, trust, err);
     if (rc == 0) {

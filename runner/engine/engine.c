@@ -1,8 +1,8 @@
 /* engine/engine.c — the run loop and the task state machine.
  *
- * One thread, one loop: schedule what is ready, then let net_step drive the
- * transfers and deliver completions, which come back here through
- * eng_task_done / eng_task_fail. Every state change is written to the store
+ * One thread, one loop: schedule what is ready, then let egr_step (the gate's
+ * network loop) drive the transfers and deliver completions, which come back
+ * here through eng_task_done / eng_task_fail. Every state change is written to the store
  * before the loop goes on, so a dependant never starts on an output that
  * could still be lost, and a crashed run resumes where it stopped.
  *
@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "egress/egress.h"
-#include "net/net.h"
 #include "pipeline/pipeline.h"
 #include "policy/label.h"
 #include "policy/policy.h"
@@ -362,7 +361,7 @@ static int loop(struct eng *e, struct bh_err *err)
         if (e->fatal) {
             /* Stop at once, but let each task in flight end (failed) and free
              * what it holds: nothing new starts, the gate sends nothing more. */
-            net_abort_all(e->o->net, "abandoned: the run stopped on an earlier error");
+            egr_abort_all(e->o->gate, "abandoned: the run stopped on an earlier error");
             break;
         }
         if (e->in_flight == 0 && !eng_sched_busy(e)) {
@@ -375,12 +374,12 @@ static int loop(struct eng *e, struct bh_err *err)
         if (wake >= 0 && (next < 0 || wake < next))
             next = wake;
         int wait = next >= 0 && next < 250 ? (int)next : 250;
-        if (net_in_flight(e->o->net) == 0 && next > 0) {
+        if (egr_in_flight(e->o->gate) == 0 && next > 0) {
             /* Only timers are waiting: sleep until the first is due. */
             sleep_ms(wait);
             continue;
         }
-        int rc = net_step(e->o->net, wait, err);
+        int rc = egr_step(e->o->gate, wait, err);
         if (rc)
             return rc;
     }

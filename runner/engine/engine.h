@@ -15,7 +15,6 @@ struct bh_err;
 struct pipeline;
 struct store;
 struct egr_gate;
-struct net;
 struct src_item;
 struct eng_task;
 
@@ -90,7 +89,6 @@ struct eng_opts {
     struct store *store;
     int64_t run_id;
     struct egr_gate *gate;
-    struct net *net;
     const struct src_item *items;
     size_t n_items;
     const struct eng_kind *kind; /* the kind every stage runs as, for now "chat" */

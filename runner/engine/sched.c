@@ -267,7 +267,7 @@ static const char *const kind_what[] = {
 };
 
 /* Not fatal: the tasks' own requests load their model, or fail and say why. */
-static void call_warn(const struct call *c, const struct net_result *r, const struct bh_err *err)
+static void call_warn(const struct call *c, const struct egr_result *r, const struct bh_err *err)
 {
     char model[300] = "", why[600];
     if (c->group >= 0)
@@ -283,7 +283,7 @@ static void call_warn(const struct call *c, const struct net_result *r, const st
             c->e->o->p->endpoints[c->ep].name, kind_what[c->kind], model, why);
 }
 
-static void call_settle(struct call *c, const struct net_result *r)
+static void call_settle(struct call *c, const struct egr_result *r)
 {
     struct eng_sched *s = c->s;
     struct ep_state *es = &s->eps[c->ep];
@@ -304,7 +304,7 @@ static void call_settle(struct call *c, const struct net_result *r)
     call_warn(c, r, &err);
 }
 
-static void call_done(void *ud, const struct net_result *r)
+static void call_done(void *ud, const struct egr_result *r)
 {
     struct call *c = ud;
     if (c->s) {
@@ -727,7 +727,7 @@ static void learn_loaded(struct eng *e)
             asked |= manage_send(e, ep, -1, EGR_MANAGE_PS) == 0;
     while (asked && eng_sched_busy(e)) {
         struct bh_err err = {0};
-        if (net_step(e->o->net, 250, &err))
+        if (egr_step(e->o->gate, 250, &err))
             break;
     }
 }

@@ -1,6 +1,8 @@
 /* net/net.h — HTTP over libcurl's multi interface: one loop drives every
- * transfer. This module knows nothing of policy; only egress/ calls it, and it
- * applies whatever pinning and peer checks egress asks for.
+ * transfer. This module knows nothing of policy; it is private to the gate:
+ * only runner/egress/ includes this header and links bh_net (ci/lint.sh,
+ * net-behind-the-gate), and only runner/net/ calls curl (only-net-calls-curl).
+ * It applies whatever pinning and peer checks egress asks for.
  * Functions return 0 or a negative BH_E* code and fill *err. */
 #ifndef NET_NET_H
 #define NET_NET_H
@@ -80,5 +82,17 @@ size_t net_in_flight(const struct net *n);
 /* One turn of the loop: drives transfers, waits up to timeout_ms for
  * activity, and calls on_done for every transfer that completed. */
 int net_step(struct net *n, int timeout_ms, struct bh_err *err);
+
+/* A URL as libcurl's URL parser (the one that sends) splits it. */
+struct net_url {
+    char scheme[16]; /* lowercase; "" when none or too long */
+    char host[256];  /* brackets of an IPv6 literal removed; "" when none or too long */
+    char port[16];   /* digits, the scheme's default when the URL names none; "" when none */
+    int credentials; /* 1 when the URL holds a user or a password */
+};
+
+/* Splits url. BH_EINVAL with curl's reason when it does not parse as a URL;
+ * the parts it lacks are left "" for the caller to judge. */
+int net_url_parse(const char *url, struct net_url *out, struct bh_err *err);
 
 #endif

@@ -26,7 +26,7 @@
 
 struct wait {
     struct prov_doc *doc;
-    struct net_result result;
+    struct egr_result result;
     int done;
 };
 
@@ -37,7 +37,7 @@ static int probe_data(void *ud, const char *data, size_t len)
     return prov_doc_feed(w->doc, data, len, &err) ? 1 : 0;
 }
 
-static void probe_done(void *ud, const struct net_result *r)
+static void probe_done(void *ud, const struct egr_result *r)
 {
     struct wait *w = ud;
     w->result = *r;
@@ -58,7 +58,7 @@ static int reply_read(const struct wait *w, char **remote, struct bh_err *err)
     return rc;
 }
 
-int probe_model_remote(struct egr_gate *g, struct net *n, const struct probe_req *r, char **remote,
+int probe_model_remote(struct egr_gate *g, const struct probe_req *r, char **remote,
                        struct bh_err *err)
 {
     struct wait w = {.doc = prov_doc_new(PROBE_REPLY_MAX)};
@@ -74,7 +74,7 @@ int probe_model_remote(struct egr_gate *g, struct net *n, const struct probe_req
     *remote = NULL;
     int rc = egr_send_manage(g, &m, err);
     while (rc == 0 && !w.done)
-        rc = net_step(n, 1000, err);
+        rc = egr_step(g, 1000, err);
     if (rc == 0 && w.result.code)
         rc = bh_err_set(err, BH_ENET, "the probe failed: %s — is the server running?",
                         w.result.error[0] ? w.result.error : "no reply");

@@ -2,7 +2,7 @@
  * says: one fixed public chat request (EGR_MANAGE_PROBE, built by the gate
  * from the model name, audited with the bottom label), whose reply names
  * the remote host when the model is a cloud stub. Part of "asking servers
- * about themselves"; cli/survey.c (which will move here) decides when.
+ * about themselves"; probe/survey.c decides when.
  * Functions return 0 or a negative BH_E* code and fill *err. */
 #ifndef PROBE_PROBE_H
 #define PROBE_PROBE_H
@@ -11,7 +11,6 @@
 
 struct bh_err;
 struct egr_gate;
-struct net;
 
 /* One model to probe on an endpoint. */
 struct probe_req {
@@ -21,7 +20,7 @@ struct probe_req {
     long num_ctx;           /* the num_ctx the stage's requests will ask for; 0: none */
 };
 
-/* Sends the probe through the gate, steps n until it completes and reads
+/* Sends the probe through the gate, steps the gate until it completes and reads
  * the reply: *remote is set to the host (or remote model) the reply says
  * the server forwarded to (owned, free it), or NULL when the model answered
  * from the machine. BH_ENET naming the endpoint, URL and model when the
@@ -30,7 +29,7 @@ struct probe_req {
  * audit store, or an endpoint whose local claim did not verify); BH_EINVAL
  * for a model or keep_alive the gate will not put in a body. *remote is
  * NULL on every error. */
-int probe_model_remote(struct egr_gate *g, struct net *n, const struct probe_req *r, char **remote,
+int probe_model_remote(struct egr_gate *g, const struct probe_req *r, char **remote,
                        struct bh_err *err);
 
 #endif

@@ -16,7 +16,6 @@
 
 #include "egress/egress.h"
 #include "mini_httpd.h"
-#include "net/net.h"
 #include "pipeline/pipeline.h"
 #include "sources/src_git.h"
 #include "stages/kinds.h"
@@ -142,7 +141,7 @@ void stage_fixture_start(struct stage_fx *f, const struct stage_fx_opts *o)
     if (store_open(&f->store, state, &err) ||
         store_run_open(f->store, "run-1", f->p->name, &f->run_id, &resumed, &err) ||
         store_run_set_labels(f->store, f->run_id, f->p->labels, f->p->n_labels, &err) ||
-        net_new(&f->net, &err) || egr_new(&f->gate, f->p, f->net, f->store, f->run_id, &err))
+        egr_new(&f->gate, f->p, f->store, f->run_id, &err))
         fail_msg("%s", err.msg);
 }
 
@@ -175,7 +174,6 @@ int stage_fixture_run(struct stage_fx *f, int fresh)
                           .store = f->store,
                           .run_id = f->run_id,
                           .gate = f->gate,
-                          .net = f->net,
                           .items = f->items,
                           .n_items = f->n_items,
                           .kind = &stage_kind,
@@ -199,7 +197,6 @@ int stage_fixture_run(struct stage_fx *f, int fresh)
 
 void stage_fixture_stop(struct stage_fx *f)
 {
-    net_free(f->net); /* first: the gate owns the contexts of transfers in flight */
     egr_free(f->gate);
     store_tasks_free(f->tasks, f->n_tasks);
     store_free(f->store);

@@ -16,7 +16,6 @@
 
 struct egr_gate;
 struct mini_httpd;
-struct net;
 struct pipeline;
 struct src_item;
 struct store;
@@ -35,7 +34,6 @@ struct stage_fx {
     struct mini_httpd *http; /* the model server every endpoint points at */
     struct pipeline *p;
     struct store *store;
-    struct net *net;
     struct egr_gate *gate;
     int64_t run_id;
     char repo[96]; /* opts.repo, or "" */

@@ -50,6 +50,14 @@ plant one-utf8 runner/report/rep_junit.c 'static int cont(unsigned char c) { ret
   "lint: one-utf8: UTF-8 lead and continuation bytes are tested only in runner/util/bh_utf8.c"
 plant one-utf8-range stages/tools.c 'static int lead4(unsigned c) { return c >= 0xF0 && c <= 0xF4; }' \
   "lint: one-utf8:"
+plant curl stages/chat.c 'static void h(char *s) { curl_free(s); }' \
+  "lint: only-net-calls-curl: only runner/net/ calls libcurl"
+plant curl-include runner/egress/locality.c '#include <curl/curl.h>' \
+  "lint: only-net-calls-curl:"
+plant net runner/engine/engine.c '#include "net/net.h"' \
+  "lint: net-behind-the-gate: net/net.h is included (and bh_net linked) only by runner/net/ and runner/egress/"
+plant net-link runner/cli/CMakeLists.txt 'target_link_libraries(bulkhead PRIVATE bh_net)' \
+  "lint: net-behind-the-gate:"
 plant format runner/util/bh_str.c 'static int   badly_laid_out (void){return 0;}' \
   "lint: format: the file differs from what clang-format makes of it"
 

@@ -51,7 +51,7 @@ expect_eq "the run succeeds" 0 "$rc"
 [ "$rc" -eq 0 ] || cat "$T/run1.err"
 expect_eq "24 tasks answered" 24 "$(jq -s '[.[] | select(.path == "/api/chat")] | length' "$T/local.log")"
 expect_eq "model-a loaded twice (a, then c), model-b once" '{"model-a":2,"model-b":1}' "$(loads)"
-# Once: the pre-run probe asks (cli/survey.c); the scheduler takes its answer.
+# Once: the pre-run probe asks (probe/survey.c); the scheduler takes its answer.
 expect_eq "the run asked what is loaded, once" 1 \
   "$(jq -s '[.[] | select(.path == "/api/ps")] | length' "$T/local.log")"
 expect_eq "model-b, needed by nothing once b is done, is unloaded (keep_alive 0)" \

@@ -19,7 +19,6 @@
 
 #include "egress/egress.h"
 #include "mini_httpd.h"
-#include "net/net.h"
 #include "pipeline/pipeline.h"
 #include "store/store.h"
 #include "util/bh_err.h"
@@ -391,7 +390,6 @@ enum { L_PUBLIC, L_INTERNAL, L_CONFIDENTIAL, L_RESTRICTED };
 struct fixture {
     struct mini_httpd *local_srv, *cloud_srv;
     struct pipeline *p;
-    struct net *net;
     struct store *store;
     struct egr_gate *gate;
     char dir[64];
@@ -473,8 +471,7 @@ static int gate_setup(void **state)
     snprintf(f->dir, sizeof(f->dir), "/tmp/bh-test-egress-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     assert_int_equal(store_open(&f->store, f->dir, &err), 0);
-    assert_int_equal(net_new(&f->net, &err), 0);
-    assert_int_equal(egr_new(&f->gate, f->p, f->net, f->store, 42, &err), 0);
+    assert_int_equal(egr_new(&f->gate, f->p, f->store, 42, &err), 0);
     unsetenv(KEY_VAR);
     *state = f;
     return 0;
@@ -499,7 +496,6 @@ static void remove_dir(const char *dir)
 static int gate_teardown(void **state)
 {
     struct fixture *f = *state;
-    net_free(f->net);
     egr_free(f->gate);
     store_free(f->store);
     remove_dir(f->dir);
@@ -514,7 +510,7 @@ static int gate_teardown(void **state)
 /* What came back for one request. */
 struct outcome {
     int done_calls;
-    struct net_result r;
+    struct egr_result r;
     char reply[256];
     size_t reply_len;
 };
@@ -529,7 +525,7 @@ static int on_data(void *ud, const char *data, size_t len)
     return 0;
 }
 
-static void on_done(void *ud, const struct net_result *r)
+static void on_done(void *ud, const struct egr_result *r)
 {
     struct outcome *o = ud;
     o->done_calls++;
@@ -558,12 +554,12 @@ static int send_label(struct fixture *f, size_t stage, int label, struct outcome
     return egr_send(f->gate, &r, err);
 }
 
-static void run_all(struct net *n)
+static void run_all(struct egr_gate *g)
 {
     struct bh_err err = {0};
-    for (int i = 0; i < 300 && net_in_flight(n) > 0; i++)
-        assert_int_equal(net_step(n, 100, &err), 0);
-    assert_int_equal(net_in_flight(n), 0);
+    for (int i = 0; i < 300 && egr_in_flight(g) > 0; i++)
+        assert_int_equal(egr_step(g, 100, &err), 0);
+    assert_int_equal(egr_in_flight(g), 0);
 }
 
 /* The audit log, copied out of the store. */
@@ -639,6 +635,83 @@ static char *url_for(const struct mini_httpd *srv)
     return bh_xasprintf("http://127.0.0.1:%d/api/chat", mini_httpd_port(srv));
 }
 
+/* A request for the local stage on path (a slow one stays in flight). */
+static int send_path(struct fixture *f, const char *path, struct outcome *o, struct bh_err *err)
+{
+    memset(o, 0, sizeof(*o));
+    struct egr_send_req r = {
+        .stage = ST_REVIEW,
+        .item = "pr-7",
+        .path = path,
+        .body = BODY,
+        .body_len = sizeof(BODY) - 1,
+        .label = L_CONFIDENTIAL,
+        .max_reply = 4096,
+        .on_data = on_data,
+        .on_done = on_done,
+        .ud = o,
+    };
+    return egr_send(f->gate, &r, err);
+}
+
+/* The gate's own loop: egr_step drives what egr_send started, and each
+ * request ends exactly once, with the gate's result. */
+static void egress_step_drives_its_requests_to_their_end(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome a, b;
+    struct bh_err err = {0};
+    assert_int_equal(egr_in_flight(f->gate), 0);
+    assert_int_equal(send_label(f, ST_REVIEW, L_CONFIDENTIAL, &a, &err), 0);
+    assert_int_equal(send_label(f, ST_SUMMARY, L_INTERNAL, &b, &err), 0);
+    assert_int_equal(egr_in_flight(f->gate), 2);
+    for (int i = 0; i < 300 && egr_in_flight(f->gate) > 0; i++)
+        assert_int_equal(egr_step(f->gate, 100, &err), 0);
+    assert_int_equal(egr_in_flight(f->gate), 0);
+    assert_int_equal(a.done_calls, 1);
+    assert_int_equal(b.done_calls, 1);
+    assert_int_equal(a.r.code, 0);
+    assert_int_equal(a.r.status, 200);
+    assert_int_equal(b.r.status, 200);
+    assert_int_equal(egr_step(f->gate, 10, &err), 0); /* nothing in flight: a plain wait */
+    assert_int_equal(a.done_calls, 1);
+}
+
+/* A run that must stop: every request in flight ends at once, failed with
+ * the reason, not to be retried, and the gate has nothing left in flight. */
+static void egress_abort_all_ends_each_request_once_with_why(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome o;
+    struct bh_err err = {0};
+    assert_int_equal(send_path(f, "/slow", &o, &err), 0);
+    assert_int_equal(egr_step(f->gate, 50, &err), 0);
+    assert_int_equal(egr_in_flight(f->gate), 1);
+    egr_abort_all(f->gate, "abandoned: the run stopped");
+    assert_int_equal(egr_in_flight(f->gate), 0);
+    assert_int_equal(o.done_calls, 1);
+    assert_int_equal(o.r.code, BH_ENET);
+    assert_int_equal(o.r.transient, 0);
+    assert_non_null(strstr(o.r.error, "abandoned: the run stopped"));
+    run_all(f->gate);
+    assert_int_equal(o.done_calls, 1);
+    egr_abort_all(NULL, "nothing"); /* NULL is fine */
+}
+
+/* egr_free with a request in flight stops the loop first: no callback
+ * runs after the gate is gone, and nothing leaks (the ASan build). */
+static void egress_free_with_a_request_in_flight_calls_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome o;
+    struct bh_err err = {0};
+    assert_int_equal(send_path(f, "/slow", &o, &err), 0);
+    assert_int_equal(egr_step(f->gate, 50, &err), 0);
+    egr_free(f->gate);
+    f->gate = NULL;
+    assert_int_equal(o.done_calls, 0);
+}
+
 static void egress_refuses_confidential_to_cloud_stage(void **state)
 {
     struct fixture *f = *state;
@@ -651,8 +724,8 @@ static void egress_refuses_confidential_to_cloud_stage(void **state)
                              f->p->endpoints[EP_CLOUD].url);
     assert_string_equal(err.msg, msg);
     free(msg);
-    assert_int_equal(net_in_flight(f->net), 0);
-    run_all(f->net);
+    assert_int_equal(egr_in_flight(f->gate), 0);
+    run_all(f->gate);
     assert_int_equal(o.done_calls, 0);
     assert_int_equal(mini_httpd_connections(f->cloud_srv), 0);
     struct audit_log log;
@@ -675,7 +748,7 @@ static void egress_treats_cloud_model_on_local_endpoint_as_cloud(void **state)
     assert_int_equal(send_label(f, ST_SNEAKY, L_CONFIDENTIAL, &o, &err), BH_EPOLICY);
     assert_non_null(strstr(err.msg, "stage 'sneaky': refused to send data labelled "
                                     "confidential to endpoint 'local' (cloud, "));
-    run_all(f->net);
+    run_all(f->gate);
     assert_int_equal(o.done_calls, 0);
     assert_int_equal(mini_httpd_connections(f->local_srv), 0);
     struct audit_log log;
@@ -691,8 +764,8 @@ static void egress_sends_confidential_to_local_stage(void **state)
     struct outcome o;
     struct bh_err err = {0};
     assert_int_equal(send_label(f, ST_REVIEW, L_CONFIDENTIAL, &o, &err), 0);
-    assert_int_equal(net_in_flight(f->net), 1);
-    run_all(f->net);
+    assert_int_equal(egr_in_flight(f->gate), 1);
+    run_all(f->gate);
     assert_int_equal(o.done_calls, 1);
     assert_int_equal(o.r.code, 0);
     assert_int_equal(o.r.status, 200);
@@ -723,7 +796,7 @@ static void egress_sends_internal_to_cloud_stage_within_clearance(void **state)
     struct outcome o;
     struct bh_err err = {0};
     assert_int_equal(send_label(f, ST_SUMMARY, L_INTERNAL, &o, &err), 0);
-    run_all(f->net);
+    run_all(f->gate);
     assert_int_equal(o.done_calls, 1);
     assert_int_equal(o.r.code, 0);
     assert_int_equal(mini_httpd_requests(f->cloud_srv), 1);
@@ -782,7 +855,7 @@ static void egress_sends_the_key_to_cloud_stages_only(void **state)
     assert_int_equal(send_label(f, ST_REVIEW, L_INTERNAL, &o2, &err), 0);
     assert_int_equal(send_label(f, ST_SUMMARY, L_RESTRICTED, &o2, &err), BH_EPOLICY);
     assert_null(strstr(err.msg, SECRET));
-    run_all(f->net);
+    run_all(f->gate);
     struct mini_req seen;
     assert_int_equal(mini_httpd_request(f->cloud_srv, 0, &seen), 0);
     assert_string_equal(seen.authorization, "Bearer " SECRET);
@@ -809,7 +882,7 @@ static void egress_sends_no_key_to_a_local_endpoint_for_a_cloud_model(void **sta
     setenv(KEY_VAR, SECRET, 1);
     assert_int_equal(egr_stage_local(f->gate, ST_SNEAKY), 0); /* a cloud stage... */
     assert_int_equal(send_label(f, ST_SNEAKY, L_PUBLIC, &o, &err), 0);
-    run_all(f->net);
+    run_all(f->gate);
     struct mini_req seen;
     assert_int_equal(mini_httpd_request(f->local_srv, 0, &seen), 0); /* ...on the local box */
     assert_string_equal(seen.authorization, "");
@@ -827,7 +900,7 @@ static void egress_sends_no_key_when_the_variable_is_empty(void **state)
     f->p->endpoints[EP_CLOUD].api_key_env = bh_xstrdup(KEY_VAR);
     setenv(KEY_VAR, "", 1);
     assert_int_equal(send_label(f, ST_SUMMARY, L_PUBLIC, &o, &err), 0);
-    run_all(f->net);
+    run_all(f->gate);
     struct mini_req seen;
     assert_int_equal(mini_httpd_request(f->cloud_srv, 0, &seen), 0);
     assert_string_equal(seen.authorization, "");
@@ -843,7 +916,7 @@ static void egress_unknown_label_counts_as_top(void **state)
     assert_non_null(strstr(err.msg, "data labelled restricted"));
     /* A local stage's clearance is the top label, so unknown still goes there. */
     assert_int_equal(send_label(f, ST_REVIEW, -1, &o, &err), 0);
-    run_all(f->net);
+    run_all(f->gate);
     assert_int_equal(mini_httpd_connections(f->cloud_srv), 0);
     assert_int_equal(mini_httpd_requests(f->local_srv), 1);
     struct audit_log log;
@@ -860,7 +933,7 @@ static void egress_without_a_store_refuses_everything(void **state)
     struct egr_gate *g = NULL;
     struct bh_err err = {0};
     struct outcome o = {0};
-    assert_int_equal(egr_new(&g, f->p, f->net, NULL, 42, &err), 0);
+    assert_int_equal(egr_new(&g, f->p, NULL, 42, &err), 0);
     struct egr_send_req r = {
         .stage = ST_REVIEW,
         .item = "pr-7",
@@ -875,8 +948,8 @@ static void egress_without_a_store_refuses_everything(void **state)
     assert_int_equal(egr_send(g, &r, &err), BH_EPOLICY);
     assert_string_equal(err.msg, "stage 'review': refused to send to endpoint 'local': the "
                                  "gate has no audit store, and nothing leaves unaudited");
-    assert_int_equal(net_in_flight(f->net), 0);
-    run_all(f->net);
+    assert_int_equal(egr_in_flight(g), 0);
+    run_all(g);
     assert_int_equal(o.done_calls, 0);
     assert_int_equal(mini_httpd_connections(f->local_srv), 0);
     egr_free(g);
@@ -902,7 +975,7 @@ static void egress_new_names_the_endpoint_with_a_bad_url(void **state)
     struct bh_err err = {0};
     free(f->p->endpoints[EP_CLOUD].url);
     f->p->endpoints[EP_CLOUD].url = bh_xstrdup("ftp://127.0.0.1/");
-    assert_int_equal(egr_new(&g, f->p, f->net, f->store, 42, &err), BH_EINVAL);
+    assert_int_equal(egr_new(&g, f->p, f->store, 42, &err), BH_EINVAL);
     assert_null(g);
     assert_non_null(strstr(err.msg, "endpoint 'cloud': URL 'ftp://127.0.0.1/' has an "
                                     "unsupported scheme"));
@@ -917,11 +990,11 @@ static void egress_passes_transport_failures_to_on_done(void **state)
     /* The local box is down: a clear failure, never a fallback elsewhere. */
     free(f->p->endpoints[EP_LOCAL].url);
     f->p->endpoints[EP_LOCAL].url = bh_xstrdup("http://127.0.0.1:1");
-    assert_int_equal(egr_new(&g, f->p, f->net, f->store, 42, &err), 0);
+    assert_int_equal(egr_new(&g, f->p, f->store, 42, &err), 0);
     egr_free(f->gate);
     f->gate = g;
     assert_int_equal(send_label(f, ST_REVIEW, L_CONFIDENTIAL, &o, &err), 0);
-    run_all(f->net);
+    run_all(f->gate);
     assert_int_equal(o.done_calls, 1);
     assert_int_equal(o.r.code, BH_ENET);
     assert_non_null(strstr(o.r.error, "port 1"));
@@ -948,7 +1021,7 @@ static void egress_adds_local_suffix_only_where_it_is_honoured(void **state)
     f->p->stages[ST_REVIEW].model = bh_xstrdup("qwen3:8b:LOCAL"); /* said already */
     struct egr_gate *g = NULL;                                    /* a gate without the stub mark */
     struct bh_err err = {0};
-    assert_int_equal(egr_new(&g, f->p, f->net, f->store, 42, &err), 0);
+    assert_int_equal(egr_new(&g, f->p, f->store, 42, &err), 0);
     egr_endpoint_set_local_suffix(g, EP_LOCAL, 1);
     assert_string_equal(egr_stage_model(g, ST_REVIEW), "qwen3:8b:LOCAL");
     f->p->endpoints[EP_LOCAL].enforce_local = PIPE_ENFORCE_OFF;
@@ -1038,7 +1111,7 @@ static void egress_check_refuses_and_audits_as_send_would(void **state)
     assert_int_equal(egr_check(f->gate, &r, &err), BH_EPOLICY);
     assert_non_null(strstr(err.msg, "stage 'summary': refused to send data labelled "
                                     "confidential to endpoint 'cloud'"));
-    assert_int_equal(net_in_flight(f->net), 0);
+    assert_int_equal(egr_in_flight(f->gate), 0);
     struct audit_log log;
     read_audit(f, &log);
     assert_int_equal(log.n, 1);
@@ -1052,7 +1125,7 @@ static void egress_check_allows_without_a_record_or_a_request(void **state)
     struct bh_err err = {0};
     struct egr_send_req r = cached_req(ST_SUMMARY, L_INTERNAL);
     assert_int_equal(egr_check(f->gate, &r, &err), 0);
-    assert_int_equal(net_in_flight(f->net), 0);
+    assert_int_equal(egr_in_flight(f->gate), 0);
     struct audit_log log;
     read_audit(f, &log);
     assert_int_equal(log.n, 0);
@@ -1064,8 +1137,8 @@ static void egress_audits_a_cached_answer_with_no_bytes_sent(void **state)
     struct bh_err err = {0};
     struct egr_send_req r = cached_req(ST_REVIEW, L_CONFIDENTIAL);
     assert_int_equal(egr_audit_cached(f->gate, &r, &err), 0);
-    assert_int_equal(net_in_flight(f->net), 0);
-    run_all(f->net);
+    assert_int_equal(egr_in_flight(f->gate), 0);
+    run_all(f->gate);
     assert_int_equal(mini_httpd_connections(f->local_srv), 0);
     struct audit_log log;
     read_audit(f, &log);
@@ -1116,6 +1189,9 @@ int main(void)
         G(egress_marks_a_stub_model_for_every_stage_on_it),
         G(egress_num_ctx_is_the_stages_else_the_probes),
         G(egress_keeps_the_probes_loaded_models),
+        G(egress_step_drives_its_requests_to_their_end),
+        G(egress_abort_all_ends_each_request_once_with_why),
+        G(egress_free_with_a_request_in_flight_calls_nothing),
         G(egress_refuses_confidential_to_cloud_stage),
         G(egress_treats_cloud_model_on_local_endpoint_as_cloud),
         G(egress_sends_confidential_to_local_stage),

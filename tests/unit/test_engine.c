@@ -15,7 +15,6 @@
 #include "egress/egress.h"
 #include "engine/engine.h"
 #include "engine/engine_int.h"
-#include "net/net.h"
 #include "pipeline/pipeline.h"
 #include "sources/src_git.h"
 #include "stages/render.h"
@@ -39,7 +38,6 @@ struct fx {
     char dir[64];
     struct pipeline *p;
     struct store *store;
-    struct net *net;
     struct egr_gate *gate;
     int64_t run_id;
     struct src_item *items; /* 3, freed with src_items_free */
@@ -95,8 +93,7 @@ static int setup_json(void **state, const char *json)
     assert_int_equal(store_open(&f->store, state_dir, &err), 0);
     int resumed;
     assert_int_equal(store_run_open(f->store, "k", "engine-test", &f->run_id, &resumed, &err), 0);
-    assert_int_equal(net_new(&f->net, &err), 0);
-    assert_int_equal(egr_new(&f->gate, f->p, f->net, f->store, f->run_id, &err), 0);
+    assert_int_equal(egr_new(&f->gate, f->p, f->store, f->run_id, &err), 0);
     f->items = bh_xcalloc(3, sizeof(*f->items));
     for (int i = 0; i < 3; i++)
         item_init(&f->items[i], i + 1);
@@ -112,7 +109,6 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    net_free(f->net);
     egr_free(f->gate);
     store_free(f->store);
     pipe_free(f->p);
@@ -176,7 +172,6 @@ static int run(struct fx *f, struct eng_summary *sum)
                          .store = f->store,
                          .run_id = f->run_id,
                          .gate = f->gate,
-                         .net = f->net,
                          .items = f->items,
                          .n_items = 3,
                          .kind = &fake_kind};
@@ -380,7 +375,6 @@ static int run_watched(struct fx *f, struct eng_summary *sum, struct watch *w)
                          .store = f->store,
                          .run_id = f->run_id,
                          .gate = f->gate,
-                         .net = f->net,
                          .items = f->items,
                          .n_items = 3,
                          .kind = &fake_kind,
@@ -467,7 +461,6 @@ struct fan {
     char dir[64];
     struct pipeline *p;
     struct store *store;
-    struct net *net;
     struct egr_gate *gate;
     int64_t run_id;
     struct src_item items[FAN_ITEMS];
@@ -533,8 +526,7 @@ static int fan_setup(void **state)
     assert_int_equal(store_open(&f->store, state_dir, &err), 0);
     int resumed;
     assert_int_equal(store_run_open(f->store, "k", "fan-test", &f->run_id, &resumed, &err), 0);
-    assert_int_equal(net_new(&f->net, &err), 0);
-    assert_int_equal(egr_new(&f->gate, f->p, f->net, f->store, f->run_id, &err), 0);
+    assert_int_equal(egr_new(&f->gate, f->p, f->store, f->run_id, &err), 0);
     for (int i = 0; i < FAN_ITEMS; i++) {
         fan_item(&f->items[i], i + 1);
         f->plan_reply[i] = "[\"x\", {\"k\": [1, 2]}]";
@@ -554,7 +546,6 @@ static int fan_teardown(void **state)
 {
     struct fan *f = *state;
     fan_log_clear(f);
-    net_free(f->net);
     egr_free(f->gate);
     store_free(f->store);
     pipe_free(f->p);
@@ -617,7 +608,6 @@ static int fan_run(struct fan *f, struct eng_summary *sum)
                          .store = f->store,
                          .run_id = f->run_id,
                          .gate = f->gate,
-                         .net = f->net,
                          .items = f->items,
                          .n_items = FAN_ITEMS,
                          .kind = &render_kind};
@@ -1044,7 +1034,6 @@ static void rerouted_task_holds_a_slot_of_its_target_endpoint(void **state)
                          .store = f->store,
                          .run_id = f->run_id,
                          .gate = f->gate,
-                         .net = f->net,
                          .items = f->items,
                          .n_items = 3,
                          .kind = &slots_kind};

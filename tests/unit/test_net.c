@@ -787,6 +787,29 @@ static void net_refused_safety_option_fails_the_request_unsent(void **state)
     bh_buf_release(&o.body);
 }
 
+/* The URL as curl's parser splits it: what egress verifies is what curl
+ * connects to. The parts a URL lacks are "", for egress to judge. */
+static void net_url_parse_splits_as_curl_does(void **state)
+{
+    (void)state;
+    struct net_url u;
+    struct bh_err err = {0};
+    assert_int_equal(net_url_parse("http://[::1]:11434/api", &u, &err), 0);
+    assert_string_equal(u.scheme, "http");
+    assert_string_equal(u.host, "::1"); /* brackets removed */
+    assert_string_equal(u.port, "11434");
+    assert_int_equal(u.credentials, 0);
+    assert_int_equal(net_url_parse("HTTPS://Example.COM/", &u, &err), 0);
+    assert_string_equal(u.scheme, "https");
+    assert_string_equal(u.port, "443"); /* the scheme's default */
+    assert_int_equal(net_url_parse("http://user:pw@127.0.0.1:8080/", &u, &err), 0);
+    assert_int_equal(u.credentials, 1);
+    assert_string_equal(u.host, "127.0.0.1");
+    assert_int_equal(net_url_parse("http://127.0.0.1:99999/", &u, &err), BH_EINVAL);
+    assert_non_null(strstr(err.msg, "'http://127.0.0.1:99999/' is not a valid URL ("));
+    assert_non_null(strstr(err.msg, "): write it as http://host:port"));
+}
+
 static void net_runtime_libcurl_must_have_what_safety_needs(void **state)
 {
     static const char *const both[] = {"dict", "http", "https", NULL};
@@ -833,6 +856,7 @@ int main(void)
         T(net_only_speaks_http_and_https),
         T(net_unknown_method_is_refused_at_submit),
         T(net_refused_safety_option_fails_the_request_unsent),
+        cmocka_unit_test(net_url_parse_splits_as_curl_does),
         cmocka_unit_test(net_runtime_libcurl_must_have_what_safety_needs),
         TLS(net_https_verifies_the_server_with_the_given_ca_file),
         TLS(net_https_unknown_ca_fails_once_with_the_ca_file_hint),

@@ -1,4 +1,4 @@
-/* cli/models_probe.c — model-management requests run to completion (the
+/* probe/models_probe.c — model-management requests run to completion (the
  * model lists, the server's version and cloud status, a model's details),
  * the online session that commands outside a run ask servers in, and the
  * static check over what the gate learnt online.
@@ -7,7 +7,7 @@
  * `models` and `check --online` a run of their own in the state database
  * for those records. What the requests teach is turned into facts by
  * survey.c. */
-#include "cli/models_probe.h"
+#include "probe/models_probe.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +25,7 @@
 #define LIST_MAX ((size_t)16 << 20)
 
 struct wait {
-    struct cli_manage_call *c;
+    struct probe_manage_call *c;
     int done;
 };
 
@@ -35,15 +35,14 @@ static int call_data(void *ud, const char *data, size_t len)
     return w->c->on_data ? w->c->on_data(w->c->ud, data, len) : 0;
 }
 
-static void call_done(void *ud, const struct net_result *r)
+static void call_done(void *ud, const struct egr_result *r)
 {
     struct wait *w = ud;
     w->c->result = *r;
     w->done = 1;
 }
 
-int cli_manage_call(struct egr_gate *g, struct net *n, struct cli_manage_call *c,
-                    struct bh_err *err)
+int probe_manage_call(struct egr_gate *g, struct probe_manage_call *c, struct bh_err *err)
 {
     struct wait w = {.c = c};
     struct egr_manage_req r = {.endpoint = c->endpoint,
@@ -56,7 +55,7 @@ int cli_manage_call(struct egr_gate *g, struct net *n, struct cli_manage_call *c
     memset(&c->result, 0, sizeof(c->result));
     int rc = egr_send_manage(g, &r, err);
     while (rc == 0 && !w.done)
-        rc = net_step(n, 1000, err);
+        rc = egr_step(g, 1000, err);
     return rc;
 }
 
@@ -66,15 +65,15 @@ static int doc_data(void *ud, const char *data, size_t len)
     return prov_doc_feed(ud, data, len, &err) ? 1 : 0;
 }
 
-int cli_models_list(struct egr_gate *g, struct net *n, const struct pipeline *p, size_t endpoint,
-                    int kind, struct prov_models *out, struct bh_err *err)
+int probe_models_list(struct egr_gate *g, const struct pipeline *p, size_t endpoint, int kind,
+                      struct prov_models *out, struct bh_err *err)
 {
     const struct pipe_endpoint *e = &p->endpoints[endpoint];
     const char *path = kind == EGR_MANAGE_PS ? "/api/ps" : "/api/tags";
     struct prov_doc *d = prov_doc_new(LIST_MAX);
-    struct cli_manage_call c = {.endpoint = endpoint, .kind = kind, .on_data = doc_data, .ud = d};
+    struct probe_manage_call c = {.endpoint = endpoint, .kind = kind, .on_data = doc_data, .ud = d};
     memset(out, 0, sizeof(*out));
-    int rc = cli_manage_call(g, n, &c, err);
+    int rc = probe_manage_call(g, &c, err);
     if (rc == 0 && c.result.code)
         rc = bh_err_set(err, BH_ENET,
                         "endpoint '%s' (%s): GET %s failed: %s — is the server "
@@ -88,12 +87,12 @@ int cli_models_list(struct egr_gate *g, struct net *n, const struct pipeline *p,
 
 /* A whole-document request (version, status, show) run to completion and
  * its reply kept in d; the transport failure, if any, as BH_ENET. */
-static int doc_call(struct egr_gate *g, struct net *n, const struct pipeline *p,
-                    struct cli_manage_call *c, const char *what, struct bh_err *err)
+static int doc_call(struct egr_gate *g, const struct pipeline *p, struct probe_manage_call *c,
+                    const char *what, struct bh_err *err)
 {
     const struct pipe_endpoint *e = &p->endpoints[c->endpoint];
     c->on_data = doc_data;
-    int rc = cli_manage_call(g, n, c, err);
+    int rc = probe_manage_call(g, c, err);
     if (rc == 0 && c->result.code)
         rc = bh_err_set(err, BH_ENET,
                         "endpoint '%s' (%s): %s failed: %s — is the server "
@@ -102,64 +101,63 @@ static int doc_call(struct egr_gate *g, struct net *n, const struct pipeline *p,
     return rc;
 }
 
-int cli_server_ask(struct egr_gate *g, struct net *n, const struct pipeline *p, size_t endpoint,
-                   struct prov_server *out, struct bh_err *err)
+int probe_server_ask(struct egr_gate *g, const struct pipeline *p, size_t endpoint,
+                     struct prov_server *out, struct bh_err *err)
 {
     const struct pipe_endpoint *e = &p->endpoints[endpoint];
     struct prov_doc *d = prov_doc_new(LIST_MAX);
-    struct cli_manage_call c = {.endpoint = endpoint, .kind = EGR_MANAGE_VERSION, .ud = d};
+    struct probe_manage_call c = {.endpoint = endpoint, .kind = EGR_MANAGE_VERSION, .ud = d};
     memset(out, 0, sizeof(*out));
-    int rc = doc_call(g, n, p, &c, "GET /api/version", err);
+    int rc = doc_call(g, p, &c, "GET /api/version", err);
     if (rc == 0 && (rc = prov_version_finish(d, c.result.status, out, err)) != 0)
         bh_err_prefix(err, "endpoint '%s' (%s): ", e->name, e->url);
     prov_doc_free(d);
     if (rc)
         return rc;
     d = prov_doc_new(LIST_MAX);
-    c = (struct cli_manage_call){.endpoint = endpoint, .kind = EGR_MANAGE_STATUS, .ud = d};
-    rc = doc_call(g, n, p, &c, "GET /api/status", err);
+    c = (struct probe_manage_call){.endpoint = endpoint, .kind = EGR_MANAGE_STATUS, .ud = d};
+    rc = doc_call(g, p, &c, "GET /api/status", err);
     if (rc == 0 && (rc = prov_status_finish(d, c.result.status, out, err)) != 0)
         bh_err_prefix(err, "endpoint '%s' (%s): ", e->name, e->url);
     prov_doc_free(d);
     return rc;
 }
 
-int cli_model_show(struct egr_gate *g, struct net *n, const struct pipeline *p, size_t endpoint,
-                   const char *model, struct prov_show *out, struct bh_err *err)
+int probe_model_show(struct egr_gate *g, const struct pipeline *p, size_t endpoint,
+                     const char *model, struct prov_show *out, struct bh_err *err)
 {
     const struct pipe_endpoint *e = &p->endpoints[endpoint];
     struct prov_doc *d = prov_doc_new(LIST_MAX);
-    struct cli_manage_call c = {
+    struct probe_manage_call c = {
         .endpoint = endpoint, .kind = EGR_MANAGE_SHOW, .model = model, .ud = d};
     memset(out, 0, sizeof(*out));
-    int rc = doc_call(g, n, p, &c, "POST /api/show", err);
+    int rc = doc_call(g, p, &c, "POST /api/show", err);
     if (rc == 0 && (rc = prov_show_finish(d, c.result.status, out, err)) != 0)
         bh_err_prefix(err, "endpoint '%s' (%s), model '%s': ", e->name, e->url, model);
     prov_doc_free(d);
     return rc;
 }
 
-int cli_v1_models(struct egr_gate *g, struct net *n, const struct pipeline *p, size_t endpoint,
-                  struct prov_models *out, struct bh_err *err)
+int probe_v1_models(struct egr_gate *g, const struct pipeline *p, size_t endpoint,
+                    struct prov_models *out, struct bh_err *err)
 {
     const struct pipe_endpoint *e = &p->endpoints[endpoint];
     struct prov_doc *d = prov_doc_new(LIST_MAX);
-    struct cli_manage_call c = {.endpoint = endpoint, .kind = EGR_MANAGE_MODELS, .ud = d};
+    struct probe_manage_call c = {.endpoint = endpoint, .kind = EGR_MANAGE_MODELS, .ud = d};
     memset(out, 0, sizeof(*out));
-    int rc = doc_call(g, n, p, &c, "GET /v1/models", err);
+    int rc = doc_call(g, p, &c, "GET /v1/models", err);
     if (rc == 0 && (rc = prov_v1_models_finish(d, c.result.status, out, err)) != 0)
         bh_err_prefix(err, "endpoint '%s' (%s): ", e->name, e->url);
     prov_doc_free(d);
     return rc;
 }
 
-int cli_health(struct egr_gate *g, struct net *n, const struct pipeline *p, size_t endpoint,
-               struct bh_err *err)
+int probe_health(struct egr_gate *g, const struct pipeline *p, size_t endpoint, struct bh_err *err)
 {
     const struct pipe_endpoint *e = &p->endpoints[endpoint];
     struct prov_doc *d = prov_doc_new(LIST_MAX);
-    struct cli_manage_call c = {.endpoint = endpoint, .kind = EGR_MANAGE_HEALTH, .ud = d};
-    int rc = doc_call(g, n, p, &c, "GET /health", err);
+    struct probe_manage_call c = {.endpoint = endpoint, .kind = EGR_MANAGE_HEALTH, .ud = d};
+    int rc = doc_call(g, p, &c, "GET /health", err);
     if (rc == 0 && (rc = prov_health_finish(d, c.result.status, err)) != 0)
         bh_err_prefix(err, "endpoint '%s' (%s): ", e->name, e->url);
     prov_doc_free(d);
@@ -168,8 +166,8 @@ int cli_health(struct egr_gate *g, struct net *n, const struct pipeline *p, size
 
 /* --- an online session --------------------------------------------------------- */
 
-int cli_online_open(struct cli_online *o, const struct pipeline *p, const char *dir,
-                    const char *kind, struct bh_err *err)
+int probe_online_open(struct probe_online *o, const struct pipeline *p, const char *dir,
+                      const char *kind, struct bh_err *err)
 {
     int resumed = 0;
     char *key = bh_xasprintf("%s:%s", kind, p->hash);
@@ -182,28 +180,25 @@ int cli_online_open(struct cli_online *o, const struct pipeline *p, const char *
     if (rc == 0)
         rc = store_run_set_labels(o->store, o->run_id, p->labels, p->n_labels, err);
     if (rc == 0)
-        rc = net_new(&o->net, err);
-    if (rc == 0)
-        rc = egr_new(&o->gate, p, o->net, o->store, o->run_id, err);
+        rc = egr_new(&o->gate, p, o->store, o->run_id, err);
     if (rc == 0) /* a login or key that is missing: say so, do not ask anonymously */
         rc = egr_keys_check(o->gate, err);
     free(key);
     return rc;
 }
 
-void cli_online_close(struct cli_online *o, const char *status)
+void probe_online_close(struct probe_online *o, const char *status)
 {
     struct bh_err err = {0};
     if (status && o->store && o->run_id)
         store_run_finish(o->store, o->run_id, status, &err);
-    net_free(o->net); /* first: the gate owns the contexts of transfers in flight */
     egr_free(o->gate);
     store_free(o->store);
     memset(o, 0, sizeof(*o));
 }
 
-size_t cli_flow_check_gate(const struct pipeline *p, const struct egr_gate *g,
-                           struct pol_stage_report *rep)
+size_t probe_flow_check_gate(const struct pipeline *p, const struct egr_gate *g,
+                             struct pol_stage_report *rep)
 {
     int *local = bh_xcalloc(p->n_endpoints ? p->n_endpoints : 1, sizeof(*local));
     int *remote = bh_xcalloc(p->n_stages ? p->n_stages : 1, sizeof(*remote));

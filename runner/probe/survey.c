@@ -1,4 +1,4 @@
-/* cli/survey.c — asking a local Ollama server, before a run, what it will do
+/* probe/survey.c — asking a local Ollama server, before a run, what it will do
  * with the models the stages name, and handing the answers to the gate.
  *
  * Ollama forwards a cloud stub off the machine under any name, so a model
@@ -20,24 +20,24 @@
  * first-byte timeout on a model that was not is most likely its load).
  * Nothing here stops a run except `require`: a server that cannot be asked
  * fails the tasks that need it, with clearer messages than we could give. */
-#include "cli/survey.h"
+#include "probe/survey.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/models_probe.h"
 #include "egress/egress.h"
 #include "pipeline/pipeline.h"
 #include "policy/policy.h"
+#include "probe/models_probe.h"
 #include "probe/probe.h"
 #include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
 
 /* Every dialect: Ollama forwards a stub on /v1/chat/completions and
  * /v1/messages too, without saying so in the reply. Whether the server is
- * an Ollama is for /api/version to tell (cli_survey_ollama). */
-int cli_survey_wanted(const struct egr_gate *g, const struct pipeline *p, size_t endpoint)
+ * an Ollama is for /api/version to tell (probe_survey_ollama). */
+int probe_survey_wanted(const struct egr_gate *g, const struct pipeline *p, size_t endpoint)
 {
     if (!egr_endpoint_info(g, endpoint)->local)
         return 0;
@@ -47,12 +47,12 @@ int cli_survey_wanted(const struct egr_gate *g, const struct pipeline *p, size_t
     return 0;
 }
 
-int cli_survey_ollama(const struct cli_survey *s, const struct pipeline *p)
+int probe_survey_ollama(const struct probe_survey *s, const struct pipeline *p)
 {
     return s->reached || strcmp(p->endpoints[s->endpoint].provider, "ollama") == 0;
 }
 
-const struct cli_survey_model *cli_survey_find(const struct cli_survey *s, const char *model)
+const struct probe_survey_model *probe_survey_find(const struct probe_survey *s, const char *model)
 {
     for (size_t i = 0; i < s->n_models; i++)
         if (prov_model_name_eq(s->models[i].name, model))
@@ -61,40 +61,40 @@ const struct cli_survey_model *cli_survey_find(const struct cli_survey *s, const
 }
 
 /* The distinct models of the endpoint's stages whose names are not cloud. */
-static void models_collect(struct cli_survey *s, const struct pipeline *p)
+static void models_collect(struct probe_survey *s, const struct pipeline *p)
 {
     s->models = bh_xcalloc(p->n_stages + 1, sizeof(*s->models));
     for (size_t i = 0; i < p->n_stages; i++) {
         const struct pipe_stage *st = &p->stages[i];
         if (st->endpoint != s->endpoint || pol_model_is_cloud(st->model) ||
-            cli_survey_find(s, st->model))
+            probe_survey_find(s, st->model))
             continue;
         s->models[s->n_models++] =
-            (struct cli_survey_model){.name = st->model, .listed = -1, .loaded = -1};
+            (struct probe_survey_model){.name = st->model, .listed = -1, .loaded = -1};
     }
 }
 
-static void enforcement_set(struct cli_survey *s)
+static void enforcement_set(struct probe_survey *s)
 {
     s->honours_local = s->reached && prov_version_honours_local(s->server.version);
     if (!s->reached)
-        s->enforcement = CLI_ENFORCE_UNKNOWN;
+        s->enforcement = PROBE_ENFORCE_UNKNOWN;
     else if (s->server.cloud_disabled)
-        s->enforcement = CLI_ENFORCE_NO_CLOUD;
+        s->enforcement = PROBE_ENFORCE_NO_CLOUD;
     else if (s->honours_local)
-        s->enforcement = CLI_ENFORCE_LOCAL_NAMES;
+        s->enforcement = PROBE_ENFORCE_LOCAL_NAMES;
     else
-        s->enforcement = CLI_ENFORCE_NONE;
+        s->enforcement = PROBE_ENFORCE_NONE;
 }
 
-static void keep_first(struct cli_survey *s, const struct bh_err *err)
+static void keep_first(struct probe_survey *s, const struct bh_err *err)
 {
     if (!s->err.code)
         s->err = *err;
 }
 
 /* Every model /api/ps listed, as the gate keeps it for the scheduler. */
-static void loaded_keep(struct cli_survey *s, const struct prov_models *ps)
+static void loaded_keep(struct probe_survey *s, const struct prov_models *ps)
 {
     if (!s->ps_ok)
         return;
@@ -107,19 +107,18 @@ static void loaded_keep(struct cli_survey *s, const struct prov_models *ps)
 }
 
 /* tags and ps: which needed models the server has, and which are loaded. */
-static void lists_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
-                       const struct pipeline *p)
+static void lists_take(struct probe_survey *s, struct egr_gate *g, const struct pipeline *p)
 {
     struct prov_models tags = {0}, ps = {0};
     struct bh_err err = {0};
-    s->tags_ok = cli_models_list(g, n, p, s->endpoint, EGR_MANAGE_TAGS, &tags, &err) == 0;
+    s->tags_ok = probe_models_list(g, p, s->endpoint, EGR_MANAGE_TAGS, &tags, &err) == 0;
     if (!s->tags_ok)
         keep_first(s, &err);
-    s->ps_ok = cli_models_list(g, n, p, s->endpoint, EGR_MANAGE_PS, &ps, &err) == 0;
+    s->ps_ok = probe_models_list(g, p, s->endpoint, EGR_MANAGE_PS, &ps, &err) == 0;
     if (!s->ps_ok)
         keep_first(s, &err);
     for (size_t i = 0; i < s->n_models; i++) {
-        struct cli_survey_model *m = &s->models[i];
+        struct probe_survey_model *m = &s->models[i];
         const struct prov_model *t = prov_models_find(&tags, m->name);
         if (s->tags_ok)
             m->listed = t != NULL;
@@ -137,15 +136,14 @@ static void lists_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
 
 /* show per model that is there and local: its context length (and, should
  * the list have missed it, whether it is a stub after all). */
-static void shows_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
-                       const struct pipeline *p)
+static void shows_take(struct probe_survey *s, struct egr_gate *g, const struct pipeline *p)
 {
     for (size_t i = 0; i < s->n_models; i++) {
-        struct cli_survey_model *m = &s->models[i];
+        struct probe_survey_model *m = &s->models[i];
         struct prov_show show = {0};
         if (m->listed != 1 || m->remote)
             continue;
-        if (cli_model_show(g, n, p, s->endpoint, m->name, &show, &m->show_err) == 0) {
+        if (probe_model_show(g, p, s->endpoint, m->name, &show, &m->show_err) == 0) {
             m->context_length = show.context_length;
             m->num_ctx =
                 show.context_length < EGR_NUM_CTX_MAX ? (long)show.context_length : EGR_NUM_CTX_MAX;
@@ -164,7 +162,7 @@ static void shows_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
  * costs such servers nothing. Under enforce_local "require" a server is
  * either such a server or refused before the run. Everywhere else the probe
  * goes. */
-static int probe_needed(const struct cli_survey *s, const struct pipe_endpoint *e)
+static int probe_needed(const struct probe_survey *s, const struct pipe_endpoint *e)
 {
     /* "require" on a server that enforces neither way: the run never starts. */
     if (!s->reached || s->server.cloud_disabled || e->enforce_local == PIPE_ENFORCE_REQUIRE)
@@ -174,7 +172,7 @@ static int probe_needed(const struct cli_survey *s, const struct pipe_endpoint *
 
 /* The first stage of the endpoint on model: the keep_alive and num_ctx its
  * requests will load the model with. */
-static const struct pipe_stage *first_stage(const struct cli_survey *s, const struct pipeline *p,
+static const struct pipe_stage *first_stage(const struct probe_survey *s, const struct pipeline *p,
                                             const char *model)
 {
     for (size_t i = 0; i < p->n_stages; i++)
@@ -189,15 +187,14 @@ static const struct pipe_stage *first_stage(const struct cli_survey *s, const st
  * too (a server that serves what it does not list is what the probe is
  * for); its error reply is no news then: its tasks fail with the pull
  * advice. */
-static void probes_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
-                        const struct pipeline *p)
+static void probes_take(struct probe_survey *s, struct egr_gate *g, const struct pipeline *p)
 {
     const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
     int ollama_dialect = strcmp(e->provider, "ollama") == 0;
     if (!probe_needed(s, e))
         return;
     for (size_t i = 0; i < s->n_models; i++) {
-        struct cli_survey_model *m = &s->models[i];
+        struct probe_survey_model *m = &s->models[i];
         const struct pipe_stage *st = first_stage(s, p, m->name);
         char *remote = NULL;
         if (m->remote || !st)
@@ -210,7 +207,7 @@ static void probes_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
                                          : st->num_ctx > 0 ? st->num_ctx
                                                            : m->num_ctx};
         m->probed = 1;
-        if (probe_model_remote(g, n, &r, &remote, &m->probe_err) == 0 && remote) {
+        if (probe_model_remote(g, &r, &remote, &m->probe_err) == 0 && remote) {
             m->remote = remote;
             m->remote_from = "the probe's reply";
         } else if (m->probe_err.code == BH_EREPLY && m->listed == 0) {
@@ -222,41 +219,41 @@ static void probes_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
     }
 }
 
-void cli_survey_server(struct cli_survey *s, struct egr_gate *g, struct net *n,
-                       const struct pipeline *p, size_t endpoint)
+void probe_survey_server(struct probe_survey *s, struct egr_gate *g, const struct pipeline *p,
+                         size_t endpoint)
 {
     struct bh_err err = {0};
     memset(s, 0, sizeof(*s));
     s->endpoint = endpoint;
     s->health = -1;
-    int rc = cli_server_ask(g, n, p, endpoint, &s->server, &err);
+    int rc = probe_server_ask(g, p, endpoint, &s->server, &err);
     s->reached = s->server.version[0] != '\0';
     if (rc)
         keep_first(s, &err);
     enforcement_set(s);
 }
 
-void cli_survey_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
-                     const struct pipeline *p, size_t endpoint)
+void probe_survey_take(struct probe_survey *s, struct egr_gate *g, const struct pipeline *p,
+                       size_t endpoint)
 {
-    cli_survey_server(s, g, n, p, endpoint);
+    probe_survey_server(s, g, p, endpoint);
     models_collect(s, p);
     if (!s->reached)
         return; /* the lists would only fail the same way */
-    lists_take(s, g, n, p);
-    shows_take(s, g, n, p);
-    probes_take(s, g, n, p);
+    lists_take(s, g, p);
+    shows_take(s, g, p);
+    probes_take(s, g, p);
 }
 
 /* --- the other dialects ------------------------------------------------------ */
 
-int cli_survey_misdeclared(const struct cli_survey *s, const struct pipeline *p)
+int probe_survey_misdeclared(const struct probe_survey *s, const struct pipeline *p)
 {
     return !s->reached && s->v1_ok && strcmp(p->endpoints[s->endpoint].provider, "ollama") == 0;
 }
 
-void cli_survey_misdeclared_err(const struct cli_survey *s, const struct pipeline *p,
-                                struct bh_err *err)
+void probe_survey_misdeclared_err(const struct probe_survey *s, const struct pipeline *p,
+                                  struct bh_err *err)
 {
     const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
     char path[128];
@@ -269,7 +266,7 @@ void cli_survey_misdeclared_err(const struct cli_survey *s, const struct pipelin
     bh_err_at(err, p->file, e->line, e->col, path);
 }
 
-int cli_survey_reachable(const struct cli_survey *s)
+int probe_survey_reachable(const struct probe_survey *s)
 {
     return s->reached || s->v1_ok || s->health == 1;
 }
@@ -277,12 +274,12 @@ int cli_survey_reachable(const struct cli_survey *s)
 /* What /v1/models says of each needed model. A server that lists one model
  * only (llama-server: its alias) runs that one whatever the request names,
  * so its context length is every needed model's window. */
-static void v1_models_apply(struct cli_survey *s, const struct prov_models *list)
+static void v1_models_apply(struct probe_survey *s, const struct prov_models *list)
 {
     if (list->n == 1)
         s->serves = bh_xstrdup(list->v[0].name);
     for (size_t i = 0; i < s->n_models; i++) {
-        struct cli_survey_model *m = &s->models[i];
+        struct probe_survey_model *m = &s->models[i];
         const struct prov_model *t = prov_models_find(list, m->name);
         m->listed = t != NULL;
         if (!t && list->n == 1)
@@ -293,8 +290,7 @@ static void v1_models_apply(struct cli_survey *s, const struct prov_models *list
     }
 }
 
-void cli_survey_dialect(struct cli_survey *s, struct egr_gate *g, struct net *n,
-                        const struct pipeline *p)
+void probe_survey_dialect(struct probe_survey *s, struct egr_gate *g, const struct pipeline *p)
 {
     const char *provider = p->endpoints[s->endpoint].provider;
     struct prov_models list = {0};
@@ -303,15 +299,15 @@ void cli_survey_dialect(struct cli_survey *s, struct egr_gate *g, struct net *n,
     if (s->reached)
         return; /* an Ollama server: its own routes said everything */
     if (strcmp(provider, "openai") == 0)
-        s->health = cli_health(g, n, p, s->endpoint, &herr) == 0;
+        s->health = probe_health(g, p, s->endpoint, &herr) == 0;
     s->v1_asked = 1;
-    s->v1_ok = cli_v1_models(g, n, p, s->endpoint, &list, &s->v1_err) == 0;
+    s->v1_ok = probe_v1_models(g, p, s->endpoint, &list, &s->v1_err) == 0;
     if (s->v1_ok)
         v1_models_apply(s, &list);
     prov_models_release(&list);
 }
 
-void cli_survey_release(struct cli_survey *s)
+void probe_survey_release(struct probe_survey *s)
 {
     for (size_t i = 0; s && i < s->n_models; i++)
         free(s->models[i].remote);
@@ -325,13 +321,13 @@ void cli_survey_release(struct cli_survey *s)
     }
 }
 
-void cli_survey_apply(const struct cli_survey *s, struct egr_gate *g, const struct pipeline *p)
+void probe_survey_apply(const struct probe_survey *s, struct egr_gate *g, const struct pipeline *p)
 {
     egr_endpoint_set_local_suffix(g, s->endpoint, s->honours_local);
     if (s->ps_ok)
         egr_endpoint_set_loaded(g, s->endpoint, s->loaded, s->n_loaded);
     for (size_t i = 0; i < p->n_stages; i++) {
-        const struct cli_survey_model *m = cli_survey_find(s, p->stages[i].model);
+        const struct probe_survey_model *m = probe_survey_find(s, p->stages[i].model);
         if (p->stages[i].endpoint != s->endpoint || !m)
             continue;
         if (m->remote)
@@ -348,25 +344,25 @@ void cli_survey_apply(const struct cli_survey *s, struct egr_gate *g, const stru
     }
 }
 
-void cli_enforcement_words(const struct cli_survey *s, const struct pipe_endpoint *e, char *buf,
-                           size_t size)
+void probe_enforcement_words(const struct probe_survey *s, const struct pipe_endpoint *e, char *buf,
+                             size_t size)
 {
     const char *v = s->server.version, *src = s->server.cloud_source;
     const char *off =
         e->enforce_local == PIPE_ENFORCE_OFF ? ", not used: enforce_local is \"off\"" : "";
     switch (s->enforcement) {
-    case CLI_ENFORCE_UNKNOWN:
+    case PROBE_ENFORCE_UNKNOWN:
         bh_str_put(buf, size, "unknown (the server could not be asked)");
         break;
-    case CLI_ENFORCE_NO_CLOUD:
+    case PROBE_ENFORCE_NO_CLOUD:
         bh_str_put(buf, size, "the server refuses cloud models (source: %s)%s%s",
                    src[0] ? src : "?", s->honours_local ? "; :local names honoured" : "",
                    s->honours_local ? off : "");
         break;
-    case CLI_ENFORCE_LOCAL_NAMES:
+    case PROBE_ENFORCE_LOCAL_NAMES:
         bh_str_put(buf, size, ":local names honoured (ollama %s)%s", v, off);
         break;
-    case CLI_ENFORCE_NONE:
+    case PROBE_ENFORCE_NONE:
         bh_str_put(buf, size, "not enforced (ollama %s: :local names need %s, and %s)", v,
                    PROV_LOCAL_SUFFIX_VERSION,
                    s->server.status ? "cloud is not disabled" : "it has no /api/status");
@@ -374,19 +370,20 @@ void cli_enforcement_words(const struct cli_survey *s, const struct pipe_endpoin
     }
 }
 
-int cli_survey_required(const struct cli_survey *s, const struct pipeline *p, struct bh_err *err)
+int probe_survey_required(const struct probe_survey *s, const struct pipeline *p,
+                          struct bh_err *err)
 {
     const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
     char words[200];
-    if (e->enforce_local != PIPE_ENFORCE_REQUIRE || s->enforcement == CLI_ENFORCE_NO_CLOUD ||
-        s->enforcement == CLI_ENFORCE_LOCAL_NAMES)
+    if (e->enforce_local != PIPE_ENFORCE_REQUIRE || s->enforcement == PROBE_ENFORCE_NO_CLOUD ||
+        s->enforcement == PROBE_ENFORCE_LOCAL_NAMES)
         return 0;
-    if (s->enforcement == CLI_ENFORCE_UNKNOWN)
+    if (s->enforcement == PROBE_ENFORCE_UNKNOWN)
         return bh_err_set(err, BH_ENET,
                           "endpoint '%s': enforce_local is \"require\", and the "
                           "server could not be asked how it enforces local-only: %s",
                           e->name, s->err.msg);
-    cli_enforcement_words(s, e, words, sizeof(words));
+    probe_enforcement_words(s, e, words, sizeof(words));
     return bh_err_set(err, BH_EPOLICY,
                       "endpoint '%s' (%s): enforce_local is \"require\", but "
                       "the server enforces local-only neither way: %s — upgrade Ollama to %s "
@@ -396,44 +393,6 @@ int cli_survey_required(const struct cli_survey *s, const struct pipeline *p, st
 }
 
 /* --- before a run ----------------------------------------------------------- */
-
-static void survey_warn(const struct cli_survey *s, const struct pipeline *p)
-{
-    const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
-    char words[200];
-    if (!cli_survey_ollama(s, p))
-        return; /* another dialect's server that is no Ollama: nothing to ask it */
-    if (!s->reached) {
-        fprintf(stderr, "bulkhead: warning: could not ask the server: %s; its tasks may fail\n",
-                s->err.msg);
-        return;
-    }
-    cli_enforcement_words(s, e, words, sizeof(words));
-    fprintf(stderr, "bulkhead: endpoint '%s': local-only enforcement by the server: %s\n", e->name,
-            words);
-    if (s->err.code) /* a list or the status: what it would have told stays unknown */
-        fprintf(stderr, "bulkhead: warning: %s\n", s->err.msg);
-    for (size_t i = 0; i < s->n_models; i++) {
-        const struct cli_survey_model *m = &s->models[i];
-        if (m->remote && m->remote_from && strcmp(m->remote_from, "the probe's reply") == 0)
-            fprintf(stderr,
-                    "bulkhead: endpoint '%s': model '%s' is a cloud stub that the server "
-                    "forwards to '%s' (seen in the probe's reply, not in /api/tags): its "
-                    "stages are treated as cloud\n",
-                    e->name, m->name, m->remote);
-        if (m->probe_err.code)
-            fprintf(stderr,
-                    "bulkhead: warning: %s; a cloud stub that hides from /api/tags is "
-                    "then caught only in a reply\n",
-                    m->probe_err.msg);
-    }
-    for (size_t i = 0; i < s->n_models; i++)
-        if (s->models[i].show_err.code)
-            fprintf(stderr,
-                    "bulkhead: warning: could not read the context length: %s; stages "
-                    "without options.num_ctx on it get the server's default\n",
-                    s->models[i].show_err.msg);
-}
 
 /* The run must not start: each local stage of the endpoint is refused, and
  * the audit says why. */
@@ -451,24 +410,25 @@ static void refusals_audit(struct egr_gate *g, const struct pipeline *p, size_t 
     }
 }
 
-int cli_models_probe(struct egr_gate *g, struct net *n, const struct pipeline *p,
+int probe_before_run(struct egr_gate *g, const struct pipeline *p, probe_survey_fn report, void *ud,
                      struct bh_err *err)
 {
     int rc = 0;
     for (size_t i = 0; i < p->n_endpoints; i++) {
-        struct cli_survey s;
+        struct probe_survey s;
         struct bh_err why = {0};
-        if (!cli_survey_wanted(g, p, i))
+        if (!probe_survey_wanted(g, p, i))
             continue;
-        cli_survey_take(&s, g, n, p, i);
-        cli_survey_apply(&s, g, p);
-        survey_warn(&s, p);
-        if (cli_survey_required(&s, p, &why) && rc == 0) {
+        probe_survey_take(&s, g, p, i);
+        probe_survey_apply(&s, g, p);
+        if (report)
+            report(ud, &s, p);
+        if (probe_survey_required(&s, p, &why) && rc == 0) {
             refusals_audit(g, p, i, &why);
             *err = why;
             rc = why.code;
         }
-        cli_survey_release(&s);
+        probe_survey_release(&s);
     }
     struct bh_err broken;
     if (egr_audit_broken(g, &broken)) { /* a probe's record could not be written */
@@ -478,30 +438,13 @@ int cli_models_probe(struct egr_gate *g, struct net *n, const struct pipeline *p
     return rc;
 }
 
-/* --- num_ctx, constant per model ------------------------------------------- */
-
-size_t cli_num_ctx_warn(const struct pipeline *p, const long *num_ctx)
+void probe_survey_all(struct egr_gate *g, const struct pipeline *p, struct probe_survey *sv)
 {
-    size_t warned = 0;
-    for (size_t i = 0; i < p->n_stages; i++) {
-        const struct pipe_stage *a = &p->stages[i];
-        if (num_ctx[i] <= 0 || strcmp(p->endpoints[a->endpoint].provider, "ollama") != 0)
+    for (size_t i = 0; i < p->n_endpoints; i++) {
+        if (!probe_survey_wanted(g, p, i))
             continue;
-        for (size_t j = 0; j < i; j++) {
-            const struct pipe_stage *b = &p->stages[j];
-            if (b->endpoint != a->endpoint || !prov_model_name_eq(a->model, b->model) ||
-                num_ctx[j] <= 0 || num_ctx[j] == num_ctx[i])
-                continue;
-            fprintf(stderr,
-                    "bulkhead: warning: %s:%d:%d: stages.%s: num_ctx %ld differs from "
-                    "stage '%s' (num_ctx %ld) on the same model '%s' of endpoint '%s': "
-                    "Ollama reloads the model each time it changes — give both stages "
-                    "the same options.num_ctx\n",
-                    p->file, a->line, a->col, a->name, num_ctx[i], b->name, num_ctx[j], a->model,
-                    p->endpoints[a->endpoint].name);
-            warned++;
-            break;
-        }
+        probe_survey_take(&sv[i], g, p, i);
+        probe_survey_dialect(&sv[i], g, p);
+        probe_survey_apply(&sv[i], g, p); /* stubs, and the num_ctx the stages would use */
     }
-    return warned;
 }

@@ -1,13 +1,13 @@
-/* cli/survey.h — what the server of a local endpoint says before a
+/* probe/survey.h — what the server of a local endpoint says before a
  * run: its version and cloud status (how it enforces local-only itself),
  * which of the models the stages need it holds (as local models or as cloud
  * stubs), which are loaded, and each one's context length (a server of the
  * OpenAI or Anthropic dialect that is no Ollama: what /health and /v1/models
  * say, for check --online and models). `run` hands the
- * facts to the gate (cli_models_probe); `check --online` and `models` print
+ * facts to the gate (probe_before_run); `check --online` and `models` print
  * them. Every request passes the gate and is audited. */
-#ifndef CLI_SURVEY_H
-#define CLI_SURVEY_H
+#ifndef PROBE_SURVEY_H
+#define PROBE_SURVEY_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -17,11 +17,10 @@
 #include "util/bh_err.h"
 
 struct egr_gate;
-struct net;
 struct pipeline;
 struct pipe_endpoint;
 
-struct cli_survey_model {
+struct probe_survey_model {
     const char *name;        /* borrowed from the pipeline (the first stage's spelling) */
     int listed;              /* /api/tags: 1 installed (a local model or a stub), 0 missing,
                                 -1 not known */
@@ -38,27 +37,27 @@ struct cli_survey_model {
 };
 
 /* How the server keeps a local stage's model on the machine by itself. */
-enum cli_enforcement {
-    CLI_ENFORCE_UNKNOWN,     /* the server could not be asked */
-    CLI_ENFORCE_NONE,        /* neither of the two below: an older server */
-    CLI_ENFORCE_LOCAL_NAMES, /* it honours ":local" names (a stub answers 404) */
-    CLI_ENFORCE_NO_CLOUD,    /* /api/status: it refuses every cloud model */
+enum probe_enforcement {
+    PROBE_ENFORCE_UNKNOWN,     /* the server could not be asked */
+    PROBE_ENFORCE_NONE,        /* neither of the two below: an older server */
+    PROBE_ENFORCE_LOCAL_NAMES, /* it honours ":local" names (a stub answers 404) */
+    PROBE_ENFORCE_NO_CLOUD,    /* /api/status: it refuses every cloud model */
 };
 
-struct cli_survey {
+struct probe_survey {
     size_t endpoint;
     int reached;       /* the server answered /api/version */
     struct bh_err err; /* the first thing that failed (reached 0: why) */
     struct prov_server server;
     int honours_local; /* prov_version_honours_local(server.version) */
-    enum cli_enforcement enforcement;
+    enum probe_enforcement enforcement;
     int tags_ok, ps_ok;
     struct egr_loaded *loaded; /* ps_ok: every model /api/ps listed (owned), for the scheduler */
     size_t n_loaded;
-    struct cli_survey_model *models; /* the distinct models of the endpoint's local stages */
+    struct probe_survey_model *models; /* the distinct models of the endpoint's local stages */
     size_t n_models;
     /* A server that did not answer /api/version, asked the way the OpenAI
-     * and Anthropic dialects are (cli_survey_dialect): */
+     * and Anthropic dialects are (probe_survey_dialect): */
     int v1_asked;         /* GET /v1/models was sent */
     int v1_ok;            /* it answered with a model list */
     int health;           /* GET /health (OpenAI dialect): 1 answered 2xx, 0 not, -1 not asked */
@@ -70,16 +69,16 @@ struct cli_survey {
 /* 1 when the survey asks endpoint: the gate verified it local and a stage
  * on it has a model whose name is not a cloud name, whatever its dialect
  * (Ollama serves the OpenAI and Anthropic routes too). */
-int cli_survey_wanted(const struct egr_gate *g, const struct pipeline *p, size_t endpoint);
+int probe_survey_wanted(const struct egr_gate *g, const struct pipeline *p, size_t endpoint);
 
 /* 1 when the survey's server is an Ollama: it answered /api/version, or the
  * endpoint's dialect is "ollama" (then a server that did not answer is a
  * failure to report). Another dialect's server that does not answer like
  * Ollama is left alone by a run, silently (check --online and models ask
- * it in its own dialect: cli_survey_dialect). */
-int cli_survey_ollama(const struct cli_survey *s, const struct pipeline *p);
+ * it in its own dialect: probe_survey_dialect). */
+int probe_survey_ollama(const struct probe_survey *s, const struct pipeline *p);
 
-/* After cli_survey_take, for a server that did not answer /api/version:
+/* After probe_survey_take, for a server that did not answer /api/version:
  * asks what the OpenAI and Anthropic dialects offer — GET /health (OpenAI,
  * llama.cpp's server) and GET /v1/models (each listed id; llama-server's
  * meta.n_ctx as the model's context length). A needed model is listed (1)
@@ -88,28 +87,27 @@ int cli_survey_ollama(const struct cli_survey *s, const struct pipeline *p);
  * answers every name with its one model. Fills v1_asked, v1_ok, health,
  * serves, v1_err and the models' listed, context_length and num_ctx. An
  * endpoint declared "ollama" is asked /v1/models only, so that a server of
- * another dialect can be named (cli_survey_misdeclared). Never fails. */
-void cli_survey_dialect(struct cli_survey *s, struct egr_gate *g, struct net *n,
-                        const struct pipeline *p);
+ * another dialect can be named (probe_survey_misdeclared). Never fails. */
+void probe_survey_dialect(struct probe_survey *s, struct egr_gate *g, const struct pipeline *p);
 
 /* 1 when the endpoint is declared "ollama" and its server answered
  * /v1/models but not /api/version: an OpenAI-compatible server. */
-int cli_survey_misdeclared(const struct cli_survey *s, const struct pipeline *p);
+int probe_survey_misdeclared(const struct probe_survey *s, const struct pipeline *p);
 
 /* The error for a misdeclared endpoint: BH_EINVAL at the endpoint's place
  * in the pipeline file (endpoints.NAME.provider), naming the URL and what
  * to set. */
-void cli_survey_misdeclared_err(const struct cli_survey *s, const struct pipeline *p,
-                                struct bh_err *err);
+void probe_survey_misdeclared_err(const struct probe_survey *s, const struct pipeline *p,
+                                  struct bh_err *err);
 
 /* 1 when the server answered, in whichever dialect: /api/version, or (after
- * cli_survey_dialect) /v1/models or /health. */
-int cli_survey_reachable(const struct cli_survey *s);
+ * probe_survey_dialect) /v1/models or /health. */
+int probe_survey_reachable(const struct probe_survey *s);
 
 /* Asks the server of endpoint only about itself (version and status): fills
  * reached, server, honours_local, enforcement and err; no models. */
-void cli_survey_server(struct cli_survey *s, struct egr_gate *g, struct net *n,
-                       const struct pipeline *p, size_t endpoint);
+void probe_survey_server(struct probe_survey *s, struct egr_gate *g, const struct pipeline *p,
+                         size_t endpoint);
 
 /* Asks the server of endpoint: version and status, tags, ps, show for
  * each needed model it lists as a local model, and, unless the server
@@ -117,45 +115,49 @@ void cli_survey_server(struct cli_survey *s, struct egr_gate *g, struct net *n,
  * model not known to be missing or a stub: a stub that hides from the lists
  * shows itself there (remote_from "the probe's reply"). Never fails: what could not
  * be learnt stays unknown, and s->err (or a model's show_err) says why.
- * Release with cli_survey_release. */
-void cli_survey_take(struct cli_survey *s, struct egr_gate *g, struct net *n,
-                     const struct pipeline *p, size_t endpoint);
-void cli_survey_release(struct cli_survey *s); /* zeroes s */
+ * Release with probe_survey_release. */
+void probe_survey_take(struct probe_survey *s, struct egr_gate *g, const struct pipeline *p,
+                       size_t endpoint);
+void probe_survey_release(struct probe_survey *s); /* zeroes s */
 
 /* The survey's entry for model (names compared as Ollama does), or NULL. */
-const struct cli_survey_model *cli_survey_find(const struct cli_survey *s, const char *model);
+const struct probe_survey_model *probe_survey_find(const struct probe_survey *s, const char *model);
 
 /* Hands the facts to the gate: whether the server honours ":local", the
  * stubs (egr_stage_mark_remote: the stage is cloud from then on), each
  * stage's listed, loaded and num_ctx (egr_stage_set_facts), and what /api/ps
  * listed (egr_endpoint_set_loaded: the scheduler need not ask again). */
-void cli_survey_apply(const struct cli_survey *s, struct egr_gate *g, const struct pipeline *p);
+void probe_survey_apply(const struct probe_survey *s, struct egr_gate *g, const struct pipeline *p);
 
 /* The enforcement in words, e.g. "the server refuses cloud models (source:
  * env)", ":local names honoured (ollama 0.18.1)", "not enforced (ollama
  * 0.12.3: :local names need 0.18.0, and cloud is not disabled)". */
-void cli_enforcement_words(const struct cli_survey *s, const struct pipe_endpoint *e, char *buf,
-                           size_t size);
+void probe_enforcement_words(const struct probe_survey *s, const struct pipe_endpoint *e, char *buf,
+                             size_t size);
 
 /* enforce_local "require" and a server that enforces neither way:
  * BH_EPOLICY naming the endpoint, what the server lacks and what to do; a
  * server that could not be asked: BH_ENET with the reason. 0 otherwise (and
  * for every other enforce_local). */
-int cli_survey_required(const struct cli_survey *s, const struct pipeline *p, struct bh_err *err);
+int probe_survey_required(const struct probe_survey *s, const struct pipeline *p,
+                          struct bh_err *err);
 
-/* Before a run: takes and applies the survey of every wanted endpoint, with
- * a line per endpoint on stderr saying how its server enforces local-only,
- * and warnings for what could not be learnt (the tasks that need it then
- * fail on their own, or run with the server's default num_ctx). Returns the
- * first cli_survey_required error, after auditing a refusal for each local
- * stage of that endpoint: the run must not start. */
-int cli_models_probe(struct egr_gate *g, struct net *n, const struct pipeline *p,
+/* What a caller shows of one endpoint's survey (borrowed for the call). */
+typedef void (*probe_survey_fn)(void *ud, const struct probe_survey *s, const struct pipeline *p);
+
+/* Before a run: takes and applies the survey of every wanted endpoint, and
+ * hands each to report (may be NULL), which tells the user how its server
+ * enforces local-only and what could not be learnt (the tasks that need it
+ * then fail on their own, or run with the server's default num_ctx).
+ * Returns the first probe_survey_required error, after auditing a refusal
+ * for each local stage of that endpoint: the run must not start. */
+int probe_before_run(struct egr_gate *g, const struct pipeline *p, probe_survey_fn report, void *ud,
                      struct bh_err *err);
 
-/* Warns on stderr once per stage whose num_ctx (num_ctx[stage], 0: not
- * known, skipped) differs from an earlier stage's on the same Ollama
- * endpoint and model: Ollama reloads a model whenever it changes. Returns
- * the number of warnings. */
-size_t cli_num_ctx_warn(const struct pipeline *p, const long *num_ctx);
+/* For check --online: takes, asks in its dialect (probe_survey_dialect) and
+ * applies the survey of every wanted endpoint i into sv[i] (sv holds
+ * p->n_endpoints zeroed entries; the others stay zeroed). Release each
+ * with probe_survey_release. Never fails. */
+void probe_survey_all(struct egr_gate *g, const struct pipeline *p, struct probe_survey *sv);
 
 #endif
