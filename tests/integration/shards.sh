@@ -126,6 +126,19 @@ expect_eq "a shard's newest record removed from the merged state fails audit ver
 expect_contains "saying records were removed or altered" "$T/verify-y.err" \
   "records of the merged shard were removed or altered"
 
+# The shards' allowed records are held to their clearances in the merged state
+# too (against the merged run's labels): here the lattice turned upside down.
+cp -r "$T/merged" "$T/merged-z"
+sqlite3 "$T/merged-z/state.db" "UPDATE runs SET labels = 'restricted' || char(10) ||
+  'confidential' || char(10) || 'internal' || char(10) || 'public'"
+set +e
+"$BULKHEAD" audit verify --state "$T/merged-z" >/dev/null 2>"$T/verify-z.err"
+rc=$?
+set -e
+expect_eq "a shard's record above its clearance in the merged state fails audit verify" 3 "$rc"
+expect_contains "naming the merged shard and the record" "$T/verify-z.err" \
+  "links the audit log of a merged shard (shard 0/4 merged from"
+
 cp -r "$T/s2" "$T/s2-x"
 sqlite3 "$T/s2-x/state.db" "UPDATE audit SET bytes = bytes + 1 WHERE seq = 1"
 set +e
