@@ -207,27 +207,28 @@ static int task_copy(struct store *into, int64_t run_id, const struct store_task
     return rc ? rc : store_task_finish(into, task_id, &res, err);
 }
 
+static void strs_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 /* The labels and findings stages the reports and audit verify read. */
 static int run_meta_copy(struct store *into, int64_t run_id, const struct shard_run *r,
                          struct bh_err *err)
 {
-    char **v = NULL;
-    size_t n = 0;
-    int rc = store_run_labels(r->src->s, r->run_id, &v, &n, err);
+    char **labels = NULL, **findings = NULL;
+    size_t n_labels = 0, n_findings = 0;
+    int rc = store_run_labels(r->src->s, r->run_id, &labels, &n_labels, err);
     if (rc == 0)
-        rc = store_run_set_labels(into, run_id, v, n, err);
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-    v = NULL;
-    n = 0;
+        rc = store_run_set_labels(into, run_id, labels, n_labels, err);
     if (rc == 0)
-        rc = store_run_findings(r->src->s, r->run_id, &v, &n, err);
+        rc = store_run_findings(r->src->s, r->run_id, &findings, &n_findings, err);
     if (rc == 0)
-        rc = store_run_set_findings(into, run_id, v, n, err);
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
+        rc = store_run_set_findings(into, run_id, findings, n_findings, err);
+    strs_free(labels, n_labels);
+    strs_free(findings, n_findings);
     return rc;
 }
 

@@ -23,13 +23,16 @@ printf 'Digest of tonight'"'"'s reviews, one bullet each:\n\n{{review.output}}\n
 start_fake local
 start_fake cloud
 export BULKHEAD_LOCAL_URL=$local_URL BULKHEAD_CLOUD_URL=$cloud_URL
-run() { # run STATE [options]: exit code in $rc, stderr in STATE.err
-  local state=$1; shift
+try() { # runs a command that may fail: its exit code in $rc
   set +e
-  "$BULKHEAD" run "$T/pl/review.json" --repo "$T/repo" --base main --quiet --state "$T/$state" \
-    "$@" 2>"$T/$state.err"
+  "$@"
   rc=$?
   set -e
+}
+run() { # run STATE [options]: exit code in $rc, stderr in STATE.err
+  local state=$1; shift
+  try "$BULKHEAD" run "$T/pl/review.json" --repo "$T/repo" --base main --quiet --state "$T/$state" \
+    "$@" 2>"$T/$state.err"
 }
 calls() { # model calls both servers logged, the probes left out
   cat "$T/local.log" "$T/cloud.log" | jq -c "select(.path == \"/api/chat\") | $NOT_PROBE" | wc -l
@@ -52,7 +55,7 @@ for i in 0 1 2 3; do
   pids+=($!)
 done
 for i in 0 1 2 3; do
-  set +e; wait "${pids[$i]}"; rc=$?; set -e
+  try wait "${pids[$i]}"
   expect_eq "shard $i/4 exits 0" 0 "$rc"
   expect_contains "shard $i/4 says which shard it is" "$T/s$i.err" "bulkhead: shard $i/4: "
   expect_contains "shard $i/4 says the digest does not run in a shard" "$T/s$i.err" \
@@ -78,10 +81,7 @@ run s1-again --shard 2/4
 expect_contains "shard 2/4 on shard 1's state is another run" "$T/s1-again.err" "starting run 2"
 
 # ---- merge, then the batch stage on the merged state -----------------------
-set +e
-"$BULKHEAD" merge --into "$T/merged" "$T/s3" "$T/s1" "$T/s0" "$T/s2" 2>"$T/merge.err"
-rc=$?
-set -e
+try "$BULKHEAD" merge --into "$T/merged" "$T/s3" "$T/s1" "$T/s0" "$T/s2" 2>"$T/merge.err"
 expect_eq "merge exits 0 (shards in any order)" 0 "$rc"
 expect_contains "merge says what to do next" "$T/merge.err" "merged 4 shard states into"
 before=$(calls)
@@ -93,10 +93,7 @@ expect_contains "it says only batch-scope stages run" "$T/merged.err" \
 tasks merged >"$T/merged.tasks"
 expect_eq "the merged report lists the same tasks, states and outputs as one process" \
   "$(cat "$T/one.tasks")" "$(cat "$T/merged.tasks")"
-set +e
-"$BULKHEAD" audit verify --state "$T/merged" >"$T/verify.out" 2>&1
-rc=$?
-set -e
+try "$BULKHEAD" audit verify --state "$T/merged" >"$T/verify.out" 2>&1
 expect_eq "audit verify passes on the merged state" 0 "$rc"
 expect_contains "and says the chain is intact" "$T/verify.out" "chain intact"
 "$BULKHEAD" audit show --state "$T/merged" | jq -c 'select(.decision == "merge")' >"$T/merges"
@@ -108,20 +105,14 @@ expect_eq "each names its shard's head hash and record count" 4 \
 cp -r "$T/merged" "$T/merged-x"
 sqlite3 "$T/merged-x/state.db" \
   "UPDATE audit_merged SET model = 'another-model' WHERE rowid = (SELECT min(rowid) FROM audit_merged)"
-set +e
-"$BULKHEAD" audit verify --state "$T/merged-x" >"$T/verify-x.out" 2>"$T/verify-x.err"
-rc=$?
-set -e
+try "$BULKHEAD" audit verify --state "$T/merged-x" >"$T/verify-x.out" 2>"$T/verify-x.err"
 expect_eq "a changed shard record in the merged state fails audit verify (exit 3)" 3 "$rc"
 expect_contains "naming the merge record and the shard" "$T/verify-x.err" \
   "links the audit log of a merged shard (shard"
 cp -r "$T/merged" "$T/merged-y"
 sqlite3 "$T/merged-y/state.db" \
   "DELETE FROM audit_merged WHERE rowid = (SELECT max(rowid) FROM audit_merged)"
-set +e
-"$BULKHEAD" audit verify --state "$T/merged-y" >/dev/null 2>"$T/verify-y.err"
-rc=$?
-set -e
+try "$BULKHEAD" audit verify --state "$T/merged-y" >/dev/null 2>"$T/verify-y.err"
 expect_eq "a shard's newest record removed from the merged state fails audit verify" 3 "$rc"
 expect_contains "saying records were removed or altered" "$T/verify-y.err" \
   "records of the merged shard were removed or altered"
@@ -131,20 +122,14 @@ expect_contains "saying records were removed or altered" "$T/verify-y.err" \
 cp -r "$T/merged" "$T/merged-z"
 sqlite3 "$T/merged-z/state.db" "UPDATE runs SET labels = 'restricted' || char(10) ||
   'confidential' || char(10) || 'internal' || char(10) || 'public'"
-set +e
-"$BULKHEAD" audit verify --state "$T/merged-z" >/dev/null 2>"$T/verify-z.err"
-rc=$?
-set -e
+try "$BULKHEAD" audit verify --state "$T/merged-z" >/dev/null 2>"$T/verify-z.err"
 expect_eq "a shard's record above its clearance in the merged state fails audit verify" 3 "$rc"
 expect_contains "naming the merged shard and the record" "$T/verify-z.err" \
   "links the audit log of a merged shard (shard 0/4 merged from"
 
 cp -r "$T/s2" "$T/s2-x"
 sqlite3 "$T/s2-x/state.db" "UPDATE audit SET bytes = bytes + 1 WHERE seq = 1"
-set +e
-"$BULKHEAD" merge --into "$T/m-x" "$T/s0" "$T/s1" "$T/s2-x" "$T/s3" 2>"$T/merge-x.err"
-rc=$?
-set -e
+try "$BULKHEAD" merge --into "$T/m-x" "$T/s0" "$T/s1" "$T/s2-x" "$T/s3" 2>"$T/merge-x.err"
 expect_eq "merge refuses a shard whose audit was changed (exit 3)" 3 "$rc"
 expect_contains "naming the shard's state" "$T/merge-x.err" "state '$T/s2-x': its audit log does not verify"
 expect "and leaves no state behind" [ ! -e "$T/m-x/state.db" ]
@@ -152,10 +137,7 @@ expect "and leaves no state behind" [ ! -e "$T/m-x/state.db" ]
 # ---- what merge refuses --------------------------------------------------------
 merge_fails() { # DESCRIPTION TEXT STATE...
   local what=$1 text=$2; shift 2
-  set +e
-  "$BULKHEAD" merge --into "$T/m-bad" "$@" 2>"$T/merge-bad.err"
-  rc=$?
-  set -e
+  try "$BULKHEAD" merge --into "$T/m-bad" "$@" 2>"$T/merge-bad.err"
   expect_eq "merge refuses $what (exit 2)" 2 "$rc"
   expect_contains "merge says so: $what" "$T/merge-bad.err" "$text"
   rm -rf "$T/m-bad"
@@ -166,10 +148,7 @@ merge_fails "a state that is no shard" "was not started with --shard" "$T/one"
 run other --shard 0/4 --exclude 'refs/pull/1/head'
 merge_fails "shards of different runs" "are shards of different runs" "$T/other" "$T/s1" "$T/s2" "$T/s3"
 merge_fails "a folder with no state" "no bulkhead state in" "$T/nothing"
-set +e
-"$BULKHEAD" merge --into "$T/merged" "$T/s0" "$T/s1" "$T/s2" "$T/s3" 2>"$T/merge-bad.err"
-rc=$?
-set -e
+try "$BULKHEAD" merge --into "$T/merged" "$T/s0" "$T/s1" "$T/s2" "$T/s3" 2>"$T/merge-bad.err"
 expect_eq "merge into a folder that holds a state exits 2" 2 "$rc"
 expect_contains "saying so" "$T/merge-bad.err" "--into '$T/merged' already holds a bulkhead state"
 expect_eq "and leaves that state as it was" "$(cat "$T/merged.tasks")" "$(tasks merged)"
@@ -177,11 +156,8 @@ expect_eq "and leaves that state as it was" "$(cat "$T/merged.tasks")" "$(tasks 
 # ---- bad --shard values ----------------------------------------------------------
 shard_bad() { # VALUE TEXT [ENV...]
   local value=$1 text=$2; shift 2
-  set +e
-  env "$@" "$BULKHEAD" run "$T/pl/review.json" --repo "$T/repo" --state "$T/bad" \
+  try env "$@" "$BULKHEAD" run "$T/pl/review.json" --repo "$T/repo" --state "$T/bad" \
     --shard "$value" 2>"$T/bad.err"
-  rc=$?
-  set -e
   expect_eq "--shard '$value' $* is a usage error" 2 "$rc"
   expect_contains "--shard '$value' $*: the message" "$T/bad.err" "$text"
 }
