@@ -31,6 +31,7 @@ int cmd_models(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 /* Prints err as "bulkhead: ..." and returns the exit code its kind maps to. */
 int cli_fail(const struct bh_err *err);

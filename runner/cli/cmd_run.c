@@ -3,7 +3,11 @@
  * creates the egress gate (which verifies and pins every endpoint), proves
  * the flow over what the gate verified, and hands the tasks to the engine.
  * The run's identity is a hash of the pipeline, the repository, the options
- * and every item's version, so the same command after a crash resumes. */
+ * and every item's version, so the same command after a crash resumes.
+ * --shard I/N keeps the items whose key hashes to shard I and runs no
+ * batch-scope stage; the shard is part of the run's identity, after the
+ * whole run's ("KEY/shard-I-of-N"), which `bulkhead merge` gives the merged
+ * state, so this command without --shard resumes the merged run there. */
 #include <limits.h>
 #include <signal.h>
 #include <stddef.h>
@@ -31,6 +35,10 @@
 #include "util/bh_hash.h"
 #include "util/bh_xmalloc.h"
 
+struct shard_arg {
+    unsigned shard, shards; /* shards 0: not sharded */
+};
+
 struct run_args {
     const char *pipeline, *state;
     struct cli_source src;
@@ -43,7 +51,57 @@ struct run_args {
     const char *order_arg; /* --order: "model" or "naive" */
     int order;             /* ENG_ORDER_* */
     const char *clearance; /* --clearance: what outputs and annotations may show; NULL all */
+    struct shard_arg sh;   /* --shard I/N: shard and count; shards 0 without it */
 };
+#define SHARDS_MAX 1024
+
+/* A decimal number up to max, nothing else (no sign, no spaces). */
+static int uint_parse(const char *s, unsigned max, unsigned *out)
+{
+    unsigned long v = 0;
+    if (!s || !*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 9)
+        return -1;
+    v = strtoul(s, NULL, 10);
+    *out = (unsigned)v;
+    return v <= max ? 0 : -1;
+}
+
+/* --shard I/N, or auto from the environment a Kubernetes Indexed Job gives. */
+static int shard_parse(const char *arg, struct shard_arg *a)
+{
+    const char *bad = "--shard takes I/N with 0 <= I < N <= 1024 (e.g. --shard 0/4) or 'auto'";
+    if (strcmp(arg, "auto") == 0) {
+        const char *i = getenv("JOB_COMPLETION_INDEX"), *n = getenv("BULKHEAD_SHARDS");
+        if (!i || !n)
+            return cli_usage_error("run",
+                                   "--shard auto: %s is not set (%s): give --shard I/N instead",
+                                   i ? "BULKHEAD_SHARDS" : "JOB_COMPLETION_INDEX",
+                                   i ? "set it to the number of shards, the Job's completions"
+                                     : "Kubernetes sets it in the pods of an Indexed Job");
+        if (uint_parse(i, SHARDS_MAX, &a->shard) || uint_parse(n, SHARDS_MAX, &a->shards) ||
+            a->shard >= a->shards)
+            return cli_usage_error("run",
+                                   "--shard auto: JOB_COMPLETION_INDEX='%s' and BULKHEAD_SHARDS="
+                                   "'%s' do not make a shard I/N with 0 <= I < N <= 1024",
+                                   i, n);
+        return 0;
+    }
+    const char *slash = strchr(arg, '/');
+    char idx[16] = "";
+    if (slash && (size_t)(slash - arg) < sizeof(idx))
+        memcpy(idx, arg, (size_t)(slash - arg));
+    if (!slash || uint_parse(idx, SHARDS_MAX, &a->shard) ||
+        uint_parse(slash + 1, SHARDS_MAX, &a->shards) || a->shard >= a->shards)
+        return cli_usage_error("run", "%s, got '%s'", bad, arg);
+    return 0;
+}
+
+static int shard_take(void *field, int key, const char *cmd, const char *arg)
+{
+    (void)key;
+    (void)cmd;
+    return shard_parse(arg, field) ? CLI_EXIT_USAGE : 0;
+}
 
 static const char before[] =
     "Runs every stage of PIPELINE over the pull requests of the git repository DIR\n"
@@ -106,6 +164,16 @@ static const struct cli_opt opts[] = {
      .kind = CLI_OPT_FLAG,
      .offset = offsetof(struct run_args, verbose),
      .help = "a line per finished task"},
+    {.name = "shard",
+     .arg = "I/N",
+     .kind = CLI_OPT_FUNC,
+     .offset = offsetof(struct run_args, sh),
+     .take = shard_take,
+     .help = "run only shard I (0 <= I < N <= 1024) of the items, split by a\n"
+             "hash of each item's key (the same on every machine), and no\n"
+             "batch-scope stage; 'auto': I from JOB_COMPLETION_INDEX (a\n"
+             "Kubernetes Indexed Job), N from BULKHEAD_SHARDS. Then\n"
+             "'bulkhead merge' the shards' states and run again there"},
 };
 
 static const struct cli_optset optset =
@@ -157,7 +225,34 @@ struct job {
     struct store *store;
     int64_t run_id;
     struct egr_gate *gate;
+    size_t merged; /* shards merged into this run's state: only batch stages run */
 };
+
+/* A shard keeps its items and gives the rest up. */
+static void shard_filter(struct job *j)
+{
+    size_t kept = 0, all = j->n_items;
+    for (size_t i = 0; i < j->n_items; i++) {
+        if (eng_item_shard(j->items[i].key, j->a.sh.shards) == j->a.sh.shard)
+            j->items[kept++] = j->items[i];
+        else
+            src_item_release(&j->items[i]);
+    }
+    j->n_items = kept;
+    fprintf(stderr, "bulkhead: shard %u/%u: %zu of %zu %s\n", j->a.sh.shard, j->a.sh.shards, kept,
+            all, j->a.src.docs ? "documents" : "pull requests");
+}
+
+/* The run's key in the state: the whole run's, or a shard's of it. */
+static char *job_key(struct job *j)
+{
+    char key[BH_SHA256_HEX];
+    run_key(&j->a, j->p, j->items, j->n_items, key);
+    if (!j->a.sh.shards)
+        return bh_xstrdup(key);
+    shard_filter(j);
+    return store_shard_key(key, j->a.sh.shard, j->a.sh.shards);
+}
 
 /* The reports read findings from the stages the pipeline says make them. */
 static int findings_stages_record(const struct job *j, struct bh_err *err)
@@ -215,7 +310,7 @@ static void survey_warn(void *ud, const struct probe_survey *s, const struct pip
 
 static int job_open(struct job *j, struct bh_err *err)
 {
-    char key[BH_SHA256_HEX];
+    char *key = NULL;
     int resumed = 0;
     int rc = cli_pipeline_load(&j->p, j->a.pipeline, &j->a.ov, err);
     if (rc == 0 && j->a.clearance && pipe_label_find(j->p, j->a.clearance) < 0)
@@ -226,7 +321,7 @@ static int job_open(struct job *j, struct bh_err *err)
     if (rc == 0)
         rc = cli_items_load(&j->a.src, j->p, &j->items, &j->n_items, err);
     if (rc == 0) {
-        run_key(&j->a, j->p, j->items, j->n_items, key);
+        key = job_key(j);
         rc = store_open(&j->store, j->a.state, err);
     }
     if (rc == 0)
@@ -235,6 +330,9 @@ static int job_open(struct job *j, struct bh_err *err)
         rc = store_run_retire(j->store, key, err);
     if (rc == 0)
         rc = store_run_open(j->store, key, j->p->name, &j->run_id, &resumed, err);
+    free(key);
+    if (rc == 0)
+        rc = store_run_merged(j->store, j->run_id, &j->merged, err);
     if (rc == 0)
         rc = store_run_set_labels(j->store, j->run_id, j->p->labels, j->p->n_labels, err);
     if (rc == 0)
@@ -336,6 +434,31 @@ static void where_print(const struct job *j)
     models_print(j->store, j->run_id);
 }
 
+/* A shard runs no batch-scope stage and a merged state runs only those:
+ * the summary says which, and what to do next. */
+static void scope_note(const struct job *j)
+{
+    char names[512] = "";
+    size_t len = 0;
+    for (size_t k = 0; k < j->p->n_stages; k++) {
+        const struct pipe_stage *s = &j->p->stages[j->p->order[k]];
+        if (s->scope == PIPE_SCOPE_BATCH && !s->standby && len < sizeof(names))
+            len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s", len ? ", " : "",
+                                    s->name);
+    }
+    if (j->a.sh.shards && len)
+        fprintf(stderr,
+                "bulkhead: shard %u/%u: batch-scope stages not run in a shard: %s — merge the "
+                "shards' states ('bulkhead merge --into DIR STATE...') and run this command "
+                "without --shard on DIR\n",
+                j->a.sh.shard, j->a.sh.shards, names);
+    else if (j->merged)
+        fprintf(stderr,
+                "bulkhead: merged state of %zu shards: item-scope tasks are the shards', only "
+                "batch-scope stages run%s%s\n",
+                j->merged, len ? ": " : " (the pipeline has none)", names);
+}
+
 static int outputs_write(const struct job *j, struct bh_err *err)
 {
     for (size_t i = 0; i < j->p->n_outputs; i++) {
@@ -361,6 +484,7 @@ static int finish(struct job *j, const struct eng_summary *sum)
             "%zu failed, %zu withheld by policy, %zu skipped as the pipeline declares\n",
             (long long)j->run_id, status, sum->tasks, sum->done + sum->reused, sum->reused,
             sum->failed, sum->withheld, sum->skipped);
+    scope_note(j);
     where_print(j);
     if (store_run_finish(j->store, j->run_id, status, &err) || outputs_write(j, &err))
         return cli_fail(&err);
@@ -423,6 +547,8 @@ static int run_job(struct job *jp)
                           .verbose = j.a.verbose,
                           .no_cache = j.a.no_cache,
                           .order = j.a.order,
+                          .no_batch = j.a.sh.shards > 0,
+                          .batch_only = j.merged > 0,
                           .progress = pr ? cli_progress_update : NULL,
                           .say = pr ? cli_progress_say : NULL,
                           .ud = pr};

@@ -23,6 +23,7 @@ static const struct cli_cmd commands[] = {
     {"models", "list, pull and preload the models a pipeline needs", cmd_models},
     {"status", "how far the latest run has got, per stage (also while it runs)", cmd_status},
     {"cache", "the response cache: stats, prune", cmd_cache},
+    {"merge", "merge the states of a run's shards (run --shard I/N) into one", cmd_merge},
 };
 
 /* cli.h's exit codes, as the top-level help states them. */

@@ -12,7 +12,13 @@
  * The audit records requests, not who answered them: the answering host or
  * model is known only from a reply, and the stage that reads the reply
  * writes the breach record. So the breach record is the one mechanism;
- * verify does not second-guess replies it never saw. */
+ * verify does not second-guess replies it never saw.
+ *
+ * A merged state (bulkhead merge) also holds each shard's records, linked
+ * by a merge record; the store recomputes their chains, and the same rules
+ * apply to them, against the labels of the merged run (the shards' run ids
+ * are their own states', and every shard of a run has the pipeline's
+ * labels). */
 #include "egress/egress.h"
 
 #include <stdlib.h>
@@ -28,6 +34,7 @@ struct walk {
     egr_breach_fn on_breach;
     void *ud;
     int64_t run_id; /* whose labels are loaded */
+    int64_t merged; /* walking a merged shard's records: their labels are this run's, or 0 */
     char **labels;
     size_t n_labels;
     struct bh_err *err;
@@ -59,9 +66,26 @@ int egr_audit_is_breach(const struct store_audit *r)
            strncmp(r->reason, "breach:", 7) == 0;
 }
 
+static int check_one(void *ud, const struct store_audit *r);
+
+/* The records a merge record links, held to the rules of the merged run. */
+static int check_linked(struct walk *w, const struct store_audit *r)
+{
+    w->merged = r->run_id;
+    int rc = store_audit_each_linked(w->s, r->seq, check_one, w, w->err);
+    w->merged = 0;
+    if (rc == BH_EPOLICY)
+        bh_err_prefix(w->err,
+                      "audit record %lld links the audit log of a merged shard (%s); in it, ",
+                      (long long)r->seq, r->reason);
+    return rc;
+}
+
 static int check_one(void *ud, const struct store_audit *r)
 {
     struct walk *w = ud;
+    if (strcmp(r->decision, "merge") == 0 && !w->merged)
+        return check_linked(w, r);
     if (egr_audit_is_breach(r)) {
         if (w->n_breaches++ == 0)
             w->first_breach = r->seq;
@@ -74,10 +98,11 @@ static int check_one(void *ud, const struct store_audit *r)
     int cached = strcmp(r->decision, "cached") == 0;
     if (strcmp(r->decision, "allow") != 0 && !cached)
         return 0;
-    if (r->run_id != w->run_id || !w->labels) {
+    int64_t run = w->merged ? w->merged : r->run_id;
+    if (run != w->run_id || !w->labels) {
         labels_free(w);
-        w->run_id = r->run_id;
-        int rc = store_run_labels(w->s, r->run_id, &w->labels, &w->n_labels, w->err);
+        w->run_id = run;
+        int rc = store_run_labels(w->s, run, &w->labels, &w->n_labels, w->err);
         if (rc)
             return rc;
     }

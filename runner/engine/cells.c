@@ -82,12 +82,42 @@ static struct store_task *stored_find(const struct eng *e, int64_t id)
     return hit ? *hit : NULL;
 }
 
+/* On a merged state an item-scope task is the shard's, as the shard ended
+ * it: failed and withheld ones are not tried again (that is the shard's to
+ * resume before the merge), so the merged run cannot differ from the shards. */
+static int adopt_merged(struct eng *e, struct eng_task *t, struct store_task *row)
+{
+    static const struct bh_err missing = {
+        .code = BH_EINVAL,
+        .msg = "not run: the merged state holds no result for it (items of a merged state "
+               "run only in their shard: merge every shard's state)"};
+    if (!e->o->batch_only || t->item == ENG_BATCH || t->state != STORE_PENDING)
+        return 0;
+    if (!row || row->state == STORE_PENDING || row->state == STORE_RUNNING) {
+        eng_task_end_unstarted(t, &missing);
+        return 1;
+    }
+    if (row->state == STORE_DONE)
+        return 0;
+    t->state = row->state;
+    t->reused = 1;
+    t->quiet = 1;
+    e->sum->failed += row->state == STORE_FAILED;
+    e->sum->withheld += row->state == STORE_WITHHELD;
+    e->sum->skipped += row->state == STORE_SKIPPED;
+    return 1;
+}
+
 /* A task whose row an earlier attempt finished takes that result, when the
  * cell's inputs were finished before this attempt too. */
 static void adopt(struct eng *e, struct eng_task *t)
 {
     struct store_task *row = stored_find(e, t->id);
-    if (t->cell->reusable != 1 || t->state != STORE_PENDING || !row || row->state != STORE_DONE)
+    if (adopt_merged(e, t, row))
+        return;
+    int merged = e->o->batch_only && t->item != ENG_BATCH;
+    if ((t->cell->reusable != 1 && !merged) || t->state != STORE_PENDING || !row ||
+        row->state != STORE_DONE)
         return; /* failed and withheld tasks are tried again */
     t->state = STORE_DONE;
     t->reused = 1;
@@ -148,7 +178,7 @@ static int cells_make_all(struct eng *e, struct bh_err *err)
     const struct eng_opts *o = e->o;
     size_t ns = o->p->n_stages;
     int rc = 0, any_batch = 0;
-    for (size_t s = 0; s < ns; s++)
+    for (size_t s = 0; s < ns && !o->no_batch; s++)
         any_batch |= o->p->stages[s].scope == PIPE_SCOPE_BATCH && !o->p->stages[s].standby;
     for (size_t i = 0; rc == 0 && i < o->n_items; i++) {
         int64_t item_id = 0;
@@ -165,7 +195,8 @@ static int cells_make_all(struct eng *e, struct bh_err *err)
     for (size_t s = 0; rc == 0 && s < ns; s++) {
         struct eng_cell *c = &e->cells[o->n_items * ns + s];
         *c = (struct eng_cell){.item = ENG_BATCH, .stage = s, .item_id = e->batch_item_id};
-        rc = cell_init(e, c, o->p->stages[s].scope != PIPE_SCOPE_BATCH || !o->n_items, err);
+        rc = cell_init(
+            e, c, o->p->stages[s].scope != PIPE_SCOPE_BATCH || !o->n_items || o->no_batch, err);
     }
     return rc;
 }

@@ -15,6 +15,7 @@
 #include "engine/engine_int.h"
 
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include "sources/src_git.h"
 #include "store/store.h"
 #include "util/bh_err.h"
+#include "util/bh_hash.h"
 #include "util/bh_str.h"
 #include "util/bh_xmalloc.h"
 
@@ -49,6 +51,16 @@ long eng_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+unsigned eng_item_shard(const char *key, unsigned n)
+{
+    char hex[BH_SHA256_HEX];
+    uint64_t v = 0;
+    bh_sha256_hex(key, strlen(key), hex);
+    for (int i = 0; i < 16; i++) /* 8 bytes: hex digits are 0-9a-f */
+        v = v << 4 | (uint64_t)(hex[i] <= '9' ? hex[i] - '0' : hex[i] - 'a' + 10);
+    return (unsigned)(v % n);
 }
 
 struct eng_cell *eng_cell_at(struct eng *e, size_t item, size_t stage)

@@ -98,7 +98,16 @@ struct eng_opts {
     eng_say_fn say;              /* NULL: messages go to stderr */
     void *ud;                    /* for progress and say */
     int order;                   /* ENG_ORDER_*: how tasks are scheduled */
+    int no_batch;                /* 1: a shard (run --shard): batch-scope stages have no task */
+    int batch_only;              /* 1: a merged state (bulkhead merge): item-scope tasks keep
+                                    the results the shards stored, whatever their end state,
+                                    and never run; only batch-scope stages run */
 };
+
+/* The shard (0..n-1) a work item falls in: the first 8 bytes of the SHA-256
+ * of its key, big-endian, modulo n, so every machine splits a batch the
+ * same way whatever order it lists the items in. n > 0. */
+unsigned eng_item_shard(const char *key, unsigned n);
 
 /* ENG_ORDER_MODEL (default): every endpoint busy, each local endpoint kept on
  * one model while it has work (sched.c). ENG_ORDER_NAIVE: one task at a time,

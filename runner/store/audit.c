@@ -8,7 +8,15 @@
  * What a chain cannot show alone is the loss of its newest records: whoever
  * needs that keeps the last hash elsewhere (a CI log, a report).
  * Reading the last hash and inserting happen under one write lock (BEGIN
- * IMMEDIATE), so two writers can never chain to the same record. */
+ * IMMEDIATE), so two writers can never chain to the same record.
+ *
+ * Merged shards (bulkhead merge): a shard's records keep their own chain,
+ * copied as they are into the table audit_merged beside the main chain, and
+ * one merge record in the main chain names that chain's newest hash and its
+ * length. The merge record's own hash covers both, so altering, removing or
+ * re-chaining a shard's record breaks either the shard's chain or the main
+ * one. The table is made by the first merge, not by a migration: only a
+ * merged state has it, and a state without it has no merge records. */
 #include "store/store.h"
 
 #include <inttypes.h>
@@ -75,20 +83,29 @@ static int audit_last(struct store *s, int64_t *seq, char hash[BH_SHA256_HEX], s
     return rc < 0 ? rc : 0;
 }
 
-static int audit_insert(struct store *s, const struct store_audit *r, struct bh_err *err)
+/* Into the main chain, or (link > 0) among the records the merge record
+ * with seq link links. */
+static int audit_insert(struct store *s, const struct store_audit *r, int64_t link,
+                        struct bh_err *err)
 {
     sqlite3_stmt *st = NULL;
     const char *text[] = {r->item,     r->stage,  r->endpoint,      r->url,
                           r->locality, r->model,  r->label,         r->clearance,
                           r->decision, r->reason, r->payload_sha256};
-    int rc = store_stmt(s, Q_AUDIT_INSERT,
-                        "INSERT INTO audit (" AUDIT_COLUMNS ") VALUES"
-                        " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-                        " ?16, ?17)",
-                        &st, err);
+    int rc = link > 0 ? store_stmt(s, Q_AUDIT_LINK_INSERT,
+                                   "INSERT INTO audit_merged (" AUDIT_COLUMNS ", link) VALUES"
+                                   " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+                                   " ?14, ?15, ?16, ?17, ?18)",
+                                   &st, err)
+                      : store_stmt(s, Q_AUDIT_INSERT,
+                                   "INSERT INTO audit (" AUDIT_COLUMNS ") VALUES"
+                                   " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+                                   " ?14, ?15, ?16, ?17)",
+                                   &st, err);
     if (rc)
         return rc;
-    if ((rc = sqlite3_bind_int64(st, 1, r->seq)) != SQLITE_OK ||
+    if ((link > 0 && (rc = sqlite3_bind_int64(st, 18, link)) != SQLITE_OK) ||
+        (rc = sqlite3_bind_int64(st, 1, r->seq)) != SQLITE_OK ||
         (rc = store_bind_text(st, 2, r->time)) != SQLITE_OK ||
         (rc = sqlite3_bind_int64(st, 3, r->run_id)) != SQLITE_OK)
         return store_sqlerr(s, rc, err);
@@ -115,7 +132,7 @@ int store_audit_append(struct store *s, struct store_audit *r, struct bh_err *er
     if (rc == 0) {
         rec.seq = last + 1;
         audit_hash(&rec, rec.hash);
-        rc = audit_insert(s, &rec, err);
+        rc = audit_insert(s, &rec, 0, err);
     }
     rc = store_tx_end(s, rc, err);
     if (rc == 0)
@@ -155,14 +172,10 @@ static int audit_read(struct store *s, sqlite3_stmt *st, struct store_audit *r, 
     return 0;
 }
 
-int store_audit_each(struct store *s, store_audit_fn fn, void *ud, struct bh_err *err)
+static int walk(struct store *s, sqlite3_stmt *st, store_audit_fn fn, void *ud, struct bh_err *err)
 {
-    sqlite3_stmt *st = NULL;
     struct store_audit r;
-    int rc =
-        store_stmt(s, Q_AUDIT_ALL, "SELECT " AUDIT_COLUMNS " FROM audit ORDER BY seq", &st, err);
-    if (rc)
-        return rc;
+    int rc = 0;
     while ((rc = store_step(s, st, err)) == 1) {
         rc = audit_read(s, st, &r, err);
         if (rc == 0)
@@ -174,11 +187,53 @@ int store_audit_each(struct store *s, store_audit_fn fn, void *ud, struct bh_err
     return rc;
 }
 
+int store_audit_each(struct store *s, store_audit_fn fn, void *ud, struct bh_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc =
+        store_stmt(s, Q_AUDIT_ALL, "SELECT " AUDIT_COLUMNS " FROM audit ORDER BY seq", &st, err);
+    return rc ? rc : walk(s, st, fn, ud, err);
+}
+
+/* 1 when the state holds merged shards' records, 0 when not, or an error. */
+static int linked_exist(struct store *s, struct bh_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                                " AND name = 'audit_merged'",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_sqlerr(s, rc, err);
+    rc = store_step(s, st, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_audit_each_linked(struct store *s, int64_t link, store_audit_fn fn, void *ud,
+                            struct bh_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = linked_exist(s, err);
+    if (rc <= 0)
+        return rc;
+    rc = store_stmt(s, Q_AUDIT_LINKED,
+                    "SELECT " AUDIT_COLUMNS " FROM audit_merged WHERE link = ?1 ORDER BY seq", &st,
+                    err);
+    if (rc == 0 && (rc = sqlite3_bind_int64(st, 1, link)) != SQLITE_OK)
+        return store_sqlerr(s, rc, err);
+    return rc ? rc : walk(s, st, fn, ud, err);
+}
+
 struct verify {
+    struct store *s;
     struct bh_err *err;
+    int nested; /* walking a merged shard's chain: merge records there link nothing */
     int64_t n, prev_seq;
     char prev_hash[BH_SHA256_HEX];
 };
+
+static int linked_verify(struct verify *v, const struct store_audit *r);
 
 static int verify_one(void *ud, const struct store_audit *r)
 {
@@ -203,15 +258,84 @@ static int verify_one(void *ud, const struct store_audit *r)
     memcpy(v->prev_hash, r->hash, BH_SHA256_HEX);
     v->prev_seq = r->seq;
     v->n++;
-    return 0;
+    return strcmp(r->decision, "merge") == 0 && !v->nested ? linked_verify(v, r) : 0;
+}
+
+/* The chain a merge record links is whole and is the one it names. */
+static int linked_verify(struct verify *v, const struct store_audit *r)
+{
+    struct verify lv = {.s = v->s, .err = v->err, .nested = 1};
+    memcpy(lv.prev_hash, zero_hash, BH_SHA256_HEX);
+    int rc = store_audit_each_linked(v->s, r->seq, verify_one, &lv, v->err);
+    if (rc == BH_EINVAL)
+        bh_err_prefix(v->err,
+                      "audit record %lld links the audit log of a merged shard (%s); in it, ",
+                      (long long)r->seq, r->reason);
+    if (rc == 0 && (lv.n != r->bytes || strcmp(lv.prev_hash, r->payload_sha256) != 0))
+        rc = bh_err_set(v->err, BH_EINVAL,
+                        "audit record %lld links a merged shard's audit log of %lld records "
+                        "ending with hash %.16s, but the state holds %lld records ending with "
+                        "%.16s — records of the merged shard were removed or altered (%s)",
+                        (long long)r->seq, (long long)r->bytes, r->payload_sha256, (long long)lv.n,
+                        lv.prev_hash, r->reason);
+    return rc;
+}
+
+static int chain_walk(struct store *s, struct verify *v, struct bh_err *err)
+{
+    *v = (struct verify){.s = s, .err = err};
+    memcpy(v->prev_hash, zero_hash, BH_SHA256_HEX);
+    return store_audit_each(s, verify_one, v, err);
 }
 
 int store_audit_verify_chain(struct store *s, int64_t *n_records, struct bh_err *err)
 {
-    struct verify v = {.err = err};
-    memcpy(v.prev_hash, zero_hash, BH_SHA256_HEX);
-    int rc = store_audit_each(s, verify_one, &v, err);
+    struct verify v;
+    int rc = chain_walk(s, &v, err);
     if (rc == 0)
         *n_records = v.n;
     return rc;
+}
+
+/* ---- linking a shard's chain (bulkhead merge) ------------------------ */
+
+struct copy {
+    struct store *into;
+    int64_t link;
+    struct bh_err *err;
+};
+
+static int copy_one(void *ud, const struct store_audit *r)
+{
+    struct copy *c = ud;
+    return audit_insert(c->into, r, c->link, c->err);
+}
+
+int store_audit_link(struct store *into, struct store *from, int64_t run_id, const char *reason,
+                     struct bh_err *err)
+{
+    struct verify v;
+    int rc = chain_walk(from, &v, err);
+    if (rc)
+        return rc;
+    struct store_audit rec = {.run_id = run_id,
+                              .decision = "merge",
+                              .reason = reason,
+                              .payload_sha256 = v.prev_hash,
+                              .bytes = v.n};
+    rc = sqlite3_exec(into->db,
+                      "CREATE TABLE IF NOT EXISTS audit_merged ("
+                      " link INTEGER NOT NULL, seq INTEGER NOT NULL,"
+                      " time TEXT NOT NULL, run_id INTEGER NOT NULL,"
+                      " item TEXT NOT NULL, stage TEXT NOT NULL, endpoint TEXT NOT NULL,"
+                      " url TEXT NOT NULL, locality TEXT NOT NULL, model TEXT NOT NULL,"
+                      " label TEXT NOT NULL, clearance TEXT NOT NULL, decision TEXT NOT NULL,"
+                      " reason TEXT NOT NULL, payload_sha256 TEXT NOT NULL, bytes INTEGER NOT NULL,"
+                      " prev_hash TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (link, seq))",
+                      NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return store_sqlerr(into, rc, err);
+    rc = store_audit_append(into, &rec, err);
+    struct copy c = {into, rec.seq, err};
+    return rc ? rc : store_audit_each(from, copy_one, &c, err);
 }

@@ -151,7 +151,52 @@ int store_audit_append(struct store *s, struct store_audit *r, struct bh_err *er
 typedef int (*store_audit_fn)(void *ud, const struct store_audit *r);
 int store_audit_each(struct store *s, store_audit_fn fn, void *ud, struct bh_err *err);
 
-/* Recomputes the chain. On a break, BH_EINVAL with the record's seq in the message. */
+/* Recomputes the chain. On a break, BH_EINVAL with the record's seq in the message.
+ * A merge record (decision "merge", written by store_audit_link) is checked
+ * with the chain it links: that chain is recomputed from its start, and it
+ * must hold exactly the record's bytes records and end with the hash in its
+ * payload_sha256. */
 int store_audit_verify_chain(struct store *s, int64_t *n_records, struct bh_err *err);
+
+/* Links the whole audit chain of from (a shard's state) into into's: one
+ * merge record in into's chain, for run run_id, whose payload_sha256 is
+ * from's newest hash and bytes its number of records, reason the given
+ * text; from's records are copied as they are (seq, hashes) beside into's
+ * chain, under that record. from's chain is recomputed first: BH_EINVAL
+ * naming the record where it breaks. Inside a batch, nothing is committed
+ * before the batch. */
+int store_audit_link(struct store *into, struct store *from, int64_t run_id, const char *reason,
+                     struct bh_err *err);
+
+/* Calls fn for each record the merge record with this seq links, in order
+ * (none when it links none). Strings valid during the call only. */
+int store_audit_each_linked(struct store *s, int64_t link, store_audit_fn fn, void *ud,
+                            struct bh_err *err);
+
+/* ---- shards (store/merge.c) ---- */
+
+/* The run key of shard index of count of the run whose key is base
+ * ("BASE/shard-I-of-N"). Owned by the caller. */
+char *store_shard_key(const char *base, unsigned index, unsigned count);
+/* 1 when key is a shard's run key: *base (owned), *index, *count set; else 0. */
+int store_shard_key_parse(const char *key, char **base, unsigned *index, unsigned *count);
+
+/* One shard's state, opened by the caller, and its folder for messages. */
+struct store_shard {
+    struct store *s;
+    const char *name;
+};
+/* Merges the latest run of each shard state into into (a new state): a run
+ * under the shards' common base key with their labels and findings stages,
+ * every task once (copied with its result), and each shard's audit chain
+ * linked by a merge record (store_audit_link), in shard order, all in one
+ * transaction. BH_EINVAL with a message naming the states when a state's
+ * latest run is not a shard's, the shards are of different runs, one is
+ * given twice or missing, a shard has unfinished tasks, two shards ended
+ * one task differently, a shard's audit chain is broken, or into already
+ * holds the run. The caller verifies each shard's audit beyond its chain. */
+int store_merge(struct store *into, const struct store_shard *shards, size_t n, struct bh_err *err);
+/* How many shards were merged into the run (0: the run is no merge). */
+int store_run_merged(struct store *s, int64_t run_id, size_t *n_shards, struct bh_err *err);
 
 #endif

@@ -34,6 +34,8 @@ enum store_q {
     Q_AUDIT_LAST,
     Q_AUDIT_INSERT,
     Q_AUDIT_ALL,
+    Q_AUDIT_LINKED,
+    Q_AUDIT_LINK_INSERT,
     Q_CACHE_PUT,
     Q_CACHE_GET,
     Q_CACHE_HIT,

@@ -17,3 +17,4 @@ bin=$build/bench_verbatim
 "$src/tests/bench/schedule.sh" "$build"
 "$src/tests/bench/bench_cache.sh" "$build" 200
 "$src/tests/bench/bench_throughput.sh" "$build"
+"$src/tests/bench/bench_shards.sh" "$build" 40

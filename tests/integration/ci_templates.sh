@@ -26,7 +26,7 @@ rc=$?
 set -e
 expect_eq "yamllint passes every template" 0 "$rc"
 [ "$rc" -eq 0 ] || cat "$T/lint.out"
-expect_eq "yamllint sees the three templates" 3 \
+expect_eq "yamllint sees the four GitHub and GitLab templates" 4 \
   "$(find "$BH_SOURCE_DIR/ci/templates" -name '*.yml' | wc -l)"
 
 make_repo "$T/repo" --prs 2

@@ -18,8 +18,8 @@ expect_eq "bulkhead --help exits 0" 0 "$rc"
 
 # The commands, from the top-level help's "commands:" block.
 commands=$(awk '/^commands:/ {on = 1; next} on && /^$/ {exit} on {print $1}' "$T/top.out")
-expect_eq "the top-level help lists the eight commands" \
-  "audit cache check models plan report run status" "$(echo $commands | tr ' ' '\n' | sort | xargs)"
+expect_eq "the top-level help lists the nine commands" \
+  "audit cache check merge models plan report run status" "$(echo $commands | tr ' ' '\n' | sort | xargs)"
 
 # Every exit code cli.h defines is in the top-level help and in the README.
 codes=$(grep -oE 'CLI_EXIT_[A-Z]+ = [0-9]+' "$BH_SOURCE_DIR/runner/cli/cli.h" | awk '{print $3}')

@@ -1053,10 +1053,26 @@ static void rerouted_task_holds_a_slot_of_its_target_endpoint(void **state)
     store_tasks_free(t, n);
 }
 
+/* The split is SHA-256 of the key, first 8 bytes big-endian, modulo n: the
+ * values below come from Python's hashlib, so another implementation of the
+ * same rule (a script that plans shards) agrees with it. */
+static void item_shard_is_the_key_hash_modulo_the_count(void **state)
+{
+    (void)state;
+    assert_int_equal(eng_item_shard("refs/pull/1/head", 4), 0);
+    assert_int_equal(eng_item_shard("refs/pull/1/head", 1024), 152);
+    assert_int_equal(eng_item_shard("refs/pull/1/head", 7), 4);
+    assert_int_equal(eng_item_shard("docs/a.md", 4), 2);
+    assert_int_equal(eng_item_shard("docs/a.md", 1024), 90);
+    assert_int_equal(eng_item_shard("", 1024), 20);
+    assert_int_equal(eng_item_shard("docs/a.md", 1), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(engine_runs_every_task_after_its_inputs, setup, teardown),
+        cmocka_unit_test(item_shard_is_the_key_hash_modulo_the_count),
         cmocka_unit_test_setup_teardown(engine_failure_stops_only_that_items_dependants, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(engine_refusal_withholds_dependants, setup, teardown),

@@ -796,6 +796,108 @@ static void run_findings_stages_round_trip_and_refuse_a_newline(void **state)
     assert_int_equal(store_run_findings(f->s, id + 1, &got, &n, &f->err), BH_ENOTFOUND);
 }
 
+static void shard_key_round_trips_and_parse_refuses_other_keys(void **state)
+{
+    (void)state;
+    char *key = store_shard_key("abc", 1, 4), *base = NULL;
+    unsigned i = 0, n = 0;
+    assert_string_equal(key, "abc/shard-1-of-4");
+    assert_int_equal(store_shard_key_parse(key, &base, &i, &n), 1);
+    assert_string_equal(base, "abc");
+    assert_int_equal(i, 1);
+    assert_int_equal(n, 4);
+    free(base);
+    free(key);
+    const char *not_shards[] = {"abc",
+                                "abc/shard-4-of-4",
+                                "abc/shard-1-of-0",
+                                "abc/shard-1-of-4x",
+                                "abc/shard-1-of-4:retired:3",
+                                "abc/shard--1-of-4"};
+    for (size_t k = 0; k < sizeof(not_shards) / sizeof(not_shards[0]); k++)
+        assert_int_equal(store_shard_key_parse(not_shards[k], &base, &i, &n), 0);
+}
+
+/* A shard state in base/NAME: run "KEY/shard-I-of-N" with one done task and
+ * two audit records. */
+static struct store *shard_make(struct fx *f, const char *name, unsigned i, unsigned n,
+                                const char *key, const char *item)
+{
+    struct store *s = NULL;
+    char *dir = bh_xasprintf("%s/%s", f->base, name), *run = store_shard_key(key, i, n);
+    int64_t id = 0, item_id = 0, task = 0;
+    int resumed = 0;
+    char *labels[] = {"public", "internal"};
+    struct store_result r = {.state = STORE_DONE, .output = item, .label = "internal"};
+    struct store_audit a = {.item = item,
+                            .stage = "review",
+                            .label = "internal",
+                            .clearance = "internal",
+                            .decision = "allow"};
+    assert_int_equal(store_open(&s, dir, &f->err), 0);
+    assert_int_equal(store_run_open(s, run, "review", &id, &resumed, &f->err), 0);
+    assert_int_equal(store_run_set_labels(s, id, labels, 2, &f->err), 0);
+    assert_int_equal(store_item_put(s, id, item, &item_id, &f->err), 0);
+    assert_int_equal(store_task_put(s, id, item_id, "review", NULL, &task, &f->err), 0);
+    assert_int_equal(store_task_finish(s, task, &r, &f->err), 0);
+    a.run_id = id;
+    assert_int_equal(store_audit_append(s, &a, &f->err), 0);
+    assert_int_equal(store_audit_append(s, &a, &f->err), 0);
+    free(dir);
+    free(run);
+    return s;
+}
+
+static void merge_copies_tasks_and_links_each_shard_chain(void **state)
+{
+    struct fx *f = *state;
+    struct store *a = shard_make(f, "s0", 0, 2, "K", "refs/pull/1/head");
+    struct store *b = shard_make(f, "s1", 1, 2, "K", "refs/pull/2/head");
+    struct store_shard sh[] = {{b, "s1"}, {a, "s0"}};
+    struct store_task *t = NULL;
+    size_t n = 0, merged = 0;
+    int64_t run = 0, records = 0;
+    open_ok(f);
+    assert_int_equal(store_merge(f->s, sh, 2, &f->err), 0);
+    assert_int_equal(store_run_latest(f->s, &run, &f->err), 0);
+    assert_int_equal(store_run_merged(f->s, run, &merged, &f->err), 0);
+    assert_int_equal(merged, 2);
+    assert_int_equal(store_tasks_list(f->s, run, &t, &n, &f->err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(t[0].item_key, "refs/pull/1/head"); /* shard 0 first */
+    assert_string_equal(t[1].output, "refs/pull/2/head");
+    store_tasks_free(t, n);
+    assert_int_equal(store_audit_verify_chain(f->s, &records, &f->err), 0);
+    assert_int_equal(records, 2); /* the two merge records */
+    raw_exec(f->db, "UPDATE audit_merged SET stage = 'other' WHERE seq = 2 AND link = 2");
+    assert_int_equal(store_audit_verify_chain(f->s, &records, &f->err), BH_EINVAL);
+    assert_non_null(strstr(f->err.msg, "audit record 2 links the audit log of a merged shard "
+                                       "(shard 1/2 merged from 's1' (its run 1)); in it, audit "
+                                       "record 2: hash does not match its contents"));
+    store_free(a);
+    store_free(b);
+}
+
+static void merge_refuses_a_missing_shard_and_shards_of_other_runs(void **state)
+{
+    struct fx *f = *state;
+    struct store *a = shard_make(f, "s0", 0, 3, "K", "refs/pull/1/head");
+    struct store *b = shard_make(f, "s1", 1, 3, "other", "refs/pull/2/head");
+    struct store *c = shard_make(f, "s2", 2, 3, "K", "refs/pull/3/head");
+    struct store_shard missing[] = {{a, "s0"}, {c, "s2"}}, other[] = {{a, "s0"}, {b, "s1"}};
+    open_ok(f);
+    assert_int_equal(store_merge(f->s, missing, 2, &f->err), BH_EINVAL);
+    assert_string_equal(f->err.msg, "shard 1/3 is missing (2 of 3 states given): give the state "
+                                    "of every shard, or run the missing shard first");
+    assert_int_equal(store_merge(f->s, other, 2, &f->err), BH_EINVAL);
+    assert_non_null(strstr(f->err.msg, "are shards of different runs"));
+    int64_t run = 0;
+    assert_int_equal(store_run_latest(f->s, &run, &f->err), BH_ENOTFOUND); /* nothing written */
+    store_free(a);
+    store_free(b);
+    store_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -827,6 +929,9 @@ int main(void)
         T(audit_verify_catches_a_padded_hash),
         T(audit_each_visits_in_order_and_stops_on_nonzero),
         T(audit_records_read_back_every_field),
+        T(shard_key_round_trips_and_parse_refuses_other_keys),
+        T(merge_copies_tasks_and_links_each_shard_chain),
+        T(merge_refuses_a_missing_shard_and_shards_of_other_runs),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
