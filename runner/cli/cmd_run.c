@@ -30,6 +30,7 @@
 #include "report/report.h"
 #include "sources/src_git.h"
 #include "stages/kinds.h"
+#include "store/status.h"
 #include "store/store.h"
 #include "util/bh_err.h"
 #include "util/bh_hash.h"
@@ -422,15 +423,42 @@ static void models_print(struct store *st, int64_t run_id)
         bh_err_print(&err, stderr);
 }
 
+/* A standby stage (a reroute target) runs only in place of another: its
+ * tasks are the other stage's, answered where the standby points. It is
+ * listed when a stage that reroutes to it answered there or in several
+ * places; when nothing was rerouted to it, it ran nowhere. */
+static int standby_ran(const struct pipeline *p, size_t standby, const struct store_stage_count *v,
+                       size_t n)
+{
+    const char *ep = p->endpoints[p->stages[standby].endpoint].name;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < p->n_stages; k++) {
+            const struct pipe_stage *t = &p->stages[k];
+            if (t->reroute != (long)standby || strcmp(t->name, v[i].stage) != 0)
+                continue;
+            if (!v[i].endpoint || !*v[i].endpoint || strcmp(v[i].endpoint, ep) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
 static void where_print(const struct job *j)
 {
+    struct store_stage_count *v = NULL;
+    size_t n = 0;
+    struct bh_err err = {0};
+    int counted = store_stage_counts(j->store, j->run_id, &v, &n, &err) == 0;
     fprintf(stderr, "where each stage ran:\n");
     for (size_t k = 0; k < j->p->n_stages; k++) {
         const struct pipe_stage *s = &j->p->stages[j->p->order[k]];
+        if (s->standby && counted && !standby_ran(j->p, j->p->order[k], v, n))
+            continue;
         fprintf(stderr, "  %-12s %-6s %s (%s), model %s\n", s->name,
                 egr_stage_local(j->gate, j->p->order[k]) ? "local" : "cloud",
                 j->p->endpoints[s->endpoint].name, j->p->endpoints[s->endpoint].url, s->model);
     }
+    store_stage_counts_free(v, n);
     models_print(j->store, j->run_id);
 }
 

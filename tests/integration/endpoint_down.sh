@@ -31,8 +31,11 @@ expect_contains "the endpoint is marked down after 3 requests in a row reached n
 expect_contains "a review says so, and what to do" "$T/report.jsonl" \
   "not run: endpoint 'gpu-box' is down since "
 "$BULKHEAD" audit show --state "$T/state" >"$T/audit.jsonl"
-expect_eq "every attempt is audited: 3 plans + the 3 review requests that found it down" 6 \
-  "$(jq -s '[.[] | select(.stage != "")] | length' "$T/audit.jsonl")"
+# 3 plans + the 3 review requests in a row that found it down, and at most one
+# more that was already on its way when the third failed (max_concurrency 2).
+audited=$(jq -s '[.[] | select(.stage != "")] | length' "$T/audit.jsonl")
+expect "every attempt is audited: 3 plans + the 3 (or 4) review requests that found it down ($audited)" \
+  [ "$audited" -ge 6 -a "$audited" -le 7 ]
 expect_eq "every plan (cloud) done" "done" "$(jq -r 'select(.stage == "plan") | .state' "$T/report.jsonl" | sort -u)"
 expect_eq "the cloud server saw only the 3 plan requests" 3 "$(wc -l <"$T/cloud.log")"
 expect_eq "and only the planner's model" '"gpt-oss:120b"' \
@@ -70,6 +73,8 @@ expect_eq "every review that did not finish failed with the endpoint's reason" \
 reviews=$(jq -s '[.[] | select(.stage == "review" and .decision == "allow")] | length' "$T/big.audit")
 done_reviews=$(jq -s '[.[] | select(.stage == "review" and .state == "done")] | length' "$T/big.jsonl")
 # Without the down mark every review left would be tried 3 times (100 and more).
-expect "after the server died, at most 2 cut + 3 refused requests found it gone ($reviews review requests, $done_reviews reviews done)" \
-  [ "$reviews" -le $((done_reviews + 5)) ]
+# With it: the 2 cut, the 3 in a row that mark it down, and at most one more
+# (max_concurrency 2: a retry already sent in the turn that set the mark).
+expect "after the server died, at most 2 cut + 3 refused + 1 in flight found it gone ($reviews review requests, $done_reviews reviews done)" \
+  [ "$reviews" -le $((done_reviews + 6)) ]
 finish

@@ -42,6 +42,7 @@ expect_eq "--fail-on high: a high finding exits 1" 1 "$rc"
 [ "$rc" -eq 1 ] || cat "$T/run1.err"
 expect_contains "and says why" "$T/run1.err" \
   "bulkhead: 2 findings (1 high, 1 low), 1 at or above --fail-on high"
+expect_contains "the summary lists where the stages ran" "$T/run1.err" "  review       local  gpu-box"
 expect_eq "annotations on stdout, escaped as GitHub's toolkit does" \
   '::error file=src/parser.c,line=12,endLine=14,title=bounds%2C check%3A 1::high: 100%25 out of bounds | here%0Asee <b>end</b>%0ASuggestion: check `end`
 ::notice file=docs/my file.md,line=3,endLine=3,title=review::low: typo' "$(cat "$T/run1.out")"

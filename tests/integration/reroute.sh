@@ -39,6 +39,8 @@ expect_eq "the cloud planned the other two PRs" 2 \
   "$(jq -r 'select(.method == "POST") | .body' "$T/cloud.log" | grep -c 'You are planning a code review')"
 expect_eq "the local twin planned PR 7 (one planning prompt with its title)" 1 \
   "$(jq -r 'select(.method == "POST") | .body' "$T/local.log" | grep 'You are planning a code review' | grep -c 'Fix parser crash reported by')"
+expect_contains "the summary lists the local twin, which ran in the planner's place" "$T/run.err" \
+  "  plan-local   local  gpu-box"
 "$BULKHEAD" report --state "$T/state" --format jsonl >"$T/report.jsonl"
 expect_eq "PR 7's plan is done, answered locally" "done local qwen2.5-coder:7b" \
   "$(jq -r 'select(.item == "refs/pull/7/head" and .stage == "plan") | "\(.state) \(.locality) \(.answered_by)"' "$T/report.jsonl")"
@@ -50,6 +52,13 @@ expect_eq "PR 7 was reviewed and summarized" "done done" \
 expect_contains "the reroute is audited" "$T/audit.out" "on_sensitive reroute"
 "$BULKHEAD" audit verify --state "$T/state" >/dev/null
 expect_eq "the audit verifies" 0 "$?"
+
+# A run where nothing is rerouted: the summary does not list the standby twin.
+"$BULKHEAD" run "$P" --repo "$T/repo" --pulls 'refs/pull/1/head' --state "$T/state-one" \
+  >"$T/one.out" 2>"$T/one.err"
+expect_contains "no reroute: the planner ran in the cloud" "$T/one.err" "  plan         cloud"
+expect_eq "no reroute: the standby plan-local is not listed as if it ran" 0 \
+  "$(sed -n '/^where each stage ran:/,$p' "$T/one.err" | grep -c '^  plan-local ' || true)"
 
 # The same with skip: skipped, nothing in its place; the pipeline declared it, so exit 0.
 mkdir -p "$T/p"
