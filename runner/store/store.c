@@ -452,6 +452,11 @@ int store_batch_begin(struct store *s, struct bh_err *err)
     return rc;
 }
 
+int store_batch_open(const struct store *s)
+{
+    return s->batch;
+}
+
 int store_batch_commit(struct store *s, struct bh_err *err)
 {
     if (!s->batch)
