@@ -3,8 +3,10 @@
  * One thread, one loop: schedule what is ready, then let egr_step (the gate's
  * network loop) drive the transfers and deliver completions, which come back
  * here through eng_task_done / eng_task_fail. Every state change is written to the store
- * before the loop goes on, so a dependant never starts on an output that
- * could still be lost, and a crashed run resumes where it stopped.
+ * before the loop goes on, inside the gate's group commit (egress.h): the
+ * next egr_step commits it before any queued request leaves, so a
+ * dependant's request never leaves on an output that could still be lost,
+ * and a crashed run resumes where its last commit left it.
  *
  * What starts when is sched.c's: it walks the cells in stage order, then
  * item order, and keeps each local endpoint on one model while it has work.
