@@ -488,19 +488,16 @@ static void queue_submit(struct egr_gate *g)
                                  .max_reply = q->max_reply,
                                  .headers = (const char *const *)q->headers,
                                  .key_header = q->key_header};
+        egr_done_fn done = f->on_done;
+        void *done_ud = f->ud;
         f->qnext = NULL;
-        int rc = submit(g, f, &r, &err);
-        f->q = NULL; /* net copied the body and headers */
-        queued_free(q);
-        if (rc < 0) {
+        f->q = NULL;
+        int rc = submit(g, f, &r, &err); /* on error f is freed already */
+        queued_free(q);                  /* net copied the body and headers */
+        if (rc < 0 && done) {
             struct egr_result res = {.code = err.code, .retry_after_ms = -1};
             bh_str_put(res.error, sizeof(res.error), "%s", err.msg);
-            egr_done_fn done = f->on_done;
-            void *done_ud = f->ud;
-            flight_unlink(g, f);
-            flight_free(f);
-            if (done)
-                done(done_ud, &res);
+            done(done_ud, &res);
         }
         f = next;
     }
