@@ -1209,6 +1209,58 @@ static void egress_group_sends_nothing_before_the_commit(void **state)
     assert_record(&log.rec[0], "review", "local", "local", "confidential", "restricted", "allow");
 }
 
+/* A request sent from a callback inside egr_step (an agent's next turn, a
+ * retry): queued with its record in the new batch, it does not leave in the
+ * step that made it, only after the next step's commit. */
+struct chain {
+    struct fixture *f;
+    struct outcome first, second;
+    int rc;
+    int server_saw; /* requests the server had when the first one ended */
+};
+
+static void chain_done(void *ud, const struct egr_result *r)
+{
+    struct chain *c = ud;
+    struct bh_err err = {0};
+    c->first.done_calls++;
+    c->first.r = *r;
+    c->server_saw = mini_httpd_requests(c->f->local_srv);
+    c->rc = send_label(c->f, ST_REVIEW, L_CONFIDENTIAL, &c->second, &err);
+}
+
+static void egress_group_send_from_a_callback_waits_for_the_next_commit(void **state)
+{
+    struct fixture *f = *state;
+    struct chain c = {.f = f, .rc = -1};
+    struct bh_err err = {0};
+    assert_int_equal(egr_group_begin(f->gate, &err), 0);
+    struct egr_send_req r = {.stage = ST_REVIEW,
+                             .item = "pr-7",
+                             .path = "/api/chat",
+                             .body = BODY,
+                             .body_len = sizeof(BODY) - 1,
+                             .label = L_CONFIDENTIAL,
+                             .max_reply = 4096,
+                             .on_done = chain_done,
+                             .ud = &c};
+    assert_int_equal(egr_send(f->gate, &r, &err), 0);
+    for (int i = 0; i < 300 && c.first.done_calls == 0; i++)
+        assert_int_equal(egr_step(f->gate, 100, &err), 0);
+    assert_int_equal(c.first.done_calls, 1);
+    assert_int_equal(c.rc, 0);
+    assert_int_equal(egr_in_flight(f->gate), 1); /* the second, queued */
+    assert_int_equal(mini_httpd_requests(f->local_srv), c.server_saw);
+    run_all(f->gate);
+    assert_int_equal(c.second.done_calls, 1);
+    assert_int_equal(c.second.r.status, 200);
+    assert_int_equal(mini_httpd_requests(f->local_srv), 2);
+    assert_int_equal(egr_group_end(f->gate, &err), 0);
+    struct audit_log log;
+    read_audit(f, &log);
+    assert_int_equal(log.n, 2);
+}
+
 /* A group whose commit fails (SQLite rolled the batch back, as on a full
  * disk): the queued request ends through on_done unsent, the gate is broken
  * and sends nothing more, and the server never sees a connection. */
@@ -1281,6 +1333,7 @@ int main(void)
         G(egress_cached_answer_above_clearance_is_a_refusal),
         G(egress_group_sends_nothing_before_the_commit),
         G(egress_group_failed_commit_sends_nothing),
+        G(egress_group_send_from_a_callback_waits_for_the_next_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
