@@ -3,7 +3,9 @@
  * Order matters and is the point of this file: decide (label against the
  * stage's clearance, with the rules of policy/ so that `check` and the gate
  * can never disagree), write the audit record, and only then hand the bytes
- * to net/. A refusal, a missing store or a failed audit write all mean that
+ * to net/ — once the record is durable: synced on its own, or inside a group
+ * queued until egr_step has committed the group's batch (egress.h). A
+ * refusal, a missing store or a failed audit write or commit all mean that
  * nothing is sent: the gate fails closed.
  *
  * What is sent is pinned to what was verified: the endpoint's host resolves
