@@ -3,7 +3,9 @@
  * Order matters and is the point of this file: decide (label against the
  * stage's clearance, with the rules of policy/ so that `check` and the gate
  * can never disagree), write the audit record, and only then hand the bytes
- * to net/. A refusal, a missing store or a failed audit write all mean that
+ * to net/ — once the record is durable: synced on its own, or inside a group
+ * queued until egr_step has committed the group's batch (egress.h). A
+ * refusal, a missing store or a failed audit write or commit all mean that
  * nothing is sent: the gate fails closed.
  *
  * What is sent is pinned to what was verified: the endpoint's host resolves
@@ -80,6 +82,8 @@ struct attempt {
  * and to audit a refused peer. */
 struct flight {
     struct flight *prev, *next; /* in egr_gate.flights */
+    struct flight *qnext;       /* in egr_gate's queue while queued */
+    struct queued *q;           /* what net_submit needs, while queued; NULL once submitted */
     struct egr_gate *g;
     const char *endpoint; /* name, borrowed from the pipeline */
     char addrs[200];      /* the verified addresses, comma-separated */
@@ -93,15 +97,28 @@ struct flight {
     void *ud;
 };
 
+/* A request decided and audited inside the open group, waiting for the
+ * commit that makes its record durable before net_submit may see it. */
+struct queued {
+    char *body; /* copied: exactly the bytes whose hash the record holds */
+    size_t body_len, max_reply;
+    char **headers; /* the dialect's static headers, copied, NULL-terminated */
+    int key_header;
+};
+
 struct egr_gate {
     const struct pipeline *p;
     struct egr_registry reg; /* what is known of each endpoint and stage (registry.c) */
     struct net *net;         /* the one network loop, the gate's own */
     struct store *store;
     int64_t run_id;
-    struct flight *flights; /* in flight, freed by egr_free if still there */
-    struct bh_err broken;   /* the first audit write that failed (code 0: none); from
-                               then on the gate sends nothing */
+    struct flight *flights;       /* in flight, freed by egr_free if still there */
+    struct bh_err broken;         /* the first audit write that failed (code 0: none); from
+                                     then on the gate sends nothing */
+    int grouped;                  /* 1 while the group commit's batch is open (egr_group_begin) */
+    int stepping;                 /* 1 inside net_step: a request queued now wakes its wait */
+    struct flight *qhead, *qtail; /* audited in the open batch, not yet handed to net */
+    size_t n_queued;
 };
 
 int egr_new(struct egr_gate **out, const struct pipeline *p, struct store *s, int64_t run_id,
@@ -145,8 +162,20 @@ static void flight_unlink(struct egr_gate *g, struct flight *f)
         f->next->prev = f->prev;
 }
 
+static void queued_free(struct queued *q)
+{
+    if (!q)
+        return;
+    free(q->body);
+    for (size_t i = 0; q->headers && q->headers[i]; i++)
+        free(q->headers[i]);
+    free(q->headers);
+    free(q);
+}
+
 static void flight_free(struct flight *f)
 {
+    queued_free(f->q);
     free((char *)f->at.item);
     free((char *)f->at.url);
     free((char *)f->at.model);
@@ -167,20 +196,77 @@ void egr_free(struct egr_gate *g)
     free(g);
 }
 
+static int submit(struct egr_gate *g, struct flight *f, const struct egr_send_req *r,
+                  struct bh_err *err);
+static void queue_fail(struct egr_gate *g, int code, const char *why);
+static void queue_submit(struct egr_gate *g);
+
+/* Commits the group's batch: one sync makes every audit record (and every
+ * task finish) written since the last commit durable; only then do the
+ * queued requests go to net. A failed commit breaks the gate and drops the
+ * queue unsent. With reopen, a new batch takes the writes that follow; if it
+ * cannot be opened the gate goes on ungrouped (each record synced on its own). */
+static int group_commit(struct egr_gate *g, int reopen, struct bh_err *err)
+{
+    struct bh_err e = {0};
+    g->grouped = 0;
+    if (store_batch_commit(g->store, &e) < 0) {
+        bh_err_prefix(&e, "nothing sent, the audit records of this turn could not be "
+                          "committed (a decision that cannot be recorded is not taken; the run "
+                          "stops): ");
+        e.code = BH_EINTERNAL;
+        if (!g->broken.code)
+            g->broken = e;
+        queue_fail(g, BH_EINTERNAL, e.msg);
+        *err = e;
+        return BH_EINTERNAL;
+    }
+    if (reopen && store_batch_begin(g->store, &e) == 0)
+        g->grouped = 1;
+    queue_submit(g); /* what a failed submit's on_done writes goes into the new batch */
+    return 0;
+}
+
+int egr_group_begin(struct egr_gate *g, struct bh_err *err)
+{
+    if (!g->store || g->grouped || g->broken.code)
+        return 0;
+    int rc = store_batch_begin(g->store, err);
+    if (rc == 0)
+        g->grouped = 1;
+    return rc;
+}
+
+int egr_group_end(struct egr_gate *g, struct bh_err *err)
+{
+    return g->grouped ? group_commit(g, 0, err) : 0;
+}
+
 int egr_step(struct egr_gate *g, int timeout_ms, struct bh_err *err)
 {
-    return net_step(g->net, timeout_ms, err);
+    if (g->grouped) {
+        int rc = group_commit(g, 1, err);
+        if (rc < 0)
+            return rc;
+    }
+    g->stepping = 1;
+    int rc = net_step(g->net, timeout_ms, err);
+    g->stepping = 0;
+    return rc;
 }
 
 size_t egr_in_flight(const struct egr_gate *g)
 {
-    return net_in_flight(g->net);
+    return net_in_flight(g->net) + g->n_queued;
 }
 
 void egr_abort_all(struct egr_gate *g, const char *why)
 {
-    if (g)
+    /* A callback may send again: what it queues is ended too. */
+    while (g && (net_in_flight(g->net) || g->qhead)) {
         net_abort_all(g->net, why);
+        queue_fail(g, BH_ENET, why);
+    }
 }
 
 /* --- the decision ------------------------------------------------------------ */
@@ -367,6 +453,58 @@ static int flight_data(void *ud, const char *data, size_t len)
     return f->on_data ? f->on_data(f->ud, data, len) : 0;
 }
 
+/* Ends every queued request unsent: on_done with code and why, not
+ * transient. What an on_done queues meanwhile is ended too. */
+static void queue_fail(struct egr_gate *g, int code, const char *why)
+{
+    while (g->qhead) {
+        struct flight *f = g->qhead;
+        g->qhead = f->qnext;
+        if (!g->qhead)
+            g->qtail = NULL;
+        g->n_queued--;
+        struct egr_result res = {.code = code, .retry_after_ms = -1};
+        bh_str_put(res.error, sizeof(res.error), "%s", why);
+        egr_done_fn done = f->on_done;
+        void *done_ud = f->ud;
+        flight_unlink(g, f);
+        flight_free(f);
+        if (done)
+            done(done_ud, &res);
+    }
+}
+
+/* Hands every queued request to net, oldest first. One that net refuses
+ * (an option libcurl rejects) ends at once through its on_done, unsent. */
+static void queue_submit(struct egr_gate *g)
+{
+    struct flight *f = g->qhead;
+    g->qhead = g->qtail = NULL;
+    g->n_queued = 0;
+    while (f) {
+        struct flight *next = f->qnext;
+        struct bh_err err = {0};
+        struct queued *q = f->q;
+        struct egr_send_req r = {.body = q->body,
+                                 .body_len = q->body_len,
+                                 .max_reply = q->max_reply,
+                                 .headers = (const char *const *)q->headers,
+                                 .key_header = q->key_header};
+        egr_done_fn done = f->on_done;
+        void *done_ud = f->ud;
+        f->qnext = NULL;
+        f->q = NULL;
+        int rc = submit(g, f, &r, &err); /* on error f is freed already */
+        queued_free(q);                  /* net copied the body and headers */
+        if (rc < 0 && done) {
+            struct egr_result res = {.code = err.code, .retry_after_ms = -1};
+            bh_str_put(res.error, sizeof(res.error), "%s", err.msg);
+            done(done_ud, &res);
+        }
+        f = next;
+    }
+}
+
 static void flight_done(void *ud, const struct net_result *r)
 {
     struct flight *f = ud;
@@ -527,25 +665,20 @@ static void pin(const struct egr_endpoint *ep, char *out, size_t size)
     }
 }
 
-static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const struct verdict *v,
-                    const struct attempt *at, struct bh_err *err)
+/* Hands f to net now: pinned, with its headers built (and wiped once
+ * libcurl has copied them). On error f is unlinked and freed, nothing sent. */
+static int submit(struct egr_gate *g, struct flight *f, const struct egr_send_req *r,
+                  struct bh_err *err)
 {
-    const struct pipe_endpoint *e = &g->p->endpoints[v->ep];
-    const struct egr_endpoint *ep = &g->reg.eps[v->ep];
-    /* Whatever path led here, these hold, or nothing leaves (exit 70). */
-    BH_INVARIANT(v->allow && g->store && v->label <= v->clearance,
-                 "the gate was about to send a request it did not allow within clearance");
-    BH_INVARIANT(!v->local || ep->local,
-                 "a local stage's request was about to go to an endpoint not verified local");
-    BH_INVARIANT(!ep->local || ep->addrs[0], "a local endpoint's request was about to go unpinned");
+    const struct pipe_endpoint *e = &g->p->endpoints[f->v.ep];
+    const struct egr_endpoint *ep = &g->reg.eps[f->v.ep];
     char resolve[600];
     pin(ep, resolve, sizeof(resolve));
     struct headers h;
     headers_build(&h, e, r, ep->local);
-    struct flight *f = flight_new(g, r, v, at);
     struct net_req q = {
-        .url = at->url,
-        .method = at->method,
+        .url = f->at.url,
+        .method = f->at.method,
         .body = r->body,
         .body_len = r->body_len,
         .headers = h.v,
@@ -566,14 +699,64 @@ static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const stru
     int rc = net_submit(g->net, &q, err);
     headers_wipe(&h); /* libcurl copied them */
     if (rc < 0) {
-        flight_unlink(g, f);
-        flight_free(f);
-        if (at->stage_name[0])
-            bh_err_prefix(err, "stage '%s': ", at->stage_name);
+        if (f->at.stage_name[0])
+            bh_err_prefix(err, "stage '%s': ", f->at.stage_name);
         else
             bh_err_prefix(err, "endpoint '%s': ", e->name);
+        flight_unlink(g, f);
+        flight_free(f);
     }
     return rc;
+}
+
+/* Keeps what submit will need once the group's commit has made f's record
+ * durable, and puts f last in the queue. */
+static void enqueue(struct egr_gate *g, struct flight *f, const struct egr_send_req *r)
+{
+    struct queued *q = bh_xcalloc(1, sizeof(*q));
+    q->body = bh_xmalloc(r->body_len + 1);
+    if (r->body_len)
+        memcpy(q->body, r->body, r->body_len);
+    q->body[r->body_len] = '\0';
+    q->body_len = r->body_len;
+    q->max_reply = r->max_reply;
+    q->key_header = r->key_header;
+    size_t n = 0;
+    while (r->headers && r->headers[n] && n < EGR_MAX_HEADERS)
+        n++;
+    q->headers = bh_xcalloc(n + 1, sizeof(*q->headers));
+    for (size_t i = 0; i < n; i++)
+        q->headers[i] = bh_xstrdup(r->headers[i]);
+    f->q = q;
+    if (g->qtail)
+        g->qtail->qnext = f;
+    else
+        g->qhead = f;
+    g->qtail = f;
+    g->n_queued++;
+    if (g->stepping)
+        net_wakeup(g->net); /* sent from a callback: the loop's wait ends now */
+}
+
+/* The allowed request goes out: inside a group it is queued until the
+ * commit in the next egr_step (its record is durable before any byte moves);
+ * otherwise its record is synced already and it goes to net now. */
+static int dispatch(struct egr_gate *g, const struct egr_send_req *r, const struct verdict *v,
+                    const struct attempt *at, struct bh_err *err)
+{
+    const struct egr_endpoint *ep = &g->reg.eps[v->ep];
+    /* Whatever path led here, these hold, or nothing leaves (exit 70). */
+    BH_INVARIANT(v->allow && g->store && v->label <= v->clearance,
+                 "the gate was about to send a request it did not allow within clearance");
+    BH_INVARIANT(!v->local || ep->local,
+                 "a local stage's request was about to go to an endpoint not verified local");
+    BH_INVARIANT(!ep->local || ep->addrs[0], "a local endpoint's request was about to go unpinned");
+    struct flight *f = flight_new(g, r, v, at);
+    if (g->grouped) {
+        enqueue(g, f, r);
+        return 0;
+    }
+    return submit(g, f, r, err);
 }
 
 /* How a stage request that the gate allows goes on. */

@@ -10,6 +10,20 @@
  * result and callback types below. Nothing outside runner/net/ and
  * runner/egress/ includes net/net.h (ci/lint.sh, net-behind-the-gate), so no
  * other module can hand bytes to the network past the gate.
+ *
+ * The audit promise, with group commit: no request's bytes leave before its
+ * audit record is durable (synced to disk). Outside a group each record is
+ * committed (synced) on its own before egr_send hands the request to net.
+ * During a run the engine opens a group (egr_group_begin): the store sits in
+ * one open batch, egr_send decides and writes the record into it and only
+ * queues the request; egr_step first commits the batch (one sync for every
+ * record and every task finish since the last step), then hands the queued
+ * requests to net, re-opens the batch and drives the network. This holds
+ * because libcurl's multi interface moves no byte when a transfer is added,
+ * only inside perform/poll, which net_step runs after the commit. A request
+ * sent from a callback inside egr_step is queued too (and wakes the wait) and
+ * leaves at the next egr_step. A commit that fails breaks the gate
+ * (egr_audit_broken): every queued request ends unsent through its on_done.
  * Functions return 0 or a negative BH_E* code and fill *err. */
 #ifndef EGR_EGRESS_H
 #define EGR_EGRESS_H
@@ -134,13 +148,27 @@ int egr_new(struct egr_gate **out, const struct pipeline *p, struct store *s, in
  * on_done), then frees the gate and their contexts. NULL is fine. */
 void egr_free(struct egr_gate *g);
 
-/* One turn of the gate's network loop: drives the requests in flight, waits
- * up to timeout_ms for activity, and calls on_done of every request that
- * ended. The only way anything in the process waits for the network. */
+/* Opens the group commit (see the top of this file): the store's writes go
+ * into one batch until the next egr_step commits it, and requests are
+ * queued until then. A no-op without a store, inside a group, or once the
+ * gate is broken. BH_E* when the batch cannot be opened (then nothing
+ * changes: every record is synced on its own as before). */
+int egr_group_begin(struct egr_gate *g, struct bh_err *err);
+/* Commits the group's batch and ends the group; the queued requests go to
+ * net (they leave at the next egr_step). BH_EINTERNAL when the commit fails:
+ * the gate is broken and every queued request ended unsent. 0 outside a group. */
+int egr_group_end(struct egr_gate *g, struct bh_err *err);
+
+/* One turn of the gate's network loop: inside a group, commits the batch
+ * and hands the queued requests to net first (BH_EINTERNAL when the commit
+ * fails: egr_audit_broken, the queue ended unsent); then drives the requests
+ * in flight, waits up to timeout_ms for activity, and calls on_done of every
+ * request that ended. The only way anything in the process waits for the
+ * network. */
 int egr_step(struct egr_gate *g, int timeout_ms, struct bh_err *err);
-/* Requests sent and not yet ended. */
+/* Requests sent (queued included) and not yet ended. */
 size_t egr_in_flight(const struct egr_gate *g);
-/* Ends every request in flight: each on_done is called with BH_ENET, not
+/* Ends every request in flight or queued: each on_done is called with BH_ENET, not
  * transient, and why as the error, so that a run that must stop at once
  * still lets each owner let go of what it holds. NULL is fine. */
 void egr_abort_all(struct egr_gate *g, const char *why);
@@ -172,14 +200,14 @@ struct egr_send_req {
  * 70). The error names the state database and SQLite's message. */
 int egr_audit_broken(const struct egr_gate *g, struct bh_err *err);
 
-/* Decides, audits, sends. Returns BH_EPOLICY (audited, nothing sent, callbacks
- * not called) when the label exceeds the stage's clearance; BH_EINTERNAL when
- * the audit record could not be written (egr_audit_broken); any other error
- * means nothing was sent either. The API key of the endpoint, if any, is read
- * from its environment variable here and never appears in the audit; so are
- * its basic_auth_env credentials (sent as Authorization: Basic whatever the
- * stage's locality). An https endpoint's certificate is verified with its
- * ca_file, else the system store. */
+/* Decides, audits, sends (inside a group: queues until the next egr_step's
+ * commit; on_done then ends it, a failed commit included). Returns BH_EPOLICY (audited, nothing
+ * sent, callbacks not called) when the label exceeds the stage's clearance; BH_EINTERNAL when the
+ * audit record could not be written (egr_audit_broken); any other error means nothing was sent
+ * either. The API key of the endpoint, if any, is read from its environment variable here and never
+ * appears in the audit; so are its basic_auth_env credentials (sent as Authorization: Basic
+ * whatever the stage's locality). An https endpoint's certificate is verified with its ca_file,
+ * else the system store. */
 int egr_send(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *err);
 
 /* Decides r exactly as egr_send would, and sends nothing: 0 when egr_send

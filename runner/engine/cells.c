@@ -379,14 +379,16 @@ static void cell_stop(struct eng *e, struct eng_cell *c, const struct bh_err *wh
         eng_task_end_unstarted(t, why);
 }
 
-/* Rows for new tasks, in one transaction; the store failing stops the run. */
+/* Rows for new tasks, in one transaction (the run's group commit when one
+ * is open: committed with it); the store failing stops the run. */
 static void rows_put(struct eng *e, struct eng_cell *c, size_t from)
 {
     struct bh_err err = {0};
-    int rc = store_batch_begin(e->o->store, &err);
+    int own = !store_batch_open(e->o->store);
+    int rc = own ? store_batch_begin(e->o->store, &err) : 0;
     for (size_t i = from; rc == 0 && i < c->n_tasks; i++)
         rc = task_row(e, c->tasks[i], &err);
-    if (rc == 0)
+    if (rc == 0 && own)
         rc = store_batch_commit(e->o->store, &err);
     if (rc)
         eng_fatal(e, &err);

@@ -2,9 +2,10 @@
  *
  * Each pass walks the cells in stage order, then item order (so a task's
  * inputs are settled before it is looked at), and lists the ready tasks per
- * endpoint. A ready task is routed once: the stage kind says which stage's
- * endpoint and model will answer it (its own, or an on_sensitive reroute
- * target), and the task holds a slot of that endpoint.
+ * endpoint. It walks only the cells still pending (a per-stage list that
+ * drops a cell once it has ended), so its cost follows the work left. A ready task is routed once:
+ * the stage kind says which stage's endpoint and model will answer it (its own, or an on_sensitive
+ * reroute target), and the task holds a slot of that endpoint.
  *
  * Tasks are grouped by (endpoint, model, num_ctx): a different num_ctx makes
  * Ollama load the model again, so it is another group. A cloud endpoint, or
@@ -90,6 +91,9 @@ struct eng_sched {
     size_t *group_of;     /* per stage */
     struct ep_state *eps; /* per endpoint */
     uint64_t *need;       /* per cell: the groups that must run before it is ready */
+    size_t **pending;     /* per stage of item scope: the items whose cell is still
+                             pending, in item order (an ended cell never is again) */
+    size_t *n_pending;
     uint64_t tick;
     long load_ms;       /* the longest load a reply reported */
     struct call *calls; /* model management in flight */
@@ -467,6 +471,23 @@ static void visit(struct eng *e, struct eng_cell *c)
         g->soon++;
 }
 
+/* Visits the stage's pending cells in item order and drops those that have
+ * ended: visiting an ended cell does nothing, so a pass costs what is still
+ * to do, not the whole batch. */
+static void walk_stage(struct eng *e, size_t st)
+{
+    struct eng_sched *s = e->sched;
+    size_t *v = s->pending[st], keep = 0;
+    for (size_t j = 0; j < s->n_pending[st]; j++) {
+        struct eng_cell *c = eng_cell_at(e, v[j], st);
+        if (!e->fatal)
+            visit(e, c);
+        if (c->state == STORE_PENDING)
+            v[keep++] = v[j];
+    }
+    s->n_pending[st] = keep;
+}
+
 static void walk(struct eng *e)
 {
     const struct pipeline *p = e->o->p;
@@ -479,12 +500,26 @@ static void walk(struct eng *e)
         size_t st = p->order[k];
         if (p->stages[st].standby)
             continue;
-        if (p->stages[st].scope == PIPE_SCOPE_BATCH) {
+        if (p->stages[st].scope == PIPE_SCOPE_BATCH)
             visit(e, eng_cell_at(e, 0, st));
+        else
+            walk_stage(e, st);
+    }
+}
+
+static void pending_make(struct eng *e)
+{
+    struct eng_sched *s = e->sched;
+    size_t ns = e->o->p->n_stages, ni = e->o->n_items;
+    s->pending = bh_xcalloc(ns + 1, sizeof(*s->pending));
+    s->n_pending = bh_xcalloc(ns + 1, sizeof(*s->n_pending));
+    for (size_t st = 0; st < ns; st++) {
+        if (e->o->p->stages[st].scope == PIPE_SCOPE_BATCH)
             continue;
-        }
-        for (size_t i = 0; i < e->o->n_items && !e->fatal; i++)
-            visit(e, eng_cell_at(e, i, st));
+        s->pending[st] = bh_xcalloc(ni + 1, sizeof(**s->pending));
+        for (size_t i = 0; i < ni; i++)
+            if (eng_cell_at(e, i, st)->state == STORE_PENDING)
+                s->pending[st][s->n_pending[st]++] = i;
     }
 }
 
@@ -742,6 +777,7 @@ void eng_sched_new(struct eng *e)
         s->groups[s->group_of[st]].loads |= egr_stage_local(e->o->gate, st);
     s->eps = bh_xcalloc(p->n_endpoints + 1, sizeof(*s->eps));
     s->need = bh_xcalloc(e->n_cells + 1, sizeof(*s->need));
+    pending_make(e);
     for (size_t ep = 0; ep < p->n_endpoints; ep++) {
         struct ep_state *es = &s->eps[ep];
         int declared = p->endpoints[ep].max_loaded_models;
@@ -770,6 +806,10 @@ void eng_sched_free(struct eng *e)
     free(s->groups);
     free(s->group_of);
     free(s->need);
+    for (size_t st = 0; st < e->o->p->n_stages; st++)
+        free(s->pending[st]);
+    free(s->pending);
+    free(s->n_pending);
     free(s);
     e->sched = NULL;
 }

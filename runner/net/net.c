@@ -579,6 +579,14 @@ static void deadlines(struct net *n)
     }
 }
 
+void net_wakeup(struct net *n)
+{
+    /* Fails only for a bad handle or when the wakeup pipe is full, and a
+     * full pipe means a wakeup is already pending. */
+    if (n)
+        (void)curl_multi_wakeup(n->multi);
+}
+
 int net_step(struct net *n, int timeout_ms, struct bh_err *err)
 {
     int rc = perform(n, err);

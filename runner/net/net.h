@@ -83,6 +83,11 @@ size_t net_in_flight(const struct net *n);
  * activity, and calls on_done for every transfer that completed. */
 int net_step(struct net *n, int timeout_ms, struct bh_err *err);
 
+/* Makes the wait of a net_step in progress (or of the next one) return at
+ * once: for work that a callback queued while the loop waits. Safe from a
+ * callback. NULL is fine. */
+void net_wakeup(struct net *n);
+
 /* A URL as libcurl's URL parser (the one that sends) splits it. */
 struct net_url {
     char scheme[16]; /* lowercase; "" when none or too long */

@@ -4,7 +4,9 @@
  *
  * Durability over speed: WAL with synchronous=FULL syncs the log on every
  * commit, so a task reported finished survives a power cut; callers that
- * write many rows at once group them with store_batch_begin/commit, and
+ * write many rows at once group them with store_batch_begin/commit (a run
+ * sits in one batch that the gate commits once per network turn, before any
+ * request audited in it leaves: egress.h), and
  * writes whose loss only means redoing work skip their own sync
  * (store_step_unsynced: a task marked running, a cache entry).
  * The folder is 0700 and the file 0600 because tasks hold model outputs about
@@ -450,6 +452,11 @@ int store_batch_begin(struct store *s, struct bh_err *err)
     if (rc == 0)
         s->batch = 1;
     return rc;
+}
+
+int store_batch_open(const struct store *s)
+{
+    return s->batch;
 }
 
 int store_batch_commit(struct store *s, struct bh_err *err)

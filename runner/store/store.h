@@ -48,6 +48,9 @@ void store_set_busy_timeout(struct store *s, int ms);
  * batch or commit outside one. */
 int store_batch_begin(struct store *s, struct bh_err *err);
 int store_batch_commit(struct store *s, struct bh_err *err);
+/* 1 while a batch is open (a writer that would open its own writes into it
+ * instead, and is committed with it). */
+int store_batch_open(const struct store *s);
 
 /* --fresh: the run with this key (if any) keeps its tasks, results and audit
  * records but gives up the key (it becomes "KEY:retired:ID"), so that the

@@ -21,6 +21,7 @@
 #include "mini_httpd.h"
 #include "pipeline/pipeline.h"
 #include "store/store.h"
+#include "store/store_int.h" /* the database handle: a test rolls the group's batch back */
 #include "util/bh_err.h"
 #include "util/bh_hash.h"
 #include "util/bh_util.h"
@@ -1167,6 +1168,128 @@ static void egress_cached_answer_above_clearance_is_a_refusal(void **state)
     assert_string_equal(log.rec[0].locality, "cloud");
 }
 
+/* Group commit: inside a group egr_send writes the record into the open
+ * batch and only queues the request. Nothing reaches the server until
+ * egr_step has committed the batch; then the request goes out and ends. */
+static void egress_group_sends_nothing_before_the_commit(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome o;
+    struct bh_err err = {0};
+    assert_int_equal(egr_group_begin(f->gate, &err), 0);
+    assert_int_equal(store_batch_open(f->store), 1);
+    assert_int_equal(send_label(f, ST_REVIEW, L_CONFIDENTIAL, &o, &err), 0);
+    assert_int_equal(egr_in_flight(f->gate), 1); /* queued counts */
+    assert_int_equal(mini_httpd_connections(f->local_srv), 0);
+    assert_int_equal(mini_httpd_requests(f->local_srv), 0);
+    /* Another connection sees no record yet: it is not durable. */
+    sqlite3 *other = NULL;
+    char *db = bh_xasprintf("%s/state.db", f->dir);
+    assert_int_equal(sqlite3_open_v2(db, &other, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(other, "SELECT count(*) FROM audit", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 0);
+    sqlite3_reset(st);
+    run_all(f->gate); /* the first step commits, then sends */
+    assert_int_equal(o.done_calls, 1);
+    assert_int_equal(o.r.status, 200);
+    assert_int_equal(mini_httpd_requests(f->local_srv), 1);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    sqlite3_finalize(st);
+    sqlite3_close(other);
+    free(db);
+    assert_int_equal(egr_group_end(f->gate, &err), 0);
+    assert_int_equal(store_batch_open(f->store), 0);
+    struct audit_log log;
+    read_audit(f, &log);
+    assert_int_equal(log.n, 1);
+    assert_record(&log.rec[0], "review", "local", "local", "confidential", "restricted", "allow");
+}
+
+/* A request sent from a callback inside egr_step (an agent's next turn, a
+ * retry): queued with its record in the new batch, it does not leave in the
+ * step that made it, only after the next step's commit. */
+struct chain {
+    struct fixture *f;
+    struct outcome first, second;
+    int rc;
+    int server_saw; /* requests the server had when the first one ended */
+};
+
+static void chain_done(void *ud, const struct egr_result *r)
+{
+    struct chain *c = ud;
+    struct bh_err err = {0};
+    c->first.done_calls++;
+    c->first.r = *r;
+    c->server_saw = mini_httpd_requests(c->f->local_srv);
+    c->rc = send_label(c->f, ST_REVIEW, L_CONFIDENTIAL, &c->second, &err);
+}
+
+static void egress_group_send_from_a_callback_waits_for_the_next_commit(void **state)
+{
+    struct fixture *f = *state;
+    struct chain c = {.f = f, .rc = -1};
+    struct bh_err err = {0};
+    assert_int_equal(egr_group_begin(f->gate, &err), 0);
+    struct egr_send_req r = {.stage = ST_REVIEW,
+                             .item = "pr-7",
+                             .path = "/api/chat",
+                             .body = BODY,
+                             .body_len = sizeof(BODY) - 1,
+                             .label = L_CONFIDENTIAL,
+                             .max_reply = 4096,
+                             .on_done = chain_done,
+                             .ud = &c};
+    assert_int_equal(egr_send(f->gate, &r, &err), 0);
+    for (int i = 0; i < 300 && c.first.done_calls == 0; i++)
+        assert_int_equal(egr_step(f->gate, 100, &err), 0);
+    assert_int_equal(c.first.done_calls, 1);
+    assert_int_equal(c.rc, 0);
+    assert_int_equal(egr_in_flight(f->gate), 1); /* the second, queued */
+    assert_int_equal(mini_httpd_requests(f->local_srv), c.server_saw);
+    run_all(f->gate);
+    assert_int_equal(c.second.done_calls, 1);
+    assert_int_equal(c.second.r.status, 200);
+    assert_int_equal(mini_httpd_requests(f->local_srv), 2);
+    assert_int_equal(egr_group_end(f->gate, &err), 0);
+    struct audit_log log;
+    read_audit(f, &log);
+    assert_int_equal(log.n, 2);
+}
+
+/* A group whose commit fails (SQLite rolled the batch back, as on a full
+ * disk): the queued request ends through on_done unsent, the gate is broken
+ * and sends nothing more, and the server never sees a connection. */
+static void egress_group_failed_commit_sends_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome o, later;
+    struct bh_err err = {0};
+    assert_int_equal(egr_group_begin(f->gate, &err), 0);
+    assert_int_equal(send_label(f, ST_REVIEW, L_CONFIDENTIAL, &o, &err), 0);
+    assert_int_equal(sqlite3_exec(f->store->db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(egr_step(f->gate, 10, &err), BH_EINTERNAL);
+    assert_non_null(strstr(err.msg, "nothing sent, the audit records of this turn could not be "
+                                    "committed"));
+    assert_int_equal(o.done_calls, 1);
+    assert_int_equal(o.r.code, BH_EINTERNAL);
+    assert_int_equal(o.r.transient, 0);
+    assert_int_equal(egr_in_flight(f->gate), 0);
+    assert_int_equal(egr_audit_broken(f->gate, NULL), 1);
+    assert_int_equal(send_label(f, ST_REVIEW, L_CONFIDENTIAL, &later, &err), BH_EINTERNAL);
+    run_all(f->gate);
+    assert_int_equal(later.done_calls, 0);
+    assert_int_equal(egr_group_end(f->gate, &err), 0);
+    assert_int_equal(mini_httpd_connections(f->local_srv), 0);
+    struct audit_log log;
+    read_audit(f, &log);
+    assert_int_equal(log.n, 0); /* the record went with the batch */
+}
+
 #define G(fn) cmocka_unit_test_setup_teardown(fn, gate_setup, gate_teardown)
 
 int main(void)
@@ -1208,6 +1331,9 @@ int main(void)
         G(egress_check_allows_without_a_record_or_a_request),
         G(egress_audits_a_cached_answer_with_no_bytes_sent),
         G(egress_cached_answer_above_clearance_is_a_refusal),
+        G(egress_group_sends_nothing_before_the_commit),
+        G(egress_group_failed_commit_sends_nothing),
+        G(egress_group_send_from_a_callback_waits_for_the_next_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
