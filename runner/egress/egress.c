@@ -474,8 +474,37 @@ static void queue_fail(struct egr_gate *g, int code, const char *why)
     }
 }
 
-/* Hands every queued request to net, oldest first. One that net refuses
- * (an option libcurl rejects) ends at once through its on_done, unsent. */
+static int audit_nothing_sent(struct egr_gate *g, size_t stage, const char *item, int label,
+                              const char *as, const char *reason, struct bh_err *err);
+
+/* A request queued in one turn leaves in the next; a reply in between may
+ * have shown its model to be a cloud stub (stage.c marks it). Decided again
+ * with what the gate knows now: 0 when it may still go, else BH_EPOLICY with
+ * a refusal audited (or BH_EINTERNAL when that record could not be written).
+ * Model management carries no data and belongs to no stage: it goes. */
+static int still_allowed(struct egr_gate *g, const struct flight *f, struct bh_err *err)
+{
+    if (!f->at.stage_name[0])
+        return 0;
+    struct egr_send_req r = {.stage = f->at.stage, .item = f->at.item, .label = f->v.label};
+    struct verdict v;
+    decide(g, &r, &v);
+    if (v.allow)
+        return 0;
+    char why[600];
+    bh_str_put(why, sizeof(why),
+               "not sent: decided before the model was found to be a cloud stub, and no longer "
+               "allowed: %s",
+               v.reason);
+    int rc = audit_nothing_sent(g, f->at.stage, f->at.item, f->v.label, NULL, why, err);
+    if (rc < 0)
+        return rc;
+    return bh_err_set(err, BH_EPOLICY, "stage '%s': %s", f->at.stage_name, why);
+}
+
+/* Hands every queued request to net, oldest first. One that is no longer
+ * allowed (still_allowed) or that net refuses (an option libcurl rejects)
+ * ends at once through its on_done, unsent. */
 static void queue_submit(struct egr_gate *g)
 {
     struct flight *f = g->qhead;
@@ -494,8 +523,14 @@ static void queue_submit(struct egr_gate *g)
         void *done_ud = f->ud;
         f->qnext = NULL;
         f->q = NULL;
-        int rc = submit(g, f, &r, &err); /* on error f is freed already */
-        queued_free(q);                  /* net copied the body and headers */
+        int rc = still_allowed(g, f, &err);
+        if (rc < 0) {
+            flight_unlink(g, f);
+            flight_free(f);
+        } else {
+            rc = submit(g, f, &r, &err); /* on error f is freed already */
+        }
+        queued_free(q); /* net copied the body and headers */
         if (rc < 0 && done) {
             struct egr_result res = {.code = err.code, .retry_after_ms = -1};
             bh_str_put(res.error, sizeof(res.error), "%s", err.msg);

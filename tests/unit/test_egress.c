@@ -1290,6 +1290,34 @@ static void egress_group_failed_commit_sends_nothing(void **state)
     assert_int_equal(log.n, 0); /* the record went with the batch */
 }
 
+/* A request decided in one turn leaves only after the next commit; if a
+ * reply in between showed the model to be a cloud stub (stage.c marks it),
+ * the queued request would reach the stub with what was decided for a local
+ * model. It is decided again before it goes: refused, audited, never sent. */
+static void egress_group_queued_request_to_a_model_found_remote_is_not_sent(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome o;
+    struct bh_err err = {0};
+    assert_int_equal(egr_group_begin(f->gate, &err), 0);
+    assert_int_equal(send_label(f, ST_REVIEW, L_CONFIDENTIAL, &o, &err), 0);
+    assert_int_equal(egr_model_mark_remote(f->gate, EP_LOCAL, "qwen2.5-coder:7b", "stub.example"),
+                     1);
+    run_all(f->gate);
+    assert_int_equal(o.done_calls, 1);
+    assert_int_equal(o.r.code, BH_EPOLICY);
+    assert_int_equal(o.r.transient, 0);
+    assert_non_null(strstr(o.r.error, "cloud stub"));
+    assert_int_equal(mini_httpd_connections(f->local_srv), 0);
+    assert_int_equal(egr_group_end(f->gate, &err), 0);
+    struct audit_log log;
+    read_audit(f, &log);
+    assert_int_equal(log.n, 2);
+    assert_record(&log.rec[0], "review", "local", "local", "confidential", "restricted", "allow");
+    assert_string_equal(log.rec[1].decision, "refuse");
+    assert_non_null(strstr(log.rec[1].reason, "not sent"));
+}
+
 #define G(fn) cmocka_unit_test_setup_teardown(fn, gate_setup, gate_teardown)
 
 int main(void)
@@ -1333,6 +1361,7 @@ int main(void)
         G(egress_cached_answer_above_clearance_is_a_refusal),
         G(egress_group_sends_nothing_before_the_commit),
         G(egress_group_failed_commit_sends_nothing),
+        G(egress_group_queued_request_to_a_model_found_remote_is_not_sent),
         G(egress_group_send_from_a_callback_waits_for_the_next_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
