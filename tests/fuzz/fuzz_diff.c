@@ -7,8 +7,8 @@
  * 0x1e, each a flag byte (bit 0: in base, bit 1: in head, bit 2: head is
  * base plus the head text, bit 3: executable in head) then path, base text
  * and head text separated by 0x1f. The parts must cover pr.diff in order
- * without gaps, each about a non-empty path, and the elements' keys must be
- * unique. */
+ * without gaps, each about a non-empty path; pr.files must have as many
+ * lines as pr.diff has parts, and the elements' keys must be unique. */
 #include <git2.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -153,6 +153,11 @@ static void check_item(const struct src_item *it)
         for (size_t j = i + 1; j < n; j++)
             if (strcmp(v[i].key, v[j].key) == 0)
                 abort();
+    /* one line of pr.files per part of pr.diff: a file name must not forge
+     * or hide a line */
+    const struct src_field *diff = src_item_find(it, "pr.diff");
+    if (files && diff && diff->value && diff->n_parts && n != diff->n_parts)
+        abort();
     eng_elems_free(v, n);
 }
 
