@@ -57,6 +57,22 @@ static int field(const uint8_t *rec, size_t len, int i, const uint8_t **p, size_
     return 1;
 }
 
+/* 1 when path and a file already in idx cannot both be ("a" and "a/b"):
+ * libgit2 1.5 accepts both in the index, then git_index_write_tree fails and
+ * leaks what it had allocated. */
+static int folder_clash(git_index *idx, const char *path)
+{
+    size_t n = strlen(path);
+    for (size_t i = 0; i < git_index_entrycount(idx); i++) {
+        const char *other = git_index_get_byindex(idx, i)->path;
+        size_t m = strlen(other);
+        if ((m < n && strncmp(path, other, m) == 0 && path[m] == '/') ||
+            (n < m && strncmp(other, path, n) == 0 && other[n] == '/'))
+            return 1;
+    }
+    return 0;
+}
+
 /* Adds one file of the input to idx as it is at base (head 0) or head. */
 static void file_add(git_index *idx, const uint8_t *rec, size_t len, int head)
 {
@@ -82,6 +98,10 @@ static void file_add(git_index *idx, const uint8_t *rec, size_t len, int head)
             memcpy(text + base_n, head_text, head_n);
     } else if (n) {
         memcpy(text, head ? head_text : base_text, n);
+    }
+    if (folder_clash(idx, name)) {
+        free(text);
+        return;
     }
     git_index_entry e = {0};
     e.path = name;
