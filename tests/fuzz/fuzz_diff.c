@@ -58,8 +58,7 @@ static int field(const uint8_t *rec, size_t len, int i, const uint8_t **p, size_
 }
 
 /* 1 when path and a file already in idx cannot both be ("a" and "a/b"):
- * libgit2 1.5 accepts both in the index, then git_index_write_tree fails and
- * leaks what it had allocated. */
+ * libgit2 1.5 accepts both in an index, then fails to write the tree. */
 static int folder_clash(git_index *idx, const char *path)
 {
     size_t n = strlen(path);
@@ -74,7 +73,7 @@ static int folder_clash(git_index *idx, const char *path)
 }
 
 /* Adds one file of the input to idx as it is at base (head 0) or head. */
-static void file_add(git_index *idx, const uint8_t *rec, size_t len, int head)
+static void file_add(git_repository *repo, git_index *idx, const uint8_t *rec, size_t len, int head)
 {
     const uint8_t *path = NULL, *base_text = NULL, *head_text = NULL;
     size_t path_n = 0, base_n = 0, head_n = 0;
@@ -106,7 +105,9 @@ static void file_add(git_index *idx, const uint8_t *rec, size_t len, int head)
     git_index_entry e = {0};
     e.path = name;
     e.mode = head && flags & 8 ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB;
-    git_index_add_from_buffer(idx, &e, text, n); /* a path git refuses is left out */
+    /* a path git refuses is left out */
+    if (git_blob_create_from_buffer(&e.id, repo, text, n) == 0)
+        git_index_add(idx, &e);
     free(text);
 }
 
@@ -118,18 +119,18 @@ static int commit_make(git_repository *repo, const uint8_t *data, size_t size, i
     git_oid tree_id;
     git_tree *tree = NULL;
     git_signature *sig = NULL;
-    int rc = git_repository_index(&idx, repo);
-    if (rc == 0)
-        rc = git_index_clear(idx);
+    /* A fresh index each time, so that nothing of one input's trees stays
+     * in the repository's index for the next. */
+    int rc = git_index_new(&idx);
     for (const uint8_t *p = data, *end = data + size; rc == 0 && p < end;) {
         const uint8_t *sep = memchr(p, 0x1e, (size_t)(end - p));
         size_t n = sep ? (size_t)(sep - p) : (size_t)(end - p);
         if (n > 0)
-            file_add(idx, p, n, head);
+            file_add(repo, idx, p, n, head);
         p += n + 1;
     }
     if (rc == 0)
-        rc = git_index_write_tree(&tree_id, idx);
+        rc = git_index_write_tree_to(&tree_id, idx, repo);
     if (rc == 0)
         rc = git_tree_lookup(&tree, repo, &tree_id);
     if (rc == 0)

@@ -33,6 +33,16 @@ max_len() {
     esac
 }
 
+# Flags of one harness. diff: libgit2 1.5 leaks inside git_index_write_tree_to
+# (the harness making its commits; bulkhead never writes a tree) on some
+# trees, and its frames carry no symbols to suppress it by; the leaks of
+# src_git.c are checked by its unit tests under the Asan build.
+harness_flags() {
+    case $1 in
+    diff) echo -detect_leaks=0 ;;
+    esac
+}
+
 if [ "${BH_FUZZ_NO_BUILD:-0}" != 1 ]; then
     targets=()
     for h in "${harnesses[@]}"; do targets+=("fuzz_${h}_lf"); done
@@ -56,8 +66,10 @@ for h in "${harnesses[@]}"; do
     [ -x "$bin" ] || { echo "run.sh: no harness $bin" >&2; status=2; continue; }
     mkdir -p "$corpus" "$work"
     # New inputs land in work/ (the first folder); the corpus is only read.
+    # shellcheck disable=SC2046 # harness_flags gives words or nothing
     "$bin" -max_total_time="$secs" -max_len="$(max_len "$h")" -timeout=10 -rss_limit_mb=2048 \
-        -print_final_stats=1 -artifact_prefix="$here/crashes/$h-" "$work" "$corpus" >"$log" 2>&1
+        $(harness_flags "$h") -print_final_stats=1 -artifact_prefix="$here/crashes/$h-" \
+        "$work" "$corpus" >"$log" 2>&1
     rc=$?
     result=ok
     if [ $rc -ne 0 ]; then
@@ -73,8 +85,13 @@ for h in "${harnesses[@]}"; do
     mkdir -p "$pool"
     find "$corpus" -maxdepth 1 -type f -regextype posix-extended -regex '.*/[0-9a-f]{40}' \
         -exec mv -t "$pool" {} +
-    "$bin" -merge=1 -use_counters=0 -max_len="$(max_len "$h")" -timeout=10 "$corpus" "$pool" \
-        "$work" >"$log.merge" 2>&1 || { cp -n "$pool"/* "$corpus"/ 2>/dev/null; status=1; result="$result, merge failed"; }
+    # shellcheck disable=SC2046
+    "$bin" -merge=1 -use_counters=0 -max_len="$(max_len "$h")" -timeout=10 $(harness_flags "$h") \
+        "$corpus" "$pool" "$work" >"$log.merge" 2>&1 || {
+        cp -n "$pool"/* "$corpus"/ 2>/dev/null
+        status=1
+        result="$result, merge failed"
+    }
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     covline=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1)
