@@ -35,11 +35,18 @@ max_len() {
 
 # Flags of one harness. diff: libgit2 1.5 leaks inside git_index_write_tree_to
 # (the harness making its commits; bulkhead never writes a tree) on some
-# trees, and its frames carry no symbols to suppress it by; the leaks of
-# src_git.c are checked by its unit tests under the Asan build.
+# trees, and its frames carry no symbols to suppress it by: no leak check,
+# neither per input nor at exit (ASAN_OPTIONS). The leaks of src_git.c are
+# checked by its unit tests and fuzz.diff's replay under the Asan build.
 harness_flags() {
     case $1 in
     diff) echo -detect_leaks=0 ;;
+    esac
+}
+harness_asan() {
+    case $1 in
+    diff) echo "${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" ;;
+    *) echo "${ASAN_OPTIONS:-}" ;;
     esac
 }
 
@@ -67,7 +74,8 @@ for h in "${harnesses[@]}"; do
     mkdir -p "$corpus" "$work"
     # New inputs land in work/ (the first folder); the corpus is only read.
     # shellcheck disable=SC2046 # harness_flags gives words or nothing
-    "$bin" -max_total_time="$secs" -max_len="$(max_len "$h")" -timeout=10 -rss_limit_mb=2048 \
+    ASAN_OPTIONS=$(harness_asan "$h") \
+        "$bin" -max_total_time="$secs" -max_len="$(max_len "$h")" -timeout=10 -rss_limit_mb=2048 \
         $(harness_flags "$h") -print_final_stats=1 -artifact_prefix="$here/crashes/$h-" \
         "$work" "$corpus" >"$log" 2>&1
     rc=$?
