@@ -21,6 +21,8 @@ pkgs=(
   # ci/test.sh refuses
   strace iproute2 util-linux
   clang-format   # ci/lint.sh holds every C file to .clang-format
+  # tests/fuzz/run.sh: clang with libFuzzer and the sanitizers' runtimes (compiler-rt)
+  clang libclang-rt-dev
   graphviz   # dot: check --format dot's output is rendered (check_formats.sh)
 )
 

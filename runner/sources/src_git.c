@@ -827,7 +827,9 @@ const char *src_git_files_line_path(const char *line, size_t n, size_t *len, con
 {
     const char *tab = memchr(line, '\t', n);
     const char *first = tab ? tab + 1 : line, *start = first, *end = line + n;
-    for (const char *a = start; a + 4 <= end; a++)
+    /* A " -> " that ends the line is part of the name: no path is empty, and
+     * an empty one would drop the file from a for_each over pr.files. */
+    for (const char *a = start; a + 4 < end; a++)
         if (memcmp(a, " -> ", 4) == 0)
             start = a + 4;
     /* Only a rename or copy line has an old path; " -> " in another line is

@@ -6,19 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "pipeline/pipeline.h"
+#include "scratch.h"
 #include "util/bh_err.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir[64];
-
 static void put(const char *name, const uint8_t *p, size_t n)
 {
-    char path[128];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    char path[160];
+    snprintf(path, sizeof(path), "%s/%s", fuzz_scratch_dir("pipe"), name);
     FILE *f = fopen(path, "wb");
     if (f) {
         fwrite(p, 1, n, f);
@@ -30,11 +28,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    if (!dir[0]) {
-        snprintf(dir, sizeof(dir), "/tmp/bh-fuzz-pipe.XXXXXX");
-        if (!mkdtemp(dir))
-            abort();
-    }
     const char *name = data[0] & 1 ? "p.yaml" : "p.json";
     data++;
     size--;
@@ -42,8 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = nul ? (size_t)(nul - data) : size;
     put(name, data, n);
     put("p.md", nul ? nul + 1 : (const uint8_t *)"", nul ? size - n - 1 : 0);
-    char path[128];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    char path[160];
+    snprintf(path, sizeof(path), "%s/%s", fuzz_scratch_dir("pipe"), name);
     struct pipeline *p = NULL;
     struct bh_err *errs = NULL;
     size_t n_errs = 0;

@@ -529,6 +529,9 @@ static void src_git_files_line_path_gives_both_paths_of_a_move(void **state)
         {"C\ta.txt -> b.txt", "b.txt", "a.txt"},
         {"M\tsrc/x.c", "src/x.c", NULL},
         {"A\tname -> with arrow", "with arrow", NULL},
+        /* found by fuzz_diff (corpus/diff/name-ends-in-arrow): the file had no element */
+        {"A\tends in -> ", "ends in -> ", NULL},
+        {"R\ta -> b -> ", "b -> ", "a"},
         {"D\tgone", "gone", NULL},
     };
     for (size_t i = 0; i < BH_NELEM(cases); i++) {
