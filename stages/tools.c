@@ -258,7 +258,7 @@ int stage_tool_tree_label(struct stage_tools *t, const char **why)
         return t->tree_label;
     struct bh_buf b;
     struct pol_value v;
-    bh_buf_init(&b, POL_DETECT_MAX_BYTES);
+    bh_buf_init(&b, DET_MAX_BYTES);
     int rc = src_repo_walk(t->repo, "", tree_paths_cb, &b);
     pol_label_value(t->lab, "pr.files", declared_of(t->p, "pr.files"),
                     rc == 0 ? (b.data ? b.data : "") : NULL, b.len, NULL, 0,

@@ -1,6 +1,6 @@
 /* stages/tools_int.h — private to the tools: the open repository, the
  * parsed arguments of a call, and the result builder shared by tools.c (the
- * table, argument checks, labels) and tools_git.c (what each tool reads).
+ * table, argument checks, labels) and tools_repo.c (what each tool reads).
  * The repository is read through sources/src_repo.h; the result's parts
  * stay inside these two files. */
 #ifndef STAGE_TOOLS_INT_H
@@ -133,7 +133,7 @@ void stage_tool_result_error(struct stage_tool_result *r, int status, const char
  * malformed-call result). dir: "" and "." are the root. */
 const char *stage_tool_path_problem(const char *path, int dir);
 
-/* The tools (tools_git.c). Each fills r; a: by the argument order of the
+/* The tools (tools_repo.c). Each fills r; a: by the argument order of the
  * tool's row in tools.c. */
 void stage_tool_read_file(struct stage_tools *t, const struct stage_tool_args *a,
                           struct stage_tool_result *r);

@@ -114,7 +114,7 @@ static size_t find(const char *d, size_t len, size_t from, const char *lit)
     return len;
 }
 
-static int found(struct pol_span *out, size_t start, size_t end)
+static int found(struct det_span *out, size_t start, size_t end)
 {
     out->offset = start;
     out->length = end - start;
@@ -160,7 +160,7 @@ static int tok_at(const char *d, size_t len, size_t i, const struct tok_rule *r,
 }
 
 static int match_tokens(const struct tok_rule *rules, size_t n_rules, const char *d, size_t len,
-                        size_t from, struct pol_span *out)
+                        size_t from, struct det_span *out)
 {
     for (size_t i = from; i < len; i++) {
         if (is_word(before(d, i)) || before(d, i) == '-')
@@ -176,7 +176,7 @@ static int match_tokens(const struct tok_rule *rules, size_t n_rules, const char
 }
 
 static int match_aws_key(const void *ctx, const char *d, size_t len, size_t from,
-                         struct pol_span *out)
+                         struct det_span *out)
 {
     static const struct tok_rule rules[] = {
         {"AKIA", is_upper_digit, 16, 16, 0},
@@ -187,7 +187,7 @@ static int match_aws_key(const void *ctx, const char *d, size_t len, size_t from
 }
 
 static int match_github(const void *ctx, const char *d, size_t len, size_t from,
-                        struct pol_span *out)
+                        struct det_span *out)
 {
     static const struct tok_rule rules[] = {
         {"ghp_", is_alnum, 36, 36, 0}, {"gho_", is_alnum, 36, 36, 0},
@@ -199,7 +199,7 @@ static int match_github(const void *ctx, const char *d, size_t len, size_t from,
 }
 
 static int match_gitlab(const void *ctx, const char *d, size_t len, size_t from,
-                        struct pol_span *out)
+                        struct det_span *out)
 {
     static const struct tok_rule rules[] = {{"glpat-", is_b64url, 20, 20, 0}};
     (void)ctx;
@@ -207,7 +207,7 @@ static int match_gitlab(const void *ctx, const char *d, size_t len, size_t from,
 }
 
 static int match_slack(const void *ctx, const char *d, size_t len, size_t from,
-                       struct pol_span *out)
+                       struct det_span *out)
 {
     static const struct tok_rule rules[] = {
         {"xoxb-", is_slack, 10, 255, 1}, {"xoxp-", is_slack, 10, 255, 1},
@@ -219,7 +219,7 @@ static int match_slack(const void *ctx, const char *d, size_t len, size_t from,
 }
 
 static int match_google(const void *ctx, const char *d, size_t len, size_t from,
-                        struct pol_span *out)
+                        struct det_span *out)
 {
     static const struct tok_rule rules[] = {{"AIza", is_b64url, 35, 35, 0}};
     (void)ctx;
@@ -282,7 +282,7 @@ static size_t pem_body_end(const char *d, size_t len, size_t k)
     return k;
 }
 
-static int match_pem(const void *ctx, const char *d, size_t len, size_t from, struct pol_span *out)
+static int match_pem(const void *ctx, const char *d, size_t len, size_t from, struct det_span *out)
 {
     (void)ctx;
     for (size_t i = find(d, len, from, "-----BEGIN "); i < len;
@@ -369,7 +369,7 @@ static int ends_unquoted(int c)
 
 /* The value at j: inside quotes on one line, or an unquoted run. *quoted
  * says which. Returns 0 when there is none or it is longer than VALUE_MAX. */
-static int assign_value(const char *d, size_t len, size_t j, struct pol_span *v, int *quoted)
+static int assign_value(const char *d, size_t len, size_t j, struct det_span *v, int *quoted)
 {
     int q = at(d, len, j);
     size_t n = 0;
@@ -398,7 +398,7 @@ typedef int (*value_fn)(const char *v, size_t n, int quoted);
 /* The next assignment at or after from whose key passes key_ok and whose
  * value passes value_ok; the span is the value (what a redaction removes). */
 static int match_assign(const char *d, size_t len, size_t from, key_fn key_ok, value_fn value_ok,
-                        struct pol_span *out)
+                        struct det_span *out)
 {
     size_t i = from;
     while (i < len) {
@@ -410,7 +410,7 @@ static int match_assign(const char *d, size_t len, size_t from, key_fn key_ok, v
         while (e < len && is_key_byte((unsigned char)d[e]))
             e++;
         size_t j = e - i <= KEY_MAX && key_ok(d + i, e - i) ? assign_sep(d, len, e) : 0;
-        struct pol_span v = {0, 0};
+        struct det_span v = {0, 0};
         int quoted = 0;
         if (j && assign_value(d, len, j, &v, &quoted) && value_ok(d + v.offset, v.length, quoted))
             return found(out, v.offset, v.offset + v.length);
@@ -431,7 +431,7 @@ static int aws_secret_value(const char *v, size_t n, int quoted)
 }
 
 static int match_aws_secret(const void *ctx, const char *d, size_t len, size_t from,
-                            struct pol_span *out)
+                            struct det_span *out)
 {
     (void)ctx;
     return match_assign(d, len, from, key_is_aws_secret, aws_secret_value, out);
@@ -545,7 +545,7 @@ static int secret_value(const char *v, size_t n, int quoted)
 }
 
 static int match_secret_assign(const void *ctx, const char *d, size_t len, size_t from,
-                               struct pol_span *out)
+                               struct det_span *out)
 {
     (void)ctx;
     return match_assign(d, len, from, key_is_secret, secret_value, out);
@@ -611,7 +611,7 @@ static size_t jwt_end(const char *d, size_t len, size_t i)
     return j;
 }
 
-static int match_jwt(const void *ctx, const char *d, size_t len, size_t from, struct pol_span *out)
+static int match_jwt(const void *ctx, const char *d, size_t len, size_t from, struct det_span *out)
 {
     (void)ctx;
     for (size_t i = find(d, len, from, "eyJ"); i < len; i = find(d, len, i + 1, "eyJ")) {
@@ -688,7 +688,7 @@ static int email_excluded(const char *d, size_t len, size_t dom, size_t end)
     return at(d, len, end) == ':' && c != 0 && !is_space(c) && c != '\n' && !is_digit(c);
 }
 
-static int email_at(const char *d, size_t len, size_t from, size_t a, struct pol_span *out)
+static int email_at(const char *d, size_t len, size_t from, size_t a, struct det_span *out)
 {
     size_t s = a;
     while (s > from && a - s <= 64 && is_local_byte((unsigned char)d[s - 1]))
@@ -704,7 +704,7 @@ static int email_at(const char *d, size_t len, size_t from, size_t a, struct pol
 }
 
 static int match_email(const void *ctx, const char *d, size_t len, size_t from,
-                       struct pol_span *out)
+                       struct det_span *out)
 {
     (void)ctx;
     for (size_t a = find(d, len, from, "@"); a < len; a = find(d, len, a + 1, "@"))
@@ -808,7 +808,7 @@ static int card_at(const char *d, size_t len, size_t i, size_t *end)
     return 0;
 }
 
-static int match_card(const void *ctx, const char *d, size_t len, size_t from, struct pol_span *out)
+static int match_card(const void *ctx, const char *d, size_t len, size_t from, struct det_span *out)
 {
     (void)ctx;
     for (size_t i = from; i < len; i++) {
@@ -906,7 +906,7 @@ static int iban_at(const char *d, size_t len, size_t i, size_t *end)
     return 0;
 }
 
-static int match_iban(const void *ctx, const char *d, size_t len, size_t from, struct pol_span *out)
+static int match_iban(const void *ctx, const char *d, size_t len, size_t from, struct det_span *out)
 {
     (void)ctx;
     for (size_t i = from; i + 4 < len; i++) {
@@ -948,7 +948,7 @@ static int ssn_at(const char *d, size_t len, size_t i)
            !(area == 219 && group == 9 && serial == 9999);
 }
 
-static int match_ssn(const void *ctx, const char *d, size_t len, size_t from, struct pol_span *out)
+static int match_ssn(const void *ctx, const char *d, size_t len, size_t from, struct det_span *out)
 {
     (void)ctx;
     for (size_t i = from; i + 11 <= len; i++)
@@ -985,7 +985,7 @@ static int ipv4_at(const char *d, size_t len, size_t i, size_t *end)
     return o[0] == 10 || (o[0] == 172 && o[1] >= 16 && o[1] <= 31) || (o[0] == 192 && o[1] == 168);
 }
 
-static int match_ipv4(const void *ctx, const char *d, size_t len, size_t from, struct pol_span *out)
+static int match_ipv4(const void *ctx, const char *d, size_t len, size_t from, struct det_span *out)
 {
     (void)ctx;
     for (size_t i = from; i < len; i++) {
@@ -999,7 +999,7 @@ static int match_ipv4(const void *ctx, const char *d, size_t len, size_t from, s
 
 /* ---- the table ---- */
 
-static const struct pol_detector detectors[] = {
+static const struct det_detector detectors[] = {
     {"private-key", "private-key", "restricted", 1, match_pem, NULL},
     {"aws-access-key", "cloud-keys", "restricted", 1, match_aws_key, NULL},
     {"aws-secret-key", "cloud-keys", "restricted", 1, match_aws_secret, NULL},
@@ -1018,13 +1018,13 @@ static const struct pol_detector detectors[] = {
 
 #define N_DETECTORS BH_NELEM(detectors)
 
-const struct pol_detector *pol_detectors(size_t *n)
+const struct det_detector *det_all(size_t *n)
 {
     *n = N_DETECTORS;
     return detectors;
 }
 
-const struct pol_detector *pol_detector_find(const char *id)
+const struct det_detector *det_find(const char *id)
 {
     for (size_t i = 0; id && i < N_DETECTORS; i++)
         if (strcmp(detectors[i].id, id) == 0)
@@ -1032,7 +1032,7 @@ const struct pol_detector *pol_detector_find(const char *id)
     return NULL;
 }
 
-size_t pol_detector_group(const char *group, const struct pol_detector **out, size_t cap)
+size_t det_group(const char *group, const struct det_detector **out, size_t cap)
 {
     size_t n = 0;
     for (size_t i = 0; group && i < N_DETECTORS; i++) {
@@ -1059,17 +1059,17 @@ static size_t known_names(const char **names, size_t *n_groups)
     return n;
 }
 
-int pol_detector_resolve(const char *name, const struct pol_detector **out, size_t cap, size_t *n,
-                         struct bh_err *err)
+int det_resolve(const char *name, const struct det_detector **out, size_t cap, size_t *n,
+                struct bh_err *err)
 {
-    const struct pol_detector *one = pol_detector_find(name);
+    const struct det_detector *one = det_find(name);
     if (one) {
         if (cap > 0)
             out[0] = one;
         *n = 1;
         return 0;
     }
-    *n = pol_detector_group(name, out, cap);
+    *n = det_group(name, out, cap);
     if (*n > 0)
         return 0;
     const char *names[2 * N_DETECTORS];
@@ -1088,7 +1088,7 @@ int pol_detector_resolve(const char *name, const struct pol_detector **out, size
 /* ---- the scan ---- */
 
 struct pending {
-    struct pol_hit hit;
+    struct det_hit hit;
     size_t order; /* index of the detector in the enabled list */
 };
 
@@ -1104,10 +1104,10 @@ static int pending_cmp(const void *a, const void *b)
 
 /* Runs one detector over the whole buffer, appending to *p. Returns 0, or
  * BH_ETOOBIG once the hits exceed max_hits. */
-static int run_detector(const char *d, size_t len, const struct pol_detector *det, size_t order,
+static int run_detector(const char *d, size_t len, const struct det_detector *det, size_t order,
                         struct pending **p, size_t *n, size_t *cap, size_t max_hits)
 {
-    struct pol_span s = {0, 0};
+    struct det_span s = {0, 0};
     for (size_t from = 0; from < len && det->match(det->ctx, d, len, from, &s);) {
         if (s.offset < from || s.length == 0 || s.offset + s.length > len)
             return BH_EINTERNAL; /* a matcher broke its contract: no silent miss */
@@ -1131,10 +1131,10 @@ static void number_lines(const char *d, struct pending *p, size_t n)
     }
 }
 
-int pol_detect_scan_opts(const char *data, size_t len, const struct pol_scan_opts *opts,
-                         struct pol_hit **hits, size_t *n_hits)
+int det_scan_opts(const char *data, size_t len, const struct det_opts *opts, struct det_hit **hits,
+                  size_t *n_hits)
 {
-    size_t max_bytes = opts->max_bytes ? opts->max_bytes : POL_DETECT_MAX_BYTES;
+    size_t max_bytes = opts->max_bytes ? opts->max_bytes : DET_MAX_BYTES;
     size_t max_hits = opts->max_hits ? opts->max_hits : DEFAULT_MAX_HITS;
     size_t n_det = opts->enabled ? opts->n_enabled : N_DETECTORS;
     struct pending *p = NULL;
@@ -1143,7 +1143,7 @@ int pol_detect_scan_opts(const char *data, size_t len, const struct pol_scan_opt
     if (len > max_bytes)
         return BH_ETOOBIG;
     for (size_t k = 0; k < n_det && rc == 0; k++) {
-        const struct pol_detector *det = opts->enabled ? opts->enabled[k] : &detectors[k];
+        const struct det_detector *det = opts->enabled ? opts->enabled[k] : &detectors[k];
         rc = run_detector(data, len, det, k, &p, &n, &cap, max_hits);
     }
     if (rc == 0 && n > 0) {
@@ -1161,17 +1161,17 @@ int pol_detect_scan_opts(const char *data, size_t len, const struct pol_scan_opt
     return rc;
 }
 
-int pol_detect_scan(const char *data, size_t len, const struct pol_detector *const *enabled,
-                    size_t n_enabled, struct pol_hit **hits, size_t *n_hits, size_t max_hits)
+int det_scan(const char *data, size_t len, const struct det_detector *const *enabled,
+             size_t n_enabled, struct det_hit **hits, size_t *n_hits, size_t max_hits)
 {
-    struct pol_scan_opts o = POL_SCAN_OPTS_INIT;
+    struct det_opts o = DET_OPTS_INIT;
     o.enabled = enabled;
     o.n_enabled = n_enabled;
     o.max_hits = max_hits;
-    return pol_detect_scan_opts(data, len, &o, hits, n_hits);
+    return det_scan_opts(data, len, &o, hits, n_hits);
 }
 
-void pol_hits_free(struct pol_hit *hits)
+void det_hits_free(struct det_hit *hits)
 {
     free(hits);
 }

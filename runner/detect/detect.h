@@ -14,7 +14,7 @@
 struct bh_err;
 
 /* Where one match lies in the scanned buffer. */
-struct pol_span {
+struct det_span {
     size_t offset;
     size_t length;
 };
@@ -26,74 +26,74 @@ struct pol_span {
  * constant times the bytes between `from` and the end of what it returns.
  * ctx is the detector's own ctx (NULL for the built-ins; a caller-made
  * detector, e.g. a pipeline's regex, carries its compiled state there). */
-typedef int (*pol_match_fn)(const void *ctx, const char *data, size_t len, size_t from,
-                            struct pol_span *out);
+typedef int (*det_match_fn)(const void *ctx, const char *data, size_t len, size_t from,
+                            struct det_span *out);
 
-struct pol_detector {
+struct det_detector {
     const char *id;    /* "aws-access-key" */
     const char *group; /* what a pipeline names: "cloud-keys" */
     const char *label; /* default label name it raises to: "restricted" */
     int secret;        /* 1: never declassified, only redacted */
-    pol_match_fn match;
+    det_match_fn match;
     const void *ctx; /* passed to match; NULL for the built-ins */
 };
 
 /* One finding. Deliberately no text: offset and length let a caller redact
  * or compare with an allowlist without the secret ever being copied. */
-struct pol_hit {
-    const struct pol_detector *detector; /* borrowed from the static table */
+struct det_hit {
+    const struct det_detector *detector; /* borrowed from the static table */
     size_t offset;                       /* byte offset of the match */
     size_t length;                       /* bytes matched */
     size_t line;                         /* 1-based line of offset */
 };
 
-/* Scans larger than this are refused by pol_detect_scan (BH_ETOOBIG). */
-#define POL_DETECT_MAX_BYTES ((size_t)16 << 20)
+/* Scans larger than this are refused by det_scan (BH_ETOOBIG). */
+#define DET_MAX_BYTES ((size_t)16 << 20)
 
 /* The built-in detectors, in a fixed order; *n gets their count. The table
  * is static and lives for the whole process. */
-const struct pol_detector *pol_detectors(size_t *n);
+const struct det_detector *det_all(size_t *n);
 
 /* The detector with this id, or NULL. */
-const struct pol_detector *pol_detector_find(const char *id);
+const struct det_detector *det_find(const char *id);
 
 /* Fills out[0..cap) with the detectors of `group` in table order and returns
  * how many the group has (0: no such group). A count above cap means out
  * holds only the first cap. */
-size_t pol_detector_group(const char *group, const struct pol_detector **out, size_t cap);
+size_t det_group(const char *group, const struct det_detector **out, size_t cap);
 
 /* What a pipeline's `detectors` list names: a detector id or a group name.
- * Fills out[0..cap) as pol_detector_group does and sets *n to the count.
+ * Fills out[0..cap) as det_group does and sets *n to the count.
  * Returns 0, or BH_ENOTFOUND with a message that names the known groups and
  * suggests the closest name. */
-int pol_detector_resolve(const char *name, const struct pol_detector **out, size_t cap, size_t *n,
-                         struct bh_err *err);
+int det_resolve(const char *name, const struct det_detector **out, size_t cap, size_t *n,
+                struct bh_err *err);
 
-struct pol_scan_opts {
-    const struct pol_detector *const *enabled; /* NULL: every detector */
+struct det_opts {
+    const struct det_detector *const *enabled; /* NULL: every detector */
     size_t n_enabled;
     size_t max_hits;  /* more hits than this: BH_ETOOBIG; 0 means 4096 */
-    size_t max_bytes; /* longer input: BH_ETOOBIG; 0 means POL_DETECT_MAX_BYTES */
+    size_t max_bytes; /* longer input: BH_ETOOBIG; 0 means DET_MAX_BYTES */
 };
-#define POL_SCAN_OPTS_INIT                                                                         \
+#define DET_OPTS_INIT                                                                              \
     {                                                                                              \
         NULL, 0, 0, 0                                                                              \
     }
 
 /* Runs the enabled detectors over data[0..len) and gives the caller an owned
  * array of hits sorted by offset (then table order), each with its line.
- * *hits is NULL when there are none; free it with pol_hits_free. Returns 0,
+ * *hits is NULL when there are none; free it with det_hits_free. Returns 0,
  * or BH_ETOOBIG when len exceeds the byte cap or the hits exceed max_hits:
  * then nothing is returned and the caller must treat the value as top
  * (unknown means top) and cannot redact it. */
-int pol_detect_scan_opts(const char *data, size_t len, const struct pol_scan_opts *opts,
-                         struct pol_hit **hits, size_t *n_hits);
+int det_scan_opts(const char *data, size_t len, const struct det_opts *opts, struct det_hit **hits,
+                  size_t *n_hits);
 
-/* pol_detect_scan_opts with enabled[n_enabled] (NULL, 0: all), max_hits
- * (0: 4096) and the byte cap POL_DETECT_MAX_BYTES. */
-int pol_detect_scan(const char *data, size_t len, const struct pol_detector *const *enabled,
-                    size_t n_enabled, struct pol_hit **hits, size_t *n_hits, size_t max_hits);
+/* det_scan_opts with enabled[n_enabled] (NULL, 0: all), max_hits
+ * (0: 4096) and the byte cap DET_MAX_BYTES. */
+int det_scan(const char *data, size_t len, const struct det_detector *const *enabled,
+             size_t n_enabled, struct det_hit **hits, size_t *n_hits, size_t max_hits);
 
-void pol_hits_free(struct pol_hit *hits); /* NULL is fine */
+void det_hits_free(struct det_hit *hits); /* NULL is fine */
 
 #endif

@@ -24,7 +24,7 @@
 static size_t known_names(const char **names, size_t *n_groups)
 {
     size_t n_all = 0, n = 0;
-    const struct pol_detector *all = pol_detectors(&n_all);
+    const struct det_detector *all = det_all(&n_all);
     for (size_t i = 0; i < n_all; i++) {
         size_t k = 0;
         while (k < n && strcmp(names[k], all[i].group) != 0)
@@ -41,7 +41,7 @@ static size_t known_names(const char **names, size_t *n_groups)
 static int name_unknown(struct pipe_loader *ld, const char *path, const char *name)
 {
     size_t n_all = 0, n_groups = 0;
-    pol_detectors(&n_all);
+    det_all(&n_all);
     const char **names = bh_xcalloc(2 * n_all + 1, sizeof(*names));
     size_t n = known_names(names, &n_groups);
     const char *best = bh_str_suggest(name, names, n);
@@ -67,7 +67,7 @@ static int builtin_name(struct pipe_loader *ld, struct pipe_source *s, json_t *e
         return pipe_ld_fail(ld, path,
                             "found an empty string — write a detector name, e.g. "
                             "\"cloud-keys\"");
-    if (pol_detector_resolve(name, NULL, 0, &n, NULL) != 0)
+    if (det_resolve(name, NULL, 0, &n, NULL) != 0)
         return name_unknown(ld, path, name);
     for (size_t i = 0; i < s->n_detectors; i++)
         if (strcmp(s->detectors[i], name) == 0)
@@ -100,7 +100,7 @@ static int cd_id(struct pipe_loader *ld, void *target, json_t *v, const char *pa
                             "invalid detector id \"%s\" — use lowercase letters, digits "
                             "and '-', e.g. \"acme-ticket\"",
                             id);
-    if (pol_detector_find(id) || pol_detector_group(id, NULL, 0) > 0)
+    if (det_find(id) || det_group(id, NULL, 0) > 0)
         return pipe_ld_fail(ld, path,
                             "detector id \"%s\" is the name of a built-in detector — "
                             "choose another, e.g. \"acme-%s\"",

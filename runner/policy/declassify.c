@@ -71,7 +71,7 @@ typedef int (*redact_fn)(const char *s, size_t len, struct bh_buf *b, size_t *co
 static int text_pass(struct text *t, redact_fn fn, size_t *count)
 {
     struct bh_buf b;
-    bh_buf_init(&b, POL_DETECT_MAX_BYTES);
+    bh_buf_init(&b, DET_MAX_BYTES);
     int rc = fn(t->s, t->len, &b, count);
     if (rc != 0) {
         bh_buf_release(&b);
@@ -87,7 +87,7 @@ static int text_pass(struct text *t, redact_fn fn, size_t *count)
 
 /* Replaces each secret hit (sorted by offset) with "[redacted: ID]"; a hit
  * overlapping the one before widens that one's span instead. */
-static int secrets_replace(const struct text *t, const struct pol_hit *h, size_t n,
+static int secrets_replace(const struct text *t, const struct det_hit *h, size_t n,
                            struct bh_buf *b, size_t *count)
 {
     size_t cur = 0;
@@ -109,7 +109,7 @@ static int secrets_replace(const struct text *t, const struct pol_hit *h, size_t
     return rc ? rc : bh_buf_append(b, t->s + cur, t->len - cur);
 }
 
-static int has_secret(const struct pol_hit *h, size_t n)
+static int has_secret(const struct det_hit *h, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (h[i].detector->secret)
@@ -119,7 +119,7 @@ static int has_secret(const struct pol_hit *h, size_t n)
 
 /* Scans *t and redacts its secrets until a scan finds none (or the rounds
  * run out); gives the last scan's hits, for the detectors guard. */
-static int secrets_settle(const struct pol_labeller *l, struct text *t, struct pol_hit **hits,
+static int secrets_settle(const struct pol_labeller *l, struct text *t, struct det_hit **hits,
                           size_t *n_hits, size_t *count)
 {
     for (int round = 0;; round++) {
@@ -129,9 +129,9 @@ static int secrets_settle(const struct pol_labeller *l, struct text *t, struct p
         if (round == SECRET_ROUNDS)
             return BH_EINTERNAL;
         struct bh_buf b;
-        bh_buf_init(&b, POL_DETECT_MAX_BYTES);
+        bh_buf_init(&b, DET_MAX_BYTES);
         rc = secrets_replace(t, *hits, *n_hits, &b, count);
-        pol_hits_free(*hits);
+        det_hits_free(*hits);
         *hits = NULL;
         *n_hits = 0;
         if (rc != 0) {
@@ -414,7 +414,7 @@ static uint64_t tok_hash(const char *s, struct tok t)
 
 #define ROLL_BASE 0x9e3779b97f4a7c15ULL /* odd, so multiplying is a bijection mod 2^64 */
 
-/* Positions in the output fit 32 bits: it is at most POL_DETECT_MAX_BYTES
+/* Positions in the output fit 32 bits: it is at most DET_MAX_BYTES
  * (redaction writes into a buffer capped there). Small entries matter: the
  * table is walked at random, so its size is its cost once caches overflow. */
 #define BELOW 0x80000000u /* mark: an input at or below the target holds it (compared) */
@@ -610,7 +610,7 @@ struct job {
     const struct pol_decl_input *in;
     size_t n_in;
     struct text t;        /* the output, redacted pass by pass */
-    struct pol_hit *hits; /* the final text's detector hits (no secret among them) */
+    struct det_hit *hits; /* the final text's detector hits (no secret among them) */
     size_t n_hits;
     struct pol_decl_result *res;
 };
@@ -631,7 +631,7 @@ static void fail(struct pol_decl_result *res, const char *guard)
 
 /* The first hit whose detector raises above the target: a hit at or below it
  * (a private address in an output declassified to internal) is no leak. */
-static const struct pol_hit *hit_above(const struct job *j, const struct pipeline *p, int to)
+static const struct det_hit *hit_above(const struct job *j, const struct pipeline *p, int to)
 {
     for (size_t i = 0; i < j->n_hits; i++)
         if (pol_detector_label(p, j->hits[i].detector) > to)
@@ -716,7 +716,7 @@ static int guard_rare(const struct job *j, const struct views *v, const struct p
 static void guards_decide(struct job *j, const struct views *v, int in_label)
 {
     const struct pipeline *p = pol_labeller_pipeline(j->l);
-    const struct pol_hit *h = NULL;
+    const struct det_hit *h = NULL;
     const struct pipe_declassify *d = j->d;
     struct pol_decl_result *res = j->res;
     if (guard_verbatim(j, v, p) || guard_rare(j, v, p))
@@ -760,7 +760,7 @@ static int redact_all(struct job *j)
     int rc = secrets_settle(j->l, &j->t, &j->hits, &j->n_hits, &res->redacted_secrets);
     if (rc != 0 || (!j->d->redact_code && !j->d->redact_paths))
         return rc;
-    pol_hits_free(j->hits);
+    det_hits_free(j->hits);
     j->hits = NULL;
     j->n_hits = 0;
     if (j->d->redact_code)
@@ -777,12 +777,12 @@ int pol_declassify(const struct pol_labeller *l, const struct pipe_declassify *d
     assert(l && d && d->enabled && res && (out || out_len == 0) && (in || n_in == 0));
     memset(res, 0, sizeof(*res));
     res->label = in_label;
-    if (out_len > POL_DETECT_MAX_BYTES)
+    if (out_len > DET_MAX_BYTES)
         return bh_err_set(err, BH_ETOOBIG,
                           "the output (%zu bytes) is over the %zu-byte scan "
                           "cap, so its secrets cannot be redacted nor the output declassified "
                           "— ask for a shorter reply (options.num_predict)",
-                          out_len, (size_t)POL_DETECT_MAX_BYTES);
+                          out_len, (size_t)DET_MAX_BYTES);
     struct job j = {l, d, in, n_in, {bh_xmalloc(out_len + 1), out_len}, NULL, 0, res};
     if (out_len)
         memcpy(j.t.s, out, out_len);
@@ -790,7 +790,7 @@ int pol_declassify(const struct pol_labeller *l, const struct pipe_declassify *d
     int rc = redact_all(&j);
     if (rc == 0)
         rc = guards_run(&j, in_label);
-    pol_hits_free(j.hits);
+    det_hits_free(j.hits);
     if (rc != 0) {
         free(j.t.s);
         pol_decl_result_release(res);
@@ -799,7 +799,7 @@ int pol_declassify(const struct pol_labeller *l, const struct pipe_declassify *d
                           "compared with the inputs (over the %zu-byte cap, a normalised "
                           "text too large, or a detector failed), so it cannot be "
                           "declassified — ask for a shorter reply (options.num_predict)",
-                          (size_t)POL_DETECT_MAX_BYTES);
+                          (size_t)DET_MAX_BYTES);
     }
     res->output = j.t.s;
     res->len = j.t.len;

@@ -3,7 +3,7 @@
  * global state; the engine calls it after a reply, with the values the
  * prompt substituted, and stores what it returns.
  *
- * 1. Redaction. Secret-detector hits (pol_detector.secret, among the
+ * 1. Redaction. Secret-detector hits (det_detector.secret, among the
  *    pipeline's enabled detectors, allow.values honoured) are ALWAYS replaced
  *    with "[redacted: DETECTOR-ID]", whether or not the guards pass: a secret
  *    is never declassified, only redacted. This runs first, on the reply as
@@ -88,7 +88,7 @@ struct pol_decl_result {
  * the reply, out_len bytes (NULs allowed); in[0..n_in): the substituted
  * values. Fills *res (release it with pol_decl_result_release) and returns
  * 0 whether or not the guards passed. Returns BH_ETOOBIG when the output,
- * as replied or after redaction, is over POL_DETECT_MAX_BYTES and so cannot
+ * as replied or after redaction, is over DET_MAX_BYTES and so cannot
  * be scanned for secrets, or when a normalised text would be over 1 GiB
  * (BH_EINTERNAL when libutf8proc fails); *res is then empty and the caller
  * must not store the output below in_label (nor show it where secrets must

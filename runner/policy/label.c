@@ -35,15 +35,15 @@ struct custom {
 
 struct pol_labeller {
     const struct pipeline *p;
-    const struct pol_detector **enabled; /* built-ins then customs */
+    const struct det_detector **enabled; /* built-ins then customs */
     size_t n_enabled;
-    struct pol_detector *own; /* the custom detectors' rows */
+    struct det_detector *own; /* the custom detectors' rows */
     struct custom *custom;
     size_t n_custom;
 };
 
 static int custom_match(const void *ctx, const char *data, size_t len, size_t from,
-                        struct pol_span *out)
+                        struct det_span *out)
 {
     const struct custom *c = ctx;
     while (from < len) {
@@ -60,7 +60,7 @@ static int custom_match(const void *ctx, const char *data, size_t len, size_t fr
     return 0;
 }
 
-static void enable(struct pol_labeller *l, const struct pol_detector *d, size_t *cap)
+static void enable(struct pol_labeller *l, const struct det_detector *d, size_t *cap)
 {
     for (size_t i = 0; i < l->n_enabled; i++)
         if (l->enabled[i] == d)
@@ -74,17 +74,17 @@ static int builtins_resolve(struct pol_labeller *l, size_t *cap, struct bh_err *
 {
     const struct pipe_source *s = &l->p->source;
     size_t n_all = 0;
-    const struct pol_detector *all = pol_detectors(&n_all);
+    const struct det_detector *all = det_all(&n_all);
     if (!s->detectors_set) {
         for (size_t i = 0; i < n_all; i++)
             enable(l, &all[i], cap);
         return 0;
     }
-    const struct pol_detector **found = bh_xcalloc(n_all, sizeof(*found));
+    const struct det_detector **found = bh_xcalloc(n_all, sizeof(*found));
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < s->n_detectors; i++) {
         size_t n = 0;
-        rc = pol_detector_resolve(s->detectors[i], found, n_all, &n, err);
+        rc = det_resolve(s->detectors[i], found, n_all, &n, err);
         for (size_t k = 0; rc == 0 && k < n && k < n_all; k++)
             enable(l, found[k], cap);
     }
@@ -106,7 +106,7 @@ static int customs_compile(struct pol_labeller *l, size_t *cap, struct bh_err *e
                               "not compile",
                               c->id);
         l->custom[i].compiled = 1;
-        l->own[i] = (struct pol_detector){c->id, "custom",     pol_label_name(l->p, c->label),
+        l->own[i] = (struct det_detector){c->id, "custom",     pol_label_name(l->p, c->label),
                                           0,     custom_match, &l->custom[i]};
         enable(l, &l->own[i], cap);
     }
@@ -225,7 +225,7 @@ static int part_allowed(const struct pipeline *p, const struct src_part *part)
            (!part->old_path || path_allowed(p, part->old_path));
 }
 
-static int value_allowed(const struct pipeline *p, const char *data, const struct pol_hit *h)
+static int value_allowed(const struct pipeline *p, const char *data, const struct det_hit *h)
 {
     for (size_t i = 0; i < p->source.n_allow_values; i++) {
         const char *a = p->source.allow_values[i];
@@ -238,12 +238,12 @@ static int value_allowed(const struct pipeline *p, const char *data, const struc
 /* Places each hit in its part (hits and parts are both in offset order). */
 static void hits_apply(const struct pol_labeller *l, const char *name, const char *value,
                        size_t len, const struct src_part *parts, size_t n_parts,
-                       const struct pol_hit *hits, size_t n_hits, struct pol_value *v)
+                       const struct det_hit *hits, size_t n_hits, struct pol_value *v)
 {
     int in_diff = n_parts && bh_str_endswith(name, "diff") ? POL_IN_DIFF : 0;
     size_t part = 0, part_line = 1, cursor = 0;
     for (size_t i = 0; i < n_hits; i++) {
-        const struct pol_hit *h = &hits[i];
+        const struct det_hit *h = &hits[i];
         while (part + 1 < n_parts && h->offset >= parts[part].offset + parts[part].length) {
             part++;
             for (; cursor < parts[part].offset && cursor < len; cursor++)
@@ -268,20 +268,19 @@ static void unscanned(struct pol_value *v, int top, const char *why, const char 
 
 /* Detectors over one whole file of a part (about path): hits count as hits
  * in the part, placed at their line of that file. */
-static void whole_scan(const struct pol_labeller *l, const struct pol_scan_opts *o,
-                       const char *text, size_t len, const char *path, int side,
-                       struct pol_value *v)
+static void whole_scan(const struct pol_labeller *l, const struct det_opts *o, const char *text,
+                       size_t len, const char *path, int side, struct pol_value *v)
 {
-    struct pol_hit *hits = NULL;
+    struct det_hit *hits = NULL;
     size_t n_hits = 0;
     if (path_allowed(l->p, path))
         return;
-    if (pol_detect_scan_opts(text, len, o, &hits, &n_hits) != 0) {
+    if (det_scan_opts(text, len, o, &hits, &n_hits) != 0) {
         unscanned(v, top(l->p), "a whole file too large or with too many hits to scan", path);
         return;
     }
     for (size_t i = 0; i < n_hits; i++) {
-        const struct pol_hit *h = &hits[i];
+        const struct det_hit *h = &hits[i];
         if (value_allowed(l->p, text, h))
             continue;
         int lab = pol_detector_label(l->p, h->detector);
@@ -290,12 +289,12 @@ static void whole_scan(const struct pol_labeller *l, const struct pol_scan_opts 
         v->label = lab > v->label ? lab : v->label;
         v->secret |= h->detector->secret;
     }
-    pol_hits_free(hits);
+    det_hits_free(hits);
 }
 
 /* The whole files behind parts that show only hunks: a part whose files
  * could not be read is top (unknown means top). */
-static void wholes_apply(const struct pol_labeller *l, const struct pol_scan_opts *o,
+static void wholes_apply(const struct pol_labeller *l, const struct det_opts *o,
                          const struct src_part *parts, size_t n_parts, struct pol_value *v)
 {
     for (size_t i = 0; i < n_parts; i++) {
@@ -331,37 +330,37 @@ int pol_label_value(const struct pol_labeller *l, const char *name, int declared
     int content = pipe_field_is_content(name);
     out->declared = content ? rules_apply(p, declared, parts, n_parts, out) : declared;
     out->label = out->declared;
-    struct pol_scan_opts o = POL_SCAN_OPTS_INIT;
+    struct det_opts o = DET_OPTS_INIT;
     o.enabled = l->enabled;
     o.n_enabled = l->n_enabled;
     if (l->n_enabled == 0)
         return 0; /* "detectors": [] */
-    struct pol_hit *hits = NULL;
+    struct det_hit *hits = NULL;
     size_t n_hits = 0;
-    if (pol_detect_scan_opts(value, len, &o, &hits, &n_hits) != 0) {
+    if (det_scan_opts(value, len, &o, &hits, &n_hits) != 0) {
         unscanned(out, top(p), "too large or too many hits to scan", NULL);
         return 0;
     }
     hits_apply(l, name, value, len, content ? parts : NULL, content ? n_parts : 0, hits, n_hits,
                out);
-    pol_hits_free(hits);
+    det_hits_free(hits);
     if (content)
         wholes_apply(l, &o, parts, n_parts, out);
     return 0;
 }
 
 int pol_labeller_scan(const struct pol_labeller *l, const char *data, size_t len,
-                      struct pol_hit **hits, size_t *n_hits)
+                      struct det_hit **hits, size_t *n_hits)
 {
-    struct pol_scan_opts o = POL_SCAN_OPTS_INIT;
+    struct det_opts o = DET_OPTS_INIT;
     o.enabled = l->enabled;
     o.n_enabled = l->n_enabled;
     o.max_hits = SIZE_MAX;
     *hits = NULL;
     *n_hits = 0;
     if (l->n_enabled == 0)
-        return len > POL_DETECT_MAX_BYTES ? BH_ETOOBIG : 0; /* "detectors": [] */
-    int rc = pol_detect_scan_opts(data, len, &o, hits, n_hits);
+        return len > DET_MAX_BYTES ? BH_ETOOBIG : 0; /* "detectors": [] */
+    int rc = det_scan_opts(data, len, &o, hits, n_hits);
     if (rc != 0)
         return rc;
     size_t kept = 0;
@@ -370,7 +369,7 @@ int pol_labeller_scan(const struct pol_labeller *l, const char *data, size_t len
             (*hits)[kept++] = (*hits)[i];
     *n_hits = kept;
     if (kept == 0) {
-        pol_hits_free(*hits);
+        det_hits_free(*hits);
         *hits = NULL;
     }
     return 0;
@@ -410,7 +409,7 @@ int pol_label_template(const struct pol_labeller *l, const struct pipe_tpl *t,
 {
     struct bh_buf b;
     int rc = 0;
-    bh_buf_init(&b, POL_DETECT_MAX_BYTES);
+    bh_buf_init(&b, DET_MAX_BYTES);
     /* The words around the placeholders, each on a line of its own: a key
      * split by a placeholder is no key, and two parts must not make one. */
     for (size_t i = 0; rc == 0 && i < t->n_parts; i++)

@@ -103,17 +103,17 @@ struct pipe_tpl;
 int pol_label_template(const struct pol_labeller *l, const struct pipe_tpl *t,
                        struct pol_value *out);
 
-struct pol_hit;
+struct det_hit;
 
 /* Scans data[0..len) with the labeller's enabled detectors (the pipeline's
  * `detectors`, built-in and custom) and gives the caller every hit, sorted by
  * offset: no hit cap, since a caller that redacts must see them all. Hits
  * whose matched text is listed in allow.values are left out; allow.paths do
  * not apply (a bare buffer has no files). *hits is NULL when there are none;
- * free it with pol_hits_free. Returns 0, or BH_ETOOBIG when len is over
- * POL_DETECT_MAX_BYTES (nothing is returned then). Used by declassify.c. */
+ * free it with det_hits_free. Returns 0, or BH_ETOOBIG when len is over
+ * DET_MAX_BYTES (nothing is returned then). Used by declassify.c. */
 int pol_labeller_scan(const struct pol_labeller *l, const char *data, size_t len,
-                      struct pol_hit **hits, size_t *n_hits);
+                      struct det_hit **hits, size_t *n_hits);
 
 /* "rule \"*.pem\" raised it to restricted", "detector aws-access-key line 3 of
  * config/prod.env", "unscanned: ...": one reason in words, into buf. */

@@ -118,7 +118,7 @@ static int norm(const struct pipeline *p, int l)
     return l < 0 || l > top(p) ? top(p) : l;
 }
 
-int pol_detector_label(const struct pipeline *p, const struct pol_detector *d)
+int pol_detector_label(const struct pipeline *p, const struct det_detector *d)
 {
     int l = d && d->label ? pipe_label_find(p, d->label) : -1;
     return l >= 0 ? l : top(p);
@@ -145,9 +145,9 @@ static void enabled_add(struct enabled *e, const char *id, int label)
 static void enabled_name(const struct pipeline *p, struct enabled *e, const char *name,
                          size_t n_all)
 {
-    const struct pol_detector **found = bh_xcalloc(n_all ? n_all : 1, sizeof(*found));
+    const struct det_detector **found = bh_xcalloc(n_all ? n_all : 1, sizeof(*found));
     size_t n = 0;
-    if (!name || pol_detector_resolve(name, found, n_all, &n, NULL) != 0 || n == 0)
+    if (!name || det_resolve(name, found, n_all, &n, NULL) != 0 || n == 0)
         enabled_add(e, name ? name : "?", top(p));
     for (size_t k = 0; k < n && k < n_all; k++)
         enabled_add(e, found[k]->id, pol_detector_label(p, found[k]));
@@ -158,7 +158,7 @@ static void enabled_collect(const struct pipeline *p, struct enabled *e)
 {
     const struct pipe_source *s = &p->source;
     size_t n_all = 0;
-    const struct pol_detector *all = pol_detectors(&n_all);
+    const struct det_detector *all = det_all(&n_all);
     size_t room = n_all + s->n_detectors + s->n_custom + 1;
     e->ids = bh_xcalloc(room, sizeof(*e->ids));
     e->labels = bh_xcalloc(room, sizeof(*e->labels));

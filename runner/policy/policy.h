@@ -83,8 +83,8 @@ struct pol_stage_report {
 
 /* The label a built-in detector raises to in this pipeline: the label of its
  * default name (d->label) when the pipeline has one, else the top label. */
-struct pol_detector;
-int pol_detector_label(const struct pipeline *p, const struct pol_detector *d);
+struct det_detector;
+int pol_detector_label(const struct pipeline *p, const struct det_detector *d);
 
 /* The highest label the pipeline's enabled detectors (built-in and custom)
  * can raise a value to, or 0 (the bottom) when detectors are off. */

@@ -9,9 +9,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct pol_hit *hits = NULL;
+    struct det_hit *hits = NULL;
     size_t n = 0;
-    if (pol_detect_scan((const char *)data, size, NULL, 0, &hits, &n, 0) == 0) {
+    if (det_scan((const char *)data, size, NULL, 0, &hits, &n, 0) == 0) {
         for (size_t i = 0; i < n; i++) {
             if (hits[i].offset > size || hits[i].length > size - hits[i].offset)
                 abort();
@@ -19,6 +19,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         }
     }
-    pol_hits_free(hits);
+    det_hits_free(hits);
     return 0;
 }

@@ -26,7 +26,7 @@
  * pass"): past it a canary counts at most declassify.to, yet it is still in
  * the output. The five globs are matched by hand-written predicates, and the
  * detectors' behaviour on the planted texts is checked against
- * pol_detect_scan first, so a generator mistake is not read as a plan bug.
+ * det_scan first, so a generator mistake is not read as a plan bug.
  *
  * Where the docs leave a choice the generator avoids it: a standby target
  * copies its origin's declassify (which of the two applies to a rerouted
@@ -215,7 +215,7 @@ static void gen_labels(struct gen *g)
 /* The label a trigger's detector raises a value to: its default name's. */
 static int detector_label(const struct gen *g, size_t t)
 {
-    const struct pol_detector *d = pol_detector_find(triggers[t].id);
+    const struct det_detector *d = det_find(triggers[t].id);
     assert_non_null(d);
     for (size_t i = 0; i < g->p.n_labels; i++)
         if (strcmp(g->labels[i], d->label) == 0)
@@ -235,7 +235,7 @@ static void gen_detectors(struct gen *g)
         int on = how == 0 || (how == 2 && rnd(2) == 0);
         g->det_label[t] = on ? detector_label(g, t) : NONE;
         if (on && how == 2) {
-            const struct pol_detector *d = pol_detector_find(triggers[t].id);
+            const struct det_detector *d = det_find(triggers[t].id);
             g->det_names[src->n_detectors++] = (char *)(rnd(2) ? d->id : d->group);
         }
     }
@@ -503,9 +503,9 @@ static void gen_item(struct item *x)
  * trigger found by its own detector, and every planted trigger is hit. */
 static void check_triggers_exact(const char *text, size_t len)
 {
-    struct pol_hit *hits = NULL;
+    struct det_hit *hits = NULL;
     size_t n = 0;
-    assert_int_equal(pol_detect_scan(text, len, NULL, 0, &hits, &n, 0), 0);
+    assert_int_equal(det_scan(text, len, NULL, 0, &hits, &n, 0), 0);
     int seen[N_TRIG] = {0};
     for (size_t h = 0; h < n; h++) {
         size_t t = 0;
@@ -522,7 +522,7 @@ static void check_triggers_exact(const char *text, size_t len)
     for (size_t t = 0; t < N_TRIG; t++)
         if (!seen[t] && contains(text, len, triggers[t].text))
             fail_msg("generator: planted %s not found by its detector", triggers[t].id);
-    pol_hits_free(hits);
+    det_hits_free(hits);
 }
 
 static void check_item_triggers(const struct item *x)

@@ -818,7 +818,7 @@ static void nuls_are_bytes_in_inputs_and_output(void **state)
 static void output_over_the_scan_cap_is_an_error(void **state)
 {
     struct fx *f = *state;
-    size_t len = POL_DETECT_MAX_BYTES + 1;
+    size_t len = DET_MAX_BYTES + 1;
     char *big = calloc(1, len);
     struct bh_err err = {0};
     assert_int_equal(pol_declassify(f->lab, &f->d, CONF, big, len, NULL, 0, &f->res, &err),
@@ -832,13 +832,13 @@ static void labeller_scan_gives_every_enabled_hit(void **state)
 {
     struct fx *f = *state;
     static const char s[] = AWS_KEY " Q.Smith_99@Uni-Bonn.DE";
-    struct pol_hit *hits = NULL;
+    struct det_hit *hits = NULL;
     size_t n = 0;
     assert_int_equal(pol_labeller_scan(f->lab, s, sizeof(s) - 1, &hits, &n), 0);
     assert_int_equal(n, 2);
     assert_string_equal(hits[0].detector->id, "aws-access-key");
     assert_string_equal(hits[1].detector->id, "email");
-    pol_hits_free(hits);
+    det_hits_free(hits);
     assert_int_equal(pol_labeller_scan(f->lab, "nothing", 7, &hits, &n), 0);
     assert_int_equal(n, 0);
     assert_null(hits);

@@ -21,8 +21,8 @@
 #include "util/bh_util.h"
 
 /* A hit carries no text: detector, offset, length, line and nothing else. */
-_Static_assert(sizeof(struct pol_hit) == sizeof(void *) + 3 * sizeof(size_t),
-               "struct pol_hit must not grow a text field");
+_Static_assert(sizeof(struct det_hit) == sizeof(void *) + 3 * sizeof(size_t),
+               "struct det_hit must not grow a text field");
 
 struct sample {
     const char *text;
@@ -31,14 +31,13 @@ struct sample {
 
 static void run_samples(const char *id, const struct sample *s, size_t n)
 {
-    const struct pol_detector *det = pol_detector_find(id);
+    const struct det_detector *det = det_find(id);
     assert_non_null(det);
     size_t tp = 0, fp = 0;
     for (size_t i = 0; i < n; i++) {
-        struct pol_hit *hits = NULL;
+        struct det_hit *hits = NULL;
         size_t n_hits = 99;
-        assert_int_equal(pol_detect_scan(s[i].text, strlen(s[i].text), &det, 1, &hits, &n_hits, 0),
-                         0);
+        assert_int_equal(det_scan(s[i].text, strlen(s[i].text), &det, 1, &hits, &n_hits, 0), 0);
         if (!s[i].match) {
             if (n_hits != 0)
                 print_error("%s: unexpected hit in sample %zu: %s\n", id, i, s[i].text);
@@ -53,7 +52,7 @@ static void run_samples(const char *id, const struct sample *s, size_t n)
         assert_ptr_equal(hits[0].detector, det);
         assert_int_equal(hits[0].length, strlen(s[i].match));
         assert_memory_equal(s[i].text + hits[0].offset, s[i].match, hits[0].length);
-        pol_hits_free(hits);
+        det_hits_free(hits);
         tp++;
     }
     assert_true(tp >= 5);
@@ -544,9 +543,9 @@ static void detect_scan_sorts_hits_and_counts_lines(void **state)
                        "key AK"
                        "IAQW7B3PDKHX4PY8GP\r\n"
                        "ssn 536-22-1784";
-    struct pol_hit *hits = NULL;
+    struct det_hit *hits = NULL;
     size_t n = 0;
-    assert_int_equal(pol_detect_scan(text, strlen(text), NULL, 0, &hits, &n, 0), 0);
+    assert_int_equal(det_scan(text, strlen(text), NULL, 0, &hits, &n, 0), 0);
     assert_int_equal(n, 4);
     static const char *ids[] = {"email", "private-ipv4", "aws-access-key", "us-ssn"};
     static const size_t lines[] = {2, 2, 4, 5};
@@ -557,21 +556,21 @@ static void detect_scan_sorts_hits_and_counts_lines(void **state)
             assert_true(hits[i].offset > hits[i - 1].offset);
     }
     assert_memory_equal(text + hits[3].offset, "536-22-1784", 11);
-    pol_hits_free(hits);
+    det_hits_free(hits);
 }
 
 static void detect_scan_finds_every_occurrence(void **state)
 {
     (void)state;
     const char *text = "a=10.0.0.1 b=10.0.0.2\nc=192.168.0.1 d=8.8.8.8 e=172.20.1.1";
-    const struct pol_detector *ip = pol_detector_find("private-ipv4");
-    struct pol_hit *hits = NULL;
+    const struct det_detector *ip = det_find("private-ipv4");
+    struct det_hit *hits = NULL;
     size_t n = 0;
-    assert_int_equal(pol_detect_scan(text, strlen(text), &ip, 1, &hits, &n, 0), 0);
+    assert_int_equal(det_scan(text, strlen(text), &ip, 1, &hits, &n, 0), 0);
     assert_int_equal(n, 4);
     assert_int_equal(hits[2].line, 2);
     assert_int_equal(hits[3].offset, strlen(text) - strlen("172.20.1.1"));
-    pol_hits_free(hits);
+    det_hits_free(hits);
 }
 
 static int contains_bytes(const char *hay, size_t n, const char *needle, size_t m)
@@ -589,9 +588,9 @@ static void detect_hits_hold_no_copy_of_the_secret(void **state)
                          "p_926kMMqVtFqAbu8tF7sjEbhQN9CpscYi0zaE";
     char text[128];
     snprintf(text, sizeof(text), "token: %s\n", secret);
-    struct pol_hit *hits = NULL;
+    struct det_hit *hits = NULL;
     size_t n = 0;
-    assert_int_equal(pol_detect_scan(text, strlen(text), NULL, 0, &hits, &n, 0), 0);
+    assert_int_equal(det_scan(text, strlen(text), NULL, 0, &hits, &n, 0), 0);
     assert_true(n >= 1);
     /* Neither the hit array nor anything it points to outside the input
      * holds the text: overwrite the input and the hits still make sense. */
@@ -601,26 +600,26 @@ static void detect_hits_hold_no_copy_of_the_secret(void **state)
         assert_null(strstr(hits[i].detector->id, "926k"));
         assert_int_equal(hits[i].line, 1);
     }
-    pol_hits_free(hits);
+    det_hits_free(hits);
 }
 
 static void detect_scan_refuses_oversize_and_too_many_hits(void **state)
 {
     (void)state;
     const char *text = "10.0.0.1 10.0.0.2 10.0.0.3";
-    struct pol_hit *hits = (struct pol_hit *)0x1;
+    struct det_hit *hits = (struct det_hit *)0x1;
     size_t n = 77;
-    struct pol_scan_opts o = POL_SCAN_OPTS_INIT;
+    struct det_opts o = DET_OPTS_INIT;
     o.max_bytes = 10;
-    assert_int_equal(pol_detect_scan_opts(text, strlen(text), &o, &hits, &n), BH_ETOOBIG);
-    assert_ptr_equal(hits, (struct pol_hit *)0x1);
+    assert_int_equal(det_scan_opts(text, strlen(text), &o, &hits, &n), BH_ETOOBIG);
+    assert_ptr_equal(hits, (struct det_hit *)0x1);
     assert_int_equal(n, 77);
-    assert_int_equal(pol_detect_scan(text, strlen(text), NULL, 0, &hits, &n, 2), BH_ETOOBIG);
+    assert_int_equal(det_scan(text, strlen(text), NULL, 0, &hits, &n, 2), BH_ETOOBIG);
     assert_int_equal(n, 77);
-    assert_int_equal(pol_detect_scan(text, strlen(text), NULL, 0, &hits, &n, 3), 0);
+    assert_int_equal(det_scan(text, strlen(text), NULL, 0, &hits, &n, 3), 0);
     assert_int_equal(n, 3);
-    pol_hits_free(hits);
-    assert_int_equal(pol_detect_scan("", 0, NULL, 0, &hits, &n, 0), 0);
+    det_hits_free(hits);
+    assert_int_equal(det_scan("", 0, NULL, 0, &hits, &n, 0), 0);
     assert_int_equal(n, 0);
     assert_null(hits);
 }
@@ -631,51 +630,51 @@ static void detect_table_ids_unique_and_labels_known(void **state)
 {
     (void)state;
     size_t n = 0;
-    const struct pol_detector *t = pol_detectors(&n);
+    const struct det_detector *t = det_all(&n);
     assert_int_equal(n, 14);
     for (size_t i = 0; i < n; i++) {
-        assert_ptr_equal(pol_detector_find(t[i].id), &t[i]);
+        assert_ptr_equal(det_find(t[i].id), &t[i]);
         assert_true(strcmp(t[i].label, "restricted") == 0 ||
                     strcmp(t[i].label, "confidential") == 0 || strcmp(t[i].label, "internal") == 0);
         /* secrets raise to the top: they are never declassified */
         assert_int_equal(t[i].secret, strcmp(t[i].label, "restricted") == 0);
     }
-    assert_null(pol_detector_find("nope"));
-    assert_null(pol_detector_find(NULL));
+    assert_null(det_find("nope"));
+    assert_null(det_find(NULL));
 }
 
 static void detect_group_lookup_returns_members(void **state)
 {
     (void)state;
-    const struct pol_detector *out[8];
-    assert_int_equal(pol_detector_group("cloud-keys", out, 8), 3);
+    const struct det_detector *out[8];
+    assert_int_equal(det_group("cloud-keys", out, 8), 3);
     assert_string_equal(out[0]->id, "aws-access-key");
     assert_string_equal(out[2]->id, "google-api-key");
-    assert_int_equal(pol_detector_group("tokens", out, 2), 5);
+    assert_int_equal(det_group("tokens", out, 2), 5);
     assert_string_equal(out[1]->id, "gitlab-token");
-    assert_int_equal(pol_detector_group("nope", out, 8), 0);
+    assert_int_equal(det_group("nope", out, 8), 0);
     size_t n = 0;
-    assert_int_equal(pol_detector_resolve("email", out, 8, &n, NULL), 0);
+    assert_int_equal(det_resolve("email", out, 8, &n, NULL), 0);
     assert_int_equal(n, 1);
-    assert_int_equal(pol_detector_resolve("internal-ip", out, 8, &n, NULL), 0);
+    assert_int_equal(det_resolve("internal-ip", out, 8, &n, NULL), 0);
     assert_string_equal(out[0]->id, "private-ipv4");
 }
 
 static void detect_resolve_unknown_names_groups_and_suggests(void **state)
 {
     (void)state;
-    const struct pol_detector *out[8];
+    const struct det_detector *out[8];
     size_t n = 5;
     struct bh_err err;
     bh_err_clear(&err);
-    assert_int_equal(pol_detector_resolve("cloud-key", out, 8, &n, &err), BH_ENOTFOUND);
+    assert_int_equal(det_resolve("cloud-key", out, 8, &n, &err), BH_ENOTFOUND);
     assert_int_equal(n, 0);
     assert_string_equal(err.msg,
                         "unknown detector 'cloud-key' (known groups: private-key, cloud-keys, "
                         "tokens, email, card, iban, ssn, internal-ip; or a detector id such as "
                         "'aws-access-key') — did you mean 'cloud-keys'?");
     bh_err_clear(&err);
-    assert_int_equal(pol_detector_resolve("qqqqqqqqqq", out, 8, &n, &err), BH_ENOTFOUND);
+    assert_int_equal(det_resolve("qqqqqqqqqq", out, 8, &n, &err), BH_ENOTFOUND);
     assert_null(strstr(err.msg, "did you mean"));
 }
 
@@ -747,9 +746,9 @@ static void detect_random_buffers_give_sane_hits(void **state)
         size_t n = (size_t)(rng_next(&seed) % 1500);
         char *b = malloc(n ? n : 1); /* exact size: ASan catches any overread */
         fill_random(b, n, &seed);
-        struct pol_hit *hits = NULL;
+        struct det_hit *hits = NULL;
         size_t n_hits = 0;
-        int rc = pol_detect_scan(b, n, NULL, 0, &hits, &n_hits, 100000);
+        int rc = det_scan(b, n, NULL, 0, &hits, &n_hits, 100000);
         assert_int_equal(rc, 0);
         size_t line = 1, pos = 0;
         for (size_t i = 0; i < n_hits; i++) {
@@ -760,7 +759,7 @@ static void detect_random_buffers_give_sane_hits(void **state)
             assert_int_equal(hits[i].line, line);
         }
         total += n_hits;
-        pol_hits_free(hits);
+        det_hits_free(hits);
         free(b);
     }
     assert_true(total > 0); /* the fragments do produce hits sometimes */
@@ -774,12 +773,12 @@ static size_t scan_repeated(const char *unit, const char *id)
     char *b = malloc(n);
     for (size_t i = 0; i < n; i += u)
         memcpy(b + i, unit, u);
-    const struct pol_detector *one = id ? pol_detector_find(id) : NULL;
-    struct pol_hit *hits = NULL;
+    const struct det_detector *one = id ? det_find(id) : NULL;
+    struct det_hit *hits = NULL;
     size_t n_hits = 0;
-    assert_int_equal(
-        pol_detect_scan(b, n, id ? &one : NULL, id ? 1 : 0, &hits, &n_hits, (size_t)1 << 20), 0);
-    pol_hits_free(hits);
+    assert_int_equal(det_scan(b, n, id ? &one : NULL, id ? 1 : 0, &hits, &n_hits, (size_t)1 << 20),
+                     0);
+    det_hits_free(hits);
     free(b);
     return n_hits;
 }

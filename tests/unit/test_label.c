@@ -283,7 +283,7 @@ static void unread_and_unscannable_values_are_top(void **state)
     assert_int_equal(v.reasons[0].by, POL_LBL_UNSCANNED);
     assert_string_equal(v.reasons[0].what, "the diff is over the 4 MiB cap");
     pol_value_release(&v);
-    size_t big = POL_DETECT_MAX_BYTES;
+    size_t big = DET_MAX_BYTES;
     char *huge = calloc(1, big + 2);
     memset(huge, 'a', big + 1);
     pol_label_value(f.lab, "pr.title", PUB, huge, big + 1, NULL, 0, NULL, &v);

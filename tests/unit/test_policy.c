@@ -480,7 +480,7 @@ static void builtin_detector_label_is_its_name_or_the_top(void **state)
     (void)state;
     struct world w;
     world(&w, 1);
-    const struct pol_detector *email = pol_detector_find("email");
+    const struct det_detector *email = det_find("email");
     assert_non_null(email);
     assert_int_equal(pol_detector_label(&w.p, email), CONF);
     static char *three[] = {"low", "mid", "high"}; /* no "confidential": the top */
@@ -492,7 +492,7 @@ static void builtin_detector_label_is_its_name_or_the_top(void **state)
     detectors_all(&w);
     size_t n = pol_detectors_enabled(&w.p, ids, lab, 32);
     size_t n_all = 0;
-    pol_detectors(&n_all);
+    det_all(&n_all);
     assert_int_equal(n, n_all);
     assert_string_equal(ids[0], "private-key");
 }

@@ -15,7 +15,7 @@
  * pol_check_facts and the flow graph must give, per stage, exactly what an
  * independent reference computes from pipelines/README.md ("Labels and
  * clearances" and "The static bounds check proves"). The reference calls no
- * policy code except the built-in detector table (pol_detectors: data): it
+ * policy code except the built-in detector table (det_all: data): it
  * walks every path from a source (field, rule, detector, tool) to each
  * stage through the reads and reroutes, capping each path at every stage it
  * passes, and applies the refusal rules. Exponential, which is fine for 8
@@ -185,7 +185,7 @@ static void gen_source(struct gen *g)
 {
     struct pipe_source *src = &g->p.source;
     size_t n_det = 0;
-    const struct pol_detector *table = pol_detectors(&n_det);
+    const struct det_detector *table = det_all(&n_det);
     *src = (struct pipe_source){.kind = "git",
                                 .label = (int)rnd((uint32_t)g->p.n_labels),
                                 .fields = field_names,
@@ -210,7 +210,7 @@ static void gen_source(struct gen *g)
         return; /* "detectors": [] */
     src->n_detectors = rnd(MAX_DET + 1);
     for (size_t i = 0; i < src->n_detectors; i++) {
-        const struct pol_detector *d = &table[rnd((uint32_t)n_det)];
+        const struct det_detector *d = &table[rnd((uint32_t)n_det)];
         g->det_names[i] = (char *)(rnd(2) ? d->id : d->group);
     }
     src->n_custom = rnd(MAX_CUSTOM + 1);
@@ -449,7 +449,7 @@ static int ref_label_named(const struct gen *g, const char *name)
 
 /* A built-in detector is enabled when no list was given, or the list names
  * its id or its group. */
-static int ref_detector_enabled(const struct gen *g, const struct pol_detector *d)
+static int ref_detector_enabled(const struct gen *g, const struct det_detector *d)
 {
     const struct pipe_source *src = &g->p.source;
     if (!src->detectors_set)
@@ -463,7 +463,7 @@ static int ref_detector_enabled(const struct gen *g, const struct pol_detector *
 static int ref_detectors_top(const struct gen *g)
 {
     size_t n = 0;
-    const struct pol_detector *table = pol_detectors(&n);
+    const struct det_detector *table = det_all(&n);
     int top = 0;
     for (size_t i = 0; i < n; i++) {
         if (!ref_detector_enabled(g, &table[i]))

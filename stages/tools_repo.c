@@ -1,4 +1,4 @@
-/* stages/tools_git.c — what each built-in tool reads: files and folders of
+/* stages/tools_repo.c — what each built-in tool reads: files and folders of
  * the head commit, the commit graph, and the item's diff. The repository is
  * read through sources/src_repo.h, from the object database only, so a
  * checkout in any state, a bare mirror or a working tree full of local edits
@@ -393,7 +393,7 @@ static size_t log_walk(struct stage_tools *t, struct stage_tool_out *o, const ch
                        int *msgs_label, char *msgs_why)
 {
     struct log_show l = {.o = o, .n = (size_t)n};
-    bh_buf_init(&l.msgs, POL_DETECT_MAX_BYTES);
+    bh_buf_init(&l.msgs, DET_MAX_BYTES);
     src_repo_log(t->repo, path, STAGE_TOOL_LOG_WALK, log_cb, &l);
     *msgs_label = stage_tool_text_label(t, "git_log",
                                         l.over        ? NULL
@@ -483,7 +483,7 @@ static int diff_paths_label(struct stage_tools *t, const struct src_field *f, ch
 {
     struct bh_buf b;
     int over = 0;
-    bh_buf_init(&b, POL_DETECT_MAX_BYTES);
+    bh_buf_init(&b, DET_MAX_BYTES);
     for (size_t i = 0; i < f->n_parts && !over; i++)
         over = bh_buf_printf(&b, "%s\n", f->parts[i].path) != 0;
     int label = stage_tool_text_label(t, "pr.files",
