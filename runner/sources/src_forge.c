@@ -24,6 +24,7 @@
 #include "sources/src_libgit2.h"
 #include "util/bh_buf.h"
 #include "util/bh_err.h"
+#include "util/bh_hash.h"
 #include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
@@ -442,6 +443,23 @@ static char *pr_missing(struct lister *l, const struct src_forge_pr *pr, char ba
     return why;
 }
 
+/* The forge's text is content too: a title or body edited with no new
+ * commit is another version of the item, so a run over it is another run
+ * (prompts it shares with the last one come from the response cache). */
+static void version_add_forge(struct src_item *it, const struct src_forge_pr *pr)
+{
+    const char *text[] = {pr->number, pr->title,  pr->body,
+                          pr->author, pr->labels, pr->draft ? "true" : "false"};
+    struct bh_sha256 *h = bh_sha256_new();
+    for (size_t i = 0; i < BH_NELEM(text); i++)
+        bh_sha256_field(h, text[i] ? text[i] : "");
+    char hex[BH_SHA256_HEX];
+    bh_sha256_final(h, hex);
+    char *v = bh_xasprintf("%s;forge:%.16s", it->version, hex);
+    free(it->version);
+    it->version = v;
+}
+
 static void item_make(struct lister *l, const struct src_forge_pr *pr, struct src_item *it)
 {
     char base_hex[HEXSZ + 1];
@@ -470,6 +488,7 @@ static void item_make(struct lister *l, const struct src_forge_pr *pr, struct sr
     field_replace(it, "pr.ref", pr->key);
     field_replace(it, "pr.title", pr->title);
     fields_append(it, pr);
+    version_add_forge(it, pr);
 }
 
 static int repo_open(struct lister *l, struct bh_err *err)

@@ -53,7 +53,8 @@ struct src_item {
                       UTF-8 text, see src_git_list) */
     char *version; /* what the item's content depends on:
                       "<merge-base oid>..<head oid>"; an item that could not
-                      be read: "unreadable:<head oid or ref>" */
+                      be read: "unreadable:<head oid or ref>"; from a forge's
+                      list, ";forge:<hash of its title, body, ...>" follows */
     struct src_field *fields;
     size_t n_fields;
     int empty;  /* git: the diff against base is empty (a merged pull

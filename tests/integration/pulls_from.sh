@@ -166,4 +166,18 @@ expect_contains "saying how to fetch the heads" "$T/missing.err" \
 c2=$(sed -n 2p "$T/repo.canaries")
 expect "the other pull request was still reviewed" \
   sh -c "tail -n +$((before + 1)) '$T/local.log' | grep -q -F -- '$c2'"
+
+# The forge's text is content: a title edited with no new commit is another
+# version of the pull request, so the same command starts a new run (not "no
+# work left" on the old title); the unedited list resumes the old run.
+jq '.[0].title = "A title edited on the forge"' "$T/prs.json" >"$T/edited.json"
+"$BULKHEAD" run "$T/pipe/forge.json" --repo "$T/repo" --pulls-from "$T/prs.json" --skip-drafts \
+  --state "$T/state" --quiet >/dev/null 2>"$T/same.err" || true
+expect_contains "the same list again resumes its run" "$T/same.err" "resuming run"
+"$BULKHEAD" run "$T/pipe/forge.json" --repo "$T/repo" --pulls-from "$T/edited.json" --skip-drafts \
+  --state "$T/state" --quiet >/dev/null 2>"$T/edited.err" || true
+expect_contains "an edited title starts a new run" "$T/edited.err" "starting run"
+"$BULKHEAD" report --state "$T/state" --format jsonl >"$T/edited.jsonl"
+expect_eq "whose prompts see the new title" 1 \
+  "$(grep -c -F 'A title edited on the forge' "$T/local.log" "$T/cloud.log" 2>/dev/null | awk -F: '{s += $2} END {print (s > 0)}')"
 finish
