@@ -234,7 +234,7 @@ static void shard_filter(struct job *j)
 {
     size_t kept = 0, all = j->n_items;
     for (size_t i = 0; i < j->n_items; i++) {
-        if (eng_item_shard(j->items[i].key, j->a.sh.shards) == j->a.sh.shard)
+        if (store_shard_of(j->items[i].key, j->a.sh.shards) == j->a.sh.shard)
             j->items[kept++] = j->items[i];
         else
             src_item_release(&j->items[i]);

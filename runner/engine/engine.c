@@ -55,16 +55,6 @@ long eng_now_ms(void)
     return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-unsigned eng_item_shard(const char *key, unsigned n)
-{
-    char hex[BH_SHA256_HEX];
-    uint64_t v = 0;
-    bh_sha256_hex(key, strlen(key), hex);
-    for (int i = 0; i < 16; i++) /* 8 bytes: hex digits are 0-9a-f */
-        v = v << 4 | (uint64_t)(hex[i] <= '9' ? hex[i] - '0' : hex[i] - 'a' + 10);
-    return (unsigned)(v % n);
-}
-
 struct eng_cell *eng_cell_at(struct eng *e, size_t item, size_t stage)
 {
     size_t ns = e->o->p->n_stages;

@@ -104,11 +104,6 @@ struct eng_opts {
                                     and never run; only batch-scope stages run */
 };
 
-/* The shard (0..n-1) a work item falls in: the first 8 bytes of the SHA-256
- * of its key, big-endian, modulo n, so every machine splits a batch the
- * same way whatever order it lists the items in. n > 0. */
-unsigned eng_item_shard(const char *key, unsigned n);
-
 /* ENG_ORDER_MODEL (default): every endpoint busy, each local endpoint kept on
  * one model while it has work (sched.c). ENG_ORDER_NAIVE: one task at a time,
  * every task of an item before the next item's — a baseline for benchmarks,

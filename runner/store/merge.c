@@ -13,12 +13,14 @@
  * is one transaction: a merge that fails leaves no half-merged run. */
 #include "store/store.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/store_int.h"
 #include "util/bh_err.h"
+#include "util/bh_hash.h"
 #include "util/bh_xmalloc.h"
 
 #define SHARD_SEP "/shard-"
@@ -26,6 +28,16 @@
 char *store_shard_key(const char *base, unsigned index, unsigned count)
 {
     return bh_xasprintf("%s" SHARD_SEP "%u-of-%u", base, index, count);
+}
+
+unsigned store_shard_of(const char *key, unsigned n)
+{
+    char hex[BH_SHA256_HEX];
+    uint64_t v = 0;
+    bh_sha256_hex(key, strlen(key), hex);
+    for (int i = 0; i < 16; i++) /* 8 bytes: hex digits are 0-9a-f */
+        v = v << 4 | (uint64_t)(hex[i] <= '9' ? hex[i] - '0' : hex[i] - 'a' + 10);
+    return (unsigned)(v % n);
 }
 
 int store_shard_key_parse(const char *key, char **base, unsigned *index, unsigned *count)
@@ -89,6 +101,18 @@ static int shard_read(struct shard_run *r, struct bh_err *err)
         rc = store_tasks_list(r->src->s, r->run_id, &r->tasks, &r->n_tasks, err);
     for (size_t i = 0; rc == 0 && i < r->n_tasks; i++)
         open += r->tasks[i].state == STORE_PENDING || r->tasks[i].state == STORE_RUNNING;
+    /* A state relabelled or made by another split would put an item in two
+     * shards or in none: each task must be of an item its shard owns. */
+    for (size_t i = 0; rc == 0 && i < r->n_tasks; i++) {
+        const char *item = r->tasks[i].item_key;
+        unsigned owner = item[0] ? store_shard_of(item, r->count) : r->index;
+        if (owner != r->index)
+            rc = bh_err_set(err, BH_EINVAL,
+                            "state '%s' (shard %u/%u) holds item '%s', which hashes to shard "
+                            "%u/%u: it is not the state 'bulkhead run --shard %u/%u' makes",
+                            r->src->name, r->index, r->count, item, owner, r->count, r->index,
+                            r->count);
+    }
     if (rc == 0 && open)
         rc = bh_err_set(err, BH_EINVAL,
                         "state '%s' (shard %u/%u): %zu task%s did not finish: resume the shard "

@@ -183,6 +183,11 @@ int store_audit_each_linked(struct store *s, int64_t link, store_audit_fn fn, vo
 char *store_shard_key(const char *base, unsigned index, unsigned count);
 /* 1 when key is a shard's run key: *base (owned), *index, *count set; else 0. */
 int store_shard_key_parse(const char *key, char **base, unsigned *index, unsigned *count);
+/* The shard (0..n-1) a work item falls in: the first 8 bytes of the SHA-256
+ * of its key, big-endian, modulo n, so every machine splits a batch the
+ * same way whatever order it lists the items in, and merge can check that
+ * a shard holds only its own items. n > 0. */
+unsigned store_shard_of(const char *key, unsigned n);
 
 /* One shard's state, opened by the caller, and its folder for messages. */
 struct store_shard {

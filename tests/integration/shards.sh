@@ -145,6 +145,16 @@ merge_fails() { # DESCRIPTION TEXT STATE...
 merge_fails "a missing shard" "shard 2/4 is missing" "$T/s0" "$T/s1" "$T/s3"
 merge_fails "a shard given twice" "are both shard 1/4" "$T/s0" "$T/s1" "$T/s1" "$T/s2" "$T/s3"
 merge_fails "a state that is no shard" "was not started with --shard" "$T/one"
+# Two shards' states relabelled as each other's (their items hash elsewhere):
+# every task would still be there once, so only placement shows it.
+full=()
+for i in 0 1 2 3; do [ -n "$(tasks "s$i")" ] && full+=("$i"); done
+a=${full[0]} b=${full[1]}
+for i in 0 1 2 3; do cp -r "$T/s$i" "$T/sw$i"; done
+sqlite3 "$T/sw$a/state.db" "UPDATE runs SET key = replace(key, '/shard-$a-of-4', '/shard-$b-of-4')"
+sqlite3 "$T/sw$b/state.db" "UPDATE runs SET key = replace(key, '/shard-$b-of-4', '/shard-$a-of-4')"
+merge_fails "shards whose items hash to another shard" "which hashes to shard" \
+  "$T/sw0" "$T/sw1" "$T/sw2" "$T/sw3"
 run other --shard 0/4 --exclude 'refs/pull/1/head'
 merge_fails "shards of different runs" "are shards of different runs" "$T/other" "$T/s1" "$T/s2" "$T/s3"
 merge_fails "a folder with no state" "no bulkhead state in" "$T/nothing"

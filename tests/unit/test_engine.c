@@ -1059,13 +1059,13 @@ static void rerouted_task_holds_a_slot_of_its_target_endpoint(void **state)
 static void item_shard_is_the_key_hash_modulo_the_count(void **state)
 {
     (void)state;
-    assert_int_equal(eng_item_shard("refs/pull/1/head", 4), 0);
-    assert_int_equal(eng_item_shard("refs/pull/1/head", 1024), 152);
-    assert_int_equal(eng_item_shard("refs/pull/1/head", 7), 4);
-    assert_int_equal(eng_item_shard("docs/a.md", 4), 2);
-    assert_int_equal(eng_item_shard("docs/a.md", 1024), 90);
-    assert_int_equal(eng_item_shard("", 1024), 20);
-    assert_int_equal(eng_item_shard("docs/a.md", 1), 0);
+    assert_int_equal(store_shard_of("refs/pull/1/head", 4), 0);
+    assert_int_equal(store_shard_of("refs/pull/1/head", 1024), 152);
+    assert_int_equal(store_shard_of("refs/pull/1/head", 7), 4);
+    assert_int_equal(store_shard_of("docs/a.md", 4), 2);
+    assert_int_equal(store_shard_of("docs/a.md", 1024), 90);
+    assert_int_equal(store_shard_of("", 1024), 20);
+    assert_int_equal(store_shard_of("docs/a.md", 1), 0);
 }
 
 int main(void)
