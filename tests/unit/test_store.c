@@ -881,9 +881,10 @@ static void merge_copies_tasks_and_links_each_shard_chain(void **state)
 static void merge_refuses_a_missing_shard_and_shards_of_other_runs(void **state)
 {
     struct fx *f = *state;
-    struct store *a = shard_make(f, "s0", 0, 3, "K", "refs/pull/1/head");
+    /* Each item in the shard its key hashes to (store_shard_of), as run makes it. */
+    struct store *a = shard_make(f, "s0", 0, 3, "K", "refs/pull/3/head");
     struct store *b = shard_make(f, "s1", 1, 3, "other", "refs/pull/2/head");
-    struct store *c = shard_make(f, "s2", 2, 3, "K", "refs/pull/3/head");
+    struct store *c = shard_make(f, "s2", 2, 3, "K", "refs/pull/1/head");
     struct store_shard missing[] = {{a, "s0"}, {c, "s2"}}, other[] = {{a, "s0"}, {b, "s1"}};
     open_ok(f);
     assert_int_equal(store_merge(f->s, missing, 2, &f->err), BH_EINVAL);
@@ -896,6 +897,24 @@ static void merge_refuses_a_missing_shard_and_shards_of_other_runs(void **state)
     store_free(a);
     store_free(b);
     store_free(c);
+}
+
+/* A state whose item hashes to another shard (relabelled, or made by another
+ * split) is refused, even when every task would be there once. */
+static void merge_refuses_an_item_in_the_wrong_shard(void **state)
+{
+    struct fx *f = *state;
+    struct store *a = shard_make(f, "s0", 0, 2, "K", "refs/pull/2/head"); /* hashes to 1 */
+    struct store *b = shard_make(f, "s1", 1, 2, "K", "refs/pull/1/head"); /* hashes to 0 */
+    struct store_shard sh[] = {{a, "s0"}, {b, "s1"}};
+    open_ok(f);
+    assert_int_equal(store_merge(f->s, sh, 2, &f->err), BH_EINVAL);
+    assert_non_null(strstr(f->err.msg, "state 's0' (shard 0/2) holds item 'refs/pull/2/head', "
+                                       "which hashes to shard 1/2"));
+    int64_t run = 0;
+    assert_int_equal(store_run_latest(f->s, &run, &f->err), BH_ENOTFOUND); /* nothing written */
+    store_free(a);
+    store_free(b);
 }
 
 int main(void)
@@ -932,6 +951,7 @@ int main(void)
         T(shard_key_round_trips_and_parse_refuses_other_keys),
         T(merge_copies_tasks_and_links_each_shard_chain),
         T(merge_refuses_a_missing_shard_and_shards_of_other_runs),
+        T(merge_refuses_an_item_in_the_wrong_shard),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
