@@ -124,10 +124,10 @@ expect "and there were checks" grep -q '^ok - the matrix lists shards' "$T/gha.o
 # ---- the pods' commands, run here ---------------------------------------------------
 # A container's command line as the template writes it, with its paths moved
 # under $T and the image's bulkhead the one built here.
-make_repo "$T/work/repo" --prs 6
-cp -r "$BH_SOURCE_DIR/pipelines" "$T/work/repo/pipelines"
+make_repo "$T/checkout/repo" --prs 6
+cp -r "$BH_SOURCE_DIR/pipelines" "$T/checkout/repo/pipelines"
 mkdir -p "$T/input" "$T/shards" "$T/bin"
-git -C "$T/work/repo" rev-parse main >"$T/input/base"
+git -C "$T/checkout/repo" rev-parse main >"$T/input/base"
 ln -s "$BULKHEAD" "$T/bin/bulkhead"
 start_fake local
 start_fake cloud
@@ -137,13 +137,13 @@ docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") 
 job = next(d for d in docs if d["metadata"]["name"] == sys.argv[2])
 c = next(c for c in job["spec"]["template"]["spec"]["containers"] if c["name"] == "bulkhead")
 t = sys.argv[3]
-print(c["args"][0].replace("/work/", t + "/work/").replace("/shards", t + "/shards")
+print(c["args"][0].replace("/checkout/", t + "/checkout/").replace("/shards", t + "/shards")
       .replace("/input/", t + "/input/"))
 PY
 # The pull requests as `gh pr list --json` lists them, made from the refs.
-for ref in $(git -C "$T/work/repo" for-each-ref --format='%(refname)' 'refs/pull/*/head'); do
+for ref in $(git -C "$T/checkout/repo" for-each-ref --format='%(refname)' 'refs/pull/*/head'); do
   num=${ref#refs/pull/}; num=${num%/head}
-  jq -n --argjson n "$num" --arg oid "$(git -C "$T/work/repo" rev-parse "$ref")" \
+  jq -n --argjson n "$num" --arg oid "$(git -C "$T/checkout/repo" rev-parse "$ref")" \
     '{number: $n, title: "PR \($n)", body: "", author: {login: "a"}, labels: [], isDraft: false,
       headRefOid: $oid, baseRefName: "main", headRefName: "pr-\($n)"}'
 done | jq -s . >"$T/input/prs.json"
