@@ -11,25 +11,19 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:?usage: bench_cache.sh BUILD_DIR [N] [TOKEN_MS]}" && pwd)
 n=${2:-200}
 token_ms=${3:-0}
-work=$(mktemp -d "${TMPDIR:-/tmp}/bh-bench-cache.XXXXXX")
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
+source "$src/tests/bench/lib.sh"
+bench_init cache
 
-start() { # name → prints port
-  "$build/fake-llm" --port 0 --port-file "$work/$1.port" --name "$1" --token-ms "$token_ms" \
-    >/dev/null 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 100); do [ -s "$work/$1.port" ] && break; sleep 0.05; done
-  cat "$work/$1.port"
-}
 requests() { echo $(( $(curl -s "$BULKHEAD_LOCAL_URL/fake/stats" | jq .requests) + \
                       $(curl -s "$BULKHEAD_CLOUD_URL/fake/stats" | jq .requests) )); }
 now() { date +%s.%N; }
 
 "$src/fixtures/make-repo.sh" "$work/repo" --prs "$n" >/dev/null
 export OLLAMA_API_KEY=bench-dummy-key
-export BULKHEAD_LOCAL_URL="http://127.0.0.1:$(start local)"
-export BULKHEAD_CLOUD_URL="http://127.0.0.1:$(start cloud)"
+bench_fake local --token-ms "$token_ms"
+export BULKHEAD_LOCAL_URL=$URL
+bench_fake cloud --token-ms "$token_ms"
+export BULKHEAD_CLOUD_URL=$URL
 
 # one LABEL [run options]: prints "LABEL seconds requests"
 one() {

@@ -10,28 +10,21 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:?usage: bench_loads.sh BUILD_DIR [N] [LOAD_MS]}" && pwd)
 n=${2:-12}
 load_ms=${3:-300}
-work=$(mktemp -d "${TMPDIR:-/tmp}/bh-bench-loads.XXXXXX")
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
+source "$src/tests/bench/lib.sh"
+bench_init loads
 
-start() { # name → sets PORT (not in a subshell: the trap must see the pid)
-  "$build/fake-llm" --port 0 --port-file "$work/$1.port" --name "$1" --slots 1 \
-    --load-ms "$load_ms" >/dev/null 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 100); do [ -s "$work/$1.port" ] && break; sleep 0.05; done
-  PORT=$(cat "$work/$1.port")
-}
+start() { bench_fake "$1" --slots 1 --load-ms "$load_ms"; } # sets URL
 loads() { curl -s "$1/fake/stats" | jq '.loads'; }
 now() { date +%s.%N; }
 
 "$src/fixtures/make-repo.sh" "$work/repo" --prs "$n" >/dev/null
 export OLLAMA_API_KEY=bench-dummy-key
 start cloud
-export BULKHEAD_CLOUD_URL="http://127.0.0.1:$PORT"
+export BULKHEAD_CLOUD_URL="$URL"
 
 # One job over the whole batch.
 start batch
-export BULKHEAD_LOCAL_URL="http://127.0.0.1:$PORT"
+export BULKHEAD_LOCAL_URL="$URL"
 t0=$(now)
 "$build/bulkhead" run "$src/pipelines/code-review.json" --repo "$work/repo" \
   --state "$work/batch-state" >/dev/null 2>&1
@@ -40,7 +33,7 @@ batch_loads=$(loads "$BULKHEAD_LOCAL_URL")
 
 # The naive order: one job per pull request.
 start naive
-export BULKHEAD_LOCAL_URL="http://127.0.0.1:$PORT"
+export BULKHEAD_LOCAL_URL="$URL"
 t2=$(now)
 for i in $(seq 1 "$n"); do
   "$build/bulkhead" run "$src/pipelines/code-review.json" --repo "$work/repo" \

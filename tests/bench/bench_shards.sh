@@ -16,17 +16,9 @@ build=$(cd "${1:?usage: bench_shards.sh BUILD_DIR [N] [SHARDS] [TOKEN_MS]}" && p
 n=${2:-40}
 shards=${3:-4}
 token_ms=${4:-2}
-work=$(mktemp -d "${TMPDIR:-/tmp}/bh-bench-shards.XXXXXX")
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
+source "$src/tests/bench/lib.sh"
+bench_init shards
 
-start() { # name → prints port
-  "$build/fake-llm" --port 0 --port-file "$work/$1.port" --name "$1" --token-ms "$token_ms" \
-    >/dev/null 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 100); do [ -s "$work/$1.port" ] && break; sleep 0.05; done
-  cat "$work/$1.port"
-}
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
@@ -36,8 +28,10 @@ jq '.stages.digest = {"endpoint": "gpu-box", "model": "qwen2.5-coder:7b", "scope
     "prompt": "prompts/review-digest.md"}' "$src/pipelines/code-review.json" >"$work/pl/review.json"
 printf 'Digest of the reviews:\n\n{{review.output}}\n' >"$work/pl/prompts/review-digest.md"
 export OLLAMA_API_KEY=bench-dummy-key
-export BULKHEAD_LOCAL_URL="http://127.0.0.1:$(start local)"
-export BULKHEAD_CLOUD_URL="http://127.0.0.1:$(start cloud)"
+bench_fake local --token-ms "$token_ms"
+export BULKHEAD_LOCAL_URL=$URL
+bench_fake cloud --token-ms "$token_ms"
+export BULKHEAD_CLOUD_URL=$URL
 run() { # STATE [options]
   local state=$1; shift
   "$build/bulkhead" run "$work/pl/review.json" --repo "$work/repo" --base main --quiet \
@@ -51,10 +45,12 @@ t0=$(now); run one; t1=$(now)
 one=$(secs "$t0" "$t1")
 
 t0=$(now)
+shard_pids=()
 for i in $(seq 0 $((shards - 1))); do
   JOB_COMPLETION_INDEX=$i BULKHEAD_SHARDS=$shards run "s$i" --shard auto &
+  shard_pids+=($!)
 done
-wait
+wait "${shard_pids[@]}" # the shards only: the fixture servers are children of this shell too
 t1=$(now)
 "$build/bulkhead" merge --into "$work/merged" $(for i in $(seq 0 $((shards - 1))); do echo "$work/s$i"; done) \
   2>/dev/null

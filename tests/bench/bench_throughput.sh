@@ -12,15 +12,13 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:?usage: bench_throughput.sh BUILD_DIR [DOCS] [PRS]}" && pwd)
 docs=${2:-5000}
 prs=${3:-2000}
-work=$(mktemp -d "${TMPDIR:-/tmp}/bh-bench-tp.XXXXXX")
+source "$src/tests/bench/lib.sh"
+bench_init tp
 shm=$(mktemp -d /dev/shm/bh-bench-tp.XXXXXX 2>/dev/null || echo "")
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work" ${shm:+"$shm"}' EXIT
+[ -z "$shm" ] || bench_also_remove+=("$shm")
 
-"$build/fake-llm" --port 0 --port-file "$work/port" --name local --slots 4 >/dev/null 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do [ -s "$work/port" ] && break; sleep 0.05; done
-export BULKHEAD_LOCAL_URL="http://127.0.0.1:$(cat "$work/port")"
+bench_fake local --slots 4
+export BULKHEAD_LOCAL_URL=$URL
 stats="$BULKHEAD_LOCAL_URL/fake/stats"
 
 make_docs() { # DIR N: N small text documents

@@ -17,23 +17,10 @@ build=$(cd "${1:?usage: schedule.sh BUILD_DIR [N] [LOAD_MS] [TOKEN_MS]}" && pwd)
 n=${2:-200}
 load_ms=${3:-200}
 token_ms=${4:-10}
-work=$(mktemp -d "${TMPDIR:-/tmp}/bh-bench-schedule.XXXXXX")
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
+source "$src/tests/bench/lib.sh"
+bench_init schedule
 P="$src/pipelines/code-review.json"
 
-start() { # NAME [fake-llm options] → sets URL
-  rm -f "$work/$1.port"
-  "$build/fake-llm" --port 0 --port-file "$work/$1.port" --name "$1" "${@:2}" >/dev/null 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 100); do [ -s "$work/$1.port" ] && break; sleep 0.05; done
-  URL="http://127.0.0.1:$(cat "$work/$1.port")"
-}
-stop_all() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  pids=()
-}
 now() { date +%s.%N; }
 
 # The repository: six kinds of PR, repeated; every 10th PR a change whose
@@ -61,9 +48,9 @@ EOF
 
 export OLLAMA_API_KEY=bench-dummy-key
 fakes() {
-  start cloud --token-ms "$token_ms"
+  bench_fake cloud --token-ms "$token_ms"
   export BULKHEAD_CLOUD_URL=$URL
-  start local --slots 1 --load-ms "$load_ms" --token-ms "$token_ms" --script "$work/script.json"
+  bench_fake local --slots 1 --load-ms "$load_ms" --token-ms "$token_ms" --script "$work/script.json"
   export BULKHEAD_LOCAL_URL=$URL
 }
 
@@ -78,7 +65,7 @@ run() {
   t1=$(now)
   awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }' >"$work/$1.s"
   curl -s "$BULKHEAD_LOCAL_URL/fake/stats" | jq -c .loads_per_model >"$work/$1.loads"
-  stop_all
+  bench_stop_all
 }
 
 repo "$work/repo" "$n"
@@ -106,7 +93,7 @@ rss() { # COUNT → KiB in $work/rss-COUNT.kb
   fakes
   /usr/bin/time -f %M -o "$work/rss-$1.kb" "$build/bulkhead" run --no-cache "$P" --repo "$work/rss-$1" \
     --state "$work/rss-state-$1" >/dev/null 2>&1 || true
-  stop_all
+  bench_stop_all
 }
 token_ms=0
 rss 100
