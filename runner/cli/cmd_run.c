@@ -287,26 +287,31 @@ static void survey_warn(void *ud, const struct probe_survey *s, const struct pip
             words);
     if (s->err.code) /* a list or the status: what it would have told stays unknown */
         fprintf(stderr, "bulkhead: warning: %s\n", s->err.msg);
-    for (size_t i = 0; i < s->n_models; i++) {
-        const struct probe_survey_model *m = &s->models[i];
-        if (m->remote && m->remote_from && strcmp(m->remote_from, "the probe's reply") == 0)
-            fprintf(stderr,
-                    "bulkhead: endpoint '%s': model '%s' is a cloud stub that the server "
-                    "forwards to '%s' (seen in the probe's reply, not in /api/tags): its "
-                    "stages are treated as cloud\n",
-                    e->name, m->name, m->remote);
-        if (m->probe_err.code)
-            fprintf(stderr,
-                    "bulkhead: warning: %s; a cloud stub that hides from /api/tags is "
-                    "then caught only in a reply\n",
-                    m->probe_err.msg);
-    }
     for (size_t i = 0; i < s->n_models; i++)
         if (s->models[i].show_err.code)
             fprintf(stderr,
                     "bulkhead: warning: could not read the context length: %s; stages "
                     "without options.num_ctx on it get the server's default\n",
                     s->models[i].show_err.msg);
+}
+
+/* What the probe before a model's first request found (probe_told_fn). */
+static void probe_told(void *ud, size_t endpoint, const char *model, const char *remote,
+                       const struct bh_err *err)
+{
+    const struct job *j = ud;
+    const struct pipe_endpoint *e = &j->p->endpoints[endpoint];
+    if (remote)
+        fprintf(stderr,
+                "bulkhead: endpoint '%s': model '%s' is a cloud stub that the server "
+                "forwards to '%s' (seen in the probe's reply, not in /api/tags): its "
+                "stages are treated as cloud\n",
+                e->name, model, remote);
+    else if (err)
+        fprintf(stderr,
+                "bulkhead: warning: endpoint '%s' (%s), model '%s': %s; a cloud stub that "
+                "hides from /api/tags is then caught only in a reply\n",
+                e->name, e->url, model, err->msg);
 }
 
 static int job_open(struct job *j, struct bh_err *err)
@@ -343,7 +348,7 @@ static int job_open(struct job *j, struct bh_err *err)
     if (rc == 0) /* a configuration error, before anything is sent */
         rc = egr_keys_check(j->gate, err);
     if (rc == 0) /* cloud stubs and the server's own enforcement, before the check */
-        rc = probe_before_run(j->gate, j->p, survey_warn, NULL, err);
+        rc = probe_before_run(j->gate, j->p, survey_warn, probe_told, j, err);
     if (rc == 0)
         fprintf(stderr, "bulkhead: %s run %lld: %zu %s x %zu stages (state in %s)\n",
                 resumed ? "resuming" : "starting", (long long)j->run_id, j->n_items,

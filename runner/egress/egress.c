@@ -257,15 +257,16 @@ int egr_step(struct egr_gate *g, int timeout_ms, struct bh_err *err)
 
 size_t egr_in_flight(const struct egr_gate *g)
 {
-    return net_in_flight(g->net) + g->n_queued;
+    return net_in_flight(g->net) + g->n_queued + egr_first_contact_held(g);
 }
 
 void egr_abort_all(struct egr_gate *g, const char *why)
 {
     /* A callback may send again: what it queues is ended too. */
-    while (g && (net_in_flight(g->net) || g->qhead)) {
+    while (g && (net_in_flight(g->net) || g->qhead || egr_first_contact_held(g))) {
         net_abort_all(g->net, why);
         queue_fail(g, BH_ENET, why);
+        egr_first_contact_fail(g, why);
     }
 }
 
@@ -292,9 +293,11 @@ static void decide(const struct egr_gate *g, const struct egr_send_req *r, struc
         bh_str_put(v->reason, sizeof(v->reason), "no audit store: nothing leaves unaudited");
     else if (!v->allow)
         bh_str_put(
-            v->reason, sizeof(v->reason), "label %s%s exceeds clearance %s of stage '%s' (%s)",
+            v->reason, sizeof(v->reason), "label %s%s exceeds clearance %s of stage '%s' (%s%s%s)",
             pol_label_name(p, v->label), r->label < 0 ? " (unknown, counted as the top label)" : "",
-            pol_label_name(p, v->clearance), st->name, locality_word(v->local));
+            pol_label_name(p, v->clearance), st->name, locality_word(v->local),
+            ep->local && remote ? ": its model is a cloud stub that Ollama forwards to " : "",
+            ep->local && remote ? (remote[0] ? remote : "a remote host") : "");
     else if (ep->local && remote)
         bh_str_put(v->reason, sizeof(v->reason),
                    "model '%s' is a cloud stub that Ollama forwards to %s: treated as cloud",
@@ -400,12 +403,16 @@ static int refuse(const struct egr_gate *g, const struct egr_send_req *r, const 
                           "stage '%s': refused to send to endpoint '%s': "
                           "the gate has no audit store, and nothing leaves unaudited",
                           st->name, e->name);
+    const char *remote = g->reg.remote[r->stage];
+    int stub = remote && g->reg.eps[v->ep].local;
     return bh_err_set(err, BH_EPOLICY,
                       "stage '%s': refused to send data labelled %s to "
-                      "endpoint '%s' (%s, %s) whose clearance is %s — keep such data on a "
+                      "endpoint '%s' (%s, %s) whose clearance is %s%s%s%s — keep such data on a "
                       "local stage, or declassify it first",
                       st->name, pol_label_name(p, v->label), e->name, locality_word(v->local),
-                      e->url, pol_label_name(p, v->clearance));
+                      e->url, pol_label_name(p, v->clearance), stub ? ": model '" : "",
+                      stub ? st->model : "",
+                      stub ? "' is a cloud stub that the server forwards off the machine" : "");
 }
 
 /* --- sending ----------------------------------------------------------------- */
@@ -837,6 +844,10 @@ int egr_send(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *er
 {
     struct verdict v;
     struct attempt at;
+    assert(r->stage < g->p->n_stages);
+    int held = egr_first_contact_hold(g, r, g->p->stages[r->stage].endpoint, err);
+    if (held)
+        return held < 0 ? held : 0; /* decided and audited once the probe has told */
     int rc = stage_pass(g, r, PASS_SEND, &v, &at, err);
     if (rc == 0)
         rc = dispatch(g, r, &v, &at, err);

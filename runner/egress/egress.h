@@ -166,11 +166,11 @@ int egr_group_end(struct egr_gate *g, struct bh_err *err);
  * request that ended. The only way anything in the process waits for the
  * network. */
 int egr_step(struct egr_gate *g, int timeout_ms, struct bh_err *err);
-/* Requests sent (queued included) and not yet ended. */
+/* Requests sent (queued, and held for a probe, included) and not yet ended. */
 size_t egr_in_flight(const struct egr_gate *g);
-/* Ends every request in flight or queued: each on_done is called with BH_ENET, not
- * transient, and why as the error, so that a run that must stop at once
- * still lets each owner let go of what it holds. NULL is fine. */
+/* Ends every request in flight, queued or held for a probe: each on_done is called with BH_ENET,
+ * not transient, and why as the error, so that a run that must stop at once still lets each owner
+ * let go of what it holds. NULL is fine. */
 void egr_abort_all(struct egr_gate *g, const char *why);
 
 const struct egr_endpoint *egr_endpoint_info(const struct egr_gate *g, size_t endpoint);
@@ -330,6 +330,42 @@ struct egr_manage_req {
  * endpoints, as for stages; its basic_auth_env credentials and ca_file apply
  * as to every request. Nothing is sent on error. */
 int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct bh_err *err);
+
+/* --- first contact (egress/first_contact.c) ------------------------------------ */
+
+/* A (local endpoint, model) whose first stage request must wait for a probe
+ * (EGR_MANAGE_PROBE): its server might forward the model to the cloud
+ * without saying so in its lists (probe/survey.c decides which). */
+struct egr_probe_need {
+    size_t endpoint;
+    const char *model;      /* as the stages name it (copied) */
+    const char *keep_alive; /* the stage's, or NULL: the probe loads the model as its */
+    long num_ctx;           /* requests will want it (see egr_manage_req) */
+    int quiet_reply_errors; /* the server did not list the model: an error reply to the
+                               probe is no news (its tasks fail with the pull advice) */
+};
+/* How the probe's reply is read and what is told of it: the gate sits below
+ * providers/, so the caller reads Ollama's reply (probe/probe.c). */
+struct egr_prober {
+    /* The whole reply and its status: *remote (owned) is the host the reply
+     * says the model is forwarded to, or NULL. 0, or BH_EREPLY for a reply
+     * that is no chat object (an error status included). */
+    int (*read)(void *ud, long status, const char *body, size_t len, char **remote,
+                struct bh_err *err);
+    /* After the gate marked the model a stub (remote), or when the reply
+     * could not be read (err); may be NULL. */
+    void (*told)(void *ud, size_t endpoint, const char *model, const char *remote,
+                 const struct bh_err *err);
+    void *ud;
+};
+void egr_set_prober(struct egr_gate *g, const struct egr_prober *pr);
+/* From now on the first egr_send of a local stage whose model is n's on n's
+ * endpoint sends the probe and holds the request (and the ones after it)
+ * until the reply is read; then each is decided and audited as usual (a stub
+ * found: refused). A probe that reaches no server ends them with its error,
+ * transient, and the next request probes again. egr_check and the cache are
+ * not held: a run answered from the cache sends nothing. */
+void egr_probe_defer(struct egr_gate *g, const struct egr_probe_need *n);
 
 /* A fact found online: the server lists the model of stage as a cloud stub
  * forwarding to remote_host (copied; "" is fine when only remote_model was

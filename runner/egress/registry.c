@@ -67,6 +67,7 @@ void egr_registry_release(struct egr_registry *r)
     free(r->loaded);
     free(r->local_suffix);
     free(r->eps);
+    egr_first_contact_free(r->fc);
     memset(r, 0, sizeof(*r));
 }
 
@@ -84,9 +85,7 @@ void egr_stage_mark_remote(struct egr_gate *g, size_t stage, const char *remote_
     r->remote[stage] = bh_xstrdup(remote_host ? remote_host : "");
 }
 
-/* Names as Ollama compares them: case-insensitively, "x" being "x:latest".
- * (providers/ has the same rule, prov_model_name_eq; the gate sits below it.) */
-static int model_name_eq(const char *a, const char *b)
+int egr_model_name_eq(const char *a, const char *b)
 {
     size_t na = strlen(a), nb = strlen(b);
     const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
@@ -105,7 +104,7 @@ size_t egr_model_mark_remote(struct egr_gate *g, size_t endpoint, const char *mo
     size_t marked = 0;
     for (size_t i = 0; i < r->p->n_stages; i++) {
         const struct pipe_stage *st = &r->p->stages[i];
-        if (st->endpoint != endpoint || !model_name_eq(st->model, model))
+        if (st->endpoint != endpoint || !egr_model_name_eq(st->model, model))
             continue;
         marked += r->remote[i] == NULL;
         if (!r->remote[i])

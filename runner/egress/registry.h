@@ -31,6 +31,7 @@ struct egr_registry {
     char **wire;                    /* per stage: the model name egr_stage_model last gave */
     int *local_suffix;              /* per endpoint: the server honours ":local" */
     struct egr_loaded_list *loaded; /* per endpoint */
+    struct egr_first_contact *fc;   /* the probes a first request waits for, or NULL */
 };
 
 /* Verifies every endpoint of p once (egr_endpoint_verify_pipe); the error
@@ -43,5 +44,22 @@ void egr_registry_release(struct egr_registry *r);
  * egress.c knows the rest of the gate (its network loop, its flights). */
 struct egr_registry *egr_gate_registry(struct egr_gate *g);
 const struct egr_registry *egr_gate_registry_const(const struct egr_gate *g);
+
+/* Names as Ollama compares them: case-insensitively, "x" being "x:latest".
+ * (providers/ has the same rule, prov_model_name_eq; the gate sits below it.) */
+int egr_model_name_eq(const char *a, const char *b);
+
+/* first_contact.c, for egress.c: 1 when r (a stage request to endpoint) is
+ * held for its model's probe (sent now when it was not yet), 0 when it goes
+ * on through the gate at once; BH_E* when the probe could not be sent (the
+ * request is not held then). */
+int egr_first_contact_hold(struct egr_gate *g, const struct egr_send_req *r, size_t endpoint,
+                           struct bh_err *err);
+/* Requests held now. */
+size_t egr_first_contact_held(const struct egr_gate *g);
+/* Ends every held request: on_done with BH_ENET, not transient, and why. */
+void egr_first_contact_fail(struct egr_gate *g, const char *why);
+/* Frees the probes' state; held requests are freed without their on_done. */
+void egr_first_contact_free(struct egr_first_contact *fc);
 
 #endif

@@ -12,7 +12,12 @@
  *
  * The probe asks for one token, with the keep_alive and num_ctx the stage's
  * requests will use: it loads the model exactly as the scheduler's preload
- * would, so it costs the run no extra load. */
+ * would, so it costs the run no extra load.
+ *
+ * `check --online` and `models` probe here and wait for the reply; a run
+ * leaves the probe to the gate, which sends it before the first request
+ * that needs the model (egress/first_contact.c) and reads its reply with
+ * probe_reply_read. */
 #include "probe/probe.h"
 
 #include <stdlib.h>
@@ -45,16 +50,29 @@ static void probe_done(void *ud, const struct egr_result *r)
 }
 
 /* The reply as the stub check reads it: remote_host, else remote_model. */
-static int reply_read(const struct wait *w, char **remote, struct bh_err *err)
+static int reply_read(struct prov_doc *doc, long status, char **remote, struct bh_err *err)
 {
     struct prov_show s = {0};
-    int rc = prov_probe_finish(w->doc, w->result.status, &s, err);
+    int rc = prov_probe_finish(doc, status, &s, err);
     char **take = s.remote_host ? &s.remote_host : s.remote_model ? &s.remote_model : NULL;
     if (rc == 0 && take) {
         *remote = *take;
         *take = NULL;
     }
     prov_show_release(&s);
+    return rc;
+}
+
+int probe_reply_read(void *ud, long status, const char *body, size_t len, char **remote,
+                     struct bh_err *err)
+{
+    (void)ud;
+    struct prov_doc *doc = prov_doc_new(PROBE_REPLY_MAX);
+    *remote = NULL;
+    int rc = prov_doc_feed(doc, body, len, err);
+    if (rc == 0)
+        rc = reply_read(doc, status, remote, err);
+    prov_doc_free(doc);
     return rc;
 }
 
@@ -79,7 +97,7 @@ int probe_model_remote(struct egr_gate *g, const struct probe_req *r, char **rem
         rc = bh_err_set(err, BH_ENET, "the probe failed: %s — is the server running?",
                         w.result.error[0] ? w.result.error : "no reply");
     else if (rc == 0)
-        rc = reply_read(&w, remote, err);
+        rc = reply_read(w.doc, w.result.status, remote, err);
     prov_doc_free(w.doc);
     return rc;
 }

@@ -32,4 +32,11 @@ struct probe_req {
 int probe_model_remote(struct egr_gate *g, const struct probe_req *r, char **remote,
                        struct bh_err *err);
 
+/* The probe's whole reply read as probe_model_remote reads it (the gate's
+ * egr_prober.read for a run, which leaves the probe to the gate): *remote
+ * owned or NULL; BH_EREPLY for an error status or a reply that is not
+ * Ollama's chat object. ud is unused. */
+int probe_reply_read(void *ud, long status, const char *body, size_t len, char **remote,
+                     struct bh_err *err);
+
 #endif

@@ -187,7 +187,8 @@ static const struct pipe_stage *first_stage(const struct probe_survey *s, const 
  * too (a server that serves what it does not list is what the probe is
  * for); its error reply is no news then: its tasks fail with the pull
  * advice. */
-static void probes_take(struct probe_survey *s, struct egr_gate *g, const struct pipeline *p)
+static void probes_take(struct probe_survey *s, struct egr_gate *g, const struct pipeline *p,
+                        int defer)
 {
     const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
     int ollama_dialect = strcmp(e->provider, "ollama") == 0;
@@ -206,6 +207,14 @@ static void probes_take(struct probe_survey *s, struct egr_gate *g, const struct
                               .num_ctx = !ollama_dialect   ? 0
                                          : st->num_ctx > 0 ? st->num_ctx
                                                            : m->num_ctx};
+        if (defer) { /* a run: the gate probes before the first request that needs it */
+            egr_probe_defer(g, &(struct egr_probe_need){.endpoint = r.endpoint,
+                                                        .model = r.model,
+                                                        .keep_alive = r.keep_alive,
+                                                        .num_ctx = r.num_ctx,
+                                                        .quiet_reply_errors = m->listed == 0});
+            continue;
+        }
         m->probed = 1;
         if (probe_model_remote(g, &r, &remote, &m->probe_err) == 0 && remote) {
             m->remote = remote;
@@ -233,8 +242,8 @@ void probe_survey_server(struct probe_survey *s, struct egr_gate *g, const struc
     enforcement_set(s);
 }
 
-void probe_survey_take(struct probe_survey *s, struct egr_gate *g, const struct pipeline *p,
-                       size_t endpoint)
+static void survey_take(struct probe_survey *s, struct egr_gate *g, const struct pipeline *p,
+                        size_t endpoint, int defer_probes)
 {
     probe_survey_server(s, g, p, endpoint);
     models_collect(s, p);
@@ -242,7 +251,13 @@ void probe_survey_take(struct probe_survey *s, struct egr_gate *g, const struct 
         return; /* the lists would only fail the same way */
     lists_take(s, g, p);
     shows_take(s, g, p);
-    probes_take(s, g, p);
+    probes_take(s, g, p, defer_probes);
+}
+
+void probe_survey_take(struct probe_survey *s, struct egr_gate *g, const struct pipeline *p,
+                       size_t endpoint)
+{
+    survey_take(s, g, p, endpoint, 0);
 }
 
 /* --- the other dialects ------------------------------------------------------ */
@@ -410,16 +425,17 @@ static void refusals_audit(struct egr_gate *g, const struct pipeline *p, size_t 
     }
 }
 
-int probe_before_run(struct egr_gate *g, const struct pipeline *p, probe_survey_fn report, void *ud,
-                     struct bh_err *err)
+int probe_before_run(struct egr_gate *g, const struct pipeline *p, probe_survey_fn report,
+                     probe_told_fn told, void *ud, struct bh_err *err)
 {
     int rc = 0;
+    egr_set_prober(g, &(struct egr_prober){.read = probe_reply_read, .told = told, .ud = ud});
     for (size_t i = 0; i < p->n_endpoints; i++) {
         struct probe_survey s;
         struct bh_err why = {0};
         if (!probe_survey_wanted(g, p, i))
             continue;
-        probe_survey_take(&s, g, p, i);
+        survey_take(&s, g, p, i, 1);
         probe_survey_apply(&s, g, p);
         if (report)
             report(ud, &s, p);

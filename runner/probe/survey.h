@@ -145,14 +145,25 @@ int probe_survey_required(const struct probe_survey *s, const struct pipeline *p
 /* What a caller shows of one endpoint's survey (borrowed for the call). */
 typedef void (*probe_survey_fn)(void *ud, const struct probe_survey *s, const struct pipeline *p);
 
+/* What the probe of a run found when it answered (egr_prober.told): the
+ * model is a stub forwarding to remote, or err says why its reply could not
+ * be read. */
+typedef void (*probe_told_fn)(void *ud, size_t endpoint, const char *model, const char *remote,
+                              const struct bh_err *err);
+
 /* Before a run: takes and applies the survey of every wanted endpoint, and
  * hands each to report (may be NULL), which tells the user how its server
  * enforces local-only and what could not be learnt (the tasks that need it
- * then fail on their own, or run with the server's default num_ctx).
- * Returns the first probe_survey_required error, after auditing a refusal
- * for each local stage of that endpoint: the run must not start. */
-int probe_before_run(struct egr_gate *g, const struct pipeline *p, probe_survey_fn report, void *ud,
-                     struct bh_err *err);
+ * then fail on their own, or run with the server's default num_ctx). The
+ * probes are not sent now: each model that needs one is handed to the gate
+ * (egr_probe_defer), which probes before the first request that needs the
+ * model, and tells told (may be NULL) what it found. A run answered from
+ * the cache, or whose standby stages are never rerouted to, loads nothing
+ * it does not use. Returns the first probe_survey_required error, after
+ * auditing a refusal for each local stage of that endpoint: the run must
+ * not start. */
+int probe_before_run(struct egr_gate *g, const struct pipeline *p, probe_survey_fn report,
+                     probe_told_fn told, void *ud, struct bh_err *err);
 
 /* For check --online: takes, asks in its dialect (probe_survey_dialect) and
  * applies the survey of every wanted endpoint i into sv[i] (sv holds

@@ -40,9 +40,18 @@ run again "$REVIEW" --state "$T/state"
 expect_eq "the same command again exits 0" 0 "$rc"
 expect_eq "... and sends no model request" "$before" "$(chats)"
 
+loads_before=$(curl -s "$local_URL/fake/stats" | jq .loads)
+lines_before=$(wc -l <"$T/local.log")
 run fresh "$REVIEW" --state "$T/state" --fresh
 expect_eq "--fresh exits 0" 0 "$rc"
 expect_eq "--fresh is answered from the cache: no model request" "$before" "$(chats)"
+# The probe goes before a model's first request, not before the run: a run
+# answered from the cache loads, probes, preloads and unloads nothing (only
+# the survey's GETs and /api/show, which load no model, reach the server).
+expect_eq "--fresh loads no model on the local server" "$loads_before" \
+  "$(curl -s "$local_URL/fake/stats" | jq .loads)"
+expect_eq "--fresh sends the local server no POST but /api/show" "0" \
+  "$(tail -n +"$((lines_before + 1))" "$T/local.log" | jq -s '[.[] | select(.method == "POST" and .path != "/api/show")] | length')"
 report "$T/state" >"$T/fresh.jsonl"
 expect_eq "every task of the fresh run is done and marked cached" 18 \
   "$(jq -s '[.[] | select(.state == "done" and .cached == true)] | length' "$T/fresh.jsonl")"

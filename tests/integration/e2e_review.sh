@@ -67,8 +67,8 @@ jq -c 'select(.stage != "" and (.decision == "allow" or .decision == "refuse"))'
 expect_eq "one declassification record per review" 6 \
   "$(jq -s '[.[] | select(.decision == "declassify" and .stage == "review")] | length' "$T/audit-all.jsonl")"
 expect_eq "one audit record per request" "$requests" "$(wc -l <"$T/audit.jsonl")"
-expect_eq "model-management records: the local server's version, status, model list and loaded models (asked once by the survey; the scheduler takes its answer) and the probe of each local model; public, no item" \
-  "GET /api/ps public |GET /api/status public |GET /api/tags public |GET /api/version public |POST /api/chat public |POST /api/chat public " \
+expect_eq "model-management records: the local server's version, status, model list and loaded models (asked once by the survey; the scheduler takes its answer) and one probe, of the reviewer's model before its first request (the standby stage's model, never rerouted to, is not probed: nothing loads it); public, no item" \
+  "GET /api/ps public |GET /api/status public |GET /api/tags public |GET /api/version public |POST /api/chat public " \
   "$(jq -r 'select(.stage == "") | "\(.reason | capture("(?<m>(GET|POST) /api/[a-z]+)").m) \(.label) \(.item)"' "$T/audit-all.jsonl" | sort | paste -sd'|')"
 expect_eq "18 requests in all" 18 "$requests"
 expect_eq "every record allows" allow "$(jq -r .decision "$T/audit.jsonl" | sort -u)"

@@ -1318,6 +1318,143 @@ static void egress_group_queued_request_to_a_model_found_remote_is_not_sent(void
     assert_non_null(strstr(log.rec[1].reason, "not sent"));
 }
 
+/* --- first contact: the probe before a local model's first request ------------- */
+
+/* The probe's reply as the test reads it: the reply names a remote host or
+ * not (the real reader is probe/probe.c's, over providers/). */
+static int test_probe_read(void *ud, long status, const char *body, size_t len, char **remote,
+                           struct bh_err *err)
+{
+    (void)len;
+    int *reads = ud;
+    (*reads)++;
+    *remote = NULL;
+    if (status != 200)
+        return bh_err_set(err, BH_EREPLY, "status %ld", status);
+    if (strstr(body, "remote_host"))
+        *remote = bh_xstrdup("https://ollama.com:443");
+    return 0;
+}
+
+static void defer_review_probe(struct fixture *f, int *reads)
+{
+    egr_set_prober(f->gate, &(struct egr_prober){.read = test_probe_read, .ud = reads});
+    egr_probe_defer(f->gate, &(struct egr_probe_need){.endpoint = EP_LOCAL,
+                                                      .model = "qwen2.5-coder:7b",
+                                                      .keep_alive = "5m",
+                                                      .num_ctx = 4096});
+}
+
+/* A stub that hides from the lists: the first request waits for the probe,
+ * which carries only its fixed text; the reply names a remote host, so the
+ * request is decided again and refused. The server saw the probe and
+ * nothing else; the audit holds the probe, then the refusal. */
+static void egress_first_contact_stub_refuses_what_waited(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome a, b;
+    struct bh_err err = {0};
+    int reads = 0;
+    defer_review_probe(f, &reads);
+    mini_httpd_script(f->local_srv, "/api/chat", 200, NULL,
+                      "{\"model\":\"qwen2.5-coder:7b\",\"remote_host\":\"https://ollama.com:443\","
+                      "\"message\":{\"role\":\"assistant\",\"content\":\"OK\"},\"done\":true}");
+    assert_int_equal(send_label(f, ST_REVIEW, L_CONFIDENTIAL, &a, &err), 0);
+    assert_int_equal(send_label(f, ST_REVIEW, L_RESTRICTED, &b, &err), 0);
+    assert_int_equal(egr_in_flight(f->gate), 3); /* both held, and the probe */
+    run_all(f->gate);
+    assert_int_equal(reads, 1);
+    assert_int_equal(a.done_calls, 1);
+    assert_int_equal(b.done_calls, 1);
+    assert_int_equal(a.r.code, BH_EPOLICY);
+    assert_int_equal(b.r.code, BH_EPOLICY);
+    assert_non_null(strstr(a.r.error, "cloud stub"));
+    assert_int_equal(mini_httpd_requests(f->local_srv), 1);
+    struct mini_req seen;
+    assert_int_equal(mini_httpd_request(f->local_srv, 0, &seen), 0);
+    assert_non_null(strstr(seen.body, EGR_PROBE_TEXT));
+    assert_null(strstr(seen.body, "diff"));
+    assert_non_null(strstr(seen.body, "\"num_ctx\":4096"));
+    mini_req_release(&seen);
+    assert_string_equal(egr_stage_remote(f->gate, ST_REVIEW), "https://ollama.com:443");
+    struct audit_log log;
+    read_audit(f, &log);
+    assert_int_equal(log.n, 3);
+    assert_string_equal(log.rec[0].stage, "");
+    assert_string_equal(log.rec[0].label, "public");
+    assert_non_null(strstr(log.rec[0].reason, "probe model"));
+    assert_string_equal(log.rec[1].decision, "refuse");
+    assert_non_null(strstr(log.rec[1].reason, "cloud stub"));
+    assert_string_equal(log.rec[2].decision, "refuse");
+}
+
+/* A model that answers from the machine: the probe goes once, the requests
+ * that waited go after it in order, and a later request is not held. */
+static void egress_first_contact_local_model_lets_them_go(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome a, b, c;
+    struct bh_err err = {0};
+    int reads = 0;
+    defer_review_probe(f, &reads);
+    assert_int_equal(send_label(f, ST_REVIEW, L_CONFIDENTIAL, &a, &err), 0);
+    assert_int_equal(send_label(f, ST_REVIEW, L_CONFIDENTIAL, &b, &err), 0);
+    run_all(f->gate);
+    assert_int_equal(a.r.status, 200);
+    assert_int_equal(b.r.status, 200);
+    assert_int_equal(send_label(f, ST_REVIEW, L_CONFIDENTIAL, &c, &err), 0);
+    run_all(f->gate);
+    assert_int_equal(c.r.status, 200);
+    assert_int_equal(reads, 1);
+    assert_int_equal(mini_httpd_requests(f->local_srv), 4); /* the probe and three */
+    struct mini_req seen;
+    assert_int_equal(mini_httpd_request(f->local_srv, 0, &seen), 0);
+    assert_non_null(strstr(seen.body, EGR_PROBE_TEXT));
+    mini_req_release(&seen);
+    struct audit_log log;
+    read_audit(f, &log);
+    assert_int_equal(log.n, 4);
+    assert_non_null(strstr(log.rec[0].reason, "probe model"));
+    for (size_t i = 1; i < 4; i++)
+        assert_record(&log.rec[i], "review", "local", "local", "confidential", "restricted",
+                      "allow");
+}
+
+/* A probe that reaches no server: what waited ends with its error,
+ * transient (the engine tries again later), nothing else is sent, and the
+ * next request probes again. A cloud stage is never held. */
+static void egress_first_contact_probe_failure_ends_what_waited(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome a, b, cloud;
+    struct bh_err err = {0};
+    int reads = 0;
+    defer_review_probe(f, &reads);
+    mini_httpd_stop(f->local_srv);
+    f->local_srv = NULL;
+    assert_int_equal(send_label(f, ST_REVIEW, L_CONFIDENTIAL, &a, &err), 0);
+    assert_int_equal(send_label(f, ST_SUMMARY, L_INTERNAL, &cloud, &err), 0);
+    run_all(f->gate);
+    assert_int_equal(a.done_calls, 1);
+    assert_int_equal(a.r.code, BH_ENET);
+    assert_int_equal(a.r.transient, 1);
+    assert_non_null(strstr(a.r.error, "the probe"));
+    assert_int_equal(cloud.r.status, 200);
+    assert_int_equal(reads, 0);
+    assert_int_equal(send_label(f, ST_REVIEW, L_CONFIDENTIAL, &b, &err), 0);
+    run_all(f->gate);
+    assert_int_equal(b.r.code, BH_ENET);
+    struct audit_log log;
+    read_audit(f, &log);
+    size_t probes = 0, stage_records = 0;
+    for (size_t i = 0; i < log.n; i++) {
+        probes += strstr(log.rec[i].reason, "probe model") != NULL;
+        stage_records += strcmp(log.rec[i].stage, "review") == 0;
+    }
+    assert_int_equal(probes, 2);
+    assert_int_equal(stage_records, 0); /* never decided: nothing of it was sent */
+}
+
 #define G(fn) cmocka_unit_test_setup_teardown(fn, gate_setup, gate_teardown)
 
 int main(void)
@@ -1336,6 +1473,9 @@ int main(void)
         cmocka_unit_test(egress_numeric_host_forms_are_judged_by_their_address),
         cmocka_unit_test(egress_trusted_hosts_vouch_only_for_what_they_list),
         cmocka_unit_test(egress_rejects_bad_urls),
+        G(egress_first_contact_stub_refuses_what_waited),
+        G(egress_first_contact_local_model_lets_them_go),
+        G(egress_first_contact_probe_failure_ends_what_waited),
         G(egress_adds_local_suffix_only_where_it_is_honoured),
         G(egress_marks_a_stub_model_for_every_stage_on_it),
         G(egress_num_ctx_is_the_stages_else_the_probes),
