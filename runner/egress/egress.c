@@ -40,6 +40,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <jansson.h>
 #include <openssl/evp.h> /* EVP_EncodeBlock, for basic auth (libcrypto comes with bh_util) */
 
 #include "net/net.h"
@@ -51,6 +52,7 @@
 #include "util/bh_str.h"
 #include "util/bh_hash.h"
 #include "util/bh_invariant.h"
+#include "util/bh_json.h"
 #include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
@@ -952,42 +954,31 @@ int egr_audit_declassify(struct egr_gate *g, size_t stage, const char *item, int
 
 static const struct manage_kind {
     const char *method, *path, *what;
-    int needs_model;
-    const char *body_rest; /* what follows {"model":"..." in the body */
+    int needs_model; /* the body is {"model", ...}: manage_body */
 } manage_kinds[] = {
-    [EGR_MANAGE_TAGS] = {"GET", "/api/tags", "list models", 0, NULL},
-    [EGR_MANAGE_PS] = {"GET", "/api/ps", "list loaded models", 0, NULL},
-    [EGR_MANAGE_STATUS] = {"GET", "/api/status", "cloud status", 0, NULL},
-    [EGR_MANAGE_VERSION] = {"GET", "/api/version", "server version", 0, NULL},
-    [EGR_MANAGE_SHOW] = {"POST", "/api/show", "show model", 1, ""},
-    [EGR_MANAGE_PULL] = {"POST", "/api/pull", "pull model", 1, ",\"stream\":true"},
-    [EGR_MANAGE_PRELOAD] = {"POST", "/api/generate", "preload model", 1,
-                            ",\"prompt\":\"\",\"stream\":false"},
-    [EGR_MANAGE_UNLOAD] = {"POST", "/api/generate", "unload model", 1,
-                           ",\"prompt\":\"\",\"keep_alive\":0,\"stream\":false"},
-    [EGR_MANAGE_PROBE] = {"POST", "/api/chat", "probe model", 1,
-                          ",\"messages\":[{\"role\":\"user\",\"content\":\"" EGR_PROBE_TEXT
-                          "\"}],\"stream\":false"},
-    [EGR_MANAGE_HEALTH] = {"GET", "/health", "server health", 0, NULL},
-    [EGR_MANAGE_MODELS] = {"GET", "/v1/models", "list models (v1)", 0, NULL},
+    [EGR_MANAGE_TAGS] = {"GET", "/api/tags", "list models", 0},
+    [EGR_MANAGE_PS] = {"GET", "/api/ps", "list loaded models", 0},
+    [EGR_MANAGE_STATUS] = {"GET", "/api/status", "cloud status", 0},
+    [EGR_MANAGE_VERSION] = {"GET", "/api/version", "server version", 0},
+    [EGR_MANAGE_SHOW] = {"POST", "/api/show", "show model", 1},
+    [EGR_MANAGE_PULL] = {"POST", "/api/pull", "pull model", 1},
+    [EGR_MANAGE_PRELOAD] = {"POST", "/api/generate", "preload model", 1},
+    [EGR_MANAGE_UNLOAD] = {"POST", "/api/generate", "unload model", 1},
+    [EGR_MANAGE_PROBE] = {"POST", "/api/chat", "probe model", 1},
+    [EGR_MANAGE_HEALTH] = {"GET", "/health", "server health", 0},
+    [EGR_MANAGE_MODELS] = {"GET", "/v1/models", "list models (v1)", 0},
 };
 
-/* A model name as the inside of a JSON string; NULL when it holds a control
- * character or is too long to be a model name (the gate builds these bodies
- * itself, so only a name can ever be in them). */
-static char *json_name(const char *model)
+/* A name the gate sends: no control character, and short enough to be a
+ * model name (the gate builds these bodies itself, so only a name can ever
+ * be in them). */
+static int model_name_ok(const char *model)
 {
-    char out[512];
     size_t n = 0;
-    for (const char *c = model; *c; c++) {
-        if ((unsigned char)*c < 0x20 || n + 3 > sizeof(out))
-            return NULL;
-        if (*c == '"' || *c == '\\')
-            out[n++] = '\\';
-        out[n++] = *c;
-    }
-    out[n] = '\0';
-    return bh_xstrdup(out);
+    for (const char *c = model; *c; c++, n++)
+        if ((unsigned char)*c < 0x20 || n >= 500)
+            return 0;
+    return n > 0;
 }
 
 /* A preload's keep_alive: a Go duration as the pipeline validates it
@@ -997,44 +988,71 @@ static int duration_ok(const char *s)
     return s[0] && strspn(s, "-0123456789.hms") == strlen(s) && strpbrk(s, "hms");
 }
 
+/* The members that follow "model" for the kind, as Ollama documents them. */
+static void body_rest(json_t *o, int kind, int *bad)
+{
+    switch (kind) {
+    case EGR_MANAGE_PULL: bh_json_set(o, "stream", json_true(), bad); return;
+    case EGR_MANAGE_PRELOAD:
+    case EGR_MANAGE_UNLOAD:
+        bh_json_set(o, "prompt", json_string(""), bad);
+        if (kind == EGR_MANAGE_UNLOAD)
+            bh_json_set(o, "keep_alive", json_integer(0), bad);
+        break;
+    case EGR_MANAGE_PROBE:
+        bh_json_set(o, "messages",
+                    json_pack("[{s:s,s:s}]", "role", "user", "content", EGR_PROBE_TEXT), bad);
+        break;
+    default: return; /* SHOW: the model alone */
+    }
+    bh_json_set(o, "stream", json_false(), bad);
+}
+
 /* The preload's own keys: keep_alive (the stage's, else 10m) and the
  * num_ctx its requests will ask for (another num_ctx makes Ollama reload).
  * A probe loads the model too, so it carries the same keys, and asks for a
  * single token. */
-static char *preload_rest(const struct egr_manage_req *r, struct bh_err *err)
+static int preload_keys(json_t *o, const struct egr_manage_req *r, int *bad, struct bh_err *err)
 {
     const char *ka = r->keep_alive ? r->keep_alive : "10m";
-    const char *opt = r->kind == EGR_MANAGE_PROBE ? "\"num_predict\":1" : "";
-    if (!duration_ok(ka)) {
-        bh_err_set(err, BH_EINVAL, "%s: keep_alive '%s' is not a duration such as \"10m\"",
-                   manage_kinds[r->kind].what, ka);
-        return NULL;
-    }
+    if (!duration_ok(ka))
+        return bh_err_set(err, BH_EINVAL, "%s: keep_alive '%s' is not a duration such as \"10m\"",
+                          manage_kinds[r->kind].what, ka);
+    bh_json_set(o, "keep_alive", json_string(ka), bad);
+    json_t *opt = json_object();
+    if (r->kind == EGR_MANAGE_PROBE)
+        bh_json_set(opt, "num_predict", json_integer(1), bad);
     if (r->num_ctx > 0)
-        return bh_xasprintf(",\"keep_alive\":\"%s\",\"options\":{%s%s\"num_ctx\":%ld}", ka, opt,
-                            opt[0] ? "," : "", r->num_ctx);
-    if (opt[0])
-        return bh_xasprintf(",\"keep_alive\":\"%s\",\"options\":{%s}", ka, opt);
-    return bh_xasprintf(",\"keep_alive\":\"%s\"", ka);
+        bh_json_set(opt, "num_ctx", json_integer(r->num_ctx), bad);
+    if (json_object_size(opt))
+        bh_json_set(o, "options", opt, bad);
+    else
+        json_decref(opt);
+    return 0;
 }
 
+/* The request's body (owned), NULL for a kind without one. */
 static int manage_body(const struct manage_kind *k, const struct egr_manage_req *r, char **body,
                        struct bh_err *err)
 {
     *body = NULL;
     if (!k->needs_model)
         return 0;
-    char *name = r->model && r->model[0] ? json_name(r->model) : NULL;
-    if (!name)
+    if (!r->model || !model_name_ok(r->model))
         return bh_err_set(err, BH_EINVAL, "%s: '%s' is not a model name", k->what,
                           r->model ? r->model : "");
-    char *rest = r->kind == EGR_MANAGE_PRELOAD || r->kind == EGR_MANAGE_PROBE ? preload_rest(r, err)
-                                                                              : bh_xstrdup("");
-    if (rest)
-        *body = bh_xasprintf("{\"model\":\"%s\"%s%s}", name, k->body_rest, rest);
-    free(name);
-    free(rest);
-    return *body ? 0 : err->code;
+    int bad = 0, rc = 0;
+    json_t *o = json_object();
+    bh_json_set(o, "model", json_string(r->model), &bad); /* NULL, so bad, when not UTF-8 */
+    body_rest(o, r->kind, &bad);
+    if (r->kind == EGR_MANAGE_PRELOAD || r->kind == EGR_MANAGE_PROBE)
+        rc = preload_keys(o, r, &bad, err);
+    if (rc == 0 && !bad)
+        *body = bh_json_dump(o, JSON_COMPACT);
+    json_decref(o);
+    if (rc == 0 && !*body)
+        rc = bh_err_set(err, BH_EINVAL, "%s: '%s' is not a model name", k->what, r->model);
+    return rc;
 }
 
 int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct bh_err *err)

@@ -6,16 +6,22 @@
  * Every renderer reads only the graph and the stage declarations it
  * summarises (on_sensitive, declassify, for_each), never the network facts
  * or the verdict logic, so the four can never disagree with each other or
- * with the verdict. JSON is written by hand (jansson stays inside pipeline/);
- * strings pass through one escaper per output language. Output depends only
+ * with the verdict. JSON is built as a jansson tree (checked through
+ * util/bh_json) and written by jansson, a line per node and edge; the text
+ * formats pass their strings through one escaper per output language. Output depends only
  * on the graph: the same pipeline gives the same bytes. */
 #include "policy/graph.h"
 
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pipeline/pipeline.h"
 #include "policy/policy.h"
+#include "util/bh_invariant.h"
+#include "util/bh_json.h"
 #include "util/bh_str.h"
+#include "util/bh_utf8.h"
 #include "util/bh_util.h"
 
 static const char *const format_names[] = {
@@ -277,152 +283,127 @@ static void render_text(FILE *f, const struct pol_graph *g)
 
 /* --- JSON ------------------------------------------------------------------ */
 
-static void js(FILE *f, const char *s)
+/* A string value; NULL as "" (the schema's strings are never null unless it
+ * says so). Text that is not UTF-8 (a file name from the command line) is
+ * decoded lossily: jansson refuses it, and the graph must still be written. */
+static json_t *jstr(const char *s)
 {
-    fputc('"', f);
-    for (const unsigned char *c = (const unsigned char *)(s ? s : ""); *c; c++) {
-        if (*c == '"' || *c == '\\')
-            fprintf(f, "\\%c", *c);
-        else if (*c == '\n')
-            fputs("\\n", f);
-        else if (*c < 0x20)
-            fprintf(f, "\\u%04x", *c);
-        else
-            fputc(*c, f);
+    json_t *v = json_string(s ? s : "");
+    if (!v) {
+        char *t = bh_utf8_lossy_dup(s, strlen(s), NULL, NULL);
+        v = json_string(t);
+        free(t);
     }
-    fputc('"', f);
+    return v;
 }
 
-/* `, "key": ` then the value's writer. */
-static void jk(FILE *f, const char *key)
+/* A string that may be absent: null then. */
+static json_t *jopt(const char *s)
 {
-    fprintf(f, ", \"%s\": ", key);
+    return s ? jstr(s) : json_null();
 }
 
-static void js_label(FILE *f, const struct pol_graph *g, int l)
+static json_t *jlabel(const struct pol_graph *g, int l)
 {
-    if (l < 0)
-        fputs("null", f);
-    else
-        js(f, label(g, l));
+    return l < 0 ? json_null() : jstr(label(g, l));
 }
 
-static void js_bool(FILE *f, int b)
+static json_t *jstrs(const char *const *v, size_t n, int *bad)
 {
-    fputs(b ? "true" : "false", f);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        bh_json_push(a, jstr(v[i]), bad);
+    return a;
 }
 
-static void json_endpoint(FILE *f, const struct pol_graph *g, size_t i)
+static json_t *json_endpoint(const struct pol_graph *g, size_t i, int *bad)
 {
     const struct pol_graph_endpoint *e = &g->endpoints[i];
-    fputs("    {\"name\": ", f);
-    js(f, e->name);
-    jk(f, "url");
-    js(f, e->url);
-    jk(f, "host");
-    js(f, e->host);
-    fprintf(f, ", \"port\": %d, \"address\": ", e->port);
-    js(f, e->addr);
-    fprintf(f, ", \"declared_local\": %s, \"local\": %s, \"locality_reason\": ",
-            e->declared_local ? "true" : "false", e->local ? "true" : "false");
-    js(f, pol_locality_words(e->why));
-    jk(f, "evidence");
-    js(f, e->evidence);
-    jk(f, "clearance");
-    js_label(f, g, e->clearance);
-    jk(f, "clearance_from");
-    js(f, pol_clearance_from_words(e->clearance_from));
-    fprintf(f, "}%s\n", i + 1 < g->p->n_endpoints ? "," : "");
+    json_t *o = json_object();
+    bh_json_set(o, "name", jstr(e->name), bad);
+    bh_json_set(o, "url", jstr(e->url), bad);
+    bh_json_set(o, "host", jstr(e->host), bad);
+    bh_json_set(o, "port", json_integer(e->port), bad);
+    bh_json_set(o, "address", jstr(e->addr), bad);
+    bh_json_set(o, "declared_local", json_boolean(e->declared_local), bad);
+    bh_json_set(o, "local", json_boolean(e->local), bad);
+    bh_json_set(o, "locality_reason", jstr(pol_locality_words(e->why)), bad);
+    bh_json_set(o, "evidence", jstr(e->evidence), bad);
+    bh_json_set(o, "clearance", jlabel(g, e->clearance), bad);
+    bh_json_set(o, "clearance_from", jstr(pol_clearance_from_words(e->clearance_from)), bad);
+    return o;
 }
 
-static void json_declassify(FILE *f, const struct pol_graph *g, const struct pipe_declassify *d)
+static json_t *json_declassify(const struct pol_graph *g, const struct pipe_declassify *d, int *bad)
 {
-    if (!d->enabled) {
-        fputs("null", f);
-        return;
-    }
-    fputs("{\"to\": ", f);
-    js_label(f, g, d->to);
-    fprintf(f,
-            ", \"no_verbatim_tokens\": %d, \"no_rare_tokens\": %s, \"detectors\": %s, "
-            "\"redact\": [%s%s%s], \"max_chars\": %ld}",
-            d->no_verbatim_tokens, d->no_rare_tokens ? "true" : "false",
-            d->detectors ? "true" : "false", d->redact_code ? "\"code\"" : "",
-            d->redact_code && d->redact_paths ? ", " : "", d->redact_paths ? "\"paths\"" : "",
-            d->max_chars);
+    if (!d->enabled)
+        return json_null();
+    json_t *o = json_object(), *redact = json_array();
+    if (d->redact_code)
+        bh_json_push(redact, json_string("code"), bad);
+    if (d->redact_paths)
+        bh_json_push(redact, json_string("paths"), bad);
+    bh_json_set(o, "to", jlabel(g, d->to), bad);
+    bh_json_set(o, "no_verbatim_tokens", json_integer(d->no_verbatim_tokens), bad);
+    bh_json_set(o, "no_rare_tokens", json_boolean(d->no_rare_tokens), bad);
+    bh_json_set(o, "detectors", json_boolean(d->detectors), bad);
+    bh_json_set(o, "redact", redact, bad);
+    bh_json_set(o, "max_chars", json_integer(d->max_chars), bad);
+    return o;
 }
 
-/* What the stage declares beyond its endpoint and model. */
-static void json_stage_decl(FILE *f, const struct pol_graph *g, size_t i)
+/* What the stage declares beyond its endpoint and model, set on o. */
+static void json_stage_decl(json_t *o, const struct pol_graph *g, size_t i, int *bad)
 {
     const struct pipe_stage *s = pstage(g, i);
     long t = reroute_of(g, i);
-    jk(f, "kind");
-    js(f, kind_name(s));
-    jk(f, "scope");
-    js(f, s->scope == PIPE_SCOPE_BATCH ? "batch" : "item");
-    jk(f, "for_each");
-    if (s->for_each)
-        js(f, s->for_each);
-    else
-        fputs("null", f);
-    fputs(", \"tools\": [", f);
-    for (size_t k = 0; k < s->n_tools; k++) {
-        fputs(k ? ", " : "", f);
-        js(f, s->tools[k]);
-    }
-    fputs("], \"on_sensitive\": ", f);
-    js(f, ons_name(s));
-    jk(f, "reroute");
-    if (t >= 0)
-        js(f, pstage(g, (size_t)t)->name);
-    else
-        fputs("null", f);
-    jk(f, "standby");
-    js_bool(f, standby_for(g, i) >= 0);
-    jk(f, "declassify");
-    json_declassify(f, g, &s->declassify);
+    bh_json_set(o, "kind", jstr(kind_name(s)), bad);
+    bh_json_set(o, "scope", jstr(s->scope == PIPE_SCOPE_BATCH ? "batch" : "item"), bad);
+    bh_json_set(o, "for_each", jopt(s->for_each), bad);
+    bh_json_set(o, "tools", jstrs((const char *const *)s->tools, s->n_tools, bad), bad);
+    bh_json_set(o, "on_sensitive", jstr(ons_name(s)), bad);
+    bh_json_set(o, "reroute", t >= 0 ? jstr(pstage(g, (size_t)t)->name) : json_null(), bad);
+    bh_json_set(o, "standby", json_boolean(standby_for(g, i) >= 0), bad);
+    bh_json_set(o, "declassify", json_declassify(g, &s->declassify, bad), bad);
 }
 
-static void json_stage(FILE *f, const struct pol_graph *g, size_t i, int last)
+/* What the check found for the stage, set on o. */
+static void json_stage_flow(json_t *o, const struct pol_graph *g, size_t i, int *bad)
 {
     const struct pol_graph_stage *st = &g->stages[i];
-    fputs("    {\"name\": ", f);
-    js(f, pstage(g, i)->name);
-    jk(f, "endpoint");
-    js(f, stage_ep(g, i)->name);
-    jk(f, "model");
-    js(f, pstage(g, i)->model);
-    fprintf(f, ", \"local\": %s, \"locality_reason\": ", st->local ? "true" : "false");
-    js(f, pol_locality_words(st->why));
-    jk(f, "declared_clearance");
-    js_label(f, g, pstage(g, i)->clearance);
-    jk(f, "clearance");
-    js_label(f, g, st->clearance);
-    jk(f, "clearance_from");
-    js(f, pol_clearance_from_words(st->clearance_from));
-    json_stage_decl(f, g, i);
-    jk(f, "input");
-    js_label(f, g, st->input);
-    jk(f, "input_detect");
-    js_label(f, g, st->input_detect);
-    jk(f, "output");
-    js_label(f, g, st->output);
-    jk(f, "output_detect");
-    js_label(f, g, st->output_detect);
-    fprintf(f, ", \"declassified\": %s, \"guarded\": %s, \"ok\": %s, \"refusals\": [",
-            st->declassified ? "true" : "false", st->guarded ? "true" : "false",
-            st->ok ? "true" : "false");
+    json_t *refusals = json_array(), *notes = json_array();
     if (!st->flow_ok)
-        js(f, st->reason);
-    if (st->over_endpoint) {
-        fputs(st->flow_ok ? "" : ", ", f);
-        js(f, st->conflict);
-    }
-    fputs("], \"notes\": [", f);
+        bh_json_push(refusals, jstr(st->reason), bad);
+    if (st->over_endpoint)
+        bh_json_push(refusals, jstr(st->conflict), bad);
     if (st->note[0])
-        js(f, st->note);
-    fprintf(f, "]}%s\n", last ? "" : ",");
+        bh_json_push(notes, jstr(st->note), bad);
+    bh_json_set(o, "input", jlabel(g, st->input), bad);
+    bh_json_set(o, "input_detect", jlabel(g, st->input_detect), bad);
+    bh_json_set(o, "output", jlabel(g, st->output), bad);
+    bh_json_set(o, "output_detect", jlabel(g, st->output_detect), bad);
+    bh_json_set(o, "declassified", json_boolean(st->declassified), bad);
+    bh_json_set(o, "guarded", json_boolean(st->guarded), bad);
+    bh_json_set(o, "ok", json_boolean(st->ok), bad);
+    bh_json_set(o, "refusals", refusals, bad);
+    bh_json_set(o, "notes", notes, bad);
+}
+
+static json_t *json_stage(const struct pol_graph *g, size_t i, int *bad)
+{
+    const struct pol_graph_stage *st = &g->stages[i];
+    json_t *o = json_object();
+    bh_json_set(o, "name", jstr(pstage(g, i)->name), bad);
+    bh_json_set(o, "endpoint", jstr(stage_ep(g, i)->name), bad);
+    bh_json_set(o, "model", jstr(pstage(g, i)->model), bad);
+    bh_json_set(o, "local", json_boolean(st->local), bad);
+    bh_json_set(o, "locality_reason", jstr(pol_locality_words(st->why)), bad);
+    bh_json_set(o, "declared_clearance", jlabel(g, pstage(g, i)->clearance), bad);
+    bh_json_set(o, "clearance", jlabel(g, st->clearance), bad);
+    bh_json_set(o, "clearance_from", jstr(pol_clearance_from_words(st->clearance_from)), bad);
+    json_stage_decl(o, g, i, bad);
+    json_stage_flow(o, g, i, bad);
+    return o;
 }
 
 static const char *const edge_kind_words[] = {
@@ -436,137 +417,157 @@ static const char *const node_kind_words[] = {
     [POL_NODE_TOOL] = "tool",
 };
 
-static void json_edge(FILE *f, const struct pol_graph *g, size_t k)
+static json_t *json_edge(const struct pol_graph *g, size_t k, int *bad)
 {
     const struct pol_graph_edge *e = &g->edges[k];
     const struct pol_graph_node *n = &g->nodes[e->from];
-    fputs("    {\"from\": ", f);
-    js(f, n->name);
-    jk(f, "from_kind");
-    js(f, node_kind_words[n->kind]);
-    jk(f, "to");
-    js(f, g->nodes[e->to].name);
-    jk(f, "kind");
-    js(f, edge_kind_words[e->kind]);
-    jk(f, "via");
-    if (e->via)
-        js(f, e->via);
-    else
-        fputs("null", f);
-    fprintf(f, ", \"data\": %s, \"bound\": ", e->data ? "true" : "false");
-    js_label(f, g, e->bound);
-    jk(f, "bound_from");
-    js(f, pol_bound_from_words(e->bound_from));
-    jk(f, "bound_detect");
-    js_label(f, g, e->bound_detect);
-    jk(f, "bound_detect_from");
-    js(f, pol_bound_from_words(e->detect_from));
-    fprintf(f, ", \"ok\": %s, \"ok_detect\": %s}%s\n", e->ok ? "true" : "false",
-            e->ok_detect ? "true" : "false", k + 1 < g->n_edges ? "," : "");
+    json_t *o = json_object();
+    bh_json_set(o, "from", jstr(n->name), bad);
+    bh_json_set(o, "from_kind", jstr(node_kind_words[n->kind]), bad);
+    bh_json_set(o, "to", jstr(g->nodes[e->to].name), bad);
+    bh_json_set(o, "kind", jstr(edge_kind_words[e->kind]), bad);
+    bh_json_set(o, "via", jopt(e->via), bad);
+    bh_json_set(o, "data", json_boolean(e->data), bad);
+    bh_json_set(o, "bound", jlabel(g, e->bound), bad);
+    bh_json_set(o, "bound_from", jstr(pol_bound_from_words(e->bound_from)), bad);
+    bh_json_set(o, "bound_detect", jlabel(g, e->bound_detect), bad);
+    bh_json_set(o, "bound_detect_from", jstr(pol_bound_from_words(e->detect_from)), bad);
+    bh_json_set(o, "ok", json_boolean(e->ok), bad);
+    bh_json_set(o, "ok_detect", json_boolean(e->ok_detect), bad);
+    return o;
 }
 
-/* Field and tool nodes: "fields" and "tools". */
-static void json_nodes(FILE *f, const struct pol_graph *g, enum pol_node_kind kind, const char *key)
+/* Field or tool nodes (the "fields" and "tools" members). */
+static json_t *json_nodes(const struct pol_graph *g, enum pol_node_kind kind, int *bad)
 {
-    int any = 0;
-    fprintf(f, "  \"%s\": [\n", key);
+    json_t *a = json_array();
     for (size_t i = g->p->n_stages; i < g->n_nodes; i++) {
         const struct pol_graph_node *n = &g->nodes[i];
         if (n->kind != kind)
             continue;
-        fputs(any ? ",\n    {\"name\": " : "    {\"name\": ", f);
-        js(f, kind == POL_NODE_TOOL ? n->name + strlen("tool:") : n->name);
-        if (kind == POL_NODE_TOOL) {
-            jk(f, "as");
-            js(f, pol_tool_source(n->name + strlen("tool:")));
-        }
-        jk(f, "label");
-        js_label(f, g, n->label);
-        jk(f, "label_from");
-        js(f, pol_bound_from_words(n->bound_from));
-        jk(f, "label_detect");
-        js_label(f, g, n->label_detect);
-        fputc('}', f);
-        any = 1;
+        const char *name = kind == POL_NODE_TOOL ? n->name + strlen("tool:") : n->name;
+        json_t *o = json_object();
+        bh_json_set(o, "name", jstr(name), bad);
+        if (kind == POL_NODE_TOOL)
+            bh_json_set(o, "as", jstr(pol_tool_source(name)), bad);
+        bh_json_set(o, "label", jlabel(g, n->label), bad);
+        bh_json_set(o, "label_from", jstr(pol_bound_from_words(n->bound_from)), bad);
+        bh_json_set(o, "label_detect", jlabel(g, n->label_detect), bad);
+        bh_json_push(a, o, bad);
     }
-    fputs(any ? "\n  ],\n" : "  ],\n", f);
+    return a;
 }
 
-static void json_labelling(FILE *f, const struct pol_graph *g)
+/* The path rules and the detectors (the "rules" and "detectors" members). */
+static void json_labelling(json_t *doc, const struct pol_graph *g, int *bad)
 {
     const struct pipe_source *s = &g->p->source;
-    fputs("  \"rules\": [", f);
+    json_t *rules = json_array(), *det = json_object();
     for (size_t i = 0; i < s->n_rules; i++) {
-        fputs(i ? ", {\"path\": " : "{\"path\": ", f);
-        js(f, s->rules[i].glob);
-        jk(f, "label");
-        js_label(f, g, s->rules[i].label);
-        fputc('}', f);
+        json_t *r = json_object();
+        bh_json_set(r, "path", jstr(s->rules[i].glob), bad);
+        bh_json_set(r, "label", jlabel(g, s->rules[i].label), bad);
+        bh_json_push(rules, r, bad);
     }
-    fputs("],\n  \"detectors\": {\"ids\": [", f);
-    for (size_t i = 0; i < g->n_detectors; i++) {
-        fputs(i ? ", " : "", f);
-        js(f, g->detectors[i]);
-    }
-    fputs("], \"label\": ", f);
-    js_label(f, g, g->n_detectors ? g->detect_top : -1);
-    fputs("},\n", f);
+    bh_json_set(det, "ids", jstrs(g->detectors, g->n_detectors, bad), bad);
+    bh_json_set(det, "label", jlabel(g, g->n_detectors ? g->detect_top : -1), bad);
+    bh_json_set(doc, "rules", rules, bad);
+    bh_json_set(doc, "detectors", det, bad);
 }
 
-static void json_verdict(FILE *f, const struct pol_graph *g)
+static json_t *json_verdict(const struct pol_graph *g, int *bad)
 {
-    fprintf(f, "  \"verdict\": {\"ok\": %s, \"refused\": [", g->n_refused ? "false" : "true");
-    int any = 0;
+    json_t *o = json_object(), *refused = json_array(), *noted = json_array();
     for (size_t k = 0; k < g->p->n_stages; k++) {
         size_t i = g->p->order[k];
-        if (g->stages[i].ok)
-            continue;
-        fputs(any ? ", " : "", f);
-        js(f, pstage(g, i)->name);
-        any = 1;
+        if (!g->stages[i].ok)
+            bh_json_push(refused, jstr(pstage(g, i)->name), bad);
+        if (g->stages[i].note[0])
+            bh_json_push(noted, jstr(pstage(g, i)->name), bad);
     }
-    fputs("], \"noted\": [", f);
-    any = 0;
-    for (size_t k = 0; k < g->p->n_stages; k++) {
-        size_t i = g->p->order[k];
-        if (!g->stages[i].note[0])
+    bh_json_set(o, "ok", json_boolean(!g->n_refused), bad);
+    bh_json_set(o, "refused", refused, bad);
+    bh_json_set(o, "noted", noted, bad);
+    return o;
+}
+
+/* The graph as one JSON document, its members in the schema's order. */
+static json_t *json_graph(const struct pol_graph *g, int *bad)
+{
+    const struct pipeline *p = g->p;
+    json_t *doc = json_object(), *pipe = json_object(), *eps = json_array(), *stages = json_array(),
+           *edges = json_array();
+    bh_json_set(pipe, "name", jstr(p->name), bad);
+    bh_json_set(pipe, "file", jstr(p->file), bad);
+    for (size_t i = 0; i < p->n_endpoints; i++)
+        bh_json_push(eps, json_endpoint(g, i, bad), bad);
+    for (size_t k = 0; k < p->n_stages; k++)
+        bh_json_push(stages, json_stage(g, p->order[k], bad), bad);
+    for (size_t k = 0; k < g->n_edges; k++)
+        bh_json_push(edges, json_edge(g, k, bad), bad);
+    bh_json_set(doc, "schema", json_string("bulkhead-check/1"), bad);
+    bh_json_set(doc, "pipeline", pipe, bad);
+    bh_json_set(doc, "labels", jstrs((const char *const *)p->labels, p->n_labels, bad), bad);
+    json_labelling(doc, g, bad);
+    bh_json_set(doc, "endpoints", eps, bad);
+    bh_json_set(doc, "fields", json_nodes(g, POL_NODE_FIELD, bad), bad);
+    bh_json_set(doc, "tools", json_nodes(g, POL_NODE_TOOL, bad), bad);
+    bh_json_set(doc, "stages", stages, bad);
+    bh_json_set(doc, "edges", edges, bad);
+    bh_json_set(doc, "verdict", json_verdict(g, bad), bad);
+    return doc;
+}
+
+/* The members written one entry per line (the graph's nodes and edges, so
+ * that a diff of two graphs shows the entry that changed); every other
+ * member, and each entry, is written on one line. */
+static int one_per_line(const char *key)
+{
+    static const char *const keys[] = {"endpoints", "fields", "tools", "stages", "edges"};
+    for (size_t i = 0; i < BH_NELEM(keys); i++)
+        if (strcmp(key, keys[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* doc in the layout above: jansson writes each value (flags 0: one line, ", "
+ * and ": " between parts); only the line breaks are placed here. The keys
+ * are this file's own ASCII names. */
+static void write_graph(FILE *f, json_t *doc)
+{
+    const char *key = NULL;
+    json_t *v = NULL;
+    int first = 1;
+    fputc('{', f);
+    json_object_foreach(doc, key, v)
+    {
+        fprintf(f, "%s\n  \"%s\": ", first ? "" : ",", key);
+        first = 0;
+        if (!one_per_line(key) || !json_is_array(v)) {
+            bh_json_dump_file(f, v, JSON_ENCODE_ANY);
             continue;
-        fputs(any ? ", " : "", f);
-        js(f, pstage(g, i)->name);
-        any = 1;
+        }
+        size_t i = 0;
+        json_t *e = NULL;
+        fputs("[\n", f);
+        json_array_foreach(v, i, e)
+        {
+            fputs(i ? ",\n    " : "    ", f);
+            bh_json_dump_file(f, e, 0);
+        }
+        fputs(json_array_size(v) ? "\n  ]" : "  ]", f);
     }
-    fputs("]}\n", f);
+    fputs("\n}\n", f);
 }
 
 static void render_json(FILE *f, const struct pol_graph *g)
 {
-    const struct pipeline *p = g->p;
-    fputs("{\n  \"schema\": \"bulkhead-check/1\",\n  \"pipeline\": {\"name\": ", f);
-    js(f, p->name);
-    jk(f, "file");
-    js(f, p->file);
-    fputs("},\n  \"labels\": [", f);
-    for (size_t i = 0; i < p->n_labels; i++) {
-        fputs(i ? ", " : "", f);
-        js(f, p->labels[i]);
-    }
-    fputs("],\n", f);
-    json_labelling(f, g);
-    fputs("  \"endpoints\": [\n", f);
-    for (size_t i = 0; i < p->n_endpoints; i++)
-        json_endpoint(f, g, i);
-    fputs("  ],\n", f);
-    json_nodes(f, g, POL_NODE_FIELD, "fields");
-    json_nodes(f, g, POL_NODE_TOOL, "tools");
-    fputs("  \"stages\": [\n", f);
-    for (size_t k = 0; k < p->n_stages; k++)
-        json_stage(f, g, p->order[k], k + 1 == p->n_stages);
-    fputs("  ],\n  \"edges\": [\n", f);
-    for (size_t k = 0; k < g->n_edges; k++)
-        json_edge(f, g, k);
-    fputs("  ],\n", f);
-    json_verdict(f, g);
-    fputs("}\n", f);
+    int bad = 0;
+    json_t *doc = json_graph(g, &bad);
+    /* Every string is UTF-8 by now (jstr), so only a failed allocation is left. */
+    BH_INVARIANT(!bad, "the flow graph's JSON document is built whole");
+    write_graph(f, doc);
+    json_decref(doc);
 }
 
 /* --- dot -------------------------------------------------------------------- */

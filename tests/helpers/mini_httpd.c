@@ -1,7 +1,8 @@
 /* tests/helpers/mini_httpd.c — the loopback test server (see mini_httpd.h).
  * One thread per connection so that /slow can wait without stalling other
  * requests; everything the tests read is guarded by one mutex. Requests are
- * recorded when their body is complete, just before the reply is queued. */
+ * recorded when their body is complete, just before the reply is queued.
+ * Out of memory aborts in util/bh_xmalloc, as in the product. */
 #include "mini_httpd.h"
 
 #include <arpa/inet.h>
@@ -14,6 +15,8 @@
 #include <time.h>
 
 #include <microhttpd.h>
+
+#include "util/bh_xmalloc.h"
 
 #define MAX_BODY ((size_t)1 << 20)
 #define SLOW_MS 2000
@@ -68,20 +71,13 @@ static void record(struct mini_httpd *h, struct MHD_Connection *c, const char *m
              MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"));
     copy_str(r.content_type, sizeof(r.content_type),
              MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"));
-    r.body = malloc(p->len + 1);
-    if (!r.body)
-        die("out of memory");
+    r.body = bh_xmalloc(p->len + 1);
     if (p->len)
         memcpy(r.body, p->body, p->len);
     r.body[p->len] = '\0';
     r.body_len = p->len;
     pthread_mutex_lock(&h->mu);
-    if (h->n_reqs == h->cap_reqs) {
-        h->cap_reqs = h->cap_reqs ? 2 * h->cap_reqs : 16;
-        h->reqs = realloc(h->reqs, h->cap_reqs * sizeof(*h->reqs));
-        if (!h->reqs)
-            die("out of memory");
-    }
+    h->reqs = bh_xgrow(h->reqs, &h->cap_reqs, h->n_reqs + 1, sizeof(*h->reqs));
     h->reqs[h->n_reqs++] = r;
     pthread_mutex_unlock(&h->mu);
 }
@@ -123,9 +119,7 @@ static int scripted_reply(struct mini_httpd *h, struct MHD_Connection *c, const 
         if (!s->taken) {
             s->taken = 1;
             next = *s;
-            next.body = strdup(s->body);
-            if (!next.body)
-                die("out of memory");
+            next.body = bh_xstrdup(s->body);
             break;
         }
     }
@@ -165,9 +159,7 @@ static enum MHD_Result route(struct mini_httpd *h, struct MHD_Connection *c, con
     if (strcmp(url, "/echo") == 0)
         return reply(c, 200, p->body ? p->body : "", p->len, NULL);
     if (strcmp(url, "/big") == 0) {
-        char *big = malloc(MINI_HTTPD_BIG_LEN);
-        if (!big)
-            die("out of memory");
+        char *big = bh_xmalloc(MINI_HTTPD_BIG_LEN);
         memset(big, 'x', MINI_HTTPD_BIG_LEN);
         enum MHD_Result rc = reply(c, 200, big, MINI_HTTPD_BIG_LEN, NULL);
         free(big);
@@ -201,9 +193,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size) {
         if (p->len + *upload_size > MAX_BODY)
             return MHD_NO;
-        p->body = realloc(p->body, p->len + *upload_size + 1);
-        if (!p->body)
-            die("out of memory");
+        p->body = bh_xrealloc(p->body, p->len + *upload_size + 1);
         memcpy(p->body + p->len, upload, *upload_size);
         p->len += *upload_size;
         p->body[p->len] = '\0';
@@ -243,9 +233,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx
 
 struct mini_httpd *mini_httpd_start(void)
 {
-    struct mini_httpd *h = calloc(1, sizeof(*h));
-    if (!h)
-        die("out of memory");
+    struct mini_httpd *h = bh_xcalloc(1, sizeof(*h));
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->stop_cv, NULL);
     struct sockaddr_in sa;
@@ -313,9 +301,7 @@ int mini_httpd_request(struct mini_httpd *h, size_t i, struct mini_req *out)
     pthread_mutex_lock(&h->mu);
     if (i < h->n_reqs) {
         *out = h->reqs[i];
-        out->body = malloc(out->body_len + 1);
-        if (!out->body)
-            die("out of memory");
+        out->body = bh_xmalloc(out->body_len + 1);
         memcpy(out->body, h->reqs[i].body, out->body_len);
         out->body[out->body_len] = '\0';
         rc = 0;
@@ -339,16 +325,9 @@ void mini_httpd_script(struct mini_httpd *h, const char *path, unsigned status,
     copy_str(s.content_type, sizeof(s.content_type),
              content_type ? content_type : "application/json");
     s.status = status;
-    s.body = strdup(body ? body : "");
-    if (!s.body)
-        die("out of memory");
+    s.body = bh_xstrdup(body ? body : "");
     pthread_mutex_lock(&h->mu);
-    if (h->n_script == h->cap_script) {
-        h->cap_script = h->cap_script ? 2 * h->cap_script : 16;
-        h->script = realloc(h->script, h->cap_script * sizeof(*h->script));
-        if (!h->script)
-            die("out of memory");
-    }
+    h->script = bh_xgrow(h->script, &h->cap_script, h->n_script + 1, sizeof(*h->script));
     h->script[h->n_script++] = s;
     pthread_mutex_unlock(&h->mu);
 }

@@ -1,94 +1,37 @@
 #!/usr/bin/env bash
 # tests/integration/fake_llm.sh — drives build/fake-llm over 127.0.0.1 with
 # curl and checks the Ollama wire format, model residency, the request log
-# and a clean shutdown. Env: BH_BUILD_DIR (default ./build), BH_SOURCE_DIR.
-# Every check runs; the script exits 1 if any failed. Needs curl and jq.
-set -u
+# and a clean shutdown. Every check runs; the script fails if any failed.
+# Needs curl, jq and sha256sum.
+source "$BH_SOURCE_DIR/tests/helpers/lib.sh"
 
-build=${BH_BUILD_DIR:-build}
-if [ ! -d "$build" ] && [ -n "${BH_SOURCE_DIR:-}" ] && [ -d "$BH_SOURCE_DIR/$build" ]; then
-    build=$BH_SOURCE_DIR/$build
-fi
-fake=$build/fake-llm
-for tool in curl jq sha256sum; do
-    command -v "$tool" >/dev/null || { echo "fake_llm: '$tool' is missing (run ci/bootstrap.sh or apt-get install $tool)" >&2; exit 1; }
-done
-[ -x "$fake" ] || { echo "fake_llm: '$fake' not found; build it: cmake --build $build --target fake-llm" >&2; exit 1; }
+declare -A REQS=() # requests sent per server, for the log's line count
+STATUS='' BODY=''
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/fake_llm.XXXXXX")
-declare -A PORT=() PID=() REQS=()
-pass=0 fail=0 STATUS='' BODY=''
-
-cleanup() {
-    local p
-    for p in "${PID[@]}"; do
-        kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT   # so that the EXIT trap runs on a signal too
-trap 'exit 143' TERM
-
-check() {   # check DESCRIPTION COMMAND...
+# check DESCRIPTION COMMAND...: expect, with the last reply shown when it fails
+check() {
     local desc=$1
     shift
-    if "$@"; then
-        pass=$((pass + 1))
-        echo "ok   - $desc"
-    else
-        fail=$((fail + 1))
-        echo "FAIL - $desc (status $STATUS, body: ${BODY:0:300})" >&2
-    fi
+    if "$@"; then ok "$desc"; else not_ok "$desc (status $STATUS, body: ${BODY:0:300})"; fi
 }
 
 jqok() { jq -e "$@" >/dev/null 2>&1 <<<"$BODY"; }   # jqok FILTER [jq args]: BODY satisfies FILTER
 
-start_server() {   # start_server NAME FAKE-LLM-ARGS...
-    local name=$1
-    shift
-    # timeout: even if this script is SIGKILLed (ctest's timeout), the server goes away
-    timeout -s TERM 280 "$fake" --port 0 --port-file "$tmp/$name.port" --name "$name" "$@" 2>"$tmp/$name.err" &
-    PID[$name]=$!
-    REQS[$name]=0
-    for _ in $(seq 1 200); do
-        [ -s "$tmp/$name.port" ] && break
-        kill -0 "${PID[$name]}" 2>/dev/null || break
-        sleep 0.05
-    done
-    if [ ! -s "$tmp/$name.port" ]; then
-        echo "fake_llm: server '$name' did not start:" >&2
-        cat "$tmp/$name.err" >&2
-        exit 1
-    fi
-    PORT[$name]=$(cat "$tmp/$name.port")
-}
-
-stop_server() {   # stop_server NAME: SIGTERM, then checks the exit status and stderr
-    local name=$1 rc=0
-    kill -TERM "${PID[$name]}"
-    wait "${PID[$name]}" || rc=$?
-    unset "PID[$name]"
-    STATUS=$rc BODY=$(cat "$tmp/$name.err")
-    check "$name: exits 0 on SIGTERM" [ "$rc" -eq 0 ]
-    check "$name: no sanitizer or leak report on stderr" \
-        bash -c '! grep -Eq "Sanitizer|runtime error|leak" "$1"' _ "$tmp/$name.err"
-}
-
 call() {   # call SERVER METHOD PATH [BODY [CURL-ARGS...]]: sets STATUS and BODY
-    local server=$1 method=$2 path=$3 data=${4-}
+    local server=$1 method=$2 path=$3 data=${4-} url_var="${1}_URL"
     shift $(($# < 4 ? $# : 4))
-    local args=(-sS -N -X "$method" -o "$tmp/out.body" -D "$tmp/out.headers" -w '%{http_code}' --max-time 60)
+    local args=(-sS -N -X "$method" -o "$T/out.body" -D "$T/out.headers" -w '%{http_code}' --max-time 60)
     [ -n "$data" ] && args+=(-H 'Content-Type: application/json' --data-binary "$data")
-    STATUS=$(curl "${args[@]}" "$@" "http://127.0.0.1:${PORT[$server]}$path") || STATUS=000
-    REQS[$server]=$((REQS[$server] + 1))
-    BODY=$(cat "$tmp/out.body")
+    : >"$T/out.body"
+    STATUS=$(curl "${args[@]}" "$@" "${!url_var}$path") || STATUS=000
+    REQS[$server]=$((${REQS[$server]:-0} + 1))
+    BODY=$(cat "$T/out.body")
 }
 
-header_is() { grep -iq "^$1: $2" "$tmp/out.headers"; }
+header_is() { grep -iq "^$1: $2" "$T/out.headers"; }
 
 # ---- server "local": any model name, a log, a little latency per token ----
-start_server local --log "$tmp/local.log" --token-ms 5
+start_fake local --token-ms 5
 
 call local GET /
 check "GET / says Ollama is running" [ "$STATUS" = 200 -a "$BODY" = "Ollama is running" ]
@@ -97,11 +40,11 @@ check "GET /api/version answers 0.17.0-fake (the default --server-version)" jqok
 call local GET /api/nothing
 check "an unknown path is 404 {\"error\":\"not found\"}" eval '[ "$STATUS" = 404 ] && jqok ".error == \"not found\""'
 check "binds 127.0.0.1 only (127.0.0.2 is refused)" \
-    bash -c '! curl -s --max-time 5 -o /dev/null "http://127.0.0.2:$1/"' _ "${PORT[local]}"
+    bash -c '! curl -s --max-time 5 -o /dev/null "http://127.0.0.2:$1/"' _ "$local_PORT"
 
 chat='{"model":"m1","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hello world"}]}'
 call local POST /api/chat "$chat"
-lines=$(grep -c '' <<<"$BODY")
+lines=$(grep -c '' <<<"$BODY" || true)
 check "streaming chat is application/x-ndjson" header_is content-type application/x-ndjson
 check "streaming chat sends several lines, each one JSON object" \
     eval '[ "$STATUS" = 200 ] && [ "$lines" -ge 3 ] && ! grep -qv "^{.*}$" <<<"$BODY" && jqok -s "length == $lines"'
@@ -111,7 +54,7 @@ check "the last chunk is done:true, done_reason stop, eval_count = deltas, integ
     jqok -s '(length - 1) as $n | .[-1] | .done == true and .done_reason == "stop" and .eval_count == $n
              and ([.total_duration, .load_duration, .prompt_eval_count, .prompt_eval_duration, .eval_duration]
                   | all(type == "number" and . > 0 and . == floor))'
-streamed=$(jq -j '.message.content' <<<"$BODY")
+streamed=$(jq -j '.message.content' <<<"$BODY" || true)
 
 call local POST /api/chat "${chat%\}},\"stream\":false}"
 check "non-streaming chat is one application/json object with the whole text" \
@@ -119,7 +62,7 @@ check "non-streaming chat is one application/json object with the whole text" \
 want_sha=$(printf '%s%s' 'be brief' 'hello world' | sha256sum | cut -c1-16)
 check "the reply names server, model, message count, prompt hash and word count" \
     jqok --arg h "$want_sha" '.message.content == "fake-llm reply: server=local model=m1 messages=2 prompt_sha256=\($h) words=4"'
-first=$(jq -r .message.content <<<"$BODY")
+first=$(jq -r .message.content <<<"$BODY" || true)
 call local POST /api/chat "${chat%\}},\"stream\":false}"
 check "the same request gives the same reply" jqok --arg f "$first" '.message.content == $f'
 call local POST /api/chat '{"model":"m1","stream":false,"messages":[{"role":"user","content":"hello world!"}]}'
@@ -146,18 +89,18 @@ canary="canary-$RANDOM$RANDOM"
 call local POST /api/chat "{\"model\":\"m1\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"$canary\"}]}" \
     -H "X-Canary: $canary"
 check "the log holds the body as soon as the client has its reply" \
-    bash -c 'tail -n 1 "$1" | jq -e --arg c "$2" ".method == \"POST\" and .path == \"/api/chat\" and (.body | contains(\$c))" >/dev/null' _ "$tmp/local.log" "$canary"
+    bash -c 'tail -n 1 "$1" | jq -e --arg c "$2" ".method == \"POST\" and .path == \"/api/chat\" and (.body | contains(\$c))" >/dev/null' _ "$T/local.log" "$canary"
 check "the log holds the request headers" \
-    bash -c 'tail -n 1 "$1" | jq -e --arg c "$2" ".headers[\"X-Canary\"] == \$c" >/dev/null' _ "$tmp/local.log" "$canary"
+    bash -c 'tail -n 1 "$1" | jq -e --arg c "$2" ".headers[\"X-Canary\"] == \$c" >/dev/null' _ "$T/local.log" "$canary"
 check "the log has one JSON line per request" \
-    bash -c '[ "$(jq -c . "$1" | wc -l)" -eq "$2" ] && [ "$(wc -l <"$1")" -eq "$2" ]' _ "$tmp/local.log" "${REQS[local]}"
+    bash -c '[ "$(jq -c . "$1" | wc -l)" -eq "$2" ] && [ "$(wc -l <"$1")" -eq "$2" ]' _ "$T/local.log" "${REQS[local]}"
 call local GET /fake/stats
 check "stats count chat and generate requests per model (a 400 names no model)" \
     jqok '.requests_per_model == {"m1": 5, "m2": 1} and .name == "local"'
-stop_server local
+expect_clean_stop local
 
 # ---- server "pool": installed models, one slot, simulated load time ----
-start_server pool --models 'a,b:7b' --slots 1 --load-ms 50
+start_fake pool --models 'a,b:7b' --slots 1 --load-ms 50
 
 call pool GET /api/tags
 check "with --models, tags lists the installed models" jqok '[.models[].name] == ["a", "b:7b"]'
@@ -197,10 +140,9 @@ check "another num_ctx reloads the model, as Ollama's scheduler does" jqok '.loa
 call pool POST /api/chat "$(ctx 2048 '"keep_alive":"0s",')"
 call pool GET /api/ps
 check "a chat with keep_alive \"0s\" unloads the model after answering" jqok '.models == []'
-head -c $((65 << 20)) /dev/zero | tr '\0' 'x' >"$tmp/big.json"
-call pool POST /api/chat '' --data-binary "@$tmp/big.json"
+head -c $((65 << 20)) /dev/zero | tr '\0' 'x' >"$T/big.json"
+call pool POST /api/chat '' --data-binary "@$T/big.json"
 check "a body over 64 MiB is 413" [ "$STATUS" = 413 ]
-stop_server pool
+expect_clean_stop pool
 
-echo "fake_llm: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

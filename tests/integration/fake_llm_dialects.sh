@@ -10,14 +10,6 @@ source "$BH_SOURCE_DIR/tests/helpers/http.sh"
 sse() { sed -n 's/^data: //p' "$T/body" | grep -v '^\[DONE\]$' | jq -s "$@"; }   # SSE data as an array
 sset() { sse -e "$@" >/dev/null 2>&1; }
 hdr() { grep -iq "^$1: $2" "$T/hdrs"; }
-# stop_clean NAME: SIGTERM, exit 0, nothing from the sanitizers
-stop_clean() {
-  local pid_var="${1}_PID" rc=0
-  kill -TERM "${!pid_var}"
-  wait "${!pid_var}" || rc=$?
-  expect_eq "$1: exits 0 on SIGTERM" 0 "$rc"
-  expect "$1: no sanitizer or leak report" bash -c '! grep -Eq "Sanitizer|runtime error|leak" "$1"' _ "$T/$1.err"
-}
 
 cat >"$T/script.json" <<'EOF'
 {
@@ -154,7 +146,7 @@ req srv GET /api/status
 expect "status: cloud enabled, source none" jqt '. == {"cloud":{"disabled":false,"source":"none"}}'
 req srv GET /fake/stats
 expect "stats: dialect calls count as requests; no faults yet" jqt '.requests_per_model.tools >= 5 and .faults == 0 and .faults_per_kind == {}'
-stop_clean srv
+expect_clean_stop srv
 
 # ---- --require-key and --no-cloud ------------------------------------------------
 start_fake sec --require-key 's3cret' --no-cloud
@@ -180,6 +172,6 @@ expect "no-cloud: show of a :cloud model is 403 ...details are unavailable" \
   eval '[ "$STATUS" = 403 ] && jqt ".error | endswith(\"remote model details are unavailable\")"'
 req sec POST /api/chat '{"model":"local","stream":false,"messages":[{"role":"user","content":"x"}]}' -H 'Authorization: Bearer s3cret'
 expect_eq "no-cloud: a local model still answers" 200 "$STATUS"
-stop_clean sec
+expect_clean_stop sec
 
 finish

@@ -11,13 +11,6 @@ source "$BH_SOURCE_DIR/tests/helpers/lib.sh"
 source "$BH_SOURCE_DIR/tests/helpers/http.sh"
 hdr() { grep -iq "^$1: $2" "$T/hdrs"; }
 no_hdr() { ! grep -iq "^$1:" "$T/hdrs"; }
-stop_clean() {
-  local pid_var="${1}_PID" rc=0
-  kill -TERM "${!pid_var}"
-  wait "${!pid_var}" || rc=$?
-  expect_eq "$1: exits 0 on SIGTERM" 0 "$rc"
-  expect "$1: no sanitizer or leak report" bash -c '! grep -Eq "Sanitizer|runtime error|leak" "$1"' _ "$T/$1.err"
-}
 # Bodies for the three dialects, with the user's text $1.
 ollama() { printf '{"model":"m","messages":[{"role":"user","content":"%s"}]%s}' "$1" "${2-}"; }
 openai() { printf '{"model":"m","messages":[{"role":"user","content":"%s"}]%s}' "$1" "${2-}"; }
@@ -182,7 +175,7 @@ req f GET /fake/stats
 expect "stats: faults_per_kind counts each fault kind" \
   jqt '.faults_per_kind == {"http500": 5, "http429": 4, "http503": 1, "http529": 1, "http401": 2, "http404": 2, "redirect": 1, "cut": 4, "invalid_json": 2, "midstream_error": 4, "stall": 2, "big": 2}'
 expect "stats: faults is the total" jqt '.faults == ([.faults_per_kind[]] | add)'
-stop_clean f
+expect_clean_stop f
 
 # ---- script validation ----
 bad() {   # bad NAME JSON EXPECTED-TEXT: the fake refuses to start, exit 2, message names the problem
