@@ -283,8 +283,8 @@ static void survey_warn(void *ud, const struct probe_survey *s, const struct pip
         return;
     }
     probe_enforcement_words(s, e, words, sizeof(words));
-    fprintf(stderr, "bulkhead: endpoint '%s': local-only enforcement by the server: %s\n", e->name,
-            words);
+    fprintf(stderr, "bulkhead: endpoint '%s': local-only enforcement by the server: %s\n",
+            pipe_host_name(e), words);
     if (s->err.code) /* a list or the status: what it would have told stays unknown */
         fprintf(stderr, "bulkhead: warning: %s\n", s->err.msg);
     for (size_t i = 0; i < s->n_models; i++) {
@@ -294,7 +294,7 @@ static void survey_warn(void *ud, const struct probe_survey *s, const struct pip
                     "bulkhead: endpoint '%s': model '%s' is a cloud stub that the server "
                     "forwards to '%s' (seen in the probe's reply, not in /api/tags): its "
                     "stages are treated as cloud\n",
-                    e->name, m->name, m->remote);
+                    pipe_host_name(e), m->name, m->remote);
         if (m->probe_err.code)
             fprintf(stderr,
                     "bulkhead: warning: %s; a cloud stub that hides from /api/tags is "
@@ -365,9 +365,14 @@ static void refuted_print(const struct job *j)
 {
     for (size_t i = 0; i < j->p->n_endpoints; i++) {
         const struct egr_endpoint *e = egr_endpoint_info(j->gate, i);
-        if (j->p->endpoints[i].declared_local == 1 && !e->local)
-            fprintf(stderr, "bulkhead: %s: endpoints.%s: %s\n", j->p->file, j->p->endpoints[i].name,
-                    e->reason);
+        const struct pipe_endpoint *pe = &j->p->endpoints[i];
+        if (pe->declared_local != 1 || e->local)
+            continue;
+        if (pe->is_pool) /* the whole pool is refused: name the host and its url's line */
+            fprintf(stderr, "bulkhead: %s: endpoints.%s.urls[%zu]: host '%s': %s\n", j->p->file,
+                    pe->name, pe->host, pipe_host_name(pe), e->reason);
+        else
+            fprintf(stderr, "bulkhead: %s: endpoints.%s: %s\n", j->p->file, pe->name, e->reason);
     }
 }
 
@@ -454,9 +459,12 @@ static void where_print(const struct job *j)
         const struct pipe_stage *s = &j->p->stages[j->p->order[k]];
         if (s->standby && counted && !standby_ran(j->p, j->p->order[k], v, n))
             continue;
-        fprintf(stderr, "  %-12s %-6s %s (%s), model %s\n", s->name,
-                egr_stage_local(j->gate, j->p->order[k]) ? "local" : "cloud",
-                j->p->endpoints[s->endpoint].name, j->p->endpoints[s->endpoint].url, s->model);
+        const struct pipe_endpoint *e = &j->p->endpoints[s->endpoint];
+        fprintf(stderr, "  %-12s %-6s %s (%s", s->name,
+                egr_stage_local(j->gate, j->p->order[k]) ? "local" : "cloud", e->name, e->url);
+        for (size_t h = 1; e->is_pool && h < e->n_pool; h++) /* every host it may have run on */
+            fprintf(stderr, ", %s", e[h].url);
+        fprintf(stderr, "), model %s\n", s->model);
     }
     store_stage_counts_free(v, n);
     models_print(j->store, j->run_id);

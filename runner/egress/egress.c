@@ -280,12 +280,18 @@ static void decide(const struct egr_gate *g, const struct egr_send_req *r, struc
 {
     const struct pipeline *p = g->p;
     const struct pipe_stage *st = &p->stages[r->stage];
-    const struct egr_endpoint *ep = &g->reg.eps[st->endpoint];
+    /* The host the engine placed the request on: its own verified facts
+     * pin and check the connection; the stage's locality is its pool's. */
+    BH_INVARIANT(!r->placed || egr_pool_has(g, st->endpoint, r->host),
+                 "a request was placed on a host outside its stage's pool");
+    size_t host = r->placed ? r->host : st->endpoint;
+    const struct egr_endpoint *ep = &g->reg.eps[host];
     memset(v, 0, sizeof(*v));
     const char *remote = g->reg.remote[r->stage];
-    v->ep = st->endpoint;
-    v->local = pol_stage_local_facts(p, r->stage, ep->local, remote != NULL);
-    v->clearance = pol_stage_clearance_facts(p, r->stage, ep->local, remote != NULL);
+    int local = egr_pool_local(g, st->endpoint) && ep->local;
+    v->ep = host;
+    v->local = pol_stage_local_facts(p, r->stage, local, remote != NULL);
+    v->clearance = pol_stage_clearance_facts(p, r->stage, local, remote != NULL);
     v->label = pol_label_join(p, r->label, r->label); /* unknown means top */
     v->allow = g->store && v->label <= v->clearance;
     if (!g->store)
@@ -371,7 +377,7 @@ static int audit(struct egr_gate *g, const struct attempt *at, const struct verd
     a.run_id = g->run_id;
     a.item = at->item;
     a.stage = at->stage_name;
-    a.endpoint = p->endpoints[v->ep].name;
+    a.endpoint = pipe_host_name(&p->endpoints[v->ep]);
     a.url = at->url;
     a.locality = locality_word(v->local);
     a.model = at->model;
@@ -399,13 +405,13 @@ static int refuse(const struct egr_gate *g, const struct egr_send_req *r, const 
         return bh_err_set(err, BH_EPOLICY,
                           "stage '%s': refused to send to endpoint '%s': "
                           "the gate has no audit store, and nothing leaves unaudited",
-                          st->name, e->name);
+                          st->name, pipe_host_name(e));
     return bh_err_set(err, BH_EPOLICY,
                       "stage '%s': refused to send data labelled %s to "
                       "endpoint '%s' (%s, %s) whose clearance is %s — keep such data on a "
                       "local stage, or declassify it first",
-                      st->name, pol_label_name(p, v->label), e->name, locality_word(v->local),
-                      e->url, pol_label_name(p, v->clearance));
+                      st->name, pol_label_name(p, v->label), pipe_host_name(e),
+                      locality_word(v->local), e->url, pol_label_name(p, v->clearance));
 }
 
 /* --- sending ----------------------------------------------------------------- */
@@ -486,7 +492,11 @@ static int still_allowed(struct egr_gate *g, const struct flight *f, struct bh_e
 {
     if (!f->at.stage_name[0])
         return 0;
-    struct egr_send_req r = {.stage = f->at.stage, .item = f->at.item, .label = f->v.label};
+    struct egr_send_req r = {.stage = f->at.stage,
+                             .placed = 1,
+                             .host = f->v.ep,
+                             .item = f->at.item,
+                             .label = f->v.label};
     struct verdict v;
     decide(g, &r, &v);
     if (v.allow)
@@ -664,7 +674,7 @@ static struct flight *flight_new(struct egr_gate *g, const struct egr_send_req *
     struct flight *f = bh_xcalloc(1, sizeof(*f));
     size_t ep = v->ep;
     f->g = g;
-    f->endpoint = g->p->endpoints[ep].name;
+    f->endpoint = pipe_host_name(&g->p->endpoints[ep]);
     f->trusted = g->reg.eps[ep].trusted; /* every pinned address was vouched for */
     snprintf(f->addrs, sizeof(f->addrs), "%s", g->reg.eps[ep].addrs);
     f->v = *v;
@@ -737,7 +747,7 @@ static int submit(struct egr_gate *g, struct flight *f, const struct egr_send_re
         if (f->at.stage_name[0])
             bh_err_prefix(err, "stage '%s': ", f->at.stage_name);
         else
-            bh_err_prefix(err, "endpoint '%s': ", e->name);
+            bh_err_prefix(err, "endpoint '%s': ", pipe_host_name(e));
         flight_unlink(g, f);
         flight_free(f);
     }
@@ -922,7 +932,7 @@ int egr_audit_declassify(struct egr_gate *g, size_t stage, const char *item, int
     a.run_id = g->run_id;
     a.item = item;
     a.stage = st->name;
-    a.endpoint = p->endpoints[st->endpoint].name;
+    a.endpoint = p->endpoints[st->endpoint].name; /* not a request: the stage's endpoint */
     a.url = url;
     a.locality = locality_word(v.local);
     a.model = st->model;
@@ -1035,7 +1045,7 @@ int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct b
     char *body = NULL;
     int rc = manage_body(k, r, &body, err);
     if (rc) {
-        bh_err_prefix(err, "endpoint '%s': ", g->p->endpoints[r->endpoint].name);
+        bh_err_prefix(err, "endpoint '%s': ", pipe_host_name(&g->p->endpoints[r->endpoint]));
         return rc;
     }
     /* A model name is public data: it may go wherever anything may go, and
@@ -1070,13 +1080,13 @@ int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct b
         rc = bh_err_set(err, BH_EPOLICY,
                         "endpoint '%s': refused to %s: the gate has no audit "
                         "store, and nothing leaves unaudited",
-                        g->p->endpoints[r->endpoint].name, k->what);
+                        pipe_host_name(&g->p->endpoints[r->endpoint]), k->what);
     if (rc == 0)
         rc = audit(g, &at, &v, err);
     if (rc == 0 && !v.allow)
         rc = bh_err_set(err, BH_EPOLICY, "endpoint '%s' (%s): refused to %s: %s",
-                        g->p->endpoints[r->endpoint].name, g->p->endpoints[r->endpoint].url,
-                        k->what, ep->reason);
+                        pipe_host_name(&g->p->endpoints[r->endpoint]),
+                        g->p->endpoints[r->endpoint].url, k->what, ep->reason);
     if (rc == 0)
         rc = dispatch(g, &sr, &v, &at, err);
     free(url);

@@ -41,23 +41,38 @@ enum pipe_enforce_local {
     PIPE_ENFORCE_OFF,     /* "off": never add the suffix */
 };
 
+/* A pool ("urls": several hosts of one local endpoint) is loaded as one
+ * pipe_endpoint per host, consecutive in pipeline.endpoints, each a copy of
+ * the pool's settings but its url: every host is verified, pinned, given
+ * slots and a loaded-model limit of its own. Stages name the pool's first
+ * host (pipe_stage.endpoint); the engine places each task on a host of that
+ * pool, never anywhere else. An endpoint with one "url" is a pool of one. */
 struct pipe_endpoint {
-    char *name;
+    char *name;                /* the endpoint's name (every host of a pool has the pool's) */
+    char *host_name;           /* what names this host in messages, the audit and reports:
+                                  the name for a "url" endpoint, "NAME#K" (K from 1) for the
+                                  K-th url of a pool (never the url: it may hold credentials) */
+    size_t pool, n_pool, host; /* the pool's first host (an index into pipeline.endpoints), its
+                                  hosts, and this one's position in it from 0; a "url"
+                                  endpoint is its own pool of 1 */
+    int is_pool;               /* declared with "urls" (or --endpoint NAME=URL,URL) */
     char *provider;            /* "ollama" */
     char *url;                 /* after ${VAR}/${VAR:-default} expansion and --endpoint overrides */
-    int declared_local;        /* "locality": "local" (a missing locality means cloud) */
-    int clearance;             /* label index, or -1 when not declared (policy decides) */
-    int max_concurrency;       /* parallel requests to this endpoint; default 1 */
-    long timeout_s;            /* whole-request timeout; default 600 */
-    long connect_timeout_s;    /* to open the connection; default 10 */
-    long first_byte_timeout_s; /* from sending to the first byte of the reply; default 300
-                                  (a local model's cold load comes first) */
-    long idle_timeout_s;       /* between two chunks of a streamed reply; default 60 */
-    int max_attempts;          /* tries of one request when it fails transiently
-                                  (connection, 429, 5xx, cut stream); default 3 */
-    int max_loaded_models;     /* models the server holds at once (local ollama: what the
-                                  scheduler preloads and unloads for); 0 when not declared:
-                                  learnt from /api/ps at run start */
+    char **urls;               /* the loader's: the pool's urls until it is split into hosts */
+    size_t n_urls;
+    int declared_local;          /* "locality": "local" (a missing locality means cloud) */
+    int clearance;               /* label index, or -1 when not declared (policy decides) */
+    int max_concurrency;         /* parallel requests to this endpoint; default 1 */
+    long timeout_s;              /* whole-request timeout; default 600 */
+    long connect_timeout_s;      /* to open the connection; default 10 */
+    long first_byte_timeout_s;   /* from sending to the first byte of the reply; default 300
+                                    (a local model's cold load comes first) */
+    long idle_timeout_s;         /* between two chunks of a streamed reply; default 60 */
+    int max_attempts;            /* tries of one request when it fails transiently
+                                    (connection, 429, 5xx, cut stream); default 3 */
+    int max_loaded_models;       /* models the server holds at once (local ollama: what the
+                                    scheduler preloads and unloads for); 0 when not declared:
+                                    learnt from /api/ps at run start */
     int max_requests_per_minute; /* requests started per minute at most; 0: no limit */
     char *api_key_env;           /* name of the environment variable holding the key, or NULL */
     char *basic_auth_env;        /* "basic_auth_env": name of the environment variable holding
@@ -262,6 +277,14 @@ int pipe_load(struct pipeline **out, const char *path, const struct pipe_load_op
 int pipe_load_all(struct pipeline **out, const char *path, const struct pipe_load_opts *opts,
                   struct bh_err **errs, size_t *n_errs);
 void pipe_free(struct pipeline *p); /* NULL is fine */
+
+/* What names endpoint e's host in messages, the audit and reports: its
+ * host_name ("gpus#2" for a pool's second url), else its name. */
+const char *pipe_host_name(const struct pipe_endpoint *e);
+
+/* 1 when stage runs on ep: ep is its endpoint, or a host of its endpoint's
+ * pool (every host of a pool serves the pool's stages). */
+int pipe_stage_on(const struct pipeline *p, size_t stage, size_t ep);
 
 /* Label index by name, or -1. */
 int pipe_label_find(const struct pipeline *p, const char *name);
