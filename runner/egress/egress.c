@@ -57,7 +57,9 @@
 /* The gate's verdict on one request. */
 struct verdict {
     size_t ep;
-    int local; /* the stage's effective locality */
+    int on_host; /* ep is the host the request goes to (else the stage's endpoint: the
+                    record names the endpoint, a pool by its name) */
+    int local;   /* the stage's effective locality */
     int clearance;
     int label; /* unknown (-1) already raised to the top */
     int allow;
@@ -290,6 +292,7 @@ static void decide(const struct egr_gate *g, const struct egr_send_req *r, struc
     const char *remote = g->reg.remote[r->stage];
     int local = egr_pool_local(g, st->endpoint) && ep->local;
     v->ep = host;
+    v->on_host = r->placed;
     v->local = pol_stage_local_facts(p, r->stage, local, remote != NULL);
     v->clearance = pol_stage_clearance_facts(p, r->stage, local, remote != NULL);
     v->label = pol_label_join(p, r->label, r->label); /* unknown means top */
@@ -377,7 +380,7 @@ static int audit(struct egr_gate *g, const struct attempt *at, const struct verd
     a.run_id = g->run_id;
     a.item = at->item;
     a.stage = at->stage_name;
-    a.endpoint = pipe_host_name(&p->endpoints[v->ep]);
+    a.endpoint = v->on_host ? pipe_host_name(&p->endpoints[v->ep]) : p->endpoints[v->ep].name;
     a.url = at->url;
     a.locality = locality_word(v->local);
     a.model = at->model;
@@ -405,13 +408,14 @@ static int refuse(const struct egr_gate *g, const struct egr_send_req *r, const 
         return bh_err_set(err, BH_EPOLICY,
                           "stage '%s': refused to send to endpoint '%s': "
                           "the gate has no audit store, and nothing leaves unaudited",
-                          st->name, pipe_host_name(e));
+                          st->name, v->on_host ? pipe_host_name(e) : e->name);
     return bh_err_set(err, BH_EPOLICY,
                       "stage '%s': refused to send data labelled %s to "
                       "endpoint '%s' (%s, %s) whose clearance is %s — keep such data on a "
                       "local stage, or declassify it first",
-                      st->name, pol_label_name(p, v->label), pipe_host_name(e),
-                      locality_word(v->local), e->url, pol_label_name(p, v->clearance));
+                      st->name, pol_label_name(p, v->label),
+                      v->on_host ? pipe_host_name(e) : e->name, locality_word(v->local), e->url,
+                      pol_label_name(p, v->clearance));
 }
 
 /* --- sending ----------------------------------------------------------------- */
@@ -1050,10 +1054,13 @@ int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct b
     }
     /* A model name is public data: it may go wherever anything may go, and
      * nowhere a refuted local claim points (clearance POL_NOTHING). */
+    /* A pool with a host that is not local is refused whole, to every host. */
+    int local = ep->local && egr_pool_local(g, r->endpoint);
     struct verdict v = {.ep = r->endpoint,
-                        .local = ep->local,
+                        .on_host = 1,
+                        .local = local,
                         .label = 0,
-                        .clearance = pol_endpoint_clearance(g->p, r->endpoint, ep->local)};
+                        .clearance = pol_endpoint_clearance(g->p, r->endpoint, local)};
     v.allow = g->store != NULL && v.label <= v.clearance;
     bh_str_put(v.reason, sizeof(v.reason), "model management (%s: %s %s): no item data%s", k->what,
                k->method, k->path,

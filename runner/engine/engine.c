@@ -80,13 +80,13 @@ int eng_host_down(const struct eng *e, size_t ep)
     return e->down[ep].since[0] != '\0';
 }
 
-long eng_pool_live(const struct eng *e, size_t ep)
+long eng_pool_live(const struct eng *e, size_t ep, long except)
 {
     const struct pipe_endpoint *pe = &e->o->p->endpoints[ep];
     size_t first = pe->n_pool > 1 ? pe->pool : ep, n = pe->n_pool > 1 ? pe->n_pool : 1;
     long best = -1;
     for (size_t h = first; h < first + n; h++)
-        if (!eng_host_down(e, h) && (best < 0 || e->busy[h] < e->busy[best]))
+        if ((long)h != except && !eng_host_down(e, h) && (best < 0 || e->busy[h] < e->busy[best]))
             best = (long)h;
     return best;
 }
@@ -203,9 +203,10 @@ static int moves(struct eng_task *t)
 {
     struct eng *e = t->e;
     size_t from = eng_task_endpoint(t);
-    long to = eng_pool_live(e, from);
-    if (to < 0 || !t->placed)
+    long to = eng_pool_live(e, from, (long)from);
+    if (to < 0 || !t->placed || t->moves >= e->o->p->endpoints[from].n_pool)
         return 0;
+    t->moves++;
     eng_sched_ended(e, t);
     e->busy[from]--;
     t->host = (size_t)to;
@@ -288,7 +289,7 @@ static uint32_t jitter(struct eng *e)
 static int pool_drain(struct eng *e, size_t ep)
 {
     const struct pipe_endpoint *pe = &e->o->p->endpoints[ep];
-    if (pe->n_pool < 2 || eng_pool_live(e, ep) < 0)
+    if (pe->n_pool < 2 || eng_pool_live(e, ep, -1) < 0)
         return 0;
     size_t live = 0, moved = 0;
     for (size_t h = pe->pool; h < pe->pool + pe->n_pool; h++)
@@ -352,6 +353,17 @@ void eng_task_retry(struct eng_task *t, const struct eng_retry *how, const struc
         unreachable(e, ep, err);
     if (fails_down(t, 1))
         return;
+    char name[512];
+    /* Its tries on this host are used up: on a pool, another host of the
+     * same pool tries it (a host killed mid-reply cuts the stream first, so
+     * it may not be down yet). */
+    if (t->attempts >= max && retry_after_ms <= ENG_MAX_RETRY_WAIT_MS && !stop_requested &&
+        moves(t)) {
+        eng_say(e, "bulkhead: %s: attempts at '%s' used up: moved to '%s' of the same pool",
+                eng_task_name(t, name, sizeof(name)), pipe_host_name(ep_cfg),
+                pipe_host_name(&e->o->p->endpoints[eng_task_endpoint(t)]));
+        return;
+    }
     if (t->attempts >= max || retry_after_ms > ENG_MAX_RETRY_WAIT_MS || stop_requested) {
         struct bh_err final = *err;
         if (retry_after_ms > ENG_MAX_RETRY_WAIT_MS)
@@ -376,7 +388,6 @@ void eng_task_retry(struct eng_task *t, const struct eng_retry *how, const struc
     t->retry_at = eng_now_ms() + delay;
     e->waiting++;
     e->sum->retries++;
-    char name[512];
     eng_say(e, "bulkhead: %s: attempt %d failed, retrying in %.1f s: %s",
             eng_task_name(t, name, sizeof(name)), t->attempts, (double)delay / 1000, err->msg);
 }

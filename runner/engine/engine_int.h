@@ -79,6 +79,7 @@ struct eng_task {
     size_t host;          /* the host of its endpoint's pool it runs on (sched.c places it
                              when it starts; a drained host's tasks are placed again) */
     long started_ms;      /* monotonic ms of its start, for the scheduler's estimates */
+    size_t moves;         /* times it moved to another host of its pool in this run */
     int reused;           /* done in an earlier attempt of this run */
     char *output;         /* when done */
     int label;            /* of output */
@@ -158,8 +159,9 @@ long eng_now_ms(void);
 size_t eng_task_endpoint(const struct eng_task *t);
 /* 1 when ep is down (ENG_DOWN_AFTER failures in a row in this run). */
 int eng_host_down(const struct eng *e, size_t ep);
-/* A live host of ep's pool, the least busy, or -1 when every one is down. */
-long eng_pool_live(const struct eng *e, size_t ep);
+/* A live host of ep's pool other than except (-1: none excepted), the
+ * least busy, or -1 when there is none. */
+long eng_pool_live(const struct eng *e, size_t ep, long except);
 /* The endpoint's slots now: max_concurrency, lowered for a while after the
  * server pushed back (a 503). */
 size_t eng_slots(struct eng *e, size_t ep);

@@ -872,7 +872,7 @@ static long serve_pool(struct eng *e, size_t first)
 {
     struct eng_sched *s = e->sched;
     const struct pipe_endpoint *pe = &e->o->p->endpoints[first];
-    if (eng_pool_live(e, first) < 0)
+    if (eng_pool_live(e, first, -1) < 0)
         return start_ready(e, first, ANY_GROUP);
     s->eps[first].head_nl = 0;
     for (size_t g = 0; g < s->n_groups; g++)

@@ -117,7 +117,8 @@ static void endpoints_init(struct pol_graph *g, const struct pol_endpoint_fact *
     for (size_t i = 0; i < p->n_endpoints; i++) {
         const struct pol_endpoint_fact *f = &facts[i];
         struct pol_graph_endpoint *e = &g->endpoints[i];
-        e->name = p->endpoints[i].host_name ? p->endpoints[i].host_name : p->endpoints[i].name;
+        e->name = p->endpoints[i].name;
+        e->host_name = pipe_host_name(&p->endpoints[i]);
         e->url = p->endpoints[i].url;
         e->host = bh_xstrdup(f->host ? f->host : "");
         e->addr = bh_xstrdup(f->addr ? f->addr : "");

@@ -255,7 +255,7 @@ static void render_text(FILE *f, const struct pol_graph *g)
     fprintf(f, "endpoints:\n");
     for (size_t i = 0; i < p->n_endpoints; i++) {
         const struct pol_graph_endpoint *e = &g->endpoints[i];
-        fprintf(f, "  %-12s %-6s %s (%s)\n", e->name, e->local ? "local" : "cloud", e->url,
+        fprintf(f, "  %-12s %-6s %s (%s)\n", e->host_name, e->local ? "local" : "cloud", e->url,
                 e->evidence);
         fprintf(f, TEXT_INDENT "locality: %s; clearance %s (%s)\n", pol_locality_words(e->why),
                 label(g, e->clearance), pol_clearance_from_words(e->clearance_from));
@@ -316,7 +316,7 @@ static void json_endpoint(FILE *f, const struct pol_graph *g, size_t i)
 {
     const struct pol_graph_endpoint *e = &g->endpoints[i];
     fputs("    {\"name\": ", f);
-    js(f, e->name);
+    js(f, e->host_name);
     jk(f, "url");
     js(f, e->url);
     jk(f, "host");

@@ -39,7 +39,7 @@
  * an Ollama is for /api/version to tell (probe_survey_ollama). */
 int probe_survey_wanted(const struct egr_gate *g, const struct pipeline *p, size_t endpoint)
 {
-    if (!egr_endpoint_info(g, endpoint)->local)
+    if (!egr_pool_local(g, endpoint)) /* a pool with a host not local is refused whole */
         return 0;
     for (size_t s = 0; s < p->n_stages; s++)
         if (pipe_stage_on(p, s, endpoint) && !pol_model_is_cloud(p->stages[s].model))
