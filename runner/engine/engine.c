@@ -195,27 +195,30 @@ void eng_task_end_unstarted(struct eng_task *t, const struct bh_err *err)
 
 static void attempt(struct eng_task *t);
 
-/* A running task whose host is down moves to the least busy live host of
- * the same pool (never to another endpoint) and retries there at once, as
- * a first attempt: the host failed, not the request. 0 when no host of the
- * pool is up (or the endpoint is no pool). */
+/* A running task leaving a host that failed goes back among its pool's
+ * ready tasks (never to another endpoint), unplaced: the scheduler places
+ * it again with model affinity (a host that serves its model takes it
+ * without a load), as a first attempt, since the host failed, not the
+ * request. Its row stays running until it starts again (a crash meanwhile
+ * resumes it as pending). 0 when no other host of the pool is up (or the
+ * endpoint is no pool): then it fails as on a single endpoint. */
 static int moves(struct eng_task *t)
 {
     struct eng *e = t->e;
     size_t from = eng_task_endpoint(t);
-    long to = eng_pool_live(e, from, (long)from);
-    if (to < 0 || !t->placed || t->moves >= e->o->p->endpoints[from].n_pool)
+    if (!t->placed || eng_pool_live(e, from, (long)from) < 0 ||
+        t->moves >= e->o->p->endpoints[from].n_pool)
         return 0;
     t->moves++;
     eng_sched_ended(e, t);
     e->busy[from]--;
-    t->host = (size_t)to;
-    e->busy[to]++;
-    eng_sched_started(e, t);
+    e->in_flight--;
+    if (t->retry_at)
+        e->waiting--;
+    t->retry_at = 0;
+    t->placed = 0;
     t->attempts = 0;
-    if (!t->retry_at)
-        e->waiting++;
-    t->retry_at = eng_now_ms();
+    t->state = STORE_PENDING;
     return 1;
 }
 
@@ -299,12 +302,13 @@ static int pool_drain(struct eng *e, size_t ep)
         if (w->retry_at && w->state == STORE_RUNNING && eng_task_endpoint(w) == ep)
             moved += moves(w);
     }
-    eng_say(e,
-            "bulkhead: host '%s' of pool '%s' is down: %d requests in a row reached no server "
-            "(%s); drained: its tasks go to the %zu other host%s of the pool (%zu moved now), "
-            "never elsewhere — a resume tries it again",
-            pipe_host_name(pe), pe->name, ENG_DOWN_AFTER, e->down[ep].why, live,
-            live == 1 ? "" : "s", moved);
+    eng_say(
+        e,
+        "bulkhead: host '%s' of pool '%s' is down: %d requests in a row reached no server "
+        "(%s); drained: its tasks go to the %zu other host%s of the pool (%zu placed again now), "
+        "never elsewhere — a resume tries it again",
+        pipe_host_name(pe), pe->name, ENG_DOWN_AFTER, e->down[ep].why, live, live == 1 ? "" : "s",
+        moved);
     return 1;
 }
 
@@ -359,9 +363,9 @@ void eng_task_retry(struct eng_task *t, const struct eng_retry *how, const struc
      * it may not be down yet). */
     if (t->attempts >= max && retry_after_ms <= ENG_MAX_RETRY_WAIT_MS && !stop_requested &&
         moves(t)) {
-        eng_say(e, "bulkhead: %s: attempts at '%s' used up: moved to '%s' of the same pool",
-                eng_task_name(t, name, sizeof(name)), pipe_host_name(ep_cfg),
-                pipe_host_name(&e->o->p->endpoints[eng_task_endpoint(t)]));
+        eng_say(e,
+                "bulkhead: %s: attempts at '%s' used up: placed again on another host of pool '%s'",
+                eng_task_name(t, name, sizeof(name)), pipe_host_name(ep_cfg), ep_cfg->name);
         return;
     }
     if (t->attempts >= max || retry_after_ms > ENG_MAX_RETRY_WAIT_MS || stop_requested) {
