@@ -441,7 +441,9 @@ static int standby_ran(const struct pipeline *p, size_t standby, const struct st
             const struct pipe_stage *t = &p->stages[k];
             if (t->reroute != (long)standby || strcmp(t->name, v[i].stage) != 0)
                 continue;
-            if (!v[i].endpoint || !*v[i].endpoint || strcmp(v[i].endpoint, ep) == 0)
+            size_t n_ep = strlen(ep); /* a pool's hosts are "NAME#K" */
+            if (!v[i].endpoint || !*v[i].endpoint || strcmp(v[i].endpoint, ep) == 0 ||
+                (strncmp(v[i].endpoint, ep, n_ep) == 0 && v[i].endpoint[n_ep] == '#'))
                 return 1;
         }
     }
