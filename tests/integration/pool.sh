@@ -92,6 +92,10 @@ done
 bh_run models models "$T/pool.json" --state "$T/online"
 expect_eq "models succeeds" 0 "$rc"
 expect_eq "models lists each model on each host" 9 "$(grep -c -E '^gpus#[123] +local +model-[abc] ' "$T/models.out")"
+bh_run preload models "$T/pool.json" --state "$T/online" --pull --preload
+expect_eq "models --pull --preload succeeds" 0 "$rc"
+expect_eq "each model is preloaded on each host, named" 9 \
+  "$(grep -c -E '^preloaded model-[abc] on gpus#[123]$' "$T/preload.err")"
 
 # ---- one host killed mid-run --------------------------------------------------
 stop_fake gpu1
