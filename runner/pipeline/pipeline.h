@@ -58,21 +58,19 @@ struct pipe_endpoint {
     int is_pool;               /* declared with "urls" (or --endpoint NAME=URL,URL) */
     char *provider;            /* "ollama" */
     char *url;                 /* after ${VAR}/${VAR:-default} expansion and --endpoint overrides */
-    char **urls;               /* the loader's: the pool's urls until it is split into hosts */
-    size_t n_urls;
-    int declared_local;          /* "locality": "local" (a missing locality means cloud) */
-    int clearance;               /* label index, or -1 when not declared (policy decides) */
-    int max_concurrency;         /* parallel requests to this endpoint; default 1 */
-    long timeout_s;              /* whole-request timeout; default 600 */
-    long connect_timeout_s;      /* to open the connection; default 10 */
-    long first_byte_timeout_s;   /* from sending to the first byte of the reply; default 300
-                                    (a local model's cold load comes first) */
-    long idle_timeout_s;         /* between two chunks of a streamed reply; default 60 */
-    int max_attempts;            /* tries of one request when it fails transiently
-                                    (connection, 429, 5xx, cut stream); default 3 */
-    int max_loaded_models;       /* models the server holds at once (local ollama: what the
-                                    scheduler preloads and unloads for); 0 when not declared:
-                                    learnt from /api/ps at run start */
+    int declared_local;        /* "locality": "local" (a missing locality means cloud) */
+    int clearance;             /* label index, or -1 when not declared (policy decides) */
+    int max_concurrency;       /* parallel requests to this endpoint; default 1 */
+    long timeout_s;            /* whole-request timeout; default 600 */
+    long connect_timeout_s;    /* to open the connection; default 10 */
+    long first_byte_timeout_s; /* from sending to the first byte of the reply; default 300
+                                  (a local model's cold load comes first) */
+    long idle_timeout_s;       /* between two chunks of a streamed reply; default 60 */
+    int max_attempts;          /* tries of one request when it fails transiently
+                                  (connection, 429, 5xx, cut stream); default 3 */
+    int max_loaded_models;     /* models the server holds at once (local ollama: what the
+                                  scheduler preloads and unloads for); 0 when not declared:
+                                  learnt from /api/ps at run start */
     int max_requests_per_minute; /* requests started per minute at most; 0: no limit */
     char *api_key_env;           /* name of the environment variable holding the key, or NULL */
     char *basic_auth_env;        /* "basic_auth_env": name of the environment variable holding
@@ -95,6 +93,8 @@ struct pipe_endpoint {
                                the one asked for fails its task; default "any" */
     char *included_from;    /* the file of an `include` that declared it, or NULL */
     int line, col;          /* of the endpoint's object in the pipeline file */
+    char **urls;            /* the loader's: the pool's urls until it is split into hosts */
+    size_t n_urls;
 };
 
 enum pipe_kind {
