@@ -11,7 +11,10 @@
  * What starts when is sched.c's: it walks the cells in stage order, then
  * item order, and keeps each local endpoint on one model while it has work.
  * A task holds a slot of the endpoint that answers it (a rerouted task, its
- * target's) from its start to its end, retries included. */
+ * target's) from its start to its end, retries included; on a pool, of the
+ * host it was placed on. A pool's host that goes down is drained: its tasks
+ * go back among the pool's ready tasks and run on the other hosts, never on
+ * another endpoint; only with every host down do they fail. */
 #include "engine/engine.h"
 
 #include "engine/engine_int.h"

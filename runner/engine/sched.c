@@ -30,6 +30,16 @@
  * (empty prompt, the stage's keep_alive and num_ctx) while the last requests
  * run. Every such request goes through the gate and is audited.
  *
+ * A pool (a local endpoint with several hosts, pipeline.h) has a group per
+ * host for each of its models, whose residency and running tasks are that
+ * host's; ready, soon and later are counted once, on the group of the first
+ * host (home). Its ready tasks are listed unplaced and each is placed on a
+ * host as it starts (serve_pool): a host keeps the model it serves while
+ * that has ready work, else takes one it holds, else one no host serves,
+ * else a share of the model with the most work left when the work saved is
+ * worth a load (worth_spreading); it preloads what it will take next. Down
+ * hosts get nothing; a task that leaves one comes back unplaced (engine.c).
+ *
  * Trade-off taken: "soon" counts cells, not tasks, and a task of a stage
  * that may reroute counts for its own stage's group until it is ready (its
  * route depends on its inputs' labels). Both only make a switch come

@@ -9,7 +9,13 @@
  * the name of a variable, and no message echoes what was written there (it
  * may be the secret itself). ca_file is checked for readability here, once;
  * its contents are not part of the pipeline hash (the path is, as part of
- * the file): a renewed CA certificate is not a different run. */
+ * the file): a renewed CA certificate is not a different run.
+ *
+ * A pool ("urls") is walked as one endpoint, then split into one endpoint per
+ * host (pools_split), consecutive, so that everything after the loader that
+ * works per endpoint (verification, pinning, slots, residency) works per host
+ * without knowing pools; what must know (a stage's locality is its pool's,
+ * a task may run on any host of its pool) asks pool/n_pool/host. */
 #include "pipeline/load.h"
 
 #include <arpa/inet.h>
