@@ -96,6 +96,7 @@ struct ep_state {
     long *starts; /* max_requests_per_minute: a ring of start times */
     size_t rpm, n_starts, head;
     size_t head_nl; /* serve_pool: where the next task of a model that loads nowhere may be */
+    size_t loads;   /* models the scheduler had it load (a preload, or a request's load) */
 };
 
 struct call;
@@ -230,6 +231,7 @@ static size_t loaded_on(const struct eng_sched *s, size_t ep)
 static void mark_loaded(struct eng_sched *s, size_t g)
 {
     struct group *gr = &s->groups[g];
+    s->eps[gr->ep].loads += !gr->resident;
     gr->resident = 1;
     gr->used = ++s->tick;
     while (loaded_on(s, gr->ep) > (size_t)s->eps[gr->ep].max_loaded) {
@@ -1006,11 +1008,34 @@ void eng_sched_new(struct eng *e)
         learn_loaded(e);
 }
 
+/* "pool 'gpus': model loads per host: gpus#1 1, gpus#2 1, gpus#3 2". */
+static void loads_say(const struct eng *e, size_t first)
+{
+    const struct pipeline *p = e->o->p;
+    const struct pipe_endpoint *pe = &p->endpoints[first];
+    char line[1024];
+    size_t used = (size_t)snprintf(line, sizeof(line),
+                                   "bulkhead: pool '%s': model loads per host:", pe->name);
+    for (size_t h = first; h < first + pe->n_pool && used < sizeof(line); h++)
+        used +=
+            (size_t)snprintf(line + used, sizeof(line) - used, "%s %s %zu", h == first ? "" : ",",
+                             pipe_host_name(&p->endpoints[h]), e->sched->eps[h].loads);
+    eng_say(e, "%s", line);
+}
+
 void eng_sched_free(struct eng *e)
 {
     struct eng_sched *s = e->sched;
     if (!s)
         return;
+    for (size_t ep = 0; ep < e->o->p->n_endpoints; ep++) {
+        const struct pipe_endpoint *pe = &e->o->p->endpoints[ep];
+        size_t loads = 0;
+        for (size_t h = ep; pe->n_pool > 1 && pe->host == 0 && h < ep + pe->n_pool; h++)
+            loads += s->eps[h].loads;
+        if (loads)
+            loads_say(e, ep);
+    }
     for (struct call *c = s->calls; c; c = c->next)
         c->s = NULL; /* its reply may still come: it frees itself then */
     for (size_t ep = 0; ep < e->o->p->n_endpoints; ep++) {

@@ -61,6 +61,7 @@ for n in gpu1 gpu2 gpu3; do
   c=$(chats "$T/$n.log")
   total=$((total + c))
   loads=$((loads + $(jq '.loads' <<<"$s")))
+  eval "${n}_loads=$(jq '.loads' <<<"$s")"
   expect "$n answered model calls ($c)" [ "$c" -gt 0 ]
   expect "$n kept to at most two models ($(jq -c '.loads_per_model' <<<"$s"))" \
     [ "$(jq '[.loads_per_model[] | select(. > 0)] | length' <<<"$s")" -le 2 ]
@@ -69,6 +70,8 @@ expect_eq "the three hosts answered the pool's 72 calls" 72 "$total"
 # One load per host to start; a host that ends early may take a share of a
 # model with much left. Round-robin placement would load ~72 times.
 expect "model affinity: at most 6 loads over the three hosts ($loads)" [ "$loads" -le 6 ]
+expect_contains "the run counts the loads per host as the hosts did" "$T/up.err" \
+  "pool 'gpus': model loads per host: gpus#1 $gpu1_loads, gpus#2 $gpu2_loads, gpus#3 $gpu3_loads"
 cloud_up=$(chats "$T/cloud.log")
 expect_eq "the cloud endpoint got the 24 names" 24 "$cloud_up"
 "$BULKHEAD" audit show --state "$T/up" >"$T/up.audit"
