@@ -450,6 +450,34 @@ static int standby_ran(const struct pipeline *p, size_t standby, const struct st
     return 0;
 }
 
+/* The hosts of a pool stage that answered, as status counted them
+ * ("gpus#1,gpus#3"), or NULL when not known. */
+static const char *hosts_of(const struct store_stage_count *v, size_t n, const char *stage)
+{
+    for (size_t i = 0; v && i < n; i++)
+        if (strcmp(v[i].stage, stage) == 0 && v[i].endpoint && v[i].endpoint[0])
+            return v[i].endpoint;
+    return NULL;
+}
+
+/* "gpus (gpus#1 http://..., gpus#3 http://...)": a pool by the hosts that
+ * answered its stage (every host when none has yet). */
+static void pool_where(const struct pipe_endpoint *e, const char *hosts)
+{
+    const char *sep = "";
+    fprintf(stderr, "%s (", e->name);
+    for (size_t h = 0; h < e->n_pool; h++) {
+        const char *name = pipe_host_name(&e[h]);
+        size_t len = strlen(name);
+        const char *at = hosts ? strstr(hosts, name) : NULL;
+        if (hosts && !(at && (at[len] == ',' || at[len] == '\0')))
+            continue;
+        fprintf(stderr, "%s%s %s", sep, name, e[h].url);
+        sep = ", ";
+    }
+    fputc(')', stderr);
+}
+
 static void where_print(const struct job *j)
 {
     struct store_stage_count *v = NULL;
@@ -462,11 +490,13 @@ static void where_print(const struct job *j)
         if (s->standby && counted && !standby_ran(j->p, j->p->order[k], v, n))
             continue;
         const struct pipe_endpoint *e = &j->p->endpoints[s->endpoint];
-        fprintf(stderr, "  %-12s %-6s %s (%s", s->name,
-                egr_stage_local(j->gate, j->p->order[k]) ? "local" : "cloud", e->name, e->url);
-        for (size_t h = 1; e->is_pool && h < e->n_pool; h++) /* every host it may have run on */
-            fprintf(stderr, ", %s", e[h].url);
-        fprintf(stderr, "), model %s\n", s->model);
+        fprintf(stderr, "  %-12s %-6s ", s->name,
+                egr_stage_local(j->gate, j->p->order[k]) ? "local" : "cloud");
+        if (e->is_pool)
+            pool_where(e, counted ? hosts_of(v, n, s->name) : NULL);
+        else
+            fprintf(stderr, "%s (%s)", e->name, e->url);
+        fprintf(stderr, ", model %s\n", s->model);
     }
     store_stage_counts_free(v, n);
     models_print(j->store, j->run_id);

@@ -72,6 +72,8 @@ expect_eq "the three hosts answered the pool's 72 calls" 72 "$total"
 expect "model affinity: at most 6 loads over the three hosts ($loads)" [ "$loads" -le 6 ]
 expect_contains "the run counts the loads per host as the hosts did" "$T/up.err" \
   "pool 'gpus': model loads per host: gpus#1 $gpu1_loads, gpus#2 $gpu2_loads, gpus#3 $gpu3_loads"
+expect "the summary names the host that answered each stage" \
+  grep -q -E '^  b +local +gpus \(gpus#[123] http://127\.0\.0\.1:[0-9]+\), model model-b$' "$T/up.err"
 cloud_up=$(chats "$T/cloud.log")
 expect_eq "the cloud endpoint got the 24 names" 24 "$cloud_up"
 "$BULKHEAD" audit show --state "$T/up" >"$T/up.audit"
