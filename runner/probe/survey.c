@@ -321,6 +321,17 @@ void probe_survey_release(struct probe_survey *s)
     }
 }
 
+/* A pool's stage sends one request body to whichever host runs it: its
+ * facts are what holds on every host surveyed so far (had) — the smallest
+ * context window, a model listed or loaded only where every host says so. */
+static void pool_facts(struct egr_model_facts *f, const struct egr_model_facts *had)
+{
+    f->listed = had->listed < f->listed ? had->listed : f->listed;
+    f->loaded = had->loaded < f->loaded ? had->loaded : f->loaded;
+    if (had->num_ctx > 0 && (f->num_ctx == 0 || had->num_ctx < f->num_ctx))
+        f->num_ctx = had->num_ctx;
+}
+
 void probe_survey_apply(const struct probe_survey *s, struct egr_gate *g, const struct pipeline *p)
 {
     egr_endpoint_set_local_suffix(g, s->endpoint, s->honours_local);
@@ -340,6 +351,8 @@ void probe_survey_apply(const struct probe_survey *s, struct egr_gate *g, const 
         struct egr_model_facts f = {.listed = m->listed,
                                     .loaded = m->loaded,
                                     .num_ctx = ollama_dialect || fixed_window ? m->num_ctx : 0};
+        if (p->endpoints[s->endpoint].host > 0)
+            pool_facts(&f, egr_stage_facts(g, i));
         egr_stage_set_facts(g, i, &f);
     }
 }
