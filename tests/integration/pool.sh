@@ -135,4 +135,17 @@ expect_eq "the cloud endpoint got only its own 24 names, as without the kill" "$
 expect_eq "no pool task was recorded anywhere but the pool's hosts" 0 \
   "$(sqlite3 "$T/kill/state.db" "SELECT count(*) FROM tasks WHERE stage IN ('a','b','c') AND endpoint NOT LIKE 'gpus#%'")"
 expect "the audit verifies" "$BULKHEAD" audit verify --state "$T/kill"
+
+# ---- a stage's facts hold on every host -----------------------------------------
+# One request body goes to whichever host runs the task: the smallest window wins.
+stop_fake gpu1
+stop_fake gpu3
+start_fake gpu2 --no-cloud --models model-a,model-b,model-c --context-length 8192
+export GPU2_URL=$gpu2_URL
+for n in gpu1 gpu3; do start_fake "$n" --no-cloud --models model-a,model-b,model-c; done
+export GPU1_URL=$gpu1_URL GPU3_URL=$gpu3_URL
+bh_run ctx check --online "$T/pool.json" --state "$T/ctx"
+expect_eq "check --online with one host of a smaller window" 0 "$rc"
+expect_eq "every host's stage a gets the smallest window of the pool" 3 \
+  "$(grep -c 'num_ctx 8192 for a (from /api/show)' "$T/ctx.out")"
 finish
