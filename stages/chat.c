@@ -408,7 +408,8 @@ static int build_body(struct chat_call *c, const struct stage_turn *turn, char *
     const struct pipeline *p = eng_task_pipeline(c->t);
     struct egr_gate *g = eng_task_gate(c->t);
     const struct pipe_stage *s = &p->stages[c->via];
-    const char *model = egr_stage_model(g, c->via); /* "NAME:local" where the server honours it */
+    /* "NAME:local" where the server of the task's host honours it */
+    const char *model = egr_stage_model_on(g, c->via, eng_task_host(c->t));
     struct stage_ask ask;
     stage_output_ask(p, c->via, &ask);
     c->suffixed = model != s->model;
@@ -533,6 +534,8 @@ static int call_send(struct chat_call *c, const struct stage_turn *turn, struct 
     if (rc == 0) {
         c->stream = c->ops->stream_new(STAGE_REPLY_MAX);
         struct egr_send_req req = {.stage = c->via,
+                                   .placed = 1,
+                                   .host = eng_task_host(c->t),
                                    .item = eng_task_item(c->t),
                                    .path = c->ops->chat_path,
                                    .body = body,

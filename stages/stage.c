@@ -27,8 +27,9 @@ void stage_prefix_where(struct eng_task *t, size_t via, struct bh_err *err)
 {
     const struct pipeline *p = eng_task_pipeline(t);
     const struct pipe_stage *s = &p->stages[via];
-    const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
-    bh_err_prefix(err, "endpoint '%s' (%s), model '%s': ", e->name, e->url, s->model);
+    size_t host = eng_task_host(t);
+    const struct pipe_endpoint *e = &p->endpoints[pipe_stage_on(p, via, host) ? host : s->endpoint];
+    bh_err_prefix(err, "endpoint '%s' (%s), model '%s': ", pipe_host_name(e), e->url, s->model);
 }
 
 void stage_inputs_add(struct stage_inputs *in, const char *name, const char *text, int label)
@@ -61,7 +62,8 @@ int stage_check_not_forwarded(struct eng_task *t, size_t stage, const struct pro
     struct egr_gate *g = eng_task_gate(t);
     const struct pipeline *p = eng_task_pipeline(t);
     const struct pipe_stage *s = &p->stages[stage];
-    if (!reply->remote_host || !reply->remote_host[0] || !egr_endpoint_info(g, s->endpoint)->local)
+    if (!reply->remote_host || !reply->remote_host[0] ||
+        !egr_endpoint_info(g, eng_task_host(t))->local)
         return 0;
     /* What a stub here may receive: the clearance the gate applies once the
      * model is marked (policy's rule for a cloud model on a local endpoint). */

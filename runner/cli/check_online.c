@@ -53,7 +53,7 @@ static void num_ctx_print(FILE *f, const struct pipeline *p, const struct egr_ga
     const char *sep = "; num_ctx";
     for (size_t i = 0; i < p->n_stages; i++) {
         const struct pipe_stage *s = &p->stages[i];
-        if (s->endpoint != ep || !prov_model_name_eq(s->model, model))
+        if (!pipe_stage_on(p, i, ep) || !prov_model_name_eq(s->model, model))
             continue;
         long n = egr_stage_num_ctx(g, i);
         if (n > 0)
@@ -74,7 +74,7 @@ static int stub_refusals(const struct pipeline *p, size_t ep, const struct probe
     int refused = 0;
     for (size_t i = 0; i < p->n_stages; i++) {
         const struct pipe_stage *s = &p->stages[i];
-        if (s->endpoint != ep || !prov_model_name_eq(s->model, m->name) || rep[i].ok)
+        if (!pipe_stage_on(p, i, ep) || !prov_model_name_eq(s->model, m->name) || rep[i].ok)
             continue;
         fprintf(stderr,
                 "bulkhead: %s:%d:%d: stages.%s: refused: local stage %s — use a model "
@@ -92,7 +92,7 @@ static json_t *num_ctx_json(const struct pipeline *p, const struct egr_gate *g, 
     json_t *a = json_array();
     for (size_t i = 0; i < p->n_stages; i++) {
         const struct pipe_stage *s = &p->stages[i];
-        if (s->endpoint != ep || !prov_model_name_eq(s->model, model))
+        if (!pipe_stage_on(p, i, ep) || !prov_model_name_eq(s->model, model))
             continue;
         long n = egr_stage_num_ctx(g, i);
         bh_json_push(a,
@@ -171,7 +171,7 @@ static void window_print(FILE *f, const struct pipeline *p, size_t ep,
     const char *sep = "; window";
     for (size_t i = 0; i < p->n_stages; i++) {
         const struct pipe_stage *s = &p->stages[i];
-        if (s->endpoint != ep || !prov_model_name_eq(s->model, m->name))
+        if (!pipe_stage_on(p, i, ep) || !prov_model_name_eq(s->model, m->name))
             continue;
         fprintf(f, "%s %ld for %s", sep, m->num_ctx, s->name);
         sep = ",";
@@ -219,7 +219,7 @@ static void dialect_print(struct outcome *o, const struct pipeline *p,
 {
     const struct pipe_endpoint *e = &p->endpoints[sv->endpoint];
     if (!probe_survey_reachable(sv)) {
-        fprintf(o->out, "  %s (%s): unreachable\n", e->name, e->url);
+        fprintf(o->out, "  %s (%s): unreachable\n", pipe_host_name(e), e->url);
         bh_err_print(&sv->v1_err, stderr);
         o->failed = 1;
         return;
@@ -227,7 +227,7 @@ static void dialect_print(struct outcome *o, const struct pipeline *p,
     fprintf(o->out,
             "  %s (%s): reachable, %s dialect (%sGET /v1/models %s, not an Ollama "
             "server)\n",
-            e->name, e->url, e->provider,
+            pipe_host_name(e), e->url, e->provider,
             sv->health < 0 ? ""
             : sv->health   ? "GET /health ok, "
                            : "GET /health failed, ",
@@ -257,10 +257,11 @@ static void endpoint_json(struct outcome *o, const struct pipeline *p, const str
                          : probe_survey_reachable(sv)      ? e->provider
                                                            : "";
     bh_json_push(o->eps,
-                 json_pack("{s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:s*, s:o}", "name", e->name, "url",
-                           e->url, "asked", 1, "reached", probe_survey_reachable(sv), "server",
-                           server, "version", sv->reached ? sv->server.version : "", "enforcement",
-                           words, "serves", sv->serves, "models", models),
+                 json_pack("{s:s, s:s, s:b, s:b, s:s, s:s, s:s, s:s*, s:o}", "name",
+                           pipe_host_name(e), "url", e->url, "asked", 1, "reached",
+                           probe_survey_reachable(sv), "server", server, "version",
+                           sv->reached ? sv->server.version : "", "enforcement", words, "serves",
+                           sv->serves, "models", models),
                  o->bad);
 }
 
@@ -274,7 +275,7 @@ static void misdeclared_print(struct outcome *o, const struct pipeline *p,
     fprintf(o->out,
             "  %s (%s): this looks like an OpenAI-compatible server (GET /v1/models "
             "answered, /api/version did not)\n",
-            e->name, e->url);
+            pipe_host_name(e), e->url);
     probe_survey_misdeclared_err(sv, p, &err);
     bh_err_print(&err, stderr);
     o->config = 1;
@@ -299,14 +300,14 @@ static void endpoint_print(struct outcome *o, const struct pipeline *p, struct p
         return;
     }
     if (!sv->reached) {
-        fprintf(o->out, "  %s (%s): unreachable\n", e->name, e->url);
+        fprintf(o->out, "  %s (%s): unreachable\n", pipe_host_name(e), e->url);
         bh_err_print(&sv->err, stderr);
         o->failed = 1;
         return;
     }
     probe_enforcement_words(sv, e, words, sizeof(words));
-    fprintf(o->out, "  %s (%s): reachable, ollama %s%s%s%s\n    enforcement: %s\n", e->name, e->url,
-            sv->server.version,
+    fprintf(o->out, "  %s (%s): reachable, ollama %s%s%s%s\n    enforcement: %s\n",
+            pipe_host_name(e), e->url, sv->server.version,
             strcmp(e->provider, "ollama") ? " (an Ollama server, "
                                             "which serves the "
                                           : "",
@@ -325,7 +326,7 @@ static void endpoint_print(struct outcome *o, const struct pipeline *p, struct p
 static int endpoint_used(const struct pipeline *p, size_t ep)
 {
     for (size_t i = 0; i < p->n_stages; i++)
-        if (p->stages[i].endpoint == ep)
+        if (pipe_stage_on(p, i, ep))
             return 1;
     return 0;
 }
@@ -342,12 +343,13 @@ static void reload_warn(const struct pipeline *p, const struct egr_gate *g)
 
 static void not_asked(struct outcome *o, const struct pipe_endpoint *e)
 {
-    fprintf(o->out, "  %s (%s): not asked — only local endpoints with a local stage are\n", e->name,
-            e->url);
+    fprintf(o->out, "  %s (%s): not asked — only local endpoints with a local stage are\n",
+            pipe_host_name(e), e->url);
     if (o->eps)
-        bh_json_push(o->eps,
-                     json_pack("{s:s, s:s, s:b}", "name", e->name, "url", e->url, "asked", 0),
-                     o->bad);
+        bh_json_push(
+            o->eps,
+            json_pack("{s:s, s:s, s:b}", "name", pipe_host_name(e), "url", e->url, "asked", 0),
+            o->bad);
 }
 
 static int check_online(const struct pipeline *p, const char *state, FILE *out, json_t *eps,

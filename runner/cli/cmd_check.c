@@ -135,7 +135,8 @@ static void keys_warn(const struct pipeline *p, const struct egr_endpoint *eps)
 {
     for (size_t i = 0; i < p->n_endpoints; i++) {
         key_warn(p, i, eps);
-        login_warn(&p->endpoints[i], p->file);
+        if (p->endpoints[i].host == 0) /* a pool's hosts share its settings: said once */
+            login_warn(&p->endpoints[i], p->file);
     }
 }
 

@@ -152,7 +152,7 @@ static int pull_data(void *ud, const char *data, size_t len)
 static int pull_one(struct ctx *x, size_t ep, const char *model)
 {
     const struct pipe_endpoint *e = &x->p->endpoints[ep];
-    struct pull_view v = {.x = x, .endpoint = e->name, .model = model};
+    struct pull_view v = {.x = x, .endpoint = pipe_host_name(e), .model = model};
     struct prov_pull *s = prov_pull_new(pull_progress, &v);
     struct probe_manage_call c = {
         .endpoint = ep, .kind = EGR_MANAGE_PULL, .model = model, .on_data = pull_data, .ud = s};
@@ -168,7 +168,7 @@ static int pull_one(struct ctx *x, size_t ep, const char *model)
         fprintf(stderr,
                 "bulkhead: endpoint '%s' (%s): pull of '%s' failed: %s — check the "
                 "model name, or run \"ollama pull %s\" on that machine\n",
-                e->name, e->url, model, err.msg, model);
+                pipe_host_name(e), e->url, model, err.msg, model);
     prov_pull_free(s);
     return rc;
 }
@@ -198,10 +198,10 @@ static int preload_one(struct ctx *x, size_t ep, const char *model)
     else if (rc == 0)
         rc = prov_ollama.stream_finish(s, c.result.status, &r, &err);
     if (rc)
-        fprintf(stderr, "bulkhead: endpoint '%s' (%s): preload of '%s' failed: %s\n", e->name,
-                e->url, model, err.msg);
+        fprintf(stderr, "bulkhead: endpoint '%s' (%s): preload of '%s' failed: %s\n",
+                pipe_host_name(e), e->url, model, err.msg);
     else
-        fprintf(stderr, "preloaded %s on %s\n", model, e->name);
+        fprintf(stderr, "preloaded %s on %s\n", model, pipe_host_name(e));
     prov_reply_release(&r);
     prov_ollama.stream_free(s);
     return rc;
@@ -213,7 +213,7 @@ static void row_print(const struct ctx *x, size_t ep, const char *model, const c
                       const char *loaded, const char *remote)
 {
     const struct egr_endpoint *info = egr_endpoint_info(x->o.gate, ep);
-    printf("%-14s %-8s %-28s %-12s %-7s %s\n", x->p->endpoints[ep].name,
+    printf("%-14s %-8s %-28s %-12s %-7s %s\n", pipe_host_name(&x->p->endpoints[ep]),
            info->local ? "local" : "cloud", model, state, loaded, remote);
 }
 
@@ -222,7 +222,7 @@ static size_t needed_models(const struct pipeline *p, size_t ep, const char **ou
 {
     size_t n = 0;
     for (size_t s = 0; s < p->n_stages; s++) {
-        if (p->stages[s].endpoint != ep)
+        if (!pipe_stage_on(p, s, ep))
             continue;
         size_t k = 0;
         while (k < n && !prov_model_name_eq(out[k], p->stages[s].model))
@@ -240,7 +240,7 @@ static void act(struct ctx *x, size_t ep, struct row *r)
         fprintf(stderr,
                 "bulkhead: endpoint '%s' is cloud: '%s' is not pulled there — pull "
                 "only manages local servers\n",
-                x->p->endpoints[ep].name, r->model);
+                pipe_host_name(&x->p->endpoints[ep]), r->model);
     if (x->a.pull && !r->present && local && pull_one(x, ep, r->model) == 0)
         r->present = 1;
     if (x->a.preload && r->present && local && preload_one(x, ep, r->model) == 0)
@@ -295,10 +295,10 @@ static void dialect_rows(struct ctx *x, const struct probe_survey *s)
         if (m->listed == 0 && s->serves)
             printf("note: %s: the server serves one model, '%s'; the stage asks for '%s' (it "
                    "answers every name with its one model)\n",
-                   e->name, s->serves, m->name);
+                   pipe_host_name(e), s->serves, m->name);
         if (!s->reached && m->context_length > 0)
-            printf("note: %s: model %s: context length %lld (n_ctx in GET /v1/models)\n", e->name,
-                   m->name, (long long)m->context_length);
+            printf("note: %s: model %s: context length %lld (n_ctx in GET /v1/models)\n",
+                   pipe_host_name(e), m->name, (long long)m->context_length);
     }
 }
 
@@ -320,7 +320,8 @@ static void survey_dialect(struct ctx *x, size_t ep)
     }
     if (s.reached) /* the table's rows came from its Ollama routes */
         printf("server: %s: an Ollama server (ollama %s), which serves the %s dialect too\n",
-               x->p->endpoints[ep].name, s.server.version, x->p->endpoints[ep].provider);
+               pipe_host_name(&x->p->endpoints[ep]), s.server.version,
+               x->p->endpoints[ep].provider);
     probe_survey_release(&s);
 }
 
@@ -330,7 +331,7 @@ static void survey(struct ctx *x, size_t ep)
     struct prov_models tags = {0}, ps = {0};
     size_t used = 0;
     for (size_t s = 0; s < x->p->n_stages; s++)
-        used += x->p->stages[s].endpoint == ep;
+        used += pipe_stage_on(x->p, s, ep);
     if (used == 0)
         return; /* no stage needs anything there */
     if (strcmp(x->p->endpoints[ep].provider, "ollama") != 0) {
@@ -370,7 +371,7 @@ static void misdeclared_print(struct ctx *x, struct probe_survey *s)
     bh_err_print(&err, stderr);
     printf("dialect: %s: this looks like an OpenAI-compatible server, not Ollama: set "
            "\"provider\": \"openai\"\n",
-           e->name);
+           pipe_host_name(e));
     x->config = 1;
 }
 
@@ -393,7 +394,7 @@ static void enforcement_print(struct ctx *x)
             continue; /* the table says it is unreachable */
         }
         probe_enforcement_words(&s, &x->p->endpoints[i], words, sizeof(words));
-        printf("enforcement: %s: %s\n", x->p->endpoints[i].name, words);
+        printf("enforcement: %s: %s\n", pipe_host_name(&x->p->endpoints[i]), words);
         if (probe_survey_required(&s, x->p, &err)) {
             bh_err_print(&err, stderr);
             x->refused = 1;

@@ -283,8 +283,8 @@ static void survey_warn(void *ud, const struct probe_survey *s, const struct pip
         return;
     }
     probe_enforcement_words(s, e, words, sizeof(words));
-    fprintf(stderr, "bulkhead: endpoint '%s': local-only enforcement by the server: %s\n", e->name,
-            words);
+    fprintf(stderr, "bulkhead: endpoint '%s': local-only enforcement by the server: %s\n",
+            pipe_host_name(e), words);
     if (s->err.code) /* a list or the status: what it would have told stays unknown */
         fprintf(stderr, "bulkhead: warning: %s\n", s->err.msg);
     for (size_t i = 0; i < s->n_models; i++)
@@ -306,12 +306,12 @@ static void probe_told(void *ud, size_t endpoint, const char *model, const char 
                 "bulkhead: endpoint '%s': model '%s' is a cloud stub that the server "
                 "forwards to '%s' (seen in the probe's reply, not in /api/tags): its "
                 "stages are treated as cloud\n",
-                e->name, model, remote);
+                pipe_host_name(e), model, remote);
     else if (err)
         fprintf(stderr,
                 "bulkhead: warning: endpoint '%s' (%s), model '%s': %s; a cloud stub that "
                 "hides from /api/tags is then caught only in a reply\n",
-                e->name, e->url, model, err->msg);
+                pipe_host_name(e), e->url, model, err->msg);
 }
 
 static int job_open(struct job *j, struct bh_err *err)
@@ -370,9 +370,14 @@ static void refuted_print(const struct job *j)
 {
     for (size_t i = 0; i < j->p->n_endpoints; i++) {
         const struct egr_endpoint *e = egr_endpoint_info(j->gate, i);
-        if (j->p->endpoints[i].declared_local == 1 && !e->local)
-            fprintf(stderr, "bulkhead: %s: endpoints.%s: %s\n", j->p->file, j->p->endpoints[i].name,
-                    e->reason);
+        const struct pipe_endpoint *pe = &j->p->endpoints[i];
+        if (pe->declared_local != 1 || e->local)
+            continue;
+        if (pe->is_pool) /* the whole pool is refused: name the host and its url's line */
+            fprintf(stderr, "bulkhead: %s: endpoints.%s.urls[%zu]: host '%s': %s\n", j->p->file,
+                    pe->name, pe->host, pipe_host_name(pe), e->reason);
+        else
+            fprintf(stderr, "bulkhead: %s: endpoints.%s: %s\n", j->p->file, pe->name, e->reason);
     }
 }
 
@@ -441,11 +446,41 @@ static int standby_ran(const struct pipeline *p, size_t standby, const struct st
             const struct pipe_stage *t = &p->stages[k];
             if (t->reroute != (long)standby || strcmp(t->name, v[i].stage) != 0)
                 continue;
-            if (!v[i].endpoint || !*v[i].endpoint || strcmp(v[i].endpoint, ep) == 0)
+            size_t n_ep = strlen(ep); /* a pool's hosts are "NAME#K" */
+            if (!v[i].endpoint || !*v[i].endpoint || strcmp(v[i].endpoint, ep) == 0 ||
+                (strncmp(v[i].endpoint, ep, n_ep) == 0 && v[i].endpoint[n_ep] == '#'))
                 return 1;
         }
     }
     return 0;
+}
+
+/* The hosts of a pool stage that answered, as status counted them
+ * ("gpus#1,gpus#3"), or NULL when not known. */
+static const char *hosts_of(const struct store_stage_count *v, size_t n, const char *stage)
+{
+    for (size_t i = 0; v && i < n; i++)
+        if (strcmp(v[i].stage, stage) == 0 && v[i].endpoint && v[i].endpoint[0])
+            return v[i].endpoint;
+    return NULL;
+}
+
+/* "gpus (gpus#1 http://..., gpus#3 http://...)": a pool by the hosts that
+ * answered its stage (every host when none has yet). */
+static void pool_where(const struct pipe_endpoint *e, const char *hosts)
+{
+    const char *sep = "";
+    fprintf(stderr, "%s (", e->name);
+    for (size_t h = 0; h < e->n_pool; h++) {
+        const char *name = pipe_host_name(&e[h]);
+        size_t len = strlen(name);
+        const char *at = hosts ? strstr(hosts, name) : NULL;
+        if (hosts && !(at && (at[len] == ',' || at[len] == '\0')))
+            continue;
+        fprintf(stderr, "%s%s %s", sep, name, e[h].url);
+        sep = ", ";
+    }
+    fputc(')', stderr);
 }
 
 static void where_print(const struct job *j)
@@ -459,9 +494,14 @@ static void where_print(const struct job *j)
         const struct pipe_stage *s = &j->p->stages[j->p->order[k]];
         if (s->standby && counted && !standby_ran(j->p, j->p->order[k], v, n))
             continue;
-        fprintf(stderr, "  %-12s %-6s %s (%s), model %s\n", s->name,
-                egr_stage_local(j->gate, j->p->order[k]) ? "local" : "cloud",
-                j->p->endpoints[s->endpoint].name, j->p->endpoints[s->endpoint].url, s->model);
+        const struct pipe_endpoint *e = &j->p->endpoints[s->endpoint];
+        fprintf(stderr, "  %-12s %-6s ", s->name,
+                egr_stage_local(j->gate, j->p->order[k]) ? "local" : "cloud");
+        if (e->is_pool)
+            pool_where(e, counted ? hosts_of(v, n, s->name) : NULL);
+        else
+            fprintf(stderr, "%s (%s)", e->name, e->url);
+        fprintf(stderr, ", model %s\n", s->model);
     }
     store_stage_counts_free(v, n);
     models_print(j->store, j->run_id);

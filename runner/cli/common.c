@@ -336,7 +336,7 @@ int cli_endpoints_verify(const struct pipeline *p, struct egr_endpoint *eps, str
     for (size_t i = 0; i < p->n_endpoints; i++) {
         int rc = egr_endpoint_verify_pipe(p, i, &eps[i], err);
         if (rc) {
-            bh_err_prefix(err, "endpoint '%s': ", p->endpoints[i].name);
+            bh_err_prefix(err, "endpoint '%s': ", pipe_host_name(&p->endpoints[i]));
             return rc;
         }
     }

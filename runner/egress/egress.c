@@ -59,7 +59,9 @@
 /* The gate's verdict on one request. */
 struct verdict {
     size_t ep;
-    int local; /* the stage's effective locality */
+    int on_host; /* ep is the host the request goes to (else the stage's endpoint: the
+                    record names the endpoint, a pool by its name) */
+    int local;   /* the stage's effective locality */
     int clearance;
     int label; /* unknown (-1) already raised to the top */
     int allow;
@@ -283,12 +285,19 @@ static void decide(const struct egr_gate *g, const struct egr_send_req *r, struc
 {
     const struct pipeline *p = g->p;
     const struct pipe_stage *st = &p->stages[r->stage];
-    const struct egr_endpoint *ep = &g->reg.eps[st->endpoint];
+    /* The host the engine placed the request on: its own verified facts
+     * pin and check the connection; the stage's locality is its pool's. */
+    BH_INVARIANT(!r->placed || egr_pool_has(g, st->endpoint, r->host),
+                 "a request was placed on a host outside its stage's pool");
+    size_t host = r->placed ? r->host : st->endpoint;
+    const struct egr_endpoint *ep = &g->reg.eps[host];
     memset(v, 0, sizeof(*v));
     const char *remote = g->reg.remote[r->stage];
-    v->ep = st->endpoint;
-    v->local = pol_stage_local_facts(p, r->stage, ep->local, remote != NULL);
-    v->clearance = pol_stage_clearance_facts(p, r->stage, ep->local, remote != NULL);
+    int local = egr_pool_local(g, st->endpoint) && ep->local;
+    v->ep = host;
+    v->on_host = r->placed;
+    v->local = pol_stage_local_facts(p, r->stage, local, remote != NULL);
+    v->clearance = pol_stage_clearance_facts(p, r->stage, local, remote != NULL);
     v->label = pol_label_join(p, r->label, r->label); /* unknown means top */
     v->allow = g->store && v->label <= v->clearance;
     if (!g->store)
@@ -376,7 +385,7 @@ static int audit(struct egr_gate *g, const struct attempt *at, const struct verd
     a.run_id = g->run_id;
     a.item = at->item;
     a.stage = at->stage_name;
-    a.endpoint = p->endpoints[v->ep].name;
+    a.endpoint = v->on_host ? pipe_host_name(&p->endpoints[v->ep]) : p->endpoints[v->ep].name;
     a.url = at->url;
     a.locality = locality_word(v->local);
     a.model = at->model;
@@ -404,15 +413,16 @@ static int refuse(const struct egr_gate *g, const struct egr_send_req *r, const 
         return bh_err_set(err, BH_EPOLICY,
                           "stage '%s': refused to send to endpoint '%s': "
                           "the gate has no audit store, and nothing leaves unaudited",
-                          st->name, e->name);
+                          st->name, v->on_host ? pipe_host_name(e) : e->name);
     const char *remote = g->reg.remote[r->stage];
     int stub = remote && g->reg.eps[v->ep].local;
     return bh_err_set(err, BH_EPOLICY,
                       "stage '%s': refused to send data labelled %s to "
                       "endpoint '%s' (%s, %s) whose clearance is %s%s%s%s — keep such data on a "
                       "local stage, or declassify it first",
-                      st->name, pol_label_name(p, v->label), e->name, locality_word(v->local),
-                      e->url, pol_label_name(p, v->clearance), stub ? ": model '" : "",
+                      st->name, pol_label_name(p, v->label),
+                      v->on_host ? pipe_host_name(e) : e->name, locality_word(v->local), e->url,
+                      pol_label_name(p, v->clearance), stub ? ": model '" : "",
                       stub ? st->model : "",
                       stub ? "' is a cloud stub that the server forwards off the machine" : "");
 }
@@ -495,7 +505,11 @@ static int still_allowed(struct egr_gate *g, const struct flight *f, struct bh_e
 {
     if (!f->at.stage_name[0])
         return 0;
-    struct egr_send_req r = {.stage = f->at.stage, .item = f->at.item, .label = f->v.label};
+    struct egr_send_req r = {.stage = f->at.stage,
+                             .placed = 1,
+                             .host = f->v.ep,
+                             .item = f->at.item,
+                             .label = f->v.label};
     struct verdict v;
     decide(g, &r, &v);
     if (v.allow)
@@ -673,7 +687,7 @@ static struct flight *flight_new(struct egr_gate *g, const struct egr_send_req *
     struct flight *f = bh_xcalloc(1, sizeof(*f));
     size_t ep = v->ep;
     f->g = g;
-    f->endpoint = g->p->endpoints[ep].name;
+    f->endpoint = pipe_host_name(&g->p->endpoints[ep]);
     f->trusted = g->reg.eps[ep].trusted; /* every pinned address was vouched for */
     snprintf(f->addrs, sizeof(f->addrs), "%s", g->reg.eps[ep].addrs);
     f->v = *v;
@@ -746,7 +760,7 @@ static int submit(struct egr_gate *g, struct flight *f, const struct egr_send_re
         if (f->at.stage_name[0])
             bh_err_prefix(err, "stage '%s': ", f->at.stage_name);
         else
-            bh_err_prefix(err, "endpoint '%s': ", e->name);
+            bh_err_prefix(err, "endpoint '%s': ", pipe_host_name(e));
         flight_unlink(g, f);
         flight_free(f);
     }
@@ -847,7 +861,8 @@ int egr_send(struct egr_gate *g, const struct egr_send_req *r, struct bh_err *er
     struct verdict v;
     struct attempt at;
     assert(r->stage < g->p->n_stages);
-    int held = egr_first_contact_hold(g, r, g->p->stages[r->stage].endpoint, err);
+    int held =
+        egr_first_contact_hold(g, r, r->placed ? r->host : g->p->stages[r->stage].endpoint, err);
     if (held)
         return held < 0 ? held : 0; /* decided and audited once the probe has told */
     int rc = stage_pass(g, r, PASS_SEND, &v, &at, err);
@@ -935,7 +950,7 @@ int egr_audit_declassify(struct egr_gate *g, size_t stage, const char *item, int
     a.run_id = g->run_id;
     a.item = item;
     a.stage = st->name;
-    a.endpoint = p->endpoints[st->endpoint].name;
+    a.endpoint = p->endpoints[st->endpoint].name; /* not a request: the stage's endpoint */
     a.url = url;
     a.locality = locality_word(v.local);
     a.model = st->model;
@@ -1064,15 +1079,18 @@ int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct b
     char *body = NULL;
     int rc = manage_body(k, r, &body, err);
     if (rc) {
-        bh_err_prefix(err, "endpoint '%s': ", g->p->endpoints[r->endpoint].name);
+        bh_err_prefix(err, "endpoint '%s': ", pipe_host_name(&g->p->endpoints[r->endpoint]));
         return rc;
     }
     /* A model name is public data: it may go wherever anything may go, and
      * nowhere a refuted local claim points (clearance POL_NOTHING). */
+    /* A pool with a host that is not local is refused whole, to every host. */
+    int local = ep->local && egr_pool_local(g, r->endpoint);
     struct verdict v = {.ep = r->endpoint,
-                        .local = ep->local,
+                        .on_host = 1,
+                        .local = local,
                         .label = 0,
-                        .clearance = pol_endpoint_clearance(g->p, r->endpoint, ep->local)};
+                        .clearance = pol_endpoint_clearance(g->p, r->endpoint, local)};
     v.allow = g->store != NULL && v.label <= v.clearance;
     bh_str_put(v.reason, sizeof(v.reason), "model management (%s: %s %s): no item data%s", k->what,
                k->method, k->path,
@@ -1099,13 +1117,13 @@ int egr_send_manage(struct egr_gate *g, const struct egr_manage_req *r, struct b
         rc = bh_err_set(err, BH_EPOLICY,
                         "endpoint '%s': refused to %s: the gate has no audit "
                         "store, and nothing leaves unaudited",
-                        g->p->endpoints[r->endpoint].name, k->what);
+                        pipe_host_name(&g->p->endpoints[r->endpoint]), k->what);
     if (rc == 0)
         rc = audit(g, &at, &v, err);
     if (rc == 0 && !v.allow)
         rc = bh_err_set(err, BH_EPOLICY, "endpoint '%s' (%s): refused to %s: %s",
-                        g->p->endpoints[r->endpoint].name, g->p->endpoints[r->endpoint].url,
-                        k->what, ep->reason);
+                        pipe_host_name(&g->p->endpoints[r->endpoint]),
+                        g->p->endpoints[r->endpoint].url, k->what, ep->reason);
     if (rc == 0)
         rc = dispatch(g, &sr, &v, &at, err);
     free(url);

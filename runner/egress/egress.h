@@ -174,10 +174,19 @@ size_t egr_in_flight(const struct egr_gate *g);
 void egr_abort_all(struct egr_gate *g, const char *why);
 
 const struct egr_endpoint *egr_endpoint_info(const struct egr_gate *g, size_t endpoint);
+/* 1 when every host of endpoint's pool is verified local (for an endpoint
+ * that is no pool: when it is): what a stage on it may count on. */
+int egr_pool_local(const struct egr_gate *g, size_t endpoint);
+/* 1 when host is a host of endpoint's pool (endpoint itself included). */
+int egr_pool_has(const struct egr_gate *g, size_t endpoint, size_t host);
 
 /* One request for a stage. */
 struct egr_send_req {
     size_t stage;     /* index into the pipeline's stages */
+    int placed;       /* 1: host says where the engine placed the request */
+    size_t host;      /* with placed: the host it goes to, an index into the pipeline's
+                         endpoints that must be a host of the stage's endpoint's pool
+                         (checked: exit 70 otherwise); without: the stage's endpoint */
     const char *item; /* item key, for the audit */
     const char *path; /* appended to the endpoint URL, e.g. "/api/chat" */
     const char *body;
@@ -374,7 +383,9 @@ void egr_probe_defer(struct egr_gate *g, const struct egr_probe_need *n);
 void egr_stage_mark_remote(struct egr_gate *g, size_t stage, const char *remote_host);
 /* egr_stage_mark_remote for every stage on endpoint whose model is model
  * (compared case-insensitively, a missing tag read as ":latest"): a stub is
- * a fact of the server's model, not of one stage. Returns how many stages
+ * a fact of the server's model, not of one stage. On a host of a pool it
+ * marks the stages of the whole pool (fail closed: the tasks may be placed
+ * on any host of it). Returns how many stages
  * were marked that were not marked before. */
 size_t egr_model_mark_remote(struct egr_gate *g, size_t endpoint, const char *model,
                              const char *remote_host);
@@ -439,6 +450,9 @@ int egr_endpoint_loaded(const struct egr_gate *g, size_t endpoint, const struct 
  * the name carries no source suffix yet (":local", ":cloud", "-cloud");
  * otherwise the stage's model as written. Borrowed until egr_free. */
 const char *egr_stage_model(struct egr_gate *g, size_t stage);
+/* The same for a request placed on host (a host of the stage's pool): the
+ * suffix goes only where that host's server honours it. */
+const char *egr_stage_model_on(struct egr_gate *g, size_t stage, size_t host);
 
 /* Every endpoint that a cloud stage uses and that names an api_key_env must
  * find its variable set and non-empty, and every endpoint that any stage

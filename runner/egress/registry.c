@@ -44,7 +44,7 @@ int egr_registry_init(struct egr_registry *r, const struct pipeline *p, struct b
     for (size_t i = 0; i < p->n_endpoints; i++) {
         int rc = egr_endpoint_verify_pipe(p, i, &r->eps[i], err);
         if (rc < 0) {
-            bh_err_prefix(err, "endpoint '%s': ", p->endpoints[i].name);
+            bh_err_prefix(err, "endpoint '%s': ", pipe_host_name(&p->endpoints[i]));
             return rc;
         }
     }
@@ -97,6 +97,35 @@ int egr_model_name_eq(const char *a, const char *b)
     return nt == nu + 7 && strncasecmp(t, u, nu) == 0 && strcasecmp(t + nu, ":latest") == 0;
 }
 
+/* 1 when endpoints a and b are hosts of one pool (or the same endpoint). */
+static int same_pool(const struct pipeline *p, size_t a, size_t b)
+{
+    const struct pipe_endpoint *ea = &p->endpoints[a], *eb = &p->endpoints[b];
+    return a == b || (ea->n_pool > 1 && eb->n_pool > 1 && ea->pool == eb->pool);
+}
+
+/* A pool is as local as its least local host (pol_pool_worst): a stage
+ * on a pool with one host that is not verified local is not local. */
+static int pool_local(const struct egr_registry *r, size_t ep)
+{
+    const struct pipe_endpoint *e = &r->p->endpoints[ep];
+    int local = r->eps[ep].local;
+    for (size_t h = 0; e->n_pool > 1 && h < e->n_pool; h++)
+        local &= r->eps[e->pool + h].local;
+    return local;
+}
+
+int egr_pool_local(const struct egr_gate *g, size_t endpoint)
+{
+    return pool_local(egr_gate_registry_const(g), endpoint);
+}
+
+int egr_pool_has(const struct egr_gate *g, size_t endpoint, size_t host)
+{
+    const struct egr_registry *r = egr_gate_registry_const(g);
+    return host < r->p->n_endpoints && same_pool(r->p, endpoint, host);
+}
+
 size_t egr_model_mark_remote(struct egr_gate *g, size_t endpoint, const char *model,
                              const char *remote_host)
 {
@@ -104,7 +133,7 @@ size_t egr_model_mark_remote(struct egr_gate *g, size_t endpoint, const char *mo
     size_t marked = 0;
     for (size_t i = 0; i < r->p->n_stages; i++) {
         const struct pipe_stage *st = &r->p->stages[i];
-        if (st->endpoint != endpoint || !egr_model_name_eq(st->model, model))
+        if (!same_pool(r->p, st->endpoint, endpoint) || !egr_model_name_eq(st->model, model))
             continue;
         marked += r->remote[i] == NULL;
         if (!r->remote[i])
@@ -124,7 +153,8 @@ int egr_stage_local(const struct egr_gate *g, size_t stage)
     const struct egr_registry *r = egr_gate_registry_const(g);
     assert(stage < r->p->n_stages);
     const struct pipe_stage *st = &r->p->stages[stage];
-    return pol_stage_local_facts(r->p, stage, r->eps[st->endpoint].local, r->remote[stage] != NULL);
+    return pol_stage_local_facts(r->p, stage, pool_local(r, st->endpoint),
+                                 r->remote[stage] != NULL);
 }
 
 int egr_stage_clearance(const struct egr_gate *g, size_t stage)
@@ -132,7 +162,7 @@ int egr_stage_clearance(const struct egr_gate *g, size_t stage)
     const struct egr_registry *r = egr_gate_registry_const(g);
     assert(stage < r->p->n_stages);
     const struct pipe_stage *st = &r->p->stages[stage];
-    return pol_stage_clearance_facts(r->p, stage, r->eps[st->endpoint].local,
+    return pol_stage_clearance_facts(r->p, stage, pool_local(r, st->endpoint),
                                      r->remote[stage] != NULL);
 }
 
@@ -208,9 +238,16 @@ const char *egr_stage_model(struct egr_gate *g, size_t stage)
 {
     struct egr_registry *r = egr_gate_registry(g);
     assert(stage < r->p->n_stages);
+    return egr_stage_model_on(g, stage, r->p->stages[stage].endpoint);
+}
+
+const char *egr_stage_model_on(struct egr_gate *g, size_t stage, size_t host)
+{
+    struct egr_registry *r = egr_gate_registry(g);
+    assert(stage < r->p->n_stages && host < r->p->n_endpoints);
     const struct pipe_stage *st = &r->p->stages[stage];
-    const struct pipe_endpoint *e = &r->p->endpoints[st->endpoint];
-    if (!r->local_suffix[st->endpoint] || e->enforce_local == PIPE_ENFORCE_OFF ||
+    const struct pipe_endpoint *e = &r->p->endpoints[host];
+    if (!r->local_suffix[host] || e->enforce_local == PIPE_ENFORCE_OFF ||
         has_source_suffix(st->model) || !egr_stage_local(g, stage))
         return st->model;
     if (!r->wire[stage])

@@ -11,7 +11,10 @@
  * What starts when is sched.c's: it walks the cells in stage order, then
  * item order, and keeps each local endpoint on one model while it has work.
  * A task holds a slot of the endpoint that answers it (a rerouted task, its
- * target's) from its start to its end, retries included. */
+ * target's) from its start to its end, retries included; on a pool, of the
+ * host it was placed on. A pool's host that goes down is drained: its tasks
+ * go back among the pool's ready tasks and run on the other hosts, never on
+ * another endpoint; only with every host down do they fail. */
 #include "engine/engine.h"
 
 #include "engine/engine_int.h"
@@ -65,7 +68,30 @@ struct eng_cell *eng_cell_at(struct eng *e, size_t item, size_t stage)
 
 size_t eng_task_endpoint(const struct eng_task *t)
 {
+    if (t->placed)
+        return t->host;
     return t->e->o->p->stages[t->routed ? t->via : t->stage].endpoint;
+}
+
+size_t eng_task_host(const struct eng_task *t)
+{
+    return eng_task_endpoint(t);
+}
+
+int eng_host_down(const struct eng *e, size_t ep)
+{
+    return e->down[ep].since[0] != '\0';
+}
+
+long eng_pool_live(const struct eng *e, size_t ep, long except)
+{
+    const struct pipe_endpoint *pe = &e->o->p->endpoints[ep];
+    size_t first = pe->n_pool > 1 ? pe->pool : ep, n = pe->n_pool > 1 ? pe->n_pool : 1;
+    long best = -1;
+    for (size_t h = first; h < first + n; h++)
+        if ((long)h != except && !eng_host_down(e, h) && (best < 0 || e->busy[h] < e->busy[best]))
+            best = (long)h;
+    return best;
 }
 
 void eng_fatal(struct eng *e, const struct bh_err *err)
@@ -117,7 +143,9 @@ static void result_where(const struct eng_task *t, size_t stage, struct store_re
 {
     const struct pipeline *p = t->e->o->p;
     const struct pipe_stage *s = &p->stages[stage];
-    r->endpoint = p->endpoints[s->endpoint].name;
+    size_t host = eng_task_endpoint(t);
+    /* The host that answered, when the task was placed on this stage's pool. */
+    r->endpoint = pipe_host_name(&p->endpoints[pipe_stage_on(p, stage, host) ? host : s->endpoint]);
     r->locality = egr_stage_local(t->e->o->gate, stage) ? "local" : "cloud";
     r->model = s->model;
 }
@@ -170,18 +198,48 @@ void eng_task_end_unstarted(struct eng_task *t, const struct bh_err *err)
 
 static void attempt(struct eng_task *t);
 
+/* A running task leaving a host that failed goes back among its pool's
+ * ready tasks (never to another endpoint), unplaced: the scheduler places
+ * it again with model affinity (a host that serves its model takes it
+ * without a load), as a first attempt, since the host failed, not the
+ * request. Its row stays running until it starts again (a crash meanwhile
+ * resumes it as pending). 0 when no other host of the pool is up (or the
+ * endpoint is no pool): then it fails as on a single endpoint. */
+static int moves(struct eng_task *t)
+{
+    struct eng *e = t->e;
+    size_t from = eng_task_endpoint(t);
+    if (!t->placed || eng_pool_live(e, from, (long)from) < 0 ||
+        t->moves >= e->o->p->endpoints[from].n_pool)
+        return 0;
+    t->moves++;
+    eng_sched_ended(e, t);
+    e->busy[from]--;
+    e->in_flight--;
+    if (t->retry_at)
+        e->waiting--;
+    t->retry_at = 0;
+    t->placed = 0;
+    t->attempts = 0;
+    t->state = STORE_PENDING;
+    return 1;
+}
+
 /* The task's endpoint is down: it ends without a request, and without a line
- * of its own (the endpoint's message said it once). */
+ * of its own (the endpoint's message said it once); on a pool it moves to a
+ * live host instead while there is one. */
 static int fails_down(struct eng_task *t, int was_running)
 {
     const struct eng_down *d = &t->e->down[eng_task_endpoint(t)];
     if (!d->since[0])
         return 0;
+    if (was_running && moves(t))
+        return 1;
     struct bh_err err = {0};
     bh_err_set(&err, BH_ENET,
                "not run: endpoint '%s' is down since %s UTC (%s) — start it and "
                "run the same command again to resume",
-               t->e->o->p->endpoints[eng_task_endpoint(t)].name, d->since, d->why);
+               pipe_host_name(&t->e->o->p->endpoints[eng_task_endpoint(t)]), d->since, d->why);
     t->quiet = 1;
     fail_with(t, &err, was_running);
     return 1;
@@ -198,6 +256,7 @@ void eng_task_start(struct eng_task *t)
         return;
     }
     t->state = STORE_RUNNING;
+    t->started_ms = eng_now_ms();
     e->busy[eng_task_endpoint(t)]++;
     e->in_flight++;
     eng_prog_started(e, t);
@@ -229,8 +288,36 @@ static uint32_t jitter(struct eng *e)
     return e->rng = x;
 }
 
+/* A host of a pool that went down while another host of the pool is up is
+ * drained: said once, and its tasks waiting to retry move to the live hosts
+ * (the scheduler places no new task on it). 0 when ep is no pool or no
+ * host of it is up: then its tasks fail as on a single endpoint. */
+static int pool_drain(struct eng *e, size_t ep)
+{
+    const struct pipe_endpoint *pe = &e->o->p->endpoints[ep];
+    if (pe->n_pool < 2 || eng_pool_live(e, ep, -1) < 0)
+        return 0;
+    size_t live = 0, moved = 0;
+    for (size_t h = pe->pool; h < pe->pool + pe->n_pool; h++)
+        live += !eng_host_down(e, h);
+    for (size_t i = 0; i < e->n_all; i++) {
+        struct eng_task *w = e->all[i];
+        if (w->retry_at && w->state == STORE_RUNNING && eng_task_endpoint(w) == ep)
+            moved += moves(w);
+    }
+    eng_say(
+        e,
+        "bulkhead: host '%s' of pool '%s' is down: %d requests in a row reached no server "
+        "(%s); drained: its tasks go to the %zu other host%s of the pool (%zu placed again now), "
+        "never elsewhere — a resume tries it again",
+        pipe_host_name(pe), pe->name, ENG_DOWN_AFTER, e->down[ep].why, live, live == 1 ? "" : "s",
+        moved);
+    return 1;
+}
+
 /* One more request that reached no server at ep: the third in a row marks it
- * down, says so once, and ends the tasks waiting to retry there. */
+ * down, says so once, and ends the tasks waiting to retry there (a pool's
+ * host is drained into the rest of its pool instead). */
 static void unreachable(struct eng *e, size_t ep, const struct bh_err *err)
 {
     struct eng_down *d = &e->down[ep];
@@ -241,6 +328,8 @@ static void unreachable(struct eng *e, size_t ep, const struct bh_err *err)
     if (!gmtime_r(&now, &tm) || !strftime(d->since, sizeof(d->since), "%H:%M:%S", &tm))
         snprintf(d->since, sizeof(d->since), "?");
     bh_str_put(d->why, sizeof(d->why), "%s", err->msg);
+    if (pool_drain(e, ep))
+        return;
     size_t left = 0;
     for (size_t i = 0; i < e->n_all; i++)
         left += e->all[i]->state == STORE_PENDING && eng_task_endpoint(e->all[i]) == ep;
@@ -249,7 +338,7 @@ static void unreachable(struct eng *e, size_t ep, const struct bh_err *err)
         "bulkhead: endpoint '%s' is down: %d requests in a row reached no server (%s); "
         "its tasks fail now without trying (%zu not started yet) — start it and run the same command "
         "again to resume: finished work is kept",
-        e->o->p->endpoints[ep].name, ENG_DOWN_AFTER, err->msg, left);
+        pipe_host_name(&e->o->p->endpoints[ep]), ENG_DOWN_AFTER, err->msg, left);
     for (size_t i = 0; i < e->n_all; i++) {
         struct eng_task *w = e->all[i];
         if (w->retry_at && w->state == STORE_RUNNING && eng_task_endpoint(w) == ep) {
@@ -271,6 +360,17 @@ void eng_task_retry(struct eng_task *t, const struct eng_retry *how, const struc
         unreachable(e, ep, err);
     if (fails_down(t, 1))
         return;
+    char name[512];
+    /* Its tries on this host are used up: on a pool, another host of the
+     * same pool tries it (a host killed mid-reply cuts the stream first, so
+     * it may not be down yet). */
+    if (t->attempts >= max && retry_after_ms <= ENG_MAX_RETRY_WAIT_MS && !stop_requested &&
+        moves(t)) {
+        eng_say(e,
+                "bulkhead: %s: attempts at '%s' used up: placed again on another host of pool '%s'",
+                eng_task_name(t, name, sizeof(name)), pipe_host_name(ep_cfg), ep_cfg->name);
+        return;
+    }
     if (t->attempts >= max || retry_after_ms > ENG_MAX_RETRY_WAIT_MS || stop_requested) {
         struct bh_err final = *err;
         if (retry_after_ms > ENG_MAX_RETRY_WAIT_MS)
@@ -295,7 +395,6 @@ void eng_task_retry(struct eng_task *t, const struct eng_retry *how, const struc
     t->retry_at = eng_now_ms() + delay;
     e->waiting++;
     e->sum->retries++;
-    char name[512];
     eng_say(e, "bulkhead: %s: attempt %d failed, retrying in %.1f s: %s",
             eng_task_name(t, name, sizeof(name)), t->attempts, (double)delay / 1000, err->msg);
 }

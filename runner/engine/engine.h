@@ -140,6 +140,10 @@ const char *eng_task_item(const struct eng_task *t);
  * ("round 1 part 2"), or NULL. Borrowed for the task's life. */
 const char *eng_task_element(const struct eng_task *t);
 struct egr_gate *eng_task_gate(const struct eng_task *t);
+/* The host the task runs on: an index into the pipeline's endpoints, a host
+ * of its stage's (or its reroute target's) endpoint's pool. What the stage
+ * kind hands the gate (egr_send_req.host) and names in its errors. */
+size_t eng_task_host(const struct eng_task *t);
 /* The store that holds the response cache (store/cache.h), or NULL when the
  * run does not use it (--no-cache). */
 struct store *eng_task_cache(const struct eng_task *t);

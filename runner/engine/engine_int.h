@@ -75,6 +75,11 @@ struct eng_task {
     size_t via;           /* the stage whose endpoint and model answer: its own, or the
                              target of an on_sensitive reroute; its endpoint's slot is
                              the one the task holds */
+    int placed;           /* host is set: the task holds a slot of that host */
+    size_t host;          /* the host of its endpoint's pool it runs on (sched.c places it
+                             when it starts; a drained host's tasks are placed again) */
+    long started_ms;      /* monotonic ms of its start, for the scheduler's estimates */
+    size_t moves;         /* times it moved to another host of its pool in this run */
     int reused;           /* done in an earlier attempt of this run */
     char *output;         /* when done */
     int label;            /* of output */
@@ -149,8 +154,14 @@ void eng_task_end_unstarted(struct eng_task *t, const struct bh_err *err);
 const char *eng_task_name(const struct eng_task *t, char *buf, size_t size);
 /* Monotonic milliseconds. */
 long eng_now_ms(void);
-/* The endpoint whose slot t holds (or will hold): its via stage's once routed. */
+/* The endpoint whose slot t holds (or will hold): the host it was placed
+ * on, else its via stage's once routed (a pool's first host until placed). */
 size_t eng_task_endpoint(const struct eng_task *t);
+/* 1 when ep is down (ENG_DOWN_AFTER failures in a row in this run). */
+int eng_host_down(const struct eng *e, size_t ep);
+/* A live host of ep's pool other than except (-1: none excepted), the
+ * least busy, or -1 when there is none. */
+long eng_pool_live(const struct eng *e, size_t ep, long except);
 /* The endpoint's slots now: max_concurrency, lowered for a while after the
  * server pushed back (a 503). */
 size_t eng_slots(struct eng *e, size_t ep);

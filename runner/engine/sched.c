@@ -30,6 +30,16 @@
  * (empty prompt, the stage's keep_alive and num_ctx) while the last requests
  * run. Every such request goes through the gate and is audited.
  *
+ * A pool (a local endpoint with several hosts, pipeline.h) has a group per
+ * host for each of its models, whose residency and running tasks are that
+ * host's; ready, soon and later are counted once, on the group of the first
+ * host (home). Its ready tasks are listed unplaced and each is placed on a
+ * host as it starts (serve_pool): a host keeps the model it serves while
+ * that has ready work, else takes one it holds, else one no host serves,
+ * else a share of the model with the most work left when the work saved is
+ * worth a load (worth_spreading); it preloads what it will take next. Down
+ * hosts get nothing; a task that leaves one comes back unplaced (engine.c).
+ *
  * Trade-off taken: "soon" counts cells, not tasks, and a task of a stage
  * that may reroute counts for its own stage's group until it is ready (its
  * route depends on its inputs' labels). Both only make a switch come
@@ -68,6 +78,10 @@ struct group {
                                   model the server forwards): the model policy applies */
     int resident;              /* believed loaded on its endpoint */
     uint64_t used;             /* when it was last loaded or served, for the LRU */
+    size_t home;               /* on a pool: the group on the pool's first host, which counts
+                                  ready, soon and later for every host (itself there) */
+    size_t hosts_at;           /* a home group on a pool: the group of host 1 (hosts 1.. follow) */
+    size_t cursor;             /* serve_pool: where its next ready task may be in the list */
 };
 
 struct ep_state {
@@ -81,6 +95,8 @@ struct ep_state {
     size_t n_ready, cap_ready;
     long *starts; /* max_requests_per_minute: a ring of start times */
     size_t rpm, n_starts, head;
+    size_t head_nl; /* serve_pool: where the next task of a model that loads nowhere may be */
+    size_t loads;   /* models the scheduler had it load (a preload, or a request's load) */
 };
 
 struct call;
@@ -95,7 +111,9 @@ struct eng_sched {
                              pending, in item order (an ended cell never is again) */
     size_t *n_pending;
     uint64_t tick;
-    long load_ms;       /* the longest load a reply reported */
+    long load_ms;     /* the longest load a reply reported */
+    long task_ms_sum; /* how long finished tasks ran, for a pool's spread estimate */
+    size_t n_timed;
     struct call *calls; /* model management in flight */
 };
 
@@ -122,9 +140,33 @@ static long group_find(const struct eng_sched *s, size_t ep, const char *model, 
     return -1;
 }
 
+/* On a pool, each home group gets a group per other host of the pool, with
+ * the home's bit and model: residency and running tasks are per host. */
+static void host_groups_make(struct eng_sched *s, const struct pipeline *p)
+{
+    size_t n_home = s->n_groups;
+    for (size_t g = 0; g < n_home; g++) {
+        const struct pipe_endpoint *pe = &p->endpoints[s->groups[g].ep];
+        s->groups[g].home = g;
+        if (pe->n_pool < 2)
+            continue;
+        s->groups[g].hosts_at = s->n_groups;
+        for (size_t h = 1; h < pe->n_pool; h++) {
+            struct group *c = &s->groups[s->n_groups++];
+            *c = s->groups[g];
+            c->ep = pe->pool + h;
+            c->home = g;
+            c->hosts_at = 0;
+        }
+    }
+}
+
 static void groups_make(struct eng_sched *s, const struct pipeline *p)
 {
-    s->groups = bh_xcalloc(p->n_stages + 1, sizeof(*s->groups));
+    size_t hosts = 1;
+    for (size_t i = 0; i < p->n_endpoints; i++)
+        hosts = p->endpoints[i].n_pool > hosts ? p->endpoints[i].n_pool : hosts;
+    s->groups = bh_xcalloc(p->n_stages * hosts + 1, sizeof(*s->groups));
     s->group_of = bh_xcalloc(p->n_stages + 1, sizeof(*s->group_of));
     for (size_t i = 0; i < p->n_stages; i++) {
         const struct pipe_stage *st = &p->stages[i];
@@ -144,11 +186,20 @@ static void groups_make(struct eng_sched *s, const struct pipeline *p)
         for (size_t h = 0; h < s->n_groups; h++)
             if (h != g && s->groups[h].ep == s->groups[g].ep)
                 s->groups[g].others |= s->groups[h].bit & ~s->groups[g].bit;
+    host_groups_make(s, p);
+}
+
+/* The group of a home group on host ep of its pool. */
+static size_t group_on(const struct eng_sched *s, size_t g, size_t ep)
+{
+    const struct group *home = &s->groups[g];
+    return ep == home->ep ? g : home->hosts_at + (ep - home->ep) - 1;
 }
 
 static size_t group_of_task(const struct eng_sched *s, const struct eng_task *t)
 {
-    return s->group_of[t->routed ? t->via : t->stage];
+    size_t g = s->group_of[t->routed ? t->via : t->stage];
+    return t->placed ? group_on(s, g, t->host) : g;
 }
 
 /* The groups of ep whose model loads there. */
@@ -160,9 +211,11 @@ static size_t groups_on(const struct eng_sched *s, size_t ep)
     return n;
 }
 
-static int needed(const struct group *g)
+/* Some task of the run still needs g's model (on a pool: on any host). */
+static int needed(const struct eng_sched *s, const struct group *g)
 {
-    return g->ready || g->running || g->soon || g->later;
+    const struct group *h = &s->groups[g->home];
+    return h->ready || g->running || h->soon || h->later;
 }
 
 static size_t loaded_on(const struct eng_sched *s, size_t ep)
@@ -178,6 +231,7 @@ static size_t loaded_on(const struct eng_sched *s, size_t ep)
 static void mark_loaded(struct eng_sched *s, size_t g)
 {
     struct group *gr = &s->groups[g];
+    s->eps[gr->ep].loads += !gr->resident;
     gr->resident = 1;
     gr->used = ++s->tick;
     while (loaded_on(s, gr->ep) > (size_t)s->eps[gr->ep].max_loaded) {
@@ -284,7 +338,7 @@ static void call_warn(const struct call *c, const struct egr_result *r, const st
     eng_say(c->e,
             "bulkhead: warning: endpoint '%s': %s%s failed: %s (the tasks go on; "
             "their requests load what they need)",
-            c->e->o->p->endpoints[c->ep].name, kind_what[c->kind], model, why);
+            pipe_host_name(&c->e->o->p->endpoints[c->ep]), kind_what[c->kind], model, why);
 }
 
 static void call_settle(struct call *c, const struct egr_result *r)
@@ -362,7 +416,7 @@ static long idle_victim(const struct eng_sched *s, size_t ep, size_t keep)
     long v = -1;
     for (size_t g = 0; g < s->n_groups; g++) {
         const struct group *c = &s->groups[g];
-        if (c->ep == ep && g != keep && c->resident && !needed(c) &&
+        if (c->ep == ep && g != keep && c->resident && !needed(s, c) &&
             (v < 0 || c->used < s->groups[v].used))
             v = (long)g;
     }
@@ -690,6 +744,161 @@ static long serve_models(struct eng *e, size_t ep)
     return wake;
 }
 
+/* ---- a pool: tasks placed on hosts with model affinity ----------------- */
+
+/* Live hosts of the pool at first (not h) that serve home group g now. */
+static size_t servers(struct eng *e, size_t first, size_t g, size_t h)
+{
+    const struct pipe_endpoint *pe = &e->o->p->endpoints[first];
+    size_t n = 0;
+    for (size_t k = first; k < first + pe->n_pool; k++)
+        n += k != h && !eng_host_down(e, k) && e->sched->eps[k].cur == (long)g;
+    return n;
+}
+
+/* Whether one more host on g (n hosts serve it) shortens the run: the work
+ * left, spread over one more host, saves more than the load it costs.
+ * Before any task has finished, more than two rounds of work left is. */
+static int worth_spreading(struct eng *e, size_t g, size_t n, size_t h)
+{
+    const struct eng_sched *s = e->sched;
+    const struct group *c = &s->groups[g];
+    double left = (double)(c->ready + c->soon + c->later), slots = (double)eng_slots(e, h);
+    if (!s->n_timed)
+        return left > 2.0 * slots * (double)n;
+    double task_ms = (double)s->task_ms_sum / (double)s->n_timed;
+    return left * task_ms > (double)s->load_ms * slots * (double)n * (double)(n + 1);
+}
+
+/* The home group host h serves next: the one it serves while that has
+ * ready work (affinity), or none while work for it is soon to come; else a
+ * model it holds, else one no host serves, else the one with the most work
+ * left per host if spreading it shortens the run. -1: h waits. */
+static long pool_pick(struct eng *e, size_t first, size_t h, int commit)
+{
+    struct eng_sched *s = e->sched;
+    struct ep_state *hs = &s->eps[h];
+    if (hs->cur >= 0 && s->groups[hs->cur].ready)
+        return hs->cur;
+    if (hs->cur >= 0 && hold(e, h, &s->groups[hs->cur]))
+        return -1;
+    long best = -1;
+    double best_score = -1;
+    for (size_t g = 0; g < s->n_groups; g++) {
+        const struct group *c = &s->groups[g];
+        if (c->ep != first || c->home != g || !c->ready || !c->loads)
+            continue;
+        size_t n = servers(e, first, g, h);
+        int rank = s->groups[group_on(s, g, h)].resident ? 3 : n == 0 ? 2 : 1;
+        if (rank == 1 && !worth_spreading(e, g, n, h))
+            continue;
+        double score = rank * 1e12 + (double)(c->ready + c->soon + c->later) / (double)(n + 1);
+        if (score > best_score) {
+            best = (long)g;
+            best_score = score;
+        }
+    }
+    if (commit && best >= 0)
+        hs->cur = best;
+    return best;
+}
+
+/* Starts the next ready task of home group g (NO_LOADS: of any group whose
+ * model does not load) on host h. 0 when there was none. */
+static int place_next(struct eng *e, size_t first, long g, size_t h)
+{
+    struct eng_sched *s = e->sched;
+    struct ep_state *es = &s->eps[first];
+    size_t *at = g >= 0 ? &s->groups[g].cursor : &es->head_nl;
+    for (; *at < es->n_ready; (*at)++) {
+        struct eng_task *t = es->ready[*at];
+        if (t->state != STORE_PENDING || t->placed || !in_group(s, t, g))
+            continue;
+        s->groups[group_of_task(s, t)].ready--;
+        t->placed = 1;
+        t->host = h;
+        rate_note(&s->eps[h], eng_now_ms());
+        eng_task_start(t);
+        return 1;
+    }
+    return 0;
+}
+
+/* Fills host h's free slots: tasks whose model loads nowhere first, then
+ * the group pool_pick gives it (loading it, or making room first). Returns
+ * the rate limit's wait, or -1. */
+static long pool_host(struct eng *e, size_t first, size_t h)
+{
+    struct eng_sched *s = e->sched;
+    while (!e->fatal && e->busy[h] < eng_slots(e, h) && !eng_host_down(e, h)) {
+        long wait = rate_wait(&s->eps[h], eng_now_ms());
+        if (wait > 0)
+            return wait;
+        if (place_next(e, first, NO_LOADS, h))
+            continue;
+        if (s->eps[h].unloading)
+            return -1; /* a load waits for the room an unload makes */
+        long g = pool_pick(e, first, h, 1);
+        if (g < 0)
+            return -1;
+        size_t hg = group_on(s, (size_t)g, h);
+        if (!s->groups[hg].resident && make_room(e, hg))
+            return -1;
+        if (!s->groups[hg].resident)
+            mark_loaded(s, hg);
+        s->groups[hg].used = ++s->tick;
+        if (!place_next(e, first, g, h))
+            return -1;
+    }
+    return -1;
+}
+
+/* While h runs the last tasks of its group, loads what it picks next. */
+static void pool_preload(struct eng *e, size_t first, size_t h)
+{
+    struct eng_sched *s = e->sched;
+    long cur = s->eps[h].cur;
+    if (eng_host_down(e, h) || cur < 0 || s->groups[cur].ready || s->groups[cur].soon ||
+        s->eps[h].manage || !s->eps[h].policy)
+        return;
+    long g = pool_pick(e, first, h, 0);
+    if (g < 0 || g == cur)
+        return;
+    size_t hg = group_on(s, (size_t)g, h);
+    if (s->groups[hg].resident)
+        return;
+    if (loaded_on(s, h) >= (size_t)s->eps[h].max_loaded) {
+        make_room(e, hg);
+        return;
+    }
+    if (manage_send(e, h, (long)hg, EGR_MANAGE_PRELOAD) == 0) {
+        mark_loaded(s, hg);
+        s->eps[h].cur = g; /* it will serve what it loaded */
+    }
+}
+
+/* The pool whose first host is first: its ready tasks (listed at first,
+ * unplaced) are placed host by host. With every host down they start
+ * unplaced and fail at once, as on a single endpoint. */
+static long serve_pool(struct eng *e, size_t first)
+{
+    struct eng_sched *s = e->sched;
+    const struct pipe_endpoint *pe = &e->o->p->endpoints[first];
+    if (eng_pool_live(e, first, -1) < 0)
+        return start_ready(e, first, ANY_GROUP);
+    s->eps[first].head_nl = 0;
+    for (size_t g = 0; g < s->n_groups; g++)
+        s->groups[g].cursor = s->groups[g].first;
+    long wake = -1;
+    for (size_t h = first; h < first + pe->n_pool && !e->fatal; h++) {
+        long w = pool_host(e, first, h);
+        wake = w >= 0 && (wake < 0 || w < wake) ? w : wake;
+    }
+    for (size_t h = first; h < first + pe->n_pool && !e->fatal; h++)
+        pool_preload(e, first, h);
+    return wake;
+}
+
 /* ---- the pass --------------------------------------------------------- */
 
 static void idle_note(struct eng *e, size_t ep)
@@ -732,11 +941,17 @@ long eng_schedule(struct eng *e)
     }
     for (size_t ep = 0; ep < e->o->p->n_endpoints && !e->fatal; ep++) {
         struct ep_state *es = &e->sched->eps[ep];
+        const struct pipe_endpoint *pe = &e->o->p->endpoints[ep];
         idle_note(e, ep);
-        long w = es->policy ? serve_models(e, ep) : start_ready(e, ep, ANY_GROUP);
+        if (pe->n_pool > 1 && pe->host > 0)
+            continue; /* served with its pool's first host */
+        long w = pe->n_pool > 1 ? serve_pool(e, ep)
+                 : es->policy   ? serve_models(e, ep)
+                                : start_ready(e, ep, ANY_GROUP);
         if (w >= 0 && (wake < 0 || w < wake))
             wake = w;
-        idle_note(e, ep);
+        for (size_t h = ep; h < ep + (pe->n_pool > 1 ? pe->n_pool : 1); h++)
+            idle_note(e, h);
     }
     return wake;
 }
@@ -775,6 +990,8 @@ void eng_sched_new(struct eng *e)
     groups_make(s, p);
     for (size_t st = 0; st < p->n_stages; st++)
         s->groups[s->group_of[st]].loads |= egr_stage_local(e->o->gate, st);
+    for (size_t g = 0; g < s->n_groups; g++)
+        s->groups[g].loads = s->groups[s->groups[g].home].loads;
     s->eps = bh_xcalloc(p->n_endpoints + 1, sizeof(*s->eps));
     s->need = bh_xcalloc(e->n_cells + 1, sizeof(*s->need));
     pending_make(e);
@@ -791,11 +1008,34 @@ void eng_sched_new(struct eng *e)
         learn_loaded(e);
 }
 
+/* "pool 'gpus': model loads per host: gpus#1 1, gpus#2 1, gpus#3 2". */
+static void loads_say(const struct eng *e, size_t first)
+{
+    const struct pipeline *p = e->o->p;
+    const struct pipe_endpoint *pe = &p->endpoints[first];
+    char line[1024];
+    size_t used = (size_t)snprintf(line, sizeof(line),
+                                   "bulkhead: pool '%s': model loads per host:", pe->name);
+    for (size_t h = first; h < first + pe->n_pool && used < sizeof(line); h++)
+        used +=
+            (size_t)snprintf(line + used, sizeof(line) - used, "%s %s %zu", h == first ? "" : ",",
+                             pipe_host_name(&p->endpoints[h]), e->sched->eps[h].loads);
+    eng_say(e, "%s", line);
+}
+
 void eng_sched_free(struct eng *e)
 {
     struct eng_sched *s = e->sched;
     if (!s)
         return;
+    for (size_t ep = 0; ep < e->o->p->n_endpoints; ep++) {
+        const struct pipe_endpoint *pe = &e->o->p->endpoints[ep];
+        size_t loads = 0;
+        for (size_t h = ep; pe->n_pool > 1 && pe->host == 0 && h < ep + pe->n_pool; h++)
+            loads += s->eps[h].loads;
+        if (loads)
+            loads_say(e, ep);
+    }
     for (struct call *c = s->calls; c; c = c->next)
         c->s = NULL; /* its reply may still come: it frees itself then */
     for (size_t ep = 0; ep < e->o->p->n_endpoints; ep++) {
@@ -826,7 +1066,12 @@ void eng_sched_started(struct eng *e, const struct eng_task *t)
 
 void eng_sched_ended(struct eng *e, const struct eng_task *t)
 {
-    e->sched->groups[group_of_task(e->sched, t)].running--;
+    struct eng_sched *s = e->sched;
+    s->groups[group_of_task(s, t)].running--;
+    if (ended(t->state) && t->started_ms) {
+        s->task_ms_sum += eng_now_ms() - t->started_ms;
+        s->n_timed++;
+    }
 }
 
 void eng_sched_load_seen(struct eng *e, int64_t load_ns)

@@ -59,7 +59,8 @@ void eng_prog_init(struct eng *e)
                                                .standby = p->stages[s].standby,
                                                .ended = p->stages[s].standby};
     for (size_t i = 0; i < p->n_endpoints; i++)
-        g->ep[i].name = p->endpoints[i].name;
+        g->ep[i].name =
+            p->endpoints[i].name; /* a stage row names its endpoint (a pool by its name) */
     e->prog = g;
 }
 

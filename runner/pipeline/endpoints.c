@@ -9,7 +9,13 @@
  * the name of a variable, and no message echoes what was written there (it
  * may be the secret itself). ca_file is checked for readability here, once;
  * its contents are not part of the pipeline hash (the path is, as part of
- * the file): a renewed CA certificate is not a different run. */
+ * the file): a renewed CA certificate is not a different run.
+ *
+ * A pool ("urls") is walked as one endpoint, then split into one endpoint per
+ * host (pools_split), consecutive, so that everything after the loader that
+ * works per endpoint (verification, pinning, slots, residency) works per host
+ * without knowing pools; what must know (a stage's locality is its pool's,
+ * a task may run on any host of its pool) asks pool/n_pool/host. */
 #include "pipeline/load.h"
 
 #include <arpa/inet.h>
@@ -91,24 +97,107 @@ static void ollama_host_url(char **url)
     *url = out;
 }
 
+/* --endpoint NAME=URL[,URL...] replaces the file's url or urls; its
+ * variables need not be set. Several urls make the endpoint a pool (or
+ * replace the pool's hosts); one url on a pool makes it a pool of one. */
+static int ep_override(struct pipe_loader *ld, struct pipe_endpoint *e, const char *over, int pool)
+{
+    size_t n = 1;
+    for (const char *c = over; *c; c++)
+        n += *c == ',';
+    if (n > PIPE_MAX_POOL)
+        return pipe_ld_halt(ld, pipe_ld_fail_file(ld,
+                                                  "--endpoint %s=...: %zu urls, a pool holds at "
+                                                  "most %d hosts",
+                                                  e->name, n, PIPE_MAX_POOL));
+    char **v = bh_xcalloc(n, sizeof(*v));
+    const char *why = NULL;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strcspn(over, ",");
+        v[i] = bh_xstrndup(over, len);
+        over += len + (over[len] == ',');
+        why = why ? why : url_problem(v[i]);
+        for (size_t j = 0; !why && j < i; j++)
+            if (strcmp(v[j], v[i]) == 0)
+                why = "the same url is given twice — list each host once";
+    }
+    e->urls = v;
+    e->n_urls = n;
+    if (n == 1 && !pool) { /* a single url, as before pools */
+        e->url = v[0];
+        free(v);
+        e->urls = NULL;
+        e->n_urls = 0;
+    }
+    if (!why)
+        return 0;
+    return pipe_ld_halt(ld, pipe_ld_fail_file(ld, "--endpoint %s=...: %s", e->name, why));
+}
+
+/* One url of the file: ${VAR} expanded, Ollama's host form completed,
+ * checked. *out is set whenever expansion worked (also when the url is bad). */
+static int url_expand(struct pipe_loader *ld, const struct pipe_endpoint *e, json_t *v,
+                      const char *path, char **out)
+{
+    int rc = pipe_ld_expect(ld, v, PIPE_JT_STRING, path,
+                            "a url, e.g. \"${GPU1_URL:-http://10.8.0.5:11434}\"");
+    if (rc)
+        return rc;
+    rc = pipe_expand_env(json_string_value(v), out, ld->err);
+    if (rc)
+        return pipe_ld_fail(ld, path, "%s", ld->err->msg);
+    if (e->provider && strcmp(e->provider, "ollama") == 0)
+        ollama_host_url(out);
+    const char *why = url_problem(*out);
+    return why ? pipe_ld_fail(ld, path, "%s", why) : 0;
+}
+
 static int ep_url(struct pipe_loader *ld, void *target, json_t *v, const char *path)
 {
     struct pipe_endpoint *e = target;
     const char *over = ld->override[e - ld->p->endpoints];
-    if (over) { /* replaces the file's url; its variables need not be set */
-        e->url = bh_xstrdup(over);
-        const char *why = url_problem(e->url);
-        if (!why)
-            return 0;
-        return pipe_ld_halt(ld, pipe_ld_fail_file(ld, "--endpoint %s=...: %s", e->name, why));
+    if (over)
+        return ep_override(ld, e, over, 0);
+    return url_expand(ld, e, v, path, &e->url);
+}
+
+/* "urls": a pool of hosts, each verified and scheduled on its own. The
+ * urls are compared after expansion: two spellings of one host would make
+ * one server look like two (twice the slots, loads counted wrong). */
+static int ep_urls(struct pipe_loader *ld, void *target, json_t *v, const char *path)
+{
+    struct pipe_endpoint *e = target;
+    const char *over = ld->override[e - ld->p->endpoints];
+    if (over)
+        return ep_override(ld, e, over, 1);
+    size_t len = json_array_size(v);
+    if (len == 0)
+        return pipe_ld_fail(ld, path,
+                            "expected at least one url, found none — list the hosts, e.g. "
+                            "[\"http://gpu1:11434\", \"http://gpu2:11434\"]");
+    if (len > PIPE_MAX_POOL)
+        return pipe_ld_fail(ld, path, "too many urls (%zu, a pool holds at most %d hosts)", len,
+                            PIPE_MAX_POOL);
+    e->urls = bh_xcalloc(len, sizeof(*e->urls));
+    int rc = 0;
+    for (size_t i = 0; i < len; i++) {
+        char elem[PIPE_PATH_MAX];
+        char *url = NULL;
+        pipe_ld_path_index(elem, path, i);
+        int erc = url_expand(ld, e, json_array_get(v, i), elem, &url);
+        for (size_t j = 0; erc == 0 && j < e->n_urls; j++)
+            if (strcmp(e->urls[j], url) == 0)
+                erc = pipe_ld_fail(ld, elem,
+                                   "the same url as %s[%zu] (after expansion) — list each host "
+                                   "once",
+                                   "urls", j);
+        if (erc == 0)
+            e->urls[e->n_urls++] = url;
+        else
+            free(url);
+        rc = rc ? rc : erc;
     }
-    int rc = pipe_expand_env(json_string_value(v), &e->url, ld->err);
-    if (rc)
-        return pipe_ld_fail(ld, path, "%s", ld->err->msg);
-    if (e->provider && strcmp(e->provider, "ollama") == 0)
-        ollama_host_url(&e->url);
-    const char *why = url_problem(e->url);
-    return why ? pipe_ld_fail(ld, path, "%s", why) : 0;
+    return rc;
 }
 
 static int ep_locality(struct pipe_loader *ld, void *target, json_t *v, const char *path)
@@ -412,7 +501,10 @@ static const struct pipe_key endpoint_keys[] = {
     {"provider", PIPE_JT_STRING, 1, ep_provider,
      "the API the endpoint speaks: \"ollama\", \"openai\" or \"anthropic\"", 0, NULL, NULL},
     {"url", PIPE_JT_STRING, 1, ep_url,
-     "the base url, e.g. \"${BULKHEAD_LOCAL_URL:-http://127.0.0.1:11434}\"", 0, NULL, NULL},
+     "the base url, e.g. \"${BULKHEAD_LOCAL_URL:-http://127.0.0.1:11434}\"", 0, "urls", NULL},
+    {"urls", PIPE_JT_ARRAY, 0, ep_urls,
+     "the urls of a pool of local hosts, e.g. [\"http://gpu1:11434\", \"http://gpu2:11434\"]", 0,
+     NULL, NULL},
     {"locality", PIPE_JT_STRING, 0, ep_locality, "\"local\" or \"cloud\"", 0, NULL, NULL},
     {"clearance", PIPE_JT_STRING, 0, ep_clearance, "the highest label it may receive", 0, NULL,
      NULL},
@@ -591,6 +683,9 @@ static size_t count_all(const struct pipe_loader *ld, json_t *v)
     return n;
 }
 
+static int pool_check(struct pipe_loader *ld, const struct pipe_endpoint *e, json_t *obj,
+                      const char *path);
+
 /* Walks endpoint i in the file that declares it. */
 static int endpoint_walk(struct pipe_loader *ld, size_t i, json_t *v, const char *path)
 {
@@ -607,10 +702,97 @@ static int endpoint_walk(struct pipe_loader *ld, size_t i, json_t *v, const char
     const struct pipe_pos *pos = pipe_posindex_get(ld->ix, child);
     e->line = pos ? pos->line : 0;
     e->col = pos ? pos->col : 0;
-    int rc = pipe_ld_object(ld, &endpoint_schema, json_object_get(v, e->name), child, e);
+    json_t *obj = json_object_get(v, e->name);
+    int rc = pipe_ld_object(ld, &endpoint_schema, obj, child, e);
+    int prc = pool_check(ld, e, obj, child);
     if (k >= 0)
         pipe_ld_leave(ld, &saved);
-    return rc;
+    return rc ? rc : prc;
+}
+
+/* ---- pools ---- */
+
+/* What a pool may be: "url" or "urls", not both; and only local. A cloud
+ * service balances behind its one url, and a pool's hosts are never
+ * another endpoint's: the engine drains a failed host into the rest of its
+ * pool, so every host must be as local as the pool claims. */
+static int pool_check(struct pipe_loader *ld, const struct pipe_endpoint *e, json_t *obj,
+                      const char *path)
+{
+    if (json_object_get(obj, "url") && json_object_get(obj, "urls"))
+        return pipe_ld_fail_key(ld, path, "urls",
+                                "an endpoint takes \"url\" (one host) or \"urls\" (a pool of "
+                                "hosts), not both — remove one");
+    if (e->n_urls == 0 || e->declared_local != 0)
+        return 0;
+    const char *why = "a pool of hosts (several urls) is for endpoints declared local — a cloud "
+                      "service balances behind its one url: give it one \"url\", or add "
+                      "\"locality\": \"local\" if these hosts are your own";
+    if (ld->override[e - ld->p->endpoints] && !json_object_get(obj, "urls"))
+        return pipe_ld_fail_file(ld, "--endpoint %s=...: %s", e->name, why);
+    char at[PIPE_PATH_MAX];
+    pipe_ld_path_key(at, path, "urls");
+    return pipe_ld_fail(ld, json_object_get(obj, "urls") ? at : path, "%s", why);
+}
+
+static void strv_copy(char ***dst, char *const *src, size_t n)
+{
+    *dst = bh_xcalloc(n ? n : 1, sizeof(**dst));
+    for (size_t i = 0; i < n; i++)
+        (*dst)[i] = bh_xstrdup(src[i]);
+}
+
+/* Host h of pool e: a copy of every setting (strings owned) but the url. */
+static void host_make(struct pipe_endpoint *out, const struct pipe_endpoint *e, size_t h)
+{
+    *out = *e;
+    out->name = bh_xstrdup(e->name);
+    out->provider = e->provider ? bh_xstrdup(e->provider) : NULL;
+    out->api_key_env = e->api_key_env ? bh_xstrdup(e->api_key_env) : NULL;
+    out->basic_auth_env = e->basic_auth_env ? bh_xstrdup(e->basic_auth_env) : NULL;
+    out->ca_file = e->ca_file ? bh_xstrdup(e->ca_file) : NULL;
+    out->included_from = e->included_from ? bh_xstrdup(e->included_from) : NULL;
+    out->headers = bh_xcalloc(e->n_headers ? e->n_headers : 1, sizeof(*out->headers));
+    for (size_t i = 0; i < e->n_headers; i++)
+        out->headers[i] =
+            (struct pipe_header){bh_xstrdup(e->headers[i].name), bh_xstrdup(e->headers[i].value)};
+    strv_copy(&out->trusted_hosts, e->trusted_hosts, e->n_trusted_hosts);
+    out->url = bh_xstrdup(e->urls[h]);
+    out->urls = NULL;
+    out->n_urls = 0;
+    out->host_name = bh_xasprintf("%s#%zu", e->name, h + 1);
+    out->host = h;
+    out->n_pool = e->n_urls;
+    out->is_pool = 1;
+}
+
+/* Splits every pool into its hosts, consecutive (pipeline.h). Runs after
+ * the walk: stages then find a pool's first host by its name. */
+static void pools_split(struct pipeline *p)
+{
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i < p->n_endpoints; i++)
+        n += p->endpoints[i].n_urls ? p->endpoints[i].n_urls : 1;
+    struct pipe_endpoint *v = bh_xcalloc(n, sizeof(*v));
+    for (size_t i = 0; i < p->n_endpoints; i++) {
+        struct pipe_endpoint *e = &p->endpoints[i];
+        size_t m = e->n_urls ? e->n_urls : 1;
+        if (e->n_urls) {
+            for (size_t h = 0; h < m; h++)
+                host_make(&v[k + h], e, h);
+            pipe_endpoint_release(e);
+        } else {
+            v[k] = *e;
+            v[k].host_name = bh_xstrdup(e->name);
+            v[k].n_pool = 1;
+        }
+        for (size_t h = 0; h < m; h++)
+            v[k + h].pool = k;
+        k += m;
+    }
+    free(p->endpoints);
+    p->endpoints = v;
+    p->n_endpoints = n;
 }
 
 int pipe_ld_endpoints(struct pipe_loader *ld, void *target, json_t *v, const char *path)
@@ -643,5 +825,6 @@ int pipe_ld_endpoints(struct pipe_loader *ld, void *target, json_t *v, const cha
         int erc = endpoint_walk(ld, i, v, path);
         rc = rc ? rc : erc;
     }
+    pools_split(p);
     return rc;
 }

@@ -39,6 +39,7 @@
 #define PIPE_FILE_MAX ((size_t)1 << 20) /* pipeline files and templates: 1 MiB */
 #define PIPE_MAX_STAGES 512
 #define PIPE_MAX_ENDPOINTS 64
+#define PIPE_MAX_POOL 16 /* hosts of one pool ("urls") */
 #define PIPE_MAX_LABELS 64
 #define PIPE_MAX_ERRORS 20   /* errors reported by one load */
 #define PIPE_MAX_DEPTH 64    /* nesting of a YAML file (a pipeline needs 5) */
@@ -279,6 +280,8 @@ int pipe_ld_include(struct pipe_loader *ld, void *target, json_t *v, const char 
 /* v may be NULL: the file has no `endpoints` and takes them all from its
  * included files (pipe_ld_include calls it then). */
 int pipe_ld_endpoints(struct pipe_loader *ld, void *target, json_t *v, const char *path);
+/* Frees what an endpoint holds (not e itself). */
+void pipe_endpoint_release(struct pipe_endpoint *e);
 /* The top-level "trusted_networks": CIDR blocks whose addresses count as local
  * for endpoints declared local (endpoints.c, next to trusted_hosts). */
 int pipe_ld_trusted_networks(struct pipe_loader *ld, void *target, json_t *v, const char *path);

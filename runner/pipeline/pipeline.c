@@ -430,11 +430,25 @@ static void stage_release(struct pipe_stage *s)
     free(s->out_schema_json);
 }
 
-static void endpoint_release(struct pipe_endpoint *e)
+const char *pipe_host_name(const struct pipe_endpoint *e)
+{
+    return e->host_name ? e->host_name : e->name;
+}
+
+int pipe_stage_on(const struct pipeline *p, size_t stage, size_t ep)
+{
+    size_t own = p->stages[stage].endpoint;
+    const struct pipe_endpoint *a = &p->endpoints[own], *b = &p->endpoints[ep];
+    return own == ep || (a->n_pool > 1 && b->n_pool > 1 && a->pool == b->pool);
+}
+
+void pipe_endpoint_release(struct pipe_endpoint *e)
 {
     free(e->name);
+    free(e->host_name);
     free(e->provider);
     free(e->url);
+    free_strv(e->urls, e->n_urls);
     free(e->api_key_env);
     free(e->basic_auth_env);
     free(e->ca_file);
@@ -475,7 +489,7 @@ void pipe_free(struct pipeline *p)
         stage_release(&p->stages[i]);
     free(p->stages);
     for (size_t i = 0; i < p->n_endpoints; i++)
-        endpoint_release(&p->endpoints[i]);
+        pipe_endpoint_release(&p->endpoints[i]);
     free(p->endpoints);
     free_strv(p->trusted_networks, p->n_trusted_networks);
     for (size_t i = 0; i < p->n_outputs; i++) {

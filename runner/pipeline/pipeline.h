@@ -41,8 +41,21 @@ enum pipe_enforce_local {
     PIPE_ENFORCE_OFF,     /* "off": never add the suffix */
 };
 
+/* A pool ("urls": several hosts of one local endpoint) is loaded as one
+ * pipe_endpoint per host, consecutive in pipeline.endpoints, each a copy of
+ * the pool's settings but its url: every host is verified, pinned, given
+ * slots and a loaded-model limit of its own. Stages name the pool's first
+ * host (pipe_stage.endpoint); the engine places each task on a host of that
+ * pool, never anywhere else. An endpoint with one "url" is a pool of one. */
 struct pipe_endpoint {
-    char *name;
+    char *name;                /* the endpoint's name (every host of a pool has the pool's) */
+    char *host_name;           /* what names this host in messages, the audit and reports:
+                                  the name for a "url" endpoint, "NAME#K" (K from 1) for the
+                                  K-th url of a pool (never the url: it may hold credentials) */
+    size_t pool, n_pool, host; /* the pool's first host (an index into pipeline.endpoints), its
+                                  hosts, and this one's position in it from 0; a "url"
+                                  endpoint is its own pool of 1 */
+    int is_pool;               /* declared with "urls" (or --endpoint NAME=URL,URL) */
     char *provider;            /* "ollama" */
     char *url;                 /* after ${VAR}/${VAR:-default} expansion and --endpoint overrides */
     int declared_local;        /* "locality": "local" (a missing locality means cloud) */
@@ -80,6 +93,8 @@ struct pipe_endpoint {
                                the one asked for fails its task; default "any" */
     char *included_from;    /* the file of an `include` that declared it, or NULL */
     int line, col;          /* of the endpoint's object in the pipeline file */
+    char **urls;            /* the loader's: the pool's urls until it is split into hosts */
+    size_t n_urls;
 };
 
 enum pipe_kind {
@@ -262,6 +277,14 @@ int pipe_load(struct pipeline **out, const char *path, const struct pipe_load_op
 int pipe_load_all(struct pipeline **out, const char *path, const struct pipe_load_opts *opts,
                   struct bh_err **errs, size_t *n_errs);
 void pipe_free(struct pipeline *p); /* NULL is fine */
+
+/* What names endpoint e's host in messages, the audit and reports: its
+ * host_name ("gpus#2" for a pool's second url), else its name. */
+const char *pipe_host_name(const struct pipe_endpoint *e);
+
+/* 1 when stage runs on ep: ep is its endpoint, or a host of its endpoint's
+ * pool (every host of a pool serves the pool's stages). */
+int pipe_stage_on(const struct pipeline *p, size_t stage, size_t ep);
 
 /* Label index by name, or -1. */
 int pipe_label_find(const struct pipeline *p, const char *name);

@@ -118,6 +118,7 @@ static void endpoints_init(struct pol_graph *g, const struct pol_endpoint_fact *
         const struct pol_endpoint_fact *f = &facts[i];
         struct pol_graph_endpoint *e = &g->endpoints[i];
         e->name = p->endpoints[i].name;
+        e->host_name = pipe_host_name(&p->endpoints[i]);
         e->url = p->endpoints[i].url;
         e->host = bh_xstrdup(f->host ? f->host : "");
         e->addr = bh_xstrdup(f->addr ? f->addr : "");
@@ -130,10 +131,20 @@ static void endpoints_init(struct pol_graph *g, const struct pol_endpoint_fact *
     }
 }
 
+/* The host of ep's pool that decides the pool's locality (pol_pool_worst). */
+static size_t pool_worst(const struct pol_graph *g, size_t ep)
+{
+    const struct pipe_endpoint *e = &g->p->endpoints[ep];
+    for (size_t h = 0; e->n_pool > 1 && h < e->n_pool; h++)
+        if (!g->endpoints[e->pool + h].local)
+            return e->pool + h;
+    return ep;
+}
+
 static enum pol_locality_why stage_why(const struct pol_graph *g, size_t i)
 {
     const struct pipe_stage *s = &g->p->stages[i];
-    const struct pol_graph_endpoint *e = &g->endpoints[s->endpoint];
+    const struct pol_graph_endpoint *e = &g->endpoints[pool_worst(g, s->endpoint)];
     if (!e->local || !pol_model_is_cloud(s->model))
         return e->why;
     const char *tag = strrchr(s->model, ':');

@@ -91,6 +91,7 @@ const char *pol_bound_from_words(enum pol_bound_from from);
 
 struct pol_graph_endpoint {
     const char *name, *url;       /* borrowed from the pipeline */
+    const char *host_name;        /* the host's name (pipe_host_name: "gpus#2" in a pool) */
     char *host, *addr, *evidence; /* owned copies of the facts ("" when absent) */
     int port;
     int declared_local;

@@ -261,7 +261,7 @@ static void render_text(FILE *f, const struct pol_graph *g)
     fprintf(f, "endpoints:\n");
     for (size_t i = 0; i < p->n_endpoints; i++) {
         const struct pol_graph_endpoint *e = &g->endpoints[i];
-        fprintf(f, "  %-12s %-6s %s (%s)\n", e->name, e->local ? "local" : "cloud", e->url,
+        fprintf(f, "  %-12s %-6s %s (%s)\n", e->host_name, e->local ? "local" : "cloud", e->url,
                 e->evidence);
         fprintf(f, TEXT_INDENT "locality: %s; clearance %s (%s)\n", pol_locality_words(e->why),
                 label(g, e->clearance), pol_clearance_from_words(e->clearance_from));
@@ -320,7 +320,7 @@ static json_t *json_endpoint(const struct pol_graph *g, size_t i, int *bad)
 {
     const struct pol_graph_endpoint *e = &g->endpoints[i];
     json_t *o = json_object();
-    bh_json_set(o, "name", jstr(e->name), bad);
+    bh_json_set(o, "name", jstr(e->host_name), bad);
     bh_json_set(o, "url", jstr(e->url), bad);
     bh_json_set(o, "host", jstr(e->host), bad);
     bh_json_set(o, "port", json_integer(e->port), bad);

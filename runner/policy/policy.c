@@ -718,6 +718,15 @@ size_t pol_check(const struct pipeline *p, const int *endpoint_local, struct pol
     return pol_check_facts(p, endpoint_local, NULL, out);
 }
 
+size_t pol_pool_worst(const struct pipeline *p, size_t ep, const int *local)
+{
+    const struct pipe_endpoint *e = &p->endpoints[ep];
+    for (size_t h = 0; e->n_pool > 1 && h < e->n_pool; h++)
+        if (!local[e->pool + h])
+            return e->pool + h;
+    return ep;
+}
+
 size_t pol_check_facts(const struct pipeline *p, const int *endpoint_local, const int *stage_remote,
                        struct pol_stage_report *out)
 {
@@ -734,7 +743,7 @@ size_t pol_check_facts(const struct pipeline *p, const int *endpoint_local, cons
     memset(out, 0, p->n_stages * sizeof(*out));
     /* Locality and clearance first: a reroute check reads its target's. */
     for (size_t i = 0; i < p->n_stages; i++) {
-        int el = endpoint_local[p->stages[i].endpoint];
+        int el = endpoint_local[pol_pool_worst(p, p->stages[i].endpoint, endpoint_local)];
         int remote = stage_remote ? stage_remote[i] : 0;
         out[i].local = pol_stage_local_facts(p, i, el, remote);
         out[i].clearance = pol_stage_clearance_facts(p, i, el, remote);

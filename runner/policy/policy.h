@@ -154,6 +154,10 @@ size_t pol_detectors_enabled(const struct pipeline *p, const char **ids, int *la
  * endpoint_local[i] says whether endpoint i verified local. Fills
  * out[n_stages]. Returns the number of stages that are not ok. */
 size_t pol_check(const struct pipeline *p, const int *endpoint_local, struct pol_stage_report *out);
+/* A pool is as local as its least local host: the first host of ep's pool
+ * that local[] (per endpoint) says is not local, or ep when every one is (or
+ * ep is no pool). A stage on a pool with one public host is refused whole. */
+size_t pol_pool_worst(const struct pipeline *p, size_t ep, const int *local);
 /* pol_check with facts found online: stage_remote[n_stages] (or NULL, which
  * is pol_check) says which stages' models the server listed as cloud stubs. */
 size_t pol_check_facts(const struct pipeline *p, const int *endpoint_local, const int *stage_remote,

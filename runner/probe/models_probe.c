@@ -78,9 +78,10 @@ int probe_models_list(struct egr_gate *g, const struct pipeline *p, size_t endpo
         rc = bh_err_set(err, BH_ENET,
                         "endpoint '%s' (%s): GET %s failed: %s — is the server "
                         "running?",
-                        e->name, e->url, path, c.result.error[0] ? c.result.error : "no reply");
+                        pipe_host_name(e), e->url, path,
+                        c.result.error[0] ? c.result.error : "no reply");
     else if (rc == 0 && (rc = prov_models_finish(d, c.result.status, out, err)) != 0)
-        bh_err_prefix(err, "endpoint '%s' (%s): GET %s: ", e->name, e->url, path);
+        bh_err_prefix(err, "endpoint '%s' (%s): GET %s: ", pipe_host_name(e), e->url, path);
     prov_doc_free(d);
     return rc;
 }
@@ -97,7 +98,8 @@ static int doc_call(struct egr_gate *g, const struct pipeline *p, struct probe_m
         rc = bh_err_set(err, BH_ENET,
                         "endpoint '%s' (%s): %s failed: %s — is the server "
                         "running?",
-                        e->name, e->url, what, c->result.error[0] ? c->result.error : "no reply");
+                        pipe_host_name(e), e->url, what,
+                        c->result.error[0] ? c->result.error : "no reply");
     return rc;
 }
 
@@ -110,7 +112,7 @@ int probe_server_ask(struct egr_gate *g, const struct pipeline *p, size_t endpoi
     memset(out, 0, sizeof(*out));
     int rc = doc_call(g, p, &c, "GET /api/version", err);
     if (rc == 0 && (rc = prov_version_finish(d, c.result.status, out, err)) != 0)
-        bh_err_prefix(err, "endpoint '%s' (%s): ", e->name, e->url);
+        bh_err_prefix(err, "endpoint '%s' (%s): ", pipe_host_name(e), e->url);
     prov_doc_free(d);
     if (rc)
         return rc;
@@ -118,7 +120,7 @@ int probe_server_ask(struct egr_gate *g, const struct pipeline *p, size_t endpoi
     c = (struct probe_manage_call){.endpoint = endpoint, .kind = EGR_MANAGE_STATUS, .ud = d};
     rc = doc_call(g, p, &c, "GET /api/status", err);
     if (rc == 0 && (rc = prov_status_finish(d, c.result.status, out, err)) != 0)
-        bh_err_prefix(err, "endpoint '%s' (%s): ", e->name, e->url);
+        bh_err_prefix(err, "endpoint '%s' (%s): ", pipe_host_name(e), e->url);
     prov_doc_free(d);
     return rc;
 }
@@ -133,7 +135,7 @@ int probe_model_show(struct egr_gate *g, const struct pipeline *p, size_t endpoi
     memset(out, 0, sizeof(*out));
     int rc = doc_call(g, p, &c, "POST /api/show", err);
     if (rc == 0 && (rc = prov_show_finish(d, c.result.status, out, err)) != 0)
-        bh_err_prefix(err, "endpoint '%s' (%s), model '%s': ", e->name, e->url, model);
+        bh_err_prefix(err, "endpoint '%s' (%s), model '%s': ", pipe_host_name(e), e->url, model);
     prov_doc_free(d);
     return rc;
 }
@@ -147,7 +149,7 @@ int probe_v1_models(struct egr_gate *g, const struct pipeline *p, size_t endpoin
     memset(out, 0, sizeof(*out));
     int rc = doc_call(g, p, &c, "GET /v1/models", err);
     if (rc == 0 && (rc = prov_v1_models_finish(d, c.result.status, out, err)) != 0)
-        bh_err_prefix(err, "endpoint '%s' (%s): ", e->name, e->url);
+        bh_err_prefix(err, "endpoint '%s' (%s): ", pipe_host_name(e), e->url);
     prov_doc_free(d);
     return rc;
 }
@@ -159,7 +161,7 @@ int probe_health(struct egr_gate *g, const struct pipeline *p, size_t endpoint, 
     struct probe_manage_call c = {.endpoint = endpoint, .kind = EGR_MANAGE_HEALTH, .ud = d};
     int rc = doc_call(g, p, &c, "GET /health", err);
     if (rc == 0 && (rc = prov_health_finish(d, c.result.status, err)) != 0)
-        bh_err_prefix(err, "endpoint '%s' (%s): ", e->name, e->url);
+        bh_err_prefix(err, "endpoint '%s' (%s): ", pipe_host_name(e), e->url);
     prov_doc_free(d);
     return rc;
 }

@@ -39,10 +39,10 @@
  * an Ollama is for /api/version to tell (probe_survey_ollama). */
 int probe_survey_wanted(const struct egr_gate *g, const struct pipeline *p, size_t endpoint)
 {
-    if (!egr_endpoint_info(g, endpoint)->local)
+    if (!egr_pool_local(g, endpoint)) /* a pool with a host not local is refused whole */
         return 0;
     for (size_t s = 0; s < p->n_stages; s++)
-        if (p->stages[s].endpoint == endpoint && !pol_model_is_cloud(p->stages[s].model))
+        if (pipe_stage_on(p, s, endpoint) && !pol_model_is_cloud(p->stages[s].model))
             return 1;
     return 0;
 }
@@ -66,7 +66,7 @@ static void models_collect(struct probe_survey *s, const struct pipeline *p)
     s->models = bh_xcalloc(p->n_stages + 1, sizeof(*s->models));
     for (size_t i = 0; i < p->n_stages; i++) {
         const struct pipe_stage *st = &p->stages[i];
-        if (st->endpoint != s->endpoint || pol_model_is_cloud(st->model) ||
+        if (!pipe_stage_on(p, i, s->endpoint) || pol_model_is_cloud(st->model) ||
             probe_survey_find(s, st->model))
             continue;
         s->models[s->n_models++] =
@@ -176,7 +176,7 @@ static const struct pipe_stage *first_stage(const struct probe_survey *s, const 
                                             const char *model)
 {
     for (size_t i = 0; i < p->n_stages; i++)
-        if (p->stages[i].endpoint == s->endpoint && prov_model_name_eq(p->stages[i].model, model))
+        if (pipe_stage_on(p, i, s->endpoint) && prov_model_name_eq(p->stages[i].model, model))
             return &p->stages[i];
     return NULL;
 }
@@ -222,8 +222,8 @@ static void probes_take(struct probe_survey *s, struct egr_gate *g, const struct
         } else if (m->probe_err.code == BH_EREPLY && m->listed == 0) {
             m->probe_err = (struct bh_err){0};
         } else if (m->probe_err.code) {
-            bh_err_prefix(&m->probe_err, "endpoint '%s' (%s), model '%s': ", e->name, e->url,
-                          m->name);
+            bh_err_prefix(&m->probe_err, "endpoint '%s' (%s), model '%s': ", pipe_host_name(e),
+                          e->url, m->name);
         }
     }
 }
@@ -336,6 +336,17 @@ void probe_survey_release(struct probe_survey *s)
     }
 }
 
+/* A pool's stage sends one request body to whichever host runs it: its
+ * facts are what holds on every host surveyed so far (had) — the smallest
+ * context window, a model listed or loaded only where every host says so. */
+static void pool_facts(struct egr_model_facts *f, const struct egr_model_facts *had)
+{
+    f->listed = had->listed < f->listed ? had->listed : f->listed;
+    f->loaded = had->loaded < f->loaded ? had->loaded : f->loaded;
+    if (had->num_ctx > 0 && (f->num_ctx == 0 || had->num_ctx < f->num_ctx))
+        f->num_ctx = had->num_ctx;
+}
+
 void probe_survey_apply(const struct probe_survey *s, struct egr_gate *g, const struct pipeline *p)
 {
     egr_endpoint_set_local_suffix(g, s->endpoint, s->honours_local);
@@ -343,7 +354,7 @@ void probe_survey_apply(const struct probe_survey *s, struct egr_gate *g, const 
         egr_endpoint_set_loaded(g, s->endpoint, s->loaded, s->n_loaded);
     for (size_t i = 0; i < p->n_stages; i++) {
         const struct probe_survey_model *m = probe_survey_find(s, p->stages[i].model);
-        if (p->stages[i].endpoint != s->endpoint || !m)
+        if (!pipe_stage_on(p, i, s->endpoint) || !m)
             continue;
         if (m->remote)
             egr_stage_mark_remote(g, i, m->remote);
@@ -355,6 +366,8 @@ void probe_survey_apply(const struct probe_survey *s, struct egr_gate *g, const 
         struct egr_model_facts f = {.listed = m->listed,
                                     .loaded = m->loaded,
                                     .num_ctx = ollama_dialect || fixed_window ? m->num_ctx : 0};
+        if (p->endpoints[s->endpoint].host > 0)
+            pool_facts(&f, egr_stage_facts(g, i));
         egr_stage_set_facts(g, i, &f);
     }
 }
@@ -404,7 +417,7 @@ int probe_survey_required(const struct probe_survey *s, const struct pipeline *p
                       "the server enforces local-only neither way: %s — upgrade Ollama to %s "
                       "or later, or start it with OLLAMA_NO_CLOUD=1, or set enforce_local to "
                       "\"auto\"",
-                      e->name, e->url, words, PROV_LOCAL_SUFFIX_VERSION);
+                      pipe_host_name(e), e->url, words, PROV_LOCAL_SUFFIX_VERSION);
 }
 
 /* --- before a run ----------------------------------------------------------- */
@@ -418,7 +431,7 @@ static void refusals_audit(struct egr_gate *g, const struct pipeline *p, size_t 
     bh_str_put(reason, sizeof(reason), "enforce_local require: %s", why->msg);
     for (size_t i = 0; i < p->n_stages; i++) {
         struct bh_err aerr = {0};
-        if (p->stages[i].endpoint != endpoint || !egr_stage_local(g, i))
+        if (!pipe_stage_on(p, i, endpoint) || !egr_stage_local(g, i))
             continue;
         if (egr_audit_refusal(g, i, "", 0, reason, &aerr))
             bh_err_print(&aerr, stderr);

@@ -4,6 +4,7 @@
  * them in the store's statement cache would hold read snapshots open). */
 #include "store/status.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,7 +66,8 @@ static const char stage_sql[] =
     " SUM(CASE WHEN cached THEN 0 ELSE prompt_tokens END),"
     " SUM(CASE WHEN cached THEN 0 ELSE output_tokens END), 0,"
     " CASE WHEN COUNT(DISTINCT NULLIF(endpoint, '')) = 1 THEN MAX(endpoint) ELSE '' END,"
-    " CASE WHEN COUNT(DISTINCT NULLIF(model, '')) = 1 THEN MAX(model) ELSE '' END"
+    " CASE WHEN COUNT(DISTINCT NULLIF(model, '')) = 1 THEN MAX(model) ELSE '' END,"
+    " GROUP_CONCAT(DISTINCT NULLIF(endpoint, ''))"
     " FROM tasks WHERE run_id = ?1 GROUP BY stage ORDER BY MIN(id)";
 
 /* Each task's [started, finished) in ms since the epoch, a running task's up
@@ -139,6 +141,42 @@ static int stage_active(struct store *s, int64_t run_id, struct store_stage_coun
     return rc < 0 ? rc : 0;
 }
 
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Several places that are hosts of one endpoint pool ("gpus#1,gpus#3":
+ * NAME#K, one NAME) are one place: *endpoint becomes them, sorted. A
+ * reroute's two endpoints stay "" (several places). */
+static void pool_hosts(char **endpoint, const char *list)
+{
+    size_t n = 1, prefix = strcspn(list, "#");
+    for (const char *c = list; *c; c++)
+        n += *c == ',';
+    if (n < 2 || !list[prefix])
+        return;
+    char *copy = bh_xstrdup(list), **v = bh_xcalloc(n, sizeof(*v)), *save = NULL;
+    size_t k = 0, len = 0;
+    int one_pool = 1;
+    for (char *h = strtok_r(copy, ",", &save); h && k < n; h = strtok_r(NULL, ",", &save)) {
+        one_pool &= strncmp(h, list, prefix + 1) == 0 &&
+                    strspn(h + prefix + 1, "0123456789") == strlen(h + prefix + 1);
+        v[k++] = h;
+        len += strlen(h) + 1;
+    }
+    if (one_pool && k == n) {
+        qsort(v, k, sizeof(*v), by_name);
+        char *out = bh_xcalloc(len + 1, 1);
+        for (size_t i = 0; i < k; i++)
+            snprintf(out + strlen(out), len + 1 - strlen(out), "%s%s", i ? "," : "", v[i]);
+        free(*endpoint);
+        *endpoint = out;
+    }
+    free(v);
+    free(copy);
+}
+
 static void stage_read(sqlite3_stmt *st, struct store_stage_count *c)
 {
     int64_t *num[] = {&c->total,         &c->pending,       &c->running,  &c->done,
@@ -149,6 +187,8 @@ static void stage_read(sqlite3_stmt *st, struct store_stage_count *c)
         *num[i] = sqlite3_column_int64(st, 1 + (int)i);
     c->endpoint = bh_xstrdup(store_col_text(st, 12));
     c->model = bh_xstrdup(store_col_text(st, 13));
+    if (!c->endpoint[0])
+        pool_hosts(&c->endpoint, store_col_text(st, 14));
 }
 
 int store_stage_counts(struct store *s, int64_t run_id, struct store_stage_count **out, size_t *n,

@@ -32,7 +32,9 @@ struct store_stage_count {
                                              now), overlapping tasks once, the gaps between them
                                              (a crash before its resume) not at all; 0 before any */
     char *endpoint, *model;               /* where its tasks ran; "" when nowhere yet, or in
-                                             several places (a reroute); owned */
+                                             several places (a reroute); the hosts of one
+                                             endpoint pool, "gpus#1,gpus#3", are one place;
+                                             owned */
 };
 /* Every stage that has tasks in the run, in the order its first task was
  * made (the order stages run in). *out owned: store_stage_counts_free. */

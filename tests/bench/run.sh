@@ -14,6 +14,7 @@ bin=$build/bench_verbatim
 [ -x "$bin" ] || bin=$build/tests/bench/bench_verbatim
 "$bin" 3
 "$src/tests/bench/bench_loads.sh" "$build"
+"$src/tests/bench/bench_pool.sh" "$build"
 "$src/tests/bench/schedule.sh" "$build"
 "$src/tests/bench/bench_cache.sh" "$build" 200
 "$src/tests/bench/bench_throughput.sh" "$build"

@@ -1455,12 +1455,134 @@ static void egress_first_contact_probe_failure_ends_what_waited(void **state)
     assert_int_equal(stage_records, 0); /* never decided: nothing of it was sent */
 }
 
+/* ---- endpoint pools ---- */
+
+/* The fixture's two endpoints as the two hosts of one local pool "gpus"
+ * (the loader's form: consecutive, the pool's settings, NAME#K), the second
+ * host at second_url (NULL: the cloud server's port, on loopback). */
+static int pool_setup_with(void **state, const char *second_url)
+{
+    struct fixture *f = bh_xcalloc(1, sizeof(*f));
+    struct bh_err err = {0};
+    f->local_srv = mini_httpd_start();
+    f->cloud_srv = mini_httpd_start();
+    f->p = pipeline_new(mini_httpd_port(f->local_srv), mini_httpd_port(f->cloud_srv));
+    for (size_t h = 0; h < 2; h++) {
+        struct pipe_endpoint *e = &f->p->endpoints[h];
+        free(e->name);
+        e->name = bh_xstrdup("gpus");
+        e->host_name = bh_xasprintf("gpus#%zu", h + 1);
+        e->declared_local = 1;
+        e->clearance = -1;
+        e->pool = 0;
+        e->n_pool = 2;
+        e->host = h;
+        e->is_pool = 1;
+    }
+    if (second_url) {
+        free(f->p->endpoints[1].url);
+        f->p->endpoints[1].url = bh_xstrdup(second_url);
+    }
+    f->p->stages[ST_SUMMARY].endpoint = 0;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/bh-test-egress-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(store_open(&f->store, f->dir, &err), 0);
+    assert_int_equal(egr_new(&f->gate, f->p, f->store, 42, &err), 0);
+    *state = f;
+    return 0;
+}
+
+static int pool_setup(void **state)
+{
+    return pool_setup_with(state, NULL);
+}
+
+static int pool_public_setup(void **state)
+{
+    return pool_setup_with(state, "http://192.0.2.10:11434"); /* TEST-NET-1: never contacted */
+}
+
+static int pool_teardown(void **state)
+{
+    struct fixture *f = *state;
+    for (size_t h = 0; h < 2; h++) {
+        free(f->p->endpoints[h].host_name);
+        f->p->endpoints[h].host_name = NULL;
+    }
+    return gate_teardown(state);
+}
+
+/* The engine places a request on a host of the stage's pool: it goes there
+ * (pinned to that host's verified address), and the audit names the host. */
+static void egress_sends_to_the_placed_host_and_audits_its_name(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome o;
+    struct bh_err err = {0};
+    assert_true(egr_pool_local(f->gate, 0) && egr_pool_has(f->gate, 0, 1));
+    assert_int_equal(egr_stage_local(f->gate, ST_REVIEW), 1);
+    memset(&o, 0, sizeof(o));
+    struct egr_send_req r = {.stage = ST_REVIEW,
+                             .placed = 1,
+                             .host = 1,
+                             .item = "pr-7",
+                             .path = "/api/chat",
+                             .body = BODY,
+                             .body_len = sizeof(BODY) - 1,
+                             .label = L_CONFIDENTIAL,
+                             .max_reply = 4096,
+                             .on_data = on_data,
+                             .on_done = on_done,
+                             .ud = &o};
+    assert_int_equal(egr_send(f->gate, &r, &err), 0);
+    run_all(f->gate);
+    assert_int_equal(o.done_calls, 1);
+    assert_int_equal(mini_httpd_requests(f->cloud_srv), 1); /* host 2's server */
+    assert_int_equal(mini_httpd_requests(f->local_srv), 0);
+    struct audit_log log;
+    read_audit(f, &log);
+    assert_int_equal(log.n, 1);
+    assert_record(&log.rec[0], "review", "gpus#2", "local", "confidential", "restricted", "allow");
+    char *url = url_for(f->cloud_srv);
+    assert_string_equal(log.rec[0].url, url);
+    free(url);
+}
+
+/* One host that is not local makes the whole pool not local: a stage on
+ * it gets nothing at all (its claim did not verify), on any host. */
+static void egress_refuses_a_pool_with_one_public_host_on_every_host(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome o;
+    struct bh_err err = {0};
+    assert_int_equal(egr_endpoint_info(f->gate, 0)->local, 1); /* host 1 itself is loopback */
+    assert_int_equal(egr_endpoint_info(f->gate, 1)->local, 0);
+    assert_int_equal(egr_pool_local(f->gate, 0), 0);
+    assert_int_equal(egr_stage_local(f->gate, ST_REVIEW), 0);
+    assert_int_equal(send_label(f, ST_REVIEW, L_PUBLIC, &o, &err), BH_EPOLICY);
+    run_all(f->gate);
+    assert_int_equal(o.done_calls, 0);
+    assert_int_equal(mini_httpd_connections(f->local_srv), 0);
+    struct egr_manage_req m = {.endpoint = 0,
+                               .kind = EGR_MANAGE_TAGS,
+                               .max_reply = 4096,
+                               .on_data = on_data,
+                               .on_done = on_done,
+                               .ud = &o};
+    assert_int_equal(egr_send_manage(f->gate, &m, &err), BH_EPOLICY); /* not even a model list */
+    assert_int_equal(mini_httpd_connections(f->local_srv), 0);
+}
+
 #define G(fn) cmocka_unit_test_setup_teardown(fn, gate_setup, gate_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(egress_classifies_addresses),
+        cmocka_unit_test_setup_teardown(egress_sends_to_the_placed_host_and_audits_its_name,
+                                        pool_setup, pool_teardown),
+        cmocka_unit_test_setup_teardown(egress_refuses_a_pool_with_one_public_host_on_every_host,
+                                        pool_public_setup, pool_teardown),
         cmocka_unit_test(egress_verifies_declared_local_loopback),
         cmocka_unit_test(egress_private_address_is_not_local_without_a_trusted_network),
         cmocka_unit_test(egress_trusted_networks_make_private_addresses_local),

@@ -1053,6 +1053,136 @@ static void rerouted_task_holds_a_slot_of_its_target_endpoint(void **state)
     store_tasks_free(t, n);
 }
 
+/* ---- endpoint pools ------------------------------------------------------ */
+
+static const char pool_json[] =
+    "{ \"version\": 1, \"name\": \"engine-test\",\n"
+    "  \"endpoints\": { \"box\": { \"provider\": \"ollama\", \"locality\": \"local\",\n"
+    "                            \"max_concurrency\": 1, \"max_attempts\": 2,\n"
+    "                            \"urls\": [\"http://127.0.0.1:9\", \"http://127.0.0.1:10\",\n"
+    "                                     \"http://127.0.0.1:11\"] },\n"
+    "                 \"far\": { \"provider\": \"ollama\", \"url\": \"http://127.0.0.1:12\",\n"
+    "                          \"locality\": \"cloud\" } },\n"
+    "  \"source\": { \"kind\": \"git\", \"label\": \"confidential\",\n"
+    "              \"fields\": { \"pr.title\": \"internal\" } },\n"
+    "  \"stages\": {\n"
+    "    \"a\": { \"endpoint\": \"box\", \"model\": \"m\", \"prompt\": \"a.md\" },\n"
+    "    \"b\": { \"endpoint\": \"box\", \"model\": \"m\", \"prompt\": \"a.md\" },\n"
+    "    \"c\": { \"endpoint\": \"box\", \"model\": \"m\", \"prompt\": \"a.md\" } } }\n";
+
+static int pool_setup(void **state)
+{
+    return setup_json(state, pool_json);
+}
+
+/* Hosts are endpoints 0, 1, 2 (box#1..3). A host in dead_hosts reaches no
+ * server; else host 0 answers each task's second attempt (the first is
+ * flaky: it keeps host 0 busy, so the others get work) and the others at
+ * once. Logs "<host> <stage>" per attempt. */
+static unsigned dead_hosts; /* bit h: host h reaches no server */
+
+static int pool_start(struct eng_task *t, struct bh_err *err)
+{
+    (void)err;
+    size_t h = eng_task_host(t);
+    const struct pipeline *p = eng_task_pipeline(t);
+    assert_true(h < 3); /* never the cloud endpoint */
+    if (cur->n_log < BH_NELEM(cur->log))
+        snprintf(cur->log[cur->n_log++], sizeof(cur->log[0]), "%zu %s", h,
+                 p->stages[eng_task_stage(t)].name);
+    struct bh_err e = {0};
+    if (dead_hosts & (1u << h)) {
+        bh_err_set(&e, BH_ENET, "connection refused");
+        eng_task_retry(t, &(struct eng_retry){.retry_after_ms = 1, .unreachable = 1}, &e);
+        return 0;
+    }
+    if (h == 0 && eng_task_attempt(t) == 1) {
+        bh_err_set(&e, BH_ENET, "flaky");
+        eng_task_retry(t, &(struct eng_retry){.retry_after_ms = 1}, &e);
+        return 0;
+    }
+    eng_task_done(t, "ok", 0, NULL);
+    return 0;
+}
+
+static const struct eng_kind pool_kind = {"pool", pool_start, NULL};
+
+static char pool_said[4][400];
+static size_t n_pool_said;
+
+static void pool_say(void *ud, const char *line)
+{
+    (void)ud;
+    if (strstr(line, "is down") && n_pool_said < BH_NELEM(pool_said))
+        snprintf(pool_said[n_pool_said++], sizeof(pool_said[0]), "%s", line);
+}
+
+static int pool_run(struct fx *f, struct eng_summary *sum)
+{
+    struct bh_err err = {0};
+    struct eng_opts o = {.p = f->p,
+                         .store = f->store,
+                         .run_id = f->run_id,
+                         .gate = f->gate,
+                         .items = f->items,
+                         .n_items = 3,
+                         .kind = &pool_kind,
+                         .say = pool_say};
+    f->n_log = 0;
+    n_pool_said = 0;
+    return eng_run(&o, sum, &err);
+}
+
+/* A host that reaches no server is drained into the rest of its pool: its
+ * tasks end done on the other hosts, none on it, none anywhere else. */
+static void pool_drains_a_dead_host_into_the_other_hosts(void **state)
+{
+    struct fx *f = *state;
+    struct eng_summary sum;
+    dead_hosts = 1u << 1;
+    assert_int_equal(pool_run(f, &sum), 0);
+    assert_int_equal(sum.done, 9);
+    assert_int_equal(sum.failed, 0);
+    size_t on_dead = 0;
+    for (size_t i = 0; i < f->n_log; i++)
+        on_dead += f->log[i][0] == '1';
+    assert_true(on_dead >= 1 && on_dead <= ENG_DOWN_AFTER);
+    struct store_task *t;
+    size_t n;
+    struct bh_err err = {0};
+    assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_true(strcmp(t[i].endpoint, "box#1") == 0 || strcmp(t[i].endpoint, "box#3") == 0);
+    store_tasks_free(t, n);
+    if (on_dead == ENG_DOWN_AFTER) { /* it went down: said once, naming host and pool */
+        assert_int_equal(n_pool_said, 1);
+        assert_non_null(strstr(pool_said[0], "host 'box#2' of pool 'box' is down"));
+        assert_non_null(strstr(pool_said[0], "never elsewhere"));
+    }
+}
+
+/* Only when every host of the pool is down do its tasks fail, as on one
+ * endpoint; a resume tries every host again. */
+static void pool_fails_only_when_every_host_is_down(void **state)
+{
+    struct fx *f = *state;
+    struct eng_summary sum;
+    dead_hosts = 7;
+    assert_int_equal(pool_run(f, &sum), 0);
+    assert_int_equal(sum.done, 0);
+    assert_int_equal(sum.failed, 9);
+    assert_true(f->n_log <= 3 * ENG_DOWN_AFTER);
+    struct store_task *t;
+    size_t n;
+    struct bh_err err = {0};
+    assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
+    assert_non_null(strstr(task(t, n, "refs/pull/3/head", "c")->error, "is down since"));
+    store_tasks_free(t, n);
+    dead_hosts = 0;
+    assert_int_equal(pool_run(f, &sum), 0);
+    assert_int_equal(sum.done, 9);
+}
+
 /* The split is SHA-256 of the key, first 8 bytes big-endian, modulo n: the
  * values below come from Python's hashlib, so another implementation of the
  * same rule (a script that plans shards) agrees with it. */
@@ -1109,6 +1239,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(rerouted_task_holds_a_slot_of_its_target_endpoint,
                                         reroute_setup, teardown),
         /* Last: the stop request is process-wide and cannot be taken back. */
+        cmocka_unit_test_setup_teardown(pool_drains_a_dead_host_into_the_other_hosts, pool_setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(pool_fails_only_when_every_host_is_down, pool_setup,
+                                        teardown),
+        /* last: the stop request it makes stays for the process */
         cmocka_unit_test_setup_teardown(engine_stop_request_starts_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1495,6 +1495,132 @@ static void ollama_host_forms_become_urls(void **state)
     rmdir(dir);
 }
 
+/* ---- endpoint pools ---- */
+
+/* Writes a pipeline with a pool "gpus" (urls as given, JSON) and a cloud
+ * endpoint into dir; returns its path in path. */
+static void pool_file(char *dir, char *path, size_t size, const char *urls)
+{
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, size, "%s/p.json", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "{\"version\":1,\"name\":\"pool\",\"endpoints\":{"
+            "\"gpus\":{\"provider\":\"ollama\",\"locality\":\"local\",\"max_concurrency\":2,"
+            "\"max_loaded_models\":3,\"headers\":{\"X-Team\":\"ml\"},"
+            "\"trusted_hosts\":[\"10.8.0.0/16\"],\"urls\":%s},"
+            "\"cloud\":{\"provider\":\"ollama\",\"url\":\"https://cloud.example\"}},"
+            "\"source\":{\"kind\":\"git\"},\"stages\":{"
+            "\"a\":{\"endpoint\":\"cloud\",\"model\":\"m\",\"user\":\"{{pr.title}}\"},"
+            "\"b\":{\"endpoint\":\"gpus\",\"model\":\"m\",\"user\":\"{{pr.title}}\"}}}",
+            urls);
+    fclose(f);
+}
+
+static void pool_file_remove(const char *dir, const char *path)
+{
+    remove(path);
+    rmdir(dir);
+}
+
+static void pool_splits_into_consecutive_hosts_with_the_pools_settings(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/bh-pool.XXXXXX", path[64];
+    setenv("BH_T_GPU2", "10.8.0.6", 1);
+    pool_file(dir, path, sizeof(path), "[\"http://10.8.0.5:11434\",\"${BH_T_GPU2}\"]");
+    struct pipeline *p = load_ok(path, NULL);
+    unsetenv("BH_T_GPU2");
+    assert_int_equal(p->n_endpoints, 3);
+    const struct pipe_endpoint *h1 = &p->endpoints[0], *h2 = &p->endpoints[1];
+    assert_string_equal(h1->name, "gpus");
+    assert_string_equal(h2->name, "gpus");
+    assert_string_equal(h1->host_name, "gpus#1");
+    assert_string_equal(pipe_host_name(h2), "gpus#2");
+    assert_string_equal(h1->url, "http://10.8.0.5:11434");
+    assert_string_equal(h2->url, "http://10.8.0.6:11434"); /* expanded, Ollama's default port */
+    for (size_t i = 0; i < 2; i++) {
+        const struct pipe_endpoint *h = &p->endpoints[i];
+        assert_int_equal(h->pool, 0);
+        assert_int_equal(h->n_pool, 2);
+        assert_int_equal(h->host, i);
+        assert_int_equal(h->is_pool, 1);
+        assert_int_equal(h->max_concurrency, 2); /* per host */
+        assert_int_equal(h->max_loaded_models, 3);
+        assert_int_equal(h->declared_local, 1);
+        assert_int_equal(h->n_headers, 1);
+        assert_string_equal(h->headers[0].value, "ml");
+        assert_int_equal(h->n_trusted_hosts, 1);
+        assert_null(h->urls);
+    }
+    assert_ptr_not_equal(h1->headers, h2->headers); /* each host owns its copy */
+    const struct pipe_endpoint *cloud = &p->endpoints[2];
+    assert_string_equal(pipe_host_name(cloud), "cloud"); /* a single url: its own pool of one */
+    assert_int_equal(cloud->pool, 2);
+    assert_int_equal(cloud->n_pool, 1);
+    assert_int_equal(cloud->is_pool, 0);
+    assert_int_equal(p->stages[1].endpoint, 0); /* a stage names the pool's first host */
+    assert_true(pipe_stage_on(p, 1, 0) && pipe_stage_on(p, 1, 1) && !pipe_stage_on(p, 1, 2));
+    assert_true(!pipe_stage_on(p, 0, 0) && pipe_stage_on(p, 0, 2));
+    char old[65];
+    memcpy(old, p->hash, sizeof(old));
+    pipe_free(p);
+    setenv("BH_T_GPU2", "10.8.0.7", 1);
+    p = load_ok(path, NULL);
+    unsetenv("BH_T_GPU2");
+    assert_string_not_equal(p->hash, old); /* every host's url is part of a run's identity */
+    pipe_free(p);
+    pool_file_remove(dir, path);
+}
+
+static void pool_override_replaces_the_hosts_and_a_list_makes_a_pool(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/bh-pool.XXXXXX", path[64];
+    pool_file(dir, path, sizeof(path), "[\"http://10.8.0.5:11434\",\"http://10.8.0.6:11434\"]");
+    const char *three[] = {"gpus=http://127.0.0.1:1,http://127.0.0.1:2,http://127.0.0.1:3"};
+    struct pipe_load_opts opts = {three, 1};
+    struct pipeline *p = load_ok(path, &opts);
+    assert_int_equal(p->n_endpoints, 4);
+    assert_string_equal(p->endpoints[2].url, "http://127.0.0.1:3");
+    assert_string_equal(p->endpoints[2].host_name, "gpus#3");
+    pipe_free(p);
+    const char *one[] = {"gpus=http://127.0.0.1:1"};
+    opts = (struct pipe_load_opts){one, 1};
+    p = load_ok(path, &opts);
+    assert_int_equal(p->n_endpoints, 2); /* a pool of one */
+    assert_string_equal(p->endpoints[0].host_name, "gpus#1");
+    assert_int_equal(p->endpoints[1].pool, 1);
+    pipe_free(p);
+    const char *dup[] = {"gpus=http://127.0.0.1:1,http://127.0.0.1:1"};
+    char want[512];
+    snprintf(want, sizeof(want),
+             "%s: --endpoint gpus=...: the same url is given twice — list each host once", path);
+    load_error(path, dup, 1, want);
+    const char *cloud[] = {"cloud=https://a.example,https://b.example"};
+    snprintf(want, sizeof(want),
+             "%s: --endpoint cloud=...: a pool of hosts (several urls) is for endpoints "
+             "declared local — a cloud service balances behind its one url: give it one "
+             "\"url\", or add \"locality\": \"local\" if these hosts are your own",
+             path);
+    load_error(path, cloud, 1, want);
+    pool_file_remove(dir, path);
+}
+
+static void pipeline_without_urls_has_pools_of_one(void **state)
+{
+    (void)state;
+    struct pipeline *p = load_ok(FULL, NULL);
+    for (size_t i = 0; i < p->n_endpoints; i++) {
+        assert_int_equal(p->endpoints[i].pool, i);
+        assert_int_equal(p->endpoints[i].n_pool, 1);
+        assert_int_equal(p->endpoints[i].is_pool, 0);
+        assert_string_equal(pipe_host_name(&p->endpoints[i]), p->endpoints[i].name);
+    }
+    pipe_free(p);
+}
+
 /* ---- templates on their own ---- */
 
 static int tpl_parse(const char *text, size_t len, struct pipe_tpl *t, struct bh_err *err)
@@ -1741,6 +1867,9 @@ int main(void)
         cmocka_unit_test(unset_variable_without_default_is_an_error),
         cmocka_unit_test(endpoint_overrides_replace_urls_after_expansion),
         cmocka_unit_test(endpoint_override_errors_name_the_option),
+        cmocka_unit_test(pool_splits_into_consecutive_hosts_with_the_pools_settings),
+        cmocka_unit_test(pool_override_replaces_the_hosts_and_a_list_makes_a_pool),
+        cmocka_unit_test(pipeline_without_urls_has_pools_of_one),
         cmocka_unit_test(templates_split_into_parts_with_character_positions),
         cmocka_unit_test(custom_labels_and_crlf_file_load),
         cmocka_unit_test(hash_is_stable_and_covers_the_final_urls),
