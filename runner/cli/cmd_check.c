@@ -2,9 +2,6 @@
  * each endpoint's locality the way a run would, and prove that no stage can
  * receive data above its clearance. Sends nothing, unless --online asks the
  * local Ollama servers what only they can tell (check_online.c). */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* open_memstream */
-#endif
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,25 +161,16 @@ static void reload_warn(const struct pipeline *p)
     free(n);
 }
 
-/* The graph's JSON with the online findings as its last member, "online".
- * The graph's text is read back and the member set in the tree (never
- * spliced into the text), so the document is whole or not printed. */
+/* The graph's JSON with the online findings as its last member, "online",
+ * set in the document's tree: the document is whole or not printed. */
 static int graph_json_online(const struct pipeline *p, const struct pol_graph *g, const char *state)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    if (!mem)
-        abort(); /* out of memory, as bh_xmalloc does */
-    pol_graph_render(mem, g, POL_FORMAT_JSON);
-    fclose(mem);
     json_t *online = NULL;
     int code = cli_check_online_json(p, state, stderr, &online);
-    json_t *doc = json_loadb(buf, len, 0, NULL);
-    free(buf);
-    int bad = !doc || !online;
+    json_t *doc = pol_graph_json(g);
+    int bad = !online;
     bh_json_set(doc, "online", online, &bad);
-    if (bad || bh_json_dump_file(stdout, doc, JSON_INDENT(2))) {
+    if (bad) {
         struct bh_err err = {0};
         json_decref(doc);
         bh_err_set(&err, BH_EINTERNAL,
@@ -190,7 +178,7 @@ static int graph_json_online(const struct pipeline *p, const struct pol_graph *g
                    "report this bug");
         return cli_fail(&err);
     }
-    putchar('\n');
+    pol_graph_write_json(stdout, doc);
     json_decref(doc);
     return code;
 }

@@ -192,4 +192,12 @@ const char *pol_format_names(void);
 /* Writes the graph to f in the format (schemas in pipelines/README.md). */
 void pol_graph_render(FILE *f, const struct pol_graph *g, enum pol_format fmt);
 
+/* The graph as the JSON document `check --format json` writes (owned: the
+ * caller decrefs it), for a caller that adds a member before writing it
+ * with pol_graph_write_json, in the same layout (an entry per line for the
+ * nodes and edges, every other member on one line). */
+struct json_t;
+struct json_t *pol_graph_json(const struct pol_graph *g);
+void pol_graph_write_json(FILE *f, struct json_t *doc);
+
 #endif

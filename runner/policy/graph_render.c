@@ -560,12 +560,23 @@ static void write_graph(FILE *f, json_t *doc)
     fputs("\n}\n", f);
 }
 
-static void render_json(FILE *f, const struct pol_graph *g)
+json_t *pol_graph_json(const struct pol_graph *g)
 {
     int bad = 0;
     json_t *doc = json_graph(g, &bad);
     /* Every string is UTF-8 by now (jstr), so only a failed allocation is left. */
     BH_INVARIANT(!bad, "the flow graph's JSON document is built whole");
+    return doc;
+}
+
+void pol_graph_write_json(FILE *f, json_t *doc)
+{
+    write_graph(f, doc);
+}
+
+static void render_json(FILE *f, const struct pol_graph *g)
+{
+    json_t *doc = pol_graph_json(g);
     write_graph(f, doc);
     json_decref(doc);
 }
