@@ -401,7 +401,7 @@ static int list_elems(struct eng *e, struct eng_cell *c, struct eng_elem **v, si
 {
     const struct pipe_stage *s = stage_of(e, c);
     if (strcmp(s->for_each, "pr.files") == 0) {
-        const struct src_field *f = src_item_find(&e->o->items[c->item], "pr.files");
+        const struct src_field *f = src_item_find(eng_item_need(e, c->item), "pr.files");
         if (!f || !f->value)
             return bh_err_set(err, BH_ENOTFOUND, "for_each: pr.files has no value: %s",
                               f && f->error ? f->error : "the source gave none");
@@ -530,6 +530,7 @@ static int cell_settle(struct eng *e, struct eng_cell *c)
     }
     if (!cell_premade(s))
         stale_drop(e, c);
+    eng_item_idle(e, c->item);
     return 0;
 }
 
@@ -549,6 +550,9 @@ static int cell_ready(struct eng *e, struct eng_cell *c)
     int r = cell_inputs(e, c, &err);
     if (r == 0)
         return 0;
+    const char *each = stage_of(e, c)->for_each;
+    if (r > 0 && !c->made && each && strcmp(each, "pr.files") == 0 && !eng_item_room(e, c->item))
+        return 0; /* made when its item's fields are read: not every item's at once */
     c->reusable = r > 0 && inputs_from_store(e, c);
     if (r < 0) {
         cell_stop(e, c, &err);

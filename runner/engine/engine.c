@@ -96,6 +96,7 @@ static void task_end(struct eng_task *t, const struct store_result *r, int was_r
     if (was_running) {
         e->busy[eng_task_endpoint(t)]--;
         e->in_flight--;
+        eng_item_unpin(e, t->item);
         eng_sched_ended(e, t);
     }
     if (r->state == STORE_DONE)
@@ -200,6 +201,7 @@ void eng_task_start(struct eng_task *t)
     t->state = STORE_RUNNING;
     e->busy[eng_task_endpoint(t)]++;
     e->in_flight++;
+    eng_item_pin(e, t->item);
     eng_prog_started(e, t);
     eng_sched_started(e, t);
     attempt(t);
@@ -428,6 +430,7 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
     e.labels = bh_xcalloc(o->n_items * o->p->source.n_fields + 1, sizeof(*e.labels));
     e.labelled = bh_xcalloc(o->n_items + 1, 1);
     e.key_labels = bh_xcalloc(o->n_items + 1, sizeof(*e.key_labels));
+    eng_items_init(&e);
     int rc = pol_labeller_new(&e.lab, o->p, err);
     if (rc == 0)
         rc = eng_cells_init(&e, err);
@@ -441,6 +444,7 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
     eng_prog_release(&e);
     sum->tasks = eng_cells_count(&e);
     eng_cells_release(&e);
+    eng_items_release(&e);
     for (size_t i = 0; i < o->n_items * o->p->source.n_fields; i++)
         pol_value_release(&e.labels[i]);
     free(e.labels);
@@ -482,6 +486,11 @@ const struct pol_labeller *eng_task_labeller(const struct eng_task *t)
 struct egr_gate *eng_task_gate(const struct eng_task *t)
 {
     return t->e->o->gate;
+}
+
+const struct src_item *eng_task_source(struct eng_task *t)
+{
+    return t->item == ENG_BATCH ? NULL : eng_item_need(t->e, t->item);
 }
 
 struct store *eng_task_cache(const struct eng_task *t)

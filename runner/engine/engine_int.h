@@ -134,6 +134,11 @@ struct eng {
     unsigned char *labelled;  /* per item: its fields (and key) are labelled */
     int *key_labels;          /* per item: its key's label (pol_label_key), once labelled */
     struct eng_prog *prog;    /* progress snapshots (snapshot.c), NULL without a callback */
+    size_t *item_busy;        /* per item: its tasks running (items.c: its fields stay) */
+    size_t *loaded;           /* items whose fields o->loader read, oldest first */
+    size_t n_loaded;
+    size_t load_cap; /* items that may hold fields at once: the endpoints' slots */
+    int items_swept; /* nothing changed since loaded items were last freed */
 };
 
 /* ---- engine.c ---- */
@@ -210,6 +215,27 @@ int eng_field_per_item(const struct pipeline *p, const char *field);
 long eng_field_stage(const struct pipeline *p, const char *field);
 /* Frees what lookups built for t. */
 void eng_task_vals_release(struct eng_task *t);
+
+/* ---- items.c ---- */
+
+/* Per-item state for lazy items (engine/items.c); release frees it (the
+ * items themselves are the caller's). */
+void eng_items_init(struct eng *e);
+void eng_items_release(struct eng *e);
+/* The item with its fields loaded (read now when they were not), borrowed
+ * until the item is idle (eng_item_idle) or another item needs room; a
+ * running task's item stays. A note the load made is said once. */
+struct src_item *eng_item_need(struct eng *e, size_t item);
+/* 1 when the item's fields are loaded, or may be without going past the
+ * cap: a pr.files fan-out is made only then, so that the first pass does
+ * not read every item. */
+int eng_item_room(struct eng *e, size_t item);
+/* A task of the item starts or ends (ENG_BATCH is ignored). */
+void eng_item_pin(struct eng *e, size_t item);
+void eng_item_unpin(struct eng *e, size_t item);
+/* A cell of the item ended, or a batch task is done reading it: its fields
+ * are freed unless a task runs or a cell of it may start. */
+void eng_item_idle(struct eng *e, size_t item);
 
 /* ---- snapshot.c ---- */
 

@@ -35,8 +35,16 @@ static struct pol_value *item_labels(struct eng *e, size_t item)
     struct pol_value *v = &e->labels[item * p->source.n_fields];
     if (!e->labelled[item]) {
         struct pol_value k;
-        pol_label_item(e->lab, &e->o->items[item], v);
-        pol_label_key(e->lab, &e->o->items[item], &k);
+        const struct src_item *it = eng_item_need(e, item);
+        pol_label_item(e->lab, it, v);
+        for (size_t i = 0; i < p->source.n_fields; i++) {
+            /* Reasons name the item's paths, which go when its fields do;
+             * the engine keeps only the labels. */
+            free(v[i].reasons);
+            v[i].reasons = NULL;
+            v[i].n_reasons = 0;
+        }
+        pol_label_key(e->lab, it, &k);
         e->key_labels[item] = k.label;
         pol_value_release(&k);
         e->labelled[item] = 1;
@@ -46,7 +54,10 @@ static struct pol_value *item_labels(struct eng *e, size_t item)
 
 int eng_key_label(struct eng *e, size_t item)
 {
+    int labelled = e->labelled[item];
     item_labels(e, item);
+    if (!labelled) /* read to label its key for a batch list: not needed after */
+        eng_item_idle(e, item);
     return e->key_labels[item];
 }
 
@@ -138,7 +149,8 @@ static int item_value(struct eng *e, size_t item, const char *field, const char 
     long s = eng_field_stage(e->o->p, field);
     if (s >= 0)
         return output_value(e, item, (size_t)s, value, label, err);
-    const struct src_field *f = item == ENG_BATCH ? NULL : src_item_find(&e->o->items[item], field);
+    const struct src_field *f =
+        item == ENG_BATCH ? NULL : src_item_find(eng_item_need(e, item), field);
     if (!f)
         return bh_err_set(err, BH_ENOTFOUND, "the source has no such field");
     if (!f->value)
@@ -154,7 +166,7 @@ static int item_value(struct eng *e, size_t item, const char *field, const char 
 static int each_diff(struct eng_task *t, const char **value, int *label, struct bh_err *err)
 {
     struct eng *e = t->e;
-    const struct src_field *d = src_item_find(&e->o->items[t->item], "pr.diff");
+    const struct src_field *d = src_item_find(eng_item_need(e, t->item), "pr.diff");
     if (!d || !d->value)
         return bh_err_set(err, BH_ETOOBIG, "pr.diff has no value: %s",
                           d && d->error ? d->error : "the source gave none");
@@ -296,6 +308,7 @@ static int over_items(struct eng_task *t, const char *field, const size_t *avail
         } else {
             name_add(&missing, avail[k]);
         }
+        eng_item_idle(e, avail[k]); /* its value is copied: its fields may go */
     }
     if (rc == 0)
         rc = gone_put(t, &b, &l);
