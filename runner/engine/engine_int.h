@@ -188,8 +188,9 @@ void eng_sched_load_seen(struct eng *e, int64_t load_ns);
 /* ---- cells.c ---- */
 
 /* Makes the cells and the tasks known before the run starts (a task per item
- * and stage, per file of pr.files, a batch task), in the store, and reads
- * back what earlier attempts of the run left. */
+ * and stage, a batch task; fan-outs and folds are made when their inputs
+ * are ready), in the store, and reads back what earlier attempts of the run
+ * left. */
 int eng_cells_init(struct eng *e, struct bh_err *err);
 void eng_cells_release(struct eng *e);
 /* Moves cell c on: ends it when an input failed, makes its fan-out or fold

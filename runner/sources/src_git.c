@@ -25,8 +25,17 @@
  * be placed in the file they are about; they are cut where the printer moves
  * to the next delta, which keeps them exact without re-parsing the text.
  *
- * libgit2 is initialised and shut down once per call; it refcounts, so this
- * nests with any other user in the process and leaves nothing behind. */
+ * Listing and reading are two steps (src_git_index, src_loader_load): a run
+ * must know every item's key and version before it starts, but reads an
+ * item's diff only when a task needs it. The listing peels each ref and
+ * finds its merge base (an empty diff is equal trees, no diff made); a
+ * load reads the commits the version names, never the ref again, so a
+ * field freed and read again is the same text. src_git_list does both at
+ * once.
+ *
+ * libgit2 is initialised and shut down once per call (per loader); it
+ * refcounts, so this nests with any other user in the process and leaves
+ * nothing behind. */
 #include "sources/src_git.h"
 
 #include "sources/src_forge.h"
