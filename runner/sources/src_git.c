@@ -54,6 +54,13 @@
 #define DEFAULT_PULLS "refs/pull/*/head"
 #define DEFAULT_BASE "main"
 #define DEFAULT_MAX_DIFF ((size_t)4 << 20)
+/* libgit2 caches the trees and commits it reads with the repository (the
+ * process-wide cap, 256 MiB by default, is far above what a run should
+ * hold): a loader that kept one repository open for a whole run would keep
+ * every pull request's trees. It opens the repository again after this many
+ * loads, which drops them; within a window the base's trees, which every
+ * diff reads, stay cached. */
+#define LOADER_REOPEN 64
 
 enum { F_NUMBER, F_REF, F_TITLE, F_FILES, F_STATS, F_DIFF, F_COUNT };
 
@@ -857,7 +864,20 @@ struct src_loader {
     struct ctx c;
     struct bh_err err; /* the load's failure, which the item's fields carry */
     char *path, *base_name;
+    size_t loads; /* since the repository was opened */
 };
+
+/* Opens the repository again (see LOADER_REOPEN). When it cannot be, the
+ * old handle stays: its cache costs memory, not correctness. */
+static void loader_reopen(struct src_loader *l)
+{
+    git_repository *repo = NULL;
+    if (git_repository_open_ext(&repo, l->path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0)
+        return;
+    git_repository_free(l->c.repo);
+    l->c.repo = repo;
+    l->loads = 0;
+}
 
 /* Opens the repository and lists the items (item_index) into *out. */
 static int index_all(struct ctx *c, const struct src_git_opts *opts, struct src_item **out,
@@ -913,6 +933,8 @@ int src_loader_load(struct src_loader *l, struct src_item *it)
 {
     if (!l || !it->lazy || it->fields)
         return 0;
+    if (++l->loads > LOADER_REOPEN)
+        loader_reopen(l);
     (void)item_load(&l->c, it);
     return 1;
 }
