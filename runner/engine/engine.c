@@ -231,6 +231,13 @@ static uint32_t jitter(struct eng *e)
     return e->rng = x;
 }
 
+/* Orders waiting tasks as they were made (their store rows). */
+static int by_row(const void *a, const void *b)
+{
+    const struct eng_task *x = *(struct eng_task *const *)a, *y = *(struct eng_task *const *)b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
 /* One more request that reached no server at ep: the third in a row marks it
  * down, says so once, and ends the tasks waiting to retry there. */
 static void unreachable(struct eng *e, size_t ep, const struct bh_err *err)
@@ -252,14 +259,24 @@ static void unreachable(struct eng *e, size_t ep, const struct bh_err *err)
         "its tasks fail now without trying (%zu not started yet) — start it and run the same command "
         "again to resume: finished work is kept",
         e->o->p->endpoints[ep].name, ENG_DOWN_AFTER, err->msg, left);
-    for (size_t i = 0; i < e->n_all; i++) {
-        struct eng_task *w = e->all[i];
-        if (w->retry_at && w->state == STORE_RUNNING && eng_task_endpoint(w) == ep) {
-            w->retry_at = 0;
-            e->waiting--;
-            fails_down(w, 1);
-        }
+    size_t kept = 0, n = e->waiting;
+    struct eng_task **ended = bh_xcalloc(n + 1, sizeof(*ended));
+    size_t n_ended = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct eng_task *w = e->wait[i];
+        if (eng_task_endpoint(w) == ep)
+            ended[n_ended++] = w;
+        else
+            e->wait[kept++] = w;
     }
+    e->waiting = kept;
+    if (n_ended > 1)
+        qsort(ended, n_ended, sizeof(*ended), by_row);
+    for (size_t i = 0; i < n_ended; i++) {
+        ended[i]->retry_at = 0;
+        fails_down(ended[i], 1);
+    }
+    free(ended);
 }
 
 void eng_task_retry(struct eng_task *t, const struct eng_retry *how, const struct bh_err *err)
@@ -295,28 +312,43 @@ void eng_task_retry(struct eng_task *t, const struct eng_retry *how, const struc
         e->cap_until[ep] = eng_now_ms() + 30000;
     }
     t->retry_at = eng_now_ms() + delay;
-    e->waiting++;
+    e->wait = bh_xgrow(e->wait, &e->cap_wait, e->waiting + 1, sizeof(*e->wait));
+    e->wait[e->waiting++] = t;
     e->sum->retries++;
     char name[512];
     eng_say(e, "bulkhead: %s: attempt %d failed, retrying in %.1f s: %s",
             eng_task_name(t, name, sizeof(name)), t->attempts, (double)delay / 1000, err->msg);
 }
 
-/* Starts the retries that are due; returns the ms until the next one (-1: none). */
+/* Starts the retries that are due, in the order the tasks were made (their
+ * rows), as a walk over every task did; returns the ms until the next one
+ * (-1: none). Walks the waiting tasks only. The due ones leave the list
+ * before any starts: an attempt may wait again. */
 static long retries_due(struct eng *e)
 {
     long next = -1, now = eng_now_ms();
-    for (size_t i = 0; e->waiting && i < e->n_all; i++) {
-        struct eng_task *t = e->all[i];
-        if (!t->retry_at)
-            continue;
+    size_t n_due = 0, cap_due = 0, kept = 0;
+    struct eng_task **due = NULL;
+    for (size_t i = 0; i < e->waiting; i++) {
+        struct eng_task *t = e->wait[i];
         if (t->retry_at <= now) {
-            e->waiting--;
-            attempt(t);
-        } else if (next < 0 || t->retry_at - now < next) {
-            next = t->retry_at - now;
+            due = bh_xgrow(due, &cap_due, n_due + 1, sizeof(*due));
+            due[n_due++] = t;
+            continue;
         }
+        if (next < 0 || t->retry_at - now < next)
+            next = t->retry_at - now;
+        e->wait[kept++] = t;
     }
+    e->waiting = kept;
+    if (n_due > 1)
+        qsort(due, n_due, sizeof(*due), by_row);
+    for (size_t i = 0; i < n_due; i++) {
+        due[i]->retry_at = 0;
+        if (!fails_down(due[i], 1)) /* its endpoint may go down on an earlier one's attempt */
+            attempt(due[i]);
+    }
+    free(due);
     return next;
 }
 
@@ -455,6 +487,7 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
     free(e.cap);
     free(e.cap_until);
     free(e.down);
+    free(e.wait);
     return rc;
 }
 

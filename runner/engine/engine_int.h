@@ -124,9 +124,10 @@ struct eng {
     long *cap_until;           /* monotonic ms when the lowered cap ends */
     struct eng_down *down;     /* per endpoint: connection failures in a row, down since */
     size_t in_flight;
-    size_t waiting; /* tasks waiting for a retry */
-    uint32_t rng;   /* jitter */
-    int fatal;      /* the store failed: stop scheduling */
+    struct eng_task **wait; /* the tasks waiting for a retry (retry_at set), in no order */
+    size_t waiting, cap_wait;
+    uint32_t rng; /* jitter */
+    int fatal;    /* the store failed: stop scheduling */
     struct bh_err fatal_err;
     struct eng_sched *sched;  /* sched.c: groups, residency, rate limits */
     struct pol_labeller *lab; /* the pipeline's rules and detectors */
