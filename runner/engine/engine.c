@@ -477,8 +477,6 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
     sum->tasks = eng_cells_count(&e);
     eng_cells_release(&e);
     eng_items_release(&e);
-    for (size_t i = 0; i < o->n_items * o->p->source.n_fields; i++)
-        pol_value_release(&e.labels[i]);
     free(e.labels);
     free(e.labelled);
     free(e.key_labels);

@@ -131,7 +131,7 @@ struct eng {
     struct bh_err fatal_err;
     struct eng_sched *sched;  /* sched.c: groups, residency, rate limits */
     struct pol_labeller *lab; /* the pipeline's rules and detectors */
-    struct pol_value *labels; /* [item * n_fields]: source fields, labelled on first use */
+    int *labels;              /* [item * n_fields]: source fields' labels, on first use */
     unsigned char *labelled;  /* per item: its fields (and key) are labelled */
     int *key_labels;          /* per item: its key's label (pol_label_key), once labelled */
     struct eng_prog *prog;    /* progress snapshots (snapshot.c), NULL without a callback */

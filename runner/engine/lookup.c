@@ -28,28 +28,29 @@
 #include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
-/* A scan costs as much as the value: once per item, key included. */
-static struct pol_value *item_labels(struct eng *e, size_t item)
+/* A scan costs as much as the value: once per item, key included. Only the
+ * labels are kept (their reasons name the item's paths, which go when its
+ * fields do). */
+static int *item_labels(struct eng *e, size_t item)
 {
     const struct pipeline *p = e->o->p;
-    struct pol_value *v = &e->labels[item * p->source.n_fields];
+    size_t nf = p->source.n_fields;
+    int *kept = &e->labels[item * nf];
     if (!e->labelled[item]) {
-        struct pol_value k;
+        struct pol_value k, *v = bh_xcalloc(nf + 1, sizeof(*v));
         const struct src_item *it = eng_item_need(e, item);
         pol_label_item(e->lab, it, v);
-        for (size_t i = 0; i < p->source.n_fields; i++) {
-            /* Reasons name the item's paths, which go when its fields do;
-             * the engine keeps only the labels. */
-            free(v[i].reasons);
-            v[i].reasons = NULL;
-            v[i].n_reasons = 0;
+        for (size_t i = 0; i < nf; i++) {
+            kept[i] = v[i].label;
+            pol_value_release(&v[i]);
         }
+        free(v);
         pol_label_key(e->lab, it, &k);
         e->key_labels[item] = k.label;
         pol_value_release(&k);
         e->labelled[item] = 1;
     }
-    return v;
+    return kept;
 }
 
 int eng_key_label(struct eng *e, size_t item)
@@ -64,10 +65,10 @@ int eng_key_label(struct eng *e, size_t item)
 int eng_field_label(struct eng *e, size_t item, const char *field)
 {
     const struct pipeline *p = e->o->p;
-    struct pol_value *v = item_labels(e, item);
+    const int *v = item_labels(e, item);
     for (size_t i = 0; i < p->source.n_fields; i++)
         if (strcmp(p->source.fields[i], field) == 0)
-            return v[i].label;
+            return v[i];
     return -1; /* unknown means top */
 }
 

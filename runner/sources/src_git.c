@@ -923,6 +923,7 @@ int src_git_index(struct src_item **out, size_t *n, struct src_loader **loader,
         src_loader_free(l);
         return rc;
     }
+    loader_reopen(l); /* without the commits the listing cached */
     *out = items;
     *n = made;
     *loader = l;
