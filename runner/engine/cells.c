@@ -578,9 +578,6 @@ static int cell_ready(struct eng *e, struct eng_cell *c)
     int r = cell_inputs(e, c, &err);
     if (r == 0)
         return 0;
-    const char *each = stage_of(e, c)->for_each;
-    if (r > 0 && !c->made && each && strcmp(each, "pr.files") == 0 && !eng_item_room(e, c->item))
-        return 0; /* made when its item's fields are read: not every item's at once */
     c->reusable = r > 0 && inputs_from_store(e, c);
     if (r < 0) {
         cell_stop(e, c, &err);

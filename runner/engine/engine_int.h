@@ -139,7 +139,6 @@ struct eng {
     size_t *loaded;           /* items whose fields o->loader read, oldest first */
     size_t n_loaded;
     size_t load_cap; /* items that may hold fields at once: the endpoints' slots */
-    int items_swept; /* nothing changed since loaded items were last freed */
 };
 
 /* ---- engine.c ---- */
@@ -228,10 +227,6 @@ void eng_items_release(struct eng *e);
  * until the item is idle (eng_item_idle) or another item needs room; a
  * running task's item stays. A note the load made is said once. */
 struct src_item *eng_item_need(struct eng *e, size_t item);
-/* 1 when the item's fields are loaded, or may be without going past the
- * cap: a pr.files fan-out is made only then, so that the first pass does
- * not read every item. */
-int eng_item_room(struct eng *e, size_t item);
 /* A task of the item starts or ends (ENG_BATCH is ignored). */
 void eng_item_pin(struct eng *e, size_t item);
 void eng_item_unpin(struct eng *e, size_t item);

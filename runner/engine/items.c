@@ -17,10 +17,16 @@
  * the batch; a field read again is the same text (the source reads the
  * commits the version names) and its labels are not computed again.
  *
- * Trade-off taken: an item whose stages wait for each other behind other
- * items (plan for every item, then review) may be read more than once.
- * That costs a diff per read; holding every item costs memory that grows
- * with the repository. */
+ * A pr.files fan-out is made, as before, when its inputs are ready: its
+ * item is read then, and freed again if room is needed before its tasks
+ * start. Making fan-outs only when there was room hid their work from the
+ * scheduler, which then left the model they need early and came back to
+ * it (a model load more, on a real server seconds).
+ *
+ * Trade-off taken: an item whose stages wait behind other items' (plan
+ * for every item, then review; a fan-out made in the first pass) may be
+ * read more than once. That costs a diff per read; holding every item
+ * costs memory that grows with the repository. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,7 +91,7 @@ static int wanted(struct eng *e, size_t item)
 /* Frees the loaded items that are not wanted; then, while no room is left
  * for one more, the oldest that no running task holds (read again when
  * their turn comes). Pinned items may keep it over the cap for a while. */
-static void make_room(struct eng *e, int evict_idle)
+static void make_room(struct eng *e)
 {
     for (size_t k = 0; k < e->n_loaded;) {
         if (!wanted(e, e->loaded[k]))
@@ -93,13 +99,12 @@ static void make_room(struct eng *e, int evict_idle)
         else
             k++;
     }
-    for (size_t k = 0; evict_idle && k < e->n_loaded && e->n_loaded >= e->load_cap;) {
+    for (size_t k = 0; k < e->n_loaded && e->n_loaded >= e->load_cap;) {
         if (e->item_busy[e->loaded[k]] == 0)
             unload_at(e, k);
         else
             k++;
     }
-    e->items_swept = 1;
 }
 
 struct src_item *eng_item_need(struct eng *e, size_t item)
@@ -109,27 +114,16 @@ struct src_item *eng_item_need(struct eng *e, size_t item)
         return it;
     int noted = it->note != NULL;
     if (e->n_loaded >= e->load_cap)
-        make_room(e, 1);
+        make_room(e);
     if (!e->o->loader->load(e->o->loader->ud, it))
         return it;
     e->loaded[e->n_loaded++] = item;
-    e->items_swept = 0;
     e->sum->item_loads++;
     if (e->n_loaded > e->sum->items_loaded_max)
         e->sum->items_loaded_max = e->n_loaded;
     if (!noted && it->note) /* known only now that its text was read */
         eng_say(e, "bulkhead: note: %s", it->note);
     return it;
-}
-
-int eng_item_room(struct eng *e, size_t item)
-{
-    const struct src_item *it = &e->o->items[item];
-    if (!e->o->loader || it->fields || !it->lazy)
-        return 1;
-    if (e->n_loaded >= e->load_cap && !e->items_swept)
-        make_room(e, 0);
-    return e->n_loaded < e->load_cap;
 }
 
 void eng_item_pin(struct eng *e, size_t item)
@@ -140,18 +134,13 @@ void eng_item_pin(struct eng *e, size_t item)
 
 void eng_item_unpin(struct eng *e, size_t item)
 {
-    if (item == ENG_BATCH || e->item_busy[item] == 0)
-        return;
-    if (--e->item_busy[item] == 0)
-        e->items_swept = 0;
+    if (item != ENG_BATCH && e->item_busy[item] > 0)
+        e->item_busy[item]--;
 }
 
 void eng_item_idle(struct eng *e, size_t item)
 {
-    if (!e->o->loader || item == ENG_BATCH)
-        return;
-    e->items_swept = 0;
-    if (wanted(e, item))
+    if (!e->o->loader || item == ENG_BATCH || wanted(e, item))
         return;
     for (size_t k = 0; k < e->n_loaded; k++)
         if (e->loaded[k] == item) {
