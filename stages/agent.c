@@ -110,14 +110,6 @@ static void conv_add(struct agent *a, const char *role, struct held h)
 
 /* ---- the tools of the task's pull request --------------------------------- */
 
-static const struct src_item *item_of(const struct stage_repo *repo, const char *key)
-{
-    for (size_t i = 0; repo && i < repo->n_items; i++)
-        if (strcmp(repo->items[i].key, key) == 0)
-            return &repo->items[i];
-    return NULL;
-}
-
 static int tools_open(struct agent *a, struct bh_err *err)
 {
     const struct pipeline *p = eng_task_pipeline(a->t);
@@ -125,7 +117,7 @@ static int tools_open(struct agent *a, struct bh_err *err)
     if (s->n_tools == 0)
         return 0;
     const struct stage_repo *repo = stage_kinds_repo();
-    const struct src_item *it = repo && repo->path ? item_of(repo, eng_task_item(a->t)) : NULL;
+    const struct src_item *it = repo && repo->path ? eng_task_source(a->t) : NULL;
     const char *head = it && it->version ? strstr(it->version, "..") : NULL;
     if (!head)
         return bh_err_set(err, BH_EINVAL,

@@ -16,12 +16,10 @@ struct stage_rendered;
 /* Every stage of a run runs through this. */
 extern const struct eng_kind stage_kind;
 
-/* What agent tools read: the run's repository and its items (the engine
- * gives a stage kind only an item's key). Borrowed until unbound. */
+/* What agent tools read: the run's repository (a task's item, its version
+ * and diff, come from eng_task_source). Borrowed until unbound. */
 struct stage_repo {
     const char *path; /* the repository; NULL for a files source */
-    const struct src_item *items;
-    size_t n_items;
 };
 
 /* Binds the run's repository for the tools (NULL unbinds). A process runs one

@@ -84,6 +84,7 @@ struct planner {
     int *clearance, *local;
     struct src_item *items;
     size_t n_items;
+    struct src_loader *loader; /* reads lazy items' fields */
     struct pol_item_plan *plans;
     struct pol_task_plan *batch;
     size_t n_batch, refused;
@@ -284,7 +285,12 @@ static int plan_all(struct planner *pl, struct bh_err *err)
         return rc;
     pl->plans = bh_xcalloc(pl->n_items ? pl->n_items : 1, sizeof(*pl->plans));
     for (size_t i = 0; i < pl->n_items; i++) {
-        pol_plan_item(lab, pl->clearance, &pl->items[i], &pl->plans[i]);
+        /* The plan's reasons name the items' paths: every item stays read
+         * until the plan is printed. */
+        struct src_item *it = &pl->items[i];
+        if (src_loader_load(pl->loader, it) && it->note)
+            fprintf(stderr, "bulkhead: note: %s\n", it->note);
+        pol_plan_item(lab, pl->clearance, it, &pl->plans[i]);
         pl->refused += refusals(pl->plans[i].tasks, pl->plans[i].n_tasks);
         for (size_t k = 0; k < pl->plans[i].n_tasks; k++)
             pl->too_large += (size_t)task_too_large(pl, &pl->plans[i].tasks[k]);
@@ -303,7 +309,7 @@ static int plan_run(const struct plan_args *a, struct pipeline *p, struct bh_err
     pl.local = bh_xcalloc(p->n_stages, sizeof(*pl.local));
     int rc = endpoints_verify(&pl, err);
     if (rc == 0)
-        rc = cli_items_load(&a->src, p, &pl.items, &pl.n_items, err);
+        rc = cli_items_load(&a->src, p, &pl.items, &pl.n_items, &pl.loader, err);
     if (rc == 0)
         rc = plan_all(&pl, err);
     if (rc == 0 && strcmp(a->format, "json") == 0)
@@ -315,6 +321,7 @@ static int plan_run(const struct plan_args *a, struct pipeline *p, struct bh_err
     free(pl.plans);
     free(pl.batch);
     src_items_free(pl.items, pl.n_items);
+    src_loader_free(pl.loader);
     free(pl.clearance);
     free(pl.local);
     if (rc)

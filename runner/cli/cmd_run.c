@@ -223,6 +223,7 @@ struct job {
     struct pipeline *p;
     struct src_item *items;
     size_t n_items;
+    struct src_loader *loader; /* reads lazy items' fields during the run */
     struct store *store;
     int64_t run_id;
     struct egr_gate *gate;
@@ -325,7 +326,7 @@ static int job_open(struct job *j, struct bh_err *err)
                         "its \"labels\"",
                         j->a.clearance, j->p->file);
     if (rc == 0)
-        rc = cli_items_load(&j->a.src, j->p, &j->items, &j->n_items, err);
+        rc = cli_items_load(&j->a.src, j->p, &j->items, &j->n_items, &j->loader, err);
     if (rc == 0) {
         key = job_key(j);
         rc = store_open(&j->store, j->a.state, err);
@@ -361,6 +362,7 @@ static void job_close(struct job *j)
     egr_free(j->gate); /* ends its network loop first, then what the transfers held */
     store_free(j->store);
     src_items_free(j->items, j->n_items);
+    src_loader_free(j->loader);
     pipe_free(j->p);
 }
 
@@ -575,6 +577,18 @@ static int finish(struct job *j, const struct eng_summary *sum)
 
 static int run_job(struct job *j);
 
+/* The engine reads a lazy item's fields through the source's loader. */
+static int item_load(void *ud, struct src_item *it)
+{
+    return src_loader_load(ud, it);
+}
+
+static void item_unload(void *ud, struct src_item *it)
+{
+    (void)ud;
+    src_item_unload(it);
+}
+
 int cmd_run(int argc, char **argv)
 {
     struct job j = {0};
@@ -610,12 +624,14 @@ static int run_job(struct job *jp)
     signal(SIGTERM, on_signal);
     struct eng_summary sum;
     struct cli_progress *pr = cli_progress_new(stderr, cli_progress_mode(stderr, j.a.quiet));
+    struct eng_loader loader = {item_load, item_unload, j.loader};
     struct eng_opts eo = {.p = j.p,
                           .store = j.store,
                           .run_id = j.run_id,
                           .gate = j.gate,
                           .items = j.items,
                           .n_items = j.n_items,
+                          .loader = j.loader ? &loader : NULL,
                           .kind = &stage_kind,
                           .verbose = j.a.verbose,
                           .no_cache = j.a.no_cache,
@@ -626,10 +642,7 @@ static int run_job(struct job *jp)
                           .say = pr ? cli_progress_say : NULL,
                           .ud = pr};
     /* Agent tools read the pull requests' commits from the repository. */
-    struct stage_repo repo = {j.a.src.docs   ? NULL
-                              : j.a.src.repo ? j.a.src.repo
-                                             : ".",
-                              j.items, j.n_items};
+    struct stage_repo repo = {j.a.src.docs ? NULL : j.a.src.repo ? j.a.src.repo : "."};
     stage_kinds_bind(&repo);
     rc = eng_run(&eo, &sum, &err);
     stage_kinds_bind(NULL);

@@ -193,7 +193,7 @@ static void drop_empty(const struct cli_source *src, struct src_item **items, si
 }
 
 static int items_git(const struct cli_source *src, struct src_item **items, size_t *n,
-                     struct bh_err *err)
+                     struct src_loader **loader, struct bh_err *err)
 {
     if (src->pulls_from && src->repo && !src->docs)
         return items_forge(src, items, n, err);
@@ -205,15 +205,15 @@ static int items_git(const struct cli_source *src, struct src_item **items, size
                               .n_exclude = src->n_exclude,
                               .base = src->range_base ? src->range_base : src->base,
                               .max_diff = src->max_diff,
-                              .head = src->range_head};
+                              .head = src->range_head,
+                              .forge_pad = 1};
     if (!src->repo || src->docs)
         return bh_err_set(err, BH_EINVAL,
                           "the pipeline's source is kind \"git\": give "
                           "--repo DIR (and --pulls, --base), not --docs");
-    int rc = src_git_list(items, n, &so, err);
+    int rc = src_git_index(items, n, loader, &so, err);
     if (rc)
         return rc;
-    src_forge_pad(*items, *n);
     for (size_t i = 0; i < *n; i++)
         if ((*items)[i].note)
             fprintf(stderr, "bulkhead: note: %s\n", (*items)[i].note);
@@ -260,13 +260,14 @@ static int items_files(const struct cli_source *src, const struct pipeline *p,
 }
 
 int cli_items_load(const struct cli_source *src, const struct pipeline *p, struct src_item **items,
-                   size_t *n, struct bh_err *err)
+                   size_t *n, struct src_loader **loader, struct bh_err *err)
 {
     *items = NULL;
     *n = 0;
+    *loader = NULL;
     if (strcmp(p->source.kind, "files") == 0)
         return items_files(src, p, items, n, err);
-    return items_git(src, items, n, err);
+    return items_git(src, items, n, loader, err);
 }
 
 char *cli_source_identity(const struct cli_source *src)

@@ -159,12 +159,16 @@ int cli_source_check(const struct cli_source *src, const char *cmd);
 /* Lists the items of p's source: the options must fit its kind (--repo for
  * git, --docs for files; a usage error otherwise, saying which). Documents
  * skipped by the files source are printed as notes on stderr, and so are the
- * items' own notes (an unreadable pull request, text that was not UTF-8).
+ * items' own notes known at listing (a pull request that cannot be listed).
  * Pull requests whose diff is empty are dropped (one note line naming them)
- * unless --keep-empty. */
+ * unless --keep-empty. Pull requests of --pulls and --range are lazy: their
+ * fields are read by *loader (owned, src_loader_free after the items) when
+ * needed, and a note on their text (not UTF-8) comes with that; other items
+ * come with their fields and *loader is NULL. */
 struct src_item;
+struct src_loader;
 int cli_items_load(const struct cli_source *src, const struct pipeline *p, struct src_item **items,
-                   size_t *n, struct bh_err *err);
+                   size_t *n, struct src_loader **loader, struct bh_err *err);
 
 /* A stable text naming the source for a run's identity: the real path of
  * the repository or folder and the options that select items. Owned. */

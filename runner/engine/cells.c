@@ -401,7 +401,7 @@ static int list_elems(struct eng *e, struct eng_cell *c, struct eng_elem **v, si
 {
     const struct pipe_stage *s = stage_of(e, c);
     if (strcmp(s->for_each, "pr.files") == 0) {
-        const struct src_field *f = src_item_find(&e->o->items[c->item], "pr.files");
+        const struct src_field *f = src_item_find(eng_item_need(e, c->item), "pr.files");
         if (!f || !f->value)
             return bh_err_set(err, BH_ENOTFOUND, "for_each: pr.files has no value: %s",
                               f && f->error ? f->error : "the source gave none");
@@ -507,6 +507,32 @@ static int worst_state(const struct eng_cell *c, size_t from)
     return failed ? STORE_FAILED : withheld ? STORE_WITHHELD : skipped ? STORE_SKIPPED : STORE_DONE;
 }
 
+/* Whether a stage's output is read by another stage (dependants wait for
+ * what they read, so a read is an edge). */
+static int output_read(const struct pipeline *p, size_t stage)
+{
+    for (size_t t = 0; t < p->n_stages; t++)
+        for (size_t k = 0; k < p->stages[t].n_deps; k++)
+            if (p->stages[t].deps[k] == stage)
+                return 1;
+    return 0;
+}
+
+/* An ended cell keeps in memory only what dependants read: its tasks'
+ * outputs are in the store (and folded into the cell's), and so is the
+ * cell's own when no stage reads it. */
+static void outputs_drop(struct eng *e, struct eng_cell *c)
+{
+    for (size_t i = 0; i < c->n_tasks; i++) {
+        free(c->tasks[i]->output);
+        c->tasks[i]->output = NULL;
+    }
+    if (!output_read(e->o->p, c->stage)) {
+        free(c->output);
+        c->output = NULL;
+    }
+}
+
 /* Every task of the cell has ended: the cell ends too, or a fold goes on
  * to its next round (returns 1 then). */
 static int cell_settle(struct eng *e, struct eng_cell *c)
@@ -525,11 +551,14 @@ static int cell_settle(struct eng *e, struct eng_cell *c)
     if (state == STORE_DONE && s->for_each) {
         fanout_output(e, c);
     } else if (state == STORE_DONE) {
-        c->output = bh_xstrdup(c->tasks[last]->output);
+        c->output = c->tasks[last]->output; /* taken: nothing reads a task's after this */
+        c->tasks[last]->output = NULL;
         c->label = c->tasks[last]->label;
     }
+    outputs_drop(e, c);
     if (!cell_premade(s))
         stale_drop(e, c);
+    eng_item_idle(e, c->item);
     return 0;
 }
 

@@ -122,6 +122,7 @@ static void task_end(struct eng_task *t, const struct store_result *r, int was_r
     if (was_running) {
         e->busy[eng_task_endpoint(t)]--;
         e->in_flight--;
+        eng_item_unpin(e, t->item);
         eng_sched_ended(e, t);
     }
     if (r->state == STORE_DONE)
@@ -216,9 +217,7 @@ static int moves(struct eng_task *t)
     eng_sched_ended(e, t);
     e->busy[from]--;
     e->in_flight--;
-    if (t->retry_at)
-        e->waiting--;
-    t->retry_at = 0;
+    t->retry_at = 0; /* off the wait list already: the callers take it off (wait_take) */
     t->placed = 0;
     t->attempts = 0;
     t->state = STORE_PENDING;
@@ -259,6 +258,7 @@ void eng_task_start(struct eng_task *t)
     t->started_ms = eng_now_ms();
     e->busy[eng_task_endpoint(t)]++;
     e->in_flight++;
+    eng_item_pin(e, t->item);
     eng_prog_started(e, t);
     eng_sched_started(e, t);
     attempt(t);
@@ -288,6 +288,40 @@ static uint32_t jitter(struct eng *e)
     return e->rng = x;
 }
 
+/* Orders waiting tasks as they were made (their store rows). */
+static int by_row(const void *a, const void *b)
+{
+    const struct eng_task *x = *(struct eng_task *const *)a, *y = *(struct eng_task *const *)b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Takes the tasks waiting to retry at ep off the wait list, in the order
+ * they were made; *n how many (free the array). */
+static struct eng_task **wait_take(struct eng *e, size_t ep, size_t *n)
+{
+    size_t kept = 0;
+    struct eng_task **taken = bh_xcalloc(e->waiting + 1, sizeof(*taken));
+    *n = 0;
+    for (size_t i = 0; i < e->waiting; i++) {
+        struct eng_task *w = e->wait[i];
+        if (eng_task_endpoint(w) == ep)
+            taken[(*n)++] = w;
+        else
+            e->wait[kept++] = w;
+    }
+    e->waiting = kept;
+    if (*n > 1)
+        qsort(taken, *n, sizeof(*taken), by_row);
+    return taken;
+}
+
+/* Puts t back on the wait list (its retry_at kept). */
+static void wait_put(struct eng *e, struct eng_task *t)
+{
+    e->wait = bh_xgrow(e->wait, &e->cap_wait, e->waiting + 1, sizeof(*e->wait));
+    e->wait[e->waiting++] = t;
+}
+
 /* A host of a pool that went down while another host of the pool is up is
  * drained: said once, and its tasks waiting to retry move to the live hosts
  * (the scheduler places no new task on it). 0 when ep is no pool or no
@@ -297,14 +331,21 @@ static int pool_drain(struct eng *e, size_t ep)
     const struct pipe_endpoint *pe = &e->o->p->endpoints[ep];
     if (pe->n_pool < 2 || eng_pool_live(e, ep, -1) < 0)
         return 0;
-    size_t live = 0, moved = 0;
+    size_t live = 0, moved = 0, n = 0;
     for (size_t h = pe->pool; h < pe->pool + pe->n_pool; h++)
         live += !eng_host_down(e, h);
-    for (size_t i = 0; i < e->n_all; i++) {
-        struct eng_task *w = e->all[i];
-        if (w->retry_at && w->state == STORE_RUNNING && eng_task_endpoint(w) == ep)
-            moved += moves(w);
+    struct eng_task **taken = wait_take(e, ep, &n);
+    for (size_t i = 0; i < n; i++) {
+        long at = taken[i]->retry_at;
+        taken[i]->retry_at = 0;
+        if (moves(taken[i])) {
+            moved++;
+        } else { /* moved through every host already: it waits here, and fails when due */
+            taken[i]->retry_at = at;
+            wait_put(e, taken[i]);
+        }
     }
+    free(taken);
     eng_say(
         e,
         "bulkhead: host '%s' of pool '%s' is down: %d requests in a row reached no server "
@@ -339,14 +380,13 @@ static void unreachable(struct eng *e, size_t ep, const struct bh_err *err)
         "its tasks fail now without trying (%zu not started yet) — start it and run the same command "
         "again to resume: finished work is kept",
         pipe_host_name(&e->o->p->endpoints[ep]), ENG_DOWN_AFTER, err->msg, left);
-    for (size_t i = 0; i < e->n_all; i++) {
-        struct eng_task *w = e->all[i];
-        if (w->retry_at && w->state == STORE_RUNNING && eng_task_endpoint(w) == ep) {
-            w->retry_at = 0;
-            e->waiting--;
-            fails_down(w, 1);
-        }
+    size_t n = 0;
+    struct eng_task **taken = wait_take(e, ep, &n);
+    for (size_t i = 0; i < n; i++) {
+        taken[i]->retry_at = 0;
+        fails_down(taken[i], 1);
     }
+    free(taken);
 }
 
 void eng_task_retry(struct eng_task *t, const struct eng_retry *how, const struct bh_err *err)
@@ -393,27 +433,41 @@ void eng_task_retry(struct eng_task *t, const struct eng_retry *how, const struc
         e->cap_until[ep] = eng_now_ms() + 30000;
     }
     t->retry_at = eng_now_ms() + delay;
-    e->waiting++;
+    wait_put(e, t);
     e->sum->retries++;
     eng_say(e, "bulkhead: %s: attempt %d failed, retrying in %.1f s: %s",
             eng_task_name(t, name, sizeof(name)), t->attempts, (double)delay / 1000, err->msg);
 }
 
-/* Starts the retries that are due; returns the ms until the next one (-1: none). */
+/* Starts the retries that are due, in the order the tasks were made (their
+ * rows), as a walk over every task did; returns the ms until the next one
+ * (-1: none). Walks the waiting tasks only. The due ones leave the list
+ * before any starts: an attempt may wait again. */
 static long retries_due(struct eng *e)
 {
     long next = -1, now = eng_now_ms();
-    for (size_t i = 0; e->waiting && i < e->n_all; i++) {
-        struct eng_task *t = e->all[i];
-        if (!t->retry_at)
-            continue;
+    size_t n_due = 0, cap_due = 0, kept = 0;
+    struct eng_task **due = NULL;
+    for (size_t i = 0; i < e->waiting; i++) {
+        struct eng_task *t = e->wait[i];
         if (t->retry_at <= now) {
-            e->waiting--;
-            attempt(t);
-        } else if (next < 0 || t->retry_at - now < next) {
-            next = t->retry_at - now;
+            due = bh_xgrow(due, &cap_due, n_due + 1, sizeof(*due));
+            due[n_due++] = t;
+            continue;
         }
+        if (next < 0 || t->retry_at - now < next)
+            next = t->retry_at - now;
+        e->wait[kept++] = t;
     }
+    e->waiting = kept;
+    if (n_due > 1)
+        qsort(due, n_due, sizeof(*due), by_row);
+    for (size_t i = 0; i < n_due; i++) {
+        due[i]->retry_at = 0;
+        if (!fails_down(due[i], 1)) /* its endpoint may go down on an earlier one's attempt */
+            attempt(due[i]);
+    }
+    free(due);
     return next;
 }
 
@@ -527,6 +581,7 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
     e.labels = bh_xcalloc(o->n_items * o->p->source.n_fields + 1, sizeof(*e.labels));
     e.labelled = bh_xcalloc(o->n_items + 1, 1);
     e.key_labels = bh_xcalloc(o->n_items + 1, sizeof(*e.key_labels));
+    eng_items_init(&e);
     int rc = pol_labeller_new(&e.lab, o->p, err);
     if (rc == 0)
         rc = eng_cells_init(&e, err);
@@ -540,8 +595,7 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
     eng_prog_release(&e);
     sum->tasks = eng_cells_count(&e);
     eng_cells_release(&e);
-    for (size_t i = 0; i < o->n_items * o->p->source.n_fields; i++)
-        pol_value_release(&e.labels[i]);
+    eng_items_release(&e);
     free(e.labels);
     free(e.labelled);
     free(e.key_labels);
@@ -550,6 +604,7 @@ int eng_run(const struct eng_opts *o, struct eng_summary *sum, struct bh_err *er
     free(e.cap);
     free(e.cap_until);
     free(e.down);
+    free(e.wait);
     return rc;
 }
 
@@ -581,6 +636,11 @@ const struct pol_labeller *eng_task_labeller(const struct eng_task *t)
 struct egr_gate *eng_task_gate(const struct eng_task *t)
 {
     return t->e->o->gate;
+}
+
+const struct src_item *eng_task_source(struct eng_task *t)
+{
+    return t->item == ENG_BATCH ? NULL : eng_item_need(t->e, t->item);
 }
 
 struct store *eng_task_cache(const struct eng_task *t)

@@ -84,24 +84,36 @@ typedef void (*eng_progress_fn)(void *ud, const struct eng_progress *p);
  * display must draw them above itself instead of being overwritten. */
 typedef void (*eng_say_fn)(void *ud, const char *line);
 
+/* Reads a lazy work item's fields (struct src_item.lazy: listed with its
+ * key and version only) when a task first needs them, and frees them when
+ * the engine is done with the item (engine/items.c); key, version and
+ * note stay. load returns 1 when it read the fields, 0 when there was
+ * nothing to read; what cannot be read becomes the fields' errors. */
+struct eng_loader {
+    int (*load)(void *ud, struct src_item *it);
+    void (*unload)(void *ud, struct src_item *it);
+    void *ud;
+};
+
 struct eng_opts {
     const struct pipeline *p;
     struct store *store;
     int64_t run_id;
     struct egr_gate *gate;
-    const struct src_item *items;
+    struct src_item *items; /* a lazy item's fields are loaded and freed in place */
     size_t n_items;
-    const struct eng_kind *kind; /* the kind every stage runs as, for now "chat" */
-    int verbose;                 /* 1: a line per finished task on stderr */
-    int no_cache;                /* 1: the response cache is neither read nor written */
-    eng_progress_fn progress;    /* NULL: no snapshots */
-    eng_say_fn say;              /* NULL: messages go to stderr */
-    void *ud;                    /* for progress and say */
-    int order;                   /* ENG_ORDER_*: how tasks are scheduled */
-    int no_batch;                /* 1: a shard (run --shard): batch-scope stages have no task */
-    int batch_only;              /* 1: a merged state (bulkhead merge): item-scope tasks keep
-                                    the results the shards stored, whatever their end state,
-                                    and never run; only batch-scope stages run */
+    const struct eng_loader *loader; /* NULL: every item's fields are there all along */
+    const struct eng_kind *kind;     /* the kind every stage runs as, for now "chat" */
+    int verbose;                     /* 1: a line per finished task on stderr */
+    int no_cache;                    /* 1: the response cache is neither read nor written */
+    eng_progress_fn progress;        /* NULL: no snapshots */
+    eng_say_fn say;                  /* NULL: messages go to stderr */
+    void *ud;                        /* for progress and say */
+    int order;                       /* ENG_ORDER_*: how tasks are scheduled */
+    int no_batch;                    /* 1: a shard (run --shard): batch-scope stages have no task */
+    int batch_only;                  /* 1: a merged state (bulkhead merge): item-scope tasks keep
+                                        the results the shards stored, whatever their end state,
+                                        and never run; only batch-scope stages run */
 };
 
 /* ENG_ORDER_MODEL (default): every endpoint busy, each local endpoint kept on
@@ -114,11 +126,13 @@ struct eng_summary {
     size_t tasks; /* tasks of the run: per item and stage, per for_each
                      element, per batch stage, per part of a fold */
     size_t done, failed, withheld;
-    size_t skipped;  /* withheld as the pipeline declares (on_sensitive skip,
-                        or an input that was): not a refusal */
-    size_t retries;  /* attempts made again after a transient failure */
-    size_t reused;   /* done in an earlier attempt of this run: not redone */
-    int interrupted; /* SIGINT/SIGTERM stopped the run early */
+    size_t skipped;          /* withheld as the pipeline declares (on_sensitive skip,
+                                or an input that was): not a refusal */
+    size_t retries;          /* attempts made again after a transient failure */
+    size_t reused;           /* done in an earlier attempt of this run: not redone */
+    int interrupted;         /* SIGINT/SIGTERM stopped the run early */
+    size_t item_loads;       /* lazy items' fields read (an item may be read again) */
+    size_t items_loaded_max; /* the most items that held loaded fields at once */
 };
 
 /* Runs every task of the run to an end state (or until interrupted). */
@@ -144,6 +158,9 @@ struct egr_gate *eng_task_gate(const struct eng_task *t);
  * of its stage's (or its reroute target's) endpoint's pool. What the stage
  * kind hands the gate (egr_send_req.host) and names in its errors. */
 size_t eng_task_host(const struct eng_task *t);
+/* The task's work item with its fields loaded (NULL for a batch task):
+ * borrowed while the task runs (from the kind's start to its end). */
+const struct src_item *eng_task_source(struct eng_task *t);
 /* The store that holds the response cache (store/cache.h), or NULL when the
  * run does not use it (--no-cache). */
 struct store *eng_task_cache(const struct eng_task *t);

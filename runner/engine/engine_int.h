@@ -129,16 +129,21 @@ struct eng {
     long *cap_until;           /* monotonic ms when the lowered cap ends */
     struct eng_down *down;     /* per endpoint: connection failures in a row, down since */
     size_t in_flight;
-    size_t waiting; /* tasks waiting for a retry */
-    uint32_t rng;   /* jitter */
-    int fatal;      /* the store failed: stop scheduling */
+    struct eng_task **wait; /* the tasks waiting for a retry (retry_at set), in no order */
+    size_t waiting, cap_wait;
+    uint32_t rng; /* jitter */
+    int fatal;    /* the store failed: stop scheduling */
     struct bh_err fatal_err;
     struct eng_sched *sched;  /* sched.c: groups, residency, rate limits */
     struct pol_labeller *lab; /* the pipeline's rules and detectors */
-    struct pol_value *labels; /* [item * n_fields]: source fields, labelled on first use */
+    int *labels;              /* [item * n_fields]: source fields' labels, on first use */
     unsigned char *labelled;  /* per item: its fields (and key) are labelled */
     int *key_labels;          /* per item: its key's label (pol_label_key), once labelled */
     struct eng_prog *prog;    /* progress snapshots (snapshot.c), NULL without a callback */
+    size_t *item_busy;        /* per item: its tasks running (items.c: its fields stay) */
+    size_t *loaded;           /* items whose fields o->loader read, oldest first */
+    size_t n_loaded;
+    size_t load_cap; /* items that may hold fields at once: the endpoints' slots */
 };
 
 /* ---- engine.c ---- */
@@ -194,8 +199,9 @@ void eng_sched_load_seen(struct eng *e, int64_t load_ns);
 /* ---- cells.c ---- */
 
 /* Makes the cells and the tasks known before the run starts (a task per item
- * and stage, per file of pr.files, a batch task), in the store, and reads
- * back what earlier attempts of the run left. */
+ * and stage, a batch task; fan-outs and folds are made when their inputs
+ * are ready), in the store, and reads back what earlier attempts of the run
+ * left. */
 int eng_cells_init(struct eng *e, struct bh_err *err);
 void eng_cells_release(struct eng *e);
 /* Moves cell c on: ends it when an input failed, makes its fan-out or fold
@@ -221,6 +227,23 @@ int eng_field_per_item(const struct pipeline *p, const char *field);
 long eng_field_stage(const struct pipeline *p, const char *field);
 /* Frees what lookups built for t. */
 void eng_task_vals_release(struct eng_task *t);
+
+/* ---- items.c ---- */
+
+/* Per-item state for lazy items (engine/items.c); release frees it (the
+ * items themselves are the caller's). */
+void eng_items_init(struct eng *e);
+void eng_items_release(struct eng *e);
+/* The item with its fields loaded (read now when they were not), borrowed
+ * until the item is idle (eng_item_idle) or another item needs room; a
+ * running task's item stays. A note the load made is said once. */
+struct src_item *eng_item_need(struct eng *e, size_t item);
+/* A task of the item starts or ends (ENG_BATCH is ignored). */
+void eng_item_pin(struct eng *e, size_t item);
+void eng_item_unpin(struct eng *e, size_t item);
+/* A cell of the item ended, or a batch task is done reading it: its fields
+ * are freed unless a task runs or a cell of it may start. */
+void eng_item_idle(struct eng *e, size_t item);
 
 /* ---- snapshot.c ---- */
 

@@ -28,35 +28,47 @@
 #include "util/bh_util.h"
 #include "util/bh_xmalloc.h"
 
-/* A scan costs as much as the value: once per item, key included. */
-static struct pol_value *item_labels(struct eng *e, size_t item)
+/* A scan costs as much as the value: once per item, key included. Only the
+ * labels are kept (their reasons name the item's paths, which go when its
+ * fields do). */
+static int *item_labels(struct eng *e, size_t item)
 {
     const struct pipeline *p = e->o->p;
-    struct pol_value *v = &e->labels[item * p->source.n_fields];
+    size_t nf = p->source.n_fields;
+    int *kept = &e->labels[item * nf];
     if (!e->labelled[item]) {
-        struct pol_value k;
-        pol_label_item(e->lab, &e->o->items[item], v);
-        pol_label_key(e->lab, &e->o->items[item], &k);
+        struct pol_value k, *v = bh_xcalloc(nf + 1, sizeof(*v));
+        const struct src_item *it = eng_item_need(e, item);
+        pol_label_item(e->lab, it, v);
+        for (size_t i = 0; i < nf; i++) {
+            kept[i] = v[i].label;
+            pol_value_release(&v[i]);
+        }
+        free(v);
+        pol_label_key(e->lab, it, &k);
         e->key_labels[item] = k.label;
         pol_value_release(&k);
         e->labelled[item] = 1;
     }
-    return v;
+    return kept;
 }
 
 int eng_key_label(struct eng *e, size_t item)
 {
+    int labelled = e->labelled[item];
     item_labels(e, item);
+    if (!labelled) /* read to label its key for a batch list: not needed after */
+        eng_item_idle(e, item);
     return e->key_labels[item];
 }
 
 int eng_field_label(struct eng *e, size_t item, const char *field)
 {
     const struct pipeline *p = e->o->p;
-    struct pol_value *v = item_labels(e, item);
+    const int *v = item_labels(e, item);
     for (size_t i = 0; i < p->source.n_fields; i++)
         if (strcmp(p->source.fields[i], field) == 0)
-            return v[i].label;
+            return v[i];
     return -1; /* unknown means top */
 }
 
@@ -138,7 +150,8 @@ static int item_value(struct eng *e, size_t item, const char *field, const char 
     long s = eng_field_stage(e->o->p, field);
     if (s >= 0)
         return output_value(e, item, (size_t)s, value, label, err);
-    const struct src_field *f = item == ENG_BATCH ? NULL : src_item_find(&e->o->items[item], field);
+    const struct src_field *f =
+        item == ENG_BATCH ? NULL : src_item_find(eng_item_need(e, item), field);
     if (!f)
         return bh_err_set(err, BH_ENOTFOUND, "the source has no such field");
     if (!f->value)
@@ -154,7 +167,7 @@ static int item_value(struct eng *e, size_t item, const char *field, const char 
 static int each_diff(struct eng_task *t, const char **value, int *label, struct bh_err *err)
 {
     struct eng *e = t->e;
-    const struct src_field *d = src_item_find(&e->o->items[t->item], "pr.diff");
+    const struct src_field *d = src_item_find(eng_item_need(e, t->item), "pr.diff");
     if (!d || !d->value)
         return bh_err_set(err, BH_ETOOBIG, "pr.diff has no value: %s",
                           d && d->error ? d->error : "the source gave none");
@@ -296,6 +309,7 @@ static int over_items(struct eng_task *t, const char *field, const size_t *avail
         } else {
             name_add(&missing, avail[k]);
         }
+        eng_item_idle(e, avail[k]); /* its value is copied: its fields may go */
     }
     if (rc == 0)
         rc = gone_put(t, &b, &l);

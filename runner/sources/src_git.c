@@ -25,10 +25,20 @@
  * be placed in the file they are about; they are cut where the printer moves
  * to the next delta, which keeps them exact without re-parsing the text.
  *
- * libgit2 is initialised and shut down once per call; it refcounts, so this
- * nests with any other user in the process and leaves nothing behind. */
+ * Listing and reading are two steps (src_git_index, src_loader_load): a run
+ * must know every item's key and version before it starts, but reads an
+ * item's diff only when a task needs it. The listing peels each ref and
+ * finds its merge base (an empty diff is equal trees, no diff made); a
+ * load reads the commits the version names, never the ref again, so a
+ * field freed and read again is the same text. src_git_list does both at
+ * once.
+ *
+ * libgit2 is initialised and shut down once per call (per loader); it
+ * refcounts, so this nests with any other user in the process and leaves
+ * nothing behind. */
 #include "sources/src_git.h"
 
+#include "sources/src_forge.h"
 #include "sources/src_libgit2.h"
 
 #include "util/bh_buf.h"
@@ -44,6 +54,13 @@
 #define DEFAULT_PULLS "refs/pull/*/head"
 #define DEFAULT_BASE "main"
 #define DEFAULT_MAX_DIFF ((size_t)4 << 20)
+/* libgit2 caches the trees and commits it reads with the repository (the
+ * process-wide cap, 256 MiB by default, is far above what a run should
+ * hold): a loader that kept one repository open for a whole run would keep
+ * every pull request's trees. It opens the repository again after this many
+ * loads, which drops them; within a window the base's trees, which every
+ * diff reads, stay cached. */
+#define LOADER_REOPEN 64
 
 enum { F_NUMBER, F_REF, F_TITLE, F_FILES, F_STATS, F_DIFF, F_COUNT };
 
@@ -68,6 +85,7 @@ struct ctx {
     git_repository *repo;
     git_oid base;
     int head_rev;       /* items come from one revision (--range), not refs */
+    int forge_pad;      /* src_git_opts.forge_pad */
     struct names lossy; /* the current item's paths with invalid UTF-8 (names or text) */
     int lossy_title;    /* ... and whether its title had some */
     struct bh_err *err;
@@ -148,9 +166,39 @@ static int cmp_digits(const char *a, size_t la, const char *b, size_t lb)
     return memcmp(a, b, la);
 }
 
+/* A listed ref and, when it points at an object directly, that object:
+ * the listing reads each ref once (10,000 loose refs are 10,000 files). */
+struct ref_entry {
+    char *name;
+    git_oid id;
+    int direct;
+};
+
+struct refs {
+    struct ref_entry *v;
+    size_t n, cap;
+};
+
+static void refs_add(struct refs *rs, const char *name, const git_oid *id)
+{
+    rs->v = bh_xgrow(rs->v, &rs->cap, rs->n + 1, sizeof(*rs->v));
+    rs->v[rs->n] = (struct ref_entry){.name = bh_xstrdup(name), .direct = id != NULL};
+    if (id)
+        git_oid_cpy(&rs->v[rs->n].id, id);
+    rs->n++;
+}
+
+static void refs_release(struct refs *rs)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        free(rs->v[i].name);
+    free(rs->v);
+}
+
 static int cmp_refs(const void *pa, const void *pb)
 {
-    const char *a = *(const char *const *)pa, *b = *(const char *const *)pb;
+    const char *a = ((const struct ref_entry *)pa)->name;
+    const char *b = ((const struct ref_entry *)pb)->name;
     size_t la, lb;
     const char *na = ref_number(a, &la), *nb = ref_number(b, &lb);
     if (na && nb) {
@@ -173,10 +221,18 @@ static int excluded(const struct src_git_opts *o, const char *name)
     return 0;
 }
 
-static int refs_glob(struct ctx *c, const char *glob, struct names *ns)
+static int refs_glob(struct ctx *c, const char *glob, struct refs *rs)
 {
-    int rc = git_reference_foreach_glob(c->repo, glob, collect_ref, ns);
-    if (rc < 0)
+    git_reference_iterator *iter = NULL;
+    git_reference *ref = NULL;
+    int rc = git_reference_iterator_glob_new(&iter, c->repo, glob);
+    while (rc == 0 && (rc = git_reference_next(&ref, iter)) == 0) {
+        int direct = git_reference_type(ref) == GIT_REFERENCE_DIRECT;
+        refs_add(rs, git_reference_name(ref), direct ? git_reference_target(ref) : NULL);
+        git_reference_free(ref);
+    }
+    git_reference_iterator_free(iter);
+    if (rc < 0 && rc != GIT_ITEROVER)
         return bh_err_set(c->err, BH_EIO, "repository '%s': cannot list refs '%s': %s", c->path,
                           glob, src_git_msg());
     return 0;
@@ -185,23 +241,24 @@ static int refs_glob(struct ctx *c, const char *glob, struct names *ns)
 /* The refs matching any of the globs and none of the exclusions, each once,
  * by PR number. Equal names sort next to each other, so dropping repeats
  * after the sort is enough. */
-static int refs_list(struct ctx *c, const struct src_git_opts *o, struct names *ns)
+static int refs_list(struct ctx *c, const struct src_git_opts *o, struct refs *rs)
 {
-    int rc = refs_glob(c, o->pulls ? o->pulls : DEFAULT_PULLS, ns);
+    int rc = refs_glob(c, o->pulls ? o->pulls : DEFAULT_PULLS, rs);
     for (size_t i = 0; rc == 0 && i < o->n_more_pulls; i++)
-        rc = refs_glob(c, o->more_pulls[i], ns);
+        rc = refs_glob(c, o->more_pulls[i], rs);
     if (rc)
         return rc;
-    if (ns->n > 1)
-        qsort(ns->v, ns->n, sizeof(*ns->v), cmp_refs);
+    if (rs->n > 1)
+        qsort(rs->v, rs->n, sizeof(*rs->v), cmp_refs);
     size_t kept = 0;
-    for (size_t i = 0; i < ns->n; i++) {
-        if ((kept > 0 && strcmp(ns->v[kept - 1], ns->v[i]) == 0) || excluded(o, ns->v[i]))
-            free(ns->v[i]);
+    for (size_t i = 0; i < rs->n; i++) {
+        const char *name = rs->v[i].name;
+        if ((kept > 0 && strcmp(rs->v[kept - 1].name, name) == 0) || excluded(o, name))
+            free(rs->v[i].name);
         else
-            ns->v[kept++] = ns->v[i];
+            rs->v[kept++] = rs->v[i];
     }
-    ns->n = kept;
+    rs->n = kept;
     return 0;
 }
 
@@ -219,15 +276,22 @@ static int peel_revision(struct ctx *c, const char *rev, git_commit **out)
     return 0;
 }
 
-static int peel_head(struct ctx *c, const char *refname, git_commit **out)
+/* The commit a listed ref points at: through the object the listing saw
+ * (a commit, or a tag of one), else (a symbolic ref) by looking it up. */
+static int peel_head(struct ctx *c, const struct ref_entry *re, git_commit **out)
 {
+    const char *refname = re->name;
     if (c->head_rev)
         return peel_revision(c, refname, out);
     git_reference *ref = NULL;
-    git_object *obj = NULL;
-    int rc = git_reference_lookup(&ref, c->repo, refname);
-    if (rc == 0)
+    git_object *target = NULL, *obj = NULL;
+    int rc = re->direct ? git_object_lookup(&target, c->repo, &re->id, GIT_OBJECT_ANY)
+                        : git_reference_lookup(&ref, c->repo, refname);
+    if (rc == 0 && re->direct)
+        rc = git_object_peel(&obj, target, GIT_OBJECT_COMMIT);
+    else if (rc == 0)
         rc = git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT);
+    git_object_free(target);
     git_reference_free(ref);
     if (rc < 0)
         return bh_err_set(c->err, BH_EINVAL,
@@ -270,21 +334,31 @@ static int find_renames(git_diff *diff)
     fo.rename_limit = 1000; /* git's diff.renameLimit default */
     return rc == 0 ? git_diff_find_similar(diff, &fo) : rc;
 }
-
-/* The diff from the merge base of base and head to head, renames found.
- * *mb gets the merge base. */
-static int pr_diff(struct ctx *c, const char *refname, const git_oid *head, git_diff **out,
-                   git_oid *mb)
+/* A failed diff, in the words every step of it uses. */
+static int diff_error(struct ctx *c, const char *refname, int git_rc)
 {
-    git_tree *old_tree = NULL, *new_tree = NULL;
+    return bh_err_set(c->err, code_of(git_rc), "repository '%s': cannot diff '%s' against '%s': %s",
+                      c->path, refname, c->base_name, src_git_msg());
+}
+
+/* The merge base of base and head into *mb. */
+static int merge_base(struct ctx *c, const char *refname, const git_oid *head, git_oid *mb)
+{
     int rc = git_merge_base(mb, c->repo, &c->base, head);
     if (rc == GIT_ENOTFOUND)
         return bh_err_set(c->err, BH_EINVAL,
                           "repository '%s': ref '%s' shares no history with base '%s' — "
                           "pass --base REF naming the branch it was made from",
                           c->path, refname, c->base_name);
-    if (rc == 0)
-        rc = tree_of(c, mb, &old_tree);
+    return rc < 0 ? diff_error(c, refname, rc) : 0;
+}
+
+/* The diff from the merge base mb to head, renames found. */
+static int pr_diff(struct ctx *c, const char *refname, const git_oid *mb, const git_oid *head,
+                   git_diff **out)
+{
+    git_tree *old_tree = NULL, *new_tree = NULL;
+    int rc = tree_of(c, mb, &old_tree);
     if (rc == 0)
         rc = tree_of(c, head, &new_tree);
     if (rc == 0)
@@ -293,10 +367,7 @@ static int pr_diff(struct ctx *c, const char *refname, const git_oid *head, git_
     git_tree_free(new_tree);
     if (rc == 0)
         rc = find_renames(*out);
-    if (rc < 0)
-        return bh_err_set(c->err, code_of(rc), "repository '%s': cannot diff '%s' against '%s': %s",
-                          c->path, refname, c->base_name, src_git_msg());
-    return 0;
+    return rc < 0 ? diff_error(c, refname, rc) : 0;
 }
 
 /* Appends text; a NUL byte becomes '?' because every value is a C string and
@@ -612,12 +683,9 @@ static int diff_text(struct ctx *c, const char *refname, git_diff *diff, struct 
     f->n_parts = s.n_parts;
     return 0;
 }
-
 /* Takes values; the diff field arrives whole (value, parts or error). */
-static void item_set(struct src_item *it, const char *refname, char **values,
-                     const struct src_field *diff)
+static void fields_set(struct src_item *it, char **values, const struct src_field *diff)
 {
-    it->key = bh_utf8_lossy_dup(refname, strlen(refname), NULL, NULL);
     it->fields = bh_xcalloc(F_COUNT, sizeof(*it->fields));
     it->n_fields = F_COUNT;
     for (size_t i = 0; i < F_COUNT; i++) {
@@ -628,6 +696,16 @@ static void item_set(struct src_item *it, const char *refname, char **values,
             *f = (struct src_field){.value = values[i], .len = values[i] ? strlen(values[i]) : 0};
         f->name = bh_xstrdup(src_git_fields[i]);
     }
+}
+
+/* The item's note, unless it has one: a lazy item read again says the
+ * same, and keeps what it said the first time. Takes note. */
+static void note_set(struct src_item *it, char *note)
+{
+    if (it->note)
+        free(note);
+    else
+        it->note = note;
 }
 
 /* The pull request number a CI job runs for, from its environment. */
@@ -681,30 +759,40 @@ static char *lossy_text(struct ctx *c, const char *refname)
     return bh_buf_detach(&b);
 }
 
-/* An item that could not be read (see the file's comment): the names that
- * can be read, every other field without a value and with c->err's message
- * as its error, and the message as the item's note. */
-static void item_fail(struct ctx *c, const char *refname, git_commit *head, struct src_item *it)
+/* The fields of an item that could not be read (see the file's comment):
+ * the names that can be read, every other field without a value and with
+ * c->err's message as its error, and the message as the item's note. */
+static void fields_fail(struct ctx *c, const char *refname, git_commit *head, struct src_item *it)
 {
     char *v[F_COUNT] = {0};
-    char a[GIT_OID_HEXSZ + 1];
     item_names(c, refname, head, v);
-    item_set(it, refname, v, &(struct src_field){0});
+    fields_set(it, v, &(struct src_field){0});
     for (size_t i = 0; i < F_COUNT; i++)
         if (!it->fields[i].value)
             it->fields[i].error = bh_xstrdup(c->err->msg);
-    it->version = bh_xasprintf("unreadable:%s",
-                               head ? git_oid_tostr(a, sizeof(a), git_commit_id(head)) : refname);
-    it->note = bh_xstrdup(c->err->msg);
+    note_set(it, bh_xstrdup(c->err->msg));
 }
 
-static int item_read(struct ctx *c, const char *refname, git_commit *head, struct src_item *it)
+/* A listed item that could not be read: failed fields, and a version that
+ * says so. */
+static void item_fail(struct ctx *c, const char *refname, git_commit *head, struct src_item *it)
+{
+    char a[GIT_OID_HEXSZ + 1];
+    it->key = bh_utf8_lossy_dup(refname, strlen(refname), NULL, NULL);
+    it->version = bh_xasprintf("unreadable:%s",
+                               head ? git_oid_tostr(a, sizeof(a), git_commit_id(head)) : refname);
+    fields_fail(c, refname, head, it);
+}
+
+/* The fields of the pull request from mb to head, and the note on text
+ * that is not UTF-8. */
+static int fields_read(struct ctx *c, const char *refname, git_commit *head, const git_oid *mb,
+                       struct src_item *it)
 {
     git_diff *diff = NULL;
-    git_oid mb;
     char *v[F_COUNT] = {0};
     struct src_field df = {0};
-    int rc = pr_diff(c, refname, git_commit_id(head), &diff, &mb);
+    int rc = pr_diff(c, refname, mb, git_commit_id(head), &diff);
     if (rc == 0)
         rc = files_text(c, refname, diff, &v[F_FILES]);
     if (rc == 0)
@@ -716,13 +804,9 @@ static int item_read(struct ctx *c, const char *refname, git_commit *head, struc
         rc = 0;
     }
     if (rc == 0) {
-        char a[GIT_OID_HEXSZ + 1], b[GIT_OID_HEXSZ + 1];
         item_names(c, refname, head, v);
-        it->version = bh_xasprintf("%s..%s", git_oid_tostr(a, sizeof(a), &mb),
-                                   git_oid_tostr(b, sizeof(b), git_commit_id(head)));
-        it->empty = git_diff_num_deltas(diff) == 0;
-        item_set(it, refname, v, &df);
-        it->note = lossy_text(c, v[F_REF]);
+        fields_set(it, v, &df);
+        note_set(it, lossy_text(c, v[F_REF]));
     } else {
         for (size_t i = 0; i < F_COUNT; i++)
             free(v[i]);
@@ -731,19 +815,197 @@ static int item_read(struct ctx *c, const char *refname, git_commit *head, struc
     return rc;
 }
 
-/* Never fails: an item that cannot be read is listed failed (item_fail). */
-static void item_make(struct ctx *c, const char *refname, struct src_item *it)
+static void lossy_reset(struct ctx *c)
 {
-    git_commit *head = NULL;
     names_release(&c->lossy);
     c->lossy = (struct names){0};
     c->lossy_title = 0;
-    if (peel_head(c, refname, &head) != 0 || item_read(c, refname, head, it) != 0)
+}
+
+/* What a run must know of a readable pull request before it starts: key,
+ * version, and whether its diff is empty (equal trees need no diff). */
+static int index_set(struct ctx *c, const char *refname, git_commit *head, const git_oid *mb,
+                     struct src_item *it)
+{
+    git_commit *base = NULL;
+    char a[GIT_OID_HEXSZ + 1], b[GIT_OID_HEXSZ + 1];
+    int rc = git_commit_lookup(&base, c->repo, mb);
+    if (rc < 0)
+        return diff_error(c, refname, rc);
+    it->key = bh_utf8_lossy_dup(refname, strlen(refname), NULL, NULL);
+    it->version = bh_xasprintf("%s..%s", git_oid_tostr(a, sizeof(a), mb),
+                               git_oid_tostr(b, sizeof(b), git_commit_id(head)));
+    it->empty = git_oid_equal(git_commit_tree_id(base), git_commit_tree_id(head));
+    it->lazy = 1;
+    it->ref = bh_xstrdup(refname);
+    git_commit_free(base);
+    return 0;
+}
+
+/* Never fails: an item that cannot be listed is listed failed (item_fail). */
+static void item_index(struct ctx *c, const struct ref_entry *re, struct src_item *it)
+{
+    const char *refname = re->name;
+    git_commit *head = NULL;
+    git_oid mb;
+    lossy_reset(c);
+    if (peel_head(c, re, &head) != 0 || merge_base(c, refname, git_commit_id(head), &mb) != 0 ||
+        index_set(c, refname, head, &mb, it) != 0) {
         item_fail(c, refname, head, it);
+        if (c->forge_pad)
+            src_forge_pad(it, 1);
+    }
     git_commit_free(head);
 }
 
+/* The merge base and head a lazy item's version names. */
+static int version_oids(struct ctx *c, const struct src_item *it, git_oid *mb, git_oid *head)
+{
+    const char *v = it->version;
+    if (strlen(v) != 2 * GIT_OID_HEXSZ + 2 || strncmp(v + GIT_OID_HEXSZ, "..", 2) != 0 ||
+        git_oid_fromstrn(mb, v, GIT_OID_HEXSZ) < 0 ||
+        git_oid_fromstrn(head, v + GIT_OID_HEXSZ + 2, GIT_OID_HEXSZ) < 0)
+        return bh_err_set(c->err, BH_EINTERNAL, "pull request '%s': version '%s' names no commits",
+                          it->key, v);
+    return 0;
+}
+
+/* Reads a lazy item's fields from the commits its version names (never
+ * the ref again: it may have moved since the listing). Returns 0, or the
+ * error its fields now carry. */
+static int item_load(struct ctx *c, struct src_item *it)
+{
+    git_oid mb, id;
+    git_commit *head = NULL;
+    lossy_reset(c);
+    int rc = version_oids(c, it, &mb, &id);
+    if (rc == 0 && (rc = git_commit_lookup(&head, c->repo, &id)) < 0)
+        rc = bh_err_set(c->err, code_of(rc), "repository '%s': cannot read the head of '%s': %s",
+                        c->path, it->ref, src_git_msg());
+    if (rc == 0)
+        rc = fields_read(c, it->ref, head, &mb, it);
+    if (rc)
+        fields_fail(c, it->ref, head, it);
+    if (c->forge_pad)
+        src_forge_pad(it, 1);
+    git_commit_free(head);
+    lossy_reset(c);
+    return rc;
+}
+
 /* --- public ------------------------------------------------------------ */
+
+static void fields_free(struct src_field *fields, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        free(fields[j].name);
+        free(fields[j].value);
+        free(fields[j].error);
+        parts_free(fields[j].parts, fields[j].n_parts);
+    }
+    free(fields);
+}
+
+struct src_loader {
+    struct ctx c;
+    struct bh_err err; /* the load's failure, which the item's fields carry */
+    char *path, *base_name;
+    size_t loads; /* since the repository was opened */
+};
+
+/* Opens the repository again (see LOADER_REOPEN). When it cannot be, the
+ * old handle stays: its cache costs memory, not correctness. */
+static void loader_reopen(struct src_loader *l)
+{
+    git_repository *repo = NULL;
+    if (git_repository_open_ext(&repo, l->path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0)
+        return;
+    git_repository_free(l->c.repo);
+    l->c.repo = repo;
+    l->loads = 0;
+}
+
+/* Opens the repository and lists the items (item_index) into *out. */
+static int index_all(struct ctx *c, const struct src_git_opts *opts, struct src_item **out,
+                     size_t *n)
+{
+    struct refs refs = {0};
+    int rc = ctx_open(c);
+    if (rc == 0 && opts->head)
+        refs_add(&refs, opts->head, NULL);
+    else if (rc == 0)
+        rc = refs_list(c, opts, &refs);
+    *out = NULL;
+    *n = 0;
+    if (rc == 0 && refs.n > 0)
+        *out = bh_xcalloc(refs.n, sizeof(**out));
+    for (size_t i = 0; rc == 0 && i < refs.n; i++)
+        item_index(c, &refs.v[i], &(*out)[(*n)++]);
+    lossy_reset(c);
+    refs_release(&refs);
+    return rc;
+}
+
+int src_git_index(struct src_item **out, size_t *n, struct src_loader **loader,
+                  const struct src_git_opts *opts, struct bh_err *err)
+{
+    if (git_libgit2_init() < 0)
+        return bh_err_set(err, BH_EINTERNAL, "cannot initialise libgit2: %s", src_git_msg());
+    struct src_loader *l = bh_xcalloc(1, sizeof(*l));
+    l->path = bh_xstrdup(opts->repo ? opts->repo : ".");
+    l->base_name = bh_xstrdup(opts->base ? opts->base : DEFAULT_BASE);
+    l->c = (struct ctx){.path = l->path,
+                        .base_name = l->base_name,
+                        .max_diff = opts->max_diff ? opts->max_diff : DEFAULT_MAX_DIFF,
+                        .head_rev = opts->head != NULL,
+                        .forge_pad = opts->forge_pad,
+                        .err = err};
+    struct src_item *items = NULL;
+    size_t made = 0;
+    int rc = index_all(&l->c, opts, &items, &made);
+    l->c.err = &l->err; /* from here on, failures are an item's, in its fields */
+    if (rc) {
+        src_items_free(items, made);
+        src_loader_free(l);
+        return rc;
+    }
+    loader_reopen(l); /* without the commits the listing cached */
+    *out = items;
+    *n = made;
+    *loader = l;
+    return 0;
+}
+
+int src_loader_load(struct src_loader *l, struct src_item *it)
+{
+    if (!l || !it->lazy || it->fields)
+        return 0;
+    if (++l->loads > LOADER_REOPEN)
+        loader_reopen(l);
+    (void)item_load(&l->c, it);
+    return 1;
+}
+
+void src_loader_free(struct src_loader *l)
+{
+    if (!l)
+        return;
+    names_release(&l->c.lossy);
+    git_repository_free(l->c.repo);
+    free(l->path);
+    free(l->base_name);
+    free(l);
+    git_libgit2_shutdown();
+}
+
+void src_item_unload(struct src_item *it)
+{
+    if (!it->lazy)
+        return;
+    fields_free(it->fields, it->n_fields);
+    it->fields = NULL;
+    it->n_fields = 0;
+}
 
 int src_git_list(struct src_item **out, size_t *n, const struct src_git_opts *opts,
                  struct bh_err *err)
@@ -752,31 +1014,33 @@ int src_git_list(struct src_item **out, size_t *n, const struct src_git_opts *op
         .path = opts->repo ? opts->repo : ".",
         .base_name = opts->base ? opts->base : DEFAULT_BASE,
         .max_diff = opts->max_diff ? opts->max_diff : DEFAULT_MAX_DIFF,
+        .head_rev = opts->head != NULL,
+        .forge_pad = opts->forge_pad,
         .err = err,
     };
-    struct names refs = {0};
     struct src_item *items = NULL;
     size_t made = 0;
     if (git_libgit2_init() < 0)
         return bh_err_set(err, BH_EINTERNAL, "cannot initialise libgit2: %s", src_git_msg());
-    c.head_rev = opts->head != NULL;
-    int rc = ctx_open(&c);
-    if (rc == 0 && opts->head)
-        collect_ref(opts->head, &refs);
-    else if (rc == 0)
-        rc = refs_list(&c, opts, &refs);
-    if (rc == 0 && refs.n > 0)
-        items = bh_xcalloc(refs.n, sizeof(*items));
-    for (; rc == 0 && made < refs.n; made++)
-        item_make(&c, refs.v[made], &items[made]);
-    names_release(&c.lossy);
+    int rc = index_all(&c, opts, &items, &made);
+    for (size_t i = 0; rc == 0 && i < made; i++) {
+        struct src_item *it = &items[i];
+        if (it->lazy && item_load(&c, it) != 0) {
+            /* Read with the list, an item that cannot be read says so in
+             * its version, as it always did. */
+            char *v = bh_xasprintf("unreadable:%s", strstr(it->version, "..") + 2);
+            free(it->version);
+            it->version = v;
+            it->empty = 0;
+        }
+        it->lazy = 0;
+    }
     if (rc == 0) {
         *out = items;
         *n = made;
         items = NULL;
     }
     src_items_free(items, made);
-    names_release(&refs);
     git_repository_free(c.repo);
     git_libgit2_shutdown();
     return rc;
@@ -784,16 +1048,11 @@ int src_git_list(struct src_item **out, size_t *n, const struct src_git_opts *op
 
 void src_item_release(struct src_item *it)
 {
-    for (size_t j = 0; j < it->n_fields; j++) {
-        free(it->fields[j].name);
-        free(it->fields[j].value);
-        free(it->fields[j].error);
-        parts_free(it->fields[j].parts, it->fields[j].n_parts);
-    }
-    free(it->fields);
+    fields_free(it->fields, it->n_fields);
     free(it->key);
     free(it->version);
     free(it->note);
+    free(it->ref);
     memset(it, 0, sizeof(*it));
 }
 

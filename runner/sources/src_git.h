@@ -62,7 +62,12 @@ struct src_item {
                    unless asked to keep it */
     char *note; /* what the user should hear about this item, or NULL:
                    why it could not be read, or which paths had bytes that
-                   are not UTF-8 */
+                   are not UTF-8 (a lazy item: set when it is first loaded) */
+    int lazy;   /* its fields are read when needed (src_loader_load) and
+                   may be released (src_item_unload); fields is NULL while
+                   they are not loaded. 0: the fields came with the list */
+    char *ref;  /* private to sources/: the ref or revision a lazy item is
+                   read again from, as given (not decoded) */
 };
 
 struct src_git_opts {
@@ -87,6 +92,8 @@ struct src_git_opts {
                          are the revision as given; pr.number is the first all-digit
                          component of the CI's ref when the environment names one
                          (GITHUB_REF "refs/pull/123/merge", CI_MERGE_REQUEST_IID), else "" */
+    int forge_pad;    /* items get src_forge_fields as empty strings (src_forge_pad)
+                         when their fields are made */
 };
 
 /* Field names, in this order, of every item: pr.number, pr.ref, pr.title,
@@ -128,6 +135,37 @@ extern const size_t src_git_n_fields;
  * the refs failed). *out and *n are untouched on error. */
 int src_git_list(struct src_item **out, size_t *n, const struct src_git_opts *opts,
                  struct bh_err *err);
+
+/* A repository kept open to read lazy items' fields (src_git_index). */
+struct src_loader;
+
+/* Lists as src_git_list does, but reads only what must be known before a
+ * run starts: each item's key, version and empty flag (empty: the merge
+ * base and the head have the same tree; no diff is made). An item that
+ * cannot be listed (a ref that is not a commit, a head that shares no
+ * history with base) is listed failed, fields and note included, as
+ * src_git_list lists it. Every other item is lazy: its fields are NULL
+ * until src_loader_load reads them from *loader (owned; src_loader_free
+ * after the items are done with). Its fields are then what src_git_list
+ * gives, except that an item whose objects cannot be read or whose file
+ * list is over max_diff keeps its "<merge base>..<head>" version (its
+ * fields carry the reason, and its note says it). Errors as src_git_list;
+ * nothing is set on error. */
+int src_git_index(struct src_item **out, size_t *n, struct src_loader **loader,
+                  const struct src_git_opts *opts, struct bh_err *err);
+
+/* Reads a lazy item's fields (and its note, the first time: text that is
+ * not UTF-8, or why it cannot be read) from the commits its version names,
+ * so a field read again is the same text. Never fails: what cannot be read
+ * becomes the fields' error, as in src_git_list. Returns 1 when it read the
+ * fields, 0 when there was nothing to do (not lazy, or loaded already). */
+int src_loader_load(struct src_loader *l, struct src_item *it);
+void src_loader_free(struct src_loader *l); /* NULL is fine */
+
+/* Frees a lazy item's fields; its key, version, note and flags stay, so
+ * src_loader_load can read them again. An item that is not lazy is left as
+ * it is. */
+void src_item_unload(struct src_item *it);
 
 /* The paths one line of pr.files is about (n bytes, no newline): returns the
  * path after the tab, or after " -> " for a rename or copy (the new path),

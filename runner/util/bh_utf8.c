@@ -2,6 +2,7 @@
 #include "util/bh_utf8.h"
 
 #include "util/bh_buf.h"
+#include "util/bh_xmalloc.h"
 
 #define REPLACEMENT "\xEF\xBF\xBD"
 
@@ -116,7 +117,10 @@ char *bh_utf8_lossy_dup(const char *s, size_t n, size_t *len, size_t *replaced)
     /* At most three bytes for each input byte: the cap cannot be hit. */
     bh_buf_init(&b, n * 3 + 1);
     (void)bh_utf8_lossy(&b, s, n, replaced);
+    size_t got = b.len;
     if (len)
-        *len = b.len;
-    return bh_buf_detach(&b);
+        *len = got;
+    /* Exact size: keys and paths are kept per item, and a buffer starts at
+     * 256 bytes. */
+    return bh_xrealloc(bh_buf_detach(&b), got + 1);
 }

@@ -178,7 +178,7 @@ int stage_fixture_run(struct stage_fx *f, int fresh)
                           .n_items = f->n_items,
                           .kind = &stage_kind,
                           .no_cache = f->no_cache};
-    struct stage_repo repo = {f->repo[0] ? f->repo : NULL, f->items, f->n_items};
+    struct stage_repo repo = {f->repo[0] ? f->repo : NULL};
     stage_kinds_bind(&repo);
     int rc = eng_run(&eo, &f->sum, &err);
     stage_kinds_bind(NULL);

@@ -62,17 +62,22 @@ static void write_file(const char *dir, const char *name, const char *text)
     fclose(f);
 }
 
-static void item_init(struct src_item *it, int n)
+static void item_fields(struct src_item *it, int n)
 {
     static const char *names[] = {"pr.title", "pr.diff"};
-    it->key = bh_xasprintf("refs/pull/%d/head", n);
-    it->version = bh_xstrdup("x..y");
     it->n_fields = 2;
     it->fields = bh_xcalloc(2, sizeof(*it->fields));
     for (size_t i = 0; i < 2; i++) {
         it->fields[i].name = bh_xstrdup(names[i]);
         it->fields[i].value = bh_xasprintf("%s of %d", names[i], n);
     }
+}
+
+static void item_init(struct src_item *it, int n)
+{
+    it->key = bh_xasprintf("refs/pull/%d/head", n);
+    it->version = bh_xstrdup("x..y");
+    item_fields(it, n);
 }
 
 static int setup_json(void **state, const char *json)
@@ -223,6 +228,72 @@ static void engine_runs_every_task_after_its_inputs(void **state)
     assert_string_equal(task(t, n, "refs/pull/2/head", "a")->label, "internal");
     assert_string_equal(c2->locality, "local");
     assert_string_equal(c2->endpoint, "box");
+    store_tasks_free(t, n);
+}
+
+/* A source that reads an item's fields only when asked (as git's does),
+ * counting the reads. */
+struct lazy_src {
+    size_t loads, unloads;
+};
+
+static int lazy_load(void *ud, struct src_item *it)
+{
+    struct lazy_src *ls = ud;
+    int n = 0;
+    if (it->fields)
+        return 0;
+    assert_int_equal(sscanf(it->key, "refs/pull/%d/head", &n), 1);
+    item_fields(it, n);
+    ls->loads++;
+    return 1;
+}
+
+static void lazy_unload(void *ud, struct src_item *it)
+{
+    struct lazy_src *ls = ud;
+    src_item_unload(it);
+    ls->unloads++;
+}
+
+static void engine_holds_fields_of_at_most_its_slots_of_items(void **state)
+{
+    struct fx *f = *state;
+    struct lazy_src ls = {0};
+    struct eng_loader loader = {lazy_load, lazy_unload, &ls};
+    for (int i = 0; i < 3; i++) {
+        f->items[i].lazy = 1;
+        src_item_unload(&f->items[i]);
+    }
+    struct bh_err err = {0};
+    struct eng_summary sum;
+    struct eng_opts o = {.p = f->p,
+                         .store = f->store,
+                         .run_id = f->run_id,
+                         .gate = f->gate,
+                         .items = f->items,
+                         .n_items = 3,
+                         .loader = &loader,
+                         .kind = &fake_kind};
+    f->n_log = 0;
+    assert_int_equal(eng_run(&o, &sum, &err), 0);
+    assert_int_equal(sum.done, 9);
+    /* Three items with stages that wait for each other, two slots: a third
+     * item's fields never join two others' (held ones make this 3). */
+    assert_true(sum.items_loaded_max >= 1 && sum.items_loaded_max <= 2);
+    assert_int_equal(sum.item_loads, ls.loads);
+    assert_true(ls.loads >= 3);
+    assert_int_equal(ls.unloads, ls.loads); /* every item is freed when its last cell ends */
+    for (int i = 0; i < 3; i++)
+        assert_null(f->items[i].fields);
+    struct store_task *t;
+    size_t n;
+    assert_int_equal(store_tasks_list(f->store, f->run_id, &t, &n, &err), 0);
+    /* Read again, a field is the same text with the same label. */
+    const struct store_task *c2 = task(t, n, "refs/pull/2/head", "c");
+    assert_string_equal(c2->output, "c(b(a(pr.title of 2)))");
+    assert_string_equal(c2->label, "confidential");
+    assert_string_equal(task(t, n, "refs/pull/3/head", "a")->label, "internal");
     store_tasks_free(t, n);
 }
 
@@ -1203,6 +1274,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(engine_runs_every_task_after_its_inputs, setup, teardown),
         cmocka_unit_test(item_shard_is_the_key_hash_modulo_the_count),
+        cmocka_unit_test_setup_teardown(engine_holds_fields_of_at_most_its_slots_of_items, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(engine_failure_stops_only_that_items_dependants, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(engine_refusal_withholds_dependants, setup, teardown),
