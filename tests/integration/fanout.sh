@@ -171,16 +171,19 @@ start_fake slow --no-cloud --script "$T/script.json" --token-ms 30 --load-ms 100
 export BULKHEAD_LOCAL_URL=$slow_URL
 pipeline "$T/resume.json"
 total=$(( $(wc -l <"$T/files.txt") + 6 + 18 + 1 ))
-done_count() {
+# per-file tasks done so far: the kill must land while the fan-out runs,
+# so it is timed by the fan-out's own progress (the other stages may run
+# first or later, as the scheduler groups them by model).
+files_done_count() {
   local out
   out=$("$BULKHEAD" report --state "$T/rstate" --format jsonl 2>/dev/null) || { echo 0; return; }
-  printf '%s\n' "$out" | jq -s '[.[] | select(.state == "done")] | length'
+  printf '%s\n' "$out" | jq -s '[.[] | select(.stage == "per-file" and .state == "done")] | length'
 }
 ("$BULKHEAD" run "$T/resume.json" --repo "$T/repo" --base main --state "$T/rstate" \
    >"$T/r1.out" 2>"$T/r1.err") &
 pid=$!
 for _ in $(seq 1 600); do
-  [ "$(done_count)" -ge 5 ] && break
+  [ "$(files_done_count)" -ge 2 ] && break
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.05
 done
@@ -192,7 +195,14 @@ done1=$(jq -s '[.[] | select(.state == "done")] | length' "$T/killed.jsonl")
 files_done=$(jq -s '[.[] | select(.stage == "per-file" and .state == "done")] | length' "$T/killed.jsonl")
 expect "the kill landed mid fan-out ($files_done of $(wc -l <"$T/files.txt") files, $done1 of $total tasks done)" \
   [ "$files_done" -ge 1 -a "$files_done" -lt "$(wc -l <"$T/files.txt")" -a "$done1" -lt "$total" ]
-before=$(curl -s "$slow_URL/fake/stats" | jq .requests)
+# Stage requests the server got: chats with messages. Preloads and unloads
+# (/api/generate, empty prompt) are left out: whether the resumed run needs
+# one depends on what the server held when the kill landed.
+stage_chats() {
+  jq -s '[.[] | select(.method == "POST" and .path == "/api/chat")
+    | select((.body | fromjson | .messages // []) | length > 0)] | length' "$T/slow.log"
+}
+before=$(stage_chats)
 set +e
 "$BULKHEAD" run "$T/resume.json" --repo "$T/repo" --base main --state "$T/rstate" \
   >"$T/r2.out" 2>"$T/r2.err"
@@ -200,9 +210,14 @@ rc=$?
 set -e
 expect_eq "the resumed run exits 0" 0 "$rc"
 expect_contains "it says it resumes" "$T/r2.err" "resuming run"
-after=$(curl -s "$slow_URL/fake/stats" | jq .requests)
-expect_eq "it sent one request per unfinished task" $((total - done1)) $((after - before))
+after=$(stage_chats)
 "$BULKHEAD" report --state "$T/rstate" --format jsonl >"$T/resumed.jsonl"
+# A reply cached just before the kill, its task not yet committed, is
+# answered from the cache on resume (as in resume.sh): at most the two in flight.
+hits=$(jq -s '[.[] | select(.state == "done" and .cached == true)] | length' "$T/resumed.jsonl")
+expect "at most the tasks in flight at the kill come from the cache (got $hits)" [ "$hits" -le 2 ]
+expect_eq "it sent one request per unfinished task not in the cache" $((total - done1 - hits)) \
+  $((after - before))
 expect_eq "every task is done" "$total" \
   "$(jq -s '[.[] | select(.state == "done")] | length' "$T/resumed.jsonl")"
 jq -r 'select(.state == "done") | "\(.item) \(.stage) \(.element) \(.output)"' "$T/killed.jsonl" | sort >"$T/done1.txt"

@@ -66,8 +66,13 @@ expect_eq "b: run exits 4 (the reviews failed)" 4 "$rc"
 expect_contains "b: the error says the redirect was not followed" "$T/b.err" "never follows redirects"
 no_canary_in_cloud "b"
 expect_eq "b: the cloud server saw only the 2 plans" 2 "$(jq -s 'length' "$T/cloud.log")"
-expect_eq "b: the local server was asked once per review (a redirect is not retried)" 2 \
+# The probe goes before the first review (README "Cloud stubs"): its
+# redirect is not followed and fails the review before any of its data is
+# sent, so the redirecting server holds probes only (one per review tried).
+expect_eq "b: the local server got no review (the probe's redirect failed them first)" 0 \
   "$(jq -s "[.[] | select(.method == \"POST\") | $NOT_PROBE] | length" "$T/redir.log")"
+expect_eq "b: ...only the probe, once per review (a redirect is not retried)" 2 \
+  "$(jq -s '[.[] | select(.method == "POST" and .path == "/api/chat")] | length' "$T/redir.log")"
 expect_eq "b: the API key never reached the local server" 0 "$(grep -c -F 'leaks-KEY-0b9e' "$T/redir.log" || true)"
 expect "b: audit verifies" "$BULKHEAD" audit verify --state "$T/b.state"
 
