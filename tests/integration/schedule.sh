@@ -72,7 +72,10 @@ stop_fake local
 # ---- room for two ----------------------------------------------------------------
 pipeline "$T/two.json" ', "max_loaded_models": 2'
 : >"$T/local.log"
-start_fake local --no-cloud --slots 2 --load-ms 50 --token-ms 5
+# --token-ms 40: a's last request must still be running when the scheduler's
+# next pass sees that a has nothing left to start (at 5 ms a loaded machine
+# could let it end first, and the preload then leaves with b's first request).
+start_fake local --no-cloud --slots 2 --load-ms 50 --token-ms 40
 export BULKHEAD_LOCAL_URL=$local_URL
 set +e
 "$BULKHEAD" run --no-cache "$T/two.json" --repo "$T/repo" --state "$T/state2" >"$T/run2.out" 2>"$T/run2.err"
