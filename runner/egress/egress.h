@@ -372,7 +372,9 @@ void egr_set_prober(struct egr_gate *g, const struct egr_prober *pr);
  * endpoint sends the probe and holds the request (and the ones after it)
  * until the reply is read; then each is decided and audited as usual (a stub
  * found: refused). A probe that reaches no server ends them with its error,
- * transient, and the next request probes again. egr_check and the cache are
+ * transient, and the next request probes again; a probe that fails for good
+ * (a redirect, a refused peer) ends them and every later one with its error
+ * (egr_send returns it), unsent. egr_check and the cache are
  * not held: a run answered from the cache sends nothing. */
 void egr_probe_defer(struct egr_gate *g, const struct egr_probe_need *n);
 

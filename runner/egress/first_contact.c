@@ -19,9 +19,11 @@
  * its record then says what the gate knew when it let the bytes go (or
  * refused them). A probe that reaches no server ends the held requests with
  * its error (transient, so that the engine retries, and a retry probes
- * again); a reply that is not the chat object it should be is told and the
- * requests go, as they did when the probe ran before the run (each reply is
- * still checked for remote_host in stages/stage.c). */
+ * again); one that fails in a way a retry would not change (a redirect, a
+ * refused peer) ends them and every later request to that model on that
+ * endpoint with its error, without asking again in this run; a reply that is not the chat object it
+ * should be is told and the requests go, as they did when the probe ran before the run (each reply
+ * is still checked for remote_host in stages/stage.c). */
 #include "egress/registry.h"
 
 #include <stdlib.h>
@@ -35,7 +37,13 @@
 
 #define FC_REPLY_MAX ((size_t)1 << 20) /* one token and the metrics: far below */
 
-enum fc_state { FC_NEEDED, FC_ASKING, FC_DONE };
+enum fc_state {
+    FC_NEEDED, /* not asked yet, or the last probe failed transiently */
+    FC_ASKING, /* the probe is in flight: requests wait */
+    FC_DONE,   /* told: requests go through the gate */
+    FC_FAILED, /* failed in a way a retry would not change (a redirect, a refused
+                  peer): every later request ends with that error, unsent */
+};
 
 /* A stage request held until its model's probe answers: a deep copy. */
 struct fc_held {
@@ -51,6 +59,7 @@ struct fc_slot {
     long num_ctx;
     int quiet_reply_errors; /* a model the server did not list: its error reply is no news */
     enum fc_state state;
+    struct egr_result failed; /* FC_FAILED: the error every later request ends with */
     struct fc_held *head, *tail;
     char *reply; /* the probe's reply so far */
     size_t len;
@@ -236,7 +245,8 @@ static void probe_done(void *ud, const struct egr_result *r)
         bh_str_put(res.error, sizeof(res.error),
                    "the probe that goes before the first request to model '%s' failed: %s",
                    s->model, r->error[0] ? r->error : "no reply");
-        s->state = FC_NEEDED; /* a retry probes again */
+        s->state = r->transient ? FC_NEEDED : FC_FAILED; /* a retry probes again */
+        s->failed = res;
         fail_held(s, &res);
     } else {
         probe_read(s, r);
@@ -272,7 +282,9 @@ int egr_first_contact_hold(struct egr_gate *g, const struct egr_send_req *r, siz
     const struct pipe_stage *st = &egr_gate_registry(g)->p->stages[r->stage];
     struct fc_slot *s = slot_find(fc_of(g, 0), endpoint, st->model);
     if (!s || s->state == FC_DONE || !egr_stage_local(g, r->stage) || egr_audit_broken(g, NULL))
-        return 0; /* nothing to ask, or the gate decides (and refuses) at once */
+        return 0;              /* nothing to ask, or the gate decides (and refuses) at once */
+    if (s->state == FC_FAILED) /* the probe would fail again: nothing to ask */
+        return bh_err_set(err, s->failed.code, "%s", s->failed.error);
     if (s->state == FC_NEEDED) {
         int rc = probe_send(s, err);
         if (rc < 0)

@@ -68,10 +68,11 @@ no_canary_in_cloud "b"
 expect_eq "b: the cloud server saw only the 2 plans" 2 "$(jq -s 'length' "$T/cloud.log")"
 # The probe goes before the first review (README "Cloud stubs"): its
 # redirect is not followed and fails the review before any of its data is
-# sent, so the redirecting server holds probes only (one per review tried).
+# sent, so the redirecting server holds the one probe (a probe that fails for
+# good is not sent again in the run: every review ends with its error).
 expect_eq "b: the local server got no review (the probe's redirect failed them first)" 0 \
   "$(jq -s "[.[] | select(.method == \"POST\") | $NOT_PROBE] | length" "$T/redir.log")"
-expect_eq "b: ...only the probe, once per review (a redirect is not retried)" 2 \
+expect_eq "b: ...only the probe, once (a redirect is not retried)" 1 \
   "$(jq -s '[.[] | select(.method == "POST" and .path == "/api/chat")] | length' "$T/redir.log")"
 expect_eq "b: the API key never reached the local server" 0 "$(grep -c -F 'leaks-KEY-0b9e' "$T/redir.log" || true)"
 expect "b: audit verifies" "$BULKHEAD" audit verify --state "$T/b.state"

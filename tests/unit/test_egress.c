@@ -1420,6 +1420,31 @@ static void egress_first_contact_local_model_lets_them_go(void **state)
                       "allow");
 }
 
+/* A probe that fails for good (the server redirects it): what waited ends
+ * with its error, not transient, and a later request ends at once with the
+ * same error, unsent and without a second probe. */
+static void egress_first_contact_probe_failing_for_good_is_not_asked_again(void **state)
+{
+    struct fixture *f = *state;
+    struct outcome a, b;
+    struct bh_err err = {0};
+    int reads = 0;
+    defer_review_probe(f, &reads);
+    mini_httpd_script(f->local_srv, "/api/chat", 307, NULL, "{}");
+    assert_int_equal(send_label(f, ST_REVIEW, L_CONFIDENTIAL, &a, &err), 0);
+    run_all(f->gate);
+    assert_int_equal(a.done_calls, 1);
+    assert_int_not_equal(a.r.code, 0);
+    assert_int_equal(a.r.transient, 0);
+    assert_non_null(strstr(a.r.error, "the probe"));
+    assert_int_not_equal(send_label(f, ST_REVIEW, L_CONFIDENTIAL, &b, &err), 0);
+    assert_non_null(strstr(err.msg, "the probe"));
+    assert_int_equal(b.done_calls, 0);
+    assert_int_equal(egr_in_flight(f->gate), 0);
+    assert_int_equal(mini_httpd_requests(f->local_srv), 1);
+    assert_int_equal(reads, 0);
+}
+
 /* A probe that reaches no server: what waited ends with its error,
  * transient (the engine tries again later), nothing else is sent, and the
  * next request probes again. A cloud stage is never held. */
@@ -1598,6 +1623,7 @@ int main(void)
         G(egress_first_contact_stub_refuses_what_waited),
         G(egress_first_contact_local_model_lets_them_go),
         G(egress_first_contact_probe_failure_ends_what_waited),
+        G(egress_first_contact_probe_failing_for_good_is_not_asked_again),
         G(egress_adds_local_suffix_only_where_it_is_honoured),
         G(egress_marks_a_stub_model_for_every_stage_on_it),
         G(egress_num_ctx_is_the_stages_else_the_probes),
