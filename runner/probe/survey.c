@@ -160,12 +160,19 @@ static void shows_take(struct probe_survey *s, struct egr_gate *g, const struct 
  * disabled, or ":local" names honoured and sent): that covers more than a
  * probe could (a stub made mid-run too), so the probe is skipped there and
  * costs such servers nothing. Under enforce_local "require" a server is
- * either such a server or refused before the run. Everywhere else the probe
- * goes. */
-static int probe_needed(const struct probe_survey *s, const struct pipe_endpoint *e)
+ * either such a server or refused before the run. A run whose Ollama
+ * endpoint did not answer the survey probes all the same (defer): the probe
+ * waits for the first request, and a server that comes up later (a restart
+ * overnight) may be an older one that forwards a stub. Everywhere else the
+ * probe goes. */
+static int probe_needed(const struct probe_survey *s, const struct pipe_endpoint *e, int defer)
 {
     /* "require" on a server that enforces neither way: the run never starts. */
-    if (!s->reached || s->server.cloud_disabled || e->enforce_local == PIPE_ENFORCE_REQUIRE)
+    if (e->enforce_local == PIPE_ENFORCE_REQUIRE)
+        return 0;
+    if (!s->reached)
+        return defer && strcmp(e->provider, "ollama") == 0;
+    if (s->server.cloud_disabled)
         return 0;
     return !(s->honours_local && e->enforce_local != PIPE_ENFORCE_OFF);
 }
@@ -192,7 +199,7 @@ static void probes_take(struct probe_survey *s, struct egr_gate *g, const struct
 {
     const struct pipe_endpoint *e = &p->endpoints[s->endpoint];
     int ollama_dialect = strcmp(e->provider, "ollama") == 0;
-    if (!probe_needed(s, e))
+    if (!probe_needed(s, e, defer))
         return;
     for (size_t i = 0; i < s->n_models; i++) {
         struct probe_survey_model *m = &s->models[i];
@@ -247,8 +254,10 @@ static void survey_take(struct probe_survey *s, struct egr_gate *g, const struct
 {
     probe_survey_server(s, g, p, endpoint);
     models_collect(s, p);
-    if (!s->reached)
-        return; /* the lists would only fail the same way */
+    if (!s->reached) { /* the lists would only fail the same way */
+        probes_take(s, g, p, defer_probes);
+        return;
+    }
     lists_take(s, g, p);
     shows_take(s, g, p);
     probes_take(s, g, p, defer_probes);
