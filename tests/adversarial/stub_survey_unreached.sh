@@ -15,8 +15,7 @@ PIPE="$ADV/pipelines/stub_hidden_from_tags.json"
 make_repo "$T/repo" --prs 3
 start_fake cloud
 python3 "$ADV/stub_survey_unreached-server.py" "$T/stub.port" "$T/stub.log" 2>"$T/stub.err" &
-stub_pid=$!
-trap 'kill "$stub_pid" 2>/dev/null || true' EXIT
+_pids+=($!) # stopped with the fakes when the script ends (tests/helpers/lib.sh)
 for _ in $(seq 1 100); do [ -s "$T/stub.port" ] && break; sleep 0.05; done
 expect "the stub server started" [ -s "$T/stub.port" ]
 export ADV_CLOUD_URL=$cloud_URL ADV_LOCAL_URL="http://127.0.0.1:$(cat "$T/stub.port")"
